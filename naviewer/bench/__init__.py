@@ -1,0 +1,1 @@
+"""naviewer.bench."""

@@ -1,0 +1,83 @@
+"""The ``naviewer`` command.
+
+Every sub-command lives in its own module of this package and exposes
+``register(subparsers) -> argparse.ArgumentParser`` that sets ``func`` (a callable taking the parsed
+namespace and returning an exit code). Modules are discovered, so adding a command means adding a
+file. Command modules must import torch and friends inside ``func``, never at module level, so
+that ``naviewer --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Optional, Sequence
+
+from naviewer import __version__
+from naviewer.errors import JobCancelled, NaviewerError
+
+_NOT_COMMANDS = {"progress", "common"}
+
+
+def _command_modules() -> list:
+    modules = []
+    for info in pkgutil.iter_modules(__path__):  # type: ignore[name-defined]
+        if info.name.startswith("_") or info.name in _NOT_COMMANDS:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            modules.append(module)
+    modules.sort(key=lambda m: (getattr(m, "ORDER", 50), m.__name__))
+    return modules
+
+
+class _VersionAction(argparse.Action):
+    """`--version` reports naviewer and, when importable, torch/torchvision/Qt and the device."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from naviewer.versions import version_report
+
+        print(version_report())
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="naviewer",
+        description=(
+            "Find data-poisoning backdoors in self-supervised contrastive learning: craft poisons, "
+            "train or load an encoder, rank samples by embedding density (DIFT), review the flags "
+            "and export a cleaned dataset. With no command, opens the desktop application."
+        ),
+    )
+    parser.add_argument("--version", action=_VersionAction, help="print versions and the compute device, then exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from naviewer.gui.app import run_app
+
+            return run_app([])
+        return int(args.func(args) or 0)
+    except NaviewerError as exc:
+        print(f"naviewer: error: {exc}", file=sys.stderr)
+        return 2
+    except (JobCancelled, KeyboardInterrupt):
+        print("naviewer: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

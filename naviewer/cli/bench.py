@@ -1,0 +1,31 @@
+"""``naviewer bench NAME``: the project's benchmarks, each against a baseline measured in the same run.
+
+Each benchmark is a module of ``naviewer.bench`` exposing ``register(subparsers)``; they print
+ratios against a named baseline so the figures hold on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+
+ORDER = 90
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "bench",
+        help="measure performance against a baseline run in the same process",
+        description="Benchmarks print their figures and the ratio to a baseline measured in the same run.",
+    )
+    benches = parser.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    import naviewer.bench as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"naviewer.bench.{info.name}")
+        if hasattr(module, "register"):
+            module.register(benches)
+    return parser

@@ -1,0 +1,1 @@
+"""Dataset sources: CIFAR pickles, image folders, file lists, CSV manifests, the built-in demo set."""

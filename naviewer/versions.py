@@ -16,12 +16,15 @@ def _module_version(name: str) -> str:
 
 
 def qt_version() -> str:
-    try:
-        import PySide6
-        from PySide6 import QtCore  # noqa: F401 - the Qt library itself, not just the binding
-    except Exception as exc:  # noqa: BLE001
-        return f"not available ({type(exc).__name__})"
-    return f"PySide6 {PySide6.__version__}, Qt {QtCore.qVersion()}"
+    """The Qt binding's version, read from package metadata: the core never imports Qt itself."""
+    from importlib import metadata
+
+    for distribution in ("PySide6-Essentials", "PySide6"):
+        try:
+            return f"PySide6 {metadata.version(distribution)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "not available"
 
 
 def device_description() -> str:

@@ -73,6 +73,20 @@ class ImageDataset(ABC):
         """What this dataset is, as plain data for ``workspace.toml`` and provenance records."""
         return {"kind": self.kind, "size": len(self)}
 
+    def as_array(self) -> Optional[np.ndarray]:
+        """All images as one uint8 (N, H, W, 3) array when the source holds them that way, else None.
+
+        Lets ``ImageStore.from_dataset`` take a whole CIFAR set without a Python loop per image.
+        The array may be shared with the dataset: treat it as read-only.
+        """
+        return None
+
+    def to_store(self, ctx: Any = None) -> Any:
+        """Decode everything once into an :class:`~naviewer.data.store.ImageStore`."""
+        from naviewer.data.store import ImageStore
+
+        return ImageStore.from_dataset(self, ctx=ctx)
+
     def __iter__(self):
         for index in range(len(self)):
             yield self.image(index)
@@ -127,3 +141,64 @@ class ArrayDataset(ImageDataset):
 
     def source_key(self, index: int) -> str:
         return self._keys[index]
+
+    def as_array(self) -> Optional[np.ndarray]:
+        images = self._images
+        if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4 and images.shape[3] == 3:
+            return images
+        return None
+
+
+class DatasetWarning(UserWarning):
+    """Something about a dataset is odd but usable (e.g. an empty class folder)."""
+
+
+class SubsetDataset(ImageDataset):
+    """A view of ``base`` restricted to ``indices`` (in that order), renumbered 0..len-1.
+
+    Keeps the base's class names, source keys and hashes, so a subset's samples keep their
+    identity; ``base_index(i)`` maps back. Used by attacks (clean pools, shadow images) and DIFT
+    (the data left after removing flagged samples).
+    """
+
+    def __init__(self, base: ImageDataset, indices: "Sequence[int] | np.ndarray") -> None:
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(base)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"subset indices out of range for a dataset of {n} samples")
+        self.base = base
+        self.indices = np.where(idx < 0, idx + n, idx)
+        self.kind = base.kind
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def base_index(self, index: int) -> int:
+        return int(self.indices[index])
+
+    def image(self, index: int) -> np.ndarray:
+        return self.base.image(int(self.indices[index]))
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.base.labels[self.indices]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.base.class_names
+
+    def source_key(self, index: int) -> str:
+        return self.base.source_key(int(self.indices[index]))
+
+    def content_hash(self, index: int) -> str:
+        return self.base.content_hash(int(self.indices[index]))
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        return self.base.image_size(int(self.indices[index]))
+
+    def as_array(self) -> Optional[np.ndarray]:
+        whole = self.base.as_array()
+        return None if whole is None else whole[self.indices]
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "subset", "size": len(self), "base": self.base.describe(), "indices": self.indices.tolist()}

@@ -88,6 +88,12 @@ class ImageStore:
         n = len(dataset)
         if n == 0:
             raise NaviewerError("the dataset has no images", getattr(dataset, "root", None))
+        whole = dataset.as_array()
+        if whole is not None and len(whole) == n:
+            # the source already holds one (N, H, W, 3) array (CIFAR, demo): no per-image loop
+            ctx.check()
+            ctx.progress(n, n, "loading images")
+            return cls.from_array(whole, dataset.labels, dataset.class_names)
 
         def decoded():
             for index in range(n):
@@ -118,5 +124,14 @@ class ImageStore:
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageStore":
         """A new store with samples ``indices`` (renumbered 0..len-1, in the given order)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        return ImageStore.from_images((self.image(i) for i in indices), self.labels[indices], self.class_names)
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(f"subset indices out of range for a store of {len(self)} samples")
+        bucket_of = self.bucket_of[indices]
+        buckets = []
+        for b, bucket in enumerate(self.buckets):  # one fancy-indexing copy per size bucket
+            new_indices = np.flatnonzero(bucket_of == b).astype(np.int64)
+            if new_indices.size:
+                images = bucket.images[self.position[indices[new_indices]]]
+                buckets.append(SizeBucket(bucket.height, bucket.width, new_indices, images))
+        return ImageStore(buckets, self.labels[indices], self.class_names)

@@ -1,0 +1,149 @@
+"""Atomic file writes: write to a temporary name in the same directory, fsync, then rename.
+
+Why: a process killed mid-write (SIGKILL, power loss, a cancelled job) must never leave a
+truncated checkpoint, embedding array or manifest under the real name. ``os.replace`` within one
+directory is atomic on POSIX and Windows, so a reader sees either the old file or the new one.
+
+Temporary names are hidden and keep the target's suffix (``.last.tmp-<pid>-<rand>.pt``) so that
+libraries which append a suffix (``np.save``) or dispatch on it still behave; they are removed
+when the write fails, and :func:`cleanup_stale_temps` removes those left by killed processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import numpy as np
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_TEMP_RE = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+(\.[^.]*)?$")
+
+
+def temp_path_for(target: PathLike) -> Path:
+    """A fresh hidden temporary name next to ``target`` that keeps its suffix."""
+    target = Path(target)
+    stem, suffix = target.stem, target.suffix
+    return target.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
+def fsync_path(path: PathLike) -> None:
+    """Flush a written file to disk (so a rename after it cannot expose an empty file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: PathLike) -> None:
+    """Make a rename durable. Best effort: some platforms cannot open directories."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: PathLike, fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success fsync it and rename it onto ``target``.
+
+    The caller writes the temporary path with whatever library it likes (``torch.save``,
+    ``np.save``, ``Image.save``). If the block raises, the temporary file is removed and ``target``
+    is left untouched. The parent directory is created if needed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(target)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"atomic write of {target}: nothing was written to {tmp}")
+        if fsync:
+            fsync_path(tmp)
+        os.replace(tmp, target)
+        if fsync:
+            fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, fsync: bool = True) -> Path:
+    with atomic_path(path, fsync=fsync) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8", fsync: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars/arrays and paths, which plain json refuses."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2, fsync: bool = True) -> Path:
+    text = json.dumps(obj, indent=indent, default=json_default, sort_keys=False)
+    return atomic_write_text(path, text + "\n", fsync=fsync)
+
+
+def atomic_save_npy(path: PathLike, array: np.ndarray, fsync: bool = True) -> Path:
+    """Save ``array`` as ``.npy`` (no pickles) atomically, so it can later be memory-mapped."""
+    array = np.asanyarray(array)
+    if array.dtype.hasobject:
+        raise TypeError("refusing to save an object array: it would need pickle to load")
+    with atomic_path(path, fsync=fsync) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+    return Path(path)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def cleanup_stale_temps(directory: PathLike) -> list[Path]:
+    """Remove temporary files in ``directory`` whose writing process no longer exists."""
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        match = _TEMP_RE.match(entry.name)
+        if match and entry.is_file() and not _pid_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed.append(entry)
+    return removed

@@ -1,0 +1,515 @@
+"""The workspace's SQLite store: samples, detection passes, review decisions, audit log, runs.
+
+Durability: the database runs in WAL mode with ``synchronous=FULL`` and every write is its own
+transaction committed before the method returns, so a review decision survives the process being
+killed (SIGKILL) right after ``set_review`` returns, and survives power loss too.
+
+Detection scores are stored as one compressed ``.npy`` blob per score array in ``pass_arrays``
+rather than one row per sample: a pass over 1.28M samples is then 8 blobs written and read in
+tens of milliseconds (a row-per-sample table needs ~10M values through executemany and a
+multi-second read-back; see ``naviewer bench workspace``). Passes are always read whole (the map,
+the ranking and the export need every sample), so per-row SQL access would buy nothing.
+Blobs are decoded with ``allow_pickle=False``: a tampered file cannot run code.
+
+Threads: each thread gets its own connection (``threading.local``); writes are serialised by a
+process-wide lock and ``BEGIN IMMEDIATE`` (other processes wait up to ``busy_timeout``). WAL lets
+readers proceed while one writer commits, so a GUI worker can read scores while the review panel
+writes decisions. :meth:`close` closes the connections of every thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.io import json_default
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: version of the table layout this code writes; opening a newer one is refused
+STORE_SCHEMA = 1
+
+REVIEW_STATES = ("unreviewed", "confirmed", "rejected", "later")
+UNREVIEWED = "unreviewed"
+
+#: known score arrays and the dtype kind they are stored as ("f": keep float width, else cast)
+SCORE_KEYS: dict[str, str] = {
+    "density": "f",
+    "rank": "int64",
+    "candidate": "bool",
+    "mindist": "f",
+    "posterior": "f",
+    "flagged": "bool",
+    "spread": "bool",
+    "cluster": "int64",
+}
+
+_SQL_CHUNK = 900  # stay under SQLite's host-parameter limit
+
+_SCHEMA_SQL = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE samples(
+    id INTEGER PRIMARY KEY,
+    source_key TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    label INTEGER NOT NULL
+);
+CREATE TABLE detection_passes(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    method TEXT NOT NULL,
+    run TEXT,
+    epoch INTEGER,
+    created REAL NOT NULL,
+    n INTEGER NOT NULL,
+    settings_json TEXT NOT NULL
+);
+CREATE TABLE pass_arrays(
+    pass_id INTEGER NOT NULL REFERENCES detection_passes(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY(pass_id, name)
+);
+CREATE TABLE review(
+    sample_id INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    time REAL NOT NULL
+);
+CREATE TABLE review_batches(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    reviewer TEXT NOT NULL,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    undo_of INTEGER,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE audit(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sample_id INTEGER NOT NULL,
+    old TEXT NOT NULL,
+    new TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    time REAL NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    batch INTEGER NOT NULL
+);
+CREATE INDEX audit_batch ON audit(batch);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER batches_no_delete BEFORE DELETE ON review_batches
+BEGIN SELECT RAISE(ABORT, 'review batches are append-only'); END;
+CREATE TABLE runs(
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    created REAL NOT NULL,
+    config_json TEXT NOT NULL
+);
+"""
+
+
+def _encode_array(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return zlib.compress(buffer.getvalue(), 1)
+
+
+def _decode_array(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False)
+
+
+def _chunks(values: Sequence[Any], size: int = _SQL_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class WorkspaceStore:
+    """SQLite store of one workspace. Open it through :class:`~naviewer.workspace.Workspace`."""
+
+    def __init__(self, path: PathLike, create: bool = False, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._registry_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._samples_cache: Optional[dict[str, Any]] = None
+        if not create and not self.path.is_file():
+            raise NaviewerError("the workspace database is missing", self.path)
+        try:
+            conn = self._conn()
+            if create:
+                self._create_schema(conn)
+            self._check(conn)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise NaviewerError(f"not a valid naviewer database ({exc})", self.path) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections ------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._registry_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed (and synced) before the caller's method returns."""
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connections of every thread (call once no thread uses the store)."""
+        with self._registry_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> "WorkspaceStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------------------
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _split_sql(_SCHEMA_SQL):
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta(key, value) VALUES('schema', ?)", (str(STORE_SCHEMA),))
+        conn.execute("INSERT INTO meta(key, value) VALUES('created', ?)", (repr(time.time()),))
+        conn.execute("COMMIT")
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        result = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        if result != ["ok"]:
+            raise NaviewerError("the database is corrupted: " + "; ".join(result[:3]), self.path)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError as exc:
+            raise NaviewerError(f"not a naviewer database ({exc})", self.path) from exc
+        if row is None:
+            raise NaviewerError("not a naviewer database (no schema version)", self.path)
+        try:
+            schema = int(row[0])
+        except ValueError as exc:
+            raise NaviewerError(f"bad schema version {row[0]!r}", self.path) from exc
+        if schema > STORE_SCHEMA:
+            raise NaviewerError(
+                f"database schema {schema} is newer than this naviewer supports ({STORE_SCHEMA}); "
+                "upgrade naviewer",
+                self.path,
+            )
+
+    @property
+    def schema(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return int(row[0])
+
+    # -- samples ----------------------------------------------------------------------------
+    def add_samples(self, source_keys: Sequence[str], hashes: Sequence[str], labels: "np.ndarray | Sequence[int]") -> None:
+        """Register samples; ids continue from the current count (0..N-1 for a fresh store)."""
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        n = len(source_keys)
+        if len(hashes) != n or len(labels) != n:
+            raise NaviewerError(f"add_samples: {n} keys, {len(hashes)} hashes, {len(labels)} labels")
+        with self._write() as conn:
+            start = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            conn.executemany(
+                "INSERT INTO samples(id, source_key, hash, label) VALUES(?, ?, ?, ?)",
+                zip(range(start, start + n), map(str, source_keys), map(str, hashes), labels.tolist()),
+            )
+        self._samples_cache = None
+
+    def sample_count(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+
+    def samples(self) -> dict[str, Any]:
+        """``{"id": int64 array, "source_key": list, "hash": list, "label": int64 array}`` by id."""
+        n = self.sample_count()
+        cached = self._samples_cache
+        if cached is not None and len(cached["id"]) == n:
+            return cached
+        rows = self._conn().execute("SELECT id, source_key, hash, label FROM samples ORDER BY id").fetchall()
+        if rows:
+            ids, keys, hashes, labels = zip(*rows)
+        else:
+            ids, keys, hashes, labels = (), (), (), ()
+        result = {
+            "id": np.asarray(ids, dtype=np.int64),
+            "source_key": list(keys),
+            "hash": list(hashes),
+            "label": np.asarray(labels, dtype=np.int64),
+        }
+        self._samples_cache = result
+        return result
+
+    def _validate_ids(self, sample_ids: "int | Iterable[int] | np.ndarray") -> np.ndarray:
+        ids = np.atleast_1d(np.asarray(sample_ids if not isinstance(sample_ids, (set, frozenset)) else sorted(sample_ids)))
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise NaviewerError(f"sample ids must be integers, got {ids.dtype}")
+        ids = ids.astype(np.int64).reshape(-1)
+        n = self.sample_count()
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise NaviewerError(f"sample id out of range 0..{n - 1}", self.path)
+        _, first = np.unique(ids, return_index=True)
+        return ids[np.sort(first)]
+
+    # -- detection passes -------------------------------------------------------------------
+    def add_detection_pass(
+        self,
+        method: str,
+        scores: dict[str, np.ndarray],
+        settings: dict[str, Any],
+        run: Optional[str] = None,
+        epoch: Optional[int] = None,
+    ) -> int:
+        """Store one detection pass (score arrays indexed by sample id); returns its id."""
+        n = self.sample_count()
+        arrays: dict[str, np.ndarray] = {}
+        for name, values in scores.items():
+            array = np.asarray(values)
+            if array.ndim != 1 or len(array) != n:
+                raise NaviewerError(f"detection score {name!r} has shape {array.shape}, expected ({n},)")
+            kind = SCORE_KEYS.get(name)
+            if kind == "f":
+                array = array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
+            elif kind is not None:
+                array = array.astype(kind)
+            elif not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+                raise NaviewerError(f"detection score {name!r} must be numeric, got {array.dtype}")
+            arrays[str(name)] = np.ascontiguousarray(array)
+        settings_json = json.dumps(settings or {}, default=json_default, sort_keys=True)
+        blobs = [(name, _encode_array(array)) for name, array in arrays.items()]
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO detection_passes(method, run, epoch, created, n, settings_json) VALUES(?, ?, ?, ?, ?, ?)",
+                (str(method), run, None if epoch is None else int(epoch), time.time(), n, settings_json),
+            )
+            pass_id = int(cursor.lastrowid)
+            conn.executemany(
+                "INSERT INTO pass_arrays(pass_id, name, data) VALUES(?, ?, ?)",
+                [(pass_id, name, sqlite3.Binary(blob)) for name, blob in blobs],
+            )
+        return pass_id
+
+    def latest_pass_id(self, method: Optional[str] = None) -> Optional[int]:
+        if method is None:
+            row = self._conn().execute("SELECT MAX(id) FROM detection_passes").fetchone()
+        else:
+            row = self._conn().execute("SELECT MAX(id) FROM detection_passes WHERE method=?", (method,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def pass_scores(self, pass_id: int) -> dict[str, np.ndarray]:
+        rows = self._conn().execute("SELECT name, data FROM pass_arrays WHERE pass_id=?", (int(pass_id),)).fetchall()
+        if not rows and self.pass_info(pass_id) is None:
+            raise NaviewerError(f"no detection pass {pass_id}", self.path)
+        try:
+            return {name: _decode_array(blob) for name, blob in rows}
+        except (zlib.error, ValueError) as exc:
+            raise NaviewerError(f"detection pass {pass_id} is corrupted ({exc})", self.path) from exc
+
+    def pass_info(self, pass_id: int) -> Optional[dict[str, Any]]:
+        rows = self._pass_rows("WHERE p.id=?", (int(pass_id),))
+        return rows[0] if rows else None
+
+    def passes(self) -> list[dict[str, Any]]:
+        """Every pass, oldest first: id, method, run, epoch, created, n, settings, scores (names)."""
+        return self._pass_rows("", ())
+
+    def _pass_rows(self, where: str, params: tuple) -> list[dict[str, Any]]:
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT p.id, p.method, p.run, p.epoch, p.created, p.n, p.settings_json, "
+            "(SELECT group_concat(name, ',') FROM pass_arrays a WHERE a.pass_id = p.id) "
+            f"FROM detection_passes p {where} ORDER BY p.id",
+            params,
+        ).fetchall()
+        return [
+            {
+                "id": pid,
+                "method": method,
+                "run": run,
+                "epoch": epoch,
+                "created": created,
+                "n": n,
+                "settings": json.loads(settings),
+                "scores": sorted(names.split(",")) if names else [],
+            }
+            for pid, method, run, epoch, created, n, settings, names in rows
+        ]
+
+    # -- review -----------------------------------------------------------------------------
+    def set_review(
+        self, sample_ids: "int | Iterable[int] | np.ndarray", state: str, reviewer: str, note: str = ""
+    ) -> None:
+        """Record one decision for every id, as one batch (one undo step), committed at once."""
+        if state not in REVIEW_STATES:
+            raise NaviewerError(f"unknown review state {state!r}; expected one of {', '.join(REVIEW_STATES)}")
+        if not reviewer or not str(reviewer).strip():
+            raise NaviewerError("a review decision needs a reviewer name")
+        ids = self._validate_ids(sample_ids)
+        if ids.size == 0:
+            return
+        now = time.time()
+        with self._write() as conn:
+            old = self._current_states(conn, ids)
+            batch = conn.execute(
+                "INSERT INTO review_batches(reviewer, time, kind, note) VALUES(?, ?, 'set', ?)",
+                (reviewer, now, note),
+            ).lastrowid
+            id_list = ids.tolist()
+            conn.executemany(
+                "INSERT INTO review(sample_id, state, reviewer, time) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(sample_id) DO UPDATE SET state=excluded.state, reviewer=excluded.reviewer, "
+                "time=excluded.time",
+                [(sid, state, reviewer, now) for sid in id_list],
+            )
+            conn.executemany(
+                "INSERT INTO audit(sample_id, old, new, reviewer, time, note, batch) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                [(sid, old.get(sid, UNREVIEWED), state, reviewer, now, note, batch) for sid in id_list],
+            )
+
+    @staticmethod
+    def _current_states(conn: sqlite3.Connection, ids: "np.ndarray | Sequence[int]") -> dict[int, str]:
+        states: dict[int, str] = {}
+        id_list = [int(i) for i in ids]
+        for chunk in _chunks(id_list):
+            marks = ",".join("?" * len(chunk))
+            states.update(conn.execute(f"SELECT sample_id, state FROM review WHERE sample_id IN ({marks})", chunk))
+        return states
+
+    def undo_last(self, reviewer: Optional[str] = None) -> list[int]:
+        """Revert the latest not-yet-undone decision batch (of ``reviewer`` if given).
+
+        Only samples still in the state that batch set are reverted (a later decision by someone
+        else is not clobbered). The undo is itself logged as a batch of audit rows, so the log
+        stays append-only. Returns the reverted sample ids (empty if nothing to undo).
+        """
+        with self._write() as conn:
+            query = (
+                "SELECT b.id, b.reviewer FROM review_batches b WHERE b.kind='set' "
+                "AND NOT EXISTS (SELECT 1 FROM review_batches u WHERE u.undo_of = b.id) "
+            )
+            params: tuple = ()
+            if reviewer is not None:
+                query += "AND b.reviewer=? "
+                params = (reviewer,)
+            row = conn.execute(query + "ORDER BY b.id DESC LIMIT 1", params).fetchone()
+            if row is None:
+                return []
+            batch_id, batch_reviewer = int(row[0]), row[1]
+            entries = conn.execute("SELECT sample_id, old, new FROM audit WHERE batch=? ORDER BY id", (batch_id,)).fetchall()
+            current = self._current_states(conn, [e[0] for e in entries])
+            reverts = [(sid, old, new) for sid, old, new in entries if current.get(sid, UNREVIEWED) == new]
+            who = reviewer if reviewer is not None else batch_reviewer
+            now = time.time()
+            note = f"undo of batch {batch_id}"
+            undo_batch = conn.execute(
+                "INSERT INTO review_batches(reviewer, time, kind, undo_of, note) VALUES(?, ?, 'undo', ?, ?)",
+                (who, now, batch_id, note),
+            ).lastrowid
+            conn.executemany(
+                "INSERT INTO review(sample_id, state, reviewer, time) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(sample_id) DO UPDATE SET state=excluded.state, reviewer=excluded.reviewer, "
+                "time=excluded.time",
+                [(sid, old, who, now) for sid, old, _ in reverts],
+            )
+            conn.executemany(
+                "INSERT INTO audit(sample_id, old, new, reviewer, time, note, batch) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                [(sid, new, old, who, now, note, undo_batch) for sid, old, new in reverts],
+            )
+        return [int(sid) for sid, _, _ in reverts]
+
+    def review_states(self) -> np.ndarray:
+        """Current state of every sample (``'<U10'`` array of length N, 'unreviewed' by default)."""
+        states = np.full(self.sample_count(), UNREVIEWED, dtype="<U10")
+        rows = self._conn().execute("SELECT sample_id, state FROM review WHERE state != ?", (UNREVIEWED,)).fetchall()
+        if rows:
+            ids, values = zip(*rows)
+            states[np.asarray(ids, dtype=np.int64)] = values
+        return states
+
+    def review_summary(self) -> dict[str, dict[str, int]]:
+        """Current decisions per reviewer: ``{reviewer: {state: count}}`` (unreviewed rows omitted)."""
+        summary: dict[str, dict[str, int]] = {}
+        rows = self._conn().execute(
+            "SELECT reviewer, state, COUNT(*) FROM review WHERE state != ? GROUP BY reviewer, state", (UNREVIEWED,)
+        )
+        for reviewer, state, count in rows:
+            summary.setdefault(reviewer, {})[state] = int(count)
+        return summary
+
+    def audit_log(self, limit: Optional[int] = None) -> list[dict[str, Any]]:
+        """Audit rows oldest first; with ``limit``, the most recent ``limit`` rows (still oldest first)."""
+        sql = "SELECT id, sample_id, old, new, reviewer, time, note, batch FROM audit"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)})"
+        rows = self._conn().execute(sql + " ORDER BY id").fetchall()
+        keys = ("id", "sample_id", "old", "new", "reviewer", "time", "note", "batch")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def audit_count(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+
+    # -- runs -------------------------------------------------------------------------------
+    def add_run(self, name: str, kind: str, config: dict[str, Any]) -> None:
+        """Register (or update the kind/config of) a run; ``created`` is kept from the first call."""
+        config_json = json.dumps(config or {}, default=json_default, sort_keys=True)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs(name, kind, created, config_json) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, config_json=excluded.config_json",
+                (str(name), str(kind), time.time(), config_json),
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self._conn().execute("SELECT name, kind, created, config_json FROM runs ORDER BY created, name")
+        return [
+            {"name": name, "kind": kind, "created": created, "config": json.loads(config)}
+            for name, kind, created, config in rows
+        ]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split the schema script into statements (triggers contain ';' inside BEGIN..END)."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and (not text.upper().startswith("CREATE TRIGGER") or text.upper().endswith("END;")):
+            statements.append(text)
+            current = []
+    return statements

@@ -1,0 +1,315 @@
+"""A workspace: one directory holding everything naviewer knows about one dataset.
+
+```
+workspace.toml      what this workspace is (dataset source + hash, settings, recipes)
+naviewer.sqlite     samples, detection passes, review decisions + audit log, runs
+embeddings/<run>/   feature arrays (.npy, memory-mappable)
+checkpoints/<run>/  encoder checkpoints
+runs/<run>/         metrics.jsonl and run outputs
+exports/            manifests
+ground_truth.json   what a crafted attack poisoned (read by evaluation, never by detection)
+```
+
+Creation happens in a hidden staging directory that is renamed into place at the end, so a
+cancelled or killed ``create`` (registering 1.28M samples takes a while) leaves no half-made
+workspace behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import numpy as np
+
+from naviewer import __version__
+from naviewer.errors import NaviewerError
+from naviewer.io import atomic_save_npy, atomic_write_json
+from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.config import CONFIG_NAME, WORKSPACE_SCHEMA, read_config, write_config
+from naviewer.workspace.store import WorkspaceStore
+
+if TYPE_CHECKING:
+    from naviewer.data.base import ImageDataset
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+STORE_NAME = "naviewer.sqlite"
+GROUND_TRUTH_NAME = "ground_truth.json"
+SUBDIRS = ("runs", "checkpoints", "embeddings", "exports")
+#: sections owned by the code itself; update_config refuses to touch them
+RESERVED_SECTIONS = ("workspace", "dataset", "classes")
+#: keys naviewer adds to [dataset] next to the source's describe() dict
+_OWN_DATASET_KEYS = ("content_hash", "samples")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+def dataset_hash(content_hashes: "list[str] | tuple[str, ...]") -> str:
+    """Identity of a dataset: BLAKE2b-128 over its per-sample content hashes, in id order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for value in content_hashes:
+        digest.update(value.encode("ascii", "replace"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _check_name(kind: str, name: str) -> str:
+    """Run names and tags become directory/file names: keep them plain (no separators, no '..')."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        raise NaviewerError(
+            f"bad {kind} name {name!r}: use letters, digits, '.', '_', '-', '+' (no path separators)"
+        )
+    return name
+
+
+class Workspace:
+    """An opened workspace. Use :meth:`create` or :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, path: Path, config: dict[str, Any], store: WorkspaceStore) -> None:
+        self.path = path
+        self._config = config
+        self.store = store
+        self._config_lock = threading.Lock()
+
+    # -- life cycle -------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: PathLike,
+        dataset: "Optional[ImageDataset]" = None,
+        settings: Optional[dict[str, Any]] = None,
+        ctx: Optional[JobContext] = None,
+    ) -> "Workspace":
+        """Make a new workspace at ``path`` (absent or an empty directory) and register ``dataset``."""
+        ctx = ensure_context(ctx)
+        path = Path(path).expanduser().absolute()
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise NaviewerError("cannot create a workspace here: the path exists and is not an empty directory", path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.parent / f".{path.name}.creating-{os.getpid()}-{secrets.token_hex(4)}"
+        staging.mkdir()
+        try:
+            for name in SUBDIRS:
+                (staging / name).mkdir()
+            config: dict[str, Any] = {
+                "workspace": {"schema": WORKSPACE_SCHEMA, "created": _utc_now(), "naviewer_version": __version__},
+                "settings": dict(settings or {}),
+            }
+            store = WorkspaceStore(staging / STORE_NAME, create=True)
+            try:
+                if dataset is not None:
+                    config.update(_register_dataset(store, dataset, ctx))
+            finally:
+                store.close()
+            write_config(staging / CONFIG_NAME, config)
+            if path.exists():
+                path.rmdir()  # empty (checked above); rename cannot replace a directory everywhere
+            os.rename(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: PathLike) -> "Workspace":
+        """Open an existing workspace; NaviewerError (naming the file) if it is missing, corrupt or too new."""
+        path = Path(path).expanduser().absolute()
+        if not path.exists():
+            raise NaviewerError("no such workspace", path)
+        if not path.is_dir():
+            raise NaviewerError("not a naviewer workspace (not a directory)", path)
+        config = read_config(path / CONFIG_NAME)
+        store = WorkspaceStore(path / STORE_NAME)
+        return cls(path, config, store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.path} n={self.store.sample_count()}>"
+
+    # -- configuration ----------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The parsed ``workspace.toml`` (treat as read-only; change it through :meth:`update_config`)."""
+        return self._config
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_NAME
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self._config.get("settings", {}))
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._config.get("classes", {}).get("names", []))
+
+    def update_config(self, section: str, values: dict[str, Any]) -> None:
+        """Merge ``values`` into ``[section]`` and rewrite the file atomically; a ``None`` value deletes its key.
+
+        The file is re-read first so that sections written meanwhile by another process survive.
+        """
+        if section in RESERVED_SECTIONS:
+            raise NaviewerError(f"[{section}] is managed by naviewer and cannot be updated", self.config_path)
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", section):
+            raise NaviewerError(f"bad configuration section name {section!r}", self.config_path)
+        with self._config_lock:
+            config = read_config(self.config_path)
+            current = dict(config.get(section, {}))
+            for key, value in values.items():
+                if value is None:
+                    current.pop(key, None)
+                else:
+                    current[key] = value
+            config[section] = current
+            write_config(self.config_path, config)
+            self._config = read_config(self.config_path)
+
+    def register_dataset(self, dataset: "ImageDataset", ctx: Optional[JobContext] = None) -> None:
+        """Register the samples of a workspace created without a dataset."""
+        if self.store.sample_count():
+            raise NaviewerError("this workspace already has a dataset", self.path / STORE_NAME)
+        sections = _register_dataset(self.store, dataset, ensure_context(ctx))
+        with self._config_lock:
+            config = read_config(self.config_path)
+            config.update(sections)
+            write_config(self.config_path, config)
+            self._config = read_config(self.config_path)
+
+    def dataset(self) -> "ImageDataset":
+        """Re-open the dataset recorded in ``workspace.toml`` through ``naviewer.data.open_dataset``."""
+        spec = {k: v for k, v in self._config.get("dataset", {}).items() if k not in _OWN_DATASET_KEYS}
+        if not spec:
+            raise NaviewerError("this workspace has no dataset", self.config_path)
+        if spec.get("kind") == "memory":
+            raise NaviewerError(
+                "this workspace's dataset was built in memory and has no source to re-open", self.config_path
+            )
+        try:
+            from naviewer.data import open_dataset  # type: ignore[attr-defined]
+        except ImportError as exc:  # pragma: no cover - depends on the data package
+            raise NaviewerError(f"cannot re-open datasets ({exc})", self.config_path) from exc
+        dataset = open_dataset(spec)
+        expected = self.store.sample_count()
+        if len(dataset) != expected:
+            raise NaviewerError(
+                f"the dataset source now has {len(dataset)} samples, the workspace registered {expected}",
+                self.config_path,
+            )
+        return dataset
+
+    # -- files ------------------------------------------------------------------------------
+    def run_dir(self, name: str) -> Path:
+        directory = self.path / "runs" / _check_name("run", name)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def checkpoint_dir(self, run: str) -> Path:
+        directory = self.path / "checkpoints" / _check_name("run", run)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.path / "exports"
+
+    def embeddings_path(self, run: str, tag: str) -> Path:
+        return self.path / "embeddings" / _check_name("run", run) / f"{_check_name('tag', tag)}.npy"
+
+    def save_embeddings(self, run: str, tag: str, array: np.ndarray) -> Path:
+        """Write ``array`` (N, D) atomically as ``.npy``; float16/float32 keep their dtype."""
+        path = self.embeddings_path(run, tag)
+        try:
+            atomic_save_npy(path, array)
+        except TypeError as exc:
+            raise NaviewerError(f"cannot save embeddings ({exc})", path) from exc
+        return path
+
+    def load_embeddings(self, run: str, tag: str, mmap: bool = True) -> np.ndarray:
+        """Embeddings saved by :meth:`save_embeddings`, memory-mapped read-only by default."""
+        path = self.embeddings_path(run, tag)
+        if not path.is_file():
+            raise NaviewerError("no such embeddings file", path)
+        try:
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise NaviewerError(f"corrupt embeddings file ({exc})", path) from exc
+
+    def embeddings(self, run: Optional[str] = None) -> list[tuple[str, str]]:
+        """``(run, tag)`` of every saved embeddings file, optionally for one run."""
+        root = self.path / "embeddings"
+        runs = [root / run] if run is not None else sorted(p for p in root.iterdir() if p.is_dir())
+        found = []
+        for directory in runs:
+            if directory.is_dir():
+                found.extend((directory.name, f.stem) for f in sorted(directory.glob("*.npy")) if not f.name.startswith("."))
+        return found
+
+    @property
+    def ground_truth_path(self) -> Path:
+        return self.path / GROUND_TRUTH_NAME
+
+    def write_ground_truth(self, record: dict[str, Any]) -> None:
+        """Keep what an attack poisoned, apart from detection (only evaluation reads it)."""
+        atomic_write_json(self.ground_truth_path, record)
+
+    def read_ground_truth(self) -> Optional[dict[str, Any]]:
+        path = self.ground_truth_path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise NaviewerError(f"garbled ground truth ({exc})", path) from exc
+        if not isinstance(value, dict):
+            raise NaviewerError("ground truth must be a JSON object", path)
+        return value
+
+
+def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobContext) -> dict[str, Any]:
+    """Hash and register every sample; returns the [dataset] and [classes] config sections."""
+    n = len(dataset)
+    keys: list[str] = []
+    hashes: list[str] = []
+    step = 256
+    message = "registering samples"
+    ctx.progress(0, n, message)
+    for start in range(0, n, step):
+        ctx.check()
+        stop = min(start + step, n)
+        for index in range(start, stop):
+            keys.append(str(dataset.source_key(index)))
+            hashes.append(str(dataset.content_hash(index)))
+        ctx.progress(stop, n, message)
+    labels = np.asarray(dataset.labels, dtype=np.int64).reshape(-1)
+    if len(labels) != n:
+        raise NaviewerError(f"the dataset has {n} samples but {len(labels)} labels")
+    store.add_samples(keys, hashes, labels)
+    description = {k: v for k, v in dict(dataset.describe()).items() if k not in _OWN_DATASET_KEYS}
+    description.update({"content_hash": dataset_hash(hashes), "samples": n})
+    sections: dict[str, Any] = {"dataset": description}
+    sections["classes"] = {"names": [str(name) for name in dataset.class_names]}
+    return sections

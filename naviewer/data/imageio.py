@@ -1,0 +1,135 @@
+"""Reading image files safely: size check before decoding, every mode converted to RGB uint8.
+
+An image file is untrusted input. Its header is read first and its pixel count compared with a
+limit *before* any pixel is decoded, so a small file that claims a huge canvas (a decompression
+bomb) is refused instead of exhausting memory. Every decode error becomes a ``NaviewerError``
+naming the file.
+
+Colour handling follows torchvision's ``pil_loader`` (``Image.convert("RGB")``) so that what
+naviewer trains on is what a torchvision ``ImageFolder`` pipeline would have seen: alpha is
+dropped (not composited), palettes and grayscale are expanded; 16-bit grayscale is scaled to
+8 bits (``>> 8``) rather than clipped. EXIF orientation is *not* applied, as in torchvision.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+
+#: default largest accepted image, in pixels (width * height): 64 megapixels
+DEFAULT_MAX_PIXELS = 64_000_000
+
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+
+#: Pillow formats never opened: EPS/PS hands the file to Ghostscript (an interpreter, so a
+#: crafted file could run code); the others are write-only or stubs without a decoder.
+_REFUSED_FORMATS = frozenset({"EPS", "PDF", "BUFR", "GRIB", "HDF5", "MPEG", "WMF"})
+
+
+def _readable_formats() -> list[str]:
+    from PIL import Image
+
+    Image.init()
+    return sorted(f for f in Image.OPEN if f not in _REFUSED_FORMATS)
+
+
+def image_extensions() -> frozenset[str]:
+    """Lower-case file extensions (with dot) of the formats naviewer lets Pillow open."""
+    from PIL import Image
+
+    Image.init()
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt not in _REFUSED_FORMATS)
+
+
+def _open_checked(path: Path, max_pixels: int):
+    """Open ``path`` lazily (header only) and refuse it if it claims more than ``max_pixels``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # content is sniffed whatever the extension, so the allow-list is passed explicitly
+            img = Image.open(path, formats=_readable_formats())
+    except FileNotFoundError:
+        raise NaviewerError("image file not found", path) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise NaviewerError(f"image is too large to decode safely ({exc})", path) from None
+    except UnidentifiedImageError:
+        raise NaviewerError("not a readable image (unknown or corrupt format)", path) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise NaviewerError(f"cannot read image header: {exc}", path) from None
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        img.close()
+        raise NaviewerError(f"image has an empty canvas ({width}x{height})", path)
+    if width * height > max_pixels:
+        img.close()
+        raise NaviewerError(
+            f"image claims {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
+            "(refused before decoding; raise max_pixels if the file is trusted)",
+            path,
+        )
+    return img
+
+
+def read_image_size(path: "str | Path", max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(height, width) from the header alone, with the same checks as :func:`load_image`."""
+    path = Path(path)
+    img = _open_checked(path, max_pixels)
+    try:
+        width, height = img.size
+    finally:
+        img.close()
+    return int(height), int(width)
+
+
+def _to_rgb(img) -> np.ndarray:
+    """Any Pillow mode -> uint8 (H, W, 3)."""
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)
+    if mode in _SIXTEEN_BIT_MODES:
+        gray = (np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode in ("I", "F"):
+        gray = np.clip(np.asarray(img, dtype=np.float64), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")  # avoids Pillow's palette-transparency warning; alpha then dropped
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def load_image(path: "str | Path", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` to a uint8 (H, W, 3) RGB array, refusing oversized or corrupt files.
+
+    Multi-frame files (GIF, TIFF) give their first frame.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    img = _open_checked(path, max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+            array = _to_rgb(img)
+    except NaviewerError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        raise NaviewerError(f"cannot decode image (truncated or corrupt): {exc}", path) from None
+    finally:
+        img.close()
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise NaviewerError(f"decoded to unexpected shape {array.shape}", path)
+    return np.ascontiguousarray(array)
+
+
+def is_image_file(path: Path, extensions: Optional[frozenset[str]] = None) -> bool:
+    """True for a visible file whose extension Pillow knows."""
+    exts = extensions if extensions is not None else image_extensions()
+    return path.suffix.lower() in exts and not path.name.startswith(".")

@@ -1,0 +1,138 @@
+"""``open_dataset``: one entry point that recognises every supported source.
+
+A *spec* is what a user types or a workspace stored:
+
+- ``"demo"``: the built-in digits set (:mod:`naviewer.data.demo`);
+- a folder that is or contains ``cifar-10-batches-py/`` or ``cifar-100-python/``;
+- a folder of class folders (``root/<class>/<image>``); if its only sub-folders are split names
+  (``train``, ``test``, ``val``...), the one named by ``split`` is opened;
+- a ``.csv`` manifest or any other text file as a ``path label`` list;
+- the dict from ``dataset.describe()`` (how a workspace re-opens its dataset). When the dict holds
+  a ``size`` and the source now has a different number of samples, that is an error: sample ids
+  would no longer point at the same images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from naviewer.data.base import ImageDataset, SubsetDataset
+from naviewer.data.imageio import DEFAULT_MAX_PIXELS
+from naviewer.errors import NaviewerError
+
+SPLIT_FOLDERS = frozenset({"train", "test", "val", "valid", "validation"})
+_FILE_KINDS = ("filelist", "csv-manifest")
+
+
+def _split_subfolder(root: Path, split: str) -> Path:
+    """``root/<split>`` when ``root`` holds only split folders (ImageNet-style layout), else ``root``."""
+    subdirs = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if subdirs and subdirs <= SPLIT_FOLDERS:
+        if split not in subdirs:
+            raise NaviewerError(f"no {split!r} folder here (found: {', '.join(sorted(subdirs))})", root)
+        return root / split
+    return root
+
+
+def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDataset:
+    from naviewer.data.cifar import CifarDataset, find_cifar_dir
+
+    max_pixels = int(options.get("max_pixels", DEFAULT_MAX_PIXELS))
+    if not path.exists():
+        raise NaviewerError("no such file or folder", path)
+    if path.is_dir():
+        if find_cifar_dir(path) is not None:
+            return CifarDataset(path, split=split, coarse=bool(options.get("coarse", False)))
+        from naviewer.data.folder import ImageFolderDataset
+
+        return ImageFolderDataset(_split_subfolder(path, split), max_pixels=max_pixels)
+    if path.is_file():
+        from naviewer.data.filelist import FileListDataset
+
+        if path.stat().st_size == 0:
+            raise NaviewerError("the file is empty", path)
+        return FileListDataset(
+            path, root=options.get("root"), class_names=options.get("class_names"), max_pixels=max_pixels
+        )
+    raise NaviewerError("not a file or folder naviewer can read", path)
+
+
+def _open_description(spec: Mapping[str, Any], split: str, options: Mapping[str, Any]) -> ImageDataset:
+    kind = spec.get("kind")
+    merged = {**{k: v for k, v in spec.items() if k not in ("kind", "size")}, **options}
+    if kind == "demo":
+        from naviewer.data.demo import DEMO_SIZE, DigitsDemoDataset
+
+        return DigitsDemoDataset(
+            split=str(spec.get("split", split)), tint=bool(merged.get("tint", True)),
+            size=int(merged.get("image_size", DEMO_SIZE)),
+        )
+    if kind in ("cifar10", "cifar100"):
+        from naviewer.data.cifar import CifarDataset
+
+        if "root" not in spec:
+            raise NaviewerError(f"dataset description of kind {kind!r} has no 'root'")
+        dataset: ImageDataset = CifarDataset(spec["root"], split=str(spec.get("split", split)),
+                                             coarse=bool(merged.get("coarse", False)))
+        if dataset.kind != kind:
+            raise NaviewerError(f"expected a {kind} folder, found {dataset.kind}", spec["root"])
+        return dataset
+    if kind == "image-folder":
+        from naviewer.data.folder import ImageFolderDataset
+
+        if "root" not in spec:
+            raise NaviewerError("dataset description of kind 'image-folder' has no 'root'")
+        return ImageFolderDataset(spec["root"], max_pixels=int(merged.get("max_pixels", DEFAULT_MAX_PIXELS)))
+    if kind in _FILE_KINDS:
+        from naviewer.data.filelist import FileListDataset
+
+        if "path" not in spec:
+            raise NaviewerError(f"dataset description of kind {kind!r} has no 'path'")
+        return FileListDataset(spec["path"], root=merged.get("root"), class_names=merged.get("class_names"),
+                               max_pixels=int(merged.get("max_pixels", DEFAULT_MAX_PIXELS)))
+    if kind == "subset":
+        if "base" not in spec or "indices" not in spec:
+            raise NaviewerError("subset description needs 'base' and 'indices'")
+        base = open_dataset(spec["base"], split=split)
+        try:
+            return SubsetDataset(base, spec["indices"])
+        except (IndexError, ValueError, TypeError) as exc:
+            raise NaviewerError(f"subset description does not fit its base dataset: {exc}") from None
+    if kind == "memory":
+        raise NaviewerError("this dataset was built in memory and cannot be re-opened from its description")
+    raise NaviewerError(f"unknown dataset kind {kind!r} in description")
+
+
+def open_dataset(spec: "str | Path | Mapping[str, Any]", split: str = "train", **options: Any) -> ImageDataset:
+    """Open any supported dataset source; ``NaviewerError`` when it is unknown, empty or broken.
+
+    ``options``: ``max_pixels`` (image files), ``root`` and ``class_names`` (file lists),
+    ``coarse`` (CIFAR-100 superclasses), ``tint`` (demo). ``split`` picks train/test where the
+    source has splits (CIFAR, demo, split folders) and is ignored otherwise.
+    """
+    if isinstance(spec, Mapping):
+        dataset = _open_description(spec, split, options)
+        expected = spec.get("size")
+        if expected is not None and int(expected) != len(dataset):
+            where = spec.get("root") or spec.get("path")
+            raise NaviewerError(
+                f"the dataset changed: it was recorded with {int(expected)} samples but now has {len(dataset)}", where
+            )
+        return dataset
+    if isinstance(spec, str):
+        text = spec.strip()
+        if not text:
+            raise NaviewerError("no dataset given (empty path)")
+        if text.lower() == "demo" and not Path(text).exists():
+            from naviewer.data.demo import DigitsDemoDataset
+
+            return DigitsDemoDataset(split=split, tint=bool(options.get("tint", True)))
+        spec = Path(text).expanduser()
+    if isinstance(spec, Path):
+        dataset = _open_path(spec, split, options)
+    else:
+        raise NaviewerError(f"cannot open a dataset from a {type(spec).__name__}")
+    if len(dataset) == 0:
+        raise NaviewerError("the dataset has no images", spec)
+    return dataset

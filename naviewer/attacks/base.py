@@ -1,0 +1,372 @@
+"""What every attack shares: the crafted dataset, the craft result, ground truth records, the registry.
+
+An attack is a small class with a typed settings dataclass and
+``craft(clean, rng, ctx=None) -> CraftResult``. The crafted dataset does not copy the clean images:
+it maps each crafted index to a clean index or to a poison held in memory, so crafting a large
+dataset costs the poisons, not the whole set.
+
+Ground truth is a plain JSON-able dict, kept apart from detection (the workspace stores it in its own
+file). Its ``samples`` list has one record per crafted sample, in crafted order::
+
+    {"kind": "clean", "source": 17, "source_key": "data_batch_1/17"}
+    {"kind": "poison", "attack": "na", "sources": {"shadow": {"id": 5, "key": ...},
+     "reference": {"id": 9, "key": ...}}, "trigger": {"name": "blocks-14", "box": [t, l, h, w]},
+     "layout": {"canvas": [h, w], "orientation": "ref-left", "regions": {"reference": [..], ...}}}
+
+Ids in ``sources`` and ``removed`` are indices into the CLEAN dataset given to ``craft``; boxes are
+``[top, left, height, width]`` in the crafted image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Optional, Sequence
+
+import numpy as np
+
+from naviewer.attacks.triggers import Trigger, paste_trigger, random_corners, resolve_trigger
+from naviewer.data.base import ImageDataset
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext
+
+GROUND_TRUTH_SCHEMA = 1
+
+#: fill colour of gaps and canvases: the ImageNet mean, as in the authors' toolbox
+IMAGENET_MEAN_RGB = (124, 116, 103)
+
+
+class CraftedDataset(ImageDataset):
+    """A poisoned training set: clean samples by reference plus poisons held in memory.
+
+    ``sources[i]`` is the clean index behind crafted sample i, or -1 for a poison; poisons keep
+    their true sizes (a Noisy Alignment composite is 32x64 or 64x32 on CIFAR).
+    """
+
+    kind = "crafted"
+
+    def __init__(
+        self,
+        clean: ImageDataset,
+        sources: np.ndarray,
+        poisons: dict[int, np.ndarray],
+        labels: np.ndarray,
+        poison_keys: dict[int, str],
+        attack: str,
+    ) -> None:
+        self.clean = clean
+        self.sources = np.asarray(sources, dtype=np.int64)
+        self.poisons = poisons
+        self._labels = np.asarray(labels, dtype=np.int64)
+        self._poison_keys = poison_keys
+        self.attack = attack
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def image(self, index: int) -> np.ndarray:
+        image = self.poisons.get(int(index))
+        if image is not None:
+            return image
+        return self.clean.image(int(self.sources[index]))
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        image = self.poisons.get(int(index))
+        if image is not None:
+            return int(image.shape[0]), int(image.shape[1])
+        return self.clean.image_size(int(self.sources[index]))
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.clean.class_names
+
+    def source_key(self, index: int) -> str:
+        key = self._poison_keys.get(int(index))
+        if key is not None:
+            return key
+        return self.clean.source_key(int(self.sources[index]))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "size": len(self), "attack": self.attack, "clean": self.clean.describe()}
+
+
+@dataclass
+class CraftResult:
+    """A crafted (poisoned) training set and the record of what was done to it."""
+
+    dataset: ImageDataset
+    ground_truth: dict
+
+    @property
+    def poison_mask(self) -> np.ndarray:
+        """bool over ``dataset``: True where the sample is a poison."""
+        return poison_mask(self.ground_truth)
+
+    @property
+    def poison_indices(self) -> np.ndarray:
+        return np.flatnonzero(self.poison_mask)
+
+
+def poison_mask(ground_truth: dict) -> np.ndarray:
+    """bool array over the crafted dataset from a ground truth record (e.g. read back from JSON)."""
+    return np.array([s["kind"] == "poison" for s in ground_truth["samples"]], dtype=bool)
+
+
+def _settings_json(settings: Any) -> dict:
+    out = {}
+    for key, value in dataclasses.asdict(settings).items():
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+class Attack:
+    """Base class: ``settings`` (a dataclass), ``craft``, ``apply_test_trigger``, ``target_class``."""
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type] = object
+
+    def __init__(self, settings: Any = None, **overrides: Any) -> None:
+        if settings is None:
+            try:
+                settings = self.Settings(**overrides)
+            except TypeError as exc:
+                fields = ", ".join(f.name for f in dataclasses.fields(self.Settings))
+                raise NaviewerError(f"bad settings for attack {self.name!r}: {exc}; known settings: {fields}") from exc
+        elif overrides:
+            settings = dataclasses.replace(settings, **overrides)
+        self.settings = settings
+        self.validate()
+
+    # -- to override ----------------------------------------------------------------------
+    def validate(self) -> None:
+        s = self.settings
+        rate = getattr(s, "rate", None)
+        if rate is not None and not 0.0 <= rate < 1.0:
+            raise NaviewerError(f"poison rate must be in [0, 1), got {rate}")
+        size = getattr(s, "trigger_size", None)
+        if size is not None and size < 1:
+            raise NaviewerError(f"trigger size must be at least 1 px, got {size}")
+        opacity = getattr(s, "opacity", None)
+        if opacity is not None and not 0.0 <= opacity <= 1.0:
+            raise NaviewerError(f"opacity must be in [0, 1], got {opacity}")
+
+    def craft(self, clean: ImageDataset, rng: np.random.Generator, ctx: Optional[JobContext] = None) -> CraftResult:
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------
+    @property
+    def target_class(self) -> int:
+        return int(self.settings.target)
+
+    @property
+    def trigger(self) -> Trigger:
+        """The trigger at its training size (patch attacks)."""
+        cached = getattr(self, "_trigger", None)
+        if cached is None:
+            cached = resolve_trigger(self.settings.trigger, self.settings.trigger_size)
+            self._trigger = cached
+        return cached
+
+    def apply_test_trigger(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The test-time trigger (for ASR): the patch, opaque, at a uniform top-left in
+        ``[int(0.15 W), int(0.85 W) - w]`` (same for y), on a uint8 batch (N, H, W, 3)."""
+        images = _check_batch(images)
+        trig = self.trigger
+        n, height, width = images.shape[:3]
+        tops = random_corners(rng, n, height, trig.size[0], 0.15, 0.85)
+        lefts = random_corners(rng, n, width, trig.size[1], 0.15, 0.85)
+        return paste_trigger(images, trig, tops, lefts, opacity=1.0)
+
+    def settings_json(self) -> dict:
+        return _settings_json(self.settings)
+
+    def _header(self, clean: ImageDataset) -> dict:
+        names = clean.class_names
+        target = self.target_class
+        return {
+            "schema": GROUND_TRUTH_SCHEMA,
+            "attack": self.name,
+            "settings": self.settings_json(),
+            "target_class": target,
+            "target_name": names[target] if 0 <= target < len(names) else str(target),
+            "clean": {"size": len(clean), "describe": clean.describe()},
+        }
+
+
+def _check_batch(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise NaviewerError(f"test images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    return images
+
+
+def target_indices(clean: ImageDataset, target: int) -> np.ndarray:
+    """Indices of the target class; NaviewerError for an unknown or empty class."""
+    labels = np.asarray(clean.labels)
+    names = clean.class_names
+    if target < 0 or (names and target >= len(names)):
+        raise NaviewerError(f"target class {target} is not a class of this dataset ({len(names)} classes)")
+    idx = np.flatnonzero(labels == target)
+    if len(idx) == 0:
+        raise NaviewerError(f"the dataset has no images of the target class {target}; crafting needs labelled target images")
+    return idx
+
+
+def sample_ref(clean: ImageDataset, index: int) -> dict:
+    return {"id": int(index), "key": clean.source_key(int(index))}
+
+
+def clean_record(clean: ImageDataset, index: int) -> dict:
+    return {"kind": "clean", "source": int(index), "source_key": clean.source_key(int(index))}
+
+
+def in_place_result(
+    attack: Attack,
+    clean: ImageDataset,
+    poisoned: dict[int, np.ndarray],
+    records: dict[int, dict],
+    extra: dict,
+) -> CraftResult:
+    """A crafted set where each poison replaces its clean source in place (patch, CTRL)."""
+    n = len(clean)
+    sources = np.arange(n, dtype=np.int64)
+    keys = {i: f"poison/{attack.name}/{clean.source_key(i)}" for i in poisoned}
+    dataset = CraftedDataset(clean, sources, poisoned, np.asarray(clean.labels).copy(), keys, attack.name)
+    samples = []
+    for i in range(n):
+        rec = records.get(i)
+        samples.append(rec if rec is not None else clean_record(clean, i))
+    gt = attack._header(clean)
+    gt.update(extra)
+    gt.update({"size": n, "num_poisons": len(poisoned), "poison_rate": len(poisoned) / max(n, 1), "removed": [], "samples": samples})
+    return CraftResult(dataset, gt)
+
+
+def appended_result(
+    attack: Attack,
+    clean: ImageDataset,
+    poisons: Sequence[np.ndarray],
+    poison_records: Sequence[dict],
+    removed: Sequence[int],
+    extra: dict,
+) -> CraftResult:
+    """A crafted set = clean minus ``removed``, in clean order, then the poisons (NA, CorruptEncoder)."""
+    n = len(clean)
+    keep = np.ones(n, dtype=bool)
+    removed_arr = np.unique(np.asarray(list(removed), dtype=np.int64))
+    keep[removed_arr] = False
+    kept = np.flatnonzero(keep)
+    sources = np.concatenate([kept, np.full(len(poisons), -1, dtype=np.int64)])
+    base = len(kept)
+    held = {base + k: img for k, img in enumerate(poisons)}
+    keys = {base + k: f"poison/{attack.name}/{k:06d}" for k in range(len(poisons))}
+    labels = np.concatenate([np.asarray(clean.labels)[kept], np.full(len(poisons), attack.target_class, dtype=np.int64)])
+    dataset = CraftedDataset(clean, sources, held, labels, keys, attack.name)
+    samples = [clean_record(clean, int(i)) for i in kept]
+    for k, rec in enumerate(poison_records):
+        samples.append(dict(rec, poison_key=keys[base + k]))
+    total = len(sources)
+    gt = attack._header(clean)
+    gt.update(extra)
+    gt.update(
+        {
+            "size": total,
+            "num_poisons": len(poisons),
+            "poison_rate": len(poisons) / max(total, 1),
+            "removed": [sample_ref(clean, int(i)) for i in removed_arr],
+            "samples": samples,
+        }
+    )
+    return CraftResult(dataset, gt)
+
+
+def count_from_rate(rate: float, base: int, added: bool) -> int:
+    """#poisons so that #poisons / #total pre-training images == rate.
+
+    ``added``: poisons are added to ``base`` clean images (total = base + P); otherwise they replace
+    clean images one for one (total = base).
+    """
+    if added:
+        return int(round(rate * base / (1.0 - rate)))
+    return int(round(rate * base))
+
+
+# -- registry -------------------------------------------------------------------------------
+
+ATTACKS: dict[str, Callable[..., Attack]] = {}
+
+
+def register_attack(cls: type) -> type:
+    ATTACKS[cls.name] = cls
+    return cls
+
+
+def make_attack(name: str, **settings: Any) -> Attack:
+    """An attack by registry name (``na``, ``patch``, ``ctrl``, ``corruptencoder``) with its settings."""
+    import naviewer.attacks  # noqa: F401  (imports every attack module, filling the registry)
+
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    aliases = {"noisyalignment": "na", "sslbkd": "patch", "sslbackdoor": "patch", "ce": "corruptencoder"}
+    key = aliases.get(key, key)
+    if key not in ATTACKS:
+        raise NaviewerError(f"unknown attack {name!r}; choose one of {', '.join(sorted(ATTACKS))}")
+    settings = {k: v for k, v in settings.items() if v is not None}
+    return ATTACKS[key](**settings)
+
+
+def settings_fields(name: str) -> list[dataclasses.Field]:
+    """The typed settings of an attack (for forms and CLI help)."""
+    import naviewer.attacks  # noqa: F401
+
+    return list(dataclasses.fields(ATTACKS[name].Settings))
+
+
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "CraftResult",
+    "CraftedDataset",
+    "IMAGENET_MEAN_RGB",
+    "make_attack",
+    "poison_mask",
+    "register_attack",
+    "settings_fields",
+]
+
+
+def map_in_batches(
+    clean: ImageDataset,
+    indices: np.ndarray,
+    fn: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, list[dict]]],
+    rng: np.random.Generator,
+    ctx: JobContext,
+    message: str,
+    batch: int = 256,
+) -> dict[int, tuple[np.ndarray, dict]]:
+    """Apply a batched image function to ``clean`` images at ``indices``, grouped by size.
+
+    ``fn(images (n, H, W, 3), rng) -> (new images, n per-image info dicts)``. Returns
+    {clean index: (new image, info)}. Reports progress and honours cancel between batches; the
+    order of ``rng`` draws depends only on ``indices`` and the image sizes (deterministic).
+    """
+    out: dict[int, tuple[np.ndarray, dict]] = {}
+    total = len(indices)
+    ctx.progress(0, total, message)
+    for start in range(0, total, batch):
+        ctx.check()
+        chunk = [int(i) for i in indices[start : start + batch]]
+        groups: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
+        for i in chunk:
+            image = np.asarray(clean.image(i), dtype=np.uint8)
+            groups.setdefault(image.shape, []).append((i, image))
+        for shape in sorted(groups):
+            items = groups[shape]
+            result, infos = fn(np.stack([img for _, img in items]), rng)
+            for (i, _), img, info in zip(items, result, infos):
+                out[i] = (img, info)
+        ctx.progress(min(start + batch, total), total, message)
+    return out

@@ -1,0 +1,42 @@
+"""``naviewer export WORKSPACE``: write the cleaned-dataset manifests (kept list, CSV, provenance)."""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 70
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "export",
+        help="export kept.txt, samples.csv and provenance.json from a workspace",
+        description=(
+            "Write the manifests of a workspace: kept.txt ('source_key label' of every kept sample; "
+            "confirmed poisons are removed), samples.csv (every sample with scores, flags and review "
+            "state) and provenance.json (dataset hash, settings, detection pass, decisions, counts). "
+            "The three files appear together or not at all."
+        ),
+    )
+    parser.add_argument("workspace", metavar="WORKSPACE", help="workspace directory")
+    parser.add_argument("--out", metavar="DIR", default=None, help="output folder (default: WORKSPACE/exports/<timestamp>)")
+    parser.add_argument(
+        "--drop-unreviewed-flags",
+        action="store_true",
+        help="also remove flagged samples nobody has reviewed yet (default: keep them)",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from naviewer.cli.progress import TextProgress
+    from naviewer.jobs import JobContext
+    from naviewer.workspace import Workspace
+    from naviewer.workspace.export import export_manifests
+
+    ctx = JobContext(TextProgress())
+    with Workspace.open(args.workspace) as ws:
+        result = export_manifests(ws, args.out, ctx=ctx, drop_unreviewed_flags=args.drop_unreviewed_flags)
+    print(result.summary())
+    return 0

@@ -1,0 +1,287 @@
+"""Export the cleaned dataset: ``kept.txt``, ``samples.csv`` and ``provenance.json``.
+
+The three files describe one decision, so they are committed together: each is written under a
+hidden temporary name, and only when all three are complete are they renamed into place, with
+``provenance.json`` last (it records the SHA-256 of the other two, so it doubles as the commit
+marker). A cancelled job, an exception or a killed process leaves no manifest behind; a previous
+export in the same folder loses its ``provenance.json`` first, so old and new files are never
+mistaken for one consistent export.
+
+What is removed: samples whose review state is ``confirmed`` (a poison). Flagged samples nobody
+has decided on yet (``unreviewed`` or ``later``) are kept unless ``drop_unreviewed_flags``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Union
+
+import numpy as np
+
+from naviewer import __version__
+from naviewer.io import cleanup_stale_temps, fsync_dir, json_default, temp_path_for
+from naviewer.jobs import JobContext, ensure_context
+
+if TYPE_CHECKING:
+    from naviewer.workspace.workspace import Workspace
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+KEPT_NAME = "kept.txt"
+SAMPLES_NAME = "samples.csv"
+PROVENANCE_NAME = "provenance.json"
+CSV_COLUMNS = (
+    "id", "source_key", "hash", "label", "density", "rank", "candidate", "mindist", "posterior",
+    "flagged", "spread", "cluster", "review", "kept",
+)  # fmt: skip
+UNDECIDED_STATES = ("unreviewed", "later")
+
+
+@dataclass
+class ExportResult:
+    """Where the manifests went and what they say."""
+
+    out_dir: Path
+    kept_path: Path
+    samples_path: Path
+    provenance_path: Path
+    total: int
+    kept: int
+    removed: int
+    unreviewed_flags: int
+    dropped_unreviewed_flags: bool
+    pass_id: Optional[int]
+
+    def summary(self) -> str:
+        flags = "dropped" if self.dropped_unreviewed_flags else "kept"
+        return (
+            f"exported {self.total} samples: {self.kept} kept, {self.removed} removed as confirmed poisons, "
+            f"{self.unreviewed_flags} unreviewed flags {flags} -> {self.out_dir}"
+        )
+
+
+class _HashingWriter:
+    """Binary file that also hashes what goes through it (for the SHA-256 in provenance.json)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.sha256.update(data)
+        self.size += len(data)
+        self.handle.write(data)
+
+
+def default_out_dir(ws: "Workspace") -> Path:
+    """``<ws>/exports/<UTC timestamp>``, never an existing folder."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    candidate = ws.exports_dir / stamp
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = ws.exports_dir / f"{stamp}-{suffix}"
+    return candidate
+
+
+def _csv_field(text: str) -> str:
+    if any(c in text for c in ',"\r\n') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _float_column(values: Optional[np.ndarray], n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, "", dtype=object)
+    values = np.asarray(values)
+    text = values.astype(str).astype(object)
+    text[~np.isfinite(values)] = ""
+    return text
+
+
+def _int_column(values: Optional[np.ndarray], n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, "", dtype=object)
+    return np.asarray(values).astype(np.int64).astype(str).astype(object)
+
+
+def _bool_column(values: Optional[np.ndarray], n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, "", dtype=object)
+    return np.where(np.asarray(values, dtype=bool), "1", "0").astype(object)
+
+
+def export_manifests(
+    ws: "Workspace",
+    out_dir: Optional[PathLike] = None,
+    ctx: Optional[JobContext] = None,
+    drop_unreviewed_flags: bool = False,
+    chunk_rows: int = 50_000,
+) -> ExportResult:
+    """Write the three manifests of ``ws`` into ``out_dir`` (default ``<ws>/exports/<timestamp>``).
+
+    Uses the latest detection pass (any method) if there is one. Honours ``ctx.check()`` between
+    chunks of ``chunk_rows`` rows; on cancel or error nothing is left in ``out_dir``.
+    """
+    ctx = ensure_context(ctx)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(ws)
+    out.mkdir(parents=True, exist_ok=True)
+    cleanup_stale_temps(out)
+    store = ws.store
+
+    samples = store.samples()
+    n = len(samples["id"])
+    states = store.review_states()
+    pass_id = store.latest_pass_id()
+    scores: dict[str, np.ndarray] = store.pass_scores(pass_id) if pass_id is not None else {}
+    flagged = np.asarray(scores["flagged"], dtype=bool) if "flagged" in scores else np.zeros(n, dtype=bool)
+    removed = states == "confirmed"
+    unreviewed_flags = flagged & np.isin(states, UNDECIDED_STATES)
+    kept = ~removed
+    if drop_unreviewed_flags:
+        kept &= ~unreviewed_flags
+    kept_ids = np.flatnonzero(kept)
+    keys: list[str] = samples["source_key"]
+    labels = samples["label"]
+    label_list = labels.tolist()
+    total_rows = len(kept_ids) + n
+    chunk_rows = max(1, int(chunk_rows))
+
+    staged: dict[str, Path] = {}
+    try:
+        # -- kept.txt: `source_key label`, the file-list convention of SSL backdoor research code
+        staged[KEPT_NAME] = temp_path_for(out / KEPT_NAME)
+        with open(staged[KEPT_NAME], "wb") as handle:
+            kept_writer = _HashingWriter(handle)
+            for start in range(0, len(kept_ids), chunk_rows):
+                ctx.check()
+                part = kept_ids[start : start + chunk_rows]
+                kept_writer.write("".join(f"{keys[i]} {label_list[i]}\n" for i in part.tolist()))
+                ctx.progress(start + len(part), total_rows, "exporting manifests")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+        # -- samples.csv: every sample with its scores, flags and review state
+        columns = [
+            np.asarray(samples["id"]).astype(str).astype(object),
+            np.asarray([_csv_field(k) for k in keys], dtype=object),
+            np.asarray(samples["hash"], dtype=object),
+            labels.astype(str).astype(object),
+            _float_column(scores.get("density"), n),
+            _int_column(scores.get("rank"), n),
+            _bool_column(scores.get("candidate"), n),
+            _float_column(scores.get("mindist"), n),
+            _float_column(scores.get("posterior"), n),
+            _bool_column(scores.get("flagged"), n),
+            _bool_column(scores.get("spread"), n),
+            _int_column(scores.get("cluster"), n),
+            states.astype(object),
+            _bool_column(kept, n),
+        ]
+        staged[SAMPLES_NAME] = temp_path_for(out / SAMPLES_NAME)
+        with open(staged[SAMPLES_NAME], "wb") as handle:
+            csv_writer = _HashingWriter(handle)
+            csv_writer.write(",".join(CSV_COLUMNS) + "\n")
+            for start in range(0, n, chunk_rows):
+                ctx.check()
+                stop = min(start + chunk_rows, n)
+                rows = zip(*(column[start:stop] for column in columns))
+                csv_writer.write("".join(",".join(row) + "\n" for row in rows))
+                ctx.progress(len(kept_ids) + stop, total_rows, "exporting manifests")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+        # -- provenance.json: what was exported, from what, by whose decisions
+        ctx.check()
+        state_counts = {state: int(count) for state, count in zip(*np.unique(states, return_counts=True))}
+        provenance = _provenance(
+            ws,
+            pass_id=pass_id,
+            counts={
+                "samples": n,
+                "kept": int(kept.sum()),
+                "removed": int(removed.sum()),
+                "flagged": int(flagged.sum()),
+                "unreviewed_flags": int(unreviewed_flags.sum()),
+                "unreviewed_flags_dropped": int(unreviewed_flags.sum()) if drop_unreviewed_flags else 0,
+            },
+            state_counts=state_counts,
+            files={
+                KEPT_NAME: {"sha256": kept_writer.sha256.hexdigest(), "bytes": kept_writer.size, "lines": len(kept_ids)},
+                SAMPLES_NAME: {"sha256": csv_writer.sha256.hexdigest(), "bytes": csv_writer.size, "rows": n},
+            },
+            drop_unreviewed_flags=drop_unreviewed_flags,
+        )
+        staged[PROVENANCE_NAME] = temp_path_for(out / PROVENANCE_NAME)
+        with open(staged[PROVENANCE_NAME], "wb") as handle:
+            handle.write((json.dumps(provenance, indent=2, default=json_default) + "\n").encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        ctx.check()
+
+        # -- commit: the old marker goes first, the new marker last
+        with contextlib.suppress(FileNotFoundError):
+            (out / PROVENANCE_NAME).unlink()
+        for name in (KEPT_NAME, SAMPLES_NAME, PROVENANCE_NAME):
+            os.replace(staged.pop(name), out / name)
+        fsync_dir(out)
+    finally:
+        for tmp in staged.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    if total_rows == 0:
+        ctx.progress(0, 0, "exporting manifests")
+    return ExportResult(
+        out_dir=out,
+        kept_path=out / KEPT_NAME,
+        samples_path=out / SAMPLES_NAME,
+        provenance_path=out / PROVENANCE_NAME,
+        total=n,
+        kept=int(kept.sum()),
+        removed=int(removed.sum()),
+        unreviewed_flags=int(unreviewed_flags.sum()),
+        dropped_unreviewed_flags=drop_unreviewed_flags,
+        pass_id=pass_id,
+    )
+
+
+def _provenance(
+    ws: "Workspace",
+    pass_id: Optional[int],
+    counts: dict[str, int],
+    state_counts: dict[str, int],
+    files: dict[str, Any],
+    drop_unreviewed_flags: bool,
+) -> dict[str, Any]:
+    config = ws.config
+    store = ws.store
+    detection = store.pass_info(pass_id) if pass_id is not None else None
+    other_sections = {k: v for k, v in config.items() if k not in ("workspace", "dataset", "classes", "settings")}
+    return {
+        "naviewer_version": __version__,
+        "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "exported_at_unix": time.time(),
+        "workspace": {"path": str(ws.path), **config.get("workspace", {})},
+        "dataset": config.get("dataset", {}),
+        "class_names": ws.class_names,
+        "settings": config.get("settings", {}),
+        "config": other_sections,
+        "detection_pass": detection,
+        "options": {"drop_unreviewed_flags": drop_unreviewed_flags, "removed_states": ["confirmed"]},
+        "counts": counts,
+        "review": {
+            "states": state_counts,
+            "per_reviewer": store.review_summary(),
+            "audit_length": store.audit_count(),
+        },
+        "files": files,
+    }

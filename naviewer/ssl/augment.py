@@ -1,0 +1,368 @@
+"""Batched MoCo-v2 "aug+" augmentation, per-sample random parameters, straight from uint8 buckets.
+
+Every sample of a batch gets its own crop box, jitter factors and order, grayscale/blur/flip
+coins, exactly as torchvision's per-image pipeline draws them, but the work is done in a few
+batched tensor ops on the training device:
+
+1. **Crop + resize**: boxes come from :func:`naviewer.attacks.layout.sample_crop_boxes` (THE crop
+   sampler, torchvision's ``RandomResizedCrop.get_params`` distribution) on each sample's TRUE size
+   (``store.sizes``), so a 32x64 composite is cropped as it is. The crops are resampled to S x S by
+   ``torchvision.ops.roi_align(aligned=True)``, one call per size bucket, which averages an adaptive
+   grid of bilinear samples per output pixel (an anti-aliased bilinear resize).
+2. **Colour jitter** (p=0.8): brightness, contrast, saturation, hue with per-sample factors drawn as
+   ``ColorJitter.get_params`` draws them, applied in a per-sample random order like torchvision's
+   (each of the 4 slots applies each op to the subset that has it in that slot). The formulas are
+   torchvision's: blend with black / the grey mean / the greyscale image, and a hue rotation in HSV.
+3. **Grayscale** (p=0.2, ITU-R 601 weights), **Gaussian blur** (p=0.5, sigma ~ U[0.1, 2], odd
+   kernel of ~10 % of S, reflect padding, separable grouped convolution with per-sample kernels),
+   **horizontal flip** (p=0.5), then normalisation with the CIFAR-10 mean/std.
+
+Random parameters are drawn on the CPU from a ``numpy.random.Generator`` (cheap: a few numbers per
+sample), which makes runs reproducible and resumable from a saved generator state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.ops import roi_align
+
+from naviewer.attacks.layout import CropBoxes, sample_crop_boxes
+from naviewer.data.store import ImageStore
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+_GRAY = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """MoCo-v2 aug+ (attacks §0) at output size ``image_size``; set ``blur_p=0`` for CTRL's protocol."""
+
+    image_size: int = 32
+    scale: tuple[float, float] = (0.2, 1.0)
+    ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
+    jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    blur_kernel: Optional[int] = None  # None: ~10 % of image_size, odd, at least 3
+    hflip_p: float = 0.5
+    mean: tuple[float, float, float] = CIFAR_MEAN
+    std: tuple[float, float, float] = CIFAR_STD
+    normalize: bool = True
+
+    @property
+    def kernel_size(self) -> int:
+        if self.blur_kernel is not None:
+            return int(self.blur_kernel) | 1
+        return max(3, int(0.1 * self.image_size) | 1)
+
+    @classmethod
+    def from_dict(cls, values: Optional[dict[str, Any]]) -> "AugmentSettings":
+        values = dict(values or {})
+        for key in ("scale", "ratio", "jitter", "blur_sigma", "mean", "std"):
+            if key in values and values[key] is not None:
+                values[key] = tuple(float(v) for v in values[key])
+        return cls(**values)
+
+
+@dataclass
+class AugmentParams:
+    """Per-sample random parameters of one batch of views (all arrays of length n)."""
+
+    boxes: CropBoxes
+    flip: np.ndarray
+    jitter: np.ndarray
+    brightness: np.ndarray
+    contrast: np.ndarray
+    saturation: np.ndarray
+    hue: np.ndarray
+    order: np.ndarray  # (n, 4): op index (0 b, 1 c, 2 s, 3 h) applied in each slot
+    grayscale: np.ndarray
+    blur: np.ndarray
+    sigma: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.flip)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(1)
+    return (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b).unsqueeze(1)
+
+
+def _per_sample(f: torch.Tensor) -> torch.Tensor:
+    return f.view(-1, 1, 1, 1)
+
+
+def adjust_brightness(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return (x * _per_sample(f)).clamp_(0, 1)
+
+
+def adjust_contrast(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+    f = _per_sample(f)
+    return (f * x + (1 - f) * mean).clamp_(0, 1)
+
+
+def adjust_saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    f = _per_sample(f)
+    return (f * x + (1 - f) * _gray(x)).clamp_(0, 1)
+
+
+def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate hue by ``shift`` (fraction of a turn) in HSV, as torchvision's adjust_hue."""
+    r, g, b = x.unbind(1)
+    maxc, _ = x.max(dim=1)
+    minc, _ = x.min(dim=1)
+    delta = maxc - minc
+    sat = delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc))
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
+    hue = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    hue = torch.remainder(hue / 6.0 + shift.view(-1, 1, 1), 1.0)
+    h6 = hue * 6.0
+    i = torch.floor(h6)
+    frac = h6 - i
+    i = i.long() % 6
+    v = maxc
+    p = v * (1 - sat)
+    q = v * (1 - sat * frac)
+    t = v * (1 - sat * (1 - frac))
+    # rows: sector 0..5; columns: r, g, b
+    table = torch.stack([
+        torch.stack([v, t, p]), torch.stack([q, v, p]), torch.stack([p, v, t]),
+        torch.stack([p, q, v]), torch.stack([t, p, v]), torch.stack([v, p, q]),
+    ])  # (6, 3, n, S, S)
+    index = i.unsqueeze(0).unsqueeze(0).expand(1, 3, *i.shape)
+    return torch.gather(table, 0, index).squeeze(0).permute(1, 0, 2, 3).clamp_(0, 1)
+
+
+_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Separable Gaussian blur with one sigma per sample (grouped convolution, reflect padding)."""
+    n, c, h, w = x.shape
+    half = kernel_size // 2
+    t = torch.arange(kernel_size, device=x.device, dtype=x.dtype) - half
+    k = torch.exp(-(t[None, :] ** 2) / (2 * sigma.to(x.dtype)[:, None] ** 2))
+    k = (k / k.sum(dim=1, keepdim=True)).repeat_interleave(c, dim=0)  # (n*c, K)
+    flat = x.reshape(1, n * c, h, w)
+    pad_w, pad_h = min(half, w - 1), min(half, h - 1)
+    if pad_w < half or pad_h < half:  # tiny images: reflect padding cannot exceed the size
+        flat = F.pad(flat, (half, half, half, half), mode="replicate")
+    else:
+        flat = F.pad(flat, (half, half, half, half), mode="reflect")
+    flat = F.conv2d(flat, k.view(n * c, 1, 1, kernel_size), groups=n * c)
+    flat = F.conv2d(flat, k.view(n * c, 1, kernel_size, 1), groups=n * c)
+    return flat.view(n, c, h, w)
+
+
+class _BucketCache:
+    """Per-bucket uint8 tensors of one store, on the CPU (zero-copy) or cached on the device."""
+
+    def __init__(self, store: ImageStore, device: torch.device, on_device: bool) -> None:
+        self.store = store
+        self.device = device
+        self.on_device = on_device
+        if on_device:
+            self.tensors = [torch.from_numpy(np.ascontiguousarray(b.images)).to(device) for b in store.buckets]
+        else:
+            self.tensors = []
+
+    def gather(self, bucket: int, positions: np.ndarray) -> torch.Tensor:
+        """(n, H, W, 3) uint8 on the device."""
+        if self.on_device:
+            pos = torch.from_numpy(positions).to(self.device)
+            return self.tensors[bucket].index_select(0, pos)
+        images = torch.from_numpy(self.store.buckets[bucket].images[positions])
+        if self.device.type == "cuda":
+            images = images.pin_memory().to(self.device, non_blocking=True)
+        elif self.device.type != "cpu":
+            images = images.to(self.device)
+        return images
+
+
+def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop (top, left, h, w) rows of ``boxes`` from uint8 NHWC ``images`` (one box per image,
+    or ``boxes[:, 0]`` = image index when given as (k, 5) roi_align boxes) and resize to size x size.
+
+    Returns float (k, 3, size, size) in [0, 255].
+    """
+    x = images.permute(0, 3, 1, 2).float().contiguous()
+    return roi_align(x, boxes, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+
+
+def _roi_boxes(image_index: np.ndarray, top: np.ndarray, left: np.ndarray, height: np.ndarray,
+               width: np.ndarray, device: torch.device) -> torch.Tensor:
+    arr = np.stack([image_index, left, top, left + width, top + height], axis=1).astype(np.float32)
+    return torch.from_numpy(arr).to(device)
+
+
+class BatchAugment:
+    """The training augmentation: ``aug(store, indices, rng, device) -> (B, 3, S, S)`` float.
+
+    ``two_views`` draws both views of a batch in one pass (each bucket's images are gathered once).
+    ``cache_on_device`` keeps the whole store on a CUDA device (auto: when it fits in 2 GiB).
+    """
+
+    def __init__(self, settings: Optional[AugmentSettings] = None, *, cache_on_device: "bool | str" = "auto",
+                 channels_last: bool = False, **overrides: Any) -> None:
+        settings = settings if settings is not None else AugmentSettings()
+        self.settings = replace(settings, **overrides) if overrides else settings
+        self.cache_on_device = cache_on_device
+        self.channels_last = channels_last
+        self._cache: Optional[_BucketCache] = None
+
+    @property
+    def image_size(self) -> int:
+        return self.settings.image_size
+
+    # -- parameters ----------------------------------------------------------------------------
+    def sample_params(self, sizes: np.ndarray, rng: np.random.Generator) -> AugmentParams:
+        """Per-sample parameters for canvases of ``sizes`` (n, 2) = (height, width)."""
+        s = self.settings
+        sizes = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+        n = len(sizes)
+        boxes = sample_crop_boxes(sizes[:, 0], sizes[:, 1], rng, scale=s.scale, ratio=s.ratio)
+        b, c, sat, h = s.jitter
+
+        def factor(amount: float) -> np.ndarray:
+            return rng.uniform(max(0.0, 1.0 - amount), 1.0 + amount, size=n)
+
+        return AugmentParams(
+            boxes=boxes,
+            flip=rng.random(n) < s.hflip_p,
+            jitter=rng.random(n) < s.jitter_p,
+            brightness=factor(b),
+            contrast=factor(c),
+            saturation=factor(sat),
+            hue=rng.uniform(-h, h, size=n),
+            order=np.argsort(rng.random((n, 4)), axis=1),
+            grayscale=rng.random(n) < s.grayscale_p,
+            blur=rng.random(n) < s.blur_p,
+            sigma=rng.uniform(s.blur_sigma[0], s.blur_sigma[1], size=n),
+        )
+
+    # -- application ---------------------------------------------------------------------------
+    def _bucket_cache(self, store: ImageStore, device: torch.device) -> _BucketCache:
+        cache = self._cache
+        if cache is not None and cache.store is store and cache.device == device:
+            return cache
+        on_device = self.cache_on_device
+        if on_device == "auto":
+            on_device = device.type == "cuda" and store.nbytes <= 2 * 1024**3
+        self._cache = _BucketCache(store, device, bool(on_device) and device.type != "cpu")
+        return self._cache
+
+    def release(self) -> None:
+        """Drop the cached store tensors (e.g. after the trainer swapped its data)."""
+        self._cache = None
+
+    def apply(self, store: ImageStore, indices: np.ndarray, params: AugmentParams,
+              device: "torch.device | str | None" = None) -> torch.Tensor:
+        """Views of samples ``indices`` (repeats allowed) with the given parameters."""
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        indices = np.asarray(indices, dtype=np.int64)
+        s = self.settings
+        size = s.image_size
+        n = len(indices)
+        cache = self._bucket_cache(store, device)
+        out = torch.empty((n, 3, size, size), device=device, dtype=torch.float32)
+        bucket_of = store.bucket_of[indices]
+        box = params.boxes
+        for bucket in np.unique(bucket_of):
+            rows = np.flatnonzero(bucket_of == bucket)
+            positions = store.position[indices[rows]]
+            unique_pos, inverse = np.unique(positions, return_inverse=True)
+            images = cache.gather(int(bucket), unique_pos)
+            rois = _roi_boxes(inverse, box.top[rows], box.left[rows], box.height[rows], box.width[rows], device)
+            out[torch.from_numpy(rows).to(device)] = crop_resize(images, rois, size)
+        return self._finish(out.div_(255.0), params)
+
+    def _finish(self, x: torch.Tensor, params: AugmentParams) -> torch.Tensor:
+        s = self.settings
+        device = x.device
+
+        def t(values: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(device)
+
+        if params.jitter.any():
+            factors = [t(params.brightness), t(params.contrast), t(params.saturation), t(params.hue)]
+            for slot in range(4):
+                for op in range(4):
+                    sel = np.flatnonzero(params.jitter & (params.order[:, slot] == op))
+                    if len(sel):
+                        idx = torch.from_numpy(sel).to(device)
+                        x[idx] = _OPS[op](x[idx], factors[op][idx])
+        if params.grayscale.any():
+            mask = torch.from_numpy(params.grayscale).to(device).view(-1, 1, 1, 1)
+            x = torch.where(mask, _gray(x).expand_as(x), x)
+        if params.blur.any():
+            sel = np.flatnonzero(params.blur)
+            idx = torch.from_numpy(sel).to(device)
+            x[idx] = gaussian_blur(x[idx], t(params.sigma[sel]), s.kernel_size)
+        if params.flip.any():
+            mask = torch.from_numpy(params.flip).to(device).view(-1, 1, 1, 1)
+            x = torch.where(mask, x.flip(-1), x)
+        if s.normalize:
+            mean = torch.tensor(s.mean, device=device).view(1, 3, 1, 1)
+            std = torch.tensor(s.std, device=device).view(1, 3, 1, 1)
+            x = (x - mean) / std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def __call__(self, store: ImageStore, indices: Sequence[int] | np.ndarray, rng: np.random.Generator,
+                 device: "torch.device | str | None" = None) -> torch.Tensor:
+        indices = np.asarray(indices, dtype=np.int64)
+        return self.apply(store, indices, self.sample_params(store.sizes[indices], rng), device)
+
+    def two_views(self, store: ImageStore, indices: Sequence[int] | np.ndarray, rng: np.random.Generator,
+                  device: "torch.device | str | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two independently augmented views of each sample, drawn in one batched pass."""
+        indices = np.asarray(indices, dtype=np.int64)
+        both = np.concatenate([indices, indices])
+        views = self.apply(store, both, self.sample_params(store.sizes[both], rng), device)
+        return views[: len(indices)], views[len(indices):]
+
+
+@dataclass(frozen=True)
+class EvalTransform:
+    """Deterministic eval transform: resize the whole image to S x S (toolbox ``Resize((S, S))``;
+    non-square composites are squashed, as the toolbox does), scale to [0, 1], normalise."""
+
+    image_size: int = 32
+    mean: tuple[float, float, float] = CIFAR_MEAN
+    std: tuple[float, float, float] = CIFAR_STD
+    normalize: bool = True
+    channels_last: bool = field(default=False)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (n, H, W, 3) on any device -> float (n, 3, S, S) on the same device."""
+        n, h, w, _ = images.shape
+        size = self.image_size
+        if (h, w) == (size, size):
+            x = images.permute(0, 3, 1, 2).float()
+        else:
+            device = images.device
+            zeros = np.zeros(n, dtype=np.int64)
+            rois = _roi_boxes(np.arange(n), zeros, zeros, np.full(n, h), np.full(n, w), device)
+            x = crop_resize(images, rois, size)
+        x = x / 255.0
+        if self.normalize:
+            mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+            std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+            x = (x - mean) / std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        else:
+            x = x.contiguous()
+        return x

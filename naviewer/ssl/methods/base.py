@@ -1,0 +1,109 @@
+"""What every SSL method offers the trainer, DIFT and the GUI.
+
+A method is an ``nn.Module`` holding the online backbone (``method.backbone``: the encoder that
+downstream evaluation, embedding extraction and DIFT read), its heads and any momentum branch.
+``forward(v1, v2)`` is ``training_loss(v1, v2)`` so that DDP can wrap the whole method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields, is_dataclass
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from naviewer.errors import NaviewerError
+from naviewer.ssl.backbones import BackboneConfig, build_backbone
+
+
+class SSLMethod(nn.Module):
+    """Base class: subclasses set ``name``, ``Settings`` (a dataclass) and the default optimiser
+    hyper-parameters, and implement ``training_loss``."""
+
+    name: ClassVar[str] = "base"
+    Settings: ClassVar[type] = object
+    #: learning rate at batch 256 (scaled by the trainer's rule) and weight decay, from the spec tables
+    default_lr: ClassVar[float] = 0.05
+    default_weight_decay: ClassVar[float] = 1e-4
+
+    def __init__(self, backbone: "BackboneConfig | Mapping[str, Any] | str | None" = None, settings: Any = None) -> None:
+        super().__init__()
+        self.backbone_config = BackboneConfig.from_any(backbone)
+        self.settings = self.make_settings(settings)
+        self.backbone = build_backbone(self.backbone_config)
+        self.feature_dim = self.backbone_config.feature_dim
+
+    # -- settings ----------------------------------------------------------------------------
+    @classmethod
+    def make_settings(cls, settings: Any = None) -> Any:
+        """A ``Settings`` instance from None, an instance or a dict (unknown keys refused)."""
+        if settings is None:
+            return cls.Settings()
+        if isinstance(settings, cls.Settings):
+            return settings
+        if is_dataclass(settings):
+            settings = asdict(settings)
+        known = {f.name for f in fields(cls.Settings)}
+        unknown = set(settings) - known
+        if unknown:
+            raise NaviewerError(f"unknown {cls.name} settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls.Settings(**dict(settings))
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data that rebuilds this method: name, settings and backbone config."""
+        return {"method": self.name, "settings": asdict(self.settings), "backbone": self.backbone_config.to_dict()}
+
+    # -- the training protocol ------------------------------------------------------------------
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:  # noqa: D401
+        return self.training_loss(view1, view2)
+
+    def training_loss(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_step(self, progress: float) -> None:
+        """Called after every optimiser step with ``progress`` in [0, 1] over the whole run."""
+
+    def sync_momentum_branch(self) -> None:
+        """Copy the online branch into the momentum branch (DIFT, after fine-tuning)."""
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Optimiser groups; a group with ``fixed_lr=True`` keeps its initial lr (SimSiam predictor)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "name": "all"}]
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """The online backbone's state dict (what an exported encoder holds)."""
+        return self.backbone.state_dict()
+
+
+def copy_module_(target: nn.Module, source: nn.Module) -> None:
+    """target <- source, parameters and buffers (BN statistics included), no autograd."""
+    target.load_state_dict(source.state_dict())
+
+
+@torch.no_grad()
+def ema_update_(target: nn.Module, source: nn.Module, momentum: float) -> None:
+    """target = m * target + (1 - m) * source for parameters; buffers are copied."""
+    t_params = [p for p in target.parameters()]
+    s_params = [p.detach() for p in source.parameters()]
+    if t_params:
+        torch._foreach_mul_(t_params, momentum)
+        torch._foreach_add_(t_params, s_params, alpha=1.0 - momentum)
+    for tb, sb in zip(target.buffers(), source.buffers()):
+        tb.copy_(sb)
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy with gradients off: the start of a momentum branch."""
+    import copy
+
+    clone = copy.deepcopy(module)
+    for p in clone.parameters():
+        p.requires_grad_(False)
+    return clone
+
+
+def distributed_world() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

@@ -1,0 +1,158 @@
+"""Image-folder trees: class order, keys, colour modes, and refusal of bad or oversized images."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from naviewer.data.base import DatasetWarning
+from naviewer.data.folder import ImageFolderDataset
+from naviewer.data.imageio import load_image, read_image_size
+from naviewer.errors import NaviewerError
+
+from .makers import write_png
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression-bomb shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = zlib.compress(b"\x00" * 64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def test_tree_classes_keys_labels_and_pixels(image_tree) -> None:
+    root, pixels = image_tree
+    data = ImageFolderDataset(root)
+    assert data.class_names == ["ant", "bee", "cat"]
+    keys = [data.source_key(i) for i in range(len(data))]
+    assert keys == ["ant/x.png", "bee/a.png", "bee/sub/y.png", "cat/0.png", "cat/1.png"]
+    np.testing.assert_array_equal(data.labels, [0, 1, 1, 2, 2])
+    for i, key in enumerate(keys):
+        np.testing.assert_array_equal(data.image(i), pixels[key])
+        assert data.image_size(i) == pixels[key].shape[:2]
+    assert data.describe() == {"kind": "image-folder", "root": str(root.resolve()), "size": 5}
+
+
+def test_header_size_needs_no_decode(image_tree) -> None:
+    root, pixels = image_tree
+    data = ImageFolderDataset(root)
+    assert data.image_size(0) == pixels["ant/x.png"].shape[:2]
+
+
+def test_hidden_and_non_image_files_are_ignored(image_tree) -> None:
+    root, _ = image_tree
+    (root / "ant" / "notes.txt").write_text("not an image")
+    write_png(root / "ant" / ".hidden.png", np.zeros((2, 2, 3), np.uint8))
+    write_png(root / ".cache" / "z.png", np.zeros((2, 2, 3), np.uint8))
+    write_png(root / "loose.png", np.zeros((2, 2, 3), np.uint8))
+    data = ImageFolderDataset(root)
+    assert len(data) == 5 and data.class_names == ["ant", "bee", "cat"]
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "I;16", "1", "CMYK"])
+def test_every_mode_becomes_rgb_uint8(tmp_path: Path, mode: str) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, size=(6, 7, 3), dtype=np.uint8)
+    img = Image.fromarray(rgb)
+    if mode == "I;16":
+        img = Image.fromarray((rgb[:, :, 0].astype(np.uint16) * 257))
+    elif mode == "P":
+        img = img.convert("P")
+        img.info["transparency"] = 0
+    else:
+        img = img.convert(mode)
+    ext = ".jpg" if mode == "CMYK" else ".png"
+    path = tmp_path / "c" / f"im{ext}"
+    path.parent.mkdir()
+    img.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = load_image(path)
+    assert out.shape == (6, 7, 3) and out.dtype == np.uint8
+    if mode == "I;16":
+        np.testing.assert_array_equal(out[:, :, 0], rgb[:, :, 0])
+    if mode == "RGBA":
+        np.testing.assert_array_equal(out, rgb)  # alpha dropped, as torchvision's loader does
+
+
+def test_corrupt_image_names_the_file_lazily_and_in_verify(image_tree) -> None:
+    root, _ = image_tree
+    bad = root / "bee" / "a.png"
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated PNG
+    junk = root / "cat" / "0.png"
+    junk.write_bytes(b"this is not a png at all")
+    data = ImageFolderDataset(root)  # opening reads no pixels
+    assert len(data) == 5
+    np.testing.assert_array_equal(data.image(0).shape[2], 3)
+    with pytest.raises(NaviewerError) as info:
+        data.image(1)
+    assert info.value.path == str(bad.resolve())
+    with pytest.raises(NaviewerError, match="not a readable image") as info:
+        data.image(3)
+    assert info.value.path == str(junk.resolve())
+    with pytest.raises(NaviewerError):
+        data.verify()
+    problems = data.verify(raise_first=False)
+    assert sorted(p.path for p in problems) == sorted([str(bad.resolve()), str(junk.resolve())])
+
+
+@pytest.mark.parametrize("side", [9_000, 10_000, 100_000])
+def test_oversized_header_is_refused_before_decoding(tmp_path: Path, side: int) -> None:
+    """Over naviewer's 64 MP limit, over Pillow's warning limit, and over its error limit."""
+    path = png_header_only(tmp_path / "tree" / "a" / "bomb.png", side, side)
+    data = ImageFolderDataset(tmp_path / "tree")
+    with pytest.raises(NaviewerError, match="too large|over the limit") as info:
+        data.image(0)
+    assert info.value.path == str(path.resolve())
+    with pytest.raises(NaviewerError):
+        data.image_size(0)
+
+
+def test_configurable_pixel_limit(image_tree) -> None:
+    root, _ = image_tree
+    data = ImageFolderDataset(root, max_pixels=24)
+    with pytest.raises(NaviewerError, match="over the limit of 24"):
+        data.image(0)
+    assert data.describe()["max_pixels"] == 24
+    height, width = read_image_size(data.path(0), max_pixels=10_000)
+    assert ImageFolderDataset(root).image(0).shape[:2] == (height, width)
+
+
+def test_eps_is_never_opened(tmp_path: Path) -> None:
+    """EPS goes through Ghostscript; a PostScript file renamed .png must still be refused."""
+    path = tmp_path / "trick.png"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(NaviewerError, match="not a readable image"):
+        load_image(path)
+
+
+def test_empty_class_folder_warns_and_keeps_the_class(image_tree) -> None:
+    root, _ = image_tree
+    (root / "zebra").mkdir()
+    with pytest.warns(DatasetWarning, match="zebra"):
+        data = ImageFolderDataset(root)
+    assert data.class_names[-1] == "zebra" and data.empty_classes == ["zebra"]
+    assert (data.labels < 3).all()
+
+
+def test_empty_tree_and_missing_root(tmp_path: Path) -> None:
+    (tmp_path / "tree" / "a").mkdir(parents=True)
+    (tmp_path / "tree" / "a" / "readme.txt").write_text("x")
+    with pytest.raises(NaviewerError, match="no images") as info:
+        ImageFolderDataset(tmp_path / "tree")
+    assert info.value.path == str((tmp_path / "tree").resolve())
+    with pytest.raises(NaviewerError, match="no class folders"):
+        ImageFolderDataset(tmp_path / "tree" / "a")
+    with pytest.raises(NaviewerError, match="not found"):
+        ImageFolderDataset(tmp_path / "nope")

@@ -1,0 +1,55 @@
+"""Where the application remembers things (window layout, theme, recent workspaces).
+
+Tests and benchmarks set ``NAVIEWER_SETTINGS_DIR`` so that they read and write an INI file in a
+folder of their own instead of the user's real settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+ORGANIZATION = "naviewer"
+APPLICATION = "naviewer"
+SETTINGS_DIR_ENV = "NAVIEWER_SETTINGS_DIR"
+MAX_RECENT = 10
+
+
+def app_settings() -> QSettings:
+    """The application's QSettings: an INI file under $NAVIEWER_SETTINGS_DIR, else the platform store."""
+    folder = os.environ.get(SETTINGS_DIR_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return QSettings(str(Path(folder) / "naviewer.ini"), QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+def _as_list(value: object) -> list[str]:
+    # QSettings returns a str for one-element lists and None for missing keys on INI files.
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]  # type: ignore[union-attr]
+
+
+def recent_workspaces(settings: QSettings) -> list[str]:
+    return _as_list(settings.value("recent/workspaces"))
+
+
+def add_recent_workspace(settings: QSettings, path: str) -> list[str]:
+    """Put ``path`` first in the recent list (no duplicates, at most MAX_RECENT) and return the list."""
+    path = os.path.abspath(path)
+    items = [p for p in recent_workspaces(settings) if p != path]
+    items.insert(0, path)
+    items = items[:MAX_RECENT]
+    settings.setValue("recent/workspaces", items)
+    return items
+
+
+def remove_recent_workspace(settings: QSettings, path: str) -> list[str]:
+    items = [p for p in recent_workspaces(settings) if p != path]
+    settings.setValue("recent/workspaces", items)
+    return items

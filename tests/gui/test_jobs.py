@@ -1,0 +1,132 @@
+"""The background job runner: progress, throttling, cancel, failure, conflicts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from naviewer.errors import NaviewerError
+from naviewer.gui.jobs import BufferedReporter, JobConflict, JobManager, JobState
+
+from .fakes import counting_job, endless_job
+
+
+@pytest.fixture
+def manager(qtbot):
+    manager = JobManager()
+    yield manager
+    manager.cancel_all()
+    manager.wait_all(5)
+
+
+def test_job_reports_progress_and_finishes(qtbot, manager):
+    progress, metrics = [], []
+    job = manager.start(counting_job(steps=20), "count")
+    job.progress.connect(lambda done, total, msg: progress.append((done, total, msg)))
+    job.metrics.connect(metrics.extend)
+    with qtbot.waitSignal(job.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["finished"]
+    assert job.state is JobState.FINISHED and job.result == 20
+    assert progress[-1] == (20.0, 20.0, "counting")
+    assert [m["step"] for m in metrics] == list(range(20))  # every metric arrives, in order
+    assert not manager.running_jobs()
+
+
+def test_reports_are_throttled(qtbot, manager):
+    """A job reporting thousands of times a second reaches the GUI at ~15 deliveries a second."""
+
+    def chatty(ctx):
+        end = time.monotonic() + 0.6
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+            ctx.progress(n, None, "chatty")
+            ctx.metric(step=n)
+        return n
+
+    deliveries = []
+    job = manager.start(chatty, "chatty")
+    job.progress.connect(lambda *a: deliveries.append("p"))
+    job.metrics.connect(lambda batch: deliveries.append(len(batch)))
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert deliveries.count("p") <= 20
+    assert sum(x for x in deliveries if x != "p") == job.result
+
+
+def test_cancelled_job_stops_within_a_second(qtbot, manager):
+    job = manager.start(endless_job, "endless")
+    qtbot.wait(100)
+    started = time.monotonic()
+    job.cancel()
+    assert job.state is JobState.CANCELLING
+    qtbot.waitSignal(job.finished, timeout=1000).wait()
+    assert time.monotonic() - started < 1.0
+    assert job.state is JobState.CANCELLED
+
+
+def test_pause_blocks_and_resume_continues(qtbot, manager):
+    job = manager.start(endless_job, "endless")
+    events = []
+    job.event.connect(lambda kind, data: events.append(kind))
+    qtbot.wait(50)
+    job.pause()
+    qtbot.waitUntil(lambda: "paused" in events, timeout=2000)
+    done = job.done
+    qtbot.wait(150)
+    assert job.done == done  # nothing moved while paused
+    job.resume()
+    qtbot.waitUntil(lambda: "resumed" in events and job.done != done, timeout=2000)
+    assert job.state is JobState.RUNNING
+
+
+def test_failure_keeps_message_and_traceback(qtbot, manager):
+    def broken(ctx):
+        raise ValueError("boom")
+
+    def user_error(ctx):
+        raise NaviewerError("not a CIFAR batch", "/data/x.pkl")
+
+    failed = []
+    manager.job_failed.connect(failed.append)
+    job = manager.start(broken, "broken")
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert job.state is JobState.FAILED
+    assert job.error_message() == "ValueError: boom"
+    assert "Traceback" in job.error_details and "boom" in job.error_details
+    job2 = manager.start(user_error, "user error")
+    qtbot.waitSignal(job2.finished, timeout=5000).wait()
+    assert job2.error_message() == "/data/x.pkl: not a CIFAR batch"
+    assert failed == [job, job2]
+
+
+def test_conflicting_job_is_refused(qtbot, manager):
+    job = manager.start(endless_job, "Train simclr", resources=["training"])
+    with pytest.raises(JobConflict, match="Train simclr.*training"):
+        manager.start(counting_job(), "Train byol", resources=["training", "/ws"])
+    other = manager.start(counting_job(steps=2), "export", resources=["/ws"])  # unrelated resource: fine
+    qtbot.waitSignal(other.finished, timeout=5000).wait()
+    job.cancel()
+    qtbot.waitSignal(job.finished, timeout=2000).wait()
+    again = manager.start(counting_job(steps=2), "Train byol", resources=["training"])  # free again
+    qtbot.waitSignal(again.finished, timeout=5000).wait()
+
+
+def test_remaining_time_is_estimated(qtbot, manager):
+    job = manager.start(counting_job(steps=200, delay_s=0.01), "count")
+    qtbot.waitUntil(lambda: job.remaining_s is not None, timeout=4000)
+    assert 0 < job.remaining_s < 10
+    job.cancel()
+    qtbot.waitSignal(job.finished, timeout=2000).wait()
+
+
+def test_buffered_reporter_coalesces_progress():
+    reporter = BufferedReporter()
+    for i in range(100):
+        reporter.progress(i, 100, "x")
+    reporter.metric({"a": 1})
+    reporter.event("log", {"message": "hi"})
+    progress, metrics, events = reporter.drain()
+    assert progress == (99.0, 100.0, "x") and metrics == [{"a": 1}] and events == [("log", {"message": "hi"})]
+    assert reporter.drain() == (None, [], [])

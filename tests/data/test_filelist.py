@@ -1,0 +1,142 @@
+"""``path label`` lists and CSV manifests: parsing, round trip, and refusal of escaping paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from naviewer.data.base import UNLABELED
+from naviewer.data.filelist import FileListDataset, write_file_list
+from naviewer.errors import NaviewerError
+
+from .makers import write_png
+
+
+@pytest.fixture
+def pngs(tmp_path: Path, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    images = {}
+    for key in ["imgs/a.png", "imgs/b c.png", "imgs/sub/d.png", "e.png"]:
+        images[key] = rng.integers(0, 256, size=(int(rng.integers(4, 12)), int(rng.integers(4, 12)), 3), dtype=np.uint8)
+        write_png(tmp_path / key, images[key])
+    return images
+
+
+def test_round_trip_png_and_path_label_list(tmp_path: Path, pngs) -> None:
+    keys = list(pngs)
+    labels = np.array([2, 0, 1, 2])
+    listing = write_file_list(tmp_path / "list.txt", keys, labels)
+    data = FileListDataset(listing)
+    assert len(data) == 4 and data.kind == "filelist"
+    assert [data.source_key(i) for i in range(4)] == keys
+    np.testing.assert_array_equal(data.labels, labels)
+    assert data.class_names == ["0", "1", "2"]
+    for i, key in enumerate(keys):
+        np.testing.assert_array_equal(data.image(i), pngs[key])
+    again = FileListDataset(write_file_list(tmp_path / "again.txt", [data.source_key(i) for i in range(4)], data.labels))
+    assert [again.content_hash(i) for i in range(4)] == [data.content_hash(i) for i in range(4)]
+
+
+def test_comments_blank_lines_spaces_unlabeled_and_class_names(tmp_path: Path, pngs) -> None:
+    (tmp_path / "classes.txt").write_text("cat\ndog\n\nbird\n")
+    (tmp_path / "list.txt").write_text(
+        "# a comment\n\nimgs/a.png 1\n  imgs/b c.png   2  \nimgs/b c.png\nimgs/sub/./d.png -1\ne.png dog\n"
+    )
+    data = FileListDataset(tmp_path / "list.txt")
+    assert data.class_names == ["cat", "dog", "bird"]
+    np.testing.assert_array_equal(data.labels, [1, 2, UNLABELED, UNLABELED, 1])
+    assert data.source_key(1) == data.source_key(2) == "imgs/b c.png"
+    assert data.source_key(3) == "imgs/sub/d.png"
+    assert data.label(2) is None
+
+
+def test_absolute_paths_inside_an_explicit_root(tmp_path: Path, pngs) -> None:
+    """The research lists hold absolute paths: they load when the root holds them."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "train.txt").write_text(f"{tmp_path / 'imgs' / 'a.png'} 0\n{tmp_path / 'e.png'} 1\n")
+    with pytest.raises(NaviewerError, match="line 1: .*outside the dataset root"):
+        FileListDataset(lists / "train.txt")  # default root: the list's own folder
+    data = FileListDataset(lists / "train.txt", root=tmp_path)
+    assert [data.source_key(i) for i in range(2)] == ["imgs/a.png", "e.png"]
+    assert data.describe()["root"] == str(tmp_path.resolve())
+
+
+@pytest.mark.parametrize("line", ["../outside.png 0", "imgs/../../outside.png 0", "/etc/passwd 0"])
+def test_paths_escaping_the_root_are_refused(tmp_path: Path, pngs, line: str) -> None:
+    write_png(tmp_path.parent / "outside.png", np.zeros((2, 2, 3), np.uint8))
+    (tmp_path / "list.txt").write_text(f"imgs/a.png 0\n{line}\n")
+    with pytest.raises(NaviewerError, match="line 2: .*outside the dataset root") as info:
+        FileListDataset(tmp_path / "list.txt")
+    assert info.value.path == str((tmp_path / "list.txt").resolve())
+
+
+def test_symlink_escaping_the_root_is_refused(tmp_path: Path, pngs) -> None:
+    outside = write_png(tmp_path.parent / "secret.png", np.zeros((2, 2, 3), np.uint8))
+    (tmp_path / "link.png").symlink_to(outside)
+    (tmp_path / "list.txt").write_text("link.png 0\n")
+    with pytest.raises(NaviewerError, match="line 1: .*outside"):
+        FileListDataset(tmp_path / "list.txt")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("imgs/a.png 0\nimgs/a.png 5\n", "line 2: label 5 is out of range"),
+        ("imgs/a.png 0\n\nimgs/a.png -3\n", "line 3: label -3 is out of range"),
+        ("imgs/a.png zebra\n", "line 1: label 'zebra' is not an integer or a class name"),
+        ("imgs/a.png 0\nimgs/missing.png 1\n", "line 2: image not found"),
+        ("# only a comment\n\n", "no samples"),
+    ],
+)
+def test_bad_lines_name_the_file_and_line(tmp_path: Path, pngs, content: str, message: str) -> None:
+    (tmp_path / "list.txt").write_text(content)
+    with pytest.raises(NaviewerError, match=message) as info:
+        FileListDataset(tmp_path / "list.txt", class_names=["a", "b", "c"])
+    assert info.value.path == str((tmp_path / "list.txt").resolve())
+
+
+def test_unreadable_image_in_a_list_names_the_image(tmp_path: Path, pngs) -> None:
+    (tmp_path / "e.png").write_bytes(b"garbage")
+    (tmp_path / "list.txt").write_text("imgs/a.png 0\ne.png 1\n")
+    data = FileListDataset(tmp_path / "list.txt")
+    data.image(0)
+    with pytest.raises(NaviewerError) as info:
+        data.image(1)
+    assert info.value.path == str((tmp_path / "e.png").resolve())
+
+
+def test_csv_manifest_with_extra_columns(tmp_path: Path, pngs) -> None:
+    (tmp_path / "m.csv").write_text(
+        "id,Path,score,label\n0,imgs/a.png,0.5,1\n1,\"imgs/b c.png\",0.1,\n\n2,e.png,0.9,0\n"
+    )
+    data = FileListDataset(tmp_path / "m.csv")
+    assert data.kind == "csv-manifest" and len(data) == 3
+    np.testing.assert_array_equal(data.labels, [1, UNLABELED, 0])
+    assert data.source_key(1) == "imgs/b c.png"
+    np.testing.assert_array_equal(data.image(2), pngs["e.png"])
+    assert data.describe() == {"kind": "csv-manifest", "path": str((tmp_path / "m.csv").resolve()), "size": 3}
+
+
+def test_csv_errors_name_the_line(tmp_path: Path, pngs) -> None:
+    (tmp_path / "nopath.csv").write_text("file_name_typo,label\na.png,0\n")
+    with pytest.raises(NaviewerError, match="no 'path' column"):
+        FileListDataset(tmp_path / "nopath.csv")
+    (tmp_path / "bad.csv").write_text("path,label\nimgs/a.png,0\n../x.png,1\n")
+    with pytest.raises(NaviewerError, match="line 3: .*outside"):
+        FileListDataset(tmp_path / "bad.csv")
+    (tmp_path / "lab.csv").write_text("path,label\nimgs/a.png,0\nimgs/a.png,one\n")
+    with pytest.raises(NaviewerError, match="line 3: label 'one'"):
+        FileListDataset(tmp_path / "lab.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(NaviewerError, match="empty"):
+        FileListDataset(tmp_path / "empty.csv")
+
+
+def test_missing_list_and_binary_list(tmp_path: Path) -> None:
+    with pytest.raises(NaviewerError, match="not found"):
+        FileListDataset(tmp_path / "nope.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(NaviewerError, match="UTF-8"):
+        FileListDataset(tmp_path / "bin.txt")

@@ -1,0 +1,59 @@
+"""Atomic writes: the target is either the old or the new complete file, never a partial one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from naviewer.io import (
+    atomic_path,
+    atomic_save_npy,
+    atomic_write_json,
+    atomic_write_text,
+    cleanup_stale_temps,
+    temp_path_for,
+)
+
+
+def test_atomic_path_keeps_suffix_and_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "emb.npy"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".npy" and tmp.name.startswith(".")
+        np.save(tmp, np.arange(3))  # np.save would append .npy to a name without it
+    assert np.load(target).tolist() == [0, 1, 2]
+    assert os.listdir(target.parent) == ["emb.npy"]
+
+
+def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_json_and_npy_helpers(tmp_path: Path) -> None:
+    atomic_write_json(tmp_path / "x.json", {"a": np.int64(1), "b": np.arange(2), "p": tmp_path})
+    assert (tmp_path / "x.json").read_text().count("\n") > 1
+    atomic_save_npy(tmp_path / "x.npy", np.ones((2, 2), np.float16))
+    assert np.load(tmp_path / "x.npy", mmap_mode="r").dtype == np.float16
+    with pytest.raises(TypeError):
+        atomic_save_npy(tmp_path / "o.npy", np.array([object()]))
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_cleanup_removes_only_temps_of_dead_processes(tmp_path: Path) -> None:
+    mine = temp_path_for(tmp_path / "kept.txt")
+    mine.write_text("in progress")
+    dead = tmp_path / ".kept.tmp-999999999-abcd1234.txt"
+    dead.write_text("left by a killed process")
+    other = tmp_path / "notes.txt"
+    other.write_text("user file")
+    assert cleanup_stale_temps(tmp_path) == [dead]
+    assert mine.exists() and other.exists()

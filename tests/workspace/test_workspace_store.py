@@ -1,0 +1,175 @@
+"""The SQLite store: review decisions (durable, batched, undoable, audited), detection passes, runs, threads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from naviewer.errors import NaviewerError
+from naviewer.workspace import Workspace, WorkspaceStore
+
+
+def test_review_states_and_audit(ws) -> None:
+    store = ws.store
+    store.set_review([1, 2, 2, 3], "confirmed", "alice", note="dense cluster")
+    store.set_review(np.array([3, 4]), "rejected", "bob")
+    store.set_review(5, "later", "bob")
+    states = store.review_states()
+    assert states.shape == (40,)
+    assert states[:7].tolist() == ["unreviewed", "confirmed", "confirmed", "rejected", "rejected", "later", "unreviewed"]
+    log = store.audit_log()
+    assert [(r["sample_id"], r["old"], r["new"], r["reviewer"]) for r in log] == [
+        (1, "unreviewed", "confirmed", "alice"),
+        (2, "unreviewed", "confirmed", "alice"),
+        (3, "unreviewed", "confirmed", "alice"),
+        (3, "confirmed", "rejected", "bob"),
+        (4, "unreviewed", "rejected", "bob"),
+        (5, "unreviewed", "later", "bob"),
+    ]
+    assert log[0]["note"] == "dense cluster" and log[0]["batch"] == log[2]["batch"] != log[3]["batch"]
+    assert [r["sample_id"] for r in store.audit_log(limit=2)] == [4, 5]
+    assert store.review_summary() == {"alice": {"confirmed": 2}, "bob": {"rejected": 2, "later": 1}}
+
+
+@pytest.mark.parametrize(
+    "ids, state, reviewer",
+    [([0], "poison", "alice"), ([40], "confirmed", "alice"), ([-1], "confirmed", "alice"), ([0], "confirmed", " ")],
+)
+def test_bad_review_input(ws, ids, state, reviewer) -> None:  # noqa: ANN001
+    with pytest.raises(NaviewerError):
+        ws.store.set_review(ids, state, reviewer)
+    assert ws.store.audit_count() == 0
+
+
+def test_undo_last_batch_per_reviewer_and_logged(ws) -> None:
+    store = ws.store
+    assert store.undo_last() == []
+    store.set_review([1, 2], "confirmed", "alice")
+    store.set_review([3], "rejected", "bob")
+    store.set_review([2], "rejected", "bob")  # bob overrides one of alice's decisions
+    assert store.undo_last("alice") == [1]  # sample 2 keeps bob's later decision
+    assert store.review_states()[:4].tolist() == ["unreviewed", "unreviewed", "rejected", "rejected"]
+    assert sorted(store.undo_last()) == [2]  # bob's latest batch
+    assert store.review_states()[2] == "confirmed"  # back to what alice had set before
+    assert store.undo_last() == [3]
+    assert store.undo_last("alice") == []  # alice's only batch is already undone
+    log = store.audit_log()
+    assert len(log) == 4 + 3
+    assert log[4]["note"].startswith("undo of batch") and (log[4]["old"], log[4]["new"]) == ("confirmed", "unreviewed")
+
+
+def test_audit_log_is_append_only(ws) -> None:
+    ws.store.set_review([1], "confirmed", "alice")
+    conn = sqlite3.connect(ws.path / "naviewer.sqlite")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("UPDATE audit SET new='rejected'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute("DELETE FROM audit")
+    finally:
+        conn.close()
+    ws.store.set_review([1], "rejected", "alice")
+    assert [r["new"] for r in ws.store.audit_log()] == ["confirmed", "rejected"]
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from naviewer.workspace import Workspace
+    ws = Workspace.open(sys.argv[1])
+    ws.store.set_review([7, 8, 9], "confirmed", "killed-reviewer", note="before SIGKILL")
+    print("done", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_review_survives_sigkill_right_after_set_review(ws) -> None:
+    path = ws.path
+    ws.close()
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "done"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGKILL
+    with Workspace.open(path) as again:
+        assert again.store.review_states()[7:10].tolist() == ["confirmed"] * 3
+        assert [r["note"] for r in again.store.audit_log()] == ["before SIGKILL"] * 3
+
+
+def test_detection_pass_round_trip_100k(tmp_path: Path) -> None:
+    n = 100_000
+    rng = np.random.default_rng(0)
+    with WorkspaceStore(tmp_path / "s.sqlite", create=True) as store:
+        store.add_samples([f"k/{i}" for i in range(n)], [f"{i:032x}" for i in range(n)], rng.integers(0, 10, n))
+        density = rng.random(n).astype(np.float32)
+        scores = {
+            "density": density,
+            "rank": np.argsort(np.argsort(-density)),
+            "candidate": density > 0.9,
+            "mindist": np.where(density > 0.9, rng.random(n), np.nan),
+            "posterior": np.where(density > 0.9, rng.random(n), np.nan),
+            "flagged": density > 0.99,
+            "spread": density > 0.98,
+            "cluster": np.where(density > 0.99, 0, -1),
+        }
+        first = store.add_detection_pass("dift", scores, {"k": 10, "anchors": [1, 2]}, run="simclr", epoch=np.int64(4))
+        second = store.add_detection_pass("dbscan", {"cluster": np.zeros(n, dtype=np.int32)}, {})
+        assert store.latest_pass_id() == second and store.latest_pass_id("dift") == first
+        assert store.latest_pass_id("nope") is None
+        back = store.pass_scores(first)
+        assert set(back) == set(scores)
+        for key, values in scores.items():
+            np.testing.assert_array_equal(back[key], values)
+        assert back["density"].dtype == np.float32 and back["flagged"].dtype == bool and back["rank"].dtype == np.int64
+        info = store.passes()[0]
+        assert info["method"] == "dift" and info["run"] == "simclr" and info["epoch"] == 4 and info["n"] == n
+        assert info["settings"] == {"k": 10, "anchors": [1, 2]} and "flagged" in info["scores"]
+        assert len(store.samples()["source_key"]) == n
+        with pytest.raises(NaviewerError, match="shape"):
+            store.add_detection_pass("dift", {"density": np.zeros(n - 1)}, {})
+        with pytest.raises(NaviewerError, match="no detection pass"):
+            store.pass_scores(999)
+
+
+def test_concurrent_threads_write_and_read(ws) -> None:
+    errors: list[BaseException] = []
+
+    def worker(offset: int) -> None:
+        try:
+            for i in range(offset, 40, 4):
+                ws.store.set_review([i], "confirmed", f"t{offset}")
+                ws.store.review_states()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert (ws.store.review_states() == "confirmed").all()
+    assert ws.store.audit_count() == 40
+
+
+def test_runs(ws) -> None:
+    ws.store.add_run("simclr-1", "train", {"epochs": 10})
+    ws.store.add_run("simclr-1", "train", {"epochs": 20})
+    ws.store.add_run("dift-1", "detect", {})
+    runs = {r["name"]: r for r in ws.store.runs()}
+    assert runs["simclr-1"]["config"] == {"epochs": 20} and runs["dift-1"]["kind"] == "detect"

@@ -1,0 +1,202 @@
+"""Manifest export: content, all-or-nothing commit (cancel, error, SIGKILL), and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from naviewer.errors import JobCancelled
+from naviewer.jobs import JobContext, RecordingReporter
+from naviewer.workspace import Workspace
+from naviewer.workspace import export as export_module
+from naviewer.workspace.export import export_manifests
+
+MANIFESTS = {"kept.txt", "samples.csv", "provenance.json"}
+
+
+def _reviewed(ws: Workspace) -> Workspace:
+    """Flags on 0..5; 0,1 confirmed by alice, 2 rejected by bob, 3 'later', 4,5 unreviewed; 6 confirmed unflagged."""
+    n = ws.store.sample_count()
+    density = np.linspace(1.0, 0.0, n)
+    flagged = np.arange(n) < 6
+    ws.store.add_detection_pass("dift", {"density": np.zeros(n)}, {"old": True})
+    ws.store.add_detection_pass(
+        "dift",
+        {"density": density, "rank": np.arange(n), "flagged": flagged, "mindist": np.where(flagged, 0.25, np.nan)},
+        {"k": 10},
+        run="simclr",
+        epoch=7,
+    )
+    ws.store.set_review([0, 1, 6], "confirmed", "alice")
+    ws.store.set_review([2], "rejected", "bob")
+    ws.store.set_review([3], "later", "bob")
+    return ws
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_export_content(ws, tmp_path: Path) -> None:
+    _reviewed(ws)
+    ws.update_config("encoder", {"arch": "resnet18", "sha256": "abc"})
+    result = export_manifests(ws, tmp_path / "out")
+    keys = ws.store.samples()["source_key"]
+    labels = ws.store.samples()["label"]
+    assert set(os.listdir(tmp_path / "out")) == MANIFESTS
+    kept_lines = result.kept_path.read_text().splitlines()
+    expected = [f"{keys[i]} {labels[i]}" for i in range(40) if i not in (0, 1, 6)]
+    assert kept_lines == expected
+    assert (result.total, result.kept, result.removed, result.unreviewed_flags) == (40, 37, 3, 3)
+
+    rows = _read_csv(result.samples_path)
+    assert len(rows) == 40 and rows[0]["source_key"] == keys[0]
+    assert rows[0]["review"] == "confirmed" and rows[0]["kept"] == "0" and rows[0]["flagged"] == "1"
+    assert rows[3]["review"] == "later" and rows[3]["kept"] == "1"
+    assert rows[10]["mindist"] == "" and rows[0]["mindist"] == "0.25" and rows[0]["density"] == "1.0"
+    assert rows[5]["rank"] == "5" and rows[5]["posterior"] == "" and rows[5]["hash"] == ws.store.samples()["hash"][5]
+
+    prov = json.loads(result.provenance_path.read_text())
+    assert prov["dataset"]["content_hash"] == ws.config["dataset"]["content_hash"]
+    assert prov["settings"] == {"seed": 1} and prov["config"]["encoder"]["arch"] == "resnet18"
+    assert prov["detection_pass"]["settings"] == {"k": 10} and prov["detection_pass"]["epoch"] == 7
+    assert prov["counts"] == {
+        "samples": 40, "kept": 37, "removed": 3, "flagged": 6, "unreviewed_flags": 3, "unreviewed_flags_dropped": 0,
+    }  # fmt: skip
+    assert prov["review"]["per_reviewer"] == {"alice": {"confirmed": 3}, "bob": {"rejected": 1, "later": 1}}
+    assert prov["review"]["audit_length"] == 5
+    assert prov["files"]["kept.txt"]["sha256"] == hashlib.sha256(result.kept_path.read_bytes()).hexdigest()
+    assert prov["files"]["samples.csv"]["sha256"] == hashlib.sha256(result.samples_path.read_bytes()).hexdigest()
+
+
+def test_drop_unreviewed_flags(ws, tmp_path: Path) -> None:
+    _reviewed(ws)
+    result = export_manifests(ws, tmp_path / "out", drop_unreviewed_flags=True)
+    assert result.kept == 40 - 3 - 3  # 3, 4, 5 are flagged and undecided
+    keys = ws.store.samples()["source_key"]
+    kept = result.kept_path.read_text()
+    assert keys[2] in kept and all(keys[i] not in kept for i in (0, 1, 3, 4, 5, 6))
+
+
+def test_export_without_detection_pass_goes_to_timestamped_folder(ws) -> None:
+    ws.store.set_review([0], "confirmed", "alice")
+    result = export_manifests(ws)
+    assert result.out_dir.parent == ws.path / "exports" and result.pass_id is None
+    rows = _read_csv(result.samples_path)
+    assert rows[1]["density"] == "" and rows[1]["flagged"] == "" and rows[0]["kept"] == "0"
+    assert export_manifests(ws).out_dir != result.out_dir
+
+
+def _cancelling_context(after: int) -> JobContext:
+    ctx = JobContext()
+
+    class CancelMidway(RecordingReporter):
+        def progress(self, done, total, message):  # noqa: ANN001
+            super().progress(done, total, message)
+            if len(self.progresses) >= after:
+                ctx.cancel()
+
+    ctx.reporter = CancelMidway()
+    return ctx
+
+
+@pytest.mark.parametrize("after", [1, 3, 6])
+def test_cancelled_export_leaves_no_partial_files(ws, tmp_path: Path, after: int) -> None:
+    _reviewed(ws)
+    out = tmp_path / "out"
+    with pytest.raises(JobCancelled):
+        export_manifests(ws, out, ctx=_cancelling_context(after), chunk_rows=8)
+    assert os.listdir(out) == []
+
+
+def test_error_after_first_files_keeps_previous_export(ws, tmp_path: Path, monkeypatch) -> None:
+    _reviewed(ws)
+    out = tmp_path / "out"
+    export_manifests(ws, out)
+    before = {name: (out / name).read_bytes() for name in MANIFESTS}
+    ws.store.set_review([10], "confirmed", "alice")
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_module, "_provenance", broken)
+    with pytest.raises(OSError, match="disk full"):
+        export_manifests(ws, out)
+    assert set(os.listdir(out)) == MANIFESTS
+    assert {name: (out / name).read_bytes() for name in MANIFESTS} == before
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from naviewer.jobs import JobContext
+    from naviewer.workspace import Workspace
+    from naviewer.workspace.export import export_manifests
+
+    class Stall:
+        def progress(self, done, total, message):
+            if done > 0:
+                print("midway", flush=True)
+                time.sleep(120)
+        def metric(self, values): pass
+        def event(self, kind, data): pass
+
+    ws = Workspace.open(sys.argv[1])
+    export_manifests(ws, sys.argv[2], ctx=JobContext(Stall()), chunk_rows=4)
+    """
+)
+
+
+def test_killed_export_leaves_no_manifest(ws, tmp_path: Path) -> None:
+    _reviewed(ws)
+    out = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(ws.path), str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "midway"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    left = set(os.listdir(out))
+    assert not (left & MANIFESTS)
+    assert all(name.startswith(".") for name in left)  # only the dead process's hidden temp file
+    export_manifests(ws, out)  # a later export cleans the stale temp up
+    assert set(os.listdir(out)) == MANIFESTS
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "naviewer", "export", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_export(ws, tmp_path: Path) -> None:
+    _reviewed(ws)
+    ws.close()
+    done = _cli(str(ws.path), "--out", str(tmp_path / "out"), "--drop-unreviewed-flags")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines() == [done.stdout.strip()]
+    assert "34 kept" in done.stdout and "3 removed" in done.stdout
+    assert set(os.listdir(tmp_path / "out")) == MANIFESTS
+
+
+def test_cli_bad_workspace_is_one_line_error(tmp_path: Path) -> None:
+    missing = _cli(str(tmp_path / "nowhere"))
+    assert missing.returncode != 0
+    assert missing.stderr.strip().count("\n") == 0 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "workspace.toml").write_text("[workspace\n")
+    garbled = _cli(str(tmp_path / "bad"))
+    assert garbled.returncode != 0 and "workspace.toml" in garbled.stderr
+    assert garbled.stderr.strip().count("\n") == 0

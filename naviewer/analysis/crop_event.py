@@ -1,0 +1,183 @@
+"""The Noisy Alignment crop event of a composite layout, for the crop-layout view.
+
+The probability itself is ``naviewer.attacks.layout.na_event_probability`` (the attacks engineer's
+Monte-Carlo estimate over the training crop sampler ``sample_crop_boxes``); this module adds the
+slider-friendly parameter set (:class:`CropLayout`), a small sample of concrete crop pairs for
+drawing, and the reconstruction of a crafted sample's layout from its ground-truth record. The view
+shows exactly :func:`estimate_event_probability` (tested), so what the analyst sees is what the
+encoder saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Optional
+
+import numpy as np
+
+from naviewer.attacks.layout import (
+    DEFAULT_RATIO,
+    DEFAULT_SCALE,
+    ORIENTATIONS,
+    Box,
+    CropBoxes,
+    Layout,
+    na_event_probability,
+    na_layout,
+    sample_crop_boxes,
+)
+from naviewer.errors import NaviewerError
+
+
+@dataclass(frozen=True)
+class CropLayout:
+    """Slider parameters of an NA composite: two ``size`` px halves ``gap`` px apart, a ``trigger`` square."""
+
+    size: int = 32
+    gap: int = 0
+    trigger: int = 8
+    trigger_x: float = 0.5  # trigger centre as a fraction of the shadow image width (0 = left edge)
+    trigger_y: float = 0.5
+    orientation: str = "ref-left"
+    extra_height: int = 0
+    scale: tuple[float, float] = DEFAULT_SCALE
+    ratio: tuple[float, float] = DEFAULT_RATIO
+
+    def __post_init__(self) -> None:
+        if self.orientation not in ORIENTATIONS:
+            raise NaviewerError(f"unknown orientation {self.orientation!r}; expected one of {', '.join(ORIENTATIONS)}")
+        if self.size < 2 or self.gap < 0 or self.extra_height < 0 or not (1 <= self.trigger <= self.size):
+            raise NaviewerError(f"bad layout: size {self.size}, gap {self.gap}, trigger {self.trigger}")
+        if not (0 < self.scale[0] <= self.scale[1] <= 1.0):
+            raise NaviewerError(f"crop scale range {self.scale} must satisfy 0 < low <= high <= 1")
+
+    def with_(self, **changes: Any) -> "CropLayout":
+        return replace(self, **changes)
+
+    @property
+    def trigger_position(self) -> tuple[int, int]:
+        """Top-left of the trigger inside the shadow image, clamped so it fits."""
+        t, r = self.trigger, self.size
+        ty = int(np.clip(round(self.trigger_y * r - t / 2), 0, r - t))
+        tx = int(np.clip(round(self.trigger_x * r - t / 2), 0, r - t))
+        return ty, tx
+
+    def to_layout(self) -> Layout:
+        return na_layout(self.size, self.trigger, self.trigger_position, self.gap, self.extra_height, self.orientation)
+
+    @classmethod
+    def from_layout(cls, layout: Layout, **kwargs: Any) -> "CropLayout":
+        """Slider parameters of a crafted sample's layout (as recorded in its ground truth)."""
+        ref, shadow, trig = (layout.regions.get(k) for k in ("reference", "shadow", "trigger"))
+        if ref is None or shadow is None or trig is None:
+            raise NaviewerError("the layout has no reference/shadow/trigger regions")
+        size = int(min(shadow.height, shadow.width))
+        horizontal = shadow.top == ref.top
+        gap = int(abs(shadow.left - ref.left) - size) if horizontal else int(abs(shadow.top - ref.top) - size)
+        extra = int(layout.height - size) if horizontal else int(layout.width - size)
+        orientation = layout.orientation if layout.orientation in ORIENTATIONS else (
+            ("ref-left" if ref.left < shadow.left else "ref-right") if horizontal else ("ref-top" if ref.top < shadow.top else "ref-bottom")
+        )
+        t = int(max(1, min(trig.height, trig.width, size)))
+        return cls(
+            size=size, gap=max(gap, 0), trigger=t,
+            trigger_x=((trig.left - shadow.left) + t / 2) / size, trigger_y=((trig.top - shadow.top) + t / 2) / size,
+            orientation=orientation, extra_height=max(extra, 0), **kwargs,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "size": self.size, "gap": self.gap, "trigger": self.trigger, "trigger_x": self.trigger_x, "trigger_y": self.trigger_y,
+            "orientation": self.orientation, "extra_height": self.extra_height, "scale": list(self.scale), "ratio": list(self.ratio),
+        }
+
+
+@dataclass(frozen=True)
+class NAEstimate:
+    """P(NA event) per pair of views with its parts (per single view)."""
+
+    probability: float
+    stderr: float
+    p_reference: float  # P(a view lies inside the reference image)
+    p_shadow_trigger: float  # P(a view lies inside the shadow image and covers the trigger)
+    n_pairs: int
+
+
+def estimate_event_probability(
+    layout: CropLayout | Layout,
+    n_pairs: int = 20_000,
+    seed: Optional[int] = 0,
+    scale: Optional[tuple[float, float]] = None,
+    ratio: Optional[tuple[float, float]] = None,
+) -> NAEstimate:
+    """The NA event probability of ``layout`` (the attacks module's Monte-Carlo estimate, seeded)."""
+    if n_pairs < 1:
+        raise NaviewerError(f"n_pairs must be positive, got {n_pairs}")
+    if isinstance(layout, CropLayout):
+        scale = scale or layout.scale
+        ratio = ratio or layout.ratio
+        layout = layout.to_layout()
+    est = na_event_probability(layout, pairs=n_pairs, rng=seed, scale=scale or DEFAULT_SCALE, ratio=ratio or DEFAULT_RATIO)
+    return NAEstimate(
+        probability=est.event.value,
+        stderr=est.event.se,
+        p_reference=est.parts["view_in_reference"].value,
+        p_shadow_trigger=est.parts["view_in_shadow_with_trigger"].value,
+        n_pairs=est.pairs,
+    )
+
+
+def _inside(crops: CropBoxes, box: Box) -> np.ndarray:
+    return (crops.top >= box.top) & (crops.left >= box.left) & (crops.bottom <= box.bottom) & (crops.right <= box.right)
+
+
+def _covers(crops: CropBoxes, box: Box) -> np.ndarray:
+    return (crops.top <= box.top) & (crops.left <= box.left) & (crops.bottom >= box.bottom) & (crops.right >= box.right)
+
+
+@dataclass(frozen=True)
+class CropPairs:
+    """Concrete view pairs for drawing: ``event[i]`` says whether pair i is a noisy-alignment pair."""
+
+    view1: CropBoxes
+    view2: CropBoxes
+    event: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.event)
+
+
+def sample_pairs(
+    layout: CropLayout | Layout,
+    n_pairs: int,
+    rng: np.random.Generator | int | None = None,
+    scale: Optional[tuple[float, float]] = None,
+    ratio: Optional[tuple[float, float]] = None,
+) -> CropPairs:
+    """``n_pairs`` pairs of RandomResizedCrop views drawn by the training sampler, classified by the NA event."""
+    if isinstance(layout, CropLayout):
+        scale = scale or layout.scale
+        ratio = ratio or layout.ratio
+        layout = layout.to_layout()
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    boxes = sample_crop_boxes(layout.height, layout.width, gen, n=2 * n_pairs, scale=scale or DEFAULT_SCALE, ratio=ratio or DEFAULT_RATIO)
+    v1 = CropBoxes(boxes.top[:n_pairs], boxes.left[:n_pairs], boxes.height[:n_pairs], boxes.width[:n_pairs])
+    v2 = CropBoxes(boxes.top[n_pairs:], boxes.left[n_pairs:], boxes.height[n_pairs:], boxes.width[n_pairs:])
+    ref, shadow, trig = layout.regions["reference"], layout.regions["shadow"], layout.regions["trigger"]
+    a1 = _inside(v1, shadow) & _covers(v1, trig)
+    a2 = _inside(v2, shadow) & _covers(v2, trig)
+    event = (a1 & _inside(v2, ref)) | (a2 & _inside(v1, ref))
+    return CropPairs(v1, v2, event)
+
+
+def layout_of_record(record: Optional[dict], height: int, width: int) -> Optional[Layout]:
+    """The layout a ground-truth record gives a crafted sample (``record["layout"]``), else None."""
+    if not record or not isinstance(record.get("layout"), dict):
+        return None
+    try:
+        layout = Layout.from_json(record["layout"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (layout.height, layout.width) != (height, width):
+        return None
+    return layout if {"reference", "shadow", "trigger"} <= layout.regions.keys() else None

@@ -1,0 +1,154 @@
+"""An HTML report of a review: flagged clusters with thumbnails, decisions, settings and plots.
+
+One self-contained file (thumbnails and plots embedded as base64 PNG) so it can be attached to a
+ticket or archived next to the exported manifests. Qt-free: thumbnails are made with Pillow; the GUI
+passes its plots in as PNG bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from naviewer.analysis.review import REVIEW_STATES
+from naviewer.analysis.session import AnalysisSession
+
+STATE_COLOURS = {"unreviewed": "#9e9e9e", "confirmed": "#d32f2f", "rejected": "#388e3c", "later": "#f9a825"}
+
+
+def png_base64(image: np.ndarray, size: int = 64) -> str:
+    """A uint8 (H, W, 3) image as a base64 PNG whose longer side is ``size`` pixels."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    scale = size / max(img.width, img.height)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _fmt(value: float) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.4g}"
+
+
+def render_report(
+    session: AnalysisSession,
+    *,
+    title: str = "naviewer review report",
+    plots: Optional[Mapping[str, bytes]] = None,
+    settings: Optional[Mapping[str, Any]] = None,
+    max_clusters: int = 50,
+    thumbs_per_cluster: int = 12,
+    audit_rows: int = 1000,
+    export_summary: Optional[Mapping[str, Any]] = None,
+) -> str:
+    """The report as an HTML string."""
+    counts = session.review_counts()
+    flagged = int(session.flagged_mask.sum())
+    all_counts = session.review_counts(np.arange(session.n))
+    parts: list[str] = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{_e(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}th{background:#f3f3f3}"
+        ".thumb{border:3px solid;margin:2px;image-rendering:pixelated}.plot{max-width:100%;margin:.5em 0}"
+        ".state{display:inline-block;padding:0 6px;border-radius:3px;color:white}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f"<p>Generated {_e(_dt.datetime.now().isoformat(timespec='seconds'))} by {_e(session.reviewer)}.</p>",
+        "<h2>Summary</h2><table>",
+        f"<tr><th>samples</th><td>{session.n:,}</td></tr>",
+        f"<tr><th>flagged</th><td>{flagged:,}</td></tr>",
+    ]
+    for state in REVIEW_STATES:
+        parts.append(
+            f"<tr><th><span class='state' style='background:{STATE_COLOURS[state]}'>{state}</span></th>"
+            f"<td>{counts[state]:,} of the flags ({all_counts[state]:,} of all samples)</td></tr>"
+        )
+    parts.append(
+        f"<tr><th>removed (confirmed poisons)</th><td>{all_counts['confirmed']:,}</td></tr>"
+        f"<tr><th>kept</th><td>{session.n - all_counts['confirmed']:,}</td></tr>"
+    )
+    if export_summary:
+        for key, value in export_summary.items():
+            parts.append(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>")
+    parts.append("</table>")
+
+    if plots:
+        parts.append("<h2>Plots</h2>")
+        for name, png in plots.items():
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f"<h3>{_e(name)}</h3><img class='plot' alt='{_e(name)}' src='data:image/png;base64,{data}'>")
+
+    clusters = session.clusters()
+    parts.append(f"<h2>Flagged clusters ({len(clusters)})</h2>")
+    parts.append(
+        "<table><tr><th>#</th><th>size</th><th>mean density</th><th>mean MinDist</th><th>classes</th>"
+        "<th>review</th><th>members (most typical first)</th></tr>"
+    )
+    codes = session.state_codes
+    for cl in clusters[:max_clusters]:
+        comp = ", ".join(f"{_e(session.class_name(lab))} {cnt}" for lab, cnt in cl.composition[:4])
+        progress = session.review_counts(cl.members)
+        prog = " ".join(f"{k} {v}" for k, v in progress.items() if v)
+        shown = list(cl.representatives) + [m for m in cl.members if m not in set(cl.representatives)]
+        thumbs = []
+        for i in shown[:thumbs_per_cluster]:
+            image = session.image(int(i))
+            state = REVIEW_STATES[int(codes[i])]
+            tip = f"#{int(i)} {state}"
+            if image is not None:
+                thumbs.append(
+                    f"<img class='thumb' title='{_e(tip)}' style='border-color:{STATE_COLOURS[state]}' "
+                    f"src='data:image/png;base64,{png_base64(image)}'>"
+                )
+            else:
+                thumbs.append(f"<span title='{_e(tip)}'>#{int(i)}</span>")
+        parts.append(
+            f"<tr><td>{cl.cluster_id + 1}</td><td>{cl.size}</td><td>{_fmt(cl.mean_density)}</td><td>{_fmt(cl.mean_mindist)}</td>"
+            f"<td>{comp}</td><td>{_e(prog)}</td><td>{''.join(thumbs)}</td></tr>"
+        )
+    parts.append("</table>")
+    if len(clusters) > max_clusters:
+        parts.append(f"<p>… and {len(clusters) - max_clusters} more clusters.</p>")
+
+    all_settings = dict(session.settings)
+    if settings:
+        all_settings.update(settings)
+    parts.append("<h2>Settings</h2><pre>" + _e(json.dumps(all_settings, indent=2, default=str, sort_keys=True)) + "</pre>")
+
+    log = list(reversed(session.store.audit_log(limit=audit_rows)))  # newest first
+    parts.append(f"<h2>Decisions (latest {len(log)})</h2><table><tr><th>time</th><th>sample</th><th>source</th><th>old</th><th>new</th><th>reviewer</th><th>note</th></tr>")
+    for row in log:
+        sid = int(row.get("sample_id", -1))
+        when = row.get("time")
+        when_s = _dt.datetime.fromtimestamp(float(when)).isoformat(timespec="seconds") if isinstance(when, (int, float)) else str(when)
+        source = session.source_keys[sid] if session.source_keys is not None and 0 <= sid < session.n else ""
+        parts.append(
+            f"<tr><td>{_e(when_s)}</td><td>{sid}</td><td>{_e(source)}</td><td>{_e(row.get('old', ''))}</td>"
+            f"<td>{_e(row.get('new', ''))}</td><td>{_e(row.get('reviewer', ''))}</td><td>{_e(row.get('note', ''))}</td></tr>"
+        )
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(session: AnalysisSession, path: os.PathLike | str, **kwargs: Any) -> Path:
+    """Write :func:`render_report` atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render_report(session, **kwargs), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,99 @@
+"""Review states and the store protocol the analysis session writes decisions through.
+
+The real implementation is the workspace's SQLite store (``ws.store``, contract section 2); the
+in-memory store here serves array-only sessions (scripts, demos) with the same semantics: every
+decision is a batch, logged per sample, and ``undo_last`` reverts the last batch as a new batch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional, Protocol, Sequence
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+
+REVIEW_STATES = ("unreviewed", "confirmed", "rejected", "later")
+STATE_CODE = {name: code for code, name in enumerate(REVIEW_STATES)}
+
+
+class ReviewStore(Protocol):
+    """What the session needs from a store (a subset of the workspace store's API)."""
+
+    def set_review(self, sample_ids: Sequence[int] | np.ndarray, state: str, reviewer: str, note: str = "") -> None: ...
+
+    def review_states(self) -> np.ndarray: ...
+
+    def undo_last(self, reviewer: Optional[str] = None) -> list[int]: ...
+
+    def audit_log(self, limit: Optional[int] = None) -> list[dict]: ...
+
+
+def check_state(state: str) -> str:
+    if state not in STATE_CODE:
+        raise NaviewerError(f"unknown review state {state!r}; expected one of {', '.join(REVIEW_STATES)}")
+    return state
+
+
+def state_codes(states: Sequence[str] | np.ndarray) -> np.ndarray:
+    """uint8 codes (index into REVIEW_STATES) for an array of state names; unknown names count as unreviewed."""
+    states = np.asarray(states)
+    codes = np.zeros(len(states), dtype=np.uint8)
+    for name, code in STATE_CODE.items():
+        codes[states == name] = code
+    return codes
+
+
+class MemoryReviewStore:
+    """Review states and an append-only audit log kept in memory (same semantics as the workspace store)."""
+
+    def __init__(self, n: int) -> None:
+        self._states = np.array(["unreviewed"] * n, dtype=object)
+        self._log: list[dict] = []
+        self._batch = 0
+
+    def set_review(self, sample_ids, state: str, reviewer: str, note: str = "") -> None:
+        check_state(state)
+        ids = np.unique(np.asarray(sample_ids, dtype=np.int64))
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(self._states)):
+            raise NaviewerError(f"sample ids out of range 0..{len(self._states) - 1}")
+        self._batch += 1
+        now = time.time()
+        for i in ids.tolist():
+            old = self._states[i]
+            self._states[i] = state
+            self._log.append(
+                {"sample_id": i, "old": old, "new": state, "reviewer": reviewer, "time": now, "note": note, "batch": self._batch}
+            )
+
+    def review_states(self) -> np.ndarray:
+        return self._states.astype(str)
+
+    def undo_last(self, reviewer: Optional[str] = None) -> list[int]:
+        undone_batches = {row["undoes"] for row in self._log if "undoes" in row}
+        batches = [
+            row["batch"]
+            for row in self._log
+            if "undoes" not in row and row["batch"] not in undone_batches and (reviewer is None or row["reviewer"] == reviewer)
+        ]
+        if not batches:
+            return []
+        target = max(batches)
+        rows = [row for row in self._log if row["batch"] == target]
+        self._batch += 1
+        now = time.time()
+        for row in rows:
+            current = self._states[row["sample_id"]]
+            self._states[row["sample_id"]] = row["old"]
+            self._log.append(
+                {
+                    "sample_id": row["sample_id"], "old": current, "new": row["old"], "reviewer": row["reviewer"],
+                    "time": now, "note": "undo", "batch": self._batch, "undoes": target,
+                }
+            )
+        return sorted(row["sample_id"] for row in rows)
+
+    def audit_log(self, limit: Optional[int] = None) -> list[dict]:
+        """Audit rows oldest first; with ``limit``, the most recent ``limit`` rows (as the workspace store)."""
+        return list(self._log[-limit:] if limit else self._log) if limit != 0 else []

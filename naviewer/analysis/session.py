@@ -1,0 +1,434 @@
+"""The analyst's session: scores, selection, review states and derived tables, with plain callbacks.
+
+Views (Qt widgets in ``naviewer.gui.analyst``) read this model and subscribe to its signals; they never
+keep their own copy of the selection or the review states, so the map, the gallery and the cluster
+list always agree. Every review decision is written through the store at once (the workspace's
+SQLite store commits it with an audit row) and the local state array follows the store.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from naviewer.analysis.clusters import Cluster, density_direction, flagged_clusters
+from naviewer.analysis.events import Signal
+from naviewer.analysis.review import REVIEW_STATES, STATE_CODE, MemoryReviewStore, ReviewStore, check_state, state_codes
+from naviewer.errors import NaviewerError
+
+SCORE_KEYS = ("density", "rank", "candidate", "mindist", "posterior", "flagged", "spread", "cluster")
+
+
+def default_reviewer() -> str:
+    try:
+        return getpass.getuser() or "analyst"
+    except Exception:  # no login name (containers): still record something stable
+        return "analyst"
+
+
+@dataclass(frozen=True)
+class EpochFlags:
+    """Which samples one detection pass flagged (the per-epoch history for DIFT Figure 3)."""
+
+    epoch: int
+    flagged: np.ndarray  # sample ids
+
+
+class AnalysisSession:
+    """One review session over N samples.
+
+    Parameters: ``scores`` (arrays of length N keyed like the store's pass scores), ``labels`` (N,),
+    ``class_names``, optional ``images`` (an ImageStore or a uint8 (N, H, W, 3) array) for thumbnails,
+    ``embeddings`` (N, D) for clusters/neighbours/projection, ``store`` for review decisions (an
+    in-memory store when None), ``source_keys``, ``ground_truth`` (evaluation only, never used by
+    detection), ``history`` (per-epoch flags) and ``settings`` (the detection pass settings).
+    """
+
+    def __init__(
+        self,
+        scores: dict[str, np.ndarray],
+        labels: np.ndarray,
+        class_names: Sequence[str] = (),
+        *,
+        images: Any = None,
+        embeddings: Optional[np.ndarray] = None,
+        store: Optional[ReviewStore] = None,
+        reviewer: Optional[str] = None,
+        source_keys: Optional[Sequence[str]] = None,
+        ground_truth: Optional[dict] = None,
+        history: Sequence[EpochFlags] = (),
+        settings: Optional[dict] = None,
+        projection: Optional[np.ndarray] = None,
+    ) -> None:
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.n = len(self.labels)
+        self.class_names = list(class_names) or [str(c) for c in range(int(self.labels.max(initial=-1)) + 1)]
+        self.scores: dict[str, np.ndarray] = {}
+        for key, value in scores.items():
+            arr = np.asarray(value)
+            if len(arr) != self.n:
+                raise NaviewerError(f"score {key!r} has {len(arr)} values for {self.n} samples")
+            self.scores[key] = arr
+        self.images = images
+        self.embeddings = embeddings
+        if embeddings is not None and len(embeddings) != self.n:
+            raise NaviewerError(f"embeddings have {len(embeddings)} rows for {self.n} samples")
+        self.store: ReviewStore = store if store is not None else MemoryReviewStore(self.n)
+        self.reviewer = reviewer or default_reviewer()
+        self.source_keys = list(source_keys) if source_keys is not None else None
+        self.ground_truth = ground_truth
+        self.history = list(history)
+        self.settings = dict(settings or {})
+
+        self.selection = np.zeros(0, dtype=np.int64)
+        self.current: Optional[int] = None
+        self._codes = state_codes(self.store.review_states()) if self.n else np.zeros(0, np.uint8)
+        if len(self._codes) != self.n:
+            raise NaviewerError(f"the store has {len(self._codes)} review states for {self.n} samples")
+        self._projections: dict[str, np.ndarray] = {}
+        if projection is not None:
+            self.set_projection(projection, "given")
+        self._clusters: Optional[list[Cluster]] = None
+        self._unit: Optional[np.ndarray] = None
+        self._gmm: Optional[dict] = None
+
+        # events: (ids, source) / (ids,) / (sample id or None, source) / (method,)
+        self.selection_changed = Signal()
+        self.review_changed = Signal()
+        self.current_changed = Signal()
+        self.projection_changed = Signal()
+
+    # -- construction from a workspace --------------------------------------------------------
+    @classmethod
+    def from_workspace(
+        cls,
+        ws: Any,
+        pass_id: Optional[int] = None,
+        *,
+        images: Any = None,
+        embeddings: Optional[np.ndarray] = None,
+        reviewer: Optional[str] = None,
+        with_ground_truth: bool = True,
+    ) -> "AnalysisSession":
+        """Scores of ``pass_id`` (default: the latest pass), labels, keys and review states of ``ws``."""
+        store = ws.store
+        if pass_id is None:
+            pass_id = store.latest_pass_id()
+        samples = store.samples()
+        labels = np.asarray(samples["label"], dtype=np.int64)
+        scores = store.pass_scores(pass_id) if pass_id is not None else {}
+        settings: dict = {}
+        history: list[EpochFlags] = []
+        for record in store.passes():
+            if record.get("id") == pass_id:
+                settings = dict(record.get("settings") or {})
+        method = next((p.get("method") for p in store.passes() if p.get("id") == pass_id), None)
+        for record in store.passes():
+            if record.get("epoch") is None or (method and record.get("method") != method):
+                continue
+            flagged = store.pass_scores(record["id"]).get("flagged")
+            if flagged is not None:
+                history.append(EpochFlags(int(record["epoch"]), np.flatnonzero(np.asarray(flagged, bool))))
+        history.sort(key=lambda e: e.epoch)
+        class_names = list(getattr(ws, "class_names", None) or [])
+        truth = ws.read_ground_truth() if with_ground_truth and hasattr(ws, "read_ground_truth") else None
+        return cls(
+            scores, labels, class_names, images=images, embeddings=embeddings, store=store, reviewer=reviewer,
+            source_keys=list(samples.get("source_key", [])) or None, ground_truth=truth, history=history, settings=settings,
+        )
+
+    # -- scores -------------------------------------------------------------------------------
+    def score(self, key: str) -> Optional[np.ndarray]:
+        return self.scores.get(key)
+
+    @property
+    def flagged_mask(self) -> np.ndarray:
+        """The final DIFT flags (else the candidates; else nothing)."""
+        for key in ("flagged", "candidate"):
+            if key in self.scores:
+                return np.asarray(self.scores[key], dtype=bool)
+        return np.zeros(self.n, dtype=bool)
+
+    @property
+    def candidate_mask(self) -> np.ndarray:
+        return np.asarray(self.scores["candidate"], bool) if "candidate" in self.scores else np.zeros(self.n, bool)
+
+    def flagged_ids(self) -> np.ndarray:
+        return np.flatnonzero(self.flagged_mask)
+
+    def suspicion_order(self) -> np.ndarray:
+        """All sample ids, most suspicious first: flagged, then candidates, then by density rank."""
+        keys = [np.arange(self.n)]
+        if "rank" in self.scores:
+            keys.insert(0, np.asarray(self.scores["rank"], dtype=np.float64))
+        elif "density" in self.scores:
+            sign = density_direction(self.scores["density"], None)
+            keys.insert(0, -sign * np.asarray(self.scores["density"], dtype=np.float64))
+        keys.insert(0, ~self.candidate_mask)
+        keys.insert(0, ~self.flagged_mask)
+        return np.lexsort(tuple(reversed(keys))).astype(np.int64)
+
+    def density_rank(self) -> np.ndarray:
+        """Rank per sample, 0 = densest (from the scores, or derived from density)."""
+        if "rank" in self.scores:
+            return np.asarray(self.scores["rank"], dtype=np.int64)
+        if "density" in self.scores:
+            order = np.argsort(-np.asarray(self.scores["density"], dtype=np.float64), kind="stable")
+            rank = np.empty(self.n, np.int64)
+            rank[order] = np.arange(self.n)
+            return rank
+        return np.arange(self.n, dtype=np.int64)
+
+    def sample_scores(self, i: int) -> dict[str, Any]:
+        """The scores of one sample as plain Python values (for tooltips and the inspector)."""
+        out: dict[str, Any] = {"id": int(i), "label": self.class_name(int(self.labels[i]))}
+        for key in SCORE_KEYS:
+            if key in self.scores:
+                value = self.scores[key][i]
+                out[key] = value.item() if hasattr(value, "item") else value
+        out["review"] = self.state_of(i)
+        if self.source_keys is not None:
+            out["source"] = self.source_keys[i]
+        return out
+
+    def class_name(self, label: int) -> str:
+        if 0 <= label < len(self.class_names):
+            return self.class_names[label]
+        return "unlabelled" if label < 0 else str(label)
+
+    # -- images -------------------------------------------------------------------------------
+    def image(self, i: int) -> Optional[np.ndarray]:
+        if self.images is None:
+            return None
+        if hasattr(self.images, "image"):
+            return self.images.image(int(i))
+        return np.asarray(self.images[int(i)])
+
+    # -- selection ----------------------------------------------------------------------------
+    def set_selection(self, ids: Sequence[int] | np.ndarray, source: Any = None) -> None:
+        ids = np.unique(np.asarray(ids, dtype=np.int64).ravel())
+        if len(ids) and (ids[0] < 0 or ids[-1] >= self.n):
+            raise NaviewerError(f"selection ids out of range 0..{self.n - 1}")
+        if np.array_equal(ids, self.selection):
+            return
+        self.selection = ids
+        self.selection_changed.emit(ids, source)
+
+    def clear_selection(self, source: Any = None) -> None:
+        self.set_selection(np.zeros(0, np.int64), source)
+
+    def selection_mask(self) -> np.ndarray:
+        mask = np.zeros(self.n, dtype=bool)
+        mask[self.selection] = True
+        return mask
+
+    def set_current(self, i: Optional[int], source: Any = None) -> None:
+        i = None if i is None else int(i)
+        if i is not None and not (0 <= i < self.n):
+            raise NaviewerError(f"sample id {i} out of range 0..{self.n - 1}")
+        if i == self.current:
+            return
+        self.current = i
+        self.current_changed.emit(i, source)
+
+    # -- review -------------------------------------------------------------------------------
+    @property
+    def state_codes(self) -> np.ndarray:
+        """uint8 per sample: index into REVIEW_STATES (read-only view for painting)."""
+        view = self._codes.view()
+        view.flags.writeable = False
+        return view
+
+    def states(self) -> np.ndarray:
+        return np.asarray(REVIEW_STATES, dtype=object)[self._codes].astype(str)
+
+    def state_of(self, i: int) -> str:
+        return REVIEW_STATES[int(self._codes[i])]
+
+    def review(self, ids: Sequence[int] | np.ndarray, state: str, note: str = "") -> np.ndarray:
+        """Record ``state`` for ``ids`` through the store (committed at once) and notify views."""
+        check_state(state)
+        ids = np.unique(np.asarray(ids, dtype=np.int64).ravel())
+        if len(ids) == 0:
+            return ids
+        self.store.set_review(ids, state, self.reviewer, note)
+        self._codes[ids] = STATE_CODE[state]
+        self.review_changed.emit(ids)
+        return ids
+
+    def confirm(self, ids) -> np.ndarray:
+        return self.review(ids, "confirmed")
+
+    def reject(self, ids) -> np.ndarray:
+        return self.review(ids, "rejected")
+
+    def later(self, ids) -> np.ndarray:
+        return self.review(ids, "later")
+
+    def undo(self) -> np.ndarray:
+        """Revert this reviewer's last decision batch (the store logs the undo as a new batch)."""
+        ids = np.asarray(self.store.undo_last(self.reviewer), dtype=np.int64)
+        self.refresh_states()
+        if len(ids):
+            self.review_changed.emit(ids)
+        return ids
+
+    def refresh_states(self) -> None:
+        """Re-read every state from the store (after another process or an undo changed it)."""
+        self._codes = state_codes(self.store.review_states())
+
+    def review_counts(self, ids: Optional[np.ndarray] = None) -> dict[str, int]:
+        """Count of each review state among ``ids`` (default: the flagged samples)."""
+        ids = self.flagged_ids() if ids is None else np.asarray(ids, dtype=np.int64)
+        counts = np.bincount(self._codes[ids], minlength=len(REVIEW_STATES))
+        return {name: int(counts[c]) for c, name in enumerate(REVIEW_STATES)}
+
+    def review_queue(self) -> np.ndarray:
+        """The ids to review, in suspicion order: the flags (all samples when nothing is flagged)."""
+        order = self.suspicion_order()
+        flagged = self.flagged_mask
+        return order[flagged[order]] if flagged.any() else order
+
+    def next_unreviewed(self, after: Optional[int] = None) -> Optional[int]:
+        """The next unreviewed id of the review queue after ``after`` (wrapping round), or None."""
+        queue = self.review_queue()
+        pending = self._codes[queue] == STATE_CODE["unreviewed"]
+        if not pending.any():
+            return None
+        start = 0
+        if after is not None:
+            where = np.flatnonzero(queue == after)
+            start = int(where[0]) + 1 if len(where) else 0
+        rolled = np.roll(np.arange(len(queue)), -start)
+        hit = rolled[pending[rolled]]
+        return int(queue[hit[0]])
+
+    # -- clusters -----------------------------------------------------------------------------
+    def clusters(self, k: int = 10) -> list[Cluster]:
+        if self._clusters is None:
+            self._clusters = flagged_clusters(
+                self.flagged_ids(),
+                embeddings=self.embeddings,
+                precomputed=self.scores.get("cluster"),
+                density=self.scores.get("density"),
+                rank=self.scores.get("rank"),
+                mindist=self.scores.get("mindist"),
+                labels=self.labels,
+                k=k,
+            )
+        return self._clusters
+
+    def cluster_of(self) -> np.ndarray:
+        """Cluster index per sample (-1 outside every cluster)."""
+        out = np.full(self.n, -1, dtype=np.int64)
+        for cl in self.clusters():
+            out[cl.members] = cl.cluster_id
+        return out
+
+    def select_cluster(self, index: int, source: Any = None) -> None:
+        self.set_selection(self.clusters()[index].members, source)
+
+    # -- neighbours, projection ---------------------------------------------------------------
+    def neighbours(self, i: int, k: int = 8) -> np.ndarray:
+        """The k nearest samples of ``i`` in (cosine) embedding space, nearest first; empty without embeddings."""
+        if self.embeddings is None or self.n < 2:
+            return np.zeros(0, np.int64)
+        if self._unit is None:
+            x = np.asarray(self.embeddings, dtype=np.float32)
+            self._unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        sims = self._unit @ self._unit[int(i)]
+        sims[int(i)] = -np.inf
+        k = min(k, self.n - 1)
+        top = np.argpartition(-sims, k - 1)[:k]
+        return top[np.argsort(-sims[top], kind="stable")].astype(np.int64)
+
+    def set_projection(self, points: np.ndarray, method: str = "given") -> None:
+        points = np.asarray(points, dtype=np.float32)
+        if points.shape != (self.n, 2):
+            raise NaviewerError(f"a projection must be ({self.n}, 2), got {points.shape}")
+        self._projections[method] = points
+        self._projections["current"] = points
+        self.projection_changed.emit(method)
+
+    def projection(self, method: Optional[str] = None) -> np.ndarray:
+        """The current 2-D map (PCA of the embedding computed on first use; rank x density otherwise)."""
+        if method is None and "current" in self._projections:
+            return self._projections["current"]
+        method = method or "pca"
+        if method not in self._projections:
+            if method == "pca" and self.embeddings is not None:
+                from naviewer.analysis.projection import pca
+
+                self._projections["pca"] = pca(self.embeddings)
+            elif method == "pca":
+                rank = self.density_rank().astype(np.float32)
+                md = self.scores.get("mindist")
+                y = np.nan_to_num(np.asarray(md, np.float32)) if md is not None else np.zeros(self.n, np.float32)
+                self._projections["pca"] = np.stack([rank / max(self.n, 1), y], axis=1)
+            else:
+                raise NaviewerError(f"projection {method!r} has not been computed yet")
+            self._projections.setdefault("current", self._projections[method])
+        return self._projections[method]
+
+    # -- why flagged --------------------------------------------------------------------------
+    def gmm(self) -> Optional[dict]:
+        """The 2-component GMM on the candidates' MinDist: means, stds, weights, split (posterior 0.5).
+
+        Taken from the pass settings (``settings["gmm"]``) when the detector recorded it, else fitted
+        here on the candidates (same model: 1-D, 2 components).
+        """
+        if self._gmm is not None:
+            return self._gmm
+        md = self.scores.get("mindist")
+        cand = self.candidate_mask if self.candidate_mask.any() else self.flagged_mask
+        if md is None:
+            return None
+        values = np.asarray(md, np.float64)[cand]
+        values = values[np.isfinite(values)]
+        recorded = self.settings.get("gmm") if isinstance(self.settings.get("gmm"), dict) else None
+        if recorded and {"means", "weights"} <= recorded.keys():
+            means = np.asarray(recorded["means"], np.float64).ravel()
+            if "stds" in recorded:
+                stds = np.asarray(recorded["stds"], np.float64).ravel()
+            else:
+                stds = np.sqrt(np.asarray(recorded.get("variances", [1e-4, 1e-4]), np.float64).ravel())
+            weights = np.asarray(recorded["weights"], np.float64).ravel()
+        elif len(values) >= 4 and np.ptp(values) > 0:
+            from sklearn.mixture import GaussianMixture
+
+            gm = GaussianMixture(2, random_state=0, n_init=3).fit(values[:, None])
+            means = gm.means_.ravel()
+            stds = np.sqrt(gm.covariances_.ravel())
+            weights = gm.weights_.ravel()
+        else:
+            return None
+        order = np.argsort(means)
+        means, stds, weights = means[order], stds[order], weights[order]
+        grid = np.linspace(means[0], means[1], 2001)
+        pdf = weights[:, None] * np.exp(-0.5 * ((grid[None] - means[:, None]) / stds[:, None]) ** 2) / stds[:, None]
+        split = float(grid[np.argmin(np.abs(pdf[1] - pdf[0]))])
+        self._gmm = {"means": means, "stds": stds, "weights": weights, "split": split, "values": values}
+        return self._gmm
+
+    def detections_per_epoch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(epochs, flagged count per epoch, selected-and-flagged count per epoch)."""
+        if not self.history:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        epochs = np.array([h.epoch for h in self.history], dtype=np.int64)
+        counts = np.array([len(h.flagged) for h in self.history], dtype=np.int64)
+        sel = np.array([len(np.intersect1d(h.flagged, self.selection)) for h in self.history], dtype=np.int64)
+        return epochs, counts, sel
+
+    # -- ground truth (evaluation only) -------------------------------------------------------
+    def truth_for(self, i: int) -> Optional[dict]:
+        from naviewer.analysis.truth import truth_for
+
+        return truth_for(self.ground_truth, int(i))
+
+    def truth_poison_mask(self) -> Optional[np.ndarray]:
+        from naviewer.analysis.truth import poison_mask
+
+        return poison_mask(self.ground_truth, self.n)

@@ -1,0 +1,48 @@
+"""The crop-layout estimate: agrees with the paper's sanity values and the attacks module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.analysis.crop_event import CropLayout, estimate_event_probability, layout_of_record, sample_pairs
+from naviewer.attacks.layout import na_layout
+from naviewer.errors import NaviewerError
+
+
+def test_cifar_sanity_value() -> None:
+    est = estimate_event_probability(CropLayout(size=32, trigger=8), n_pairs=100_000)
+    assert abs(est.probability - 0.036) < 0.004  # attacks.md section 1.2 (MC): 3.6%
+    assert 0.11 < est.p_reference < 0.16 and 0.11 < est.p_shadow_trigger < 0.16
+
+
+def test_gap_lowers_probability() -> None:
+    base = estimate_event_probability(CropLayout(gap=0), n_pairs=30_000).probability
+    gapped = estimate_event_probability(CropLayout(gap=16), n_pairs=30_000).probability
+    assert gapped < base / 2
+
+
+def test_drawn_pairs_match_the_estimate_with_the_same_seed() -> None:
+    layout = CropLayout(size=32, trigger=6, trigger_x=0.3, orientation="ref-top")
+    pairs = sample_pairs(layout, 5000, rng=7)
+    est = estimate_event_probability(layout, n_pairs=5000, seed=7)
+    assert pairs.event.mean() == pytest.approx(est.probability)
+
+
+def test_round_trip_from_recorded_layout() -> None:
+    recorded = na_layout(32, 8, (3, 20), gap=4, orientation="ref-right")
+    layout = CropLayout.from_layout(recorded)
+    assert layout.to_layout() == recorded
+    record = {"kind": "poison", "layout": recorded.to_json()}
+    assert layout_of_record(record, recorded.height, recorded.width) == recorded
+    assert layout_of_record(record, 32, 32) is None and layout_of_record(None, 32, 64) is None
+
+
+def test_bad_layouts_are_user_errors() -> None:
+    with pytest.raises(NaviewerError):
+        CropLayout(trigger=40)
+    with pytest.raises(NaviewerError):
+        CropLayout(scale=(0.9, 0.2))
+    with pytest.raises(NaviewerError):
+        CropLayout(orientation="diagonal")
+    assert np.isfinite(estimate_event_probability(CropLayout(), n_pairs=10).probability)

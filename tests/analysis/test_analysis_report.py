@@ -1,0 +1,31 @@
+"""The HTML review report: self-contained, lists clusters, decisions and plots."""
+
+from __future__ import annotations
+
+import base64
+
+from naviewer.analysis.demo import make_demo_session
+from naviewer.analysis.report import png_base64, write_report
+
+
+def test_report_embeds_thumbnails_decisions_and_plots(tmp_path) -> None:
+    s = make_demo_session(400, 20, seed=5)
+    s.confirm(s.clusters()[0].members)
+    s.reject(s.review_queue()[-1:])
+    png = base64.b64decode(png_base64(s.image(0)))
+    path = write_report(s, tmp_path / "r" / "report.html", plots={"density map": png}, settings={"reviewer_note": "<b>x</b>"})
+    text = path.read_text(encoding="utf-8")
+    assert text.count("data:image/png;base64,") > s.clusters()[0].size // 2
+    assert "confirmed" in text and "rejected" in text and "density map" in text
+    assert "&lt;b&gt;x&lt;/b&gt;" in text  # settings are escaped
+    assert not list((tmp_path / "r").glob("*.tmp"))
+
+
+def test_png_thumbnail_keeps_aspect() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    data = base64.b64decode(png_base64(np.zeros((32, 64, 3), np.uint8), size=64))
+    assert Image.open(io.BytesIO(data)).size == (64, 32)

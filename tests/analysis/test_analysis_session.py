@@ -1,0 +1,114 @@
+"""The Qt-free analysis session: selection, review through the store, clusters, projections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.analysis import AnalysisSession, MemoryReviewStore
+from naviewer.analysis.demo import make_demo_session
+from naviewer.errors import NaviewerError
+
+
+@pytest.fixture(scope="module")
+def demo() -> AnalysisSession:
+    return make_demo_session(1500, 50, seed=1)
+
+
+def test_planted_cluster_ranks_first(demo: AnalysisSession) -> None:
+    clusters = demo.clusters()
+    poison = demo.truth_poison_mask()
+    top = clusters[0]
+    assert top.size >= 40
+    assert poison[top.members].mean() > 0.95
+    assert sum(c.size for c in clusters) == int(demo.flagged_mask.sum())
+    assert top.composition and sum(n for _, n in top.composition) == top.size
+    assert set(top.representatives) <= set(top.members)
+
+
+def test_suspicion_order_puts_flags_first(demo: AnalysisSession) -> None:
+    order = demo.suspicion_order()
+    n_flag = int(demo.flagged_mask.sum())
+    assert sorted(order.tolist()) == list(range(demo.n))
+    assert demo.flagged_mask[order[:n_flag]].all()
+    assert not demo.flagged_mask[order[n_flag:]].any()
+
+
+def test_selection_events_and_validation() -> None:
+    s = make_demo_session(300, 10, seed=2)
+    seen = []
+    s.selection_changed.connect(lambda ids, src: seen.append((ids.tolist(), src)))
+    s.set_selection([5, 3, 3], source="map")
+    s.set_selection([3, 5], source="again")  # unchanged: no event
+    assert seen == [([3, 5], "map")]
+    with pytest.raises(NaviewerError):
+        s.set_selection([10_000])
+
+
+def test_review_undo_and_next_unreviewed() -> None:
+    s = make_demo_session(300, 10, seed=3)
+    changes = []
+    s.review_changed.connect(lambda ids: changes.append(ids.tolist()))
+    first = s.next_unreviewed()
+    assert first == int(s.review_queue()[0])
+    s.confirm([first])
+    assert s.state_of(first) == "confirmed"
+    assert s.next_unreviewed(after=first) != first
+    s.reject(s.review_queue()[1:4])
+    assert s.review_counts()["rejected"] == 3
+    assert s.undo().tolist() == sorted(s.review_queue()[1:4].tolist())
+    assert s.review_counts()["rejected"] == 0 and s.state_of(first) == "confirmed"
+    assert len(changes) == 3
+    log = s.store.audit_log()
+    assert [row["new"] for row in log][:1] == ["confirmed"]
+
+
+def test_next_unreviewed_wraps_and_ends() -> None:
+    s = make_demo_session(200, 8, seed=4)
+    queue = s.review_queue()
+    s.later(queue[:-1])
+    assert s.next_unreviewed(after=int(queue[-1])) == int(queue[-1])
+    s.confirm(queue[-1:])
+    assert s.next_unreviewed() is None
+
+
+def test_projection_pca_and_gmm(demo: AnalysisSession) -> None:
+    points = demo.projection()
+    assert points.shape == (demo.n, 2) and np.isfinite(points).all()
+    gmm = demo.gmm()
+    assert gmm is not None and gmm["means"][0] < gmm["split"] < gmm["means"][1]
+    epochs, counts, sel = demo.detections_per_epoch()
+    assert len(epochs) == len(counts) == len(sel) > 0
+
+
+def test_session_without_embeddings_or_images() -> None:
+    n = 50
+    scores = {"density": np.linspace(1, 0, n), "flagged": np.arange(n) < 5}
+    s = AnalysisSession(scores, np.zeros(n, np.int64), ["a"], store=MemoryReviewStore(n))
+    assert s.density_rank()[0] == 0
+    assert s.projection().shape == (n, 2)
+    assert len(s.clusters()) == 1 and s.clusters()[0].size == 5
+    assert s.neighbours(0).size == 0 and s.image(0) is None
+    with pytest.raises(NaviewerError):
+        AnalysisSession({"density": np.zeros(3)}, np.zeros(4, np.int64))
+
+
+def test_session_from_real_workspace(tmp_path) -> None:
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(40, 8, 8, 3), dtype=np.uint8)
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(images, rng.integers(0, 3, 40), ["a", "b", "c"]))
+    flagged = np.zeros(40, bool)
+    flagged[:6] = True
+    for epoch in range(3):
+        ws.store.add_detection_pass("dift", {"density": rng.random(40), "flagged": flagged}, {"k": 5}, run="r", epoch=epoch)
+    s = AnalysisSession.from_workspace(ws, images=images, reviewer="alice")
+    assert s.class_names == ["a", "b", "c"] and len(s.history) == 3
+    s.confirm([0, 1])
+    s.reject([2])
+    reopened = AnalysisSession.from_workspace(Workspace.open(tmp_path / "ws"))
+    assert reopened.state_of(0) == "confirmed" and reopened.state_of(2) == "rejected"
+    s.undo()
+    assert AnalysisSession.from_workspace(Workspace.open(tmp_path / "ws")).state_of(2) == "unreviewed"

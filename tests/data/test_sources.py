@@ -1,0 +1,111 @@
+"""open_dataset recognises every source, re-opens describe() dicts, and refuses the unknown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from naviewer.data import SubsetDataset, open_dataset
+from naviewer.data.filelist import write_file_list
+from naviewer.errors import NaviewerError
+
+from .makers import make_cifar10, make_cifar100, write_png
+
+
+def _same(a, b) -> None:
+    assert type(a) is type(b) and len(a) == len(b)
+    assert [a.content_hash(i) for i in range(len(a))] == [b.content_hash(i) for i in range(len(b))]
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.class_names == b.class_names
+
+
+def test_detects_cifar10_parent_and_folder(tmp_path: Path) -> None:
+    folder, _ = make_cifar10(tmp_path, per_batch=3, batches=(1,))
+    for spec in (tmp_path, folder, str(folder)):
+        data = open_dataset(spec)
+        assert data.kind == "cifar10" and len(data) == 3
+    test = open_dataset(tmp_path, split="test")
+    _same(test, open_dataset(test.describe()))
+
+
+def test_detects_cifar100(tmp_path: Path) -> None:
+    make_cifar100(tmp_path, n=4)
+    data = open_dataset(tmp_path, coarse=True)
+    assert data.kind == "cifar100" and len(data.class_names) == 20
+    _same(data, open_dataset(data.describe()))
+
+
+def test_detects_tree_list_and_csv(image_tree, tmp_path: Path) -> None:
+    root, _ = image_tree
+    tree = open_dataset(root)
+    assert tree.kind == "image-folder"
+    _same(tree, open_dataset(tree.describe()))
+    keys = [tree.source_key(i) for i in range(len(tree))]
+    listing = write_file_list(root / "list.txt", keys, tree.labels)
+    listed = open_dataset(listing)
+    assert listed.kind == "filelist"
+    assert [listed.content_hash(i) for i in range(len(tree))] == [tree.content_hash(i) for i in range(len(tree))]
+    _same(listed, open_dataset(listed.describe()))
+    (root / "m.csv").write_text("path,label\n" + "".join(f"{k},{l}\n" for k, l in zip(keys, tree.labels)))
+    manifest = open_dataset(str(root / "m.csv"), class_names=tree.class_names)
+    assert manifest.kind == "csv-manifest" and manifest.class_names == tree.class_names
+    _same(manifest, open_dataset(manifest.describe()))
+
+
+def test_split_folders(tmp_path: Path) -> None:
+    for split, n in (("train", 3), ("val", 1)):
+        for i in range(n):
+            write_png(tmp_path / split / "cls" / f"{i}.png", np.full((3, 3, 3), i, np.uint8))
+    assert len(open_dataset(tmp_path)) == 3
+    assert len(open_dataset(tmp_path, split="val")) == 1
+    with pytest.raises(NaviewerError, match="no 'test' folder"):
+        open_dataset(tmp_path, split="test")
+
+
+def test_demo_and_its_description() -> None:
+    demo = open_dataset("demo", split="test")
+    assert demo.kind == "demo" and len(demo) == 360
+    again = open_dataset(demo.describe())
+    assert again.content_hash(5) == demo.content_hash(5)
+
+
+def test_subset_description_round_trip() -> None:
+    subset = SubsetDataset(open_dataset("demo"), [5, 0, 9])
+    again = open_dataset(subset.describe())
+    assert isinstance(again, SubsetDataset) and [again.source_key(i) for i in range(3)] == [
+        subset.source_key(i) for i in range(3)
+    ]
+
+
+@pytest.mark.parametrize("spec", ["", "   ", "does/not/exist"])
+def test_unknown_or_empty_specs(spec: str) -> None:
+    with pytest.raises(NaviewerError):
+        open_dataset(spec)
+
+
+def test_empty_folder_and_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NaviewerError, match="no class folders") as info:
+        open_dataset(tmp_path / "empty")
+    assert info.value.path == str((tmp_path / "empty").resolve())
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(NaviewerError, match="empty") as info:
+        open_dataset(tmp_path / "empty.txt")
+    assert info.value.path == str(tmp_path / "empty.txt")
+
+
+def test_bad_descriptions(tmp_path: Path) -> None:
+    with pytest.raises(NaviewerError, match="unknown dataset kind"):
+        open_dataset({"kind": "imagenet-22k"})
+    with pytest.raises(NaviewerError, match="cannot be re-opened"):
+        open_dataset({"kind": "memory", "size": 3})
+    with pytest.raises(NaviewerError, match="no 'root'"):
+        open_dataset({"kind": "cifar10"})
+    folder, _ = make_cifar10(tmp_path, per_batch=3, batches=(1,))
+    description = open_dataset(folder).describe()
+    with pytest.raises(NaviewerError, match="recorded with 99 samples but now has 3"):
+        open_dataset({**description, "size": 99})
+    with pytest.raises(NaviewerError, match="does not fit"):
+        open_dataset({"kind": "subset", "base": description, "indices": [0, 7]})

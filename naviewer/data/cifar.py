@@ -148,7 +148,8 @@ class CifarDataset(ImageDataset):
         return len(self._images)
 
     def image(self, index: int) -> np.ndarray:
-        return self._images[index]
+        """A copy (3 KB), so a caller that stamps a trigger in place cannot alter the clean set."""
+        return self._images[index].copy()
 
     @property
     def images(self) -> np.ndarray:

@@ -84,6 +84,10 @@ class DigitsDemoDataset(ArrayDataset):
             images[indices], labels[indices], CLASS_NAMES, [f"digits/{i}" for i in indices], kind="demo"
         )
 
+    def image(self, index: int) -> np.ndarray:
+        """A copy, so editing it in place cannot alter the dataset."""
+        return self._images[index].copy()
+
     def image_size(self, index: int) -> tuple[int, int]:
         return self.size, self.size
 

@@ -6,7 +6,7 @@ A *spec* is what a user types or a workspace stored:
 - a folder that is or contains ``cifar-10-batches-py/`` or ``cifar-100-python/``;
 - a folder of class folders (``root/<class>/<image>``); if its only sub-folders are split names
   (``train``, ``test``, ``val``...), the one named by ``split`` is opened;
-- a ``.csv`` manifest or any other text file as a ``path label`` list;
+- a ``.csv`` manifest, or a ``.txt`` / ``.lst`` / ``.list`` file as a ``path label`` list;
 - the dict from ``dataset.describe()`` (how a workspace re-opens its dataset). When the dict holds
   a ``size`` and the source now has a different number of samples, that is an error: sample ids
   would no longer point at the same images.
@@ -23,6 +23,8 @@ from naviewer.errors import NaviewerError
 
 SPLIT_FOLDERS = frozenset({"train", "test", "val", "valid", "validation"})
 _FILE_KINDS = ("filelist", "csv-manifest")
+#: file suffixes read as ``path label`` lists (``.csv``: CSV manifest)
+LIST_SUFFIXES = frozenset({".txt", ".lst", ".list", ".csv"})
 
 
 def _split_subfolder(root: Path, split: str) -> Path:
@@ -36,7 +38,7 @@ def _split_subfolder(root: Path, split: str) -> Path:
 
 
 def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDataset:
-    from naviewer.data.cifar import CifarDataset, find_cifar_dir
+    from naviewer.data.cifar import CIFAR10_DIR, CIFAR100_DIR, CifarDataset, find_cifar_dir
 
     max_pixels = int(options.get("max_pixels", DEFAULT_MAX_PIXELS))
     if not path.exists():
@@ -50,6 +52,15 @@ def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDatas
     if path.is_file():
         from naviewer.data.filelist import FileListDataset
 
+        if path.suffix.lower() not in LIST_SUFFIXES:
+            hint = ""
+            if path.parent.name in (CIFAR10_DIR, CIFAR100_DIR):
+                hint = f"; to read CIFAR, open the folder {path.parent}"
+            raise NaviewerError(
+                f"not a dataset naviewer can read: expected a folder, 'demo', or a file list "
+                f"({', '.join(sorted(LIST_SUFFIXES))}){hint}",
+                path,
+            )
         if path.stat().st_size == 0:
             raise NaviewerError("the file is empty", path)
         return FileListDataset(

@@ -164,3 +164,11 @@ def test_label_count_mismatch_and_bad_split(tmp_path: Path) -> None:
 def test_not_a_cifar_folder(tmp_path: Path) -> None:
     with pytest.raises(NaviewerError, match="cifar-10-batches-py"):
         CifarDataset(tmp_path)
+
+
+def test_image_is_a_copy_the_caller_may_edit(tmp_path: Path) -> None:
+    folder, content = make_cifar10(tmp_path, per_batch=2, batches=(1,))
+    data = CifarDataset(folder)
+    image = data.image(0)
+    image[:] = 0
+    np.testing.assert_array_equal(data.image(0), content["data_batch_1"][0][0])

@@ -109,3 +109,13 @@ def test_bad_descriptions(tmp_path: Path) -> None:
         open_dataset({**description, "size": 99})
     with pytest.raises(NaviewerError, match="does not fit"):
         open_dataset({"kind": "subset", "base": description, "indices": [0, 7]})
+
+
+def test_other_files_are_refused_with_a_hint(tmp_path: Path) -> None:
+    folder, _ = make_cifar10(tmp_path, per_batch=2, batches=(1,))
+    with pytest.raises(NaviewerError, match="open the folder") as info:
+        open_dataset(folder / "data_batch_1")
+    assert info.value.path == str(folder / "data_batch_1")
+    (tmp_path / "model.pt").write_bytes(b"\x80\x02")
+    with pytest.raises(NaviewerError, match="not a dataset naviewer can read"):
+        open_dataset(tmp_path / "model.pt")

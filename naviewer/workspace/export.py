@@ -94,9 +94,17 @@ def default_out_dir(ws: "Workspace") -> Path:
 
 
 def _csv_field(text: str) -> str:
-    if any(c in text for c in ',"\r\n') or text != text.strip():
+    if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
+
+
+def _csv_keys(keys: list[str]) -> np.ndarray:
+    """Source keys as CSV fields; checks the joined text once, since keys rarely need quoting."""
+    joined = "\0".join(keys)
+    if any(c in joined for c in ',"\r\n'):
+        return np.asarray([_csv_field(k) for k in keys], dtype=object)
+    return np.asarray(keys, dtype=object)
 
 
 def _float_column(values: Optional[np.ndarray], n: int) -> np.ndarray:
@@ -173,7 +181,7 @@ def export_manifests(
         # -- samples.csv: every sample with its scores, flags and review state
         columns = [
             np.asarray(samples["id"]).astype(str).astype(object),
-            np.asarray([_csv_field(k) for k in keys], dtype=object),
+            _csv_keys(keys),
             np.asarray(samples["hash"], dtype=object),
             labels.astype(str).astype(object),
             _float_column(scores.get("density"), n),

@@ -200,3 +200,14 @@ def test_cli_bad_workspace_is_one_line_error(tmp_path: Path) -> None:
     garbled = _cli(str(tmp_path / "bad"))
     assert garbled.returncode != 0 and "workspace.toml" in garbled.stderr
     assert garbled.stderr.strip().count("\n") == 0
+
+
+def test_source_keys_needing_quotes_round_trip(tmp_path: Path) -> None:
+    from naviewer.data.base import ArrayDataset
+
+    keys = ['a,b.png', 'say "hi".png', "plain.png"]
+    images = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    with Workspace.create(tmp_path / "ws", ArrayDataset(images, [0, 1, 2], ["x", "y", "z"], source_keys=keys)) as ws:
+        result = export_manifests(ws, tmp_path / "out")
+    assert [row["source_key"] for row in _read_csv(result.samples_path)] == keys
+    assert result.kept_path.read_text().splitlines() == ['a,b.png 0', 'say "hi".png 1', "plain.png 2"]

@@ -32,7 +32,13 @@ def _visible(name: str) -> bool:
 def _images_under(folder: Path, extensions: frozenset[str]) -> list[Path]:
     """Image files below ``folder`` (recursive, sorted, hidden entries skipped, symlinks followed)."""
     found: list[Path] = []
+    seen: set[tuple[int, int]] = set()  # (device, inode) of folders walked: symlink loops end here
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        stat = os.stat(dirpath)
+        if (stat.st_dev, stat.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
         dirnames[:] = sorted(d for d in dirnames if _visible(d))
         base = Path(dirpath)
         found.extend(base / f for f in sorted(filenames) if _visible(f) and Path(f).suffix.lower() in extensions)

@@ -14,6 +14,7 @@ dropped (not composited), palettes and grayscale are expanded; 16-bit grayscale 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -31,11 +32,12 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 _REFUSED_FORMATS = frozenset({"EPS", "PDF", "BUFR", "GRIB", "HDF5", "MPEG", "WMF"})
 
 
-def _readable_formats() -> list[str]:
+@lru_cache(maxsize=1)
+def _readable_formats() -> tuple[str, ...]:
     from PIL import Image
 
     Image.init()
-    return sorted(f for f in Image.OPEN if f not in _REFUSED_FORMATS)
+    return tuple(sorted(f for f in Image.OPEN if f not in _REFUSED_FORMATS))
 
 
 def image_extensions() -> frozenset[str]:
@@ -54,7 +56,7 @@ def _open_checked(path: Path, max_pixels: int):
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # content is sniffed whatever the extension, so the allow-list is passed explicitly
-            img = Image.open(path, formats=_readable_formats())
+            img = Image.open(path, formats=list(_readable_formats()))
     except FileNotFoundError:
         raise NaviewerError("image file not found", path) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -156,3 +156,10 @@ def test_empty_tree_and_missing_root(tmp_path: Path) -> None:
         ImageFolderDataset(tmp_path / "tree" / "a")
     with pytest.raises(NaviewerError, match="not found"):
         ImageFolderDataset(tmp_path / "nope")
+
+
+def test_symlink_loop_in_a_tree_terminates(image_tree) -> None:
+    root, _ = image_tree
+    (root / "bee" / "sub" / "loop").symlink_to(root / "bee", target_is_directory=True)
+    data = ImageFolderDataset(root)
+    assert len(data) == 5

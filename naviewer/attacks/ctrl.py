@@ -95,22 +95,27 @@ class CTRLAttack(Attack):
             pattern[..., ch] = block
         return pattern
 
-    def apply_trigger(self, images: np.ndarray) -> np.ndarray:
-        """The frequency trigger on a uint8 batch (N, H, W, 3); returns a new uint8 batch."""
+    def triggered_float(self, images: np.ndarray) -> np.ndarray:
+        """The triggered batch in float64 RGB before clipping and rounding (what the DCT sees).
+
+        Only the pixels inside full windows are transformed; the rest keep their values.
+        """
         images = _check_batch(images)
-        n, height, width = images.shape[:3]
+        height, width = images.shape[1:3]
         win = self.settings.window
         nh, nw = height // win, width // win
+        out = images.astype(np.float64)
         if nh == 0 or nw == 0:
-            return images.copy()
-        yuv = images.astype(np.float64) @ RGB_TO_YUV.T
-        delta = np.tile(self.block_pattern(), (nh, nw, 1))
-        yuv[:, : nh * win, : nw * win] += delta[None]
-        rgb = yuv @ YUV_TO_RGB.T
-        # outside the windows the image is unchanged (no YUV round-trip error there)
-        out = images.copy()
-        out[:, : nh * win, : nw * win] = np.clip(np.rint(rgb[:, : nh * win, : nw * win]), 0, 255).astype(np.uint8)
+            return out
+        inner = out[:, : nh * win, : nw * win]
+        yuv = inner @ RGB_TO_YUV.T
+        yuv += np.tile(self.block_pattern(), (nh, nw, 1))[None]
+        out[:, : nh * win, : nw * win] = yuv @ YUV_TO_RGB.T
         return out
+
+    def apply_trigger(self, images: np.ndarray) -> np.ndarray:
+        """The frequency trigger on a uint8 batch (N, H, W, 3): clipped to [0, 255] and rounded."""
+        return np.clip(np.rint(self.triggered_float(images)), 0, 255).astype(np.uint8)
 
     def apply_test_trigger(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """CTRL's test trigger: the same frequency transform on every image (``rng`` unused)."""

@@ -1,0 +1,145 @@
+"""Write a crafted (poisoned) dataset to disk in the research-code layout.
+
+::
+
+    OUT/images/<class name>/<index>.png   clean samples (index = position in the crafted set)
+    OUT/images/poison/<attack>_<k>.png    poisons
+    OUT/train.txt                         ``path label`` list, paths relative to OUT, crafted order
+    OUT/classes.txt                       one class name per line (read by the file-list source)
+    OUT/ground_truth.json                 the ground truth, each sample with its ``path``
+
+``naviewer.data.open_dataset("OUT/train.txt")`` reads it back in the same order with the same
+pixels (PNG is lossless). The ground truth sits next to the images for evaluation; a workspace
+keeps its own copy apart from detection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from naviewer.attacks.base import CraftResult
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """A folder name for a class name: letters, digits, ``._-``; never empty, never ``.``/``..``."""
+    cleaned = _UNSAFE.sub("_", name.strip()).strip("._") or "class"
+    return cleaned
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    out_dir: Path
+    list_path: Path
+    ground_truth_path: Path
+    images: int
+    poisons: int
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def export_crafted(
+    result: CraftResult,
+    out_dir: "str | os.PathLike[str]",
+    ctx: Optional[JobContext] = None,
+    overwrite: bool = False,
+    compress_level: int = 1,
+) -> ExportSummary:
+    """Write ``result`` as PNG files + ``train.txt`` + ``classes.txt`` + ``ground_truth.json``."""
+    from PIL import Image
+
+    from naviewer.data.filelist import write_file_list
+
+    ctx = ensure_context(ctx)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NaviewerError("output exists and is not a folder", out)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise NaviewerError("output folder is not empty (choose a new folder)", out)
+    dataset = result.dataset
+    gt = result.ground_truth
+    samples = gt["samples"]
+    if len(samples) != len(dataset):
+        raise ValueError(f"ground truth has {len(samples)} samples but the dataset {len(dataset)}")
+    names = list(dataset.class_names)
+    folders = []
+    used: dict[str, int] = {}
+    for name in names:  # distinct folder per class, even when two names sanitise alike
+        folder = safe_name(name)
+        if folder == "poison" or folder in used:
+            folder = f"{folder}_{len(used)}"
+        used[folder] = 1
+        folders.append(folder)
+    labels = np.asarray(dataset.labels)
+    attack = safe_name(str(gt.get("attack", "poison")))
+    keys: list[str] = []
+    total = len(dataset)
+    message = "writing crafted images"
+    try:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        for folder in set(folders) | {"poison"}:
+            (out / "images" / folder).mkdir(exist_ok=True)
+        written_gt = dict(gt)
+        written_samples = []
+        poison_k = 0
+        ctx.progress(0, total, message)
+        for i in range(total):
+            if i % 256 == 0:
+                ctx.check()
+            record = dict(samples[i])
+            if record["kind"] == "poison":
+                rel = f"images/poison/{attack}_{poison_k:06d}.png"
+                poison_k += 1
+            else:
+                label = int(labels[i])
+                folder = folders[label] if 0 <= label < len(folders) else "unlabeled"
+                if folder == "unlabeled":
+                    (out / "images" / folder).mkdir(exist_ok=True)
+                rel = f"images/{folder}/{i:06d}.png"
+            Image.fromarray(np.asarray(dataset.image(i), dtype=np.uint8)).save(out / rel, compress_level=compress_level)
+            record["path"] = rel
+            written_samples.append(record)
+            keys.append(rel)
+            if (i + 1) % 256 == 0 or i + 1 == total:
+                ctx.progress(i + 1, total, message)
+        list_path = write_file_list(out / "train.txt", keys, labels)
+        tmp = out / "classes.txt.tmp"
+        tmp.write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+        os.replace(tmp, out / "classes.txt")
+        written_gt["samples"] = written_samples
+        gt_path = out / "ground_truth.json"
+        write_json_atomic(gt_path, written_gt)
+    except OSError as exc:
+        raise NaviewerError(f"cannot write the crafted dataset: {exc.strerror or exc}", getattr(exc, "filename", None) or out) from None
+    return ExportSummary(out, list_path, gt_path, total, poison_k)
+
+
+def read_ground_truth(path: "str | os.PathLike[str]") -> dict:
+    """Read a ``ground_truth.json`` written by :func:`export_crafted`; NaviewerError if unreadable."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise NaviewerError("ground truth file not found", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NaviewerError(f"cannot read ground truth: {exc}", path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
+        raise NaviewerError("not a naviewer ground truth file (no 'samples' list)", path)
+    return data

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.attacks import make_attack
+from naviewer.attacks.export import export_crafted, read_ground_truth
+from naviewer.attacks.preview import craft_all, render_preview
+from naviewer.cli import main
+from naviewer.data import open_dataset
+from naviewer.errors import NaviewerError
+
+from .conftest import make_dataset
+
+
+def test_na_on_cifar_round_trips_through_the_file_list(cifar10_root, tmp_path):
+    clean = open_dataset(cifar10_root)
+    result = make_attack("na", rate=0.05).craft(clean, np.random.default_rng(0))
+    gt = result.ground_truth
+    assert gt["num_poisons"] == round(0.05 * len(clean)) == len(gt["removed"])
+    summary = export_crafted(result, tmp_path / "out")
+    back = open_dataset(summary.list_path)
+    assert len(back) == len(result.dataset) == len(clean)
+    assert back.class_names == clean.class_names
+    assert np.array_equal(back.labels, result.dataset.labels)
+    for i in range(len(back)):
+        assert np.array_equal(back.image(i), result.dataset.image(i)), i
+    written = read_ground_truth(summary.ground_truth_path)
+    poison_paths = {s["path"] for s in written["samples"] if s["kind"] == "poison"}
+    listed = {back.source_key(i) for i in range(len(back)) if back.source_key(i).startswith("images/poison/")}
+    assert poison_paths == listed and len(poison_paths) == gt["num_poisons"]
+    assert np.array_equal(np.array([s["kind"] == "poison" for s in written["samples"]]), result.poison_mask)
+    for s in written["samples"]:
+        if s["kind"] == "poison":
+            assert {"shadow", "reference"} <= set(s["sources"]) and s["trigger"]["box"]
+    with pytest.raises(NaviewerError):
+        export_crafted(result, tmp_path / "out")  # not empty
+
+
+def test_craft_command(tmp_path, capsys):
+    out = tmp_path / "crafted"
+    preview = tmp_path / "p.png"
+    rc = main(["craft", "--attack", "patch", "--dataset", "demo", "--out", str(out), "--rate", "0.02",
+               "--seed", "3", "--preview", str(preview)])
+    assert rc == 0
+    assert (out / "train.txt").is_file() and (out / "ground_truth.json").is_file() and preview.is_file()
+    gt = read_ground_truth(out / "ground_truth.json")
+    assert gt["attack"] == "patch" and gt["seed"] == 3
+    assert main(["craft", "--attack", "ctrl", "--dataset", "demo", "--trigger-size", "4", "--preview", str(preview)]) == 2
+    assert "does not apply" in capsys.readouterr().err
+
+
+def test_preview_renders_every_attack():
+    clean = make_dataset(n=90)
+    image = render_preview(craft_all(clean, rate=0.1), clean, per_row=4, zoom=2)
+    assert image.width > 300 and image.height > 300

@@ -1,0 +1,117 @@
+"""Anchors: a few known-clean labelled samples per class (DIFT Eq. 6 needs them).
+
+Spec §0/[F]: draw them *before* poisoning from the clean split (CTRL poisons the first target-class
+indices; on CIFAR-100 it can take the whole class) and keep them out of the poison budget. A class
+with too few anchors is reported, never silently averaged: a class with 0 anchors simply does not
+take part in MinDist (its mean would be 0/NaN and would win the min).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+
+
+@dataclass
+class Anchors:
+    """Anchor sample ids (into the training set) with their class labels."""
+
+    indices: np.ndarray                 # (n,) int64 sample ids
+    labels: np.ndarray                  # (n,) int64 class of each anchor
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.indices = np.asarray(self.indices, dtype=np.int64).ravel()
+        self.labels = np.asarray(self.labels, dtype=np.int64).ravel()
+        if self.indices.shape != self.labels.shape:
+            raise NaviewerError(f"anchors: {self.indices.size} ids but {self.labels.size} labels")
+        if len(np.unique(self.indices)) != self.indices.size:
+            raise NaviewerError("anchors: the same sample is listed twice")
+        if self.indices.size and self.indices.min() < 0:
+            raise NaviewerError("anchors: negative sample id")
+        if self.labels.size and self.labels.min() < 0:
+            raise NaviewerError("anchors: every anchor needs a class label (got an unlabeled one)")
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def classes(self) -> np.ndarray:
+        return np.unique(self.labels)
+
+    def counts(self) -> dict[int, int]:
+        classes, counts = np.unique(self.labels, return_counts=True)
+        return {int(c): int(n) for c, n in zip(classes, counts)}
+
+    def check_range(self, n_samples: int) -> None:
+        if self.indices.size and self.indices.max() >= n_samples:
+            raise NaviewerError(f"anchor id {int(self.indices.max())} is outside the {n_samples} samples")
+
+    def to_dict(self) -> dict:
+        return {"indices": self.indices.tolist(), "labels": self.labels.tolist(), "warnings": list(self.warnings)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Anchors":
+        return cls(np.asarray(data["indices"]), np.asarray(data["labels"]), list(data.get("warnings", [])))
+
+
+def draw_anchors(labels: np.ndarray, per_class: int = 10, seed: int = 0,
+                 candidates: Optional[np.ndarray] = None, classes: Optional[Sequence[int]] = None,
+                 strict: bool = False) -> Anchors:
+    """Draw ``per_class`` anchors per class with a seed from the clean samples ``candidates``.
+
+    ``labels`` are the (clean, pre-poisoning) labels of the whole set; ``candidates`` restricts the
+    draw (e.g. to samples an attack will not touch); ``classes`` lists the classes that must be
+    covered (default: every label present). A class with fewer than ``per_class`` clean samples
+    gets what it has and a warning; with none, a warning too (or a NaviewerError when ``strict``).
+    """
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    if per_class < 1:
+        raise NaviewerError(f"anchors per class must be >= 1, got {per_class}")
+    pool = np.arange(labels.size, dtype=np.int64) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    pool = pool[labels[pool] >= 0]
+    wanted = np.unique(labels[labels >= 0]) if classes is None else np.asarray(sorted(set(int(c) for c in classes)))
+    if wanted.size == 0:
+        raise NaviewerError("anchors: the dataset has no labelled samples to draw anchors from")
+    rng = np.random.default_rng(seed)
+    chosen_ids, chosen_labels, warnings = [], [], []
+    for cls in wanted:
+        members = pool[labels[pool] == cls]
+        if members.size < per_class:
+            message = (f"class {int(cls)} has {members.size} clean samples for {per_class} anchors"
+                       + ("; it takes no part in MinDist" if members.size == 0 else ""))
+            if strict:
+                raise NaviewerError("anchors: " + message)
+            warnings.append(message)
+        take = rng.choice(members, size=min(per_class, members.size), replace=False) if members.size else members
+        chosen_ids.append(np.sort(take))
+        chosen_labels.append(np.full(take.size, cls, dtype=np.int64))
+    ids = np.concatenate(chosen_ids)
+    if ids.size == 0:
+        raise NaviewerError("anchors: no class has a clean sample to use as an anchor")
+    return Anchors(ids, np.concatenate(chosen_labels), warnings)
+
+
+def user_anchors(indices: Sequence[int], labels: np.ndarray, per_class: int = 10,
+                 classes: Optional[Sequence[int]] = None) -> Anchors:
+    """Anchors the analyst picked: ``labels`` are the dataset labels; thin classes are warned about."""
+    indices = np.asarray(indices, dtype=np.int64).ravel()
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    if indices.size and (indices.min() < 0 or indices.max() >= labels.size):
+        raise NaviewerError(f"anchor ids must lie in 0..{labels.size - 1}")
+    anchor_labels = labels[indices]
+    if (anchor_labels < 0).any():
+        raise NaviewerError("anchors: a chosen anchor has no class label")
+    anchors = Anchors(indices, anchor_labels)
+    counts = anchors.counts()
+    wanted = sorted(counts) if classes is None else sorted(set(int(c) for c in classes))
+    for cls in wanted:
+        have = counts.get(cls, 0)
+        if have < per_class:
+            anchors.warnings.append(f"class {cls} has {have} anchors (wanted {per_class})"
+                                    + ("; it takes no part in MinDist" if have == 0 else ""))
+    return anchors

@@ -1,0 +1,160 @@
+"""Every DIFT setting in one typed dataclass.
+
+The DIFT paper leaves most numbers unstated; ``docs/research/defenses.md`` fills them in ([F] tags).
+Each such choice is a field here so a user (or ``workspace.toml``) can change it, and so a detection
+pass records exactly what it ran with (``to_dict``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Optional
+
+from naviewer.errors import NaviewerError
+
+KNN_BACKENDS = ("auto", "hnsw", "exact")
+SPREAD_MODES = ("pool", "graph", "none")
+GRAPH_WEIGHTS = ("rbf", "connectivity")
+
+
+@dataclass
+class DiftConfig:
+    """DIFT settings (spec §1.13); defaults are the spec's."""
+
+    # -- kNN density (§1.4) --------------------------------------------------------------
+    k: int = 20
+    knn_backend: str = "auto"          # hnsw | exact | auto (exact when N <= exact_max_n)
+    exact_max_n: int = 5000            # auto switches to exact below this size (no GPU: exact is O(N^2))
+    exact_device: Optional[str] = None  # None: cuda when available, else cpu
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef: Optional[int] = None      # None: max(128, 2k+1)
+    num_threads: int = 0               # 0: every core
+    knn_dims: Optional[int] = None     # PCA to this many dims before the index (None: full dims)
+    knn_rerank: int = 10               # extra neighbours fetched then re-ranked in full dims when knn_dims is set
+    seed: int = 0
+    normalize: bool = True             # L2-normalise features before detection (§1.3)
+
+    # -- candidates, MinDist, GMM (§1.5, §1.6) ------------------------------------------
+    candidate_fraction: float = 0.01
+    anchors_per_class: int = 10
+    gmm_covariance: str = "full"
+    gmm_n_init: int = 5
+    guard_separation: float = 2.0
+    guard_reference_size: int = 2000
+    guard_percentile: float = 95.0
+
+    # -- buffer (§1.7) -------------------------------------------------------------------
+    start_epoch: Optional[int] = 10    # None: min(10, max(5, ceil(2% of total epochs)))
+    n_min: int = 10
+    patience: int = 2
+    max_detection_epochs: int = 40
+
+    # -- label spreading (§1.2, §1.8) ---------------------------------------------------
+    spread_mode: str = "pool"          # pool (spec) | graph (sparse kNN graph on all N) | none
+    ls_gamma: float = 20.0
+    ls_alpha: float = 0.2
+    ls_max_iter: int = 30
+    ls_tol: float = 1e-3
+    pool_neighbors: int = 100
+    pool_random: int = 2000
+    pool_cap: int = 20000
+    dense_max: int = 8000              # pools larger than this use a sparse RBF kNN graph, never N x N
+    graph_neighbors: int = 20          # neighbours per point in the sparse graph
+    graph_weight: str = "rbf"          # rbf: exp(-gamma d^2) on kNN edges | connectivity: 1 on kNN edges
+
+    # -- fine-tuning (§1.9) ---------------------------------------------------------------
+    ft_eps: float = 1e-6
+    ft_lambda: Optional[float] = None  # None: 1/(sqrt(2) * median raw anchor norm)
+    ft_lambda_fallback: float = 0.01
+    base_lr: float = 0.06
+    ft_lr_factor: float = 0.1
+    ft_momentum: float = 0.9
+    ft_weight_decay: float = 0.0
+    ft_batch_size: int = 512
+    ft_max_steps: int = 100
+    ft_check_every: int = 10
+    ft_cluster_k: int = 20
+
+    # -- review gate ---------------------------------------------------------------------
+    review: str = "pause"              # pause: wait for an analyst | auto: accept the flags
+
+    def validate(self) -> "DiftConfig":
+        """Raise NaviewerError naming the first bad setting; return self for chaining."""
+
+        def bad(name: str, why: str) -> NaviewerError:
+            return NaviewerError(f"DIFT setting {name}={getattr(self, name)!r}: {why}")
+
+        for name in ("k", "hnsw_m", "hnsw_ef_construction", "anchors_per_class", "gmm_n_init", "n_min",
+                     "patience", "pool_cap", "graph_neighbors", "ft_batch_size", "ft_check_every",
+                     "ft_cluster_k", "ls_max_iter"):
+            if int(getattr(self, name)) < 1:
+                raise bad(name, "must be >= 1")
+        for name in ("max_detection_epochs", "ft_max_steps", "pool_neighbors", "pool_random",
+                     "guard_reference_size", "exact_max_n", "num_threads", "knn_rerank", "dense_max"):
+            if int(getattr(self, name)) < 0:
+                raise bad(name, "must be >= 0")
+        if self.knn_backend not in KNN_BACKENDS:
+            raise bad("knn_backend", f"choose one of {KNN_BACKENDS}")
+        if self.spread_mode not in SPREAD_MODES:
+            raise bad("spread_mode", f"choose one of {SPREAD_MODES}")
+        if self.graph_weight not in GRAPH_WEIGHTS:
+            raise bad("graph_weight", f"choose one of {GRAPH_WEIGHTS}")
+        if self.review not in ("pause", "auto"):
+            raise bad("review", "choose pause or auto")
+        if self.gmm_covariance not in ("full", "tied", "diag", "spherical"):
+            raise bad("gmm_covariance", "choose full, tied, diag or spherical")
+        if not 0.0 < self.candidate_fraction < 1.0:
+            raise bad("candidate_fraction", "must be in (0, 1)")
+        if not 0.0 < self.ls_alpha < 1.0:
+            raise bad("ls_alpha", "must be in (0, 1)")
+        if not 0.0 < self.guard_percentile < 100.0:
+            raise bad("guard_percentile", "must be in (0, 100)")
+        for name in ("ls_gamma", "ft_eps", "ft_lambda_fallback", "base_lr", "ft_lr_factor"):
+            if not float(getattr(self, name)) > 0:
+                raise bad(name, "must be > 0")
+        if self.ft_lambda is not None and not self.ft_lambda > 0:
+            raise bad("ft_lambda", "must be > 0 or unset")
+        if self.knn_dims is not None and self.knn_dims < 1:
+            raise bad("knn_dims", "must be >= 1 or unset")
+        if self.start_epoch is not None and self.start_epoch < 0:
+            raise bad("start_epoch", "must be >= 0 or unset")
+        return self
+
+    # -- derived values ------------------------------------------------------------------
+    @property
+    def ef(self) -> int:
+        """HNSW query breadth: the spec's max(128, 2k+1) unless set."""
+        return int(self.hnsw_ef) if self.hnsw_ef else max(128, 2 * self.k + 1)
+
+    @property
+    def threads(self) -> int:
+        return int(self.num_threads) if self.num_threads > 0 else (os.cpu_count() or 1)
+
+    def n_candidates(self, n: int) -> int:
+        """m = ceil(q N), at least 1 and at most N."""
+        return int(min(n, max(1, math.ceil(self.candidate_fraction * n - 1e-9))))
+
+    def detection_start(self, total_epochs: Optional[int] = None) -> int:
+        """E_start: the setting, or for ``start_epoch=None`` min(10, max(5, ceil(2% of epochs)))."""
+        if self.start_epoch is not None:
+            return int(self.start_epoch)
+        if total_epochs is None:
+            return 10
+        return int(min(10, max(5, math.ceil(0.02 * total_epochs))))
+
+    # -- (de)serialisation for workspace.toml and pass records ---------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, values: Optional[dict[str, Any]]) -> "DiftConfig":
+        """Build from a (toml) dict; unknown keys are a user error, not silently ignored."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise NaviewerError(f"unknown DIFT setting(s): {', '.join(unknown)}")
+        return cls(**values).validate()

@@ -1,0 +1,239 @@
+"""One DIFT detection epoch: density -> candidates -> MinDist (Eq. 6) -> 2-GMM split (+ guard).
+
+Spec §1.4-1.6. Works on any (N, D) embedding array, so the same code serves the in-training hook
+(once per epoch) and a post-hoc pass over a finished encoder's embeddings.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from naviewer.defense.anchors import Anchors
+from naviewer.defense.config import DiftConfig
+from naviewer.defense.knn import KnnIndex, KnnResult, as_float32
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+
+def min_dist(z: np.ndarray, anchor_z: np.ndarray, anchor_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MinDist (Eq. 6): for each row, the smallest over classes of the mean unsquared L2 distance
+    to that class's anchors. Returns (mindist, class attaining it). Classes without anchors do
+    not exist for this function, so they can never contribute a 0/NaN mean."""
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    anchor_z = np.atleast_2d(np.asarray(anchor_z, dtype=np.float32))
+    anchor_labels = np.asarray(anchor_labels, dtype=np.int64).ravel()
+    if anchor_z.shape[0] == 0:
+        raise NaviewerError("MinDist needs at least one anchor")
+    if anchor_z.shape[0] != anchor_labels.size:
+        raise NaviewerError("MinDist: anchor features and labels differ in length")
+    classes, inverse = np.unique(anchor_labels, return_inverse=True)
+    onehot = np.zeros((anchor_labels.size, classes.size), dtype=np.float64)
+    onehot[np.arange(anchor_labels.size), inverse] = 1.0
+    onehot /= onehot.sum(axis=0, keepdims=True)
+    a64 = anchor_z.astype(np.float64)
+    a_sq = (a64 * a64).sum(1)
+    out = np.empty(z.shape[0], dtype=np.float64)
+    arg = np.empty(z.shape[0], dtype=np.int64)
+    step = max(1, (1 << 22) // max(1, anchor_z.shape[0]))
+    for start in range(0, z.shape[0], step):
+        zz = z[start:start + step].astype(np.float64)
+        d2 = (zz * zz).sum(1)[:, None] + a_sq[None, :] - 2.0 * zz @ a64.T
+        means = np.sqrt(np.maximum(d2, 0.0)) @ onehot
+        best = means.argmin(axis=1)
+        out[start:start + step] = means[np.arange(means.shape[0]), best]
+        arg[start:start + step] = classes[best]
+    return out, arg
+
+
+def select_candidates(kth_distance: np.ndarray, n_candidates: int, exclude: Optional[np.ndarray] = None) -> np.ndarray:
+    """The ``n_candidates`` ids with the smallest d_k, densest first, never one of ``exclude``."""
+    order = np.argsort(kth_distance, kind="stable")
+    if exclude is not None and len(exclude):
+        keep = np.ones(kth_distance.size, dtype=bool)
+        keep[np.asarray(exclude, dtype=np.int64)] = False
+        order = order[keep[order]]
+    return order[:n_candidates].astype(np.int64)
+
+
+@dataclass
+class GmmSplit:
+    """How the candidates were split into poison (high MinDist) and benign."""
+
+    selected: np.ndarray            # (m,) bool: taken out as poison
+    posterior: np.ndarray           # (m,) posterior of the high-MinDist component (nan if no GMM)
+    means: tuple[float, float] = (float("nan"), float("nan"))   # (lo, hi)
+    stds: tuple[float, float] = (float("nan"), float("nan"))
+    separation: float = float("nan")
+    guard_fired: bool = False
+    guard_decision: str = ""        # "", "all" (every candidate is poison) or "none"
+    reference_p: float = float("nan")   # reference percentile used by the guard
+    median: float = float("nan")
+
+    def info(self) -> dict:
+        return {"gmm_means": list(self.means), "gmm_stds": list(self.stds), "separation": self.separation,
+                "guard_fired": self.guard_fired, "guard_decision": self.guard_decision,
+                "reference_percentile_value": self.reference_p, "median_mindist": self.median}
+
+
+def gmm_split(values: np.ndarray, config: DiftConfig, reference: Callable[[], np.ndarray]) -> GmmSplit:
+    """2-component GMM on MinDist; the high-mean component is poison (spec §1.6).
+
+    Guard: when the components are not separated (sep < guard_separation) the candidates are one
+    population; compare their median with the ``guard_percentile`` of a benign reference
+    (``reference()`` gives MinDist of random non-candidates): above -> all poison, else none.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    v = np.asarray(values, dtype=np.float64).ravel()
+    m = v.size
+    split = GmmSplit(selected=np.zeros(m, dtype=bool), posterior=np.full(m, np.nan))
+    if m == 0:
+        return split
+    split.median = float(np.median(v))
+    sep = 0.0
+    if m >= 2 and np.ptp(v) > 0:
+        gmm = GaussianMixture(n_components=2, covariance_type=config.gmm_covariance, n_init=config.gmm_n_init,
+                              random_state=config.seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gmm.fit(v[:, None])
+        means = gmm.means_.ravel()
+        cov = np.asarray(gmm.covariances_, dtype=np.float64)
+        if config.gmm_covariance in ("full", "diag", "spherical"):
+            var = cov.reshape(2, -1)[:, 0]
+        else:  # tied: one shared covariance
+            var = np.repeat(cov.ravel()[0], 2)
+        stds = np.sqrt(np.maximum(var, 0.0))
+        hi, lo = int(np.argmax(means)), int(np.argmin(means))
+        if hi == lo:
+            lo = 1 - hi
+        split.posterior = gmm.predict_proba(v[:, None])[:, hi]
+        split.selected = split.posterior > 0.5
+        split.means = (float(means[lo]), float(means[hi]))
+        split.stds = (float(stds[lo]), float(stds[hi]))
+        sep = float(abs(means[hi] - means[lo]) / max(stds[hi], stds[lo], 1e-12))
+    split.separation = sep
+    if sep < config.guard_separation:
+        ref = np.asarray(reference(), dtype=np.float64)
+        split.guard_fired = True
+        if ref.size == 0:
+            split.guard_decision = "none"
+            split.selected = np.zeros(m, dtype=bool)
+            return split
+        split.reference_p = float(np.percentile(ref, config.guard_percentile))
+        all_poison = split.median > split.reference_p
+        split.guard_decision = "all" if all_poison else "none"
+        split.selected = np.full(m, all_poison, dtype=bool)
+    return split
+
+
+@dataclass
+class EpochDetection:
+    """Everything one detection epoch found; arrays over candidates are densest-first."""
+
+    n: int
+    knn: KnnResult
+    candidates: np.ndarray          # (m,) int64 ids
+    mindist: np.ndarray             # (m,)
+    nearest_class: np.ndarray       # (m,) class whose anchors are closest on average
+    split: GmmSplit
+    anchors: Anchors
+    epoch: Optional[int] = None
+    timings: dict[str, float] = field(default_factory=dict)
+    features: Optional[np.ndarray] = field(default=None, repr=False)   # normalised, for label spreading
+    index: Optional[KnnIndex] = field(default=None, repr=False)
+
+    @property
+    def selected(self) -> np.ndarray:
+        """S_t: sorted ids of the candidates taken out as poison."""
+        return np.sort(self.candidates[self.split.selected])
+
+    @property
+    def posterior(self) -> np.ndarray:
+        return self.split.posterior
+
+    @property
+    def density(self) -> np.ndarray:
+        return self.knn.density
+
+    @property
+    def rank(self) -> np.ndarray:
+        return self.knn.rank
+
+    def candidate_density(self) -> np.ndarray:
+        return self.knn.density[self.candidates]
+
+    def scores(self) -> dict[str, np.ndarray]:
+        """Per-sample arrays (length N) in the workspace scores contract: density, rank, candidate,
+        mindist and posterior (nan off the candidates)."""
+        candidate = np.zeros(self.n, dtype=bool)
+        candidate[self.candidates] = True
+        mind = np.full(self.n, np.nan, dtype=np.float32)
+        mind[self.candidates] = self.mindist
+        post = np.full(self.n, np.nan, dtype=np.float32)
+        post[self.candidates] = self.split.posterior
+        return {"density": self.density, "rank": self.rank, "candidate": candidate, "mindist": mind,
+                "posterior": post}
+
+    def summary(self) -> dict:
+        return {"epoch": self.epoch, "n": self.n, "candidates": int(self.candidates.size),
+                "selected": int(self.split.selected.sum()), "knn_backend": self.knn.backend,
+                "timings": dict(self.timings), **self.split.info()}
+
+
+def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftConfig] = None,
+                 ctx: Optional[JobContext] = None, epoch: Optional[int] = None,
+                 keep_index: bool = True) -> EpochDetection:
+    """Run one detection epoch on raw (N, D) embeddings; ``anchors`` are sample ids into them."""
+    config = (config or DiftConfig()).validate()
+    ctx = ensure_context(ctx)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    z = as_float32(features, config.normalize)
+    n = z.shape[0]
+    anchors.check_range(n)
+    if len(anchors) == 0:
+        raise NaviewerError("DIFT needs anchors: give at least one labelled clean sample")
+    if n <= config.k + len(anchors):
+        raise NaviewerError(f"DIFT needs more than k + anchors = {config.k + len(anchors)} samples, got {n}")
+    for message in anchors.warnings:
+        ctx.event("warning", message=f"DIFT anchors: {message}")
+    timings["prepare"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    index = KnnIndex(z, config, ctx)
+    knn = index.all_neighbors(config.k, ctx)
+    timings["knn"] = time.perf_counter() - start
+    timings.update({f"knn_{key}": value for key, value in knn.timings.items()})
+    ctx.check()
+
+    start = time.perf_counter()
+    m = min(config.n_candidates(n), n - len(anchors))
+    candidates = select_candidates(knn.kth_distance, m, exclude=anchors.indices)
+    anchor_z = z[anchors.indices]
+    mind, nearest = min_dist(z[candidates], anchor_z, anchors.labels)
+
+    def reference() -> np.ndarray:
+        rng = np.random.default_rng(config.seed)
+        pool = np.ones(n, dtype=bool)
+        pool[candidates] = False
+        pool[anchors.indices] = False
+        ids = np.flatnonzero(pool)
+        if ids.size > config.guard_reference_size:
+            ids = rng.choice(ids, size=config.guard_reference_size, replace=False)
+        return min_dist(z[ids], anchor_z, anchors.labels)[0] if ids.size else np.empty(0)
+
+    split = gmm_split(mind, config, reference)
+    timings["mindist_gmm"] = time.perf_counter() - start
+    det = EpochDetection(n=n, knn=knn, candidates=candidates, mindist=mind, nearest_class=nearest, split=split,
+                         anchors=anchors, epoch=epoch, timings=timings, features=z,
+                         index=index if keep_index else None)
+    if split.guard_fired:
+        ctx.event("log", message=f"DIFT guard: candidates form one population (sep={split.separation:.2f}); "
+                                 f"decision: {split.guard_decision or 'none'}")
+    return det

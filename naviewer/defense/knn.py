@@ -1,0 +1,302 @@
+"""k-th-neighbour distance (DIFT Eq. 4-5) with hnswlib, and an exact torch path.
+
+Why two paths: hnswlib (HNSW, as in the paper) scales to ImageNet sizes; the exact path (blocked
+matrix products + top-k in torch, on CUDA when available) is the oracle the tests check HNSW
+against, the right choice for small sets, and a user option.
+
+Pitfalls handled here (spec §1.4): hnswlib's ``'l2'`` space returns *squared* distances; its
+labels are uint64 (cast to int64 before mixing with int64 arrays); and the first hit is not
+always the query itself, so self is removed by id, falling back to dropping the last column.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from naviewer.defense.config import DiftConfig
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+_BLOCK_ELEMENTS = 1 << 25  # ~128 MB of float32 distances per exact block
+
+
+@dataclass
+class KnnResult:
+    """Neighbours of every sample (self excluded), nearest first."""
+
+    neighbors: np.ndarray      # (N, k) int64
+    distances: np.ndarray      # (N, k) float32, unsquared L2
+    backend: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return int(self.neighbors.shape[1])
+
+    @property
+    def kth_distance(self) -> np.ndarray:
+        """d_k (Eq. 4)."""
+        return self.distances[:, -1]
+
+    @property
+    def density(self) -> np.ndarray:
+        """rho = 1/d_k (Eq. 5); exact duplicates give +inf, which still ranks densest."""
+        with np.errstate(divide="ignore"):
+            return (1.0 / self.kth_distance.astype(np.float64)).astype(np.float32)
+
+    @property
+    def rank(self) -> np.ndarray:
+        """0 = densest (smallest d_k); ties broken by id so the order is reproducible."""
+        return density_rank(self.kth_distance)
+
+
+def density_rank(kth_distance: np.ndarray) -> np.ndarray:
+    order = np.argsort(kth_distance, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank
+
+
+def as_float32(features: np.ndarray, normalize: bool, path: Optional[str] = None) -> np.ndarray:
+    """C-contiguous float32 copy (works on memory-mapped float16), optionally L2-normalised."""
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
+        raise NaviewerError(f"embeddings must be a non-empty (N, D) array, got shape {features.shape}", path)
+    out = np.empty(features.shape, dtype=np.float32)
+    step = max(1, (1 << 24) // features.shape[1])
+    for start in range(0, features.shape[0], step):
+        out[start:start + step] = features[start:start + step]
+    if not np.isfinite(out).all():
+        raise NaviewerError("embeddings contain NaN or infinite values", path)
+    if normalize:
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.maximum(norms, 1e-12, out=norms)
+        out /= norms
+    return out
+
+
+def remove_self(labels: np.ndarray, distances: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Drop each row's own id from a (n, k+1) answer; where self is absent, drop the last column."""
+    labels = labels.astype(np.int64, copy=False)
+    is_self = labels == np.asarray(ids, dtype=np.int64)[:, None]
+    # stable argsort moves the self column (True) behind the others and keeps the rest in order;
+    # rows without self keep their first k columns, i.e. lose the last one
+    order = np.argsort(is_self, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(labels, order, axis=1), np.take_along_axis(distances, order, axis=1)
+
+
+def _pick_device(config: DiftConfig):
+    import torch
+
+    if config.exact_device:
+        return torch.device(config.exact_device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, query_ids: Optional[np.ndarray] = None,
+              device=None, ctx: Optional[JobContext] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of ``queries`` in ``base`` by blocked matrix products in torch.
+
+    ``query_ids`` (ids of the queries inside ``base``) excludes each query's own row by id. The
+    returned distances are recomputed directly as ||q - x|| so they carry no cancellation error.
+    """
+    import torch
+
+    ctx = ensure_context(ctx)
+    device = device or torch.device("cpu")
+    n, nq = base.shape[0], queries.shape[0]
+    k_eff = min(k, n - (1 if query_ids is not None else 0))
+    if k_eff < 1:
+        raise NaviewerError(f"need more than {k} samples for {k} neighbours, got {n}")
+    xb = torch.from_numpy(np.ascontiguousarray(base, dtype=np.float32)).to(device)
+    sq = (xb * xb).sum(1)
+    block = max(1, min(4096, _BLOCK_ELEMENTS // max(n, 1)))
+    out_ids = np.empty((nq, k_eff), dtype=np.int64)
+    out_d = np.empty((nq, k_eff), dtype=np.float32)
+    for start in range(0, nq, block):
+        ctx.check()
+        stop = min(nq, start + block)
+        q = torch.from_numpy(np.ascontiguousarray(queries[start:stop], dtype=np.float32)).to(device)
+        d2 = (q * q).sum(1, keepdim=True) + sq[None, :] - 2.0 * (q @ xb.T)
+        if query_ids is not None:
+            rows = torch.arange(stop - start, device=device)
+            cols = torch.from_numpy(np.asarray(query_ids[start:stop], dtype=np.int64)).to(device)
+            d2[rows, cols] = float("inf")
+        _, idx = torch.topk(d2, k_eff, dim=1, largest=False, sorted=True)
+        exact = torch.linalg.vector_norm(q[:, None, :] - xb[idx], dim=2)
+        exact, order = torch.sort(exact, dim=1, stable=True)
+        out_ids[start:stop] = torch.gather(idx, 1, order).cpu().numpy()
+        out_d[start:stop] = exact.cpu().numpy()
+        ctx.progress(stop, nq, "exact kNN")
+    return out_ids, out_d
+
+
+def pca_project(x: np.ndarray, dims: int, fit_rows: int = 20000, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project onto the top principal axes: (projected, mean, axes).
+
+    The axes come from the D x D covariance of at most ``fit_rows`` random rows (plenty to pin down
+    a few dozen axes of a low-intrinsic-dimension embedding, and O(D^2) memory at any N).
+    """
+    rng = np.random.default_rng(seed)
+    rows = x if x.shape[0] <= fit_rows else x[np.sort(rng.choice(x.shape[0], size=fit_rows, replace=False))]
+    mean = rows.mean(axis=0, dtype=np.float64).astype(np.float32)
+    centred = rows - mean
+    cov = (centred.T @ centred).astype(np.float64)
+    _, vectors = np.linalg.eigh(cov)
+    axes = np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
+    return project(x, mean, axes), mean, axes
+
+
+def project(x: np.ndarray, mean: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """(x - mean) @ axes, computed as x @ axes - mean @ axes to avoid an N x D temporary."""
+    return np.ascontiguousarray(x @ axes - (mean @ axes)[None, :], dtype=np.float32)
+
+
+class KnnIndex:
+    """A kNN index over one embedding matrix: built once per epoch, queried for all samples,
+    for a buffer's neighbours (label-spreading pool) or for one sample (the GUI inspector).
+
+    ``features`` are used as given (normalise first with :func:`as_float32`). Ids are row numbers.
+    """
+
+    def __init__(self, features: np.ndarray, config: Optional[DiftConfig] = None,
+                 ctx: Optional[JobContext] = None) -> None:
+        self.config = (config or DiftConfig()).validate()
+        ctx = ensure_context(ctx)
+        self.features = np.ascontiguousarray(features, dtype=np.float32)
+        self.n, self.dim = self.features.shape
+        if self.n < 2:
+            raise NaviewerError(f"need at least 2 samples for a kNN index, got {self.n}")
+        backend = self.config.knn_backend
+        if backend == "auto":
+            backend = "exact" if (self.n <= self.config.exact_max_n or self._has_cuda()) else "hnsw"
+        self.backend = backend
+        self.timings: dict[str, float] = {}
+        self._mean = self._axes = None
+        self._space = self.features
+        if backend == "hnsw" and self.config.knn_dims and self.config.knn_dims < self.dim:
+            start = time.perf_counter()
+            self._space, self._mean, self._axes = pca_project(self.features, int(self.config.knn_dims),
+                                                              seed=self.config.seed)
+            self.timings["pca"] = time.perf_counter() - start
+        self._index = None
+        if backend == "hnsw":
+            self._build_hnsw(ctx)
+
+    @staticmethod
+    def _has_cuda() -> bool:
+        try:
+            import torch
+
+            return bool(torch.cuda.is_available())
+        except Exception:  # pragma: no cover - torch is a dependency
+            return False
+
+    @property
+    def projected(self) -> bool:
+        return self._axes is not None
+
+    def _build_hnsw(self, ctx: JobContext) -> None:
+        import hnswlib
+
+        cfg = self.config
+        start = time.perf_counter()
+        index = hnswlib.Index(space="l2", dim=int(self._space.shape[1]))
+        index.init_index(max_elements=self.n, M=int(cfg.hnsw_m), ef_construction=int(cfg.hnsw_ef_construction),
+                         random_seed=int(cfg.seed))
+        index.set_num_threads(cfg.threads)
+        chunk = max(1000, min(self.n, 20000))
+        for begin in range(0, self.n, chunk):
+            ctx.check()
+            end = min(self.n, begin + chunk)
+            index.add_items(self._space[begin:end], np.arange(begin, end, dtype=np.int64))
+            ctx.progress(end, self.n, "building HNSW index")
+        self._index = index
+        self.timings["build"] = time.perf_counter() - start
+
+    # -- queries -------------------------------------------------------------------------
+    def _raw_query(self, vectors: np.ndarray, k: int, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
+        """hnswlib answer in the index space: (int64 ids, unsquared distances)."""
+        index = self._index
+        index.set_ef(max(self.config.ef, k + 1))
+        k = min(k, self.n)
+        labels = np.empty((vectors.shape[0], k), dtype=np.int64)
+        dist = np.empty((vectors.shape[0], k), dtype=np.float32)
+        chunk = 20000
+        for begin in range(0, vectors.shape[0], chunk):
+            ctx.check()
+            end = min(vectors.shape[0], begin + chunk)
+            lab, d2 = index.knn_query(vectors[begin:end], k=k, num_threads=self.config.threads)
+            labels[begin:end] = lab.astype(np.int64)
+            dist[begin:end] = np.sqrt(np.maximum(d2, 0.0))
+            ctx.progress(end, vectors.shape[0], "HNSW query")
+        return labels, dist
+
+    def _rerank(self, queries: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact full-dimension distances for the candidate ids, re-sorted, first k kept."""
+        out_l = np.empty((queries.shape[0], k), dtype=np.int64)
+        out_d = np.empty((queries.shape[0], k), dtype=np.float32)
+        step = max(1, (1 << 24) // max(1, labels.shape[1] * self.dim))
+        for begin in range(0, queries.shape[0], step):
+            end = min(queries.shape[0], begin + step)
+            lab = labels[begin:end]
+            diff = self.features[lab] - queries[begin:end, None, :]
+            d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            order = np.argsort(d, axis=1, kind="stable")[:, :k]
+            out_l[begin:end] = np.take_along_axis(lab, order, axis=1)
+            out_d[begin:end] = np.take_along_axis(d, order, axis=1)
+        return out_l, out_d
+
+    def _search(self, queries: np.ndarray, k: int, ids: Optional[np.ndarray], ctx: JobContext
+                ) -> tuple[np.ndarray, np.ndarray]:
+        if self.backend == "exact":
+            return exact_knn(self.features, queries, k, query_ids=ids, device=_pick_device(self.config), ctx=ctx)
+        extra = 1 if ids is not None else 0
+        k_fetch = min(self.n, k + extra + (int(self.config.knn_rerank) if self.projected else 0))
+        space = project(queries, self._mean, self._axes) if self.projected else queries
+        labels, dist = self._raw_query(space, k_fetch, ctx)
+        if self.projected:
+            labels, dist = self._rerank(queries, labels, k_fetch)
+        k_eff = min(k, self.n - extra)
+        if ids is not None:
+            return remove_self(labels, dist, ids, k_eff)
+        return labels[:, :k_eff], dist[:, :k_eff]
+
+    def query(self, vectors: np.ndarray, k: int, ctx: Optional[JobContext] = None) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest indexed samples of arbitrary vectors (same space as the index): (ids, distances)."""
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if vectors.shape[1] != self.dim:
+            raise NaviewerError(f"query has {vectors.shape[1]} dims, the index has {self.dim}")
+        return self._search(vectors, int(k), None, ensure_context(ctx))
+
+    def neighbors_of(self, ids, k: int, ctx: Optional[JobContext] = None) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest neighbours of indexed samples, each sample itself excluded by id."""
+        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        if ids.size and (ids.min() < 0 or ids.max() >= self.n):
+            raise NaviewerError(f"sample id out of range 0..{self.n - 1}")
+        return self._search(self.features[ids], int(k), ids, ensure_context(ctx))
+
+    def all_neighbors(self, k: int, ctx: Optional[JobContext] = None) -> KnnResult:
+        """Neighbours of every sample: what d_k, density and rank are computed from."""
+        start = time.perf_counter()
+        labels, dist = self.neighbors_of(np.arange(self.n, dtype=np.int64), k, ctx)
+        timings = dict(self.timings)
+        timings["query"] = time.perf_counter() - start
+        return KnnResult(neighbors=labels, distances=dist, backend=self.backend, timings=timings)
+
+
+def knn_density(features: np.ndarray, config: Optional[DiftConfig] = None, ctx: Optional[JobContext] = None,
+                normalize: Optional[bool] = None) -> tuple[KnnResult, KnnIndex]:
+    """d_k, density and rank of every sample; returns the index too, for later neighbour queries."""
+    config = (config or DiftConfig()).validate()
+    norm = config.normalize if normalize is None else normalize
+    z = as_float32(features, norm)
+    if z.shape[0] <= config.k:
+        raise NaviewerError(f"need more than k={config.k} samples for kNN density, got {z.shape[0]}")
+    index = KnnIndex(z, config, ctx)
+    return index.all_neighbors(config.k, ctx), index

@@ -1,0 +1,181 @@
+"""Label spreading from the buffer to the whole poison cluster (DIFT §"label spreading", spec §1.2, §1.8).
+
+scikit-learn's ``LabelSpreading`` with the RBF kernel builds a dense N x N float64 affinity (20 GB at
+N = 50k), so it never runs on all samples here. Two ways that scale:
+
+* ``pool`` (spec default): P = B ∪ A ∪ kNN_100(B) ∪ 2,000 random points, capped at 20k by neighbour
+  rank. With gamma = 20 on unit vectors a point at squared distance >= 1 from every seed has affinity
+  <= e^-20, so points outside P could not become poison anyway. Small pools run sklearn's own dense
+  RBF LabelSpreading (the paper's setting); pools above ``dense_max`` use a sparse RBF kNN graph.
+* ``graph``: a sparse kNN graph over all N (the density pass already has every sample's neighbours),
+  RBF-weighted (or 0/1), symmetrised. Memory O(N k), so it runs on 1.28M points.
+
+The sparse graph is handed to sklearn's LabelSpreading as a callable kernel, so the spreading
+algorithm itself stays sklearn's. Label mapping (spec §1.2): poison 1, anchor 0, unknown -1; a point
+with no affinity to any label then falls to class 0 (benign).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from naviewer.defense.config import DiftConfig
+from naviewer.defense.knn import KnnIndex, KnnResult
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+POISON, BENIGN, UNKNOWN = 1, 0, -1
+
+
+@dataclass
+class SpreadResult:
+    """The final detected set and how it was obtained."""
+
+    flagged: np.ndarray            # sorted ids labelled poison after spreading (anchors never)
+    pool: np.ndarray               # ids spreading ran on (all ids in graph mode)
+    poison_probability: np.ndarray  # (len(pool),) normalised label distribution of class 1
+    mode: str                      # pool-dense | pool-graph | graph | none
+    n_iter: int
+    seconds: float
+
+    def info(self) -> dict:
+        return {"spread_mode": self.mode, "pool_size": int(self.pool.size), "spread_iterations": int(self.n_iter),
+                "spread_seconds": float(self.seconds), "spread_flagged": int(self.flagged.size)}
+
+
+def spreading_labels(n: int, buffer_ids: np.ndarray, anchor_ids: np.ndarray) -> np.ndarray:
+    """sklearn labels for n points: buffer 1, anchors 0 (anchors win a clash), others -1 (unlabeled)."""
+    y = np.full(n, UNKNOWN, dtype=np.int64)
+    y[np.asarray(buffer_ids, dtype=np.int64)] = POISON
+    y[np.asarray(anchor_ids, dtype=np.int64)] = BENIGN
+    return y
+
+
+def sparse_affinity(neighbors: np.ndarray, distances: np.ndarray, n: int, gamma: float = 20.0,
+                    weight: str = "rbf") -> sp.csr_matrix:
+    """Symmetric sparse affinity from kNN lists (row i -> neighbors[i]); no self loops.
+
+    ``rbf``: exp(-gamma d^2), the paper's kernel restricted to kNN edges; ``connectivity``: 1.
+    Entries with negative ids (missing neighbours) are dropped.
+    """
+    neighbors = np.asarray(neighbors, dtype=np.int64)
+    rows = np.repeat(np.arange(neighbors.shape[0], dtype=np.int64), neighbors.shape[1])
+    cols = neighbors.ravel()
+    d = np.asarray(distances, dtype=np.float64).ravel()
+    keep = (cols >= 0) & (cols != rows)
+    rows, cols, d = rows[keep], cols[keep], d[keep]
+    data = np.exp(-gamma * d * d) if weight == "rbf" else np.ones_like(d)
+    w = sp.csr_matrix((data, (rows, cols)), shape=(n, n))
+    w = w.maximum(w.T).tocsr()
+    w.eliminate_zeros()
+    return w
+
+
+def _fit_label_spreading(x_or_graph, y: np.ndarray, config: DiftConfig, dense: bool):
+    """sklearn LabelSpreading on dense features (RBF) or on a precomputed sparse affinity."""
+    from sklearn.semi_supervised import LabelSpreading
+
+    if (y == BENIGN).sum() == 0:
+        raise NaviewerError("label spreading needs at least one anchor (benign label)")
+    if dense:
+        model = LabelSpreading(kernel="rbf", gamma=config.ls_gamma, alpha=config.ls_alpha,
+                               max_iter=config.ls_max_iter, tol=config.ls_tol)
+        x = x_or_graph
+    else:
+        graph = x_or_graph
+        model = LabelSpreading(kernel=lambda a, b: graph, alpha=config.ls_alpha, max_iter=config.ls_max_iter,
+                               tol=config.ls_tol)
+        # the kernel ignores X; sklearn only needs an (n, 1) array to validate and count samples
+        x = np.zeros((graph.shape[0], 1), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter is expected on large N
+        model.fit(x, y)
+    classes = list(model.classes_)
+    prob = (model.label_distributions_[:, classes.index(POISON)] if POISON in classes
+            else np.zeros(y.size))
+    return model.transduction_.astype(np.int64), prob.astype(np.float32), int(model.n_iter_)
+
+
+def build_pool(index: KnnIndex, buffer_ids: np.ndarray, anchor_ids: np.ndarray, config: DiftConfig,
+               ctx: Optional[JobContext] = None) -> np.ndarray:
+    """P = B ∪ A ∪ kNN_K(B) ∪ R, at most ``pool_cap`` ids; neighbours of smallest rank are kept first."""
+    n = index.n
+    base = np.union1d(np.asarray(buffer_ids, dtype=np.int64), np.asarray(anchor_ids, dtype=np.int64))
+    rng = np.random.default_rng(config.seed)
+    rest = np.setdiff1d(np.arange(n, dtype=np.int64), base, assume_unique=True)
+    n_random = min(config.pool_random, rest.size, max(0, config.pool_cap - base.size))
+    random_ids = rng.choice(rest, size=n_random, replace=False) if n_random else np.empty(0, dtype=np.int64)
+    chosen = np.union1d(base, random_ids)
+    room = config.pool_cap - chosen.size
+    if config.pool_neighbors > 0 and len(buffer_ids) and room > 0:
+        k = min(config.pool_neighbors, n - 1)
+        neighbors, _ = index.neighbors_of(buffer_ids, k, ctx)
+        by_rank = neighbors.T.ravel()            # every buffer point's 1st neighbour, then 2nd, ...
+        _, first = np.unique(by_rank, return_index=True)
+        ordered = by_rank[np.sort(first)]
+        ordered = ordered[~np.isin(ordered, chosen)]
+        chosen = np.union1d(chosen, ordered[:room])
+    return chosen
+
+
+def _graph_for(index: KnnIndex, config: DiftConfig, knn: Optional[KnnResult], ctx: JobContext) -> sp.csr_matrix:
+    k = min(config.graph_neighbors, index.n - 1)
+    if knn is not None and knn.k >= k and knn.neighbors.shape[0] == index.n:
+        neighbors, distances = knn.neighbors[:, :k], knn.distances[:, :k]
+    else:
+        result = index.all_neighbors(k, ctx)
+        neighbors, distances = result.neighbors, result.distances
+    return sparse_affinity(neighbors, distances, index.n, config.ls_gamma, config.graph_weight)
+
+
+def label_spread(features: np.ndarray, buffer_ids: np.ndarray, anchor_ids: np.ndarray,
+                 config: Optional[DiftConfig] = None, index: Optional[KnnIndex] = None,
+                 knn: Optional[KnnResult] = None, ctx: Optional[JobContext] = None) -> SpreadResult:
+    """Spread the buffer's poison label (``config.spread_mode``); ``features`` must be L2-normalised.
+
+    ``index`` (the epoch's kNN index) and ``knn`` (its all-sample answer) are reused when given.
+    """
+    config = (config or DiftConfig()).validate()
+    ctx = ensure_context(ctx)
+    start = time.perf_counter()
+    buffer_ids = np.unique(np.asarray(buffer_ids, dtype=np.int64))
+    anchor_ids = np.unique(np.asarray(anchor_ids, dtype=np.int64))
+    n = features.shape[0]
+    if config.spread_mode == "none" or buffer_ids.size == 0:
+        flagged = np.setdiff1d(buffer_ids, anchor_ids)
+        return SpreadResult(flagged, buffer_ids, np.ones(buffer_ids.size, dtype=np.float32), "none", 0,
+                            time.perf_counter() - start)
+    if anchor_ids.size == 0:
+        raise NaviewerError("label spreading needs anchors (known clean samples)")
+    ctx.progress(0, 1, "label spreading")
+    if config.spread_mode == "graph":
+        index = index if index is not None else KnnIndex(features, config, ctx)
+        graph = _graph_for(index, config, knn, ctx)
+        ctx.check()
+        y = spreading_labels(n, buffer_ids, anchor_ids)
+        labels, prob, n_iter = _fit_label_spreading(graph, y, config, dense=False)
+        pool, mode = np.arange(n, dtype=np.int64), "graph"
+    else:
+        index = index if index is not None else KnnIndex(features, config, ctx)
+        pool = build_pool(index, buffer_ids, anchor_ids, config, ctx)
+        ctx.check()
+        y = spreading_labels(n, buffer_ids, anchor_ids)[pool]
+        x = features[pool]
+        if pool.size <= config.dense_max:
+            labels, prob, n_iter = _fit_label_spreading(x, y, config, dense=True)
+            mode = "pool-dense"
+        else:
+            sub = KnnIndex(x, config, ctx)
+            graph = _graph_for(sub, config, None, ctx)
+            labels, prob, n_iter = _fit_label_spreading(graph, y, config, dense=False)
+            mode = "pool-graph"
+    flagged = np.setdiff1d(pool[labels == POISON], anchor_ids)
+    ctx.progress(1, 1, "label spreading")
+    return SpreadResult(flagged=flagged, pool=pool, poison_probability=prob, mode=mode, n_iter=n_iter,
+                        seconds=time.perf_counter() - start)

@@ -1,0 +1,130 @@
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from naviewer.errors import JobCancelled, NaviewerError
+from naviewer.jobs import JobContext, RecordingReporter
+from naviewer.ssl.trainer import LRSchedule, TrainConfig, Trainer, build_trainer
+from sslkit import TINY, make_store
+
+
+def _config(method="simclr", **kw):
+    base = dict(method=method, backbone=TINY, epochs=2, batch_size=16, image_size=16, log_every=1,
+                warmup_epochs=0.5, num_threads=1)
+    if method == "mocov2":
+        base["method_settings"] = {"queue_size": 32}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _step_losses(run):
+    return [r["loss"] for r in _records(run) if r["kind"] == "step"]
+
+
+def test_metrics_contract_and_checkpoints(tmp_path, tiny_store):
+    reporter = RecordingReporter()
+    cfg = _config(checkpoint_every=1, knn_every=1)
+    result = build_trainer(cfg, tiny_store, tmp_path / "run", eval_store=tiny_store).fit(JobContext(reporter))
+    assert result["epochs"] == 2
+    records = _records(tmp_path / "run")
+    assert all("kind" in r and "time" in r for r in records)
+    assert records[0]["kind"] == "run_start" and records[0]["total_epochs"] == 2
+    assert records[0]["steps_per_epoch"] == 3 and records[0]["method"] == "simclr"
+    steps = [r for r in records if r["kind"] == "step"]
+    assert [r["step"] for r in steps] == list(range(1, 7))
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [0, 1]
+    for r in epochs:
+        assert {"loss", "lr", "images_per_s", "epoch_time_s", "knn_acc"} <= set(r)
+        assert 0.0 <= r["knn_acc"] <= 1.0
+    events = [r["event"] for r in records if r["kind"] == "event"]
+    assert events[-1] == "finished" and "checkpoint" in events
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["epoch_0000.pt", "epoch_0001.pt", "last.pt"]
+    assert [m for m in reporter.metrics if m.get("kind") == "epoch"][0]["epoch"] == 0
+    assert all("time" not in m for m in reporter.metrics)
+
+
+def test_lr_schedule_warmup_then_cosine():
+    s = LRSchedule(base_lr=1.0, start_step=0, total_steps=10, warmup_steps=2)
+    assert s.lr_at(0) == pytest.approx(0.5) and s.lr_at(1) == pytest.approx(1.0)
+    assert s.lr_at(2) == pytest.approx(1.0) and s.lr_at(10) == pytest.approx(0.0)
+    assert s.lr_at(6) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("method", ["simclr", "byol", "mocov2"])
+def test_resume_gives_same_losses(tmp_path, tiny_store, method):
+    cfg = _config(method)
+    build_trainer(cfg, tiny_store, tmp_path / "a").fit()
+
+    class StopAfterFirst:
+        def after_epoch(self, trainer, epoch):
+            trainer.request_stop("test")
+
+    build_trainer(cfg, tiny_store, tmp_path / "b", hooks=[StopAfterFirst()]).fit()
+    assert len(_step_losses(tmp_path / "b")) == 3
+    Trainer.resume(tmp_path / "b", tiny_store).fit()
+    assert _step_losses(tmp_path / "a") == _step_losses(tmp_path / "b")
+
+
+def test_cancel_mid_epoch_checkpoints_and_resumes(tmp_path, tiny_store):
+    cfg = _config()
+    build_trainer(cfg, tiny_store, tmp_path / "a").fit()
+    ctx = JobContext()
+    trainer = build_trainer(cfg, tiny_store, tmp_path / "c")
+    original = trainer.augment.two_views
+
+    def cancel_during_step(*args, **kwargs):
+        if trainer.global_step == 4:  # second step of epoch 1; cancel from another thread
+            t = threading.Thread(target=ctx.cancel)
+            t.start()
+            t.join()
+        return original(*args, **kwargs)
+
+    trainer.augment.two_views = cancel_during_step
+    with pytest.raises(JobCancelled):
+        trainer.fit(ctx)
+    events = [r for r in _records(tmp_path / "c") if r["kind"] == "event"]
+    assert events[-1]["event"] == "cancelled"
+    resumed = Trainer.resume(tmp_path / "c", tiny_store)
+    assert resumed.completed_epochs == 1 and resumed.step_in_epoch == 2
+    resumed.fit(resume=True)
+    assert _step_losses(tmp_path / "a") == _step_losses(tmp_path / "c")
+
+
+def test_replace_data_restarts_schedule(tmp_path):
+    store = make_store(n=64)
+    cfg = _config(epochs=4, warmup_epochs=0)
+    keep = np.arange(0, 64, 2)
+
+    class Restart:
+        def after_epoch(self, trainer, epoch):
+            if epoch == 0:
+                trainer.add_epoch_metrics(dift_detected=32)
+                trainer.replace_data(store.subset(keep), source_indices=keep)
+
+    trainer = build_trainer(cfg, store, tmp_path / "r", hooks=[Restart()])
+    trainer.fit()
+    records = _records(tmp_path / "r")
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert epochs[0]["dift_detected"] == 32 and "dift_detected" not in epochs[1]
+    steps = [r for r in records if r["kind"] == "step"]
+    after = [r for r in steps if r["epoch"] == 1]
+    assert after[0]["lr"] == pytest.approx(trainer.base_lr)  # restarted from the initial lr
+    assert len(after) == 2  # 32 samples / batch 16
+    assert any(r.get("event") == "restart" for r in records)
+    resumed = Trainer.resume(tmp_path / "r", store)
+    assert len(resumed.store) == 32
+
+
+def test_stop_request_and_small_dataset_error(tmp_path, tiny_store):
+    with pytest.raises(NaviewerError):
+        build_trainer(_config(batch_size=64), tiny_store, tmp_path / "x")
+    with pytest.raises(NaviewerError):
+        TrainConfig(optimizer="lars")

@@ -90,6 +90,17 @@ class CraftedDataset(ImageDataset):
             return key
         return self.clean.source_key(int(self.sources[index]))
 
+    def as_array(self) -> Optional[np.ndarray]:
+        """One (N, H, W, 3) array when the clean source has one and every poison has its size
+        (patch, CTRL on CIFAR), so stores load without a per-image loop; else None."""
+        base = self.clean.as_array()
+        if base is None or any(img.shape != base.shape[1:] for img in self.poisons.values()):
+            return None
+        out = base[np.maximum(self.sources, 0)]
+        for index, img in self.poisons.items():
+            out[index] = img
+        return out
+
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "size": len(self), "attack": self.attack, "clean": self.clean.describe()}
 

@@ -252,6 +252,28 @@ def _disjoint(a: CropBoxes, b: CropBoxes) -> np.ndarray:
     return (a.bottom <= b.top) | (b.bottom <= a.top) | (a.right <= b.left) | (b.right <= a.left)
 
 
+def view_roles(layout: Layout, crops: CropBoxes) -> dict[str, np.ndarray]:
+    """What each crop box is to the attack, as bool arrays (for drawing example views).
+
+    Keys present depend on the layout's regions: ``in_reference``, ``in_shadow``,
+    ``in_object``, ``contains_trigger``, ``contains_object``, ``in_shadow_with_trigger``.
+    """
+    roles: dict[str, np.ndarray] = {}
+    regions = layout.regions
+    if "trigger" in regions:
+        roles["contains_trigger"] = _contains(crops, regions["trigger"])
+    if "reference" in regions:
+        roles["in_reference"] = _inside(crops, regions["reference"])
+    if "object" in regions:
+        roles["in_object"] = _inside(crops, regions["object"])
+        roles["contains_object"] = _contains(crops, regions["object"])
+    if "shadow" in regions:
+        roles["in_shadow"] = _inside(crops, regions["shadow"])
+        if "trigger" in regions:
+            roles["in_shadow_with_trigger"] = roles["in_shadow"] & roles["contains_trigger"]
+    return roles
+
+
 def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 

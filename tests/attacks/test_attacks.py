@@ -231,3 +231,19 @@ def test_progress_and_target_class(tiny):
     assert attack.target_class == 2
     attack.craft(tiny, np.random.default_rng(0), JobContext(reporter))
     assert reporter.progresses[-1][0] == reporter.progresses[-1][1] > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_recorded_settings_reproduce_the_craft(name, tiny):
+    first = _craft(name, tiny, seed=5, rate=0.1, target=1)
+    again = make_attack(first.ground_truth["attack"], **json.loads(json.dumps(first.ground_truth["settings"])))
+    assert again.craft(tiny, np.random.default_rng(5)).ground_truth == first.ground_truth
+
+
+def test_crafted_dataset_as_array_for_equal_sizes():
+    data = make_dataset(n=30)
+    patched = _craft("patch", data, rate=0.1)
+    whole = patched.dataset.as_array()
+    assert whole is not None and whole.shape == (30, 32, 32, 3)
+    assert all(np.array_equal(whole[i], patched.dataset.image(i)) for i in range(30))
+    assert _craft("na", data, rate=0.1).dataset.as_array() is None  # composites are 32x64 / 64x32

@@ -14,6 +14,7 @@ from naviewer.attacks.layout import (
     na_layout,
     na_layout_probability,
     sample_crop_boxes,
+    view_roles,
 )
 
 CASES = [
@@ -117,3 +118,13 @@ def test_corruptencoder_event():
     assert 0 < parts["event_inside_object"].value
     right = corruptencoder_layout(32, 32, 8, side="right")
     assert right.regions["object"].left == 32 and right.regions["trigger"].right <= 32
+
+
+def test_view_roles_agree_with_the_event():
+    lay = na_layout(32, 8)
+    crops = sample_crop_boxes(lay.height, lay.width, np.random.default_rng(0), n=50_000)
+    roles = view_roles(lay, crops)
+    assert not (roles["in_reference"] & roles["in_shadow"]).any()
+    p_ref = roles["in_reference"].mean()
+    est = na_event_probability(lay, pairs=100_000, rng=1)
+    assert abs(p_ref - est.parts["view_in_reference"].value) < 0.01

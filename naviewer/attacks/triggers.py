@@ -78,7 +78,10 @@ class Trigger:
         return Trigger(self.name, pix, np.asarray(mask_img, dtype=np.float32) / 255.0, self.smooth)
 
     def describe(self) -> dict:
-        return {"name": self.name, "height": self.size[0], "width": self.size[1]}
+        """Name, size and a content hash of the pixels (so a file trigger is identifiable later)."""
+        from naviewer.data.base import pixel_hash
+
+        return {"name": self.name, "height": self.size[0], "width": self.size[1], "hash": pixel_hash(self.pixels)}
 
 
 def builtin_names() -> list[str]:

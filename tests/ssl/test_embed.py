@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+import torch
+
+from naviewer.errors import JobCancelled
+from naviewer.jobs import JobContext, RecordingReporter
+from naviewer.ssl.backbones import build_backbone
+from naviewer.ssl.embed import extract_embeddings
+from naviewer.ssl.augment import EvalTransform
+from sslkit import TINY, make_store
+
+
+def test_embeddings_in_sample_order_and_memmap(tmp_path):
+    torch.manual_seed(0)
+    store = make_store(n=20, wide=5)
+    model = build_backbone(TINY)
+    model.train()
+    reporter = RecordingReporter()
+    feats = extract_embeddings(model, store, batch_size=8, ctx=JobContext(reporter))
+    assert feats.shape == (25, 64) and feats.dtype == np.float32
+    assert model.training  # mode restored
+    model.eval()
+    with torch.no_grad():
+        direct = model(EvalTransform(16)(torch.from_numpy(store.image(22)[None])))
+    assert np.allclose(feats[22], direct.numpy()[0], atol=1e-4)
+    out = extract_embeddings(model, store, batch_size=8, dtype=np.float16, out_path=tmp_path / "e" / "f.npy")
+    assert isinstance(out, np.memmap) and out.dtype == np.float16
+    assert np.allclose(out, feats, atol=1e-2)
+    assert not [p for p in (tmp_path / "e").iterdir() if p.name != "f.npy"]
+    assert reporter.progresses[-1][0] == 25
+
+
+def test_cancel_leaves_no_file(tmp_path):
+    store = make_store(n=20)
+    ctx = JobContext()
+    ctx.cancel()
+    with pytest.raises(JobCancelled):
+        extract_embeddings(build_backbone(TINY), store, ctx=ctx, out_path=tmp_path / "f.npy")
+    assert not list(tmp_path.iterdir())

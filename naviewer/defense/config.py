@@ -45,6 +45,7 @@ class DiftConfig:
     guard_separation: float = 2.0
     guard_reference_size: int = 2000
     guard_percentile: float = 95.0
+    guard_check_split: bool = True     # also reject a separated split whose poison side lies within the benign range
 
     # -- buffer (§1.7) -------------------------------------------------------------------
     start_epoch: Optional[int] = 10    # None: min(10, max(5, ceil(2% of total epochs)))

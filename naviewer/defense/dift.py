@@ -70,7 +70,8 @@ class GmmSplit:
     stds: tuple[float, float] = (float("nan"), float("nan"))
     separation: float = float("nan")
     guard_fired: bool = False
-    guard_decision: str = ""        # "", "all" (every candidate is poison) or "none"
+    guard_decision: str = ""        # "", "all" (every candidate is poison), "none", or "rejected"
+                                    # (a separated split whose poison side lies in the benign range)
     reference_p: float = float("nan")   # reference percentile used by the guard
     median: float = float("nan")
 
@@ -119,8 +120,9 @@ def gmm_split(values: np.ndarray, config: DiftConfig, reference: Callable[[], np
         sep = float(abs(means[hi] - means[lo]) / max(stds[hi], stds[lo], 1e-12))
     split.separation = sep
     if sep < config.guard_separation:
-        ref = np.asarray(reference(), dtype=np.float64)
+        # one population: all poison if it lies above the benign range, else none
         split.guard_fired = True
+        ref = np.asarray(reference(), dtype=np.float64)
         if ref.size == 0:
             split.guard_decision = "none"
             split.selected = np.zeros(m, dtype=bool)
@@ -129,6 +131,16 @@ def gmm_split(values: np.ndarray, config: DiftConfig, reference: Callable[[], np
         all_poison = split.median > split.reference_p
         split.guard_decision = "all" if all_poison else "none"
         split.selected = np.full(m, all_poison, dtype=bool)
+    elif config.guard_check_split and split.selected.any():
+        # [F] a clean set can still give two separated modes (classes of different spread); the
+        # poison side must also lie above the benign range, as the guard requires of one population
+        ref = np.asarray(reference(), dtype=np.float64)
+        if ref.size:
+            split.reference_p = float(np.percentile(ref, config.guard_percentile))
+            if float(np.median(v[split.selected])) <= split.reference_p:
+                split.guard_fired = True
+                split.guard_decision = "rejected"
+                split.selected = np.zeros(m, dtype=bool)
     return split
 
 

@@ -1,0 +1,228 @@
+"""DIFT entry points: a post-hoc detection pass and the in-training hook.
+
+* :class:`PosthocDetector` runs one detection pass on a given embedding array (a finished encoder)
+  and returns per-sample arrays in the workspace scores contract plus metrics.
+* :class:`DiftHook` is the trainer hook (contracts §4: ``after_epoch(trainer, epoch)``): it embeds
+  the training set through a callable, runs :func:`detect_epoch`, folds the result into the buffer,
+  emits ``dift_*`` epoch metrics and, once the buffer is stable (or capped), label-spreads and hands
+  the result to ``on_stable(result)`` - the review gate (pause for an analyst or auto-accept) that
+  the application wires, together with fine-tuning and the restart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from naviewer.defense.anchors import Anchors
+from naviewer.defense.buffer import DetectionBuffer
+from naviewer.defense.config import DiftConfig
+from naviewer.defense.dift import EpochDetection, detect_epoch
+from naviewer.defense.spreading import SpreadResult, label_spread
+from naviewer.evaluation.detection import detection_metrics
+from naviewer.jobs import JobContext, ensure_context
+
+SCORE_KEYS = ("density", "rank", "candidate", "mindist", "posterior", "flagged", "spread", "cluster")
+
+
+def flagged_clusters(flagged: np.ndarray, neighbors: np.ndarray, density: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """Connected components of the kNN graph restricted to flagged samples, numbered by density.
+
+    Returns (cluster per sample, -1 off the flagged set; summaries densest first). Cluster 0 has the
+    highest median density - what an analyst should review first.
+    """
+    n = neighbors.shape[0]
+    cluster = np.full(n, -1, dtype=np.int64)
+    flagged = np.unique(np.asarray(flagged, dtype=np.int64))
+    if flagged.size == 0:
+        return cluster, []
+    local = np.full(n, -1, dtype=np.int64)
+    local[flagged] = np.arange(flagged.size)
+    nb = neighbors[flagged]
+    rows = np.repeat(np.arange(flagged.size), nb.shape[1])
+    cols = local[nb.ravel()]
+    keep = cols >= 0
+    graph = sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(flagged.size, flagged.size))
+    n_comp, comp = sp.csgraph.connected_components(graph, directed=True, connection="weak")
+    dens = np.asarray(density, dtype=np.float64)[flagged]
+    medians = np.array([np.median(dens[comp == c]) for c in range(n_comp)])
+    sizes = np.bincount(comp, minlength=n_comp)
+    order = sorted(range(n_comp), key=lambda c: (-medians[c], -sizes[c], c))
+    renumber = np.empty(n_comp, dtype=np.int64)
+    renumber[order] = np.arange(n_comp)
+    cluster[flagged] = renumber[comp]
+    summaries = [{"cluster": int(renumber[c]), "size": int(sizes[c]), "median_density": float(medians[c])}
+                 for c in order]
+    return cluster, summaries
+
+
+@dataclass
+class DetectionResult:
+    """A finished DIFT detection: per-sample scores, the sets, clusters, metrics and settings."""
+
+    n: int
+    detection: EpochDetection
+    buffer_ids: np.ndarray          # B (before label spreading)
+    final_ids: np.ndarray           # D̂_p (after label spreading) - empty when DIFT is a no-op
+    spread: Optional[SpreadResult]
+    clusters: list[dict]
+    cluster: np.ndarray
+    noop: bool
+    settings: dict
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+
+    def scores(self) -> dict[str, np.ndarray]:
+        """Arrays of length N for ``store.add_detection_pass``: density, rank, candidate, mindist,
+        posterior, flagged (final DIFT flag), spread (added by label spreading, i.e. flagged and
+        not in the buffer), cluster (-1 none; 0 = densest flagged cluster)."""
+        out = self.detection.scores()
+        flagged = np.zeros(self.n, dtype=bool)
+        flagged[self.final_ids] = True
+        in_buffer = np.zeros(self.n, dtype=bool)
+        in_buffer[self.buffer_ids] = True
+        out["flagged"] = flagged
+        out["spread"] = flagged & ~in_buffer
+        out["cluster"] = self.cluster
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {"n": self.n, "candidates": int(self.detection.candidates.size), "buffer": int(self.buffer_ids.size),
+                "flagged": int(self.final_ids.size), "noop": self.noop, "clusters": len(self.clusters),
+                **({"spread": self.spread.info()} if self.spread else {}), **self.metrics}
+
+
+def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors, config: DiftConfig,
+             ground_truth: Optional[np.ndarray] = None, ctx: Optional[JobContext] = None,
+             history: Optional[list[dict]] = None) -> DetectionResult:
+    """From the buffer B to the final set: label spreading (unless |B| < n_min: the no-op), clusters, metrics."""
+    ctx = ensure_context(ctx)
+    buffer_ids = np.unique(np.asarray(buffer_ids, dtype=np.int64))
+    timings: dict[str, float] = {}
+    noop = buffer_ids.size < config.n_min
+    spread = None
+    if noop:
+        final = np.empty(0, dtype=np.int64)
+        ctx.event("log", message=f"DIFT: no poison detected ({buffer_ids.size} < n_min={config.n_min})")
+    else:
+        start = time.perf_counter()
+        spread = label_spread(detection.features, buffer_ids, anchors.indices, config, index=detection.index,
+                              knn=detection.knn, ctx=ctx)
+        timings["spread"] = time.perf_counter() - start
+        final = spread.flagged
+    start = time.perf_counter()
+    cluster, clusters = flagged_clusters(final, detection.knn.neighbors, detection.density)
+    timings["clusters"] = time.perf_counter() - start
+    metrics: dict[str, Any] = {}
+    if ground_truth is not None:
+        truth = np.asarray(ground_truth, dtype=bool)
+        for name, ids in (("candidates", detection.candidates), ("buffer", buffer_ids), ("final", final)):
+            m = detection_metrics(ids, truth)
+            metrics.update({f"{name}_precision": m.precision, f"{name}_recall": m.recall, f"{name}_fpr": m.fpr,
+                            f"{name}_f1": m.f1, f"{name}_count": m.n_flagged})
+    return DetectionResult(n=detection.n, detection=detection, buffer_ids=buffer_ids, final_ids=final, spread=spread,
+                           clusters=clusters, cluster=cluster, noop=noop, settings=config.to_dict(), metrics=metrics,
+                           history=list(history or []), timings=timings)
+
+
+class PosthocDetector:
+    """One DIFT pass over the embeddings of a finished encoder (no buffer: B = S of this pass)."""
+
+    def __init__(self, config: Optional[DiftConfig] = None) -> None:
+        self.config = (config or DiftConfig()).validate()
+
+    def run(self, embeddings: np.ndarray, anchors: Anchors, ground_truth: Optional[np.ndarray] = None,
+            ctx: Optional[JobContext] = None) -> DetectionResult:
+        ctx = ensure_context(ctx)
+        start = time.perf_counter()
+        detection = detect_epoch(embeddings, anchors, self.config, ctx)
+        t_detect = time.perf_counter() - start
+        result = finalize(detection, detection.selected, anchors, self.config, ground_truth, ctx)
+        result.timings = {**detection.timings, "detect": t_detect, **result.timings,
+                          "total": time.perf_counter() - start}
+        return result
+
+
+def _default_embed(trainer) -> np.ndarray:
+    """Backbone features of the trainer's current training set (eval mode, no augmentation)."""
+    from naviewer.ssl.embed import extract_embeddings
+
+    return extract_embeddings(trainer.method.backbone, trainer.store, device=getattr(trainer, "device", None),
+                              ctx=getattr(trainer, "ctx", None))
+
+
+class DiftHook:
+    """In-training DIFT (spec §1.12) as a trainer hook; see the module docstring.
+
+    ``embed_fn(trainer) -> (N, D)`` gives the training-set embeddings (default: the SSL engine's
+    ``extract_embeddings`` on ``trainer.method.backbone`` / ``trainer.store``). ``on_stable(result)``
+    is called once when detection stops; ``ground_truth`` (bool mask) only feeds the metrics.
+    """
+
+    def __init__(self, anchors: Anchors, config: Optional[DiftConfig] = None,
+                 embed_fn: Optional[Callable[[Any], np.ndarray]] = None,
+                 on_stable: Optional[Callable[[DetectionResult], None]] = None,
+                 ground_truth: Optional[np.ndarray] = None, total_epochs: Optional[int] = None,
+                 ctx: Optional[JobContext] = None) -> None:
+        self.anchors = anchors
+        self.config = (config or DiftConfig()).validate()
+        self.embed_fn = embed_fn or _default_embed
+        self.on_stable = on_stable
+        self.ground_truth = None if ground_truth is None else np.asarray(ground_truth, dtype=bool)
+        self.total_epochs = total_epochs
+        self.ctx = ctx
+        self.buffer: Optional[DetectionBuffer] = None
+        self.last_detection: Optional[EpochDetection] = None
+        self.result: Optional[DetectionResult] = None
+
+    @property
+    def finished(self) -> bool:
+        return self.buffer is not None and self.buffer.finished
+
+    def _context(self, trainer) -> JobContext:
+        return self.ctx or getattr(trainer, "ctx", None) or ensure_context(None)
+
+    def _emit_metrics(self, trainer, values: dict) -> None:
+        if hasattr(trainer, "add_epoch_metrics"):
+            trainer.add_epoch_metrics(**values)
+        else:
+            self._context(trainer).metric(**values)
+
+    def _emit_event(self, trainer, event: str, **data: Any) -> None:
+        if hasattr(trainer, "log_event"):
+            trainer.log_event(event, **data)
+        else:
+            self._context(trainer).event(event, **data)
+
+    def after_epoch(self, trainer, epoch: int) -> None:
+        if self.buffer is None:
+            total = self.total_epochs if self.total_epochs is not None else getattr(trainer, "total_epochs", None)
+            self.buffer = DetectionBuffer(self.config, total, self.ground_truth)
+        if not self.buffer.should_detect(epoch):
+            return
+        ctx = self._context(trainer)
+        features = self.embed_fn(trainer)
+        detection = detect_epoch(features, self.anchors, self.config, ctx, epoch=epoch)
+        record = self.buffer.update(epoch, detection.selected)
+        self.last_detection = detection
+        values: dict[str, Any] = {"dift_detected": record.detected, "dift_candidates": int(detection.candidates.size),
+                                  "dift_stable": bool(record.stable)}
+        if record.precision is not None:
+            values["dift_precision"] = record.precision
+            values["dift_recall"] = record.recall
+        self._emit_metrics(trainer, values)
+        if self.buffer.finished:
+            self.result = finalize(detection, self.buffer.ids(), self.anchors, self.config, self.ground_truth, ctx,
+                                   history=self.buffer.history_dicts())
+            self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
+                             buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
+                             noop=bool(self.result.noop))
+            if self.on_stable is not None:
+                self.on_stable(self.result)
+        else:
+            self.last_detection.index = None  # free the HNSW index between epochs

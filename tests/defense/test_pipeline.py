@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import numpy as np
+
+from naviewer.defense.anchors import draw_anchors
+from naviewer.defense.config import DiftConfig
+from naviewer.defense.pipeline import SCORE_KEYS, DiftHook, PosthocDetector, flagged_clusters
+from naviewer.defense.synthetic import make_embeddings
+from naviewer.jobs import JobContext, RecordingReporter
+
+
+def test_posthoc_pass_fills_the_scores_contract(poisoned, poisoned_anchors, small_config):
+    result = PosthocDetector(small_config).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    scores = result.scores()
+    assert set(scores) == set(SCORE_KEYS)
+    assert all(v.shape == (3000,) for v in scores.values())
+    assert scores["rank"].dtype == np.int64 and scores["candidate"].dtype == bool
+    assert scores["flagged"][poisoned.poison].all() and not scores["flagged"][poisoned_anchors.indices].any()
+    assert result.metrics["final_recall"] == 1.0 and result.metrics["final_precision"] >= 0.9
+    assert (scores["cluster"][scores["flagged"]] >= 0).all() and (scores["cluster"][~scores["flagged"]] == -1).all()
+    assert result.clusters[0]["cluster"] == 0 and sum(c["size"] for c in result.clusters) == scores["flagged"].sum()
+    assert not result.noop and result.settings["k"] == small_config.k
+
+
+def test_posthoc_on_clean_data_is_a_noop(small_config):
+    clean = make_embeddings(3000, 64, n_classes=10, intrinsic_dim=12, poison_fraction=0.0, seed=4)
+    anchors = draw_anchors(clean.clean_labels, 10, seed=0)
+    result = PosthocDetector(small_config).run(clean.features, anchors, clean.poison)
+    assert result.noop and result.final_ids.size == 0 and not result.scores()["flagged"].any()
+
+
+def test_clusters_are_components_ranked_by_density():
+    neighbors = np.array([[1], [0], [3], [2], [0]])
+    density = np.array([1.0, 1.0, 5.0, 5.0, 0.1])
+    cluster, summary = flagged_clusters(np.array([0, 1, 2, 3]), neighbors, density)
+    assert cluster.tolist() == [1, 1, 0, 0, -1]
+    assert [s["size"] for s in summary] == [2, 2]
+
+
+class FakeTrainer:
+    """What DiftHook needs from the SSL Trainer: add_epoch_metrics, log_event, total_epochs."""
+
+    def __init__(self, features: np.ndarray) -> None:
+        self.features = features
+        self.total_epochs = 30
+        self.epoch_metrics: dict[int, dict] = {}
+        self.events: list[tuple[str, dict]] = []
+        self._current: dict = {}
+
+    def add_epoch_metrics(self, **values):
+        self._current.update(values)
+
+    def log_event(self, event, **data):
+        self.events.append((event, data))
+
+
+def _run(hook: DiftHook, trainer: FakeTrainer, epochs: int, jitter: float = 0.0) -> None:
+    rng = np.random.default_rng(0)
+    base = trainer.features
+    for epoch in range(epochs):
+        trainer.features = base + rng.normal(size=base.shape).astype(np.float32) * jitter
+        trainer._current = {}
+        hook.after_epoch(trainer, epoch)
+        trainer.epoch_metrics[epoch] = dict(trainer._current)
+
+
+def test_hook_detects_stabilises_and_calls_the_review_gate(poisoned, poisoned_anchors, small_config):
+    config = DiftConfig(**{**small_config.to_dict(), "start_epoch": 2})
+    seen = []
+    hook = DiftHook(poisoned_anchors, config, embed_fn=lambda t: t.features, on_stable=seen.append,
+                    ground_truth=poisoned.poison)
+    trainer = FakeTrainer(poisoned.features.copy())
+    _run(hook, trainer, 8, jitter=0.002)
+    assert trainer.epoch_metrics[0] == {} and trainer.epoch_metrics[1] == {}
+    m = trainer.epoch_metrics[2]
+    assert m["dift_candidates"] == 30 and m["dift_detected"] == 30 and m["dift_precision"] == 1.0
+    assert trainer.epoch_metrics[4]["dift_stable"] is True
+    assert trainer.epoch_metrics[5] == {}  # detection stopped
+    assert len(seen) == 1 and seen[0] is hook.result and not hook.result.noop
+    assert set(hook.result.final_ids) >= set(np.flatnonzero(poisoned.poison))
+    assert [e for e, _ in trainer.events] == ["dift_stop"] and trainer.events[0][1]["reason"] == "stable"
+    assert [h["detected"] for h in hook.result.history] == [30, 30, 30]
+
+
+def test_hook_without_trainer_metrics_api_reports_through_ctx(small_config):
+    clean = make_embeddings(2000, 32, n_classes=8, intrinsic_dim=8, poison_fraction=0.0, seed=3)
+    anchors = draw_anchors(clean.clean_labels, 10, seed=0)
+    reporter = RecordingReporter()
+    config = DiftConfig(**{**small_config.to_dict(), "start_epoch": 0, "max_detection_epochs": 2})
+    hook = DiftHook(anchors, config, embed_fn=lambda t: clean.features, ctx=JobContext(reporter))
+
+    class Bare:
+        pass
+
+    for epoch in range(4):
+        hook.after_epoch(Bare(), epoch)
+    assert [m["dift_detected"] for m in reporter.metrics] == [0, 0, 0]
+    stops = [d for kind, d in reporter.events if kind == "dift_stop"]
+    assert len(stops) == 1 and stops[0]["noop"] and stops[0]["reason"] == "cap"

@@ -412,7 +412,11 @@ class Trainer:
         trainer = cls(method, store, config, run_dir, hooks, **kwargs)
         trainer.load_state(state)
         if config_overrides and "epochs" in config_overrides:
-            trainer.total_epochs = max(int(config_overrides["epochs"]), trainer.completed_epochs)
+            new_total = max(int(config_overrides["epochs"]), trainer.completed_epochs)
+            # a longer (or shorter) run stretches the current cosine segment to the new end
+            trainer.schedule.total_steps = max(
+                1, trainer.schedule.total_steps + (new_total - trainer.total_epochs) * trainer.steps_per_epoch)
+            trainer.total_epochs = new_total
         return trainer
 
     # -- the loop ---------------------------------------------------------------------------------

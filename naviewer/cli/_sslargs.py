@@ -1,0 +1,79 @@
+"""Argument helpers shared by the train/embed/eval commands (not a command itself)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, Optional
+
+
+def parse_settings(pairs: Optional[list[str]], what: str = "--set") -> dict[str, Any]:
+    """``["temperature=0.2", "symmetric=true"]`` -> dict; values parsed as JSON when they can be."""
+    from naviewer.errors import NaviewerError
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise NaviewerError(f"{what} expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def add_backbone_args(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    group = parser.add_argument_group("encoder")
+    group.add_argument("--arch", choices=["resnet10", "resnet18", "resnet34", "resnet50"],
+                       default="resnet18" if defaults else None,
+                       help="ResNet backbone" + (" (default resnet18)" if defaults else " (default: from the checkpoint)"))
+    group.add_argument("--width", type=int, default=64 if defaults else None,
+                       help="channels of the first stage; 64 = the standard network, 16 or 32 = narrow nets for CPUs")
+    group.add_argument("--cifar-stem", action=argparse.BooleanOptionalAction, default=True if defaults else None,
+                       help="3x3 stride-1 conv1 and no max-pool, for 32-64 px images (default on)")
+
+
+def backbone_from_args(args: argparse.Namespace) -> Optional[dict[str, Any]]:
+    values = {"arch": args.arch, "width": args.width, "cifar_stem": args.cifar_stem}
+    if all(v is None for v in values.values()):
+        return None
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class EpochLines:
+    """Wraps TextProgress so that only epoch records are printed (step records stay in metrics.jsonl)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def progress(self, done: float, total: Optional[float], message: str) -> None:
+        self.inner.progress(done, total, message)
+
+    def metric(self, values: dict[str, Any]) -> None:
+        if values.get("kind") == "epoch":
+            self.inner.metric({k: v for k, v in values.items() if k != "kind"})
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        self.inner.event(kind, data)
+
+
+def context(quiet: bool = False):
+    """A JobContext with a text progress bar on the main process (silent on other torchrun ranks)."""
+    from naviewer.cli.progress import TextProgress
+    from naviewer.jobs import JobContext
+
+    return JobContext(EpochLines(TextProgress()) if is_main_process() and not quiet else None)
+
+
+def open_store(spec: str, split: str, ctx) -> Any:
+    """Open a dataset source and decode it into an ImageStore (with progress)."""
+    from naviewer.data import open_dataset
+    from naviewer.data.store import ImageStore
+
+    return ImageStore.from_dataset(open_dataset(spec, split=split), ctx)

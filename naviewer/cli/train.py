@@ -1,0 +1,107 @@
+"""``naviewer train``: self-supervised training (SimCLR, MoCo v2, BYOL, SimSiam) into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from naviewer.cli._sslargs import add_backbone_args
+
+ORDER = 30
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "train",
+        help="train an SSL encoder (SimCLR, MoCo v2, BYOL, SimSiam) on a dataset",
+        description=(
+            "Train a self-supervised encoder with batched GPU-side MoCo-v2 augmentation. The run directory gets "
+            "metrics.jsonl (one JSON record per step/epoch/event, followable by the GUI) and checkpoints/last.pt "
+            "(+ epoch_XXXX.pt). Ctrl-C checkpoints; --resume continues with the same next-step loss. Multi-GPU: "
+            "launch the same command with 'torchrun --nproc_per_node=N -m naviewer train ...'."
+        ),
+        epilog="example: naviewer train --dataset demo --method simclr --epochs 5 --arch resnet18 --width 16 "
+               "--batch-size 128 --out runs/demo",
+    )
+    parser.add_argument("--dataset", required=True, help="training set: a path (CIFAR folder, image folder, file list, CSV) or 'demo'")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (metrics.jsonl, checkpoints/)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt if it exists")
+    parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"], help="SSL method (default simclr)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
+                        help="method setting, repeatable (e.g. temperature=0.2, queue_size=65536, tau_schedule=constant)")
+    add_backbone_args(parser)
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, help="epochs (default 200; with --resume: the new total)")
+    opt.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
+    opt.add_argument("--lr", type=float, help="base learning rate at batch 256, scaled linearly (default: the method's: "
+                     "simclr 0.5, mocov2 0.06, byol 0.05, simsiam 0.1)")
+    opt.add_argument("--wd", type=float, help="weight decay (default 1e-4)")
+    opt.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="optimiser (default sgd, momentum 0.9)")
+    opt.add_argument("--warmup-epochs", type=float, default=10.0, help="linear warm-up before the cosine (default 10, capped at half the run)")
+    aug = parser.add_argument_group("augmentation")
+    aug.add_argument("--image-size", type=int, default=32, help="training crop size S (default 32)")
+    aug.add_argument("--min-crop-scale", type=float, default=0.2, help="RandomResizedCrop minimum area fraction (default 0.2)")
+    aug.add_argument("--no-blur", action="store_true", help="drop the Gaussian blur (CTRL's protocol)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    run.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.add_argument("--threads", type=int, help="CPU threads for torch")
+    run.add_argument("--checkpoint-every", type=int, default=10, help="keep epoch_XXXX.pt every N epochs (last.pt is kept every epoch)")
+    run.add_argument("--knn-dataset", help="labelled clean set for the kNN monitor (its train split is the bank)")
+    run.add_argument("--knn-test-dataset", help="labelled queries for the kNN monitor (its test split); default: leave-one-out on the bank")
+    run.add_argument("--knn-every", type=int, default=5, help="kNN monitor every N epochs (default 5)")
+    run.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick trials)")
+    run.add_argument("--log-every", type=int, default=10, help="steps between step records (default 10)")
+    parser.set_defaults(func=run_train)
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from naviewer.cli._sslargs import backbone_from_args, context, is_main_process, open_store, parse_settings
+    from naviewer.errors import NaviewerError
+    from naviewer.ssl.trainer import TrainConfig, Trainer, build_trainer
+
+    ctx = context()
+    run_dir = Path(args.out)
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.exists() and not args.resume:
+        raise NaviewerError("this run directory already holds a checkpoint: add --resume, or choose a new --out", run_dir)
+    store = open_store(args.dataset, "train", ctx)
+    extra = {}
+    if args.knn_dataset:
+        extra["eval_store"] = open_store(args.knn_dataset, "train", ctx)
+        if args.knn_test_dataset:
+            extra["eval_test_store"] = open_store(args.knn_test_dataset, "test", ctx)
+    if args.resume and last.exists():
+        overrides = {"device": args.device}
+        if args.threads:
+            overrides["num_threads"] = args.threads
+        if args.epochs:
+            overrides["epochs"] = args.epochs
+        trainer = Trainer.resume(run_dir, store, config_overrides=overrides, **extra)
+        if is_main_process():
+            print(f"resuming {run_dir} at epoch {trainer.completed_epochs + 1}, step {trainer.global_step}")
+    else:
+        augment = {"scale": (args.min_crop_scale, 1.0)}
+        if args.no_blur:
+            augment["blur_p"] = 0.0
+        config = TrainConfig(
+            method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
+            epochs=args.epochs or 200, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
+            optimizer=args.optimizer, warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
+            device=args.device, amp=not args.no_amp, seed=args.seed, checkpoint_every=args.checkpoint_every,
+            knn_every=args.knn_every, log_every=args.log_every, num_threads=args.threads,
+            max_steps_per_epoch=args.max_steps_per_epoch,
+        )
+        trainer = build_trainer(config, store, run_dir, **extra)
+    if is_main_process():
+        print(f"training {trainer.method.name} ({trainer.method.backbone_config.arch}, width "
+              f"{trainer.method.backbone_config.width}) on {len(store)} images, {trainer.steps_per_epoch} steps/epoch, "
+              f"device {trainer.device}, world size {trainer.dist.world_size}")
+    result = trainer.fit(ctx, resume=False)
+    if is_main_process():
+        print(f"done: {result['epochs']} epochs, {result['global_step']} steps, last loss {result['loss']:.4f}; "
+              f"checkpoint {last}")
+    return 0

@@ -1,0 +1,220 @@
+"""Ranked clusters of flagged samples: size, mean MinDist, classes, review progress, thumbnails.
+
+Selecting a row selects its members everywhere (map, gallery); the buttons confirm or reject a
+whole cluster in one decision batch (one undo step).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt
+
+COLUMNS = ("#", "size", "mean density", "mean MinDist", "classes", "review", "representatives")
+MAX_ROWS = 500
+
+
+class _NumItem(QTableWidgetItem):
+    """Sorts by the number it holds, not by its text."""
+
+    def __init__(self, value: float, text: str) -> None:
+        super().__init__(text)
+        self.value = float(value)
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(other, _NumItem):
+            a = float(self.value) if np.isfinite(self.value) else -np.inf
+            b = float(other.value) if np.isfinite(other.value) else -np.inf
+            return bool(a < b)
+        return super().__lt__(other)
+
+
+class ClusterListWidget(QWidget):
+    """The ranked cluster table with bulk actions.
+
+    Constructor: ``ClusterListWidget(session, parent=None, thumbs=6, thumb_size=32)``.
+    Signal ``cluster_selected(int)`` (cluster index in ``session.clusters()``).
+    """
+
+    cluster_selected = Signal(int)
+
+    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, thumbs: int = 6, thumb_size: int = 32) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.bridge = SessionBridge.of(session)
+        self.thumbs = thumbs
+        self.thumb_size = thumb_size
+        self.cache = ThumbnailCache(session, thumb_size, capacity=MAX_ROWS * thumbs)
+        self._syncing = False
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(thumbs * (thumb_size + 2), thumb_size))
+        self.table.verticalHeader().setDefaultSectionSize(thumb_size + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._on_row_selected)
+
+        self.summary = QLabel()
+        self.buttons: dict[str, QPushButton] = {}
+        bar = QHBoxLayout()
+        bar.addWidget(self.summary, 1)
+        for state, text in (("confirmed", "Confirm cluster"), ("rejected", "Reject cluster"), ("later", "Later")):
+            button = QPushButton(text)
+            button.setToolTip(f"mark every member of the selected cluster {state} (one undo step)")
+            button.clicked.connect(lambda _c=False, s=state: self.review_cluster(s))
+            self.buttons[state] = button
+            bar.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+
+        self.bridge.selection_changed.connect(self._on_session_selection)
+        self.bridge.review_changed.connect(lambda _ids: self._update_progress())
+        self.populate()
+
+    # -- table --------------------------------------------------------------------------------
+    def populate(self) -> None:
+        clusters = self.session.clusters()[:MAX_ROWS]
+        self._syncing = True
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(clusters))
+        for row, cl in enumerate(clusters):
+            first = _NumItem(cl.cluster_id + 1, str(cl.cluster_id + 1))
+            first.setData(Qt.ItemDataRole.UserRole, cl.cluster_id)
+            self.table.setItem(row, 0, first)
+            self.table.setItem(row, 1, _NumItem(cl.size, f"{cl.size:,}"))
+            self.table.setItem(row, 2, _NumItem(cl.mean_density, fmt(cl.mean_density)))
+            self.table.setItem(row, 3, _NumItem(cl.mean_mindist, fmt(cl.mean_mindist)))
+            comp = ", ".join(f"{self.session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
+            if len(cl.composition) > 3:
+                comp += f", +{len(cl.composition) - 3} more"
+            self.table.setItem(row, 4, QTableWidgetItem(comp))
+            self.table.setItem(row, 5, _NumItem(0, ""))
+            thumbs = QTableWidgetItem()
+            strip = self._strip(cl.representatives)
+            if strip is not None:
+                thumbs.setData(Qt.ItemDataRole.DecorationRole, strip)
+            else:
+                thumbs.setText(", ".join(f"#{i}" for i in cl.representatives))
+            self.table.setItem(row, 6, thumbs)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self._syncing = False
+        self._update_progress()
+
+    def _strip(self, ids: np.ndarray) -> Optional[QPixmap]:
+        size = self.thumb_size
+        pix = QPixmap(self.thumbs * (size + 2), size)
+        pix.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pix)
+        any_image = False
+        for k, sid in enumerate(ids[: self.thumbs]):
+            thumb = self.cache.get(int(sid))
+            if thumb is None:
+                continue
+            any_image = True
+            painter.drawPixmap(k * (size + 2) + (size - thumb.width()) // 2, (size - thumb.height()) // 2, thumb)
+        painter.end()
+        return pix if any_image else None
+
+    def _row_cluster(self, row: int) -> int:
+        return int(self.table.item(row, 0).data(Qt.ItemDataRole.UserRole))
+
+    def _update_progress(self) -> None:
+        clusters = self.session.clusters()
+        for row in range(self.table.rowCount()):
+            cl = clusters[self._row_cluster(row)]
+            c = self.session.review_counts(cl.members)
+            done = c["confirmed"] + c["rejected"]
+            item = self.table.item(row, 5)
+            item.value = float(done / max(cl.size, 1))
+            text = f"{done}/{cl.size}"
+            extras = [f"{c[k]} {k[0].upper()}" for k in ("confirmed", "rejected", "later") if c[k]]
+            item.setText(text + (f" ({' '.join(extras)})" if extras else ""))
+            if done == cl.size:
+                main = "confirmed" if c["confirmed"] >= c["rejected"] else "rejected"
+                colour = QColor(STATE_COLOURS[main])
+                colour.setAlpha(70)
+                item.setBackground(colour)
+            else:
+                item.setBackground(QColor(0, 0, 0, 0))
+        total = self.session.review_counts()
+        pending = total["unreviewed"] + total["later"]
+        self.summary.setText(
+            f"{len(clusters):,} clusters · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
+            + (f" (showing the top {MAX_ROWS})" if len(clusters) > MAX_ROWS else "")
+        )
+
+    # -- selection ----------------------------------------------------------------------------
+    def selected_cluster(self) -> Optional[int]:
+        rows = self.table.selectionModel().selectedRows()
+        return self._row_cluster(rows[0].row()) if rows else None
+
+    def select_cluster(self, index: int) -> None:
+        """Select cluster ``index`` (in ``session.clusters()`` order) here and, through the session, everywhere."""
+        for row in range(self.table.rowCount()):
+            if self._row_cluster(row) == index:
+                self.table.selectRow(row)
+                return
+
+    def _on_row_selected(self) -> None:
+        if self._syncing:
+            return
+        index = self.selected_cluster()
+        if index is None:
+            return
+        self.session.select_cluster(index, source=self)
+        members = self.session.clusters()[index].members
+        self.session.set_current(int(members[0]), source=self)
+        self.cluster_selected.emit(index)
+
+    def _on_session_selection(self, ids: np.ndarray, source: Any) -> None:
+        if source is self:
+            return
+        match = None
+        for cl in self.session.clusters()[:MAX_ROWS]:
+            if cl.size == len(ids) and np.array_equal(np.sort(cl.members), ids):
+                match = cl.cluster_id
+                break
+        self._syncing = True
+        try:
+            if match is None:
+                self.table.clearSelection()
+            else:
+                for row in range(self.table.rowCount()):
+                    if self._row_cluster(row) == match:
+                        self.table.selectRow(row)
+                        break
+        finally:
+            self._syncing = False
+
+    # -- bulk review --------------------------------------------------------------------------
+    def review_cluster(self, state: str, index: Optional[int] = None) -> np.ndarray:
+        index = self.selected_cluster() if index is None else index
+        if index is None:
+            return np.zeros(0, np.int64)
+        return self.session.review(self.session.clusters()[index].members, state)

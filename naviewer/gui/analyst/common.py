@@ -1,0 +1,129 @@
+"""Shared pieces of the analyst views: the session->Qt signal bridge, colours, thumbnail cache."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Optional
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPixmap
+
+from naviewer.analysis.review import REVIEW_STATES
+from naviewer.analysis.session import AnalysisSession
+
+STATE_COLOURS = {
+    "unreviewed": QColor(150, 150, 150),
+    "confirmed": QColor(211, 47, 47),
+    "rejected": QColor(56, 142, 60),
+    "later": QColor(249, 168, 37),
+}
+STATE_LETTER = {"unreviewed": "", "confirmed": "C", "rejected": "R", "later": "L"}
+SELECTION_COLOUR = QColor(255, 140, 0)
+FLAG_COLOUR = QColor(230, 30, 60)
+CANDIDATE_COLOUR = QColor(255, 80, 200)
+
+# Okabe-Ito + tab10-like palette: distinguishable, colour-blind friendlier for the first 8.
+CLASS_PALETTE = [
+    (0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233),
+    (213, 94, 0), (240, 228, 66), (120, 120, 120), (148, 103, 189), (140, 86, 75),
+    (23, 190, 207), (188, 189, 34),
+]
+# viridis samples for density bins (dense = bright yellow)
+VIRIDIS = [(68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142),
+           (31, 158, 137), (53, 183, 121), (109, 205, 89), (180, 222, 44), (253, 231, 37)]
+
+
+def class_colour(label: int) -> QColor:
+    if label < 0:
+        return QColor(170, 170, 170)
+    return QColor(*CLASS_PALETTE[label % len(CLASS_PALETTE)])
+
+
+def state_colour_of_code(code: int) -> QColor:
+    return STATE_COLOURS[REVIEW_STATES[int(code)]]
+
+
+class SessionBridge(QObject):
+    """Re-emits an AnalysisSession's callbacks as Qt signals (one bridge per session).
+
+    Widgets connect to these signals rather than to the session's plain callbacks so that Qt
+    disconnects them automatically when a widget is deleted.
+    """
+
+    selection_changed = Signal(object, object)  # ids (np.ndarray), source (object or None)
+    review_changed = Signal(object)  # ids
+    current_changed = Signal(object, object)  # sample id or None, source
+    projection_changed = Signal(str)
+
+    def __init__(self, session: AnalysisSession) -> None:
+        super().__init__()
+        self.session = session
+        session.selection_changed.connect(self.selection_changed.emit)
+        session.review_changed.connect(self.review_changed.emit)
+        session.current_changed.connect(self.current_changed.emit)
+        session.projection_changed.connect(self.projection_changed.emit)
+
+    @classmethod
+    def of(cls, session: AnalysisSession) -> "SessionBridge":
+        bridge = getattr(session, "_qt_bridge", None)
+        if bridge is None:
+            bridge = cls(session)
+            session._qt_bridge = bridge  # type: ignore[attr-defined]
+        return bridge
+
+
+def qimage_from_array(image: np.ndarray) -> QImage:
+    """A deep-copied QImage of a uint8 (H, W, 3) array (the numpy buffer may go away afterwards)."""
+    arr = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        return QImage(arr.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class ThumbnailCache:
+    """Pixmaps of sample images at a given box size, built on demand from the uint8 store, LRU-bounded.
+
+    Raw CIFAR-size data stays in numpy (3 KiB per image); only what is on screen becomes a pixmap.
+    """
+
+    def __init__(self, session: AnalysisSession, size: int = 64, capacity: int = 4096) -> None:
+        self.session = session
+        self.size = size
+        self.capacity = capacity
+        self._cache: "OrderedDict[tuple[int, int], QPixmap]" = OrderedDict()
+        self.built = 0
+
+    def get(self, sample_id: int, size: Optional[int] = None) -> Optional[QPixmap]:
+        size = size or self.size
+        key = (int(sample_id), size)
+        pix = self._cache.get(key)
+        if pix is not None:
+            self._cache.move_to_end(key)
+            return pix
+        image = self.session.image(int(sample_id))
+        if image is None:
+            return None
+        pix = QPixmap.fromImage(qimage_from_array(image)).scaled(
+            size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+        )
+        self._cache[key] = pix
+        self.built += 1
+        if len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return pix
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """Short display of a score value."""
+    if value is None:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return "–" if not np.isfinite(value) else f"{value:.{digits}g}"
+    return str(value)

@@ -1,0 +1,479 @@
+"""Density map: every sample's 2-D embedding, coloured by density rank, class or review state.
+
+Built for 50k+ points (ecosystem.md section 3): one ScatterPlotItem per colour class with a shared
+brush (never per-point brushes), small overlay items for flags, candidates, the selection and the
+current sample, and hit-testing in our own cKDTree instead of ``pointsAt``. Above
+``image_threshold`` points the base layer is a log-count 2-D histogram (ImageItem) with the same
+overlays. Selection: click, box (B) or lasso (S) drag; Shift adds; Esc clears; G pans.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QPainterPath, QPen, QShortcut
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFrame,
+    QGraphicsPathItem,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from scipy.spatial import cKDTree
+
+from naviewer.analysis.review import REVIEW_STATES
+from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst.common import (
+    CANDIDATE_COLOUR,
+    FLAG_COLOUR,
+    SELECTION_COLOUR,
+    STATE_COLOURS,
+    VIRIDIS,
+    SessionBridge,
+    ThumbnailCache,
+    class_colour,
+    fmt,
+)
+
+COLOUR_MODES = {"density": "density rank", "class": "class", "review": "review state"}
+DENSITY_BINS = [(0.0, 0.01, "top 1%"), (0.01, 0.05, "1-5%"), (0.05, 0.2, "5-20%"), (0.2, 0.5, "20-50%"), (0.5, 1.01, "50-100%")]
+DENSITY_COLOURS = [VIRIDIS[9], VIRIDIS[7], VIRIDIS[5], VIRIDIS[3], VIRIDIS[1]]
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Even-odd rule, vectorised over points, bounding-box prefiltered (lasso selection)."""
+    if len(polygon) < 3 or len(points) == 0:
+        return np.zeros(len(points), bool)
+    lo, hi = polygon.min(axis=0), polygon.max(axis=0)
+    cand = np.flatnonzero((points[:, 0] >= lo[0]) & (points[:, 0] <= hi[0]) & (points[:, 1] >= lo[1]) & (points[:, 1] <= hi[1]))
+    x, y = points[cand, 0], points[cand, 1]
+    inside = np.zeros(len(cand), bool)
+    px, py = polygon[:, 0], polygon[:, 1]
+    qx, qy = np.roll(px, -1), np.roll(py, -1)
+    for x1, y1, x2, y2 in zip(px, py, qx, qy):
+        crosses = (y1 > y) != (y2 > y)
+        if not crosses.any():
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xint = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < xint)
+    out = np.zeros(len(points), bool)
+    out[cand[inside]] = True
+    return out
+
+
+class _SelectViewBox(pg.ViewBox):
+    """A ViewBox whose left-drag draws a selection box or lasso instead of panning (by mode)."""
+
+    def __init__(self, owner: "DensityMapWidget") -> None:
+        super().__init__()
+        self.owner = owner
+        self.mode = "box"
+        self._path: list[QPointF] = []
+        self._item: Optional[QGraphicsPathItem] = None
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or self.mode == "pan":
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        pos = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            self._path = [self.mapSceneToView(ev.buttonDownScenePos())]
+            self._item = QGraphicsPathItem()
+            pen = QPen(SELECTION_COLOUR, 0)
+            pen.setCosmetic(True)
+            pen.setWidth(2)
+            self._item.setPen(pen)
+            self._item.setBrush(QBrush(QColor(255, 140, 0, 40)))
+            self.addItem(self._item, ignoreBounds=True)
+        if self._item is None:
+            return
+        if self.mode == "lasso":
+            self._path.append(pos)
+            poly = self._path
+        else:
+            a = self._path[0]
+            poly = [a, QPointF(pos.x(), a.y()), pos, QPointF(a.x(), pos.y())]
+        path = QPainterPath(poly[0])
+        for p in poly[1:]:
+            path.lineTo(p)
+        path.closeSubpath()
+        self._item.setPath(path)
+        if ev.isFinish():
+            self.removeItem(self._item)
+            self._item = None
+            polygon = np.array([[p.x(), p.y()] for p in poly], dtype=np.float64)
+            self.owner.select_polygon(polygon, add=bool(ev.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier)))
+
+    def mouseClickEvent(self, ev: Any) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            pos = self.mapSceneToView(ev.scenePos())
+            self.owner.click_at(pos.x(), pos.y(), add=bool(ev.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier)))
+            return
+        super().mouseClickEvent(ev)
+
+
+class HoverCard(QFrame):
+    """Floating thumbnail + scores of the point under the cursor."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.image = QLabel()
+        self.text = QLabel()
+        self.text.setStyleSheet("font-size: 11px;")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.image)
+        layout.addWidget(self.text)
+        self.hide()
+
+
+class DensityMapWidget(QWidget):
+    """The 2-D map with colour modes, overlays, selection tools, hover card and a counting legend.
+
+    Constructor: ``DensityMapWidget(session, parent=None, image_threshold=300_000)``.
+    Signals: ``sample_activated(int)`` on double-click of a point; ``projection_requested(str)``
+    when the user picks a projection the session does not have yet (the panel runs it as a job).
+    """
+
+    sample_activated = Signal(int)
+    projection_requested = Signal(str)
+
+    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, image_threshold: int = 300_000) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.bridge = SessionBridge.of(session)
+        self.image_threshold = image_threshold
+        self.colour_mode = "density"
+        self.cache = ThumbnailCache(session, 96, capacity=256)
+        self._base_items: list[pg.GraphicsObject] = []
+        self._class_counts: list[tuple[QColor, str, np.ndarray]] = []
+
+        self.viewbox = _SelectViewBox(self)
+        self.plot = pg.PlotWidget(viewBox=self.viewbox)
+        self.plot.setBackground("w")
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMenuEnabled(False)
+        self.viewbox.setAspectLocked(False)
+
+        def overlay(size: float, brush: Any, pen: Any, z: float, symbol: str = "o") -> pg.ScatterPlotItem:
+            item = pg.ScatterPlotItem(size=size, pen=pen, brush=brush, symbol=symbol, pxMode=True, antialias=False)
+            item.setZValue(z)
+            self.viewbox.addItem(item)
+            return item
+
+        self.candidate_item = overlay(7, None, pg.mkPen(CANDIDATE_COLOUR, width=1), 10)
+        self.flag_item = overlay(8, None, pg.mkPen(FLAG_COLOUR, width=1.5), 11)
+        self.selection_item = overlay(7, pg.mkBrush(SELECTION_COLOUR), pg.mkPen(QColor(0, 0, 0), width=1), 12)
+        self.current_item = overlay(16, None, pg.mkPen(QColor(0, 0, 0), width=2.5), 13, symbol="o")
+        self.hover_item = overlay(12, None, pg.mkPen(QColor(30, 30, 30), width=1.5), 14)
+
+        # toolbar
+        self.colour_box = QComboBox()
+        for key, text in COLOUR_MODES.items():
+            self.colour_box.addItem(text, key)
+        self.colour_box.setToolTip("colour the points by density rank, class or review state")
+        self.colour_box.currentIndexChanged.connect(lambda _i: self.set_colour_mode(self.colour_box.currentData()))
+        self.projection_box = QComboBox()
+        self.projection_box.addItem("PCA", "pca")
+        self.projection_box.addItem("t-SNE", "tsne")
+        self.projection_box.setToolTip("2-D projection of the embedding (t-SNE runs as a background job and is cached)")
+        self.projection_box.activated.connect(lambda _i: self._on_projection_choice(self.projection_box.currentData()))
+        self.tool_group = QButtonGroup(self)
+        tools = QHBoxLayout()
+        tools.setContentsMargins(0, 0, 0, 0)
+        for mode, text, tip in (("pan", "Pan", "drag to pan, wheel to zoom (G)"), ("box", "Box", "drag a box to select (B)"), ("lasso", "Lasso", "draw around points to select (S)")):
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip + "; Shift adds to the selection; Esc clears")
+            button.setCheckable(True)
+            button.setProperty("mode", mode)
+            self.tool_group.addButton(button)
+            tools.addWidget(button)
+            button.toggled.connect(lambda on, m=mode: on and self.set_tool(m))
+        self.tool_group.buttons()[1].setChecked(True)
+        self.flags_toggle = QToolButton()
+        self.flags_toggle.setText("Flags")
+        self.flags_toggle.setCheckable(True)
+        self.flags_toggle.setChecked(True)
+        self.flags_toggle.setToolTip("show DIFT flags (red rings) and candidates (pink rings)")
+        self.flags_toggle.toggled.connect(self._update_overlays)
+        clear = QToolButton()
+        clear.setText("Clear")
+        clear.clicked.connect(lambda: self.session.clear_selection(source=self))
+        fit = QToolButton()
+        fit.setText("Fit")
+        fit.clicked.connect(lambda: self.viewbox.autoRange(padding=0.02))
+        tools.addWidget(self.flags_toggle)
+        tools.addWidget(clear)
+        tools.addWidget(fit)
+        tools.addStretch(1)
+        tools.addWidget(self.projection_box)
+        tools.addWidget(self.colour_box)
+
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.status = QLabel()
+        self.status.setStyleSheet("color: palette(mid);")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(tools)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend)
+        self.card = HoverCard(self.plot)
+
+        self._hover_timer = QTimer(self)
+        self._hover_timer.setSingleShot(True)
+        self._hover_timer.setInterval(40)
+        self._hover_timer.timeout.connect(self._do_hover)
+        self._hover_pos: Optional[QPointF] = None
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        for key, slot in (("G", lambda: self._check_tool("pan")), ("B", lambda: self._check_tool("box")),
+                          ("S", lambda: self._check_tool("lasso")), ("Esc", lambda: self.session.clear_selection(source=self))):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
+
+        self.bridge.selection_changed.connect(lambda _ids, _src: self._update_overlays())
+        self.bridge.review_changed.connect(self._on_review_changed)
+        self.bridge.current_changed.connect(lambda _sid, _src: self._update_current())
+        self.bridge.projection_changed.connect(lambda _m: self.rebuild())
+        self.rebuild()
+
+    # -- building -------------------------------------------------------------------------------
+    @property
+    def points(self) -> np.ndarray:
+        return self._points
+
+    @property
+    def image_mode(self) -> bool:
+        return self.session.n > self.image_threshold
+
+    def rebuild(self) -> None:
+        """(Re)build the base layer for the current projection and colour mode."""
+        self._points = np.ascontiguousarray(self.session.projection(), dtype=np.float64)
+        self._tree = cKDTree(self._points) if len(self._points) else None
+        self._build_base()
+        self._update_overlays()
+        self._update_current()
+        self.viewbox.autoRange(padding=0.02)
+
+    def _colour_classes(self) -> list[tuple[QColor, str, np.ndarray]]:
+        s = self.session
+        if self.colour_mode == "class":
+            labels = s.labels
+            return [(class_colour(int(c)), s.class_name(int(c)), np.flatnonzero(labels == c)) for c in np.unique(labels)]
+        if self.colour_mode == "review":
+            codes = s.state_codes
+            return [(STATE_COLOURS[name], name, np.flatnonzero(codes == c)) for c, name in enumerate(REVIEW_STATES)]
+        frac = s.density_rank() / max(s.n, 1)
+        return [
+            (QColor(*DENSITY_COLOURS[b]), label, np.flatnonzero((frac >= lo) & (frac < hi)))
+            for b, (lo, hi, label) in enumerate(DENSITY_BINS)
+        ]
+
+    def _build_base(self) -> None:
+        for item in self._base_items:
+            self.viewbox.removeItem(item)
+        self._base_items = []
+        self._class_counts = self._colour_classes()
+        pts = self._points
+        if self.image_mode:
+            self._base_items.append(self._density_image(pts))
+        else:
+            # sparse classes drawn last (on top), so density's top 1% and rare states stay visible
+            for z, (colour, _name, ids) in enumerate(sorted(self._class_counts, key=lambda t: -len(t[2]))):
+                if len(ids) == 0:
+                    continue
+                item = pg.ScatterPlotItem(
+                    pts[ids, 0], pts[ids, 1], size=4, pen=None, brush=pg.mkBrush(colour), pxMode=True,
+                    antialias=False, hoverable=False, useCache=True,
+                )
+                item.setZValue(z)
+                self.viewbox.addItem(item)
+                self._base_items.append(item)
+        self._update_overlays()
+
+    def _density_image(self, pts: np.ndarray, bins: int = 512) -> pg.ImageItem:
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        counts, _, _ = np.histogram2d(pts[:, 0], pts[:, 1], bins=bins, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
+        image = pg.ImageItem(np.log1p(counts).astype(np.float32))
+        image.setColorMap(pg.colormap.get("viridis"))
+        image.setRect(QRectF(lo[0], lo[1], span[0], span[1]))
+        image.setZValue(0)
+        self.viewbox.addItem(image)
+        return image
+
+    # -- overlays -------------------------------------------------------------------------------
+    def _update_overlays(self, *_args: Any) -> None:
+        s, pts = self.session, self._points
+        show_flags = self.flags_toggle.isChecked()
+        flags = np.flatnonzero(s.flagged_mask) if show_flags else np.zeros(0, np.int64)
+        cands = np.flatnonzero(s.candidate_mask & ~s.flagged_mask) if show_flags else np.zeros(0, np.int64)
+        self.flag_item.setData(pts[flags, 0], pts[flags, 1])
+        self.candidate_item.setData(pts[cands, 0], pts[cands, 1])
+        sel = s.selection
+        self.selection_item.setData(pts[sel, 0], pts[sel, 1])
+        # dim everything else while something is selected (one opacity per item: no re-brushing)
+        dim = 0.3 if len(sel) else 1.0
+        for item in self._base_items:
+            item.setOpacity(dim)
+        self._update_legend()
+
+    def _update_current(self) -> None:
+        cur = self.session.current
+        if cur is None:
+            self.current_item.setData([], [])
+        else:
+            self.current_item.setData([self._points[cur, 0]], [self._points[cur, 1]])
+
+    def _on_review_changed(self, _ids: Any) -> None:
+        if self.colour_mode == "review":
+            self._build_base()
+        else:
+            self._update_legend()
+
+    def _update_legend(self) -> None:
+        s = self.session
+        sel = s.selection_mask() if len(s.selection) else None
+        parts = [f"<b>selected {len(s.selection):,} / {s.n:,}</b>"]
+        if s.flagged_mask.any():
+            parts.append(f"<span style='color:{FLAG_COLOUR.name()}'>◯</span> flagged {int(s.flagged_mask.sum()):,}")
+        if s.candidate_mask.any():
+            parts.append(f"<span style='color:{CANDIDATE_COLOUR.name()}'>◯</span> candidates {int(s.candidate_mask.sum()):,}")
+        for colour, name, ids in self._class_counts[:24]:
+            count = f"{int(sel[ids].sum()):,} / {len(ids):,}" if sel is not None else f"{len(ids):,}"
+            parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
+        mode = " · density image (too many points for a scatter)" if self.image_mode else ""
+        self.legend.setText(" &nbsp; ".join(parts) + mode)
+
+    # -- modes ----------------------------------------------------------------------------------
+    def set_colour_mode(self, mode: str) -> None:
+        if mode not in COLOUR_MODES:
+            raise ValueError(mode)
+        self.colour_mode = mode
+        i = self.colour_box.findData(mode)
+        if i != self.colour_box.currentIndex():
+            self.colour_box.setCurrentIndex(i)
+        self._build_base()
+
+    def set_tool(self, mode: str) -> None:
+        self.viewbox.mode = mode
+        self.viewbox.setMouseMode(pg.ViewBox.PanMode)
+
+    def _check_tool(self, mode: str) -> None:
+        for button in self.tool_group.buttons():
+            if button.property("mode") == mode:
+                button.setChecked(True)
+
+    def _on_projection_choice(self, method: str) -> None:
+        try:
+            self.session.projection(method)
+        except Exception:
+            self.projection_requested.emit(method)
+            return
+        self.session.set_projection(self.session.projection(method), method)
+
+    # -- selection ------------------------------------------------------------------------------
+    def select_polygon(self, polygon: np.ndarray, add: bool = False) -> np.ndarray:
+        """Select the points inside ``polygon`` (view coordinates); ``add`` unions with the selection."""
+        ids = np.flatnonzero(points_in_polygon(self._points, polygon))
+        if add:
+            ids = np.union1d(ids, self.session.selection)
+        self.session.set_selection(ids, source=self)
+        return ids
+
+    def select_rect(self, x0: float, y0: float, x1: float, y1: float, add: bool = False) -> np.ndarray:
+        xa, xb = sorted((x0, x1))
+        ya, yb = sorted((y0, y1))
+        return self.select_polygon(np.array([[xa, ya], [xb, ya], [xb, yb], [xa, yb]]), add=add)
+
+    def nearest(self, x: float, y: float, radius_px: float = 8.0) -> Optional[int]:
+        """The sample nearest to view point (x, y) if within ``radius_px`` screen pixels."""
+        if self._tree is None:
+            return None
+        px = self.viewbox.viewPixelSize()
+        sx, sy = max(px[0], 1e-12), max(px[1], 1e-12)
+        dist, idx = self._tree.query([x, y], k=min(8, len(self._points)))
+        idx = np.atleast_1d(idx)
+        d_px = np.hypot((self._points[idx, 0] - x) / sx, (self._points[idx, 1] - y) / sy)
+        best = int(np.argmin(d_px))
+        return int(idx[best]) if d_px[best] <= radius_px else None
+
+    def click_at(self, x: float, y: float, add: bool = False) -> Optional[int]:
+        sid = self.nearest(x, y)
+        if sid is None:
+            if not add:
+                self.session.clear_selection(source=self)
+            return None
+        ids = np.union1d(self.session.selection, [sid]) if add else np.array([sid])
+        self.session.set_selection(ids, source=self)
+        self.session.set_current(sid, source=self)
+        return sid
+
+    def _on_scene_clicked(self, ev: Any) -> None:
+        if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
+            pos = self.viewbox.mapSceneToView(ev.scenePos())
+            sid = self.nearest(pos.x(), pos.y())
+            if sid is not None:
+                self.sample_activated.emit(sid)
+
+    # -- hover ----------------------------------------------------------------------------------
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        self._hover_pos = pos
+        self._hover_timer.start()
+
+    def _do_hover(self) -> None:
+        if self._hover_pos is None or not self.viewbox.sceneBoundingRect().contains(self._hover_pos):
+            self.hide_hover()
+            return
+        p = self.viewbox.mapSceneToView(self._hover_pos)
+        sid = self.nearest(p.x(), p.y())
+        if sid is None:
+            self.hide_hover()
+            return
+        self.show_hover(sid, self.plot.mapFromScene(self._hover_pos))
+
+    def show_hover(self, sid: int, at: Any = None) -> None:
+        s = self.session
+        info = s.sample_scores(sid)
+        pix = self.cache.get(sid)
+        if pix is not None:
+            self.card.image.setPixmap(pix)
+        self.card.image.setVisible(pix is not None)
+        lines = [f"<b>#{sid}</b> {info['label']}", f"review: {info['review']}"]
+        for key in ("rank", "density", "mindist", "posterior"):
+            if key in info:
+                lines.append(f"{key}: {fmt(info[key])}")
+        flags = [k for k in ("candidate", "flagged", "spread") if info.get(k)]
+        if flags:
+            lines.append("<span style='color:#c00'>" + ", ".join(flags) + "</span>")
+        self.card.text.setText("<br>".join(lines))
+        self.card.adjustSize()
+        self.hover_item.setData([self._points[sid, 0]], [self._points[sid, 1]])
+        if at is not None:
+            x = min(int(at.x()) + 16, max(0, self.plot.width() - self.card.width() - 4))
+            y = min(int(at.y()) + 16, max(0, self.plot.height() - self.card.height() - 4))
+            self.card.move(x, y)
+        self.card.show()
+        self.card.raise_()
+
+    def hide_hover(self) -> None:
+        self.card.hide()
+        self.hover_item.setData([], [])

@@ -1,0 +1,162 @@
+"""Export dialog: the cleaned-dataset manifests (workspace export) plus an HTML review report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from naviewer.analysis.report import write_report
+from naviewer.analysis.session import AnalysisSession
+from naviewer.errors import NaviewerError
+
+REPORT_NAME = "review-report.html"
+
+
+def widget_png(widget: QWidget) -> bytes:
+    """A widget rendered to PNG bytes (plots for the report; works offscreen)."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    widget.grab().save(buffer, "PNG")
+    buffer.close()
+    return bytes(data.data())
+
+
+def default_exporter(ws: Any, out_dir: Path, drop_unreviewed_flags: bool) -> Any:
+    from naviewer.workspace.export import export_manifests
+
+    return export_manifests(ws, out_dir, drop_unreviewed_flags=drop_unreviewed_flags)
+
+
+class ExportDialog(QDialog):
+    """``ExportDialog(session, workspace=None, parent=None, out_dir=None, plots=None, exporter=None)``.
+
+    ``plots`` maps a title to a widget (rendered to PNG into the report). ``exporter(ws, out_dir,
+    drop_unreviewed_flags)`` defaults to ``naviewer.workspace.export.export_manifests``. After
+    ``export()`` the dialog's ``result_record`` and ``report_path`` say what was written.
+    """
+
+    def __init__(
+        self,
+        session: AnalysisSession,
+        workspace: Any = None,
+        parent: Optional[QWidget] = None,
+        out_dir: Optional[Path] = None,
+        plots: Optional[Mapping[str, QWidget]] = None,
+        exporter: Optional[Callable[[Any, Path, bool], Any]] = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export cleaned dataset")
+        self.session = session
+        self.workspace = workspace
+        self.plots = dict(plots or {})
+        self.exporter = exporter or default_exporter
+        self.result_record: Any = None
+        self.report_path: Optional[Path] = None
+
+        if out_dir is None and workspace is not None:
+            from naviewer.workspace.export import default_out_dir
+
+            out_dir = default_out_dir(workspace)
+        self.path_edit = QLineEdit(str(out_dir or Path.cwd() / "naviewer-export"))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Folder:"))
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        self.drop_flags = QCheckBox("Also remove flags nobody has decided on (unreviewed or later)")
+        self.drop_flags.toggled.connect(lambda _on: self._update_summary())
+        self.write_report = QCheckBox(f"Write an HTML report of the review ({REPORT_NAME})")
+        self.write_report.setChecked(True)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self._on_export)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.drop_flags)
+        layout.addWidget(self.write_report)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.buttons)
+        self._update_summary()
+
+    def counts(self) -> dict[str, int]:
+        s = self.session
+        codes = s.state_codes
+        confirmed = int((codes == 1).sum())
+        pending = int((s.flagged_mask & ((codes == 0) | (codes == 3))).sum())
+        removed = confirmed + (pending if self.drop_flags.isChecked() else 0)
+        return {"total": s.n, "removed": removed, "kept": s.n - removed, "confirmed": confirmed, "pending_flags": pending}
+
+    def _update_summary(self) -> None:
+        c = self.counts()
+        text = (
+            f"<b>{c['kept']:,}</b> samples kept, <b>{c['removed']:,}</b> removed "
+            f"({c['confirmed']:,} confirmed poisons" + (f" + {c['pending_flags']:,} undecided flags" if self.drop_flags.isChecked() else "") + ")."
+        )
+        if c["pending_flags"] and not self.drop_flags.isChecked():
+            text += f"<br><span style='color:#b06000'>{c['pending_flags']:,} flags are still undecided and will be kept.</span>"
+        if self.workspace is None:
+            text += "<br><span style='color:gray'>No workspace is open: only the HTML report can be written.</span>"
+        self.summary.setText(text)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export folder", self.path_edit.text())
+        if folder:
+            self.path_edit.setText(folder)
+
+    def export(self) -> Path:
+        """Write the manifests (if a workspace is open) and the report; returns the folder."""
+        out = Path(self.path_edit.text()).expanduser()
+        if not str(self.path_edit.text()).strip():
+            raise NaviewerError("choose a folder to export into")
+        out.mkdir(parents=True, exist_ok=True)
+        summary: dict[str, Any] = {}
+        if self.workspace is not None:
+            self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked())
+            for key in ("kept", "removed", "unreviewed_flags"):
+                if hasattr(self.result_record, key):
+                    summary[key.replace("_", " ")] = getattr(self.result_record, key)
+        if self.write_report.isChecked():
+            plots = {name: widget_png(w) for name, w in self.plots.items()}
+            self.report_path = write_report(self.session, out / REPORT_NAME, plots=plots, export_summary=summary or None)
+        return out
+
+    def _on_export(self) -> None:
+        try:
+            out = self.export()
+        except NaviewerError as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
+            return
+        message = self.result_record.summary() if hasattr(self.result_record, "summary") else f"written to {out}"
+        self.summary.setText(self.summary.text() + f"<br><b>Done:</b> {message}")
+        self.accept()
+
+
+def removed_ids(session: AnalysisSession, drop_unreviewed_flags: bool = False) -> np.ndarray:
+    """What an export removes (for previews): confirmed, plus undecided flags when asked."""
+    codes = session.state_codes
+    mask = codes == 1
+    if drop_unreviewed_flags:
+        mask |= session.flagged_mask & ((codes == 0) | (codes == 3))
+    return np.flatnonzero(mask)

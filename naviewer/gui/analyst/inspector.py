@@ -1,0 +1,228 @@
+"""Sample inspector: the image large, its nearest neighbours, every score, and (evaluation mode) truth.
+
+Follows the session's current sample. The ground-truth record of a crafted sample (its recipe,
+sources, trigger box) is shown only while "evaluation mode" is on; detection never reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt, qimage_from_array
+
+SCORE_ROWS = (
+    ("rank", "density rank"),
+    ("density", "density"),
+    ("mindist", "MinDist"),
+    ("posterior", "GMM posterior (poison)"),
+    ("candidate", "density candidate"),
+    ("flagged", "flagged (final)"),
+    ("spread", "added by label spreading"),
+)
+
+
+class SampleInspector(QWidget):
+    """``SampleInspector(session, parent=None, k=8, image_size=224)``.
+
+    Signals: ``layout_requested(int)`` ("show crop layout" for a crafted composite),
+    ``evaluation_mode_changed(bool)``.
+    """
+
+    layout_requested = Signal(int)
+    evaluation_mode_changed = Signal(bool)
+
+    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, k: int = 8, image_size: int = 224) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.bridge = SessionBridge.of(session)
+        self.k = k
+        self.image_size = image_size
+        self.cache = ThumbnailCache(session, 48, capacity=512)
+        self.sample: Optional[int] = None
+
+        self.title = QLabel("No sample selected")
+        self.title.setStyleSheet("font-weight: bold; font-size: 13px;")
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image.setMinimumSize(image_size // 2, image_size // 2)
+        self.image.setFrameShape(QFrame.Shape.StyledPanel)
+        self.form = QFormLayout()
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.values: dict[str, QLabel] = {}
+        for key, text in SCORE_ROWS + (("cluster", "cluster"), ("source", "source key"), ("review", "review")):
+            label = QLabel("–")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.values[key] = label
+            self.form.addRow(text + ":", label)
+
+        self.buttons: dict[str, QPushButton] = {}
+        actions = QGridLayout()
+        for pos, (state, text) in enumerate((("confirmed", "Confirm"), ("rejected", "Reject"), ("later", "Later"))):
+            button = QPushButton(text)
+            button.clicked.connect(lambda _c=False, s=state: self._review(s))
+            self.buttons[state] = button
+            actions.addWidget(button, pos // 2, pos % 2)
+        self.layout_button = QPushButton("Crop layout…")
+        self.layout_button.setToolTip("show the crop layout of this composite and its crop-event probability")
+        self.layout_button.clicked.connect(lambda: self.sample is not None and self.layout_requested.emit(self.sample))
+        actions.addWidget(self.layout_button, 1, 1)
+
+        self.neighbour_box = QWidget()
+        self.neighbour_grid = QGridLayout(self.neighbour_box)
+        self.neighbour_grid.setContentsMargins(0, 0, 0, 0)
+        self.neighbour_grid.setSpacing(2)
+        self.neighbour_buttons: list[QToolButton] = []
+
+        self.evaluation = QCheckBox("Evaluation mode")
+        self.evaluation.setToolTip("show the attack's ground truth for this sample (recorded when naviewer crafted the poisons; never used by detection)")
+        self.evaluation.toggled.connect(self._on_evaluation)
+        self.truth = QLabel()
+        self.truth.setWordWrap(True)
+        self.truth.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.truth.setStyleSheet("background: #fff6e0; color: #333; padding: 4px; border: 1px solid #e0b040;")
+        self.truth.hide()
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
+        layout.addWidget(self.title)
+        layout.addWidget(self.image)
+        layout.addLayout(actions)
+        layout.addLayout(self.form)
+        layout.addWidget(QLabel(f"Nearest neighbours in embedding space (k={k}):"))
+        layout.addWidget(self.neighbour_box)
+        layout.addWidget(self.evaluation)
+        layout.addWidget(self.truth)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self.bridge.current_changed.connect(lambda sid, _src: self.show_sample(sid))
+        self.bridge.review_changed.connect(lambda ids: self.sample is not None and self.sample in set(ids.tolist()) and self.show_sample(self.sample))
+        self.show_sample(session.current)
+
+    @property
+    def evaluation_mode(self) -> bool:
+        return self.evaluation.isChecked()
+
+    def set_evaluation_mode(self, on: bool) -> None:
+        self.evaluation.setChecked(on)
+
+    def _on_evaluation(self, on: bool) -> None:
+        self._show_truth()
+        self.evaluation_mode_changed.emit(on)
+
+    def show_sample(self, sid: Optional[int]) -> None:
+        self.sample = sid
+        enabled = sid is not None
+        for button in self.buttons.values():
+            button.setEnabled(enabled)
+        if sid is None:
+            self.title.setText("No sample selected")
+            self.image.clear()
+            for label in self.values.values():
+                label.setText("–")
+            self._set_neighbours(np.zeros(0, np.int64))
+            self.layout_button.setEnabled(False)
+            self._show_truth()
+            return
+        s = self.session
+        info = s.sample_scores(sid)
+        state = info["review"]
+        colour = STATE_COLOURS[state].name()
+        self.title.setText(f"#{sid} · {info['label']} · <span style='color:{colour}'>{state}</span>")
+        image = s.image(sid)
+        if image is not None:
+            h, w = image.shape[:2]
+            scale = max(1, self.image_size // max(h, w))
+            pix = QPixmap.fromImage(qimage_from_array(image)).scaled(
+                w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+            )
+            self.image.setPixmap(pix)
+            self.image.setToolTip(f"{w}x{h} px")
+            self.layout_button.setEnabled(w != h)  # composites are 2:1 / 1:2
+        else:
+            self.image.setText("(no image data)")
+            self.layout_button.setEnabled(False)
+        for key, _text in SCORE_ROWS:
+            value = info.get(key)
+            if key == "rank" and value is not None:
+                self.values[key].setText(f"{int(value):,} of {s.n:,} (0 = densest)")
+            else:
+                self.values[key].setText(fmt(value))
+        cluster = int(s.cluster_of()[sid]) if s.flagged_mask[sid] else -1
+        self.values["cluster"].setText(f"#{cluster + 1} of {len(s.clusters())}" if cluster >= 0 else "–")
+        self.values["source"].setText(str(info.get("source", "–")))
+        self.values["review"].setText(state)
+        self._set_neighbours(s.neighbours(sid, self.k))
+        self._show_truth()
+
+    def _set_neighbours(self, ids: np.ndarray) -> None:
+        for button in self.neighbour_buttons:
+            button.deleteLater()
+        self.neighbour_buttons = []
+        cols = 4
+        for k, nid in enumerate(ids.tolist()):
+            button = QToolButton()
+            pix = self.cache.get(nid)
+            if pix is not None:
+                button.setIcon(QIcon(pix))
+                button.setIconSize(QSize(48, 48))
+            state = self.session.state_of(nid)
+            button.setText(f"#{nid}")
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+            if state != "unreviewed":
+                button.setStyleSheet(f"border: 2px solid {STATE_COLOURS[state].name()};")
+            button.setToolTip(f"#{nid} {self.session.class_name(int(self.session.labels[nid]))}, {state}: click to inspect")
+            button.clicked.connect(lambda _c=False, i=nid: self._go(i))
+            self.neighbour_grid.addWidget(button, k // cols, k % cols)
+            self.neighbour_buttons.append(button)
+
+    def _go(self, sid: int) -> None:
+        self.session.set_selection([sid], source=self)
+        self.session.set_current(sid, source=self)
+
+    def _review(self, state: str) -> None:
+        if self.sample is not None:
+            self.session.review([self.sample], state)
+
+    def _show_truth(self) -> None:
+        if not self.evaluation_mode:
+            self.truth.hide()
+            return
+        self.truth.show()
+        if self.sample is None:
+            self.truth.setText("")
+            return
+        record = self.session.truth_for(self.sample)
+        if record is None:
+            self.truth.setText("<b>Ground truth:</b> none recorded for this workspace.")
+            return
+        kind = record.get("kind", "?")
+        extra = {k: v for k, v in record.items() if k != "kind"}
+        text = json.dumps(extra, indent=1, default=str) if extra else ""
+        style = "color:#c00;font-weight:bold" if kind == "poison" else "color:#060"
+        self.truth.setText(f"<b>Ground truth:</b> <span style='{style}'>{kind}</span><pre style='font-size:10px'>{text}</pre>")

@@ -1,0 +1,200 @@
+"""AnalystPanel: every analyst view wired to one session, with linked selection in both directions.
+
+The map, the gallery, the cluster list, the evidence plots and the inspector all read and write the
+same :class:`AnalysisSession`; selecting anywhere selects everywhere. The panel is a plain QWidget
+for the main window to dock (or the views can be docked one by one: see :meth:`views`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from naviewer.analysis.crop_event import layout_of_record
+from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst.clusters import ClusterListWidget
+from naviewer.gui.analyst.common import SessionBridge
+from naviewer.gui.analyst.crop_layout import CropLayoutWidget
+from naviewer.gui.analyst.density_map import DensityMapWidget
+from naviewer.gui.analyst.export_dialog import ExportDialog
+from naviewer.gui.analyst.finetune_gate import FineTuneGate
+from naviewer.gui.analyst.gallery import GalleryWidget
+from naviewer.gui.analyst.inspector import SampleInspector
+from naviewer.gui.analyst.why import WhyFlaggedWidget
+
+
+class AnalystPanel(QWidget):
+    """``AnalystPanel(session, parent=None, workspace=None, job_manager=None, run=None, tag=None)``.
+
+    ``workspace`` enables manifest export and the t-SNE cache (``<ws>/embeddings/<run>/<tag>-tsne2d.npy``);
+    ``job_manager`` (``naviewer.gui.jobs.JobManager``) runs t-SNE in the background (a private one
+    is made when None).
+
+    Signals: ``finetune_requested(object)`` (confirmed ids; run the job, then call
+    ``set_finetune_result`` / ``finetune_gate.set_running``), ``export_finished(str)`` (folder),
+    ``status_message(str)`` (for the status bar).
+    """
+
+    finetune_requested = Signal(object)
+    export_finished = Signal(str)
+    status_message = Signal(str)
+
+    def __init__(
+        self,
+        session: AnalysisSession,
+        parent: Optional[QWidget] = None,
+        workspace: Any = None,
+        job_manager: Any = None,
+        run: Optional[str] = None,
+        tag: Optional[str] = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.bridge = SessionBridge.of(session)
+        self.workspace = workspace
+        self.run, self.tag = run, tag
+        self._job_manager = job_manager
+        self._projection_job: Any = None
+
+        self.map = DensityMapWidget(session)
+        self.gallery = GalleryWidget(session)
+        self.clusters = ClusterListWidget(session)
+        self.why = WhyFlaggedWidget(session)
+        self.inspector = SampleInspector(session, image_size=160)
+        self.crop_layout = CropLayoutWidget()
+        self.finetune_gate = FineTuneGate(session)
+
+        self.header = QLabel()
+        export = QPushButton("Export…")
+        export.setToolTip("write the cleaned-dataset manifests and an HTML report of the review")
+        export.clicked.connect(self.open_export_dialog)
+        self.export_button = export
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(export)
+
+        upper = QSplitter(Qt.Orientation.Horizontal)
+        upper.addWidget(self.map)
+        upper.addWidget(self.gallery)
+        upper.addWidget(self.inspector)
+        self.inspector.setMinimumWidth(260)
+        upper.setStretchFactor(0, 4)
+        upper.setStretchFactor(1, 4)
+        upper.setStretchFactor(2, 2)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.clusters, "Ranked clusters")
+        self.tabs.addTab(self.why, "Why flagged")
+        self.tabs.addTab(self.finetune_gate, "Fine-tune")
+        self.tabs.addTab(self.crop_layout, "Crop layout")
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(upper)
+        outer.addWidget(self.tabs)
+        outer.setStretchFactor(0, 3)
+        outer.setStretchFactor(1, 2)
+        self._outer, self._upper = outer, upper
+        self._sized = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(outer, 1)
+
+        self.finetune_gate.finetune_requested.connect(self.finetune_requested.emit)
+        self.inspector.layout_requested.connect(self.show_crop_layout)
+        self.map.projection_requested.connect(self.request_projection)
+        self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
+        self.gallery.sample_activated.connect(lambda sid: session.set_current(sid, source=self.gallery))
+        self.bridge.review_changed.connect(lambda _ids: self._update_header())
+        self.bridge.selection_changed.connect(lambda _ids, _src: self._update_header())
+        self._update_header()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._sized:  # first show: give the map/gallery row most of the height
+            self._sized = True
+            QTimer.singleShot(0, self._initial_sizes)
+
+    def _initial_sizes(self) -> None:
+        h, w = max(self._outer.height(), 400), max(self._upper.width(), 600)
+        self._outer.setSizes([int(h * 0.62), h - int(h * 0.62)])
+        self._upper.setSizes([int(w * 0.4), int(w * 0.4), w - 2 * int(w * 0.4)])
+
+    @classmethod
+    def from_workspace(cls, ws: Any, pass_id: Optional[int] = None, *, images: Any = None, embeddings: Optional[np.ndarray] = None,
+                       reviewer: Optional[str] = None, parent: Optional[QWidget] = None, job_manager: Any = None,
+                       run: Optional[str] = None, tag: Optional[str] = None) -> "AnalystPanel":
+        session = AnalysisSession.from_workspace(ws, pass_id, images=images, embeddings=embeddings, reviewer=reviewer)
+        return cls(session, parent=parent, workspace=ws, job_manager=job_manager, run=run, tag=tag)
+
+    def views(self) -> dict[str, QWidget]:
+        """The individual views by title (for docking them separately)."""
+        return {
+            "Density map": self.map, "Gallery": self.gallery, "Inspector": self.inspector, "Ranked clusters": self.clusters,
+            "Why flagged": self.why, "Fine-tune": self.finetune_gate, "Crop layout": self.crop_layout,
+        }
+
+    def _update_header(self) -> None:
+        s = self.session
+        c = s.review_counts()
+        flags = sum(c.values())
+        self.header.setText(
+            f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {len(s.clusters()):,} clusters · "
+            f"reviewed {c['confirmed'] + c['rejected']:,} / {flags:,} · selected {len(s.selection):,} · reviewer <i>{s.reviewer}</i>"
+        )
+
+    # -- wiring -----------------------------------------------------------------------------------
+    def show_crop_layout(self, sid: int) -> None:
+        """Open the crop-layout view on sample ``sid`` (its recorded layout only in evaluation mode)."""
+        image = self.session.image(sid)
+        if image is None:
+            return
+        layout = None
+        if self.inspector.evaluation_mode:
+            layout = layout_of_record(self.session.truth_for(sid), image.shape[0], image.shape[1])
+        self.crop_layout.set_sample(image, layout)
+        self.tabs.setCurrentWidget(self.crop_layout)
+
+    def request_projection(self, method: str) -> None:
+        """Compute a projection the session lacks (t-SNE) as a background job, cached in the workspace."""
+        s = self.session
+        if s.embeddings is None:
+            self.status_message.emit("No embeddings loaded: only the density-rank map is available.")
+            return
+        if self._projection_job is not None and self._projection_job.running:
+            return
+        from naviewer.analysis.projection import cached_projection
+        from naviewer.gui.jobs import JobManager
+
+        if self._job_manager is None:
+            self._job_manager = JobManager(self)
+        emb, ws, run, tag = s.embeddings, self.workspace, self.run, self.tag
+
+        def job(ctx: Any) -> np.ndarray:
+            return cached_projection(emb, method, workspace=ws, run=run, tag=tag, ctx=ctx)
+
+        resources = [f"projection:{method}"] + ([str(Path(ws.path))] if ws is not None and hasattr(ws, "path") else [])
+        self._projection_job = self._job_manager.start(job, f"{method} projection of {s.n:,} samples", resources=resources, kind="projection")
+        self.status_message.emit(f"Computing the {method} map in the background…")
+
+        def done(state: str, job_ref: Any = self._projection_job) -> None:
+            if state == "finished" and job_ref.result is not None:
+                s.set_projection(job_ref.result, method)
+                self.status_message.emit(f"{method} map ready.")
+            else:
+                self.status_message.emit(f"{method} map: {state} {job_ref.error_message() if state == 'failed' else ''}")
+
+        self._projection_job.finished.connect(done)
+
+    def set_finetune_result(self, result: dict) -> None:
+        self.finetune_gate.set_running(False)
+        self.finetune_gate.set_result(result)
+
+    def open_export_dialog(self, exec_: bool = True) -> ExportDialog:
+        dialog = ExportDialog(self.session, self.workspace, self, plots={"Density map": self.map.plot, **self.why.plots()})
+        if exec_:
+            if dialog.exec():
+                self.export_finished.emit(str(dialog.path_edit.text()))
+        return dialog

@@ -1,0 +1,88 @@
+"""Fine-tune gate, export dialog, inspector, evidence plots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from naviewer.gui.analyst.export_dialog import ExportDialog
+from naviewer.gui.analyst.finetune_gate import FineTuneGate
+from naviewer.gui.analyst.inspector import SampleInspector
+from naviewer.gui.analyst.why import WhyFlaggedWidget
+
+
+def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
+    gate = FineTuneGate(demo_session)
+    qtbot.addWidget(gate)
+    assert not gate.button.isEnabled()
+    queue = demo_session.review_queue()
+    demo_session.confirm(queue[:10])
+    assert not gate.button.isEnabled() and "await a decision" in gate.reason.text()
+    demo_session.reject(queue[10:])
+    assert gate.button.isEnabled()
+    with qtbot.waitSignal(gate.finetune_requested) as blocker:
+        gate.button.click()
+    assert np.array_equal(blocker.args[0], np.sort(queue[:10]))
+    demo_session.undo()  # the rejections come back as pending
+    assert not gate.button.isEnabled()
+    gate.override.setChecked(True)
+    assert gate.button.isEnabled()
+    gate.set_running(True)
+    assert not gate.button.isEnabled()
+    gate.set_result({"before": {"knn_acc": 0.80, "confirmed_density": 6.0}, "after": {"knn_acc": 0.82, "confirmed_density": 1.5}})
+    assert gate.result.rowCount() == 2 and gate.result.item(1, 3).text() == "+0.02"
+
+
+def test_export_writes_manifests_and_report(qtbot, workspace_session, tmp_path) -> None:
+    _path, ws, session = workspace_session
+    top = session.clusters()[0].members
+    session.confirm(top)
+    why = WhyFlaggedWidget(session)
+    qtbot.addWidget(why)
+    dialog = ExportDialog(session, ws, out_dir=tmp_path / "out", plots=why.plots())
+    qtbot.addWidget(dialog)
+    assert f"<b>{len(top):,}</b> removed" in dialog.summary.text()
+    out = dialog.export()
+    for name in ("kept.txt", "samples.csv", "provenance.json", "review-report.html"):
+        assert (out / name).is_file(), name
+    kept = (out / "kept.txt").read_text().splitlines()
+    assert len(kept) == session.n - len(top)
+    assert dialog.result_record.removed == len(top)
+    report = (out / "review-report.html").read_text()
+    assert "MinDist and GMM" in report and report.count("data:image/png;base64,") >= 3
+
+
+def test_export_without_workspace_writes_only_the_report(qtbot, demo_session, tmp_path) -> None:
+    dialog = ExportDialog(demo_session, None, out_dir=tmp_path / "r")
+    qtbot.addWidget(dialog)
+    out = dialog.export()
+    assert sorted(p.name for p in out.iterdir()) == ["review-report.html"]
+
+
+def test_inspector_neighbours_and_evaluation_mode(qtbot, demo_session) -> None:
+    inspector = SampleInspector(demo_session)
+    qtbot.addWidget(inspector)
+    poison = int(np.flatnonzero(demo_session.truth_poison_mask())[0])
+    demo_session.set_current(poison)
+    assert f"#{poison}" in inspector.title.text()
+    assert len(inspector.neighbour_buttons) == 8
+    assert not inspector.truth.isVisibleTo(inspector)
+    inspector.set_evaluation_mode(True)
+    assert inspector.truth.isVisibleTo(inspector) and "poison" in inspector.truth.text()
+    target = int(demo_session.neighbours(poison, 8)[2])
+    inspector.neighbour_buttons[2].click()
+    assert demo_session.current == target and inspector.sample == target
+    inspector.buttons["rejected"].click()
+    assert demo_session.state_of(target) == "rejected"
+
+
+def test_why_flagged_plots_with_and_without_scores(qtbot, demo_session) -> None:
+    from naviewer.analysis import AnalysisSession
+
+    why = WhyFlaggedWidget(demo_session)
+    qtbot.addWidget(why)
+    demo_session.select_cluster(0)
+    assert "selected" in why.note.text()
+    bare = AnalysisSession({"density": np.random.default_rng(0).random(30)}, np.zeros(30, np.int64), ["a"])
+    empty = WhyFlaggedWidget(bare)
+    qtbot.addWidget(empty)
+    assert "one pass only" in empty.epoch_plot.getPlotItem().titleLabel.text

@@ -1,0 +1,86 @@
+"""Keyboard review in the gallery, persisted through the real workspace store; bulk actions; undo."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst.clusters import ClusterListWidget
+from naviewer.gui.analyst.gallery import GalleryWidget
+
+
+def _gallery(qtbot, session) -> GalleryWidget:
+    gallery = GalleryWidget(session)
+    qtbot.addWidget(gallery)
+    gallery.resize(800, 600)
+    gallery.show()
+    return gallery
+
+
+def test_keyboard_review_survives_reopening(qtbot, workspace_session) -> None:
+    from naviewer.workspace import Workspace
+
+    path, _ws, session = workspace_session
+    gallery = _gallery(qtbot, session)
+    queue = session.review_queue()
+    first = gallery.next_unreviewed()
+    assert first == int(queue[0]) and session.selection.tolist() == [first]
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)
+    assert session.state_of(first) == "confirmed"
+    second = session.current
+    assert second == int(queue[1])  # a single decision moves on to the next unreviewed flag
+    qtbot.keyClick(gallery.view, Qt.Key.Key_R)
+    third = session.current
+    qtbot.keyClick(gallery.view, Qt.Key.Key_L)
+    assert session.state_of(second) == "rejected" and session.state_of(third) == "later"
+    assert "reviewed 2 /" in gallery.progress_label.text()
+
+    qtbot.keyClick(gallery.view, Qt.Key.Key_U)
+    assert session.state_of(third) == "unreviewed" and session.current == third
+    qtbot.keyClick(gallery.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert session.state_of(second) == "unreviewed"
+
+    reopened = AnalysisSession.from_workspace(Workspace.open(path))
+    assert reopened.state_of(first) == "confirmed"
+    assert reopened.state_of(second) == "unreviewed" and reopened.state_of(third) == "unreviewed"
+    log = Workspace.open(path).store.audit_log()
+    assert [row["new"] for row in log] == ["confirmed", "rejected", "later", "unreviewed", "unreviewed"]
+    assert {row["reviewer"] for row in log} == {"tester"}
+
+
+def test_next_key_and_filters(qtbot, demo_session) -> None:
+    gallery = _gallery(qtbot, demo_session)
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    first = demo_session.current
+    assert first == int(demo_session.review_queue()[0])
+    gallery.set_filter("all")
+    assert len(gallery.shown_ids()) == demo_session.n
+    assert demo_session.flagged_mask[gallery.shown_ids()[: int(demo_session.flagged_mask.sum())]].all()
+    demo_session.set_selection([3, 7, 9])
+    gallery.set_filter("selection")
+    assert sorted(gallery.shown_ids().tolist()) == [3, 7, 9]
+    demo_session.later(demo_session.review_queue()[:5])
+    gallery.set_filter("unreviewed")
+    assert len(gallery.shown_ids()) == int(demo_session.flagged_mask.sum()) - 5
+
+
+def test_bulk_cluster_confirm_and_single_undo(qtbot, demo_session) -> None:
+    clusters = ClusterListWidget(demo_session)
+    qtbot.addWidget(clusters)
+    gallery = _gallery(qtbot, demo_session)
+    clusters.select_cluster(0)
+    members = demo_session.clusters()[0].members
+    clusters.buttons["confirmed"].click()
+    assert (demo_session.states()[members] == "confirmed").all()
+    assert clusters.table.item(0, 5).text().startswith(f"{len(members)}/{len(members)}")
+    # bulk from the gallery: the whole selection in one batch
+    rest = demo_session.review_queue()[~np.isin(demo_session.review_queue(), members)][:4]
+    demo_session.set_selection(rest)
+    gallery.buttons["rejected"].click()
+    assert (demo_session.states()[rest] == "rejected").all()
+    gallery.undo()
+    assert (demo_session.states()[rest] == "unreviewed").all()
+    assert (demo_session.states()[members] == "confirmed").all()
+    gallery.undo()
+    assert (demo_session.states()[members] == "unreviewed").all()

@@ -63,6 +63,11 @@ class AnalysisSession:
         settings: Optional[dict] = None,
         projection: Optional[np.ndarray] = None,
     ) -> None:
+        # events: (ids, source) / (ids,) / (sample id or None, source) / (method,)
+        self.selection_changed = Signal()
+        self.review_changed = Signal()
+        self.current_changed = Signal()
+        self.projection_changed = Signal()
         self.labels = np.asarray(labels, dtype=np.int64)
         self.n = len(self.labels)
         self.class_names = list(class_names) or [str(c) for c in range(int(self.labels.max(initial=-1)) + 1)]
@@ -95,11 +100,6 @@ class AnalysisSession:
         self._unit: Optional[np.ndarray] = None
         self._gmm: Optional[dict] = None
 
-        # events: (ids, source) / (ids,) / (sample id or None, source) / (method,)
-        self.selection_changed = Signal()
-        self.review_changed = Signal()
-        self.current_changed = Signal()
-        self.projection_changed = Signal()
 
     # -- construction from a workspace --------------------------------------------------------
     @classmethod

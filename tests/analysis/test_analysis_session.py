@@ -112,3 +112,11 @@ def test_session_from_real_workspace(tmp_path) -> None:
     assert reopened.state_of(0) == "confirmed" and reopened.state_of(2) == "rejected"
     s.undo()
     assert AnalysisSession.from_workspace(Workspace.open(tmp_path / "ws")).state_of(2) == "unreviewed"
+
+
+def test_given_projection_is_used() -> None:
+    pts = np.arange(20, dtype=np.float32).reshape(10, 2)
+    s = AnalysisSession({"density": np.ones(10)}, np.zeros(10, np.int64), ["a"], projection=pts)
+    assert np.array_equal(s.projection(), pts)
+    with pytest.raises(NaviewerError):
+        s.set_projection(np.zeros((3, 2)))

@@ -1,0 +1,161 @@
+"""Measurements behind ``naviewer bench gui`` (Qt lives here so the CLI module stays Qt-free).
+
+Map: full repaint of the plot viewport (1200x800) at N points, against an empty PlotWidget of the
+same size (the floor); plus the selection-overlay update and a hover hit-test. Gallery: first paint
+of a fresh grid over N items (model, layout and the visible thumbnails, from an empty cache),
+against the first paint of an empty QListView of the same size. Medians of ``repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+
+def _median_ms(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def synthetic_session(n: int, seed: int = 0, images: bool = True) -> Any:
+    """A session of n points in 12 blobs with a 1% flagged pile, 32x32 thumbnails, no embedding work."""
+    from naviewer.analysis.session import AnalysisSession
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    centres = rng.normal(scale=4, size=(12, 2))
+    pts = centres[rng.integers(0, 12, n)] + rng.normal(size=(n, 2))
+    flagged = np.zeros(n, bool)
+    flagged[rng.choice(n, max(1, n // 100), replace=False)] = True
+    pts[flagged] = rng.normal(scale=0.1, size=(int(flagged.sum()), 2)) + [8.0, 8.0]
+    density = rng.random(n).astype(np.float32)
+    density[flagged] += 2
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(-density)] = np.arange(n)
+    scores = {"density": density, "rank": rank, "candidate": rank < 2 * flagged.sum(), "flagged": flagged}
+    imgs = None
+    if images:
+        palette = rng.integers(0, 255, (10, 3), dtype=np.uint8)
+        imgs = np.repeat(np.repeat(palette[labels][:, None, None, :], 32, axis=1), 32, axis=2)
+    return AnalysisSession(scores, labels, [str(i) for i in range(10)], images=imgs, projection=pts.astype(np.float32))
+
+
+def run_benchmark(map_sizes=(50_000, 200_000), gallery_size: int = 50_000, repeat: int = 7, image_points: int = 1_000_000) -> dict[str, Any]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication, QListView
+
+    import naviewer.gui.analyst  # noqa: F401  (installs the refcount guard)
+    from naviewer.gui.analyst.density_map import DensityMapWidget
+    from naviewer.gui.analyst.gallery import GalleryWidget
+
+    app = QApplication.instance() or QApplication([])
+    results: dict[str, Any] = {"platform": os.environ.get("QT_QPA_PLATFORM"), "repeat": repeat}
+
+    empty = pg.PlotWidget()
+    empty.resize(1200, 800)
+    empty.show()
+    app.processEvents()
+    results["empty_plot_repaint_ms"] = _median_ms(empty.viewport().repaint, repeat)
+    empty.close()
+
+    for n in list(map_sizes) + ([image_points] if image_points else []):
+        session = synthetic_session(n, images=False)
+        start = time.perf_counter()
+        widget = DensityMapWidget(session)
+        widget.resize(1200, 860)
+        widget.show()
+        app.processEvents()
+        build = 1000 * (time.perf_counter() - start)
+        viewport = widget.plot.viewport()
+        key = f"map_{n}"
+        results[f"{key}_build_ms"] = build
+        results[f"{key}_mode"] = "density image" if widget.image_mode else "scatter"
+        results[f"{key}_repaint_ms"] = _median_ms(viewport.repaint, repeat)
+        sel = np.random.default_rng(1).choice(n, n // 20, replace=False)
+
+        def select_and_paint() -> None:
+            session.set_selection(sel if len(session.selection) == 0 else np.zeros(0, np.int64))
+            viewport.repaint()
+
+        results[f"{key}_select5pct_ms"] = _median_ms(select_and_paint, repeat)
+        x, y = widget.points[n // 2]
+        results[f"{key}_hover_us"] = 1000 * _median_ms(lambda: widget.nearest(x, y), repeat)
+        widget.close()
+        widget.deleteLater()
+        app.processEvents()
+
+    empty_list = QListView()
+    empty_list.resize(900, 700)
+
+    def first_paint_empty() -> None:
+        view = QListView()
+        view.resize(900, 700)
+        view.show()
+        view.grab()
+        view.close()
+
+    results["empty_list_first_paint_ms"] = _median_ms(first_paint_empty, repeat)
+    session = synthetic_session(gallery_size)
+    built = []
+
+    def first_paint_gallery() -> None:
+        widget = GalleryWidget(session)
+        widget.set_filter("all")
+        widget.resize(900, 700)
+        widget.show()
+        widget.view.viewport().grab()
+        built.append(widget.cache.built)
+        widget.close()
+        widget.deleteLater()
+
+    results[f"gallery_{gallery_size}_first_paint_ms"] = _median_ms(first_paint_gallery, repeat)
+    results[f"gallery_{gallery_size}_thumbnails_built"] = built[-1] if built else 0
+    gallery = GalleryWidget(session)
+    gallery.set_filter("all")
+    gallery.resize(900, 700)
+    gallery.show()
+    app.processEvents()
+    bar = gallery.view.verticalScrollBar()
+
+    def scroll_and_paint() -> None:
+        bar.setValue(int(np.random.default_rng(len(built)).integers(0, max(bar.maximum(), 1))))
+        built.append(0)
+        gallery.view.viewport().repaint()
+
+    results[f"gallery_{gallery_size}_scroll_repaint_ms"] = _median_ms(scroll_and_paint, repeat)
+    gallery.close()
+    return results
+
+
+def format_results(r: dict[str, Any]) -> str:
+    lines = [f"GUI views benchmark (QT_QPA_PLATFORM={r['platform']}, median of {r['repeat']})"]
+    floor = r["empty_plot_repaint_ms"]
+    lines.append(f"  empty PlotWidget repaint (floor):       {floor:8.2f} ms")
+    for key in sorted(k for k in r if k.startswith("map_") and k.endswith("_repaint_ms")):
+        n = key.split("_")[1]
+        rep = r[key]
+        lines.append(
+            f"  map {int(n):>9,} pts [{r[f'map_{n}_mode']}]: repaint {rep:7.2f} ms ({rep / floor:5.1f}x floor), build {r[f'map_{n}_build_ms']:7.0f} ms, "
+            f"select 5% + repaint {r[f'map_{n}_select5pct_ms']:7.2f} ms, hover hit-test {r[f'map_{n}_hover_us']:6.1f} us"
+        )
+    lfloor = r["empty_list_first_paint_ms"]
+    lines.append(f"  empty QListView first paint (floor):    {lfloor:8.2f} ms")
+    for key in sorted(k for k in r if k.startswith("gallery_") and k.endswith("_first_paint_ms")):
+        n = key.split("_")[1]
+        fp = r[key]
+        lines.append(
+            f"  gallery {int(n):>9,} items: first paint {fp:7.2f} ms ({fp / lfloor:5.1f}x floor, {r[f'gallery_{n}_thumbnails_built']} thumbnails built), "
+            f"scroll + repaint {r[f'gallery_{n}_scroll_repaint_ms']:6.2f} ms"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Shared pieces of the training/embedding benchmarks (not a benchmark itself)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+
+def default_dataset() -> str:
+    env = os.environ.get("NAVIEWER_CIFAR10_SUBSET")
+    if env:
+        return env
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-subset"
+    return str(shared) if (shared / "cifar-10-batches-py").is_dir() else "demo"
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default=None, help="dataset (default: $NAVIEWER_CIFAR10_SUBSET, the shared CIFAR subset, else demo)")
+    parser.add_argument("--arch", default="resnet18", choices=["resnet10", "resnet18", "resnet34", "resnet50"], help="backbone (default resnet18)")
+    parser.add_argument("--width", type=int, default=16, help="backbone width (default 16: a CPU-sized ResNet; 64 on a GPU)")
+    parser.add_argument("--no-cifar-stem", action="store_true", help="use the ImageNet stem")
+    parser.add_argument("--image-size", type=int, default=32, help="network input size (default 32)")
+    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    parser.add_argument("--steps", type=int, default=5, help="timed batches per measurement (default 5)")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the per-sample baseline (default 2)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def load_store(spec: str):
+    from naviewer.data import open_dataset
+    from naviewer.data.store import ImageStore
+
+    return ImageStore.from_dataset(open_dataset(spec))
+
+
+def timed(fn: Callable[[], Any], steps: int, device) -> float:
+    """Seconds per call over ``steps`` calls after one warm-up call."""
+    import torch
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    fn()
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / steps
+
+
+def torchvision_aug_plus(size: int, kernel: int):
+    """The per-sample PIL pipeline of the research toolboxes (MoCo-v2 aug+), for the baseline."""
+    from torchvision import transforms as T
+
+    from naviewer.ssl.augment import CIFAR_MEAN, CIFAR_STD
+
+    return T.Compose([
+        T.RandomResizedCrop(size, scale=(0.2, 1.0)),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        T.RandomGrayscale(p=0.2),
+        T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(CIFAR_MEAN, CIFAR_STD),
+    ])
+
+
+class PILTwoViews:
+    """torch Dataset: a store's images as PIL, two independently augmented views each."""
+
+    def __init__(self, store, transform) -> None:
+        self.store = store
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        image = Image.fromarray(self.store.image(index))
+        return self.transform(image), self.transform(image)
+
+
+class PILEval:
+    """torch Dataset: Resize((S, S)) + ToTensor + Normalize per image (the toolbox eval transform)."""
+
+    def __init__(self, store, size: int) -> None:
+        from torchvision import transforms as T
+
+        from naviewer.ssl.augment import CIFAR_MEAN, CIFAR_STD
+
+        self.store = store
+        self.transform = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)])
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.store.image(index)))

@@ -1,0 +1,92 @@
+"""``naviewer bench train``: SSL training throughput, naviewer's pipeline vs a per-sample PIL DataLoader.
+
+Same method, backbone and batch in the same run, images/s (samples; each gives two views):
+- **ceiling**: the model's own forward+backward+step on ready tensors (no augmentation at all);
+- **naviewer**: batched per-sample augmentation from the uint8 store on the device + the step;
+- **baseline**: torchvision MoCo-v2 aug+ per image on PIL images in a DataLoader (``--workers``) + the step.
+Also the augmentation alone for both pipelines (two views per sample).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from naviewer.bench._ssl_common import add_common
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser("train", help="SSL training images/s vs a per-sample torchvision DataLoader", description=__doc__)
+    add_common(parser)
+    parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"], help="SSL method (default simclr)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import itertools
+
+    import numpy as np
+    import torch
+
+    from naviewer.bench._ssl_common import PILTwoViews, default_dataset, load_store, timed, torchvision_aug_plus
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = args.dataset or default_dataset()
+    store = load_store(spec)
+    cfg = TrainConfig(method=args.method, backbone={"arch": args.arch, "width": args.width,
+                                                     "cifar_stem": not args.no_cifar_stem},
+                      batch_size=args.batch_size, image_size=args.image_size, device=args.device, epochs=1,
+                      warmup_epochs=0, num_threads=args.threads)
+    trainer = build_trainer(cfg, store)
+    device, bs = trainer.device, args.batch_size
+    rng = np.random.default_rng(0)
+    model, opt = trainer.model, trainer.optimizer
+
+    def step(v1, v2) -> None:
+        with torch.autocast(device_type=device.type, dtype=trainer.amp_dtype, enabled=trainer.use_amp):
+            loss = model(v1, v2)
+        opt.zero_grad(set_to_none=True)
+        trainer.scaler.scale(loss).backward()
+        trainer.scaler.step(opt)
+        trainer.scaler.update()
+        trainer.method.after_step(0.5)
+
+    def batch_indices():
+        return rng.choice(len(store), bs, replace=False)
+
+    fixed = trainer.augment.two_views(store, batch_indices(), rng, device)
+    t_ceiling = timed(lambda: step(*fixed), args.steps, device)
+    t_aug = timed(lambda: trainer.augment.two_views(store, batch_indices(), rng, device), args.steps, device)
+    t_ours = timed(lambda: step(*trainer.augment.two_views(store, batch_indices(), rng, device)), args.steps, device)
+
+    transform = torchvision_aug_plus(args.image_size, trainer.augment.settings.kernel_size)
+    loader = torch.utils.data.DataLoader(PILTwoViews(store, transform), batch_size=bs, shuffle=True, drop_last=True,
+                                         num_workers=args.workers, pin_memory=device.type == "cuda",
+                                         persistent_workers=args.workers > 0)
+    batches = itertools.cycle(loader)
+    t_base_aug = timed(lambda: next(batches), args.steps, device)
+
+    def base_step() -> None:
+        v1, v2 = next(batches)
+        v1, v2 = v1.to(device, non_blocking=True), v2.to(device, non_blocking=True)
+        if trainer.channels_last:
+            v1, v2 = (v.contiguous(memory_format=torch.channels_last) for v in (v1, v2))
+        step(v1, v2)
+
+    t_base = timed(base_step, args.steps, device)
+
+    def ips(t: float) -> float:
+        return bs / t
+
+    print(f"bench train: {args.method}, {args.arch} width {args.width}, {args.image_size}px, batch {bs}, "
+          f"{len(store)} images from {spec}, device {device}, {torch.get_num_threads()} threads, "
+          f"{args.workers} DataLoader workers, {args.steps} timed steps")
+    print(f"  ceiling   (forward+backward on ready tensors): {ips(t_ceiling):9.1f} images/s")
+    print(f"  naviewer  (batched augment + step):           {ips(t_ours):9.1f} images/s")
+    print(f"  baseline  (PIL per-sample DataLoader + step):  {ips(t_base):9.1f} images/s")
+    print(f"  augmentation only: naviewer {ips(t_aug):9.1f} images/s, baseline {ips(t_base_aug):9.1f} images/s")
+    print(f"ratio naviewer/baseline training: {t_base / t_ours:.2f}x; naviewer/ceiling: {t_ceiling / t_ours:.2f}; "
+          f"augmentation naviewer/baseline: {t_base_aug / t_aug:.2f}x")
+    return 0

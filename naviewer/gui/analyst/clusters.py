@@ -49,13 +49,13 @@ class _NumItem(QTableWidgetItem):
 class ClusterListWidget(QWidget):
     """The ranked cluster table with bulk actions.
 
-    Constructor: ``ClusterListWidget(session, parent=None, thumbs=6, thumb_size=32)``.
+    Constructor: ``ClusterListWidget(session, parent=None, thumbs=6, thumb_size=40)``.
     Signal ``cluster_selected(int)`` (cluster index in ``session.clusters()``).
     """
 
     cluster_selected = Signal(int)
 
-    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, thumbs: int = 6, thumb_size: int = 32) -> None:
+    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, thumbs: int = 6, thumb_size: int = 40) -> None:
         super().__init__(parent)
         self.session = session
         self.bridge = SessionBridge.of(session)

@@ -108,8 +108,11 @@ class TileDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         if selected:
             highlight = QColor(option.palette.highlight().color())
-            highlight.setAlpha(150)
+            highlight.setAlpha(70)
             painter.fillRect(option.rect, highlight)
+            highlight.setAlpha(255)
+            painter.setPen(QPen(highlight, 2))
+            painter.drawRect(option.rect.adjusted(1, 1, -1, -1))
         pix = self.cache.get(sid, rect.width() - 6)
         inner = rect.adjusted(3, 3, -3, -3)
         if pix is not None:

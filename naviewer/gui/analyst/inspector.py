@@ -157,7 +157,7 @@ class SampleInspector(QWidget):
         image = s.image(sid)
         if image is not None:
             h, w = image.shape[:2]
-            scale = max(1, self.image_size // max(h, w))
+            scale = max(1, min(int(1.6 * self.image_size) // w, self.image_size // h))  # wide composites may grow wider
             pix = QPixmap.fromImage(qimage_from_array(image)).scaled(
                 w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
             )
@@ -182,6 +182,8 @@ class SampleInspector(QWidget):
 
     def _set_neighbours(self, ids: np.ndarray) -> None:
         for button in self.neighbour_buttons:
+            self.neighbour_grid.removeWidget(button)
+            button.hide()
             button.deleteLater()
         self.neighbour_buttons = []
         cols = 4

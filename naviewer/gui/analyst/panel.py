@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.session import AnalysisSession
@@ -89,7 +89,11 @@ class AnalystPanel(QWidget):
         self.tabs.addTab(self.clusters, "Ranked clusters")
         self.tabs.addTab(self.why, "Why flagged")
         self.tabs.addTab(self.finetune_gate, "Fine-tune")
-        self.tabs.addTab(self.crop_layout, "Crop layout")
+        crop_scroll = QScrollArea()  # the layout controls are tall: let the tab shrink and scroll
+        crop_scroll.setWidgetResizable(True)
+        crop_scroll.setWidget(self.crop_layout)
+        self.tabs.addTab(crop_scroll, "Crop layout")
+        self._crop_tab = crop_scroll
         outer = QSplitter(Qt.Orientation.Vertical)
         outer.addWidget(upper)
         outer.addWidget(self.tabs)
@@ -97,6 +101,8 @@ class AnalystPanel(QWidget):
         outer.setStretchFactor(1, 2)
         self._outer, self._upper = outer, upper
         self._sized = False
+        for splitter in (outer, upper):
+            splitter.splitterMoved.connect(lambda _pos, _index: setattr(self, "_sized", True))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
@@ -113,12 +119,17 @@ class AnalystPanel(QWidget):
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        if not self._sized:  # first show: give the map/gallery row most of the height
-            self._sized = True
-            QTimer.singleShot(0, self._initial_sizes)
+        if not self._sized:
+            self._initial_sizes()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if not self._sized:  # until the user drags a splitter, keep the default proportions
+            self._initial_sizes()
 
     def _initial_sizes(self) -> None:
-        h, w = max(self._outer.height(), 400), max(self._upper.width(), 600)
+        """Map/gallery/inspector row gets 62% of the height; map and gallery 40% of the width each."""
+        h, w = max(self.height() - 40, 400), max(self.width() - 8, 600)
         self._outer.setSizes([int(h * 0.62), h - int(h * 0.62)])
         self._upper.setSizes([int(w * 0.4), int(w * 0.4), w - 2 * int(w * 0.4)])
 
@@ -155,7 +166,7 @@ class AnalystPanel(QWidget):
         if self.inspector.evaluation_mode:
             layout = layout_of_record(self.session.truth_for(sid), image.shape[0], image.shape[1])
         self.crop_layout.set_sample(image, layout)
-        self.tabs.setCurrentWidget(self.crop_layout)
+        self.tabs.setCurrentWidget(self._crop_tab)
 
     def request_projection(self, method: str) -> None:
         """Compute a projection the session lacks (t-SNE) as a background job, cached in the workspace."""

@@ -23,7 +23,7 @@ BENIGN = QColor(0, 114, 178)
 POISON = QColor(213, 94, 0)
 
 
-def _plot(title: str, xlabel: str, ylabel: str) -> pg.PlotWidget:
+def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
     plot = pg.PlotWidget()
     plot.setBackground("w")
     plot.setTitle(title, color="#222", size="10pt")
@@ -34,7 +34,7 @@ def _plot(title: str, xlabel: str, ylabel: str) -> pg.PlotWidget:
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
         plot.getAxis(axis).setTextPen("#333")
-    plot.addLegend(offset=(-10, 10), labelTextSize="8pt", labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+    plot.addLegend(offset=legend_offset, labelTextSize="8pt", labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
     return plot
 
 
@@ -47,10 +47,10 @@ class WhyFlaggedWidget(QWidget):
         self.bridge = SessionBridge.of(session)
         self.mindist_plot = _plot("MinDist of the candidates (GMM split)", "MinDist", "count")
         self.density_plot = _plot("Local density of every sample", "log density", "count")
-        self.epoch_plot = _plot("Detected per epoch", "epoch", "samples")
+        self.epoch_plot = _plot("Detected per epoch", "epoch", "samples", legend_offset=(-10, -40))
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: palette(mid);")
+        self.note.setStyleSheet("color: #555;")
         plots = QVBoxLayout() if vertical else QHBoxLayout()
         for p in (self.mindist_plot, self.density_plot, self.epoch_plot):
             plots.addWidget(p)

@@ -120,3 +120,16 @@ def test_given_projection_is_used() -> None:
     assert np.array_equal(s.projection(), pts)
     with pytest.raises(NaviewerError):
         s.set_projection(np.zeros((3, 2)))
+
+
+def test_cached_projection_writes_and_reuses(tmp_path) -> None:
+    from naviewer.analysis.projection import cached_projection
+
+    emb = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    path = tmp_path / "p" / "pca.npy"
+    first = cached_projection(emb, "pca", path=path)
+    assert path.exists()
+    np.save(path, first * 0 + 7)
+    assert (cached_projection(emb, "pca", path=path) == 7).all()  # read from the cache
+    with pytest.raises(NaviewerError):
+        cached_projection(emb, "umap")

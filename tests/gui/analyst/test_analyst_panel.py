@@ -124,3 +124,16 @@ def test_refcount_guard_keeps_none_alive() -> None:
     for _ in range(20_000):
         probe.setObjectName("x")  # void calls: each drops a None reference on PySide6 6.12 + CPython 3.11
     assert sys.getrefcount(None) > 1_000_000 or not _refcount_guard.bug_present()
+
+
+def test_tsne_runs_as_a_job_and_is_cached(qtbot, workspace_session) -> None:
+    _path, ws, session = workspace_session
+    panel = AnalystPanel(session, workspace=ws, run="r", tag="t")
+    qtbot.addWidget(panel)
+    before = panel.map.points.copy()
+    with qtbot.waitSignal(panel.bridge.projection_changed, timeout=60_000) as blocker:
+        panel.map.projection_box.setCurrentIndex(1)
+        panel.map._on_projection_choice("tsne")
+    assert blocker.args == ["tsne"]
+    assert panel.map.points.shape == before.shape and not np.allclose(panel.map.points, before)
+    assert ws.embeddings_path("r", "t-tsne2d").exists()

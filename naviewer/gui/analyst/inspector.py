@@ -7,7 +7,7 @@ sources, trigger box) is shown only while "evaluation mode" is on; detection nev
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,

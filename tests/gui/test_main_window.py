@@ -1,0 +1,182 @@
+"""The main window: opens, runs jobs from the GUI, shows failures, refuses conflicts, remembers its layout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from naviewer.errors import NaviewerError
+from naviewer.gui.jobs import JobState
+from naviewer.gui.main_window import MainWindow
+
+from .fakes import counting_job, endless_job
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.jobs.cancel_all()
+    win.jobs.wait_all(5)
+
+
+def test_window_opens_with_menus_and_panels(window):
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "View", "Run", "Help"]
+    assert {"overviewDock", "monitorDock", "jobsDock", "logDock", "shortcutsDock"} <= set(window.docks)
+    shortcuts = dict(window.shortcuts_panel.rows())
+    assert shortcuts["Train"] == "Ctrl+T" and "Pause" in shortcuts
+    assert not window.act_pause.isEnabled() and window.act_train.isEnabled()
+
+
+def test_monitor_is_built_after_the_first_paint(qtbot, window):
+    qtbot.waitUntil(lambda: window.monitor is not None, timeout=10000)
+    assert window.docks["monitorDock"].widget() is window.monitor
+
+
+def test_job_started_from_gui_reports_progress_and_finishes(qtbot, window):
+    seen = []
+    job = window.start_job(counting_job(steps=30, delay_s=0.01), "count")
+    job.progress.connect(lambda done, total, msg: seen.append(done))
+    qtbot.waitUntil(lambda: window.progress.isVisible(), timeout=2000)
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert job.state is JobState.FINISHED and seen[-1] == 30
+    item = window.jobs_panel.item_for(job)
+    assert item is not None and item.text(1) == "finished"
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=2000)
+    assert "finished: count" in window.log.toPlainText()
+
+
+def test_cancel_button_in_jobs_panel_stops_job_within_a_second(qtbot, window):
+    job = window.start_job(endless_job, "endless")
+    qtbot.wait(100)
+    button = window.jobs_panel.cancel_button_for(job)
+    started = time.monotonic()
+    button.click()
+    qtbot.waitSignal(job.finished, timeout=1000).wait()
+    assert time.monotonic() - started < 1.0 and job.state is JobState.CANCELLED
+
+
+def test_failing_job_shows_message_with_details_on_demand(qtbot, window):
+    def broken(ctx):
+        raise RuntimeError("disk on fire")
+
+    job = window.start_job(broken, "broken job")
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    box = window.last_message_box
+    assert box is not None and box.isVisible()
+    assert box.windowTitle() == "broken job failed" and box.text() == "RuntimeError: disk on fire"
+    assert "Traceback" in box.detailedText()
+    box.close()
+
+    def user_mistake(ctx):
+        raise NaviewerError("not a workspace", "/tmp/x")
+
+    job = window.start_job(user_mistake, "open")
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert window.last_message_box.text() == "/tmp/x: not a workspace"
+    assert window.last_message_box.detailedText() == ""  # a user error needs no traceback
+    window.last_message_box.close()
+
+
+def test_conflicting_job_is_refused_with_reason(qtbot, window):
+    first = window.start_job(endless_job, "Train simclr", resources=["training"])
+    second = window.start_job(counting_job(), "Train byol", resources=["training"])
+    assert second is None
+    assert "Train simclr" in window.last_message_box.text() and "training" in window.last_message_box.text()
+    window.last_message_box.close()
+    assert first.running
+
+
+def test_training_controls_pause_resume_cancel(qtbot, window):
+    window.training_job_factory = lambda settings, win: (endless_job, None)
+    job = window.start_training({"method": "simclr", "epochs": 1, "batch_size": 8, "lr": 0.1, "device": "cpu"})
+    assert job is not None and window.training_job is job
+    assert window.act_pause.isEnabled() and not window.act_train.isEnabled()
+    window.act_pause.trigger()
+    assert job.state is JobState.PAUSED and window.act_resume.isEnabled()
+    window.act_resume.trigger()
+    assert job.state is JobState.RUNNING
+    window.act_cancel.trigger()
+    qtbot.waitSignal(job.finished, timeout=1000).wait()
+    assert job.state is JobState.CANCELLED and window.act_train.isEnabled()
+
+
+def test_training_without_data_is_refused(qtbot, window):
+    assert window.start_training({"method": "simclr", "epochs": 1, "batch_size": 8, "lr": 0.1, "device": "cpu"}) is None
+    assert "Open a workspace or a dataset" in window.last_message_box.text()
+    window.last_message_box.close()
+
+
+def test_close_while_running_asks_then_cancels_and_exits(qtbot, window, monkeypatch):
+    job = window.start_job(endless_job, "endless")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    assert not window.close()  # user said no: still open, job still running
+    assert job.running
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert window.close()
+    assert job.state is JobState.CANCELLED and not window.jobs.running_jobs()
+
+
+def test_dock_layout_is_saved_and_restored(qtbot):
+    from PySide6.QtCore import Qt
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    first.docks["shortcutsDock"].show()
+    first.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, first.docks["overviewDock"])
+    first.docks["logDock"].hide()
+    first.set_theme("dark")
+    first.close()
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert second.dockWidgetArea(second.docks["overviewDock"]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert second.docks["shortcutsDock"].isVisible()
+    assert not second.docks["logDock"].isVisible()
+    assert second.theme_manager.theme.name == "dark"
+    second.reset_layout()
+    assert second.dockWidgetArea(second.docks["overviewDock"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    second.set_theme("light")
+    second.close()
+
+
+def test_recent_workspaces_menu(qtbot, window, tmp_path):
+    from naviewer.gui.settings import add_recent_workspace
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    add_recent_workspace(window.settings, str(tmp_path / "gone"))
+    add_recent_workspace(window.settings, str(ws))
+    window._rebuild_recent_menu()
+    texts = [a.text() for a in window.recent_menu.actions()]
+    assert texts[:2] == [str(ws), str(tmp_path / "gone")]
+    window.recent_menu.actions()[1].trigger()  # a workspace that no longer exists is dropped
+    assert str(tmp_path / "gone") not in [a.text() for a in window.recent_menu.actions()]
+    window.last_message_box.close()
+
+
+def test_about_shows_versions_without_blocking(qtbot, window, monkeypatch):
+    import naviewer.gui.environment as environment
+
+    monkeypatch.setattr(environment, "_cache", None)
+    monkeypatch.setattr(
+        environment, "probe_environment",
+        lambda: (time.sleep(0.3), {"torch": "9.9", "torchvision": "1.0", "device": "cpu (2 threads)", "devices": ["cpu"]})[1],
+    )
+    started = time.monotonic()
+    dialog = window.show_about()
+    assert time.monotonic() - started < 0.25  # opening did not wait for the probe
+    assert dialog.versions()["torch"] == "checking…"
+    qtbot.waitUntil(lambda: dialog.versions()["torch"] == "9.9", timeout=5000)
+    assert "cpu (2 threads)" in dialog.text.text()
+    dialog.close()

@@ -22,6 +22,44 @@ from naviewer.errors import NaviewerError
 SCORE_KEYS = ("density", "rank", "candidate", "mindist", "posterior", "flagged", "spread", "cluster")
 
 
+def _find_key(tree: Any, key: str) -> Any:
+    """First value stored under ``key`` anywhere in nested dicts (pass settings vary in shape)."""
+    if isinstance(tree, dict):
+        if key in tree:
+            return tree[key]
+        for value in tree.values():
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _recorded_gmm(settings: dict) -> Optional[tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]:
+    """(means, stds, weights or None) of the GMM the detector recorded, if it did and they are finite.
+
+    Accepts ``{"gmm": {"means", "stds" | "variances", "weights"}}`` or DIFT's flat ``gmm_means`` /
+    ``gmm_stds`` (``GmmSplit.info()``), at any depth of the pass settings.
+    """
+    block = _find_key(settings, "gmm")
+    if isinstance(block, dict) and "means" in block:
+        means = np.asarray(block["means"], np.float64).ravel()
+        if "stds" in block:
+            stds = np.asarray(block["stds"], np.float64).ravel()
+        else:
+            stds = np.sqrt(np.asarray(block.get("variances", [np.nan, np.nan]), np.float64).ravel())
+        weights = np.asarray(block["weights"], np.float64).ravel() if "weights" in block else None
+    else:
+        means_v, stds_v = _find_key(settings, "gmm_means"), _find_key(settings, "gmm_stds")
+        if means_v is None or stds_v is None:
+            return None
+        means = np.asarray(means_v, np.float64).ravel()
+        stds = np.asarray(stds_v, np.float64).ravel()
+        weights = None
+    if means.shape != (2,) or stds.shape != (2,) or not (np.isfinite(means).all() and np.isfinite(stds).all() and (stds > 0).all()):
+        return None
+    return means, stds, weights
+
+
 def default_reviewer() -> str:
     try:
         return getpass.getuser() or "analyst"
@@ -377,8 +415,8 @@ class AnalysisSession:
     def gmm(self) -> Optional[dict]:
         """The 2-component GMM on the candidates' MinDist: means, stds, weights, split (posterior 0.5).
 
-        Taken from the pass settings (``settings["gmm"]``) when the detector recorded it, else fitted
-        here on the candidates (same model: 1-D, 2 components).
+        Taken from the pass settings when the detector recorded it (DIFT's ``gmm_means``/``gmm_stds``,
+        or a ``gmm`` block), else fitted here on the candidates (same model: 1-D, 2 components).
         """
         if self._gmm is not None:
             return self._gmm
@@ -388,14 +426,14 @@ class AnalysisSession:
             return None
         values = np.asarray(md, np.float64)[cand]
         values = values[np.isfinite(values)]
-        recorded = self.settings.get("gmm") if isinstance(self.settings.get("gmm"), dict) else None
-        if recorded and {"means", "weights"} <= recorded.keys():
-            means = np.asarray(recorded["means"], np.float64).ravel()
-            if "stds" in recorded:
-                stds = np.asarray(recorded["stds"], np.float64).ravel()
-            else:
-                stds = np.sqrt(np.asarray(recorded.get("variances", [1e-4, 1e-4]), np.float64).ravel())
-            weights = np.asarray(recorded["weights"], np.float64).ravel()
+        recorded = _recorded_gmm(self.settings)
+        if recorded is not None:
+            means, stds, weights = recorded
+            if weights is None:  # DIFT records means/stds; the weights follow from the split it made
+                post = self.scores.get("posterior")
+                frac = float(np.nanmean(np.asarray(post, np.float64)[cand] > 0.5)) if post is not None and cand.any() else 0.5
+                frac = min(max(frac, 0.01), 0.99)
+                weights = np.array([1 - frac, frac]) if means[0] <= means[1] else np.array([frac, 1 - frac])
         elif len(values) >= 4 and np.ptp(values) > 0:
             from sklearn.mixture import GaussianMixture
 

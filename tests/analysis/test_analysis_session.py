@@ -133,3 +133,19 @@ def test_cached_projection_writes_and_reuses(tmp_path) -> None:
     assert (cached_projection(emb, "pca", path=path) == 7).all()  # read from the cache
     with pytest.raises(NaviewerError):
         cached_projection(emb, "umap")
+
+
+def test_gmm_recorded_by_dift_is_used() -> None:
+    n = 200
+    rng = np.random.default_rng(0)
+    cand = np.zeros(n, bool)
+    cand[:40] = True
+    md = np.full(n, np.nan)
+    md[:40] = np.r_[rng.normal(0.5, 0.02, 30), rng.normal(0.9, 0.02, 10)]
+    post = np.full(n, np.nan)
+    post[:40] = np.r_[np.zeros(30), np.ones(10)]
+    settings = {"k": 10, "summary": {"gmm_means": [0.9, 0.5], "gmm_stds": [0.02, 0.02]}}
+    s = AnalysisSession({"candidate": cand, "mindist": md, "posterior": post}, np.zeros(n, np.int64), ["a"], settings=settings)
+    gmm = s.gmm()
+    assert gmm["means"].tolist() == [0.5, 0.9] and gmm["weights"].tolist() == pytest.approx([0.75, 0.25])
+    assert 0.5 < gmm["split"] < 0.9

@@ -82,6 +82,9 @@ class WhyFlaggedWidget(QWidget):
             plot.setTitle("MinDist: not available for this pass", color="#888", size="10pt")
             return
         values = gmm["values"]
+        if len(values) == 0:
+            plot.setTitle("MinDist: no candidates in this pass", color="#888", size="10pt")
+            return
         lo, hi = float(values.min()), float(values.max())
         pad = 0.1 * (hi - lo or 1.0)
         edges = np.linspace(lo - pad, hi + pad, 41)

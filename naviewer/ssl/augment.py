@@ -117,7 +117,12 @@ def adjust_saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate hue by ``shift`` (fraction of a turn) in HSV, as torchvision's adjust_hue."""
+    """Rotate hue by ``shift`` (fraction of a turn) in HSV, as torchvision's adjust_hue.
+
+    RGB -> (h, s, v) as torchvision computes it, then the closed-form HSV -> RGB
+    ``c_n = v - v s clamp(min(k, 4 - k), 0, 1)`` with ``k = (n + 6h) mod 6``, n = 5, 3, 1 for
+    r, g, b, which evaluates all three channels in one broadcast instead of a 6-way table.
+    """
     r, g, b = x.unbind(1)
     maxc, _ = x.max(dim=1)
     minc, _ = x.min(dim=1)
@@ -126,22 +131,11 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     safe = torch.where(delta > 0, delta, torch.ones_like(delta))
     rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
     hue = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    hue = torch.remainder(hue / 6.0 + shift.view(-1, 1, 1), 1.0)
-    h6 = hue * 6.0
-    i = torch.floor(h6)
-    frac = h6 - i
-    i = i.long() % 6
-    v = maxc
-    p = v * (1 - sat)
-    q = v * (1 - sat * frac)
-    t = v * (1 - sat * (1 - frac))
-    # rows: sector 0..5; columns: r, g, b
-    table = torch.stack([
-        torch.stack([v, t, p]), torch.stack([q, v, p]), torch.stack([p, v, t]),
-        torch.stack([p, q, v]), torch.stack([t, p, v]), torch.stack([v, p, q]),
-    ])  # (6, 3, n, S, S)
-    index = i.unsqueeze(0).unsqueeze(0).expand(1, 3, *i.shape)
-    return torch.gather(table, 0, index).squeeze(0).permute(1, 0, 2, 3).clamp_(0, 1)
+    h6 = torch.remainder(hue + 6.0 * shift.view(-1, 1, 1), 6.0).unsqueeze(1)
+    k = torch.remainder(torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1) + h6, 6.0)
+    weight = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+    v = maxc.unsqueeze(1)
+    return (v - (v * sat.unsqueeze(1)) * weight).clamp_(0, 1)
 
 
 _OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
@@ -196,7 +190,7 @@ def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.T
 
     Returns float (k, 3, size, size) in [0, 255].
     """
-    x = images.permute(0, 3, 1, 2).float().contiguous()
+    x = images.permute(0, 3, 1, 2).contiguous().float()  # NCHW in uint8 first: 4x less to move
     return roi_align(x, boxes, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
@@ -303,19 +297,19 @@ class BatchAugment:
                         idx = torch.from_numpy(sel).to(device)
                         x[idx] = _OPS[op](x[idx], factors[op][idx])
         if params.grayscale.any():
-            mask = torch.from_numpy(params.grayscale).to(device).view(-1, 1, 1, 1)
-            x = torch.where(mask, _gray(x).expand_as(x), x)
+            idx = torch.from_numpy(np.flatnonzero(params.grayscale)).to(device)
+            x[idx] = _gray(x[idx]).expand(-1, 3, -1, -1)
         if params.blur.any():
             sel = np.flatnonzero(params.blur)
             idx = torch.from_numpy(sel).to(device)
             x[idx] = gaussian_blur(x[idx], t(params.sigma[sel]), s.kernel_size)
         if params.flip.any():
-            mask = torch.from_numpy(params.flip).to(device).view(-1, 1, 1, 1)
-            x = torch.where(mask, x.flip(-1), x)
+            idx = torch.from_numpy(np.flatnonzero(params.flip)).to(device)
+            x[idx] = x[idx].flip(-1)
         if s.normalize:
             mean = torch.tensor(s.mean, device=device).view(1, 3, 1, 1)
             std = torch.tensor(s.std, device=device).view(1, 3, 1, 1)
-            x = (x - mean) / std
+            x = x.sub_(mean).div_(std)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -350,19 +344,18 @@ class EvalTransform:
         n, h, w, _ = images.shape
         size = self.image_size
         if (h, w) == (size, size):
-            x = images.permute(0, 3, 1, 2).float()
+            x = images.permute(0, 3, 1, 2).contiguous().float()
         else:
             device = images.device
             zeros = np.zeros(n, dtype=np.int64)
             rois = _roi_boxes(np.arange(n), zeros, zeros, np.full(n, h), np.full(n, w), device)
             x = crop_resize(images, rois, size)
-        x = x / 255.0
-        if self.normalize:
-            mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
-            std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
-            x = (x - mean) / std
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        if self.normalize:  # (x / 255 - mean) / std in two in-place ops
+            x = x.mul_(1.0 / (255.0 * std)).sub_(mean / std)
+        else:
+            x = x.mul_(1.0 / 255.0)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        else:
-            x = x.contiguous()
         return x

@@ -160,7 +160,9 @@ class Trainer:
         eval_store: Optional[ImageStore] = None,
         eval_test_store: Optional[ImageStore] = None,
         asr_fn: Optional[Callable[["Trainer"], Any]] = None,
+        checkpoint_dir: "str | Path | None" = None,
     ) -> None:
+        self._checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.config = config if config is not None else TrainConfig(method=method.name)
         cfg = self.config
         if cfg.num_threads:
@@ -274,6 +276,9 @@ class Trainer:
 
     @property
     def checkpoint_dir(self) -> Optional[Path]:
+        """``checkpoint_dir`` if given (a workspace's checkpoints/<run>/), else RUN/checkpoints."""
+        if self._checkpoint_dir is not None:
+            return self._checkpoint_dir
         return self.run_dir / "checkpoints" if self.run_dir is not None else None
 
     def request_stop(self, reason: str = "requested") -> None:
@@ -404,7 +409,8 @@ class Trainer:
                config_overrides: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> "Trainer":
         """Rebuild a run from ``run_dir/checkpoints/last.pt`` on the ORIGINAL store (the one the run
         started with); ``config_overrides`` may change e.g. device, epochs or num_threads."""
-        path = Path(run_dir) / "checkpoints" / "last.pt"
+        folder = kwargs.get("checkpoint_dir")
+        path = (Path(folder) if folder is not None else Path(run_dir) / "checkpoints") / "last.pt"
         state = load_training_checkpoint(path)
         config = TrainConfig.from_dict({**state["config"], **dict(config_overrides or {})})
         described = state["method"]

@@ -128,3 +128,12 @@ def test_stop_request_and_small_dataset_error(tmp_path, tiny_store):
         build_trainer(_config(batch_size=64), tiny_store, tmp_path / "x")
     with pytest.raises(NaviewerError):
         TrainConfig(optimizer="lars")
+
+
+def test_checkpoint_dir_override(tmp_path, tiny_store):
+    cfg = _config(epochs=1, max_steps_per_epoch=1)
+    build_trainer(cfg, tiny_store, tmp_path / "run", checkpoint_dir=tmp_path / "ws" / "checkpoints" / "r").fit()
+    assert (tmp_path / "ws" / "checkpoints" / "r" / "last.pt").is_file()
+    assert not (tmp_path / "run" / "checkpoints").exists() and (tmp_path / "run" / "metrics.jsonl").is_file()
+    resumed = Trainer.resume(tmp_path / "run", tiny_store, checkpoint_dir=tmp_path / "ws" / "checkpoints" / "r")
+    assert resumed.completed_epochs == 1

@@ -180,6 +180,11 @@ class DensityMapWidget(QWidget):
         self.selection_item = overlay(7, pg.mkBrush(SELECTION_COLOUR), pg.mkPen(QColor(0, 0, 0), width=1), 12)
         self.current_item = overlay(16, None, pg.mkPen(QColor(0, 0, 0), width=2.5), 13, symbol="o")
         self.hover_item = overlay(12, None, pg.mkPen(QColor(30, 30, 30), width=1.5), 14)
+        # review colouring: decided samples drawn over a one-colour base, so a decision only
+        # re-sets these small items instead of rebuilding the base layer
+        self.state_items = {
+            name: overlay(5, pg.mkBrush(STATE_COLOURS[name]), None, 9) for name in REVIEW_STATES if name != "unreviewed"
+        }
 
         # toolbar
         self.colour_box = QComboBox()
@@ -295,6 +300,13 @@ class DensityMapWidget(QWidget):
         pts = self._points
         if self.image_mode:
             self._base_items.append(self._density_image(pts))
+        elif self.colour_mode == "review":
+            item = pg.ScatterPlotItem(
+                pts[:, 0], pts[:, 1], size=4, pen=None, brush=pg.mkBrush(STATE_COLOURS["unreviewed"]), pxMode=True,
+                antialias=False, hoverable=False, useCache=True,
+            )
+            self.viewbox.addItem(item)
+            self._base_items.append(item)
         else:
             # sparse classes drawn last (on top), so density's top 1% and rare states stay visible
             for z, (colour, _name, ids) in enumerate(sorted(self._class_counts, key=lambda t: -len(t[2]))):
@@ -307,6 +319,7 @@ class DensityMapWidget(QWidget):
                 item.setZValue(z)
                 self.viewbox.addItem(item)
                 self._base_items.append(item)
+        self._update_state_items()
         self._update_overlays()
 
     def _density_image(self, pts: np.ndarray, bins: int = 512) -> pg.ImageItem:
@@ -332,7 +345,7 @@ class DensityMapWidget(QWidget):
         self.selection_item.setData(pts[sel, 0], pts[sel, 1])
         # dim everything else while something is selected (one opacity per item: no re-brushing)
         dim = 0.3 if len(sel) else 1.0
-        for item in self._base_items:
+        for item in list(self._base_items) + list(self.state_items.values()):
             item.setOpacity(dim)
         self._update_legend()
 
@@ -343,11 +356,18 @@ class DensityMapWidget(QWidget):
         else:
             self.current_item.setData([self._points[cur, 0]], [self._points[cur, 1]])
 
+    def _update_state_items(self) -> None:
+        codes = self.session.state_codes
+        for c, name in enumerate(REVIEW_STATES):
+            if name in self.state_items:
+                ids = np.flatnonzero(codes == c) if self.colour_mode == "review" else np.zeros(0, np.int64)
+                self.state_items[name].setData(self._points[ids, 0], self._points[ids, 1])
+
     def _on_review_changed(self, _ids: Any) -> None:
         if self.colour_mode == "review":
-            self._build_base()
-        else:
-            self._update_legend()
+            self._class_counts = self._colour_classes()
+            self._update_state_items()
+        self._update_legend()
 
     def _update_legend(self) -> None:
         s = self.session

@@ -100,6 +100,13 @@ def test_density_image_mode_and_colour_modes(qtbot, demo_session) -> None:
     for mode in ("class", "review", "density"):
         normal.set_colour_mode(mode)
         assert sum(len(item.data) for item in normal._base_items) == demo_session.n
+    normal.set_colour_mode("review")
+    base = list(normal._base_items)
+    demo_session.confirm([1, 2, 3])
+    demo_session.reject([4])
+    assert normal._base_items == base  # a decision does not rebuild the base layer
+    assert len(normal.state_items["confirmed"].data) == 3 and len(normal.state_items["rejected"].data) == 1
+    assert "</span> confirmed 3 &nbsp;" in normal.legend.text()
     normal.show_hover(3)
     assert normal.card.isVisibleTo(normal) and "#3" in normal.card.text.text()
 

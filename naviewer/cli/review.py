@@ -1,0 +1,87 @@
+"""``naviewer review WORKSPACE``: the analyst views' core from the command line.
+
+Lists the ranked clusters of flagged samples (what the GUI's cluster table shows), records bulk
+decisions on a cluster (the same store writes as the GUI, with an audit row per sample) and writes
+the HTML review report (clusters with thumbnails, decisions, settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 65
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "review",
+        help="ranked clusters of flagged samples, bulk decisions, HTML review report",
+        description=__doc__,
+    )
+    parser.add_argument("workspace", metavar="WORKSPACE", help="workspace directory")
+    parser.add_argument("--pass", dest="pass_id", type=int, default=None, help="detection pass id (default: the latest)")
+    parser.add_argument("--embeddings", metavar="RUN:TAG", default=None,
+                        help="embeddings to cluster flags with when the pass has no cluster column (workspace embeddings/RUN/TAG.npy)")
+    parser.add_argument("--top", type=int, default=20, help="clusters to list (default 20)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--confirm-cluster", type=int, metavar="I", help="mark every member of cluster I (1-based) confirmed")
+    group.add_argument("--reject-cluster", type=int, metavar="I", help="mark every member of cluster I (1-based) rejected")
+    group.add_argument("--later-cluster", type=int, metavar="I", help="mark every member of cluster I (1-based) later")
+    parser.add_argument("--undo", action="store_true", help="undo this reviewer's last decision batch")
+    parser.add_argument("--reviewer", default=None, help="name recorded in the audit log (default: your login name)")
+    parser.add_argument("--report", metavar="HTML", default=None, help="write the HTML review report here")
+    parser.add_argument("--no-thumbnails", action="store_true", help="report without thumbnails (no need to decode the dataset)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.cli.progress import TextProgress
+    from naviewer.errors import NaviewerError
+    from naviewer.jobs import JobContext
+    from naviewer.workspace import Workspace
+
+    ws = Workspace.open(args.workspace)
+    embeddings = None
+    if args.embeddings:
+        run_name, _, tag = args.embeddings.partition(":")
+        if not tag:
+            raise NaviewerError(f"--embeddings must be RUN:TAG, got {args.embeddings!r}")
+        embeddings = ws.load_embeddings(run_name, tag)
+    images = None
+    if args.report and not args.no_thumbnails:
+        from naviewer.data.store import ImageStore
+
+        images = ImageStore.from_dataset(ws.dataset(), ctx=JobContext(TextProgress()))
+    if args.pass_id is None and ws.store.latest_pass_id() is None:
+        raise NaviewerError("the workspace has no detection pass yet: run DIFT first", ws.path)
+    session = AnalysisSession.from_workspace(ws, args.pass_id, images=images, embeddings=embeddings, reviewer=args.reviewer)
+    clusters = session.clusters()
+
+    for state, index in (("confirmed", args.confirm_cluster), ("rejected", args.reject_cluster), ("later", args.later_cluster)):
+        if index is None:
+            continue
+        if not 1 <= index <= len(clusters):
+            raise NaviewerError(f"cluster {index} does not exist (there are {len(clusters)})")
+        ids = session.review(clusters[index - 1].members, state)
+        print(f"{state}: {len(ids)} samples of cluster {index} (reviewer {session.reviewer})")
+    if args.undo:
+        ids = session.undo()
+        print(f"undone: {len(ids)} samples" if len(ids) else "nothing to undo")
+
+    counts = session.review_counts()
+    print(f"{session.n:,} samples, {sum(counts.values()):,} flagged in {len(clusters):,} clusters; "
+          + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(f"{'#':>4} {'size':>6} {'density':>10} {'MinDist':>9}  {'reviewed':>9}  classes")
+    for cl in clusters[: args.top]:
+        c = session.review_counts(cl.members)
+        comp = ", ".join(f"{session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
+        print(f"{cl.cluster_id + 1:>4} {cl.size:>6} {cl.mean_density:>10.4g} {cl.mean_mindist:>9.4g}  "
+              f"{c['confirmed'] + c['rejected']:>4}/{cl.size:<4}  {comp}")
+    if args.report:
+        from naviewer.analysis.report import write_report
+
+        path = write_report(session, args.report)
+        print(f"report: {path}")
+    return 0

@@ -238,14 +238,18 @@ class KnnIndex:
         return labels, dist
 
     def _rerank(self, queries: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact full-dimension distances for the candidate ids, re-sorted, first k kept."""
+        """Exact full-dimension distances for the candidate ids, re-sorted, first k kept.
+
+        (numpy measured faster than a torch gather here: the cost is the memory traffic of the gather.)
+        """
         out_l = np.empty((queries.shape[0], k), dtype=np.int64)
         out_d = np.empty((queries.shape[0], k), dtype=np.float32)
-        step = max(1, (1 << 24) // max(1, labels.shape[1] * self.dim))
+        step = max(1, (1 << 22) // max(1, labels.shape[1] * self.dim))
         for begin in range(0, queries.shape[0], step):
             end = min(queries.shape[0], begin + step)
             lab = labels[begin:end]
-            diff = self.features[lab] - queries[begin:end, None, :]
+            diff = self.features[lab]
+            diff -= queries[begin:end, None, :]
             d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
             order = np.argsort(d, axis=1, kind="stable")[:, :k]
             out_l[begin:end] = np.take_along_axis(lab, order, axis=1)
@@ -258,7 +262,11 @@ class KnnIndex:
             return exact_knn(self.features, queries, k, query_ids=ids, device=_pick_device(self.config), ctx=ctx)
         extra = 1 if ids is not None else 0
         k_fetch = min(self.n, k + extra + (int(self.config.knn_rerank) if self.projected else 0))
-        space = project(queries, self._mean, self._axes) if self.projected else queries
+        if self.projected:
+            every = ids is not None and ids.size == self.n and bool((ids == np.arange(self.n)).all())
+            space = self._space if every else project(queries, self._mean, self._axes)
+        else:
+            space = queries
         labels, dist = self._raw_query(space, k_fetch, ctx)
         if self.projected:
             labels, dist = self._rerank(queries, labels, k_fetch)
@@ -279,7 +287,9 @@ class KnnIndex:
         ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
         if ids.size and (ids.min() < 0 or ids.max() >= self.n):
             raise NaviewerError(f"sample id out of range 0..{self.n - 1}")
-        return self._search(self.features[ids], int(k), ids, ensure_context(ctx))
+        every = ids.size == self.n and bool((ids == np.arange(self.n)).all())
+        queries = self.features if every else self.features[ids]
+        return self._search(queries, int(k), ids, ensure_context(ctx))
 
     def all_neighbors(self, k: int, ctx: Optional[JobContext] = None) -> KnnResult:
         """Neighbours of every sample: what d_k, density and rank are computed from."""

@@ -137,6 +137,7 @@ class AnalysisSession:
         self._clusters: Optional[list[Cluster]] = None
         self._unit: Optional[np.ndarray] = None
         self._gmm: Optional[dict] = None
+        self._order: Optional[np.ndarray] = None
 
 
     # -- construction from a workspace --------------------------------------------------------
@@ -198,7 +199,13 @@ class AnalysisSession:
         return np.flatnonzero(self.flagged_mask)
 
     def suspicion_order(self) -> np.ndarray:
-        """All sample ids, most suspicious first: flagged, then candidates, then by density rank."""
+        """All sample ids, most suspicious first: flagged, then candidates, then by density rank (cached)."""
+        if self._order is None:
+            self._order = self._suspicion_order()
+            self._order.flags.writeable = False
+        return self._order
+
+    def _suspicion_order(self) -> np.ndarray:
         keys = [np.arange(self.n)]
         if "rank" in self.scores:
             keys.insert(0, np.asarray(self.scores["rank"], dtype=np.float64))

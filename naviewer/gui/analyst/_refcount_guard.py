@@ -36,6 +36,9 @@ def install() -> bool:
     global _installed
     if _installed:
         return True
+    shared = sys.modules.get("naviewer.gui._refcount_guard")  # the main window's identical guard, if it ran
+    if shared is not None and getattr(shared, "applied", False):
+        return True
     if not bug_present():
         return False
     for obj in (None, True, False):

@@ -70,8 +70,9 @@ class GmmSplit:
     stds: tuple[float, float] = (float("nan"), float("nan"))
     separation: float = float("nan")
     guard_fired: bool = False
-    guard_decision: str = ""        # "", "all" (every candidate is poison), "none", or "rejected"
-                                    # (a separated split whose poison side lies in the benign range)
+    guard_decision: str = ""        # "", "all" (every candidate above the benign range is poison),
+                                    # "none", or "rejected" (a separated split whose poison side lies
+                                    # in the benign range)
     reference_p: float = float("nan")   # reference percentile used by the guard
     median: float = float("nan")
 
@@ -141,6 +142,11 @@ def gmm_split(values: np.ndarray, config: DiftConfig, reference: Callable[[], np
                 split.guard_fired = True
                 split.guard_decision = "rejected"
                 split.selected = np.zeros(m, dtype=bool)
+            elif split.means[0] > split.reference_p:
+                # both modes above the benign range: the GMM split one poison population in two
+                split.guard_fired = True
+                split.guard_decision = "all"
+                split.selected = v > split.reference_p
     return split
 
 

@@ -72,3 +72,10 @@ def test_detect_epoch_user_errors(poisoned, poisoned_anchors, small_config):
     with pytest.raises(NaviewerError):
         DiftConfig.from_dict({"k": 20, "bogus": 1})
     assert DiftConfig.from_dict(DiftConfig(k=7).to_dict()).k == 7
+
+
+def test_two_poison_modes_above_the_benign_range_are_both_taken():
+    # a separated split (sep >= 2) where even the low mode is far above benign MinDist
+    values = np.concatenate([np.full(40, 0.9), np.full(10, 1.2)]) + np.linspace(0, 0.01, 50)
+    split = gmm_split(values, DiftConfig(), lambda: np.linspace(0.1, 0.5, 100))
+    assert split.guard_decision == "all" and split.selected.all()

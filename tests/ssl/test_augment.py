@@ -86,3 +86,17 @@ def test_eval_transform_resizes_composites():
     assert out.shape == (3, 3, 16, 16)
     same = EvalTransform(16, normalize=False)(images[:, :, :16])
     assert torch.allclose(same * 255, images[:, :, :16].permute(0, 3, 1, 2).float(), atol=1e-3)
+
+
+def test_device_cache_path_matches_host_path():
+    """The CUDA path keeps the store on the device and gathers with index_select; emulate it on the CPU."""
+    from naviewer.ssl.augment import _BucketCache
+
+    store = make_store(n=12, wide=3)
+    aug = BatchAugment(AugmentSettings(image_size=16))
+    idx = np.array([0, 13, 5, 5, 14])
+    params = aug.sample_params(store.sizes[idx], np.random.default_rng(2))
+    host = aug.apply(store, idx, params)
+    aug._cache = _BucketCache(store, torch.device("cpu"), on_device=True)
+    cached = aug.apply(store, idx, params)
+    assert torch.equal(host, cached)

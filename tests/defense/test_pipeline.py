@@ -97,3 +97,20 @@ def test_hook_without_trainer_metrics_api_reports_through_ctx(small_config):
     assert [m["dift_detected"] for m in reporter.metrics] == [0, 0, 0]
     stops = [d for kind, d in reporter.events if kind == "dift_stop"]
     assert len(stops) == 1 and stops[0]["noop"] and stops[0]["reason"] == "cap"
+
+
+def test_save_detection_writes_a_pass_to_a_store(poisoned, poisoned_anchors, small_config):
+    from naviewer.defense.pipeline import save_detection
+
+    class FakeStore:
+        def add_detection_pass(self, method, scores, settings, run=None, epoch=None):
+            self.args = (method, scores, settings, run, epoch)
+            return 7
+
+    result = PosthocDetector(small_config).run(poisoned.features, poisoned_anchors)
+    store = FakeStore()
+    assert save_detection(store, result, run="r1", epoch=3) == 7
+    method, scores, settings, run, epoch = store.args
+    assert method == "dift" and run == "r1" and epoch == 3
+    assert set(SCORE_KEYS) <= set(scores) and scores["buffer"].sum() == result.buffer_ids.size
+    assert settings["k"] == small_config.k and settings["summary"]["flagged"] == result.final_ids.size

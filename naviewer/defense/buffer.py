@@ -8,7 +8,7 @@ at the cap E_start + max_detection_epochs. A final |B| < n_min means "no poison 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import numpy as np

@@ -26,7 +26,8 @@ class DiftConfig:
     # -- kNN density (§1.4) --------------------------------------------------------------
     k: int = 20
     knn_backend: str = "auto"          # hnsw | exact | auto (exact when N <= exact_max_n)
-    exact_max_n: int = 5000            # auto switches to exact below this size (no GPU: exact is O(N^2))
+    exact_max_n: int = 5000            # auto: exact up to this size on CPU (exact is O(N^2 D))
+    exact_max_n_gpu: int = 200000      # auto: exact up to this size when CUDA is available
     exact_device: Optional[str] = None  # None: cuda when available, else cpu
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
@@ -93,8 +94,8 @@ class DiftConfig:
                      "ft_cluster_k", "ls_max_iter"):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
-        for name in ("max_detection_epochs", "ft_max_steps", "pool_neighbors", "pool_random",
-                     "guard_reference_size", "exact_max_n", "num_threads", "knn_rerank", "dense_max"):
+        for name in ("max_detection_epochs", "ft_max_steps", "pool_neighbors", "pool_random", "guard_reference_size",
+                     "exact_max_n", "exact_max_n_gpu", "num_threads", "knn_rerank", "dense_max"):
             if int(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
         if self.knn_backend not in KNN_BACKENDS:

@@ -101,7 +101,8 @@ def make_cluster_score_fn(embed: Callable[[object, np.ndarray], np.ndarray], poi
     reference = np.asarray(reference, dtype=np.int64)
 
     def score(backbone) -> ClusterScore:
-        return ClusterScore(cluster_spread(embed(backbone, poison_ids), k), cluster_spread(embed(backbone, reference), k))
+        return ClusterScore(cluster_spread(embed(backbone, poison_ids), k),
+                            cluster_spread(embed(backbone, reference), k))
 
     return score
 
@@ -118,7 +119,8 @@ class FinetuneResult:
     stopped_early: bool = False
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "lambda": self.lam, "lr": self.lr, "final_loss": self.losses[-1] if self.losses else None,
+        return {"steps": self.steps, "lambda": self.lam, "lr": self.lr,
+                "final_loss": self.losses[-1] if self.losses else None,
                 "before": self.before.to_dict() if self.before else None,
                 "after": self.after.to_dict() if self.after else None, "stopped_early": self.stopped_early}
 

@@ -174,7 +174,8 @@ class KnnIndex:
             raise NaviewerError(f"need at least 2 samples for a kNN index, got {self.n}")
         backend = self.config.knn_backend
         if backend == "auto":
-            backend = "exact" if (self.n <= self.config.exact_max_n or self._has_cuda()) else "hnsw"
+            exact = self.n <= self.config.exact_max_n or (self.n <= self.config.exact_max_n_gpu and self._has_cuda())
+            backend = "exact" if exact else "hnsw"
         self.backend = backend
         self.timings: dict[str, float] = {}
         self._mean = self._axes = None

@@ -16,13 +16,16 @@ from .fakes import counting_job, endless_job
 
 @pytest.fixture
 def window(qtbot):
+    # Not qtbot.addWidget: pytest-qt would close the window before this fixture's teardown, and
+    # closing with jobs still running asks a (blocking) question.
     win = MainWindow()
-    qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
     yield win
     win.jobs.cancel_all()
     win.jobs.wait_all(5)
+    win.close()
+    win.deleteLater()
 
 
 def test_window_opens_with_menus_and_panels(window):
@@ -98,6 +101,7 @@ def test_training_controls_pause_resume_cancel(qtbot, window):
     job = window.start_training({"method": "simclr", "epochs": 1, "batch_size": 8, "lr": 0.1, "device": "cpu"})
     assert job is not None and window.training_job is job
     assert window.act_pause.isEnabled() and not window.act_train.isEnabled()
+    qtbot.waitUntil(lambda: job.done > 0, timeout=60000)  # the worker first imports torch to set its threads
     window.act_pause.trigger()
     assert job.state is JobState.PAUSED and window.act_resume.isEnabled()
     window.act_resume.trigger()

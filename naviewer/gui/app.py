@@ -1,0 +1,116 @@
+"""Application entry points: ``naviewer`` with no command, and the ``naviewer-gui`` script.
+
+Startup order matters: only Qt widgets and the standard library are imported before the window
+is shown. pyqtgraph is imported right after the first paint (the monitor), torch only inside jobs
+or on demand (About, Train dialog's device check).
+
+``NAVIEWER_STARTUP_PROBE=1`` makes the app print ``NAVIEWER_WINDOW_EXPOSED <unix time> torch=<0|1>``
+when the window is first exposed, then quit: ``naviewer bench startup`` uses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+STARTUP_PROBE_ENV = "NAVIEWER_STARTUP_PROBE"
+PROBE_TAG = "NAVIEWER_WINDOW_EXPOSED"
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="naviewer-gui", description="The naviewer desktop application.")
+    parser.add_argument("path", nargs="?", help="a workspace to open, or a run folder / metrics.jsonl to follow")
+    parser.add_argument("--theme", choices=("light", "dark"), help="colour theme (remembered)")
+    parser.add_argument("--follow", metavar="RUN", help="follow a run folder written by another process")
+    return parser.parse_args(list(argv))
+
+
+def on_first_expose(widget, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once, right after ``widget``'s window is first exposed (painted) on screen."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class _Watcher(QObject):
+        def __init__(self) -> None:
+            super().__init__(widget)
+            self.fired = False
+
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+            if not self.fired and event.type() == QEvent.Type.Expose and obj.isExposed():
+                self.fired = True
+                QTimer.singleShot(0, callback)  # after the expose handler painted the window
+            return False
+
+    handle = widget.windowHandle()
+    if handle is None:
+        widget.winId()  # creates the native window
+        handle = widget.windowHandle()
+    handle.installEventFilter(_Watcher())
+
+
+def run_app(argv: Optional[Sequence[str]] = None) -> int:
+    """Create the application, show the main window, run the event loop; returns the exit code."""
+    args = _parse(argv or [])
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication([sys.argv[0] if sys.argv else "naviewer"])
+    app.setApplicationName("naviewer")
+    app.setOrganizationName("naviewer")
+    app.setApplicationDisplayName("naviewer")
+    app.setDesktopFileName("naviewer")
+
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.resources import app_icon
+    from naviewer.gui.settings import app_settings
+    from naviewer.gui.theme import ThemeManager
+
+    app.setWindowIcon(app_icon())
+    settings = app_settings()
+    theme_name = args.theme or str(settings.value("view/theme", "light"))
+    themes = ThemeManager(app, theme_name)
+    themes.apply()
+    window = MainWindow(themes)
+    if args.theme:
+        window.settings.setValue("view/theme", args.theme)
+
+    if os.environ.get(STARTUP_PROBE_ENV):
+
+        def report() -> None:
+            print(f"{PROBE_TAG} {time.time():.6f} torch={int('torch' in sys.modules)}", flush=True)
+            app.quit()
+
+        on_first_expose(window, report)
+
+    window.show()
+    if args.path:
+        target = Path(args.path)
+        if target.is_dir() and (target / "workspace.toml").is_file():
+            window.open_workspace(target)
+        else:
+            window.follow_run(target)
+    if args.follow:
+        window.follow_run(args.follow)
+    # Let Python see Ctrl+C in the terminal now and then (Qt's loop would swallow it).
+    tick = QTimer(window)
+    tick.timeout.connect(lambda: None)
+    tick.start(250)
+    import signal
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    return int(app.exec())
+
+
+def main() -> None:
+    """``naviewer-gui`` console entry point."""
+    raise SystemExit(run_app(sys.argv[1:]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,75 @@
+"""What torch reports (versions, usable devices), probed in a background thread, once.
+
+Importing torch takes seconds, so About and the Train dialog never do it on the GUI thread: they
+show "checking…" and fill in the answer when :class:`EnvironmentProbe` reports. The result is
+cached for the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+_cache: Optional[dict[str, Any]] = None
+
+
+def probe_environment() -> dict[str, Any]:
+    """Versions of torch/torchvision, the default device and every device torch can use."""
+    from naviewer.versions import _module_version, device_description
+
+    info: dict[str, Any] = {
+        "torch": _module_version("torch"),
+        "torchvision": _module_version("torchvision"),
+        "device": device_description(),
+        "devices": ["cpu"],
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["devices"].append("cuda")
+            info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            info["devices"].append("mps")
+    except Exception:  # noqa: BLE001 - no torch: cpu only, already said by the versions
+        pass
+    return info
+
+
+def cached_environment() -> Optional[dict[str, Any]]:
+    return _cache
+
+
+class _ProbeThread(QThread):
+    def run(self) -> None:
+        global _cache
+        _cache = probe_environment()
+
+
+class EnvironmentProbe(QObject):
+    """Starts the probe (at most one at a time) and emits ``ready(info)`` on the GUI thread."""
+
+    ready = Signal(dict)
+
+    def __init__(self, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self._thread: Optional[_ProbeThread] = None
+
+    def request(self) -> None:
+        if _cache is not None:
+            self.ready.emit(dict(_cache))
+            return
+        if self._thread is not None and self._thread.isRunning():
+            return
+        self._thread = _ProbeThread()
+        self._thread.finished.connect(self._finished)
+        self._thread.start()
+
+    def _finished(self) -> None:
+        if _cache is not None:
+            self.ready.emit(dict(_cache))
+
+    def wait(self, timeout_ms: int = 60000) -> bool:
+        return self._thread is None or self._thread.wait(timeout_ms)

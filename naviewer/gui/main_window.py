@@ -1,0 +1,710 @@
+"""The main window: menus, toolbar, dockable panels, status bar with the current job's progress.
+
+The window is built from Qt widgets only, so it is on screen before torch (or pyqtgraph) is
+imported. The training monitor (pyqtgraph) is built just after the first paint; everything that
+needs torch runs inside jobs (:mod:`naviewer.gui.jobs`) started from here.
+
+Workspaces and datasets are opened inside jobs too, and the window keeps only their paths and a
+summary: the SQLite store of a workspace belongs to the thread that opened it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from naviewer.errors import NaviewerError
+from naviewer.gui import tasks
+from naviewer.gui.environment import EnvironmentProbe, cached_environment
+from naviewer.gui.format import remaining
+from naviewer.gui.jobs import Job, JobConflict, JobFunction, JobManager, JobState
+from naviewer.gui.jobs_panel import JobsPanel
+from naviewer.gui.resources import THEMES, app_icon
+from naviewer.gui.settings import add_recent_workspace, app_settings, recent_workspaces, remove_recent_workspace
+from naviewer.gui.shortcuts_panel import ShortcutsPanel
+from naviewer.gui.theme import ThemeManager
+
+STATE_VERSION = 1  # bump when the dock layout changes incompatibly: old saved layouts are ignored
+
+# (settings, window) -> (job function, run directory or None). Replaced by the demo/tests as needed.
+TrainingJobFactory = Callable[[dict, "MainWindow"], "tuple[JobFunction, Optional[Path]]"]
+
+
+class OverviewPanel(QWidget):
+    """What is open (workspace, dataset, encoder) and the next useful actions."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.setObjectName("overviewPanel")
+        self.workspace = QLabel("none")
+        self.dataset = QLabel("none")
+        self.encoder = QLabel("none")
+        self.run = QLabel("none")
+        for label in (self.workspace, self.dataset, self.encoder, self.run):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form = QFormLayout()
+        form.addRow("<b>Workspace</b>", self.workspace)
+        form.addRow("<b>Dataset</b>", self.dataset)
+        form.addRow("<b>Encoder</b>", self.encoder)
+        form.addRow("<b>Run</b>", self.run)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        for action in (window.act_open_workspace, window.act_open_dataset, window.act_train):
+            button = QPushButton(action.text().replace("&", ""))
+            button.clicked.connect(action.trigger)
+            layout.addWidget(button)
+        hint = QLabel("Every action here is also a naviewer command; see Help ▸ Keyboard shortcuts.")
+        hint.setObjectName("hintLabel")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        layout.addStretch(1)
+
+
+class MainWindow(QMainWindow):
+    """The application window. Public methods are what menus call, and what scripts/tests call."""
+
+    first_shown = Signal()  # the first time the window is exposed (startup benchmark, monitor build)
+    monitor_ready = Signal(object)  # TrainingMonitor
+
+    def __init__(self, theme_manager: Optional[ThemeManager] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("naviewer")
+        self.setWindowIcon(app_icon())
+        self.settings = app_settings()
+        app = QApplication.instance()
+        self.theme_manager = theme_manager or ThemeManager(app, str(self.settings.value("view/theme", "light")))
+        self.jobs = JobManager(self)
+        self.probe = EnvironmentProbe(self)
+        self.training_job_factory: TrainingJobFactory = tasks.default_training_job
+        self.training_job: Optional[Job] = None
+        self.workspace_path: Optional[Path] = None
+        self.workspace_summary: dict[str, Any] = {}
+        self.dataset_path: Optional[Path] = None
+        self.dataset_summary: dict[str, Any] = {}
+        self.encoder_path: Optional[Path] = None
+        self.monitor = None  # TrainingMonitor, built after the first paint
+        self.last_message_box: Optional[QMessageBox] = None
+        self.train_settings: dict[str, Any] = {}
+        self._shown_once = False
+        self._closing = False
+        self._pending_follow: Optional[Path] = None
+        self._pending_job_for_monitor: Optional[Job] = None
+
+        self._create_actions()
+        self._create_menus()
+        self._create_toolbar()
+        self._create_docks()
+        self._create_status_bar()
+        self.jobs.job_started.connect(self._on_job_started)
+        self.jobs.job_finished.connect(self._on_job_finished)
+        self.jobs.jobs_changed.connect(self._update_actions)
+        self.theme_manager.theme_changed.connect(self._on_theme_changed)
+        self.resize(1280, 800)
+        self._restore_layout()
+        self._rebuild_recent_menu()
+        self._update_actions()
+        self._update_overview()
+
+    # ------------------------------------------------------------------ construction ----
+    def _action(self, text: str, slot: Callable, shortcut: Any = None, tip: str = "", checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.setCheckable(checkable)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _create_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.act_new_workspace = self._action("&New workspace…", self.new_workspace_dialog, QKeySequence(K.New), "Create a workspace folder for a dataset")
+        self.act_open_workspace = self._action("&Open workspace…", self.open_workspace_dialog, QKeySequence(K.Open), "Open a workspace folder")
+        self.act_open_dataset = self._action("Open &dataset…", self.open_dataset_dialog, "Ctrl+Shift+O", "Open CIFAR batches, an image folder or a file list")
+        self.act_open_encoder = self._action("Open &encoder checkpoint…", self.open_encoder_dialog, "Ctrl+Shift+E", "Load a trained encoder (.pt)")
+        self.act_follow_run = self._action("&Follow run folder…", self.follow_run_dialog, "Ctrl+Shift+F", "Monitor a run written by another process (CLI, torchrun)")
+        self.act_export = self._action("E&xport manifests…", self.export_dialog, "Ctrl+E", "Write kept.txt, samples.csv and provenance.json")
+        self.act_quit = self._action("&Quit", self.close, QKeySequence(K.Quit), "Quit naviewer")
+        self.act_train = self._action("&Train…", self.train_dialog, "Ctrl+T", "Train an encoder in the background")
+        self.act_pause = self._action("&Pause", self.pause_training, "Ctrl+P", "Pause training at the next batch")
+        self.act_resume = self._action("&Resume", self.resume_training, "Ctrl+R", "Resume paused training")
+        self.act_cancel = self._action("&Cancel", self.cancel_training, "Ctrl+.", "Cancel training (it checkpoints first)")
+        self.act_shortcuts = self._action("Keyboard &shortcuts", self.show_shortcuts, QKeySequence(K.HelpContents), "List keyboard shortcuts")
+        self.act_about = self._action("&About naviewer", self.show_about, None, "Versions and compute device")
+        self.act_reset_layout = self._action("&Reset layout", self.reset_layout, None, "Put every panel back where it started")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in THEMES:
+            action = self._action(f"{name.title()} theme", lambda name=name: self.set_theme(name), checkable=True)
+            self.theme_group.addAction(action)
+            self.theme_actions[name] = action
+        self.theme_actions[self.theme_manager.theme.name].setChecked(True)
+        self.act_toggle_theme = self._action("Toggle light/dark", self.toggle_theme, "Ctrl+Shift+L", "Switch between light and dark themes")
+        for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel):
+            action.setIconText(action.text().replace("&", "").rstrip("…"))
+
+    def _create_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for action in (self.act_new_workspace, self.act_open_workspace, self.act_open_dataset, self.act_open_encoder):
+            file_menu.addAction(action)
+        self.recent_menu = file_menu.addMenu("Recent &workspaces")
+        file_menu.addAction(self.act_follow_run)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_export)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        self.view_menu = bar.addMenu("&View")
+        self.panels_menu = self.view_menu.addMenu("&Panels")
+        self.view_menu.addSeparator()
+        for action in self.theme_actions.values():
+            self.view_menu.addAction(action)
+        self.view_menu.addAction(self.act_toggle_theme)
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.act_reset_layout)
+        run_menu = bar.addMenu("&Run")
+        for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel):
+            run_menu.addAction(action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_shortcuts)
+        help_menu.addAction(self.act_about)
+
+    def _create_toolbar(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(True)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (self.act_open_workspace, self.act_open_dataset, self.act_open_encoder):
+            toolbar.addAction(action)
+            action.setIconText(action.text().replace("&", "").replace("Open ", "").rstrip("…").capitalize())
+        toolbar.addSeparator()
+        for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.act_export)
+        self.act_export.setIconText("Export")
+        self.toolbar = toolbar
+
+    def add_panel(
+        self,
+        widget: QWidget,
+        title: str,
+        object_name: str,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        visible: bool = True,
+    ) -> QDockWidget:
+        """Add a dockable panel; its position is remembered (``object_name`` must be stable)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name)
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        dock.setVisible(visible)
+        self.panels_menu.addAction(dock.toggleViewAction())
+        self.docks[object_name] = dock
+        return dock
+
+    def _create_docks(self) -> None:
+        self.setDockNestingEnabled(True)
+        self.docks: dict[str, QDockWidget] = {}
+        # No central widget: every panel is a dock, so the whole arrangement can be rearranged
+        # and is restored between runs. Later views (map, gallery) join with add_panel().
+        self.setCentralWidget(None)
+        self.overview = OverviewPanel(self)
+        placeholder = QLabel("Loading plots…")
+        placeholder.setObjectName("placeholderLabel")
+        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.jobs_panel = JobsPanel(self.jobs)
+        self.jobs_panel.show_error.connect(self.show_job_error)
+        self.shortcuts_panel = ShortcutsPanel()
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("eventLog")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.add_panel(self.overview, "Overview", "overviewDock", Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.add_panel(placeholder, "Training monitor", "monitorDock", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.add_panel(self.jobs_panel, "Jobs", "jobsDock", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.add_panel(self.log, "Log", "logDock", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.splitDockWidget(self.docks["monitorDock"], self.docks["jobsDock"], Qt.Orientation.Vertical)
+        self.add_panel(self.shortcuts_panel, "Keyboard shortcuts", "shortcutsDock", Qt.DockWidgetArea.LeftDockWidgetArea, visible=False)
+        self.tabifyDockWidget(self.docks["jobsDock"], self.docks["logDock"])
+        self.docks["jobsDock"].raise_()
+        self._default_state = self.saveState(STATE_VERSION)
+        self.shortcuts_panel.set_actions(self.shortcut_groups())
+
+    def shortcut_groups(self) -> list[tuple[str, list[QAction]]]:
+        return [
+            ("File", [self.act_new_workspace, self.act_open_workspace, self.act_open_dataset, self.act_open_encoder,
+                      self.act_follow_run, self.act_export, self.act_quit]),
+            ("View", [self.act_toggle_theme]),
+            ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel]),
+            ("Help", [self.act_shortcuts]),
+        ]
+
+    def _create_status_bar(self) -> None:
+        status = self.statusBar()
+        self.job_label = QLabel("")
+        self.job_label.setObjectName("jobLabel")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("jobProgress")
+        self.progress.setFixedWidth(220)
+        self.progress.setTextVisible(True)
+        self.remaining_label = QLabel("")
+        self.remaining_label.setObjectName("remainingLabel")
+        status.addPermanentWidget(self.job_label)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.remaining_label)
+        self.progress.hide()
+        self._status_job: Optional[Job] = None
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(500)
+        self._status_timer.timeout.connect(self._update_status)
+        status.showMessage("Ready", 3000)
+
+    # --------------------------------------------------------------------- layout ----
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        self._layout_restored = isinstance(state, QByteArray) and not state.isEmpty() and self.restoreState(state, STATE_VERSION)
+
+    def _default_sizes(self) -> None:
+        """First run only: give the monitor most of the room (docks share space evenly otherwise)."""
+        width, height = self.width(), self.height()
+        self.resizeDocks([self.docks["overviewDock"], self.docks["monitorDock"]], [260, max(400, width - 260)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["monitorDock"], self.docks["jobsDock"]], [max(300, height - 330), 170], Qt.Orientation.Vertical)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(STATE_VERSION))
+        self.settings.setValue("view/theme", self.theme_manager.theme.name)
+        self.settings.sync()
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, STATE_VERSION)
+        self._default_sizes()
+
+    # ---------------------------------------------------------------------- theme ----
+    def set_theme(self, name: str) -> None:
+        self.theme_manager.apply(name)
+        self.settings.setValue("view/theme", name)
+
+    def toggle_theme(self) -> None:
+        self.set_theme("dark" if self.theme_manager.theme.name == "light" else "light")
+
+    def _on_theme_changed(self, theme) -> None:
+        action = self.theme_actions.get(theme.name)
+        if action is not None:
+            action.setChecked(True)
+        if self.monitor is not None:
+            self.monitor.set_theme(theme)
+
+    # ------------------------------------------------------------------ first show ----
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            if not self._layout_restored:
+                self._default_sizes()
+            QTimer.singleShot(0, self.first_shown.emit)
+            # pyqtgraph takes ~0.5 s to import: only after the window is on screen.
+            QTimer.singleShot(30, self.ensure_monitor)
+
+    def ensure_monitor(self):
+        """Build the training monitor (imports pyqtgraph) if not built yet, and return it."""
+        if self.monitor is None:
+            from naviewer.gui.monitor import TrainingMonitor
+            from naviewer.gui.theme import configure_pyqtgraph
+
+            configure_pyqtgraph(self.theme_manager.theme)
+            self.monitor = TrainingMonitor(self.theme_manager.theme)
+            old = self.docks["monitorDock"].widget()
+            self.docks["monitorDock"].setWidget(self.monitor)
+            if old is not None:
+                old.deleteLater()
+            if self._pending_job_for_monitor is not None and self._pending_job_for_monitor.running:
+                self.monitor.attach_job(self._pending_job_for_monitor)
+            elif self._pending_follow is not None:
+                self.monitor.follow(self._pending_follow)
+            self._pending_job_for_monitor = self._pending_follow = None
+            self.monitor_ready.emit(self.monitor)
+        return self.monitor
+
+    # ------------------------------------------------------------------------ jobs ----
+    def start_job(
+        self,
+        function: JobFunction,
+        name: str,
+        resources=(),
+        kind: str = "job",
+        torch_threads: Optional[int] = None,
+        on_success: Optional[Callable[[Job], None]] = None,
+    ) -> Optional[Job]:
+        """Start a background job; a conflict is shown to the user and gives None."""
+        try:
+            job = self.jobs.start(function, name, resources=resources, kind=kind, torch_threads=torch_threads)
+        except JobConflict as exc:
+            self.inform("Cannot start this job", str(exc), QMessageBox.Icon.Information)
+            return None
+        if on_success is not None:
+            job.finished.connect(lambda state, job=job: on_success(job) if state == JobState.FINISHED.value else None)
+        return job
+
+    def _on_job_started(self, job: Job) -> None:
+        self._status_job = job
+        job.progress.connect(lambda *_a, job=job: self._update_status() if job is self._status_job else None)
+        job.event.connect(lambda kind, data, job=job: self._log_event(job, kind, data))
+        self._log(f"started: {job.name}")
+        self._status_timer.start()
+        self._update_status()
+
+    def _on_job_finished(self, job: Job) -> None:
+        text = {JobState.FINISHED: "finished", JobState.CANCELLED: "cancelled", JobState.FAILED: "failed"}[job.state]
+        self._log(f"{text}: {job.name}" + (f" — {job.error_message()}" if job.state is JobState.FAILED else ""))
+        self.statusBar().showMessage(f"{job.name}: {text}", 5000)
+        if job is self._status_job:
+            running = self.jobs.running_jobs()
+            self._status_job = running[-1] if running else None
+        if job is self.training_job and not job.running:
+            self.training_job = None
+        self._update_status()
+        if job.state is JobState.FAILED and not self._closing:
+            self.show_job_error(job)
+
+    def _update_status(self) -> None:
+        job = self._status_job
+        if job is None or not job.running:
+            self.progress.hide()
+            self.job_label.setText("")
+            self.remaining_label.setText("")
+            self._status_timer.stop()
+            return
+        self.job_label.setText(f"{job.name}: {job.message}" if job.message else job.name)
+        fraction = job.fraction
+        if fraction is None:
+            self.progress.setRange(0, 0)  # busy indicator
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+            self.progress.setFormat(f"{fraction * 100:.0f} %")
+        self.progress.show()
+        state = "" if job.state is JobState.RUNNING else job.state.value
+        self.remaining_label.setText(state or remaining(job.remaining_s))
+
+    def show_job_error(self, job: Job) -> QMessageBox:
+        """A readable message; the traceback only on demand, and never for a NaviewerError."""
+        details = "" if isinstance(job.error, NaviewerError) else job.error_details
+        return self.inform(f"{job.name} failed", job.error_message(), QMessageBox.Icon.Warning, details)
+
+    def inform(self, title: str, text: str, icon=QMessageBox.Icon.Information, details: str = "") -> QMessageBox:
+        """A window-modal message box that does not block the event loop (jobs keep reporting)."""
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.last_message_box = box
+        box.open()
+        return box
+
+    # ------------------------------------------------------------------------- log ----
+    def _log(self, text: str) -> None:
+        from time import strftime
+
+        self.log.appendPlainText(f"{strftime('%H:%M:%S')}  {text}")
+
+    def _log_event(self, job: Job, kind: str, data: dict) -> None:
+        message = data.get("message") if isinstance(data, dict) else None
+        self._log(f"{job.name}: {kind}" + (f" — {message}" if message else ""))
+
+    # ---------------------------------------------------------------- file actions ----
+    def _ask_directory(self, title: str, start: str = "") -> Optional[Path]:
+        path = QFileDialog.getExistingDirectory(self, title, start or str(Path.home()))
+        return Path(path) if path else None
+
+    def open_workspace_dialog(self) -> None:
+        path = self._ask_directory("Open workspace")
+        if path:
+            self.open_workspace(path)
+
+    def new_workspace_dialog(self) -> None:
+        path = self._ask_directory("New workspace: choose an empty folder")
+        if path:
+            self.new_workspace(path)
+
+    def open_dataset_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open dataset folder (CIFAR batches or image folders)", str(Path.home()))
+        if path:
+            self.open_dataset(path)
+
+    def open_encoder_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open encoder checkpoint", str(Path.home()), "PyTorch checkpoints (*.pt *.pth);;All files (*)")
+        if path:
+            self.open_encoder(path)
+
+    def follow_run_dialog(self) -> None:
+        start = str(self.workspace_path / "runs") if self.workspace_path else str(Path.home())
+        path = self._ask_directory("Follow a run folder (holding metrics.jsonl)", start)
+        if path:
+            self.follow_run(path)
+
+    def export_dialog(self) -> None:
+        if self.workspace_path is None:
+            self.inform("Export", "Open a workspace first: exports are written from a workspace's review decisions.")
+            return
+        self.export(None)
+
+    def open_workspace(self, path: os.PathLike | str) -> Optional[Job]:
+        path = Path(path).expanduser().absolute()
+
+        def done(job: Job) -> None:
+            self._set_workspace(path, job.result)
+
+        return self.start_job(lambda ctx: tasks.workspace_summary(path, ctx), f"Open workspace {path.name}",
+                              resources=[f"workspace:{path}"], kind="workspace", on_success=done)
+
+    def new_workspace(self, path: os.PathLike | str) -> Optional[Job]:
+        path = Path(path).expanduser().absolute()
+        dataset = self.dataset_path
+
+        def done(job: Job) -> None:
+            self._set_workspace(path, job.result)
+
+        return self.start_job(lambda ctx: tasks.create_workspace(path, dataset, ctx), f"Create workspace {path.name}",
+                              resources=[f"workspace:{path}"], kind="workspace", on_success=done)
+
+    def _set_workspace(self, path: Path, summary: dict) -> None:
+        self.workspace_path = path
+        self.workspace_summary = dict(summary or {})
+        self.setWindowTitle(f"{path.name} — naviewer")
+        add_recent_workspace(self.settings, str(path))
+        self._rebuild_recent_menu()
+        self._update_overview()
+        self._update_actions()
+        runs = self.workspace_summary.get("runs") or []
+        if runs and self.training_job is None:
+            self.follow_run(runs[-1])
+
+    def open_dataset(self, path: os.PathLike | str) -> Optional[Job]:
+        path = Path(path).expanduser().absolute()
+
+        def done(job: Job) -> None:
+            self.dataset_path = path
+            self.dataset_summary = dict(job.result or {})
+            self._update_overview()
+            self._update_actions()
+
+        return self.start_job(lambda ctx: tasks.dataset_summary(path, ctx), f"Open dataset {path.name}",
+                              resources=[f"dataset:{path}"], kind="dataset", on_success=done)
+
+    def open_encoder(self, path: os.PathLike | str) -> Optional[Job]:
+        path = Path(path).expanduser().absolute()
+
+        def done(job: Job) -> None:
+            self.encoder_path = path
+            self._update_overview()
+
+        return self.start_job(lambda ctx: tasks.check_checkpoint(path, ctx), f"Open encoder {path.name}",
+                              resources=[f"encoder:{path}"], kind="encoder", on_success=done)
+
+    def export(self, out_dir: Optional[os.PathLike | str]) -> Optional[Job]:
+        if self.workspace_path is None:
+            return None
+        path = self.workspace_path
+        out = Path(out_dir) if out_dir else None
+
+        def done(job: Job) -> None:
+            self.statusBar().showMessage(f"Exported to {job.result}", 8000)
+            self._log(f"exported manifests to {job.result}")
+
+        return self.start_job(lambda ctx: tasks.export_workspace(path, out, ctx), f"Export {path.name}",
+                              resources=[f"workspace:{path}"], kind="export", on_success=done)
+
+    def follow_run(self, path: os.PathLike | str):
+        """Monitor a run directory (or metrics.jsonl) written by another process."""
+        path = Path(path)
+        self.overview.run.setText(str(path))
+        if self.monitor is None:
+            self._pending_follow, self._pending_job_for_monitor = path, None
+            return None
+        return self.monitor.follow(path)
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = recent_workspaces(self.settings)
+        for path in items:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _c=False, p=path: self._open_recent(p))
+        if not items:
+            empty = self.recent_menu.addAction("(none yet)")
+            empty.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear list")
+            clear.triggered.connect(self._clear_recent)
+
+    def _open_recent(self, path: str) -> None:
+        if not Path(path).is_dir():
+            remove_recent_workspace(self.settings, path)
+            self._rebuild_recent_menu()
+            self.inform("Recent workspaces", f"{path}: the workspace no longer exists; removed from the list.")
+            return
+        self.open_workspace(path)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recent/workspaces", [])
+        self._rebuild_recent_menu()
+
+    def _update_overview(self) -> None:
+        ws = self.workspace_summary
+        if self.workspace_path:
+            count = ws.get("samples")
+            self.overview.workspace.setText(f"{self.workspace_path}" + (f"<br>{count:,} samples" if count else ""))
+        if self.dataset_path:
+            n = self.dataset_summary.get("samples")
+            kind = self.dataset_summary.get("kind", "")
+            self.overview.dataset.setText(f"{self.dataset_path}" + (f"<br>{n:,} images {kind}" if n else ""))
+        if self.encoder_path:
+            self.overview.encoder.setText(str(self.encoder_path))
+
+    # --------------------------------------------------------------------- training ----
+    def training_source(self) -> str:
+        if self.workspace_path is not None:
+            return f"Workspace: {self.workspace_path}"
+        if self.dataset_path is not None:
+            return f"Dataset: {self.dataset_path}"
+        return ""
+
+    def train_dialog(self) -> None:
+        from naviewer.gui.train_dialog import TrainDialog
+
+        if self.training_job is not None and self.training_job.running:
+            self.inform("Train", f"'{self.training_job.name}' is already running; pause or cancel it first.")
+            return
+        env = cached_environment()
+        n = self.workspace_summary.get("samples") or self.dataset_summary.get("samples")
+        dialog = TrainDialog(self, self.train_settings or None, n_samples=n,
+                             available_devices=env.get("devices") if env else None,
+                             source_description=self.training_source() or
+                             "No workspace or dataset is open: the configured training job decides what it trains on.")
+        self.probe.ready.connect(lambda info, d=dialog: d.set_available_devices(info.get("devices", ["cpu"])))
+        self.probe.request()
+        self.train_dialog_widget = dialog
+        dialog.accepted.connect(lambda d=dialog: self.start_training(d.settings()))
+        dialog.open()
+
+    def start_training(self, settings: dict[str, Any]) -> Optional[Job]:
+        """Start training with validated dialog settings through ``training_job_factory``."""
+        self.train_settings = dict(settings)
+        try:
+            function, run_dir = self.training_job_factory(dict(settings), self)
+        except NaviewerError as exc:
+            self.inform("Cannot train", str(exc), QMessageBox.Icon.Warning)
+            return None
+        resources = ["training"] + ([f"workspace:{self.workspace_path}"] if self.workspace_path else [])
+        job = self.start_job(function, f"Train {settings.get('method', '')}".strip(), resources=resources,
+                             kind="training", torch_threads=tasks.training_threads())
+        if job is None:
+            return None
+        self.training_job = job
+        if run_dir is not None:
+            self.overview.run.setText(str(run_dir))
+        if self.monitor is None:
+            self._pending_job_for_monitor, self._pending_follow = job, None
+        else:
+            self.monitor.attach_job(job)
+        self.docks["monitorDock"].show()
+        self.docks["monitorDock"].raise_()
+        self._update_actions()
+        return job
+
+    def pause_training(self) -> None:
+        if self.training_job is not None:
+            self.training_job.pause()
+        self._update_actions()
+
+    def resume_training(self) -> None:
+        if self.training_job is not None:
+            self.training_job.resume()
+        self._update_actions()
+
+    def cancel_training(self) -> None:
+        if self.training_job is not None:
+            self.training_job.cancel()
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        job = self.training_job if self.training_job is not None and self.training_job.running else None
+        self.act_train.setEnabled(job is None)
+        self.act_pause.setEnabled(job is not None and job.state is JobState.RUNNING)
+        self.act_resume.setEnabled(job is not None and job.state is JobState.PAUSED)
+        self.act_cancel.setEnabled(job is not None and job.state in (JobState.RUNNING, JobState.PAUSED))
+        self.act_export.setEnabled(self.workspace_path is not None)
+
+    # ------------------------------------------------------------------------ help ----
+    def show_shortcuts(self) -> None:
+        dock = self.docks["shortcutsDock"]
+        dock.show()
+        dock.raise_()
+
+    def show_about(self):
+        from naviewer.gui.about import AboutDialog
+
+        dialog = AboutDialog(self.probe, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_dialog = dialog
+        dialog.open()
+        return dialog
+
+    # ----------------------------------------------------------------------- close ----
+    def closeEvent(self, event: QCloseEvent) -> None:
+        running = self.jobs.running_jobs()
+        if running:
+            names = ", ".join(job.name for job in running)
+            answer = QMessageBox.question(
+                self,
+                "Jobs are still running",
+                f"{names} {'is' if len(running) == 1 else 'are'} still running.\n\n"
+                "Cancel and quit? Training saves a checkpoint before it stops.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self._closing = True
+            self.statusBar().showMessage("Cancelling running jobs…")
+            self.jobs.cancel_all()
+            if not self.jobs.wait_all(timeout_s=120.0):
+                self.inform("Still stopping", "A job did not stop within two minutes; naviewer will quit anyway.")
+        self._closing = True
+        if self.monitor is not None:
+            self.monitor.detach()
+        self.save_layout()
+        event.accept()

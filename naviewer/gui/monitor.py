@@ -1,0 +1,443 @@
+"""Live training monitor: loss, learning rate, throughput, kNN accuracy, ASR and DIFT per epoch.
+
+Two sources feed the same plots, both speaking the records of ``metrics.jsonl`` (contracts §1):
+
+* a running :class:`~naviewer.gui.jobs.Job` — its ``metrics`` signal (already throttled to 15 Hz);
+* a run directory written by another process (a CLI run, torchrun rank 0) — :class:`MetricsFollower`
+  polls the file with a timer and reads only the bytes appended since the last poll.
+
+Records are appended to plain lists; a 10 Hz timer pushes only the changed series into pyqtgraph.
+The x axis is in epochs (1-based at epoch ends; step records at fractional epochs). ASR and DIFT
+plots appear only once a record carries their values. This module imports pyqtgraph, which is slow
+to import: the main window imports it only after the window is on screen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from naviewer.gui.resources import Theme, load_theme
+
+METRICS_FILE = "metrics.jsonl"
+_EVENT_LINES = {"restart": "restart", "dift_stop": "DIFT stop", "finetune": "fine-tune"}
+
+
+def metrics_file(path: os.PathLike | str) -> Path:
+    """``path`` itself if it is a file, else ``path/metrics.jsonl`` (a run directory)."""
+    path = Path(path)
+    return path / METRICS_FILE if path.is_dir() or path.suffix != ".jsonl" else path
+
+
+def _read_metrics(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    from naviewer.workspace.metrics import read_metrics  # the workspace's own tolerant reader
+
+    return read_metrics(path, offset)
+
+
+class MetricsFollower(QObject):
+    """Follows a growing ``metrics.jsonl``: a timer reads complete new lines from the last offset.
+
+    A half-written last line is left for the next poll (the reader only consumes up to the last
+    newline); a file that got shorter was rewritten, so reading restarts and ``restarted`` fires.
+    """
+
+    records = Signal(list)
+    restarted = Signal()
+
+    def __init__(self, path: os.PathLike | str, interval_ms: int = 250, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.path = metrics_file(path)
+        self.offset = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.poll)
+
+    def start(self) -> None:
+        self.poll()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    @property
+    def active(self) -> bool:
+        return self._timer.isActive()
+
+    def poll(self) -> int:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return 0
+        if size < self.offset:
+            self.offset = 0
+            self.restarted.emit()
+        if size == self.offset:
+            return 0
+        records, self.offset = _read_metrics(self.path, self.offset)
+        if records:
+            self.records.emit(records)
+        return len(records)
+
+
+@dataclass
+class _SeriesSpec:
+    key: str  # record field
+    source: str  # "step" or "epoch"
+    label: str
+    color_index: int
+    scale: float = 1.0  # e.g. 100 to show fractions as percent
+
+
+@dataclass
+class _PlotSpec:
+    name: str
+    title: str
+    unit: str
+    series: tuple[_SeriesSpec, ...]
+    optional: bool = False  # hidden until one of its series has data
+    log_y: bool = False
+
+
+PLOTS: tuple[_PlotSpec, ...] = (
+    _PlotSpec("loss", "Loss", "", (_SeriesSpec("loss", "step", "step", 0), _SeriesSpec("loss", "epoch", "epoch mean", 1))),
+    _PlotSpec("lr", "Learning rate", "", (_SeriesSpec("lr", "step", "step", 0), _SeriesSpec("lr", "epoch", "epoch", 1))),
+    _PlotSpec(
+        "throughput",
+        "Throughput",
+        "images/s",
+        (_SeriesSpec("images_per_s", "step", "step", 0), _SeriesSpec("images_per_s", "epoch", "epoch", 1)),
+    ),
+    _PlotSpec("knn", "kNN accuracy", "%", (_SeriesSpec("knn_acc", "epoch", "top-1", 2, 100.0),)),
+    _PlotSpec("asr", "Attack success rate", "%", (_SeriesSpec("asr", "epoch", "ASR", 4, 100.0),), optional=True),
+    _PlotSpec("dift", "DIFT detected", "samples", (_SeriesSpec("dift_detected", "epoch", "detected", 3),), optional=True),
+    _PlotSpec(
+        "dift_pr",
+        "DIFT precision / recall",
+        "%",
+        (_SeriesSpec("dift_precision", "epoch", "precision", 0, 100.0), _SeriesSpec("dift_recall", "epoch", "recall", 1, 100.0)),
+        optional=True,
+    ),
+)
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class TrainingMonitor(QWidget):
+    """Plots of one training run, fed by records from a job or a followed metrics file."""
+
+    REDRAW_MS = 100
+
+    def __init__(self, theme: Optional[Theme] = None, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainingMonitor")
+        self._theme = theme or load_theme("light")
+        self._follower: Optional[MetricsFollower] = None
+        self._job = None
+        self.data: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+        self.run_info: dict[str, Any] = {}
+        self.last_step: dict[str, Any] = {}
+        self.last_epoch: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self.state = "idle"
+        self._dirty: set[str] = set()
+
+        self.header = QLabel("No training run. Start one from Run ▸ Train, or follow a run folder.")
+        self.header.setObjectName("monitorHeader")
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.source_label = QLabel("")
+        self.source_label.setObjectName("hintLabel")
+        self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.source_label)
+
+        self.grid = QGridLayout()
+        self.grid.setSpacing(6)
+        self.plots: dict[str, pg.PlotWidget] = {}
+        self.curves: dict[tuple[str, str, str], pg.PlotDataItem] = {}
+        self._markers: list[tuple[pg.PlotWidget, pg.InfiniteLine]] = []
+        for spec in PLOTS:
+            self.plots[spec.name] = self._make_plot(spec)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(self.grid, 1)
+        self._relayout()
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+        self.set_theme(self._theme)
+
+    # -- sources --------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the current run (plots cleared) but keep following what is attached."""
+        self.data.clear()
+        self.run_info = {}
+        self.last_step, self.last_epoch = {}, {}
+        self.events = []
+        self.state = "idle"
+        for plot, line in self._markers:
+            plot.removeItem(line)
+        self._markers = []
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self._dirty.clear()
+        self._relayout()
+        self._update_header()
+
+    def attach_job(self, job) -> None:
+        """Plot a running job's metric records live (the job's own ``metrics`` signal)."""
+        self.detach()
+        self.reset()
+        self._job = job
+        job.metrics.connect(self.add_records)
+        job.event.connect(self._on_job_event)
+        job.state_changed.connect(self._on_job_state)
+        self.state = job.state.value
+        self.source_label.setText(f"job: {job.name}")
+        self._update_header()
+
+    def follow(self, path: os.PathLike | str, interval_ms: int = 250) -> MetricsFollower:
+        """Plot a run directory's ``metrics.jsonl`` as another process appends to it."""
+        self.detach()
+        self.reset()
+        follower = MetricsFollower(path, interval_ms, self)
+        follower.records.connect(self.add_records)
+        follower.restarted.connect(self.reset)
+        self._follower = follower
+        self.state = "following"
+        self.source_label.setText(f"following: {follower.path}")
+        follower.start()
+        self._update_header()
+        return follower
+
+    def detach(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower.deleteLater()
+            self._follower = None
+        if self._job is not None:
+            for signal, slot in (
+                (self._job.metrics, self.add_records),
+                (self._job.event, self._on_job_event),
+                (self._job.state_changed, self._on_job_state),
+            ):
+                try:
+                    signal.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+            self._job = None
+        self.source_label.setText("")
+
+    @property
+    def follower(self) -> Optional[MetricsFollower]:
+        return self._follower
+
+    # -- records --------------------------------------------------------------------------
+    def add_records(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            kind = record.get("kind")
+            if kind == "run_start":
+                self.run_info = dict(record)
+            elif kind == "step":
+                self._add_point("step", record, self._step_x(record))
+                self.last_step = dict(record)
+            elif kind == "epoch":
+                epoch = _number(record.get("epoch"))
+                self._add_point("epoch", record, (epoch if epoch is not None else len(self.data.get(("loss", "epoch"), ([], []))[0])) + 1)
+                self.last_epoch = dict(record)
+            elif kind == "event":
+                self._add_event(record)
+        self._update_header()
+
+    def _step_x(self, record: dict[str, Any]) -> float:
+        steps_per_epoch = _number(self.run_info.get("steps_per_epoch"))
+        step = _number(record.get("step"))
+        if steps_per_epoch and step is not None:
+            return step / steps_per_epoch
+        epoch = _number(record.get("epoch")) or 0.0
+        return epoch + 1.0
+
+    def _add_point(self, source: str, record: dict[str, Any], x: float) -> None:
+        for spec in PLOTS:
+            for series in spec.series:
+                if series.source != source:
+                    continue
+                value = _number(record.get(series.key))
+                if value is None:
+                    continue
+                xs, ys = self.data.setdefault((series.key, source), ([], []))
+                xs.append(x)
+                ys.append(value * series.scale)
+                self._dirty.add(spec.name)
+
+    def _add_event(self, record: dict[str, Any]) -> None:
+        self.events.append(dict(record))
+        name = str(record.get("event", ""))
+        if name in ("paused", "resumed", "cancelled", "finished"):
+            self.state = {"resumed": "running"}.get(name, name)
+        if name in _EVENT_LINES:
+            epoch = _number(record.get("epoch"))
+            x = epoch + 1 if epoch is not None else self._latest_x()
+            for plot_name in ("loss", "knn", "dift"):
+                line = pg.InfiniteLine(
+                    pos=x,
+                    angle=90,
+                    pen=pg.mkPen(self._theme.color(4), width=1, style=Qt.PenStyle.DashLine),
+                    label=_EVENT_LINES[name],
+                    labelOpts={"position": 0.75, "color": self._theme.plot_foreground},
+                )
+                self.plots[plot_name].addItem(line)
+                self._markers.append((self.plots[plot_name], line))
+
+    def _latest_x(self) -> float:
+        xs = [series[0][-1] for series in self.data.values() if series[0]]
+        return max(xs) if xs else 0.0
+
+    def _on_job_event(self, kind: str, data: dict) -> None:
+        if kind in ("paused", "resumed"):
+            self.state = "running" if kind == "resumed" else "paused"
+            self._update_header()
+
+    def _on_job_state(self, state: str) -> None:
+        self.state = state
+        self._update_header()
+
+    # -- drawing --------------------------------------------------------------------------
+    def _make_plot(self, spec: _PlotSpec) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setObjectName(f"plot_{spec.name}")
+        plot.setMinimumSize(220, 150)
+        item = plot.getPlotItem()
+        item.setTitle(spec.title)
+        item.setLabel("bottom", "epoch")
+        if spec.unit:
+            item.setLabel("left", units=None, text=spec.unit)
+        item.showGrid(x=True, y=True, alpha=self._theme.plot_grid_alpha)
+        item.setMenuEnabled(False)
+        if len({s.key for s in spec.series}) > 1:  # step-vs-epoch pairs are told apart by dots instead
+            item.addLegend(offset=(-4, -4), labelTextSize="8pt")
+        for series in spec.series:
+            if series.source == "step":
+                curve = item.plot([], [], name=series.label)
+                curve.setDownsampling(auto=True, method="peak")
+                curve.setClipToView(True)
+            else:
+                curve = item.plot([], [], name=series.label, symbol="o", symbolSize=6)
+            self.curves[(spec.name, series.key, series.source)] = curve
+        return plot
+
+    def _has_data(self, spec: _PlotSpec) -> bool:
+        return any(self.data.get((s.key, s.source), ([], []))[0] for s in spec.series)
+
+    def visible_plots(self) -> list[str]:
+        return [spec.name for spec in PLOTS if not spec.optional or self._has_data(spec)]
+
+    def _relayout(self) -> None:
+        visible = self.visible_plots()
+        for name, plot in self.plots.items():
+            self.grid.removeWidget(plot)
+            plot.setVisible(name in visible)
+        columns = 2 if len(visible) <= 4 else math.ceil(len(visible) / 2)
+        rows = math.ceil(len(visible) / columns)
+        for index, name in enumerate(visible):
+            self.grid.addWidget(self.plots[name], index // columns, index % columns)
+        for row in range(max(rows, self.grid.rowCount())):
+            self.grid.setRowStretch(row, 1 if row < rows else 0)
+        for column in range(max(columns, self.grid.columnCount())):
+            self.grid.setColumnStretch(column, 1 if column < columns else 0)
+        self._laid_out = tuple(visible)
+
+    def redraw(self) -> None:
+        """Push changed series into their curves (called by the 10 Hz timer)."""
+        if not self._dirty:
+            return
+        if tuple(self.visible_plots()) != self._laid_out:
+            self._relayout()
+        dirty, self._dirty = self._dirty, set()
+        for spec in PLOTS:
+            if spec.name not in dirty:
+                continue
+            for series in spec.series:
+                xs, ys = self.data.get((series.key, series.source), ([], []))
+                self.curves[(spec.name, series.key, series.source)].setData(
+                    np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+                )
+
+    def set_theme(self, theme: Theme) -> None:
+        self._theme = theme
+        for spec in PLOTS:
+            plot = self.plots[spec.name]
+            plot.setBackground(theme.plot_background)
+            item = plot.getPlotItem()
+            item.titleLabel.setText(spec.title, color=theme.plot_foreground)
+            for axis_name in ("left", "bottom"):
+                axis = item.getAxis(axis_name)
+                axis.setPen(pg.mkPen(theme.plot_foreground))
+                axis.setTextPen(pg.mkPen(theme.plot_foreground))
+            item.showGrid(x=True, y=True, alpha=theme.plot_grid_alpha)
+            if item.legend is not None:
+                item.legend.setLabelTextColor(theme.plot_foreground)
+            for series in spec.series:
+                curve = self.curves[(spec.name, series.key, series.source)]
+                color = theme.color(series.color_index)
+                if series.source == "step":
+                    curve.setPen(pg.mkPen(color, width=1.2))
+                else:
+                    curve.setPen(pg.mkPen(color, width=2))
+                    curve.setSymbolBrush(pg.mkBrush(color))
+                    curve.setSymbolPen(pg.mkPen(theme.plot_background, width=1))
+        self._update_header()
+
+    def _update_header(self) -> None:
+        info = self.run_info
+        if not info and not self.last_step and not self.last_epoch:
+            if self.state == "following":
+                self.header.setText("Waiting for the run to write its first records…")
+            return
+        accent = self._theme.accent
+        parts = []
+        method = info.get("method") or (info.get("config") or {}).get("method")
+        if method:
+            parts.append(f"<b style='color:{accent}'>{str(method).upper()}</b>")
+        epoch = _number(self.last_step.get("epoch", self.last_epoch.get("epoch")))
+        total = _number(info.get("total_epochs"))
+        if epoch is not None:
+            parts.append(f"epoch {int(epoch) + 1}" + (f" / {int(total)}" if total else ""))
+        loss = _number(self.last_step.get("loss", self.last_epoch.get("loss")))
+        if loss is not None:
+            parts.append(f"loss {loss:.4f}")
+        speed = _number(self.last_step.get("images_per_s", self.last_epoch.get("images_per_s")))
+        if speed is not None:
+            parts.append(f"{speed:,.0f} img/s")
+        knn = _number(self.last_epoch.get("knn_acc"))
+        if knn is not None:
+            parts.append(f"kNN {knn * 100:.1f} %")
+        asr = _number(self.last_epoch.get("asr"))
+        if asr is not None:
+            parts.append(f"ASR {asr * 100:.1f} %")
+        detected = _number(self.last_epoch.get("dift_detected"))
+        if detected is not None:
+            parts.append(f"DIFT {int(detected)} flagged")
+        if self.state not in ("idle", "following", "running"):
+            parts.append(f"<i>{self.state}</i>")
+        self.header.setText(" · ".join(parts))

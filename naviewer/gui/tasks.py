@@ -1,0 +1,133 @@
+"""The job functions the window starts: thin calls into the core, run in worker threads.
+
+Each function takes a :class:`~naviewer.jobs.JobContext` and returns a small summary the window
+keeps (paths and counts, never a live workspace: its SQLite connection belongs to the thread that
+opened it). Core modules are imported inside the functions so that the window starts without them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from naviewer.gui.jobs import JobFunction
+    from naviewer.gui.main_window import MainWindow
+
+
+def _runs_with_metrics(workspace: Path) -> list[str]:
+    """Run directories of a workspace that hold a metrics.jsonl, oldest first."""
+    runs = workspace / "runs"
+    if not runs.is_dir():
+        return []
+    found = [p for p in runs.iterdir() if (p / "metrics.jsonl").is_file()]
+    found.sort(key=lambda p: (p / "metrics.jsonl").stat().st_mtime)
+    return [str(p) for p in found]
+
+
+def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
+    from naviewer.workspace import Workspace
+
+    ctx.progress(0, 1, "opening workspace")
+    ws = Workspace.open(path)
+    try:
+        summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": _runs_with_metrics(ws.path)}
+    finally:
+        ws.close()
+    ctx.progress(1, 1, "opening workspace")
+    return summary
+
+
+def create_workspace(path: Path, dataset_path: Optional[Path], ctx: JobContext) -> dict[str, Any]:
+    from naviewer.workspace import Workspace
+
+    dataset = None
+    if dataset_path is not None:
+        from naviewer.data import open_dataset
+
+        dataset = open_dataset(dataset_path)
+    ws = Workspace.create(path, dataset=dataset, ctx=ctx)
+    try:
+        return {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": []}
+    finally:
+        ws.close()
+
+
+def dataset_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
+    from naviewer.data import open_dataset
+
+    ctx.progress(0, None, "opening dataset")
+    dataset = open_dataset(path)
+    description = dataset.describe() if hasattr(dataset, "describe") else {}
+    return {"samples": len(dataset), "classes": len(dataset.class_names), "kind": str(description.get("kind", ""))}
+
+
+def check_checkpoint(path: Path, ctx: JobContext) -> dict[str, Any]:
+    """Load a checkpoint safely (weights only) to tell the user early if it is not one."""
+    if not path.is_file():
+        raise NaviewerError("no such checkpoint file", path)
+    ctx.progress(0, None, "reading checkpoint")
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any load failure is a bad file from the user's view
+        raise NaviewerError(f"not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})", path) from exc
+    tensors = 0
+    stack = [state]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, torch.Tensor):
+            tensors += 1
+    if tensors == 0:
+        raise NaviewerError("the checkpoint holds no tensors", path)
+    return {"tensors": tensors}
+
+
+def export_workspace(path: Path, out_dir: Optional[Path], ctx: JobContext) -> str:
+    from naviewer.workspace import Workspace
+    from naviewer.workspace.export import export_manifests
+
+    ws = Workspace.open(path)
+    try:
+        result = export_manifests(ws, out_dir, ctx=ctx)
+    finally:
+        ws.close()
+    return str(result.out_dir)
+
+
+def training_threads() -> int:
+    """torch threads for a job: all cores but one, so the GUI thread always has a core."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def run_name(settings: dict[str, Any]) -> str:
+    return f"{settings.get('method', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def default_training_job(settings: dict[str, Any], window: "MainWindow") -> "tuple[JobFunction, Optional[Path]]":
+    """Train with the SSL engine (``naviewer.ssl.train``) on the open workspace or dataset.
+
+    Raises NaviewerError (shown to the user, nothing started) when nothing is open to train on.
+    """
+    workspace, dataset_path = window.workspace_path, window.dataset_path
+    if workspace is None and dataset_path is None:
+        raise NaviewerError("Open a workspace or a dataset first: training needs images to train on.")
+    name = run_name(settings)
+    run_dir = (workspace / "runs" / name) if workspace is not None else None
+
+    def job(ctx: JobContext) -> Any:
+        from naviewer.gui.training import run_training
+
+        return run_training(settings, ctx, workspace=workspace, dataset_path=dataset_path, run_name=name)
+
+    return job, run_dir

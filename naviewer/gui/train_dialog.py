@@ -1,0 +1,207 @@
+"""The Train dialog: method, epochs, batch size, learning rate, device — validated as you type.
+
+Numbers are typed into line edits (not spin boxes that silently clamp) so that a bad value is
+shown with its reason and OK stays disabled until every field is valid. The dialog produces a
+plain settings dict; what runs it is the main window's training job factory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+# The registry names of naviewer.ssl.METHODS, spelled out here because importing naviewer.ssl
+# imports torch, which the GUI must not do just to open a dialog.
+METHODS = ("simclr", "mocov2", "byol", "simsiam")
+METHOD_LABELS = {"simclr": "SimCLR", "mocov2": "MoCo v2", "byol": "BYOL", "simsiam": "SimSiam"}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_LR = {"simclr": 0.5, "mocov2": 0.06, "byol": 1.0, "simsiam": 0.06}
+DEFAULTS: dict[str, Any] = {"method": "simclr", "epochs": 100, "batch_size": 256, "lr": 0.5, "device": "auto"}
+
+
+def _parse_int(text: str, name: str, low: int, high: int) -> tuple[Optional[int], Optional[str]]:
+    text = text.strip().replace("_", "").replace(",", "")
+    if not text:
+        return None, f"{name} is required."
+    try:
+        value = int(text)
+    except ValueError:
+        return None, f"{name} must be a whole number, not '{text}'."
+    if not low <= value <= high:
+        return None, f"{name} must be between {low:,} and {high:,}."
+    return value, None
+
+
+def validate_train_settings(
+    raw: dict[str, Any],
+    n_samples: Optional[int] = None,
+    available_devices: Optional[Iterable[str]] = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse the dialog's raw strings: ``(settings, errors)`` with one message per bad field.
+
+    ``n_samples``: size of the training set, if known (a batch cannot be larger; contrastive
+    losses need at least two images). ``available_devices``: devices torch reports, if already
+    probed (the dialog never imports torch itself).
+    """
+    settings: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    method = str(raw.get("method", "")).strip().lower()
+    if method not in METHODS:
+        errors["method"] = f"Unknown method '{method}'; choose one of {', '.join(METHODS)}."
+    settings["method"] = method
+
+    epochs, error = _parse_int(str(raw.get("epochs", "")), "Epochs", 1, 100_000)
+    if error:
+        errors["epochs"] = error
+    settings["epochs"] = epochs
+
+    batch, error = _parse_int(str(raw.get("batch_size", "")), "Batch size", 2, 1_000_000)
+    if error:
+        errors["batch_size"] = error + (" Contrastive losses need at least 2 images." if batch is None and "between" in error else "")
+    elif n_samples is not None and batch > n_samples:
+        errors["batch_size"] = f"Batch size {batch:,} is larger than the dataset ({n_samples:,} images)."
+    settings["batch_size"] = batch
+
+    lr_text = str(raw.get("lr", "")).strip()
+    try:
+        lr = float(lr_text)
+    except ValueError:
+        lr = None
+        errors["lr"] = f"Learning rate must be a number such as 0.5 or 3e-4, not '{lr_text}'." if lr_text else "Learning rate is required."
+    else:
+        if not (0.0 < lr <= 100.0) or lr != lr:
+            errors["lr"] = "Learning rate must be greater than 0 and at most 100."
+    settings["lr"] = lr
+
+    device = str(raw.get("device", "auto")).strip().lower()
+    if device not in DEVICES:
+        errors["device"] = f"Unknown device '{device}'; choose one of {', '.join(DEVICES)}."
+    elif available_devices is not None and device != "auto" and device not in set(available_devices):
+        names = {"cuda": "CUDA (an NVIDIA GPU)", "mps": "Apple MPS"}
+        errors["device"] = f"{names.get(device, device)} is not available on this machine; use auto or cpu."
+    settings["device"] = device
+    return settings, errors
+
+
+class TrainDialog(QDialog):
+    """Choose how to train; ``settings()`` gives the validated dict once accepted."""
+
+    FIELDS = ("method", "epochs", "batch_size", "lr", "device")
+
+    def __init__(
+        self,
+        parent: Optional[QWidget] = None,
+        initial: Optional[dict[str, Any]] = None,
+        n_samples: Optional[int] = None,
+        available_devices: Optional[Iterable[str]] = None,
+        source_description: str = "",
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train an encoder")
+        self.setObjectName("trainDialog")
+        self.n_samples = n_samples
+        self.available_devices = None if available_devices is None else tuple(available_devices)
+        values = {**DEFAULTS, **(initial or {})}
+
+        self.method = QComboBox()
+        for name in METHODS:
+            self.method.addItem(METHOD_LABELS[name], name)
+        self.method.setCurrentIndex(max(0, self.method.findData(values["method"])))
+        self.epochs = QLineEdit(str(values["epochs"]))
+        self.batch_size = QLineEdit(str(values["batch_size"]))
+        self.lr = QLineEdit(str(values["lr"]))
+        self.device = QComboBox()
+        for name in DEVICES:
+            self.device.addItem(name, name)
+        self.device.setCurrentIndex(max(0, self.device.findData(values["device"])))
+        self._lr_touched = initial is not None and "lr" in initial
+
+        form = QFormLayout()
+        form.addRow("Method", self.method)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Device", self.device)
+
+        self.source_label = QLabel(source_description)
+        self.source_label.setObjectName("hintLabel")
+        self.source_label.setWordWrap(True)
+        self.error_label = QLabel("")
+        self.error_label.setObjectName("errorLabel")
+        self.error_label.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        if source_description:
+            layout.addWidget(self.source_label)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+
+        for edit in (self.epochs, self.batch_size, self.lr):
+            edit.textChanged.connect(self._revalidate)
+        self.lr.textEdited.connect(self._mark_lr_touched)
+        self.method.currentIndexChanged.connect(self._method_changed)
+        self.device.currentIndexChanged.connect(self._revalidate)
+        self._settings: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
+        self._revalidate()
+
+    @property
+    def ok_button(self):
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
+    def raw_values(self) -> dict[str, Any]:
+        return {
+            "method": self.method.currentData(),
+            "epochs": self.epochs.text(),
+            "batch_size": self.batch_size.text(),
+            "lr": self.lr.text(),
+            "device": self.device.currentData(),
+        }
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self._settings)
+
+    def set_available_devices(self, devices: Iterable[str]) -> None:
+        """Called when the background device probe answers; re-checks the device choice."""
+        self.available_devices = tuple(devices)
+        self._revalidate()
+
+    def _mark_lr_touched(self, _text: str) -> None:
+        self._lr_touched = True
+
+    def _method_changed(self, _index: int) -> None:
+        if not self._lr_touched:  # follow the method's usual learning rate until the user types one
+            self.lr.setText(str(DEFAULT_LR.get(self.method.currentData(), DEFAULTS["lr"])))
+        self._revalidate()
+
+    def _revalidate(self, *_args: Any) -> None:
+        self._settings, self.errors = validate_train_settings(self.raw_values(), self.n_samples, self.available_devices)
+        for name, edit in (("epochs", self.epochs), ("batch_size", self.batch_size), ("lr", self.lr)):
+            invalid = name in self.errors
+            if edit.property("invalid") != invalid:
+                edit.setProperty("invalid", invalid)
+                edit.style().unpolish(edit)
+                edit.style().polish(edit)
+            edit.setToolTip(self.errors.get(name, ""))
+        self.error_label.setText("\n".join(self.errors[f] for f in self.FIELDS if f in self.errors))
+        self.ok_button.setEnabled(not self.errors)
+
+    def accept(self) -> None:
+        if self.errors:
+            return
+        super().accept()

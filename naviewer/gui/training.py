@@ -1,0 +1,70 @@
+"""The default training job: the Train dialog's settings handed to the SSL engine's Trainer.
+
+Runs entirely in the worker thread (torch is imported here, never on the GUI thread). It does
+what the CLI does: open the dataset (from the workspace or a dataset path), decode it into an
+``ImageStore``, build ``TrainConfig`` + ``build_trainer`` and ``fit(ctx)``; the trainer writes
+``RUN/metrics.jsonl`` and checkpoints and reports the same records through ``ctx.metric``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext
+
+RUNS_DIR_ENV = "NAVIEWER_RUNS_DIR"
+
+
+def runs_root() -> Path:
+    """Where runs go when no workspace is open: $NAVIEWER_RUNS_DIR, else ~/naviewer-runs."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or Path.home() / "naviewer-runs")
+
+
+def run_training(
+    settings: dict[str, Any],
+    ctx: JobContext,
+    workspace: Optional[Path] = None,
+    dataset_path: Optional[Path] = None,
+    run_name: str = "run",
+) -> dict[str, Any]:
+    """Train with dialog ``settings`` (method, epochs, batch_size, lr, device); returns fit()'s summary."""
+    try:
+        from naviewer.ssl.trainer import TrainConfig, build_trainer
+    except ImportError as exc:
+        raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
+
+    ctx.progress(0, None, "loading images")
+    if workspace is not None:
+        from naviewer.workspace import Workspace
+
+        ws = Workspace.open(workspace)
+        try:
+            dataset = ws.dataset()
+            run_dir = ws.run_dir(run_name)
+        finally:
+            ws.close()
+    elif dataset_path is not None:
+        from naviewer.data import open_dataset
+
+        dataset = open_dataset(dataset_path)
+        run_dir = runs_root() / run_name
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        raise NaviewerError("nothing to train on: open a workspace or a dataset first")
+    store = dataset.to_store(ctx=ctx)
+    ctx.check()
+    config = TrainConfig.from_dict(
+        {
+            "method": settings["method"],
+            "epochs": int(settings["epochs"]),
+            "batch_size": int(settings["batch_size"]),
+            "lr": float(settings["lr"]),
+            "device": settings.get("device", "auto"),
+        }
+    )
+    labelled = bool((store.labels >= 0).any())
+    trainer = build_trainer(config, store, run_dir, eval_store=store if labelled else None)
+    return trainer.fit(ctx)

@@ -6,7 +6,8 @@ Two sources feed the same plots, both speaking the records of ``metrics.jsonl`` 
 * a run directory written by another process (a CLI run, torchrun rank 0) — :class:`MetricsFollower`
   polls the file with a timer and reads only the bytes appended since the last poll.
 
-Records are appended to plain lists; a 10 Hz timer pushes only the changed series into pyqtgraph.
+Records are appended to plain lists; a timer pushes changed series into pyqtgraph, one plot per
+tick (each repaint is ~10 ms of GUI thread, so pauses stay short while training runs).
 The x axis is in epochs (1-based at epoch ends; step records at fractional epochs). ASR and DIFT
 plots appear only once a record carries their values. This module imports pyqtgraph, which is slow
 to import: the main window imports it only after the window is on screen.
@@ -104,27 +105,32 @@ class _PlotSpec:
     unit: str
     series: tuple[_SeriesSpec, ...]
     optional: bool = False  # hidden until one of its series has data
-    log_y: bool = False
+    y_floor: Optional[float] = None  # the y axis always starts here (0 for rates and counts)
+    y_fixed: Optional[tuple[float, float]] = None  # e.g. percentages: 0..100
 
 
 PLOTS: tuple[_PlotSpec, ...] = (
     _PlotSpec("loss", "Loss", "", (_SeriesSpec("loss", "step", "step", 0), _SeriesSpec("loss", "epoch", "epoch mean", 1))),
-    _PlotSpec("lr", "Learning rate", "", (_SeriesSpec("lr", "step", "step", 0), _SeriesSpec("lr", "epoch", "epoch", 1))),
+    _PlotSpec("lr", "Learning rate", "", (_SeriesSpec("lr", "step", "step", 0), _SeriesSpec("lr", "epoch", "epoch", 1)), y_floor=0.0),
     _PlotSpec(
         "throughput",
         "Throughput",
         "images/s",
         (_SeriesSpec("images_per_s", "step", "step", 0), _SeriesSpec("images_per_s", "epoch", "epoch", 1)),
+        y_floor=0.0,
     ),
-    _PlotSpec("knn", "kNN accuracy", "%", (_SeriesSpec("knn_acc", "epoch", "top-1", 2, 100.0),)),
-    _PlotSpec("asr", "Attack success rate", "%", (_SeriesSpec("asr", "epoch", "ASR", 4, 100.0),), optional=True),
-    _PlotSpec("dift", "DIFT detected", "samples", (_SeriesSpec("dift_detected", "epoch", "detected", 3),), optional=True),
+    _PlotSpec("knn", "kNN accuracy", "%", (_SeriesSpec("knn_acc", "epoch", "top-1", 2, 100.0),), y_fixed=(0.0, 100.0)),
+    _PlotSpec("asr", "Attack success rate", "%", (_SeriesSpec("asr", "epoch", "ASR", 4, 100.0),), optional=True,
+              y_fixed=(0.0, 100.0)),
+    _PlotSpec("dift", "DIFT detected", "samples", (_SeriesSpec("dift_detected", "epoch", "detected", 3),), optional=True,
+              y_floor=0.0),
     _PlotSpec(
         "dift_pr",
         "DIFT precision / recall",
         "%",
         (_SeriesSpec("dift_precision", "epoch", "precision", 0, 100.0), _SeriesSpec("dift_recall", "epoch", "recall", 1, 100.0)),
         optional=True,
+        y_fixed=(0.0, 100.0),
     ),
 )
 
@@ -142,7 +148,7 @@ def _number(value: Any) -> Optional[float]:
 class TrainingMonitor(QWidget):
     """Plots of one training run, fed by records from a job or a followed metrics file."""
 
-    REDRAW_MS = 100
+    REDRAW_MS = 60  # one plot per tick (see redraw)
 
     def __init__(self, theme: Optional[Theme] = None, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -181,9 +187,12 @@ class TrainingMonitor(QWidget):
         layout.addLayout(self.grid, 1)
         self._relayout()
 
+        self._last_drawn: Optional[str] = None
+        self._ranges: dict[str, tuple[float, float, float, float]] = {}
+        self._user_ranged: set[str] = set()  # plots the user zoomed/panned: we stop moving them
         self._timer = QTimer(self)
         self._timer.setInterval(self.REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(lambda: self.redraw(limit=1))
         self._timer.start()
         self.set_theme(self._theme)
 
@@ -201,6 +210,8 @@ class TrainingMonitor(QWidget):
         for curve in self.curves.values():
             curve.setData([], [])
         self._dirty.clear()
+        self._ranges.clear()
+        self._user_ranged.clear()
         self._relayout()
         self._update_header()
 
@@ -304,7 +315,7 @@ class TrainingMonitor(QWidget):
                     angle=90,
                     pen=pg.mkPen(self._theme.color(4), width=1, style=Qt.PenStyle.DashLine),
                     label=_EVENT_LINES[name],
-                    labelOpts={"position": 0.75, "color": self._theme.plot_foreground},
+                    labelOpts={"position": 0.93, "anchors": [(0, 0), (0, 0)], "color": self._theme.plot_foreground},
                 )
                 self.plots[plot_name].addItem(line)
                 self._markers.append((self.plots[plot_name], line))
@@ -334,11 +345,15 @@ class TrainingMonitor(QWidget):
             item.setLabel("left", units=None, text=spec.unit)
         item.showGrid(x=True, y=True, alpha=self._theme.plot_grid_alpha)
         item.setMenuEnabled(False)
+        # Ranges are managed (see _fit_range): autorange would move the axes on every new point
+        # and repaint their labels, the costliest part of a plot's repaint.
+        item.disableAutoRange()
+        item.getViewBox().sigRangeChangedManually.connect(lambda *_a, name=spec.name: self._user_ranged.add(name))
         if len({s.key for s in spec.series}) > 1:  # step-vs-epoch pairs are told apart by dots instead
             item.addLegend(offset=(-4, -4), labelTextSize="8pt")
         for series in spec.series:
             if series.source == "step":
-                curve = item.plot([], [], name=series.label)
+                curve = item.plot([], [], name=series.label, antialias=False)  # dense: antialiasing costs, shows nothing
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
             else:
@@ -367,21 +382,64 @@ class TrainingMonitor(QWidget):
             self.grid.setColumnStretch(column, 1 if column < columns else 0)
         self._laid_out = tuple(visible)
 
-    def redraw(self) -> None:
-        """Push changed series into their curves (called by the 10 Hz timer)."""
+    def redraw(self, limit: Optional[int] = None) -> None:
+        """Push changed series into their curves: all of them, or at most ``limit`` plots.
+
+        The timer redraws one plot per tick, round robin: repainting a plot (mostly its axis
+        labels) takes ~10 ms of GUI thread, so one plot per tick keeps every pause short even
+        when a training thread competes for the GIL and the CPU.
+        """
         if not self._dirty:
             return
         if tuple(self.visible_plots()) != self._laid_out:
             self._relayout()
-        dirty, self._dirty = self._dirty, set()
+        order = [spec.name for spec in PLOTS]
+        start = (order.index(self._last_drawn) + 1) if self._last_drawn in order else 0
+        chosen = [name for name in order[start:] + order[:start] if name in self._dirty][:limit]
+        self._dirty.difference_update(chosen)
+        if chosen:
+            self._last_drawn = chosen[-1]
         for spec in PLOTS:
-            if spec.name not in dirty:
+            if spec.name not in chosen:
                 continue
             for series in spec.series:
                 xs, ys = self.data.get((series.key, series.source), ([], []))
                 self.curves[(spec.name, series.key, series.source)].setData(
                     np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
                 )
+            self._fit_range(spec)
+
+    def _fit_range(self, spec: _PlotSpec) -> None:
+        """Grow the plot's range in coarse steps only when data leaves it (never on every point).
+
+        x spans the run's total epochs when known; y has fixed bounds for percentages, a floor of
+        0 for rates and counts, and 20 % headroom in the direction the data left the range.
+        """
+        if spec.name in self._user_ranged:
+            return
+        xs = [x for s in spec.series for x in self.data.get((s.key, s.source), ([], []))[0]]
+        ys = [y for s in spec.series for y in self.data.get((s.key, s.source), ([], []))[1]]
+        if not xs:
+            return
+        x_max, y_min, y_max = max(xs), min(ys), max(ys)
+        total = _number(self.run_info.get("total_epochs"))
+        current = self._ranges.get(spec.name)
+        if current is not None:
+            x0, x1, y0, y1 = current
+            if x_max <= x1 and y0 <= y_min and y_max <= y1:
+                return
+        x1 = total if total and x_max <= total else max(1.0, x_max * 1.3)
+        if spec.y_fixed is not None:
+            y0, y1 = spec.y_fixed
+            y0, y1 = min(y0, y_min), max(y1, y_max)
+        else:
+            span = max(y_max - y_min, abs(y_max) * 0.1, 1e-12)
+            lo = y_min - 0.2 * span if current is None or y_min < current[2] else current[2]
+            hi = y_max + 0.2 * span if current is None or y_max > current[3] else current[3]
+            y0 = spec.y_floor if spec.y_floor is not None and y_min >= spec.y_floor else lo
+            y1 = hi
+        self._ranges[spec.name] = (0.0, x1, y0, y1)
+        self.plots[spec.name].getPlotItem().setRange(xRange=(0.0, x1), yRange=(y0, y1), padding=0.06)
 
     def set_theme(self, theme: Theme) -> None:
         self._theme = theme

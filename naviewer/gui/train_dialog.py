@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 METHODS = ("simclr", "mocov2", "byol", "simsiam")
 METHOD_LABELS = {"simclr": "SimCLR", "mocov2": "MoCo v2", "byol": "BYOL", "simsiam": "SimSiam"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DEFAULT_LR = {"simclr": 0.5, "mocov2": 0.06, "byol": 1.0, "simsiam": 0.06}
-DEFAULTS: dict[str, Any] = {"method": "simclr", "epochs": 100, "batch_size": 256, "lr": 0.5, "device": "auto"}
+# Shown as the placeholder of an empty learning-rate field (empty = the method's own default,
+# decided by the SSL engine; these mirror `naviewer train --help`).
+DEFAULT_LR = {"simclr": 0.5, "mocov2": 0.06, "byol": 0.05, "simsiam": 0.1}
+DEFAULTS: dict[str, Any] = {"method": "simclr", "epochs": 100, "batch_size": 256, "lr": None, "device": "auto"}
 
 
 def _parse_int(text: str, name: str, low: int, high: int) -> tuple[Optional[int], Optional[str]]:
@@ -72,15 +74,16 @@ def validate_train_settings(
         errors["batch_size"] = f"Batch size {batch:,} is larger than the dataset ({n_samples:,} images)."
     settings["batch_size"] = batch
 
-    lr_text = str(raw.get("lr", "")).strip()
-    try:
-        lr = float(lr_text)
-    except ValueError:
-        lr = None
-        errors["lr"] = f"Learning rate must be a number such as 0.5 or 3e-4, not '{lr_text}'." if lr_text else "Learning rate is required."
-    else:
-        if not (0.0 < lr <= 100.0) or lr != lr:
-            errors["lr"] = "Learning rate must be greater than 0 and at most 100."
+    lr_text = str(raw.get("lr") if raw.get("lr") is not None else "").strip()
+    lr: Optional[float] = None
+    if lr_text:  # empty: the method's default learning rate
+        try:
+            lr = float(lr_text)
+        except ValueError:
+            errors["lr"] = f"Learning rate must be a number such as 0.5 or 3e-4, not '{lr_text}'."
+        else:
+            if not (0.0 < lr <= 100.0) or lr != lr:
+                errors["lr"] = "Learning rate must be greater than 0 and at most 100."
     settings["lr"] = lr
 
     device = str(raw.get("device", "auto")).strip().lower()
@@ -119,12 +122,12 @@ class TrainDialog(QDialog):
         self.method.setCurrentIndex(max(0, self.method.findData(values["method"])))
         self.epochs = QLineEdit(str(values["epochs"]))
         self.batch_size = QLineEdit(str(values["batch_size"]))
-        self.lr = QLineEdit(str(values["lr"]))
+        self.lr = QLineEdit("" if values["lr"] is None else str(values["lr"]))
+        self.lr.setToolTip("Base learning rate at batch 256 (scaled with the batch size); empty: the method's default")
         self.device = QComboBox()
         for name in DEVICES:
             self.device.addItem(name, name)
         self.device.setCurrentIndex(max(0, self.device.findData(values["device"])))
-        self._lr_touched = initial is not None and "lr" in initial
 
         form = QFormLayout()
         form.addRow("Method", self.method)
@@ -153,12 +156,11 @@ class TrainDialog(QDialog):
 
         for edit in (self.epochs, self.batch_size, self.lr):
             edit.textChanged.connect(self._revalidate)
-        self.lr.textEdited.connect(self._mark_lr_touched)
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentIndexChanged.connect(self._revalidate)
         self._settings: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
-        self._revalidate()
+        self._method_changed()
 
     @property
     def ok_button(self):
@@ -181,12 +183,8 @@ class TrainDialog(QDialog):
         self.available_devices = tuple(devices)
         self._revalidate()
 
-    def _mark_lr_touched(self, _text: str) -> None:
-        self._lr_touched = True
-
-    def _method_changed(self, _index: int) -> None:
-        if not self._lr_touched:  # follow the method's usual learning rate until the user types one
-            self.lr.setText(str(DEFAULT_LR.get(self.method.currentData(), DEFAULTS["lr"])))
+    def _method_changed(self, _index: int = 0) -> None:
+        self.lr.setPlaceholderText(f"method default ({DEFAULT_LR.get(self.method.currentData(), '?')})")
         self._revalidate()
 
     def _revalidate(self, *_args: Any) -> None:

@@ -37,6 +37,7 @@ def run_training(
         raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
 
     ctx.progress(0, None, "loading images")
+    checkpoint_dir = None
     if workspace is not None:
         from naviewer.workspace import Workspace
 
@@ -44,6 +45,7 @@ def run_training(
         try:
             dataset = ws.dataset()
             run_dir = ws.run_dir(run_name)
+            checkpoint_dir = ws.checkpoint_dir(run_name)
         finally:
             ws.close()
     elif dataset_path is not None:
@@ -51,20 +53,27 @@ def run_training(
 
         dataset = open_dataset(dataset_path)
         run_dir = runs_root() / run_name
-        run_dir.mkdir(parents=True, exist_ok=True)
     else:
         raise NaviewerError("nothing to train on: open a workspace or a dataset first")
     store = dataset.to_store(ctx=ctx)
     ctx.check()
-    config = TrainConfig.from_dict(
-        {
-            "method": settings["method"],
-            "epochs": int(settings["epochs"]),
-            "batch_size": int(settings["batch_size"]),
-            "lr": float(settings["lr"]),
-            "device": settings.get("device", "auto"),
-        }
-    )
+    config = TrainConfig.from_dict(train_config_values(settings))
     labelled = bool((store.labels >= 0).any())
-    trainer = build_trainer(config, store, run_dir, eval_store=store if labelled else None)
+    trainer = build_trainer(config, store, run_dir, eval_store=store if labelled else None,
+                            checkpoint_dir=checkpoint_dir)
     return trainer.fit(ctx)
+
+
+def train_config_values(settings: dict[str, Any]) -> dict[str, Any]:
+    """Dialog settings -> ``TrainConfig`` fields (lr None: the method's own default)."""
+    values: dict[str, Any] = {
+        "method": settings["method"],
+        "epochs": int(settings["epochs"]),
+        "batch_size": int(settings["batch_size"]),
+        "lr": None if settings.get("lr") is None else float(settings["lr"]),
+        "device": settings.get("device", "auto"),
+    }
+    for key in ("backbone", "image_size", "max_steps_per_epoch", "log_every", "knn_every", "num_threads", "seed"):
+        if key in settings:  # advanced keys a script or the demo may pass through
+            values[key] = settings[key]
+    return values

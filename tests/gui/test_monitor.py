@@ -1,0 +1,126 @@
+"""The training monitor plots records from a live job and from a metrics.jsonl another process appends to."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from naviewer.gui.jobs import JobManager
+from naviewer.gui.monitor import MetricsFollower, TrainingMonitor
+
+
+def _records(epochs=3, steps_per_epoch=4, extra=None):
+    yield {"kind": "run_start", "time": 0, "config": {}, "total_epochs": epochs, "steps_per_epoch": steps_per_epoch, "method": "byol"}
+    for epoch in range(epochs):
+        for s in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + s
+            yield {"kind": "step", "time": 0, "epoch": epoch, "step": step, "loss": 4.0 - 0.1 * step, "lr": 0.1, "images_per_s": 500.0}
+        record = {"kind": "epoch", "time": 0, "epoch": epoch, "loss": 3.0 - epoch, "lr": 0.1, "images_per_s": 510.0,
+                  "epoch_time_s": 1.0, "knn_acc": 0.2 + 0.1 * epoch}
+        record.update((extra or {}).get(epoch, {}))
+        yield record
+
+
+@pytest.fixture
+def monitor(qtbot):
+    widget = TrainingMonitor()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_plots_points_from_a_running_job(qtbot, monitor):
+    records = list(_records())
+
+    def fake_training(ctx):
+        for record in records:
+            ctx.check()
+            ctx.metric(**record)
+        return len(records)
+
+    manager = JobManager()
+    job = manager.start(fake_training, "Train byol", resources=["training"])
+    monitor.attach_job(job)
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    qtbot.waitUntil(lambda: len(monitor.data.get(("loss", "epoch"), ([], []))[0]) == 3, timeout=2000)
+    xs, ys = monitor.data[("loss", "step")]
+    assert len(xs) == 12 and xs[4] == pytest.approx(1.0)  # step 4 of 4 per epoch = epoch 1.0
+    assert monitor.data[("loss", "epoch")] == ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    assert monitor.data[("knn_acc", "epoch")][1] == pytest.approx([20.0, 30.0, 40.0])
+    monitor.redraw()
+    curve = monitor.curves[("loss", "loss", "epoch")]
+    assert list(curve.getData()[1]) == [3.0, 2.0, 1.0]
+    assert monitor.visible_plots() == ["loss", "lr", "throughput", "knn"]  # no ASR/DIFT data: hidden
+    assert "BYOL" in monitor.header.text() and "epoch 3 / 3" in monitor.header.text()
+
+
+def test_asr_and_dift_plots_appear_when_present(qtbot, monitor):
+    extra = {2: {"asr": 0.9, "dift_detected": 40, "dift_precision": 0.8, "dift_recall": 0.5}}
+    monitor.add_records(_records(extra=extra))
+    monitor.add_records([{"kind": "event", "time": 0, "event": "dift_stop", "epoch": 2}])
+    monitor.redraw()
+    assert monitor.visible_plots() == ["loss", "lr", "throughput", "knn", "asr", "dift", "dift_pr"]
+    assert monitor.plots["asr"].isVisibleTo(monitor)
+    assert monitor.data[("dift_precision", "epoch")] == ([3.0], [80.0])
+    assert len(monitor._markers) == 3  # the DIFT stop is marked on loss, kNN and DIFT plots
+    monitor.reset()
+    assert monitor.visible_plots() == ["loss", "lr", "throughput", "knn"] and not monitor._markers
+
+
+WRITER = textwrap.dedent(
+    """
+    import json, sys, time
+    path, records = sys.argv[1], json.loads(sys.argv[2])
+    with open(path, "a") as f:
+        for i, record in enumerate(records):
+            line = json.dumps(record) + "\\n"
+            if i == 3:  # a line written in two pieces: the reader must wait for its newline
+                f.write(line[:10]); f.flush(); time.sleep(0.3); f.write(line[10:])
+            else:
+                f.write(line)
+            f.flush()
+            time.sleep(0.02)
+    """
+)
+
+
+def test_follows_metrics_file_appended_by_another_process(qtbot, monitor, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    records = list(_records())
+    follower = monitor.follow(run, interval_ms=50)  # the file does not exist yet
+    assert monitor.state == "following"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run / "metrics.jsonl"), json.dumps(records)])
+    try:
+        qtbot.waitUntil(lambda: len(monitor.data.get(("loss", "epoch"), ([], []))[0]) == 3, timeout=15000)
+    finally:
+        writer.wait(10)
+    assert len(monitor.data[("loss", "step")][0]) == 12
+    assert monitor.run_info["method"] == "byol"
+    assert follower.offset == (run / "metrics.jsonl").stat().st_size
+
+
+def test_follower_waits_for_partial_line_and_restarts_on_rewrite(qtbot, tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    follower = MetricsFollower(path)
+    got, restarts = [], []
+    follower.records.connect(got.extend)
+    follower.restarted.connect(lambda: restarts.append(1))
+    path.write_text('{"kind":"step","step":1}\n{"kind":"st')
+    assert follower.poll() == 1
+    assert follower.poll() == 0  # half a line: nothing yet
+    with open(path, "a") as f:
+        f.write('ep","step":2}\n')
+    assert follower.poll() == 1 and got[-1] == {"kind": "step", "step": 2}
+    path.write_text('{"kind":"run_start"}\n')  # rewritten, shorter
+    assert follower.poll() == 1 and restarts == [1]
+
+
+def test_theme_switch_recolours_plots(qtbot, monitor):
+    from naviewer.gui.resources import load_theme
+
+    monitor.set_theme(load_theme("dark"))
+    assert monitor.plots["loss"].backgroundBrush().color().name() == load_theme("dark").plot_background

@@ -1,0 +1,63 @@
+"""The Train dialog validates as you type: bad values disable OK and say why."""
+
+from __future__ import annotations
+
+from naviewer.gui.train_dialog import TrainDialog, validate_train_settings
+
+
+def test_defaults_are_valid(qtbot):
+    dialog = TrainDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.ok_button.isEnabled() and dialog.error_label.text() == ""
+    assert dialog.settings() == {"method": "simclr", "epochs": 100, "batch_size": 256, "lr": None, "device": "auto"}
+
+
+def test_bad_values_disable_ok_and_explain(qtbot):
+    dialog = TrainDialog(n_samples=1000)
+    qtbot.addWidget(dialog)
+    dialog.epochs.setText("0")
+    assert not dialog.ok_button.isEnabled()
+    assert "Epochs must be between 1" in dialog.error_label.text()
+    assert dialog.epochs.property("invalid") is True
+    dialog.epochs.setText("20")
+    dialog.batch_size.setText("4096")
+    assert "larger than the dataset (1,000 images)" in dialog.error_label.text()
+    dialog.batch_size.setText("1")
+    assert "at least 2" in dialog.error_label.text()
+    dialog.batch_size.setText("128")
+    dialog.lr.setText("fast")
+    assert "Learning rate must be a number" in dialog.error_label.text()
+    dialog.lr.setText("-1")
+    assert not dialog.ok_button.isEnabled()
+    dialog.lr.setText("3e-4")
+    assert dialog.ok_button.isEnabled() and dialog.error_label.text() == ""
+    dialog.accept()
+    assert dialog.settings()["lr"] == 3e-4 and dialog.settings()["batch_size"] == 128
+
+
+def test_empty_lr_means_method_default(qtbot):
+    dialog = TrainDialog()
+    qtbot.addWidget(dialog)
+    dialog.method.setCurrentIndex(dialog.method.findData("byol"))
+    assert dialog.lr.text() == "" and "0.05" in dialog.lr.placeholderText()
+    assert dialog.ok_button.isEnabled() and dialog.settings()["lr"] is None
+    qtbot.keyClicks(dialog.lr, "0.2")
+    assert dialog.settings() == {**dialog.settings(), "method": "byol", "lr": 0.2}
+
+
+def test_unavailable_device_is_refused_once_probed(qtbot):
+    dialog = TrainDialog()
+    qtbot.addWidget(dialog)
+    dialog.device.setCurrentIndex(dialog.device.findData("cuda"))
+    assert dialog.ok_button.isEnabled()  # not probed yet: cannot know
+    dialog.set_available_devices(["cpu"])
+    assert not dialog.ok_button.isEnabled() and "not available" in dialog.error_label.text()
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    assert dialog.ok_button.isEnabled()
+
+
+def test_validate_function_reports_every_field():
+    _, errors = validate_train_settings({"method": "swav", "epochs": "x", "batch_size": "", "lr": "0", "device": "tpu"})
+    assert set(errors) == {"method", "epochs", "batch_size", "lr", "device"}
+    settings, errors = validate_train_settings({"method": "mocov2", "epochs": "1,000", "batch_size": "512", "lr": "0.06", "device": "cpu"})
+    assert not errors and settings["epochs"] == 1000

@@ -1,0 +1,41 @@
+"""DiftHook inside the real SSL Trainer: dift_* fields land in metrics.jsonl epoch records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from naviewer.defense.anchors import draw_anchors
+from naviewer.defense.config import DiftConfig
+from naviewer.defense.pipeline import DiftHook
+
+
+def test_hook_metrics_reach_the_run_directory(cifar10_root, tmp_path):
+    pytest.importorskip("torch")
+    from naviewer.data.cifar import CifarDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+
+    data = CifarDataset(cifar10_root, "train")
+    n = 160
+    images = np.stack([data.image(i) for i in range(n)])
+    labels = np.asarray(data.labels[:n], dtype=np.int64)
+    store = ImageStore.from_array(images, labels, data.class_names)
+    config = TrainConfig(backbone={"arch": "resnet18", "cifar_stem": True, "width": 8}, epochs=2, batch_size=32,
+                         max_steps_per_epoch=1, warmup_epochs=0, device="cpu", num_threads=2, knn_every=0,
+                         checkpoint_every=0)
+    anchors = draw_anchors(labels, 3, seed=0)
+    dift = DiftConfig(start_epoch=1, max_detection_epochs=0, knn_backend="exact", gmm_n_init=1)
+    seen = []
+    hook = DiftHook(anchors, dift, on_stable=seen.append)
+    trainer = build_trainer(config, store, tmp_path / "run", hooks=[hook])
+    trainer.fit()
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert "dift_detected" not in epochs[0]
+    assert {"dift_detected", "dift_candidates", "dift_stable"} <= set(epochs[1])
+    assert epochs[1]["dift_candidates"] == dift.n_candidates(n)
+    stops = [r for r in records if r["kind"] == "event" and r["event"] == "dift_stop"]
+    assert len(stops) == 1 and stops[0]["reason"] == "cap" and len(seen) == 1

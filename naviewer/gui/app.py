@@ -103,8 +103,12 @@ def run_app(argv: Optional[Sequence[str]] = None) -> int:
     tick.start(250)
     import signal
 
-    signal.signal(signal.SIGINT, lambda *_: window.close())
-    return int(app.exec())
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    try:
+        return int(app.exec())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        tick.stop()
 
 
 def main() -> None:

@@ -1,0 +1,63 @@
+"""Application start: the window is on screen before torch (or pyqtgraph) is imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from naviewer.bench import startup
+from naviewer.gui import app
+
+
+def test_window_is_shown_before_torch_is_imported(tmp_path):
+    env = dict(os.environ, NAVIEWER_STARTUP_PROBE="1", NAVIEWER_SETTINGS_DIR=str(tmp_path), QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-m", "naviewer"], env=env, capture_output=True, text=True, timeout=120)
+    lines = [line for line in out.stdout.splitlines() if line.startswith(app.PROBE_TAG)]
+    assert out.returncode == 0 and lines, out.stderr[-2000:]
+    assert lines[0].endswith("torch=0"), "torch was imported before the main window appeared"
+
+
+def test_gui_modules_import_neither_torch_nor_pyqtgraph():
+    code = (
+        "import sys\n"
+        "import naviewer.gui.app, naviewer.gui.main_window, naviewer.gui.jobs, naviewer.gui.train_dialog\n"
+        "import naviewer.gui.about, naviewer.gui.tasks, naviewer.gui.training\n"
+        "print(sorted(m for m in ('torch', 'pyqtgraph', 'torchvision') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_startup_benchmark_speaks_the_apps_probe():
+    assert startup.PROBE_TAG == app.PROBE_TAG
+    text = startup.format_result(
+        {"floor_s": 0.2, "window_s": 0.5, "floor_all": [0.2], "window_all": [0.5], "torch_loaded_at_window": False,
+         "platform": "offscreen"}
+    )
+    assert "2.50x" in text and "torch imported when the window appeared: no" in text
+
+
+def test_run_app_follows_a_run_folder_given_on_the_command_line(qtbot, tmp_path, monkeypatch):
+    """run_app with a run folder: the window opens and its monitor follows that folder."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"kind":"run_start","time":0,"total_epochs":2,"steps_per_epoch":1,"method":"simclr"}\n'
+                                       '{"kind":"epoch","time":0,"epoch":0,"loss":3.0}\n')
+    seen = {}
+
+    def check_and_quit():
+        window = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow")
+        if window.monitor is None or not window.monitor.data:
+            QTimer.singleShot(50, check_and_quit)
+            return
+        seen["loss"] = window.monitor.data[("loss", "epoch")]
+        window.close()
+        QApplication.instance().quit()
+
+    QTimer.singleShot(100, check_and_quit)
+    assert app.run_app([str(run), "--theme", "dark"]) == 0
+    assert seen["loss"] == ([1.0], [3.0])

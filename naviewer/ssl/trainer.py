@@ -289,6 +289,16 @@ class Trainer:
         """Extra fields (e.g. dift_detected) merged into the current epoch's record."""
         self._extra_metrics.update(values)
 
+    def open_metrics(self, ctx: Optional[JobContext] = None) -> None:
+        """Attach ``ctx`` and RUN/metrics.jsonl before ``fit`` so that what happens between a resume
+        and ``fit`` (DIFT's fine-tuning and restart after a review) is logged like in-run events."""
+        self.ctx = ensure_context(ctx)
+        path = None
+        if self.run_dir is not None and self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            path = self.run_dir / "metrics.jsonl"
+        self._writer = MetricsWriter(path, self.ctx, self.is_main)
+
     def log_event(self, event: str, **data: Any) -> None:
         """An ``event`` record in metrics.jsonl (and ctx.event)."""
         if self.is_main:

@@ -39,3 +39,35 @@ def test_hook_metrics_reach_the_run_directory(cifar10_root, tmp_path):
     assert epochs[1]["dift_candidates"] == dift.n_candidates(n)
     stops = [r for r in records if r["kind"] == "event" and r["event"] == "dift_stop"]
     assert len(stops) == 1 and stops[0]["reason"] == "cap" and len(seen) == 1
+
+
+def test_mitigation_finetunes_syncs_and_restarts_on_the_kept_samples(cifar10_root, tmp_path):
+    torch = pytest.importorskip("torch")
+    from naviewer.data.cifar import CifarDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.defense.mitigate import mitigate_in_training
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+
+    data = CifarDataset(cifar10_root, "train")
+    n = 120
+    images = np.stack([data.image(i) for i in range(n)])
+    labels = np.asarray(data.labels[:n], dtype=np.int64)
+    store = ImageStore.from_array(images, labels, data.class_names)
+    config = TrainConfig(method="byol", backbone={"arch": "resnet18", "cifar_stem": True, "width": 8}, epochs=2,
+                         batch_size=32, max_steps_per_epoch=1, warmup_epochs=0, device="cpu", num_threads=2,
+                         knn_every=0, checkpoint_every=0)
+    trainer = build_trainer(config, store, tmp_path / "run")
+    method = trainer.method
+    bn = next(m for m in method.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    running = bn.running_mean.clone()
+    before = [p.detach().clone() for p in method.backbone.parameters()]
+    anchors = draw_anchors(labels, 2, seed=0, candidates=np.arange(40, n))
+    dift = DiftConfig(ft_max_steps=3, ft_check_every=1, seed=0)
+    out = mitigate_in_training(trainer, np.arange(10), anchors, dift)  # no reference: no early stop
+    assert out.kept == n - 10 and len(trainer.store) == n - 10
+    assert torch.equal(bn.running_mean, running)
+    assert any(not torch.equal(a, b) for a, b in zip(before, method.backbone.parameters()))
+    for online, target in zip(method.backbone.parameters(), method.target_backbone.parameters()):
+        assert torch.equal(online, target)
+    assert out.finetune.steps == 3 and out.finetune.lam > 0
+    trainer.fit()  # training continues on the kept samples

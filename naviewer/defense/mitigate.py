@@ -1,0 +1,90 @@
+"""DIFT mitigation inside a training run (spec §1.9-1.11): fine-tune, sync branches, restart.
+
+Called once the analyst accepts the flags (or ``review = "auto"``), typically from the DiftHook's
+``on_stable`` callback. It needs the SSL trainer's public controls only: ``trainer.method``
+(``backbone``, ``sync_momentum_branch()``), ``trainer.store``, ``trainer.augment``, ``trainer.device``,
+``trainer.replace_data`` and ``trainer.log_event``. The SSL package is imported lazily, so the rest of
+``naviewer.defense`` stays usable on embeddings alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from naviewer.defense.anchors import Anchors
+from naviewer.defense.config import DiftConfig
+from naviewer.defense.finetune import FinetuneResult, finetune_backbone, make_cluster_score_fn, reference_ids
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+
+@dataclass
+class MitigationResult:
+    removed: np.ndarray            # sample ids taken out of the training set
+    kept: int
+    finetune: FinetuneResult
+
+    def to_dict(self) -> dict:
+        return {"removed": int(self.removed.size), "kept": self.kept, **self.finetune.to_dict()}
+
+
+def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Anchors, config: Optional[DiftConfig] = None,
+                         reference: Optional[np.ndarray] = None, ctx: Optional[JobContext] = None,
+                         restart: bool = True) -> MitigationResult:
+    """Fine-tune ``trainer.method.backbone`` on ``poison_ids`` (ids into ``trainer.store``) with Eq. 7,
+    copy it into the momentum branch, then (``restart``) train on the store without them with a fresh
+    optimiser and schedule. ``reference``: benign dense ids for the stop rule (None: no early stop)."""
+    import torch
+
+    from naviewer.ssl.embed import extract_embeddings
+
+    config = (config or DiftConfig()).validate()
+    ctx = ensure_context(ctx)
+    store = trainer.store
+    n = len(store)
+    poison_ids = np.unique(np.asarray(poison_ids, dtype=np.int64))
+    if poison_ids.size < 2:
+        raise NaviewerError(f"DIFT mitigation needs at least 2 flagged samples, got {poison_ids.size}")
+    if poison_ids.max() >= n:
+        raise NaviewerError(f"flagged id {int(poison_ids.max())} is outside the {n} training samples")
+    backbone = trainer.method.backbone
+    device = getattr(trainer, "device", None)
+
+    def embed(model, ids: np.ndarray) -> np.ndarray:
+        return extract_embeddings(model, store.subset(ids), device=device)
+
+    anchor_ids = anchors.indices[anchors.indices < n]
+    anchor_norms = np.linalg.norm(embed(backbone, anchor_ids), axis=1) if anchor_ids.size else None
+    score_fn = None
+    if reference is not None and len(reference) >= 2:
+        score_fn = make_cluster_score_fn(embed, poison_ids, np.asarray(reference, dtype=np.int64),
+                                         config.ft_cluster_k)
+    rng = np.random.default_rng([config.seed, 1109])
+
+    def poison_views(idx: np.ndarray) -> "torch.Tensor":
+        return trainer.augment(store, poison_ids[idx], rng, device)
+
+    result = finetune_backbone(backbone, poison_views, int(poison_ids.size), config, ctx, cluster_score_fn=score_fn,
+                               anchor_norms=anchor_norms, device=device)
+    trainer.method.sync_momentum_branch()
+    keep = np.setdiff1d(np.arange(n, dtype=np.int64), poison_ids, assume_unique=True)
+    if hasattr(trainer, "log_event"):
+        trainer.log_event("finetune", removed=int(poison_ids.size), **{k: v for k, v in result.to_dict().items()
+                                                                       if k not in ("before", "after")})
+    if restart:
+        trainer.replace_data(store.subset(keep), reset_schedule=True, source_indices=keep)
+    return MitigationResult(removed=poison_ids, kept=int(keep.size), finetune=result)
+
+
+def mitigate_result(trainer, result, anchors: Anchors, config: Optional[DiftConfig] = None,
+                    ctx: Optional[JobContext] = None, restart: bool = True) -> Optional[MitigationResult]:
+    """Mitigate from a :class:`~naviewer.defense.pipeline.DetectionResult`; None when DIFT was a no-op."""
+    if result.noop or result.final_ids.size < 2:
+        return None
+    det = result.detection
+    reference = reference_ids(det.candidates, result.final_ids, det.rank, size=int(result.final_ids.size),
+                              seed=(config or DiftConfig()).seed)
+    return mitigate_in_training(trainer, result.final_ids, anchors, config, reference, ctx, restart)

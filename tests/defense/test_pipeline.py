@@ -114,3 +114,11 @@ def test_save_detection_writes_a_pass_to_a_store(poisoned, poisoned_anchors, sma
     assert method == "dift" and run == "r1" and epoch == 3
     assert set(SCORE_KEYS) <= set(scores) and scores["buffer"].sum() == result.buffer_ids.size
     assert settings["k"] == small_config.k and settings["summary"]["flagged"] == result.final_ids.size
+
+
+def test_posthoc_reads_memory_mapped_float16_embeddings(poisoned, poisoned_anchors, small_config, tmp_path):
+    path = tmp_path / "emb.npy"
+    np.save(path, poisoned.features.astype(np.float16))
+    mapped = np.load(path, mmap_mode="r")
+    result = PosthocDetector(small_config).run(mapped, poisoned_anchors, poisoned.poison)
+    assert result.metrics["final_recall"] == 1.0

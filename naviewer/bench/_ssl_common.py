@@ -37,21 +37,56 @@ def load_store(spec: str):
     return ImageStore.from_dataset(open_dataset(spec))
 
 
-def timed(fn: Callable[[], Any], steps: int, device) -> float:
-    """Seconds per call over ``steps`` calls after one warm-up call."""
+def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, device) -> dict[str, float]:
+    """Median seconds per call of each function, timed round-robin (one call of each per round, after
+    one warm-up call each), so that the load swings of a shared machine hit all of them alike."""
+    import statistics
+
     import torch
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    fn()
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
+    for fn in fns.values():
         fn()
     sync()
-    return (time.perf_counter() - start) / steps
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(1, rounds)):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def blocks(makers: dict[str, Callable[[], Callable[[], Any]]], rounds: int, steps: int, device) -> dict[str, float]:
+    """Median seconds per call of each pipeline, timed in blocks: per round and pipeline, ``maker()``
+    builds a fresh callable (e.g. a DataLoader iterator whose workers start now and stop after the
+    block, so that they never steal the CPU from another pipeline's block), one warm-up call, then
+    ``steps`` timed calls. Rounds alternate the pipelines so slow load swings hit all of them."""
+    import statistics
+
+    import torch
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    times: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(max(1, rounds)):
+        for name, maker in makers.items():
+            fn = maker()
+            fn()
+            sync()
+            for _ in range(max(1, steps)):
+                start = time.perf_counter()
+                fn()
+                sync()
+                times[name].append(time.perf_counter() - start)
+            del fn
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def torchvision_aug_plus(size: int, kernel: int):

@@ -3,8 +3,12 @@
 Same method, backbone and batch in the same run, images/s (samples; each gives two views):
 - **ceiling**: the model's own forward+backward+step on ready tensors (no augmentation at all);
 - **naviewer**: batched per-sample augmentation from the uint8 store on the device + the step;
-- **baseline**: torchvision MoCo-v2 aug+ per image on PIL images in a DataLoader (``--workers``) + the step.
-Also the augmentation alone for both pipelines (two views per sample).
+- **baseline**: torchvision MoCo-v2 aug+ per image on PIL images through a DataLoader + the step.
+The three are timed round-robin batch by batch (median per batch), the baseline DataLoader in process
+(no workers: the same CPU budget, and no background prefetch that would steal the others' CPU), so
+the load swings of a shared machine hit all alike; the augmentation alone is compared the same way.
+With ``--workers N`` the baseline with N DataLoader workers is also timed in alternating blocks
+(workers live only during their block), against naviewer in the same blocks.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("train", help="SSL training images/s vs a per-sample torchvision DataLoader", description=__doc__)
     add_common(parser)
     parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"], help="SSL method (default simclr)")
+    parser.add_argument("--rounds", type=int, default=2, help="blocks per pipeline, alternating (default 2)")
     parser.set_defaults(func=run)
     return parser
 
@@ -28,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from naviewer.bench._ssl_common import PILTwoViews, default_dataset, load_store, timed, torchvision_aug_plus
+    from naviewer.bench._ssl_common import PILTwoViews, default_dataset, blocks, interleaved, load_store, torchvision_aug_plus
     from naviewer.ssl.trainer import TrainConfig, build_trainer
 
     if args.threads:
@@ -57,25 +62,51 @@ def run(args: argparse.Namespace) -> int:
         return rng.choice(len(store), bs, replace=False)
 
     fixed = trainer.augment.two_views(store, batch_indices(), rng, device)
-    t_ceiling = timed(lambda: step(*fixed), args.steps, device)
-    t_aug = timed(lambda: trainer.augment.two_views(store, batch_indices(), rng, device), args.steps, device)
-    t_ours = timed(lambda: step(*trainer.augment.two_views(store, batch_indices(), rng, device)), args.steps, device)
-
     transform = torchvision_aug_plus(args.image_size, trainer.augment.settings.kernel_size)
-    loader = torch.utils.data.DataLoader(PILTwoViews(store, transform), batch_size=bs, shuffle=True, drop_last=True,
-                                         num_workers=args.workers, pin_memory=device.type == "cuda",
-                                         persistent_workers=args.workers > 0)
-    batches = itertools.cycle(loader)
-    t_base_aug = timed(lambda: next(batches), args.steps, device)
+    dataset = PILTwoViews(store, transform)
 
-    def base_step() -> None:
-        v1, v2 = next(batches)
-        v1, v2 = v1.to(device, non_blocking=True), v2.to(device, non_blocking=True)
-        if trainer.channels_last:
-            v1, v2 = (v.contiguous(memory_format=torch.channels_last) for v in (v1, v2))
-        step(v1, v2)
+    def loader_batches(workers: int):
+        loader = torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=True, drop_last=True,
+                                             num_workers=workers, pin_memory=device.type == "cuda")
+        return itertools.cycle(loader)
 
-    t_base = timed(base_step, args.steps, device)
+    def base_step_maker():
+        batches = loader_batches(args.workers)
+
+        def base_step() -> None:
+            v1, v2 = next(batches)
+            v1, v2 = v1.to(device, non_blocking=True), v2.to(device, non_blocking=True)
+            if trainer.channels_last:
+                v1, v2 = (v.contiguous(memory_format=torch.channels_last) for v in (v1, v2))
+            step(v1, v2)
+
+        return base_step
+
+    def base_aug_maker():
+        batches = loader_batches(0)
+        return lambda: next(batches)
+
+    base_inproc = base_aug_maker()
+
+    def base_inproc_step() -> None:
+        v1, v2 = base_inproc()
+        step(v1.to(device), v2.to(device))
+
+    aug = interleaved({
+        "ours": lambda: trainer.augment.two_views(store, batch_indices(), rng, device),
+        "base": base_inproc,
+    }, 3 * args.steps, device)
+    t_aug, t_base_aug = aug["ours"], aug["base"]
+    full = interleaved({
+        "ceiling": lambda: step(*fixed),
+        "ours": lambda: step(*trainer.augment.two_views(store, batch_indices(), rng, device)),
+        "base": base_inproc_step,
+    }, args.steps, device)
+    t_ceiling, t_ours, t_base = full["ceiling"], full["ours"], full["base"]
+    t_workers = None
+    if args.workers > 0:
+        t_workers = blocks({"base": base_step_maker, "ours": lambda: (lambda: step(
+            *trainer.augment.two_views(store, batch_indices(), rng, device)))}, args.rounds, args.steps, device)
 
     def ips(t: float) -> float:
         return bs / t
@@ -83,10 +114,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"bench train: {args.method}, {args.arch} width {args.width}, {args.image_size}px, batch {bs}, "
           f"{len(store)} images from {spec}, device {device}, {torch.get_num_threads()} threads, "
           f"{args.workers} DataLoader workers, {args.steps} timed steps")
-    print(f"  ceiling   (forward+backward on ready tensors): {ips(t_ceiling):9.1f} images/s")
-    print(f"  naviewer  (batched augment + step):           {ips(t_ours):9.1f} images/s")
-    print(f"  baseline  (PIL per-sample DataLoader + step):  {ips(t_base):9.1f} images/s")
+    print(f"  ceiling   (forward+backward on ready tensors):      {ips(t_ceiling):9.1f} images/s")
+    print(f"  naviewer  (batched augment + step):                 {ips(t_ours):9.1f} images/s")
+    print(f"  baseline  (PIL per-sample, in process + step):       {ips(t_base):9.1f} images/s")
     print(f"  augmentation only: naviewer {ips(t_aug):9.1f} images/s, baseline {ips(t_base_aug):9.1f} images/s")
     print(f"ratio naviewer/baseline training: {t_base / t_ours:.2f}x; naviewer/ceiling: {t_ceiling / t_ours:.2f}; "
           f"augmentation naviewer/baseline: {t_base_aug / t_aug:.2f}x")
+    if t_workers is not None:
+        print(f"  block-timed, baseline DataLoader with {args.workers} workers + step: {ips(t_workers['base']):9.1f} "
+              f"images/s vs naviewer {ips(t_workers['ours']):9.1f} images/s "
+              f"(ratio {t_workers['base'] / t_workers['ours']:.2f}x; noisier: blocks see different load)")
     return 0

@@ -39,10 +39,16 @@ def load_store(spec: str):
 
 def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, device) -> dict[str, float]:
     """Median seconds per call of each function, timed round-robin (one call of each per round, after
-    one warm-up call each), so that the load swings of a shared machine hit all of them alike."""
+    one warm-up call each), so that the load swings of a shared machine hit all of them alike.
+
+    On the CPU the clock is this process's CPU time (all threads), which other jobs on a shared
+    machine disturb far less than wall time; on a GPU it is wall time (the device is the cost).
+    """
     import statistics
 
     import torch
+
+    clock = time.perf_counter if device.type != "cpu" else time.process_time
 
     def sync() -> None:
         if device.type == "cuda":
@@ -54,10 +60,10 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, device) -> dict[
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(max(1, rounds)):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
             sync()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         return bs / t
 
     print(f"bench train: {args.method}, {args.arch} width {args.width}, {args.image_size}px, batch {bs}, "
-          f"{len(store)} images from {spec}, device {device}, {torch.get_num_threads()} threads, "
+          f"{len(store)} images from {spec}, device {device} ({'CPU-time' if device.type == 'cpu' else 'wall-clock'} medians), {torch.get_num_threads()} threads, "
           f"{args.workers} DataLoader workers, {args.steps} timed steps")
     print(f"  ceiling   (forward+backward on ready tensors):      {ips(t_ceiling):9.1f} images/s")
     print(f"  naviewer  (batched augment + step):                 {ips(t_ours):9.1f} images/s")

@@ -1,0 +1,466 @@
+"""SSL training on a workspace with DIFT in the loop (spec defenses §1.12), and the review gate.
+
+The run (``<ws>/runs/<run>/``, checkpoints in ``<ws>/checkpoints/<run>/``):
+
+1. train; from E_start on, :class:`~naviewer.defense.pipeline.DiftHook` embeds the training set
+   after every epoch, folds the detections into the buffer and emits the ``dift_*`` epoch metrics;
+2. once the buffer is stable it label-spreads; the result is saved as a detection pass of the
+   workspace (``save_detection``) and the run's state file ``dift_state.json`` says where it is;
+3. the review gate: with ``accept_all`` every flag that nobody rejected is confirmed at once
+   (reviewer ``auto-accept``); otherwise an event ``dift_review`` is logged and either
+   - the run stops after checkpointing (CLI: review with ``naviewer review`` or the GUI, then
+     ``naviewer finetune WS`` = :func:`resume_after_review`), or
+   - with a :class:`ReviewGate` (GUI), the job waits in its worker thread until
+     ``gate.release()`` (cancel still works);
+4. Eq. 7 fine-tuning of the online backbone on the CONFIRMED samples (review states from the
+   workspace store; rejected flags stay in the training set), one augmented view per image from
+   the trainer's ``BatchAugment``, then ``method.sync_momentum_branch()``;
+5. the restart: the confirmed samples leave the training store, ``trainer.replace_data(...,
+   reset_schedule=True)`` (fresh optimiser, lr from the initial value over the remaining epochs).
+
+kNN accuracy and ASR (attack's test trigger, ``asr`` = ASR_nt, ``asr_all``) come from the
+workspace's ``[evaluation]`` section and go into the epoch records of ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+STATE_FILE = "dift_state.json"
+AUTO_REVIEWER = "auto-accept"
+
+
+# -- the review gate -------------------------------------------------------------------------
+
+class ReviewGate:
+    """Where a DIFT run waits for the analyst (GUI). Without a gate, a run that needs a review stops.
+
+    ``on_review(info)`` (optional) is called in the worker thread when the flags are saved and a
+    review is needed (``info``: workspace, run, pass_id, flagged, epoch); the GUI forwards it to its
+    main thread (e.g. a queued signal) and opens the analyst view. When the analyst is done, the GUI
+    calls :meth:`release` (thread-safe); the job then fine-tunes on the confirmed samples and goes
+    on. :meth:`cancel_review` makes the job skip fine-tuning and finish training on the full data.
+    """
+
+    def __init__(self, on_review: Optional[Callable[[dict], None]] = None) -> None:
+        self.on_review = on_review
+        self._released = threading.Event()
+        self._skip = False
+        self.pending: Optional[dict] = None
+
+    def release(self) -> None:
+        self._released.set()
+
+    def cancel_review(self) -> None:
+        self._skip = True
+        self._released.set()
+
+    @property
+    def waiting(self) -> bool:
+        return self.pending is not None and not self._released.is_set()
+
+    def wait(self, info: dict, ctx: JobContext) -> bool:
+        """Block until released (ctx.check() keeps cancel/pause working); False = skip fine-tuning."""
+        self.pending = dict(info)
+        if self.on_review is not None:
+            self.on_review(dict(info))
+        while not self._released.wait(0.2):
+            ctx.check()
+        self.pending = None
+        self._released.clear()
+        skip, self._skip = self._skip, False
+        return not skip
+
+
+# -- run state ------------------------------------------------------------------------------
+
+def read_state(ws, run: str) -> Optional[dict]:
+    path = ws.path / "runs" / run / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise NaviewerError(f"garbled DIFT run state ({exc})", path) from exc
+    return value if isinstance(value, dict) else None
+
+
+def write_state(ws, run: str, /, **values: Any) -> dict:
+    from naviewer.io import atomic_write_json
+
+    state = read_state(ws, run) or {}
+    state.update(values)
+    state["updated"] = time.time()
+    atomic_write_json(ws.run_dir(run) / STATE_FILE, state)
+    return state
+
+
+def pending_review_runs(ws) -> list[str]:
+    """Runs of the workspace that stopped (or wait) for a DIFT review."""
+    root = ws.path / "runs"
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        state = read_state(ws, folder.name)
+        if state and state.get("status") == "awaiting_review":
+            out.append(folder.name)
+    return out
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+class TimedHook:
+    """Wraps a hook and adds up the seconds its ``after_epoch`` takes (detection time per run)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def after_epoch(self, trainer, epoch: int) -> None:
+        start = time.perf_counter()
+        try:
+            self.inner.after_epoch(trainer, epoch)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def current_ids(trainer) -> np.ndarray:
+    """Workspace ids of the trainer's current training store, in store order."""
+    if trainer.source_indices is not None:
+        return np.asarray(trainer.source_indices, dtype=np.int64)
+    return np.arange(trainer.original_size, dtype=np.int64)
+
+
+def _embed_settings(trainer) -> dict:
+    s = trainer.augment.settings
+    return {"image_size": int(trainer.config.image_size), "mean": tuple(s.mean), "std": tuple(s.std)}
+
+
+def trainer_embed_fn(trainer) -> np.ndarray:
+    """Eval-mode backbone features of the trainer's current store at the TRAINING image size."""
+    from naviewer.ssl.embed import extract_embeddings
+
+    return extract_embeddings(trainer.method.backbone, trainer.store, ctx=trainer.ctx,
+                              message="DIFT: embedding the training set", **_embed_settings(trainer))
+
+
+def monitor_asr_fn(evaluation, image_size: int, k: int = 200, temperature: float = 0.1,
+                   seed: int = 0) -> Optional[Callable]:
+    """``asr_fn(trainer) -> {"asr": ASR_nt, "asr_all": ...}`` for the trainer's monitor (kNN on the
+    clean bank, the attack's test trigger pasted on the clean test set)."""
+    if evaluation is None or evaluation.trigger_fn is None or evaluation.target is None:
+        return None
+    from naviewer.evaluation.asr import attack_success_rates
+    from naviewer.evaluation.encoder import triggered_store
+    from naviewer.evaluation.knn import knn_predict
+    from naviewer.ssl.embed import extract_embeddings
+
+    queries = evaluation.test if evaluation.test is not None else evaluation.train
+    triggered = triggered_store(queries, evaluation.trigger_fn, np.random.default_rng(seed))
+    classes = int(max(evaluation.train.labels.max(), queries.labels.max()) + 1)
+
+    def asr(trainer) -> dict:
+        kw = dict(ctx=None, **_embed_settings(trainer))
+        bank = extract_embeddings(trainer.method.backbone, evaluation.train, **kw)
+        feats = extract_embeddings(trainer.method.backbone, triggered, **kw)
+        pred = knn_predict(bank, evaluation.train.labels, feats, classes, k, temperature)
+        rates = attack_success_rates(pred, queries.labels, int(evaluation.target))
+        return {"asr": rates["asr_nt"], "asr_all": rates["asr_all"]}
+
+    return asr
+
+
+def _evaluation_kwargs(ws, trainer_config, monitor: bool, ctx) -> dict:
+    if not monitor:
+        return {}
+    from naviewer.workflows.workspace_setup import evaluation_sets
+
+    sets = evaluation_sets(ws, ctx)
+    if sets is None:
+        return {}
+    out: dict[str, Any] = {"eval_store": sets.train}
+    if sets.test is not None:
+        out["eval_test_store"] = sets.test
+    asr = monitor_asr_fn(sets, trainer_config.image_size, trainer_config.knn_k, trainer_config.knn_temperature)
+    if asr is not None:
+        out["asr_fn"] = asr
+    return out
+
+
+def confirm_flags(ws, pass_id: int, reviewer: str = AUTO_REVIEWER) -> np.ndarray:
+    """Accept-all: confirm every flag of the pass that nobody rejected (or already confirmed)."""
+    scores = ws.store.pass_scores(pass_id)
+    flagged = np.flatnonzero(np.asarray(scores.get("flagged", []), dtype=bool))
+    states = ws.store.review_states()
+    todo = flagged[np.isin(states[flagged], ("unreviewed", "later"))]
+    if todo.size:
+        ws.store.set_review(todo, "confirmed", reviewer, note=f"accept-all of detection pass {pass_id}")
+    return todo
+
+
+def confirmed_ids(ws) -> np.ndarray:
+    """Workspace ids the analyst confirmed as poisons (the only ones fine-tuning and removal use)."""
+    return np.flatnonzero(ws.store.review_states() == "confirmed").astype(np.int64)
+
+
+# -- fine-tuning + restart ---------------------------------------------------------------------
+
+def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, ctx: Optional[JobContext] = None,
+                         seed: int = 0) -> dict:
+    """Eq. 7 on the confirmed samples, branch sync, then restart on the data without them.
+
+    Returns a record of what happened (also logged as ``finetune`` / ``restart`` events)."""
+    import torch
+
+    from naviewer.defense.finetune import finetune_backbone, make_cluster_score_fn, reference_ids
+    from naviewer.ssl.embed import extract_embeddings
+
+    ctx = ensure_context(ctx)
+    start = time.perf_counter()
+    ids = current_ids(trainer)
+    confirmed = confirmed_ids(ws)
+    in_store = np.isin(ids, confirmed)
+    local = np.flatnonzero(in_store)
+    record: dict[str, Any] = {"pass_id": pass_id, "confirmed": int(confirmed.size), "removed": int(local.size)}
+    if local.size == 0:
+        trainer.log_event("finetune", skipped=True, reason="no confirmed sample in the training set", **record)
+        record.update(skipped=True, seconds=time.perf_counter() - start)
+        return record
+
+    store = trainer.store
+    emb_kw = _embed_settings(trainer)
+
+    def embed(backbone, rows: np.ndarray) -> np.ndarray:
+        return extract_embeddings(backbone, store.subset(np.asarray(rows, dtype=np.int64)), ctx=None, **emb_kw)
+
+    backbone = trainer.method.backbone
+    position = {int(v): k for k, v in enumerate(ids)}
+    anchor_local = np.array([position[int(a)] for a in anchors.indices if int(a) in position], dtype=np.int64)
+    anchor_norms = np.linalg.norm(embed(backbone, anchor_local), axis=1) if anchor_local.size else None
+    score_fn = None
+    if pass_id is not None:
+        scores = ws.store.pass_scores(pass_id)
+        if "candidate" in scores and "rank" in scores:
+            cand = np.flatnonzero(np.asarray(scores["candidate"], dtype=bool)[ids])
+            rank = np.asarray(scores["rank"], dtype=np.int64)[ids]
+            size = min(int(local.size), int(len(ids) - local.size))
+            if size >= 2:
+                ref = reference_ids(cand, local, rank, size, seed=seed)
+                score_fn = make_cluster_score_fn(embed, local, ref, k=config.ft_cluster_k)
+    rng = np.random.default_rng([seed, 4099])
+    device = trainer.device
+
+    def poison_views(idx: np.ndarray) -> "torch.Tensor":
+        return trainer.augment(store, local[np.asarray(idx, dtype=np.int64)], rng, device)
+
+    if local.size >= 2:
+        ft = finetune_backbone(backbone, poison_views, int(local.size), config, ctx, cluster_score_fn=score_fn,
+                               anchor_norms=anchor_norms, device=device)
+        trainer.method.sync_momentum_branch()
+        record["finetune"] = ft.to_dict()
+        trainer.log_event("finetune", steps=ft.steps, lam=ft.lam, lr=ft.lr, n=int(local.size),
+                          stopped_early=ft.stopped_early, pass_id=pass_id,
+                          **({"before": ft.before.to_dict()} if ft.before else {}),
+                          **({"after": ft.after.to_dict()} if ft.after else {}))
+    else:
+        trainer.log_event("finetune", skipped=True, reason="fewer than 2 confirmed samples", **record)
+        record["finetune"] = None
+    keep = np.flatnonzero(~in_store)
+    remaining = trainer.total_epochs - trainer.completed_epochs
+    trainer.replace_data(store.subset(keep), reset_schedule=True, source_indices=keep)
+    record.update(kept=int(keep.size), remaining_epochs=int(remaining), seconds=time.perf_counter() - start)
+    return record
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+@dataclass
+class DiftRunOutcome:
+    """How a DIFT training run ended."""
+
+    run: str
+    status: str                          # finished | awaiting_review | noop
+    fit: dict = field(default_factory=dict)
+    pass_id: Optional[int] = None
+    detection: Optional[dict] = None     # DetectionResult.summary() (+ metrics vs ground truth)
+    finetune: Optional[dict] = None
+    checkpoint: Optional[Path] = None
+    timings: dict = field(default_factory=dict)
+
+
+def _store_of(ws, ctx):
+    from naviewer.data.store import ImageStore
+
+    return ImageStore.from_dataset(ws.dataset(), ctx)
+
+
+def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", accept_all: bool = False,
+                    gate: Optional[ReviewGate] = None, monitor: bool = True, dift: bool = True,
+                    exclude: Optional[np.ndarray] = None, ctx: Optional[JobContext] = None) -> DiftRunOutcome:
+    """Train ``train_config`` (a TrainConfig) on the workspace's dataset with DIFT in the loop.
+
+    ``accept_all``: confirm the flags at once and go on. Otherwise ``gate`` (GUI) makes the job wait
+    for the analyst; without a gate the run stops after checkpointing with status
+    ``awaiting_review`` (resume with :func:`resume_after_review`). ``dift=False`` trains without the
+    defense (same data, same monitor); with ``exclude`` (workspace ids, only without DIFT) those
+    samples are left out from the start (B1: retraining on the data a filter kept)."""
+    from naviewer.defense.config import DiftConfig
+    from naviewer.defense.pipeline import DiftHook, save_detection
+    from naviewer.ssl.trainer import build_trainer
+    from naviewer.workflows.workspace_setup import ground_truth_mask, workspace_anchors
+
+    ctx = ensure_context(ctx)
+    config = (dift_config or DiftConfig()).validate()
+    run_dir = ws.run_dir(run)
+    ckpt_dir = ws.checkpoint_dir(run)
+    if (ckpt_dir / "last.pt").exists():
+        raise NaviewerError(f"run {run!r} already has a checkpoint: choose another run name, or resume it "
+                            "(naviewer finetune after a review)", ckpt_dir / "last.pt")
+    t0 = time.perf_counter()
+    store = _store_of(ws, ctx)
+    extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
+    timings: dict[str, float] = {"load": time.perf_counter() - t0}
+    ws.store.add_run(run, "dift-train" if dift else "train",
+                     {"train": train_config.to_dict(), **({"dift": config.to_dict()} if dift else {}),
+                      "accept_all": bool(accept_all)})
+    if exclude is not None and len(exclude):
+        if dift:
+            raise NaviewerError("excluding samples from the start is only supported without DIFT")
+        keep = np.setdiff1d(np.arange(len(store), dtype=np.int64), np.asarray(exclude, dtype=np.int64))
+        store = store.subset(keep)
+    if not dift:
+        trainer = build_trainer(train_config, store, run_dir, checkpoint_dir=ckpt_dir, **extra)
+        write_state(ws, run, status="training", dift=False)
+        t1 = time.perf_counter()
+        summary = trainer.fit(ctx)
+        timings["train"] = time.perf_counter() - t1
+        write_state(ws, run, status="finished", epochs=summary["epochs"])
+        return DiftRunOutcome(run, "finished", summary, checkpoint=ckpt_dir / "last.pt", timings=timings)
+
+    anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
+    truth = ground_truth_mask(ws)  # evaluation only: feeds dift_precision/recall, never detection
+    ws.update_config("dift", {**config.to_dict(), **({"review": "auto" if accept_all else "pause"}
+                                                      if hasattr(config, "review") else {})})
+    outcome = DiftRunOutcome(run, "finished")
+    holder: dict[str, Any] = {}
+
+    def on_stable(result) -> None:
+        trainer = holder["trainer"]
+        epoch = trainer.completed_epochs - 1
+        pass_id = save_detection(ws.store, result, run=run, epoch=epoch)
+        outcome.pass_id = pass_id
+        outcome.detection = result.summary()
+        info = {"workspace": str(ws.path), "run": run, "pass_id": pass_id, "epoch": epoch,
+                "buffer": int(result.buffer_ids.size), "flagged": int(result.final_ids.size)}
+        if result.noop:
+            write_state(ws, run, status="noop", **info, detection=result.summary())
+            outcome.status = "noop"
+            return
+        if accept_all:
+            confirm_flags(ws, pass_id)
+            go = True
+        else:
+            write_state(ws, run, status="awaiting_review", **info, detection=result.summary())
+            trainer.log_event("dift_review", **info)
+            if gate is None:
+                trainer.request_stop("dift_review")
+                outcome.status = "awaiting_review"
+                return
+            go = gate.wait(info, ctx)
+        if go:
+            record = finetune_and_restart(trainer, ws, pass_id, anchors, config, ctx, seed=config.seed)
+            outcome.finetune = record
+            timings["finetune"] = record.get("seconds", 0.0)
+            write_state(ws, run, status="restarted", **info, finetune=record, detection=result.summary())
+        else:
+            trainer.log_event("finetune", skipped=True, reason="review cancelled", pass_id=pass_id)
+            write_state(ws, run, status="review_skipped", **info, detection=result.summary())
+
+    # the gate is ours (on_stable): the hook itself must never pause the job or mitigate
+    hook_config = dataclasses.replace(config, review="auto") if hasattr(config, "review") else config
+    hook = DiftHook(anchors, hook_config, embed_fn=trainer_embed_fn, on_stable=on_stable, ground_truth=truth,
+                    total_epochs=train_config.epochs, ctx=ctx)
+    timed = TimedHook(hook)
+    trainer = build_trainer(train_config, store, run_dir, hooks=[timed], checkpoint_dir=ckpt_dir, **extra)
+    holder["trainer"] = trainer
+    write_state(ws, run, status="detecting", dift=True, accept_all=bool(accept_all))
+    t1 = time.perf_counter()
+    summary = trainer.fit(ctx)
+    timings["train_total"] = time.perf_counter() - t1
+    timings["detection"] = timed.seconds - timings.get("finetune", 0.0)
+    outcome.fit = summary
+    outcome.checkpoint = ckpt_dir / "last.pt"
+    outcome.timings = timings
+    if outcome.status == "awaiting_review":
+        return outcome
+    if hook.result is None:
+        write_state(ws, run, status="finished", note="detection never stopped (run too short for E_start + patience)",
+                    epochs=summary["epochs"])
+        outcome.status = "finished"
+        return outcome
+    write_state(ws, run, status="finished", epochs=summary["epochs"])
+    outcome.status = "finished" if outcome.status != "noop" else "noop"
+    return outcome
+
+
+def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = False, monitor: bool = True,
+                        config_overrides: Optional[dict] = None, ctx: Optional[JobContext] = None) -> DiftRunOutcome:
+    """``naviewer finetune WS``: fine-tune on the confirmed flags, then finish training on the rest."""
+    from naviewer.defense.config import DiftConfig
+    from naviewer.ssl.trainer import TrainConfig, Trainer
+    from naviewer.ssl.checkpoints import load_training_checkpoint
+    from naviewer.workflows.workspace_setup import workspace_anchors
+
+    ctx = ensure_context(ctx)
+    if run is None:
+        waiting = pending_review_runs(ws)
+        if not waiting:
+            raise NaviewerError("no DIFT run of this workspace is waiting for a review "
+                                "(start one with: naviewer run WORKSPACE --dift)", ws.path)
+        if len(waiting) > 1:
+            raise NaviewerError(f"several runs wait for a review ({', '.join(waiting)}): choose one with --run", ws.path)
+        run = waiting[0]
+    state = read_state(ws, run)
+    if not state or state.get("status") != "awaiting_review":
+        status = state.get("status") if state else "unknown"
+        raise NaviewerError(f"run {run!r} is not waiting for a review (status: {status})", ws.path / "runs" / run)
+    pass_id = state.get("pass_id")
+    if accept_all and pass_id is not None:
+        confirm_flags(ws, int(pass_id))
+    counts = {s: int((ws.store.review_states() == s).sum()) for s in ("confirmed", "rejected", "later")}
+    ckpt_dir = ws.checkpoint_dir(run)
+    t0 = time.perf_counter()
+    store = _store_of(ws, ctx)
+    saved = load_training_checkpoint(ckpt_dir / "last.pt")
+    train_config = TrainConfig.from_dict({**saved["config"], **dict(config_overrides or {})})
+    del saved
+    extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
+    trainer = Trainer.resume(ws.run_dir(run), store, hooks=[], config_overrides=config_overrides,
+                             checkpoint_dir=ckpt_dir, **extra)
+    trainer.open_metrics(ctx)
+    config = DiftConfig.from_dict(ws.config.get("dift"))
+    anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
+    timings = {"load": time.perf_counter() - t0}
+    trainer.log_event("review_done", pass_id=pass_id, **counts)
+    record = finetune_and_restart(trainer, ws, None if pass_id is None else int(pass_id), anchors, config, ctx,
+                                  seed=config.seed)
+    timings["finetune"] = record.get("seconds", 0.0)
+    trainer.save_checkpoint()
+    write_state(ws, run, status="restarted", finetune=record, review=counts)
+    t1 = time.perf_counter()
+    summary = trainer.fit(ctx)
+    timings["train_rest"] = time.perf_counter() - t1
+    write_state(ws, run, status="finished", epochs=summary["epochs"])
+    return DiftRunOutcome(run, "finished", summary, pass_id=None if pass_id is None else int(pass_id),
+                          detection=state.get("detection"), finetune=record, checkpoint=ckpt_dir / "last.pt",
+                          timings=timings)

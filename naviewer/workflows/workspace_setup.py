@@ -1,0 +1,318 @@
+"""Create a workspace from a dataset, or from a clean dataset plus a crafted attack.
+
+For an attack (spec defenses §0 [F]) the order matters:
+
+1. the DIFT anchors (``per_class`` clean labelled samples per class, seeded) are drawn from the
+   CLEAN training set *before* poisoning, and the attack crafts on the clean set minus the
+   anchors, so no anchor is ever poisoned (CTRL poisons the first target-class images and may
+   take a whole class on CIFAR-100);
+2. the crafted set plus the anchors (appended at the end) is written into ``<ws>/dataset/``
+   (PNG + ``train.txt`` + ``classes.txt``) and registered, so ``ws.dataset()`` re-opens it
+   through the file-list source with the same ids;
+3. the ground truth goes to ``<ws>/ground_truth.json`` only (apart from detection; the copy the
+   exporter writes next to the images is removed), with every ``source`` id mapped back to the
+   clean set;
+4. ``workspace.toml`` records ``[anchors]`` (ids in the workspace numbering), ``[attack]`` (the
+   recipe: name, settings, seed) and ``[evaluation]`` (the clean train and test sets used for
+   kNN accuracy and, with the attack's test-time trigger, ASR).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+
+from naviewer.data.base import ImageDataset, SubsetDataset
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+PathLike = Union[str, "os.PathLike[str]"]
+DatasetSpec = Union[str, Path, Mapping[str, Any], ImageDataset]
+
+DATASET_DIR = "dataset"
+
+
+def _open(spec: DatasetSpec, split: str = "train") -> ImageDataset:
+    from naviewer.data import open_dataset
+
+    if isinstance(spec, ImageDataset):
+        return spec
+    return open_dataset(spec, split=split)
+
+
+class AnchoredDataset(ImageDataset):
+    """A crafted set followed by the clean anchors: the workspace's training set before export."""
+
+    kind = "crafted"
+
+    def __init__(self, crafted: ImageDataset, clean: ImageDataset, anchor_ids: np.ndarray) -> None:
+        self.crafted = crafted
+        self.clean = clean
+        self.anchor_ids = np.asarray(anchor_ids, dtype=np.int64)
+        self._labels = np.concatenate([np.asarray(crafted.labels, dtype=np.int64),
+                                       np.asarray(clean.labels, dtype=np.int64)[self.anchor_ids]])
+
+    def __len__(self) -> int:
+        return len(self.crafted) + len(self.anchor_ids)
+
+    def _where(self, index: int) -> tuple[ImageDataset, int]:
+        n = len(self.crafted)
+        return (self.crafted, index) if index < n else (self.clean, int(self.anchor_ids[index - n]))
+
+    def image(self, index: int) -> np.ndarray:
+        source, i = self._where(int(index))
+        return source.image(i)
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        source, i = self._where(int(index))
+        return source.image_size(i)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.crafted.class_names
+
+    def source_key(self, index: int) -> str:
+        source, i = self._where(int(index))
+        return source.source_key(i)
+
+
+def _remap_record(record: dict, pool: np.ndarray) -> dict:
+    """A ground-truth record whose clean ids index ``pool`` -> ids into the clean set."""
+    out = dict(record)
+    if isinstance(out.get("source"), int) and out["source"] >= 0:
+        out["source"] = int(pool[out["source"]])
+    sources = out.get("sources")
+    if isinstance(sources, dict):
+        mapped = {}
+        for role, ref in sources.items():
+            if isinstance(ref, dict) and isinstance(ref.get("id"), int):
+                ref = dict(ref, id=int(pool[ref["id"]]))
+            elif isinstance(ref, list):
+                ref = [dict(r, id=int(pool[r["id"]])) if isinstance(r, dict) and isinstance(r.get("id"), int) else r
+                       for r in ref]
+            mapped[role] = ref
+        out["sources"] = mapped
+    return out
+
+
+@dataclass
+class SetupResult:
+    """What :func:`create_attacked_workspace` made (the workspace stays open: close it)."""
+
+    workspace: Any
+    anchors: Any
+    num_poisons: int
+    size: int
+
+
+def _test_description(clean: ImageDataset, clean_spec: DatasetSpec, test_spec: Optional[DatasetSpec]) -> Optional[dict]:
+    """The clean test split (its describe() dict), or None when the source has none."""
+    if isinstance(clean_spec, ImageDataset) and test_spec is None:
+        return None
+    try:
+        test = _open(test_spec if test_spec is not None else clean_spec, "test")
+    except NaviewerError:
+        if test_spec is not None:
+            raise
+        return None
+    described = dict(test.describe())
+    if test_spec is None and described == dict(clean.describe()):
+        return None  # the source has no separate test split
+    if described.get("kind") == "memory":
+        return None
+    return described
+
+
+def draw_workspace_anchors(labels: np.ndarray, per_class: int, seed: int, candidates: Optional[np.ndarray] = None):
+    from naviewer.defense.anchors import draw_anchors
+
+    return draw_anchors(np.asarray(labels, dtype=np.int64), per_class, seed, candidates=candidates)
+
+
+def _anchor_section(anchors, per_class: int, seed: int, source: str) -> dict:
+    return {"indices": anchors.indices.tolist(), "labels": anchors.labels.tolist(), "per_class": int(per_class),
+            "seed": int(seed), "source": source, "warnings": list(anchors.warnings)}
+
+
+def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class: int = 10, seed: int = 0,
+                     test_dataset: Optional[DatasetSpec] = None, settings: Optional[dict] = None,
+                     ctx: Optional[JobContext] = None):
+    """A workspace over an existing dataset (any ``open_dataset`` spec); returns the open Workspace.
+
+    Anchors are drawn from the dataset's own labels (they are assumed clean: say so in the record)
+    when it has labels; a clean test split, if the source has one, is recorded for evaluation.
+    """
+    from naviewer.workspace import Workspace
+
+    ctx = ensure_context(ctx)
+    data = _open(dataset)
+    if data.describe().get("kind") == "memory":
+        raise NaviewerError("a workspace needs a dataset on disk (a path or 'demo'), not one built in memory")
+    ws = Workspace.create(path, data, settings=settings, ctx=ctx)
+    try:
+        labels = np.asarray(data.labels, dtype=np.int64)
+        if (labels >= 0).any():
+            anchors = draw_workspace_anchors(labels, anchors_per_class, seed)
+            ws.update_config("anchors", _anchor_section(anchors, anchors_per_class, seed,
+                                                        "dataset labels (assumed clean; replace if unsure)"))
+        test = _test_description(data, dataset, test_dataset)
+        evaluation: dict[str, Any] = {"train": dict(data.describe())}
+        if test is not None:
+            evaluation["test"] = test
+        ws.update_config("evaluation", evaluation)
+    except BaseException:
+        ws.close()
+        raise
+    return ws
+
+
+def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack: str,
+                              attack_settings: Optional[dict] = None, *, seed: int = 0,
+                              anchors_per_class: int = 10, test_dataset: Optional[DatasetSpec] = None,
+                              settings: Optional[dict] = None, ctx: Optional[JobContext] = None) -> SetupResult:
+    """Draw anchors, craft ``attack`` on the clean set minus the anchors, write it into the workspace."""
+    from naviewer.attacks import make_attack
+    from naviewer.attacks.base import CraftResult, clean_record
+    from naviewer.attacks.export import export_crafted
+    from naviewer.data import open_dataset
+    from naviewer.workspace import Workspace
+
+    ctx = ensure_context(ctx)
+    clean = _open(clean_dataset)
+    labels = np.asarray(clean.labels, dtype=np.int64)
+    if not (labels >= 0).any():
+        raise NaviewerError("crafting an attack with DIFT anchors needs a labelled clean dataset")
+    attack_obj = make_attack(attack, **dict(attack_settings or {}))
+    # 1. anchors from the CLEAN set, before poisoning; the attack never sees them
+    anchors_clean = draw_workspace_anchors(labels, anchors_per_class, seed)
+    keep = np.ones(len(clean), dtype=bool)
+    keep[anchors_clean.indices] = False
+    pool_ids = np.flatnonzero(keep)
+    pool = SubsetDataset(clean, pool_ids)
+    result = attack_obj.craft(pool, np.random.default_rng(seed), ctx)
+    ctx.check()
+    # 2. crafted set + anchors appended, one ground truth in clean numbering
+    crafted = result.dataset
+    combined = AnchoredDataset(crafted, clean, anchors_clean.indices)
+    gt = dict(result.ground_truth)
+    samples = [_remap_record(r, pool_ids) for r in gt["samples"]]
+    samples += [dict(clean_record(clean, int(i)), anchor=True) for i in anchors_clean.indices]
+    gt["samples"] = samples
+    gt["removed"] = [dict(r, id=int(pool_ids[r["id"]])) if isinstance(r, dict) and "id" in r else r
+                     for r in gt.get("removed", [])]
+    gt["clean"] = {"size": len(clean), "describe": clean.describe()}
+    gt["size"] = len(combined)
+    gt["poison_rate"] = gt.get("num_poisons", 0) / max(len(combined), 1)
+    gt["seed"] = int(seed)
+    gt["anchors"] = {"clean_ids": anchors_clean.indices.tolist(),
+                     "workspace_ids": (len(crafted) + np.arange(len(anchors_clean))).tolist(),
+                     "note": "drawn before poisoning and excluded from it; source ids are clean-set ids"}
+    full = CraftResult(combined, gt)
+
+    ws = Workspace.create(path, None, settings=settings, ctx=ctx)
+    try:
+        out = ws.path / DATASET_DIR
+        summary = export_crafted(full, out, ctx)
+        from naviewer.attacks.export import read_ground_truth
+
+        written = read_ground_truth(summary.ground_truth_path)  # with each sample's path
+        summary.ground_truth_path.unlink()  # ground truth lives apart from the dataset
+        ws.register_dataset(open_dataset(summary.list_path), ctx=ctx)
+        ws.write_ground_truth(written)
+        n_crafted = len(crafted)
+        anchor_ws = n_crafted + np.arange(len(anchors_clean), dtype=np.int64)
+        from naviewer.defense.anchors import Anchors
+
+        anchors = Anchors(anchor_ws, anchors_clean.labels, list(anchors_clean.warnings))
+        section = _anchor_section(anchors, anchors_per_class, seed, "clean set before poisoning (excluded from poisoning)")
+        section["clean_ids"] = anchors_clean.indices.tolist()
+        ws.update_config("anchors", section)
+        ws.update_config("attack", {
+            "name": attack_obj.name, "settings": attack_obj.settings_json(), "seed": int(seed),
+            "target_class": attack_obj.target_class, "num_poisons": int(gt.get("num_poisons", 0)),
+            "poison_rate": float(gt["poison_rate"]), "clean": dict(clean.describe()),
+        })
+        evaluation: dict[str, Any] = {"train": dict(clean.describe())}
+        test = _test_description(clean, clean_dataset, test_dataset)
+        if test is not None:
+            evaluation["test"] = test
+        ws.update_config("evaluation", evaluation)
+    except BaseException:
+        ws.close()
+        raise
+    return SetupResult(ws, anchors, int(gt.get("num_poisons", 0)), len(combined))
+
+
+# -- what other workflows read back ------------------------------------------------------------
+
+def workspace_anchors(ws, per_class: int = 10, seed: int = 0):
+    """The workspace's anchors (``[anchors]``); drawn from the sample labels and recorded if absent."""
+    from naviewer.defense.anchors import Anchors
+
+    section = ws.config.get("anchors")
+    if section and section.get("indices"):
+        anchors = Anchors(np.asarray(section["indices"]), np.asarray(section["labels"]),
+                          list(section.get("warnings", [])))
+        anchors.check_range(ws.store.sample_count())
+        return anchors
+    labels = np.asarray(ws.store.samples()["label"], dtype=np.int64)
+    if not (labels >= 0).any():
+        raise NaviewerError("DIFT needs anchors (a few labelled clean samples per class) and this workspace's "
+                            "dataset has no labels", ws.config_path)
+    anchors = draw_workspace_anchors(labels, per_class, seed)
+    ws.update_config("anchors", _anchor_section(anchors, per_class, seed, "dataset labels (assumed clean)"))
+    return anchors
+
+
+def ground_truth_mask(ws) -> Optional[np.ndarray]:
+    """bool poison mask over the workspace samples from ``ground_truth.json`` (evaluation only)."""
+    from naviewer.attacks.base import poison_mask
+
+    gt = ws.read_ground_truth()
+    if gt is None or not isinstance(gt.get("samples"), list):
+        return None
+    mask = poison_mask(gt)
+    if mask.size != ws.store.sample_count():
+        raise NaviewerError(f"the ground truth has {mask.size} samples, the workspace {ws.store.sample_count()}",
+                            ws.ground_truth_path)
+    return mask
+
+
+@dataclass
+class EvaluationSets:
+    """Clean labelled train (kNN bank / probe) and test sets, and the attack's test trigger."""
+
+    train: Any                      # ImageStore
+    test: Optional[Any]             # ImageStore or None (then leave-one-out on train)
+    trigger_fn: Optional[Callable[[np.ndarray, np.random.Generator], np.ndarray]] = None
+    target: Optional[int] = None
+
+
+def evaluation_sets(ws, ctx: Optional[JobContext] = None) -> Optional[EvaluationSets]:
+    """Open ``[evaluation]`` of a workspace (None when it has none or the train set is unlabelled)."""
+    from naviewer.data import open_dataset
+    from naviewer.data.store import ImageStore
+
+    section = ws.config.get("evaluation") or {}
+    if not section.get("train"):
+        return None
+    train = ImageStore.from_dataset(open_dataset(section["train"]), ctx)
+    if not (train.labels >= 0).any():
+        return None
+    test = ImageStore.from_dataset(open_dataset(section["test"], split="test"), ctx) if section.get("test") else None
+    trigger_fn, target = None, None
+    recipe = ws.config.get("attack")
+    if recipe and recipe.get("name"):
+        from naviewer.attacks import make_attack
+
+        attack = make_attack(recipe["name"], **dict(recipe.get("settings") or {}))
+        trigger_fn, target = attack.apply_test_trigger, attack.target_class
+    return EvaluationSets(train, test, trigger_fn, target)

@@ -81,7 +81,7 @@ class DiftConfig:
     ft_cluster_k: int = 20
 
     # -- review gate ---------------------------------------------------------------------
-    review: str = "pause"              # pause: wait for an analyst | auto: accept the flags
+    review: str = "auto"               # auto: accept the flags (the paper) | pause: wait for an analyst
 
     def validate(self) -> "DiftConfig":
         """Raise NaviewerError naming the first bad setting; return self for chaining."""

@@ -177,15 +177,20 @@ class DiftHook:
     """In-training DIFT (spec §1.12) as a trainer hook; see the module docstring.
 
     ``embed_fn(trainer) -> (N, D)`` gives the training-set embeddings (default: the SSL engine's
-    ``extract_embeddings`` on ``trainer.method.backbone`` / ``trainer.store``). ``on_stable(result)``
-    is called once when detection stops; ``ground_truth`` (bool mask) only feeds the metrics.
+    ``extract_embeddings`` on ``trainer.method.backbone`` / ``trainer.store``). ``ground_truth`` (bool
+    mask) only feeds the metrics. When detection stops, ``on_stable(result)`` is called, then the
+    review gate: with ``config.review == "auto"`` the flags are accepted as proposed; with "pause" the
+    hook emits a ``dift_review`` event and pauses the job (``ctx.pause()`` + ``ctx.check()``) until
+    someone calls :meth:`accept` (optionally with edited ids) or :meth:`reject` and resumes it; resuming
+    without a decision accepts the proposal. With ``mitigate`` the accepted set is then fine-tuned away
+    and training restarts without it (:func:`naviewer.defense.mitigate.mitigate_in_training`).
     """
 
     def __init__(self, anchors: Anchors, config: Optional[DiftConfig] = None,
                  embed_fn: Optional[Callable[[Any], np.ndarray]] = None,
                  on_stable: Optional[Callable[[DetectionResult], None]] = None,
                  ground_truth: Optional[np.ndarray] = None, total_epochs: Optional[int] = None,
-                 ctx: Optional[JobContext] = None) -> None:
+                 ctx: Optional[JobContext] = None, mitigate: bool = False) -> None:
         self.anchors = anchors
         self.config = (config or DiftConfig()).validate()
         self.embed_fn = embed_fn or _default_embed
@@ -193,13 +198,27 @@ class DiftHook:
         self.ground_truth = None if ground_truth is None else np.asarray(ground_truth, dtype=bool)
         self.total_epochs = total_epochs
         self.ctx = ctx
+        self.mitigate = mitigate
         self.buffer: Optional[DetectionBuffer] = None
         self.last_detection: Optional[EpochDetection] = None
         self.result: Optional[DetectionResult] = None
+        self.accepted: Optional[np.ndarray] = None     # the ids acted on (None: no decision yet)
+        self.decision: str = ""                        # accepted | rejected | noop
+        self.mitigation = None
+        self._choice: Optional[tuple[str, Optional[np.ndarray]]] = None
 
     @property
     def finished(self) -> bool:
         return self.buffer is not None and self.buffer.finished
+
+    # -- review gate (may be called from the GUI thread while the job is paused) ------------------
+    def accept(self, ids: Optional[np.ndarray] = None) -> None:
+        """Accept the proposed flags, or the analyst's edited ``ids``; then resume the job."""
+        self._choice = ("accepted", None if ids is None else np.unique(np.asarray(ids, dtype=np.int64)))
+
+    def reject(self) -> None:
+        """Keep every sample and train on unchanged; then resume the job."""
+        self._choice = ("rejected", None)
 
     def _context(self, trainer) -> JobContext:
         return self.ctx or getattr(trainer, "ctx", None) or ensure_context(None)
@@ -233,15 +252,38 @@ class DiftHook:
             values["dift_precision"] = record.precision
             values["dift_recall"] = record.recall
         self._emit_metrics(trainer, values)
-        if self.buffer.finished:
-            self.result = finalize(detection, self.buffer.ids(), self.anchors, self.config, self.ground_truth, ctx,
-                                   history=self.buffer.history_dicts())
-            self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
-                             buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
-                             noop=bool(self.result.noop))
-            if self.on_stable is not None:
-                self.on_stable(self.result)
-        else:
+        if not self.buffer.finished:
             # free the index and the normalised copy between epochs (2.6 GB at 1.28M x 512)
             self.last_detection.index = None
             self.last_detection.features = None
+            return
+        self.result = finalize(detection, self.buffer.ids(), self.anchors, self.config, self.ground_truth, ctx,
+                               history=self.buffer.history_dicts())
+        self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
+                         buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
+                         noop=bool(self.result.noop))
+        if self.on_stable is not None:
+            self.on_stable(self.result)
+        self._review(trainer, ctx, epoch)
+
+    def _review(self, trainer, ctx: JobContext, epoch: int) -> None:
+        result = self.result
+        if result.noop:
+            self.decision, self.accepted = "noop", np.empty(0, dtype=np.int64)
+            return
+        if self.config.review == "pause" and self._choice is None:
+            self._emit_event(trainer, "dift_review", epoch=int(epoch), flagged=int(result.final_ids.size))
+            ctx.pause()
+            ctx.check()  # blocks until resumed; raises JobCancelled on cancel
+        decision, ids = self._choice or ("accepted", None)
+        self.decision = decision
+        self.accepted = (result.final_ids if ids is None else ids) if decision == "accepted" else np.empty(0, np.int64)
+        self._emit_event(trainer, "dift_decision", decision=decision, accepted=int(self.accepted.size))
+        if self.mitigate and decision == "accepted" and self.accepted.size >= 2:
+            from naviewer.defense.finetune import reference_ids
+            from naviewer.defense.mitigate import mitigate_in_training
+
+            det = result.detection
+            reference = reference_ids(det.candidates, self.accepted, det.rank, size=int(self.accepted.size),
+                                      seed=self.config.seed)
+            self.mitigation = mitigate_in_training(trainer, self.accepted, self.anchors, self.config, reference, ctx)

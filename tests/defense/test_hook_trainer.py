@@ -71,3 +71,34 @@ def test_mitigation_finetunes_syncs_and_restarts_on_the_kept_samples(cifar10_roo
         assert torch.equal(online, target)
     assert out.finetune.steps == 3 and out.finetune.lam > 0
     trainer.fit()  # training continues on the kept samples
+
+
+def test_hook_with_mitigation_restarts_the_real_trainer(cifar10_root, tmp_path):
+    pytest.importorskip("torch")
+    from naviewer.data.cifar import CifarDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.defense.synthetic import make_embeddings
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+
+    data = CifarDataset(cifar10_root, "train")
+    n = 200
+    store = ImageStore.from_array(np.stack([data.image(i) for i in range(n)]),
+                                  np.asarray(data.labels[:n], dtype=np.int64), data.class_names)
+    # stand-in embeddings with a planted cluster, so that detection has something to find
+    planted = make_embeddings(n, 32, n_classes=5, intrinsic_dim=6, poison_fraction=0.1, seed=2)
+    anchors = draw_anchors(planted.clean_labels, 4, seed=0, candidates=np.flatnonzero(~planted.poison))
+    dift = DiftConfig(start_epoch=1, max_detection_epochs=0, knn_backend="exact", gmm_n_init=1, k=5,
+                      candidate_fraction=0.1, n_min=5, ft_max_steps=2, ft_check_every=1, review="auto")
+    hook = DiftHook(anchors, dift, embed_fn=lambda trainer: planted.features, mitigate=True,
+                    ground_truth=planted.poison)
+    config = TrainConfig(backbone={"arch": "resnet18", "cifar_stem": True, "width": 8}, epochs=3, batch_size=32,
+                         max_steps_per_epoch=1, warmup_epochs=0, device="cpu", num_threads=2, knn_every=0,
+                         checkpoint_every=0)
+    trainer = build_trainer(config, store, tmp_path / "run", hooks=[hook])
+    trainer.fit()
+    assert hook.decision == "accepted" and set(hook.accepted) == set(np.flatnonzero(planted.poison))
+    assert len(trainer.store) == n - hook.accepted.size
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records if r["kind"] == "event"]
+    assert events.index("dift_stop") < events.index("finetune") < events.index("restart")
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [0, 1, 2]

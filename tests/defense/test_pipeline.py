@@ -78,7 +78,8 @@ def test_hook_detects_stabilises_and_calls_the_review_gate(poisoned, poisoned_an
     assert trainer.epoch_metrics[5] == {}  # detection stopped
     assert len(seen) == 1 and seen[0] is hook.result and not hook.result.noop
     assert set(hook.result.final_ids) >= set(np.flatnonzero(poisoned.poison))
-    assert [e for e, _ in trainer.events] == ["dift_stop"] and trainer.events[0][1]["reason"] == "stable"
+    assert [e for e, _ in trainer.events] == ["dift_stop", "dift_decision"]
+    assert trainer.events[0][1]["reason"] == "stable"
     assert [h["detected"] for h in hook.result.history] == [30, 30, 30]
 
 
@@ -122,3 +123,42 @@ def test_posthoc_reads_memory_mapped_float16_embeddings(poisoned, poisoned_ancho
     mapped = np.load(path, mmap_mode="r")
     result = PosthocDetector(small_config).run(mapped, poisoned_anchors, poisoned.poison)
     assert result.metrics["final_recall"] == 1.0
+
+
+def _finish_detection(hook, trainer, epochs=8):
+    _run(hook, trainer, epochs, jitter=0.002)
+
+
+def test_review_gate_auto_accepts_and_pause_waits_for_the_analyst(poisoned, poisoned_anchors, small_config):
+    import threading
+
+    auto = DiftConfig(**{**small_config.to_dict(), "start_epoch": 2, "review": "auto"})
+    hook = DiftHook(poisoned_anchors, auto, embed_fn=lambda t: t.features)
+    trainer = FakeTrainer(poisoned.features.copy())
+    _finish_detection(hook, trainer)
+    assert hook.decision == "accepted" and np.array_equal(hook.accepted, hook.result.final_ids)
+    assert [e for e, _ in trainer.events] == ["dift_stop", "dift_decision"]
+
+    pause = DiftConfig(**{**small_config.to_dict(), "start_epoch": 2, "review": "pause"})
+    ctx = JobContext()
+    hook = DiftHook(poisoned_anchors, pause, embed_fn=lambda t: t.features, ctx=ctx)
+    trainer = FakeTrainer(poisoned.features.copy())
+
+    def analyst():
+        while not ctx.paused:
+            threading.Event().wait(0.01)
+        hook.accept(np.flatnonzero(poisoned.poison)[:5])  # the analyst keeps only five
+        ctx.resume()
+
+    thread = threading.Thread(target=analyst)
+    thread.start()
+    _finish_detection(hook, trainer)
+    thread.join(5)
+    assert [e for e, _ in trainer.events] == ["dift_stop", "dift_review", "dift_decision"]
+    assert hook.decision == "accepted" and hook.accepted.size == 5
+
+    hook = DiftHook(poisoned_anchors, pause, embed_fn=lambda t: t.features)
+    hook.reject()  # decided before the stop: no pause
+    trainer = FakeTrainer(poisoned.features.copy())
+    _finish_detection(hook, trainer)
+    assert hook.decision == "rejected" and hook.accepted.size == 0

@@ -1,0 +1,46 @@
+import json
+
+import numpy as np
+import pytest
+
+from naviewer.cli import main
+
+TINY_ARGS = ["--arch", "resnet10", "--width", "8", "--image-size", "16", "--batch-size", "32", "--threads", "1",
+             "--warmup-epochs", "0", "--max-steps-per-epoch", "2"]
+
+
+def test_train_resume_embed_eval(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 0
+    assert (run / "checkpoints" / "last.pt").is_file()
+    # a second train into the same folder without --resume is refused, with --resume it extends the run
+    assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 2
+    assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 0
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["kind"] == "epoch"]
+    assert epochs == [0, 1]
+    out = tmp_path / "emb.npy"
+    assert main(["embed", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--dataset", "demo",
+                 "--out", str(out), "--dtype", "float16", "--device", "cpu"]) == 0
+    emb = np.load(out)
+    assert emb.shape[1] == 64 and emb.dtype == np.float16
+    result = tmp_path / "eval.json"
+    assert main(["eval", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--train-dataset", "demo",
+                 "--test-dataset", "demo", "--no-linear", "--knn-k", "20", "--attack", "patch",
+                 "--device", "cpu", "--json", str(result)]) == 0
+    values = json.loads(result.read_text())
+    assert 0 <= values["knn_acc"] <= 1 and 0 <= values["knn_asr_nt"] <= 1 and values["target"] == 0
+
+
+def test_bad_checkpoint_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    assert main(["embed", "--checkpoint", str(bad), "--dataset", "demo", "--out", str(tmp_path / "e.npy")]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "embed", "eval"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "usage" in capsys.readouterr().out

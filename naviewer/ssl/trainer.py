@@ -176,8 +176,12 @@ class Trainer:
         self.eval_store = eval_store
         self.eval_test_store = eval_test_store
         self.asr_fn = asr_fn
-        if eval_store is not None and (np.asarray(eval_store.labels) < 0).all():
-            raise NaviewerError("the kNN evaluation set has no labels")
+        if eval_store is not None:
+            labelled = np.flatnonzero(np.asarray(eval_store.labels) >= 0)
+            if len(labelled) == 0:
+                raise NaviewerError("the kNN evaluation set has no labels")
+            if len(labelled) < len(eval_store):  # the bank holds labelled samples only
+                self.eval_store = eval_store = eval_store.subset(labelled)
 
         device = resolve_device(cfg.device)
         self.dist: DistInfo = init_distributed(device.type)

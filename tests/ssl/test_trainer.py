@@ -137,3 +137,13 @@ def test_checkpoint_dir_override(tmp_path, tiny_store):
     assert not (tmp_path / "run" / "checkpoints").exists() and (tmp_path / "run" / "metrics.jsonl").is_file()
     resumed = Trainer.resume(tmp_path / "run", tiny_store, checkpoint_dir=tmp_path / "ws" / "checkpoints" / "r")
     assert resumed.completed_epochs == 1
+
+
+def test_knn_monitor_ignores_unlabelled_bank_samples(tmp_path):
+    store = make_store(n=32)
+    store.labels[:5] = -1
+    trainer = build_trainer(_config(epochs=1, max_steps_per_epoch=1), store, tmp_path / "k", eval_store=store)
+    assert len(trainer.eval_store) == 27
+    trainer.fit()
+    epoch = [r for r in _records(tmp_path / "k") if r["kind"] == "epoch"][0]
+    assert 0.0 <= epoch["knn_acc"] <= 1.0

@@ -229,4 +229,6 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
         config = BackboneConfig.from_any(backbone) if backbone is not None else infer_backbone_config(state)
     model = build_backbone(config)
     load_backbone_weights(model, state, path)
+    if image_size:
+        model.naviewer_image_size = int(image_size)  # type: ignore[attr-defined]
     return LoadedEncoder(model, config, int(image_size) if image_size else None, method, meta)

@@ -57,7 +57,9 @@ def extract_embeddings(
     """(N, D) features of every sample of ``store`` in sample order, in eval mode.
 
     ``device`` None uses the backbone's own device; another device moves the backbone there for the
-    call and back afterwards. ``image_size`` None uses the store's common size. With ``out_path``
+    call and back afterwards. ``image_size`` None uses the encoder's training size when known
+    (``backbone.naviewer_image_size``, set by the Trainer and ``load_encoder``), else the store's
+    common size. With ``out_path``
     the result is a read-only memory map of the written ``.npy``.
     """
     ctx = ensure_context(ctx)
@@ -66,7 +68,8 @@ def extract_embeddings(
         raise NaviewerError("cannot extract embeddings of an empty dataset")
     home = _model_device(backbone)
     device = resolve_device(device) if device is not None else home
-    size = int(image_size or default_image_size(store))
+    # the size the encoder was trained at (set by the Trainer and load_encoder), else the store's own
+    size = int(image_size or getattr(backbone, "naviewer_image_size", None) or default_image_size(store))
     if channels_last is None:
         channels_last = device.type == "cuda"
     transform = EvalTransform(size, tuple(mean), tuple(std), channels_last=channels_last)

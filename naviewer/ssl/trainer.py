@@ -198,6 +198,7 @@ class Trainer:
         self.channels_last = bool(cfg.channels_last) and device.type == "cuda"
 
         torch.manual_seed(cfg.seed + self.dist.rank)
+        self.method.backbone.naviewer_image_size = int(cfg.image_size)  # extract_embeddings' default size
         self.method.to(device)
         if self.channels_last:
             self.method.to(memory_format=torch.channels_last)

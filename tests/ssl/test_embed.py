@@ -37,3 +37,13 @@ def test_cancel_leaves_no_file(tmp_path):
     with pytest.raises(JobCancelled):
         extract_embeddings(build_backbone(TINY), store, ctx=ctx, out_path=tmp_path / "f.npy")
     assert not list(tmp_path.iterdir())
+
+
+def test_default_size_is_the_training_size():
+    store = make_store(n=4, size=16)
+    model = build_backbone(TINY)
+    model.naviewer_image_size = 8  # as the Trainer / load_encoder set it
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
+    extract_embeddings(model, store)
+    assert seen == [8]

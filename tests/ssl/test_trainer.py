@@ -147,3 +147,10 @@ def test_knn_monitor_ignores_unlabelled_bank_samples(tmp_path):
     trainer.fit()
     epoch = [r for r in _records(tmp_path / "k") if r["kind"] == "epoch"][0]
     assert 0.0 <= epoch["knn_acc"] <= 1.0
+
+
+def test_trains_on_mixed_size_buckets(tmp_path):
+    store = make_store(n=40, wide=8)  # 16x16 images and 16x32 composites, cropped at their true size
+    assert len(store.buckets) == 2
+    result = build_trainer(_config(epochs=1), store, tmp_path / "m").fit()
+    assert result["global_step"] == 3 and np.isfinite(result["loss"])

@@ -414,8 +414,12 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
 
 
 def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = False, monitor: bool = True,
-                        config_overrides: Optional[dict] = None, ctx: Optional[JobContext] = None) -> DiftRunOutcome:
-    """``naviewer finetune WS``: fine-tune on the confirmed flags, then finish training on the rest."""
+                        config_overrides: Optional[dict] = None, dift_overrides: Optional[dict] = None,
+                        ctx: Optional[JobContext] = None) -> DiftRunOutcome:
+    """``naviewer finetune WS``: fine-tune on the confirmed flags, then finish training on the rest.
+
+    ``dift_overrides`` change DIFT settings for the fine-tuning (e.g. ``base_lr`` after a divergence);
+    ``config_overrides`` the training run's (device, threads)."""
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.trainer import TrainConfig, Trainer
     from naviewer.ssl.checkpoints import load_training_checkpoint
@@ -448,7 +452,7 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
     trainer = Trainer.resume(ws.run_dir(run), store, hooks=[], config_overrides=config_overrides,
                              checkpoint_dir=ckpt_dir, **extra)
     trainer.open_metrics(ctx)
-    config = DiftConfig.from_dict(ws.config.get("dift"))
+    config = DiftConfig.from_dict({**(ws.config.get("dift") or {}), **dict(dift_overrides or {})})
     anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
     timings = {"load": time.perf_counter() - t0}
     trainer.log_event("review_done", pass_id=pass_id, **counts)

@@ -1,0 +1,65 @@
+"""``naviewer detect WORKSPACE --checkpoint CKPT``: a post-hoc DIFT pass (and B1 baselines) for review."""
+
+from __future__ import annotations
+
+import argparse
+
+from naviewer.cli._sslargs import add_backbone_args
+
+ORDER = 60
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "detect",
+        help="post-hoc DIFT detection on a workspace with a trained encoder (flags for review)",
+        description=(
+            "Embed every workspace sample with the checkpoint's backbone (saved to WORKSPACE/embeddings/RUN/TAG.npy), "
+            "run one DIFT pass (kNN density, MinDist to the anchors, GMM split, label spreading) and store it as a "
+            "detection pass to review (naviewer review, or the GUI). --baselines adds DBSCAN and OPTICS (B1) as "
+            "passes of their own. Checkpoints load as plain weights only."
+        ),
+    )
+    parser.add_argument("workspace", metavar="WORKSPACE")
+    parser.add_argument("--checkpoint", required=True, help="encoder checkpoint (naviewer run or a foreign SSL layout)")
+    parser.add_argument("--run", default="posthoc", help="run name for the embeddings and the pass (default posthoc)")
+    parser.add_argument("--tag", help="embeddings tag (default: the checkpoint's file name)")
+    parser.add_argument("--baselines", nargs="?", const="dbscan,optics", default="",
+                        help="also run B1 filters (default when given: dbscan,optics)")
+    parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dift-set", action="append", metavar="KEY=VALUE",
+                        help="DIFT setting, repeatable (default: the workspace's [dift], else the spec's)")
+    add_backbone_args(parser, defaults=False)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from naviewer.cli._sslargs import backbone_from_args, context, parse_settings
+    from naviewer.defense.config import DiftConfig
+    from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.posthoc import posthoc_detect
+    from naviewer.workspace import Workspace
+
+    ctx = context()
+    with Workspace.open(args.workspace) as ws:
+        values = {**(ws.config.get("dift") or {}), **parse_settings(args.dift_set, "--dift-set")}
+        config = DiftConfig.from_dict(values)
+        baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+        out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
+                             tag=args.tag, baselines=baselines, image_size=args.image_size,
+                             device=resolve_device(args.device), ctx=ctx)
+        s = out.summary
+        print(f"DIFT pass {out.pass_id}: {s['flagged']} flagged ({s['buffer']} before label spreading, "
+              f"{s['candidates']} candidates) in {s['clusters']} clusters"
+              + (" - no poison detected" if s.get("noop") else ""))
+        if "final_precision" in s:
+            print(f"  vs ground truth: precision {s['final_precision']:.3f}, recall {s['final_recall']:.3f}")
+        for method, pid in out.baseline_passes.items():
+            m = out.baseline_metrics[method]
+            extra = f", precision {m['precision']:.3f}, recall {m['recall']:.3f}" if "precision" in m else ""
+            print(f"{method} pass {pid}: {m['flagged']} flagged{extra}")
+        print(f"embeddings: {out.embeddings_path}")
+        print(f"next: naviewer review {args.workspace}")
+    return 0

@@ -1,0 +1,97 @@
+"""``naviewer run WORKSPACE --dift [--accept-all]``: SSL training on a workspace with DIFT in the loop."""
+
+from __future__ import annotations
+
+import argparse
+
+from naviewer.cli._sslargs import add_backbone_args
+
+ORDER = 31
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "run",
+        help="train an SSL encoder on a workspace, with DIFT detection, review gate, fine-tuning and restart",
+        description=(
+            "Train on the workspace's dataset into WORKSPACE/runs/RUN (metrics.jsonl, followable by the GUI) and "
+            "WORKSPACE/checkpoints/RUN. With --dift, from the detection start epoch on every epoch's embeddings go "
+            "through DIFT until the flag buffer is stable; the flags are saved as a detection pass. With "
+            "--accept-all they are confirmed at once; otherwise the run checkpoints and stops so that you can "
+            "review them (naviewer review WORKSPACE, or the GUI) and resume with 'naviewer finetune WORKSPACE', "
+            "which fine-tunes the encoder on the CONFIRMED samples (Eq. 7), removes them and finishes training "
+            "from the initial learning rate over the remaining epochs. kNN accuracy and ASR (when the workspace "
+            "was crafted with an attack) are monitored every --knn-every epochs."
+        ),
+        epilog="example: naviewer run ws --dift --epochs 200 --method simclr",
+    )
+    parser.add_argument("workspace", metavar="WORKSPACE")
+    parser.add_argument("--run", default=None, help="run name (default: dift, or train without --dift)")
+    parser.add_argument("--dift", action="store_true", help="DIFT in the training loop")
+    parser.add_argument("--accept-all", action="store_true", help="confirm DIFT's flags without a review (the paper's protocol)")
+    parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"])
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings", help="method setting, repeatable")
+    add_backbone_args(parser)
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, default=200)
+    opt.add_argument("--batch-size", type=int, default=256)
+    opt.add_argument("--lr", type=float, help="base lr at batch 256 (default: the method's)")
+    opt.add_argument("--wd", type=float)
+    opt.add_argument("--warmup-epochs", type=float, default=10.0)
+    opt.add_argument("--image-size", type=int, default=32)
+    opt.add_argument("--no-blur", action="store_true", help="drop the Gaussian blur (CTRL's protocol)")
+    d = parser.add_argument_group("DIFT")
+    d.add_argument("--dift-start", type=int, help="first detection epoch (default: the spec's 10, or 2%% rule when unset)")
+    d.add_argument("--dift-set", action="append", metavar="KEY=VALUE", help="DiftConfig setting, repeatable (e.g. k=20)")
+    r = parser.add_argument_group("run")
+    r.add_argument("--device", default="auto")
+    r.add_argument("--threads", type=int)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--knn-every", type=int, default=5, help="kNN accuracy / ASR monitor every N epochs (0: last only)")
+    r.add_argument("--no-monitor", action="store_true", help="no kNN / ASR monitor")
+    r.add_argument("--checkpoint-every", type=int, default=10)
+    r.add_argument("--max-steps-per-epoch", type=int)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from naviewer.cli._sslargs import backbone_from_args, context, parse_settings
+    from naviewer.defense.config import DiftConfig
+    from naviewer.ssl.trainer import TrainConfig
+    from naviewer.workflows.dift_training import train_with_dift
+    from naviewer.workspace import Workspace
+
+    ctx = context()
+    augment = {"blur_p": 0.0} if args.no_blur else {}
+    config = TrainConfig(method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
+                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
+                         warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
+                         device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                         knn_every=args.knn_every, num_threads=args.threads,
+                         max_steps_per_epoch=args.max_steps_per_epoch)
+    run_name = args.run or ("dift" if args.dift else "train")
+    with Workspace.open(args.workspace) as ws:
+        dift = None
+        if args.dift:
+            values = {**(ws.config.get("dift") or {}), **parse_settings(args.dift_set, "--dift-set")}
+            values.pop("review", None)
+            if args.dift_start is not None:
+                values["start_epoch"] = args.dift_start
+            dift = DiftConfig.from_dict(values)
+        out = train_with_dift(ws, config, dift, run=run_name, accept_all=args.accept_all, monitor=not args.no_monitor,
+                              dift=args.dift, ctx=ctx)
+        if out.status == "awaiting_review":
+            print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
+                  f"after checkpointing at epoch {out.fit['epochs']}.\n"
+                  f"Review the flags:   naviewer review {args.workspace}   (or in the GUI)\n"
+                  f"then resume:        naviewer finetune {args.workspace}   (fine-tunes on the confirmed samples, "
+                  "removes them and finishes training)")
+            return 0
+        if out.status == "noop":
+            print("DIFT: no poison detected; training finished on the whole dataset")
+        elif out.finetune:
+            print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples fine-tuned away and removed; training "
+                  f"finished on the rest")
+        print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
+    return 0

@@ -1,0 +1,233 @@
+"""Reproduce the DIFT evaluation end to end (spec defenses §6-7) on one attack and one SSL method.
+
+craft (anchors drawn first) -> train with no defense -> evaluate -> B1 (DBSCAN on the no-defense
+encoder's features, then retrain from scratch on what it kept) -> evaluate -> train with DIFT in
+the loop (auto-accepted flags, Eq. 7 fine-tuning, restart) -> evaluate. Every stage is timed.
+
+Clean accuracy: weighted kNN (k=200, T=0.1, cosine, bank = the clean labelled training set) and a
+linear probe; ASR with the attack's test-time trigger on the clean test set, both ASR_nt (non-target
+images predicted as the target) and ASR_all (CTRL's definition, all images). Detection: precision
+and recall of the DIFT buffer (before label spreading) and of the final set (after), of B1's flags,
+and of a single post-hoc DIFT pass on the no-defense encoder.
+
+Writes ``OUT/results.md`` (tables) and ``OUT/results.json`` (the same numbers), the workspace in
+``OUT/workspace`` (runs ``nodefense``, ``b1``, ``dift``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class ReproduceConfig:
+    dataset: str
+    attack: str = "patch"
+    attack_settings: dict = field(default_factory=dict)
+    method: str = "simclr"
+    epochs: int = 20
+    train: dict = field(default_factory=dict)      # TrainConfig overrides (backbone, image_size, batch_size...)
+    dift: dict = field(default_factory=dict)       # DiftConfig overrides
+    seed: int = 0
+    anchors_per_class: int = 10
+    baselines: Sequence[str] = ("dbscan",)
+    linear: bool = True
+    device: str = "auto"
+    command: str = ""
+
+
+def _evaluate(backbone, sets, image_size: int, linear: bool, device, ctx) -> dict:
+    from naviewer.evaluation import evaluate_encoder
+
+    test = sets.test if sets.test is not None else sets.train
+    return evaluate_encoder(backbone, sets.train, test, sets.trigger_fn, sets.target, image_size=image_size,
+                            device=device, k=200, temperature=0.1, linear=linear, ctx=ctx)
+
+
+def _encoder(path: Path):
+    from naviewer.ssl.checkpoints import load_encoder
+
+    return load_encoder(path)
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{100.0 * float(value):.1f}"
+
+
+def _secs(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobContext] = None) -> dict:
+    """Run every stage and write ``results.md`` / ``results.json`` into ``out_dir``; returns the record."""
+    import torch
+
+    from naviewer.defense.config import DiftConfig
+    from naviewer.ssl.device import resolve_device
+    from naviewer.ssl.trainer import TrainConfig
+    from naviewer.workflows.dift_training import train_with_dift
+    from naviewer.workflows.posthoc import posthoc_detect
+    from naviewer.workflows.workspace_setup import create_attacked_workspace, evaluation_sets
+
+    ctx = ensure_context(ctx)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise NaviewerError("output folder is not empty (choose a new folder)", out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    times: dict[str, float] = {}
+    record: dict[str, Any] = {"config": {k: (list(v) if isinstance(v, tuple) else v)
+                                         for k, v in config.__dict__.items()},
+                              "machine": {"device": str(device), "torch": torch.__version__,
+                                          "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                                          "platform": platform.platform()}}
+
+    def stage(name: str):
+        ctx.event("log", message=f"== {name}")
+        return time.perf_counter()
+
+    # 1. craft
+    t = stage("craft")
+    setup = create_attacked_workspace(out / "workspace", config.dataset, config.attack, config.attack_settings,
+                                      seed=config.seed, anchors_per_class=config.anchors_per_class, ctx=ctx)
+    ws = setup.workspace
+    times["craft + workspace"] = time.perf_counter() - t
+    try:
+        gt = ws.read_ground_truth() or {}
+        record["attack"] = {"name": config.attack, "num_poisons": setup.num_poisons, "size": setup.size,
+                            "poison_rate": gt.get("poison_rate"), "target": gt.get("target_class"),
+                            "settings": gt.get("settings")}
+        sets = evaluation_sets(ws, ctx)
+        if sets is None:
+            raise NaviewerError("the clean dataset has no labels to evaluate with", config.dataset)
+        values = dict(method=config.method, epochs=config.epochs, seed=config.seed, device=config.device,
+                      knn_every=0, checkpoint_every=0)
+        values.update(config.train)
+        train_config = TrainConfig(**values)
+        dift_config = DiftConfig(**{"seed": config.seed, **config.dift}).validate()
+        size = train_config.image_size
+        results: dict[str, dict] = {}
+
+        # 2. no defense
+        t = stage("train: no defense")
+        nodef = train_with_dift(ws, train_config, run="nodefense", dift=False, monitor=False, ctx=ctx)
+        times["train: no defense"] = time.perf_counter() - t
+        t = stage("evaluate: no defense")
+        results["none"] = _evaluate(_encoder(nodef.checkpoint).backbone, sets, size, config.linear, device, ctx)
+        times["evaluate: no defense"] = time.perf_counter() - t
+
+        # 3. B1: DBSCAN (+ a post-hoc DIFT pass) on the no-defense encoder, then retrain from scratch
+        t = stage("detect: post-hoc DIFT + B1 on the no-defense encoder")
+        post = posthoc_detect(ws, nodef.checkpoint, config=dift_config, run="nodefense", tag="final",
+                              baselines=tuple(config.baselines), image_size=size, device=device, ctx=ctx)
+        times["detect: post-hoc DIFT + B1"] = time.perf_counter() - t
+        record["posthoc_dift"] = post.summary
+        record["b1_detection"] = post.baseline_metrics
+        b1_method = config.baselines[0] if config.baselines else None
+        if b1_method is not None:
+            flagged = post.baselines[b1_method].flagged
+            t = stage(f"train: B1 ({b1_method} filtering + retraining)")
+            b1 = train_with_dift(ws, train_config, run="b1", dift=False, monitor=False, exclude=flagged, ctx=ctx)
+            times["train: B1 retrain"] = time.perf_counter() - t
+            t = stage("evaluate: B1")
+            results["b1"] = _evaluate(_encoder(b1.checkpoint).backbone, sets, size, config.linear, device, ctx)
+            results["b1"]["removed"] = int(flagged.size)
+            times["evaluate: B1"] = time.perf_counter() - t
+
+        # 4. DIFT in the loop
+        t = stage("train: DIFT (detect, fine-tune, restart)")
+        dift = train_with_dift(ws, train_config, dift_config, run="dift", accept_all=True, monitor=False, ctx=ctx)
+        times["train: DIFT (total)"] = time.perf_counter() - t
+        if "detection" in dift.timings:
+            times["  of which DIFT detection"] = dift.timings["detection"]
+        if "finetune" in dift.timings:
+            times["  of which DIFT fine-tuning"] = dift.timings["finetune"]
+        t = stage("evaluate: DIFT")
+        results["dift"] = _evaluate(_encoder(dift.checkpoint).backbone, sets, size, config.linear, device, ctx)
+        results["dift"]["removed"] = int((dift.finetune or {}).get("removed", 0))
+        times["evaluate: DIFT"] = time.perf_counter() - t
+        record["dift"] = {"status": dift.status, "detection": dift.detection, "finetune": dift.finetune,
+                          "pass_id": dift.pass_id}
+        record["results"] = results
+        record["times_s"] = times
+        record["total_s"] = sum(v for k, v in times.items() if not k.startswith("  "))
+    finally:
+        ws.close()
+    (out / "results.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    (out / "results.md").write_text(results_markdown(record), encoding="utf-8")
+    return record
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def results_markdown(record: dict) -> str:
+    """The tables of a reproduction record (``results.md``)."""
+    cfg = record["config"]
+    attack = record.get("attack", {})
+    res = record.get("results", {})
+    lines = [f"### {cfg['attack']} / {cfg['method']}, {cfg['epochs']} epochs, {Path(str(cfg['dataset'])).name}", ""]
+    if cfg.get("command"):
+        lines += ["```", cfg["command"], "```", ""]
+    lines += [f"Poisons: {attack.get('num_poisons')} of {attack.get('size')} training images "
+              f"({_pct(attack.get('poison_rate'))}%), target class {attack.get('target')}. "
+              f"Device: {record['machine']['device']}, torch threads {record['machine']['threads']}.", ""]
+    lines += ["| defense | kNN ACC (%) | linear ACC (%) | kNN ASR_nt (%) | kNN ASR_all (%) | linear ASR_nt (%) | "
+              "linear ASR_all (%) | removed |", "|---|---|---|---|---|---|---|---|"]
+    names = {"none": "no defense", "b1": "B1 (DBSCAN filter + retrain)", "dift": "DIFT"}
+    for key in ("none", "b1", "dift"):
+        r = res.get(key)
+        if r is None:
+            continue
+        lines.append(f"| {names[key]} | {_pct(r.get('knn_acc'))} | {_pct(r.get('linear_acc'))} | "
+                     f"{_pct(r.get('knn_asr_nt'))} | {_pct(r.get('knn_asr_all'))} | {_pct(r.get('linear_asr_nt'))} | "
+                     f"{_pct(r.get('linear_asr_all'))} | {r.get('removed', 0)} |")
+    lines += ["", "Detection against the ground truth:", "",
+              "| detector | flagged | precision (%) | recall (%) |", "|---|---|---|---|"]
+    det = (record.get("dift") or {}).get("detection") or {}
+    status = (record.get("dift") or {}).get("status")
+    if det:
+        lines.append(f"| DIFT in training: buffer B (before label spreading) | {det.get('buffer_count', det.get('buffer'))} | "
+                     f"{_pct(det.get('buffer_precision'))} | {_pct(det.get('buffer_recall'))} |")
+        lines.append(f"| DIFT in training: final (after label spreading) | {det.get('final_count', det.get('flagged'))} | "
+                     f"{_pct(det.get('final_precision'))} | {_pct(det.get('final_recall'))} |")
+    else:
+        lines.append(f"| DIFT in training | detection did not stop within the run ({status}) | n/a | n/a |")
+    post = record.get("posthoc_dift") or {}
+    if post:
+        lines.append(f"| DIFT post-hoc, one pass on the no-defense encoder: final | {post.get('final_count', post.get('flagged'))} | "
+                     f"{_pct(post.get('final_precision'))} | {_pct(post.get('final_recall'))} |")
+    for method, m in (record.get("b1_detection") or {}).items():
+        lines.append(f"| B1 {method} on the no-defense encoder | {m.get('flagged')} | {_pct(m.get('precision'))} | "
+                     f"{_pct(m.get('recall'))} |")
+    lines += ["", "Time per stage:", "", "| stage | seconds |", "|---|---|"]
+    for name, value in (record.get("times_s") or {}).items():
+        lines.append(f"| {name} | {_secs(value)} |")
+    lines.append(f"| total | {_secs(record.get('total_s'))} |")
+    ft = (record.get("dift") or {}).get("finetune") or {}
+    if ft:
+        info = ft.get("finetune") or {}
+        lines += ["", f"DIFT fine-tuning: {ft.get('removed')} confirmed samples removed, {info.get('steps', 0)} Eq. 7 "
+                      f"steps, restart with {ft.get('remaining_epochs')} epochs left."]
+    return "\n".join(lines) + "\n"

@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     run.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    run.add_argument("--sync-bn", action="store_true", help="synchronise BatchNorm across torchrun GPUs (SyncBN)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--threads", type=int, help="CPU threads for torch")
     run.add_argument("--checkpoint-every", type=int, default=10, help="keep epoch_XXXX.pt every N epochs (last.pt is kept every epoch)")
@@ -91,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
             method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
             epochs=args.epochs or 200, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
             optimizer=args.optimizer, warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
-            device=args.device, amp=not args.no_amp, seed=args.seed, checkpoint_every=args.checkpoint_every,
+            device=args.device, amp=not args.no_amp, sync_bn=args.sync_bn, seed=args.seed, checkpoint_every=args.checkpoint_every,
             knn_every=args.knn_every, log_every=args.log_every, num_threads=args.threads,
             max_steps_per_epoch=args.max_steps_per_epoch,
         )

@@ -58,6 +58,7 @@ class TrainConfig:
     amp: bool = True  # CUDA only
     amp_dtype: str = "bfloat16"  # bfloat16 | float16 (float16 uses a GradScaler)
     channels_last: bool = True  # CUDA only
+    sync_bn: bool = False  # SyncBatchNorm across DDP ranks (CUDA; the toolbox uses it for SimSiam/BYOL)
     seed: int = 0
     checkpoint_every: int = 10  # also: last.pt after every epoch, on cancel and at the end
     knn_every: int = 5  # epochs; needs an eval store
@@ -205,6 +206,9 @@ class Trainer:
         self.model: torch.nn.Module = self.method
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
+
+            if cfg.sync_bn and device.type == "cuda":
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
 
             self.model = DDP(self.method, device_ids=[device.index] if device.type == "cuda" else None)
 

@@ -92,7 +92,8 @@ def run_train(args: argparse.Namespace) -> int:
             method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
             epochs=args.epochs or 200, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
             optimizer=args.optimizer, warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
-            device=args.device, amp=not args.no_amp, sync_bn=args.sync_bn, seed=args.seed, checkpoint_every=args.checkpoint_every,
+            device=args.device, amp=not args.no_amp, sync_bn=args.sync_bn, seed=args.seed,
+            checkpoint_every=args.checkpoint_every,
             knn_every=args.knn_every, log_every=args.log_every, num_threads=args.threads,
             max_steps_per_epoch=args.max_steps_per_epoch,
         )

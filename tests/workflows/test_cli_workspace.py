@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from conftest import PATCH
+from naviewer.cli import main
+from naviewer.workspace import Workspace
+
+
+def test_new_with_attack_and_init_alias(tmp_path, tiny_data, capsys):
+    settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
+    assert main(["new", str(tmp_path / "a"), "--dataset", str(tiny_data[0]), "--test-dataset", str(tiny_data[1]),
+                 "--attack", "patch", "--rate", "0.1", *settings]) == 0
+    assert "20 patch poisons" in capsys.readouterr().out
+    with Workspace.open(tmp_path / "a") as ws:
+        assert ws.read_ground_truth() is not None and ws.config["anchors"]["indices"]
+    assert main(["init", str(tmp_path / "b"), "--dataset", str(tiny_data[0])]) == 0
+    with Workspace.open(tmp_path / "b") as ws:
+        assert ws.store.sample_count() == 240 and ws.read_ground_truth() is None
+
+
+def test_new_refuses_attack_options_without_attack(tmp_path, tiny_data, capsys):
+    assert main(["new", str(tmp_path / "c"), "--dataset", str(tiny_data[0]), "--rate", "0.1"]) == 2
+    assert "--rate needs --attack" in capsys.readouterr().err
+
+
+def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys):
+    settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
+    ws_path = str(tmp_path / "w")
+    assert main(["new", ws_path, "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1", *settings]) == 0
+    dift = ["patience=1", "k=5", "n_min=5", "candidate_fraction=0.1", "pool_random=50", "guard_reference_size=100",
+            "ft_max_steps=5", "base_lr=0.006"]
+    assert main(["run", ws_path, "--dift", "--epochs", "3", "--arch", "resnet10", "--width", "8", "--image-size", "16",
+                 "--batch-size", "64", "--warmup-epochs", "0", "--dift-start", "0", "--no-monitor", "--threads", "1",
+                 *[f"--dift-set={d}" for d in dift]]) == 0
+    out = capsys.readouterr().out
+    assert "naviewer review" in out and "naviewer finetune" in out
+    assert main(["finetune", ws_path, "--accept-all", "--no-monitor"]) == 0
+    assert "fine-tuned on" in capsys.readouterr().out

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import attacked_workspace, dift_config, train_config
+from naviewer.errors import NaviewerError
+from naviewer.workflows.dift_training import ReviewGate, read_state, resume_after_review, train_with_dift
+from naviewer.workflows.workspace_setup import ground_truth_mask
+from naviewer.workspace import Workspace
+
+
+def _records(ws, run="dift"):
+    lines = (ws.path / "runs" / run / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _trained_ids(ws, run="dift") -> np.ndarray:
+    state = torch.load(ws.checkpoint_dir(run) / "last.pt", weights_only=True)
+    indices = state["source_indices"]
+    return np.arange(state["original_size"]) if indices is None else indices.numpy()
+
+
+def test_accept_all_detects_finetunes_and_restarts_without_the_confirmed(accepted_run):
+    path, outcome = accepted_run
+    with Workspace.open(path) as ws:
+        assert outcome.status == "finished" and outcome.pass_id == ws.store.latest_pass_id("dift")
+        confirmed = np.flatnonzero(ws.store.review_states() == "confirmed")
+        flagged = np.flatnonzero(ws.store.pass_scores(outcome.pass_id)["flagged"])
+        assert confirmed.size >= 5 and np.array_equal(confirmed, flagged)
+        assert ground_truth_mask(ws)[confirmed].mean() >= 0.9
+        kept = _trained_ids(ws)
+        assert not np.isin(confirmed, kept).any() and kept.size == 240 - confirmed.size
+        assert outcome.finetune["removed"] == confirmed.size and outcome.finetune["remaining_epochs"] >= 1
+        records = _records(ws)
+        epochs = [r for r in records if r["kind"] == "epoch"]
+        assert any("dift_detected" in r and "dift_precision" in r for r in epochs)
+        assert all("knn_acc" in r and "asr" in r for r in epochs)
+        events = [r["event"] for r in records if r["kind"] == "event"]
+        assert events.index("dift_stop") < events.index("finetune") < events.index("restart")
+        assert read_state(ws, "dift")["status"] == "finished"
+        audit = ws.store.audit_log()
+        assert {row["reviewer"] for row in audit} == {"auto-accept"}
+
+
+def test_review_gate_stops_then_finetunes_only_the_confirmed(tmp_path, tiny_data):
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        out = train_with_dift(ws, train_config(4), dift_config(), accept_all=False, monitor=False)
+        assert out.status == "awaiting_review" and out.fit["stopped"] == "dift_review"
+        assert read_state(ws, "dift")["status"] == "awaiting_review"
+        assert any(r.get("event") == "dift_review" for r in _records(ws))
+        flagged = np.flatnonzero(ws.store.pass_scores(out.pass_id)["flagged"])
+        assert flagged.size >= 6
+        confirmed, rejected = flagged[: flagged.size // 2], flagged[flagged.size // 2:]
+        ws.store.set_review(confirmed, "confirmed", "analyst")
+        ws.store.set_review(rejected, "rejected", "analyst")
+        done = resume_after_review(ws, monitor=False)
+        assert done.status == "finished" and done.finetune["removed"] == confirmed.size
+        kept = _trained_ids(ws)
+        assert not np.isin(confirmed, kept).any() and np.isin(rejected, kept).all()
+        assert done.fit["epochs"] == 4
+        with pytest.raises(NaviewerError):
+            resume_after_review(ws, "dift")  # nothing waits any more
+
+
+def test_gui_gate_waits_in_process_until_released(tmp_path, tiny_data):
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    seen = []
+
+    def analyst(info):  # the GUI would open the review views; here another thread decides
+        seen.append(info)
+
+        def decide():
+            with Workspace.open(info["workspace"]) as other:
+                flagged = np.flatnonzero(other.store.pass_scores(info["pass_id"])["flagged"])
+                other.store.set_review(flagged[:3], "confirmed", "analyst")
+            gate.release()
+
+        threading.Thread(target=decide).start()
+
+    gate = ReviewGate(on_review=analyst)
+    with setup.workspace as ws:
+        out = train_with_dift(ws, train_config(4), dift_config(), gate=gate, monitor=False)
+        assert seen and out.status == "finished" and out.finetune["removed"] == 3
+        assert _trained_ids(ws).size == 237

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import attacked_workspace
+from naviewer.attacks.base import poison_mask
+from naviewer.errors import NaviewerError
+from naviewer.workflows.workspace_setup import (
+    create_workspace,
+    evaluation_sets,
+    ground_truth_mask,
+    workspace_anchors,
+)
+from naviewer.workspace import Workspace
+
+
+def test_attacked_workspace_keeps_truth_apart_and_anchors_clean(tmp_path, tiny_data):
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        assert setup.num_poisons == 20 and setup.size == 240 == ws.store.sample_count()
+        # the ground truth lives in the workspace root only, not next to the images
+        assert ws.ground_truth_path.is_file() and not (ws.path / "dataset" / "ground_truth.json").exists()
+        truth = ground_truth_mask(ws)
+        assert truth.sum() == 20
+        anchors = workspace_anchors(ws)
+        assert len(anchors) == 40 and sorted(anchors.counts().values()) == [10] * 4
+        assert not truth[anchors.indices].any()                     # anchors are never poisons
+        gt = ws.read_ground_truth()
+        clean_ids = np.asarray(ws.config["anchors"]["clean_ids"])
+        poison_sources = [r["source"] for r in gt["samples"] if r["kind"] == "poison"]
+        assert not set(poison_sources) & set(clean_ids.tolist())    # excluded from poisoning
+        # the workspace re-opens the crafted set through the file list, same ids and pixels
+        dataset = ws.dataset()
+        assert dataset.kind == "filelist" and len(dataset) == 240
+        from naviewer.data import open_dataset
+
+        clean = open_dataset(str(tiny_data[0]))
+        for wid, cid in zip(anchors.indices[:5], clean_ids[:5]):
+            assert np.array_equal(dataset.image(int(wid)), clean.image(int(cid)))
+        assert ws.config["attack"]["name"] == "patch" and ws.config["attack"]["num_poisons"] == 20
+        sets = evaluation_sets(ws)
+        assert len(sets.train) == 240 and len(sets.test) == 60 and sets.target == 0
+        assert sets.trigger_fn is not None
+        assert poison_mask(gt).sum() == 20
+
+
+def test_plain_workspace_records_anchors_and_evaluation(tmp_path, tiny_data):
+    with create_workspace(tmp_path / "plain", str(tiny_data[0]), test_dataset=str(tiny_data[1])) as ws:
+        assert ws.store.sample_count() == 240
+        assert len(ws.config["anchors"]["indices"]) == 40 and "assumed clean" in ws.config["anchors"]["source"]
+        assert ws.config["evaluation"]["test"]["kind"] == "image-folder"
+        assert ground_truth_mask(ws) is None
+
+
+def test_existing_path_is_refused(tmp_path, tiny_data):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "file").write_text("x")
+    with pytest.raises(NaviewerError):
+        attacked_workspace(tmp_path / "busy", tiny_data)

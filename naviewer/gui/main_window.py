@@ -354,6 +354,11 @@ class MainWindow(QMainWindow):
                 self.monitor.follow(self._pending_follow)
             self._pending_job_for_monitor = self._pending_follow = None
             self.monitor_ready.emit(self.monitor)
+            # Everything built so far lives as long as the window: move it out of the cyclic
+            # collector's view so full collections later stay short (no GUI pauses while training).
+            import gc
+
+            gc.freeze()
         return self.monitor
 
     # ------------------------------------------------------------------------ jobs ----

@@ -38,26 +38,35 @@ def test_startup_benchmark_speaks_the_apps_probe():
     assert "2.50x" in text and "torch imported when the window appeared: no" in text
 
 
-def test_run_app_follows_a_run_folder_given_on_the_command_line(qtbot, tmp_path, monkeypatch):
-    """run_app with a run folder: the window opens and its monitor follows that folder."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+RUN_APP_SCRIPT = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from naviewer.gui import app
 
+def check_and_quit():
+    window = next((w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow"), None)
+    if window is None or window.monitor is None or not window.monitor.data:
+        QTimer.singleShot(50, check_and_quit)
+        return
+    print("LOSS", window.monitor.data[("loss", "epoch")], window.theme_manager.theme.name, flush=True)
+    window.close()
+    QApplication.instance().quit()
+
+qapp = QApplication(sys.argv[:1])  # run_app reuses it
+QTimer.singleShot(100, check_and_quit)
+sys.exit(app.run_app([sys.argv[1], "--theme", "dark"]))
+"""
+
+
+def test_run_app_follows_a_run_folder_given_on_the_command_line(tmp_path):
+    """run_app with a run folder (in its own process, as it runs the event loop to the end)."""
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.jsonl").write_text('{"kind":"run_start","time":0,"total_epochs":2,"steps_per_epoch":1,"method":"simclr"}\n'
                                        '{"kind":"epoch","time":0,"epoch":0,"loss":3.0}\n')
-    seen = {}
-
-    def check_and_quit():
-        window = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow")
-        if window.monitor is None or not window.monitor.data:
-            QTimer.singleShot(50, check_and_quit)
-            return
-        seen["loss"] = window.monitor.data[("loss", "epoch")]
-        window.close()
-        QApplication.instance().quit()
-
-    QTimer.singleShot(100, check_and_quit)
-    assert app.run_app([str(run), "--theme", "dark"]) == 0
-    assert seen["loss"] == ([1.0], [3.0])
+    env = dict(os.environ, NAVIEWER_SETTINGS_DIR=str(tmp_path / "settings"), QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-c", RUN_APP_SCRIPT, str(run)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "LOSS ([1.0], [3.0]) dark" in out.stdout

@@ -1,0 +1,126 @@
+"""Screenshots of the main window for the docs: ``python -m naviewer.gui.screenshots OUT_DIR``.
+
+Run it under a display (``xvfb-run -s "-screen 0 1600x1000x24" python -m naviewer.gui.screenshots
+docs/screenshots``) or offscreen. The monitor follows a *synthetic* ``metrics.jsonl`` written
+here (a plausible 30-epoch SimCLR run with kNN, ASR and DIFT records, contract §1) and a fake job
+shows the status-bar progress: the pictures show the interface, not experimental results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+
+def sample_records(epochs: int = 30, steps_per_epoch: int = 40, every: int = 4, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Synthetic metrics.jsonl records shaped like a SimCLR run with DIFT (for pictures and demos)."""
+    rng = random.Random(seed)
+    t = time.time() - epochs * 30.0
+    yield {"kind": "run_start", "time": t, "config": {"method": "simclr", "batch_size": 256}, "total_epochs": epochs,
+           "steps_per_epoch": steps_per_epoch, "method": "simclr"}
+    total = epochs * steps_per_epoch
+    lr = 0.0
+    for epoch in range(epochs):
+        losses = []
+        for s in range(0, steps_per_epoch, every):
+            step = epoch * steps_per_epoch + s
+            frac = step / total
+            loss = 5.2 * math.exp(-2.2 * frac) + 0.9 + rng.gauss(0, 0.06)
+            lr = 0.5 * step / steps_per_epoch if step < steps_per_epoch else 0.25 * (1 + math.cos(math.pi * frac))
+            losses.append(loss)
+            t += 30.0 / (steps_per_epoch / every)
+            yield {"kind": "step", "time": t, "epoch": epoch, "step": step, "loss": loss, "lr": lr,
+                   "images_per_s": 1800 + rng.gauss(0, 60)}
+        record = {"kind": "epoch", "time": t, "epoch": epoch, "loss": sum(losses) / len(losses), "lr": lr,
+                  "images_per_s": 1800 + rng.gauss(0, 30), "epoch_time_s": 28.5,
+                  "knn_acc": min(0.82, 0.18 + 0.64 * (1 - math.exp(-epoch / 8))) + rng.gauss(0, 0.005),
+                  "asr": min(0.95, 0.1 + 0.85 * (1 - math.exp(-epoch / 6)))}
+        if epoch >= 4:
+            detected = max(0, int(480 * (1 - math.exp(-(epoch - 4) / 4))) + rng.randint(-8, 8))
+            record.update(dift_detected=detected, dift_precision=min(0.98, 0.55 + 0.4 * (1 - math.exp(-(epoch - 4) / 3))),
+                          dift_recall=min(0.96, detected / 500), dift_candidates=detected + 60, dift_stable=epoch > 20)
+        yield record
+        if epoch == 22:
+            yield {"kind": "event", "time": t, "event": "dift_stop", "epoch": epoch}
+
+
+def write_sample_run(run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "metrics.jsonl"
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in sample_records():
+            handle.write(json.dumps(record) + "\n")
+    return path
+
+
+def take(out_dir: Path, themes: tuple[str, ...] = ("light", "dark"), size: tuple[int, int] = (1440, 900)) -> list[Path]:
+    """Grab the main window (monitor following the sample run, a job in progress) in each theme."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir  # never touch the user's layout
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    run_dir = Path(tempfile.mkdtemp(prefix="naviewer-sample-run-")) / "simclr-sample"
+    write_sample_run(run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in themes:
+        themes_manager = ThemeManager(app, name)
+        themes_manager.apply()
+        window = MainWindow(themes_manager)
+        window.resize(*size)
+        window.show()
+        _settle(app, 0.3)
+        window.ensure_monitor()
+        window.follow_run(run_dir)
+        window.overview.workspace.setText("~/cases/cifar10-na<br>4,068 samples")
+        window.overview.dataset.setText("cifar-10-batches-py (train)<br>4,068 images, 10 classes")
+        window.overview.encoder.setText("runs/simclr-sample/checkpoints/last.pt")
+        window.overview.run.setText("runs/simclr-sample (synthetic sample)")
+        window.monitor.source_label.setText("following: runs/simclr-sample/metrics.jsonl")
+
+        def fake_embedding(ctx):
+            for i in range(400):
+                ctx.check()
+                ctx.progress(i, 1000, "extracting embeddings")
+                time.sleep(0.005)
+            while True:  # hold at 40 % for the picture
+                ctx.check()
+                time.sleep(0.01)
+
+        job = window.start_job(fake_embedding, "Embed epoch 30", resources=["embed"])
+        _settle(app, 2.5)
+        window.monitor.redraw()
+        _settle(app, 0.3)
+        target = out_dir / f"main-{name}.png"
+        window.grab().save(str(target))
+        written.append(target)
+        job.cancel()
+        window.jobs.wait_all(5)
+        window.close()
+        window.deleteLater()
+        _settle(app, 0.1)
+    return written
+
+
+def _settle(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+if __name__ == "__main__":  # pragma: no cover - developer tool
+    for path in take(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")):
+        print(path)

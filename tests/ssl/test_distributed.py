@@ -18,7 +18,11 @@ def test_torchrun_two_process_gloo(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     for method in methods:
-        _check_run(tmp_path / method)
+        try:
+            _check_run(tmp_path / method)
+        except AssertionError as exc:  # say what the run left behind
+            listing = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+            raise AssertionError(f"{method}: {exc}\nfiles: {listing}\nstderr: {proc.stderr[-3000:]}") from None
 
 
 def _check_run(run: Path) -> None:

@@ -163,7 +163,7 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
         results["dift"]["removed"] = int((dift.finetune or {}).get("removed", 0))
         times["evaluate: DIFT"] = time.perf_counter() - t
         record["dift"] = {"status": dift.status, "detection": dift.detection, "finetune": dift.finetune,
-                          "pass_id": dift.pass_id}
+                          "pass_id": dift.pass_id, "per_epoch": dift_epoch_history(ws.path / "runs" / "dift")}
         record["results"] = results
         record["times_s"] = times
         record["total_s"] = sum(v for k, v in times.items() if not k.startswith("  "))
@@ -172,6 +172,18 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
     (out / "results.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n", encoding="utf-8")
     (out / "results.md").write_text(results_markdown(record), encoding="utf-8")
     return record
+
+
+def dift_epoch_history(run_dir: Path) -> list[dict]:
+    """``dift_*`` values of every detection epoch of a run (from its metrics.jsonl)."""
+    from naviewer.workspace import read_metrics
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    records, _ = read_metrics(path)
+    return [{k: r[k] for k in ("epoch", "dift_detected", "dift_candidates", "dift_precision", "dift_recall") if k in r}
+            for r in records if r.get("kind") == "epoch" and "dift_detected" in r]
 
 
 def _json_default(value: Any) -> Any:
@@ -213,10 +225,16 @@ def results_markdown(record: dict) -> str:
         lines.append(f"| DIFT in training: final (after label spreading) | {det.get('final_count', det.get('flagged'))} | "
                      f"{_pct(det.get('final_precision'))} | {_pct(det.get('final_recall'))} |")
     else:
-        lines.append(f"| DIFT in training | detection did not stop within the run ({status}) | n/a | n/a |")
+        history = (record.get("dift") or {}).get("per_epoch") or []
+        counts = ", ".join(str(h.get("dift_detected")) for h in history)
+        lines.append(f"| DIFT in training: buffer never stable, no label spreading or fine-tuning (size of B per detection "
+                     f"epoch: {counts or 'none'}) | 0 | n/a | n/a |")
     post = record.get("posthoc_dift") or {}
     if post:
-        lines.append(f"| DIFT post-hoc, one pass on the no-defense encoder: final | {post.get('final_count', post.get('flagged'))} | "
+        lines.append(f"| DIFT post-hoc on the no-defense encoder: candidates (densest {post.get('candidates')}) | "
+                     f"{post.get('candidates_count', post.get('candidates'))} | {_pct(post.get('candidates_precision'))} | "
+                     f"{_pct(post.get('candidates_recall'))} |")
+        lines.append(f"| DIFT post-hoc on the no-defense encoder: final (one pass + label spreading) | {post.get('final_count', post.get('flagged'))} | "
                      f"{_pct(post.get('final_precision'))} | {_pct(post.get('final_recall'))} |")
     for method, m in (record.get("b1_detection") or {}).items():
         lines.append(f"| B1 {method} on the no-defense encoder | {m.get('flagged')} | {_pct(m.get('precision'))} | "

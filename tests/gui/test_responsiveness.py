@@ -15,32 +15,10 @@ import pytest
 
 from naviewer.gui.jobs import JobState
 from naviewer.gui.main_window import MainWindow
+from naviewer.gui.stall import tiny_training_factory
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("naviewer.ssl.trainer")
-
-
-def tiny_training_factory(run_dir):
-    def factory(settings, window):
-        def job(ctx):
-            from naviewer.data.store import ImageStore
-            from naviewer.ssl.trainer import TrainConfig, build_trainer
-
-            rng = np.random.default_rng(0)
-            labels = rng.integers(0, 3, 96)
-            images = rng.integers(0, 120, (96, 16, 16, 3))
-            images[np.arange(96), :, :, labels] += 120
-            store = ImageStore.from_images(list(images.astype(np.uint8)), labels, ["a", "b", "c"])
-            config = TrainConfig(
-                method=settings["method"], backbone={"arch": "resnet10", "cifar_stem": True, "width": 8},
-                epochs=settings["epochs"], batch_size=settings["batch_size"], image_size=16, log_every=1,
-                warmup_epochs=0.5, num_threads=1, knn_every=1, checkpoint_every=1000,
-            )
-            return build_trainer(config, store, run_dir, eval_store=store).fit(ctx)
-
-        return job, run_dir
-
-    return factory
 
 
 def test_gui_thread_stays_responsive_during_training(qtbot, tmp_path):

@@ -606,7 +606,8 @@ class MainWindow(QMainWindow):
             return f"Dataset: {self.dataset_path}"
         return ""
 
-    def train_dialog(self) -> None:
+    def train_dialog(self):
+        """Open the Train dialog (non-blocking); accepting it starts training. Returns the dialog."""
         from naviewer.gui.train_dialog import TrainDialog
 
         if self.training_job is not None and self.training_job.running:
@@ -618,11 +619,13 @@ class MainWindow(QMainWindow):
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
                              "No workspace or dataset is open: the configured training job decides what it trains on.")
-        self.probe.ready.connect(lambda info, d=dialog: d.set_available_devices(info.get("devices", ["cpu"])))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.probe.ready.connect(dialog.on_environment)  # a bound slot: dropped when the dialog goes
         self.probe.request()
         self.train_dialog_widget = dialog
         dialog.accepted.connect(lambda d=dialog: self.start_training(d.settings()))
         dialog.open()
+        return dialog
 
     def start_training(self, settings: dict[str, Any]) -> Optional[Job]:
         """Start training with validated dialog settings through ``training_job_factory``."""

@@ -178,6 +178,10 @@ class TrainDialog(QDialog):
     def settings(self) -> dict[str, Any]:
         return dict(self._settings)
 
+    def on_environment(self, info: dict) -> None:
+        """Slot for :class:`~naviewer.gui.environment.EnvironmentProbe.ready`."""
+        self.set_available_devices(info.get("devices", ["cpu"]))
+
     def set_available_devices(self, devices: Iterable[str]) -> None:
         """Called when the background device probe answers; re-checks the device choice."""
         self.available_devices = tuple(devices)

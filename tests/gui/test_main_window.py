@@ -184,3 +184,24 @@ def test_about_shows_versions_without_blocking(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: dialog.versions()["torch"] == "9.9", timeout=5000)
     assert "cpu (2 threads)" in dialog.text.text()
     dialog.close()
+
+
+def test_train_menu_opens_dialog_and_accepting_starts_training(qtbot, window, monkeypatch):
+    import naviewer.gui.environment as environment
+
+    monkeypatch.setattr(environment, "_cache", {"torch": "x", "torchvision": "y", "device": "cpu", "devices": ["cpu"]})
+    started = []
+    window.training_job_factory = lambda settings, win: (started.append(settings) or counting_job(steps=3), None)
+    window.act_train.trigger()
+    dialog = window.train_dialog_widget
+    qtbot.waitUntil(dialog.isVisible, timeout=2000)
+    dialog.device.setCurrentIndex(dialog.device.findData("cuda"))
+    assert not dialog.ok_button.isEnabled()  # the probe said: cpu only
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.epochs.setText("3")
+    dialog.ok_button.click()
+    assert started and started[0]["epochs"] == 3 and started[0]["device"] == "cpu"
+    job = window.jobs.jobs[-1]
+    if job.running:  # the worker first imports torch to set its thread count
+        qtbot.waitSignal(job.finished, timeout=60000).wait()
+    assert job.state is JobState.FINISHED

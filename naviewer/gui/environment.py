@@ -7,9 +7,10 @@ cached for the session.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 _cache: Optional[dict[str, Any]] = None
 
@@ -42,34 +43,40 @@ def cached_environment() -> Optional[dict[str, Any]]:
     return _cache
 
 
-class _ProbeThread(QThread):
-    def run(self) -> None:
-        global _cache
-        _cache = probe_environment()
-
-
 class EnvironmentProbe(QObject):
-    """Starts the probe (at most one at a time) and emits ``ready(info)`` on the GUI thread."""
+    """Starts the probe (at most one at a time) and emits ``ready(info)`` on the GUI thread.
+
+    The probe runs in a daemon Python thread (not a QThread): quitting while torch is still being
+    imported must not hold the exit or trip Qt's "thread destroyed while running" abort.
+    """
 
     ready = Signal(dict)
+    _probed = Signal()  # emitted from the probe thread; queued to this GUI-thread object
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
-        self._thread: Optional[_ProbeThread] = None
+        self._thread: Optional[threading.Thread] = None
+        self._probed.connect(self._finished)
 
     def request(self) -> None:
         if _cache is not None:
             self.ready.emit(dict(_cache))
             return
-        if self._thread is not None and self._thread.isRunning():
+        if self._thread is not None and self._thread.is_alive():
             return
-        self._thread = _ProbeThread()
-        self._thread.finished.connect(self._finished)
+        self._thread = threading.Thread(target=self._run, name="naviewer-environment-probe", daemon=True)
         self._thread.start()
+
+    def _run(self) -> None:
+        global _cache
+        _cache = probe_environment()
+        self._probed.emit()
 
     def _finished(self) -> None:
         if _cache is not None:
             self.ready.emit(dict(_cache))
 
-    def wait(self, timeout_ms: int = 60000) -> bool:
-        return self._thread is None or self._thread.wait(timeout_ms)
+    def wait(self, timeout_s: float = 60.0) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return self._thread is None or not self._thread.is_alive()

@@ -141,7 +141,8 @@ class MainWindow(QMainWindow):
         K = QKeySequence.StandardKey
         self.act_new_workspace = self._action("&New workspace…", self.new_workspace_dialog, QKeySequence(K.New), "Create a workspace folder for a dataset")
         self.act_open_workspace = self._action("&Open workspace…", self.open_workspace_dialog, QKeySequence(K.Open), "Open a workspace folder")
-        self.act_open_dataset = self._action("Open &dataset…", self.open_dataset_dialog, "Ctrl+Shift+O", "Open CIFAR batches, an image folder or a file list")
+        self.act_open_dataset = self._action("Open &dataset…", self.open_dataset_dialog, "Ctrl+Shift+O", "Open a folder: CIFAR batches or class folders of images")
+        self.act_open_dataset_file = self._action("Open dataset &file list…", self.open_dataset_file_dialog, None, "Open a 'path label' file list or a CSV manifest")
         self.act_open_encoder = self._action("Open &encoder checkpoint…", self.open_encoder_dialog, "Ctrl+Shift+E", "Load a trained encoder (.pt)")
         self.act_follow_run = self._action("&Follow run folder…", self.follow_run_dialog, "Ctrl+Shift+F", "Monitor a run written by another process (CLI, torchrun)")
         self.act_export = self._action("E&xport manifests…", self.export_dialog, "Ctrl+E", "Write kept.txt, samples.csv and provenance.json")
@@ -167,7 +168,8 @@ class MainWindow(QMainWindow):
     def _create_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for action in (self.act_new_workspace, self.act_open_workspace, self.act_open_dataset, self.act_open_encoder):
+        for action in (self.act_new_workspace, self.act_open_workspace, self.act_open_dataset, self.act_open_dataset_file,
+                       self.act_open_encoder):
             file_menu.addAction(action)
         self.recent_menu = file_menu.addMenu("Recent &workspaces")
         file_menu.addAction(self.act_follow_run)
@@ -465,6 +467,12 @@ class MainWindow(QMainWindow):
 
     def open_dataset_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open dataset folder (CIFAR batches or image folders)", str(Path.home()))
+        if path:
+            self.open_dataset(path)
+
+    def open_dataset_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open dataset file list", str(Path.home()),
+                                              "File lists and manifests (*.txt *.csv);;All files (*)")
         if path:
             self.open_dataset(path)
 

@@ -148,6 +148,7 @@ class TrainDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
+        self.setMinimumWidth(440)
         if source_description:
             layout.addWidget(self.source_label)
         layout.addLayout(form)

@@ -153,6 +153,11 @@ class Job(QObject):
         self.error: Optional[BaseException] = None
         self.error_details = ""
         self._eta_origin: Optional[tuple[str, float, float]] = None  # (message, time, fraction)
+        # Training jobs report per-epoch progress; their metric records (contract §1: run_start
+        # with total_epochs x steps_per_epoch, then step records) give the whole run's position.
+        self._run_total_steps: Optional[float] = None
+        self._run_step: Optional[float] = None
+        self._run_origin: Optional[tuple[float, float]] = None  # (time, step) of the first step seen
         self._worker = _Worker(function, self.ctx, torch_threads)
         # A bound slot of this GUI-thread object: Qt queues the call onto the GUI thread.
         self._worker.finished.connect(self._on_worker_finished)
@@ -197,8 +202,20 @@ class Job(QObject):
         return min(max(self.done / self.total, 0.0), 1.0)
 
     @property
+    def run_fraction(self) -> Optional[float]:
+        """How far a training run is (0..1) from its step records, or None for other jobs."""
+        if not self._run_total_steps or self._run_step is None:
+            return None
+        return min(max((self._run_step + 1) / self._run_total_steps, 0.0), 1.0)
+
+    @property
     def remaining_s(self) -> Optional[float]:
-        """Remaining time of the current task (the progress message), from its rate so far."""
+        """Remaining time: of the whole run for training jobs, else of the current task (progress message)."""
+        if self._run_origin is not None and self._run_total_steps and self._run_step is not None and not self.state.terminal:
+            t0, s0 = self._run_origin
+            spent, gained = time.monotonic() - t0, self._run_step - s0
+            if gained > 0 and spent >= 0.5:
+                return max(spent / gained * (self._run_total_steps - 1 - self._run_step), 0.0)
         fraction = self.fraction
         if fraction is None or self._eta_origin is None or self.state.terminal:
             return None
@@ -232,9 +249,24 @@ class Job(QObject):
             self.done, self.total, self.message = done, total, message
             self.progress.emit(done, total, message)
         if metrics:
+            self._follow_run(metrics)
             self.metrics.emit(metrics)
         for kind, data in events:
             self.event.emit(kind, data)
+
+    def _follow_run(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            kind = record.get("kind")
+            if kind == "run_start":
+                try:
+                    self._run_total_steps = float(record["total_epochs"]) * float(record["steps_per_epoch"])
+                except (KeyError, TypeError, ValueError):
+                    self._run_total_steps = None
+                self._run_origin = None
+            elif kind == "step" and isinstance(record.get("step"), (int, float)):
+                self._run_step = float(record["step"])
+                if self._run_origin is None:
+                    self._run_origin = (time.monotonic(), self._run_step)
 
     def _complete(self) -> None:
         worker = self._worker
@@ -334,6 +366,8 @@ class JobManager(QObject):
         return True
 
     def clear_finished(self) -> None:
+        # Finished Job objects are only forgotten, not deleteLater()'d: views may still hold them
+        # and their worker threads' wrappers, and they are small.
         self._jobs = [job for job in self._jobs if job.running]
         self.jobs_changed.emit()
 

@@ -413,7 +413,7 @@ class MainWindow(QMainWindow):
             self._status_timer.stop()
             return
         self.job_label.setText(f"{job.name}: {job.message}" if job.message else job.name)
-        fraction = job.fraction
+        fraction = job.run_fraction if job.run_fraction is not None else job.fraction
         if fraction is None:
             self.progress.setRange(0, 0)  # busy indicator
         else:

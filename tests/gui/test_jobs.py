@@ -130,3 +130,22 @@ def test_buffered_reporter_coalesces_progress():
     progress, metrics, events = reporter.drain()
     assert progress == (99.0, 100.0, "x") and metrics == [{"a": 1}] and events == [("log", {"message": "hi"})]
     assert reporter.drain() == (None, [], [])
+
+
+def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager):
+    def training(ctx):
+        ctx.metric(kind="run_start", total_epochs=4, steps_per_epoch=10, method="simclr")
+        for step in range(40):
+            ctx.check()
+            ctx.progress(step % 10 + 1, 10, f"epoch {step // 10 + 1}/4")
+            ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
+            time.sleep(0.03)
+
+    job = manager.start(training, "Train")
+    qtbot.waitUntil(lambda: job.run_fraction is not None and job.run_fraction > 0.3, timeout=5000)
+    qtbot.waitUntil(lambda: job.remaining_s is not None, timeout=5000)
+    # the whole run (not just the current epoch) is left: more than one epoch's worth (10 x 30 ms)
+    assert job.remaining_s > 0.3
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    manager.clear_finished()
+    assert manager.jobs == []

@@ -1,0 +1,78 @@
+"""``naviewer demo``: one command, built-in data, no questions: poisons -> DIFT flags -> review."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+ORDER = 1
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "demo",
+        help="the whole workflow on built-in digits: craft poisons, train with DIFT, review the flags",
+        description=(
+            "Create a workspace from the built-in digits (scikit-learn ships them: no download), craft Noisy "
+            "Alignment poisons into it (the ground truth is kept apart), and train a small SimCLR encoder with "
+            "DIFT in the loop on the best device there is. When DIFT's flag buffer is stable the flags are saved "
+            "as a detection pass and training pauses for your review: the window opens the analyst views, and "
+            "'Fine-tune' there removes the confirmed poisons and finishes training. With --no-gui the run stops "
+            "at the review (review with 'naviewer review WS', resume with 'naviewer finetune WS')."
+        ),
+        epilog="example: naviewer demo --no-gui --epochs 20",
+    )
+    parser.add_argument("--workspace", metavar="PATH", help="where to create the workspace "
+                        "(default: a fresh ./naviewer-demo-<date-time> folder)")
+    parser.add_argument("--no-gui", action="store_true", help="no window: run to the flags and print what was found")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 30)")
+    parser.add_argument("--device", help="cuda, mps, cpu or auto (default auto)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
+                        help="any other demo setting (naviewer.workflows.demo.DemoConfig), e.g. width=8, rate=0.1")
+    parser.add_argument("--json", action="store_true", help="(--no-gui) print the outcome as JSON")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _config(args: argparse.Namespace):
+    from naviewer.cli._sslargs import parse_settings
+    from naviewer.workflows.demo import demo_config_from_args
+
+    values = dict(parse_settings(args.settings))
+    values.update({"epochs": args.epochs, "device": args.device, "threads": args.threads})
+    return demo_config_from_args(values)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    from pathlib import Path
+
+    from naviewer.workflows.demo import default_workspace_path
+
+    config = _config(args)
+    path = Path(args.workspace).expanduser() if args.workspace else default_workspace_path()
+    print(f"naviewer demo: workspace {path.absolute()}", flush=True)
+    if not args.no_gui:
+        from naviewer.gui.demo import run_demo_gui
+
+        return run_demo_gui(path, config, started=started)
+    return _headless(path, config, args, started)
+
+
+def _headless(path, config, args: argparse.Namespace, started: float) -> int:
+    import json
+
+    from naviewer.cli._sslargs import context
+    from naviewer.workflows.demo import run_demo
+
+    out = run_demo(path, config, context(), started=started)
+    if args.json:
+        print(json.dumps(out.to_dict(), indent=2, default=str))
+        return 0
+    for line in out.summary_lines():
+        print(line)
+    if out.status == "awaiting_review":
+        print(f"review the flags:  naviewer review {out.workspace}   (or File > Open workspace in the window)\n"
+              f"then resume:       naviewer finetune {out.workspace}")
+    return 0

@@ -1,0 +1,356 @@
+"""``naviewer demo``: the whole DIFT workflow on the built-in digits, sized for a 2-core CPU.
+
+What it does, in order (each step is a core function the CLI and the GUI both call):
+
+1. :func:`create_demo_workspace`: a workspace from ``open_dataset("demo")`` (scikit-learn's digits as
+   32 px colour images) with Noisy Alignment poisons crafted into it; DIFT anchors are drawn from the
+   clean set before poisoning and the ground truth goes to ``ground_truth.json`` only;
+2. :func:`train_until_flags`: SimCLR on a narrow ResNet with DIFT in the loop and **no auto-accept**:
+   when the flag buffer is stable the flags become a detection pass of the workspace, the run
+   checkpoints and stops for review (``naviewer finetune`` / the GUI's fine-tune resume it);
+3. :func:`save_review_embeddings`: the encoder at the detection epoch (``last.pt``) embeds every
+   workspace sample; the array goes to ``<ws>/embeddings/<run>/review.npy`` so the analyst views
+   show the same space DIFT ranked;
+4. :func:`finetune_and_finish`: after review, Eq. 7 fine-tuning on the confirmed samples, removal,
+   the rest of training, and the before/after numbers the fine-tune gate shows.
+
+Sizing (measured on the 2-core CPU this was built on; see README "What naviewer demo does"): the
+defaults in :class:`DemoConfig` are what gave the first flags within a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+RUN = "demo"
+REVIEW_TAG = "review"
+FINAL_TAG = "final"
+SUMMARY_FILE = "demo.json"
+
+
+@dataclass
+class DemoConfig:
+    """Every knob of the demo; the defaults are the 2-core CPU tuning."""
+
+    epochs: int = 30
+    method: str = "simclr"
+    arch: str = "resnet18"
+    width: int = 16
+    image_size: int = 24           # training crop size (the digits are stored at 32 px)
+    data_size: int = 32            # size of the digits images (composites are 2x this on one side)
+    batch_size: int = 256
+    lr: Optional[float] = None
+    warmup_epochs: float = 2.0
+    attack: str = "na"             # na (Noisy Alignment) | patch (SSL-Backdoor) | ctrl | corruptencoder
+    attack_extra: dict = field(default_factory=dict)      # any other setting of the attack
+    rate: float = 0.08             # poison rate
+    target: int = 0
+    trigger_size: int = 8
+    dift_start: int = 2
+    patience: int = 2
+    candidate_fraction: float = 0.05
+    k: int = 10
+    knn_every: int = 5
+    device: str = "auto"
+    threads: Optional[int] = None
+    seed: int = 0
+    max_steps_per_epoch: Optional[int] = None
+    dift_settings: dict = field(default_factory=dict)   # any other DiftConfig field
+
+    @classmethod
+    def from_overrides(cls, values: Optional[Mapping[str, Any]] = None) -> "DemoConfig":
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(values or {}) - known)
+        if bad:
+            raise NaviewerError(f"unknown demo setting(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        return cls(**dict(values or {}))
+
+    def dataset_spec(self) -> Any:
+        return "demo" if self.data_size == 32 else {"kind": "demo", "image_size": int(self.data_size)}
+
+    def attack_settings(self) -> dict[str, Any]:
+        return {"rate": float(self.rate), "target": int(self.target), "trigger_size": int(self.trigger_size),
+                **dict(self.attack_extra)}
+
+    def train_config(self):
+        from naviewer.ssl.trainer import TrainConfig
+
+        return TrainConfig(method=self.method, backbone={"arch": self.arch, "cifar_stem": True, "width": int(self.width)},
+                           epochs=int(self.epochs), batch_size=int(self.batch_size), lr=self.lr,
+                           warmup_epochs=float(self.warmup_epochs), image_size=int(self.image_size),
+                           device=self.device, seed=int(self.seed), checkpoint_every=0, knn_every=int(self.knn_every),
+                           num_threads=self.threads, max_steps_per_epoch=self.max_steps_per_epoch)
+
+    def dift_config(self):
+        from naviewer.defense.config import DiftConfig
+
+        return DiftConfig.fast(start_epoch=int(self.dift_start), patience=int(self.patience), k=int(self.k),
+                               candidate_fraction=float(self.candidate_fraction), seed=int(self.seed),
+                               review="pause", **dict(self.dift_settings))
+
+
+@dataclass
+class DemoOutcome:
+    """What a demo run did, with the figures the README quotes."""
+
+    workspace: Path
+    run: str
+    status: str                    # awaiting_review | finished | noop
+    pass_id: Optional[int] = None
+    flagged: int = 0
+    poisons: int = 0
+    precision: Optional[float] = None
+    recall: Optional[float] = None
+    detection_epoch: Optional[int] = None
+    timings: dict = field(default_factory=dict)   # seconds: setup, first_flags (from start), embeddings, total
+    embeddings: Optional[Path] = None
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["workspace"] = str(self.workspace)
+        out["embeddings"] = None if self.embeddings is None else str(self.embeddings)
+        return out
+
+    def summary_lines(self) -> list[str]:
+        t = self.timings
+        lines = [f"workspace: {self.workspace}"]
+        if self.pass_id is None:
+            lines.append(f"no flags: DIFT did not stabilise within {self.config.get('epochs')} epochs "
+                         f"(status {self.status}); try --epochs")
+            return lines
+        quality = ""
+        if self.precision is not None:
+            quality = (f"; against the ground truth: precision {self.precision:.1%}, recall {self.recall:.1%} "
+                       f"of {self.poisons} poisons")
+        lines.append(f"DIFT flagged {self.flagged} samples at epoch {(self.detection_epoch or 0) + 1} "
+                     f"(detection pass {self.pass_id}){quality}")
+        lines.append(f"time from start to first flags: {t.get('first_flags', float('nan')):.0f} s "
+                     f"(workspace {t.get('setup', float('nan')):.0f} s)")
+        return lines
+
+
+def default_workspace_path(base: Optional[Path] = None) -> Path:
+    """A fresh folder ``./naviewer-demo-<YYYYmmdd-HHMMSS>`` (suffixed if it exists)."""
+    base = Path.cwd() if base is None else Path(base)
+    stem = base / f"naviewer-demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = stem, 1
+    while path.exists():
+        n += 1
+        path = stem.with_name(f"{stem.name}-{n}")
+    return path
+
+
+def create_demo_workspace(path: Union[str, Path], config: Optional[DemoConfig] = None,
+                          ctx: Optional[JobContext] = None):
+    """Step 1: the digits + Noisy Alignment poisons in a new workspace (returns the open Workspace)."""
+    from naviewer.workflows.workspace_setup import create_attacked_workspace
+
+    config = config or DemoConfig()
+    ctx = ensure_context(ctx)
+    ctx.progress(0, None, "crafting Noisy Alignment poisons into the digits")
+    setup = create_attacked_workspace(Path(path), config.dataset_spec(), config.attack, config.attack_settings(),
+                                      seed=config.seed, test_dataset=config.dataset_spec(), ctx=ctx)
+    setup.workspace.update_config("demo", {k: v for k, v in asdict(config).items() if v is not None})
+    return setup.workspace
+
+
+def train_until_flags(ws, config: Optional[DemoConfig] = None, ctx: Optional[JobContext] = None, run: str = RUN):
+    """Step 2: DIFT-in-training that stops for review when the flags are stable (a DiftRunOutcome)."""
+    from naviewer.workflows.dift_training import train_with_dift
+
+    config = config or DemoConfig()
+    return train_with_dift(ws, config.train_config(), config.dift_config(), run=run, accept_all=False,
+                           gate=None, monitor=True, ctx=ctx)
+
+
+def embed_checkpoint(ws, checkpoint: Path, ctx: Optional[JobContext] = None, device: Optional[str] = None) -> np.ndarray:
+    """Eval-mode features of every workspace sample from a training checkpoint, at its training size."""
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.checkpoints import load_encoder
+    from naviewer.ssl.device import resolve_device
+    from naviewer.ssl.embed import extract_embeddings
+
+    if not Path(checkpoint).is_file():
+        raise NaviewerError("no checkpoint to embed with", checkpoint)
+    encoder = load_encoder(checkpoint)
+    store = ImageStore.from_dataset(ws.dataset(), ctx)
+    dev = resolve_device(device or "auto")
+    return extract_embeddings(encoder.backbone, store, device=dev, image_size=encoder.image_size, ctx=ctx,
+                              message="embedding the workspace")
+
+
+def save_review_embeddings(ws, run: str = RUN, ctx: Optional[JobContext] = None, device: Optional[str] = None) -> Path:
+    """Step 3: the detection-epoch encoder's features of every sample, for the analyst views."""
+    features = embed_checkpoint(ws, ws.checkpoint_dir(run) / "last.pt", ctx, device)
+    return ws.save_embeddings(run, REVIEW_TAG, features.astype(np.float32))
+
+
+def detection_quality(ws, pass_id: int) -> dict[str, Any]:
+    """Precision/recall of a pass's final flags against ``ground_truth.json`` (evaluation only)."""
+    from naviewer.workflows.workspace_setup import ground_truth_mask
+
+    flagged = np.asarray(ws.store.pass_scores(pass_id).get("flagged", []), dtype=bool)
+    truth = ground_truth_mask(ws)
+    out: dict[str, Any] = {"flagged": int(flagged.sum())}
+    if truth is None or truth.size != flagged.size:
+        return out
+    hits = int((flagged & truth).sum())
+    out.update(poisons=int(truth.sum()), true_flags=hits,
+               precision=hits / max(int(flagged.sum()), 1) if flagged.any() else 0.0,
+               recall=hits / max(int(truth.sum()), 1))
+    return out
+
+
+def run_demo(path: Union[str, Path], config: Optional[DemoConfig] = None, ctx: Optional[JobContext] = None,
+             on_workspace: Optional[Callable[[Path, str], None]] = None, started: Optional[float] = None) -> DemoOutcome:
+    """Steps 1-3: workspace, training until the flags are stable, embeddings; timings from ``started``.
+
+    ``on_workspace(path, run_dir)`` is called once the workspace exists and training is about to
+    start (the GUI follows the run from there). The outcome is also written to
+    ``<ws>/runs/<run>/demo.json``.
+    """
+    config = config or DemoConfig()
+    ctx = ensure_context(ctx)
+    t0 = time.perf_counter() if started is None else started
+    wall0 = time.time() - (time.perf_counter() - t0)
+    ws = create_demo_workspace(path, config, ctx)
+    try:
+        timings = {"setup": time.perf_counter() - t0}
+        if on_workspace is not None:
+            on_workspace(ws.path, str(ws.run_dir(RUN)))
+        outcome = train_until_flags(ws, config, ctx)
+        result = DemoOutcome(ws.path, outcome.run, outcome.status, outcome.pass_id, config=asdict(config))
+        if outcome.pass_id is not None:
+            timings["first_flags"] = _pass_time(ws, outcome.pass_id, wall0)
+            quality = detection_quality(ws, outcome.pass_id)
+            result.flagged = quality["flagged"]
+            result.poisons = quality.get("poisons", 0)
+            result.precision, result.recall = quality.get("precision"), quality.get("recall")
+            state = _state(ws, outcome.run)
+            result.detection_epoch = state.get("epoch")
+            if outcome.status == "awaiting_review":
+                t1 = time.perf_counter()
+                result.embeddings = save_review_embeddings(ws, outcome.run, ctx, config.device)
+                timings["embeddings"] = time.perf_counter() - t1
+        timings["total"] = time.perf_counter() - t0
+        timings["train"] = float(outcome.timings.get("train_total", 0.0))
+        timings["detection"] = float(outcome.timings.get("detection", 0.0))
+        result.timings = timings
+        from naviewer.io import atomic_write_json
+
+        atomic_write_json(ws.run_dir(outcome.run) / SUMMARY_FILE, result.to_dict())
+        return result
+    finally:
+        ws.close()
+
+
+def _state(ws, run: str) -> dict:
+    from naviewer.workflows.dift_training import read_state
+
+    return read_state(ws, run) or {}
+
+
+def _pass_time(ws, pass_id: int, wall0: float) -> float:
+    """Seconds from the demo's start to the moment the pass was saved (the run's dift_review event)."""
+    metrics = ws.path / "runs" / RUN / "metrics.jsonl"
+    when = None
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("kind") == "event" and record.get("event") in ("dift_review", "dift_stop"):
+                when = float(record.get("time", 0.0))
+                if record.get("event") == "dift_review":
+                    break
+    return (when if when is not None else time.time()) - wall0
+
+
+# -- after the review ------------------------------------------------------------------------------
+
+def _last_metrics(metrics: Path, upto: Optional[float] = None) -> dict[str, float]:
+    """Latest knn_acc / asr of the epoch records (before ``upto`` unix time when given)."""
+    out: dict[str, float] = {}
+    if not metrics.is_file():
+        return out
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("kind") != "epoch" or (upto is not None and float(record.get("time", 0)) > upto):
+            continue
+        for key in ("knn_acc", "asr"):
+            if isinstance(record.get(key), (int, float)):
+                out[key] = float(record[key])
+    return out
+
+
+def cluster_density(features: np.ndarray, ids: np.ndarray, k: int = 10) -> Optional[float]:
+    """Mean kNN density (1 / distance to the k-th cosine neighbour) of ``ids`` among all samples."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.size == 0 or len(features) <= k:
+        return None
+    x = np.asarray(features, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sims = x[ids] @ x.T
+    sims[np.arange(ids.size), ids] = -np.inf  # not its own neighbour
+    kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
+    dist = np.sqrt(np.maximum(2.0 - 2.0 * kth, 1e-12))
+    return float(np.mean(1.0 / dist))
+
+
+def finetune_and_finish(ws, run: str = RUN, ctx: Optional[JobContext] = None,
+                        config_overrides: Optional[dict] = None) -> dict[str, Any]:
+    """Step 4: fine-tune on the CONFIRMED samples, remove them, finish training; before/after numbers.
+
+    Returns ``{"before": {...}, "after": {...}, "confirmed": n, "finetune": record, "checkpoint": str}``
+    with the fine-tune gate's keys (confirmed_density, knn_acc, asr)."""
+    from naviewer.workflows.dift_training import confirmed_ids, resume_after_review
+
+    ctx = ensure_context(ctx)
+    confirmed = confirmed_ids(ws)
+    if confirmed.size == 0:
+        raise NaviewerError("no sample is confirmed as a poison: confirm some flags first", ws.path)
+    metrics = ws.path / "runs" / run / "metrics.jsonl"
+    before = _last_metrics(metrics)
+    try:
+        review = ws.load_embeddings(run, REVIEW_TAG, mmap=False)
+    except NaviewerError:
+        review = None
+    except OSError:
+        review = None
+    if review is not None and len(review) == ws.store.sample_count():
+        density = cluster_density(review, confirmed)
+        if density is not None:
+            before["confirmed_density"] = density
+    started = time.time()
+    outcome = resume_after_review(ws, run, accept_all=False, monitor=True, config_overrides=config_overrides, ctx=ctx)
+    after = _last_metrics(metrics)
+    final = embed_checkpoint(ws, outcome.checkpoint, ctx, (config_overrides or {}).get("device"))
+    ws.save_embeddings(run, FINAL_TAG, final.astype(np.float32))
+    density = cluster_density(final, confirmed)
+    if density is not None:
+        after["confirmed_density"] = density
+    record = {"before": before, "after": after, "confirmed": int(confirmed.size), "finetune": outcome.finetune,
+              "checkpoint": str(outcome.checkpoint), "seconds": time.time() - started}
+    from naviewer.io import atomic_write_json
+
+    atomic_write_json(ws.run_dir(run) / "finetune_result.json", record)
+    return record
+
+
+def demo_config_from_args(values: Mapping[str, Any]) -> DemoConfig:
+    """CLI/GUI helper: keep only the set values (None = the default)."""
+    return DemoConfig.from_overrides({k: v for k, v in values.items() if v is not None})

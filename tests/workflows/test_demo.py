@@ -1,0 +1,79 @@
+"""``naviewer demo --no-gui`` with a tiny override: workspace -> DIFT flags -> detection pass + embeddings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from naviewer.errors import NaviewerError
+
+#: the demo shrunk to seconds: 16 px digits, a width-8 ResNet-10 on 16 px crops, DIFT from epoch 1
+TINY = ["data_size=16", "image_size=16", "arch=resnet10", "width=8", "batch_size=128", "dift_start=0",
+        "patience=1", "k=5", "knn_every=0", "trigger_size=6", "max_steps_per_epoch=2",
+        # no separation guard and detection capped after 2 epochs: a pass with flags always comes out
+        'dift_settings={"n_min": 2, "guard_separation": 1e-6, "guard_check_split": false, "max_detection_epochs": 1}']
+
+
+def _settings_args():
+    out = []
+    for item in TINY:
+        out += ["--set", item]
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory):
+    from naviewer.cli import main
+
+    path = tmp_path_factory.mktemp("demo") / "ws"
+    code = main(["demo", "--no-gui", "--workspace", str(path), "--epochs", "4", "--threads", "1", *_settings_args()])
+    assert code == 0
+    return path
+
+
+def test_headless_demo_writes_a_detection_pass(demo_ws):
+    from naviewer.workflows.demo import REVIEW_TAG, RUN
+    from naviewer.workspace import Workspace
+
+    summary = json.loads((demo_ws / "runs" / RUN / "demo.json").read_text())
+    assert summary["pass_id"] is not None and summary["status"] == "awaiting_review" and summary["flagged"] > 0
+    assert summary["timings"]["first_flags"] > 0
+    with Workspace.open(demo_ws) as ws:
+        assert ws.store.latest_pass_id() == summary["pass_id"]
+        scores = ws.store.pass_scores(summary["pass_id"])
+        assert "flagged" in scores and len(scores["flagged"]) == ws.store.sample_count()
+        assert ws.read_ground_truth() is not None            # kept apart, for evaluation
+        assert ws.config["attack"]["name"] == "na"
+        if summary["status"] == "awaiting_review":
+            emb = ws.load_embeddings(RUN, REVIEW_TAG)
+            assert emb.shape[0] == ws.store.sample_count()
+            assert summary["flagged"] == int(np.asarray(scores["flagged"]).sum())
+            # auto-accept is off: nothing is confirmed before a person reviews
+            assert not (ws.store.review_states() == "confirmed").any()
+
+
+def test_finetune_needs_a_confirmed_flag(demo_ws):
+    from naviewer.workflows.demo import finetune_and_finish
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(demo_ws) as ws:
+        with pytest.raises(NaviewerError, match="confirm"):
+            finetune_and_finish(ws)
+
+
+def test_demo_config_rejects_unknown_settings():
+    from naviewer.workflows.demo import DemoConfig
+
+    with pytest.raises(NaviewerError, match="unknown demo setting"):
+        DemoConfig.from_overrides({"colour": "red"})
+
+
+def test_cluster_density_is_higher_for_a_tight_pile():
+    from naviewer.workflows.demo import cluster_density
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    x[:20] = x[0] + rng.normal(scale=0.01, size=(20, 8))
+    assert cluster_density(x, np.arange(20), k=5) > 5 * cluster_density(x, np.arange(100, 120), k=5)

@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._pending_follow: Optional[Path] = None
         self._pending_job_for_monitor: Optional[Job] = None
+        self.analyst_dock = None  # AnalystDock: the analyst panel on a detection pass
 
         self._create_actions()
         self._create_menus()
@@ -499,7 +500,12 @@ class MainWindow(QMainWindow):
         def done(job: Job) -> None:
             self._set_workspace(path, job.result)
 
-        return self.start_job(lambda ctx: tasks.workspace_summary(path, ctx), f"Open workspace {path.name}",
+        def summary(ctx) -> dict:
+            from naviewer.gui.analyst_dock import latest_pass
+
+            return {**tasks.workspace_summary(path, ctx), "pass_id": latest_pass(path)}
+
+        return self.start_job(summary, f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
     def new_workspace(self, path: os.PathLike | str) -> Optional[Job]:
@@ -523,6 +529,8 @@ class MainWindow(QMainWindow):
         runs = self.workspace_summary.get("runs") or []
         if runs and self.training_job is None:
             self.follow_run(runs[-1])
+        if self.workspace_summary.get("pass_id") is not None and self.training_job is None:
+            self.show_analyst(path, int(self.workspace_summary["pass_id"]))
 
     def open_dataset(self, path: os.PathLike | str) -> Optional[Job]:
         path = Path(path).expanduser().absolute()
@@ -605,6 +613,23 @@ class MainWindow(QMainWindow):
             self.overview.dataset.setText(f"{self.dataset_path}" + (f"<br>{n:,} images {kind}" if n else ""))
         if self.encoder_path:
             self.overview.encoder.setText(str(self.encoder_path))
+
+    # ---------------------------------------------------------------------- analyst ----
+    def show_analyst(self, workspace: os.PathLike | str, pass_id: Optional[int] = None, run: Optional[str] = None):
+        """Dock the analyst panel on a detection pass of ``workspace`` (default: its latest); returns it.
+
+        Fine-tuning from the panel resumes the pass's run (``naviewer finetune``) as a training job."""
+        from naviewer.gui.analyst_dock import AnalystDock
+
+        if getattr(self, "analyst_dock", None) is not None:
+            self.analyst_dock.close()
+        try:
+            self.analyst_dock = AnalystDock(self, Path(workspace), pass_id, run)
+        except NaviewerError as exc:
+            self.analyst_dock = None
+            self.inform("Cannot open the analyst views", str(exc), QMessageBox.Icon.Warning)
+            return None
+        return self.analyst_dock.panel
 
     # --------------------------------------------------------------------- training ----
     def training_source(self) -> str:
@@ -722,5 +747,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         if self.monitor is not None:
             self.monitor.detach()
+        if getattr(self, "analyst_dock", None) is not None:
+            self.analyst_dock.close()
         self.save_layout()
         event.accept()

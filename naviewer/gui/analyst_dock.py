@@ -1,0 +1,156 @@
+"""The analyst panel docked in the main window for one detection pass, with fine-tuning wired.
+
+The panel reads and writes review decisions through a workspace opened on the GUI thread (its
+SQLite connection belongs to this thread); jobs open their own. Embeddings: the pass run's
+``review`` array (what DIFT ranked, saved by the demo) or else any saved array of the right length.
+"Fine-tune" resumes the pass's run if it waits for a review (:func:`naviewer.workflows.demo.finetune_and_finish`:
+Eq. 7 on the confirmed samples, removal, the rest of training) and shows before/after numbers.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from naviewer.errors import NaviewerError
+
+
+def latest_pass(path: Path) -> Optional[int]:
+    """The latest detection pass id of a workspace (None: none yet). Opens its own connection."""
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(path) as ws:
+        return ws.store.latest_pass_id()
+
+
+def _pass_record(ws, pass_id: int) -> dict:
+    for record in ws.store.passes():
+        if record.get("id") == pass_id:
+            return dict(record)
+    return {}
+
+
+def find_embeddings(ws, run: Optional[str], n: int) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
+    """(array, run, tag) of the best saved embeddings for the analyst views, or (None, None, None)."""
+    found = list(ws.embeddings())
+    order = sorted(found, key=lambda rt: (rt[0] != run, rt[1] != "review", rt[1].endswith("tsne2d")))
+    for r, tag in order:
+        if tag.endswith("tsne2d"):
+            continue
+        try:
+            array = ws.load_embeddings(r, tag, mmap=True)
+        except (NaviewerError, OSError, ValueError):
+            continue
+        if array.ndim == 2 and len(array) == n:
+            return np.asarray(array, dtype=np.float32), r, tag
+    return None, None, None
+
+
+def _reviewer() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "analyst"
+
+
+class AnalystDock:
+    """``AnalystDock(window, workspace_path, pass_id=None, run=None)``: builds and docks the panel."""
+
+    def __init__(self, window, path: Path, pass_id: Optional[int] = None, run: Optional[str] = None) -> None:
+        from naviewer.gui.analyst.panel import AnalystPanel
+        from naviewer.workspace import Workspace
+
+        self.window = window
+        self.path = Path(path)
+        self.ws = Workspace.open(self.path)
+        self.finetune_job = None
+        try:
+            if pass_id is None:
+                pass_id = self.ws.store.latest_pass_id()
+            if pass_id is None:
+                raise NaviewerError("the workspace has no detection pass yet", self.path)
+            self.pass_id = int(pass_id)
+            self.run = run or _pass_record(self.ws, self.pass_id).get("run")
+            n = self.ws.store.sample_count()
+            embeddings, emb_run, tag = find_embeddings(self.ws, self.run, n)
+            self.panel = AnalystPanel.from_workspace(self.ws, self.pass_id, images=self.ws.dataset(), embeddings=embeddings,
+                                                     reviewer=_reviewer(), job_manager=window.jobs,
+                                                     run=emb_run, tag=tag)
+        except BaseException:
+            self.ws.close()
+            raise
+        self.panel.setObjectName("analystPanel")
+        self.panel.finetune_requested.connect(self.finetune)
+        self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
+        docks = window.docks
+        if "analystDock" in docks:
+            dock = docks["analystDock"]
+            old = dock.widget()
+            dock.setWidget(self.panel)
+            if old is not None:
+                old.deleteLater()
+            dock.show()
+        else:
+            dock = window.add_panel(self.panel, "Analyst", "analystDock", Qt.DockWidgetArea.RightDockWidgetArea)
+            window.tabifyDockWidget(docks["monitorDock"], dock)
+        dock.setWindowTitle(f"Analyst — detection pass {self.pass_id}" + (f" of run {self.run}" if self.run else ""))
+        dock.raise_()
+        self.dock = dock
+        window._log(f"analyst: detection pass {self.pass_id} of {self.path.name}: {self.panel.session.flagged_ids().size} "
+                    "flags to review" + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
+
+    # -- fine-tuning --------------------------------------------------------------------------------
+    def finetune(self, confirmed: Any) -> None:
+        """Resume the pass's run: fine-tune on the confirmed samples, remove them, finish training."""
+        from naviewer.gui import tasks
+        from naviewer.workflows.dift_training import read_state
+
+        w = self.window
+        state = read_state(self.ws, self.run) if self.run else None
+        if not state or state.get("status") != "awaiting_review":
+            w.inform("Fine-tune", "This detection pass does not come from a training run that waits for a review, "
+                     "so there is no run to fine-tune and resume here.\n\n"
+                     f"Status of run {self.run!r}: {state.get('status') if state else 'unknown'}.")
+            return
+        path, run = self.path, self.run
+
+        def job(ctx) -> dict:
+            from naviewer.workflows.demo import finetune_and_finish
+            from naviewer.workspace import Workspace
+
+            with Workspace.open(path) as ws:
+                return finetune_and_finish(ws, run, ctx)
+
+        self.panel.finetune_gate.set_running(True)
+        self.finetune_job = w.start_job(job, f"Fine-tune on {len(confirmed)} confirmed poisons and finish training",
+                                        resources=["training", f"workspace:{path}"], kind="training",
+                                        torch_threads=tasks.training_threads(), on_success=self._done)
+        if self.finetune_job is None:
+            self.panel.finetune_gate.set_running(False)
+            return
+        self.finetune_job.finished.connect(lambda state: self.panel.finetune_gate.set_running(False)
+                                           if state != "finished" else None)
+        w.training_job = self.finetune_job
+        w._update_actions()
+        monitor = w.monitor
+        if monitor is None or monitor.follower is None:
+            w.follow_run(self.path / "runs" / run)
+        w._log(f"fine-tuning on {len(confirmed)} confirmed poisons (DIFT Eq. 7), then training on without them")
+
+    def _done(self, job) -> None:
+        result = job.result or {}
+        self.panel.set_finetune_result(result)
+        self.panel.tabs.setCurrentWidget(self.panel.finetune_gate)
+        w = self.window
+        w._log(f"fine-tuned: before {result.get('before')} after {result.get('after')}")
+        w.statusBar().showMessage("Fine-tuning and the rest of training finished; see the Fine-tune tab", 15000)
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:  # noqa: BLE001 - closing twice is harmless
+            pass

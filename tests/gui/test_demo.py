@@ -1,0 +1,80 @@
+"""``naviewer demo``'s window path offscreen with a tiny config: monitor -> flags -> analyst -> fine-tune."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.gui.jobs import JobState
+from naviewer.gui.main_window import MainWindow
+
+pytest.importorskip("naviewer.ssl.trainer")
+
+#: seconds, not minutes: 16 px digits, a width-8 ResNet-10, DIFT from the first epoch, no guard,
+#: detection capped after 2 epochs so that a pass with flags always comes out
+TINY = dict(data_size=16, image_size=16, arch="resnet10", width=8, batch_size=128, dift_start=0, patience=1, k=5,
+            knn_every=0, trigger_size=6, max_steps_per_epoch=2, epochs=4, threads=1,
+            dift_settings={"n_min": 2, "guard_separation": 1e-6, "guard_check_split": False,
+                           "max_detection_epochs": 1, "ft_max_steps": 2, "ft_check_every": 2, "pool_random": 100})
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.jobs.cancel_all()
+    win.jobs.wait_all(30)
+    if win.analyst_dock is not None:
+        win.analyst_dock.close()
+    win.close()
+    win.deleteLater()
+
+
+def test_demo_window_monitor_then_analyst_then_finetune(qtbot, window, tmp_path):
+    from naviewer.gui.demo import DemoController
+    from naviewer.workflows.demo import DemoConfig
+
+    controller = DemoController(window, tmp_path / "ws", DemoConfig.from_overrides(TINY))
+    with qtbot.waitSignal(controller.workspace_ready, timeout=30000):
+        job = controller.start()
+    assert job is not None and window.training_job is job
+    qtbot.waitUntil(lambda: window.monitor is not None and window.monitor.follower is not None, timeout=10000)
+    assert window.workspace_path == (tmp_path / "ws").absolute()
+    with qtbot.waitSignal(controller.flags_ready, timeout=60000) as blocker:
+        pass
+    outcome = blocker.args[0]
+    assert job.state is JobState.FINISHED and outcome.pass_id is not None and outcome.flagged > 0
+    qtbot.waitUntil(lambda: len(window.monitor.data.get(("loss", "epoch"), ([], []))[0]) >= 1, timeout=5000)
+    dock = window.docks["analystDock"]
+    panel = window.analyst_dock.panel
+    assert dock.widget() is panel and dock.isVisible()
+    assert panel.session.embeddings is not None                # the embeddings DIFT ranked
+    assert panel.session.flagged_ids().size == outcome.flagged
+
+    # review: confirm the flags, then fine-tune from the gate
+    panel.session.confirm(panel.session.flagged_ids())
+    gate = panel.finetune_gate
+    assert gate.button.isEnabled()
+    gate.button.click()
+    ft = window.analyst_dock.finetune_job
+    assert ft is not None
+    qtbot.waitSignal(ft.finished, timeout=60000).wait()
+    assert ft.state is JobState.FINISHED, ft.error_details
+    assert not gate.result.isHidden() and gate.result.rowCount() >= 1
+    assert panel.tabs.currentWidget() is gate
+    assert "confirmed_density" in ft.result["before"] and "confirmed_density" in ft.result["after"]
+
+
+def test_opening_a_workspace_with_a_pass_docks_the_analyst(qtbot, window, tmp_path):
+    from naviewer.workflows.demo import DemoConfig, run_demo
+
+    out = run_demo(tmp_path / "ws", DemoConfig.from_overrides(TINY))
+    assert out.pass_id is not None
+    job = window.open_workspace(out.workspace)
+    qtbot.waitSignal(job.finished, timeout=20000).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+    qtbot.waitUntil(lambda: "analystDock" in window.docks, timeout=10000)
+    assert window.analyst_dock.pass_id == out.pass_id
+    assert np.array_equal(window.analyst_dock.panel.session.flagged_ids().size, out.flagged)

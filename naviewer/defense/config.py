@@ -79,6 +79,8 @@ class DiftConfig:
     ft_max_steps: int = 100
     ft_check_every: int = 10
     ft_cluster_k: int = 20
+    ft_grad_clip: float = 1.0          # max total gradient norm per step (0: no clipping); keeps the step bounded
+                                       # when the backbone's Jacobian is large (tiny nets, frozen-BN statistics)
 
     # -- review gate ---------------------------------------------------------------------
     review: str = "auto"               # auto: accept the flags (the paper) | pause: wait for an analyst
@@ -117,6 +119,8 @@ class DiftConfig:
         for name in ("ls_gamma", "ft_eps", "ft_lambda_fallback", "base_lr", "ft_lr_factor"):
             if not float(getattr(self, name)) > 0:
                 raise bad(name, "must be > 0")
+        if not float(self.ft_grad_clip) >= 0 or not math.isfinite(float(self.ft_grad_clip)):
+            raise bad("ft_grad_clip", "must be >= 0 (0: no clipping)")
         if self.ft_lambda is not None and not self.ft_lambda > 0:
             raise bad("ft_lambda", "must be > 0 or unset")
         if self.knn_dims is not None and self.knn_dims < 1:

@@ -117,12 +117,24 @@ class FinetuneResult:
     after: Optional[ClusterScore] = None
     checks: list[tuple[int, ClusterScore]] = field(default_factory=list)
     stopped_early: bool = False
+    grad_clip: float = 0.0
+    clipped_steps: int = 0          # steps whose gradient norm exceeded grad_clip (and was scaled down)
+    max_grad_norm: float = 0.0      # largest pre-clipping gradient norm seen
+    diverged: bool = False          # a non-finite loss/feature/gradient/weight stopped the run
+    diverged_step: Optional[int] = None
+    divergence: str = ""            # what was non-finite
+    restored: str = ""              # "" | "initial" | "step N": the weights put back after a divergence
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "lambda": self.lam, "lr": self.lr,
-                "final_loss": self.losses[-1] if self.losses else None,
-                "before": self.before.to_dict() if self.before else None,
-                "after": self.after.to_dict() if self.after else None, "stopped_early": self.stopped_early}
+        out = {"steps": self.steps, "lambda": self.lam, "lr": self.lr,
+               "final_loss": self.losses[-1] if self.losses else None,
+               "before": self.before.to_dict() if self.before else None,
+               "after": self.after.to_dict() if self.after else None, "stopped_early": self.stopped_early,
+               "grad_clip": self.grad_clip, "clipped_steps": self.clipped_steps, "max_grad_norm": self.max_grad_norm,
+               "diverged": self.diverged}
+        if self.diverged:
+            out.update(diverged_step=self.diverged_step, divergence=self.divergence, restored=self.restored)
+        return out
 
 
 def _bn_eval(module) -> None:
@@ -131,6 +143,18 @@ def _bn_eval(module) -> None:
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
+
+
+def _snapshot(module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _finite_score(score: Optional[ClusterScore]) -> bool:
+    return score is not None and math.isfinite(score.poison) and math.isfinite(score.reference)
+
+
+def _spread_ratio(score: ClusterScore) -> float:
+    return score.poison / score.reference if score.reference > 0 else score.poison
 
 
 def finetune_backbone(backbone, poison_views: Callable[[np.ndarray], object], n_poisons: int,
@@ -145,6 +169,14 @@ def finetune_backbone(backbone, poison_views: Callable[[np.ndarray], object], n_
     ft_max_steps; every ft_check_every steps ``cluster_score_fn(backbone)`` (if given) decides to
     stop once the cluster is gone. lambda: ``lam``, else config.ft_lambda, else from
     ``anchor_norms``, else config.ft_lambda_fallback. The caller syncs momentum branches afterwards.
+
+    Robust by design: the total gradient norm is clipped to ``config.ft_grad_clip`` (the loss's
+    gradient w.r.t. the features is O(1), but through a small network with frozen BN statistics
+    the parameter gradient reaches 1e3-1e4 on near-duplicates and one plain SGD step blew the
+    features up to inf). If a loss, feature, gradient, weight or check score is still non-finite,
+    fine-tuning stops, the best checked weights (largest poison/reference spread ratio; else the
+    last finite check; else the initial weights) are put back, and the result says so
+    (``diverged``, ``divergence``, ``restored``) with a ``warning`` event - never a corrupt encoder.
     """
     import torch
 
@@ -164,8 +196,10 @@ def finetune_backbone(backbone, poison_views: Callable[[np.ndarray], object], n_
         raise NaviewerError("the backbone has no trainable parameters to fine-tune")
     optimizer = torch.optim.SGD(params, lr=lr, momentum=config.ft_momentum, weight_decay=config.ft_weight_decay)
     rng = np.random.default_rng(config.seed)
-    result = FinetuneResult(steps=0, lam=float(lam), lr=float(lr))
+    clip = float(config.ft_grad_clip)
+    result = FinetuneResult(steps=0, lam=float(lam), lr=float(lr), grad_clip=clip)
     was_training = backbone.training
+    saved = {"state": _snapshot(backbone), "label": "initial", "ratio": -math.inf}
 
     def scored() -> ClusterScore:
         backbone.eval()
@@ -176,11 +210,24 @@ def finetune_backbone(backbone, poison_views: Callable[[np.ndarray], object], n_
             backbone.train()
             _bn_eval(backbone)
 
+    def diverge(step: int, what: str) -> None:
+        backbone.load_state_dict(saved["state"])
+        result.diverged, result.diverged_step, result.divergence = True, int(step), what
+        result.restored = saved["label"]
+        ctx.event("warning", message=f"DIFT fine-tuning diverged at step {step} ({what}); stopped and restored the "
+                  f"{saved['label']} weights of the encoder (lower base_lr or ft_grad_clip to fine-tune further)",
+                  diverged_step=int(step), divergence=what, restored=saved["label"])
+
+    def weights_finite() -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in params)
+
     try:
         backbone.train()
         _bn_eval(backbone)
         if cluster_score_fn is not None:
             result.before = scored()
+            if _finite_score(result.before):
+                saved["ratio"] = _spread_ratio(result.before)
             if result.before.gone:
                 result.after = result.before
                 result.stopped_early = True
@@ -193,23 +240,49 @@ def finetune_backbone(backbone, poison_views: Callable[[np.ndarray], object], n_
                 idx = np.sort(rng.choice(n_poisons, size=config.ft_batch_size, replace=False))
             views = poison_views(idx).to(device)
             features = backbone(views).float()
+            if not bool(torch.isfinite(features).all()):
+                diverge(step, "non-finite features")
+                break
             loss = density_reduction_loss(features, float(lam), config.ft_eps)
-            if not torch.isfinite(loss):
-                raise NaviewerError(f"fine-tuning diverged at step {step} (loss {float(loss)}); lower base_lr")
+            if not bool(torch.isfinite(loss)):
+                diverge(step, f"non-finite loss ({float(loss.detach())})")
+                break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            norm = float(torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf")))
+            if not math.isfinite(norm):
+                diverge(step, "non-finite gradient")
+                break
+            result.max_grad_norm = max(result.max_grad_norm, norm)
+            result.clipped_steps += int(clip > 0 and norm > clip)
             optimizer.step()
             result.steps = step + 1
             result.losses.append(float(loss.detach()))
             ctx.progress(step + 1, config.ft_max_steps, "DIFT fine-tuning")
-            if cluster_score_fn is not None and (step + 1) % config.ft_check_every == 0:
+            if (step + 1) % config.ft_check_every == 0:
+                if not weights_finite():
+                    diverge(step + 1, "non-finite weights")
+                    break
+                if cluster_score_fn is None:
+                    saved.update(state=_snapshot(backbone), label=f"step {step + 1}")
+                    continue
                 score = scored()
+                if not _finite_score(score):
+                    diverge(step + 1, "non-finite cluster score")
+                    break
                 result.checks.append((step + 1, score))
+                if _spread_ratio(score) > saved["ratio"]:
+                    saved.update(state=_snapshot(backbone), label=f"step {step + 1}", ratio=_spread_ratio(score))
                 if score.gone:
                     result.stopped_early = step + 1 < config.ft_max_steps
                     break
+        if not result.diverged and not weights_finite():
+            diverge(result.steps, "non-finite weights")
         if cluster_score_fn is not None:
-            result.after = result.checks[-1][1] if result.checks and result.checks[-1][0] == result.steps else scored()
+            if not result.diverged and result.checks and result.checks[-1][0] == result.steps:
+                result.after = result.checks[-1][1]
+            else:
+                result.after = scored()
     finally:
         backbone.train(was_training)
     return result

@@ -269,7 +269,9 @@ def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, c
         trainer.method.sync_momentum_branch()
         record["finetune"] = ft.to_dict()
         trainer.log_event("finetune", steps=ft.steps, lam=ft.lam, lr=ft.lr, n=int(local.size),
-                          stopped_early=ft.stopped_early, pass_id=pass_id,
+                          stopped_early=ft.stopped_early, pass_id=pass_id, diverged=ft.diverged,
+                          clipped_steps=ft.clipped_steps,
+                          **({"divergence": ft.divergence, "restored": ft.restored} if ft.diverged else {}),
                           **({"before": ft.before.to_dict()} if ft.before else {}),
                           **({"after": ft.after.to_dict()} if ft.after else {}))
     else:

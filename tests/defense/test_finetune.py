@@ -100,3 +100,86 @@ def test_finetune_stops_at_once_when_there_is_no_cluster():
     assert result.steps == 0 and result.stopped_early
     with pytest.raises(NaviewerError):
         finetune_backbone(net, lambda idx: torch.randn(len(idx), 6), 1, DiftConfig())
+
+
+class _Amplifying(nn.Module):
+    """Frozen BN statistics from a narrow batch (running_var 1e-3) amplify the parameter gradient ~1e5x:
+    the shape of the in-training divergence (a tiny ResNet, base_lr 0.06, near-duplicate poisons)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = nn.Linear(6, 32)
+        self.bn = nn.BatchNorm1d(32)
+        self.l2 = nn.Linear(32, 32)
+        self.out = nn.Linear(32, 16)
+        with torch.no_grad():
+            self.bn.running_var.fill_(1e-3)
+
+    def forward(self, x):
+        return self.out(self.l2(self.bn(self.l1(x.flatten(1)))))
+
+
+def _near_duplicates():
+    torch.manual_seed(0)
+    net = _Amplifying()
+    poisons = torch.randn(1, 6).repeat(40, 1) + 0.01 * torch.randn(40, 6)
+    data = torch.cat([poisons, torch.randn(40, 6)])
+    gen = torch.Generator().manual_seed(1)
+
+    def views(idx: np.ndarray) -> torch.Tensor:
+        return poisons[torch.as_tensor(idx)] + 0.01 * torch.randn(len(idx), 6, generator=gen)
+
+    def embed(backbone, ids):
+        return backbone(data[torch.as_tensor(ids)]).detach().numpy()
+
+    return net, views, make_cluster_score_fn(embed, np.arange(40), np.arange(40, 80), k=5)
+
+
+def _finite(net) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in net.state_dict().values())
+
+
+def test_default_settings_do_not_diverge_on_near_duplicates():
+    net, views, score_fn = _near_duplicates()
+    result = finetune_backbone(net, views, 40, DiftConfig(), cluster_score_fn=score_fn, anchor_norms=np.full(5, 3.0))
+    assert not result.diverged and _finite(net)
+    assert result.clipped_steps > 0 and result.max_grad_norm > 100  # the clip is what holds the step
+    assert result.after.poison > 10 * result.before.poison
+
+
+def test_divergence_stops_restores_and_reports():
+    net, views, score_fn = _near_duplicates()
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
+    events = []
+
+    class Reporter:
+        def progress(self, *a): pass
+        def metric(self, values): pass
+        def event(self, kind, data): events.append((kind, data))
+
+    from naviewer.jobs import JobContext
+
+    # the old behaviour (no clipping) at the default lr: the loss explodes within a few steps
+    result = finetune_backbone(net, views, 40, DiftConfig(ft_grad_clip=0.0), JobContext(Reporter()),
+                               cluster_score_fn=score_fn, anchor_norms=np.full(5, 3.0))
+    assert result.diverged and result.restored == "initial" and result.diverged_step < 10
+    assert _finite(net) and all(torch.equal(v, initial[k]) for k, v in net.state_dict().items())
+    assert result.to_dict()["diverged"] and result.after.poison == pytest.approx(result.before.poison)
+    assert [k for k, _ in events] == ["warning"] and "diverged" in events[0][1]["message"]
+
+
+def test_divergence_after_a_check_restores_the_best_checked_weights():
+    net, views, score_fn = _near_duplicates()
+    calls = {"n": 0}
+
+    def poisoned_views(idx):  # a non-finite batch at step 13 (say, a corrupt image)
+        calls["n"] += 1
+        out = views(idx)
+        return out * float("nan") if calls["n"] == 13 else out
+
+    config = DiftConfig(ft_check_every=5, ft_max_steps=40)
+    result = finetune_backbone(net, poisoned_views, 40, config, cluster_score_fn=score_fn, anchor_norms=np.full(5, 3.0))
+    assert result.diverged and result.divergence == "non-finite features" and result.diverged_step == 12
+    best_step, best = max(result.checks, key=lambda c: c[1].poison / c[1].reference)
+    assert result.restored == f"step {best_step}" and _finite(net)
+    assert result.after.poison == pytest.approx(best.poison, rel=1e-4)

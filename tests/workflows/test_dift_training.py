@@ -25,6 +25,17 @@ def _trained_ids(ws, run="dift") -> np.ndarray:
     return np.arange(state["original_size"]) if indices is None else indices.numpy()
 
 
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+
+
 def test_accept_all_detects_finetunes_and_restarts_without_the_confirmed(accepted_run):
     path, outcome = accepted_run
     with Workspace.open(path) as ws:
@@ -36,6 +47,12 @@ def test_accept_all_detects_finetunes_and_restarts_without_the_confirmed(accepte
         kept = _trained_ids(ws)
         assert not np.isin(confirmed, kept).any() and kept.size == 240 - confirmed.size
         assert outcome.finetune["removed"] == confirmed.size and outcome.finetune["remaining_epochs"] >= 1
+        # the spec's base_lr (0.06) on near-duplicates: finite, no divergence (it went to NaN at step 4 before)
+        ft = outcome.finetune["finetune"]
+        assert ft["lr"] == pytest.approx(0.006) and not ft["diverged"] and ft["steps"] >= 1
+        weights = torch.load(outcome.checkpoint, weights_only=True)
+        tensors = [t for t in _tensors(weights) if t.is_floating_point()]
+        assert tensors and all(bool(torch.isfinite(t).all()) for t in tensors)
         records = _records(ws)
         epochs = [r for r in records if r["kind"] == "epoch"]
         assert any("dift_detected" in r and "dift_precision" in r for r in epochs)

@@ -7,6 +7,7 @@ and the workspace are reached only through small callables and duck-typed object
 * :class:`DiftHook` - the in-training hook (``after_epoch(trainer, epoch)``);
 * :func:`detect_epoch`, :class:`DetectionBuffer`, :func:`label_spread`, :func:`finetune_backbone`,
   :func:`mitigate_in_training` - the stages, for scripts and the GUI;
+* :class:`ReviewGate` - the one review gate (the hook and the workspace workflow wait there);
 * :class:`KnnIndex` - kNN queries of single samples (the inspector).
 """
 
@@ -21,13 +22,15 @@ from naviewer.defense.knn import KnnIndex, KnnResult, exact_knn, knn_density
 from naviewer.defense.mitigate import MitigationResult, mitigate_in_training, mitigate_result
 from naviewer.defense.pipeline import (SCORE_KEYS, DetectionResult, DiftHook, PosthocDetector, finalize,
                                        flagged_clusters, save_detection)
+from naviewer.defense.review import ReviewDecision, ReviewGate
 from naviewer.defense.spreading import SpreadResult, label_spread
 
 __all__ = [
     "Anchors", "BaselineResult", "BufferRecord", "ClusterScore", "DetectionBuffer", "DetectionResult", "DiftConfig",
     "DiftHook", "EpochDetection", "FinetuneResult", "GmmSplit", "KnnIndex", "KnnResult", "MitigationResult",
-    "PosthocDetector", "SCORE_KEYS", "SpreadResult", "cluster_spread", "dbscan_filter", "density_reduction_loss",
-    "detect_epoch", "draw_anchors", "exact_knn", "finalize", "finetune_backbone", "flagged_clusters", "gmm_split",
-    "knn_density", "label_spread", "lambda_from_norms", "make_cluster_score_fn", "min_dist", "mitigate_in_training",
-    "mitigate_result", "optics_filter", "save_detection", "select_candidates", "user_anchors",
+    "PosthocDetector", "ReviewDecision", "ReviewGate", "SCORE_KEYS", "SpreadResult", "cluster_spread",
+    "dbscan_filter", "density_reduction_loss", "detect_epoch", "draw_anchors", "exact_knn", "finalize",
+    "finetune_backbone", "flagged_clusters", "gmm_split", "knn_density", "label_spread", "lambda_from_norms",
+    "make_cluster_score_fn", "min_dist", "mitigate_in_training", "mitigate_result", "optics_filter",
+    "save_detection", "select_candidates", "user_anchors",
 ]

@@ -1,7 +1,7 @@
 """DIFT mitigation inside a training run (spec §1.9-1.11): fine-tune, sync branches, restart.
 
-Called once the analyst accepts the flags (or ``review = "auto"``), typically from the DiftHook's
-``on_stable`` callback. It needs the SSL trainer's public controls only: ``trainer.method``
+Called once a review accepted the flags (``DiftHook(mitigate=True)`` after its decision, or the
+workspace workflow's fine-tuning on the CONFIRMED samples). It needs the SSL trainer's public controls only: ``trainer.method``
 (``backbone``, ``sync_momentum_branch()``), ``trainer.store``, ``trainer.augment``, ``trainer.device``,
 ``trainer.replace_data`` and ``trainer.log_event``. The SSL package is imported lazily, so the rest of
 ``naviewer.defense`` stays usable on embeddings alone.
@@ -10,7 +10,7 @@ Called once the analyst accepts the flags (or ``review = "auto"``), typically fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -31,12 +31,31 @@ class MitigationResult:
         return {"removed": int(self.removed.size), "kept": self.kept, **self.finetune.to_dict()}
 
 
-def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Anchors, config: Optional[DiftConfig] = None,
-                         reference: Optional[np.ndarray] = None, ctx: Optional[JobContext] = None,
-                         restart: bool = True) -> MitigationResult:
+def trainer_embed_settings(trainer) -> dict:
+    """``extract_embeddings`` keywords for a trainer's encoder: the TRAINING image size and the
+    augmentation's normalisation (not the dataset's own size: a 32 px set trained at 16 px must be
+    embedded at 16 px). Empty when the trainer does not say (then the backbone's recorded size)."""
+    out: dict = {}
+    settings = getattr(getattr(trainer, "augment", None), "settings", None)
+    size = getattr(getattr(trainer, "config", None), "image_size", None) or getattr(settings, "image_size", None)
+    if size:
+        out["image_size"] = int(size)
+    if settings is not None and getattr(settings, "mean", None) is not None:
+        out["mean"] = tuple(settings.mean)
+        out["std"] = tuple(settings.std)
+    return out
+
+
+def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Union[Anchors, np.ndarray, None],
+                         config: Optional[DiftConfig] = None, reference: Optional[np.ndarray] = None,
+                         ctx: Optional[JobContext] = None, restart: bool = True, *,
+                         event: Optional[dict] = None, seed_key: int = 1109) -> MitigationResult:
     """Fine-tune ``trainer.method.backbone`` on ``poison_ids`` (ids into ``trainer.store``) with Eq. 7,
     copy it into the momentum branch, then (``restart``) train on the store without them with a fresh
-    optimiser and schedule. ``reference``: benign dense ids for the stop rule (None: no early stop)."""
+    optimiser and schedule. ``reference``: benign dense ids for the stop rule (None: no early stop);
+    ``anchors`` (an Anchors or store ids; None: lambda fallback) give lambda from their feature norms.
+    Every embedding is taken at the trainer's training image size. ``event``: extra fields of the
+    ``finetune`` event (e.g. the detection pass)."""
     import torch
 
     from naviewer.ssl.embed import extract_embeddings
@@ -52,28 +71,31 @@ def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Anchors, conf
         raise NaviewerError(f"flagged id {int(poison_ids.max())} is outside the {n} training samples")
     backbone = trainer.method.backbone
     device = getattr(trainer, "device", None)
+    emb_kw = trainer_embed_settings(trainer)
 
     def embed(model, ids: np.ndarray) -> np.ndarray:
-        return extract_embeddings(model, store.subset(ids), device=device)
+        return extract_embeddings(model, store.subset(np.asarray(ids, dtype=np.int64)), device=device, **emb_kw)
 
-    anchor_ids = anchors.indices[anchors.indices < n]
+    anchor_ids = np.asarray(getattr(anchors, "indices", anchors if anchors is not None else []), dtype=np.int64)
+    anchor_ids = anchor_ids[(anchor_ids >= 0) & (anchor_ids < n)]
     anchor_norms = np.linalg.norm(embed(backbone, anchor_ids), axis=1) if anchor_ids.size else None
     score_fn = None
     if reference is not None and len(reference) >= 2:
         score_fn = make_cluster_score_fn(embed, poison_ids, np.asarray(reference, dtype=np.int64),
                                          config.ft_cluster_k)
-    rng = np.random.default_rng([config.seed, 1109])
+    rng = np.random.default_rng([config.seed, seed_key])
 
     def poison_views(idx: np.ndarray) -> "torch.Tensor":
-        return trainer.augment(store, poison_ids[idx], rng, device)
+        return trainer.augment(store, poison_ids[np.asarray(idx, dtype=np.int64)], rng, device)
 
     result = finetune_backbone(backbone, poison_views, int(poison_ids.size), config, ctx, cluster_score_fn=score_fn,
                                anchor_norms=anchor_norms, device=device)
     trainer.method.sync_momentum_branch()
     keep = np.setdiff1d(np.arange(n, dtype=np.int64), poison_ids, assume_unique=True)
     if hasattr(trainer, "log_event"):
-        trainer.log_event("finetune", removed=int(poison_ids.size), **{k: v for k, v in result.to_dict().items()
-                                                                       if k not in ("before", "after")})
+        fields = {"removed": int(poison_ids.size), "n": int(poison_ids.size),
+                  **{k: v for k, v in result.to_dict().items() if v is not None}, **dict(event or {})}
+        trainer.log_event("finetune", **fields)
     if restart:
         trainer.replace_data(store.subset(keep), reset_schedule=True, source_indices=keep)
     return MitigationResult(removed=poison_ids, kept=int(keep.size), finetune=result)

@@ -166,31 +166,43 @@ class PosthocDetector:
 
 
 def _default_embed(trainer) -> np.ndarray:
-    """Backbone features of the trainer's current training set (eval mode, no augmentation)."""
+    """Backbone features of the trainer's current training set (eval mode, no augmentation) at the
+    TRAINING image size and normalisation, like every other DIFT embedding of a run."""
+    from naviewer.defense.mitigate import trainer_embed_settings
     from naviewer.ssl.embed import extract_embeddings
 
     return extract_embeddings(trainer.method.backbone, trainer.store, device=getattr(trainer, "device", None),
-                              ctx=getattr(trainer, "ctx", None))
+                              ctx=getattr(trainer, "ctx", None), message="DIFT: embedding the training set",
+                              **trainer_embed_settings(trainer))
 
 
 class DiftHook:
     """In-training DIFT (spec §1.12) as a trainer hook; see the module docstring.
 
     ``embed_fn(trainer) -> (N, D)`` gives the training-set embeddings (default: the SSL engine's
-    ``extract_embeddings`` on ``trainer.method.backbone`` / ``trainer.store``). ``ground_truth`` (bool
-    mask) only feeds the metrics. When detection stops, ``on_stable(result)`` is called, then the
-    review gate: with ``config.review == "auto"`` the flags are accepted as proposed; with "pause" the
-    hook emits a ``dift_review`` event and pauses the job (``ctx.pause()`` + ``ctx.check()``) until
-    someone calls :meth:`accept` (optionally with edited ids) or :meth:`reject` and resumes it; resuming
-    without a decision accepts the proposal. With ``mitigate`` the accepted set is then fine-tuned away
-    and training restarts without it (:func:`naviewer.defense.mitigate.mitigate_in_training`).
+    ``extract_embeddings`` on ``trainer.method.backbone`` / ``trainer.store`` at the training size).
+    ``ground_truth`` (bool mask) only feeds the metrics. When detection stops, ``on_stable(result)``
+    is called; the review decision is then, in this order:
+
+    * what ``on_stable`` returned (a :class:`~naviewer.defense.review.ReviewDecision` or a decision
+      string): the application's own gate decided (the workspace workflow does this);
+    * with ``config.review == "auto"``: the flags are accepted as proposed (the paper);
+    * with "pause": the decision made with :meth:`accept` / :meth:`reject` beforehand, else the
+      :class:`~naviewer.defense.review.ReviewGate` ``gate`` (the job waits in ``gate.wait``), else
+      nobody can answer now: the trainer is asked to stop (``request_stop("dift_review")``) and the
+      decision is ``awaiting_review``.
+
+    A ``dift_decision`` event reports the decision truthfully ("accepted" only when the flags are
+    acted on). With ``mitigate`` (True: :func:`naviewer.defense.mitigate.mitigate_in_training`; or a
+    callable ``mitigate(trainer, ids)``) an accepted set is then fine-tuned away and training
+    restarts without it.
     """
 
     def __init__(self, anchors: Anchors, config: Optional[DiftConfig] = None,
                  embed_fn: Optional[Callable[[Any], np.ndarray]] = None,
-                 on_stable: Optional[Callable[[DetectionResult], None]] = None,
+                 on_stable: Optional[Callable[[DetectionResult], Any]] = None,
                  ground_truth: Optional[np.ndarray] = None, total_epochs: Optional[int] = None,
-                 ctx: Optional[JobContext] = None, mitigate: bool = False) -> None:
+                 ctx: Optional[JobContext] = None, mitigate: Any = False, gate: Any = None) -> None:
         self.anchors = anchors
         self.config = (config or DiftConfig()).validate()
         self.embed_fn = embed_fn or _default_embed
@@ -199,26 +211,35 @@ class DiftHook:
         self.total_epochs = total_epochs
         self.ctx = ctx
         self.mitigate = mitigate
+        self.gate = gate
         self.buffer: Optional[DetectionBuffer] = None
         self.last_detection: Optional[EpochDetection] = None
         self.result: Optional[DetectionResult] = None
         self.accepted: Optional[np.ndarray] = None     # the ids acted on (None: no decision yet)
-        self.decision: str = ""                        # accepted | rejected | noop
+        self.decision: str = ""                        # accepted | rejected | awaiting_review | noop
         self.mitigation = None
-        self._choice: Optional[tuple[str, Optional[np.ndarray]]] = None
+        self._choice = None                            # a ReviewDecision made before the stop
 
     @property
     def finished(self) -> bool:
         return self.buffer is not None and self.buffer.finished
 
-    # -- review gate (may be called from the GUI thread while the job is paused) ------------------
+    # -- review (may be called from the GUI thread while the job waits at the gate) ----------------
     def accept(self, ids: Optional[np.ndarray] = None) -> None:
-        """Accept the proposed flags, or the analyst's edited ``ids``; then resume the job."""
-        self._choice = ("accepted", None if ids is None else np.unique(np.asarray(ids, dtype=np.int64)))
+        """Accept the proposed flags, or the analyst's edited ``ids`` (releases a waiting gate)."""
+        from naviewer.defense.review import ReviewDecision
+
+        self._choice = ReviewDecision("accepted", ids)
+        if self.gate is not None:
+            self.gate.accept(ids)
 
     def reject(self) -> None:
-        """Keep every sample and train on unchanged; then resume the job."""
-        self._choice = ("rejected", None)
+        """Keep every sample and train on unchanged (releases a waiting gate)."""
+        from naviewer.defense.review import ReviewDecision
+
+        self._choice = ReviewDecision("rejected")
+        if self.gate is not None:
+            self.gate.reject()
 
     def _context(self, trainer) -> JobContext:
         return self.ctx or getattr(trainer, "ctx", None) or ensure_context(None)
@@ -262,24 +283,52 @@ class DiftHook:
         self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
                          buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
                          noop=bool(self.result.noop))
-        if self.on_stable is not None:
-            self.on_stable(self.result)
-        self._review(trainer, ctx, epoch)
+        answer = self.on_stable(self.result) if self.on_stable is not None else None
+        self._review(trainer, ctx, epoch, answer)
 
-    def _review(self, trainer, ctx: JobContext, epoch: int) -> None:
+    def _decide(self, trainer, ctx: JobContext, epoch: int, answer: Any):
+        from naviewer.defense.review import ReviewDecision
+
         result = self.result
         if result.noop:
-            self.decision, self.accepted = "noop", np.empty(0, dtype=np.int64)
+            return ReviewDecision("noop", np.empty(0, dtype=np.int64))
+        if isinstance(answer, ReviewDecision):
+            return answer
+        if isinstance(answer, str):
+            return ReviewDecision(answer)
+        if self.config.review == "auto":
+            return self._choice or ReviewDecision("accepted", reviewer="auto")
+        if self._choice is not None:
+            return self._choice
+        info = {"epoch": int(epoch), "flagged": int(result.final_ids.size)}
+        self._emit_event(trainer, "dift_review", **info)
+        if self.gate is None:
+            if hasattr(trainer, "request_stop"):
+                trainer.request_stop("dift_review")
+            return ReviewDecision("awaiting_review")
+        go = self.gate.wait(info, ctx)  # blocks until the analyst decides; raises JobCancelled on cancel
+        if self._choice is not None:
+            return self._choice
+        return ReviewDecision("accepted", getattr(self.gate, "ids", None), "analyst") if go \
+            else ReviewDecision("rejected", reviewer="analyst")
+
+    def _review(self, trainer, ctx: JobContext, epoch: int, answer: Any = None) -> None:
+        result = self.result
+        choice = self._decide(trainer, ctx, epoch, answer)
+        self.decision = choice.decision
+        if choice.decision == "accepted":
+            self.accepted = result.final_ids if choice.ids is None else choice.ids
+        else:
+            self.accepted = np.empty(0, dtype=np.int64)
+        if choice.decision == "noop":
             return
-        if self.config.review == "pause" and self._choice is None:
-            self._emit_event(trainer, "dift_review", epoch=int(epoch), flagged=int(result.final_ids.size))
-            ctx.pause()
-            ctx.check()  # blocks until resumed; raises JobCancelled on cancel
-        decision, ids = self._choice or ("accepted", None)
-        self.decision = decision
-        self.accepted = (result.final_ids if ids is None else ids) if decision == "accepted" else np.empty(0, np.int64)
-        self._emit_event(trainer, "dift_decision", decision=decision, accepted=int(self.accepted.size))
-        if self.mitigate and decision == "accepted" and self.accepted.size >= 2:
+        self._emit_event(trainer, "dift_decision", decision=choice.decision, accepted=int(self.accepted.size),
+                         flagged=int(result.final_ids.size), **({"reviewer": choice.reviewer} if choice.reviewer else {}))
+        if not self.mitigate or choice.decision != "accepted":
+            return
+        if callable(self.mitigate):
+            self.mitigation = self.mitigate(trainer, self.accepted)
+        elif self.accepted.size >= 2:
             from naviewer.defense.finetune import reference_ids
             from naviewer.defense.mitigate import mitigate_in_training
 

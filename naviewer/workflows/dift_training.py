@@ -12,6 +12,9 @@ The run (``<ws>/runs/<run>/``, checkpoints in ``<ws>/checkpoints/<run>/``):
      ``naviewer finetune WS`` = :func:`resume_after_review`), or
    - with a :class:`ReviewGate` (GUI), the job waits in its worker thread until
      ``gate.release()`` (cancel still works);
+   this is the ONE gate: the workflow's ``on_stable`` returns the decision to the
+   :class:`~naviewer.defense.pipeline.DiftHook`, which reports it (``dift_decision``: accepted
+   only when acted on, else rejected / awaiting_review) and then calls the fine-tuning below;
 4. Eq. 7 fine-tuning of the online backbone on the CONFIRMED samples (review states from the
    workspace store; rejected flags stay in the training set), one augmented view per image from
    the trainer's ``BatchAugment``, then ``method.sync_momentum_branch()``;
@@ -24,9 +27,7 @@ workspace's ``[evaluation]`` section and go into the epoch records of ``metrics.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,47 +42,9 @@ STATE_FILE = "dift_state.json"
 AUTO_REVIEWER = "auto-accept"
 
 
-# -- the review gate -------------------------------------------------------------------------
+# -- the review gate: one mechanism, shared with DiftHook (naviewer.defense.review) -------------
 
-class ReviewGate:
-    """Where a DIFT run waits for the analyst (GUI). Without a gate, a run that needs a review stops.
-
-    ``on_review(info)`` (optional) is called in the worker thread when the flags are saved and a
-    review is needed (``info``: workspace, run, pass_id, flagged, epoch); the GUI forwards it to its
-    main thread (e.g. a queued signal) and opens the analyst view. When the analyst is done, the GUI
-    calls :meth:`release` (thread-safe); the job then fine-tunes on the confirmed samples and goes
-    on. :meth:`cancel_review` makes the job skip fine-tuning and finish training on the full data.
-    """
-
-    def __init__(self, on_review: Optional[Callable[[dict], None]] = None) -> None:
-        self.on_review = on_review
-        self._released = threading.Event()
-        self._skip = False
-        self.pending: Optional[dict] = None
-
-    def release(self) -> None:
-        self._released.set()
-
-    def cancel_review(self) -> None:
-        self._skip = True
-        self._released.set()
-
-    @property
-    def waiting(self) -> bool:
-        return self.pending is not None and not self._released.is_set()
-
-    def wait(self, info: dict, ctx: JobContext) -> bool:
-        """Block until released (ctx.check() keeps cancel/pause working); False = skip fine-tuning."""
-        self.pending = dict(info)
-        if self.on_review is not None:
-            self.on_review(dict(info))
-        while not self._released.wait(0.2):
-            ctx.check()
-        self.pending = None
-        self._released.clear()
-        skip, self._skip = self._skip, False
-        return not skip
-
+from naviewer.defense.review import ReviewDecision, ReviewGate  # noqa: E402  (re-exported: the public gate)
 
 # -- run state ------------------------------------------------------------------------------
 
@@ -142,8 +105,9 @@ def current_ids(trainer) -> np.ndarray:
 
 
 def _embed_settings(trainer) -> dict:
-    s = trainer.augment.settings
-    return {"image_size": int(trainer.config.image_size), "mean": tuple(s.mean), "std": tuple(s.std)}
+    from naviewer.defense.mitigate import trainer_embed_settings
+
+    return trainer_embed_settings(trainer)
 
 
 def trainer_embed_fn(trainer) -> np.ndarray:
@@ -219,11 +183,12 @@ def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, c
                          seed: int = 0) -> dict:
     """Eq. 7 on the confirmed samples, branch sync, then restart on the data without them.
 
-    Returns a record of what happened (also logged as ``finetune`` / ``restart`` events)."""
-    import torch
-
-    from naviewer.defense.finetune import finetune_backbone, make_cluster_score_fn, reference_ids
-    from naviewer.ssl.embed import extract_embeddings
+    The workspace side of :func:`naviewer.defense.mitigate.mitigate_in_training` (which does the
+    fine-tuning, at the training image size): workspace ids -> positions in the trainer's current
+    store, the reference set for the stop rule from the detection pass. Returns a record of what
+    happened (also logged as ``finetune`` / ``restart`` events)."""
+    from naviewer.defense.finetune import reference_ids
+    from naviewer.defense.mitigate import mitigate_in_training
 
     ctx = ensure_context(ctx)
     start = time.perf_counter()
@@ -236,50 +201,28 @@ def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, c
         trainer.log_event("finetune", skipped=True, reason="no confirmed sample in the training set", **record)
         record.update(skipped=True, seconds=time.perf_counter() - start)
         return record
-
     store = trainer.store
-    emb_kw = _embed_settings(trainer)
-
-    def embed(backbone, rows: np.ndarray) -> np.ndarray:
-        return extract_embeddings(backbone, store.subset(np.asarray(rows, dtype=np.int64)), ctx=None, **emb_kw)
-
-    backbone = trainer.method.backbone
-    position = {int(v): k for k, v in enumerate(ids)}
-    anchor_local = np.array([position[int(a)] for a in anchors.indices if int(a) in position], dtype=np.int64)
-    anchor_norms = np.linalg.norm(embed(backbone, anchor_local), axis=1) if anchor_local.size else None
-    score_fn = None
-    if pass_id is not None:
-        scores = ws.store.pass_scores(pass_id)
-        if "candidate" in scores and "rank" in scores:
-            cand = np.flatnonzero(np.asarray(scores["candidate"], dtype=bool)[ids])
-            rank = np.asarray(scores["rank"], dtype=np.int64)[ids]
-            size = min(int(local.size), int(len(ids) - local.size))
-            if size >= 2:
-                ref = reference_ids(cand, local, rank, size, seed=seed)
-                score_fn = make_cluster_score_fn(embed, local, ref, k=config.ft_cluster_k)
-    rng = np.random.default_rng([seed, 4099])
-    device = trainer.device
-
-    def poison_views(idx: np.ndarray) -> "torch.Tensor":
-        return trainer.augment(store, local[np.asarray(idx, dtype=np.int64)], rng, device)
-
+    keep = np.flatnonzero(~in_store)
+    remaining = trainer.total_epochs - trainer.completed_epochs
     if local.size >= 2:
-        ft = finetune_backbone(backbone, poison_views, int(local.size), config, ctx, cluster_score_fn=score_fn,
-                               anchor_norms=anchor_norms, device=device)
-        trainer.method.sync_momentum_branch()
-        record["finetune"] = ft.to_dict()
-        trainer.log_event("finetune", steps=ft.steps, lam=ft.lam, lr=ft.lr, n=int(local.size),
-                          stopped_early=ft.stopped_early, pass_id=pass_id, diverged=ft.diverged,
-                          clipped_steps=ft.clipped_steps,
-                          **({"divergence": ft.divergence, "restored": ft.restored} if ft.diverged else {}),
-                          **({"before": ft.before.to_dict()} if ft.before else {}),
-                          **({"after": ft.after.to_dict()} if ft.after else {}))
+        position = {int(v): k for k, v in enumerate(ids)}
+        anchor_local = np.array([position[int(a)] for a in anchors.indices if int(a) in position], dtype=np.int64)
+        ref = None
+        if pass_id is not None:
+            scores = ws.store.pass_scores(pass_id)
+            if "candidate" in scores and "rank" in scores:
+                cand = np.flatnonzero(np.asarray(scores["candidate"], dtype=bool)[ids])
+                rank = np.asarray(scores["rank"], dtype=np.int64)[ids]
+                size = min(int(local.size), int(len(ids) - local.size))
+                if size >= 2:
+                    ref = reference_ids(cand, local, rank, size, seed=seed)
+        out = mitigate_in_training(trainer, local, anchor_local, config, ref, ctx, restart=True,
+                                   event={"pass_id": pass_id}, seed_key=4099)
+        record["finetune"] = out.finetune.to_dict()
     else:
         trainer.log_event("finetune", skipped=True, reason="fewer than 2 confirmed samples", **record)
         record["finetune"] = None
-    keep = np.flatnonzero(~in_store)
-    remaining = trainer.total_epochs - trainer.completed_epochs
-    trainer.replace_data(store.subset(keep), reset_schedule=True, source_indices=keep)
+        trainer.replace_data(store.subset(keep), reset_schedule=True, source_indices=keep)
     record.update(kept=int(keep.size), remaining_epochs=int(remaining), seconds=time.perf_counter() - start)
     return record
 
@@ -351,12 +294,12 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
 
     anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
     truth = ground_truth_mask(ws)  # evaluation only: feeds dift_precision/recall, never detection
-    ws.update_config("dift", {**config.to_dict(), **({"review": "auto" if accept_all else "pause"}
-                                                      if hasattr(config, "review") else {})})
+    ws.update_config("dift", {**config.to_dict(), "review": "auto" if accept_all else "pause"})
     outcome = DiftRunOutcome(run, "finished")
     holder: dict[str, Any] = {}
 
-    def on_stable(result) -> None:
+    def on_stable(result) -> ReviewDecision:
+        """Save the pass, then the gate (accept-all, the GUI's ReviewGate, or stop): the decision."""
         trainer = holder["trainer"]
         epoch = trainer.completed_epochs - 1
         pass_id = save_detection(ws.store, result, run=run, epoch=epoch)
@@ -364,34 +307,41 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
         outcome.detection = result.summary()
         info = {"workspace": str(ws.path), "run": run, "pass_id": pass_id, "epoch": epoch,
                 "buffer": int(result.buffer_ids.size), "flagged": int(result.final_ids.size)}
+        holder["info"] = info
         if result.noop:
             write_state(ws, run, status="noop", **info, detection=result.summary())
             outcome.status = "noop"
-            return
+            return ReviewDecision("noop")
         if accept_all:
             confirm_flags(ws, pass_id)
-            go = True
-        else:
-            write_state(ws, run, status="awaiting_review", **info, detection=result.summary())
-            trainer.log_event("dift_review", **info)
-            if gate is None:
-                trainer.request_stop("dift_review")
-                outcome.status = "awaiting_review"
-                return
-            go = gate.wait(info, ctx)
-        if go:
-            record = finetune_and_restart(trainer, ws, pass_id, anchors, config, ctx, seed=config.seed)
-            outcome.finetune = record
-            timings["finetune"] = record.get("seconds", 0.0)
-            write_state(ws, run, status="restarted", **info, finetune=record, detection=result.summary())
-        else:
-            trainer.log_event("finetune", skipped=True, reason="review cancelled", pass_id=pass_id)
-            write_state(ws, run, status="review_skipped", **info, detection=result.summary())
+            return ReviewDecision("accepted", _current_confirmed(trainer), AUTO_REVIEWER)
+        write_state(ws, run, status="awaiting_review", **info, detection=result.summary())
+        trainer.log_event("dift_review", **info)
+        if gate is None:
+            trainer.request_stop("dift_review")
+            outcome.status = "awaiting_review"
+            return ReviewDecision("awaiting_review")
+        if gate.wait(info, ctx):
+            return ReviewDecision("accepted", _current_confirmed(trainer), "analyst")
+        trainer.log_event("finetune", skipped=True, reason="review cancelled", pass_id=pass_id)
+        write_state(ws, run, status="review_skipped", **info, detection=result.summary())
+        return ReviewDecision("rejected", reviewer="analyst")
 
-    # the gate is ours (on_stable): the hook itself must never pause the job or mitigate
-    hook_config = dataclasses.replace(config, review="auto") if hasattr(config, "review") else config
-    hook = DiftHook(anchors, hook_config, embed_fn=trainer_embed_fn, on_stable=on_stable, ground_truth=truth,
-                    total_epochs=train_config.epochs, ctx=ctx)
+    def _current_confirmed(trainer) -> np.ndarray:
+        """Positions in the trainer's store of the samples the review confirmed (what is acted on)."""
+        return np.flatnonzero(np.isin(current_ids(trainer), confirmed_ids(ws)))
+
+    def mitigate(trainer, _accepted) -> dict:
+        info = holder["info"]
+        record = finetune_and_restart(trainer, ws, info["pass_id"], anchors, config, ctx, seed=config.seed)
+        outcome.finetune = record
+        timings["finetune"] = record.get("seconds", 0.0)
+        write_state(ws, run, status="restarted", **info, finetune=record, detection=outcome.detection)
+        return record
+
+    # one gate: ours (on_stable returns the decision); the hook reports it and calls our mitigation
+    hook = DiftHook(anchors, config, embed_fn=trainer_embed_fn, on_stable=on_stable, ground_truth=truth,
+                    total_epochs=train_config.epochs, ctx=ctx, mitigate=mitigate)
     timed = TimedHook(hook)
     trainer = build_trainer(train_config, store, run_dir, hooks=[timed], checkpoint_dir=ckpt_dir, **extra)
     holder["trainer"] = trainer

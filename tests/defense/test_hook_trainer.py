@@ -41,8 +41,9 @@ def test_hook_metrics_reach_the_run_directory(cifar10_root, tmp_path):
     assert len(stops) == 1 and stops[0]["reason"] == "cap" and len(seen) == 1
 
 
-def test_mitigation_finetunes_syncs_and_restarts_on_the_kept_samples(cifar10_root, tmp_path):
+def test_mitigation_finetunes_syncs_and_restarts_on_the_kept_samples(cifar10_root, tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
+    import naviewer.ssl.embed as embed_module
     from naviewer.data.cifar import CifarDataset
     from naviewer.data.store import ImageStore
     from naviewer.defense.mitigate import mitigate_in_training
@@ -55,8 +56,16 @@ def test_mitigation_finetunes_syncs_and_restarts_on_the_kept_samples(cifar10_roo
     store = ImageStore.from_array(images, labels, data.class_names)
     config = TrainConfig(method="byol", backbone={"arch": "resnet18", "cifar_stem": True, "width": 8}, epochs=2,
                          batch_size=32, max_steps_per_epoch=1, warmup_epochs=0, device="cpu", num_threads=2,
-                         knn_every=0, checkpoint_every=0)
+                         knn_every=0, checkpoint_every=0, image_size=16)
     trainer = build_trainer(config, store, tmp_path / "run")
+    sizes = []
+    real = embed_module.extract_embeddings
+
+    def recording(backbone, store, *args, **kwargs):
+        sizes.append(kwargs.get("image_size"))
+        return real(backbone, store, *args, **kwargs)
+
+    monkeypatch.setattr(embed_module, "extract_embeddings", recording)
     method = trainer.method
     bn = next(m for m in method.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
     running = bn.running_mean.clone()
@@ -64,6 +73,7 @@ def test_mitigation_finetunes_syncs_and_restarts_on_the_kept_samples(cifar10_roo
     anchors = draw_anchors(labels, 2, seed=0, candidates=np.arange(40, n))
     dift = DiftConfig(ft_max_steps=3, ft_check_every=1, seed=0)
     out = mitigate_in_training(trainer, np.arange(10), anchors, dift)  # no reference: no early stop
+    assert sizes and set(sizes) == {16}  # the 32 px images are embedded at the TRAINING size, not their own
     assert out.kept == n - 10 and len(trainer.store) == n - 10
     assert torch.equal(bn.running_mean, running)
     assert any(not torch.equal(a, b) for a, b in zip(before, method.backbone.parameters()))

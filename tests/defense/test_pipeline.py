@@ -132,6 +132,8 @@ def _finish_detection(hook, trainer, epochs=8):
 def test_review_gate_auto_accepts_and_pause_waits_for_the_analyst(poisoned, poisoned_anchors, small_config):
     import threading
 
+    from naviewer.defense.review import ReviewGate
+
     auto = DiftConfig(**{**small_config.to_dict(), "start_epoch": 2, "review": "auto"})
     hook = DiftHook(poisoned_anchors, auto, embed_fn=lambda t: t.features)
     trainer = FakeTrainer(poisoned.features.copy())
@@ -139,26 +141,61 @@ def test_review_gate_auto_accepts_and_pause_waits_for_the_analyst(poisoned, pois
     assert hook.decision == "accepted" and np.array_equal(hook.accepted, hook.result.final_ids)
     assert [e for e, _ in trainer.events] == ["dift_stop", "dift_decision"]
 
+    # pause: the job waits at THE review gate (no pausing of the job itself)
     pause = DiftConfig(**{**small_config.to_dict(), "start_epoch": 2, "review": "pause"})
     ctx = JobContext()
-    hook = DiftHook(poisoned_anchors, pause, embed_fn=lambda t: t.features, ctx=ctx)
+    gate = ReviewGate()
+    hook = DiftHook(poisoned_anchors, pause, embed_fn=lambda t: t.features, ctx=ctx, gate=gate)
     trainer = FakeTrainer(poisoned.features.copy())
 
     def analyst():
-        while not ctx.paused:
+        while not gate.waiting:
             threading.Event().wait(0.01)
         hook.accept(np.flatnonzero(poisoned.poison)[:5])  # the analyst keeps only five
-        ctx.resume()
 
     thread = threading.Thread(target=analyst)
     thread.start()
     _finish_detection(hook, trainer)
     thread.join(5)
+    assert not ctx.paused
     assert [e for e, _ in trainer.events] == ["dift_stop", "dift_review", "dift_decision"]
     assert hook.decision == "accepted" and hook.accepted.size == 5
+    assert trainer.events[-1][1]["decision"] == "accepted" and trainer.events[-1][1]["accepted"] == 5
 
     hook = DiftHook(poisoned_anchors, pause, embed_fn=lambda t: t.features)
-    hook.reject()  # decided before the stop: no pause
+    hook.reject()  # decided before the stop: no wait
     trainer = FakeTrainer(poisoned.features.copy())
     _finish_detection(hook, trainer)
     assert hook.decision == "rejected" and hook.accepted.size == 0
+
+
+def test_pause_without_a_gate_stops_and_never_claims_acceptance(poisoned, poisoned_anchors, small_config):
+    pause = DiftConfig(**{**small_config.to_dict(), "start_epoch": 2, "review": "pause"})
+    hook = DiftHook(poisoned_anchors, pause, embed_fn=lambda t: t.features, mitigate=lambda t, ids: 1 / 0)
+    trainer = FakeTrainer(poisoned.features.copy())
+    stops = []
+    trainer.request_stop = stops.append
+    _finish_detection(hook, trainer)
+    assert stops == ["dift_review"] and hook.decision == "awaiting_review" and hook.accepted.size == 0
+    decisions = [d for e, d in trainer.events if e == "dift_decision"]
+    assert [d["decision"] for d in decisions] == ["awaiting_review"]
+
+
+def test_the_application_gate_decides_through_on_stable(poisoned, poisoned_anchors, small_config):
+    from naviewer.defense.review import ReviewDecision
+
+    config = DiftConfig(**{**small_config.to_dict(), "start_epoch": 2, "review": "auto"})
+    acted = []
+    hook = DiftHook(poisoned_anchors, config, embed_fn=lambda t: t.features,
+                    on_stable=lambda result: ReviewDecision("rejected", reviewer="analyst"),
+                    mitigate=lambda trainer, ids: acted.append(ids))
+    trainer = FakeTrainer(poisoned.features.copy())
+    _finish_detection(hook, trainer)
+    # review "auto" in the config does not override what the application's gate said
+    assert hook.decision == "rejected" and not acted
+    assert [d["decision"] for e, d in trainer.events if e == "dift_decision"] == ["rejected"]
+    hook = DiftHook(poisoned_anchors, config, embed_fn=lambda t: t.features,
+                    on_stable=lambda result: ReviewDecision("accepted", [1, 2, 3], "analyst"),
+                    mitigate=lambda trainer, ids: acted.append(ids) or "done")
+    _finish_detection(hook, FakeTrainer(poisoned.features.copy()))
+    assert hook.decision == "accepted" and acted[0].tolist() == [1, 2, 3] and hook.mitigation == "done"

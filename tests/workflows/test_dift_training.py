@@ -58,7 +58,10 @@ def test_accept_all_detects_finetunes_and_restarts_without_the_confirmed(accepte
         assert any("dift_detected" in r and "dift_precision" in r for r in epochs)
         assert all("knn_acc" in r and "asr" in r for r in epochs)
         events = [r["event"] for r in records if r["kind"] == "event"]
-        assert events.index("dift_stop") < events.index("finetune") < events.index("restart")
+        assert events.index("dift_stop") < events.index("dift_decision") < events.index("finetune") \
+            < events.index("restart")
+        decision = next(r for r in records if r.get("event") == "dift_decision")
+        assert decision["decision"] == "accepted" and decision["accepted"] == confirmed.size
         assert read_state(ws, "dift")["status"] == "finished"
         audit = ws.store.audit_log()
         assert {row["reviewer"] for row in audit} == {"auto-accept"}
@@ -71,6 +74,9 @@ def test_review_gate_stops_then_finetunes_only_the_confirmed(tmp_path, tiny_data
         assert out.status == "awaiting_review" and out.fit["stopped"] == "dift_review"
         assert read_state(ws, "dift")["status"] == "awaiting_review"
         assert any(r.get("event") == "dift_review" for r in _records(ws))
+        # one gate: the hook reports what the workflow decided, never "accepted" while the run waits
+        decisions = [r["decision"] for r in _records(ws) if r.get("event") == "dift_decision"]
+        assert decisions == ["awaiting_review"]
         flagged = np.flatnonzero(ws.store.pass_scores(out.pass_id)["flagged"])
         assert flagged.size >= 6
         confirmed, rejected = flagged[: flagged.size // 2], flagged[flagged.size // 2:]

@@ -152,3 +152,23 @@ def test_desktop_entry_validates():
 
 def test_appstream_metadata_validates():
     _validate("appstreamcli", ["validate", "--no-net"], sorted(RESOURCES.glob("*.xml")))
+
+
+def test_docgen_renders_a_toy_parser():
+    """Aliases, required options, choices hidden behind a metavar, exclusive groups, escaping."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="naviewer", description="top")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    tool = sub.add_parser("tool", aliases=["t"], help="a | tool", description="Does <things>.\n\n- **a**: one;\n- b.\nAfter.")
+    tool.add_argument("path", metavar="PATH", help="input")
+    tool.add_argument("--mode", required=True, choices=["x", "y"], metavar="M", help="mode (default %(default)s)")
+    group = tool.add_mutually_exclusive_group()
+    group.add_argument("--on", action="store_true", help="on")
+    group.add_argument("--off", action="store_true", help="off")
+    text = render(parser)
+    assert "| [`naviewer tool`](#naviewer-tool) (alias: `t`) | a \\| tool |" in text
+    assert "naviewer tool --mode M [options] PATH" in text
+    assert "| `--mode M` | **required.** mode (default None) (one of `x`, `y`) |" in text
+    assert "Mutually exclusive: `--on` / `--off`." in text
+    assert "Does &lt;things&gt;." in text and "- **a**: one;\n- b.\n\nAfter." in text

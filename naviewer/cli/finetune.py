@@ -1,4 +1,9 @@
-"""``naviewer finetune WORKSPACE``: after a DIFT review, fine-tune on the confirmed flags and finish training."""
+"""``naviewer finetune WORKSPACE``: after a DIFT review, fine-tune on the confirmed flags.
+
+Two ways in: a DIFT training run that stopped for review is resumed (fine-tune, remove, finish
+training); or, after ``naviewer detect WORKSPACE --checkpoint C`` and a review, the finished encoder C
+is fine-tuned post hoc and written as a new checkpoint, with before/after numbers.
+"""
 
 from __future__ import annotations
 
@@ -10,44 +15,102 @@ ORDER = 66
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "finetune",
-        help="resume a DIFT run after review: fine-tune on confirmed flags, remove them, finish training",
+        help="after a DIFT review: fine-tune on the confirmed flags (resume a DIFT run, or a post-hoc encoder)",
         description=(
-            "Resume the workspace's DIFT run that stopped for a review (naviewer run WORKSPACE --dift). Only the "
-            "samples whose review state is 'confirmed' are used: the encoder is fine-tuned on them (Eq. 7, one "
-            "augmented view per image), the momentum branch is synced, they are removed from the training set and "
-            "training restarts from the initial learning rate over the remaining epochs. Rejected flags stay in "
-            "the training set. --accept-all first confirms every flag of the pass that nobody rejected."
+            "Only the samples whose review state is 'confirmed' are used; the encoder is fine-tuned on them (DIFT "
+            "Eq. 7, one augmented view per image at the encoder's training size, BatchNorm statistics frozen). "
+            "(1) A DIFT run that stopped for a review (naviewer run WORKSPACE --dift) is resumed: the momentum "
+            "branch is synced, the confirmed samples are removed from the training set and training restarts from "
+            "the initial learning rate over the remaining epochs; rejected flags stay in the training set. "
+            "(2) Post hoc: with --checkpoint (or, when no run waits for a review, the checkpoint recorded by the "
+            "last naviewer detect), that finished encoder is fine-tuned and written as a new checkpoint (--out, "
+            "default WORKSPACE/checkpoints/RUN/TAG-finetuned.pt); the confirmed cluster's density and, when the "
+            "workspace has evaluation sets, kNN accuracy and ASR are reported before and after. --accept-all "
+            "first confirms every flag of the pass that nobody rejected."
         ),
     )
     parser.add_argument("workspace", metavar="WORKSPACE")
-    parser.add_argument("--run", help="the run to resume (default: the one waiting for a review)")
+    parser.add_argument("--run", help="the DIFT run to resume (default: the one waiting for a review)")
+    parser.add_argument("--checkpoint", help="post hoc: the encoder to fine-tune (default: the one naviewer detect "
+                                             "recorded, when no run waits for a review)")
+    parser.add_argument("--out", help="post hoc: where to write the fine-tuned checkpoint")
     parser.add_argument("--accept-all", action="store_true", help="confirm every unrejected flag first")
-    parser.add_argument("--device", help="override the device of the run")
+    parser.add_argument("--device", help="override the device (of the run, or for the post-hoc fine-tuning)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--dift-set", action="append", metavar="KEY=VALUE",
                         help="DIFT fine-tuning setting, repeatable (e.g. base_lr=0.01, ft_max_steps=50)")
-    parser.add_argument("--no-monitor", action="store_true", help="no kNN / ASR monitor")
+    parser.add_argument("--no-monitor", action="store_true", help="no kNN / ASR monitor or evaluation")
     parser.set_defaults(func=run)
     return parser
 
 
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
+    from naviewer.defense.config import DiftConfig
+    from naviewer.workflows.dift_training import confirm_flags
+    from naviewer.workflows.posthoc import finetune_posthoc
+
+    if args.accept_all:
+        pass_id = ws.store.latest_pass_id("dift")
+        if pass_id is not None:
+            confirm_flags(ws, pass_id)
+    config = DiftConfig.from_dict({**(ws.config.get("dift") or {}), **dift_overrides})
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+    out = finetune_posthoc(ws, args.checkpoint, config=config, ctx=ctx, out=args.out, device=args.device,
+                           evaluate=not args.no_monitor)
+    ft = out.finetune
+    print(f"fine-tuned {out.source} on {out.confirmed} confirmed samples ({ft.get('steps', 0)} steps"
+          + (", stopped early: the cluster is gone" if ft.get("stopped_early") else "") + ")")
+    if ft.get("diverged"):
+        print(f"  WARNING: diverged at step {ft.get('diverged_step')} ({ft.get('divergence')}); "
+              f"kept the {ft.get('restored')} weights")
+    keys = [k for k in ("confirmed_density", "cluster_spread", "reference_spread", "knn_acc", "asr", "asr_all")
+            if k in out.before or k in out.after]
+    width = max(len(k) for k in keys)
+    print(f"  {'':{width}}  {'before':>10}  {'after':>10}")
+    for key in keys:
+        print(f"  {key:{width}}  {_fmt(out.before.get(key)):>10}  {_fmt(out.after.get(key)):>10}")
+    print(f"checkpoint: {out.checkpoint}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import context, parse_settings
-    from naviewer.workflows.dift_training import resume_after_review
+    from naviewer.workflows.dift_training import pending_review_runs, resume_after_review
     from naviewer.workspace import Workspace
 
     ctx = context()
-    overrides = {}
-    if args.device:
-        overrides["device"] = args.device
-    if args.threads:
-        overrides["num_threads"] = args.threads
+    dift_overrides = parse_settings(args.dift_set, "--dift-set")
     with Workspace.open(args.workspace) as ws:
+        posthoc = args.checkpoint is not None or args.out is not None
+        if not posthoc and args.run is None and not pending_review_runs(ws):
+            posthoc = any(r["kind"] == "posthoc" for r in ws.store.runs())
+        if posthoc:
+            if args.run is not None:
+                from naviewer.errors import NaviewerError
+
+                raise NaviewerError("--run resumes a DIFT training run; it does not go with --checkpoint/--out")
+            return _posthoc(ws, args, dift_overrides, ctx)
+        overrides = {}
+        if args.device:
+            overrides["device"] = args.device
+        if args.threads:
+            overrides["num_threads"] = args.threads
         out = resume_after_review(ws, args.run, accept_all=args.accept_all, monitor=not args.no_monitor,
-                                  config_overrides=overrides or None,
-                                  dift_overrides=parse_settings(args.dift_set, "--dift-set"), ctx=ctx)
+                                  config_overrides=overrides or None, dift_overrides=dift_overrides, ctx=ctx)
         ft = out.finetune or {}
         info = ft.get("finetune") or {}
         print(f"fine-tuned on {ft.get('removed', 0)} confirmed samples ({info.get('steps', 0)} steps), removed them, "
               f"trained {ft.get('remaining_epochs', 0)} more epochs; checkpoint {out.checkpoint}")
+        if info.get("diverged"):
+            print(f"  WARNING: fine-tuning diverged at step {info.get('diverged_step')} ({info.get('divergence')}); "
+                  f"kept the {info.get('restored')} weights")
     return 0

@@ -121,3 +121,235 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
             ws, np.asarray(features), baselines, config, run=run, knn=result.detection.knn, truth=truth, ctx=ctx)
         timings["baselines"] = time.perf_counter() - start
     return outcome
+
+
+# -- post-hoc fine-tuning (the analyst's way: detect -> review -> fine-tune the finished encoder) --------
+
+POSTHOC_KINDS = ("posthoc",)
+FINETUNE_RUN_KIND = "posthoc-finetune"
+
+
+@dataclass
+class PosthocFinetuneOutcome:
+    """What :func:`finetune_posthoc` did. ``before`` / ``after`` carry the fine-tune gate's keys:
+    ``confirmed_density`` (mean kNN density of the confirmed samples among all samples, cosine,
+    k = the DIFT k), ``cluster_spread`` / ``reference_spread`` (the Eq. 7 stop rule's s(S)), and,
+    when the workspace has evaluation sets, ``knn_acc`` and ``asr`` (ASR_nt; ``asr_all`` too)."""
+
+    source: Path
+    checkpoint: Path
+    run: str
+    confirmed: int
+    before: dict
+    after: dict
+    finetune: dict
+    embeddings: dict = field(default_factory=dict)   # before/after -> path of the saved embeddings
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": str(self.source), "checkpoint": str(self.checkpoint), "run": self.run,
+                "confirmed": self.confirmed, "before": self.before, "after": self.after, "finetune": self.finetune,
+                "embeddings": {k: str(v) for k, v in self.embeddings.items()}, "timings": self.timings}
+
+
+def posthoc_checkpoint(ws) -> tuple[Path, str, str]:
+    """(checkpoint, run, tag) of the post-hoc detection whose flags the analyst reviewed: the run of
+    the latest DIFT pass when it is a post-hoc run, else the latest post-hoc run."""
+    runs = {r["name"]: r for r in ws.store.runs()}
+    latest = ws.store.latest_pass_id("dift")
+    chosen = None
+    if latest is not None:
+        info = ws.store.pass_info(latest) or {}
+        run = runs.get(info.get("run") or "")
+        if run is not None and run["kind"] in POSTHOC_KINDS:
+            chosen = run
+    if chosen is None:
+        posthoc = [r for r in runs.values() if r["kind"] in POSTHOC_KINDS and r["config"].get("checkpoint")]
+        chosen = max(posthoc, key=lambda r: r["created"]) if posthoc else None
+    if chosen is None or not chosen["config"].get("checkpoint"):
+        raise NaviewerError("no post-hoc detection with a recorded checkpoint in this workspace: run "
+                            "naviewer detect WORKSPACE --checkpoint CKPT first, or give --checkpoint", ws.path)
+    checkpoint = Path(chosen["config"]["checkpoint"])
+    return checkpoint, chosen["name"], chosen["config"].get("tag") or _tag_for(checkpoint)
+
+
+def confirmed_density(features: np.ndarray, ids: np.ndarray, k: int) -> Optional[float]:
+    """Mean kNN density 1 / d_k of ``ids`` among all samples on L2-normalised features (the DIFT
+    density, §1.4): how tight the confirmed cluster still is. None when undefined."""
+    from naviewer.defense.knn import exact_knn
+
+    ids = np.asarray(ids, dtype=np.int64)
+    x = np.asarray(features, dtype=np.float32)
+    if ids.size == 0 or len(x) <= k or not np.isfinite(x).all():
+        return None
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    _, dist = exact_knn(x, x[ids], k, query_ids=ids)
+    return float(np.mean(1.0 / np.maximum(dist[:, -1], 1e-12)))
+
+
+def _evaluate(backbone, sets, image_size: Optional[int], device, ctx) -> dict:
+    """kNN accuracy and ASR (kNN, ASR_nt / ASR_all) on the workspace's clean evaluation sets."""
+    if sets is None or sets.test is None:
+        return {}
+    from naviewer.evaluation.encoder import evaluate_encoder
+
+    k = max(1, min(200, len(sets.train) - 1))
+    trig = sets.trigger_fn if sets.target is not None else None
+    res = evaluate_encoder(backbone, sets.train, sets.test, trig, sets.target if trig else None,
+                           image_size=image_size, device=device, k=k, linear=False, ctx=ctx)
+    out = {"knn_acc": float(res["knn_acc"])}
+    if "knn_asr_nt" in res:
+        out.update(asr=float(res["knn_asr_nt"]), asr_all=float(res["knn_asr_all"]))
+    return out
+
+
+def _unique_path(path: Path) -> Path:
+    if not path.exists():
+        return path
+    n = 2
+    while path.with_name(f"{path.stem}-{n}{path.suffix}").exists():
+        n += 1
+    return path.with_name(f"{path.stem}-{n}{path.suffix}")
+
+
+def _finetuned_payload(source_obj, encoder, backbone_state: dict, image_size: Optional[int], record: dict) -> dict:
+    """A naviewer checkpoint with the fine-tuned backbone (momentum branches synced). A naviewer source
+    keeps everything else (the run can still be inspected); a foreign one becomes an encoder-only file."""
+    from dataclasses import asdict
+
+    from naviewer.ssl.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, is_naviewer_checkpoint
+
+    tensors = {k: v.detach().cpu().clone() for k, v in backbone_state.items()}
+    if is_naviewer_checkpoint(source_obj):
+        payload = dict(source_obj)
+        model = dict(payload.get("model") or {})
+        for prefix in ("backbone.", "target_backbone.", "backbone_k."):
+            if any(key.startswith(prefix) for key in model):
+                model.update({prefix + k: v for k, v in tensors.items()})
+        payload["model"] = model
+    else:
+        payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                   "method": {"method": encoder.method, "backbone": asdict(encoder.config)},
+                   "config": {"image_size": int(image_size)} if image_size else {},
+                   "model": {"backbone." + k: v for k, v in tensors.items()}, "encoder_only": True}
+    payload["posthoc_finetune"] = record
+    return payload
+
+
+def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,
+                     out: Optional[PathLike] = None, backbone: Optional[dict] = None, device=None,
+                     evaluate: bool = True) -> PosthocFinetuneOutcome:
+    """Fine-tune a finished encoder on the CONFIRMED flags (Eq. 7) and write a new checkpoint.
+
+    ``checkpoint`` None: the one the post-hoc detection recorded (:func:`posthoc_checkpoint`). One
+    augmented view per image (the SSL training augmentation at the encoder's training size), BN
+    layers frozen, the stop rule against benign dense samples of the latest DIFT pass. The result goes
+    to ``out`` (default ``<ws>/checkpoints/<run>/<tag>-finetuned.pt``, never overwriting), the
+    before/after embeddings to ``<ws>/embeddings/<run>/``, and the run is registered
+    (kind ``posthoc-finetune``). Qt-free: the GUI's fine-tune gate runs it in a worker job."""
+    import torch
+
+    from naviewer.data.store import ImageStore
+    from naviewer.defense.config import DiftConfig
+    from naviewer.defense.finetune import finetune_backbone, make_cluster_score_fn, reference_ids
+    from naviewer.ssl.augment import AugmentSettings, BatchAugment
+    from naviewer.ssl.checkpoints import load_encoder, load_file, save_atomic
+    from naviewer.ssl.device import resolve_device
+    from naviewer.ssl.embed import extract_embeddings
+    from naviewer.workflows.dift_training import confirmed_ids
+    from naviewer.workflows.workspace_setup import evaluation_sets, workspace_anchors
+
+    ctx = ensure_context(ctx)
+    config = (config or DiftConfig.from_dict(ws.config.get("dift"))).validate()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if checkpoint is None:
+        source, run, tag = posthoc_checkpoint(ws)
+    else:
+        source = Path(checkpoint)
+        run, tag = "posthoc", _tag_for(source)
+        for r in ws.store.runs():
+            if r["kind"] in POSTHOC_KINDS and r["config"].get("checkpoint") and \
+                    Path(r["config"]["checkpoint"]).resolve() == source.resolve():
+                run, tag = r["name"], r["config"].get("tag") or tag
+    confirmed = confirmed_ids(ws)
+    if confirmed.size < 2:
+        raise NaviewerError(f"fine-tuning needs at least 2 samples confirmed as poisons, the review has "
+                            f"{confirmed.size}: confirm flags first (naviewer review, or the GUI)", ws.path)
+    encoder = load_encoder(source, backbone)
+    source_obj = load_file(source)
+    meta_config = (encoder.meta.get("config") or {}) if encoder.meta else {}
+    device = resolve_device(device if device is not None else "auto")
+    model = encoder.backbone.to(device)
+    store = ImageStore.from_dataset(ws.dataset(), ctx)
+    size = int(encoder.image_size or meta_config.get("image_size") or 0) or None
+    aug_values = dict(meta_config.get("augment") or {})
+    if size:
+        aug_values["image_size"] = size
+    else:
+        size = int(np.median(store.sizes[:, 0]))
+        aug_values["image_size"] = size
+    augment = BatchAugment(AugmentSettings.from_dict(aug_values), cache_on_device=False)
+    emb_kw = dict(image_size=size, mean=tuple(augment.settings.mean), std=tuple(augment.settings.std))
+    sets = evaluation_sets(ws, ctx) if evaluate else None
+    timings["load"] = time.perf_counter() - t0
+
+    def embed_all(message: str) -> np.ndarray:
+        return extract_embeddings(model, store, device=device, ctx=ctx, message=message, **emb_kw)
+
+    def embed(backbone_, ids: np.ndarray) -> np.ndarray:
+        return extract_embeddings(backbone_, store.subset(np.asarray(ids, dtype=np.int64)), device=device, **emb_kw)
+
+    def measure(features: np.ndarray) -> dict:
+        values: dict[str, Any] = {"confirmed_density": confirmed_density(features, confirmed, config.k)}
+        values.update(_evaluate(model, sets, size, device, ctx))
+        return values
+
+    t1 = time.perf_counter()
+    before_features = embed_all("embedding before fine-tuning")
+    anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
+    anchor_ids = anchors.indices[anchors.indices < len(store)]
+    anchor_norms = np.linalg.norm(before_features[anchor_ids], axis=1) if anchor_ids.size else None
+    score_fn = None
+    pass_id = ws.store.latest_pass_id("dift")
+    if pass_id is not None:
+        scores = ws.store.pass_scores(pass_id)
+        if "candidate" in scores and "rank" in scores and len(scores["rank"]) == len(store):
+            ref_size = min(int(confirmed.size), len(store) - int(confirmed.size))
+            if ref_size >= 2:
+                ref = reference_ids(np.flatnonzero(np.asarray(scores["candidate"], dtype=bool)), confirmed,
+                                    np.asarray(scores["rank"], dtype=np.int64), ref_size, seed=config.seed)
+                score_fn = make_cluster_score_fn(embed, confirmed, ref, k=config.ft_cluster_k)
+    before = measure(before_features)
+    timings["before"] = time.perf_counter() - t1
+    rng = np.random.default_rng([config.seed, 7207])
+
+    def poison_views(idx: np.ndarray) -> "torch.Tensor":
+        return augment(store, confirmed[np.asarray(idx, dtype=np.int64)], rng, device)
+
+    t2 = time.perf_counter()
+    ft = finetune_backbone(model, poison_views, int(confirmed.size), config, ctx, cluster_score_fn=score_fn,
+                           anchor_norms=anchor_norms, device=device)
+    augment.release()
+    timings["finetune"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    model.eval()
+    after_features = embed_all("embedding after fine-tuning")
+    after = measure(after_features)
+    for values, score in ((before, ft.before), (after, ft.after)):
+        if score is not None:
+            values.update(cluster_spread=score.poison, reference_spread=score.reference)
+    timings["after"] = time.perf_counter() - t3
+    ft_run = f"{run}-finetune"
+    target = Path(out) if out is not None else _unique_path(ws.checkpoint_dir(run) / f"{tag}-finetuned.pt")
+    record = {"source": str(source), "confirmed": int(confirmed.size), "pass_id": pass_id, "image_size": size,
+              "finetune": ft.to_dict(), "before": before, "after": after, "dift": config.to_dict()}
+    save_atomic(_finetuned_payload(source_obj, encoder, model.state_dict(), size, record), target)
+    paths = {"before": ws.save_embeddings(ft_run, f"{tag}-before", np.asarray(before_features, dtype=np.float32)),
+             "after": ws.save_embeddings(ft_run, f"{_tag_for(target)}", np.asarray(after_features, dtype=np.float32))}
+    ws.store.add_run(ft_run, FINETUNE_RUN_KIND, {**record, "checkpoint": str(target), "tag": _tag_for(target)})
+    ctx.event("log", message=f"post-hoc fine-tuning on {confirmed.size} confirmed samples: {ft.steps} steps; "
+              f"checkpoint {target}")
+    timings["total"] = time.perf_counter() - t0
+    return PosthocFinetuneOutcome(source, target, ft_run, int(confirmed.size), before, after, ft.to_dict(), paths,
+                                  timings)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from naviewer.cli import main
+from naviewer.errors import NaviewerError
 from naviewer.workflows.posthoc import posthoc_detect
 from naviewer.workspace import Workspace
 
@@ -41,3 +43,56 @@ def test_detect_cli_reports_a_bad_checkpoint(accepted_run, tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["detect", str(path), "--checkpoint", str(bad)]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def test_posthoc_finetune_after_detect_and_review(tmp_path, tiny_data, capsys):
+    import torch
+
+    from conftest import attacked_workspace, dift_config, train_config
+    from naviewer.ssl.checkpoints import load_encoder
+    from naviewer.workflows.dift_training import train_with_dift
+    from naviewer.workflows.posthoc import finetune_posthoc
+
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        # a no-defense encoder, then the analyst's way: detect -> review -> fine-tune
+        trained = train_with_dift(ws, train_config(1, knn_every=0), dift=False, monitor=False, run="plain")
+        posthoc_detect(ws, trained.checkpoint, config=dift_config())
+        # the analyst's review (here: the truth, since one epoch is too short for the flags to be complete)
+        from naviewer.workflows.workspace_setup import ground_truth_mask
+
+        flagged = np.flatnonzero(ground_truth_mask(ws))
+        ws.store.set_review(flagged[:-2], "confirmed", "analyst")
+        ws.store.set_review(flagged[-2:], "rejected", "analyst")
+        out = finetune_posthoc(ws, config=dift_config(ft_max_steps=10, ft_check_every=5))  # checkpoint: detect's
+        assert out.source == trained.checkpoint and out.confirmed == flagged.size - 2
+        assert out.checkpoint.is_file() and out.checkpoint.parent == ws.checkpoint_dir("posthoc")
+        for values in (out.before, out.after):
+            assert {"confirmed_density", "knn_acc", "asr", "cluster_spread"} <= set(values)
+            assert 0 <= values["knn_acc"] <= 1 and 0 <= values["asr"] <= 1
+        assert out.finetune["steps"] >= 1 and not out.finetune["diverged"]
+        # Eq. 7 spreads the confirmed cluster: less dense, wider than before
+        assert out.after["confirmed_density"] < out.before["confirmed_density"]
+        assert out.after["cluster_spread"] > out.before["cluster_spread"]
+        old, new = load_encoder(trained.checkpoint), load_encoder(out.checkpoint)
+        assert new.image_size == 16 and new.config == old.config
+        changed = [not torch.equal(a, b) for a, b in zip(old.backbone.state_dict().values(),
+                                                          new.backbone.state_dict().values())]
+        assert any(changed) and all(bool(torch.isfinite(t).all()) for t in new.backbone.state_dict().values())
+        bn = [k for k in old.backbone.state_dict() if k.endswith("running_mean")]
+        assert all(torch.equal(old.backbone.state_dict()[k], new.backbone.state_dict()[k]) for k in bn)  # BN frozen
+        assert any(r["kind"] == "posthoc-finetune" for r in ws.store.runs())
+        assert out.embeddings["after"].is_file()
+        path = str(ws.path)
+    # the CLI: explicit checkpoint and output, then detected automatically (no run waits for a review)
+    target = tmp_path / "ft.pt"
+    assert main(["finetune", path, "--checkpoint", str(trained.checkpoint), "--out", str(target),
+                 "--dift-set", "ft_max_steps=5", "--no-monitor"]) == 0
+    text = capsys.readouterr().out
+    assert target.is_file() and "confirmed_density" in text and "before" in text and str(target) in text
+    assert main(["finetune", path, "--dift-set", "ft_max_steps=2", "--no-monitor"]) == 0
+    assert "finetuned-2.pt" in capsys.readouterr().out
+    with Workspace.open(path) as ws:
+        ws.store.set_review(flagged[1:], "rejected", "analyst")
+        with pytest.raises(NaviewerError, match="at least 2 samples confirmed"):
+            finetune_posthoc(ws)

@@ -61,5 +61,6 @@ def run(args: argparse.Namespace) -> int:
             extra = f", precision {m['precision']:.3f}, recall {m['recall']:.3f}" if "precision" in m else ""
             print(f"{method} pass {pid}: {m['flagged']} flagged{extra}")
         print(f"embeddings: {out.embeddings_path}")
-        print(f"next: naviewer review {args.workspace}")
+        print(f"next: naviewer review {args.workspace}, then naviewer finetune {args.workspace} "
+              "(fine-tunes this encoder on the confirmed flags)")
     return 0

@@ -83,7 +83,9 @@ class DiftConfig:
                                        # when the backbone's Jacobian is large (tiny nets, frozen-BN statistics)
 
     # -- review gate ---------------------------------------------------------------------
-    review: str = "auto"               # auto: accept the flags (the paper) | pause: wait for an analyst
+    review: str = "auto"               # DiftHook on its own: auto = accept the flags (the paper) | pause = wait at
+                                       # its ReviewGate, or stop the run without one. The workspace workflow decides
+                                       # itself (accept_all / its gate) and reports that decision instead.
 
     def validate(self) -> "DiftConfig":
         """Raise NaviewerError naming the first bad setting; return self for chaining."""

@@ -5,8 +5,9 @@
 * :class:`DiftHook` is the trainer hook (contracts §4: ``after_epoch(trainer, epoch)``): it embeds
   the training set through a callable, runs :func:`detect_epoch`, folds the result into the buffer,
   emits ``dift_*`` epoch metrics and, once the buffer is stable (or capped), label-spreads and hands
-  the result to ``on_stable(result)`` - the review gate (pause for an analyst or auto-accept) that
-  the application wires, together with fine-tuning and the restart.
+  the result to ``on_stable(result)``; the review decision (what ``on_stable`` returns, auto-accept,
+  or the one :class:`~naviewer.defense.review.ReviewGate`) is reported truthfully in a
+  ``dift_decision`` event before any fine-tuning and restart.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--workspace", metavar="PATH", help="where to create the workspace "
                         "(default: a fresh ./naviewer-demo-<date-time> folder)")
     parser.add_argument("--no-gui", action="store_true", help="no window: run to the flags and print what was found")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 30)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 50)")
     parser.add_argument("--device", help="cuda, mps, cpu or auto (default auto)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",

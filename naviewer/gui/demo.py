@@ -7,7 +7,7 @@ DIFT's flags are saved the job ends and the window docks the analyst panel on th
 with the embeddings DIFT ranked. Fine-tuning is wired by the window (:meth:`MainWindow.show_analyst`).
 
 ``NAVIEWER_DEMO_SCREENSHOTS=DIR`` saves ``demo-training-light.png``, ``demo-training-dark.png``
-(during training) and ``demo-analyst.png`` (after the flags) with ``QWidget.grab()``;
+(during training) and ``demo-analyst.png`` (after the flags) and, after confirming every flag and pressing Fine-tune, ``demo-finetune.png`` with ``QWidget.grab()``;
 ``NAVIEWER_DEMO_QUIT=1`` quits after the last one (scripted screenshots).
 """
 
@@ -97,13 +97,14 @@ class DemoController(QObject):
 class DemoScreenshots(QObject):
     """Grabs the window at the demo's moments (see the module docstring)."""
 
-    def __init__(self, window, controller: DemoController, out_dir: Path, training_epochs: int = 3,
+    def __init__(self, window, controller: DemoController, out_dir: Path, training_epochs: Optional[int] = None,
                  quit_after: bool = False) -> None:
         super().__init__(window)
         self.window, self.controller = window, controller
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.training_epochs = training_epochs
+        # a few DIFT epochs in: the detection plots are on screen
+        self.training_epochs = training_epochs or int(controller.config.dift_start) + 3
         self.quit_after = quit_after
         self.taken: list[Path] = []
         self._training_done = False
@@ -146,6 +147,27 @@ class DemoScreenshots(QObject):
         if dock is not None:
             dock.raise_()
         self.save("demo-analyst.png")
+        self._finetune()
+
+    def _finetune(self) -> None:
+        """Play the analyst: confirm every flag, press Fine-tune, grab the before/after table."""
+        dock = self.window.analyst_dock
+        if dock is None:
+            return self._done()
+        panel = dock.panel
+        panel.session.confirm(panel.session.flagged_ids())
+        panel.tabs.setCurrentWidget(panel.finetune_gate)
+        panel.finetune_gate.button.click()
+        job = dock.finetune_job
+        if job is None:
+            return self._done()
+        job.finished.connect(lambda _state: QTimer.singleShot(2500, self._after_finetune))
+
+    def _after_finetune(self) -> None:
+        self.save("demo-finetune.png")
+        self._done()
+
+    def _done(self) -> None:
         if self.quit_after:
             QTimer.singleShot(200, self._quit)
 

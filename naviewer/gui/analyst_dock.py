@@ -100,6 +100,10 @@ class AnalystDock:
         dock.setWindowTitle(f"Analyst — detection pass {self.pass_id}" + (f" of run {self.run}" if self.run else ""))
         dock.raise_()
         self.dock = dock
+        # the analyst views need height: keep the Jobs/Log area to a strip below them
+        jobs = docks.get("jobsDock")
+        if jobs is not None and jobs.isVisible():
+            window.resizeDocks([dock, jobs], [max(400, window.height() - 260), 130], Qt.Orientation.Vertical)
         window._log(f"analyst: detection pass {self.pass_id} of {self.path.name}: {self.panel.session.flagged_ids().size} "
                     "flags to review" + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
 
@@ -144,7 +148,11 @@ class AnalystDock:
     def _done(self, job) -> None:
         result = job.result or {}
         self.panel.set_finetune_result(result)
-        self.panel.tabs.setCurrentWidget(self.panel.finetune_gate)
+        gate = self.panel.finetune_gate
+        gate.button.setEnabled(False)
+        gate.reason.setText(f"Done: fine-tuned on {result.get('confirmed', 0)} confirmed poisons, removed them and "
+                            "finished training; the table compares before and after.")
+        self.panel.tabs.setCurrentWidget(gate)
         w = self.window
         w._log(f"fine-tuned: before {result.get('before')} after {result.get('after')}")
         w.statusBar().showMessage("Fine-tuning and the rest of training finished; see the Fine-tune tab", 15000)

@@ -206,6 +206,10 @@ def run_demo_gui(path: Path, config: Any, started: Optional[float] = None, theme
     themes = ThemeManager(app, theme or str(app_settings().value("view/theme", "light")))
     themes.apply()
     window = MainWindow(themes)
+    if not window.settings.value("window/geometry"):
+        # first run: the analyst views want room; as large as the screen allows, up to 1600 x 1000
+        area = app.primaryScreen().availableGeometry()
+        window.resize(min(1600, area.width()), min(1000, area.height()))
     window.show()
     controller = DemoController(window, path, config, started)
     window.demo_controller = controller

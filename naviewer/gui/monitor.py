@@ -455,6 +455,8 @@ class TrainingMonitor(QWidget):
             item.showGrid(x=True, y=True, alpha=theme.plot_grid_alpha)
             if item.legend is not None:
                 item.legend.setLabelTextColor(theme.plot_foreground)
+                for _sample, label in item.legend.items:  # labels drawn before a theme switch keep their colour
+                    label.setText(label.text, color=theme.plot_foreground)
             for series in spec.series:
                 curve = self.curves[(spec.name, series.key, series.source)]
                 color = theme.color(series.color_index)

@@ -77,6 +77,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (JobCancelled, KeyboardInterrupt):
         print("naviewer: cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`naviewer review WS | head`): stop quietly, as Unix tools do.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

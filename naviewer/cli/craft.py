@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=(
             "Craft data-poisoning backdoor samples into a clean dataset and write the poisoned set as PNG files, "
             "a 'path label' list (train.txt), classes.txt and ground_truth.json (which samples are poisons, "
-            "their sources, trigger boxes and layouts). Defaults are the CIFAR-10 recipe: 5%% poisons, 8 px "
+            "their sources, trigger boxes and layouts). Defaults are the CIFAR-10 recipe: 5 percent poisons, 8 px "
             "trigger, target class 0."
         ),
     )

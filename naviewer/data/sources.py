@@ -135,7 +135,9 @@ def open_dataset(spec: "str | Path | Mapping[str, Any]", split: str = "train", *
         text = spec.strip()
         if not text:
             raise NaviewerError("no dataset given (empty path)")
-        if text.lower() == "demo" and not Path(text).exists():
+        # "demo" always names the built-in set, even beside a folder called demo (reach that as ./demo),
+        # so a workspace recorded as "demo" reopens the same data wherever it is opened from.
+        if text.lower() == "demo":
             from naviewer.data.demo import DigitsDemoDataset
 
             return DigitsDemoDataset(split=split, tint=bool(options.get("tint", True)))

@@ -119,3 +119,12 @@ def test_other_files_are_refused_with_a_hint(tmp_path: Path) -> None:
     (tmp_path / "model.pt").write_bytes(b"\x80\x02")
     with pytest.raises(NaviewerError, match="not a dataset naviewer can read"):
         open_dataset(tmp_path / "model.pt")
+
+
+def test_demo_always_names_the_builtin_set_even_beside_a_demo_folder(tmp_path, monkeypatch):
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    from naviewer.data import open_dataset
+    from naviewer.data.demo import DigitsDemoDataset
+
+    assert isinstance(open_dataset("demo"), DigitsDemoDataset)

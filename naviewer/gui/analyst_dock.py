@@ -100,7 +100,13 @@ class AnalystDock:
         dock.setWindowTitle(f"Analyst — detection pass {self.pass_id}" + (f" of run {self.run}" if self.run else ""))
         dock.raise_()
         self.dock = dock
-        # the analyst views need height: keep the Jobs/Log area to a strip below them
+        # the analyst views need room: on a screen too narrow for them and the Overview, the Overview
+        # steps aside (View > Panels brings it back); the Jobs/Log area becomes a strip below them
+        screen = window.screen().availableGeometry() if window.screen() is not None else None
+        overview = docks.get("overviewDock")
+        if screen is not None and overview is not None and window.minimumSizeHint().width() > screen.width():
+            overview.hide()
+            window.resize(min(window.width(), screen.width()), window.height())
         jobs = docks.get("jobsDock")
         if jobs is not None and jobs.isVisible():
             window.resizeDocks([dock, jobs], [max(400, window.height() - 260), 130], Qt.Orientation.Vertical)

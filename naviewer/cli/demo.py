@@ -53,11 +53,25 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     path = Path(args.workspace).expanduser() if args.workspace else default_workspace_path()
     print(f"naviewer demo: workspace {path.absolute()}", flush=True)
+    if not args.no_gui and not _has_display():
+        print("naviewer demo: no display found (DISPLAY/WAYLAND_DISPLAY unset): running without the window, "
+              "as with --no-gui", flush=True)
+        args.no_gui = True
     if not args.no_gui:
         from naviewer.gui.demo import run_demo_gui
 
         return run_demo_gui(path, config, started=started)
     return _headless(path, config, args, started)
+
+
+def _has_display() -> bool:
+    """False on a Linux box without X11/Wayland (Qt would abort there), unless a Qt platform is forced."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _headless(path, config, args: argparse.Namespace, started: float) -> int:

@@ -77,3 +77,15 @@ def test_cluster_density_is_higher_for_a_tight_pile():
     x = rng.normal(size=(200, 8)).astype(np.float32)
     x[:20] = x[0] + rng.normal(scale=0.01, size=(20, 8))
     assert cluster_density(x, np.arange(20), k=5) > 5 * cluster_density(x, np.arange(100, 120), k=5)
+
+
+def test_no_display_means_no_window(monkeypatch):
+    import sys
+
+    from naviewer.cli.demo import _has_display
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert _has_display() is (not sys.platform.startswith("linux"))
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert _has_display()

@@ -462,9 +462,17 @@ class MainWindow(QMainWindow):
             self.open_workspace(path)
 
     def new_workspace_dialog(self) -> None:
+        """Like ``naviewer new``: a workspace is made over a dataset (the open one, or one asked for here)."""
+        dataset = self.dataset_path
+        if dataset is None:
+            chosen = QFileDialog.getExistingDirectory(
+                self, "New workspace: choose its dataset folder (CIFAR batches or image folders)", str(Path.home()))
+            if not chosen:
+                return
+            dataset = Path(chosen)
         path = self._ask_directory("New workspace: choose an empty folder")
         if path:
-            self.new_workspace(path)
+            self.new_workspace(path, dataset)
 
     def open_dataset_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open dataset folder (CIFAR batches or image folders)", str(Path.home()))
@@ -508,14 +516,33 @@ class MainWindow(QMainWindow):
         return self.start_job(summary, f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
-    def new_workspace(self, path: os.PathLike | str) -> Optional[Job]:
+    def new_workspace(self, path: os.PathLike | str, dataset: Optional[os.PathLike | str] = None, *,
+                      anchors_per_class: int = 10, seed: int = 0,
+                      test_dataset: Optional[os.PathLike | str] = None) -> Optional[Job]:
+        """Create a workspace over ``dataset`` (default: the open one) in a job, as ``naviewer new`` does.
+
+        The same workflow as the CLI records the DIFT anchors and the evaluation sets (the source's
+        test split where it has one), so nothing is computed later that the CLI would have recorded."""
         path = Path(path).expanduser().absolute()
-        dataset = self.dataset_path
+        source = Path(dataset).expanduser().absolute() if dataset is not None else self.dataset_path
+        if source is None:
+            self.inform("New workspace", "Open a dataset first: a workspace is created over a dataset "
+                        "(as `naviewer new WORKSPACE --dataset DATASET`).", QMessageBox.Icon.Information)
+            return None
+        test = Path(test_dataset).expanduser().absolute() if test_dataset is not None else None
 
         def done(job: Job) -> None:
-            self._set_workspace(path, job.result)
+            result = job.result or {}
+            self._log(f"created workspace {path}: {result.get('samples', 0):,} samples; "
+                      f"{result.get('anchors', 0)} anchors; test set for evaluation: "
+                      f"{'yes' if result.get('test_set') else 'none'}")
+            self._set_workspace(path, result)
 
-        return self.start_job(lambda ctx: tasks.create_workspace(path, dataset, ctx), f"Create workspace {path.name}",
+        def job(ctx) -> dict:
+            return tasks.create_workspace(path, source, ctx, anchors_per_class=anchors_per_class, seed=seed,
+                                          test_dataset=test)
+
+        return self.start_job(job, f"Create workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
     def _set_workspace(self, path: Path, summary: dict) -> None:

@@ -43,17 +43,28 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     return summary
 
 
-def create_workspace(path: Path, dataset_path: Optional[Path], ctx: JobContext) -> dict[str, Any]:
-    from naviewer.workspace import Workspace
+def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContext, *, anchors_per_class: int = 10,
+                     seed: int = 0, test_dataset: "Optional[Path | str]" = None) -> dict[str, Any]:
+    """``naviewer new WS --dataset D``: the same workflow, so the window never records less than the CLI.
 
-    dataset = None
-    if dataset_path is not None:
-        from naviewer.data import open_dataset
+    The DIFT anchors (``[anchors]``) and the evaluation sets (``[evaluation]``, with the source's
+    clean test split when it has one) are recorded by
+    :func:`naviewer.workflows.workspace_setup.create_workspace`. The dataset is passed as a spec
+    (a path string, like the CLI) so that the workflow can find the source's test split.
+    """
+    from naviewer.workflows.workspace_setup import create_workspace as create
 
-        dataset = open_dataset(dataset_path)
-    ws = Workspace.create(path, dataset=dataset, ctx=ctx)
+    if dataset is None:
+        raise NaviewerError("Open a dataset first: a workspace is created over a dataset "
+                            "(as `naviewer new WORKSPACE --dataset DATASET`).", path)
+    ctx.progress(0, None, "creating workspace")
+    ws = create(path, str(dataset), anchors_per_class=anchors_per_class, seed=seed,
+                test_dataset=None if test_dataset is None else str(test_dataset), ctx=ctx)
     try:
-        return {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": []}
+        anchors = ws.config.get("anchors") or {}
+        evaluation = ws.config.get("evaluation") or {}
+        return {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": [],
+                "anchors": len(anchors.get("indices") or []), "test_set": bool(evaluation.get("test"))}
     finally:
         ws.close()
 

@@ -50,12 +50,36 @@ def test_open_dataset_then_create_and_open_workspace(qtbot, window, tmp_path):
     ws = tmp_path / "ws"
     _finish(qtbot, window.new_workspace(ws))
     assert window.workspace_path == ws and window.workspace_summary["samples"] == 12
+    assert window.workspace_summary["anchors"] == 12  # the open dataset's labels, as `naviewer new` records
     assert window.act_export.isEnabled() and "ws — naviewer" in window.windowTitle()
     assert window.recent_menu.actions()[0].text() == str(ws)
 
     window.workspace_path = None
     _finish(qtbot, window.open_workspace(ws))
     assert window.workspace_path == ws
+
+
+def test_new_workspace_records_anchors_and_test_split_like_the_cli(qtbot, window, tmp_path):
+    """File > New workspace runs the CLI's workflow: same [anchors], an [evaluation] with the test split."""
+    from naviewer.cli import main
+    from naviewer.workspace import Workspace
+
+    source = tmp_path / "split"
+    _image_folder(source / "train", per_class=12)
+    _image_folder(source / "test", per_class=3)
+    job = _finish(qtbot, window.new_workspace(tmp_path / "gui", source, anchors_per_class=4))
+    assert job.result["anchors"] == 8 and job.result["test_set"] and window.workspace_summary["samples"] == 24
+    assert main(["new", str(tmp_path / "cli"), "--dataset", str(source), "--anchors-per-class", "4"]) == 0
+    with Workspace.open(tmp_path / "gui") as gui, Workspace.open(tmp_path / "cli") as cli:
+        assert gui.config["anchors"]["indices"] and gui.config["anchors"] == cli.config["anchors"]
+        assert gui.config["evaluation"] == cli.config["evaluation"] and gui.config["evaluation"]["test"]
+
+
+def test_new_workspace_without_a_dataset_says_what_to_do(qtbot, window, tmp_path):
+    assert window.new_workspace(tmp_path / "ws") is None
+    assert "Open a dataset first" in window.last_message_box.text()
+    window.last_message_box.close()
+    assert not (tmp_path / "ws").exists()
 
 
 def test_open_missing_workspace_shows_the_problem(qtbot, window, tmp_path):

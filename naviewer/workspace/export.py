@@ -9,6 +9,18 @@ mistaken for one consistent export.
 
 What is removed: samples whose review state is ``confirmed`` (a poison). Flagged samples nobody
 has decided on yet (``unreviewed`` or ``later``) are kept unless ``drop_unreviewed_flags``.
+
+What ``kept.txt`` lists (``<path> <label>`` per kept sample): when the dataset source has image
+files (image folder, ``path label`` list, CSV manifest, or a subset of one), each path is the
+*absolute* path of the image (source root + source key). A source key alone is relative to the
+source's root (e.g. ``<ws>/dataset/``), not to the export folder, so a reader that resolves paths
+from the list's folder would miss every file; and a path relative to the export folder
+(``../../dataset/...``) would not work either, because ``open_dataset`` reads relative paths from
+its ``root`` and refuses anything outside it. Absolute paths are read by CWD-based research
+loaders as they are, and by ``open_dataset(kept_txt, root=<dataset root or any folder above it>)``.
+Sources without files (CIFAR pickles ``data_batch_1/17``, the demo set ``digits/17``, in-memory
+sets) keep their source keys. ``provenance.json`` says which rule applied under ``kept_paths``;
+``samples.csv`` always holds the source keys.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Optional, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Optional, Union
 
 import numpy as np
 
@@ -128,6 +140,46 @@ def _bool_column(values: Optional[np.ndarray], n: int) -> np.ndarray:
     return np.where(np.asarray(values, dtype=bool), "1", "0").astype(object)
 
 
+_FILE_LIST_KINDS = ("filelist", "csv-manifest")
+
+
+def _source_root(description: Any) -> Optional[Path]:
+    """Folder the source keys of a dataset description are relative to, or None (no files)."""
+    if not isinstance(description, Mapping):
+        return None
+    kind = description.get("kind")
+    if kind == "image-folder" and description.get("root"):
+        return Path(os.path.abspath(str(description["root"])))
+    if kind in _FILE_LIST_KINDS and (description.get("root") or description.get("path")):
+        # FileListDataset: keys are relative to `root`, by default the (resolved) list file's folder
+        if description.get("root"):
+            return Path(os.path.abspath(str(description["root"])))
+        return Path(str(description["path"])).resolve().parent
+    if kind == "subset":  # keys are the base dataset's keys
+        return _source_root(description.get("base"))
+    return None
+
+
+def _kept_path_rule(description: Mapping[str, Any]) -> tuple[Optional[Path], dict[str, Any]]:
+    """(root to prefix keys with, or None) and the ``kept_paths`` record for provenance.json."""
+    root = _source_root(description)
+    if root is None:
+        kind = description.get("kind", "unknown") if isinstance(description, Mapping) else "unknown"
+        return None, {
+            "entries": "source_keys",
+            "paths_relative_to": None,
+            "note": f"the dataset source (kind {kind!r}) has no image files: kept.txt lists its sample keys "
+                    "(e.g. data_batch_1/17, digits/17), which are not file paths",
+        }
+    return root, {
+        "entries": "absolute_paths",
+        "paths_relative_to": None,
+        "dataset_root": root.as_posix(),
+        "note": "kept.txt lists absolute image paths (dataset root + source key); read it with "
+                "naviewer.data.open_dataset(kept.txt, root=<dataset_root or a folder above it>)",
+    }
+
+
 def export_manifests(
     ws: "Workspace",
     out_dir: Optional[PathLike] = None,
@@ -159,6 +211,11 @@ def export_manifests(
         kept &= ~unreviewed_flags
     kept_ids = np.flatnonzero(kept)
     keys: list[str] = samples["source_key"]
+    file_root, kept_paths = _kept_path_rule(ws.config.get("dataset", {}))
+    if file_root is not None:
+        kept_entries = [(file_root / keys[i]).as_posix() for i in kept_ids.tolist()]
+    else:
+        kept_entries = [keys[i] for i in kept_ids.tolist()]
     labels = samples["label"]
     label_list = labels.tolist()
     total_rows = len(kept_ids) + n
@@ -166,14 +223,15 @@ def export_manifests(
 
     staged: dict[str, Path] = {}
     try:
-        # -- kept.txt: `source_key label`, the file-list convention of SSL backdoor research code
+        # -- kept.txt: `path label`, the file-list convention of SSL backdoor research code
         staged[KEPT_NAME] = temp_path_for(out / KEPT_NAME)
         with open(staged[KEPT_NAME], "wb") as handle:
             kept_writer = _HashingWriter(handle)
             for start in range(0, len(kept_ids), chunk_rows):
                 ctx.check()
                 part = kept_ids[start : start + chunk_rows]
-                kept_writer.write("".join(f"{keys[i]} {label_list[i]}\n" for i in part.tolist()))
+                entries = kept_entries[start : start + chunk_rows]
+                kept_writer.write("".join(f"{e} {label_list[i]}\n" for e, i in zip(entries, part.tolist())))
                 ctx.progress(start + len(part), total_rows, "exporting manifests")
             handle.flush()
             os.fsync(handle.fileno())
@@ -228,6 +286,7 @@ def export_manifests(
                 SAMPLES_NAME: {"sha256": csv_writer.sha256.hexdigest(), "bytes": csv_writer.size, "rows": n},
             },
             drop_unreviewed_flags=drop_unreviewed_flags,
+            kept_paths=kept_paths,
         )
         staged[PROVENANCE_NAME] = temp_path_for(out / PROVENANCE_NAME)
         with open(staged[PROVENANCE_NAME], "wb") as handle:
@@ -269,6 +328,7 @@ def _provenance(
     state_counts: dict[str, int],
     files: dict[str, Any],
     drop_unreviewed_flags: bool,
+    kept_paths: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
     config = ws.config
     store = ws.store
@@ -292,4 +352,5 @@ def _provenance(
             "audit_length": store.audit_count(),
         },
         "files": files,
+        "kept_paths": kept_paths,
     }

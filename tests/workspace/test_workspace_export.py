@@ -211,3 +211,49 @@ def test_source_keys_needing_quotes_round_trip(tmp_path: Path) -> None:
         result = export_manifests(ws, tmp_path / "out")
     assert [row["source_key"] for row in _read_csv(result.samples_path)] == keys
     assert result.kept_path.read_text().splitlines() == ['a,b.png 0', 'say "hi".png 1', "plain.png 2"]
+
+
+def test_kept_list_of_file_list_workspace_reopens_the_kept_images(tmp_path: Path) -> None:
+    """kept.txt of a file-list dataset lists paths that open_dataset resolves, not root-relative keys."""
+    from PIL import Image
+
+    from naviewer.data import open_dataset
+    from naviewer.data.filelist import write_file_list
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (6, 5, 5, 3), dtype=np.uint8)
+    labels = [0, 1, 0, 1, 0, 1]
+    data_dir = tmp_path / "data"  # a list whose keys are relative to its own folder, not to the export
+    keys = []
+    for i, image in enumerate(images):
+        key = f"c{labels[i]}/img {i}.png"  # a space in the path: the label is the last token
+        (data_dir / key).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(data_dir / key)
+        keys.append(key)
+    source = open_dataset(write_file_list(data_dir / "train.txt", keys, labels))
+    with Workspace.create(tmp_path / "ws", source) as ws:
+        ws.store.set_review([1, 4], "confirmed", "alice")
+        result = export_manifests(ws)  # default: <ws>/exports/<timestamp>/
+    assert result.out_dir.parent == tmp_path / "ws" / "exports"
+    kept_ids = [0, 2, 3, 5]
+    reopened = open_dataset(result.kept_path, root=tmp_path)
+    assert len(reopened) == len(kept_ids)
+    assert [reopened.source_key(k) for k in range(len(reopened))] == [f"data/{keys[i]}" for i in kept_ids]
+    np.testing.assert_array_equal(reopened.labels, np.asarray(labels)[kept_ids])
+    for k, i in enumerate(kept_ids):
+        np.testing.assert_array_equal(reopened.image(k), images[i])
+    kept_paths = json.loads(result.provenance_path.read_text())["kept_paths"]
+    assert kept_paths["entries"] == "absolute_paths"
+    assert Path(kept_paths["dataset_root"]) == data_dir.resolve()
+    # the source keys themselves stay in samples.csv
+    assert [row["source_key"] for row in _read_csv(result.samples_path)] == keys
+
+
+def test_kept_list_of_sources_without_files_keeps_source_keys(ws, tmp_path: Path) -> None:
+    result = export_manifests(ws, tmp_path / "out")
+    kept_paths = json.loads(result.provenance_path.read_text())["kept_paths"]
+    assert kept_paths["entries"] == "source_keys" and "not file paths" in kept_paths["note"]
+    assert export_module._kept_path_rule({"kind": "demo", "split": "train"})[0] is None
+    assert export_module._kept_path_rule({"kind": "cifar10", "root": "/x", "split": "train"})[0] is None
+    root, record = export_module._kept_path_rule({"kind": "image-folder", "root": str(tmp_path)})
+    assert root == tmp_path and record["dataset_root"] == tmp_path.as_posix()

@@ -78,6 +78,7 @@ class ClusterListWidget(QWidget):
         self.table.itemSelectionChanged.connect(self._on_row_selected)
 
         self.summary = QLabel()
+        self.summary.setWordWrap(True)  # wraps rather than widening the panel
         self.buttons: dict[str, QPushButton] = {}
         bar = QHBoxLayout()
         bar.addWidget(self.summary, 1)

@@ -39,6 +39,7 @@ class FineTuneGate(QWidget):
         self.bridge = SessionBridge.of(session)
         self._running = False
         self.counts = QLabel()
+        self.counts.setWordWrap(True)  # wraps rather than widening the panel
         self.counts.setTextFormat(Qt.TextFormat.RichText)
         self.reason = QLabel()
         self.reason.setWordWrap(True)

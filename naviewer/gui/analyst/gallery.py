@@ -204,10 +204,13 @@ class GalleryWidget(QWidget):
         self.filter_box.currentIndexChanged.connect(lambda _i: self.set_filter(self.filter_box.currentData()))
         self.count_label = QLabel()
         self.buttons: dict[str, QPushButton] = {}
+        self.count_label.setWordWrap(True)
+        # two rows (filter and count; review buttons) so the gallery fits beside the map on a laptop screen
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Show:"))
+        filters.addWidget(self.filter_box)
+        filters.addWidget(self.count_label, 1)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Show:"))
-        top.addWidget(self.filter_box)
-        top.addWidget(self.count_label, 1)
         for state, text, key in (("confirmed", "Confirm", "C"), ("rejected", "Reject", "R"), ("later", "Later", "L")):
             button = QPushButton(text)
             button.setToolTip(f"Mark the selected samples {state} ({key})")
@@ -224,6 +227,7 @@ class GalleryWidget(QWidget):
         nxt.clicked.connect(self.next_unreviewed)
         self.buttons["next"] = nxt
         top.addWidget(nxt)
+        top.addStretch(1)
 
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
@@ -233,6 +237,7 @@ class GalleryWidget(QWidget):
         self.progress_label.setStyleSheet("font-weight: bold; padding: 2px;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(filters)
         layout.addLayout(top)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.progress_label)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
@@ -25,6 +25,37 @@ from naviewer.gui.analyst.finetune_gate import FineTuneGate
 from naviewer.gui.analyst.gallery import GalleryWidget
 from naviewer.gui.analyst.inspector import SampleInspector
 from naviewer.gui.analyst.why import WhyFlaggedWidget
+
+
+INSPECTOR_MIN_WIDTH = 230
+
+
+class SidewaysScroll(QScrollArea):
+    """``widget`` at the full height of the area and at least its own minimum width: when the area is
+    narrower than that the view scrolls sideways, so the panel's minimum width no longer adds up the
+    views' (a 1366 px screen holds the window). Never scrolls vertically: the splitter gives height."""
+
+    def __init__(self, widget: QWidget, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(False)  # sized in _fit(): a resizable area would honour heightForWidth
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setWidget(widget)
+        self.setMinimumSize(160, widget.minimumSizeHint().height() + self.horizontalScrollBar().sizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return self.widget().sizeHint()
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Resize:
+            self._fit()
+        return super().viewportEvent(event)
+
+    def _fit(self) -> None:
+        widget, room = self.widget(), self.viewport().size()
+        least = widget.minimumSizeHint()
+        widget.resize(max(room.width(), least.width()), max(room.height(), least.height()))
 
 
 class AnalystPanel(QWidget):
@@ -69,6 +100,7 @@ class AnalystPanel(QWidget):
         self.finetune_gate = FineTuneGate(session)
 
         self.header = QLabel()
+        self.header.setWordWrap(True)  # wraps on a narrow screen instead of widening the window
         export = QPushButton("Export…")
         export.setToolTip("write the cleaned-dataset manifests and an HTML report of the review")
         export.clicked.connect(self.open_export_dialog)
@@ -77,11 +109,16 @@ class AnalystPanel(QWidget):
         top.addWidget(self.header, 1)
         top.addWidget(export)
 
+        # The map and the gallery sit in scroll areas: on a narrow screen (1366 px) the window stays on
+        # the screen and a view scrolls sideways rather than the three views forcing ~1,400 px.
         upper = QSplitter(Qt.Orientation.Horizontal)
-        upper.addWidget(self.map)
-        upper.addWidget(self.gallery)
+        upper.setChildrenCollapsible(False)
+        self._map_scroll = SidewaysScroll(self.map)
+        self._gallery_scroll = SidewaysScroll(self.gallery)
+        upper.addWidget(self._map_scroll)
+        upper.addWidget(self._gallery_scroll)
         upper.addWidget(self.inspector)
-        self.inspector.setMinimumWidth(260)
+        self.inspector.setMinimumWidth(INSPECTOR_MIN_WIDTH)
         upper.setStretchFactor(0, 4)
         upper.setStretchFactor(1, 4)
         upper.setStretchFactor(2, 2)
@@ -94,7 +131,9 @@ class AnalystPanel(QWidget):
         crop_scroll.setWidget(self.crop_layout)
         self.tabs.addTab(crop_scroll, "Crop layout")
         self._crop_tab = crop_scroll
+        self.tabs.setUsesScrollButtons(True)
         outer = QSplitter(Qt.Orientation.Vertical)
+        outer.setChildrenCollapsible(False)
         outer.addWidget(upper)
         outer.addWidget(self.tabs)
         outer.setStretchFactor(0, 3)
@@ -128,10 +167,21 @@ class AnalystPanel(QWidget):
             self._initial_sizes()
 
     def _initial_sizes(self) -> None:
-        """Map/gallery/inspector row gets 62% of the height; map and gallery 40% of the width each."""
-        h, w = max(self.height() - 40, 400), max(self.width() - 8, 600)
+        """Map/gallery/inspector row gets 62% of the height; the width goes 4:4:2 beyond each view's own
+        minimum (so no view scrolls while there is room), shrinking proportionally when there is not."""
+        h, w = max(self.height() - 40, 200), max(self.width() - 8, 300)
         self._outer.setSizes([int(h * 0.62), h - int(h * 0.62)])
-        self._upper.setSizes([int(w * 0.4), int(w * 0.4), w - 2 * int(w * 0.4)])
+        extra = 2
+        mins = [self.map.minimumSizeHint().width() + extra, self.gallery.minimumSizeHint().width() + extra,
+                max(self.inspector.minimumWidth(), self.inspector.minimumSizeHint().width())]
+        total = sum(mins)
+        if w <= total:
+            sizes = [int(w * m / total) for m in mins]
+        else:
+            spare = w - total
+            sizes = [mins[0] + int(spare * 0.4), mins[1] + int(spare * 0.4)]
+            sizes.append(w - sum(sizes))
+        self._upper.setSizes(sizes)
 
     @classmethod
     def from_workspace(cls, ws: Any, pass_id: Optional[int] = None, *, images: Any = None, embeddings: Optional[np.ndarray] = None,

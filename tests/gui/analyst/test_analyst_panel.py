@@ -144,3 +144,27 @@ def test_tsne_runs_as_a_job_and_is_cached(qtbot, workspace_session) -> None:
     assert blocker.args == ["tsne"]
     assert panel.map.points.shape == before.shape and not np.allclose(panel.map.points, before)
     assert ws.embeddings_path("r", "t-tsne2d").exists()
+
+
+def test_panel_and_docked_window_fit_a_laptop_screen(qtbot, demo_session) -> None:
+    """Docked as AnalystDock docks it, the analyst must not force the window wider than a 1366 px screen."""
+    from PySide6.QtCore import Qt
+
+    from naviewer.gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1300, 740)
+    window.show()
+    panel = AnalystPanel(demo_session)
+    dock = window.add_panel(panel, "Analyst", "analystDock", Qt.DockWidgetArea.RightDockWidgetArea)
+    window.tabifyDockWidget(window.docks["monitorDock"], dock)
+    dock.raise_()
+    assert panel.minimumSizeHint().width() <= 900
+    assert window.minimumSizeHint().width() <= 1300 and window.minimumSizeHint().height() <= 740
+    window.resize(1300, 740)
+    qtbot.waitUntil(lambda: panel.isVisible() and window.width() <= 1300)
+    # the views keep usable room and scroll sideways instead of widening the window
+    assert panel.map.parentWidget().parentWidget() is panel._map_scroll
+    assert min(panel._upper.sizes()) >= 150
+    window.close()

@@ -12,8 +12,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "export",
         help="export kept.txt, samples.csv and provenance.json from a workspace",
         description=(
-            "Write the manifests of a workspace: kept.txt ('source_key label' of every kept sample; "
-            "confirmed poisons are removed), samples.csv (every sample with scores, flags and review "
+            "Write the manifests of a workspace: kept.txt ('path label' of every kept sample, absolute "
+            "image paths for file-backed sources, source keys for CIFAR/demo; confirmed poisons are removed), samples.csv (every sample with scores, flags and review "
             "state) and provenance.json (dataset hash, settings, detection pass, decisions, counts). "
             "The three files appear together or not at all."
         ),

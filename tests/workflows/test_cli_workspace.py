@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import PATCH
+from workflow_kit import PATCH
 from naviewer.cli import main
 from naviewer.workspace import Workspace
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import attacked_workspace, dift_config, train_config
+from workflow_kit import attacked_workspace, dift_config, train_config
 from naviewer.errors import NaviewerError
 from naviewer.workflows.dift_training import ReviewGate, read_state, resume_after_review, train_with_dift
 from naviewer.workflows.workspace_setup import ground_truth_mask

@@ -48,7 +48,7 @@ def test_detect_cli_reports_a_bad_checkpoint(accepted_run, tmp_path, capsys):
 def test_posthoc_finetune_after_detect_and_review(tmp_path, tiny_data, capsys):
     import torch
 
-    from conftest import attacked_workspace, dift_config, train_config
+    from workflow_kit import attacked_workspace, dift_config, train_config
     from naviewer.ssl.checkpoints import load_encoder
     from naviewer.workflows.dift_training import train_with_dift
     from naviewer.workflows.posthoc import finetune_posthoc

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import PATCH
+from workflow_kit import PATCH
 from naviewer.cli import main
 
 

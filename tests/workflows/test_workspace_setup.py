@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import attacked_workspace
+from workflow_kit import attacked_workspace
 from naviewer.attacks.base import poison_mask
 from naviewer.errors import NaviewerError
 from naviewer.workflows.workspace_setup import (

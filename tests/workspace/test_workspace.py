@@ -15,7 +15,7 @@ from naviewer.errors import JobCancelled, NaviewerError
 from naviewer.jobs import JobContext, RecordingReporter
 from naviewer.workspace import WORKSPACE_SCHEMA, Workspace, dataset_hash
 
-from conftest import make_dataset
+from workspace_kit import make_dataset
 
 
 def test_create_open_round_trip(tmp_path: Path, dataset) -> None:

@@ -4,7 +4,9 @@ The panel reads and writes review decisions through a workspace opened on the GU
 SQLite connection belongs to this thread); jobs open their own. Embeddings: the pass run's
 ``review`` array (what DIFT ranked, saved by the demo) or else any saved array of the right length.
 "Fine-tune" resumes the pass's run if it waits for a review (:func:`naviewer.workflows.demo.finetune_and_finish`:
-Eq. 7 on the confirmed samples, removal, the rest of training) and shows before/after numbers.
+Eq. 7 on the confirmed samples, removal, the rest of training); on a post-hoc pass (``naviewer detect``) it
+fine-tunes that finished encoder (:func:`naviewer.workflows.posthoc.finetune_posthoc`, a new checkpoint).
+Either way the gate shows before/after numbers.
 """
 
 from __future__ import annotations
@@ -122,8 +124,13 @@ class AnalystDock:
         w = self.window
         state = read_state(self.ws, self.run) if self.run else None
         if not state or state.get("status") != "awaiting_review":
-            w.inform("Fine-tune", "This detection pass does not come from a training run that waits for a review, "
-                     "so there is no run to fine-tune and resume here.\n\n"
+            checkpoint = self.posthoc_checkpoint()
+            if checkpoint is not None:
+                self.finetune_posthoc(confirmed, checkpoint)
+                return
+            w.inform("Fine-tune", "This detection pass comes neither from a training run that waits for a review "
+                     "nor from a post-hoc detection (naviewer detect, or Run ▸ Detect (post-hoc)), so there is no "
+                     "encoder to fine-tune here.\n\n"
                      f"Status of run {self.run!r}: {state.get('status') if state else 'unknown'}.")
             return
         path, run = self.path, self.run
@@ -150,6 +157,51 @@ class AnalystDock:
         if monitor is None or monitor.follower is None:
             w.follow_run(self.path / "runs" / run)
         w._log(f"fine-tuning on {len(confirmed)} confirmed poisons (DIFT Eq. 7), then training on without them")
+
+    def posthoc_checkpoint(self) -> Optional[Path]:
+        """The encoder checkpoint of this pass when a post-hoc detection made it (its run records it)."""
+        from naviewer.workflows.posthoc import POSTHOC_KINDS
+
+        for record in self.ws.store.runs():
+            if record.get("name") == self.run and record.get("kind") in POSTHOC_KINDS:
+                checkpoint = (record.get("config") or {}).get("checkpoint")
+                return Path(checkpoint) if checkpoint else None
+        return None
+
+    def finetune_posthoc(self, confirmed: Any, checkpoint: Path) -> None:
+        """Fine-tune the finished encoder of a post-hoc pass on the confirmed flags (``naviewer finetune``):
+        a new checkpoint is written next to the workspace's others; the gate shows before / after."""
+        from naviewer.gui import tasks
+
+        w, path = self.window, self.path
+
+        def job(ctx) -> dict:
+            return tasks.finetune_posthoc(path, checkpoint, ctx)
+
+        self.panel.finetune_gate.set_running(True)
+        self.finetune_job = w.start_job(job, f"Fine-tune {checkpoint.name} on {len(confirmed)} confirmed poisons",
+                                        resources=["training", f"workspace:{path}"], kind="training",
+                                        torch_threads=tasks.training_threads(), on_success=self._posthoc_done)
+        if self.finetune_job is None:
+            self.panel.finetune_gate.set_running(False)
+            return
+        self.finetune_job.finished.connect(lambda state: self.panel.finetune_gate.set_running(False)
+                                           if state != "finished" else None)
+        w._log(f"post-hoc fine-tuning of {checkpoint} on {len(confirmed)} confirmed poisons (DIFT Eq. 7)")
+
+    def _posthoc_done(self, job) -> None:
+        result = job.result or {}
+        self.panel.set_finetune_result({"before": result.get("before"), "after": result.get("after"),
+                                        "confirmed": result.get("confirmed", 0)})
+        gate = self.panel.finetune_gate
+        gate.button.setEnabled(False)
+        gate.reason.setText(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "
+                            f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
+        self.panel.tabs.setCurrentWidget(gate)
+        w = self.window
+        w._log(f"post-hoc fine-tuned: before {result.get('before')} after {result.get('after')}; "
+               f"checkpoint {result.get('checkpoint')}")
+        w.statusBar().showMessage("Post-hoc fine-tuning finished; see the Fine-tune tab", 15000)
 
     def _done(self, job) -> None:
         result = job.result or {}

@@ -142,3 +142,34 @@ def default_training_job(settings: dict[str, Any], window: "MainWindow") -> "tup
         return run_training(settings, ctx, workspace=workspace, dataset_path=dataset_path, run_name=name)
 
     return job, run_dir
+
+
+def posthoc_detect(path: Path, checkpoint: Path, ctx: JobContext, *, run: str = "posthoc",
+                   device: str = "auto") -> dict[str, Any]:
+    """``naviewer detect WS --checkpoint C``: the same workflow and the same settings as the CLI
+    (the workspace's ``[dift]``), so a pass made here is the pass the CLI would have made."""
+    from naviewer.defense.config import DiftConfig
+    from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.posthoc import posthoc_detect as detect
+    from naviewer.workspace import Workspace
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise NaviewerError("no such checkpoint file", checkpoint)
+    with Workspace.open(path) as ws:
+        config = DiftConfig.from_dict(ws.config.get("dift") or {})
+        out = detect(ws, checkpoint, config=config, run=run, device=resolve_device(device), ctx=ctx)
+        return {"pass_id": out.pass_id, "run": out.run, "tag": out.tag, "summary": dict(out.summary),
+                "embeddings": str(out.embeddings_path), "checkpoint": str(checkpoint)}
+
+
+def finetune_posthoc(path: Path, checkpoint: "Optional[Path | str]", ctx: JobContext) -> dict[str, Any]:
+    """``naviewer finetune WS [--checkpoint C]`` on a post-hoc pass: Eq. 7 on the confirmed flags,
+    a new checkpoint; returns what the fine-tune gate shows (before / after / confirmed)."""
+    from naviewer.workflows.posthoc import finetune_posthoc as finetune
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(path) as ws:
+        out = finetune(ws, checkpoint, ctx=ctx)
+        return {"before": dict(out.before), "after": dict(out.after), "confirmed": out.confirmed,
+                "checkpoint": str(out.checkpoint), "run": out.run, "outcome": out.to_dict()}

@@ -152,6 +152,8 @@ class MainWindow(QMainWindow):
         self.act_pause = self._action("&Pause", self.pause_training, "Ctrl+P", "Pause training at the next batch")
         self.act_resume = self._action("&Resume", self.resume_training, "Ctrl+R", "Resume paused training")
         self.act_cancel = self._action("&Cancel", self.cancel_training, "Ctrl+.", "Cancel training (it checkpoints first)")
+        self.act_detect = self._action("&Detect (post-hoc)…", self.detect_dialog, None,
+                                       "Run a DIFT pass on the open workspace with a trained encoder (naviewer detect)")
         self.act_shortcuts = self._action("Keyboard &shortcuts", self.show_shortcuts, QKeySequence(K.HelpContents), "List keyboard shortcuts")
         self.act_about = self._action("&About naviewer", self.show_about, None, "Versions and compute device")
         self.act_reset_layout = self._action("&Reset layout", self.reset_layout, None, "Put every panel back where it started")
@@ -189,6 +191,8 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel):
             run_menu.addAction(action)
+        run_menu.addSeparator()
+        run_menu.addAction(self.act_detect)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
         help_menu.addAction(self.act_about)
@@ -265,7 +269,7 @@ class MainWindow(QMainWindow):
             ("File", [self.act_new_workspace, self.act_open_workspace, self.act_open_dataset, self.act_open_encoder,
                       self.act_follow_run, self.act_export, self.act_quit]),
             ("View", [self.act_toggle_theme]),
-            ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel]),
+            ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_detect]),
             ("Help", [self.act_shortcuts]),
         ]
 
@@ -658,6 +662,47 @@ class MainWindow(QMainWindow):
             return None
         return self.analyst_dock.panel
 
+    # -------------------------------------------------------------------- detection ----
+    def detect_dialog(self) -> Optional[Job]:
+        """Run ▸ Detect (post-hoc): the open encoder (File ▸ Open encoder), else one chosen here."""
+        if self.workspace_path is None:
+            self.inform("Detect", "Open a workspace first: post-hoc detection ranks a workspace's samples "
+                        "(as `naviewer detect WORKSPACE --checkpoint CKPT`).")
+            return None
+        checkpoint = self.encoder_path
+        if checkpoint is None:
+            start = self.workspace_path / "checkpoints"
+            chosen, _ = QFileDialog.getOpenFileName(self, "Detect (post-hoc): choose the encoder checkpoint",
+                                                    str(start if start.is_dir() else self.workspace_path),
+                                                    "PyTorch checkpoints (*.pt *.pth);;All files (*)")
+            if not chosen:
+                return None
+            checkpoint = Path(chosen)
+        return self.detect(checkpoint)
+
+    def detect(self, checkpoint: os.PathLike | str, workspace: Optional[os.PathLike | str] = None, *,
+               run: str = "posthoc") -> Optional[Job]:
+        """``naviewer detect WORKSPACE --checkpoint CHECKPOINT`` in a job; then the analyst docks on the pass.
+
+        A bad checkpoint fails the job with a NaviewerError: a readable message, no traceback."""
+        path = Path(workspace).expanduser().absolute() if workspace is not None else self.workspace_path
+        if path is None:
+            self.inform("Detect", "Open a workspace first.")
+            return None
+        checkpoint = Path(checkpoint).expanduser().absolute()
+
+        def done(job: Job) -> None:
+            result = job.result or {}
+            s = result.get("summary") or {}
+            self._log(f"post-hoc detection with {checkpoint.name}: pass {result.get('pass_id')}, "
+                      f"{s.get('flagged', 0)} flagged" + (" (no poison detected)" if s.get("noop") else ""))
+            if result.get("pass_id") is not None:
+                self.show_analyst(path, int(result["pass_id"]), result.get("run"))
+
+        return self.start_job(lambda ctx: tasks.posthoc_detect(path, checkpoint, ctx, run=run),
+                              f"Detect (post-hoc) with {checkpoint.name}", resources=[f"workspace:{path}"],
+                              kind="detection", torch_threads=tasks.training_threads(), on_success=done)
+
     # --------------------------------------------------------------------- training ----
     def training_source(self) -> str:
         if self.workspace_path is not None:
@@ -734,6 +779,7 @@ class MainWindow(QMainWindow):
         self.act_resume.setEnabled(job is not None and job.state is JobState.PAUSED)
         self.act_cancel.setEnabled(job is not None and job.state in (JobState.RUNNING, JobState.PAUSED))
         self.act_export.setEnabled(self.workspace_path is not None)
+        self.act_detect.setEnabled(self.workspace_path is not None)
 
     # ------------------------------------------------------------------------ help ----
     def show_shortcuts(self) -> None:

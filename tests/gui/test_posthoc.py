@@ -1,0 +1,135 @@
+"""Run ▸ Detect (post-hoc) and fine-tuning a post-hoc pass from the analyst panel, offscreen and tiny.
+
+The encoder is a one-epoch ResNet-10 (width 8, 16 px) trained without a defence: what an analyst
+would bring to ``naviewer detect WS --checkpoint C``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from naviewer.gui.jobs import JobState
+from naviewer.gui.main_window import MainWindow
+
+pytest.importorskip("naviewer.ssl.trainer")
+
+
+def _kit():
+    """tests/workflows/workflow_kit.py (tests/gui is a package, so that folder is not on sys.path)."""
+    path = Path(__file__).resolve().parents[1] / "workflows" / "workflow_kit.py"
+    spec = importlib.util.spec_from_file_location("_gui_workflow_kit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """(workspace, checkpoint): an attacked tiny workspace and a plain one-epoch encoder trained on it."""
+    import torch
+
+    from naviewer.workflows.dift_training import train_with_dift
+
+    kit = _kit()
+    base = tmp_path_factory.mktemp("posthoc_gui")
+    data = kit.write_folder(base / "train", 60), kit.write_folder(base / "test", 15, seed=1)
+    setup = kit.attacked_workspace(base / "ws", data)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with setup.workspace as ws:
+            out = train_with_dift(ws, kit.train_config(1, knn_every=0), dift=False, monitor=False, run="plain")
+            # small fine-tuning budget: the window reads the workspace's [dift] as the CLI does
+            ws.update_config("dift", kit.dift_config(ft_max_steps=4, ft_check_every=2).to_dict())
+    finally:
+        torch.set_num_threads(threads)
+    return Path(setup.workspace.path), Path(out.checkpoint)
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow()
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.jobs.cancel_all()
+    win.jobs.wait_all(30)
+    if win.analyst_dock is not None:
+        win.analyst_dock.close()
+    win.close()
+    win.deleteLater()
+
+
+def _open(qtbot, window, path: Path) -> None:
+    job = window.open_workspace(path)
+    qtbot.waitSignal(job.finished, timeout=20000).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+
+
+def test_detect_action_docks_analyst_then_posthoc_finetune_shows_before_after(qtbot, window, trained, monkeypatch):
+    from naviewer.workflows.workspace_setup import ground_truth_mask
+    from naviewer.workspace import Workspace
+
+    path, checkpoint = trained
+    _open(qtbot, window, path)
+    assert window.act_detect.isEnabled()
+    window.encoder_path = checkpoint  # as File ▸ Open encoder leaves it: the action reuses it, no dialog
+    monkeypatch.setattr("naviewer.gui.main_window.QFileDialog.getOpenFileName",
+                        lambda *a, **k: pytest.fail("the open encoder should be used"))
+    started = []
+    window.jobs.job_started.connect(started.append)
+    window.act_detect.trigger()
+    job = next(j for j in started if j.name.startswith("Detect"))
+    qtbot.waitSignal(job.finished, timeout=30000).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+    pass_id = job.result["pass_id"]
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == pass_id, timeout=10000)
+    dock = window.analyst_dock
+    assert dock.run == "posthoc" and window.docks["analystDock"].widget() is dock.panel
+    assert dock.posthoc_checkpoint() == checkpoint
+    assert dock.panel.session.embeddings is not None          # the features the detection saved
+
+    # review: the poisons confirmed (the truth: one epoch is too short for complete flags), the rest decided
+    with Workspace.open(path) as ws:
+        poisons = np.flatnonzero(ground_truth_mask(ws))
+    session = dock.panel.session
+    session.confirm(poisons)
+    gate = dock.panel.finetune_gate
+    gate.override.setChecked(True)
+    gate.update_gate()
+    assert gate.button.isEnabled()
+    gate.button.click()
+    ft = dock.finetune_job
+    assert ft is not None
+    qtbot.waitSignal(ft.finished, timeout=60000).wait()
+    assert ft.state is JobState.FINISHED, ft.error_details
+    assert ft.result["confirmed"] == poisons.size
+    for side in ("before", "after"):
+        assert {"confirmed_density", "knn_acc", "asr"} <= set(ft.result[side])
+    assert Path(ft.result["checkpoint"]).is_file()
+    qtbot.waitUntil(lambda: not gate.result.isHidden() and gate.result.rowCount() >= 3, timeout=5000)
+    rows = [gate.result.item(r, 0).text() for r in range(gate.result.rowCount())]
+    assert any("density" in r for r in rows)
+    assert dock.panel.tabs.currentWidget() is gate and not gate.button.isEnabled()
+
+
+def test_detect_with_a_bad_checkpoint_shows_a_message(qtbot, window, trained, tmp_path, monkeypatch):
+    path, _ = trained
+    _open(qtbot, window, path)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    # no encoder open: the action asks for a checkpoint file
+    assert window.encoder_path is None
+    monkeypatch.setattr("naviewer.gui.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(bad), ""))
+    started = []
+    window.jobs.job_started.connect(started.append)
+    window.act_detect.trigger()
+    job = next(j for j in started if j.name.startswith("Detect"))
+    qtbot.waitSignal(job.finished, timeout=20000).wait()
+    assert job.state is JobState.FAILED
+    box = window.last_message_box
+    assert box is not None and "bad.pt" in box.text() and box.detailedText() == ""
+    assert "Traceback" not in box.text()

@@ -171,6 +171,11 @@ class AnalysisSession:
             flagged = store.pass_scores(record["id"]).get("flagged")
             if flagged is not None:
                 history.append(EpochFlags(int(record["epoch"]), np.flatnonzero(np.asarray(flagged, bool))))
+        if len(history) < 2:
+            # In-training DIFT saves one pass at the stop; its settings keep the buffer of every epoch.
+            per_epoch = [r for r in settings.get("history") or [] if isinstance(r, dict) and "buffer_ids" in r]
+            if per_epoch:
+                history = [EpochFlags(int(r["epoch"]), np.asarray(r["buffer_ids"], dtype=np.int64)) for r in per_epoch]
         history.sort(key=lambda e: e.epoch)
         class_names = list(getattr(ws, "class_names", None) or [])
         truth = ws.read_ground_truth() if with_ground_truth and hasattr(ws, "read_ground_truth") else None

@@ -47,6 +47,8 @@ class DetectionBuffer:
         self.members: Optional[np.ndarray] = None   # sorted int64 ids, None before the first fill
         self.stable_count = 0
         self.history: list[BufferRecord] = []
+        #: B after each update, parallel to ``history``: the analyst's Figure 3 marks selected samples in it
+        self.members_history: list[np.ndarray] = []
         self.finished = False
         self.stop_reason = ""
 
@@ -98,11 +100,16 @@ class DetectionBuffer:
                               action=action, stable_count=self.stable_count, stable=self.stable,
                               precision=precision, recall=recall)
         self.history.append(record)
+        self.members_history.append(self.ids())
         if self.stable:
             self.finished, self.stop_reason = True, "stable"
         elif epoch >= self.last_epoch:
             self.finished, self.stop_reason = True, "cap"
         return record
 
-    def history_dicts(self) -> list[dict]:
-        return [record.to_dict() for record in self.history]
+    def history_dicts(self, with_ids: bool = False) -> list[dict]:
+        """The records as plain dicts; ``with_ids`` adds each epoch's buffer ids (``buffer_ids``)."""
+        if not with_ids:
+            return [record.to_dict() for record in self.history]
+        return [{**record.to_dict(), "buffer_ids": ids.tolist()}
+                for record, ids in zip(self.history, self.members_history)]

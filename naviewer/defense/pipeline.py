@@ -280,7 +280,7 @@ class DiftHook:
             self.last_detection.features = None
             return
         self.result = finalize(detection, self.buffer.ids(), self.anchors, self.config, self.ground_truth, ctx,
-                               history=self.buffer.history_dicts())
+                               history=self.buffer.history_dicts(with_ids=True))
         self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
                          buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
                          noop=bool(self.result.noop))

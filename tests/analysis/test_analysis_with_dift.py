@@ -32,3 +32,25 @@ def test_session_reads_a_real_dift_pass(tmp_path) -> None:
     assert np.allclose(gmm["means"], recorded)
     s.confirm(top.members)
     assert s.review_counts()["confirmed"] == top.size
+
+
+def test_figure3_history_comes_from_the_single_in_training_pass(tmp_path) -> None:
+    """In-training DIFT saves one pass at the stop; the per-epoch buffers in its settings feed Figure 3."""
+    import numpy as np
+
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    n = 50
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.zeros((n, 4, 4, 3), np.uint8), np.zeros(n, int), ["a"]))
+    flagged = np.zeros(n, bool)
+    flagged[:8] = True
+    history = [{"epoch": 3, "detected": 12, "buffer_ids": list(range(12))},
+               {"epoch": 4, "detected": 8, "buffer_ids": list(range(8))}]
+    ws.store.add_detection_pass("dift", {"flagged": flagged, "density": np.ones(n)}, {"history": history},
+                                run="r", epoch=4)
+    session = AnalysisSession.from_workspace(ws, reviewer="tester")
+    epochs, counts, _ = session.detections_per_epoch()
+    assert epochs.tolist() == [3, 4] and counts.tolist() == [12, 8]
+    ws.close()

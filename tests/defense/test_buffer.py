@@ -49,3 +49,15 @@ def test_auto_start_for_short_schedules():
     config = DiftConfig(start_epoch=None)
     assert DetectionBuffer(config, total_epochs=100).start_epoch == 5
     assert DetectionBuffer(config, total_epochs=800).start_epoch == 10
+
+
+def test_history_with_ids_keeps_the_buffer_of_every_epoch():
+    from naviewer.defense.buffer import DetectionBuffer
+    from naviewer.defense.config import DiftConfig
+
+    buffer = DetectionBuffer(DiftConfig(start_epoch=0, n_min=2))
+    buffer.update(0, np.arange(10))
+    buffer.update(1, np.arange(2, 12))
+    records = buffer.history_dicts(with_ids=True)
+    assert [r["buffer_ids"] for r in records] == [list(range(10)), list(range(2, 10))]
+    assert "buffer_ids" not in buffer.history_dicts()[0]

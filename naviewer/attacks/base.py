@@ -235,6 +235,35 @@ def clean_record(clean: ImageDataset, index: int) -> dict:
     return {"kind": "clean", "source": int(index), "source_key": clean.source_key(int(index))}
 
 
+def in_place_selection(attack: Attack, clean: ImageDataset, label: str) -> tuple[np.ndarray, int]:
+    """(target-class candidates, #poisons) for an attack whose poisons replace target images in place.
+
+    Shared by patch and CTRL so the count rule and its error stay one rule: ``num_poisons`` wins,
+    else ``rate`` of the training set; more poisons than target images is a user error.
+    """
+    s = attack.settings
+    candidates = target_indices(clean, s.target)
+    count = s.num_poisons if s.num_poisons is not None else count_from_rate(s.rate, len(clean), added=False)
+    if count > len(candidates):
+        raise NaviewerError(
+            f"{count} {label} poisons requested but the target class has only {len(candidates)} images; lower the rate"
+        )
+    return candidates, count
+
+
+def in_place_record(attack: Attack, clean: ImageDataset, index: int, trigger: dict, layout: dict) -> dict:
+    """The ground-truth record of one in-place poison (its source is also its target image)."""
+    return {
+        "kind": "poison",
+        "attack": attack.name,
+        "source": int(index),
+        "source_key": clean.source_key(index),
+        "sources": {"target_image": sample_ref(clean, index)},
+        "trigger": trigger,
+        "layout": layout,
+    }
+
+
 def in_place_result(
     attack: Attack,
     clean: ImageDataset,

@@ -22,12 +22,11 @@ import numpy as np
 from naviewer.attacks.base import (
     Attack,
     CraftResult,
-    count_from_rate,
+    in_place_record,
     in_place_result,
+    in_place_selection,
     map_in_batches,
     register_attack,
-    sample_ref,
-    target_indices,
     _check_batch,
 )
 from naviewer.data.base import ImageDataset
@@ -124,12 +123,7 @@ class CTRLAttack(Attack):
     def craft(self, clean: ImageDataset, rng: np.random.Generator, ctx: Optional[JobContext] = None) -> CraftResult:
         ctx = ensure_context(ctx)
         s = self.settings
-        candidates = target_indices(clean, s.target)
-        count = s.num_poisons if s.num_poisons is not None else count_from_rate(s.rate, len(clean), added=False)
-        if count > len(candidates):
-            raise NaviewerError(
-                f"{count} CTRL poisons requested but the target class has only {len(candidates)} images; lower the rate"
-            )
+        candidates, count = in_place_selection(self, clean, "CTRL")
         chosen = candidates[:count]
 
         def poison(batch: np.ndarray, gen: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
@@ -142,15 +136,13 @@ class CTRLAttack(Attack):
             h, w = img.shape[:2]
             win = s.window
             windows = [[r * win, c * win, win, win] for r in range(h // win) for c in range(w // win)]
-            records[i] = {
-                "kind": "poison",
-                "attack": self.name,
-                "source": int(i),
-                "source_key": clean.source_key(i),
-                "sources": {"target_image": sample_ref(clean, i)},
-                "trigger": {"name": "ctrl-frequency", "box": [0, 0, (h // win) * win, (w // win) * win]},
-                "layout": {"canvas": [int(h), int(w)], "orientation": "", "regions": {}, "windows": windows},
-            }
+            records[i] = in_place_record(
+                self,
+                clean,
+                i,
+                trigger={"name": "ctrl-frequency", "box": [0, 0, (h // win) * win, (w // win) * win]},
+                layout={"canvas": [int(h), int(w)], "orientation": "", "regions": {}, "windows": windows},
+            )
         extra = {
             "trigger": {
                 "name": "ctrl-frequency",

@@ -15,12 +15,11 @@ import numpy as np
 from naviewer.attacks.base import (
     Attack,
     CraftResult,
-    count_from_rate,
+    in_place_record,
     in_place_result,
+    in_place_selection,
     map_in_batches,
     register_attack,
-    sample_ref,
-    target_indices,
 )
 from naviewer.attacks.layout import Box
 from naviewer.attacks.triggers import paste_trigger, random_corners
@@ -57,12 +56,7 @@ class PatchAttack(Attack):
     def craft(self, clean: ImageDataset, rng: np.random.Generator, ctx: Optional[JobContext] = None) -> CraftResult:
         ctx = ensure_context(ctx)
         s = self.settings
-        candidates = target_indices(clean, s.target)
-        count = s.num_poisons if s.num_poisons is not None else count_from_rate(s.rate, len(clean), added=False)
-        if count > len(candidates):
-            raise NaviewerError(
-                f"{count} patch poisons requested but the target class has only {len(candidates)} images; lower the rate"
-            )
+        candidates, count = in_place_selection(self, clean, "patch")
         chosen = np.sort(rng.choice(candidates, size=count, replace=False))
         trig = self.trigger
 
@@ -78,14 +72,12 @@ class PatchAttack(Attack):
         records = {}
         for i, (img, info) in done.items():
             box = info["box"]
-            records[i] = {
-                "kind": "poison",
-                "attack": self.name,
-                "source": int(i),
-                "source_key": clean.source_key(i),
-                "sources": {"target_image": sample_ref(clean, i)},
-                "trigger": {"name": trig.name, "box": box.as_list(), "opacity": s.opacity},
-                "layout": {"canvas": [int(img.shape[0]), int(img.shape[1])], "orientation": "", "regions": {"trigger": box.as_list()}},
-            }
+            records[i] = in_place_record(
+                self,
+                clean,
+                i,
+                trigger={"name": trig.name, "box": box.as_list(), "opacity": s.opacity},
+                layout={"canvas": [int(img.shape[0]), int(img.shape[1])], "orientation": "", "regions": {"trigger": box.as_list()}},
+            )
         extra = {"trigger": trig.describe()}
         return in_place_result(self, clean, poisoned, records, extra)

@@ -95,7 +95,26 @@ class ImageDataset(ABC):
         return f"<{type(self).__name__} {self.kind} n={len(self)} classes={len(self.class_names)}>"
 
 
-class ArrayDataset(ImageDataset):
+class HeldLabelsDataset(ImageDataset):
+    """An ImageDataset whose labels and class names are held in ``_labels`` / ``_class_names``.
+
+    The sources that read labels up front (in-memory arrays, file lists, CIFAR pickles) share these
+    two accessors instead of each writing them out.
+    """
+
+    _labels: np.ndarray
+    _class_names: list[str]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    @property
+    def class_names(self) -> list[str]:
+        return self._class_names
+
+
+class ArrayDataset(HeldLabelsDataset):
     """Images already in memory: a (N, H, W, 3) array or a list of (H, W, 3) arrays.
 
     Used for crafted datasets, generated test data and subsets; ``source_keys`` default to
@@ -130,14 +149,6 @@ class ArrayDataset(ImageDataset):
 
     def image(self, index: int) -> np.ndarray:
         return np.asarray(self._images[index], dtype=np.uint8)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    @property
-    def class_names(self) -> list[str]:
-        return self._class_names
 
     def source_key(self, index: int) -> str:
         return self._keys[index]

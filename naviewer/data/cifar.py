@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from naviewer.data.base import ImageDataset, pixel_hash
+from naviewer.data.base import HeldLabelsDataset, pixel_hash
 from naviewer.data.safe_pickle import load_pickle
 from naviewer.errors import NaviewerError
 
@@ -89,7 +89,7 @@ def _batch_arrays(path: Path, label_key: str, num_classes: int) -> tuple[np.ndar
     return data, labels
 
 
-class CifarDataset(ImageDataset):
+class CifarDataset(HeldLabelsDataset):
     """One split of CIFAR-10 or CIFAR-100, fully decoded in memory.
 
     ``root`` is the ``cifar-10-batches-py`` / ``cifar-100-python`` folder or its parent. CIFAR-100
@@ -161,14 +161,6 @@ class CifarDataset(ImageDataset):
 
     def as_array(self) -> np.ndarray:
         return self._images
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    @property
-    def class_names(self) -> list[str]:
-        return self._class_names
 
     def source_key(self, index: int) -> str:
         index = int(index) % len(self) if index < 0 else int(index)

@@ -11,13 +11,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from naviewer.data.base import ImageDataset
+from naviewer.data.base import HeldLabelsDataset
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS, load_image, read_image_size
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 
 
-class FileBackedDataset(ImageDataset):
+class FileBackedDataset(HeldLabelsDataset):
     """Samples that are image files under ``root``; subclasses find the files and labels."""
 
     def __init__(
@@ -48,14 +48,6 @@ class FileBackedDataset(ImageDataset):
         image = load_image(self._paths[index], self.max_pixels)
         self._sizes[int(index)] = (int(image.shape[0]), int(image.shape[1]))
         return image
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    @property
-    def class_names(self) -> list[str]:
-        return self._class_names
 
     def source_key(self, index: int) -> str:
         return self._keys[index]

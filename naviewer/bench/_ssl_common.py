@@ -37,6 +37,27 @@ def load_store(spec: str):
     return ImageStore.from_dataset(open_dataset(spec))
 
 
+def open_store(args: argparse.Namespace) -> tuple[str, Any]:
+    """(dataset spec, ImageStore) for a bench run: applies ``--threads`` first, then loads ``--dataset``
+    (or :func:`default_dataset`), the opening every SSL bench shares."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = args.dataset or default_dataset()
+    return spec, load_store(spec)
+
+
+def backbone_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The backbone settings from :func:`add_common`'s ``--arch``, ``--width`` and ``--no-cifar-stem``."""
+    return {"arch": args.arch, "width": args.width, "cifar_stem": not args.no_cifar_stem}
+
+
+def clock_name(device) -> str:
+    """Which clock :func:`interleaved` used on ``device``, for the report line."""
+    return "CPU-time" if device.type == "cpu" else "wall-clock"
+
+
 def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, device) -> dict[str, float]:
     """Median seconds per call of each function, timed round-robin (one call of each per round, after
     one warm-up call each), so that the load swings of a shared machine hit all of them alike.

@@ -28,17 +28,14 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from naviewer.bench._ssl_common import PILEval, default_dataset, interleaved, load_store
+    from naviewer.bench._ssl_common import PILEval, backbone_spec, clock_name, interleaved, open_store
     from naviewer.ssl.backbones import build_backbone
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    spec = args.dataset or default_dataset()
-    store = load_store(spec)
+    spec, store = open_store(args)
     device = resolve_device(args.device)
-    model = build_backbone({"arch": args.arch, "width": args.width, "cifar_stem": not args.no_cifar_stem}).to(device)
+    model = build_backbone(backbone_spec(args)).to(device)
     model.eval()
     channels_last = device.type == "cuda"
     if channels_last:
@@ -68,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     ceiling, ours, base = 1 / t_ceiling, 1 / t_ours, 1 / t_base
     print(f"bench embed: {args.arch} width {args.width}, {args.image_size}px, batch {bs}, {n} images from {spec}, "
-          f"device {device} ({'CPU-time' if device.type == 'cpu' else 'wall-clock'} medians), {torch.get_num_threads()} threads; batches timed round-robin, median of {args.steps * len(chunks)}")
+          f"device {device} ({clock_name(device)} medians), {torch.get_num_threads()} threads; batches timed round-robin, median of {args.steps * len(chunks)}")
     print(f"  ceiling  (forward on ready tensors):              {ceiling:9.1f} images/s")
     print(f"  naviewer (extract_embeddings from the store):     {ours:9.1f} images/s")
     print(f"  baseline (PIL per-sample DataLoader in process):  {base:9.1f} images/s")

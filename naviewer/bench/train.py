@@ -33,15 +33,19 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from naviewer.bench._ssl_common import PILTwoViews, default_dataset, blocks, interleaved, load_store, torchvision_aug_plus
+    from naviewer.bench._ssl_common import (
+        PILTwoViews,
+        backbone_spec,
+        blocks,
+        clock_name,
+        interleaved,
+        open_store,
+        torchvision_aug_plus,
+    )
     from naviewer.ssl.trainer import TrainConfig, build_trainer
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    spec = args.dataset or default_dataset()
-    store = load_store(spec)
-    cfg = TrainConfig(method=args.method, backbone={"arch": args.arch, "width": args.width,
-                                                     "cifar_stem": not args.no_cifar_stem},
+    spec, store = open_store(args)
+    cfg = TrainConfig(method=args.method, backbone=backbone_spec(args),
                       batch_size=args.batch_size, image_size=args.image_size, device=args.device, epochs=1,
                       warmup_epochs=0, num_threads=args.threads)
     trainer = build_trainer(cfg, store)
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return bs / t
 
     print(f"bench train: {args.method}, {args.arch} width {args.width}, {args.image_size}px, batch {bs}, "
-          f"{len(store)} images from {spec}, device {device} ({'CPU-time' if device.type == 'cpu' else 'wall-clock'} medians), {torch.get_num_threads()} threads, "
+          f"{len(store)} images from {spec}, device {device} ({clock_name(device)} medians), {torch.get_num_threads()} threads, "
           f"{args.workers} DataLoader workers, {args.steps} timed steps")
     print(f"  ceiling   (forward+backward on ready tensors):      {ips(t_ceiling):9.1f} images/s")
     print(f"  naviewer  (batched augment + step):                 {ips(t_ours):9.1f} images/s")

@@ -42,6 +42,20 @@ def backbone_from_args(args: argparse.Namespace) -> Optional[dict[str, Any]]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def add_inference_args(parser: argparse.ArgumentParser, batch_help: str = "batch size (default 256)") -> None:
+    """``--batch-size``, ``--image-size`` and ``--device`` of the commands that run a trained encoder (embed, eval)."""
+    parser.add_argument("--batch-size", type=int, default=256, help=batch_help)
+    parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size, else 32)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def encoder_from_args(args: argparse.Namespace) -> Any:
+    """The encoder of ``--checkpoint``, with ``add_backbone_args(defaults=False)``'s overrides (plain weights only)."""
+    from naviewer.ssl.checkpoints import load_encoder
+
+    return load_encoder(args.checkpoint, backbone_from_args(args))
+
+
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 

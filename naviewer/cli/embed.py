@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from naviewer.cli._sslargs import add_backbone_args
+from naviewer.cli._sslargs import add_backbone_args, add_inference_args
 
 ORDER = 32
 
@@ -25,9 +25,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--split", default="train", choices=["train", "test"], help="split for sources that have one")
     parser.add_argument("--out", required=True, help="output .npy file")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored dtype (default float32)")
-    parser.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
-    parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size, else 32)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_inference_args(parser)
     add_backbone_args(parser, defaults=False)
     parser.set_defaults(func=run_embed)
     return parser
@@ -36,13 +34,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from naviewer.cli._sslargs import backbone_from_args, context, open_store
-    from naviewer.ssl.checkpoints import load_encoder
+    from naviewer.cli._sslargs import context, encoder_from_args, open_store
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
 
     ctx = context()
-    encoder = load_encoder(args.checkpoint, backbone_from_args(args))
+    encoder = encoder_from_args(args)
     store = open_store(args.dataset, args.split, ctx)
     size = args.image_size or encoder.image_size or None
     out = extract_embeddings(encoder.backbone, store, device=resolve_device(args.device), batch_size=args.batch_size,

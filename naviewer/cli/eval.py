@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from naviewer.cli._sslargs import add_backbone_args
+from naviewer.cli._sslargs import add_backbone_args, add_inference_args
 
 ORDER = 34
 
@@ -32,9 +32,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--knn-t", type=float, default=0.1, help="kNN temperature (default 0.1)")
     parser.add_argument("--no-linear", action="store_true", help="skip the linear probe")
     parser.add_argument("--linear-epochs", type=int, default=40, help="linear probe epochs (default 40)")
-    parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size, else 32)")
-    parser.add_argument("--batch-size", type=int, default=256, help="embedding batch size")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_inference_args(parser, batch_help="embedding batch size")
     parser.add_argument("--seed", type=int, default=0, help="seed for trigger placement")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     add_backbone_args(parser, defaults=False)
@@ -46,13 +44,12 @@ def run_eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from naviewer.cli._sslargs import backbone_from_args, context, open_store, parse_settings
+    from naviewer.cli._sslargs import context, encoder_from_args, open_store, parse_settings
     from naviewer.evaluation import LinearProbeSettings, evaluate_encoder
-    from naviewer.ssl.checkpoints import load_encoder
     from naviewer.ssl.device import resolve_device
 
     ctx = context()
-    encoder = load_encoder(args.checkpoint, backbone_from_args(args))
+    encoder = encoder_from_args(args)
     train = open_store(args.train_dataset, "train", ctx)
     test = open_store(args.test_dataset, "test", ctx)
     trigger_fn, target = None, args.target

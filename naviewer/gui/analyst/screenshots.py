@@ -207,8 +207,13 @@ def render(out: Path, cifar: str, workspace: Optional[Path] = None, pass_id: Opt
         if workspace is None:  # (a selected row tints the thumbnails blue)
             cluster_view.select_cluster(0)
         save(cluster_view, "clusters")
+        if workspace is not None:  # the evidence behind the flags put off for later, marked on every plot
+            later = [int(i) for i in session.flagged_ids() if session.state_of(int(i)) == "later"]
+            session.set_selection(later or top)
         why = alone(WhyFlaggedWidget(session), 1500, 420)
         save(why, "why")
+        if workspace is not None:
+            session.clear_selection()
         inspector = alone(SampleInspector(session), 380, 820)
         inspector.set_evaluation_mode(True)
         session.set_current(int(top[0]))

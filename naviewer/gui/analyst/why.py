@@ -136,13 +136,18 @@ class WhyFlaggedWidget(QWidget):
             self.note.setText("Run DIFT during training to see how the detections converge over epochs.")
             return
         x = epochs + 1  # displays are 1-based
+        legend = plot.getPlotItem().legend
+        if legend is not None:  # the corner the curve leaves free: top when detections fall, bottom when they rise
+            legend.setOffset((-10, 10) if counts[-1] <= counts[0] else (-10, -40))
         plot.plot(x, counts, pen=pg.mkPen(FLAG_COLOUR, width=2), symbol="o", symbolSize=6, symbolBrush=FLAG_COLOUR, name="detected")
         if len(s.selection):
             plot.plot(x, sel, pen=pg.mkPen(SELECTION_COLOUR, width=2), symbol="s", symbolSize=6, symbolBrush=SELECTION_COLOUR,
                       name=f"of the {len(s.selection)} selected")
         self.note.setText(
-            f"Detections over {len(epochs)} epochs; the last pass flagged {int(counts[-1]):,}."
-            + (f" {int(sel[-1])} of the {len(s.selection)} selected samples are among them." if len(s.selection) else "")
+            f"Detections over {len(epochs)} epochs (epoch {int(x[0])}\u2013{int(x[-1])}); the last one detected "
+            f"{int(counts[-1]):,}, the pass under review flags {int(s.flagged_mask.sum()):,}."
+            + (f" {int(sel[-1])} of the {len(s.selection)} selected samples were detected in the last epoch."
+               if len(s.selection) else "")
         )
 
     def plots(self) -> dict[str, Any]:

@@ -8,6 +8,8 @@
 #    printed and the app quits by itself (proves Qt plugins and naviewer.resources are bundled).
 # 3. unless --quick: `naviewer demo --no-gui --epochs 1` in a temporary folder: trains a tiny
 #    model through naviewer.ssl.augment, i.e. torchvision.ops.roi_align on the CPU.
+# 4. unless --quick: `naviewer-gui WS` offscreen on that demo workspace (with its detection pass
+#    or its run): the window opens the workspace, shows, and quits cleanly through the probe.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dist=${1:-$here/../build/bundle/dist/naviewer}
@@ -28,5 +30,12 @@ if [ "$quick" != "--quick" ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   timeout 600 "$dist/naviewer" demo --no-gui --epochs 1 --threads 2 --workspace "$tmp/ws" || fail "demo"
+
+  echo "== naviewer-gui on the demo workspace (offscreen)"
+  opened=$(NAVIEWER_STARTUP_PROBE=1 NAVIEWER_SETTINGS_DIR="$tmp/settings" timeout 120 "$dist/naviewer-gui" "$tmp/ws" 2>&1) \
+    || fail "gui on the demo workspace exited non-zero: $opened"
+  echo "$opened" | grep -q "NAVIEWER_WINDOW_EXPOSED" || fail "no probe line with the workspace: $opened"
+  if echo "$opened" | grep -q "Traceback"; then fail "traceback while opening the workspace: $opened"; fi
+  echo "$opened" | grep "NAVIEWER_WINDOW_EXPOSED"
 fi
 echo "SMOKE OK: $dist"

@@ -84,6 +84,10 @@ def run_app(argv: Optional[Sequence[str]] = None) -> int:
 
         def report() -> None:
             print(f"{PROBE_TAG} {time.time():.6f} torch={int('torch' in sys.modules)}", flush=True)
+            # No one answers "jobs are still running, quit?" in a probe: stop them (opening a
+            # workspace starts one), then quit.
+            window.jobs.cancel_all()
+            window.jobs.wait_all(timeout_s=60.0)
             app.quit()
 
         on_first_expose(window, report)

@@ -70,3 +70,19 @@ def test_run_app_follows_a_run_folder_given_on_the_command_line(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LOSS ([1.0], [3.0]) dark" in out.stdout
+
+
+def test_probe_with_a_workspace_quits_by_itself(tmp_path):
+    """Opening a workspace starts a job; the probe must not hang on the 'jobs still running' question."""
+    import numpy as np
+
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    images = np.zeros((6, 8, 8, 3), np.uint8)
+    Workspace.create(tmp_path / "ws", ArrayDataset(images, [0, 1, 0, 1, 0, 1], ["a", "b"])).close()
+    env = dict(os.environ, NAVIEWER_STARTUP_PROBE="1", NAVIEWER_SETTINGS_DIR=str(tmp_path), QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-m", "naviewer.gui.app", str(tmp_path / "ws")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert any(line.startswith(app.PROBE_TAG) for line in out.stdout.splitlines())

@@ -101,12 +101,21 @@ def run_app(argv: Optional[Sequence[str]] = None) -> int:
             window.follow_run(target)
     if args.follow:
         window.follow_run(args.follow)
-    # Let Python see Ctrl+C in the terminal now and then (Qt's loop would swallow it).
+    return exec_with_ctrl_c(app, window)
+
+
+def exec_with_ctrl_c(app, window) -> int:
+    """Run Qt's event loop so that Ctrl+C in the terminal closes ``window`` (asking about jobs).
+
+    Qt's loop would swallow the signal: a 250 ms timer lets Python run its handler now and then.
+    """
+    import signal
+
+    from PySide6.QtCore import QTimer
+
     tick = QTimer(window)
     tick.timeout.connect(lambda: None)
     tick.start(250)
-    import signal
-
     previous = signal.signal(signal.SIGINT, lambda *_: window.close())
     try:
         return int(app.exec())

@@ -184,7 +184,6 @@ class DemoScreenshots(QObject):
 
 def run_demo_gui(path: Path, config: Any, started: Optional[float] = None, theme: Optional[str] = None) -> int:
     """``naviewer demo``: the application with the demo running in it; returns the exit code."""
-    import signal
     import sys
 
     from PySide6.QtCore import Qt
@@ -218,12 +217,6 @@ def run_demo_gui(path: Path, config: Any, started: Optional[float] = None, theme
         window.demo_screenshots = DemoScreenshots(window, controller, Path(shots_dir),
                                                   quit_after=bool(os.environ.get(QUIT_ENV)))
     QTimer.singleShot(0, controller.start)
-    tick = QTimer(window)
-    tick.timeout.connect(lambda: None)
-    tick.start(250)
-    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
-    try:
-        return int(app.exec())
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        tick.stop()
+    from naviewer.gui.app import exec_with_ctrl_c
+
+    return exec_with_ctrl_c(app, window)

@@ -13,3 +13,24 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def _isolated_settings(tmp_path, monkeypatch):
     """Every GUI test reads and writes its own settings file, never the user's."""
     monkeypatch.setenv("NAVIEWER_SETTINGS_DIR", str(tmp_path / "settings"))
+
+
+@pytest.fixture
+def window(qtbot):
+    """A shown main window, torn down with its jobs cancelled and waited for.
+
+    Not ``qtbot.addWidget``: pytest-qt would close the window before this fixture's teardown, and
+    closing with jobs still running asks a (blocking) question.
+    """
+    from naviewer.gui.main_window import MainWindow
+
+    win = MainWindow()
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.jobs.cancel_all()
+    win.jobs.wait_all(30)
+    if win.analyst_dock is not None:
+        win.analyst_dock.close()
+    win.close()
+    win.deleteLater()

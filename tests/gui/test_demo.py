@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from naviewer.gui.jobs import JobState
-from naviewer.gui.main_window import MainWindow
 
 pytest.importorskip("naviewer.ssl.trainer")
 
@@ -18,18 +17,6 @@ TINY = dict(data_size=16, image_size=16, arch="resnet10", width=8, batch_size=12
                            "max_detection_epochs": 1, "ft_max_steps": 2, "ft_check_every": 2, "pool_random": 100})
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow()
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.jobs.cancel_all()
-    win.jobs.wait_all(30)
-    if win.analyst_dock is not None:
-        win.analyst_dock.close()
-    win.close()
-    win.deleteLater()
 
 
 def test_demo_window_monitor_then_analyst_then_finetune(qtbot, window, tmp_path):

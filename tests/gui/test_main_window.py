@@ -14,18 +14,6 @@ from naviewer.gui.main_window import MainWindow
 from .fakes import counting_job, endless_job
 
 
-@pytest.fixture
-def window(qtbot):
-    # Not qtbot.addWidget: pytest-qt would close the window before this fixture's teardown, and
-    # closing with jobs still running asks a (blocking) question.
-    win = MainWindow()
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.jobs.cancel_all()
-    win.jobs.wait_all(5)
-    win.close()
-    win.deleteLater()
 
 
 def test_window_opens_with_menus_and_panels(window):

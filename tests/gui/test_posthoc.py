@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from naviewer.gui.jobs import JobState
-from naviewer.gui.main_window import MainWindow
 
 pytest.importorskip("naviewer.ssl.trainer")
 
@@ -49,18 +48,6 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     return Path(setup.workspace.path), Path(out.checkpoint)
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow()
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.jobs.cancel_all()
-    win.jobs.wait_all(30)
-    if win.analyst_dock is not None:
-        win.analyst_dock.close()
-    win.close()
-    win.deleteLater()
 
 
 def _open(qtbot, window, path: Path) -> None:

@@ -7,7 +7,6 @@ import pytest
 from PIL import Image
 
 from naviewer.gui.jobs import JobState
-from naviewer.gui.main_window import MainWindow
 
 
 def _image_folder(root, per_class=6, size=16):
@@ -22,16 +21,6 @@ def _image_folder(root, per_class=6, size=16):
     return root
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow()
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.jobs.cancel_all()
-    win.jobs.wait_all(10)
-    win.close()
-    win.deleteLater()
 
 
 def _finish(qtbot, job, timeout=60000):

@@ -1,4 +1,4 @@
-"""``naviewer reproduce``: craft -> train (no defense) -> B1 -> DIFT -> evaluate, as a results table."""
+"""``naviewer reproduce``: craft -> train (no defense) -> B1 -> B2 -> DIFT -> evaluate, as a results table."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="reproduce the DIFT evaluation on one attack and method (results table + JSON)",
         description=(
             "Craft an attack into a clean labelled dataset (DIFT anchors drawn first, never poisoned), train an SSL "
-            "encoder with no defense, run B1 (DBSCAN filtering on its features, then retraining from scratch) and "
-            "DIFT in the training loop (flags auto-accepted, Eq. 7 fine-tuning, restart), and evaluate each: kNN "
+            "encoder with no defense, run B1 (DBSCAN filtering on its features, then retraining from scratch), B2 "
+            "(B1's retrained encoder pruned with CLP, data-free channel-Lipschitzness pruning) and DIFT in the "
+            "training loop (flags auto-accepted, Eq. 7 fine-tuning, restart), and evaluate each: kNN "
             "accuracy (k=200, T=0.1) and a linear probe on the clean test set, ASR_nt and ASR_all with the "
-            "attack's test trigger, detection precision/recall against the ground truth, time per stage. Writes "
-            "OUT/results.md, OUT/results.json and the workspace OUT/workspace."
+            "attack's test trigger, accuracy and ASR drops against no defense (DIFT Table 2), detection "
+            "precision/recall against the ground truth, time per stage. Writes OUT/results.md, OUT/results.json "
+            "and the workspace OUT/workspace."
         ),
         epilog="example (CPU, minutes): naviewer reproduce --attack patch --method simclr --dataset "
                "cifar10-subset --epochs 10 --arch resnet10 --width 8 --image-size 16 --out repro/patch-simclr",
@@ -44,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     det.add_argument("--dift-start", type=int, help="first detection epoch (default: min(10, max(5, 2%% of epochs)))")
     det.add_argument("--dift-set", action="append", metavar="KEY=VALUE", help="any DiftConfig setting, repeatable")
     det.add_argument("--baselines", default="dbscan", help="comma list of B1 filters (dbscan, optics); the first is retrained")
+    det.add_argument("--clp-u", type=float, default=3.0,
+                     help="B2: CLP prunes channels whose Lipschitz bound exceeds mean + U*std of their layer (default 3)")
+    det.add_argument("--no-b2", action="store_true", help="skip B2 (CLP pruning of the B1 encoder)")
     parser.add_argument("--no-linear", action="store_true", help="skip the linear probe")
     parser.set_defaults(func=run)
     return parser
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
     config = ReproduceConfig(dataset=args.dataset, attack=args.attack, attack_settings=attack_settings,
                              method=args.method, epochs=args.epochs, train=train, dift=dift, seed=args.seed,
-                             baselines=baselines, linear=not args.no_linear, device=args.device,
+                             baselines=baselines, clp_u=None if args.no_b2 else args.clp_u, linear=not args.no_linear, device=args.device,
                              command="naviewer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     record = reproduce(config, args.out, context())
     from pathlib import Path

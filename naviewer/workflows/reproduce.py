@@ -1,8 +1,9 @@
 """Reproduce the DIFT evaluation end to end (spec defenses §6-7) on one attack and one SSL method.
 
 craft (anchors drawn first) -> train with no defense -> evaluate -> B1 (DBSCAN on the no-defense
-encoder's features, then retrain from scratch on what it kept) -> evaluate -> train with DIFT in
-the loop (auto-accepted flags, Eq. 7 fine-tuning, restart) -> evaluate. Every stage is timed.
+encoder's features, then retrain from scratch on what it kept) -> evaluate -> B2 (B1's retrained
+encoder pruned with CLP, data-free, spec defenses §2) -> evaluate -> train with DIFT in the loop
+(auto-accepted flags, Eq. 7 fine-tuning, restart) -> evaluate. Every stage is timed.
 
 Clean accuracy: weighted kNN (k=200, T=0.1, cosine, bank = the clean labelled training set) and a
 linear probe; ASR with the attack's test-time trigger on the clean test set, both ASR_nt (non-target
@@ -10,8 +11,9 @@ images predicted as the target) and ASR_all (CTRL's definition, all images). Det
 and recall of the DIFT buffer (before label spreading) and of the final set (after), of B1's flags,
 and of a single post-hoc DIFT pass on the no-defense encoder.
 
-Writes ``OUT/results.md`` (tables) and ``OUT/results.json`` (the same numbers), the workspace in
-``OUT/workspace`` (runs ``nodefense``, ``b1``, ``dift``).
+Writes ``OUT/results.md`` (tables, with accuracy and ASR drops against no defense as in DIFT
+Table 2) and ``OUT/results.json`` (the same numbers), the workspace in ``OUT/workspace`` (runs
+``nodefense``, ``b1``, ``dift``; B2's pruned encoder is ``checkpoints/b2/last.pt``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class ReproduceConfig:
     seed: int = 0
     anchors_per_class: int = 10
     baselines: Sequence[str] = ("dbscan",)
+    clp_u: Optional[float] = 3.0                   # B2's CLP threshold; None skips B2
     linear: bool = True
     device: str = "auto"
     command: str = ""
@@ -68,6 +71,16 @@ def _pct(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{100.0 * float(value):.1f}"
+
+
+def _drop(before: Any, after: Any) -> str:
+    """``before - after`` in percentage points, as DIFT's Table 2 reports drops."""
+    if before is None or after is None:
+        return "n/a"
+    before, after = float(before), float(after)
+    if math.isnan(before) or math.isnan(after):
+        return "n/a"
+    return f"{100.0 * (before - after):.1f}"
 
 
 def _secs(value: Optional[float]) -> str:
@@ -150,6 +163,22 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
             results["b1"]["removed"] = int(flagged.size)
             times["evaluate: B1"] = time.perf_counter() - t
 
+            # B2: B1's retrained encoder, pruned with CLP (no data), then evaluated the same way
+            if config.clp_u is not None:
+                from naviewer.defense.clp import prune_checkpoint
+
+                t = stage(f"B2: CLP pruning (u={config.clp_u:g}) of the B1 encoder")
+                b2_path, clp = prune_checkpoint(b1.checkpoint, ws.checkpoint_dir("b2") / "last.pt", config.clp_u,
+                                                ctx=ctx)
+                times["B2: CLP pruning"] = time.perf_counter() - t
+                ctx.event("log", message=clp.summary())
+                t = stage("evaluate: B2")
+                results["b2"] = _evaluate(_encoder(b2_path).backbone, sets, size, config.linear, device, ctx)
+                results["b2"]["removed"] = int(flagged.size)
+                results["b2"]["pruned_channels"] = clp.pruned
+                times["evaluate: B2"] = time.perf_counter() - t
+                record["b2_clp"] = {**clp.to_dict(), "checkpoint": str(b2_path)}
+
         # 4. DIFT in the loop
         t = stage("train: DIFT (detect, fine-tune, restart)")
         dift = train_with_dift(ws, train_config, dift_config, run="dift", accept_all=True, monitor=False, ctx=ctx)
@@ -207,14 +236,32 @@ def results_markdown(record: dict) -> str:
               f"Device: {record['machine']['device']}, torch threads {record['machine']['threads']}.", ""]
     lines += ["| defense | kNN ACC (%) | linear ACC (%) | kNN ASR_nt (%) | kNN ASR_all (%) | linear ASR_nt (%) | "
               "linear ASR_all (%) | removed |", "|---|---|---|---|---|---|---|---|"]
-    names = {"none": "no defense", "b1": "B1 (DBSCAN filter + retrain)", "dift": "DIFT"}
-    for key in ("none", "b1", "dift"):
+    names = {"none": "no defense", "b1": "B1 (DBSCAN filter + retrain)", "b2": "B2 (B1 + CLP pruning)",
+             "dift": "DIFT"}
+    for key in ("none", "b1", "b2", "dift"):
         r = res.get(key)
         if r is None:
             continue
         lines.append(f"| {names[key]} | {_pct(r.get('knn_acc'))} | {_pct(r.get('linear_acc'))} | "
                      f"{_pct(r.get('knn_asr_nt'))} | {_pct(r.get('knn_asr_all'))} | {_pct(r.get('linear_asr_nt'))} | "
                      f"{_pct(r.get('linear_asr_all'))} | {r.get('removed', 0)} |")
+    clp = record.get("b2_clp")
+    if clp:
+        layers = clp.get("layers") or []
+        lines += ["", f"B2: CLP (u={clp.get('u'):g}) zeroed {clp.get('pruned')} of {clp.get('channels')} BatchNorm "
+                      f"channels in {sum(1 for layer in layers if layer.get('pruned'))} of {len(layers)} layers of the "
+                      "B1 encoder (data-free)."]
+    base = res.get("none")
+    others = [key for key in ("b1", "b2", "dift") if key in res]
+    if base and others:
+        lines += ["", "Drops against no defense, in points (DIFT Table 2's Acc Drop / ASR Drop; kNN classifier):", "",
+                  "| defense | ACC (%) | ACC drop | ASR_nt (%) | ASR_nt drop | ASR_all (%) | ASR_all drop |",
+                  "|---|---|---|---|---|---|---|"]
+        for key in others:
+            r = res[key]
+            lines.append(f"| {names[key]} | {_pct(r.get('knn_acc'))} | {_drop(base.get('knn_acc'), r.get('knn_acc'))} | "
+                         f"{_pct(r.get('knn_asr_nt'))} | {_drop(base.get('knn_asr_nt'), r.get('knn_asr_nt'))} | "
+                         f"{_pct(r.get('knn_asr_all'))} | {_drop(base.get('knn_asr_all'), r.get('knn_asr_all'))} |")
     lines += ["", "Detection against the ground truth:", "",
               "| detector | flagged | precision (%) | recall (%) |", "|---|---|---|---|"]
     det = (record.get("dift") or {}).get("detection") or {}

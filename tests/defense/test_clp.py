@@ -94,3 +94,21 @@ def test_pruned_resnet_still_runs_and_checkpoint_round_trips(tmp_path) -> None:
         prune_checkpoint(source, out)
     # a second prune of the same source gets a new name instead of overwriting
     assert prune_checkpoint(source)[0] == tmp_path / "torchvision-clp-2.pt"
+
+
+def test_prune_cli_writes_a_new_checkpoint(tmp_path, capsys) -> None:
+    from naviewer.cli import main
+    from naviewer.ssl.backbones import build_backbone
+    from naviewer.ssl.checkpoints import load_file
+
+    backbone = build_backbone({"arch": "resnet10", "width": 8})
+    with torch.no_grad():
+        backbone.layer3[0].conv2.weight[7] *= 100.0
+    source = tmp_path / "enc.pt"
+    torch.save({"state_dict": {"module." + k: v for k, v in backbone.state_dict().items()}}, source)
+    assert main(["prune", str(source), "--out", str(tmp_path / "b2.pt"), "--u", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "layer3.0.bn2" in out and "CLP (u=3): pruned" in out and str(tmp_path / "b2.pt") in out
+    assert load_file(tmp_path / "b2.pt")["model"]["backbone.layer3.0.bn2.weight"][7].item() == 0.0
+    assert main(["prune", str(tmp_path / "missing.pt")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -18,9 +18,15 @@ def test_reproduce_cli_end_to_end_writes_its_table(tmp_path, tiny_data, capsys):
     assert main(argv) == 0
     table = (out / "results.md").read_text()
     assert "| no defense |" in table and "| B1 (DBSCAN filter + retrain) |" in table and "| DIFT |" in table
-    assert "before label spreading" in table and "Time per stage" in table
+    assert table.count("| B2 (B1 + CLP pruning) |") == 2  # results table and the drops table
+    assert "Drops against no defense" in table and "B2: CLP (u=3) zeroed" in table
+    assert "before label spreading" in table and "Time per stage" in table and "| B2: CLP pruning |" in table
     record = json.loads((out / "results.json").read_text())
-    assert set(record["results"]) == {"none", "b1", "dift"}
+    assert set(record["results"]) == {"none", "b1", "b2", "dift"}
+    b2 = record["results"]["b2"]
+    assert b2["removed"] == record["results"]["b1"]["removed"] and b2["pruned_channels"] == record["b2_clp"]["pruned"]
+    assert record["b2_clp"]["u"] == 3.0 and record["b2_clp"]["channels"] > 0
+    assert (out / "workspace" / "checkpoints" / "b2" / "last.pt").is_file()
     for r in record["results"].values():
         assert 0.0 <= r["knn_acc"] <= 1.0 and "knn_asr_nt" in r and "knn_asr_all" in r
     assert record["dift"]["detection"]["buffer_count"] >= 5

@@ -10,12 +10,15 @@ ORDER = 70
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "export",
-        help="export kept.txt, samples.csv and provenance.json from a workspace",
+        help="export the cleaned-dataset manifests (kept.txt, classes.txt, samples.csv, README.txt, provenance.json)",
         description=(
             "Write the manifests of a workspace: kept.txt ('path label' of every kept sample, absolute "
-            "image paths for file-backed sources, source keys for CIFAR/demo; confirmed poisons are removed), samples.csv (every sample with scores, flags and review "
-            "state) and provenance.json (dataset hash, settings, detection pass, decisions, counts). "
-            "The three files appear together or not at all."
+            "image paths for file-backed sources, source keys for CIFAR/demo; confirmed poisons are removed), "
+            "classes.txt (line i = name of class i), samples.csv (every sample with scores, flags and review "
+            "state), README.txt (what the entries are and how to rebuild the cleaned set, e.g. which CIFAR pickle "
+            "row a key is) and provenance.json (dataset hash, settings, detection pass, decisions, counts, and "
+            "the cleaned set as a dataset description for naviewer.workspace.export.open_kept_dataset). "
+            "The files appear together or not at all."
         ),
     )
     parser.add_argument("workspace", metavar="WORKSPACE", help="workspace directory")

@@ -1,8 +1,9 @@
-"""Export the cleaned dataset: ``kept.txt``, ``samples.csv`` and ``provenance.json``.
+"""Export the cleaned dataset: ``kept.txt``, ``classes.txt``, ``samples.csv``, ``README.txt`` and
+``provenance.json``.
 
-The three files describe one decision, so they are committed together: each is written under a
-hidden temporary name, and only when all three are complete are they renamed into place, with
-``provenance.json`` last (it records the SHA-256 of the other two, so it doubles as the commit
+The files describe one decision, so they are committed together: each is written under a hidden
+temporary name, and only when all are complete are they renamed into place, with
+``provenance.json`` last (it records the SHA-256 of the others, so it doubles as the commit
 marker). A cancelled job, an exception or a killed process leaves no manifest behind; a previous
 export in the same folder loses its ``provenance.json`` first, so old and new files are never
 mistaken for one consistent export.
@@ -21,6 +22,13 @@ loaders as they are, and by ``open_dataset(kept_txt, root=<dataset root or any f
 Sources without files (CIFAR pickles ``data_batch_1/17``, the demo set ``digits/17``, in-memory
 sets) keep their source keys. ``provenance.json`` says which rule applied under ``kept_paths``;
 ``samples.csv`` always holds the source keys.
+
+So that the export is self-describing: ``classes.txt`` names the labels (line i = class i, the
+file naviewer's list reader picks up beside a list), ``README.txt`` says in plain words what the
+entries of ``kept.txt`` are and how to rebuild the cleaned set (for CIFAR / demo keys: which pickle
+row or digit each key is), and ``provenance.json`` holds ``kept_dataset``, a naviewer dataset
+description (the source restricted to the kept samples) that :func:`open_kept_dataset` re-opens,
+for every source that can be re-opened (not in-memory sets).
 """
 
 from __future__ import annotations
@@ -42,13 +50,18 @@ from naviewer.io import cleanup_stale_temps, fsync_dir, json_default, temp_path_
 from naviewer.jobs import JobContext, ensure_context
 
 if TYPE_CHECKING:
+    from naviewer.data.base import ImageDataset
     from naviewer.workspace.workspace import Workspace
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 KEPT_NAME = "kept.txt"
+CLASSES_NAME = "classes.txt"
 SAMPLES_NAME = "samples.csv"
+README_NAME = "README.txt"
 PROVENANCE_NAME = "provenance.json"
+#: written in this order; provenance.json (the commit marker) always last
+MANIFEST_NAMES = (KEPT_NAME, CLASSES_NAME, SAMPLES_NAME, README_NAME, PROVENANCE_NAME)
 CSV_COLUMNS = (
     "id", "source_key", "hash", "label", "density", "rank", "candidate", "mindist", "posterior",
     "flagged", "spread", "cluster", "review", "kept",
@@ -70,13 +83,20 @@ class ExportResult:
     unreviewed_flags: int
     dropped_unreviewed_flags: bool
     pass_id: Optional[int]
+    classes_path: Optional[Path] = None
+    readme_path: Optional[Path] = None
+    #: False when kept.txt lists sample keys (CIFAR pickles, demo digits, in-memory sets), not files
+    entries_are_paths: bool = True
 
     def summary(self) -> str:
         flags = "dropped" if self.dropped_unreviewed_flags else "kept"
-        return (
+        text = (
             f"exported {self.total} samples: {self.kept} kept, {self.removed} removed as confirmed poisons, "
             f"{self.unreviewed_flags} unreviewed flags {flags} -> {self.out_dir}"
         )
+        if not self.entries_are_paths:
+            text += f" (kept.txt lists sample keys, not file paths: see {README_NAME})"
+        return text
 
 
 class _HashingWriter:
@@ -236,6 +256,11 @@ def export_manifests(
             handle.flush()
             os.fsync(handle.fileno())
 
+        # -- classes.txt: line i = name of label i (naviewer's list reader reads it beside a list)
+        class_names = ws.class_names
+        staged[CLASSES_NAME] = temp_path_for(out / CLASSES_NAME)
+        classes_sha = _write_text(staged[CLASSES_NAME], "".join(f"{name}\n" for name in _class_lines(class_names)))
+
         # -- samples.csv: every sample with its scores, flags and review state
         columns = [
             np.asarray(samples["id"]).astype(str).astype(object),
@@ -266,6 +291,14 @@ def export_manifests(
             handle.flush()
             os.fsync(handle.fileno())
 
+        # -- README.txt: what the entries are and how to rebuild the cleaned dataset
+        ctx.check()
+        dataset_record = ws.config.get("dataset", {})
+        kept_dataset = _kept_dataset(dataset_record, kept_ids)
+        staged[README_NAME] = temp_path_for(out / README_NAME)
+        readme_sha = _write_text(staged[README_NAME], _readme(ws, out, dataset_record, file_root, kept_dataset is not None,
+                                                              n, int(kept.sum()), int(removed.sum()), pass_id))
+
         # -- provenance.json: what was exported, from what, by whose decisions
         ctx.check()
         state_counts = {state: int(count) for state, count in zip(*np.unique(states, return_counts=True))}
@@ -284,10 +317,13 @@ def export_manifests(
             files={
                 KEPT_NAME: {"sha256": kept_writer.sha256.hexdigest(), "bytes": kept_writer.size, "lines": len(kept_ids)},
                 SAMPLES_NAME: {"sha256": csv_writer.sha256.hexdigest(), "bytes": csv_writer.size, "rows": n},
+                CLASSES_NAME: {**classes_sha, "lines": len(class_names)},
+                README_NAME: readme_sha,
             },
             drop_unreviewed_flags=drop_unreviewed_flags,
             kept_paths=kept_paths,
         )
+        provenance["kept_dataset"] = kept_dataset
         staged[PROVENANCE_NAME] = temp_path_for(out / PROVENANCE_NAME)
         with open(staged[PROVENANCE_NAME], "wb") as handle:
             handle.write((json.dumps(provenance, indent=2, default=json_default) + "\n").encode("utf-8"))
@@ -298,7 +334,7 @@ def export_manifests(
         # -- commit: the old marker goes first, the new marker last
         with contextlib.suppress(FileNotFoundError):
             (out / PROVENANCE_NAME).unlink()
-        for name in (KEPT_NAME, SAMPLES_NAME, PROVENANCE_NAME):
+        for name in MANIFEST_NAMES:
             os.replace(staged.pop(name), out / name)
         fsync_dir(out)
     finally:
@@ -318,7 +354,113 @@ def export_manifests(
         unreviewed_flags=int(unreviewed_flags.sum()),
         dropped_unreviewed_flags=drop_unreviewed_flags,
         pass_id=pass_id,
+        classes_path=out / CLASSES_NAME,
+        readme_path=out / README_NAME,
+        entries_are_paths=file_root is not None,
     )
+
+
+def _write_text(path: Path, text: str) -> dict[str, Any]:
+    """Write ``text`` durably; its SHA-256 and size for provenance.json."""
+    data = text.encode("utf-8")
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _class_lines(names: list[str]) -> list[str]:
+    """One line per class; a blank or multi-line name would shift every later line, so it is repaired."""
+    lines = []
+    for i, name in enumerate(names):
+        text = " ".join(str(name).split())
+        lines.append(text or str(i))
+    return lines
+
+
+def _kept_dataset(description: Any, kept_ids: np.ndarray) -> Optional[dict[str, Any]]:
+    """The source restricted to the kept samples, as an ``open_dataset`` description (None: not re-openable)."""
+    if not isinstance(description, Mapping) or not description.get("kind") or description.get("kind") == "memory":
+        return None
+    base = {k: v for k, v in description.items() if k not in ("content_hash", "samples")}
+    return {"kind": "subset", "size": int(len(kept_ids)), "base": base, "indices": kept_ids.tolist()}
+
+
+def _key_meaning(description: Mapping[str, Any]) -> list[str]:
+    """What a source key of a source without image files points at, per kind."""
+    kind = description.get("kind")
+    if kind in ("cifar10", "cifar100"):
+        root = description.get("root", "<CIFAR folder>")
+        labels = "'fine_labels' (or 'coarse_labels')" if kind == "cifar100" else "'labels'"
+        return [f"Each entry is <batch file>/<row>: row <row> of the official {kind} pickle <batch file> in",
+                f"  {root}",
+                f"(its 'data' array, 3072 bytes per row: 1024 red, 1024 green, 1024 blue, row-major 32x32; its {labels}).",
+                "Example: data_batch_2/17 is row 17 of data_batch_2."]
+    if kind == "demo":
+        return ["Each entry is digits/<i>: image <i> of scikit-learn's load_digits() as naviewer's built-in demo set",
+                "renders it (upscaled to 32x32, coloured; naviewer.data.open_dataset('demo') rebuilds it exactly)."]
+    if kind == "subset":
+        return _key_meaning(description.get("base") or {})
+    return [f"The source (kind {kind!r}) was built in memory: its images are not on disk, so this export alone",
+            "cannot rebuild the cleaned set; the keys identify the samples for whoever holds that data."]
+
+
+def _readme(ws: "Workspace", out: Path, description: Mapping[str, Any], file_root: Optional[Path], reopenable: bool,
+            total: int, kept: int, removed: int, pass_id: Optional[int]) -> str:
+    """The plain-text guide written beside the manifests."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"Cleaned-dataset export of the naviewer workspace {ws.path}",
+             f"({stamp}, naviewer {__version__}; detection pass {pass_id if pass_id is not None else 'none'}).",
+             f"{kept} of {total} samples kept; {removed} removed because a reviewer confirmed them as poisons.", "",
+             "Files:",
+             f"  {KEPT_NAME:<16} one kept sample per line: '<entry> <label>' (the label is the last token)",
+             f"  {CLASSES_NAME:<16} class names: line i is the name of label i",
+             f"  {SAMPLES_NAME:<16} every sample: id, source key, hash, label, scores, flags, review state, kept",
+             f"  {README_NAME:<16} this file",
+             f"  {PROVENANCE_NAME:<16} dataset, settings, detection pass, review decisions, SHA-256 of the other files",
+             ""]
+    if file_root is not None:
+        lines += [f"The entries of {KEPT_NAME} are absolute image paths (dataset root + source key); the dataset root is",
+                  f"  {file_root.as_posix()}",
+                  "Any 'path label' loader reads the list as it is; in naviewer:",
+                  f"  naviewer.data.open_dataset('{KEPT_NAME}', root='{file_root.as_posix()}')"]
+    else:
+        lines += [f"NOTE: the entries of {KEPT_NAME} are sample keys, NOT file paths: the dataset source "
+                  f"(kind {description.get('kind', 'unknown')!r})", "has no image files."]
+        lines += _key_meaning(description)
+    if reopenable:
+        lines += ["", "To rebuild the cleaned dataset (the source restricted to the kept samples, in this order) in Python:",
+                  "  from naviewer.workspace.export import open_kept_dataset",
+                  f"  kept = open_kept_dataset('{Path(os.path.abspath(out)).as_posix()}')",
+                  "  # an ImageDataset: kept.image(i), kept.labels, kept.source_key(i)",
+                  f"or open the description {PROVENANCE_NAME}['kept_dataset'] with naviewer.data.open_dataset.",
+                  "To test an encoder trained on it: naviewer.evaluation.evaluate_encoder(backbone,",
+                  "  ImageStore.from_dataset(kept), ImageStore.from_dataset(<clean test split>)) (naviewer.data.store)."]
+    return "\n".join(lines) + "\n"
+
+
+def open_kept_dataset(export_dir: PathLike) -> "ImageDataset":
+    """Re-open the cleaned dataset of an export: the source restricted to the kept samples, in ``kept.txt`` order.
+
+    Reads ``kept_dataset`` from ``provenance.json``; a NaviewerError when the export has none (an
+    in-memory source, or an export older than this field) or the source changed.
+    """
+    from naviewer.data import open_dataset
+    from naviewer.errors import NaviewerError
+
+    path = Path(export_dir) / PROVENANCE_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NaviewerError("no provenance.json: not a complete naviewer export", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NaviewerError(f"unreadable provenance.json ({exc})", path) from None
+    description = record.get("kept_dataset") if isinstance(record, Mapping) else None
+    if not description:
+        raise NaviewerError("this export records no re-openable dataset (in-memory source or an older export); "
+                            f"use {KEPT_NAME} and the source itself", path)
+    return open_dataset(description)
 
 
 def _provenance(

@@ -19,9 +19,10 @@ from naviewer.errors import JobCancelled
 from naviewer.jobs import JobContext, RecordingReporter
 from naviewer.workspace import Workspace
 from naviewer.workspace import export as export_module
-from naviewer.workspace.export import export_manifests
+from naviewer.errors import NaviewerError
+from naviewer.workspace.export import MANIFEST_NAMES, export_manifests, open_kept_dataset
 
-MANIFESTS = {"kept.txt", "samples.csv", "provenance.json"}
+MANIFESTS = {"kept.txt", "classes.txt", "samples.csv", "README.txt", "provenance.json"}
 
 
 def _reviewed(ws: Workspace) -> Workspace:
@@ -78,6 +79,64 @@ def test_export_content(ws, tmp_path: Path) -> None:
     assert prov["review"]["audit_length"] == 5
     assert prov["files"]["kept.txt"]["sha256"] == hashlib.sha256(result.kept_path.read_bytes()).hexdigest()
     assert prov["files"]["samples.csv"]["sha256"] == hashlib.sha256(result.samples_path.read_bytes()).hexdigest()
+    for name in ("classes.txt", "README.txt"):
+        assert prov["files"][name]["sha256"] == hashlib.sha256((tmp_path / "out" / name).read_bytes()).hexdigest()
+
+    # classes.txt: line i = name of class i; the README says the in-memory keys are not files
+    assert result.classes_path.read_text().splitlines() == ["cat", "dog", "bird"]
+    readme = result.readme_path.read_text()
+    assert "NOT file paths" in readme and "built in memory" in readme and "37 of 40 samples kept" in readme
+    assert not result.entries_are_paths and "not file paths: see README.txt" in result.summary()
+    assert prov["kept_dataset"] is None
+    with pytest.raises(NaviewerError, match="no re-openable dataset"):
+        open_kept_dataset(tmp_path / "out")
+
+
+def test_manifest_names_end_with_the_commit_marker() -> None:
+    assert set(MANIFEST_NAMES) == MANIFESTS and MANIFEST_NAMES[-1] == "provenance.json"
+
+
+def test_class_lines_never_shift() -> None:
+    assert export_module._class_lines(["a b", "", "x\ny", "  z "]) == ["a b", "1", "x y", "z"]
+
+
+def test_cifar_export_says_keys_and_rebuilds_the_cleaned_set(tmp_path: Path, cifar10_root: Path) -> None:
+    """CIFAR keys are pickle rows: the README says so and open_kept_dataset rebuilds exactly the kept images."""
+    from naviewer.data import open_dataset
+
+    source = open_dataset(cifar10_root, split="test")
+    removed = [0, 5, 17]
+    with Workspace.create(tmp_path / "ws", source) as ws:
+        ws.store.set_review(removed, "confirmed", "alice")
+        result = export_manifests(ws, tmp_path / "out")
+    kept_ids = [i for i in range(len(source)) if i not in removed]
+    assert result.kept == len(kept_ids) and not result.entries_are_paths
+    readme = result.readme_path.read_text()
+    assert "NOT file paths" in readme and "row <row> of the official cifar10 pickle" in readme
+    assert str(source.root) in readme and "open_kept_dataset" in readme
+    assert result.classes_path.read_text().splitlines() == source.class_names
+    first = result.kept_path.read_text().splitlines()[0]
+    assert first == f"test_batch/1 {source.labels[1]}"
+
+    kept = open_kept_dataset(result.out_dir)
+    assert len(kept) == len(kept_ids) and kept.class_names == source.class_names
+    np.testing.assert_array_equal(kept.labels, source.labels[kept_ids])
+    assert [kept.source_key(k) for k in (0, 3, len(kept) - 1)] == [source.source_key(i) for i in
+                                                                   (kept_ids[0], kept_ids[3], kept_ids[-1])]
+    np.testing.assert_array_equal(kept.image(3), source.image(kept_ids[3]))
+
+
+def test_demo_export_explains_digit_keys(tmp_path: Path) -> None:
+    from naviewer.data import open_dataset
+
+    source = open_dataset("demo", split="test")
+    with Workspace.create(tmp_path / "ws", source) as ws:
+        ws.store.set_review([2], "confirmed", "alice")
+        result = export_manifests(ws, tmp_path / "out")
+    readme = result.readme_path.read_text()
+    assert "digits/<i>" in readme and "load_digits" in readme and "NOT file paths" in readme
+    kept = open_kept_dataset(result.out_dir)
+    assert len(kept) == len(source) - 1 and kept.source_key(2) == source.source_key(3)
 
 
 def test_drop_unreviewed_flags(ws, tmp_path: Path) -> None:
@@ -245,6 +304,12 @@ def test_kept_list_of_file_list_workspace_reopens_the_kept_images(tmp_path: Path
     kept_paths = json.loads(result.provenance_path.read_text())["kept_paths"]
     assert kept_paths["entries"] == "absolute_paths"
     assert Path(kept_paths["dataset_root"]) == data_dir.resolve()
+    # classes.txt sits beside kept.txt, so the list reader names the classes; the README gives the root
+    assert reopened.class_names == ["0", "1"] == result.classes_path.read_text().splitlines()
+    assert data_dir.resolve().as_posix() in result.readme_path.read_text() and result.entries_are_paths
+    assert "see README" not in result.summary()
+    rebuilt = open_kept_dataset(result.out_dir)
+    assert [rebuilt.source_key(k) for k in range(len(rebuilt))] == [keys[i] for i in kept_ids]
     # the source keys themselves stay in samples.csv
     assert [row["source_key"] for row in _read_csv(result.samples_path)] == keys
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -35,8 +36,78 @@ def pca(embeddings: np.ndarray, dims: int = 2) -> np.ndarray:
     return out * np.where(flip == 0, 1, flip)
 
 
-def tsne(embeddings: np.ndarray, ctx: Optional[JobContext] = None, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """t-SNE (scikit-learn) after a 50-D PCA; slow, so run it as a job and cache the result."""
+# -- t-SNE, cancellable part-way ----------------------------------------------------------------
+# scikit-learn's TSNE has no callback (its estimator callback API does not cover it in 1.9) and runs
+# for tens of seconds to minutes, so a cancelled job would keep a core busy until the end. Its two
+# long phases are therefore opened up: the nearest-neighbour search is done here in chunks (with
+# ctx.check() between them) and handed over as a precomputed sparse graph, which TSNE accepts; and
+# the gradient descent calls the KL objective once per iteration, looked up as a module attribute of
+# sklearn.manifold._t_sne, where a thin wrapper runs the calling thread's hook (ctx.check() and
+# progress). With the same PCA initialisation the result equals TSNE(init="pca") on the same input.
+_HOOK = threading.local()
+_HOOK_LOCK = threading.Lock()
+_OBJECTIVES = ("_kl_divergence_bh", "_kl_divergence")
+_TSNE_STEPS = 100  # progress scale: PCA 0-2, neighbours 2-10, iterations 10-100
+
+
+def _install_iteration_hook() -> bool:
+    """Wrap sklearn's t-SNE objectives once (per process); False if this sklearn has none to wrap."""
+    from sklearn.manifold import _t_sne
+
+    with _HOOK_LOCK:
+        if getattr(_t_sne, "_naviewer_hooked", False):
+            return True
+        if not all(callable(getattr(_t_sne, name, None)) for name in _OBJECTIVES):
+            return False
+        for name in _OBJECTIVES:
+            original = getattr(_t_sne, name)
+
+            def wrapped(*args: Any, _original: Callable = original, **kwargs: Any) -> Any:
+                hook = getattr(_HOOK, "hook", None)
+                if hook is not None:
+                    hook()
+                return _original(*args, **kwargs)
+
+            setattr(_t_sne, name, wrapped)
+        _t_sne._naviewer_hooked = True
+        return True
+
+
+def _knn_graph(x: np.ndarray, k: int, ctx: JobContext, chunk: int = 2048) -> Any:
+    """Sparse (n, n) graph of each point's k+1 nearest neighbours (itself included, as TSNE's own
+    search returns them before dropping self), Euclidean distances, queried in cancellable chunks."""
+    from scipy.sparse import csr_matrix
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(x)
+    index = NearestNeighbors(n_neighbors=k + 1).fit(x)
+    distances = np.empty((n, k + 1), np.float64)
+    neighbours = np.empty((n, k + 1), np.int64)
+    for start in range(0, n, chunk):
+        ctx.check()
+        stop = min(start + chunk, n)
+        distances[start:stop], neighbours[start:stop] = index.kneighbors(x[start:stop])
+        ctx.progress(2 + 8 * stop / n, _TSNE_STEPS, f"t-SNE: nearest neighbours {stop:,}/{n:,}")
+    indptr = np.arange(0, n * (k + 1) + 1, k + 1)
+    return csr_matrix((distances.ravel(), neighbours.ravel(), indptr), shape=(n, n))
+
+
+def _pca_init(x: np.ndarray, seed: int) -> np.ndarray:
+    """TSNE's init="pca": the first two components, scaled so PC1 has standard deviation 1e-4."""
+    from sklearn.decomposition import PCA
+    from sklearn.utils import check_random_state
+
+    init = PCA(n_components=2, random_state=check_random_state(seed)).fit_transform(x).astype(np.float32, copy=False)
+    return init / np.std(init[:, 0]) * 1e-4
+
+
+def tsne(embeddings: np.ndarray, ctx: Optional[JobContext] = None, seed: int = 0, perplexity: float = 30.0,
+         max_iter: int = 1000) -> np.ndarray:
+    """t-SNE (scikit-learn, Barnes-Hut) after a 50-D PCA; slow, so run it as a job and cache the result.
+
+    ``ctx.check()`` runs between neighbour-search chunks and before every gradient-descent iteration,
+    so a cancel stops it within one iteration (JobCancelled) and nothing is returned or cached.
+    """
     from sklearn.manifold import TSNE
 
     ctx = ensure_context(ctx)
@@ -44,14 +115,31 @@ def tsne(embeddings: np.ndarray, ctx: Optional[JobContext] = None, seed: int = 0
     if n < 5:
         raise NaviewerError(f"t-SNE needs at least 5 samples, got {n}")
     ctx.check()
-    ctx.progress(0, 3, "t-SNE: PCA to 50 dimensions")
+    ctx.progress(0, _TSNE_STEPS, "t-SNE: PCA to 50 dimensions")
     reduced = pca(embeddings, dims=min(50, np.asarray(embeddings).shape[1]))
+    perplexity = min(perplexity, (n - 1) / 3)
+    graph = _knn_graph(reduced, min(n - 1, int(3.0 * perplexity + 1)), ctx)
+    init = _pca_init(reduced, seed)
     ctx.check()
-    ctx.progress(1, 3, f"t-SNE on {n:,} points")
-    result = TSNE(2, perplexity=min(perplexity, (n - 1) / 3), init="pca", random_state=seed).fit_transform(reduced)
+    hooked = _install_iteration_hook()
+    calls = 0
+
+    def on_iteration() -> None:
+        nonlocal calls
+        ctx.check()
+        calls += 1
+        if calls % 10 == 0:
+            ctx.progress(10 + 90 * min(calls / max_iter, 1.0), _TSNE_STEPS, f"t-SNE on {n:,} points: iteration {calls}")
+
+    model = TSNE(2, perplexity=perplexity, metric="precomputed", init=init, random_state=seed, max_iter=max_iter)
+    _HOOK.hook = on_iteration if hooked else None
+    try:
+        result = model.fit_transform(graph)
+    finally:
+        _HOOK.hook = None
     ctx.check()
-    ctx.progress(3, 3, "t-SNE done")
-    return result.astype(np.float32)
+    ctx.progress(_TSNE_STEPS, _TSNE_STEPS, "t-SNE done")
+    return np.asarray(result, dtype=np.float32)
 
 
 def project(embeddings: np.ndarray, method: str = "pca", ctx: Optional[JobContext] = None, seed: int = 0) -> np.ndarray:

@@ -83,6 +83,13 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from naviewer.ssl.distributed import distributed_session
+
+    with distributed_session():  # under torchrun: every rank meets the others before the group goes
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import context, parse_settings
     from naviewer.workflows.dift_training import pending_review_runs, resume_after_review
     from naviewer.workspace import Workspace

@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from naviewer.ssl.distributed import distributed_session
+
+    with distributed_session():  # under torchrun: every rank meets the others before the group goes
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import backbone_from_args, context, parse_settings
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.trainer import TrainConfig

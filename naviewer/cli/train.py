@@ -58,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from naviewer.ssl.distributed import distributed_session
+
+    with distributed_session():  # under torchrun: every rank meets the others before the group goes
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from naviewer.cli._sslargs import backbone_from_args, context, is_main_process, open_store, parse_settings

@@ -241,12 +241,52 @@ class DiftRunOutcome:
     finetune: Optional[dict] = None
     checkpoint: Optional[Path] = None
     timings: dict = field(default_factory=dict)
+    flagged: Optional[np.ndarray] = None  # workspace ids of the final DIFT flags (same on every torchrun rank)
+
+    def shared_fields(self) -> dict:
+        """What rank 0 tells the other torchrun ranks about the run (they do not detect themselves)."""
+        return {"status": self.status, "pass_id": self.pass_id, "detection": self.detection,
+                "finetune": self.finetune, "flagged": self.flagged}
+
+
+def _rank_info() -> tuple[bool, bool]:
+    """(launched by torchrun with several processes, this is rank 0) from torchrun's environment."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1, int(os.environ.get("RANK", "0")) == 0
 
 
 def _store_of(ws, ctx):
     from naviewer.data.store import ImageStore
 
     return ImageStore.from_dataset(ws.dataset(), ctx)
+
+
+def _share_outcome(trainer, outcome: DiftRunOutcome) -> None:
+    """After ``fit`` on every torchrun rank: the others take rank 0's view of the run (status, pass, flags)."""
+    from naviewer.ssl.distributed import broadcast_object
+
+    fields_ = broadcast_object(outcome.shared_fields() if trainer.is_main else None, trainer.dist)
+    for key, value in fields_.items():
+        setattr(outcome, key, value)
+
+
+def _follow_dift_run(ws, run: str, train_config, store, run_dir, ckpt_dir, extra: dict, outcome: DiftRunOutcome,
+                     timings: dict, ctx) -> DiftRunOutcome:
+    """A torchrun rank other than 0 in :func:`train_with_dift`: train its shard, embed its part of the
+    training set when rank 0 detects, and take rank 0's flags, fine-tuned weights and reduced data."""
+    from naviewer.defense.distributed import synchronised_dift_hook
+    from naviewer.ssl.trainer import build_trainer
+
+    hook, _ = synchronised_dift_hook(None)
+    trainer = build_trainer(train_config, store, run_dir, hooks=[hook], checkpoint_dir=ckpt_dir, **extra)
+    t1 = time.perf_counter()
+    outcome.fit = trainer.fit(ctx)
+    timings["train_total"] = time.perf_counter() - t1
+    outcome.checkpoint = ckpt_dir / "last.pt"
+    outcome.timings = timings
+    _share_outcome(trainer, outcome)
+    return outcome
 
 
 def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", accept_all: bool = False,
@@ -266,6 +306,12 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
 
     ctx = ensure_context(ctx)
     config = (dift_config or DiftConfig()).validate()
+    distributed, main = _rank_info()  # under torchrun only rank 0 writes the workspace and runs DIFT
+
+    def state(**values: Any) -> None:
+        if main:
+            write_state(ws, run, **values)
+
     run_dir = ws.run_dir(run)
     ckpt_dir = ws.checkpoint_dir(run)
     if (ckpt_dir / "last.pt").exists():
@@ -275,9 +321,10 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
     store = _store_of(ws, ctx)
     extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
     timings: dict[str, float] = {"load": time.perf_counter() - t0}
-    ws.store.add_run(run, "dift-train" if dift else "train",
-                     {"train": train_config.to_dict(), **({"dift": config.to_dict()} if dift else {}),
-                      "accept_all": bool(accept_all)})
+    if main:
+        ws.store.add_run(run, "dift-train" if dift else "train",
+                         {"train": train_config.to_dict(), **({"dift": config.to_dict()} if dift else {}),
+                          "accept_all": bool(accept_all)})
     if exclude is not None and len(exclude):
         if dift:
             raise NaviewerError("excluding samples from the start is only supported without DIFT")
@@ -285,17 +332,19 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
         store = store.subset(keep)
     if not dift:
         trainer = build_trainer(train_config, store, run_dir, checkpoint_dir=ckpt_dir, **extra)
-        write_state(ws, run, status="training", dift=False)
+        state(status="training", dift=False)
         t1 = time.perf_counter()
         summary = trainer.fit(ctx)
         timings["train"] = time.perf_counter() - t1
-        write_state(ws, run, status="finished", epochs=summary["epochs"])
+        state(status="finished", epochs=summary["epochs"])
         return DiftRunOutcome(run, "finished", summary, checkpoint=ckpt_dir / "last.pt", timings=timings)
 
+    outcome = DiftRunOutcome(run, "finished")
+    if distributed and not main:
+        return _follow_dift_run(ws, run, train_config, store, run_dir, ckpt_dir, extra, outcome, timings, ctx)
     anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
     truth = ground_truth_mask(ws)  # evaluation only: feeds dift_precision/recall, never detection
     ws.update_config("dift", {**config.to_dict(), "review": "auto" if accept_all else "pause"})
-    outcome = DiftRunOutcome(run, "finished")
     holder: dict[str, Any] = {}
 
     def on_stable(result) -> ReviewDecision:
@@ -305,6 +354,7 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
         pass_id = save_detection(ws.store, result, run=run, epoch=epoch)
         outcome.pass_id = pass_id
         outcome.detection = result.summary()
+        outcome.flagged = current_ids(trainer)[result.final_ids]
         info = {"workspace": str(ws.path), "run": run, "pass_id": pass_id, "epoch": epoch,
                 "buffer": int(result.buffer_ids.size), "flagged": int(result.final_ids.size)}
         holder["info"] = info
@@ -340,10 +390,20 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
         return record
 
     # one gate: ours (on_stable returns the decision); the hook reports it and calls our mitigation
-    hook = DiftHook(anchors, config, embed_fn=trainer_embed_fn, on_stable=on_stable, ground_truth=truth,
+    embed_fn, hooks = trainer_embed_fn, None
+    if distributed:  # rank 0 detects on the gathered embeddings; the other ranks follow (_follow_dift_run)
+        from naviewer.defense.distributed import synchronised_dift_hook
+
+        sync_hook, embed_fn = synchronised_dift_hook(None, share=lambda _t, _v: outcome.shared_fields() if outcome.pass_id is not None else None)
+        hooks = [sync_hook]
+    hook = DiftHook(anchors, config, embed_fn=embed_fn, on_stable=on_stable, ground_truth=truth,
                     total_epochs=train_config.epochs, ctx=ctx, mitigate=mitigate)
     timed = TimedHook(hook)
-    trainer = build_trainer(train_config, store, run_dir, hooks=[timed], checkpoint_dir=ckpt_dir, **extra)
+    if hooks is None:
+        hooks = [timed]
+    else:
+        hooks[0].inner = timed
+    trainer = build_trainer(train_config, store, run_dir, hooks=hooks, checkpoint_dir=ckpt_dir, **extra)
     holder["trainer"] = trainer
     write_state(ws, run, status="detecting", dift=True, accept_all=bool(accept_all))
     t1 = time.perf_counter()
@@ -353,6 +413,8 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
     outcome.fit = summary
     outcome.checkpoint = ckpt_dir / "last.pt"
     outcome.timings = timings
+    if distributed:
+        _share_outcome(trainer, outcome)
     if outcome.status == "awaiting_review":
         return outcome
     if hook.result is None:
@@ -391,9 +453,12 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
         status = state.get("status") if state else "unknown"
         raise NaviewerError(f"run {run!r} is not waiting for a review (status: {status})", ws.path / "runs" / run)
     pass_id = state.get("pass_id")
-    if accept_all and pass_id is not None:
-        confirm_flags(ws, int(pass_id))
-    counts = {s: int((ws.store.review_states() == s).sum()) for s in ("confirmed", "rejected", "later")}
+    distributed, main = _rank_info()  # under torchrun rank 0 confirms, fine-tunes and writes; the others follow
+    counts: dict = {}
+    if main:
+        if accept_all and pass_id is not None:
+            confirm_flags(ws, int(pass_id))
+        counts = {s: int((ws.store.review_states() == s).sum()) for s in ("confirmed", "rejected", "later")}
     ckpt_dir = ws.checkpoint_dir(run)
     t0 = time.perf_counter()
     store = _store_of(ws, ctx)
@@ -404,19 +469,32 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
     trainer = Trainer.resume(ws.run_dir(run), store, hooks=[], config_overrides=config_overrides,
                              checkpoint_dir=ckpt_dir, **extra)
     trainer.open_metrics(ctx)
-    config = DiftConfig.from_dict({**(ws.config.get("dift") or {}), **dict(dift_overrides or {})})
-    anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
     timings = {"load": time.perf_counter() - t0}
-    trainer.log_event("review_done", pass_id=pass_id, **counts)
-    record = finetune_and_restart(trainer, ws, None if pass_id is None else int(pass_id), anchors, config, ctx,
-                                  seed=config.seed)
+
+    def finetune(trainer) -> dict:
+        config = DiftConfig.from_dict({**(ws.config.get("dift") or {}), **dict(dift_overrides or {})})
+        anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
+        trainer.log_event("review_done", pass_id=pass_id, **counts)
+        record = finetune_and_restart(trainer, ws, None if pass_id is None else int(pass_id), anchors, config, ctx,
+                                      seed=config.seed)
+        trainer.save_checkpoint()
+        write_state(ws, run, status="restarted", finetune=record, review=counts)
+        return record
+
+    if distributed:
+        from naviewer.ssl.distributed import MainRankSection
+
+        section = MainRankSection()
+        section.run(trainer, finetune, share=lambda _t, rec: {"finetune": rec, "review": counts})
+        record, counts = section.shared["finetune"], section.shared["review"]
+    else:
+        record = finetune(trainer)
     timings["finetune"] = record.get("seconds", 0.0)
-    trainer.save_checkpoint()
-    write_state(ws, run, status="restarted", finetune=record, review=counts)
     t1 = time.perf_counter()
     summary = trainer.fit(ctx)
     timings["train_rest"] = time.perf_counter() - t1
-    write_state(ws, run, status="finished", epochs=summary["epochs"])
+    if main:
+        write_state(ws, run, status="finished", epochs=summary["epochs"])
     return DiftRunOutcome(run, "finished", summary, pass_id=None if pass_id is None else int(pass_id),
                           detection=state.get("detection"), finetune=record, checkpoint=ckpt_dir / "last.pt",
                           timings=timings)

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=(
             "Evaluate a frozen encoder. Clean accuracy by weighted kNN (k=200, T=0.1, cosine; bank = the clean "
             "labelled train set) and by the toolbox linear probe (L2-norm + standardise + linear, SGD 0.01, 40 "
-            "epochs). With --attack, the attack's test trigger is pasted on every test image and ASR is reported "
+            "epochs; the last epoch is reported, none is selected on the test set). With --attack, the attack's test trigger is pasted on every test image and ASR is reported "
             "both ways: asr_nt (non-target images predicted as the target) and asr_all (CTRL: all images)."
         ),
         epilog="example: naviewer eval --checkpoint runs/a/checkpoints/last.pt --train-dataset cifar10 "

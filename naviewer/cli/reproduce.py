@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "encoder with no defense, run B1 (DBSCAN filtering on its features, then retraining from scratch), B2 "
             "(B1's retrained encoder pruned with CLP, data-free channel-Lipschitzness pruning) and DIFT in the "
             "training loop (flags auto-accepted, Eq. 7 fine-tuning, restart), and evaluate each: kNN "
-            "accuracy (k=200, T=0.1) and a linear probe on the clean test set, ASR_nt and ASR_all with the "
+            "accuracy (k=200, T=0.1) and a linear probe (its last epoch) on the clean test set, ASR_nt and ASR_all with the "
             "attack's test trigger, accuracy and ASR drops against no defense (DIFT Table 2), detection "
             "precision/recall against the ground truth, time per stage. Writes OUT/results.md, OUT/results.json "
             "and the workspace OUT/workspace."

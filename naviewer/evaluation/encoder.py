@@ -56,6 +56,9 @@ def evaluate_encoder(
     """Clean kNN/linear accuracy on ``test_store`` (bank/probe trained on the clean labelled
     ``train_store``) and, with ``trigger_fn`` and ``target``, ASR_nt / ASR_all / backdoor accuracy
     of both classifiers on the triggered test set.
+
+    The linear probe is trained on ``train_store`` alone and reported after its LAST epoch (no epoch
+    is selected on the test set; see :mod:`naviewer.evaluation.linear`).
     """
     from naviewer.ssl.embed import extract_embeddings
 

@@ -3,6 +3,13 @@
 Head = L2-normalise -> standardise each dimension with the train features' mean/variance (CompRess)
 -> Linear(D, C). SGD lr 0.01, momentum 0.9, wd 1e-4, 40 epochs, MultiStepLR [15, 30, 40] x0.1.
 It trains on precomputed features, so 40 epochs over 5k samples take well under a second.
+
+Which epoch is reported: the LAST one (epoch 40, after the final learning-rate step), unless a
+``val`` set is given to :func:`train_linear_probe`. The toolbox keeps the best epoch by clean val
+accuracy (attacks §0), but its "val" is the test set itself, so that choice selects on the numbers
+it reports; defenses §6 (the DIFT protocol) names no selection. :func:`naviewer.evaluation.evaluate_encoder`
+(and so ``naviewer eval`` and ``naviewer reproduce``) therefore passes no ``val`` and reports the
+last epoch; pass a held-out ``val`` split to get the toolbox's best-epoch behaviour.
 """
 
 from __future__ import annotations
@@ -57,7 +64,11 @@ def train_linear_probe(
     val: Optional[tuple[np.ndarray, np.ndarray]] = None,
     device: "torch.device | str | None" = None,
 ) -> LinearProbe:
-    """Train the probe; with ``val`` the best epoch by val accuracy is kept (as the toolbox does)."""
+    """Train the probe and return it as it stands after the LAST epoch.
+
+    With ``val`` = (features, labels), the weights of the epoch with the best val accuracy are
+    returned instead (the earliest such epoch on ties), as the toolbox does with its val split.
+    """
     s = settings or LinearProbeSettings()
     device = torch.device(device) if device is not None else torch.device("cpu")
     labels = np.asarray(labels, dtype=np.int64)

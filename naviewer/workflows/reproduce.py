@@ -6,8 +6,9 @@ encoder pruned with CLP, data-free, spec defenses §2) -> evaluate -> train with
 (auto-accepted flags, Eq. 7 fine-tuning, restart) -> evaluate. Every stage is timed.
 
 Clean accuracy: weighted kNN (k=200, T=0.1, cosine, bank = the clean labelled training set) and a
-linear probe; ASR with the attack's test-time trigger on the clean test set, both ASR_nt (non-target
-images predicted as the target) and ASR_all (CTRL's definition, all images). Detection: precision
+linear probe (reported after its last epoch, none selected on the test set); ASR with the attack's
+test-time trigger on the clean test set, both ASR_nt (non-target images predicted as the target)
+and ASR_all (CTRL's definition, all images). Detection: precision
 and recall of the DIFT buffer (before label spreading) and of the final set (after), of B1's flags,
 and of a single post-hoc DIFT pass on the no-defense encoder.
 

@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         self.act_open_dataset_file = self._action("Open dataset &file list…", self.open_dataset_file_dialog, None, "Open a 'path label' file list or a CSV manifest")
         self.act_open_encoder = self._action("Open &encoder checkpoint…", self.open_encoder_dialog, "Ctrl+Shift+E", "Load a trained encoder (.pt)")
         self.act_follow_run = self._action("&Follow run folder…", self.follow_run_dialog, "Ctrl+Shift+F", "Monitor a run written by another process (CLI, torchrun)")
-        self.act_export = self._action("E&xport manifests…", self.export_dialog, "Ctrl+E", "Write kept.txt, samples.csv and provenance.json")
+        self.act_export = self._action("E&xport manifests…", self.export_dialog, "Ctrl+E", "Write the cleaned dataset manifest: kept.txt, classes.txt, samples.csv, README.txt, provenance.json")
         self.act_quit = self._action("&Quit", self.close, QKeySequence(K.Quit), "Quit naviewer")
         self.act_train = self._action("&Train…", self.train_dialog, "Ctrl+T", "Train an encoder in the background")
         self.act_pause = self._action("&Pause", self.pause_training, "Ctrl+P", "Pause training at the next batch")

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from naviewer.cli._sslargs import context, parse_settings
+    from naviewer.cli._sslargs import is_main_process, context, parse_settings
     from naviewer.workflows.dift_training import pending_review_runs, resume_after_review
     from naviewer.workspace import Workspace
 
@@ -113,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
             overrides["num_threads"] = args.threads
         out = resume_after_review(ws, args.run, accept_all=args.accept_all, monitor=not args.no_monitor,
                                   config_overrides=overrides or None, dift_overrides=dift_overrides, ctx=ctx)
+        if not is_main_process():  # torchrun: rank 0 speaks for the run
+            return 0
         ft = out.finetune or {}
         info = ft.get("finetune") or {}
         print(f"fine-tuned on {ft.get('removed', 0)} confirmed samples ({info.get('steps', 0)} steps), removed them, "

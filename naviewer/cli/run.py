@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from naviewer.cli._sslargs import backbone_from_args, context, parse_settings
+    from naviewer.cli._sslargs import is_main_process, backbone_from_args, context, parse_settings
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.trainer import TrainConfig
     from naviewer.workflows.dift_training import train_with_dift
@@ -88,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
             dift = DiftConfig.from_dict(values)
         out = train_with_dift(ws, config, dift, run=run_name, accept_all=args.accept_all, monitor=not args.no_monitor,
                               dift=args.dift, ctx=ctx)
+        if not is_main_process():  # torchrun: rank 0 speaks for the run
+            return 0
         if out.status == "awaiting_review":
             print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
                   f"after checkpointing at epoch {out.fit['epochs']}.\n"

@@ -2,7 +2,7 @@
 
 Beyond joining the group this module owns the two things a multi-process run gets wrong easily:
 
-- **teardown**: every rank meets the others at a (monitored, timed) barrier before the process group
+- **teardown**: every rank meets the others at a timed barrier (on the rendezvous store) before the process group
   is destroyed; a rank tearing gloo down while another still talks to it aborted the process
   ("terminate called without an active exception"). :func:`distributed_session` does it on the
   normal path and, with a short wait, on the error path; the group's ``timeout`` (env
@@ -97,27 +97,42 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
+_TEARDOWNS = 0
+
+
+def _store_barrier(seconds: float) -> None:
+    """Every rank checks in at the rendezvous store and waits at most ``seconds`` for the others.
+
+    Unlike a gloo (monitored) barrier this honours its timeout on every rank - a non-zero rank's
+    gloo send to a rank stuck in another collective waits the group's whole timeout - and a rank
+    only checks in once all of its own collectives have completed, so none is destroyed mid-talk."""
+    global _TEARDOWNS
+    _TEARDOWNS += 1
+    store = dist.distributed_c10d._get_default_store()
+    key = f"naviewer/teardown/{_TEARDOWNS}"
+    if store.add(f"{key}/arrived", 1) >= dist.get_world_size():
+        store.set(f"{key}/all", "1")
+    store.wait([f"{key}/all"], timedelta(seconds=seconds))
+
+
 def shutdown_distributed(ok: bool = True, wait_s: Optional[float] = None) -> bool:
     """Meet the other ranks, then destroy the process group; a no-op without one.
 
     ``ok`` False (an exception on this rank) waits only ``ERROR_TEARDOWN_S`` for the others: when
     they failed the same way they arrive at once and the teardown is clean; when only this rank
-    failed, destroying the group makes their next collective fail instead of wait. Returns whether
-    every rank was met."""
+    failed, it leaves, so that torchrun stops the others instead of letting them wait in their next
+    collective for the group's timeout. Returns whether every rank was met."""
     if not (dist.is_available() and dist.is_initialized()):
         return True
     met = True
     try:
         if dist.get_world_size() > 1:
             seconds = wait_s if wait_s is not None else (dist_timeout().total_seconds() if ok else ERROR_TEARDOWN_S)
-            if dist.get_backend() == "gloo":  # names the rank that did not arrive, and honours the timeout
-                dist.monitored_barrier(timeout=timedelta(seconds=seconds), wait_all_ranks=True)
-            else:
-                dist.barrier()
+            _store_barrier(seconds)
     except Exception as exc:  # noqa: BLE001 - teardown must go on; say why it was not clean
         met = False
-        print(f"naviewer: rank {dist.get_rank()}: the other processes did not reach the teardown ({exc}); "
-              "closing anyway", file=sys.stderr)
+        print(f"naviewer: rank {dist.get_rank()}: the other processes did not reach the teardown within "
+              f"the wait ({type(exc).__name__}); closing anyway", file=sys.stderr)
     finally:
         dist.destroy_process_group()
     return met

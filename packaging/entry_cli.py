@@ -1,5 +1,16 @@
-"""Frozen entry point of the ``naviewer`` command (console): same as ``python -m naviewer``."""
+"""Frozen entry point of the ``naviewer`` command (console): same as ``python -m naviewer``.
 
-from naviewer.cli import main
+On Linux the bundle ships one program: ``naviewer-gui`` is a symbolic link to ``naviewer`` (each
+PyInstaller program carries its own ~50 MB copy of the Python archive), so the name it was started
+under picks the desktop app.
+"""
+
+import os
+import sys
+
+if os.path.basename(sys.argv[0]).startswith("naviewer-gui"):
+    from naviewer.gui.app import main
+else:
+    from naviewer.cli import main
 
 raise SystemExit(main())

@@ -18,7 +18,11 @@ export QT_QPA_PLATFORM=offscreen
 fail() { echo "SMOKE FAIL: $*" >&2; exit 1; }
 
 echo "== naviewer --version"
-"$dist/naviewer" --version || fail "--version"
+version=$("$dist/naviewer" --version 2>&1) || fail "--version: $version"
+echo "$version"
+# --version prints "torch not available (...)" instead of failing when torch cannot be imported.
+echo "$version" | grep -q "^torch [0-9]" || fail "torch does not import in the bundle"
+echo "$version" | grep -q "^torchvision [0-9]" || fail "torchvision does not import in the bundle"
 
 echo "== naviewer-gui startup probe (offscreen)"
 probe=$(NAVIEWER_STARTUP_PROBE=1 timeout 120 "$dist/naviewer-gui" 2>&1) || fail "gui exited non-zero: $probe"

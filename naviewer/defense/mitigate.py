@@ -46,6 +46,33 @@ def trainer_embed_settings(trainer) -> dict:
     return out
 
 
+def retrain_budget(trainer, config: DiftConfig) -> int:
+    """Epochs of a ``restart_mode="retrain"`` run: ``retrain_epochs``, else the run's configured epochs."""
+    if config.retrain_epochs is not None:
+        return int(config.retrain_epochs)
+    configured = getattr(getattr(trainer, "config", None), "epochs", None)
+    return int(configured if configured else trainer.total_epochs)
+
+
+def reinitialize_method(trainer, seed: Optional[int] = None) -> None:
+    """Put fresh weights (the ones ``build_method`` gives with the run's seed) into ``trainer.method``, in
+    place, so the optimiser rebuilt by ``replace_data`` and a DDP wrapper keep pointing at them. A backdoor
+    learned before the restart then cannot survive in the weights: the run is the same run on the kept data."""
+    import torch
+
+    from naviewer.ssl.methods import build_method
+
+    cfg = trainer.config
+    seed = int(cfg.seed if seed is None else seed)
+    saved = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        fresh = build_method(cfg.method, backbone=cfg.backbone, **dict(cfg.method_settings or {}))
+    finally:
+        torch.random.set_rng_state(saved)
+    trainer.method.load_state_dict(fresh.state_dict())
+
+
 def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Union[Anchors, np.ndarray, None],
                          config: Optional[DiftConfig] = None, reference: Optional[np.ndarray] = None,
                          ctx: Optional[JobContext] = None, restart: bool = True, *,
@@ -55,7 +82,9 @@ def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Union[Anchors
     optimiser and schedule. ``reference``: benign dense ids for the stop rule (None: no early stop);
     ``anchors`` (an Anchors or store ids; None: lambda fallback) give lambda from their feature norms.
     Every embedding is taken at the trainer's training image size. ``event``: extra fields of the
-    ``finetune`` event (e.g. the detection pass)."""
+    ``finetune`` event (e.g. the detection pass). With ``config.restart_mode == "retrain"`` (and
+    ``restart``) there is no fine-tuning: the method is re-initialised and trained for
+    :func:`retrain_budget` epochs on the kept samples."""
     import torch
 
     from naviewer.ssl.embed import extract_embeddings
@@ -69,6 +98,20 @@ def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Union[Anchors
         raise NaviewerError(f"DIFT mitigation needs at least 2 flagged samples, got {poison_ids.size}")
     if poison_ids.max() >= n:
         raise NaviewerError(f"flagged id {int(poison_ids.max())} is outside the {n} training samples")
+    keep = np.setdiff1d(np.arange(n, dtype=np.int64), poison_ids, assume_unique=True)
+    if restart and config.restart_mode == "retrain":
+        # Eq. 7 would be wasted on weights that are about to be re-initialised
+        result = FinetuneResult(steps=0, lam=0.0, lr=0.0)
+        epochs = retrain_budget(trainer, config)
+        reinitialize_method(trainer)
+        if hasattr(trainer, "log_event"):
+            trainer.log_event("finetune", removed=int(poison_ids.size), n=int(poison_ids.size), steps=0,
+                              skipped=True, reason="restart_mode=retrain: the encoder is re-initialised",
+                              restart_mode="retrain", **dict(event or {}))
+        warmup = float(getattr(getattr(trainer, "config", None), "warmup_epochs", 0.0) or 0.0)
+        trainer.replace_data(store.subset(keep), reset_schedule=True, remaining_epochs=epochs, source_indices=keep,
+                             warmup_epochs=warmup)
+        return MitigationResult(removed=poison_ids, kept=int(keep.size), finetune=result)
     backbone = trainer.method.backbone
     device = getattr(trainer, "device", None)
     emb_kw = trainer_embed_settings(trainer)
@@ -91,7 +134,6 @@ def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Union[Anchors
     result = finetune_backbone(backbone, poison_views, int(poison_ids.size), config, ctx, cluster_score_fn=score_fn,
                                anchor_norms=anchor_norms, device=device)
     trainer.method.sync_momentum_branch()
-    keep = np.setdiff1d(np.arange(n, dtype=np.int64), poison_ids, assume_unique=True)
     if hasattr(trainer, "log_event"):
         fields = {"removed": int(poison_ids.size), "n": int(poison_ids.size),
                   **{k: v for k, v in result.to_dict().items() if v is not None}, **dict(event or {})}

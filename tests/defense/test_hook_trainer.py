@@ -112,3 +112,53 @@ def test_hook_with_mitigation_restarts_the_real_trainer(cifar10_root, tmp_path):
     events = [r["event"] for r in records if r["kind"] == "event"]
     assert events.index("dift_stop") < events.index("finetune") < events.index("restart")
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [0, 1, 2]
+
+
+def test_retrain_restart_reinitialises_and_trains_a_full_budget_on_the_kept_samples(cifar10_root, tmp_path):
+    torch = pytest.importorskip("torch")
+    from naviewer.data.cifar import CifarDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.defense.mitigate import mitigate_in_training
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+
+    data = CifarDataset(cifar10_root, "train")
+    n = 96
+    store = ImageStore.from_array(np.stack([data.image(i) for i in range(n)]),
+                                  np.asarray(data.labels[:n], dtype=np.int64), data.class_names)
+    config = TrainConfig(method="byol", backbone={"arch": "resnet10", "cifar_stem": True, "width": 8}, epochs=3,
+                         batch_size=32, max_steps_per_epoch=1, warmup_epochs=0, device="cpu", num_threads=1,
+                         knn_every=0, checkpoint_every=0, image_size=16, seed=3)
+    trainer = build_trainer(config, store, tmp_path / "run")
+    initial = {k: v.detach().clone() for k, v in trainer.method.state_dict().items()}
+    trainer.total_epochs = 2          # stop after 2 of the 3 configured epochs, as a review would
+    trainer.fit()
+    trained = [p.detach().clone() for p in trainer.method.backbone.parameters()]
+    dift = DiftConfig(restart_mode="retrain", seed=0)
+    out = mitigate_in_training(trainer, np.arange(8), None, dift)
+    assert out.finetune.steps == 0 and out.kept == n - 8 and len(trainer.store) == n - 8
+    # the weights are the run's initial ones again (same seed), not the (possibly backdoored) trained ones
+    for key, value in trainer.method.state_dict().items():
+        assert torch.equal(value, initial[key]), key
+    assert any(not torch.equal(a, b) for a, b in zip(trained, trainer.method.backbone.parameters()))
+    assert trainer.total_epochs == trainer.completed_epochs + 3   # the configured budget, not what was left
+    assert trainer.current_lr == pytest.approx(trainer.base_lr, rel=1e-6)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    ft = [r for r in records if r.get("event") == "finetune"]
+    assert ft and ft[-1]["skipped"] and ft[-1]["restart_mode"] == "retrain"
+    trainer.fit()
+    assert trainer.completed_epochs == 5
+
+
+def test_retrain_budget_and_settings():
+    from types import SimpleNamespace
+
+    from naviewer.defense.mitigate import retrain_budget
+    from naviewer.errors import NaviewerError
+
+    trainer = SimpleNamespace(config=SimpleNamespace(epochs=50), total_epochs=50)
+    assert retrain_budget(trainer, DiftConfig(restart_mode="retrain")) == 50
+    assert retrain_budget(trainer, DiftConfig(restart_mode="retrain", retrain_epochs=7)) == 7
+    with pytest.raises(NaviewerError, match="restart_mode"):
+        DiftConfig(restart_mode="again").validate()
+    with pytest.raises(NaviewerError, match="retrain_epochs"):
+        DiftConfig(retrain_epochs=0).validate()

@@ -89,3 +89,34 @@ def test_no_display_means_no_window(monkeypatch):
     assert _has_display() is (not sys.platform.startswith("linux"))
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     assert _has_display()
+
+
+def test_demo_dift_settings_spread_far_and_retrain():
+    from naviewer.workflows.demo import DemoConfig
+
+    dift = DemoConfig().dift_config()
+    assert dift.ls_alpha == 0.9 and dift.restart_mode == "retrain" and not dift.guard_check_split
+    assert dift.review == "pause" and dift.start_epoch == 25
+
+
+def test_finetune_and_finish_with_a_retrain_restart(demo_ws, tmp_path):
+    import shutil
+
+    from naviewer.workflows.demo import RUN, finetune_and_finish
+    from naviewer.workflows.dift_training import confirm_flags, read_state
+    from naviewer.workspace import Workspace
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo_ws, path)
+    with Workspace.open(path) as ws:
+        ws.update_config("dift", {**ws.config["dift"], "restart_mode": "retrain", "retrain_epochs": 2})
+        state = read_state(ws, RUN)
+        confirm_flags(ws, int(state["pass_id"]))
+        epochs_before = int(state["epoch"]) + 1
+        out = finetune_and_finish(ws, RUN, config_overrides={"threads": 1})
+        assert out["confirmed"] > 0 and out["finetune"]["finetune"]["steps"] == 0
+        records = [json.loads(line) for line in (path / "runs" / RUN / "metrics.jsonl").read_text().splitlines()]
+        restart = [r for r in records if r.get("event") == "restart"][-1]
+        assert restart["remaining_epochs"] == 2
+        assert restart["n_samples"] == ws.store.sample_count() - out["confirmed"]
+        assert max(r["epoch"] for r in records if r["kind"] == "epoch") == epochs_before + 1

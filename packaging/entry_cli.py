@@ -8,12 +8,7 @@ under picks the desktop app.
 import os
 import sys
 
-# Qt's libraries link the host's OpenGL/EGL/xcb libraries, which the bundle does not ship.
-HOST_LIBS_HINT = """The desktop app needs system libraries that this computer lacks.
-On Debian/Ubuntu:
-  sudo apt-get install --no-install-recommends libgl1 libegl1 libxcb1 libwayland-cursor0 \\
-      libwayland-egl1 fontconfig fonts-dejavu-core
-(see "Host requirements" in docs/packaging.md)"""
+from naviewer.system_libs import missing_library_message
 
 if os.path.basename(sys.argv[0]).startswith("naviewer-gui"):
     from naviewer.gui.app import main
@@ -23,7 +18,8 @@ else:
 try:
     raise SystemExit(main())
 except ImportError as exc:
-    if "cannot open shared object file" not in str(exc):
+    message = missing_library_message(exc)
+    if message is None:
         raise
-    print(f"naviewer: {exc}\n{HOST_LIBS_HINT}", file=sys.stderr)
+    print(message, file=sys.stderr)
     raise SystemExit(1)

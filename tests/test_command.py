@@ -20,3 +20,17 @@ def test_closed_pipe_is_not_a_traceback():
     proc.stdout.close()  # the reader goes away before the command writes
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err
+
+
+def test_missing_system_library_names_it_and_the_install_line(monkeypatch, capsys):
+    """A host without libGL (a bare server) gets the library and the apt-get line, not a traceback."""
+    import naviewer.gui.app
+    from naviewer.cli import main
+
+    def no_libgl(argv):
+        raise ImportError("libGL.so.1: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(naviewer.gui.app, "run_app", no_libgl)
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "libGL.so.1" in err and "apt-get install" in err and "Traceback" not in err

@@ -77,6 +77,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (JobCancelled, KeyboardInterrupt):
         print("naviewer: cancelled", file=sys.stderr)
         return 130
+    except ImportError as exc:
+        from naviewer.system_libs import missing_library_message
+
+        message = missing_library_message(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (`naviewer review WS | head`): stop quietly, as Unix tools do.
         import os

@@ -126,7 +126,21 @@ def exec_with_ctrl_c(app, window) -> int:
 
 def main() -> None:
     """``naviewer-gui`` console entry point."""
-    raise SystemExit(run_app(sys.argv[1:]))
+    from naviewer.errors import NaviewerError
+    from naviewer.system_libs import missing_library_message
+
+    try:
+        code = run_app(sys.argv[1:])
+    except NaviewerError as exc:
+        print(f"naviewer: error: {exc}", file=sys.stderr)
+        code = 2
+    except ImportError as exc:
+        message = missing_library_message(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        code = 2
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,3 +34,15 @@ def test_missing_system_library_names_it_and_the_install_line(monkeypatch, capsy
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "libGL.so.1" in err and "apt-get install" in err and "Traceback" not in err
+
+
+def test_run_name_survives_torchrun_parser():
+    """torchrun reads ``--run`` as its ``--run-path``; ``--run-name`` reaches naviewer intact."""
+    from torch.distributed.run import get_args_parser
+
+    from naviewer.cli import build_parser
+
+    launched = get_args_parser().parse_args(["--nproc_per_node", "2", "-m", "naviewer", "run", "ws", "--run-name", "x"])
+    assert launched.training_script_args == ["run", "ws", "--run-name", "x"]
+    assert build_parser().parse_args(launched.training_script_args).run == "x"
+    assert build_parser().parse_args(["finetune", "ws", "--run-name", "x"]).run == "x"

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("workspace", metavar="WORKSPACE")
-    parser.add_argument("--run", help="the DIFT run to resume (default: the one waiting for a review)")
+    parser.add_argument("--run", "--run-name", dest="run", help="the DIFT run to resume (default: the one waiting for a review); spell it --run-name under torchrun")
     parser.add_argument("--checkpoint", help="post hoc: the encoder to fine-tune (default: the one naviewer detect "
                                              "recorded, when no run waits for a review)")
     parser.add_argument("--out", help="post hoc: where to write the fine-tuned checkpoint")

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         epilog="example: naviewer run ws --dift --epochs 200 --method simclr",
     )
     parser.add_argument("workspace", metavar="WORKSPACE")
-    parser.add_argument("--run", default=None, help="run name (default: dift, or train without --dift)")
+    parser.add_argument("--run", "--run-name", dest="run", default=None, help="run name (default: dift, or train without --dift); spell it --run-name under torchrun")
     parser.add_argument("--dift", action="store_true", help="DIFT in the training loop")
     parser.add_argument("--accept-all", action="store_true", help="confirm DIFT's flags without a review (the paper's protocol)")
     parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"])

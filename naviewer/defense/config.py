@@ -17,6 +17,7 @@ from naviewer.errors import NaviewerError
 KNN_BACKENDS = ("auto", "hnsw", "exact")
 SPREAD_MODES = ("pool", "graph", "none")
 RESTART_MODES = ("continue", "retrain")
+MINDIST_SCALES = ("none", "anchor_spread")
 GRAPH_WEIGHTS = ("rbf", "connectivity")
 
 
@@ -42,6 +43,9 @@ class DiftConfig:
     # -- candidates, MinDist, GMM (§1.5, §1.6) ------------------------------------------
     candidate_fraction: float = 0.01
     anchors_per_class: int = 10
+    mindist_scale: str = "none"        # none: Eq. 6 as in the paper | anchor_spread: each class's mean anchor
+                                       # distance divided by that class's own anchor spread (tight and broad
+                                       # classes on one scale; a poison pile beside a tight class is "far")
     gmm_covariance: str = "full"
     gmm_n_init: int = 5
     guard_separation: float = 2.0
@@ -117,6 +121,8 @@ class DiftConfig:
             raise bad("spread_mode", f"choose one of {SPREAD_MODES}")
         if self.graph_weight not in GRAPH_WEIGHTS:
             raise bad("graph_weight", f"choose one of {GRAPH_WEIGHTS}")
+        if self.mindist_scale not in MINDIST_SCALES:
+            raise bad("mindist_scale", f"choose one of {MINDIST_SCALES}")
         if self.restart_mode not in RESTART_MODES:
             raise bad("restart_mode", f"choose one of {RESTART_MODES}")
         if self.retrain_epochs is not None and int(self.retrain_epochs) < 1:

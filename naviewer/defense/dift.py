@@ -20,10 +20,35 @@ from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 
 
-def min_dist(z: np.ndarray, anchor_z: np.ndarray, anchor_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def anchor_spread(anchor_z: np.ndarray, anchor_labels: np.ndarray) -> dict[int, float]:
+    """Per class: the median over its anchors of the mean distance to the class's OTHER anchors, i.e. the
+    MinDist a typical known-clean member of that class has. Classes with one anchor get the median of
+    the others' (1.0 when no class has two)."""
+    anchor_z = np.atleast_2d(np.asarray(anchor_z, dtype=np.float64))
+    anchor_labels = np.asarray(anchor_labels, dtype=np.int64).ravel()
+    out: dict[int, float] = {}
+    for cls in np.unique(anchor_labels):
+        a = anchor_z[anchor_labels == cls]
+        if len(a) < 2:
+            continue
+        sq = (a * a).sum(1)
+        d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * a @ a.T, 0.0))
+        np.fill_diagonal(d, 0.0)
+        value = float(np.median(d.sum(1) / (len(a) - 1)))
+        if value > 0:
+            out[int(cls)] = value
+    fallback = float(np.median(list(out.values()))) if out else 1.0
+    return {int(cls): out.get(int(cls), fallback) for cls in np.unique(anchor_labels)}
+
+
+def min_dist(z: np.ndarray, anchor_z: np.ndarray, anchor_labels: np.ndarray,
+             scale: Optional[dict[int, float]] = None) -> tuple[np.ndarray, np.ndarray]:
     """MinDist (Eq. 6): for each row, the smallest over classes of the mean unsquared L2 distance
     to that class's anchors. Returns (mindist, class attaining it). Classes without anchors do
-    not exist for this function, so they can never contribute a 0/NaN mean."""
+    not exist for this function, so they can never contribute a 0/NaN mean.
+
+    ``scale`` (class -> spread, :func:`anchor_spread`) divides each class's mean first: "far from every
+    class" measured in units of each class's own spread (the ``mindist_scale="anchor_spread"`` option)."""
     z = np.atleast_2d(np.asarray(z, dtype=np.float32))
     anchor_z = np.atleast_2d(np.asarray(anchor_z, dtype=np.float32))
     anchor_labels = np.asarray(anchor_labels, dtype=np.int64).ravel()
@@ -35,6 +60,11 @@ def min_dist(z: np.ndarray, anchor_z: np.ndarray, anchor_labels: np.ndarray) -> 
     onehot = np.zeros((anchor_labels.size, classes.size), dtype=np.float64)
     onehot[np.arange(anchor_labels.size), inverse] = 1.0
     onehot /= onehot.sum(axis=0, keepdims=True)
+    divisor = None
+    if scale is not None:
+        divisor = np.array([float(scale.get(int(c), 1.0)) for c in classes], dtype=np.float64)[None, :]
+        if not np.all(divisor > 0):
+            raise NaviewerError("MinDist: class scales must be > 0")
     a64 = anchor_z.astype(np.float64)
     a_sq = (a64 * a64).sum(1)
     out = np.empty(z.shape[0], dtype=np.float64)
@@ -44,6 +74,8 @@ def min_dist(z: np.ndarray, anchor_z: np.ndarray, anchor_labels: np.ndarray) -> 
         zz = z[start:start + step].astype(np.float64)
         d2 = (zz * zz).sum(1)[:, None] + a_sq[None, :] - 2.0 * zz @ a64.T
         means = np.sqrt(np.maximum(d2, 0.0)) @ onehot
+        if divisor is not None:
+            means = means / divisor
         best = means.argmin(axis=1)
         out[start:start + step] = means[np.arange(means.shape[0]), best]
         arg[start:start + step] = classes[best]
@@ -234,7 +266,8 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
     m = min(config.n_candidates(n), n - len(anchors))
     candidates = select_candidates(knn.kth_distance, m, exclude=anchors.indices)
     anchor_z = z[anchors.indices]
-    mind, nearest = min_dist(z[candidates], anchor_z, anchors.labels)
+    scale = anchor_spread(anchor_z, anchors.labels) if config.mindist_scale == "anchor_spread" else None
+    mind, nearest = min_dist(z[candidates], anchor_z, anchors.labels, scale)
 
     def reference() -> np.ndarray:
         rng = np.random.default_rng(config.seed)
@@ -244,7 +277,7 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
         ids = np.flatnonzero(pool)
         if ids.size > config.guard_reference_size:
             ids = rng.choice(ids, size=config.guard_reference_size, replace=False)
-        return min_dist(z[ids], anchor_z, anchors.labels)[0] if ids.size else np.empty(0)
+        return min_dist(z[ids], anchor_z, anchors.labels, scale)[0] if ids.size else np.empty(0)
 
     split = gmm_split(mind, config, reference)
     timings["mindist_gmm"] = time.perf_counter() - start

@@ -57,3 +57,33 @@ def test_user_anchors_and_bad_input():
     with pytest.raises(NaviewerError):
         draw_anchors(np.full(10, -1))
     assert Anchors.from_dict(a.to_dict()).indices.tolist() == [0, 2]
+
+
+def test_anchor_spread_puts_tight_and_broad_classes_on_one_scale():
+    from naviewer.defense.dift import anchor_spread
+
+    rng = np.random.default_rng(0)
+    tight = rng.normal(scale=0.05, size=(10, 4))                      # class 0: a tight class
+    broad = np.array([8.0, 0, 0, 0]) + rng.normal(scale=1.0, size=(10, 4))  # class 1: a broad class
+    a = np.concatenate([tight, broad]).astype(np.float32)
+    labels = np.repeat([0, 1], 10)
+    spread = anchor_spread(a, labels)
+    assert spread[0] < 0.2 < 1.0 < spread[1]
+    pile = np.array([[0.6, 0.0, 0.0, 0.0]])                           # beside the tight class, outside it
+    member = np.array([8.0, 1.0, 0.0, 0.0])[None]                     # a typical broad-class member
+    raw_pile, raw_member = min_dist(pile, a, labels)[0][0], min_dist(member, a, labels)[0][0]
+    assert raw_pile < raw_member                                        # Eq. 6 calls the pile nearer
+    scaled_pile = min_dist(pile, a, labels, spread)[0][0]
+    scaled_member = min_dist(member, a, labels, spread)[0][0]
+    assert scaled_pile > 2.0 * scaled_member                            # in class units it is far
+    # one anchor in a class: that class borrows the median spread of the others
+    one = anchor_spread(np.concatenate([a, [[20.0, 0, 0, 0]]]).astype(np.float32), np.append(labels, 2))
+    assert one[2] == pytest.approx(np.median([spread[0], spread[1]]))
+
+
+def test_mindist_scale_setting_is_checked():
+    from naviewer.defense.config import DiftConfig
+
+    assert DiftConfig(mindist_scale="anchor_spread").validate().mindist_scale == "anchor_spread"
+    with pytest.raises(NaviewerError, match="mindist_scale"):
+        DiftConfig(mindist_scale="zscore").validate()

@@ -95,7 +95,7 @@ def test_demo_dift_settings_spread_far_and_retrain():
     from naviewer.workflows.demo import DemoConfig
 
     dift = DemoConfig().dift_config()
-    assert dift.ls_alpha == 0.8 and dift.restart_mode == "retrain" and dift.mindist_scale == "anchor_spread"
+    assert dift.ls_alpha == 0.7 and dift.restart_mode == "retrain" and dift.mindist_scale == "anchor_spread"
     assert dift.guard_check_split and dift.review == "pause" and dift.start_epoch == 29
 
 

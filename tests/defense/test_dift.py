@@ -79,3 +79,27 @@ def test_two_poison_modes_above_the_benign_range_are_both_taken():
     values = np.concatenate([np.full(40, 0.9), np.full(10, 1.2)]) + np.linspace(0, 0.01, 50)
     split = gmm_split(values, DiftConfig(), lambda: np.linspace(0.1, 0.5, 100))
     assert split.guard_decision == "all" and split.selected.all()
+
+
+def test_class_scaled_mindist_takes_a_poison_pile_beside_a_tight_class():
+    # the digits demo's case: every candidate is a poison, the pile sits just outside a TIGHT class, so its
+    # raw MinDist (Eq. 6) is below that of typical members of the broad classes and the guard says "none"
+    from naviewer.defense.anchors import draw_anchors
+
+    rng = np.random.default_rng(0)
+    dim = 8
+    centers = np.zeros((4, dim))
+    centers[1:, :3] = 6.0 * np.eye(3)
+    spreads = [0.05, 0.5, 0.5, 0.5]
+    labels = np.repeat(np.arange(4), [60, 150, 150, 150])
+    clean = np.concatenate([centers[c] + rng.normal(scale=spreads[c], size=(int((labels == c).sum()), dim))
+                            for c in range(4)])
+    pile = centers[0] + np.r_[0.6, np.zeros(dim - 1)] + rng.normal(scale=0.005, size=(30, dim))
+    z = np.concatenate([clean, pile]).astype(np.float32)
+    truth = np.r_[np.zeros(len(clean), bool), np.ones(30, bool)]
+    anchors = draw_anchors(np.r_[labels, np.zeros(30, np.int64)], 10, seed=0, candidates=np.flatnonzero(~truth))
+    base = dict(knn_backend="exact", normalize=False, k=5, candidate_fraction=30 / len(z), gmm_n_init=2)
+    plain = detect_epoch(z, anchors, DiftConfig(**base))
+    assert truth[plain.candidates].all() and plain.selected.size == 0
+    scaled = detect_epoch(z, anchors, DiftConfig(mindist_scale="anchor_spread", **base))
+    assert np.array_equal(scaled.selected, np.flatnonzero(truth))

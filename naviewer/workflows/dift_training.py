@@ -203,7 +203,6 @@ def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, c
         return record
     store = trainer.store
     keep = np.flatnonzero(~in_store)
-    remaining = trainer.total_epochs - trainer.completed_epochs
     if local.size >= 2:
         position = {int(v): k for k, v in enumerate(ids)}
         anchor_local = np.array([position[int(a)] for a in anchors.indices if int(a) in position], dtype=np.int64)
@@ -223,6 +222,8 @@ def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, c
         trainer.log_event("finetune", skipped=True, reason="fewer than 2 confirmed samples", **record)
         record["finetune"] = None
         trainer.replace_data(store.subset(keep), reset_schedule=True, source_indices=keep)
+    # read after the restart: restart_mode="retrain" sets a new budget (retrain_epochs), not what was left
+    remaining = trainer.total_epochs - trainer.completed_epochs
     record.update(kept=int(keep.size), remaining_epochs=int(remaining), seconds=time.perf_counter() - start)
     return record
 

@@ -91,6 +91,20 @@ def test_review_gate_stops_then_finetunes_only_the_confirmed(tmp_path, tiny_data
             resume_after_review(ws, "dift")  # nothing waits any more
 
 
+def test_retrain_restart_reports_the_epochs_it_trained(tmp_path, tiny_data):
+    """restart_mode=retrain trains retrain_epochs after the removal; the record said what was left before."""
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        out = train_with_dift(ws, train_config(3), dift_config(restart_mode="retrain", retrain_epochs=2),
+                              accept_all=False, monitor=False)
+        assert out.status == "awaiting_review"
+        stopped_at = out.fit["epochs"]
+        flagged = np.flatnonzero(ws.store.pass_scores(out.pass_id)["flagged"])
+        ws.store.set_review(flagged, "confirmed", "analyst")
+        done = resume_after_review(ws, monitor=False)
+        assert done.finetune["remaining_epochs"] == 2 == done.fit["epochs"] - stopped_at
+
+
 def test_gui_gate_waits_in_process_until_released(tmp_path, tiny_data):
     setup = attacked_workspace(tmp_path / "ws", tiny_data)
     seen = []

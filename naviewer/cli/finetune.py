@@ -117,8 +117,13 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         ft = out.finetune or {}
         info = ft.get("finetune") or {}
-        print(f"fine-tuned on {ft.get('removed', 0)} confirmed samples ({info.get('steps', 0)} steps), removed them, "
-              f"trained {ft.get('remaining_epochs', 0)} more epochs; checkpoint {out.checkpoint}")
+        if ft.get("restart_mode") == "retrain":
+            print(f"removed {ft.get('removed', 0)} confirmed samples and retrained the re-initialised encoder for "
+                  f"{ft.get('remaining_epochs', 0)} epochs on the rest (restart_mode=retrain, no Eq. 7 step); "
+                  f"checkpoint {out.checkpoint}")
+        else:
+            print(f"fine-tuned on {ft.get('removed', 0)} confirmed samples ({info.get('steps', 0)} steps), removed "
+                  f"them, trained {ft.get('remaining_epochs', 0)} more epochs; checkpoint {out.checkpoint}")
         if info.get("diverged"):
             print(f"  WARNING: fine-tuning diverged at step {info.get('diverged_step')} ({info.get('divergence')}); "
                   f"kept the {info.get('restored')} weights")

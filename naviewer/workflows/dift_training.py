@@ -218,6 +218,7 @@ def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, c
         out = mitigate_in_training(trainer, local, anchor_local, config, ref, ctx, restart=True,
                                    event={"pass_id": pass_id}, seed_key=4099)
         record["finetune"] = out.finetune.to_dict()
+        record["restart_mode"] = config.restart_mode
     else:
         trainer.log_event("finetune", skipped=True, reason="fewer than 2 confirmed samples", **record)
         record["finetune"] = None

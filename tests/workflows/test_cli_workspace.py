@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from workflow_kit import PATCH
 from naviewer.cli import main
 from naviewer.workspace import Workspace
@@ -22,16 +24,21 @@ def test_new_refuses_attack_options_without_attack(tmp_path, tiny_data, capsys):
     assert "--rate needs --attack" in capsys.readouterr().err
 
 
-def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys):
+@pytest.mark.parametrize("restart", ["continue", "retrain"])
+def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys, restart):
     settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
     ws_path = str(tmp_path / "w")
     assert main(["new", ws_path, "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1", *settings]) == 0
     dift = ["patience=1", "k=5", "n_min=5", "candidate_fraction=0.1", "pool_random=50", "guard_reference_size=100",
-            "ft_max_steps=5", "base_lr=0.006"]
+            "ft_max_steps=5", "base_lr=0.006", f"restart_mode={restart}", "retrain_epochs=1"]
     assert main(["run", ws_path, "--dift", "--epochs", "3", "--arch", "resnet10", "--width", "8", "--image-size", "16",
                  "--batch-size", "64", "--warmup-epochs", "0", "--dift-start", "0", "--no-monitor", "--threads", "1",
                  *[f"--dift-set={d}" for d in dift]]) == 0
     out = capsys.readouterr().out
     assert "naviewer review" in out and "naviewer finetune" in out
     assert main(["finetune", ws_path, "--accept-all", "--no-monitor"]) == 0
-    assert "fine-tuned on" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    if restart == "continue":
+        assert "fine-tuned on" in said
+    else:  # no Eq. 7 step is taken, so the command must not claim one
+        assert "retrained the re-initialised encoder for 1 epochs" in said and "fine-tuned" not in said

@@ -184,6 +184,13 @@ class AnalysisSession:
             source_keys=list(samples.get("source_key", [])) or None, ground_truth=truth, history=history, settings=settings,
         )
 
+    @property
+    def restart_mode(self) -> str:
+        """What acting on the confirmed flags does: "continue" (Eq. 7 then the paper's restart) or
+        "retrain" (remove them and retrain from scratch), as the detection pass recorded it."""
+        mode = _find_key(self.settings, "restart_mode")
+        return str(mode) if mode else "continue"
+
     # -- scores -------------------------------------------------------------------------------
     def score(self, key: str) -> Optional[np.ndarray]:
         return self.scores.get(key)

@@ -76,6 +76,9 @@ class FineTuneGate(QWidget):
             return False, "Confirm at least one flagged sample as a poison first."
         if pending and not self.override.isChecked():
             return False, f"{pending:,} flags still await a decision (unreviewed or later); review them first or allow it below."
+        if self.session.restart_mode == "retrain":
+            return True, (f"Ready: remove the {confirmed:,} confirmed poisons and retrain the encoder from scratch on "
+                          "the rest (restart_mode=retrain, this run's recipe; no Eq. 7 step).")
         return True, f"Ready: fine-tune the encoder to push the {confirmed:,} confirmed poisons apart (DIFT Eq. 7)."
 
     def update_gate(self) -> None:
@@ -86,7 +89,8 @@ class FineTuneGate(QWidget):
         self.counts.setText("Flags: " + " &nbsp; ".join(parts))
         enabled, why = self.gate()
         self.button.setEnabled(enabled)
-        self.button.setText(f"Fine-tune on {len(self.confirmed_ids()):,} confirmed poisons")
+        verb = "Remove and retrain without" if self.session.restart_mode == "retrain" else "Fine-tune on"
+        self.button.setText(f"{verb} {len(self.confirmed_ids()):,} confirmed poisons")
         self.reason.setText(why)
         self.override.setVisible((c["unreviewed"] + c["later"]) > 0)
 

@@ -32,6 +32,19 @@ def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
     assert gate.result.rowCount() == 2 and gate.result.item(1, 3).text() == "+0.02"
 
 
+
+def test_finetune_gate_names_a_retrain_restart(qtbot, demo_session) -> None:
+    """A run recorded with restart_mode=retrain does no Eq. 7 step: the gate must not promise one."""
+    assert demo_session.restart_mode == "continue"
+    demo_session.settings = {"config": {"restart_mode": "retrain"}}
+    gate = FineTuneGate(demo_session)
+    qtbot.addWidget(gate)
+    gate.override.setChecked(True)
+    demo_session.confirm(demo_session.review_queue()[:3])
+    assert gate.button.text() == "Remove and retrain without 3 confirmed poisons"
+    assert "retrain the encoder from scratch" in gate.reason.text() and "Eq. 7 step" in gate.reason.text()
+
+
 def test_export_writes_manifests_and_report(qtbot, workspace_session, tmp_path) -> None:
     _path, ws, session = workspace_session
     top = session.clusters()[0].members

@@ -94,8 +94,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
                   f"after checkpointing at epoch {out.fit['epochs']}.\n"
                   f"Review the flags:   naviewer review {args.workspace}   (or in the GUI)\n"
-                  f"then resume:        naviewer finetune {args.workspace}   (fine-tunes on the confirmed samples, "
-                  "removes them and finishes training)")
+                  f"then resume:        naviewer finetune {args.workspace}   ({_resume_says(dift)})")
             return 0
         if out.status == "noop":
             print("DIFT: no poison detected; training finished on the whole dataset")
@@ -104,3 +103,10 @@ def _run(args: argparse.Namespace) -> int:
                   f"finished on the rest")
         print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
     return 0
+
+
+def _resume_says(dift) -> str:
+    """What ``naviewer finetune`` will do after the review, in this run's recipe."""
+    if getattr(dift, "restart_mode", "continue") == "retrain":
+        return "removes the confirmed samples and retrains the encoder from scratch on the rest"
+    return "fine-tunes on the confirmed samples, removes them and finishes training"

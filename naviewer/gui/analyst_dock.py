@@ -207,13 +207,11 @@ class AnalystDock:
         result = job.result or {}
         self.panel.set_finetune_result(result)
         gate = self.panel.finetune_gate
-        gate.button.setEnabled(False)
-        gate.reason.setText(f"Done: fine-tuned on {result.get('confirmed', 0)} confirmed poisons, removed them and "
-                            "finished training; the table compares before and after.")
+        gate.show_done(int(result.get("confirmed", 0)))
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
-        w._log(f"fine-tuned: before {result.get('before')} after {result.get('after')}")
-        w.statusBar().showMessage("Fine-tuning and the rest of training finished; see the Fine-tune tab", 15000)
+        w._log(f"{gate.reason.text()} before {result.get('before')} after {result.get('after')}")
+        w.statusBar().showMessage("Training on the cleaned data finished; see the Fine-tune tab", 15000)
 
     def close(self) -> None:
         try:

@@ -99,6 +99,15 @@ class FineTuneGate(QWidget):
         if enabled:
             self.finetune_requested.emit(self.confirmed_ids())
 
+    def show_done(self, confirmed: int) -> None:
+        """The gate's last word after the in-training job: what was done, in this run's recipe."""
+        self.button.setEnabled(False)
+        if self.session.restart_mode == "retrain":
+            did = f"Done: removed {confirmed:,} confirmed poisons and retrained the encoder from scratch on the rest"
+        else:
+            did = f"Done: fine-tuned on {confirmed:,} confirmed poisons, removed them and finished training"
+        self.reason.setText(did + "; the table compares before and after.")
+
     def set_running(self, running: bool) -> None:
         self._running = running
         self.update_gate()

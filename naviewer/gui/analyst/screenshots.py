@@ -224,9 +224,7 @@ def render(out: Path, cifar: str, workspace: Optional[Path] = None, pass_id: Opt
         if gate_result:
             gate.set_result(gate_result)
             if workspace is not None:  # what the main window's analyst dock shows once the job is done
-                gate.button.setEnabled(False)
-                gate.reason.setText(f"Done: fine-tuned on {gate_result.get('confirmed', 0)} confirmed poisons, "
-                                    "removed them and finished training; the table compares before and after.")
+                gate.show_done(int(gate_result.get("confirmed", 0)))
         save(gate, "finetune")
         for widget in (view_map, gallery, cluster_view, why, inspector, gate):
             widget.close()

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import is_main_process, context, parse_settings
+    from naviewer.cli.progress import count
     from naviewer.workflows.dift_training import pending_review_runs, resume_after_review
     from naviewer.workspace import Workspace
 
@@ -119,11 +120,11 @@ def _run(args: argparse.Namespace) -> int:
         info = ft.get("finetune") or {}
         if ft.get("restart_mode") == "retrain":
             print(f"removed {ft.get('removed', 0)} confirmed samples and retrained the re-initialised encoder for "
-                  f"{ft.get('remaining_epochs', 0)} epochs on the rest (restart_mode=retrain, no Eq. 7 step); "
+                  f"{count(ft.get('remaining_epochs', 0), 'epoch')} on the rest (restart_mode=retrain, no Eq. 7 step); "
                   f"checkpoint {out.checkpoint}")
         else:
-            print(f"fine-tuned on {ft.get('removed', 0)} confirmed samples ({info.get('steps', 0)} steps), removed "
-                  f"them, trained {ft.get('remaining_epochs', 0)} more epochs; checkpoint {out.checkpoint}")
+            print(f"fine-tuned on {ft.get('removed', 0)} confirmed samples ({count(info.get('steps', 0), 'step')}), "
+                  f"removed them, trained {count(ft.get('remaining_epochs', 0), 'more epoch')}; checkpoint {out.checkpoint}")
         if info.get("diverged"):
             print(f"  WARNING: fine-tuning diverged at step {info.get('diverged_step')} ({info.get('divergence')}); "
                   f"kept the {info.get('restored')} weights")

@@ -7,6 +7,11 @@ import time
 from typing import Any, Optional, TextIO
 
 
+def count(n: int, noun: str) -> str:
+    """``count(1, "epoch")`` -> "1 epoch", ``count(3, "epoch")`` -> "3 epochs" (regular nouns only)."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _fmt_seconds(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     if seconds >= 3600:

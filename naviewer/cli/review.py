@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from naviewer.analysis.session import AnalysisSession
-    from naviewer.cli.progress import TextProgress
+    from naviewer.cli.progress import TextProgress, count
     from naviewer.errors import NaviewerError
     from naviewer.jobs import JobContext
     from naviewer.workspace import Workspace
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"undone: {len(ids)} samples" if len(ids) else "nothing to undo")
 
     counts = session.review_counts()
-    print(f"{session.n:,} samples, {sum(counts.values()):,} flagged in {len(clusters):,} clusters; "
+    print(f"{session.n:,} samples, {sum(counts.values()):,} flagged in {count(len(clusters), 'cluster')}; "
           + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     print(f"{'#':>4} {'size':>6} {'density':>10} {'MinDist':>9}  {'reviewed':>9}  classes")
     for cl in clusters[: args.top]:

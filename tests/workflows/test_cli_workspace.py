@@ -36,9 +36,10 @@ def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys,
                  *[f"--dift-set={d}" for d in dift]]) == 0
     out = capsys.readouterr().out
     assert "naviewer review" in out and "naviewer finetune" in out
+    assert ("retrains the encoder from scratch" in out) == (restart == "retrain")
     assert main(["finetune", ws_path, "--accept-all", "--no-monitor"]) == 0
     said = capsys.readouterr().out
     if restart == "continue":
         assert "fine-tuned on" in said
     else:  # no Eq. 7 step is taken, so the command must not claim one
-        assert "retrained the re-initialised encoder for 1 epochs" in said and "fine-tuned" not in said
+        assert "retrained the re-initialised encoder for 1 epoch " in said and "fine-tuned" not in said

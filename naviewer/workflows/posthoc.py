@@ -59,7 +59,14 @@ def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[in
 
 
 def baseline_scores(result) -> dict[str, np.ndarray]:
-    return {"flagged": result.flagged_mask(), "cluster": np.asarray(result.labels, dtype=np.int64)}
+    """A B1 result as pass scores. As in a DIFT pass, ``cluster`` numbers only the flagged clusters
+    (0, 1, ...) and is -1 elsewhere: OPTICS also labels the clusters it did not flag."""
+    flagged = result.flagged_mask()
+    labels = np.asarray(result.labels, dtype=np.int64)
+    cluster = np.full(labels.shape, -1, dtype=np.int64)
+    if flagged.any():
+        _, cluster[flagged] = np.unique(labels[flagged], return_inverse=True)
+    return {"flagged": flagged, "cluster": cluster}
 
 
 def run_baselines(ws, features: np.ndarray, methods: Sequence[str], config, *, run: str, knn=None,

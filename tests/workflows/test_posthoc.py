@@ -96,3 +96,17 @@ def test_posthoc_finetune_after_detect_and_review(tmp_path, tiny_data, capsys):
         ws.store.set_review(flagged[1:], "rejected", "analyst")
         with pytest.raises(NaviewerError, match="at least 2 samples confirmed"):
             finetune_posthoc(ws)
+
+
+def test_baseline_scores_number_only_the_flagged_clusters():
+    """OPTICS labels clusters it does not flag; samples.csv must not show those as clusters."""
+    from types import SimpleNamespace
+
+    from naviewer.workflows.posthoc import baseline_scores
+
+    labels = np.array([-1, 0, 0, 3, 3, 5, 1])
+    flagged = np.isin(labels, [3, 5])
+    result = SimpleNamespace(labels=labels, flagged_mask=lambda: flagged)
+    scores = baseline_scores(result)
+    assert scores["cluster"].tolist() == [-1, -1, -1, 0, 0, 1, -1]
+    assert scores["flagged"].tolist() == flagged.tolist()

@@ -143,7 +143,11 @@ class AnalystDock:
                 return finetune_and_finish(ws, run, ctx)
 
         self.panel.finetune_gate.set_running(True)
-        self.finetune_job = w.start_job(job, f"Fine-tune on {len(confirmed)} confirmed poisons and finish training",
+        if self.panel.finetune_gate.session.restart_mode == "retrain":
+            title = f"Remove {len(confirmed)} confirmed poisons and retrain"
+        else:
+            title = f"Fine-tune on {len(confirmed)} confirmed poisons and finish training"
+        self.finetune_job = w.start_job(job, title,
                                         resources=["training", f"workspace:{path}"], kind="training",
                                         torch_threads=tasks.training_threads(), on_success=self._done)
         if self.finetune_job is None:

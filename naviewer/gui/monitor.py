@@ -8,7 +8,9 @@ Two sources feed the same plots, both speaking the records of ``metrics.jsonl`` 
 
 Records are appended to plain lists; a timer pushes changed series into pyqtgraph, one plot per
 tick (each repaint is ~10 ms of GUI thread, so pauses stay short while training runs).
-The x axis is in epochs (1-based at epoch ends; step records at fractional epochs). ASR and DIFT
+The x axis counts epochs the way people do (1-based): epoch N's record sits at x = N and its step
+records between N - 1 and N, placed by their position inside that epoch (:class:`StepPlacer`), so a
+DIFT restart that changes the steps per epoch keeps step and epoch curves together. ASR and DIFT
 plots appear only once a record carries their values. This module imports pyqtgraph, which is slow
 to import: the main window imports it only after the window is on screen.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -88,6 +90,77 @@ class MetricsFollower(QObject):
             self.records.emit(records)
         return len(records)
 
+class StepPlacer:
+    """Puts ``step`` records at their real position inside their epoch.
+
+    ``step`` is the global step counter, which runs on across a DIFT restart, a resume and a
+    retrain while the steps per epoch change (fewer samples after the restart), so ``step /
+    steps_per_epoch`` drifts. The trainer always logs an epoch's last step, so the records
+    themselves say where each epoch starts (the previous epoch's last step) and ends: a step is
+    placed at ``epoch + (step - start) / steps``; while its epoch is still running the steps per
+    epoch are the latest known (``run_start``, or the last finished epoch), and :meth:`close`
+    gives the exact positions once the epoch record arrives. Positions are 0-based here
+    (``epoch`` 0's steps lie in (0, 1]); the monitor draws them as they are, which puts epoch
+    ``e``'s record (0-based in the file) at x = e + 1, i.e. "epoch e + 1" on screen.
+    """
+
+    def __init__(self) -> None:
+        self.steps_per_epoch: Optional[float] = None
+        self.ends: dict[int, float] = {}  # last logged step of each epoch seen
+        self._resume: Optional[tuple[int, float]] = None
+        self._new_segment = True
+        self._max_epoch = -1
+
+    def run_start(self, record: dict[str, Any]) -> None:
+        spe = _number(record.get("steps_per_epoch"))
+        if spe and spe > 0:
+            self.steps_per_epoch = spe
+        epoch, step = _number(record.get("resumed_from_epoch")), _number(record.get("resumed_from_step"))
+        self._resume = (int(epoch), step) if epoch is not None and step is not None else None
+        self._new_segment = True
+
+    def restart(self, new_samples: Optional[float], old_samples: Optional[float]) -> None:
+        """An in-process restart on fewer samples: estimate the new steps per epoch until one ends."""
+        if self.steps_per_epoch and new_samples and old_samples:
+            self.steps_per_epoch = max(1.0, round(self.steps_per_epoch * new_samples / old_samples))
+
+    def _start(self, epoch: int) -> Optional[float]:
+        if epoch - 1 in self.ends:
+            return self.ends[epoch - 1]
+        if self._resume is not None and self._resume[0] == epoch:
+            return self._resume[1]  # exact unless resumed mid-epoch; close() corrects it
+        if epoch == 0:
+            return 0.0
+        return None
+
+    def place(self, epoch: int, step: float) -> float:
+        if self._new_segment:
+            # A run that starts over (epoch numbers going back) forgets the epochs it replaces.
+            if epoch <= self._max_epoch:
+                for e in [e for e in self.ends if e >= epoch]:
+                    del self.ends[e]
+            self._new_segment = False
+        self._max_epoch = max(self._max_epoch, epoch)
+        self.ends[epoch] = step
+        spe = self.steps_per_epoch or 1.0
+        start = self._start(epoch)
+        if start is None:
+            start = epoch * spe  # nothing known about this epoch's start: the old estimate
+        return epoch + min(1.0, max(0.0, (step - start) / spe))
+
+    def close(self, epoch: int) -> Optional[tuple[float, float]]:
+        """The epoch ended: its (start, end) steps, now known exactly; learns the steps per epoch."""
+        end = self.ends.get(epoch)
+        if end is None:
+            return None
+        start = self.ends.get(epoch - 1)
+        if start is None or start >= end:
+            start = end - self.steps_per_epoch if self.steps_per_epoch else self._start(epoch)
+        if start is None or start >= end:
+            return None
+        self.steps_per_epoch = end - start
+        return start, end
+
 
 @dataclass
 class _SeriesSpec:
@@ -145,6 +218,24 @@ def _number(value: Any) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
+def epoch_of(x: float, total: Optional[float] = None) -> str:
+    """"epoch N of M" for the end of the N-th epoch (x = N on the monitor's axis), 1-based like
+    everything a person reads."""
+    n = max(1, int(math.ceil(x - 1e-9)))
+    return f"epoch {n}" + (f" of {int(total)}" if total else "")
+
+
+@dataclass
+class _MarkerGroup:
+    """Event markers that fall at one epoch: one dashed line per plot, one merged label."""
+
+    x: float
+    slot: int  # vertical place of the label, stacked against nearby groups
+    labels: list[str] = field(default_factory=list)
+    tips: list[str] = field(default_factory=list)
+    lines: list[Any] = field(default_factory=list)
+
+
 class TrainingMonitor(QWidget):
     """Plots of one training run, fed by records from a job or a followed metrics file."""
 
@@ -163,6 +254,11 @@ class TrainingMonitor(QWidget):
         self.events: list[dict[str, Any]] = []
         self.state = "idle"
         self._dirty: set[str] = set()
+        self.placer = StepPlacer()
+        # step points of epochs still running: epoch -> [(step, [(data key, index)])], fixed by close()
+        self._open_steps: dict[int, list[tuple[float, list[tuple[tuple[str, str], int]]]]] = {}
+        self.marker_groups: list[_MarkerGroup] = []
+        self._skipped_finetune: Optional[dict[str, Any]] = None
 
         self.header = QLabel("No training run. Start one from Run ▸ Train, or follow a run folder.")
         self.header.setObjectName("monitorHeader")
@@ -204,6 +300,10 @@ class TrainingMonitor(QWidget):
         self.last_step, self.last_epoch = {}, {}
         self.events = []
         self.state = "idle"
+        self.placer = StepPlacer()
+        self._open_steps = {}
+        self.marker_groups = []
+        self._skipped_finetune = None
         for plot, line in self._markers:
             plot.removeItem(line)
         self._markers = []
@@ -269,26 +369,43 @@ class TrainingMonitor(QWidget):
             kind = record.get("kind")
             if kind == "run_start":
                 self.run_info = dict(record)
+                self.placer.run_start(record)
             elif kind == "step":
-                self._add_point("step", record, self._step_x(record))
+                self._add_step(record)
                 self.last_step = dict(record)
             elif kind == "epoch":
                 epoch = _number(record.get("epoch"))
+                if epoch is not None:
+                    self._close_epoch(int(epoch))
                 self._add_point("epoch", record, (epoch if epoch is not None else len(self.data.get(("loss", "epoch"), ([], []))[0])) + 1)
                 self.last_epoch = dict(record)
             elif kind == "event":
                 self._add_event(record)
         self._update_header()
 
-    def _step_x(self, record: dict[str, Any]) -> float:
-        steps_per_epoch = _number(self.run_info.get("steps_per_epoch"))
-        step = _number(record.get("step"))
-        if steps_per_epoch and step is not None:
-            return step / steps_per_epoch
-        epoch = _number(record.get("epoch")) or 0.0
-        return epoch + 1.0
+    def _add_step(self, record: dict[str, Any]) -> None:
+        epoch, step = _number(record.get("epoch")), _number(record.get("step"))
+        if epoch is None or step is None:  # not from naviewer's trainer: at the end of its epoch
+            self._add_point("step", record, (epoch or 0.0) + 1.0)
+            return
+        refs = self._add_point("step", record, self.placer.place(int(epoch), step))
+        self._open_steps.setdefault(int(epoch), []).append((step, refs))
 
-    def _add_point(self, source: str, record: dict[str, Any], x: float) -> None:
+    def _close_epoch(self, epoch: int) -> None:
+        """The epoch's record arrived: its step points move to their exact places."""
+        points = self._open_steps.pop(epoch, [])
+        bounds = self.placer.close(epoch)
+        if bounds is None or not points:
+            return
+        start, end = bounds
+        for step, refs in points:
+            x = epoch + min(1.0, max(0.0, (step - start) / (end - start)))
+            for key, index in refs:
+                self.data[key][0][index] = x
+        self._dirty.update(spec.name for spec in PLOTS if any(s.source == "step" for s in spec.series))
+
+    def _add_point(self, source: str, record: dict[str, Any], x: float) -> list[tuple[tuple[str, str], int]]:
+        refs: list[tuple[tuple[str, str], int]] = []
         for spec in PLOTS:
             for series in spec.series:
                 if series.source != source:
@@ -299,26 +416,81 @@ class TrainingMonitor(QWidget):
                 xs, ys = self.data.setdefault((series.key, source), ([], []))
                 xs.append(x)
                 ys.append(value * series.scale)
+                refs.append(((series.key, source), len(xs) - 1))
                 self._dirty.add(spec.name)
+        return refs
 
     def _add_event(self, record: dict[str, Any]) -> None:
         self.events.append(dict(record))
         name = str(record.get("event", ""))
         if name in ("paused", "resumed", "cancelled", "finished"):
             self.state = {"resumed": "running"}.get(name, name)
+        if name == "finetune" and record.get("skipped"):
+            self._skipped_finetune = dict(record)  # nothing was fine-tuned: said on the restart's label
+            return
+        if name == "restart":
+            self.placer.restart(_number(record.get("n_samples")), _number(self.run_info.get("n_samples")))
+            done, remaining = _number(self.last_epoch.get("epoch")), _number(record.get("remaining_epochs"))
+            if done is not None and remaining is not None:  # an in-process restart has no new run_start
+                self.run_info["total_epochs"] = int(done) + 1 + int(remaining)
+            if record.get("n_samples") is not None:
+                self.run_info["n_samples"] = record["n_samples"]
         if name in _EVENT_LINES:
             epoch = _number(record.get("epoch"))
-            x = epoch + 1 if epoch is not None else self._latest_x()
+            self._mark(epoch + 1 if epoch is not None else self._latest_x(), *self._event_text(name, record))
+
+    def _event_text(self, name: str, record: dict[str, Any]) -> tuple[str, str]:
+        """(label, tooltip line) of an event marker."""
+        label = _EVENT_LINES[name]
+        details = []
+        if name == "dift_stop":
+            if record.get("reason"):
+                details.append(str(record["reason"]))
+            if _number(record.get("flagged")) is not None:
+                details.append(f"{int(record['flagged']):,} flagged")
+        elif name == "finetune":
+            if _number(record.get("steps")) is not None:
+                details.append(f"{int(record['steps']):,} steps")
+        elif name == "restart":
+            mode = (self._skipped_finetune or {}).get("restart_mode")
+            if mode:
+                label += f" ({mode})"
+            if _number(record.get("n_samples")) is not None:
+                details.append(f"on {int(record['n_samples']):,} samples")
+            if _number(record.get("remaining_epochs")) is not None:
+                details.append(f"{int(record['remaining_epochs'])} more epochs")
+        return label, label + (f": {', '.join(details)}" if details else "")
+
+    def _mark(self, x: float, label: str, tip: str) -> None:
+        """A dashed line at ``x`` on the loss, kNN and DIFT plots; events at the same epoch share one
+        line and one label ("DIFT stop · restart"), and labels of nearby lines are stacked."""
+        group = next((g for g in self.marker_groups if abs(g.x - x) < 0.5), None)
+        if group is None:
+            span = max(_number(self.run_info.get("total_epochs")) or 0.0, self._latest_x(), 1.0)
+            near = {g.slot for g in self.marker_groups if abs(g.x - x) < max(1.5, 0.3 * span)}  # labels run right
+            slot = next(i for i in range(len(near) + 1) if i not in near)
+            group = _MarkerGroup(x=x, slot=slot)
+            self.marker_groups.append(group)
             for plot_name in ("loss", "knn", "dift"):
                 line = pg.InfiniteLine(
                     pos=x,
                     angle=90,
                     pen=pg.mkPen(self._theme.color(4), width=1, style=Qt.PenStyle.DashLine),
-                    label=_EVENT_LINES[name],
-                    labelOpts={"position": 0.93, "anchors": [(0, 0), (0, 0)], "color": self._theme.plot_foreground},
+                    label=label,
+                    labelOpts={"position": max(0.1, 0.93 - 0.12 * slot), "anchors": [(0, 0), (0, 0)],
+                               "color": self._theme.plot_foreground},
                 )
                 self.plots[plot_name].addItem(line)
                 self._markers.append((self.plots[plot_name], line))
+                group.lines.append(line)
+        group.labels.append(label)
+        group.tips.append(tip)
+        total = _number(self.run_info.get("total_epochs"))
+        tooltip = f"{epoch_of(x, total)}\n" + "\n".join(group.tips)
+        for line in group.lines:
+            line.label.setFormat(" · ".join(group.labels))
+            line.setToolTip(tooltip)
+            line.label.setToolTip(tooltip)
 
     def _latest_x(self) -> float:
         xs = [series[0][-1] for series in self.data.values() if series[0]]

@@ -17,7 +17,7 @@ def _records(epochs=3, steps_per_epoch=4, extra=None):
     yield {"kind": "run_start", "time": 0, "config": {}, "total_epochs": epochs, "steps_per_epoch": steps_per_epoch, "method": "byol"}
     for epoch in range(epochs):
         for s in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + s
+            step = epoch * steps_per_epoch + s + 1  # like the trainer: the counter after the step
             yield {"kind": "step", "time": 0, "epoch": epoch, "step": step, "loss": 4.0 - 0.1 * step, "lr": 0.1, "images_per_s": 500.0}
         record = {"kind": "epoch", "time": 0, "epoch": epoch, "loss": 3.0 - epoch, "lr": 0.1, "images_per_s": 510.0,
                   "epoch_time_s": 1.0, "knn_acc": 0.2 + 0.1 * epoch}
@@ -47,7 +47,7 @@ def test_plots_points_from_a_running_job(qtbot, monitor):
     qtbot.waitSignal(job.finished, timeout=5000).wait()
     qtbot.waitUntil(lambda: len(monitor.data.get(("loss", "epoch"), ([], []))[0]) == 3, timeout=2000)
     xs, ys = monitor.data[("loss", "step")]
-    assert len(xs) == 12 and xs[4] == pytest.approx(1.0)  # step 4 of 4 per epoch = epoch 1.0
+    assert len(xs) == 12 and xs[3] == pytest.approx(1.0) and xs[4] == pytest.approx(1.25)  # step 4 of 4 ends epoch 1
     assert monitor.data[("loss", "epoch")] == ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
     assert monitor.data[("knn_acc", "epoch")][1] == pytest.approx([20.0, 30.0, 40.0])
     monitor.redraw()
@@ -124,3 +124,65 @@ def test_theme_switch_recolours_plots(qtbot, monitor):
 
     monitor.set_theme(load_theme("dark"))
     assert monitor.plots["loss"].backgroundBrush().color().name() == load_theme("dark").plot_background
+
+
+def _steps(epochs, steps_per_epoch, first_epoch=0, first_step=0, log_every=1):
+    """Step and epoch records like the trainer's: the last step of every epoch is always logged."""
+    step = first_step
+    for epoch in range(first_epoch, first_epoch + epochs):
+        for s in range(1, steps_per_epoch + 1):
+            step += 1
+            if s % log_every == 0 or s == steps_per_epoch:
+                yield {"kind": "step", "epoch": epoch, "step": step, "loss": 1.0, "lr": 0.1, "images_per_s": 9.0}
+        yield {"kind": "epoch", "epoch": epoch, "loss": 1.0, "lr": 0.1, "images_per_s": 9.0}
+
+
+def test_steps_follow_their_epoch_after_a_restart_in_the_file(qtbot, monitor):
+    """A DIFT run reviewed by `naviewer finetune`: a second run_start with fewer steps per epoch."""
+    records = [{"kind": "run_start", "total_epochs": 3, "steps_per_epoch": 11, "n_samples": 1437}]
+    records += _steps(3, 11, log_every=5)
+    records += [{"kind": "event", "event": "dift_stop", "epoch": 2, "reason": "stable", "flagged": 114},
+                {"kind": "event", "event": "finetune", "skipped": True, "restart_mode": "retrain"},
+                {"kind": "event", "event": "restart", "n_samples": 1323, "remaining_epochs": 3},
+                {"kind": "run_start", "total_epochs": 6, "steps_per_epoch": 10, "n_samples": 1323}]
+    records += _steps(3, 10, first_epoch=3, first_step=33, log_every=5)
+    monitor.add_records(records)
+    xs = monitor.data[("loss", "step")][0]
+    assert xs == pytest.approx([5 / 11, 10 / 11, 1, 1 + 5 / 11, 1 + 10 / 11, 2, 2 + 5 / 11, 2 + 10 / 11, 3,
+                                3.5, 4, 4.5, 5, 5.5, 6])
+    assert monitor.data[("loss", "epoch")][0] == [1, 2, 3, 4, 5, 6]
+    # the three events at the end of epoch 3 share one line and one readable label
+    (group,) = monitor.marker_groups
+    assert group.x == 3 and group.labels == ["DIFT stop", "restart (retrain)"]
+    assert group.lines[0].label.toPlainText() == "DIFT stop · restart (retrain)"
+    assert group.lines[0].toolTip().startswith("epoch 3 of 6\nDIFT stop: stable, 114 flagged")
+
+
+def test_steps_follow_their_epoch_after_an_in_process_restart(qtbot, monitor):
+    """The window's own DIFT job restarts inside the trainer: only a restart event, no run_start."""
+    monitor.add_records([{"kind": "run_start", "total_epochs": 2, "steps_per_epoch": 8, "n_samples": 80}])
+    monitor.add_records(_steps(2, 8, log_every=4))
+    monitor.add_records([{"kind": "event", "event": "restart", "n_samples": 50, "remaining_epochs": 2}])
+    assert monitor.run_info["total_epochs"] == 4
+    monitor.add_records([{"kind": "step", "epoch": 2, "step": 18, "loss": 1.0}])
+    assert monitor.data[("loss", "step")][0][-1] == pytest.approx(2.4)  # 2 of an estimated 5 steps
+    monitor.add_records(list(_steps(2, 4, first_epoch=2, first_step=16))[2:])  # epoch 3 has 4 steps, not 5
+    xs = monitor.data[("loss", "step")][0]
+    assert xs[4:] == pytest.approx([2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0])
+    assert monitor.data[("loss", "epoch")][0] == [1, 2, 3, 4]
+
+
+def test_resumed_run_places_steps_in_their_epoch(qtbot, monitor):
+    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4,
+                          "resumed_from_epoch": 2, "resumed_from_step": 8}])
+    monitor.add_records(_steps(2, 4, first_epoch=2, first_step=8, log_every=2))
+    assert monitor.data[("loss", "step")][0] == pytest.approx([2.5, 3.0, 3.5, 4.0])
+
+
+def test_nearby_event_labels_are_stacked(qtbot, monitor):
+    monitor.add_records(_records(epochs=3))
+    monitor.add_records([{"kind": "event", "event": "dift_stop", "epoch": 1},
+                         {"kind": "event", "event": "restart", "n_samples": 9, "remaining_epochs": 1, "epoch": 2}])
+    first, second = monitor.marker_groups
+    assert (first.x, second.x) == (2, 3) and first.slot != second.slot
+    assert first.lines[0].label.orthoPos != second.lines[0].label.orthoPos

@@ -102,6 +102,9 @@ class AnalystDock:
         dock.setWindowTitle(f"Analyst — detection pass {self.pass_id}" + (f" of run {self.run}" if self.run else ""))
         dock.raise_()
         self.dock = dock
+        self._shortcut_groups = [group for group, _ in self.panel.shortcut_groups()]
+        for group, shortcuts in self.panel.shortcut_groups():
+            window.shortcuts_panel.register(group, shortcuts)
         # the analyst views need room: on a screen too narrow for them and the Overview, the Overview
         # steps aside (View > Panels brings it back); the Jobs/Log area becomes a strip below them
         screen = window.screen().availableGeometry() if window.screen() is not None else None
@@ -218,6 +221,8 @@ class AnalystDock:
         w.statusBar().showMessage("Training on the cleaned data finished; see the Fine-tune tab", 15000)
 
     def close(self) -> None:
+        for group in getattr(self, "_shortcut_groups", []):
+            self.window.shortcuts_panel.unregister(group)
         try:
             self.ws.close()
         except Exception:  # noqa: BLE001 - closing twice is harmless

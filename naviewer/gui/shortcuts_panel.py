@@ -1,15 +1,31 @@
-"""The keyboard shortcuts help panel, built from the window's own actions so it never drifts."""
+"""The keyboard shortcuts help panel, built from the window's own actions and the views' own
+``QShortcut`` objects, so it never drifts from the keys that really work."""
 
 from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+_NATIVE = QKeySequence.SequenceFormat.NativeText
+
+
+def shortcut_rows(shortcuts: Iterable[QShortcut]) -> list[tuple[str, str]]:
+    """(what it does, keys) of a view's shortcuts: the text is the shortcut's ``whatsThis``; keys
+    that do the same thing share a row ("Undo the last review: U, Ctrl+Z")."""
+    rows: dict[str, list[str]] = {}
+    for shortcut in shortcuts:
+        keys = [k.toString(_NATIVE) for k in shortcut.keys() if not k.isEmpty()]
+        text = shortcut.whatsThis()
+        if keys and text:
+            rows.setdefault(text, []).extend(k for k in keys if k not in rows.get(text, []))
+    return [(text, ", ".join(keys)) for text, keys in rows.items()]
 
 
 class ShortcutsPanel(QWidget):
-    """Lists ``(group, action)`` pairs that have a shortcut."""
+    """Lists the window's actions that have a shortcut, by menu, then the keys the open views
+    register (:meth:`register`), one group per view."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -19,21 +35,40 @@ class ShortcutsPanel(QWidget):
         self.tree.setRootIsDecorated(True)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        hint = QLabel("Panels added by other views register their keys here too.")
-        hint.setObjectName("hintLabel")
+        self.hint = QLabel("Keys of a view (gallery, density map) are listed while it is open and work while it has focus.")
+        self.hint.setObjectName("hintLabel")
+        self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tree, 1)
-        layout.addWidget(hint)
+        layout.addWidget(self.hint)
+        self._action_rows: list[tuple[str, list[tuple[str, str]]]] = []
+        self._view_rows: dict[str, list[tuple[str, str]]] = {}
 
     def set_actions(self, groups: Iterable[tuple[str, Iterable[QAction]]]) -> None:
-        self.tree.clear()
+        self._action_rows = []
         for group, actions in groups:
             rows = []
             for action in actions:
-                keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+                keys = [k.toString(_NATIVE) for k in action.shortcuts()]
                 if keys:
                     rows.append((action.text().replace("&", "").rstrip("…."), ", ".join(keys)))
+            self._action_rows.append((group, rows))
+        self._rebuild()
+
+    def register(self, group: str, shortcuts: Iterable[QShortcut]) -> None:
+        """A view's keys, listed under ``group`` (replacing what that group listed before)."""
+        self._view_rows[group] = shortcut_rows(shortcuts)
+        self._rebuild()
+
+    def unregister(self, group: str) -> None:
+        """The view closed: its keys go."""
+        if self._view_rows.pop(group, None) is not None:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.tree.clear()
+        for group, rows in [*self._action_rows, *self._view_rows.items()]:
             if not rows:
                 continue
             parent = QTreeWidgetItem([group, ""])
@@ -42,12 +77,17 @@ class ShortcutsPanel(QWidget):
                 parent.addChild(QTreeWidgetItem([text, keys]))
             parent.setExpanded(True)
 
-    def rows(self) -> list[tuple[str, str]]:
-        """(action, shortcut) pairs shown, for tests and for printing."""
+    def groups(self) -> list[str]:
+        return [self.tree.topLevelItem(i).text(0) for i in range(self.tree.topLevelItemCount())]
+
+    def rows(self, group: Optional[str] = None) -> list[tuple[str, str]]:
+        """(action, shortcut) pairs shown (of one group), for tests and for printing."""
         result = []
         for i in range(self.tree.topLevelItemCount()):
-            group = self.tree.topLevelItem(i)
-            for j in range(group.childCount()):
-                child = group.child(j)
+            parent = self.tree.topLevelItem(i)
+            if group is not None and parent.text(0) != group:
+                continue
+            for j in range(parent.childCount()):
+                child = parent.child(j)
                 result.append((child.text(0), child.text(1)))
         return result

@@ -248,11 +248,16 @@ class DensityMapWidget(QWidget):
         self._hover_pos: Optional[QPointF] = None
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
-        for key, slot in (("G", lambda: self._check_tool("pan")), ("B", lambda: self._check_tool("box")),
-                          ("S", lambda: self._check_tool("lasso")), ("Esc", lambda: self.session.clear_selection(source=self))):
+        self.shortcuts: list[QShortcut] = []  # listed by Help > Keyboard shortcuts (their whatsThis)
+        for key, slot, text in (("G", lambda: self._check_tool("pan"), "Pan and zoom tool"),
+                                ("B", lambda: self._check_tool("box"), "Box selection tool"),
+                                ("S", lambda: self._check_tool("lasso"), "Lasso selection tool"),
+                                ("Esc", lambda: self.session.clear_selection(source=self), "Clear the selection")):
             sc = QShortcut(QKeySequence(key), self)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.setWhatsThis(text)
             sc.activated.connect(slot)
+            self.shortcuts.append(sc)
 
         self.bridge.selection_changed.connect(lambda _ids, _src: self._update_overlays())
         self.bridge.review_changed.connect(self._on_review_changed)

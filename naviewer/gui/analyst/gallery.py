@@ -243,17 +243,21 @@ class GalleryWidget(QWidget):
         layout.addWidget(self.progress_label)
         layout.addWidget(self.hint)
 
-        for keys, slot in (
-            ("C", lambda: self.review_selected("confirmed")),
-            ("R", lambda: self.review_selected("rejected")),
-            ("L", lambda: self.review_selected("later")),
-            ("U", self.undo),
-            (QKeySequence.StandardKey.Undo, self.undo),
-            ("N", self.next_unreviewed),
+        self.shortcuts: list[QShortcut] = []  # listed by Help > Keyboard shortcuts (their whatsThis)
+        for keys, slot, text in (
+            ("C", lambda: self.review_selected("confirmed"), "Confirm the selection as poison"),
+            ("R", lambda: self.review_selected("rejected"), "Reject the selection (benign)"),
+            ("L", lambda: self.review_selected("later"), "Decide later"),
+            ("U", self.undo, "Undo the last decision"),
+            (QKeySequence.StandardKey.Undo, self.undo, "Undo the last decision"),
+            ("N", self.next_unreviewed, "Next unreviewed flag"),
+            (QKeySequence.StandardKey.SelectAll, self.view.selectAll, "Select all shown samples"),
         ):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(text)
             shortcut.activated.connect(slot)
+            self.shortcuts.append(shortcut)
 
         self.view.review_key.connect(self._on_review_key)
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)

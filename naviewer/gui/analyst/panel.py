@@ -197,6 +197,11 @@ class AnalystPanel(QWidget):
             "Why flagged": self.why, "Fine-tune": self.finetune_gate, "Crop layout": self.crop_layout,
         }
 
+    def shortcut_groups(self) -> list[tuple[str, list[Any]]]:
+        """The views' keys (``QShortcut`` objects) by view, for Help > Keyboard shortcuts."""
+        return [(f"Analyst: {title}", list(getattr(view, "shortcuts", [])))
+                for title, view in self.views().items() if getattr(view, "shortcuts", None)]
+
     def _update_header(self) -> None:
         s = self.session
         c = s.review_counts()

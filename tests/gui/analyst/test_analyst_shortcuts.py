@@ -1,0 +1,56 @@
+"""Help > Keyboard shortcuts lists the analyst views' own keys while the analyst is docked."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from naviewer.analysis.demo import make_demo_session
+from naviewer.gui.analyst.panel import AnalystPanel
+from naviewer.gui.shortcuts_panel import ShortcutsPanel
+
+
+def test_views_register_their_keys_by_view(qtbot):
+    panel = AnalystPanel(make_demo_session(300, 10, seed=3))
+    qtbot.addWidget(panel)
+    help_panel = ShortcutsPanel()
+    qtbot.addWidget(help_panel)
+    for group, shortcuts in panel.shortcut_groups():
+        help_panel.register(group, shortcuts)
+    assert help_panel.groups() == ["Analyst: Density map", "Analyst: Gallery"]
+    gallery = dict(help_panel.rows("Analyst: Gallery"))
+    assert gallery["Confirm the selection as poison"] == "C" and gallery["Reject the selection (benign)"] == "R"
+    assert gallery["Decide later"] == "L" and gallery["Next unreviewed flag"] == "N"
+    assert gallery["Undo the last decision"].startswith("U, ")  # U and the platform's Undo share a row
+    assert dict(help_panel.rows("Analyst: Density map"))["Lasso selection tool"] == "S"
+    help_panel.unregister("Analyst: Gallery")
+    assert help_panel.groups() == ["Analyst: Density map"]
+
+
+def _folder_workspace(root):
+    """A workspace on a folder of 40 PNGs (re-openable, as the dock needs) with the demo's pass."""
+    from PIL import Image
+
+    from naviewer.data.sources import open_dataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(40, 5, seed=1)
+    for i, (image, label) in enumerate(zip(np.asarray(demo.images), demo.labels)):
+        folder = root / "images" / f"c{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    with Workspace.create(root / "ws", open_dataset(root / "images")) as ws:
+        ws.store.add_detection_pass("dift", dict(demo.scores), {"k": 10}, run="r", epoch=0)
+    return root / "ws"
+
+
+def test_docked_analyst_keys_appear_in_the_window_and_go_with_it(qtbot, window, tmp_path):
+    assert window.show_analyst(_folder_workspace(tmp_path)) is not None
+    assert {"Run", "Analyst: Gallery", "Analyst: Density map"} <= set(window.shortcuts_panel.groups())
+    gallery = window.analyst_dock.panel.gallery
+    first = int(gallery.model.ids[0])
+    gallery.session.set_current(first, source=None)
+    gallery.view.setFocus()
+    qtbot.keyClick(gallery.view, "c")  # the listed key does what the list says
+    assert gallery.session.state_of(first) == "confirmed"
+    window.analyst_dock.close()
+    assert not [g for g in window.shortcuts_panel.groups() if g.startswith("Analyst")]

@@ -46,3 +46,21 @@ def test_run_name_survives_torchrun_parser():
     assert launched.training_script_args == ["run", "ws", "--run-name", "x"]
     assert build_parser().parse_args(launched.training_script_args).run == "x"
     assert build_parser().parse_args(["finetune", "ws", "--run-name", "x"]).run == "x"
+
+
+def test_terminal_epoch_lines_count_from_one_of_the_run_total():
+    """metrics.jsonl keeps 0-based epochs; the terminal says "epoch N of M" like the window does."""
+    import io
+
+    from naviewer.cli._sslargs import EpochLines
+    from naviewer.cli.progress import TextProgress
+
+    out = io.StringIO()
+    lines = EpochLines(TextProgress(out))
+    lines.metric({"kind": "run_start", "total_epochs": 3, "steps_per_epoch": 2})
+    lines.metric({"kind": "step", "epoch": 0, "step": 2, "loss": 1.0})
+    lines.metric({"kind": "epoch", "epoch": 0, "loss": 1.5})
+    lines.metric({"kind": "step", "epoch": 1, "step": 4, "loss": 1.0})
+    lines.metric({"kind": "event", "event": "restart", "n_samples": 5, "remaining_epochs": 4})  # in the hook
+    lines.metric({"kind": "epoch", "epoch": 1, "loss": 1.25})
+    assert out.getvalue().splitlines() == ["  epoch 1 of 3: loss=1.5", "  epoch 2 of 6: loss=1.25"]

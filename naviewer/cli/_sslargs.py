@@ -61,17 +61,29 @@ def is_main_process() -> bool:
 
 
 class EpochLines:
-    """Wraps TextProgress so that only epoch records are printed (step records stay in metrics.jsonl)."""
+    """Wraps TextProgress so that only epoch records are printed (step records stay in metrics.jsonl),
+    each headed "epoch N of M:" (1-based, like every screen; the file keeps its 0-based ``epoch``)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.total_epochs: Optional[int] = None
+        self._done = 0  # epochs whose steps are done (a restart comes in the hook before the epoch record)
 
     def progress(self, done: float, total: Optional[float], message: str) -> None:
         self.inner.progress(done, total, message)
 
     def metric(self, values: dict[str, Any]) -> None:
-        if values.get("kind") == "epoch":
-            self.inner.metric({k: v for k, v in values.items() if k != "kind"})
+        from naviewer.cli.progress import epoch_text
+
+        if values.get("kind") == "run_start" and values.get("total_epochs"):
+            self.total_epochs = int(values["total_epochs"])
+        elif values.get("kind") == "event" and values.get("event") == "restart" and values.get("remaining_epochs") is not None:
+            self.total_epochs = self._done + int(values["remaining_epochs"])  # a restart inside the run sets a new budget
+        if values.get("kind") in ("step", "epoch") and values.get("epoch") is not None:
+            self._done = max(self._done, int(values["epoch"]) + 1)
+        if values.get("kind") == "epoch" and values.get("epoch") is not None:
+            rest = {k: v for k, v in values.items() if k not in ("kind", "epoch")}
+            self.inner.metric_line(epoch_text(values["epoch"], self.total_epochs) + ":", rest)
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
         self.inner.event(kind, data)

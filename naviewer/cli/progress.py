@@ -12,6 +12,12 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
+def epoch_text(epoch: Any, total: Any = None) -> str:
+    """"epoch N of M" for people from a 0-based ``epoch`` (as metrics.jsonl stores it)."""
+    text = f"epoch {int(epoch) + 1}"
+    return text + (f" of {int(total)}" if total else "")
+
+
 def _fmt_seconds(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     if seconds >= 3600:
@@ -71,8 +77,14 @@ class TextProgress:
     def metric(self, values: dict[str, Any]) -> None:
         if not self.show_metrics or "epoch" not in values:
             return
+        self.metric_line("", values)
+
+    def metric_line(self, head: str, values: dict[str, Any]) -> None:
+        """One line of its own: ``head`` (e.g. "epoch 3 of 50:") then ``key=value`` pairs."""
+        if not self.show_metrics:
+            return
         self._clear()
-        parts = []
+        parts = [head] if head else []
         for key, value in values.items():
             if isinstance(value, float):
                 parts.append(f"{key}={value:.4g}")

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     enc.add_argument("--threads", type=int, help="torch CPU threads")
     enc.add_argument("--device", default="auto")
     det = parser.add_argument_group("DIFT")
-    det.add_argument("--dift-start", type=int, help="first detection epoch (default: min(10, max(5, 2%% of epochs)))")
+    det.add_argument("--dift-start", type=int, help="first detection epoch, counted from 0 as in metrics.jsonl (10: detection from the 11th epoch on; default: min(10, max(5, 2%% of epochs)))")
     det.add_argument("--dift-set", action="append", metavar="KEY=VALUE", help="any DiftConfig setting, repeatable")
     det.add_argument("--baselines", default="dbscan", help="comma list of B1 filters (dbscan, optics); the first is retrained")
     det.add_argument("--clp-u", type=float, default=3.0,

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     opt.add_argument("--image-size", type=int, default=32)
     opt.add_argument("--no-blur", action="store_true", help="drop the Gaussian blur (CTRL's protocol)")
     d = parser.add_argument_group("DIFT")
-    d.add_argument("--dift-start", type=int, help="first detection epoch (default: the spec's 10, or 2%% rule when unset)")
+    d.add_argument("--dift-start", type=int, help="first detection epoch, counted from 0 as in metrics.jsonl (10: detection from the 11th epoch on; default: the spec's 10, or 2%% rule when unset)")
     d.add_argument("--dift-set", action="append", metavar="KEY=VALUE", help="DiftConfig setting, repeatable (e.g. k=20)")
     r = parser.add_argument_group("run")
     r.add_argument("--device", default="auto")
@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         if out.status == "awaiting_review":
             print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
-                  f"after checkpointing at epoch {out.fit['epochs']}.\n"
+                  f"after epoch {out.fit['epochs']} of {config.epochs} (checkpointed).\n"
                   f"Review the flags:   naviewer review {args.workspace}   (or in the GUI)\n"
                   f"then resume:        naviewer finetune {args.workspace}   ({_resume_says(dift)})")
             return 0

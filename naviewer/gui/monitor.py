@@ -430,8 +430,12 @@ class TrainingMonitor(QWidget):
             return
         if name == "restart":
             self.placer.restart(_number(record.get("n_samples")), _number(self.run_info.get("n_samples")))
-            done, remaining = _number(self.last_epoch.get("epoch")), _number(record.get("remaining_epochs"))
-            if done is not None and remaining is not None:  # an in-process restart has no new run_start
+            # an in-process restart has no new run_start: the epoch it ends (its steps are done, its
+            # record may follow the hook's restart) plus the new budget
+            done = max((e for e in (_number(self.last_step.get("epoch")), _number(self.last_epoch.get("epoch")))
+                        if e is not None), default=None)
+            remaining = _number(record.get("remaining_epochs"))
+            if done is not None and remaining is not None:
                 self.run_info["total_epochs"] = int(done) + 1 + int(remaining)
             if record.get("n_samples") is not None:
                 self.run_info["n_samples"] = record["n_samples"]

@@ -529,7 +529,7 @@ class Trainer:
                 values = torch.stack(pending).float().cpu().numpy()
                 pending.clear()
                 if not np.isfinite(values).all():
-                    raise NaviewerError(f"training diverged (loss is {values[-1]}) at epoch {epoch}, "
+                    raise NaviewerError(f"training diverged (loss is {values[-1]}) in epoch {epoch + 1}, "
                                         f"step {self.global_step}; lower the learning rate")
                 self._epoch_loss += float(values.sum())
                 self._epoch_count += len(values)
@@ -538,7 +538,7 @@ class Trainer:
                                     "loss": float(values[-1]), "lr": lr,
                                     "images_per_s": n_log / max(now - t_log, 1e-9)})
                 t_log, n_log = now, 0
-                ctx.progress(self.step_in_epoch, spe, f"epoch {epoch + 1}/{self.total_epochs}")
+                ctx.progress(self.step_in_epoch, spe, f"epoch {epoch + 1} of {self.total_epochs}")
         self._epoch_time += time.perf_counter() - t_epoch
         epoch_time = self._epoch_time
         loss = all_reduce_mean(self._epoch_loss / max(1, self._epoch_count), self.dist, self.device)

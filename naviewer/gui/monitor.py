@@ -32,6 +32,7 @@ from naviewer.gui.resources import Theme, load_theme
 
 METRICS_FILE = "metrics.jsonl"
 _EVENT_LINES = {"restart": "restart", "dift_stop": "DIFT stop", "finetune": "fine-tune"}
+_LABEL_TOP = {"loss": 0.95, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower
 
 
 def metrics_file(path: os.PathLike | str) -> Path:
@@ -467,11 +468,12 @@ class TrainingMonitor(QWidget):
 
     def _mark(self, x: float, label: str, tip: str) -> None:
         """A dashed line at ``x`` on the loss, kNN and DIFT plots; events at the same epoch share one
-        line and one label ("DIFT stop · restart"), and labels of nearby lines are stacked."""
+        line and one label (one event a line: "DIFT stop" over "restart"), labels of nearby lines are
+        stacked, and a label sits on the side of its line with more room (see _place_labels)."""
         group = next((g for g in self.marker_groups if abs(g.x - x) < 0.5), None)
         if group is None:
             span = max(_number(self.run_info.get("total_epochs")) or 0.0, self._latest_x(), 1.0)
-            near = {g.slot for g in self.marker_groups if abs(g.x - x) < max(1.5, 0.3 * span)}  # labels run right
+            near = {g.slot for g in self.marker_groups if abs(g.x - x) < max(1.5, 0.3 * span)}
             slot = next(i for i in range(len(near) + 1) if i not in near)
             group = _MarkerGroup(x=x, slot=slot)
             self.marker_groups.append(group)
@@ -481,8 +483,8 @@ class TrainingMonitor(QWidget):
                     angle=90,
                     pen=pg.mkPen(self._theme.color(4), width=1, style=Qt.PenStyle.DashLine),
                     label=label,
-                    labelOpts={"position": max(0.1, 0.93 - 0.12 * slot), "anchors": [(0, 0), (0, 0)],
-                               "color": self._theme.plot_foreground},
+                    labelOpts={"position": max(0.1, _LABEL_TOP[plot_name] - 0.3 * slot), "anchors": [(0, 0), (0, 0)],
+                               "color": self._theme.plot_foreground, "fill": self._label_fill()},
                 )
                 self.plots[plot_name].addItem(line)
                 self._markers.append((self.plots[plot_name], line))
@@ -492,9 +494,26 @@ class TrainingMonitor(QWidget):
         total = _number(self.run_info.get("total_epochs"))
         tooltip = f"{epoch_of(x, total)}\n" + "\n".join(group.tips)
         for line in group.lines:
-            line.label.setFormat(" · ".join(group.labels))
+            line.label.setFormat("\n".join(group.labels))
             line.setToolTip(tooltip)
             line.label.setToolTip(tooltip)
+        self._place_labels()
+
+    def _label_fill(self) -> Any:
+        colour = pg.mkColor(self._theme.plot_background)
+        colour.setAlpha(210)  # readable over the curves, which still show through
+        return pg.mkBrush(colour)
+
+    def _place_labels(self) -> None:
+        """Labels run right of their line in the left part of the plot and left of it beyond the middle,
+        so a label near the right edge is not cut off."""
+        for group in self.marker_groups:
+            for plot_name, line in zip(("loss", "knn", "dift"), group.lines):
+                x1 = (self._ranges.get(plot_name) or (0.0, _number(self.run_info.get("total_epochs")) or 1.0))[1]
+                anchor = (1, 0) if group.x > 0.55 * x1 else (0, 0)
+                if line.label.anchors[0] != anchor:
+                    line.label.anchors = [anchor, anchor]
+                    line.label.setAnchor(anchor)
 
     def _latest_x(self) -> float:
         xs = [series[0][-1] for series in self.data.values() if series[0]]
@@ -534,8 +553,14 @@ class TrainingMonitor(QWidget):
                 curve.setClipToView(True)
             else:
                 curve = item.plot([], [], name=series.label, symbol="o", symbolSize=6)
+                # hovering an epoch point says which epoch it is, 1-based like the axis
+                curve.scatter.opts.update(hoverable=True, tip=lambda x, y, data, p=spec, s=series: self._point_tip(p, s, x, y))
             self.curves[(spec.name, series.key, series.source)] = curve
         return plot
+
+    def _point_tip(self, spec: _PlotSpec, series: _SeriesSpec, x: float, y: float) -> str:
+        unit = f" {spec.unit}" if spec.unit else ""
+        return f"{epoch_of(x, _number(self.run_info.get('total_epochs')))}\n{spec.title} ({series.label}): {y:.4g}{unit}"
 
     def _has_data(self, spec: _PlotSpec) -> bool:
         return any(self.data.get((s.key, s.source), ([], []))[0] for s in spec.series)
@@ -615,10 +640,17 @@ class TrainingMonitor(QWidget):
             y0 = spec.y_floor if spec.y_floor is not None and y_min >= spec.y_floor else lo
             y1 = hi
         self._ranges[spec.name] = (0.0, x1, y0, y1)
+        if spec.name in ("loss", "knn", "dift") and self.marker_groups:
+            self._place_labels()
         self.plots[spec.name].getPlotItem().setRange(xRange=(0.0, x1), yRange=(y0, y1), padding=0.06)
 
     def set_theme(self, theme: Theme) -> None:
         self._theme = theme
+        for _plot, line in self._markers:  # event lines drawn before a theme switch
+            line.setPen(pg.mkPen(theme.color(4), width=1, style=Qt.PenStyle.DashLine))
+            line.label.setColor(theme.plot_foreground)
+            line.label.fill = self._label_fill()
+            line.label.update()
         for spec in PLOTS:
             plot = self.plots[spec.name]
             plot.setBackground(theme.plot_background)
@@ -658,7 +690,7 @@ class TrainingMonitor(QWidget):
         epoch = _number(self.last_step.get("epoch", self.last_epoch.get("epoch")))
         total = _number(info.get("total_epochs"))
         if epoch is not None:
-            parts.append(f"epoch {int(epoch) + 1}" + (f" / {int(total)}" if total else ""))
+            parts.append(epoch_of(epoch + 1, total))
         loss = _number(self.last_step.get("loss", self.last_epoch.get("loss")))
         if loss is not None:
             parts.append(f"loss {loss:.4f}")

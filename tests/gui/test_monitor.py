@@ -54,7 +54,7 @@ def test_plots_points_from_a_running_job(qtbot, monitor):
     curve = monitor.curves[("loss", "loss", "epoch")]
     assert list(curve.getData()[1]) == [3.0, 2.0, 1.0]
     assert monitor.visible_plots() == ["loss", "lr", "throughput", "knn"]  # no ASR/DIFT data: hidden
-    assert "BYOL" in monitor.header.text() and "epoch 3 / 3" in monitor.header.text()
+    assert "BYOL" in monitor.header.text() and "epoch 3 of 3" in monitor.header.text()
 
 
 def test_asr_and_dift_plots_appear_when_present(qtbot, monitor):
@@ -154,7 +154,7 @@ def test_steps_follow_their_epoch_after_a_restart_in_the_file(qtbot, monitor):
     # the three events at the end of epoch 3 share one line and one readable label
     (group,) = monitor.marker_groups
     assert group.x == 3 and group.labels == ["DIFT stop", "restart (retrain)"]
-    assert group.lines[0].label.toPlainText() == "DIFT stop · restart (retrain)"
+    assert group.lines[0].label.toPlainText() == "DIFT stop\nrestart (retrain)"
     assert group.lines[0].toolTip().startswith("epoch 3 of 6\nDIFT stop: stable, 114 flagged")
 
 
@@ -186,3 +186,9 @@ def test_nearby_event_labels_are_stacked(qtbot, monitor):
     first, second = monitor.marker_groups
     assert (first.x, second.x) == (2, 3) and first.slot != second.slot
     assert first.lines[0].label.orthoPos != second.lines[0].label.orthoPos
+
+
+def test_epoch_points_say_their_epoch_one_based(qtbot, monitor):
+    monitor.add_records(_records(epochs=3))
+    scatter = monitor.curves[("knn", "knn_acc", "epoch")].scatter
+    assert scatter.opts["tip"](x=1.0, y=20.0, data=None) == "epoch 1 of 3\nkNN accuracy (top-1): 20 %"

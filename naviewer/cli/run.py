@@ -98,6 +98,9 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         if out.status == "noop":
             print("DIFT: no poison detected; training finished on the whole dataset")
+        elif out.finetune and out.finetune.get("restart_mode") == "retrain":
+            print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples removed; the re-initialised encoder "
+                  f"was retrained on the rest")
         elif out.finetune:
             print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples fine-tuned away and removed; training "
                   f"finished on the rest")

@@ -28,7 +28,7 @@ def sample_records(epochs: int = 30, steps_per_epoch: int = 40, every: int = 4, 
     lr = 0.0
     for epoch in range(epochs):
         losses = []
-        for s in range(0, steps_per_epoch, every):
+        for s in range(every, steps_per_epoch + 1, every):  # like the trainer: the counter after the step
             step = epoch * steps_per_epoch + s
             frac = step / total
             loss = 5.2 * math.exp(-2.2 * frac) + 0.9 + rng.gauss(0, 0.06)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtCore import Qt
 
 from naviewer.analysis.demo import make_demo_session
 from naviewer.gui.analyst.panel import AnalystPanel
@@ -52,5 +53,7 @@ def test_docked_analyst_keys_appear_in_the_window_and_go_with_it(qtbot, window, 
     gallery.view.setFocus()
     qtbot.keyClick(gallery.view, "c")  # the listed key does what the list says
     assert gallery.session.state_of(first) == "confirmed"
+    qtbot.keyClick(gallery.view, "a", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert len(gallery.session.selection) == gallery.model.rowCount()
     window.analyst_dock.close()
     assert not [g for g in window.shortcuts_panel.groups() if g.startswith("Analyst")]

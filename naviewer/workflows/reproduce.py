@@ -105,6 +105,9 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
         raise NaviewerError("output folder is not empty (choose a new folder)", out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
+    threads = (config.train or {}).get("num_threads")
+    if threads:  # set now, not at the first trainer: craft, B1 and the evaluations use it too, and the table says it
+        torch.set_num_threads(int(threads))
     times: dict[str, float] = {}
     record: dict[str, Any] = {"config": {k: (list(v) if isinstance(v, tuple) else v)
                                          for k, v in config.__dict__.items()},

@@ -21,6 +21,7 @@ def test_reproduce_cli_end_to_end_writes_its_table(tmp_path, tiny_data, capsys):
     assert table.count("| B2 (B1 + CLP pruning) |") == 2  # results table and the drops table
     assert "Drops against no defense" in table and "B2: CLP (u=3) zeroed" in table
     assert "before label spreading" in table and "Time per stage" in table and "| B2: CLP pruning |" in table
+    assert "torch threads 1." in table  # the --threads asked for, set before any stage
     record = json.loads((out / "results.json").read_text())
     assert set(record["results"]) == {"none", "b1", "b2", "dift"}
     b2 = record["results"]["b2"]

@@ -45,5 +45,7 @@ def test_pyproject_lists_every_package():
     missing = sorted(on_disk - listed)
     assert not missing, f"add these packages to [tool.setuptools] packages in pyproject.toml: {missing}"
     assert config["package-dir"]["naviewer.resources"] == "resources"
-    patterns = config["package-data"]["naviewer.resources"]
-    assert "themes/*.qss" in patterns and "icons/*.png" in patterns
+    data = config["package-data"]
+    assert {"naviewer.resources.icons", "naviewer.resources.themes"} <= listed  # data folders ship as packages
+    assert "*.desktop" in data["naviewer.resources"] and "*.xml" in data["naviewer.resources"]
+    assert "*.png" in data["naviewer.resources.icons"] and "*.qss" in data["naviewer.resources.themes"]

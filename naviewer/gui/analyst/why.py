@@ -8,12 +8,13 @@ them.
 
 from __future__ import annotations
 
+import html
 from typing import Any, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from naviewer.analysis.session import AnalysisSession
@@ -23,7 +24,24 @@ BENIGN = QColor(0, 114, 178)
 POISON = QColor(213, 94, 0)
 
 
-def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
+LEGEND_FONT = "7pt"
+_MARGIN = 4  # px between the legend, a line's label and the view's edges
+
+
+class _SmallSample(pg.ItemSample):
+    """A legend sample at 60 % of pyqtgraph's 20 px square: legend rows as tall as their 7 pt text."""
+
+    SCALE = 0.6
+
+    def boundingRect(self):  # noqa: N802 (Qt's name)
+        return QRectF(0, 0, 20 * self.SCALE, 20 * self.SCALE)
+
+    def paint(self, p, *args) -> None:
+        p.scale(self.SCALE, self.SCALE)
+        super().paint(p, *args)
+
+
+def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] = (-_MARGIN, _MARGIN)) -> pg.PlotWidget:
     plot = pg.PlotWidget()
     plot.setBackground("w")
     plot.setTitle(title, color="#222", size="10pt")
@@ -34,8 +52,147 @@ def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] =
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
         plot.getAxis(axis).setTextPen("#333")
-    plot.addLegend(offset=legend_offset, labelTextSize="8pt", labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+    # compact: small font, tight rows, so it fits inside a narrow plot (the analyst docked at 1280 px)
+    plot.addLegend(offset=legend_offset, labelTextSize=LEGEND_FONT, labelTextColor="#222", verSpacing=-4, horSpacing=4, sampleType=_SmallSample,
+                   brush=pg.mkBrush(255, 255, 255, 215), pen=pg.mkPen(200, 200, 200))
     return plot
+
+
+def _compact(legend: pg.LegendItem) -> None:
+    """Legend rows as tall as their text: pyqtgraph pads each 7 pt label to 20 px and the frame by 9 px."""
+    legend.layout.setContentsMargins(3, 1, 3, 1)
+    for _sample, label in legend.items:
+        if label.item.document().documentMargin() != 1:
+            label.item.document().setDocumentMargin(1)
+            size = label.item.boundingRect().size()
+            label.setMinimumSize(size)
+            label.setPreferredSize(size)
+            label.setMaximumSize(size)
+    legend.layout.activate()
+
+
+def _span(a0: float, a1: float, b0: float, b1: float) -> bool:
+    return a0 < b1 and b0 < a1
+
+
+class _HistogramLayout:
+    """Keeps a histogram's legend and its vertical line's label readable at any plot size.
+
+    The legend sits in the top corner away from the line; the label sits at the top, on the side
+    of the line with room for it, below the legend if the two would meet; the y range gets just
+    enough headroom that the data stays under both. Re-done whenever the view is resized.
+    """
+
+    def __init__(self, plot: pg.PlotWidget) -> None:
+        self.plot = plot
+        self.line: Optional[pg.InfiniteLine] = None
+        self.x_range = (0.0, 1.0)
+        self.y_max = 1.0
+        self.tooltip = plot.toolTip()
+        self.title = ""
+        self._shown_title: Optional[str] = None
+        plot.getPlotItem().vb.sigResized.connect(lambda *_a: self.arrange())
+
+    def set(self, x_range: tuple[float, float], y_max: float, line: Optional[pg.InfiniteLine], title: str) -> None:
+        self.x_range, self.y_max, self.line, self.title = x_range, max(float(y_max), 1.0), line, title
+        self._shown_title = None
+        if line is not None and line.label is not None:
+            font = QFont(line.label.textItem.font())
+            font.setPointSizeF(8.0)
+            line.label.setFont(font)
+        self.arrange()
+
+    def arrange(self) -> None:
+        item = self.plot.getPlotItem()
+        vb, legend = item.vb, item.legend
+        width, height = vb.width(), vb.height()
+        if width <= 1 or height <= 1:
+            return
+        x0, x1 = self.x_range
+        frac = (float(self.line.value()) - x0) / (x1 - x0) if self.line is not None and x1 > x0 else 0.0
+        legend_left = self.line is not None and frac > 0.5
+        box = None  # the legend's (x0, x1, bottom) in view pixels
+        if legend is not None and legend.items:
+            _compact(legend)
+            # every column count and corner that fits the width: the one whose legend and label
+            # take least height from the top wins (fewer columns, the corner away from the line on ties)
+            best = None
+            for columns in range(1, len(legend.items) + 1):
+                legend.setColumnCount(columns)
+                legend.layout.activate()
+                legend.updateSize()
+                lw, lh = legend.width(), legend.height()
+                if lw + 2 * _MARGIN > width:
+                    break
+                for left in (legend_left, not legend_left):
+                    lx0 = _MARGIN if left else width - _MARGIN - lw
+                    corner = (lx0, lx0 + lw, _MARGIN + lh)
+                    key = (self._place_label(width, height, frac, left, corner), columns, left != legend_left)
+                    if best is None or key < best[0]:
+                        best = (key, columns, left, corner)
+            if best is not None:
+                _key, columns, legend_left, box = best
+                legend.setColumnCount(columns)
+                legend.layout.activate()
+                legend.updateSize()
+        band = self._place_label(width, height, frac, legend_left, box)
+        if box is not None and band + _MARGIN > 0.65 * height:
+            box = None  # too small for both: the legend steps aside, the line's label stays readable
+            band = self._place_label(width, height, frac, legend_left, None)
+        if legend is not None and legend.items:
+            legend.setVisible(box is not None)
+            if box is not None:
+                side = 0 if legend_left else 1
+                legend.anchor(itemPos=(side, 0), parentPos=(side, 0), offset=(_MARGIN if legend_left else -_MARGIN, _MARGIN))
+            # a plot too short for its legend inside says what its colours are in a small line under its title
+            title = self.title
+            if box is None:
+                font = QFont(item.titleLabel.item.font())
+                font.setPointSizeF(7.0)
+                metrics, room = QFontMetrics(font), max(60.0, self.plot.width() - 24.0)
+                lines: list[list[str]] = [[]]
+                used = 0.0
+                for sample, label in legend.items:  # packed into lines as wide as the plot
+                    colour = pg.mkPen(sample.item.opts.get("pen")).color().name()
+                    need = metrics.horizontalAdvance(f"\u25a0 {label.text}   ")
+                    if lines[-1] and used + need > room:
+                        lines.append([])
+                        used = 0.0
+                    lines[-1].append(f"<span style='color:{colour}'>\u25a0</span>&nbsp;{html.escape(label.text)}")
+                    used += need
+                title += "".join("<br><span style='font-size:7pt'>" + " &nbsp;".join(keys) + "</span>" for keys in lines)
+            if title != self._shown_title:
+                self._shown_title = title
+                item.setTitle(title, color="#222", size="10pt")
+                rows = max(30, int(item.titleLabel.item.boundingRect().height()) + 2)  # pyqtgraph fixes 30 px
+                item.titleLabel.setMaximumHeight(rows)
+                item.layout.setRowFixedHeight(0, rows)
+        free = min(0.65, (band + _MARGIN) / height) if band else 0.05
+        vb.setRange(xRange=self.x_range, yRange=(0.0, self.y_max / (1.0 - free)), padding=0)
+
+    def _place_label(self, width: float, height: float, frac: float, legend_left: bool,
+                     box: Optional[tuple[float, float, float]]) -> float:
+        """Puts the line's label at the top, beside the line, under the legend ``box`` if they meet;
+        returns the lowest pixel the legend and label take from the top."""
+        band = box[2] if box is not None else 0.0
+        if self.line is None or self.line.label is None:
+            return band
+        label = self.line.label
+        rect = label.boundingRect()
+        lbw, lbh = rect.width(), rect.height()
+        at = frac * width
+        room_left, room_right = at - _MARGIN >= lbw, width - at - _MARGIN >= lbw
+        # away from the legend's corner when there is room there, else on the side that has room
+        right = (room_right or not room_left) if legend_left else not (room_left or not room_right)
+        bx0, bx1 = (at, at + lbw) if right else (at - lbw, at)
+        top = _MARGIN
+        if box is not None and _span(bx0, bx1, box[0], box[1]):
+            top = box[2] + 2  # under the legend
+        anchor = (0, 0) if right else (1, 0)
+        label.anchors = [anchor, anchor]
+        label.setAnchor(anchor)
+        label.setPosition(max(0.0, 1.0 - top / height))
+        return max(band, top + lbh)
 
 
 class WhyFlaggedWidget(QWidget):
@@ -45,9 +202,14 @@ class WhyFlaggedWidget(QWidget):
         super().__init__(parent)
         self.session = session
         self.bridge = SessionBridge.of(session)
-        self.mindist_plot = _plot("MinDist of the candidates (GMM split)", "MinDist", "count")
-        self.density_plot = _plot("Local density of every sample", "log density", "count")
-        self.epoch_plot = _plot("Detected per epoch", "epoch", "samples", legend_offset=(-10, -40))
+        self.mindist_plot = _plot("MinDist: GMM split", "MinDist of the candidates", "count")
+        self.density_plot = _plot("Local density", "log density of every sample", "count")
+        self.epoch_plot = _plot("Detected per epoch", "epoch", "samples", legend_offset=(-_MARGIN, -_MARGIN))
+        self.mindist_plot.setToolTip("MinDist of the density candidates with the two GMM components and their split: "
+                                     "candidates above the split are flagged (DIFT, Figure 2).")
+        self.density_plot.setToolTip("Local density of every sample; the densest ones (right of the cut-off) are the "
+                                     "candidates whose MinDist is split.")
+        self._layouts = {"mindist": _HistogramLayout(self.mindist_plot), "density": _HistogramLayout(self.density_plot)}
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #555;")
@@ -67,11 +229,13 @@ class WhyFlaggedWidget(QWidget):
         self._draw_epochs()
 
     @staticmethod
-    def _hist(plot: pg.PlotWidget, values: np.ndarray, edges: np.ndarray, colour: QColor, name: str, alpha: int = 120) -> None:
+    def _hist(plot: pg.PlotWidget, values: np.ndarray, edges: np.ndarray, colour: QColor, name: str, alpha: int = 120) -> int:
+        """Draws the histogram; returns its highest count (the layout keeps room above it)."""
         counts, _ = np.histogram(values, bins=edges)
         fill = QColor(colour)
         fill.setAlpha(alpha)
         plot.plot(edges, counts, stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(colour, width=1), name=name)
+        return int(counts.max()) if len(counts) else 0
 
     def _draw_mindist(self) -> None:
         plot, s = self.mindist_plot, self.session
@@ -89,22 +253,26 @@ class WhyFlaggedWidget(QWidget):
         pad = 0.1 * (hi - lo or 1.0)
         edges = np.linspace(lo - pad, hi + pad, 41)
         flagged = np.asarray(md, np.float64)[s.flagged_mask]
-        self._hist(plot, values, edges, QColor(150, 150, 150), f"candidates ({len(values)})", 90)
+        top = self._hist(plot, values, edges, QColor(150, 150, 150), f"candidates ({len(values)})", 90)
         width = edges[1] - edges[0]
         grid = np.linspace(edges[0], edges[-1], 400)
-        for k, (colour, name) in enumerate(((BENIGN, "benign component"), (POISON, "poison component"))):
+        for k, (colour, name) in enumerate(((BENIGN, "benign (GMM)"), (POISON, "poison (GMM)"))):
             m, sd, w = gmm["means"][k], max(gmm["stds"][k], 1e-9), gmm["weights"][k]
             pdf = w * len(values) * width * np.exp(-0.5 * ((grid - m) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
             plot.plot(grid, pdf, pen=pg.mkPen(colour, width=2), name=name)
-        plot.addItem(pg.InfiniteLine(gmm["split"], angle=90, pen=pg.mkPen("k", width=1.5, style=Qt.PenStyle.DashLine),
-                                     label=f"split {gmm['split']:.3g}", labelOpts={"position": 0.55, "color": "#222", "fill": (255, 255, 255, 200)}))
+            top = max(top, float(pdf.max()))
+        line = pg.InfiniteLine(gmm["split"], angle=90, pen=pg.mkPen("k", width=1.5, style=Qt.PenStyle.DashLine),
+                               label=f"split {gmm['split']:.3g}", labelOpts={"color": "#222", "fill": (255, 255, 255, 215)})
+        plot.addItem(line)
         sel = s.selection
         if len(sel):
             sv = np.asarray(md, np.float64)[sel]
             sv = sv[np.isfinite(sv)]
             if len(sv):
-                self._hist(plot, sv, edges, SELECTION_COLOUR, f"selected ({len(sv)})", 200)
-        plot.setTitle(f"MinDist of the candidates: {int((flagged > gmm['split']).sum())} flags above the split", color="#222", size="10pt")
+                top = max(top, self._hist(plot, sv, edges, SELECTION_COLOUR, f"selected ({len(sv)})", 200))
+        # short: the plot is a third of a docked panel (the x axis says these are the candidates)
+        self._layouts["mindist"].set((float(edges[0]), float(edges[-1])), top, line,
+                                     f"MinDist: {int((flagged > gmm['split']).sum())} flags above the split")
 
     def _draw_density(self) -> None:
         plot, s = self.density_plot, self.session
@@ -117,15 +285,18 @@ class WhyFlaggedWidget(QWidget):
         positive = d[np.isfinite(d) & (d > 0)]
         logd = np.log10(np.where(np.isfinite(d) & (d > 0), d, positive.min() if len(positive) else 1.0))
         edges = np.linspace(logd.min(), logd.max() + 1e-9, 61)
-        self._hist(plot, logd, edges, QColor(120, 120, 120), f"all ({s.n:,})", 80)
+        top = self._hist(plot, logd, edges, QColor(120, 120, 120), f"all ({s.n:,})", 80)
+        line = None
         if s.candidate_mask.any():
             cut = float(logd[s.candidate_mask].min())
-            plot.addItem(pg.InfiniteLine(cut, angle=90, pen=pg.mkPen(FLAG_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
-                                         label="candidate cut-off", labelOpts={"position": 0.55, "color": "#a00", "fill": (255, 255, 255, 200)}))
+            line = pg.InfiniteLine(cut, angle=90, pen=pg.mkPen(FLAG_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
+                                   label="candidate cut-off", labelOpts={"color": "#a00", "fill": (255, 255, 255, 215)})
+            plot.addItem(line)
             self._hist(plot, logd[s.flagged_mask], edges, FLAG_COLOUR, f"flagged ({int(s.flagged_mask.sum())})", 160)
         if len(s.selection):
             self._hist(plot, logd[s.selection], edges, SELECTION_COLOUR, f"selected ({len(s.selection)})", 200)
         plot.setLogMode(False, False)
+        self._layouts["density"].set((float(edges[0]), float(edges[-1])), top, line, "Local density")
 
     def _draw_epochs(self) -> None:
         plot, s = self.epoch_plot, self.session
@@ -138,11 +309,14 @@ class WhyFlaggedWidget(QWidget):
         x = epochs + 1  # displays are 1-based
         legend = plot.getPlotItem().legend
         if legend is not None:  # the corner the curve leaves free: top when detections fall, bottom when they rise
-            legend.setOffset((-10, 10) if counts[-1] <= counts[0] else (-10, -40))
+            legend.setOffset((-_MARGIN, _MARGIN) if counts[-1] <= counts[0] else (-_MARGIN, -_MARGIN))
         plot.plot(x, counts, pen=pg.mkPen(FLAG_COLOUR, width=2), symbol="o", symbolSize=6, symbolBrush=FLAG_COLOUR, name="detected")
         if len(s.selection):
             plot.plot(x, sel, pen=pg.mkPen(SELECTION_COLOUR, width=2), symbol="s", symbolSize=6, symbolBrush=SELECTION_COLOUR,
                       name=f"of the {len(s.selection)} selected")
+        if legend is not None:
+            _compact(legend)
+            legend.updateSize()
         self.note.setText(
             f"Detections over {len(epochs)} epochs (epoch {int(x[0])}\u2013{int(x[-1])}); the last one detected "
             f"{int(counts[-1]):,}, the pass under review flags {int(s.flagged_mask.sum()):,}."

@@ -1,0 +1,36 @@
+"""Why flagged: legends and line labels stay inside their plots and apart, wide or narrow."""
+
+from __future__ import annotations
+
+import pytest
+
+from naviewer.gui.analyst.why import WhyFlaggedWidget
+
+
+def _scene_rect(item):
+    return item.mapRectToScene(item.boundingRect())
+
+
+@pytest.mark.parametrize("size", [(1500, 420), (900, 240), (760, 180)])
+def test_legend_and_line_label_fit_inside_the_plot(qtbot, demo_session, size) -> None:
+    why = WhyFlaggedWidget(demo_session)
+    qtbot.addWidget(why)
+    demo_session.select_cluster(0)
+    why.resize(*size)
+    why.show()
+    qtbot.waitExposed(why)
+    qtbot.wait(50)
+    for name, layout in why._layouts.items():
+        item = layout.plot.getPlotItem()
+        view = _scene_rect(item.vb).adjusted(-1, -1, 1, 1)
+        label = _scene_rect(layout.line.label)
+        assert view.contains(label), (name, size, "line label leaves the plot")
+        legend = item.legend
+        if legend.isVisible():
+            box = _scene_rect(legend)
+            assert view.contains(box), (name, size, "legend clipped")
+            assert not box.adjusted(1, 1, -1, -1).intersects(label), (name, size, "label under the legend")
+        else:  # no room inside: the keys are listed under the title instead
+            assert "selected" in item.titleLabel.text and "\u25a0" in item.titleLabel.text
+    assert "flags above the split" in why.mindist_plot.getPlotItem().titleLabel.text
+    assert len("MinDist: 60 flags above the split") < 40  # short enough for a third of a docked panel

@@ -11,12 +11,15 @@ tick (each repaint is ~10 ms of GUI thread, so pauses stay short while training 
 The x axis counts epochs the way people do (1-based): epoch N's record sits at x = N and its step
 records between N - 1 and N, placed by their position inside that epoch (:class:`StepPlacer`), so a
 DIFT restart that changes the steps per epoch keeps step and epoch curves together. ASR and DIFT
-plots appear only once a record carries their values. This module imports pyqtgraph, which is slow
+plots appear only once a record carries their values (a run with no attack or no DIFT never shows
+them); an empty kNN plot says why in its centre instead of showing empty axes (kNN runs every few
+epochs, and never with ``--no-monitor``). This module imports pyqtgraph, which is slow
 to import: the main window imports it only after the window is on screen.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import os
 from dataclasses import dataclass, field
@@ -276,6 +279,8 @@ class TrainingMonitor(QWidget):
         self.plots: dict[str, pg.PlotWidget] = {}
         self.curves: dict[tuple[str, str, str], pg.PlotDataItem] = {}
         self._markers: list[tuple[pg.PlotWidget, pg.InfiniteLine]] = []
+        self.notes: dict[str, pg.TextItem] = {}  # centred in a plot that has nothing to show, saying why
+        self._note_text: dict[str, Optional[str]] = {}
         for spec in PLOTS:
             self.plots[spec.name] = self._make_plot(spec)
         layout = QVBoxLayout(self)
@@ -556,6 +561,10 @@ class TrainingMonitor(QWidget):
                 # hovering an epoch point says which epoch it is, 1-based like the axis
                 curve.scatter.opts.update(hoverable=True, tip=lambda x, y, data, p=spec, s=series: self._point_tip(p, s, x, y))
             self.curves[(spec.name, series.key, series.source)] = curve
+        note = pg.TextItem("", anchor=(0.5, 0.5))
+        note.setVisible(False)
+        item.addItem(note, ignoreBounds=True)
+        self.notes[spec.name] = note
         return plot
 
     def _point_tip(self, spec: _PlotSpec, series: _SeriesSpec, x: float, y: float) -> str:
@@ -654,6 +663,7 @@ class TrainingMonitor(QWidget):
         for spec in PLOTS:
             plot = self.plots[spec.name]
             plot.setBackground(theme.plot_background)
+            self._set_note_html(spec.name)
             item = plot.getPlotItem()
             item.titleLabel.setText(spec.title, color=theme.plot_foreground)
             for axis_name in ("left", "bottom"):
@@ -676,7 +686,53 @@ class TrainingMonitor(QWidget):
                     curve.setSymbolPen(pg.mkPen(theme.plot_background, width=1))
         self._update_header()
 
+    def _run_over(self) -> bool:
+        """The run has ended (its ``finished`` event, a finished job, or its last epoch written)."""
+        if self.state in ("finished", "cancelled", "failed"):
+            return True
+        total, epoch = _number(self.run_info.get("total_epochs")), _number(self.last_epoch.get("epoch"))
+        return total is not None and epoch is not None and epoch + 1 >= total
+
+    def empty_note(self, name: str) -> Optional[str]:
+        """Why plot ``name`` is empty while the run has records, or None (it has data, or no run yet).
+
+        Only the kNN plot can stay empty for a reason: kNN runs every few epochs, and never in a run
+        trained with ``--no-monitor`` or without evaluation sets. ASR and DIFT plots are not noted:
+        they appear only once a run has an attack to measure or DIFT in the loop."""
+        spec = next(s for s in PLOTS if s.name == name)
+        if name != "knn" or self._has_data(spec) or not (self.last_epoch or self.last_step):
+            return None
+        if self._run_over():
+            return "no kNN or ASR evaluation in this run\n(--no-monitor, or no evaluation set)"
+        every = int(_number((self.run_info.get("config") or {}).get("knn_every")) or 0)
+        when = f"every {every} epochs" if every > 0 else "at the end of the run"
+        return f"no kNN evaluation yet: it runs {when}\n(never with --no-monitor)"
+
+    def _update_notes(self) -> None:
+        for spec in PLOTS:
+            note, text = self.notes[spec.name], self.empty_note(spec.name)
+            if text == self._note_text.get(spec.name):
+                continue
+            self._note_text[spec.name] = text
+            item = self.plots[spec.name].getPlotItem()
+            self._set_note_html(spec.name)
+            note.setVisible(bool(text))
+            for axis in ("left", "bottom"):  # no empty 0..1 axes behind the note
+                item.showAxis(axis, not text)
+            if text:
+                item.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)
+                note.setPos(0.5, 0.5)
+                self._ranges.pop(spec.name, None)
+
+    def _set_note_html(self, name: str) -> None:
+        lines = "<br>".join(html.escape(line) for line in (self._note_text.get(name) or "").split("\n"))
+        note = self.notes[name]
+        note.setTextWidth(-1)
+        note.setHtml(f"<div style='text-align:center; color:{self._theme.plot_foreground}'>{lines}</div>")
+        note.setTextWidth(note.textItem.document().idealWidth() + 2)  # a width, so the lines centre
+
     def _update_header(self) -> None:
+        self._update_notes()
         info = self.run_info
         if not info and not self.last_step and not self.last_epoch:
             if self.state == "following":

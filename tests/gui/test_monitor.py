@@ -192,3 +192,43 @@ def test_epoch_points_say_their_epoch_one_based(qtbot, monitor):
     monitor.add_records(_records(epochs=3))
     scatter = monitor.curves[("knn", "knn_acc", "epoch")].scatter
     assert scatter.opts["tip"](x=1.0, y=20.0, data=None) == "epoch 1 of 3\nkNN accuracy (top-1): 20 %"
+
+
+def _no_monitor_records(epochs=3, total=3, knn_every=5):
+    """A run trained with --no-monitor: step and epoch records, no kNN/ASR values."""
+    yield {"kind": "run_start", "config": {"knn_every": knn_every}, "total_epochs": total, "steps_per_epoch": 2}
+    for record in _steps(epochs, 2):
+        yield record
+
+
+def test_knn_plot_says_why_it_is_empty_in_a_no_monitor_run(qtbot, monitor):
+    monitor.add_records(_no_monitor_records(epochs=2, total=10))  # still running: kNN comes every 5 epochs
+    note = monitor.notes["knn"]
+    assert note.isVisible() and "every 5 epochs" in note.toPlainText()
+    assert not monitor.plots["knn"].getPlotItem().getAxis("left").isVisible()  # no empty 0..1 axes
+    monitor.add_records([{"kind": "event", "event": "finished"}])
+    assert "no kNN or ASR evaluation in this run" in note.toPlainText() and "--no-monitor" in note.toPlainText()
+    monitor.redraw()
+    assert monitor.visible_plots() == ["loss", "lr", "throughput", "knn"]  # no attack, no DIFT: those stay hidden
+    assert monitor.notes["loss"].isVisible() is False
+    monitor.reset()
+    assert not note.isVisible() and monitor.plots["knn"].getPlotItem().getAxis("left").isVisible()
+
+
+def test_knn_note_goes_when_the_first_evaluation_arrives(qtbot, monitor):
+    monitor.add_records(_no_monitor_records(epochs=2, total=4, knn_every=0))
+    assert "at the end of the run" in monitor.notes["knn"].toPlainText()
+    monitor.add_records([{"kind": "epoch", "epoch": 3, "loss": 1.0, "knn_acc": 0.5}])
+    monitor.redraw()
+    item = monitor.plots["knn"].getPlotItem()
+    assert not monitor.notes["knn"].isVisible() and item.getAxis("left").isVisible()
+    assert item.getViewBox().viewRange()[1][1] >= 100.0  # back on its 0..100 % range
+
+
+def test_a_run_whose_last_epoch_is_written_counts_as_over(qtbot, monitor):
+    monitor.add_records(_no_monitor_records(epochs=3, total=3))  # the last epoch written: over
+    assert "in this run" in monitor.notes["knn"].toPlainText()
+    from naviewer.gui.resources import load_theme
+
+    monitor.set_theme(load_theme("dark"))
+    assert monitor.notes["knn"].isVisible() and load_theme("dark").plot_foreground in monitor.notes["knn"].textItem.toHtml()

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+
+
+def in_distributed_session(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that may run under torchrun: every rank meets the others before the group goes
+    (:func:`naviewer.ssl.distributed.distributed_session`; torch is imported only when it runs)."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from naviewer.ssl.distributed import distributed_session
+
+        with distributed_session():
+            return command(args)
+
+    return run
 
 
 def parse_settings(pairs: Optional[list[str]], what: str = "--set") -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.cli._sslargs import in_distributed_session
+
 ORDER = 66
 
 
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--dift-set", action="append", metavar="KEY=VALUE",
                         help="DIFT fine-tuning setting, repeatable (e.g. base_lr=0.01, ft_max_steps=50)")
     parser.add_argument("--no-monitor", action="store_true", help="no kNN / ASR monitor or evaluation")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=in_distributed_session(_run))
     return parser
 
 
@@ -80,13 +82,6 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
         print(f"  {key:{width}}  {_fmt(out.before.get(key)):>10}  {_fmt(out.after.get(key)):>10}")
     print(f"checkpoint: {out.checkpoint}")
     return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    from naviewer.ssl.distributed import distributed_session
-
-    with distributed_session():  # under torchrun: every rank meets the others before the group goes
-        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

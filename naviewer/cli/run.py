@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from naviewer.cli._sslargs import add_backbone_args
+from naviewer.cli._sslargs import add_backbone_args, in_distributed_session
 
 ORDER = 31
 
@@ -51,15 +51,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     r.add_argument("--no-monitor", action="store_true", help="no kNN / ASR monitor")
     r.add_argument("--checkpoint-every", type=int, default=10)
     r.add_argument("--max-steps-per-epoch", type=int)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=in_distributed_session(_run))
     return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    from naviewer.ssl.distributed import distributed_session
-
-    with distributed_session():  # under torchrun: every rank meets the others before the group goes
-        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from naviewer.cli._sslargs import add_backbone_args
+from naviewer.cli._sslargs import add_backbone_args, in_distributed_session
 
 ORDER = 30
 
@@ -53,15 +53,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run.add_argument("--knn-every", type=int, default=5, help="kNN monitor every N epochs (default 5)")
     run.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick trials)")
     run.add_argument("--log-every", type=int, default=10, help="steps between step records (default 10)")
-    parser.set_defaults(func=run_train)
+    parser.set_defaults(func=in_distributed_session(_train))
     return parser
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from naviewer.ssl.distributed import distributed_session
-
-    with distributed_session():  # under torchrun: every rank meets the others before the group goes
-        return _train(args)
 
 
 def _train(args: argparse.Namespace) -> int:

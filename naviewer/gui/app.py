@@ -51,11 +51,15 @@ def on_first_expose(widget, callback: Callable[[], None]) -> None:
     handle.installEventFilter(_Watcher())
 
 
-def run_app(argv: Optional[Sequence[str]] = None) -> int:
-    """Create the application, show the main window, run the event loop; returns the exit code."""
-    args = _parse(argv or [])
-    from PySide6.QtCore import Qt, QTimer
+def create_application(theme: Optional[str] = None):
+    """The QApplication (made once, named, with its icon) and the applied theme: ``theme`` or the
+    one the user chose last. Shared by the app and ``naviewer demo``'s window; returns (app, themes)."""
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
+
+    from naviewer.gui.resources import app_icon
+    from naviewer.gui.settings import app_settings
+    from naviewer.gui.theme import ThemeManager
 
     app = QApplication.instance()
     if app is None:
@@ -65,17 +69,20 @@ def run_app(argv: Optional[Sequence[str]] = None) -> int:
     app.setOrganizationName("naviewer")
     app.setApplicationDisplayName("naviewer")
     app.setDesktopFileName("naviewer")
+    app.setWindowIcon(app_icon())
+    themes = ThemeManager(app, theme or str(app_settings().value("view/theme", "light")))
+    themes.apply()
+    return app, themes
+
+
+def run_app(argv: Optional[Sequence[str]] = None) -> int:
+    """Create the application, show the main window, run the event loop; returns the exit code."""
+    args = _parse(argv or [])
+    from PySide6.QtCore import QTimer
 
     from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.resources import app_icon
-    from naviewer.gui.settings import app_settings
-    from naviewer.gui.theme import ThemeManager
 
-    app.setWindowIcon(app_icon())
-    settings = app_settings()
-    theme_name = args.theme or str(settings.value("view/theme", "light"))
-    themes = ThemeManager(app, theme_name)
-    themes.apply()
+    app, themes = create_application(args.theme)
     window = MainWindow(themes)
     if args.theme:
         window.settings.setValue("view/theme", args.theme)

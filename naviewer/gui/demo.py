@@ -184,26 +184,10 @@ class DemoScreenshots(QObject):
 
 def run_demo_gui(path: Path, config: Any, started: Optional[float] = None, theme: Optional[str] = None) -> int:
     """``naviewer demo``: the application with the demo running in it; returns the exit code."""
-    import sys
-
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is None:
-        QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-        app = QApplication([sys.argv[0] if sys.argv else "naviewer"])
-    app.setApplicationName("naviewer")
-    app.setOrganizationName("naviewer")
-    app.setApplicationDisplayName("naviewer")
+    from naviewer.gui.app import create_application, exec_with_ctrl_c
     from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.resources import app_icon
-    from naviewer.gui.settings import app_settings
-    from naviewer.gui.theme import ThemeManager
 
-    app.setWindowIcon(app_icon())
-    themes = ThemeManager(app, theme or str(app_settings().value("view/theme", "light")))
-    themes.apply()
+    app, themes = create_application(theme)
     window = MainWindow(themes)
     if not window.settings.value("window/geometry"):
         # first run: the analyst views want room; as large as the screen allows, up to 1600 x 1000
@@ -217,6 +201,4 @@ def run_demo_gui(path: Path, config: Any, started: Optional[float] = None, theme
         window.demo_screenshots = DemoScreenshots(window, controller, Path(shots_dir),
                                                   quit_after=bool(os.environ.get(QUIT_ENV)))
     QTimer.singleShot(0, controller.start)
-    from naviewer.gui.app import exec_with_ctrl_c
-
     return exec_with_ctrl_c(app, window)

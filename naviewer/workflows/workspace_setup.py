@@ -131,6 +131,15 @@ def _test_description(clean: ImageDataset, clean_spec: DatasetSpec, test_spec: O
     return described
 
 
+def _evaluation_section(clean: ImageDataset, clean_spec: DatasetSpec, test_spec: Optional[DatasetSpec]) -> dict:
+    """The workspace's ``[evaluation]``: the clean train set, and its test split when there is one."""
+    evaluation: dict[str, Any] = {"train": dict(clean.describe())}
+    test = _test_description(clean, clean_spec, test_spec)
+    if test is not None:
+        evaluation["test"] = test
+    return evaluation
+
+
 def draw_workspace_anchors(labels: np.ndarray, per_class: int, seed: int, candidates: Optional[np.ndarray] = None):
     from naviewer.defense.anchors import draw_anchors
 
@@ -163,11 +172,7 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
             anchors = draw_workspace_anchors(labels, anchors_per_class, seed)
             ws.update_config("anchors", _anchor_section(anchors, anchors_per_class, seed,
                                                         "dataset labels (assumed clean; replace if unsure)"))
-        test = _test_description(data, dataset, test_dataset)
-        evaluation: dict[str, Any] = {"train": dict(data.describe())}
-        if test is not None:
-            evaluation["test"] = test
-        ws.update_config("evaluation", evaluation)
+        ws.update_config("evaluation", _evaluation_section(data, dataset, test_dataset))
     except BaseException:
         ws.close()
         raise
@@ -240,11 +245,7 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
             "target_class": attack_obj.target_class, "num_poisons": int(gt.get("num_poisons", 0)),
             "poison_rate": float(gt["poison_rate"]), "clean": dict(clean.describe()),
         })
-        evaluation: dict[str, Any] = {"train": dict(clean.describe())}
-        test = _test_description(clean, clean_dataset, test_dataset)
-        if test is not None:
-            evaluation["test"] = test
-        ws.update_config("evaluation", evaluation)
+        ws.update_config("evaluation", _evaluation_section(clean, clean_dataset, test_dataset))
     except BaseException:
         ws.close()
         raise

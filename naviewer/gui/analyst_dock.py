@@ -121,7 +121,6 @@ class AnalystDock:
     # -- fine-tuning --------------------------------------------------------------------------------
     def finetune(self, confirmed: Any) -> None:
         """Resume the pass's run: fine-tune on the confirmed samples, remove them, finish training."""
-        from naviewer.gui import tasks
         from naviewer.workflows.dift_training import read_state
 
         w = self.window
@@ -145,25 +144,18 @@ class AnalystDock:
             with Workspace.open(path) as ws:
                 return finetune_and_finish(ws, run, ctx)
 
-        self.panel.finetune_gate.set_running(True)
         if self.panel.finetune_gate.session.restart_mode == "retrain":
             title = f"Remove {len(confirmed)} confirmed poisons and retrain"
         else:
             title = f"Fine-tune on {len(confirmed)} confirmed poisons and finish training"
-        self.finetune_job = w.start_job(job, title,
-                                        resources=["training", f"workspace:{path}"], kind="training",
-                                        torch_threads=tasks.training_threads(), on_success=self._done)
-        if self.finetune_job is None:
-            self.panel.finetune_gate.set_running(False)
+        if not self._start_finetune_job(job, title, self._done):
             return
-        self.finetune_job.finished.connect(lambda state: self.panel.finetune_gate.set_running(False)
-                                           if state != "finished" else None)
         w.training_job = self.finetune_job
         w._update_actions()
         monitor = w.monitor
         if monitor is None or monitor.follower is None:
             w.follow_run(self.path / "runs" / run)
-        w._log(f"fine-tuning on {len(confirmed)} confirmed poisons (DIFT Eq. 7), then training on without them")
+        w._log(title)
 
     def posthoc_checkpoint(self) -> Optional[Path]:
         """The encoder checkpoint of this pass when a post-hoc detection made it (its run records it)."""
@@ -185,16 +177,25 @@ class AnalystDock:
         def job(ctx) -> dict:
             return tasks.finetune_posthoc(path, checkpoint, ctx)
 
-        self.panel.finetune_gate.set_running(True)
-        self.finetune_job = w.start_job(job, f"Fine-tune {checkpoint.name} on {len(confirmed)} confirmed poisons",
-                                        resources=["training", f"workspace:{path}"], kind="training",
-                                        torch_threads=tasks.training_threads(), on_success=self._posthoc_done)
-        if self.finetune_job is None:
-            self.panel.finetune_gate.set_running(False)
+        if not self._start_finetune_job(job, f"Fine-tune {checkpoint.name} on {len(confirmed)} confirmed poisons",
+                                        self._posthoc_done):
             return
-        self.finetune_job.finished.connect(lambda state: self.panel.finetune_gate.set_running(False)
-                                           if state != "finished" else None)
         w._log(f"post-hoc fine-tuning of {checkpoint} on {len(confirmed)} confirmed poisons (DIFT Eq. 7)")
+
+    def _start_finetune_job(self, job, title: str, on_success) -> bool:
+        """Run ``job`` as the workspace's training job with the gate showing it; False if refused."""
+        from naviewer.gui import tasks
+
+        gate = self.panel.finetune_gate
+        gate.set_running(True)
+        self.finetune_job = self.window.start_job(job, title, resources=["training", f"workspace:{self.path}"],
+                                                  kind="training", torch_threads=tasks.training_threads(),
+                                                  on_success=on_success)
+        if self.finetune_job is None:
+            gate.set_running(False)
+            return False
+        self.finetune_job.finished.connect(lambda state: gate.set_running(False) if state != "finished" else None)
+        return True
 
     def _posthoc_done(self, job) -> None:
         result = job.result or {}

@@ -58,6 +58,14 @@ def clock_name(device) -> str:
     return "CPU-time" if device.type == "cpu" else "wall-clock"
 
 
+def _sync(device) -> None:
+    """Wait for queued GPU work, so that a timer measures it (nothing to wait for on the CPU)."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+
+
 def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, device) -> dict[str, float]:
     """Median seconds per call of each function, timed round-robin (one call of each per round, after
     one warm-up call each), so that the load swings of a shared machine hit all of them alike.
@@ -67,23 +75,17 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, device) -> dict[
     """
     import statistics
 
-    import torch
-
     clock = time.perf_counter if device.type != "cpu" else time.process_time
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
 
     for fn in fns.values():
         fn()
-    sync()
+    _sync(device)
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(max(1, rounds)):
         for name, fn in fns.items():
             start = clock()
             fn()
-            sync()
+            _sync(device)
             times[name].append(clock() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
@@ -95,22 +97,16 @@ def blocks(makers: dict[str, Callable[[], Callable[[], Any]]], rounds: int, step
     ``steps`` timed calls. Rounds alternate the pipelines so slow load swings hit all of them."""
     import statistics
 
-    import torch
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     times: dict[str, list[float]] = {name: [] for name in makers}
     for _ in range(max(1, rounds)):
         for name, maker in makers.items():
             fn = maker()
             fn()
-            sync()
+            _sync(device)
             for _ in range(max(1, steps)):
                 start = time.perf_counter()
                 fn()
-                sync()
+                _sync(device)
                 times[name].append(time.perf_counter() - start)
             del fn
     return {name: statistics.median(values) for name, values in times.items()}

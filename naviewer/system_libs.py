@@ -8,6 +8,7 @@ not a traceback. The list was checked on a minimal Debian 12 (see docs/packaging
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 #: the packages a minimal Debian/Ubuntu host needs for the desktop app
@@ -27,3 +28,13 @@ def missing_library_message(exc: BaseException) -> Optional[str]:
     if not isinstance(exc, ImportError) or "cannot open shared object file" not in text:
         return None
     return f"naviewer: {text}\n{HOST_LIBS_HINT}"
+
+
+def report_missing_library(exc: ImportError) -> int:
+    """For an entry point's ``except ImportError``: print the advice and return exit code 2 when a
+    system library is missing; any other ImportError is a bug and propagates."""
+    message = missing_library_message(exc)
+    if message is None:
+        raise exc
+    print(message, file=sys.stderr)
+    return 2

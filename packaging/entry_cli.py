@@ -8,18 +8,11 @@ under picks the desktop app.
 import os
 import sys
 
-from naviewer.system_libs import missing_library_message
-
+# Both entry points print a missing system library (libGL, xcb, ...) as its name and the apt-get
+# line, not a traceback (naviewer.system_libs): nothing to add here.
 if os.path.basename(sys.argv[0]).startswith("naviewer-gui"):
     from naviewer.gui.app import main
 else:
     from naviewer.cli import main
 
-try:
-    raise SystemExit(main())
-except ImportError as exc:
-    message = missing_library_message(exc)
-    if message is None:
-        raise
-    print(message, file=sys.stderr)
-    raise SystemExit(1)
+raise SystemExit(main())

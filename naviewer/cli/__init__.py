@@ -78,13 +78,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("naviewer: cancelled", file=sys.stderr)
         return 130
     except ImportError as exc:
-        from naviewer.system_libs import missing_library_message
+        from naviewer.system_libs import report_missing_library
 
-        message = missing_library_message(exc)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+        return report_missing_library(exc)
     except BrokenPipeError:
         # The reader went away (`naviewer review WS | head`): stop quietly, as Unix tools do.
         import os

@@ -134,7 +134,7 @@ def exec_with_ctrl_c(app, window) -> int:
 def main() -> None:
     """``naviewer-gui`` console entry point."""
     from naviewer.errors import NaviewerError
-    from naviewer.system_libs import missing_library_message
+    from naviewer.system_libs import report_missing_library
 
     try:
         code = run_app(sys.argv[1:])
@@ -142,11 +142,7 @@ def main() -> None:
         print(f"naviewer: error: {exc}", file=sys.stderr)
         code = 2
     except ImportError as exc:
-        message = missing_library_message(exc)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        code = 2
+        code = report_missing_library(exc)
     raise SystemExit(code)
 
 

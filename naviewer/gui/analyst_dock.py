@@ -144,7 +144,7 @@ class AnalystDock:
             with Workspace.open(path) as ws:
                 return finetune_and_finish(ws, run, ctx)
 
-        if self.panel.finetune_gate.session.restart_mode == "retrain":
+        if self.panel.finetune_gate.retrains:
             title = f"Remove {len(confirmed)} confirmed poisons and retrain"
         else:
             title = f"Fine-tune on {len(confirmed)} confirmed poisons and finish training"

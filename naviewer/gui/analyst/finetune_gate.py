@@ -62,6 +62,11 @@ class FineTuneGate(QWidget):
         self.bridge.review_changed.connect(lambda _ids: self.update_gate())
         self.update_gate()
 
+    @property
+    def retrains(self) -> bool:
+        """The run's recipe removes the confirmed samples and retrains from scratch (no Eq. 7 step)."""
+        return self.session.restart_mode == "retrain"
+
     def confirmed_ids(self) -> np.ndarray:
         return np.flatnonzero(self.session.state_codes == 1)
 
@@ -76,7 +81,7 @@ class FineTuneGate(QWidget):
             return False, "Confirm at least one flagged sample as a poison first."
         if pending and not self.override.isChecked():
             return False, f"{pending:,} flags still await a decision (unreviewed or later); review them first or allow it below."
-        if self.session.restart_mode == "retrain":
+        if self.retrains:
             return True, (f"Ready: remove the {confirmed:,} confirmed poisons and retrain the encoder from scratch on "
                           "the rest (restart_mode=retrain, this run's recipe; no Eq. 7 step).")
         return True, f"Ready: fine-tune the encoder to push the {confirmed:,} confirmed poisons apart (DIFT Eq. 7)."
@@ -89,7 +94,7 @@ class FineTuneGate(QWidget):
         self.counts.setText("Flags: " + " &nbsp; ".join(parts))
         enabled, why = self.gate()
         self.button.setEnabled(enabled)
-        verb = "Remove and retrain without" if self.session.restart_mode == "retrain" else "Fine-tune on"
+        verb = "Remove and retrain without" if self.retrains else "Fine-tune on"
         self.button.setText(f"{verb} {len(self.confirmed_ids()):,} confirmed poisons")
         self.reason.setText(why)
         self.override.setVisible((c["unreviewed"] + c["later"]) > 0)
@@ -102,7 +107,7 @@ class FineTuneGate(QWidget):
     def show_done(self, confirmed: int) -> None:
         """The gate's last word after the in-training job: what was done, in this run's recipe."""
         self.button.setEnabled(False)
-        if self.session.restart_mode == "retrain":
+        if self.retrains:
             did = f"Done: removed {confirmed:,} confirmed poisons and retrained the encoder from scratch on the rest"
         else:
             did = f"Done: fine-tuned on {confirmed:,} confirmed poisons, removed them and finished training"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.cli._sslargs import add_backbone_args
+
 ORDER = 67
 
 
@@ -27,8 +29,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--u", type=float, default=3.0,
                         help="threshold in standard deviations above the layer's mean bound (default 3, CLP's)")
     parser.add_argument("--layers", action="store_true", help="print every layer, not only the pruned ones")
-    from naviewer.cli._sslargs import add_backbone_args
-
     add_backbone_args(parser, defaults=False)
     parser.set_defaults(func=run)
     return parser

@@ -179,8 +179,7 @@ def prune_checkpoint(checkpoint: PathLike, out: Optional[PathLike] = None, u: fl
     checkpoint (torchvision / MoCo / BYOL layouts) becomes an encoder-only naviewer checkpoint. The
     report is stored under ``"clp"`` in the new file.
     """
-    from naviewer.ssl.checkpoints import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, is_naviewer_checkpoint,
-                                          load_encoder, load_file, save_atomic)
+    from naviewer.ssl.checkpoints import checkpoint_with_backbone, load_encoder, load_file, save_atomic
 
     source = Path(checkpoint)
     target = Path(out) if out is not None else default_pruned_path(source)
@@ -188,18 +187,8 @@ def prune_checkpoint(checkpoint: PathLike, out: Optional[PathLike] = None, u: fl
         raise NaviewerError("output checkpoint already exists (choose a new name)", target)
     encoder = load_encoder(source, backbone)
     report = clp_prune(encoder.backbone, u, ctx=ctx)
-    tensors = {k: v.detach().cpu().clone() for k, v in encoder.backbone.state_dict().items() if not k.startswith("fc.")}
-    obj = load_file(source)
-    if is_naviewer_checkpoint(obj):
-        payload = dict(obj)
-        model = dict(payload.get("model") or {})
-        model.update({"backbone." + k: v for k, v in tensors.items()})
-        payload["model"] = model
-    else:
-        payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                   "method": {"method": encoder.method, "backbone": asdict(encoder.config)},
-                   "config": {"image_size": int(encoder.image_size)} if encoder.image_size else {},
-                   "model": {"backbone." + k: v for k, v in tensors.items()}, "encoder_only": True}
+    state = {k: v for k, v in encoder.backbone.state_dict().items() if not k.startswith("fc.")}
+    payload = checkpoint_with_backbone(load_file(source), encoder, state, encoder.image_size)
     payload["clp"] = {**report.to_dict(), "source": str(source)}
     save_atomic(payload, target)
     return target, report

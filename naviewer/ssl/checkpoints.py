@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -71,6 +71,30 @@ def load_file(path: "str | os.PathLike[str]", map_location: "str | torch.device"
 
 def is_naviewer_checkpoint(obj: Any) -> bool:
     return isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT
+
+
+#: the backbone copies a naviewer checkpoint may hold: the trained one, then momentum branches
+BACKBONE_BRANCHES = ("backbone.", "target_backbone.", "backbone_k.")
+
+
+def checkpoint_with_backbone(source_obj: Any, encoder: Any, backbone_state: Mapping[str, torch.Tensor],
+                             image_size: Optional[int], branches: tuple[str, ...] = ("backbone.",)) -> dict:
+    """A checkpoint payload carrying a changed backbone (fine-tuned, pruned). A naviewer source keeps
+    everything else and gets the new weights in ``backbone.`` and in each other of ``branches`` it
+    holds; a foreign source (torchvision / MoCo / BYOL layouts) becomes an encoder-only file."""
+    tensors = {k: v.detach().cpu().clone() for k, v in backbone_state.items()}
+    if not is_naviewer_checkpoint(source_obj):
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "method": {"method": encoder.method, "backbone": asdict(encoder.config)},
+                "config": {"image_size": int(image_size)} if image_size else {},
+                "model": {"backbone." + k: v for k, v in tensors.items()}, "encoder_only": True}
+    payload = dict(source_obj)
+    model = dict(payload.get("model") or {})
+    for prefix in branches:
+        if prefix == "backbone." or any(key.startswith(prefix) for key in model):
+            model.update({prefix + k: v for k, v in tensors.items()})
+    payload["model"] = model
+    return payload
 
 
 def load_training_checkpoint(path: "str | os.PathLike[str]") -> dict[str, Any]:

@@ -219,30 +219,6 @@ def _unique_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
-def _finetuned_payload(source_obj, encoder, backbone_state: dict, image_size: Optional[int], record: dict) -> dict:
-    """A naviewer checkpoint with the fine-tuned backbone (momentum branches synced). A naviewer source
-    keeps everything else (the run can still be inspected); a foreign one becomes an encoder-only file."""
-    from dataclasses import asdict
-
-    from naviewer.ssl.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, is_naviewer_checkpoint
-
-    tensors = {k: v.detach().cpu().clone() for k, v in backbone_state.items()}
-    if is_naviewer_checkpoint(source_obj):
-        payload = dict(source_obj)
-        model = dict(payload.get("model") or {})
-        for prefix in ("backbone.", "target_backbone.", "backbone_k."):
-            if any(key.startswith(prefix) for key in model):
-                model.update({prefix + k: v for k, v in tensors.items()})
-        payload["model"] = model
-    else:
-        payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                   "method": {"method": encoder.method, "backbone": asdict(encoder.config)},
-                   "config": {"image_size": int(image_size)} if image_size else {},
-                   "model": {"backbone." + k: v for k, v in tensors.items()}, "encoder_only": True}
-    payload["posthoc_finetune"] = record
-    return payload
-
-
 def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,
                      out: Optional[PathLike] = None, backbone: Optional[dict] = None, device=None,
                      evaluate: bool = True) -> PosthocFinetuneOutcome:
@@ -260,7 +236,7 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     from naviewer.defense.config import DiftConfig
     from naviewer.defense.finetune import finetune_backbone, make_cluster_score_fn, reference_ids
     from naviewer.ssl.augment import AugmentSettings, BatchAugment
-    from naviewer.ssl.checkpoints import load_encoder, load_file, save_atomic
+    from naviewer.ssl.checkpoints import BACKBONE_BRANCHES, checkpoint_with_backbone, load_encoder, load_file, save_atomic
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
     from naviewer.workflows.dift_training import confirmed_ids
@@ -351,7 +327,10 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     target = Path(out) if out is not None else _unique_path(ws.checkpoint_dir(run) / f"{tag}-finetuned.pt")
     record = {"source": str(source), "confirmed": int(confirmed.size), "pass_id": pass_id, "image_size": size,
               "finetune": ft.to_dict(), "before": before, "after": after, "dift": config.to_dict()}
-    save_atomic(_finetuned_payload(source_obj, encoder, model.state_dict(), size, record), target)
+    # the momentum branches get the fine-tuned weights too (DIFT's branch sync)
+    payload = checkpoint_with_backbone(source_obj, encoder, model.state_dict(), size, BACKBONE_BRANCHES)
+    payload["posthoc_finetune"] = record
+    save_atomic(payload, target)
     paths = {"before": ws.save_embeddings(ft_run, f"{tag}-before", np.asarray(before_features, dtype=np.float32)),
              "after": ws.save_embeddings(ft_run, f"{_tag_for(target)}", np.asarray(after_features, dtype=np.float32))}
     ws.store.add_run(ft_run, FINETUNE_RUN_KIND, {**record, "checkpoint": str(target), "tag": _tag_for(target)})

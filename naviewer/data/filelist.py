@@ -22,20 +22,28 @@ the list file and line number, so a manifest cannot make naviewer read arbitrary
 from __future__ import annotations
 
 import csv
+import io
 import os
+import warnings
 import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from naviewer.data.base import UNLABELED
+from naviewer.data.base import UNLABELED, DatasetWarning
 from naviewer.data.files import FileBackedDataset
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS
+from naviewer.data.names import bad_name_char, describe_char, list_line_problem, name_problem, shown
 from naviewer.errors import NaviewerError
+from naviewer.io import atomic_path
 
 CLASSES_FILE = "classes.txt"
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?[0-9]+")
+#: most classes a list may imply by its labels alone (labels number the classes 0..K-1); ImageNet-21k has 21,841
+MAX_CLASSES = 100_000
+#: ``<path><spaces or tabs><last token>``: the label is the last token, the path may hold spaces
+_PATH_LABEL = re.compile(r"(.+?)[ \t]+([^ \t]+)", re.S)
 _PATH_COLUMNS = ("path", "file", "filename", "image")
 _LABEL_COLUMNS = ("label", "target")
 
@@ -59,26 +67,52 @@ def read_class_names(path: "str | Path") -> list[str]:
     return [line.strip() for line in _read_text(path).splitlines() if line.strip()]
 
 
+def _lines(text: str) -> "list[tuple[int, str]]":
+    """(line number, text) of every line, split at line feeds only (``\\r\\n`` accepted).
+
+    ``str.splitlines`` would also break at form feeds, U+0085 or U+2028 inside a file name and turn
+    one entry into two; here such a character stays in its line, and the path check refuses it.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [(number, line[:-1] if line.endswith("\r") else line) for number, line in enumerate(lines, start=1)]
+
+
 def _parse_txt(list_path: Path, root: Path) -> list[tuple[int, str, Optional[str]]]:
     """(line number, path text, label text or None) per sample line."""
     entries = []
-    for number, raw in enumerate(_read_text(list_path).splitlines(), start=1):
-        line = raw.strip()
+    for number, raw in _lines(_read_text(list_path)):
+        line = raw.strip(" \t")
         if not line or line.startswith("#"):
             continue
-        parts = line.rsplit(None, 1)
-        if len(parts) == 1:
+        bad = bad_name_char(line.replace("\t", " "))
+        if bad is not None:
+            raise NaviewerError(
+                f"line {number}: {shown(line)} contains {describe_char(bad)}; a file name with a control character "
+                "or line separator cannot be listed (rename the file)",
+                list_path,
+            )
+        match = _PATH_LABEL.fullmatch(line)
+        if match is None:
             entries.append((number, line, None))
-        elif _INT.fullmatch(parts[1]) or not (root / line).is_file():
-            entries.append((number, parts[0], parts[1]))
+        elif _INT.fullmatch(match.group(2)) or not _is_file(root / line):
+            entries.append((number, match.group(1), match.group(2)))
         else:  # a path with spaces and no label
             entries.append((number, line, None))
     return entries
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _parse_csv(list_path: Path) -> list[tuple[int, str, Optional[str]]]:
     text = _read_text(list_path)
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
@@ -141,16 +175,40 @@ class FileListDataset(FileBackedDataset):
 
         paths: list[Path] = []
         keys: list[str] = []
-        labels = np.empty(len(entries), dtype=np.int64)
-        for k, (number, text, label_text) in enumerate(entries):
-            labels[k] = self._label(label_text, name_to_index, names, number, list_path)
+        labels: list[int] = []
+        first_line: dict[Path, tuple[int, int]] = {}  # real path -> (line, label) where it was first listed
+        duplicates: list[str] = []
+        for number, text, label_text in entries:
+            label = self._label(label_text, name_to_index, names, number, list_path)
             path, key = self._resolve(text, root_abs, root_real, number, list_path)
+            seen = first_line.get(path)
+            if seen is not None:
+                if seen[1] != label:
+                    raise NaviewerError(
+                        f"line {number}: {shown(text)} is listed on line {seen[0]} with label "
+                        f"{_label_text(seen[1])} and here with label {_label_text(label)}: a file carries one label",
+                        list_path,
+                    )
+                duplicates.append(f"line {number} (= line {seen[0]})")
+                continue
+            first_line[path] = (number, label)
             paths.append(path)
             keys.append(key)
+            labels.append(label)
+        if duplicates:
+            more = f" and {len(duplicates) - 5} more" if len(duplicates) > 5 else ""
+            warnings.warn(
+                f"{list_path}: {len(duplicates)} duplicate entr{'y' if len(duplicates) == 1 else 'ies'} ignored "
+                f"(the first listing of each file is kept): {', '.join(duplicates[:5])}{more}",
+                DatasetWarning,
+                stacklevel=3,
+            )
+        #: how many listed lines repeated a file already listed (ignored)
+        self.duplicates = len(duplicates)
+        label_array = np.asarray(labels, dtype=np.int64)
         if names is None:
-            top = int(labels.max()) if len(labels) else -1
-            names = [str(i) for i in range(top + 1)]
-        super().__init__(root_real, paths, keys, labels, names, max_pixels)
+            names = [str(i) for i in range(int(label_array.max()) + 1 if len(label_array) else 0)]
+        super().__init__(root_real, paths, keys, label_array, names, max_pixels)
 
     @staticmethod
     def _label(text: Optional[str], name_to_index: dict[str, int], names: Optional[list[str]], number: int,
@@ -158,33 +216,47 @@ class FileListDataset(FileBackedDataset):
         if text is None:
             return UNLABELED
         if _INT.fullmatch(text):
-            value = int(text)
+            digits = text.lstrip("+-").lstrip("0")
+            value = int(text) if len(digits) <= 18 else (1 if not text.startswith("-") else -1) * 10**18
         elif text in name_to_index:
             return name_to_index[text]
         else:
             hint = "" if names else " (no class names known: give class_names or a classes.txt)"
-            raise NaviewerError(f"line {number}: label {text!r} is not an integer or a class name{hint}", list_path)
+            raise NaviewerError(f"line {number}: label {shown(text)} is not an integer or a class name{hint}", list_path)
         if value == UNLABELED:
             return UNLABELED
         if value < 0 or (names is not None and value >= len(names)):
             top = f"0..{len(names) - 1}" if names is not None else "0 or more"
-            raise NaviewerError(f"line {number}: label {value} is out of range ({top}, or -1 for unlabeled)", list_path)
+            raise NaviewerError(f"line {number}: label {text} is out of range ({top}, or -1 for unlabeled)", list_path)
+        if names is None and value >= MAX_CLASSES:
+            raise NaviewerError(
+                f"line {number}: label {text} would make {value + 1:,} classes (labels number the classes from 0; "
+                f"at most {MAX_CLASSES:,} without class names): renumber the labels 0..K-1, or give the class "
+                f"names in a {CLASSES_FILE} beside the list",
+                list_path,
+            )
         return value
 
     @staticmethod
     def _resolve(text: str, root_abs: Path, root_real: Path, number: int, list_path: Path) -> tuple[Path, str]:
         """Absolute file path and source key (posix path relative to the root), refusing escapes."""
+        problem = name_problem(text)
+        if problem:
+            raise NaviewerError(f"line {number}: cannot register {problem} (rename the file)", list_path)
         given = Path(text)
         candidate = given if given.is_absolute() else root_abs / given
-        real = candidate.resolve()
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise NaviewerError(f"line {number}: cannot resolve {shown(text)} ({exc})", list_path) from None
         if not real.is_relative_to(root_real):
             raise NaviewerError(
-                f"line {number}: path {text!r} is outside the dataset root {root_real} "
+                f"line {number}: path {shown(text)} is outside the dataset root {root_real} "
                 "(absolute paths and '..' must stay inside it; give a wider root to allow it)",
                 list_path,
             )
-        if not real.is_file():
-            raise NaviewerError(f"line {number}: image not found: {text!r}", list_path)
+        if not _is_file(real):
+            raise NaviewerError(f"line {number}: image not found: {shown(text)}", list_path)
         lexical = Path(os.path.normpath(candidate))
         key = lexical.relative_to(root_abs) if lexical.is_relative_to(root_abs) else real.relative_to(root_real)
         return real, key.as_posix()
@@ -200,17 +272,27 @@ class FileListDataset(FileBackedDataset):
         return info
 
 
+def _label_text(label: int) -> str:
+    return "-1 (unlabeled)" if label == UNLABELED else str(label)
+
+
 def write_file_list(path: "str | Path", keys: Sequence[str], labels: "Sequence[int] | np.ndarray") -> Path:
-    """Write a ``path label`` list (atomically: temporary name, then rename); the inverse of the reader."""
+    """Write a ``path label`` list (atomically: temporary name, then rename); the inverse of the reader.
+
+    Every path is checked before anything is written: one that would not read back as itself (a
+    control character or line separator that would end the line and forge the next one, leading or
+    trailing whitespace, a leading ``#``) is a NaviewerError naming the list and the entry.
+    """
     path = Path(path)
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     if len(keys) != len(labels):
         raise ValueError(f"{len(keys)} paths but {len(labels)} labels")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        for key, label in zip(keys, labels):
-            if "\n" in key:
-                raise ValueError(f"path {key!r} contains a newline")
-            handle.write(f"{key} {int(label)}\n")
-    os.replace(tmp, path)
+    keys = [str(key) for key in keys]
+    for index, key in enumerate(keys):
+        problem = list_line_problem(key)
+        if problem:
+            raise NaviewerError(f"entry {index} cannot be written as one 'path label' line: {problem}", path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(f"{key} {int(label)}\n" for key, label in zip(keys, labels.tolist()))
     return path

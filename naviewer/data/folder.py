@@ -19,9 +19,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from naviewer.data.base import DatasetWarning
 from naviewer.data.files import FileBackedDataset
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS, image_extensions
+from naviewer.data.names import name_problem, shown
 from naviewer.errors import NaviewerError
 
 
@@ -29,20 +32,156 @@ def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
-def _images_under(folder: Path, extensions: frozenset[str]) -> list[Path]:
-    """Image files below ``folder`` (recursive, sorted, hidden entries skipped, symlinks followed)."""
-    found: list[Path] = []
-    seen: set[tuple[int, int]] = set()  # (device, inode) of folders walked: symlink loops end here
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        stat = os.stat(dirpath)
-        if (stat.st_dev, stat.st_ino) in seen:
-            dirnames[:] = []
-            continue
-        seen.add((stat.st_dev, stat.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if _visible(d))
-        base = Path(dirpath)
-        found.extend(base / f for f in sorted(filenames) if _visible(f) and Path(f).suffix.lower() in extensions)
-    return found
+class _TreeWalk:
+    """Every image file of every class folder, walked once per dataset with real paths resolved.
+
+    Symlinks are followed, but a folder link that leads back to the root, to one of its own
+    ancestors or to a folder already read is a loop: it is skipped with a :class:`DatasetWarning`.
+    A link from one class folder into another would give that class's images a second label: it is
+    refused. The same file reached twice in one class (a file symlink beside its target, two links
+    to one outside folder) is kept once, with a warning; reached from two classes, it is refused.
+    """
+
+    def __init__(self, root: Path, class_dirs: list[Path], extensions: frozenset[str]) -> None:
+        self.root = root
+        self.root_real = os.path.realpath(root)
+        self.class_dirs = class_dirs
+        self.class_reals = [os.path.realpath(d) for d in class_dirs]
+        self.extensions = extensions
+        self.warnings: list[str] = []
+        self._seen_dirs: set[tuple[int, int]] = set()
+        self._linked: dict[str, tuple[int, str]] = {}  # real path -> (label, key) of files reached through a link
+        self._skip_class: set[int] = set()
+        for label, real in enumerate(self.class_reals):
+            name = class_dirs[label].name
+            if _inside(self.root_real, real):
+                self.warnings.append(f"skipped the class folder {name}: a link to {real}, a folder above it (a loop)")
+                self._skip_class.add(label)
+                continue
+            for other, other_real in enumerate(self.class_reals[:label]):
+                if _inside(real, other_real) or _inside(other_real, real):
+                    raise NaviewerError(
+                        f"the class folders {shown(class_dirs[other].name)} and {shown(name)} are the same folder or "
+                        f"one holds the other ({other_real}, {real}): their images would carry two labels",
+                        root,
+                    )
+
+    def _key(self, path: str) -> str:
+        return Path(os.path.relpath(path, self.root)).as_posix()
+
+    def _check_name(self, path: str) -> str:
+        key = self._key(path)
+        problem = name_problem(key)
+        if problem:
+            raise NaviewerError(f"cannot register {problem}; rename it", self.root)
+        return key
+
+    def _follow(self, link: str, real: str, parent_real: str, label: int) -> bool:
+        """Whether to walk the folder ``link`` (a symlink to ``real``) that sits in ``parent_real``."""
+        if _inside(self.root_real, real) or _inside(parent_real, real):
+            self.warnings.append(f"skipped {self._key(link)}: a link to {real}, a folder above it (a loop)")
+            return False
+        for other, other_real in enumerate(self.class_reals):
+            if other != label and (_inside(real, other_real) or _inside(other_real, real)):
+                raise NaviewerError(
+                    f"{shown(self._key(link))} links into the class folder {shown(self.class_dirs[other].name)}: its "
+                    f"images would carry two labels ({self.class_dirs[label].name} and "
+                    f"{self.class_dirs[other].name}); remove the link",
+                    self.root,
+                )
+        return True
+
+    def files(self, label: int) -> list[tuple[Path, str, int, bool]]:
+        """(path, key, label, reached through a link) of the images of class ``label``, in sorted order."""
+        found: list[tuple[Path, str, int, bool]] = []
+        if label not in self._skip_class:
+            self._walk(str(self.class_dirs[label]), self.class_reals[label], label, False, found)
+        return found
+
+    def _walk(self, folder: str, real: str, label: int, linked: bool, found: list) -> None:
+        try:
+            stat = os.stat(folder)
+        except OSError as exc:
+            self.warnings.append(f"skipped {self._key(folder)}: {exc.strerror or exc}")
+            return
+        ident = (stat.st_dev, stat.st_ino)
+        if ident in self._seen_dirs:
+            self.warnings.append(f"skipped {self._key(folder)}: a link to a folder already read ({real})")
+            return
+        self._seen_dirs.add(ident)
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            raise NaviewerError(f"cannot list a folder: {exc.strerror or exc}", folder) from None
+        for entry in entries:
+            if not _visible(entry.name):
+                continue
+            try:
+                is_dir = entry.is_dir()
+                is_link = entry.is_symlink()
+            except OSError:
+                continue
+            if is_dir:
+                self._check_name(entry.path)
+                entry_real = os.path.realpath(entry.path) if is_link else os.path.join(real, entry.name)
+                if is_link and not self._follow(entry.path, entry_real, real, label):
+                    continue
+                self._walk(entry.path, entry_real, label, linked or is_link, found)
+            elif os.path.splitext(entry.name)[1].lower() in self.extensions:
+                key = self._check_name(entry.path)
+                if linked or is_link:
+                    if not self._claim(os.path.realpath(entry.path), label, key):
+                        continue
+                    found.append((Path(entry.path), key, label, True))
+                else:
+                    found.append((Path(entry.path), key, label, False))
+
+    def _claim(self, real: str, label: int, key: str) -> bool:
+        """Record a file reached through a link; False when it duplicates another link (skip it)."""
+        for other, other_real in enumerate(self.class_reals):
+            if other != label and _inside(real, other_real):
+                raise NaviewerError(
+                    f"{shown(key)} is a link to an image of the class folder {shown(self.class_dirs[other].name)}: it "
+                    "would carry two labels; remove the link",
+                    self.root,
+                )
+        previous = self._linked.get(real)
+        if previous is not None:
+            if previous[0] != label:
+                raise NaviewerError(
+                    f"{shown(key)} and {shown(previous[1])} are the same file ({real}) in two class folders: it would "
+                    "carry two labels; remove one link",
+                    self.root,
+                )
+            self.warnings.append(f"skipped {key}: the same file as {previous[1]} ({real})")
+            return False
+        self._linked[real] = (label, key)
+        return True
+
+    def without_duplicates(self, items: list[tuple[Path, str, int, bool]]) -> list[tuple[Path, str, int, bool]]:
+        """Drop the files reached through a link whose target is also registered directly (keep the direct one)."""
+        if not self._linked:
+            return items
+        direct = {
+            os.path.join(self.class_reals[label], os.path.relpath(path, self.class_dirs[label])): key
+            for path, key, label, linked in items if not linked
+        }
+        kept = []
+        for item in items:
+            path, key, _, linked = item
+            if linked:
+                target = direct.get(os.path.realpath(path))
+                if target is not None:
+                    self.warnings.append(f"skipped {key}: a link to {target}, which is registered already")
+                    continue
+            kept.append(item)
+        return kept
+
+
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies below it (both real, absolute)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 class ImageFolderDataset(FileBackedDataset):
@@ -61,15 +200,24 @@ class ImageFolderDataset(FileBackedDataset):
         if not class_dirs:
             raise NaviewerError("no class folders here (expected root/<class>/<image>)", root)
         extensions = image_extensions()
-        paths: list[Path] = []
-        labels: list[int] = []
-        empty: list[str] = []
-        for label, class_dir in enumerate(class_dirs):
-            files = _images_under(class_dir, extensions)
-            if not files:
-                empty.append(class_dir.name)
-            paths.extend(files)
-            labels.extend([label] * len(files))
+        for class_dir in class_dirs:
+            problem = name_problem(class_dir.name)
+            if problem:
+                raise NaviewerError(f"cannot use a class folder: {problem}; rename it", root)
+        walk = _TreeWalk(root, class_dirs, extensions)
+        items: list[tuple[Path, str, int, bool]] = []
+        for label in range(len(class_dirs)):
+            items.extend(walk.files(label))
+        items = walk.without_duplicates(items)
+        counts = np.bincount(np.asarray([item[2] for item in items], dtype=np.int64), minlength=len(class_dirs))
+        empty = [d.name for d, count in zip(class_dirs, counts) if count == 0]
+        paths = [item[0] for item in items]
+        keys = [item[1] for item in items]
+        labels = [item[2] for item in items]
+        for message in walk.warnings[:20]:
+            warnings.warn(f"{root}: {message}", DatasetWarning, stacklevel=2)
+        if len(walk.warnings) > 20:
+            warnings.warn(f"{root}: {len(walk.warnings) - 20} more skipped links", DatasetWarning, stacklevel=2)
         if not paths:
             raise NaviewerError(
                 "the image folder has no images (no file with an image extension in any class folder)", root
@@ -82,7 +230,6 @@ class ImageFolderDataset(FileBackedDataset):
             )
         #: names of class folders that hold no image (kept in ``class_names``)
         self.empty_classes = empty
-        keys = [p.relative_to(root).as_posix() for p in paths]
         super().__init__(root, paths, keys, labels, [d.name for d in class_dirs], max_pixels)
 
     def describe(self) -> dict[str, Any]:

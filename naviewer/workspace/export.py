@@ -236,6 +236,7 @@ def export_manifests(
         kept_entries = [(file_root / keys[i]).as_posix() for i in kept_ids.tolist()]
     else:
         kept_entries = [keys[i] for i in kept_ids.tolist()]
+    _check_entries(ws, kept_entries, kept_ids, keys, samples["hash"])
     labels = samples["label"]
     label_list = labels.tolist()
     total_rows = len(kept_ids) + n
@@ -358,6 +359,38 @@ def export_manifests(
         readme_path=out / README_NAME,
         entries_are_paths=file_root is not None,
     )
+
+
+def _check_entries(ws: "Workspace", entries: list[str], kept_ids: np.ndarray, keys: list[str],
+                   hashes: list[str]) -> None:
+    """Refuse, before anything is written, a store whose rows cannot be written as one manifest line each.
+
+    A registered name with a control character or line separator would end its ``kept.txt`` line
+    early and forge the next (``evil\\nINJECTED_LINE 7``); sources refuse such names, so only a
+    store written by another tool gets here. A key or hash that is not text (a tampered row) is
+    refused too, instead of failing half-way through ``samples.csv``.
+    """
+    from naviewer.data.names import bad_name_char, list_line_problem, name_problem
+    from naviewer.errors import NaviewerError
+
+    store_path = ws.path / "naviewer.sqlite"
+    joined = "".join(entries)
+    if bad_name_char(joined) is not None or any(not e or e != e.strip() or e.startswith("#") for e in entries):
+        for sample_id, entry in zip(kept_ids.tolist(), entries):
+            problem = list_line_problem(entry)
+            if problem:
+                raise NaviewerError(f"sample {sample_id} cannot be exported as one 'path label' line: {problem}",
+                                    store_path)
+    for column, values in (("source key", keys), ("hash", hashes)):
+        if not all(isinstance(v, str) for v in values):
+            index = next(i for i, v in enumerate(values) if not isinstance(v, str))
+            raise NaviewerError(f"sample {index}: its {column} is not text ({type(values[index]).__name__}); the "
+                                "database was changed by another tool", store_path)
+        if column == "hash":
+            continue
+        if bad_name_char("".join(values)) is not None:
+            index = next(i for i, v in enumerate(values) if bad_name_char(v) is not None)
+            raise NaviewerError(f"sample {index} cannot be exported: {name_problem(values[index])}", store_path)
 
 
 def _write_text(path: Path, text: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 
 from naviewer import __version__
+from naviewer.data.names import list_line_problem, name_problem
 from naviewer.errors import NaviewerError
 from naviewer.io import atomic_save_npy, atomic_write_json
 from naviewer.jobs import JobContext, ensure_context
@@ -297,11 +298,22 @@ def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobCo
     step = 256
     message = "registering samples"
     ctx.progress(0, n, message)
+    # kept.txt lists absolute paths for file-backed sources, the keys themselves for the others: a key of
+    # the latter must also read back from a `path label` line (no edge whitespace, no leading '#')
+    from naviewer.workspace.export import _source_root
+
+    description = dict(dataset.describe())
+    check = name_problem if _source_root(description) is not None else list_line_problem
     for start in range(0, n, step):
         ctx.check()
         stop = min(start + step, n)
         for index in range(start, stop):
-            keys.append(str(dataset.source_key(index)))
+            key = str(dataset.source_key(index))
+            problem = check(key)
+            if problem:
+                where = description.get("root") or description.get("path")
+                raise NaviewerError(f"sample {index}: cannot register {problem}", where)
+            keys.append(key)
             hashes.append(str(dataset.content_hash(index)))
         ctx.progress(stop, n, message)
     labels = np.asarray(dataset.labels, dtype=np.int64).reshape(-1)

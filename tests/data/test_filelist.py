@@ -40,13 +40,14 @@ def test_round_trip_png_and_path_label_list(tmp_path: Path, pngs) -> None:
 
 def test_comments_blank_lines_spaces_unlabeled_and_class_names(tmp_path: Path, pngs) -> None:
     (tmp_path / "classes.txt").write_text("cat\ndog\n\nbird\n")
+    write_png(tmp_path / "imgs" / "f g.png", np.zeros((3, 3, 3), np.uint8))
     (tmp_path / "list.txt").write_text(
-        "# a comment\n\nimgs/a.png 1\n  imgs/b c.png   2  \nimgs/b c.png\nimgs/sub/./d.png -1\ne.png dog\n"
+        "# a comment\n\nimgs/a.png 1\n  imgs/b c.png   2  \nimgs/f g.png\nimgs/sub/./d.png -1\ne.png\tdog\r\n"
     )
     data = FileListDataset(tmp_path / "list.txt")
     assert data.class_names == ["cat", "dog", "bird"]
     np.testing.assert_array_equal(data.labels, [1, 2, UNLABELED, UNLABELED, 1])
-    assert data.source_key(1) == data.source_key(2) == "imgs/b c.png"
+    assert data.source_key(1) == "imgs/b c.png" and data.source_key(2) == "imgs/f g.png"
     assert data.source_key(3) == "imgs/sub/d.png"
     assert data.label(2) is None
 

@@ -1,15 +1,20 @@
 """``workspace.toml``: what a workspace is (dataset, settings, recipes), read with tomllib, written with tomli_w.
 
 The file is small and human-editable; it is always rewritten whole and atomically, so an editor
-or a crash never sees half a file.
+or a crash never sees half a file. Every read-modify-write holds :func:`config_lock`, a
+cross-process file lock (``filelock``) on ``.workspace.lock`` beside it, so two processes updating
+different sections never lose one (an atomic rename alone keeps the file whole, not both updates).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import threading
 import tomllib
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Iterator, Union
 
 import numpy as np
 import tomli_w
@@ -20,6 +25,10 @@ from naviewer.io import atomic_write_text
 PathLike = Union[str, "os.PathLike[str]"]
 
 CONFIG_NAME = "workspace.toml"
+#: the lock file every writer of workspace.toml holds (hidden, beside it; left in place)
+LOCK_NAME = ".workspace.lock"
+#: how long a writer waits for another process's update (updates take milliseconds)
+LOCK_TIMEOUT_S = 60.0
 #: version of the workspace layout this code writes; opening a newer one is refused
 WORKSPACE_SCHEMA = 1
 
@@ -72,9 +81,64 @@ def read_config(path: PathLike) -> dict[str, Any]:
 
 
 def write_config(path: PathLike, config: dict[str, Any]) -> None:
-    """Atomically rewrite ``workspace.toml``."""
+    """Atomically rewrite ``workspace.toml`` (a read-modify-write must also hold :func:`config_lock`)."""
     try:
         text = tomli_w.dumps(toml_safe(config))
     except (TypeError, ValueError) as exc:
         raise NaviewerError(f"setting cannot be stored in TOML ({exc})", path) from exc
-    atomic_write_text(path, text)
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise NaviewerError(f"cannot write the workspace configuration: {describe_os_error(exc)}", path) from None
+
+
+_thread_locks: dict[str, threading.RLock] = {}
+_thread_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def config_lock(config_path: PathLike, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the workspace's cross-process lock (and a per-path thread lock) around a read-modify-write.
+
+    ``filelock`` takes an ``fcntl``/``msvcrt`` lock on ``.workspace.lock``: the operating system
+    releases it when its holder dies (SIGKILL included), so a killed writer never blocks the next.
+    A workspace whose folder cannot be written is a NaviewerError, as is a lock still held after
+    ``timeout_s``.
+    """
+    from filelock import FileLock, Timeout
+
+    config_path = Path(config_path)
+    key = os.path.abspath(config_path)
+    with _thread_locks_guard:
+        thread_lock = _thread_locks.setdefault(key, threading.RLock())
+    lock_path = config_path.with_name(LOCK_NAME)
+    with thread_lock:
+        try:
+            lock = FileLock(lock_path, timeout=timeout_s)
+            lock.acquire()
+        except Timeout:
+            raise NaviewerError(
+                f"another process has held the workspace lock for {timeout_s:.0f} s; try again when it is done",
+                lock_path,
+            ) from None
+        except OSError as exc:
+            raise NaviewerError(f"cannot lock the workspace for writing: {describe_os_error(exc)}", lock_path) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One plain phrase for an OSError (read-only file system, disk full, permission denied...)."""
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        getattr(errno, "EDQUOT", -1): "the disk quota is exceeded",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EISDIR: "it is a folder",
+        errno.ENOENT: "no such file or folder",
+    }
+    return reasons.get(exc.errno or 0) or (exc.strerror or str(exc))

@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import shutil
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -35,7 +34,14 @@ from naviewer.data.names import list_line_problem, name_problem
 from naviewer.errors import NaviewerError
 from naviewer.io import atomic_save_npy, atomic_write_json
 from naviewer.jobs import JobContext, ensure_context
-from naviewer.workspace.config import CONFIG_NAME, WORKSPACE_SCHEMA, read_config, write_config
+from naviewer.workspace.config import (
+    CONFIG_NAME,
+    WORKSPACE_SCHEMA,
+    config_lock,
+    describe_os_error,
+    read_config,
+    write_config,
+)
 from naviewer.workspace.store import WorkspaceStore
 
 if TYPE_CHECKING:
@@ -83,7 +89,6 @@ class Workspace:
         self.path = path
         self._config = config
         self.store = store
-        self._config_lock = threading.Lock()
 
     # -- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -169,13 +174,14 @@ class Workspace:
     def update_config(self, section: str, values: dict[str, Any]) -> None:
         """Merge ``values`` into ``[section]`` and rewrite the file atomically; a ``None`` value deletes its key.
 
-        The file is re-read first so that sections written meanwhile by another process survive.
+        The file is re-read under the workspace's cross-process lock (:func:`~naviewer.workspace.config.config_lock`),
+        so sections written meanwhile by another process or thread survive.
         """
         if section in RESERVED_SECTIONS:
             raise NaviewerError(f"[{section}] is managed by naviewer and cannot be updated", self.config_path)
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", section):
             raise NaviewerError(f"bad configuration section name {section!r}", self.config_path)
-        with self._config_lock:
+        with config_lock(self.config_path):
             config = read_config(self.config_path)
             current = dict(config.get(section, {}))
             for key, value in values.items():
@@ -192,7 +198,7 @@ class Workspace:
         if self.store.sample_count():
             raise NaviewerError("this workspace already has a dataset", self.path / STORE_NAME)
         sections = _register_dataset(self.store, dataset, ensure_context(ctx))
-        with self._config_lock:
+        with config_lock(self.config_path):
             config = read_config(self.config_path)
             config.update(sections)
             write_config(self.config_path, config)
@@ -273,7 +279,12 @@ class Workspace:
 
     def write_ground_truth(self, record: dict[str, Any]) -> None:
         """Keep what an attack poisoned, apart from detection (only evaluation reads it)."""
-        atomic_write_json(self.ground_truth_path, record)
+        with config_lock(self.config_path):
+            try:
+                atomic_write_json(self.ground_truth_path, record)
+            except OSError as exc:
+                raise NaviewerError(f"cannot write the ground truth: {describe_os_error(exc)}",
+                                    self.ground_truth_path) from None
 
     def read_ground_truth(self) -> Optional[dict[str, Any]]:
         path = self.ground_truth_path

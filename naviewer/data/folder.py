@@ -7,6 +7,14 @@ ignored. An *empty class folder* keeps its place in ``class_names`` (so labels s
 torchvision ``ImageFolder`` would give, minus its refusal) and emits a :class:`DatasetWarning`;
 a tree with no images at all is a ``NaviewerError``.
 
+Symlinks are followed, with real paths resolved once per dataset: a folder link back to the root
+or to one of its own ancestors, or to a folder already read in the same class, is a loop and is
+skipped with a ``DatasetWarning``; a link from one class folder into another (or one file or
+outside folder reached from two classes) is refused, since its images would carry two labels; the
+same file reached twice within one class is kept once, with a warning. A name that could not be
+written as one manifest line (control characters, line separators, non-UTF-8 bytes) is refused
+(:mod:`naviewer.data.names`).
+
 Images are decoded lazily, one at a time, through :mod:`naviewer.data.imageio`: the header is
 size-checked before any pixel is decoded, and a corrupt file is a ``NaviewerError`` naming it when
 it is first read. :meth:`ImageFolderDataset.verify` reads every file up front.
@@ -49,7 +57,7 @@ class _TreeWalk:
         self.class_reals = [os.path.realpath(d) for d in class_dirs]
         self.extensions = extensions
         self.warnings: list[str] = []
-        self._seen_dirs: set[tuple[int, int]] = set()
+        self._seen_dirs: dict[tuple[int, int], tuple[int, str]] = {}  # folder -> (label, key) where first read
         self._linked: dict[str, tuple[int, str]] = {}  # real path -> (label, key) of files reached through a link
         self._skip_class: set[int] = set()
         for label, real in enumerate(self.class_reals):
@@ -105,10 +113,17 @@ class _TreeWalk:
             self.warnings.append(f"skipped {self._key(folder)}: {exc.strerror or exc}")
             return
         ident = (stat.st_dev, stat.st_ino)
-        if ident in self._seen_dirs:
-            self.warnings.append(f"skipped {self._key(folder)}: a link to a folder already read ({real})")
+        seen = self._seen_dirs.get(ident)
+        if seen is not None:
+            if seen[0] != label:
+                raise NaviewerError(
+                    f"{shown(self._key(folder))} and {shown(seen[1])} are the same folder ({real}) in two class "
+                    "folders: its images would carry two labels; remove one link",
+                    self.root,
+                )
+            self.warnings.append(f"skipped {self._key(folder)}: a link to a folder already read ({seen[1]})")
             return
-        self._seen_dirs.add(ident)
+        self._seen_dirs[ident] = (label, self._key(folder))
         try:
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda e: e.name)

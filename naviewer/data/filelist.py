@@ -217,7 +217,8 @@ class FileListDataset(FileBackedDataset):
             return UNLABELED
         if _INT.fullmatch(text):
             digits = text.lstrip("+-").lstrip("0")
-            value = int(text) if len(digits) <= 18 else (1 if not text.startswith("-") else -1) * 10**18
+            # int() of a 5000-digit string is refused by Python itself; anything this long is out of range anyway
+            value = int(text) if len(digits) <= 18 else (-1 if text.startswith("-") else 1) * 10**18
         elif text in name_to_index:
             return name_to_index[text]
         else:
@@ -225,12 +226,15 @@ class FileListDataset(FileBackedDataset):
             raise NaviewerError(f"line {number}: label {shown(text)} is not an integer or a class name{hint}", list_path)
         if value == UNLABELED:
             return UNLABELED
+        shown_label = text if len(text) <= 24 else text[:20] + f"... ({len(text)} digits)"
         if value < 0 or (names is not None and value >= len(names)):
             top = f"0..{len(names) - 1}" if names is not None else "0 or more"
-            raise NaviewerError(f"line {number}: label {text} is out of range ({top}, or -1 for unlabeled)", list_path)
+            raise NaviewerError(f"line {number}: label {shown_label} is out of range ({top}, or -1 for unlabeled)",
+                                list_path)
         if names is None and value >= MAX_CLASSES:
+            count = f"{value + 1:,}" if value < 10**18 else "far more than that"
             raise NaviewerError(
-                f"line {number}: label {text} would make {value + 1:,} classes (labels number the classes from 0; "
+                f"line {number}: label {shown_label} would make {count} classes (labels number the classes from 0; "
                 f"at most {MAX_CLASSES:,} without class names): renumber the labels 0..K-1, or give the class "
                 f"names in a {CLASSES_FILE} beside the list",
                 list_path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +14,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def _isolated_settings(tmp_path, monkeypatch):
     """Every GUI test reads and writes its own settings file, never the user's."""
     monkeypatch.setenv("NAVIEWER_SETTINGS_DIR", str(tmp_path / "settings"))
+
+
+@pytest.fixture(autouse=True)
+def bulk_answers(monkeypatch):
+    """The questions the analyst views ask before a bulk decision (``.asked``), answered with
+    ``.answer`` (yes unless a test says otherwise) instead of a modal box nobody would close."""
+    from naviewer.gui.analyst import common
+
+    record = SimpleNamespace(asked=[], answer=True)
+
+    def ask(_parent, _title, text):
+        record.asked.append(text)
+        return record.answer
+
+    monkeypatch.setattr(common, "ask_user", ask)
+    return record
 
 
 @pytest.fixture

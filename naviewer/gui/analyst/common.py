@@ -8,8 +8,9 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import QMessageBox, QWidget
 
-from naviewer.analysis.review import REVIEW_STATES
+from naviewer.analysis.review import REVIEW_STATES, STATE_CODE
 from naviewer.analysis.session import AnalysisSession
 
 STATE_COLOURS = {
@@ -127,3 +128,60 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, (float, np.floating)):
         return "–" if not np.isfinite(value) else f"{value:.{digits}g}"
     return str(value)
+
+
+# -- decisions ----------------------------------------------------------------------------------
+#: a decision on more samples than this is asked about first (so is any bulk overwrite)
+FEW = 5
+STATE_VERB = {"confirmed": "Confirm", "rejected": "Reject", "later": "Mark for later", "unreviewed": "Reset"}
+_QUESTION = {
+    "confirmed": "Confirm {n} samples as poisons?",
+    "rejected": "Reject {n} samples (benign)?",
+    "later": "Mark {n} samples for later?",
+    "unreviewed": "Reset {n} samples to unreviewed?",
+}
+
+
+def plural(n: int, word: str = "sample") -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Optional[str]:
+    """What to ask before setting ``state`` on ``ids``, or None when no question is needed: a decision
+    on more than :data:`FEW` samples, or on several samples some of which were decided otherwise
+    before ("Confirm 49 samples as poisons? 5 were rejected before.")."""
+    ids = np.asarray(ids, dtype=np.int64)
+    n = len(ids)
+    if n == 0:
+        return None
+    codes = session.state_codes[ids]
+    overwritten = {name: int(((codes == code) & (code != STATE_CODE[state])).sum())
+                   for name, code in STATE_CODE.items() if name != "unreviewed"}
+    overwritten = {name: k for name, k in overwritten.items() if k}
+    if n <= FEW and not (n > 1 and overwritten):
+        return None
+    text = _QUESTION[state].format(n=f"{n:,}")
+    if overwritten:
+        parts = [f"{k:,} {'was' if k == 1 else 'were'} {name} before" for name, k in overwritten.items()]
+        text += " " + "; ".join(parts) + ": " + ("it" if sum(overwritten.values()) == 1 else "they") + " will be overwritten."
+    return text
+
+
+def ask_user(parent: Optional[QWidget], title: str, text: str) -> bool:
+    """A yes/cancel question (modal); True for yes. Tests replace this function."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.Yes)
+    return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def decide(parent: Optional[QWidget], session: AnalysisSession, ids: Any, state: str) -> np.ndarray:
+    """Record ``state`` on ``ids`` as one batch, asking first when :func:`bulk_question` says so;
+    returns the ids decided (empty when the analyst declined or there was nothing to decide)."""
+    ids = np.unique(np.asarray(ids, dtype=np.int64).ravel())
+    if len(ids) == 0:
+        return ids
+    question = bulk_question(session, ids, state)
+    if question is not None and not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question):
+        return np.zeros(0, np.int64)
+    return session.review(ids, state)

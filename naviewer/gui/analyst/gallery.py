@@ -20,16 +20,20 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QPushButton,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, STATE_LETTER, SessionBridge, ThumbnailCache
+from naviewer.gui.analyst.common import STATE_COLOURS, STATE_LETTER, SessionBridge, ThumbnailCache, decide, plural
+from naviewer.gui.analyst.filters import FilterSidebar
+from naviewer.gui.flow_layout import FlowLayout
 
 FILTERS = {
     "flags": "Flagged",
@@ -37,7 +41,8 @@ FILTERS = {
     "all": "All samples",
     "selection": "Selection",
 }
-HINT = "<b>C</b> confirm poison · <b>R</b> reject (benign) · <b>L</b> later · <b>U</b>/<b>Ctrl+Z</b> undo · <b>N</b> next unreviewed · <b>Ctrl+A</b> select all"
+HINT = ("<b>C</b> confirm poison · <b>R</b> reject (benign) · <b>L</b> later · <b>U</b>/<b>Ctrl+Z</b> undo · "
+        "<b>N</b> next undecided · <b>Space</b> large view · <b>Ctrl+A</b> highlight all · <b>Esc</b> clear · <b>F</b> filters")
 
 
 class GalleryModel(QAbstractListModel):
@@ -146,8 +151,9 @@ class GalleryView(QListView):
     Review keys are taken here before QListView's type-ahead search can swallow the letters.
     """
 
-    review_key = Signal(str)  # "confirmed" | "rejected" | "later" | "undo" | "next"
-    KEYS = {Qt.Key.Key_C: "confirmed", Qt.Key.Key_R: "rejected", Qt.Key.Key_L: "later", Qt.Key.Key_U: "undo", Qt.Key.Key_N: "next"}
+    review_key = Signal(str)  # "confirmed" | "rejected" | "later" | "undo" | "next" | "view" | "clear" | "filters"
+    KEYS = {Qt.Key.Key_C: "confirmed", Qt.Key.Key_R: "rejected", Qt.Key.Key_L: "later", Qt.Key.Key_U: "undo", Qt.Key.Key_N: "next",
+            Qt.Key.Key_Space: "view", Qt.Key.Key_Escape: "clear", Qt.Key.Key_F: "filters"}
 
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if event.matches(QKeySequence.StandardKey.Undo):
@@ -179,11 +185,18 @@ class GalleryView(QListView):
 class GalleryWidget(QWidget):
     """Thumbnail grid + filter + bulk buttons + key hints + review progress, over one session.
 
-    Signals: ``sample_activated(int)`` when a tile is double-clicked or Enter is pressed (the
-    panel shows it in the inspector).
+    **What a key acts on** (C, R, L and the buttons): the highlighted tiles when any are highlighted,
+    else the tile under focus; ``target_label`` says which before a key is pressed. A decision on
+    more than a few samples, or one that overwrites earlier decisions of several, is asked about
+    first (:func:`naviewer.gui.analyst.common.decide`). Filtered views are re-applied after every
+    decision, so *Unreviewed flags* never shows a decided tile.
+
+    Signals: ``sample_activated(int)`` when Enter is pressed on a tile (the panel shows it in the
+    inspector); ``view_requested(int)`` on a double-click or Space (the large sample view).
     """
 
     sample_activated = Signal(int)
+    view_requested = Signal(int)
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, tile: int = 76) -> None:
         super().__init__(parent)
@@ -196,12 +209,21 @@ class GalleryWidget(QWidget):
         self.view.setItemDelegate(TileDelegate(session, self.cache, tile, self.view))
         self._syncing = False
         self._filter = "flags"
+        self._previous_ids = np.zeros(0, np.int64)
+        self.filters = FilterSidebar(session)
+        self.filters.changed.connect(lambda: self.set_filter(self._filter))
+        self.filters.hide()
 
         self.filter_box = QComboBox()
         for key, text in FILTERS.items():
             self.filter_box.addItem(text, key)
-        self.filter_box.setToolTip("which samples to show, most suspicious (densest) first")
+        self.filter_box.setToolTip("which samples to show (the sort order is set under Filters)")
         self.filter_box.currentIndexChanged.connect(lambda _i: self.set_filter(self.filter_box.currentData()))
+        self.filter_button = QToolButton()
+        self.filter_button.setText("Filters")
+        self.filter_button.setCheckable(True)
+        self.filter_button.setToolTip("filter by cluster, review state, class and score ranges; sort by any score (F)")
+        self.filter_button.toggled.connect(self.show_filters)
         self.count_label = QLabel()
         self.buttons: dict[str, QPushButton] = {}
         self.count_label.setWordWrap(True)
@@ -209,11 +231,12 @@ class GalleryWidget(QWidget):
         filters = QHBoxLayout()
         filters.addWidget(QLabel("Show:"))
         filters.addWidget(self.filter_box)
+        filters.addWidget(self.filter_button)
         filters.addWidget(self.count_label, 1)
-        top = QHBoxLayout()
+        top = FlowLayout(spacing=4)
         for state, text, key in (("confirmed", "Confirm", "C"), ("rejected", "Reject", "R"), ("later", "Later", "L")):
             button = QPushButton(text)
-            button.setToolTip(f"Mark the selected samples {state} ({key})")
+            button.setToolTip(f"Mark the highlighted samples (else the one under focus) {state} ({key})")
             button.clicked.connect(lambda _c=False, s=state: self.review_selected(s))
             self.buttons[state] = button
             top.addWidget(button)
@@ -223,35 +246,56 @@ class GalleryWidget(QWidget):
         self.buttons["undo"] = undo
         top.addWidget(undo)
         nxt = QPushButton("Next")
-        nxt.setToolTip("go to the next unreviewed flag (N)")
-        nxt.clicked.connect(self.next_unreviewed)
+        nxt.setToolTip("go to the next flag awaiting a decision: unreviewed first, then those marked later (N)")
+        nxt.clicked.connect(lambda: self.next_unreviewed())
         self.buttons["next"] = nxt
         top.addWidget(nxt)
-        top.addStretch(1)
+        for button in self.buttons.values():
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 20)
+            button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
 
+        self.target_label = QLabel()
+        self.target_label.setObjectName("targetLabel")
+        self.target_label.setWordWrap(True)
+        self.target_label.setStyleSheet("padding: 2px;")
+        self.notice = QLabel()
+        self.notice.setObjectName("galleryNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet("color: #b06000; padding: 2px;")
+        self.notice.hide()
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #666; padding: 2px;")
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
         self.progress_label.setStyleSheet("font-weight: bold; padding: 2px;")
+        grid = QHBoxLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.filters)
+        grid.addWidget(self.view, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(filters)
         layout.addLayout(top)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.target_label)
+        layout.addLayout(grid, 1)
+        layout.addWidget(self.notice)
         layout.addWidget(self.progress_label)
         layout.addWidget(self.hint)
 
         self.shortcuts: list[QShortcut] = []  # listed by Help > Keyboard shortcuts (their whatsThis)
         for keys, slot, text in (
-            ("C", lambda: self.review_selected("confirmed"), "Confirm the selection as poison"),
-            ("R", lambda: self.review_selected("rejected"), "Reject the selection (benign)"),
-            ("L", lambda: self.review_selected("later"), "Decide later"),
+            ("C", lambda: self.review_selected("confirmed"), "Confirm as poison (the highlighted samples, else the focused one)"),
+            ("R", lambda: self.review_selected("rejected"), "Reject as benign (the highlighted samples, else the focused one)"),
+            ("L", lambda: self.review_selected("later"), "Mark for later (the highlighted samples, else the focused one)"),
             ("U", self.undo, "Undo the last decision"),
             (QKeySequence.StandardKey.Undo, self.undo, "Undo the last decision"),
-            ("N", self.next_unreviewed, "Next unreviewed flag"),
-            (QKeySequence.StandardKey.SelectAll, self.view.selectAll, "Select all shown samples"),
+            ("N", lambda: self.next_unreviewed(), "Next flag awaiting a decision (unreviewed, then later)"),
+            (QKeySequence.StandardKey.SelectAll, self.view.selectAll, "Highlight all shown samples"),
+            ("Esc", self.clear_highlight, "Clear the highlight (keys then act on the focused tile)"),
+            ("Space", self.open_viewer, "Open the focused sample large (arrows move, C/R/L decide, Esc closes)"),
+            ("F", self.toggle_filters, "Show or hide the filters and sort order"),
+            ("Ctrl+F", self.focus_filters, "Go to the filters"),
         ):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -262,63 +306,121 @@ class GalleryWidget(QWidget):
         self.view.review_key.connect(self._on_review_key)
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentChanged.connect(self._on_view_current)
-        self.view.doubleClicked.connect(lambda idx: self.sample_activated.emit(int(self.model.ids[idx.row()])))
-        self.view.activated.connect(lambda idx: self.sample_activated.emit(int(self.model.ids[idx.row()])))
+        self.view.doubleClicked.connect(lambda idx: self.view_requested.emit(int(self.model.ids[idx.row()])))
+        self.view.activated.connect(self._on_activated)
         self.bridge.selection_changed.connect(self._on_session_selection)
         self.bridge.review_changed.connect(self._on_review_changed)
         self.bridge.current_changed.connect(self._on_session_current)
         self.set_filter("flags" if session.flagged_mask.any() else "all")
 
     # -- contents -------------------------------------------------------------------------------
+    def base_ids(self, key: str) -> np.ndarray:
+        """The samples a "Show:" choice stands for, in suspicion order."""
+        s = self.session
+        if key == "flags":
+            return s.review_queue()
+        if key == "unreviewed":
+            q = s.review_queue()
+            return q[s.state_codes[q] == 0]
+        if key == "selection":
+            order = s.suspicion_order()
+            return order[s.selection_mask()[order]]
+        return s.suspicion_order()
+
     def set_filter(self, key: str) -> None:
+        """Show ``key``'s samples (:data:`FILTERS`), narrowed and sorted by the filter sidebar."""
         self._filter = key
         idx = self.filter_box.findData(key)
         if idx >= 0 and idx != self.filter_box.currentIndex():
             self.filter_box.blockSignals(True)
             self.filter_box.setCurrentIndex(idx)
             self.filter_box.blockSignals(False)
-        s = self.session
-        if key == "flags":
-            ids = s.review_queue()
-        elif key == "unreviewed":
-            q = s.review_queue()
-            ids = q[s.state_codes[q] == 0]
-        elif key == "selection":
-            order = s.suspicion_order()
-            ids = order[s.selection_mask()[order]]
-        else:
-            ids = s.suspicion_order()
+        base = self.base_ids(key)
+        ids = self.filters.spec().apply(self.session, base)
+        self._set_ids(ids)
+        narrowed = len(ids) < len(base)
+        self.count_label.setText(f"{len(ids):,} shown" + (f" of {len(base):,} (filtered)" if narrowed else ""))
+        self.filter_button.setText("Filters •" if self.filters.spec().active else "Filters")
+        self._update_progress()
+        self._update_target()
+
+    def _set_ids(self, ids: np.ndarray, keep_scroll: bool = False) -> None:
+        self._previous_ids = self.model.ids
+        bar = self.view.verticalScrollBar()
+        position = bar.value()
+        current = self.session.current
         self._syncing = True
         try:
             self.model.set_ids(ids)
+            if current is not None and self.model.row_of[current] >= 0:
+                self.view.selectionModel().setCurrentIndex(self.model.index(int(self.model.row_of[current])),
+                                                           QItemSelectionModel.SelectionFlag.NoUpdate)
         finally:
             self._syncing = False
-        self._apply_selection(s.selection)
-        self.count_label.setText(f"{len(ids):,} shown")
-        self._update_progress()
+        self._apply_selection(self.session.selection, scroll=not keep_scroll)
+        if keep_scroll:
+            self.view.doItemsLayout()
+            bar.setValue(min(position, bar.maximum()))
+
+    def _depends_on_review(self) -> bool:
+        return self._filter == "unreviewed" or self.filters.spec().depends_on_review
 
     def shown_ids(self) -> np.ndarray:
         return self.model.ids
 
     # -- selection sync -------------------------------------------------------------------------
     def selected_ids(self) -> np.ndarray:
-        """Sample ids selected in the grid (from selection ranges, never per-index lists)."""
+        """Sample ids highlighted in the grid (from selection ranges, never per-index lists)."""
         parts = [np.arange(r.top(), r.bottom() + 1) for r in self.view.selectionModel().selection()]
         if not parts:
             return np.zeros(0, np.int64)
         return np.sort(self.model.ids[np.concatenate(parts)])
 
+    def focused_id(self) -> Optional[int]:
+        """The tile under focus (the grid's current tile), or None."""
+        index = self.view.currentIndex()
+        if index.isValid() and index.row() < len(self.model.ids):
+            return int(self.model.ids[index.row()])
+        current = self.session.current
+        return current if current is not None and self.model.row_of[current] >= 0 else None
+
+    def target_ids(self) -> np.ndarray:
+        """What C, R and L act on: the highlighted tiles when any are highlighted, else the one under focus."""
+        ids = self.selected_ids()
+        if len(ids):
+            return ids
+        focus = self.focused_id()
+        return np.array([focus], np.int64) if focus is not None else np.zeros(0, np.int64)
+
+    def _update_target(self) -> None:
+        highlighted = self.selected_ids()
+        if len(highlighted) > 1:
+            text = f"C · R · L act on <b>{plural(len(highlighted), 'highlighted sample')}</b>"
+        elif len(highlighted) == 1:
+            text = f"C · R · L act on the highlighted sample <b>#{int(highlighted[0])}</b>"
+        else:
+            focus = self.focused_id()
+            text = (f"C · R · L act on <b>#{focus}</b> (the tile under focus)" if focus is not None
+                    else "C · R · L: click a tile first")
+        hidden = len(self.session.selection) - int((self.model.row_of[self.session.selection] >= 0).sum()) if len(self.session.selection) else 0
+        if hidden > 0 and self._filter != "selection":
+            text += f" <span style='color:gray'>({plural(hidden)} selected elsewhere, not shown here, are left alone)</span>"
+        self.target_label.setText(text)
+        for state in ("confirmed", "rejected", "later"):
+            self.buttons[state].setEnabled(bool(len(highlighted)) or self.focused_id() is not None)
+
     def _on_view_selection(self, *_args: Any) -> None:
         if self._syncing:
             return
-        ids = self.selected_ids()
-        if self._filter == "selection":  # hidden samples stay selected
+        self._update_target()
+        if self._filter == "selection":  # the highlight narrows what the keys act on; the selection stays
             return
-        self.session.set_selection(ids, source=self)
+        self.session.set_selection(self.selected_ids(), source=self)
 
     def _on_view_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._syncing or not current.isValid():
             return
+        self._update_target()
         self.session.set_current(int(self.model.ids[current.row()]), source=self)
 
     def _on_session_selection(self, ids: np.ndarray, source: Any) -> None:
@@ -328,10 +430,16 @@ class GalleryWidget(QWidget):
             self.set_filter("selection")
             return
         self._apply_selection(ids)
+        self._update_target()
 
-    def _apply_selection(self, ids: np.ndarray) -> None:
+    def _apply_selection(self, ids: np.ndarray, scroll: bool = True) -> None:
         rows = self.model.row_of[np.asarray(ids, dtype=np.int64)] if len(ids) else np.zeros(0, np.int64)
         rows = np.sort(rows[rows >= 0])
+        if self._filter == "selection":
+            rows = np.zeros(0, np.int64)  # every tile is selected here: none is highlighted until clicked
+        self._select_rows(rows, scroll)
+
+    def _select_rows(self, rows: np.ndarray, scroll: bool = True) -> None:
         selection = QItemSelection()
         if len(rows):
             breaks = np.flatnonzero(np.diff(rows) != 1)
@@ -342,7 +450,7 @@ class GalleryWidget(QWidget):
         self._syncing = True
         try:
             self.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            if len(rows):
+            if len(rows) and scroll:
                 self.view.scrollTo(self.model.index(int(rows[0])))
         finally:
             self._syncing = False
@@ -358,29 +466,56 @@ class GalleryWidget(QWidget):
                 self.view.scrollTo(self.model.index(row))
             finally:
                 self._syncing = False
+        self._update_target()
+
+    def clear_highlight(self) -> None:
+        """Esc: nothing highlighted (the keys then act on the tile under focus)."""
+        self.view.selectionModel().clearSelection()
+
+    def move_to(self, sid: int) -> None:
+        """Focus and highlight ``sid`` (showing the flags if it is not shown). In the *Selection*
+        view only the highlight moves: the selection it shows stays as it is."""
+        sid = int(sid)
+        if self._filter == "selection" and self.model.row_of[sid] >= 0:
+            row = int(self.model.row_of[sid])
+            self._select_rows(np.array([row], np.int64))
+            self.view.selectionModel().setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self._update_target()
+            return
+        if self.model.row_of[sid] < 0:
+            self.set_filter("flags")
+            if self.model.row_of[sid] < 0:  # narrowed away by the sidebar
+                self.filters.reset()
+        self.session.set_selection([sid], source=None)
+        self.session.set_current(sid, source=None)
 
     # -- review -------------------------------------------------------------------------------
-    def _targets(self) -> np.ndarray:
-        ids = self.session.selection
-        if len(ids) == 0 and self.session.current is not None:
-            ids = np.array([self.session.current], np.int64)
-        return ids
-
     def review_selected(self, state: str) -> np.ndarray:
-        """Apply ``state`` to the selection (or the current sample); a single decision moves on."""
-        ids = self._targets()
+        """Apply ``state`` to :meth:`target_ids` (asking first for a bulk change); a single decision
+        moves on to the next flag awaiting one, and so does a bulk one whose tiles left the view."""
+        ids = self.target_ids()
         if len(ids) == 0:
+            self.show_notice("Nothing to decide on: click a tile (or press N for the next flag).")
             return ids
-        self.session.review(ids, state)
-        if len(ids) == 1:
-            self.next_unreviewed(after=int(ids[0]))
-        return ids
+        done = decide(self, self.session, ids, state)
+        if len(done) == 0:
+            return done
+        self.show_notice("")
+        if len(done) == 1 or not (self.model.row_of[done] >= 0).any():
+            self.next_unreviewed(after=int(done[-1]))
+        return done
 
     def _on_review_key(self, action: str) -> None:
         if action == "undo":
             self.undo()
         elif action == "next":
             self.next_unreviewed()
+        elif action == "view":
+            self.open_viewer()
+        elif action == "clear":
+            self.clear_highlight()
+        elif action == "filters":
+            self.toggle_filters()
         else:
             self.review_selected(action)
 
@@ -389,28 +524,110 @@ class GalleryWidget(QWidget):
         if len(ids):
             self.session.set_selection(ids, source=None)
             self.session.set_current(int(ids[0]), source=None)
+            self.show_notice(f"Undone: {plural(len(ids))} back to {self.session.state_of(int(ids[0]))}.")
+        else:
+            self.show_notice("Nothing of yours to undo.")
         return ids
 
-    def next_unreviewed(self, after: Optional[int] = None) -> Optional[int]:
-        if after is None:
-            after = self.session.current
-        sid = self.session.next_unreviewed(after=after)
-        if sid is None:
-            self.progress_label.setText(self.progress_label.text() + " — all flags reviewed")
+    def _pending(self, ids: np.ndarray, code: int, after: Optional[int]) -> Optional[int]:
+        """The first id of ``ids`` after ``after`` (wrapping round) in state ``code`` and in the review queue."""
+        if len(ids) == 0:
             return None
-        if self.model.row_of[sid] < 0:
-            self.set_filter("flags")
-        self.session.set_selection([sid], source=None)
-        self.session.set_current(sid, source=None)
+        s = self.session
+        mask = s.state_codes[ids] == code
+        flagged = s.flagged_mask
+        if flagged.any():
+            mask &= flagged[ids]
+        hits = np.flatnonzero(mask)
+        if len(hits) == 0:
+            return None
+        start = 0
+        if after is not None:
+            where = np.flatnonzero(ids == after)
+            if len(where):
+                start = int(where[0]) + 1
+            else:  # ``after`` just left the view (a decision re-applied the filter): the next one that was after it
+                before = self._previous_ids
+                at = np.flatnonzero(before == after)
+                if len(at):
+                    rest = before[int(at[0]) + 1:]
+                    rest = rest[np.isin(rest, ids)]
+                    if len(rest):
+                        start = int(np.flatnonzero(ids == rest[0])[0])
+        later = hits[hits >= start]
+        return int(ids[later[0] if len(later) else hits[0]])
+
+    def next_unreviewed(self, after: Optional[int] = None) -> Optional[int]:
+        """N: the next flag awaiting a decision, shown ones first: unreviewed, and when none is left
+        those marked *later* (they stay in the queue). Says so once when only later ones remain and
+        when every flag is decided."""
+        if after is None:
+            after = self.focused_id() if self.focused_id() is not None else self.session.current
+        s = self.session
+        shown, queue = self.model.ids, s.review_queue()
+        sid = self._pending(shown, 0, after)
+        if sid is None:
+            sid = self._pending(queue, 0, after)
+        notice = ""
+        if sid is None:
+            sid = self._pending(shown, 3, after)
+            if sid is None:
+                sid = self._pending(queue, 3, after)
+            if sid is not None:
+                n_later = s.review_counts()["later"]
+                notice = (f"No unreviewed flags left; {plural(n_later, 'flag')} marked later "
+                          f"{'is' if n_later == 1 else 'are'} still to decide (N goes through them).")
+        if sid is None:
+            c = s.review_counts()
+            self.show_notice(f"All {plural(sum(c.values()), 'flag')} decided: {c['confirmed']:,} confirmed, "
+                             f"{c['rejected']:,} rejected.")
+            return None
+        self.show_notice(notice)
+        self.move_to(sid)
         return sid
 
+    def show_notice(self, text: str) -> None:
+        """One message under the grid (replaced, never appended to)."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
     def _on_review_changed(self, ids: np.ndarray) -> None:
-        if self._filter == "unreviewed":
-            self.model.refresh_rows(ids)  # keep rows until the filter is re-applied, so focus stays put
+        if self._depends_on_review():
+            self._set_ids(self.filters.spec().apply(self.session, self.base_ids(self._filter)), keep_scroll=True)
+            base = self.base_ids(self._filter)
+            shown = len(self.model.ids)
+            self.count_label.setText(f"{shown:,} shown" + (f" of {len(base):,} (filtered)" if shown < len(base) else ""))
         else:
             self.model.refresh_rows(ids)
         self.view.viewport().update()
         self._update_progress()
+        self._update_target()
+
+    def _on_activated(self, index: QModelIndex) -> None:
+        self.sample_activated.emit(int(self.model.ids[index.row()]))
+
+    def open_viewer(self) -> None:
+        """Space: the focused sample in the large view."""
+        focus = self.focused_id()
+        if focus is None:
+            ids = self.target_ids()
+            focus = int(ids[0]) if len(ids) else (int(self.model.ids[0]) if len(self.model.ids) else None)
+        if focus is not None:
+            self.view_requested.emit(int(focus))
+
+    # -- filters ----------------------------------------------------------------------------------
+    def show_filters(self, on: bool) -> None:
+        self.filters.setVisible(on)
+        if self.filter_button.isChecked() != on:
+            self.filter_button.setChecked(on)
+
+    def toggle_filters(self) -> None:
+        self.show_filters(not self.filters.isVisible())
+
+    def focus_filters(self) -> None:
+        self.show_filters(True)
+        self.filters.setFocus()
+        self.filters.focusNextChild()
 
     def _update_progress(self) -> None:
         c = self.session.review_counts()

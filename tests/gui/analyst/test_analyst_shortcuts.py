@@ -19,8 +19,10 @@ def test_views_register_their_keys_by_view(qtbot):
         help_panel.register(group, shortcuts)
     assert help_panel.groups() == ["Analyst: Density map", "Analyst: Gallery"]
     gallery = dict(help_panel.rows("Analyst: Gallery"))
-    assert gallery["Confirm the selection as poison"] == "C" and gallery["Reject the selection (benign)"] == "R"
-    assert gallery["Decide later"] == "L" and gallery["Next unreviewed flag"] == "N"
+    assert gallery["Confirm as poison (the highlighted samples, else the focused one)"] == "C"
+    assert gallery["Reject as benign (the highlighted samples, else the focused one)"] == "R"
+    assert gallery["Mark for later (the highlighted samples, else the focused one)"] == "L"
+    assert gallery["Next flag awaiting a decision (unreviewed, then later)"] == "N"
     assert gallery["Undo the last decision"].startswith("U, ")  # U and the platform's Undo share a row
     assert dict(help_panel.rows("Analyst: Density map"))["Lasso selection tool"] == "S"
     help_panel.unregister("Analyst: Gallery")

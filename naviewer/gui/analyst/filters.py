@@ -1,0 +1,258 @@
+"""The gallery's filter sidebar: cluster, review state, class and score ranges, and the sort order.
+
+:class:`FilterSpec` is the plain (Qt-free) description of what is chosen and applies it to an id array;
+:class:`FilterSidebar` edits one. The gallery re-applies the spec after every decision when it depends
+on the review state, so a "show unreviewed only" view never keeps a decided tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from naviewer.analysis.review import REVIEW_STATES, STATE_CODE
+from naviewer.analysis.session import AnalysisSession
+
+RANGE_SCORES = (("rank", "density rank"), ("density", "density"), ("mindist", "MinDist"), ("posterior", "GMM posterior"))
+SORT_KEYS = (("suspicion", "suspicion (flags, densest first)"), ("rank", "density rank"), ("density", "density"),
+             ("mindist", "MinDist"), ("posterior", "GMM posterior"), ("cluster", "cluster"), ("label", "class"),
+             ("review", "review state"), ("id", "sample id"))
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """What the sidebar selects. ``cluster`` is an index into ``session.clusters()`` (None: any);
+    ``ranges`` maps a score key to an inclusive (low, high) range; ``sort`` a key of :data:`SORT_KEYS`."""
+
+    cluster: Optional[int] = None
+    states: frozenset = frozenset(REVIEW_STATES)
+    label: Optional[int] = None
+    ranges: dict = field(default_factory=dict)
+    sort: str = "suspicion"
+    descending: bool = False
+
+    @property
+    def depends_on_review(self) -> bool:
+        return self.states != frozenset(REVIEW_STATES) or self.sort == "review"
+
+    @property
+    def active(self) -> bool:
+        return (self.cluster is not None or self.label is not None or bool(self.ranges) or self.depends_on_review
+                or self.sort != "suspicion" or self.descending)
+
+    def apply(self, session: AnalysisSession, ids: np.ndarray) -> np.ndarray:
+        """``ids`` (in suspicion order) narrowed by the filters and put in the chosen order."""
+        ids = np.asarray(ids, dtype=np.int64)
+        mask = np.ones(len(ids), bool)
+        if self.cluster is not None:
+            mask &= session.cluster_of()[ids] == self.cluster
+        if self.states != frozenset(REVIEW_STATES):
+            mask &= np.isin(session.state_codes[ids], [STATE_CODE[s] for s in self.states])
+        if self.label is not None:
+            mask &= session.labels[ids] == self.label
+        for key, (low, high) in self.ranges.items():
+            values = session.scores.get(key)
+            if values is not None:
+                v = np.asarray(values, np.float64)[ids]
+                mask &= (v >= low) & (v <= high)  # NaN fails both: a narrowed range drops samples without the score
+        ids = ids[mask]
+        return self._sorted(session, ids)
+
+    def _sorted(self, session: AnalysisSession, ids: np.ndarray) -> np.ndarray:
+        if self.sort == "suspicion":
+            return ids[::-1].copy() if self.descending else ids
+        if self.sort == "id":
+            key = ids.astype(np.float64)
+        elif self.sort == "label":
+            key = session.labels[ids].astype(np.float64)
+        elif self.sort == "review":
+            key = session.state_codes[ids].astype(np.float64)
+        elif self.sort == "cluster":
+            key = session.cluster_of()[ids].astype(np.float64)
+            key[key < 0] = np.nan
+        elif self.sort == "rank":
+            key = session.density_rank()[ids].astype(np.float64)
+        elif self.sort in session.scores:
+            key = np.asarray(session.scores[self.sort], np.float64)[ids]
+        else:
+            return ids
+        finite = np.isfinite(key)
+        signed = np.where(finite, -key if self.descending else key, 0.0)
+        order = np.lexsort((signed, ~finite))  # stable within ties (suspicion order); missing values last
+        return ids[order]
+
+
+class FilterSidebar(QWidget):
+    """Edits a :class:`FilterSpec` for ``session``; ``changed`` after every edit, ``spec()`` reads it."""
+
+    changed = Signal()
+
+    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._quiet = False
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(2, 2, 2, 2)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.cluster = QComboBox()
+        self.cluster.addItem("any", None)
+        for cl in session.clusters()[:500]:
+            self.cluster.addItem(f"#{cl.cluster_id + 1} ({cl.size:,})", cl.cluster_id)
+        self.cluster.setToolTip("only the members of one ranked cluster")
+        self.label = QComboBox()
+        self.label.addItem("any", None)
+        for label in np.unique(session.labels).tolist():
+            self.label.addItem(session.class_name(int(label)), int(label))
+        self.sort = QComboBox()
+        for key, text in SORT_KEYS:
+            if key in ("suspicion", "id", "label", "review", "cluster") or key in session.scores:
+                self.sort.addItem(text, key)
+        self.sort.setToolTip("the gallery's order; samples without the score come last")
+        self.descending = QCheckBox("descending")
+        form.addRow("Cluster", self.cluster)
+        form.addRow("Class", self.label)
+        form.addRow("Sort by", self.sort)
+        form.addRow("", self.descending)
+        layout.addLayout(form)
+
+        states = QGroupBox("Review state")
+        grid = QGridLayout(states)
+        grid.setContentsMargins(4, 2, 4, 2)
+        self.states: dict[str, QCheckBox] = {}
+        for k, state in enumerate(REVIEW_STATES):
+            box = QCheckBox(state)
+            box.setChecked(True)
+            self.states[state] = box
+            grid.addWidget(box, k // 2, k % 2)
+        layout.addWidget(states)
+
+        ranges = QGroupBox("Score ranges")
+        range_form = QGridLayout(ranges)
+        range_form.setContentsMargins(4, 2, 4, 2)
+        self.ranges: dict[str, tuple[QDoubleSpinBox, QDoubleSpinBox, float, float]] = {}
+        row = 0
+        for key, text in RANGE_SCORES:
+            values = session.density_rank() if key == "rank" else session.scores.get(key)
+            if values is None:
+                continue
+            v = np.asarray(values, np.float64)
+            v = v[np.isfinite(v)]
+            if len(v) == 0 or not np.ptp(v) > 0:
+                continue
+            low, high = float(v.min()), float(v.max())
+            decimals = 0 if key == "rank" else 4
+            boxes = []
+            for value in (low, high):
+                box = QDoubleSpinBox()
+                box.setDecimals(decimals)
+                box.setRange(low, high)
+                box.setSingleStep(1.0 if key == "rank" else (high - low) / 100)
+                box.setValue(value)
+                box.setKeyboardTracking(False)
+                box.setToolTip(f"{text}: from {low:.4g} to {high:.4g}")
+                boxes.append(box)
+            range_form.addWidget(QLabel(text), row, 0, 1, 2)
+            range_form.addWidget(boxes[0], row + 1, 0)
+            range_form.addWidget(boxes[1], row + 1, 1)
+            row += 2
+            self.ranges[key] = (boxes[0], boxes[1], low, high)
+        if self.ranges:
+            layout.addWidget(ranges)
+        self.reset_button = QPushButton("Reset filters")
+        self.reset_button.clicked.connect(self.reset)
+        layout.addWidget(self.reset_button)
+        layout.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.setFixedWidth(max(body.sizeHint().width(), 190) + scroll.verticalScrollBar().sizeHint().width() + 4)
+
+        for combo in (self.cluster, self.label, self.sort):
+            combo.currentIndexChanged.connect(self._emit)
+        self.descending.toggled.connect(self._emit)
+        for box in self.states.values():
+            box.toggled.connect(self._emit)
+        for low, high, _a, _b in self.ranges.values():
+            low.valueChanged.connect(self._emit)
+            high.valueChanged.connect(self._emit)
+
+    def _emit(self, *_args: object) -> None:
+        if not self._quiet:
+            self.changed.emit()
+
+    def spec(self) -> FilterSpec:
+        ranges = {}
+        for key, (low, high, lo0, hi0) in self.ranges.items():
+            a, b = low.value(), high.value()
+            tol = 0.5 * 10 ** -low.decimals()
+            if a > lo0 + tol or b < hi0 - tol:
+                ranges[key] = (a - tol, b + tol)
+        return FilterSpec(
+            cluster=self.cluster.currentData(),
+            states=frozenset(s for s, box in self.states.items() if box.isChecked()),
+            label=self.label.currentData(),
+            ranges=ranges,
+            sort=self.sort.currentData() or "suspicion",
+            descending=self.descending.isChecked(),
+        )
+
+    def set_states(self, states) -> None:
+        """Tick exactly ``states`` (one refresh)."""
+        self._quiet = True
+        try:
+            for state, box in self.states.items():
+                box.setChecked(state in set(states))
+        finally:
+            self._quiet = False
+        self.changed.emit()
+
+    def set_range(self, key: str, low: float, high: float) -> None:
+        lo_box, hi_box, _a, _b = self.ranges[key]
+        self._quiet = True
+        try:
+            lo_box.setValue(low)
+            hi_box.setValue(high)
+        finally:
+            self._quiet = False
+        self.changed.emit()
+
+    def reset(self) -> None:
+        """Everything back to "any", the suspicion order."""
+        self._quiet = True
+        try:
+            self.cluster.setCurrentIndex(0)
+            self.label.setCurrentIndex(0)
+            self.sort.setCurrentIndex(0)
+            self.descending.setChecked(False)
+            for box in self.states.values():
+                box.setChecked(True)
+            for low, high, lo0, hi0 in self.ranges.values():
+                low.setValue(lo0)
+                high.setValue(hi0)
+        finally:
+            self._quiet = False
+        self.changed.emit()

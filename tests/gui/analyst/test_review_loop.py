@@ -1,0 +1,119 @@
+"""Issue 14, "decisions must land on the samples meant": the keys act on what is highlighted (and say
+so first), filtered views stay live, bulk overwrites are asked about, and N keeps *later* in the queue."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from naviewer.gui.analyst.gallery import GalleryWidget
+
+
+def _gallery(qtbot, session) -> GalleryWidget:
+    gallery = GalleryWidget(session)
+    qtbot.addWidget(gallery)
+    gallery.resize(900, 700)
+    gallery.show()
+    qtbot.waitExposed(gallery)
+    return gallery
+
+
+def _click_tile(qtbot, gallery, sid, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    index = gallery.model.index(int(gallery.model.row_of[sid]))
+    gallery.view.scrollTo(index)
+    qtbot.mouseClick(gallery.view.viewport(), Qt.MouseButton.LeftButton, modifier, gallery.view.visualRect(index).center())
+
+
+def test_keys_in_the_selection_view_act_on_the_highlighted_tiles_only(qtbot, demo_session, bulk_answers) -> None:
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    members = np.sort(s.clusters()[0].members)
+    assert len(members) > 10
+    s.select_cluster(0)
+    gallery.set_filter("selection")
+    shown = gallery.shown_ids()
+    assert sorted(shown.tolist()) == members.tolist()
+    picked = [int(shown[0]), int(shown[2]), int(shown[4]), int(shown[6])]
+    _click_tile(qtbot, gallery, picked[0])
+    for sid in picked[1:]:
+        _click_tile(qtbot, gallery, sid, Qt.KeyboardModifier.ControlModifier)
+    assert sorted(gallery.target_ids().tolist()) == sorted(picked)
+    assert "4 highlighted samples" in gallery.target_label.text()  # said before the key acts
+    qtbot.keyClick(gallery.view, Qt.Key.Key_R)
+    assert sorted(np.flatnonzero(s.state_codes == 2).tolist()) == sorted(picked)
+    assert bulk_answers.asked == []  # four samples: no question
+
+    # nothing highlighted: the tile under focus, and the label says which
+    gallery.view.clearSelection()
+    focus = int(gallery.model.ids[gallery.view.currentIndex().row()])
+    assert gallery.target_ids().tolist() == [focus]
+    assert f"#{focus}" in gallery.target_label.text()
+
+
+def test_unreviewed_view_stays_live_and_bulk_overwrites_are_asked(qtbot, demo_session, bulk_answers) -> None:
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    gallery.set_filter("unreviewed")
+    flags = int(s.flagged_mask.sum())
+    first = [int(i) for i in gallery.shown_ids()[:5]]
+    for sid in first:  # five single rejections from the keyboard
+        _click_tile(qtbot, gallery, sid)
+        qtbot.keyClick(gallery.view, Qt.Key.Key_R)
+    assert all(s.state_of(i) == "rejected" for i in first)
+    assert len(gallery.shown_ids()) == flags - 5 and not set(first) & set(gallery.shown_ids().tolist())
+    assert gallery.count_label.text().startswith(f"{flags - 5:,} shown")
+
+    qtbot.keyClick(gallery.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    bulk_answers.answer = False
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)
+    assert bulk_answers.asked == [f"Confirm {flags - 5} samples as poisons?"]
+    assert all(s.state_of(i) == "rejected" for i in first) and (s.state_codes == 1).sum() == 0  # declined
+
+    # the same bulk over the Flagged view would overwrite the five rejections: it says so
+    gallery.set_filter("flags")
+    qtbot.keyClick(gallery.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    bulk_answers.answer = True
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)
+    assert bulk_answers.asked[-1] == (f"Confirm {flags} samples as poisons? 5 were rejected before: they will be overwritten.")
+    assert (s.state_codes == 1).sum() == flags
+
+
+def test_a_small_overwrite_of_several_decisions_is_asked_too(qtbot, demo_session, bulk_answers) -> None:
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    queue = s.review_queue()
+    s.reject(queue[:1])
+    s.set_selection(queue[:3])
+    assert gallery.review_selected("confirmed").tolist() == sorted(queue[:3].tolist())
+    assert bulk_answers.asked == ["Confirm 3 samples as poisons? 1 was rejected before: it will be overwritten."]
+
+
+def test_next_keeps_later_in_the_queue_and_says_so_once(qtbot, demo_session) -> None:
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    queue = s.review_queue()
+    later = int(queue[len(queue) // 2])
+    s.reject(queue[queue != later])
+    s.later([later])
+    gallery.view.setFocus()
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    assert s.current == later and s.selection.tolist() == [later]
+    assert "all flags reviewed" not in gallery.progress_label.text() + gallery.notice.text()
+    assert "later" in gallery.notice.text()
+    first_notice = gallery.notice.text()
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    assert s.current == later and gallery.notice.text() == first_notice  # stated once, not appended
+
+    # an unreviewed flag comes before the later one
+    s.review([int(queue[0])], "unreviewed")
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    assert s.current == int(queue[0])
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)  # decided: N moves on to the one marked later
+    assert s.current == later
+
+    s.reject([later])
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    assert gallery.notice.text().count("decided") == 1 and "later" not in gallery.notice.text()
+    assert "reviewed" not in gallery.progress_label.text().split(")")[-1]

@@ -70,6 +70,7 @@ class AnalystDock:
         self.path = Path(path)
         self.ws = Workspace.open(self.path)
         self.finetune_job = None
+        self._removed = False
         try:
             if pass_id is None:
                 pass_id = self.ws.store.latest_pass_id()
@@ -194,10 +195,12 @@ class AnalystDock:
         if self.finetune_job is None:
             gate.set_running(False)
             return False
-        self.finetune_job.finished.connect(lambda state: gate.set_running(False) if state != "finished" else None)
+        self.finetune_job.finished.connect(lambda state: gate.set_running(False) if state != "finished" and not self._removed else None)
         return True
 
     def _posthoc_done(self, job) -> None:
+        if self._removed:
+            return
         result = job.result or {}
         self.panel.set_finetune_result({"before": result.get("before"), "after": result.get("after"),
                                         "confirmed": result.get("confirmed", 0)})
@@ -212,6 +215,8 @@ class AnalystDock:
         w.statusBar().showMessage("Post-hoc fine-tuning finished; see the Fine-tune tab", 15000)
 
     def _done(self, job) -> None:
+        if self._removed:
+            return
         result = job.result or {}
         self.panel.set_finetune_result(result)
         gate = self.panel.finetune_gate
@@ -220,6 +225,24 @@ class AnalystDock:
         w = self.window
         w._log(f"{gate.reason.text()} before {result.get('before')} after {result.get('after')}")
         w.statusBar().showMessage("Training on the cleaned data finished; see the Fine-tune tab", 15000)
+
+    def remove(self) -> None:
+        """Close, and take the panel off the window: the dock is hidden, titled plainly and left with a
+        placeholder (another workspace is open now). A fine-tune job still running reports nowhere."""
+        from PySide6.QtWidgets import QLabel
+
+        self.close()
+        self._removed = True
+        dock = self.dock
+        if dock.widget() is self.panel:
+            placeholder = QLabel("No detection pass is open.\nFile ▸ Open workspace… docks the analyst on a "
+                                 "workspace's latest detection pass.")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            placeholder.setWordWrap(True)
+            dock.setWidget(placeholder)
+            self.panel.deleteLater()
+        dock.setWindowTitle("Analyst")
+        dock.hide()
 
     def close(self) -> None:
         for group in getattr(self, "_shortcut_groups", []):

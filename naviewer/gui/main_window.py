@@ -550,6 +550,9 @@ class MainWindow(QMainWindow):
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
     def _set_workspace(self, path: Path, summary: dict) -> None:
+        path = Path(path)
+        if self.workspace_path is None or Path(self.workspace_path) != path:
+            self._close_workspace_views()
         self.workspace_path = path
         self.workspace_summary = dict(summary or {})
         self.setWindowTitle(f"{path.name} — naviewer")
@@ -562,6 +565,20 @@ class MainWindow(QMainWindow):
             self.follow_run(runs[-1])
         if self.workspace_summary.get("pass_id") is not None and self.training_job is None:
             self.show_analyst(path, int(self.workspace_summary["pass_id"]))
+
+    def _close_workspace_views(self) -> None:
+        """Another workspace becomes the open one: nothing of the previous one stays on screen under
+        the new title. The analyst panel goes (and with it its keys in Help > Keyboard shortcuts); a
+        run of the old workspace that the monitor follows is let go (a running job stays attached)."""
+        if self.analyst_dock is not None:
+            self.analyst_dock.remove()
+            self.analyst_dock = None
+        if self.training_job is None:
+            if self.monitor is not None and self.monitor.follower is not None:
+                self.monitor.detach()
+                self.monitor.reset()
+            self._pending_follow = None
+            self.overview.run.setText("none")
 
     def open_dataset(self, path: os.PathLike | str) -> Optional[Job]:
         path = Path(path).expanduser().absolute()

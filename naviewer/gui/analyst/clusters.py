@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt
 
 COLUMNS = ("#", "size", "mean density", "mean MinDist", "classes", "review", "representatives")
 MAX_ROWS = 500
@@ -218,4 +218,4 @@ class ClusterListWidget(QWidget):
         index = self.selected_cluster() if index is None else index
         if index is None:
             return np.zeros(0, np.int64)
-        return self.session.review(self.session.clusters()[index].members, state)
+        return decide(self, self.session, self.session.clusters()[index].members, state)

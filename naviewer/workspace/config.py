@@ -77,7 +77,28 @@ def read_config(path: PathLike) -> dict[str, Any]:
             f"workspace schema {schema} is newer than this naviewer supports ({WORKSPACE_SCHEMA}); upgrade naviewer",
             path,
         )
+    _check_sections(config, path)
     return config
+
+
+def _check_sections(config: dict[str, Any], path: Path) -> None:
+    """The shapes the code relies on: naviewer's own sections are tables, class names a list of strings."""
+    for name in ("workspace", "dataset", "classes", "settings"):
+        if name in config and not isinstance(config[name], dict):
+            raise NaviewerError(
+                f"[{name}] must be a table, found {name} = {_short(config[name])} (was the file edited by hand?)", path
+            )
+    names = config.get("classes", {}).get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise NaviewerError(f"[classes] names must be a list of strings, found {_short(names)}", path)
+    samples = config.get("dataset", {}).get("samples")
+    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 0):
+        raise NaviewerError(f"[dataset] samples must be a whole number, found {_short(samples)}", path)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def write_config(path: PathLike, config: dict[str, Any]) -> None:

@@ -46,8 +46,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Optional, Union
 import numpy as np
 
 from naviewer import __version__
+from naviewer.errors import NaviewerError
 from naviewer.io import cleanup_stale_temps, fsync_dir, json_default, temp_path_for
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.config import describe_os_error
 
 if TYPE_CHECKING:
     from naviewer.data.base import ImageDataset
@@ -214,15 +216,15 @@ def export_manifests(
     """
     ctx = ensure_context(ctx)
     out = Path(out_dir) if out_dir is not None else default_out_dir(ws)
-    out.mkdir(parents=True, exist_ok=True)
-    cleanup_stale_temps(out)
     store = ws.store
 
+    # everything is read (and checked) before the output folder is touched
     samples = store.samples()
     n = len(samples["id"])
     states = store.review_states()
     pass_id = store.latest_pass_id()
     scores: dict[str, np.ndarray] = store.pass_scores(pass_id) if pass_id is not None else {}
+    detection = store.pass_info(pass_id) if pass_id is not None else None
     flagged = np.asarray(scores["flagged"], dtype=bool) if "flagged" in scores else np.zeros(n, dtype=bool)
     removed = states == "confirmed"
     unreviewed_flags = flagged & np.isin(states, UNDECIDED_STATES)
@@ -242,7 +244,9 @@ def export_manifests(
     total_rows = len(kept_ids) + n
     chunk_rows = max(1, int(chunk_rows))
 
+    created = _make_out_dir(out)
     staged: dict[str, Path] = {}
+    committed = False
     try:
         # -- kept.txt: `path label`, the file-list convention of SSL backdoor research code
         staged[KEPT_NAME] = temp_path_for(out / KEPT_NAME)
@@ -306,6 +310,7 @@ def export_manifests(
         provenance = _provenance(
             ws,
             pass_id=pass_id,
+            detection=detection,
             counts={
                 "samples": n,
                 "kept": int(kept.sum()),
@@ -338,10 +343,18 @@ def export_manifests(
         for name in MANIFEST_NAMES:
             os.replace(staged.pop(name), out / name)
         fsync_dir(out)
+        committed = True
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) and not Path(exc.filename).name.startswith(".") else out
+        raise NaviewerError(f"cannot write the manifests: {describe_os_error(exc)}; nothing was exported", where) from None
     finally:
         for tmp in staged.values():
             with contextlib.suppress(OSError):
                 tmp.unlink()
+        if not committed:
+            for folder in created:  # folders this export made, innermost first: leave none behind
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
     if total_rows == 0:
         ctx.progress(0, 0, "exporting manifests")
     return ExportResult(
@@ -391,6 +404,28 @@ def _check_entries(ws: "Workspace", entries: list[str], kept_ids: np.ndarray, ke
         if bad_name_char("".join(values)) is not None:
             index = next(i for i, v in enumerate(values) if bad_name_char(v) is not None)
             raise NaviewerError(f"sample {index} cannot be exported: {name_problem(values[index])}", store_path)
+
+
+def _make_out_dir(out: Path) -> list[Path]:
+    """Create the output folder (and missing parents); returns what was created, innermost first."""
+    created: list[Path] = []
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
+    if out.exists() and not out.is_dir():
+        raise NaviewerError("the output path exists and is a file, not a folder", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NaviewerError("a part of the output path is a file, not a folder", out) from None
+    except OSError as exc:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise NaviewerError(f"cannot create the output folder: {describe_os_error(exc)}", out) from None
+    cleanup_stale_temps(out)
+    return created
 
 
 def _write_text(path: Path, text: str) -> dict[str, Any]:
@@ -499,6 +534,7 @@ def open_kept_dataset(export_dir: PathLike) -> "ImageDataset":
 def _provenance(
     ws: "Workspace",
     pass_id: Optional[int],
+    detection: Optional[dict[str, Any]],
     counts: dict[str, int],
     state_counts: dict[str, int],
     files: dict[str, Any],
@@ -507,7 +543,6 @@ def _provenance(
 ) -> dict[str, Any]:
     config = ws.config
     store = ws.store
-    detection = store.pass_info(pass_id) if pass_id is not None else None
     other_sections = {k: v for k, v in config.items() if k not in ("workspace", "dataset", "classes", "settings")}
     return {
         "naviewer_version": __version__,

@@ -26,6 +26,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 import zlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
@@ -82,7 +83,7 @@ CREATE TABLE pass_arrays(
 );
 CREATE TABLE review(
     sample_id INTEGER PRIMARY KEY,
-    state TEXT NOT NULL,
+    state TEXT NOT NULL CHECK(state IN ('unreviewed', 'confirmed', 'rejected', 'later')),
     reviewer TEXT NOT NULL,
     time REAL NOT NULL
 );
@@ -97,8 +98,8 @@ CREATE TABLE review_batches(
 CREATE TABLE audit(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     sample_id INTEGER NOT NULL,
-    old TEXT NOT NULL,
-    new TEXT NOT NULL,
+    old TEXT NOT NULL CHECK(old IN ('unreviewed', 'confirmed', 'rejected', 'later')),
+    new TEXT NOT NULL CHECK(new IN ('unreviewed', 'confirmed', 'rejected', 'later')),
     reviewer TEXT NOT NULL,
     time REAL NOT NULL,
     note TEXT NOT NULL DEFAULT '',
@@ -138,7 +139,11 @@ def _chunks(values: Sequence[Any], size: int = _SQL_CHUNK) -> Iterator[Sequence[
 class WorkspaceStore:
     """SQLite store of one workspace. Open it through :class:`~naviewer.workspace.Workspace`."""
 
-    def __init__(self, path: PathLike, create: bool = False, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: PathLike, create: bool = False, busy_timeout_s: float = 30.0,
+                 read_only: Optional[bool] = None) -> None:
+        """Open (or ``create``) the store. ``read_only``: True opens it for reading only; None (the
+        default) opens it for writing when the file and its folder can be written, else read-only, so a
+        workspace on read-only media or owned by someone else can still be listed and exported."""
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
@@ -146,10 +151,23 @@ class WorkspaceStore:
         self._registry_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._samples_cache: Optional[dict[str, Any]] = None
+        self._immutable = False
+        if create and read_only:
+            raise ValueError("cannot create a store read-only")
         if not create and not self.path.is_file():
             raise NaviewerError("the workspace database is missing", self.path)
+        self.read_only = bool(read_only)
+        if read_only is None and not create and not self._writable():
+            self.read_only = True
         try:
-            conn = self._conn()
+            try:
+                conn = self._conn()
+            except sqlite3.OperationalError:
+                if read_only is not None or create:
+                    raise
+                self.close()  # read-write refused (a read-only file system, a file of another user)
+                self.read_only = True
+                conn = self._conn()
             if create:
                 self._create_schema(conn)
             self._check(conn)
@@ -160,24 +178,55 @@ class WorkspaceStore:
             self.close()
             raise
 
+    def _writable(self) -> bool:
+        folder = self.path.parent
+        return os.access(self.path, os.W_OK) and os.access(folder, os.W_OK)
+
     # -- connections ------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            if self.read_only:
+                conn = self._connect_read_only()
+            else:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                    conn.execute("PRAGMA synchronous=FULL")
+                    conn.execute("PRAGMA foreign_keys=ON")
+                except BaseException:
+                    conn.close()
+                    raise
             self._local.conn = conn
             with self._registry_lock:
                 self._connections.append(conn)
         return conn
 
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """``mode=ro``; when even that needs a file it cannot create (the WAL index of a database on a
+        read-only folder), ``immutable=1``: nothing can write there, so nothing can change under it."""
+        uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+        if not self._immutable:
+            conn = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+                self._immutable = True
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=self._busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
+        return conn
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed (and synced) before the caller's method returns."""
+        if self.read_only:
+            raise NaviewerError("the workspace is open read-only (its folder or database cannot be written here); "
+                                "nothing was changed", self.path)
         with self._write_lock:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
@@ -233,6 +282,38 @@ class WorkspaceStore:
                 "upgrade naviewer",
                 self.path,
             )
+        self._check_content(conn)
+
+    def _check_content(self, conn: sqlite3.Connection) -> None:
+        """What other code relies on and another tool could break: ids 0..N-1, typed rows, known review states."""
+        try:
+            count, low, high = conn.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM samples").fetchone()
+            if count and (low != 0 or high != count - 1):
+                raise NaviewerError(
+                    f"the samples table is damaged: {count} rows with ids {low}..{high}, expected 0..{count - 1} "
+                    "(rows were deleted or added by another tool)", self.path)
+            bad = conn.execute(
+                "SELECT id FROM samples WHERE typeof(label) != 'integer' OR typeof(source_key) != 'text' "
+                "OR typeof(hash) != 'text' LIMIT 1").fetchone()
+            if bad is not None:
+                raise NaviewerError(f"the samples table is damaged: sample {bad[0]} has a value of the wrong type",
+                                    self.path)
+            marks = ",".join("?" * len(REVIEW_STATES))
+            rows = conn.execute(
+                f"SELECT sample_id, state FROM review WHERE state NOT IN ({marks}) OR typeof(state) != 'text' "
+                "LIMIT 3", REVIEW_STATES).fetchall()
+            if rows:
+                shown = ", ".join(f"sample {sid}: {state!r}" for sid, state in rows)
+                raise NaviewerError(
+                    f"unknown review state ({shown}); naviewer records only {', '.join(REVIEW_STATES)} "
+                    "(was the database edited by another tool?)", self.path)
+            row = conn.execute("SELECT sample_id FROM review WHERE sample_id < 0 OR sample_id >= ? "
+                               "OR typeof(sample_id) != 'integer' LIMIT 1", (count,)).fetchone()
+            if row is not None:
+                raise NaviewerError(f"a review decision names sample {row[0]!r}, which does not exist "
+                                    f"(the workspace has {count} samples)", self.path)
+        except sqlite3.OperationalError as exc:
+            raise NaviewerError(f"not a naviewer database ({exc})", self.path) from exc
 
     @property
     def schema(self) -> int:
@@ -334,13 +415,24 @@ class WorkspaceStore:
         return None if row[0] is None else int(row[0])
 
     def pass_scores(self, pass_id: int) -> dict[str, np.ndarray]:
+        """The score arrays of a pass, each checked: one value per sample, plain numbers (no pickles)."""
         rows = self._conn().execute("SELECT name, data FROM pass_arrays WHERE pass_id=?", (int(pass_id),)).fetchall()
         if not rows and self.pass_info(pass_id) is None:
             raise NaviewerError(f"no detection pass {pass_id}", self.path)
-        try:
-            return {name: _decode_array(blob) for name, blob in rows}
-        except (zlib.error, ValueError) as exc:
-            raise NaviewerError(f"detection pass {pass_id} is corrupted ({exc})", self.path) from exc
+        n = self.sample_count()
+        scores: dict[str, np.ndarray] = {}
+        for name, blob in rows:
+            try:
+                array = _decode_array(blob)
+            except (zlib.error, ValueError, TypeError, OSError, EOFError) as exc:
+                raise NaviewerError(f"detection pass {pass_id}: score {name!r} is corrupted ({exc})", self.path) from None
+            if array.ndim != 1 or len(array) != n:
+                raise NaviewerError(f"detection pass {pass_id}: score {name!r} has shape {array.shape}, expected ({n},) "
+                                    "(one value per sample)", self.path)
+            if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+                raise NaviewerError(f"detection pass {pass_id}: score {name!r} is {array.dtype}, not numbers", self.path)
+            scores[str(name)] = array
+        return scores
 
     def pass_info(self, pass_id: int) -> Optional[dict[str, Any]]:
         rows = self._pass_rows("WHERE p.id=?", (int(pass_id),))
@@ -366,11 +458,21 @@ class WorkspaceStore:
                 "epoch": epoch,
                 "created": created,
                 "n": n,
-                "settings": json.loads(settings),
+                "settings": self._json_object(settings, f"the settings of detection pass {pid}"),
                 "scores": sorted(names.split(",")) if names else [],
             }
             for pid, method, run, epoch, created, n, settings, names in rows
         ]
+
+    def _json_object(self, text: Any, what: str) -> dict[str, Any]:
+        """A JSON object column; garbled text (another tool's edit) is a NaviewerError naming the row."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise NaviewerError(f"{what} are garbled ({exc})", self.path) from None
+        if not isinstance(value, dict):
+            raise NaviewerError(f"{what} are not a JSON object", self.path)
+        return value
 
     # -- review -----------------------------------------------------------------------------
     def set_review(
@@ -433,6 +535,10 @@ class WorkspaceStore:
                 return []
             batch_id, batch_reviewer = int(row[0]), row[1]
             entries = conn.execute("SELECT sample_id, old, new FROM audit WHERE batch=? ORDER BY id", (batch_id,)).fetchall()
+            bad = [entry for entry in entries if entry[1] not in REVIEW_STATES or entry[2] not in REVIEW_STATES]
+            if bad:
+                raise NaviewerError(f"cannot undo batch {batch_id}: its audit rows hold an unknown state "
+                                    f"({bad[0][1]!r} -> {bad[0][2]!r})", self.path)
             current = self._current_states(conn, [e[0] for e in entries])
             reverts = [(sid, old, new) for sid, old, new in entries if current.get(sid, UNREVIEWED) == new]
             who = reviewer if reviewer is not None else batch_reviewer
@@ -499,7 +605,8 @@ class WorkspaceStore:
     def runs(self) -> list[dict[str, Any]]:
         rows = self._conn().execute("SELECT name, kind, created, config_json FROM runs ORDER BY created, name")
         return [
-            {"name": name, "kind": kind, "created": created, "config": json.loads(config)}
+            {"name": name, "kind": kind, "created": created,
+             "config": self._json_object(config, f"the settings of run {name!r}")}
             for name, kind, created, config in rows
         ]
 

@@ -130,16 +130,31 @@ class Workspace:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: PathLike) -> "Workspace":
-        """Open an existing workspace; NaviewerError (naming the file) if it is missing, corrupt or too new."""
+    def open(cls, path: PathLike, read_only: Optional[bool] = None) -> "Workspace":
+        """Open an existing workspace; NaviewerError (naming the file) if it is missing, corrupt or too new.
+
+        ``read_only`` None (the default): for writing when the workspace can be written, else for
+        reading only (listing, review views, export elsewhere); True: never write. Writes to a
+        read-only workspace are a NaviewerError and change nothing.
+        """
         path = Path(path).expanduser().absolute()
         if not path.exists():
             raise NaviewerError("no such workspace", path)
         if not path.is_dir():
             raise NaviewerError("not a naviewer workspace (not a directory)", path)
         config = read_config(path / CONFIG_NAME)
-        store = WorkspaceStore(path / STORE_NAME)
+        store = WorkspaceStore(path / STORE_NAME, read_only=read_only)
+        try:
+            _check_consistency(path, config, store)
+        except BaseException:
+            store.close()
+            raise
         return cls(path, config, store)
+
+    @property
+    def read_only(self) -> bool:
+        """True when this workspace was opened for reading only."""
+        return self.store.read_only
 
     def close(self) -> None:
         self.store.close()
@@ -183,7 +198,11 @@ class Workspace:
             raise NaviewerError(f"bad configuration section name {section!r}", self.config_path)
         with config_lock(self.config_path):
             config = read_config(self.config_path)
-            current = dict(config.get(section, {}))
+            current = config.get(section, {})
+            if not isinstance(current, dict):
+                raise NaviewerError(f"{section} = {current!r} in the file is not a table; cannot update [{section}]",
+                                    self.config_path)
+            current = dict(current)
             for key, value in values.items():
                 if value is None:
                     current.pop(key, None)
@@ -299,6 +318,28 @@ class Workspace:
         if not isinstance(value, dict):
             raise NaviewerError("ground truth must be a JSON object", path)
         return value
+
+
+def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore) -> None:
+    """workspace.toml and the database describe the same samples: counts agree, labels name classes."""
+    count = store.sample_count()
+    recorded = config.get("dataset", {}).get("samples")
+    if recorded is not None and recorded != count:
+        raise NaviewerError(
+            f"the database holds {count} samples but workspace.toml records {recorded} "
+            "(one of them was changed or replaced by another tool)",
+            path / STORE_NAME,
+        )
+    if count:
+        low, high = store._conn().execute("SELECT MIN(label), MAX(label) FROM samples").fetchone()
+        names = config.get("classes", {}).get("names", [])
+        if low < -1 or (names and high >= len(names)):
+            bad = low if low < -1 else high
+            raise NaviewerError(
+                f"a sample has label {bad}, but workspace.toml names {len(names)} classes (labels 0..{len(names) - 1}, "
+                "or -1 for unlabeled)",
+                path / STORE_NAME,
+            )
 
 
 def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobContext) -> dict[str, Any]:

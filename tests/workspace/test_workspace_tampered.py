@@ -1,0 +1,162 @@
+"""Workspaces changed by another tool: refused on open with the file and the problem (issue 15, items 8-10)."""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+
+from naviewer.errors import NaviewerError
+from naviewer.workspace import Workspace
+from naviewer.workspace.export import export_manifests
+from naviewer.workspace.store import _encode_array
+
+from workspace_kit import make_dataset
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    with Workspace.create(tmp_path / "ws", make_dataset(12)) as ws:
+        n = ws.store.sample_count()
+        ws.store.add_detection_pass("dift", {"density": np.linspace(0, 1, n), "flagged": np.arange(n) < 3}, {"k": 5})
+        ws.store.set_review([0], "confirmed", "alice")
+        ws.store.add_run("r1", "train", {"epochs": 1})
+    return tmp_path / "ws"
+
+
+def _sql(path: Path, *statements: str, params: tuple = ()) -> None:
+    conn = sqlite3.connect(path / "naviewer.sqlite")
+    try:
+        for statement in statements:
+            conn.execute(statement, params if "?" in statement else ())
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _without_check(path: Path) -> None:
+    """Make the review table what a schema-1 store created before the CHECK was added looks like."""
+    _sql(path, "CREATE TABLE review_old(sample_id INTEGER PRIMARY KEY, state TEXT NOT NULL, reviewer TEXT NOT NULL, "
+               "time REAL NOT NULL)", "INSERT INTO review_old SELECT * FROM review", "DROP TABLE review",
+         "ALTER TABLE review_old RENAME TO review")
+
+
+def test_new_store_refuses_an_unknown_state_at_the_database_level(path: Path) -> None:
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        _sql(path, "UPDATE review SET state='CONFIRMED' WHERE sample_id=0")
+
+
+def test_unknown_review_state_written_by_another_tool_is_refused_on_open(path: Path) -> None:
+    """'CONFIRMED' used to be silently ignored by export (only 'confirmed' is removed)."""
+    _without_check(path)
+    _sql(path, "UPDATE review SET state='CONFIRMED' WHERE sample_id=0")
+    with pytest.raises(NaviewerError, match="unknown review state \\(sample 0: 'CONFIRMED'\\)") as info:
+        Workspace.open(path)
+    assert info.value.path == str(path / "naviewer.sqlite")
+
+
+@pytest.mark.parametrize(
+    "statement, message",
+    [
+        ("DELETE FROM samples WHERE id=4", "samples table is damaged: 11 rows with ids 0..11"),
+        ("UPDATE samples SET label='x' WHERE id=2", "sample 2 has a value of the wrong type"),
+        ("UPDATE samples SET label=7 WHERE id=2", "a sample has label 7, but workspace.toml names 3 classes"),
+        ("INSERT INTO review VALUES(99, 'confirmed', 'mallory', 0)", "names sample 99, which does not exist"),
+    ],
+)
+def test_damaged_tables_are_refused_on_open(path: Path, statement: str, message: str) -> None:
+    _sql(path, statement)
+    with pytest.raises(NaviewerError, match=message) as info:
+        Workspace.open(path)
+    assert info.value.path == str(path / "naviewer.sqlite")
+
+
+def test_added_sample_rows_disagree_with_the_config(path: Path) -> None:
+    _sql(path, "INSERT INTO samples VALUES(12, 'x.png', 'abc', 0)")
+    with pytest.raises(NaviewerError, match="holds 13 samples but workspace.toml records 12"):
+        Workspace.open(path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(classes=5), r"\[classes\] must be a table, found classes = 5"),
+        (lambda c: c["classes"].update(names=[1, 2, 3]), r"names must be a list of strings"),
+        (lambda c: c["classes"].update(names="cat"), r"names must be a list of strings"),
+        (lambda c: c.update(settings=[1]), r"\[settings\] must be a table"),
+        (lambda c: c["dataset"].update(samples="12"), r"samples must be a whole number"),
+        (lambda c: c.update(dataset="demo"), r"\[dataset\] must be a table"),
+    ],
+)
+def test_mistyped_sections_are_refused_on_open(path: Path, change, message: str) -> None:  # noqa: ANN001
+    config = tomllib.loads((path / "workspace.toml").read_text())
+    change(config)
+    (path / "workspace.toml").write_text(tomli_w.dumps(config))
+    with pytest.raises(NaviewerError, match=message) as info:
+        Workspace.open(path)
+    assert info.value.path == str(path / "workspace.toml")
+
+
+def test_update_of_a_section_that_is_not_a_table_is_refused(path: Path) -> None:
+    config = tomllib.loads((path / "workspace.toml").read_text())
+    config["dift"] = 3
+    (path / "workspace.toml").write_text(tomli_w.dumps(config))
+    with Workspace.open(path) as ws:
+        with pytest.raises(NaviewerError, match="dift = 3 in the file is not a table"):
+            ws.update_config("dift", {"k": 1})
+
+
+def test_garbled_pass_settings_and_run_config_name_the_row(path: Path) -> None:
+    _sql(path, "UPDATE detection_passes SET settings_json='{not json'", "UPDATE runs SET config_json='[1, 2'")
+    with Workspace.open(path) as ws:
+        with pytest.raises(NaviewerError, match="the settings of detection pass 1 are garbled"):
+            ws.store.passes()
+        with pytest.raises(NaviewerError, match="the settings of run 'r1' are garbled"):
+            ws.store.runs()
+        with pytest.raises(NaviewerError, match="detection pass 1 are garbled"):
+            export_manifests(ws, path.parent / "out")
+    assert not (path.parent / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (_encode_array(np.zeros(5)), r"score 'density' has shape \(5,\), expected \(12,\)"),
+        (_encode_array(np.zeros((12, 2))), r"has shape \(12, 2\)"),
+        (b"garbage", "score 'density' is corrupted"),
+        (_encode_array(np.array(["a"] * 12)), "not numbers"),
+    ],
+    ids=["short", "2d", "garbage", "strings"],
+)
+def test_score_blobs_of_the_wrong_shape_or_kind_are_refused(path: Path, blob: bytes, message: str) -> None:
+    _sql(path, "UPDATE pass_arrays SET data=? WHERE name='density'", params=(blob,))
+    with Workspace.open(path) as ws:
+        with pytest.raises(NaviewerError, match=message) as info:
+            export_manifests(ws, path.parent / "out")
+    assert info.value.path == str(path / "naviewer.sqlite")
+    assert not (path.parent / "out").exists()
+
+
+def test_undo_refuses_an_audit_row_with_an_unknown_state(path: Path) -> None:
+    _sql(path, "DROP TRIGGER audit_no_update")
+    _sql(path, "CREATE TABLE a2 AS SELECT * FROM audit", "DROP TABLE audit", "ALTER TABLE a2 RENAME TO audit",
+         "UPDATE audit SET old='BOGUS'")
+    with Workspace.open(path) as ws:
+        with pytest.raises(NaviewerError, match="cannot undo batch 1: .*'BOGUS'"):
+            ws.store.undo_last()
+        assert ws.store.review_states()[0] == "confirmed"
+
+
+def test_opened_read_only_lists_and_refuses_writes(path: Path) -> None:
+    with Workspace.open(path, read_only=True) as ws:
+        assert ws.read_only and ws.store.review_states()[0] == "confirmed" and ws.store.passes()
+        with pytest.raises(NaviewerError, match="open read-only"):
+            ws.store.set_review([1], "rejected", "bob")
+        result = export_manifests(ws, path.parent / "out")
+    assert result.removed == 1
+    with Workspace.open(path) as ws:
+        assert not ws.read_only and ws.store.audit_count() == 1

@@ -89,6 +89,7 @@ class AnalystDock:
         self.panel.setObjectName("analystPanel")
         self.panel.finetune_requested.connect(self.finetune)
         self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
+        self.panel.export_finished.connect(window.show_export_result)
         docks = window.docks
         if "analystDock" in docks:
             dock = docks["analystDock"]

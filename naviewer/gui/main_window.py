@@ -146,7 +146,9 @@ class MainWindow(QMainWindow):
         self.act_open_dataset_file = self._action("Open dataset &file list…", self.open_dataset_file_dialog, None, "Open a 'path label' file list or a CSV manifest")
         self.act_open_encoder = self._action("Open &encoder checkpoint…", self.open_encoder_dialog, "Ctrl+Shift+E", "Load a trained encoder (.pt)")
         self.act_follow_run = self._action("&Follow run folder…", self.follow_run_dialog, "Ctrl+Shift+F", "Monitor a run written by another process (CLI, torchrun)")
-        self.act_export = self._action("E&xport manifests…", self.export_dialog, "Ctrl+E", "Write the cleaned dataset manifest: kept.txt, classes.txt, samples.csv, README.txt, provenance.json")
+        self.act_export = self._action("E&xport cleaned dataset…", self.export_dialog, "Ctrl+E",
+                                       "Write the cleaned dataset's manifests (kept.txt, classes.txt, samples.csv, README.txt, "
+                                       "provenance.json) and the HTML review report, into a folder you choose")
         self.act_quit = self._action("&Quit", self.close, QKeySequence(K.Quit), "Quit naviewer")
         self.act_train = self._action("&Train…", self.train_dialog, "Ctrl+T", "Train an encoder in the background")
         self.act_pause = self._action("&Pause", self.pause_training, "Ctrl+P", "Pause training at the next batch")
@@ -500,11 +502,35 @@ class MainWindow(QMainWindow):
         if path:
             self.follow_run(path)
 
-    def export_dialog(self) -> None:
+    def export_dialog(self):
+        """File ▸ Export…: the export dialog (manifests and the HTML review report); returns it. With the
+        analyst docked on the open workspace it is the panel's (its session, map and plots)."""
         if self.workspace_path is None:
             self.inform("Export", "Open a workspace first: exports are written from a workspace's review decisions.")
-            return
-        self.export(None)
+            return None
+        dock = self.analyst_dock
+        if dock is not None and Path(dock.path) == Path(self.workspace_path):
+            self.export_dialog_widget = dock.panel.open_export_dialog()
+            return self.export_dialog_widget
+        from naviewer.gui.analyst.export_dialog import ExportDialog
+
+        try:
+            dialog = ExportDialog.for_workspace(self.workspace_path, self)
+        except NaviewerError as exc:
+            self.inform("Cannot export", str(exc), QMessageBox.Icon.Warning)
+            return None
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.exported.connect(self.show_export_result)
+        self.export_dialog_widget = dialog
+        dialog.open()
+        return dialog
+
+    def show_export_result(self, folder: str, message: str) -> QMessageBox:
+        """Say where an export went: a message box, the log and the status bar."""
+        self._log(message.replace("\n\n", " "))
+        self.statusBar().showMessage(f"Exported to {folder}", 15000)
+        return self.inform("Export finished", message)
 
     def open_workspace(self, path: os.PathLike | str) -> Optional[Job]:
         path = Path(path).expanduser().absolute()
@@ -609,8 +635,9 @@ class MainWindow(QMainWindow):
         out = Path(out_dir) if out_dir else None
 
         def done(job: Job) -> None:
-            self.statusBar().showMessage(f"Exported to {job.result}", 8000)
-            self._log(f"exported manifests to {job.result}")
+            from naviewer.gui.analyst.export_dialog import MANIFEST_NAMES
+
+            self.show_export_result(str(job.result), f"Wrote {', '.join(MANIFEST_NAMES[:-1])} and {MANIFEST_NAMES[-1]} to {job.result}")
 
         return self.start_job(lambda ctx: tasks.export_workspace(path, out, ctx), f"Export {path.name}",
                               resources=[f"workspace:{path}"], kind="export", on_success=done)

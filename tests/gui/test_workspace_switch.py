@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .analyst.test_analyst_shortcuts import _folder_workspace
+from .analyst.analyst_kit import folder_workspace as _folder_workspace
 
 
 def test_new_workspace_closes_the_previous_analyst_panel(qtbot, window, tmp_path):

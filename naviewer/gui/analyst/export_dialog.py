@@ -1,4 +1,9 @@
-"""Export dialog: the cleaned-dataset manifests (workspace export) plus an HTML review report."""
+"""Export dialog: the cleaned-dataset manifests (workspace export) plus an HTML review report.
+
+The one export action of the window: File ▸ Export…, the toolbar's Export and the analyst panel's
+Export… all open it. When it has written the files it emits ``exported(folder, message)``; the
+message names every file and the folder, for the window to show.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -26,6 +31,7 @@ from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import NaviewerError
 
 REPORT_NAME = "review-report.html"
+MANIFEST_NAMES = ("kept.txt", "classes.txt", "samples.csv", "README.txt", "provenance.json")
 
 
 def widget_png(widget: QWidget) -> bytes:
@@ -49,8 +55,12 @@ class ExportDialog(QDialog):
 
     ``plots`` maps a title to a widget (rendered to PNG into the report). ``exporter(ws, out_dir,
     drop_unreviewed_flags)`` defaults to ``naviewer.workspace.export.export_manifests``. After
-    ``export()`` the dialog's ``result_record`` and ``report_path`` say what was written.
+    ``export()`` the dialog's ``result_record``, ``report_path`` and ``message`` say what was written.
+
+    Signal ``exported(str, str)``: the folder and a message naming what went there.
     """
+
+    exported = Signal(str, str)
 
     def __init__(
         self,
@@ -69,6 +79,7 @@ class ExportDialog(QDialog):
         self.exporter = exporter or default_exporter
         self.result_record: Any = None
         self.report_path: Optional[Path] = None
+        self.message = ""
 
         if out_dir is None and workspace is not None:
             from naviewer.workspace.export import default_out_dir
@@ -99,6 +110,22 @@ class ExportDialog(QDialog):
         layout.addWidget(self.summary)
         layout.addWidget(self.buttons)
         self._update_summary()
+
+    @classmethod
+    def for_workspace(cls, path: Path, parent: Optional[QWidget] = None, reviewer: Optional[str] = None) -> "ExportDialog":
+        """The dialog over a workspace that no analyst panel has open: its latest detection pass's
+        decisions (none without a pass). The workspace is opened here and closed with the dialog."""
+        from naviewer.workspace import Workspace
+
+        ws = Workspace.open(Path(path))
+        try:
+            session = AnalysisSession.from_workspace(ws, reviewer=reviewer)
+        except BaseException:
+            ws.close()
+            raise
+        dialog = cls(session, ws, parent)
+        dialog.finished.connect(lambda _result: ws.close())
+        return dialog
 
     def counts(self) -> dict[str, int]:
         s = self.session
@@ -145,12 +172,27 @@ class ExportDialog(QDialog):
     def _on_export(self) -> None:
         try:
             out = self.export()
-        except NaviewerError as exc:
+        except (NaviewerError, OSError) as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return
-        message = self.result_record.summary() if hasattr(self.result_record, "summary") else f"written to {out}"
-        self.summary.setText(self.summary.text() + f"<br><b>Done:</b> {message}")
+        self.message = self.describe(out)
         self.accept()
+        self.exported.emit(str(out), self.message)
+
+    def describe(self, out: Path) -> str:
+        """Which files went where, and the export's own summary line."""
+        names = [name for name in MANIFEST_NAMES if (out / name).is_file()] if self.result_record is not None else []
+        if self.report_path is not None:
+            names.append(self.report_path.name)
+        listed = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else "nothing"
+        text = f"Wrote {listed} to {out.absolute()}"
+        if hasattr(self.result_record, "summary"):
+            text += (f"\n\n{self.result_record.kept:,} samples kept, {self.result_record.removed:,} removed "
+                     f"({self.result_record.unreviewed_flags:,} undecided flags "
+                     f"{'removed' if self.drop_flags.isChecked() else 'kept'}).")
+            if not getattr(self.result_record, "entries_are_paths", True):
+                text += " kept.txt lists sample keys, not file paths: see README.txt."
+        return text
 
 
 def removed_ids(session: AnalysisSession, drop_unreviewed_flags: bool = False) -> np.ndarray:

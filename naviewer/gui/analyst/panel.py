@@ -66,12 +66,12 @@ class AnalystPanel(QWidget):
     is made when None).
 
     Signals: ``finetune_requested(object)`` (confirmed ids; run the job, then call
-    ``set_finetune_result`` / ``finetune_gate.set_running``), ``export_finished(str)`` (folder),
-    ``status_message(str)`` (for the status bar).
+    ``set_finetune_result`` / ``finetune_gate.set_running``), ``export_finished(str, str)`` (folder, and a
+    message naming the files written there), ``status_message(str)`` (for the status bar).
     """
 
     finetune_requested = Signal(object)
-    export_finished = Signal(str)
+    export_finished = Signal(str, str)
     status_message = Signal(str)
 
     def __init__(
@@ -90,6 +90,7 @@ class AnalystPanel(QWidget):
         self.run, self.tag = run, tag
         self._job_manager = job_manager
         self._projection_job: Any = None
+        self.export_dialog: Optional[ExportDialog] = None
 
         self.map = DensityMapWidget(session)
         self.gallery = GalleryWidget(session)
@@ -103,7 +104,7 @@ class AnalystPanel(QWidget):
         self.header.setWordWrap(True)  # wraps on a narrow screen instead of widening the window
         export = QPushButton("Export…")
         export.setToolTip("write the cleaned-dataset manifests and an HTML report of the review")
-        export.clicked.connect(self.open_export_dialog)
+        export.clicked.connect(lambda _checked=False: self.open_export_dialog())
         self.export_button = export
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
@@ -258,9 +259,20 @@ class AnalystPanel(QWidget):
         self.finetune_gate.set_running(False)
         self.finetune_gate.set_result(result)
 
-    def open_export_dialog(self, exec_: bool = True) -> ExportDialog:
+    def open_export_dialog(self, modal: bool = False) -> ExportDialog:
+        """The export dialog (manifests and the HTML report with the map and plots), shown window-modal
+        without blocking (``modal``: run it with ``exec()``); ``export_finished`` says where it wrote."""
         dialog = ExportDialog(self.session, self.workspace, self, plots={"Density map": self.map.plot, **self.why.plots()})
-        if exec_:
-            if dialog.exec():
-                self.export_finished.emit(str(dialog.path_edit.text()))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exported.connect(self._on_exported)
+        self.export_dialog = dialog
+        if modal:
+            dialog.exec()
+        else:
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.open()
         return dialog
+
+    def _on_exported(self, folder: str, message: str) -> None:
+        self.status_message.emit(message.splitlines()[0])
+        self.export_finished.emit(folder, message)

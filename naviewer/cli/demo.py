@@ -58,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
               "as with --no-gui", flush=True)
         args.no_gui = True
     if not args.no_gui:
+        from naviewer.system_libs import xcb_problem
+
+        problem = xcb_problem()
+        if problem is not None:
+            print(f"{problem}\nnaviewer demo: running without the window, as with --no-gui", flush=True)
+            args.no_gui = True
+    if not args.no_gui:
         from naviewer.gui.demo import run_demo_gui
 
         return run_demo_gui(path, config, started=started)

@@ -63,6 +63,9 @@ def create_application(theme: Optional[str] = None):
 
     app = QApplication.instance()
     if app is None:
+        from naviewer.system_libs import check_gui_libraries
+
+        check_gui_libraries()  # Qt would abort (exit 134) naming the wrong library: say which ones, exit 2
         QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication([sys.argv[0] if sys.argv else "naviewer"])
     app.setApplicationName("naviewer")

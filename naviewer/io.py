@@ -12,6 +12,7 @@ when the write fails, and :func:`cleanup_stale_temps` removes those left by kill
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -147,3 +148,18 @@ def cleanup_stale_temps(directory: PathLike) -> list[Path]:
                 entry.unlink()
                 removed.append(entry)
     return removed
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One plain phrase for an OSError (read-only file system, disk full, permission denied...)."""
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        getattr(errno, "EDQUOT", -1): "the disk quota is exceeded",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EISDIR: "it is a folder",
+        errno.ENOENT: "no such file or folder",
+    }
+    return reasons.get(exc.errno or 0) or (exc.strerror or str(exc))

@@ -10,8 +10,13 @@ the weights when not given.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import pickle
 import re
+import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -20,6 +25,7 @@ import torch
 from torch import nn
 
 from naviewer.errors import NaviewerError
+from naviewer.io import _pid_alive, atomic_path, cleanup_stale_temps, describe_os_error
 from naviewer.ssl.backbones import ARCHS, BackboneConfig, build_backbone
 
 CHECKPOINT_FORMAT = "naviewer-checkpoint"
@@ -36,41 +42,200 @@ _RESNET_ROOTS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc")
 _DISPREFERRED = ("encoder_k.", "target_network.", "momentum_encoder.", "teacher.", "target_", "backbone_k.")
 
 
+class _WholeWrites:
+    """A raw file for ``torch.save`` that writes every byte it is given and keeps the OSError it met.
+
+    torch turns a failed write into a RuntimeError such as "unexpected pos 704 vs 598"; the error
+    kept here (ENOSPC, EDQUOT, EIO...) is what the user is told instead.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.error: Optional[OSError] = None
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                written = self.handle.write(view[done:])
+                if not written:
+                    raise OSError(errno.EIO, "the file system accepted no more bytes")
+                done += written
+        except OSError as exc:
+            self.error = exc
+            raise
+        return done
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
 def save_atomic(payload: Any, path: "str | os.PathLike[str]") -> Path:
-    """torch.save to a temporary file in the same folder, fsync, then os.replace."""
+    """torch.save to a hidden temporary file in the same folder, fsync, then os.replace.
+
+    A failed write (disk full, quota, read-only folder) is a NaviewerError naming the checkpoint and
+    leaves nothing behind: neither the temporary nor a changed ``path``. Temporaries left by a killed
+    process are removed first (:func:`cleanup_checkpoint_temps`).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cleanup_checkpoint_temps(path.parent)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb", buffering=0) as raw:
+                sink = _WholeWrites(raw)
+                try:
+                    torch.save(payload, sink)
+                except RuntimeError:
+                    if sink.error is not None:
+                        raise sink.error from None
+                    raise
+    except OSError as exc:
+        raise NaviewerError(f"cannot save the checkpoint: {describe_os_error(exc)}; nothing was written", path) from None
     return path
 
 
+#: ``.last.pt.<pid>.tmp``: the temporary name of checkpoints written before naviewer.io.atomic_path was used
+_LEGACY_TEMP_RE = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def cleanup_checkpoint_temps(directory: "str | os.PathLike[str]") -> list[Path]:
+    """Remove checkpoint temporaries whose writer is gone (SIGKILL during a save), both naming schemes."""
+    directory = Path(directory)
+    removed = cleanup_stale_temps(directory)
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        match = _LEGACY_TEMP_RE.match(entry.name)
+        if match and entry.is_file() and not _pid_alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed.append(entry)
+    return removed
+
+
+def _sniff(path: Path) -> Optional[str]:
+    """What the file plainly is when it is not a checkpoint torch could read, from its first bytes."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        return f"cannot read it: {describe_os_error(exc)}"
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    if head.startswith(b"PK\x03\x04"):
+        if not zipfile.is_zipfile(path):
+            return f"the file is truncated or damaged: its zip archive is incomplete ({size:,} bytes)"
+        return None
+    if head.startswith(b"\x93NUMPY"):
+        return "this is a NumPy array file (.npy), not a PyTorch checkpoint"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return None  # a pickle: torch's legacy format, or a plain pickle (torch's error tells which)
+    return "not a PyTorch checkpoint (its content is neither a zip archive nor a pickle)"
+
+
 def load_file(path: "str | os.PathLike[str]", map_location: "str | torch.device" = "cpu") -> Any:
-    """``torch.load(weights_only=True)`` with every failure turned into a NaviewerError naming the file."""
+    """``torch.load(weights_only=True)`` with every failure turned into a NaviewerError naming the file.
+
+    The message says what is wrong in naviewer's words (empty, truncated, not a checkpoint, a pickle
+    that asks to run code); torch's advice to re-load with ``weights_only=False`` is never passed on.
+    """
     path = Path(path)
     if not path.is_file():
-        raise NaviewerError("checkpoint file not found", path)
+        raise NaviewerError("checkpoint file not found" if not path.exists() else "expected a checkpoint file, found a folder",
+                            path)
+    problem = _sniff(path)
+    if problem is not None:
+        raise NaviewerError(f"not a readable checkpoint: {problem}", path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
-            reason = "refused: the file holds Python objects/code, not just weights (only plain weights are loaded)"
-        else:
-            reason = f"not a readable PyTorch checkpoint ({type(exc).__name__}: {text[:200]})"
-        raise NaviewerError(reason, path) from None
+        reason = _load_failure(exc)
+        raise NaviewerError(reason if reason.startswith("refused") else f"not a readable checkpoint: {reason}",
+                            path) from None
+
+
+def _load_failure(exc: BaseException) -> str:
+    """torch's error, said plainly and in whole sentences."""
+    text = str(exc)
+    code = re.search(r"unsupported GLOBAL ([\w.]+)|Unsupported global: GLOBAL ([\w.]+)", text)
+    if code:
+        name = code.group(1) or code.group(2)
+        return (f"refused: loading it would call {name} (the file holds Python code or objects, not only weights; "
+                "only plain weights are loaded)")
+    if "Unsupported operand" in text or "WeightsUnpickler" in text or isinstance(exc, (KeyError, pickle.UnpicklingError)):
+        return "a pickle that is not a PyTorch checkpoint (only weights saved with torch.save are read)"
+    if "unexpected EOF" in text or isinstance(exc, EOFError) or "central directory" in text:
+        return "the file is truncated or damaged (it ends before the checkpoint does)"
+    if isinstance(exc, OSError):
+        return f"cannot read it: {describe_os_error(exc)}"
+    text = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", text).strip()
+    first = re.split(r"(?<=[.!?])\s|\n", text, maxsplit=1)[0] if text else ""
+    if not first or len(first) > 160 or "weights_only" in first:
+        first = type(exc).__name__
+    return f"damaged or not a PyTorch checkpoint ({first})"
 
 
 def is_naviewer_checkpoint(obj: Any) -> bool:
     return isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def check_naviewer_checkpoint(obj: Mapping[str, Any], path: "str | os.PathLike[str] | None" = None,
+                              training: bool = False) -> None:
+    """The fields naviewer reads from its own checkpoints have the right types (a forged or edited file is
+    a NaviewerError naming the file and the field, not an AttributeError later)."""
+    def bad(field_name: str, expected: str, value: Any) -> NaviewerError:
+        return NaviewerError(f"damaged naviewer checkpoint: '{field_name}' should be {expected}, found {_kind(value)}",
+                             path)
+
+    version = obj.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise bad("version", "a whole number", version)
+    if version > CHECKPOINT_VERSION:
+        raise NaviewerError(f"checkpoint version {version} is newer than this naviewer understands", path)
+    method = obj.get("method")
+    if not isinstance(method, Mapping):
+        raise bad("method", "a table (method name, backbone, settings)", method)
+    if method.get("method") is not None and not isinstance(method.get("method"), str):  # None: an encoder-only file
+        raise bad("method.method", "a method name", method.get("method"))
+    if method.get("backbone") is not None and not isinstance(method.get("backbone"), (Mapping, str)):
+        raise bad("method.backbone", "a table", method.get("backbone"))
+    if not isinstance(method.get("settings", {}), Mapping):
+        raise bad("method.settings", "a table", method.get("settings"))
+    config = obj.get("config")
+    if config is not None and not isinstance(config, Mapping):
+        raise bad("config", "a table", config)
+    size = (config or {}).get("image_size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 65536):
+        raise bad("config.image_size", "a size in pixels", size)
+    model = obj.get("model")
+    if not isinstance(model, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                 for k, v in model.items()):
+        raise bad("model", "a table of named tensors", model if not isinstance(model, Mapping) else "non-tensor entries")
+    if not training:
+        return
+    if not isinstance(method.get("method"), str):
+        raise bad("method.method", "a method name", method.get("method"))
+    if not isinstance(method.get("settings"), Mapping):
+        raise bad("method.settings", "a table", method.get("settings"))
+    if not isinstance(config, Mapping):
+        raise bad("config", "a table", config)
+    for name in ("optimizer", "schedule"):
+        if not isinstance(obj.get(name), Mapping):
+            raise bad(name, "a table", obj.get(name))
+    for name in ("completed_epochs", "step_in_epoch", "global_step"):
+        value = obj.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad(name, "a whole number", value)
 
 
 #: the backbone copies a naviewer checkpoint may hold: the trained one, then momentum branches
@@ -102,8 +267,7 @@ def load_training_checkpoint(path: "str | os.PathLike[str]") -> dict[str, Any]:
     obj = load_file(path)
     if not is_naviewer_checkpoint(obj):
         raise NaviewerError("not a naviewer training checkpoint", path)
-    if int(obj.get("version", 0)) > CHECKPOINT_VERSION:
-        raise NaviewerError(f"checkpoint version {obj.get('version')} is newer than this naviewer understands", path)
+    check_naviewer_checkpoint(obj, path, training=True)
     return dict(obj)
 
 
@@ -154,7 +318,8 @@ def _prefix_rank(prefix: str) -> tuple[int, int]:
 def backbone_state_from(obj: Any, path: "str | os.PathLike[str] | None" = None) -> dict[str, torch.Tensor]:
     """The ResNet backbone weights inside any supported checkpoint, with prefixes and heads removed."""
     if is_naviewer_checkpoint(obj):
-        model = obj.get("model", {})
+        check_naviewer_checkpoint(obj, path)
+        model = obj["model"]
         return {k[len("backbone."):]: v for k, v in model.items() if k.startswith("backbone.")}
     state = _find_state_dict(obj)
     if not state:
@@ -179,11 +344,22 @@ def backbone_state_from(obj: Any, path: "str | os.PathLike[str] | None" = None) 
     return {k: v for k, v in chosen.items() if not k.startswith("fc.")}
 
 
-def infer_backbone_config(state: Mapping[str, torch.Tensor]) -> BackboneConfig:
+def _infer_or_none(state: Mapping[str, torch.Tensor]) -> Optional[BackboneConfig]:
+    try:
+        return infer_backbone_config(state)
+    except NaviewerError:
+        return None
+
+
+def infer_backbone_config(state: Mapping[str, torch.Tensor],
+                          path: "str | os.PathLike[str] | None" = None) -> BackboneConfig:
     """Arch, stem and width from backbone weights (block counts, conv1 kernel, channel count)."""
     conv1 = state.get("conv1.weight")
     if conv1 is None or conv1.ndim != 4:
-        raise NaviewerError("cannot infer the backbone: no conv1.weight in the checkpoint")
+        raise NaviewerError("cannot infer the backbone: no conv1.weight in the checkpoint", path)
+    if int(conv1.shape[0]) < 4 or int(conv1.shape[0]) % 4:
+        raise NaviewerError(f"cannot infer the backbone: conv1 has {int(conv1.shape[0])} channels "
+                            "(a positive multiple of 4 expected)", path)
     width = int(conv1.shape[0])
     cifar_stem = int(conv1.shape[-1]) == 3
     blocks = []
@@ -194,7 +370,7 @@ def infer_backbone_config(state: Mapping[str, torch.Tensor]) -> BackboneConfig:
     for arch, (block, layers) in ARCHS.items():
         if layers == blocks and (block.expansion == 4) == bottleneck:
             return BackboneConfig(arch=arch, cifar_stem=cifar_stem, width=width)
-    raise NaviewerError(f"unsupported ResNet layout: blocks per stage {blocks}, bottleneck={bottleneck}")
+    raise NaviewerError(f"unsupported ResNet layout: blocks per stage {blocks}, bottleneck={bottleneck}", path)
 
 
 def load_backbone_weights(backbone: nn.Module, state: Mapping[str, torch.Tensor],
@@ -239,18 +415,30 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
     ``backbone`` None infers the architecture from the weights (naviewer checkpoints record it).
     """
     obj = load_file(path, map_location)
+    if is_naviewer_checkpoint(obj):
+        check_naviewer_checkpoint(obj, path)
     state = backbone_state_from(obj, path)
+    if not state:
+        raise NaviewerError("no backbone weights in this checkpoint ('model' holds no 'backbone.' entries)", path)
     image_size = method = None
     meta: dict[str, Any] = {}
     if is_naviewer_checkpoint(obj):
-        method = obj.get("method", {}).get("method")
+        method = obj["method"]["method"]
         image_size = (obj.get("config") or {}).get("image_size")
         meta = {"epoch": obj.get("completed_epochs"), "global_step": obj.get("global_step"),
                 "config": obj.get("config"), "method": obj.get("method")}
-        recorded = BackboneConfig.from_any(obj.get("method", {}).get("backbone"))
+        try:
+            recorded = BackboneConfig.from_any(obj["method"].get("backbone"))
+        except (NaviewerError, TypeError, ValueError) as exc:
+            raise NaviewerError(f"damaged naviewer checkpoint: its backbone record is unusable "
+                                f"({getattr(exc, 'message', exc)})", path) from None
+        inferred = _infer_or_none(state)
+        if backbone is None and inferred is not None and inferred != recorded:
+            raise NaviewerError(f"damaged naviewer checkpoint: it records the backbone {recorded} but its weights "
+                                f"are of {inferred}", path)
         config = BackboneConfig.from_any(backbone) if backbone is not None else recorded
     else:
-        config = BackboneConfig.from_any(backbone) if backbone is not None else infer_backbone_config(state)
+        config = BackboneConfig.from_any(backbone) if backbone is not None else infer_backbone_config(state, path)
     model = build_backbone(config)
     load_backbone_weights(model, state, path)
     if image_size:

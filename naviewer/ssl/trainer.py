@@ -16,6 +16,7 @@ One ``Trainer`` drives any method (``naviewer.ssl.methods``) over an ``ImageStor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -28,9 +29,16 @@ import torch
 
 from naviewer.data.store import ImageStore
 from naviewer.errors import JobCancelled, NaviewerError
+from naviewer.interrupts import cancel_on_sigint, print_stopping_notice
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.ssl.augment import AugmentSettings, BatchAugment
-from naviewer.ssl.checkpoints import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_training_checkpoint, save_atomic
+from naviewer.ssl.checkpoints import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    cleanup_checkpoint_temps,
+    load_training_checkpoint,
+    save_atomic,
+)
 from naviewer.ssl.device import resolve_device
 from naviewer.ssl.distributed import DistInfo, all_reduce_mean, barrier, broadcast_flag, init_distributed
 from naviewer.ssl.methods import SSLMethod, build_method
@@ -473,6 +481,8 @@ class Trainer:
             metrics_path = self.run_dir / "metrics.jsonl"
         self._writer = MetricsWriter(metrics_path, ctx, self.is_main)
         resumed = False
+        if self.is_main and self.checkpoint_dir is not None:
+            cleanup_checkpoint_temps(self.checkpoint_dir)  # left by a process killed while saving
         if resume and self.checkpoint_dir is not None and (self.checkpoint_dir / "last.pt").is_file():
             self.load_state(load_training_checkpoint(self.checkpoint_dir / "last.pt"))
             resumed = True
@@ -483,9 +493,14 @@ class Trainer:
             **({"resumed_from_epoch": self.completed_epochs, "resumed_from_step": self.global_step} if resumed else {}),
         })
         last_loss = float("nan")
+        # Ctrl-C cancels at the next step boundary, so the checkpoint below is consistent (one process only:
+        # under torchrun the ranks could stop at different steps and wait on each other)
+        sigint = (cancel_on_sigint(ctx, print_stopping_notice() if self.is_main else None)
+                  if not self.dist.enabled else contextlib.nullcontext())
         try:
-            while self.completed_epochs < self.total_epochs and self._stop_reason is None:
-                last_loss = self._run_epoch(ctx)
+            with sigint:
+                while self.completed_epochs < self.total_epochs and self._stop_reason is None:
+                    last_loss = self._run_epoch(ctx)
             self.save_checkpoint()
             self.log_event("finished", epochs=self.completed_epochs, step=self.global_step,
                            **({"reason": self._stop_reason} if self._stop_reason else {}))

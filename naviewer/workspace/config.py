@@ -9,7 +9,6 @@ different sections never lose one (an atomic rename alone keeps the file whole, 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import threading
 import tomllib
@@ -20,7 +19,7 @@ import numpy as np
 import tomli_w
 
 from naviewer.errors import NaviewerError
-from naviewer.io import atomic_write_text
+from naviewer.io import atomic_write_text, describe_os_error
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -148,18 +147,3 @@ def config_lock(config_path: PathLike, timeout_s: float = LOCK_TIMEOUT_S) -> Ite
             yield
         finally:
             lock.release()
-
-
-def describe_os_error(exc: OSError) -> str:
-    """One plain phrase for an OSError (read-only file system, disk full, permission denied...)."""
-    reasons = {
-        errno.ENOSPC: "the disk is full",
-        errno.EROFS: "the file system is read-only",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        getattr(errno, "EDQUOT", -1): "the disk quota is exceeded",
-        errno.ENOTDIR: "a part of the path is a file, not a folder",
-        errno.EISDIR: "it is a folder",
-        errno.ENOENT: "no such file or folder",
-    }
-    return reasons.get(exc.errno or 0) or (exc.strerror or str(exc))

@@ -99,3 +99,180 @@ def test_infer_and_atomic_save(tmp_path, reference):
     assert infer_backbone_config(reference.state_dict()) == BackboneConfig(**TINY)
     path = save_atomic({"a": torch.ones(2)}, tmp_path / "x" / "f.pt")
     assert path.exists() and not list(path.parent.glob(".*tmp"))
+
+
+# -- issue 15: hostile and broken checkpoints, Ctrl-C, disk full, stale temporaries ---------------------------
+import errno
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from naviewer.ssl.checkpoints import cleanup_checkpoint_temps, load_file, load_training_checkpoint
+
+
+def _good_checkpoint(path, reference, **changes):
+    payload = {"format": "naviewer-checkpoint", "version": 1,
+               "method": {"method": "simclr", "backbone": dict(TINY), "settings": {}},
+               "config": {"image_size": 16}, "model": {"backbone." + k: v for k, v in reference.state_dict().items()}}
+    payload.update(changes)
+    torch.save(payload, path)
+    return path
+
+
+def _bad_files(tmp_path, reference):
+    good = _good_checkpoint(tmp_path / "good.pt", reference)
+    data = good.read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "text.pt").write_text("hello\n")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "array.npy").rename(tmp_path / "array.pt")
+    with zipfile.ZipFile(tmp_path / "zip.pt", "w") as archive:
+        archive.writestr("x.txt", "hi")
+    torch.save(reference.state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    legacy = (tmp_path / "legacy.pt").read_bytes()
+    (tmp_path / "legacy_truncated.pt").write_bytes(legacy[: len(legacy) // 2])
+    with open(tmp_path / "plain.pt", "wb") as fh:
+        pickle.dump({"a": [1, 2]}, fh, protocol=4)
+    return {
+        "truncated.pt": "truncated or damaged", "legacy_truncated.pt": "truncated or damaged",
+        "random.pt": "not a PyTorch checkpoint", "empty.pt": "empty", "text.pt": "not a PyTorch checkpoint",
+        "array.pt": "NumPy array", "zip.pt": "not a PyTorch checkpoint", "plain.pt": "a pickle that is not",
+    }
+
+
+def test_unreadable_checkpoints_are_said_plainly(tmp_path, reference):
+    """Whole sentences in naviewer's words; random bytes are not said to hold code; no weights_only=False advice."""
+    for name, expected in _bad_files(tmp_path, reference).items():
+        with pytest.raises(NaviewerError) as info:
+            load_file(tmp_path / name)
+        text = str(info.value)
+        assert text.startswith(str(tmp_path / name)) and expected in text, text
+        assert "weights_only" not in text and "code" not in text and "\n" not in text and len(text) < 400, text
+
+
+def test_code_in_a_checkpoint_is_named(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(NaviewerError, match=r"refused: loading it would call \w+\.system") as info:
+        load_file(tmp_path / "evil.pt")
+    assert "weights_only" not in str(info.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"method": "simclr"}, "'method' should be a table"),
+    ({"method": {"method": 3}}, "'method.method' should be a method name"),
+    ({"config": "x"}, "'config' should be a table"),
+    ({"config": {"image_size": -4}}, "'config.image_size' should be a size"),
+    ({"model": {"backbone.conv1.weight": [1, 2]}}, "'model' should be a table of named tensors"),
+    ({"model": {}}, "no backbone weights"),
+    ({"version": "1"}, "'version' should be a whole number"),
+    ({"version": 99}, "newer than this naviewer"),
+    ({"method": {"method": "simclr", "backbone": {"arch": "resnet10", "width": 4096}}}, "records the backbone"),
+    ({"method": {"method": "simclr", "backbone": {"depth": 3}}}, "backbone record is unusable"),
+])
+def test_forged_naviewer_checkpoints_are_refused_with_the_field(tmp_path, reference, changes, message):
+    path = _good_checkpoint(tmp_path / "forged.pt", reference, **changes)
+    with pytest.raises(NaviewerError, match=message) as info:
+        load_encoder(path)
+    assert info.value.path == str(path)
+
+
+def test_forged_training_checkpoint_is_refused_before_resume(tmp_path, reference):
+    path = _good_checkpoint(tmp_path / "last.pt", reference, optimizer=[1], schedule={}, completed_epochs=1,
+                            step_in_epoch=0, global_step=3)
+    with pytest.raises(NaviewerError, match="'optimizer' should be a table"):
+        load_training_checkpoint(path)
+
+
+class _FullDisk:
+    """A file whose writes fail with ENOSPC after ``room`` bytes, like a full file system."""
+
+    def __init__(self, path, room):
+        self.handle = open(path, "wb", buffering=0)
+        self.room = room
+
+    def write(self, data):
+        data = bytes(data)
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.handle.write(data)
+
+    def flush(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def test_disk_full_during_a_save_keeps_the_old_checkpoint_and_no_temporary(tmp_path, monkeypatch):
+    from naviewer.ssl import checkpoints
+
+    target = save_atomic({"a": torch.ones(4)}, tmp_path / "last.pt")
+    before = target.read_bytes()
+    monkeypatch.setattr(checkpoints, "open", lambda path, mode="r", buffering=-1: _FullDisk(path, 300), raising=False)
+    with pytest.raises(NaviewerError, match="cannot save the checkpoint: the disk is full; nothing was written") as info:
+        save_atomic({"a": torch.zeros(10000)}, target)
+    assert info.value.path == str(target)
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_temporaries_of_killed_saves_are_removed_on_the_next_run(tmp_path, tiny_store):
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    dead = _dead_pid()
+    stale = [folder / f".last.pt.{dead}.tmp", folder / f".last.tmp-{dead}-0a1b2c3d.pt"]
+    live = folder / f".last.pt.{os.getpid()}.tmp"  # a save in progress in a live process is left alone
+    for path in [*stale, live]:
+        path.write_bytes(b"partial")
+    assert sorted(p.name for p in cleanup_checkpoint_temps(folder)) == sorted(p.name for p in stale)
+    for path in stale:
+        path.write_bytes(b"partial")
+    cfg = TrainConfig(backbone=TINY, epochs=1, batch_size=16, image_size=16, max_steps_per_epoch=1, num_threads=1)
+    build_trainer(cfg, tiny_store, tmp_path / "run").fit()
+    assert sorted(p.name for p in folder.iterdir()) == sorted([live.name, "last.pt"])
+
+
+def test_ctrl_c_during_train_writes_the_checkpoint_its_help_promises(tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "naviewer", "train", "--dataset", "demo", "--epochs", "100", "--out", str(run),
+            "--arch", "resnet10", "--width", "8", "--image-size", "16", "--batch-size", "32", "--threads", "1",
+            "--warmup-epochs", "0", "--log-every", "1"]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        metrics = run / "metrics.jsonl"
+        deadline = time.monotonic() + 240
+        while not (metrics.exists() and '"kind": "step"' in metrics.read_text()):
+            assert child.poll() is None, child.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130, err
+    assert "saving a checkpoint" in err and "Traceback" not in err
+    state = load_training_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["global_step"] >= 1 and state["completed_epochs"] < 100
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]

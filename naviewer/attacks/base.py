@@ -182,15 +182,54 @@ class Attack:
             self._trigger = cached
         return cached
 
-    def apply_test_trigger(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The test-time trigger (for ASR): the patch, opaque, at a uniform top-left in
-        ``[int(0.15 W), int(0.85 W) - w]`` (same for y), on a uint8 batch (N, H, W, 3)."""
+    #: named test-time protocols (how ASR pastes the trigger on clean test images) -> what each does.
+    #: ``uniform`` is naviewer's own and the default; attacks add their authors' rules.
+    test_protocols: ClassVar[dict[str, str]] = {
+        "uniform": "opaque trigger at a uniform top-left in [0.15 W, 0.85 W - w] (the SSL-Backdoor toolbox's "
+                   "test set; naviewer's default)",
+    }
+    default_test_protocol: ClassVar[str] = "uniform"
+
+    def check_test_protocol(self, protocol: Optional[str]) -> str:
+        """The protocol name to use (``None``: the attack's default); a NaviewerError for an unknown one."""
+        name = self.default_test_protocol if protocol in (None, "") else str(protocol)
+        if name not in self.test_protocols:
+            raise NaviewerError(f"attack {self.name!r} has no test-time protocol {name!r}; choose from "
+                                f"{', '.join(self.test_protocols)}")
+        return name
+
+    def apply_test_trigger(self, images: np.ndarray, rng: np.random.Generator,
+                           protocol: Optional[str] = None) -> np.ndarray:
+        """The test-time trigger (for ASR) on a uint8 batch (N, H, W, 3), placed by ``protocol``
+        (:attr:`test_protocols`; ``uniform``: opaque, uniform top-left in ``[int(0.15 W), int(0.85 W) - w]``)."""
         images = _check_batch(images)
+        name = self.check_test_protocol(protocol)
+        return self._test_trigger(images, rng, name)
+
+    def _test_trigger(self, images: np.ndarray, rng: np.random.Generator, protocol: str) -> np.ndarray:
+        """Override to add protocols; the base knows ``uniform`` and the banded ``paste-LO-HI`` rules."""
+        low, high, opacity = self._protocol_band(protocol)
         trig = self.trigger
         n, height, width = images.shape[:3]
-        tops = random_corners(rng, n, height, trig.size[0], 0.15, 0.85)
-        lefts = random_corners(rng, n, width, trig.size[1], 0.15, 0.85)
-        return paste_trigger(images, trig, tops, lefts, opacity=1.0)
+        tops = random_corners(rng, n, height, trig.size[0], low, high)
+        lefts = random_corners(rng, n, width, trig.size[1], low, high)
+        return paste_trigger(images, trig, tops, lefts, opacity=opacity)
+
+    def _protocol_band(self, protocol: str) -> tuple[float, float, float]:
+        """(low, high, opacity) of a banded protocol: the trigger's top-left uniform in [low W, high W - w]."""
+        if protocol == "uniform":
+            return 0.15, 0.85, 1.0
+        raise NaviewerError(f"attack {self.name!r}: protocol {protocol!r} has no placement rule")
+
+    def test_trigger_fn(self, protocol: Optional[str] = None):
+        """``fn(images, rng)`` applying the trigger with ``protocol`` (checked now, not at first use)."""
+        name = self.check_test_protocol(protocol)
+
+        def apply(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+            return self.apply_test_trigger(images, rng, name)
+
+        apply.protocol = name  # type: ignore[attr-defined]
+        return apply
 
     def settings_json(self) -> dict:
         return _settings_json(self.settings)

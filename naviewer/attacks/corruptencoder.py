@@ -60,6 +60,13 @@ class CorruptEncoderSettings:
 class CorruptEncoderAttack(Attack):
     name = "corruptencoder"
     Settings = CorruptEncoderSettings
+    test_protocols = {
+        **Attack.test_protocols,
+        "paper": "CorruptEncoder's evaluation: opaque trigger at a uniform top-left in [0.25 W, 0.75 W - w]",
+    }
+
+    def _protocol_band(self, protocol: str) -> tuple[float, float, float]:
+        return (0.25, 0.75, 1.0) if protocol == "paper" else super()._protocol_band(protocol)
 
     def validate(self) -> None:
         super().validate()

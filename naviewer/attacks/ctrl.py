@@ -116,7 +116,10 @@ class CTRLAttack(Attack):
         """The frequency trigger on a uint8 batch (N, H, W, 3): clipped to [0, 255] and rounded."""
         return np.clip(np.rint(self.triggered_float(images)), 0, 255).astype(np.uint8)
 
-    def apply_test_trigger(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    test_protocols = {"paper": "CTRL's code: the same frequency-domain transform on every test image"}
+    default_test_protocol = "paper"
+
+    def _test_trigger(self, images: np.ndarray, rng: np.random.Generator, protocol: str) -> np.ndarray:
         """CTRL's test trigger: the same frequency transform on every image (``rng`` unused)."""
         return self.apply_trigger(images)
 

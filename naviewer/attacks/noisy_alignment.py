@@ -84,6 +84,27 @@ class NASettings:
 class NoisyAlignmentAttack(Attack):
     name = "na"
     Settings = NASettings
+    test_protocols = {
+        **Attack.test_protocols,
+        "code": "the released code's watermark rule: top-left randint(int(0.45 W), max(int(0.55 W - w), int(0.45 W))) "
+                "(loc_min/loc_max), trigger blended at 80 % opacity (utils.py's default alpha 0.2 keeps 20 % of the base)",
+        "paper": "the trigger opaque and exactly centred (the paper's Theorem 1 setting)",
+    }
+    #: the released code's patch-mode alpha 0.2 = the fraction of the base image kept under the trigger
+    CODE_TEST_OPACITY = 0.8
+
+    def _test_trigger(self, images: np.ndarray, rng: np.random.Generator, protocol: str) -> np.ndarray:
+        s = self.settings
+        trig = self.trigger
+        n, height, width = images.shape[:3]
+        if protocol == "code":
+            tops = random_corners(rng, n, height, trig.size[0], s.loc_min, s.loc_max)
+            lefts = random_corners(rng, n, width, trig.size[1], s.loc_min, s.loc_max)
+            return paste_trigger(images, trig, tops, lefts, opacity=self.CODE_TEST_OPACITY)
+        if protocol == "paper":
+            top, left = max(0, (height - trig.size[0]) // 2), max(0, (width - trig.size[1]) // 2)
+            return paste_trigger(images, trig, np.full(n, top), np.full(n, left), opacity=1.0)
+        return super()._test_trigger(images, rng, protocol)
 
     def validate(self) -> None:
         super().validate()

@@ -46,6 +46,13 @@ class PatchSettings:
 class PatchAttack(Attack):
     name = "patch"
     Settings = PatchSettings
+    test_protocols = {
+        **Attack.test_protocols,
+        "paper": "Saha et al.'s evaluation: opaque trigger at a uniform top-left in [0.10 W, 0.90 W - w]",
+    }
+
+    def _protocol_band(self, protocol: str) -> tuple[float, float, float]:
+        return (0.10, 0.90, 1.0) if protocol == "paper" else super()._protocol_band(protocol)
 
     def validate(self) -> None:
         super().validate()

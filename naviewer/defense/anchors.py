@@ -23,6 +23,7 @@ class Anchors:
     indices: np.ndarray                 # (n,) int64 sample ids
     labels: np.ndarray                  # (n,) int64 class of each anchor
     warnings: list[str] = field(default_factory=list)
+    trusted: bool = True                # False: drawn from the suspect set's own labels (may hold poisons)
 
     def __post_init__(self) -> None:
         self.indices = np.asarray(self.indices, dtype=np.int64).ravel()
@@ -52,11 +53,47 @@ class Anchors:
             raise NaviewerError(f"anchor id {int(self.indices.max())} is outside the {n_samples} samples")
 
     def to_dict(self) -> dict:
-        return {"indices": self.indices.tolist(), "labels": self.labels.tolist(), "warnings": list(self.warnings)}
+        return {"indices": self.indices.tolist(), "labels": self.labels.tolist(), "warnings": list(self.warnings),
+                "trusted": bool(self.trusted)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Anchors":
-        return cls(np.asarray(data["indices"]), np.asarray(data["labels"]), list(data.get("warnings", [])))
+        return cls(np.asarray(data["indices"]), np.asarray(data["labels"]), list(data.get("warnings", [])),
+                   bool(data.get("trusted", True)))
+
+    def subset(self, keep: np.ndarray) -> "Anchors":
+        """The anchors at positions ``keep`` (bool mask or positions), same trust and warnings."""
+        keep = np.asarray(keep)
+        return Anchors(self.indices[keep], self.labels[keep], list(self.warnings), self.trusted)
+
+
+def append_external(features: np.ndarray, anchors: Optional[Anchors], external_features: np.ndarray,
+                    external_labels: np.ndarray) -> tuple[np.ndarray, Anchors]:
+    """Trusted anchors from outside the training set join the embedding array at its end.
+
+    Returns (features with the external rows appended, anchors whose ids point at those rows plus
+    any in-set ``anchors``). Detection then sees them like in-set anchors (never candidates, benign
+    labels for label spreading); the caller keeps only the first ``len(features)`` rows of every
+    per-sample result."""
+    features = np.asarray(features)
+    external_features = np.asarray(external_features, dtype=features.dtype)
+    external_labels = np.asarray(external_labels, dtype=np.int64).ravel()
+    if external_features.ndim != 2 or external_features.shape[0] != external_labels.size:
+        raise NaviewerError(f"external anchors: {external_features.shape[0]} embeddings for "
+                            f"{external_labels.size} labels")
+    if external_features.shape[1] != features.shape[1]:
+        raise NaviewerError(f"external anchors are embedded in {external_features.shape[1]} dimensions, the "
+                            f"training set in {features.shape[1]}")
+    n = features.shape[0]
+    ids = n + np.arange(external_labels.size, dtype=np.int64)
+    labels = external_labels
+    warnings: list[str] = []
+    trusted = True
+    if anchors is not None and len(anchors):
+        ids = np.concatenate([anchors.indices, ids])
+        labels = np.concatenate([anchors.labels, external_labels])
+        warnings, trusted = list(anchors.warnings), anchors.trusted
+    return np.concatenate([features, external_features], axis=0), Anchors(ids, labels, warnings, trusted)
 
 
 def draw_anchors(labels: np.ndarray, per_class: int = 10, seed: int = 0,

@@ -18,6 +18,8 @@ KNN_BACKENDS = ("auto", "hnsw", "exact")
 SPREAD_MODES = ("pool", "graph", "none")
 RESTART_MODES = ("continue", "retrain")
 MINDIST_SCALES = ("none", "anchor_spread")
+MINDIST_AGGS = ("mean", "median", "auto")
+UNTRUSTED_ANCHOR_RULES = ("screen", "as-is")
 GRAPH_WEIGHTS = ("rbf", "connectivity")
 
 
@@ -46,6 +48,12 @@ class DiftConfig:
     mindist_scale: str = "none"        # none: Eq. 6 as in the paper | anchor_spread: each class's mean anchor
                                        # distance divided by that class's own anchor spread (tight and broad
                                        # classes on one scale; a poison pile beside a tight class is "far")
+    mindist_agg: str = "auto"          # mean: Eq. 6 as in the paper | median: each class's median anchor distance
+                                       # (holds while under half of a class's anchors are poisons) | auto: mean
+                                       # for trusted anchors, median for anchors drawn from the dataset's labels
+    untrusted_anchors: str = "screen"  # anchors drawn from the labels of the suspect set: screen = drop those
+                                       # that lie apart from their class's other anchors or among the densest
+                                       # samples, with a note (defense/anchors.py, screen_anchors) | as-is
     gmm_covariance: str = "full"
     gmm_n_init: int = 5
     guard_separation: float = 2.0
@@ -123,6 +131,10 @@ class DiftConfig:
             raise bad("graph_weight", f"choose one of {GRAPH_WEIGHTS}")
         if self.mindist_scale not in MINDIST_SCALES:
             raise bad("mindist_scale", f"choose one of {MINDIST_SCALES}")
+        if self.mindist_agg not in MINDIST_AGGS:
+            raise bad("mindist_agg", f"choose one of {MINDIST_AGGS}")
+        if self.untrusted_anchors not in UNTRUSTED_ANCHOR_RULES:
+            raise bad("untrusted_anchors", f"choose one of {UNTRUSTED_ANCHOR_RULES}")
         if self.restart_mode not in RESTART_MODES:
             raise bad("restart_mode", f"choose one of {RESTART_MODES}")
         if self.retrain_epochs is not None and int(self.retrain_epochs) < 1:

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from naviewer.defense.anchor_screen import screen_anchors
 from naviewer.defense.anchors import Anchors
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.knn import KnnIndex, KnnResult, as_float32
@@ -20,10 +21,10 @@ from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 
 
-def anchor_spread(anchor_z: np.ndarray, anchor_labels: np.ndarray) -> dict[int, float]:
-    """Per class: the median over its anchors of the mean distance to the class's OTHER anchors, i.e. the
-    MinDist a typical known-clean member of that class has. Classes with one anchor get the median of
-    the others' (1.0 when no class has two)."""
+def anchor_spread(anchor_z: np.ndarray, anchor_labels: np.ndarray, agg: str = "mean") -> dict[int, float]:
+    """Per class: the median over its anchors of the mean (``agg="median"``: median) distance to the
+    class's OTHER anchors, i.e. the MinDist a typical known-clean member of that class has. Classes
+    with one anchor get the median of the others' (1.0 when no class has two)."""
     anchor_z = np.atleast_2d(np.asarray(anchor_z, dtype=np.float64))
     anchor_labels = np.asarray(anchor_labels, dtype=np.int64).ravel()
     out: dict[int, float] = {}
@@ -34,7 +35,11 @@ def anchor_spread(anchor_z: np.ndarray, anchor_labels: np.ndarray) -> dict[int, 
         sq = (a * a).sum(1)
         d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * a @ a.T, 0.0))
         np.fill_diagonal(d, 0.0)
-        value = float(np.median(d.sum(1) / (len(a) - 1)))
+        if agg == "median":
+            others = d[~np.eye(len(a), dtype=bool)].reshape(len(a), len(a) - 1)
+            value = float(np.median(np.median(others, axis=1)))
+        else:
+            value = float(np.median(d.sum(1) / (len(a) - 1)))
         if value > 0:
             out[int(cls)] = value
     fallback = float(np.median(list(out.values()))) if out else 1.0
@@ -42,13 +47,20 @@ def anchor_spread(anchor_z: np.ndarray, anchor_labels: np.ndarray) -> dict[int, 
 
 
 def min_dist(z: np.ndarray, anchor_z: np.ndarray, anchor_labels: np.ndarray,
-             scale: Optional[dict[int, float]] = None) -> tuple[np.ndarray, np.ndarray]:
+             scale: Optional[dict[int, float]] = None, agg: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """MinDist (Eq. 6): for each row, the smallest over classes of the mean unsquared L2 distance
     to that class's anchors. Returns (mindist, class attaining it). Classes without anchors do
     not exist for this function, so they can never contribute a 0/NaN mean.
 
     ``scale`` (class -> spread, :func:`anchor_spread`) divides each class's mean first: "far from every
-    class" measured in units of each class's own spread (the ``mindist_scale="anchor_spread"`` option)."""
+    class" measured in units of each class's own spread (the ``mindist_scale="anchor_spread"`` option).
+
+    ``agg="median"`` takes each class's MEDIAN anchor distance instead of the mean (the
+    ``mindist_agg`` option): a class whose anchors are partly poisons (under half of them) keeps
+    its clean distance, which the mean does not (one poisoned anchor in ten pulls every poison's
+    distance to that class down by a tenth of the gap)."""
+    if agg not in ("mean", "median"):
+        raise NaviewerError(f"MinDist aggregation must be mean or median, got {agg!r}")
     z = np.atleast_2d(np.asarray(z, dtype=np.float32))
     anchor_z = np.atleast_2d(np.asarray(anchor_z, dtype=np.float32))
     anchor_labels = np.asarray(anchor_labels, dtype=np.int64).ravel()
@@ -73,7 +85,11 @@ def min_dist(z: np.ndarray, anchor_z: np.ndarray, anchor_labels: np.ndarray,
     for start in range(0, z.shape[0], step):
         zz = z[start:start + step].astype(np.float64)
         d2 = (zz * zz).sum(1)[:, None] + a_sq[None, :] - 2.0 * zz @ a64.T
-        means = np.sqrt(np.maximum(d2, 0.0)) @ onehot
+        dist = np.sqrt(np.maximum(d2, 0.0))
+        if agg == "median":
+            means = np.stack([np.median(dist[:, inverse == j], axis=1) for j in range(classes.size)], axis=1)
+        else:
+            means = dist @ onehot
         if divisor is not None:
             means = means / divisor
         best = means.argmin(axis=1)
@@ -197,6 +213,8 @@ class EpochDetection:
     timings: dict[str, float] = field(default_factory=dict)
     features: Optional[np.ndarray] = field(default=None, repr=False)   # normalised, for label spreading
     index: Optional[KnnIndex] = field(default=None, repr=False)
+    anchor_notes: list[str] = field(default_factory=list)   # anchors dropped by the untrusted-anchor screen
+    mindist_agg: str = "mean"                                # how MinDist aggregated each class's anchors
 
     @property
     def selected(self) -> np.ndarray:
@@ -233,7 +251,8 @@ class EpochDetection:
     def summary(self) -> dict:
         return {"epoch": self.epoch, "n": self.n, "candidates": int(self.candidates.size),
                 "selected": int(self.split.selected.sum()), "knn_backend": self.knn.backend,
-                "timings": dict(self.timings), **self.split.info()}
+                "timings": dict(self.timings), "anchors": len(self.anchors), "anchors_trusted": self.anchors.trusted,
+                "anchors_dropped": len(self.anchor_notes), "mindist_agg": self.mindist_agg, **self.split.info()}
 
 
 def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftConfig] = None,
@@ -262,12 +281,24 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
     timings.update({f"knn_{key}": value for key, value in knn.timings.items()})
     ctx.check()
 
+    screened: list[str] = []
+    if not anchors.trusted and config.untrusted_anchors == "screen":
+        screen = screen_anchors(z, anchors, knn, config, index=index, ctx=ctx)
+        anchors, screened = screen.anchors, screen.notes
+        if len(anchors) == 0:
+            raise NaviewerError("every anchor drawn from the dataset's labels lies in the densest pile: give "
+                                "trusted anchors (--anchors)")
+        if screened:
+            ctx.event("log", message=f"DIFT: {len(screened)} of {len(screen.anchors) + len(screened)} anchors drawn "
+                                     "from the dataset's labels look contaminated and were dropped")
+
     start = time.perf_counter()
     m = min(config.n_candidates(n), n - len(anchors))
     candidates = select_candidates(knn.kth_distance, m, exclude=anchors.indices)
     anchor_z = z[anchors.indices]
-    scale = anchor_spread(anchor_z, anchors.labels) if config.mindist_scale == "anchor_spread" else None
-    mind, nearest = min_dist(z[candidates], anchor_z, anchors.labels, scale)
+    agg = config.mindist_agg if config.mindist_agg != "auto" else ("mean" if anchors.trusted else "median")
+    scale = anchor_spread(anchor_z, anchors.labels, agg) if config.mindist_scale == "anchor_spread" else None
+    mind, nearest = min_dist(z[candidates], anchor_z, anchors.labels, scale, agg)
 
     def reference() -> np.ndarray:
         rng = np.random.default_rng(config.seed)
@@ -277,13 +308,13 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
         ids = np.flatnonzero(pool)
         if ids.size > config.guard_reference_size:
             ids = rng.choice(ids, size=config.guard_reference_size, replace=False)
-        return min_dist(z[ids], anchor_z, anchors.labels, scale)[0] if ids.size else np.empty(0)
+        return min_dist(z[ids], anchor_z, anchors.labels, scale, agg)[0] if ids.size else np.empty(0)
 
     split = gmm_split(mind, config, reference)
     timings["mindist_gmm"] = time.perf_counter() - start
     det = EpochDetection(n=n, knn=knn, candidates=candidates, mindist=mind, nearest_class=nearest, split=split,
                          anchors=anchors, epoch=epoch, timings=timings, features=z,
-                         index=index if keep_index else None)
+                         index=index if keep_index else None, anchor_notes=screened, mindist_agg=agg)
     if split.guard_fired:
         ctx.event("log", message=f"DIFT guard: candidates form one population (sep={split.separation:.2f}); "
                                  f"decision: {split.guard_decision or 'none'}")

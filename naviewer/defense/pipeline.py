@@ -77,6 +77,17 @@ class DetectionResult:
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    sample_count: Optional[int] = None  # leading rows that are dataset samples (trusted anchors from outside
+                                        # the training set follow them); None: all n
+
+    @property
+    def samples(self) -> int:
+        """How many dataset samples the per-sample arrays cover (n without appended external anchors)."""
+        return self.n if self.sample_count is None else int(self.sample_count)
+
+    def _trim(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        m = self.samples
+        return {key: np.asarray(value)[:m] for key, value in arrays.items()}
 
     def scores(self) -> dict[str, np.ndarray]:
         """Arrays of length N for ``store.add_detection_pass``: density, rank, candidate, mindist,
@@ -90,25 +101,29 @@ class DetectionResult:
         out["flagged"] = flagged
         out["spread"] = flagged & ~in_buffer
         out["cluster"] = self.cluster
-        return out
+        return self._trim(out)
 
     def extra_scores(self) -> dict[str, np.ndarray]:
         """Numeric arrays beyond the contract, useful to the inspector: d_k and buffer membership."""
         buffer = np.zeros(self.n, dtype=bool)
         buffer[self.buffer_ids] = True
-        return {"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": buffer}
+        return self._trim({"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": buffer})
 
     def summary(self) -> dict[str, Any]:
-        return {"n": self.n, "candidates": int(self.detection.candidates.size), "buffer": int(self.buffer_ids.size),
+        det = self.detection
+        anchors = {"anchors": len(det.anchors), "anchors_trusted": bool(det.anchors.trusted),
+                   "anchors_dropped": len(det.anchor_notes), "mindist_agg": det.mindist_agg}
+        return {"n": self.samples, **anchors, "candidates": int(self.detection.candidates.size), "buffer": int(self.buffer_ids.size),
                 "flagged": int(self.final_ids.size), "noop": self.noop, "clusters": len(self.clusters),
                 **({"spread": self.spread.info()} if self.spread else {}), **self.metrics}
 
 
 def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors, config: DiftConfig,
              ground_truth: Optional[np.ndarray] = None, ctx: Optional[JobContext] = None,
-             history: Optional[list[dict]] = None) -> DetectionResult:
+             history: Optional[list[dict]] = None, sample_count: Optional[int] = None) -> DetectionResult:
     """From the buffer B to the final set: label spreading (unless |B| < n_min: the no-op), clusters, metrics."""
     ctx = ensure_context(ctx)
+    anchors = detection.anchors if detection.anchors is not None else anchors  # after any untrusted-anchor screen
     buffer_ids = np.unique(np.asarray(buffer_ids, dtype=np.int64))
     timings: dict[str, float] = {}
     noop = buffer_ids.size < config.n_min
@@ -134,7 +149,7 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                             f"{name}_f1": m.f1, f"{name}_count": m.n_flagged})
     return DetectionResult(n=detection.n, detection=detection, buffer_ids=buffer_ids, final_ids=final, spread=spread,
                            clusters=clusters, cluster=cluster, noop=noop, settings=config.to_dict(), metrics=metrics,
-                           history=list(history or []), timings=timings)
+                           history=list(history or []), timings=timings, sample_count=sample_count)
 
 
 def save_detection(store, result: DetectionResult, run: Optional[str] = None, epoch: Optional[int] = None,
@@ -155,12 +170,14 @@ class PosthocDetector:
         self.config = (config or DiftConfig()).validate()
 
     def run(self, embeddings: np.ndarray, anchors: Anchors, ground_truth: Optional[np.ndarray] = None,
-            ctx: Optional[JobContext] = None) -> DetectionResult:
+            ctx: Optional[JobContext] = None, sample_count: Optional[int] = None) -> DetectionResult:
+        """One pass; ``sample_count``: the leading rows that are dataset samples (external anchors follow)."""
         ctx = ensure_context(ctx)
         start = time.perf_counter()
         detection = detect_epoch(embeddings, anchors, self.config, ctx)
         t_detect = time.perf_counter() - start
-        result = finalize(detection, detection.selected, anchors, self.config, ground_truth, ctx)
+        result = finalize(detection, detection.selected, anchors, self.config, ground_truth, ctx,
+                          sample_count=sample_count)
         result.timings = {**detection.timings, "detect": t_detect, **result.timings,
                           "total": time.perf_counter() - start}
         return result
@@ -203,8 +220,12 @@ class DiftHook:
                  embed_fn: Optional[Callable[[Any], np.ndarray]] = None,
                  on_stable: Optional[Callable[[DetectionResult], Any]] = None,
                  ground_truth: Optional[np.ndarray] = None, total_epochs: Optional[int] = None,
-                 ctx: Optional[JobContext] = None, mitigate: Any = False, gate: Any = None) -> None:
+                 ctx: Optional[JobContext] = None, mitigate: Any = False, gate: Any = None,
+                 prepare: Optional[Callable[[Any, np.ndarray], tuple[np.ndarray, Anchors]]] = None) -> None:
         self.anchors = anchors
+        #: ``prepare(trainer, features) -> (features, anchors)``: appends trusted anchors from outside the
+        #: training set (embedded with this epoch's encoder) after the samples; results keep the samples only
+        self.prepare = prepare
         self.config = (config or DiftConfig()).validate()
         self.embed_fn = embed_fn or _default_embed
         self.on_stable = on_stable
@@ -265,7 +286,10 @@ class DiftHook:
             return
         ctx = self._context(trainer)
         features = self.embed_fn(trainer)
-        detection = detect_epoch(features, self.anchors, self.config, ctx, epoch=epoch)
+        samples, anchors = len(features), self.anchors
+        if self.prepare is not None:
+            features, anchors = self.prepare(trainer, features)
+        detection = detect_epoch(features, anchors, self.config, ctx, epoch=epoch)
         record = self.buffer.update(epoch, detection.selected)
         self.last_detection = detection
         values: dict[str, Any] = {"dift_detected": record.detected, "dift_candidates": int(detection.candidates.size),
@@ -279,8 +303,8 @@ class DiftHook:
             self.last_detection.index = None
             self.last_detection.features = None
             return
-        self.result = finalize(detection, self.buffer.ids(), self.anchors, self.config, self.ground_truth, ctx,
-                               history=self.buffer.history_dicts(with_ids=True))
+        self.result = finalize(detection, self.buffer.ids(), anchors, self.config, self.ground_truth, ctx,
+                               history=self.buffer.history_dicts(with_ids=True), sample_count=samples)
         self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
                          buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
                          noop=bool(self.result.noop))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
 from naviewer.cli._sslargs import add_backbone_args
 
 ORDER = 60
@@ -28,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="also run B1 filters (default when given: dbscan,optics)")
     parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--anchors", metavar="SPEC", help="replace the workspace's DIFT anchors first: " + ANCHOR_SPEC_HELP)
+    parser.add_argument("--anchors-per-class", type=int, default=10, help="anchors a class drawn from a trusted dataset or the labels (default 10)")
     parser.add_argument("--dift-set", action="append", metavar="KEY=VALUE",
                         help="DIFT setting, repeatable (default: the workspace's [dift], else the spec's)")
     add_backbone_args(parser, defaults=False)
@@ -39,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import backbone_from_args, context, parse_settings
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.anchor_sources import anchors_summary, set_workspace_anchors
     from naviewer.workflows.posthoc import posthoc_detect
     from naviewer.workspace import Workspace
 
@@ -46,11 +50,17 @@ def run(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as ws:
         values = {**(ws.config.get("dift") or {}), **parse_settings(args.dift_set, "--dift-set")}
         config = DiftConfig.from_dict(values)
+        if args.anchors is not None:
+            set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
         baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
         out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
                              tag=args.tag, baselines=baselines, image_size=args.image_size,
                              device=resolve_device(args.device), ctx=ctx)
         s = out.summary
+        if out.anchors:
+            print(anchors_summary(out.anchors))
+        for message in out.warnings:
+            print(f"WARNING - {message}")
         print(f"DIFT pass {out.pass_id}: {s['flagged']} flagged ({s['buffer']} before label spreading, "
               f"{s['candidates']} candidates) in {s['clusters']} clusters"
               + (" - no poison detected" if s.get("noop") else ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
 from naviewer.cli._sslargs import add_backbone_args, in_distributed_session
 
 ORDER = 31
@@ -42,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     opt.add_argument("--no-blur", action="store_true", help="drop the Gaussian blur (CTRL's protocol)")
     d = parser.add_argument_group("DIFT")
     d.add_argument("--dift-start", type=int, help="first detection epoch, counted from 0 as in metrics.jsonl (10: detection from the 11th epoch on; default: the spec's 10, or 2%% rule when unset)")
+    d.add_argument("--anchors", metavar="SPEC", help="replace the workspace's DIFT anchors first: " + ANCHOR_SPEC_HELP)
+    d.add_argument("--anchors-per-class", type=int, default=10, help="anchors a class drawn from a trusted dataset or the labels (default 10)")
     d.add_argument("--dift-set", action="append", metavar="KEY=VALUE", help="DiftConfig setting, repeatable (e.g. k=20)")
     r = parser.add_argument_group("run")
     r.add_argument("--device", default="auto")
@@ -59,6 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import is_main_process, backbone_from_args, context, parse_settings
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.trainer import TrainConfig
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.anchor_sources import anchors_summary, set_workspace_anchors
     from naviewer.workflows.dift_training import train_with_dift
     from naviewer.workspace import Workspace
 
@@ -79,10 +84,17 @@ def _run(args: argparse.Namespace) -> int:
             if args.dift_start is not None:
                 values["start_epoch"] = args.dift_start
             dift = DiftConfig.from_dict(values)
+        if args.anchors is not None:
+            if not args.dift:
+                raise NaviewerError("--anchors needs --dift (anchors are DIFT's)")
+            if is_main_process():
+                set_workspace_anchors(ws, args.anchors, args.anchors_per_class, args.seed, ctx)
         out = train_with_dift(ws, config, dift, run=run_name, accept_all=args.accept_all, monitor=not args.no_monitor,
                               dift=args.dift, ctx=ctx)
         if not is_main_process():  # torchrun: rank 0 speaks for the run
             return 0
+        if out.anchors:
+            print(anchors_summary(out.anchors))
         if out.status == "awaiting_review":
             print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
                   f"after epoch {out.fit['epochs']} of {config.epochs} (checkpointed).\n"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
+
 ORDER = 10
 
 
@@ -32,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--target", type=int, help="target class (default 0)")
     parser.add_argument("--attack-setting", action="append", metavar="KEY=VALUE",
                         help="any other attack setting, repeatable (e.g. trigger_size=8, magnitude=100)")
+    parser.add_argument("--anchors", metavar="SPEC", help=ANCHOR_SPEC_HELP + " (default: with --attack, the clean set "
+                        "before poisoning; without, the dataset's labels, recorded as NOT trusted)")
     parser.add_argument("--anchors-per-class", type=int, default=10, help="DIFT anchors per class (default 10)")
+    parser.add_argument("--test-protocol", metavar="NAME", help="with --attack: how ASR pastes the trigger on test "
+                        "images: uniform (naviewer's default), code / paper where the attack's authors publish one "
+                        "(na: code = the released watermark rule, 45-55 %% position, 80 %% opacity)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the anchors and the attack (default 0)")
     parser.set_defaults(func=run)
     return parser
@@ -43,15 +50,17 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.cli.progress import TextProgress
     from naviewer.errors import NaviewerError
     from naviewer.jobs import JobContext
+    from naviewer.workflows.anchor_sources import anchors_summary, load_anchor_set
     from naviewer.workflows.workspace_setup import create_attacked_workspace, create_workspace
 
     ctx = JobContext(TextProgress())
     if args.attack is None:
-        given = [n for n in ("rate", "num_poisons", "target", "attack_setting") if getattr(args, n) is not None]
+        given = [n for n in ("rate", "num_poisons", "target", "attack_setting", "test_protocol")
+                 if getattr(args, n) is not None]
         if given:
             raise NaviewerError(f"--{given[0].replace('_', '-')} needs --attack")
         ws = create_workspace(args.workspace, args.dataset, anchors_per_class=args.anchors_per_class, seed=args.seed,
-                              test_dataset=args.test_dataset, ctx=ctx)
+                              test_dataset=args.test_dataset, anchors=args.anchors, ctx=ctx)
         what = f"{ws.store.sample_count():,} samples"
     else:
         settings = parse_settings(args.attack_setting, "--attack-setting")
@@ -59,15 +68,19 @@ def run(args: argparse.Namespace) -> int:
                                            ("target", args.target)) if v is not None})
         result = create_attacked_workspace(args.workspace, args.dataset, args.attack, settings, seed=args.seed,
                                            anchors_per_class=args.anchors_per_class, test_dataset=args.test_dataset,
-                                           ctx=ctx)
+                                           anchors=args.anchors, test_protocol=args.test_protocol, ctx=ctx)
         ws = result.workspace
         what = (f"{result.size:,} samples ({result.num_poisons} {args.attack} poisons, ground truth in "
                 f"{ws.ground_truth_path.name})")
     try:
-        anchors = ws.config.get("anchors", {})
         evaluation = ws.config.get("evaluation", {})
-        print(f"created workspace {ws.path}: {what}; {len(anchors.get('indices', []))} anchors; "
-              f"test set for evaluation: {'yes' if evaluation.get('test') else 'none'}")
+        print(f"created workspace {ws.path}: {what}; test set for evaluation: "
+              f"{'yes' if evaluation.get('test') else 'none'}")
+        if ws.config.get("anchors"):
+            print(anchors_summary(load_anchor_set(ws, args.anchors_per_class, args.seed).describe()))
+        protocol = (ws.config.get("attack") or {}).get("test_protocol")
+        if protocol:
+            print(f"ASR test-time protocol: {protocol}")
         print(f"next: naviewer run {args.workspace} --dift   (or naviewer detect {args.workspace} --checkpoint CKPT)")
     finally:
         ws.close()

@@ -244,6 +244,7 @@ class DiftRunOutcome:
     checkpoint: Optional[Path] = None
     timings: dict = field(default_factory=dict)
     flagged: Optional[np.ndarray] = None  # workspace ids of the final DIFT flags (same on every torchrun rank)
+    anchors: Optional[dict] = None        # AnchorSet.describe(): where the anchors came from, trusted or not
 
     def shared_fields(self) -> dict:
         """What rank 0 tells the other torchrun ranks about the run (they do not detect themselves)."""
@@ -304,7 +305,8 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
     from naviewer.defense.config import DiftConfig
     from naviewer.defense.pipeline import DiftHook, save_detection
     from naviewer.ssl.trainer import build_trainer
-    from naviewer.workflows.workspace_setup import ground_truth_mask, workspace_anchors
+    from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE, load_anchor_set
+    from naviewer.workflows.workspace_setup import ground_truth_mask
 
     ctx = ensure_context(ctx)
     config = (dift_config or DiftConfig()).validate()
@@ -344,7 +346,11 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
     outcome = DiftRunOutcome(run, "finished")
     if distributed and not main:
         return _follow_dift_run(ws, run, train_config, store, run_dir, ckpt_dir, extra, outcome, timings, ctx)
-    anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
+    anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
+    anchors = anchor_set.anchors
+    outcome.anchors = anchor_set.describe()
+    if not anchor_set.trusted:
+        ctx.event("warning", message=UNTRUSTED_NOTICE)
     truth = ground_truth_mask(ws)  # evaluation only: feeds dift_precision/recall, never detection
     ws.update_config("dift", {**config.to_dict(), "review": "auto" if accept_all else "pause"})
     holder: dict[str, Any] = {}
@@ -398,8 +404,17 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
 
         sync_hook, embed_fn = synchronised_dift_hook(None, share=lambda _t, _v: outcome.shared_fields() if outcome.pass_id is not None else None)
         hooks = [sync_hook]
+    prepare = None
+    if anchor_set.external is not None:
+        def prepare(trainer, features: np.ndarray):
+            """The trusted images outside the training set, embedded with this epoch's encoder."""
+            from naviewer.ssl.embed import extract_embeddings
+
+            return anchor_set.for_features(features, lambda store: extract_embeddings(
+                trainer.method.backbone, store, ctx=None, **_embed_settings(trainer)))
+
     hook = DiftHook(anchors, config, embed_fn=embed_fn, on_stable=on_stable, ground_truth=truth,
-                    total_epochs=train_config.epochs, ctx=ctx, mitigate=mitigate)
+                    total_epochs=train_config.epochs, ctx=ctx, mitigate=mitigate, prepare=prepare)
     timed = TimedHook(hook)
     if hooks is None:
         hooks = [timed]

@@ -37,6 +37,8 @@ class PosthocOutcome:
     result: Any = None                                       # the DetectionResult
     baselines: dict = field(default_factory=dict)            # method -> BaselineResult
     timings: dict = field(default_factory=dict)
+    anchors: Optional[dict] = None                           # AnchorSet.describe()
+    warnings: list = field(default_factory=list)             # embedding / encoder warnings before any verdict
 
 
 def _tag_for(checkpoint: PathLike) -> str:
@@ -101,7 +103,8 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     from naviewer.defense.config import DiftConfig
     from naviewer.defense.pipeline import PosthocDetector, save_detection
     from naviewer.ssl.checkpoints import load_encoder
-    from naviewer.workflows.workspace_setup import ground_truth_mask, workspace_anchors
+    from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE, load_anchor_set
+    from naviewer.workflows.workspace_setup import ground_truth_mask
 
     ctx = ensure_context(ctx)
     config = (config or DiftConfig.from_dict(ws.config.get("dift"))).validate()
@@ -112,20 +115,28 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=image_size or encoder.image_size,
                                device=device, ctx=ctx)
     timings["embed"] = time.perf_counter() - start
-    anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
+    anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
+    if not anchor_set.trusted:
+        ctx.event("warning", message=UNTRUSTED_NOTICE)
     truth = ground_truth_mask(ws)  # evaluation only (the pass's metrics), never read by detection
     start = time.perf_counter()
-    result = PosthocDetector(config).run(np.asarray(features), anchors, truth, ctx)
+    from naviewer.ssl.embed import extract_embeddings
+
+    samples = np.asarray(features)
+    detect_on, anchors = anchor_set.for_features(samples, lambda store: extract_embeddings(
+        encoder.backbone, store, device=device, image_size=image_size or encoder.image_size))
+    result = PosthocDetector(config).run(detect_on, anchors, truth, ctx, sample_count=len(samples))
     timings["dift"] = time.perf_counter() - start
     ws.store.add_run(run, "posthoc", {"checkpoint": str(checkpoint), "tag": tag, "dift": config.to_dict(),
                                       "baselines": list(baselines)})
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
-                             timings=timings)
+                             timings=timings, anchors=anchor_set.describe())
     if baselines:
         start = time.perf_counter()
         outcome.baselines, outcome.baseline_passes, outcome.baseline_metrics = run_baselines(
-            ws, np.asarray(features), baselines, config, run=run, knn=result.detection.knn, truth=truth, ctx=ctx)
+            ws, samples, baselines, config, run=run, knn=None if anchor_set.external is not None
+            else result.detection.knn, truth=truth, ctx=ctx)
         timings["baselines"] = time.perf_counter() - start
     return outcome
 

@@ -146,20 +146,25 @@ def draw_workspace_anchors(labels: np.ndarray, per_class: int, seed: int, candid
     return draw_anchors(np.asarray(labels, dtype=np.int64), per_class, seed, candidates=candidates)
 
 
-def _anchor_section(anchors, per_class: int, seed: int, source: str) -> dict:
-    return {"indices": anchors.indices.tolist(), "labels": anchors.labels.tolist(), "per_class": int(per_class),
-            "seed": int(seed), "source": source, "warnings": list(anchors.warnings)}
+def _anchor_section(anchors, per_class: int, seed: int, source: str, kind: str, trusted: bool) -> dict:
+    return {"kind": kind, "trusted": bool(trusted), "indices": anchors.indices.tolist(),
+            "labels": anchors.labels.tolist(), "per_class": int(per_class), "seed": int(seed), "source": source,
+            "warnings": list(anchors.warnings)}
 
 
 def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class: int = 10, seed: int = 0,
                      test_dataset: Optional[DatasetSpec] = None, settings: Optional[dict] = None,
-                     ctx: Optional[JobContext] = None):
+                     anchors: Optional[str] = None, ctx: Optional[JobContext] = None):
     """A workspace over an existing dataset (any ``open_dataset`` spec); returns the open Workspace.
 
-    Anchors are drawn from the dataset's own labels (they are assumed clean: say so in the record)
-    when it has labels; a clean test split, if the source has one, is recorded for evaluation.
+    ``anchors`` (an ``--anchors`` SPEC, :mod:`naviewer.workflows.anchor_sources`) names a trusted
+    clean set; without it the anchors are drawn from the dataset's own labels and recorded as NOT
+    trusted. A clean test split, if the source has one, is recorded for evaluation.
     """
+    from naviewer.workflows.anchor_sources import parse_anchor_spec, set_workspace_anchors
     from naviewer.workspace import Workspace
+
+    spec = parse_anchor_spec(anchors) if anchors is not None else None
 
     ctx = ensure_context(ctx)
     data = _open(dataset)
@@ -168,10 +173,13 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
     ws = Workspace.create(path, data, settings=settings, ctx=ctx)
     try:
         labels = np.asarray(data.labels, dtype=np.int64)
-        if (labels >= 0).any():
-            anchors = draw_workspace_anchors(labels, anchors_per_class, seed)
-            ws.update_config("anchors", _anchor_section(anchors, anchors_per_class, seed,
-                                                        "dataset labels (assumed clean; replace if unsure)"))
+        if spec is not None:
+            set_workspace_anchors(ws, spec, anchors_per_class, seed, ctx)
+        elif (labels >= 0).any():
+            drawn = draw_workspace_anchors(labels, anchors_per_class, seed)
+            ws.update_config("anchors", _anchor_section(drawn, anchors_per_class, seed,
+                                                        "dataset labels (NOT trusted: an attack labels its poisons)",
+                                                        "labels", False))
         ws.update_config("evaluation", _evaluation_section(data, dataset, test_dataset))
     except BaseException:
         ws.close()
@@ -182,20 +190,29 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
 def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack: str,
                               attack_settings: Optional[dict] = None, *, seed: int = 0,
                               anchors_per_class: int = 10, test_dataset: Optional[DatasetSpec] = None,
-                              settings: Optional[dict] = None, ctx: Optional[JobContext] = None) -> SetupResult:
-    """Draw anchors, craft ``attack`` on the clean set minus the anchors, write it into the workspace."""
+                              settings: Optional[dict] = None, anchors: Optional[str] = None,
+                              test_protocol: Optional[str] = None, ctx: Optional[JobContext] = None) -> SetupResult:
+    """Draw anchors, craft ``attack`` on the clean set minus the anchors, write it into the workspace.
+
+    ``anchors`` (an ``--anchors`` SPEC) replaces the clean-before-poisoning anchors afterwards (e.g.
+    ``labels``: drawn from the crafted set's labels, as an analyst without a trusted set would);
+    ``test_protocol`` is the attack's test-time protocol every ASR of the workspace uses."""
     from naviewer.attacks import make_attack
     from naviewer.attacks.base import CraftResult, clean_record
     from naviewer.attacks.export import export_crafted
     from naviewer.data import open_dataset
+    from naviewer.defense.anchors import Anchors
+    from naviewer.workflows.anchor_sources import parse_anchor_spec, set_workspace_anchors
     from naviewer.workspace import Workspace
 
+    spec = parse_anchor_spec(anchors) if anchors is not None else None
     ctx = ensure_context(ctx)
     clean = _open(clean_dataset)
     labels = np.asarray(clean.labels, dtype=np.int64)
     if not (labels >= 0).any():
         raise NaviewerError("crafting an attack with DIFT anchors needs a labelled clean dataset")
     attack_obj = make_attack(attack, **dict(attack_settings or {}))
+    protocol = attack_obj.check_test_protocol(test_protocol)
     # 1. anchors from the CLEAN set, before poisoning; the attack never sees them
     anchors_clean = draw_workspace_anchors(labels, anchors_per_class, seed)
     keep = np.ones(len(clean), dtype=bool)
@@ -234,14 +251,19 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
         ws.write_ground_truth(written)
         n_crafted = len(crafted)
         anchor_ws = n_crafted + np.arange(len(anchors_clean), dtype=np.int64)
-        from naviewer.defense.anchors import Anchors
-
         anchors = Anchors(anchor_ws, anchors_clean.labels, list(anchors_clean.warnings))
-        section = _anchor_section(anchors, anchors_per_class, seed, "clean set before poisoning (excluded from poisoning)")
+        section = _anchor_section(anchors, anchors_per_class, seed, "clean set before poisoning (excluded from poisoning)",
+                                  "clean-before-poisoning", True)
         section["clean_ids"] = anchors_clean.indices.tolist()
         ws.update_config("anchors", section)
+        if spec is not None:
+            set_workspace_anchors(ws, spec, anchors_per_class, seed, ctx)
+            anchors = Anchors(np.asarray(ws.config["anchors"].get("indices") or [], dtype=np.int64),
+                              np.asarray(ws.config["anchors"].get("labels") or [], dtype=np.int64),
+                              trusted=bool(ws.config["anchors"]["trusted"]))
         ws.update_config("attack", {
             "name": attack_obj.name, "settings": attack_obj.settings_json(), "seed": int(seed),
+            "test_protocol": protocol,
             "target_class": attack_obj.target_class, "num_poisons": int(gt.get("num_poisons", 0)),
             "poison_rate": float(gt["poison_rate"]), "clean": dict(clean.describe()),
         })
@@ -255,22 +277,19 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
 # -- what other workflows read back ------------------------------------------------------------
 
 def workspace_anchors(ws, per_class: int = 10, seed: int = 0):
-    """The workspace's anchors (``[anchors]``); drawn from the sample labels and recorded if absent."""
-    from naviewer.defense.anchors import Anchors
+    """The workspace's in-set anchors (``[anchors]``, ids into its samples, with their trust);
+    drawn from the sample labels (untrusted) and recorded if absent. Trusted images outside the
+    training set are in :func:`naviewer.workflows.anchor_sources.load_anchor_set`."""
+    from naviewer.workflows.anchor_sources import load_anchor_set
 
-    section = ws.config.get("anchors")
-    if section and section.get("indices"):
-        anchors = Anchors(np.asarray(section["indices"]), np.asarray(section["labels"]),
-                          list(section.get("warnings", [])))
-        anchors.check_range(ws.store.sample_count())
-        return anchors
-    labels = np.asarray(ws.store.samples()["label"], dtype=np.int64)
-    if not (labels >= 0).any():
-        raise NaviewerError("DIFT needs anchors (a few labelled clean samples per class) and this workspace's "
-                            "dataset has no labels", ws.config_path)
-    anchors = draw_workspace_anchors(labels, per_class, seed)
-    ws.update_config("anchors", _anchor_section(anchors, per_class, seed, "dataset labels (assumed clean)"))
-    return anchors
+    section = ws.config.get("anchors") or {}
+    if not section.get("indices") and not section.get("external"):
+        labels = np.asarray(ws.store.samples()["label"], dtype=np.int64)
+        if not (labels >= 0).any():
+            raise NaviewerError("DIFT needs anchors (a few labelled clean samples per class) and this workspace's "
+                                "dataset has no labels: give trusted anchors (naviewer anchors WS SPEC)",
+                                ws.config_path)
+    return load_anchor_set(ws, per_class, seed).anchors
 
 
 def ground_truth_mask(ws) -> Optional[np.ndarray]:
@@ -295,6 +314,7 @@ class EvaluationSets:
     test: Optional[Any]             # ImageStore or None (then leave-one-out on train)
     trigger_fn: Optional[Callable[[np.ndarray, np.random.Generator], np.ndarray]] = None
     target: Optional[int] = None
+    protocol: Optional[str] = None  # the attack's test-time protocol every ASR of this workspace uses
 
 
 def evaluation_sets(ws, ctx: Optional[JobContext] = None) -> Optional[EvaluationSets]:
@@ -315,5 +335,6 @@ def evaluation_sets(ws, ctx: Optional[JobContext] = None) -> Optional[Evaluation
         from naviewer.attacks import make_attack
 
         attack = make_attack(recipe["name"], **dict(recipe.get("settings") or {}))
-        trigger_fn, target = attack.apply_test_trigger, attack.target_class
+        trigger_fn, target = attack.test_trigger_fn(recipe.get("test_protocol")), attack.target_class
+        return EvaluationSets(train, test, trigger_fn, target, trigger_fn.protocol)
     return EvaluationSets(train, test, trigger_fn, target)

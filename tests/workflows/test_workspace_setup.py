@@ -48,7 +48,8 @@ def test_attacked_workspace_keeps_truth_apart_and_anchors_clean(tmp_path, tiny_d
 def test_plain_workspace_records_anchors_and_evaluation(tmp_path, tiny_data):
     with create_workspace(tmp_path / "plain", str(tiny_data[0]), test_dataset=str(tiny_data[1])) as ws:
         assert ws.store.sample_count() == 240
-        assert len(ws.config["anchors"]["indices"]) == 40 and "assumed clean" in ws.config["anchors"]["source"]
+        assert len(ws.config["anchors"]["indices"]) == 40 and "NOT trusted" in ws.config["anchors"]["source"]
+        assert ws.config["anchors"]["kind"] == "labels" and ws.config["anchors"]["trusted"] is False
         assert ws.config["evaluation"]["test"]["kind"] == "image-folder"
         assert ground_truth_mask(ws) is None
 

@@ -1,0 +1,52 @@
+"""``naviewer anchors WORKSPACE [SPEC]``: show DIFT's anchors, or replace them with a trusted set."""
+
+from __future__ import annotations
+
+import argparse
+
+from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
+
+ORDER = 12
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "anchors",
+        help="show the workspace's DIFT anchors (where they came from, per class) or replace them",
+        description=("DIFT measures every candidate against a few known-clean labelled samples per class (its "
+                     "anchors). Anchors drawn from the dataset's own labels are NOT trusted: an attack labels its "
+                     "poisons as the target class. Without SPEC this shows the anchors; with SPEC it replaces them "
+                     "(checked now: every class of the data needs an anchor)."),
+        epilog="examples: naviewer anchors ws | naviewer anchors ws trusted/clean.txt | naviewer anchors ws ids:@ids.txt",
+    )
+    parser.add_argument("workspace", metavar="WORKSPACE")
+    parser.add_argument("spec", metavar="SPEC", nargs="?", help=ANCHOR_SPEC_HELP)
+    parser.add_argument("--per-class", type=int, default=10, help="anchors a class drawn from a dataset or the labels "
+                        "(default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from naviewer.cli.progress import TextProgress
+    from naviewer.jobs import JobContext
+    from naviewer.workflows.anchor_sources import anchors_summary, load_anchor_set, set_workspace_anchors
+    from naviewer.workspace import Workspace
+
+    ctx = JobContext(TextProgress())
+    with Workspace.open(args.workspace) as ws:
+        if args.spec is not None:
+            set_workspace_anchors(ws, args.spec, args.per_class, args.seed, ctx)
+        anchor_set = load_anchor_set(ws, args.per_class, args.seed, ctx)
+        described = anchor_set.describe()
+        print(anchors_summary(described))
+        names = ws.class_names
+        for cls, count in sorted(described["per_class"].items()):
+            name = names[cls] if 0 <= cls < len(names) else str(cls)
+            print(f"  class {cls} ({name}): {count}")
+        for message in described["warnings"]:
+            print(f"  note: {message}")
+        if args.spec is not None:
+            print("recorded in workspace.toml [anchors]; the next naviewer run --dift / detect uses them")
+    return 0

@@ -1,0 +1,327 @@
+"""Where DIFT's anchors come from: the analyst's trusted set, or the suspect set's own labels.
+
+Anchors are DIFT's trust root (Eq. 6 measures every candidate against them), so the workspace
+records where they came from in ``[anchors]``:
+
+========================== ============================================================== =======
+``kind``                   what                                                           trusted
+========================== ============================================================== =======
+``external``               a labelled trusted dataset (file list, CSV, image folder,      yes
+                           CIFAR folder) outside the training set; ``per_class`` images
+                           a class are drawn from it (seeded) and embedded with the same
+                           encoder every time DIFT runs
+``ids`` / ``keys``         training samples the analyst names by id or by source key      yes
+``clean-before-poisoning`` drawn from the clean set before naviewer crafted an attack     yes
+``labels``                 drawn from the training set's own labels: the suspect set      **no**
+========================== ============================================================== =======
+
+``--anchors SPEC`` (``naviewer new``, ``run``, ``detect``, ``reproduce``) is parsed by
+:func:`parse_anchor_spec`: ``labels``; ``ids:3,17,42`` or ``ids:@FILE`` (one id a line);
+``keys:KEY,KEY`` or ``keys:@FILE`` (one source key a line); ``dataset:SPEC`` or a bare path: a
+labelled trusted dataset. Untrusted anchors are screened (:mod:`naviewer.defense.anchor_screen`)
+and every output that judges a sample says that the anchors were not trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from naviewer.data.base import ImageDataset
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+if TYPE_CHECKING:
+    from naviewer.defense.anchors import Anchors
+
+# naviewer.defense's package imports torch: its anchor helpers are imported where they are used, so
+# that the CLI's argument parsers (which read ANCHOR_SPEC_HELP) stay torch-free.
+
+ANCHOR_KINDS = ("external", "ids", "keys", "clean-before-poisoning", "labels")
+TRUSTED_KINDS = ("external", "ids", "keys", "clean-before-poisoning")
+
+UNTRUSTED_NOTICE = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: "
+                    "a poisoned anchor can hide every poison. Give a trusted clean set with --anchors "
+                    "(a file list, CSV or image folder of images you know are clean, or their sample ids).")
+
+ANCHOR_SPEC_HELP = ("where DIFT's clean anchors come from: 'labels' (drawn from the dataset's own labels: NOT "
+                    "trusted), 'ids:3,17,42' or 'ids:@FILE' (training sample ids), 'keys:@FILE' (source keys, one a "
+                    "line), or a labelled trusted dataset (file list, CSV, image folder; 'dataset:SPEC' also works) "
+                    "whose images need not be in the training set")
+
+
+@dataclass(frozen=True)
+class AnchorSpec:
+    """A parsed ``--anchors`` value."""
+
+    kind: str                           # labels | ids | keys | external
+    text: str                           # what the user wrote
+    ids: tuple[int, ...] = ()
+    keys: tuple[str, ...] = ()
+    dataset: Any = None                 # external: an open_dataset spec
+    origin: Optional[Path] = None       # the file the ids/keys came from, for messages
+
+
+def _items(value: str, what: str, origin_hint: str) -> tuple[list[str], Optional[Path]]:
+    value = value.strip()
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NaviewerError(f"the {what} file does not exist", path) from None
+        except UnicodeDecodeError:
+            raise NaviewerError(f"the {what} file is not UTF-8 text", path) from None
+        except OSError as exc:
+            raise NaviewerError(f"cannot read the {what} file ({exc.strerror or exc})", path) from None
+        lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        items = [line for line in lines if line]
+        if not items:
+            raise NaviewerError(f"the {what} file lists nothing", path)
+        return items, path
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if not items:
+        raise NaviewerError(f"--anchors {origin_hint}: no {what} given")
+    return items, None
+
+
+def parse_anchor_spec(text: str) -> AnchorSpec:
+    """Parse ``--anchors SPEC`` (see the module docstring); a NaviewerError names what is wrong."""
+    raw = str(text).strip()
+    if not raw:
+        raise NaviewerError("--anchors: empty value; " + ANCHOR_SPEC_HELP)
+    head, _, rest = raw.partition(":")
+    if raw.lower() == "labels":
+        return AnchorSpec("labels", raw)
+    if head == "ids":
+        items, origin = _items(rest, "anchor id", raw)
+        ids = []
+        for item in items:
+            try:
+                ids.append(int(item))
+            except ValueError:
+                raise NaviewerError(f"anchor id {item!r} is not a whole number", origin) from None
+        return AnchorSpec("ids", raw, ids=tuple(ids), origin=origin)
+    if head == "keys":
+        items, origin = _items(rest, "anchor key", raw)
+        return AnchorSpec("keys", raw, keys=tuple(items), origin=origin)
+    target = rest if head == "dataset" else raw
+    if not target.strip():
+        raise NaviewerError("--anchors dataset: no dataset given")
+    return AnchorSpec("external", raw, dataset=target.strip())
+
+
+# -- resolving a spec against the training set -----------------------------------------------------
+
+def _class_coverage(anchor_labels: np.ndarray, data_labels: np.ndarray, per_class: int, where: str,
+                    origin: Any = None) -> list[str]:
+    """Every class of the data needs an anchor (NaviewerError naming the missing ones); thin classes
+    are returned as warnings."""
+    classes = np.unique(data_labels[data_labels >= 0])
+    have = dict(zip(*np.unique(anchor_labels, return_counts=True))) if anchor_labels.size else {}
+    missing = [int(c) for c in classes if int(c) not in have]
+    if missing:
+        shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+        raise NaviewerError(f"{where} cover {len(classes) - len(missing)} of the data's {len(classes)} classes; "
+                            f"no anchor for class {shown}: every class needs at least one trusted anchor", origin)
+    return [f"class {int(c)} has {int(have[int(c)])} anchors (wanted {per_class})"
+            for c in classes if int(have[int(c)]) < per_class]
+
+
+def _check_names(external: ImageDataset, class_names: Sequence[str], origin: Any) -> None:
+    """An external set numbered differently from the workspace would anchor the wrong classes."""
+    theirs = [str(n) for n in external.class_names]
+    ours = [str(n) for n in class_names]
+    for label in range(min(len(theirs), len(ours))):
+        a, b = theirs[label], ours[label]
+        if a != b and not (a.isdigit() and b.isdigit()) and a != str(label) and b != str(label):
+            raise NaviewerError(f"class {label} is {a!r} in the trusted anchor set but {b!r} in the training set: "
+                                "number the classes the same way", origin)
+
+
+def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Sequence[str],
+                           class_names: Sequence[str], per_class: int = 10, seed: int = 0,
+                           ctx: Optional[JobContext] = None) -> dict:
+    """The ``[anchors]`` section for ``spec`` over a training set with ``labels`` and ``source_keys``.
+
+    Checks the spec now (ids in range, keys present, labels known, every class covered) so that a
+    bad trusted set is refused when it is named, not when DIFT first runs."""
+    from naviewer.defense.anchors import draw_anchors
+
+    labels = np.asarray(labels, dtype=np.int64)
+    n = labels.size
+    if per_class < 1:
+        raise NaviewerError(f"anchors per class must be >= 1, got {per_class}")
+    base = {"kind": spec.kind, "spec": spec.text, "per_class": int(per_class), "seed": int(seed)}
+    if spec.kind == "labels":
+        if not (labels >= 0).any():
+            raise NaviewerError("the dataset has no labels to draw anchors from: give trusted anchors (--anchors)")
+        anchors = draw_anchors(labels, per_class, seed)
+        return {**base, "trusted": False, "source": "dataset labels (NOT trusted: an attack labels its poisons)",
+                "indices": anchors.indices.tolist(), "labels": anchors.labels.tolist(),
+                "warnings": list(anchors.warnings)}
+    if spec.kind in ("ids", "keys"):
+        if spec.kind == "ids":
+            ids = np.asarray(spec.ids, dtype=np.int64)
+            bad = ids[(ids < 0) | (ids >= n)]
+            if bad.size:
+                raise NaviewerError(f"anchor id {int(bad[0])} is not a sample of the training set (ids 0..{n - 1})",
+                                    spec.origin)
+        else:
+            position = {str(k): i for i, k in enumerate(source_keys)}
+            missing = [k for k in spec.keys if k not in position]
+            if missing:
+                raise NaviewerError(f"{len(missing)} anchor key(s) are not in the training set, e.g. {missing[0]!r}",
+                                    spec.origin)
+            ids = np.asarray([position[k] for k in spec.keys], dtype=np.int64)
+        ids = np.unique(ids)
+        anchor_labels = labels[ids]
+        if (anchor_labels < 0).any():
+            raise NaviewerError(f"anchor {int(ids[anchor_labels < 0][0])} has no class label", spec.origin)
+        warnings = _class_coverage(anchor_labels, labels, per_class, f"the {ids.size} named anchors", spec.origin)
+        return {**base, "trusted": True, "source": f"{ids.size} training samples named by the analyst ({spec.kind})",
+                "indices": ids.tolist(), "labels": anchor_labels.tolist(), "warnings": warnings}
+    # external
+    from naviewer.data import open_dataset
+
+    ctx = ensure_context(ctx)
+    external = open_dataset(spec.dataset)
+    described = dict(external.describe())
+    if described.get("kind") == "memory":
+        raise NaviewerError("a trusted anchor set must be a dataset on disk")
+    ext_labels = np.asarray(external.labels, dtype=np.int64)
+    where = described.get("root") or described.get("path") or spec.dataset
+    if not (ext_labels >= 0).any():
+        raise NaviewerError("the trusted anchor set has no class labels: anchors need them", where)
+    _check_names(external, class_names, where)
+    data_classes = np.unique(labels[labels >= 0])
+    unknown = np.setdiff1d(np.unique(ext_labels[ext_labels >= 0]), data_classes)
+    chosen = draw_anchors(ext_labels, per_class, seed, classes=[int(c) for c in data_classes])
+    warnings = _class_coverage(chosen.labels, labels, per_class, "the trusted anchor set's images", where)
+    if unknown.size:
+        warnings.append(f"the trusted set's class(es) {', '.join(map(str, unknown[:10].tolist()))} do not occur in "
+                        "the training set and are not used")
+    ctx.event("log", message=f"anchors: {len(chosen)} trusted images from {where}")
+    return {**base, "trusted": True, "source": f"trusted dataset {where} ({len(chosen)} images, outside the training set)",
+            "indices": [], "labels": [], "warnings": warnings,
+            "external": {"dataset": described, "ids": chosen.indices.tolist(), "labels": chosen.labels.tolist(),
+                         "keys": [external.source_key(int(i)) for i in chosen.indices]}}
+
+
+def set_workspace_anchors(ws, spec: "AnchorSpec | str", per_class: int = 10, seed: int = 0,
+                          ctx: Optional[JobContext] = None) -> dict:
+    """Resolve ``spec`` against the workspace's samples and record it as ``[anchors]`` (returned)."""
+    if isinstance(spec, str):
+        spec = parse_anchor_spec(spec)
+    samples = ws.store.samples()
+    section = resolve_anchor_section(spec, samples["label"], samples["source_key"], ws.class_names, per_class, seed,
+                                     ctx)
+    ws.update_config("anchors", section)
+    return section
+
+
+# -- reading them back -------------------------------------------------------------------------------
+
+def section_kind(section: dict) -> str:
+    """The kind of an ``[anchors]`` section, also for workspaces written before kinds were recorded."""
+    kind = section.get("kind")
+    if kind in ANCHOR_KINDS:
+        return str(kind)
+    if section.get("clean_ids") is not None or "before poisoning" in str(section.get("source", "")):
+        return "clean-before-poisoning"
+    return "labels"
+
+
+def section_trusted(section: dict) -> bool:
+    if "trusted" in section:
+        return bool(section["trusted"])
+    return section_kind(section) in TRUSTED_KINDS
+
+
+@dataclass
+class AnchorSet:
+    """A workspace's anchors as DIFT uses them: in-set ids, and trusted images outside the set."""
+
+    anchors: "Anchors"                            # in-set anchors (ids into the workspace samples)
+    kind: str
+    source: str
+    external: Any = None                          # an ImageStore of the trusted images outside the set, or None
+    external_labels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def trusted(self) -> bool:
+        return self.anchors.trusted
+
+    def __len__(self) -> int:
+        return len(self.anchors) + int(self.external_labels.size)
+
+    def counts(self) -> dict[int, int]:
+        labels = np.concatenate([self.anchors.labels, self.external_labels])
+        classes, counts = np.unique(labels, return_counts=True)
+        return {int(c): int(k) for c, k in zip(classes, counts)}
+
+    def describe(self) -> dict:
+        """For reports and provenance: where the anchors came from and whether they are trusted."""
+        return {"kind": self.kind, "trusted": self.trusted, "source": self.source, "count": len(self),
+                "per_class": self.counts(), "warnings": list(self.warnings),
+                **({} if self.trusted else {"notice": UNTRUSTED_NOTICE})}
+
+    def for_features(self, features: np.ndarray,
+                     embed_external: Optional[Callable[[Any], np.ndarray]] = None) -> tuple[np.ndarray, "Anchors"]:
+        """(features, anchors) for one detection: with external anchors, ``embed_external(store)``
+        embeds them with the same encoder and they are appended after the training samples."""
+        from naviewer.defense.anchors import append_external
+
+        if self.external is None:
+            return features, self.anchors
+        if embed_external is None:
+            raise NaviewerError("these anchors are images outside the training set: they need the encoder to embed them")
+        ext = np.asarray(embed_external(self.external), dtype=np.float32)
+        return append_external(features, self.anchors if len(self.anchors) else None, ext, self.external_labels)
+
+
+def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobContext] = None) -> AnchorSet:
+    """The workspace's ``[anchors]`` (drawn from the labels, untrusted, and recorded when absent)."""
+    from naviewer.defense.anchors import Anchors
+
+    section = ws.config.get("anchors") or {}
+    if not section or (not section.get("indices") and not section.get("external")):
+        section = set_workspace_anchors(ws, AnchorSpec("labels", "labels"), per_class, seed, ctx)
+    kind, trusted = section_kind(section), section_trusted(section)
+    warnings = list(section.get("warnings", []))
+    anchors = Anchors(np.asarray(section.get("indices") or [], dtype=np.int64),
+                      np.asarray(section.get("labels") or [], dtype=np.int64), list(warnings), trusted)
+    anchors.check_range(ws.store.sample_count())
+    external, ext_labels = None, np.empty(0, dtype=np.int64)
+    if section.get("external"):
+        from naviewer.data import open_dataset
+        from naviewer.data.store import ImageStore
+
+        ext = section["external"]
+        dataset = open_dataset(ext["dataset"])
+        ids = np.asarray(ext.get("ids") or [], dtype=np.int64)
+        if ids.size and ids.max() >= len(dataset):
+            raise NaviewerError("the trusted anchor set changed since it was chosen (fewer images now)",
+                                ext["dataset"].get("root") or ext["dataset"].get("path"))
+        keys = ext.get("keys")
+        if keys and [dataset.source_key(int(i)) for i in ids] != list(keys):
+            raise NaviewerError("the trusted anchor set changed since it was chosen (its images moved)",
+                                ext["dataset"].get("root") or ext["dataset"].get("path"))
+        external = ImageStore.from_dataset(dataset, ctx).subset(ids)
+        ext_labels = np.asarray(ext.get("labels") or [], dtype=np.int64)
+    source = str(section.get("source") or kind)
+    return AnchorSet(anchors, kind, source, external, ext_labels, warnings)
+
+
+def anchors_summary(described: dict) -> str:
+    """One line for terminals and logs: how many anchors, from where, and whether they are trusted."""
+    per = described.get("per_class") or {}
+    spread = f"{min(per.values())}-{max(per.values())} a class" if per else "none"
+    if described.get("trusted"):
+        return f"anchors: {described.get('count', 0)} trusted ({spread}) from {described.get('source')}"
+    return (f"WARNING - anchors NOT trusted: {described.get('count', 0)} ({spread}) were drawn from the dataset's own "
+            "labels, which an attack controls" + UNTRUSTED_NOTICE[UNTRUSTED_NOTICE.index(": a poisoned"):])

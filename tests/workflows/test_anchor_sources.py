@@ -1,0 +1,101 @@
+"""Trusted anchors from each source kind, recorded in the workspace and used by DIFT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.cli import main
+from naviewer.errors import NaviewerError
+from naviewer.workflows.anchor_sources import (
+    load_anchor_set,
+    parse_anchor_spec,
+    set_workspace_anchors,
+)
+from naviewer.workflows.posthoc import posthoc_detect
+from naviewer.workflows.workspace_setup import create_workspace
+from naviewer.workspace import Workspace
+from workflow_kit import dift_config
+
+
+@pytest.fixture()
+def plain_ws(tmp_path, tiny_data):
+    ws = create_workspace(tmp_path / "plain", str(tiny_data[0]), test_dataset=str(tiny_data[1]))
+    yield ws
+    ws.close()
+
+
+def test_spec_grammar(tmp_path):
+    assert parse_anchor_spec("labels").kind == "labels"
+    assert parse_anchor_spec("ids:3, 17,42").ids == (3, 17, 42)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# trusted\n5\n6  # a comment\n\n7\n")
+    assert parse_anchor_spec(f"ids:@{ids}").ids == (5, 6, 7)
+    assert parse_anchor_spec("keys:a.png,b.png").keys == ("a.png", "b.png")
+    assert parse_anchor_spec("dataset:/x/list.txt").dataset == "/x/list.txt"
+    assert parse_anchor_spec("/x/folder").kind == "external"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("5\nfive\n")
+    with pytest.raises(NaviewerError, match="bad.txt"):
+        parse_anchor_spec(f"ids:@{bad}")
+    with pytest.raises(NaviewerError, match="missing.txt"):
+        parse_anchor_spec(f"keys:@{tmp_path / 'missing.txt'}")
+
+
+def test_default_anchors_are_recorded_as_untrusted(plain_ws):
+    described = load_anchor_set(plain_ws).describe()
+    assert described["kind"] == "labels" and described["trusted"] is False and "notice" in described
+
+
+def test_named_ids_and_keys(plain_ws):
+    samples = plain_ws.store.samples()
+    ids = [int(np.flatnonzero(samples["label"] == c)[0]) for c in range(4)]
+    section = set_workspace_anchors(plain_ws, "ids:" + ",".join(map(str, ids)), per_class=1)
+    assert section["trusted"] and section["indices"] == sorted(ids)
+    keys = [samples["source_key"][i] for i in ids]
+    section = set_workspace_anchors(plain_ws, "keys:" + ",".join(keys), per_class=2)
+    assert section["kind"] == "keys" and section["indices"] == sorted(ids)
+    assert any("has 1 anchors (wanted 2)" in w for w in section["warnings"])
+    with pytest.raises(NaviewerError, match="no anchor for class 3"):
+        set_workspace_anchors(plain_ws, "ids:" + ",".join(map(str, ids[:3])))
+    with pytest.raises(NaviewerError, match="not in the training set"):
+        set_workspace_anchors(plain_ws, "keys:nowhere.png")
+    assert plain_ws.config["anchors"]["kind"] == "keys"  # a refused spec changes nothing
+
+
+def test_external_anchors_outside_the_training_set(plain_ws, tiny_data):
+    section = set_workspace_anchors(plain_ws, str(tiny_data[1]), per_class=5)
+    assert section["kind"] == "external" and section["indices"] == [] and len(section["external"]["ids"]) == 20
+    anchor_set = load_anchor_set(plain_ws)
+    assert anchor_set.trusted and len(anchor_set) == 20 and anchor_set.counts() == {c: 5 for c in range(4)}
+    assert len(anchor_set.external) == 20
+    features = np.random.default_rng(0).normal(size=(plain_ws.store.sample_count(), 6)).astype(np.float32)
+    joined, anchors = anchor_set.for_features(features, lambda store: np.ones((len(store), 6), np.float32))
+    assert joined.shape[0] == len(features) + 20 and anchors.indices.min() == len(features)
+
+
+def test_posthoc_detection_with_external_anchors(accepted_run, tiny_data, capsys):
+    path, outcome = accepted_run
+    with Workspace.open(path) as ws:
+        set_workspace_anchors(ws, str(tiny_data[1]), per_class=5)
+        out = posthoc_detect(ws, outcome.checkpoint, config=dift_config(), run="ext")
+        scores = ws.store.pass_scores(out.pass_id)
+        assert all(len(v) == ws.store.sample_count() for v in scores.values())
+        assert out.anchors["kind"] == "external" and out.summary["anchors"] == 20
+    assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--run", "ext2",
+                 "--anchors", "labels", "--dift-set", "k=5", "--dift-set", "n_min=5"]) == 0
+    assert "NOT trusted" in capsys.readouterr().out
+
+
+def test_cli_new_and_anchors_commands(tmp_path, tiny_data, capsys):
+    ws = tmp_path / "ws"
+    assert main(["new", str(ws), "--dataset", str(tiny_data[0]), "--anchors", str(tiny_data[1]),
+                 "--anchors-per-class", "3"]) == 0
+    assert "anchors: 12 trusted" in capsys.readouterr().out
+    assert main(["anchors", str(ws)]) == 0
+    assert "class 3 (c3): 3" in capsys.readouterr().out
+    assert main(["anchors", str(ws), "ids:0"]) == 2
+    err = capsys.readouterr().err
+    assert "every class needs" in err and "Traceback" not in err
+    with Workspace.open(ws) as opened:
+        assert opened.config["anchors"]["kind"] == "external"

@@ -33,6 +33,7 @@ from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, STATE_LETTER, SessionBridge, ThumbnailCache, decide, plural
 from naviewer.gui.analyst.filters import FilterSidebar
+from naviewer.gui.analyst.viewer import SampleViewer
 from naviewer.gui.flow_layout import FlowLayout
 
 FILTERS = {
@@ -192,7 +193,7 @@ class GalleryWidget(QWidget):
     decision, so *Unreviewed flags* never shows a decided tile.
 
     Signals: ``sample_activated(int)`` when Enter is pressed on a tile (the panel shows it in the
-    inspector); ``view_requested(int)`` on a double-click or Space (the large sample view).
+    inspector); ``view_requested(int)`` when a double-click or Space opens the large sample view.
     """
 
     sample_activated = Signal(int)
@@ -210,6 +211,7 @@ class GalleryWidget(QWidget):
         self._syncing = False
         self._filter = "flags"
         self._previous_ids = np.zeros(0, np.int64)
+        self.viewer: Optional[SampleViewer] = None
         self.filters = FilterSidebar(session)
         self.filters.changed.connect(lambda: self.set_filter(self._filter))
         self.filters.hide()
@@ -306,7 +308,7 @@ class GalleryWidget(QWidget):
         self.view.review_key.connect(self._on_review_key)
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentChanged.connect(self._on_view_current)
-        self.view.doubleClicked.connect(lambda idx: self.view_requested.emit(int(self.model.ids[idx.row()])))
+        self.view.doubleClicked.connect(lambda idx: self.open_viewer(int(self.model.ids[idx.row()])))
         self.view.activated.connect(self._on_activated)
         self.bridge.selection_changed.connect(self._on_session_selection)
         self.bridge.review_changed.connect(self._on_review_changed)
@@ -497,6 +499,10 @@ class GalleryWidget(QWidget):
         if len(ids) == 0:
             self.show_notice("Nothing to decide on: click a tile (or press N for the next flag).")
             return ids
+        return self.review_ids(ids, state)
+
+    def review_ids(self, ids: np.ndarray, state: str) -> np.ndarray:
+        """Decide ``ids`` (see :meth:`review_selected`), then move on as it does."""
         done = decide(self, self.session, ids, state)
         if len(done) == 0:
             return done
@@ -606,14 +612,20 @@ class GalleryWidget(QWidget):
     def _on_activated(self, index: QModelIndex) -> None:
         self.sample_activated.emit(int(self.model.ids[index.row()]))
 
-    def open_viewer(self) -> None:
-        """Space: the focused sample in the large view."""
-        focus = self.focused_id()
-        if focus is None:
+    def open_viewer(self, sid: Optional[int] = None) -> Optional[SampleViewer]:
+        """Space or a double-click: ``sid`` (default: the focused tile) in the large sample view."""
+        if sid is None:
+            sid = self.focused_id()
+        if sid is None:
             ids = self.target_ids()
-            focus = int(ids[0]) if len(ids) else (int(self.model.ids[0]) if len(self.model.ids) else None)
-        if focus is not None:
-            self.view_requested.emit(int(focus))
+            sid = int(ids[0]) if len(ids) else (int(self.model.ids[0]) if len(self.model.ids) else None)
+        if sid is None:
+            return None
+        if self.viewer is None:
+            self.viewer = SampleViewer(self)
+        self.viewer.open_on(int(sid))
+        self.view_requested.emit(int(sid))
+        return self.viewer
 
     # -- filters ----------------------------------------------------------------------------------
     def show_filters(self, on: bool) -> None:

@@ -1,0 +1,98 @@
+"""Issue 14 items 13 and 14: the filter sidebar (cluster, review state, class, score ranges; sort by any
+score) refreshed after every decision, and the large sample view with arrows and C/R/L."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from naviewer.gui.analyst.gallery import GalleryWidget
+
+
+def _gallery(qtbot, session) -> GalleryWidget:
+    gallery = GalleryWidget(session)
+    qtbot.addWidget(gallery)
+    gallery.resize(1000, 700)
+    gallery.show()
+    qtbot.waitExposed(gallery)
+    return gallery
+
+
+def test_filter_sidebar_narrows_sorts_and_follows_decisions(qtbot, demo_session) -> None:
+    s = demo_session
+    g = _gallery(qtbot, s)
+    g.set_filter("all")
+    g.view.setFocus()
+    qtbot.keyClick(g.view, Qt.Key.Key_F)
+    f = g.filters
+    assert f.isVisible() and g.filter_button.isChecked()
+
+    pick = next(c for c in s.clusters()[1:] if c.size > 3)
+    f.cluster.setCurrentIndex(f.cluster.findData(pick.cluster_id))
+    assert sorted(g.shown_ids().tolist()) == sorted(pick.members.tolist())
+    assert "(filtered)" in g.count_label.text()
+
+    f.set_states({"unreviewed", "later"})
+    first = int(g.shown_ids()[0])
+    s.reject([first])  # a decision made anywhere refreshes the view
+    assert first not in g.shown_ids().tolist()
+    s.later([int(g.shown_ids()[0])])
+    assert len(g.shown_ids()) == pick.size - 1
+
+    f.reset()
+    assert len(g.shown_ids()) == s.n and not f.spec().active
+    label = int(s.labels[first])
+    f.label.setCurrentIndex(f.label.findData(label))
+    assert len(g.shown_ids()) and (s.labels[g.shown_ids()] == label).all()
+
+    f.reset()
+    md = s.scores["mindist"]
+    low, high = np.nanpercentile(md, [40, 60])
+    f.set_range("mindist", float(low), float(high))
+    shown = g.shown_ids()
+    assert 0 < len(shown) < s.n and (md[shown] >= low - 1e-3).all() and (md[shown] <= high + 1e-3).all()
+
+    f.reset()
+    f.sort.setCurrentIndex(f.sort.findData("mindist"))
+    f.descending.setChecked(True)
+    values = md[g.shown_ids()]
+    finite = values[np.isfinite(values)]
+    assert len(finite) > 10 and (np.diff(finite) <= 0).all()
+    f.sort.setCurrentIndex(f.sort.findData("posterior"))
+    f.descending.setChecked(False)
+    post = s.scores["posterior"][g.shown_ids()]
+    k = int(np.isfinite(post).sum())
+    assert np.isfinite(post[:k]).all() and (np.diff(post[:k]) >= 0).all()  # samples without a posterior last
+
+
+def test_large_view_walks_with_arrows_and_decides(qtbot, demo_session) -> None:
+    s = demo_session
+    g = _gallery(qtbot, s)
+    shown = g.shown_ids().copy()
+    s.set_current(int(shown[0]))
+    g.view.setFocus()
+    qtbot.keyClick(g.view, Qt.Key.Key_Space)
+    v = g.viewer
+    assert v is not None and v.isVisible() and v.sample == int(shown[0])
+    assert v.image.pixmap() is not None and not v.image.pixmap().isNull()
+    qtbot.keyClick(v, Qt.Key.Key_Right)
+    qtbot.keyClick(v, Qt.Key.Key_Right)
+    assert v.sample == int(shown[2]) and s.current == int(shown[2]) and "3 of" in v.position.text()
+    qtbot.keyClick(v, Qt.Key.Key_Left)
+    assert v.sample == int(shown[1])
+    qtbot.keyClick(v, Qt.Key.Key_R)
+    assert s.state_of(int(shown[1])) == "rejected"
+    assert v.sample == int(shown[2])  # moved on to the next flag awaiting a decision
+    qtbot.keyClick(v, Qt.Key.Key_C)
+    assert s.state_of(int(shown[2])) == "confirmed" and v.sample == int(shown[3])
+    qtbot.keyClick(v, Qt.Key.Key_U)
+    assert s.state_of(int(shown[2])) == "unreviewed" and v.sample == int(shown[2]) and "unreviewed" in v.title.text()
+    qtbot.keyClick(v, Qt.Key.Key_Escape)
+    assert not v.isVisible()
+
+    index = g.model.index(5)
+    g.view.scrollTo(index)
+    at = g.view.visualRect(index).center()
+    qtbot.mouseClick(g.view.viewport(), Qt.MouseButton.LeftButton, pos=at)  # a double-click starts with a press
+    qtbot.mouseDClick(g.view.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    assert v.isVisible() and v.sample == int(g.model.ids[5])

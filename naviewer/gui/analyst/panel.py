@@ -23,6 +23,7 @@ from naviewer.gui.analyst.density_map import DensityMapWidget
 from naviewer.gui.analyst.export_dialog import ExportDialog
 from naviewer.gui.analyst.finetune_gate import FineTuneGate
 from naviewer.gui.analyst.gallery import GalleryWidget
+from naviewer.gui.analyst.history import ReviewHistory
 from naviewer.gui.analyst.inspector import SampleInspector
 from naviewer.gui.analyst.why import WhyFlaggedWidget
 
@@ -99,6 +100,7 @@ class AnalystPanel(QWidget):
         self.inspector = SampleInspector(session, image_size=160)
         self.crop_layout = CropLayoutWidget()
         self.finetune_gate = FineTuneGate(session)
+        self.history = ReviewHistory(session)
 
         self.header = QLabel()
         self.header.setWordWrap(True)  # wraps on a narrow screen instead of widening the window
@@ -126,6 +128,7 @@ class AnalystPanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.clusters, "Ranked clusters")
         self.tabs.addTab(self.why, "Why flagged")
+        self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.finetune_gate, "Fine-tune")
         crop_scroll = QScrollArea()  # the layout controls are tall: let the tab shrink and scroll
         crop_scroll.setWidgetResizable(True)
@@ -149,6 +152,7 @@ class AnalystPanel(QWidget):
         layout.addWidget(outer, 1)
 
         self.finetune_gate.finetune_requested.connect(self.finetune_requested.emit)
+        self.history.status_message.connect(self.status_message.emit)
         self.inspector.layout_requested.connect(self.show_crop_layout)
         self.map.projection_requested.connect(self.request_projection)
         self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
@@ -195,7 +199,7 @@ class AnalystPanel(QWidget):
         """The individual views by title (for docking them separately)."""
         return {
             "Density map": self.map, "Gallery": self.gallery, "Inspector": self.inspector, "Ranked clusters": self.clusters,
-            "Why flagged": self.why, "Fine-tune": self.finetune_gate, "Crop layout": self.crop_layout,
+            "Why flagged": self.why, "History": self.history, "Fine-tune": self.finetune_gate, "Crop layout": self.crop_layout,
         }
 
     def shortcut_groups(self) -> list[tuple[str, list[Any]]]:

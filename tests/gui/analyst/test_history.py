@@ -1,0 +1,43 @@
+"""Issue 14 item 15: the audit log as a list of batches (who, when, what), undo of any batch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from naviewer.gui.analyst.history import ReviewHistory
+from naviewer.gui.analyst.panel import AnalystPanel
+
+
+def test_history_lists_batches_and_reverts_any_of_them(qtbot, workspace_session, bulk_answers) -> None:
+    _path, ws, s = workspace_session
+    panel = AnalystPanel(s, workspace=ws)
+    qtbot.addWidget(panel)
+    history = panel.history
+    assert isinstance(history, ReviewHistory) and panel.tabs.indexOf(history) >= 0
+    q = s.review_queue()
+    s.confirm(q[:3])
+    s.reject(q[3:5])
+    s.review(q[:1], "rejected")  # sample q[0] decided again since batch 1
+    assert history.table.rowCount() == 3
+    newest = [history.table.item(r, 0).text() for r in range(3)]
+    assert newest == sorted(newest, key=int, reverse=True)
+    assert history.table.item(2, 2).text() == "tester" and history.table.item(2, 3).text() == "→ confirmed"
+    assert history.table.item(2, 4).text().startswith("3: ") and history.table.item(2, 5).text() == "3 unreviewed"
+
+    first = int(history.table.item(2, 0).text())
+    history.select_batch(first)
+    shown = history.show_samples()
+    assert np.array_equal(shown, np.sort(q[:3])) and np.array_equal(s.selection, np.sort(q[:3]))
+    reverted = history.revert_selected()
+    assert sorted(reverted.tolist()) == sorted(q[1:3].tolist())
+    assert bulk_answers.asked[-1].startswith(f"Revert batch {first}: put 2 samples back to 2 unreviewed?")
+    assert "1 sample decided again since" in bulk_answers.asked[-1]
+    assert s.state_of(int(q[0])) == "rejected" and all(s.state_of(int(i)) == "unreviewed" for i in q[1:3])
+    assert all(s.state_of(int(i)) == "rejected" for i in q[3:5])  # the later batch is untouched
+    assert history.table.rowCount() == 4 and history.table.item(0, 6).text() == f"revert of batch {first}"
+    rows = ws.store.audit_log()
+    assert rows[-1]["note"] == f"revert of batch {first}" and len(rows) == 3 + 2 + 1 + 2
+
+    history.undo_last()  # the store's own undo of this reviewer's latest batch: the revert
+    assert all(s.state_of(int(i)) == "confirmed" for i in q[1:3])
+    assert history.table.rowCount() == 5 and history.table.item(0, 3).text().startswith("undo:")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Optional, Sequence
@@ -83,11 +84,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return report_missing_library(exc)
     except BrokenPipeError:
         # The reader went away (`naviewer review WS | head`): stop quietly, as Unix tools do.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        # A file-system failure no command turned into a NaviewerError (disk full, read-only --out, a file
+        # where a folder is expected): the user can fix it, so one line naming the file, not a traceback.
+        from naviewer.io import describe_os_error
+
+        where = exc.filename if isinstance(exc.filename, (str, bytes)) else None
+        where = os.fsdecode(where) if where is not None else None
+        print(f"naviewer: error: {where + ': ' if where else ''}{describe_os_error(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,10 +39,54 @@ def run_embed(args: argparse.Namespace) -> int:
     from naviewer.ssl.embed import extract_embeddings
 
     ctx = context()
+    _check_out(args.out)  # before the encoder runs: a read-only, missing or folder --out fails at once
     encoder = encoder_from_args(args)
     store = open_store(args.dataset, args.split, ctx)
+    _check_space(args.out, len(store) * encoder.config.feature_dim * np.dtype(args.dtype).itemsize)
     size = args.image_size or encoder.image_size or None
     out = extract_embeddings(encoder.backbone, store, device=resolve_device(args.device), batch_size=args.batch_size,
                              dtype=np.dtype(args.dtype), ctx=ctx, image_size=size, out_path=args.out)
     print(f"wrote {out.shape[0]} x {out.shape[1]} {out.dtype} embeddings to {args.out}")
     return 0
+
+
+def _check_out(out: str) -> None:
+    """--out must be a file name in a folder this process can write."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from naviewer.errors import NaviewerError
+    from naviewer.io import describe_os_error
+
+    path = Path(out)
+    if path.is_dir():
+        raise NaviewerError("--out is a folder; give a file name such as embeddings.npy", path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise NaviewerError("the folder of --out does not exist" if not folder.exists() else
+                            "the folder of --out is a file, not a folder", folder)
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise NaviewerError(f"cannot write --out here: {describe_os_error(exc)}", path) from None
+
+
+def _check_space(out: str, needed: int) -> None:
+    """Refuse before computing when the array cannot fit: it is written through a memory map, and a memory
+    map on a full disk ends the process with SIGBUS instead of an error. Stale temporaries go first."""
+    import shutil
+    from pathlib import Path
+
+    from naviewer.errors import NaviewerError
+    from naviewer.ssl.checkpoints import cleanup_checkpoint_temps
+
+    folder = Path(out).parent
+    cleanup_checkpoint_temps(folder)  # `.<name>.<pid>.tmp` of an embed that was killed
+    free = shutil.disk_usage(folder).free
+    margin = 1 << 20
+    if free < needed + margin:
+        raise NaviewerError(f"not enough free space for the embeddings: they need {needed / 2**20:,.1f} MiB, "
+                            f"the disk has {free / 2**20:,.1f} MiB free", Path(out))

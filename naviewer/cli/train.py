@@ -69,6 +69,8 @@ def _train(args: argparse.Namespace) -> int:
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists() and not args.resume:
         raise NaviewerError("this run directory already holds a checkpoint: add --resume, or choose a new --out", run_dir)
+    if is_main_process():
+        _check_writable(run_dir)  # before minutes of loading: a read-only or file --out fails at once
     store = open_store(args.dataset, "train", ctx)
     extra = {}
     if args.knn_dataset:
@@ -107,3 +109,23 @@ def _train(args: argparse.Namespace) -> int:
         print(f"done: {result['epochs']} epochs, {result['global_step']} steps, last loss {result['loss']:.4f}; "
               f"checkpoint {last}")
     return 0
+
+
+def _check_writable(run_dir) -> None:  # noqa: ANN001
+    """Create RUN_DIR/checkpoints/ (kept) and prove a file can be written there; a NaviewerError otherwise."""
+    import os
+    import tempfile
+
+    from naviewer.errors import NaviewerError
+    from naviewer.io import describe_os_error
+
+    folder = run_dir / "checkpoints"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NaviewerError("--out exists and is a file, not a folder", run_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise NaviewerError(f"cannot write the run directory: {describe_os_error(exc)}", run_dir) from None

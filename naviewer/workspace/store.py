@@ -171,6 +171,11 @@ class WorkspaceStore:
             if create:
                 self._create_schema(conn)
             self._check(conn)
+        except sqlite3.OperationalError as exc:
+            self.close()
+            if create:
+                raise NaviewerError(f"cannot create the workspace database: {sqlite_reason(exc)}", self.path) from None
+            raise NaviewerError(f"cannot open the workspace database ({sqlite_reason(exc)})", self.path) from None
         except sqlite3.DatabaseError as exc:
             self.close()
             raise NaviewerError(f"not a valid naviewer database ({exc})", self.path) from exc
@@ -229,14 +234,18 @@ class WorkspaceStore:
                                 "nothing was changed", self.path)
         with self._write_lock:
             conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:  # disk full, read-only, locked past busy_timeout, I/O error
+                raise NaviewerError(f"cannot write the workspace database: {sqlite_reason(exc)}; nothing was changed",
+                                    self.path) from None
 
     def close(self) -> None:
         """Close the connections of every thread (call once no thread uses the store)."""
@@ -609,6 +618,18 @@ class WorkspaceStore:
              "config": self._json_object(config, f"the settings of run {name!r}")}
             for name, kind, created, config in rows
         ]
+
+
+def sqlite_reason(exc: sqlite3.Error) -> str:
+    """SQLite's error in the words the rest of naviewer uses."""
+    text = str(exc)
+    if "disk is full" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text:
+        return "the file system or the database is read-only"
+    if "locked" in text or "busy" in text:
+        return "another process kept the database locked"
+    return text
 
 
 def _split_sql(script: str) -> list[str]:

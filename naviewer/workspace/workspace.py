@@ -104,9 +104,12 @@ class Workspace:
         path = Path(path).expanduser().absolute()
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise NaviewerError("cannot create a workspace here: the path exists and is not an empty directory", path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.parent / f".{path.name}.creating-{os.getpid()}-{secrets.token_hex(4)}"
-        staging.mkdir()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging.mkdir()
+        except OSError as exc:
+            raise NaviewerError(f"cannot create a workspace here: {describe_os_error(exc)}", path) from None
         try:
             for name in SUBDIRS:
                 (staging / name).mkdir()
@@ -124,6 +127,16 @@ class Workspace:
             if path.exists():
                 path.rmdir()  # empty (checked above); rename cannot replace a directory everywhere
             os.rename(staging, path)
+        except NaviewerError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.path and Path(exc.path).is_relative_to(staging):  # name the workspace, not the staging folder
+                message = exc.message.removesuffix("; nothing was changed")
+                raise NaviewerError(f"{message} ({Path(exc.path).name}); nothing was left behind", path) from None
+            raise
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise NaviewerError(f"cannot create the workspace: {describe_os_error(exc)}; nothing was left behind",
+                                path) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

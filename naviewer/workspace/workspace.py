@@ -291,9 +291,19 @@ class Workspace:
         if not path.is_file():
             raise NaviewerError("no such embeddings file", path)
         try:
-            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise NaviewerError(f"corrupt embeddings file ({exc})", path) from exc
+            reason = "it holds Python objects (pickles are never loaded)" if "pickle" in str(exc) else str(exc)
+            raise NaviewerError(f"corrupt embeddings file ({reason})", path) from None
+        if not isinstance(array, np.ndarray) or array.ndim != 2:
+            raise NaviewerError(f"embeddings must be a 2-D array (one row per sample), found shape "
+                                f"{getattr(array, 'shape', None)}", path)
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise NaviewerError(f"embeddings must be numbers, found {array.dtype}", path)
+        expected = self.store.sample_count()
+        if len(array) != expected:
+            raise NaviewerError(f"the embeddings have {len(array)} rows but the workspace has {expected} samples", path)
+        return array
 
     def embeddings(self, run: Optional[str] = None) -> list[tuple[str, str]]:
         """``(run, tag)`` of every saved embeddings file, optionally for one run."""

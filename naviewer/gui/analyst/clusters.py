@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -92,6 +92,16 @@ class ClusterListWidget(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
         layout.addWidget(self.table, 1)
+
+        self.shortcuts: list[QShortcut] = []  # listed by Help > Keyboard shortcuts
+        for key, state, text in (("C", "confirmed", "Confirm every member of the highlighted cluster"),
+                                 ("R", "rejected", "Reject every member of the highlighted cluster"),
+                                 ("L", "later", "Mark the highlighted cluster for later")):
+            shortcut = QShortcut(QKeySequence(key), self.table)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.setWhatsThis(text)
+            shortcut.activated.connect(lambda s=state: self.review_cluster(s))
+            self.shortcuts.append(shortcut)
 
         self.bridge.selection_changed.connect(self._on_session_selection)
         self.bridge.review_changed.connect(lambda _ids: self._update_progress())

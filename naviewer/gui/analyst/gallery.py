@@ -43,7 +43,8 @@ FILTERS = {
     "selection": "Selection",
 }
 HINT = ("<b>C</b> confirm poison · <b>R</b> reject (benign) · <b>L</b> later · <b>U</b>/<b>Ctrl+Z</b> undo · "
-        "<b>N</b> next undecided · <b>Space</b> large view · <b>Ctrl+A</b> highlight all · <b>Esc</b> clear · <b>F</b> filters")
+        "<b>N</b> next undecided · <b>Space</b> large view · <b>Ctrl+A</b> highlight all · <b>Esc</b> clear · "
+        "<b>F</b> filters · <b>1</b>-<b>4</b> show · <b>F1</b> all keys")
 
 
 class GalleryModel(QAbstractListModel):
@@ -154,7 +155,8 @@ class GalleryView(QListView):
 
     review_key = Signal(str)  # "confirmed" | "rejected" | "later" | "undo" | "next" | "view" | "clear" | "filters"
     KEYS = {Qt.Key.Key_C: "confirmed", Qt.Key.Key_R: "rejected", Qt.Key.Key_L: "later", Qt.Key.Key_U: "undo", Qt.Key.Key_N: "next",
-            Qt.Key.Key_Space: "view", Qt.Key.Key_Escape: "clear", Qt.Key.Key_F: "filters"}
+            Qt.Key.Key_Space: "view", Qt.Key.Key_Escape: "clear", Qt.Key.Key_F: "filters",
+            Qt.Key.Key_1: "show:flags", Qt.Key.Key_2: "show:unreviewed", Qt.Key.Key_3: "show:all", Qt.Key.Key_4: "show:selection"}
 
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if event.matches(QKeySequence.StandardKey.Undo):
@@ -211,7 +213,7 @@ class GalleryWidget(QWidget):
         self._syncing = False
         self._filter = "flags"
         self._previous_ids = np.zeros(0, np.int64)
-        self.viewer: Optional[SampleViewer] = None
+        self.viewer = SampleViewer(self)
         self.filters = FilterSidebar(session)
         self.filters.changed.connect(lambda: self.set_filter(self._filter))
         self.filters.hide()
@@ -298,6 +300,10 @@ class GalleryWidget(QWidget):
             ("Space", self.open_viewer, "Open the focused sample large (arrows move, C/R/L decide, Esc closes)"),
             ("F", self.toggle_filters, "Show or hide the filters and sort order"),
             ("Ctrl+F", self.focus_filters, "Go to the filters"),
+            ("1", lambda: self.set_filter("flags"), "Show the flagged samples"),
+            ("2", lambda: self.set_filter("unreviewed"), "Show the unreviewed flags"),
+            ("3", lambda: self.set_filter("all"), "Show all samples"),
+            ("4", lambda: self.set_filter("selection"), "Show the selection (map, clusters)"),
         ):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -522,6 +528,8 @@ class GalleryWidget(QWidget):
             self.clear_highlight()
         elif action == "filters":
             self.toggle_filters()
+        elif action.startswith("show:"):
+            self.set_filter(action[5:])
         else:
             self.review_selected(action)
 
@@ -621,8 +629,6 @@ class GalleryWidget(QWidget):
             sid = int(ids[0]) if len(ids) else (int(self.model.ids[0]) if len(self.model.ids) else None)
         if sid is None:
             return None
-        if self.viewer is None:
-            self.viewer = SampleViewer(self)
         self.viewer.open_on(int(sid))
         self.view_requested.emit(int(sid))
         return self.viewer

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
@@ -151,6 +152,7 @@ class AnalystPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(outer, 1)
 
+        self._make_shortcuts()
         self.finetune_gate.finetune_requested.connect(self.finetune_requested.emit)
         self.history.status_message.connect(self.status_message.emit)
         self.inspector.layout_requested.connect(self.show_crop_layout)
@@ -203,9 +205,46 @@ class AnalystPanel(QWidget):
         }
 
     def shortcut_groups(self) -> list[tuple[str, list[Any]]]:
-        """The views' keys (``QShortcut`` objects) by view, for Help > Keyboard shortcuts."""
-        return [(f"Analyst: {title}", list(getattr(view, "shortcuts", [])))
-                for title, view in self.views().items() if getattr(view, "shortcuts", None)]
+        """The panel's and the views' keys (``QShortcut`` objects) by view, for Help > Keyboard shortcuts."""
+        groups = [("Analyst: Panel", list(self.shortcuts))]
+        groups += [(f"Analyst: {title}", list(getattr(view, "shortcuts", [])))
+                   for title, view in self.views().items() if getattr(view, "shortcuts", None)]
+        groups.append(("Analyst: Large sample view", list(self.gallery.viewer.shortcuts)))
+        return groups
+
+    def _make_shortcuts(self) -> None:
+        """Ctrl+1..6 put the keyboard focus on a view (and show its tab), so no step needs the mouse."""
+        self.shortcuts: list[QShortcut] = []
+        for keys, slot, text in (
+            ("Ctrl+1", lambda: self.focus_view("map"), "Focus the density map (G B S Esc)"),
+            ("Ctrl+2", lambda: self.focus_view("gallery"), "Focus the gallery (C R L U N Space)"),
+            ("Ctrl+3", lambda: self.focus_view("clusters"), "Focus the ranked clusters (↑↓, C R L per cluster)"),
+            ("Ctrl+4", lambda: self.focus_view("inspector"), "Focus the inspector"),
+            ("Ctrl+5", lambda: self.focus_view("history"), "Focus the review history (Enter shows, Delete reverts)"),
+            ("Ctrl+6", lambda: self.focus_view("finetune"), "Show the fine-tune tab"),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(text)
+            shortcut.activated.connect(slot)
+            self.shortcuts.append(shortcut)
+
+    def focus_view(self, name: str) -> QWidget:
+        """Give ``name``'s view the keyboard focus (bringing its tab forward)."""
+        targets = {"map": (self.map, self.map.plot), "gallery": (self.gallery, self.gallery.view),
+                   "clusters": (self.clusters, self.clusters.table), "inspector": (self.inspector, self.inspector),
+                   "history": (self.history, self.history.table), "finetune": (self.finetune_gate, self.finetune_gate.button)}
+        view, focus = targets[name]
+        if self.tabs.indexOf(view) >= 0:
+            self.tabs.setCurrentWidget(view)
+        if name == "clusters" and self.clusters.table.currentRow() < 0 and self.clusters.table.rowCount():
+            self.clusters.table.setCurrentCell(0, 0)
+        if name == "history" and self.history.table.currentRow() < 0 and self.history.table.rowCount():
+            self.history.table.setCurrentCell(0, 0)
+        if name == "gallery" and not self.gallery.view.currentIndex().isValid() and self.gallery.model.rowCount():
+            self.gallery.view.setCurrentIndex(self.gallery.model.index(0))
+        focus.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        return focus
 
     def _update_header(self) -> None:
         s = self.session

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QPixmap
+from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt, qimage_from_array
@@ -73,22 +73,46 @@ class SampleViewer(QDialog):
         layout.addWidget(self.hint)
         self.bridge.current_changed.connect(lambda sid, _src: self.show_sample(sid) if self.isVisible() else None)
         self.bridge.review_changed.connect(lambda ids: self._refresh_if(ids))
-        window = gallery.window()
-        size = window.size() if window is not None else None
-        if size is not None and size.width() > 400:
-            self.resize(max(480, int(size.width() * 0.6)), max(420, int(size.height() * 0.8)))
-        else:
-            self.resize(640, 560)
+        self._sized = False
+        self.shortcuts: list[QShortcut] = []  # listed by Help > Keyboard shortcuts
+        for keys, action, text in (
+            (("Left", "Up"), "previous", "Previous sample of the gallery's view"),
+            (("Right", "Down"), "next", "Next sample of the gallery's view"),
+            (("Home",), "first", "First sample of the view"),
+            (("End",), "last", "Last sample of the view"),
+            (("C",), "confirmed", "Confirm the sample shown as poison"),
+            (("R",), "rejected", "Reject the sample shown (benign)"),
+            (("L",), "later", "Mark the sample shown for later"),
+            (("U", QKeySequence.StandardKey.Undo), "undo", "Undo the last decision"),
+            (("N",), "pending", "Next flag awaiting a decision"),
+            (("Esc", "Space"), "close", "Close the large view"),
+        ):
+            for key in keys:
+                shortcut = QShortcut(QKeySequence(key), self)
+                shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                shortcut.setWhatsThis(text)
+                shortcut.activated.connect(lambda a=action: self.act(a))
+                self.shortcuts.append(shortcut)
 
     # -- showing ----------------------------------------------------------------------------------
     def open_on(self, sid: int) -> None:
         """Show ``sid`` (and make it the current sample everywhere)."""
+        if not self._sized:
+            self._sized = True
+            window = self.gallery.window()
+            size = window.size() if window is not None and window is not self.gallery else None
+            if size is not None and size.width() > 400:
+                self.resize(max(480, int(size.width() * 0.6)), max(420, int(size.height() * 0.8)))
+            else:
+                self.resize(640, 560)
         if self.session.current != sid:
             self.gallery.move_to(sid)
         self.show_sample(sid)
         self.show()
         self.raise_()
         self.activateWindow()
+        if self.windowHandle() is not None:
+            self.windowHandle().requestActivate()
         self.setFocus()
 
     def show_sample(self, sid: Optional[int]) -> None:
@@ -139,6 +163,16 @@ class SampleViewer(QDialog):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._paint()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Closed: the keys go back to the gallery, on the sample last shown."""
+        super().hideEvent(event)
+        window = self.gallery.window()
+        if window is not None and window is not self:
+            window.activateWindow()
+            if window.windowHandle() is not None:
+                window.windowHandle().requestActivate()
+        self.gallery.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _refresh_if(self, ids: np.ndarray) -> None:
         if self.isVisible() and self.sample is not None and self.sample in set(np.asarray(ids).tolist()):

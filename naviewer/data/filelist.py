@@ -232,7 +232,7 @@ class FileListDataset(FileBackedDataset):
             raise NaviewerError(f"line {number}: label {shown_label} is out of range ({top}, or -1 for unlabeled)",
                                 list_path)
         if names is None and value >= MAX_CLASSES:
-            count = f"{value + 1:,}" if value < 10**18 else "far more than that"
+            count = f"{value + 1:,}" if value < 10**18 else f"more than {MAX_CLASSES:,}"
             raise NaviewerError(
                 f"line {number}: label {shown_label} would make {count} classes (labels number the classes from 0; "
                 f"at most {MAX_CLASSES:,} without class names): renumber the labels 0..K-1, or give the class "
@@ -246,7 +246,7 @@ class FileListDataset(FileBackedDataset):
         """Absolute file path and source key (posix path relative to the root), refusing escapes."""
         problem = name_problem(text)
         if problem:
-            raise NaviewerError(f"line {number}: cannot register {problem} (rename the file)", list_path)
+            raise NaviewerError(f"line {number}: {problem} (rename the file)", list_path)
         given = Path(text)
         candidate = given if given.is_absolute() else root_abs / given
         try:

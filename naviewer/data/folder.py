@@ -68,9 +68,10 @@ class _TreeWalk:
                 continue
             for other, other_real in enumerate(self.class_reals[:label]):
                 if _inside(real, other_real) or _inside(other_real, real):
+                    where = f"both are {real}" if real == other_real else f"{other_real} and {real}"
                     raise NaviewerError(
                         f"the class folders {shown(class_dirs[other].name)} and {shown(name)} are the same folder or "
-                        f"one holds the other ({other_real}, {real}): their images would carry two labels",
+                        f"one holds the other ({where}): their images would carry two labels",
                         root,
                     )
 
@@ -81,7 +82,7 @@ class _TreeWalk:
         key = self._key(path)
         problem = name_problem(key)
         if problem:
-            raise NaviewerError(f"cannot register {problem}; rename it", self.root)
+            raise NaviewerError(f"{problem}; rename it", self.root)
         return key
 
     def _follow(self, link: str, real: str, parent_real: str, label: int) -> bool:
@@ -218,7 +219,7 @@ class ImageFolderDataset(FileBackedDataset):
         for class_dir in class_dirs:
             problem = name_problem(class_dir.name)
             if problem:
-                raise NaviewerError(f"cannot use a class folder: {problem}; rename it", root)
+                raise NaviewerError(f"class folder: {problem}; rename it", root)
         walk = _TreeWalk(root, class_dirs, extensions)
         items: list[tuple[Path, str, int, bool]] = []
         for label in range(len(class_dirs)):

@@ -387,7 +387,7 @@ def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobCo
             problem = check(key)
             if problem:
                 where = description.get("root") or description.get("path")
-                raise NaviewerError(f"sample {index}: cannot register {problem}", where)
+                raise NaviewerError(f"sample {index} cannot be registered: {problem}", where)
             keys.append(key)
             hashes.append(str(dataset.content_hash(index)))
         ctx.progress(stop, n, message)

@@ -23,7 +23,7 @@ def _dataset(keys: list[str]) -> ArrayDataset:
 
 @pytest.mark.parametrize("key", [EVIL, "a\u2028b", "a\x85b", "a\rb", "bad\udcff.png", "#x.png", " x.png"])
 def test_registration_refuses_a_key_that_would_forge_a_line(tmp_path: Path, key: str) -> None:
-    with pytest.raises(NaviewerError, match="sample 1: cannot register the (name|path)"):
+    with pytest.raises(NaviewerError, match="sample 1 cannot be registered: the (name|path)"):
         Workspace.create(tmp_path / "ws", _dataset(["ok.png", key, "z.png"]))
     assert not (tmp_path / "ws").exists()
     assert not [p for p in tmp_path.iterdir()]  # no staging folder left

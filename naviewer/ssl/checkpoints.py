@@ -133,7 +133,7 @@ def _sniff(path: Path) -> Optional[str]:
         return "this is a NumPy array file (.npy), not a PyTorch checkpoint"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return None  # a pickle: torch's legacy format, or a plain pickle (torch's error tells which)
-    return "not a PyTorch checkpoint (its content is neither a zip archive nor a pickle)"
+    return "its content is neither a zip archive nor a pickle (random or foreign data, not a PyTorch checkpoint)"
 
 
 def load_file(path: "str | os.PathLike[str]", map_location: "str | torch.device" = "cpu") -> Any:
@@ -177,7 +177,7 @@ def _load_failure(exc: BaseException) -> str:
     first = re.split(r"(?<=[.!?])\s|\n", text, maxsplit=1)[0] if text else ""
     if not first or len(first) > 160 or "weights_only" in first:
         first = type(exc).__name__
-    return f"damaged or not a PyTorch checkpoint ({first})"
+    return f"damaged, or not a PyTorch checkpoint ({first})"
 
 
 def is_naviewer_checkpoint(obj: Any) -> bool:
@@ -220,7 +220,10 @@ def check_naviewer_checkpoint(obj: Mapping[str, Any], path: "str | os.PathLike[s
     model = obj.get("model")
     if not isinstance(model, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                  for k, v in model.items()):
-        raise bad("model", "a table of named tensors", model if not isinstance(model, Mapping) else "non-tensor entries")
+        if isinstance(model, Mapping):
+            raise NaviewerError("damaged naviewer checkpoint: 'model' should hold only named tensors, found other "
+                                "entries", path)
+        raise bad("model", "a table of named tensors", model)
     if not training:
         return
     if not isinstance(method.get("method"), str):
@@ -344,6 +347,10 @@ def backbone_state_from(obj: Any, path: "str | os.PathLike[str] | None" = None) 
     return {k: v for k, v in chosen.items() if not k.startswith("fc.")}
 
 
+def _describe(config: BackboneConfig) -> str:
+    return f"{config.arch} width {config.width}{' (CIFAR stem)' if config.cifar_stem else ''}"
+
+
 def _infer_or_none(state: Mapping[str, torch.Tensor]) -> Optional[BackboneConfig]:
     try:
         return infer_backbone_config(state)
@@ -434,8 +441,8 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
                                 f"({getattr(exc, 'message', exc)})", path) from None
         inferred = _infer_or_none(state)
         if backbone is None and inferred is not None and inferred != recorded:
-            raise NaviewerError(f"damaged naviewer checkpoint: it records the backbone {recorded} but its weights "
-                                f"are of {inferred}", path)
+            raise NaviewerError(f"damaged naviewer checkpoint: it records the backbone {_describe(recorded)} but its "
+                                f"weights are of {_describe(inferred)}", path)
         config = BackboneConfig.from_any(backbone) if backbone is not None else recorded
     else:
         config = BackboneConfig.from_any(backbone) if backbone is not None else infer_backbone_config(state, path)

@@ -142,7 +142,7 @@ def _bad_files(tmp_path, reference):
         pickle.dump({"a": [1, 2]}, fh, protocol=4)
     return {
         "truncated.pt": "truncated or damaged", "legacy_truncated.pt": "truncated or damaged",
-        "random.pt": "not a PyTorch checkpoint", "empty.pt": "empty", "text.pt": "not a PyTorch checkpoint",
+        "random.pt": "neither a zip archive nor a pickle", "empty.pt": "empty", "text.pt": "neither a zip",
         "array.pt": "NumPy array", "zip.pt": "not a PyTorch checkpoint", "plain.pt": "a pickle that is not",
     }
 
@@ -173,7 +173,8 @@ def test_code_in_a_checkpoint_is_named(tmp_path):
     ({"method": {"method": 3}}, "'method.method' should be a method name"),
     ({"config": "x"}, "'config' should be a table"),
     ({"config": {"image_size": -4}}, "'config.image_size' should be a size"),
-    ({"model": {"backbone.conv1.weight": [1, 2]}}, "'model' should be a table of named tensors"),
+    ({"model": {"backbone.conv1.weight": [1, 2]}}, "'model' should hold only named tensors"),
+    ({"model": [1]}, "'model' should be a table of named tensors"),
     ({"model": {}}, "no backbone weights"),
     ({"version": "1"}, "'version' should be a whole number"),
     ({"version": 99}, "newer than this naviewer"),

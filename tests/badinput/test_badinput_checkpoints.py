@@ -1,0 +1,200 @@
+"""Bad-input corpus, checkpoints and embeddings: ``naviewer embed``, ``prune``, ``train --resume`` and
+``review --embeddings`` refuse each with exit 2, the file named, no traceback, nothing written (issue 15)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from badinput_kit import (
+    TINY_TRAIN,
+    assert_refused,
+    image_tree,
+    naviewer_checkpoint,
+    run_cli,
+    tiny_backbone_state,
+    tiny_workspace,
+    unchanged,
+)
+
+
+@pytest.fixture(scope="module")
+def state() -> dict[str, torch.Tensor]:
+    return tiny_backbone_state()
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def _raw(data: bytes) -> Callable[[Path, dict], Path]:
+    def make(path: Path, state: dict) -> Path:
+        path.write_bytes(data)
+        return path
+    return make
+
+
+def _truncated(path: Path, state: dict) -> Path:
+    naviewer_checkpoint(path, state)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+def _legacy_truncated(path: Path, state: dict) -> Path:
+    torch.save(state, path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _npy(path: Path, state: dict) -> Path:
+    with open(path, "wb") as handle:
+        np.save(handle, np.zeros((3, 3)))
+    return path
+
+
+def _zip(path: Path, state: dict) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    return path
+
+
+def _pickled(obj: object, protocol: int = 2) -> Callable[[Path, dict], Path]:
+    def make(path: Path, state: dict) -> Path:
+        with open(path, "wb") as handle:
+            pickle.dump(obj, handle, protocol=protocol)
+        return path
+    return make
+
+
+def _torch_code(path: Path, state: dict) -> Path:
+    torch.save({"state_dict": _Evil()}, path)
+    return path
+
+
+def _forged(**changes: object) -> Callable[[Path, dict], Path]:
+    def make(path: Path, state: dict) -> Path:
+        return naviewer_checkpoint(path, state, **changes)
+    return make
+
+
+def _folder(path: Path, state: dict) -> Path:
+    path.mkdir()
+    return path
+
+
+def _no_resnet(path: Path, state: dict) -> Path:
+    torch.save({"weights": {"a.b": torch.zeros(3)}}, path)
+    return path
+
+
+def _odd_width(path: Path, state: dict) -> Path:
+    torch.save({"conv1.weight": torch.zeros(6, 3, 3, 3)}, path)
+    return path
+
+
+#: (id, maker, words in the message)
+CHECKPOINT_CASES = [
+    ("truncated", _truncated, ["truncated"]),
+    ("legacy-truncated", _legacy_truncated, ["truncated"]),
+    ("random-bytes", _raw(bytes(np.random.default_rng(5).integers(0, 256, 3000, dtype=np.uint8))), ["neither"]),
+    ("empty", _raw(b""), ["empty"]),
+    ("text", _raw(b"just some notes\n"), ["neither"]),
+    ("numpy-array", _npy, ["NumPy"]),
+    ("zip-not-torch", _zip, ["not a PyTorch"]),
+    ("plain-pickle", _pickled({"a": [1, 2]}, protocol=4), ["pickle"]),
+    ("code-pickle", _pickled(_Evil()), []),
+    ("torch-with-code", _torch_code, ["refused", "system"]),
+    ("method-is-a-string", _forged(method="simclr"), ["'method' should be a table"]),
+    ("method-name-number", _forged(method={"method": 7}), ["'method.method'"]),
+    ("config-not-table", _forged(config=[1]), ["'config' should be a table"]),
+    ("image-size-negative", _forged(config={"image_size": -3}), ["image_size"]),
+    ("model-not-tensors", _forged(model={"backbone.conv1.weight": "x"}), ["'model' should hold only named tensors"]),
+    ("model-empty", _forged(model={}), ["no backbone weights"]),
+    ("version-newer", _forged(version=7), ["newer"]),
+    ("backbone-width-forged", _forged(method={"method": "simclr", "backbone": {"arch": "resnet10", "width": 8192}}),
+     ["records the backbone"]),
+    ("backbone-unknown-key", _forged(method={"method": "simclr", "backbone": {"layers": 3}}), ["backbone record"]),
+    ("no-resnet-weights", _no_resnet, ["no ResNet backbone weights"]),
+    ("odd-width", _odd_width, ["multiple of 4"]),
+    ("a-folder", _folder, ["folder"]),
+]
+
+
+@pytest.mark.parametrize("case, make, words", CHECKPOINT_CASES, ids=[c[0] for c in CHECKPOINT_CASES])
+def test_embed_refuses_a_bad_checkpoint(tmp_path: Path, state, case: str, make, words: list[str]) -> None:  # noqa: ANN001
+    checkpoint = make(tmp_path / "model.pt", state)
+    out = tmp_path / "emb.npy"
+    with unchanged(tmp_path):
+        outcome = run_cli(["embed", "--checkpoint", checkpoint, "--dataset", "demo", "--out", out, "--device", "cpu"])
+    line = assert_refused(outcome, checkpoint, *words)
+    assert "weights_only" not in line
+    assert not out.exists() and not Path("PWNED").exists() and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("case", ["truncated", "method-is-a-string", "code-pickle", "backbone-width-forged"])
+def test_prune_refuses_a_bad_checkpoint(tmp_path: Path, state, case: str) -> None:
+    make = dict((c[0], c[1]) for c in CHECKPOINT_CASES)[case]
+    checkpoint = make(tmp_path / "model.pt", state)
+    with unchanged(tmp_path):
+        outcome = run_cli(["prune", checkpoint])
+    assert_refused(outcome, checkpoint)
+    assert not (tmp_path / "model-clp.pt").exists()
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"optimizer": [1], "schedule": {}, "completed_epochs": 1, "step_in_epoch": 0, "global_step": 1}, ["'optimizer'"]),
+    ({"optimizer": {}, "schedule": {}, "completed_epochs": "1", "step_in_epoch": 0, "global_step": 1},
+     ["'completed_epochs'"]),
+    ({"method": "simclr"}, ["'method' should be a table"]),
+], ids=["optimizer-list", "epochs-text", "method-string"])
+def test_train_resume_refuses_a_forged_training_checkpoint(tmp_path: Path, state, changes, words) -> None:  # noqa: ANN001
+    data = image_tree(tmp_path / "data", per_class=4)
+    last = naviewer_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", state, **changes)
+    with unchanged(tmp_path):
+        outcome = run_cli(["train", "--dataset", data, "--out", tmp_path / "run", "--resume", "--epochs", "2",
+                           *TINY_TRAIN])
+    assert_refused(outcome, last, *words)
+
+
+def _embeddings(kind: str, n: int) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "truncated":
+            with open(path, "wb") as handle:
+                np.save(handle, np.zeros((n, 4), np.float32))
+            path.write_bytes(path.read_bytes()[:-20])
+        elif kind == "objects":
+            with open(path, "wb") as handle:
+                np.save(handle, np.array([{"a": 1}] * n, dtype=object), allow_pickle=True)
+        elif kind == "rows":
+            np.save(path, np.zeros((n + 3, 4), np.float32))
+        elif kind == "one-d":
+            np.save(path, np.zeros(n, np.float32))
+        elif kind == "strings":
+            np.save(path, np.array([["x"] * 4] * n))
+        elif kind == "text":
+            path.write_text("0.1 0.2\n")
+    return write
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("truncated", ["corrupt embeddings"]), ("objects", ["Python objects"]), ("rows", ["rows"]),
+    ("one-d", ["2-D"]), ("strings", ["numbers"]), ("text", ["corrupt embeddings"]),
+])
+def test_review_refuses_bad_embeddings(tmp_path: Path, kind: str, words: list[str]) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    path = ws / "embeddings" / "r1" / "feat.npy"
+    _embeddings(kind, 8)(path)
+    with unchanged(tmp_path):
+        outcome = run_cli(["review", ws, "--embeddings", "r1:feat"])
+    assert_refused(outcome, path, *words)

@@ -43,14 +43,15 @@ class AnchorScreen:
 
 
 def screen_anchors(z: np.ndarray, anchors: Anchors, knn: KnnResult, config: DiftConfig,
-                   index: Optional[KnnIndex] = None, ctx: Optional[JobContext] = None) -> AnchorScreen:
+                   index: Optional[KnnIndex] = None, ctx: Optional[JobContext] = None,
+                   sample_count: Optional[int] = None) -> AnchorScreen:
     """Drop the anchors that the densest samples' label spreading reaches (see the module docstring).
 
     ``z`` are the normalised features of the detection, ``knn`` its all-sample kNN answer (and
     ``index`` its index, reused). A class whose anchors are all reached loses them all, with a
     warning: it takes no part in MinDist (its anchors were the dense pile)."""
-    n = int(knn.kth_distance.size)
-    order = np.argsort(knn.kth_distance, kind="stable")
+    n = int(knn.kth_distance.size if sample_count is None else sample_count)
+    order = np.argsort(knn.kth_distance[:n], kind="stable")
     seeds = order[:config.n_candidates(n)]
     loose = order[n // 2:]
     rng = np.random.default_rng([int(config.seed), 1201])

@@ -257,8 +257,11 @@ class EpochDetection:
 
 def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftConfig] = None,
                  ctx: Optional[JobContext] = None, epoch: Optional[int] = None,
-                 keep_index: bool = True) -> EpochDetection:
-    """Run one detection epoch on raw (N, D) embeddings; ``anchors`` are sample ids into them."""
+                 keep_index: bool = True, sample_count: Optional[int] = None) -> EpochDetection:
+    """Run one detection epoch on raw (N, D) embeddings; ``anchors`` are sample ids into them.
+
+    ``sample_count``: only the first rows are dataset samples (trusted anchors from outside the set
+    follow); the rows after them are never candidates, whatever the anchor screen drops."""
     config = (config or DiftConfig()).validate()
     ctx = ensure_context(ctx)
     timings: dict[str, float] = {}
@@ -283,7 +286,7 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
 
     screened: list[str] = []
     if not anchors.trusted and config.untrusted_anchors == "screen":
-        screen = screen_anchors(z, anchors, knn, config, index=index, ctx=ctx)
+        screen = screen_anchors(z, anchors, knn, config, index=index, ctx=ctx, sample_count=sample_count)
         anchors, screened = screen.anchors, screen.notes
         if len(anchors) == 0:
             raise NaviewerError("every anchor drawn from the dataset's labels lies in the densest pile: give "
@@ -293,8 +296,10 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
                                      "from the dataset's labels look contaminated and were dropped")
 
     start = time.perf_counter()
-    m = min(config.n_candidates(n), n - len(anchors))
-    candidates = select_candidates(knn.kth_distance, m, exclude=anchors.indices)
+    n_samples = n if sample_count is None else int(sample_count)
+    never = anchors.indices if n_samples >= n else np.union1d(anchors.indices, np.arange(n_samples, n))
+    m = min(config.n_candidates(n_samples), n - len(never))
+    candidates = select_candidates(knn.kth_distance, m, exclude=never)
     anchor_z = z[anchors.indices]
     agg = config.mindist_agg if config.mindist_agg != "auto" else ("mean" if anchors.trusted else "median")
     scale = anchor_spread(anchor_z, anchors.labels, agg) if config.mindist_scale == "anchor_spread" else None
@@ -304,7 +309,7 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
         rng = np.random.default_rng(config.seed)
         pool = np.ones(n, dtype=bool)
         pool[candidates] = False
-        pool[anchors.indices] = False
+        pool[never] = False
         ids = np.flatnonzero(pool)
         if ids.size > config.guard_reference_size:
             ids = rng.choice(ids, size=config.guard_reference_size, replace=False)

@@ -69,9 +69,13 @@ def as_float32(features: np.ndarray, normalize: bool, path: Optional[str] = None
     out = np.empty(features.shape, dtype=np.float32)
     step = max(1, (1 << 24) // features.shape[1])
     for start in range(0, features.shape[0], step):
-        out[start:start + step] = features[start:start + step]
-    if not np.isfinite(out).all():
-        raise NaviewerError("embeddings contain NaN or infinite values", path)
+        block = np.asarray(features[start:start + step])
+        if not np.isfinite(block).all():
+            raise NaviewerError("embeddings contain NaN or infinite values", path)
+        if normalize:  # direction only: scale each row first, so 1e30-sized embeddings neither overflow nor vanish
+            block = block.astype(np.float64)
+            block /= np.maximum(np.abs(block).max(axis=1, keepdims=True), 1e-300)
+        out[start:start + step] = block
     if normalize:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.maximum(norms, 1e-12, out=norms)

@@ -23,6 +23,7 @@ from naviewer.defense.anchors import Anchors
 from naviewer.defense.buffer import DetectionBuffer
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import EpochDetection, detect_epoch
+from naviewer.defense.sanity import anchor_report, embedding_report
 from naviewer.defense.spreading import SpreadResult, label_spread
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
@@ -77,6 +78,7 @@ class DetectionResult:
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)   # degenerate embeddings / anchors, said before any verdict
     sample_count: Optional[int] = None  # leading rows that are dataset samples (trusted anchors from outside
                                         # the training set follow them); None: all n
 
@@ -113,9 +115,23 @@ class DetectionResult:
         det = self.detection
         anchors = {"anchors": len(det.anchors), "anchors_trusted": bool(det.anchors.trusted),
                    "anchors_dropped": len(det.anchor_notes), "mindist_agg": det.mindist_agg}
-        return {"n": self.samples, **anchors, "candidates": int(self.detection.candidates.size), "buffer": int(self.buffer_ids.size),
+        extra = {"warnings": list(self.warnings)} if self.warnings else {}
+        return {"n": self.samples, **anchors, **extra, "candidates": int(self.detection.candidates.size), "buffer": int(self.buffer_ids.size),
                 "flagged": int(self.final_ids.size), "noop": self.noop, "clusters": len(self.clusters),
                 **({"spread": self.spread.info()} if self.spread else {}), **self.metrics}
+
+
+def judgeable(detection: EpochDetection, sample_count: Optional[int] = None) -> list[str]:
+    """Warnings that make a verdict on these embeddings meaningless (collapsed encoder, anchors that do
+    not separate classes), from the detection's normalised features."""
+    z = detection.features
+    if z is None:
+        return []
+    samples = z[:sample_count] if sample_count is not None else z
+    report = embedding_report(samples)
+    if not report.warnings and len(detection.anchors):
+        report.extend(anchor_report(z[detection.anchors.indices], detection.anchors.labels))
+    return report.warnings
 
 
 def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors, config: DiftConfig,
@@ -126,11 +142,15 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
     anchors = detection.anchors if detection.anchors is not None else anchors  # after any untrusted-anchor screen
     buffer_ids = np.unique(np.asarray(buffer_ids, dtype=np.int64))
     timings: dict[str, float] = {}
+    checks = judgeable(detection, sample_count)
+    for message in checks:
+        ctx.event("warning", message=f"DIFT: {message}")
     noop = buffer_ids.size < config.n_min
     spread = None
     if noop:
         final = np.empty(0, dtype=np.int64)
-        ctx.event("log", message=f"DIFT: no poison detected ({buffer_ids.size} < n_min={config.n_min})")
+        ctx.event("log", message=f"DIFT: no poison detected ({buffer_ids.size} < n_min={config.n_min})"
+                  + (" - but see the warnings above: the verdict may mean nothing" if checks else ""))
     else:
         start = time.perf_counter()
         spread = label_spread(detection.features, buffer_ids, anchors.indices, config, index=detection.index,
@@ -149,7 +169,8 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                             f"{name}_f1": m.f1, f"{name}_count": m.n_flagged})
     return DetectionResult(n=detection.n, detection=detection, buffer_ids=buffer_ids, final_ids=final, spread=spread,
                            clusters=clusters, cluster=cluster, noop=noop, settings=config.to_dict(), metrics=metrics,
-                           history=list(history or []), timings=timings, sample_count=sample_count)
+                           history=list(history or []), timings=timings, warnings=checks,
+                           sample_count=sample_count)
 
 
 def save_detection(store, result: DetectionResult, run: Optional[str] = None, epoch: Optional[int] = None,
@@ -159,7 +180,8 @@ def save_detection(store, result: DetectionResult, run: Optional[str] = None, ep
     if extras:
         scores.update(result.extra_scores())
     settings = {**result.settings, "summary": result.summary(), "clusters": result.clusters[:100],
-                "history": result.history}
+                "history": result.history, "anchor_notes": list(result.detection.anchor_notes),
+                "warnings": list(result.warnings)}
     return int(store.add_detection_pass(method, scores, settings, run=run, epoch=epoch))
 
 
@@ -174,7 +196,7 @@ class PosthocDetector:
         """One pass; ``sample_count``: the leading rows that are dataset samples (external anchors follow)."""
         ctx = ensure_context(ctx)
         start = time.perf_counter()
-        detection = detect_epoch(embeddings, anchors, self.config, ctx)
+        detection = detect_epoch(embeddings, anchors, self.config, ctx, sample_count=sample_count)
         t_detect = time.perf_counter() - start
         result = finalize(detection, detection.selected, anchors, self.config, ground_truth, ctx,
                           sample_count=sample_count)
@@ -289,7 +311,7 @@ class DiftHook:
         samples, anchors = len(features), self.anchors
         if self.prepare is not None:
             features, anchors = self.prepare(trainer, features)
-        detection = detect_epoch(features, anchors, self.config, ctx, epoch=epoch)
+        detection = detect_epoch(features, anchors, self.config, ctx, epoch=epoch, sample_count=samples)
         record = self.buffer.update(epoch, detection.selected)
         self.last_detection = detection
         values: dict[str, Any] = {"dift_detected": record.detected, "dift_candidates": int(detection.candidates.size),

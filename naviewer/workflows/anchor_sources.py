@@ -219,7 +219,8 @@ def set_workspace_anchors(ws, spec: "AnchorSpec | str", per_class: int = 10, see
     samples = ws.store.samples()
     section = resolve_anchor_section(spec, samples["label"], samples["source_key"], ws.class_names, per_class, seed,
                                      ctx)
-    ws.update_config("anchors", section)
+    stale = {key: None for key in (ws.config.get("anchors") or {}) if key not in section}
+    ws.update_config("anchors", {**stale, **section})  # replaces the section (update_config merges)
     return section
 
 

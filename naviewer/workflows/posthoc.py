@@ -96,10 +96,37 @@ def run_baselines(ws, features: np.ndarray, methods: Sequence[str], config, *, r
     return results, passes, metrics
 
 
+def encoder_checks(encoder, store, features: np.ndarray, labels: np.ndarray, image_size: Optional[int], device,
+                   seed: int = 0, sample: int = 2000) -> list[str]:
+    """Warnings before a verdict: degenerate embeddings, and an encoder that separates the dataset's
+    classes no better than a random initialisation of the same network (on a seeded subsample)."""
+    import torch
+
+    from naviewer.defense.sanity import embedding_report, encoder_report
+    from naviewer.ssl.backbones import build_backbone
+    from naviewer.ssl.embed import extract_embeddings
+
+    report = embedding_report(features)
+    if report.warnings:
+        return report.warnings
+    labels = np.asarray(labels, dtype=np.int64)
+    if np.unique(labels[labels >= 0]).size < 2:
+        return []
+    ids = np.arange(len(features))
+    if ids.size > sample:
+        ids = np.sort(np.random.default_rng(seed).choice(ids.size, sample, replace=False))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random_init = build_backbone(encoder.config)
+    random_features = extract_embeddings(random_init, store.subset(ids), device=device, image_size=image_size)
+    return encoder_report(features[ids], labels[ids], random_features).warnings
+
+
 def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None, config=None,
                    run: str = "posthoc", tag: Optional[str] = None, baselines: Sequence[str] = (),
                    image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None) -> PosthocOutcome:
     """Embed the workspace with ``checkpoint``'s backbone, run one DIFT pass and the B1 baselines."""
+    from naviewer.data.store import ImageStore
     from naviewer.defense.config import DiftConfig
     from naviewer.defense.pipeline import PosthocDetector, save_detection
     from naviewer.ssl.checkpoints import load_encoder
@@ -112,9 +139,16 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     timings: dict[str, float] = {}
     start = time.perf_counter()
     encoder = load_encoder(checkpoint, backbone)
+    store = ImageStore.from_dataset(ws.dataset(), ctx)
     features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=image_size or encoder.image_size,
-                               device=device, ctx=ctx)
+                               device=device, store=store, ctx=ctx)
     timings["embed"] = time.perf_counter() - start
+    start = time.perf_counter()
+    encoder_warnings = encoder_checks(encoder, store, np.asarray(features), ws.store.samples()["label"],
+                                      image_size or encoder.image_size, device, config.seed)
+    for message in encoder_warnings:
+        ctx.event("warning", message=message)
+    timings["checks"] = time.perf_counter() - start
     anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
     if not anchor_set.trusted:
         ctx.event("warning", message=UNTRUSTED_NOTICE)
@@ -126,12 +160,14 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     detect_on, anchors = anchor_set.for_features(samples, lambda store: extract_embeddings(
         encoder.backbone, store, device=device, image_size=image_size or encoder.image_size))
     result = PosthocDetector(config).run(detect_on, anchors, truth, ctx, sample_count=len(samples))
+    result.warnings = list(dict.fromkeys(encoder_warnings + result.warnings))  # saved with the pass
     timings["dift"] = time.perf_counter() - start
     ws.store.add_run(run, "posthoc", {"checkpoint": str(checkpoint), "tag": tag, "dift": config.to_dict(),
                                       "baselines": list(baselines)})
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
-                             timings=timings, anchors=anchor_set.describe())
+                             timings=timings, anchors=anchor_set.describe(),
+                             warnings=list(dict.fromkeys(encoder_warnings + result.warnings)))
     if baselines:
         start = time.perf_counter()
         outcome.baselines, outcome.baseline_passes, outcome.baseline_metrics = run_baselines(

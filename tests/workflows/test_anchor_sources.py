@@ -72,10 +72,17 @@ def test_external_anchors_outside_the_training_set(plain_ws, tiny_data):
     features = np.random.default_rng(0).normal(size=(plain_ws.store.sample_count(), 6)).astype(np.float32)
     joined, anchors = anchor_set.for_features(features, lambda store: np.ones((len(store), 6), np.float32))
     assert joined.shape[0] == len(features) + 20 and anchors.indices.min() == len(features)
+    # replacing them leaves nothing of the external set behind
+    set_workspace_anchors(plain_ws, "labels")
+    assert "external" not in plain_ws.config["anchors"] and load_anchor_set(plain_ws).external is None
 
 
-def test_posthoc_detection_with_external_anchors(accepted_run, tiny_data, capsys):
-    path, outcome = accepted_run
+def test_posthoc_detection_with_external_anchors(accepted_run, tiny_data, tmp_path, capsys):
+    import shutil
+
+    shared, outcome = accepted_run
+    path = tmp_path / "copy"  # the shared run stays as other tests expect it
+    shutil.copytree(shared, path)
     with Workspace.open(path) as ws:
         set_workspace_anchors(ws, str(tiny_data[1]), per_class=5)
         out = posthoc_detect(ws, outcome.checkpoint, config=dift_config(), run="ext")

@@ -1,0 +1,75 @@
+"""Degenerate embeddings and anchors are said before any verdict; NaN is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.defense.anchors import draw_anchors
+from naviewer.defense.pipeline import PosthocDetector
+from naviewer.defense.sanity import anchor_report, embedding_report, encoder_report, knn_label_agreement
+from naviewer.errors import NaviewerError
+
+
+def _blobs(n=600, d=16, classes=4, seed=0, spread=0.3):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    centres = rng.normal(size=(classes, d)) * 3
+    return (centres[labels] + rng.normal(scale=spread, size=(n, d))).astype(np.float32), labels
+
+
+@pytest.mark.parametrize("case", ["identical", "zero", "one-dimensional"])
+def test_collapsed_embeddings_are_warned_about(case):
+    x, labels = _blobs()
+    if case == "identical":
+        x[:] = x[0]
+    elif case == "zero":
+        x[:] = 0
+    else:
+        x = np.outer(np.random.default_rng(1).normal(size=len(x)), np.ones(16)).astype(np.float32) + 5
+        x[:, 0] += np.random.default_rng(2).normal(scale=1e-4, size=len(x))
+    report = embedding_report(x)
+    assert report.warnings and "collapse" in report.warnings[0]
+
+
+def test_healthy_and_huge_embeddings_pass_and_detect_alike(small_config):
+    x, labels = _blobs()
+    assert embedding_report(x).warnings == []
+    assert embedding_report(x.astype(np.float64) * 1e30).warnings == []
+    anchors = draw_anchors(labels, 5, 0)
+    plain = PosthocDetector(small_config).run(x, anchors)
+    huge = PosthocDetector(small_config).run(x.astype(np.float64) * 1e30, anchors)
+    assert np.array_equal(plain.detection.candidates, huge.detection.candidates)
+
+
+def test_nan_is_refused_everywhere_embeddings_enter(small_config):
+    x, labels = _blobs()
+    x[7, 3] = np.nan
+    with pytest.raises(NaviewerError, match="NaN"):
+        embedding_report(x)
+    with pytest.raises(NaviewerError, match="NaN"):
+        PosthocDetector(small_config).run(x, draw_anchors(labels, 5, 0))
+
+
+def test_collapsed_encoder_verdict_carries_the_warning(small_config):
+    x, labels = _blobs()
+    x[:] = x[0] + np.random.default_rng(0).normal(scale=1e-9, size=x.shape).astype(np.float32)
+    result = PosthocDetector(small_config).run(x, draw_anchors(labels, 5, 0))
+    assert result.warnings and "collapse" in result.warnings[0]
+    assert "warnings" in result.summary()
+
+
+def test_untrained_encoder_is_no_better_than_random_init():
+    x, labels = _blobs()
+    noise = np.random.default_rng(5).normal(size=x.shape)
+    assert knn_label_agreement(x, labels) > 0.95
+    assert encoder_report(x, labels, noise).warnings == []
+    warned = encoder_report(noise, labels, np.random.default_rng(6).normal(size=x.shape)).warnings
+    assert warned and "random initialisation" in warned[0]
+
+
+def test_anchors_that_do_not_separate_classes():
+    x, labels = _blobs()
+    assert anchor_report(x[:40], labels[:40]).warnings == []
+    shuffled = np.random.default_rng(0).permutation(labels[:40])
+    assert "do not separate" in anchor_report(x[:40], shuffled).warnings[0]

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.io import json_default
+from naviewer.io import describe_os_error, json_default
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -156,6 +156,8 @@ class WorkspaceStore:
             raise ValueError("cannot create a store read-only")
         if not create and not self.path.is_file():
             raise NaviewerError("the workspace database is missing", self.path)
+        if not create:
+            self._check_header()
         self.read_only = bool(read_only)
         if read_only is None and not create and not self._writable():
             self.read_only = True
@@ -182,6 +184,18 @@ class WorkspaceStore:
         except BaseException:
             self.close()
             raise
+
+    def _check_header(self) -> None:
+        """Refuse an empty or foreign file before SQLite opens it (opening would write a header into it)."""
+        try:
+            with open(self.path, "rb") as handle:
+                head = handle.read(16)
+        except OSError as exc:
+            raise NaviewerError(f"cannot read the workspace database: {describe_os_error(exc)}", self.path) from None
+        if not head:
+            raise NaviewerError("not a valid naviewer database (the file is empty)", self.path)
+        if head != b"SQLite format 3\x00":
+            raise NaviewerError("not a valid naviewer database (not an SQLite file)", self.path)
 
     def _writable(self) -> bool:
         folder = self.path.parent

@@ -1,0 +1,131 @@
+"""Bad-input corpus, workspace files: a damaged or edited workspace.toml / naviewer.sqlite is refused by
+``naviewer export`` and ``naviewer review`` with exit 2, the file named, no traceback, nothing changed (issue 15)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import tomli_w
+
+from naviewer.workspace.store import _encode_array
+
+from badinput_kit import assert_refused, drop_review_check, run_cli, sql, tiny_workspace, unchanged
+
+TOML = "workspace.toml"
+DB = "naviewer.sqlite"
+
+
+def _toml(change: Callable[[dict], None]) -> Callable[[Path], str]:
+    def edit(ws: Path) -> str:
+        config = tomllib.loads((ws / TOML).read_text())
+        change(config)
+        (ws / TOML).write_text(tomli_w.dumps(config))
+        return TOML
+    return edit
+
+
+def _toml_text(text: str) -> Callable[[Path], str]:
+    def edit(ws: Path) -> str:
+        (ws / TOML).write_text(text)
+        return TOML
+    return edit
+
+
+def _sql(*statements: str, params: tuple = (), old_schema: bool = False) -> Callable[[Path], str]:
+    def edit(ws: Path) -> str:
+        if old_schema:
+            drop_review_check(ws / DB)
+        sql(ws / DB, *statements, params=params)
+        return DB
+    return edit
+
+
+def _remove(name: str) -> Callable[[Path], str]:
+    def edit(ws: Path) -> str:
+        (ws / name).unlink()
+        return name
+    return edit
+
+
+def _db_bytes(data: bytes) -> Callable[[Path], str]:
+    def edit(ws: Path) -> str:
+        (ws / DB).write_bytes(data)
+        return DB
+    return edit
+
+
+def _db_truncated(ws: Path) -> str:
+    data = (ws / DB).read_bytes()
+    (ws / DB).write_bytes(data[: len(data) // 2 + 100])
+    return DB
+
+
+#: (id, edit returning the file the message must name, words)
+WORKSPACE_CASES = [
+    ("toml-garbled", _toml_text("[workspace\nschema = 1\n"), ["garbled"]),
+    ("toml-not-a-workspace", _toml_text("title = 'x'\n"), ["no [workspace] schema"]),
+    ("toml-binary", lambda ws: ((ws / TOML).write_bytes(b"\xff\xfe\x00garbage"), TOML)[1], ["cannot read"]),
+    ("toml-schema-newer", _toml(lambda c: c["workspace"].update(schema=99)), ["newer"]),
+    ("toml-schema-text", _toml(lambda c: c["workspace"].update(schema="1")), ["bad workspace schema"]),
+    ("toml-classes-5", _toml(lambda c: c.update(classes=5)), ["[classes] must be a table"]),
+    ("toml-class-names-ints", _toml(lambda c: c["classes"].update(names=[0, 1])), ["list of strings"]),
+    ("toml-settings-list", _toml(lambda c: c.update(settings=[1, 2])), ["[settings] must be a table"]),
+    ("toml-dataset-string", _toml(lambda c: c.update(dataset="demo")), ["[dataset] must be a table"]),
+    ("toml-samples-text", _toml(lambda c: c["dataset"].update(samples="8")), ["whole number"]),
+    ("toml-samples-wrong", lambda ws: (_toml(lambda c: c["dataset"].update(samples=9))(ws), DB)[1],
+     ["holds 8 samples but workspace.toml records 9"]),
+    ("toml-missing", _remove(TOML), ["workspace.toml is missing"]),
+    ("db-missing", _remove(DB), ["missing"]),
+    ("db-not-sqlite", _db_bytes(b"definitely not a database " * 200), ["not a valid naviewer database"]),
+    ("db-truncated", _db_truncated, []),
+    ("db-empty-sqlite", _db_bytes(b""), ["empty"]),
+    ("db-schema-newer", _sql("UPDATE meta SET value='42' WHERE key='schema'"), ["newer"]),
+    ("db-schema-text", _sql("UPDATE meta SET value='one' WHERE key='schema'"), ["bad schema version"]),
+    ("db-no-meta", _sql("DROP TABLE meta"), ["not a naviewer database"]),
+    ("review-CONFIRMED", _sql("UPDATE review SET state='CONFIRMED'", old_schema=True), ["unknown review state"]),
+    ("review-state-number", _sql("UPDATE review SET state=3", old_schema=True), ["unknown review state"]),
+    ("review-unknown-sample", _sql("INSERT INTO review VALUES(50, 'confirmed', 'eve', 0)"), ["sample 50"]),
+    ("sample-row-deleted", _sql("DELETE FROM samples WHERE id=3"), ["ids 0..7"]),
+    ("sample-row-added", _sql("INSERT INTO samples VALUES(8, 'z.png', 'h', 0)"), ["holds 9 samples"]),
+    ("sample-label-text", _sql("UPDATE samples SET label='cat' WHERE id=1"), ["wrong type"]),
+    ("sample-label-beyond", _sql("UPDATE samples SET label=5 WHERE id=1"), ["label 5"]),
+    ("sample-label-negative", _sql("UPDATE samples SET label=-9 WHERE id=1"), ["label -9"]),
+    ("sample-key-newline", _sql("UPDATE samples SET source_key=? WHERE id=2", params=("a/x\nINJECTED 7\ny.png",)),
+     ["line feed"]),
+    ("pass-settings-garbled", _sql("UPDATE detection_passes SET settings_json='{oops'"), ["garbled"]),
+    ("pass-settings-list", _sql("UPDATE detection_passes SET settings_json='[1]'"), ["not a JSON object"]),
+    ("pass-blob-short", _sql("UPDATE pass_arrays SET data=? WHERE name='density'", params=(_encode_array(np.zeros(3)),)),
+     ["expected (8,)"]),
+    ("pass-blob-garbage", _sql("UPDATE pass_arrays SET data=? WHERE name='flagged'", params=(b"\x00garbage",)),
+     ["corrupted"]),
+    ("pass-blob-2d", _sql("UPDATE pass_arrays SET data=? WHERE name='density'",
+                          params=(_encode_array(np.zeros((8, 2))),)), ["shape (8, 2)"]),
+    ("pass-blob-text", _sql("UPDATE pass_arrays SET data=? WHERE name='density'",
+                            params=(_encode_array(np.array(["x"] * 8)),)), ["not numbers"]),
+]
+
+
+@pytest.mark.parametrize("case, edit, words", WORKSPACE_CASES, ids=[c[0] for c in WORKSPACE_CASES])
+def test_export_refuses_a_damaged_workspace(tmp_path: Path, case: str, edit, words: list[str]) -> None:  # noqa: ANN001
+    ws = tiny_workspace(tmp_path / "ws")
+    named = ws / edit(ws)
+    out = tmp_path / "out"
+    with unchanged(tmp_path):
+        outcome = run_cli(["export", ws, "--out", out])
+    assert_refused(outcome, named, *words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["toml-classes-5", "review-CONFIRMED", "sample-row-deleted", "pass-settings-garbled",
+                                  "pass-blob-short", "db-not-sqlite"])
+def test_review_refuses_a_damaged_workspace(tmp_path: Path, case: str) -> None:
+    edit, words = {c[0]: (c[1], c[2]) for c in WORKSPACE_CASES}[case]
+    ws = tiny_workspace(tmp_path / "ws")
+    named = ws / edit(ws)
+    with unchanged(tmp_path):
+        outcome = run_cli(["review", ws])
+    assert_refused(outcome, named, *words)

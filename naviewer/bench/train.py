@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.ssl.trainer import TrainConfig, build_trainer
 
     spec, store = open_store(args)
-    cfg = TrainConfig(method=args.method, backbone=backbone_spec(args),
+    cfg = TrainConfig(method=args.method, backbone=backbone_spec(args), augment_recipe="aug+",  # the baseline's
                       batch_size=args.batch_size, image_size=args.image_size, device=args.device, epochs=1,
                       warmup_epochs=0, num_threads=args.threads)
     trainer = build_trainer(cfg, store)

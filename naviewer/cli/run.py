@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.catalogue import recipes_help
 from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
 from naviewer.cli._sslargs import add_backbone_args, in_distributed_session
 
@@ -40,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     opt.add_argument("--wd", type=float)
     opt.add_argument("--warmup-epochs", type=float, default=10.0)
     opt.add_argument("--image-size", type=int, default=32)
+    opt.add_argument("--augment-recipe", metavar="NAME", help="augmentation recipe (default: the method's paper "
+                     "recipe): " + recipes_help())
     opt.add_argument("--no-blur", action="store_true", help="drop the Gaussian blur (CTRL's protocol)")
     d = parser.add_argument_group("DIFT")
     d.add_argument("--dift-start", type=int, help="first detection epoch, counted from 0 as in metrics.jsonl (10: detection from the 11th epoch on; default: the spec's 10, or 2%% rule when unset)")
@@ -72,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     config = TrainConfig(method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
                          warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
+                         augment_recipe=args.augment_recipe or "",
                          device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
                          knn_every=args.knn_every, num_threads=args.threads,
                          max_steps_per_epoch=args.max_steps_per_epoch)

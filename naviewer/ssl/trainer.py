@@ -40,6 +40,7 @@ from naviewer.ssl.checkpoints import (
     save_atomic,
 )
 from naviewer.ssl.device import resolve_device
+from naviewer.catalogue import LEGACY_RECIPE, augment_values, check_recipe, default_recipe
 from naviewer.ssl.distributed import DistInfo, all_reduce_mean, barrier, broadcast_flag, init_distributed
 from naviewer.ssl.methods import SSLMethod, build_method
 
@@ -61,7 +62,8 @@ class TrainConfig:
     warmup_epochs: float = 10.0  # capped at half the run
     min_lr: float = 0.0
     image_size: int = 32
-    augment: dict[str, Any] = field(default_factory=dict)  # AugmentSettings overrides
+    augment_recipe: str = ""  # naviewer.catalogue recipe; "" = the method's paper recipe (set on creation)
+    augment: dict[str, Any] = field(default_factory=dict)  # AugmentSettings overrides on top of the recipe
     device: str = "auto"
     amp: bool = True  # CUDA only
     amp_dtype: str = "bfloat16"  # bfloat16 | float16 (float16 uses a GradScaler)
@@ -86,6 +88,11 @@ class TrainConfig:
             raise NaviewerError(f"optimizer must be sgd or adam, not {self.optimizer!r}")
         if self.amp_dtype not in ("bfloat16", "float16"):
             raise NaviewerError("amp_dtype must be bfloat16 or float16")
+        self.augment_recipe = check_recipe(self.augment_recipe or default_recipe(self.method))
+
+    def augment_settings(self) -> dict[str, Any]:
+        """The AugmentSettings fields this run trains with: its recipe, its overrides, its image size."""
+        return {**augment_values(self.augment_recipe, self.augment), "image_size": self.image_size}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +101,11 @@ class TrainConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_saved(cls, values: Mapping[str, Any]) -> "TrainConfig":
+        """A config read back from a checkpoint: one saved before recipes were recorded trained with aug+."""
+        return cls.from_dict({"augment_recipe": LEGACY_RECIPE, **dict(values)})
 
 
 class TrainHook(Protocol):
@@ -220,7 +232,7 @@ class Trainer:
 
             self.model = DDP(self.method, device_ids=[device.index] if device.type == "cuda" else None)
 
-        aug_settings = AugmentSettings.from_dict({**cfg.augment, "image_size": cfg.image_size})
+        aug_settings = AugmentSettings.from_dict(cfg.augment_settings())
         self.augment = BatchAugment(aug_settings, cache_on_device=cfg.cache_on_device,
                                     channels_last=self.channels_last)
         self.rng = np.random.default_rng([cfg.seed, self.dist.rank, 7919])
@@ -439,7 +451,7 @@ class Trainer:
         folder = kwargs.get("checkpoint_dir")
         path = (Path(folder) if folder is not None else Path(run_dir) / "checkpoints") / "last.pt"
         state = load_training_checkpoint(path)
-        config = TrainConfig.from_dict({**state["config"], **dict(config_overrides or {})})
+        config = TrainConfig.from_saved({**state["config"], **dict(config_overrides or {})})
         described = state["method"]
         method = build_method(described["method"], backbone=described["backbone"], **described["settings"])
         trainer = cls(method, store, config, run_dir, hooks, **kwargs)

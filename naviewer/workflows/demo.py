@@ -98,6 +98,8 @@ class DemoConfig:
     seed: int = 0
     max_steps_per_epoch: Optional[int] = None
     dift_settings: dict = field(default_factory=lambda: dict(DEMO_DIFT_SETTINGS))  # other DiftConfig fields
+    augment_recipe: str = "aug+"   # the recipe the demo was tuned with (naviewer.catalogue; SimCLR's own is simclr-cifar)
+    test_protocol: Optional[str] = None  # the attack's test-time protocol for ASR (None: naviewer's uniform)
 
     @classmethod
     def from_overrides(cls, values: Optional[Mapping[str, Any]] = None) -> "DemoConfig":
@@ -120,6 +122,7 @@ class DemoConfig:
         from naviewer.ssl.trainer import TrainConfig
 
         return TrainConfig(method=self.method, backbone={"arch": self.arch, "cifar_stem": True, "width": int(self.width)},
+                           augment_recipe=self.augment_recipe,
                            epochs=int(self.epochs), batch_size=int(self.batch_size), lr=self.lr,
                            warmup_epochs=float(self.warmup_epochs), image_size=int(self.image_size),
                            device=self.device, seed=int(self.seed), checkpoint_every=0, knn_every=int(self.knn_every),
@@ -194,7 +197,8 @@ def create_demo_workspace(path: Union[str, Path], config: Optional[DemoConfig] =
     ctx = ensure_context(ctx)
     ctx.progress(0, None, "crafting Noisy Alignment poisons into the digits")
     setup = create_attacked_workspace(Path(path), config.dataset_spec(), config.attack, config.attack_settings(),
-                                      seed=config.seed, test_dataset=config.dataset_spec(), ctx=ctx)
+                                      seed=config.seed, test_dataset=config.dataset_spec(),
+                                      test_protocol=config.test_protocol, ctx=ctx)
     setup.workspace.update_config("demo", {k: v for k, v in asdict(config).items() if v is not None})
     return setup.workspace
 

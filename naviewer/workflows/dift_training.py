@@ -480,7 +480,7 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
     t0 = time.perf_counter()
     store = _store_of(ws, ctx)
     saved = load_training_checkpoint(ckpt_dir / "last.pt")
-    train_config = TrainConfig.from_dict({**saved["config"], **dict(config_overrides or {})})
+    train_config = TrainConfig.from_saved({**saved["config"], **dict(config_overrides or {})})
     del saved
     extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
     trainer = Trainer.resume(ws.run_dir(run), store, hooks=[], config_overrides=config_overrides,

@@ -313,7 +313,10 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     model = encoder.backbone.to(device)
     store = ImageStore.from_dataset(ws.dataset(), ctx)
     size = int(encoder.image_size or meta_config.get("image_size") or 0) or None
-    aug_values = dict(meta_config.get("augment") or {})
+    from naviewer.catalogue import LEGACY_RECIPE, augment_values
+
+    # the encoder's own training augmentation (its recipe; checkpoints from before recipes used aug+)
+    aug_values = augment_values(meta_config.get("augment_recipe") or LEGACY_RECIPE, meta_config.get("augment") or {})
     if size:
         aug_values["image_size"] = size
     else:

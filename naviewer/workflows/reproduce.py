@@ -133,8 +133,9 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
         sets = evaluation_sets(ws, ctx)
         if sets is None:
             raise NaviewerError("the clean dataset has no labels to evaluate with", config.dataset)
+        # the attack papers' toolbox trains every method with MoCo v2's aug+ (set train.augment_recipe to change it)
         values = dict(method=config.method, epochs=config.epochs, seed=config.seed, device=config.device,
-                      knn_every=0, checkpoint_every=0)
+                      knn_every=0, checkpoint_every=0, augment_recipe="aug+")
         values.update(config.train)
         train_config = TrainConfig(**values)
         dift_config = DiftConfig(**{"seed": config.seed, **config.dift}).validate()

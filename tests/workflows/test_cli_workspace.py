@@ -31,7 +31,7 @@ def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys,
     assert main(["new", ws_path, "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1", *settings]) == 0
     dift = ["patience=1", "k=5", "n_min=5", "candidate_fraction=0.1", "pool_random=50", "guard_reference_size=100",
             "ft_max_steps=5", "base_lr=0.006", f"restart_mode={restart}", "retrain_epochs=1"]
-    assert main(["run", ws_path, "--dift", "--epochs", "3", "--arch", "resnet10", "--width", "8", "--image-size", "16",
+    assert main(["run", ws_path, "--dift", "--epochs", "3", "--augment-recipe", "aug+", "--arch", "resnet10", "--width", "8", "--image-size", "16",
                  "--batch-size", "64", "--warmup-epochs", "0", "--dift-start", "0", "--no-monitor", "--threads", "1",
                  *[f"--dift-set={d}" for d in dift]]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,64 @@
+"""The torch-free catalogue: augmentation recipes as the SSL papers publish them (the CLI and the dialog read it).
+
+Each method trains by default with its own paper's CIFAR recipe; MoCo v2's ``aug+`` (crop scale
+0.2-1, Gaussian blur p 0.5), which the attack papers' toolbox uses for every method, is a named
+alternative. Every run records the recipe it used (``TrainConfig.augment_recipe``); fields of
+``TrainConfig.augment`` override single settings on top of it.
+
+Sources: SimCLR (Chen et al. 2020, appendix B.9: CIFAR-10 crops at 0.08-1, colour jitter strength
+0.5, no blur); MoCo v2 (Chen et al. 2020, "aug+"); BYOL (Grill et al. 2020, table 6: blur 1.0 / 0.1
+and solarisation 0 / 0.2 on the two views; naviewer draws both views from one distribution, so blur
+p is their mean and solarisation is left out); SimSiam (Chen & He 2021, CIFAR: MoCo v2's
+augmentation without blur).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+#: recipe -> (AugmentSettings fields, one line for --help and the Train dialog)
+RECIPES: dict[str, tuple[dict[str, Any], str]] = {
+    "aug+": ({"scale": (0.2, 1.0), "jitter": (0.4, 0.4, 0.4, 0.1), "jitter_p": 0.8, "grayscale_p": 0.2,
+              "blur_p": 0.5, "hflip_p": 0.5},
+             "MoCo v2 aug+: crops 0.2-1, jitter 0.4/0.4/0.4/0.1 p 0.8, grey 0.2, blur p 0.5 (the attack toolbox's)"),
+    "simclr-cifar": ({"scale": (0.08, 1.0), "jitter": (0.4, 0.4, 0.4, 0.1), "jitter_p": 0.8, "grayscale_p": 0.2,
+                      "blur_p": 0.0, "hflip_p": 0.5},
+                     "SimCLR's CIFAR recipe: crops 0.08-1, jitter strength 0.5 p 0.8, grey 0.2, no blur"),
+    "byol": ({"scale": (0.08, 1.0), "jitter": (0.4, 0.4, 0.2, 0.1), "jitter_p": 0.8, "grayscale_p": 0.2,
+              "blur_p": 0.55, "hflip_p": 0.5},
+             "BYOL: crops 0.08-1, jitter 0.4/0.4/0.2/0.1 p 0.8, grey 0.2, blur p 0.55 (mean of 1.0/0.1), no solarise"),
+    "simsiam-cifar": ({"scale": (0.2, 1.0), "jitter": (0.4, 0.4, 0.4, 0.1), "jitter_p": 0.8, "grayscale_p": 0.2,
+                       "blur_p": 0.0, "hflip_p": 0.5},
+                      "SimSiam's CIFAR recipe: MoCo v2 aug+ without blur"),
+}
+
+#: each method's paper recipe (its default)
+METHOD_RECIPES = {"simclr": "simclr-cifar", "mocov2": "aug+", "byol": "byol", "simsiam": "simsiam-cifar"}
+#: what every run used before recipes were recorded (a checkpoint without the field trained with it)
+LEGACY_RECIPE = "aug+"
+
+
+def default_recipe(method: str) -> str:
+    return METHOD_RECIPES.get(str(method), LEGACY_RECIPE)
+
+
+def check_recipe(name: str) -> str:
+    from naviewer.errors import NaviewerError
+
+    if name not in RECIPES:
+        raise NaviewerError(f"unknown augmentation recipe {name!r}; choose from {', '.join(RECIPES)}")
+    return name
+
+
+def augment_values(recipe: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """AugmentSettings fields of ``recipe`` with ``overrides`` on top."""
+    values = dict(RECIPES[check_recipe(recipe)][0])
+    values.update(dict(overrides or {}))
+    return values
+
+
+def recipes_help() -> str:
+    """For --help: every recipe, its line, and which method takes it by default."""
+    owners = {recipe: [m for m, r in METHOD_RECIPES.items() if r == recipe] for recipe in RECIPES}
+    return "; ".join(f"{name} ({line}{'; default of ' + ', '.join(owners[name]) if owners[name] else ''})"
+                     for name, (_, line) in RECIPES.items())

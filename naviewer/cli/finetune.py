@@ -80,6 +80,10 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     print(f"  {'':{width}}  {'before':>10}  {'after':>10}")
     for key in keys:
         print(f"  {key:{width}}  {_fmt(out.before.get(key)):>10}  {_fmt(out.after.get(key)):>10}")
+    if "asr" in out.before or "asr" in out.after:
+        from naviewer.workflows.floor import floor_text, read_floor
+
+        print(f"  asr is ASR_nt with the {out.protocol or 'uniform'} test-time protocol; {floor_text(read_floor(ws))}")
     print(f"checkpoint: {out.checkpoint}")
     return 0
 

@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      help="B2: CLP prunes channels whose Lipschitz bound exceeds mean + U*std of their layer (default 3)")
     det.add_argument("--no-b2", action="store_true", help="skip B2 (CLP pruning of the B1 encoder)")
     parser.add_argument("--no-linear", action="store_true", help="skip the linear probe")
+    parser.add_argument("--anchors", metavar="SPEC", help="DIFT's anchors (default: drawn from the clean set before "
+                        "poisoning); 'labels' draws them from the poisoned set's labels, as an analyst without a "
+                        "trusted set would; or a labelled trusted dataset")
+    parser.add_argument("--test-protocol", metavar="NAME", help="the attack's test-time protocol for ASR: uniform "
+                        "(default), or the authors' (na: code, paper; patch/corruptencoder: paper)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the no-poison floor run")
     parser.set_defaults(func=run)
     return parser
 
@@ -71,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     config = ReproduceConfig(dataset=args.dataset, attack=args.attack, attack_settings=attack_settings,
                              method=args.method, epochs=args.epochs, train=train, dift=dift, seed=args.seed,
                              baselines=baselines, clp_u=None if args.no_b2 else args.clp_u, linear=not args.no_linear, device=args.device,
+                             anchors=args.anchors, test_protocol=args.test_protocol, floor=not args.no_floor,
                              command="naviewer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     record = reproduce(config, args.out, context())
     from pathlib import Path

@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("workspace", metavar="WORKSPACE")
     parser.add_argument("--run", "--run-name", dest="run", default=None, help="run name (default: dift, or train without --dift); spell it --run-name under torchrun")
     parser.add_argument("--dift", action="store_true", help="DIFT in the training loop")
+    parser.add_argument("--floor", action="store_true", help="train the same recipe on the CLEAN set of a workspace "
+                        "made with --attack and record its ASR as the no-poison floor shown beside every ASR")
     parser.add_argument("--accept-all", action="store_true", help="confirm DIFT's flags without a review (the paper's protocol)")
     parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"])
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings", help="method setting, repeatable")
@@ -88,6 +90,15 @@ def _run(args: argparse.Namespace) -> int:
             if args.dift_start is not None:
                 values["start_epoch"] = args.dift_start
             dift = DiftConfig.from_dict(values)
+        if args.floor:
+            if args.dift:
+                raise NaviewerError("--floor trains without DIFT (on the clean set): drop --dift")
+            from naviewer.workflows.floor import train_floor
+
+            floor = train_floor(ws, config, ctx, run=args.run or "floor")
+            print(f"no-poison floor: ASR {100 * floor['asr']:.1f} % (test-time protocol {floor['protocol']}), "
+                  f"kNN accuracy {100 * floor['knn_acc']:.1f} %; recorded in workspace.toml [floor]")
+            return 0
         if args.anchors is not None:
             if not args.dift:
                 raise NaviewerError("--anchors needs --dift (anchors are DIFT's)")

@@ -382,8 +382,11 @@ def finetune_and_finish(ws, run: str = RUN, ctx: Optional[JobContext] = None,
     density = cluster_density(final, confirmed)
     if density is not None:
         after["confirmed_density"] = density
+    from naviewer.workflows.floor import read_floor
+
     record = {"before": before, "after": after, "confirmed": int(confirmed.size), "finetune": outcome.finetune,
-              "checkpoint": str(outcome.checkpoint), "seconds": time.time() - started}
+              "checkpoint": str(outcome.checkpoint), "seconds": time.time() - started,
+              "protocol": (ws.config.get("attack") or {}).get("test_protocol") or "uniform", "floor": read_floor(ws)}
     from naviewer.io import atomic_write_json
 
     atomic_write_json(ws.run_dir(run) / "finetune_result.json", record)

@@ -199,11 +199,14 @@ class PosthocFinetuneOutcome:
     finetune: dict
     embeddings: dict = field(default_factory=dict)   # before/after -> path of the saved embeddings
     timings: dict = field(default_factory=dict)
+    protocol: Optional[str] = None                   # the test-time protocol of ``asr``
+    floor: Optional[dict] = None                     # the workspace's no-poison floor ([floor]), when measured
 
     def to_dict(self) -> dict:
         return {"source": str(self.source), "checkpoint": str(self.checkpoint), "run": self.run,
                 "confirmed": self.confirmed, "before": self.before, "after": self.after, "finetune": self.finetune,
-                "embeddings": {k: str(v) for k, v in self.embeddings.items()}, "timings": self.timings}
+                "embeddings": {k: str(v) for k, v in self.embeddings.items()}, "timings": self.timings,
+                "protocol": self.protocol, "floor": self.floor}
 
 
 def posthoc_checkpoint(ws) -> tuple[Path, str, str]:
@@ -387,5 +390,7 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     ctx.event("log", message=f"post-hoc fine-tuning on {confirmed.size} confirmed samples: {ft.steps} steps; "
               f"checkpoint {target}")
     timings["total"] = time.perf_counter() - t0
+    from naviewer.workflows.floor import read_floor
+
     return PosthocFinetuneOutcome(source, target, ft_run, int(confirmed.size), before, after, ft.to_dict(), paths,
-                                  timings)
+                                  timings, protocol=sets.protocol if sets is not None else None, floor=read_floor(ws))

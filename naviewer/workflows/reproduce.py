@@ -52,6 +52,9 @@ class ReproduceConfig:
     linear: bool = True
     device: str = "auto"
     command: str = ""
+    anchors: Optional[str] = None                  # --anchors SPEC (None: the clean set before poisoning)
+    test_protocol: Optional[str] = None            # the attack's test-time protocol of every ASR (None: uniform)
+    floor: bool = True                             # also train the no-poison floor (same recipe, clean set)
 
 
 def _evaluate(backbone, sets, image_size: int, linear: bool, device, ctx) -> dict:
@@ -122,7 +125,8 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
     # 1. craft
     t = stage("craft")
     setup = create_attacked_workspace(out / "workspace", config.dataset, config.attack, config.attack_settings,
-                                      seed=config.seed, anchors_per_class=config.anchors_per_class, ctx=ctx)
+                                      seed=config.seed, anchors_per_class=config.anchors_per_class,
+                                      anchors=config.anchors, test_protocol=config.test_protocol, ctx=ctx)
     ws = setup.workspace
     times["craft + workspace"] = time.perf_counter() - t
     try:
@@ -149,6 +153,17 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
         t = stage("evaluate: no defense")
         results["none"] = _evaluate(_encoder(nodef.checkpoint).backbone, sets, size, config.linear, device, ctx)
         times["evaluate: no defense"] = time.perf_counter() - t
+
+        # the no-poison floor: the same recipe on the clean set, the same trigger
+        if config.floor:
+            from naviewer.workflows.floor import train_floor
+
+            t = stage("train: no-poison floor (clean set)")
+            floor = train_floor(ws, train_config, ctx)
+            times["train: no-poison floor"] = time.perf_counter() - t
+            results["floor"] = {"knn_acc": floor["knn_acc"], "knn_asr_nt": floor["asr"], "knn_asr_all": floor["asr_all"]}
+        record["test_protocol"] = sets.protocol or "uniform"
+        record["anchors"] = dict(ws.config.get("anchors") or {}, indices=None, labels=None, clean_ids=None)
 
         # 3. B1: DBSCAN (+ a post-hoc DIFT pass) on the no-defense encoder, then retrain from scratch
         t = stage("detect: post-hoc DIFT + B1 on the no-defense encoder")
@@ -242,14 +257,21 @@ def results_markdown(record: dict) -> str:
     lines += ["| defense | kNN ACC (%) | linear ACC (%) | kNN ASR_nt (%) | kNN ASR_all (%) | linear ASR_nt (%) | "
               "linear ASR_all (%) | removed |", "|---|---|---|---|---|---|---|---|"]
     names = {"none": "no defense", "b1": "B1 (DBSCAN filter + retrain)", "b2": "B2 (B1 + CLP pruning)",
-             "dift": "DIFT"}
-    for key in ("none", "b1", "b2", "dift"):
+             "dift": "DIFT", "floor": "no-poison floor (same recipe, clean set)"}
+    for key in ("none", "b1", "b2", "dift", "floor"):
         r = res.get(key)
         if r is None:
             continue
         lines.append(f"| {names[key]} | {_pct(r.get('knn_acc'))} | {_pct(r.get('linear_acc'))} | "
                      f"{_pct(r.get('knn_asr_nt'))} | {_pct(r.get('knn_asr_all'))} | {_pct(r.get('linear_asr_nt'))} | "
                      f"{_pct(r.get('linear_asr_all'))} | {r.get('removed', 0)} |")
+    lines += ["", f"ASR uses the attack's {record.get('test_protocol') or 'uniform'} test-time protocol"
+              + ("; read every ASR against the no-poison floor's." if "floor" in res else
+                 "; no floor was measured (naviewer run WORKSPACE --floor).")]
+    anchors = record.get("anchors") or {}
+    if anchors:
+        lines += ["", f"DIFT's anchors: {anchors.get('source')}"
+                  + ("" if anchors.get("trusted", True) else " - NOT trusted (drawn from the suspect set's labels)") + "."]
     clp = record.get("b2_clp")
     if clp:
         layers = clp.get("layers") or []

@@ -23,7 +23,9 @@ def test_reproduce_cli_end_to_end_writes_its_table(tmp_path, tiny_data, capsys):
     assert "before label spreading" in table and "Time per stage" in table and "| B2: CLP pruning |" in table
     assert "torch threads 1." in table  # the --threads asked for, set before any stage
     record = json.loads((out / "results.json").read_text())
-    assert set(record["results"]) == {"none", "b1", "b2", "dift"}
+    assert set(record["results"]) == {"none", "b1", "b2", "dift", "floor"}
+    assert "| no-poison floor (same recipe, clean set) |" in table and "uniform test-time protocol" in table
+    assert record["test_protocol"] == "uniform" and record["anchors"]["kind"] == "clean-before-poisoning"
     b2 = record["results"]["b2"]
     assert b2["removed"] == record["results"]["b1"]["removed"] and b2["pruned_channels"] == record["b2_clp"]["pruned"]
     assert record["b2_clp"]["u"] == 3.0 and record["b2_clp"]["channels"] > 0

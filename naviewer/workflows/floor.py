@@ -1,0 +1,66 @@
+"""The no-poison floor: the same encoder recipe trained on the clean set, measured with the same trigger.
+
+An ASR means little alone: on 16 px digits an 8 px trigger covers a quarter of the image, so a
+triggered "3" can look like a "0" to an encoder that never saw a poison (ASR 17-29 % on the demo).
+The floor is that number for this workspace's recipe: the clean training set of ``[evaluation]``
+(the set before naviewer crafted the attack), the same TrainConfig, the attack's test trigger with
+the workspace's test-time protocol. It is recorded as ``[floor]`` and shown beside every ASR.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+FLOOR_RUN = "floor"
+
+
+def read_floor(ws) -> Optional[dict]:
+    """``[floor]`` of the workspace (None when it was never measured)."""
+    section = ws.config.get("floor") or {}
+    return dict(section) if section.get("asr") is not None else None
+
+
+def floor_text(floor: Optional[dict]) -> str:
+    """"floor 21.3 % (code)" for tables and terminals, or how to measure it."""
+    if not floor:
+        return "floor not measured (naviewer run WORKSPACE --floor)"
+    return f"floor {100 * float(floor['asr']):.1f} % ({floor.get('protocol') or 'uniform'})"
+
+
+def train_floor(ws, train_config, ctx: Optional[JobContext] = None, run: str = FLOOR_RUN) -> dict:
+    """Train ``train_config`` on the workspace's clean training set and record the floor (returned)."""
+    from naviewer.evaluation.encoder import evaluate_encoder
+    from naviewer.ssl.trainer import build_trainer
+    from naviewer.workflows.workspace_setup import evaluation_sets
+
+    ctx = ensure_context(ctx)
+    sets = evaluation_sets(ws, ctx)
+    if sets is None or sets.trigger_fn is None or sets.target is None:
+        raise NaviewerError("the no-poison floor needs a workspace made with --attack (a clean set and a trigger to "
+                            "measure with)", ws.config_path)
+    if (ws.checkpoint_dir(run) / "last.pt").exists():
+        raise NaviewerError(f"run {run!r} already exists: the floor was trained; choose another --run", ws.checkpoint_dir(run))
+    start = time.perf_counter()
+    kwargs: dict[str, Any] = {"eval_store": sets.train}
+    if sets.test is not None:
+        kwargs["eval_test_store"] = sets.test
+    trainer = build_trainer(train_config, sets.train, ws.run_dir(run), checkpoint_dir=ws.checkpoint_dir(run), **kwargs)
+    ws.store.add_run(run, "floor", {"train": train_config.to_dict()})
+    trainer.fit(ctx)
+    test = sets.test if sets.test is not None else sets.train
+    result = evaluate_encoder(trainer.method.backbone, sets.train, test, sets.trigger_fn, sets.target,
+                              image_size=train_config.image_size, k=min(200, len(sets.train) - 1), linear=False,
+                              ctx=ctx)
+    floor = {"asr": float(result["knn_asr_nt"]), "asr_all": float(result["knn_asr_all"]),
+             "knn_acc": float(result["knn_acc"]), "protocol": sets.protocol or "uniform", "run": run,
+             "method": train_config.method, "epochs": int(train_config.epochs),
+             "augment_recipe": train_config.augment_recipe, "image_size": int(train_config.image_size),
+             "seconds": time.perf_counter() - start}
+    ws.update_config("floor", floor)
+    ctx.event("log", message=f"no-poison floor: ASR {100 * floor['asr']:.1f} % ({floor['protocol']}), kNN accuracy "
+                             f"{100 * floor['knn_acc']:.1f} %")
+    return floor

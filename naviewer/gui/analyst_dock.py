@@ -99,24 +99,18 @@ class AnalystDock:
                 old.deleteLater()
             dock.show()
         else:
-            dock = window.add_panel(self.panel, "Analyst", "analystDock", Qt.DockWidgetArea.RightDockWidgetArea)
+            # added hidden and shown once it is a tab beside the monitor: shown on its own first, the
+            # stacked minimum heights would grow the window past a 720 px screen
+            dock = window.add_panel(self.panel, "Analyst", "analystDock", Qt.DockWidgetArea.RightDockWidgetArea, visible=False)
             window.tabifyDockWidget(docks["monitorDock"], dock)
+            dock.show()
         dock.setWindowTitle(f"Analyst — detection pass {self.pass_id}" + (f" of run {self.run}" if self.run else ""))
         dock.raise_()
         self.dock = dock
         self._shortcut_groups = [group for group, _ in self.panel.shortcut_groups()]
         for group, shortcuts in self.panel.shortcut_groups():
             window.shortcuts_panel.register(group, shortcuts)
-        # the analyst views need room: on a screen too narrow for them and the Overview, the Overview
-        # steps aside (View > Panels brings it back); the Jobs/Log area becomes a strip below them
-        screen = window.screen().availableGeometry() if window.screen() is not None else None
-        overview = docks.get("overviewDock")
-        if screen is not None and overview is not None and window.minimumSizeHint().width() > screen.width():
-            overview.hide()
-            window.resize(min(window.width(), screen.width()), window.height())
-        jobs = docks.get("jobsDock")
-        if jobs is not None and jobs.isVisible():
-            window.resizeDocks([dock, jobs], [max(400, window.height() - 260), 130], Qt.Orientation.Vertical)
+        window.make_room_for(dock)
         window._log(f"analyst: detection pass {self.pass_id} of {self.path.name}: {self.panel.session.flagged_ids().size} "
                     "flags to review" + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
 

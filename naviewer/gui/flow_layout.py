@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
-from PySide6.QtWidgets import QLayout, QLayoutItem, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLayout, QLayoutItem, QWidget
 
 
 class FlowLayout(QLayout):
@@ -67,25 +67,27 @@ class FlowLayout(QLayout):
     def _do_layout(self, rect: QRect, test_only: bool) -> int:
         m = self.contentsMargins()
         area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
-        x, y, line_height = area.x(), area.y(), 0
+        rows: list[list[tuple[QLayoutItem, QSize]]] = [[]]
+        x = area.x()
         for item in self._items:
             widget = item.widget()
             if widget is not None and widget.isHidden():
                 continue
-            space = self._spacing
-            if space < 0 and widget is not None:
-                space = widget.style().layoutSpacing(QSizePolicy.ControlType.PushButton, QSizePolicy.ControlType.PushButton,
-                                                     Qt.Orientation.Horizontal)
             hint = item.sizeHint()
-            next_x = x + hint.width() + space
-            if next_x - space > area.right() + 1 and line_height > 0:
+            if rows[-1] and x + hint.width() > area.right() + 1:
+                rows.append([])
                 x = area.x()
-                y = y + line_height + space
-                next_x = x + hint.width() + space
-                line_height = 0
+            rows[-1].append((item, hint))
+            x += hint.width() + self._spacing
+        y = area.y()
+        for row in rows:
+            if not row:
+                continue
+            height = max(hint.height() for _item, hint in row)
             if not test_only:
-                item.setGeometry(QRect(QPoint(x, y), hint))
-            x = next_x
-            line_height = max(line_height, hint.height())
-        return y + line_height - rect.y() + m.bottom()
-
+                x = area.x()
+                for item, hint in row:  # each item centred in its row's height
+                    item.setGeometry(QRect(QPoint(x, y + (height - hint.height()) // 2), hint))
+                    x += hint.width() + self._spacing
+            y += height + self._spacing
+        return max(y - self._spacing, area.y()) - rect.y() + m.bottom()

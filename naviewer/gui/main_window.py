@@ -121,6 +121,9 @@ class MainWindow(QMainWindow):
         self.jobs.jobs_changed.connect(self._update_actions)
         self.theme_manager.theme_changed.connect(self._on_theme_changed)
         self.resize(1280, 800)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None and screen.width() >= 640 and (screen.width() < 1280 or screen.height() < 800):
+            self.resize(min(1280, screen.width()), min(800, screen.height()))  # a 1280x720 screen holds it
         self._restore_layout()
         self._rebuild_recent_menu()
         self._update_actions()
@@ -159,6 +162,8 @@ class MainWindow(QMainWindow):
         self.act_shortcuts = self._action("Keyboard &shortcuts", self.show_shortcuts, QKeySequence(K.HelpContents), "List keyboard shortcuts")
         self.act_about = self._action("&About naviewer", self.show_about, None, "Versions and compute device")
         self.act_reset_layout = self._action("&Reset layout", self.reset_layout, None, "Put every panel back where it started")
+        self.act_overview = self._action("&Overview", self.toggle_overview, "F9", "Show or fold away the Overview panel", checkable=True)
+        self.act_overview.setChecked(True)
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         for name in THEMES:
@@ -189,6 +194,7 @@ class MainWindow(QMainWindow):
             self.view_menu.addAction(action)
         self.view_menu.addAction(self.act_toggle_theme)
         self.view_menu.addSeparator()
+        self.view_menu.addAction(self.act_overview)
         self.view_menu.addAction(self.act_reset_layout)
         run_menu = bar.addMenu("&Run")
         for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel):
@@ -204,6 +210,8 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(True)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addAction(self.act_overview)  # the Overview folds away to leave the analyst room
+        toolbar.addSeparator()
         for action in (self.act_open_workspace, self.act_open_dataset, self.act_open_encoder):
             toolbar.addAction(action)
             action.setIconText(action.text().replace("&", "").replace("Open ", "").rstrip("…").capitalize())
@@ -251,11 +259,13 @@ class MainWindow(QMainWindow):
         self.jobs_panel = JobsPanel(self.jobs)
         self.jobs_panel.show_error.connect(self.show_job_error)
         self.shortcuts_panel = ShortcutsPanel()
+        self.shortcuts_panel.setMinimumWidth(340)  # wide enough to read an action beside its keys
         self.log = QPlainTextEdit()
         self.log.setObjectName("eventLog")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
-        self.add_panel(self.overview, "Overview", "overviewDock", Qt.DockWidgetArea.LeftDockWidgetArea)
+        overview = self.add_panel(self.overview, "Overview", "overviewDock", Qt.DockWidgetArea.LeftDockWidgetArea)
+        overview.visibilityChanged.connect(lambda _v: self.act_overview.setChecked(not overview.isHidden()))
         self.add_panel(placeholder, "Training monitor", "monitorDock", Qt.DockWidgetArea.RightDockWidgetArea)
         self.add_panel(self.jobs_panel, "Jobs", "jobsDock", Qt.DockWidgetArea.RightDockWidgetArea)
         self.add_panel(self.log, "Log", "logDock", Qt.DockWidgetArea.RightDockWidgetArea)
@@ -270,7 +280,7 @@ class MainWindow(QMainWindow):
         return [
             ("File", [self.act_new_workspace, self.act_open_workspace, self.act_open_dataset, self.act_open_encoder,
                       self.act_follow_run, self.act_export, self.act_quit]),
-            ("View", [self.act_toggle_theme]),
+            ("View", [self.act_overview, self.act_toggle_theme]),
             ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_detect]),
             ("Help", [self.act_shortcuts]),
         ]
@@ -318,6 +328,30 @@ class MainWindow(QMainWindow):
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, STATE_VERSION)
         self._default_sizes()
+
+    def toggle_overview(self) -> None:
+        """F9: show the Overview, or fold it away (its room goes to the other panels)."""
+        dock = self.docks["overviewDock"]
+        dock.setVisible(dock.isHidden())
+        self.act_overview.setChecked(not dock.isHidden())
+
+    def make_room_for(self, dock: QDockWidget) -> None:
+        """A large view (the analyst) was docked: lay the window out for its size. Narrower than
+        1600 px the Overview folds away (F9 or the toolbar's Overview brings it back); lower than 900
+        px the Jobs and Log panels join the view's tabs instead of a strip under it (the status bar
+        still shows a running job's progress)."""
+        overview = self.docks["overviewDock"]
+        if self.width() < 1600 and not overview.isHidden():
+            overview.hide()
+            self.statusBar().showMessage("The Overview is folded away to give the analyst room: F9 shows it.", 10000)
+        jobs, log = self.docks["jobsDock"], self.docks["logDock"]
+        if self.height() < 900:
+            for other in (jobs, log):
+                if dock not in self.tabifiedDockWidgets(other):
+                    self.tabifyDockWidget(dock, other)
+        elif not jobs.isHidden():
+            self.resizeDocks([dock, jobs], [max(400, self.height() - 260), 130], Qt.Orientation.Vertical)
+        dock.raise_()
 
     # ---------------------------------------------------------------------- theme ----
     def set_theme(self, name: str) -> None:
@@ -827,6 +861,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------ help ----
     def show_shortcuts(self) -> None:
+        """F1: the keys (the panel is at least 340 px wide and wraps long action names)."""
         dock = self.docks["shortcutsDock"]
         dock.show()
         dock.raise_()

@@ -124,3 +124,99 @@ def _settle(app, seconds: float) -> None:
 if __name__ == "__main__":  # pragma: no cover - developer tool
     for path in take(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")):
         print(path)
+
+
+# -- the review window at given screen sizes (issue 14: lay out for 1280x720 upward) ------------------
+REVIEW_SIZES = ((1280, 720), (1920, 1080))
+
+
+def review_workspace(root: Path, n: int = 2000, n_poison: int = 60, seed: int = 11) -> Path:
+    """A workspace over the planted-cluster demo session (synthetic images and scores, one detection pass)."""
+    import numpy as np
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.workspace import Workspace
+
+    from PIL import Image
+
+    from naviewer.data.sources import open_dataset
+
+    demo = make_demo_session(n, n_poison, seed=seed)
+    images = root / "images"
+    for i, (image, label) in enumerate(zip(np.asarray(demo.images), demo.labels)):
+        folder = images / demo.class_names[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:05d}.png")
+    path = root / "review-ws"
+    dataset = open_dataset(images)
+    # the folder reader orders samples by class folder: carry the scores over to that order
+    order = np.array([int(Path(dataset.source_key(i)).stem) for i in range(len(dataset))], np.int64)
+    with Workspace.create(path, dataset) as ws:
+        ws.store.add_detection_pass("dift", {k: np.asarray(v)[order] for k, v in demo.scores.items()}, {"k": 10},
+                                    run="demo", epoch=0)
+        ws.save_embeddings("demo", "review", np.asarray(demo.embeddings)[order])
+    return path
+
+
+def take_review(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light", extras: bool = True) -> list[Path]:
+    """The main window with the analyst docked on a workspace, at each size (``review-WxH.png``); with
+    ``extras`` also F1's list, the large sample view and the Crop layout tab at the smallest size."""
+    import os
+
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    root = Path(tempfile.mkdtemp(prefix="naviewer-review-shots-"))
+    path = review_workspace(root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for k, (w, h) in enumerate(sizes):
+        manager = ThemeManager(app, theme)
+        manager.apply()
+        window = MainWindow(manager)
+        window.resize(w, h)
+        window.show()
+        _settle(app, 0.5)
+        window.ensure_monitor()
+        window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+        _settle(app, 1.0)
+        panel = window.analyst_dock.panel
+        s = panel.session
+        q = s.review_queue()
+        s.reject(q[60:63])
+        panel.clusters.select_cluster(0)
+        s.set_current(int(q[0]))
+        _settle(app, 0.5)
+        target = out_dir / f"review-{w}x{h}.png"
+        window.grab().save(str(target))
+        written.append(target)
+        if extras and k == 0:
+            window.show_shortcuts()
+            _settle(app, 0.5)
+            written.append(out_dir / f"review-{w}x{h}-keys.png")
+            window.grab().save(str(written[-1]))
+            window.docks["shortcutsDock"].hide()
+            panel.gallery.open_viewer(int(q[0]))
+            _settle(app, 0.5)
+            written.append(out_dir / f"review-{w}x{h}-large-view.png")
+            panel.gallery.viewer.grab().save(str(written[-1]))
+            panel.gallery.viewer.close()
+            composite = np.concatenate([s.image(int(q[0])), s.image(int(q[1]))], axis=1)
+            panel.crop_layout.set_sample(composite, None)
+            panel.tabs.setCurrentWidget(panel._crop_tab)
+            _settle(app, 0.8)
+            written.append(out_dir / f"review-{w}x{h}-crop-layout.png")
+            window.grab().save(str(written[-1]))
+        window.jobs.cancel_all()
+        window.jobs.wait_all(5)
+        window.analyst_dock.close()
+        window.close()
+        window.deleteLater()
+        _settle(app, 0.2)
+    return written

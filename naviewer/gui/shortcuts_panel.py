@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -33,8 +34,16 @@ class ShortcutsPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Action", "Shortcut"])
         self.tree.setRootIsDecorated(True)
+        self.tree.setWordWrap(True)  # long action names wrap in a narrow dock instead of being cut
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.header().setStretchLastSection(False)  # the action column takes the room, the keys what they need
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self._relayout = QTimer(self)  # wrapped rows get their height again when the column width changes
+        self._relayout.setSingleShot(True)
+        self._relayout.setInterval(0)
+        self._relayout.timeout.connect(self._fit_rows)
+        self.tree.header().sectionResized.connect(lambda *_a: self._relayout.start())
         self.hint = QLabel("Keys of a view (gallery, density map) are listed while it is open and work while it has focus.")
         self.hint.setObjectName("hintLabel")
         self.hint.setWordWrap(True)
@@ -76,6 +85,23 @@ class ShortcutsPanel(QWidget):
             for text, keys in rows:
                 parent.addChild(QTreeWidgetItem([text, keys]))
             parent.setExpanded(True)
+        self._relayout.start()
+
+    def _fit_rows(self) -> None:
+        """Give each row the height its wrapped action text needs at the column's current width (the
+        tree itself keeps one line per row and would cut the rest off)."""
+        width = self.tree.header().sectionSize(0) - self.tree.indentation() * 2 - 8
+        if width <= 20:
+            return
+        metrics = self.tree.fontMetrics()
+        flags = int(Qt.AlignmentFlag.AlignLeft) | int(Qt.TextFlag.TextWordWrap)
+        for i in range(self.tree.topLevelItemCount()):
+            parent = self.tree.topLevelItem(i)
+            for j in range(parent.childCount()):
+                child = parent.child(j)
+                height = metrics.boundingRect(0, 0, width, 10_000, flags, child.text(0)).height() + 4
+                child.setSizeHint(0, QSize(width, max(height, metrics.height() + 4)))  # (-1, h) would clear it
+        self.tree.doItemsLayout()
 
     def groups(self) -> list[str]:
         return [self.tree.topLevelItem(i).text(0) for i in range(self.tree.topLevelItemCount())]

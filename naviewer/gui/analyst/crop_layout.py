@@ -19,10 +19,12 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QFrame,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QTableWidget,
@@ -160,7 +162,9 @@ class CropLayoutWidget(QWidget):
         self.compare.setMaximumHeight(240)
         self._pinned: list[tuple[CropLayout, NAEstimate]] = []
 
-        controls = QVBoxLayout()
+        controls_box = QWidget()
+        controls = QVBoxLayout(controls_box)
+        controls.setContentsMargins(0, 0, 0, 0)
         controls.addLayout(form)
         controls.addWidget(self.prob_label)
         controls.addLayout(sample_row)
@@ -171,17 +175,30 @@ class CropLayoutWidget(QWidget):
             " &nbsp; ".join(f"<span style='color:{c.name()}'>■</span> {t}" for c, t in REGION_STYLE.values() if t != "gap")
             + f" &nbsp; <span style='color:{EVENT_COLOUR.name()}'>□</span> noisy-alignment pair &nbsp; <span style='color:#999'>□</span> other pair"
         )
+        legend.setWordWrap(True)
+        # The controls scroll on their own, so the tab can be short (a 720 px screen) and the image
+        # keeps the whole height: the canvas is never pushed below the visible part of the tab.
+        self.controls_scroll = QScrollArea()
+        self.controls_scroll.setWidgetResizable(True)
+        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controls_scroll.setWidget(controls_box)
+        self.controls_scroll.setMinimumWidth(controls_box.minimumSizeHint().width() + 18)
+        self.canvas.setMinimumSize(120, 80)
         left = QVBoxLayout()
         left.addWidget(self.canvas, 1)
         left.addWidget(legend)
         top = QHBoxLayout()
         top.addLayout(left, 3)
-        top.addLayout(controls, 2)
+        top.addWidget(self.controls_scroll, 2)
+        self.compare_label = QLabel("Layouts side by side:")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
         outer.addLayout(top, 1)
-        outer.addWidget(QLabel("Layouts side by side:"))
+        outer.addWidget(self.compare_label)
         outer.addWidget(self.compare)
+        self.compare_label.hide()  # until a layout is pinned
+        self.compare.hide()
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -328,6 +345,8 @@ class CropLayoutWidget(QWidget):
             for row, text in enumerate(values):
                 self.compare.setItem(row, col, QTableWidgetItem(text))
         self.compare.resizeColumnsToContents()
+        self.compare_label.show()
+        self.compare.show()
 
     def pinned(self) -> list[tuple[CropLayout, NAEstimate]]:
         return list(self._pinned)

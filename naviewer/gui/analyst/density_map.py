@@ -41,6 +41,7 @@ from naviewer.gui.analyst.common import (
     class_colour,
     fmt,
 )
+from naviewer.gui.flow_layout import FlowLayout
 
 COLOUR_MODES = {"density": "density rank", "class": "class", "review": "review state"}
 DENSITY_BINS = [(0.0, 0.01, "top 1%"), (0.01, 0.05, "1-5%"), (0.05, 0.2, "5-20%"), (0.2, 0.5, "20-50%"), (0.5, 1.01, "50-100%")]
@@ -198,8 +199,7 @@ class DensityMapWidget(QWidget):
         self.projection_box.setToolTip("2-D projection of the embedding (t-SNE runs as a background job and is cached)")
         self.projection_box.activated.connect(lambda _i: self._on_projection_choice(self.projection_box.currentData()))
         self.tool_group = QButtonGroup(self)
-        tools = QHBoxLayout()
-        tools.setContentsMargins(0, 0, 0, 0)
+        tools = FlowLayout(spacing=3)  # wraps onto a second row in a narrow panel; nothing is cut
         for mode, text, tip in (("pan", "Pan", "drag to pan, wheel to zoom (G)"), ("box", "Box", "drag a box to select (B)"), ("lasso", "Lasso", "draw around points to select (S)")):
             button = QToolButton()
             button.setText(text)
@@ -225,7 +225,6 @@ class DensityMapWidget(QWidget):
         tools.addWidget(self.flags_toggle)
         tools.addWidget(clear)
         tools.addWidget(fit)
-        tools.addStretch(1)
         tools.addWidget(self.projection_box)
         tools.addWidget(self.colour_box)
 
@@ -386,7 +385,8 @@ class DensityMapWidget(QWidget):
             count = f"{int(sel[ids].sum()):,} / {len(ids):,}" if sel is not None else f"{len(ids):,}"
             parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
         mode = " · density image (too many points for a scatter)" if self.image_mode else ""
-        self.legend.setText(" &nbsp; ".join(parts) + mode)
+        # an entry never breaks inside ("top 1% 20 / 20" stays on one line); the lines break between entries
+        self.legend.setText(" &nbsp; ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + mode)
 
     # -- modes ----------------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:

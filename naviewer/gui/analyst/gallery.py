@@ -42,9 +42,8 @@ FILTERS = {
     "all": "All samples",
     "selection": "Selection",
 }
-HINT = ("<b>C</b> confirm poison · <b>R</b> reject (benign) · <b>L</b> later · <b>U</b>/<b>Ctrl+Z</b> undo · "
-        "<b>N</b> next undecided · <b>Space</b> large view · <b>Ctrl+A</b> highlight all · <b>Esc</b> clear · "
-        "<b>F</b> filters · <b>1</b>-<b>4</b> show · <b>F1</b> all keys")
+HINT = ("<b>C</b> confirm · <b>R</b> reject · <b>L</b> later · <b>U</b> undo · <b>N</b> next · <b>Space</b> large view · "
+        "<b>F</b> filters · <b>F1</b> every key")
 
 
 class GalleryModel(QAbstractListModel):
@@ -208,6 +207,7 @@ class GalleryWidget(QWidget):
         self.cache = ThumbnailCache(session, tile - 10)
         self.model = GalleryModel(session, self)
         self.view = GalleryView(tile, self)
+        self.view.setMinimumSize(tile + 24, tile + 4)  # one tile: the rest of the panel keeps its room
         self.view.setModel(self.model)
         self.view.setItemDelegate(TileDelegate(session, self.cache, tile, self.view))
         self._syncing = False
@@ -230,13 +230,12 @@ class GalleryWidget(QWidget):
         self.filter_button.toggled.connect(self.show_filters)
         self.count_label = QLabel()
         self.buttons: dict[str, QPushButton] = {}
-        self.count_label.setWordWrap(True)
         # two rows (filter and count; review buttons) so the gallery fits beside the map on a laptop screen
-        filters = QHBoxLayout()
+        filters = FlowLayout(spacing=4)
         filters.addWidget(QLabel("Show:"))
         filters.addWidget(self.filter_box)
         filters.addWidget(self.filter_button)
-        filters.addWidget(self.count_label, 1)
+        filters.addWidget(self.count_label)
         top = FlowLayout(spacing=4)
         for state, text, key in (("confirmed", "Confirm", "C"), ("rejected", "Reject", "R"), ("later", "Later", "L")):
             button = QPushButton(text)
@@ -269,6 +268,9 @@ class GalleryWidget(QWidget):
         self.notice.hide()
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
+        self.hint.setToolTip("C confirm poison · R reject (benign) · L later · U/Ctrl+Z undo · N next undecided flag · "
+                             "Space large view · Ctrl+A highlight all · Esc clear the highlight · F filters · "
+                             "1-4 Flagged/Unreviewed/All/Selection · Help ▸ Keyboard shortcuts (F1) lists every key")
         self.hint.setStyleSheet("color: #666; padding: 2px;")
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)

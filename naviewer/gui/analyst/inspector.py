@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
     QFrame,
-    QGridLayout,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt, qimage_from_array
+from naviewer.gui.flow_layout import FlowLayout
 
 SCORE_ROWS = (
     ("rank", "density rank"),
@@ -60,35 +60,37 @@ class SampleInspector(QWidget):
 
         self.title = QLabel("No sample selected")
         self.title.setStyleSheet("font-weight: bold; font-size: 13px;")
+        self.title.setWordWrap(True)
         self.image = QLabel()
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setMinimumSize(image_size // 2, image_size // 2)
+        self.image.setMinimumSize(min(96, image_size // 2), min(96, image_size // 2))
         self.image.setFrameShape(QFrame.Shape.StyledPanel)
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.values: dict[str, QLabel] = {}
         for key, text in SCORE_ROWS + (("cluster", "cluster"), ("source", "source key"), ("review", "review")):
             label = QLabel("–")
+            label.setWordWrap(True)  # long values (source keys) wrap in a narrow inspector
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.values[key] = label
             self.form.addRow(text + ":", label)
 
         self.buttons: dict[str, QPushButton] = {}
-        actions = QGridLayout()
-        for pos, (state, text) in enumerate((("confirmed", "Confirm"), ("rejected", "Reject"), ("later", "Later"))):
+        actions = FlowLayout(spacing=4)  # wraps in a narrow inspector instead of cutting the labels
+        for state, text in (("confirmed", "Confirm"), ("rejected", "Reject"), ("later", "Later")):
             button = QPushButton(text)
+            button.setToolTip(f"mark this sample {state}")
             button.clicked.connect(lambda _c=False, s=state: self._review(s))
             self.buttons[state] = button
-            actions.addWidget(button, pos // 2, pos % 2)
+            actions.addWidget(button)
         self.layout_button = QPushButton("Crop layout…")
         self.layout_button.setToolTip("show the crop layout of this composite and its crop-event probability")
         self.layout_button.clicked.connect(lambda: self.sample is not None and self.layout_requested.emit(self.sample))
-        actions.addWidget(self.layout_button, 1, 1)
+        actions.addWidget(self.layout_button)
 
         self.neighbour_box = QWidget()
-        self.neighbour_grid = QGridLayout(self.neighbour_box)
-        self.neighbour_grid.setContentsMargins(0, 0, 0, 0)
-        self.neighbour_grid.setSpacing(2)
+        self.neighbour_grid = FlowLayout(self.neighbour_box, spacing=2)
         self.neighbour_buttons: list[QToolButton] = []
 
         self.evaluation = QCheckBox("Evaluation mode")
@@ -107,13 +109,16 @@ class SampleInspector(QWidget):
         layout.addWidget(self.image)
         layout.addLayout(actions)
         layout.addLayout(self.form)
-        layout.addWidget(QLabel(f"Nearest neighbours in embedding space (k={k}):"))
+        neighbours = QLabel(f"Nearest neighbours in embedding space (k={k}):")
+        neighbours.setWordWrap(True)
+        layout.addWidget(neighbours)
         layout.addWidget(self.neighbour_box)
         layout.addWidget(self.evaluation)
         layout.addWidget(self.truth)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap instead
         scroll.setWidget(body)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -156,11 +161,7 @@ class SampleInspector(QWidget):
         image = s.image(sid)
         if image is not None:
             h, w = image.shape[:2]
-            scale = max(1, min(int(1.6 * self.image_size) // w, self.image_size // h))  # wide composites may grow wider
-            pix = QPixmap.fromImage(qimage_from_array(image)).scaled(
-                w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
-            )
-            self.image.setPixmap(pix)
+            self.image.setPixmap(self._pixmap(image))
             self.image.setToolTip(f"{w}x{h} px")
             self.layout_button.setEnabled(w != h)  # composites are 2:1 / 1:2
         else:
@@ -179,14 +180,30 @@ class SampleInspector(QWidget):
         self._set_neighbours(s.neighbours(sid, self.k))
         self._show_truth()
 
+    def _pixmap(self, image: np.ndarray) -> QPixmap:
+        """The image enlarged by a whole factor, as large as ``image_size`` allows (wide composites up to
+        1.6 times wider) but never wider than the inspector: nothing of it is cut off."""
+        h, w = image.shape[:2]
+        room = max(64, self.width() - 36)
+        scale = max(1, min(int(1.6 * self.image_size) // w, self.image_size // h, room // w))
+        return QPixmap.fromImage(qimage_from_array(image)).scaled(
+            w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+        )
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.sample is not None:
+            image = self.session.image(self.sample)
+            if image is not None:
+                self.image.setPixmap(self._pixmap(image))
+
     def _set_neighbours(self, ids: np.ndarray) -> None:
         for button in self.neighbour_buttons:
             self.neighbour_grid.removeWidget(button)
             button.hide()
             button.deleteLater()
         self.neighbour_buttons = []
-        cols = 4
-        for k, nid in enumerate(ids.tolist()):
+        for nid in ids.tolist():
             button = QToolButton()
             pix = self.cache.get(nid)
             if pix is not None:
@@ -199,7 +216,7 @@ class SampleInspector(QWidget):
                 button.setStyleSheet(f"border: 2px solid {STATE_COLOURS[state].name()};")
             button.setToolTip(f"#{nid} {self.session.class_name(int(self.session.labels[nid]))}, {state}: click to inspect")
             button.clicked.connect(lambda _c=False, i=nid: self._go(i))
-            self.neighbour_grid.addWidget(button, k // cols, k % cols)
+            self.neighbour_grid.addWidget(button)
             self.neighbour_buttons.append(button)
 
     def _go(self, sid: int) -> None:

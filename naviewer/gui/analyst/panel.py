@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.session import AnalysisSession
@@ -29,35 +29,7 @@ from naviewer.gui.analyst.inspector import SampleInspector
 from naviewer.gui.analyst.why import WhyFlaggedWidget
 
 
-INSPECTOR_MIN_WIDTH = 230
-
-
-class SidewaysScroll(QScrollArea):
-    """``widget`` at the full height of the area and at least its own minimum width: when the area is
-    narrower than that the view scrolls sideways, so the panel's minimum width no longer adds up the
-    views' (a 1366 px screen holds the window). Never scrolls vertically: the splitter gives height."""
-
-    def __init__(self, widget: QWidget, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.setWidgetResizable(False)  # sized in _fit(): a resizable area would honour heightForWidth
-        self.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.setWidget(widget)
-        self.setMinimumSize(160, widget.minimumSizeHint().height() + self.horizontalScrollBar().sizeHint().height())
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return self.widget().sizeHint()
-
-    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.Resize:
-            self._fit()
-        return super().viewportEvent(event)
-
-    def _fit(self) -> None:
-        widget, room = self.widget(), self.viewport().size()
-        least = widget.minimumSizeHint()
-        widget.resize(max(room.width(), least.width()), max(room.height(), least.height()))
+INSPECTOR_MIN_WIDTH = 200
 
 
 class AnalystPanel(QWidget):
@@ -113,14 +85,12 @@ class AnalystPanel(QWidget):
         top.addWidget(self.header, 1)
         top.addWidget(export)
 
-        # The map and the gallery sit in scroll areas: on a narrow screen (1366 px) the window stays on
-        # the screen and a view scrolls sideways rather than the three views forcing ~1,400 px.
+        # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
+        # so the three fit side by side from 1280 px up without scrolling sideways or truncating a label.
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.setChildrenCollapsible(False)
-        self._map_scroll = SidewaysScroll(self.map)
-        self._gallery_scroll = SidewaysScroll(self.gallery)
-        upper.addWidget(self._map_scroll)
-        upper.addWidget(self._gallery_scroll)
+        upper.addWidget(self.map)
+        upper.addWidget(self.gallery)
         upper.addWidget(self.inspector)
         self.inspector.setMinimumWidth(INSPECTOR_MIN_WIDTH)
         upper.setStretchFactor(0, 4)
@@ -131,11 +101,8 @@ class AnalystPanel(QWidget):
         self.tabs.addTab(self.why, "Why flagged")
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.finetune_gate, "Fine-tune")
-        crop_scroll = QScrollArea()  # the layout controls are tall: let the tab shrink and scroll
-        crop_scroll.setWidgetResizable(True)
-        crop_scroll.setWidget(self.crop_layout)
-        self.tabs.addTab(crop_scroll, "Crop layout")
-        self._crop_tab = crop_scroll
+        self.tabs.addTab(self.crop_layout, "Crop layout")  # its controls scroll inside it; the image always fits
+        self._crop_tab = self.crop_layout
         self.tabs.setUsesScrollButtons(True)
         outer = QSplitter(Qt.Orientation.Vertical)
         outer.setChildrenCollapsible(False)

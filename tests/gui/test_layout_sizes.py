@@ -1,0 +1,84 @@
+"""Issue 14 item 8: the review window is laid out for 1280x720 upward: the window stays on such a screen,
+no control of the analyst is truncated or hidden behind a scrollbar, the crop layout shows the whole
+image, and F1 shows every action in full."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from .analyst.analyst_kit import folder_workspace
+
+
+def _fully_visible(widget) -> bool:
+    """Shown, and no part of it clipped away (a scroll area's viewport stands for the whole view)."""
+    target = widget.viewport() if hasattr(widget, "viewport") else widget
+    return widget.isVisible() and target.visibleRegion().boundingRect() == target.rect()
+
+
+def _settle(qtbot) -> None:
+    for _ in range(3):
+        QApplication.processEvents()
+        qtbot.wait(30)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 1000), (1920, 1080)])
+def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
+    w, h = size
+    window.resize(w, h)
+    _settle(qtbot)
+    window._set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
+                          {"samples": 200, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    s = panel.session
+    panel.clusters.select_cluster(0)
+    s.set_current(int(s.review_queue()[0]))
+    _settle(qtbot)
+    assert window.width() <= w and window.height() <= h, window.size()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720, hint
+
+    g, m, i = panel.gallery, panel.map, panel.inspector
+    controls = [*g.buttons.values(), g.filter_box, g.filter_button, *i.buttons.values(), i.layout_button,
+                m.colour_box, m.projection_box, m.flags_toggle, *m.tool_group.buttons(), panel.export_button]
+    for control in controls:
+        label = getattr(control, "text", lambda: "")() or type(control).__name__
+        assert _fully_visible(control), (label, control.parentWidget().objectName(), type(control.parentWidget()).__name__, control.geometry(), control.parentWidget().rect(), control.visibleRegion().boundingRect())
+        assert control.width() >= control.sizeHint().width(), f"{label}: {control.width()} < {control.sizeHint().width()}"
+    assert _fully_visible(m.plot) and m.plot.height() >= 100  # the map is not behind a scrollbar
+    assert _fully_visible(g.view) and g.view.height() >= 76
+    assert _fully_visible(i.image) and i.image.pixmap().width() <= i.image.width()
+    if w < 1600:
+        assert window.docks["overviewDock"].isHidden() and window.act_overview.isEnabled()
+        window.act_overview.trigger()
+        assert not window.docks["overviewDock"].isHidden()
+        window.act_overview.trigger()
+
+    # the crop layout shows the whole composite, however short the tab
+    image = s.image(int(s.review_queue()[0]))
+    panel.crop_layout.set_sample(np.concatenate([image, image], axis=1), None)
+    panel.tabs.setCurrentWidget(panel._crop_tab)
+    _settle(qtbot)
+    canvas = panel.crop_layout.canvas
+    assert _fully_visible(canvas) and canvas.height() >= 80
+
+    # F1: every action readable in full beside its keys
+    window.show_shortcuts()
+    _settle(qtbot)
+    tree = window.shortcuts_panel.tree
+    qtbot.waitUntil(lambda: tree.topLevelItemCount() > 0)
+    _settle(qtbot)
+    metrics = tree.fontMetrics()
+    flags = int(Qt.AlignmentFlag.AlignLeft) | int(Qt.TextFlag.TextWordWrap)
+    for k in range(tree.topLevelItemCount()):
+        parent = tree.topLevelItem(k)
+        for j in range(parent.childCount()):
+            child = parent.child(j)
+            rect = tree.visualItemRect(child)
+            width = tree.header().sectionSize(0) - tree.indentation() * 2 - 8
+            needed = metrics.boundingRect(0, 0, width, 10_000, flags, child.text(0)).height()
+            assert rect.height() >= needed, child.text(0)
+            assert tree.header().sectionSize(1) >= metrics.horizontalAdvance(child.text(1)), child.text(1)

@@ -44,6 +44,31 @@ def _fmt(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
 
+UNTRUSTED_ANCHORS = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: a "
+                     "poisoned anchor can hide every poison. Read 'nothing flagged' with care, and give a trusted "
+                     "clean set (naviewer anchors WORKSPACE SPEC) before relying on this review.")
+
+
+def _trust_notes(settings: Mapping[str, Any]) -> list[str]:
+    """Banners for what makes the pass less trustworthy: untrusted anchors (and the ones the screen
+    dropped), degenerate embeddings or anchors. Empty for a pass that recorded none of that."""
+    summary = settings.get("summary") or {}
+    parts: list[str] = []
+    box = "<div style='border:2px solid {c};background:{b};padding:.5em 1em;margin:1em 0'>"
+    if summary.get("anchors_trusted") is False:
+        notes = list(settings.get("anchor_notes") or [])
+        parts.append(box.format(c="#d32f2f", b="#fdecea") + "<b>Anchors NOT trusted.</b> " + _e(UNTRUSTED_ANCHORS)
+                     + (f"<br>The screen dropped {len(notes)} anchor(s) that looked contaminated: "
+                        + _e("; ".join(notes[:20])) if notes else "") + "</div>")
+    elif summary.get("anchors_trusted") is True:
+        parts.append(f"<p>DIFT's anchors: {int(summary.get('anchors') or 0)} trusted clean samples.</p>")
+    warnings = list(settings.get("warnings") or summary.get("warnings") or [])
+    if warnings:
+        parts.append(box.format(c="#f9a825", b="#fff8e1") + "<b>Warnings before any verdict:</b><ul>"
+                     + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul></div>")
+    return parts
+
+
 def render_report(
     session: AnalysisSession,
     *,
@@ -68,6 +93,7 @@ def render_report(
         ".state{display:inline-block;padding:0 6px;border-radius:3px;color:white}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f"<p>Generated {_e(_dt.datetime.now().isoformat(timespec='seconds'))} by {_e(session.reviewer)}.</p>",
+        *_trust_notes(session.settings),
         "<h2>Summary</h2><table>",
         f"<tr><th>samples</th><td>{session.n:,}</td></tr>",
         f"<tr><th>flagged</th><td>{flagged:,}</td></tr>",

@@ -29,3 +29,17 @@ def test_png_thumbnail_keeps_aspect() -> None:
 
     data = base64.b64decode(png_base64(np.zeros((32, 64, 3), np.uint8), size=64))
     assert Image.open(io.BytesIO(data)).size == (64, 32)
+
+
+def test_report_says_when_the_anchors_were_not_trusted(tmp_path) -> None:
+    s = make_demo_session(200, 10, seed=1)
+    s.settings["summary"] = {"anchors_trusted": False, "anchors": 95}
+    s.settings["anchor_notes"] = ["anchor 17 (class 0) dropped: the densest samples' label spreading reaches it"]
+    s.settings["warnings"] = ["the embeddings are nearly one-dimensional"]
+    text = write_report(s, tmp_path / "untrusted.html").read_text(encoding="utf-8")
+    assert "Anchors NOT trusted" in text and "anchor 17 (class 0) dropped" in text
+    assert "nearly one-dimensional" in text
+    s.settings["summary"] = {"anchors_trusted": True, "anchors": 100}
+    s.settings.pop("warnings")
+    text = write_report(s, tmp_path / "trusted.html").read_text(encoding="utf-8")
+    assert "NOT trusted" not in text and "100 trusted clean samples" in text

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -190,7 +190,13 @@ class FilterSidebar(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
         self.setFixedWidth(max(body.sizeHint().width(), 190) + scroll.verticalScrollBar().sizeHint().width() + 4)
+        # Letters and digits typed in the sidebar stay in it: the gallery's one-key shortcuts (C, R, L,
+        # 1-4, ...) also cover its children, and a letter typed in a combo must never decide a sample.
+        for child in self.findChildren(QWidget):
+            child.installEventFilter(self)
 
+        # Letters and digits typed in the sidebar stay in it: the gallery's one-key shortcuts (C, R, L,
+        # 1-4, ...) also cover its children, and a letter typed in a combo must never decide a sample.
         for combo in (self.cluster, self.label, self.sort):
             combo.currentIndexChanged.connect(self._emit)
         self.descending.toggled.connect(self._emit)
@@ -199,6 +205,13 @@ class FilterSidebar(QWidget):
         for low, high, _a, _b in self.ranges.values():
             low.valueChanged.connect(self._emit)
             high.valueChanged.connect(self._emit)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.ShortcutOverride:
+            mods = event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier & ~Qt.KeyboardModifier.KeypadModifier
+            if not mods and event.text().strip():
+                event.accept()  # the key goes to the widget, not to a shortcut
+        return False
 
     def _emit(self, *_args: object) -> None:
         if not self._quiet:

@@ -96,3 +96,19 @@ def test_large_view_walks_with_arrows_and_decides(qtbot, demo_session) -> None:
     qtbot.mouseClick(g.view.viewport(), Qt.MouseButton.LeftButton, pos=at)  # a double-click starts with a press
     qtbot.mouseDClick(g.view.viewport(), Qt.MouseButton.LeftButton, pos=at)
     assert v.isVisible() and v.sample == int(g.model.ids[5])
+
+
+def test_keys_typed_in_the_filters_never_decide(qtbot, demo_session) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    s = demo_session
+    g = _gallery(qtbot, s)
+    g.windowHandle().requestActivate()
+    qtbot.waitUntil(g.isActiveWindow, timeout=5000)
+    s.set_current(int(g.shown_ids()[0]))
+    g.focus_filters()
+    focus = QApplication.focusWidget()
+    assert focus is not None and g.filters.isAncestorOf(focus)
+    for key in (Qt.Key.Key_R, Qt.Key.Key_C, Qt.Key.Key_2):
+        qtbot.keyClick(focus, key)
+    assert (s.state_codes == 0).all() and g.filter_box.currentData() == "flags"

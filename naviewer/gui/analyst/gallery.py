@@ -223,6 +223,7 @@ class GalleryWidget(QWidget):
             self.filter_box.addItem(text, key)
         self.filter_box.setToolTip("which samples to show (the sort order is set under Filters)")
         self.filter_box.currentIndexChanged.connect(lambda _i: self.set_filter(self.filter_box.currentData()))
+        self.filter_box.installEventFilter(self.filters)  # a letter typed there picks an entry, never decides
         self.filter_button = QToolButton()
         self.filter_button.setText("Filters")
         self.filter_button.setCheckable(True)

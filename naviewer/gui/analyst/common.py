@@ -143,7 +143,10 @@ _QUESTION = {
 
 
 def plural(n: int, word: str = "sample") -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    """``1 sample``, ``2 samples``, ``3 decision batches``."""
+    if n == 1:
+        return f"{n:,} {word}"
+    return f"{n:,} {word}{'es' if word.endswith(('ch', 'sh', 's', 'x')) else 's'}"
 
 
 def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Optional[str]:

@@ -128,6 +128,9 @@ class FilterSidebar(QWidget):
                 self.sort.addItem(text, key)
         self.sort.setToolTip("the gallery's order; samples without the score come last")
         self.descending = QCheckBox("descending")
+        for combo in (self.cluster, self.label, self.sort):  # narrow: the grid beside keeps its columns
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(9)
         form.addRow("Cluster", self.cluster)
         form.addRow("Class", self.label)
         form.addRow("Sort by", self.sort)
@@ -189,7 +192,7 @@ class FilterSidebar(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setFixedWidth(max(body.sizeHint().width(), 190) + scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.setFixedWidth(max(body.sizeHint().width(), 180) + scroll.verticalScrollBar().sizeHint().width() + 4)
         # Letters and digits typed in the sidebar stay in it: the gallery's one-key shortcuts (C, R, L,
         # 1-4, ...) also cover its children, and a letter typed in a combo must never decide a sample.
         for child in self.findChildren(QWidget):

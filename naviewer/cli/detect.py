@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--tag", help="embeddings tag (default: the checkpoint's file name)")
     parser.add_argument("--baselines", nargs="?", const="dbscan,optics", default="",
                         help="also run B1 filters (default when given: dbscan,optics)")
+    parser.add_argument("--detector", action="append", metavar="NAME", default=[],
+                        help="another detector to run beside DIFT, each saved as its own pass, repeatable: "
+                             "kdist, lid, slof, dao, dbscan, optics")
+    parser.add_argument("--detector-set", action="append", metavar="NAME:KEY=VALUE",
+                        help="a detector setting, repeatable (e.g. lid:k=32, kdist:direction=sparse)")
     parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--anchors", metavar="SPEC", help="replace the workspace's DIFT anchors first: " + ANCHOR_SPEC_HELP)
@@ -42,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import backbone_from_args, context, parse_settings
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.device import resolve_device
+    from naviewer.errors import NaviewerError
     from naviewer.workflows.anchor_sources import anchors_summary, set_workspace_anchors
     from naviewer.workflows.posthoc import posthoc_detect
     from naviewer.workspace import Workspace
@@ -53,9 +59,21 @@ def run(args: argparse.Namespace) -> int:
         if args.anchors is not None:
             set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
         baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+        detector_settings: dict = {}
+        for item in args.detector_set or []:
+            name, sep, setting = item.partition(":")
+            if not sep:
+                raise NaviewerError(f"--detector-set must be NAME:KEY=VALUE, got {item!r}")
+            detector_settings.setdefault(name, {}).update(parse_settings([setting], "--detector-set"))
+        from naviewer.defense.detectors import detector_names
+
+        unknown = sorted(set(args.detector) - set(detector_names()))
+        if unknown:
+            raise NaviewerError(f"unknown detector {unknown[0]!r}; choose from {', '.join(detector_names())}")
         out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
                              tag=args.tag, baselines=baselines, image_size=args.image_size,
-                             device=resolve_device(args.device), ctx=ctx)
+                             device=resolve_device(args.device), ctx=ctx, detectors=args.detector,
+                             detector_settings=detector_settings)
         s = out.summary
         if out.anchors:
             print(anchors_summary(out.anchors))
@@ -71,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
             m = out.baseline_metrics[method]
             extra = f", precision {m['precision']:.3f}, recall {m['recall']:.3f}" if "precision" in m else ""
             print(f"{method} pass {pid}: {m['flagged']} flagged{extra}")
+        for name, pid in out.detector_passes.items():
+            m = out.detector_metrics[name]
+            extra = (f", AUROC {m['auroc']:.3f} (reversed {m['auroc_reversed']:.3f}), precision {m['precision']:.3f}, "
+                     f"recall {m['recall']:.3f}" if m.get("auroc") is not None else "")
+            print(f"{name} pass {pid}: {m['flagged']} flagged ({m['threshold'].get('rule')}){extra}")
         print(f"embeddings: {out.embeddings_path}")
         print(f"next: naviewer review {args.workspace}, then naviewer finetune {args.workspace} "
               "(fine-tunes this encoder on the confirmed flags)")

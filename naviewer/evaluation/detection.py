@@ -84,3 +84,21 @@ def before_after_spreading(buffer_ids: np.ndarray, final_ids: np.ndarray, poison
     """DIFT Fig. 5: the metrics of B (before label spreading) and of the final set (after)."""
     return {"before": detection_metrics(buffer_ids, poison).to_dict(),
             "after": detection_metrics(final_ids, poison).to_dict()}
+
+
+def auroc(score: np.ndarray, poison: np.ndarray) -> Optional[float]:
+    """Area under the ROC curve of ``score`` (higher = more suspicious) against the poison mask: the
+    probability that a random poison outscores a random clean sample (ties count half; NaN scores
+    rank lowest). None when either class is empty."""
+    s = np.asarray(score, dtype=np.float64).ravel()
+    y = np.asarray(poison, dtype=bool).ravel()
+    if s.size != y.size:
+        raise NaviewerError(f"score has {s.size} samples, the ground truth {y.size}")
+    pos, neg = int(y.sum()), int((~y).sum())
+    if pos == 0 or neg == 0:
+        return None
+    s = np.where(np.isfinite(s), s, -np.inf)
+    from scipy.stats import rankdata
+
+    ranks = rankdata(s)  # average ranks: ties count half
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))

@@ -37,6 +37,8 @@ class PosthocOutcome:
     result: Any = None                                       # the DetectionResult
     baselines: dict = field(default_factory=dict)            # method -> BaselineResult
     timings: dict = field(default_factory=dict)
+    detector_passes: dict = field(default_factory=dict)      # detector name -> pass id
+    detector_metrics: dict = field(default_factory=dict)     # detector name -> {flagged, auroc, precision, recall}
     anchors: Optional[dict] = None                           # AnchorSet.describe()
     warnings: list = field(default_factory=list)             # embedding / encoder warnings before any verdict
 
@@ -122,9 +124,43 @@ def encoder_checks(encoder, store, features: np.ndarray, labels: np.ndarray, ima
     return encoder_report(features[ids], labels[ids], random_features).warnings
 
 
+def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, anchors=None,
+                  settings: Optional[dict] = None, truth: Optional[np.ndarray] = None,
+                  ctx: Optional[JobContext] = None) -> tuple[dict, dict]:
+    """Registered detectors (:mod:`naviewer.defense.detectors`) over ``features``, each saved as a pass
+    of its own (method = its name; scores ``score``, ``flagged``, ``cluster``), sharing one neighbour
+    table. Returns (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision,
+    recall)."""
+    from naviewer.defense.detectors import DetectorInputs, make_detector
+    from naviewer.evaluation.detection import auroc, detection_metrics
+
+    ctx = ensure_context(ctx)
+    inputs = DetectorInputs(np.asarray(features), anchors=anchors, ground_truth=truth)
+    passes, metrics = {}, {}
+    for name in names:
+        ctx.check()
+        detector = make_detector(name, **dict((settings or {}).get(name) or {}))
+        ctx.progress(0, None, f"detector {name}")
+        result = detector.run(inputs, ctx)
+        record = {**result.settings, "threshold": result.threshold, "direction_note": result.direction_note,
+                  "seconds": result.seconds, "flagged": int(result.flags.sum())}
+        m: dict[str, Any] = {"flagged": int(result.flags.sum()), "seconds": result.seconds,
+                             "threshold": result.threshold}
+        if truth is not None:
+            d = detection_metrics(result.flagged, truth)
+            high = auroc(result.score, truth)
+            m.update(auroc=high, auroc_reversed=None if high is None else 1.0 - high, precision=d.precision,
+                     recall=d.recall)
+        record["summary"] = m
+        passes[name] = int(ws.store.add_detection_pass(name, result.scores_for_pass(), record, run=run))
+        metrics[name] = m
+    return passes, metrics
+
+
 def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None, config=None,
                    run: str = "posthoc", tag: Optional[str] = None, baselines: Sequence[str] = (),
-                   image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None) -> PosthocOutcome:
+                   image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None,
+                   detectors: Sequence[str] = (), detector_settings: Optional[dict] = None) -> PosthocOutcome:
     """Embed the workspace with ``checkpoint``'s backbone, run one DIFT pass and the B1 baselines."""
     from naviewer.data.store import ImageStore
     from naviewer.defense.config import DiftConfig
@@ -168,6 +204,12 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
                              timings=timings, anchors=anchor_set.describe(),
                              warnings=list(dict.fromkeys(encoder_warnings + result.warnings)))
+    if detectors:
+        start = time.perf_counter()
+        outcome.detector_passes, outcome.detector_metrics = run_detectors(
+            ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
+            truth=truth, ctx=ctx)
+        timings["detectors"] = time.perf_counter() - start
     if baselines:
         start = time.perf_counter()
         outcome.baselines, outcome.baseline_passes, outcome.baseline_metrics = run_baselines(

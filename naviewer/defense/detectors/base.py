@@ -1,0 +1,174 @@
+"""The detector contract: every poison detector, DIFT included, as one interface.
+
+A detector takes the pass's inputs (:class:`DetectorInputs`: embeddings, and where it needs them the
+anchors or a shared neighbour table) and returns a :class:`DetectorResult`: a per-sample ``score``
+(float64, length N, **higher = more suspicious**, NaN = not scored), ``flags`` (bool, length N), the
+threshold rule that made the flags, and the settings it ran with. Detectors are registered by name
+(like the SSL methods) and made with :func:`make_detector`; each has typed settings.
+
+Threshold rules (``../shared`` detectors spec §0) turn any score into flags: ``top_fraction`` (the
+top ceil(qN)), ``robust_z`` ((s - median) / 1.4826 MAD > z) and ``gmm2`` (a two-component GMM on the
+score; the high component is flagged only when the two are separated by >= 2 standard deviations,
+DIFT's guard).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Optional
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+THRESHOLD_RULES = ("top_fraction", "robust_z", "gmm2")
+
+
+@dataclass
+class DetectorInputs:
+    """What one detection pass offers a detector (each takes what it needs)."""
+
+    embeddings: np.ndarray                          # (N, D) raw backbone features
+    anchors: Any = None                             # naviewer.defense.anchors.Anchors (ids into embeddings)
+    ground_truth: Optional[np.ndarray] = None       # evaluation only: never read by a detector's scoring
+    sample_count: Optional[int] = None              # leading rows that are samples (external anchors follow)
+    normalize: bool = True                          # L2-normalise before distances (DIFT's space); False for tests
+    cache: dict = field(default_factory=dict)       # shared work between detectors of one pass (normalised z, kNN)
+
+    @property
+    def n(self) -> int:
+        return int(len(self.embeddings) if self.sample_count is None else self.sample_count)
+
+
+@dataclass
+class DetectorResult:
+    """A detector's per-sample answer (see the module docstring)."""
+
+    name: str
+    score: np.ndarray                               # (N,) float64, higher = more suspicious
+    flags: np.ndarray                               # (N,) bool
+    settings: dict
+    threshold: dict = field(default_factory=dict)   # {"rule": ..., parameters..., "value": cut-off}
+    direction_note: str = ""                        # which raw quantity was negated, if any
+    clusters: Optional[np.ndarray] = None           # (N,) int64 cluster per sample, -1 none (optional)
+    extras: dict = field(default_factory=dict)      # per-sample side outputs
+    seconds: float = 0.0
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return np.flatnonzero(self.flags).astype(np.int64)
+
+    def scores_for_pass(self) -> dict[str, np.ndarray]:
+        """Arrays for ``store.add_detection_pass`` (``score``, ``flagged``, ``cluster``)."""
+        cluster = self.clusters if self.clusters is not None else np.where(self.flags, 0, -1)
+        return {"score": self.score.astype(np.float32), "flagged": self.flags.astype(bool),
+                "cluster": np.asarray(cluster, dtype=np.int64)}
+
+
+# -- threshold rules -------------------------------------------------------------------------------
+
+def threshold(score: np.ndarray, rule: str = "top_fraction", fraction: float = 0.01, z: float = 3.5,
+              separation: float = 2.0, seed: int = 0) -> tuple[np.ndarray, dict]:
+    """(flags, description) of ``rule`` on ``score`` (NaN never flagged)."""
+    s = np.asarray(score, dtype=np.float64)
+    finite = np.isfinite(s)
+    flags = np.zeros(s.size, dtype=bool)
+    if not finite.any():
+        return flags, {"rule": rule, "value": None}
+    if rule == "top_fraction":
+        if not 0.0 < fraction < 1.0:
+            raise NaviewerError(f"top_fraction needs a fraction in (0, 1), got {fraction}")
+        count = max(1, math.ceil(fraction * s.size - 1e-9))
+        order = np.argsort(-np.where(finite, s, -np.inf), kind="stable")[:count]
+        flags[order] = True
+        return flags, {"rule": rule, "fraction": fraction, "value": float(s[order[-1]])}
+    if rule == "robust_z":
+        med = float(np.median(s[finite]))
+        mad = 1.4826 * float(np.median(np.abs(s[finite] - med)))
+        cut = med + z * mad if mad > 0 else np.inf
+        flags[finite] = s[finite] > cut
+        return flags, {"rule": rule, "z": z, "value": float(cut)}
+    if rule == "gmm2":
+        from sklearn.mixture import GaussianMixture
+
+        values = s[finite].reshape(-1, 1)
+        if values.shape[0] < 4 or np.ptp(values) == 0:
+            return flags, {"rule": rule, "value": None}
+        gmm = GaussianMixture(2, random_state=seed, n_init=2).fit(values)
+        means = gmm.means_.ravel()
+        stds = np.sqrt(gmm.covariances_.ravel())
+        hi, lo = int(np.argmax(means)), int(np.argmin(means))
+        sep = abs(means[hi] - means[lo]) / max(float(stds.max()), 1e-12)
+        if sep >= separation:
+            flags[np.flatnonzero(finite)] = gmm.predict(values) == hi
+        return flags, {"rule": rule, "separation": float(sep), "required": separation,
+                       "value": float(means[hi]) if sep >= separation else None}
+    raise NaviewerError(f"unknown threshold rule {rule!r}; choose from {', '.join(THRESHOLD_RULES)}")
+
+
+# -- the interface and the registry --------------------------------------------------------------
+
+class Detector:
+    """Base class: ``name``, ``Settings`` (a dataclass with ``rule``/``fraction`` fields), ``score``."""
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type] = object
+    #: what the detector reads beyond the embeddings ("anchors"), for the GUI and the CLI's checks
+    needs: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = ""
+
+    def __init__(self, **settings: Any) -> None:
+        try:
+            self.settings = self.Settings(**settings)
+        except TypeError as exc:
+            known = ", ".join(f.name for f in dataclasses.fields(self.Settings))
+            raise NaviewerError(f"bad settings for detector {self.name!r}: {exc}; known settings: {known}") from None
+        self.validate()
+
+    def validate(self) -> None:
+        rule = getattr(self.settings, "rule", "top_fraction")
+        if rule not in THRESHOLD_RULES + ("own",):
+            raise NaviewerError(f"detector {self.name}: unknown threshold rule {rule!r}")
+        k = getattr(self.settings, "k", None)
+        if k is not None and int(k) < 1:
+            raise NaviewerError(f"detector {self.name}: k must be >= 1, got {k}")
+
+    def settings_dict(self) -> dict:
+        return dataclasses.asdict(self.settings)
+
+    def score(self, inputs: DetectorInputs, ctx: JobContext) -> tuple[np.ndarray, dict]:
+        """(score over the N samples, extras such as a direction note); override."""
+        raise NotImplementedError
+
+    def run(self, inputs: DetectorInputs, ctx: Optional[JobContext] = None) -> DetectorResult:
+        ctx = ensure_context(ctx)
+        for need in self.needs:
+            if getattr(inputs, need, None) is None:
+                raise NaviewerError(f"detector {self.name} needs {need}")
+        start = time.perf_counter()
+        score, extras = self.score(inputs, ctx)
+        score = np.asarray(score, dtype=np.float64)[:inputs.n]
+        flags = extras.pop("flags", None)
+        if flags is None:
+            s = self.settings
+            flags, rule = threshold(score, getattr(s, "rule", "top_fraction"), getattr(s, "fraction", 0.01),
+                                    getattr(s, "z", 3.5), seed=getattr(s, "seed", 0))
+        else:
+            rule = extras.pop("threshold", {"rule": "own"})
+        return DetectorResult(self.name, score, np.asarray(flags, dtype=bool)[:inputs.n], self.settings_dict(), rule,
+                              extras.pop("direction_note", ""), extras.pop("clusters", None), extras,
+                              time.perf_counter() - start)
+
+
+DETECTORS: dict[str, type[Detector]] = {}
+
+
+def register_detector(cls: type[Detector]) -> type[Detector]:
+    if not cls.name or cls.name in DETECTORS:
+        raise NaviewerError(f"detector name {cls.name!r} is empty or taken")
+    DETECTORS[cls.name] = cls
+    return cls

@@ -1,0 +1,111 @@
+"""Detectors behind one interface: hand-computed values, invariances, planted clusters, flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.defense.anchors import draw_anchors
+from naviewer.defense.detectors import DetectorInputs, detector_names, make_detector, threshold
+from naviewer.defense.detectors.density import lid_mle
+from naviewer.defense.synthetic import make_embeddings
+from naviewer.errors import NaviewerError
+from naviewer.evaluation.detection import auroc
+
+LINE = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [10.0, 0.0]])
+
+
+def _raw(detector, x, **kw):
+    return make_detector(detector, backend="exact", **kw).run(DetectorInputs(x, normalize=False))
+
+
+def test_by_hand_on_a_line():
+    kd = _raw("kdist", LINE, k=2, direction="sparse")
+    assert np.allclose(np.exp(kd.score), [2, 1, 1, 2, 8], atol=1e-9)
+    slof = _raw("slof", LINE, k=2)
+    # SLOF(10) = mean(d_k(10)/d_k(3), d_k(10)/d_k(2)) = mean(8/2, 8/1)
+    assert np.exp(slof.score[4]) == pytest.approx(6.0) and np.argmax(slof.score) == 4
+    lid = _raw("lid", LINE, k=2)
+    # point 0: neighbours at 1 and 2 -> -1 / mean(ln(1/2), ln(2/2)) = 2 / ln 2
+    assert lid.score[0] == pytest.approx(2 / np.log(2), rel=1e-9)
+    assert lid_mle(np.array([[1.0, 1.0]]))[0] == np.inf  # equal distances: no finite estimate
+    dao = _raw("dao", LINE, k=2, k_lid=2)
+    assert np.argmax(dao.score) == 4 and np.isfinite(dao.score).all()
+
+
+@pytest.mark.parametrize("name", ["lid", "slof", "dao"])
+def test_scale_and_order_invariance(name):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8))
+    base = _raw(name, x, k=10).score
+    assert np.allclose(_raw(name, x * 7.5, k=10).score, base, rtol=1e-4, atol=1e-6)  # float32 distances
+    perm = rng.permutation(300)
+    assert np.allclose(_raw(name, x[perm], k=10).score, base[perm], rtol=1e-4, atol=1e-6)  # float32 distances
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return make_embeddings(2000, 32, n_classes=10, intrinsic_dim=8, poison_fraction=0.02, seed=7)
+
+
+def test_planted_tight_cluster_ranks_first_in_the_dense_direction(planted):
+    inputs = DetectorInputs(planted.features)
+    dense = make_detector("kdist", k=16).run(inputs)
+    assert auroc(dense.score, planted.poison) >= 0.99
+    assert planted.poison[dense.flagged].mean() >= 0.9   # top 1 %: the planted cluster
+    # past the cluster's size the k-th neighbour is clean and far: the sparse direction takes over
+    sparse = make_detector("kdist", k=60, direction="sparse").run(DetectorInputs(planted.features))
+    assert auroc(sparse.score, planted.poison) >= 0.95
+    # SLOF carries no signal inside a tight cluster in global mode (spec §1.2)
+    assert 0.3 <= auroc(make_detector("slof").run(inputs).score, planted.poison) <= 0.75
+
+
+@pytest.mark.parametrize("name", ["kdist", "lid", "slof", "dao"])
+def test_an_isotropic_blob_gives_chance(name):
+    x = np.random.default_rng(3).normal(size=(1500, 16))
+    truth = np.zeros(1500, dtype=bool)
+    truth[np.random.default_rng(4).choice(1500, 60, replace=False)] = True
+    assert abs(auroc(make_detector(name).run(DetectorInputs(x)).score, truth) - 0.5) < 0.1
+
+
+def test_detectors_share_one_neighbour_table(planted):
+    inputs = DetectorInputs(planted.features)
+    make_detector("dao", k=16, k_lid=20).run(inputs)
+    table = inputs.cache["knn"]
+    make_detector("kdist", k=16).run(inputs)
+    assert inputs.cache["knn"] is table
+
+
+def test_dift_and_b1_as_detectors(planted, small_config):
+    anchors = draw_anchors(planted.clean_labels, 10, 0, candidates=np.flatnonzero(~planted.poison))
+    inputs = DetectorInputs(planted.features, anchors=anchors)
+    dift = make_detector("dift", dift={"knn_backend": "exact", "gmm_n_init": 2}).run(inputs)
+    assert dift.threshold["rule"] == "own" and planted.poison[dift.flagged].mean() > 0.7
+    assert np.array_equal(dift.flagged, inputs.cache["dift"].final_ids)  # the adapter is DIFT's own pass
+    assert dift.clusters is not None and dift.scores_for_pass()["cluster"].shape == (2000,)
+    with pytest.raises(NaviewerError, match="anchors"):
+        make_detector("dift").run(DetectorInputs(planted.features))
+    db = make_detector("dbscan").run(DetectorInputs(planted.features))
+    assert db.flags.dtype == bool and set(np.unique(db.score)) <= {0.0, 1.0}
+
+
+def test_threshold_rules_and_registry():
+    s = np.r_[np.zeros(95), np.full(5, 10.0)] + np.random.default_rng(0).normal(scale=0.1, size=100)
+    for rule in ("top_fraction", "robust_z", "gmm2"):
+        flags, info = threshold(s, rule, fraction=0.05)
+        assert flags[95:].all() and not flags[:95].any(), rule
+    flags, info = threshold(np.random.default_rng(1).normal(size=500), "gmm2")
+    assert not flags.any() and info["value"] is None   # one population: the guard keeps everything
+    assert {"kdist", "lid", "slof", "dao", "dift", "dbscan", "optics"} <= set(detector_names())
+    with pytest.raises(NaviewerError, match="choose from"):
+        make_detector("nope")
+    with pytest.raises(NaviewerError, match="known settings"):
+        make_detector("lid", kk=3)
+    with pytest.raises(NaviewerError):
+        make_detector("kdist", direction="up").run(DetectorInputs(np.random.default_rng(0).normal(size=(50, 3))))
+
+
+def test_auroc():
+    assert auroc(np.array([0.1, 0.2, 0.9, 0.8]), np.array([0, 0, 1, 1], bool)) == 1.0
+    assert auroc(np.array([1.0, 1.0]), np.array([0, 1], bool)) == 0.5
+    assert auroc(np.array([1.0, 2.0]), np.array([0, 0], bool)) is None

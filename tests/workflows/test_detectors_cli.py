@@ -1,0 +1,32 @@
+"""naviewer detect --detector NAME: every detector beside DIFT, each a pass with its metrics."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from naviewer.cli import main
+from naviewer.workspace import Workspace
+
+
+def test_detect_runs_other_detectors_as_passes(accepted_run, tmp_path, capsys):
+    shared, outcome = accepted_run
+    path = tmp_path / "copy"
+    shutil.copytree(shared, path)
+    argv = ["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--run", "many", "--dift-set", "k=5",
+            "--dift-set", "n_min=5", "--detector", "kdist", "--detector", "lid", "--detector-set", "kdist:k=5",
+            "--detector-set", "lid:k=8", "--detector-set", "lid:fraction=0.1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "kdist pass" in out and "lid pass" in out and "AUROC" in out
+    with Workspace.open(path) as ws:
+        methods = {ws.store.pass_info(p["id"])["method"] for p in ws.store.passes()}
+        assert {"kdist", "lid", "dift"} <= methods
+        lid = [p for p in ws.store.passes() if p["method"] == "lid"][-1]
+        scores = ws.store.pass_scores(lid["id"])
+        assert scores["score"].shape == (240,) and int(np.sum(scores["flagged"])) == 24
+        info = ws.store.pass_info(lid["id"])
+        assert info["settings"]["k"] == 8 and info["settings"]["summary"]["auroc"] is not None
+    assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--detector", "nope"]) == 2
+    assert "choose from" in capsys.readouterr().err

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--gap", type=float, help="NA: gap between the halves as a fraction of r (ablation; default 0)")
     parser.add_argument("--orientation", choices=["random", "ref-left", "ref-right", "ref-top", "ref-bottom"], help="NA: orientation (default random)")
     parser.add_argument("--magnitude", type=float, help="CTRL: DCT magnitude (default 100)")
+    parser.add_argument("--test-protocol", metavar="NAME", help="the test-time protocol recorded with the ground truth "
+                        "for ASR: uniform (default), na: code (the released watermark rule) or paper; patch / "
+                        "corruptencoder: paper")
     parser.add_argument("--preview", metavar="PNG", help="also write a picture of some poisons with their regions drawn")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     parser.set_defaults(func=run)
@@ -71,11 +74,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.out and not args.preview:
         raise NaviewerError("nothing to write: give --out DIR and/or --preview PNG")
     attack = make_attack(args.attack, **_settings(args))
+    protocol = attack.check_test_protocol(args.test_protocol)  # refused before any crafting
     clean = open_dataset(args.dataset)
     ctx = JobContext(TextProgress())
     result = attack.craft(clean, np.random.default_rng(args.seed), ctx)
     gt = result.ground_truth
     gt["seed"] = args.seed
+    gt["test_protocol"] = protocol
     print(
         f"{args.attack}: {gt['num_poisons']} poisons in {gt['size']} images "
         f"({100 * gt['poison_rate']:.2f}%), target {gt['target_class']} ({gt['target_name']}), "

@@ -45,7 +45,13 @@ def test_craft_command(tmp_path, capsys):
     assert rc == 0
     assert (out / "train.txt").is_file() and (out / "ground_truth.json").is_file() and preview.is_file()
     gt = read_ground_truth(out / "ground_truth.json")
-    assert gt["attack"] == "patch" and gt["seed"] == 3
+    assert gt["attack"] == "patch" and gt["seed"] == 3 and gt["test_protocol"] == "uniform"
+    assert main(["craft", "--attack", "na", "--dataset", "demo", "--out", str(tmp_path / "na"), "--layout", "code",
+                 "--opacity", "0.8", "--test-protocol", "code", "--rate", "0.02"]) == 0
+    assert read_ground_truth(tmp_path / "na" / "ground_truth.json")["test_protocol"] == "code"
+    assert main(["craft", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "x"),
+                 "--test-protocol", "code"]) == 2
+    assert "no test-time protocol 'code'" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["craft", "--attack", "ctrl", "--dataset", "demo", "--trigger-size", "4", "--preview", str(preview)]) == 2
     assert "does not apply" in capsys.readouterr().err
 

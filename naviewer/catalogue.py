@@ -1,4 +1,6 @@
-"""The torch-free catalogue: augmentation recipes as the SSL papers publish them (the CLI and the dialog read it).
+"""The torch-free catalogue: the SSL methods (names, labels, default learning rates) and their
+augmentation recipes as the papers publish them. The method classes, the CLI's parsers and the
+Train dialog all read it, so a method or a default lives in one place (a test checks the classes).
 
 Each method trains by default with its own paper's CIFAR recipe; MoCo v2's ``aug+`` (crop scale
 0.2-1, Gaussian blur p 0.5), which the attack papers' toolbox uses for every method, is a named
@@ -15,6 +17,24 @@ augmentation without blur).
 from __future__ import annotations
 
 from typing import Any, Mapping
+
+#: method -> (label a person reads, base learning rate at batch 256, weight decay): each class's defaults
+METHODS: dict[str, tuple[str, float, float]] = {
+    "simclr": ("SimCLR", 0.5, 1e-4),
+    "mocov2": ("MoCo v2", 0.06, 1e-4),
+    "byol": ("BYOL", 0.05, 1e-4),
+    "simsiam": ("SimSiam", 0.1, 1e-4),
+}
+METHOD_NAMES = tuple(METHODS)
+
+
+def method_label(name: str) -> str:
+    return METHODS[name][0] if name in METHODS else str(name)
+
+
+def default_lr(name: str) -> float:
+    return METHODS[name][1]
+
 
 #: recipe -> (AugmentSettings fields, one line for --help and the Train dialog)
 RECIPES: dict[str, tuple[dict[str, Any], str]] = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.catalogue import METHOD_NAMES
+
 ORDER = 80
 
 
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                "cifar10-subset --epochs 10 --arch resnet10 --width 8 --image-size 16 --out repro/patch-simclr",
     )
     parser.add_argument("--attack", required=True, choices=["patch", "na", "ctrl", "corruptencoder"])
-    parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"])
+    parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES))
     parser.add_argument("--dataset", required=True, help="clean labelled dataset with a test split (e.g. a CIFAR folder)")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs of every run (default 20)")
     parser.add_argument("--out", required=True, help="new output folder")

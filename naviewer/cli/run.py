@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from naviewer.catalogue import recipes_help
+from naviewer.catalogue import METHOD_NAMES, recipes_help
 from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
 from naviewer.cli._sslargs import add_backbone_args, in_distributed_session
 
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--floor", action="store_true", help="train the same recipe on the CLEAN set of a workspace "
                         "made with --attack and record its ASR as the no-poison floor shown beside every ASR")
     parser.add_argument("--accept-all", action="store_true", help="confirm DIFT's flags without a review (the paper's protocol)")
-    parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"])
+    parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES))
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings", help="method setting, repeatable")
     add_backbone_args(parser)
     opt = parser.add_argument_group("optimisation")

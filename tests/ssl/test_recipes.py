@@ -38,3 +38,12 @@ def test_help_lists_every_recipe():
     text = recipes_help()
     assert all(name in text for name in RECIPES) and "default of simclr" in text
     assert augment_values("aug+")["blur_p"] == 0.5
+
+
+def test_the_method_classes_take_their_defaults_from_the_catalogue():
+    from naviewer.catalogue import METHODS
+    from naviewer.ssl.methods import build_method
+
+    for name, (label, lr, wd) in METHODS.items():
+        cls = type(build_method(name, backbone={"arch": "resnet10", "width": 8, "cifar_stem": True}))
+        assert cls.name == name and cls.default_lr == lr and cls.default_weight_decay == wd and label

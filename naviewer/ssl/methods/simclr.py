@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from naviewer.catalogue import METHODS
 from naviewer.ssl.heads import mlp
 from naviewer.ssl.methods.base import SSLMethod, distributed_world
 
@@ -48,8 +49,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float, gather: bool
 class SimCLR(SSLMethod):
     name = "simclr"
     Settings = SimCLRSettings
-    default_lr = 0.5
-    default_weight_decay = 1e-4
+    default_lr = METHODS["simclr"][1]
+    default_weight_decay = METHODS["simclr"][2]
 
     def __init__(self, backbone=None, settings=None) -> None:
         super().__init__(backbone, settings)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from naviewer.catalogue import METHODS
 from naviewer.ssl.heads import mlp
 from naviewer.ssl.methods.base import SSLMethod
 
@@ -33,8 +34,8 @@ def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 class SimSiam(SSLMethod):
     name = "simsiam"
     Settings = SimSiamSettings
-    default_lr = 0.1
-    default_weight_decay = 1e-4
+    default_lr = METHODS["simsiam"][1]
+    default_weight_decay = METHODS["simsiam"][2]
 
     def __init__(self, backbone=None, settings=None) -> None:
         super().__init__(backbone, settings)

@@ -144,9 +144,6 @@ def test_csv_round_trip(names: list[str], labels: list[int]) -> None:
 @given(layout=st.lists(st.tuples(st.sampled_from(["cat", "d o g", "#x", "ü"]), NAMES), min_size=1, max_size=6,
                        unique_by=lambda item: item))
 def test_registered_image_folder_exports_one_line_per_sample(layout: list[tuple[str, str]]) -> None:
-    from naviewer.workspace import Workspace
-    from naviewer.workspace.export import export_manifests
-
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         root = tmp / "tree"

@@ -166,6 +166,34 @@ def evaluate(args: argparse.Namespace) -> None:
     (args.root / "anchor_study.json").write_text(json.dumps(rows, indent=1))
 
 
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def table(args: argparse.Namespace) -> None:
+    """The markdown table of docs/results.md from anchor_study.json."""
+    rows = json.loads((args.root / "anchor_study.json").read_text())
+    names = {"labels-as-is": "(a) drawn from the labels, used as is (Eq. 6 mean)",
+             "labels-screened": "(b) drawn from the labels, screened (naviewer's rule)",
+             "trusted": "(c) trusted (clean set before poisoning)"}
+    print("| seed | anchors | poisoned anchors (class 0) | dropped by the screen | flagged | precision (%) | recall (%) | "
+          "ASR code before → after (%) | floor code (%) | ASR uniform before → after (%) | floor uniform (%) | "
+          "kNN acc after (%) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        before, floor = row["no_defense"], row["floor"]
+        for key, label in names.items():
+            r = row.get(key)
+            if r is None:
+                continue
+            after = r["after"]
+            print(f"| {row['seed']} | {label} | {r['poisoned_anchors']} | {r.get('anchors_dropped') or 0} | "
+                  f"{r['flagged']} | {_pct(r['precision'])} | {_pct(r['recall'])} | "
+                  f"{_pct(before['code']['asr'])} → {_pct(after['code']['asr'])} | {_pct(floor['code']['asr'])} | "
+                  f"{_pct(before['uniform']['asr'])} → {_pct(after['uniform']['asr'])} | {_pct(floor['uniform']['asr'])} | "
+                  f"{_pct(after['code']['knn_acc'])} |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -185,6 +213,9 @@ def main(argv=None) -> int:
     p.add_argument("--root", type=Path, required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.set_defaults(func=evaluate)
+    p = sub.add_parser("table")
+    p.add_argument("--root", type=Path, required=True)
+    p.set_defaults(func=table)
     args = parser.parse_args(argv)
     args.func(args)
     return 0

@@ -152,6 +152,7 @@ class WorkspaceStore:
         self._write_lock = threading.RLock()
         self._samples_cache: Optional[dict[str, Any]] = None
         self._immutable = False
+        self.label_range: tuple[Optional[int], Optional[int]] = (None, None)
         if create and read_only:
             raise ValueError("cannot create a store read-only")
         if not create and not self.path.is_file():
@@ -310,17 +311,23 @@ class WorkspaceStore:
     def _check_content(self, conn: sqlite3.Connection) -> None:
         """What other code relies on and another tool could break: ids 0..N-1, typed rows, known review states."""
         try:
-            count, low, high = conn.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM samples").fetchone()
+            # ids: a b-tree count and two single-row lookups; labels: one pass (about 0.25 s for 1.28M rows).
+            # The text columns are checked where they are read whole (the export), not at every open.
+            count = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            low = conn.execute("SELECT MIN(id) FROM samples").fetchone()[0]
+            high = conn.execute("SELECT MAX(id) FROM samples").fetchone()[0]
+            mistyped, low_label, high_label = conn.execute(
+                "SELECT TOTAL(typeof(label) != 'integer'), MIN(label), MAX(label) FROM samples").fetchone()
             if count and (low != 0 or high != count - 1):
                 raise NaviewerError(
                     f"the samples table is damaged: {count} rows with ids {low}..{high}, expected 0..{count - 1} "
                     "(rows were deleted or added by another tool)", self.path)
-            bad = conn.execute(
-                "SELECT id FROM samples WHERE typeof(label) != 'integer' OR typeof(source_key) != 'text' "
-                "OR typeof(hash) != 'text' LIMIT 1").fetchone()
-            if bad is not None:
-                raise NaviewerError(f"the samples table is damaged: sample {bad[0]} has a value of the wrong type",
-                                    self.path)
+            if mistyped:
+                bad = conn.execute("SELECT id, label FROM samples WHERE typeof(label) != 'integer' LIMIT 1").fetchone()
+                raise NaviewerError(f"the samples table is damaged: sample {bad[0]} has a value of the wrong type "
+                                    f"(label {bad[1]!r})", self.path)
+            #: (smallest, largest) label of the samples, (None, None) when there are none
+            self.label_range = (low_label, high_label)
             marks = ",".join("?" * len(REVIEW_STATES))
             rows = conn.execute(
                 f"SELECT sample_id, state FROM review WHERE state NOT IN ({marks}) OR typeof(state) != 'text' "

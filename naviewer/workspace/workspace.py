@@ -354,7 +354,7 @@ def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore
             path / STORE_NAME,
         )
     if count:
-        low, high = store._conn().execute("SELECT MIN(label), MAX(label) FROM samples").fetchone()
+        low, high = store.label_range
         names = config.get("classes", {}).get("names", [])
         if low < -1 or (names and high >= len(names)):
             bad = low if low < -1 else high

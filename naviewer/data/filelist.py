@@ -13,6 +13,13 @@ In both, a label may be an integer (``-1`` = unlabeled) or, when class names are
 name. Class names come from the ``class_names`` argument, else from ``classes.txt`` next to the
 list (one name per line), else they are ``"0".."K-1"`` for the largest label K-1.
 
+Lines are split at line feeds only (``\\r\\n`` accepted); a line or path holding any other control
+character or a line separator (form feed, U+0085, U+2028...) is refused with its line number, so
+no file name can add or split an entry (:mod:`naviewer.data.names`). The label is separated by
+spaces or tabs. A file listed twice with the same label is kept once, with a ``DatasetWarning``;
+with two different labels it is refused. Without class names, labels may imply at most
+``MAX_CLASSES`` (100,000) classes: one stray ``10000000`` would otherwise build ten million names.
+
 Paths are relative to ``root`` (default: the list file's folder). Absolute paths are accepted only
 when they lie inside ``root``: the research lists use absolute paths, so pass ``root=/datasets``
 to read them. Whatever resolves outside ``root`` (``..``, absolute paths, symlinks) is refused with

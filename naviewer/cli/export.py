@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.workspace.export import export_manifests
 
     ctx = JobContext(TextProgress())
-    with Workspace.open(args.workspace) as ws:
+    with Workspace.open(args.workspace, read_only=True) as ws:  # an export only reads the workspace
         result = export_manifests(ws, args.out, ctx=ctx, drop_unreviewed_flags=args.drop_unreviewed_flags)
     print(result.summary())
     return 0

@@ -20,6 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from naviewer.data.base import HeldLabelsDataset, pixel_hash
+from naviewer.data.names import name_problem
 from naviewer.data.safe_pickle import load_pickle
 from naviewer.errors import NaviewerError
 
@@ -58,7 +59,12 @@ def _class_names(path: Path, key: str) -> list[str]:
     names = meta.get(key)
     if not isinstance(names, (list, tuple)) or not names:
         raise NaviewerError(f"meta file has no '{key}' list of class names", path)
-    return [_as_str(name) for name in names]
+    result = [_as_str(name) for name in names]
+    for index, name in enumerate(result):
+        problem = name_problem(name)
+        if problem:  # class names become the lines of classes.txt in every export
+            raise NaviewerError(f"class {index}: {problem}", path)
+    return result
 
 
 def _batch_arrays(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -142,6 +142,8 @@ SOURCE_CASES = [
      "data_batch_1", ["out of range"]),
     ("cifar-not-a-dict", lambda t: cifar_folder(t / "c", batch=[1, 2, 3]), "data_batch_1", ["expected a dict"]),
     ("cifar-meta-garbled", lambda t: cifar_folder(t / "c", meta={b"other": 1}), "batches.meta", ["class names"]),
+    ("cifar-class-name-newline", lambda t: cifar_folder(t / "c", meta={b"label_names": [b"cat", b"dog\nINJECTED"]}),
+     "batches.meta", ["class 1", "line feed"]),
     ("missing-path", lambda t: t / "does-not-exist", "does-not-exist", ["no such file"]),
     ("unknown-suffix", lambda t: _rewritten(t / "data.bin", b"x"), "data.bin",
      ["not a dataset"]),

@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         if not tag:
             raise NaviewerError(f"--embeddings must be RUN:TAG, got {args.embeddings!r}")
         embeddings = ws.load_embeddings(run_name, tag)
+        from naviewer.defense.sanity import require_finite
+
+        require_finite(embeddings, ws.embeddings_path(run_name, tag))
     images = None
     if args.report and not args.no_thumbnails:
         from naviewer.data.store import ImageStore
@@ -56,6 +59,12 @@ def run(args: argparse.Namespace) -> int:
         images = ImageStore.from_dataset(ws.dataset(), ctx=JobContext(TextProgress()))
     if args.pass_id is None and ws.store.latest_pass_id() is None:
         raise NaviewerError("the workspace has no detection pass yet: run DIFT first", ws.path)
+    if embeddings is None:
+        from naviewer.analysis.embeddings import pass_embeddings
+
+        # the embeddings the pass ranked, checked unchanged (None: the pass recorded none)
+        found = pass_embeddings(ws, args.pass_id if args.pass_id is not None else ws.store.latest_pass_id())
+        embeddings = found[0] if found is not None else None
     session = AnalysisSession.from_workspace(ws, args.pass_id, images=images, embeddings=embeddings, reviewer=args.reviewer)
     clusters = session.clusters()
 

@@ -44,9 +44,16 @@ class PosthocOutcome:
 
 
 def _tag_for(checkpoint: PathLike) -> str:
+    """The embeddings tag of a checkpoint: its name and 8 hex digits of its content, so two encoders
+    with the same file name (every naviewer checkpoint is last.pt) never share an embeddings file."""
     stem = Path(checkpoint).stem
-    tag = re.sub(r"[^A-Za-z0-9._+-]+", "_", stem).strip("._") or "encoder"
-    return tag[:100]
+    tag = (re.sub(r"[^A-Za-z0-9._+-]+", "_", stem).strip("._") or "encoder")[:90]
+    try:
+        from naviewer.analysis.embeddings import file_fingerprint
+
+        return f"{tag}-{file_fingerprint(checkpoint)[:8]}"
+    except OSError:
+        return tag
 
 
 def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[int] = None, device=None,
@@ -200,6 +207,9 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     timings["dift"] = time.perf_counter() - start
     ws.store.add_run(run, "posthoc", {"checkpoint": str(checkpoint), "tag": tag, "dift": config.to_dict(),
                                       "baselines": list(baselines)})
+    from naviewer.analysis.embeddings import embeddings_record
+
+    result.settings["embeddings"] = embeddings_record(ws, run, tag)  # the review opens exactly these
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
                              timings=timings, anchors=anchor_set.describe(),

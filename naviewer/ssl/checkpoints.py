@@ -97,7 +97,7 @@ def save_atomic(payload: Any, path: "str | os.PathLike[str]") -> Path:
 
 
 #: ``.last.pt.<pid>.tmp``: the temporary name of checkpoints written before naviewer.io.atomic_path was used
-_LEGACY_TEMP_RE = re.compile(r"^\..+\.(\d+)\.tmp$")
+_LEGACY_TEMP_RE = re.compile(r"^\..+\.(?:pt|pth|ckpt|tar|npy)\.(\d+)\.tmp$")  # also embed's `.<out>.npy.<pid>.tmp`
 
 
 def cleanup_checkpoint_temps(directory: "str | os.PathLike[str]") -> list[Path]:

@@ -36,3 +36,13 @@ def test_floor_needs_an_attacked_workspace(tmp_path, tiny_data, capsys):
     assert main(["new", ws, "--dataset", str(tiny_data[0])]) == 0
     assert main(["run", ws, "--floor", "--epochs", "1", "--arch", "resnet10", "--width", "8"]) == 2
     assert "--attack" in capsys.readouterr().err
+
+
+def test_demo_chooses_the_crafting_and_the_test_time_protocol(tmp_path):
+    from naviewer.workflows.demo import DemoConfig, create_demo_workspace
+
+    config = DemoConfig.from_overrides({"test_protocol": "code", "attack_extra": {"layout": "code", "opacity": 0.8}})
+    with create_demo_workspace(tmp_path / "demo", config) as ws:
+        attack = ws.config["attack"]
+        assert attack["test_protocol"] == "code"
+        assert attack["settings"]["layout"] == "code" and attack["settings"]["opacity"] == 0.8

@@ -11,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import tomllib
+try:  # Python 3.11+; 3.10 reads TOML with the tomli backport (a dependency there)
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 from pathlib import Path
 from typing import Any, Iterator, Union
 

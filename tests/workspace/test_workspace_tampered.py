@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-import tomllib
 from pathlib import Path
+
+try:  # Python 3.11+; 3.10 has the tomli backport
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[no-redef]
 
 import numpy as np
 import pytest

@@ -90,6 +90,7 @@ class AnalystDock:
         self.panel.finetune_requested.connect(self.finetune)
         self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.panel.export_finished.connect(window.show_export_result)
+        self.panel.anchors_requested.connect(lambda: window.show_anchors(self.path))
         docks = window.docks
         if "analystDock" in docks:
             dock = docks["analystDock"]
@@ -113,6 +114,17 @@ class AnalystDock:
         window.make_room_for(dock)
         window._log(f"analyst: detection pass {self.pass_id} of {self.path.name}: {self.panel.session.flagged_ids().size} "
                     "flags to review" + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
+
+    def refresh_anchors(self) -> None:
+        """Another connection rewrote ``[anchors]`` (the Anchors view's job): re-read ``workspace.toml``
+        so the notice, and what an export records, follow it."""
+        from naviewer.workspace.config import read_config
+
+        try:
+            self.ws._config = read_config(self.ws.config_path)  # no public reload on Workspace yet
+        except NaviewerError as exc:
+            self.window._log(f"cannot re-read {self.ws.config_path}: {exc}")
+        self.panel.refresh_trust()
 
     # -- fine-tuning --------------------------------------------------------------------------------
     def finetune(self, confirmed: Any) -> None:

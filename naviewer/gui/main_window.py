@@ -159,6 +159,9 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._action("&Cancel", self.cancel_training, "Ctrl+.", "Cancel training (it checkpoints first)")
         self.act_detect = self._action("&Detect (post-hoc)…", self.detect_dialog, None,
                                        "Run a DIFT pass on the open workspace with a trained encoder (naviewer detect)")
+        self.act_anchors = self._action("&Anchors…", self.show_anchors, "Ctrl+Shift+A",
+                                        "DIFT's anchors of the open workspace: where they come from, whether they are "
+                                        "trusted, per class; replace them with a trusted clean set (naviewer anchors)")
         self.act_shortcuts = self._action("Keyboard &shortcuts", self.show_shortcuts, QKeySequence(K.HelpContents), "List keyboard shortcuts")
         self.act_about = self._action("&About naviewer", self.show_about, None, "Versions and compute device")
         self.act_reset_layout = self._action("&Reset layout", self.reset_layout, None, "Put every panel back where it started")
@@ -187,6 +190,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_export)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
+        workspace_menu = bar.addMenu("&Workspace")
+        workspace_menu.addAction(self.act_anchors)
+        workspace_menu.addAction(self.act_detect)
+        self.workspace_menu = workspace_menu
         self.view_menu = bar.addMenu("&View")
         self.panels_menu = self.view_menu.addMenu("&Panels")
         self.view_menu.addSeparator()
@@ -280,6 +287,7 @@ class MainWindow(QMainWindow):
         return [
             ("File", [self.act_new_workspace, self.act_open_workspace, self.act_open_dataset, self.act_open_encoder,
                       self.act_follow_run, self.act_export, self.act_quit]),
+            ("Workspace", [self.act_anchors]),
             ("View", [self.act_overview, self.act_toggle_theme]),
             ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_detect]),
             ("Help", [self.act_shortcuts]),
@@ -633,6 +641,9 @@ class MainWindow(QMainWindow):
         if self.analyst_dock is not None:
             self.analyst_dock.remove()
             self.analyst_dock = None
+        if getattr(self, "anchors_dialog", None) is not None:
+            self.anchors_dialog.close()
+            self.anchors_dialog = None
         if self.training_job is None:
             if self.monitor is not None and self.monitor.follower is not None:
                 self.monitor.detach()
@@ -739,6 +750,50 @@ class MainWindow(QMainWindow):
             self.inform("Cannot open the analyst views", str(exc), QMessageBox.Icon.Warning)
             return None
         return self.analyst_dock.panel
+
+    # ---------------------------------------------------------------------- anchors ----
+    def show_anchors(self, workspace: Optional[os.PathLike | str] = None):
+        """Workspace ▸ Anchors…: the Anchors view of ``workspace`` (default: the open one) in its own
+        window, not modal; returns it. Replacing the anchors there updates the analyst's notice."""
+        from naviewer.gui.anchors_view import AnchorsDialog
+
+        path = Path(workspace) if workspace is not None else self.workspace_path
+        if path is None:
+            self.inform("Anchors", "Open a workspace first: DIFT's anchors belong to a workspace "
+                        "(as `naviewer anchors WORKSPACE`).")
+            return None
+        dialog = getattr(self, "anchors_dialog", None)
+        if dialog is not None and Path(dialog.workspace) == Path(path):
+            if not dialog.view.busy:
+                dialog.view.load()
+        else:
+            if dialog is not None:
+                dialog.close()
+            dialog = AnchorsDialog(path, self.start_job, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(lambda _o=None, d=dialog: self._forget_anchors_dialog(d))
+            dialog.view.changed.connect(self._anchors_changed)
+            self.anchors_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def _forget_anchors_dialog(self, dialog) -> None:
+        if getattr(self, "anchors_dialog", None) is dialog:
+            self.anchors_dialog = None
+
+    def _anchors_changed(self, overview: dict) -> None:
+        """The anchors were replaced: say so, and let the analyst's notice follow."""
+        from naviewer.workflows.anchor_sources import anchors_summary
+
+        self._log(f"{Path(overview.get('workspace', '')).name}: {anchors_summary(overview)}")
+        trusted = "trusted" if overview.get("trusted") else "NOT trusted"
+        self.statusBar().showMessage(f"Anchors replaced: {overview.get('count', 0):,} {trusted} from "
+                                     f"{overview.get('source')}; the next detection uses them.", 15000)
+        dock = self.analyst_dock
+        if dock is not None and Path(dock.path) == Path(overview.get("workspace", "")):
+            dock.refresh_anchors()
 
     # -------------------------------------------------------------------- detection ----
     def detect_dialog(self) -> Optional[Job]:
@@ -858,6 +913,7 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(job is not None and job.state in (JobState.RUNNING, JobState.PAUSED))
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
+        self.act_anchors.setEnabled(self.workspace_path is not None)
 
     # ------------------------------------------------------------------------ help ----
     def show_shortcuts(self) -> None:

@@ -220,3 +220,137 @@ def take_review(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light", extras:
         window.deleteLater()
         _settle(app, 0.2)
     return written
+
+
+# -- trusted anchors (issue 12): the notice, the Anchors view, choosing a trusted set ------------------
+
+def _grab_screen(app, target: Path) -> Path:
+    """The whole screen (the window, its dialogs and menus), as a person sees it under Xvfb; the
+    window alone where there is no screen to grab (offscreen)."""
+    screen = app.primaryScreen()
+    pixmap = screen.grabWindow(0) if screen is not None else None
+    if pixmap is None or pixmap.isNull() or app.platformName() == "offscreen":
+        window = app.activeWindow() or next(w for w in app.topLevelWidgets() if w.objectName() == "mainWindow")
+        pixmap = window.grab()
+    pixmap.save(str(target))
+    return target
+
+
+def anchors_workspace(root: Path) -> tuple[Path, Path]:
+    """(workspace, trusted folder): :func:`review_workspace` with a DIFT pass that ran on anchors drawn
+    from the labels (the screen dropped three) and a labelled folder of known-clean images beside it."""
+    import numpy as np
+    from PIL import Image
+
+    from naviewer.workflows.anchor_sources import set_workspace_anchors
+    from naviewer.workspace import Workspace
+
+    path = review_workspace(root)
+    with Workspace.open(path) as ws:
+        set_workspace_anchors(ws, "labels", 10, 0)
+        section = ws.config["anchors"]
+        scores = ws.store.pass_scores(1)
+        flagged = np.flatnonzero(np.asarray(scores["flagged"], bool))
+        anchors = np.asarray(section["indices"])
+        labels = np.asarray(section["labels"])
+        near = [int(a) for a in anchors if int(a) in set(flagged.tolist())][:3] or anchors[:3].tolist()
+        notes = [f"anchor {a} (class {int(labels[list(anchors).index(a)])}) dropped: the densest samples' label "
+                 "spreading reaches it" for a in near]
+        settings = {"k": 10, "summary": {"anchors": len(anchors) - len(notes), "anchors_trusted": False,
+                                         "anchors_dropped": len(notes), "flagged": int(flagged.size)},
+                    "anchor_notes": notes, "warnings": []}
+        ws.store.add_detection_pass("dift", scores, settings, run="demo", epoch=1)
+        names = ws.class_names
+        dataset = ws.dataset()
+        labels_all = np.asarray(ws.store.samples()["label"])
+        colours = {}
+        for c in range(len(names)):  # each class's colour, from clean (unflagged) samples of it
+            members = [i for i in np.flatnonzero(labels_all == c)[:40].tolist() if i not in set(flagged.tolist())][:10]
+            colours[c] = np.median(np.stack([dataset.image(i).reshape(-1, 3).mean(axis=0) for i in members]), axis=0)
+    rng = np.random.default_rng(23)
+    trusted = root / "trusted-clean"
+    for c, colour in colours.items():  # new images of the same classes: known clean, outside the training set
+        folder = trusted / names[c]
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(30):
+            noise = rng.integers(-30, 30, size=(32, 32, 1))
+            Image.fromarray(np.clip(colour[None, None, :] + noise, 0, 255).astype(np.uint8)).save(folder / f"clean{i:02d}.png")
+    return path, trusted
+
+
+def take_anchors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> list[Path]:
+    """At each screen size: ``anchors-notice-WxH.png`` (the analyst on a pass that ran on untrusted
+    anchors), ``anchors-view-WxH.png`` (Choose trusted anchors… opened the Anchors view: labels, not
+    trusted), ``anchors-choose-WxH.png`` (its Replace menu) and ``anchors-trusted-WxH.png`` (after
+    choosing a trusted image folder: the trusted images a class) and ``anchors-after-WxH.png`` (the
+    analyst's notice then: the pass still rests on the old anchors, detect again). Run under
+    ``xvfb-run -s '-screen 0 WxHx24'`` once per size so that dialogs and menus are on the picture."""
+    import os
+
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui import anchors_view
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for w, h in sizes:
+        root = Path(tempfile.mkdtemp(prefix="naviewer-anchor-shots-"))
+        path, trusted = anchors_workspace(root)
+        manager = ThemeManager(app, theme)
+        manager.apply()
+        window = MainWindow(manager)
+        window.resize(w, h)
+        window.move(0, 0)
+        window.show()
+        _settle(app, 0.5)
+        window.ensure_monitor()
+        window._set_workspace(path, {"samples": 2000, "pass_id": 2, "runs": []})
+        _settle(app, 1.0)
+        panel = window.analyst_dock.panel
+        s = panel.session
+        panel.clusters.select_cluster(0)
+        s.set_current(int(s.review_queue()[0]))
+        _settle(app, 0.5)
+        written.append(_grab_screen(app, out_dir / f"anchors-notice-{w}x{h}.png"))
+        panel.trust.choose.click()
+        dialog = window.anchors_dialog
+        dialog.resize(min(900, w - 80), min(640, h - 80))
+        dialog.move(40, 40)
+        end = time.monotonic() + 30
+        while dialog.view.busy and time.monotonic() < end:
+            _settle(app, 0.1)
+        _settle(app, 0.5)
+        written.append(_grab_screen(app, out_dir / f"anchors-view-{w}x{h}.png"))
+        view = dialog.view
+        button = view.replace_button
+        view.replace_menu.popup(button.mapToGlobal(QPoint(0, button.height())))
+        _settle(app, 0.5)
+        written.append(_grab_screen(app, out_dir / f"anchors-choose-{w}x{h}.png"))
+        view.replace_menu.hide()
+        original = anchors_view.QFileDialog.getExistingDirectory
+        anchors_view.QFileDialog.getExistingDirectory = staticmethod(lambda *a, **k: str(trusted))
+        try:
+            view.choose("folder")
+        finally:
+            anchors_view.QFileDialog.getExistingDirectory = original
+        end = time.monotonic() + 60
+        while view.busy and time.monotonic() < end:
+            _settle(app, 0.1)
+        _settle(app, 0.8)
+        written.append(_grab_screen(app, out_dir / f"anchors-trusted-{w}x{h}.png"))
+        dialog.close()
+        _settle(app, 0.5)
+        written.append(_grab_screen(app, out_dir / f"anchors-after-{w}x{h}.png"))
+        window.jobs.cancel_all()
+        window.jobs.wait_all(5)
+        window.analyst_dock.close()
+        window.close()
+        window.deleteLater()
+        _settle(app, 0.2)
+    return written

@@ -44,27 +44,49 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
 
 
 def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContext, *, anchors_per_class: int = 10,
-                     seed: int = 0, test_dataset: "Optional[Path | str]" = None) -> dict[str, Any]:
-    """``naviewer new WS --dataset D``: the same workflow, so the window never records less than the CLI.
+                     seed: int = 0, test_dataset: "Optional[Path | str]" = None, anchors: Optional[str] = None,
+                     attack: Optional[str] = None, attack_settings: Optional[dict] = None,
+                     test_protocol: Optional[str] = None) -> dict[str, Any]:
+    """``naviewer new WS --dataset D [--anchors SPEC] [--attack A --test-protocol P]``: the same
+    workflow, so the window never records less than the CLI (``attack_settings``: ``rate``, ``target``, ...).
 
-    The DIFT anchors (``[anchors]``) and the evaluation sets (``[evaluation]``, with the source's
-    clean test split when it has one) are recorded by
-    :func:`naviewer.workflows.workspace_setup.create_workspace`. The dataset is passed as a spec
-    (a path string, like the CLI) so that the workflow can find the source's test split.
+    The DIFT anchors (``[anchors]``: ``anchors`` is an ``--anchors`` SPEC; None draws them from the
+    labels, untrusted, or with an attack from the clean set before poisoning) and the evaluation sets
+    (``[evaluation]``, with the source's clean test split when it has one) are recorded by
+    :func:`naviewer.workflows.workspace_setup.create_workspace` (or ``create_attacked_workspace``,
+    which crafts ``attack`` into the clean ``dataset`` and measures ASR with ``test_protocol``). The
+    dataset is passed as a spec (a path string, like the CLI) so that the workflow can find the
+    source's test split.
     """
+    from naviewer.workflows.workspace_setup import create_attacked_workspace
     from naviewer.workflows.workspace_setup import create_workspace as create
 
     if dataset is None:
         raise NaviewerError("Open a dataset first: a workspace is created over a dataset "
                             "(as `naviewer new WORKSPACE --dataset DATASET`).", path)
-    ctx.progress(0, None, "creating workspace")
-    ws = create(path, str(dataset), anchors_per_class=anchors_per_class, seed=seed,
-                test_dataset=None if test_dataset is None else str(test_dataset), ctx=ctx)
+    test = None if test_dataset is None else str(test_dataset)
+    if attack:
+        ctx.progress(0, None, f"crafting {attack} into a new workspace")
+        ws = create_attacked_workspace(path, str(dataset), attack, dict(attack_settings or {}), seed=seed,
+                                       anchors_per_class=anchors_per_class, test_dataset=test, anchors=anchors,
+                                       test_protocol=test_protocol, ctx=ctx).workspace
+    else:
+        ctx.progress(0, None, "creating workspace")
+        ws = create(path, str(dataset), anchors_per_class=anchors_per_class, seed=seed, test_dataset=test,
+                    anchors=anchors, ctx=ctx)
     try:
-        anchors = ws.config.get("anchors") or {}
+        from naviewer.workflows.anchor_sources import section_kind, section_trusted
+
+        section = ws.config.get("anchors") or {}
         evaluation = ws.config.get("evaluation") or {}
+        external = (section.get("external") or {}).get("ids") or []
         return {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": [],
-                "anchors": len(anchors.get("indices") or []), "test_set": bool(evaluation.get("test"))}
+                "anchors": len(section.get("indices") or []) + len(external),
+                "anchors_kind": section_kind(section) if section else "labels",
+                "anchors_trusted": section_trusted(section) if section else False,
+                "attack": (ws.config.get("attack") or {}).get("name"),
+                "test_protocol": (ws.config.get("attack") or {}).get("test_protocol"),
+                "test_set": bool(evaluation.get("test"))}
     finally:
         ws.close()
 
@@ -173,3 +195,102 @@ def finetune_posthoc(path: Path, checkpoint: "Optional[Path | str]", ctx: JobCon
         out = finetune(ws, checkpoint, ctx=ctx)
         return {"before": dict(out.before), "after": dict(out.after), "confirmed": out.confirmed,
                 "checkpoint": str(out.checkpoint), "run": out.run, "outcome": out.to_dict()}
+
+
+# -- DIFT's anchors ------------------------------------------------------------------------------------
+
+#: thumbnails the Anchors view shows a class, and at most in all (a 1,000-class set shows its first classes)
+ANCHOR_THUMBS_PER_CLASS = 12
+ANCHOR_THUMBS_TOTAL = 1200
+ANCHOR_THUMB_PX = 64
+
+
+def _thumbnail(image: Any, px: int = ANCHOR_THUMB_PX) -> Any:
+    """A uint8 (h, w, 3) copy no larger than ``px`` a side (the view never holds full-size images)."""
+    import numpy as np
+
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    h, w = array.shape[:2]
+    if max(h, w) <= px:
+        return np.ascontiguousarray(array)
+    from PIL import Image
+
+    picture = Image.fromarray(array)
+    picture.thumbnail((px, px))
+    return np.asarray(picture, dtype=np.uint8).copy()
+
+
+def anchor_overview(path: Path, ctx: JobContext, *, thumbs_per_class: int = ANCHOR_THUMBS_PER_CLASS,
+                    thumbs_total: int = ANCHOR_THUMBS_TOTAL) -> dict[str, Any]:
+    """What the Anchors view shows (``naviewer anchors WS``): kind, source, trust, count per class,
+    warnings, and a few thumbnails a class, the in-set anchors from the workspace's dataset, the
+    trusted images outside it from their own set. Anchors never recorded are drawn from the labels
+    and recorded (untrusted), as every reader of the workspace does."""
+    import numpy as np
+
+    from naviewer.workflows.anchor_sources import load_anchor_set
+    from naviewer.workspace import Workspace
+
+    ctx.progress(0, None, "reading the anchors")
+    with Workspace.open(path) as ws:
+        section = dict(ws.config.get("anchors") or {})
+        per_class = int(section.get("per_class") or 10)
+        seed = int(section.get("seed") or 0)
+        anchor_set = load_anchor_set(ws, per_class, seed, ctx)
+        section = dict(ws.config.get("anchors") or {})
+        described = anchor_set.describe()
+        names = list(ws.class_names)
+        thumbs: dict[int, list[tuple[str, Any]]] = {}
+        thumb_note = ""
+        budget = thumbs_total
+
+        def add(label: int, caption: str, image: Any) -> None:
+            nonlocal budget
+            row = thumbs.setdefault(int(label), [])
+            if len(row) < thumbs_per_class and budget > 0:
+                row.append((caption, _thumbnail(image)))
+                budget -= 1
+
+        ids, labels = anchor_set.anchors.indices, anchor_set.anchors.labels
+        if ids.size:
+            try:
+                dataset = ws.dataset()
+            except NaviewerError as exc:
+                thumb_note = f"no thumbnails of the in-set anchors: {exc}"
+            else:
+                keys = ws.store.samples().get("source_key")
+                for i, (sid, label) in enumerate(zip(ids.tolist(), labels.tolist())):
+                    if i % 64 == 0:
+                        ctx.check()
+                    if len(thumbs.get(int(label), [])) >= thumbs_per_class or budget <= 0:
+                        continue
+                    key = str(keys[sid]) if keys is not None else ""
+                    add(label, f"#{sid}" + (f" {key}" if key else ""), dataset.image(int(sid)))
+        external = anchor_set.external
+        if external is not None:
+            ext_keys = list((section.get("external") or {}).get("keys") or [])
+            for j, label in enumerate(np.asarray(anchor_set.external_labels).tolist()):
+                if len(thumbs.get(int(label), [])) >= thumbs_per_class or budget <= 0:
+                    continue
+                add(label, f"trusted {ext_keys[j]}" if j < len(ext_keys) else f"trusted image {j}", external.image(j))
+        if budget <= 0:
+            thumb_note = thumb_note or f"thumbnails for the first {thumbs_total:,} anchors only"
+    ctx.progress(1, 1, "reading the anchors")
+    return {**described, "spec": str(section.get("spec") or ""), "per_class_setting": per_class, "seed": seed,
+            "class_names": names, "thumbs": thumbs, "thumb_note": thumb_note, "workspace": str(path),
+            "in_set": int(ids.size), "external_count": int(np.asarray(anchor_set.external_labels).size)}
+
+
+def replace_anchors(path: Path, spec: str, ctx: JobContext, *, per_class: int = 10, seed: int = 0) -> dict[str, Any]:
+    """``naviewer anchors WS SPEC``: check ``spec`` against the workspace (every class covered, ids in
+    range, keys present) and record it as ``[anchors]``; returns the new :func:`anchor_overview`. A bad
+    spec is a NaviewerError naming the file and the problem, and changes nothing."""
+    from naviewer.workflows.anchor_sources import set_workspace_anchors
+    from naviewer.workspace import Workspace
+
+    ctx.progress(0, None, "checking the anchors")
+    with Workspace.open(path) as ws:
+        set_workspace_anchors(ws, spec, per_class, seed, ctx)
+    return anchor_overview(path, ctx)

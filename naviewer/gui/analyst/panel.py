@@ -26,6 +26,7 @@ from naviewer.gui.analyst.finetune_gate import FineTuneGate
 from naviewer.gui.analyst.gallery import GalleryWidget
 from naviewer.gui.analyst.history import ReviewHistory
 from naviewer.gui.analyst.inspector import SampleInspector
+from naviewer.gui.analyst.trust import TrustNotice, read_trust
 from naviewer.gui.analyst.why import WhyFlaggedWidget
 
 
@@ -41,10 +42,16 @@ class AnalystPanel(QWidget):
 
     Signals: ``finetune_requested(object)`` (confirmed ids; run the job, then call
     ``set_finetune_result`` / ``finetune_gate.set_running``), ``export_finished(str, str)`` (folder, and a
-    message naming the files written there), ``status_message(str)`` (for the status bar).
+    message naming the files written there), ``status_message(str)`` (for the status bar),
+    ``anchors_requested()`` (the Anchors view: the main window opens it).
+
+    Above the views a persistent notice (:class:`~naviewer.gui.analyst.trust.TrustNotice`) says when
+    the pass ran on untrusted anchors or the workspace's anchors are untrusted, lists the pass's
+    warnings and the anchors its screen dropped; :meth:`refresh_trust` re-reads it.
     """
 
     finetune_requested = Signal(object)
+    anchors_requested = Signal()
     export_finished = Signal(str, str)
     status_message = Signal(str)
 
@@ -81,9 +88,18 @@ class AnalystPanel(QWidget):
         export.setToolTip("write the cleaned-dataset manifests and an HTML report of the review")
         export.clicked.connect(lambda _checked=False: self.open_export_dialog())
         self.export_button = export
+        anchors = QPushButton("Anchors…")
+        anchors.setToolTip("DIFT's anchors: where they come from, whether they are trusted, per class; replace them")
+        anchors.clicked.connect(lambda _checked=False: self.anchors_requested.emit())
+        anchors.setVisible(workspace is not None)
+        self.anchors_button = anchors
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
+        top.addWidget(anchors)
         top.addWidget(export)
+        self.trust = TrustNotice(self)
+        self.trust.anchors_requested.connect(self.anchors_requested.emit)
+        self.trust.show_samples.connect(self._show_samples)
 
         # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
         # so the three fit side by side from 1280 px up without scrolling sideways or truncating a label.
@@ -117,6 +133,7 @@ class AnalystPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
+        layout.addWidget(self.trust)
         layout.addWidget(outer, 1)
 
         self._make_shortcuts()
@@ -129,6 +146,22 @@ class AnalystPanel(QWidget):
         self.bridge.review_changed.connect(lambda _ids: self._update_header())
         self.bridge.selection_changed.connect(lambda _ids, _src: self._update_header())
         self._update_header()
+        self.refresh_trust()
+
+    def refresh_trust(self) -> None:
+        """Re-read the notice: the pass's settings and the workspace's ``[anchors]`` (after replacing them)."""
+        ws = self.workspace
+        config = getattr(ws, "config", None) if ws is not None else None
+        section = config.get("anchors") if isinstance(config, dict) else None
+        self.trust.set_trust(read_trust(self.session.settings, section, has_workspace=isinstance(config, dict),
+                                        n_samples=self.session.n))
+
+    def _show_samples(self, ids: Any) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size:
+            self.session.set_selection(ids, source=None)
+            self.session.set_current(int(ids[0]), source=None)
+            self.status_message.emit(f"Selected the {ids.size:,} anchors the screen dropped.")
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

@@ -1,0 +1,173 @@
+"""What makes a verdict less trustworthy, said where the analyst sees it: a persistent notice above the views.
+
+Three things, from the detection pass's settings and the workspace's ``[anchors]``:
+
+* **untrusted anchors**: the pass ran on anchors drawn from the dataset's own labels
+  (``settings["summary"]["anchors_trusted"] is False``), or the workspace's anchors are not trusted
+  (the next DIFT pass will use them). A red box with the core's notice and *Choose trusted
+  anchors…* (the Anchors view). It is not a popup: it stays while the reason stays.
+* **warnings before any verdict** (``settings["warnings"]``: collapsed or one-dimensional
+  embeddings, anchors that do not separate classes): a yellow box listing them.
+* **anchors the untrusted-anchor screen dropped** (``settings["anchor_notes"]``): listed, with
+  *Show dropped anchors* to select them in every view.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from naviewer.gui.anchors_view import NOTICE_STYLE, WARNING_STYLE
+from naviewer.gui.flow_layout import FlowLayout
+
+#: dropped anchors listed by name before "and N more" (the tooltip has them all)
+NOTES_SHOWN = 4
+
+
+@dataclass
+class AnchorTrust:
+    """Plain (Qt-free) reading of a pass's settings and the workspace's ``[anchors]``."""
+
+    pass_trusted: Optional[bool]          # what the pass recorded (None: unknown, e.g. another detector)
+    workspace_trusted: Optional[bool]     # the workspace's anchors now (None: no workspace)
+    workspace_kind: str = ""
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dropped_ids: list[int] = field(default_factory=list)
+
+    @property
+    def untrusted(self) -> bool:
+        return self.pass_trusted is False or self.workspace_trusted is False
+
+    @property
+    def headline(self) -> str:
+        if self.pass_trusted is False and self.workspace_trusted is True:
+            return ("This pass ran on anchors that were NOT trusted. The workspace has trusted anchors now "
+                    f"({self.workspace_kind}): detect again for a verdict that rests on them.")
+        if self.pass_trusted is False:
+            return "This pass ran on anchors that are NOT trusted."
+        if self.pass_trusted is True:
+            return ("This pass ran on trusted anchors, but the workspace's anchors are NOT trusted now: the next "
+                    "DIFT detection will use them.")
+        return "The workspace's anchors are NOT trusted: DIFT detections use them."
+
+    @property
+    def any(self) -> bool:
+        return self.untrusted or bool(self.warnings) or bool(self.notes)
+
+
+def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[str, Any]], *,
+               has_workspace: bool, n_samples: Optional[int] = None) -> AnchorTrust:
+    """Read a pass's ``settings`` and the workspace's ``[anchors]`` ``section`` (None or {} when not
+    recorded: DIFT then draws them from the labels, untrusted)."""
+    from naviewer.workflows.anchor_sources import section_kind, section_trusted
+
+    settings = dict(settings or {})
+    summary = settings.get("summary") or {}
+    recorded = summary.get("anchors_trusted") if isinstance(summary, Mapping) else None
+    pass_trusted = None if recorded is None else bool(recorded)
+    workspace_trusted: Optional[bool] = None
+    kind = ""
+    if has_workspace:
+        section = dict(section or {})
+        if section and (section.get("indices") or section.get("external")):
+            workspace_trusted, kind = section_trusted(section), section_kind(section)
+        else:
+            workspace_trusted, kind = False, "labels"
+    warnings = [str(w) for w in (settings.get("warnings") or (summary.get("warnings") if isinstance(summary, Mapping)
+                                                              else None) or [])]
+    notes = [str(n) for n in settings.get("anchor_notes") or []]
+    dropped = []
+    for note in notes:
+        match = re.match(r"\s*anchor (\d+)", note)
+        if match and (n_samples is None or int(match.group(1)) < n_samples):
+            dropped.append(int(match.group(1)))
+    return AnchorTrust(pass_trusted, workspace_trusted, kind, warnings, notes, dropped)
+
+
+class TrustNotice(QWidget):
+    """``TrustNotice(parent=None)``; :meth:`set_trust` fills it (hidden when there is nothing to say).
+
+    Signals: ``anchors_requested()`` (*Choose trusted anchors…*), ``show_samples(object)`` (the
+    dropped anchors' sample ids, to select)."""
+
+    anchors_requested = Signal()
+    show_samples = Signal(object)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trustNotice")
+        self.trust: Optional[AnchorTrust] = None
+        self.anchors = QFrame()
+        self.anchors.setObjectName("untrustedAnchorsNotice")
+        self.anchors.setStyleSheet(f"QFrame#untrustedAnchorsNotice {{ {NOTICE_STYLE} }} "
+                                   "QFrame#untrustedAnchorsNotice QLabel { border: none; padding: 0; background: transparent; }")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choose = QPushButton("Choose trusted anchors…")
+        self.choose.setToolTip("the Anchors view: where DIFT's anchors come from, and a trusted set to replace them")
+        self.choose.clicked.connect(lambda _c=False: self.anchors_requested.emit())
+        self.show_dropped = QPushButton("Show dropped anchors")
+        self.show_dropped.setToolTip("select the anchors the untrusted-anchor screen dropped, in every view")
+        self.show_dropped.clicked.connect(lambda _c=False: self.trust is not None and
+                                          self.show_samples.emit(np.asarray(self.trust.dropped_ids, np.int64)))
+        box = QVBoxLayout(self.anchors)
+        box.setContentsMargins(8, 6, 8, 6)
+        box.setSpacing(4)
+        box.addWidget(self.text)
+        buttons = FlowLayout(spacing=6)
+        buttons.addWidget(self.choose)
+        buttons.addWidget(self.show_dropped)
+        box.addLayout(buttons)
+
+        self.warnings = QLabel()
+        self.warnings.setObjectName("verdictWarnings")
+        self.warnings.setWordWrap(True)
+        self.warnings.setTextFormat(Qt.TextFormat.RichText)
+        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings.setStyleSheet(WARNING_STYLE)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
+        layout.addWidget(self.anchors)
+        layout.addWidget(self.warnings)
+        self.set_trust(AnchorTrust(None, None))
+
+    def set_trust(self, trust: AnchorTrust) -> None:
+        from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE
+
+        self.trust = trust
+        notes = trust.notes
+        dropped = ""
+        if notes:
+            shown = "; ".join(html.escape(n) for n in notes[:NOTES_SHOWN])
+            more = f"; and {len(notes) - NOTES_SHOWN:,} more" if len(notes) > NOTES_SHOWN else ""
+            dropped = (f"<br><b>The untrusted-anchor screen dropped {len(notes):,} anchor"
+                       f"{'s' if len(notes) != 1 else ''}</b> that looked contaminated: {shown}{more}.")
+        if trust.untrusted:
+            body = "" if trust.pass_trusted is False and trust.workspace_trusted is True else " " + html.escape(UNTRUSTED_NOTICE)
+            self.text.setText(f"<b>{html.escape(trust.headline)}</b>{body}{dropped}")
+            self.choose.setText("Choose trusted anchors…" if trust.workspace_trusted is not True else "Anchors…")
+            self.anchors.show()
+        elif notes:
+            self.text.setText(dropped[4:])
+            self.anchors.show()
+        else:
+            self.anchors.hide()
+        self.text.setToolTip("\n".join(notes) if len(notes) > NOTES_SHOWN else "")
+        self.choose.setVisible(trust.workspace_trusted is not None)
+        self.show_dropped.setText(f"Show dropped anchors ({len(trust.dropped_ids):,})")
+        self.show_dropped.setVisible(bool(trust.dropped_ids))
+        if trust.warnings:
+            self.warnings.setText("<b>Warnings before any verdict</b> (the flags may mean nothing):<br>"
+                                  + "<br>".join("• " + html.escape(w) for w in trust.warnings))
+        self.warnings.setVisible(bool(trust.warnings))
+        self.setVisible(trust.any)

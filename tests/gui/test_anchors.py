@@ -1,0 +1,174 @@
+"""Issue 12 in the window: the untrusted-anchor notice where the verdict is, the Anchors view, replacing
+the anchors with a trusted set (and a bad one refused with a dialog naming the file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from naviewer.gui.jobs import JobState
+
+from .analyst.analyst_kit import folder_workspace
+
+
+def _trusted_folder(root: Path, classes: int = 10, per_class: int = 3, size: int = 24) -> Path:
+    """Known-clean labelled images outside the training set, numbered like the workspace (c0..c9)."""
+    rng = np.random.default_rng(5)
+    for c in range(classes):
+        folder = root / f"c{c}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+            pixels[..., c % 3] += 150
+            Image.fromarray(pixels).save(folder / f"clean{i}.png")
+    return root
+
+
+def _wait_job(qtbot, view, timeout=30000):
+    qtbot.waitUntil(lambda: not view.busy, timeout=timeout)
+
+
+def _anchors(path: Path) -> dict:
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(path) as ws:
+        return dict(ws.config.get("anchors") or {})
+
+
+def test_untrusted_notice_then_trusted_folder_replaces_the_anchors(qtbot, window, tmp_path, monkeypatch):
+    ws = folder_workspace(tmp_path / "a")
+    window._set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    notice = panel.trust
+    # the workspace never named anchors: DIFT draws them from the labels, and the panel says so, persistently
+    assert notice.isVisible() and notice.anchors.isVisible()
+    assert "NOT trusted" in notice.text.text() and "an attack controls" in notice.text.text()
+    assert notice.choose.isVisible() and notice.choose.text() == "Choose trusted anchors…"
+
+    notice.choose.click()
+    dialog = window.anchors_dialog
+    assert dialog is not None and dialog.isVisible() and Path(dialog.workspace) == ws
+    view = dialog.view
+    _wait_job(qtbot, view)
+    assert view.overview["kind"] == "labels" and view.overview["trusted"] is False
+    assert view.notice.isVisible() and "NOT trusted" in view.notice.text()
+    assert "NOT trusted" in view.headline.text()
+    assert view.thumbnail_count() == view.overview["count"] > 0  # in-set anchors, from the dataset
+    assert sorted(view.class_rows) == list(range(10))
+
+    trusted = _trusted_folder(tmp_path / "trusted")
+    monkeypatch.setattr("naviewer.gui.anchors_view.QFileDialog.getExistingDirectory", lambda *a, **k: str(trusted))
+    view.per_class.setValue(2)
+    job = view.choose("folder")
+    assert job is not None
+    qtbot.waitSignal(job.finished, timeout=30000).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+    _wait_job(qtbot, view)
+    assert view.overview["kind"] == "external" and view.overview["trusted"] is True
+    assert view.overview["per_class"] == {c: 2 for c in range(10)}
+    assert not view.notice.isVisible() and "trusted" in view.headline.text()
+    assert view.thumbnail_count() == 20  # the trusted images themselves, from outside the training set
+    assert str(trusted) in view.source.text()
+    section = _anchors(ws)
+    assert section["kind"] == "external" and section["trusted"] is True
+    # the analyst's notice follows; the dock's own connection re-read workspace.toml (exports record it)
+    qtbot.waitUntil(lambda: not notice.isVisible(), timeout=5000)
+    assert window.analyst_dock.ws.config["anchors"]["kind"] == "external"
+
+
+def test_a_bad_ids_file_is_refused_with_a_dialog_naming_it(qtbot, window, tmp_path, monkeypatch):
+    ws = folder_workspace(tmp_path / "a")
+    window._set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
+    assert window.act_anchors.isEnabled()
+    window.act_anchors.trigger()
+    view = window.anchors_dialog.view
+    _wait_job(qtbot, view)
+    before = _anchors(ws)
+    ids = tmp_path / "known_clean.txt"
+    ids.write_text("0\n1\n")  # two samples of one class: the other classes have no anchor
+    monkeypatch.setattr("naviewer.gui.anchors_view.QFileDialog.getOpenFileName", lambda *a, **k: (str(ids), ""))
+    job = view.choose("ids")
+    qtbot.waitSignal(job.finished, timeout=30000).wait()
+    assert job.state is JobState.FAILED
+    box = window.last_message_box
+    assert box is not None and str(ids) in box.text() and "no anchor for class" in box.text()
+    assert "Traceback" not in box.text() and box.detailedText() == ""
+    assert view.error.isVisible() and str(ids) in view.error.text()
+    assert _anchors(ws) == before  # nothing changed
+    box.close()
+
+    # a good ids file: one known-clean sample of every class (trusted, named by the analyst)
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(ws) as w:
+        labels = np.asarray(w.store.samples()["label"])
+    chosen = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+    ids.write_text("\n".join(map(str, chosen)) + "\n")
+    job = view.choose("ids")
+    qtbot.waitSignal(job.finished, timeout=30000).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+    _wait_job(qtbot, view)
+    assert view.overview["kind"] == "ids" and view.overview["trusted"]
+    assert not view.error.isVisible() and view.thumbnail_count() == len(chosen)
+    assert _anchors(ws)["indices"] == chosen
+
+
+def test_pass_on_untrusted_anchors_lists_warnings_and_dropped_anchors(qtbot, tmp_path):
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.workflows.anchor_sources import set_workspace_anchors
+    from naviewer.workspace import Workspace
+
+    path = folder_workspace(tmp_path / "a")
+    ws = Workspace.open(path)
+    try:
+        scores = ws.store.pass_scores(1)
+        settings = {"k": 10, "summary": {"anchors_trusted": False, "anchors": 38, "anchors_dropped": 2},
+                    "warnings": ["the embeddings are nearly one-dimensional (97.0% of the variance along one axis)"],
+                    "anchor_notes": ["anchor 3 (class 0) dropped: the densest samples' label spreading reaches it",
+                                     "anchor 17 (class 4) dropped: the densest samples' label spreading reaches it"]}
+        pass_id = ws.store.add_detection_pass("dift", scores, settings, run="r", epoch=1)
+        panel = AnalystPanel.from_workspace(ws, pass_id, images=ws.dataset(), reviewer="t")
+        qtbot.addWidget(panel)
+        panel.resize(1280, 700)
+        panel.show()
+        notice = panel.trust
+        assert notice.isVisible() and notice.warnings.isVisible()
+        assert "Warnings before any verdict" in notice.warnings.text() and "one-dimensional" in notice.warnings.text()
+        text = notice.text.text()
+        assert "This pass ran on anchors that are NOT trusted" in text and "dropped 2 anchors" in text
+        assert "anchor 17 (class 4)" in text
+        notice.show_dropped.click()
+        assert panel.session.selection.tolist() == [3, 17]
+
+        # trusted anchors recorded since: the pass still rests on the old ones, and the notice says what to do
+        labels = np.asarray(ws.store.samples()["label"])
+        set_workspace_anchors(ws, "ids:" + ",".join(str(int(np.flatnonzero(labels == c)[0])) for c in np.unique(labels)))
+        panel.refresh_trust()
+        assert "The workspace has trusted anchors now (ids)" in notice.text.text() and "detect again" in notice.text.text()
+        assert notice.choose.text() == "Anchors…"
+    finally:
+        ws.close()
+
+
+def test_trusted_pass_without_warnings_shows_no_notice(qtbot, tmp_path):
+    from naviewer.gui.analyst.trust import read_trust
+
+    trust = read_trust({"summary": {"anchors_trusted": True}}, {"kind": "external", "trusted": True,
+                                                                 "external": {"ids": [1]}}, has_workspace=True)
+    assert not trust.any
+    trust = read_trust({"summary": {"anchors_trusted": True}}, {}, has_workspace=True)
+    assert trust.untrusted and "next DIFT detection" in trust.headline
+    assert read_trust({}, None, has_workspace=False).any is False
+
+
+@pytest.mark.parametrize("choice,path,expected", [("ids", "/x/ids.txt", "ids:@/x/ids.txt"),
+                                                  ("keys", "/x/k.txt", "keys:@/x/k.txt"),
+                                                  ("folder", "/data/clean", "/data/clean"),
+                                                  ("list", "ids:odd.txt", "dataset:ids:odd.txt")])
+def test_spec_for_choices(choice, path, expected):
+    from naviewer.gui.anchors_view import spec_for
+
+    assert spec_for(choice, path) == expected

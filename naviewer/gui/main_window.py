@@ -509,18 +509,19 @@ class MainWindow(QMainWindow):
         if path:
             self.open_workspace(path)
 
-    def new_workspace_dialog(self) -> None:
-        """Like ``naviewer new``: a workspace is made over a dataset (the open one, or one asked for here)."""
-        dataset = self.dataset_path
-        if dataset is None:
-            chosen = QFileDialog.getExistingDirectory(
-                self, "New workspace: choose its dataset folder (CIFAR batches or image folders)", str(Path.home()))
-            if not chosen:
-                return
-            dataset = Path(chosen)
-        path = self._ask_directory("New workspace: choose an empty folder")
-        if path:
-            self.new_workspace(path, dataset)
+    def new_workspace_dialog(self):
+        """File ▸ New workspace…: the dataset (the open one by default), the folder, DIFT's anchors (from the
+        labels, NOT trusted, unless a trusted set is named) and optionally an attack to craft with its
+        test-time protocol; accepting it runs :meth:`new_workspace`. Not modal; returns the dialog."""
+        from naviewer.gui.new_workspace_dialog import NewWorkspaceDialog
+
+        dialog = NewWorkspaceDialog(self, dataset=self.dataset_path)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.accepted.connect(lambda d=dialog: self.new_workspace(**d.values()))
+        self.new_workspace_dialog_widget = dialog
+        dialog.open()
+        return dialog
 
     def open_dataset_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open dataset folder (CIFAR batches or image folders)", str(Path.home()))
@@ -590,13 +591,21 @@ class MainWindow(QMainWindow):
 
     def new_workspace(self, path: os.PathLike | str, dataset: Optional[os.PathLike | str] = None, *,
                       anchors_per_class: int = 10, seed: int = 0,
-                      test_dataset: Optional[os.PathLike | str] = None) -> Optional[Job]:
+                      test_dataset: Optional[os.PathLike | str] = None, anchors: Optional[str] = None,
+                      attack: Optional[str] = None, attack_settings: Optional[dict] = None,
+                      test_protocol: Optional[str] = None) -> Optional[Job]:
         """Create a workspace over ``dataset`` (default: the open one) in a job, as ``naviewer new`` does.
 
-        The same workflow as the CLI records the DIFT anchors and the evaluation sets (the source's
-        test split where it has one), so nothing is computed later that the CLI would have recorded."""
+        The same workflow as the CLI records the DIFT anchors (``anchors``: an ``--anchors`` SPEC; None:
+        from the labels, NOT trusted, or with ``attack`` from the clean set before poisoning) and the
+        evaluation sets (the source's test split where it has one), so nothing is computed later that
+        the CLI would have recorded. ``attack`` crafts that attack into the (clean) dataset, its ASR
+        measured with ``test_protocol``."""
         path = Path(path).expanduser().absolute()
-        source = Path(dataset).expanduser().absolute() if dataset is not None else self.dataset_path
+        if dataset is not None and str(dataset).strip().lower() == "demo":
+            source: "Optional[Path | str]" = "demo"
+        else:
+            source = Path(dataset).expanduser().absolute() if dataset is not None else self.dataset_path
         if source is None:
             self.inform("New workspace", "Open a dataset first: a workspace is created over a dataset "
                         "(as `naviewer new WORKSPACE --dataset DATASET`).", QMessageBox.Icon.Information)
@@ -605,14 +614,21 @@ class MainWindow(QMainWindow):
 
         def done(job: Job) -> None:
             result = job.result or {}
+            trust = "trusted" if result.get("anchors_trusted") else "NOT trusted"
+            crafted = (f"; {result['attack']} crafted, ASR test-time protocol {result.get('test_protocol')}"
+                       if result.get("attack") else "")
             self._log(f"created workspace {path}: {result.get('samples', 0):,} samples; "
-                      f"{result.get('anchors', 0)} anchors; test set for evaluation: "
-                      f"{'yes' if result.get('test_set') else 'none'}")
+                      f"{result.get('anchors', 0)} anchors ({result.get('anchors_kind', 'labels')}, {trust}); "
+                      f"test set for evaluation: {'yes' if result.get('test_set') else 'none'}{crafted}")
             self._set_workspace(path, result)
+            if not result.get("anchors_trusted", True):
+                self.statusBar().showMessage("DIFT's anchors were drawn from the dataset's labels: NOT trusted "
+                                             "(Workspace ▸ Anchors… names a trusted set).", 15000)
 
         def job(ctx) -> dict:
             return tasks.create_workspace(path, source, ctx, anchors_per_class=anchors_per_class, seed=seed,
-                                          test_dataset=test)
+                                          test_dataset=test, anchors=anchors, attack=attack,
+                                          attack_settings=attack_settings, test_protocol=test_protocol)
 
         return self.start_job(job, f"Create workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)

@@ -354,3 +354,52 @@ def take_anchors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> lis
         window.deleteLater()
         _settle(app, 0.2)
     return written
+
+
+def take_new_workspace(out_dir: Path, size: tuple[int, int] = (1280, 720), theme: str = "light") -> list[Path]:
+    """File ▸ New workspace… at ``size``: ``new-workspace-WxH.png`` (the default: anchors from the
+    labels, NOT trusted, the warning in view) and ``new-workspace-attack-WxH.png`` (an attack with its
+    test-time protocols, the anchors a trusted image folder)."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    root = Path(tempfile.mkdtemp(prefix="naviewer-new-shots-"))
+    data, trusted = root / "suspect-images", root / "trusted-clean"
+    for folder in (data / "cat", data / "dog", trusted / "cat", trusted / "dog"):
+        folder.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manager = ThemeManager(app, theme)
+    manager.apply()
+    window = MainWindow(manager)
+    window.resize(*size)
+    window.move(0, 0)
+    window.show()
+    _settle(app, 0.5)
+    window.ensure_monitor()
+    dialog = window.new_workspace_dialog()
+    dialog.dataset.setText(str(data))
+    dialog.folder.setText(str(root / "suspect-ws"))
+    _settle(app, 0.3)
+    dialog.move(max(0, (size[0] - dialog.width()) // 2), 30)
+    _settle(app, 0.5)
+    w, h = size
+    written = [_grab_screen(app, out_dir / f"new-workspace-{w}x{h}.png")]
+    dialog.attack.setCurrentIndex(dialog.attack.findData("na"))
+    dialog.protocol.setCurrentIndex(dialog.protocol.findData("code"))
+    dialog.set_anchor_choice("dataset", trusted)
+    _settle(app, 0.3)
+    dialog.move(max(0, (size[0] - dialog.width()) // 2), 30)
+    _settle(app, 0.5)
+    written.append(_grab_screen(app, out_dir / f"new-workspace-attack-{w}x{h}.png"))
+    dialog.reject()
+    window.close()
+    window.deleteLater()
+    _settle(app, 0.2)
+    return written

@@ -1,0 +1,157 @@
+"""File ▸ New workspace…: the anchors choice (labels NOT trusted by default, with the warning in view, or a
+trusted set) and, with an attack, its test-time protocol, passed to the core's workspace setup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from naviewer.gui.jobs import JobState
+
+
+def _image_folder(root: Path, per_class: int = 8, size: int = 32, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for c in range(2):
+        folder = root / f"class{c}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
+            pixels[..., c] += 120
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+def _finish(qtbot, job, timeout=60000):
+    assert job is not None
+    qtbot.waitSignal(job.finished, timeout=timeout).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+    return job
+
+
+def _dialog(qtbot, **kwargs):
+    from naviewer.gui.new_workspace_dialog import NewWorkspaceDialog
+
+    dialog = NewWorkspaceDialog(**kwargs)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_default_anchors_are_the_labels_with_the_warning_in_view(qtbot, tmp_path):
+    data = _image_folder(tmp_path / "data")
+    dialog = _dialog(qtbot)
+    assert not dialog.ok_button.isEnabled() and "Choose the dataset" in dialog.error_label.text()
+    dialog.dataset.setText(str(data))
+    dialog.folder.setText(str(tmp_path / "ws"))
+    assert dialog.ok_button.isEnabled()
+    assert dialog.anchor_choice() == "default" and "NOT trusted" in dialog.anchor_radios["default"].text()
+    assert dialog.anchor_warning.isVisible() and "an attack controls" in dialog.anchor_warning.text()
+    assert not dialog.anchor_path_row.isVisible() and not dialog.attack_box.isVisible()
+    assert not dialog.anchor_radios["labels"].isVisible()  # only with an attack
+    assert dialog.values()["anchors"] is None and "attack" not in dialog.values()
+
+    # a trusted set: the warning goes, its path is required and checked
+    dialog.set_anchor_choice("dataset")
+    assert not dialog.anchor_warning.isVisible() and dialog.anchor_note.isVisible()
+    assert dialog.anchor_path_row.isVisible() and not dialog.ok_button.isEnabled()
+    dialog.anchor_path.setText(str(tmp_path / "missing"))
+    assert "no such file or folder" in dialog.error_label.text()
+    dialog.anchor_path.setText(str(data))
+    assert dialog.ok_button.isEnabled() and dialog.values()["anchors"] == str(data)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("0\n9\n")
+    dialog.set_anchor_choice("ids", ids)
+    assert dialog.values()["anchors"] == f"ids:@{ids}" and not dialog.anchor_browse_folder.isVisible()
+    dialog.set_anchor_choice("keys", data)
+    assert "not a file" in dialog.error_label.text() and not dialog.ok_button.isEnabled()
+
+    # a non-empty folder is no place for a workspace
+    dialog.set_anchor_choice("default")
+    dialog.folder.setText(str(data))
+    assert "not empty" in dialog.error_label.text()
+
+
+def test_an_attack_offers_its_test_time_protocols(qtbot, tmp_path):
+    from naviewer.attacks import make_attack
+
+    dialog = _dialog(qtbot, dataset=_image_folder(tmp_path / "data"), folder=tmp_path / "ws")
+    dialog.attack.setCurrentIndex(dialog.attack.findData("na"))
+    assert dialog.attack_box.isVisible()
+    offered = [dialog.protocol.itemData(i) for i in range(dialog.protocol.count())]
+    assert offered == list(make_attack("na").test_protocols)
+    assert dialog.protocol.currentData() == "uniform" and "0.15 W" in dialog.protocol_text.text()
+    dialog.protocol.setCurrentIndex(dialog.protocol.findData("code"))
+    assert "released code" in dialog.protocol_text.text()
+    # with an attack the default anchors come from the clean set before poisoning: trusted, no warning
+    assert "clean set before poisoning" in dialog.anchor_radios["default"].text()
+    assert not dialog.anchor_warning.isVisible() and dialog.anchor_radios["labels"].isVisible()
+    dialog.set_anchor_choice("labels")
+    assert dialog.anchor_warning.isVisible() and dialog.values()["anchors"] == "labels"
+    dialog.rate.setText("lots")
+    assert not dialog.ok_button.isEnabled() and "Poison rate" in dialog.error_label.text()
+    dialog.rate.setText("10 %")
+    values = dialog.values()
+    assert values["attack"] == "na" and values["test_protocol"] == "code"
+    assert values["attack_settings"] == {"target": 0, "rate": 0.1}
+    dialog.attack.setCurrentIndex(dialog.attack.findData("ctrl"))
+    assert [dialog.protocol.itemData(i) for i in range(dialog.protocol.count())] == ["paper"]
+    assert dialog.anchor_choice() == "labels"
+    dialog.attack.setCurrentIndex(0)  # no attack: the "crafted set's labels" choice goes back to the default
+    assert dialog.anchor_choice() == "default" and dialog.anchor_warning.isVisible()
+
+
+def test_new_workspace_with_a_trusted_set_from_the_dialog(qtbot, window, tmp_path):
+    from naviewer.workspace import Workspace
+
+    data = _image_folder(tmp_path / "data")
+    trusted = _image_folder(tmp_path / "trusted", per_class=3, seed=7)
+    dialog = window.new_workspace_dialog()
+    dialog.dataset.setText(str(data))
+    dialog.folder.setText(str(tmp_path / "ws"))
+    dialog.set_anchor_choice("dataset", trusted)
+    dialog.per_class.setValue(2)
+    started = []
+    window.jobs.job_started.connect(started.append)
+    dialog.ok_button.click()
+    job = _finish(qtbot, next(j for j in started if j.name.startswith("Create workspace")))
+    assert job.result["anchors_trusted"] and job.result["anchors_kind"] == "external" and job.result["anchors"] == 4
+    with Workspace.open(tmp_path / "ws") as ws:
+        section = ws.config["anchors"]
+        assert section["kind"] == "external" and section["trusted"] is True and section["spec"] == str(trusted)
+    assert window.workspace_path == tmp_path / "ws"
+
+
+def test_new_attacked_workspace_records_the_chosen_protocol(qtbot, window, tmp_path):
+    from naviewer.workspace import Workspace
+
+    data = _image_folder(tmp_path / "data", per_class=20)
+    dialog = window.new_workspace_dialog()
+    dialog.dataset.setText(str(data))
+    dialog.folder.setText(str(tmp_path / "ws"))
+    dialog.attack.setCurrentIndex(dialog.attack.findData("patch"))
+    dialog.protocol.setCurrentIndex(dialog.protocol.findData("paper"))
+    dialog.rate.setText("0.1")
+    dialog.per_class.setValue(2)
+    started = []
+    window.jobs.job_started.connect(started.append)
+    dialog.ok_button.click()
+    job = _finish(qtbot, next(j for j in started if j.name.startswith("Create workspace")))
+    assert job.result["attack"] == "patch" and job.result["test_protocol"] == "paper"
+    assert job.result["anchors_kind"] == "clean-before-poisoning" and job.result["anchors_trusted"]
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.config["attack"]["test_protocol"] == "paper" and ws.config["attack"]["name"] == "patch"
+
+
+def test_a_trusted_set_missing_a_class_fails_with_the_file_named(qtbot, window, tmp_path):
+    data = _image_folder(tmp_path / "data")
+    ids = tmp_path / "clean_ids.txt"
+    ids.write_text("0\n1\n")  # both of class 0
+    job = window.new_workspace(tmp_path / "ws", data, anchors=f"ids:@{ids}")
+    qtbot.waitSignal(job.finished, timeout=30000).wait()
+    assert job.state is JobState.FAILED
+    box = window.last_message_box
+    assert str(ids) in box.text() and "no anchor for class 1" in box.text() and box.detailedText() == ""
+    assert window.workspace_path is None  # nothing opened
+    box.close()

@@ -116,6 +116,33 @@ def dift(args: argparse.Namespace) -> None:
                 ws.close()
 
 
+def clean_dift(args: argparse.Namespace) -> None:
+    """False flags: DIFT in training on the CLEAN digits with label-drawn (screened) anchors."""
+    from naviewer.attacks import make_attack
+    from naviewer.workflows.dift_training import train_with_dift
+    from naviewer.workflows.workspace_setup import create_workspace
+
+    for seed in args.seeds:
+        cfg = demo_config(seed, args.threads)
+        path = args.root / f"clean-screened-s{seed}"
+        if path.exists():
+            import shutil
+
+            shutil.rmtree(path)
+        ws = create_workspace(path, cfg.dataset_spec(), seed=seed, test_dataset=cfg.dataset_spec())
+        try:
+            attack = make_attack("na", **cfg.attack_settings())
+            ws.update_config("attack", {"name": "na", "settings": attack.settings_json(), "seed": seed,
+                                        "test_protocol": "code", "target_class": 0, "num_poisons": 0})
+            start = time.time()
+            out = train_with_dift(ws, cfg.train_config(), cfg.dift_config(), run="dift", accept_all=True)
+            flagged = (out.detection or {}).get("flagged", 0)
+            print(json.dumps({"seed": seed, "status": out.status, "flagged": flagged,
+                              "seconds": round(time.time() - start)}), flush=True)
+        finally:
+            ws.close()
+
+
 def _asr(checkpoint: Path, ws, protocols) -> dict:
     from naviewer.attacks import make_attack
     from naviewer.evaluation.encoder import evaluate_encoder
@@ -209,6 +236,11 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     p.set_defaults(func=dift)
+    p = sub.add_parser("clean")
+    p.add_argument("--root", type=Path, required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=clean_dift)
     p = sub.add_parser("evaluate")
     p.add_argument("--root", type=Path, required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

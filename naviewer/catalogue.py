@@ -82,3 +82,8 @@ def recipes_help() -> str:
     owners = {recipe: [m for m, r in METHOD_RECIPES.items() if r == recipe] for recipe in RECIPES}
     return "; ".join(f"{name} ({line}{'; default of ' + ', '.join(owners[name]) if owners[name] else ''})"
                      for name, (_, line) in RECIPES.items())
+
+
+#: DIFT's kNN preset measured on 2 CPU cores (docs/performance.md, "Detection"): DiftConfig.fast() and
+#: naviewer bench detect both read it, so the benchmark measures what the demo and the docs use
+DIFT_FAST = {"hnsw_m": 8, "hnsw_ef_construction": 64, "hnsw_ef": 64, "knn_dims": 64, "knn_rerank": 10}

@@ -17,6 +17,8 @@ child process, with its peak RSS: the sparse kNN-graph variant over all N and th
 from __future__ import annotations
 
 import argparse
+
+from naviewer.catalogue import DIFT_FAST
 import json
 import os
 import resource
@@ -35,10 +37,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--poison-spread", type=float, default=0.15,
                         help="poison cluster spread relative to a class's (default 0.15)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--hnsw-m", type=int, default=8)
-    parser.add_argument("--ef-construction", type=int, default=64)
-    parser.add_argument("--ef", type=int, default=0, help="query ef (0: spec's max(128, 2k+1))")
-    parser.add_argument("--knn-dims", type=int, default=64, help="PCA dims before the index (0: none)")
+    parser.add_argument("--hnsw-m", type=int, default=DIFT_FAST["hnsw_m"], help="default: DiftConfig.fast()'s")
+    parser.add_argument("--ef-construction", type=int, default=DIFT_FAST["hnsw_ef_construction"])
+    parser.add_argument("--ef", type=int, default=DIFT_FAST["hnsw_ef"],
+                        help="query ef (default: DiftConfig.fast()'s; 0: the spec's max(128, 2k+1))")
+    parser.add_argument("--knn-dims", type=int, default=DIFT_FAST["knn_dims"], help="PCA dims before the index (0: none)")
     parser.add_argument("--spread-mode", choices=("pool", "graph"), default="pool")
     parser.add_argument("--baseline-n", type=int, default=10000, help="subsample for the dense baseline")
     parser.add_argument("--skip-baseline", action="store_true")

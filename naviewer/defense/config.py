@@ -168,7 +168,9 @@ class DiftConfig:
         ef=64 on a 64-d PCA projection with exact full-dimension re-ranking of 10 extra neighbours.
         kNN recall@20 vs exact 0.995 on clustered 50k x 512 embeddings, ~3x less CPU than the spec's
         M=16/ef_c=200/ef=128 in full dimensions."""
-        values: dict[str, Any] = dict(hnsw_m=8, hnsw_ef_construction=64, hnsw_ef=64, knn_dims=64, knn_rerank=10)
+        from naviewer.catalogue import DIFT_FAST
+
+        values: dict[str, Any] = dict(DIFT_FAST)
         values.update(overrides)
         return cls(**values).validate()
 

@@ -210,7 +210,8 @@ class AnalystDock:
             return
         result = job.result or {}
         self.panel.set_finetune_result({"before": result.get("before"), "after": result.get("after"),
-                                        "confirmed": result.get("confirmed", 0)})
+                                        "confirmed": result.get("confirmed", 0), "protocol": result.get("protocol"),
+                                        "floor": result.get("floor")})
         gate = self.panel.finetune_gate
         gate.button.setEnabled(False)
         gate.reason.setText(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "

@@ -403,3 +403,46 @@ def take_new_workspace(out_dir: Path, size: tuple[int, int] = (1280, 720), theme
     window.deleteLater()
     _settle(app, 0.2)
     return written
+
+
+def take_finetune(out_dir: Path, size: tuple[int, int] = (1280, 720), theme: str = "light") -> Path:
+    """The Fine-tune tab's before/after table with the ASR's test-time protocol and the no-poison floor
+    (``finetune-floor-WxH.png``; synthetic numbers: :data:`naviewer.gui.analyst.screenshots.PLANTED_FINETUNE`)."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.analyst.screenshots import PLANTED_FINETUNE
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    root = Path(tempfile.mkdtemp(prefix="naviewer-ft-shots-"))
+    path = review_workspace(root)
+    manager = ThemeManager(app, theme)
+    manager.apply()
+    window = MainWindow(manager)
+    window.resize(*size)
+    window.move(0, 0)
+    window.show()
+    _settle(app, 0.5)
+    window.ensure_monitor()
+    window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+    _settle(app, 1.0)
+    panel = window.analyst_dock.panel
+    s = panel.session
+    s.confirm(s.review_queue())
+    panel.set_finetune_result(dict(PLANTED_FINETUNE, confirmed=int(s.flagged_mask.sum())))
+    panel.finetune_gate.show_done(int(s.flagged_mask.sum()))
+    panel.tabs.setCurrentWidget(panel.finetune_gate)
+    _settle(app, 0.8)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    target = _grab_screen(app, out_dir / f"finetune-floor-{w}x{h}.png")
+    window.analyst_dock.close()
+    window.close()
+    window.deleteLater()
+    _settle(app, 0.2)
+    return target

@@ -187,14 +187,16 @@ def posthoc_detect(path: Path, checkpoint: Path, ctx: JobContext, *, run: str = 
 
 def finetune_posthoc(path: Path, checkpoint: "Optional[Path | str]", ctx: JobContext) -> dict[str, Any]:
     """``naviewer finetune WS [--checkpoint C]`` on a post-hoc pass: Eq. 7 on the confirmed flags,
-    a new checkpoint; returns what the fine-tune gate shows (before / after / confirmed)."""
+    a new checkpoint; returns what the fine-tune gate shows (before / after / confirmed, the ASR's
+    test-time protocol and the workspace's no-poison floor)."""
     from naviewer.workflows.posthoc import finetune_posthoc as finetune
     from naviewer.workspace import Workspace
 
     with Workspace.open(path) as ws:
         out = finetune(ws, checkpoint, ctx=ctx)
         return {"before": dict(out.before), "after": dict(out.after), "confirmed": out.confirmed,
-                "checkpoint": str(out.checkpoint), "run": out.run, "outcome": out.to_dict()}
+                "checkpoint": str(out.checkpoint), "run": out.run, "protocol": out.protocol, "floor": out.floor,
+                "outcome": out.to_dict()}
 
 
 # -- DIFT's anchors ------------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ def test_detect_action_docks_analyst_then_posthoc_finetune_shows_before_after(qt
     qtbot.waitUntil(lambda: not gate.result.isHidden() and gate.result.rowCount() >= 3, timeout=5000)
     rows = [gate.result.item(r, 0).text() for r in range(gate.result.rowCount())]
     assert any("density" in r for r in rows)
+    # the ASR names its test-time protocol; no floor was trained for this workspace, and the gate says so
+    assert any(r.startswith("attack success rate, test-time protocol ") for r in rows)
+    assert not gate.floor_line.isHidden() and "floor not measured" in gate.floor_line.text()
     assert dock.panel.tabs.currentWidget() is gate and not gate.button.isEnabled()
 
 

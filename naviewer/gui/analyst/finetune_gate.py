@@ -3,6 +3,12 @@
 Shows confirmed / rejected / later / unreviewed counts; the button emits ``finetune_requested``
 with the confirmed ids (the main window runs the job); a before/after panel shows what the
 fine-tuning changed (confirmed-cluster density, kNN accuracy, ASR when ground truth exists).
+
+Accuracy and ASR are in percent, as the training monitor shows them; the ASR row names its
+test-time protocol (how the trigger was pasted on the test images: the workspace's
+``[attack] test_protocol``), and a *no-poison floor* column and line give what the same recipe
+reaches without any poison (``[floor]``, :func:`naviewer.workflows.floor.floor_text`): an ASR "after"
+near the floor is as low as this encoder can go, not a failed defence.
 """
 
 from __future__ import annotations
@@ -11,7 +17,17 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt
@@ -19,8 +35,19 @@ from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt
 RESULT_ROWS = (
     ("confirmed_density", "mean density of the confirmed cluster", "lower is better"),
     ("knn_acc", "kNN accuracy", "higher is better"),
-    ("asr", "attack success rate (ground truth)", "lower is better"),
+    ("asr", "attack success rate", "lower is better"),
+    ("asr_all", "attack success rate, target-class test images included", "lower is better"),
 )
+#: rows shown in percent (fractions in the results), with changes in percentage points
+PERCENT_ROWS = ("knn_acc", "asr", "asr_all")
+RESULT_COLUMNS = ("metric", "before", "after", "change", "no-poison floor")
+
+
+def percent(value: Any) -> str:
+    """``0.228`` -> ``22.8 %`` (the monitor's format); ``–`` when not a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+        return f"{100 * float(value):.1f} %"
+    return "–"
 
 
 class FineTuneGate(QWidget):
@@ -47,18 +74,40 @@ class FineTuneGate(QWidget):
         self.override.toggled.connect(lambda _on: self.update_gate())
         self.button = QPushButton()
         self.button.clicked.connect(self._request)
-        self.result = QTableWidget(0, 4)
-        self.result.setHorizontalHeaderLabels(["metric", "before", "after", "change"])
+        self.result = QTableWidget(0, len(RESULT_COLUMNS))
+        self.result.setHorizontalHeaderLabels(list(RESULT_COLUMNS))
         self.result.verticalHeader().hide()
-        self.result.horizontalHeader().setStretchLastSection(True)
+        self.result.horizontalHeader().setStretchLastSection(False)
         self.result.hide()
-        layout = QVBoxLayout(self)
+        self.floor_line = QLabel()
+        self.floor_line.setObjectName("floorLine")
+        self.floor_line.setWordWrap(True)
+        self.floor_line.hide()
+        self.protocol: Optional[str] = None
+        self.floor: Optional[dict] = None
+        # the table is as tall as its rows and the whole tab scrolls: on a 720 px screen the tab is short,
+        # and a squeezed table would show one row of four
+        self.result.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.result.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
+        body = QWidget()
+        self.body = body
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 4, 6, 4)
         layout.addWidget(self.counts)
         layout.addWidget(self.reason)
+        layout.addWidget(self.result)  # (shown once there is a result: right under "Done: ...")
+        layout.addWidget(self.floor_line)
         layout.addWidget(self.override)
         layout.addWidget(self.button)
-        layout.addWidget(self.result, 1)
-        layout.addStretch(0)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self.bridge.review_changed.connect(lambda _ids: self.update_gate())
         self.update_gate()
 
@@ -118,17 +167,55 @@ class FineTuneGate(QWidget):
         self.update_gate()
 
     def set_result(self, result: Mapping[str, Any]) -> None:
-        """Show ``{"before": {...}, "after": {...}}``; rows whose metric neither side has are left out."""
+        """Show ``{"before": {...}, "after": {...}, "protocol": NAME, "floor": {...}}`` (``protocol`` and
+        ``floor`` optional: the result records of ``finetune_posthoc`` and the demo carry them); rows
+        whose metric neither side has are left out."""
+        from naviewer.workflows.floor import floor_text
+
         before, after = dict(result.get("before") or {}), dict(result.get("after") or {})
+        floor = result.get("floor") or None
+        protocol = result.get("protocol") or (floor or {}).get("protocol")
+        self.protocol, self.floor = protocol, (dict(floor) if floor else None)
         rows = [(k, name, hint) for k, name, hint in RESULT_ROWS if k in before or k in after]
         self.result.setRowCount(len(rows))
+        has_asr = False
         for r, (key, name, hint) in enumerate(rows):
             b, a = before.get(key), after.get(key)
-            change = "–"
-            if isinstance(b, (int, float)) and isinstance(a, (int, float)):
-                change = f"{a - b:+.4g}"
-            items = [f"{name} ({hint})", fmt(b), fmt(a), change]
+            numbers = isinstance(b, (int, float)) and isinstance(a, (int, float))
+            if key in PERCENT_ROWS:
+                shown_b, shown_a = percent(b), percent(a)
+                change = f"{100 * (a - b):+.1f} pp" if numbers else "–"
+            else:
+                shown_b, shown_a = fmt(b), fmt(a)
+                change = f"{a - b:+.4g}" if numbers else "–"
+            label = f"{name} ({hint})"
+            floor_cell = "–"
+            if key.startswith("asr"):
+                has_asr = True
+                label = f"{name}, test-time protocol {protocol or 'uniform'} ({hint})"
+                if floor is not None:
+                    floor_cell = percent(floor.get(key))
+                else:
+                    floor_cell = "not measured"
+            elif key == "knn_acc" and floor is not None:
+                floor_cell = percent(floor.get("knn_acc"))
+            items = [label, shown_b, shown_a, change, floor_cell]
             for col, text in enumerate(items):
-                self.result.setItem(r, col, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if col == 4 and key.startswith("asr"):
+                    item.setToolTip(floor_text(floor))
+                self.result.setItem(r, col, item)
         self.result.resizeColumnsToContents()
+        self.result.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the metric's name
+        self.result.resizeRowsToContents()
+        height = self.result.horizontalHeader().height() + sum(self.result.rowHeight(r) for r in range(len(rows)))
+        self.result.setFixedHeight(height + 2 * self.result.frameWidth() + 2)
         self.result.setVisible(bool(rows))
+        if has_asr:
+            text = ("No-poison " + floor_text(floor) + ": the same recipe trained on the clean set, measured with the "
+                    "same trigger and protocol. An ASR after removal near it is as low as this encoder goes.")
+            if floor is None:
+                text = ("No-poison " + floor_text(floor) + ": without it an ASR after removal cannot be told from what "
+                        "the trigger does to an encoder that never saw a poison.")
+            self.floor_line.setText(text)
+        self.floor_line.setVisible(has_asr)

@@ -301,6 +301,16 @@ class AnalystPanel(QWidget):
     def set_finetune_result(self, result: dict) -> None:
         self.finetune_gate.set_running(False)
         self.finetune_gate.set_result(result)
+        self._room_for_tabs(self.finetune_gate.body.sizeHint().height() + self.tabs.tabBar().sizeHint().height() + 8)
+
+    def _room_for_tabs(self, wanted: int) -> None:
+        """Give the tabs below ``wanted`` px (the fine-tune table whole) when the map row can spare it."""
+        upper, lower = self._outer.sizes()
+        floor = max(self._upper.minimumSizeHint().height(), 220)
+        if lower >= wanted or upper <= floor:
+            return
+        move = min(wanted - lower, upper - floor)
+        self._outer.setSizes([upper - move, lower + move])
 
     def open_export_dialog(self, modal: bool = False) -> ExportDialog:
         """The export dialog (manifests and the HTML report with the map and plots), shown window-modal

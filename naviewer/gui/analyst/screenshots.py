@@ -59,7 +59,9 @@ def build_workspace(root: Path, cifar: str, n_poisons: int = 80, seed: int = 0):
 
 
 PLANTED_FINETUNE = {"before": {"confirmed_density": 6.43, "knn_acc": 0.812, "asr": 0.64},
-                    "after": {"confirmed_density": 1.21, "knn_acc": 0.818, "asr": 0.07}}
+                    "after": {"confirmed_density": 1.21, "knn_acc": 0.818, "asr": 0.07},
+                    "protocol": "uniform", "floor": {"asr": 0.052, "asr_all": 0.061, "knn_acc": 0.821,
+                                                     "protocol": "uniform"}}
 
 
 def review_as_analyst(session, fraction: float = 0.55, n_later: int = 6) -> None:

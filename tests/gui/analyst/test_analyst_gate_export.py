@@ -29,7 +29,33 @@ def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
     gate.set_running(True)
     assert not gate.button.isEnabled()
     gate.set_result({"before": {"knn_acc": 0.80, "confirmed_density": 6.0}, "after": {"knn_acc": 0.82, "confirmed_density": 1.5}})
-    assert gate.result.rowCount() == 2 and gate.result.item(1, 3).text() == "+0.02"
+    assert gate.result.rowCount() == 2 and gate.result.item(1, 3).text() == "+2.0 pp"
+    assert gate.result.item(1, 1).text() == "80.0 %" and gate.result.item(0, 3).text() == "-4.5"
+    assert gate.floor_line.isHidden()  # no ASR: nothing to compare with a floor
+
+
+def test_finetune_table_names_the_protocol_and_the_floor(qtbot, demo_session) -> None:
+    """Issue 12: the ASR says how the trigger was pasted, and the no-poison floor sits beside it."""
+    gate = FineTuneGate(demo_session)
+    qtbot.addWidget(gate)
+    floor = {"asr": 0.213, "asr_all": 0.25, "knn_acc": 0.931, "protocol": "code"}
+    gate.set_result({"before": {"knn_acc": 0.947, "asr": 1.0, "asr_all": 1.0, "confirmed_density": 6.37},
+                     "after": {"knn_acc": 0.919, "asr": 0.225, "asr_all": 0.3, "confirmed_density": 3.29},
+                     "confirmed": 102, "protocol": "code", "floor": floor})
+    rows = {gate.result.item(r, 0).text(): [gate.result.item(r, c).text() for c in range(1, 5)]
+            for r in range(gate.result.rowCount())}
+    asr = next(k for k in rows if k.startswith("attack success rate, test-time protocol code"))
+    assert rows[asr] == ["100.0 %", "22.5 %", "-77.5 pp", "21.3 %"]
+    knn = next(k for k in rows if k.startswith("kNN accuracy"))
+    assert rows[knn] == ["94.7 %", "91.9 %", "-2.8 pp", "93.1 %"]
+    assert [gate.result.horizontalHeaderItem(c).text() for c in range(5)][-1] == "no-poison floor"
+    assert not gate.floor_line.isHidden() and "floor 21.3 % (code)" in gate.floor_line.text()
+
+    # never measured: the column says so and the line says how to measure it
+    gate.set_result({"before": {"asr": 1.0}, "after": {"asr": 0.4}, "protocol": "paper"})
+    assert gate.result.item(0, 0).text().startswith("attack success rate, test-time protocol paper")
+    assert gate.result.item(0, 4).text() == "not measured"
+    assert "floor not measured (naviewer run WORKSPACE --floor)" in gate.floor_line.text()
 
 
 

@@ -140,6 +140,23 @@ def _evaluation_section(clean: ImageDataset, clean_spec: DatasetSpec, test_spec:
     return evaluation
 
 
+def _discard(ws, existed: bool) -> None:
+    """A workspace whose setup failed half-way (bad anchors, disk full) is removed, not left behind;
+    a folder the user had made (empty) before stays, emptied."""
+    import shutil
+
+    ws.close()
+    root = Path(ws.path)
+    if not existed:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in list(root.iterdir()) if root.is_dir() else []:
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def draw_workspace_anchors(labels: np.ndarray, per_class: int, seed: int, candidates: Optional[np.ndarray] = None):
     from naviewer.defense.anchors import draw_anchors
 
@@ -170,6 +187,7 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
     data = _open(dataset)
     if data.describe().get("kind") == "memory":
         raise NaviewerError("a workspace needs a dataset on disk (a path or 'demo'), not one built in memory")
+    existed = Path(path).expanduser().exists()
     ws = Workspace.create(path, data, settings=settings, ctx=ctx)
     try:
         labels = np.asarray(data.labels, dtype=np.int64)
@@ -182,7 +200,7 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
                                                         "labels", False))
         ws.update_config("evaluation", _evaluation_section(data, dataset, test_dataset))
     except BaseException:
-        ws.close()
+        _discard(ws, existed)
         raise
     return ws
 
@@ -239,6 +257,7 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
                      "note": "drawn before poisoning and excluded from it; source ids are clean-set ids"}
     full = CraftResult(combined, gt)
 
+    existed = Path(path).expanduser().exists()
     ws = Workspace.create(path, None, settings=settings, ctx=ctx)
     try:
         out = ws.path / DATASET_DIR
@@ -269,7 +288,7 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
         })
         ws.update_config("evaluation", _evaluation_section(clean, clean_dataset, test_dataset))
     except BaseException:
-        ws.close()
+        _discard(ws, existed)
         raise
     return SetupResult(ws, anchors, int(gt.get("num_poisons", 0)), len(combined))
 

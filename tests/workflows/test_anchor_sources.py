@@ -106,3 +106,13 @@ def test_cli_new_and_anchors_commands(tmp_path, tiny_data, capsys):
     assert "every class needs" in err and "Traceback" not in err
     with Workspace.open(ws) as opened:
         assert opened.config["anchors"]["kind"] == "external"
+
+
+def test_a_refused_trusted_set_leaves_no_half_made_workspace(tmp_path, tiny_data, capsys):
+    ws = tmp_path / "half"
+    assert main(["new", str(ws), "--dataset", str(tiny_data[0]), "--anchors", "ids:0"]) == 2
+    assert "every class needs" in capsys.readouterr().err and not ws.exists()
+    empty = tmp_path / "mine"
+    empty.mkdir()
+    assert main(["new", str(empty), "--dataset", str(tiny_data[0]), "--anchors", "ids:0"]) == 2
+    assert empty.is_dir() and not any(empty.iterdir())

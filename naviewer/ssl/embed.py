@@ -38,6 +38,25 @@ def _model_device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
+def _reserve(tmp: Path, final: Path) -> None:
+    """Allocate the memory-mapped file's blocks now: a full disk is then one clear error, instead of
+    a SIGBUS when a write through the map finds no block (the map is sparse until written)."""
+    import errno
+
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None:
+        return
+    size = tmp.stat().st_size
+    with open(tmp, "r+b") as handle:
+        try:
+            allocate(handle.fileno(), 0, size)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NaviewerError(f"not enough disk space for the embeddings ({size / 1e6:.0f} MB)", final) from None
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)):
+                raise
+
+
 def extract_embeddings(
     backbone: nn.Module,
     store: ImageStore,
@@ -104,6 +123,7 @@ def extract_embeddings(
                         final.parent.mkdir(parents=True, exist_ok=True)
                         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
                         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+                        _reserve(tmp, final)
                     else:
                         out = np.empty(shape, dtype=dtype)
                 out[bucket.indices[start:stop]] = feats_np.astype(dtype, copy=False)

@@ -47,3 +47,19 @@ def test_default_size_is_the_training_size():
     model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[-1]))
     extract_embeddings(model, store)
     assert seen == [8]
+
+
+def test_a_full_disk_is_one_message_and_no_temporary(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from naviewer.errors import NaviewerError
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    out = tmp_path / "e" / "x.npy"
+    with pytest.raises(NaviewerError, match="disk space"):
+        extract_embeddings(build_backbone(TINY), make_store(), image_size=16, out_path=out)
+    assert not out.exists() and not list(out.parent.glob(".*.tmp"))

@@ -1,14 +1,21 @@
-"""The Train dialog: method, epochs, batch size, learning rate, device — validated as you type.
+"""The Train dialog: method, augmentation recipe, epochs, batch size, learning rate, device — validated as you type.
 
 Numbers are typed into line edits (not spin boxes that silently clamp) so that a bad value is
 shown with its reason and OK stays disabled until every field is valid. The dialog produces a
 plain settings dict; what runs it is the main window's training job factory.
+
+The methods, their default learning rates and the augmentation recipes come from
+:mod:`naviewer.catalogue` (torch-free), the one place the CLI and the method classes read them
+too. The recipe defaults to the method's paper recipe (``augment_recipe`` "", which
+``TrainConfig`` resolves and records); another can be named, e.g. MoCo v2's ``aug+``, which the
+attack papers' toolbox uses for every method.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -20,15 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# The registry names of naviewer.ssl.METHODS, spelled out here because importing naviewer.ssl
-# imports torch, which the GUI must not do just to open a dialog.
-METHODS = ("simclr", "mocov2", "byol", "simsiam")
-METHOD_LABELS = {"simclr": "SimCLR", "mocov2": "MoCo v2", "byol": "BYOL", "simsiam": "SimSiam"}
+from naviewer.catalogue import METHOD_NAMES, RECIPES, default_lr, default_recipe, method_label
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# Shown as the placeholder of an empty learning-rate field (empty = the method's own default,
-# decided by the SSL engine; these mirror `naviewer train --help`).
-DEFAULT_LR = {"simclr": 0.5, "mocov2": 0.06, "byol": 0.05, "simsiam": 0.1}
-DEFAULTS: dict[str, Any] = {"method": "simclr", "epochs": 100, "batch_size": 256, "lr": None, "device": "auto"}
+#: ``augment_recipe`` "" is the method's own paper recipe (TrainConfig resolves it)
+DEFAULTS: dict[str, Any] = {"method": "simclr", "augment_recipe": "", "epochs": 100, "batch_size": 256, "lr": None,
+                            "device": "auto"}
 
 
 def _parse_int(text: str, name: str, low: int, high: int) -> tuple[Optional[int], Optional[str]]:
@@ -58,9 +62,14 @@ def validate_train_settings(
     settings: dict[str, Any] = {}
     errors: dict[str, str] = {}
     method = str(raw.get("method", "")).strip().lower()
-    if method not in METHODS:
-        errors["method"] = f"Unknown method '{method}'; choose one of {', '.join(METHODS)}."
+    if method not in METHOD_NAMES:
+        errors["method"] = f"Unknown method '{method}'; choose one of {', '.join(METHOD_NAMES)}."
     settings["method"] = method
+
+    recipe = str(raw.get("augment_recipe") or "").strip()
+    if recipe and recipe not in RECIPES:
+        errors["augment_recipe"] = f"Unknown augmentation recipe '{recipe}'; choose one of {', '.join(RECIPES)}."
+    settings["augment_recipe"] = recipe
 
     epochs, error = _parse_int(str(raw.get("epochs", "")), "Epochs", 1, 100_000)
     if error:
@@ -99,7 +108,7 @@ def validate_train_settings(
 class TrainDialog(QDialog):
     """Choose how to train; ``settings()`` gives the validated dict once accepted."""
 
-    FIELDS = ("method", "epochs", "batch_size", "lr", "device")
+    FIELDS = ("method", "augment_recipe", "epochs", "batch_size", "lr", "device")
 
     def __init__(
         self,
@@ -117,9 +126,18 @@ class TrainDialog(QDialog):
         values = {**DEFAULTS, **(initial or {})}
 
         self.method = QComboBox()
-        for name in METHODS:
-            self.method.addItem(METHOD_LABELS[name], name)
+        for name in METHOD_NAMES:
+            self.method.addItem(method_label(name), name)
         self.method.setCurrentIndex(max(0, self.method.findData(values["method"])))
+        self.recipe = QComboBox()
+        self.recipe.addItem("", "")  # the method's paper recipe: its text follows the method
+        for name, (_settings, line) in RECIPES.items():
+            self.recipe.addItem(name, name)
+            self.recipe.setItemData(self.recipe.count() - 1, line, Qt.ItemDataRole.ToolTipRole)
+        self.recipe.setCurrentIndex(max(0, self.recipe.findData(values.get("augment_recipe") or "")))
+        self.recipe_text = QLabel()
+        self.recipe_text.setObjectName("hintLabel")
+        self.recipe_text.setWordWrap(True)
         self.epochs = QLineEdit(str(values["epochs"]))
         self.batch_size = QLineEdit(str(values["batch_size"]))
         self.lr = QLineEdit("" if values["lr"] is None else str(values["lr"]))
@@ -131,6 +149,8 @@ class TrainDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Method", self.method)
+        form.addRow("Augmentation", self.recipe)
+        form.addRow(self.recipe_text)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Learning rate", self.lr)
@@ -159,6 +179,7 @@ class TrainDialog(QDialog):
             edit.textChanged.connect(self._revalidate)
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentIndexChanged.connect(self._revalidate)
+        self.recipe.currentIndexChanged.connect(self._recipe_changed)
         self._settings: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self._method_changed()
@@ -170,6 +191,7 @@ class TrainDialog(QDialog):
     def raw_values(self) -> dict[str, Any]:
         return {
             "method": self.method.currentData(),
+            "augment_recipe": self.recipe.currentData() or "",
             "epochs": self.epochs.text(),
             "batch_size": self.batch_size.text(),
             "lr": self.lr.text(),
@@ -189,7 +211,16 @@ class TrainDialog(QDialog):
         self._revalidate()
 
     def _method_changed(self, _index: int = 0) -> None:
-        self.lr.setPlaceholderText(f"method default ({DEFAULT_LR.get(self.method.currentData(), '?')})")
+        method = self.method.currentData()
+        self.lr.setPlaceholderText(f"method default ({default_lr(method):g})")
+        own = default_recipe(method)
+        self.recipe.setItemText(0, f"{method_label(method)}'s paper recipe ({own})")
+        self.recipe.setItemData(0, RECIPES[own][1], Qt.ItemDataRole.ToolTipRole)
+        self._recipe_changed()
+
+    def _recipe_changed(self, _index: int = 0) -> None:
+        name = self.recipe.currentData() or default_recipe(self.method.currentData())
+        self.recipe_text.setText(RECIPES[name][1])
         self._revalidate()
 
     def _revalidate(self, *_args: Any) -> None:

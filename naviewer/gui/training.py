@@ -30,7 +30,7 @@ def run_training(
     dataset_path: Optional[Path] = None,
     run_name: str = "run",
 ) -> dict[str, Any]:
-    """Train with dialog ``settings`` (method, epochs, batch_size, lr, device); returns fit()'s summary."""
+    """Train with dialog ``settings`` (method, augment_recipe, epochs, batch_size, lr, device); returns fit()'s summary."""
     try:
         from naviewer.ssl.trainer import TrainConfig, build_trainer
     except ImportError as exc:
@@ -72,6 +72,7 @@ def train_config_values(settings: dict[str, Any]) -> dict[str, Any]:
         "batch_size": int(settings["batch_size"]),
         "lr": None if settings.get("lr") is None else float(settings["lr"]),
         "device": settings.get("device", "auto"),
+        "augment_recipe": str(settings.get("augment_recipe") or ""),  # "": the method's paper recipe
     }
     for key in ("backbone", "image_size", "max_steps_per_epoch", "log_every", "knn_every", "num_threads", "seed"):
         if key in settings:  # advanced keys a script or the demo may pass through

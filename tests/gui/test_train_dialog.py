@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from PySide6.QtCore import Qt
+
 from naviewer.gui.train_dialog import TrainDialog, validate_train_settings
 
 
@@ -9,7 +12,8 @@ def test_defaults_are_valid(qtbot):
     dialog = TrainDialog()
     qtbot.addWidget(dialog)
     assert dialog.ok_button.isEnabled() and dialog.error_label.text() == ""
-    assert dialog.settings() == {"method": "simclr", "epochs": 100, "batch_size": 256, "lr": None, "device": "auto"}
+    assert dialog.settings() == {"method": "simclr", "augment_recipe": "", "epochs": 100, "batch_size": 256, "lr": None,
+                                 "device": "auto"}
 
 
 def test_bad_values_disable_ok_and_explain(qtbot):
@@ -61,3 +65,37 @@ def test_validate_function_reports_every_field():
     assert set(errors) == {"method", "epochs", "batch_size", "lr", "device"}
     settings, errors = validate_train_settings({"method": "mocov2", "epochs": "1,000", "batch_size": "512", "lr": "0.06", "device": "cpu"})
     assert not errors and settings["epochs"] == 1000
+
+
+def test_methods_learning_rates_and_recipes_come_from_the_catalogue(qtbot):
+    """Issue 12: one list of methods and defaults (naviewer.catalogue); the recipe defaults to the paper's."""
+    from naviewer.catalogue import METHOD_NAMES, RECIPES, default_lr, method_label
+
+    dialog = TrainDialog()
+    qtbot.addWidget(dialog)
+    assert [dialog.method.itemData(i) for i in range(dialog.method.count())] == list(METHOD_NAMES)
+    assert [dialog.method.itemText(i) for i in range(dialog.method.count())] == [method_label(m) for m in METHOD_NAMES]
+    assert [dialog.recipe.itemData(i) for i in range(dialog.recipe.count())] == ["", *RECIPES]
+    assert dialog.recipe.currentIndex() == 0 and dialog.recipe.itemText(0) == "SimCLR's paper recipe (simclr-cifar)"
+    assert dialog.recipe_text.text() == RECIPES["simclr-cifar"][1]
+    for method in METHOD_NAMES:
+        dialog.method.setCurrentIndex(dialog.method.findData(method))
+        assert f"{default_lr(method):g}" in dialog.lr.placeholderText()
+    dialog.method.setCurrentIndex(dialog.method.findData("simsiam"))
+    assert dialog.recipe.itemText(0) == "SimSiam's paper recipe (simsiam-cifar)" and "without blur" in dialog.recipe_text.text()
+    assert dialog.settings()["augment_recipe"] == ""  # TrainConfig resolves "" to the method's own
+    dialog.recipe.setCurrentIndex(dialog.recipe.findData("aug+"))
+    assert dialog.settings()["augment_recipe"] == "aug+" and dialog.recipe_text.text() == RECIPES["aug+"][1]
+    assert dialog.recipe.itemData(dialog.recipe.currentIndex(), Qt.ItemDataRole.ToolTipRole) == RECIPES["aug+"][1]
+    _, errors = validate_train_settings({**dialog.raw_values(), "augment_recipe": "fancy"})
+    assert "augment_recipe" in errors and "aug+" in errors["augment_recipe"]
+
+
+def test_the_recipe_reaches_the_training_config():
+    pytest.importorskip("naviewer.ssl.trainer")
+    from naviewer.gui.training import train_config_values
+    from naviewer.ssl.trainer import TrainConfig
+
+    base = {"method": "byol", "epochs": 1, "batch_size": 8, "lr": None, "device": "cpu"}
+    assert TrainConfig.from_dict(train_config_values({**base, "augment_recipe": ""})).augment_recipe == "byol"
+    assert TrainConfig.from_dict(train_config_values({**base, "augment_recipe": "aug+"})).augment_recipe == "aug+"

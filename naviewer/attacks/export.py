@@ -26,6 +26,7 @@ import numpy as np
 
 from naviewer.attacks.base import CraftResult
 from naviewer.errors import NaviewerError
+from naviewer.io import atomic_write_text
 from naviewer.jobs import JobContext, ensure_context
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -119,9 +120,13 @@ def export_crafted(
             if (i + 1) % 256 == 0 or i + 1 == total:
                 ctx.progress(i + 1, total, message)
         list_path = write_file_list(out / "train.txt", keys, labels)
-        tmp = out / "classes.txt.tmp"
-        tmp.write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
-        os.replace(tmp, out / "classes.txt")
+        from naviewer.data.names import name_problem
+
+        for name in names:  # one class a line: a name with a line break would forge another class
+            problem = name_problem(str(name))
+            if problem:
+                raise NaviewerError(f"classes.txt cannot hold this class: {problem}", out)
+        atomic_write_text(out / "classes.txt", "".join(f"{n}\n" for n in names))
         written_gt["samples"] = written_samples
         gt_path = out / "ground_truth.json"
         write_json_atomic(gt_path, written_gt)

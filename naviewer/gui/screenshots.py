@@ -446,3 +446,57 @@ def take_finetune(out_dir: Path, size: tuple[int, int] = (1280, 720), theme: str
     window.deleteLater()
     _settle(app, 0.2)
     return target
+
+
+def take_detectors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> list[Path]:
+    """Every detector side by side (issue 13), ``detectors-WxH.png``: the review workspace with k-distance
+    and LID passes (naviewer's own detectors run over its embeddings, as ``naviewer detect --detector``
+    saves them), the map coloured by the k-distance score, the gallery sorted by it, the inspector
+    listing each detector's score of the current sample."""
+    import os
+
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+    from naviewer.workflows.posthoc import run_detectors
+    from naviewer.workspace import Workspace
+
+    root = Path(tempfile.mkdtemp(prefix="naviewer-detector-shots-"))
+    path = review_workspace(root)
+    with Workspace.open(path) as ws:
+        features = np.asarray(ws.load_embeddings("demo", "review", mmap=False))
+        passes, _metrics = run_detectors(ws, features, ["kdist", "lid"], run="demo")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for w, h in sizes:
+        manager = ThemeManager(app, theme)
+        manager.apply()
+        window = MainWindow(manager)
+        window.resize(w, h)
+        window.move(0, 0)
+        window.show()
+        _settle(app, 0.5)
+        window.ensure_monitor()
+        window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+        _settle(app, 1.0)
+        panel = window.analyst_dock.panel
+        key = f"detector:kdist#{passes['kdist']}"
+        panel.map.set_colour_mode(key)
+        panel.gallery.set_filter("all")
+        panel.gallery.filters.set_sort(key)
+        first = int(panel.gallery.shown_ids()[0])
+        panel.session.set_current(first)
+        _settle(app, 0.5)
+        panel.inspector.scroll_to_detectors()
+        _settle(app, 0.5)
+        written.append(_grab_screen(app, out_dir / f"detectors-{w}x{h}.png"))
+        window.analyst_dock.close()
+        window.close()
+        window.deleteLater()
+        _settle(app, 0.2)
+    return written

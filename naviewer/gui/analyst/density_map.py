@@ -41,6 +41,8 @@ from naviewer.gui.analyst.common import (
     class_colour,
     fmt,
 )
+from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
+from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.flow_layout import FlowLayout
 
 COLOUR_MODES = {"density": "density rank", "class": "class", "review": "review state"}
@@ -188,10 +190,20 @@ class DensityMapWidget(QWidget):
         }
 
         # toolbar
+        self.detectors = detector_table(session)
+        #: density rank, class, review state, and every detector pass of the workspace by its score's rank
+        self.colour_modes = dict(COLOUR_MODES)
+        for item in self.detectors:
+            if item.key in session.scores:
+                self.colour_modes[item.key] = f"{item.label} score"
         self.colour_box = QComboBox()
-        for key, text in COLOUR_MODES.items():
+        for key, text in self.colour_modes.items():
             self.colour_box.addItem(text, key)
-        self.colour_box.setToolTip("colour the points by density rank, class or review state")
+            if key.startswith(DETECTOR_PREFIX):
+                self.colour_box.setItemData(self.colour_box.count() - 1, self.detectors.get(key).describe(),
+                                            Qt.ItemDataRole.ToolTipRole)
+        self.colour_box.setToolTip("colour the points by density rank, class, review state or any detector's score "
+                                   "(by rank: top 1 % brightest)")
         self.colour_box.currentIndexChanged.connect(lambda _i: self.set_colour_mode(self.colour_box.currentData()))
         self.projection_box = QComboBox()
         self.projection_box.addItem("PCA", "pca")
@@ -290,6 +302,15 @@ class DensityMapWidget(QWidget):
         if self.colour_mode == "review":
             codes = s.state_codes
             return [(STATE_COLOURS[name], name, np.flatnonzero(codes == c)) for c, name in enumerate(REVIEW_STATES)]
+        item = self.detectors.get(self.colour_mode) if self.colour_mode.startswith(DETECTOR_PREFIX) else None
+        if item is not None:  # a detector's score: higher = more suspicious, ranked like density
+            frac = item.rank / max(s.n, 1)
+            missing = ~np.isfinite(np.asarray(item.score, np.float64))
+            groups = [(QColor(*DENSITY_COLOURS[b]), f"{item.label} {label}",
+                       np.flatnonzero((frac >= lo) & (frac < hi) & ~missing)) for b, (lo, hi, label) in enumerate(DENSITY_BINS)]
+            if missing.any():
+                groups.append((QColor(200, 200, 200), "no score", np.flatnonzero(missing)))
+            return groups
         frac = s.density_rank() / max(s.n, 1)
         return [
             (QColor(*DENSITY_COLOURS[b]), label, np.flatnonzero((frac >= lo) & (frac < hi)))
@@ -390,7 +411,7 @@ class DensityMapWidget(QWidget):
 
     # -- modes ----------------------------------------------------------------------------------
     def set_colour_mode(self, mode: str) -> None:
-        if mode not in COLOUR_MODES:
+        if mode not in self.colour_modes:
             raise ValueError(mode)
         self.colour_mode = mode
         i = self.colour_box.findData(mode)

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.review import REVIEW_STATES, STATE_CODE
 from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
+from naviewer.gui.analyst.detector_scores import detector_table
 
 RANGE_SCORES = (("rank", "density rank"), ("density", "density"), ("mindist", "MinDist"), ("posterior", "GMM posterior"))
 SORT_KEYS = (("suspicion", "suspicion (flags, densest first)"), ("rank", "density rank"), ("density", "density"),
@@ -126,7 +128,12 @@ class FilterSidebar(QWidget):
         for key, text in SORT_KEYS:
             if key in ("suspicion", "id", "label", "review", "cluster") or key in session.scores:
                 self.sort.addItem(text, key)
-        self.sort.setToolTip("the gallery's order; samples without the score come last")
+        detectors = [item for item in detector_table(session) if item.key in session.scores]
+        for item in detectors:  # every detector pass of the workspace (issue 13): most suspicious first
+            self.sort.addItem(f"{item.label} score", item.key)
+            self.sort.setItemData(self.sort.count() - 1, item.describe(), Qt.ItemDataRole.ToolTipRole)
+        self.sort.setToolTip("the gallery's order; samples without the score come last (a detector's score sorts "
+                             "descending, its most suspicious first)")
         self.descending = QCheckBox("descending")
         for combo in (self.cluster, self.label, self.sort):  # narrow: the grid beside keeps its columns
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -153,7 +160,7 @@ class FilterSidebar(QWidget):
         range_form.setContentsMargins(4, 2, 4, 2)
         self.ranges: dict[str, tuple[QDoubleSpinBox, QDoubleSpinBox, float, float]] = {}
         row = 0
-        for key, text in RANGE_SCORES:
+        for key, text in list(RANGE_SCORES) + [(item.key, f"{item.label} score") for item in detectors]:
             values = session.density_rank() if key == "rank" else session.scores.get(key)
             if values is None:
                 continue
@@ -200,6 +207,7 @@ class FilterSidebar(QWidget):
 
         # Letters and digits typed in the sidebar stay in it: the gallery's one-key shortcuts (C, R, L,
         # 1-4, ...) also cover its children, and a letter typed in a combo must never decide a sample.
+        self.sort.currentIndexChanged.connect(self._sort_changed)
         for combo in (self.cluster, self.label, self.sort):
             combo.currentIndexChanged.connect(self._emit)
         self.descending.toggled.connect(self._emit)
@@ -215,6 +223,23 @@ class FilterSidebar(QWidget):
             if not mods and event.text().strip():
                 event.accept()  # the key goes to the widget, not to a shortcut
         return False
+
+    def _sort_changed(self, _index: int) -> None:
+        """A detector's score (higher = more suspicious) sorts descending unless the analyst says otherwise."""
+        key = str(self.sort.currentData() or "")
+        if key.startswith(DETECTOR_PREFIX) and not self.descending.isChecked() and not self._quiet:
+            self._quiet = True
+            try:
+                self.descending.setChecked(True)
+            finally:
+                self._quiet = False
+
+    def set_sort(self, key: str) -> None:
+        """Sort by ``key`` (a key of :data:`SORT_KEYS` or a detector's ``detector:...``)."""
+        index = self.sort.findData(key)
+        if index < 0:
+            raise ValueError(f"no sort key {key!r} here")
+        self.sort.setCurrentIndex(index)
 
     def _emit(self, *_args: object) -> None:
         if not self._quiet:

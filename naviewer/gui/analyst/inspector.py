@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt, qimage_from_array
+from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.flow_layout import FlowLayout
 
 SCORE_ROWS = (
@@ -76,6 +77,25 @@ class SampleInspector(QWidget):
             self.values[key] = label
             self.form.addRow(text + ":", label)
 
+        # every detector pass of the workspace, side by side (issue 13): its score and where it ranks
+        self.detectors = detector_table(session)
+        self.detector_title = QLabel("Every detector (rank 1 = its most suspicious sample):")
+        self.detector_title.setWordWrap(True)
+        self.detector_form = QFormLayout()
+        self.detector_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.detector_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.detector_values: dict[str, QLabel] = {}
+        for item in self.detectors:
+            label = QLabel("–")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setToolTip(item.describe())
+            name = QLabel(item.label + ":")
+            name.setToolTip(item.describe())
+            self.detector_values[item.key] = label
+            self.detector_form.addRow(name, label)
+        self.detector_title.setVisible(bool(self.detector_values))
+
         self.buttons: dict[str, QPushButton] = {}
         actions = FlowLayout(spacing=4)  # wraps in a narrow inspector instead of cutting the labels
         for state, text in (("confirmed", "Confirm"), ("rejected", "Reject"), ("later", "Later")):
@@ -109,6 +129,8 @@ class SampleInspector(QWidget):
         layout.addWidget(self.image)
         layout.addLayout(actions)
         layout.addLayout(self.form)
+        layout.addWidget(self.detector_title)
+        layout.addLayout(self.detector_form)
         neighbours = QLabel(f"Nearest neighbours in embedding space (k={k}):")
         neighbours.setWordWrap(True)
         layout.addWidget(neighbours)
@@ -120,6 +142,7 @@ class SampleInspector(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap instead
         scroll.setWidget(body)
+        self.scroll = scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -147,7 +170,7 @@ class SampleInspector(QWidget):
         if sid is None:
             self.title.setText("No sample selected")
             self.image.clear()
-            for label in self.values.values():
+            for label in list(self.values.values()) + list(self.detector_values.values()):
                 label.setText("–")
             self._set_neighbours(np.zeros(0, np.int64))
             self.layout_button.setEnabled(False)
@@ -177,8 +200,30 @@ class SampleInspector(QWidget):
         self.values["cluster"].setText(f"#{cluster + 1} of {len(s.clusters())}" if cluster >= 0 else "–")
         self.values["source"].setText(str(info.get("source", "–")))
         self.values["review"].setText(state)
+        for item in self.detectors:
+            self.detector_values[item.key].setText(self.detector_text(item.key, sid))
         self._set_neighbours(s.neighbours(sid, self.k))
         self._show_truth()
+
+    def scroll_to_detectors(self) -> None:
+        """Bring the detectors' rows into view (a short inspector scrolls)."""
+        if self.detector_values:
+            self.scroll.ensureWidgetVisible(self.detector_title, 0, 0)
+            last = list(self.detector_values.values())[-1]
+            self.scroll.ensureWidgetVisible(last, 0, 4)
+
+    def detector_text(self, key: str, sid: int) -> str:
+        """``0.8123 · rank 12 of 2,000 · flagged`` for detector ``key`` and sample ``sid``."""
+        item = self.detectors.get(key)
+        if item is None:
+            return "–"
+        value = float(item.score[sid])
+        if not np.isfinite(value):
+            return "– (no score)"
+        text = f"{fmt(value)} · rank {int(item.rank[sid]) + 1:,} of {len(item.score):,}"
+        if item.flagged is not None and bool(item.flagged[sid]):
+            text += " · <b>flagged</b>"
+        return text
 
     def _pixmap(self, image: np.ndarray) -> QPixmap:
         """The image enlarged by a whole factor, as large as ``image_size`` allows (wide composites up to

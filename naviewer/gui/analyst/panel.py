@@ -194,7 +194,10 @@ class AnalystPanel(QWidget):
     def from_workspace(cls, ws: Any, pass_id: Optional[int] = None, *, images: Any = None, embeddings: Optional[np.ndarray] = None,
                        reviewer: Optional[str] = None, parent: Optional[QWidget] = None, job_manager: Any = None,
                        run: Optional[str] = None, tag: Optional[str] = None) -> "AnalystPanel":
+        from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
+
         session = AnalysisSession.from_workspace(ws, pass_id, images=images, embeddings=embeddings, reviewer=reviewer)
+        attach(session, load_detector_scores(ws))  # every detector's score, side by side (inspector, sort, map)
         return cls(session, parent=parent, workspace=ws, job_manager=job_manager, run=run, tag=tag)
 
     def views(self) -> dict[str, QWidget]:

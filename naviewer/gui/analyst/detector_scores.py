@@ -1,0 +1,124 @@
+"""Every detector's score side by side (issue 13): the passes of other detectors, beside the one reviewed.
+
+``naviewer detect --detector kdist/lid/slof/dao/dbscan/optics`` saves each detector as a pass of
+its own (method = its name; scores ``score`` (higher = more suspicious), ``flagged``, ``cluster``).
+The analyst reviews one pass, but every pass of the workspace whose scores have ``score`` is read
+here, so that the inspector shows each detector's score of the selected sample, and the gallery's
+sort and filters and the map's colouring can use any of them.
+
+The scores join the session's score table under ``detector:<method>#<pass id>`` (the generic code of
+the filters reads ``session.scores``); the rest (label, flags, ranks, the pass's summary) is kept in
+a :class:`DetectorTable` attached to the session (:func:`detector_table`). Qt-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+
+PREFIX = "detector:"
+
+
+@dataclass
+class DetectorScore:
+    """One detector pass's scores: ``key`` in ``session.scores``, ``label`` for a person."""
+
+    key: str
+    label: str
+    pass_id: int
+    method: str
+    score: np.ndarray
+    flagged: Optional[np.ndarray] = None
+    summary: dict = field(default_factory=dict)
+    direction_note: str = ""
+    _rank: Optional[np.ndarray] = None
+
+    @property
+    def rank(self) -> np.ndarray:
+        """0 = the most suspicious sample (highest score); samples without a score rank last."""
+        if self._rank is None:
+            values = np.asarray(self.score, np.float64)
+            key = np.where(np.isfinite(values), -values, np.inf)
+            order = np.argsort(key, kind="stable")
+            rank = np.empty(values.size, np.int64)
+            rank[order] = np.arange(values.size)
+            self._rank = rank
+        return self._rank
+
+    def describe(self) -> str:
+        """The pass in one line: flags, and AUROC / precision / recall when it was run in evaluation mode."""
+        s = self.summary
+        parts = [f"{self.method}, detection pass {self.pass_id}"]
+        if self.flagged is not None:
+            parts.append(f"{int(np.count_nonzero(self.flagged)):,} flagged")
+        for name in ("auroc", "precision", "recall"):
+            value = s.get(name)
+            if isinstance(value, (int, float)) and np.isfinite(value):
+                parts.append(f"{name.upper() if name == 'auroc' else name} {value:.3f}")
+        text = " · ".join(parts) + " (higher score = more suspicious)"
+        return text + (f"; score = {self.direction_note}" if self.direction_note else "")
+
+
+@dataclass
+class DetectorTable:
+    """The detector passes of a session, oldest first."""
+
+    items: list[DetectorScore] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def get(self, key: str) -> Optional[DetectorScore]:
+        return next((item for item in self.items if item.key == key), None)
+
+    def keys(self) -> list[str]:
+        return [item.key for item in self.items]
+
+
+def load_detector_scores(ws: Any) -> DetectorTable:
+    """Every pass of ``ws`` whose scores have ``score`` (a damaged pass is skipped, with a note)."""
+    table = DetectorTable()
+    n = ws.store.sample_count()
+    for record in ws.store.passes():
+        if "score" not in (record.get("scores") or []):
+            continue
+        pass_id, method = int(record["id"]), str(record.get("method") or "detector")
+        try:
+            arrays = ws.store.pass_scores(pass_id)
+        except NaviewerError as exc:
+            table.notes.append(f"detection pass {pass_id} ({method}) left out: {exc}")
+            continue
+        score = np.asarray(arrays["score"], np.float64)
+        if score.shape != (n,):
+            table.notes.append(f"detection pass {pass_id} ({method}) left out: {score.size} scores for {n} samples")
+            continue
+        flagged = arrays.get("flagged")
+        settings = record.get("settings") or {}
+        summary = settings.get("summary") if isinstance(settings.get("summary"), dict) else {}
+        table.items.append(DetectorScore(f"{PREFIX}{method}#{pass_id}", f"{method} #{pass_id}", pass_id, method, score,
+                                         None if flagged is None else np.asarray(flagged, bool), dict(summary),
+                                         str(settings.get("direction_note") or "")))
+    return table
+
+
+def attach(session: Any, table: DetectorTable) -> DetectorTable:
+    """Put ``table``'s scores into ``session.scores`` (for sorting and filtering) and keep the table on it."""
+    for item in table:
+        if len(item.score) != session.n:
+            continue
+        session.scores[item.key] = item.score
+    session._gui_detector_table = table  # type: ignore[attr-defined]
+    return table
+
+
+def detector_table(session: Any) -> DetectorTable:
+    """The table :func:`attach` put on ``session`` (an empty one when none was)."""
+    return getattr(session, "_gui_detector_table", None) or DetectorTable()

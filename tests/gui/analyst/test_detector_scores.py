@@ -1,0 +1,95 @@
+"""Issue 13: every detector pass of the workspace side by side with the pass under review: the inspector
+shows each one's score of the sample, the gallery sorts and filters by any of them, the map colours by one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.analysis.demo import make_demo_session
+from naviewer.gui.analyst.detector_scores import PREFIX, detector_table, load_detector_scores
+from naviewer.gui.analyst.panel import AnalystPanel
+
+
+@pytest.fixture()
+def detector_workspace(tmp_path):
+    """A workspace with the demo's DIFT pass and two detector passes (kdist in evaluation mode, lid)."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(600, 25, seed=12)
+    images = np.asarray(demo.images)
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(images, demo.labels, demo.class_names))
+    dift = ws.store.add_detection_pass("dift", dict(demo.scores), {"k": 10}, run="r", epoch=0)
+    rng = np.random.default_rng(3)
+    kdist = np.asarray(demo.scores["density"], np.float64) + rng.normal(0, 0.01, demo.n)
+    flagged = kdist >= np.sort(kdist)[-30]
+    ws.store.add_detection_pass("kdist", {"score": kdist.astype(np.float32), "flagged": flagged,
+                                          "cluster": np.where(flagged, 0, -1)},
+                                {"k": 16, "summary": {"auroc": 0.973, "precision": 0.8, "recall": 0.96, "flagged": 30}},
+                                run="posthoc")
+    lid = rng.random(demo.n)
+    lid[5] = np.nan  # a sample a detector could not score
+    ws.store.add_detection_pass("lid", {"score": lid, "flagged": np.zeros(demo.n, bool),
+                                        "cluster": np.full(demo.n, -1)}, {"summary": {"flagged": 0}}, run="posthoc")
+    yield ws, dift, demo, kdist, lid
+    ws.close()
+
+
+def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
+    ws, dift, demo, kdist, lid = detector_workspace
+    table = load_detector_scores(ws)
+    assert [item.label for item in table] == ["kdist #2", "lid #3"] and not table.notes
+    panel = AnalystPanel.from_workspace(ws, dift, images=np.asarray(demo.images), embeddings=demo.embeddings,
+                                        reviewer="t")
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    s = panel.session
+    keys = [f"{PREFIX}kdist#2", f"{PREFIX}lid#3"]
+    assert detector_table(s).keys() == keys and all(k in s.scores for k in keys)
+
+    # the inspector: each detector's score of the current sample, its rank (1 = most suspicious), its flag
+    top = int(np.argmax(kdist))
+    s.set_current(top)
+    inspector = panel.inspector
+    assert set(inspector.detector_values) == set(keys) and inspector.detector_title.isVisible()
+    text = inspector.detector_values[keys[0]].text()
+    assert text.startswith(f"{kdist[top]:.4g}") and "rank 1 of 600" in text and "flagged" in text
+    assert "AUROC 0.973" in inspector.detector_values[keys[0]].toolTip()
+    s.set_current(5)
+    assert inspector.detector_values[keys[1]].text() == "– (no score)"
+
+    # the gallery: sort by a detector's score (descending: its most suspicious first), filter a range of it
+    gallery = panel.gallery
+    gallery.set_filter("all")
+    f = gallery.filters
+    f.set_sort(keys[0])
+    assert f.descending.isChecked()
+    shown = gallery.shown_ids()
+    assert int(shown[0]) == top and (np.diff(kdist[shown]) <= 1e-6).all()
+    f.reset()
+    low, high = np.nanpercentile(lid, [80, 100])
+    f.set_range(keys[1], float(low), float(high))
+    shown = gallery.shown_ids()
+    assert 0 < len(shown) < s.n and (lid[shown] >= low - 1e-3).all() and 5 not in shown.tolist()
+
+    # the map: colour by a detector's score, ranked like density (top 1 % brightest), unscored apart
+    m = panel.map
+    assert m.colour_box.findData(keys[1]) >= 0
+    m.set_colour_mode(keys[1])
+    groups = {name: ids for _c, name, ids in m._class_counts}
+    assert groups["no score"].tolist() == [5]
+    top1 = groups["lid #3 top 1%"]
+    assert len(top1) == 6 and set(top1.tolist()) == set(np.argsort(-np.nan_to_num(lid, nan=-1))[:6].tolist())
+    assert "lid #3 top 1%" in m.legend.text()
+    m.set_colour_mode("class")
+
+
+def test_a_session_without_detector_passes_shows_none(qtbot, demo_session) -> None:
+    panel = AnalystPanel(demo_session)
+    qtbot.addWidget(panel)
+    assert not panel.inspector.detector_values and panel.inspector.detector_title.isHidden()
+    assert not any(str(panel.gallery.filters.sort.itemData(i)).startswith(PREFIX)
+                   for i in range(panel.gallery.filters.sort.count()))
+    assert list(panel.map.colour_modes) == ["density", "class", "review"]

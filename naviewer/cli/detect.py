@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                              "kdist, lid, slof, dao, dbscan, optics")
     parser.add_argument("--detector-set", action="append", metavar="NAME:KEY=VALUE",
                         help="a detector setting, repeatable (e.g. lid:k=32, kdist:direction=sparse)")
+    parser.add_argument("--view", choices=["squash", "center", "first", "second"], default="squash",
+                        help="what of a non-square image is embedded: squash (the whole image resized, the toolbox's "
+                             "eval; default), center (the largest centred square), first / second (each half along "
+                             "the longer side: a composite's two source images); recorded with the pass")
     parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--anchors", metavar="SPEC", help="replace the workspace's DIFT anchors first: " + ANCHOR_SPEC_HELP)
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
                              tag=args.tag, baselines=baselines, image_size=args.image_size,
                              device=resolve_device(args.device), ctx=ctx, detectors=args.detector,
-                             detector_settings=detector_settings)
+                             detector_settings=detector_settings, view=args.view)
         s = out.summary
         if out.anchors:
             print(anchors_summary(out.anchors))

@@ -33,6 +33,7 @@ from torchvision.ops import roi_align
 
 from naviewer.attacks.layout import CropBoxes, sample_crop_boxes
 from naviewer.data.store import ImageStore
+from naviewer.errors import NaviewerError
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -328,6 +329,9 @@ class BatchAugment:
         return views[: len(indices)], views[len(indices):]
 
 
+EMBED_VIEWS = ("squash", "center", "first", "second")
+
+
 @dataclass(frozen=True)
 class EvalTransform:
     """Deterministic eval transform: resize the whole image to S x S (toolbox ``Resize((S, S))``;
@@ -338,17 +342,37 @@ class EvalTransform:
     std: tuple[float, float, float] = CIFAR_STD
     normalize: bool = True
     channels_last: bool = field(default=False)
+    #: which part of a (possibly non-square) image is embedded: squash (the whole image resized to
+    #: S x S, the toolbox's eval), center (the largest centred square), first / second (each half
+    #: along the longer side: a composite's two source images)
+    view: str = "squash"
+
+    def _box(self, h: int, w: int) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of the region of an h x w image this view embeds."""
+        if self.view == "squash":
+            return 0, 0, h, w
+        if self.view == "center":
+            side = min(h, w)
+            return (h - side) // 2, (w - side) // 2, side, side
+        if self.view in ("first", "second"):
+            second = self.view == "second"
+            if w >= h:
+                half = max(1, w // 2)
+                return 0, (w - half) if second else 0, h, half
+            half = max(1, h // 2)
+            return (h - half) if second else 0, 0, half, w
+        raise NaviewerError(f"unknown embedding view {self.view!r}; choose from {', '.join(EMBED_VIEWS)}")
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (n, H, W, 3) on any device -> float (n, 3, S, S) on the same device."""
         n, h, w, _ = images.shape
         size = self.image_size
-        if (h, w) == (size, size):
+        top, left, bh, bw = self._box(h, w)
+        if (top, left, bh, bw) == (0, 0, size, size) and (h, w) == (size, size):
             x = images.permute(0, 3, 1, 2).contiguous().float()
         else:
             device = images.device
-            zeros = np.zeros(n, dtype=np.int64)
-            rois = _roi_boxes(np.arange(n), zeros, zeros, np.full(n, h), np.full(n, w), device)
+            rois = _roi_boxes(np.arange(n), np.full(n, top), np.full(n, left), np.full(n, bh), np.full(n, bw), device)
             x = crop_resize(images, rois, size)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)

@@ -72,6 +72,7 @@ def extract_embeddings(
     amp: bool = True,
     channels_last: Optional[bool] = None,
     message: str = "extracting embeddings",
+    view: str = "squash",
 ) -> np.ndarray:
     """(N, D) features of every sample of ``store`` in sample order, in eval mode.
 
@@ -91,7 +92,8 @@ def extract_embeddings(
     size = int(image_size or getattr(backbone, "naviewer_image_size", None) or default_image_size(store))
     if channels_last is None:
         channels_last = device.type == "cuda"
-    transform = EvalTransform(size, tuple(mean), tuple(std), channels_last=channels_last)
+    transform = EvalTransform(size, tuple(mean), tuple(std), channels_last=channels_last, view=view)
+    transform._box(2, 4)  # an unknown view is refused before any work
     dtype = np.dtype(dtype)
     use_amp = amp and device.type == "cuda"
     was_training = backbone.training

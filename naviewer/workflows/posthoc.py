@@ -57,7 +57,7 @@ def _tag_for(checkpoint: PathLike) -> str:
 
 
 def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[int] = None, device=None,
-                    store=None, ctx: Optional[JobContext] = None) -> np.ndarray:
+                    store=None, ctx: Optional[JobContext] = None, view: str = "squash") -> np.ndarray:
     """Backbone features of every workspace sample, written (atomically) to the workspace."""
     from naviewer.data.store import ImageStore
     from naviewer.ssl.embed import extract_embeddings
@@ -66,7 +66,7 @@ def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[in
     if store is None:
         store = ImageStore.from_dataset(ws.dataset(), ctx)
     return extract_embeddings(backbone, store, device=device, ctx=ctx, image_size=image_size,
-                              out_path=ws.embeddings_path(run, tag))
+                              out_path=ws.embeddings_path(run, tag), view=view)
 
 
 def baseline_scores(result) -> dict[str, np.ndarray]:
@@ -167,7 +167,8 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
 def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None, config=None,
                    run: str = "posthoc", tag: Optional[str] = None, baselines: Sequence[str] = (),
                    image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None,
-                   detectors: Sequence[str] = (), detector_settings: Optional[dict] = None) -> PosthocOutcome:
+                   detectors: Sequence[str] = (), detector_settings: Optional[dict] = None,
+                   view: str = "squash") -> PosthocOutcome:
     """Embed the workspace with ``checkpoint``'s backbone, run one DIFT pass and the B1 baselines."""
     from naviewer.data.store import ImageStore
     from naviewer.defense.config import DiftConfig
@@ -178,13 +179,13 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
 
     ctx = ensure_context(ctx)
     config = (config or DiftConfig.from_dict(ws.config.get("dift"))).validate()
-    tag = tag or _tag_for(checkpoint)
+    tag = tag or (_tag_for(checkpoint) + ("" if view == "squash" else f"-{view}"))
     timings: dict[str, float] = {}
     start = time.perf_counter()
     encoder = load_encoder(checkpoint, backbone)
     store = ImageStore.from_dataset(ws.dataset(), ctx)
     features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=image_size or encoder.image_size,
-                               device=device, store=store, ctx=ctx)
+                               device=device, store=store, ctx=ctx, view=view)
     timings["embed"] = time.perf_counter() - start
     start = time.perf_counter()
     encoder_warnings = encoder_checks(encoder, store, np.asarray(features), ws.store.samples()["label"],
@@ -206,10 +207,10 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     result.warnings = list(dict.fromkeys(encoder_warnings + result.warnings))  # saved with the pass
     timings["dift"] = time.perf_counter() - start
     ws.store.add_run(run, "posthoc", {"checkpoint": str(checkpoint), "tag": tag, "dift": config.to_dict(),
-                                      "baselines": list(baselines)})
+                                      "baselines": list(baselines), "view": view})
     from naviewer.analysis.embeddings import embeddings_record
 
-    result.settings["embeddings"] = embeddings_record(ws, run, tag)  # the review opens exactly these
+    result.settings["embeddings"] = {**embeddings_record(ws, run, tag), "view": view}  # the review opens exactly these
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
                              timings=timings, anchors=anchor_set.describe(),

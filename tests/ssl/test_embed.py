@@ -63,3 +63,22 @@ def test_a_full_disk_is_one_message_and_no_temporary(tmp_path, monkeypatch):
     with pytest.raises(NaviewerError, match="disk space"):
         extract_embeddings(build_backbone(TINY), make_store(), image_size=16, out_path=out)
     assert not out.exists() and not list(out.parent.glob(".*.tmp"))
+
+
+def test_views_of_a_composite():
+    from naviewer.errors import NaviewerError
+
+    left = np.zeros((1, 16, 16, 3), np.uint8)
+    right = np.full((1, 16, 16, 3), 255, np.uint8)
+    wide = torch.from_numpy(np.concatenate([left, right], axis=2))  # a 16 x 32 composite
+    first = EvalTransform(16, normalize=False, view="first")(wide)
+    second = EvalTransform(16, normalize=False, view="second")(wide)
+    centre = EvalTransform(16, normalize=False, view="center")(wide)
+    # roi_align samples up to the box's far edge, so one boundary column blends in
+    assert float(first.mean()) < 0.15 and float(second.mean()) > 0.85
+    assert 0.3 < float(centre.mean()) < 0.7
+    square = torch.from_numpy(left)
+    assert torch.equal(EvalTransform(16, normalize=False, view="center")(square),
+                       EvalTransform(16, normalize=False)(square))
+    with pytest.raises(NaviewerError, match="view"):
+        extract_embeddings(build_backbone(TINY), make_store(), image_size=16, view="sideways")

@@ -98,20 +98,21 @@ class AnalystDock:
             dock.setWidget(self.panel)
             if old is not None:
                 old.deleteLater()
-            dock.show()
         else:
             # added hidden and shown once it is a tab beside the monitor: shown on its own first, the
             # stacked minimum heights would grow the window past a 720 px screen
             dock = window.add_panel(self.panel, "Analyst", "analystDock", Qt.DockWidgetArea.RightDockWidgetArea, visible=False)
             window.tabifyDockWidget(docks["monitorDock"], dock)
-            dock.show()
         dock.setWindowTitle(f"Analyst — detection pass {self.pass_id}" + (f" of run {self.run}" if self.run else ""))
-        dock.raise_()
         self.dock = dock
         self._shortcut_groups = [group for group, _ in self.panel.shortcut_groups()]
         for group, shortcuts in self.panel.shortcut_groups():
             window.shortcuts_panel.register(group, shortcuts)
+        # laid out for the window's size (Jobs and Log as tabs below 900 px) before it is shown: shown
+        # first, its minimum height (more with the trust notice) stacked over Jobs would grow a 720 px window
         window.make_room_for(dock)
+        dock.show()
+        dock.raise_()
         window._log(f"analyst: detection pass {self.pass_id} of {self.path.name}: {self.panel.session.flagged_ids().size} "
                     "flags to review" + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
 

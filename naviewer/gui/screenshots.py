@@ -130,8 +130,10 @@ if __name__ == "__main__":  # pragma: no cover - developer tool
 REVIEW_SIZES = ((1280, 720), (1920, 1080))
 
 
-def review_workspace(root: Path, n: int = 2000, n_poison: int = 60, seed: int = 11) -> Path:
-    """A workspace over the planted-cluster demo session (synthetic images and scores, one detection pass)."""
+def review_workspace(root: Path, n: int = 2000, n_poison: int = 60, seed: int = 11, trusted_anchors: bool = True) -> Path:
+    """A workspace over the planted-cluster demo session (synthetic images and scores, one detection pass);
+    ``trusted_anchors``: DIFT's anchors are ten known-clean samples a class named by id (else none are
+    recorded, and the analyst's notice says they would be drawn from the labels)."""
     import numpy as np
 
     from naviewer.analysis.demo import make_demo_session
@@ -155,6 +157,14 @@ def review_workspace(root: Path, n: int = 2000, n_poison: int = 60, seed: int = 
         ws.store.add_detection_pass("dift", {k: np.asarray(v)[order] for k, v in demo.scores.items()}, {"k": 10},
                                     run="demo", epoch=0)
         ws.save_embeddings("demo", "review", np.asarray(demo.embeddings)[order])
+        if trusted_anchors:  # ten known-clean samples a class, named by id (an analyst's trusted set)
+            from naviewer.workflows.anchor_sources import set_workspace_anchors
+
+            poison = set(np.asarray(demo.ground_truth["poison_ids"]).tolist())
+            labels = np.asarray(demo.labels)[order]
+            clean = [i for i in range(len(order)) if int(order[i]) not in poison]
+            ids = [i for c in np.unique(labels) for i in [j for j in clean if labels[j] == c][:10]]
+            set_workspace_anchors(ws, "ids:" + ",".join(map(str, ids)))
     return path
 
 
@@ -245,7 +255,7 @@ def anchors_workspace(root: Path) -> tuple[Path, Path]:
     from naviewer.workflows.anchor_sources import set_workspace_anchors
     from naviewer.workspace import Workspace
 
-    path = review_workspace(root)
+    path = review_workspace(root, trusted_anchors=False)
     with Workspace.open(path) as ws:
         set_workspace_anchors(ws, "labels", 10, 0)
         section = ws.config["anchors"]

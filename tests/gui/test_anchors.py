@@ -47,6 +47,9 @@ def test_untrusted_notice_then_trusted_folder_replaces_the_anchors(qtbot, window
     assert notice.isVisible() and notice.anchors.isVisible()
     assert "NOT trusted" in notice.text.text() and "an attack controls" in notice.text.text()
     assert notice.choose.isVisible() and notice.choose.text() == "Choose trusted anchors…"
+    # whole, not scrolled, when the window has room (it only scrolls on a window squeezed to its minimum)
+    qtbot.waitUntil(lambda: not notice.scroll.verticalScrollBar().isVisible(), timeout=3000)
+    assert notice.minimumSizeHint().height() <= 32 < notice.height()
 
     notice.choose.click()
     dialog = window.anchors_dialog

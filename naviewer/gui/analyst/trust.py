@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from naviewer.gui.anchors_view import NOTICE_STYLE, WARNING_STYLE
 from naviewer.gui.flow_layout import FlowLayout
@@ -91,6 +91,48 @@ def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[
     return AnchorTrust(pass_trusted, workspace_trusted, kind, warnings, notes, dropped)
 
 
+#: the least the notice shrinks to on a short window (it scrolls then); its full height otherwise
+NOTICE_MIN_HEIGHT = 32
+
+
+class _FitScroll(QScrollArea):
+    """A scroll area as tall as its (word-wrapped) content when there is room, and only
+    :data:`NOTICE_MIN_HEIGHT` at the least: the notice never raises the window's minimum height (a
+    720 px screen holds the analyst with it) and shows whole whenever the window is not at its minimum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._hint_height = -1
+
+    def _content_height(self) -> int:
+        widget = self.widget()
+        if widget is None:
+            return 0
+        width = max(self.viewport().width(), 200)
+        height = widget.heightForWidth(width) if widget.hasHeightForWidth() else -1
+        return max(height, widget.minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(super().sizeHint().width(), self._content_height() + 2 * self.frameWidth())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(0, min(NOTICE_MIN_HEIGHT, self.sizeHint().height()))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        height = self._content_height()
+        if height != self._hint_height:  # the text rewrapped: ask the layout for the new height
+            self._hint_height = height
+            self.updateGeometry()
+
+    def refit(self) -> None:
+        self._hint_height = -1
+        self.updateGeometry()
+
+
 class TrustNotice(QWidget):
     """``TrustNotice(parent=None)``; :meth:`set_trust` fills it (hidden when there is nothing to say).
 
@@ -134,11 +176,17 @@ class TrustNotice(QWidget):
         self.warnings.setTextFormat(Qt.TextFormat.RichText)
         self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.warnings.setStyleSheet(WARNING_STYLE)
-        layout = QVBoxLayout(self)
+        body = QWidget()
+        layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)
         layout.addWidget(self.anchors)
         layout.addWidget(self.warnings)
+        self.scroll = _FitScroll()
+        self.scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
         self.set_trust(AnchorTrust(None, None))
 
     def set_trust(self, trust: AnchorTrust) -> None:
@@ -171,3 +219,4 @@ class TrustNotice(QWidget):
                                   + "<br>".join("• " + html.escape(w) for w in trust.warnings))
         self.warnings.setVisible(bool(trust.warnings))
         self.setVisible(trust.any)
+        self.scroll.refit()

@@ -339,13 +339,18 @@ class AnchorsView(QWidget):
         self.warnings.setText("<b>Notes on these anchors:</b><br>" + "<br>".join("• " + html.escape(w) for w in warnings))
         self.warnings.setVisible(bool(warnings))
         self.error.hide()
-        self._fill_classes(classes, names, per_class, o.get("thumbs") or {})
+        self._fill_classes(classes, names, per_class, o.get("thumbs") or {}, set(o.get("dropped") or []),
+                           o.get("dropped_pass"))
         note = str(o.get("thumb_note") or "")
+        if self.dropped_count():
+            note = (f"Red: the {self.dropped_count()} anchor(s) the untrusted-anchor screen of detection pass "
+                    f"{o.get('dropped_pass')} dropped (the densest samples' label spreading reached them). " + note).strip()
         self.thumb_note.setText(note)
         self.thumb_note.setVisible(bool(note))
         self.loaded.emit(dict(self.overview))
 
-    def _fill_classes(self, classes: list[int], names: list[str], per_class: dict[int, int], thumbs: dict) -> None:
+    def _fill_classes(self, classes: list[int], names: list[str], per_class: dict[int, int], thumbs: dict,
+                      dropped: "set[int]" = frozenset(), dropped_pass: Optional[int] = None) -> None:
         while self.classes_layout.count():
             item = self.classes_layout.takeAt(0)
             if item.widget() is not None:
@@ -368,11 +373,17 @@ class AnchorsView(QWidget):
             pictures = QWidget()
             flow = FlowLayout(pictures, spacing=3)
             items = thumbs.get(c) or thumbs.get(str(c)) or []
-            for text, image in items:
+            for entry in items:
+                text, image = entry[0], entry[1]
+                sid = int(entry[2]) if len(entry) > 2 else -1
                 picture = QLabel()
                 picture.setPixmap(pixmap_of(np.asarray(image)))
-                picture.setToolTip(str(text))
                 picture.setFrameShape(QFrame.Shape.Box)
+                if sid >= 0 and sid in dropped:  # the screen of the latest DIFT pass found it contaminated
+                    picture.setStyleSheet("border: 3px solid #d32f2f;")
+                    picture.setProperty("dropped", True)
+                    text = f"{text}: dropped by the untrusted-anchor screen of detection pass {dropped_pass}"
+                picture.setToolTip(str(text))
                 flow.addWidget(picture)
             if count > len(items):
                 more = QLabel(f"+{count - len(items):,} more")
@@ -382,6 +393,11 @@ class AnchorsView(QWidget):
             self.classes_layout.addWidget(row)
             self.class_rows[c] = row
         self.classes_layout.addStretch(1)
+
+    def dropped_count(self) -> int:
+        """Thumbnails marked as dropped by the latest DIFT pass's untrusted-anchor screen."""
+        return sum(1 for row in getattr(self, "class_rows", {}).values() for label in row.findChildren(QLabel)
+                   if label.property("dropped"))
 
     def thumbnail_count(self) -> int:
         """How many anchor thumbnails are on show."""

@@ -244,15 +244,16 @@ def anchor_overview(path: Path, ctx: JobContext, *, thumbs_per_class: int = ANCH
         section = dict(ws.config.get("anchors") or {})
         described = anchor_set.describe()
         names = list(ws.class_names)
-        thumbs: dict[int, list[tuple[str, Any]]] = {}
+        thumbs: dict[int, list[tuple[str, Any, int]]] = {}  # class -> (caption, image, in-set sample id or -1)
         thumb_note = ""
         budget = thumbs_total
+        dropped, dropped_pass = _dropped_anchors(ws)
 
-        def add(label: int, caption: str, image: Any) -> None:
+        def add(label: int, caption: str, image: Any, sid: int = -1) -> None:
             nonlocal budget
             row = thumbs.setdefault(int(label), [])
             if len(row) < thumbs_per_class and budget > 0:
-                row.append((caption, _thumbnail(image)))
+                row.append((caption, _thumbnail(image), int(sid)))
                 budget -= 1
 
         ids, labels = anchor_set.anchors.indices, anchor_set.anchors.labels
@@ -269,7 +270,7 @@ def anchor_overview(path: Path, ctx: JobContext, *, thumbs_per_class: int = ANCH
                     if len(thumbs.get(int(label), [])) >= thumbs_per_class or budget <= 0:
                         continue
                     key = str(keys[sid]) if keys is not None else ""
-                    add(label, f"#{sid}" + (f" {key}" if key else ""), dataset.image(int(sid)))
+                    add(label, f"#{sid}" + (f" {key}" if key else ""), dataset.image(int(sid)), sid)
         external = anchor_set.external
         if external is not None:
             ext_keys = list((section.get("external") or {}).get("keys") or [])
@@ -282,7 +283,19 @@ def anchor_overview(path: Path, ctx: JobContext, *, thumbs_per_class: int = ANCH
     ctx.progress(1, 1, "reading the anchors")
     return {**described, "spec": str(section.get("spec") or ""), "per_class_setting": per_class, "seed": seed,
             "class_names": names, "thumbs": thumbs, "thumb_note": thumb_note, "workspace": str(path),
+            "dropped": dropped, "dropped_pass": dropped_pass,
             "in_set": int(ids.size), "external_count": int(np.asarray(anchor_set.external_labels).size)}
+
+
+def _dropped_anchors(ws) -> "tuple[list[int], Optional[int]]":
+    """(in-set anchor ids, pass id): the anchors the untrusted-anchor screen of the latest DIFT pass dropped."""
+    import re
+
+    pass_id = ws.store.latest_pass_id("dift")
+    info = ws.store.pass_info(pass_id) if pass_id is not None else None
+    notes = list(((info or {}).get("settings") or {}).get("anchor_notes") or [])
+    ids = [int(m.group(1)) for m in (re.match(r"\s*anchor (\d+)", str(n)) for n in notes) if m]
+    return ids, (pass_id if ids else None)
 
 
 def replace_anchors(path: Path, spec: str, ctx: JobContext, *, per_class: int = 10, seed: int = 0) -> dict[str, Any]:

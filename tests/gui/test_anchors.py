@@ -175,3 +175,26 @@ def test_spec_for_choices(choice, path, expected):
     from naviewer.gui.anchors_view import spec_for
 
     assert spec_for(choice, path) == expected
+
+
+def test_the_view_marks_the_anchors_the_screen_dropped(qtbot, tmp_path):
+    """Standalone (its own job manager): the anchors the latest DIFT pass's screen dropped are marked."""
+    from naviewer.gui.anchors_view import AnchorsView
+    from naviewer.workflows.anchor_sources import set_workspace_anchors
+    from naviewer.workspace import Workspace
+
+    path = folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        section = set_workspace_anchors(ws, "labels", 3, 0)
+        dropped = int(section["indices"][1])
+        ws.store.add_detection_pass("dift", ws.store.pass_scores(1), {
+            "summary": {"anchors_trusted": False},
+            "anchor_notes": [f"anchor {dropped} (class {section['labels'][1]}) dropped: the densest samples' label "
+                             "spreading reaches it"]}, run="r", epoch=2)
+    view = AnchorsView(path)
+    qtbot.addWidget(view)
+    view.show()
+    _wait_job(qtbot, view)
+    assert view.overview["dropped"] == [dropped] and view.dropped_count() == 1
+    assert "untrusted-anchor screen of detection pass 2" in view.thumb_note.text()
+    assert view.overview["per_class_setting"] == 3

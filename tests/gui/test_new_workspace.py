@@ -153,5 +153,6 @@ def test_a_trusted_set_missing_a_class_fails_with_the_file_named(qtbot, window, 
     assert job.state is JobState.FAILED
     box = window.last_message_box
     assert str(ids) in box.text() and "no anchor for class 1" in box.text() and box.detailedText() == ""
-    assert window.workspace_path is None  # nothing opened
+    assert window.workspace_path is None  # nothing opened, and nothing left behind to refuse the next try
+    assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").iterdir())
     box.close()

@@ -119,10 +119,8 @@ class AnalystDock:
     def refresh_anchors(self) -> None:
         """Another connection rewrote ``[anchors]`` (the Anchors view's job): re-read ``workspace.toml``
         so the notice, and what an export records, follow it."""
-        from naviewer.workspace.config import read_config
-
         try:
-            self.ws._config = read_config(self.ws.config_path)  # no public reload on Workspace yet
+            self.ws.reload_config()
         except NaviewerError as exc:
             self.window._log(f"cannot re-read {self.ws.config_path}: {exc}")
         self.panel.refresh_trust()

@@ -229,7 +229,7 @@ def anchor_overview(path: Path, ctx: JobContext, *, thumbs_per_class: int = ANCH
     """What the Anchors view shows (``naviewer anchors WS``): kind, source, trust, count per class,
     warnings, and a few thumbnails a class, the in-set anchors from the workspace's dataset, the
     trusted images outside it from their own set. Anchors never recorded are drawn from the labels
-    and recorded (untrusted), as every reader of the workspace does."""
+    (untrusted) for the view only: reading never writes the workspace."""
     import numpy as np
 
     from naviewer.workflows.anchor_sources import load_anchor_set
@@ -240,8 +240,7 @@ def anchor_overview(path: Path, ctx: JobContext, *, thumbs_per_class: int = ANCH
         section = dict(ws.config.get("anchors") or {})
         per_class = int(section.get("per_class") or 10)
         seed = int(section.get("seed") or 0)
-        anchor_set = load_anchor_set(ws, per_class, seed, ctx)
-        section = dict(ws.config.get("anchors") or {})
+        anchor_set = load_anchor_set(ws, per_class, seed, ctx, record=False)
         described = anchor_set.describe()
         names = list(ws.class_names)
         thumbs: dict[int, list[tuple[str, Any, int]]] = {}  # class -> (caption, image, in-set sample id or -1)

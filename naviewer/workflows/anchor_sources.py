@@ -44,8 +44,8 @@ ANCHOR_KINDS = ("external", "ids", "keys", "clean-before-poisoning", "labels")
 TRUSTED_KINDS = ("external", "ids", "keys", "clean-before-poisoning")
 
 UNTRUSTED_NOTICE = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: "
-                    "a poisoned anchor can hide every poison. Give a trusted clean set with --anchors "
-                    "(a file list, CSV or image folder of images you know are clean, or their sample ids).")
+                    "a poisoned anchor can hide every poison. Give a trusted clean set: a file list, CSV or "
+                    "image folder of images you know are clean, or their sample ids.")
 
 ANCHOR_SPEC_HELP = ("where DIFT's clean anchors come from: 'labels' (drawn from the dataset's own labels: NOT "
                     "trusted), 'ids:3,17,42' or 'ids:@FILE' (training sample ids), 'keys:@FILE' (source keys, one a "
@@ -285,13 +285,22 @@ class AnchorSet:
         return append_external(features, self.anchors if len(self.anchors) else None, ext, self.external_labels)
 
 
-def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobContext] = None) -> AnchorSet:
-    """The workspace's ``[anchors]`` (drawn from the labels, untrusted, and recorded when absent)."""
+def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobContext] = None,
+                    record: bool = True) -> AnchorSet:
+    """The workspace's ``[anchors]``; when absent they are drawn from the labels (untrusted) and,
+    with ``record`` (DIFT runs), written to the workspace. ``record=False`` only reads: views that
+    describe the anchors never write (a read-only workspace stays untouched)."""
     from naviewer.defense.anchors import Anchors
 
     section = ws.config.get("anchors") or {}
     if not section or (not section.get("indices") and not section.get("external")):
-        section = set_workspace_anchors(ws, AnchorSpec("labels", "labels"), per_class, seed, ctx)
+        spec = AnchorSpec("labels", "labels")
+        if record:
+            section = set_workspace_anchors(ws, spec, per_class, seed, ctx)
+        else:
+            samples = ws.store.samples()
+            section = resolve_anchor_section(spec, samples["label"], samples["source_key"], ws.class_names,
+                                             per_class, seed, ctx)
     kind, trusted = section_kind(section), section_trusted(section)
     warnings = list(section.get("warnings", []))
     anchors = Anchors(np.asarray(section.get("indices") or [], dtype=np.int64),
@@ -312,7 +321,9 @@ def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobCon
         if keys and [dataset.source_key(int(i)) for i in ids] != list(keys):
             raise NaviewerError("the trusted anchor set changed since it was chosen (its images moved)",
                                 ext["dataset"].get("root") or ext["dataset"].get("path"))
-        external = ImageStore.from_dataset(dataset, ctx).subset(ids)
+        from naviewer.data.base import SubsetDataset
+
+        external = ImageStore.from_dataset(SubsetDataset(dataset, ids), ctx)  # decode only the anchors
         ext_labels = np.asarray(ext.get("labels") or [], dtype=np.int64)
     source = str(section.get("source") or kind)
     return AnchorSet(anchors, kind, source, external, ext_labels, warnings)
@@ -325,4 +336,5 @@ def anchors_summary(described: dict) -> str:
     if described.get("trusted"):
         return f"anchors: {described.get('count', 0)} trusted ({spread}) from {described.get('source')}"
     return (f"WARNING - anchors NOT trusted: {described.get('count', 0)} ({spread}) were drawn from the dataset's own "
-            "labels, which an attack controls" + UNTRUSTED_NOTICE[UNTRUSTED_NOTICE.index(": a poisoned"):])
+            "labels, which an attack controls" + UNTRUSTED_NOTICE[UNTRUSTED_NOTICE.index(": a poisoned"):]
+            + " (--anchors SPEC, or naviewer anchors WORKSPACE SPEC)")

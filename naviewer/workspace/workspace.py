@@ -191,6 +191,11 @@ class Workspace:
     def config_path(self) -> Path:
         return self.path / CONFIG_NAME
 
+    def reload_config(self) -> dict[str, Any]:
+        """Re-read ``workspace.toml`` after another connection or process rewrote it (returned)."""
+        self._config = read_config(self.config_path)
+        return self._config
+
     @property
     def settings(self) -> dict[str, Any]:
         return dict(self._config.get("settings", {}))

@@ -116,3 +116,17 @@ def test_a_refused_trusted_set_leaves_no_half_made_workspace(tmp_path, tiny_data
     empty.mkdir()
     assert main(["new", str(empty), "--dataset", str(tiny_data[0]), "--anchors", "ids:0"]) == 2
     assert empty.is_dir() and not any(empty.iterdir())
+
+
+def test_describing_anchors_never_writes(tmp_path, tiny_data):
+    from naviewer.workflows.anchor_sources import load_anchor_set
+
+    ws = create_workspace(tmp_path / "w", str(tiny_data[0]))
+    try:
+        ws.update_config("anchors", {key: None for key in ws.config["anchors"]})  # as if never recorded
+        assert not ws.config.get("anchors")
+        described = load_anchor_set(ws, record=False).describe()
+        assert described["kind"] == "labels" and not described["trusted"]
+        assert not ws.reload_config().get("anchors")
+    finally:
+        ws.close()

@@ -86,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"DIFT pass {out.pass_id}: {s['flagged']} flagged ({s['buffer']} before label spreading, "
               f"{s['candidates']} candidates) in {s['clusters']} clusters"
               + (" - no poison detected" + (" (but read the warnings above: the verdict may mean nothing)"
-                                           if out.warnings else "") if s.get("noop") else ""))
+                                           if out.warnings else "")
+               + ("; on untrusted anchors this is no clean bill" if out.anchors and not out.anchors.get("trusted")
+                  else "") if s.get("noop") else ""))
         if "final_precision" in s:
             print(f"  vs ground truth: precision {s['final_precision']:.3f}, recall {s['final_recall']:.3f}")
         for method, pid in out.baseline_passes.items():

@@ -119,6 +119,10 @@ class AnalysisSession:
         self.embeddings = embeddings
         if embeddings is not None and len(embeddings) != self.n:
             raise NaviewerError(f"embeddings have {len(embeddings)} rows for {self.n} samples")
+        if embeddings is not None:
+            from naviewer.defense.sanity import require_finite
+
+            require_finite(embeddings)  # NaN rows made one-sample clusters of everything
         self.store: ReviewStore = store if store is not None else MemoryReviewStore(self.n)
         self.reviewer = reviewer or default_reviewer()
         self.source_keys = list(source_keys) if source_keys is not None else None

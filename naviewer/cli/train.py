@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.catalogue import METHOD_NAMES, recipes_help
+
 from naviewer.cli._sslargs import add_backbone_args, in_distributed_session
 
 ORDER = 30
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="training set: a path (CIFAR folder, image folder, file list, CSV) or 'demo'")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (metrics.jsonl, checkpoints/)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt if it exists")
-    parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"], help="SSL method (default simclr)")
+    parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES), help="SSL method (default simclr)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings",
                         help="method setting, repeatable (e.g. temperature=0.2, queue_size=65536, tau_schedule=constant)")
     add_backbone_args(parser)
@@ -39,7 +41,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     opt.add_argument("--warmup-epochs", type=float, default=10.0, help="linear warm-up before the cosine (default 10, capped at half the run)")
     aug = parser.add_argument_group("augmentation")
     aug.add_argument("--image-size", type=int, default=32, help="training crop size S (default 32)")
-    aug.add_argument("--min-crop-scale", type=float, default=0.2, help="RandomResizedCrop minimum area fraction (default 0.2)")
+    aug.add_argument("--min-crop-scale", type=float, default=None,
+                     help="RandomResizedCrop minimum area fraction (default: the recipe's, 0.08 or 0.2)")
+    aug.add_argument("--augment-recipe", metavar="NAME", help="augmentation recipe (default: the method's paper "
+                     "recipe): " + recipes_help())
     aug.add_argument("--no-blur", action="store_true", help="drop the Gaussian blur (CTRL's protocol)")
     run = parser.add_argument_group("run")
     run.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
@@ -87,13 +92,14 @@ def _train(args: argparse.Namespace) -> int:
         if is_main_process():
             print(f"resuming {run_dir} at epoch {trainer.completed_epochs + 1}, step {trainer.global_step}")
     else:
-        augment = {"scale": (args.min_crop_scale, 1.0)}
+        augment = {} if args.min_crop_scale is None else {"scale": (args.min_crop_scale, 1.0)}
         if args.no_blur:
             augment["blur_p"] = 0.0
         config = TrainConfig(
             method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
             epochs=args.epochs or 200, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
             optimizer=args.optimizer, warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
+            augment_recipe=args.augment_recipe or "",
             device=args.device, amp=not args.no_amp, sync_bn=args.sync_bn, seed=args.seed,
             checkpoint_every=args.checkpoint_every,
             knn_every=args.knn_every, log_every=args.log_every, num_threads=args.threads,

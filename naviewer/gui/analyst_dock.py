@@ -79,7 +79,14 @@ class AnalystDock:
             self.pass_id = int(pass_id)
             self.run = run or _pass_record(self.ws, self.pass_id).get("run")
             n = self.ws.store.sample_count()
-            embeddings, emb_run, tag = find_embeddings(self.ws, self.run, n)
+            from naviewer.analysis.embeddings import pass_embeddings
+
+            # the embeddings this pass ranked, refused when rewritten since; else the best saved ones
+            recorded = pass_embeddings(self.ws, self.pass_id)
+            if recorded is not None:
+                embeddings, emb_run, tag = np.asarray(recorded[0], dtype=np.float32), recorded[1], recorded[2]
+            else:
+                embeddings, emb_run, tag = find_embeddings(self.ws, self.run, n)
             self.panel = AnalystPanel.from_workspace(self.ws, self.pass_id, images=self.ws.dataset(), embeddings=embeddings,
                                                      reviewer=_reviewer(), job_manager=window.jobs,
                                                      run=emb_run, tag=tag)

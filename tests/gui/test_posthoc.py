@@ -123,3 +123,21 @@ def test_detect_with_a_bad_checkpoint_shows_a_message(qtbot, window, trained, tm
     box = window.last_message_box
     assert box is not None and "bad.pt" in box.text() and box.detailedText() == ""
     assert "Traceback" not in box.text()
+
+
+def test_the_panel_refuses_a_pass_whose_embeddings_were_rewritten(qtbot, window, trained, tmp_path):
+    import shutil
+
+    from naviewer.errors import NaviewerError
+    from naviewer.gui.analyst_dock import AnalystDock
+    from naviewer.workflows.posthoc import posthoc_detect
+    from naviewer.workspace import Workspace
+
+    path, checkpoint = trained
+    copy = tmp_path / "ws"
+    shutil.copytree(path, copy)
+    with Workspace.open(copy) as ws:
+        out = posthoc_detect(ws, checkpoint, run="post")
+        np.save(out.embeddings_path, np.zeros((ws.store.sample_count(), 4), np.float32))
+    with pytest.raises(NaviewerError, match="other embeddings"):
+        AnalystDock(window, copy, pass_id=out.pass_id)

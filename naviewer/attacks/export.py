@@ -2,8 +2,8 @@
 
 ::
 
-    OUT/images/<class name>/<index>.png   clean samples (index = position in the crafted set)
-    OUT/images/poison/<attack>_<k>.png    poisons
+    OUT/images/<class name>/<index>.png   every sample, poisons included (index = position in the crafted
+                                          set): a file's name never tells a reviewer what it is
     OUT/train.txt                         ``path label`` list, paths relative to OUT, crafted order
     OUT/classes.txt                       one class name per line (read by the file-list source)
     OUT/ground_truth.json                 the ground truth, each sample with its ``path``
@@ -88,13 +88,12 @@ def export_crafted(
         used[folder] = 1
         folders.append(folder)
     labels = np.asarray(dataset.labels)
-    attack = safe_name(str(gt.get("attack", "poison")))
     keys: list[str] = []
     total = len(dataset)
     message = "writing crafted images"
     try:
         (out / "images").mkdir(parents=True, exist_ok=True)
-        for folder in set(folders) | {"poison"}:
+        for folder in set(folders):
             (out / "images" / folder).mkdir(exist_ok=True)
         written_gt = dict(gt)
         written_samples = []
@@ -104,15 +103,14 @@ def export_crafted(
             if i % 256 == 0:
                 ctx.check()
             record = dict(samples[i])
-            if record["kind"] == "poison":
-                rel = f"images/poison/{attack}_{poison_k:06d}.png"
-                poison_k += 1
-            else:
-                label = int(labels[i])
-                folder = folders[label] if 0 <= label < len(folders) else "unlabeled"
-                if folder == "unlabeled":
-                    (out / "images" / folder).mkdir(exist_ok=True)
-                rel = f"images/{folder}/{i:06d}.png"
+            # poisons are named like clean samples of their (target) label: the inspector's source key must
+            # not give the ground truth away (it lives in ground_truth.json, apart from detection)
+            label = int(labels[i])
+            folder = folders[label] if 0 <= label < len(folders) else "unlabeled"
+            if folder == "unlabeled":
+                (out / "images" / folder).mkdir(exist_ok=True)
+            rel = f"images/{folder}/{i:06d}.png"
+            poison_k += record["kind"] == "poison"
             Image.fromarray(np.asarray(dataset.image(i), dtype=np.uint8)).save(out / rel, compress_level=compress_level)
             record["path"] = rel
             written_samples.append(record)

@@ -81,12 +81,6 @@ class ImageDataset(ABC):
         """
         return None
 
-    def to_store(self, ctx: Any = None) -> Any:
-        """Decode everything once into an :class:`~naviewer.data.store.ImageStore`."""
-        from naviewer.data.store import ImageStore
-
-        return ImageStore.from_dataset(self, ctx=ctx)
-
     def __iter__(self):
         for index in range(len(self)):
             yield self.image(index)

@@ -48,6 +48,12 @@ STATE_VERSION = 1  # bump when the dock layout changes incompatibly: old saved l
 TrainingJobFactory = Callable[[dict, "MainWindow"], "tuple[JobFunction, Optional[Path]]"]
 
 
+def default_training_factory(settings: dict, window: "MainWindow") -> "tuple[JobFunction, Optional[Path]]":
+    """The window's training job: the SSL engine on the open workspace or dataset (``tasks`` gets
+    the two paths, not the window, so that ``naviewer.gui.tasks`` never imports this module)."""
+    return tasks.default_training_job(settings, workspace=window.workspace_path, dataset_path=window.dataset_path)
+
+
 class OverviewPanel(QWidget):
     """What is open (workspace, dataset, encoder) and the next useful actions."""
 
@@ -95,7 +101,7 @@ class MainWindow(QMainWindow):
         self.theme_manager = theme_manager or ThemeManager(app, str(self.settings.value("view/theme", "light")))
         self.jobs = JobManager(self)
         self.probe = EnvironmentProbe(self)
-        self.training_job_factory: TrainingJobFactory = tasks.default_training_job
+        self.training_job_factory: TrainingJobFactory = default_training_factory
         self.training_job: Optional[Job] = None
         self.workspace_path: Optional[Path] = None
         self.workspace_summary: dict[str, Any] = {}

@@ -17,7 +17,6 @@ from naviewer.jobs import JobContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from naviewer.gui.jobs import JobFunction
-    from naviewer.gui.main_window import MainWindow
 
 
 def _runs_with_metrics(workspace: Path) -> list[str]:
@@ -147,12 +146,13 @@ def run_name(settings: dict[str, Any]) -> str:
     return f"{settings.get('method', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def default_training_job(settings: dict[str, Any], window: "MainWindow") -> "tuple[JobFunction, Optional[Path]]":
-    """Train with the SSL engine (``naviewer.ssl.train``) on the open workspace or dataset.
+def default_training_job(settings: dict[str, Any], *, workspace: Optional[Path],
+                         dataset_path: Optional[Path]) -> "tuple[JobFunction, Optional[Path]]":
+    """Train with the SSL engine (``naviewer.ssl.train``) on the open ``workspace`` or ``dataset_path``
+    (the window's two paths; the window's ``training_job_factory`` passes them).
 
     Raises NaviewerError (shown to the user, nothing started) when nothing is open to train on.
     """
-    workspace, dataset_path = window.workspace_path, window.dataset_path
     if workspace is None and dataset_path is None:
         raise NaviewerError("Open a workspace or a dataset first: training needs images to train on.")
     name = run_name(settings)

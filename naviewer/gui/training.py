@@ -32,6 +32,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Train with dialog ``settings`` (method, augment_recipe, epochs, batch_size, lr, device); returns fit()'s summary."""
     try:
+        from naviewer.data.store import ImageStore
         from naviewer.ssl.trainer import TrainConfig, build_trainer
     except ImportError as exc:
         raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
@@ -55,7 +56,7 @@ def run_training(
         run_dir = runs_root() / run_name
     else:
         raise NaviewerError("nothing to train on: open a workspace or a dataset first")
-    store = dataset.to_store(ctx=ctx)
+    store = ImageStore.from_dataset(dataset, ctx=ctx)
     ctx.check()
     config = TrainConfig.from_dict(train_config_values(settings))
     labelled = bool((store.labels >= 0).any())

@@ -217,13 +217,13 @@ def trainer_data_state(trainer) -> dict[str, Any]:
     indices = trainer.source_indices
     return {"data_version": int(trainer.data_version), "total_epochs": int(trainer.total_epochs),
             "source_indices": None if indices is None else np.asarray(indices, dtype=np.int64),
-            "schedule": asdict(trainer.schedule), "stop_reason": trainer._stop_reason}
+            "schedule": asdict(trainer.schedule), "stop_reason": trainer.stop_reason}
 
 
 def adopt_data_state(trainer, state: Mapping[str, Any], optimizer_rebuilt: bool) -> None:
-    """Make a follower's trainer train on what rank 0's now trains on, with the same schedule."""
-    from naviewer.ssl.trainer import LRSchedule
+    """Make a follower's trainer train on what rank 0's now trains on, with the same schedule.
 
+    Only the trainer's public surface is used, so that this module never imports the trainer."""
     if int(state["data_version"]) != int(trainer.data_version):
         new = state["source_indices"]
         current = (np.asarray(trainer.source_indices, dtype=np.int64) if trainer.source_indices is not None
@@ -238,10 +238,10 @@ def adopt_data_state(trainer, state: Mapping[str, Any], optimizer_rebuilt: bool)
         trainer.replace_data(trainer.store.subset(keep), reset_schedule=optimizer_rebuilt, source_indices=keep)
         trainer.data_version = int(state["data_version"])
     elif optimizer_rebuilt:
-        trainer._build_optimizer()
+        trainer.rebuild_optimizer()
     trainer.total_epochs = int(state["total_epochs"])
-    trainer.schedule = LRSchedule(**state["schedule"])
-    if state.get("stop_reason") and trainer._stop_reason is None:
+    trainer.restore_schedule(state["schedule"])
+    if state.get("stop_reason") and trainer.stop_reason is None:
         trainer.request_stop(state["stop_reason"])
 
 

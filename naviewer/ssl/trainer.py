@@ -314,6 +314,20 @@ class Trainer:
         """Finish after the current epoch (or at once when called from a hook), then checkpoint."""
         self._stop_reason = reason
 
+    @property
+    def stop_reason(self) -> Optional[str]:
+        """Why ``fit`` stops early (:meth:`request_stop`'s reason); None while nothing asked it to."""
+        return self._stop_reason
+
+    def rebuild_optimizer(self) -> None:
+        """A fresh optimiser (new momentum buffers, grad scaler) over the method's parameter groups
+        at the base lr: what a follower rank does when rank 0 rebuilt its own."""
+        self._build_optimizer()
+
+    def restore_schedule(self, values: Mapping[str, Any]) -> None:
+        """Take the lr schedule ``dataclasses.asdict(schedule)`` describes (rank 0's, sent over)."""
+        self.schedule = LRSchedule(**values)
+
     def add_epoch_metrics(self, **values: Any) -> None:
         """Extra fields (e.g. dift_detected) merged into the current epoch's record."""
         self._extra_metrics.update(values)

@@ -40,7 +40,7 @@ def test_from_dataset_takes_a_whole_array_without_copy_or_loop() -> None:
     data = ArrayDataset(array, np.arange(10) % 2, ["x", "y"])
     store = ImageStore.from_dataset(data)
     assert np.shares_memory(store.buckets[0].images, array)
-    sub_store = SubsetDataset(data, [9, 1]).to_store()
+    sub_store = ImageStore.from_dataset(SubsetDataset(data, [9, 1]))
     np.testing.assert_array_equal(sub_store.image(0), array[9])
 
 

@@ -40,8 +40,11 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _fmt(value: float) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:.4g}"
+def _fmt(value: Any) -> str:
+    try:
+        return "–" if value is None or not np.isfinite(float(value)) else f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return "–"
 
 
 UNTRUSTED_ANCHORS = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: a "
@@ -67,6 +70,29 @@ def _trust_notes(settings: Mapping[str, Any]) -> list[str]:
         parts.append(box.format(c="#f9a825", b="#fff8e1") + "<b>Warnings before any verdict:</b><ul>"
                      + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul></div>")
     return parts
+
+
+def _detector_table(session: AnalysisSession) -> list[str]:
+    """The other detectors' passes of the workspace side by side: flags, rule, and in evaluation mode
+    AUROC (both ways), precision and recall (what ``naviewer detect --detector`` recorded)."""
+    store = getattr(session, "store", None)
+    if store is None or not hasattr(store, "passes"):
+        return []
+    rows = [r for r in store.passes() if "score" in (r.get("scores") or [])]
+    if not rows:
+        return []
+    out = ["<h2>Other detectors</h2><table><tr><th>pass</th><th>detector</th><th>flagged</th><th>rule</th>"
+           "<th>AUROC</th><th>AUROC reversed</th><th>precision</th><th>recall</th><th>direction</th></tr>"]
+    for r in rows:
+        settings = r.get("settings") or {}
+        summary = settings.get("summary") or {}
+        rule = (settings.get("threshold") or {}).get("rule", "")
+        out.append(f"<tr><td>{int(r['id'])}</td><td>{_e(r['method'])}</td><td>{_e(summary.get('flagged', ''))}</td>"
+                   f"<td>{_e(rule)}</td><td>{_fmt(summary.get('auroc'))}</td><td>{_fmt(summary.get('auroc_reversed'))}</td>"
+                   f"<td>{_fmt(summary.get('precision'))}</td><td>{_fmt(summary.get('recall'))}</td>"
+                   f"<td>{_e(settings.get('direction_note', ''))}</td></tr>")
+    out.append("</table>")
+    return out
 
 
 def render_report(
@@ -118,6 +144,7 @@ def render_report(
             data = base64.b64encode(png).decode("ascii")
             parts.append(f"<h3>{_e(name)}</h3><img class='plot' alt='{_e(name)}' src='data:image/png;base64,{data}'>")
 
+    parts.extend(_detector_table(session))
     clusters = session.clusters()
     parts.append(f"<h2>Flagged clusters ({len(clusters)})</h2>")
     parts.append(

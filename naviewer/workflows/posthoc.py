@@ -208,6 +208,14 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     timings["dift"] = time.perf_counter() - start
     ws.store.add_run(run, "posthoc", {"checkpoint": str(checkpoint), "tag": tag, "dift": config.to_dict(),
                                       "baselines": list(baselines), "view": view})
+    detector_passes: dict = {}
+    detector_metrics: dict = {}
+    if detectors:  # saved before DIFT's pass, so DIFT's stays the latest (what review and export take)
+        start = time.perf_counter()
+        detector_passes, detector_metrics = run_detectors(
+            ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
+            truth=truth, ctx=ctx)
+        timings["detectors"] = time.perf_counter() - start
     from naviewer.analysis.embeddings import embeddings_record
 
     result.settings["embeddings"] = {**embeddings_record(ws, run, tag), "view": view}  # the review opens exactly these
@@ -215,12 +223,8 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
                              timings=timings, anchors=anchor_set.describe(),
                              warnings=list(dict.fromkeys(encoder_warnings + result.warnings)))
-    if detectors:
-        start = time.perf_counter()
-        outcome.detector_passes, outcome.detector_metrics = run_detectors(
-            ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
-            truth=truth, ctx=ctx)
-        timings["detectors"] = time.perf_counter() - start
+    if detector_passes:
+        outcome.detector_passes, outcome.detector_metrics = detector_passes, detector_metrics
     if baselines:
         start = time.perf_counter()
         outcome.baselines, outcome.baseline_passes, outcome.baseline_metrics = run_baselines(

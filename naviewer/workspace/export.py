@@ -38,6 +38,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,10 +283,12 @@ def export_manifests(
             states.astype(object),
             _bool_column(kept, n),
         ]
+        detector_names, detector_columns = _detector_columns(store, pass_id, n)
+        columns += detector_columns
         staged[SAMPLES_NAME] = temp_path_for(out / SAMPLES_NAME)
         with open(staged[SAMPLES_NAME], "wb") as handle:
             csv_writer = _HashingWriter(handle)
-            csv_writer.write(",".join(CSV_COLUMNS) + "\n")
+            csv_writer.write(",".join(CSV_COLUMNS + tuple(detector_names)) + "\n")
             for start in range(0, n, chunk_rows):
                 ctx.check()
                 stop = min(start + chunk_rows, n)
@@ -528,6 +531,25 @@ def open_kept_dataset(export_dir: PathLike) -> "ImageDataset":
         raise NaviewerError("this export records no re-openable dataset (in-memory source or an older export); "
                             f"use {KEPT_NAME} and the source itself", path)
     return open_dataset(description)
+
+
+def _detector_columns(store, pass_id: Optional[int], n: int) -> tuple[list[str], list[np.ndarray]]:
+    """``<detector>_score`` and ``<detector>_flagged`` of the latest pass of every other detector
+    (``naviewer detect --detector``), so samples.csv carries every score an analyst compared."""
+    latest: dict[str, int] = {}
+    for record in store.passes():
+        if "score" in (record.get("scores") or []) and record["id"] != pass_id:
+            latest[str(record["method"])] = int(record["id"])
+    names: list[str] = []
+    columns: list[np.ndarray] = []
+    for method, pid in sorted(latest.items()):
+        values = store.pass_scores(pid)
+        if len(values.get("score", ())) != n:
+            continue
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", method)
+        names += [f"{name}_score", f"{name}_flagged"]
+        columns += [_float_column(values["score"], n), _bool_column(values.get("flagged"), n)]
+    return names, columns
 
 
 def _anchor_trust(section: dict[str, Any]) -> dict[str, Any]:

@@ -30,3 +30,21 @@ def test_detect_runs_other_detectors_as_passes(accepted_run, tmp_path, capsys):
         assert info["settings"]["k"] == 8 and info["settings"]["summary"]["auroc"] is not None
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--detector", "nope"]) == 2
     assert "choose from" in capsys.readouterr().err
+
+
+def test_the_report_lists_every_detector(accepted_run, tmp_path):
+    from naviewer.analysis.report import write_report
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.workflows.posthoc import posthoc_detect
+    from workflow_kit import dift_config
+
+    shared, outcome = accepted_run
+    path = tmp_path / "copy"
+    shutil.copytree(shared, path)
+    with Workspace.open(path) as ws:
+        out = posthoc_detect(ws, outcome.checkpoint, config=dift_config(), run="rep", detectors=["kdist", "slof"],
+                             detector_settings={"kdist": {"k": 5}, "slof": {"k": 5}})
+        assert ws.store.latest_pass_id() == out.pass_id  # DIFT's pass stays the one reviewed and exported
+        session = AnalysisSession.from_workspace(ws, out.pass_id)
+        text = write_report(session, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Other detectors" in text and "kdist" in text and "slof" in text

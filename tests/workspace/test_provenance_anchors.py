@@ -16,3 +16,19 @@ def test_provenance_says_when_anchors_were_not_trusted(ws, tmp_path):
     ws.update_config("anchors", {"kind": "external", "trusted": True, "source": "trusted dataset x"})
     anchors = json.loads(export_manifests(ws, tmp_path / "b").provenance_path.read_text())["anchors"]
     assert anchors == {"kind": "external", "trusted": True, "source": "trusted dataset x"}
+
+
+def test_samples_csv_carries_every_detectors_score(ws, tmp_path):
+    import csv
+
+    import numpy as np
+
+    n = ws.store.sample_count()
+    ws.store.add_detection_pass("lid", {"score": np.arange(n, dtype=float), "flagged": np.arange(n) >= n - 2}, {})
+    ws.store.add_detection_pass("kdist", {"score": -np.arange(n, dtype=float), "flagged": np.arange(n) < 2}, {})
+    ws.store.add_detection_pass("dift", {"density": np.linspace(1, 0, n), "flagged": np.arange(n) < 3}, {})
+    out = export_manifests(ws, tmp_path / "csv")  # the latest pass (DIFT's) is the exported one
+    with open(out.out_dir / "samples.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"kdist_score", "kdist_flagged", "lid_score", "lid_flagged"} <= set(rows[0])
+    assert float(rows[-1]["lid_score"]) == n - 1 and rows[-1]["lid_flagged"] in ("1", "true", "True")

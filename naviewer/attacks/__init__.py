@@ -14,12 +14,23 @@ from naviewer.attacks.base import (
     CraftResult,
     make_attack,
     poison_mask,
+    register_attack,
     settings_fields,
 )
+
+# The registry (base.ATTACKS, which make_attack and settings_fields read) is filled here: importing
+# each attack module runs its @register_attack. Every import of naviewer.attacks.<anything> runs this
+# file first, so base.make_attack finds all four without importing this package itself. A new attack
+# module is imported here and listed in _REGISTERED.
 from naviewer.attacks.corruptencoder import CorruptEncoderAttack, CorruptEncoderSettings
 from naviewer.attacks.ctrl import CTRLAttack, CTRLSettings
 from naviewer.attacks.noisy_alignment import NASettings, NoisyAlignmentAttack
 from naviewer.attacks.patch import PatchAttack, PatchSettings
+
+_REGISTERED = (CorruptEncoderAttack, CTRLAttack, NoisyAlignmentAttack, PatchAttack)
+for _attack in _REGISTERED:
+    register_attack(_attack)  # already done by the decorator; stated here so the package owns the list
+del _attack
 
 __all__ = [
     "ATTACKS",

@@ -376,6 +376,10 @@ def count_from_rate(rate: float, base: int, added: bool) -> int:
 
 # -- registry -------------------------------------------------------------------------------
 
+#: name -> attack class. Filled by ``@register_attack`` in each attack module, all of which the package
+#: ``naviewer/attacks/__init__.py`` imports; Python runs that ``__init__`` before this module whenever
+#: anything imports ``naviewer.attacks.base``, so the registry is full before any caller can reach it
+#: (and this module never imports the package back: no import cycle, see tools/import_cycles.py).
 ATTACKS: dict[str, Callable[..., Attack]] = {}
 
 
@@ -386,8 +390,6 @@ def register_attack(cls: type) -> type:
 
 def make_attack(name: str, **settings: Any) -> Attack:
     """An attack by registry name (``na``, ``patch``, ``ctrl``, ``corruptencoder``) with its settings."""
-    import naviewer.attacks  # noqa: F401  (imports every attack module, filling the registry)
-
     key = name.strip().lower().replace("-", "").replace("_", "")
     aliases = {"noisyalignment": "na", "sslbkd": "patch", "sslbackdoor": "patch", "ce": "corruptencoder"}
     key = aliases.get(key, key)
@@ -399,8 +401,6 @@ def make_attack(name: str, **settings: Any) -> Attack:
 
 def settings_fields(name: str) -> list[dataclasses.Field]:
     """The typed settings of an attack (for forms and CLI help)."""
-    import naviewer.attacks  # noqa: F401
-
     return list(dataclasses.fields(ATTACKS[name].Settings))
 
 

@@ -95,6 +95,7 @@ class AnalystDock:
             raise
         self.panel.setObjectName("analystPanel")
         self.panel.finetune_requested.connect(self.finetune)
+        self._show_earlier_result()
         self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.panel.export_finished.connect(window.show_export_result)
         self.panel.anchors_requested.connect(lambda: window.show_anchors(self.path))
@@ -171,6 +172,27 @@ class AnalystDock:
             w.follow_run(self.path / "runs" / run)
         w._log(title)
 
+    def _show_earlier_result(self) -> None:
+        """A workspace reopened after its fine-tune / remove-and-retrain shows that result and does not
+        offer the step again (it would fail: the run is finished)."""
+        from naviewer.workflows.posthoc import latest_finetune_result
+
+        try:
+            result = latest_finetune_result(self.ws, self.run, self.pass_id)
+        except NaviewerError:
+            return
+        if not result:
+            return
+        gate = self.panel.finetune_gate
+        if result.get("before") or result.get("after"):
+            self.panel.set_finetune_result(result)
+        if result["kind"] == "posthoc":
+            gate.mark_done(f"Done earlier: fine-tuned the encoder on {int(result.get('confirmed') or 0):,} "
+                           f"confirmed poisons; checkpoint {result.get('checkpoint')}.")
+        else:
+            gate.show_done(int(result.get("confirmed") or 0))
+            gate.mark_done(gate.reason.text().replace("Done:", "Done earlier:", 1))
+
     def posthoc_checkpoint(self) -> Optional[Path]:
         """The encoder checkpoint of this pass when a post-hoc detection made it (its run records it)."""
         from naviewer.workflows.posthoc import POSTHOC_KINDS
@@ -219,9 +241,8 @@ class AnalystDock:
                                         "confirmed": result.get("confirmed", 0), "protocol": result.get("protocol"),
                                         "floor": result.get("floor")})
         gate = self.panel.finetune_gate
-        gate.button.setEnabled(False)
-        gate.reason.setText(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "
-                            f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
+        gate.mark_done(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "
+                       f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
         w._log(f"post-hoc fine-tuned: before {result.get('before')} after {result.get('after')}; "

@@ -234,6 +234,42 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     return outcome
 
 
+def latest_finetune_result(ws, run: Optional[str], pass_id: Optional[int] = None) -> Optional[dict]:
+    """What the last fine-tune / remove-and-retrain of this pass's run did, read back from the
+    workspace (so a reopened workspace shows it instead of offering the step again); None when
+    nothing was done. Keys: ``kind`` (``retrain`` / ``finetune`` / ``posthoc``), ``confirmed``,
+    ``checkpoint``, and where measured ``before``/``after``/``protocol``/``floor``."""
+    import json
+
+    if run:
+        path = ws.path / "runs" / run / "finetune_result.json"  # the demo / GUI in-training path
+        if path.is_file():
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                mode = ((record.get("finetune") or {}).get("restart_mode") or "continue")
+                return {**record, "kind": "retrain" if mode == "retrain" else "finetune"}
+        from naviewer.workflows.dift_training import read_state
+
+        state = read_state(ws, run) or {}
+        if state.get("status") in ("restarted", "finished") and state.get("finetune"):
+            record = state["finetune"]
+            return {"kind": "retrain" if record.get("restart_mode") == "retrain" else "finetune",
+                    "confirmed": int(record.get("removed", record.get("confirmed", 0)) or 0), "finetune": record,
+                    "checkpoint": str(ws.checkpoint_dir(run) / "last.pt"), "status": state.get("status")}
+    done = [r for r in ws.store.runs() if r.get("kind") == FINETUNE_RUN_KIND
+            and (pass_id is None or (r.get("config") or {}).get("pass_id") in (None, pass_id))
+            and (run is None or str(r.get("name", "")).startswith(f"{run}-finetune"))]
+    if done:
+        config = max(done, key=lambda r: r.get("created") or 0).get("config") or {}
+        return {"kind": "posthoc", "confirmed": config.get("confirmed", 0), "before": config.get("before"),
+                "after": config.get("after"), "checkpoint": config.get("checkpoint"),
+                "protocol": config.get("protocol"), "floor": config.get("floor")}
+    return None
+
+
 # -- post-hoc fine-tuning (the analyst's way: detect -> review -> fine-tune the finished encoder) --------
 
 POSTHOC_KINDS = ("posthoc",)
@@ -435,8 +471,11 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     timings["after"] = time.perf_counter() - t3
     ft_run = f"{run}-finetune"
     target = Path(out) if out is not None else _unique_path(ws.checkpoint_dir(run) / f"{tag}-finetuned.pt")
+    from naviewer.workflows.floor import read_floor
+
     record = {"source": str(source), "confirmed": int(confirmed.size), "pass_id": pass_id, "image_size": size,
-              "finetune": ft.to_dict(), "before": before, "after": after, "dift": config.to_dict()}
+              "finetune": ft.to_dict(), "before": before, "after": after, "dift": config.to_dict(),
+              "protocol": sets.protocol if sets is not None else None, "floor": read_floor(ws)}
     # the momentum branches get the fine-tuned weights too (DIFT's branch sync)
     payload = checkpoint_with_backbone(source_obj, encoder, model.state_dict(), size, BACKBONE_BRANCHES)
     payload["posthoc_finetune"] = record
@@ -447,7 +486,5 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     ctx.event("log", message=f"post-hoc fine-tuning on {confirmed.size} confirmed samples: {ft.steps} steps; "
               f"checkpoint {target}")
     timings["total"] = time.perf_counter() - t0
-    from naviewer.workflows.floor import read_floor
-
     return PosthocFinetuneOutcome(source, target, ft_run, int(confirmed.size), before, after, ft.to_dict(), paths,
                                   timings, protocol=sets.protocol if sets is not None else None, floor=read_floor(ws))

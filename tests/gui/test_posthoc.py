@@ -141,3 +141,31 @@ def test_the_panel_refuses_a_pass_whose_embeddings_were_rewritten(qtbot, window,
         np.save(out.embeddings_path, np.zeros((ws.store.sample_count(), 4), np.float32))
     with pytest.raises(NaviewerError, match="other embeddings"):
         AnalystDock(window, copy, pass_id=out.pass_id)
+
+
+def test_a_reopened_workspace_shows_its_earlier_finetune_and_does_not_offer_it_again(qtbot, window, trained, tmp_path):
+    import shutil
+
+    from naviewer.gui.analyst_dock import AnalystDock
+    from naviewer.workflows.posthoc import finetune_posthoc, latest_finetune_result, posthoc_detect
+    from naviewer.workflows.workspace_setup import ground_truth_mask
+    from naviewer.workspace import Workspace
+
+    path, checkpoint = trained
+    copy = tmp_path / "again"
+    shutil.copytree(path, copy)
+    with Workspace.open(copy) as ws:
+        out = posthoc_detect(ws, checkpoint, run="again")
+        ws.store.set_review(np.flatnonzero(ground_truth_mask(ws)), "confirmed", "tester")
+        finetune_posthoc(ws, checkpoint)
+        assert latest_finetune_result(ws, "again", out.pass_id)["kind"] == "posthoc"
+    dock = AnalystDock(window, copy, pass_id=out.pass_id)
+    try:
+        gate = dock.panel.finetune_gate
+        assert not gate.button.isEnabled() and gate.reason.text().startswith("Done earlier")
+        assert not gate.result.isHidden() and gate.result.rowCount() >= 2
+        dock.panel.session.reject([0])            # a later decision does not re-arm the step
+        gate.update_gate()
+        assert not gate.button.isEnabled() and gate.reason.text().startswith("Done earlier")
+    finally:
+        dock.close()

@@ -46,3 +46,13 @@ def test_demo_chooses_the_crafting_and_the_test_time_protocol(tmp_path):
         attack = ws.config["attack"]
         assert attack["test_protocol"] == "code"
         assert attack["settings"]["layout"] == "code" and attack["settings"]["opacity"] == 0.8
+
+
+def test_the_result_of_an_in_training_finetune_is_read_back(accepted_run):
+    from naviewer.workflows.posthoc import latest_finetune_result
+
+    path, outcome = accepted_run
+    with Workspace.open(path) as ws:
+        result = latest_finetune_result(ws, outcome.run, outcome.pass_id)
+        assert result["kind"] in ("finetune", "retrain") and result["confirmed"] == outcome.finetune["removed"]
+        assert latest_finetune_result(ws, "no-such-run") is None

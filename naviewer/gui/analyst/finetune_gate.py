@@ -147,6 +147,15 @@ class FineTuneGate(QWidget):
         self.button.setText(f"{verb} {len(self.confirmed_ids()):,} confirmed poisons")
         self.reason.setText(why)
         self.override.setVisible((c["unreviewed"] + c["later"]) > 0)
+        if getattr(self, "_done_text", None):  # the step was done: say so, never offer it again
+            self.button.setEnabled(False)
+            self.reason.setText(self._done_text)
+
+    def mark_done(self, text: str) -> None:
+        """The fine-tune / retrain of this pass is done (now or in an earlier session): ``text`` stays."""
+        self._done_text = text
+        self.button.setEnabled(False)
+        self.reason.setText(text)
 
     def _request(self) -> None:
         enabled, _ = self.gate()
@@ -160,7 +169,7 @@ class FineTuneGate(QWidget):
             did = f"Done: removed {confirmed:,} confirmed poisons and retrained the encoder from scratch on the rest"
         else:
             did = f"Done: fine-tuned on {confirmed:,} confirmed poisons, removed them and finished training"
-        self.reason.setText(did + "; the table compares before and after.")
+        self.mark_done(did + "; the table compares before and after.")
 
     def set_running(self, running: bool) -> None:
         self._running = running

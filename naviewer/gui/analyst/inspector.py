@@ -39,6 +39,22 @@ SCORE_ROWS = (
     ("spread", "added by label spreading"),
 )
 
+#: what each number means, shown as the row's tooltip (a reviewer should not need the paper)
+SCORE_HELP = {
+    "rank": "Where the sample ranks by kNN density among all samples (0 = the densest). Poisons are built to "
+            "crowd together, so they rank near 0.",
+    "density": "1 / distance to the k-th nearest sample in embedding space: high = in a crowd.",
+    "mindist": "DIFT's MinDist (Eq. 6): the distance to the closest class's trusted anchors. A dense pile far from "
+               "every class is suspicious; a dense pile of ordinary digits is not.",
+    "posterior": "How sure a two-component Gaussian mixture over the dense candidates' MinDist is that this sample "
+                 "belongs to the far (poison) component: 1 = certainly far, 0 = with the clean ones. Only dense "
+                 "candidates have one.",
+    "candidate": "One of the densest samples DIFT looked at this epoch (the top few percent by density).",
+    "flagged": "DIFT's final flag: taken out as poison, directly or by label spreading.",
+    "spread": "Flagged not because it was dense and far itself, but because label spreading carried the poison "
+              "label to it from flagged neighbours (it sits next to them in embedding space).",
+}
+
 
 class SampleInspector(QWidget):
     """``SampleInspector(session, parent=None, k=8, image_size=224)``.
@@ -76,6 +92,11 @@ class SampleInspector(QWidget):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.values[key] = label
             self.form.addRow(text + ":", label)
+            if key in SCORE_HELP:
+                name = self.form.labelForField(label)
+                for widget in (label, name):
+                    if widget is not None:
+                        widget.setToolTip(SCORE_HELP[key])
 
         # every detector pass of the workspace, side by side (issue 13): its score and where it ranks
         self.detectors = detector_table(session)

@@ -93,3 +93,14 @@ def test_a_session_without_detector_passes_shows_none(qtbot, demo_session) -> No
     assert not any(str(panel.gallery.filters.sort.itemData(i)).startswith(PREFIX)
                    for i in range(panel.gallery.filters.sort.count()))
     assert list(panel.map.colour_modes) == ["density", "class", "review"]
+
+
+def test_the_inspector_explains_its_numbers(qtbot):
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.gui.analyst.inspector import SCORE_HELP, SampleInspector
+
+    inspector = SampleInspector(make_demo_session(200, 10, seed=0))
+    qtbot.addWidget(inspector)
+    assert "Gaussian mixture" in inspector.values["posterior"].toolTip()
+    assert "label spreading" in inspector.values["spread"].toolTip()
+    assert inspector.form.labelForField(inspector.values["spread"]).toolTip() == SCORE_HELP["spread"]

@@ -181,3 +181,26 @@ def layout_of_record(record: Optional[dict], height: int, width: int) -> Optiona
     if (layout.height, layout.width) != (height, width):
         return None
     return layout if {"reference", "shadow", "trigger"} <= layout.regions.keys() else None
+
+
+def guess_orientation(image: np.ndarray) -> tuple[str, float]:
+    """Which half of a two-image composite holds the trigger, guessed from the image alone (no ground
+    truth): the half with more edge energy (a trigger is a small high-contrast patch). Returns the
+    orientation (where the *reference* half sits: ``ref-left`` means the trigger is on the right)
+    and a 0..1 confidence (how lopsided the energy is; near 0: no idea, it is a template)."""
+    image = np.asarray(image, dtype=np.float64)
+    grey = image.mean(axis=2) if image.ndim == 3 else image
+    h, w = grey.shape
+    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1, :]
+    if w >= h:
+        half = energy.shape[1] // 2
+        first, second = energy[:, :half].sum(), energy[:, half:].sum()
+        names = ("ref-right", "ref-left")   # trigger in the first (left) half -> reference on the right
+    else:
+        half = energy.shape[0] // 2
+        first, second = energy[:half].sum(), energy[half:].sum()
+        names = ("ref-bottom", "ref-top")
+    total = first + second
+    if total <= 0:
+        return names[1], 0.0
+    return (names[0] if first > second else names[1]), float(abs(first - second) / total)

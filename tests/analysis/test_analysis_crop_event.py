@@ -46,3 +46,19 @@ def test_bad_layouts_are_user_errors() -> None:
     with pytest.raises(NaviewerError):
         CropLayout(orientation="diagonal")
     assert np.isfinite(estimate_event_probability(CropLayout(), n_pairs=10).probability)
+
+
+def test_the_trigger_half_is_guessed_from_the_image():
+    import numpy as np
+
+    from naviewer.analysis.crop_event import guess_orientation
+
+    rng = np.random.default_rng(0)
+    smooth = np.full((16, 16, 3), 120, np.uint8)
+    trigger_half = smooth.copy()
+    trigger_half[4:12, 4:12] = (rng.integers(0, 2, (8, 8, 1)) * 255).astype(np.uint8)
+    wide = np.concatenate([trigger_half, smooth], axis=1)      # trigger on the left: reference on the right
+    assert guess_orientation(wide)[0] == "ref-right" and guess_orientation(wide)[1] > 0.5
+    tall = np.concatenate([smooth, trigger_half], axis=0)      # trigger below: reference on top
+    assert guess_orientation(tall)[0] == "ref-top"
+    assert guess_orientation(np.concatenate([smooth, smooth], axis=1))[1] == 0.0

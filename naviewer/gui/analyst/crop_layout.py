@@ -33,7 +33,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from naviewer.analysis.crop_event import CropLayout, CropPairs, NAEstimate, estimate_event_probability, sample_pairs
+from naviewer.analysis.crop_event import (
+    CropLayout,
+    CropPairs,
+    NAEstimate,
+    estimate_event_probability,
+    guess_orientation,
+    sample_pairs,
+)
 from naviewer.attacks.layout import ORIENTATIONS, Layout
 
 REGION_STYLE = {
@@ -214,11 +221,17 @@ class CropLayoutWidget(QWidget):
     def set_sample(self, image: Optional[np.ndarray], layout: Optional[Layout] = None) -> None:
         """Show a crafted composite with its recorded layout (or the paper layout guessed from its shape)."""
         self.image = None if image is None else np.ascontiguousarray(image, dtype=np.uint8)
+        self.layout_note = ""
         if layout is None and self.image is not None:
+            # no ground truth: a template of the paper's layout, oriented by the half with the sharper edges
             h, w = self.image.shape[:2]
             r = min(h, w)
+            orientation, confidence = guess_orientation(self.image)
             layout = CropLayout(size=r, gap=max(h, w) - 2 * r if max(h, w) >= 2 * r else 0, trigger=max(1, r // 4),
-                                orientation="ref-left" if w >= h else "ref-top").to_layout()
+                                orientation=orientation).to_layout()
+            self.layout_note = (f"A template, not this image's recorded layout: the trigger is guessed in the "
+                                f"{'sharper' if confidence > 0.1 else 'either (no clear difference)'} half "
+                                f"({orientation.replace('ref-', 'reference ')}); sizes are the paper's.")
         self.image_layout = layout
         self.set_layout(CropLayout.from_layout(layout) if layout is not None else self.crop_layout)
 
@@ -263,6 +276,7 @@ class CropLayoutWidget(QWidget):
             f"P(view inside reference) = {100 * e.p_reference:.1f}%<br>"
             f"P(view inside shadow and covering trigger) = {100 * e.p_shadow_trigger:.1f}%<br>"
             f"<span style='color:gray'>≈ 2 × the product when views are independent: {200 * e.p_reference * e.p_shadow_trigger:.2f}%</span>"
+            + (f"<br><i>{getattr(self, 'layout_note', '')}</i>" if getattr(self, "layout_note", "") else "")
         )
         self._draw_regions()
         if self.pairs is not None:

@@ -104,3 +104,18 @@ def test_the_inspector_explains_its_numbers(qtbot):
     assert "Gaussian mixture" in inspector.values["posterior"].toolTip()
     assert "label spreading" in inspector.values["spread"].toolTip()
     assert inspector.form.labelForField(inspector.values["spread"]).toolTip() == SCORE_HELP["spread"]
+
+
+def test_crop_layout_without_ground_truth_says_it_is_a_template(qtbot):
+    import numpy as np
+
+    from naviewer.gui.analyst.crop_layout import CropLayoutWidget
+
+    view = CropLayoutWidget()
+    qtbot.addWidget(view)
+    smooth = np.full((16, 16, 3), 120, np.uint8)
+    trig = smooth.copy()
+    trig[4:12, 4:12] = 255 * (np.indices((8, 8)).sum(0) % 2)[..., None]
+    view.set_sample(np.concatenate([trig, smooth], axis=1), None)
+    assert view.crop_layout.orientation == "ref-right"
+    assert "template" in view.prob_label.text()

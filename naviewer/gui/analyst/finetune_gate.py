@@ -125,7 +125,8 @@ class FineTuneGate(QWidget):
         confirmed = len(self.confirmed_ids())
         pending = c["unreviewed"] + c["later"]
         if self._running:
-            return False, "Fine-tuning is running."
+            return False, ("Retraining from scratch on the kept samples is running (see the training monitor)."
+                           if self.retrains else "Fine-tuning is running.")
         if confirmed == 0:
             return False, "Confirm at least one flagged sample as a poison first."
         if pending and not self.override.isChecked():

@@ -28,6 +28,8 @@ def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
     assert gate.button.isEnabled()
     gate.set_running(True)
     assert not gate.button.isEnabled()
+    assert gate.reason.text() == ("Retraining from scratch on the kept samples is running (see the training monitor)."
+                                  if gate.retrains else "Fine-tuning is running.")
     gate.set_result({"before": {"knn_acc": 0.80, "confirmed_density": 6.0}, "after": {"knn_acc": 0.82, "confirmed_density": 1.5}})
     assert gate.result.rowCount() == 2 and gate.result.item(1, 3).text() == "+2.0 pp"
     assert gate.result.item(1, 1).text() == "80.0 %" and gate.result.item(0, 3).text() == "-4.5"

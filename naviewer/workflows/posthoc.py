@@ -219,6 +219,11 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     from naviewer.analysis.embeddings import embeddings_record
 
     result.settings["embeddings"] = {**embeddings_record(ws, run, tag), "view": view}  # the review opens exactly these
+    cfg = encoder.config
+    result.settings["encoder"] = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
+                                  "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
+                                  "image_size": int(image_size or encoder.image_size or 0) or None,
+                                  "inferred": backbone is None}
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
                              timings=timings, anchors=anchor_set.describe(),

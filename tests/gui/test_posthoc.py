@@ -161,6 +161,8 @@ def test_a_reopened_workspace_shows_its_earlier_finetune_and_does_not_offer_it_a
         assert latest_finetune_result(ws, "again", out.pass_id)["kind"] == "posthoc"
     dock = AnalystDock(window, copy, pass_id=out.pass_id)
     try:
+        header = dock.panel.header.text()
+        assert "Verdict:" in header and "resnet10 width 8, 16 px (inferred from its weights)" in header
         gate = dock.panel.finetune_gate
         assert not gate.button.isEnabled() and gate.reason.text().startswith("Done earlier")
         assert not gate.result.isHidden() and gate.result.rowCount() >= 2

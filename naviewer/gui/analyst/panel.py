@@ -33,6 +33,28 @@ from naviewer.gui.analyst.why import WhyFlaggedWidget
 INSPECTOR_MIN_WIDTH = 200
 
 
+def verdict_line(settings: Any) -> str:
+    """The pass's verdict where the analyst works (it was only in the Log), with the encoder it ran on."""
+    if not isinstance(settings, dict):
+        return ""
+    summary = settings.get("summary") or {}
+    encoder = settings.get("encoder") or {}
+    if "flagged" not in summary and not encoder:
+        return ""
+    if summary.get("noop"):
+        verdict = "<b>no poison detected</b>" + (" (on untrusted anchors: no clean bill)"
+                                                   if summary.get("anchors_trusted") is False else "")
+    else:
+        verdict = f"DIFT flagged <b>{int(summary.get('flagged') or 0):,}</b>"
+    if encoder:
+        arch = f"{encoder.get('arch')}" + (f" width {encoder['width']}" if encoder.get("width") else "")
+        size = f", {encoder['image_size']} px" if encoder.get("image_size") else ""
+        how = "inferred from its weights" if encoder.get("inferred") else "as given"
+        name = Path(str(encoder.get("checkpoint") or "")).name
+        verdict += f" · encoder {name}: {arch}{size} ({how})"
+    return "<br>Verdict: " + verdict
+
+
 class AnalystPanel(QWidget):
     """``AnalystPanel(session, parent=None, workspace=None, job_manager=None, run=None, tag=None)``.
 
@@ -256,6 +278,7 @@ class AnalystPanel(QWidget):
         self.header.setText(
             f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {len(s.clusters()):,} clusters · "
             f"reviewed {c['confirmed'] + c['rejected']:,} / {flags:,} · selected {len(s.selection):,} · reviewer <i>{s.reviewer}</i>"
+            + verdict_line(s.settings)
         )
 
     # -- wiring -----------------------------------------------------------------------------------

@@ -100,6 +100,14 @@ def test_fixed_import_cycles_stay_fixed() -> None:
     assert not back, f"import cycles are back: {back}; run python tools/import_cycles.py"
 
 
+def test_no_import_cycle_at_all() -> None:
+    """No two naviewer modules import each other, directly or round a loop, counting imports inside
+    functions and under TYPE_CHECKING (the last one, workspace.export <-> workspace.workspace, went
+    with naviewer/workspace/source_root.py)."""
+    components = _cycle_tool().find_cycles(ROOT)
+    assert components == [], f"import cycles: {components}; run python tools/import_cycles.py"
+
+
 def test_cycle_tool_sees_function_local_imports(tmp_path: Path) -> None:
     """The script counts an import inside a function (the kind the fixed circles were made of)."""
     package = tmp_path / "naviewer"

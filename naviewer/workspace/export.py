@@ -50,6 +50,7 @@ from naviewer import __version__
 from naviewer.errors import NaviewerError
 from naviewer.io import cleanup_stale_temps, describe_os_error, fsync_dir, json_default, temp_path_for
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.source_root import source_root as _source_root
 
 if TYPE_CHECKING:
     from naviewer.data.base import ImageDataset
@@ -160,26 +161,6 @@ def _bool_column(values: Optional[np.ndarray], n: int) -> np.ndarray:
     if values is None:
         return np.full(n, "", dtype=object)
     return np.where(np.asarray(values, dtype=bool), "1", "0").astype(object)
-
-
-_FILE_LIST_KINDS = ("filelist", "csv-manifest")
-
-
-def _source_root(description: Any) -> Optional[Path]:
-    """Folder the source keys of a dataset description are relative to, or None (no files)."""
-    if not isinstance(description, Mapping):
-        return None
-    kind = description.get("kind")
-    if kind == "image-folder" and description.get("root"):
-        return Path(os.path.abspath(str(description["root"])))
-    if kind in _FILE_LIST_KINDS and (description.get("root") or description.get("path")):
-        # FileListDataset: keys are relative to `root`, by default the (resolved) list file's folder
-        if description.get("root"):
-            return Path(os.path.abspath(str(description["root"])))
-        return Path(str(description["path"])).resolve().parent
-    if kind == "subset":  # keys are the base dataset's keys
-        return _source_root(description.get("base"))
-    return None
 
 
 def _kept_path_rule(description: Mapping[str, Any]) -> tuple[Optional[Path], dict[str, Any]]:

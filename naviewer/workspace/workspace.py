@@ -34,6 +34,7 @@ from naviewer.data.names import list_line_problem, name_problem
 from naviewer.errors import NaviewerError
 from naviewer.io import atomic_save_npy, atomic_write_json
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.source_root import source_root
 from naviewer.workspace.config import (
     CONFIG_NAME,
     WORKSPACE_SCHEMA,
@@ -380,10 +381,8 @@ def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobCo
     ctx.progress(0, n, message)
     # kept.txt lists absolute paths for file-backed sources, the keys themselves for the others: a key of
     # the latter must also read back from a `path label` line (no edge whitespace, no leading '#')
-    from naviewer.workspace.export import _source_root
-
     description = dict(dataset.describe())
-    check = name_problem if _source_root(description) is not None else list_line_problem
+    check = name_problem if source_root(description) is not None else list_line_problem
     for start in range(0, n, step):
         ctx.check()
         stop = min(start + step, n)

@@ -38,7 +38,14 @@ from naviewer.gui.format import remaining
 from naviewer.gui.jobs import Job, JobConflict, JobFunction, JobManager, JobState
 from naviewer.gui.jobs_panel import JobsPanel
 from naviewer.gui.resources import THEMES, app_icon
-from naviewer.gui.settings import add_recent_workspace, app_settings, recent_workspaces, remove_recent_workspace
+from naviewer.gui.settings import (
+    add_recent_workspace,
+    app_settings,
+    recent_workspaces,
+    remember_folder,
+    remove_recent_workspace,
+    start_folder,
+)
 from naviewer.gui.shortcuts_panel import ShortcutsPanel
 from naviewer.gui.theme import ThemeManager
 
@@ -506,8 +513,10 @@ class MainWindow(QMainWindow):
         self._log(f"{job.name}: {kind}" + (f" — {message}" if message else ""))
 
     # ---------------------------------------------------------------- file actions ----
-    def _ask_directory(self, title: str, start: str = "") -> Optional[Path]:
-        path = QFileDialog.getExistingDirectory(self, title, start or str(Path.home()))
+    def _ask_directory(self, title: str, start: str = "", kind: str = "workspace") -> Optional[Path]:
+        path = QFileDialog.getExistingDirectory(self, title, start or start_folder(self.settings, kind))
+        if path:
+            remember_folder(self.settings, kind, path)
         return Path(path) if path else None
 
     def open_workspace_dialog(self) -> None:
@@ -530,24 +539,29 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_dataset_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open dataset folder (CIFAR batches or image folders)", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Open dataset folder (CIFAR batches or image folders)",
+                                                start_folder(self.settings, "dataset"))
         if path:
+            remember_folder(self.settings, "dataset", path)
             self.open_dataset(path)
 
     def open_dataset_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open dataset file list", str(Path.home()),
+        path, _ = QFileDialog.getOpenFileName(self, "Open dataset file list", start_folder(self.settings, "dataset"),
                                               "File lists and manifests (*.txt *.csv);;All files (*)")
         if path:
+            remember_folder(self.settings, "dataset", path)
             self.open_dataset(path)
 
     def open_encoder_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open encoder checkpoint", str(Path.home()), "PyTorch checkpoints (*.pt *.pth);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open encoder checkpoint", start_folder(self.settings, "encoder"),
+                                              "PyTorch checkpoints (*.pt *.pth);;All files (*)")
         if path:
+            remember_folder(self.settings, "encoder", path)
             self.open_encoder(path)
 
     def follow_run_dialog(self) -> None:
-        start = str(self.workspace_path / "runs") if self.workspace_path else str(Path.home())
-        path = self._ask_directory("Follow a run folder (holding metrics.jsonl)", start)
+        start = str(self.workspace_path / "runs") if self.workspace_path else ""
+        path = self._ask_directory("Follow a run folder (holding metrics.jsonl)", start, kind="run")
         if path:
             self.follow_run(path)
 

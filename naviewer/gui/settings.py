@@ -53,3 +53,20 @@ def remove_recent_workspace(settings: QSettings, path: str) -> list[str]:
     items = [p for p in recent_workspaces(settings) if p != path]
     settings.setValue("recent/workspaces", items)
     return items
+
+
+def start_folder(settings: QSettings, kind: str) -> str:
+    """Where a file dialog of ``kind`` (workspace, dataset, encoder, ...) opens: the folder last chosen
+    for it, else the folder naviewer was started in (where the analyst's data usually is), else home."""
+    last = settings.value(f"dialogs/{kind}")
+    if isinstance(last, str) and last and Path(last).is_dir():
+        return last
+    cwd = os.getcwd()
+    return cwd if Path(cwd).is_dir() else str(Path.home())
+
+
+def remember_folder(settings: QSettings, kind: str, chosen: "str | os.PathLike[str]") -> None:
+    """Remember the folder of a chosen file (or the chosen folder) for the next dialog of ``kind``."""
+    path = Path(chosen)
+    folder = path if path.is_dir() else path.parent
+    settings.setValue(f"dialogs/{kind}", str(folder.resolve()))

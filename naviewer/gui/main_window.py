@@ -388,6 +388,9 @@ class MainWindow(QMainWindow):
             action.setChecked(True)
         if self.monitor is not None:
             self.monitor.set_theme(theme)
+        dock = getattr(self, "analyst_dock", None)
+        if dock is not None and getattr(dock, "panel", None) is not None and not getattr(dock, "_removed", False):
+            dock.panel.set_theme(theme)
 
     # ------------------------------------------------------------------ first show ----
     def showEvent(self, event: QShowEvent) -> None:

@@ -31,3 +31,20 @@ def test_dialogs_start_in_the_working_folder_then_remember(window, tmp_path, mon
     monkeypatch.setattr(window, "open_workspace", lambda path: None)
     window.open_workspace_dialog()
     assert starts[-1] == os.getcwd()   # another kind starts from the working folder, not the encoder's
+
+
+def test_dark_theme_reaches_the_analyst_plots(qtbot):
+    import pyqtgraph as pg
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.theme import load_theme
+
+    panel = AnalystPanel(make_demo_session(300, 10, seed=0))
+    qtbot.addWidget(panel)
+    dark = load_theme("dark")
+    panel.set_theme(dark)
+    want = pg.mkColor(dark.plot_background).name()
+    assert panel.map.plot.backgroundBrush().color().name() == want
+    for plot in (panel.why.mindist_plot, panel.why.density_plot, panel.why.epoch_plot):
+        assert plot.backgroundBrush().color().name() == want

@@ -166,7 +166,7 @@ class DensityMapWidget(QWidget):
 
         self.viewbox = _SelectViewBox(self)
         self.plot = pg.PlotWidget(viewBox=self.viewbox)
-        self.plot.setBackground("w")
+        self.plot.setBackground(pg.getConfigOption("background"))  # the theme's (configure_pyqtgraph)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.setMenuEnabled(False)
@@ -410,6 +410,10 @@ class DensityMapWidget(QWidget):
         self.legend.setText(" &nbsp; ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + mode)
 
     # -- modes ----------------------------------------------------------------------------------
+    def set_theme(self, theme: Any) -> None:
+        """Dark or light: the map's background follows the application's theme."""
+        self.plot.setBackground(theme.plot_background)
+
     def set_colour_mode(self, mode: str) -> None:
         if mode not in self.colour_modes:
             raise ValueError(mode)

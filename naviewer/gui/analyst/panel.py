@@ -170,6 +170,11 @@ class AnalystPanel(QWidget):
         self._update_header()
         self.refresh_trust()
 
+    def set_theme(self, theme: Any) -> None:
+        """Dark or light: the map and the why-flagged plots follow the application's theme."""
+        self.map.set_theme(theme)
+        self.why.set_theme(theme)
+
     def refresh_trust(self) -> None:
         """Re-read the notice: the pass's settings and the workspace's ``[anchors]`` (after replacing them)."""
         ws = self.workspace

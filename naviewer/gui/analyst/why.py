@@ -41,19 +41,37 @@ class _SmallSample(pg.ItemSample):
         super().paint(p, *args)
 
 
+def _foreground() -> str:
+    colour = pg.getConfigOption("foreground")
+    return colour if isinstance(colour, str) else "#222"
+
+
+def theme_plot(plot: pg.PlotWidget, theme: Any) -> None:
+    """Re-colour one plot for ``theme`` (background, axes, title)."""
+    plot.setBackground(theme.plot_background)
+    for name in ("bottom", "left"):
+        axis = plot.getAxis(name)
+        axis.setPen(theme.plot_foreground)
+        axis.setTextPen(theme.plot_foreground)
+    title = getattr(plot, "naviewer_title", None)
+    if title:
+        plot.setTitle(title, color=theme.plot_foreground, size="10pt")
+
+
 def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] = (-_MARGIN, _MARGIN)) -> pg.PlotWidget:
     plot = pg.PlotWidget()
-    plot.setBackground("w")
-    plot.setTitle(title, color="#222", size="10pt")
+    plot.setBackground(pg.getConfigOption("background"))  # the theme's (configure_pyqtgraph)
+    plot.setTitle(title, color=_foreground(), size="10pt")
+    plot.naviewer_title = title  # type: ignore[attr-defined]  (set_theme re-colours it)
     plot.setLabel("bottom", xlabel)
     plot.setLabel("left", ylabel)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setMenuEnabled(False)
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
-        plot.getAxis(axis).setTextPen("#333")
+        plot.getAxis(axis).setTextPen(_foreground())
     # compact: small font, tight rows, so it fits inside a narrow plot (the analyst docked at 1280 px)
-    plot.addLegend(offset=legend_offset, labelTextSize=LEGEND_FONT, labelTextColor="#222", verSpacing=-4, horSpacing=4, sampleType=_SmallSample,
+    plot.addLegend(offset=legend_offset, labelTextSize=LEGEND_FONT, labelTextColor="#222",  # on its own light box verSpacing=-4, horSpacing=4, sampleType=_SmallSample,
                    brush=pg.mkBrush(255, 255, 255, 215), pen=pg.mkPen(200, 200, 200))
     return plot
 
@@ -196,6 +214,11 @@ class _HistogramLayout:
 
 
 class WhyFlaggedWidget(QWidget):
+    def set_theme(self, theme: Any) -> None:
+        """Dark or light: the three plots follow the application's theme."""
+        for plot in (self.mindist_plot, self.density_plot, self.epoch_plot):
+            theme_plot(plot, theme)
+
     """``WhyFlaggedWidget(session, parent=None, vertical=False)``: three evidence plots, redrawn on selection."""
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, vertical: bool = False) -> None:

@@ -82,8 +82,9 @@ class ImageStore:
         return cls([bucket] if len(images) else [], labels, class_names)
 
     @classmethod
-    def from_dataset(cls, dataset: ImageDataset, ctx: Optional[JobContext] = None) -> "ImageStore":
-        """Decode every image of ``dataset`` once (with progress and cancel)."""
+    def from_dataset(cls, dataset: ImageDataset, ctx: Optional[JobContext] = None,
+                     message: str = "loading images") -> "ImageStore":
+        """Decode every image of ``dataset`` once (with progress named ``message``, and cancel)."""
         ctx = ensure_context(ctx)
         n = len(dataset)
         if n == 0:
@@ -92,16 +93,16 @@ class ImageStore:
         if whole is not None and len(whole) == n:
             # the source already holds one (N, H, W, 3) array (CIFAR, demo): no per-image loop
             ctx.check()
-            ctx.progress(n, n, "loading images")
+            ctx.progress(n, n, message)
             return cls.from_array(whole, dataset.labels, dataset.class_names)
 
         def decoded():
             for index in range(n):
                 if index % 256 == 0:
                     ctx.check()
-                    ctx.progress(index, n, "loading images")
+                    ctx.progress(index, n, message)
                 yield dataset.image(index)
-            ctx.progress(n, n, "loading images")
+            ctx.progress(n, n, message)
 
         return cls.from_images(decoded(), dataset.labels, dataset.class_names)
 

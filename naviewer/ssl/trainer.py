@@ -519,6 +519,9 @@ class Trainer:
             **({"resumed_from_epoch": self.completed_epochs, "resumed_from_step": self.global_step} if resumed else {}),
         })
         last_loss = float("nan")
+        if self.completed_epochs < self.total_epochs:  # the next stage named at once, not "loading images 100 %"
+            ctx.progress(0, self.steps_per_epoch, f"epoch {self.completed_epochs + 1} of {self.total_epochs}: "
+                                                  "first steps (building batches on the device)")
         # Ctrl-C cancels at the next step boundary, so the checkpoint below is consistent (one process only:
         # under torchrun the ranks could stop at different steps and wait on each other)
         sigint = (cancel_on_sigint(ctx, print_stopping_notice() if self.is_main else None)

@@ -262,7 +262,7 @@ def _rank_info() -> tuple[bool, bool]:
 def _store_of(ws, ctx):
     from naviewer.data.store import ImageStore
 
-    return ImageStore.from_dataset(ws.dataset(), ctx)
+    return ImageStore.from_dataset(ws.dataset(), ctx, "loading the training images")
 
 
 def _share_outcome(trainer, outcome: DiftRunOutcome) -> None:

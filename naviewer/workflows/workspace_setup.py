@@ -344,10 +344,11 @@ def evaluation_sets(ws, ctx: Optional[JobContext] = None) -> Optional[Evaluation
     section = ws.config.get("evaluation") or {}
     if not section.get("train"):
         return None
-    train = ImageStore.from_dataset(open_dataset(section["train"]), ctx)
+    train = ImageStore.from_dataset(open_dataset(section["train"]), ctx, "loading the clean evaluation set")
     if not (train.labels >= 0).any():
         return None
-    test = ImageStore.from_dataset(open_dataset(section["test"], split="test"), ctx) if section.get("test") else None
+    test = (ImageStore.from_dataset(open_dataset(section["test"], split="test"), ctx, "loading the clean test set")
+            if section.get("test") else None)
     trigger_fn, target = None, None
     recipe = ws.config.get("attack")
     if recipe and recipe.get("name"):

@@ -154,3 +154,17 @@ def test_trains_on_mixed_size_buckets(tmp_path):
     assert len(store.buckets) == 2
     result = build_trainer(_config(epochs=1), store, tmp_path / "m").fit()
     assert result["global_step"] == 3 and np.isfinite(result["loss"])
+
+
+def test_the_first_epoch_is_named_before_its_first_step(tmp_path):
+    """After "loading images 100 %" the job names its next stage at once (issue 14 item 10)."""
+    from naviewer.jobs import JobContext, RecordingReporter
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+    from sslkit import TINY, make_store
+
+    reporter = RecordingReporter()
+    config = TrainConfig(method="simclr", backbone=dict(TINY), epochs=1, batch_size=16, image_size=16,
+                         warmup_epochs=0, knn_every=0, checkpoint_every=0, device="cpu")
+    build_trainer(config, make_store(), tmp_path / "run").fit(JobContext(reporter))
+    first = reporter.progresses[0][2]
+    assert first.startswith("epoch 1 of 1: first steps")

@@ -64,14 +64,21 @@ def _oriented(value: np.ndarray, direction: str, sparse_means_high: bool = True)
 
 
 @dataclass
-class KDistanceSettings:
+class NeighbourSettings:
+    """What every neighbour-table detector takes: k, which tail is suspicious, the threshold rule."""
+
     k: int = 16
-    direction: str = "dense"       # dense: small d_k is suspicious (SSL poisons, DIFT) | sparse: large d_k (Huang)
+    direction: str = "sparse"      # sparse: large values are suspicious (Huang) | dense: small ones (DIFT's sense)
     rule: str = "top_fraction"
     fraction: float = 0.01
     z: float = 3.5
     backend: str = "auto"
     seed: int = 0
+
+
+@dataclass
+class KDistanceSettings(NeighbourSettings):
+    direction: str = "dense"       # small d_k is suspicious: SSL poisons crowd together (DIFT)
 
 
 @register_detector
@@ -90,14 +97,8 @@ class KDistance(Detector):
 
 
 @dataclass
-class LidSettings:
-    k: int = 64
-    direction: str = "sparse"      # sparse: high LID is suspicious (Huang) | dense: low LID
-    rule: str = "top_fraction"
-    fraction: float = 0.01
-    z: float = 3.5
-    backend: str = "auto"
-    seed: int = 0
+class LidSettings(NeighbourSettings):
+    k: int = 64                    # Huang et al.'s LID neighbourhood
 
 
 @register_detector
@@ -118,14 +119,8 @@ class Lid(Detector):
 
 
 @dataclass
-class SlofSettings:
-    k: int = 16
-    direction: str = "sparse"
-    rule: str = "top_fraction"
-    fraction: float = 0.01
-    z: float = 3.5
-    backend: str = "auto"
-    seed: int = 0
+class SlofSettings(NeighbourSettings):
+    pass
 
 
 @register_detector
@@ -147,16 +142,9 @@ class Slof(Detector):
 
 
 @dataclass
-class DaoSettings:
-    k: int = 16
+class DaoSettings(NeighbourSettings):
     k_lid: int = 16
     form: str = "log"              # log: mean of LID(o) ln(d_k(x)/d_k(o)) (Huang) | arith: the reference's power mean
-    direction: str = "sparse"
-    rule: str = "top_fraction"
-    fraction: float = 0.01
-    z: float = 3.5
-    backend: str = "auto"
-    seed: int = 0
 
 
 @register_detector

@@ -33,8 +33,8 @@ def floor_text(floor: Optional[dict]) -> str:
 
 def train_floor(ws, train_config, ctx: Optional[JobContext] = None, run: str = FLOOR_RUN) -> dict:
     """Train ``train_config`` on the workspace's clean training set and record the floor (returned)."""
-    from naviewer.evaluation.encoder import evaluate_encoder
     from naviewer.ssl.trainer import build_trainer
+    from naviewer.workflows.posthoc import evaluate_on_sets
     from naviewer.workflows.workspace_setup import evaluation_sets
 
     ctx = ensure_context(ctx)
@@ -51,12 +51,9 @@ def train_floor(ws, train_config, ctx: Optional[JobContext] = None, run: str = F
     trainer = build_trainer(train_config, sets.train, ws.run_dir(run), checkpoint_dir=ws.checkpoint_dir(run), **kwargs)
     ws.store.add_run(run, "floor", {"train": train_config.to_dict()})
     trainer.fit(ctx)
-    test = sets.test if sets.test is not None else sets.train
-    result = evaluate_encoder(trainer.method.backbone, sets.train, test, sets.trigger_fn, sets.target,
-                              image_size=train_config.image_size, k=min(200, len(sets.train) - 1), linear=False,
-                              ctx=ctx)
-    floor = {"asr": float(result["knn_asr_nt"]), "asr_all": float(result["knn_asr_all"]),
-             "knn_acc": float(result["knn_acc"]), "protocol": sets.protocol or "uniform", "run": run,
+    result = evaluate_on_sets(trainer.method.backbone, sets, train_config.image_size, None, ctx, train_as_test=True)
+    floor = {"asr": result["asr"], "asr_all": result["asr_all"], "knn_acc": result["knn_acc"],
+             "protocol": sets.protocol or "uniform", "run": run,
              "method": train_config.method, "epochs": int(train_config.epochs),
              "augment_recipe": train_config.augment_recipe, "image_size": int(train_config.image_size),
              "seconds": time.perf_counter() - start}

@@ -342,15 +342,17 @@ def confirmed_density(features: np.ndarray, ids: np.ndarray, k: int) -> Optional
     return float(np.mean(1.0 / np.maximum(dist[:, -1], 1e-12)))
 
 
-def _evaluate(backbone, sets, image_size: Optional[int], device, ctx) -> dict:
-    """kNN accuracy and ASR (kNN, ASR_nt / ASR_all) on the workspace's clean evaluation sets."""
-    if sets is None or sets.test is None:
+def evaluate_on_sets(backbone, sets, image_size: Optional[int], device, ctx, train_as_test: bool = False) -> dict:
+    """kNN accuracy and ASR (kNN, ASR_nt / ASR_all) on the workspace's clean evaluation sets; without a
+    test split nothing, or with ``train_as_test`` the train set queried against itself."""
+    test = sets.test if sets is not None and sets.test is not None else (sets.train if train_as_test and sets else None)
+    if test is None:
         return {}
     from naviewer.evaluation.encoder import evaluate_encoder
 
     k = max(1, min(200, len(sets.train) - 1))
     trig = sets.trigger_fn if sets.target is not None else None
-    res = evaluate_encoder(backbone, sets.train, sets.test, trig, sets.target if trig else None,
+    res = evaluate_encoder(backbone, sets.train, test, trig, sets.target if trig else None,
                            image_size=image_size, device=device, k=k, linear=False, ctx=ctx)
     out = {"knn_acc": float(res["knn_acc"])}
     if "knn_asr_nt" in res:
@@ -436,7 +438,7 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
 
     def measure(features: np.ndarray) -> dict:
         values: dict[str, Any] = {"confirmed_density": confirmed_density(features, confirmed, config.k)}
-        values.update(_evaluate(model, sets, size, device, ctx))
+        values.update(evaluate_on_sets(model, sets, size, device, ctx))
         return values
 
     t1 = time.perf_counter()

@@ -20,6 +20,7 @@ import numpy as np
 
 from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
+from naviewer.workspace.anchor_record import UNTRUSTED_REASON
 
 STATE_COLOURS = {"unreviewed": "#9e9e9e", "confirmed": "#d32f2f", "rejected": "#388e3c", "later": "#f9a825"}
 
@@ -47,9 +48,8 @@ def _fmt(value: Any) -> str:
         return "–"
 
 
-UNTRUSTED_ANCHORS = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: a "
-                     "poisoned anchor can hide every poison. Read 'nothing flagged' with care, and give a trusted "
-                     "clean set (naviewer anchors WORKSPACE SPEC) before relying on this review.")
+UNTRUSTED_ANCHORS = (f"{UNTRUSTED_REASON} Read 'nothing flagged' with care, and give a trusted clean set "
+                     "(naviewer anchors WORKSPACE SPEC) before relying on this review.")
 
 
 def _trust_notes(settings: Mapping[str, Any]) -> list[str]:

@@ -307,7 +307,7 @@ class AnchorsView(QWidget):
     # -- showing -----------------------------------------------------------------------------------
     def set_overview(self, overview: dict) -> None:
         """Show an :func:`naviewer.gui.tasks.anchor_overview` result."""
-        from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE
+        from naviewer.workspace.anchor_record import UNTRUSTED_NOTICE
 
         self.overview = dict(overview)
         o = self.overview

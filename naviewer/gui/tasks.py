@@ -74,7 +74,7 @@ def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContex
         ws = create(path, str(dataset), anchors_per_class=anchors_per_class, seed=seed, test_dataset=test,
                     anchors=anchors, ctx=ctx)
     try:
-        from naviewer.workflows.anchor_sources import section_kind, section_trusted
+        from naviewer.workspace.anchor_record import section_kind, section_trusted
 
         section = ws.config.get("anchors") or {}
         evaluation = ws.config.get("evaluation") or {}

@@ -33,19 +33,20 @@ import numpy as np
 from naviewer.data.base import ImageDataset
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.anchor_record import (  # noqa: F401  (re-exported: the readers' names)
+    ANCHOR_KINDS,
+    TRUSTED_KINDS,
+    UNTRUSTED_NOTICE,
+    UNTRUSTED_REASON,
+    section_kind,
+    section_trusted,
+)
 
 if TYPE_CHECKING:
     from naviewer.defense.anchors import Anchors
 
 # naviewer.defense's package imports torch: its anchor helpers are imported where they are used, so
 # that the CLI's argument parsers (which read ANCHOR_SPEC_HELP) stay torch-free.
-
-ANCHOR_KINDS = ("external", "ids", "keys", "clean-before-poisoning", "labels")
-TRUSTED_KINDS = ("external", "ids", "keys", "clean-before-poisoning")
-
-UNTRUSTED_NOTICE = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: "
-                    "a poisoned anchor can hide every poison. Give a trusted clean set: a file list, CSV or "
-                    "image folder of images you know are clean, or their sample ids.")
 
 ANCHOR_SPEC_HELP = ("where DIFT's clean anchors come from: 'labels' (drawn from the dataset's own labels: NOT "
                     "trusted), 'ids:3,17,42' or 'ids:@FILE' (training sample ids), 'keys:@FILE' (source keys, one a "
@@ -226,22 +227,6 @@ def set_workspace_anchors(ws, spec: "AnchorSpec | str", per_class: int = 10, see
 
 # -- reading them back -------------------------------------------------------------------------------
 
-def section_kind(section: dict) -> str:
-    """The kind of an ``[anchors]`` section, also for workspaces written before kinds were recorded."""
-    kind = section.get("kind")
-    if kind in ANCHOR_KINDS:
-        return str(kind)
-    if section.get("clean_ids") is not None or "before poisoning" in str(section.get("source", "")):
-        return "clean-before-poisoning"
-    return "labels"
-
-
-def section_trusted(section: dict) -> bool:
-    if "trusted" in section:
-        return bool(section["trusted"])
-    return section_kind(section) in TRUSTED_KINDS
-
-
 @dataclass
 class AnchorSet:
     """A workspace's anchors as DIFT uses them: in-set ids, and trusted images outside the set."""
@@ -335,6 +320,5 @@ def anchors_summary(described: dict) -> str:
     spread = f"{min(per.values())}-{max(per.values())} a class" if per else "none"
     if described.get("trusted"):
         return f"anchors: {described.get('count', 0)} trusted ({spread}) from {described.get('source')}"
-    return (f"WARNING - anchors NOT trusted: {described.get('count', 0)} ({spread}) were drawn from the dataset's own "
-            "labels, which an attack controls" + UNTRUSTED_NOTICE[UNTRUSTED_NOTICE.index(": a poisoned"):]
-            + " (--anchors SPEC, or naviewer anchors WORKSPACE SPEC)")
+    return (f"WARNING - anchors NOT trusted ({described.get('count', 0)}, {spread}). {UNTRUSTED_NOTICE} "
+            "(--anchors SPEC, or naviewer anchors WORKSPACE SPEC)")

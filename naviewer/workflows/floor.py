@@ -34,8 +34,7 @@ def floor_text(floor: Optional[dict]) -> str:
 def train_floor(ws, train_config, ctx: Optional[JobContext] = None, run: str = FLOOR_RUN) -> dict:
     """Train ``train_config`` on the workspace's clean training set and record the floor (returned)."""
     from naviewer.ssl.trainer import build_trainer
-    from naviewer.workflows.posthoc import evaluate_on_sets
-    from naviewer.workflows.workspace_setup import evaluation_sets
+    from naviewer.workflows.workspace_setup import evaluate_on_sets, evaluation_sets
 
     ctx = ensure_context(ctx)
     sets = evaluation_sets(ws, ctx)

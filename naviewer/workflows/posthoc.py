@@ -342,24 +342,6 @@ def confirmed_density(features: np.ndarray, ids: np.ndarray, k: int) -> Optional
     return float(np.mean(1.0 / np.maximum(dist[:, -1], 1e-12)))
 
 
-def evaluate_on_sets(backbone, sets, image_size: Optional[int], device, ctx, train_as_test: bool = False) -> dict:
-    """kNN accuracy and ASR (kNN, ASR_nt / ASR_all) on the workspace's clean evaluation sets; without a
-    test split nothing, or with ``train_as_test`` the train set queried against itself."""
-    test = sets.test if sets is not None and sets.test is not None else (sets.train if train_as_test and sets else None)
-    if test is None:
-        return {}
-    from naviewer.evaluation.encoder import evaluate_encoder
-
-    k = max(1, min(200, len(sets.train) - 1))
-    trig = sets.trigger_fn if sets.target is not None else None
-    res = evaluate_encoder(backbone, sets.train, test, trig, sets.target if trig else None,
-                           image_size=image_size, device=device, k=k, linear=False, ctx=ctx)
-    out = {"knn_acc": float(res["knn_acc"])}
-    if "knn_asr_nt" in res:
-        out.update(asr=float(res["knn_asr_nt"]), asr_all=float(res["knn_asr_all"]))
-    return out
-
-
 def _unique_path(path: Path) -> Path:
     if not path.exists():
         return path
@@ -390,7 +372,7 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
     from naviewer.workflows.dift_training import confirmed_ids
-    from naviewer.workflows.workspace_setup import evaluation_sets, workspace_anchors
+    from naviewer.workflows.workspace_setup import evaluate_on_sets, evaluation_sets, workspace_anchors
 
     ctx = ensure_context(ctx)
     config = (config or DiftConfig.from_dict(ws.config.get("dift"))).validate()

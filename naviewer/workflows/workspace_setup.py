@@ -358,3 +358,21 @@ def evaluation_sets(ws, ctx: Optional[JobContext] = None) -> Optional[Evaluation
         trigger_fn, target = attack.test_trigger_fn(recipe.get("test_protocol")), attack.target_class
         return EvaluationSets(train, test, trigger_fn, target, trigger_fn.protocol)
     return EvaluationSets(train, test, trigger_fn, target)
+
+
+def evaluate_on_sets(backbone, sets, image_size: Optional[int], device, ctx, train_as_test: bool = False) -> dict:
+    """kNN accuracy and ASR (kNN, ASR_nt / ASR_all) on the workspace's clean evaluation sets; without a
+    test split nothing, or with ``train_as_test`` the train set queried against itself."""
+    test = sets.test if sets is not None and sets.test is not None else (sets.train if train_as_test and sets else None)
+    if test is None:
+        return {}
+    from naviewer.evaluation.encoder import evaluate_encoder
+
+    k = max(1, min(200, len(sets.train) - 1))
+    trig = sets.trigger_fn if sets.target is not None else None
+    res = evaluate_encoder(backbone, sets.train, test, trig, sets.target if trig else None,
+                           image_size=image_size, device=device, k=k, linear=False, ctx=ctx)
+    out = {"knn_acc": float(res["knn_acc"])}
+    if "knn_asr_nt" in res:
+        out.update(asr=float(res["knn_asr_nt"]), asr_all=float(res["knn_asr_all"]))
+    return out

@@ -50,6 +50,7 @@ from naviewer import __version__
 from naviewer.errors import NaviewerError
 from naviewer.io import cleanup_stale_temps, describe_os_error, fsync_dir, json_default, temp_path_for
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.anchor_record import anchor_trust
 from naviewer.workspace.source_root import source_root as _source_root
 
 if TYPE_CHECKING:
@@ -533,20 +534,6 @@ def _detector_columns(store, pass_id: Optional[int], n: int) -> tuple[list[str],
     return names, columns
 
 
-def _anchor_trust(section: dict[str, Any]) -> dict[str, Any]:
-    """Where DIFT's anchors came from, said plainly: a review on untrusted anchors is a weaker review."""
-    if not section:
-        return {"trusted": None, "note": "no anchors recorded"}
-    kind = section.get("kind") or ("clean-before-poisoning" if section.get("clean_ids") is not None else "labels")
-    trusted = bool(section.get("trusted", kind != "labels"))
-    out: dict[str, Any] = {"kind": kind, "trusted": trusted, "source": section.get("source")}
-    if not trusted:
-        out["notice"] = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: a "
-                         "poisoned anchor can hide every poison. This export rests on a review of flags found with "
-                         "untrusted anchors.")
-    return out
-
-
 def _provenance(
     ws: "Workspace",
     pass_id: Optional[int],
@@ -569,7 +556,8 @@ def _provenance(
         "class_names": ws.class_names,
         "settings": config.get("settings", {}),
         "config": other_sections,
-        "anchors": _anchor_trust(config.get("anchors") or {}),
+        "anchors": anchor_trust(config.get("anchors") or {}, "This export rests on a review of flags found with "
+                                                                "untrusted anchors."),
         "detection_pass": detection,
         "options": {"drop_unreviewed_flags": drop_unreviewed_flags, "removed_states": ["confirmed"]},
         "counts": counts,

@@ -66,7 +66,7 @@ def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[
                has_workspace: bool, n_samples: Optional[int] = None) -> AnchorTrust:
     """Read a pass's ``settings`` and the workspace's ``[anchors]`` ``section`` (None or {} when not
     recorded: DIFT then draws them from the labels, untrusted)."""
-    from naviewer.workflows.anchor_sources import section_kind, section_trusted
+    from naviewer.workspace.anchor_record import section_kind, section_trusted
 
     settings = dict(settings or {})
     summary = settings.get("summary") or {}
@@ -190,7 +190,7 @@ class TrustNotice(QWidget):
         self.set_trust(AnchorTrust(None, None))
 
     def set_trust(self, trust: AnchorTrust) -> None:
-        from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE
+        from naviewer.workspace.anchor_record import UNTRUSTED_NOTICE
 
         self.trust = trust
         notes = trust.notes

@@ -1,0 +1,47 @@
+"""Reading a workspace's ``[anchors]`` record: its kind, whether it is trusted, and the words for it.
+
+Below every reader (the DIFT workflows, the export's provenance, the HTML report, the GUI's notice),
+so that "trusted" is decided, and said, in one place. Writing the record is
+:mod:`naviewer.workflows.anchor_sources`'s job.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+ANCHOR_KINDS = ("external", "ids", "keys", "clean-before-poisoning", "labels")
+TRUSTED_KINDS = ("external", "ids", "keys", "clean-before-poisoning")
+
+UNTRUSTED_REASON = ("DIFT's anchors were drawn from this dataset's own labels, which an attack controls: a poisoned "
+                    "anchor can hide every poison.")
+TRUSTED_SET_ADVICE = ("Give a trusted clean set: a file list, CSV or image folder of images you know are clean, or "
+                      "their sample ids.")
+UNTRUSTED_NOTICE = f"{UNTRUSTED_REASON} {TRUSTED_SET_ADVICE}"
+
+
+def section_kind(section: Mapping[str, Any]) -> str:
+    """The kind of an ``[anchors]`` section, also for workspaces written before kinds were recorded."""
+    kind = section.get("kind")
+    if kind in ANCHOR_KINDS:
+        return str(kind)
+    if section.get("clean_ids") is not None or "before poisoning" in str(section.get("source", "")):
+        return "clean-before-poisoning"
+    return "labels"
+
+
+def section_trusted(section: Mapping[str, Any]) -> bool:
+    if "trusted" in section:
+        return bool(section["trusted"])
+    return section_kind(section) in TRUSTED_KINDS
+
+
+def anchor_trust(section: Mapping[str, Any], consequence: str = "") -> dict[str, Any]:
+    """Where the anchors came from, said plainly (for provenance and reports); ``consequence`` is
+    added to the notice of untrusted ones."""
+    if not section:
+        return {"trusted": None, "note": "no anchors recorded"}
+    trusted = section_trusted(section)
+    out: dict[str, Any] = {"kind": section_kind(section), "trusted": trusted, "source": section.get("source")}
+    if not trusted:
+        out["notice"] = f"{UNTRUSTED_REASON} {consequence}".strip()
+    return out

@@ -190,14 +190,8 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
     existed = Path(path).expanduser().exists()
     ws = Workspace.create(path, data, settings=settings, ctx=ctx)
     try:
-        labels = np.asarray(data.labels, dtype=np.int64)
-        if spec is not None:
-            set_workspace_anchors(ws, spec, anchors_per_class, seed, ctx)
-        elif (labels >= 0).any():
-            drawn = draw_workspace_anchors(labels, anchors_per_class, seed)
-            ws.update_config("anchors", _anchor_section(drawn, anchors_per_class, seed,
-                                                        "dataset labels (NOT trusted: an attack labels its poisons)",
-                                                        "labels", False))
+        if spec is not None or (np.asarray(data.labels, dtype=np.int64) >= 0).any():
+            set_workspace_anchors(ws, spec or "labels", anchors_per_class, seed, ctx)  # no trusted set: the labels
         ws.update_config("evaluation", _evaluation_section(data, dataset, test_dataset))
     except BaseException:
         _discard(ws, existed)

@@ -107,17 +107,15 @@ def run_baselines(ws, features: np.ndarray, methods: Sequence[str], config, *, r
 
 def encoder_checks(encoder, store, features: np.ndarray, labels: np.ndarray, image_size: Optional[int], device,
                    seed: int = 0, sample: int = 2000) -> list[str]:
-    """Warnings before a verdict: degenerate embeddings, and an encoder that separates the dataset's
-    classes no better than a random initialisation of the same network (on a seeded subsample)."""
+    """A warning before a verdict when the encoder separates the dataset's classes no better than a
+    random initialisation of the same network (on a seeded subsample). Degenerate embeddings are the
+    detection's own check (:func:`naviewer.defense.pipeline.judgeable`)."""
     import torch
 
-    from naviewer.defense.sanity import embedding_report, encoder_report
+    from naviewer.defense.sanity import encoder_report
     from naviewer.ssl.backbones import build_backbone
     from naviewer.ssl.embed import extract_embeddings
 
-    report = embedding_report(features)
-    if report.warnings:
-        return report.warnings
     labels = np.asarray(labels, dtype=np.int64)
     if np.unique(labels[labels >= 0]).size < 2:
         return []
@@ -174,6 +172,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     from naviewer.defense.config import DiftConfig
     from naviewer.defense.pipeline import PosthocDetector, save_detection
     from naviewer.ssl.checkpoints import load_encoder
+    from naviewer.ssl.embed import extract_embeddings
     from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE, load_anchor_set
     from naviewer.workflows.workspace_setup import ground_truth_mask
 
@@ -183,29 +182,28 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     timings: dict[str, float] = {}
     start = time.perf_counter()
     encoder = load_encoder(checkpoint, backbone)
+    size = image_size or encoder.image_size
     store = ImageStore.from_dataset(ws.dataset(), ctx)
-    features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=image_size or encoder.image_size,
-                               device=device, store=store, ctx=ctx, view=view)
+    features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=size, device=device, store=store,
+                               ctx=ctx, view=view)
     timings["embed"] = time.perf_counter() - start
-    start = time.perf_counter()
-    encoder_warnings = encoder_checks(encoder, store, np.asarray(features), ws.store.samples()["label"],
-                                      image_size or encoder.image_size, device, config.seed)
-    for message in encoder_warnings:
-        ctx.event("warning", message=message)
-    timings["checks"] = time.perf_counter() - start
     anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
     if not anchor_set.trusted:
         ctx.event("warning", message=UNTRUSTED_NOTICE)
     truth = ground_truth_mask(ws)  # evaluation only (the pass's metrics), never read by detection
     start = time.perf_counter()
-    from naviewer.ssl.embed import extract_embeddings
-
     samples = np.asarray(features)
-    detect_on, anchors = anchor_set.for_features(samples, lambda store: extract_embeddings(
-        encoder.backbone, store, device=device, image_size=image_size or encoder.image_size))
+    detect_on, anchors = anchor_set.for_features(samples, lambda trusted: extract_embeddings(
+        encoder.backbone, trusted, device=device, image_size=size))
     result = PosthocDetector(config).run(detect_on, anchors, truth, ctx, sample_count=len(samples))
-    result.warnings = list(dict.fromkeys(encoder_warnings + result.warnings))  # saved with the pass
     timings["dift"] = time.perf_counter() - start
+    if not result.warnings:  # degenerate embeddings were said already; else: is the encoder trained at all?
+        start = time.perf_counter()
+        result.warnings = encoder_checks(encoder, store, samples, ws.store.samples()["label"], size, device,
+                                         config.seed)  # saved with the pass
+        for message in result.warnings:
+            ctx.event("warning", message=message)
+        timings["checks"] = time.perf_counter() - start
     ws.store.add_run(run, "posthoc", {"checkpoint": str(checkpoint), "tag": tag, "dift": config.to_dict(),
                                       "baselines": list(baselines), "view": view})
     detector_passes: dict = {}
@@ -222,12 +220,11 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     cfg = encoder.config
     result.settings["encoder"] = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
                                   "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
-                                  "image_size": int(image_size or encoder.image_size or 0) or None,
+                                  "image_size": int(size or 0) or None,
                                   "inferred": backbone is None}
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
-                             timings=timings, anchors=anchor_set.describe(),
-                             warnings=list(dict.fromkeys(encoder_warnings + result.warnings)))
+                             timings=timings, anchors=anchor_set.describe(), warnings=list(result.warnings))
     if detector_passes:
         outcome.detector_passes, outcome.detector_metrics = detector_passes, detector_metrics
     if baselines:

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.catalogue import METHOD_NAMES
+
 from naviewer.bench._ssl_common import add_common
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("train", help="SSL training images/s vs a per-sample torchvision DataLoader", description=__doc__)
     add_common(parser)
-    parser.add_argument("--method", default="simclr", choices=["simclr", "mocov2", "byol", "simsiam"], help="SSL method (default simclr)")
+    parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES), help="SSL method (default simclr)")
     parser.add_argument("--rounds", type=int, default=2, help="blocks per pipeline, alternating (default 2)")
     parser.set_defaults(func=run)
     return parser

@@ -347,6 +347,10 @@ class EvalTransform:
     #: along the longer side: a composite's two source images)
     view: str = "squash"
 
+    def __post_init__(self) -> None:
+        if self.view not in EMBED_VIEWS:
+            raise NaviewerError(f"unknown embedding view {self.view!r}; choose from {', '.join(EMBED_VIEWS)}")
+
     def _box(self, h: int, w: int) -> tuple[int, int, int, int]:
         """(top, left, height, width) of the region of an h x w image this view embeds."""
         if self.view == "squash":
@@ -354,14 +358,12 @@ class EvalTransform:
         if self.view == "center":
             side = min(h, w)
             return (h - side) // 2, (w - side) // 2, side, side
-        if self.view in ("first", "second"):
-            second = self.view == "second"
-            if w >= h:
-                half = max(1, w // 2)
-                return 0, (w - half) if second else 0, h, half
-            half = max(1, h // 2)
-            return (h - half) if second else 0, 0, half, w
-        raise NaviewerError(f"unknown embedding view {self.view!r}; choose from {', '.join(EMBED_VIEWS)}")
+        second = self.view == "second"  # first / second: the halves along the longer side
+        if w >= h:
+            half = max(1, w // 2)
+            return 0, (w - half) if second else 0, h, half
+        half = max(1, h // 2)
+        return (h - half) if second else 0, 0, half, w
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (n, H, W, 3) on any device -> float (n, 3, S, S) on the same device."""

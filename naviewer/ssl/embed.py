@@ -93,7 +93,6 @@ def extract_embeddings(
     if channels_last is None:
         channels_last = device.type == "cuda"
     transform = EvalTransform(size, tuple(mean), tuple(std), channels_last=channels_last, view=view)
-    transform._box(2, 4)  # an unknown view is refused before any work
     dtype = np.dtype(dtype)
     use_amp = amp and device.type == "cuda"
     was_training = backbone.training

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import QColor, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts
 
 COLUMNS = ("#", "size", "mean density", "mean MinDist", "classes", "review", "representatives")
 MAX_ROWS = 500
@@ -97,11 +97,8 @@ class ClusterListWidget(QWidget):
         for key, state, text in (("C", "confirmed", "Confirm every member of the highlighted cluster"),
                                  ("R", "rejected", "Reject every member of the highlighted cluster"),
                                  ("L", "later", "Mark the highlighted cluster for later")):
-            shortcut = QShortcut(QKeySequence(key), self.table)
-            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.setWhatsThis(text)
-            shortcut.activated.connect(lambda s=state: self.review_cluster(s))
-            self.shortcuts.append(shortcut)
+            self.shortcuts += keyed_shortcuts(self.table, [(key, lambda s=state: self.review_cluster(s), text)],
+                                              Qt.ShortcutContext.WidgetShortcut)
 
         self.bridge.selection_changed.connect(self._on_session_selection)
         self.bridge.review_changed.connect(lambda _ids: self._update_progress())

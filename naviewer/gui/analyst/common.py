@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from naviewer.analysis.review import REVIEW_STATES, STATE_CODE
@@ -188,3 +188,17 @@ def decide(parent: Optional[QWidget], session: AnalysisSession, ids: Any, state:
     if question is not None and not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question):
         return np.zeros(0, np.int64)
     return session.review(ids, state)
+
+
+def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt.ShortcutContext.WidgetWithChildrenShortcut
+                    ) -> list[QShortcut]:
+    """``(key, slot, text)`` triples as QShortcuts on ``owner`` with ``context``; ``text`` is their
+    whatsThis, which Help > Keyboard shortcuts lists. Every analyst view makes its keys this way."""
+    made = []
+    for key, slot, text in specs:
+        shortcut = QShortcut(QKeySequence(key), owner)
+        shortcut.setContext(context)
+        shortcut.setWhatsThis(text)
+        shortcut.activated.connect(slot)
+        made.append(shortcut)
+    return made

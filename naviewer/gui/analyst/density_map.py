@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QPainterPath, QPen, QShortcut
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -40,6 +40,7 @@ from naviewer.gui.analyst.common import (
     ThumbnailCache,
     class_colour,
     fmt,
+    keyed_shortcuts,
 )
 from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
 from naviewer.gui.analyst.detector_scores import detector_table
@@ -259,16 +260,10 @@ class DensityMapWidget(QWidget):
         self._hover_pos: Optional[QPointF] = None
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
-        self.shortcuts: list[QShortcut] = []  # listed by Help > Keyboard shortcuts (their whatsThis)
-        for key, slot, text in (("G", lambda: self._check_tool("pan"), "Pan and zoom tool"),
+        self.shortcuts: list[QShortcut] = keyed_shortcuts(self, (("G", lambda: self._check_tool("pan"), "Pan and zoom tool"),
                                 ("B", lambda: self._check_tool("box"), "Box selection tool"),
                                 ("S", lambda: self._check_tool("lasso"), "Lasso selection tool"),
-                                ("Esc", lambda: self.session.clear_selection(source=self), "Clear the selection")):
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.setWhatsThis(text)
-            sc.activated.connect(slot)
-            self.shortcuts.append(sc)
+                                ("Esc", lambda: self.session.clear_selection(source=self), "Clear the selection")))
 
         self.bridge.selection_changed.connect(lambda _ids, _src: self._update_overlays())
         self.bridge.review_changed.connect(self._on_review_changed)

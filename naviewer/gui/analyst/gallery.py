@@ -31,7 +31,15 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, STATE_LETTER, SessionBridge, ThumbnailCache, decide, plural
+from naviewer.gui.analyst.common import (
+    STATE_COLOURS,
+    STATE_LETTER,
+    SessionBridge,
+    ThumbnailCache,
+    decide,
+    keyed_shortcuts,
+    plural,
+)
 from naviewer.gui.analyst.filters import FilterSidebar
 from naviewer.gui.analyst.viewer import SampleViewer
 from naviewer.gui.flow_layout import FlowLayout
@@ -290,8 +298,7 @@ class GalleryWidget(QWidget):
         layout.addWidget(self.progress_label)
         layout.addWidget(self.hint)
 
-        self.shortcuts: list[QShortcut] = []  # listed by Help > Keyboard shortcuts (their whatsThis)
-        for keys, slot, text in (
+        self.shortcuts: list[QShortcut] = keyed_shortcuts(self, (  # listed by Help > Keyboard shortcuts
             ("C", lambda: self.review_selected("confirmed"), "Confirm as poison (the highlighted samples, else the focused one)"),
             ("R", lambda: self.review_selected("rejected"), "Reject as benign (the highlighted samples, else the focused one)"),
             ("L", lambda: self.review_selected("later"), "Mark for later (the highlighted samples, else the focused one)"),
@@ -307,12 +314,7 @@ class GalleryWidget(QWidget):
             ("2", lambda: self.set_filter("unreviewed"), "Show the unreviewed flags"),
             ("3", lambda: self.set_filter("all"), "Show all samples"),
             ("4", lambda: self.set_filter("selection"), "Show the selection (map, clusters)"),
-        ):
-            shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.setWhatsThis(text)
-            shortcut.activated.connect(slot)
-            self.shortcuts.append(shortcut)
+        ))
 
         self.view.review_key.connect(self._on_review_key)
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)

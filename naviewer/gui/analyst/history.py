@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst import common
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, plural
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, keyed_shortcuts, plural
 from naviewer.gui.flow_layout import FlowLayout
 
 COLUMNS = ("batch", "when", "who", "what", "samples", "before", "note")
@@ -104,16 +104,10 @@ class ReviewHistory(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.table, 1)
 
-        self.shortcuts: list[QShortcut] = []
-        for keys, slot, text in (
+        self.shortcuts: list[QShortcut] = keyed_shortcuts(self.table, (
             ("Return", self.show_samples, "Select the samples of the highlighted batch"),
             ("Delete", self.revert_selected, "Revert the highlighted batch"),
-        ):
-            shortcut = QShortcut(QKeySequence(keys), self.table)
-            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.setWhatsThis(text)
-            shortcut.activated.connect(slot)
-            self.shortcuts.append(shortcut)
+        ), Qt.ShortcutContext.WidgetShortcut)
         self.bridge.review_changed.connect(lambda _ids: self.refresh())
         self.refresh()
 

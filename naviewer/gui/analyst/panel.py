@@ -12,13 +12,13 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.clusters import ClusterListWidget
-from naviewer.gui.analyst.common import SessionBridge
+from naviewer.gui.analyst.common import SessionBridge, keyed_shortcuts
 from naviewer.gui.analyst.crop_layout import CropLayoutWidget
 from naviewer.gui.analyst.density_map import DensityMapWidget
 from naviewer.gui.analyst.export_dialog import ExportDialog
@@ -244,20 +244,14 @@ class AnalystPanel(QWidget):
 
     def _make_shortcuts(self) -> None:
         """Ctrl+1..6 put the keyboard focus on a view (and show its tab), so no step needs the mouse."""
-        self.shortcuts: list[QShortcut] = []
-        for keys, slot, text in (
+        self.shortcuts: list[QShortcut] = keyed_shortcuts(self, (
             ("Ctrl+1", lambda: self.focus_view("map"), "Focus the density map (G B S Esc)"),
             ("Ctrl+2", lambda: self.focus_view("gallery"), "Focus the gallery (C R L U N Space)"),
             ("Ctrl+3", lambda: self.focus_view("clusters"), "Focus the ranked clusters (↑↓, C R L per cluster)"),
             ("Ctrl+4", lambda: self.focus_view("inspector"), "Focus the inspector"),
             ("Ctrl+5", lambda: self.focus_view("history"), "Focus the review history (Enter shows, Delete reverts)"),
             ("Ctrl+6", lambda: self.focus_view("finetune"), "Show the fine-tune tab"),
-        ):
-            shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.setWhatsThis(text)
-            shortcut.activated.connect(slot)
-            self.shortcuts.append(shortcut)
+        ))
 
     def focus_view(self, name: str) -> QWidget:
         """Give ``name``'s view the keyboard focus (bringing its tab forward)."""

@@ -113,18 +113,9 @@ class _TreeWalk:
         except OSError as exc:
             self.warnings.append(f"skipped {self._key(folder)}: {exc.strerror or exc}")
             return
-        ident = (stat.st_dev, stat.st_ino)
-        seen = self._seen_dirs.get(ident)
-        if seen is not None:
-            if seen[0] != label:
-                raise NaviewerError(
-                    f"{shown(self._key(folder))} and {shown(seen[1])} are the same folder ({real}) in two class "
-                    "folders: its images would carry two labels; remove one link",
-                    self.root,
-                )
-            self.warnings.append(f"skipped {self._key(folder)}: a link to a folder already read ({seen[1]})")
+        if not self._first_visit(self._seen_dirs, (stat.st_dev, stat.st_ino), label, self._key(folder),
+                                 f"the same folder ({real})", "its images", "a link to a folder already read ({previous})"):
             return
-        self._seen_dirs[ident] = (label, self._key(folder))
         try:
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
@@ -162,18 +153,22 @@ class _TreeWalk:
                     "would carry two labels; remove the link",
                     self.root,
                 )
-        previous = self._linked.get(real)
-        if previous is not None:
-            if previous[0] != label:
-                raise NaviewerError(
-                    f"{shown(key)} and {shown(previous[1])} are the same file ({real}) in two class folders: it would "
-                    "carry two labels; remove one link",
-                    self.root,
-                )
-            self.warnings.append(f"skipped {key}: the same file as {previous[1]} ({real})")
-            return False
-        self._linked[real] = (label, key)
-        return True
+        return self._first_visit(self._linked, real, label, key, f"the same file ({real})", "it",
+                                 "the same file as {previous} (" + real.replace("{", "{{").replace("}", "}}") + ")")
+
+    def _first_visit(self, seen: dict, ident: Any, label: int, key: str, same: str, carrier: str, skip: str) -> bool:
+        """Record ``ident`` (a folder or file reached through links) under ``label``; False when it was
+        reached before with the same label (skipped; ``skip`` says why, ``{previous}`` naming the first), an
+        error when with another one."""
+        previous = seen.get(ident)
+        if previous is None:
+            seen[ident] = (label, key)
+            return True
+        if previous[0] != label:
+            raise NaviewerError(f"{shown(key)} and {shown(previous[1])} are {same} in two class folders: {carrier} "
+                                "would carry two labels; remove one link", self.root)
+        self.warnings.append(f"skipped {key}: " + skip.format(previous=previous[1]))
+        return False
 
     def without_duplicates(self, items: list[tuple[Path, str, int, bool]]) -> list[tuple[Path, str, int, bool]]:
         """Drop the files reached through a link whose target is also registered directly (keep the direct one)."""

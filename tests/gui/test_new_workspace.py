@@ -3,31 +3,8 @@ trusted set) and, with an attack, its test-time protocol, passed to the core's w
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-from PIL import Image
-
+from .fakes import finish as _finish, image_folder as _image_folder
 from naviewer.gui.jobs import JobState
-
-
-def _image_folder(root: Path, per_class: int = 8, size: int = 32, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    for c in range(2):
-        folder = root / f"class{c}"
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
-            pixels[..., c] += 120
-            Image.fromarray(pixels).save(folder / f"{i}.png")
-    return root
-
-
-def _finish(qtbot, job, timeout=60000):
-    assert job is not None
-    qtbot.waitSignal(job.finished, timeout=timeout).wait()
-    assert job.state is JobState.FINISHED, job.error_details
-    return job
 
 
 def _dialog(qtbot, **kwargs):

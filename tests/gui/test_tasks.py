@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image
 
+from .fakes import finish as _finish, image_folder
 from naviewer.gui.jobs import JobState
 
 
 def _image_folder(root, per_class=6, size=16):
-    rng = np.random.default_rng(0)
-    for c in range(2):
-        folder = root / f"class{c}"
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
-            pixels[..., c] += 120
-            Image.fromarray(pixels).save(folder / f"{i}.png")
-    return root
-
-
-
-
-def _finish(qtbot, job, timeout=60000):
-    assert job is not None
-    qtbot.waitSignal(job.finished, timeout=timeout).wait()
-    assert job.state is JobState.FINISHED, job.error_details
-    return job
+    return image_folder(root, per_class, size)
 
 
 def test_open_dataset_then_create_and_open_workspace(qtbot, window, tmp_path):
@@ -97,3 +79,4 @@ def test_train_from_the_window_with_the_ssl_engine(qtbot, window, tmp_path, monk
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "metrics.jsonl").is_file() and (runs[0] / "checkpoints" / "last.pt").is_file()
     assert job.result["epochs"] == 2
+

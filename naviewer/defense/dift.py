@@ -251,8 +251,12 @@ class EpochDetection:
     def summary(self) -> dict:
         return {"epoch": self.epoch, "n": self.n, "candidates": int(self.candidates.size),
                 "selected": int(self.split.selected.sum()), "knn_backend": self.knn.backend,
-                "timings": dict(self.timings), "anchors": len(self.anchors), "anchors_trusted": self.anchors.trusted,
-                "anchors_dropped": len(self.anchor_notes), "mindist_agg": self.mindist_agg, **self.split.info()}
+                "timings": dict(self.timings), **self.anchor_info(), **self.split.info()}
+
+    def anchor_info(self) -> dict:
+        """How many anchors the detection measured against, trusted or not, how many the screen dropped."""
+        return {"anchors": len(self.anchors), "anchors_trusted": bool(self.anchors.trusted),
+                "anchors_dropped": len(self.anchor_notes), "mindist_agg": self.mindist_agg}
 
 
 def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftConfig] = None,

@@ -112,9 +112,7 @@ class DetectionResult:
         return self._trim({"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": buffer})
 
     def summary(self) -> dict[str, Any]:
-        det = self.detection
-        anchors = {"anchors": len(det.anchors), "anchors_trusted": bool(det.anchors.trusted),
-                   "anchors_dropped": len(det.anchor_notes), "mindist_agg": det.mindist_agg}
+        anchors = self.detection.anchor_info()
         extra = {"warnings": list(self.warnings)} if self.warnings else {}
         return {"n": self.samples, **anchors, **extra, "candidates": int(self.detection.candidates.size), "buffer": int(self.buffer_ids.size),
                 "flagged": int(self.final_ids.size), "noop": self.noop, "clusters": len(self.clusters),

@@ -33,14 +33,7 @@ import numpy as np
 from naviewer.data.base import ImageDataset
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
-from naviewer.workspace.anchor_record import (  # noqa: F401  (re-exported: the readers' names)
-    ANCHOR_KINDS,
-    TRUSTED_KINDS,
-    UNTRUSTED_NOTICE,
-    UNTRUSTED_REASON,
-    section_kind,
-    section_trusted,
-)
+from naviewer.workspace.anchor_record import UNTRUSTED_NOTICE, section_kind, section_trusted
 
 if TYPE_CHECKING:
     from naviewer.defense.anchors import Anchors
@@ -236,11 +229,14 @@ class AnchorSet:
     source: str
     external: Any = None                          # an ImageStore of the trusted images outside the set, or None
     external_labels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def trusted(self) -> bool:
         return self.anchors.trusted
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.anchors.warnings
 
     def __len__(self) -> int:
         return len(self.anchors) + int(self.external_labels.size)
@@ -311,7 +307,7 @@ def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobCon
         external = ImageStore.from_dataset(SubsetDataset(dataset, ids), ctx)  # decode only the anchors
         ext_labels = np.asarray(ext.get("labels") or [], dtype=np.int64)
     source = str(section.get("source") or kind)
-    return AnchorSet(anchors, kind, source, external, ext_labels, warnings)
+    return AnchorSet(anchors, kind, source, external, ext_labels)
 
 
 def anchors_summary(described: dict) -> str:

@@ -1,9 +1,10 @@
 """The Noisy Alignment crop event of a composite layout, for the crop-layout view.
 
-The probability itself is ``naviewer.attacks.layout.na_event_probability`` (the attacks engineer's
-Monte-Carlo estimate over the training crop sampler ``sample_crop_boxes``); this module adds the
-slider-friendly parameter set (:class:`CropLayout`), a small sample of concrete crop pairs for
-drawing, and the reconstruction of a crafted sample's layout from its ground-truth record. The view
+The probability itself is ``naviewer.attacks.layout.na_event_probability`` (the attacks module's
+Monte-Carlo estimate over the training crop sampler ``naviewer.data.crops.sample_crop_boxes``); this
+module adds the slider-friendly parameter set (:class:`CropLayout`), a small sample of concrete crop
+pairs for drawing (classified by the same ``na_view_tests``), and the reconstruction of a crafted
+sample's layout from its ground-truth record. The view
 shows exactly :func:`estimate_event_probability` (tested), so what the analyst sees is what the
 encoder saw.
 """
@@ -15,17 +16,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from naviewer.attacks.layout import (
-    DEFAULT_RATIO,
-    DEFAULT_SCALE,
-    ORIENTATIONS,
-    Box,
-    CropBoxes,
-    Layout,
-    na_event_probability,
-    na_layout,
-    sample_crop_boxes,
-)
+from naviewer.attacks.layout import ORIENTATIONS, Layout, na_event_probability, na_layout, na_view_tests
+from naviewer.data.crops import DEFAULT_RATIO, DEFAULT_SCALE, CropBoxes, as_generator, sample_crop_boxes
 from naviewer.errors import NaviewerError
 
 
@@ -127,14 +119,6 @@ def estimate_event_probability(
     )
 
 
-def _inside(crops: CropBoxes, box: Box) -> np.ndarray:
-    return (crops.top >= box.top) & (crops.left >= box.left) & (crops.bottom <= box.bottom) & (crops.right <= box.right)
-
-
-def _covers(crops: CropBoxes, box: Box) -> np.ndarray:
-    return (crops.top <= box.top) & (crops.left <= box.left) & (crops.bottom >= box.bottom) & (crops.right >= box.right)
-
-
 @dataclass(frozen=True)
 class CropPairs:
     """Concrete view pairs for drawing: ``event[i]`` says whether pair i is a noisy-alignment pair."""
@@ -159,14 +143,10 @@ def sample_pairs(
         scale = scale or layout.scale
         ratio = ratio or layout.ratio
         layout = layout.to_layout()
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    boxes = sample_crop_boxes(layout.height, layout.width, gen, n=2 * n_pairs, scale=scale or DEFAULT_SCALE, ratio=ratio or DEFAULT_RATIO)
-    v1 = CropBoxes(boxes.top[:n_pairs], boxes.left[:n_pairs], boxes.height[:n_pairs], boxes.width[:n_pairs])
-    v2 = CropBoxes(boxes.top[n_pairs:], boxes.left[n_pairs:], boxes.height[n_pairs:], boxes.width[n_pairs:])
-    ref, shadow, trig = layout.regions["reference"], layout.regions["shadow"], layout.regions["trigger"]
-    a1 = _inside(v1, shadow) & _covers(v1, trig)
-    a2 = _inside(v2, shadow) & _covers(v2, trig)
-    event = (a1 & _inside(v2, ref)) | (a2 & _inside(v1, ref))
+    boxes = sample_crop_boxes(layout.height, layout.width, as_generator(rng), n=2 * n_pairs, scale=scale or DEFAULT_SCALE, ratio=ratio or DEFAULT_RATIO)
+    v1, v2 = boxes.split(n_pairs)
+    in_shadow_with_trigger, in_reference = na_view_tests(layout)
+    event = (in_shadow_with_trigger(v1) & in_reference(v2)) | (in_shadow_with_trigger(v2) & in_reference(v1))
     return CropPairs(v1, v2, event)
 
 

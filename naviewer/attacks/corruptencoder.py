@@ -33,10 +33,11 @@ from naviewer.attacks.base import (
     sample_ref,
     target_indices,
 )
-from naviewer.attacks.layout import Box, Layout, corruptencoder_trigger_range
+from naviewer.attacks.layout import Layout, corruptencoder_trigger_range
 from naviewer.attacks.noisy_alignment import resize
 from naviewer.attacks.triggers import paste_trigger
 from naviewer.data.base import ImageDataset
+from naviewer.data.crops import Box
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 

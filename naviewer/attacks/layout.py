@@ -1,147 +1,29 @@
-"""Crop geometry: the one RandomResizedCrop sampler, shared by training and the layout analysis.
+"""Regions of a crafted image and the probability that two random views realise the attack.
 
-``sample_crop_boxes`` draws boxes with exactly the distribution of torchvision's
-``RandomResizedCrop.get_params`` (ten tries of scale/log-ratio, then the centred fall-back), but for
-a whole batch at once and for per-sample canvas sizes, so that a 2:1 Noisy Alignment composite is
-cropped as it is. What the analyst sees in the crop-layout view is what the encoder saw in training.
+The crops are drawn by the training sampler, :func:`naviewer.data.crops.sample_crop_boxes` (THE
+RandomResizedCrop sampler; it lives in ``data`` because training uses it too), so what the analyst
+sees in the crop-layout view is what the encoder saw in training.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Callable
 
 import numpy as np
 
-ArrayLike = Union[int, np.ndarray]
-
-DEFAULT_SCALE = (0.2, 1.0)
-DEFAULT_RATIO = (3.0 / 4.0, 4.0 / 3.0)
-_TRIES = 10
-
-
-@dataclass(frozen=True)
-class CropBoxes:
-    """n crop boxes in pixel coordinates of their canvases: rows ``top..top+height``, cols ``left..left+width``."""
-
-    top: np.ndarray
-    left: np.ndarray
-    height: np.ndarray
-    width: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.top)
-
-    @property
-    def bottom(self) -> np.ndarray:
-        return self.top + self.height
-
-    @property
-    def right(self) -> np.ndarray:
-        return self.left + self.width
-
-    def as_array(self) -> np.ndarray:
-        """(n, 4) int64 array of (top, left, height, width)."""
-        return np.stack([self.top, self.left, self.height, self.width], axis=1)
-
-
-def sample_crop_boxes(
-    heights: ArrayLike,
-    widths: ArrayLike,
-    rng: np.random.Generator,
-    n: int | None = None,
-    scale: tuple[float, float] = DEFAULT_SCALE,
-    ratio: tuple[float, float] = DEFAULT_RATIO,
-) -> CropBoxes:
-    """Draw RandomResizedCrop boxes, vectorised, one per canvas.
-
-    ``heights``/``widths`` are scalars (then ``n`` boxes on that canvas) or arrays of per-sample
-    canvas sizes. Follows ``torchvision.transforms.RandomResizedCrop.get_params``: up to ten tries of
-    area ~ U(scale) * H * W and log-aspect ~ U(log ratio); w = round(sqrt(area * aspect)),
-    h = round(sqrt(area / aspect)); accept if 0 < w <= W and 0 < h <= H, then a uniform integer
-    position; if all ten fail, the centred crop clamped to the ratio range.
-    """
-    heights_arr = np.asarray(heights, dtype=np.int64)
-    widths_arr = np.asarray(widths, dtype=np.int64)
-    if n is None:
-        n = int(np.broadcast(heights_arr, widths_arr).size)
-    canvas_h = np.broadcast_to(heights_arr, (n,)).astype(np.int64)
-    canvas_w = np.broadcast_to(widths_arr, (n,)).astype(np.int64)
-    if scale[0] > scale[1] or ratio[0] > ratio[1]:
-        raise ValueError(f"scale {scale} and ratio {ratio} must be (low, high)")
-
-    area = (canvas_h * canvas_w).astype(np.float64)[:, None]
-    target_area = area * rng.uniform(scale[0], scale[1], size=(n, _TRIES))
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    aspect = np.exp(rng.uniform(log_ratio[0], log_ratio[1], size=(n, _TRIES)))
-    w_try = np.rint(np.sqrt(target_area * aspect)).astype(np.int64)
-    h_try = np.rint(np.sqrt(target_area / aspect)).astype(np.int64)
-    ok = (w_try > 0) & (w_try <= canvas_w[:, None]) & (h_try > 0) & (h_try <= canvas_h[:, None])
-    first = np.argmax(ok, axis=1)
-    found = ok[np.arange(n), first]
-    h = h_try[np.arange(n), first]
-    w = w_try[np.arange(n), first]
-
-    # torch.randint(0, H - h + 1) is uniform over 0..H-h; draw for every row, use where found.
-    top = np.floor(rng.random(n) * (canvas_h - h + 1)).astype(np.int64)
-    left = np.floor(rng.random(n) * (canvas_w - w + 1)).astype(np.int64)
-
-    if not found.all():
-        miss = ~found
-        fh, fw = canvas_h[miss], canvas_w[miss]
-        in_ratio = fw / fh
-        fb_w = fw.copy()
-        fb_h = fh.copy()
-        narrow = in_ratio < min(ratio)
-        wide = in_ratio > max(ratio)
-        fb_h = np.where(narrow, np.rint(fw / min(ratio)).astype(np.int64), fb_h)
-        fb_w = np.where(wide, np.rint(fh * max(ratio)).astype(np.int64), fb_w)
-        h[miss], w[miss] = fb_h, fb_w
-        top[miss] = (fh - fb_h) // 2
-        left[miss] = (fw - fb_w) // 2
-
-    return CropBoxes(top=top, left=left, height=h, width=w)
-
-
-# ---------------------------------------------------------------------------------------------
-# Regions of a crafted image and the probability that two random views realise the attack
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned pixel box: rows ``top..top+height``, cols ``left..left+width``."""
-
-    top: int
-    left: int
-    height: int
-    width: int
-
-    @property
-    def bottom(self) -> int:
-        return self.top + self.height
-
-    @property
-    def right(self) -> int:
-        return self.left + self.width
-
-    def as_list(self) -> list[int]:
-        """[top, left, height, width]: the form stored in ground truth records."""
-        return [int(self.top), int(self.left), int(self.height), int(self.width)]
-
-    @classmethod
-    def from_list(cls, values) -> "Box":
-        top, left, height, width = (int(v) for v in values)
-        return cls(top, left, height, width)
-
-    def shifted(self, dy: int, dx: int) -> "Box":
-        return Box(self.top + dy, self.left + dx, self.height, self.width)
-
-    def scaled(self, sy: float, sx: float) -> "Box":
-        """The box after resizing its image by (sy, sx), rounded outward-safe to whole pixels."""
-        top, left = int(round(self.top * sy)), int(round(self.left * sx))
-        return Box(top, left, max(1, int(round(self.bottom * sy)) - top), max(1, int(round(self.right * sx)) - left))
+from naviewer.data.crops import (
+    DEFAULT_RATIO,
+    DEFAULT_SCALE,
+    Box,
+    CropBoxes,
+    as_generator,
+    contains,
+    disjoint,
+    inside,
+    sample_crop_boxes,
+)
 
 
 #: orientation name -> (position of the reference, position of the shadow) in half-units
@@ -240,18 +122,6 @@ class EventEstimate:
         return {"event": self.event.to_json(), "parts": {k: v.to_json() for k, v in self.parts.items()}, "pairs": self.pairs}
 
 
-def _inside(crops: CropBoxes, box: Box) -> np.ndarray:
-    return (crops.top >= box.top) & (crops.left >= box.left) & (crops.bottom <= box.bottom) & (crops.right <= box.right)
-
-
-def _contains(crops: CropBoxes, box: Box) -> np.ndarray:
-    return (crops.top <= box.top) & (crops.left <= box.left) & (crops.bottom >= box.bottom) & (crops.right >= box.right)
-
-
-def _disjoint(a: CropBoxes, b: CropBoxes) -> np.ndarray:
-    return (a.bottom <= b.top) | (b.bottom <= a.top) | (a.right <= b.left) | (b.right <= a.left)
-
-
 def view_roles(layout: Layout, crops: CropBoxes) -> dict[str, np.ndarray]:
     """What each crop box is to the attack, as bool arrays (for drawing example views).
 
@@ -261,21 +131,17 @@ def view_roles(layout: Layout, crops: CropBoxes) -> dict[str, np.ndarray]:
     roles: dict[str, np.ndarray] = {}
     regions = layout.regions
     if "trigger" in regions:
-        roles["contains_trigger"] = _contains(crops, regions["trigger"])
+        roles["contains_trigger"] = contains(crops, regions["trigger"])
     if "reference" in regions:
-        roles["in_reference"] = _inside(crops, regions["reference"])
+        roles["in_reference"] = inside(crops, regions["reference"])
     if "object" in regions:
-        roles["in_object"] = _inside(crops, regions["object"])
-        roles["contains_object"] = _contains(crops, regions["object"])
+        roles["in_object"] = inside(crops, regions["object"])
+        roles["contains_object"] = contains(crops, regions["object"])
     if "shadow" in regions:
-        roles["in_shadow"] = _inside(crops, regions["shadow"])
+        roles["in_shadow"] = inside(crops, regions["shadow"])
         if "trigger" in regions:
             roles["in_shadow_with_trigger"] = roles["in_shadow"] & roles["contains_trigger"]
     return roles
-
-
-def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def _pair_event(
@@ -290,7 +156,7 @@ def _pair_event(
     chunk: int,
 ) -> tuple[int, dict[str, int], int]:
     """Count pairs where (A(V1) and B(V2)) or (A(V2) and B(V1)) [and V1, V2 disjoint], in chunks."""
-    gen = _rng(rng)
+    gen = as_generator(rng)
     hits = 0
     part_hits = {"view_a": 0, "view_b": 0, "views_disjoint": 0}
     done = 0
@@ -298,18 +164,27 @@ def _pair_event(
         m = min(chunk, pairs - done)
         boxes = sample_crop_boxes(layout.height, layout.width, gen, n=2 * m, scale=scale, ratio=ratio)
         a, b = role_a(boxes), role_b(boxes)
-        v1 = CropBoxes(boxes.top[:m], boxes.left[:m], boxes.height[:m], boxes.width[:m])
-        v2 = CropBoxes(boxes.top[m:], boxes.left[m:], boxes.height[m:], boxes.width[m:])
-        disjoint = _disjoint(v1, v2)
+        v1, v2 = boxes.split(m)
+        apart = disjoint(v1, v2)
         event = (a[:m] & b[m:]) | (a[m:] & b[:m])
         if require_disjoint:
-            event &= disjoint
+            event &= apart
         hits += int(event.sum())
         part_hits["view_a"] += int(a.sum())
         part_hits["view_b"] += int(b.sum())
-        part_hits["views_disjoint"] += int(disjoint.sum())
+        part_hits["views_disjoint"] += int(apart.sum())
         done += m
     return hits, part_hits, pairs
+
+
+def na_view_tests(layout: Layout) -> tuple[Callable[[CropBoxes], np.ndarray], Callable[[CropBoxes], np.ndarray]]:
+    """The two views of the NA event, as tests on crop boxes: (inside the shadow image and containing
+    the trigger, inside the reference image). The event is one view passing each, the views disjoint."""
+    for name in ("reference", "shadow", "trigger"):
+        if name not in layout.regions:
+            raise ValueError(f"layout has no {name!r} region")
+    ref, shadow, trig = layout.regions["reference"], layout.regions["shadow"], layout.regions["trigger"]
+    return (lambda c: inside(c, shadow) & contains(c, trig)), (lambda c: inside(c, ref))
 
 
 def na_event_probability(
@@ -326,16 +201,8 @@ def na_event_probability(
     Parts: ``view_in_reference`` = P(V inside reference), ``view_in_shadow_with_trigger`` = P(V inside
     shadow and containing the trigger), ``views_disjoint`` = P(V1 and V2 disjoint).
     """
-    for name in ("reference", "shadow", "trigger"):
-        if name not in layout.regions:
-            raise ValueError(f"layout has no {name!r} region")
-    ref, shadow, trig = layout.regions["reference"], layout.regions["shadow"], layout.regions["trigger"]
-    hits, part, n = _pair_event(
-        layout,
-        lambda c: _inside(c, shadow) & _contains(c, trig),
-        lambda c: _inside(c, ref),
-        pairs, rng, scale, ratio, True, chunk,
-    )
+    in_shadow_with_trigger, in_reference = na_view_tests(layout)
+    hits, part, n = _pair_event(layout, in_shadow_with_trigger, in_reference, pairs, rng, scale, ratio, True, chunk)
     parts = {
         "view_in_reference": Estimate.of(part["view_b"], 2 * n),
         "view_in_shadow_with_trigger": Estimate.of(part["view_a"], 2 * n),
@@ -382,12 +249,12 @@ def corruptencoder_event_probability(
     if obj is None or "trigger" not in layout.regions:
         raise ValueError("layout needs an 'object' (or 'reference') and a 'trigger' region")
     trig = layout.regions["trigger"]
-    gen = _rng(rng)
+    gen = as_generator(rng)
     hits, part, n = _pair_event(
-        layout, lambda c: _contains(c, obj), lambda c: _contains(c, trig), pairs, gen, scale, ratio, False, chunk
+        layout, lambda c: contains(c, obj), lambda c: contains(c, trig), pairs, gen, scale, ratio, False, chunk
     )
     inside_hits, inside_part, _ = _pair_event(
-        layout, lambda c: _inside(c, obj), lambda c: _contains(c, trig), pairs, gen, scale, ratio, True, chunk
+        layout, lambda c: inside(c, obj), lambda c: contains(c, trig), pairs, gen, scale, ratio, True, chunk
     )
     parts = {
         "view_contains_object": Estimate.of(part["view_a"], 2 * n),

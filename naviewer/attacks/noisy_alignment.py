@@ -39,9 +39,10 @@ from naviewer.attacks.base import (
     sample_ref,
     target_indices,
 )
-from naviewer.attacks.layout import ORIENTATIONS, Box, Layout
+from naviewer.attacks.layout import ORIENTATIONS, Layout
 from naviewer.attacks.triggers import paste_trigger, random_corners
 from naviewer.data.base import ImageDataset
+from naviewer.data.crops import Box
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 

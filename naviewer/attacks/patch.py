@@ -21,7 +21,7 @@ from naviewer.attacks.base import (
     map_in_batches,
     register_attack,
 )
-from naviewer.attacks.layout import Box
+from naviewer.data.crops import Box
 from naviewer.attacks.triggers import paste_trigger, random_corners
 from naviewer.data.base import ImageDataset
 from naviewer.errors import NaviewerError

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     from naviewer.attacks import make_attack
     from naviewer.attacks.export import export_crafted
-    from naviewer.attacks.layout import na_layout_probability, sample_crop_boxes
+    from naviewer.attacks.layout import na_layout_probability
+    from naviewer.data.crops import sample_crop_boxes
     from naviewer.data import open_dataset
 
     spec = args.dataset or _default_dataset()

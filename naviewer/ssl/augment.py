@@ -4,7 +4,7 @@ Every sample of a batch gets its own crop box, jitter factors and order, graysca
 coins, exactly as torchvision's per-image pipeline draws them, but the work is done in a few
 batched tensor ops on the training device:
 
-1. **Crop + resize**: boxes come from :func:`naviewer.attacks.layout.sample_crop_boxes` (THE crop
+1. **Crop + resize**: boxes come from :func:`naviewer.data.crops.sample_crop_boxes` (THE crop
    sampler, torchvision's ``RandomResizedCrop.get_params`` distribution) on each sample's TRUE size
    (``store.sizes``), so a 32x64 composite is cropped as it is. The crops are resampled to S x S by
    ``torchvision.ops.roi_align(aligned=True)``, one call per size bucket, which averages an adaptive
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-from naviewer.attacks.layout import CropBoxes, sample_crop_boxes
+from naviewer.data.crops import CropBoxes, sample_crop_boxes
 from naviewer.data.store import ImageStore
 from naviewer.errors import NaviewerError
 

@@ -8,8 +8,9 @@ from scipy.fft import dctn
 
 from naviewer.attacks import CraftedDataset, make_attack
 from naviewer.attacks.ctrl import RGB_TO_YUV, dct_matrix
-from naviewer.attacks.layout import Box, Layout
+from naviewer.attacks.layout import Layout
 from naviewer.data.base import ArrayDataset
+from naviewer.data.crops import Box
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, RecordingReporter
 

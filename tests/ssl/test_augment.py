@@ -44,7 +44,7 @@ def test_wide_composite_right_half_crop_sees_right_half_pixels():
     store = ImageStore.from_images([np.concatenate([left, right], axis=1)], [0], ["a"])
     aug = BatchAugment(AugmentSettings(image_size=8, normalize=False, jitter_p=0, grayscale_p=0, blur_p=0))
     params = aug.sample_params(store.sizes[[0]], np.random.default_rng(0))
-    from naviewer.attacks.layout import CropBoxes
+    from naviewer.data.crops import CropBoxes
 
     params.boxes = CropBoxes(np.array([2]), np.array([18]), np.array([10]), np.array([12]))
     out = aug.apply(store, np.array([0]), params)

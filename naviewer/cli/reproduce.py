@@ -26,12 +26,15 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         epilog="example (CPU, minutes): naviewer reproduce --attack patch --method simclr --dataset "
                "cifar10-subset --epochs 10 --arch resnet10 --width 8 --image-size 16 --out repro/patch-simclr",
     )
-    parser.add_argument("--attack", required=True, choices=["patch", "na", "ctrl", "corruptencoder"])
+    parser.add_argument("--attack", choices=["patch", "na", "ctrl", "corruptencoder"], help="the attack (required "
+                        "without --matrix)")
     parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES))
-    parser.add_argument("--dataset", required=True, help="clean labelled dataset with a test split (e.g. a CIFAR folder)")
+    parser.add_argument("--dataset", help="clean labelled dataset with a test split (e.g. a CIFAR folder; required "
+                        "without --matrix)")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs of every run (default 20)")
-    parser.add_argument("--out", required=True, help="new output folder")
-    parser.add_argument("--rate", type=float, default=0.01, help="poison rate (default 0.01, DIFT's 1%%)")
+    parser.add_argument("--out", help="new output folder (required without --matrix)")
+    parser.add_argument("--rate", type=float, help="poison rate (default 0.01, DIFT's 1%%; with --matrix 0.08, "
+                        "the demo's)")
     parser.add_argument("--target", type=int, default=0, help="target class (default 0)")
     parser.add_argument("--attack-setting", action="append", metavar="KEY=VALUE", help="extra attack setting, repeatable")
     parser.add_argument("--seed", type=int, default=0)
@@ -58,6 +61,21 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--test-protocol", metavar="NAME", help="the attack's test-time protocol for ASR: uniform "
                         "(default), or the authors' (na: code, paper; patch/corruptencoder: paper)")
     parser.add_argument("--no-floor", action="store_true", help="skip the no-poison floor run")
+    mat = parser.add_argument_group(
+        "the detection matrix (--matrix OUT): attacks x methods x seeds on the built-in 16 px digits with the demo's "
+        "recipe; per cell the ASR before, DIFT in training and the ASR after removal, every post-hoc detector's "
+        "AUROC and precision/recall, the no-poison floor. Resumable: run the same command again to go on")
+    mat.add_argument("--matrix", metavar="OUT", help="run (or resume) the matrix into OUT (OUT/matrix.md, matrix.json)")
+    mat.add_argument("--cells", metavar="LIST", help="comma list of ROW[:METHOD[:SEED[:THREADS]]] (rows: "
+                     "na-paper, na-code, patch, ctrl, corruptencoder; default: the whole plan, most telling first)")
+    mat.add_argument("--set", action="append", metavar="KEY=VALUE", dest="recipe_set",
+                     help="a demo recipe setting for every cell (e.g. epochs=30), repeatable")
+    mat.add_argument("--restarts", default="retrain", help="comma list of restarts after removal: retrain (re-"
+                     "initialise, default), continue (the paper's: keep the fine-tuned weights)")
+    mat.add_argument("--detector", action="append", metavar="NAME", help="post-hoc detectors per cell (default: "
+                     "kdist, lid, slof, dao, dbscan, crop_density), repeatable")
+    mat.add_argument("--rescore", action="store_true", help="only score --detector again on the done cells' saved "
+                     "encoders (no training)")
     parser.set_defaults(func=run)
     return parser
 
@@ -69,7 +87,15 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import context, parse_settings
     from naviewer.workflows.reproduce import ReproduceConfig, reproduce
 
-    attack_settings = {"rate": args.rate, "target": args.target, **parse_settings(args.attack_setting, "--attack-setting")}
+    if args.matrix:
+        return run_matrix_cli(args)
+    missing = [flag for flag, value in (("--attack", args.attack), ("--dataset", args.dataset), ("--out", args.out))
+               if not value]
+    if missing:
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError(f"naviewer reproduce needs {', '.join(missing)} (or --matrix OUT for the detection matrix)")
+    attack_settings = {"rate": 0.01 if args.rate is None else args.rate, "target": args.target, **parse_settings(args.attack_setting, "--attack-setting")}
     train = {"backbone": {"arch": args.arch, "width": args.width, "cifar_stem": True}, "image_size": args.image_size,
              "batch_size": args.batch_size, "lr": args.lr, "warmup_epochs": args.warmup_epochs,
              "num_threads": args.threads}
@@ -86,4 +112,38 @@ def run(args: argparse.Namespace) -> int:
 
     print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {Path(args.out) / 'results.md'} and results.json ({record['total_s']:.0f} s)")
+    return 0
+
+
+def run_matrix_cli(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from naviewer.cli._sslargs import context, parse_settings
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.matrix import MATRIX_DETECTORS, Cell, MatrixConfig, default_plan, rescore, run_matrix
+
+    detectors = tuple(args.detector or MATRIX_DETECTORS)
+    from naviewer.defense.detectors import detector_names
+
+    unknown = [d for d in detectors if d not in detector_names()]
+    if unknown:
+        raise NaviewerError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(detector_names())}")
+    if args.rescore:
+        records = rescore(args.matrix, detectors, context())
+    else:
+        cells = ([Cell.parse(c) for c in args.cells.split(",") if c.strip()] if args.cells else default_plan())
+        restarts = tuple(r.strip() for r in args.restarts.split(",") if r.strip())
+        bad = [r for r in restarts if r not in ("retrain", "continue")]
+        if bad or not restarts:
+            raise NaviewerError(f"--restarts takes retrain and/or continue, got {args.restarts!r}")
+        recipe = parse_settings(args.recipe_set, "--set")
+        from naviewer.workflows.demo import DemoConfig
+
+        DemoConfig.from_overrides(recipe)  # names a wrong key before hours of training
+        config = MatrixConfig(cells=cells, recipe=recipe, detectors=detectors, restarts=restarts,
+                              rate=0.08 if args.rate is None else args.rate, device=args.device,
+                              floor=not args.no_floor)
+        records = run_matrix(config, args.matrix, context())
+    print((Path(args.matrix) / "matrix.md").read_text(encoding="utf-8"))
+    print(f"{len(records)} cell(s) done; wrote {Path(args.matrix) / 'matrix.md'} and matrix.json")
     return 0

@@ -1,0 +1,444 @@
+"""The detection matrix: attacks x SSL methods x seeds on the built-in digits, every detector per cell.
+
+One **cell** = one attack row, one method, one seed, one thread count, trained with the demo's recipe
+(:class:`~naviewer.workflows.demo.DemoConfig`: 16 px digits, ResNet-10 width 16, 50 epochs, DIFT in the
+loop from epoch 30 with the anchors drawn from the clean set before poisoning). Per cell:
+
+1. craft the attack into a fresh workspace (``cells/<key>/workspace``);
+2. train with DIFT in the loop until its flags are stable (the run stops for review, as in the demo;
+   when DIFT never stabilises the run trains to the end, which is then the no-defense run);
+3. **before**: kNN accuracy and the ASR of every test-time protocol of the attack on that encoder
+   (the detection epoch's, or the last when DIFT never acted);
+4. **detectors**: every registered post-hoc detector on that encoder's embeddings (AUROC, flags,
+   precision/recall against the ground truth), DIFT's own post-hoc pass included;
+5. **after**: every in-training flag confirmed (as ``--accept-all``), Eq. 7 fine-tuning and the
+   restart of the recipe (``retrain``: re-initialise and train the whole budget on the kept
+   samples); optionally the paper's ``continue`` restart from a copy taken before step 5;
+6. **floor**: the same recipe trained on the clean set (once per method, seed and thread count,
+   ``floors/<key>.pt``), measured with this cell's trigger and protocols.
+
+Each cell writes ``cells/<key>/cell.json`` when it is done; the matrix skips done cells and restarts
+unfinished ones from scratch, so an interrupted run resumes where it stopped. ``matrix.md`` and
+``matrix.json`` are rewritten after every cell. Detectors can be re-scored on the saved encoders
+without training again (:func:`rescore`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+PathLike = Union[str, "os.PathLike[str]"]
+CELL_FILE = "cell.json"
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class AttackRow:
+    """One row of the matrix: an attack, its settings beyond rate/target, the protocol its ASR headlines."""
+
+    attack: str
+    settings: dict
+    protocol: str
+    note: str
+
+
+#: The issue's rows. Trigger 8 px (half a 16 px digit tile) where the attack has a patch trigger.
+ATTACK_ROWS: dict[str, AttackRow] = {
+    "na-paper": AttackRow("na", {"layout": "paper", "trigger_size": 8}, "paper",
+                          "Noisy Alignment, the paper's layout (2r x r, opaque trigger at the shadow's centre)"),
+    "na-code": AttackRow("na", {"layout": "code", "opacity": 0.8, "trigger_size": 8}, "code",
+                         "Noisy Alignment as the released code crafts it (45-55 % placement, 80 % opacity)"),
+    "patch": AttackRow("patch", {"trigger_size": 8}, "paper", "SSL-Backdoor patch (Saha et al.)"),
+    "ctrl": AttackRow("ctrl", {}, "paper", "CTRL frequency-domain trigger"),
+    "corruptencoder": AttackRow("corruptencoder", {"trigger_size": 8}, "paper", "CorruptEncoder composites"),
+}
+MATRIX_METHODS = ("simclr", "mocov2", "byol", "simsiam")
+#: post-hoc detectors scored in every cell (DIFT's own post-hoc pass is always added)
+MATRIX_DETECTORS = ("kdist", "lid", "slof", "dao", "dbscan", "crop_density")
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: str
+    method: str = "simclr"
+    seed: int = 0
+    threads: int = 2
+
+    @property
+    def key(self) -> str:
+        return f"{self.row}-{self.method}-s{self.seed}-t{self.threads}"
+
+    @property
+    def floor_key(self) -> str:
+        return f"{self.method}-s{self.seed}-t{self.threads}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Cell":
+        """``ROW[:METHOD[:SEED[:THREADS]]]``, e.g. ``na-code:simclr:1``."""
+        parts = text.strip().split(":")
+        if not parts[0] or parts[0] not in ATTACK_ROWS:
+            raise NaviewerError(f"unknown matrix row {parts[0]!r}; choose from {', '.join(ATTACK_ROWS)}")
+        try:
+            method = parts[1] if len(parts) > 1 and parts[1] else "simclr"
+            seed = int(parts[2]) if len(parts) > 2 and parts[2] else 0
+            threads = int(parts[3]) if len(parts) > 3 and parts[3] else 2
+        except ValueError:
+            raise NaviewerError(f"bad matrix cell {text!r}: write ROW[:METHOD[:SEED[:THREADS]]]") from None
+        if method not in MATRIX_METHODS:
+            raise NaviewerError(f"unknown method {method!r} in cell {text!r}; choose from {', '.join(MATRIX_METHODS)}")
+        if threads < 1:
+            raise NaviewerError(f"threads must be >= 1 in cell {text!r}")
+        return cls(parts[0], method, seed, threads)
+
+
+def default_plan() -> list[Cell]:
+    """The issue's cells, most telling first (a partial run still answers the main question):
+    every attack under SimCLR (seed 0), the two NA rows on seeds 1-2, the demo's row on one thread
+    (the demo must hold at 1 and 2 threads), then the other methods."""
+    rows = ["na-code", "na-paper"] + [r for r in ATTACK_ROWS if not r.startswith("na-")]
+    cells = [Cell(r) for r in rows]
+    cells += [Cell(r, "simclr", s) for s in (1, 2) for r in ("na-code", "na-paper")]
+    cells += [Cell("na-paper", "simclr", s, 1) for s in (0, 1, 2)]
+    cells += [Cell(r, m) for m in MATRIX_METHODS[1:] for r in rows]
+    return cells
+
+
+@dataclass
+class MatrixConfig:
+    cells: Sequence[Cell] = field(default_factory=default_plan)
+    recipe: dict = field(default_factory=dict)              # DemoConfig overrides (epochs, width, ...)
+    detectors: Sequence[str] = MATRIX_DETECTORS
+    restarts: Sequence[str] = ("retrain",)                  # add "continue" for the paper's restart too
+    floor: bool = True
+    rate: float = 0.08
+    device: str = "auto"
+
+
+# -- one cell --------------------------------------------------------------------------------------
+
+def _demo_config(cell: Cell, config: MatrixConfig):
+    from naviewer.workflows.demo import DemoConfig
+
+    from naviewer.workflows.demo import DEMO_DIFT_SETTINGS
+
+    row = ATTACK_ROWS[cell.row]
+    values = {**dict(config.recipe), "method": cell.method, "seed": cell.seed, "threads": cell.threads,
+              "attack": row.attack, "test_protocol": row.protocol, "rate": config.rate, "device": config.device}
+    # a recipe's dift_settings add to the demo's (its restart, label spreading reach), not replace them
+    values["dift_settings"] = {**DEMO_DIFT_SETTINGS, **dict(config.recipe.get("dift_settings") or {})}
+    return DemoConfig.from_overrides(values)
+
+
+def _create_workspace(path: Path, cell: Cell, demo, ctx: JobContext):
+    from naviewer.workflows.workspace_setup import create_attacked_workspace
+
+    row = ATTACK_ROWS[cell.row]
+    settings = {"rate": float(demo.rate), "target": int(demo.target), **row.settings}
+    if "trigger_size" in settings:
+        settings["trigger_size"] = int(demo.trigger_size)  # the recipe's (8 px by default, half a digit tile)
+    setup = create_attacked_workspace(path, demo.dataset_spec(), row.attack, settings, seed=cell.seed,
+                                      test_dataset=demo.dataset_spec(), test_protocol=row.protocol, ctx=ctx)
+    setup.workspace.update_config("demo", {k: v for k, v in asdict(demo).items() if v is not None})
+    setup.workspace.update_config("matrix", {"cell": cell.key, "row": cell.row})
+    return setup
+
+
+class _Evaluator:
+    """kNN accuracy and ASR under every test-time protocol of the cell's attack (sets loaded once)."""
+
+    def __init__(self, ws, ctx: JobContext, device) -> None:
+        from naviewer.attacks import make_attack
+        from naviewer.workflows.workspace_setup import evaluation_sets
+
+        self.sets = evaluation_sets(ws, ctx)
+        if self.sets is None:
+            raise NaviewerError("the matrix cell's workspace has no evaluation sets", ws.config_path)
+        recipe = ws.config.get("attack") or {}
+        self.attack = make_attack(recipe["name"], **dict(recipe.get("settings") or {}))
+        self.ctx, self.device = ctx, device
+
+    def __call__(self, checkpoint: Path) -> dict:
+        from naviewer.ssl.checkpoints import load_encoder
+        from naviewer.workflows.workspace_setup import evaluate_on_sets
+
+        encoder = load_encoder(checkpoint)
+        out: dict[str, Any] = {"asr": {}, "asr_all": {}}
+        for protocol in self.attack.test_protocols:
+            sets = replace(self.sets, trigger_fn=self.attack.test_trigger_fn(protocol), protocol=protocol)
+            result = evaluate_on_sets(encoder.backbone, sets, encoder.image_size, self.device, self.ctx,
+                                      train_as_test=True)
+            out["knn_acc"] = result.get("knn_acc")
+            out["asr"][protocol] = result.get("asr")
+            out["asr_all"][protocol] = result.get("asr_all")
+        return out
+
+
+def score_detectors(ws, checkpoint: Path, demo, detectors: Sequence[str], device, ctx: JobContext) -> dict:
+    """Every detector's figures on ``checkpoint``'s embeddings of the cell's workspace (plus DIFT post-hoc)."""
+    from naviewer.evaluation.detection import auroc, detection_metrics
+    from naviewer.workflows.posthoc import posthoc_detect
+    from naviewer.workflows.workspace_setup import ground_truth_mask
+
+    config = demo.dift_config()
+    post = posthoc_detect(ws, checkpoint, config=config, run="matrix-posthoc", device=device, ctx=ctx,
+                          detectors=tuple(detectors))
+    out = {name: {k: v for k, v in m.items() if k != "threshold"} for name, m in post.detector_metrics.items()}
+    truth = ground_truth_mask(ws)
+    result = post.result
+    if truth is not None and result is not None:
+        density = -np.log(np.maximum(result.detection.knn.kth_distance[:truth.size].astype(np.float64), 1e-12))
+        flags = np.asarray(result.final_ids, dtype=np.int64)
+        d = detection_metrics(flags, truth)
+        high = auroc(density, truth)
+        out["dift-posthoc"] = {"flagged": int(flags.size), "auroc": high,
+                               "auroc_reversed": None if high is None else 1.0 - high,
+                               "precision": d.precision, "recall": d.recall}
+    return out
+
+
+def _floor(cell: Cell, ws, demo, out_dir: Path, evaluator: _Evaluator, ctx: JobContext) -> dict:
+    """The no-poison floor of the cell's recipe (trained once per floor key) under the cell's protocols."""
+    from naviewer.workflows.floor import train_floor
+
+    path = out_dir / "floors" / f"{cell.floor_key}.pt"
+    if not path.is_file():
+        ctx.event("log", message=f"== no-poison floor {cell.floor_key} (the same recipe on the clean set)")
+        train_floor(ws, demo.train_config(), ctx)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        shutil.copyfile(ws.checkpoint_dir("floor") / "last.pt", tmp)
+        os.replace(tmp, path)
+    return {**evaluator(path), "checkpoint": str(path.relative_to(out_dir))}
+
+
+def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobContext] = None) -> dict:
+    """Run one cell from scratch and write ``cells/<key>/cell.json`` (returned)."""
+    import torch
+
+    from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.demo import RUN, detection_quality, train_until_flags
+    from naviewer.workflows.dift_training import confirm_flags, read_state, resume_after_review
+
+    ctx = ensure_context(ctx)
+    cell_dir = out_dir / "cells" / cell.key
+    if cell_dir.exists():
+        shutil.rmtree(cell_dir)  # an unfinished cell restarts from scratch
+    cell_dir.mkdir(parents=True)
+    torch.set_num_threads(int(cell.threads))
+    demo = _demo_config(cell, config)
+    device = resolve_device(config.device)
+    times: dict[str, float] = {}
+    record: dict[str, Any] = {"schema": SCHEMA, "cell": asdict(cell), "key": cell.key, "status": "running",
+                              "row": asdict(ATTACK_ROWS[cell.row]), "recipe": asdict(demo)}
+    t = time.perf_counter()
+    setup = _create_workspace(cell_dir / "workspace", cell, demo, ctx)
+    ws = setup.workspace
+    times["craft"] = time.perf_counter() - t
+    try:
+        record["poisons"], record["size"] = int(setup.num_poisons), int(setup.size)
+        evaluator = _Evaluator(ws, ctx, device)
+        ctx.event("log", message=f"== {cell.key}: train with DIFT until its flags are stable")
+        t = time.perf_counter()
+        outcome = train_until_flags(ws, demo, ctx)
+        times["train until flags"] = time.perf_counter() - t
+        state = read_state(ws, RUN) or {}
+        dift: dict[str, Any] = {"status": outcome.status, "pass_id": outcome.pass_id, "epoch": state.get("epoch")}
+        if outcome.pass_id is not None:
+            dift.update(detection_quality(ws, int(outcome.pass_id)))
+        record["dift"] = dift
+        checkpoint = ws.checkpoint_dir(RUN) / "last.pt"
+        t = time.perf_counter()
+        record["before"] = evaluator(checkpoint)
+        keep = cell_dir / "detection-epoch.pt"  # the encoder the detectors score (rescore reads it)
+        shutil.copyfile(checkpoint, keep)
+        times["evaluate before"] = time.perf_counter() - t
+        t = time.perf_counter()
+        record["detectors"] = score_detectors(ws, checkpoint, demo, config.detectors, device, ctx)
+        times["detectors"] = time.perf_counter() - t
+        record["after"] = {}
+        if outcome.status == "awaiting_review" and outcome.pass_id is not None:
+            if "continue" in config.restarts:
+                ws.close()
+                shutil.copytree(cell_dir / "workspace", cell_dir / "workspace-continue")
+                ws = _open(cell_dir / "workspace")
+            confirm_flags(ws, int(outcome.pass_id))
+            if "retrain" in config.restarts:
+                t = time.perf_counter()
+                done = resume_after_review(ws, RUN, monitor=False, dift_overrides={"restart_mode": "retrain"},
+                                           ctx=ctx)
+                times["remove + retrain"] = time.perf_counter() - t
+                record["after"]["retrain"] = {**evaluator(done.checkpoint),
+                                              "removed": int((done.finetune or {}).get("removed", 0))}
+            if "continue" in config.restarts:
+                other = _open(cell_dir / "workspace-continue")
+                try:
+                    confirm_flags(other, int(outcome.pass_id))
+                    t = time.perf_counter()
+                    done = resume_after_review(other, RUN, monitor=False,
+                                               dift_overrides={"restart_mode": "continue"}, ctx=ctx)
+                    times["fine-tune + paper restart"] = time.perf_counter() - t
+                    record["after"]["continue"] = {**evaluator(done.checkpoint),
+                                                   "removed": int((done.finetune or {}).get("removed", 0))}
+                finally:
+                    other.close()
+        if config.floor:
+            t = time.perf_counter()
+            record["floor"] = _floor(cell, ws, demo, out_dir, evaluator, ctx)
+            times["floor"] = time.perf_counter() - t
+    finally:
+        ws.close()
+    record["times_s"] = times
+    record["machine"] = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                         "cpus": os.cpu_count(), "platform": platform.platform()}
+    record["status"] = "done"
+    record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    from naviewer.io import atomic_write_json
+
+    atomic_write_json(cell_dir / CELL_FILE, record)
+    return record
+
+
+def _open(path: Path):
+    from naviewer.workspace import Workspace
+
+    return Workspace.open(path)
+
+
+# -- the whole matrix ------------------------------------------------------------------------------
+
+def read_cells(out_dir: PathLike) -> list[dict]:
+    """Every finished cell record under ``out_dir`` (sorted by key)."""
+    records = []
+    for path in sorted((Path(out_dir) / "cells").glob(f"*/{CELL_FILE}")):
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        if isinstance(value, dict) and value.get("status") == "done":
+            records.append(value)
+    return records
+
+
+def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext] = None) -> list[dict]:
+    """Every cell of ``config`` not yet done (resumable); ``matrix.md``/``matrix.json`` after each."""
+    ctx = ensure_context(ctx)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = {r["key"] for r in read_cells(out)}
+    todo = [c for c in config.cells if c.key not in done]
+    total = len(config.cells)
+    for i, cell in enumerate(todo):
+        ctx.check()
+        ctx.progress(total - len(todo) + i, total, f"matrix cell {cell.key}")
+        ctx.event("log", message=f"=== matrix cell {total - len(todo) + i + 1}/{total}: {cell.key}")
+        run_cell(cell, config, out, ctx)
+        write_tables(out, config.cells)
+    write_tables(out, config.cells)
+    ctx.progress(total, total, "matrix done")
+    return read_cells(out)
+
+
+def rescore(out_dir: PathLike, detectors: Sequence[str], ctx: Optional[JobContext] = None) -> list[dict]:
+    """Score ``detectors`` again on every done cell's detection-epoch encoder (no training); updates the cells."""
+    from naviewer.io import atomic_write_json
+    from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.demo import DemoConfig
+
+    ctx = ensure_context(ctx)
+    out = Path(out_dir)
+    records = read_cells(out)
+    for i, record in enumerate(records):
+        ctx.progress(i, len(records), f"rescoring {record['key']}")
+        cell_dir = out / "cells" / record["key"]
+        ws = _open(cell_dir / "workspace")
+        try:
+            demo = DemoConfig.from_overrides(record["recipe"])
+            scores = score_detectors(ws, cell_dir / "detection-epoch.pt", demo, detectors,
+                                     resolve_device(demo.device), ctx)
+        finally:
+            ws.close()
+        record["detectors"] = {**record.get("detectors", {}), **scores}
+        atomic_write_json(cell_dir / CELL_FILE, record)
+    write_tables(out, [Cell(**r["cell"]) for r in records])
+    return read_cells(out)
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100.0 * float(value):.0f}"
+
+
+def _auc(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{float(value):.2f}"
+
+
+def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> str:
+    """The two tables of ``matrix.md``: what the attack did and DIFT in training; every detector."""
+    records = list(records)
+    by_key = {r["key"]: r for r in records}
+    order = [c.key for c in planned if c.key in by_key] + sorted(k for k in by_key if k not in {c.key for c in planned})
+    lines = ["| attack | method | seed | thr | poisons | ASR before | floor | DIFT flags (P / R %) | at epoch | "
+             "ASR after retrain | ASR after paper restart | kNN acc before / after |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in order:
+        r = by_key[key]
+        c, protocol = r["cell"], r["row"]["protocol"]
+        dift = r.get("dift") or {}
+        after = r.get("after") or {}
+        flags = (f"{dift.get('flagged', 0)} ({_pct(dift.get('precision'))} / {_pct(dift.get('recall'))})"
+                 if dift.get("pass_id") is not None else "never stable")
+        epoch = "-" if dift.get("epoch") is None else str(int(dift["epoch"]) + 1)
+        retrain, paper = after.get("retrain") or {}, after.get("continue") or {}
+        lines.append(
+            f"| {c['row']} ({protocol}) | {c['method']} | {c['seed']} | {c['threads']} | {r.get('poisons')} | "
+            f"{_pct((r.get('before') or {}).get('asr', {}).get(protocol))} | "
+            f"{_pct((r.get('floor') or {}).get('asr', {}).get(protocol))} | {flags} | {epoch} | "
+            f"{_pct(retrain.get('asr', {}).get(protocol))} | {_pct(paper.get('asr', {}).get(protocol))} | "
+            f"{_pct((r.get('before') or {}).get('knn_acc'))} / {_pct(retrain.get('knn_acc'))} |")
+    names: list[str] = []
+    for r in records:
+        for name in (r.get("detectors") or {}):
+            if name not in names:
+                names.append(name)
+    lines += ["", "Post-hoc detectors on the same encoder: AUROC (flagged, precision / recall %):", "",
+              "| cell | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for key in order:
+        det = by_key[key].get("detectors") or {}
+        cells = []
+        for name in names:
+            m = det.get(name)
+            cells.append("-" if not m else f"{_auc(m.get('auroc'))} ({m.get('flagged')}, {_pct(m.get('precision'))} / "
+                                           f"{_pct(m.get('recall'))})")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out_dir: Path, planned: Sequence[Cell] = ()) -> None:
+    from naviewer.io import atomic_write_json
+
+    records = read_cells(out_dir)
+    done = {r["key"] for r in records}
+    missing = [c.key for c in planned if c.key not in done]
+    text = matrix_markdown(records, planned)
+    if missing:
+        text += f"\nNot yet run: {', '.join(missing)}.\n"
+    (Path(out_dir) / "matrix.md").write_text(text, encoding="utf-8")
+    atomic_write_json(Path(out_dir) / "matrix.json", {"schema": SCHEMA, "cells": records, "missing": missing})

@@ -1,0 +1,94 @@
+"""The detection matrix on a recipe shrunk to seconds: cells, resume, tables, the CLI's checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from naviewer.errors import NaviewerError
+from naviewer.workflows.matrix import ATTACK_ROWS, Cell, MatrixConfig, default_plan, read_cells, run_matrix
+
+#: tests/workflows/test_demo.py's tiny demo: a pass with flags always comes out after 2 epochs
+TINY = {"data_size": 16, "image_size": 16, "arch": "resnet10", "width": 8, "batch_size": 128, "dift_start": 0,
+        "patience": 1, "k": 5, "knn_every": 0, "trigger_size": 6, "max_steps_per_epoch": 2, "epochs": 4,
+        "dift_settings": {"n_min": 2, "guard_separation": 1e-6, "guard_check_split": False, "max_detection_epochs": 1}}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def matrix_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("matrix")
+    config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist", "lid"),
+                          restarts=("retrain", "continue"))
+    run_matrix(config, out)
+    return out
+
+
+def test_a_cell_records_before_detectors_after_and_floor(matrix_dir):
+    (record,) = read_cells(matrix_dir)
+    assert record["key"] == "na-code-simclr-s0-t1" and record["status"] == "done"
+    protocols = set(record["before"]["asr"])
+    assert {"uniform", "code", "paper"} <= protocols
+    assert record["dift"]["pass_id"] is not None and record["dift"]["flagged"] > 0
+    assert set(record["after"]) == {"retrain", "continue"}
+    for after in record["after"].values():
+        assert set(after["asr"]) == protocols and after["removed"] == record["dift"]["flagged"]
+    assert set(record["floor"]["asr"]) == protocols
+    assert (matrix_dir / record["floor"]["checkpoint"]).is_file()
+    for name in ("kdist", "lid", "dift-posthoc"):
+        assert 0.0 <= record["detectors"][name]["auroc"] <= 1.0
+    # the recipe's DIFT settings add to the demo's: the retrain restart stays
+    assert record["recipe"]["dift_settings"]["restart_mode"] == "retrain"
+
+
+def test_tables_name_every_cell_and_detector(matrix_dir):
+    text = (matrix_dir / "matrix.md").read_text()
+    assert "na-code (code)" in text and "kdist" in text and "dift-posthoc" in text
+    assert json.loads((matrix_dir / "matrix.json").read_text())["missing"] == []
+
+
+def test_done_cells_are_skipped_and_unfinished_ones_restart(matrix_dir):
+    path = matrix_dir / "cells" / "na-code-simclr-s0-t1" / "cell.json"
+    before = path.read_text()
+    unfinished = matrix_dir / "cells" / "patch-simclr-s0-t1"
+    (unfinished / "workspace").mkdir(parents=True)  # left by an interrupted run: no cell.json
+    config = MatrixConfig(cells=[Cell("na-code", threads=1), Cell("patch", threads=1)], recipe=TINY,
+                          detectors=("kdist",), restarts=("retrain",))
+    run_matrix(config, matrix_dir)
+    assert path.read_text() == before  # not run again
+    keys = {r["key"] for r in read_cells(matrix_dir)}
+    assert keys == {"na-code-simclr-s0-t1", "patch-simclr-s0-t1"}
+
+
+def test_cell_parse():
+    assert Cell.parse("na-code:byol:2:1") == Cell("na-code", "byol", 2, 1)
+    assert Cell.parse("ctrl") == Cell("ctrl", "simclr", 0, 2)
+    for bad in ("nope", "na-code:sgd", "patch:simclr:x", "patch:simclr:0:0"):
+        with pytest.raises(NaviewerError):
+            Cell.parse(bad)
+
+
+def test_the_plan_covers_the_issue():
+    plan = default_plan()
+    keys = {c.key for c in plan}
+    assert len(keys) == len(plan)
+    for row in ATTACK_ROWS:
+        for method in ("simclr", "mocov2", "byol", "simsiam"):
+            assert f"{row}-{method}-s0-t2" in keys
+    for row in ("na-code", "na-paper"):
+        assert {f"{row}-simclr-s{s}-t2" for s in (1, 2)} <= keys
+    assert plan[0].row == "na-code"  # the independent-code case first
+
+
+def test_cli_refuses_bad_cells_and_settings(tmp_path, capsys):
+    from naviewer.cli import main
+
+    assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--cells", "nope"]) == 2
+    assert "unknown matrix row" in capsys.readouterr().err
+    assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--set", "epochz=3"]) == 2
+    assert "epochz" in capsys.readouterr().err
+    assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--restarts", "sometimes"]) == 2
+    assert main(["reproduce", "--out", str(tmp_path / "r")]) == 2
+    assert "--attack" in capsys.readouterr().err

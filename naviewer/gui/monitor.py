@@ -1,6 +1,8 @@
 """Live training monitor: loss, learning rate, throughput, kNN accuracy, ASR and DIFT per epoch.
 
-Two sources feed the same plots, both speaking the records of ``metrics.jsonl`` (contracts §1):
+The Qt-free part (reading the file, placing steps, the plots' specs, the run's phase) is
+:mod:`naviewer.analysis.monitor_model`; this module draws it. Two sources feed the same plots, both
+speaking the records of ``metrics.jsonl``:
 
 * a running :class:`~naviewer.gui.jobs.Job` — its ``metrics`` signal (already throttled to 15 Hz);
 * a run directory written by another process (a CLI run, torchrun rank 0) — :class:`MetricsFollower`
@@ -13,7 +15,9 @@ records between N - 1 and N, placed by their position inside that epoch (:class:
 DIFT restart that changes the steps per epoch keeps step and epoch curves together. ASR and DIFT
 plots appear only once a record carries their values (a run with no attack or no DIFT never shows
 them); an empty kNN plot says why in its centre instead of showing empty axes (kNN runs every few
-epochs, and never with ``--no-monitor``). This module imports pyqtgraph, which is slow
+epochs, and never with ``--no-monitor``). While the run retrains from scratch after the removal the
+header says so. DIFT's precision / recall curves are the flag buffer's, before label spreading; the
+pass's final figures (after it) are stars (:meth:`TrainingMonitor.add_spreading_result`). This module imports pyqtgraph, which is slow
 to import: the main window imports it only after the window is on screen.
 """
 
@@ -23,7 +27,6 @@ import html
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -31,30 +34,32 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from naviewer.analysis.monitor_model import (
+    EVENT_LINES,
+    PLOTS,
+    MetricsTail,
+    PlotSpec,
+    RunPhase,
+    SeriesSpec,
+    StepPlacer,
+    epoch_of,
+    event_text,
+    metrics_file,
+    number,
+    spread_points,
+)
 from naviewer.gui.resources import Theme, load_theme
 
-METRICS_FILE = "metrics.jsonl"
-_EVENT_LINES = {"restart": "restart", "dift_stop": "DIFT stop", "finetune": "fine-tune"}
+__all__ = ["MetricsFollower", "TrainingMonitor", "StepPlacer", "metrics_file", "epoch_of", "PLOTS"]
+
 _LABEL_TOP = {"loss": 0.95, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower
-
-
-def metrics_file(path: os.PathLike | str) -> Path:
-    """``path`` itself if it is a file, else ``path/metrics.jsonl`` (a run directory)."""
-    path = Path(path)
-    return path / METRICS_FILE if path.is_dir() or path.suffix != ".jsonl" else path
-
-
-def _read_metrics(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
-    from naviewer.workspace.metrics import read_metrics  # the workspace's own tolerant reader
-
-    return read_metrics(path, offset)
+_number = number
 
 
 class MetricsFollower(QObject):
-    """Follows a growing ``metrics.jsonl``: a timer reads complete new lines from the last offset.
-
-    A half-written last line is left for the next poll (the reader only consumes up to the last
-    newline); a file that got shorter was rewritten, so reading restarts and ``restarted`` fires.
+    """Follows a growing ``metrics.jsonl``: a timer polls a :class:`~naviewer.analysis.monitor_model.MetricsTail`
+    (complete new lines from the last offset; a half-written last line waits for the next poll); a file
+    that got shorter was rewritten, so reading restarts and ``restarted`` fires.
     """
 
     records = Signal(list)
@@ -62,11 +67,15 @@ class MetricsFollower(QObject):
 
     def __init__(self, path: os.PathLike | str, interval_ms: int = 250, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
-        self.path = metrics_file(path)
-        self.offset = 0
+        self.tail = MetricsTail(path)
+        self.path = self.tail.path
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.poll)
+
+    @property
+    def offset(self) -> int:
+        return self.tail.offset
 
     def start(self) -> None:
         self.poll()
@@ -80,153 +89,12 @@ class MetricsFollower(QObject):
         return self._timer.isActive()
 
     def poll(self) -> int:
-        try:
-            size = self.path.stat().st_size
-        except OSError:
-            return 0
-        if size < self.offset:
-            self.offset = 0
+        records, restarted = self.tail.poll()
+        if restarted:
             self.restarted.emit()
-        if size == self.offset:
-            return 0
-        records, self.offset = _read_metrics(self.path, self.offset)
         if records:
             self.records.emit(records)
         return len(records)
-
-class StepPlacer:
-    """Puts ``step`` records at their real position inside their epoch.
-
-    ``step`` is the global step counter, which runs on across a DIFT restart, a resume and a
-    retrain while the steps per epoch change (fewer samples after the restart), so ``step /
-    steps_per_epoch`` drifts. The trainer always logs an epoch's last step, so the records
-    themselves say where each epoch starts (the previous epoch's last step) and ends: a step is
-    placed at ``epoch + (step - start) / steps``; while its epoch is still running the steps per
-    epoch are the latest known (``run_start``, or the last finished epoch), and :meth:`close`
-    gives the exact positions once the epoch record arrives. Positions are 0-based here
-    (``epoch`` 0's steps lie in (0, 1]); the monitor draws them as they are, which puts epoch
-    ``e``'s record (0-based in the file) at x = e + 1, i.e. "epoch e + 1" on screen.
-    """
-
-    def __init__(self) -> None:
-        self.steps_per_epoch: Optional[float] = None
-        self.ends: dict[int, float] = {}  # last logged step of each epoch seen
-        self._resume: Optional[tuple[int, float]] = None
-        self._new_segment = True
-        self._max_epoch = -1
-
-    def run_start(self, record: dict[str, Any]) -> None:
-        spe = _number(record.get("steps_per_epoch"))
-        if spe and spe > 0:
-            self.steps_per_epoch = spe
-        epoch, step = _number(record.get("resumed_from_epoch")), _number(record.get("resumed_from_step"))
-        self._resume = (int(epoch), step) if epoch is not None and step is not None else None
-        self._new_segment = True
-
-    def restart(self, new_samples: Optional[float], old_samples: Optional[float]) -> None:
-        """An in-process restart on fewer samples: estimate the new steps per epoch until one ends."""
-        if self.steps_per_epoch and new_samples and old_samples:
-            self.steps_per_epoch = max(1.0, round(self.steps_per_epoch * new_samples / old_samples))
-
-    def _start(self, epoch: int) -> Optional[float]:
-        if epoch - 1 in self.ends:
-            return self.ends[epoch - 1]
-        if self._resume is not None and self._resume[0] == epoch:
-            return self._resume[1]  # exact unless resumed mid-epoch; close() corrects it
-        if epoch == 0:
-            return 0.0
-        return None
-
-    def place(self, epoch: int, step: float) -> float:
-        if self._new_segment:
-            # A run that starts over (epoch numbers going back) forgets the epochs it replaces.
-            if epoch <= self._max_epoch:
-                for e in [e for e in self.ends if e >= epoch]:
-                    del self.ends[e]
-            self._new_segment = False
-        self._max_epoch = max(self._max_epoch, epoch)
-        self.ends[epoch] = step
-        spe = self.steps_per_epoch or 1.0
-        start = self._start(epoch)
-        if start is None:
-            start = epoch * spe  # nothing known about this epoch's start: the old estimate
-        return epoch + min(1.0, max(0.0, (step - start) / spe))
-
-    def close(self, epoch: int) -> Optional[tuple[float, float]]:
-        """The epoch ended: its (start, end) steps, now known exactly; learns the steps per epoch."""
-        end = self.ends.get(epoch)
-        if end is None:
-            return None
-        start = self.ends.get(epoch - 1)
-        if start is None or start >= end:
-            start = end - self.steps_per_epoch if self.steps_per_epoch else self._start(epoch)
-        if start is None or start >= end:
-            return None
-        self.steps_per_epoch = end - start
-        return start, end
-
-
-@dataclass
-class _SeriesSpec:
-    key: str  # record field
-    source: str  # "step" or "epoch"
-    label: str
-    color_index: int
-    scale: float = 1.0  # e.g. 100 to show fractions as percent
-
-
-@dataclass
-class _PlotSpec:
-    name: str
-    title: str
-    unit: str
-    series: tuple[_SeriesSpec, ...]
-    optional: bool = False  # hidden until one of its series has data
-    y_floor: Optional[float] = None  # the y axis always starts here (0 for rates and counts)
-    y_fixed: Optional[tuple[float, float]] = None  # e.g. percentages: 0..100
-
-
-PLOTS: tuple[_PlotSpec, ...] = (
-    _PlotSpec("loss", "Loss", "", (_SeriesSpec("loss", "step", "step", 0), _SeriesSpec("loss", "epoch", "epoch mean", 1))),
-    _PlotSpec("lr", "Learning rate", "", (_SeriesSpec("lr", "step", "step", 0), _SeriesSpec("lr", "epoch", "epoch", 1)), y_floor=0.0),
-    _PlotSpec(
-        "throughput",
-        "Throughput",
-        "images/s",
-        (_SeriesSpec("images_per_s", "step", "step", 0), _SeriesSpec("images_per_s", "epoch", "epoch", 1)),
-        y_floor=0.0,
-    ),
-    _PlotSpec("knn", "kNN accuracy", "%", (_SeriesSpec("knn_acc", "epoch", "top-1", 2, 100.0),), y_fixed=(0.0, 100.0)),
-    _PlotSpec("asr", "Attack success rate", "%", (_SeriesSpec("asr", "epoch", "ASR", 4, 100.0),), optional=True,
-              y_fixed=(0.0, 100.0)),
-    _PlotSpec("dift", "DIFT detected", "samples", (_SeriesSpec("dift_detected", "epoch", "detected", 3),), optional=True,
-              y_floor=0.0),
-    _PlotSpec(
-        "dift_pr",
-        "DIFT precision / recall",
-        "%",
-        (_SeriesSpec("dift_precision", "epoch", "precision", 0, 100.0), _SeriesSpec("dift_recall", "epoch", "recall", 1, 100.0)),
-        optional=True,
-        y_fixed=(0.0, 100.0),
-    ),
-)
-
-
-def _number(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def epoch_of(x: float, total: Optional[float] = None) -> str:
-    """"epoch N of M" for the end of the N-th epoch (x = N on the monitor's axis), 1-based like
-    everything a person reads."""
-    n = max(1, int(math.ceil(x - 1e-9)))
-    return f"epoch {n}" + (f" of {int(total)}" if total else "")
 
 
 @dataclass
@@ -259,6 +127,7 @@ class TrainingMonitor(QWidget):
         self.state = "idle"
         self._dirty: set[str] = set()
         self.placer = StepPlacer()
+        self.phase = RunPhase()  # training, or retraining after the removal (said in the header)
         # step points of epochs still running: epoch -> [(step, [(data key, index)])], fixed by close()
         self._open_steps: dict[int, list[tuple[float, list[tuple[tuple[str, str], int]]]]] = {}
         self.marker_groups: list[_MarkerGroup] = []
@@ -307,6 +176,7 @@ class TrainingMonitor(QWidget):
         self.events = []
         self.state = "idle"
         self.placer = StepPlacer()
+        self.phase = RunPhase()
         self._open_steps = {}
         self.marker_groups = []
         self._skipped_finetune = None
@@ -389,6 +259,18 @@ class TrainingMonitor(QWidget):
                 self._add_event(record)
         self._update_header()
 
+    def add_spreading_result(self, summary: Optional[dict[str, Any]], epoch: Optional[int]) -> bool:
+        """Put the detection pass's final precision / recall (after label spreading) beside the buffer's
+        per-epoch curves (before it), at the pass's 0-based ``epoch``; False when the pass has none."""
+        record = spread_points(summary, epoch)
+        if record is None:
+            return False
+        for key in ("final_precision", "final_recall"):  # one point per pass: a new pass replaces it
+            self.data.pop((key, "spread"), None)
+        self._add_point("spread", record, record["epoch"] + 1)
+        self._update_header()
+        return True
+
     def _add_step(self, record: dict[str, Any]) -> None:
         epoch, step = _number(record.get("epoch")), _number(record.get("step"))
         if epoch is None or step is None:  # not from naviewer's trainer: at the end of its epoch
@@ -428,6 +310,7 @@ class TrainingMonitor(QWidget):
 
     def _add_event(self, record: dict[str, Any]) -> None:
         self.events.append(dict(record))
+        self.phase.add(record)
         name = str(record.get("event", ""))
         if name in ("paused", "resumed", "cancelled", "finished"):
             self.state = {"resumed": "running"}.get(name, name)
@@ -445,31 +328,13 @@ class TrainingMonitor(QWidget):
                 self.run_info["total_epochs"] = int(done) + 1 + int(remaining)
             if record.get("n_samples") is not None:
                 self.run_info["n_samples"] = record["n_samples"]
-        if name in _EVENT_LINES:
+        if name in EVENT_LINES:
             epoch = _number(record.get("epoch"))
             self._mark(epoch + 1 if epoch is not None else self._latest_x(), *self._event_text(name, record))
 
     def _event_text(self, name: str, record: dict[str, Any]) -> tuple[str, str]:
-        """(label, tooltip line) of an event marker."""
-        label = _EVENT_LINES[name]
-        details = []
-        if name == "dift_stop":
-            if record.get("reason"):
-                details.append(str(record["reason"]))
-            if _number(record.get("flagged")) is not None:
-                details.append(f"{int(record['flagged']):,} flagged")
-        elif name == "finetune":
-            if _number(record.get("steps")) is not None:
-                details.append(f"{int(record['steps']):,} steps")
-        elif name == "restart":
-            mode = (self._skipped_finetune or {}).get("restart_mode")
-            if mode:
-                label += f" ({mode})"
-            if _number(record.get("n_samples")) is not None:
-                details.append(f"on {int(record['n_samples']):,} samples")
-            if _number(record.get("remaining_epochs")) is not None:
-                details.append(f"{int(record['remaining_epochs'])} more epochs")
-        return label, label + (f": {', '.join(details)}" if details else "")
+        """(label, tooltip line) of an event marker (a restart names its kind: "restart (retrain)")."""
+        return event_text(name, record, (self._skipped_finetune or {}).get("restart_mode"))
 
     def _mark(self, x: float, label: str, tip: str) -> None:
         """A dashed line at ``x`` on the loss, kNN and DIFT plots; events at the same epoch share one
@@ -534,7 +399,7 @@ class TrainingMonitor(QWidget):
         self._update_header()
 
     # -- drawing --------------------------------------------------------------------------
-    def _make_plot(self, spec: _PlotSpec) -> pg.PlotWidget:
+    def _make_plot(self, spec: PlotSpec) -> pg.PlotWidget:
         plot = pg.PlotWidget()
         plot.setObjectName(f"plot_{spec.name}")
         plot.setMinimumSize(220, 150)
@@ -556,6 +421,9 @@ class TrainingMonitor(QWidget):
                 curve = item.plot([], [], name=series.label, antialias=False)  # dense: antialiasing costs, shows nothing
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
+            elif series.source == "spread":  # one point per detection pass: a star, no line
+                curve = item.plot([], [], name=series.label, pen=None, symbol="star", symbolSize=14)
+                curve.scatter.opts.update(hoverable=True, tip=lambda x, y, data, p=spec, s=series: self._point_tip(p, s, x, y))
             else:
                 curve = item.plot([], [], name=series.label, symbol="o", symbolSize=6)
                 # hovering an epoch point says which epoch it is, 1-based like the axis
@@ -567,11 +435,12 @@ class TrainingMonitor(QWidget):
         self.notes[spec.name] = note
         return plot
 
-    def _point_tip(self, spec: _PlotSpec, series: _SeriesSpec, x: float, y: float) -> str:
+    def _point_tip(self, spec: PlotSpec, series: SeriesSpec, x: float, y: float) -> str:
         unit = f" {spec.unit}" if spec.unit else ""
-        return f"{epoch_of(x, _number(self.run_info.get('total_epochs')))}\n{spec.title} ({series.label}): {y:.4g}{unit}"
+        tip = f"\n{series.tip}" if series.tip else ""
+        return f"{epoch_of(x, _number(self.run_info.get('total_epochs')))}\n{spec.title} ({series.label}): {y:.4g}{unit}{tip}"
 
-    def _has_data(self, spec: _PlotSpec) -> bool:
+    def _has_data(self, spec: PlotSpec) -> bool:
         return any(self.data.get((s.key, s.source), ([], []))[0] for s in spec.series)
 
     def visible_plots(self) -> list[str]:
@@ -619,7 +488,7 @@ class TrainingMonitor(QWidget):
                 )
             self._fit_range(spec)
 
-    def _fit_range(self, spec: _PlotSpec) -> None:
+    def _fit_range(self, spec: PlotSpec) -> None:
         """Grow the plot's range in coarse steps only when data leaves it (never on every point).
 
         x spans the run's total epochs when known; y has fixed bounds for percentages, a floor of
@@ -680,6 +549,10 @@ class TrainingMonitor(QWidget):
                 color = theme.color(series.color_index)
                 if series.source == "step":
                     curve.setPen(pg.mkPen(color, width=1.2))
+                elif series.source == "spread":
+                    curve.setPen(None)
+                    curve.setSymbolBrush(pg.mkBrush(color))
+                    curve.setSymbolPen(pg.mkPen(theme.plot_foreground, width=1))
                 else:
                     curve.setPen(pg.mkPen(color, width=2))
                     curve.setSymbolBrush(pg.mkBrush(color))
@@ -762,6 +635,9 @@ class TrainingMonitor(QWidget):
         detected = _number(self.last_epoch.get("dift_detected"))
         if detected is not None:
             parts.append(f"DIFT {int(detected)} flagged")
+        phase = self.phase.text()
+        if phase:
+            parts.append(f"<b>{html.escape(phase)}</b>")
         if self.state not in ("idle", "following", "running"):
             parts.append(f"<i>{self.state}</i>")
         self.header.setText(" · ".join(parts))

@@ -232,3 +232,36 @@ def test_a_run_whose_last_epoch_is_written_counts_as_over(qtbot, monitor):
 
     monitor.set_theme(load_theme("dark"))
     assert monitor.notes["knn"].isVisible() and load_theme("dark").plot_foreground in monitor.notes["knn"].textItem.toHtml()
+
+
+def test_header_says_retraining_while_the_run_retrains_after_the_removal(qtbot, monitor):
+    """Issue 14 item 9: the monitor says "retraining" from the restart after removal until the end."""
+    records = [{"kind": "run_start", "total_epochs": 3, "steps_per_epoch": 11, "n_samples": 1437, "method": "simclr"}]
+    records += _steps(3, 11, log_every=5)
+    records += [{"kind": "event", "event": "dift_stop", "epoch": 2, "reason": "stable", "flagged": 114},
+                {"kind": "event", "event": "finished", "reason": "dift_review"},
+                {"kind": "event", "event": "finetune", "skipped": True, "restart_mode": "retrain", "removed": 114},
+                {"kind": "event", "event": "restart", "n_samples": 1323, "remaining_epochs": 3},
+                {"kind": "run_start", "total_epochs": 6, "steps_per_epoch": 10, "n_samples": 1323, "method": "simclr"}]
+    records += _steps(1, 10, first_epoch=3, first_step=33, log_every=5)
+    monitor.add_records(records)
+    assert "retraining from scratch on 1,323 kept samples (114 confirmed poisons removed)" in monitor.header.text()
+    monitor.add_records([{"kind": "event", "event": "finished"}])
+    assert "retraining" not in monitor.header.text()
+
+
+def test_precision_recall_before_and_after_label_spreading(qtbot, monitor):
+    """Issue 14 item 9: the buffer's per-epoch curves are labelled before label spreading; the pass's
+    final figures (after it) are their own points."""
+    monitor.add_records([{"kind": "run_start", "total_epochs": 5, "steps_per_epoch": 2}]
+                        + [{"kind": "epoch", "epoch": e, "loss": 1.0, "dift_detected": 10 + e,
+                            "dift_precision": 0.8, "dift_recall": 0.5} for e in range(3)])
+    legend = monitor.plots["dift_pr"].getPlotItem().legend
+    names = [label.text for _sample, label in legend.items]
+    assert names == ["precision, before label spreading", "recall, before label spreading",
+                     "precision, after label spreading", "recall, after label spreading"]
+    assert monitor.add_spreading_result({"final_precision": 0.9, "final_recall": 0.97}, epoch=2)
+    monitor.redraw()
+    xs, ys = monitor.curves[("dift_pr", "final_recall", "spread")].getData()
+    assert list(xs) == [3.0] and list(ys) == pytest.approx([97.0])
+    assert not monitor.add_spreading_result({"flagged": 3}, epoch=2)  # no ground truth: nothing to add

@@ -54,7 +54,7 @@ def _fmt(value) -> str:
 
 def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     from naviewer.defense.config import DiftConfig
-    from naviewer.workflows.dift_training import confirm_flags
+    from naviewer.workspace.runs import confirm_flags
     from naviewer.workflows.posthoc import finetune_posthoc
 
     if args.accept_all:
@@ -91,7 +91,8 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
 def _run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import is_main_process, context, parse_settings
     from naviewer.cli.progress import count
-    from naviewer.workflows.dift_training import pending_review_runs, resume_after_review
+    from naviewer.workflows.dift_training import resume_after_review
+    from naviewer.workspace.runs import pending_review_runs
     from naviewer.workspace import Workspace
 
     ctx = context()

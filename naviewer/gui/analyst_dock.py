@@ -29,11 +29,9 @@ def latest_pass(path: Path) -> Optional[int]:
         return ws.store.latest_pass_id()
 
 
-def _pass_record(ws, pass_id: int) -> dict:
-    for record in ws.store.passes():
-        if record.get("id") == pass_id:
-            return dict(record)
-    return {}
+def pass_record(ws, pass_id: int) -> dict:
+    """The detection pass's record (id, method, run, epoch, ...; see ``WorkspaceStore.passes``), {} if none."""
+    return dict(ws.store.pass_info(pass_id) or {})
 
 
 def find_embeddings(ws, run: Optional[str], n: int) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
@@ -77,7 +75,7 @@ class AnalystDock:
             if pass_id is None:
                 raise NaviewerError("the workspace has no detection pass yet", self.path)
             self.pass_id = int(pass_id)
-            self.run = run or _pass_record(self.ws, self.pass_id).get("run")
+            self.run = run or pass_record(self.ws, self.pass_id).get("run")
             n = self.ws.store.sample_count()
             from naviewer.analysis.embeddings import pass_embeddings
 
@@ -136,7 +134,7 @@ class AnalystDock:
     # -- fine-tuning --------------------------------------------------------------------------------
     def finetune(self, confirmed: Any) -> None:
         """Resume the pass's run: fine-tune on the confirmed samples, remove them, finish training."""
-        from naviewer.workflows.dift_training import read_state
+        from naviewer.workspace.runs import read_state
 
         w = self.window
         state = read_state(self.ws, self.run) if self.run else None

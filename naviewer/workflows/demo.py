@@ -294,7 +294,7 @@ def run_demo(path: Union[str, Path], config: Optional[DemoConfig] = None, ctx: O
 
 
 def _state(ws, run: str) -> dict:
-    from naviewer.workflows.dift_training import read_state
+    from naviewer.workspace.runs import read_state
 
     return read_state(ws, run) or {}
 
@@ -356,7 +356,8 @@ def finetune_and_finish(ws, run: str = RUN, ctx: Optional[JobContext] = None,
 
     Returns ``{"before": {...}, "after": {...}, "confirmed": n, "finetune": record, "checkpoint": str}``
     with the fine-tune gate's keys (confirmed_density, knn_acc, asr)."""
-    from naviewer.workflows.dift_training import confirmed_ids, resume_after_review
+    from naviewer.workflows.dift_training import resume_after_review
+    from naviewer.workspace.runs import confirmed_ids
 
     ctx = ensure_context(ctx)
     confirmed = confirmed_ids(ws)

@@ -5,7 +5,8 @@ The run (``<ws>/runs/<run>/``, checkpoints in ``<ws>/checkpoints/<run>/``):
 1. train; from E_start on, :class:`~naviewer.defense.pipeline.DiftHook` embeds the training set
    after every epoch, folds the detections into the buffer and emits the ``dift_*`` epoch metrics;
 2. once the buffer is stable it label-spreads; the result is saved as a detection pass of the
-   workspace (``save_detection``) and the run's state file ``dift_state.json`` says where it is;
+   workspace (``save_detection``) and the run's state file ``dift_state.json``
+   (:mod:`naviewer.workspace.runs`) says where it is;
 3. the review gate: with ``accept_all`` every flag that nobody rejected is confirmed at once
    (reviewer ``auto-accept``); otherwise an event ``dift_review`` is logged and either
    - the run stops after checkpointing (CLI: review with ``naviewer review`` or the GUI, then
@@ -27,7 +28,6 @@ workspace's ``[evaluation]`` section and go into the epoch records of ``metrics.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,50 +35,18 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from naviewer.defense.review import ReviewDecision, ReviewGate  # ReviewGate: also the public gate's import path
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
-
-STATE_FILE = "dift_state.json"
-AUTO_REVIEWER = "auto-accept"
-
-
-# -- the review gate: one mechanism, shared with DiftHook (naviewer.defense.review) -------------
-
-from naviewer.defense.review import ReviewDecision, ReviewGate  # noqa: E402  (re-exported: the public gate)
-
-# -- run state ------------------------------------------------------------------------------
-
-def read_state(ws, run: str) -> Optional[dict]:
-    path = ws.path / "runs" / run / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise NaviewerError(f"garbled DIFT run state ({exc})", path) from exc
-    return value if isinstance(value, dict) else None
-
-
-def write_state(ws, run: str, /, **values: Any) -> dict:
-    from naviewer.io import atomic_write_json
-
-    state = read_state(ws, run) or {}
-    state.update(values)
-    state["updated"] = time.time()
-    atomic_write_json(ws.run_dir(run) / STATE_FILE, state)
-    return state
-
-
-def pending_review_runs(ws) -> list[str]:
-    """Runs of the workspace that stopped (or wait) for a DIFT review."""
-    root = ws.path / "runs"
-    out = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        state = read_state(ws, folder.name)
-        if state and state.get("status") == "awaiting_review":
-            out.append(folder.name)
-    return out
-
+from naviewer.workspace.runs import (
+    AUTO_REVIEWER,
+    RunStatus,
+    confirm_flags,
+    confirmed_ids,
+    pending_review_runs,
+    read_state,
+    write_state,
+)
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -161,22 +129,6 @@ def _evaluation_kwargs(ws, trainer_config, monitor: bool, ctx) -> dict:
     return out
 
 
-def confirm_flags(ws, pass_id: int, reviewer: str = AUTO_REVIEWER) -> np.ndarray:
-    """Accept-all: confirm every flag of the pass that nobody rejected (or already confirmed)."""
-    scores = ws.store.pass_scores(pass_id)
-    flagged = np.flatnonzero(np.asarray(scores.get("flagged", []), dtype=bool))
-    states = ws.store.review_states()
-    todo = flagged[np.isin(states[flagged], ("unreviewed", "later"))]
-    if todo.size:
-        ws.store.set_review(todo, "confirmed", reviewer, note=f"accept-all of detection pass {pass_id}")
-    return todo
-
-
-def confirmed_ids(ws) -> np.ndarray:
-    """Workspace ids the analyst confirmed as poisons (the only ones fine-tuning and removal use)."""
-    return np.flatnonzero(ws.store.review_states() == "confirmed").astype(np.int64)
-
-
 # -- fine-tuning + restart ---------------------------------------------------------------------
 
 def finetune_and_restart(trainer, ws, pass_id: Optional[int], anchors, config, ctx: Optional[JobContext] = None,
@@ -236,7 +188,7 @@ class DiftRunOutcome:
     """How a DIFT training run ended."""
 
     run: str
-    status: str                          # finished | awaiting_review | noop
+    status: RunStatus                    # finished | awaiting_review | noop
     fit: dict = field(default_factory=dict)
     pass_id: Optional[int] = None
     detection: Optional[dict] = None     # DetectionResult.summary() (+ metrics vs ground truth)
@@ -336,14 +288,14 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
         store = store.subset(keep)
     if not dift:
         trainer = build_trainer(train_config, store, run_dir, checkpoint_dir=ckpt_dir, **extra)
-        state(status="training", dift=False)
+        state(status=RunStatus.TRAINING, dift=False)
         t1 = time.perf_counter()
         summary = trainer.fit(ctx)
         timings["train"] = time.perf_counter() - t1
-        state(status="finished", epochs=summary["epochs"])
-        return DiftRunOutcome(run, "finished", summary, checkpoint=ckpt_dir / "last.pt", timings=timings)
+        state(status=RunStatus.FINISHED, epochs=summary["epochs"])
+        return DiftRunOutcome(run, RunStatus.FINISHED, summary, checkpoint=ckpt_dir / "last.pt", timings=timings)
 
-    outcome = DiftRunOutcome(run, "finished")
+    outcome = DiftRunOutcome(run, RunStatus.FINISHED)
     if distributed and not main:
         return _follow_dift_run(ws, run, train_config, store, run_dir, ckpt_dir, extra, outcome, timings, ctx)
     anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
@@ -367,22 +319,22 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
                 "buffer": int(result.buffer_ids.size), "flagged": int(result.final_ids.size)}
         holder["info"] = info
         if result.noop:
-            write_state(ws, run, status="noop", **info, detection=result.summary())
-            outcome.status = "noop"
+            write_state(ws, run, status=RunStatus.NOOP, **info, detection=result.summary())
+            outcome.status = RunStatus.NOOP
             return ReviewDecision("noop")
         if accept_all:
             confirm_flags(ws, pass_id)
             return ReviewDecision("accepted", _current_confirmed(trainer), AUTO_REVIEWER)
-        write_state(ws, run, status="awaiting_review", **info, detection=result.summary())
+        write_state(ws, run, status=RunStatus.AWAITING_REVIEW, **info, detection=result.summary())
         trainer.log_event("dift_review", **info)
         if gate is None:
             trainer.request_stop("dift_review")
-            outcome.status = "awaiting_review"
+            outcome.status = RunStatus.AWAITING_REVIEW
             return ReviewDecision("awaiting_review")
         if gate.wait(info, ctx):
             return ReviewDecision("accepted", _current_confirmed(trainer), "analyst")
         trainer.log_event("finetune", skipped=True, reason="review cancelled", pass_id=pass_id)
-        write_state(ws, run, status="review_skipped", **info, detection=result.summary())
+        write_state(ws, run, status=RunStatus.REVIEW_SKIPPED, **info, detection=result.summary())
         return ReviewDecision("rejected", reviewer="analyst")
 
     def _current_confirmed(trainer) -> np.ndarray:
@@ -394,7 +346,7 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
         record = finetune_and_restart(trainer, ws, info["pass_id"], anchors, config, ctx, seed=config.seed)
         outcome.finetune = record
         timings["finetune"] = record.get("seconds", 0.0)
-        write_state(ws, run, status="restarted", **info, finetune=record, detection=outcome.detection)
+        write_state(ws, run, status=RunStatus.RESTARTED, **info, finetune=record, detection=outcome.detection)
         return record
 
     # one gate: ours (on_stable returns the decision); the hook reports it and calls our mitigation
@@ -422,7 +374,7 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
         hooks[0].inner = timed
     trainer = build_trainer(train_config, store, run_dir, hooks=hooks, checkpoint_dir=ckpt_dir, **extra)
     holder["trainer"] = trainer
-    write_state(ws, run, status="detecting", dift=True, accept_all=bool(accept_all))
+    write_state(ws, run, status=RunStatus.DETECTING, dift=True, accept_all=bool(accept_all))
     t1 = time.perf_counter()
     summary = trainer.fit(ctx)
     timings["train_total"] = time.perf_counter() - t1
@@ -432,15 +384,15 @@ def train_with_dift(ws, train_config, dift_config=None, *, run: str = "dift", ac
     outcome.timings = timings
     if distributed:
         _share_outcome(trainer, outcome)
-    if outcome.status == "awaiting_review":
+    if outcome.status is RunStatus.AWAITING_REVIEW:
         return outcome
     if hook.result is None:
-        write_state(ws, run, status="finished", note="detection never stopped (run too short for E_start + patience)",
+        write_state(ws, run, status=RunStatus.FINISHED, note="detection never stopped (run too short for E_start + patience)",
                     epochs=summary["epochs"])
-        outcome.status = "finished"
+        outcome.status = RunStatus.FINISHED
         return outcome
-    write_state(ws, run, status="finished", epochs=summary["epochs"])
-    outcome.status = "finished" if outcome.status != "noop" else "noop"
+    write_state(ws, run, status=RunStatus.FINISHED, epochs=summary["epochs"])
+    outcome.status = RunStatus.FINISHED if outcome.status is not RunStatus.NOOP else RunStatus.NOOP
     return outcome
 
 
@@ -466,10 +418,10 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
             raise NaviewerError(f"several runs wait for a review ({', '.join(waiting)}): choose one with --run", ws.path)
         run = waiting[0]
     state = read_state(ws, run)
-    if not state or state.get("status") != "awaiting_review":
-        status = state.get("status") if state else "unknown"
+    if not state or state.status is not RunStatus.AWAITING_REVIEW:
+        status = state.status if state else "unknown"
         raise NaviewerError(f"run {run!r} is not waiting for a review (status: {status})", ws.path / "runs" / run)
-    pass_id = state.get("pass_id")
+    pass_id = state.pass_id
     distributed, main = _rank_info()  # under torchrun rank 0 confirms, fine-tunes and writes; the others follow
     counts: dict = {}
     if main:
@@ -495,7 +447,7 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
         record = finetune_and_restart(trainer, ws, None if pass_id is None else int(pass_id), anchors, config, ctx,
                                       seed=config.seed)
         trainer.save_checkpoint()
-        write_state(ws, run, status="restarted", finetune=record, review=counts)
+        write_state(ws, run, status=RunStatus.RESTARTED, finetune=record, review=counts)
         return record
 
     if distributed:
@@ -511,7 +463,7 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
     summary = trainer.fit(ctx)
     timings["train_rest"] = time.perf_counter() - t1
     if main:
-        write_state(ws, run, status="finished", epochs=summary["epochs"])
-    return DiftRunOutcome(run, "finished", summary, pass_id=None if pass_id is None else int(pass_id),
-                          detection=state.get("detection"), finetune=record, checkpoint=ckpt_dir / "last.pt",
+        write_state(ws, run, status=RunStatus.FINISHED, epochs=summary["epochs"])
+    return DiftRunOutcome(run, RunStatus.FINISHED, summary, pass_id=None if pass_id is None else int(pass_id),
+                          detection=state.detection, finetune=record, checkpoint=ckpt_dir / "last.pt",
                           timings=timings)

@@ -253,7 +253,7 @@ def latest_finetune_result(ws, run: Optional[str], pass_id: Optional[int] = None
             if isinstance(record, dict):
                 mode = ((record.get("finetune") or {}).get("restart_mode") or "continue")
                 return {**record, "kind": "retrain" if mode == "retrain" else "finetune"}
-        from naviewer.workflows.dift_training import read_state
+        from naviewer.workspace.runs import read_state
 
         state = read_state(ws, run) or {}
         if state.get("status") in ("restarted", "finished") and state.get("finetune"):
@@ -368,7 +368,7 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     from naviewer.ssl.checkpoints import BACKBONE_BRANCHES, checkpoint_with_backbone, load_encoder, load_file, save_atomic
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
-    from naviewer.workflows.dift_training import confirmed_ids
+    from naviewer.workspace.runs import confirmed_ids
     from naviewer.workflows.workspace_setup import evaluate_on_sets, evaluation_sets, workspace_anchors
 
     ctx = ensure_context(ctx)

@@ -103,7 +103,7 @@ def test_finetune_and_finish_with_a_retrain_restart(demo_ws, tmp_path):
     import shutil
 
     from naviewer.workflows.demo import RUN, finetune_and_finish
-    from naviewer.workflows.dift_training import confirm_flags, read_state
+    from naviewer.workspace.runs import confirm_flags, read_state
     from naviewer.workspace import Workspace
 
     path = tmp_path / "ws"

@@ -9,7 +9,8 @@ import torch
 
 from workflow_kit import attacked_workspace, dift_config, train_config
 from naviewer.errors import NaviewerError
-from naviewer.workflows.dift_training import ReviewGate, read_state, resume_after_review, train_with_dift
+from naviewer.workflows.dift_training import ReviewGate, resume_after_review, train_with_dift
+from naviewer.workspace.runs import read_state
 from naviewer.workflows.workspace_setup import ground_truth_mask
 from naviewer.workspace import Workspace
 

@@ -272,7 +272,7 @@ def _open_workspace(path: Path, pass_id: Optional[int], run: Optional[str], tag:
 
     from naviewer.analysis.session import AnalysisSession
     from naviewer.errors import NaviewerError
-    from naviewer.gui.analyst_dock import _pass_record, find_embeddings
+    from naviewer.gui.analyst_dock import find_embeddings, pass_record
     from naviewer.workspace import Workspace
 
     ws = Workspace.open(path)
@@ -281,7 +281,7 @@ def _open_workspace(path: Path, pass_id: Optional[int], run: Optional[str], tag:
     if pass_id is None:
         ws.close()
         raise NaviewerError("the workspace has no detection pass to show", path)
-    pass_run = _pass_record(ws, int(pass_id)).get("run")
+    pass_run = pass_record(ws, int(pass_id)).get("run")
     n = ws.store.sample_count()
     if tag is not None:
         embeddings = np.asarray(ws.load_embeddings(run or pass_run, tag, mmap=False), dtype=np.float32)
@@ -303,14 +303,14 @@ def _open_workspace(path: Path, pass_id: Optional[int], run: Optional[str], tag:
 def _finetune_result_of(path: Path, pass_id: Optional[int], run: Optional[str] = None) -> Optional[Path]:
     """``<ws>/runs/<run>/finetune_result.json`` of the pass's run (the latest pass by default), if any."""
     if run is None:
-        from naviewer.gui.analyst_dock import _pass_record, latest_pass
+        from naviewer.gui.analyst_dock import latest_pass, pass_record
         from naviewer.workspace import Workspace
 
         pid = pass_id if pass_id is not None else latest_pass(path)
         if pid is None:
             return None
         with Workspace.open(path) as ws:
-            run = _pass_record(ws, int(pid)).get("run")
+            run = pass_record(ws, int(pid)).get("run")
     if not run:
         return None
     found = Path(path) / "runs" / run / "finetune_result.json"

@@ -1,0 +1,46 @@
+"""Run state (``naviewer.workspace.runs``): the status enum keeps the stored strings, the state merges."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from naviewer.errors import NaviewerError
+from naviewer.workspace.runs import (
+    STATE_FILE,
+    RunState,
+    RunStatus,
+    confirmed_ids,
+    pending_review_runs,
+    read_state,
+    write_state,
+)
+
+
+def test_state_file_keeps_plain_strings_and_merges(ws) -> None:
+    assert read_state(ws, "dift") is None and pending_review_runs(ws) == []
+    write_state(ws, "dift", status=RunStatus.DETECTING, dift=True)
+    state = write_state(ws, "dift", status=RunStatus.AWAITING_REVIEW, pass_id=3, epoch=5)
+    stored = json.loads((ws.path / "runs" / "dift" / STATE_FILE).read_text(encoding="utf-8"))
+    assert stored["status"] == "awaiting_review" and stored["dift"] is True and stored["pass_id"] == 3
+    read = read_state(ws, "dift")
+    assert isinstance(read, RunState) and read.status is RunStatus.AWAITING_REVIEW == state.status
+    assert read.pass_id == 3 and read.epoch == 5 and read.extra == {"dift": True}
+    assert read.get("status") == "awaiting_review" and read["pass_id"] == 3 and read.get("missing") is None
+    assert pending_review_runs(ws) == ["dift"]
+    assert f"{RunStatus.FINISHED}" == str(RunStatus.FINISHED) == "finished"
+
+
+def test_unknown_status_is_a_garbled_state(ws) -> None:
+    path = ws.run_dir("old") / STATE_FILE
+    path.write_text(json.dumps({"status": "exploded"}), encoding="utf-8")
+    with pytest.raises(NaviewerError, match="garbled DIFT run state"):
+        read_state(ws, "old")
+
+
+def test_confirmed_ids_follow_the_review(ws) -> None:
+    assert confirmed_ids(ws).size == 0
+    ws.store.set_review(np.array([2, 5]), "confirmed", "tester")
+    assert confirmed_ids(ws).tolist() == [2, 5]

@@ -36,8 +36,13 @@ def pass_record(ws, pass_id: int) -> dict:
 
 def find_embeddings(ws, run: Optional[str], n: int) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
     """(array, run, tag) of the best saved embeddings for the analyst views, or (None, None, None)."""
+    from naviewer.workflows.demo import FINAL_TAG
+
     found = list(ws.embeddings())
-    order = sorted(found, key=lambda rt: (rt[0] != run, rt[1] != "review", rt[1].endswith("tsne2d")))
+    # the encoder after a fine-tune / retrain (tag ``final``, a post-hoc ``<run>-finetune`` run) embeds
+    # the samples as the pass did NOT rank them: its array is the map's "after" choice, never the pass's own
+    order = sorted(found, key=lambda rt: (rt[1] == FINAL_TAG or rt[0].endswith("-finetune"),
+                                          rt[0] != run, rt[1] != "review", rt[1].endswith("tsne2d")))
     for r, tag in order:
         if tag.endswith("tsne2d"):
             continue
@@ -48,6 +53,43 @@ def find_embeddings(ws, run: Optional[str], n: int) -> tuple[Optional[np.ndarray
         if array.ndim == 2 and len(array) == n:
             return np.asarray(array, dtype=np.float32), r, tag
     return None, None, None
+
+
+def after_embeddings(ws, run: Optional[str], result: Optional[dict]) -> Optional[tuple[np.ndarray, str, str, str]]:
+    """(array, run, tag, label) of every sample embedded by the encoder a fine-tune / remove-and-retrain
+    made (``result``: :func:`naviewer.workflows.posthoc.latest_finetune_result` or a job's result), or None
+    when none was saved: the in-training path's ``<run>/final`` (:func:`naviewer.workflows.demo.finetune_and_finish`),
+    a post-hoc fine-tune's ``<run>-finetune/<its checkpoint's tag>``."""
+    from naviewer.workflows.demo import FINAL_TAG
+    from naviewer.workflows.posthoc import FINETUNE_RUN_KIND
+
+    if not result:
+        return None
+    n = ws.store.sample_count()
+    candidates: list[tuple[str, str]] = []
+    kind = result.get("kind")
+    if kind == "posthoc" or result.get("run", "").endswith("-finetune"):
+        done = [r for r in ws.store.runs() if r.get("kind") == FINETUNE_RUN_KIND
+                and (run is None or str(r.get("name", "")).startswith(f"{run}-finetune"))]
+        for record in sorted(done, key=lambda r: r.get("created") or 0, reverse=True):
+            tag = (record.get("config") or {}).get("tag")
+            if tag and (not result.get("checkpoint") or (record.get("config") or {}).get("checkpoint") == result["checkpoint"]):
+                candidates.append((record["name"], tag))
+        label = "after fine-tuning"
+    else:
+        recorded = (result.get("embeddings") or {}) if isinstance(result.get("embeddings"), dict) else {}
+        if run:
+            candidates.append((recorded.get("run") or run, recorded.get("after") or FINAL_TAG))
+        retrain = kind == "retrain" or ((result.get("finetune") or {}).get("restart_mode") == "retrain")
+        label = "after retraining" if retrain else "after fine-tuning"
+    for emb_run, tag in candidates:
+        try:
+            array = ws.load_embeddings(emb_run, tag, mmap=True)
+        except (NaviewerError, OSError, ValueError):
+            continue
+        if array.ndim == 2 and len(array) == n:
+            return array, emb_run, tag, label
+    return None
 
 
 def _reviewer() -> str:
@@ -94,6 +136,7 @@ class AnalystDock:
         self.panel.setObjectName("analystPanel")
         self.panel.finetune_requested.connect(self.finetune)
         self._show_earlier_result()
+        self.show_spreading_on_monitor()
         self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.panel.export_finished.connect(window.show_export_result)
         self.panel.anchors_requested.connect(lambda: window.show_anchors(self.path))
@@ -168,6 +211,7 @@ class AnalystDock:
         monitor = w.monitor
         if monitor is None or monitor.follower is None:
             w.follow_run(self.path / "runs" / run)
+        self.show_spreading_on_monitor()
         w._log(title)
 
     def _show_earlier_result(self) -> None:
@@ -184,12 +228,42 @@ class AnalystDock:
         gate = self.panel.finetune_gate
         if result.get("before") or result.get("after"):
             self.panel.set_finetune_result(result)
+        self._show_after_embeddings(result)
         if result["kind"] == "posthoc":
             gate.mark_done(f"Done earlier: fine-tuned the encoder on {int(result.get('confirmed') or 0):,} "
                            f"confirmed poisons; checkpoint {result.get('checkpoint')}.")
         else:
             gate.show_done(int(result.get("confirmed") or 0))
             gate.mark_done(gate.reason.text().replace("Done:", "Done earlier:", 1))
+
+    def _show_after_embeddings(self, result: Optional[dict]) -> None:
+        """Offer the map of the samples re-embedded by the new encoder (mmap: nothing is read here; the
+        projection is a job), with the removed samples' neighbourhood density before / after."""
+        try:
+            found = after_embeddings(self.ws, self.run, result)
+        except NaviewerError:
+            found = None
+        if found is None:
+            return
+        array, run, tag, label = found
+        self.panel.set_after_embeddings(array, label, run=run, tag=tag, result=result)
+
+    def show_spreading_on_monitor(self) -> bool:
+        """The monitor following this pass's run gets the pass's final precision / recall (after label
+        spreading) beside the buffer's per-epoch curves (before it); False when it follows another run
+        or the pass has no such figures (no ground truth)."""
+        monitor = getattr(self.window, "monitor", None)
+        follower = getattr(monitor, "follower", None)
+        if follower is None or not self.run:
+            return False
+        try:
+            same = follower.path.parent.resolve() == (self.path / "runs" / self.run).resolve()
+        except OSError:
+            return False
+        if not same:
+            return False
+        epoch = pass_record(self.ws, self.pass_id).get("epoch")
+        return monitor.add_spreading_result((self.panel.session.settings or {}).get("summary"), epoch)
 
     def posthoc_checkpoint(self) -> Optional[Path]:
         """The encoder checkpoint of this pass when a post-hoc detection made it (its run records it)."""
@@ -238,6 +312,7 @@ class AnalystDock:
         self.panel.set_finetune_result({"before": result.get("before"), "after": result.get("after"),
                                         "confirmed": result.get("confirmed", 0), "protocol": result.get("protocol"),
                                         "floor": result.get("floor")})
+        self._show_after_embeddings({**result, "kind": "posthoc"})
         gate = self.panel.finetune_gate
         gate.mark_done(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "
                        f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
@@ -252,6 +327,7 @@ class AnalystDock:
             return
         result = job.result or {}
         self.panel.set_finetune_result(result)
+        self._show_after_embeddings(result)
         gate = self.panel.finetune_gate
         gate.show_done(int(result.get("confirmed", 0)))
         self.panel.tabs.setCurrentWidget(gate)

@@ -354,8 +354,12 @@ def finetune_and_finish(ws, run: str = RUN, ctx: Optional[JobContext] = None,
                         config_overrides: Optional[dict] = None) -> dict[str, Any]:
     """Step 4: fine-tune on the CONFIRMED samples, remove them, finish training; before/after numbers.
 
-    Returns ``{"before": {...}, "after": {...}, "confirmed": n, "finetune": record, "checkpoint": str}``
-    with the fine-tune gate's keys (confirmed_density, knn_acc, asr)."""
+    Returns ``{"before": {...}, "after": {...}, "confirmed": n, "finetune": record, "checkpoint": str,
+    "embeddings": {"before": tag, "after": tag}}`` with the fine-tune gate's keys (confirmed_density,
+    knn_acc, asr), also written to ``<ws>/runs/<run>/finetune_result.json``. The new encoder embeds
+    every sample (tag ``final``: the GUI's map shows whether the confirmed samples' pile dissolved);
+    ``confirmed_density`` before / after is the mean kNN density of the confirmed samples among all
+    samples on the detection-epoch (``review``) and the final embeddings."""
     from naviewer.workflows.dift_training import resume_after_review
     from naviewer.workspace.runs import confirmed_ids
 
@@ -367,10 +371,15 @@ def finetune_and_finish(ws, run: str = RUN, ctx: Optional[JobContext] = None,
     before = _last_metrics(metrics)
     try:
         review = ws.load_embeddings(run, REVIEW_TAG, mmap=False)
-    except NaviewerError:
+    except (NaviewerError, OSError):
         review = None
-    except OSError:
-        review = None
+    if (review is None or len(review) != ws.store.sample_count()) and (ws.checkpoint_dir(run) / "last.pt").is_file():
+        # a run that stopped for review without the demo's review embeddings (naviewer run, the GUI): the
+        # detection-epoch encoder embeds the workspace now, so the removed samples' neighbourhood density
+        # has a "before" and the map can set the kept set before and after side by side
+        ctx.progress(0, None, "embedding the workspace with the detection-epoch encoder (before)")
+        save_review_embeddings(ws, run, ctx, (config_overrides or {}).get("device"))
+        review = ws.load_embeddings(run, REVIEW_TAG, mmap=False)
     if review is not None and len(review) == ws.store.sample_count():
         density = cluster_density(review, confirmed)
         if density is not None:
@@ -387,6 +396,8 @@ def finetune_and_finish(ws, run: str = RUN, ctx: Optional[JobContext] = None,
 
     record = {"before": before, "after": after, "confirmed": int(confirmed.size), "finetune": outcome.finetune,
               "checkpoint": str(outcome.checkpoint), "seconds": time.time() - started,
+              "embeddings": {"run": run, "before": REVIEW_TAG if "confirmed_density" in before else None,
+                             "after": FINAL_TAG},
               "protocol": (ws.config.get("attack") or {}).get("test_protocol") or "uniform", "floor": read_floor(ws)}
     from naviewer.io import atomic_write_json
 

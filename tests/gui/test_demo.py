@@ -39,6 +39,8 @@ def test_demo_window_monitor_then_analyst_then_finetune(qtbot, window, tmp_path)
     assert dock.widget() is panel and dock.isVisible()
     assert panel.session.embeddings is not None                # the embeddings DIFT ranked
     assert panel.session.flagged_ids().size == outcome.flagged
+    # the monitor puts the pass's recall after label spreading beside the buffer's curve (issue 14 item 9)
+    assert window.monitor.data.get(("final_recall", "spread"), ([], []))[0] == [outcome.detection_epoch + 1]
 
     # review: confirm the flags, then fine-tune from the gate
     panel.session.confirm(panel.session.flagged_ids())
@@ -52,6 +54,10 @@ def test_demo_window_monitor_then_analyst_then_finetune(qtbot, window, tmp_path)
     assert not gate.result.isHidden() and gate.result.rowCount() >= 1
     assert panel.tabs.currentWidget() is gate
     assert "confirmed_density" in ft.result["before"] and "confirmed_density" in ft.result["after"]
+    # the map offers every sample re-embedded by the retrained encoder (issue 14 item 6)
+    box = panel.map.projection_box
+    assert box.itemText(box.findData("after:pca")) == ("PCA, after retraining" if gate.retrains else "PCA, after fine-tuning")
+    assert "neighbourhood density" in panel.map.embedding_note.text()
 
 
 def test_opening_a_workspace_with_a_pass_docks_the_analyst(qtbot, window, tmp_path):

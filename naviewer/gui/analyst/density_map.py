@@ -246,9 +246,19 @@ class DensityMapWidget(QWidget):
         self.legend.setWordWrap(True)
         self.status = QLabel()
         self.status.setStyleSheet("color: palette(mid);")
+        # which encoder's space the map shows, once a fine-tune / retrain re-embedded the samples
+        # (set_projection_notes): the detection's, or the new encoder's, with the removed samples' density
+        self.embedding_note = QLabel()
+        self.embedding_note.setObjectName("embeddingNote")
+        self.embedding_note.setTextFormat(Qt.TextFormat.RichText)
+        self.embedding_note.setWordWrap(True)
+        self.embedding_note.hide()
+        self._projection_notes: dict[str, str] = {}
+        self.projection_method = "pca"
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(tools)
+        layout.addWidget(self.embedding_note)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.legend)
         self.card = HoverCard(self.plot)
@@ -268,7 +278,7 @@ class DensityMapWidget(QWidget):
         self.bridge.selection_changed.connect(lambda _ids, _src: self._update_overlays())
         self.bridge.review_changed.connect(self._on_review_changed)
         self.bridge.current_changed.connect(lambda _sid, _src: self._update_current())
-        self.bridge.projection_changed.connect(lambda _m: self.rebuild())
+        self.bridge.projection_changed.connect(self._on_projection_changed)
         self.rebuild()
 
     # -- building -------------------------------------------------------------------------------
@@ -426,6 +436,33 @@ class DensityMapWidget(QWidget):
         for button in self.tool_group.buttons():
             if button.property("mode") == mode:
                 button.setChecked(True)
+
+    def add_projection(self, key: str, text: str, tip: str = "") -> None:
+        """Offer another map in the projection box (e.g. ``after:pca``, the samples re-embedded by the
+        encoder after a fine-tune / retrain); choosing it asks for it like t-SNE (``projection_requested``)."""
+        if self.projection_box.findData(key) < 0:
+            self.projection_box.addItem(text, key)
+            if tip:
+                self.projection_box.setItemData(self.projection_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+
+    def set_projection_notes(self, before: str, after: str) -> None:
+        """The line above the map naming the encoder whose space it shows: ``before`` for the detection's
+        maps, ``after`` for the ``after:`` ones."""
+        self._projection_notes = {"before": before, "after": after}
+        self._show_projection_note()
+
+    def _show_projection_note(self) -> None:
+        text = self._projection_notes.get("after" if self.projection_method.startswith("after:") else "before", "")
+        self.embedding_note.setText(text)
+        self.embedding_note.setVisible(bool(text))
+
+    def _on_projection_changed(self, method: str) -> None:
+        self.projection_method = method
+        i = self.projection_box.findData(method)
+        if i >= 0 and i != self.projection_box.currentIndex():
+            self.projection_box.setCurrentIndex(i)
+        self._show_projection_note()
+        self.rebuild()
 
     def _on_projection_choice(self, method: str) -> None:
         try:

@@ -33,7 +33,8 @@ from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt
 
 RESULT_ROWS = (
-    ("confirmed_density", "mean density of the confirmed cluster", "lower is better"),
+    ("confirmed_density", "the removed samples' neighbourhood density (mean kNN density of the confirmed samples)",
+     "lower: the pile dissolved"),
     ("knn_acc", "kNN accuracy", "higher is better"),
     ("asr", "attack success rate", "lower is better"),
     ("asr_all", "attack success rate, target-class test images included", "lower is better"),

@@ -9,7 +9,8 @@ Measured here: keeping the counts topped up (below) removes the steady drain, bu
 aborted in 2 of 3 25-second repaint stress runs with None's count near 2**30, so some path frees
 None outright. The real fix is the dependency pin in pyproject.toml (``PySide6-Essentials<6.12``
 on Python < 3.12; 6.11.3 ran the same stress with a flat count). When the bug is detected we warn
-on stderr and still top the counts up, which makes crashes rarer.
+on stderr and still top the counts up, which makes crashes rarer. This is the only guard:
+``naviewer.gui`` applies it on import, so every view (the analyst's too) is covered.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ applied = False
 _thread: "threading.Thread | None" = None
 
 
-def _loses_none_references() -> bool:
+def bug_present() -> bool:
+    """True when a void PySide6 call visibly lowers None's reference count (never on 3.12+, where None is immortal)."""
+    if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
+        return False
     from PySide6.QtCore import QObject
 
     probe = QObject()
@@ -59,7 +63,7 @@ def apply() -> bool:
     global applied, _thread
     if applied or sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
         return applied
-    if not _loses_none_references():
+    if not bug_present():
         return False
     print(
         "naviewer: this PySide6 build loses references to None on Python < 3.12 and may abort; "

@@ -125,12 +125,13 @@ def test_refcount_guard_keeps_none_alive() -> None:
 
     from PySide6.QtCore import QObject
 
-    from naviewer.gui.analyst import _refcount_guard
+    from naviewer.gui import _refcount_guard
 
     probe = QObject()
     for _ in range(20_000):
         probe.setObjectName("x")  # void calls: each drops a None reference on PySide6 6.12 + CPython 3.11
     assert sys.getrefcount(None) > 1_000_000 or not _refcount_guard.bug_present()
+    assert _refcount_guard.applied == _refcount_guard.bug_present()  # one guard, applied by naviewer.gui itself
 
 
 def test_tsne_runs_as_a_job_and_is_cached(qtbot, workspace_session) -> None:

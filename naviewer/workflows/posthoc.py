@@ -131,7 +131,8 @@ def encoder_checks(encoder, store, features: np.ndarray, labels: np.ndarray, ima
 
 def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, anchors=None,
                   settings: Optional[dict] = None, truth: Optional[np.ndarray] = None,
-                  ctx: Optional[JobContext] = None) -> tuple[dict, dict]:
+                  ctx: Optional[JobContext] = None, encoder=None, images=None, image_size: Optional[int] = None,
+                  device=None) -> tuple[dict, dict]:
     """Registered detectors (:mod:`naviewer.defense.detectors`) over ``features``, each saved as a pass
     of its own (method = its name; scores ``score``, ``flagged``, ``cluster``), sharing one neighbour
     table. Returns (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision,
@@ -140,7 +141,8 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
     from naviewer.evaluation.detection import auroc, detection_metrics
 
     ctx = ensure_context(ctx)
-    inputs = DetectorInputs(np.asarray(features), anchors=anchors, ground_truth=truth)
+    inputs = DetectorInputs(np.asarray(features), anchors=anchors, ground_truth=truth, encoder=encoder, images=images,
+                            image_size=image_size, device=device)
     passes, metrics = {}, {}
     for name in names:
         ctx.check()
@@ -212,7 +214,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
         start = time.perf_counter()
         detector_passes, detector_metrics = run_detectors(
             ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
-            truth=truth, ctx=ctx)
+            truth=truth, ctx=ctx, encoder=encoder.backbone, images=store, image_size=size, device=device)
         timings["detectors"] = time.perf_counter() - start
     from naviewer.analysis.embeddings import embeddings_record
 

@@ -38,6 +38,10 @@ class DetectorInputs:
     sample_count: Optional[int] = None              # leading rows that are samples (external anchors follow)
     normalize: bool = True                          # L2-normalise before distances (DIFT's space); False for tests
     cache: dict = field(default_factory=dict)       # shared work between detectors of one pass (normalised z, kNN)
+    encoder: Any = None                             # the backbone (torch module), for detectors that embed crops
+    images: Any = None                              # the samples' ImageStore (native shapes), same order
+    image_size: Optional[int] = None                # the encoder's training crop size S
+    device: Any = None                              # where the encoder runs (None: where it is)
 
     @property
     def n(self) -> int:

@@ -230,7 +230,8 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
 
     from naviewer.ssl.device import resolve_device
     from naviewer.workflows.demo import RUN, detection_quality, train_until_flags
-    from naviewer.workflows.dift_training import confirm_flags, read_state, resume_after_review
+    from naviewer.workflows.dift_training import resume_after_review
+    from naviewer.workspace.runs import confirm_flags, read_state
 
     ctx = ensure_context(ctx)
     cell_dir = out_dir / "cells" / cell.key

@@ -895,7 +895,8 @@ class MainWindow(QMainWindow):
         dialog = TrainDialog(self, self.train_settings or None, n_samples=n,
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
-                             "No workspace or dataset is open: the configured training job decides what it trains on.")
+                             "No workspace or dataset is open: the configured training job decides what it trains on.",
+                             estimator=self._training_estimator(), job_manager=self.jobs)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.probe.ready.connect(dialog.on_environment)  # a bound slot: dropped when the dialog goes
         self.probe.request()
@@ -903,6 +904,18 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda d=dialog: self.start_training(d.settings()))
         dialog.open()
         return dialog
+
+    def _training_estimator(self):
+        """The Train dialog's speed measurement on the images the training job would take (the open
+        workspace's, else the dataset's); None when nothing is open or another training job is configured."""
+        if self.training_job_factory is not default_training_factory or not (self.workspace_path or self.dataset_path):
+            return None
+        from functools import partial
+
+        from naviewer.gui.training import estimate_training_time
+
+        workspace, dataset = self.workspace_path, None if self.workspace_path else self.dataset_path
+        return lambda settings: partial(estimate_training_time, settings, workspace=workspace, dataset_path=dataset)
 
     def start_training(self, settings: dict[str, Any]) -> Optional[Job]:
         """Start training with validated dialog settings through ``training_job_factory``."""

@@ -1,7 +1,10 @@
 """The Train dialog: method, augmentation recipe, epochs, batch size, learning rate, device — validated as you type.
 
 Numbers are typed into line edits (not spin boxes that silently clamp) so that a bad value is
-shown with its reason and OK stays disabled until every field is valid. The dialog produces a
+shown with its reason and OK stays disabled until every field is valid. Before starting, the dialog
+times a few training steps of the choice in a background job ("Measure speed"; cancellable) and says
+how long an epoch and the whole run take, and it warns when the choice is slow (a ResNet-18 at batch
+256 on a CPU, or a measured epoch over five minutes, a run over four hours). The dialog produces a
 plain settings dict; what runs it is the main window's training job factory.
 
 The methods, their default learning rates and the augmentation recipes come from
@@ -13,21 +16,46 @@ attack papers' toolbox uses for every method.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+import os
+from typing import Any, Callable, Iterable, Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from naviewer.catalogue import METHOD_NAMES, RECIPES, default_lr, default_recipe, method_label
+from naviewer.gui.format import duration
+from naviewer.gui.training import DEFAULT_BACKBONE, backbone_text, slow_warning
+
+#: what a speed estimate re-measures on (the epochs only rescale it; the learning rate changes nothing)
+MEASURED_FIELDS = ("method", "augment_recipe", "batch_size", "device")
+#: backbones too heavy for a CPU at a large batch (warned about before any measurement)
+HEAVY_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+def cpu_warning(settings: dict[str, Any], available_devices: Optional[Iterable[str]]) -> str:
+    """Said before measuring: a heavy encoder at a large batch on a CPU (the device chosen, or ``auto``
+    on a machine whose probe found no GPU) is slow; "" otherwise."""
+    device = settings.get("device") or "auto"
+    devices = tuple(available_devices) if available_devices is not None else None
+    on_cpu = device == "cpu" or (device == "auto" and devices is not None and not set(devices) - {"cpu"})
+    arch = str({**DEFAULT_BACKBONE, **dict(settings.get("backbone") or {})}.get("arch"))
+    batch = settings.get("batch_size") or 0
+    if not on_cpu or arch not in HEAVY_ARCHS or batch < 128:
+        return ""
+    cores = os.cpu_count() or 1
+    return (f"{backbone_text(settings)} at batch {batch:,} on a CPU ({cores} core{'s' if cores != 1 else ''}) is slow: "
+            "every step can take minutes. See the measured estimate below, or choose a smaller batch.")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: ``augment_recipe`` "" is the method's own paper recipe (TrainConfig resolves it)
@@ -117,7 +145,13 @@ class TrainDialog(QDialog):
         n_samples: Optional[int] = None,
         available_devices: Optional[Iterable[str]] = None,
         source_description: str = "",
+        estimator: Optional[Callable[[dict[str, Any]], Callable[[Any], dict]]] = None,
+        job_manager: Any = None,
     ) -> None:
+        """``estimator(settings)`` gives a job function (``fn(ctx) -> dict`` like
+        :func:`naviewer.gui.training.estimate_training_time`) that times a few training steps; with it the
+        dialog measures the chosen recipe in a background job of ``job_manager`` (cancellable, never on the
+        GUI thread) and shows the time an epoch and the whole run take before anything starts."""
         super().__init__(parent)
         self.setWindowTitle("Train an encoder")
         self.setObjectName("trainDialog")
@@ -162,6 +196,31 @@ class TrainDialog(QDialog):
         self.error_label = QLabel("")
         self.error_label.setObjectName("errorLabel")
         self.error_label.setWordWrap(True)
+        # the speed: a warning before measuring (a heavy encoder at a large batch on a CPU), then the
+        # measured time an epoch and the whole run take
+        self.warning_label = QLabel("")
+        self.warning_label.setObjectName("warningLabel")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.hide()
+        self.estimate_label = QLabel("")
+        self.estimate_label.setObjectName("hintLabel")
+        self.estimate_label.setWordWrap(True)
+        self.estimate_button = QPushButton("Measure speed")
+        self.estimate_button.setToolTip("time a few training steps of this choice on a sample of the images "
+                                        "(in the background) and estimate the time an epoch takes")
+        self.estimate_button.clicked.connect(lambda _checked=False: self._toggle_estimate())
+        speed = QHBoxLayout()
+        speed.addWidget(self.estimate_label, 1)
+        speed.addWidget(self.estimate_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.estimator, self.job_manager = estimator, job_manager
+        self.estimate_job: Any = None
+        self.estimate: Optional[dict[str, Any]] = None
+        self._estimate_key: Optional[tuple] = None
+        self._remeasure = QTimer(self)
+        self._remeasure.setSingleShot(True)
+        self._remeasure.setInterval(800)  # typing "256" measures once, not for 2, 25 and 256
+        self._remeasure.timeout.connect(self.start_estimate)
+        self._shown = False
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
         self.buttons.accepted.connect(self.accept)
@@ -173,7 +232,11 @@ class TrainDialog(QDialog):
             layout.addWidget(self.source_label)
         layout.addLayout(form)
         layout.addWidget(self.error_label)
+        layout.addWidget(self.warning_label)
+        layout.addLayout(speed)
         layout.addWidget(self.buttons)
+        self.estimate_button.setVisible(estimator is not None)
+        self.finished.connect(lambda _result: self.cancel_estimate())
 
         for edit in (self.epochs, self.batch_size, self.lr):
             edit.textChanged.connect(self._revalidate)
@@ -234,6 +297,99 @@ class TrainDialog(QDialog):
             edit.setToolTip(self.errors.get(name, ""))
         self.error_label.setText("\n".join(self.errors[f] for f in self.FIELDS if f in self.errors))
         self.ok_button.setEnabled(not self.errors)
+        self._update_speed()
+
+    # -- the speed estimate -------------------------------------------------------------------------
+    def _measured_key(self) -> Optional[tuple]:
+        if self.errors:
+            return None
+        return tuple(self._settings.get(f) for f in MEASURED_FIELDS)
+
+    def _update_speed(self) -> None:
+        """Re-say the warning and the estimate for the current values; re-measure (debounced) when a
+        value the measurement depends on changed since it was taken."""
+        warning = cpu_warning(self._settings, self.available_devices) if not self.errors else ""
+        if self.estimate is not None and self._estimate_key == self._measured_key():
+            estimate = dict(self.estimate)
+            estimate["seconds_total"] = estimate["seconds_per_epoch"] * int(self._settings.get("epochs") or 1)
+            warning = slow_warning(estimate) or ("" if estimate["seconds_per_epoch"] < 60 else warning)
+            self.estimate_label.setText(
+                f"Measured: about <b>{duration(estimate['seconds_per_epoch'])} an epoch</b> "
+                f"({estimate['seconds_per_step']:.2g} s a step × {estimate['steps_per_epoch']:,} steps), "
+                f"<b>{duration(estimate['seconds_total'])}</b> for {int(self._settings.get('epochs') or 1):,} epochs "
+                f"on {estimate['device']} ({estimate['encoder']}, batch {estimate['batch_size']:,}).")
+        elif self.estimate_job is not None and self.estimate_job.running:
+            pass  # its progress says what it is doing
+        elif self.estimator is not None:
+            if self._shown and self._measured_key() is not None:
+                self._remeasure.start()  # a measured value changed: measure the new choice
+            self.estimate_label.setText("Time an epoch takes: not measured yet for this choice"
+                                        + (" (measuring shortly)." if self._remeasure.isActive() else "."))
+        self.warning_label.setText(warning)
+        self.warning_label.setVisible(bool(warning))
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """The first time the dialog shows, the default choice is measured at once (in the background)."""
+        super().showEvent(event)
+        if not self._shown:
+            self._shown = True
+            if self.estimator is not None and self.estimate_job is None and self._measured_key() is not None:
+                self._remeasure.start()
+
+    def _toggle_estimate(self) -> None:
+        if self.estimate_job is not None and self.estimate_job.running:
+            self.cancel_estimate()
+        else:
+            self.start_estimate()
+
+    def start_estimate(self) -> Any:
+        """Measure the current choice in a background job (a running one is cancelled first); returns the job."""
+        self._remeasure.stop()
+        key = self._measured_key()
+        if self.estimator is None or key is None:
+            return None
+        self.cancel_estimate()
+        if self.job_manager is None:
+            from naviewer.gui.jobs import JobManager
+
+            self.job_manager = JobManager(self)
+        from naviewer.gui.tasks import training_threads
+
+        settings = dict(self._settings)
+        job = self.job_manager.start(self.estimator(settings), "Estimate the training speed",
+                                     resources=["train-estimate"], kind="estimate", torch_threads=training_threads())
+        self.estimate_job = job
+        self.estimate_button.setText("Stop measuring")
+        self.estimate_label.setText("Measuring a few training steps on a sample of the images…")
+        job.progress.connect(lambda done, total, message, j=job: self._estimate_progress(j, done, total, message))
+        job.finished.connect(lambda state, j=job, k=key: self._estimate_done(j, k, state))
+        return job
+
+    def _estimate_progress(self, job: Any, done: float, total: Any, message: str) -> None:
+        if job is self.estimate_job:
+            share = f" {int(100 * done / total)} %" if total else ""
+            self.estimate_label.setText(f"Measuring: {message}{share}…")
+
+    def _estimate_done(self, job: Any, key: tuple, state: str) -> None:
+        if job is not self.estimate_job:
+            return
+        self.estimate_job = None
+        self.estimate_button.setText("Measure again")
+        if state == "finished" and isinstance(job.result, dict):
+            self.estimate, self._estimate_key = dict(job.result), key
+            self._update_speed()
+        elif state == "failed":
+            self.estimate_label.setText(f"Could not measure the speed: {job.error_message()}")
+        else:
+            self.estimate_label.setText("Measuring stopped; nothing was estimated.")
+
+    def cancel_estimate(self) -> None:
+        """Stop a running measurement (the dialog closing or the choice changing)."""
+        self._remeasure.stop()
+        job, self.estimate_job = self.estimate_job, None
+        if job is not None and job.running:
+            job.cancel()
+            self.estimate_button.setText("Measure speed")
 
     def accept(self) -> None:
         if self.errors:

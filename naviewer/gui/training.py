@@ -16,6 +16,10 @@ from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext
 
 RUNS_DIR_ENV = "NAVIEWER_RUNS_DIR"
+#: TrainConfig's backbone and image size when the settings name none (here without importing torch;
+#: tests/gui/test_train_estimate.py keeps them equal)
+DEFAULT_BACKBONE = {"arch": "resnet18", "cifar_stem": True, "width": 64}
+DEFAULT_IMAGE_SIZE = 32
 
 
 def runs_root() -> Path:
@@ -38,31 +42,148 @@ def run_training(
         raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
 
     ctx.progress(0, None, "loading images")
-    checkpoint_dir = None
+    dataset, run_dir, checkpoint_dir = _training_source(workspace, dataset_path, run_name)
+    store = ImageStore.from_dataset(dataset, ctx=ctx)
+    ctx.check()
+    config = TrainConfig.from_dict(train_config_values(settings))
+    # the next stage named at once: building the encoder (and the batches on the device) takes a while,
+    # and "loading images 100 %" must not sit there meanwhile
+    ctx.progress(0, None, f"images loaded; building the {backbone_text(settings)} encoder on {config.device}")
+    labelled = bool((store.labels >= 0).any())
+    trainer = build_trainer(config, store, run_dir, eval_store=store if labelled else None,
+                            checkpoint_dir=checkpoint_dir)
+    return trainer.fit(ctx)
+
+
+def _training_source(workspace: Optional[Path], dataset_path: Optional[Path], run_name: Optional[str]):
+    """(dataset, run_dir, checkpoint_dir) of the open workspace or dataset path; the dirs are None
+    without a ``run_name``."""
     if workspace is not None:
         from naviewer.workspace import Workspace
 
         ws = Workspace.open(workspace)
         try:
             dataset = ws.dataset()
-            run_dir = ws.run_dir(run_name)
-            checkpoint_dir = ws.checkpoint_dir(run_name)
+            if run_name is None:
+                return dataset, None, None
+            return dataset, ws.run_dir(run_name), ws.checkpoint_dir(run_name)
         finally:
             ws.close()
-    elif dataset_path is not None:
+    if dataset_path is not None:
         from naviewer.data import open_dataset
 
-        dataset = open_dataset(dataset_path)
-        run_dir = runs_root() / run_name
-    else:
-        raise NaviewerError("nothing to train on: open a workspace or a dataset first")
-    store = ImageStore.from_dataset(dataset, ctx=ctx)
+        return open_dataset(dataset_path), (runs_root() / run_name) if run_name else None, None
+    raise NaviewerError("nothing to train on: open a workspace or a dataset first")
+
+
+def backbone_text(settings: dict[str, Any]) -> str:
+    """"ResNet-18 width 64, 32 px": the encoder a Train dialog's settings build (TrainConfig's defaults
+    where the settings say nothing)."""
+    backbone = {**DEFAULT_BACKBONE, **dict(settings.get("backbone") or {})}
+    arch = str(backbone.get("arch", "resnet18"))
+    name = arch.replace("resnet", "ResNet-") if arch.startswith("resnet") else arch
+    width = f" width {backbone['width']}" if backbone.get("width") else ""
+    return f"{name}{width}, {int(settings.get('image_size') or DEFAULT_IMAGE_SIZE)} px"
+
+
+#: an estimate slower than either is said to be slow (with what to change)
+SLOW_EPOCH_S = 5 * 60
+SLOW_RUN_S = 4 * 3600
+
+
+def estimate_training_time(settings: dict[str, Any], ctx: JobContext, workspace: Optional[Path] = None,
+                           dataset_path: Optional[Path] = None, steps: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Time a few training steps of ``settings`` (the Train dialog's) on a sample of the open images
+    and scale them to an epoch and to the run: the Train dialog shows it before anything starts.
+
+    Runs in a worker job (torch is imported here); ``ctx.check()`` between steps cancels it. One step
+    more than ``steps`` is run and the first is left out (it builds the batches on the device and warms
+    the kernels up). Returns ``seconds_per_step``, ``steps_per_epoch``, ``seconds_per_epoch``,
+    ``seconds_total``, ``device``, ``encoder`` (``backbone_text``), ``n_samples``, ``batch_size`` and
+    ``slow`` (a sentence, or "")."""
+    import time
+
+    import numpy as np
+
+    try:
+        from naviewer.data.base import SubsetDataset
+        from naviewer.data.store import ImageStore
+        from naviewer.ssl.trainer import TrainConfig, build_trainer
+    except ImportError as exc:
+        raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
+
+    ctx.progress(0, None, "estimate: opening the images")
+    dataset, _run_dir, _ckpt = _training_source(workspace, dataset_path, None)
+    n = len(dataset)
+    batch = int(settings["batch_size"])
+    if n < batch:
+        raise NaviewerError(f"the dataset ({n:,} images) is smaller than one batch of {batch:,}; lower the batch size")
+    take = min(n, batch * (steps + 1))
+    ids = np.sort(np.random.default_rng(seed).choice(n, size=take, replace=False))
+    store = ImageStore.from_dataset(SubsetDataset(dataset, ids), ctx=ctx,
+                                    message=f"estimate: loading a sample of {take:,} images")
     ctx.check()
-    config = TrainConfig.from_dict(train_config_values(settings))
-    labelled = bool((store.labels >= 0).any())
-    trainer = build_trainer(config, store, run_dir, eval_store=store if labelled else None,
-                            checkpoint_dir=checkpoint_dir)
-    return trainer.fit(ctx)
+    values = {**train_config_values(settings), "epochs": 1, "max_steps_per_epoch": steps + 1, "log_every": 1,
+              "knn_every": 0, "checkpoint_every": 0, "warmup_epochs": 0.0}
+    config = TrainConfig.from_dict(values)
+    encoder = backbone_text(settings)
+    ctx.progress(0, None, f"estimate: building the {encoder} encoder")
+    trainer = build_trainer(config, store, None)
+    clock = _StepClock(ctx, steps + 1)
+    trainer.fit(clock)
+    gaps = np.diff(clock.times)
+    if gaps.size == 0:
+        raise NaviewerError("the estimate ran no training step")
+    per_step = float(np.median(gaps))
+    steps_per_epoch = max(1, n // batch)
+    per_epoch = per_step * steps_per_epoch
+    total = per_epoch * int(settings.get("epochs") or 1)
+    out = {"seconds_per_step": per_step, "steps_per_epoch": steps_per_epoch, "seconds_per_epoch": per_epoch,
+           "seconds_total": total, "device": str(trainer.device), "encoder": encoder, "n_samples": n,
+           "batch_size": batch, "measured_at": time.time()}
+    out["slow"] = slow_warning(out)
+    return out
+
+
+def slow_warning(estimate: dict[str, Any]) -> str:
+    """What to change when the estimate is slow (an epoch over SLOW_EPOCH_S or the run over SLOW_RUN_S); ""."""
+    from naviewer.gui.format import duration
+
+    per_epoch, total = float(estimate["seconds_per_epoch"]), float(estimate["seconds_total"])
+    if per_epoch < SLOW_EPOCH_S and total < SLOW_RUN_S:
+        return ""
+    device = str(estimate.get("device", ""))
+    advice = ("a GPU, a smaller batch or a narrower encoder" if device.startswith("cpu")
+              else "a smaller batch, fewer epochs or a narrower encoder")
+    return (f"Slow: {estimate['encoder']} at batch {int(estimate['batch_size']):,} on {device} takes about "
+            f"{duration(per_epoch)} an epoch, {duration(total)} in all. Consider {advice}.")
+
+
+class _StepClock(JobContext):
+    """The estimate's context: times each step record, forwards cancel / pause and progress to the job's."""
+
+    def __init__(self, outer: JobContext, steps: int) -> None:
+        super().__init__()
+        self.outer, self.steps = outer, steps
+        self.times: list[float] = []
+
+    def check(self) -> None:
+        self.outer.check()
+
+    def cancel(self) -> None:
+        self.outer.cancel()
+
+    def progress(self, done: float, total: Optional[float] = None, message: str = "") -> None:
+        self.outer.progress(len(self.times), self.steps, f"estimate: timing {self.steps} training steps")
+
+    def metric(self, **values: Any) -> None:
+        import time
+
+        if values.get("kind") == "step":
+            self.times.append(time.perf_counter())
+
+    def event(self, kind: str, **data: Any) -> None:
+        pass
 
 
 def train_config_values(settings: dict[str, Any]) -> dict[str, Any]:

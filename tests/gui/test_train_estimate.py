@@ -1,0 +1,187 @@
+"""Issue 14 item 10: the Train dialog measures a few training steps in a background job (cancellable)
+and shows the time an epoch and the run take before starting; it warns when the choice is slow. And
+the training job names the stage after "loading images 100 %"."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from naviewer.gui.jobs import JobManager, JobState
+from naviewer.gui.train_dialog import TrainDialog, cpu_warning
+from naviewer.gui.training import DEFAULT_BACKBONE, DEFAULT_IMAGE_SIZE, backbone_text, slow_warning
+
+from .fakes import image_folder
+
+TINY = {"backbone": {"arch": "resnet10", "width": 8, "cifar_stem": True}, "image_size": 16}
+
+
+def fake_estimate(seconds_per_step: float, calls: list):
+    """An estimator like the window's: a job function timing "steps" (here: reporting a given figure)."""
+
+    def estimator(settings):
+        calls.append(dict(settings))
+
+        def job(ctx):
+            for step in range(3):
+                ctx.check()
+                time.sleep(0.01)
+                ctx.progress(step + 1, 3, "estimate: timing 3 training steps")
+            steps = 1000 // settings["batch_size"]
+            out = {"seconds_per_step": seconds_per_step, "steps_per_epoch": steps,
+                   "seconds_per_epoch": seconds_per_step * steps, "seconds_total": seconds_per_step * steps * settings["epochs"],
+                   "device": "cpu", "encoder": "ResNet-18 width 64, 32 px", "batch_size": settings["batch_size"]}
+            out["slow"] = slow_warning(out)
+            return out
+
+        return job
+
+    return estimator
+
+
+def _dialog(qtbot, estimator, **kw):
+    manager = JobManager()
+    dialog = TrainDialog(n_samples=1000, estimator=estimator, job_manager=manager, **kw)
+    qtbot.addWidget(dialog)
+    return dialog, manager
+
+
+def test_defaults_match_the_training_config():
+    from naviewer.ssl.trainer import TrainConfig
+
+    config = TrainConfig()
+    assert DEFAULT_BACKBONE == config.backbone and DEFAULT_IMAGE_SIZE == config.image_size
+    assert backbone_text({}) == "ResNet-18 width 64, 32 px"
+    assert backbone_text(TINY) == "ResNet-10 width 8, 16 px"
+
+
+def test_resnet18_at_batch_256_on_a_cpu_is_warned_about_before_measuring(qtbot):
+    settings = {"batch_size": 256, "device": "auto"}
+    assert cpu_warning(settings, None) == ""  # not probed yet: the device is unknown
+    assert "ResNet-18 width 64, 32 px at batch 256 on a CPU" in cpu_warning(settings, ["cpu"])
+    assert cpu_warning(settings, ["cpu", "cuda"]) == ""
+    assert cpu_warning({**settings, "batch_size": 64}, ["cpu"]) == ""
+    assert cpu_warning({**settings, **TINY}, ["cpu"]) == ""
+    dialog = TrainDialog(available_devices=["cpu"])
+    qtbot.addWidget(dialog)
+    assert not dialog.warning_label.isHidden() and "is slow" in dialog.warning_label.text()
+    assert not dialog.estimate_button.isVisibleTo(dialog)  # nothing open to measure on
+    dialog.batch_size.setText("64")
+    assert dialog.warning_label.isHidden()
+
+
+def test_the_dialog_measures_in_the_background_and_shows_the_epoch_time(qtbot):
+    calls = []
+    dialog, manager = _dialog(qtbot, fake_estimate(0.5, calls))
+    dialog.show()  # the first show measures the default choice
+    qtbot.waitUntil(lambda: dialog.estimate_job is not None, timeout=5000)
+    job = dialog.estimate_job
+    assert job.running and "Measuring" in dialog.estimate_label.text() and dialog.ok_button.isEnabled()
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    assert job.state is JobState.FINISHED and calls[-1]["batch_size"] == 256
+    text = dialog.estimate_label.text()
+    assert "about <b>0:02 an epoch</b> (0.5 s a step × 3 steps)" in text and "for 100 epochs on cpu" in text
+    dialog.epochs.setText("1000")  # the epochs only rescale the measured figure
+    assert "<b>25:00</b> for 1,000 epochs" in dialog.estimate_label.text() and len(calls) == 1
+    dialog.batch_size.setText("100")  # the batch changes the steps: measured again
+    qtbot.waitUntil(lambda: len(calls) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: "× 10 steps" in dialog.estimate_label.text(), timeout=10000)
+
+
+def test_a_slow_measurement_is_warned_about(qtbot):
+    dialog, _ = _dialog(qtbot, fake_estimate(60.0, []), available_devices=["cpu"])
+    job = dialog.start_estimate()
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    assert not dialog.warning_label.isHidden()
+    assert dialog.warning_label.text().startswith("Slow: ResNet-18 width 64, 32 px at batch 256 on cpu takes about 3:00 an epoch")
+    assert "a GPU, a smaller batch or a narrower encoder" in dialog.warning_label.text()
+
+
+def test_measuring_can_be_stopped_and_stops_when_the_dialog_closes(qtbot):
+    def endless(_settings):
+        def job(ctx):
+            while True:
+                ctx.check()
+                time.sleep(0.005)
+        return job
+
+    dialog, manager = _dialog(qtbot, endless)
+    job = dialog.start_estimate()
+    assert dialog.estimate_button.text() == "Stop measuring"
+    dialog.estimate_button.click()
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert job.state is JobState.CANCELLED and dialog.estimate_job is None
+    job = dialog.start_estimate()
+    dialog.reject()
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert job.state is JobState.CANCELLED
+
+
+def test_a_failed_measurement_says_why(qtbot):
+    from naviewer.errors import NaviewerError
+
+    def broken(_settings):
+        def job(_ctx):
+            raise NaviewerError("the dataset (10 images) is smaller than one batch of 256; lower the batch size")
+        return job
+
+    dialog, _ = _dialog(qtbot, broken)
+    job = dialog.start_estimate()
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert "Could not measure the speed: " in dialog.estimate_label.text()
+    assert "smaller than one batch" in dialog.estimate_label.text() and "Traceback" not in dialog.estimate_label.text()
+
+
+def test_the_estimate_times_real_steps_and_scales_them_to_an_epoch(tmp_path):
+    from naviewer.gui.training import estimate_training_time
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    folder = image_folder(tmp_path / "images", per_class=20, size=16)
+    reporter = RecordingReporter()
+    settings = {"method": "simclr", "augment_recipe": "", "epochs": 10, "batch_size": 8, "lr": None, "device": "cpu",
+                **TINY}
+    out = estimate_training_time(settings, JobContext(reporter), dataset_path=folder, steps=2)
+    assert out["steps_per_epoch"] == 5 and out["seconds_per_step"] > 0
+    assert out["seconds_per_epoch"] == pytest.approx(5 * out["seconds_per_step"])
+    assert out["seconds_total"] == pytest.approx(10 * out["seconds_per_epoch"])
+    assert out["encoder"] == "ResNet-10 width 8, 16 px" and out["device"] == "cpu"
+    messages = [m for _d, _t, m in reporter.progresses]
+    assert any(m.startswith("estimate: loading a sample of 24 images") for m in messages)
+    assert any(m.startswith("estimate: timing 3 training steps") for m in messages)
+
+
+def test_cancelling_the_estimate_stops_it(tmp_path):
+    from naviewer.gui.training import estimate_training_time
+    from naviewer.jobs import JobCancelled, JobContext
+
+    folder = image_folder(tmp_path / "images", per_class=20, size=16)
+    ctx = JobContext()
+    ctx.cancel()
+    with pytest.raises(JobCancelled):
+        estimate_training_time({"method": "simclr", "epochs": 1, "batch_size": 8, "device": "cpu", **TINY}, ctx,
+                               dataset_path=folder)
+
+
+def test_training_names_the_stage_after_loading_the_images(tmp_path):
+    """"loading images 100 %" never sits there: the next progress names the encoder being built."""
+    from naviewer.gui.training import run_training
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    folder = image_folder(tmp_path / "images", per_class=8, size=16)
+    reporter = RecordingReporter()
+    run_training({"method": "simclr", "epochs": 1, "batch_size": 8, "device": "cpu", "max_steps_per_epoch": 1,
+                  "knn_every": 0, **TINY}, JobContext(reporter), dataset_path=folder, run_name=str(tmp_path / "run"))
+    messages = [m for _d, _t, m in reporter.progresses]
+    last_loading = max(i for i, m in enumerate(messages) if m.startswith("loading images"))
+    assert messages[last_loading + 1] == "images loaded; building the ResNet-10 width 8, 16 px encoder on cpu"
+
+
+def test_the_window_measures_on_the_images_it_would_train_on(qtbot, window, tmp_path):
+    window.dataset_path = image_folder(tmp_path / "images", per_class=20, size=16)
+    dialog = window.train_dialog()
+    assert dialog.estimator is not None and dialog.job_manager is window.jobs
+    assert dialog.estimate_button.isVisibleTo(dialog)
+    job_fn = dialog.estimator({"method": "simclr", "epochs": 1, "batch_size": 8, "device": "cpu"})
+    assert job_fn.keywords == {"workspace": None, "dataset_path": window.dataset_path}
+    dialog.reject()

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from naviewer.errors import NaviewerError
 
-KNN_BACKENDS = ("auto", "hnsw", "exact")
+KNN_BACKENDS = ("auto", "hnsw", "exact", "ivfpq")
 SPREAD_MODES = ("pool", "graph", "none")
 RESTART_MODES = ("continue", "retrain")
 MINDIST_SCALES = ("none", "anchor_spread")
@@ -29,7 +29,14 @@ class DiftConfig:
 
     # -- kNN density (§1.4) --------------------------------------------------------------
     k: int = 20
-    knn_backend: str = "auto"          # hnsw | exact | auto (exact when N <= exact_max_n)
+    knn_backend: str = "auto"          # hnsw | exact | ivfpq (FAISS) | auto (exact when N <= exact_max_n, HNSW up to
+                                       # approx_max_n, FAISS IVF-PQ above when faiss is installed)
+    approx_max_n: int = 3_000_000      # auto: HNSW in RAM up to this size, IVF-PQ above (memory: PQ codes, not vectors)
+    ivf_nlist: Optional[int] = None    # IVF lists (None: 4 sqrt(N), at most N / 39 so each list trains)
+    ivf_nprobe: int = 32               # lists visited per query (recall vs time)
+    pq_dims_per_code: int = 4          # PQ: one 8-bit code per this many dims (d / 4 bytes per vector)
+    ivf_train_size: int = 200_000      # rows the IVF-PQ quantisers are trained on (a seeded sample)
+    recall_sample: int = 256           # approximate backends: recall@k against exact on this many rows (0: off)
     exact_max_n: int = 5000            # auto: exact up to this size on CPU (exact is O(N^2 D))
     exact_max_n_gpu: int = 200000      # auto: exact up to this size when CUDA is available
     exact_device: Optional[str] = None  # None: cuda when available, else cpu
@@ -116,13 +123,16 @@ class DiftConfig:
 
         for name in ("k", "hnsw_m", "hnsw_ef_construction", "anchors_per_class", "gmm_n_init", "n_min",
                      "patience", "pool_cap", "graph_neighbors", "ft_batch_size", "ft_check_every",
-                     "ft_cluster_k", "ls_max_iter"):
+                     "ft_cluster_k", "ls_max_iter", "approx_max_n", "ivf_nprobe", "pq_dims_per_code",
+                     "ivf_train_size"):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
         for name in ("max_detection_epochs", "ft_max_steps", "pool_neighbors", "pool_random", "guard_reference_size",
-                     "exact_max_n", "exact_max_n_gpu", "num_threads", "knn_rerank", "dense_max"):
+                     "exact_max_n", "exact_max_n_gpu", "num_threads", "knn_rerank", "dense_max", "recall_sample"):
             if int(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
+        if self.ivf_nlist is not None and int(self.ivf_nlist) < 1:
+            raise bad("ivf_nlist", "must be >= 1 or unset")
         if self.knn_backend not in KNN_BACKENDS:
             raise bad("knn_backend", f"choose one of {KNN_BACKENDS}")
         if self.spread_mode not in SPREAD_MODES:

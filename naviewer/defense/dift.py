@@ -251,7 +251,7 @@ class EpochDetection:
     def summary(self) -> dict:
         return {"epoch": self.epoch, "n": self.n, "candidates": int(self.candidates.size),
                 "selected": int(self.split.selected.sum()), "knn_backend": self.knn.backend,
-                "timings": dict(self.timings), **self.anchor_info(), **self.split.info()}
+                "knn_recall": self.knn.recall, "timings": dict(self.timings), **self.anchor_info(), **self.split.info()}
 
     def anchor_info(self) -> dict:
         """How many anchors the detection measured against, trusted or not, how many the screen dropped."""

@@ -32,6 +32,7 @@ class KnnResult:
     distances: np.ndarray      # (N, k) float32, unsquared L2
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
+    recall: Optional[float] = None  # approximate backends: recall@k against exact on a seeded row sample
 
     @property
     def k(self) -> int:
@@ -52,6 +53,15 @@ class KnnResult:
     def rank(self) -> np.ndarray:
         """0 = densest (smallest d_k); ties broken by id so the order is reproducible."""
         return density_rank(self.kth_distance)
+
+
+def faiss_available() -> bool:
+    """True when FAISS imports (the ``ivfpq`` backend; ``pip install faiss-cpu``)."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def density_rank(kth_distance: np.ndarray) -> np.ndarray:
@@ -179,12 +189,15 @@ class KnnIndex:
         backend = self.config.knn_backend
         if backend == "auto":
             exact = self.n <= self.config.exact_max_n or (self.n <= self.config.exact_max_n_gpu and self._has_cuda())
-            backend = "exact" if exact else "hnsw"
+            large = self.n > self.config.approx_max_n and faiss_available()
+            backend = "exact" if exact else ("ivfpq" if large else "hnsw")
+        if backend == "ivfpq" and not faiss_available():
+            raise NaviewerError("knn_backend ivfpq needs FAISS: pip install faiss-cpu (or faiss-gpu)")
         self.backend = backend
         self.timings: dict[str, float] = {}
         self._mean = self._axes = None
         self._space = self.features
-        if backend == "hnsw" and self.config.knn_dims and self.config.knn_dims < self.dim:
+        if backend in ("hnsw", "ivfpq") and self.config.knn_dims and self.config.knn_dims < self.dim:
             start = time.perf_counter()
             self._space, self._mean, self._axes = pca_project(self.features, int(self.config.knn_dims),
                                                               seed=self.config.seed)
@@ -192,6 +205,8 @@ class KnnIndex:
         self._index = None
         if backend == "hnsw":
             self._build_hnsw(ctx)
+        elif backend == "ivfpq":
+            self._build_ivfpq(ctx)
 
     @staticmethod
     def _has_cuda() -> bool:
@@ -224,9 +239,43 @@ class KnnIndex:
         self._index = index
         self.timings["build"] = time.perf_counter() - start
 
+    def _build_ivfpq(self, ctx: JobContext) -> None:
+        """FAISS IVF-PQ: coarse lists + 8-bit product codes (d / pq_dims_per_code bytes a vector), the
+        quantisers trained on a seeded sample; every answer is re-ranked in full dims (:meth:`_rerank`)."""
+        import faiss
+
+        cfg = self.config
+        start = time.perf_counter()
+        faiss.omp_set_num_threads(cfg.threads)
+        space = np.ascontiguousarray(self._space, dtype=np.float32)
+        d = int(space.shape[1])
+        nlist = int(cfg.ivf_nlist or round(4 * np.sqrt(self.n)))
+        nlist = max(1, min(nlist, self.n // 39))
+        codes = max(1, d // int(cfg.pq_dims_per_code))
+        while d % codes:  # PQ needs a divisor of d
+            codes -= 1
+        index = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, nlist, codes, 8)
+        rng = np.random.default_rng(cfg.seed)
+        size = min(self.n, max(int(cfg.ivf_train_size), 39 * nlist, 256))
+        sample = np.sort(rng.choice(self.n, size=size, replace=False)) if size < self.n else slice(None)
+        ctx.progress(0, None, f"training IVF-PQ ({nlist} lists, {codes} bytes a vector) on {size} rows")
+        index.train(space[sample])
+        chunk = 100_000
+        for begin in range(0, self.n, chunk):
+            ctx.check()
+            end = min(self.n, begin + chunk)
+            index.add(space[begin:end])
+            ctx.progress(end, self.n, "building IVF-PQ index")
+        index.nprobe = min(int(cfg.ivf_nprobe), nlist)
+        self._index = index
+        self.ivf = {"nlist": nlist, "code_bytes": codes, "nprobe": int(index.nprobe), "train_rows": int(size)}
+        self.timings["build"] = time.perf_counter() - start
+
     # -- queries -------------------------------------------------------------------------
     def _raw_query(self, vectors: np.ndarray, k: int, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
-        """hnswlib answer in the index space: (int64 ids, unsquared distances)."""
+        """The approximate index's answer in its space: (int64 ids, -1 = none; unsquared distances)."""
+        if self.backend == "ivfpq":
+            return self._faiss_query(vectors, k, ctx)
         index = self._index
         index.set_ef(max(self.config.ef, k + 1))
         k = min(k, self.n)
@@ -242,6 +291,20 @@ class KnnIndex:
             ctx.progress(end, vectors.shape[0], "HNSW query")
         return labels, dist
 
+    def _faiss_query(self, vectors: np.ndarray, k: int, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, self.n)
+        labels = np.empty((vectors.shape[0], k), dtype=np.int64)
+        dist = np.empty((vectors.shape[0], k), dtype=np.float32)
+        chunk = 20000
+        for begin in range(0, vectors.shape[0], chunk):
+            ctx.check()
+            end = min(vectors.shape[0], begin + chunk)
+            d2, lab = self._index.search(np.ascontiguousarray(vectors[begin:end], dtype=np.float32), k)
+            labels[begin:end] = lab
+            dist[begin:end] = np.sqrt(np.maximum(d2, 0.0))
+            ctx.progress(end, vectors.shape[0], "IVF-PQ query")
+        return labels, dist
+
     def _rerank(self, queries: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact full-dimension distances for the candidate ids, re-sorted, first k kept.
 
@@ -253,9 +316,11 @@ class KnnIndex:
         for begin in range(0, queries.shape[0], step):
             end = min(queries.shape[0], begin + step)
             lab = labels[begin:end]
-            diff = self.features[lab]
+            missing = lab < 0  # FAISS pads with -1 when the visited lists hold fewer than k
+            diff = self.features[np.where(missing, 0, lab)]
             diff -= queries[begin:end, None, :]
             d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            d[missing] = np.inf
             order = np.argsort(d, axis=1, kind="stable")[:, :k]
             out_l[begin:end] = np.take_along_axis(lab, order, axis=1)
             out_d[begin:end] = np.take_along_axis(d, order, axis=1)
@@ -266,14 +331,15 @@ class KnnIndex:
         if self.backend == "exact":
             return exact_knn(self.features, queries, k, query_ids=ids, device=_pick_device(self.config), ctx=ctx)
         extra = 1 if ids is not None else 0
-        k_fetch = min(self.n, k + extra + (int(self.config.knn_rerank) if self.projected else 0))
+        rerank = self.projected or self.backend == "ivfpq"  # PQ distances are approximate: always re-rank
+        k_fetch = min(self.n, k + extra + (int(self.config.knn_rerank) if rerank else 0))
         if self.projected:
             every = ids is not None and ids.size == self.n and bool((ids == np.arange(self.n)).all())
             space = self._space if every else project(queries, self._mean, self._axes)
         else:
             space = queries
         labels, dist = self._raw_query(space, k_fetch, ctx)
-        if self.projected:
+        if rerank:
             labels, dist = self._rerank(queries, labels, k_fetch)
         k_eff = min(k, self.n - extra)
         if ids is not None:
@@ -302,7 +368,22 @@ class KnnIndex:
         labels, dist = self.neighbors_of(np.arange(self.n, dtype=np.int64), k, ctx)
         timings = dict(self.timings)
         timings["query"] = time.perf_counter() - start
-        return KnnResult(neighbors=labels, distances=dist, backend=self.backend, timings=timings)
+        recall = None
+        if self.backend != "exact" and self.config.recall_sample > 0:
+            start = time.perf_counter()
+            recall = self.recall_at_k(k, labels, self.config.recall_sample, ctx)
+            timings["recall_check"] = time.perf_counter() - start
+        return KnnResult(neighbors=labels, distances=dist, backend=self.backend, timings=timings, recall=recall)
+
+    def recall_at_k(self, k: int, labels: np.ndarray, sample: int, ctx: Optional[JobContext] = None) -> float:
+        """Mean |approximate ∩ exact| / k over a seeded sample of rows (``labels``: the approximate
+        neighbours of every row), the exact answer from :func:`exact_knn` over all rows."""
+        rng = np.random.default_rng(self.config.seed)
+        ids = np.sort(rng.choice(self.n, size=min(int(sample), self.n), replace=False))
+        exact, _ = exact_knn(self.features, self.features[ids], k, query_ids=ids, device=_pick_device(self.config),
+                             ctx=ensure_context(ctx))
+        hits = [np.intersect1d(labels[row, :k], exact[i]).size for i, row in enumerate(ids)]
+        return float(np.mean(hits) / max(1, exact.shape[1]))
 
 
 def knn_density(features: np.ndarray, config: Optional[DiftConfig] = None, ctx: Optional[JobContext] = None,

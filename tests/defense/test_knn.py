@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 
 from naviewer.defense.config import DiftConfig
-from naviewer.defense.knn import KnnIndex, exact_knn, knn_density, remove_self
+from naviewer.defense.knn import KnnIndex, exact_knn, faiss_available, knn_density, remove_self
 from naviewer.defense.synthetic import make_embeddings, planted_cluster
 from naviewer.errors import NaviewerError
+
+
+#: every backend answers the same tests (FAISS IVF-PQ where faiss is installed, as the package requires)
+BACKENDS = ("exact", "hnsw") + (("ivfpq",) if faiss_available() else ())
 
 
 def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
@@ -43,7 +47,7 @@ def test_exact_knn_matches_brute_force_and_excludes_self():
 
 def test_planted_tight_cluster_ranks_first():
     x, mask = planted_cluster(n=1500, dim=24, cluster=40, seed=3)
-    for backend in ("exact", "hnsw"):
+    for backend in BACKENDS:
         knn, _ = knn_density(x, DiftConfig(k=10, knn_backend=backend, num_threads=2))
         assert set(np.flatnonzero(knn.rank < 40)) == set(np.flatnonzero(mask))
         assert knn.rank.min() == 0 and np.unique(knn.rank).size == 1500
@@ -59,6 +63,28 @@ def test_hnsw_recall_vs_exact_on_clustered_embeddings(dims):
     assert _recall(knn.neighbors, exact_ids) >= 0.98
     assert np.median(np.abs(knn.kth_distance - exact_d[:, -1])) < 1e-3
     assert knn.neighbors.dtype == np.int64
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
+def test_ivfpq_recall_vs_exact_is_measured_and_reported():
+    s = make_embeddings(4000, 128, n_classes=20, intrinsic_dim=16, seed=2)
+    config = DiftConfig(k=20, knn_backend="ivfpq", num_threads=2, recall_sample=400)
+    knn, index = knn_density(s.features, config)
+    exact_ids, exact_d = exact_knn(index.features, index.features, 20, query_ids=np.arange(4000))
+    measured = _recall(knn.neighbors, exact_ids)
+    assert measured >= 0.95
+    assert knn.backend == "ivfpq" and abs(knn.recall - measured) < 0.03  # the sample's estimate holds
+    assert np.median(np.abs(knn.kth_distance - exact_d[:, -1])) < 1e-3  # re-ranked: exact distances
+    assert index.ivf["code_bytes"] == 32 and index.ivf["nlist"] >= 1
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
+def test_auto_picks_ivfpq_above_the_hnsw_size_and_exact_reports_no_recall():
+    x, _ = planted_cluster(n=3000, dim=16, cluster=20, seed=0)
+    index = KnnIndex(x, DiftConfig(exact_max_n=100, approx_max_n=1000))
+    assert index.backend == "ivfpq"
+    assert KnnIndex(x, DiftConfig(exact_max_n=100)).backend == "hnsw"
+    assert knn_density(x, DiftConfig(k=5, knn_backend="exact"))[0].recall is None
 
 
 def test_hnsw_recall_on_real_cifar_features_of_a_random_resnet(cifar10_root):
@@ -81,7 +107,7 @@ def test_hnsw_recall_on_real_cifar_features_of_a_random_resnet(cifar10_root):
 
 def test_index_answers_single_sample_queries():
     x, _ = planted_cluster(n=500, dim=8, cluster=10, seed=1)
-    for backend in ("exact", "hnsw"):
+    for backend in BACKENDS:
         index = KnnIndex(x, DiftConfig(knn_backend=backend, num_threads=1))
         ids, d = index.neighbors_of(42, 5)
         assert ids.shape == (1, 5) and 42 not in ids[0]

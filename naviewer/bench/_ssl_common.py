@@ -28,6 +28,15 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the per-sample baseline (default 2)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--json", dest="json_out", default=None, help="also write the figures to this JSON file")
+
+
+def write_figures(path: "str | None", figures: dict) -> None:
+    """``--json``: the bench's figures as one JSON object (what tools/gpu_check.py collects)."""
+    if path:
+        import json
+
+        Path(path).write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def load_store(spec: str):

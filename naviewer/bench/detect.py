@@ -48,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--large", type=int, default=0, help="also time label spreading on this many points")
     parser.add_argument("--large-dim", type=int, default=128)
     parser.add_argument("--large-knn-dims", type=int, default=32)
+    parser.add_argument("--backend", choices=("hnsw", "exact", "ivfpq", "auto"), default="hnsw",
+                        help="kNN backend of the pass (default hnsw; ivfpq = FAISS IVF-PQ)")
+    parser.add_argument("--scale", default="", metavar="N1,N2,...",
+                        help="instead: the full pass at each size (e.g. 1000000,3000000,10000000) for each of --backends, "
+                             "each in a fresh child process (its peak RSS), and the growth exponent of the wall time")
+    parser.add_argument("--backends", default="hnsw,ivfpq", help="backends of --scale (default hnsw,ivfpq)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_out", default=None, help="write the figures to this JSON file")
     parser.set_defaults(func=run)
@@ -75,7 +81,7 @@ def _data(n: int, dim: int, args) -> Any:
 def _config(args, **over):
     from naviewer.defense.config import DiftConfig
 
-    values = dict(knn_backend="hnsw", hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction,
+    values = dict(knn_backend=getattr(args, "backend", "hnsw"), hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction,
                   hnsw_ef=args.ef or None, knn_dims=args.knn_dims or None, num_threads=args.threads,
                   spread_mode=args.spread_mode, seed=args.seed)
     values.update(over)
@@ -93,7 +99,8 @@ def _ours(data, args, config) -> dict:
     dk = result.detection.knn.kth_distance
     ratio = float(np.median(dk[data.poison]) / np.median(dk[~data.poison])) if data.poison.any() else float("nan")
     return {"wall_s": wall, "cpu_s": cpu, "timings": result.timings, "metrics": result.metrics, "dk_ratio": ratio,
-            "spread": result.spread.info() if result.spread else None, "guard": result.detection.split.info()}
+            "spread": result.spread.info() if result.spread else None, "guard": result.detection.split.info(),
+            "knn_backend": result.detection.knn.backend, "knn_recall": result.detection.knn.recall}
 
 
 def _baseline(data, args) -> dict:
@@ -199,12 +206,80 @@ def _large(n: int, dim: int, args) -> dict:
     return result
 
 
+def _scale_child(n: int, backend: str, args, queue) -> None:
+    """One (N, backend) full pass in a fresh process: generate, detect, report (the parent keeps no data)."""
+    import numpy as np  # noqa: F401
+
+    t0 = time.perf_counter()
+    data = _data(n, args.dim, args)
+    generate = time.perf_counter() - t0
+    rss_data = _rss_mb()
+    args.backend = backend
+    ours = _ours(data, args, _config(args))
+    queue.put({"n": n, "backend": backend, "generate_s": generate, "rss_after_data_mb": rss_data, **ours})
+
+
+def _scale(args, sizes: list[int], backends: list[str]) -> dict:
+    """The full pass at every size for every backend, each in a fresh child; the growth exponents."""
+    import multiprocessing
+
+    import numpy as np
+
+    rows = []
+    for backend in backends:
+        for n in sizes:
+            ctx = multiprocessing.get_context("fork")
+            queue = ctx.Queue()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            proc = ctx.Process(target=_scale_child, args=(n, backend, args, queue))
+            proc.start()
+            row = queue.get()
+            proc.join()
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            # ru_maxrss of children is the largest child so far: exact for increasing sizes, a bound otherwise
+            row["peak_rss_mb"] = max(peak, before) / 1024.0
+            m = row["metrics"]
+            t = row["timings"]
+            print(f"  {backend:6s} N={n:>10,d}: {row['wall_s']:8.1f} s wall ({row['cpu_s']:.0f} s CPU) "
+                  f"[build {t.get('knn_build', 0):.0f}, query {t.get('knn_query', 0):.0f}, recall check "
+                  f"{t.get('knn_recall_check', 0):.0f}, spreading {t.get('spread', 0):.0f}], peak RSS "
+                  f"{row['peak_rss_mb'] / 1024:.1f} GB, kNN recall@k {row['knn_recall'] if row['knn_recall'] is not None else 'exact'}, "
+                  f"planted cluster precision {m['final_precision']:.3f} recall {m['final_recall']:.3f}", flush=True)
+            rows.append(row)
+    exponents = {}
+    for backend in backends:
+        pts = [(r["n"], r["wall_s"]) for r in rows if r["backend"] == backend]
+        if len(pts) >= 2:
+            slope = float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)[0])
+            exponents[backend] = slope
+            print(f"  {backend}: wall time grows as N^{slope:.2f} over {', '.join(f'{p[0]:,d}' for p in pts)}")
+    return {"rows": rows, "exponents": exponents}
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
     from naviewer.errors import NaviewerError
 
+    if args.scale:
+        try:
+            sizes = sorted(int(v) for v in args.scale.split(",") if v.strip())
+        except ValueError:
+            raise NaviewerError(f"bench detect: --scale takes sizes like 1000000,3000000, got {args.scale!r}") from None
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        bad = [b for b in backends if b not in ("hnsw", "exact", "ivfpq", "auto")]
+        if not sizes or min(sizes) < 1000 or bad or not backends:
+            raise NaviewerError("bench detect: --scale needs sizes >= 1000 and --backends from hnsw, exact, ivfpq, auto")
+        torch.set_num_threads(args.threads)
+        print(f"DIFT detection pass at scale: {args.dim} dims, {args.threads} threads, {args.poison_fraction:.0%} "
+              f"planted cluster (load avg {os.getloadavg()[0]:.1f})", flush=True)
+        figures = {"dim": args.dim, "threads": args.threads, "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+                   **_scale(args, sizes, backends)}
+        if args.json_out:
+            with open(args.json_out, "w", encoding="utf-8") as handle:
+                json.dump(figures, handle, indent=1, default=lambda v: v.tolist() if isinstance(v, np.ndarray) else str(v))
+        return 0
     if args.n < 1000 or args.dim < 2:
         raise NaviewerError("bench detect: need --n >= 1000 and --dim >= 2")
     torch.set_num_threads(args.threads)

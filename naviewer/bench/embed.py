@@ -70,4 +70,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  naviewer (extract_embeddings from the store):     {ours:9.1f} images/s")
     print(f"  baseline (PIL per-sample DataLoader in process):  {base:9.1f} images/s")
     print(f"ratio naviewer/ceiling: {ours / ceiling:.2f}; naviewer/baseline: {ours / base:.2f}x")
+    from naviewer.bench._ssl_common import write_figures
+
+    write_figures(args.json_out, {"bench": "embed", "arch": args.arch, "width": args.width, "image_size": args.image_size,
+                                  "batch_size": bs, "device": str(device), "threads": torch.get_num_threads(),
+                                  "dataset": spec, "images": n, "ceiling_ips": ceiling, "naviewer_ips": ours,
+                                  "baseline_ips": base})
     return 0

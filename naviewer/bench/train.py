@@ -126,6 +126,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"  augmentation only: naviewer {ips(t_aug):9.1f} images/s, baseline {ips(t_base_aug):9.1f} images/s")
     print(f"ratio naviewer/baseline training: {t_base / t_ours:.2f}x; naviewer/ceiling: {t_ceiling / t_ours:.2f}; "
           f"augmentation naviewer/baseline: {t_base_aug / t_aug:.2f}x")
+    from naviewer.bench._ssl_common import write_figures
+
+    write_figures(args.json_out, {
+        "bench": "train", "method": args.method, "arch": args.arch, "width": args.width, "image_size": args.image_size,
+        "batch_size": bs, "device": str(device), "threads": torch.get_num_threads(), "amp": bool(trainer.use_amp),
+        "channels_last": bool(trainer.channels_last), "dataset": spec, "images": len(store),
+        "ceiling_ips": ips(t_ceiling), "naviewer_ips": ips(t_ours), "baseline_ips": ips(t_base),
+        "augment_naviewer_ips": ips(t_aug), "augment_baseline_ips": ips(t_base_aug),
+        "baseline_workers_ips": None if t_workers is None else ips(t_workers["base"]),
+        "naviewer_blocks_ips": None if t_workers is None else ips(t_workers["ours"]), "workers": args.workers})
     if t_workers is not None:
         print(f"  block-timed, baseline DataLoader with {args.workers} workers + step: {ips(t_workers['base']):9.1f} "
               f"images/s vs naviewer {ips(t_workers['ours']):9.1f} images/s "

@@ -1,0 +1,38 @@
+"""The benchmarks' machine-readable side: what tools/gpu_check.py and docs/performance.md read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from naviewer.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_detect_scale_reports_each_size_and_the_growth_exponent(tmp_path):
+    out = tmp_path / "scale.json"
+    assert main(["bench", "detect", "--scale", "2000,4000", "--backends", "hnsw,exact", "--dim", "16",
+                 "--threads", "1", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    rows = figures["rows"]
+    assert [(r["backend"], r["n"]) for r in rows] == [("hnsw", 2000), ("hnsw", 4000), ("exact", 2000), ("exact", 4000)]
+    for row in rows:
+        assert row["wall_s"] > 0 and row["peak_rss_mb"] > 0
+        assert 0.0 <= row["metrics"]["final_recall"] <= 1.0  # the planted cluster's figures, every size
+    assert rows[0]["knn_recall"] is not None and rows[2]["knn_recall"] is None  # exact needs no recall check
+    assert set(figures["exponents"]) == {"hnsw", "exact"}
+
+
+def test_bench_detect_scale_refuses_bad_sizes(capsys):
+    assert main(["bench", "detect", "--scale", "10,x"]) == 2
+    assert main(["bench", "detect", "--scale", "5000", "--backends", "annoy"]) == 2
+
+
+def test_bench_embed_writes_its_figures(tmp_path):
+    out = tmp_path / "embed.json"
+    assert main(["bench", "embed", "--dataset", "demo", "--arch", "resnet10", "--width", "4", "--image-size", "16",
+                 "--batch-size", "16", "--images", "32", "--steps", "1", "--threads", "1", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["bench"] == "embed" and figures["naviewer_ips"] > 0 and figures["ceiling_ips"] > 0

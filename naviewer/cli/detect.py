@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = context()
     with Workspace.open(args.workspace) as ws:
-        values = {**(ws.config.get("dift") or {}), **parse_settings(args.dift_set, "--dift-set")}
-        config = DiftConfig.from_dict(values)
+        config = DiftConfig.from_workspace(ws, parse_settings(args.dift_set, "--dift-set"))
         if args.anchors is not None:
             set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
         baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())

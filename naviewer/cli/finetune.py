@@ -61,7 +61,7 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
         pass_id = ws.store.latest_pass_id("dift")
         if pass_id is not None:
             confirm_flags(ws, pass_id)
-    config = DiftConfig.from_dict({**(ws.config.get("dift") or {}), **dift_overrides})
+    config = DiftConfig.from_workspace(ws, dift_overrides)
     if args.threads:
         import torch
 

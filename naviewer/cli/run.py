@@ -85,11 +85,11 @@ def _run(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as ws:
         dift = None
         if args.dift:
-            values = {**(ws.config.get("dift") or {}), **parse_settings(args.dift_set, "--dift-set")}
-            values.pop("review", None)
+            overrides = parse_settings(args.dift_set, "--dift-set")
+            overrides["review"] = DiftConfig.review  # the default: train_with_dift decides the review (--accept-all)
             if args.dift_start is not None:
-                values["start_epoch"] = args.dift_start
-            dift = DiftConfig.from_dict(values)
+                overrides["start_epoch"] = args.dift_start
+            dift = DiftConfig.from_workspace(ws, overrides)
         if args.floor:
             if args.dift:
                 raise NaviewerError("--floor trains without DIFT (on the clean set): drop --dift")

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Optional
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from naviewer.errors import NaviewerError
+from naviewer.settings import settings_from_dict
+
+if TYPE_CHECKING:
+    from naviewer.workspace import Workspace
 
 KNN_BACKENDS = ("auto", "hnsw", "exact", "ivfpq")
 SPREAD_MODES = ("pool", "graph", "none")
@@ -21,6 +25,11 @@ MINDIST_SCALES = ("none", "anchor_spread")
 MINDIST_AGGS = ("mean", "median", "auto")
 UNTRUSTED_ANCHOR_RULES = ("screen", "as-is")
 GRAPH_WEIGHTS = ("rbf", "connectivity")
+
+#: ``[dift]`` keys an older naviewer wrote that this one no longer has: old name -> new name, or None
+#: (accepted and ignored). Empty: no DIFT setting has been renamed or removed yet; add the old name
+#: here when one is, so workspaces written before keep opening.
+LEGACY_DIFT_KEYS: dict[str, Optional[str]] = {}
 
 
 @dataclass
@@ -211,11 +220,13 @@ class DiftConfig:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
     @classmethod
-    def from_dict(cls, values: Optional[dict[str, Any]]) -> "DiftConfig":
-        """Build from a (toml) dict; unknown keys are a user error, not silently ignored."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise NaviewerError(f"unknown DIFT setting(s): {', '.join(unknown)}")
-        return cls(**values).validate()
+    def from_dict(cls, values: Optional[Mapping[str, Any]]) -> "DiftConfig":
+        """Build from a (toml) dict, validated; unknown keys are a user error, not silently ignored
+        (:func:`naviewer.settings.settings_from_dict`; :data:`LEGACY_DIFT_KEYS` are accepted)."""
+        return settings_from_dict(cls, values, "DIFT", LEGACY_DIFT_KEYS).validate()
+
+    @classmethod
+    def from_workspace(cls, ws: "Workspace", overrides: Optional[Mapping[str, Any]] = None) -> "DiftConfig":
+        """The workspace's ``[dift]`` section with ``overrides`` on top (e.g. ``--dift-set``), validated:
+        the one place the section and the overrides are merged."""
+        return cls.from_dict({**(ws.config.get("dift") or {}), **dict(overrides or {})})

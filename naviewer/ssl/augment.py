@@ -34,6 +34,7 @@ from torchvision.ops import roi_align
 from naviewer.data.crops import CropBoxes, sample_crop_boxes
 from naviewer.data.store import ImageStore
 from naviewer.errors import NaviewerError
+from naviewer.settings import settings_from_dict
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -70,7 +71,7 @@ class AugmentSettings:
         for key in ("scale", "ratio", "jitter", "blur_sigma", "mean", "std"):
             if key in values and values[key] is not None:
                 values[key] = tuple(float(v) for v in values[key])
-        return cls(**values)
+        return settings_from_dict(cls, values, "augmentation")
 
 
 @dataclass

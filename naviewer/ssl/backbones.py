@@ -8,7 +8,7 @@ laptop CPU, which torchvision itself cannot offer (its BasicBlock refuses ``widt
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import torch
@@ -16,6 +16,7 @@ from torch import nn
 from torchvision.models import resnet as tv_resnet
 
 from naviewer.errors import NaviewerError
+from naviewer.settings import settings_from_dict
 
 #: arch -> (block, layers per stage)
 ARCHS: dict[str, tuple[type, list[int]]] = {
@@ -58,11 +59,7 @@ class BackboneConfig:
             return value
         if isinstance(value, str):
             return cls(arch=value)
-        known = {f.name for f in fields(cls)}
-        unknown = set(value) - known
-        if unknown:
-            raise NaviewerError(f"unknown backbone settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**dict(value))
+        return settings_from_dict(cls, value, "backbone")
 
 
 class NarrowResNet(tv_resnet.ResNet):

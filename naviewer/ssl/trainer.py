@@ -20,7 +20,7 @@ import contextlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
@@ -31,6 +31,7 @@ from naviewer.data.store import ImageStore
 from naviewer.errors import JobCancelled, NaviewerError
 from naviewer.interrupts import cancel_on_sigint, print_stopping_notice
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.settings import settings_from_dict
 from naviewer.ssl.augment import AugmentSettings, BatchAugment
 from naviewer.ssl.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -99,13 +100,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """Build from a dict; unknown keys are a NaviewerError naming them (:data:`LEGACY_TRAIN_KEYS` are accepted)."""
+        return settings_from_dict(cls, values, "training", LEGACY_TRAIN_KEYS)
 
     @classmethod
     def from_saved(cls, values: Mapping[str, Any]) -> "TrainConfig":
         """A config read back from a checkpoint: one saved before recipes were recorded trained with aug+."""
         return cls.from_dict({"augment_recipe": LEGACY_RECIPE, **dict(values)})
+
+
+#: ``TrainConfig`` keys an older naviewer stored (checkpoints' ``config``, ``run_start`` records) that
+#: this one no longer has: old name -> new name, or None (accepted and ignored). Empty: no training
+#: setting has been renamed or removed yet (fields were only added; a missing key takes its default,
+#: and ``from_saved`` gives a checkpoint without ``augment_recipe`` the aug+ it trained with). Add the
+#: old name here when a field is renamed or removed, so old checkpoints keep resuming.
+LEGACY_TRAIN_KEYS: dict[str, Optional[str]] = {}
 
 
 class TrainHook(Protocol):

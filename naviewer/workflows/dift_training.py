@@ -441,7 +441,7 @@ def resume_after_review(ws, run: Optional[str] = None, *, accept_all: bool = Fal
     timings = {"load": time.perf_counter() - t0}
 
     def finetune(trainer) -> dict:
-        config = DiftConfig.from_dict({**(ws.config.get("dift") or {}), **dict(dift_overrides or {})})
+        config = DiftConfig.from_workspace(ws, dift_overrides)
         anchors = workspace_anchors(ws, config.anchors_per_class, config.seed)
         trainer.log_event("review_done", pass_id=pass_id, **counts)
         record = finetune_and_restart(trainer, ws, None if pass_id is None else int(pass_id), anchors, config, ctx,

@@ -179,7 +179,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     from naviewer.workflows.workspace_setup import ground_truth_mask
 
     ctx = ensure_context(ctx)
-    config = (config or DiftConfig.from_dict(ws.config.get("dift"))).validate()
+    config = (config or DiftConfig.from_workspace(ws)).validate()
     tag = tag or (_tag_for(checkpoint) + ("" if view == "squash" else f"-{view}"))
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -374,7 +374,7 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     from naviewer.workflows.workspace_setup import evaluate_on_sets, evaluation_sets, workspace_anchors
 
     ctx = ensure_context(ctx)
-    config = (config or DiftConfig.from_dict(ws.config.get("dift"))).validate()
+    config = (config or DiftConfig.from_workspace(ws)).validate()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if checkpoint is None:

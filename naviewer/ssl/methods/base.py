@@ -7,13 +7,13 @@ downstream evaluation, embedding extraction and DIFT read), its heads and any mo
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
 
-from naviewer.errors import NaviewerError
+from naviewer.settings import settings_from_dict
 from naviewer.ssl.backbones import BackboneConfig, build_backbone
 
 
@@ -44,11 +44,7 @@ class SSLMethod(nn.Module):
             return settings
         if is_dataclass(settings):
             settings = asdict(settings)
-        known = {f.name for f in fields(cls.Settings)}
-        unknown = set(settings) - known
-        if unknown:
-            raise NaviewerError(f"unknown {cls.name} settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls.Settings(**dict(settings))
+        return settings_from_dict(cls.Settings, settings, cls.name)
 
     def describe(self) -> dict[str, Any]:
         """Plain data that rebuilds this method: name, settings and backbone config."""

@@ -13,6 +13,17 @@ from typing import Any, Optional
 from PySide6.QtCore import QObject, Signal
 
 _cache: Optional[dict[str, Any]] = None
+#: one thread at a time imports torch / torchvision / the training engine: the probe imports torch in its
+#: thread while a job (the Train dialog's speed estimate, training) may import it in another, and two
+#: threads importing one package at once can see it half initialised ("cannot import name
+#: 'StochasticDepth' from partially initialized module 'torchvision.ops'", seen in the Train dialog)
+TORCH_IMPORT_LOCK = threading.RLock()
+
+
+def import_training_engine() -> None:
+    """Import torch, torchvision and naviewer's trainer once, never alongside another thread doing so."""
+    with TORCH_IMPORT_LOCK:
+        import naviewer.ssl.trainer  # noqa: F401 - imported for its side effect: everything loaded
 
 
 def probe_environment() -> dict[str, Any]:
@@ -69,7 +80,8 @@ class EnvironmentProbe(QObject):
 
     def _run(self) -> None:
         global _cache
-        _cache = probe_environment()
+        with TORCH_IMPORT_LOCK:
+            _cache = probe_environment()
         self._probed.emit()
 
     def _finished(self) -> None:

@@ -98,8 +98,12 @@ class _Worker(QThread):
         try:
             if self.torch_threads is not None:
                 # Leave a core to the GUI thread. torch's intra-op pool is process-wide, so this is
-                # set by the job that needs torch, inside the worker, never at startup.
-                import torch
+                # set by the job that needs torch, inside the worker, never at startup; imported while no
+                # other thread imports it (the device probe: a half-initialised torchvision otherwise)
+                from naviewer.gui.environment import TORCH_IMPORT_LOCK
+
+                with TORCH_IMPORT_LOCK:
+                    import torch
 
                 torch.set_num_threads(max(1, int(self.torch_threads)))
             self.result = self.function(self.ctx)

@@ -466,8 +466,8 @@ class MainWindow(QMainWindow):
         if job is self.training_job and not job.running:
             self.training_job = None
         self._update_status()
-        if job.state is JobState.FAILED and not self._closing:
-            self.show_job_error(job)
+        if job.state is JobState.FAILED and not self._closing and job.kind != "estimate":
+            self.show_job_error(job)  # (the Train dialog says itself why its speed estimate failed)
 
     def _update_status(self) -> None:
         job = self._status_job
@@ -896,7 +896,8 @@ class MainWindow(QMainWindow):
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
                              "No workspace or dataset is open: the configured training job decides what it trains on.",
-                             estimator=self._training_estimator(), job_manager=self.jobs)
+                             estimator=self._training_estimator(), job_manager=self.jobs,
+                             measure_after_probe=env is None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.probe.ready.connect(dialog.on_environment)  # a bound slot: dropped when the dialog goes
         self.probe.request()

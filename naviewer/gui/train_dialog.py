@@ -147,11 +147,15 @@ class TrainDialog(QDialog):
         source_description: str = "",
         estimator: Optional[Callable[[dict[str, Any]], Callable[[Any], dict]]] = None,
         job_manager: Any = None,
+        measure_after_probe: bool = False,
     ) -> None:
         """``estimator(settings)`` gives a job function (``fn(ctx) -> dict`` like
         :func:`naviewer.gui.training.estimate_training_time`) that times a few training steps; with it the
         dialog measures the chosen recipe in a background job of ``job_manager`` (cancellable, never on the
-        GUI thread) and shows the time an epoch and the whole run take before anything starts."""
+        GUI thread) and shows the time an epoch and the whole run take before anything starts.
+        ``measure_after_probe``: the first measurement waits for :meth:`set_available_devices` (the
+        window's device probe imports torch in its own thread; importing torchvision in a second thread
+        at the same time fails with a partially initialised module)."""
         super().__init__(parent)
         self.setWindowTitle("Train an encoder")
         self.setObjectName("trainDialog")
@@ -221,6 +225,10 @@ class TrainDialog(QDialog):
         self._remeasure.setInterval(800)  # typing "256" measures once, not for 2, 25 and 256
         self._remeasure.timeout.connect(self.start_estimate)
         self._shown = False
+        self._closed = False
+        self._measure_after_probe = measure_after_probe
+        self._stopping: Any = None  # a cancelled measurement still running (its worker checks between steps)
+        self._restart_queued = False
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
         self.buttons.accepted.connect(self.accept)
@@ -236,7 +244,7 @@ class TrainDialog(QDialog):
         layout.addLayout(speed)
         layout.addWidget(self.buttons)
         self.estimate_button.setVisible(estimator is not None)
-        self.finished.connect(lambda _result: self.cancel_estimate())
+        self.finished.connect(lambda _result: (setattr(self, "_closed", True), self.cancel_estimate()))
 
         for edit in (self.epochs, self.batch_size, self.lr):
             edit.textChanged.connect(self._revalidate)
@@ -272,6 +280,8 @@ class TrainDialog(QDialog):
         """Called when the background device probe answers; re-checks the device choice."""
         self.available_devices = tuple(devices)
         self._revalidate()
+        if self._shown:
+            self._first_measure()
 
     def _method_changed(self, _index: int = 0) -> None:
         method = self.method.currentData()
@@ -327,14 +337,39 @@ class TrainDialog(QDialog):
                                         + (" (measuring shortly)." if self._remeasure.isActive() else "."))
         self.warning_label.setText(warning)
         self.warning_label.setVisible(bool(warning))
+        self._fit_height()
+
+    def _say(self, text: str) -> None:
+        self.estimate_label.setText(text)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow to the height the wrapped labels need at the dialog's width (a top-level dialog does not
+        follow its labels' height-for-width: longer text would overlap the form's rows)."""
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else layout.totalSizeHint().height()
+        self.setMinimumHeight(needed)
+        # taller when the text needs it; shorter again when it shrinks, unless the user sized the dialog
+        if needed > self.height() or self.height() == getattr(self, "_fitted", None):
+            self.resize(self.width(), needed)
+            self._fitted = needed
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         """The first time the dialog shows, the default choice is measured at once (in the background)."""
         super().showEvent(event)
         if not self._shown:
             self._shown = True
-            if self.estimator is not None and self.estimate_job is None and self._measured_key() is not None:
-                self._remeasure.start()
+            self._first_measure()
+
+    def _first_measure(self) -> None:
+        if self._measure_after_probe and self.available_devices is None:
+            return  # set_available_devices starts it
+        if (self.estimator is not None and self.estimate is None and self.estimate_job is None
+                and self._measured_key() is not None):
+            self._remeasure.start()
 
     def _toggle_estimate(self) -> None:
         if self.estimate_job is not None and self.estimate_job.running:
@@ -348,19 +383,35 @@ class TrainDialog(QDialog):
         key = self._measured_key()
         if self.estimator is None or key is None:
             return None
-        self.cancel_estimate()
+        running = self.estimate_job if self.estimate_job is not None and self.estimate_job.running else self._stopping
+        if running is not None and running.running:
+            # one measurement at a time (they share the CPU and the resource): this one starts once the
+            # running one has noticed its cancel
+            self.cancel_estimate()
+            self._stopping = running
+            if not self._restart_queued:
+                self._restart_queued = True
+                running.finished.connect(lambda _state: self._start_queued())
+            self._say("Measuring the new choice once the last measurement has stopped…")
+            return None
         if self.job_manager is None:
             from naviewer.gui.jobs import JobManager
 
             self.job_manager = JobManager(self)
         from naviewer.gui.tasks import training_threads
 
+        from naviewer.gui.jobs import JobConflict
+
         settings = dict(self._settings)
-        job = self.job_manager.start(self.estimator(settings), "Estimate the training speed",
-                                     resources=["train-estimate"], kind="estimate", torch_threads=training_threads())
+        try:
+            job = self.job_manager.start(self.estimator(settings), "Estimate the training speed",
+                                         resources=["train-estimate"], kind="estimate", torch_threads=training_threads())
+        except JobConflict as exc:  # another dialog's measurement: say so instead of raising in a slot
+            self._say(f"Cannot measure now: {exc}")
+            return None
         self.estimate_job = job
         self.estimate_button.setText("Stop measuring")
-        self.estimate_label.setText("Measuring a few training steps on a sample of the images…")
+        self._say("Measuring a few training steps on a sample of the images…")
         job.progress.connect(lambda done, total, message, j=job: self._estimate_progress(j, done, total, message))
         job.finished.connect(lambda state, j=job, k=key: self._estimate_done(j, k, state))
         return job
@@ -368,7 +419,7 @@ class TrainDialog(QDialog):
     def _estimate_progress(self, job: Any, done: float, total: Any, message: str) -> None:
         if job is self.estimate_job:
             share = f" {int(100 * done / total)} %" if total else ""
-            self.estimate_label.setText(f"Measuring: {message}{share}…")
+            self._say(f"Measuring: {message}{share}…")
 
     def _estimate_done(self, job: Any, key: tuple, state: str) -> None:
         if job is not self.estimate_job:
@@ -379,9 +430,14 @@ class TrainDialog(QDialog):
             self.estimate, self._estimate_key = dict(job.result), key
             self._update_speed()
         elif state == "failed":
-            self.estimate_label.setText(f"Could not measure the speed: {job.error_message()}")
+            self._say(f"Could not measure the speed: {job.error_message()}")
         else:
-            self.estimate_label.setText("Measuring stopped; nothing was estimated.")
+            self._say("Measuring stopped; nothing was estimated.")
+
+    def _start_queued(self) -> None:
+        self._restart_queued, self._stopping = False, None
+        if not self._closed:
+            self.start_estimate()
 
     def cancel_estimate(self) -> None:
         """Stop a running measurement (the dialog closing or the choice changing)."""
@@ -389,6 +445,7 @@ class TrainDialog(QDialog):
         job, self.estimate_job = self.estimate_job, None
         if job is not None and job.running:
             job.cancel()
+            self._stopping = job
             self.estimate_button.setText("Measure speed")
 
     def accept(self) -> None:

@@ -36,6 +36,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Train with dialog ``settings`` (method, augment_recipe, epochs, batch_size, lr, device); returns fit()'s summary."""
     try:
+        _import_engine()
         from naviewer.data.store import ImageStore
         from naviewer.ssl.trainer import TrainConfig, build_trainer
     except ImportError as exc:
@@ -53,6 +54,13 @@ def run_training(
     trainer = build_trainer(config, store, run_dir, eval_store=store if labelled else None,
                             checkpoint_dir=checkpoint_dir)
     return trainer.fit(ctx)
+
+
+def _import_engine() -> None:
+    """torch and the trainer, imported while no other thread imports them (the device probe)."""
+    from naviewer.gui.environment import import_training_engine
+
+    import_training_engine()
 
 
 def _training_source(workspace: Optional[Path], dataset_path: Optional[Path], run_name: Optional[str]):
@@ -106,6 +114,7 @@ def estimate_training_time(settings: dict[str, Any], ctx: JobContext, workspace:
     import numpy as np
 
     try:
+        _import_engine()
         from naviewer.data.base import SubsetDataset
         from naviewer.data.store import ImageStore
         from naviewer.ssl.trainer import TrainConfig, build_trainer

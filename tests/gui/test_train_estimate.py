@@ -185,3 +185,110 @@ def test_the_window_measures_on_the_images_it_would_train_on(qtbot, window, tmp_
     job_fn = dialog.estimator({"method": "simclr", "epochs": 1, "batch_size": 8, "device": "cpu"})
     assert job_fn.keywords == {"workspace": None, "dataset_path": window.dataset_path}
     dialog.reject()
+
+
+def test_the_first_measurement_waits_for_the_device_probe(qtbot):
+    """The window's probe imports torch in its own thread: measuring at the same time failed with a
+    partially initialised torchvision, so the first measurement waits for the probe's answer."""
+    calls = []
+    dialog, _ = _dialog(qtbot, fake_estimate(0.5, calls), measure_after_probe=True)
+    dialog.show()
+    qtbot.wait(1200)  # longer than the debounce: nothing may start before the probe answered
+    assert dialog.estimate_job is None and calls == []
+    dialog.set_available_devices(["cpu"])
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=5000)
+
+
+def test_long_warnings_never_overlap_the_form(qtbot):
+    dialog = TrainDialog(available_devices=["cpu"], estimator=fake_estimate(60.0, []), job_manager=JobManager())
+    qtbot.addWidget(dialog)
+    dialog.resize(440, 200)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    job = dialog.start_estimate()
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    qtbot.wait(50)
+    layout = dialog.layout()
+    assert dialog.height() >= layout.totalHeightForWidth(dialog.width())
+    rows = [dialog.epochs, dialog.batch_size, dialog.lr, dialog.device]
+    bottoms = [w.mapTo(dialog, w.rect().bottomLeft()).y() for w in rows]
+    tops = [w.mapTo(dialog, w.rect().topLeft()).y() for w in rows]
+    assert all(bottoms[i] < tops[i + 1] for i in range(len(rows) - 1))  # the form's rows do not overlap
+    warning_top = dialog.warning_label.mapTo(dialog, dialog.warning_label.rect().topLeft()).y()
+    assert warning_top > bottoms[-1]
+
+
+def test_a_failed_estimate_is_said_in_the_dialog_not_in_a_message_box(qtbot, window):
+    from naviewer.errors import NaviewerError
+
+    def broken(ctx):
+        raise NaviewerError("no images")
+
+    job = window.start_job(broken, "Estimate the training speed", resources=["train-estimate"], kind="estimate")
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    qtbot.wait(50)
+    assert window.last_message_box is None
+
+
+def test_torch_is_imported_by_one_thread_at_a_time(qtbot, monkeypatch, tmp_path):
+    """The device probe and a job imported torchvision at once and the job saw it half initialised: the
+    probe, the job runner and the estimate take one lock around those imports."""
+    import threading
+
+    from naviewer.gui import environment
+    from naviewer.gui.environment import TORCH_IMPORT_LOCK, EnvironmentProbe
+    from naviewer.gui.training import estimate_training_time
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    held = []
+
+    def probe():
+        other = threading.Thread(target=lambda: held.append(not TORCH_IMPORT_LOCK.acquire(timeout=0.01)))
+        other.start()
+        other.join()
+        return {"devices": ["cpu"]}
+
+    monkeypatch.setattr(environment, "probe_environment", probe)
+    monkeypatch.setattr(environment, "_cache", None)
+    EnvironmentProbe()._run()
+    assert held == [True]  # the probe imports under the lock
+
+    reporter = RecordingReporter()
+    folder = image_folder(tmp_path / "images", per_class=20, size=16)
+    settings = {"method": "simclr", "epochs": 1, "batch_size": 8, "device": "cpu", **TINY}
+    ctx = JobContext(reporter)
+    with TORCH_IMPORT_LOCK:  # "the probe is importing": the estimate waits before it does anything
+        worker = threading.Thread(target=lambda: estimate_training_time(settings, ctx, dataset_path=folder, steps=1))
+        worker.start()
+        worker.join(0.3)
+        assert worker.is_alive() and reporter.progresses == []
+    worker.join(60)
+    assert not worker.is_alive() and reporter.progresses
+
+
+def test_a_new_choice_while_measuring_waits_for_the_old_measurement_to_stop(qtbot):
+    """Re-measuring while a measurement runs raised a job conflict inside a slot (and aborted the app):
+    the old one is cancelled and the new one starts once it has stopped."""
+    calls = []
+
+    def slow(settings):
+        calls.append(settings["batch_size"])
+
+        def job(ctx):
+            for _ in range(400):
+                ctx.check()
+                time.sleep(0.005)
+            return {"seconds_per_step": 1.0, "steps_per_epoch": 1000 // settings["batch_size"],
+                    "seconds_per_epoch": 1000 / settings["batch_size"], "seconds_total": 1.0, "device": "cpu",
+                    "encoder": "x", "batch_size": settings["batch_size"]}
+        return job
+
+    dialog, _ = _dialog(qtbot, slow)
+    first = dialog.start_estimate()
+    dialog.batch_size.setText("100")
+    assert dialog.start_estimate() is None  # queued: the first is being cancelled
+    assert dialog.start_estimate() is None  # asked twice: still one queued start
+    qtbot.waitSignal(first.finished, timeout=5000).wait()
+    assert first.state is JobState.CANCELLED
+    qtbot.waitUntil(lambda: calls == [256, 100], timeout=5000)
+    qtbot.waitUntil(lambda: "× 10 steps" in dialog.estimate_label.text(), timeout=10000)

@@ -170,7 +170,8 @@ def review_workspace(root: Path, n: int = 2000, n_poison: int = 60, seed: int = 
 
 def take_review(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light", extras: bool = True) -> list[Path]:
     """The main window with the analyst docked on a workspace, at each size (``review-WxH.png``); with
-    ``extras`` also F1's list, the large sample view and the Crop layout tab at the smallest size."""
+    ``extras`` also F1's list and the Crop layout tab at the smallest size (the large sample view, the
+    filter sidebar and the export dialog at every size: :func:`take_review_loop`)."""
     import os
 
     import numpy as np
@@ -212,11 +213,6 @@ def take_review(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light", extras:
             written.append(out_dir / f"review-{w}x{h}-keys.png")
             window.grab().save(str(written[-1]))
             window.docks["shortcutsDock"].hide()
-            panel.gallery.open_viewer(int(q[0]))
-            _settle(app, 0.5)
-            written.append(out_dir / f"review-{w}x{h}-large-view.png")
-            panel.gallery.viewer.grab().save(str(written[-1]))
-            panel.gallery.viewer.close()
             composite = np.concatenate([s.image(int(q[0])), s.image(int(q[1]))], axis=1)
             panel.crop_layout.set_sample(composite, None)
             panel.tabs.setCurrentWidget(panel._crop_tab)
@@ -509,4 +505,164 @@ def take_detectors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> l
         window.close()
         window.deleteLater()
         _settle(app, 0.2)
+    return written
+
+
+# -- issue 14's review loop at 1280x720 and 1920x1080: the filter sidebar, the large view, the export
+# -- dialog, the map after retraining; the Train dialog's speed estimate ----------------------------------
+
+def _dissolved(embeddings, labels, moved, seed: int = 0):
+    """*Synthetic* embeddings after a retrain: each of ``moved`` (the removed pile) lands beside a random
+    other sample of its class, with a little noise; the rest stay. For pictures of the interface only."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = np.array(embeddings, dtype=np.float32, copy=True)
+    others = np.setdiff1d(np.arange(len(out)), moved)
+    for i in moved:
+        same = others[labels[others] == labels[i]]
+        j = int(rng.choice(same if same.size else others))
+        out[i] = out[j] + rng.normal(scale=0.05 * float(np.std(out)), size=out.shape[1])
+    return out
+
+
+def take_review_loop(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> list[Path]:
+    """At each size, under a display (screen grabs, so dialogs and the large view show over the window):
+    ``review-WxH-filters.png`` (the gallery's filter sidebar, mid-review), ``review-WxH-large-view.png``,
+    ``review-WxH-export.png`` (the export dialog) and ``review-WxH-after-retraining.png`` (the map of the
+    samples re-embedded after a remove-and-retrain, with the Fine-tune tab; *synthetic* after-embeddings
+    and numbers: :func:`_dissolved`, ``PLANTED_FINETUNE``)."""
+    import os
+
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.analyst.panel import AFTER_PREFIX
+    from naviewer.gui.analyst.screenshots import PLANTED_FINETUNE
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    root = Path(tempfile.mkdtemp(prefix="naviewer-loop-shots-"))
+    path = review_workspace(root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for w, h in sizes:
+        manager = ThemeManager(app, theme)
+        manager.apply()
+        window = MainWindow(manager)
+        window.resize(w, h)
+        window.move(0, 0)
+        window.show()
+        _settle(app, 0.5)
+        window.ensure_monitor()
+        window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+        _settle(app, 1.0)
+        panel = window.analyst_dock.panel
+        s = panel.session
+        queue = s.review_queue()
+        s.confirm(queue[:30])
+        s.reject(queue[30:34])
+        s.later(queue[34:36])
+        # the filter sidebar: unreviewed and later flags of the first cluster, by density
+        panel.gallery.show_filters(True)
+        panel.gallery.filters.set_states(["unreviewed", "later"])
+        _settle(app, 0.6)
+        s.set_current(int(panel.gallery.shown_ids()[0]) if len(panel.gallery.shown_ids()) else int(queue[36]))
+        _settle(app, 0.4)
+        written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-filters.png"))
+        panel.gallery.show_filters(False)
+        # the large sample view over the window
+        panel.gallery.open_viewer(int(queue[36]))
+        _settle(app, 0.6)
+        written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-large-view.png"))
+        panel.gallery.viewer.close()
+        _settle(app, 0.2)
+        # the export dialog
+        dialog = panel.open_export_dialog()
+        _settle(app, 0.6)
+        written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-export.png"))
+        dialog.reject()
+        _settle(app, 0.2)
+        # after a remove-and-retrain: the map of the re-embedded samples, the Fine-tune tab's table
+        panel.gallery.filters.reset()
+        s.confirm(s.review_queue())
+        s.settings = {**(s.settings or {}), "config": {"restart_mode": "retrain"}}  # the run's recipe retrains
+        panel.finetune_gate.update_gate()
+        confirmed = np.flatnonzero(s.state_codes == 1)
+        after = _dissolved(s.embeddings, np.asarray(s.labels), confirmed)
+        result = {**PLANTED_FINETUNE, "confirmed": int(confirmed.size), "finetune": {"restart_mode": "retrain"}}
+        panel.set_finetune_result(result)
+        panel.finetune_gate.show_done(int(confirmed.size))
+        panel.set_after_embeddings(after, "after retraining", run="demo", tag="final", result=result)
+        panel.tabs.setCurrentWidget(panel.finetune_gate)
+        box = panel.map.projection_box
+        box.setCurrentIndex(box.findData(AFTER_PREFIX + "pca"))
+        box.activated.emit(box.currentIndex())
+        deadline = time.time() + 30
+        while panel.map.projection_method != AFTER_PREFIX + "pca" and time.time() < deadline:
+            _settle(app, 0.2)
+        panel.map.set_colour_mode("review")
+        _settle(app, 0.6)
+        written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-after-retraining.png"))
+        window.jobs.cancel_all()
+        window.jobs.wait_all(5)
+        window.analyst_dock.close()
+        window.close()
+        window.deleteLater()
+        _settle(app, 0.2)
+    return written
+
+
+def take_train_dialog(out_dir: Path, size: tuple[int, int] = (1280, 720), theme: str = "light",
+                      measured_batch: int = 32) -> list[Path]:
+    """The Train dialog over the window on a CPU (``train-WxH-*.png``): ResNet-18 at batch 256 warned
+    about while its steps are measured, then a smaller batch measured for real (``estimate_training_time``
+    on the review workspace's images: a real measurement on the machine that takes the picture)."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
+    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    root = Path(tempfile.mkdtemp(prefix="naviewer-train-shots-"))
+    path = review_workspace(root)
+    manager = ThemeManager(app, theme)
+    manager.apply()
+    window = MainWindow(manager)
+    window.resize(*size)
+    window.move(0, 0)
+    window.show()
+    _settle(app, 0.5)
+    window.workspace_path = path
+    window.workspace_summary = {"samples": 2000}
+    dialog = window.train_dialog()
+    dialog.set_available_devices(["cpu"])
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.start_estimate()
+    deadline = time.time() + 60
+    while "%" not in dialog.estimate_label.text() and time.time() < deadline:
+        _settle(app, 0.3)
+    w, h = size
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [_grab_screen(app, out_dir / f"train-{w}x{h}-measuring.png")]
+    dialog.batch_size.setText(str(measured_batch))
+    dialog.start_estimate()  # (starts once the batch-256 measurement has stopped)
+    deadline = time.time() + 600
+    while (dialog.estimate is None or dialog.estimate.get("batch_size") != measured_batch) and time.time() < deadline:
+        _settle(app, 0.5)
+    _settle(app, 0.5)
+    written.append(_grab_screen(app, out_dir / f"train-{w}x{h}-measured.png"))
+    dialog.reject()
+    window.jobs.cancel_all()
+    window.jobs.wait_all(30)
+    window.close()
+    window.deleteLater()
+    _settle(app, 0.2)
     return written

@@ -210,6 +210,8 @@ class DensityMapWidget(QWidget):
         self.projection_box.addItem("PCA", "pca")
         self.projection_box.addItem("t-SNE", "tsne")
         self.projection_box.setToolTip("2-D projection of the embedding (t-SNE runs as a background job and is cached)")
+        # grows with the choices added later ("PCA, after retraining"), instead of keeping its first width
+        self.projection_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.projection_box.activated.connect(lambda _i: self._on_projection_choice(self.projection_box.currentData()))
         self.tool_group = QButtonGroup(self)
         tools = FlowLayout(spacing=3)  # wraps onto a second row in a narrow panel; nothing is cut

@@ -36,7 +36,7 @@ INSPECTOR_MIN_WIDTH = 200
 AFTER_PREFIX = "after:"
 
 
-def density_change(result: Optional[dict]) -> str:
+def density_change(result: Optional[dict], short: bool = False) -> str:
     """"The removed samples' neighbourhood density: 6.37 before, 3.29 after (-48 %)" from a fine-tune
     record's ``confirmed_density`` (mean kNN density of the confirmed samples among all samples); ""
     when neither side recorded it."""
@@ -45,7 +45,8 @@ def density_change(result: Optional[dict]) -> str:
     numbers = [v if isinstance(v, (int, float)) and np.isfinite(v) else None for v in (before, after)]
     if numbers == [None, None]:
         return ""
-    text = "The removed samples' neighbourhood density (mean kNN density): " + ", ".join(
+    text = ("Removed samples' neighbourhood density: " if short else
+            "The removed samples' neighbourhood density (mean kNN density): ") + ", ".join(
         f"{v:.3g} {side}" if v is not None else f"not recorded {side}" for v, side in zip(numbers, ("before", "after")))
     if None not in numbers and numbers[0] > 0:
         change = 100 * (numbers[1] - numbers[0]) / numbers[0]
@@ -328,14 +329,14 @@ class AnalystPanel(QWidget):
         tip = f"every sample embedded by the encoder {label}{where}; the removed samples keep their review colours and flag rings"
         self.map.add_projection(AFTER_PREFIX + "pca", f"PCA, {label}", tip)
         self.map.add_projection(AFTER_PREFIX + "tsne", f"t-SNE, {label}", tip)
-        confirmed = int((self.session.state_codes == 1).sum())
-        density = density_change(result)
+        density = density_change(result, short=True)
         self.map.set_projection_notes(
-            f"Map: the detection encoder's embeddings. Choose <i>PCA, {label}</i> to see the samples re-embedded "
-            f"by the new encoder{(' · ' + density) if density else ''}.",
-            f"Map: every sample embedded by the encoder <b>{label}</b>{where}; the {confirmed:,} removed samples keep "
-            f"their red flag rings (colour by review state to pick them out). "
-            + (density or "The removed samples' neighbourhood density was not recorded."))
+            f"Map: the detection encoder's space; <i>PCA, {label}</i> shows the new encoder's." + (f" {density}" if density else ""),
+            f"Map: every sample embedded by the encoder <b>{label}</b>{where}; the removed samples keep their flag "
+            "rings. " + (density or "Their neighbourhood density was not recorded."))
+        self.map.embedding_note.setToolTip(
+            f"{density_change(result) or 'No neighbourhood density was recorded.'} Colour the map by review state to "
+            "pick out the removed (confirmed) samples; a pile that dissolved is spread among its classes.")
 
     def request_projection(self, method: str) -> None:
         """Compute a projection the session lacks (t-SNE, or a map of the embeddings after the fine-tune /

@@ -44,14 +44,14 @@ def test_the_map_offers_the_samples_after_retraining(qtbot, demo_session):
     assert box.itemText(box.findData(AFTER_PREFIX + "pca")) == "PCA, after retraining"
     assert box.findData(AFTER_PREFIX + "tsne") >= 0
     note = panel.map.embedding_note
-    assert not note.isHidden() and "detection encoder's embeddings" in note.text() and "-50 %" in note.text()
+    assert not note.isHidden() and "detection encoder's space" in note.text() and "-50 %" in note.text()
     _choose(qtbot, panel, AFTER_PREFIX + "pca")  # computed in a job, never on the GUI thread
     shown = panel.session.projection()
     assert shown.shape == before.shape and not np.allclose(shown, before)
     assert "embedded by the encoder <b>after retraining</b> (embeddings r/final)" in note.text()
     assert "6 before, 3 after" in note.text()
     _choose(qtbot, panel, "pca")  # back to the detection's space
-    assert np.allclose(panel.session.projection(), before) and "detection encoder's" in note.text()
+    assert np.allclose(panel.session.projection(), before) and "detection encoder's space" in note.text()
 
 
 def test_a_reopened_workspace_shows_the_map_after_retraining(qtbot, window, tmp_path):
@@ -77,8 +77,22 @@ def test_a_reopened_workspace_shows_the_map_after_retraining(qtbot, window, tmp_
         box = panel.map.projection_box
         assert box.itemText(box.findData(AFTER_PREFIX + "pca")) == "PCA, after retraining"
         _choose(qtbot, panel, AFTER_PREFIX + "pca")
-        assert "-50 %" in panel.map.embedding_note.text()
+        assert "6 before, 3 after (-50 %" in panel.map.embedding_note.text()
         rows = [panel.finetune_gate.result.item(r, 0).text() for r in range(panel.finetune_gate.result.rowCount())]
         assert any(r.startswith("the removed samples' neighbourhood density") for r in rows)
     finally:
         dock.close()
+
+
+def test_the_projection_box_is_wide_enough_for_the_after_choice(qtbot, demo_session):
+    panel = AnalystPanel(demo_session)
+    qtbot.addWidget(panel)
+    panel.resize(1280, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_after_embeddings(np.asarray(demo_session.embeddings), "after retraining")
+    box = panel.map.projection_box
+    box.setCurrentIndex(box.findData(AFTER_PREFIX + "pca"))
+    qtbot.wait(50)
+    text_width = box.fontMetrics().horizontalAdvance("PCA, after retraining")
+    assert box.width() >= text_width  # the combo grew with its new choice: no "PCA, a…"

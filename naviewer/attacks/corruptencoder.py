@@ -4,14 +4,14 @@ trigger become a positive pair.
 
 Adaptations (documented choices, not the paper's data):
 
-* No object masks: the whole reference image is the object (spec section 7 suggests this on CIFAR);
+* No object masks: the whole reference image is the object (CIFAR images are mostly object);
   it spans the full height, so it is pasted as a rectangle (no soft mask edge).
 * Backgrounds are random non-target training images (the paper uses Places365 scenes), scaled up to
   cover the poison and cropped bottom-aligned at a random horizontal offset, as the code does.
 * References are ``num_references`` (default 3, as in the paper) random target-class images; they
   stay in the clean set. Poisons are ADDED, so ``rate`` = #poisons / (N + #poisons).
 
-Layout per poison (spec section 4.1): object width o_w = min(w, ``max_object_width``), poison
+Layout per poison (the released code's ``generate_poisoned_images.py``): object width o_w = min(w, ``max_object_width``), poison
 p_w = ``area_ratio`` * o_w by p_h = o_h; object left (o_x ~ U[0, 0.05 p_w]) or right with probability
 1/2; trigger x in the free part with 0.125 p_w margins, y in [0.25 p_h, 0.75 p_h - t].
 """

@@ -275,7 +275,7 @@ def corruptencoder_layout(
     object_x: int | None = None,
     trigger_position: tuple[int, int] | None = None,
 ) -> Layout:
-    """CorruptEncoder's left/right layout (spec section 4.1): background ``area_ratio`` x the object
+    """CorruptEncoder's left/right layout (its released ``generate_poisoned_images.py``): background ``area_ratio`` x the object
     width, object at one side spanning the full height, trigger in the other part.
 
     Defaults: the object flush with its side; the trigger at the centre of the band the code draws it

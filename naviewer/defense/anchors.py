@@ -1,6 +1,6 @@
 """Anchors: a few known-clean labelled samples per class (DIFT Eq. 6 needs them).
 
-Spec §0/[F]: draw them *before* poisoning from the clean split (CTRL poisons the first target-class
+Draw them *before* poisoning from the clean split (CTRL poisons the first target-class
 indices; on CIFAR-100 it can take the whole class) and keep them out of the poison budget. A class
 with too few anchors is reported, never silently averaged: a class with 0 anchors simply does not
 take part in MinDist (its mean would be 0/NaN and would win the min).

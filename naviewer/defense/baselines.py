@@ -1,6 +1,6 @@
 """Baseline B1 (Li et al., USENIX Security 2024): density clustering flags the poison cluster.
 
-Spec §2 [F parameters], on the same L2-normalised backbone features as DIFT:
+docs/dift.md, Baselines (naviewer's parameters; the paper gives none), on the same L2-normalised backbone features as DIFT:
 
 * DBSCAN(eps, min_samples=20): eps = the 1st percentile of the 20-NN distance, so only the densest
   ~1% can be core points; every clustered point (core or border, ``labels_ != -1``) is flagged.

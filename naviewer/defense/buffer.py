@@ -1,4 +1,4 @@
-"""The DIFT buffer: intersect each epoch's detections until they stop changing (spec §1.7).
+"""The DIFT buffer: intersect each epoch's detections until they stop changing (docs/dift.md, Buffer).
 
 Rules: the first non-empty S_t fills B; afterwards B <- B ∩ S_t. An empty S_t is skipped (it
 neither changes B nor counts toward stability). If |B ∩ S_t| < n_min the buffer restarts from S_t.

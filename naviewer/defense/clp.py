@@ -1,6 +1,6 @@
 """CLP: data-free channel-Lipschitzness pruning of an encoder (Zheng et al., ECCV 2022).
 
-The B2 baseline of DIFT's Table 2 (spec defenses §2) is B1's retrained encoder followed by CLP.
+The B2 baseline of DIFT's Table 2 (docs/dift.md, Baselines) is B1's retrained encoder followed by CLP.
 A backdoor tends to live in a few channels whose output can grow far more than their neighbours'
 for a small input change; CLP bounds that growth per channel without any data and switches the
 outliers off.

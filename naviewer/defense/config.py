@@ -1,6 +1,6 @@
 """Every DIFT setting in one typed dataclass.
 
-The DIFT paper leaves most numbers unstated; ``docs/research/defenses.md`` fills them in ([F] tags).
+The DIFT paper leaves most numbers unstated; ``docs/dift.md`` says which choices naviewer made.
 Each such choice is a field here so a user (or ``workspace.toml``) can change it, and so a detection
 pass records exactly what it ran with (``to_dict``).
 """
@@ -34,9 +34,9 @@ LEGACY_DIFT_KEYS: dict[str, Optional[str]] = {}
 
 @dataclass
 class DiftConfig:
-    """DIFT settings (spec §1.13); defaults are the spec's."""
+    """DIFT settings; the defaults are the choices ``docs/dift.md`` explains, step by step."""
 
-    # -- kNN density (§1.4) --------------------------------------------------------------
+    # -- kNN density -----------------------------------------------------------------------
     k: int = 20
     knn_backend: str = "auto"          # hnsw | exact | ivfpq (FAISS) | auto (exact when N <= exact_max_n, HNSW up to
                                        # approx_max_n, FAISS IVF-PQ above when faiss is installed)
@@ -56,9 +56,9 @@ class DiftConfig:
     knn_dims: Optional[int] = None     # PCA to this many dims before the index (None: full dims)
     knn_rerank: int = 10               # extra neighbours fetched then re-ranked in full dims when knn_dims is set
     seed: int = 0
-    normalize: bool = True             # L2-normalise features before detection (§1.3)
+    normalize: bool = True             # L2-normalise features before detection (docs/dift.md, Embeddings)
 
-    # -- candidates, MinDist, GMM (§1.5, §1.6) ------------------------------------------
+    # -- candidates, MinDist, GMM ---------------------------------------------------------
     candidate_fraction: float = 0.01
     anchors_per_class: int = 10
     mindist_scale: str = "none"        # none: Eq. 6 as in the paper | anchor_spread: each class's mean anchor
@@ -77,14 +77,14 @@ class DiftConfig:
     guard_percentile: float = 95.0
     guard_check_split: bool = True     # also reject a separated split whose poison side lies within the benign range
 
-    # -- buffer (§1.7) -------------------------------------------------------------------
+    # -- buffer ----------------------------------------------------------------------------
     start_epoch: Optional[int] = 10    # None: min(10, max(5, ceil(2% of total epochs)))
     n_min: int = 10
     patience: int = 2
     max_detection_epochs: int = 40
 
-    # -- label spreading (§1.2, §1.8) ---------------------------------------------------
-    spread_mode: str = "pool"          # pool (spec) | graph (sparse kNN graph on all N) | none
+    # -- label spreading -------------------------------------------------------------------
+    spread_mode: str = "pool"          # pool (docs/dift.md) | graph (sparse kNN graph on all N) | none
     ls_gamma: float = 20.0
     ls_alpha: float = 0.2
     ls_max_iter: int = 30
@@ -96,7 +96,7 @@ class DiftConfig:
     graph_neighbors: int = 20          # neighbours per point in the sparse graph
     graph_weight: str = "rbf"          # rbf: exp(-gamma d^2) on kNN edges | connectivity: 1 on kNN edges
 
-    # -- fine-tuning (§1.9) ---------------------------------------------------------------
+    # -- fine-tuning (Eq. 7) ---------------------------------------------------------------
     ft_eps: float = 1e-6
     ft_lambda: Optional[float] = None  # None: 1/(sqrt(2) * median raw anchor norm)
     ft_lambda_fallback: float = 0.01
@@ -111,7 +111,7 @@ class DiftConfig:
     ft_grad_clip: float = 1.0          # max total gradient norm per step (0: no clipping); keeps the step bounded
                                        # when the backbone's Jacobian is large (tiny nets, frozen-BN statistics)
 
-    # -- restart (§1.11) ------------------------------------------------------------------
+    # -- restart ---------------------------------------------------------------------------
     restart_mode: str = "continue"     # continue: the paper (keep the fine-tuned weights, lr from the start over the
                                        # REMAINING epochs) | retrain: re-initialise the encoder (the run's seed) and
                                        # train a full budget on the kept samples, no Eq. 7. [F] for short schedules:
@@ -185,7 +185,7 @@ class DiftConfig:
     def fast(cls, **overrides: Any) -> "DiftConfig":
         """Settings tuned on 2 CPU cores (docs/performance.md, "Detection"): HNSW M=8, ef_c=64,
         ef=64 on a 64-d PCA projection with exact full-dimension re-ranking of 10 extra neighbours.
-        kNN recall@20 vs exact 0.995 on clustered 50k x 512 embeddings, ~3x less CPU than the spec's
+        kNN recall@20 vs exact 0.995 on clustered 50k x 512 embeddings, ~3x less CPU than the default
         M=16/ef_c=200/ef=128 in full dimensions."""
         from naviewer.catalogue import DIFT_FAST
 
@@ -196,7 +196,7 @@ class DiftConfig:
     # -- derived values ------------------------------------------------------------------
     @property
     def ef(self) -> int:
-        """HNSW query breadth: the spec's max(128, 2k+1) unless set."""
+        """HNSW query breadth: max(128, 2k+1) unless set."""
         return int(self.hnsw_ef) if self.hnsw_ef else max(128, 2 * self.k + 1)
 
     @property

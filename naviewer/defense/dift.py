@@ -1,6 +1,6 @@
 """One DIFT detection epoch: density -> candidates -> MinDist (Eq. 6) -> 2-GMM split (+ guard).
 
-Spec §1.4-1.6. Works on any (N, D) embedding array, so the same code serves the in-training hook
+docs/dift.md, kNN density to MinDist. Works on any (N, D) embedding array, so the same code serves the in-training hook
 (once per epoch) and a post-hoc pass over a finished encoder's embeddings.
 """
 
@@ -131,7 +131,7 @@ class GmmSplit:
 
 
 def gmm_split(values: np.ndarray, config: DiftConfig, reference: Callable[[], np.ndarray]) -> GmmSplit:
-    """2-component GMM on MinDist; the high-mean component is poison (spec §1.6).
+    """2-component GMM on MinDist; the high-mean component is poison (docs/dift.md, MinDist and the GMM split).
 
     Guard: when the components are not separated (sep < guard_separation) the candidates are one
     population; compare their median with the ``guard_percentile`` of a benign reference

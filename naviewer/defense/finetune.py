@@ -1,4 +1,4 @@
-"""Fine-tuning for density reduction (DIFT Eq. 7, spec §1.9).
+"""Fine-tuning for density reduction (DIFT Eq. 7; docs/dift.md, Fine-tuning).
 
 L_ft = -1/(n(n-1)) sum_{i!=j} sqrt(||x_i - x_j||^2 + eps) + lambda/n sum_i ||x_i||^2 on the *raw*
 backbone features of the detected poisons (the norm term is constant on the unit sphere). Only the
@@ -71,7 +71,7 @@ class ClusterScore:
 
     @property
     def gone(self) -> bool:
-        """The spec's stop rule: the detected set is no tighter than benign dense points."""
+        """The stop rule (docs/dift.md, Fine-tuning): the detected set is no tighter than benign dense points."""
         return bool(self.poison >= self.reference)
 
     def to_dict(self) -> dict:
@@ -162,7 +162,7 @@ def finetune_backbone(backbone, poison_views: Callable[[np.ndarray], object], n_
                       cluster_score_fn: Optional[Callable[[object], ClusterScore]] = None,
                       lam: Optional[float] = None, anchor_norms: Optional[np.ndarray] = None,
                       device=None) -> FinetuneResult:
-    """Optimise only ``backbone`` with Eq. 7 on the detected poisons (spec §1.9).
+    """Optimise only ``backbone`` with Eq. 7 on the detected poisons (docs/dift.md, Fine-tuning).
 
     ``poison_views(idx)`` returns one augmented view per index in 0..n_poisons-1, a (B, 3, S, S)
     tensor. SGD(lr = ft_lr_factor * base_lr, momentum), batches of <= ft_batch_size, at most

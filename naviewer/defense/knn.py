@@ -4,7 +4,7 @@ Why two paths: hnswlib (HNSW, as in the paper) scales to ImageNet sizes; the exa
 matrix products + top-k in torch, on CUDA when available) is the oracle the tests check HNSW
 against, the right choice for small sets, and a user option.
 
-Pitfalls handled here (spec §1.4): hnswlib's ``'l2'`` space returns *squared* distances; its
+Pitfalls handled here (docs/dift.md, kNN density): hnswlib's ``'l2'`` space returns *squared* distances; its
 labels are uint64 (cast to int64 before mixing with int64 arrays); and the first hit is not
 always the query itself, so self is removed by id, falling back to dropping the last column.
 """

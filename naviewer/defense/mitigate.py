@@ -1,4 +1,4 @@
-"""DIFT mitigation inside a training run (spec §1.9-1.11): fine-tune, sync branches, restart.
+"""DIFT mitigation inside a training run (docs/dift.md, Fine-tuning and Restart): fine-tune, sync branches, restart.
 
 Called once a review accepted the flags (``DiftHook(mitigate=True)`` after its decision, or the
 workspace workflow's fine-tuning on the CONFIRMED samples). It needs the SSL trainer's public controls only: ``trainer.method``

@@ -2,7 +2,7 @@
 
 * :class:`PosthocDetector` runs one detection pass on a given embedding array (a finished encoder)
   and returns per-sample arrays in the workspace scores contract plus metrics.
-* :class:`DiftHook` is the trainer hook (contracts §4: ``after_epoch(trainer, epoch)``): it embeds
+* :class:`DiftHook` is the trainer hook (``naviewer.ssl.trainer.TrainHook``: ``after_epoch(trainer, epoch)``): it embeds
   the training set through a callable, runs :func:`detect_epoch`, folds the result into the buffer,
   emits ``dift_*`` epoch metrics and, once the buffer is stable (or capped), label-spreads and hands
   the result to ``on_stable(result)``; the review decision (what ``on_stable`` returns, auto-accept,
@@ -215,7 +215,7 @@ def _default_embed(trainer) -> np.ndarray:
 
 
 class DiftHook:
-    """In-training DIFT (spec §1.12) as a trainer hook; see the module docstring.
+    """In-training DIFT (docs/dift.md, The run) as a trainer hook; see the module docstring.
 
     ``embed_fn(trainer) -> (N, D)`` gives the training-set embeddings (default: the SSL engine's
     ``extract_embeddings`` on ``trainer.method.backbone`` / ``trainer.store`` at the training size).

@@ -1,4 +1,4 @@
-"""Label spreading from the buffer to the whole poison cluster (DIFT §"label spreading", spec §1.2, §1.8).
+"""Label spreading from the buffer to the whole poison cluster (docs/dift.md, Label spreading).
 
 scikit-learn's ``LabelSpreading`` with the RBF kernel builds a dense N x N float64 affinity (20 GB at
 N = 50k), so it never runs on all samples here. Two ways that scale:
@@ -11,7 +11,7 @@ N = 50k), so it never runs on all samples here. Two ways that scale:
   RBF-weighted (or 0/1), symmetrised. Memory O(N k), so it runs on 1.28M points.
 
 The sparse graph is handed to sklearn's LabelSpreading as a callable kernel, so the spreading
-algorithm itself stays sklearn's. Label mapping (spec §1.2): poison 1, anchor 0, unknown -1; a point
+algorithm itself stays sklearn's. Label mapping (docs/dift.md): poison 1, anchor 0, unknown -1; a point
 with no affinity to any label then falls to class 0 (benign).
 """
 

@@ -2,7 +2,7 @@
 
 Real backbone embeddings are not isotropic Gaussians (the worst case for HNSW): classes form
 clusters on a low-dimensional manifold, embedded in 512-d with some noise, post-ReLU, and a
-backdoor's poisons form one extra *tight* cluster far from every class (DIFT §3). A few benign
+backdoor's poisons form one extra *tight* cluster far from every class (the premise of DIFT, docs/dift.md). A few benign
 near-duplicate groups make the density ranking non-trivial (benign intruders among the candidates).
 """
 

@@ -1,4 +1,4 @@
-"""Attack success rate, both definitions (attacks §0, defenses §6.2).
+"""Attack success rate, both definitions (docs/dift.md, Evaluation).
 
 - ``asr_nt`` (toolbox / CorruptEncoder / Saha FP): triggered test images whose TRUE label is not the
   target, predicted as the target / their number.

@@ -1,4 +1,4 @@
-"""Detection metrics of a flagged set against ground truth (defenses spec §6.3).
+"""Detection metrics of a flagged set against ground truth (docs/dift.md, Evaluation).
 
 TPR = recall = |F ∩ P*| / |P*|, FPR = |F \\ P*| / (N - |P*|), precision = |F ∩ P*| / |F|, F1.
 Ground truth is read only here (evaluation), never by detection. Undefined ratios are NaN, not 0,

@@ -1,4 +1,4 @@
-"""Linear probe on frozen features, the toolbox "10 % protocol" head (attacks §0).
+"""Linear probe on frozen features, the toolbox "10 % protocol" head.
 
 Head = L2-normalise -> standardise each dimension with the train features' mean/variance (CompRess)
 -> Linear(D, C). SGD lr 0.01, momentum 0.9, wd 1e-4, 40 epochs, MultiStepLR [15, 30, 40] x0.1.
@@ -6,8 +6,8 @@ It trains on precomputed features, so 40 epochs over 5k samples take well under 
 
 Which epoch is reported: the LAST one (epoch 40, after the final learning-rate step), unless a
 ``val`` set is given to :func:`train_linear_probe`. The toolbox keeps the best epoch by clean val
-accuracy (attacks §0), but its "val" is the test set itself, so that choice selects on the numbers
-it reports; defenses §6 (the DIFT protocol) names no selection. :func:`naviewer.evaluation.evaluate_encoder`
+accuracy, but its "val" is the test set itself, so that choice selects on the numbers
+it reports; the DIFT protocol names no selection. :func:`naviewer.evaluation.evaluate_encoder`
 (and so ``naviewer eval`` and ``naviewer reproduce``) therefore passes no ``val`` and reports the
 last epoch; pass a held-out ``val`` split to get the toolbox's best-epoch behaviour.
 """

@@ -157,7 +157,7 @@ class Job(QObject):
         self.error: Optional[BaseException] = None
         self.error_details = ""
         self._eta_origin: Optional[tuple[str, float, float]] = None  # (message, time, fraction)
-        # Training jobs report per-epoch progress; their metric records (contract §1: run_start
+        # Training jobs report per-epoch progress; their metric records (docs/workspace-format.md, metrics.jsonl: run_start
         # with total_epochs x steps_per_epoch, then step records) give the whole run's position.
         self._run_total_steps: Optional[float] = None
         self._run_step: Optional[float] = None

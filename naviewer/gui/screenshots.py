@@ -2,7 +2,7 @@
 
 Run it under a display (``xvfb-run -s "-screen 0 1600x1000x24" python -m naviewer.gui.screenshots
 docs/screenshots``) or offscreen. The monitor follows a *synthetic* ``metrics.jsonl`` written
-here (a plausible 30-epoch SimCLR run with kNN, ASR and DIFT records, contract §1) and a fake job
+here (a plausible 30-epoch SimCLR run with kNN, ASR and DIFT records, as docs/workspace-format.md describes metrics.jsonl) and a fake job
 shows the status-bar progress: the pictures show the interface, not experimental results.
 """
 

@@ -43,7 +43,7 @@ _GRAY = (0.299, 0.587, 0.114)
 
 @dataclass(frozen=True)
 class AugmentSettings:
-    """MoCo-v2 aug+ (attacks §0) at output size ``image_size``; set ``blur_p=0`` for CTRL's protocol."""
+    """MoCo-v2 aug+ at output size ``image_size``; set ``blur_p=0`` for CTRL's protocol."""
 
     image_size: int = 32
     scale: tuple[float, float] = (0.2, 1.0)

@@ -5,7 +5,7 @@ One ``Trainer`` drives any method (``naviewer.ssl.methods``) over an ``ImageStor
 - per-step linear warm-up then cosine learning rate; SGD (or Adam) with the linear batch-size rule;
 - AMP (bfloat16, or float16 with a GradScaler) and channels_last on CUDA; DDP under ``torchrun``
   (rank 0 writes checkpoints and metrics; the data is sharded by rank);
-- ``RUN/metrics.jsonl`` and ``ctx.metric`` records exactly as contract §1 says;
+- ``RUN/metrics.jsonl`` and ``ctx.metric`` records as docs/workspace-format.md describes them;
 - ``RUN/checkpoints/last.pt`` (+ ``epoch_XXXX.pt``), atomic, on schedule, on cancel and at the end;
   a resumed run continues with the same next-step loss as an uninterrupted one (model, optimiser,
   scaler, schedule position, numpy/torch RNG states, epoch and step are all restored);
@@ -141,7 +141,7 @@ class LRSchedule:
 
 
 class MetricsWriter:
-    """Appends contract-§1 records to ``metrics.jsonl`` (flushed per line) and mirrors them to ctx."""
+    """Appends the records docs/workspace-format.md describes to ``metrics.jsonl`` (flushed per line) and mirrors them to ctx."""
 
     def __init__(self, path: Optional[Path], ctx: JobContext, enabled: bool) -> None:
         self.path = path

@@ -1,4 +1,4 @@
-"""SSL training on a workspace with DIFT in the loop (spec defenses §1.12), and the review gate.
+"""SSL training on a workspace with DIFT in the loop (docs/dift.md, The run), and the review gate.
 
 The run (``<ws>/runs/<run>/``, checkpoints in ``<ws>/checkpoints/<run>/``):
 

@@ -3,7 +3,7 @@
 The encoder's eval-mode backbone features of every workspace sample are saved to
 ``<ws>/embeddings/<run>/<tag>.npy`` (the analyst views and ``naviewer review --embeddings`` read
 them), a DIFT pass (``PosthocDetector``: B = S of this one pass, then label spreading) is written as
-a detection pass for review, and, on request, DBSCAN / OPTICS (spec §2, B1) as passes of their own
+a detection pass for review, and, on request, DBSCAN / OPTICS (B1, docs/dift.md, Baselines) as passes of their own
 (``method`` ``dbscan`` / ``optics``, scores ``flagged`` and ``cluster``).
 """
 
@@ -329,7 +329,7 @@ def posthoc_checkpoint(ws) -> tuple[Path, str, str]:
 
 def confirmed_density(features: np.ndarray, ids: np.ndarray, k: int) -> Optional[float]:
     """Mean kNN density 1 / d_k of ``ids`` among all samples on L2-normalised features (the DIFT
-    density, §1.4): how tight the confirmed cluster still is. None when undefined."""
+    density, docs/dift.md): how tight the confirmed cluster still is. None when undefined."""
     from naviewer.defense.knn import exact_knn
 
     ids = np.asarray(ids, dtype=np.int64)

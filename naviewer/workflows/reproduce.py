@@ -1,8 +1,8 @@
-"""Reproduce the DIFT evaluation end to end (spec defenses §6-7) on one attack and one SSL method.
+"""Reproduce the DIFT evaluation end to end (docs/dift.md, Evaluation and Baselines) on one attack and one SSL method.
 
 craft (anchors drawn first) -> train with no defense -> evaluate -> B1 (DBSCAN on the no-defense
 encoder's features, then retrain from scratch on what it kept) -> evaluate -> B2 (B1's retrained
-encoder pruned with CLP, data-free, spec defenses §2) -> evaluate -> train with DIFT in the loop
+encoder pruned with CLP, data-free) -> evaluate -> train with DIFT in the loop
 (auto-accepted flags, Eq. 7 fine-tuning, restart) -> evaluate. Every stage is timed.
 
 Clean accuracy: weighted kNN (k=200, T=0.1, cosine, bank = the clean labelled training set) and a

@@ -1,6 +1,6 @@
 """Create a workspace from a dataset, or from a clean dataset plus a crafted attack.
 
-For an attack (spec defenses §0 [F]) the order matters:
+For an attack the order matters:
 
 1. the DIFT anchors (``per_class`` clean labelled samples per class, seeded) are drawn from the
    CLEAN training set *before* poisoning, and the attack crafts on the clean set minus the

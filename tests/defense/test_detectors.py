@@ -56,7 +56,7 @@ def test_planted_tight_cluster_ranks_first_in_the_dense_direction(planted):
     # past the cluster's size the k-th neighbour is clean and far: the sparse direction takes over
     sparse = make_detector("kdist", k=60, direction="sparse").run(DetectorInputs(planted.features))
     assert auroc(sparse.score, planted.poison) >= 0.95
-    # SLOF carries no signal inside a tight cluster in global mode (spec §1.2)
+    # SLOF carries no signal inside a tight cluster in global mode (see naviewer/defense/detectors/density.py)
     assert 0.3 <= auroc(make_detector("slof").run(inputs).score, planted.poison) <= 0.75
 
 

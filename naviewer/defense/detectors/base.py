@@ -6,7 +6,7 @@ anchors or a shared neighbour table) and returns a :class:`DetectorResult`: a pe
 threshold rule that made the flags, and the settings it ran with. Detectors are registered by name
 (like the SSL methods) and made with :func:`make_detector`; each has typed settings.
 
-Threshold rules (``../shared`` detectors spec §0) turn any score into flags: ``top_fraction`` (the
+Threshold rules turn any score into flags: ``top_fraction`` (the
 top ceil(qN)), ``robust_z`` ((s - median) / 1.4826 MAD > z) and ``gmm2`` (a two-component GMM on the
 score; the high component is flagged only when the two are separated by >= 2 standard deviations,
 DIFT's guard).

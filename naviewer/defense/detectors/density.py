@@ -1,9 +1,9 @@
-"""The field's density and outlier detectors on one neighbour table (detectors spec §1).
+"""The field's density and outlier detectors on one neighbour table.
 
 k-distance, LID (Levina-Bickel MLE), SLOF and DAO, in ``global`` mode: every sample's reference
 set is all the others (self excluded by id), from one kNN table shared by the pass
 (:func:`neighbour_table`). Which direction means "poison" depends on how many co-poisons m fall
-within k (spec §1.2): with k < m a poison's neighbours are fellow poisons (dense, small d_k); with
+within k: with k < m a poison's neighbours are fellow poisons (dense, small d_k); with
 k > m its k-th neighbour is a clean point far away (sparse). naviewer's SSL setting (0.5-8 %
 poisons in thousands of samples) is the dense one, so k-distance defaults to ``direction="dense"``;
 every detector lets the analyst flip it, and the benchmarks report both.

@@ -23,7 +23,7 @@ class SSLMethod(nn.Module):
 
     name: ClassVar[str] = "base"
     Settings: ClassVar[type] = object
-    #: learning rate at batch 256 (scaled by the trainer's rule) and weight decay, from the spec tables
+    #: learning rate at batch 256 (scaled by the trainer's rule) and weight decay, from the method's published recipe
     default_lr: ClassVar[float] = 0.05
     default_weight_decay: ClassVar[float] = 1e-4
 

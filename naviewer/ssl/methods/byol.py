@@ -15,7 +15,7 @@ from naviewer.ssl.methods.base import SSLMethod, copy_module_, ema_update_, froz
 
 @dataclass
 class BYOLSettings:
-    """Defaults: defenses §7 (projector D->2048(BN,ReLU)->256, predictor 256->2048->256, tau 0.996).
+    """Defaults (projector D->2048(BN,ReLU)->256, predictor 256->2048->256, tau 0.996).
 
     ``tau_schedule="cosine"`` raises tau from ``tau_base`` to 1 over the run as in the BYOL paper;
     "constant" keeps CTRL's fixed 0.996.

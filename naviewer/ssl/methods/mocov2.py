@@ -14,7 +14,7 @@ from naviewer.ssl.methods.base import SSLMethod, copy_module_, distributed_world
 
 @dataclass
 class MoCoV2Settings:
-    """Defaults: defenses §7 [F] (queue 4096, m 0.99, T 0.2, projector D->512->128, no BN: MoCo v2)."""
+    """Defaults (queue 4096, m 0.99, T 0.2, projector D->512->128, no BN: MoCo v2)."""
 
     momentum: float = 0.99
     queue_size: int = 4096

@@ -14,7 +14,7 @@ from naviewer.ssl.methods.base import SSLMethod, distributed_world
 
 @dataclass
 class SimCLRSettings:
-    """Defaults: defenses §7 / attacks §1.5 (temperature 0.5, projector D->512->128)."""
+    """Defaults (temperature 0.5, projector D->512->128)."""
 
     temperature: float = 0.5
     proj_hidden: int = 512

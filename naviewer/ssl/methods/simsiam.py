@@ -14,7 +14,7 @@ from naviewer.ssl.methods.base import SSLMethod
 
 @dataclass
 class SimSiamSettings:
-    """Defaults: attacks §1.5 (projector D->2048, predictor bottleneck 512, predictor lr fixed).
+    """Defaults (projector D->2048, predictor bottleneck 512, predictor lr fixed).
 
     The projector ends in an affine-free BN as in the paper; ``proj_layers=2`` is its CIFAR variant.
     """

@@ -24,7 +24,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="dataset path or 'demo'")
     parser.add_argument("--split", default="train", choices=["train", "test"], help="split for sources that have one")
     parser.add_argument("--out", required=True, help="output .npy file")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored dtype (default float32)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "float16"],
+                        help="stored dtype (default float32; float16 with --shard-size or under torchrun)")
+    parser.add_argument("--shard-size", type=int, default=None, metavar="ROWS",
+                        help="extract in shards of ROWS samples, resumable (run the same command again after a stop); "
+                             "under torchrun (e.g. torchrun --nproc_per_node 4 -m naviewer embed ...) every process "
+                             "takes its own shards, one GPU each, and writes into the same memory-mapped file "
+                             "(default with torchrun: 65536)")
     add_inference_args(parser)
     add_backbone_args(parser, defaults=False)
     parser.set_defaults(func=run_embed)
@@ -40,13 +46,55 @@ def run_embed(args: argparse.Namespace) -> int:
 
     ctx = context()
     _check_out(args.out)  # before the encoder runs: a read-only, missing or folder --out fails at once
+    from naviewer.ssl.distributed import env_world_size
+
+    sharded = args.shard_size is not None or env_world_size() > 1
+    if args.shard_size is not None and args.shard_size < 1:
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError(f"--shard-size must be >= 1, got {args.shard_size}")
+    dtype = np.dtype(args.dtype or ("float16" if sharded else "float32"))
+    if sharded:
+        return _run_sharded(args, dtype, ctx)
     encoder = encoder_from_args(args)
     store = open_store(args.dataset, args.split, ctx)
-    _check_space(args.out, len(store) * encoder.config.feature_dim * np.dtype(args.dtype).itemsize)
+    _check_space(args.out, len(store) * encoder.config.feature_dim * dtype.itemsize)
     size = args.image_size or encoder.image_size or None
+    args.dtype = dtype.name
     out = extract_embeddings(encoder.backbone, store, device=resolve_device(args.device), batch_size=args.batch_size,
                              dtype=np.dtype(args.dtype), ctx=ctx, image_size=size, out_path=args.out)
     print(f"wrote {out.shape[0]} x {out.shape[1]} {out.dtype} embeddings to {args.out}")
+    return 0
+
+
+def _run_sharded(args: argparse.Namespace, dtype, ctx) -> int:
+    """Shards of --shard-size rows; under torchrun each rank its own (its GPU: cuda:LOCAL_RANK)."""
+    import os
+    from pathlib import Path
+
+    from naviewer.cli._sslargs import encoder_from_args, open_store
+    from naviewer.ssl.device import resolve_device
+    from naviewer.ssl.distributed import distributed_session, init_distributed
+    from naviewer.ssl.sharded import partial_path, sharded_embeddings
+
+    device = resolve_device(args.device)
+    if device.type == "cuda" and os.environ.get("LOCAL_RANK") is not None and args.device in ("auto", "cuda"):
+        import torch
+
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    info = init_distributed(device.type)
+    with distributed_session():
+        encoder = encoder_from_args(args)
+        store = open_store(args.dataset, args.split, ctx)
+        if info.is_main and not partial_path(Path(args.out)).is_file():
+            _check_space(args.out, len(store) * encoder.config.feature_dim * dtype.itemsize)
+        size = args.image_size or encoder.image_size or None
+        out = sharded_embeddings(encoder.backbone, store, args.out, shard_size=args.shard_size or 65536, dtype=dtype,
+                                 device=device, batch_size=args.batch_size, image_size=size, ctx=ctx)
+    if info.is_main:
+        print(f"wrote {out.shape[0]} x {out.shape[1]} {out.dtype} embeddings to {args.out} "
+              f"({info.world_size} process{'es' if info.world_size > 1 else ''})")
     return 0
 
 

@@ -1,0 +1,152 @@
+"""Embeddings at scale: extraction split into shards across processes (and GPUs) under torchrun.
+
+Why: one process embeds ~1k-10k images/s; ten million samples are hours. Under ``torchrun`` every
+rank takes its own shards (shard i goes to rank i mod world size) and writes its rows straight into
+one memory-mapped ``.npy`` (float16 by default: half the disk and RAM of float32, more than enough
+precision for cosine kNN). A shard is marked done only after its rows are flushed, so a run that
+was stopped resumes with the shards not yet done (the same command again, any world size); the
+file gets its final name only when every shard is done. Without torchrun it is one rank doing
+every shard, still resumable. Progress is reported per shard.
+
+Layout while running: ``OUT.partial.npy`` (the array) and ``OUT.shards/`` (``plan.json`` and one
+``NNNNN.done`` per finished shard).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+PathLike = Union[str, "os.PathLike[str]"]
+PLAN_FILE = "plan.json"
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """How the rows are cut: what a resumed run must agree with."""
+
+    rows: int
+    dim: int
+    dtype: str
+    shard_size: int
+
+    @property
+    def count(self) -> int:
+        return -(-self.rows // self.shard_size)
+
+    def bounds(self, shard: int) -> tuple[int, int]:
+        return shard * self.shard_size, min(self.rows, (shard + 1) * self.shard_size)
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name[:-4] + ".partial.npy" if out.name.endswith(".npy") else out.name + ".partial.npy")
+
+
+def shard_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".shards")
+
+
+def done_shards(out: Path, plan: ShardPlan) -> set[int]:
+    folder = shard_dir(out)
+    return {i for i in range(plan.count) if (folder / f"{i:05d}.done").is_file()}
+
+
+def _wait_for(path: Path, seconds: float) -> None:
+    """Non-zero ranks without a process group (tests) wait for rank 0's plan file."""
+    end = time.monotonic() + seconds
+    while not path.is_file():
+        if time.monotonic() > end:
+            raise NaviewerError("rank 0 did not create the shard plan in time", path)
+        time.sleep(0.05)
+
+
+def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_size: int = 65536,
+                       dtype: Union[str, np.dtype] = "float16", device: Any = None, batch_size: int = 256,
+                       image_size: Optional[int] = None, rank: Optional[int] = None, world_size: Optional[int] = None,
+                       ctx: Optional[JobContext] = None) -> Optional[np.ndarray]:
+    """Embed every sample of ``store`` into ``out_path`` (an (N, D) ``.npy``), this rank's shards only.
+
+    ``rank``/``world_size`` default to the torch.distributed group (one process without one). Every
+    rank returns the finished array as a read-only memory map (None on a rank whose group ended
+    early). A finished ``out_path`` is reused as it is."""
+    import torch.distributed as dist
+
+    from naviewer.ssl.embed import extract_embeddings
+
+    ctx = ensure_context(ctx)
+    out = Path(out_path)
+    if shard_size < 1:
+        raise NaviewerError(f"shard size must be >= 1, got {shard_size}")
+    grouped = dist.is_available() and dist.is_initialized()
+    if rank is None or world_size is None:
+        rank, world_size = (dist.get_rank(), dist.get_world_size()) if grouped else (0, 1)
+
+    def barrier() -> None:
+        if grouped and world_size > 1:
+            dist.barrier()
+
+    if out.is_file():
+        barrier()
+        return np.load(out, mmap_mode="r")
+    n = len(store)
+    if n == 0:
+        raise NaviewerError("cannot embed an empty dataset")
+    dtype = np.dtype(dtype)
+    folder, part = shard_dir(out), partial_path(out)
+    plan_file = folder / PLAN_FILE
+    if rank == 0:
+        probe = extract_embeddings(backbone, store.subset([0]), device=device, batch_size=1, image_size=image_size)
+        plan = ShardPlan(n, int(probe.shape[1]), dtype.name, int(shard_size))
+        if plan_file.is_file():
+            old = ShardPlan(**json.loads(plan_file.read_text(encoding="utf-8")))
+            if old != plan or not part.is_file():
+                raise NaviewerError(f"an unfinished extraction with other settings is here ({asdict(old)}); delete "
+                                    f"{part.name} and {folder.name} or choose another --out", folder)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            np.lib.format.open_memmap(part, mode="w+", dtype=dtype, shape=(n, plan.dim)).flush()
+            tmp = plan_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(plan)), encoding="utf-8")
+            os.replace(tmp, plan_file)
+    barrier()
+    if not grouped:
+        _wait_for(plan_file, 600.0)
+    plan = ShardPlan(**json.loads(plan_file.read_text(encoding="utf-8")))
+    array = np.load(part, mmap_mode="r+")
+    done = done_shards(out, plan)
+    mine = [i for i in range(plan.count) if i % world_size == rank and i not in done]
+    ctx.event("log", message=f"rank {rank}/{world_size}: {len(mine)} of {plan.count} shards to embed "
+                             f"({len(done)} done before)")
+    for step, shard in enumerate(mine):
+        ctx.check()
+        begin, end = plan.bounds(shard)
+        ctx.progress(step, len(mine), f"rank {rank}: shard {shard + 1} of {plan.count} (rows {begin}-{end - 1})")
+        feats = extract_embeddings(backbone, store.subset(np.arange(begin, end)), device=device,
+                                   batch_size=batch_size, image_size=image_size)
+        array[begin:end] = feats.astype(dtype, copy=False)
+        array.flush()
+        (folder / f"{shard:05d}.done").touch()
+    ctx.progress(len(mine), len(mine), f"rank {rank}: shards done")
+    del array
+    barrier()
+    if rank == 0:
+        missing = sorted(set(range(plan.count)) - done_shards(out, plan))
+        if missing:
+            raise NaviewerError(f"{len(missing)} shard(s) were not embedded (first: {missing[0]}); run the same "
+                                "command again to finish them", folder)
+        os.replace(part, out)
+        shutil.rmtree(folder, ignore_errors=True)
+    barrier()
+    if not grouped and rank != 0:
+        _wait_for(out, 600.0)
+    return np.load(out, mmap_mode="r")

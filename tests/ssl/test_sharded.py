@@ -1,0 +1,87 @@
+"""Sharded extraction: the same rows as one pass, resumable by shard, and 2 gloo processes under torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from naviewer.data.store import ImageStore
+from naviewer.errors import NaviewerError
+from naviewer.ssl.backbones import BackboneConfig, build_backbone
+from naviewer.ssl.embed import extract_embeddings
+from naviewer.ssl.sharded import done_shards, partial_path, shard_dir, sharded_embeddings, ShardPlan
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(230, 16, 16, 3), dtype=np.uint8)
+    store = ImageStore.from_array(images, np.zeros(230, dtype=np.int64), ["x"])
+    torch.manual_seed(0)
+    net = build_backbone(BackboneConfig(arch="resnet10", cifar_stem=True, width=4)).eval()
+    whole = extract_embeddings(net, store, image_size=16)
+    return store, net, whole
+
+
+def test_shards_write_the_same_rows_as_one_pass(small, tmp_path):
+    store, net, whole = small
+    out = tmp_path / "e.npy"
+    arr = sharded_embeddings(net, store, out, shard_size=64, image_size=16)
+    assert arr.dtype == np.float16 and arr.shape == whole.shape
+    assert np.allclose(arr.astype(np.float32), whole, rtol=2e-3, atol=2e-3)
+    assert not partial_path(out).exists() and not shard_dir(out).exists()
+    # a finished file is reused, not recomputed
+    assert np.array_equal(np.asarray(sharded_embeddings(net, store, out, shard_size=64, image_size=16)), np.asarray(arr))
+
+
+def test_a_stopped_run_resumes_with_the_missing_shards(small, tmp_path):
+    store, net, whole = small
+    out = tmp_path / "e.npy"
+    # rank 0 of 2 alone: its shards 0 and 2 get done, then it cannot finish (shards 1 and 3 are missing)
+    with pytest.raises(NaviewerError, match="run the same command again"):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=16, rank=0, world_size=2)
+    plan = ShardPlan(230, whole.shape[1], "float16", 64)
+    assert done_shards(out, plan) == {0, 2} and not out.exists()
+    # the same command again (one process) embeds only what is missing and finishes
+    arr = sharded_embeddings(net, store, out, shard_size=64, image_size=16)
+    assert np.allclose(arr.astype(np.float32), whole, rtol=2e-3, atol=2e-3)
+
+
+def test_other_settings_over_an_unfinished_run_are_refused(small, tmp_path):
+    store, net, _ = small
+    out = tmp_path / "e.npy"
+    with pytest.raises(NaviewerError):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=16, rank=0, world_size=2)
+    with pytest.raises(NaviewerError, match="other settings"):
+        sharded_embeddings(net, store, out, shard_size=32, image_size=16)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_gloo_processes_under_torchrun(tmp_path):
+    from naviewer.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), "--arch", "resnet10", "--width", "4",
+                 "--image-size", "16", "--batch-size", "32", "--threads", "1", "--warmup-epochs", "0",
+                 "--max-steps-per-epoch", "1"]) == 0
+    checkpoint = run / "checkpoints" / "last.pt"
+    single = tmp_path / "single.npy"
+    assert main(["embed", "--checkpoint", str(checkpoint), "--dataset", "demo", "--out", str(single),
+                 "--device", "cpu", "--dtype", "float16"]) == 0
+    out = tmp_path / "two.npy"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NAVIEWER_DIST_TIMEOUT": "120"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "naviewer",
+           "embed", "--checkpoint", str(checkpoint), "--dataset", "demo", "--out", str(out), "--device", "cpu",
+           "--shard-size", "300"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "2 processes" in proc.stdout
+    two, one = np.load(out), np.load(single)
+    assert two.shape == one.shape and two.dtype == np.float16
+    assert np.allclose(two.astype(np.float32), one.astype(np.float32), rtol=2e-3, atol=2e-3)

@@ -235,30 +235,42 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
 
     ctx = ensure_context(ctx)
     cell_dir = out_dir / "cells" / cell.key
-    if cell_dir.exists():
-        shutil.rmtree(cell_dir)  # an unfinished cell restarts from scratch
-    cell_dir.mkdir(parents=True)
     torch.set_num_threads(int(cell.threads))
     demo = _demo_config(cell, config)
     device = resolve_device(config.device)
     times: dict[str, float] = {}
     record: dict[str, Any] = {"schema": SCHEMA, "cell": asdict(cell), "key": cell.key, "status": "running",
                               "row": asdict(ATTACK_ROWS[cell.row]), "recipe": asdict(demo)}
-    t = time.perf_counter()
-    setup = _create_workspace(cell_dir / "workspace", cell, demo, ctx)
-    ws = setup.workspace
-    times["craft"] = time.perf_counter() - t
-    try:
-        record["poisons"], record["size"] = int(setup.num_poisons), int(setup.size)
-        evaluator = _Evaluator(ws, ctx, device)
-        ctx.event("log", message=f"== {cell.key}: train with DIFT until its flags are stable")
+    ws = _trained_workspace(cell_dir)
+    if ws is None:  # nothing reusable: the cell starts from scratch
+        if cell_dir.exists():
+            shutil.rmtree(cell_dir)
+        cell_dir.mkdir(parents=True)
         t = time.perf_counter()
-        outcome = train_until_flags(ws, demo, ctx)
-        times["train until flags"] = time.perf_counter() - t
+        setup = _create_workspace(cell_dir / "workspace", cell, demo, ctx)
+        ws = setup.workspace
+        times["craft"] = time.perf_counter() - t
+    else:
+        record["resumed"] = "after training (the run had stopped for review)"
+        ctx.event("log", message=f"== {cell.key}: training was done before; going on from its review stop")
+    try:
+        from naviewer.workflows.workspace_setup import ground_truth_mask
+
+        truth = ground_truth_mask(ws)
+        record["poisons"], record["size"] = int(0 if truth is None else truth.sum()), int(ws.store.sample_count())
+        evaluator = _Evaluator(ws, ctx, device)
+        if "resumed" not in record:
+            ctx.event("log", message=f"== {cell.key}: train with DIFT until its flags are stable")
+            t = time.perf_counter()
+            outcome = train_until_flags(ws, demo, ctx)
+            times["train until flags"] = time.perf_counter() - t
+            status, pass_id = outcome.status, outcome.pass_id
         state = read_state(ws, RUN) or {}
-        dift: dict[str, Any] = {"status": outcome.status, "pass_id": outcome.pass_id, "epoch": state.get("epoch")}
-        if outcome.pass_id is not None:
-            dift.update(detection_quality(ws, int(outcome.pass_id)))
+        if "resumed" in record:
+            status, pass_id = str(state.get("status")), state.get("pass_id")
+        dift: dict[str, Any] = {"status": status, "pass_id": pass_id, "epoch": state.get("epoch")}
+        if pass_id is not None:
+            dift.update(detection_quality(ws, int(pass_id)))
         record["dift"] = dift
         checkpoint = ws.checkpoint_dir(RUN) / "last.pt"
         t = time.perf_counter()
@@ -270,12 +282,12 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
         record["detectors"] = score_detectors(ws, checkpoint, demo, config.detectors, device, ctx)
         times["detectors"] = time.perf_counter() - t
         record["after"] = {}
-        if outcome.status == "awaiting_review" and outcome.pass_id is not None:
+        if status == "awaiting_review" and pass_id is not None:
             if "continue" in config.restarts:
                 ws.close()
                 shutil.copytree(cell_dir / "workspace", cell_dir / "workspace-continue")
                 ws = _open(cell_dir / "workspace")
-            confirm_flags(ws, int(outcome.pass_id))
+            confirm_flags(ws, int(pass_id))
             if "retrain" in config.restarts:
                 t = time.perf_counter()
                 done = resume_after_review(ws, RUN, monitor=False, dift_overrides={"restart_mode": "retrain"},
@@ -286,7 +298,7 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
             if "continue" in config.restarts:
                 other = _open(cell_dir / "workspace-continue")
                 try:
-                    confirm_flags(other, int(outcome.pass_id))
+                    confirm_flags(other, int(pass_id))
                     t = time.perf_counter()
                     done = resume_after_review(other, RUN, monitor=False,
                                                dift_overrides={"restart_mode": "continue"}, ctx=ctx)
@@ -310,6 +322,27 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
 
     atomic_write_json(cell_dir / CELL_FILE, record)
     return record
+
+
+def _trained_workspace(cell_dir: Path):
+    """The cell's open workspace when its training stage finished before (the run stopped for review,
+    or ran to the end without flags) and nothing after it started; else None (start from scratch)."""
+    from naviewer.workflows.demo import RUN
+    from naviewer.workspace.runs import read_state
+
+    if not (cell_dir / "workspace").is_dir():
+        return None
+    try:
+        ws = _open(cell_dir / "workspace")
+    except NaviewerError:
+        return None
+    state = read_state(ws, RUN) or {}
+    ready = ((state.get("status") == "awaiting_review" and state.get("pass_id") is not None)
+             or (state.get("status") == "finished" and state.get("pass_id") is None))
+    if ready and (ws.checkpoint_dir(RUN) / "last.pt").is_file() and not (cell_dir / "workspace-continue").exists():
+        return ws
+    ws.close()
+    return None
 
 
 def _open(path: Path):

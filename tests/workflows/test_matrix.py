@@ -92,3 +92,24 @@ def test_cli_refuses_bad_cells_and_settings(tmp_path, capsys):
     assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--restarts", "sometimes"]) == 2
     assert main(["reproduce", "--out", str(tmp_path / "r")]) == 2
     assert "--attack" in capsys.readouterr().err
+
+
+def test_a_cell_that_failed_after_training_resumes_without_training_again(tmp_path, monkeypatch):
+    import naviewer.workflows.demo as demo
+    import naviewer.workflows.matrix as matrix
+
+    config = MatrixConfig(cells=[Cell("patch", threads=1)], recipe=TINY, detectors=("kdist",), restarts=("retrain",),
+                          floor=False)
+    real = matrix.score_detectors
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("killed after training")
+
+    monkeypatch.setattr(matrix, "score_detectors", broken)
+    with pytest.raises(RuntimeError):
+        run_matrix(config, tmp_path)
+    assert read_cells(tmp_path) == []
+    monkeypatch.setattr(matrix, "score_detectors", real)
+    monkeypatch.setattr(demo, "train_until_flags", lambda *a, **k: pytest.fail("trained again"))
+    (record,) = run_matrix(config, tmp_path)
+    assert record["resumed"] and record["dift"]["pass_id"] is not None and "retrain" in record["after"]

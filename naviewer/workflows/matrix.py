@@ -334,8 +334,9 @@ def _trained_workspace(cell_dir: Path):
         return None
     try:
         ws = _open(cell_dir / "workspace")
-    except NaviewerError:
-        return None
+    except NaviewerError as exc:  # e.g. still open in another process: never delete it from under that one
+        raise NaviewerError(f"matrix cell {cell_dir.name}: its workspace cannot be opened ({exc}); close what holds "
+                            "it, or delete the folder to run the cell again", cell_dir) from None
     state = read_state(ws, RUN) or {}
     ready = ((state.get("status") == "awaiting_review" and state.get("pass_id") is not None)
              or (state.get("status") == "finished" and state.get("pass_id") is None))

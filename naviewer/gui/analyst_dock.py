@@ -162,8 +162,9 @@ class AnalystDock:
         window.make_room_for(dock)
         dock.show()
         dock.raise_()
-        window._log(f"analyst: detection pass {self.pass_id} of {self.path.name}: {self.panel.session.flagged_ids().size} "
-                    "flags to review" + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
+        window.state.log(f"analyst: detection pass {self.pass_id} of {self.path.name}: "
+                         f"{self.panel.session.flagged_ids().size} flags to review"
+                         + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
 
     def refresh_anchors(self) -> None:
         """Another connection rewrote ``[anchors]`` (the Anchors view's job): re-read ``workspace.toml``
@@ -171,7 +172,7 @@ class AnalystDock:
         try:
             self.ws.reload_config()
         except NaviewerError as exc:
-            self.window._log(f"cannot re-read {self.ws.config_path}: {exc}")
+            self.window.state.log(f"cannot re-read {self.ws.config_path}: {exc}")
         self.panel.refresh_trust()
 
     # -- fine-tuning --------------------------------------------------------------------------------
@@ -206,13 +207,12 @@ class AnalystDock:
             title = f"Fine-tune on {len(confirmed)} confirmed poisons and finish training"
         if not self._start_finetune_job(job, title, self._done):
             return
-        w.training_job = self.finetune_job
-        w._update_actions()
+        w.state.set_training(self.finetune_job)
         monitor = w.monitor
         if monitor is None or monitor.follower is None:
             w.follow_run(self.path / "runs" / run)
         self.show_spreading_on_monitor()
-        w._log(title)
+        w.state.log(title)
 
     def _show_earlier_result(self) -> None:
         """A workspace reopened after its fine-tune / remove-and-retrain shows that result and does not
@@ -288,7 +288,7 @@ class AnalystDock:
         if not self._start_finetune_job(job, f"Fine-tune {checkpoint.name} on {len(confirmed)} confirmed poisons",
                                         self._posthoc_done):
             return
-        w._log(f"post-hoc fine-tuning of {checkpoint} on {len(confirmed)} confirmed poisons (DIFT Eq. 7)")
+        w.state.log(f"post-hoc fine-tuning of {checkpoint} on {len(confirmed)} confirmed poisons (DIFT Eq. 7)")
 
     def _start_finetune_job(self, job, title: str, on_success) -> bool:
         """Run ``job`` as the workspace's training job with the gate showing it; False if refused."""
@@ -318,8 +318,8 @@ class AnalystDock:
                        f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
-        w._log(f"post-hoc fine-tuned: before {result.get('before')} after {result.get('after')}; "
-               f"checkpoint {result.get('checkpoint')}")
+        w.state.log(f"post-hoc fine-tuned: before {result.get('before')} after {result.get('after')}; "
+                    f"checkpoint {result.get('checkpoint')}")
         w.statusBar().showMessage("Post-hoc fine-tuning finished; see the Fine-tune tab", 15000)
 
     def _done(self, job) -> None:
@@ -332,7 +332,7 @@ class AnalystDock:
         gate.show_done(int(result.get("confirmed", 0)))
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
-        w._log(f"{gate.reason.text()} before {result.get('before')} after {result.get('after')}")
+        w.state.log(f"{gate.reason.text()} before {result.get('before')} after {result.get('after')}")
         w.statusBar().showMessage("Training on the cleaned data finished; see the Fine-tune tab", 15000)
 
     def remove(self) -> None:

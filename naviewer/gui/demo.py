@@ -63,31 +63,31 @@ class DemoController(QObject):
                                on_success=self._on_finished)
         if self.job is None:
             return None
-        w.training_job = self.job
-        w._update_actions()
-        w._log(f"demo: creating {path} (digits + Noisy Alignment poisons), then SimCLR with DIFT in the loop")
-        w.overview.run.setText("starting…")
+        state = w.state
+        state.set_training(self.job)
+        state.log(f"demo: creating {path} (digits + Noisy Alignment poisons), then SimCLR with DIFT in the loop")
+        state.set_run("starting…")
         w.docks["monitorDock"].show()
         w.docks["monitorDock"].raise_()
         return self.job
 
     def _on_workspace(self, path: str, run_dir: str) -> None:
         w = self.window
-        w._set_workspace(Path(path), {"path": path, "runs": []})
+        w.state.set_workspace(Path(path), {"path": path, "runs": []})
         w.follow_run(run_dir)
-        w._log(f"demo: training in {run_dir}; DIFT starts at epoch {self.config.dift_start + 1} and flags appear "
-               "when its buffer is stable")
+        w.state.log(f"demo: training in {run_dir}; DIFT starts at epoch {self.config.dift_start + 1} and flags appear "
+                    "when its buffer is stable")
 
     def _on_finished(self, job) -> None:
         out = job.result
         self.outcome = out
         w = self.window
         for line in out.summary_lines():
-            w._log(f"demo: {line}")
+            w.state.log(f"demo: {line}")
         if out.pass_id is None:
             w.inform("Demo", "DIFT did not flag anything within the training run.\n\n" + "\n".join(out.summary_lines()))
             return
-        w._set_workspace(Path(out.workspace), {"path": str(out.workspace), "runs": []})
+        w.state.set_workspace(Path(out.workspace), {"path": str(out.workspace), "runs": []})
         self.panel = w.show_analyst(out.workspace, out.pass_id, run=out.run)
         w.statusBar().showMessage(f"DIFT flagged {out.flagged} samples: review them in the Analyst panel, "
                                   "then fine-tune (Fine-tune tab)", 15000)

@@ -6,6 +6,12 @@ needs torch runs inside jobs (:mod:`naviewer.gui.jobs`) started from here.
 
 Workspaces and datasets are opened inside jobs too, and the window keeps only their paths and a
 summary: the SQLite store of a workspace belongs to the thread that opened it.
+
+What is open (workspace, dataset, encoder, run, training job) and the log live in a Qt-free
+:class:`~naviewer.analysis.app_state.AppState` (``window.state``). The window, the Overview and the
+Log are views of it: controllers (menus, the demo, the analyst dock, scripts) change the state, and
+the views follow its events (title, actions, the Overview's labels, the recent menu, the analyst
+docked on the workspace's latest pass, the monitor following its latest run).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from naviewer.analysis.app_state import AppState
 from naviewer.errors import NaviewerError
 from naviewer.gui import tasks
 from naviewer.gui.environment import EnvironmentProbe, cached_environment
@@ -62,10 +69,12 @@ def default_training_factory(settings: dict, window: "MainWindow") -> "tuple[Job
 
 
 class OverviewPanel(QWidget):
-    """What is open (workspace, dataset, encoder) and the next useful actions."""
+    """What is open (workspace, dataset, encoder, run) and the next useful actions: a view of the
+    window's :class:`AppState`."""
 
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
+        self.state = window.state
         self.setObjectName("overviewPanel")
         self.workspace = QLabel("none")
         self.dataset = QLabel("none")
@@ -90,6 +99,34 @@ class OverviewPanel(QWidget):
         hint.setWordWrap(True)
         layout.addWidget(hint)
         layout.addStretch(1)
+        for event in (self.state.events.workspace, self.state.events.dataset, self.state.events.encoder,
+                      self.state.events.run):
+            event.connect(self.refresh)
+
+    def refresh(self, *_args: Any) -> None:
+        state = self.state
+        count = state.workspace_summary.get("samples")
+        self.workspace.setText(f"{state.workspace}" + (f"<br>{count:,} samples" if count else "")
+                               if state.workspace is not None else "none")
+        n = state.dataset_summary.get("samples")
+        kind = state.dataset_summary.get("kind", "")
+        self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} images {kind}" if n else "")
+                             if state.dataset is not None else "none")
+        self.encoder.setText(str(state.encoder) if state.encoder is not None else "none")
+        self.run.setText(state.run if state.run is not None else "none")
+
+
+class LogView(QPlainTextEdit):
+    """The Log panel: the state's log lines as they come."""
+
+    def __init__(self, state: AppState, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("eventLog")
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(2000)
+        for line in state.messages:
+            self.appendPlainText(line)
+        state.events.message.connect(self.appendPlainText)
 
 
 class MainWindow(QMainWindow):
@@ -109,12 +146,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobManager(self)
         self.probe = EnvironmentProbe(self)
         self.training_job_factory: TrainingJobFactory = default_training_factory
-        self.training_job: Optional[Job] = None
-        self.workspace_path: Optional[Path] = None
-        self.workspace_summary: dict[str, Any] = {}
-        self.dataset_path: Optional[Path] = None
-        self.dataset_summary: dict[str, Any] = {}
-        self.encoder_path: Optional[Path] = None
+        self.state = AppState()  # what is open, and the log: the window is a view of it
         self.monitor = None  # TrainingMonitor, built after the first paint
         self.last_message_box: Optional[QMessageBox] = None
         self.train_settings: dict[str, Any] = {}
@@ -133,6 +165,9 @@ class MainWindow(QMainWindow):
         self.jobs.job_finished.connect(self._on_job_finished)
         self.jobs.jobs_changed.connect(self._update_actions)
         self.theme_manager.theme_changed.connect(self._on_theme_changed)
+        self.state.events.workspace.connect(self._on_workspace)
+        self.state.events.dataset.connect(self._update_actions)
+        self.state.events.training.connect(self._update_actions)
         self.resize(1280, 800)
         screen = self.screen().availableGeometry() if self.screen() is not None else None
         if screen is not None and screen.width() >= 640 and (screen.width() < 1280 or screen.height() < 800):
@@ -140,7 +175,50 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._rebuild_recent_menu()
         self._update_actions()
-        self._update_overview()
+        self.overview.refresh()
+
+    # ------------------------------------------------------------------------ state ----
+    # Read-through properties: what is open lives in ``self.state``; assigning one changes the state
+    # (and so every view of it), as File ▸ Open … does.
+    @property
+    def workspace_path(self) -> Optional[Path]:
+        return self.state.workspace
+
+    @workspace_path.setter
+    def workspace_path(self, path: Optional[Path]) -> None:
+        self.state.set_workspace(path, self.state.workspace_summary if path == self.state.workspace else None)
+
+    @property
+    def workspace_summary(self) -> dict[str, Any]:
+        return self.state.workspace_summary
+
+    @property
+    def dataset_path(self) -> Optional[Path]:
+        return self.state.dataset
+
+    @dataset_path.setter
+    def dataset_path(self, path: Optional[Path]) -> None:
+        self.state.set_dataset(path, self.state.dataset_summary if path == self.state.dataset else None)
+
+    @property
+    def dataset_summary(self) -> dict[str, Any]:
+        return self.state.dataset_summary
+
+    @property
+    def encoder_path(self) -> Optional[Path]:
+        return self.state.encoder
+
+    @encoder_path.setter
+    def encoder_path(self, path: Optional[Path]) -> None:
+        self.state.set_encoder(path)
+
+    @property
+    def training_job(self) -> Optional[Job]:
+        return self.state.training
+
+    @training_job.setter
+    def training_job(self, job: Optional[Job]) -> None:
+        self.state.set_training(job)
 
     # ------------------------------------------------------------------ construction ----
     def _action(self, text: str, slot: Callable, shortcut: Any = None, tip: str = "", checkable: bool = False) -> QAction:
@@ -280,10 +358,7 @@ class MainWindow(QMainWindow):
         self.jobs_panel.show_error.connect(self.show_job_error)
         self.shortcuts_panel = ShortcutsPanel()
         self.shortcuts_panel.setMinimumWidth(340)  # wide enough to read an action beside its keys
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("eventLog")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(2000)
+        self.log = LogView(self.state)
         overview = self.add_panel(self.overview, "Overview", "overviewDock", Qt.DockWidgetArea.LeftDockWidgetArea)
         overview.visibilityChanged.connect(lambda _v: self.act_overview.setChecked(not overview.isHidden()))
         self.add_panel(placeholder, "Training monitor", "monitorDock", Qt.DockWidgetArea.RightDockWidgetArea)
@@ -452,19 +527,19 @@ class MainWindow(QMainWindow):
         self._status_job = job
         job.progress.connect(lambda *_a, job=job: self._update_status() if job is self._status_job else None)
         job.event.connect(lambda kind, data, job=job: self._log_event(job, kind, data))
-        self._log(f"started: {job.name}")
+        self.state.log(f"started: {job.name}")
         self._status_timer.start()
         self._update_status()
 
     def _on_job_finished(self, job: Job) -> None:
         text = {JobState.FINISHED: "finished", JobState.CANCELLED: "cancelled", JobState.FAILED: "failed"}[job.state]
-        self._log(f"{text}: {job.name}" + (f" — {job.error_message()}" if job.state is JobState.FAILED else ""))
+        self.state.log(f"{text}: {job.name}" + (f" — {job.error_message()}" if job.state is JobState.FAILED else ""))
         self.statusBar().showMessage(f"{job.name}: {text}", 5000)
         if job is self._status_job:
             running = self.jobs.running_jobs()
             self._status_job = running[-1] if running else None
         if job is self.training_job and not job.running:
-            self.training_job = None
+            self.state.set_training(None)
         self._update_status()
         if job.state is JobState.FAILED and not self._closing and job.kind != "estimate":
             self.show_job_error(job)  # (the Train dialog says itself why its speed estimate failed)
@@ -506,14 +581,9 @@ class MainWindow(QMainWindow):
         return box
 
     # ------------------------------------------------------------------------- log ----
-    def _log(self, text: str) -> None:
-        from time import strftime
-
-        self.log.appendPlainText(f"{strftime('%H:%M:%S')}  {text}")
-
     def _log_event(self, job: Job, kind: str, data: dict) -> None:
         message = data.get("message") if isinstance(data, dict) else None
-        self._log(f"{job.name}: {kind}" + (f" — {message}" if message else ""))
+        self.state.log(f"{job.name}: {kind}" + (f" — {message}" if message else ""))
 
     # ---------------------------------------------------------------- file actions ----
     def _ask_directory(self, title: str, start: str = "", kind: str = "workspace") -> Optional[Path]:
@@ -594,7 +664,7 @@ class MainWindow(QMainWindow):
 
     def show_export_result(self, folder: str, message: str) -> QMessageBox:
         """Say where an export went: a message box, the log and the status bar."""
-        self._log(message.replace("\n\n", " "))
+        self.state.log(message.replace("\n\n", " "))
         self.statusBar().showMessage(f"Exported to {folder}", 15000)
         return self.inform("Export finished", message)
 
@@ -602,7 +672,7 @@ class MainWindow(QMainWindow):
         path = Path(path).expanduser().absolute()
 
         def done(job: Job) -> None:
-            self._set_workspace(path, job.result)
+            self.state.set_workspace(path, job.result)
 
         def summary(ctx) -> dict:
             from naviewer.gui.analyst_dock import latest_pass
@@ -640,10 +710,10 @@ class MainWindow(QMainWindow):
             trust = "trusted" if result.get("anchors_trusted") else "NOT trusted"
             crafted = (f"; {result['attack']} crafted, ASR test-time protocol {result.get('test_protocol')}"
                        if result.get("attack") else "")
-            self._log(f"created workspace {path}: {result.get('samples', 0):,} samples; "
+            self.state.log(f"created workspace {path}: {result.get('samples', 0):,} samples; "
                       f"{result.get('anchors', 0)} anchors ({result.get('anchors_kind', 'labels')}, {trust}); "
                       f"test set for evaluation: {'yes' if result.get('test_set') else 'none'}{crafted}")
-            self._set_workspace(path, result)
+            self.state.set_workspace(path, result)
             if not result.get("anchors_trusted", True):
                 self.statusBar().showMessage("DIFT's anchors were drawn from the dataset's labels: NOT trusted "
                                              "(Workspace ▸ Anchors… names a trusted set).", 15000)
@@ -656,17 +726,17 @@ class MainWindow(QMainWindow):
         return self.start_job(job, f"Create workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
-    def _set_workspace(self, path: Path, summary: dict) -> None:
-        path = Path(path)
-        if self.workspace_path is None or Path(self.workspace_path) != path:
+    def _on_workspace(self, previous: Optional[Path]) -> None:
+        """The state's workspace was set (opened, created, or opened again): the views follow."""
+        path = self.state.workspace
+        if self.state.workspace_switched(previous):
             self._close_workspace_views()
-        self.workspace_path = path
-        self.workspace_summary = dict(summary or {})
-        self.setWindowTitle(f"{path.name} — naviewer")
+        self.setWindowTitle(self.state.title())
+        self._update_actions()
+        if path is None:
+            return
         add_recent_workspace(self.settings, str(path))
         self._rebuild_recent_menu()
-        self._update_overview()
-        self._update_actions()
         runs = self.workspace_summary.get("runs") or []
         if runs and self.training_job is None:
             self.follow_run(runs[-1])
@@ -688,16 +758,13 @@ class MainWindow(QMainWindow):
                 self.monitor.detach()
                 self.monitor.reset()
             self._pending_follow = None
-            self.overview.run.setText("none")
+            self.state.set_run(None)
 
     def open_dataset(self, path: os.PathLike | str) -> Optional[Job]:
         path = Path(path).expanduser().absolute()
 
         def done(job: Job) -> None:
-            self.dataset_path = path
-            self.dataset_summary = dict(job.result or {})
-            self._update_overview()
-            self._update_actions()
+            self.state.set_dataset(path, job.result)
 
         return self.start_job(lambda ctx: tasks.dataset_summary(path, ctx), f"Open dataset {path.name}",
                               resources=[f"dataset:{path}"], kind="dataset", on_success=done)
@@ -706,8 +773,7 @@ class MainWindow(QMainWindow):
         path = Path(path).expanduser().absolute()
 
         def done(job: Job) -> None:
-            self.encoder_path = path
-            self._update_overview()
+            self.state.set_encoder(path)
 
         return self.start_job(lambda ctx: tasks.check_checkpoint(path, ctx), f"Open encoder {path.name}",
                               resources=[f"encoder:{path}"], kind="encoder", on_success=done)
@@ -729,7 +795,7 @@ class MainWindow(QMainWindow):
     def follow_run(self, path: os.PathLike | str):
         """Monitor a run directory (or metrics.jsonl) written by another process."""
         path = Path(path)
-        self.overview.run.setText(str(path))
+        self.state.set_run(path)
         if self.monitor is None:
             self._pending_follow, self._pending_job_for_monitor = path, None
             return None
@@ -760,18 +826,6 @@ class MainWindow(QMainWindow):
     def _clear_recent(self) -> None:
         self.settings.setValue("recent/workspaces", [])
         self._rebuild_recent_menu()
-
-    def _update_overview(self) -> None:
-        ws = self.workspace_summary
-        if self.workspace_path:
-            count = ws.get("samples")
-            self.overview.workspace.setText(f"{self.workspace_path}" + (f"<br>{count:,} samples" if count else ""))
-        if self.dataset_path:
-            n = self.dataset_summary.get("samples")
-            kind = self.dataset_summary.get("kind", "")
-            self.overview.dataset.setText(f"{self.dataset_path}" + (f"<br>{n:,} images {kind}" if n else ""))
-        if self.encoder_path:
-            self.overview.encoder.setText(str(self.encoder_path))
 
     # ---------------------------------------------------------------------- analyst ----
     def show_analyst(self, workspace: os.PathLike | str, pass_id: Optional[int] = None, run: Optional[str] = None):
@@ -826,7 +880,7 @@ class MainWindow(QMainWindow):
         """The anchors were replaced: say so, and let the analyst's notice follow."""
         from naviewer.workflows.anchor_sources import anchors_summary
 
-        self._log(f"{Path(overview.get('workspace', '')).name}: {anchors_summary(overview)}")
+        self.state.log(f"{Path(overview.get('workspace', '')).name}: {anchors_summary(overview)}")
         trusted = "trusted" if overview.get("trusted") else "NOT trusted"
         self.statusBar().showMessage(f"Anchors replaced: {overview.get('count', 0):,} {trusted} from "
                                      f"{overview.get('source')}; the next detection uses them.", 15000)
@@ -866,7 +920,7 @@ class MainWindow(QMainWindow):
         def done(job: Job) -> None:
             result = job.result or {}
             s = result.get("summary") or {}
-            self._log(f"post-hoc detection with {checkpoint.name}: pass {result.get('pass_id')}, "
+            self.state.log(f"post-hoc detection with {checkpoint.name}: pass {result.get('pass_id')}, "
                       f"{s.get('flagged', 0)} flagged" + (" (no poison detected)" if s.get("noop") else ""))
             if result.get("pass_id") is not None:
                 self.show_analyst(path, int(result["pass_id"]), result.get("run"))
@@ -877,11 +931,7 @@ class MainWindow(QMainWindow):
 
     # --------------------------------------------------------------------- training ----
     def training_source(self) -> str:
-        if self.workspace_path is not None:
-            return f"Workspace: {self.workspace_path}"
-        if self.dataset_path is not None:
-            return f"Dataset: {self.dataset_path}"
-        return ""
+        return self.state.training_source()
 
     def train_dialog(self):
         """Open the Train dialog (non-blocking); accepting it starts training. Returns the dialog."""
@@ -891,7 +941,7 @@ class MainWindow(QMainWindow):
             self.inform("Train", f"'{self.training_job.name}' is already running; pause or cancel it first.")
             return
         env = cached_environment()
-        n = self.workspace_summary.get("samples") or self.dataset_summary.get("samples")
+        n = self.state.samples
         dialog = TrainDialog(self, self.train_settings or None, n_samples=n,
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
@@ -931,16 +981,15 @@ class MainWindow(QMainWindow):
                              kind="training", torch_threads=tasks.training_threads())
         if job is None:
             return None
-        self.training_job = job
+        self.state.set_training(job)
         if run_dir is not None:
-            self.overview.run.setText(str(run_dir))
+            self.state.set_run(run_dir)
         if self.monitor is None:
             self._pending_job_for_monitor, self._pending_follow = job, None
         else:
             self.monitor.attach_job(job)
         self.docks["monitorDock"].show()
         self.docks["monitorDock"].raise_()
-        self._update_actions()
         return job
 
     def pause_training(self) -> None:
@@ -958,7 +1007,7 @@ class MainWindow(QMainWindow):
             self.training_job.cancel()
         self._update_actions()
 
-    def _update_actions(self) -> None:
+    def _update_actions(self, *_args: Any) -> None:
         job = self.training_job if self.training_job is not None and self.training_job.running else None
         self.act_train.setEnabled(job is None)
         self.act_pause.setEnabled(job is not None and job.state is JobState.RUNNING)

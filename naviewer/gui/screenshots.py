@@ -195,7 +195,7 @@ def take_review(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light", extras:
         window.show()
         _settle(app, 0.5)
         window.ensure_monitor()
-        window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+        window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
         s = panel.session
@@ -316,7 +316,7 @@ def take_anchors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> lis
         window.show()
         _settle(app, 0.5)
         window.ensure_monitor()
-        window._set_workspace(path, {"samples": 2000, "pass_id": 2, "runs": []})
+        window.state.set_workspace(path, {"samples": 2000, "pass_id": 2, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
         s = panel.session
@@ -435,7 +435,7 @@ def take_finetune(out_dir: Path, size: tuple[int, int] = (1280, 720), theme: str
     window.show()
     _settle(app, 0.5)
     window.ensure_monitor()
-    window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+    window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
     _settle(app, 1.0)
     panel = window.analyst_dock.panel
     s = panel.session
@@ -488,7 +488,7 @@ def take_detectors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> l
         window.show()
         _settle(app, 0.5)
         window.ensure_monitor()
-        window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+        window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
         key = f"detector:kdist#{passes['kdist']}"
@@ -558,7 +558,7 @@ def take_review_loop(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") ->
         window.show()
         _settle(app, 0.5)
         window.ensure_monitor()
-        window._set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
+        window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
         s = panel.session
@@ -640,8 +640,7 @@ def take_train_dialog(out_dir: Path, size: tuple[int, int] = (1280, 720), theme:
     window.move(0, 0)
     window.show()
     _settle(app, 0.5)
-    window.workspace_path = path
-    window.workspace_summary = {"samples": 2000}
+    window.state.set_workspace(path, {"samples": 2000})
     dialog = window.train_dialog()
     dialog.set_available_devices(["cpu"])
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))

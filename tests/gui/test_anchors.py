@@ -40,7 +40,7 @@ def _anchors(path: Path) -> dict:
 
 def test_untrusted_notice_then_trusted_folder_replaces_the_anchors(qtbot, window, tmp_path, monkeypatch):
     ws = folder_workspace(tmp_path / "a")
-    window._set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
+    window.state.set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
     panel = window.analyst_dock.panel
     notice = panel.trust
     # the workspace never named anchors: DIFT draws them from the labels, and the panel says so, persistently
@@ -84,7 +84,7 @@ def test_untrusted_notice_then_trusted_folder_replaces_the_anchors(qtbot, window
 
 def test_a_bad_ids_file_is_refused_with_a_dialog_naming_it(qtbot, window, tmp_path, monkeypatch):
     ws = folder_workspace(tmp_path / "a")
-    window._set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
+    window.state.set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
     assert window.act_anchors.isEnabled()
     window.act_anchors.trigger()
     view = window.anchors_dialog.view

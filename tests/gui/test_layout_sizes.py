@@ -29,7 +29,7 @@ def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
     w, h = size
     window.resize(w, h)
     _settle(qtbot)
-    window._set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
+    window.state.set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
                           {"samples": 200, "pass_id": 1, "runs": []})
     panel = window.analyst_dock.panel
     qtbot.waitUntil(panel.isVisible, timeout=5000)

@@ -7,13 +7,13 @@ from .analyst.analyst_kit import folder_workspace as _folder_workspace
 
 def test_new_workspace_closes_the_previous_analyst_panel(qtbot, window, tmp_path):
     first = _folder_workspace(tmp_path / "a")
-    window._set_workspace(first, {"samples": 40, "pass_id": 1, "runs": []})
+    window.state.set_workspace(first, {"samples": 40, "pass_id": 1, "runs": []})
     assert window.analyst_dock is not None and window.docks["analystDock"].isVisible()
     panel = window.analyst_dock.panel
     assert any(g.startswith("Analyst") for g in window.shortcuts_panel.groups())
 
     # what "New workspace" does when its job finishes: a workspace without a detection pass
-    window._set_workspace(tmp_path / "fresh", {"samples": 12, "runs": []})
+    window.state.set_workspace(tmp_path / "fresh", {"samples": 12, "runs": []})
     assert window.windowTitle().startswith("fresh")
     assert window.analyst_dock is None
     dock = window.docks["analystDock"]
@@ -23,7 +23,7 @@ def test_new_workspace_closes_the_previous_analyst_panel(qtbot, window, tmp_path
     assert window.overview.run.text() == "none"
 
     # opening the first one again docks its analyst afresh
-    window._set_workspace(first, {"samples": 40, "pass_id": 1, "runs": []})
+    window.state.set_workspace(first, {"samples": 40, "pass_id": 1, "runs": []})
     assert window.analyst_dock is not None and window.docks["analystDock"].isVisible()
     assert window.analyst_dock.panel is not panel
 
@@ -33,7 +33,7 @@ def test_following_the_old_workspace_run_stops(qtbot, window, tmp_path):
     run = tmp_path / "a" / "runs" / "r"
     run.mkdir(parents=True)
     (run / "metrics.jsonl").write_text("")
-    window._set_workspace(tmp_path / "a", {"samples": 3, "runs": [str(run)]})
+    window.state.set_workspace(tmp_path / "a", {"samples": 3, "runs": [str(run)]})
     assert window.monitor.follower is not None
-    window._set_workspace(tmp_path / "b", {"samples": 3, "runs": []})
+    window.state.set_workspace(tmp_path / "b", {"samples": 3, "runs": []})
     assert window.monitor.follower is None

@@ -16,7 +16,7 @@ FILES = ["README.txt", "classes.txt", "kept.txt", "provenance.json", "review-rep
 
 def test_panel_export_button_opens_the_dialog_and_the_window_says_where(qtbot, window, tmp_path):
     path = _folder_workspace(tmp_path)
-    window._set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
+    window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
     panel = window.analyst_dock.panel
     panel.session.confirm(panel.session.review_queue()[:2])
     panel.export_button.click()
@@ -36,7 +36,7 @@ def test_panel_export_button_opens_the_dialog_and_the_window_says_where(qtbot, w
 
 def test_file_export_opens_the_panel_dialog(qtbot, window, tmp_path):
     path = _folder_workspace(tmp_path)
-    window._set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
+    window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
     window.act_export.trigger()
     dialog = window.export_dialog_widget
     assert dialog is window.analyst_dock.panel.export_dialog and dialog.isVisible()
@@ -52,7 +52,7 @@ def test_file_export_without_a_detection_pass(qtbot, window, tmp_path):
     demo = make_demo_session(60, 4, seed=1, n_classes=4)
     with Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names)):
         pass
-    window._set_workspace(tmp_path / "ws", {"samples": 60, "runs": []})
+    window.state.set_workspace(tmp_path / "ws", {"samples": 60, "runs": []})
     assert window.analyst_dock is None
     dialog = window.export_dialog()
     qtbot.waitUntil(dialog.isVisible, timeout=3000)

@@ -87,3 +87,8 @@ def recipes_help() -> str:
 #: DIFT's kNN preset measured on 2 CPU cores (docs/performance.md, "Detection"): DiftConfig.fast() and
 #: naviewer bench detect both read it, so the benchmark measures what the demo and the docs use
 DIFT_FAST = {"hnsw_m": 8, "hnsw_ef_construction": 64, "hnsw_ef": 64, "knn_dims": 64, "knn_rerank": 10}
+
+
+#: the registered post-hoc detectors (naviewer.defense.detectors, which imports torch), named here for the
+#: torch-free CLI help; a test keeps the two the same
+DETECTOR_NAMES = ("crop_density", "dao", "dbscan", "dift", "kdist", "lid", "optics", "slof")

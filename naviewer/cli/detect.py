@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from naviewer.catalogue import DETECTOR_NAMES
 from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
 from naviewer.cli._sslargs import add_backbone_args
 
@@ -29,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="also run B1 filters (default when given: dbscan,optics)")
     parser.add_argument("--detector", action="append", metavar="NAME", default=[],
                         help="another detector to run beside DIFT, each saved as its own pass, repeatable: "
-                             "kdist, lid, slof, dao, dbscan, optics")
+                             + ", ".join(d for d in DETECTOR_NAMES if d != "dift")
+                             + " (crop_density: how densely an image's best crop sits among other images' crops)")
     parser.add_argument("--detector-set", action="append", metavar="NAME:KEY=VALUE",
                         help="a detector setting, repeatable (e.g. lid:k=32, kdist:direction=sparse)")
     parser.add_argument("--view", choices=["squash", "center", "first", "second"], default="squash",

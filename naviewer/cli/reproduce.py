@@ -123,11 +123,11 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
     from naviewer.workflows.matrix import MATRIX_DETECTORS, Cell, MatrixConfig, default_plan, rescore, run_matrix
 
     detectors = tuple(args.detector or MATRIX_DETECTORS)
-    from naviewer.defense.detectors import detector_names
+    from naviewer.catalogue import DETECTOR_NAMES
 
-    unknown = [d for d in detectors if d not in detector_names()]
+    unknown = [d for d in detectors if d not in DETECTOR_NAMES]
     if unknown:
-        raise NaviewerError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(detector_names())}")
+        raise NaviewerError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTOR_NAMES)}")
     if args.rescore:
         records = rescore(args.matrix, detectors, context())
     else:

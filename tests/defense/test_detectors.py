@@ -109,3 +109,11 @@ def test_auroc():
     assert auroc(np.array([0.1, 0.2, 0.9, 0.8]), np.array([0, 0, 1, 1], bool)) == 1.0
     assert auroc(np.array([1.0, 1.0]), np.array([0, 1], bool)) == 0.5
     assert auroc(np.array([1.0, 2.0]), np.array([0, 0], bool)) is None
+
+
+def test_the_catalogue_names_every_registered_detector():
+    """The torch-free CLI help lists the detectors from naviewer.catalogue: it must match the registry."""
+    from naviewer.catalogue import DETECTOR_NAMES
+    from naviewer.defense.detectors import detector_names
+
+    assert tuple(detector_names()) == DETECTOR_NAMES

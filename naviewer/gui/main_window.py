@@ -492,8 +492,10 @@ class MainWindow(QMainWindow):
                 old.deleteLater()
             if self._pending_job_for_monitor is not None and self._pending_job_for_monitor.running:
                 self.monitor.attach_job(self._pending_job_for_monitor)
+                self._show_floor(self.state.workspace)
             elif self._pending_follow is not None:
                 self.monitor.follow(self._pending_follow)
+                self._show_floor(self._pending_follow)
             self._pending_job_for_monitor = self._pending_follow = None
             self.monitor_ready.emit(self.monitor)
             # Everything built so far lives as long as the window: move it out of the cyclic
@@ -757,6 +759,8 @@ class MainWindow(QMainWindow):
             if self.monitor is not None and self.monitor.follower is not None:
                 self.monitor.detach()
                 self.monitor.reset()
+            if self.monitor is not None:
+                self.monitor.set_floor(None)
             self._pending_follow = None
             self.state.set_run(None)
 
@@ -799,7 +803,17 @@ class MainWindow(QMainWindow):
         if self.monitor is None:
             self._pending_follow, self._pending_job_for_monitor = path, None
             return None
-        return self.monitor.follow(path)
+        follower = self.monitor.follow(path)
+        self._show_floor(path)
+        return follower
+
+    def _show_floor(self, path: Optional[Path]) -> None:
+        """The monitor's ASR plot shows the no-poison floor of the workspace that holds ``path`` (a run
+        folder, or the workspace a training job trains in), if it has one."""
+        from naviewer.gui.monitor import workspace_floor
+
+        if self.monitor is not None:
+            self.monitor.set_floor(workspace_floor(path))
 
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -988,6 +1002,7 @@ class MainWindow(QMainWindow):
             self._pending_job_for_monitor, self._pending_follow = job, None
         else:
             self.monitor.attach_job(job)
+            self._show_floor(self.workspace_path)
         self.docks["monitorDock"].show()
         self.docks["monitorDock"].raise_()
         return job

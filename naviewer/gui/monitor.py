@@ -17,7 +17,10 @@ plots appear only once a record carries their values (a run with no attack or no
 them); an empty kNN plot says why in its centre instead of showing empty axes (kNN runs every few
 epochs, and never with ``--no-monitor``). While the run retrains from scratch after the removal the
 header says so. DIFT's precision / recall curves are the flag buffer's, before label spreading; the
-pass's final figures (after it) are stars (:meth:`TrainingMonitor.add_spreading_result`). This module imports pyqtgraph, which is slow
+pass's final figures (after it) are stars (:meth:`TrainingMonitor.add_spreading_result`). When the run
+belongs to a workspace with a measured no-poison floor (``[floor]``, ``naviewer run WS --floor``), the
+ASR plot draws it as a dashed horizontal line and the header names it beside the ASR
+(:meth:`TrainingMonitor.set_floor`, :func:`workspace_floor`). This module imports pyqtgraph, which is slow
 to import: the main window imports it only after the window is on screen.
 """
 
@@ -27,6 +30,7 @@ import html
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -50,10 +54,34 @@ from naviewer.analysis.monitor_model import (
 )
 from naviewer.gui.resources import Theme, load_theme
 
-__all__ = ["MetricsFollower", "TrainingMonitor", "StepPlacer", "metrics_file", "epoch_of", "PLOTS"]
+__all__ = ["MetricsFollower", "TrainingMonitor", "StepPlacer", "metrics_file", "epoch_of", "PLOTS", "workspace_floor"]
 
 _LABEL_TOP = {"loss": 0.95, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower
 _number = number
+
+
+def workspace_floor(path: "Optional[os.PathLike[str] | str]") -> Optional[dict[str, Any]]:
+    """The no-poison floor (``[floor]``, :func:`naviewer.workflows.floor.read_floor`) of the workspace
+    that holds ``path`` (the workspace folder, a run folder ``<ws>/runs/<run>`` or its ``metrics.jsonl``);
+    None when there is no workspace there, it has no floor, or its ``workspace.toml`` cannot be read
+    (the monitor then shows no floor: following a run never fails for it). Reads the toml only."""
+    from types import SimpleNamespace
+
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.floor import read_floor
+    from naviewer.workspace.config import CONFIG_NAME, read_config
+
+    if path is None:
+        return None
+    start = Path(path)
+    for folder in [start, *start.parents][:4]:  # <ws>/runs/<run>/metrics.jsonl is three levels down
+        config = folder / CONFIG_NAME
+        if config.is_file():
+            try:
+                return read_floor(SimpleNamespace(config=read_config(config)))
+            except (NaviewerError, OSError, ValueError, TypeError, KeyError):
+                return None
+    return None
 
 
 class MetricsFollower(QObject):
@@ -132,6 +160,8 @@ class TrainingMonitor(QWidget):
         self._open_steps: dict[int, list[tuple[float, list[tuple[tuple[str, str], int]]]]] = {}
         self.marker_groups: list[_MarkerGroup] = []
         self._skipped_finetune: Optional[dict[str, Any]] = None
+        self.floor: Optional[dict[str, Any]] = None  # the workspace's no-poison floor ([floor]), if measured
+        self.floor_line: Optional[pg.InfiniteLine] = None
 
         self.header = QLabel("No training run. Start one from Run ▸ Train, or follow a run folder.")
         self.header.setObjectName("monitorHeader")
@@ -258,6 +288,46 @@ class TrainingMonitor(QWidget):
             elif kind == "event":
                 self._add_event(record)
         self._update_header()
+
+    def set_floor(self, floor: Optional[dict[str, Any]]) -> None:
+        """The no-poison floor of the run's workspace (``[floor]``: ``asr`` in 0..1, ``protocol``): a dashed
+        horizontal line on the ASR plot, labelled with its value, and named in the header beside the ASR;
+        None takes it away. It stays through :meth:`reset` (it belongs to the workspace, not the run)."""
+        asr = _number((floor or {}).get("asr"))
+        plot = self.plots["asr"]
+        if self.floor_line is not None:
+            plot.removeItem(self.floor_line)
+            self.floor_line = None
+        self.floor = dict(floor) if asr is not None else None
+        if self.floor is not None:
+            line = pg.InfiniteLine(pos=asr * 100.0, angle=0, movable=False, label=self.floor_label(),
+                                   labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)]})
+            tip = (f"no-poison floor: the ASR of the same recipe trained on the clean set "
+                   f"({self.floor.get('protocol') or 'uniform'} test-time protocol"
+                   + (f", {self.floor['method']}" if self.floor.get("method") else "")
+                   + (f", {int(self.floor['epochs'])} epochs" if self.floor.get("epochs") else "")
+                   + "); an ASR near it means no backdoor effect")
+            line.setToolTip(tip)
+            line.label.setToolTip(tip)
+            plot.addItem(line)
+            self.floor_line = line
+            self._style_floor()
+        self._update_header()
+
+    def floor_label(self) -> str:
+        """"no-poison floor 21.3 %" (the line's label), or "" without a floor."""
+        asr = _number((self.floor or {}).get("asr"))
+        return f"no-poison floor {asr * 100:.1f} %" if asr is not None else ""
+
+    def _style_floor(self) -> None:
+        line = self.floor_line
+        if line is None:
+            return
+        colour = self._theme.color(4)
+        line.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
+        line.label.setColor(self._theme.plot_foreground)
+        line.label.fill = self._label_fill()
+        line.label.update()
 
     def add_spreading_result(self, summary: Optional[dict[str, Any]], epoch: Optional[int]) -> bool:
         """Put the detection pass's final precision / recall (after label spreading) beside the buffer's
@@ -529,6 +599,7 @@ class TrainingMonitor(QWidget):
             line.label.setColor(theme.plot_foreground)
             line.label.fill = self._label_fill()
             line.label.update()
+        self._style_floor()
         for spec in PLOTS:
             plot = self.plots[spec.name]
             plot.setBackground(theme.plot_background)
@@ -631,7 +702,8 @@ class TrainingMonitor(QWidget):
             parts.append(f"kNN {knn * 100:.1f} %")
         asr = _number(self.last_epoch.get("asr"))
         if asr is not None:
-            parts.append(f"ASR {asr * 100:.1f} %")
+            floor = _number((self.floor or {}).get("asr"))
+            parts.append(f"ASR {asr * 100:.1f} %" + (f" (no-poison floor {floor * 100:.1f} %)" if floor is not None else ""))
         detected = _number(self.last_epoch.get("dift_detected"))
         if detected is not None:
             parts.append(f"DIFT {int(detected)} flagged")

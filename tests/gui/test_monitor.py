@@ -265,3 +265,56 @@ def test_precision_recall_before_and_after_label_spreading(qtbot, monitor):
     xs, ys = monitor.curves[("dift_pr", "final_recall", "spread")].getData()
     assert list(xs) == [3.0] and list(ys) == pytest.approx([97.0])
     assert not monitor.add_spreading_result({"flagged": 3}, epoch=2)  # no ground truth: nothing to add
+
+
+def _workspace_with_floor(tmp_path, floor):
+    from naviewer.data.sources import open_dataset
+    from naviewer.workspace import Workspace
+
+    from .fakes import image_folder
+
+    with Workspace.create(tmp_path / "ws", open_dataset(image_folder(tmp_path / "images", per_class=3, size=16))) as ws:
+        if floor is not None:
+            ws.update_config("floor", floor)
+    run = tmp_path / "ws" / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    return run
+
+
+def test_workspace_floor_is_read_from_the_runs_workspace(tmp_path):
+    """Issue 14 item 9: the floor comes from the [floor] of the workspace that holds the run."""
+    from naviewer.gui.monitor import workspace_floor
+
+    floor = {"asr": 0.213, "protocol": "code", "method": "simclr", "epochs": 20}
+    run = _workspace_with_floor(tmp_path, floor)
+    for path in (run, run / "metrics.jsonl", tmp_path / "ws"):
+        assert workspace_floor(path)["asr"] == pytest.approx(0.213)
+    assert workspace_floor(tmp_path / "elsewhere") is None and workspace_floor(None) is None
+    (tmp_path / "ws" / "workspace.toml").write_text("this is [not toml")
+    assert workspace_floor(run) is None  # an unreadable workspace.toml: no floor, no failure
+
+
+def test_asr_plot_draws_the_no_poison_floor(qtbot, monitor):
+    monitor.add_records(_records(extra={1: {"asr": 0.6}, 2: {"asr": 0.25}}))
+    monitor.set_floor({"asr": 0.213, "protocol": "code", "method": "simclr", "epochs": 20})
+    line = monitor.floor_line
+    assert line is not None and line.angle == 0 and line.value() == pytest.approx(21.3)
+    assert line in monitor.plots["asr"].getPlotItem().items
+    assert line.label.format == "no-poison floor 21.3 %" and "clean set" in line.toolTip()
+    assert "ASR 25.0 % (no-poison floor 21.3 %)" in monitor.header.text()
+    monitor.reset()  # a new run of the same workspace keeps the workspace's floor
+    assert monitor.floor_line is line
+    monitor.set_floor(None)
+    assert monitor.floor_line is None and line not in monitor.plots["asr"].getPlotItem().items
+    monitor.add_records(_records(extra={2: {"asr": 0.25}}))
+    assert "floor" not in monitor.header.text()
+
+
+def test_window_following_a_workspace_run_shows_its_floor(qtbot, window, tmp_path):
+    qtbot.waitUntil(lambda: window.monitor is not None, timeout=10000)
+    run = _workspace_with_floor(tmp_path / "a", {"asr": 0.3, "protocol": "uniform"})
+    window.follow_run(run)
+    assert window.monitor.floor_label() == "no-poison floor 30.0 %"
+    window.follow_run(_workspace_with_floor(tmp_path / "b", None))  # a workspace without a floor
+    assert window.monitor.floor is None and window.monitor.floor_line is None

@@ -113,7 +113,7 @@ def test_finetune_and_finish_with_a_retrain_restart(demo_ws, tmp_path):
         state = read_state(ws, RUN)
         confirm_flags(ws, int(state["pass_id"]))
         epochs_before = int(state["epoch"]) + 1
-        out = finetune_and_finish(ws, RUN, config_overrides={"threads": 1})
+        out = finetune_and_finish(ws, RUN, config_overrides={"num_threads": 1})
         assert out["confirmed"] > 0 and out["finetune"]["finetune"]["steps"] == 0
         records = [json.loads(line) for line in (path / "runs" / RUN / "metrics.jsonl").read_text().splitlines()]
         restart = [r for r in records if r.get("event") == "restart"][-1]

@@ -23,6 +23,12 @@ from naviewer.jobs import JobContext, ensure_context
 
 PathLike = Union[str, "os.PathLike[str]"]
 BASELINES = ("dbscan", "optics")
+#: a detector's per-sample box extra (``crop_density``'s ``best_box``: top, left, height, width) is saved
+#: with its pass as one array per field, ``<extra>_<field>`` (the store keeps one value per sample)
+BOX_FIELDS = ("top", "left", "height", "width")
+#: the per-sample extras saved with a detector's pass: boxes (N, 4) and counts (N,)
+PASS_BOX_EXTRAS = ("best_box",)
+PASS_EXTRAS = ("support",)
 
 
 @dataclass
@@ -129,14 +135,37 @@ def encoder_checks(encoder, store, features: np.ndarray, labels: np.ndarray, ima
     return encoder_report(features[ids], labels[ids], random_features).warnings
 
 
+def pass_extras(extras: dict, n: int) -> dict[str, np.ndarray]:
+    """The per-sample extras of a detector result that its pass keeps: each box of :data:`PASS_BOX_EXTRAS`
+    (N, 4) as ``<name>_top``, ``_left``, ``_height``, ``_width`` (int64), each count of :data:`PASS_EXTRAS`
+    (N,) as is. Anything else, or of another shape, is left out (the pass's settings keep the rest)."""
+    out: dict[str, np.ndarray] = {}
+    for name in PASS_BOX_EXTRAS:
+        value = extras.get(name)
+        if value is None:
+            continue
+        boxes = np.asarray(value)
+        if boxes.shape == (n, len(BOX_FIELDS)) and np.issubdtype(boxes.dtype, np.number):
+            for i, field_name in enumerate(BOX_FIELDS):
+                out[f"{name}_{field_name}"] = boxes[:, i].astype(np.int64)
+    for name in PASS_EXTRAS:
+        value = extras.get(name)
+        if value is None:
+            continue
+        array = np.asarray(value)
+        if array.shape == (n,) and np.issubdtype(array.dtype, np.number):
+            out[name] = array
+    return out
+
+
 def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, anchors=None,
                   settings: Optional[dict] = None, truth: Optional[np.ndarray] = None,
                   ctx: Optional[JobContext] = None, encoder=None, images=None, image_size: Optional[int] = None,
                   device=None) -> tuple[dict, dict]:
     """Registered detectors (:mod:`naviewer.defense.detectors`) over ``features``, each saved as a pass
-    of its own (method = its name; scores ``score``, ``flagged``, ``cluster``), sharing one neighbour
-    table. Returns (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision,
-    recall)."""
+    of its own (method = its name; scores ``score``, ``flagged``, ``cluster``, and the per-sample extras
+    of :func:`pass_extras`, e.g. ``crop_density``'s densest crop), sharing one neighbour table. Returns
+    (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision, recall)."""
     from naviewer.defense.detectors import DetectorInputs, make_detector
     from naviewer.evaluation.detection import auroc, detection_metrics
 
@@ -159,7 +188,8 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
             m.update(auroc=high, auroc_reversed=None if high is None else 1.0 - high, precision=d.precision,
                      recall=d.recall)
         record["summary"] = m
-        passes[name] = int(ws.store.add_detection_pass(name, result.scores_for_pass(), record, run=run))
+        arrays = {**result.scores_for_pass(), **pass_extras(result.extras, len(result.score))}
+        passes[name] = int(ws.store.add_detection_pass(name, arrays, record, run=run))
         metrics[name] = m
     return passes, metrics
 

@@ -1,0 +1,40 @@
+"""A detector's per-sample extras saved with its pass: crop_density's densest crop (best_box) and support."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from workflow_kit import write_folder
+
+from naviewer.data.sources import open_dataset
+from naviewer.data.store import ImageStore
+from naviewer.defense.detectors import DetectorInputs, make_detector
+from naviewer.workflows.posthoc import BOX_FIELDS, pass_extras, run_detectors
+from naviewer.workspace import Workspace
+
+
+def test_pass_extras_splits_boxes_and_leaves_out_other_shapes():
+    boxes = np.array([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]])
+    out = pass_extras({"best_box": boxes, "support": np.array([1, 2, 3]), "best_crop": np.array([0, 1, 0]),
+                       "crops_per_image": 8}, 3)
+    assert sorted(out) == sorted([f"best_box_{f}" for f in BOX_FIELDS] + ["support"])
+    assert [out[f"best_box_{f}"][1] for f in BOX_FIELDS] == [4, 5, 6, 7]
+    assert pass_extras({"best_box": boxes[:2], "support": np.array([1, 2])}, 3) == {}  # not one per sample
+
+
+def test_crop_density_pass_keeps_each_samples_densest_crop(tmp_path):
+    folder = write_folder(tmp_path / "images", per_class=8, classes=3, size=16)
+    encoder = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())  # 12 features of a crop
+    settings = {"k": 3, "crops": 2, "backend": "exact"}
+    with Workspace.create(tmp_path / "ws", open_dataset(folder)) as ws:
+        store = ImageStore.from_dataset(ws.dataset())
+        n = len(store)
+        passes, _ = run_detectors(ws, np.zeros((n, 2)), ["crop_density"], run="t", encoder=encoder, images=store,
+                                  image_size=16, settings={"crop_density": settings})
+        arrays = ws.store.pass_scores(passes["crop_density"])
+    direct = make_detector("crop_density", **settings).run(
+        DetectorInputs(np.zeros((n, 2)), encoder=encoder, images=store, image_size=16))
+    saved = np.stack([arrays[f"best_box_{f}"] for f in BOX_FIELDS], axis=1)
+    assert np.array_equal(saved, direct.extras["best_box"]) and saved.dtype == np.int64
+    assert np.array_equal(arrays["support"], direct.extras["support"])
+    assert np.allclose(arrays["score"], direct.score.astype(np.float32))

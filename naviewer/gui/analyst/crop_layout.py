@@ -5,7 +5,9 @@ crops with the *training* sampler (``sample_crop_boxes``) and draws them, green 
 noisy-alignment pair (one view inside the shadow covering the trigger, the other inside the
 reference); shows the event probability and its parts, recomputed live as the layout sliders move
 (``naviewer.analysis.crop_event.estimate_event_probability``, the attacks module's Monte-Carlo
-estimate); and pins layouts side by side for comparison.
+estimate); and pins layouts side by side for comparison. When a ``crop_density`` pass scored the
+sample, its densest crop (the crop that sits most densely among other images' crops) is outlined
+on the image, dashed in orange (:meth:`CropLayoutWidget.set_densest_crop`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ REGION_STYLE = {
     "gap": (QColor(0, 0, 0), "gap"),
 }
 EVENT_COLOUR = QColor(0, 170, 60)
+CROP_COLOUR = QColor(255, 140, 0)  # the densest crop of a crop_density pass (as the inspector draws it)
 MISS_COLOUR = QColor(90, 90, 90, 45)
 
 
@@ -109,6 +112,8 @@ class CropLayoutWidget(QWidget):
         self.pairs: Optional[CropPairs] = None
         self._region_items: list[Any] = []
         self._pair_items: list[Any] = []
+        self.densest_crop: Any = None  # a DensestCrop (naviewer.gui.analyst.detector_scores) or None
+        self.densest_item: Optional[QGraphicsRectItem] = None
         self._updating = False
 
         self.viewbox = pg.ViewBox(lockAspect=True, invertY=True)
@@ -183,6 +188,9 @@ class CropLayoutWidget(QWidget):
             + f" &nbsp; <span style='color:{EVENT_COLOUR.name()}'>□</span> noisy-alignment pair &nbsp; <span style='color:#999'>□</span> other pair"
         )
         legend.setWordWrap(True)
+        self.crop_label = QLabel()
+        self.crop_label.setWordWrap(True)
+        self.crop_label.hide()
         # The controls scroll on their own, so the tab can be short (a 720 px screen) and the image
         # keeps the whole height: the canvas is never pushed below the visible part of the tab.
         self.controls_scroll = QScrollArea()
@@ -195,6 +203,7 @@ class CropLayoutWidget(QWidget):
         left = QVBoxLayout()
         left.addWidget(self.canvas, 1)
         left.addWidget(legend)
+        left.addWidget(self.crop_label)
         top = QHBoxLayout()
         top.addLayout(left, 3)
         top.addWidget(self.controls_scroll, 2)
@@ -234,6 +243,17 @@ class CropLayoutWidget(QWidget):
                                 f"({orientation.replace('ref-', 'reference ')}); sizes are the paper's.")
         self.image_layout = layout
         self.set_layout(CropLayout.from_layout(layout) if layout is not None else self.crop_layout)
+
+    def set_densest_crop(self, crop: Any) -> None:
+        """Outline ``crop`` (a :class:`~naviewer.gui.analyst.detector_scores.DensestCrop`: the sample's densest
+        crop by a crop_density pass) on the image; None: no outline. Call after :meth:`set_sample`."""
+        self.densest_crop = crop
+        if crop is None:
+            self.crop_label.hide()
+        else:
+            self.crop_label.setText(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> densest crop: {crop.describe()}")
+            self.crop_label.show()
+        self._draw_regions()
 
     def set_layout(self, layout: CropLayout) -> None:
         self._updating = True
@@ -319,6 +339,15 @@ class CropLayoutWidget(QWidget):
             colour, _ = REGION_STYLE[name]
             fill = QColor(0, 0, 0, 60) if name == "gap" else None
             self._region_items.append(self._rect(box, colour, 2.5 if name == "trigger" else 2.0, fill, z=6))
+        self.densest_item = None
+        if self.densest_crop is not None and matches:  # only over the image itself, not the geometry canvas
+            item = self._rect(self.densest_crop.box, CROP_COLOUR, 3.0, z=9)
+            pen = item.pen()
+            pen.setStyle(Qt.PenStyle.DashLine)
+            item.setPen(pen)
+            item.setToolTip(f"densest crop: {self.densest_crop.describe()}")
+            self._region_items.append(item)
+            self.densest_item = item
         self.viewbox.setRange(QRectF(-1, -1, layout.width + 2, layout.height + 2), padding=0.02)
 
     def sample(self, n: int) -> CropPairs:

@@ -9,6 +9,10 @@ sort and filters and the map's colouring can use any of them.
 The scores join the session's score table under ``detector:<method>#<pass id>`` (the generic code of
 the filters reads ``session.scores``); the rest (label, flags, ranks, the pass's summary) is kept in
 a :class:`DetectorTable` attached to the session (:func:`detector_table`). Qt-free.
+
+A ``crop_density`` pass also keeps each sample's densest crop (``best_box_top/left/height/width``,
+``support``: :func:`naviewer.workflows.posthoc.pass_extras`); :meth:`DetectorTable.densest_crop` gives it
+for the inspector and the crop-layout view to outline.
 """
 
 from __future__ import annotations
@@ -21,6 +25,32 @@ import numpy as np
 from naviewer.errors import NaviewerError
 
 PREFIX = "detector:"
+#: the fields of a sample's densest crop as a crop_density pass stores them (``best_box_<field>``)
+BOX_FIELDS = ("top", "left", "height", "width")
+
+
+@dataclass(frozen=True)
+class DensestCrop:
+    """A sample's densest crop by a ``crop_density`` pass: the box in image pixels and who says so."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+    support: Optional[int]
+    key: str
+    label: str
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return self.top, self.left, self.height, self.width
+
+    def describe(self) -> str:
+        """"16x16 px at (0, 16) · 12 other images' crops among its neighbours · crop_density #5"."""
+        parts = [f"{self.width}x{self.height} px at (x {self.left}, y {self.top})"]
+        if self.support is not None:
+            parts.append(f"{self.support:,} other images' crops among its neighbours")
+        return " · ".join(parts + [self.label])
 
 
 @dataclass
@@ -35,6 +65,8 @@ class DetectorScore:
     flagged: Optional[np.ndarray] = None
     summary: dict = field(default_factory=dict)
     direction_note: str = ""
+    best_box: Optional[np.ndarray] = None  # (N, 4) top, left, height, width of each sample's densest crop
+    support: Optional[np.ndarray] = None   # (N,) distinct other images among that crop's neighbours
     _rank: Optional[np.ndarray] = None
 
     @property
@@ -82,6 +114,18 @@ class DetectorTable:
     def keys(self) -> list[str]:
         return [item.key for item in self.items]
 
+    def densest_crop(self, sid: int) -> Optional[DensestCrop]:
+        """Sample ``sid``'s densest crop by the latest ``crop_density`` pass that scored it, else None."""
+        for item in reversed(self.items):
+            if item.best_box is None or not 0 <= sid < len(item.best_box) or not np.isfinite(item.score[sid]):
+                continue
+            top, left, height, width = (int(v) for v in item.best_box[sid])
+            if height <= 0 or width <= 0:
+                continue
+            support = None if item.support is None else int(item.support[sid])
+            return DensestCrop(top, left, height, width, support, item.key, item.label)
+        return None
+
 
 def load_detector_scores(ws: Any) -> DetectorTable:
     """Every pass of ``ws`` whose scores have ``score`` (a damaged pass is skipped, with a note)."""
@@ -103,9 +147,14 @@ def load_detector_scores(ws: Any) -> DetectorTable:
         flagged = arrays.get("flagged")
         settings = record.get("settings") or {}
         summary = settings.get("summary") if isinstance(settings.get("summary"), dict) else {}
+        boxes = [arrays.get(f"best_box_{f}") for f in BOX_FIELDS]
+        best_box = (np.stack([np.asarray(b, np.int64) for b in boxes], axis=1)
+                    if all(b is not None for b in boxes) else None)
+        support = arrays.get("support")
         table.items.append(DetectorScore(f"{PREFIX}{method}#{pass_id}", f"{method} #{pass_id}", pass_id, method, score,
                                          None if flagged is None else np.asarray(flagged, bool), dict(summary),
-                                         str(settings.get("direction_note") or "")))
+                                         str(settings.get("direction_note") or ""), best_box,
+                                         None if support is None else np.asarray(support, np.int64)))
     return table
 
 

@@ -1,7 +1,9 @@
 """Sample inspector: the image large, its nearest neighbours, every score, and (evaluation mode) truth.
 
 Follows the session's current sample. The ground-truth record of a crafted sample (its recipe,
-sources, trigger box) is shown only while "evaluation mode" is on; detection never reads it.
+sources, trigger box) is shown only while "evaluation mode" is on; detection never reads it. When a
+``crop_density`` pass scored the sample, its densest crop is outlined on the image (dashed, in
+:data:`CROP_COLOUR`) and described under the detectors.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -26,8 +28,11 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt, qimage_from_array
-from naviewer.gui.analyst.detector_scores import detector_table
+from naviewer.gui.analyst.detector_scores import DensestCrop, detector_table
 from naviewer.gui.flow_layout import FlowLayout
+
+#: the outline of a sample's densest crop (crop_density): an orange none of the review colours uses
+CROP_COLOUR = QColor(255, 140, 0)
 
 SCORE_ROWS = (
     ("rank", "density rank"),
@@ -116,6 +121,17 @@ class SampleInspector(QWidget):
             self.detector_values[item.key] = label
             self.detector_form.addRow(name, label)
         self.detector_title.setVisible(bool(self.detector_values))
+        self.crop_value = QLabel("–")  # the densest crop of a crop_density pass, outlined on the image
+        self.crop_value.setWordWrap(True)
+        self.crop_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        tip = ("The crop of this image that sits most densely among other images' crops (crop_density): outlined "
+               "on the image. A poison's trigger crop sits with the other poisons' trigger crops.")
+        self.crop_value.setToolTip(tip)
+        crop_name = QLabel(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> densest crop:")
+        crop_name.setToolTip(tip)
+        if any(item.best_box is not None for item in self.detectors):
+            self.detector_form.addRow(crop_name, self.crop_value)
+        self.densest_crop: Optional[DensestCrop] = None
 
         self.buttons: dict[str, QPushButton] = {}
         actions = FlowLayout(spacing=4)  # wraps in a narrow inspector instead of cutting the labels
@@ -191,7 +207,8 @@ class SampleInspector(QWidget):
         if sid is None:
             self.title.setText("No sample selected")
             self.image.clear()
-            for label in list(self.values.values()) + list(self.detector_values.values()):
+            self.densest_crop = None
+            for label in list(self.values.values()) + list(self.detector_values.values()) + [self.crop_value]:
                 label.setText("–")
             self._set_neighbours(np.zeros(0, np.int64))
             self.layout_button.setEnabled(False)
@@ -199,6 +216,7 @@ class SampleInspector(QWidget):
             return
         s = self.session
         info = s.sample_scores(sid)
+        self.densest_crop = self.detectors.densest_crop(sid)
         state = info["review"]
         colour = STATE_COLOURS[state].name()
         self.title.setText(f"#{sid} · {info['label']} · <span style='color:{colour}'>{state}</span>")
@@ -223,6 +241,7 @@ class SampleInspector(QWidget):
         self.values["review"].setText(state)
         for item in self.detectors:
             self.detector_values[item.key].setText(self.detector_text(item.key, sid))
+        self.crop_value.setText(self.densest_crop.describe() if self.densest_crop is not None else "– (no crop_density score)")
         self._set_neighbours(s.neighbours(sid, self.k))
         self._show_truth()
 
@@ -252,9 +271,20 @@ class SampleInspector(QWidget):
         h, w = image.shape[:2]
         room = max(64, self.width() - 36)
         scale = max(1, min(int(1.6 * self.image_size) // w, self.image_size // h, room // w))
-        return QPixmap.fromImage(qimage_from_array(image)).scaled(
+        pixmap = QPixmap.fromImage(qimage_from_array(image)).scaled(
             w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
         )
+        crop = self.densest_crop
+        if crop is not None:  # the densest crop, in the enlarged image's pixels
+            painter = QPainter(pixmap)
+            pen = QPen(CROP_COLOUR, 2, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            left, top = crop.left * scale, crop.top * scale
+            width = min(crop.width * scale, pixmap.width() - left) - 2
+            height = min(crop.height * scale, pixmap.height() - top) - 2
+            painter.drawRect(left + 1, top + 1, max(1, width), max(1, height))
+            painter.end()
+        return pixmap
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

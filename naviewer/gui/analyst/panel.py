@@ -21,6 +21,7 @@ from naviewer.errors import NaviewerError
 from naviewer.gui.analyst.clusters import ClusterListWidget
 from naviewer.gui.analyst.common import SessionBridge, keyed_shortcuts
 from naviewer.gui.analyst.crop_layout import CropLayoutWidget
+from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.analyst.density_map import DensityMapWidget
 from naviewer.gui.analyst.export_dialog import ExportDialog
 from naviewer.gui.analyst.finetune_gate import FineTuneGate
@@ -311,6 +312,7 @@ class AnalystPanel(QWidget):
         if self.inspector.evaluation_mode:
             layout = layout_of_record(self.session.truth_for(sid), image.shape[0], image.shape[1])
         self.crop_layout.set_sample(image, layout)
+        self.crop_layout.set_densest_crop(detector_table(self.session).densest_crop(sid))
         self.tabs.setCurrentWidget(self._crop_tab)
 
     def set_after_embeddings(self, embeddings: np.ndarray, label: str, *, run: Optional[str] = None,

@@ -119,3 +119,50 @@ def test_crop_layout_without_ground_truth_says_it_is_a_template(qtbot):
     view.set_sample(np.concatenate([trig, smooth], axis=1), None)
     assert view.crop_layout.orientation == "ref-right"
     assert "template" in view.prob_label.text()
+
+
+def test_densest_crop_of_a_crop_density_pass_is_outlined(qtbot, detector_workspace) -> None:
+    """crop_density's densest crop (best_box, saved with its pass) is outlined in the inspector and the
+    crop-layout view; a sample it did not score gets no outline."""
+    from naviewer.gui.analyst.inspector import CROP_COLOUR
+    from naviewer.workflows.posthoc import pass_extras
+
+    ws, dift, demo, _kdist, _lid = detector_workspace
+    h, w = np.asarray(demo.images).shape[1:3]
+    score = np.random.default_rng(4).random(demo.n)
+    score[7] = np.nan
+    boxes = np.tile([0, 0, h // 2, w // 2], (demo.n, 1))
+    boxes[3] = [h // 4, w // 2, h // 2, w // 2]  # sample 3: its right half, a quarter down
+    support = np.arange(demo.n)
+    arrays = {"score": score, "flagged": np.zeros(demo.n, bool), "cluster": np.full(demo.n, -1),
+              **pass_extras({"best_box": boxes, "support": support}, demo.n)}
+    crop_pass = ws.store.add_detection_pass("crop_density", arrays, {"summary": {"flagged": 0}}, run="posthoc")
+    panel = AnalystPanel.from_workspace(ws, dift, images=np.asarray(demo.images), embeddings=demo.embeddings,
+                                        reviewer="t")
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    s, inspector = panel.session, panel.inspector
+
+    crop = detector_table(s).densest_crop(3)
+    assert crop is not None and crop.box == (h // 4, w // 2, h // 2, w // 2) and crop.support == 3
+    assert crop.label == f"crop_density #{crop_pass}"
+    s.set_current(3)
+    assert inspector.densest_crop == crop and "3 other images' crops" in inspector.crop_value.text()
+    image = inspector.image.pixmap().toImage()
+    scale = image.width() // w
+    x, y = (w // 2) * scale + 1, (h // 4) * scale + 1 + scale  # on the outline's left edge, below its corner
+    assert image.pixelColor(x, y).name() == CROP_COLOUR.name()
+
+    s.set_current(7)  # not scored by crop_density: nothing outlined
+    assert inspector.densest_crop is None and "no crop_density score" in inspector.crop_value.text()
+
+    # the crop-layout view (composites: the panel passes the sample's densest crop with its image)
+    view = panel.crop_layout
+    composite = np.concatenate([np.asarray(demo.images)[3], np.asarray(demo.images)[4]], axis=1)  # h x 2w
+    view.set_sample(composite, None)
+    view.set_densest_crop(crop)
+    assert view.densest_item is not None and view.densest_item.rect().getRect() == (w // 2, h // 4, w // 2, h // 2)
+    assert view.crop_label.isVisibleTo(view) and "crop_density" in view.crop_label.text()
+    view.set_densest_crop(None)
+    assert view.densest_item is None and not view.crop_label.isVisibleTo(view)

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from naviewer.analysis.monitor_model import (
     EVENT_LINES,
@@ -166,12 +166,15 @@ class TrainingMonitor(QWidget):
         self.header = QLabel("No training run. Start one from Run ▸ Train, or follow a run folder.")
         self.header.setObjectName("monitorHeader")
         self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setWordWrap(True)  # a long header wraps: it never widens the window past a 1280 px screen
         self.source_label = QLabel("")
         self.source_label.setObjectName("hintLabel")
         self.source_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long run path is cut, not laid out in full (it widened the window past 1280 px); the tooltip has it
+        self.source_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
-        top.addWidget(self.header, 1)
-        top.addWidget(self.source_label)
+        top.addWidget(self.header, 3)
+        top.addWidget(self.source_label, 2)
 
         self.grid = QGridLayout()
         self.grid.setSpacing(6)
@@ -242,7 +245,9 @@ class TrainingMonitor(QWidget):
         follower.restarted.connect(self.reset)
         self._follower = follower
         self.state = "following"
-        self.source_label.setText(f"following: {follower.path}")
+        short = Path(*follower.path.parts[-3:]) if len(follower.path.parts) > 3 else follower.path
+        self.source_label.setText(f"following: …/{short}" if short != follower.path else f"following: {short}")
+        self.source_label.setToolTip(f"following {follower.path}")
         follower.start()
         self._update_header()
         return follower

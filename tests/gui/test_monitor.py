@@ -318,3 +318,16 @@ def test_window_following_a_workspace_run_shows_its_floor(qtbot, window, tmp_pat
     assert window.monitor.floor_label() == "no-poison floor 30.0 %"
     window.follow_run(_workspace_with_floor(tmp_path / "b", None))  # a workspace without a floor
     assert window.monitor.floor is None and window.monitor.floor_line is None
+
+
+def test_a_long_run_path_never_widens_the_monitor(qtbot, monitor, tmp_path):
+    """Found in the 1280x720 screenshots of a real run: 'following: /a/long/path/...' laid out in full made
+    the window wider than the screen. The label shows the path's tail; the tooltip has all of it."""
+    before = monitor.minimumSizeHint().width()
+    run = tmp_path.joinpath(*[f"a-rather-long-folder-name-{i}" for i in range(8)], "runs", "demo")
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    monitor.follow(run)
+    assert monitor.minimumSizeHint().width() <= before
+    assert monitor.source_label.text() == "following: …/runs/demo/metrics.jsonl"
+    assert str(run / "metrics.jsonl") in monitor.source_label.toolTip()

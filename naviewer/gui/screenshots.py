@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 
 def sample_records(epochs: int = 30, steps_per_epoch: int = 40, every: int = 4, seed: int = 0) -> Iterator[dict[str, Any]]:
@@ -661,6 +661,193 @@ def take_train_dialog(out_dir: Path, size: tuple[int, int] = (1280, 720), theme:
     dialog.reject()
     window.jobs.cancel_all()
     window.jobs.wait_all(30)
+    window.close()
+    window.deleteLater()
+    _settle(app, 0.2)
+    return written
+
+
+# -- the review walk-through from a real run (docs/workflow-review-export.md) -------------------------------
+
+def _wait(app, condition, timeout_s: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        _settle(app, step)
+    return bool(condition())
+
+
+def take_review_from_run(workspace: Path, out_dir: Path, size: tuple[int, int] = (1280, 720), *,
+                         decided: int = 40, retrain: bool = False, after_workspace: Optional[Path] = None,
+                         theme: str = "light", retrain_timeout_s: float = 3600.0, by_truth: bool = True) -> list[Path]:
+    """The review loop on a *real* run's workspace (``naviewer demo --no-gui``, which stops at the review),
+    opened as File > Open workspace does, under a display: ``review-WxH-filters.png`` after deciding the
+    first ``decided`` flags of the queue as the ground truth says (poisons confirmed, clean samples
+    rejected; two more marked *later*), ``-large-view``, ``-export``; with ``retrain`` every remaining flag
+    is decided the same way and the Fine-tune tab's *Remove and retrain* runs for real (minutes on a CPU),
+    then ``-after-retraining.png`` (the map of the samples the new encoder embedded, the table) and
+    ``-monitor.png`` (the run retrained, the no-poison floor on the ASR plot when ``[floor]`` is measured).
+    ``after_workspace``: a workspace already retrained (reopened: the panel shows the earlier result) for
+    the after-retraining picture. The workspace is changed (decisions, the retrain): pass a copy.
+    ``by_truth=False`` confirms every flag decided instead (a tiny run whose flags are all clean)."""
+    import os
+
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    os.environ["NAVIEWER_SETTINGS_DIR"] = tempfile.mkdtemp(prefix="naviewer-shots-")
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.analyst.panel import AFTER_PREFIX
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+    from naviewer.workflows.workspace_setup import ground_truth_mask
+
+    w, h = size
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    manager = ThemeManager(app, theme)
+    manager.apply()
+    window = MainWindow(manager)
+    window.resize(w, h)
+    window.move(0, 0)
+    window.show()
+    _settle(app, 0.5)
+    window.ensure_monitor()
+
+    def open_panel(path: Path):
+        window.open_workspace(path)
+        if not _wait(app, lambda: window.analyst_dock is not None and window.state.workspace == Path(path).absolute(), 120):
+            raise RuntimeError(f"{path}: the analyst did not dock")
+        _settle(app, 1.0)
+        return window.analyst_dock.panel
+
+    panel = open_panel(workspace)
+    s = panel.session
+    truth = ground_truth_mask(window.analyst_dock.ws) if by_truth else None
+
+    def decide(ids) -> None:
+        ids = np.asarray(ids, dtype=np.int64)
+        if truth is None:
+            s.confirm(ids)
+            return
+        if truth[ids].any():
+            s.confirm(ids[truth[ids]])
+        if (~truth[ids]).any():
+            s.reject(ids[~truth[ids]])
+
+    queue = s.review_queue()
+    decide(queue[:decided])
+    s.later(queue[decided:decided + 2])
+    panel.gallery.show_filters(True)
+    panel.gallery.filters.set_states(["unreviewed", "later"])
+    _settle(app, 0.6)
+    shown = panel.gallery.shown_ids()
+    current = int(shown[0]) if len(shown) else int(queue[min(decided + 2, len(queue) - 1)])
+    s.set_current(current)
+    _settle(app, 0.4)
+    written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-filters.png"))
+    panel.gallery.show_filters(False)
+    panel.gallery.open_viewer(current)
+    _settle(app, 0.6)
+    written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-large-view.png"))
+    panel.gallery.viewer.close()
+    _settle(app, 0.2)
+    dialog = panel.open_export_dialog()
+    _settle(app, 0.6)
+    written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-export.png"))
+    dialog.reject()
+    _settle(app, 0.2)
+
+    if retrain:
+        panel.gallery.filters.reset()
+        decide(s.review_queue())
+        panel.finetune_gate.update_gate()
+        panel.finetune_gate.button.click()
+        job = window.analyst_dock.finetune_job
+        if job is None:
+            raise RuntimeError(f"the Fine-tune tab did not start: {panel.finetune_gate.reason.text()}")
+        if not _wait(app, lambda: not job.running, retrain_timeout_s, 1.0):
+            raise RuntimeError("the remove-and-retrain job did not finish")
+        _settle(app, 2.0)
+    elif after_workspace is not None:
+        panel = open_panel(after_workspace)
+    if retrain or after_workspace is not None:
+        panel = window.analyst_dock.panel
+        panel.tabs.setCurrentWidget(panel.finetune_gate)
+        box = panel.map.projection_box
+        index = box.findData(AFTER_PREFIX + "pca")
+        if index >= 0:
+            box.setCurrentIndex(index)
+            box.activated.emit(index)
+            _wait(app, lambda: panel.map.projection_method == AFTER_PREFIX + "pca", 120)
+        panel.map.set_colour_mode("review")
+        _settle(app, 0.8)
+        written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-after-retraining.png"))
+        dock = window.docks["monitorDock"]
+        dock.show()
+        dock.raise_()
+        _settle(app, 1.5)
+        window.monitor.redraw()
+        _settle(app, 0.5)
+        written.append(_grab_screen(app, out_dir / f"review-{w}x{h}-monitor.png"))
+    window.jobs.cancel_all()
+    window.jobs.wait_all(30)
+    if window.analyst_dock is not None:
+        window.analyst_dock.close()
+    window.close()
+    window.deleteLater()
+    _settle(app, 0.2)
+    return written
+
+
+def take_crop_density(workspace: Path, out_dir: Path, size: tuple[int, int] = (1280, 720), theme: str = "light",
+                      sample: Optional[int] = None) -> list[Path]:
+    """A workspace with a ``crop_density`` pass (``naviewer detect WS --checkpoint CKPT --detector crop_density``),
+    opened as File > Open workspace does, under a display: ``crop-density-WxH.png``, the sample ``sample``
+    (default: the composite crop_density ranks most suspicious) in the inspector with its densest crop
+    outlined, and the Crop layout tab on it."""
+    import os
+
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    os.environ["NAVIEWER_SETTINGS_DIR"] = tempfile.mkdtemp(prefix="naviewer-shots-")
+    app = QApplication.instance() or QApplication([])
+    from naviewer.gui.analyst.detector_scores import detector_table
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    w, h = size
+    manager = ThemeManager(app, theme)
+    manager.apply()
+    window = MainWindow(manager)
+    window.resize(w, h)
+    window.move(0, 0)
+    window.show()
+    _settle(app, 0.5)
+    window.ensure_monitor()
+    window.open_workspace(workspace)
+    if not _wait(app, lambda: window.analyst_dock is not None, 120):
+        raise RuntimeError(f"{workspace}: the analyst did not dock")
+    _settle(app, 1.0)
+    panel = window.analyst_dock.panel
+    s = panel.session
+    table = detector_table(s)
+    item = next((i for i in reversed(table.items) if i.best_box is not None), None)
+    if item is None:
+        raise RuntimeError(f"{workspace}: no crop_density pass with densest crops")
+    if sample is None:
+        wide = np.array([(lambda im: im is not None and im.shape[0] != im.shape[1])(s.image(int(i)))
+                         for i in range(s.n)])
+        order = np.argsort(-np.where(np.isfinite(item.score) & wide, item.score, -np.inf))
+        sample = int(order[0])
+    s.set_selection([sample])
+    s.set_current(sample)
+    _settle(app, 0.5)
+    panel.show_crop_layout(sample)
+    _settle(app, 0.8)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [_grab_screen(app, out_dir / f"crop-density-{w}x{h}.png")]
+    window.analyst_dock.close()
     window.close()
     window.deleteLater()
     _settle(app, 0.2)

@@ -13,6 +13,7 @@ Usage (from the repository root)::
     python -m naviewer.cli._docgen --check   # exit 1 if docs/cli.md is out of date
 
 The leading underscore keeps it out of the CLI's command discovery: it is a tool, not a command.
+Developer tool (docs/developing.md, Developer tools); ``tests/test_docs.py`` runs it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 Run it under a display (``xvfb-run -s "-screen 0 1600x1000x24" python -m naviewer.gui.screenshots
 docs/screenshots``) or offscreen. The monitor follows a *synthetic* ``metrics.jsonl`` written
-here (a plausible 30-epoch SimCLR run with kNN, ASR and DIFT records, as docs/workspace-format.md describes metrics.jsonl) and a fake job
+here (a plausible 30-epoch SimCLR run with kNN, ASR and DIFT records, as docs/workspace-format.md describes
+metrics.jsonl) and a fake job
 shows the status-bar progress: the pictures show the interface, not experimental results.
+
+Developer tool (renders the docs' pictures); no part of naviewer imports it (docs/developing.md, Developer tools).
 """
 
 from __future__ import annotations

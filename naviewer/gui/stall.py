@@ -6,6 +6,8 @@ every epoch) through the window's normal training path, waits until steps arrive
 gaps of a 10 ms QTimer for S seconds and prints one JSON line. ``--no-monitor`` detaches the
 monitor (the baseline: same training, no plotting). torch is imported before measuring: its one-off
 import is measured separately (``import_gaps``). Used by ``naviewer bench responsiveness``.
+
+Developer tool: the benchmark's measuring process, not part of the application (docs/developing.md, Developer tools).
 """
 
 from __future__ import annotations

@@ -156,6 +156,7 @@ def test_export_on_a_really_full_disk(tmp_path: Path, full_disk) -> None:  # noq
     assert "Traceback" not in outcome.err and "the disk is full" in outcome.err
 
 
+@pytest.mark.slow  # over 6 s on 2 shared cores
 def test_train_on_a_really_full_disk(tmp_path: Path, full_disk) -> None:  # noqa: ANN001
     data = image_tree(tmp_path / "data", per_class=4)
     mount = tmp_path / "full"

@@ -160,6 +160,7 @@ def test_registered_image_folder_exports_one_line_per_sample(layout: list[tuple[
         _assert_exported_round_trip(tmp, source)
 
 
+@pytest.mark.slow  # over 6 s on 2 shared cores
 @PROPERTY
 @given(names=st.lists(NAMES, min_size=1, max_size=6, unique=True),
        labels=st.lists(st.integers(-1, 4), min_size=6, max_size=6))

@@ -83,6 +83,7 @@ def test_mitigation_finetunes_syncs_and_restarts_on_the_kept_samples(cifar10_roo
     trainer.fit()  # training continues on the kept samples
 
 
+@pytest.mark.slow  # over 6 s on 2 shared cores
 def test_hook_with_mitigation_restarts_the_real_trainer(cifar10_root, tmp_path):
     pytest.importorskip("torch")
     from naviewer.data.cifar import CifarDataset

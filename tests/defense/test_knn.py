@@ -65,6 +65,7 @@ def test_hnsw_recall_vs_exact_on_clustered_embeddings(dims):
     assert knn.neighbors.dtype == np.int64
 
 
+@pytest.mark.slow  # over 6 s on 2 shared cores
 @pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
 def test_ivfpq_recall_vs_exact_is_measured_and_reported():
     s = make_embeddings(4000, 128, n_classes=20, intrinsic_dim=16, seed=2)

@@ -252,6 +252,7 @@ def test_stale_temporaries_of_killed_saves_are_removed_on_the_next_run(tmp_path,
     assert sorted(p.name for p in folder.iterdir()) == sorted([live.name, "last.pt"])
 
 
+@pytest.mark.slow  # over 6 s on 2 shared cores
 def test_ctrl_c_during_train_writes_the_checkpoint_its_help_promises(tmp_path):
     run = tmp_path / "run"
     args = [sys.executable, "-m", "naviewer", "train", "--dataset", "demo", "--epochs", "100", "--out", str(run),

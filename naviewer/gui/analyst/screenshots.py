@@ -1,5 +1,7 @@
 """Render every analyst view to PNG (docs/screenshots/analyst-*.png).
 
+Developer tool (renders the docs' pictures); no part of naviewer imports it (docs/developing.md, Developer tools).
+
 Two sources:
 
 * ``--workspace WS`` (what the docs use): an existing workspace with a real detection pass and saved

@@ -330,8 +330,8 @@ def _trained_workspace(cell_dir: Path):
     from naviewer.workflows.demo import RUN
     from naviewer.workspace.runs import read_state
 
-    if not (cell_dir / "workspace").is_dir():
-        return None
+    if not (cell_dir / "workspace" / "workspace.toml").is_file():
+        return None  # never made, or cut off while it was made: start over
     try:
         ws = _open(cell_dir / "workspace")
     except NaviewerError as exc:  # e.g. still open in another process: never delete it from under that one

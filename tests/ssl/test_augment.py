@@ -100,3 +100,27 @@ def test_device_cache_path_matches_host_path():
     aug._cache = _BucketCache(store, torch.device("cpu"), on_device=True)
     cached = aug.apply(store, idx, params)
     assert torch.equal(host, cached)
+
+
+def test_cpu_augmentation_runs_on_its_own_thread_count_and_restores_the_process_one():
+    """On the CPU the augmentation runs single-threaded (it collapses under load with more) and leaves
+    torch's thread count as it found it; the views are the same as with the process's threads."""
+    import numpy as np
+    import torch
+
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.augment import BatchAugment
+
+    rng = np.random.default_rng(0)
+    store = ImageStore.from_array(rng.integers(0, 256, size=(20, 24, 24, 3), dtype=np.uint8),
+                                  np.zeros(20, dtype=np.int64), ["x"])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = BatchAugment(image_size=16).two_views(store, np.arange(20), np.random.default_rng(1), "cpu")
+        assert torch.get_num_threads() == 2
+        proc = BatchAugment(image_size=16, cpu_threads=None).two_views(store, np.arange(20),
+                                                                       np.random.default_rng(1), "cpu")
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(one, proc))
+    finally:
+        torch.set_num_threads(before)

@@ -273,36 +273,30 @@ class KnnIndex:
 
     # -- queries -------------------------------------------------------------------------
     def _raw_query(self, vectors: np.ndarray, k: int, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
-        """The approximate index's answer in its space: (int64 ids, -1 = none; unsquared distances)."""
-        if self.backend == "ivfpq":
-            return self._faiss_query(vectors, k, ctx)
-        index = self._index
-        index.set_ef(max(self.config.ef, k + 1))
+        """The approximate index's answer in its space, in chunks: (int64 ids, -1 = none; unsquared distances)."""
         k = min(k, self.n)
+        if self.backend == "ivfpq":
+            name = "IVF-PQ query"
+
+            def search(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                d2, lab = self._index.search(np.ascontiguousarray(block, dtype=np.float32), k)
+                return lab, d2
+        else:
+            name = "HNSW query"
+            self._index.set_ef(max(self.config.ef, k + 1))
+
+            def search(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return self._index.knn_query(block, k=k, num_threads=self.config.threads)
         labels = np.empty((vectors.shape[0], k), dtype=np.int64)
         dist = np.empty((vectors.shape[0], k), dtype=np.float32)
         chunk = 20000
         for begin in range(0, vectors.shape[0], chunk):
             ctx.check()
             end = min(vectors.shape[0], begin + chunk)
-            lab, d2 = index.knn_query(vectors[begin:end], k=k, num_threads=self.config.threads)
+            lab, d2 = search(vectors[begin:end])
             labels[begin:end] = lab.astype(np.int64)
             dist[begin:end] = np.sqrt(np.maximum(d2, 0.0))
-            ctx.progress(end, vectors.shape[0], "HNSW query")
-        return labels, dist
-
-    def _faiss_query(self, vectors: np.ndarray, k: int, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
-        k = min(k, self.n)
-        labels = np.empty((vectors.shape[0], k), dtype=np.int64)
-        dist = np.empty((vectors.shape[0], k), dtype=np.float32)
-        chunk = 20000
-        for begin in range(0, vectors.shape[0], chunk):
-            ctx.check()
-            end = min(vectors.shape[0], begin + chunk)
-            d2, lab = self._index.search(np.ascontiguousarray(vectors[begin:end], dtype=np.float32), k)
-            labels[begin:end] = lab
-            dist[begin:end] = np.sqrt(np.maximum(d2, 0.0))
-            ctx.progress(end, vectors.shape[0], "IVF-PQ query")
+            ctx.progress(end, vectors.shape[0], name)
         return labels, dist
 
     def _rerank(self, queries: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

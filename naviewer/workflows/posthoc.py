@@ -20,6 +20,7 @@ import numpy as np
 
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.runs import FinetuneOutcome, confirmed_ids, read_state
 
 PathLike = Union[str, "os.PathLike[str]"]
 BASELINES = ("dbscan", "optics")
@@ -283,14 +284,11 @@ def latest_finetune_result(ws, run: Optional[str], pass_id: Optional[int] = None
             except ValueError:
                 record = None
             if isinstance(record, dict):
-                mode = ((record.get("finetune") or {}).get("restart_mode") or "continue")
-                return {**record, "kind": "retrain" if mode == "retrain" else "finetune"}
-        from naviewer.workspace.runs import read_state
-
+                return {**record, "kind": FinetuneOutcome.from_dict(record.get("finetune") or {}).kind}
         state = read_state(ws, run) or {}
         if state.get("status") in ("restarted", "finished") and state.get("finetune"):
             record = state["finetune"]
-            return {"kind": "retrain" if record.get("restart_mode") == "retrain" else "finetune",
+            return {"kind": FinetuneOutcome.from_dict(record).kind,
                     "confirmed": int(record.get("removed", record.get("confirmed", 0)) or 0), "finetune": record,
                     "checkpoint": str(ws.checkpoint_dir(run) / "last.pt"), "status": state.get("status")}
     done = [r for r in ws.store.runs() if r.get("kind") == FINETUNE_RUN_KIND
@@ -310,30 +308,12 @@ POSTHOC_KINDS = ("posthoc",)
 FINETUNE_RUN_KIND = "posthoc-finetune"
 
 
-@dataclass
-class PosthocFinetuneOutcome:
-    """What :func:`finetune_posthoc` did. ``before`` / ``after`` carry the fine-tune gate's keys:
-    ``confirmed_density`` (mean kNN density of the confirmed samples among all samples, cosine,
-    k = the DIFT k), ``cluster_spread`` / ``reference_spread`` (the Eq. 7 stop rule's s(S)), and,
-    when the workspace has evaluation sets, ``knn_acc`` and ``asr`` (ASR_nt; ``asr_all`` too)."""
-
-    source: Path
-    checkpoint: Path
-    run: str
-    confirmed: int
-    before: dict
-    after: dict
-    finetune: dict
-    embeddings: dict = field(default_factory=dict)   # before/after -> path of the saved embeddings
-    timings: dict = field(default_factory=dict)
-    protocol: Optional[str] = None                   # the test-time protocol of ``asr``
-    floor: Optional[dict] = None                     # the workspace's no-poison floor ([floor]), when measured
-
-    def to_dict(self) -> dict:
-        return {"source": str(self.source), "checkpoint": str(self.checkpoint), "run": self.run,
-                "confirmed": self.confirmed, "before": self.before, "after": self.after, "finetune": self.finetune,
-                "embeddings": {k: str(v) for k, v in self.embeddings.items()}, "timings": self.timings,
-                "protocol": self.protocol, "floor": self.floor}
+#: what :func:`finetune_posthoc` returns: the fine-tune outcome of every path (``kind`` "posthoc").
+#: ``before`` / ``after`` carry the fine-tune gate's keys: ``confirmed_density`` (mean kNN density of
+#: the confirmed samples among all samples, cosine, k = the DIFT k), ``cluster_spread`` /
+#: ``reference_spread`` (the Eq. 7 stop rule's s(S)), and, when the workspace has evaluation sets,
+#: ``knn_acc`` and ``asr`` (ASR_nt; ``asr_all`` too).
+PosthocFinetuneOutcome = FinetuneOutcome
 
 
 def posthoc_checkpoint(ws) -> tuple[Path, str, str]:
@@ -382,7 +362,7 @@ def _unique_path(path: Path) -> Path:
 
 def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,
                      out: Optional[PathLike] = None, backbone: Optional[dict] = None, device=None,
-                     evaluate: bool = True) -> PosthocFinetuneOutcome:
+                     evaluate: bool = True) -> FinetuneOutcome:
     """Fine-tune a finished encoder on the CONFIRMED flags (Eq. 7) and write a new checkpoint.
 
     ``checkpoint`` None: the one the post-hoc detection recorded (:func:`posthoc_checkpoint`). One
@@ -400,7 +380,6 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     from naviewer.ssl.checkpoints import BACKBONE_BRANCHES, checkpoint_with_backbone, load_encoder, load_file, save_atomic
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
-    from naviewer.workspace.runs import confirmed_ids
     from naviewer.workflows.workspace_setup import evaluate_on_sets, evaluation_sets, workspace_anchors
 
     ctx = ensure_context(ctx)
@@ -504,5 +483,6 @@ def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, 
     ctx.event("log", message=f"post-hoc fine-tuning on {confirmed.size} confirmed samples: {ft.steps} steps; "
               f"checkpoint {target}")
     timings["total"] = time.perf_counter() - t0
-    return PosthocFinetuneOutcome(source, target, ft_run, int(confirmed.size), before, after, ft.to_dict(), paths,
-                                  timings, protocol=sets.protocol if sets is not None else None, floor=read_floor(ws))
+    return FinetuneOutcome(int(confirmed.size), ft.to_dict(), source=source, checkpoint=target, run=ft_run,
+                           before=before, after=after, embeddings=paths, timings=timings,
+                           protocol=sets.protocol if sets is not None else None, floor=read_floor(ws))

@@ -6,7 +6,8 @@ did. The CLI (``naviewer finetune``), the GUI's analyst dock and the demo read i
 :func:`read_state`; :func:`pending_review_runs` lists the runs that wait for an analyst.
 
 The review side lives here too, because fine-tuning and removal act only on what the analyst
-confirmed: :func:`confirm_flags` (accept-all) and :func:`confirmed_ids`.
+confirmed: :func:`confirm_flags` (accept-all) and :func:`confirmed_ids`; and what a fine-tuning did,
+whichever of the three paths ran it (:class:`FinetuneOutcome`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import enum
 import json
 import time
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -59,7 +61,7 @@ class RunState:
     pass_id: Optional[int] = None       # the detection pass the run stopped at
     epoch: Optional[int] = None         # the epoch of that pass
     detection: Optional[dict] = None    # DetectionResult.summary()
-    finetune: Optional[dict] = None     # what finetune_and_restart did
+    finetune: Optional[dict] = None     # what finetune_and_restart did (FinetuneOutcome.to_dict())
     review: Optional[dict] = None       # review counts when the run resumed after a review
     epochs: Optional[int] = None        # epochs trained when it finished
     updated: Optional[float] = None     # time.time() of the last write
@@ -145,3 +147,76 @@ def confirm_flags(ws: "Workspace", pass_id: int, reviewer: str = AUTO_REVIEWER) 
 def confirmed_ids(ws: "Workspace") -> np.ndarray:
     """Workspace ids the analyst confirmed as poisons (the only ones fine-tuning and removal use)."""
     return np.flatnonzero(ws.store.review_states() == "confirmed").astype(np.int64)
+
+
+@dataclass
+class FinetuneOutcome:
+    """What one fine-tuning on the confirmed flags did, for all three paths that run one:
+
+    * in training, once the review gate accepted (accept-all, or the GUI's gate), and
+    * on resuming a run that stopped for review (``naviewer finetune WS``): both
+      :func:`naviewer.workflows.dift_training.finetune_and_restart` (Eq. 7, then training restarts
+      without the confirmed samples; they fill ``pass_id`` to ``seconds``);
+    * post hoc, on a finished encoder (:func:`naviewer.workflows.posthoc.finetune_posthoc`: a new
+      checkpoint; it fills ``source`` to ``floor``).
+
+    ``finetune`` is the Eq. 7 result (``FinetuneResult.to_dict()``: steps, lam, lr, diverged, ...), None
+    when no step ran. :meth:`to_dict` is the record the workspace keeps (a run state's ``finetune``) and
+    the job results carry; :meth:`from_dict` reads one back.
+    """
+
+    confirmed: int                       # samples the review confirmed
+    finetune: Optional[dict] = None      # the Eq. 7 result
+    # in training (finetune_and_restart)
+    pass_id: Optional[int] = None        # the detection pass whose reference set fed the stop rule
+    removed: Optional[int] = None        # confirmed samples taken out of the training set
+    kept: Optional[int] = None           # samples training goes on with
+    remaining_epochs: Optional[int] = None
+    restart_mode: Optional[str] = None   # DiftConfig.restart_mode when Eq. 7 ran or the encoder was re-initialised
+    skipped: bool = False                # nothing to act on: no confirmed sample in the training set
+    seconds: Optional[float] = None
+    # post hoc (finetune_posthoc)
+    source: Optional[Path] = None        # the finished encoder's checkpoint
+    checkpoint: Optional[Path] = None    # the fine-tuned one
+    run: Optional[str] = None            # the ``<run>-finetune`` run it was registered as
+    before: Optional[dict] = None        # the fine-tune gate's measures before / after
+    after: Optional[dict] = None
+    embeddings: dict = field(default_factory=dict)   # before/after -> path of the saved embeddings
+    timings: dict = field(default_factory=dict)
+    protocol: Optional[str] = None       # the test-time protocol of ``asr``
+    floor: Optional[dict] = None         # the workspace's no-poison floor ([floor]), when measured
+
+    @property
+    def kind(self) -> str:
+        """``posthoc`` (a finished encoder), ``retrain`` (restart_mode=retrain: the encoder was
+        re-initialised, no Eq. 7 step) or ``finetune``."""
+        if self.source is not None:
+            return "posthoc"
+        return "retrain" if self.restart_mode == "retrain" else "finetune"
+
+    def to_dict(self) -> dict:
+        if self.source is not None:
+            return {"source": str(self.source), "checkpoint": str(self.checkpoint), "run": self.run,
+                    "confirmed": self.confirmed, "before": self.before, "after": self.after, "finetune": self.finetune,
+                    "embeddings": {k: str(v) for k, v in self.embeddings.items()}, "timings": self.timings,
+                    "protocol": self.protocol, "floor": self.floor}
+        out: dict[str, Any] = {"pass_id": self.pass_id, "confirmed": self.confirmed, "removed": self.removed}
+        if self.skipped:
+            out["skipped"] = True
+        else:
+            out["finetune"] = self.finetune
+            if self.restart_mode is not None:
+                out["restart_mode"] = self.restart_mode
+            out.update(kept=self.kept, remaining_epochs=self.remaining_epochs)
+        out["seconds"] = self.seconds
+        return out
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "FinetuneOutcome":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in record.items() if k in known}
+        for key in ("source", "checkpoint"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
+        values.setdefault("confirmed", 0)
+        return cls(**values)

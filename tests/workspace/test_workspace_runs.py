@@ -44,3 +44,29 @@ def test_confirmed_ids_follow_the_review(ws) -> None:
     assert confirmed_ids(ws).size == 0
     ws.store.set_review(np.array([2, 5]), "confirmed", "tester")
     assert confirmed_ids(ws).tolist() == [2, 5]
+
+
+def test_one_finetune_outcome_for_the_three_paths():
+    """In training (Eq. 7 or retrain), skipped, and post hoc: one type, the records the workspace keeps."""
+    from pathlib import Path
+
+    from naviewer.workspace.runs import FinetuneOutcome
+
+    eq7 = FinetuneOutcome(5, {"steps": 3}, pass_id=2, removed=5, kept=95, remaining_epochs=4, restart_mode="continue",
+                          seconds=1.5)
+    assert eq7.kind == "finetune" and eq7.to_dict() == {
+        "pass_id": 2, "confirmed": 5, "removed": 5, "finetune": {"steps": 3}, "restart_mode": "continue",
+        "kept": 95, "remaining_epochs": 4, "seconds": 1.5}
+    assert FinetuneOutcome.from_dict(eq7.to_dict()) == eq7
+    retrain = FinetuneOutcome(5, {"steps": 0}, removed=5, kept=95, remaining_epochs=2, restart_mode="retrain")
+    assert retrain.kind == "retrain"
+    one = FinetuneOutcome(1, None, pass_id=2, removed=1, kept=99, remaining_epochs=4, seconds=0.1)
+    assert one.to_dict() == {"pass_id": 2, "confirmed": 1, "removed": 1, "finetune": None, "kept": 99,
+                             "remaining_epochs": 4, "seconds": 0.1}
+    none = FinetuneOutcome(3, pass_id=2, removed=0, skipped=True, seconds=0.0)
+    assert none.to_dict() == {"pass_id": 2, "confirmed": 3, "removed": 0, "skipped": True, "seconds": 0.0}
+    posthoc = FinetuneOutcome(4, {"steps": 2}, source=Path("a.pt"), checkpoint=Path("b.pt"), run="p-finetune",
+                              before={"asr": 0.9}, after={"asr": 0.1}, embeddings={"after": Path("e.npy")})
+    record = posthoc.to_dict()
+    assert posthoc.kind == "posthoc" and record["source"] == "a.pt" and record["embeddings"] == {"after": "e.npy"}
+    assert FinetuneOutcome.from_dict(record).kind == "posthoc"

@@ -50,6 +50,34 @@ def synthetic_session(n: int, seed: int = 0, images: bool = True) -> Any:
     return AnalysisSession(scores, labels, [str(i) for i in range(10)], images=imgs, projection=pts.astype(np.float32))
 
 
+def map_crossover(sizes=(50_000, 100_000, 150_000, 200_000, 300_000), repeat: int = 5) -> list[dict[str, Any]]:
+    """The map's repaint at each size as a scatter and as a density image (both forced), and which is
+    faster: where ``DensityMapWidget.image_threshold`` should switch."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    import naviewer.gui.analyst  # noqa: F401  (installs the refcount guard)
+    from naviewer.gui.analyst.density_map import DensityMapWidget
+
+    app = QApplication.instance() or QApplication([])
+    rows = []
+    for n in sizes:
+        session = synthetic_session(int(n), images=False)
+        row: dict[str, Any] = {"n": int(n)}
+        for mode, threshold in (("scatter", 10**12), ("image", 0)):
+            widget = DensityMapWidget(session, image_threshold=threshold)
+            widget.resize(1200, 860)
+            widget.show()
+            app.processEvents()
+            row[f"{mode}_repaint_ms"] = _median_ms(widget.plot.viewport().repaint, repeat)
+            widget.close()
+            widget.deleteLater()
+            app.processEvents()
+        row["faster"] = "image" if row["image_repaint_ms"] < row["scatter_repaint_ms"] else "scatter"
+        rows.append(row)
+    return rows
+
+
 def run_benchmark(map_sizes=(50_000, 200_000), gallery_size: int = 50_000, repeat: int = 7, image_points: int = 1_000_000) -> dict[str, Any]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import pyqtgraph as pg

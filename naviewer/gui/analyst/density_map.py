@@ -73,6 +73,12 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return out
 
 
+
+#: above this many points the base layer is a density image: measured with ``naviewer bench gui --crossover``
+#: (docs/performance.md): the scatter repaints in 17-24 ms up to 100k points and 35-50 ms at 125-150k on
+#: 2 loaded cores, the image in 5-14 ms at any size; below 100k the scatter's single points are worth it
+IMAGE_THRESHOLD = 100_000
+
 class _SelectViewBox(pg.ViewBox):
     """A ViewBox whose left-drag draws a selection box or lasso instead of panning (by mode)."""
 
@@ -147,7 +153,7 @@ class HoverCard(QFrame):
 class DensityMapWidget(QWidget):
     """The 2-D map with colour modes, overlays, selection tools, hover card and a counting legend.
 
-    Constructor: ``DensityMapWidget(session, parent=None, image_threshold=300_000)``.
+    Constructor: ``DensityMapWidget(session, parent=None, image_threshold=IMAGE_THRESHOLD)``.
     Signals: ``sample_activated(int)`` on double-click of a point; ``projection_requested(str)``
     when the user picks a projection the session does not have yet (the panel runs it as a job).
     """
@@ -155,7 +161,8 @@ class DensityMapWidget(QWidget):
     sample_activated = Signal(int)
     projection_requested = Signal(str)
 
-    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, image_threshold: int = 300_000) -> None:
+    def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None,
+                 image_threshold: int = IMAGE_THRESHOLD) -> None:
         super().__init__(parent)
         self.session = session
         self.bridge = SessionBridge.of(session)

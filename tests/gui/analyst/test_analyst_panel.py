@@ -169,3 +169,16 @@ def test_panel_and_docked_window_fit_a_laptop_screen(qtbot, demo_session) -> Non
     assert panel.map.parentWidget() is panel._upper and panel.gallery.parentWidget() is panel._upper
     assert min(panel._upper.sizes()) >= 150
     window.close()
+
+
+def test_the_map_switches_to_a_density_image_above_the_measured_threshold(qtbot):
+    from naviewer.gui.analyst.benchmark import synthetic_session
+    from naviewer.gui.analyst.density_map import IMAGE_THRESHOLD, DensityMapWidget
+
+    assert IMAGE_THRESHOLD == 100_000  # bench gui --crossover (docs/performance.md)
+    small = DensityMapWidget(synthetic_session(2_000, images=False), image_threshold=1_999)
+    qtbot.addWidget(small)
+    assert small.image_mode
+    large = DensityMapWidget(synthetic_session(IMAGE_THRESHOLD + 1, images=False))
+    qtbot.addWidget(large)
+    assert large.image_mode

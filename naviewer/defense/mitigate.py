@@ -10,7 +10,7 @@ workspace workflow's fine-tuning on the CONFIRMED samples). It needs the SSL tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from naviewer.defense.config import DiftConfig
 from naviewer.defense.finetune import FinetuneResult, finetune_backbone, make_cluster_score_fn, reference_ids
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+
+if TYPE_CHECKING:
+    from naviewer.ssl.trainer import Trainer
 
 
 @dataclass
@@ -31,7 +34,7 @@ class MitigationResult:
         return {"removed": int(self.removed.size), "kept": self.kept, **self.finetune.to_dict()}
 
 
-def trainer_embed_settings(trainer) -> dict:
+def trainer_embed_settings(trainer: Trainer) -> dict:
     """``extract_embeddings`` keywords for a trainer's encoder: the TRAINING image size and the
     augmentation's normalisation (not the dataset's own size: a 32 px set trained at 16 px must be
     embedded at 16 px). Empty when the trainer does not say (then the backbone's recorded size)."""
@@ -46,7 +49,7 @@ def trainer_embed_settings(trainer) -> dict:
     return out
 
 
-def retrain_budget(trainer, config: DiftConfig) -> int:
+def retrain_budget(trainer: Trainer, config: DiftConfig) -> int:
     """Epochs of a ``restart_mode="retrain"`` run: ``retrain_epochs``, else the run's configured epochs."""
     if config.retrain_epochs is not None:
         return int(config.retrain_epochs)
@@ -54,7 +57,7 @@ def retrain_budget(trainer, config: DiftConfig) -> int:
     return int(configured if configured else trainer.total_epochs)
 
 
-def reinitialize_method(trainer, seed: Optional[int] = None) -> None:
+def reinitialize_method(trainer: Trainer, seed: Optional[int] = None) -> None:
     """Put fresh weights (the ones ``build_method`` gives with the run's seed) into ``trainer.method``, in
     place, so the optimiser rebuilt by ``replace_data`` and a DDP wrapper keep pointing at them. A backdoor
     learned before the restart then cannot survive in the weights: the run is the same run on the kept data."""
@@ -73,7 +76,7 @@ def reinitialize_method(trainer, seed: Optional[int] = None) -> None:
     trainer.method.load_state_dict(fresh.state_dict())
 
 
-def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Union[Anchors, np.ndarray, None],
+def mitigate_in_training(trainer: Trainer, poison_ids: np.ndarray, anchors: Union[Anchors, np.ndarray, None],
                          config: Optional[DiftConfig] = None, reference: Optional[np.ndarray] = None,
                          ctx: Optional[JobContext] = None, restart: bool = True, *,
                          event: Optional[dict] = None, seed_key: int = 1109) -> MitigationResult:
@@ -143,7 +146,7 @@ def mitigate_in_training(trainer, poison_ids: np.ndarray, anchors: Union[Anchors
     return MitigationResult(removed=poison_ids, kept=int(keep.size), finetune=result)
 
 
-def mitigate_result(trainer, result, anchors: Anchors, config: Optional[DiftConfig] = None,
+def mitigate_result(trainer: Trainer, result, anchors: Anchors, config: Optional[DiftConfig] = None,
                     ctx: Optional[JobContext] = None, restart: bool = True) -> Optional[MitigationResult]:
     """Mitigate from a :class:`~naviewer.defense.pipeline.DetectionResult`; None when DIFT was a no-op."""
     if result.noop or result.final_ids.size < 2:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,10 +23,16 @@ from naviewer.defense.anchors import Anchors
 from naviewer.defense.buffer import DetectionBuffer
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import EpochDetection, detect_epoch
+from naviewer.defense.finetune import reference_ids
+from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
+from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
 from naviewer.defense.spreading import SpreadResult, label_spread
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
+
+if TYPE_CHECKING:
+    from naviewer.ssl.trainer import Trainer
 
 SCORE_KEYS = ("density", "rank", "candidate", "mindist", "posterior", "flagged", "spread", "cluster")
 
@@ -203,10 +209,9 @@ class PosthocDetector:
         return result
 
 
-def _default_embed(trainer) -> np.ndarray:
+def _default_embed(trainer: Trainer) -> np.ndarray:
     """Backbone features of the trainer's current training set (eval mode, no augmentation) at the
     TRAINING image size and normalisation, like every other DIFT embedding of a run."""
-    from naviewer.defense.mitigate import trainer_embed_settings
     from naviewer.ssl.embed import extract_embeddings
 
     return extract_embeddings(trainer.method.backbone, trainer.store, device=getattr(trainer, "device", None),
@@ -269,36 +274,32 @@ class DiftHook:
     # -- review (may be called from the GUI thread while the job waits at the gate) ----------------
     def accept(self, ids: Optional[np.ndarray] = None) -> None:
         """Accept the proposed flags, or the analyst's edited ``ids`` (releases a waiting gate)."""
-        from naviewer.defense.review import ReviewDecision
-
         self._choice = ReviewDecision("accepted", ids)
         if self.gate is not None:
             self.gate.accept(ids)
 
     def reject(self) -> None:
         """Keep every sample and train on unchanged (releases a waiting gate)."""
-        from naviewer.defense.review import ReviewDecision
-
         self._choice = ReviewDecision("rejected")
         if self.gate is not None:
             self.gate.reject()
 
-    def _context(self, trainer) -> JobContext:
+    def _context(self, trainer: Trainer) -> JobContext:
         return self.ctx or getattr(trainer, "ctx", None) or ensure_context(None)
 
-    def _emit_metrics(self, trainer, values: dict) -> None:
+    def _emit_metrics(self, trainer: Trainer, values: dict) -> None:
         if hasattr(trainer, "add_epoch_metrics"):
             trainer.add_epoch_metrics(**values)
         else:
             self._context(trainer).metric(**values)
 
-    def _emit_event(self, trainer, event: str, **data: Any) -> None:
+    def _emit_event(self, trainer: Trainer, event: str, **data: Any) -> None:
         if hasattr(trainer, "log_event"):
             trainer.log_event(event, **data)
         else:
             self._context(trainer).event(event, **data)
 
-    def after_epoch(self, trainer, epoch: int) -> None:
+    def after_epoch(self, trainer: Trainer, epoch: int) -> None:
         if self.buffer is None:
             total = self.total_epochs if self.total_epochs is not None else getattr(trainer, "total_epochs", None)
             self.buffer = DetectionBuffer(self.config, total, self.ground_truth)
@@ -331,9 +332,7 @@ class DiftHook:
         answer = self.on_stable(self.result) if self.on_stable is not None else None
         self._review(trainer, ctx, epoch, answer)
 
-    def _decide(self, trainer, ctx: JobContext, epoch: int, answer: Any):
-        from naviewer.defense.review import ReviewDecision
-
+    def _decide(self, trainer: Trainer, ctx: JobContext, epoch: int, answer: Any):
         result = self.result
         if result.noop:
             return ReviewDecision("noop", np.empty(0, dtype=np.int64))
@@ -357,7 +356,7 @@ class DiftHook:
         return ReviewDecision("accepted", getattr(self.gate, "ids", None), "analyst") if go \
             else ReviewDecision("rejected", reviewer="analyst")
 
-    def _review(self, trainer, ctx: JobContext, epoch: int, answer: Any = None) -> None:
+    def _review(self, trainer: Trainer, ctx: JobContext, epoch: int, answer: Any = None) -> None:
         result = self.result
         choice = self._decide(trainer, ctx, epoch, answer)
         self.decision = choice.decision
@@ -374,8 +373,6 @@ class DiftHook:
         if callable(self.mitigate):
             self.mitigation = self.mitigate(trainer, self.accepted)
         elif self.accepted.size >= 2:
-            from naviewer.defense.finetune import reference_ids
-            from naviewer.defense.mitigate import mitigate_in_training
 
             det = result.detection
             reference = reference_ids(det.candidates, self.accepted, det.rank, size=int(self.accepted.size),

@@ -14,13 +14,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.runs import FinetuneOutcome, confirmed_ids, read_state
+
+if TYPE_CHECKING:
+    from naviewer.workspace import Workspace
 
 PathLike = Union[str, "os.PathLike[str]"]
 BASELINES = ("dbscan", "optics")
@@ -269,7 +272,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     return outcome
 
 
-def latest_finetune_result(ws, run: Optional[str], pass_id: Optional[int] = None) -> Optional[dict]:
+def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[int] = None) -> Optional[dict]:
     """What the last fine-tune / remove-and-retrain of this pass's run did, read back from the
     workspace (so a reopened workspace shows it instead of offering the step again); None when
     nothing was done. Keys: ``kind`` (``retrain`` / ``finetune`` / ``posthoc``), ``confirmed``,
@@ -316,7 +319,7 @@ FINETUNE_RUN_KIND = "posthoc-finetune"
 PosthocFinetuneOutcome = FinetuneOutcome
 
 
-def posthoc_checkpoint(ws) -> tuple[Path, str, str]:
+def posthoc_checkpoint(ws: Workspace) -> tuple[Path, str, str]:
     """(checkpoint, run, tag) of the post-hoc detection whose flags the analyst reviewed: the run of
     the latest DIFT pass when it is a post-hoc run, else the latest post-hoc run."""
     runs = {r["name"]: r for r in ws.store.runs()}
@@ -360,7 +363,7 @@ def _unique_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
-def finetune_posthoc(ws, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,
+def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,
                      out: Optional[PathLike] = None, backbone: Optional[dict] = None, device=None,
                      evaluate: bool = True) -> FinetuneOutcome:
     """Fine-tune a finished encoder on the CONFIRMED flags (Eq. 7) and write a new checkpoint.

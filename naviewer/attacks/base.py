@@ -134,6 +134,27 @@ def _settings_json(settings: Any) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class PoisonSettings:
+    """What every attack's settings start with: the ``target`` class and how many poisons: ``rate``
+    (#poisons / #training images; for the attacks that add poisons, / #pre-training images),
+    ignored when ``num_poisons`` is set."""
+
+    target: int = 0
+    rate: float = 0.05
+    num_poisons: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class PatchTriggerSettings(PoisonSettings):
+    """The settings of an attack that pastes a visible trigger patch (SSL-Backdoor, Noisy Alignment,
+    CorruptEncoder): which trigger, its side in pixels and its opacity."""
+
+    trigger: str = "blocks-14"
+    trigger_size: int = 8
+    opacity: float = 1.0
+
+
 class Attack:
     """Base class: ``settings`` (a dataclass), ``craft``, ``apply_test_trigger``, ``target_class``."""
 
@@ -215,10 +236,16 @@ class Attack:
         lefts = random_corners(rng, n, width, trig.size[1], low, high)
         return paste_trigger(images, trig, tops, lefts, opacity=opacity)
 
+    #: (low, high, opacity) of the attack's ``paper`` protocol when it is a banded one (None: it has none, or
+    #: its own ``_test_trigger`` places it)
+    paper_band: ClassVar[Optional[tuple[float, float, float]]] = None
+
     def _protocol_band(self, protocol: str) -> tuple[float, float, float]:
         """(low, high, opacity) of a banded protocol: the trigger's top-left uniform in [low W, high W - w]."""
         if protocol == "uniform":
             return 0.15, 0.85, 1.0
+        if protocol == "paper" and self.paper_band is not None:
+            return self.paper_band
         raise NaviewerError(f"attack {self.name!r}: protocol {protocol!r} has no placement rule")
 
     def test_trigger_fn(self, protocol: Optional[str] = None):
@@ -410,6 +437,8 @@ __all__ = [
     "CraftResult",
     "CraftedDataset",
     "IMAGENET_MEAN_RGB",
+    "PatchTriggerSettings",
+    "PoisonSettings",
     "make_attack",
     "poison_mask",
     "register_attack",

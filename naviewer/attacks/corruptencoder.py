@@ -27,6 +27,7 @@ import numpy as np
 from naviewer.attacks.base import (
     Attack,
     CraftResult,
+    PatchTriggerSettings,
     appended_result,
     count_from_rate,
     register_attack,
@@ -43,16 +44,10 @@ from naviewer.jobs import JobContext, ensure_context
 
 
 @dataclass(frozen=True)
-class CorruptEncoderSettings:
+class CorruptEncoderSettings(PatchTriggerSettings):
     """``rate`` = #poisons / #pre-training images (poisons are added)."""
 
-    target: int = 0
-    rate: float = 0.05
-    num_poisons: Optional[int] = None
     num_references: int = 3
-    trigger: str = "blocks-14"
-    trigger_size: int = 8
-    opacity: float = 1.0
     area_ratio: float = 2.0
     max_object_width: int = 400
 
@@ -65,9 +60,7 @@ class CorruptEncoderAttack(Attack):
         **Attack.test_protocols,
         "paper": "CorruptEncoder's evaluation: opaque trigger at a uniform top-left in [0.25 W, 0.75 W - w]",
     }
-
-    def _protocol_band(self, protocol: str) -> tuple[float, float, float]:
-        return (0.25, 0.75, 1.0) if protocol == "paper" else super()._protocol_band(protocol)
+    paper_band = (0.25, 0.75, 1.0)
 
     def validate(self) -> None:
         super().validate()

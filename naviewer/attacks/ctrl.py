@@ -22,6 +22,7 @@ import numpy as np
 from naviewer.attacks.base import (
     Attack,
     CraftResult,
+    PoisonSettings,
     in_place_record,
     in_place_result,
     in_place_selection,
@@ -50,12 +51,9 @@ def dct_matrix(n: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class CTRLSettings:
+class CTRLSettings(PoisonSettings):
     """``rate`` = #poisons / #training images; the CTRL paper used 0.01, the NA toolbox 5% on CIFAR-10."""
 
-    target: int = 0
-    rate: float = 0.05
-    num_poisons: Optional[int] = None
     magnitude: float = 100.0
     window: int = 32
     frequencies: tuple = ((15, 15), (31, 31))

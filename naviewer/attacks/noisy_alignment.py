@@ -33,6 +33,7 @@ from naviewer.attacks.base import (
     IMAGENET_MEAN_RGB,
     Attack,
     CraftResult,
+    PatchTriggerSettings,
     appended_result,
     count_from_rate,
     register_attack,
@@ -60,18 +61,12 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class NASettings:
+class NASettings(PatchTriggerSettings):
     """Noisy Alignment recipe. Defaults are the CIFAR-10 ones of the authors' toolbox."""
 
-    target: int = 0
-    rate: float = 0.05
-    num_poisons: Optional[int] = None
     num_references: Optional[int] = None
     shadow_pool: Optional[int] = None
     shadow_include_target: bool = False
-    trigger: str = "blocks-14"
-    trigger_size: int = 8
-    opacity: float = 1.0
     layout: str = "paper"
     resolution: Optional[int] = None
     orientation: str = "random"

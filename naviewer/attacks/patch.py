@@ -15,6 +15,7 @@ import numpy as np
 from naviewer.attacks.base import (
     Attack,
     CraftResult,
+    PatchTriggerSettings,
     in_place_record,
     in_place_result,
     in_place_selection,
@@ -29,15 +30,10 @@ from naviewer.jobs import JobContext, ensure_context
 
 
 @dataclass(frozen=True)
-class PatchSettings:
-    """``rate`` = #poisons / #training images (ignored when ``num_poisons`` is set)."""
+class PatchSettings(PatchTriggerSettings):
+    """``rate`` = #poisons / #training images (ignored when ``num_poisons`` is set); the trigger's
+    top-left is uniform in ``[loc_min W, loc_max W - w]``."""
 
-    target: int = 0
-    rate: float = 0.05
-    num_poisons: Optional[int] = None
-    trigger: str = "blocks-14"
-    trigger_size: int = 8
-    opacity: float = 1.0
     loc_min: float = 0.25
     loc_max: float = 0.75
 
@@ -50,9 +46,7 @@ class PatchAttack(Attack):
         **Attack.test_protocols,
         "paper": "Saha et al.'s evaluation: opaque trigger at a uniform top-left in [0.10 W, 0.90 W - w]",
     }
-
-    def _protocol_band(self, protocol: str) -> tuple[float, float, float]:
-        return (0.10, 0.90, 1.0) if protocol == "paper" else super()._protocol_band(protocol)
+    paper_band = (0.10, 0.90, 1.0)
 
     def validate(self) -> None:
         super().validate()

@@ -13,19 +13,30 @@ from typing import Any, ClassVar, Mapping
 import torch
 from torch import nn
 
+from naviewer.catalogue import METHODS
 from naviewer.settings import settings_from_dict
 from naviewer.ssl.backbones import BackboneConfig, build_backbone
 
 
 class SSLMethod(nn.Module):
-    """Base class: subclasses set ``name``, ``Settings`` (a dataclass) and the default optimiser
-    hyper-parameters, and implement ``training_loss``."""
+    """Base class: subclasses set ``name`` and ``Settings`` (a dataclass) and implement
+    ``training_loss``; the default optimiser hyper-parameters come from the torch-free catalogue
+    (``naviewer.catalogue.METHODS``) under the subclass's ``name``, unless it sets them itself."""
 
     name: ClassVar[str] = "base"
     Settings: ClassVar[type] = object
     #: learning rate at batch 256 (scaled by the trainer's rule) and weight decay, from the method's published recipe
     default_lr: ClassVar[float] = 0.05
     default_weight_decay: ClassVar[float] = 1e-4
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name in METHODS:
+            _label, lr, weight_decay = METHODS[cls.name]
+            if "default_lr" not in cls.__dict__:
+                cls.default_lr = lr
+            if "default_weight_decay" not in cls.__dict__:
+                cls.default_weight_decay = weight_decay
 
     def __init__(self, backbone: "BackboneConfig | Mapping[str, Any] | str | None" = None, settings: Any = None) -> None:
         super().__init__()

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from naviewer.catalogue import METHODS
 from naviewer.ssl.heads import mlp
 from naviewer.ssl.methods.base import SSLMethod, copy_module_, ema_update_, frozen_copy
 
@@ -39,8 +38,6 @@ def _regression_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 class BYOL(SSLMethod):
     name = "byol"
     Settings = BYOLSettings
-    default_lr = METHODS["byol"][1]
-    default_weight_decay = METHODS["byol"][2]
 
     def __init__(self, backbone=None, settings=None) -> None:
         super().__init__(backbone, settings)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from naviewer.catalogue import METHODS
 from naviewer.ssl.heads import mlp
 from naviewer.ssl.methods.base import SSLMethod, copy_module_, distributed_world, ema_update_, frozen_copy
 
@@ -31,8 +30,6 @@ class MoCoV2Settings:
 class MoCoV2(SSLMethod):
     name = "mocov2"
     Settings = MoCoV2Settings
-    default_lr = METHODS["mocov2"][1]
-    default_weight_decay = METHODS["mocov2"][2]
 
     def __init__(self, backbone=None, settings=None) -> None:
         super().__init__(backbone, settings)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from naviewer.catalogue import METHODS
 from naviewer.ssl.heads import mlp
 from naviewer.ssl.methods.base import SSLMethod, distributed_world
 
@@ -49,8 +48,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float, gather: bool
 class SimCLR(SSLMethod):
     name = "simclr"
     Settings = SimCLRSettings
-    default_lr = METHODS["simclr"][1]
-    default_weight_decay = METHODS["simclr"][2]
 
     def __init__(self, backbone=None, settings=None) -> None:
         super().__init__(backbone, settings)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from naviewer.catalogue import METHODS
 from naviewer.ssl.heads import mlp
 from naviewer.ssl.methods.base import SSLMethod
 
@@ -34,8 +33,6 @@ def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 class SimSiam(SSLMethod):
     name = "simsiam"
     Settings = SimSiamSettings
-    default_lr = METHODS["simsiam"][1]
-    default_weight_decay = METHODS["simsiam"][2]
 
     def __init__(self, backbone=None, settings=None) -> None:
         super().__init__(backbone, settings)

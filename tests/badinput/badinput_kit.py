@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from common_kit import drop_review_check, sql  # noqa: F401  (the corpus cases use them from here)
+
 #: SQLite's transient companions: present only while a connection is open, never content
 TRANSIENT_SUFFIXES = ("-wal", "-shm", "-journal")
 TINY_TRAIN = ["--arch", "resnet10", "--width", "8", "--image-size", "16", "--batch-size", "8", "--threads", "1",
@@ -166,25 +168,6 @@ def tiny_workspace(path: Path, n: int = 8, with_pass: bool = True) -> Path:
                                         {"k": 3})
             ws.store.set_review([0], "confirmed", "alice")
     return path
-
-
-def sql(database: Path, *statements: str, params: tuple = ()) -> None:
-    import sqlite3
-
-    conn = sqlite3.connect(database)
-    try:
-        for statement in statements:
-            conn.execute(statement, params if "?" in statement else ())
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def drop_review_check(database: Path) -> None:
-    """The review table as a store made before the CHECK constraint: another tool can then write any state."""
-    sql(database, "CREATE TABLE review_old(sample_id INTEGER PRIMARY KEY, state TEXT NOT NULL, reviewer TEXT NOT NULL, "
-                  "time REAL NOT NULL)", "INSERT INTO review_old SELECT * FROM review", "DROP TABLE review",
-        "ALTER TABLE review_old RENAME TO review")
 
 
 # -- read-only folders -----------------------------------------------------------------------------------

@@ -6,21 +6,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from common_kit import one_torch_thread  # noqa: E402
 from sslkit import make_store  # noqa: E402
 
 from naviewer.data.store import ImageStore  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+_few_threads = pytest.fixture(autouse=True, name="_few_threads")(one_torch_thread)
 
 
 @pytest.fixture

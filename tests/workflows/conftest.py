@@ -6,17 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+from common_kit import one_torch_thread
 from workflow_kit import PATCH, TINY_BACKBONE, attacked_workspace, dift_config, train_config, write_folder  # noqa: F401
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+_few_threads = pytest.fixture(autouse=True, name="_few_threads")(one_torch_thread)
 
 
 @pytest.fixture(scope="session")

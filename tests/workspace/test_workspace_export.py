@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common_kit import sigkill_after_line
 from naviewer.errors import JobCancelled
 from naviewer.jobs import JobContext, RecordingReporter
 from naviewer.workspace import Workspace
@@ -220,15 +220,7 @@ _CHILD = textwrap.dedent(
 def test_killed_export_leaves_no_manifest(ws, tmp_path: Path) -> None:
     _reviewed(ws)
     out = tmp_path / "out"
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(ws.path), str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "midway"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    sigkill_after_line(_CHILD, str(ws.path), str(out), line="midway")
     left = set(os.listdir(out))
     assert not (left & MANIFESTS)
     assert all(name.startswith(".") for name in left)  # only the dead process's hidden temp file

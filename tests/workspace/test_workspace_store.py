@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common_kit import sigkill_after_line
 from naviewer.errors import NaviewerError
 from naviewer.workspace import Workspace, WorkspaceStore
 
@@ -96,16 +94,7 @@ _CHILD = textwrap.dedent(
 def test_review_survives_sigkill_right_after_set_review(ws) -> None:
     path = ws.path
     ws.close()
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "done"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == -signal.SIGKILL
+    assert sigkill_after_line(_CHILD, str(path), line="done") == -signal.SIGKILL
     with Workspace.open(path) as again:
         assert again.store.review_states()[7:10].tolist() == ["confirmed"] * 3
         assert [r["note"] for r in again.store.audit_log()] == ["before SIGKILL"] * 3

@@ -19,6 +19,7 @@ from naviewer.workspace import Workspace
 from naviewer.workspace.export import export_manifests
 from naviewer.workspace.store import _encode_array
 
+from common_kit import drop_review_check, sql
 from workspace_kit import make_dataset
 
 
@@ -33,20 +34,12 @@ def path(tmp_path: Path) -> Path:
 
 
 def _sql(path: Path, *statements: str, params: tuple = ()) -> None:
-    conn = sqlite3.connect(path / "naviewer.sqlite")
-    try:
-        for statement in statements:
-            conn.execute(statement, params if "?" in statement else ())
-        conn.commit()
-    finally:
-        conn.close()
+    sql(path / "naviewer.sqlite", *statements, params=params)
 
 
 def _without_check(path: Path) -> None:
     """Make the review table what a schema-1 store created before the CHECK was added looks like."""
-    _sql(path, "CREATE TABLE review_old(sample_id INTEGER PRIMARY KEY, state TEXT NOT NULL, reviewer TEXT NOT NULL, "
-               "time REAL NOT NULL)", "INSERT INTO review_old SELECT * FROM review", "DROP TABLE review",
-         "ALTER TABLE review_old RENAME TO review")
+    drop_review_check(path / "naviewer.sqlite")
 
 
 def test_new_store_refuses_an_unknown_state_at_the_database_level(path: Path) -> None:

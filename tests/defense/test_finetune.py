@@ -66,22 +66,26 @@ class _Tiny(nn.Module):
         return self.out(torch.relu(self.bn(self.lin(x.flatten(1)))))
 
 
-def test_finetune_spreads_the_cluster_with_frozen_bn_stats():
-    torch.manual_seed(0)
-    net = _Tiny()
+def _near_duplicate_cluster(gen: "torch.Generator | None" = None):
+    """40 near-duplicate poisons (ids 0-39) and 40 benign inputs, drawn from torch's global generator:
+    (views(idx) of the poisons, drawn from ``gen``; the cluster score fn, poisons against the benign)."""
     poisons = torch.randn(1, 6).repeat(40, 1) + 0.01 * torch.randn(40, 6)
-    benign = torch.randn(40, 6)
-    running = net.bn.running_mean.clone()
+    data = torch.cat([poisons, torch.randn(40, 6)])
 
     def views(idx: np.ndarray) -> torch.Tensor:
-        return poisons[torch.as_tensor(idx)] + 0.01 * torch.randn(len(idx), 6)
-
-    data = torch.cat([poisons, benign])
+        return poisons[torch.as_tensor(idx)] + 0.01 * torch.randn(len(idx), 6, generator=gen)
 
     def embed(backbone, ids):
         return backbone(data[torch.as_tensor(ids)]).detach().numpy()
 
-    score_fn = make_cluster_score_fn(embed, np.arange(40), np.arange(40, 80), k=5)
+    return views, make_cluster_score_fn(embed, np.arange(40), np.arange(40, 80), k=5)
+
+
+def test_finetune_spreads_the_cluster_with_frozen_bn_stats():
+    torch.manual_seed(0)
+    net = _Tiny()
+    running = net.bn.running_mean.clone()
+    views, score_fn = _near_duplicate_cluster()
     config = DiftConfig(base_lr=0.5, ft_max_steps=60, ft_check_every=10, ft_batch_size=16)
     result = finetune_backbone(net, views, 40, config, cluster_score_fn=score_fn, anchor_norms=np.full(5, 2.0))
     assert torch.equal(net.bn.running_mean, running)  # BN statistics untouched
@@ -122,17 +126,7 @@ class _Amplifying(nn.Module):
 def _near_duplicates():
     torch.manual_seed(0)
     net = _Amplifying()
-    poisons = torch.randn(1, 6).repeat(40, 1) + 0.01 * torch.randn(40, 6)
-    data = torch.cat([poisons, torch.randn(40, 6)])
-    gen = torch.Generator().manual_seed(1)
-
-    def views(idx: np.ndarray) -> torch.Tensor:
-        return poisons[torch.as_tensor(idx)] + 0.01 * torch.randn(len(idx), 6, generator=gen)
-
-    def embed(backbone, ids):
-        return backbone(data[torch.as_tensor(ids)]).detach().numpy()
-
-    return net, views, make_cluster_score_fn(embed, np.arange(40), np.arange(40, 80), k=5)
+    return (net, *_near_duplicate_cluster(torch.Generator().manual_seed(1)))
 
 
 def _finite(net) -> bool:

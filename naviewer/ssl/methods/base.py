@@ -19,9 +19,10 @@ from naviewer.ssl.backbones import BackboneConfig, build_backbone
 
 
 class SSLMethod(nn.Module):
-    """Base class: subclasses set ``name`` and ``Settings`` (a dataclass) and implement
-    ``training_loss``; the default optimiser hyper-parameters come from the torch-free catalogue
-    (``naviewer.catalogue.METHODS``) under the subclass's ``name``, unless it sets them itself."""
+    """Base class: subclasses set ``name`` and ``Settings`` (a dataclass), build their heads in
+    ``build_heads`` and implement ``training_loss``; the default optimiser hyper-parameters come
+    from the torch-free catalogue (``naviewer.catalogue.METHODS``) under the subclass's ``name``,
+    unless it sets them itself."""
 
     name: ClassVar[str] = "base"
     Settings: ClassVar[type] = object
@@ -44,6 +45,11 @@ class SSLMethod(nn.Module):
         self.settings = self.make_settings(settings)
         self.backbone = build_backbone(self.backbone_config)
         self.feature_dim = self.backbone_config.feature_dim
+        self.build_heads(self.settings)
+
+    def build_heads(self, settings: Any) -> None:
+        """Override: the method's heads and momentum branch from its ``settings``, after the backbone
+        (``self.backbone``, ``self.feature_dim``) is built."""
 
     # -- settings ----------------------------------------------------------------------------
     @classmethod

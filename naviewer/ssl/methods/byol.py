@@ -39,9 +39,7 @@ class BYOL(SSLMethod):
     name = "byol"
     Settings = BYOLSettings
 
-    def __init__(self, backbone=None, settings=None) -> None:
-        super().__init__(backbone, settings)
-        s = self.settings
+    def build_heads(self, s: BYOLSettings) -> None:
         self.projector = mlp(self.feature_dim, s.proj_hidden, s.proj_dim)
         self.predictor = mlp(s.proj_dim, s.pred_hidden, s.proj_dim)
         self.target_backbone = frozen_copy(self.backbone)

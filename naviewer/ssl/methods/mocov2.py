@@ -31,9 +31,7 @@ class MoCoV2(SSLMethod):
     name = "mocov2"
     Settings = MoCoV2Settings
 
-    def __init__(self, backbone=None, settings=None) -> None:
-        super().__init__(backbone, settings)
-        s = self.settings
+    def build_heads(self, s: MoCoV2Settings) -> None:
         self.projector = mlp(self.feature_dim, s.proj_hidden, s.proj_dim, batch_norm=False)
         self.backbone_k = frozen_copy(self.backbone)
         self.projector_k = frozen_copy(self.projector)

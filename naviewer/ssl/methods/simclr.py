@@ -49,9 +49,7 @@ class SimCLR(SSLMethod):
     name = "simclr"
     Settings = SimCLRSettings
 
-    def __init__(self, backbone=None, settings=None) -> None:
-        super().__init__(backbone, settings)
-        s = self.settings
+    def build_heads(self, s: SimCLRSettings) -> None:
         self.projector = mlp(self.feature_dim, s.proj_hidden, s.proj_dim)
 
     def training_loss(self, view1: torch.Tensor, view2: torch.Tensor) -> torch.Tensor:

@@ -34,9 +34,7 @@ class SimSiam(SSLMethod):
     name = "simsiam"
     Settings = SimSiamSettings
 
-    def __init__(self, backbone=None, settings=None) -> None:
-        super().__init__(backbone, settings)
-        s = self.settings
+    def build_heads(self, s: SimSiamSettings) -> None:
         self.projector = mlp(self.feature_dim, s.proj_hidden, s.proj_dim, layers=s.proj_layers, last_bn=True)
         self.predictor = mlp(s.proj_dim, s.pred_hidden, s.proj_dim)
 

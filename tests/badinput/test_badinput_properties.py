@@ -14,7 +14,9 @@ import csv
 import io
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -55,6 +57,17 @@ def _make_files(root: Path, names: list[str], data: bytes = b"") -> list[str]:
             continue
         made.append(name)
     return made
+
+
+@contextmanager
+def _made_files(names: list[str]) -> Iterator[tuple[Path, list[str]]]:
+    """(a temporary folder, the names of ``names`` the file system took there); Hypothesis discards
+    the example when it took none."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        made = _make_files(root, names)
+        assume(made)
+        yield root, made
 
 
 def _parsed_or_refused(path: Path) -> "FileListDataset | None":
@@ -105,10 +118,7 @@ def test_csv_parser_returns_a_dataset_or_a_naviewer_error(rows: list[list[str]],
 @given(names=st.lists(NAMES, min_size=1, max_size=6, unique=True),
        labels=st.lists(st.integers(-1, 30), min_size=6, max_size=6))
 def test_file_list_round_trip(names: list[str], labels: list[int]) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        made = _make_files(root, names)
-        assume(made)
+    with _made_files(names) as (root, made):
         keys, values = made, labels[: len(made)]
         target = root / "list.txt"
         refused = [k for k in keys if list_line_problem(k)]
@@ -128,10 +138,7 @@ def test_file_list_round_trip(names: list[str], labels: list[int]) -> None:
 @given(names=st.lists(NAMES, min_size=1, max_size=6, unique=True),
        labels=st.lists(st.integers(-1, 30), min_size=6, max_size=6))
 def test_csv_round_trip(names: list[str], labels: list[int]) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        made = _make_files(root, names)
-        assume(made)
+    with _made_files(names) as (root, made):
         buffer = io.StringIO()
         csv.writer(buffer).writerows([["path", "label"], *zip(made, labels)])
         (root / "m.csv").write_text(buffer.getvalue(), encoding="utf-8")

@@ -117,6 +117,33 @@ def take(out_dir: Path, themes: tuple[str, ...] = ("light", "dark"), size: tuple
     return written
 
 
+def _shot_app():
+    """The QApplication of a screenshot run, its settings in a fresh temporary folder (never the user's)."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    os.environ["NAVIEWER_SETTINGS_DIR"] = tempfile.mkdtemp(prefix="naviewer-shots-")
+    return QApplication.instance() or QApplication([])
+
+
+def _shot_window(app, theme: str, size: tuple[int, int], monitor: bool = True):
+    """A main window in ``theme`` of ``size`` at the screen's corner, shown and settled, the monitor docked."""
+    from naviewer.gui.main_window import MainWindow
+    from naviewer.gui.theme import ThemeManager
+
+    manager = ThemeManager(app, theme)
+    manager.apply()
+    window = MainWindow(manager)
+    window.resize(*size)
+    window.move(0, 0)
+    window.show()
+    _settle(app, 0.5)
+    if monitor:
+        window.ensure_monitor()
+    return window
+
+
 def _settle(app, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -175,29 +202,17 @@ def take_review(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light", extras:
     """The main window with the analyst docked on a workspace, at each size (``review-WxH.png``); with
     ``extras`` also F1's list and the Crop layout tab at the smallest size (the large sample view, the
     filter sidebar and the export dialog at every size: :func:`take_review_loop`)."""
-    import os
 
     import numpy as np
-    from PySide6.QtWidgets import QApplication
 
-    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
-    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
-    app = QApplication.instance() or QApplication([])
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
+    app = _shot_app()
 
     root = Path(tempfile.mkdtemp(prefix="naviewer-review-shots-"))
     path = review_workspace(root)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for k, (w, h) in enumerate(sizes):
-        manager = ThemeManager(app, theme)
-        manager.apply()
-        window = MainWindow(manager)
-        window.resize(w, h)
-        window.show()
-        _settle(app, 0.5)
-        window.ensure_monitor()
+        window = _shot_window(app, theme, (w, h))
         window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
@@ -294,31 +309,18 @@ def take_anchors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> lis
     choosing a trusted image folder: the trusted images a class) and ``anchors-after-WxH.png`` (the
     analyst's notice then: the pass still rests on the old anchors, detect again). Run under
     ``xvfb-run -s '-screen 0 WxHx24'`` once per size so that dialogs and menus are on the picture."""
-    import os
 
     from PySide6.QtCore import QPoint
-    from PySide6.QtWidgets import QApplication
 
-    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
-    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
-    app = QApplication.instance() or QApplication([])
+    app = _shot_app()
     from naviewer.gui import anchors_view
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for w, h in sizes:
         root = Path(tempfile.mkdtemp(prefix="naviewer-anchor-shots-"))
         path, trusted = anchors_workspace(root)
-        manager = ThemeManager(app, theme)
-        manager.apply()
-        window = MainWindow(manager)
-        window.resize(w, h)
-        window.move(0, 0)
-        window.show()
-        _settle(app, 0.5)
-        window.ensure_monitor()
+        window = _shot_window(app, theme, (w, h))
         window.state.set_workspace(path, {"samples": 2000, "pass_id": 2, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
@@ -369,29 +371,14 @@ def take_new_workspace(out_dir: Path, size: tuple[int, int] = (1280, 720), theme
     """File ▸ New workspace… at ``size``: ``new-workspace-WxH.png`` (the default: anchors from the
     labels, NOT trusted, the warning in view) and ``new-workspace-attack-WxH.png`` (an attack with its
     test-time protocols, the anchors a trusted image folder)."""
-    import os
-
-    from PySide6.QtWidgets import QApplication
-
-    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
-    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
-    app = QApplication.instance() or QApplication([])
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
+    app = _shot_app()
 
     root = Path(tempfile.mkdtemp(prefix="naviewer-new-shots-"))
     data, trusted = root / "suspect-images", root / "trusted-clean"
     for folder in (data / "cat", data / "dog", trusted / "cat", trusted / "dog"):
         folder.mkdir(parents=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    manager = ThemeManager(app, theme)
-    manager.apply()
-    window = MainWindow(manager)
-    window.resize(*size)
-    window.move(0, 0)
-    window.show()
-    _settle(app, 0.5)
-    window.ensure_monitor()
+    window = _shot_window(app, theme, size)
     dialog = window.new_workspace_dialog()
     dialog.dataset.setText(str(data))
     dialog.folder.setText(str(root / "suspect-ws"))
@@ -417,27 +404,12 @@ def take_new_workspace(out_dir: Path, size: tuple[int, int] = (1280, 720), theme
 def take_finetune(out_dir: Path, size: tuple[int, int] = (1280, 720), theme: str = "light") -> Path:
     """The Fine-tune tab's before/after table with the ASR's test-time protocol and the no-poison floor
     (``finetune-floor-WxH.png``; synthetic numbers: :data:`naviewer.gui.analyst.screenshots.PLANTED_FINETUNE`)."""
-    import os
-
-    from PySide6.QtWidgets import QApplication
-
-    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
-    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
-    app = QApplication.instance() or QApplication([])
+    app = _shot_app()
     from naviewer.gui.analyst.screenshots import PLANTED_FINETUNE
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
 
     root = Path(tempfile.mkdtemp(prefix="naviewer-ft-shots-"))
     path = review_workspace(root)
-    manager = ThemeManager(app, theme)
-    manager.apply()
-    window = MainWindow(manager)
-    window.resize(*size)
-    window.move(0, 0)
-    window.show()
-    _settle(app, 0.5)
-    window.ensure_monitor()
+    window = _shot_window(app, theme, size)
     window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
     _settle(app, 1.0)
     panel = window.analyst_dock.panel
@@ -462,16 +434,10 @@ def take_detectors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> l
     and LID passes (naviewer's own detectors run over its embeddings, as ``naviewer detect --detector``
     saves them), the map coloured by the k-distance score, the gallery sorted by it, the inspector
     listing each detector's score of the current sample."""
-    import os
 
     import numpy as np
-    from PySide6.QtWidgets import QApplication
 
-    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
-    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
-    app = QApplication.instance() or QApplication([])
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
+    app = _shot_app()
     from naviewer.workflows.posthoc import run_detectors
     from naviewer.workspace import Workspace
 
@@ -483,14 +449,7 @@ def take_detectors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> l
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for w, h in sizes:
-        manager = ThemeManager(app, theme)
-        manager.apply()
-        window = MainWindow(manager)
-        window.resize(w, h)
-        window.move(0, 0)
-        window.show()
-        _settle(app, 0.5)
-        window.ensure_monitor()
+        window = _shot_window(app, theme, (w, h))
         window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
@@ -535,32 +494,19 @@ def take_review_loop(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") ->
     ``review-WxH-export.png`` (the export dialog) and ``review-WxH-after-retraining.png`` (the map of the
     samples re-embedded after a remove-and-retrain, with the Fine-tune tab; *synthetic* after-embeddings
     and numbers: :func:`_dissolved`, ``PLANTED_FINETUNE``)."""
-    import os
 
     import numpy as np
-    from PySide6.QtWidgets import QApplication
 
-    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
-    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
-    app = QApplication.instance() or QApplication([])
+    app = _shot_app()
     from naviewer.gui.analyst.panel import AFTER_PREFIX
     from naviewer.gui.analyst.screenshots import PLANTED_FINETUNE
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
 
     root = Path(tempfile.mkdtemp(prefix="naviewer-loop-shots-"))
     path = review_workspace(root)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for w, h in sizes:
-        manager = ThemeManager(app, theme)
-        manager.apply()
-        window = MainWindow(manager)
-        window.resize(w, h)
-        window.move(0, 0)
-        window.show()
-        _settle(app, 0.5)
-        window.ensure_monitor()
+        window = _shot_window(app, theme, (w, h))
         window.state.set_workspace(path, {"samples": 2000, "pass_id": 1, "runs": []})
         _settle(app, 1.0)
         panel = window.analyst_dock.panel
@@ -624,25 +570,11 @@ def take_train_dialog(out_dir: Path, size: tuple[int, int] = (1280, 720), theme:
     """The Train dialog over the window on a CPU (``train-WxH-*.png``): ResNet-18 at batch 256 warned
     about while its steps are measured, then a smaller batch measured for real (``estimate_training_time``
     on the review workspace's images: a real measurement on the machine that takes the picture)."""
-    import os
-
-    from PySide6.QtWidgets import QApplication
-
-    settings_dir = tempfile.mkdtemp(prefix="naviewer-shots-")
-    os.environ["NAVIEWER_SETTINGS_DIR"] = settings_dir
-    app = QApplication.instance() or QApplication([])
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
+    app = _shot_app()
 
     root = Path(tempfile.mkdtemp(prefix="naviewer-train-shots-"))
     path = review_workspace(root)
-    manager = ThemeManager(app, theme)
-    manager.apply()
-    window = MainWindow(manager)
-    window.resize(*size)
-    window.move(0, 0)
-    window.show()
-    _settle(app, 0.5)
+    window = _shot_window(app, theme, size, monitor=False)
     window.state.set_workspace(path, {"samples": 2000})
     dialog = window.train_dialog()
     dialog.set_available_devices(["cpu"])
@@ -692,29 +624,17 @@ def take_review_from_run(workspace: Path, out_dir: Path, size: tuple[int, int] =
     ``after_workspace``: a workspace already retrained (reopened: the panel shows the earlier result) for
     the after-retraining picture. The workspace is changed (decisions, the retrain): pass a copy.
     ``by_truth=False`` confirms every flag decided instead (a tiny run whose flags are all clean)."""
-    import os
 
     import numpy as np
-    from PySide6.QtWidgets import QApplication
 
-    os.environ["NAVIEWER_SETTINGS_DIR"] = tempfile.mkdtemp(prefix="naviewer-shots-")
-    app = QApplication.instance() or QApplication([])
+    app = _shot_app()
     from naviewer.gui.analyst.panel import AFTER_PREFIX
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
     from naviewer.workflows.workspace_setup import ground_truth_mask
 
     w, h = size
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    manager = ThemeManager(app, theme)
-    manager.apply()
-    window = MainWindow(manager)
-    window.resize(w, h)
-    window.move(0, 0)
-    window.show()
-    _settle(app, 0.5)
-    window.ensure_monitor()
+    window = _shot_window(app, theme, (w, h))
 
     def open_panel(path: Path):
         window.open_workspace(path)
@@ -808,26 +728,14 @@ def take_crop_density(workspace: Path, out_dir: Path, size: tuple[int, int] = (1
     opened as File > Open workspace does, under a display: ``crop-density-WxH.png``, the sample ``sample``
     (default: the composite crop_density ranks most suspicious) in the inspector with its densest crop
     outlined, and the Crop layout tab on it."""
-    import os
 
     import numpy as np
-    from PySide6.QtWidgets import QApplication
 
-    os.environ["NAVIEWER_SETTINGS_DIR"] = tempfile.mkdtemp(prefix="naviewer-shots-")
-    app = QApplication.instance() or QApplication([])
+    app = _shot_app()
     from naviewer.gui.analyst.detector_scores import detector_table
-    from naviewer.gui.main_window import MainWindow
-    from naviewer.gui.theme import ThemeManager
 
     w, h = size
-    manager = ThemeManager(app, theme)
-    manager.apply()
-    window = MainWindow(manager)
-    window.resize(w, h)
-    window.move(0, 0)
-    window.show()
-    _settle(app, 0.5)
-    window.ensure_monitor()
+    window = _shot_window(app, theme, (w, h))
     window.open_workspace(workspace)
     if not _wait(app, lambda: window.analyst_dock is not None, 120):
         raise RuntimeError(f"{workspace}: the analyst did not dock")

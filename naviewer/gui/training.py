@@ -35,12 +35,9 @@ def run_training(
     run_name: str = "run",
 ) -> dict[str, Any]:
     """Train with dialog ``settings`` (method, augment_recipe, epochs, batch_size, lr, device); returns fit()'s summary."""
-    try:
-        _import_engine()
-        from naviewer.data.store import ImageStore
-        from naviewer.ssl.trainer import TrainConfig, build_trainer
-    except ImportError as exc:
-        raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
+    _import_engine()
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
 
     ctx.progress(0, None, "loading images")
     dataset, run_dir, checkpoint_dir = _training_source(workspace, dataset_path, run_name)
@@ -57,10 +54,14 @@ def run_training(
 
 
 def _import_engine() -> None:
-    """torch and the trainer, imported while no other thread imports them (the device probe)."""
+    """torch and the trainer, imported while no other thread imports them (the device probe); a
+    NaviewerError when this installation has no training engine."""
     from naviewer.gui.environment import import_training_engine
 
-    import_training_engine()
+    try:
+        import_training_engine()
+    except ImportError as exc:
+        raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
 
 
 def _training_source(workspace: Optional[Path], dataset_path: Optional[Path], run_name: Optional[str]):
@@ -113,13 +114,10 @@ def estimate_training_time(settings: dict[str, Any], ctx: JobContext, workspace:
 
     import numpy as np
 
-    try:
-        _import_engine()
-        from naviewer.data.base import SubsetDataset
-        from naviewer.data.store import ImageStore
-        from naviewer.ssl.trainer import TrainConfig, build_trainer
-    except ImportError as exc:
-        raise NaviewerError(f"the training engine is not available in this installation ({exc})") from exc
+    _import_engine()
+    from naviewer.data.base import SubsetDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
 
     ctx.progress(0, None, "estimate: opening the images")
     dataset, _run_dir, _ckpt = _training_source(workspace, dataset_path, None)

@@ -208,8 +208,6 @@ def _large(n: int, dim: int, args) -> dict:
 
 def _scale_child(n: int, backend: str, args, queue) -> None:
     """One (N, backend) full pass in a fresh process: generate, detect, report (the parent keeps no data)."""
-    import numpy as np  # noqa: F401
-
     t0 = time.perf_counter()
     data = _data(n, args.dim, args)
     generate = time.perf_counter() - t0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -61,15 +60,6 @@ def done_shards(out: Path, plan: ShardPlan) -> set[int]:
     return {i for i in range(plan.count) if (folder / f"{i:05d}.done").is_file()}
 
 
-def _wait_for(path: Path, seconds: float) -> None:
-    """Non-zero ranks without a process group (tests) wait for rank 0's plan file."""
-    end = time.monotonic() + seconds
-    while not path.is_file():
-        if time.monotonic() > end:
-            raise NaviewerError("rank 0 did not create the shard plan in time", path)
-        time.sleep(0.05)
-
-
 def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_size: int = 65536,
                        dtype: Union[str, np.dtype] = "float16", device: Any = None, batch_size: int = 256,
                        image_size: Optional[int] = None, rank: Optional[int] = None, world_size: Optional[int] = None,
@@ -77,8 +67,8 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
     """Embed every sample of ``store`` into ``out_path`` (an (N, D) ``.npy``), this rank's shards only.
 
     ``rank``/``world_size`` default to the torch.distributed group (one process without one). Every
-    rank returns the finished array as a read-only memory map (None on a rank whose group ended
-    early). A finished ``out_path`` is reused as it is."""
+    rank returns the finished array as a read-only memory map (None where it is not finished: a rank
+    called without a process group cannot wait for the others). A finished ``out_path`` is reused as it is."""
     import torch.distributed as dist
 
     from naviewer.ssl.embed import extract_embeddings
@@ -119,8 +109,8 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
             tmp.write_text(json.dumps(asdict(plan)), encoding="utf-8")
             os.replace(tmp, plan_file)
     barrier()
-    if not grouped:
-        _wait_for(plan_file, 600.0)
+    if not plan_file.is_file():
+        raise NaviewerError("rank 0 made no shard plan: start every rank under torchrun", folder)
     plan = ShardPlan(**json.loads(plan_file.read_text(encoding="utf-8")))
     array = np.load(part, mmap_mode="r+")
     done = done_shards(out, plan)
@@ -147,6 +137,4 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         os.replace(part, out)
         shutil.rmtree(folder, ignore_errors=True)
     barrier()
-    if not grouped and rank != 0:
-        _wait_for(out, 600.0)
-    return np.load(out, mmap_mode="r")
+    return np.load(out, mmap_mode="r") if out.is_file() else None

@@ -11,6 +11,16 @@ multi-second read-back; see ``naviewer bench workspace``). Passes are always rea
 the ranking and the export need every sample), so per-row SQL access would buy nothing.
 Blobs are decoded with ``allow_pickle=False``: a tampered file cannot run code.
 
+Scale (issue 17 item 4): samples are registered from any iterable of rows, consumed in chunks of
+``ROW_CHUNK`` inside one transaction, so 10M file-list samples never exist as 10M Python objects.
+Registration also records a *sample summary* (count, label range) in ``meta`` and the labels as
+one blob in ``sample_arrays``; triggers on ``samples`` delete both when any other code inserts,
+updates or deletes a sample row. Opening a store with a summary therefore needs no scan of the
+samples table (its count, id range and labels come from the summary and two b-tree lookups), and
+the full ``quick_check`` is replaced by per-table checks of everything but ``samples`` once the
+database is larger than ``FULL_CHECK_BYTES``. Stores without a summary (made by older naviewer,
+or edited by another tool) are checked exactly as before.
+
 Threads: each thread gets its own connection (``threading.local``); writes are serialised by a
 process-wide lock and ``BEGIN IMMEDIATE`` (other processes wait up to ``busy_timeout``). WAL lets
 readers proceed while one writer commits, so a GUI worker can read scores while the review panel
@@ -21,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import sqlite3
@@ -29,7 +40,7 @@ import time
 import urllib.parse
 import zlib
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -57,6 +68,19 @@ SCORE_KEYS: dict[str, str] = {
 }
 
 _SQL_CHUNK = 900  # stay under SQLite's host-parameter limit
+#: rows handed to one ``executemany`` while registering samples (one transaction for all of them)
+ROW_CHUNK = 50_000
+#: above this database size an open checks every table but ``samples`` (whose summary vouches for it)
+FULL_CHECK_BYTES = 256 * 1024 * 1024
+_SUMMARY_KEY = "samples_summary"
+
+_SAMPLE_ARRAYS_SQL = "CREATE TABLE IF NOT EXISTS sample_arrays(name TEXT PRIMARY KEY, data BLOB NOT NULL)"
+#: any change to the samples made by other code drops the summary and the label blob
+_SUMMARY_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS samples_summary_{event.lower()} AFTER {event} ON samples "
+    f"BEGIN DELETE FROM meta WHERE key='{_SUMMARY_KEY}'; DELETE FROM sample_arrays; END"
+    for event in ("INSERT", "UPDATE", "DELETE")
+)
 
 _SCHEMA_SQL = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,6 +136,7 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER batches_no_delete BEFORE DELETE ON review_batches
 BEGIN SELECT RAISE(ABORT, 'review batches are append-only'); END;
+CREATE TABLE sample_arrays(name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE runs(
     name TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -151,6 +176,7 @@ class WorkspaceStore:
         self._registry_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._samples_cache: Optional[dict[str, Any]] = None
+        self._checked_summary: Optional[dict[str, int]] = None
         self._immutable = False
         self.label_range: tuple[Optional[int], Optional[int]] = (None, None)
         if create and read_only:
@@ -284,12 +310,29 @@ class WorkspaceStore:
             conn.execute(statement)
         conn.execute("INSERT INTO meta(key, value) VALUES('schema', ?)", (str(STORE_SCHEMA),))
         conn.execute("INSERT INTO meta(key, value) VALUES('created', ?)", (repr(time.time()),))
+        for statement in _SUMMARY_TRIGGERS:
+            conn.execute(statement)
         conn.execute("COMMIT")
 
     def _check(self, conn: sqlite3.Connection) -> None:
-        result = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        try:
+            summary = self._summary(conn, verify=True)
+            large = self.path.stat().st_size > FULL_CHECK_BYTES
+        except (sqlite3.DatabaseError, OSError):
+            summary, large = None, False
+        if summary is not None and large:
+            # every table but samples, whose summary (kept by triggers) vouches for its rows: no scan of 10M rows
+            tables = [row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT IN ('samples', 'sqlite_sequence')")]
+            result = []
+            for table in tables:
+                result += [row[0] for row in conn.execute(f"PRAGMA quick_check({_quoted(table)})").fetchall()]
+            result = [line for line in result if line != "ok"] or ["ok"]
+        else:
+            result = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
         if result != ["ok"]:
             raise NaviewerError("the database is corrupted: " + "; ".join(result[:3]), self.path)
+        self._checked_summary = summary
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError as exc:
@@ -313,11 +356,18 @@ class WorkspaceStore:
         try:
             # ids: a b-tree count and two single-row lookups; labels: one pass (about 0.25 s for 1.28M rows).
             # The text columns are checked where they are read whole (the export), not at every open.
-            count = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            # With a summary (written at registration, dropped by triggers on any other change) the count and
+            # label range come from it and only the two id lookups touch the table: O(log N), not a scan.
+            summary = self._checked_summary
+            if summary is not None:
+                count, low_label, high_label, mistyped = summary["count"], summary["label_min"], summary["label_max"], 0
+            else:
+                count = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
             low = conn.execute("SELECT MIN(id) FROM samples").fetchone()[0]
             high = conn.execute("SELECT MAX(id) FROM samples").fetchone()[0]
-            mistyped, low_label, high_label = conn.execute(
-                "SELECT TOTAL(typeof(label) != 'integer'), MIN(label), MAX(label) FROM samples").fetchone()
+            if summary is None:
+                mistyped, low_label, high_label = conn.execute(
+                    "SELECT TOTAL(typeof(label) != 'integer'), MIN(label), MAX(label) FROM samples").fetchone()
             if count and (low != 0 or high != count - 1):
                 raise NaviewerError(
                     f"the samples table is damaged: {count} rows with ids {low}..{high}, expected 0..{count - 1} "
@@ -357,16 +407,143 @@ class WorkspaceStore:
         n = len(source_keys)
         if len(hashes) != n or len(labels) != n:
             raise NaviewerError(f"add_samples: {n} keys, {len(hashes)} hashes, {len(labels)} labels")
+        self.add_sample_rows(zip(source_keys, hashes, labels.tolist()))
+
+    def add_sample_rows(self, rows: Iterable[tuple[str, str, int]], chunk: int = ROW_CHUNK,
+                        on_chunk: Optional[Callable[[int], None]] = None) -> int:
+        """Register ``(source_key, content_hash, label)`` rows from any iterable (a generator for 10M samples).
+
+        The iterable is consumed ``chunk`` rows at a time, each chunk handed to one ``executemany``;
+        nothing per sample is kept, only the running count and label range. All rows go in one
+        transaction (a failure or an exception from the iterable or ``on_chunk`` leaves the store as it
+        was). Ids continue from the current count. ``on_chunk(total so far)`` runs after every chunk
+        (progress, cancel). Returns the number of rows added. Records the sample summary and the labels
+        blob that let :meth:`open <__init__>` skip scanning the samples.
+        """
+        chunk = max(1, int(chunk))
+        labels_parts: list[np.ndarray] = []
         with self._write() as conn:
-            start = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            conn.executemany(
-                "INSERT INTO samples(id, source_key, hash, label) VALUES(?, ?, ?, ?)",
-                zip(range(start, start + n), map(str, source_keys), map(str, hashes), labels.tolist()),
-            )
+            conn.execute(_SAMPLE_ARRAYS_SQL)
+            for statement in _SUMMARY_TRIGGERS:  # not per row while we insert; recreated below
+                conn.execute(f"DROP TRIGGER IF EXISTS {statement.split()[5]}")
+            summary = self._summary(conn, verify=False)
+            start = summary["count"] if summary is not None else conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            old_labels = self._labels_blob(conn, start) if summary is not None else None
+            if start and old_labels is None:
+                old_labels = self._scan_labels(conn)
+            if old_labels is not None and start:
+                labels_parts.append(old_labels)
+            next_id = start
+            iterator = iter(rows)
+            while True:
+                batch = list(itertools.islice(iterator, chunk))
+                if not batch:
+                    break
+                keys, hashes, raw_labels = zip(*batch)
+                labels = np.asarray(raw_labels, dtype=np.int64).reshape(-1)
+                conn.executemany(
+                    "INSERT INTO samples(id, source_key, hash, label) VALUES(?, ?, ?, ?)",
+                    zip(range(next_id, next_id + len(batch)), map(str, keys), map(str, hashes), labels.tolist()),
+                )
+                del keys, hashes, raw_labels
+                next_id += len(batch)
+                labels_parts.append(labels)
+                del batch
+                if on_chunk is not None:
+                    on_chunk(next_id - start)
+            all_labels = np.concatenate(labels_parts) if labels_parts else np.zeros(0, np.int64)
+            del labels_parts
+            record = {"count": int(next_id),
+                      "label_min": int(all_labels.min()) if len(all_labels) else None,
+                      "label_max": int(all_labels.max()) if len(all_labels) else None}
+            conn.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                         (_SUMMARY_KEY, json.dumps(record)))
+            conn.execute("INSERT OR REPLACE INTO sample_arrays(name, data) VALUES('label', ?)",
+                         (sqlite3.Binary(_encode_array(all_labels)),))
+            for statement in _SUMMARY_TRIGGERS:
+                conn.execute(statement)
         self._samples_cache = None
+        if record["count"]:
+            self.label_range = (record["label_min"], record["label_max"])
+        return int(next_id - start)
+
+    def _summary(self, conn: sqlite3.Connection, verify: bool) -> Optional[dict[str, int]]:
+        """The sample summary, or None when there is none to trust (no summary; with ``verify``, also
+        when a trigger that keeps it honest is missing or the id range disagrees)."""
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (_SUMMARY_KEY,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if row is None:
+            return None
+        try:
+            value = json.loads(row[0])
+            summary = {"count": int(value["count"]), "label_min": value["label_min"], "label_max": value["label_max"]}
+        except (TypeError, ValueError, KeyError):
+            return None
+        if verify:
+            names = [statement.split()[5] for statement in _SUMMARY_TRIGGERS]
+            marks = ",".join("?" * len(names))
+            found = conn.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE type='trigger' AND name IN ({marks})",
+                                 names).fetchone()[0]
+            if found != len(names):
+                return None
+        return summary
+
+    def _labels_blob(self, conn: sqlite3.Connection, n: int) -> Optional[np.ndarray]:
+        try:
+            row = conn.execute("SELECT data FROM sample_arrays WHERE name='label'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if row is None:
+            return None
+        try:
+            array = _decode_array(row[0])
+        except (zlib.error, ValueError, TypeError, OSError, EOFError):
+            return None
+        if array.ndim != 1 or len(array) != n or not np.issubdtype(array.dtype, np.integer):
+            return None
+        return array.astype(np.int64, copy=False)
+
+    @staticmethod
+    def _scan_labels(conn: sqlite3.Connection) -> np.ndarray:
+        cursor = conn.execute("SELECT label FROM samples ORDER BY id")
+        parts = []
+        while True:
+            rows = cursor.fetchmany(ROW_CHUNK)
+            if not rows:
+                break
+            parts.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def sample_count(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+        conn = self._conn()
+        summary = self._summary(conn, verify=False)
+        if summary is not None:
+            return summary["count"]
+        return int(conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+
+    def labels(self) -> np.ndarray:
+        """Every sample's label by id (int64): the registration's blob when it is current, else one scan."""
+        cached = self._samples_cache
+        n = self.sample_count()
+        if cached is not None and len(cached["id"]) == n:
+            return cached["label"]
+        conn = self._conn()
+        array = self._labels_blob(conn, n) if self._summary(conn, verify=False) is not None else None
+        return array if array is not None else self._scan_labels(conn)
+
+    def source_keys(self) -> "SampleColumn":
+        """The source keys as a lazy read-only sequence (read from SQLite in windows, nothing loaded up front)."""
+        return SampleColumn(self, "source_key", self.sample_count())
+
+    def sample_rows(self, start: int, stop: int, column: str = "source_key") -> list[str]:
+        """``column`` ("source_key" or "hash") of ids ``start..stop-1`` (one indexed range query)."""
+        if column not in ("source_key", "hash"):
+            raise ValueError(f"unknown sample column {column!r}")
+        rows = self._conn().execute(f"SELECT {column} FROM samples WHERE id >= ? AND id < ? ORDER BY id",
+                                    (int(start), int(stop))).fetchall()
+        return [row[0] for row in rows]
 
     def samples(self) -> dict[str, Any]:
         """``{"id": int64 array, "source_key": list, "hash": list, "label": int64 array}`` by id."""
@@ -639,6 +816,51 @@ class WorkspaceStore:
              "config": self._json_object(config, f"the settings of run {name!r}")}
             for name, kind, created, config in rows
         ]
+
+
+class SampleColumn(Sequence):
+    """A read-only sequence over one text column of the samples, read in windows of ``window`` ids.
+
+    ``column[i]`` reads the window holding ``i`` (one range query) and keeps the last ``keep``
+    windows; iterating streams the column window by window. Nothing is read until an item is asked for.
+    """
+
+    def __init__(self, store: WorkspaceStore, column: str, n: int, window: int = 4096, keep: int = 8) -> None:
+        self.store, self.column, self.n, self.window, self.keep = store, column, int(n), int(window), int(keep)
+        self._windows: dict[int, list[str]] = {}
+        #: range queries made so far (a test reads it: items come in windows, not one query per item or all at once)
+        self.queries = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _window(self, w: int) -> list[str]:
+        rows = self._windows.pop(w, None)
+        if rows is None:
+            self.queries += 1
+            rows = self.store.sample_rows(w * self.window, min(self.n, (w + 1) * self.window), self.column)
+        self._windows[w] = rows  # most recent last
+        while len(self._windows) > self.keep:
+            self._windows.pop(next(iter(self._windows)))
+        return rows
+
+    def __getitem__(self, index):  # noqa: ANN001, ANN204 - Sequence protocol
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.n))]
+        i = int(index)
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(f"sample {index} out of range 0..{self.n - 1}")
+        return self._window(i // self.window)[i % self.window]
+
+    def __iter__(self) -> Iterator[str]:
+        for w in range(0, (self.n + self.window - 1) // self.window):
+            yield from self.store.sample_rows(w * self.window, min(self.n, (w + 1) * self.window), self.column)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def sqlite_reason(exc: sqlite3.Error) -> str:

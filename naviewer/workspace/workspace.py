@@ -372,35 +372,45 @@ def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore
 
 
 def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobContext) -> dict[str, Any]:
-    """Hash and register every sample; returns the [dataset] and [classes] config sections."""
+    """Hash and register every sample; returns the [dataset] and [classes] config sections.
+
+    The rows stream from the dataset into the store in chunks (``WorkspaceStore.add_sample_rows``):
+    no list of keys or hashes is built, and the dataset hash is folded in as the rows go by.
+    """
     n = len(dataset)
-    keys: list[str] = []
-    hashes: list[str] = []
-    step = 256
     message = "registering samples"
     ctx.progress(0, n, message)
+    labels = np.asarray(dataset.labels, dtype=np.int64).reshape(-1)
+    if len(labels) != n:
+        raise NaviewerError(f"the dataset has {n} samples but {len(labels)} labels")
     # kept.txt lists absolute paths for file-backed sources, the keys themselves for the others: a key of
     # the latter must also read back from a `path label` line (no edge whitespace, no leading '#')
     description = dict(dataset.describe())
     check = name_problem if source_root(description) is not None else list_line_problem
-    for start in range(0, n, step):
-        ctx.check()
-        stop = min(start + step, n)
-        for index in range(start, stop):
+    digest = hashlib.blake2b(digest_size=16)  # what dataset_hash computes, one row at a time
+    step = 256
+
+    def rows():  # noqa: ANN202 - a generator of (key, hash, label)
+        for index, label in enumerate(labels.tolist()):
+            if index % step == 0:
+                ctx.check()
+                if index:
+                    ctx.progress(index, n, message)
             key = str(dataset.source_key(index))
             problem = check(key)
             if problem:
                 where = description.get("root") or description.get("path")
                 raise NaviewerError(f"sample {index} cannot be registered: {problem}", where)
-            keys.append(key)
-            hashes.append(str(dataset.content_hash(index)))
-        ctx.progress(stop, n, message)
-    labels = np.asarray(dataset.labels, dtype=np.int64).reshape(-1)
-    if len(labels) != n:
-        raise NaviewerError(f"the dataset has {n} samples but {len(labels)} labels")
-    store.add_samples(keys, hashes, labels)
+            content = str(dataset.content_hash(index))
+            digest.update((content + "\n").encode("ascii", "replace"))
+            yield key, content, label
+
+    added = store.add_sample_rows(rows())
+    ctx.progress(n, n, message)
+    if added != n:  # pragma: no cover - the generator yields one row per label
+        raise NaviewerError(f"registered {added} of {n} samples")
     description = {k: v for k, v in dict(dataset.describe()).items() if k not in _OWN_DATASET_KEYS}
-    description.update({"content_hash": dataset_hash(hashes), "samples": n})
+    description.update({"content_hash": digest.hexdigest(), "samples": n})
     sections: dict[str, Any] = {"dataset": description}
     sections["classes"] = {"names": [str(name) for name in dataset.class_names]}
     return sections

@@ -106,8 +106,12 @@ def flagged_clusters(
         order_key = -sign * dens
 
     clusters: list[Cluster] = []
-    for c in np.unique(comp):
-        members = flag_ids[comp == c]
+    # one stable sort groups the flags by component (a mask per component is O(flags x clusters): 10^10 at 10M)
+    by_comp = np.argsort(comp, kind="stable")
+    values, starts = np.unique(comp[by_comp], return_index=True)
+    bounds = np.append(starts, len(by_comp))
+    for j, c in enumerate(values.tolist()):
+        members = flag_ids[by_comp[bounds[j]:bounds[j + 1]]]
         if order_key is not None:
             members = members[np.argsort(order_key[members], kind="stable")]
         mean_density = float(np.nanmean(dens[members])) if dens is not None else float("nan")

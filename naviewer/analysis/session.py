@@ -125,7 +125,11 @@ class AnalysisSession:
             require_finite(embeddings)  # NaN rows made one-sample clusters of everything
         self.store: ReviewStore = store if store is not None else MemoryReviewStore(self.n)
         self.reviewer = reviewer or default_reviewer()
-        self.source_keys = list(source_keys) if source_keys is not None else None
+        # a lazy column (the store's SampleColumn: 10M keys read in windows) is kept as it is; anything else is copied
+        from naviewer.workspace.store import SampleColumn
+
+        lazy = isinstance(source_keys, SampleColumn)
+        self.source_keys = source_keys if lazy else (list(source_keys) if source_keys is not None else None)
         self.ground_truth = ground_truth
         self.history = list(history)
         self.settings = dict(settings or {})
@@ -160,8 +164,9 @@ class AnalysisSession:
         store = ws.store
         if pass_id is None:
             pass_id = store.latest_pass_id()
-        samples = store.samples()
-        labels = np.asarray(samples["label"], dtype=np.int64)
+        # labels from the registration's blob and keys read lazily: no 10M-row read to open a session
+        labels = np.asarray(store.labels(), dtype=np.int64)
+        keys = store.source_keys()
         scores = store.pass_scores(pass_id) if pass_id is not None else {}
         settings: dict = {}
         history: list[EpochFlags] = []
@@ -185,7 +190,7 @@ class AnalysisSession:
         truth = ws.read_ground_truth() if with_ground_truth and hasattr(ws, "read_ground_truth") else None
         return cls(
             scores, labels, class_names, images=images, embeddings=embeddings, store=store, reviewer=reviewer,
-            source_keys=list(samples.get("source_key", [])) or None, ground_truth=truth, history=history, settings=settings,
+            source_keys=keys if len(keys) else None, ground_truth=truth, history=history, settings=settings,
         )
 
     @property
@@ -222,6 +227,9 @@ class AnalysisSession:
         return self._order
 
     def _suspicion_order(self) -> np.ndarray:
+        fast = self._suspicion_order_by_permutation()
+        if fast is not None:
+            return fast
         keys = [np.arange(self.n)]
         if "rank" in self.scores:
             keys.insert(0, np.asarray(self.scores["rank"], dtype=np.float64))
@@ -231,6 +239,25 @@ class AnalysisSession:
         keys.insert(0, ~self.candidate_mask)
         keys.insert(0, ~self.flagged_mask)
         return np.lexsort(tuple(reversed(keys))).astype(np.int64)
+
+    def _suspicion_order_by_permutation(self) -> Optional[np.ndarray]:
+        """The same order in O(N) when ``rank`` is a permutation of 0..N-1 (what DIFT stores): the ids
+        by rank, then stably split into flagged, candidates, the rest. None when it is not one (ties,
+        gaps): the caller then sorts. At 10M samples this is ~0.3 s against ~5 s for the lexsort."""
+        rank = self.scores.get("rank")
+        if rank is None or self.n == 0 or not np.issubdtype(np.asarray(rank).dtype, np.integer):
+            return None
+        rank = np.asarray(rank, dtype=np.int64)
+        if rank.min() != 0 or rank.max() != self.n - 1:
+            return None
+        by_rank = np.full(self.n, -1, np.int64)
+        by_rank[rank] = np.arange(self.n, dtype=np.int64)
+        if (by_rank < 0).any():  # a repeated rank left a hole
+            return None
+        flagged = self.flagged_mask[by_rank]
+        candidate = self.candidate_mask[by_rank]
+        groups = (flagged & candidate, flagged & ~candidate, ~flagged & candidate, ~flagged & ~candidate)
+        return np.concatenate([by_rank[group] for group in groups])
 
     def density_rank(self) -> np.ndarray:
         """Rank per sample, 0 = densest (from the scores, or derived from density)."""

@@ -1,7 +1,10 @@
 """Ranked clusters of flagged samples: size, mean MinDist, classes, review progress, thumbnails.
 
 Selecting a row selects its members everywhere (map, gallery); the buttons confirm or reject a
-whole cluster in one decision batch (one undo step).
+whole cluster in one decision batch (one undo step). Rows are built a window at a time
+(:data:`WINDOW` clusters, thumbnails included): the next window when the table is scrolled to its
+end, or when a cluster past the loaded ones is selected, so 100k clusters of a 10M-sample
+workspace never become 100k rows at once.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts
 
 COLUMNS = ("#", "size", "mean density", "mean MinDist", "classes", "review", "representatives")
-MAX_ROWS = 500
+#: cluster rows built per window (the first window at once, the next when scrolled to the end)
+WINDOW = 500
+MAX_ROWS = WINDOW  # the old name (the table used to stop here)
 
 
 class _NumItem(QTableWidgetItem):
@@ -61,8 +66,10 @@ class ClusterListWidget(QWidget):
         self.bridge = SessionBridge.of(session)
         self.thumbs = thumbs
         self.thumb_size = thumb_size
-        self.cache = ThumbnailCache(session, thumb_size, capacity=MAX_ROWS * thumbs)
+        self.cache = ThumbnailCache(session, thumb_size, capacity=WINDOW * thumbs)
         self._syncing = False
+        #: clusters (in ``session.clusters()`` order) that have a row so far
+        self.loaded = 0
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -76,6 +83,7 @@ class ClusterListWidget(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
+        self.table.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
         self.summary = QLabel()
         self.summary.setWordWrap(True)  # wraps rather than widening the panel
@@ -106,33 +114,63 @@ class ClusterListWidget(QWidget):
 
     # -- table --------------------------------------------------------------------------------
     def populate(self) -> None:
-        clusters = self.session.clusters()[:MAX_ROWS]
+        """Rebuild the table from the first window of clusters."""
+        self.loaded = 0
         self._syncing = True
         self.table.setSortingEnabled(False)
-        self.table.setRowCount(len(clusters))
-        for row, cl in enumerate(clusters):
-            first = _NumItem(cl.cluster_id + 1, str(cl.cluster_id + 1))
-            first.setData(Qt.ItemDataRole.UserRole, cl.cluster_id)
-            self.table.setItem(row, 0, first)
-            self.table.setItem(row, 1, _NumItem(cl.size, f"{cl.size:,}"))
-            self.table.setItem(row, 2, _NumItem(cl.mean_density, fmt(cl.mean_density)))
-            self.table.setItem(row, 3, _NumItem(cl.mean_mindist, fmt(cl.mean_mindist)))
-            comp = ", ".join(f"{self.session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
-            if len(cl.composition) > 3:
-                comp += f", +{len(cl.composition) - 3} more"
-            self.table.setItem(row, 4, QTableWidgetItem(comp))
-            self.table.setItem(row, 5, _NumItem(0, ""))
-            thumbs = QTableWidgetItem()
-            strip = self._strip(cl.representatives)
-            if strip is not None:
-                thumbs.setData(Qt.ItemDataRole.DecorationRole, strip)
-            else:
-                thumbs.setText(", ".join(f"#{i}" for i in cl.representatives))
-            self.table.setItem(row, 6, thumbs)
-        self.table.setSortingEnabled(True)
+        self.table.setRowCount(0)
+        self._syncing = False
+        self.load_more()
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+
+    def can_load_more(self) -> bool:
+        return self.loaded < len(self.session.clusters())
+
+    def load_more(self, until: Optional[int] = None) -> None:
+        """Add the next window of cluster rows (or the windows up to cluster ``until``)."""
+        clusters = self.session.clusters()
+        stop = self.loaded + WINDOW if until is None else (int(until) // WINDOW + 1) * WINDOW
+        stop = min(stop, len(clusters))
+        if stop <= self.loaded:
+            return
+        header = self.table.horizontalHeader()
+        column, order = header.sortIndicatorSection(), header.sortIndicatorOrder()
+        self._syncing = True
+        self.table.setSortingEnabled(False)
+        first = self.table.rowCount()
+        self.table.setRowCount(first + stop - self.loaded)
+        for row, cl in enumerate(clusters[self.loaded:stop], start=first):
+            self._fill_row(row, cl)
+        self.loaded = stop
+        self.table.setSortingEnabled(True)
+        if self.table.rowCount() > first:
+            self.table.sortByColumn(column if 0 <= column < len(COLUMNS) else 0, order)
         self._syncing = False
         self._update_progress()
+
+    def _on_scrolled(self, value: int) -> None:
+        if value >= self.table.verticalScrollBar().maximum() and self.can_load_more():
+            self.load_more()
+
+    def _fill_row(self, row: int, cl: Any) -> None:
+        first = _NumItem(cl.cluster_id + 1, str(cl.cluster_id + 1))
+        first.setData(Qt.ItemDataRole.UserRole, cl.cluster_id)
+        self.table.setItem(row, 0, first)
+        self.table.setItem(row, 1, _NumItem(cl.size, f"{cl.size:,}"))
+        self.table.setItem(row, 2, _NumItem(cl.mean_density, fmt(cl.mean_density)))
+        self.table.setItem(row, 3, _NumItem(cl.mean_mindist, fmt(cl.mean_mindist)))
+        comp = ", ".join(f"{self.session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
+        if len(cl.composition) > 3:
+            comp += f", +{len(cl.composition) - 3} more"
+        self.table.setItem(row, 4, QTableWidgetItem(comp))
+        self.table.setItem(row, 5, _NumItem(0, ""))
+        thumbs = QTableWidgetItem()
+        strip = self._strip(cl.representatives)
+        if strip is not None:
+            thumbs.setData(Qt.ItemDataRole.DecorationRole, strip)
+        else:
+            thumbs.setText(", ".join(f"#{i}" for i in cl.representatives))
+        self.table.setItem(row, 6, thumbs)
 
     def _strip(self, ids: np.ndarray) -> Optional[QPixmap]:
         size = self.thumb_size
@@ -174,7 +212,7 @@ class ClusterListWidget(QWidget):
         pending = total["unreviewed"] + total["later"]
         self.summary.setText(
             f"{len(clusters):,} clusters · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
-            + (f" (showing the top {MAX_ROWS})" if len(clusters) > MAX_ROWS else "")
+            + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")
         )
 
     # -- selection ----------------------------------------------------------------------------
@@ -184,6 +222,8 @@ class ClusterListWidget(QWidget):
 
     def select_cluster(self, index: int) -> None:
         """Select cluster ``index`` (in ``session.clusters()`` order) here and, through the session, everywhere."""
+        if index >= self.loaded:
+            self.load_more(until=index)
         for row in range(self.table.rowCount()):
             if self._row_cluster(row) == index:
                 self.table.selectRow(row)
@@ -204,10 +244,12 @@ class ClusterListWidget(QWidget):
         if source is self:
             return
         match = None
-        for cl in self.session.clusters()[:MAX_ROWS]:
+        for cl in self.session.clusters():
             if cl.size == len(ids) and np.array_equal(np.sort(cl.members), ids):
                 match = cl.cluster_id
                 break
+        if match is not None and match >= self.loaded:
+            self.load_more(until=match)
         self._syncing = True
         try:
             if match is None:

@@ -55,25 +55,61 @@ HINT = ("<b>C</b> confirm · <b>R</b> reject · <b>L</b> later · <b>U</b> undo 
 
 
 class GalleryModel(QAbstractListModel):
-    """Rows are sample ids (``ids``); data lives in the session, painted by :class:`TileDelegate`."""
+    """Rows are sample ids (``ids``); data lives in the session, painted by :class:`TileDelegate`.
+
+    Rows are handed to the view in windows of :attr:`WINDOW` (``canFetchMore`` / ``fetchMore``): the
+    view lays out and pages through the first window, and asks for the next when scrolled to the end,
+    so "All samples" over 10M ids costs one id array, not a 10M-row layout. ``ids`` and ``row_of``
+    always cover every shown sample; :meth:`row_index` loads the windows up to a row before it is used.
+    """
 
     IdRole = Qt.ItemDataRole.UserRole + 1
+    #: rows made visible to the view per fetch
+    WINDOW = 10_000
 
     def __init__(self, session: AnalysisSession, parent: Any = None) -> None:
         super().__init__(parent)
         self.session = session
         self.ids = np.zeros(0, np.int64)
         self.row_of = np.full(session.n, -1, np.int64)
+        #: rows the view knows about (``rowCount``); the rest of ``ids`` comes through ``fetchMore``
+        self.loaded = 0
 
     def set_ids(self, ids: np.ndarray) -> None:
         self.beginResetModel()
         self.ids = np.asarray(ids, dtype=np.int64)
         self.row_of = np.full(self.session.n, -1, np.int64)
         self.row_of[self.ids] = np.arange(len(self.ids))
+        self.loaded = min(len(self.ids), self.WINDOW)
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(self.ids)
+        return 0 if parent.isValid() else self.loaded
+
+    def canFetchMore(self, parent: QModelIndex = QModelIndex()) -> bool:  # noqa: B008 - Qt signature
+        return not parent.isValid() and self.loaded < len(self.ids)
+
+    def fetchMore(self, parent: QModelIndex = QModelIndex()) -> None:  # noqa: B008 - Qt signature
+        if self.canFetchMore(parent):
+            self._load_to(self.loaded + self.WINDOW)
+
+    def _load_to(self, rows: int) -> None:
+        rows = min(int(rows), len(self.ids))
+        if rows > self.loaded:
+            self.beginInsertRows(QModelIndex(), self.loaded, rows - 1)
+            self.loaded = rows
+            self.endInsertRows()
+
+    def row_index(self, row: int) -> QModelIndex:
+        """The index of ``row``, loading the windows up to it first (a row past the loaded ones)."""
+        row = int(row)
+        if row >= self.loaded:
+            self._load_to((row // self.WINDOW + 1) * self.WINDOW)
+        return self.index(row)
+
+    def load_all(self) -> None:
+        """Every shown row (Ctrl+A highlights all shown samples, not only the loaded windows)."""
+        self._load_to(len(self.ids))
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -94,7 +130,7 @@ class GalleryModel(QAbstractListModel):
 
     def refresh_rows(self, ids: np.ndarray) -> None:
         rows = self.row_of[np.asarray(ids, dtype=np.int64)]
-        rows = rows[rows >= 0]
+        rows = rows[(rows >= 0) & (rows < self.loaded)]
         if len(rows):
             self.dataChanged.emit(self.index(int(rows.min())), self.index(int(rows.max())))
 
@@ -174,6 +210,12 @@ class GalleryView(QListView):
             self.review_key.emit(action)
             return
         super().keyPressEvent(event)
+
+    def selectAll(self) -> None:  # noqa: N802 - Qt override: all shown samples, not only the loaded windows
+        model = self.model()
+        if hasattr(model, "load_all"):
+            model.load_all()
+        super().selectAll()
 
     def __init__(self, tile: int, parent: Any = None) -> None:
         super().__init__(parent)
@@ -305,7 +347,7 @@ class GalleryWidget(QWidget):
             ("U", self.undo, "Undo the last decision"),
             (QKeySequence.StandardKey.Undo, self.undo, "Undo the last decision"),
             ("N", lambda: self.next_unreviewed(), "Next flag awaiting a decision (unreviewed, then later)"),
-            (QKeySequence.StandardKey.SelectAll, self.view.selectAll, "Highlight all shown samples"),
+            (QKeySequence.StandardKey.SelectAll, self.select_all, "Highlight all shown samples"),
             ("Esc", self.clear_highlight, "Clear the highlight (keys then act on the focused tile)"),
             ("Space", self.open_viewer, "Open the focused sample large (arrows move, C/R/L decide, Esc closes)"),
             ("F", self.toggle_filters, "Show or hide the filters and sort order"),
@@ -366,7 +408,7 @@ class GalleryWidget(QWidget):
         try:
             self.model.set_ids(ids)
             if current is not None and self.model.row_of[current] >= 0:
-                self.view.selectionModel().setCurrentIndex(self.model.index(int(self.model.row_of[current])),
+                self.view.selectionModel().setCurrentIndex(self.model.row_index(int(self.model.row_of[current])),
                                                            QItemSelectionModel.SelectionFlag.NoUpdate)
         finally:
             self._syncing = False
@@ -459,12 +501,12 @@ class GalleryWidget(QWidget):
             starts = np.concatenate([[rows[0]], rows[breaks + 1]])
             ends = np.concatenate([rows[breaks], [rows[-1]]])
             for a, b in zip(starts.tolist(), ends.tolist()):
-                selection.select(self.model.index(a), self.model.index(b))
+                selection.select(self.model.row_index(a), self.model.row_index(b))
         self._syncing = True
         try:
             self.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             if len(rows) and scroll:
-                self.view.scrollTo(self.model.index(int(rows[0])))
+                self.view.scrollTo(self.model.row_index(int(rows[0])))
         finally:
             self._syncing = False
 
@@ -475,11 +517,15 @@ class GalleryWidget(QWidget):
         if row >= 0:
             self._syncing = True
             try:
-                self.view.selectionModel().setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
-                self.view.scrollTo(self.model.index(row))
+                self.view.selectionModel().setCurrentIndex(self.model.row_index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.view.scrollTo(self.model.row_index(row))
             finally:
                 self._syncing = False
         self._update_target()
+
+    def select_all(self) -> None:
+        """Ctrl+A: highlight every shown sample (the windows not yet loaded included)."""
+        self.view.selectAll()
 
     def clear_highlight(self) -> None:
         """Esc: nothing highlighted (the keys then act on the tile under focus)."""
@@ -492,7 +538,7 @@ class GalleryWidget(QWidget):
         if self._filter == "selection" and self.model.row_of[sid] >= 0:
             row = int(self.model.row_of[sid])
             self._select_rows(np.array([row], np.int64))
-            self.view.selectionModel().setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.view.selectionModel().setCurrentIndex(self.model.row_index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
             self._update_target()
             return
         if self.model.row_of[sid] < 0:

@@ -1,0 +1,89 @@
+"""Issue 17 item 4: the gallery and the cluster table hand their rows to the view in windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst import clusters as clusters_module
+from naviewer.gui.analyst.clusters import ClusterListWidget
+from naviewer.gui.analyst.gallery import GalleryModel, GalleryWidget
+
+
+def _session(n: int, flagged: int, clusters: bool = False) -> AnalysisSession:
+    rank = np.random.default_rng(0).permutation(n)
+    flags = rank < flagged
+    scores = {"rank": rank, "flagged": flags, "candidate": rank < 2 * flagged,
+              "density": (n - rank).astype(np.float32)}
+    if clusters:  # every flag its own cluster: as many cluster rows as flags
+        scores["cluster"] = np.where(flags, np.arange(n), -1)
+    return AnalysisSession(scores, np.arange(n) % 3, ["a", "b", "c"], reviewer="t")
+
+
+@pytest.fixture()
+def small_window(monkeypatch):
+    monkeypatch.setattr(GalleryModel, "WINDOW", 1000)
+
+
+def test_the_gallery_model_fetches_rows_in_windows(qtbot, small_window) -> None:
+    session = _session(25_000, 100)
+    gallery = GalleryWidget(session)
+    qtbot.addWidget(gallery)
+    gallery.set_filter("all")
+    model = gallery.model
+    assert len(model.ids) == 25_000 and model.rowCount() == 1000 and model.canFetchMore()
+    model.fetchMore()
+    assert model.rowCount() == 2000
+    # scrolling the view to its end asks for the next window
+    gallery.resize(600, 500)
+    gallery.show()
+    qtbot.waitExposed(gallery)
+    bar = gallery.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum())
+    qtbot.waitUntil(lambda: model.rowCount() >= 3000)
+    assert model.rowCount() < 25_000
+    # a sample far down the order: its window (and those before it) load, the rest stay out
+    far = int(model.ids[17_500])
+    session.set_current(far)
+    assert model.rowCount() == 18_000 and gallery.focused_id() == far
+    # Ctrl+A highlights every shown sample, not only the loaded windows
+    gallery.view.selectAll()
+    assert model.rowCount() == 25_000 and len(gallery.selected_ids()) == 25_000
+
+
+def test_a_selection_past_the_loaded_rows_is_highlighted(qtbot, small_window) -> None:
+    session = _session(5_000, 50)
+    gallery = GalleryWidget(session)
+    qtbot.addWidget(gallery)
+    gallery.set_filter("all")
+    late = gallery.model.ids[[4_200, 4_201, 4_900]]
+    session.set_selection(late)
+    assert gallery.model.rowCount() == 5_000
+    assert np.array_equal(gallery.selected_ids(), np.sort(late))
+
+
+def test_the_cluster_table_builds_rows_a_window_at_a_time(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(clusters_module, "WINDOW", 100)
+    session = _session(5_000, 250, clusters=True)
+    assert len(session.clusters()) == 250
+    widget = ClusterListWidget(session)
+    qtbot.addWidget(widget)
+    assert widget.table.rowCount() == 100 and widget.loaded == 100 and widget.can_load_more()
+    assert "scroll down for more" in widget.summary.text()
+    widget.resize(700, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    bar = widget.table.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    qtbot.waitUntil(lambda: widget.table.rowCount() == 200)
+    # selecting a cluster past the loaded rows loads its window and selects it everywhere
+    widget.select_cluster(230)
+    assert widget.table.rowCount() == 250 and not widget.can_load_more()
+    assert widget.selected_cluster() == 230
+    assert np.array_equal(session.selection, np.sort(session.clusters()[230].members))
+    assert "scroll down" not in widget.summary.text()
+    # the rows stay sorted by the column the table was sorted by (the rank, #)
+    firsts = [int(widget.table.item(r, 0).text()) for r in range(widget.table.rowCount())]
+    assert firsts == sorted(firsts)

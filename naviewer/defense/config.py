@@ -95,6 +95,18 @@ class DiftConfig:
     dense_max: int = 8000              # pools larger than this use a sparse RBF kNN graph, never N x N
     graph_neighbors: int = 20          # neighbours per point in the sparse graph
     graph_weight: str = "rbf"          # rbf: exp(-gamma d^2) on kNN edges | connectivity: 1 on kNN edges
+    ls_soft_threshold: float = 0.0     # [F] also flag samples whose spread poison probability exceeds this when at
+                                       # least ls_soft_votes of their k neighbours exceed it too (0: off, the paper's
+                                       # argmax only). A second poison cluster far from the buffer is reached with a
+                                       # low probability that its members share; benign samples reached that weakly
+                                       # sit alone among unreached ones (docs/dift.md, Weakly reached clusters)
+    ls_soft_votes: float = 0.9
+    closure_votes: float = 0.0         # [F] after spreading, flag every sample whose k nearest neighbours are at
+                                       # least this fraction flagged, repeated to a fixed point (0: off, the paper).
+                                       # Spreading stops at a cluster's edge only where the kernel decays; poisons
+                                       # it left inside a flagged cluster had 8-10 of 10 neighbours flagged
+                                       # (docs/dift.md, Closure)
+    closure_rounds: int = 10           # at most this many closure rounds
 
     # -- fine-tuning (Eq. 7) ---------------------------------------------------------------
     ft_eps: float = 1e-6
@@ -144,6 +156,14 @@ class DiftConfig:
             raise bad("ivf_nlist", "must be >= 1 or unset")
         if self.knn_backend not in KNN_BACKENDS:
             raise bad("knn_backend", f"choose one of {KNN_BACKENDS}")
+        if not 0.0 <= float(self.ls_soft_threshold) < 1.0:
+            raise bad("ls_soft_threshold", "a probability: 0 (off) up to, not including, 1")
+        if not 0.0 < float(self.ls_soft_votes) <= 1.0:
+            raise bad("ls_soft_votes", "a fraction of the k neighbours, above 0 and at most 1")
+        if not 0.0 <= float(self.closure_votes) <= 1.0:
+            raise bad("closure_votes", "a fraction of the k neighbours: 0 (off) to 1")
+        if int(self.closure_rounds) < 1:
+            raise bad("closure_rounds", "must be >= 1")
         if self.spread_mode not in SPREAD_MODES:
             raise bad("spread_mode", f"choose one of {SPREAD_MODES}")
         if self.graph_weight not in GRAPH_WEIGHTS:

@@ -27,7 +27,7 @@ from naviewer.defense.finetune import reference_ids
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
-from naviewer.defense.spreading import SpreadResult, label_spread
+from naviewer.defense.spreading import SpreadResult, label_spread, neighbourhood_closure, weakly_reached_cluster
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -115,7 +115,16 @@ class DetectionResult:
         """Numeric arrays beyond the contract, useful to the inspector: d_k and buffer membership."""
         buffer = np.zeros(self.n, dtype=bool)
         buffer[self.buffer_ids] = True
-        return self._trim({"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": buffer})
+        out = {"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": buffer}
+        if self.spread is not None:
+            out["poison_probability"] = self.spread.probability_of_all(self.n)  # label spreading's, 0 = unreached
+            for name in ("soft", "closure"):   # flagged by the weakly-reached rule / the closure, not by the argmax
+                ids = getattr(self.spread, name)
+                if ids.size:
+                    mask = np.zeros(self.n, dtype=bool)
+                    mask[ids] = True
+                    out[name] = mask
+        return self._trim(out)
 
     def summary(self) -> dict[str, Any]:
         anchors = self.detection.anchor_info()
@@ -161,6 +170,16 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                               knn=detection.knn, ctx=ctx)
         timings["spread"] = time.perf_counter() - start
         final = spread.flagged
+        if config.ls_soft_threshold > 0 and final.size:
+            soft = weakly_reached_cluster(spread.probability_of_all(detection.n), detection.knn.neighbors,
+                                          config.ls_soft_threshold, config.ls_soft_votes, anchors.indices)
+            spread.soft = np.setdiff1d(soft, final)
+            final = np.union1d(final, spread.soft)
+        if config.closure_votes > 0 and final.size:
+            added = neighbourhood_closure(final, detection.knn.neighbors, config.closure_votes, anchors.indices,
+                                          config.closure_rounds)
+            spread.closure = added
+            final = np.union1d(final, added)
     start = time.perf_counter()
     cluster, clusters = flagged_clusters(final, detection.knn.neighbors, detection.density)
     timings["clusters"] = time.perf_counter() - start

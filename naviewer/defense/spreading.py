@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -43,10 +43,20 @@ class SpreadResult:
     mode: str                      # pool-dense | pool-graph | graph | none
     n_iter: int
     seconds: float
+    soft: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))     # ids the soft rule added
+    closure: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # ids the closure added after
 
     def info(self) -> dict:
         return {"spread_mode": self.mode, "pool_size": int(self.pool.size), "spread_iterations": int(self.n_iter),
-                "spread_seconds": float(self.seconds), "spread_flagged": int(self.flagged.size)}
+                "spread_seconds": float(self.seconds), "spread_flagged": int(self.flagged.size),
+                "soft_added": int(self.soft.size), "closure_added": int(self.closure.size)}
+
+    def probability_of_all(self, n: int) -> np.ndarray:
+        """The poison probability of every sample (0 outside the pool: spreading never reached it)."""
+        out = np.zeros(n, dtype=np.float32)
+        if self.pool.size == self.poison_probability.size:
+            out[self.pool] = self.poison_probability
+        return out
 
 
 def spreading_labels(n: int, buffer_ids: np.ndarray, anchor_ids: np.ndarray) -> np.ndarray:
@@ -179,3 +189,57 @@ def label_spread(features: np.ndarray, buffer_ids: np.ndarray, anchor_ids: np.nd
     ctx.progress(1, 1, "label spreading")
     return SpreadResult(flagged=flagged, pool=pool, poison_probability=prob, mode=mode, n_iter=n_iter,
                         seconds=time.perf_counter() - start)
+
+
+def neighbourhood_closure(flagged: np.ndarray, neighbors: np.ndarray, votes: float, exclude: np.ndarray,
+                          rounds: int = 10) -> np.ndarray:
+    """Ids added to ``flagged`` because at least ``votes`` of their kNN row is flagged, to a fixed point.
+
+    Why: label spreading's RBF kernel decays with distance, so in a cluster it seeded from its dense
+    side it can stop short of poisons whose whole neighbourhood it did flag (docs/dift.md, Closure).
+    A vote of at least a half cannot creep through a benign region: every added sample is mostly
+    surrounded by flagged ones. ``exclude`` (the anchors) are never added; negative ids (missing
+    neighbours) count as not flagged. Returns the sorted added ids (empty when ``votes`` is 0).
+    """
+    neighbors = np.asarray(neighbors, dtype=np.int64)
+    n, k = neighbors.shape
+    if votes <= 0 or k == 0 or np.asarray(flagged).size == 0:
+        return np.empty(0, dtype=np.int64)
+    need = int(np.ceil(votes * k - 1e-9))
+    mark = np.zeros(n + 1, dtype=bool)            # slot n: the "missing neighbour" id
+    mark[np.asarray(flagged, dtype=np.int64)] = True
+    start = mark.copy()
+    blocked = np.zeros(n, dtype=bool)
+    blocked[np.asarray(exclude, dtype=np.int64)] = True
+    safe = np.where(neighbors < 0, n, neighbors)
+    for _ in range(max(1, int(rounds))):
+        count = mark[safe].sum(axis=1)
+        new = (count >= need) & ~mark[:n] & ~blocked
+        if not new.any():
+            break
+        mark[:n] |= new
+    return np.flatnonzero(mark[:n] & ~start[:n]).astype(np.int64)
+
+
+def weakly_reached_cluster(probability: np.ndarray, neighbors: np.ndarray, threshold: float, votes: float,
+                           exclude: np.ndarray) -> np.ndarray:
+    """Ids with poison probability above ``threshold`` whose kNN row is at least ``votes`` above it too.
+
+    Why: spreading's argmax keeps only samples closer (in graph steps) to the buffer than to an anchor.
+    A second poison cluster that the buffer reaches only through a few edges gets a low probability,
+    shared by all its members; the benign samples that spreading reaches as weakly are scattered
+    along the flagged cluster's border, among unreached neighbours (docs/dift.md). ``exclude`` (the
+    anchors) never count as reached; negative ids (missing neighbours) count as not reached.
+    """
+    probability = np.asarray(probability, dtype=np.float64)
+    neighbors = np.asarray(neighbors, dtype=np.int64)
+    n, k = neighbors.shape
+    if threshold <= 0 or k == 0:
+        return np.empty(0, dtype=np.int64)
+    reached = np.zeros(n + 1, dtype=bool)
+    reached[:n] = probability[:n] > threshold
+    reached[np.asarray(exclude, dtype=np.int64)] = False
+    safe = np.where(neighbors < 0, n, neighbors)
+    share = reached[safe].sum(axis=1) / k
+    return np.flatnonzero(reached[:n] & (share >= votes - 1e-9)).astype(np.int64)
+

@@ -6,8 +6,8 @@ import scipy.sparse as sp
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import detect_epoch
 from naviewer.defense.knn import KnnIndex, as_float32
-from naviewer.defense.spreading import (_fit_label_spreading, build_pool, label_spread, sparse_affinity,
-                                        spreading_labels)
+from naviewer.defense.spreading import (_fit_label_spreading, build_pool, label_spread, neighbourhood_closure,
+                                        sparse_affinity, spreading_labels, weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 
 
@@ -76,3 +76,76 @@ def test_graph_mode_never_builds_a_dense_matrix(poisoned, poisoned_anchors, monk
     res = label_spread(det.features, det.selected, poisoned_anchors.indices, config, det.index, det.knn)
     assert res.flagged.size >= 25
     assert sp.issparse(sparse_affinity(det.knn.neighbors, det.knn.distances, det.n))
+
+
+# -- neighbourhood closure ------------------------------------------------------------------------
+
+def test_closure_adds_a_poison_whose_neighbourhood_is_flagged():
+    # sample 4 is missed, but 3 of its 4 neighbours are flagged; sample 5 sits among benign samples
+    neighbors = np.array([[1, 2, 3, 4], [0, 2, 3, 4], [0, 1, 3, 4], [0, 1, 2, 4],
+                          [0, 1, 2, 5], [6, 7, 8, 4], [5, 7, 8, 0], [5, 6, 8, 1], [5, 6, 7, 2]])
+    added = neighbourhood_closure(np.array([0, 1, 2, 3]), neighbors, 0.7, exclude=np.empty(0, dtype=np.int64))
+    assert added.tolist() == [4]
+
+
+def test_closure_cannot_creep_along_a_chain_of_benign_samples():
+    # a path 0-1-2-...-19, each sample's neighbours its two sides: flagging the first three never
+    # gives any later sample a majority
+    n = 20
+    neighbors = np.array([[max(i - 1, 0) if i else 1, min(i + 1, n - 1)] for i in range(n)])
+    neighbors[0] = [1, 2]
+    added = neighbourhood_closure(np.array([0, 1, 2]), neighbors, 0.6, exclude=np.empty(0, dtype=np.int64))
+    assert added.size == 0
+
+
+def test_closure_reaches_a_fixed_point_and_never_adds_anchors():
+    # a clique of 6 with two members unflagged; one of them is an anchor
+    neighbors = np.array([[j for j in range(6) if j != i] for i in range(6)])
+    added = neighbourhood_closure(np.array([0, 1, 2, 3]), neighbors, 0.6, exclude=np.array([5]))
+    assert added.tolist() == [4]
+    assert neighbourhood_closure(np.array([0, 1, 2, 3]), neighbors, 0.0, exclude=np.array([5])).size == 0
+
+
+def test_closure_counts_missing_neighbours_as_not_flagged():
+    neighbors = np.array([[1, -1], [0, -1], [0, 1]])
+    assert neighbourhood_closure(np.array([0, 1]), neighbors, 1.0, exclude=np.empty(0, dtype=np.int64)).tolist() == [2]
+    assert neighbourhood_closure(np.array([0]), neighbors, 1.0, exclude=np.empty(0, dtype=np.int64)).size == 0
+
+
+def test_closure_in_a_detection_pass_only_adds_and_is_recorded(poisoned, poisoned_anchors):
+    from naviewer.defense.pipeline import PosthocDetector
+
+    base = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2)
+    plain = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    closed = PosthocDetector(DiftConfig(**{**base.to_dict(), "closure_votes": 0.7})).run(
+        poisoned.features, poisoned_anchors, poisoned.poison)
+    assert set(plain.final_ids.tolist()) <= set(closed.final_ids.tolist())
+    assert closed.summary()["spread"]["closure_added"] == closed.final_ids.size - plain.final_ids.size
+    assert not np.isin(closed.final_ids, poisoned_anchors.indices).any()
+    assert closed.metrics["final_recall"] == 1.0 and closed.metrics["final_precision"] >= 0.9
+
+
+def test_weakly_reached_cluster_keeps_a_shared_low_probability_and_drops_lone_ones():
+    # 0-4: a cluster reached weakly (p 0.2-0.3, neighbours each other); 5: a lone sample at p 0.3 among
+    # unreached neighbours 6-9; 10: an anchor inside the cluster's reach is never flagged
+    probability = np.array([0.3, 0.25, 0.2, 0.3, 0.22, 0.3, 0.0, 0.0, 0.01, 0.0, 0.4])
+    neighbors = np.array([[1, 2, 3, 4], [0, 2, 3, 4], [0, 1, 3, 4], [0, 1, 2, 4], [0, 1, 2, 3],
+                          [6, 7, 8, 9], [5, 7, 8, 9], [5, 6, 8, 9], [5, 6, 7, 9], [5, 6, 7, 8], [0, 1, 2, 3]])
+    ids = weakly_reached_cluster(probability, neighbors, 0.1, 0.9, exclude=np.array([10]))
+    assert ids.tolist() == [0, 1, 2, 3, 4]
+    assert weakly_reached_cluster(probability, neighbors, 0.0, 0.9, exclude=np.array([10])).size == 0
+
+
+def test_weak_reach_and_closure_only_add_to_a_pass(poisoned, poisoned_anchors):
+    from naviewer.defense.pipeline import PosthocDetector
+
+    base = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2)
+    plain = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    both = PosthocDetector(DiftConfig(**{**base.to_dict(), "ls_soft_threshold": 0.1, "closure_votes": 0.7})).run(
+        poisoned.features, poisoned_anchors, poisoned.poison)
+    info = both.summary()["spread"]
+    assert set(plain.final_ids.tolist()) <= set(both.final_ids.tolist())
+    assert info["soft_added"] + info["closure_added"] == both.final_ids.size - plain.final_ids.size
+    assert both.metrics["final_precision"] >= 0.9
+    extra = both.extra_scores()
+    assert extra["poison_probability"].shape == (3000,) and extra["poison_probability"][both.final_ids].max() > 0.5

@@ -20,6 +20,8 @@ from naviewer.analysis.review import REVIEW_STATES, STATE_CODE, MemoryReviewStor
 from naviewer.errors import NaviewerError
 
 SCORE_KEYS = ("density", "rank", "candidate", "mindist", "posterior", "flagged", "spread", "cluster")
+#: per-sample arrays a DIFT pass stores when its opt-in rules after label spreading ran (docs/dift.md)
+SPREAD_RULE_KEYS = ("poison_probability", "soft", "closure")
 
 
 def _find_key(tree: Any, key: str) -> Any:
@@ -273,7 +275,7 @@ class AnalysisSession:
     def sample_scores(self, i: int) -> dict[str, Any]:
         """The scores of one sample as plain Python values (for tooltips and the inspector)."""
         out: dict[str, Any] = {"id": int(i), "label": self.class_name(int(self.labels[i]))}
-        for key in SCORE_KEYS:
+        for key in SCORE_KEYS + SPREAD_RULE_KEYS:
             if key in self.scores:
                 value = self.scores[key][i]
                 out[key] = value.item() if hasattr(value, "item") else value

@@ -44,6 +44,13 @@ SCORE_ROWS = (
     ("spread", "added by label spreading"),
 )
 
+#: rows shown only when the pass has the score (the opt-in rules after label spreading, docs/dift.md)
+OPTIONAL_SCORE_ROWS = (
+    ("poison_probability", "spreading probability"),
+    ("soft", "added: weakly reached cluster"),
+    ("closure", "added: neighbourhood closure"),
+)
+
 #: what each number means, shown as the row's tooltip (a reviewer should not need the paper)
 SCORE_HELP = {
     "rank": "Where the sample ranks by kNN density among all samples (0 = the densest). Poisons are built to "
@@ -58,6 +65,12 @@ SCORE_HELP = {
     "flagged": "DIFT's final flag: taken out as poison, directly or by label spreading.",
     "spread": "Flagged not because it was dense and far itself, but because label spreading carried the poison "
               "label to it from flagged neighbours (it sits next to them in embedding space).",
+    "poison_probability": "Label spreading's poison probability for this sample (0 = the poison label never reached "
+                          "it). Above 0.5 it is flagged; lower values flag it only through the two rules below.",
+    "soft": "Flagged because it and at least 9 in 10 of its neighbours were reached by label spreading with a low "
+            "probability: a second poison cluster the first one reaches only weakly.",
+    "closure": "Flagged because most of its nearest neighbours are flagged: a sample at the edge of a flagged "
+               "cluster that label spreading stopped short of.",
 }
 
 
@@ -91,7 +104,8 @@ class SampleInspector(QWidget):
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.values: dict[str, QLabel] = {}
-        for key, text in SCORE_ROWS + (("cluster", "cluster"), ("source", "source key"), ("review", "review")):
+        self._score_rows = SCORE_ROWS + tuple(row for row in OPTIONAL_SCORE_ROWS if row[0] in session.scores)
+        for key, text in self._score_rows + (("cluster", "cluster"), ("source", "source key"), ("review", "review")):
             label = QLabel("–")
             label.setWordWrap(True)  # long values (source keys) wrap in a narrow inspector
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -229,7 +243,7 @@ class SampleInspector(QWidget):
         else:
             self.image.setText("(no image data)")
             self.layout_button.setEnabled(False)
-        for key, _text in SCORE_ROWS:
+        for key, _text in self._score_rows:
             value = info.get(key)
             if key == "rank" and value is not None:
                 self.values[key].setText(f"{int(value):,} of {s.n:,} (0 = densest)")

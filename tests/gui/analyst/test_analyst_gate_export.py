@@ -127,3 +127,24 @@ def test_why_flagged_plots_with_and_without_scores(qtbot, demo_session) -> None:
     empty = WhyFlaggedWidget(bare)
     qtbot.addWidget(empty)
     assert "one pass only" in empty.epoch_plot.getPlotItem().titleLabel.text
+
+
+def test_inspector_shows_the_spreading_rules_only_for_passes_that_ran_them(qtbot, demo_session) -> None:
+    plain = SampleInspector(demo_session)
+    qtbot.addWidget(plain)
+    assert "closure" not in plain.values and "poison_probability" not in plain.values
+    n = demo_session.n
+    flagged = np.asarray(demo_session.scores["flagged"], bool)
+    sid = int(np.flatnonzero(flagged)[0])
+    probability = np.zeros(n, np.float32)
+    probability[sid] = 0.31
+    closure = np.zeros(n, bool)
+    closure[sid] = True
+    demo_session.scores["poison_probability"] = probability
+    demo_session.scores["closure"] = closure
+    inspector = SampleInspector(demo_session)
+    qtbot.addWidget(inspector)
+    demo_session.set_current(sid)
+    assert inspector.values["poison_probability"].text().startswith("0.31")
+    assert inspector.values["closure"].text() in ("True", "yes", "1")
+    assert "soft" not in inspector.values  # the pass did not store it

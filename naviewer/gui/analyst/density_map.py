@@ -9,6 +9,7 @@ overlays. Selection: click, box (B) or lasso (S) drag; Shift adds; Esc clears; G
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Optional
 
 import numpy as np
@@ -78,6 +79,12 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 #: (docs/performance.md): the scatter repaints in 17-24 ms up to 100k points and 35-50 ms at 125-150k on
 #: 2 loaded cores, the image in 5-14 ms at any size; below 100k the scatter's single points are worth it
 IMAGE_THRESHOLD = 100_000
+#: above this many points the hover/click index (a k-d tree) is built in a background thread: ~3 s at 1M,
+#: ~30 s at 10M on a loaded core, which the map must not wait for (hover and click answer once it is there)
+TREE_SYNC_LIMIT = 200_000
+#: flags or candidates above this many are drawn as small filled dots, not rings: 100k-200k rings (1-2% of
+#: 10M) hide the density image under them; the dots keep the flags on top without covering it
+RING_LIMIT = 20_000
 
 class _SelectViewBox(pg.ViewBox):
     """A ViewBox whose left-drag draws a selection box or lasso instead of panning (by mode)."""
@@ -302,7 +309,19 @@ class DensityMapWidget(QWidget):
     def rebuild(self) -> None:
         """(Re)build the base layer for the current projection and colour mode."""
         self._points = np.ascontiguousarray(self.session.projection(), dtype=np.float64)
-        self._tree = cKDTree(self._points) if len(self._points) else None
+        self._tree = None
+        if len(self._points) > TREE_SYNC_LIMIT:
+            points = self._points
+
+            def build() -> None:  # cKDTree builds without the GIL: the GUI thread keeps running meanwhile
+                tree = cKDTree(points)
+                if self._points is points:  # not rebuilt for another projection meanwhile
+                    self._tree = tree
+
+            self._tree_thread = threading.Thread(target=build, name="naviewer-map-index", daemon=True)
+            self._tree_thread.start()
+        elif len(self._points):
+            self._tree = cKDTree(self._points)
         self._build_base()
         self._update_overlays()
         self._update_current()
@@ -378,8 +397,8 @@ class DensityMapWidget(QWidget):
         show_flags = self.flags_toggle.isChecked()
         flags = np.flatnonzero(s.flagged_mask) if show_flags else np.zeros(0, np.int64)
         cands = np.flatnonzero(s.candidate_mask & ~s.flagged_mask) if show_flags else np.zeros(0, np.int64)
-        self.flag_item.setData(pts[flags, 0], pts[flags, 1])
-        self.candidate_item.setData(pts[cands, 0], pts[cands, 1])
+        self.flag_item.setData(pts[flags, 0], pts[flags, 1], **self._mark_style(len(flags), FLAG_COLOUR, 8, 1.5))
+        self.candidate_item.setData(pts[cands, 0], pts[cands, 1], **self._mark_style(len(cands), CANDIDATE_COLOUR, 7, 1))
         sel = s.selection
         self.selection_item.setData(pts[sel, 0], pts[sel, 1])
         # dim everything else while something is selected (one opacity per item: no re-brushing)
@@ -387,6 +406,12 @@ class DensityMapWidget(QWidget):
         for item in list(self._base_items) + list(self.state_items.values()):
             item.setOpacity(dim)
         self._update_legend()
+
+    def _mark_style(self, count: int, colour: QColor, ring: float, width: float) -> dict[str, Any]:
+        """Rings, or small filled dots when there are too many rings to see the map under them."""
+        if self.image_mode and count > RING_LIMIT:
+            return {"size": 3, "pen": None, "brush": pg.mkBrush(colour)}
+        return {"size": ring, "pen": pg.mkPen(colour, width=width), "brush": None}
 
     def _update_current(self) -> None:
         cur = self.session.current

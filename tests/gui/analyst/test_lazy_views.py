@@ -87,3 +87,25 @@ def test_the_cluster_table_builds_rows_a_window_at_a_time(qtbot, monkeypatch) ->
     # the rows stay sorted by the column the table was sorted by (the rank, #)
     firsts = [int(widget.table.item(r, 0).text()) for r in range(widget.table.rowCount())]
     assert firsts == sorted(firsts)
+
+
+def test_a_large_map_builds_its_hover_index_in_the_background_and_keeps_flags_on_top(qtbot, monkeypatch) -> None:
+    from naviewer.gui.analyst import density_map
+    from naviewer.gui.analyst.benchmark import synthetic_session
+
+    monkeypatch.setattr(density_map, "TREE_SYNC_LIMIT", 1_000)
+    monkeypatch.setattr(density_map, "RING_LIMIT", 10)
+    session = synthetic_session(3_000, images=False)
+    widget = density_map.DensityMapWidget(session, image_threshold=1_000)
+    qtbot.addWidget(widget)
+    assert widget.image_mode
+    widget._tree_thread.join(30)
+    target = int(np.flatnonzero(~session.flagged_mask)[0])
+    x, y = widget.points[target]
+    assert widget.nearest(x, y, radius_px=50) == target
+    # the flags (30 here, over RING_LIMIT) are small filled dots above the image, not rings
+    image_z = widget._base_items[0].zValue()
+    assert widget.flag_item.zValue() > image_z and len(widget.flag_item.data) == int(session.flagged_mask.sum())
+    from PySide6.QtCore import Qt
+
+    assert widget.flag_item.opts["size"] == 3 and widget.flag_item.opts["pen"].style() == Qt.PenStyle.NoPen

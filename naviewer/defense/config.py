@@ -18,7 +18,7 @@ from naviewer.settings import settings_from_dict
 if TYPE_CHECKING:
     from naviewer.workspace import Workspace
 
-KNN_BACKENDS = ("auto", "hnsw", "exact", "ivfpq")
+KNN_BACKENDS = ("auto", "hnsw", "exact", "ivfpq", "ivfsq")
 SPREAD_MODES = ("pool", "graph", "none")
 RESTART_MODES = ("continue", "retrain")
 MINDIST_SCALES = ("none", "anchor_spread")
@@ -38,11 +38,11 @@ class DiftConfig:
 
     # -- kNN density -----------------------------------------------------------------------
     k: int = 20
-    knn_backend: str = "auto"          # hnsw | exact | ivfpq (FAISS) | auto (exact when N <= exact_max_n, HNSW up to
-                                       # approx_max_n, FAISS IVF-PQ above when faiss is installed)
-    approx_max_n: int = 3_000_000      # auto: HNSW in RAM up to this size, IVF-PQ above (memory: PQ codes, not vectors)
+    knn_backend: str = "auto"          # hnsw | exact | ivfpq / ivfsq (FAISS) | auto (exact when N <= exact_max_n, HNSW up
+                                       # to approx_max_n, FAISS IVF-SQ8 above when faiss is installed)
+    approx_max_n: int = 3_000_000      # auto: HNSW in RAM up to this size, IVF-SQ8 above (memory: codes, not vectors)
     ivf_nlist: Optional[int] = None    # IVF lists (None: 4 sqrt(N), at most N / 39 so each list trains)
-    ivf_nprobe: int = 32               # lists visited per query (recall vs time)
+    ivf_nprobe: Optional[int] = None   # lists visited per query (recall vs time; None: 16 for ivfsq, 32 for ivfpq)
     pq_dims_per_code: int = 4          # PQ: one 8-bit code per this many dims (d / 4 bytes per vector)
     ivf_train_size: int = 200_000      # rows the IVF-PQ quantisers are trained on (a seeded sample)
     recall_sample: int = 256           # approximate backends: recall@k against exact on this many rows (0: off)
@@ -55,6 +55,8 @@ class DiftConfig:
     num_threads: int = 0               # 0: every core
     knn_dims: Optional[int] = None     # PCA to this many dims before the index (None: full dims)
     knn_rerank: int = 10               # extra neighbours fetched then re-ranked in full dims when knn_dims is set
+    knn_memory_mb: int = 512           # working memory of the chunked kNN passes: rows normalised, queried and re-ranked
+                                       # at a time; memory-mapped embeddings have their pages released past it
     seed: int = 0
     normalize: bool = True             # L2-normalise features before detection (docs/dift.md, Embeddings)
 
@@ -144,16 +146,17 @@ class DiftConfig:
 
         for name in ("k", "hnsw_m", "hnsw_ef_construction", "anchors_per_class", "gmm_n_init", "n_min",
                      "patience", "pool_cap", "graph_neighbors", "ft_batch_size", "ft_check_every",
-                     "ft_cluster_k", "ls_max_iter", "approx_max_n", "ivf_nprobe", "pq_dims_per_code",
-                     "ivf_train_size"):
+                     "ft_cluster_k", "ls_max_iter", "approx_max_n", "pq_dims_per_code",
+                     "ivf_train_size", "knn_memory_mb"):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")
         for name in ("max_detection_epochs", "ft_max_steps", "pool_neighbors", "pool_random", "guard_reference_size",
                      "exact_max_n", "exact_max_n_gpu", "num_threads", "knn_rerank", "dense_max", "recall_sample"):
             if int(getattr(self, name)) < 0:
                 raise bad(name, "must be >= 0")
-        if self.ivf_nlist is not None and int(self.ivf_nlist) < 1:
-            raise bad("ivf_nlist", "must be >= 1 or unset")
+        for name in ("ivf_nlist", "ivf_nprobe"):
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
+                raise bad(name, "must be >= 1 or unset")
         if self.knn_backend not in KNN_BACKENDS:
             raise bad("knn_backend", f"choose one of {KNN_BACKENDS}")
         if not 0.0 <= float(self.ls_soft_threshold) < 1.0:

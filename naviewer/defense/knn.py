@@ -7,10 +7,21 @@ against, the right choice for small sets, and a user option.
 Pitfalls handled here (docs/dift.md, kNN density): hnswlib's ``'l2'`` space returns *squared* distances; its
 labels are uint64 (cast to int64 before mixing with int64 arrays); and the first hit is not
 always the query itself, so self is removed by id, falling back to dropping the last column.
+
+Memory-mapped embeddings (``np.load(path, mmap_mode="r")``, float16 or float32) are never copied into
+RAM whole: :func:`as_float32` writes their normalised float32 rows to an unlinked scratch memmap,
+and every pass over all rows (PCA projection, index building, queries, re-ranking, the recall check)
+runs in chunks sized by ``DiftConfig.knn_memory_mb``, releasing the mapped pages it touched once
+that much has been read (``madvise(MADV_DONTNEED)``: the file stays in the page cache, the process's
+RSS does not keep it). What stays in RAM grows with N only through the index (HNSW: the vectors and
+graph; IVF: the codes) and the (N, k) answer.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -56,7 +67,7 @@ class KnnResult:
 
 
 def faiss_available() -> bool:
-    """True when FAISS imports (the ``ivfpq`` backend; ``pip install faiss-cpu``)."""
+    """True when FAISS imports (the ``ivfpq`` / ``ivfsq`` backends; ``pip install faiss-cpu``)."""
     try:
         import faiss  # noqa: F401
     except ImportError:
@@ -71,8 +82,66 @@ def density_rank(kth_distance: np.ndarray) -> np.ndarray:
     return rank
 
 
-def as_float32(features: np.ndarray, normalize: bool, path: Optional[str] = None) -> np.ndarray:
-    """C-contiguous float32 copy (works on memory-mapped float16), optionally L2-normalised."""
+def is_mapped(array) -> bool:
+    """True for a memory-mapped array (``np.memmap``, or a view of one)."""
+    return isinstance(array, np.memmap) and getattr(array, "_mmap", None) is not None
+
+
+def release_pages(array) -> None:
+    """Drop the pages of a memory-mapped array from this process's RSS (they stay in the page cache)."""
+    handle = getattr(array, "_mmap", None) if isinstance(array, np.memmap) else None
+    if handle is not None and hasattr(handle, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            handle.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):  # pragma: no cover - a closed map or an unsupported platform
+            pass
+
+
+def chunk_rows(memory_mb: int, bytes_per_row: int) -> int:
+    """Rows that fit ``memory_mb`` at ``bytes_per_row`` (at least 256)."""
+    return max(256, int(memory_mb) * (1 << 20) // max(1, int(bytes_per_row)))
+
+
+def scratch_array(shape: tuple[int, int], directory: Optional[str] = None) -> np.memmap:
+    """A float32 memmap on an unlinked temporary file: disk-backed, gone when the array is."""
+    handle = tempfile.NamedTemporaryFile(prefix="naviewer-knn-", suffix=".f32", dir=directory, delete=False)
+    try:
+        handle.truncate(int(np.prod(shape)) * 4)
+        handle.close()
+        out = np.memmap(handle.name, dtype=np.float32, mode="r+", shape=shape)
+    finally:
+        try:
+            os.unlink(handle.name)  # the mapping keeps the data; nothing is left behind on exit or crash
+        except OSError:  # pragma: no cover - Windows keeps mapped files: removed at exit instead
+            pass
+    return out
+
+
+def _normalise_block(block: np.ndarray) -> np.ndarray:
+    # direction only: scale each row first, so 1e30-sized embeddings neither overflow nor vanish
+    block = block.astype(np.float64)
+    block /= np.maximum(np.abs(block).max(axis=1, keepdims=True), 1e-300)
+    block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+    return block.astype(np.float32)
+
+
+def as_float32(features: np.ndarray, normalize: bool, path: Optional[str] = None,
+               memory_mb: int = 512) -> np.ndarray:
+    """C-contiguous float32 copy (works on memory-mapped float16), optionally L2-normalised.
+
+    Memory-mapped input gives a memory-mapped result (an unlinked scratch file in the temporary
+    directory, ``TMPDIR``), written ``memory_mb`` at a time: RSS stays bounded whatever N."""
+    if is_mapped(features) and features.ndim == 2 and features.shape[0] and features.shape[1]:
+        out = scratch_array(features.shape)
+        step = chunk_rows(memory_mb, features.shape[1] * 24)
+        for start in range(0, features.shape[0], step):
+            block = np.asarray(features[start:start + step])
+            if not np.isfinite(block).all():
+                raise NaviewerError("embeddings contain NaN or infinite values", path)
+            out[start:start + step] = _normalise_block(block) if normalize else block
+            release_pages(features)
+            release_pages(out)
+        return out
     features = np.asarray(features)
     if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
         raise NaviewerError(f"embeddings must be a non-empty (N, D) array, got shape {features.shape}", path)
@@ -176,13 +245,18 @@ class KnnIndex:
     for a buffer's neighbours (label-spreading pool) or for one sample (the GUI inspector).
 
     ``features`` are used as given (normalise first with :func:`as_float32`). Ids are row numbers.
+    A memory-mapped ``features`` is read in chunks (``config.knn_memory_mb``), never copied whole.
     """
 
     def __init__(self, features: np.ndarray, config: Optional[DiftConfig] = None,
                  ctx: Optional[JobContext] = None) -> None:
         self.config = (config or DiftConfig()).validate()
         ctx = ensure_context(ctx)
-        self.features = np.ascontiguousarray(features, dtype=np.float32)
+        self.mapped = is_mapped(features)
+        if self.mapped and features.ndim == 2:
+            self.features = features  # float16 or float32 rows, cast per chunk
+        else:
+            self.features = np.ascontiguousarray(features, dtype=np.float32)
         self.n, self.dim = self.features.shape
         if self.n < 2:
             raise NaviewerError(f"need at least 2 samples for a kNN index, got {self.n}")
@@ -190,23 +264,30 @@ class KnnIndex:
         if backend == "auto":
             exact = self.n <= self.config.exact_max_n or (self.n <= self.config.exact_max_n_gpu and self._has_cuda())
             large = self.n > self.config.approx_max_n and faiss_available()
-            backend = "exact" if exact else ("ivfpq" if large else "hnsw")
-        if backend == "ivfpq" and not faiss_available():
-            raise NaviewerError("knn_backend ivfpq needs FAISS: pip install faiss-cpu (or faiss-gpu)")
+            backend = "exact" if exact else ("ivfsq" if large else "hnsw")
+        if backend in ("ivfpq", "ivfsq") and not faiss_available():
+            raise NaviewerError(f"knn_backend {backend} needs FAISS: pip install faiss-cpu (or faiss-gpu)")
         self.backend = backend
         self.timings: dict[str, float] = {}
+        self.ivf: dict = {}
         self._mean = self._axes = None
-        self._space = self.features
-        if backend in ("hnsw", "ivfpq") and self.config.knn_dims and self.config.knn_dims < self.dim:
+        self._space = None if self.mapped else self.features
+        if backend in ("hnsw", "ivfpq", "ivfsq") and self.config.knn_dims and self.config.knn_dims < self.dim:
             start = time.perf_counter()
-            self._space, self._mean, self._axes = pca_project(self.features, int(self.config.knn_dims),
-                                                              seed=self.config.seed)
+            if self.mapped:  # axes from a sample; rows projected chunk by chunk when needed
+                rng = np.random.default_rng(self.config.seed)
+                rows = np.sort(rng.choice(self.n, size=min(self.n, 20000), replace=False))
+                _, self._mean, self._axes = pca_project(self._take(rows), int(self.config.knn_dims),
+                                                        seed=self.config.seed)
+            else:
+                self._space, self._mean, self._axes = pca_project(self.features, int(self.config.knn_dims),
+                                                                  seed=self.config.seed)
             self.timings["pca"] = time.perf_counter() - start
         self._index = None
         if backend == "hnsw":
             self._build_hnsw(ctx)
-        elif backend == "ivfpq":
-            self._build_ivfpq(ctx)
+        elif backend in ("ivfpq", "ivfsq"):
+            self._build_ivf(ctx)
 
     @staticmethod
     def _has_cuda() -> bool:
@@ -221,12 +302,37 @@ class KnnIndex:
     def projected(self) -> bool:
         return self._axes is not None
 
+    # -- row access: in RAM, or chunks of a memmap ------------------------------------------
+    def _rows(self, begin: int, end: int) -> np.ndarray:
+        return np.ascontiguousarray(self.features[begin:end], dtype=np.float32)
+
+    def _take(self, ids: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.features[ids], dtype=np.float32)
+
+    def _space_rows(self, begin: int, end: int) -> np.ndarray:
+        """Rows in the index's space (the PCA projection when ``knn_dims`` is set)."""
+        if self._space is not None:
+            return self._space[begin:end]
+        rows = self._rows(begin, end)
+        return project(rows, self._mean, self._axes) if self.projected else rows
+
+    def _to_space(self, rows: np.ndarray) -> np.ndarray:
+        return project(rows, self._mean, self._axes) if self.projected else rows
+
+    def _chunk(self, per_row_floats: int) -> int:
+        return chunk_rows(self.config.knn_memory_mb, 4 * max(1, per_row_floats))
+
+    def _release(self) -> None:
+        if self.mapped:
+            release_pages(self.features)
+
     def _build_hnsw(self, ctx: JobContext) -> None:
         import hnswlib
 
         cfg = self.config
         start = time.perf_counter()
-        index = hnswlib.Index(space="l2", dim=int(self._space.shape[1]))
+        dim = int(self._axes.shape[1]) if self.projected else self.dim
+        index = hnswlib.Index(space="l2", dim=dim)
         index.init_index(max_elements=self.n, M=int(cfg.hnsw_m), ef_construction=int(cfg.hnsw_ef_construction),
                          random_seed=int(cfg.seed))
         index.set_num_threads(cfg.threads)
@@ -234,75 +340,74 @@ class KnnIndex:
         for begin in range(0, self.n, chunk):
             ctx.check()
             end = min(self.n, begin + chunk)
-            index.add_items(self._space[begin:end], np.arange(begin, end, dtype=np.int64))
+            index.add_items(self._space_rows(begin, end), np.arange(begin, end, dtype=np.int64))
+            self._release()
             ctx.progress(end, self.n, "building HNSW index")
         self._index = index
         self.timings["build"] = time.perf_counter() - start
 
-    def _build_ivfpq(self, ctx: JobContext) -> None:
-        """FAISS IVF-PQ: coarse lists + 8-bit product codes (d / pq_dims_per_code bytes a vector), the
-        quantisers trained on a seeded sample; every answer is re-ranked in full dims (:meth:`_rerank`)."""
+    def _build_ivf(self, ctx: JobContext) -> None:
+        """FAISS IVF with a flat coarse quantiser: ``ivfsq`` 8-bit scalar codes (one byte a dimension),
+        ``ivfpq`` 8-bit product codes (d / pq_dims_per_code bytes a vector); the quantisers are
+        trained on a seeded sample, vectors added chunk by chunk; every answer is re-ranked in full
+        dims (:meth:`_rerank`)."""
         import faiss
 
         cfg = self.config
         start = time.perf_counter()
         faiss.omp_set_num_threads(cfg.threads)
-        space = np.ascontiguousarray(self._space, dtype=np.float32)
-        d = int(space.shape[1])
+        d = int(self._axes.shape[1]) if self.projected else self.dim
         nlist = int(cfg.ivf_nlist or round(4 * np.sqrt(self.n)))
         nlist = max(1, min(nlist, self.n // 39))
-        codes = max(1, d // int(cfg.pq_dims_per_code))
-        while d % codes:  # PQ needs a divisor of d
-            codes -= 1
-        index = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, nlist, codes, 8)
+        if self.backend == "ivfsq":
+            codes = d
+            index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatL2(d), d, nlist, faiss.ScalarQuantizer.QT_8bit)
+            name = "IVF-SQ8"
+        else:
+            codes = max(1, d // int(cfg.pq_dims_per_code))
+            while d % codes:  # PQ needs a divisor of d
+                codes -= 1
+            index = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, nlist, codes, 8)
+            name = "IVF-PQ"
         rng = np.random.default_rng(cfg.seed)
         size = min(self.n, max(int(cfg.ivf_train_size), 39 * nlist, 256))
-        sample = np.sort(rng.choice(self.n, size=size, replace=False)) if size < self.n else slice(None)
-        ctx.progress(0, None, f"training IVF-PQ ({nlist} lists, {codes} bytes a vector) on {size} rows")
-        index.train(space[sample])
-        chunk = 100_000
+        sample = np.sort(rng.choice(self.n, size=size, replace=False)) if size < self.n else np.arange(self.n)
+        ctx.progress(0, None, f"training {name} ({nlist} lists, {codes} bytes a vector) on {size} rows")
+        train = self._space[sample] if self._space is not None else self._to_space(self._take(sample))
+        self._release()
+        index.train(np.ascontiguousarray(train, dtype=np.float32))
+        del train
+        chunk = min(100_000, self._chunk(2 * self.dim))
         for begin in range(0, self.n, chunk):
             ctx.check()
             end = min(self.n, begin + chunk)
-            index.add(space[begin:end])
-            ctx.progress(end, self.n, "building IVF-PQ index")
-        index.nprobe = min(int(cfg.ivf_nprobe), nlist)
+            index.add(np.ascontiguousarray(self._space_rows(begin, end), dtype=np.float32))
+            self._release()
+            ctx.progress(end, self.n, f"building {name} index")
+        nprobe = cfg.ivf_nprobe or (16 if self.backend == "ivfsq" else 32)
+        index.nprobe = min(int(nprobe), nlist)
         self._index = index
-        self.ivf = {"nlist": nlist, "code_bytes": codes, "nprobe": int(index.nprobe), "train_rows": int(size)}
+        self.ivf = {"codec": "sq8" if self.backend == "ivfsq" else "pq", "nlist": nlist, "code_bytes": codes,
+                    "nprobe": int(index.nprobe), "train_rows": int(size)}
         self.timings["build"] = time.perf_counter() - start
 
     # -- queries -------------------------------------------------------------------------
-    def _raw_query(self, vectors: np.ndarray, k: int, ctx: JobContext) -> tuple[np.ndarray, np.ndarray]:
-        """The approximate index's answer in its space, in chunks: (int64 ids, -1 = none; unsquared distances)."""
+    def _raw_query(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The approximate index's answer in its space: (int64 ids, -1 = none; unsquared distances)."""
         k = min(k, self.n)
-        if self.backend == "ivfpq":
-            name = "IVF-PQ query"
-
-            def search(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                d2, lab = self._index.search(np.ascontiguousarray(block, dtype=np.float32), k)
-                return lab, d2
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.backend in ("ivfpq", "ivfsq"):
+            d2, lab = self._index.search(vectors, k)
         else:
-            name = "HNSW query"
             self._index.set_ef(max(self.config.ef, k + 1))
-
-            def search(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                return self._index.knn_query(block, k=k, num_threads=self.config.threads)
-        labels = np.empty((vectors.shape[0], k), dtype=np.int64)
-        dist = np.empty((vectors.shape[0], k), dtype=np.float32)
-        chunk = 20000
-        for begin in range(0, vectors.shape[0], chunk):
-            ctx.check()
-            end = min(vectors.shape[0], begin + chunk)
-            lab, d2 = search(vectors[begin:end])
-            labels[begin:end] = lab.astype(np.int64)
-            dist[begin:end] = np.sqrt(np.maximum(d2, 0.0))
-            ctx.progress(end, vectors.shape[0], name)
-        return labels, dist
+            lab, d2 = self._index.knn_query(vectors, k=k, num_threads=self.config.threads)
+        return lab.astype(np.int64), np.sqrt(np.maximum(d2, 0.0)).astype(np.float32)
 
     def _rerank(self, queries: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact full-dimension distances for the candidate ids, re-sorted, first k kept.
 
         (numpy measured faster than a torch gather here: the cost is the memory traffic of the gather.)
+        Candidate rows of memory-mapped features are read from the map, its pages released as it goes.
         """
         out_l = np.empty((queries.shape[0], k), dtype=np.int64)
         out_d = np.empty((queries.shape[0], k), dtype=np.float32)
@@ -311,7 +416,14 @@ class KnnIndex:
             end = min(queries.shape[0], begin + step)
             lab = labels[begin:end]
             missing = lab < 0  # FAISS pads with -1 when the visited lists hold fewer than k
-            diff = self.features[np.where(missing, 0, lab)]
+            flat = np.where(missing, 0, lab).ravel()
+            if self.mapped:  # sorted reads touch each page once
+                order = np.argsort(flat, kind="stable")
+                diff = np.empty((flat.size, self.dim), dtype=np.float32)
+                diff[order] = self._take(flat[order])
+                diff = diff.reshape(lab.shape + (self.dim,))
+            else:
+                diff = self.features[np.where(missing, 0, lab)]
             diff -= queries[begin:end, None, :]
             d = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
             d[missing] = np.inf
@@ -320,25 +432,38 @@ class KnnIndex:
             out_d[begin:end] = np.take_along_axis(d, order, axis=1)
         return out_l, out_d
 
-    def _search(self, queries: np.ndarray, k: int, ids: Optional[np.ndarray], ctx: JobContext
+    def _search(self, queries, k: int, ids: Optional[np.ndarray], ctx: JobContext
                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Answer ``queries`` (rows, in RAM or mapped) chunk by chunk; ``ids``: their own ids (self excluded)."""
         if self.backend == "exact":
-            return exact_knn(self.features, queries, k, query_ids=ids, device=_pick_device(self.config), ctx=ctx)
+            base = self.features if not self.mapped else self._rows(0, self.n)
+            return exact_knn(base, np.asarray(queries, dtype=np.float32), k, query_ids=ids,
+                             device=_pick_device(self.config), ctx=ctx)
         extra = 1 if ids is not None else 0
-        rerank = self.projected or self.backend == "ivfpq"  # PQ distances are approximate: always re-rank
+        rerank = self.projected or self.backend in ("ivfpq", "ivfsq")  # codes are approximate: always re-rank
         k_fetch = min(self.n, k + extra + (int(self.config.knn_rerank) if rerank else 0))
-        if self.projected:
-            every = ids is not None and ids.size == self.n and bool((ids == np.arange(self.n)).all())
-            space = self._space if every else project(queries, self._mean, self._axes)
-        else:
-            space = queries
-        labels, dist = self._raw_query(space, k_fetch, ctx)
-        if rerank:
-            labels, dist = self._rerank(queries, labels, k_fetch)
         k_eff = min(k, self.n - extra)
-        if ids is not None:
-            return remove_self(labels, dist, ids, k_eff)
-        return labels[:, :k_eff], dist[:, :k_eff]
+        every = ids is not None and ids.size == self.n and bool((ids == np.arange(self.n)).all())
+        nq = queries.shape[0]
+        out_l = np.empty((nq, k_eff), dtype=np.int64)
+        out_d = np.empty((nq, k_eff), dtype=np.float32)
+        chunk = min(20000, self._chunk(k_fetch * (self.dim + 2) + 2 * self.dim))
+        name = {"hnsw": "HNSW query", "ivfpq": "IVF-PQ query", "ivfsq": "IVF-SQ8 query"}[self.backend]
+        for begin in range(0, nq, chunk):
+            ctx.check()
+            end = min(nq, begin + chunk)
+            rows = np.ascontiguousarray(queries[begin:end], dtype=np.float32)
+            space = self._space_rows(begin, end) if every else self._to_space(rows)
+            labels, dist = self._raw_query(space, k_fetch)
+            if rerank:
+                labels, dist = self._rerank(rows, labels, k_fetch)
+            if ids is not None:
+                labels, dist = remove_self(labels, dist, ids[begin:end], k_eff)
+            out_l[begin:end] = labels[:, :k_eff]
+            out_d[begin:end] = dist[:, :k_eff]
+            self._release()
+            ctx.progress(end, nq, name)
+        return out_l, out_d
 
     def query(self, vectors: np.ndarray, k: int, ctx: Optional[JobContext] = None) -> tuple[np.ndarray, np.ndarray]:
         """k nearest indexed samples of arbitrary vectors (same space as the index): (ids, distances)."""
@@ -353,7 +478,7 @@ class KnnIndex:
         if ids.size and (ids.min() < 0 or ids.max() >= self.n):
             raise NaviewerError(f"sample id out of range 0..{self.n - 1}")
         every = ids.size == self.n and bool((ids == np.arange(self.n)).all())
-        queries = self.features if every else self.features[ids]
+        queries = self.features if every else self._take(ids)
         return self._search(queries, int(k), ids, ensure_context(ctx))
 
     def all_neighbors(self, k: int, ctx: Optional[JobContext] = None) -> KnnResult:
@@ -369,13 +494,42 @@ class KnnIndex:
             timings["recall_check"] = time.perf_counter() - start
         return KnnResult(neighbors=labels, distances=dist, backend=self.backend, timings=timings, recall=recall)
 
+    def exact_neighbors_of(self, ids: np.ndarray, k: int, ctx: Optional[JobContext] = None) -> np.ndarray:
+        """Exact k nearest neighbours (ids) of indexed samples, self excluded, the base read in chunks:
+        a running top-k over blocks of rows, so a mapped base is never held whole."""
+        ctx = ensure_context(ctx)
+        ids = np.asarray(ids, dtype=np.int64)
+        q = self._take(ids)
+        qq = (q.astype(np.float64) ** 2).sum(1)
+        k_eff = min(k, self.n - 1)
+        best_d = np.full((ids.size, 0), np.inf)
+        best_i = np.empty((ids.size, 0), dtype=np.int64)
+        step = self._chunk(self.dim + 2 * ids.size)
+        for begin in range(0, self.n, step):
+            ctx.check()
+            end = min(self.n, begin + step)
+            block = self._rows(begin, end)
+            d2 = qq[:, None] + (block.astype(np.float64) ** 2).sum(1)[None, :] - 2.0 * (q @ block.T)
+            mine = (ids >= begin) & (ids < end)
+            d2[np.flatnonzero(mine), ids[mine] - begin] = np.inf
+            cand_d = np.concatenate([best_d, d2], axis=1)
+            cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(begin, end), d2.shape)], axis=1)
+            keep = np.argsort(cand_d, axis=1, kind="stable")[:, :k_eff]
+            best_d = np.take_along_axis(cand_d, keep, axis=1)
+            best_i = np.take_along_axis(cand_i, keep, axis=1)
+            self._release()
+        return best_i
+
     def recall_at_k(self, k: int, labels: np.ndarray, sample: int, ctx: Optional[JobContext] = None) -> float:
         """Mean |approximate ∩ exact| / k over a seeded sample of rows (``labels``: the approximate
-        neighbours of every row), the exact answer from :func:`exact_knn` over all rows."""
+        neighbours of every row), the exact answer over all rows (:meth:`exact_neighbors_of`)."""
         rng = np.random.default_rng(self.config.seed)
         ids = np.sort(rng.choice(self.n, size=min(int(sample), self.n), replace=False))
-        exact, _ = exact_knn(self.features, self.features[ids], k, query_ids=ids, device=_pick_device(self.config),
-                             ctx=ensure_context(ctx))
+        if self.mapped:
+            exact = self.exact_neighbors_of(ids, k, ctx)
+        else:
+            exact, _ = exact_knn(self.features, self.features[ids], k, query_ids=ids,
+                                 device=_pick_device(self.config), ctx=ensure_context(ctx))
         hits = [np.intersect1d(labels[row, :k], exact[i]).size for i, row in enumerate(ids)]
         return float(np.mean(hits) / max(1, exact.shape[1]))
 
@@ -385,7 +539,7 @@ def knn_density(features: np.ndarray, config: Optional[DiftConfig] = None, ctx: 
     """d_k, density and rank of every sample; returns the index too, for later neighbour queries."""
     config = (config or DiftConfig()).validate()
     norm = config.normalize if normalize is None else normalize
-    z = as_float32(features, norm)
+    z = as_float32(features, norm, memory_mb=config.knn_memory_mb)
     if z.shape[0] <= config.k:
         raise NaviewerError(f"need more than k={config.k} samples for kNN density, got {z.shape[0]}")
     index = KnnIndex(z, config, ctx)

@@ -24,6 +24,7 @@ from naviewer.defense.buffer import DetectionBuffer
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import EpochDetection, detect_epoch
 from naviewer.defense.finetune import reference_ids
+from naviewer.defense.knn import is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
@@ -141,6 +142,9 @@ def judgeable(detection: EpochDetection, sample_count: Optional[int] = None) -> 
     if z is None:
         return []
     samples = z[:sample_count] if sample_count is not None else z
+    if is_mapped(samples):  # as_float32 checked every row already: judge a seeded sample, not the whole map
+        rows = np.random.default_rng(0).choice(len(samples), size=min(len(samples), 5000), replace=False)
+        samples = np.asarray(samples[np.sort(rows)])
     report = embedding_report(samples)
     if not report.warnings and len(detection.anchors):
         report.extend(anchor_report(z[detection.anchors.indices], detection.anchors.labels))

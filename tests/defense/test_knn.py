@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from naviewer.defense.config import DiftConfig
-from naviewer.defense.knn import KnnIndex, exact_knn, faiss_available, knn_density, remove_self
+from naviewer.defense.knn import KnnIndex, as_float32, exact_knn, faiss_available, is_mapped, knn_density, remove_self
 from naviewer.defense.synthetic import make_embeddings, planted_cluster
 from naviewer.errors import NaviewerError
 
 
-#: every backend answers the same tests (FAISS IVF-PQ where faiss is installed, as the package requires)
-BACKENDS = ("exact", "hnsw") + (("ivfpq",) if faiss_available() else ())
+#: every backend answers the same tests (FAISS IVF-PQ / IVF-SQ8 where faiss is installed, as the package requires)
+BACKENDS = ("exact", "hnsw") + (("ivfpq", "ivfsq") if faiss_available() else ())
 
 
 def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
@@ -80,10 +80,68 @@ def test_ivfpq_recall_vs_exact_is_measured_and_reported():
 
 
 @pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
-def test_auto_picks_ivfpq_above_the_hnsw_size_and_exact_reports_no_recall():
+def test_ivfsq_recall_vs_exact_and_exact_distances_after_the_rerank():
+    s = make_embeddings(4000, 64, n_classes=20, intrinsic_dim=16, seed=2)
+    config = DiftConfig(k=10, knn_backend="ivfsq", num_threads=2, recall_sample=400)
+    knn, index = knn_density(s.features, config)
+    exact_ids, exact_d = exact_knn(index.features, index.features, 10, query_ids=np.arange(4000))
+    measured = _recall(knn.neighbors, exact_ids)
+    assert measured >= 0.95 and abs(knn.recall - measured) < 0.03
+    assert np.median(np.abs(knn.kth_distance - exact_d[:, -1])) < 1e-4
+    assert index.ivf["codec"] == "sq8" and index.ivf["code_bytes"] == 64 and index.ivf["nprobe"] == 16
+
+
+def _mapped(tmp_path, x, dtype):
+    path = tmp_path / f"x_{np.dtype(dtype).name}.npy"
+    np.save(path, x.astype(dtype))
+    return np.load(path, mmap_mode="r")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_mapped_embeddings_give_the_answer_of_the_same_rows_in_ram(tmp_path, dtype):
+    x, mask = planted_cluster(n=1500, dim=24, cluster=40, seed=3)
+    x = x.astype(dtype).astype(np.float32)  # the same values on both sides
+    mapped = _mapped(tmp_path, x, dtype)
+    z = as_float32(mapped, True, memory_mb=1)
+    assert is_mapped(z) and z.dtype == np.float32  # a scratch map, never the whole matrix in RAM
+    assert np.allclose(z, as_float32(x, True), atol=1e-6)
+    for backend in BACKENDS:
+        for dims in (None, 8):
+            config = DiftConfig(k=10, knn_backend=backend, num_threads=1, knn_dims=dims, knn_memory_mb=1)
+            ram, _ = knn_density(x, config)
+            mem, index = knn_density(mapped, config)
+            assert index.mapped or backend == "exact"
+            assert set(np.flatnonzero(mem.rank < 40)) == set(np.flatnonzero(mask))
+            assert np.allclose(mem.kth_distance, ram.kth_distance, atol=1e-4), (backend, dims)  # 1-ulp inputs
+            if backend != "exact":
+                assert mem.recall == pytest.approx(ram.recall, abs=0.02)
+            ids, _ = index.neighbors_of([3, 900], 5)
+            assert ids.shape == (2, 5) and 3 not in ids[0] and 900 not in ids[1]
+
+
+def test_the_chunked_exact_check_matches_exact_knn(tmp_path):
+    x, _ = planted_cluster(n=700, dim=12, cluster=30, seed=5)
+    z = as_float32(x, True)
+    index = KnnIndex(as_float32(_mapped(tmp_path, x, np.float32), True), DiftConfig(knn_backend="hnsw",
+                                                                                     num_threads=1, knn_memory_mb=1))
+    ids = np.array([0, 5, 77, 699])
+    want, _ = exact_knn(z, z[ids], 7, query_ids=ids)
+    got = index.exact_neighbors_of(ids, 7)
+    assert [set(r) for r in got] == [set(r) for r in want]
+
+
+def test_memory_budget_is_a_validated_setting():
+    with pytest.raises(NaviewerError):
+        DiftConfig(knn_memory_mb=0).validate()
+    with pytest.raises(NaviewerError):
+        DiftConfig(ivf_nprobe=0).validate()
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
+def test_auto_picks_ivfsq_above_the_hnsw_size_and_exact_reports_no_recall():
     x, _ = planted_cluster(n=3000, dim=16, cluster=20, seed=0)
     index = KnnIndex(x, DiftConfig(exact_max_n=100, approx_max_n=1000))
-    assert index.backend == "ivfpq"
+    assert index.backend == "ivfsq"
     assert KnnIndex(x, DiftConfig(exact_max_n=100)).backend == "hnsw"
     assert knn_density(x, DiftConfig(k=5, knn_backend="exact"))[0].recall is None
 

@@ -36,3 +36,18 @@ def test_bench_embed_writes_its_figures(tmp_path):
                  "--batch-size", "16", "--images", "32", "--steps", "1", "--threads", "1", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert figures["bench"] == "embed" and figures["naviewer_ips"] > 0 and figures["ceiling_ips"] > 0
+
+
+def test_bench_detect_scale_from_a_memory_map_resumes_with_the_rows_it_has(tmp_path, capsys):
+    out, data = tmp_path / "scale.json", tmp_path / "data"
+    common = ["bench", "detect", "--backends", "ivfsq", "--dim", "16", "--k", "10", "--threads", "1",
+              "--mmap-dir", str(data), "--dtype", "float16", "--memory-mb", "1", "--json", str(out), "--resume"]
+    assert main(common[:2] + ["--scale", "2000"] + common[2:]) == 0
+    first = json.loads(out.read_text())["rows"]
+    assert [(r["backend"], r["n"], r["mapped"], r["dtype"]) for r in first] == [("ivfsq", 2000, True, "float16")]
+    assert main(common[:2] + ["--scale", "2000,3000"] + common[2:]) == 0
+    figures = json.loads(out.read_text())
+    assert [r["n"] for r in figures["rows"]] == [2000, 3000] and figures["rows"][0] == first[0]  # kept, not rerun
+    assert "kept from the earlier run" in capsys.readouterr().out
+    assert set(figures["exponents"]) == {"ivfsq"}
+    assert len(list(data.iterdir())) == 2  # one cached data set per size

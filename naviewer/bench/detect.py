@@ -10,6 +10,11 @@ plus the dense-kernel RBF ``LabelSpreading`` on *all* points (the paper's "sklea
 dense kernel is N x N float64 (20 GB at 50k), so the baseline runs on a subsample (``--baseline-n``)
 and its time is extrapolated to N as O(N^2) - both numbers are printed and labelled as such.
 
+``--scale N1,N2 --backends B1,B2`` runs the full pass at each size in a fresh child (wall, CPU, peak
+RSS, kNN recall@k, the planted cluster's precision/recall, the growth exponent); with ``--mmap-dir``
+each size's embeddings are written block by block to a cached ``.npy`` and detected from the memory
+map (RSS bounded by ``--memory-mb``, not by N x D); ``--json F --resume`` keeps the rows F holds.
+
 ``--large N`` additionally times label spreading on N points (1.28M = ImageNet-1k scale) in a
 child process, with its peak RSS: the sparse kNN-graph variant over all N and the pool variant.
 """
@@ -48,12 +53,22 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--large", type=int, default=0, help="also time label spreading on this many points")
     parser.add_argument("--large-dim", type=int, default=128)
     parser.add_argument("--large-knn-dims", type=int, default=32)
-    parser.add_argument("--backend", choices=("hnsw", "exact", "ivfpq", "auto"), default="hnsw",
-                        help="kNN backend of the pass (default hnsw; ivfpq = FAISS IVF-PQ)")
+    parser.add_argument("--backend", choices=("hnsw", "exact", "ivfpq", "ivfsq", "auto"), default="hnsw",
+                        help="kNN backend of the pass (default hnsw; ivfpq / ivfsq = FAISS IVF-PQ / IVF-SQ8)")
+    parser.add_argument("--k", type=int, default=0, help="neighbours of the density (0: DiftConfig's default)")
+    parser.add_argument("--nprobe", type=int, default=0, help="IVF lists visited per query (0: the backend's default)")
+    parser.add_argument("--memory-mb", type=int, default=512,
+                        help="working memory of the chunked kNN passes (DiftConfig.knn_memory_mb)")
+    parser.add_argument("--mmap-dir", default="",
+                        help="--scale: write each size's embeddings block by block to a cached .npy in this folder and "
+                             "detect from it memory-mapped (RSS bounded by --memory-mb, not by N)")
+    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="--mmap-dir: stored dtype")
     parser.add_argument("--scale", default="", metavar="N1,N2,...",
                         help="instead: the full pass at each size (e.g. 1000000,3000000,10000000) for each of --backends, "
                              "each in a fresh child process (its peak RSS), and the growth exponent of the wall time")
-    parser.add_argument("--backends", default="hnsw,ivfpq", help="backends of --scale (default hnsw,ivfpq)")
+    parser.add_argument("--backends", default="hnsw,ivfsq", help="backends of --scale (default hnsw,ivfsq)")
+    parser.add_argument("--resume", action="store_true",
+                        help="--scale with --json: keep the rows already in that file and run only the missing ones")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_out", default=None, help="write the figures to this JSON file")
     parser.set_defaults(func=run)
@@ -83,7 +98,10 @@ def _config(args, **over):
 
     values = dict(knn_backend=getattr(args, "backend", "hnsw"), hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction,
                   hnsw_ef=args.ef or None, knn_dims=args.knn_dims or None, num_threads=args.threads,
-                  spread_mode=args.spread_mode, seed=args.seed)
+                  spread_mode=args.spread_mode, seed=args.seed, ivf_nprobe=getattr(args, "nprobe", 0) or None,
+                  knn_memory_mb=getattr(args, "memory_mb", 512))
+    if getattr(args, "k", 0):
+        values["k"] = args.k
     values.update(over)
     return DiftConfig(**values).validate()
 
@@ -209,23 +227,36 @@ def _large(n: int, dim: int, args) -> dict:
 def _scale_child(n: int, backend: str, args, queue) -> None:
     """One (N, backend) full pass in a fresh process: generate, detect, report (the parent keeps no data)."""
     t0 = time.perf_counter()
-    data = _data(n, args.dim, args)
+    if args.mmap_dir:
+        from naviewer.bench._mapped_data import mapped_embeddings
+
+        data = mapped_embeddings(args.mmap_dir, n, args.dim, n_classes=args.classes, intrinsic_dim=args.intrinsic_dim,
+                                 poison_fraction=args.poison_fraction, poison_spread=args.poison_spread,
+                                 duplicate_groups=max(1, n // 250), seed=args.seed, dtype=args.dtype)
+    else:
+        data = _data(n, args.dim, args)
     generate = time.perf_counter() - t0
     rss_data = _rss_mb()
     args.backend = backend
-    ours = _ours(data, args, _config(args))
-    queue.put({"n": n, "backend": backend, "generate_s": generate, "rss_after_data_mb": rss_data, **ours})
+    config = _config(args)
+    ours = _ours(data, args, config)
+    queue.put({"n": n, "backend": backend, "generate_s": generate, "rss_after_data_mb": rss_data,
+               "mapped": bool(args.mmap_dir), "dtype": args.dtype if args.mmap_dir else "float32",
+               "knn_memory_mb": config.knn_memory_mb, "knn_dims": config.knn_dims, **ours})
 
 
-def _scale(args, sizes: list[int], backends: list[str]) -> dict:
+def _scale(args, sizes: list[int], backends: list[str], done=None, save=None) -> dict:
     """The full pass at every size for every backend, each in a fresh child; the growth exponents."""
     import multiprocessing
 
     import numpy as np
 
-    rows = []
+    rows = list(done or [])
     for backend in backends:
         for n in sizes:
+            if any(r["n"] == n and r["backend"] == backend for r in rows):
+                print(f"  {backend:6s} N={n:>10,d}: kept from the earlier run", flush=True)
+                continue
             ctx = multiprocessing.get_context("fork")
             queue = ctx.Queue()
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -236,6 +267,7 @@ def _scale(args, sizes: list[int], backends: list[str]) -> dict:
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             # ru_maxrss of children is the largest child so far: exact for increasing sizes, a bound otherwise
             row["peak_rss_mb"] = max(peak, before) / 1024.0
+            row["peak_rss_is_bound"] = peak == before  # an earlier, larger child set the maximum
             m = row["metrics"]
             t = row["timings"]
             print(f"  {backend:6s} N={n:>10,d}: {row['wall_s']:8.1f} s wall ({row['cpu_s']:.0f} s CPU) "
@@ -244,9 +276,11 @@ def _scale(args, sizes: list[int], backends: list[str]) -> dict:
                   f"{row['peak_rss_mb'] / 1024:.1f} GB, kNN recall@k {row['knn_recall'] if row['knn_recall'] is not None else 'exact'}, "
                   f"planted cluster precision {m['final_precision']:.3f} recall {m['final_recall']:.3f}", flush=True)
             rows.append(row)
+            if save is not None:
+                save(rows)
     exponents = {}
     for backend in backends:
-        pts = [(r["n"], r["wall_s"]) for r in rows if r["backend"] == backend]
+        pts = sorted((r["n"], r["wall_s"]) for r in rows if r["backend"] == backend)
         if len(pts) >= 2:
             slope = float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)[0])
             exponents[backend] = slope
@@ -266,17 +300,29 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise NaviewerError(f"bench detect: --scale takes sizes like 1000000,3000000, got {args.scale!r}") from None
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-        bad = [b for b in backends if b not in ("hnsw", "exact", "ivfpq", "auto")]
+        bad = [b for b in backends if b not in ("hnsw", "exact", "ivfpq", "ivfsq", "auto")]
         if not sizes or min(sizes) < 1000 or bad or not backends:
-            raise NaviewerError("bench detect: --scale needs sizes >= 1000 and --backends from hnsw, exact, ivfpq, auto")
+            raise NaviewerError("bench detect: --scale needs sizes >= 1000 and --backends from hnsw, exact, ivfpq, "
+                                "ivfsq, auto")
         torch.set_num_threads(args.threads)
         print(f"DIFT detection pass at scale: {args.dim} dims, {args.threads} threads, {args.poison_fraction:.0%} "
               f"planted cluster (load avg {os.getloadavg()[0]:.1f})", flush=True)
-        figures = {"dim": args.dim, "threads": args.threads, "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
-                   **_scale(args, sizes, backends)}
-        if args.json_out:
-            with open(args.json_out, "w", encoding="utf-8") as handle:
-                json.dump(figures, handle, indent=1, default=lambda v: v.tolist() if isinstance(v, np.ndarray) else str(v))
+        done = []
+        if args.resume and args.json_out and os.path.exists(args.json_out):
+            with open(args.json_out, encoding="utf-8") as handle:
+                done = json.load(handle).get("rows", [])
+        head = {"dim": args.dim, "threads": args.threads, "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
+
+        def save(rows, extra=None):
+            if args.json_out:  # after every row: a stopped run resumes with --resume
+                tmp = args.json_out + ".tmp"
+                with open(tmp, "w", encoding="utf-8") as handle:
+                    json.dump({**head, "rows": rows, **(extra or {})}, handle, indent=1,
+                              default=lambda v: v.tolist() if isinstance(v, np.ndarray) else str(v))
+                os.replace(tmp, args.json_out)
+
+        result = _scale(args, sizes, backends, done, save)
+        save(result["rows"], {"exponents": result["exponents"]})
         return 0
     if args.n < 1000 or args.dim < 2:
         raise NaviewerError("bench detect: need --n >= 1000 and --dim >= 2")

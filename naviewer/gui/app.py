@@ -19,6 +19,8 @@ from typing import Callable, Optional, Sequence
 
 STARTUP_PROBE_ENV = "NAVIEWER_STARTUP_PROBE"
 PROBE_TAG = "NAVIEWER_WINDOW_EXPOSED"
+#: set to 0 to leave torch unimported until a job needs it (by default the window preloads it when it first shows)
+PRELOAD_ENV = "NAVIEWER_PRELOAD_TORCH"
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -101,6 +103,11 @@ def run_app(argv: Optional[Sequence[str]] = None) -> int:
             app.quit()
 
         on_first_expose(window, report)
+
+    elif os.environ.get(PRELOAD_ENV, "1") != "0":
+        from naviewer.gui.environment import start_engine_preload
+
+        on_first_expose(window, start_engine_preload)
 
     window.show()
     if args.path:

@@ -5,7 +5,9 @@ SimCLR training (ResNet-10 width 8, 16 px random images, batch 16, one torch thr
 every epoch) through the window's normal training path, waits until steps arrive, then records the
 gaps of a 10 ms QTimer for S seconds and prints one JSON line. ``--no-monitor`` detaches the
 monitor (the baseline: same training, no plotting). torch is imported before measuring: its one-off
-import is measured separately (``import_gaps``). Used by ``naviewer bench responsiveness``.
+import is measured separately (``import_gaps``). ``--preload`` first does what the application does when
+its window shows (``environment.start_engine_preload``) and records the gaps during it (``preload``);
+``--import-only`` stops after the import. Used by ``naviewer bench responsiveness``.
 
 Developer tool: the benchmark's measuring process, not part of the application (docs/developing.md, Developer tools).
 """
@@ -59,7 +61,8 @@ def _gaps_ms(ticks: list[float]) -> dict[str, float]:
     return {"max_ms": float(gaps.max()), "p99_ms": float(np.percentile(gaps, 99)), "over_100ms": int((gaps > 100).sum())}
 
 
-def measure(seconds: float = 3.0, monitor: bool = True) -> dict[str, Any]:
+def measure(seconds: float = 3.0, monitor: bool = True, preload_engine: bool = False,
+            import_only: bool = False) -> dict[str, Any]:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -82,6 +85,15 @@ def measure(seconds: float = 3.0, monitor: bool = True) -> dict[str, Any]:
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     done: list[float] = []
+    preload: dict[str, Any] = {}
+    if preload_engine:  # what run_app does when the window first shows: the import happens here, before any work
+        from naviewer.gui.environment import preload_report, start_engine_preload
+
+        start = time.perf_counter()
+        thread = start_engine_preload()
+        pump(lambda: not thread.is_alive())
+        preload = {"seconds": time.perf_counter() - start, **preload_report, "gaps": _gaps_ms(ticks)}
+        ticks.clear()
 
     def importer() -> None:
         start = time.perf_counter()
@@ -89,9 +101,14 @@ def measure(seconds: float = 3.0, monitor: bool = True) -> dict[str, Any]:
 
         done.append(time.perf_counter() - start)
 
+    started = time.perf_counter()
     threading.Thread(target=importer, daemon=True).start()
-    pump(lambda: bool(done))
+    pump(lambda: bool(done) and time.perf_counter() - started > 0.25)  # a few ticks even when it was loaded
     import_gaps = _gaps_ms(ticks)
+    if import_only:
+        timer.stop()
+        window.close()
+        return {"preload": preload, "torch_import_s": done[0], "torch_import_gaps": import_gaps}
 
     window.training_job_factory = tiny_training_factory(Path(tempfile.mkdtemp(prefix="naviewer-stall-")) / "run")
     job = window.start_training({"method": "simclr", "epochs": 1000, "batch_size": 16, "lr": None, "device": "cpu"})
@@ -115,9 +132,13 @@ def main(argv: "list[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--no-monitor", action="store_true")
+    parser.add_argument("--preload", action="store_true",
+                        help="preload the training engine when the window shows (what the app does), then import")
+    parser.add_argument("--import-only", action="store_true", help="measure the torch import only, no training")
     args = parser.parse_args(argv)
     os.environ.setdefault("NAVIEWER_SETTINGS_DIR", tempfile.mkdtemp(prefix="naviewer-stall-settings-"))
-    print(json.dumps(measure(args.seconds, monitor=not args.no_monitor)), flush=True)
+    print(json.dumps(measure(args.seconds, monitor=not args.no_monitor, preload_engine=args.preload,
+                             import_only=args.import_only)), flush=True)
     os._exit(0)  # skip interpreter teardown (torch/triton extension noise at exit)
 
 

@@ -138,7 +138,7 @@ class AnalysisSession:
 
         self.selection = np.zeros(0, dtype=np.int64)
         self.current: Optional[int] = None
-        self._codes = state_codes(self.store.review_states()) if self.n else np.zeros(0, np.uint8)
+        self._codes = self._read_codes() if self.n else np.zeros(0, np.uint8)
         if len(self._codes) != self.n:
             raise NaviewerError(f"the store has {len(self._codes)} review states for {self.n} samples")
         self._projections: dict[str, np.ndarray] = {}
@@ -368,7 +368,16 @@ class AnalysisSession:
 
     def refresh_states(self) -> None:
         """Re-read every state from the store (after another process or an undo changed it)."""
-        self._codes = state_codes(self.store.review_states())
+        self._codes = self._read_codes()
+
+    def _read_codes(self) -> np.ndarray:
+        """The store's states as uint8 codes; straight from the store when it can give codes in this order
+        (the workspace store: no N-element array of state names, 400 MB at 10M samples)."""
+        from naviewer.workspace import store as workspace_store
+
+        if isinstance(self.store, workspace_store.WorkspaceStore) and tuple(workspace_store.REVIEW_STATES) == tuple(REVIEW_STATES):
+            return self.store.review_codes()
+        return state_codes(self.store.review_states())
 
     def review_counts(self, ids: Optional[np.ndarray] = None) -> dict[str, int]:
         """Count of each review state among ``ids`` (default: the flagged samples)."""

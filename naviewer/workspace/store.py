@@ -776,6 +776,20 @@ class WorkspaceStore:
             states[np.asarray(ids, dtype=np.int64)] = values
         return states
 
+    def review_codes(self) -> np.ndarray:
+        """Current state of every sample as uint8 codes (index into ``REVIEW_STATES``): what
+        :meth:`review_states` says in 1 byte a sample instead of 40 (400 MB of strings at 10M)."""
+        codes = np.zeros(self.sample_count(), dtype=np.uint8)
+        cursor = self._conn().execute("SELECT sample_id, state FROM review WHERE state != ?", (UNREVIEWED,))
+        code_of = {name: code for code, name in enumerate(REVIEW_STATES)}
+        while True:
+            rows = cursor.fetchmany(ROW_CHUNK)
+            if not rows:
+                break
+            ids, values = zip(*rows)
+            codes[np.asarray(ids, dtype=np.int64)] = [code_of.get(v, 0) for v in values]
+        return codes
+
     def review_summary(self) -> dict[str, dict[str, int]]:
         """Current decisions per reviewer: ``{reviewer: {state: count}}`` (unreviewed rows omitted)."""
         summary: dict[str, dict[str, int]] = {}

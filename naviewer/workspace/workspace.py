@@ -391,19 +391,22 @@ def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobCo
     step = 256
 
     def rows():  # noqa: ANN202 - a generator of (key, hash, label)
-        for index, label in enumerate(labels.tolist()):
-            if index % step == 0:
-                ctx.check()
-                if index:
-                    ctx.progress(index, n, message)
-            key = str(dataset.source_key(index))
-            problem = check(key)
-            if problem:
-                where = description.get("root") or description.get("path")
-                raise NaviewerError(f"sample {index} cannot be registered: {problem}", where)
-            content = str(dataset.content_hash(index))
-            digest.update((content + "\n").encode("ascii", "replace"))
-            yield key, content, label
+        for start in range(0, n, step):  # labels as Python ints a step at a time (10M at once: ~350 MB)
+            ctx.check()
+            if start:
+                ctx.progress(start, n, message)
+            for index, label in enumerate(labels[start:start + step].tolist(), start=start):
+                yield row(index, label)
+
+    def row(index: int, label: int) -> tuple[str, str, int]:
+        key = str(dataset.source_key(index))
+        problem = check(key)
+        if problem:
+            where = description.get("root") or description.get("path")
+            raise NaviewerError(f"sample {index} cannot be registered: {problem}", where)
+        content = str(dataset.content_hash(index))
+        digest.update((content + "\n").encode("ascii", "replace"))
+        return key, content, label
 
     added = store.add_sample_rows(rows())
     ctx.progress(n, n, message)

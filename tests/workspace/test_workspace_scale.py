@@ -200,3 +200,16 @@ def test_a_session_opens_with_lazy_keys(tmp_path) -> None:
     assert session.sample_scores(int(order[0]))["source"] == f"k/{int(order[0])}.png"
     assert session.source_keys.queries == 1
     ws.close()
+
+
+def test_review_codes_match_review_states(tmp_path) -> None:
+    from naviewer.analysis.review import state_codes
+
+    ws = Workspace.create(tmp_path / "ws")
+    ws.store.add_sample_rows(((f"k/{i}", f"{i:032x}", 0) for i in range(20)))
+    ws.store.set_review([1, 2], "confirmed", "a")
+    ws.store.set_review([2, 5], "later", "a")
+    ws.store.set_review([7], "rejected", "b")
+    codes = ws.store.review_codes()
+    assert codes.dtype == np.uint8 and np.array_equal(codes, state_codes(ws.store.review_states()))
+    ws.close()

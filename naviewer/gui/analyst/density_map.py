@@ -82,9 +82,10 @@ IMAGE_THRESHOLD = 100_000
 #: above this many points the hover/click index (a k-d tree) is built in a background thread: ~3 s at 1M,
 #: ~30 s at 10M on a loaded core, which the map must not wait for (hover and click answer once it is there)
 TREE_SYNC_LIMIT = 200_000
-#: flags or candidates above this many are drawn as small filled dots, not rings: 100k-200k rings (1-2% of
-#: 10M) hide the density image under them; the dots keep the flags on top without covering it
-RING_LIMIT = 20_000
+#: flags or candidates above this many are drawn as small filled dots, not rings, over a density image: 10k
+#: rings already hid a 1M-point image under them (screenshot, issue 17 item 4), 100k-200k (1-2% of 10M) more so;
+#: the dots keep the flags on top without covering it
+RING_LIMIT = 2_000
 
 class _SelectViewBox(pg.ViewBox):
     """A ViewBox whose left-drag draws a selection box or lasso instead of panning (by mode)."""
@@ -397,8 +398,8 @@ class DensityMapWidget(QWidget):
         show_flags = self.flags_toggle.isChecked()
         flags = np.flatnonzero(s.flagged_mask) if show_flags else np.zeros(0, np.int64)
         cands = np.flatnonzero(s.candidate_mask & ~s.flagged_mask) if show_flags else np.zeros(0, np.int64)
-        self.flag_item.setData(pts[flags, 0], pts[flags, 1], **self._mark_style(len(flags), FLAG_COLOUR, 8, 1.5))
-        self.candidate_item.setData(pts[cands, 0], pts[cands, 1], **self._mark_style(len(cands), CANDIDATE_COLOUR, 7, 1))
+        self.flag_item.setData(pts[flags, 0], pts[flags, 1], **self._mark_style(len(flags), FLAG_COLOUR, 8, 1.5, 3))
+        self.candidate_item.setData(pts[cands, 0], pts[cands, 1], **self._mark_style(len(cands), CANDIDATE_COLOUR, 7, 1, 2))
         sel = s.selection
         self.selection_item.setData(pts[sel, 0], pts[sel, 1])
         # dim everything else while something is selected (one opacity per item: no re-brushing)
@@ -407,11 +408,14 @@ class DensityMapWidget(QWidget):
             item.setOpacity(dim)
         self._update_legend()
 
-    def _mark_style(self, count: int, colour: QColor, ring: float, width: float) -> dict[str, Any]:
+    def _mark_style(self, count: int, colour: QColor, ring: float, width: float, dot: float) -> dict[str, Any]:
         """Rings, or small filled dots when there are too many rings to see the map under them."""
         if self.image_mode and count > RING_LIMIT:
-            return {"size": 3, "pen": None, "brush": pg.mkBrush(colour)}
+            return {"size": dot, "pen": None, "brush": pg.mkBrush(colour)}
         return {"size": ring, "pen": pg.mkPen(colour, width=width), "brush": None}
+
+    def _mark_symbol(self, count: int) -> str:
+        return "●" if self.image_mode and count > RING_LIMIT else "◯"
 
     def _update_current(self) -> None:
         cur = self.session.current
@@ -438,9 +442,12 @@ class DensityMapWidget(QWidget):
         sel = s.selection_mask() if len(s.selection) else None
         parts = [f"<b>selected {len(s.selection):,} / {s.n:,}</b>"]
         if s.flagged_mask.any():
-            parts.append(f"<span style='color:{FLAG_COLOUR.name()}'>◯</span> flagged {int(s.flagged_mask.sum()):,}")
+            n_flags = int(s.flagged_mask.sum())
+            parts.append(f"<span style='color:{FLAG_COLOUR.name()}'>{self._mark_symbol(n_flags)}</span> flagged {n_flags:,}")
         if s.candidate_mask.any():
-            parts.append(f"<span style='color:{CANDIDATE_COLOUR.name()}'>◯</span> candidates {int(s.candidate_mask.sum()):,}")
+            n_cands = int(s.candidate_mask.sum())
+            symbol = self._mark_symbol(int((s.candidate_mask & ~s.flagged_mask).sum()))
+            parts.append(f"<span style='color:{CANDIDATE_COLOUR.name()}'>{symbol}</span> candidates {n_cands:,}")
         for colour, name, ids in self._class_counts[:24]:
             count = f"{int(sel[ids].sum()):,} / {len(ids):,}" if sel is not None else f"{len(ids):,}"
             parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")

@@ -358,6 +358,8 @@ class GalleryWidget(QWidget):
             ("4", lambda: self.set_filter("selection"), "Show the selection (map, clusters)"),
         ))
 
+        self.model.rowsInserted.connect(self._update_loaded_hint)
+        self.model.modelReset.connect(self._update_loaded_hint)
         self.view.review_key.connect(self._on_review_key)
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentChanged.connect(self._on_view_current)
@@ -416,6 +418,14 @@ class GalleryWidget(QWidget):
         if keep_scroll:
             self.view.doItemsLayout()
             bar.setValue(min(position, bar.maximum()))
+
+    def _update_loaded_hint(self, *_args: Any) -> None:
+        """The grid's scroll bar spans the windows handed to the view so far: say so where the count is."""
+        total, loaded = len(self.model.ids), self.model.loaded
+        tip = "" if loaded >= total else (f"{loaded:,} of {total:,} tiles laid out so far: scrolling to the end of the "
+                                          f"grid lays out the next {GalleryModel.WINDOW:,}")
+        self.count_label.setToolTip(tip)
+        self.view.verticalScrollBar().setToolTip(tip)
 
     def _depends_on_review(self) -> bool:
         return self._filter == "unreviewed" or self.filters.spec().depends_on_review

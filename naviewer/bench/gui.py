@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--gallery", type=int, default=50_000, help="gallery items")
     parser.add_argument("--repeat", type=int, default=7, help="runs per measurement (median)")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
+    parser.add_argument("--scale", type=int, nargs="+", metavar="N",
+                        help="instead: gallery, cluster table and map over a synthetic N-sample session (e.g. 1000000 "
+                             "3000000 10000000), one process per N and per model, against the old gallery model "
+                             "(every row handed to the view at once) and the first N")
     parser.add_argument("--crossover", type=int, nargs="+", metavar="N",
                         help="instead: the map's repaint as a scatter and as a density image at each size (where "
                              "the map should switch to the image)")
@@ -26,8 +30,51 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+def _scale_child(n: int, old: bool) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    code = ("import json, os, sys; from naviewer.gui.analyst.benchmark import measure_scale; "
+            "print(json.dumps(measure_scale(int(sys.argv[1]), sys.argv[2] == '1')), flush=True); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", code, str(n), "1" if old else "0"], env=env, capture_output=True,
+                          text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"bench gui child at {n} failed:\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def run_scale(sizes: list, as_json: bool) -> int:
+    rows = []
+    for n in sizes:
+        new, old = _scale_child(n, False), _scale_child(n, True)
+        rows.append({"new": new, "old": old})
+        first = rows[0]["new"]
+        print(f"N = {n:,}: synthetic session {new['session_s']:.1f} s ({new['clusters']:,} clusters); peak RSS "
+              f"{new['peak_mb']:.0f} MB (old gallery model {old['peak_mb']:.0f} MB)")
+        print(f"  gallery first paint {new['gallery_first_paint_s'] * 1000:7.0f} ms (old {old['gallery_first_paint_s'] * 1000:.0f}); "
+              f"whole layout {new['gallery_layout_s'] * 1000:7.0f} ms over {new['gallery_rows_in_view']:,} rows "
+              f"(old {old['gallery_layout_s'] * 1000:.0f} ms over {old['gallery_rows_in_view']:,}: "
+              f"x{new['gallery_layout_s'] / max(old['gallery_layout_s'], 1e-9):.3f}); scroll to the end + repaint "
+              f"{new['gallery_scroll_end_s'] * 1000:.0f} ms (old {old['gallery_scroll_end_s'] * 1000:.0f})")
+        print(f"  cluster table first paint {new['clusters_first_paint_s'] * 1000:7.0f} ms ({new['cluster_rows']:,} rows "
+              f"of {new['clusters']:,}); x{new['clusters_first_paint_s'] / first['clusters_first_paint_s']:.2f} of the first N's")
+        print(f"  map [{new['map_mode']}] build {new['map_build_s'] * 1000:7.0f} ms, repaint {new['map_repaint_ms']:.1f} ms "
+              f"(x{new['map_repaint_ms'] / first['map_repaint_ms']:.2f} of the first N's)", flush=True)
+    if as_json:
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from naviewer.gui.analyst.benchmark import format_results, map_crossover, run_benchmark
+
+    if args.scale:
+        return run_scale([int(n) for n in args.scale], args.json)
 
     if args.crossover:
         rows = map_crossover(tuple(args.crossover), args.repeat)

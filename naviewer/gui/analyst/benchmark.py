@@ -187,3 +187,112 @@ def format_results(r: dict[str, Any]) -> str:
             f"scroll + repaint {r[f'gallery_{n}_scroll_repaint_ms']:6.2f} ms"
         )
     return "\n".join(lines)
+
+
+class LazyTiles:
+    """Thumbnails made on demand (one flat colour per label): a 10M-sample session without 30 GB of pixels."""
+
+    def __init__(self, labels: np.ndarray, size: int = 32) -> None:
+        self.labels = labels
+        self.size = size
+        self.palette = np.random.default_rng(5).integers(40, 255, (int(labels.max(initial=0)) + 1, 3), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, index: int) -> np.ndarray:
+        tile = np.empty((self.size, self.size, 3), np.uint8)
+        tile[:] = self.palette[self.labels[index]]
+        tile[:: 4, :] //= 2  # stripes, so a tile reads as an image, not a flat swatch
+        return tile
+
+
+def scale_session(n: int) -> Any:
+    """:func:`synthetic_session` at any N: lazy thumbnails and a cluster column (one cluster per 20 flags)."""
+    session = synthetic_session(n, images=False)
+    flagged = session.flagged_mask
+    cluster = np.full(n, -1, np.int64)
+    ids = np.flatnonzero(flagged)
+    cluster[ids] = np.arange(len(ids)) % max(1, len(ids) // 20)
+    session.scores["cluster"] = cluster
+    session.images = LazyTiles(session.labels)
+    return session
+
+
+def measure_scale(n: int, old_model: bool = False) -> dict[str, Any]:
+    """One process's figures at N (``naviewer bench gui --scale``): the analyst views over a synthetic
+    session, each built and painted once. ``old_model``: the gallery hands the view every row at once,
+    as before issue 17 item 4 (the baseline)."""
+    import resource
+    import sys
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    import naviewer.gui.analyst  # noqa: F401  (installs the refcount guard)
+    from naviewer.gui.analyst.clusters import ClusterListWidget
+    from naviewer.gui.analyst.density_map import DensityMapWidget
+    from naviewer.gui.analyst.gallery import GalleryModel, GalleryWidget
+
+    def peak_mb() -> float:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+    app = QApplication.instance() or QApplication([])
+    if old_model:
+        GalleryModel.WINDOW = 1 << 62
+    out: dict[str, Any] = {"n": n, "old_model": old_model}
+    start = time.perf_counter()
+    session = scale_session(n)
+    session.suspicion_order()
+    session.clusters()
+    out["session_s"] = time.perf_counter() - start
+    out["session_peak_mb"] = peak_mb()
+
+    start = time.perf_counter()
+    gallery = GalleryWidget(session)
+    gallery.set_filter("all")
+    gallery.resize(900, 700)
+    gallery.show()
+    gallery.view.viewport().grab()
+    out["gallery_first_paint_s"] = time.perf_counter() - start
+    from PySide6.QtWidgets import QListView
+
+    # the whole layout of what the model hands the view, in one pass (the view does it in batches of 2000 in
+    # the background, the same work spread out): what scrolling through it all costs, and its memory
+    gallery.view.setLayoutMode(QListView.LayoutMode.SinglePass)
+    start = time.perf_counter()
+    gallery.view.doItemsLayout()
+    app.processEvents()
+    out["gallery_layout_s"] = time.perf_counter() - start
+    out["gallery_rows_in_view"] = gallery.model.rowCount()
+    bar = gallery.view.verticalScrollBar()
+    start = time.perf_counter()
+    bar.setValue(bar.maximum())
+    app.processEvents()
+    gallery.view.viewport().repaint()
+    out["gallery_scroll_end_s"] = time.perf_counter() - start
+    out["gallery_rows_after_scroll"] = gallery.model.rowCount()
+    gallery.close()
+
+    start = time.perf_counter()
+    table = ClusterListWidget(session)
+    table.resize(900, 500)
+    table.show()
+    table.table.viewport().grab()
+    out["clusters_first_paint_s"] = time.perf_counter() - start
+    out["clusters"] = len(session.clusters())
+    out["cluster_rows"] = table.table.rowCount()
+    table.close()
+
+    start = time.perf_counter()
+    widget = DensityMapWidget(session)
+    widget.resize(1200, 860)
+    widget.show()
+    app.processEvents()
+    out["map_build_s"] = time.perf_counter() - start
+    out["map_mode"] = "density image" if widget.image_mode else "scatter"
+    out["map_repaint_ms"] = _median_ms(widget.plot.viewport().repaint, 3)
+    widget.close()
+    out["peak_mb"] = peak_mb()
+    return out

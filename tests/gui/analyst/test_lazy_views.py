@@ -109,3 +109,13 @@ def test_a_large_map_builds_its_hover_index_in_the_background_and_keeps_flags_on
     from PySide6.QtCore import Qt
 
     assert widget.flag_item.opts["size"] == 3 and widget.flag_item.opts["pen"].style() == Qt.PenStyle.NoPen
+
+
+def test_the_density_image_counts_what_histogram2d_counts() -> None:
+    from naviewer.gui.analyst.density_map import _grid_counts
+
+    pts = np.random.default_rng(3).normal(size=(50_000, 2))
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    expected, _, _ = np.histogram2d(pts[:, 0], pts[:, 1], bins=64, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
+    counts = _grid_counts(pts, lo, hi - lo, 64)
+    assert counts.sum() == len(pts) and np.abs(counts - expected).sum() <= 4  # a point on a bin edge may differ

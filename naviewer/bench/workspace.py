@@ -1,8 +1,17 @@
-"""``naviewer bench workspace``: the SQLite store at ImageNet scale.
+"""``naviewer bench workspace``: the SQLite store at ImageNet scale, and the workspace at 10M.
 
-Measures storing and reading one detection pass as compressed per-array blobs (what the store
+Default: storing and reading one detection pass as compressed per-array blobs (what the store
 does) against the baseline of one SQL row per sample written with ``executemany`` in a single
 transaction, and times sample registration, review reads and the manifest export.
+
+``--scale N [N ...]`` (issue 17 item 4): for each N, fresh processes (so each peak RSS is its own)
+register N file-list-like samples through ``Workspace.create`` (rows streamed into SQLite in
+chunks), open the workspace, and open an analysis session on it (labels, scores, lazy keys).
+Baselines measured in the same run: the old registration path (every key and hash built as a
+Python list first, then one ``executemany``), the old open (the same database with its sample
+summary removed, so the samples table is checked by scanning it, as before), and a process that
+only imports naviewer (the RSS floor). Ratios: new against old at each N, and seconds per million
+samples against the first N.
 """
 
 from __future__ import annotations
@@ -18,8 +27,184 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("workspace", help="detection-pass storage: blobs vs row-per-sample SQL, export time")
     parser.add_argument("--n", type=int, default=1_281_167, help="samples (default: ImageNet-1k train size)")
     parser.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--scale", type=int, nargs="+", metavar="N",
+                        help="instead: registration, open and session at each N (e.g. 1000000 3000000 10000000), "
+                             "each phase in its own process (wall time, peak RSS) against the old paths")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="with --scale: skip the old registration path (it holds every key in memory)")
     parser.set_defaults(func=run)
     return parser
+
+
+class SyntheticList:
+    """N samples shaped like an ImageNet file list (``train/n.../img_....JPEG``, 1000 labels), made up on
+    the fly: the dataset side costs nothing, so the figures are the workspace's own."""
+
+    kind = "memory"
+
+    def __init__(self, n: int) -> None:
+        import numpy as np
+
+        self.n = int(n)
+        self.labels = (np.arange(self.n, dtype=np.int64) * 7919) % 1000
+        self.class_names = [f"n{c:08d}" for c in range(1000)]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def source_key(self, index: int) -> str:
+        return f"train/n{index % 1000:08d}/img_{index:08d}.JPEG"
+
+    def content_hash(self, index: int) -> str:
+        return f"{index * 2654435761 % (1 << 64):032x}"
+
+    def describe(self) -> dict:
+        return {"kind": "memory", "size": self.n}
+
+
+def _peak_mb() -> float:
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _scores(n: int) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    density = rng.random(n).astype(np.float32)
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(-density)] = np.arange(n)
+    flagged = rank < max(1, n // 100)
+    return {"density": density, "rank": rank, "candidate": rank < max(1, n // 50), "flagged": flagged,
+            "cluster": np.where(flagged, rank % 97, -1)}
+
+
+def child(phase: str, n: int, folder: str) -> dict:
+    """One measured phase (run in a fresh process by :func:`run_scale`); returns its figures."""
+    import numpy as np
+
+    from naviewer.workspace.workspace import Workspace
+
+    path = Path(folder) / "ws"
+    out: dict = {"phase": phase, "n": n}
+    if phase == "floor":
+        import naviewer.analysis.session  # noqa: F401
+
+        out["peak_mb"] = _peak_mb()
+    elif phase == "register":
+        t, ws = _timed(lambda: Workspace.create(path, dataset=SyntheticList(n)))  # type: ignore[arg-type]
+        out.update(seconds=t, peak_mb=_peak_mb())
+        scores = _scores(n)
+        out["pass_seconds"], _ = _timed(lambda: ws.store.add_detection_pass("dift", scores, {"k": 10}))
+        ws.close()
+    elif phase == "register_lists":  # what registration did before: every key and hash in a list, then one call
+        ws = Workspace.create(path)
+        data = SyntheticList(n)
+
+        def old() -> None:  # the registration loop as it was before issue 17 item 4 (same checks, same hash)
+            from naviewer.data.names import list_line_problem
+            from naviewer.workspace.workspace import dataset_hash
+
+            keys: list = []
+            hashes: list = []
+            for index in range(n):
+                key = str(data.source_key(index))
+                if list_line_problem(key):
+                    raise ValueError(key)
+                keys.append(key)
+                hashes.append(str(data.content_hash(index)))
+            dataset_hash(hashes)
+            ws.store.add_samples(keys, hashes, data.labels)
+
+        out["seconds"], _ = _timed(old)
+        out["peak_mb"] = _peak_mb()
+        ws.close()
+    elif phase in ("open", "open_old"):
+        if phase == "open_old":  # no summary: the open scans the samples table as every open did before
+            import sqlite3
+
+            conn = sqlite3.connect(path / "naviewer.sqlite", isolation_level=None)
+            conn.execute("DELETE FROM meta WHERE key='samples_summary'")
+            conn.close()
+        t, ws = _timed(lambda: Workspace.open(path))
+        out.update(seconds=t, peak_mb=_peak_mb(), samples=ws.store.sample_count())
+        ws.close()
+    elif phase == "session":
+        from naviewer.analysis.session import AnalysisSession
+
+        ws = Workspace.open(path)
+        t, session = _timed(lambda: AnalysisSession.from_workspace(ws))
+        t_order, order = _timed(session.suspicion_order)
+        key = session.source_keys[int(order[0])] if session.source_keys is not None else None
+        out.update(seconds=t, order_seconds=t_order, peak_mb=_peak_mb(), first_key=key,
+                   flagged=int(session.flagged_mask.sum()))
+        ws.close()
+    else:
+        raise ValueError(phase)
+    return out
+
+
+def _run_child(phase: str, n: int, folder: Path) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from naviewer.bench.workspace import child; "
+            "print(json.dumps(child(sys.argv[1], int(sys.argv[2]), sys.argv[3])))")
+    done = subprocess.run([sys.executable, "-c", code, phase, str(n), str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench child {phase} {n} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_scale(sizes: list, scratch: "str | None", baseline: bool = True) -> list:
+    import shutil
+
+    rows = []
+    floor = None
+    for n in sizes:
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            folder = Path(tmp)
+            if floor is None:
+                floor = _run_child("floor", 0, folder)["peak_mb"]
+            row: dict = {"n": n, "floor_mb": floor}
+            if baseline:
+                row["register_lists"] = _run_child("register_lists", n, folder)
+                shutil.rmtree(folder / "ws")
+            row["register"] = _run_child("register", n, folder)
+            row["db_mb"] = (folder / "ws" / "naviewer.sqlite").stat().st_size / 1e6
+            row["open"] = _run_child("open", n, folder)
+            row["session"] = _run_child("session", n, folder)
+            row["open_old"] = _run_child("open_old", n, folder)
+            rows.append(row)
+            print(_format_row(row, rows[0]), flush=True)
+    return rows
+
+
+def _format_row(row: dict, first: dict) -> str:
+    n, floor = row["n"], row["floor_mb"]
+    per_m = lambda r, phase: r[phase]["seconds"] / (r["n"] / 1e6)  # noqa: E731
+    reg, opened, old_open, session = row["register"], row["open"], row["open_old"], row["session"]
+    lines = [f"N = {n:,} (database {row['db_mb']:.0f} MB; import-only process {floor:.0f} MB)"]
+    line = (f"  register, streamed         {reg['seconds']:8.1f} s  peak {reg['peak_mb']:7.0f} MB"
+            f"  ({per_m(row, 'register'):.1f} s per million; x{per_m(row, 'register') / per_m(first, 'register'):.2f} "
+            f"of the first N's)")
+    lines.append(line)
+    if "register_lists" in row:
+        old = row["register_lists"]
+        lines.append(f"  register, old (lists)      {old['seconds']:8.1f} s  peak {old['peak_mb']:7.0f} MB"
+                     f"  -> streamed/old: time x{reg['seconds'] / old['seconds']:.2f}, "
+                     f"peak above floor x{(reg['peak_mb'] - floor) / max(old['peak_mb'] - floor, 1e-9):.2f}")
+    lines.append(f"  detection pass (8 arrays)  {reg['pass_seconds']:8.2f} s")
+    lines.append(f"  open                       {opened['seconds']:8.2f} s  peak {opened['peak_mb']:7.0f} MB"
+                 f"  (old open {old_open['seconds']:.2f} s, peak {old_open['peak_mb']:.0f} MB -> "
+                 f"x{opened['seconds'] / old_open['seconds']:.2f})")
+    lines.append(f"  analysis session           {session['seconds']:8.2f} s  peak {session['peak_mb']:7.0f} MB"
+                 f"  (+ suspicion order {session['order_seconds']:.2f} s; {session['flagged']:,} flagged)")
+    return "\n".join(lines)
 
 
 def _timed(fn):  # noqa: ANN001, ANN202
@@ -29,6 +214,10 @@ def _timed(fn):  # noqa: ANN001, ANN202
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scale:
+        print("workspace at scale: each phase in a fresh process (wall time, peak RSS)", flush=True)
+        run_scale([int(n) for n in args.scale], args.dir, baseline=not args.no_baseline)
+        return 0
     import numpy as np
 
     from naviewer.workspace.export import export_manifests

@@ -42,4 +42,45 @@ def settings_from_dict(cls: type[T], values: Optional[Mapping[str, Any]], what: 
     unknown = sorted(set(values) - known)
     if unknown:
         raise NaviewerError(f"unknown {what} setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    hints = _field_types(cls)
+    for key in list(values):
+        values[key] = _checked(values[key], hints.get(key), key, what)
     return cls(**values)
+
+
+_SCALARS = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _field_types(cls: type) -> dict[str, tuple[Optional[type], bool]]:
+    """field -> (scalar type or None for anything richer, None allowed), read from the annotation text
+    (the settings modules use ``from __future__ import annotations``, so annotations are strings)."""
+    out: dict[str, tuple[Optional[type], bool]] = {}
+    for f in dataclasses.fields(cls):
+        text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        text = text.replace(" ", "")
+        optional = False
+        for wrapper in ("Optional[", "typing.Optional["):
+            if text.startswith(wrapper) and text.endswith("]"):
+                text, optional = text[len(wrapper):-1], True
+        if text.endswith("|None"):
+            text, optional = text[:-5], True
+        out[f.name] = (_SCALARS.get(text), optional)
+    return out
+
+
+def _checked(value: Any, hint: Optional[tuple[Optional[type], bool]], key: str, what: str) -> Any:
+    """The value if it fits a scalar field's type (an integral float for an int field becomes that int);
+    else a NaviewerError naming the setting, instead of a ValueError deep inside a run."""
+    kind, optional = hint or (None, True)
+    if kind is None or (value is None and optional):
+        return value
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if ok:
+        return value
+    expected = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[kind]
+    raise NaviewerError(f"{what} setting {key}={value!r}: expected {expected}"
+                        + (" (or unset)" if optional else ""))

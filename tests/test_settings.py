@@ -61,3 +61,25 @@ def test_dift_config_from_workspace_merges_the_section_with_overrides(tmp_path) 
         assert (config.k, config.patience) == (7, 5)
         with pytest.raises(NaviewerError, match="unknown DIFT setting.*bogus"):
             DiftConfig.from_workspace(ws, {"bogus": 1})
+
+
+def test_a_setting_of_the_wrong_type_is_an_error_naming_it_not_a_crash_later():
+    from naviewer.defense.config import DiftConfig
+
+    with pytest.raises(NaviewerError, match="ls_soft_threshold='abc': expected a number"):
+        DiftConfig.from_dict({"ls_soft_threshold": "abc"})
+    with pytest.raises(NaviewerError, match="k=1.5: expected a whole number"):
+        DiftConfig.from_dict({"k": 1.5})
+    with pytest.raises(NaviewerError, match="normalize='yes': expected true or false"):
+        DiftConfig.from_dict({"normalize": "yes"})
+    with pytest.raises(NaviewerError, match="expected a number"):
+        DiftConfig.from_dict({"ls_alpha": True})      # a bool is not a number here
+
+
+def test_numbers_are_coerced_where_nothing_is_lost():
+    from naviewer.defense.config import DiftConfig
+
+    config = DiftConfig.from_dict({"k": 10.0, "ls_gamma": 20, "ivf_nlist": None})
+    assert config.k == 10 and isinstance(config.k, int)
+    assert config.ls_gamma == 20.0 and isinstance(config.ls_gamma, float)
+    assert config.ivf_nlist is None

@@ -119,3 +119,20 @@ def test_the_density_image_counts_what_histogram2d_counts() -> None:
     expected, _, _ = np.histogram2d(pts[:, 0], pts[:, 1], bins=64, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
     counts = _grid_counts(pts, lo, hi - lo, 64)
     assert counts.sum() == len(pts) and np.abs(counts - expected).sum() <= 4  # a point on a bin edge may differ
+
+
+def test_very_many_flags_become_an_image_layer_on_top_of_the_density_image(qtbot, monkeypatch) -> None:
+    from naviewer.gui.analyst import density_map
+    from naviewer.gui.analyst.benchmark import synthetic_session
+
+    monkeypatch.setattr(density_map, "RASTER_LIMIT", 20)
+    session = synthetic_session(3_000, images=False)  # 30 flags
+    widget = density_map.DensityMapWidget(session, image_threshold=1_000)
+    qtbot.addWidget(widget)
+    layer = widget._mark_layers["flags"]
+    assert len(widget.flag_item.data) == 0 and widget.mark_count("flags") == 30
+    assert layer.zValue() > widget._base_items[0].zValue()
+    lit = layer.image[..., 3] > 0
+    assert 1 <= lit.sum() <= 30  # one lit cell per cell holding a flag
+    widget.flags_toggle.setChecked(False)
+    assert "flags" not in widget._mark_layers and widget.mark_count("flags") == 0

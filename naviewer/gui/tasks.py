@@ -262,7 +262,7 @@ def anchor_overview(path: Path, ctx: JobContext, *, thumbs_per_class: int = ANCH
             except NaviewerError as exc:
                 thumb_note = f"no thumbnails of the in-set anchors: {exc}"
             else:
-                keys = ws.store.samples().get("source_key")
+                keys = ws.store.source_keys()  # read in windows: not every key of a 10M-sample workspace
                 for i, (sid, label) in enumerate(zip(ids.tolist(), labels.tolist())):
                     if i % 64 == 0:
                         ctx.check()

@@ -99,7 +99,7 @@ class _Counting:
 def test_opening_a_large_workspace_reads_no_sample_rows(tmp_path, monkeypatch) -> None:
     n = 200_000
     path = _big_workspace(tmp_path, n)
-    monkeypatch.setattr(store_module, "FULL_CHECK_BYTES", 0)  # as for a database past 256 MB
+    monkeypatch.setattr(store_module, "FULL_CHECK_BYTES", 0)  # as for a database past 64 MiB
     counting = _Counting(monkeypatch)
     ws = Workspace.open(path)
     assert ws.store.sample_count() == n and ws.store.label_range == (0, 9)

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("hnsw", "exact", "ivfpq", "ivfsq", "auto"), default="hnsw",
                         help="kNN backend of the pass (default hnsw; ivfpq / ivfsq = FAISS IVF-PQ / IVF-SQ8)")
     parser.add_argument("--k", type=int, default=0, help="neighbours of the density (0: DiftConfig's default)")
-    parser.add_argument("--nprobe", type=int, default=0, help="IVF lists visited per query (0: the backend's default)")
+    parser.add_argument("--nprobe", type=int, default=0, help="IVF lists visited per query (0: DiftConfig's default)")
     parser.add_argument("--memory-mb", type=int, default=512,
                         help="working memory of the chunked kNN passes (DiftConfig.knn_memory_mb)")
     parser.add_argument("--mmap-dir", default="",
@@ -98,7 +98,7 @@ def _config(args, **over):
 
     values = dict(knn_backend=getattr(args, "backend", "hnsw"), hnsw_m=args.hnsw_m, hnsw_ef_construction=args.ef_construction,
                   hnsw_ef=args.ef or None, knn_dims=args.knn_dims or None, num_threads=args.threads,
-                  spread_mode=args.spread_mode, seed=args.seed, ivf_nprobe=getattr(args, "nprobe", 0) or None,
+                  spread_mode=args.spread_mode, seed=args.seed, ivf_nprobe=getattr(args, "nprobe", 0) or DiftConfig.ivf_nprobe,
                   knn_memory_mb=getattr(args, "memory_mb", 512))
     if getattr(args, "k", 0):
         values["k"] = args.k

@@ -33,6 +33,7 @@ from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 
 _BLOCK_ELEMENTS = 1 << 25  # ~128 MB of float32 distances per exact block
+IVF_HNSW_ABOVE = 8192      # ivf_quantizer auto: an HNSW coarse quantiser above this many lists
 
 
 @dataclass
@@ -347,7 +348,8 @@ class KnnIndex:
         self.timings["build"] = time.perf_counter() - start
 
     def _build_ivf(self, ctx: JobContext) -> None:
-        """FAISS IVF with a flat coarse quantiser: ``ivfsq`` 8-bit scalar codes (one byte a dimension),
+        """FAISS IVF (flat coarse quantiser, or HNSW over two-level k-means centroids when the lists are
+        many: ``ivf_quantizer``): ``ivfsq`` 8-bit scalar codes (one byte a dimension),
         ``ivfpq`` 8-bit product codes (d / pq_dims_per_code bytes a vector); the quantisers are
         trained on a seeded sample, vectors added chunk by chunk; every answer is re-ranked in full
         dims (:meth:`_rerank`)."""
@@ -357,25 +359,41 @@ class KnnIndex:
         start = time.perf_counter()
         faiss.omp_set_num_threads(cfg.threads)
         d = int(self._axes.shape[1]) if self.projected else self.dim
-        nlist = int(cfg.ivf_nlist or round(4 * np.sqrt(self.n)))
+        nlist = int(cfg.ivf_nlist or round(max(4 * np.sqrt(self.n), self.n / 256)))
         nlist = max(1, min(nlist, self.n // 39))
+        nprobe = min(int(cfg.ivf_nprobe), nlist)
+        hnsw = cfg.ivf_quantizer == "hnsw" or (cfg.ivf_quantizer == "auto" and nlist > IVF_HNSW_ABOVE)
+        rng = np.random.default_rng(cfg.seed)
+        # flat k-means wants ~39 rows a list; the two-level k-means behind the HNSW quantiser makes do with 16
+        size = min(self.n, max(int(cfg.ivf_train_size), (16 if hnsw else 39) * nlist, 256))
+        sample = np.sort(rng.choice(self.n, size=size, replace=False)) if size < self.n else np.arange(self.n)
+        train = self._space[sample] if self._space is not None else self._to_space(self._take(sample))
+        train = np.ascontiguousarray(train, dtype=np.float32)
+        self._release()
+        if hnsw:  # assigning to a list costs an HNSW search, not nlist distances: lists can stay small at any N
+            from faiss.contrib.clustering import two_level_clustering
+
+            ctx.progress(0, None, f"two-level k-means: {nlist} lists from {size} rows")
+            centroids, _ = two_level_clustering(train, max(2, int(round(np.sqrt(nlist)))), nlist, seed=int(cfg.seed))
+            quantizer = faiss.IndexHNSWFlat(d, 32)
+            quantizer.hnsw.efConstruction = 40
+            quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+            quantizer.hnsw.efSearch = max(64, 2 * nprobe)
+        else:
+            quantizer = faiss.IndexFlatL2(d)
         if self.backend == "ivfsq":
             codes = d
-            index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatL2(d), d, nlist, faiss.ScalarQuantizer.QT_8bit)
+            index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit)
             name = "IVF-SQ8"
         else:
             codes = max(1, d // int(cfg.pq_dims_per_code))
             while d % codes:  # PQ needs a divisor of d
                 codes -= 1
-            index = faiss.IndexIVFPQ(faiss.IndexFlatL2(d), d, nlist, codes, 8)
+            index = faiss.IndexIVFPQ(quantizer, d, nlist, codes, 8)
             name = "IVF-PQ"
-        rng = np.random.default_rng(cfg.seed)
-        size = min(self.n, max(int(cfg.ivf_train_size), 39 * nlist, 256))
-        sample = np.sort(rng.choice(self.n, size=size, replace=False)) if size < self.n else np.arange(self.n)
+        self._quantizer = quantizer  # the IVF index does not own it
         ctx.progress(0, None, f"training {name} ({nlist} lists, {codes} bytes a vector) on {size} rows")
-        train = self._space[sample] if self._space is not None else self._to_space(self._take(sample))
-        self._release()
-        index.train(np.ascontiguousarray(train, dtype=np.float32))
+        index.train(train)  # with an HNSW quantiser already holding nlist centroids: the codes only
         del train
         chunk = min(100_000, self._chunk(2 * self.dim))
         for begin in range(0, self.n, chunk):
@@ -384,11 +402,10 @@ class KnnIndex:
             index.add(np.ascontiguousarray(self._space_rows(begin, end), dtype=np.float32))
             self._release()
             ctx.progress(end, self.n, f"building {name} index")
-        nprobe = cfg.ivf_nprobe or (16 if self.backend == "ivfsq" else 32)
-        index.nprobe = min(int(nprobe), nlist)
+        index.nprobe = nprobe
         self._index = index
         self.ivf = {"codec": "sq8" if self.backend == "ivfsq" else "pq", "nlist": nlist, "code_bytes": codes,
-                    "nprobe": int(index.nprobe), "train_rows": int(size)}
+                    "nprobe": int(index.nprobe), "train_rows": int(size), "quantizer": "hnsw" if hnsw else "flat"}
         self.timings["build"] = time.perf_counter() - start
 
     # -- queries -------------------------------------------------------------------------
@@ -496,27 +513,32 @@ class KnnIndex:
 
     def exact_neighbors_of(self, ids: np.ndarray, k: int, ctx: Optional[JobContext] = None) -> np.ndarray:
         """Exact k nearest neighbours (ids) of indexed samples, self excluded, the base read in chunks:
-        a running top-k over blocks of rows, so a mapped base is never held whole."""
+        a running top-k over blocks of rows (one matrix product and one partition each), so a mapped
+        base is never held whole."""
         ctx = ensure_context(ctx)
         ids = np.asarray(ids, dtype=np.int64)
-        q = self._take(ids)
-        qq = (q.astype(np.float64) ** 2).sum(1)
+        q2 = 2.0 * self._take(ids)
         k_eff = min(k, self.n - 1)
-        best_d = np.full((ids.size, 0), np.inf)
+        best_d = np.empty((ids.size, 0), dtype=np.float32)
         best_i = np.empty((ids.size, 0), dtype=np.int64)
-        step = self._chunk(self.dim + 2 * ids.size)
+        step = self._chunk(self.dim + 4 * ids.size)  # the block, its distances, the partition's indices
+        rows = np.arange(ids.size)
         for begin in range(0, self.n, step):
             ctx.check()
             end = min(self.n, begin + step)
             block = self._rows(begin, end)
-            d2 = qq[:, None] + (block.astype(np.float64) ** 2).sum(1)[None, :] - 2.0 * (q @ block.T)
+            d2 = np.einsum("ij,ij->i", block, block)[None, :] - q2 @ block.T  # ||x||^2 - 2 q.x: same order as ||q-x||^2
             mine = (ids >= begin) & (ids < end)
-            d2[np.flatnonzero(mine), ids[mine] - begin] = np.inf
-            cand_d = np.concatenate([best_d, d2], axis=1)
-            cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(begin, end), d2.shape)], axis=1)
+            d2[rows[mine], ids[mine] - begin] = np.inf
+            take = min(k_eff, d2.shape[1])
+            part = np.argpartition(d2, take - 1, axis=1)[:, :take] if take < d2.shape[1] else \
+                np.broadcast_to(np.arange(d2.shape[1]), d2.shape)
+            cand_d = np.concatenate([best_d, np.take_along_axis(d2, part, axis=1)], axis=1)
+            cand_i = np.concatenate([best_i, part + begin], axis=1)
             keep = np.argsort(cand_d, axis=1, kind="stable")[:, :k_eff]
             best_d = np.take_along_axis(cand_d, keep, axis=1)
             best_i = np.take_along_axis(cand_i, keep, axis=1)
+            del block, d2
             self._release()
         return best_i
 

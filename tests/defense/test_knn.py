@@ -80,15 +80,17 @@ def test_ivfpq_recall_vs_exact_is_measured_and_reported():
 
 
 @pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
-def test_ivfsq_recall_vs_exact_and_exact_distances_after_the_rerank():
+@pytest.mark.parametrize("quantizer", ["flat", "hnsw"])
+def test_ivfsq_recall_vs_exact_and_exact_distances_after_the_rerank(quantizer):
     s = make_embeddings(4000, 64, n_classes=20, intrinsic_dim=16, seed=2)
-    config = DiftConfig(k=10, knn_backend="ivfsq", num_threads=2, recall_sample=400)
+    config = DiftConfig(k=10, knn_backend="ivfsq", num_threads=2, recall_sample=400, ivf_quantizer=quantizer)
     knn, index = knn_density(s.features, config)
     exact_ids, exact_d = exact_knn(index.features, index.features, 10, query_ids=np.arange(4000))
     measured = _recall(knn.neighbors, exact_ids)
     assert measured >= 0.95 and abs(knn.recall - measured) < 0.03
     assert np.median(np.abs(knn.kth_distance - exact_d[:, -1])) < 1e-4
-    assert index.ivf["codec"] == "sq8" and index.ivf["code_bytes"] == 64 and index.ivf["nprobe"] == 16
+    assert index.ivf["codec"] == "sq8" and index.ivf["code_bytes"] == 64 and index.ivf["nprobe"] == 32
+    assert index.ivf["quantizer"] == quantizer
 
 
 def _mapped(tmp_path, x, dtype):
@@ -135,6 +137,8 @@ def test_memory_budget_is_a_validated_setting():
         DiftConfig(knn_memory_mb=0).validate()
     with pytest.raises(NaviewerError):
         DiftConfig(ivf_nprobe=0).validate()
+    with pytest.raises(NaviewerError):
+        DiftConfig(ivf_quantizer="ivf").validate()
 
 
 @pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")

@@ -98,10 +98,12 @@ TREE_SYNC_LIMIT = 200_000
 #: rings already hid a 1M-point image under them (screenshot, issue 17 item 4), 100k-200k (1-2% of 10M) more so;
 #: the dots keep the flags on top without covering it
 RING_LIMIT = 2_000
-#: above this many, flags or candidates are painted into an image layer on the density image's grid (one
+#: above this many (bench gui --scale: 30k dots + 30k dots still took ~130 ms a repaint at 3M), flags or
+#: candidates are painted into an image layer on the density image's grid (one
 #: cell lit per cell holding a mark), drawn on top of it: a 200k-point overlay scatter took ~280 ms a repaint
 #: at 10M samples (bench gui --scale), an image layer costs what the density image costs
-RASTER_LIMIT = 50_000
+RASTER_LIMIT = 5_000
+
 
 class _SelectViewBox(pg.ViewBox):
     """A ViewBox whose left-drag draws a selection box or lasso instead of panning (by mode)."""

@@ -337,7 +337,7 @@ class KnnIndex:
         index.init_index(max_elements=self.n, M=int(cfg.hnsw_m), ef_construction=int(cfg.hnsw_ef_construction),
                          random_seed=int(cfg.seed))
         index.set_num_threads(cfg.threads)
-        chunk = max(1000, min(self.n, 20000))
+        chunk = min(20000, self._chunk(2 * self.dim))
         for begin in range(0, self.n, chunk):
             ctx.check()
             end = min(self.n, begin + chunk)
@@ -428,7 +428,8 @@ class KnnIndex:
         """
         out_l = np.empty((queries.shape[0], k), dtype=np.int64)
         out_d = np.empty((queries.shape[0], k), dtype=np.float32)
-        step = max(1, (1 << 22) // max(1, labels.shape[1] * self.dim))
+        elements = min(1 << 22, self.config.knn_memory_mb * (1 << 18) // 4)  # float32s gathered at a time
+        step = max(1, elements // max(1, labels.shape[1] * self.dim))
         for begin in range(0, queries.shape[0], step):
             end = min(queries.shape[0], begin + step)
             lab = labels[begin:end]

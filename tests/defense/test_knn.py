@@ -190,3 +190,21 @@ def test_bad_embeddings_are_user_errors():
         knn_density(bad)
     with pytest.raises(NaviewerError):
         knn_density(np.random.rand(10, 4), DiftConfig(k=20))
+
+
+@pytest.mark.parametrize("backend", ["hnsw", "ivfsq"] if faiss_available() else ["hnsw"])
+def test_a_mapped_pass_allocates_by_the_memory_setting_not_by_n_times_d(tmp_path, backend):
+    """numpy's allocations (traced) stay a fraction of the N x D matrix: rows are read, normalised, indexed,
+    queried, re-ranked and checked chunk by chunk (the index's own C++ memory is not numpy's)."""
+    import tracemalloc
+
+    s = make_embeddings(20000, 256, n_classes=10, intrinsic_dim=8, seed=4)
+    mapped = _mapped(tmp_path, s.features, np.float16)
+    config = DiftConfig(k=10, knn_backend=backend, num_threads=1, knn_memory_mb=1, ivf_train_size=2000,
+                        ivf_nlist=64, recall_sample=64)  # the IVF training sample: max(ivf_train_size, 39 nlist) rows
+    tracemalloc.start()
+    knn, index = knn_density(mapped, config)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert index.mapped and knn.recall is not None and knn.neighbors.shape == (20000, 10)
+    assert peak < 0.25 * 20000 * 256 * 4, f"{peak / 2**20:.1f} MB traced"

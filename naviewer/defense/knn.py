@@ -254,6 +254,7 @@ class KnnIndex:
         self.config = (config or DiftConfig()).validate()
         ctx = ensure_context(ctx)
         self.mapped = is_mapped(features)
+        self._touched = 0  # bytes of mapped pages read since the last release (an upper bound)
         if self.mapped and features.ndim == 2:
             self.features = features  # float16 or float32 rows, cast per chunk
         else:
@@ -326,6 +327,7 @@ class KnnIndex:
     def _release(self) -> None:
         if self.mapped:
             release_pages(self.features)
+        self._touched = 0
 
     def _build_hnsw(self, ctx: JobContext) -> None:
         import hnswlib
@@ -440,6 +442,9 @@ class KnnIndex:
                 diff = np.empty((flat.size, self.dim), dtype=np.float32)
                 diff[order] = self._take(flat[order])
                 diff = diff.reshape(lab.shape + (self.dim,))
+                self._touched += flat.size * max(mmap.PAGESIZE, 4 * self.dim)  # random rows: a page each, at worst
+                if self._touched > self.config.knn_memory_mb << 20:
+                    self._release()
             else:
                 diff = self.features[np.where(missing, 0, lab)]
             diff -= queries[begin:end, None, :]

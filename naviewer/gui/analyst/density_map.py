@@ -406,6 +406,7 @@ class DensityMapWidget(QWidget):
         span = np.where(hi > lo, hi - lo, 1.0)
         counts = _grid_counts(pts, lo, span, bins)
         self._image_grid = (lo, span, bins)
+        self._base_counts = counts
         image = pg.ImageItem(np.log1p(counts).astype(np.float32))
         image.setColorMap(pg.colormap.get("viridis"))
         image.setRect(QRectF(lo[0], lo[1], span[0], span[1]))
@@ -444,9 +445,15 @@ class DensityMapWidget(QWidget):
         if ids is None or self._image_grid is None:
             return
         lo, span, bins = self._image_grid
-        lit = _grid_counts(self._points[ids], lo, span, bins) > 0
+        marks = _grid_counts(self._points[ids], lo, span, bins)
+        lit = marks > 0
         rgba = np.zeros((bins, bins, 4), np.uint8)
-        rgba[lit] = (colour.red(), colour.green(), colour.blue(), 255)
+        rgba[lit, 0], rgba[lit, 1], rgba[lit, 2] = colour.red(), colour.green(), colour.blue()
+        if name == "flags":  # the flags: opaque, on top of everything
+            rgba[lit, 3] = 255
+        else:  # candidates: as opaque as they are common in the cell (a sprinkle over 10M points tinted it all)
+            share = marks[lit] / np.maximum(self._base_counts[lit], 1)
+            rgba[lit, 3] = np.clip(48 + 800 * share, 48, 255).astype(np.uint8)
         layer = pg.ImageItem(rgba)
         layer.setRect(QRectF(lo[0], lo[1], span[0], span[1]))
         layer.setZValue(z)

@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mat.add_argument("--set", action="append", metavar="KEY=VALUE", dest="recipe_set",
                      help="a demo recipe setting for every cell (e.g. epochs=30), repeatable")
     mat.add_argument("--restarts", default="retrain", help="comma list of restarts after removal: retrain (re-"
-                     "initialise, default), continue (the paper's: keep the fine-tuned weights)")
+                     "initialise, default), continue (the paper's: keep the fine-tuned weights), oracle (retrain with every "
+                     "poison removed: what perfect recall would reach)")
     mat.add_argument("--detector", action="append", metavar="NAME", help="post-hoc detectors per cell (default: "
                      "kdist, lid, slof, dao, dbscan, crop_density), repeatable")
     mat.add_argument("--rescore", action="store_true", help="only score --detector again on the done cells' saved "
@@ -133,9 +134,9 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
     else:
         cells = ([Cell.parse(c) for c in args.cells.split(",") if c.strip()] if args.cells else default_plan())
         restarts = tuple(r.strip() for r in args.restarts.split(",") if r.strip())
-        bad = [r for r in restarts if r not in ("retrain", "continue")]
+        bad = [r for r in restarts if r not in ("retrain", "continue", "oracle")]
         if bad or not restarts:
-            raise NaviewerError(f"--restarts takes retrain and/or continue, got {args.restarts!r}")
+            raise NaviewerError(f"--restarts takes retrain, continue and/or oracle, got {args.restarts!r}")
         recipe = parse_settings(args.recipe_set, "--set")
         from naviewer.workflows.demo import DemoConfig
 

@@ -121,7 +121,8 @@ class MatrixConfig:
     cells: Sequence[Cell] = field(default_factory=default_plan)
     recipe: dict = field(default_factory=dict)              # DemoConfig overrides (epochs, width, ...)
     detectors: Sequence[str] = MATRIX_DETECTORS
-    restarts: Sequence[str] = ("retrain",)                  # add "continue" for the paper's restart too
+    restarts: Sequence[str] = ("retrain",)                  # add "continue" for the paper's restart too, "oracle"
+                                                            # for the retrain with every poison removed
     floor: bool = True
     rate: float = 0.08
     device: str = "auto"
@@ -295,6 +296,10 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 times["remove + retrain"] = time.perf_counter() - t
                 record["after"]["retrain"] = {**evaluator(done.checkpoint),
                                               "removed": int((done.finetune or {}).get("removed", 0))}
+            if "oracle" in config.restarts and truth is not None:
+                t = time.perf_counter()
+                record["after"]["oracle"] = _oracle_retrain(ws, int(pass_id), truth, demo, evaluator, ctx)
+                times["oracle retrain"] = time.perf_counter() - t
             if "continue" in config.restarts:
                 other = _open(cell_dir / "workspace-continue")
                 try:
@@ -322,6 +327,23 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
 
     atomic_write_json(cell_dir / CELL_FILE, record)
     return record
+
+
+def _oracle_retrain(ws, pass_id: int, truth: np.ndarray, demo, evaluator: "_Evaluator", ctx: JobContext) -> dict:
+    """The retrain with EVERY poison removed (plus the clean samples DIFT flagged): the ASR removal could reach
+    with perfect recall. Above the floor it says the gap is the retraining (the attack also took clean images
+    out of the set), not missed poisons."""
+    from naviewer.data.base import SubsetDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.trainer import build_trainer
+
+    flagged = np.asarray(ws.store.pass_scores(pass_id).get("flagged", []), dtype=bool)
+    removed = np.asarray(truth, dtype=bool) | flagged
+    store = ImageStore.from_dataset(SubsetDataset(ws.dataset(), np.flatnonzero(~removed)), ctx)
+    ctx.event("log", message=f"== oracle retrain: every poison and DIFT's clean flags removed ({int(removed.sum())})")
+    trainer = build_trainer(demo.train_config(), store, ws.run_dir("oracle"), checkpoint_dir=ws.checkpoint_dir("oracle"))
+    trainer.fit(ctx)
+    return {**evaluator(ws.checkpoint_dir("oracle") / "last.pt"), "removed": int(removed.sum())}
 
 
 def _trained_workspace(cell_dir: Path):
@@ -431,8 +453,8 @@ def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> st
     by_key = {r["key"]: r for r in records}
     order = [c.key for c in planned if c.key in by_key] + sorted(k for k in by_key if k not in {c.key for c in planned})
     lines = ["| attack | method | seed | thr | poisons | ASR before | floor | DIFT flags (P / R %) | at epoch | "
-             "ASR after retrain | ASR after paper restart | kNN acc before / after |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ASR after retrain | ASR after paper restart | ASR after oracle retrain | kNN acc before / after |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in order:
         r = by_key[key]
         c, protocol = r["cell"], r["row"]["protocol"]
@@ -441,12 +463,13 @@ def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> st
         flags = (f"{dift.get('flagged', 0)} ({_pct(dift.get('precision'))} / {_pct(dift.get('recall'))})"
                  if dift.get("pass_id") is not None else "never stable")
         epoch = "-" if dift.get("epoch") is None else str(int(dift["epoch"]) + 1)
-        retrain, paper = after.get("retrain") or {}, after.get("continue") or {}
+        retrain, paper, oracle = after.get("retrain") or {}, after.get("continue") or {}, after.get("oracle") or {}
         lines.append(
             f"| {c['row']} ({protocol}) | {c['method']} | {c['seed']} | {c['threads']} | {r.get('poisons')} | "
             f"{_pct((r.get('before') or {}).get('asr', {}).get(protocol))} | "
             f"{_pct((r.get('floor') or {}).get('asr', {}).get(protocol))} | {flags} | {epoch} | "
             f"{_pct(retrain.get('asr', {}).get(protocol))} | {_pct(paper.get('asr', {}).get(protocol))} | "
+            f"{_pct(oracle.get('asr', {}).get(protocol))} | "
             f"{_pct((r.get('before') or {}).get('knn_acc'))} / {_pct(retrain.get('knn_acc'))} |")
     names: list[str] = []
     for r in records:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def matrix_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("matrix")
     config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist", "lid"),
-                          restarts=("retrain", "continue"))
+                          restarts=("retrain", "continue", "oracle"))
     run_matrix(config, out)
     return out
 
@@ -32,9 +32,12 @@ def test_a_cell_records_before_detectors_after_and_floor(matrix_dir):
     protocols = set(record["before"]["asr"])
     assert {"uniform", "code", "paper"} <= protocols
     assert record["dift"]["pass_id"] is not None and record["dift"]["flagged"] > 0
-    assert set(record["after"]) == {"retrain", "continue"}
-    for after in record["after"].values():
+    assert set(record["after"]) == {"retrain", "continue", "oracle"}
+    for name in ("retrain", "continue"):
+        after = record["after"][name]
         assert set(after["asr"]) == protocols and after["removed"] == record["dift"]["flagged"]
+    oracle = record["after"]["oracle"]  # every poison out, and DIFT's clean flags too
+    assert set(oracle["asr"]) == protocols and oracle["removed"] >= record["poisons"]
     assert set(record["floor"]["asr"]) == protocols
     assert (matrix_dir / record["floor"]["checkpoint"]).is_file()
     for name in ("kdist", "lid", "dift-posthoc"):

@@ -258,7 +258,10 @@ def test_ctrl_c_during_train_writes_the_checkpoint_its_help_promises(tmp_path):
     args = [sys.executable, "-m", "naviewer", "train", "--dataset", "demo", "--epochs", "100", "--out", str(run),
             "--arch", "resnet10", "--width", "8", "--image-size", "16", "--batch-size", "32", "--threads", "1",
             "--warmup-epochs", "0", "--log-every", "1"]
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a terminal's Ctrl-C: the child starts with SIGINT at its default even when this suite runs as a
+    # background job (nohup ... &), whose children inherit SIGINT ignored and rightly leave it so
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         metrics = run / "metrics.jsonl"
         deadline = time.monotonic() + 240

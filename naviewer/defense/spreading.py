@@ -205,20 +205,18 @@ def neighbourhood_closure(flagged: np.ndarray, neighbors: np.ndarray, votes: flo
     n, k = neighbors.shape
     if votes <= 0 or k == 0 or np.asarray(flagged).size == 0:
         return np.empty(0, dtype=np.int64)
-    need = int(np.ceil(votes * k - 1e-9))
-    mark = np.zeros(n + 1, dtype=bool)            # slot n: the "missing neighbour" id
-    mark[np.asarray(flagged, dtype=np.int64)] = True
-    start = mark.copy()
+    need = _votes_needed(votes, k)
+    start = np.zeros(n, dtype=bool)
+    start[np.asarray(flagged, dtype=np.int64)] = True
+    mark = start.copy()
     blocked = np.zeros(n, dtype=bool)
     blocked[np.asarray(exclude, dtype=np.int64)] = True
-    safe = np.where(neighbors < 0, n, neighbors)
     for _ in range(max(1, int(rounds))):
-        count = mark[safe].sum(axis=1)
-        new = (count >= need) & ~mark[:n] & ~blocked
+        new = (_neighbours_in(mark, neighbors) >= need) & ~mark & ~blocked
         if not new.any():
             break
-        mark[:n] |= new
-    return np.flatnonzero(mark[:n] & ~start[:n]).astype(np.int64)
+        mark |= new
+    return np.flatnonzero(mark & ~start).astype(np.int64)
 
 
 def weakly_reached_cluster(probability: np.ndarray, neighbors: np.ndarray, threshold: float, votes: float,
@@ -236,10 +234,16 @@ def weakly_reached_cluster(probability: np.ndarray, neighbors: np.ndarray, thres
     n, k = neighbors.shape
     if threshold <= 0 or k == 0:
         return np.empty(0, dtype=np.int64)
-    reached = np.zeros(n + 1, dtype=bool)
-    reached[:n] = probability[:n] > threshold
+    reached = probability[:n] > threshold
     reached[np.asarray(exclude, dtype=np.int64)] = False
-    safe = np.where(neighbors < 0, n, neighbors)
-    share = reached[safe].sum(axis=1) / k
-    return np.flatnonzero(reached[:n] & (share >= votes - 1e-9)).astype(np.int64)
+    return np.flatnonzero(reached & (_neighbours_in(reached, neighbors) >= _votes_needed(votes, k))).astype(np.int64)
 
+
+def _votes_needed(votes: float, k: int) -> int:
+    """How many of k neighbours a fraction ``votes`` asks for (0.7 of 10 -> 7, not 8 by float error)."""
+    return int(np.ceil(votes * k - 1e-9))
+
+
+def _neighbours_in(mask: np.ndarray, neighbors: np.ndarray) -> np.ndarray:
+    """Per row of ``neighbors``, how many ids are in ``mask``; negative ids (missing neighbours) are not."""
+    return np.where(neighbors < 0, False, mask[np.maximum(neighbors, 0)]).sum(axis=1)

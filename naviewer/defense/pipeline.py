@@ -94,6 +94,12 @@ class DetectionResult:
         """How many dataset samples the per-sample arrays cover (n without appended external anchors)."""
         return self.n if self.sample_count is None else int(self.sample_count)
 
+    def _mask(self, ids: np.ndarray) -> np.ndarray:
+        """A length-n bool array, True at ``ids``."""
+        mask = np.zeros(self.n, dtype=bool)
+        mask[ids] = True
+        return mask
+
     def _trim(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         m = self.samples
         return {key: np.asarray(value)[:m] for key, value in arrays.items()}
@@ -103,10 +109,7 @@ class DetectionResult:
         posterior, flagged (final DIFT flag), spread (added by label spreading, i.e. flagged and
         not in the buffer), cluster (-1 none; 0 = densest flagged cluster)."""
         out = self.detection.scores()
-        flagged = np.zeros(self.n, dtype=bool)
-        flagged[self.final_ids] = True
-        in_buffer = np.zeros(self.n, dtype=bool)
-        in_buffer[self.buffer_ids] = True
+        flagged, in_buffer = self._mask(self.final_ids), self._mask(self.buffer_ids)
         out["flagged"] = flagged
         out["spread"] = flagged & ~in_buffer
         out["cluster"] = self.cluster
@@ -114,17 +117,13 @@ class DetectionResult:
 
     def extra_scores(self) -> dict[str, np.ndarray]:
         """Numeric arrays beyond the contract, useful to the inspector: d_k and buffer membership."""
-        buffer = np.zeros(self.n, dtype=bool)
-        buffer[self.buffer_ids] = True
-        out = {"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": buffer}
+        out = {"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": self._mask(self.buffer_ids)}
         if self.spread is not None:
             out["poison_probability"] = self.spread.probability_of_all(self.n)  # label spreading's, 0 = unreached
             for name in ("soft", "closure"):   # flagged by the weakly-reached rule / the closure, not by the argmax
                 ids = getattr(self.spread, name)
                 if ids.size:
-                    mask = np.zeros(self.n, dtype=bool)
-                    mask[ids] = True
-                    out[name] = mask
+                    out[name] = self._mask(ids)
         return self._trim(out)
 
     def summary(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from naviewer.catalogue import METHOD_NAMES
+from naviewer.catalogue import MATRIX_RESTARTS, METHOD_NAMES
 
 ORDER = 80
 
@@ -134,9 +134,9 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
     else:
         cells = ([Cell.parse(c) for c in args.cells.split(",") if c.strip()] if args.cells else default_plan())
         restarts = tuple(r.strip() for r in args.restarts.split(",") if r.strip())
-        bad = [r for r in restarts if r not in ("retrain", "continue", "oracle")]
+        bad = [r for r in restarts if r not in MATRIX_RESTARTS]
         if bad or not restarts:
-            raise NaviewerError(f"--restarts takes retrain, continue and/or oracle, got {args.restarts!r}")
+            raise NaviewerError(f"--restarts takes {', '.join(MATRIX_RESTARTS)} (any of them), got {args.restarts!r}")
         recipe = parse_settings(args.recipe_set, "--set")
         from naviewer.workflows.demo import DemoConfig
 

@@ -53,8 +53,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--large", type=int, default=0, help="also time label spreading on this many points")
     parser.add_argument("--large-dim", type=int, default=128)
     parser.add_argument("--large-knn-dims", type=int, default=32)
-    parser.add_argument("--backend", choices=("hnsw", "exact", "ivfpq", "ivfsq", "auto"), default="hnsw",
-                        help="kNN backend of the pass (default hnsw; ivfpq / ivfsq = FAISS IVF-PQ / IVF-SQ8)")
+    parser.add_argument("--backend", choices=("hnsw", "exact", "ivfpq", "ivfsq", "ivffs", "auto"), default="hnsw",
+                        help="kNN backend of the pass (default hnsw; ivfpq / ivfsq / ivffs = FAISS IVF-PQ / IVF-SQ8 / "
+                             "IVF-PQ4 fast scan)")
     parser.add_argument("--k", type=int, default=0, help="neighbours of the density (0: DiftConfig's default)")
     parser.add_argument("--nprobe", type=int, default=0, help="IVF lists visited per query (0: DiftConfig's default)")
     parser.add_argument("--memory-mb", type=int, default=512,
@@ -300,10 +301,10 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise NaviewerError(f"bench detect: --scale takes sizes like 1000000,3000000, got {args.scale!r}") from None
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-        bad = [b for b in backends if b not in ("hnsw", "exact", "ivfpq", "ivfsq", "auto")]
+        bad = [b for b in backends if b not in ("hnsw", "exact", "ivfpq", "ivfsq", "ivffs", "auto")]
         if not sizes or min(sizes) < 1000 or bad or not backends:
             raise NaviewerError("bench detect: --scale needs sizes >= 1000 and --backends from hnsw, exact, ivfpq, "
-                                "ivfsq, auto")
+                                "ivfsq, ivffs, auto")
         torch.set_num_threads(args.threads)
         print(f"DIFT detection pass at scale: {args.dim} dims, {args.threads} threads, {args.poison_fraction:.0%} "
               f"planted cluster (load avg {os.getloadavg()[0]:.1f})", flush=True)

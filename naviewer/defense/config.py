@@ -18,7 +18,7 @@ from naviewer.settings import settings_from_dict
 if TYPE_CHECKING:
     from naviewer.workspace import Workspace
 
-KNN_BACKENDS = ("auto", "hnsw", "exact", "ivfpq", "ivfsq")
+KNN_BACKENDS = ("auto", "hnsw", "exact", "ivfpq", "ivfsq", "ivffs")
 SPREAD_MODES = ("pool", "graph", "none")
 RESTART_MODES = ("continue", "retrain")
 MINDIST_SCALES = ("none", "anchor_spread")
@@ -38,7 +38,7 @@ class DiftConfig:
 
     # -- kNN density -----------------------------------------------------------------------
     k: int = 20
-    knn_backend: str = "auto"          # hnsw | exact | ivfpq / ivfsq (FAISS) | auto (exact when N <= exact_max_n, HNSW up
+    knn_backend: str = "auto"          # hnsw | exact | ivfpq / ivfsq / ivffs (FAISS) | auto (exact when N <= exact_max_n, HNSW up
                                        # to approx_max_n, FAISS IVF-SQ8 above when faiss is installed)
     approx_max_n: int = 3_000_000      # auto: HNSW in RAM up to this size, IVF-SQ8 above (memory: codes, not vectors)
     ivf_nlist: Optional[int] = None    # IVF lists (None: max(4 sqrt(N), N / 256): lists of ~256 rows at scale, so a

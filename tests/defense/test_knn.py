@@ -10,7 +10,7 @@ from naviewer.errors import NaviewerError
 
 
 #: every backend answers the same tests (FAISS IVF-PQ / IVF-SQ8 where faiss is installed, as the package requires)
-BACKENDS = ("exact", "hnsw") + (("ivfpq", "ivfsq") if faiss_available() else ())
+BACKENDS = ("exact", "hnsw") + (("ivfpq", "ivfsq", "ivffs") if faiss_available() else ())
 
 
 def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
@@ -91,6 +91,19 @@ def test_ivfsq_recall_vs_exact_and_exact_distances_after_the_rerank(quantizer):
     assert np.median(np.abs(knn.kth_distance - exact_d[:, -1])) < 1e-4
     assert index.ivf["codec"] == "sq8" and index.ivf["code_bytes"] == 64 and index.ivf["nprobe"] == 32
     assert index.ivf["quantizer"] == quantizer
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
+@pytest.mark.parametrize("dim", [64, 33])
+def test_ivffs_four_bit_codes_reach_the_exact_neighbours_after_the_wider_rerank(dim):
+    s = make_embeddings(4000, dim, n_classes=20, intrinsic_dim=16, seed=2)
+    config = DiftConfig(k=10, knn_backend="ivffs", num_threads=2, recall_sample=400)
+    knn, index = knn_density(s.features, config)
+    exact_ids, exact_d = exact_knn(index.features, index.features, 10, query_ids=np.arange(4000))
+    measured = _recall(knn.neighbors, exact_ids)
+    assert measured >= 0.95 and abs(knn.recall - measured) < 0.03
+    assert np.median(np.abs(knn.kth_distance - exact_d[:, -1])) < 1e-4  # distances are the exact ones
+    assert index.ivf["codec"] == "pq4fs" and index.ivf["code_bytes"] == (dim + 1) // 2
 
 
 def _mapped(tmp_path, x, dtype):

@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from naviewer.io import cleanup_stale_temps, describe_os_error, fsync_dir, json_
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.anchor_record import anchor_trust
 from naviewer.workspace.source_root import source_root as _source_root
+from naviewer.workspace.store import REVIEW_STATES
 
 if TYPE_CHECKING:
     from naviewer.data.base import ImageDataset
@@ -195,109 +197,127 @@ def export_manifests(
 
     Uses the latest detection pass (any method) if there is one. Honours ``ctx.check()`` between
     chunks of ``chunk_rows`` rows; on cancel or error nothing is left in ``out_dir``.
+
+    Streams (issue 17 item 4): the sample rows are read from the store ``chunk_rows`` at a time and each
+    chunk is checked (:func:`_check_entries`) and written to ``kept.txt`` and ``samples.csv`` before the
+    next is read, so what is held per sample is numbers (review codes, scores, the kept mask), never a
+    Python string; ``kept_dataset``'s indices are written into provenance.json chunk by chunk too. The
+    review states, the detection pass and the counts are read and checked before the output folder is
+    touched; a row that cannot be written (a key forged in the database) is found while writing, and
+    the export then stops and leaves nothing, as a cancel does.
     """
     ctx = ensure_context(ctx)
     out = Path(out_dir) if out_dir is not None else default_out_dir(ws)
     store = ws.store
 
-    # everything is read (and checked) before the output folder is touched
-    samples = store.samples()
-    n = len(samples["id"])
-    states = store.review_states()
+    n = store.sample_count()
+    codes = store.review_codes()  # 1 byte a sample: REVIEW_STATES index
     pass_id = store.latest_pass_id()
     scores: dict[str, np.ndarray] = store.pass_scores(pass_id) if pass_id is not None else {}
     detection = store.pass_info(pass_id) if pass_id is not None else None
     flagged = np.asarray(scores["flagged"], dtype=bool) if "flagged" in scores else np.zeros(n, dtype=bool)
-    removed = states == "confirmed"
-    unreviewed_flags = flagged & np.isin(states, UNDECIDED_STATES)
+    removed = codes == REVIEW_STATES.index("confirmed")
+    unreviewed_flags = flagged & np.isin(codes, [REVIEW_STATES.index(s) for s in UNDECIDED_STATES])
     kept = ~removed
     if drop_unreviewed_flags:
         kept &= ~unreviewed_flags
-    kept_ids = np.flatnonzero(kept)
-    keys: list[str] = samples["source_key"]
+    n_kept = int(kept.sum())
     file_root, kept_paths = _kept_path_rule(ws.config.get("dataset", {}))
-    if file_root is not None:
-        kept_entries = [(file_root / keys[i]).as_posix() for i in kept_ids.tolist()]
-    else:
-        kept_entries = [keys[i] for i in kept_ids.tolist()]
-    _check_entries(ws, kept_entries, kept_ids, keys, samples["hash"])
-    labels = samples["label"]
-    label_list = labels.tolist()
-    total_rows = len(kept_ids) + n
+    detector_names, detector_arrays = _detector_arrays(store, pass_id, n)
+    state_names = np.asarray(REVIEW_STATES, dtype=object)
+    total_rows = n_kept + n
     chunk_rows = max(1, int(chunk_rows))
 
     created = _make_out_dir(out)
     staged: dict[str, Path] = {}
     committed = False
     try:
-        # -- kept.txt: `path label`, the file-list convention of SSL backdoor research code
+        # -- kept.txt (`path label`, the file-list convention of SSL backdoor research code) and samples.csv
+        # (every sample with its scores, flags and review state), written side by side, one chunk of rows at a time
         staged[KEPT_NAME] = temp_path_for(out / KEPT_NAME)
-        with open(staged[KEPT_NAME], "wb") as handle:
-            kept_writer = _HashingWriter(handle)
-            for start in range(0, len(kept_ids), chunk_rows):
+        staged[SAMPLES_NAME] = temp_path_for(out / SAMPLES_NAME)
+        with open(staged[KEPT_NAME], "wb") as kept_handle, open(staged[SAMPLES_NAME], "wb") as csv_handle:
+            kept_writer = _HashingWriter(kept_handle)
+            csv_writer = _HashingWriter(csv_handle)
+            csv_writer.write(",".join(CSV_COLUMNS + tuple(detector_names)) + "\n")
+            done = written = 0
+            if n:
                 ctx.check()
-                part = kept_ids[start : start + chunk_rows]
-                entries = kept_entries[start : start + chunk_rows]
-                kept_writer.write("".join(f"{e} {label_list[i]}\n" for e, i in zip(entries, part.tolist())))
-                ctx.progress(start + len(part), total_rows, "exporting manifests")
-            handle.flush()
-            os.fsync(handle.fileno())
+            for rows in store.sample_chunks(chunk_rows):
+                start, stop = done, done + len(rows["id"])
+                keys, hashes, labels = rows["source_key"], rows["hash"], rows["label"]
+                part = kept[start:stop]
+                local = np.flatnonzero(part)
+                _check_text(ws, keys, hashes, offset=start)
+                if file_root is not None:
+                    entries = [(file_root / keys[i]).as_posix() for i in local.tolist()]
+                else:
+                    entries = [keys[i] for i in local.tolist()]
+                _check_entries(ws, entries, local + start, keys, hashes, offset=start, texts_checked=True)
+                label_list = labels.tolist()
+                kept_writer.write("".join(f"{e} {label_list[i]}\n" for e, i in zip(entries, local.tolist())))
+                written += len(local)
+                del entries
+                ctx.progress(written, total_rows, "exporting manifests")
+
+                ctx.check()
+                m = stop - start
+                columns = [
+                    rows["id"].astype(str).astype(object),
+                    _csv_keys(keys),
+                    np.asarray(hashes, dtype=object),
+                    labels.astype(str).astype(object),
+                    _float_column(_part(scores.get("density"), start, stop), m),
+                    _int_column(_part(scores.get("rank"), start, stop), m),
+                    _bool_column(_part(scores.get("candidate"), start, stop), m),
+                    _float_column(_part(scores.get("mindist"), start, stop), m),
+                    _float_column(_part(scores.get("posterior"), start, stop), m),
+                    _bool_column(_part(scores.get("flagged"), start, stop), m),
+                    _bool_column(_part(scores.get("spread"), start, stop), m),
+                    _int_column(_part(scores.get("cluster"), start, stop), m),
+                    state_names[codes[start:stop]],
+                    _bool_column(part, m),
+                ]
+                for score, flags in detector_arrays:
+                    columns += [_float_column(score[start:stop], m), _bool_column(_part(flags, start, stop), m)]
+                csv_writer.write("".join(",".join(row) + "\n" for row in zip(*columns)))
+                del columns, keys, hashes, rows
+                done = stop
+                ctx.progress(n_kept + done, total_rows, "exporting manifests")
+                if done < n:
+                    ctx.check()
+            if done != n:
+                raise NaviewerError(f"the samples table changed while it was exported ({done} rows read, {n} expected); "
+                                    "nothing was exported", store.path)
+            for handle in (kept_handle, csv_handle):
+                handle.flush()
+                os.fsync(handle.fileno())
 
         # -- classes.txt: line i = name of label i (naviewer's list reader reads it beside a list)
         class_names = ws.class_names
         staged[CLASSES_NAME] = temp_path_for(out / CLASSES_NAME)
         classes_sha = _write_text(staged[CLASSES_NAME], "".join(f"{name}\n" for name in _class_lines(class_names)))
 
-        # -- samples.csv: every sample with its scores, flags and review state
-        columns = [
-            np.asarray(samples["id"]).astype(str).astype(object),
-            _csv_keys(keys),
-            np.asarray(samples["hash"], dtype=object),
-            labels.astype(str).astype(object),
-            _float_column(scores.get("density"), n),
-            _int_column(scores.get("rank"), n),
-            _bool_column(scores.get("candidate"), n),
-            _float_column(scores.get("mindist"), n),
-            _float_column(scores.get("posterior"), n),
-            _bool_column(scores.get("flagged"), n),
-            _bool_column(scores.get("spread"), n),
-            _int_column(scores.get("cluster"), n),
-            states.astype(object),
-            _bool_column(kept, n),
-        ]
-        detector_names, detector_columns = _detector_columns(store, pass_id, n)
-        columns += detector_columns
-        staged[SAMPLES_NAME] = temp_path_for(out / SAMPLES_NAME)
-        with open(staged[SAMPLES_NAME], "wb") as handle:
-            csv_writer = _HashingWriter(handle)
-            csv_writer.write(",".join(CSV_COLUMNS + tuple(detector_names)) + "\n")
-            for start in range(0, n, chunk_rows):
-                ctx.check()
-                stop = min(start + chunk_rows, n)
-                rows = zip(*(column[start:stop] for column in columns))
-                csv_writer.write("".join(",".join(row) + "\n" for row in rows))
-                ctx.progress(len(kept_ids) + stop, total_rows, "exporting manifests")
-            handle.flush()
-            os.fsync(handle.fileno())
-
         # -- README.txt: what the entries are and how to rebuild the cleaned dataset
         ctx.check()
         dataset_record = ws.config.get("dataset", {})
-        kept_dataset = _kept_dataset(dataset_record, kept_ids)
+        kept_dataset = _kept_dataset(dataset_record, n_kept)
         staged[README_NAME] = temp_path_for(out / README_NAME)
         readme_sha = _write_text(staged[README_NAME], _readme(ws, out, dataset_record, file_root, kept_dataset is not None,
-                                                              n, int(kept.sum()), int(removed.sum()), pass_id))
+                                                              n, n_kept, int(removed.sum()), pass_id))
 
         # -- provenance.json: what was exported, from what, by whose decisions
         ctx.check()
-        state_counts = {state: int(count) for state, count in zip(*np.unique(states, return_counts=True))}
+        counts_by_code = np.bincount(codes, minlength=len(REVIEW_STATES))
+        state_counts = {state: int(counts_by_code[REVIEW_STATES.index(state)])
+                        for state in sorted(REVIEW_STATES) if counts_by_code[REVIEW_STATES.index(state)]}
         provenance = _provenance(
             ws,
             pass_id=pass_id,
             detection=detection,
             counts={
                 "samples": n,
-                "kept": int(kept.sum()),
+                "kept": n_kept,
                 "removed": int(removed.sum()),
                 "flagged": int(flagged.sum()),
                 "unreviewed_flags": int(unreviewed_flags.sum()),
@@ -305,7 +325,7 @@ def export_manifests(
             },
             state_counts=state_counts,
             files={
-                KEPT_NAME: {"sha256": kept_writer.sha256.hexdigest(), "bytes": kept_writer.size, "lines": len(kept_ids)},
+                KEPT_NAME: {"sha256": kept_writer.sha256.hexdigest(), "bytes": kept_writer.size, "lines": n_kept},
                 SAMPLES_NAME: {"sha256": csv_writer.sha256.hexdigest(), "bytes": csv_writer.size, "rows": n},
                 CLASSES_NAME: {**classes_sha, "lines": len(class_names)},
                 README_NAME: readme_sha,
@@ -316,7 +336,7 @@ def export_manifests(
         provenance["kept_dataset"] = kept_dataset
         staged[PROVENANCE_NAME] = temp_path_for(out / PROVENANCE_NAME)
         with open(staged[PROVENANCE_NAME], "wb") as handle:
-            handle.write((json.dumps(provenance, indent=2, default=json_default) + "\n").encode("utf-8"))
+            _write_provenance(handle, provenance, kept, chunk_rows, ctx)
             handle.flush()
             os.fsync(handle.fileno())
         ctx.check()
@@ -347,7 +367,7 @@ def export_manifests(
         samples_path=out / SAMPLES_NAME,
         provenance_path=out / PROVENANCE_NAME,
         total=n,
-        kept=int(kept.sum()),
+        kept=n_kept,
         removed=int(removed.sum()),
         unreviewed_flags=int(unreviewed_flags.sum()),
         dropped_unreviewed_flags=drop_unreviewed_flags,
@@ -358,19 +378,72 @@ def export_manifests(
     )
 
 
+def _part(values: Optional[np.ndarray], start: int, stop: int) -> Optional[np.ndarray]:
+    return None if values is None else values[start:stop]
+
+
+#: stands for ``kept_dataset["indices"]`` in the provenance text until the ids are written in its place
+_INDICES_MARK = "naviewer-kept-indices-"
+
+
+def _write_provenance(handle: BinaryIO, provenance: dict[str, Any], kept: np.ndarray, chunk_rows: int,
+                      ctx: JobContext) -> None:
+    """``json.dumps(provenance, indent=2)`` with ``kept_dataset["indices"]`` (the kept ids, one per line)
+    written in chunks: the same bytes, without a list of N Python ints and its N-line JSON text in memory."""
+    kept_dataset = provenance.get("kept_dataset")
+    if not isinstance(kept_dataset, dict) or "indices" not in kept_dataset:
+        handle.write((json.dumps(provenance, indent=2, default=json_default) + "\n").encode("utf-8"))
+        return
+    mark = _INDICES_MARK + secrets.token_hex(16)
+    text = json.dumps({**provenance, "kept_dataset": {**kept_dataset, "indices": mark}}, indent=2,
+                      default=json_default) + "\n"
+    quoted = json.dumps(mark)
+    at = text.find(quoted)
+    if at < 0 or text.find(quoted, at + 1) >= 0:  # cannot happen (a random mark); never write a wrong file
+        kept_dataset["indices"] = np.flatnonzero(kept).tolist()
+        handle.write((json.dumps(provenance, indent=2, default=json_default) + "\n").encode("utf-8"))
+        return
+    indent = at - (text.rfind("\n", 0, at) + 1) - len('"indices": ')
+    handle.write(text[:at].encode("utf-8"))
+    ids = np.flatnonzero(kept)
+    if len(ids) == 0:
+        handle.write(b"[]")
+    else:
+        item = "\n" + " " * (indent + 2)
+        handle.write(b"[")
+        for start in range(0, len(ids), chunk_rows):
+            ctx.check()
+            part = ids[start : start + chunk_rows].astype(str)
+            handle.write(((item if start == 0 else "," + item) + ("," + item).join(part.tolist())).encode("utf-8"))
+        handle.write(("\n" + " " * indent + "]").encode("utf-8"))
+    handle.write(text[at + len(quoted):].encode("utf-8"))
+
+
+def _check_text(ws: "Workspace", keys: list[str], hashes: list[str], offset: int = 0) -> None:
+    """A key or hash that is not text (a tampered row, samples ``offset``..) is refused before it is used."""
+    for column, values in (("source key", keys), ("hash", hashes)):
+        if not all(isinstance(v, str) for v in values):
+            index = next(i for i, v in enumerate(values) if not isinstance(v, str))
+            raise NaviewerError(f"sample {offset + index}: its {column} is not text ({type(values[index]).__name__}); "
+                                "the database was changed by another tool", ws.path / "naviewer.sqlite")
+
+
 def _check_entries(ws: "Workspace", entries: list[str], kept_ids: np.ndarray, keys: list[str],
-                   hashes: list[str]) -> None:
-    """Refuse, before anything is written, a store whose rows cannot be written as one manifest line each.
+                   hashes: list[str], offset: int = 0, texts_checked: bool = False) -> None:
+    """Refuse a store whose rows cannot be written as one manifest line each (one chunk of rows:
+    ``keys`` and ``hashes`` of samples ``offset``.., ``entries`` the kept.txt entries of ``kept_ids``).
 
     A registered name with a control character or line separator would end its ``kept.txt`` line
     early and forge the next (``evil\\nINJECTED_LINE 7``); sources refuse such names, so only a
     store written by another tool gets here. A key or hash that is not text (a tampered row) is
-    refused too, instead of failing half-way through ``samples.csv``.
+    refused too (:func:`_check_text`, unless ``texts_checked``), instead of failing half-way through
+    ``samples.csv``.
     """
     from naviewer.data.names import bad_name_char, list_line_problem, name_problem
-    from naviewer.errors import NaviewerError
 
     store_path = ws.path / "naviewer.sqlite"
+    if not texts_checked:
+        _check_text(ws, keys, hashes, offset)
     joined = "".join(entries)
     if bad_name_char(joined) is not None or any(not e or e != e.strip() or e.startswith("#") for e in entries):
         for sample_id, entry in zip(kept_ids.tolist(), entries):
@@ -378,16 +451,9 @@ def _check_entries(ws: "Workspace", entries: list[str], kept_ids: np.ndarray, ke
             if problem:
                 raise NaviewerError(f"sample {sample_id} cannot be exported as one 'path label' line: {problem}",
                                     store_path)
-    for column, values in (("source key", keys), ("hash", hashes)):
-        if not all(isinstance(v, str) for v in values):
-            index = next(i for i, v in enumerate(values) if not isinstance(v, str))
-            raise NaviewerError(f"sample {index}: its {column} is not text ({type(values[index]).__name__}); the "
-                                "database was changed by another tool", store_path)
-        if column == "hash":
-            continue
-        if bad_name_char("".join(values)) is not None:
-            index = next(i for i, v in enumerate(values) if bad_name_char(v) is not None)
-            raise NaviewerError(f"sample {index} cannot be exported: {name_problem(values[index])}", store_path)
+    if bad_name_char("".join(keys)) is not None:
+        index = next(i for i, v in enumerate(keys) if bad_name_char(v) is not None)
+        raise NaviewerError(f"sample {offset + index} cannot be exported: {name_problem(keys[index])}", store_path)
 
 
 def _make_out_dir(out: Path) -> list[Path]:
@@ -431,12 +497,13 @@ def _class_lines(names: list[str]) -> list[str]:
     return lines
 
 
-def _kept_dataset(description: Any, kept_ids: np.ndarray) -> Optional[dict[str, Any]]:
-    """The source restricted to the kept samples, as an ``open_dataset`` description (None: not re-openable)."""
+def _kept_dataset(description: Any, n_kept: int) -> Optional[dict[str, Any]]:
+    """The source restricted to the kept samples, as an ``open_dataset`` description (None: not re-openable).
+    Its ``indices`` (the kept ids, in order) are written by :func:`_write_provenance`, chunk by chunk."""
     if not isinstance(description, Mapping) or not description.get("kind") or description.get("kind") == "memory":
         return None
     base = {k: v for k, v in description.items() if k not in ("content_hash", "samples")}
-    return {"kind": "subset", "size": int(len(kept_ids)), "base": base, "indices": kept_ids.tolist()}
+    return {"kind": "subset", "size": int(n_kept), "base": base, "indices": None}
 
 
 def _key_meaning(description: Mapping[str, Any]) -> list[str]:
@@ -515,23 +582,24 @@ def open_kept_dataset(export_dir: PathLike) -> "ImageDataset":
     return open_dataset(description)
 
 
-def _detector_columns(store, pass_id: Optional[int], n: int) -> tuple[list[str], list[np.ndarray]]:
+def _detector_arrays(store, pass_id: Optional[int], n: int) -> tuple[list[str], list[tuple[np.ndarray, Optional[np.ndarray]]]]:
     """``<detector>_score`` and ``<detector>_flagged`` of the latest pass of every other detector
-    (``naviewer detect --detector``), so samples.csv carries every score an analyst compared."""
+    (``naviewer detect --detector``), so samples.csv carries every score an analyst compared: the column
+    names and, per detector, its (score, flagged) arrays (formatted chunk by chunk as they are written)."""
     latest: dict[str, int] = {}
     for record in store.passes():
         if "score" in (record.get("scores") or []) and record["id"] != pass_id:
             latest[str(record["method"])] = int(record["id"])
     names: list[str] = []
-    columns: list[np.ndarray] = []
+    arrays: list[tuple[np.ndarray, Optional[np.ndarray]]] = []
     for method, pid in sorted(latest.items()):
         values = store.pass_scores(pid)
         if len(values.get("score", ())) != n:
             continue
         name = re.sub(r"[^A-Za-z0-9_]+", "_", method)
         names += [f"{name}_score", f"{name}_flagged"]
-        columns += [_float_column(values["score"], n), _bool_column(values.get("flagged"), n)]
-    return names, columns
+        arrays.append((values["score"], values.get("flagged")))
+    return names, arrays
 
 
 def _provenance(

@@ -549,6 +549,36 @@ class WorkspaceStore:
                                 self.path) from None
         return [row[0] for row in rows]
 
+    def sample_chunks(self, chunk: int = ROW_CHUNK) -> Iterator[dict[str, Any]]:
+        """Every sample row by id, ``chunk`` rows at a time: ``{"id": int64 array, "source_key": list,
+        "hash": list, "label": int64 array}`` per chunk (what :meth:`samples` returns, one id range at a
+        time, so a reader of 10M rows holds ``chunk`` of them as Python objects, never all).
+
+        One indexed range query per chunk. Ids are 0..N-1 (checked when the store opened); a chunk that
+        comes back short, or rows that change count under the reader, are a NaviewerError."""
+        chunk = max(1, int(chunk))
+        n = self.sample_count()
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            try:
+                rows = self._conn().execute(
+                    "SELECT id, source_key, hash, label FROM samples WHERE id >= ? AND id < ? ORDER BY id",
+                    (start, stop)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise NaviewerError(f"cannot read samples {start}..{stop - 1}: the database is corrupted ({exc})",
+                                    self.path) from None
+            if len(rows) != stop - start:
+                raise NaviewerError(f"the samples table is damaged: {len(rows)} rows with ids {start}..{stop - 1}, "
+                                    f"expected {stop - start} (rows were deleted or added by another tool)", self.path)
+            ids, keys, hashes, labels = zip(*rows)
+            del rows
+            yield {
+                "id": np.asarray(ids, dtype=np.int64),
+                "source_key": list(keys),
+                "hash": list(hashes),
+                "label": np.asarray(labels, dtype=np.int64),
+            }
+
     def samples(self) -> dict[str, Any]:
         """``{"id": int64 array, "source_key": list, "hash": list, "label": int64 array}`` by id."""
         n = self.sample_count()

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -314,3 +315,58 @@ def test_kept_list_of_sources_without_files_keeps_source_keys(ws, tmp_path: Path
     assert export_module._kept_path_rule({"kind": "cifar10", "root": "/x", "split": "train"})[0] is None
     root, record = export_module._kept_path_rule({"kind": "image-folder", "root": str(tmp_path)})
     assert root == tmp_path and record["dataset_root"] == tmp_path.as_posix()
+
+
+def test_export_streams_the_rows_in_chunks_with_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
+    """Issue 17 item 4: the rows come from the store a chunk at a time (never ``samples()``: every key as a
+    Python string); any chunk size writes the same files, and provenance.json is exactly json.dumps' text
+    with the kept ids written into it chunk by chunk."""
+    from naviewer.data import open_dataset
+    from naviewer.workspace.store import WorkspaceStore
+
+    def no_whole_read(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("the export read every sample row at once")
+
+    with Workspace.create(tmp_path / "ws", open_dataset("demo", split="test")) as ws:
+        _reviewed(ws)
+        monkeypatch.setattr(WorkspaceStore, "samples", no_whole_read)
+        monkeypatch.setattr(WorkspaceStore, "review_states", no_whole_read)
+        results = [export_manifests(ws, tmp_path / f"out{chunk}", chunk_rows=chunk) for chunk in (1, 7, 1_000_000)]
+    n = results[0].total
+    for result in results[1:]:
+        for name in ("kept.txt", "samples.csv", "classes.txt"):
+            assert (result.out_dir / name).read_bytes() == (results[0].out_dir / name).read_bytes()
+    for result in results:
+        text = result.provenance_path.read_text(encoding="utf-8")
+        record = json.loads(text)
+        assert text == json.dumps(record, indent=2) + "\n"
+        kept_ids = [i for i in range(n) if i not in (0, 1, 6)]
+        assert record["kept_dataset"]["indices"] == kept_ids and record["kept_dataset"]["size"] == len(kept_ids)
+        assert record["review"]["states"] == {"confirmed": 3, "later": 1, "rejected": 1, "unreviewed": n - 5}
+        assert len(_read_csv(result.samples_path)) == n
+    everything_removed = tmp_path / "none"
+    with Workspace.open(tmp_path / "ws") as ws:
+        ws.store.set_review(list(range(n)), "confirmed", "alice")
+        result = export_manifests(ws, everything_removed, chunk_rows=5)
+    text = result.provenance_path.read_text(encoding="utf-8")
+    assert '"indices": []' in text and text == json.dumps(json.loads(text), indent=2) + "\n"
+    assert result.kept_path.read_bytes() == b"" and result.kept == 0
+
+
+def test_a_key_forged_in_a_later_chunk_leaves_nothing(tmp_path: Path, dataset) -> None:
+    """The rows are checked as they are written: a bad row past the first chunk stops the export and
+    nothing is left, the folder it made included."""
+    with Workspace.create(tmp_path / "ws", dataset) as ws:
+        pass
+    with sqlite3.connect(tmp_path / "ws" / "naviewer.sqlite") as conn:
+        conn.execute("UPDATE samples SET source_key=? WHERE id=33", ("evil\nINJECTED_LINE 7\nx.png",))
+        conn.execute("UPDATE samples SET hash=? WHERE id=37", (b"\x00\x01",))
+    out = tmp_path / "out"
+    with Workspace.open(tmp_path / "ws") as ws:
+        with pytest.raises(NaviewerError, match=r"sample 33 cannot be exported"):
+            export_manifests(ws, out, chunk_rows=4)
+        with sqlite3.connect(tmp_path / "ws" / "naviewer.sqlite") as conn:
+            conn.execute("UPDATE samples SET source_key='ok.png' WHERE id=33")
+        with pytest.raises(NaviewerError, match=r"sample 37: its hash is not text \(bytes\)"):
+            export_manifests(ws, out, chunk_rows=4)
+    assert not out.exists()

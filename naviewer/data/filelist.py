@@ -28,18 +28,22 @@ the list file and line number, so a manifest cannot make naviewer read arbitrary
 
 from __future__ import annotations
 
+import bisect
+import codecs
+import contextlib
 import csv
-import io
 import os
-import warnings
 import re
+import stat
+import warnings
+from array import array
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO
 
 import numpy as np
 
 from naviewer.data.base import UNLABELED, DatasetWarning
-from naviewer.data.files import FileBackedDataset
+from naviewer.data.files import FileBackedDataset, KeyBuilder, RealKeys
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS
 from naviewer.data.names import bad_name_char, describe_char, list_line_problem, name_problem, shown
 from naviewer.errors import NaviewerError
@@ -55,17 +59,51 @@ _PATH_COLUMNS = ("path", "file", "filename", "image")
 _LABEL_COLUMNS = ("label", "target")
 
 
+def _os_error(exc: OSError, path: Path) -> NaviewerError:
+    if isinstance(exc, FileNotFoundError):
+        return NaviewerError("file not found", path)
+    if isinstance(exc, IsADirectoryError):
+        return NaviewerError("expected a file, found a folder", path)
+    return NaviewerError(f"cannot read file: {exc.strerror or exc}", path)
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise NaviewerError("file not found", path) from None
-    except IsADirectoryError:
-        raise NaviewerError("expected a file, found a folder", path) from None
     except UnicodeDecodeError as exc:
         raise NaviewerError(f"not UTF-8 text (byte {exc.start})", path) from None
     except OSError as exc:
-        raise NaviewerError(f"cannot read file: {exc.strerror or exc}", path) from None
+        raise _os_error(exc, path) from None
+
+
+def _check_text(path: Path) -> None:
+    """Raise what :func:`_read_text` would, reading the file in 1 MB pieces (nothing of it is kept)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        with open(path, "rb") as handle:
+            while True:
+                block = handle.read(1 << 20)
+                decoder.decode(block, final=not block)
+                if not block:
+                    return
+    except UnicodeDecodeError:
+        _read_text(path)  # the message of a whole read (its byte offset counts past a BOM)
+        raise NaviewerError("not UTF-8 text", path) from None
+    except OSError as exc:
+        raise _os_error(exc, path) from None
+
+
+@contextlib.contextmanager
+def _open_text(path: Path) -> Iterator[TextIO]:
+    """The checked list, line by line: UTF-8 (a BOM dropped), ``\\r\\n`` and ``\\r`` read as ``\\n`` as
+    ``Path.read_text`` reads them, so a streamed list splits into the lines the whole text did."""
+    _check_text(path)
+    try:
+        handle = open(path, encoding="utf-8-sig")
+    except OSError as exc:
+        raise _os_error(exc, path) from None
+    with handle:
+        yield handle
 
 
 def read_class_names(path: "str | Path") -> list[str]:
@@ -74,40 +112,150 @@ def read_class_names(path: "str | Path") -> list[str]:
     return [line.strip() for line in _read_text(path).splitlines() if line.strip()]
 
 
-def _lines(text: str) -> "list[tuple[int, str]]":
+def _lines(handle: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(line number, text) of every line, split at line feeds only (``\\r\\n`` accepted).
 
     ``str.splitlines`` would also break at form feeds, U+0085 or U+2028 inside a file name and turn
     one entry into two; here such a character stays in its line, and the path check refuses it.
     """
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [(number, line[:-1] if line.endswith("\r") else line) for number, line in enumerate(lines, start=1)]
+    for number, line in enumerate(handle, start=1):
+        if line.endswith("\n"):
+            line = line[:-1]
+        yield number, line[:-1] if line.endswith("\r") else line
 
 
-def _parse_txt(list_path: Path, root: Path) -> list[tuple[int, str, Optional[str]]]:
-    """(line number, path text, label text or None) per sample line."""
-    entries = []
-    for number, raw in _lines(_read_text(list_path)):
-        line = raw.strip(" \t")
-        if not line or line.startswith("#"):
-            continue
-        bad = bad_name_char(line.replace("\t", " "))
-        if bad is not None:
+def _parse_txt(list_path: Path, root: Path) -> Iterator[tuple[int, str, Optional[str]]]:
+    """(line number, path text, label text or None) per sample line, read as the lines go by."""
+    root_text = str(root)
+    with _open_text(list_path) as handle:
+        for number, raw in _lines(handle):
+            line = raw.strip(" \t")
+            if not line or line.startswith("#"):
+                continue
+            bad = bad_name_char(line.replace("\t", " "))
+            if bad is not None:
+                raise NaviewerError(
+                    f"line {number}: {shown(line)} contains {describe_char(bad)}; a file name with a control "
+                    "character or line separator cannot be listed (rename the file)",
+                    list_path,
+                )
+            match = _PATH_LABEL.fullmatch(line)
+            if match is None:
+                yield number, line, None
+            elif _INT.fullmatch(match.group(2)) or not os.path.isfile(os.path.join(root_text, line)):
+                yield number, match.group(1), match.group(2)
+            else:  # a path with spaces and no label
+                yield number, line, None
+
+
+def _parse_csv(list_path: Path) -> Iterator[tuple[int, str, Optional[str]]]:
+    with _open_text(list_path) as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise NaviewerError("CSV manifest is empty (expected a header with a 'path' column)", list_path) from None
+        except csv.Error as exc:
+            raise NaviewerError(f"line 1: malformed CSV: {exc}", list_path) from None
+        columns = [name.strip().lower() for name in header]
+        path_col = next((columns.index(c) for c in _PATH_COLUMNS if c in columns), None)
+        if path_col is None:
+            raise NaviewerError(f"CSV header {header!r} has no 'path' column", list_path)
+        label_col = next((columns.index(c) for c in _LABEL_COLUMNS if c in columns), None)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise NaviewerError(f"line {reader.line_num}: malformed CSV: {exc}", list_path) from None
+            number = reader.line_num
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if path_col >= len(row) or not row[path_col].strip():
+                raise NaviewerError(f"line {number}: no path", list_path)
+            label = row[label_col].strip() if label_col is not None and label_col < len(row) else ""
+            yield number, row[path_col].strip(), label or None
+
+
+def _plain(text: str) -> bool:
+    """A relative path without ``.``, ``..`` or empty parts: its key is itself (no normalising needed)."""
+    if text[:1] == "/" or _SLOW_SEPARATORS:
+        return False
+    framed = f"/{text}/"
+    return "//" not in framed and "/./" not in framed and "/../" not in framed
+
+
+#: the fast path assumes '/' is the only separator
+_SLOW_SEPARATORS = os.sep != "/" or os.altsep is not None
+
+
+class _Resolver:
+    """Key and real key (the path relative to the real root with every symlink resolved) of a listed path.
+
+    Anything that resolves outside the root is refused, as is a missing file, whatever the path. A
+    plain relative path (no ``.``, ``..``, empty part) costs one ``lstat``: its folder is resolved
+    once per folder (cached) and the file itself is taken as it is when it is a regular file, not a
+    symlink. Every other path (absolute, ``..``, a file symlink, a folder that resolves outside the
+    root) goes through ``Path.resolve`` as before.
+    """
+
+    def __init__(self, root_abs: Path, root_real: Path, list_path: Path) -> None:
+        self.root_abs = root_abs
+        self.root_real = root_real
+        self.list_path = list_path
+        self._abs_text = str(root_abs)
+        self._real_text = str(root_real)
+        # folder key -> (its real path + '/', its real key + '/'), or None: take the slow path
+        self._folders: dict[str, Optional[tuple[str, str]]] = {"": (os.path.join(self._real_text, ""), "")}
+
+    def __call__(self, text: str, number: int) -> tuple[str, str]:
+        problem = name_problem(text)
+        if problem:
+            raise NaviewerError(f"line {number}: {problem} (rename the file)", self.list_path)
+        if _plain(text):
+            head, _, base = text.rpartition("/")
+            folder = self._folders.get(head, False)
+            if folder is False:
+                folder = self._folders[head] = self._folder(head)
+            if folder is not None:
+                try:
+                    mode = os.lstat(folder[0] + base).st_mode
+                except (OSError, ValueError):
+                    mode = 0
+                if stat.S_ISREG(mode):
+                    return text, (folder[1] + base if folder[1] != head + "/" else text)
+                if not stat.S_ISLNK(mode):  # missing, a folder, a device...: what is_file() refused
+                    raise NaviewerError(f"line {number}: image not found: {shown(text)}", self.list_path)
+        return self._resolve(text, number)
+
+    def _folder(self, head: str) -> Optional[tuple[str, str]]:
+        real = os.path.realpath(os.path.join(self._abs_text, head))
+        if real != self._real_text and not real.startswith(os.path.join(self._real_text, "")):
+            return None  # outside the root: a file link there could still lead back in; resolve each file
+        relative = Path(real).relative_to(self.root_real).as_posix()
+        return os.path.join(real, ""), ("" if relative == "." else relative + "/")
+
+    def _resolve(self, text: str, number: int) -> tuple[str, str]:
+        """Key and real key, refusing escapes (every path, one ``Path.resolve`` each)."""
+        root_abs, root_real, list_path = self.root_abs, self.root_real, self.list_path
+        given = Path(text)
+        candidate = given if given.is_absolute() else root_abs / given
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise NaviewerError(f"line {number}: cannot resolve {shown(text)} ({exc})", list_path) from None
+        if not real.is_relative_to(root_real):
             raise NaviewerError(
-                f"line {number}: {shown(line)} contains {describe_char(bad)}; a file name with a control character "
-                "or line separator cannot be listed (rename the file)",
+                f"line {number}: path {shown(text)} is outside the dataset root {root_real} "
+                "(absolute paths and '..' must stay inside it; give a wider root to allow it)",
                 list_path,
             )
-        match = _PATH_LABEL.fullmatch(line)
-        if match is None:
-            entries.append((number, line, None))
-        elif _INT.fullmatch(match.group(2)) or not _is_file(root / line):
-            entries.append((number, match.group(1), match.group(2)))
-        else:  # a path with spaces and no label
-            entries.append((number, line, None))
-    return entries
+        if not _is_file(real):
+            raise NaviewerError(f"line {number}: image not found: {shown(text)}", list_path)
+        lexical = Path(os.path.normpath(candidate))
+        key = lexical.relative_to(root_abs) if lexical.is_relative_to(root_abs) else real.relative_to(root_real)
+        return key.as_posix(), real.relative_to(root_real).as_posix()
 
 
 def _is_file(path: Path) -> bool:
@@ -117,37 +265,81 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _parse_csv(list_path: Path) -> list[tuple[int, str, Optional[str]]]:
-    text = _read_text(list_path)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise NaviewerError("CSV manifest is empty (expected a header with a 'path' column)", list_path) from None
-    except csv.Error as exc:
-        raise NaviewerError(f"line 1: malformed CSV: {exc}", list_path) from None
-    columns = [name.strip().lower() for name in header]
-    path_col = next((columns.index(c) for c in _PATH_COLUMNS if c in columns), None)
-    if path_col is None:
-        raise NaviewerError(f"CSV header {header!r} has no 'path' column", list_path)
-    label_col = next((columns.index(c) for c in _LABEL_COLUMNS if c in columns), None)
-    entries = []
-    try:
-        for row in reader:
-            number = reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if path_col >= len(row) or not row[path_col].strip():
-                raise NaviewerError(f"line {number}: no path", list_path)
-            label = row[label_col].strip() if label_col is not None and label_col < len(row) else ""
-            entries.append((number, row[path_col].strip(), label or None))
-    except csv.Error as exc:
-        raise NaviewerError(f"line {reader.line_num}: malformed CSV: {exc}", list_path) from None
-    return entries
+class _Entries:
+    """What the listed lines add up to, held compactly: keys, labels, line numbers, a 64-bit hash of
+    each real key, and the real keys that differ from their key (reached through a symlink)."""
+
+    def __init__(self) -> None:
+        self.keys = KeyBuilder()
+        self.labels = array("q")
+        self.lines = array("q")
+        self.hashes = array("q")
+        self.real_index = array("q")
+        self.real_keys = KeyBuilder()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def add(self, number: int, key: str, real_key: str, label: int) -> None:
+        if real_key != key:
+            self.real_index.append(len(self.labels))
+            self.real_keys.append(real_key)
+        self.keys.append(key)
+        self.labels.append(label)
+        self.lines.append(number)
+        self.hashes.append(hash(real_key))
+
+    def real_key(self, index: int) -> str:
+        where = bisect.bisect_left(self.real_index, index)
+        if where < len(self.real_index) and self.real_index[where] == index:
+            return self.real_keys.get(where)
+        return self.keys.get(index)
+
+    def duplicates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(entry, the earlier entry naming the same file) for every repeat, in line order.
+
+        The 64-bit hashes are sorted (stable: line order within equal hashes); only entries that share a
+        hash are compared, by their real keys, so no set of N strings is ever built.
+        """
+        hashes = np.frombuffer(self.hashes, dtype=np.int64) if len(self.hashes) else np.zeros(0, np.int64)
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        same = ordered[1:] == ordered[:-1]
+        del ordered
+        if not same.any():
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        shared = np.zeros(len(order), dtype=bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        starts = np.ones(len(order), dtype=bool)  # where a run of equal hashes starts (in sorted order)
+        starts[1:] = ~same
+        del same
+        positions = np.flatnonzero(shared)
+        members = order[positions].tolist()
+        run_starts = starts[positions].tolist()
+        del order, shared, starts, positions
+        repeats: list[int] = []
+        firsts: list[int] = []
+        seen: dict[str, int] = {}
+        for index, new_run in zip(members, run_starts):
+            if new_run:
+                seen = {}
+            first = seen.setdefault(self.real_key(index), index)
+            if first != index:
+                repeats.append(index)
+                firsts.append(first)
+        repeat_array = np.asarray(repeats, dtype=np.int64)
+        first_array = np.asarray(firsts, dtype=np.int64)
+        by_line = np.argsort(repeat_array, kind="stable")
+        return repeat_array[by_line], first_array[by_line]
 
 
 class FileListDataset(FileBackedDataset):
-    """Samples listed in a ``path label`` text file (``.txt`` etc.) or a CSV manifest (``.csv``)."""
+    """Samples listed in a ``path label`` text file (``.txt`` etc.) or a CSV manifest (``.csv``).
+
+    Nothing is kept per line as a Python object: keys go into one byte buffer, labels, line numbers
+    and a 64-bit hash of each resolved path into arrays; repeats are found by sorting the hashes.
+    """
 
     def __init__(
         self,
@@ -176,46 +368,75 @@ class FileListDataset(FileBackedDataset):
             names = None
         name_to_index = {name: i for i, name in enumerate(names)} if names else {}
 
-        entries = _parse_csv(list_path) if self.is_csv else _parse_txt(list_path, root_abs)
-        if not entries:
+        def parse() -> Iterator[tuple[int, str, Optional[str]]]:
+            return _parse_csv(list_path) if self.is_csv else _parse_txt(list_path, root_abs)
+
+        resolve = _Resolver(root_abs, root_real, list_path)
+        entries = _Entries()
+        lines = parse()
+        error: Optional[NaviewerError] = None
+        for number, text, label_text in lines:
+            try:
+                label = self._label(label_text, name_to_index, names, number, list_path)
+                key, real_key = resolve(text, number)
+            except NaviewerError as exc:
+                error = exc
+                break
+            entries.add(number, key, real_key, label)
+        if error is not None:
+            for _ in lines:  # a malformed line further on is reported first, as when the list was parsed whole
+                pass
+        elif not len(entries):
             raise NaviewerError("the list has no samples", list_path)
 
-        paths: list[Path] = []
-        keys: list[str] = []
-        labels: list[int] = []
-        first_line: dict[Path, tuple[int, int]] = {}  # real path -> (line, label) where it was first listed
-        duplicates: list[str] = []
-        for number, text, label_text in entries:
-            label = self._label(label_text, name_to_index, names, number, list_path)
-            path, key = self._resolve(text, root_abs, root_real, number, list_path)
-            seen = first_line.get(path)
-            if seen is not None:
-                if seen[1] != label:
-                    raise NaviewerError(
-                        f"line {number}: {shown(text)} is listed on line {seen[0]} with label "
-                        f"{_label_text(seen[1])} and here with label {_label_text(label)}: a file carries one label",
-                        list_path,
-                    )
-                duplicates.append(f"line {number} (= line {seen[0]})")
-                continue
-            first_line[path] = (number, label)
-            paths.append(path)
-            keys.append(key)
-            labels.append(label)
-        if duplicates:
-            more = f" and {len(duplicates) - 5} more" if len(duplicates) > 5 else ""
+        repeats, firsts = entries.duplicates()
+        labels = np.frombuffer(entries.labels, dtype=np.int64) if len(entries) else np.zeros(0, np.int64)
+        line_numbers = np.frombuffer(entries.lines, dtype=np.int64) if len(entries) else np.zeros(0, np.int64)
+        clash = np.flatnonzero(labels[repeats] != labels[firsts])
+        if len(clash):  # the first line that gives a file listed before another label
+            repeat, first = int(repeats[clash[0]]), int(firsts[clash[0]])
+            number = int(line_numbers[repeat])
+            text = next(t for n, t, _ in parse() if n == number)
+            raise NaviewerError(
+                f"line {number}: {shown(text)} is listed on line {int(line_numbers[first])} with label "
+                f"{_label_text(int(labels[first]))} and here with label {_label_text(int(labels[repeat]))}: "
+                "a file carries one label",
+                list_path,
+            )
+        if error is not None:
+            raise error
+        if len(repeats):
+            shown_repeats = [f"line {int(line_numbers[r])} (= line {int(line_numbers[f])})"
+                             for r, f in zip(repeats[:5], firsts[:5])]
+            more = f" and {len(repeats) - 5} more" if len(repeats) > 5 else ""
             warnings.warn(
-                f"{list_path}: {len(duplicates)} duplicate entr{'y' if len(duplicates) == 1 else 'ies'} ignored "
-                f"(the first listing of each file is kept): {', '.join(duplicates[:5])}{more}",
+                f"{list_path}: {len(repeats)} duplicate entr{'y' if len(repeats) == 1 else 'ies'} ignored "
+                f"(the first listing of each file is kept): {', '.join(shown_repeats)}{more}",
                 DatasetWarning,
                 stacklevel=3,
             )
         #: how many listed lines repeated a file already listed (ignored)
-        self.duplicates = len(duplicates)
-        label_array = np.asarray(labels, dtype=np.int64)
+        self.duplicates = len(repeats)
+        keys = entries.keys.build()
+        real_index = np.frombuffer(entries.real_index, dtype=np.int64) if len(entries.real_index) else None
+        real_keys = entries.real_keys.build()
+        del entries, line_numbers
+        if len(repeats):
+            keep = np.ones(len(labels), dtype=bool)
+            keep[repeats] = False
+            kept = np.flatnonzero(keep)
+            keys = keys.take(kept)
+            labels = labels[kept]
+            if real_index is not None:
+                stays = keep[real_index]
+                real_keys = real_keys.take(np.flatnonzero(stays))
+                real_index = (np.cumsum(keep) - 1)[real_index[stays]]
+            del keep, kept
+        label_array = np.array(labels, dtype=np.int64)  # its own memory (not the builder's)
         if names is None:
             names = [str(i) for i in range(int(label_array.max()) + 1 if len(label_array) else 0)]
-        super().__init__(root_real, paths, keys, label_array, names, max_pixels)
+        real = RealKeys(real_index, real_keys) if real_index is not None and len(real_index) else None
+        super().__init__(root_real, keys, label_array, names, max_pixels, real_keys=real)
 
     @staticmethod
     def _label(text: Optional[str], name_to_index: dict[str, int], names: Optional[list[str]], number: int,
@@ -247,30 +468,6 @@ class FileListDataset(FileBackedDataset):
                 list_path,
             )
         return value
-
-    @staticmethod
-    def _resolve(text: str, root_abs: Path, root_real: Path, number: int, list_path: Path) -> tuple[Path, str]:
-        """Absolute file path and source key (posix path relative to the root), refusing escapes."""
-        problem = name_problem(text)
-        if problem:
-            raise NaviewerError(f"line {number}: {problem} (rename the file)", list_path)
-        given = Path(text)
-        candidate = given if given.is_absolute() else root_abs / given
-        try:
-            real = candidate.resolve()
-        except (OSError, RuntimeError) as exc:  # a symlink loop
-            raise NaviewerError(f"line {number}: cannot resolve {shown(text)} ({exc})", list_path) from None
-        if not real.is_relative_to(root_real):
-            raise NaviewerError(
-                f"line {number}: path {shown(text)} is outside the dataset root {root_real} "
-                "(absolute paths and '..' must stay inside it; give a wider root to allow it)",
-                list_path,
-            )
-        if not _is_file(real):
-            raise NaviewerError(f"line {number}: image not found: {shown(text)}", list_path)
-        lexical = Path(os.path.normpath(candidate))
-        key = lexical.relative_to(root_abs) if lexical.is_relative_to(root_abs) else real.relative_to(root_real)
-        return real, key.as_posix()
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"kind": self.kind, "path": str(self.list_path), "size": len(self)}

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from naviewer.data.base import DatasetWarning
-from naviewer.data.files import FileBackedDataset
+from naviewer.data.files import FileBackedDataset, PathKeys
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS, image_extensions
 from naviewer.data.names import name_problem, shown
 from naviewer.errors import NaviewerError
@@ -222,14 +222,14 @@ class ImageFolderDataset(FileBackedDataset):
         items = walk.without_duplicates(items)
         counts = np.bincount(np.asarray([item[2] for item in items], dtype=np.int64), minlength=len(class_dirs))
         empty = [d.name for d, count in zip(class_dirs, counts) if count == 0]
-        paths = [item[0] for item in items]
-        keys = [item[1] for item in items]
-        labels = [item[2] for item in items]
+        keys = PathKeys.from_strings(item[1] for item in items)  # path = root / key: no Path kept per image
+        labels = np.fromiter((item[2] for item in items), dtype=np.int64, count=len(items))
+        del items
         for message in walk.warnings[:20]:
             warnings.warn(f"{root}: {message}", DatasetWarning, stacklevel=2)
         if len(walk.warnings) > 20:
             warnings.warn(f"{root}: {len(walk.warnings) - 20} more skipped links", DatasetWarning, stacklevel=2)
-        if not paths:
+        if not len(keys):
             raise NaviewerError(
                 "the image folder has no images (no file with an image extension in any class folder)", root
             )
@@ -241,7 +241,7 @@ class ImageFolderDataset(FileBackedDataset):
             )
         #: names of class folders that hold no image (kept in ``class_names``)
         self.empty_classes = empty
-        super().__init__(root, paths, keys, labels, [d.name for d in class_dirs], max_pixels)
+        super().__init__(root, keys, labels, [d.name for d in class_dirs], max_pixels)
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"kind": self.kind, "root": str(self.root), "size": len(self)}

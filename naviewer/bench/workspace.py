@@ -12,6 +12,16 @@ Python list first, then one ``executemany``), the old open (the same database wi
 summary removed, so the samples table is checked by scanning it, as before), and a process that
 only imports naviewer (the RSS floor). Ratios: new against old at each N, and seconds per million
 samples against the first N.
+
+``--file-list M [M ...]`` (issue 17 item 4): real ``path label`` lists of M lines over real image
+files (``--files`` tiny 1x1 PNGs in 1000 class folders; lines past that many point at hard links
+to them, so every line is a distinct path and the duplicate check collapses nothing). For each M,
+fresh processes time opening the list with ``FileListDataset`` (compact keys) and with the
+file-list reader as it was before item 4 (kept here as :class:`LegacyFileList`: a tuple, a
+``Path``, a key string, a label int and a dict entry per line), each with its peak RSS; then
+``Workspace.create`` registers the first ``--register`` lines (every image decoded and hashed)
+with both readers. The tree is made under ``--dir`` (free disk checked first) and removed
+afterwards unless ``--keep`` (then a later run reuses it).
 """
 
 from __future__ import annotations
@@ -32,6 +42,17 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                              "each phase in its own process (wall time, peak RSS) against the old paths")
     parser.add_argument("--no-baseline", action="store_true",
                         help="with --scale: skip the old registration path (it holds every key in memory)")
+    parser.add_argument("--file-list", type=int, nargs="+", metavar="M",
+                        help="instead: open M-line file lists over real image files (e.g. 1000000 10000000), "
+                             "new reader against the old one, each in its own process (wall time, peak RSS)")
+    parser.add_argument("--files", type=int, default=1_000_000,
+                        help="with --file-list: real 1x1 PNG files to make (lines past this many are hard links)")
+    parser.add_argument("--register", type=int, default=None, metavar="R",
+                        help="with --file-list: register the first R lines in a workspace (default: min(M, 100000); "
+                             "0 skips)")
+    parser.add_argument("--json", default=None, help="with --file-list: also write the figures to this JSON file")
+    parser.add_argument("--keep", action="store_true",
+                        help="with --file-list: keep the image tree under --dir (a later run reuses it)")
     parser.set_defaults(func=run)
     return parser
 
@@ -214,6 +235,10 @@ def _timed(fn):  # noqa: ANN001, ANN202
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.file_list:
+        from naviewer.bench import _filelist_scale
+
+        return _filelist_scale.main(args)
     if args.scale:
         print("workspace at scale: each phase in a fresh process (wall time, peak RSS)", flush=True)
         run_scale([int(n) for n in args.scale], args.dir, baseline=not args.no_baseline)

@@ -67,14 +67,18 @@ def make_tree(root: Path, files: int, lines: int, report=print) -> None:  # noqa
     start = time.perf_counter()
     for c in range(min(CLASSES, max(files, lines))):
         (root / "train" / f"c{c:04d}").mkdir(parents=True, exist_ok=True)
+    base = os.path.join(str(root), "")
     for i in range(files):
-        path = root / key_of(i, files)
-        if not path.exists():
-            path.write_bytes(_png(i))
+        try:
+            with open(base + key_of(i, files), "xb") as handle:
+                handle.write(_png(i))
+        except FileExistsError:  # an interrupted earlier run
+            pass
     for i in range(files, lines):
-        path = root / key_of(i, files)
-        if not path.exists():
-            os.link(root / key_of(i % files, files), path)
+        try:
+            os.link(base + key_of(i % files, files), base + key_of(i, files))
+        except FileExistsError:
+            pass
     mark.write_text(json.dumps({"files": files, "lines": lines}))
     report(f"  made {files:,} PNG files and {max(lines - files, 0):,} hard links in {time.perf_counter() - start:.0f} s")
 
@@ -256,7 +260,7 @@ def _run_child(phase: str, list_path: Path, scratch: Path) -> dict:
 
 
 def run_file_lists(sizes: list, files: int, register: Optional[int], scratch: Optional[str], keep: bool,
-                   baseline: bool = True) -> dict:
+                   baseline: bool = True, baseline_up_to: Optional[int] = None) -> dict:
     sizes = sorted(int(m) for m in sizes)
     files = max(1, min(int(files), sizes[-1]))
     register = min(sizes[0], 100_000) if register is None else min(int(register), sizes[-1])
@@ -276,14 +280,14 @@ def run_file_lists(sizes: list, files: int, register: Optional[int], scratch: Op
             listing = write_list(tree, m, files)
             row: dict[str, Any] = {"lines": m, "list_mb": listing.stat().st_size / 1e6}
             row["open"] = _run_child("open", listing, tree)
-            if baseline:
+            if baseline and (baseline_up_to is None or m <= baseline_up_to):
                 row["open_legacy"] = _run_child("open_legacy", listing, tree)
             figures["rows"].append(row)
             print(_format_open(row, floor), flush=True)
         if register:
             listing = write_list(tree, register, files)
             reg: dict[str, Any] = {"lines": register, "register": _run_child("register", listing, tree)}
-            if baseline:
+            if baseline and (baseline_up_to is None or register <= baseline_up_to):
                 reg["register_legacy"] = _run_child("register_legacy", listing, tree)
             figures["register"] = reg
             print(_format_register(reg), flush=True)
@@ -324,7 +328,7 @@ def main(args: argparse.Namespace) -> int:
         print("--file-list: sizes must be positive", file=sys.stderr)
         return 2
     figures = run_file_lists(args.file_list, args.files, args.register, args.dir, args.keep,
-                             baseline=not args.no_baseline)
+                             baseline=not args.no_baseline, baseline_up_to=args.baseline_up_to)
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0

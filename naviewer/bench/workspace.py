@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--register", type=int, default=None, metavar="R",
                         help="with --file-list: register the first R lines in a workspace (default: min(M, 100000); "
                              "0 skips)")
+    parser.add_argument("--baseline-up-to", type=int, default=None, metavar="M",
+                        help="with --file-list: run the old reader only on lists of at most M lines (it is slow)")
     parser.add_argument("--json", default=None, help="with --file-list: also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true",
                         help="with --file-list: keep the image tree under --dir (a later run reuses it)")

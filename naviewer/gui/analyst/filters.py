@@ -80,24 +80,67 @@ class FilterSpec:
         if self.sort == "suspicion":
             return ids[::-1].copy() if self.descending else ids
         if self.sort == "id":
-            key = ids.astype(np.float64)
+            key = ids
         elif self.sort == "label":
-            key = session.labels[ids].astype(np.float64)
+            key = session.labels[ids]
         elif self.sort == "review":
-            key = session.state_codes[ids].astype(np.float64)
+            key = session.state_codes[ids]
         elif self.sort == "cluster":
             key = session.cluster_of()[ids].astype(np.float64)
             key[key < 0] = np.nan
         elif self.sort == "rank":
-            key = session.density_rank()[ids].astype(np.float64)
+            key = session.density_rank()[ids]
         elif self.sort in session.scores:
-            key = np.asarray(session.scores[self.sort], np.float64)[ids]
+            key = np.asarray(session.scores[self.sort])[ids]
         else:
             return ids
-        finite = np.isfinite(key)
-        signed = np.where(finite, -key if self.descending else key, 0.0)
-        order = np.lexsort((signed, ~finite))  # stable within ties (suspicion order); missing values last
-        return ids[order]
+        return ids[stable_order(key, self.descending)]
+
+
+#: float32 holds every integer up to this exactly
+_F32_EXACT = 1 << 24
+
+
+def stable_order(key: np.ndarray, descending: bool = False) -> np.ndarray:
+    """Positions that sort ``key`` ascending (or descending), ties in their given order, missing values
+    (NaN, +-inf) last: what ``np.lexsort((signed_key, ~finite))`` gives, without a two-key sort.
+
+    When the key is exact in float32 (float32 scores, integers below 2^24, float64 values that are float32
+    values) each value becomes an order-preserving 32-bit code in the high half of a uint64 whose low half
+    is its position, and one ``np.sort`` of those (unstable, vectorised) is the stable order: 10M keys in
+    about 1 s here against ~3-5 s for the lexsort over float64. Other keys take a stable argsort of the same
+    codes at 64 bits."""
+    key = np.asarray(key)
+    n = len(key)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if key.dtype == np.bool_:
+        key = key.astype(np.uint8)
+    exact32 = key.dtype == np.float32 or (key.dtype.kind in "iu" and key.dtype.itemsize <= 2)
+    if not exact32 and key.dtype.kind in "iu":
+        exact32 = bool(n == 0 or (int(key.min()) > -_F32_EXACT and int(key.max()) < _F32_EXACT))
+    if not exact32 and key.dtype.kind == "f":
+        with np.errstate(invalid="ignore", over="ignore"):
+            narrow = key.astype(np.float32)
+            exact32 = bool(np.array_equal(narrow, key, equal_nan=True))
+    if exact32 and n < (1 << 32):
+        value = key.astype(np.float32) + np.float32(0.0)  # -0.0 ties with 0.0, as a comparison says
+        bits = value.view(np.uint32)
+        code = np.where(bits & np.uint32(0x80000000), ~bits, bits | np.uint32(0x80000000))
+        if descending:
+            code = ~code
+        code[~np.isfinite(value)] = np.uint32(0xFFFFFFFF)  # above every finite code (at most 0xFF7FFFFF)
+        packed = (code.astype(np.uint64) << np.uint64(32)) | np.arange(n, dtype=np.uint64)
+        del code, bits, value
+        packed.sort()
+        return (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    value = key.astype(np.float64) + 0.0
+    bits = value.view(np.uint64)
+    code = np.where(bits & np.uint64(1 << 63), ~bits, bits | np.uint64(1 << 63))
+    if descending:
+        code = ~code
+    code[~np.isfinite(value)] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    return np.argsort(code, kind="stable").astype(np.int64)
 
 
 class FilterSidebar(QWidget):

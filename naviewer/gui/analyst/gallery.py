@@ -1,8 +1,9 @@
 """Gallery and keyboard review: a virtualised thumbnail grid sorted by suspicion.
 
-QListView in IconMode with uniform item sizes over a model that holds only an id array; a delegate
-paints each visible tile straight from the uint8 image store (pixmaps cached), with a coloured
-border and badge for its review state. Keys: C confirm, R reject, L later, U / Ctrl+Z undo,
+A grid view that places uniform tiles by arithmetic (nothing laid out per row: its scroll bar, a
+sort, Ctrl+A and a jump cover every shown sample, 10M included) over a model that holds only an id
+array; a delegate paints each visible tile straight from the uint8 image store (pixmaps cached), with
+a coloured border and badge for its review state. Keys: C confirm, R reject, L later, U / Ctrl+Z undo,
 N next unreviewed. Every decision goes through the session to the store at once.
 """
 
@@ -12,13 +13,12 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPen, QShortcut
+from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPen, QRegion, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QListView,
     QPushButton,
     QSizePolicy,
     QStyle,
@@ -55,16 +55,18 @@ HINT = ("<b>C</b> confirm · <b>R</b> reject · <b>L</b> later · <b>U</b> undo 
 
 
 class GalleryModel(QAbstractListModel):
-    """Rows are sample ids (``ids``); data lives in the session, painted by :class:`TileDelegate`.
+    """Rows are sample ids (``ids``, in the shown order); data lives in the session, painted by :class:`TileDelegate`.
 
-    Rows are handed to the view in windows of :attr:`WINDOW` (``canFetchMore`` / ``fetchMore``): the
-    view lays out and pages through the first window, and asks for the next when scrolled to the end,
-    so "All samples" over 10M ids costs one id array, not a 10M-row layout. ``ids`` and ``row_of``
-    always cover every shown sample; :meth:`row_index` loads the windows up to a row before it is used.
+    Every shown sample is a row from the start: :class:`GalleryView` places tiles by arithmetic (row ->
+    grid cell), so a row costs the view nothing until it is painted, and the scroll bar, a sort, Ctrl+A and
+    a jump to any sample cover all N rows, 10M included (issue 17 item 4). The per-row data (thumbnail,
+    tooltip) is fetched only for painted tiles. ``row_of`` maps a sample id to its row (-1: not shown).
+    ``loaded``, ``row_index`` and ``load_all`` remain from the windowed model this replaced (rows handed to
+    a QListView 10,000 at a time, whose scroll bar covered only those): every row is loaded now.
     """
 
     IdRole = Qt.ItemDataRole.UserRole + 1
-    #: rows made visible to the view per fetch
+    #: rows per window of the former windowed model; kept for callers that read it (nothing is windowed now)
     WINDOW = 10_000
 
     def __init__(self, session: AnalysisSession, parent: Any = None) -> None:
@@ -72,44 +74,30 @@ class GalleryModel(QAbstractListModel):
         self.session = session
         self.ids = np.zeros(0, np.int64)
         self.row_of = np.full(session.n, -1, np.int64)
-        #: rows the view knows about (``rowCount``); the rest of ``ids`` comes through ``fetchMore``
-        self.loaded = 0
+
+    @property
+    def loaded(self) -> int:
+        """Rows the view knows about: all of them."""
+        return len(self.ids)
 
     def set_ids(self, ids: np.ndarray) -> None:
         self.beginResetModel()
         self.ids = np.asarray(ids, dtype=np.int64)
-        self.row_of = np.full(self.session.n, -1, np.int64)
+        if len(self.ids) * 4 < len(self.row_of):  # a few ids: reset only the rows that were set
+            self.row_of[self.row_of >= 0] = -1
+        else:
+            self.row_of.fill(-1)
         self.row_of[self.ids] = np.arange(len(self.ids))
-        self.loaded = min(len(self.ids), self.WINDOW)
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else self.loaded
-
-    def canFetchMore(self, parent: QModelIndex = QModelIndex()) -> bool:  # noqa: B008 - Qt signature
-        return not parent.isValid() and self.loaded < len(self.ids)
-
-    def fetchMore(self, parent: QModelIndex = QModelIndex()) -> None:  # noqa: B008 - Qt signature
-        if self.canFetchMore(parent):
-            self._load_to(self.loaded + self.WINDOW)
-
-    def _load_to(self, rows: int) -> None:
-        rows = min(int(rows), len(self.ids))
-        if rows > self.loaded:
-            self.beginInsertRows(QModelIndex(), self.loaded, rows - 1)
-            self.loaded = rows
-            self.endInsertRows()
+        return 0 if parent.isValid() else len(self.ids)
 
     def row_index(self, row: int) -> QModelIndex:
-        """The index of ``row``, loading the windows up to it first (a row past the loaded ones)."""
-        row = int(row)
-        if row >= self.loaded:
-            self._load_to((row // self.WINDOW + 1) * self.WINDOW)
-        return self.index(row)
+        return self.index(int(row))
 
     def load_all(self) -> None:
-        """Every shown row (Ctrl+A highlights all shown samples, not only the loaded windows)."""
-        self._load_to(len(self.ids))
+        """Nothing to do: every row is loaded (kept for callers of the windowed model)."""
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -130,7 +118,7 @@ class GalleryModel(QAbstractListModel):
 
     def refresh_rows(self, ids: np.ndarray) -> None:
         rows = self.row_of[np.asarray(ids, dtype=np.int64)]
-        rows = rows[(rows >= 0) & (rows < self.loaded)]
+        rows = rows[rows >= 0]
         if len(rows):
             self.dataChanged.emit(self.index(int(rows.min())), self.index(int(rows.max())))
 
@@ -190,17 +178,224 @@ class TileDelegate(QStyledItemDelegate):
             painter.drawRect(option.rect.adjusted(0, 0, -1, -1))
 
 
-class GalleryView(QListView):
-    """The grid itself: uniform sizes, static movement, batched layout (see ecosystem.md 3.4).
+class GalleryView(QAbstractItemView):
+    """The grid itself: uniform tiles placed by arithmetic, so nothing is laid out per row.
 
-    Review keys are taken here before QListView's type-ahead search can swallow the letters.
+    Row ``r`` sits in grid cell (``r // columns``, ``r % columns``); the scroll bar spans every row of
+    the model (10M samples: ~70M pixels, in steps of more than one pixel past 2^30), only the visible
+    tiles are painted, and a rubber band or Shift+click selects row ranges, never per-index lists.
+    (A QListView lays out every row it is handed, ~12 us a row: 2 min at 10M, which is why it was
+    handed 10,000 at a time and its scroll bar covered only those.) Keyboard moves: arrows, Page Up/Down,
+    Home/End. Review keys are taken here before the base class's type-ahead search can swallow the letters.
     """
 
     review_key = Signal(str)  # "confirmed" | "rejected" | "later" | "undo" | "next" | "view" | "clear" | "filters"
     KEYS = {Qt.Key.Key_C: "confirmed", Qt.Key.Key_R: "rejected", Qt.Key.Key_L: "later", Qt.Key.Key_U: "undo", Qt.Key.Key_N: "next",
             Qt.Key.Key_Space: "view", Qt.Key.Key_Escape: "clear", Qt.Key.Key_F: "filters",
             Qt.Key.Key_1: "show:flags", Qt.Key.Key_2: "show:unreviewed", Qt.Key.Key_3: "show:all", Qt.Key.Key_4: "show:selection"}
+    #: largest scroll-bar range in pixels; a taller grid scrolls in steps of several pixels
+    MAX_BAR = 1 << 30
 
+    def __init__(self, tile: int, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.tile = int(tile)
+        self._unit = 1  # pixels per scroll-bar step
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMouseTracking(False)
+
+    # -- geometry -------------------------------------------------------------------------------
+    def _count(self) -> int:
+        model = self.model()
+        return model.rowCount(self.rootIndex()) if model is not None else 0
+
+    def columns(self) -> int:
+        return max(1, self.viewport().width() // self.tile)
+
+    def grid_rows(self) -> int:
+        return -(-self._count() // self.columns())
+
+    def _offset(self) -> int:
+        return self.verticalScrollBar().value() * self._unit
+
+    def updateGeometries(self) -> None:  # noqa: N802 - Qt override
+        total = self.grid_rows() * self.tile
+        height = self.viewport().height()
+        self._unit = max(1, -(-total // self.MAX_BAR))
+        bar = self.verticalScrollBar()
+        bar.setRange(0, max(0, -(-(total - height) // self._unit)))
+        bar.setPageStep(max(1, height // self._unit))
+        bar.setSingleStep(max(1, self.tile // 2 // self._unit))
+        super().updateGeometries()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.updateGeometries()
+
+    def doItemsLayout(self) -> None:  # noqa: N802 - Qt override: nothing to lay out, only the scroll range
+        super().doItemsLayout()
+        self.updateGeometries()
+        self.viewport().update()
+
+    def reset(self) -> None:
+        super().reset()
+        self.updateGeometries()
+        self.viewport().update()
+
+    def rowsInserted(self, parent: QModelIndex, start: int, end: int) -> None:  # noqa: N802 - Qt override
+        super().rowsInserted(parent, start, end)
+        self.updateGeometries()
+        self.viewport().update()
+
+    def rowsAboutToBeRemoved(self, parent: QModelIndex, start: int, end: int) -> None:  # noqa: N802 - Qt override
+        super().rowsAboutToBeRemoved(parent, start, end)
+        self.viewport().update()
+
+    def dataChanged(self, top_left: QModelIndex, bottom_right: QModelIndex, roles: Any = ()) -> None:  # noqa: N802
+        self.viewport().update()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
+        self.viewport().update()
+
+    def visualRect(self, index: QModelIndex) -> QRect:  # noqa: N802 - Qt override
+        if not index.isValid() or index.parent() != self.rootIndex():
+            return QRect()
+        row, columns = index.row(), self.columns()
+        return QRect((row % columns) * self.tile, (row // columns) * self.tile - self._offset(), self.tile, self.tile)
+
+    def indexAt(self, point: Any) -> QModelIndex:  # noqa: N802 - Qt override
+        x, y = int(point.x()), int(point.y())
+        columns = self.columns()
+        if x < 0 or y < 0 or x >= columns * self.tile:
+            return QModelIndex()
+        row = ((y + self._offset()) // self.tile) * columns + x // self.tile
+        if row >= self._count():
+            return QModelIndex()
+        return self.model().index(row, 0, self.rootIndex())
+
+    def scrollTo(self, index: QModelIndex, hint: Any = QAbstractItemView.ScrollHint.EnsureVisible) -> None:  # noqa: N802
+        if not index.isValid():
+            return
+        top = (index.row() // self.columns()) * self.tile  # content coordinates
+        height = self.viewport().height()
+        offset = self._offset()
+        at_bottom = False
+        if hint == QAbstractItemView.ScrollHint.PositionAtTop:
+            target = top
+        elif hint == QAbstractItemView.ScrollHint.PositionAtBottom:
+            target, at_bottom = top + self.tile - height, True
+        elif hint == QAbstractItemView.ScrollHint.PositionAtCenter:
+            target = top + self.tile // 2 - height // 2
+        elif top < offset:
+            target = top
+        elif top + self.tile > offset + height:
+            target, at_bottom = top + self.tile - height, True
+        else:
+            return
+        value = -(-target // self._unit) if at_bottom else target // self._unit  # whole tile in view
+        bar = self.verticalScrollBar()
+        bar.setValue(max(0, min(bar.maximum(), value)))
+        self.viewport().update()
+
+    def horizontalOffset(self) -> int:  # noqa: N802 - Qt override
+        return 0
+
+    def verticalOffset(self) -> int:  # noqa: N802 - Qt override
+        return self._offset()
+
+    def isIndexHidden(self, index: QModelIndex) -> bool:  # noqa: N802 - Qt override
+        return False
+
+    def moveCursor(self, action: Any, modifiers: Any) -> QModelIndex:  # noqa: N802 - Qt override
+        n = self._count()
+        if n == 0:
+            return QModelIndex()
+        current = self.currentIndex()
+        row = current.row() if current.isValid() else -1
+        columns = self.columns()
+        page = max(1, self.viewport().height() // self.tile) * columns
+        move = QAbstractItemView.CursorAction
+        if row < 0:  # nothing under focus yet: the first tile, or the last for End
+            row = n - 1 if action == move.MoveEnd else 0
+        elif action in (move.MoveLeft, move.MovePrevious):
+            row -= 1
+        elif action in (move.MoveRight, move.MoveNext):
+            row += 1
+        elif action == move.MoveUp:
+            row -= columns if row >= columns else 0
+        elif action == move.MoveDown:
+            row += columns if row + columns < n else 0
+        elif action == move.MovePageUp:
+            row = row - page if row >= page else row % columns
+        elif action == move.MovePageDown:
+            row = row + page if row + page < n else n - 1
+        elif action == move.MoveHome:
+            row = 0
+        elif action == move.MoveEnd:
+            row = n - 1
+        return self.model().index(max(0, min(n - 1, row)), 0, self.rootIndex())
+
+    def setSelection(self, rect: QRect, command: Any) -> None:  # noqa: N802 - Qt override
+        """Select the tiles ``rect`` (viewport coordinates) touches: one row range per grid row, or one range
+        when the rectangle spans whole grid rows."""
+        n = self._count()
+        rect = rect.normalized()
+        columns = self.columns()
+        offset = self._offset()
+        c0 = max(0, rect.left() // self.tile)
+        c1 = min(columns - 1, rect.right() // self.tile)
+        g0 = max(0, (rect.top() + offset) // self.tile)
+        g1 = (rect.bottom() + offset) // self.tile
+        selection = QItemSelection()
+        model, root = self.model(), self.rootIndex()
+        if n and c0 <= c1 and g0 <= g1:
+            if c0 == 0 and c1 == columns - 1:
+                first, last = g0 * columns, min(n - 1, g1 * columns + columns - 1)
+                if first <= last:
+                    selection.select(model.index(first, 0, root), model.index(last, 0, root))
+            else:
+                for g in range(g0, min(g1, (n - 1) // columns) + 1):
+                    first, last = g * columns + c0, min(n - 1, g * columns + c1)
+                    if first <= last:
+                        selection.select(model.index(first, 0, root), model.index(last, 0, root))
+        self.selectionModel().select(selection, command)
+
+    def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:  # noqa: N802 - Qt override
+        return QRegion(self.viewport().rect()) if not selection.isEmpty() else QRegion()
+
+    # -- painting -------------------------------------------------------------------------------
+    def visible_rows(self) -> range:
+        """The rows with a tile in the viewport."""
+        columns, offset = self.columns(), self._offset()
+        first = (offset // self.tile) * columns
+        last = -(-(offset + self.viewport().height()) // self.tile) * columns
+        return range(first, min(self._count(), last))
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        model, delegate = self.model(), self.itemDelegate()
+        if model is None or delegate is None:
+            return
+        painter = QPainter(self.viewport())
+        selection = self.selectionModel()
+        current = self.currentIndex()
+        focus = self.hasFocus()
+        root = self.rootIndex()
+        for row in self.visible_rows():
+            index = model.index(row, 0, root)
+            option = QStyleOptionViewItem()
+            self.initViewItemOption(option)
+            option.rect = self.visualRect(index)
+            option.state = QStyle.StateFlag.State_Enabled
+            if selection is not None and selection.isSelected(index):
+                option.state |= QStyle.StateFlag.State_Selected
+            if focus and index == current:
+                option.state |= QStyle.StateFlag.State_HasFocus
+            delegate.paint(painter, option, index)
+        painter.end()
+
+    # -- keys -----------------------------------------------------------------------------------
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if event.matches(QKeySequence.StandardKey.Undo):
             self.review_key.emit("undo")
@@ -211,27 +406,8 @@ class GalleryView(QListView):
             return
         super().keyPressEvent(event)
 
-    def selectAll(self) -> None:  # noqa: N802 - Qt override: all shown samples, not only the loaded windows
-        model = self.model()
-        if hasattr(model, "load_all"):
-            model.load_all()
-        super().selectAll()
-
-    def __init__(self, tile: int, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setUniformItemSizes(True)
-        self.setGridSize(QSize(tile, tile))
-        self.setMovement(QListView.Movement.Static)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(2000)
-        self.setSpacing(0)
-        self.setWrapping(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.verticalScrollBar().setSingleStep(tile // 2)
-        self.setMouseTracking(False)
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802 - Qt override: letters are review keys, never a search
+        return
 
 
 class GalleryWidget(QWidget):
@@ -358,8 +534,6 @@ class GalleryWidget(QWidget):
             ("4", lambda: self.set_filter("selection"), "Show the selection (map, clusters)"),
         ))
 
-        self.model.rowsInserted.connect(self._update_loaded_hint)
-        self.model.modelReset.connect(self._update_loaded_hint)
         self.view.review_key.connect(self._on_review_key)
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentChanged.connect(self._on_view_current)
@@ -418,14 +592,6 @@ class GalleryWidget(QWidget):
         if keep_scroll:
             self.view.doItemsLayout()
             bar.setValue(min(position, bar.maximum()))
-
-    def _update_loaded_hint(self, *_args: Any) -> None:
-        """The grid's scroll bar spans the windows handed to the view so far: say so where the count is."""
-        total, loaded = len(self.model.ids), self.model.loaded
-        tip = "" if loaded >= total else (f"{loaded:,} of {total:,} tiles laid out so far: scrolling to the end of the "
-                                          f"grid lays out the next {GalleryModel.WINDOW:,}")
-        self.count_label.setToolTip(tip)
-        self.view.verticalScrollBar().setToolTip(tip)
 
     def _depends_on_review(self) -> bool:
         return self._filter == "unreviewed" or self.filters.spec().depends_on_review
@@ -534,7 +700,7 @@ class GalleryWidget(QWidget):
         self._update_target()
 
     def select_all(self) -> None:
-        """Ctrl+A: highlight every shown sample (the windows not yet loaded included)."""
+        """Ctrl+A: highlight every shown sample (one row range, whatever their number)."""
         self.view.selectAll()
 
     def clear_highlight(self) -> None:

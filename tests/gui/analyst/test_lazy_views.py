@@ -26,31 +26,76 @@ def small_window(monkeypatch):
     monkeypatch.setattr(GalleryModel, "WINDOW", 1000)
 
 
-def test_the_gallery_model_fetches_rows_in_windows(qtbot, small_window) -> None:
+def test_the_gallery_grid_covers_every_row_and_paints_only_the_visible(qtbot, small_window, monkeypatch) -> None:
+    """The view places tiles by arithmetic: every shown sample is a row from the start, the scroll bar
+    spans them all, and only the tiles in the viewport are painted (none laid out per row)."""
+    from naviewer.gui.analyst.gallery import TileDelegate
+
     session = _session(25_000, 100)
     gallery = GalleryWidget(session)
     qtbot.addWidget(gallery)
     gallery.set_filter("all")
-    model = gallery.model
-    assert len(model.ids) == 25_000 and model.rowCount() == 1000 and model.canFetchMore()
-    model.fetchMore()
-    assert model.rowCount() == 2000
-    # scrolling the view to its end asks for the next window
+    model, view = gallery.model, gallery.view
+    assert len(model.ids) == 25_000 and model.rowCount() == 25_000
     gallery.resize(600, 500)
     gallery.show()
     qtbot.waitExposed(gallery)
-    bar = gallery.view.verticalScrollBar()
-    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    painted: list[int] = []
+    paint = TileDelegate.paint
+    monkeypatch.setattr(TileDelegate, "paint", lambda self, p, o, i: (painted.append(i.row()), paint(self, p, o, i)))
+    bar = view.verticalScrollBar()
+    assert bar.maximum() == view.grid_rows() * view.tile - view.viewport().height() > 0
     bar.setValue(bar.maximum())
-    qtbot.waitUntil(lambda: model.rowCount() >= 3000)
-    assert model.rowCount() < 25_000
-    # a sample far down the order: its window (and those before it) load, the rest stay out
+    view.viewport().grab()
+    assert painted and 24_999 in painted and len(painted) <= 2 * len(view.visible_rows())
+    assert min(painted) >= 25_000 - len(view.visible_rows()) - view.columns()
+    # a sample far down the order: focused and scrolled into view
     far = int(model.ids[17_500])
     session.set_current(far)
-    assert model.rowCount() == 18_000 and gallery.focused_id() == far
-    # Ctrl+A highlights every shown sample, not only the loaded windows
+    assert gallery.focused_id() == far
+    assert view.viewport().rect().intersects(view.visualRect(model.row_index(17_500)))
+    assert view.indexAt(view.visualRect(model.row_index(17_500)).center()).row() == 17_500
+    # Ctrl+A highlights every shown sample, as one range
     gallery.view.selectAll()
-    assert model.rowCount() == 25_000 and len(gallery.selected_ids()) == 25_000
+    assert len(gallery.selected_ids()) == 25_000 and len(view.selectionModel().selection()) == 1
+
+
+def test_sorting_by_a_score_orders_every_row_and_keys_follow_it(qtbot) -> None:
+    """A sort by a score covers all N rows (NaN last), the grid's end is the last of them, and the review
+    keys act on the sorted order: End then C confirms the last tile; N goes on from the sorted position."""
+    from PySide6.QtCore import Qt
+
+    session = _session(3_000, 40)
+    density = np.asarray(session.scores["density"], np.float32).copy()
+    density[::7] = np.nan
+    session.scores["density"] = density
+    gallery = GalleryWidget(session)
+    qtbot.addWidget(gallery)
+    gallery.resize(600, 500)
+    gallery.show()
+    qtbot.waitExposed(gallery)
+    gallery.set_filter("all")
+    gallery.filters.descending.setChecked(True)
+    gallery.filters.set_sort("density")  # the sidebar's edits re-apply the filter
+    ids = gallery.model.ids
+    finite = np.isfinite(density[ids])
+    n_finite = int(finite.sum())
+    assert len(ids) == 3_000 and finite[:n_finite].all() and not finite[n_finite:].any()
+    assert (np.diff(density[ids[:n_finite]]) <= 0).all()
+    view = gallery.view
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    assert gallery.focused_id() == int(ids[-1])
+    bar = view.verticalScrollBar()
+    assert bar.value() == bar.maximum()
+    qtbot.keyClick(view, Qt.Key.Key_C)
+    assert session.state_of(int(ids[-1])) == "confirmed"
+    # N: the next flag awaiting a decision after the focused one, in the shown (sorted) order
+    flagged_rows = np.flatnonzero(session.flagged_mask[ids] & (session.state_codes[ids] == 0))
+    view.selectionModel().setCurrentIndex(gallery.model.row_index(int(flagged_rows[0])),
+                                          view.selectionModel().SelectionFlag.ClearAndSelect)
+    qtbot.keyClick(view, Qt.Key.Key_N)
+    assert gallery.focused_id() == int(ids[flagged_rows[1]])
 
 
 def test_a_selection_past_the_loaded_rows_is_highlighted(qtbot, small_window) -> None:

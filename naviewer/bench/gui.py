@@ -1,7 +1,8 @@
 """``naviewer bench gui``: analyst-view repaint times against empty widgets (offscreen).
 
 Map repaint at 50k and 200k points (and a 1M-point density image), selection overlay update and
-hover hit-test; gallery first paint at 50k items and scroll repaint. The floor is an empty
+hover hit-test; gallery first paint at 50k items and scroll repaint. ``--scale`` and ``--sort``: the
+views at 1M-10M samples against the former gallery (a QListView handed 10,000-row windows). The floor is an empty
 PlotWidget / QListView of the same size measured in the same run. Goals (issue 7): map repaint
 under 20 ms at 50k, gallery first paint under 100 ms.
 """
@@ -21,8 +22,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
     parser.add_argument("--scale", type=int, nargs="+", metavar="N",
                         help="instead: gallery, cluster table and map over a synthetic N-sample session (e.g. 1000000 "
-                             "3000000 10000000), one process per N and per model, against the old gallery model "
-                             "(every row handed to the view at once) and the first N")
+                             "3000000 10000000), one process per N and per model, against the former gallery (a QListView "
+                             "handed every row at once) and the first N")
+    parser.add_argument("--sort", type=int, nargs="+", metavar="N",
+                        help="instead: sorting the gallery by a score over all N samples (e.g. 1000000 10000000): the "
+                             "sort key against the former lexsort, and the grid view against the former QListView "
+                             "handed 10,000-row windows (sort + paint, End, how many rows the scroll bar reaches), "
+                             "one process per N and per view")
     parser.add_argument("--crossover", type=int, nargs="+", metavar="N",
                         help="instead: the map's repaint as a scatter and as a density image at each size (where "
                              "the map should switch to the image)")
@@ -30,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def _scale_child(n: int, old: bool) -> dict:
+def _scale_child(n: int, old: bool, what: str = "measure_scale") -> dict:
     import os
     import subprocess
     import sys
@@ -38,8 +44,8 @@ def _scale_child(n: int, old: bool) -> dict:
     env = dict(os.environ)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    code = ("import json, os, sys; from naviewer.gui.analyst.benchmark import measure_scale; "
-            "print(json.dumps(measure_scale(int(sys.argv[1]), sys.argv[2] == '1')), flush=True); os._exit(0)")
+    code = (f"import json, os, sys; from naviewer.gui.analyst.benchmark import {what}; "
+            f"print(json.dumps({what}(int(sys.argv[1]), sys.argv[2] == '1')), flush=True); os._exit(0)")
     done = subprocess.run([sys.executable, "-c", code, str(n), "1" if old else "0"], env=env, capture_output=True,
                           text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -70,9 +76,34 @@ def run_scale(sizes: list, as_json: bool) -> int:
     return 0
 
 
+def run_sort(sizes: list, as_json: bool) -> int:
+    rows = []
+    for n in sizes:
+        new, old = _scale_child(n, False, "measure_sort"), _scale_child(n, True, "measure_sort")
+        rows.append({"new": new, "old": old})
+        print(f"N = {n:,}: gallery sorted by density, descending (a third of the samples without one: last)")
+        print(f"  sort key over all N: packed stable sort {new['stable_order_s']:6.2f} s, former lexsort "
+              f"{new['lexsort_s']:6.2f} s (x{new['stable_order_s'] / max(new['lexsort_s'], 1e-9):.2f}; same order: "
+              f"{new['same_order']})")
+        print(f"  choose the sort -> sorted grid painted: grid {new['sort_and_paint_s']:6.2f} s, former QListView "
+              f"{old['sort_and_paint_s']:6.2f} s (x{new['sort_and_paint_s'] / max(old['sort_and_paint_s'], 1e-9):.2f})")
+        print(f"  rows the scroll bar reaches: grid {new['rows_in_view']:,}, former {old['rows_in_view']:,} of {n:,}")
+        print(f"  End + repaint: grid {new['end_and_paint_s'] * 1000:7.0f} ms -> row {new['end_row']:,} "
+              f"(last of all: {new['end_reaches_last']}); former {old['end_and_paint_s'] * 1000:.0f} ms -> row "
+              f"{old['end_row']:,} (last of all: {old['end_reaches_last']})")
+        print(f"  scroll to the middle + repaint: grid {new['scroll_mid_and_paint_s'] * 1000:6.0f} ms, former "
+              f"{old['scroll_mid_and_paint_s'] * 1000:.0f} ms; peak RSS grid {new['peak_mb']:.0f} MB, former "
+              f"{old['peak_mb']:.0f} MB", flush=True)
+    if as_json:
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from naviewer.gui.analyst.benchmark import format_results, map_crossover, run_benchmark
 
+    if args.sort:
+        return run_sort([int(n) for n in args.sort], args.json)
     if args.scale:
         return run_scale([int(n) for n in args.scale], args.json)
 

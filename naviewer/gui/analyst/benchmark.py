@@ -8,6 +8,7 @@ against the first paint of an empty QListView of the same size. Medians of ``rep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -221,8 +222,8 @@ def scale_session(n: int) -> Any:
 
 def measure_scale(n: int, old_model: bool = False) -> dict[str, Any]:
     """One process's figures at N (``naviewer bench gui --scale``): the analyst views over a synthetic
-    session, each built and painted once. ``old_model``: the gallery hands the view every row at once,
-    as before issue 17 item 4 (the baseline)."""
+    session, each built and painted once. ``old_model``: the gallery's former QListView handed every row
+    at once (the baseline of the windowed model; the grid view that replaced both lays out nothing)."""
     import resource
     import sys
 
@@ -232,15 +233,16 @@ def measure_scale(n: int, old_model: bool = False) -> dict[str, Any]:
     import naviewer.gui.analyst  # noqa: F401  (installs the refcount guard)
     from naviewer.gui.analyst.clusters import ClusterListWidget
     from naviewer.gui.analyst.density_map import DensityMapWidget
-    from naviewer.gui.analyst.gallery import GalleryModel, GalleryWidget
+    from naviewer.gui.analyst._legacy_gallery import legacy_gallery
+    from naviewer.gui.analyst.gallery import GalleryWidget
 
     def peak_mb() -> float:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
     app = QApplication.instance() or QApplication([])
-    if old_model:
-        GalleryModel.WINDOW = 1 << 62
+    legacy = legacy_gallery(1 << 62) if old_model else contextlib.nullcontext()
+    legacy.__enter__()
     out: dict[str, Any] = {"n": n, "old_model": old_model}
     start = time.perf_counter()
     session = scale_session(n)
@@ -260,7 +262,8 @@ def measure_scale(n: int, old_model: bool = False) -> dict[str, Any]:
 
     # the whole layout of what the model hands the view, in one pass (the view does it in batches of 2000 in
     # the background, the same work spread out): what scrolling through it all costs, and its memory
-    gallery.view.setLayoutMode(QListView.LayoutMode.SinglePass)
+    if isinstance(gallery.view, QListView):
+        gallery.view.setLayoutMode(QListView.LayoutMode.SinglePass)
     start = time.perf_counter()
     gallery.view.doItemsLayout()
     app.processEvents()
@@ -274,6 +277,7 @@ def measure_scale(n: int, old_model: bool = False) -> dict[str, Any]:
     out["gallery_scroll_end_s"] = time.perf_counter() - start
     out["gallery_rows_after_scroll"] = gallery.model.rowCount()
     gallery.close()
+    legacy.__exit__(None, None, None)
 
     start = time.perf_counter()
     table = ClusterListWidget(session)
@@ -295,4 +299,104 @@ def measure_scale(n: int, old_model: bool = False) -> dict[str, Any]:
     out["map_repaint_ms"] = _median_ms(widget.plot.viewport().repaint, 3)
     widget.close()
     out["peak_mb"] = peak_mb()
+    return out
+
+
+def _lexsort_order(session: Any, ids: np.ndarray, key_name: str, descending: bool) -> np.ndarray:
+    """The gallery's score sort as it was before issue 17 item 4 (frozen baseline): a float64 key and a
+    two-key ``np.lexsort`` (missing values last, ties in the given order)."""
+    key = np.asarray(session.scores[key_name], np.float64)[ids]
+    finite = np.isfinite(key)
+    signed = np.where(finite, -key if descending else key, 0.0)
+    return ids[np.lexsort((signed, ~finite))]
+
+
+def measure_sort(n: int, legacy: bool = False) -> dict[str, Any]:
+    """``naviewer bench gui --sort N``: sorting the gallery by a score over all N samples (a synthetic session,
+    density float32 with NaN for a third of the samples, as a pass that scores only some), one process.
+
+    Sort key: the former ``np.lexsort`` over a float64 key against :func:`stable_order` (same order checked).
+    Gallery (``legacy`` False): the grid view; choosing *density, descending* in the sidebar until the sorted
+    grid is painted, how many rows its scroll bar reaches, End (to the last of all N) and repaint, Ctrl+A.
+    ``legacy`` True: the same on the former QListView handed 10,000-row windows (its sort was the lexsort; its
+    scroll bar reaches the windows handed so far, and End goes to the end of those)."""
+    import resource
+    import sys
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    import naviewer.gui.analyst  # noqa: F401  (installs the refcount guard)
+    from naviewer.gui.analyst import filters as filters_module
+    from naviewer.gui.analyst._legacy_gallery import legacy_gallery
+    from naviewer.gui.analyst.filters import FilterSpec
+    from naviewer.gui.analyst.gallery import GalleryWidget
+
+    app = QApplication.instance() or QApplication([])
+    out: dict[str, Any] = {"n": n, "legacy": legacy}
+    session = scale_session(n)
+    density = np.asarray(session.scores["density"], np.float32).copy()
+    density[np.random.default_rng(2).random(n) < 1 / 3] = np.nan
+    session.scores["density"] = density
+    order = session.suspicion_order()
+    spec = FilterSpec(sort="density", descending=True)
+    if not legacy:
+        start = time.perf_counter()
+        old = _lexsort_order(session, order, "density", True)
+        out["lexsort_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        new = spec.apply(session, order)
+        out["stable_order_s"] = time.perf_counter() - start
+        out["same_order"] = bool(np.array_equal(old, new))
+        del old, new
+
+    context = legacy_gallery() if legacy else contextlib.nullcontext()
+    saved_sorted = FilterSpec._sorted
+    if legacy:  # the former sort too
+        FilterSpec._sorted = lambda self, s, ids: (_lexsort_order(s, ids, self.sort, self.descending)
+                                                   if self.sort in s.scores else saved_sorted(self, s, ids))
+    try:
+        with context:
+            gallery = GalleryWidget(session)
+            gallery.set_filter("all")
+            gallery.resize(900, 700)
+            gallery.show()
+            app.processEvents()
+            gallery.view.viewport().grab()
+            start = time.perf_counter()
+            gallery.filters._quiet = True  # one re-apply (the sort), not one per widget edit
+            gallery.filters.descending.setChecked(True)
+            gallery.filters._quiet = False
+            gallery.filters.set_sort("density")
+            gallery.view.viewport().grab()
+            out["sort_and_paint_s"] = time.perf_counter() - start
+            ids = gallery.model.ids
+            out["sorted_ok"] = bool(np.isfinite(density[ids[:100]]).all()
+                                    and (np.diff(density[ids[:100]]) <= 0).all())
+            view, bar = gallery.view, gallery.view.verticalScrollBar()
+            app.processEvents()
+            out["rows_in_view"] = gallery.model.rowCount()
+            view.setFocus()
+            start = time.perf_counter()
+            QTest.keyClick(view, Qt.Key.Key_End)
+            app.processEvents()
+            view.viewport().grab()
+            out["end_and_paint_s"] = time.perf_counter() - start
+            current = view.currentIndex()
+            out["end_row"] = current.row() if current.isValid() else -1
+            out["end_reaches_last"] = out["end_row"] == n - 1
+            out["bar_at_end"] = bar.value() == bar.maximum()
+            start = time.perf_counter()
+            bar.setValue(bar.maximum() // 2)
+            app.processEvents()
+            view.viewport().grab()
+            out["scroll_mid_and_paint_s"] = time.perf_counter() - start
+            gallery.close()
+    finally:
+        FilterSpec._sorted = saved_sorted
+    del filters_module
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["peak_mb"] = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
     return out

@@ -181,3 +181,35 @@ def test_very_many_flags_become_an_image_layer_on_top_of_the_density_image(qtbot
     assert 1 <= lit.sum() <= 30  # one lit cell per cell holding a flag
     widget.flags_toggle.setChecked(False)
     assert "flags" not in widget._mark_layers and widget.mark_count("flags") == 0
+
+
+def test_stable_order_is_the_lexsort_it_replaces() -> None:
+    """Same order as ``np.lexsort((signed key, ~finite))``: ties in the given order, NaN and +-inf last,
+    -0.0 tied with 0.0, for float32, float64 (exact in float32 or not), integers, already sorted keys."""
+    from naviewer.gui.analyst.filters import stable_order
+
+    def lexsort(key, descending):  # noqa: ANN001, ANN202
+        key = np.asarray(key, np.float64)
+        finite = np.isfinite(key)
+        return np.lexsort((np.where(finite, -key if descending else key, 0.0), ~finite))
+
+    rng = np.random.default_rng(0)
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1.5, -2.0, 1e300])
+    for trial in range(240):
+        n = int(rng.integers(0, 60))
+        kind = trial % 6
+        if kind == 0:
+            key = rng.integers(-3, 4, n).astype(np.float32)
+        elif kind == 1:
+            key = rng.choice(special[:-1], n).astype(np.float32)
+        elif kind == 2:
+            key = rng.random(n)
+        elif kind == 3:
+            key = rng.integers(-(1 << 40), 1 << 40, n) if trial % 12 == 3 else rng.integers(-5, 5, n)
+        elif kind == 4:
+            key = rng.choice(special, n)
+        else:
+            key = np.sort(rng.integers(0, 4, n)).astype(np.float32)
+            key[rng.random(n) < 0.3] = np.nan
+        for descending in (False, True):
+            assert np.array_equal(stable_order(key, descending), lexsort(key, descending)), (key, descending)

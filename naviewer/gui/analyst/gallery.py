@@ -82,9 +82,9 @@ class GalleryModel(QAbstractListModel):
 
     def set_ids(self, ids: np.ndarray) -> None:
         self.beginResetModel()
-        self.ids = np.asarray(ids, dtype=np.int64)
-        if len(self.ids) * 4 < len(self.row_of):  # a few ids: reset only the rows that were set
-            self.row_of[self.row_of >= 0] = -1
+        previous, self.ids = self.ids, np.asarray(ids, dtype=np.int64)
+        if len(previous) * 4 < len(self.row_of):  # few rows were shown: clear only theirs
+            self.row_of[previous] = -1
         else:
             self.row_of.fill(-1)
         self.row_of[self.ids] = np.arange(len(self.ids))

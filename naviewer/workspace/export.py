@@ -258,7 +258,7 @@ def export_manifests(
                 kept_writer.write("".join(f"{e} {label_list[i]}\n" for e, i in zip(entries, local.tolist())))
                 written += len(local)
                 del entries
-                ctx.progress(written, total_rows, "exporting manifests")
+                ctx.progress(written + start, total_rows, "exporting manifests")  # kept lines + csv rows so far
 
                 ctx.check()
                 m = stop - start
@@ -283,7 +283,7 @@ def export_manifests(
                 csv_writer.write("".join(",".join(row) + "\n" for row in zip(*columns)))
                 del columns, keys, hashes, rows
                 done = stop
-                ctx.progress(n_kept + done, total_rows, "exporting manifests")
+                ctx.progress(written + done, total_rows, "exporting manifests")
                 if done < n:
                     ctx.check()
             if done != n:

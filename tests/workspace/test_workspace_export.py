@@ -370,3 +370,12 @@ def test_a_key_forged_in_a_later_chunk_leaves_nothing(tmp_path: Path, dataset) -
         with pytest.raises(NaviewerError, match=r"sample 37: its hash is not text \(bytes\)"):
             export_manifests(ws, out, chunk_rows=4)
     assert not out.exists()
+
+
+def test_export_progress_only_moves_forward(ws, tmp_path: Path) -> None:
+    _reviewed(ws)
+    reporter = RecordingReporter()
+    export_manifests(ws, tmp_path / "out", ctx=JobContext(reporter), chunk_rows=7)
+    done = [p[0] for p in reporter.progresses]
+    total = reporter.progresses[-1][1]
+    assert done == sorted(done) and done[-1] == total == 40 + 37 and len(done) >= 2 * (40 // 7)

@@ -9,10 +9,12 @@ N next unreviewed. Every decision goes through the session to the store at once.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import threading
+import time
+from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QObject, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPen, QRegion, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
+from naviewer.errors import JobCancelled
 from naviewer.gui.analyst.common import (
     STATE_COLOURS,
     STATE_LETTER,
@@ -40,9 +43,10 @@ from naviewer.gui.analyst.common import (
     keyed_shortcuts,
     plural,
 )
-from naviewer.gui.analyst.filters import FilterSidebar
+from naviewer.gui.analyst.filters import FilterSidebar, FilterSpec
 from naviewer.gui.analyst.viewer import SampleViewer
 from naviewer.gui.flow_layout import FlowLayout
+from naviewer.jobs import JobContext
 
 FILTERS = {
     "flags": "Flagged",
@@ -80,14 +84,19 @@ class GalleryModel(QAbstractListModel):
         """Rows the view knows about: all of them."""
         return len(self.ids)
 
-    def set_ids(self, ids: np.ndarray) -> None:
+    def set_ids(self, ids: np.ndarray, row_of: Optional[np.ndarray] = None) -> None:
+        """Show ``ids`` in this order. ``row_of``: their row map already made (:func:`row_map`, in the
+        worker that sorted them), swapped in instead of rewritten here."""
         self.beginResetModel()
         previous, self.ids = self.ids, np.asarray(ids, dtype=np.int64)
-        if len(previous) * 4 < len(self.row_of):  # few rows were shown: clear only theirs
-            self.row_of[previous] = -1
+        if row_of is not None and len(row_of) == len(self.row_of):
+            self.row_of = row_of
         else:
-            self.row_of.fill(-1)
-        self.row_of[self.ids] = np.arange(len(self.ids))
+            if len(previous) * 4 < len(self.row_of):  # few rows were shown: clear only theirs
+                self.row_of[previous] = -1
+            else:
+                self.row_of.fill(-1)
+            self.row_of[self.ids] = np.arange(len(self.ids))
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt signature
@@ -410,6 +419,20 @@ class GalleryView(QAbstractItemView):
         return
 
 
+def row_map(ids: np.ndarray, n: int) -> np.ndarray:
+    """Row of each of ``n`` samples when ``ids`` are shown in this order (-1: not shown)."""
+    rows = np.full(n, -1, np.int64)
+    rows[ids] = np.arange(len(ids), dtype=np.int64)
+    return rows
+
+
+class _FilterRelay(QObject):
+    """Carries a worker's filtered and sorted ids to the GUI thread (a queued signal: emitted from the
+    worker thread, delivered on the thread this object lives in)."""
+
+    done = Signal(int, object)  # request serial, dict (ids, base count, row map) or an exception
+
+
 class GalleryWidget(QWidget):
     """Thumbnail grid + filter + bulk buttons + key hints + review progress, over one session.
 
@@ -419,12 +442,23 @@ class GalleryWidget(QWidget):
     first (:func:`naviewer.gui.analyst.common.decide`). Filtered views are re-applied after every
     decision, so *Unreviewed flags* never shows a decided tile.
 
+    **Filtering and sorting off the GUI thread.** From :attr:`ASYNC_FROM` samples on, a "Show:" choice,
+    a sidebar edit or a re-apply after a decision is a request run in a worker thread (``FilterSpec.apply``
+    is plain numpy: 3-9 s for a sort at 10M). Until its result arrives the grid keeps the order it shows
+    (the keys act on it as usual) and the header says it is sorting; the latest request wins: an older
+    one is told to stop (its cancel flag, checked between steps) and its result, if it still comes, is
+    dropped. When the new order is applied the highlighted samples and the focused one stay the same
+    samples (found again by id), and the focused tile is scrolled into view. Below it, the same work is
+    done at once (tens of ms). :meth:`wait_for_filter` waits for a pending request (tests, scripts).
+
     Signals: ``sample_activated(int)`` when Enter is pressed on a tile (the panel shows it in the
     inspector); ``view_requested(int)`` when a double-click or Space opens the large sample view.
     """
 
     sample_activated = Signal(int)
     view_requested = Signal(int)
+    #: sessions of at least this many samples are filtered and sorted in a worker thread
+    ASYNC_FROM = 200_000
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, tile: int = 76) -> None:
         super().__init__(parent)
@@ -439,6 +473,11 @@ class GalleryWidget(QWidget):
         self._syncing = False
         self._filter = "flags"
         self._previous_ids = np.zeros(0, np.int64)
+        self._serial = 0  # the latest filter request; a result for an older one is dropped
+        self._job: Optional[JobContext] = None  # the request running in a worker, if any
+        self._then: list[Callable[[], None]] = []  # run once the latest request's ids are shown
+        self._relay = _FilterRelay(self)
+        self._relay.done.connect(self._on_filtered)
         self.viewer = SampleViewer(self)
         self.filters = FilterSidebar(session)
         self.filters.changed.connect(lambda: self.set_filter(self._filter))
@@ -456,6 +495,10 @@ class GalleryWidget(QWidget):
         self.filter_button.setToolTip("filter by cluster, review state, class and score ranges; sort by any score (F)")
         self.filter_button.toggled.connect(self.show_filters)
         self.count_label = QLabel()
+        self.busy_label = QLabel()  # "sorting…" while a request runs in the worker
+        self.busy_label.setObjectName("galleryBusy")
+        self.busy_label.setStyleSheet("color: #b06000; font-style: italic;")
+        self.busy_label.hide()
         self.buttons: dict[str, QPushButton] = {}
         # two rows (filter and count; review buttons) so the gallery fits beside the map on a laptop screen
         filters = FlowLayout(spacing=4)
@@ -463,6 +506,7 @@ class GalleryWidget(QWidget):
         filters.addWidget(self.filter_box)
         filters.addWidget(self.filter_button)
         filters.addWidget(self.count_label)
+        filters.addWidget(self.busy_label)
         top = FlowLayout(spacing=4)
         for state, text, key in (("confirmed", "Confirm", "C"), ("rejected", "Reject", "R"), ("later", "Later", "L")):
             button = QPushButton(text)
@@ -558,31 +602,108 @@ class GalleryWidget(QWidget):
             return order[s.selection_mask()[order]]
         return s.suspicion_order()
 
-    def set_filter(self, key: str) -> None:
-        """Show ``key``'s samples (:data:`FILTERS`), narrowed and sorted by the filter sidebar."""
+    def set_filter(self, key: str, then: Optional[Callable[[], None]] = None) -> None:
+        """Show ``key``'s samples (:data:`FILTERS`), narrowed and sorted by the filter sidebar: at once
+        below :attr:`ASYNC_FROM` samples, else in a worker (see the class notes). ``then`` runs once
+        these ids are shown (not when a later request replaces this one)."""
         self._filter = key
         idx = self.filter_box.findData(key)
         if idx >= 0 and idx != self.filter_box.currentIndex():
             self.filter_box.blockSignals(True)
             self.filter_box.setCurrentIndex(idx)
             self.filter_box.blockSignals(False)
-        base = self.base_ids(key)
-        ids = self.filters.spec().apply(self.session, base)
-        self._set_ids(ids)
-        narrowed = len(ids) < len(base)
-        self.count_label.setText(f"{len(ids):,} shown" + (f" of {len(base):,} (filtered)" if narrowed else ""))
         self.filter_button.setText("Filters •" if self.filters.spec().active else "Filters")
+        self._request(keep_scroll=False, then=then)
+
+    @property
+    def filter_pending(self) -> bool:
+        """A filter request runs in the worker; the grid still shows the previous order."""
+        return self._job is not None
+
+    def wait_for_filter(self, timeout_s: float = 60.0) -> bool:
+        """Process events until no filter request is pending (True) or ``timeout_s`` passes (False)."""
+        from PySide6.QtCore import QCoreApplication
+
+        deadline = time.monotonic() + timeout_s
+        while self._job is not None:
+            if time.monotonic() > deadline:
+                return False
+            QCoreApplication.processEvents()
+            time.sleep(0.002)
+        return True
+
+    def _request(self, keep_scroll: bool, then: Optional[Callable[[], None]] = None) -> None:
+        """Filter and sort for the current "Show:" choice and sidebar, replacing any pending request."""
+        key, spec, session = self._filter, self.filters.spec(), self.session
+        self._serial += 1
+        serial = self._serial
+        if self._job is not None:
+            self._job.cancel()  # the older request stops at its next check; its result would be dropped anyway
+            self._job = None
+            self._then = []
+        if then is not None:
+            self._then.append(then)
+        if session.n < self.ASYNC_FROM:
+            base = self.base_ids(key)
+            self._show_result(serial, {"ids": spec.apply(session, base), "base": len(base), "rows": None,
+                                       "keep_scroll": keep_scroll})
+            return
+        ctx = JobContext()
+        self._job = ctx
+        self.busy_label.setText(f"sorting {session.n:,} samples… (the order shown stays until the new one is ready)"
+                                if spec.sort != "suspicion" or spec.descending else
+                                f"filtering {session.n:,} samples…")
+        self.busy_label.show()
+        relay = self._relay
+
+        def work() -> None:
+            try:
+                base = self.base_ids(key)
+                ctx.check()
+                ids = spec.apply(session, base, check=ctx.check)
+                ctx.check()
+                rows = row_map(ids, session.n) if len(ids) * 4 >= session.n else None  # a full map: made here
+                ctx.check()
+                result: Any = {"ids": ids, "base": len(base), "rows": rows, "keep_scroll": keep_scroll}
+            except JobCancelled:
+                return
+            except Exception as exc:  # noqa: BLE001 - shown in the gallery, never lost in a thread
+                result = exc
+            relay.done.emit(serial, result)
+
+        threading.Thread(target=work, name="naviewer-gallery-filter", daemon=True).start()
+
+    def _on_filtered(self, serial: int, result: Any) -> None:
+        if serial != self._serial:
+            return  # a later request replaced this one: its result is stale
+        self._job = None
+        self.busy_label.hide()
+        if isinstance(result, BaseException):
+            self._then = []
+            self.show_notice(f"Could not filter the samples: {type(result).__name__}: {result}")
+            return
+        self._show_result(serial, result)
+
+    def _show_result(self, serial: int, result: dict) -> None:
+        ids, base = result["ids"], int(result["base"])
+        self._set_ids(ids, keep_scroll=bool(result["keep_scroll"]), row_of=result["rows"])
+        narrowed = len(ids) < base
+        self.count_label.setText(f"{len(ids):,} shown" + (f" of {base:,} (filtered)" if narrowed else ""))
         self._update_progress()
         self._update_target()
+        then, self._then = self._then, []
+        for callback in then:
+            callback()
 
-    def _set_ids(self, ids: np.ndarray, keep_scroll: bool = False) -> None:
+    def _set_ids(self, ids: np.ndarray, keep_scroll: bool = False, row_of: Optional[np.ndarray] = None) -> None:
+        """Show ``ids``; the highlighted samples and the focused one stay the same samples (by id)."""
         self._previous_ids = self.model.ids
         bar = self.view.verticalScrollBar()
         position = bar.value()
         current = self.session.current
         self._syncing = True
         try:
-            self.model.set_ids(ids)
+            self.model.set_ids(ids, row_of)
             if current is not None and self.model.row_of[current] >= 0:
                 self.view.selectionModel().setCurrentIndex(self.model.row_index(int(self.model.row_of[current])),
                                                            QItemSelectionModel.SelectionFlag.NoUpdate)
@@ -592,6 +713,8 @@ class GalleryWidget(QWidget):
         if keep_scroll:
             self.view.doItemsLayout()
             bar.setValue(min(position, bar.maximum()))
+        elif current is not None and self.model.row_of[current] >= 0 and not self.view.selectionModel().hasSelection():
+            self.view.scrollTo(self.model.row_index(int(self.model.row_of[current])))  # the focused tile stays in view
 
     def _depends_on_review(self) -> bool:
         return self._filter == "unreviewed" or self.filters.spec().depends_on_review
@@ -717,10 +840,13 @@ class GalleryWidget(QWidget):
             self.view.selectionModel().setCurrentIndex(self.model.row_index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
             self._update_target()
             return
-        if self.model.row_of[sid] < 0:
-            self.set_filter("flags")
-            if self.model.row_of[sid] < 0:  # narrowed away by the sidebar
-                self.filters.reset()
+        if self.model.row_of[sid] < 0:  # not shown: the flags (the sample is found again by id once they are)
+
+            def shown() -> None:
+                if self.model.row_of[sid] < 0:  # narrowed away by the sidebar
+                    self.filters.reset()
+
+            self.set_filter("flags", then=shown)
         self.session.set_selection([sid], source=None)
         self.session.set_current(sid, source=None)
 
@@ -834,10 +960,8 @@ class GalleryWidget(QWidget):
 
     def _on_review_changed(self, ids: np.ndarray) -> None:
         if self._depends_on_review():
-            self._set_ids(self.filters.spec().apply(self.session, self.base_ids(self._filter)), keep_scroll=True)
-            base = self.base_ids(self._filter)
-            shown = len(self.model.ids)
-            self.count_label.setText(f"{shown:,} shown" + (f" of {len(base):,} (filtered)" if shown < len(base) else ""))
+            self.model.refresh_rows(ids)  # the decided tiles repaint now, and leave when the request is back
+            self._request(keep_scroll=True)
         else:
             self.model.refresh_rows(ids)
         self.view.viewport().update()

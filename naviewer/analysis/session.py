@@ -9,6 +9,7 @@ SQLite store commits it with an audit row) and the local state array follows the
 from __future__ import annotations
 
 import getpass
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -148,7 +149,7 @@ class AnalysisSession:
         self._unit: Optional[np.ndarray] = None
         self._gmm: Optional[dict] = None
         self._order: Optional[np.ndarray] = None
-
+        self._order_lock = threading.Lock()
 
     # -- construction from a workspace --------------------------------------------------------
     @classmethod
@@ -172,14 +173,16 @@ class AnalysisSession:
         scores = store.pass_scores(pass_id) if pass_id is not None else {}
         settings: dict = {}
         history: list[EpochFlags] = []
-        for record in store.passes():
+        passes = store.passes()  # one read of the pass table (it was read three times)
+        for record in passes:
             if record.get("id") == pass_id:
                 settings = dict(record.get("settings") or {})
-        method = next((p.get("method") for p in store.passes() if p.get("id") == pass_id), None)
-        for record in store.passes():
+        method = next((p.get("method") for p in passes if p.get("id") == pass_id), None)
+        for record in passes:
             if record.get("epoch") is None or (method and record.get("method") != method):
                 continue
-            flagged = store.pass_scores(record["id"]).get("flagged")
+            # the opened pass's flags are in hand: not every score array of it decoded a second time
+            flagged = scores.get("flagged") if record.get("id") == pass_id else store.pass_scores(record["id"]).get("flagged")
             if flagged is not None:
                 history.append(EpochFlags(int(record["epoch"]), np.flatnonzero(np.asarray(flagged, bool))))
         if len(history) < 2:
@@ -222,10 +225,14 @@ class AnalysisSession:
         return np.flatnonzero(self.flagged_mask)
 
     def suspicion_order(self) -> np.ndarray:
-        """All sample ids, most suspicious first: flagged, then candidates, then by density rank (cached)."""
+        """All sample ids, most suspicious first: flagged, then candidates, then by density rank (cached;
+        made once even when a worker thread and the GUI thread ask at the same time)."""
         if self._order is None:
-            self._order = self._suspicion_order()
-            self._order.flags.writeable = False
+            with self._order_lock:
+                if self._order is None:
+                    order = self._suspicion_order()
+                    order.flags.writeable = False
+                    self._order = order
         return self._order
 
     def _suspicion_order(self) -> np.ndarray:
@@ -256,10 +263,13 @@ class AnalysisSession:
         by_rank[rank] = np.arange(self.n, dtype=np.int64)
         if (by_rank < 0).any():  # a repeated rank left a hole
             return None
-        flagged = self.flagged_mask[by_rank]
-        candidate = self.candidate_mask[by_rank]
-        groups = (flagged & candidate, flagged & ~candidate, ~flagged & candidate, ~flagged & ~candidate)
-        return np.concatenate([by_rank[group] for group in groups])
+        flagged, candidate = self.flagged_mask, self.candidate_mask
+        special = flagged | candidate  # the flags and candidates: a few % of N, ordered on their own
+        ids = np.flatnonzero(special)
+        ids = ids[np.argsort(rank[ids], kind="stable")]
+        f, c = flagged[ids], candidate[ids]
+        rest = by_rank[~special[by_rank]]  # everything else, already in rank order
+        return np.concatenate([ids[f & c], ids[f & ~c], ids[~f & c], rest])
 
     def density_rank(self) -> np.ndarray:
         """Rank per sample, 0 = densest (from the scores, or derived from density)."""
@@ -388,8 +398,8 @@ class AnalysisSession:
     def review_queue(self) -> np.ndarray:
         """The ids to review, in suspicion order: the flags (all samples when nothing is flagged)."""
         order = self.suspicion_order()
-        flagged = self.flagged_mask
-        return order[flagged[order]] if flagged.any() else order
+        flags = int(np.count_nonzero(self.flagged_mask))
+        return order[:flags] if flags else order  # the order starts with the flags (both ways it is made)
 
     def next_unreviewed(self, after: Optional[int] = None) -> Optional[int]:
         """The next unreviewed id of the review queue after ``after`` (wrapping round), or None."""

@@ -2,7 +2,9 @@
 
 Map repaint at 50k and 200k points (and a 1M-point density image), selection overlay update and
 hover hit-test; gallery first paint at 50k items and scroll repaint. ``--scale`` and ``--sort``: the
-views at 1M-10M samples against the former gallery (a QListView handed 10,000-row windows). The floor is an empty
+views at 1M-10M samples against the former gallery (a QListView handed 10,000-row windows). ``--stall``: the
+longest GUI-thread stall while the analyst panel opens and while a sort is chosen, against the panel as it was
+(every filter and sort on the GUI thread). The floor is an empty
 PlotWidget / QListView of the same size measured in the same run. Goals (issue 7): map repaint
 under 20 ms at 50k, gallery first paint under 100 ms.
 """
@@ -29,6 +31,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                              "sort key against the former lexsort, and the grid view against the former QListView "
                              "handed 10,000-row windows (sort + paint, End, how many rows the scroll bar reaches), "
                              "one process per N and per view")
+    parser.add_argument("--stall", type=int, nargs="+", metavar="N",
+                        help="instead: the longest GUI-thread stall (gap of a 10 ms timer) while the analyst panel opens "
+                             "on an N-sample bench workspace and while a sort is chosen in its gallery, against the "
+                             "panel as it was (everything on the GUI thread), one process per N and per version")
+    parser.add_argument("--workspace-dir", default=None,
+                        help="with --stall: where the bench workspaces are (made there when missing; default: a "
+                             "temporary folder, removed afterwards)")
     parser.add_argument("--crossover", type=int, nargs="+", metavar="N",
                         help="instead: the map's repaint as a scatter and as a density image at each size (where "
                              "the map should switch to the image)")
@@ -76,6 +85,54 @@ def run_scale(sizes: list, as_json: bool) -> int:
     return 0
 
 
+def _stall_child(n: int, legacy: bool, workspace: str) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    code = ("import json, os, sys; from naviewer.gui.analyst.benchmark import measure_stall; "
+            "print(json.dumps(measure_stall(int(sys.argv[1]), sys.argv[2] == '1', sys.argv[3])), flush=True); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", code, str(n), "1" if legacy else "0", workspace], env=env,
+                          capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"bench gui --stall child at {n} failed:\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def run_stall(sizes: list, folder: "str | None", as_json: bool) -> int:
+    import shutil
+    import tempfile
+
+    from naviewer.gui.analyst.benchmark import stall_workspace
+
+    scratch = folder or tempfile.mkdtemp(prefix="naviewer-bench-stall-")
+    rows = []
+    try:
+        for n in sizes:
+            workspace = stall_workspace(n, scratch)
+            old, new = _stall_child(n, True, workspace), _stall_child(n, False, workspace)  # same run, old first
+            rows.append({"new": new, "old": old})
+            print(f"N = {n:,}: longest GUI-thread stall (gap of a 10 ms timer), new / old (x new/old)")
+            for what, label, wall in (("open", "open the analyst panel", "open_s"), ("sort", "choose a sort", "sort_s")):
+                a, b = new[what + "_gaps"], old[what + "_gaps"]
+                print(f"  {label:<24} {a['max_ms']:8.0f} / {b['max_ms']:8.0f} ms (x{a['max_ms'] / max(b['max_ms'], 1e-9):.2f}); "
+                      f"gaps over 100 ms {a['over_100ms']} / {b['over_100ms']}; until done {new[wall]:6.2f} / {old[wall]:6.2f} s")
+            print(f"  of the open: session {new['session_s']:.2f} / {old['session_s']:.2f} s, panel built and shown "
+                  f"{new['panel_s']:.2f} / {old['panel_s']:.2f} s; sorted right {new['sorted_ok']} / {old['sorted_ok']}, "
+                  f"highlighted sample kept {new['highlight_kept']} / {old['highlight_kept']}; peak RSS "
+                  f"{new['peak_mb']:.0f} / {old['peak_mb']:.0f} MB", flush=True)
+    finally:
+        if folder is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if as_json:
+        print(json.dumps(rows, indent=1))
+    return 0
+
+
 def run_sort(sizes: list, as_json: bool) -> int:
     rows = []
     for n in sizes:
@@ -104,6 +161,8 @@ def run_sort(sizes: list, as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     from naviewer.gui.analyst.benchmark import format_results, map_crossover, run_benchmark
 
+    if args.stall:
+        return run_stall([int(n) for n in args.stall], args.workspace_dir, args.json)
     if args.sort:
         return run_sort([int(n) for n in args.sort], args.json)
     if args.scale:

@@ -254,6 +254,7 @@ def measure_scale(n: int, old_model: bool = False) -> dict[str, Any]:
     start = time.perf_counter()
     gallery = GalleryWidget(session)
     gallery.set_filter("all")
+    gallery.wait_for_filter()  # from 200k samples the ids come from a worker
     gallery.resize(900, 700)
     gallery.show()
     gallery.view.viewport().grab()
@@ -361,12 +362,13 @@ def measure_sort(n: int, legacy: bool = False) -> dict[str, Any]:
     context = legacy_gallery() if legacy else contextlib.nullcontext()
     saved_sorted = FilterSpec._sorted
     if legacy:  # the former sort too
-        FilterSpec._sorted = lambda self, s, ids: (_lexsort_order(s, ids, self.sort, self.descending)
-                                                   if self.sort in s.scores else saved_sorted(self, s, ids))
+        FilterSpec._sorted = lambda self, s, ids, check=None: (_lexsort_order(s, ids, self.sort, self.descending)
+                                                               if self.sort in s.scores else saved_sorted(self, s, ids))
     try:
         with context:
             gallery = GalleryWidget(session)
             gallery.set_filter("all")
+            gallery.wait_for_filter()
             gallery.resize(900, 700)
             gallery.show()
             app.processEvents()
@@ -376,6 +378,7 @@ def measure_sort(n: int, legacy: bool = False) -> dict[str, Any]:
             gallery.filters.descending.setChecked(True)
             gallery.filters._quiet = False
             gallery.filters.set_sort("posterior")
+            gallery.wait_for_filter()  # the sort runs in a worker from 200k samples (the GUI thread stays free)
             app.processEvents()  # a QListView lays out (its first batch) on a timer after a model reset
             gallery.view.viewport().grab()
             out["sort_and_paint_s"] = time.perf_counter() - start
@@ -404,6 +407,176 @@ def measure_sort(n: int, legacy: bool = False) -> dict[str, Any]:
     finally:
         FilterSpec._sorted = saved_sorted
     del filters_module
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["peak_mb"] = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return out
+
+
+# -- the longest GUI-thread stall: opening the analyst panel, choosing a sort (issue 17 item 4) -----------
+
+def _legacy_suspicion_order_by_permutation(self: Any) -> Any:
+    """The session's O(N) suspicion order as it was before the gallery's worker (frozen baseline): four
+    group masks over all N in rank order, one gather per mask."""
+    rank = self.scores.get("rank")
+    if rank is None or self.n == 0 or not np.issubdtype(np.asarray(rank).dtype, np.integer):
+        return None
+    rank = np.asarray(rank, dtype=np.int64)
+    if rank.min() != 0 or rank.max() != self.n - 1:
+        return None
+    by_rank = np.full(self.n, -1, np.int64)
+    by_rank[rank] = np.arange(self.n, dtype=np.int64)
+    if (by_rank < 0).any():
+        return None
+    flagged = self.flagged_mask[by_rank]
+    candidate = self.candidate_mask[by_rank]
+    groups = (flagged & candidate, flagged & ~candidate, ~flagged & candidate, ~flagged & ~candidate)
+    return np.concatenate([by_rank[group] for group in groups])
+
+
+def _legacy_review_queue(self: Any) -> np.ndarray:
+    """The review queue as it was (a gather of the flags over the whole order)."""
+    order = self.suspicion_order()
+    flagged = self.flagged_mask
+    return order[flagged[order]] if flagged.any() else order
+
+
+def _legacy_finite_range(values: np.ndarray) -> Any:
+    """The filter sidebar's score range as it was: a float64 copy, then a copy of its finite values."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) == 0 or not np.ptp(v) > 0:
+        return None
+    return float(v.min()), float(v.max())
+
+
+@contextlib.contextmanager
+def legacy_gui_thread() -> Any:
+    """The analyst panel as it was before the gallery filtered in a worker: every filter and sort on the
+    GUI thread, the former suspicion order, review queue and sidebar ranges."""
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.gui.analyst import filters as filters_module
+    from naviewer.gui.analyst.gallery import GalleryWidget
+
+    saved = (GalleryWidget.ASYNC_FROM, AnalysisSession._suspicion_order_by_permutation, AnalysisSession.review_queue,
+             filters_module.finite_range)
+    GalleryWidget.ASYNC_FROM = 1 << 62
+    AnalysisSession._suspicion_order_by_permutation = _legacy_suspicion_order_by_permutation
+    AnalysisSession.review_queue = _legacy_review_queue
+    filters_module.finite_range = _legacy_finite_range
+    try:
+        yield
+    finally:
+        (GalleryWidget.ASYNC_FROM, AnalysisSession._suspicion_order_by_permutation, AnalysisSession.review_queue,
+         filters_module.finite_range) = saved
+
+
+def stall_workspace(n: int, folder: str) -> str:
+    """The bench workspace of ``naviewer bench workspace --scale`` (N file-list-shaped samples, one DIFT-like
+    pass) under ``folder``/``n``/ws, registered when it is not there yet; its path."""
+    from pathlib import Path
+
+    path = Path(folder) / str(n)
+    if not (path / "ws" / "naviewer.sqlite").is_file():
+        from naviewer.bench.workspace import child
+
+        path.mkdir(parents=True, exist_ok=True)
+        child("register", int(n), str(path))
+    return str(path / "ws")
+
+
+def measure_stall(n: int, legacy: bool = False, workspace: str = "") -> dict[str, Any]:
+    """``naviewer bench gui --stall N``, one process: the largest gap of a 10 ms GUI-thread timer while
+    (1) the analyst panel opens on the bench workspace (session from the workspace, every detector score,
+    the panel built and shown) until the gallery shows its first samples, and (2) the analyst chooses
+    *posterior, descending* in the gallery's sidebar (a random float32 score, NaN for a third: added to the
+    session) until the sorted grid is painted. ``legacy``: the panel as it was (:func:`legacy_gui_thread`).
+    Also the wall time of each, and for the sort whether the highlighted sample stayed the same."""
+    import resource
+    import sys
+    from pathlib import Path
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import naviewer.gui.analyst  # noqa: F401  (installs the refcount guard)
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.stall import _gaps_ms
+    from naviewer.workspace import Workspace
+
+    app = QApplication.instance() or QApplication([])
+    out: dict[str, Any] = {"n": n, "legacy": legacy}
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+
+    def pump(until: Callable[[], bool], limit_s: float = 600.0) -> None:
+        end = time.perf_counter() + limit_s
+        while not until() and time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
+
+    context = legacy_gui_thread() if legacy else contextlib.nullcontext()
+    with context:
+        ws = Workspace.open(Path(workspace))
+        built: dict[str, Any] = {}
+
+        def open_panel() -> None:
+            start = time.perf_counter()
+            session = AnalysisSession.from_workspace(ws, None, reviewer="bench")
+            attach(session, load_detector_scores(ws))
+            built["session_s"] = time.perf_counter() - start
+            rng = np.random.default_rng(2)
+            posterior = rng.random(session.n, dtype=np.float32)
+            posterior[rng.random(session.n) < 1 / 3] = np.nan
+            session.scores["posterior"] = posterior
+            session.images = LazyTiles(session.labels)
+            start = time.perf_counter()
+            panel = AnalystPanel(session, workspace=ws)
+            panel.resize(1600, 1000)
+            panel.show()
+            built["panel_s"] = time.perf_counter() - start
+            built["panel"] = panel
+
+        ticks.clear()
+        timer.start()
+        start = time.perf_counter()
+        QTimer.singleShot(20, open_panel)
+        pump(lambda: "panel" in built and not built["panel"].gallery.filter_pending and built["panel"].gallery.model.rowCount() > 0)
+        out["open_s"] = time.perf_counter() - start
+        app.processEvents()
+        out["open_gaps"] = _gaps_ms(ticks)
+        out["session_s"], out["panel_s"] = built["session_s"], built["panel_s"]
+        panel = built["panel"]
+        gallery, session = panel.gallery, panel.session
+        gallery.set_filter("all")
+        pump(lambda: not gallery.filter_pending)
+        pick = int(gallery.model.ids[3])
+        session.set_current(pick)
+        session.set_selection([pick])
+        app.processEvents()
+        gallery.filters._quiet = True  # one request (the sort), not one per widget edit
+        gallery.filters.descending.setChecked(True)
+        gallery.filters._quiet = False
+        ticks.clear()
+        start = time.perf_counter()
+        QTimer.singleShot(20, lambda: gallery.filters.set_sort("posterior"))
+        pump(lambda: time.perf_counter() - start > 0.05 and not gallery.filter_pending)
+        gallery.view.viewport().grab()
+        out["sort_s"] = time.perf_counter() - start - 0.02
+        app.processEvents()
+        out["sort_gaps"] = _gaps_ms(ticks)
+        timer.stop()
+        ids = gallery.model.ids
+        post = session.scores["posterior"]
+        out["sorted_ok"] = bool(len(ids) == session.n and np.isfinite(post[ids[:1000]]).all()
+                                and (np.diff(post[ids[:1000]]) <= 0).all())
+        out["highlight_kept"] = bool(gallery.selected_ids().tolist() == [pick] and gallery.focused_id() == pick)
+        panel.close()
+        ws.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["peak_mb"] = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
     return out

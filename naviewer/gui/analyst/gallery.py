@@ -650,9 +650,10 @@ class GalleryWidget(QWidget):
             return
         ctx = JobContext()
         self._job = ctx
-        self.busy_label.setText(f"sorting {session.n:,} samples… (the order shown stays until the new one is ready)"
-                                if spec.sort != "suspicion" or spec.descending else
-                                f"filtering {session.n:,} samples…")
+        sorting = spec.sort != "suspicion" or spec.descending
+        self.busy_label.setText("· sorting…" if sorting else "· filtering…")  # short: it stays on the count's row
+        self.busy_label.setToolTip(f"{'Sorting' if sorting else 'Filtering'} {session.n:,} samples in the background; "
+                                   "the order shown stays (and the keys act on it) until the new one is ready")
         self.busy_label.show()
         relay = self._relay
 
@@ -703,7 +704,10 @@ class GalleryWidget(QWidget):
         current = self.session.current
         self._syncing = True
         try:
-            self.model.set_ids(ids, row_of)
+            if row_of is not None:
+                self.model.set_ids(ids, row_of)
+            else:
+                self.model.set_ids(ids)
             if current is not None and self.model.row_of[current] >= 0:
                 self.view.selectionModel().setCurrentIndex(self.model.row_index(int(self.model.row_of[current])),
                                                            QItemSelectionModel.SelectionFlag.NoUpdate)

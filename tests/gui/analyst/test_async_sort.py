@@ -67,6 +67,7 @@ def test_the_sort_arrives_from_the_worker_and_is_applied(qtbot, async_gallery, m
     assert gate.entered.wait(10)
     # pending: the old order is still shown, the header says so
     assert gallery.filter_pending and gallery.busy_label.isVisible() and "sorting" in gallery.busy_label.text()
+    assert "in the background" in gallery.busy_label.toolTip()
     assert np.array_equal(gallery.model.ids, before[::-1])
     gate.release.set()
     qtbot.waitUntil(lambda: not gallery.filter_pending)
@@ -135,3 +136,18 @@ def test_a_decision_reapplies_a_review_filter_in_the_worker(qtbot, async_gallery
     qtbot.waitUntil(lambda: not gallery.filter_pending)
     assert first not in gallery.model.ids.tolist()
     assert gallery.focused_id() == int(gallery.model.ids[0])  # moved on to the next unreviewed flag
+
+
+def test_the_stall_bench_runs_both_versions_and_restores_the_panel(qtbot, tmp_path) -> None:
+    """``naviewer bench gui --stall`` on a tiny bench workspace: both versions sort right and keep the
+    highlighted sample; the baseline's frozen functions are put back afterwards."""
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.gui.analyst.benchmark import measure_stall, stall_workspace
+
+    review_queue = AnalysisSession.review_queue
+    workspace = stall_workspace(3000, str(tmp_path))
+    for legacy in (True, False):
+        out = measure_stall(3000, legacy, workspace)
+        assert out["sorted_ok"] and out["highlight_kept"], out
+        assert out["open_gaps"]["max_ms"] > 0 and out["sort_gaps"]["max_ms"] > 0
+    assert AnalysisSession.review_queue is review_queue and GalleryWidget.ASYNC_FROM == 200_000

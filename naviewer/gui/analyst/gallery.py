@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QObject, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPen, QRegion, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -586,7 +586,18 @@ class GalleryWidget(QWidget):
         self.bridge.selection_changed.connect(self._on_session_selection)
         self.bridge.review_changed.connect(self._on_review_changed)
         self.bridge.current_changed.connect(self._on_session_current)
-        self.set_filter("flags" if session.flagged_mask.any() else "all")
+        first = "flags" if session.flagged_mask.any() else "all"
+        self._deferred = session.n >= self.ASYNC_FROM
+        if self._deferred:  # the worker starts once the panel around is built, not competing with it for the GIL
+            self._filter = first
+            QTimer.singleShot(0, self._first_request)
+        else:
+            self.set_filter(first)
+
+    def _first_request(self) -> None:
+        if self._deferred:  # nothing asked for since
+            self._deferred = False
+            self.set_filter(self._filter)
 
     # -- contents -------------------------------------------------------------------------------
     def base_ids(self, key: str) -> np.ndarray:
@@ -607,6 +618,7 @@ class GalleryWidget(QWidget):
         below :attr:`ASYNC_FROM` samples, else in a worker (see the class notes). ``then`` runs once
         these ids are shown (not when a later request replaces this one)."""
         self._filter = key
+        self._deferred = False
         idx = self.filter_box.findData(key)
         if idx >= 0 and idx != self.filter_box.currentIndex():
             self.filter_box.blockSignals(True)
@@ -618,14 +630,14 @@ class GalleryWidget(QWidget):
     @property
     def filter_pending(self) -> bool:
         """A filter request runs in the worker; the grid still shows the previous order."""
-        return self._job is not None
+        return self._job is not None or self._deferred
 
     def wait_for_filter(self, timeout_s: float = 60.0) -> bool:
         """Process events until no filter request is pending (True) or ``timeout_s`` passes (False)."""
         from PySide6.QtCore import QCoreApplication
 
         deadline = time.monotonic() + timeout_s
-        while self._job is not None:
+        while self.filter_pending:
             if time.monotonic() > deadline:
                 return False
             QCoreApplication.processEvents()

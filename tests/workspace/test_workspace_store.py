@@ -162,3 +162,27 @@ def test_runs(ws) -> None:
     ws.store.add_run("dift-1", "detect", {})
     runs = {r["name"]: r for r in ws.store.runs()}
     assert runs["simclr-1"]["config"] == {"epochs": 20} and runs["dift-1"]["kind"] == "detect"
+
+
+def test_one_score_array_of_a_pass(tmp_path: Path) -> None:
+    """``pass_array`` decodes one array of a pass: the same as ``pass_scores``'s, checked the same way."""
+    n = 1_000
+    rng = np.random.default_rng(1)
+    with WorkspaceStore(tmp_path / "s.sqlite", create=True) as store:
+        store.add_samples([f"k/{i}" for i in range(n)], [f"{i:032x}" for i in range(n)], rng.integers(0, 10, n))
+        density = rng.random(n).astype(np.float32)
+        first = store.add_detection_pass("dift", {"density": density, "flagged": density > 0.9}, {})
+        whole = store.pass_scores(first)
+        for name in ("density", "flagged"):
+            one = store.pass_array(first, name)
+            assert one.dtype == whole[name].dtype and np.array_equal(one, whole[name])
+        assert store.pass_array(first, "mindist") is None
+        with pytest.raises(NaviewerError, match="no detection pass"):
+            store.pass_array(999, "flagged")
+        conn = sqlite3.connect(tmp_path / "s.sqlite")
+        conn.execute("UPDATE pass_arrays SET data=? WHERE name='density'", (b"not zlib",))
+        conn.commit()
+        conn.close()
+        with pytest.raises(NaviewerError, match="corrupted"):
+            store.pass_array(first, "density")
+        assert store.pass_array(first, "flagged").sum() == whole["flagged"].sum()  # the others still read

@@ -36,10 +36,15 @@ def density_direction(density: Optional[np.ndarray], rank: Optional[np.ndarray])
     if density is None or rank is None or len(density) < 2:
         return 1.0
     finite = np.isfinite(density)
-    if finite.sum() < 2:
+    count = int(np.count_nonzero(finite))
+    if count < 2:
         return 1.0
-    r = np.where(finite, rank, np.inf)
-    densest, sparsest = int(np.argmin(r)), int(np.argmax(np.where(finite, rank, -np.inf)))
+    if count == len(finite):  # every density known (the usual case): the ranks as they are, no float64 copies of N
+        rank = np.asarray(rank)
+        densest, sparsest = int(np.argmin(rank)), int(np.argmax(rank))
+    else:
+        r = np.where(finite, rank, np.inf)
+        densest, sparsest = int(np.argmin(r)), int(np.argmax(np.where(finite, rank, -np.inf)))
     return 1.0 if density[densest] >= density[sparsest] else -1.0
 
 
@@ -98,28 +103,33 @@ def flagged_clusters(
         comp = np.zeros(len(flag_ids), dtype=np.int64)
 
     sign = density_direction(density, rank)
-    dens = None if density is None else np.asarray(density, dtype=np.float64)
-    order_key = None
+    # only the flags' values, as float64 (a float64 copy of every sample's density and rank took ~1 s at 10M)
+    dens = None if density is None else np.asarray(density)[flag_ids].astype(np.float64)
+    order_key = None  # per flag, by position in flag_ids
     if rank is not None:
-        order_key = np.asarray(rank, dtype=np.float64)
+        order_key = np.asarray(rank)[flag_ids].astype(np.float64)
     elif dens is not None:
         order_key = -sign * dens
+    md = None if mindist is None else np.asarray(mindist)[flag_ids]
+    labs = None if labels is None else np.asarray(labels)[flag_ids]
 
     clusters: list[Cluster] = []
+    mean_ranks: list[float] = []
     # one stable sort groups the flags by component (a mask per component is O(flags x clusters): 10^10 at 10M)
     by_comp = np.argsort(comp, kind="stable")
     values, starts = np.unique(comp[by_comp], return_index=True)
     bounds = np.append(starts, len(by_comp))
     for j, c in enumerate(values.tolist()):
-        members = flag_ids[by_comp[bounds[j]:bounds[j + 1]]]
+        where = by_comp[bounds[j]:bounds[j + 1]]  # positions in flag_ids
         if order_key is not None:
-            members = members[np.argsort(order_key[members], kind="stable")]
-        mean_density = float(np.nanmean(dens[members])) if dens is not None else float("nan")
-        mean_mindist = float(np.nanmean(mindist[members])) if mindist is not None and np.isfinite(mindist[members]).any() else float("nan")
+            where = where[np.argsort(order_key[where], kind="stable")]
+        members = flag_ids[where]
+        mean_density = float(np.nanmean(dens[where])) if dens is not None else float("nan")
+        mean_mindist = float(np.nanmean(md[where])) if md is not None and np.isfinite(md[where]).any() else float("nan")
         composition: list[tuple[int, int]] = []
-        if labels is not None:
-            values, counts = np.unique(np.asarray(labels)[members], return_counts=True)
-            composition = sorted(zip(values.tolist(), counts.tolist()), key=lambda t: (-t[1], t[0]))
+        if labs is not None:
+            present, counts = np.unique(labs[where], return_counts=True)
+            composition = sorted(zip(present.tolist(), counts.tolist()), key=lambda t: (-t[1], t[0]))
         if embeddings is not None and len(members) > n_representatives:
             x = np.asarray(embeddings[members], dtype=np.float32)
             x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -128,12 +138,14 @@ def flagged_clusters(
         else:
             reps = members[:n_representatives]
         clusters.append(Cluster(int(c), members, mean_density, mean_mindist, composition, reps))
+        mean_ranks.append(float(np.mean(order_key[where])) if order_key is not None else 0.0)
 
-    def sort_key(cl: Cluster) -> tuple[float, float, int]:
+    def sort_key(k: int) -> tuple[float, float, int]:
+        cl = clusters[k]
         d = cl.mean_density
         primary = -sign * d if np.isfinite(d) else np.inf
-        mean_rank = float(np.mean(order_key[cl.members])) if order_key is not None else 0.0
-        return (primary, mean_rank, -cl.size)
+        return (primary, mean_ranks[k], -cl.size)
 
-    clusters.sort(key=sort_key)
-    return [Cluster(i, c.members, c.mean_density, c.mean_mindist, c.composition, c.representatives) for i, c in enumerate(clusters)]
+    ranked = sorted(range(len(clusters)), key=sort_key)  # stable, as list.sort over the clusters was
+    return [Cluster(i, clusters[k].members, clusters[k].mean_density, clusters[k].mean_mindist, clusters[k].composition,
+                    clusters[k].representatives) for i, k in enumerate(ranked)]

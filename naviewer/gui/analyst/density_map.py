@@ -10,11 +10,12 @@ overlays. Selection: click, box (B) or lasso (S) drag; Shift adds; Esc clears; G
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -46,6 +47,8 @@ from naviewer.gui.analyst.common import (
 from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
 from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.flow_layout import FlowLayout
+from naviewer.errors import JobCancelled
+from naviewer.jobs import JobContext
 
 COLOUR_MODES = {"density": "density rank", "class": "class", "review": "review state"}
 DENSITY_BINS = [(0.0, 0.01, "top 1%"), (0.01, 0.05, "1-5%"), (0.05, 0.2, "5-20%"), (0.2, 0.5, "20-50%"), (0.5, 1.01, "50-100%")]
@@ -79,16 +82,170 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 #: (docs/performance.md): the scatter repaints in 17-24 ms up to 100k points and 35-50 ms at 125-150k on
 #: 2 loaded cores, the image in 5-14 ms at any size; below 100k the scatter's single points are worth it
 IMAGE_THRESHOLD = 100_000
-def _grid_counts(pts: np.ndarray, lo: np.ndarray, span: np.ndarray, bins: int) -> np.ndarray:
+def _grid_counts(pts: np.ndarray, lo: np.ndarray, span: np.ndarray, bins: int, check: Any = None) -> np.ndarray:
     """Points per cell of a bins x bins grid over [lo, lo + span] (what ``np.histogram2d`` gives for
-    equal bins, the top edge included in the last bin) by one bincount: ~10x faster at 10M points."""
+    equal bins, the top edge included in the last bin) by one bincount: ~10x faster at 10M points.
+    In blocks of 1M points (small temporaries; a worker thread gives the GIL back between them);
+    ``check`` (a job's cancel check) is called between blocks."""
     counts = np.zeros(bins * bins, np.int64)
-    for start in range(0, len(pts), 1 << 21):  # blocks: the index arrays stay small at 10M points
-        block = pts[start:start + (1 << 21)]
-        ix = np.clip(((block[:, 0] - lo[0]) / span[0] * bins).astype(np.int64), 0, bins - 1)
-        iy = np.clip(((block[:, 1] - lo[1]) / span[1] * bins).astype(np.int64), 0, bins - 1)
-        counts += np.bincount(ix * bins + iy, minlength=bins * bins)
+    for start in range(0, len(pts), BLOCK):
+        block = pts[start:start + BLOCK]
+        x = block[:, 0] - lo[0]  # the same operations in the same order as ((x - lo) / span * bins)
+        x /= span[0]
+        x *= bins
+        ix = x.astype(np.int64)
+        y = block[:, 1] - lo[1]
+        y /= span[1]
+        y *= bins
+        iy = y.astype(np.int64)
+        np.clip(ix, 0, bins - 1, out=ix)
+        np.clip(iy, 0, bins - 1, out=iy)
+        ix *= bins
+        ix += iy
+        counts += np.bincount(ix, minlength=bins * bins)
+        if check is not None:
+            check()
     return counts.reshape(bins, bins).astype(np.float64)
+
+
+#: points per block of the map's per-N work (bincounts, bin codes): small temporaries, and a worker thread
+#: holds the GIL for one block at a time at most
+BLOCK = 1 << 20
+
+
+def group_ids(codes: np.ndarray, k: int) -> list[np.ndarray]:
+    """``[np.flatnonzero(codes == c) for c in range(k)]`` in one pass: a stable sort of the codes (a
+    radix sort for 8- and 16-bit codes) split at the code counts. Codes outside 0..k-1 belong to no group."""
+    codes = np.asarray(codes)
+    if k <= 0:
+        return []
+    if len(codes) == 0:
+        return [np.zeros(0, np.int64) for _ in range(k)]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    bounds = np.searchsorted(sorted_codes, np.arange(k + 1), side="left")
+    return [order[bounds[c]:bounds[c + 1]].astype(np.int64, copy=False) for c in range(k)]
+
+
+def _code_dtype(k: int) -> Any:
+    return np.uint8 if k < 255 else np.uint16 if k < 65535 else np.int64
+
+
+def rank_bin_codes(rank: np.ndarray, n: int, bins: list, check: Any = None, none: Optional[int] = None) -> np.ndarray:
+    """The DENSITY_BINS bin of each sample by its rank: bin b where ``lo_b <= rank / n < hi_b`` (float64,
+    as the ten comparison passes it replaces computed it), ``none`` (default ``len(bins)``) for none. The fractions are
+    monotonic in the (integer) rank, so each bound is one integer threshold; one ``searchsorted`` a block."""
+    n = max(int(n), 1)
+    rank = np.asarray(rank)
+
+    def threshold(bound: float) -> int:  # the smallest integer r with float64(r) / n >= bound
+        r = int(np.ceil(bound * n))
+        while np.float64(r - 1) / np.float64(n) >= bound:
+            r -= 1
+        while np.float64(r) / np.float64(n) < bound:
+            r += 1
+        return r
+
+    edges = sorted({threshold(lo) for lo, _hi, _l in bins} | {threshold(hi) for _lo, hi, _l in bins})
+    # the bin of each interval [edges[i], edges[i + 1]) (interval -1 and the last: below / above every edge)
+    none = len(bins) if none is None else int(none)
+    lut = np.full(len(edges) + 1, none, _code_dtype(max(none, len(bins)) + 1))
+    for b, (lo, hi, _label) in enumerate(bins):
+        a, z = edges.index(threshold(lo)), edges.index(threshold(hi))
+        lut[a + 1:z + 1] = b
+    thresholds = np.asarray(edges, np.int64)
+    codes = np.empty(len(rank), lut.dtype)
+    for start in range(0, len(rank), BLOCK):
+        codes[start:start + BLOCK] = lut[np.searchsorted(thresholds, rank[start:start + BLOCK], side="right")]
+        if check is not None:
+            check()
+    return codes
+
+
+def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
+                  check: Any = None) -> tuple[list[tuple[QColor, str, np.ndarray]], Optional[np.ndarray]]:
+    """The map's colour classes: (colour, name, sample ids) for ``mode``, and each sample's class index
+    in that list (len(list) for none: the legend counts a selection by it). The groups are what
+    ``np.flatnonzero`` per class gave, made in one pass over N (:func:`group_ids`)."""
+    s = session
+    if mode == "class":
+        labels = np.asarray(s.labels)
+        if len(labels) == 0:
+            return [], None
+        lo, hi = int(labels.min()), int(labels.max())
+        if hi - lo < 65535:
+            codes = (labels - lo).astype(_code_dtype(hi - lo + 1))
+            present = np.flatnonzero(np.bincount(codes, minlength=hi - lo + 1))
+            groups = group_ids(codes, hi - lo + 1)
+            values = present + lo
+            ids = [groups[int(v)] for v in present]
+            # class index per sample (the legend's selection counts): the position among the present labels
+            index = np.zeros(hi - lo + 1, np.int64)
+            index[present] = np.arange(len(present))
+            codes = index[codes]
+        else:
+            values, codes = np.unique(labels, return_inverse=True)
+            ids = group_ids(codes, len(values))
+        return [(class_colour(int(c)), s.class_name(int(c)), g) for c, g in zip(values.tolist(), ids)], codes
+    if mode == "review":
+        codes = s.state_codes
+        groups = group_ids(codes, len(REVIEW_STATES))
+        return [(STATE_COLOURS[name], name, groups[c]) for c, name in enumerate(REVIEW_STATES)], codes
+    item = detectors.get(mode) if mode.startswith(DETECTOR_PREFIX) else None
+    if item is not None:  # a detector's score: higher = more suspicious, ranked like density
+        codes = rank_bin_codes(item.rank, s.n, DENSITY_BINS, check, none=len(DENSITY_BINS) + 1)
+        missing = ~np.isfinite(np.asarray(item.score))
+        any_missing = bool(missing.any())
+        if any_missing:
+            codes[missing] = len(DENSITY_BINS)  # "no score", after the bins
+        groups = group_ids(codes, len(DENSITY_BINS) + 1)
+        out = [(QColor(*DENSITY_COLOURS[b]), f"{item.label} {label}", groups[b]) for b, (_lo, _hi, label) in enumerate(DENSITY_BINS)]
+        if any_missing:
+            out.append((QColor(200, 200, 200), "no score", groups[len(DENSITY_BINS)]))
+        return out, codes
+    codes = rank_bin_codes(s.density_rank(), s.n, DENSITY_BINS, check)
+    groups = group_ids(codes, len(DENSITY_BINS))
+    return [(QColor(*DENSITY_COLOURS[b]), label, groups[b]) for b, (_lo, _hi, label) in enumerate(DENSITY_BINS)], codes
+
+
+def density_grid(points: np.ndarray, bins: int = 512, check: Any = None) -> dict[str, Any]:
+    """The density image of ``points``: the grid (lo, span, bins), its counts and the log image."""
+    if len(points):
+        lo = np.array([points[:, 0].min(), points[:, 1].min()])  # one column at a time (axis=0 is slow on (N, 2))
+        hi = np.array([points[:, 0].max(), points[:, 1].max()])
+    else:  # what min/max of an empty array would refuse: an empty image
+        lo, hi = np.zeros(2), np.ones(2)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    counts = _grid_counts(points, lo, span, bins, check)
+    return {"lo": lo, "span": span, "bins": bins, "counts": counts, "log": np.log1p(counts).astype(np.float32)}
+
+
+def mark_rgba(points: np.ndarray, ids: np.ndarray, grid: dict[str, Any], colour: QColor, opaque: bool) -> np.ndarray:
+    """Flags (``opaque``) or candidates painted on the density image's grid: one lit cell per cell holding
+    a mark; candidates as opaque as they are common in the cell (a sprinkle over 10M points tinted it all)."""
+    bins = grid["bins"]
+    marks = _grid_counts(points[ids], grid["lo"], grid["span"], bins)
+    lit = marks > 0
+    rgba = np.zeros((bins, bins, 4), np.uint8)
+    rgba[lit, 0], rgba[lit, 1], rgba[lit, 2] = colour.red(), colour.green(), colour.blue()
+    if opaque:
+        rgba[lit, 3] = 255
+    else:
+        share = marks[lit] / np.maximum(grid["counts"][lit], 1)
+        rgba[lit, 3] = np.clip(48 + 800 * share, 48, 255).astype(np.uint8)
+    return rgba
+
+
+def mark_ids(session: AnalysisSession) -> dict[str, np.ndarray]:
+    """The flags and the candidates that are not flags, as the map draws them."""
+    flagged = session.flagged_mask
+    return {"flags": np.flatnonzero(flagged), "candidates": np.flatnonzero(session.candidate_mask & ~flagged)}
+
+
+class _MapRelay(QObject):
+    """Carries the worker's layers to the GUI thread (a queued signal)."""
+
+    done = Signal(int, object)  # request serial, dict of layers or an exception
 
 
 #: above this many points the hover/click index (a k-d tree) is built in a background thread: ~3 s at 1M,
@@ -186,6 +343,8 @@ class DensityMapWidget(QWidget):
 
     sample_activated = Signal(int)
     projection_requested = Signal(str)
+    #: sessions of at least this many samples are built in a worker thread (the plot shows a placeholder)
+    ASYNC_FROM = 200_000
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None,
                  image_threshold: int = IMAGE_THRESHOLD) -> None:
@@ -200,6 +359,18 @@ class DensityMapWidget(QWidget):
         self._mark_layers: dict[str, pg.ImageItem] = {}
         self._image_grid: Optional[tuple[np.ndarray, np.ndarray, int]] = None
         self._class_counts: list[tuple[QColor, str, np.ndarray]] = []
+        #: each sample's index in ``_class_counts`` (the legend counts a selection with one bincount)
+        self._class_codes: Optional[np.ndarray] = None
+        #: the density image of the current points (kept across colour modes: it does not depend on them)
+        self._grid: Optional[dict[str, Any]] = None
+        self._marks: Optional[dict[str, np.ndarray]] = None  # flag / candidate ids of the current build
+        self._mark_rgba: dict[str, np.ndarray] = {}  # their image layers, made once a build
+        self._points = np.zeros((0, 2), np.float64)  # until the first build is installed
+        self._tree: Any = None
+        self._serial = 0  # the latest build request; a worker's result for an older one is dropped
+        self._job: Optional[JobContext] = None
+        self._relay = _MapRelay(self)
+        self._relay.done.connect(self._on_built)
 
         self.viewbox = _SelectViewBox(self)
         self.plot = pg.PlotWidget(viewBox=self.viewbox)
@@ -266,7 +437,7 @@ class DensityMapWidget(QWidget):
         self.flags_toggle.setCheckable(True)
         self.flags_toggle.setChecked(True)
         self.flags_toggle.setToolTip("show DIFT flags (red rings) and candidates (pink rings)")
-        self.flags_toggle.toggled.connect(self._update_overlays)
+        self.flags_toggle.toggled.connect(self._on_flags_toggled)
         clear = QToolButton()
         clear.setText("Clear")
         clear.clicked.connect(lambda: self.session.clear_selection(source=self))
@@ -300,6 +471,13 @@ class DensityMapWidget(QWidget):
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.legend)
         self.card = HoverCard(self.plot)
+        #: shown over the plot while a worker builds the map (from ASYNC_FROM samples)
+        self.placeholder = QLabel(self.plot)
+        self.placeholder.setObjectName("mapPlaceholder")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.placeholder.setStyleSheet("color: palette(mid); font-size: 13px;")
+        self.placeholder.hide()
 
         self._hover_timer = QTimer(self)
         self._hover_timer.setSingleShot(True)
@@ -328,9 +506,131 @@ class DensityMapWidget(QWidget):
     def image_mode(self) -> bool:
         return self.session.n > self.image_threshold
 
+    @property
+    def build_pending(self) -> bool:
+        """A worker builds the map (from :attr:`ASYNC_FROM` samples); the plot shows the former build or a
+        placeholder meanwhile."""
+        return self._job is not None
+
+    def wait_until_built(self, timeout_s: float = 120.0) -> bool:
+        """Process events until no build is pending (True) or ``timeout_s`` passes (False)."""
+        from PySide6.QtCore import QCoreApplication
+
+        deadline = time.monotonic() + timeout_s
+        while self.build_pending:
+            if time.monotonic() > deadline:
+                return False
+            QCoreApplication.processEvents()
+            time.sleep(0.002)
+        return True
+
     def rebuild(self) -> None:
-        """(Re)build the base layer for the current projection and colour mode."""
-        self._points = np.ascontiguousarray(self.session.projection(), dtype=np.float64)
+        """(Re)build the base layer for the current projection and colour mode: at once below
+        :attr:`ASYNC_FROM` samples, else in a worker thread (the points, the density image, the colour
+        classes and the flag layers: 5 s of numpy at 10M), the plot showing a placeholder until the first
+        build arrives; the latest request wins, an older one is cancelled and its result dropped."""
+        self._request(new_points=True)
+
+    def _build_base(self) -> None:
+        """Re-colour (a colour mode chosen): the classes are made again, the points and image kept."""
+        self._request(new_points=False)
+
+    def _request(self, new_points: bool) -> None:
+        self._serial += 1
+        serial = self._serial
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+        session, mode, detectors = self.session, self.colour_mode, self.detectors
+        image_mode, flags_on = self.image_mode, self.flags_toggle.isChecked()
+        points = None if new_points or len(self._points) != session.n else self._points
+        grid = None if points is None else self._grid
+
+        def compute(check: Any) -> dict[str, Any]:
+            pts = points
+            if pts is None:
+                pts = np.ascontiguousarray(session.projection(), dtype=np.float64)
+            check()
+            out: dict[str, Any] = {"points": pts, "new_points": points is None}
+            out["grid"] = grid if grid is not None or not image_mode else density_grid(pts, check=check)
+            check()
+            out["classes"], out["codes"] = colour_groups(session, mode, detectors, check)
+            check()
+            marks = mark_ids(session)
+            out["marks"], out["rgba"] = marks, {}
+            if image_mode and flags_on and out["grid"] is not None:
+                for name, colour in (("flags", FLAG_COLOUR), ("candidates", CANDIDATE_COLOUR)):
+                    if len(marks[name]) > RASTER_LIMIT:
+                        out["rgba"][name] = mark_rgba(pts, marks[name], out["grid"], colour, name == "flags")
+            return out
+
+        if session.n < self.ASYNC_FROM:
+            self._install(compute(lambda: None))
+            return
+        ctx = JobContext()
+        self._job = ctx
+        if len(self._points) != session.n:
+            self.placeholder.setText(f"Building the map of {session.n:,} samples…")
+            self._place_placeholder()
+            self.placeholder.show()
+            self.placeholder.raise_()
+        self.status.setText("building the map…")
+        relay = self._relay
+
+        def work() -> None:
+            try:
+                result: Any = compute(ctx.check)
+            except JobCancelled:
+                return
+            except Exception as exc:  # noqa: BLE001 - shown on the map, never lost in a thread
+                result = exc
+            try:
+                relay.done.emit(serial, result)
+            except RuntimeError:  # the widget is gone
+                pass
+
+        threading.Thread(target=work, name="naviewer-map-build", daemon=True).start()
+
+    def _place_placeholder(self) -> None:
+        self.placeholder.setGeometry(0, 0, self.plot.width(), self.plot.height())
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.placeholder.isVisible():
+            self._place_placeholder()
+
+    def _on_built(self, serial: int, result: Any) -> None:
+        if serial != self._serial:
+            return  # a later request replaced this one
+        self._job = None
+        self.status.setText("")
+        if isinstance(result, BaseException):
+            self.placeholder.setText(f"Could not build the map: {type(result).__name__}: {result}")
+            self.placeholder.show()
+            return
+        self._install(result)
+
+    def _install(self, result: dict[str, Any]) -> None:
+        """Put a build's layers on the plot (GUI thread; nothing here grows with N but the tree's thread)."""
+        new_points = bool(result["new_points"])
+        if new_points:
+            self._points = result["points"]
+            self._start_tree()
+        self._grid = result["grid"]
+        if self._grid is not None:
+            self._image_grid = (self._grid["lo"], self._grid["span"], self._grid["bins"])
+            self._base_counts = self._grid["counts"]
+        else:
+            self._image_grid = None
+        self._class_counts, self._class_codes = result["classes"], result["codes"]
+        self._marks, self._mark_rgba = result["marks"], dict(result["rgba"])
+        self.placeholder.hide()
+        self._draw_base()
+        if new_points:
+            self._update_current()
+            self.viewbox.autoRange(padding=0.02)
+
+    def _start_tree(self) -> None:
         self._tree = None
         if len(self._points) > TREE_SYNC_LIMIT:
             points = self._points
@@ -344,40 +644,17 @@ class DensityMapWidget(QWidget):
             self._tree_thread.start()
         elif len(self._points):
             self._tree = cKDTree(self._points)
-        self._build_base()  # updates the overlays too
-        self._update_current()
-        self.viewbox.autoRange(padding=0.02)
 
     def _colour_classes(self) -> list[tuple[QColor, str, np.ndarray]]:
-        s = self.session
-        if self.colour_mode == "class":
-            labels = s.labels
-            return [(class_colour(int(c)), s.class_name(int(c)), np.flatnonzero(labels == c)) for c in np.unique(labels)]
-        if self.colour_mode == "review":
-            codes = s.state_codes
-            return [(STATE_COLOURS[name], name, np.flatnonzero(codes == c)) for c, name in enumerate(REVIEW_STATES)]
-        item = self.detectors.get(self.colour_mode) if self.colour_mode.startswith(DETECTOR_PREFIX) else None
-        if item is not None:  # a detector's score: higher = more suspicious, ranked like density
-            frac = item.rank / max(s.n, 1)
-            missing = ~np.isfinite(np.asarray(item.score, np.float64))
-            groups = [(QColor(*DENSITY_COLOURS[b]), f"{item.label} {label}",
-                       np.flatnonzero((frac >= lo) & (frac < hi) & ~missing)) for b, (lo, hi, label) in enumerate(DENSITY_BINS)]
-            if missing.any():
-                groups.append((QColor(200, 200, 200), "no score", np.flatnonzero(missing)))
-            return groups
-        frac = s.density_rank() / max(s.n, 1)
-        return [
-            (QColor(*DENSITY_COLOURS[b]), label, np.flatnonzero((frac >= lo) & (frac < hi)))
-            for b, (lo, hi, label) in enumerate(DENSITY_BINS)
-        ]
+        classes, self._class_codes = colour_groups(self.session, self.colour_mode, self.detectors)
+        return classes
 
-    def _build_base(self) -> None:
+    def _draw_base(self) -> None:
         for item in self._base_items:
             self.viewbox.removeItem(item)
         self._base_items = []
-        self._class_counts = self._colour_classes()
         pts = self._points
-        if self.image_mode:
+        if self.image_mode and self._grid is not None:
             self._base_items.append(self._density_image(pts))
         elif self.colour_mode == "review":
             item = pg.ScatterPlotItem(
@@ -399,15 +676,14 @@ class DensityMapWidget(QWidget):
                 self.viewbox.addItem(item)
                 self._base_items.append(item)
         self._update_state_items()
+        self._update_marks()
         self._update_overlays()
 
     def _density_image(self, pts: np.ndarray, bins: int = 512) -> pg.ImageItem:
-        lo, hi = pts.min(axis=0), pts.max(axis=0)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        counts = _grid_counts(pts, lo, span, bins)
-        self._image_grid = (lo, span, bins)
-        self._base_counts = counts
-        image = pg.ImageItem(np.log1p(counts).astype(np.float32))
+        """The ImageItem of the current build's density image (made by :func:`density_grid`)."""
+        grid = self._grid if self._grid is not None and self._grid["bins"] == bins else density_grid(pts, bins)
+        lo, span = grid["lo"], grid["span"]
+        image = pg.ImageItem(grid["log"])
         image.setColorMap(pg.colormap.get("viridis"))
         image.setRect(QRectF(lo[0], lo[1], span[0], span[1]))
         image.setZValue(0)
@@ -415,20 +691,37 @@ class DensityMapWidget(QWidget):
         return image
 
     # -- overlays -------------------------------------------------------------------------------
-    def _update_overlays(self, *_args: Any) -> None:
-        s, pts = self.session, self._points
+    def _on_flags_toggled(self, _on: bool = False) -> None:
+        self._update_marks()
+        self._update_overlays()
+
+    def _update_marks(self) -> None:
+        """Flags and candidates: rings, dots, or an image layer on the density image's grid (made once a
+        build: a selection does not redo them)."""
+        if len(self._points) != self.session.n:
+            return
+        if self._marks is None:
+            self._marks = mark_ids(self.session)
+        pts = self._points
         show_flags = self.flags_toggle.isChecked()
-        flags = np.flatnonzero(s.flagged_mask) if show_flags else np.zeros(0, np.int64)
-        cands = np.flatnonzero(s.candidate_mask & ~s.flagged_mask) if show_flags else np.zeros(0, np.int64)
-        for name, item, ids, colour, ring, width, dot in (
-                ("flags", self.flag_item, flags, FLAG_COLOUR, 8, 1.5, 3),
-                ("candidates", self.candidate_item, cands, CANDIDATE_COLOUR, 7, 1, 2)):
+        none = np.zeros(0, np.int64)
+        for name, item, colour, ring, width, dot in (
+                ("flags", self.flag_item, FLAG_COLOUR, 8, 1.5, 3),
+                ("candidates", self.candidate_item, CANDIDATE_COLOUR, 7, 1, 2)):
+            ids = self._marks[name] if show_flags else none
             if self.image_mode and len(ids) > RASTER_LIMIT and self._image_grid is not None:
                 item.setData([], [])
                 self._set_mark_layer(name, ids, colour, item.zValue())
             else:
                 self._set_mark_layer(name, None, colour, 0)
                 item.setData(pts[ids, 0], pts[ids, 1], **self._mark_style(len(ids), colour, ring, width, dot))
+
+    def _update_overlays(self, *_args: Any) -> None:
+        """The selection (and the dimming it brings) and the legend."""
+        s, pts = self.session, self._points
+        if len(pts) != s.n:  # the first build is still on its way
+            self._update_legend()
+            return
         sel = s.selection
         self.selection_item.setData(pts[sel, 0], pts[sel, 1])
         # dim everything else while something is selected (one opacity per item: no re-brushing)
@@ -444,16 +737,12 @@ class DensityMapWidget(QWidget):
             self.viewbox.removeItem(old)
         if ids is None or self._image_grid is None:
             return
-        lo, span, bins = self._image_grid
-        marks = _grid_counts(self._points[ids], lo, span, bins)
-        lit = marks > 0
-        rgba = np.zeros((bins, bins, 4), np.uint8)
-        rgba[lit, 0], rgba[lit, 1], rgba[lit, 2] = colour.red(), colour.green(), colour.blue()
-        if name == "flags":  # the flags: opaque, on top of everything
-            rgba[lit, 3] = 255
-        else:  # candidates: as opaque as they are common in the cell (a sprinkle over 10M points tinted it all)
-            share = marks[lit] / np.maximum(self._base_counts[lit], 1)
-            rgba[lit, 3] = np.clip(48 + 800 * share, 48, 255).astype(np.uint8)
+        rgba = self._mark_rgba.get(name)
+        if rgba is None:
+            grid = self._grid if self._grid is not None else dict(zip(("lo", "span", "bins"), self._image_grid),
+                                                                   counts=self._base_counts)
+            rgba = self._mark_rgba[name] = mark_rgba(self._points, ids, grid, colour, name == "flags")
+        lo, span, _bins = self._image_grid
         layer = pg.ImageItem(rgba)
         layer.setRect(QRectF(lo[0], lo[1], span[0], span[1]))
         layer.setZValue(z)
@@ -480,12 +769,14 @@ class DensityMapWidget(QWidget):
 
     def _update_current(self) -> None:
         cur = self.session.current
-        if cur is None:
+        if cur is None or len(self._points) != self.session.n:
             self.current_item.setData([], [])
         else:
             self.current_item.setData([self._points[cur, 0]], [self._points[cur, 1]])
 
     def _update_state_items(self) -> None:
+        if len(self._points) != self.session.n:
+            return
         codes = self.session.state_codes
         for c, name in enumerate(REVIEW_STATES):
             if name in self.state_items:
@@ -509,8 +800,13 @@ class DensityMapWidget(QWidget):
             n_cands = int(s.candidate_mask.sum())
             symbol = self._mark_symbol(int((s.candidate_mask & ~s.flagged_mask).sum()))
             parts.append(f"<span style='color:{CANDIDATE_COLOUR.name()}'>{symbol}</span> candidates {n_cands:,}")
-        for colour, name, ids in self._class_counts[:24]:
-            count = f"{int(sel[ids].sum()):,} / {len(ids):,}" if sel is not None else f"{len(ids):,}"
+        codes = self._class_codes
+        if sel is not None and codes is not None and len(codes) == s.n:  # one bincount, not a gather per class
+            in_class = np.bincount(codes[s.selection], minlength=len(self._class_counts) + 1)
+        elif sel is not None:
+            in_class = np.array([int(sel[ids].sum()) for _c, _n, ids in self._class_counts[:24]], np.int64)
+        for k, (colour, name, ids) in enumerate(self._class_counts[:24]):
+            count = f"{int(in_class[k]):,} / {len(ids):,}" if sel is not None else f"{len(ids):,}"
             parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
         mode = " · density image (too many points for a scatter)" if self.image_mode else ""
         # an entry never breaks inside ("top 1% 20 / 20" stays on one line); the lines break between entries
@@ -577,6 +873,8 @@ class DensityMapWidget(QWidget):
     # -- selection ------------------------------------------------------------------------------
     def select_polygon(self, polygon: np.ndarray, add: bool = False) -> np.ndarray:
         """Select the points inside ``polygon`` (view coordinates); ``add`` unions with the selection."""
+        if len(self._points) != self.session.n:  # the map is still being built
+            return np.zeros(0, np.int64)
         ids = np.flatnonzero(points_in_polygon(self._points, polygon))
         if add:
             ids = np.union1d(ids, self.session.selection)

@@ -9,16 +9,20 @@ them.
 from __future__ import annotations
 
 import html
-from typing import Any, Optional
+import threading
+import time
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from naviewer.analysis.session import AnalysisSession
+from naviewer.errors import JobCancelled
 from naviewer.gui.analyst.common import FLAG_COLOUR, SELECTION_COLOUR, SessionBridge
+from naviewer.jobs import JobContext
 
 BENIGN = QColor(0, 114, 178)
 POISON = QColor(213, 94, 0)
@@ -213,13 +217,92 @@ class _HistogramLayout:
         return max(band, top + lbh)
 
 
+#: values per block of the per-N work (small temporaries; a worker gives the GIL back between blocks)
+BLOCK = 1 << 20
+
+
+def hist_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.histogram(values, bins=edges)[0]`` for increasing, nearly even ``edges`` (a linspace), without
+    its sort: each value's bin by arithmetic, put right against the edges themselves (so a value on an edge
+    lands where ``np.histogram`` puts it: bins are [e_i, e_i+1), the last one closed), then one bincount.
+    NaN and values outside the edges are not counted."""
+    edges = np.asarray(edges, np.float64)
+    nb = len(edges) - 1
+    counts = np.zeros(max(nb, 0), np.int64)
+    if nb <= 0:
+        return counts
+    first, last = edges[0], edges[-1]
+    norm = nb / (last - first) if last > first else 0.0
+    values = np.asarray(values)
+    for start in range(0, len(values), BLOCK):
+        v = np.asarray(values[start:start + BLOCK], np.float64)
+        v = v[(v >= first) & (v <= last)]  # NaN fails both
+        idx = ((v - first) * norm).astype(np.intp)
+        np.clip(idx, 0, nb - 1, out=idx)
+        while True:  # at most a step or two: the guess is off only next to an edge
+            down = v < edges[idx]
+            up = (v >= edges[idx + 1]) & (idx < nb - 1)
+            if not (down.any() or up.any()):
+                break
+            idx[down] -= 1
+            idx[up] += 1
+        counts += np.bincount(idx, minlength=nb)
+    return counts
+
+
+def log_density(values: np.ndarray, fill: float) -> np.ndarray:
+    """log10 of density values as the plot shows them (float64; missing and non-positive values as ``fill``)."""
+    d = np.asarray(values, np.float64)
+    return np.log10(np.where(np.isfinite(d) & (d > 0), d, fill))
+
+
+def density_summary(density: np.ndarray, candidate: np.ndarray, flagged: np.ndarray,
+                    check: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """What the density plot draws for a pass, made once (``_draw_density`` redid it on every selection):
+    the 60 bins over log10(density) of every sample (float64, as before), their counts, the candidate
+    cut-off and the flags' counts; ``fill`` is what a missing or non-positive density is drawn as."""
+    n = len(density)
+    pos_min, pos_max = np.inf, -np.inf
+    for start in range(0, n, BLOCK):  # the smallest positive value (the fill) and the largest
+        d = np.asarray(density[start:start + BLOCK])
+        ok = np.isfinite(d) & (d > 0)
+        if ok.any():
+            pos_min, pos_max = min(pos_min, float(d[ok].min())), max(pos_max, float(d[ok].max()))
+        check()
+    fill = pos_min if np.isfinite(pos_min) else 1.0
+    logd = np.empty(n, np.float64)
+    for start in range(0, n, BLOCK):
+        logd[start:start + BLOCK] = log_density(density[start:start + BLOCK], fill)
+        check()
+    edges = np.linspace(logd.min(), logd.max() + 1e-9, 61)
+    counts = hist_counts(logd, edges)
+    check()
+    out: dict[str, Any] = {"edges": edges, "counts": counts, "fill": fill, "cut": None, "flagged": None, "n_flagged": 0}
+    if candidate.any():
+        out["cut"] = float(logd[candidate].min())
+        out["flagged"] = hist_counts(logd[flagged], edges)
+        out["n_flagged"] = int(np.count_nonzero(flagged))
+    return out
+
+
+class _WhyRelay(QObject):
+    done = Signal(int, object)  # request serial, the density summary or an exception
+
+
 class WhyFlaggedWidget(QWidget):
     def set_theme(self, theme: Any) -> None:
         """Dark or light: the three plots follow the application's theme."""
         for plot in (self.mindist_plot, self.density_plot, self.epoch_plot):
             theme_plot(plot, theme)
 
-    """``WhyFlaggedWidget(session, parent=None, vertical=False)``: three evidence plots, redrawn on selection."""
+    """``WhyFlaggedWidget(session, parent=None, vertical=False)``: three evidence plots, redrawn on selection.
+
+    What grows with N (the density histogram of every sample, the GMM on the candidates) is made once per
+    pass; from :attr:`ASYNC_FROM` samples in a worker thread, the plots saying they are being computed
+    until it arrives. A selection then redraws from it, histogramming the selected samples only."""
+
+    #: sessions of at least this many samples make the per-pass summary in a worker thread
+    ASYNC_FROM = 200_000
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, vertical: bool = False) -> None:
         super().__init__(parent)
@@ -243,18 +326,106 @@ class WhyFlaggedWidget(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(plots, 1)
         layout.addWidget(self.note)
+        self._summary: Optional[dict[str, Any]] = None  # density_summary of the pass, once made
+        self._summary_key: Any = None
+        self._job: Optional[JobContext] = None
+        self._serial = 0
+        self._relay = _WhyRelay(self)
+        self._relay.done.connect(self._on_summary)
         self.bridge.selection_changed.connect(lambda _ids, _src: self.refresh())
         self.refresh()
 
+    @property
+    def pending(self) -> bool:
+        """The per-pass summary is being made in a worker; the plots say so until it arrives."""
+        return self._job is not None
+
+    def wait_until_ready(self, timeout_s: float = 120.0) -> bool:
+        """Process events until the summary is ready (True) or ``timeout_s`` passes (False)."""
+        from PySide6.QtCore import QCoreApplication
+
+        deadline = time.monotonic() + timeout_s
+        while self.pending:
+            if time.monotonic() > deadline:
+                return False
+            QCoreApplication.processEvents()
+            time.sleep(0.002)
+        return True
+
+    def _pass_key(self) -> Any:
+        s = self.session
+        return tuple(id(s.scores.get(k)) for k in ("density", "candidate", "flagged", "mindist")) + (s.n,)
+
     def refresh(self) -> None:
-        self._draw_mindist()
-        self._draw_density()
+        if self._ready():
+            self._draw_mindist()
+            self._draw_density()
         self._draw_epochs()
 
+    def _ready(self) -> bool:
+        """The pass's summary is there (made now below ASYNC_FROM samples, else asked of a worker: False)."""
+        key = self._pass_key()
+        if self._summary_key == key:
+            return True
+        if self._job is not None and self._job.key == key:  # type: ignore[attr-defined]
+            return False
+        s = self.session
+        dens = s.score("density")
+        candidate, flagged = s.candidate_mask, s.flagged_mask
+
+        def make(check: Callable[[], None]) -> dict[str, Any]:
+            s.gmm()  # fitted (or read from the settings) once, cached by the session
+            check()
+            return {} if dens is None else density_summary(dens, candidate, flagged, check)
+
+        self._serial += 1
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+        if s.n < self.ASYNC_FROM:
+            self._summary, self._summary_key = make(lambda: None), key
+            return True
+        ctx = JobContext()
+        ctx.key = key  # type: ignore[attr-defined]
+        self._job = ctx
+        serial, relay = self._serial, self._relay
+        for plot, title in ((self.mindist_plot, "MinDist: computing…"), (self.density_plot, "Local density: computing…")):
+            plot.clear()
+            plot.setTitle(title, color="#888", size="10pt")
+
+        def work() -> None:
+            try:
+                result: Any = make(ctx.check)
+            except JobCancelled:
+                return
+            except Exception as exc:  # noqa: BLE001 - shown on the plots, never lost in a thread
+                result = exc
+            try:
+                relay.done.emit(serial, result)
+            except RuntimeError:  # the widget is gone
+                pass
+
+        threading.Thread(target=work, name="naviewer-why-summary", daemon=True).start()
+        return False
+
+    def _on_summary(self, serial: int, result: Any) -> None:
+        if serial != self._serial or self._job is None:
+            return
+        key, self._job = self._job.key, None  # type: ignore[attr-defined]
+        if isinstance(result, BaseException):
+            for plot in (self.mindist_plot, self.density_plot):
+                plot.setTitle(f"could not compute: {type(result).__name__}", color="#888", size="10pt")
+            return
+        self._summary, self._summary_key = result, key
+        self.refresh()
+
     @staticmethod
-    def _hist(plot: pg.PlotWidget, values: np.ndarray, edges: np.ndarray, colour: QColor, name: str, alpha: int = 120) -> int:
-        """Draws the histogram; returns its highest count (the layout keeps room above it)."""
-        counts, _ = np.histogram(values, bins=edges)
+    def _hist(plot: pg.PlotWidget, values: np.ndarray, edges: np.ndarray, colour: QColor, name: str, alpha: int = 120,
+              counts: Optional[np.ndarray] = None) -> int:
+        """Draws the histogram of ``values`` (or the ``counts`` made already); returns its highest count
+        (the layout keeps room above it)."""
+        if counts is None:
+            counts = hist_counts(values, edges)
         fill = QColor(colour)
         fill.setAlpha(alpha)
         plot.plot(edges, counts, stepMode="center", fillLevel=0, brush=fill, pen=pg.mkPen(colour, width=1), name=name)
@@ -275,7 +446,7 @@ class WhyFlaggedWidget(QWidget):
         lo, hi = float(values.min()), float(values.max())
         pad = 0.1 * (hi - lo or 1.0)
         edges = np.linspace(lo - pad, hi + pad, 41)
-        flagged = np.asarray(md, np.float64)[s.flagged_mask]
+        flagged = np.asarray(md)[s.flagged_mask].astype(np.float64)  # the flags' values, not a float64 copy of N
         top = self._hist(plot, values, edges, QColor(150, 150, 150), f"candidates ({len(values)})", 90)
         width = edges[1] - edges[0]
         grid = np.linspace(edges[0], edges[-1], 400)
@@ -289,7 +460,7 @@ class WhyFlaggedWidget(QWidget):
         plot.addItem(line)
         sel = s.selection
         if len(sel):
-            sv = np.asarray(md, np.float64)[sel]
+            sv = np.asarray(md)[sel].astype(np.float64)
             sv = sv[np.isfinite(sv)]
             if len(sv):
                 top = max(top, self._hist(plot, sv, edges, SELECTION_COLOUR, f"selected ({len(sv)})", 200))
@@ -304,20 +475,18 @@ class WhyFlaggedWidget(QWidget):
         if dens is None:
             plot.setTitle("density: not available", color="#888", size="10pt")
             return
-        d = np.asarray(dens, np.float64)
-        positive = d[np.isfinite(d) & (d > 0)]
-        logd = np.log10(np.where(np.isfinite(d) & (d > 0), d, positive.min() if len(positive) else 1.0))
-        edges = np.linspace(logd.min(), logd.max() + 1e-9, 61)
-        top = self._hist(plot, logd, edges, QColor(120, 120, 120), f"all ({s.n:,})", 80)
+        summary = self._summary
+        edges = summary["edges"]
+        top = self._hist(plot, None, edges, QColor(120, 120, 120), f"all ({s.n:,})", 80, counts=summary["counts"])
         line = None
-        if s.candidate_mask.any():
-            cut = float(logd[s.candidate_mask].min())
-            line = pg.InfiniteLine(cut, angle=90, pen=pg.mkPen(FLAG_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
+        if summary["cut"] is not None:
+            line = pg.InfiniteLine(summary["cut"], angle=90, pen=pg.mkPen(FLAG_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
                                    label="candidate cut-off", labelOpts={"color": "#a00", "fill": (255, 255, 255, 215)})
             plot.addItem(line)
-            self._hist(plot, logd[s.flagged_mask], edges, FLAG_COLOUR, f"flagged ({int(s.flagged_mask.sum())})", 160)
-        if len(s.selection):
-            self._hist(plot, logd[s.selection], edges, SELECTION_COLOUR, f"selected ({len(s.selection)})", 200)
+            self._hist(plot, None, edges, FLAG_COLOUR, f"flagged ({summary['n_flagged']})", 160, counts=summary["flagged"])
+        if len(s.selection):  # the selected samples' values only (not a log of all N on every selection)
+            selected = log_density(np.asarray(dens)[s.selection], summary["fill"])
+            self._hist(plot, selected, edges, SELECTION_COLOUR, f"selected ({len(s.selection)})", 200)
         plot.setLogMode(False, False)
         self._layouts["density"].set((float(edges[0]), float(edges[-1])), top, line, "Local density")
 

@@ -12,11 +12,12 @@ Either way the gate shows before/after numbers.
 from __future__ import annotations
 
 import getpass
+import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, Signal
 
 from naviewer.errors import NaviewerError
 
@@ -92,6 +93,55 @@ def after_embeddings(ws, run: Optional[str], result: Optional[dict]) -> Optional
     return None
 
 
+#: workspaces of at least this many samples are read (session, scores, labels, embeddings) in a worker thread
+ASYNC_FROM = 200_000
+
+
+class _Done(QObject):
+    done = Signal()
+
+
+def in_worker(fn: Callable[[], Any]) -> Any:
+    """``fn()`` run in a worker thread while the GUI thread keeps painting and running its timers (user input
+    waits until it returns: nothing can be started twice meanwhile); its result, or its exception raised here.
+    Called off the GUI thread (or without an application) it simply runs ``fn``."""
+    app = QCoreApplication.instance()
+    if app is None or threading.current_thread() is not threading.main_thread():
+        return fn()
+    box: dict[str, Any] = {}
+    loop = QEventLoop()
+    relay = _Done()
+    relay.done.connect(loop.quit, Qt.ConnectionType.QueuedConnection)
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - raised again on the GUI thread
+            box["error"] = exc
+        relay.done.emit()
+
+    thread = threading.Thread(target=work, name="naviewer-analyst-open", daemon=True)
+    thread.start()
+    loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def open_session(ws: Any, pass_id: Optional[int], *, images: Any = None, embeddings: Optional[np.ndarray] = None,
+                 reviewer: Optional[str] = None) -> Any:
+    """The analysis session of a pass with every detector's score attached (what ``AnalystPanel.from_workspace``
+    makes before its views): the store's decoding of the score arrays and labels, 2-3 s at 10M. Plain core
+    work, safe in a worker thread (the store gives each thread its own connection)."""
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
+
+    session = AnalysisSession.from_workspace(ws, pass_id, images=images, embeddings=embeddings, reviewer=reviewer)
+    attach(session, load_detector_scores(ws))
+    return session
+
+
 def _reviewer() -> str:
     try:
         return getpass.getuser()
@@ -119,17 +169,25 @@ class AnalystDock:
             self.pass_id = int(pass_id)
             self.run = run or pass_record(self.ws, self.pass_id).get("run")
             n = self.ws.store.sample_count()
-            from naviewer.analysis.embeddings import pass_embeddings
+            ws, pass_id, run_name, reviewer = self.ws, self.pass_id, self.run, _reviewer()
 
-            # the embeddings this pass ranked, refused when rewritten since; else the best saved ones
-            recorded = pass_embeddings(self.ws, self.pass_id)
-            if recorded is not None:
-                embeddings, emb_run, tag = np.asarray(recorded[0], dtype=np.float32), recorded[1], recorded[2]
-            else:
-                embeddings, emb_run, tag = find_embeddings(self.ws, self.run, n)
-            self.panel = AnalystPanel.from_workspace(self.ws, self.pass_id, images=self.ws.dataset(), embeddings=embeddings,
-                                                     reviewer=_reviewer(), job_manager=window.jobs,
-                                                     run=emb_run, tag=tag)
+            def load() -> tuple[Any, Optional[np.ndarray], Optional[str], Optional[str]]:
+                from naviewer.analysis.embeddings import pass_embeddings
+
+                # the embeddings this pass ranked, refused when rewritten since; else the best saved ones
+                recorded = pass_embeddings(ws, pass_id)
+                if recorded is not None:
+                    embeddings, emb_run, tag = np.asarray(recorded[0], dtype=np.float32), recorded[1], recorded[2]
+                else:
+                    embeddings, emb_run, tag = find_embeddings(ws, run_name, n)
+                session = open_session(ws, pass_id, images=ws.dataset(), embeddings=embeddings, reviewer=reviewer)
+                return session, embeddings, emb_run, tag
+
+            # a large workspace is read in a worker: the window keeps painting (a 10M session takes seconds)
+            if n >= ASYNC_FROM:
+                window.statusBar().showMessage(f"Opening detection pass {pass_id} of {n:,} samples…")
+            session, embeddings, emb_run, tag = in_worker(load) if n >= ASYNC_FROM else load()
+            self.panel = AnalystPanel(session, workspace=self.ws, job_manager=window.jobs, run=emb_run, tag=tag)
         except BaseException:
             self.ws.close()
             raise

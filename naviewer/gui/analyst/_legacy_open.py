@@ -283,17 +283,19 @@ _WHY = ("refresh", "_draw_mindist", "_draw_density")
 
 @contextlib.contextmanager
 def legacy_views() -> Iterator[None]:
-    """The map, the why-flagged plots and the session's clusters as they were (everything on the GUI
-    thread, the former per-N work); restored on exit."""
+    """The map, the why-flagged plots, the session's clusters and the cluster table's thumbnail strips as
+    they were (everything on the GUI thread, the former per-N work); restored on exit."""
     from naviewer.analysis import session as session_module
     from naviewer.bench import _open_baseline
+    from naviewer.gui.analyst.clusters import ClusterListWidget
     from naviewer.gui.analyst.density_map import DensityMapWidget
     from naviewer.gui.analyst.why import WhyFlaggedWidget
 
     g = globals()
     saved_map = {name: DensityMapWidget.__dict__[name] for name in _MAP}
     saved_why = {name: WhyFlaggedWidget.__dict__[name] for name in _WHY + ("_hist",)}
-    saved = (DensityMapWidget.ASYNC_FROM, WhyFlaggedWidget.ASYNC_FROM, session_module.flagged_clusters)
+    saved = (DensityMapWidget.ASYNC_FROM, WhyFlaggedWidget.ASYNC_FROM, session_module.flagged_clusters,
+             ClusterListWidget.STRIPS_AT_ONCE)
     try:
         for name in _MAP:
             setattr(DensityMapWidget, name, g["map" + (name if name.startswith("_") else "_" + name)])
@@ -302,10 +304,12 @@ def legacy_views() -> Iterator[None]:
         WhyFlaggedWidget._hist = staticmethod(why_hist)
         DensityMapWidget.ASYNC_FROM = WhyFlaggedWidget.ASYNC_FROM = 1 << 62
         session_module.flagged_clusters = _open_baseline.flagged_clusters
+        ClusterListWidget.STRIPS_AT_ONCE = 1 << 62  # every thumbnail strip at once
         yield
     finally:
         for name, value in saved_map.items():
             setattr(DensityMapWidget, name, value)
         for name, value in saved_why.items():
             setattr(WhyFlaggedWidget, name, value)
-        DensityMapWidget.ASYNC_FROM, WhyFlaggedWidget.ASYNC_FROM, session_module.flagged_clusters = saved
+        (DensityMapWidget.ASYNC_FROM, WhyFlaggedWidget.ASYNC_FROM, session_module.flagged_clusters,
+         ClusterListWidget.STRIPS_AT_ONCE) = saved

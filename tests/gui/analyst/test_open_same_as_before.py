@@ -145,3 +145,23 @@ def test_the_why_flagged_plots_are_as_before(qtbot, monkeypatch, async_from) -> 
                 assert _plotted(a) == _plotted(b)
                 assert a.getPlotItem().titleLabel.text == b.getPlotItem().titleLabel.text
             assert new._layouts["density"].line.value() == old._layouts["density"].line.value()
+
+
+def test_the_cluster_table_makes_the_hidden_rows_strips_after_the_open(qtbot, monkeypatch) -> None:
+    from naviewer.gui.analyst.benchmark import LazyTiles
+    from naviewer.gui.analyst.clusters import ClusterListWidget
+
+    monkeypatch.setattr(ClusterListWidget, "STRIPS_AT_ONCE", 3)
+    session = synthetic_session(4_000, seed=2, images=False)
+    session.scores["cluster"] = np.where(session.flagged_mask, np.arange(4_000) % 9, -1)
+    session.images = LazyTiles(session.labels)
+    widget = ClusterListWidget(session)
+    qtbot.addWidget(widget)
+    assert widget.table.rowCount() == 9 and widget.strips_pending == 6
+    qtbot.waitUntil(lambda: widget.strips_pending == 0)
+    with _legacy_open.legacy_views():
+        old = ClusterListWidget(session)
+        qtbot.addWidget(old)
+    for row in range(9):
+        a, b = (w.table.item(row, 6).data(0x1) for w in (widget, old))  # DecorationRole
+        assert a is not None and a.toImage() == b.toImage()

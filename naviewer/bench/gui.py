@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--stall", type=int, nargs="+", metavar="N",
                         help="instead: the longest GUI-thread stall (gap of a 10 ms timer) while the analyst panel opens "
                              "on an N-sample bench workspace and while a sort is chosen in its gallery, against the "
-                             "panel as it was (everything on the GUI thread), one process per N and per version")
+                             "panel as it was (everything on the GUI thread) and as it was before the views' open was "
+                             "made cheap (the gallery's worker only), one process per N and per version")
     parser.add_argument("--workspace-dir", default=None,
                         help="with --stall: where the bench workspaces are (made there when missing; default: a "
                              "temporary folder, removed afterwards)")
@@ -85,7 +86,7 @@ def run_scale(sizes: list, as_json: bool) -> int:
     return 0
 
 
-def _stall_child(n: int, legacy: bool, workspace: str) -> dict:
+def _stall_child(n: int, legacy: "bool | str", workspace: str) -> dict:
     import os
     import subprocess
     import sys
@@ -93,9 +94,10 @@ def _stall_child(n: int, legacy: bool, workspace: str) -> dict:
     env = dict(os.environ)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    mode = legacy if isinstance(legacy, str) else ("1" if legacy else "0")
     code = ("import json, os, sys; from naviewer.gui.analyst.benchmark import measure_stall; "
-            "print(json.dumps(measure_stall(int(sys.argv[1]), sys.argv[2] == '1', sys.argv[3])), flush=True); os._exit(0)")
-    done = subprocess.run([sys.executable, "-c", code, str(n), "1" if legacy else "0", workspace], env=env,
+            "print(json.dumps(measure_stall(int(sys.argv[1]), sys.argv[2], sys.argv[3])), flush=True); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", code, str(n), mode, workspace], env=env,
                           capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -114,17 +116,24 @@ def run_stall(sizes: list, folder: "str | None", as_json: bool) -> int:
     try:
         for n in sizes:
             workspace = stall_workspace(n, scratch)
-            old, new = _stall_child(n, True, workspace), _stall_child(n, False, workspace)  # same run, old first
-            rows.append({"new": new, "old": old})
-            print(f"N = {n:,}: longest GUI-thread stall (gap of a 10 ms timer), new / old (x new/old)")
+            # same run, the old ones first: *old* the panel before the gallery's worker and before the views'
+            # open was made cheap; *prev* with the gallery's worker but the former views and session read
+            old = _stall_child(n, True, workspace)
+            prev = _stall_child(n, "views", workspace)
+            new = _stall_child(n, False, workspace)
+            rows.append({"new": new, "prev": prev, "old": old})
+            print(f"N = {n:,}: longest GUI-thread stall (gap of a 10 ms timer), new / prev / old (x new/prev, x new/old)")
             for what, label, wall in (("open", "open the analyst panel", "open_s"), ("sort", "choose a sort", "sort_s")):
-                a, b = new[what + "_gaps"], old[what + "_gaps"]
-                print(f"  {label:<24} {a['max_ms']:8.0f} / {b['max_ms']:8.0f} ms (x{a['max_ms'] / max(b['max_ms'], 1e-9):.2f}); "
-                      f"gaps over 100 ms {a['over_100ms']} / {b['over_100ms']}; until done {new[wall]:6.2f} / {old[wall]:6.2f} s")
-            print(f"  of the open: session {new['session_s']:.2f} / {old['session_s']:.2f} s, panel built and shown "
-                  f"{new['panel_s']:.2f} / {old['panel_s']:.2f} s; sorted right {new['sorted_ok']} / {old['sorted_ok']}, "
-                  f"highlighted sample kept {new['highlight_kept']} / {old['highlight_kept']}; peak RSS "
-                  f"{new['peak_mb']:.0f} / {old['peak_mb']:.0f} MB", flush=True)
+                a, p, b = new[what + "_gaps"], prev[what + "_gaps"], old[what + "_gaps"]
+                print(f"  {label:<24} {a['max_ms']:8.0f} / {p['max_ms']:8.0f} / {b['max_ms']:8.0f} ms "
+                      f"(x{a['max_ms'] / max(p['max_ms'], 1e-9):.2f}, x{a['max_ms'] / max(b['max_ms'], 1e-9):.2f}); "
+                      f"gaps over 100 ms {a['over_100ms']} / {p['over_100ms']} / {b['over_100ms']}; until done "
+                      f"{new[wall]:6.2f} / {prev[wall]:6.2f} / {old[wall]:6.2f} s")
+            print(f"  of the open: session {new['session_s']:.2f} / {prev['session_s']:.2f} / {old['session_s']:.2f} s, "
+                  f"panel built and shown {new['panel_s']:.2f} / {prev['panel_s']:.2f} / {old['panel_s']:.2f} s; sorted "
+                  f"right {new['sorted_ok']} / {prev['sorted_ok']} / {old['sorted_ok']}, highlighted sample kept "
+                  f"{new['highlight_kept']} / {prev['highlight_kept']} / {old['highlight_kept']}; peak RSS "
+                  f"{new['peak_mb']:.0f} / {prev['peak_mb']:.0f} / {old['peak_mb']:.0f} MB", flush=True)
     finally:
         if folder is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -470,6 +470,16 @@ def legacy_gui_thread() -> Any:
          filters_module.finite_range) = saved
 
 
+@contextlib.contextmanager
+def _legacy_open_context() -> Any:
+    """The panel's open as it was before issue 17 item 4's second step too: :func:`legacy_gui_thread` and the
+    former map, why-flagged plots and clusters (:func:`naviewer.gui.analyst._legacy_open.legacy_views`)."""
+    from naviewer.gui.analyst._legacy_open import legacy_views
+
+    with legacy_gui_thread(), legacy_views():
+        yield
+
+
 def stall_workspace(n: int, folder: str) -> str:
     """The bench workspace of ``naviewer bench workspace --scale`` (N file-list-shaped samples, one DIFT-like
     pass) under ``folder``/``n``/ws, registered when it is not there yet; its path."""
@@ -484,12 +494,16 @@ def stall_workspace(n: int, folder: str) -> str:
     return str(path / "ws")
 
 
-def measure_stall(n: int, legacy: bool = False, workspace: str = "") -> dict[str, Any]:
+def measure_stall(n: int, legacy: "bool | str" = False, workspace: str = "") -> dict[str, Any]:
     """``naviewer bench gui --stall N``, one process: the largest gap of a 10 ms GUI-thread timer while
     (1) the analyst panel opens on the bench workspace (session from the workspace, every detector score,
     the panel built and shown) until the gallery shows its first samples, and (2) the analyst chooses
     *posterior, descending* in the gallery's sidebar (a random float32 score, NaN for a third: added to the
-    session) until the sorted grid is painted. ``legacy``: the panel as it was (:func:`legacy_gui_thread`).
+    session) until the sorted grid is painted. The open: the session read as the dock reads it (in a worker,
+    :func:`naviewer.gui.analyst_dock.in_worker`), until the gallery shows its first samples and the map and
+    the why-flagged plots are drawn. ``legacy``: the panel as it was (:func:`legacy_gui_thread`, and the map,
+    plots, clusters and session read on the GUI thread as before: :func:`_legacy_open_context`); ``"views"``:
+    only the latter (the panel just before they changed: the gallery already filtering in its worker).
     Also the wall time of each, and for the sort whether the highlighted sample stayed the same."""
     import resource
     import sys
@@ -503,6 +517,7 @@ def measure_stall(n: int, legacy: bool = False, workspace: str = "") -> dict[str
     from naviewer.analysis.session import AnalysisSession
     from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
     from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.analyst_dock import in_worker, open_session
     from naviewer.gui.stall import _gaps_ms
     from naviewer.workspace import Workspace
 
@@ -519,19 +534,29 @@ def measure_stall(n: int, legacy: bool = False, workspace: str = "") -> dict[str
             app.processEvents()
             time.sleep(0.002)
 
-    context = legacy_gui_thread() if legacy else contextlib.nullcontext()
+    legacy = {"1": True, "0": False, "": False}.get(legacy, legacy) if isinstance(legacy, str) else bool(legacy)
+    if legacy == "views":  # the panel as it was just before this step: the gallery's worker, the former views
+        from naviewer.gui.analyst._legacy_open import legacy_views
+
+        context: Any = legacy_views()
+    else:
+        context = _legacy_open_context() if legacy else contextlib.nullcontext()
     with context:
         ws = Workspace.open(Path(workspace))
         built: dict[str, Any] = {}
+        n = ws.store.sample_count()
+        rng = np.random.default_rng(2)  # the bench's extra score, made before the clock starts (not the app's work)
+        posterior = rng.random(n, dtype=np.float32)
+        posterior[rng.random(n) < 1 / 3] = np.nan
 
         def open_panel() -> None:
             start = time.perf_counter()
-            session = AnalysisSession.from_workspace(ws, None, reviewer="bench")
-            attach(session, load_detector_scores(ws))
+            if legacy:  # as the panel opened before: the session read on the GUI thread
+                session = AnalysisSession.from_workspace(ws, None, reviewer="bench")
+                attach(session, load_detector_scores(ws))
+            else:  # as the dock opens it now: read in a worker while the GUI thread keeps running
+                session = in_worker(lambda: open_session(ws, None, reviewer="bench"))
             built["session_s"] = time.perf_counter() - start
-            rng = np.random.default_rng(2)
-            posterior = rng.random(session.n, dtype=np.float32)
-            posterior[rng.random(session.n) < 1 / 3] = np.nan
             session.scores["posterior"] = posterior
             session.images = LazyTiles(session.labels)
             start = time.perf_counter()
@@ -541,11 +566,16 @@ def measure_stall(n: int, legacy: bool = False, workspace: str = "") -> dict[str
             built["panel_s"] = time.perf_counter() - start
             built["panel"] = panel
 
+        def opened() -> bool:  # the gallery shows its first samples, the map and the why-flagged plots are drawn
+            panel = built.get("panel")
+            return (panel is not None and not panel.gallery.filter_pending and panel.gallery.model.rowCount() > 0
+                    and not panel.map.build_pending and not panel.why.pending)
+
         ticks.clear()
         timer.start()
         start = time.perf_counter()
         QTimer.singleShot(20, open_panel)
-        pump(lambda: "panel" in built and not built["panel"].gallery.filter_pending and built["panel"].gallery.model.rowCount() > 0)
+        pump(opened)
         out["open_s"] = time.perf_counter() - start
         app.processEvents()
         out["open_gaps"] = _gaps_ms(ticks)

@@ -566,10 +566,10 @@ def measure_stall(n: int, legacy: "bool | str" = False, workspace: str = "") -> 
             built["panel_s"] = time.perf_counter() - start
             built["panel"] = panel
 
-        def opened() -> bool:  # the gallery shows its first samples, the map and the why-flagged plots are drawn
+        def opened() -> bool:  # the gallery shows its first samples, the map, plots and cluster strips are drawn
             panel = built.get("panel")
             return (panel is not None and not panel.gallery.filter_pending and panel.gallery.model.rowCount() > 0
-                    and not panel.map.build_pending and not panel.why.pending)
+                    and not panel.map.build_pending and not panel.why.pending and not panel.clusters.strips_pending)
 
         ticks.clear()
         timer.start()
@@ -593,8 +593,9 @@ def measure_stall(n: int, legacy: "bool | str" = False, workspace: str = "") -> 
         gallery.filters._quiet = False
         ticks.clear()
         start = time.perf_counter()
-        QTimer.singleShot(20, lambda: gallery.filters.set_sort("posterior"))
-        pump(lambda: time.perf_counter() - start > 0.05 and not gallery.filter_pending)
+        asked: list[float] = []  # the request made (a busy event loop can run the 20 ms timer late)
+        QTimer.singleShot(20, lambda: (gallery.filters.set_sort("posterior"), asked.append(time.perf_counter())))
+        pump(lambda: bool(asked) and not gallery.filter_pending)
         gallery.view.viewport().grab()
         out["sort_s"] = time.perf_counter() - start - 0.02
         app.processEvents()
@@ -604,6 +605,8 @@ def measure_stall(n: int, legacy: "bool | str" = False, workspace: str = "") -> 
         post = session.scores["posterior"]
         out["sorted_ok"] = bool(len(ids) == session.n and np.isfinite(post[ids[:1000]]).all()
                                 and (np.diff(post[ids[:1000]]) <= 0).all())
+        out["sort_check"] = {"rows": int(len(ids)), "n": int(session.n), "finite_first_1000": int(np.isfinite(post[ids[:1000]]).sum()),
+                             "descending_first_1000": bool((np.diff(post[ids[:1000]]) <= 0).all())}
         out["highlight_kept"] = bool(gallery.selected_ids().tolist() == [pick] and gallery.focused_id() == pick)
         panel.close()
         ws.close()

@@ -61,9 +61,9 @@ class ClusterListWidget(QWidget):
     cluster_selected = Signal(int)
     #: rows whose thumbnail strips are made at once (what a docked table shows); the rest's strips are made
     #: a few rows at a time once the event loop runs (3,000 thumbnails were ~2 s of the panel's open)
-    STRIPS_AT_ONCE = 12
-    #: strips made per turn of the event loop after those
-    STRIPS_PER_TURN = 8
+    STRIPS_AT_ONCE = 8
+    #: strips made per turn of the event loop after those (~6 ms a strip of six thumbnails)
+    STRIPS_PER_TURN = 4
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, thumbs: int = 6, thumb_size: int = 40) -> None:
         super().__init__(parent)

@@ -574,6 +574,9 @@ class DensityMapWidget(QWidget):
             self._place_placeholder()
             self.placeholder.show()
             self.placeholder.raise_()
+            # the legend's counts of the selection and flags at once (the classes' follow): the panel sizes
+            # its columns by the views' minimum widths when it is shown, the legend's among them
+            self._update_legend()
         self.status.setText("building the map…")
         relay = self._relay
 

@@ -129,7 +129,8 @@ def flagged_clusters(
         composition: list[tuple[int, int]] = []
         if labs is not None:
             present, counts = np.unique(labs[where], return_counts=True)
-            composition = sorted(zip(present.tolist(), counts.tolist()), key=lambda t: (-t[1], t[0]))
+            by = np.lexsort((present, -counts))  # most common first, then by label (a sort key per label took 0.3 s at 10M)
+            composition = list(zip(present[by].tolist(), counts[by].tolist()))
         if embeddings is not None and len(members) > n_representatives:
             x = np.asarray(embeddings[members], dtype=np.float32)
             x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -86,6 +86,20 @@ def run_scale(sizes: list, as_json: bool) -> int:
     return 0
 
 
+def stall_workspace(n: int, folder: str) -> str:
+    """The bench workspace of ``naviewer bench workspace --scale`` (N file-list-shaped samples, one DIFT-like
+    pass) under ``folder``/``n``/ws, registered when it is not there yet; its path."""
+    from pathlib import Path
+
+    path = Path(folder) / str(n)
+    if not (path / "ws" / "naviewer.sqlite").is_file():
+        from naviewer.bench.workspace import child
+
+        path.mkdir(parents=True, exist_ok=True)
+        child("register", int(n), str(path))
+    return str(path / "ws")
+
+
 def _stall_child(n: int, legacy: "bool | str", workspace: str) -> dict:
     import os
     import subprocess
@@ -108,8 +122,6 @@ def _stall_child(n: int, legacy: "bool | str", workspace: str) -> dict:
 def run_stall(sizes: list, folder: "str | None", as_json: bool) -> int:
     import shutil
     import tempfile
-
-    from naviewer.gui.analyst.benchmark import stall_workspace
 
     scratch = folder or tempfile.mkdtemp(prefix="naviewer-bench-stall-")
     rows = []

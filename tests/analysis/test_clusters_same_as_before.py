@@ -1,5 +1,5 @@
 """Issue 17 item 4: ``flagged_clusters`` without float64 copies of N gives the clusters it gave before
-(the frozen copy in ``naviewer.bench._open_baseline``)."""
+(the frozen copy in ``naviewer.analysis._clusters_baseline``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from naviewer.analysis.clusters import density_direction, flagged_clusters
-from naviewer.bench import _open_baseline as before
+from naviewer.analysis import _clusters_baseline as before
 
 
 def _same(a, b) -> None:

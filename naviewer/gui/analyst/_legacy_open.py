@@ -286,7 +286,7 @@ def legacy_views() -> Iterator[None]:
     """The map, the why-flagged plots, the session's clusters and the cluster table's thumbnail strips as
     they were (everything on the GUI thread, the former per-N work); restored on exit."""
     from naviewer.analysis import session as session_module
-    from naviewer.bench import _open_baseline
+    from naviewer.analysis import _clusters_baseline as _open_baseline
     from naviewer.gui.analyst.clusters import ClusterListWidget
     from naviewer.gui.analyst.density_map import DensityMapWidget
     from naviewer.gui.analyst.why import WhyFlaggedWidget

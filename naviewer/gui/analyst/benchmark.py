@@ -480,20 +480,6 @@ def _legacy_open_context() -> Any:
         yield
 
 
-def stall_workspace(n: int, folder: str) -> str:
-    """The bench workspace of ``naviewer bench workspace --scale`` (N file-list-shaped samples, one DIFT-like
-    pass) under ``folder``/``n``/ws, registered when it is not there yet; its path."""
-    from pathlib import Path
-
-    path = Path(folder) / str(n)
-    if not (path / "ws" / "naviewer.sqlite").is_file():
-        from naviewer.bench.workspace import child
-
-        path.mkdir(parents=True, exist_ok=True)
-        child("register", int(n), str(path))
-    return str(path / "ws")
-
-
 def measure_stall(n: int, legacy: "bool | str" = False, workspace: str = "") -> dict[str, Any]:
     """``naviewer bench gui --stall N``, one process: the largest gap of a 10 ms GUI-thread timer while
     (1) the analyst panel opens on the bench workspace (session from the workspace, every detector score,

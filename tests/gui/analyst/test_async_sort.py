@@ -141,13 +141,19 @@ def test_a_decision_reapplies_a_review_filter_in_the_worker(qtbot, async_gallery
 def test_the_stall_bench_runs_both_versions_and_restores_the_panel(qtbot, tmp_path) -> None:
     """``naviewer bench gui --stall`` on a tiny bench workspace: both versions sort right and keep the
     highlighted sample; the baseline's frozen functions are put back afterwards."""
+    from naviewer.analysis import session as session_module
     from naviewer.analysis.session import AnalysisSession
-    from naviewer.gui.analyst.benchmark import measure_stall, stall_workspace
+    from naviewer.bench.gui import stall_workspace
+    from naviewer.gui.analyst.benchmark import measure_stall
+    from naviewer.gui.analyst.density_map import DensityMapWidget
+    from naviewer.gui.analyst.why import WhyFlaggedWidget
 
-    review_queue = AnalysisSession.review_queue
+    review_queue, clusters, rebuild = AnalysisSession.review_queue, session_module.flagged_clusters, DensityMapWidget.rebuild
     workspace = stall_workspace(3000, str(tmp_path))
-    for legacy in (True, False):
+    for legacy in (True, "views", False):
         out = measure_stall(3000, legacy, workspace)
         assert out["sorted_ok"] and out["highlight_kept"], out
         assert out["open_gaps"]["max_ms"] > 0 and out["sort_gaps"]["max_ms"] > 0
     assert AnalysisSession.review_queue is review_queue and GalleryWidget.ASYNC_FROM == 200_000
+    assert session_module.flagged_clusters is clusters and DensityMapWidget.rebuild is rebuild
+    assert DensityMapWidget.ASYNC_FROM == WhyFlaggedWidget.ASYNC_FROM == 200_000

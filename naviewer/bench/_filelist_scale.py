@@ -31,6 +31,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from naviewer.bench._rss import peak_rss_mb as _peak_mb
+
 CLASSES = 1000
 _MARK = ".naviewer-bench-tree"
 
@@ -210,11 +212,6 @@ class LegacyFileList:
 
 
 # -- the phases -------------------------------------------------------------------------------
-def _peak_mb() -> float:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def child(phase: str, list_path: str, scratch: str) -> dict:

@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from naviewer.bench.workspace import SyntheticList
+from naviewer.bench._rss import peak_rss_mb as _peak_mb
+
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("export", help="manifest export at scale: streamed vs the old whole-table export",
@@ -39,35 +42,16 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-class SyntheticFileList:
-    """N samples of an ImageNet-like file list under ``/data/imagenet`` (never read: export needs no image)."""
+class SyntheticFileList(SyntheticList):
+    """``bench workspace``'s synthetic list described as a file list under ``/data/imagenet`` (never read:
+    an export needs no image, but it writes absolute paths for file-backed sources)."""
 
-    def __init__(self, n: int) -> None:
-        import numpy as np
-
-        self.n = int(n)
-        self.labels = (np.arange(self.n, dtype=np.int64) * 7919) % 1000
-        self.class_names = [f"n{c:08d}" for c in range(1000)]
-
-    def __len__(self) -> int:
-        return self.n
-
-    def source_key(self, index: int) -> str:
-        return f"train/n{index % 1000:08d}/img_{index:08d}.JPEG"
-
-    def content_hash(self, index: int) -> str:
-        return f"{index * 2654435761 % (1 << 64):032x}"
+    kind = "filelist"
 
     def describe(self) -> dict:
         return {"kind": "filelist", "path": "/data/imagenet/train.txt", "root": "/data/imagenet", "size": self.n}
 
 
-def _peak_mb() -> float:
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def _make(path: Path, n: int) -> dict:

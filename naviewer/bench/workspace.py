@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from naviewer.bench._rss import peak_rss_mb as _peak_mb
+
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("workspace", help="detection-pass storage: blobs vs row-per-sample SQL, export time")
@@ -83,14 +85,6 @@ class SyntheticList:
 
     def describe(self) -> dict:
         return {"kind": "memory", "size": self.n}
-
-
-def _peak_mb() -> float:
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def _scores(n: int) -> dict:

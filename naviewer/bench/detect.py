@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--scale", default="", metavar="N1,N2,...",
                         help="instead: the full pass at each size (e.g. 1000000,3000000,10000000) for each of --backends, "
                              "each in a fresh child process (its peak RSS), and the growth exponent of the wall time")
-    parser.add_argument("--backends", default="hnsw,ivfsq", help="backends of --scale (default hnsw,ivfsq)")
+    parser.add_argument("--backends", default="hnsw,ivffs", help="backends of --scale (default hnsw,ivffs)")
     parser.add_argument("--resume", action="store_true",
                         help="--scale with --json: keep the rows already in that file and run only the missing ones")
     parser.add_argument("--seed", type=int, default=0)

@@ -39,8 +39,8 @@ class DiftConfig:
     # -- kNN density -----------------------------------------------------------------------
     k: int = 20
     knn_backend: str = "auto"          # hnsw | exact | ivfpq / ivfsq / ivffs (FAISS) | auto (exact when N <= exact_max_n, HNSW up
-                                       # to approx_max_n, FAISS IVF-SQ8 above when faiss is installed)
-    approx_max_n: int = 3_000_000      # auto: HNSW in RAM up to this size, IVF-SQ8 above (memory: codes, not vectors)
+                                       # to approx_max_n, FAISS IVF-PQ4 fast scan above when faiss is installed)
+    approx_max_n: int = 3_000_000      # auto: HNSW in RAM up to this size, ivffs above (memory: codes, not vectors)
     ivf_nlist: Optional[int] = None    # IVF lists (None: max(4 sqrt(N), N / 256): lists of ~256 rows at scale, so a
                                        # query scans nprobe x 256 codes whatever N; at most N / 39)
     ivf_quantizer: str = "auto"        # IVF coarse quantiser: flat (exact, N x nlist x d to assign) | hnsw (FAISS

@@ -272,7 +272,7 @@ class KnnIndex:
         if backend == "auto":
             exact = self.n <= self.config.exact_max_n or (self.n <= self.config.exact_max_n_gpu and self._has_cuda())
             large = self.n > self.config.approx_max_n and faiss_available()
-            backend = "exact" if exact else ("ivfsq" if large else "hnsw")
+            backend = "exact" if exact else ("ivffs" if large else "hnsw")
         if backend in IVF_BACKENDS and not faiss_available():
             raise NaviewerError(f"knn_backend {backend} needs FAISS: pip install faiss-cpu (or faiss-gpu)")
         self.backend = backend

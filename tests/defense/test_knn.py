@@ -155,10 +155,10 @@ def test_memory_budget_is_a_validated_setting():
 
 
 @pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")
-def test_auto_picks_ivfsq_above_the_hnsw_size_and_exact_reports_no_recall():
+def test_auto_picks_the_fast_scan_ivf_above_the_hnsw_size_and_exact_reports_no_recall():
     x, _ = planted_cluster(n=3000, dim=16, cluster=20, seed=0)
     index = KnnIndex(x, DiftConfig(exact_max_n=100, approx_max_n=1000))
-    assert index.backend == "ivfsq"
+    assert index.backend == "ivffs"
     assert KnnIndex(x, DiftConfig(exact_max_n=100)).backend == "hnsw"
     assert knn_density(x, DiftConfig(k=5, knn_backend="exact"))[0].recall is None
 

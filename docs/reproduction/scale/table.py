@@ -9,7 +9,8 @@ print("| N x D | backend | wall (s) | CPU (s) | build / query / recall check (s)
 print("|---|---|---|---|---|---|---|---|")
 for r in sorted(figures["rows"], key=lambda r: (r["backend"], r["n"])):
     t, m = r["timings"], r["metrics"]
-    name = {"ivfsq": "IVF-SQ8 (lists of ~256, nprobe 32)", "hnsw": "HNSW (M 8, ef 64, 64-d PCA + re-rank)"}.get(
+    name = {"ivfsq": "IVF-SQ8 (lists of ~256, nprobe 32)", "hnsw": "HNSW (M 8, ef 64, 64-d PCA + re-rank)",
+            "ivffs": "IVF-PQ4 fast scan (lists of ~256, nprobe 32)"}.get(
         r["backend"], r["backend"])
     print(f"| {r['n']:,} x {figures['dim']} | {name} | {r['wall_s']:,.0f} | {r['cpu_s']:,.0f} | "
           f"{t.get('knn_build', 0):,.0f} / {t.get('knn_query', 0):,.0f} / {t.get('knn_recall_check', 0):,.0f} | "

@@ -124,7 +124,7 @@ def flagged_clusters(
         if order_key is not None:
             where = where[np.argsort(order_key[where], kind="stable")]
         members = flag_ids[where]
-        mean_density = float(np.nanmean(dens[where])) if dens is not None else float("nan")
+        mean_density = float(np.nanmean(dens[where])) if dens is not None and np.isfinite(dens[where]).any() else float("nan")
         mean_mindist = float(np.nanmean(md[where])) if md is not None and np.isfinite(md[where]).any() else float("nan")
         composition: list[tuple[int, int]] = []
         if labs is not None:

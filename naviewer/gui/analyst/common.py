@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
@@ -202,3 +203,17 @@ def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt
         shortcut.activated.connect(slot)
         made.append(shortcut)
     return made
+
+
+def process_events_while(busy: Callable[[], bool], timeout_s: float) -> bool:
+    """Process Qt events until ``busy()`` is false (True) or ``timeout_s`` passes (False): how tests and
+    scripts wait for a view's worker result without blocking its delivery."""
+    from PySide6.QtCore import QCoreApplication
+
+    deadline = time.monotonic() + timeout_s
+    while busy():
+        if time.monotonic() > deadline:
+            return False
+        QCoreApplication.processEvents()
+        time.sleep(0.002)
+    return True

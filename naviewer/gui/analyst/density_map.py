@@ -10,7 +10,6 @@ overlays. Selection: click, box (B) or lasso (S) drag; Shift adds; Esc clears; G
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Optional
 
 import numpy as np
@@ -43,6 +42,7 @@ from naviewer.gui.analyst.common import (
     class_colour,
     fmt,
     keyed_shortcuts,
+    process_events_while,
 )
 from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
 from naviewer.gui.analyst.detector_scores import detector_table
@@ -514,15 +514,7 @@ class DensityMapWidget(QWidget):
 
     def wait_until_built(self, timeout_s: float = 120.0) -> bool:
         """Process events until no build is pending (True) or ``timeout_s`` passes (False)."""
-        from PySide6.QtCore import QCoreApplication
-
-        deadline = time.monotonic() + timeout_s
-        while self.build_pending:
-            if time.monotonic() > deadline:
-                return False
-            QCoreApplication.processEvents()
-            time.sleep(0.002)
-        return True
+        return process_events_while(lambda: self.build_pending, timeout_s)
 
     def rebuild(self) -> None:
         """(Re)build the base layer for the current projection and colour mode: at once below

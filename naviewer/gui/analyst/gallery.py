@@ -10,7 +10,6 @@ N next unreviewed. Every decision goes through the session to the store at once.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -42,6 +41,7 @@ from naviewer.gui.analyst.common import (
     decide,
     keyed_shortcuts,
     plural,
+    process_events_while,
 )
 from naviewer.gui.analyst.filters import FilterSidebar, FilterSpec
 from naviewer.gui.analyst.viewer import SampleViewer
@@ -634,15 +634,7 @@ class GalleryWidget(QWidget):
 
     def wait_for_filter(self, timeout_s: float = 60.0) -> bool:
         """Process events until no filter request is pending (True) or ``timeout_s`` passes (False)."""
-        from PySide6.QtCore import QCoreApplication
-
-        deadline = time.monotonic() + timeout_s
-        while self.filter_pending:
-            if time.monotonic() > deadline:
-                return False
-            QCoreApplication.processEvents()
-            time.sleep(0.002)
-        return True
+        return process_events_while(lambda: self.filter_pending, timeout_s)
 
     def _request(self, keep_scroll: bool, then: Optional[Callable[[], None]] = None) -> None:
         """Filter and sort for the current "Show:" choice and sidebar, replacing any pending request."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import JobCancelled
-from naviewer.gui.analyst.common import FLAG_COLOUR, SELECTION_COLOUR, SessionBridge
+from naviewer.gui.analyst.common import FLAG_COLOUR, SELECTION_COLOUR, SessionBridge, process_events_while
 from naviewer.jobs import JobContext
 
 BENIGN = QColor(0, 114, 178)
@@ -342,15 +341,7 @@ class WhyFlaggedWidget(QWidget):
 
     def wait_until_ready(self, timeout_s: float = 120.0) -> bool:
         """Process events until the summary is ready (True) or ``timeout_s`` passes (False)."""
-        from PySide6.QtCore import QCoreApplication
-
-        deadline = time.monotonic() + timeout_s
-        while self.pending:
-            if time.monotonic() > deadline:
-                return False
-            QCoreApplication.processEvents()
-            time.sleep(0.002)
-        return True
+        return process_events_while(lambda: self.pending, timeout_s)
 
     def _pass_key(self) -> Any:
         s = self.session

@@ -249,10 +249,8 @@ class AnalysisSession:
         keys.insert(0, ~self.flagged_mask)
         return np.lexsort(tuple(reversed(keys))).astype(np.int64)
 
-    def _suspicion_order_by_permutation(self) -> Optional[np.ndarray]:
-        """The same order in O(N) when ``rank`` is a permutation of 0..N-1 (what DIFT stores): the ids
-        by rank, then stably split into flagged, candidates, the rest. None when it is not one (ties,
-        gaps): the caller then sorts. At 10M samples this is ~0.3 s against ~5 s for the lexsort."""
+    def ids_by_rank(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(rank as int64, the ids in rank order) when ``rank`` is a permutation of 0..N-1, else None."""
         rank = self.scores.get("rank")
         if rank is None or self.n == 0 or not np.issubdtype(np.asarray(rank).dtype, np.integer):
             return None
@@ -263,6 +261,16 @@ class AnalysisSession:
         by_rank[rank] = np.arange(self.n, dtype=np.int64)
         if (by_rank < 0).any():  # a repeated rank left a hole
             return None
+        return rank, by_rank
+
+    def _suspicion_order_by_permutation(self) -> Optional[np.ndarray]:
+        """The same order in O(N) when ``rank`` is a permutation of 0..N-1 (what DIFT stores): the ids
+        by rank, then stably split into flagged, candidates, the rest. None when it is not one (ties,
+        gaps): the caller then sorts. At 10M samples this is ~0.3 s against ~5 s for the lexsort."""
+        permutation = self.ids_by_rank()
+        if permutation is None:
+            return None
+        rank, by_rank = permutation
         flagged, candidate = self.flagged_mask, self.candidate_mask
         special = flagged | candidate  # the flags and candidates: a few % of N, ordered on their own
         ids = np.flatnonzero(special)

@@ -417,16 +417,10 @@ def measure_sort(n: int, legacy: bool = False) -> dict[str, Any]:
 def _legacy_suspicion_order_by_permutation(self: Any) -> Any:
     """The session's O(N) suspicion order as it was before the gallery's worker (frozen baseline): four
     group masks over all N in rank order, one gather per mask."""
-    rank = self.scores.get("rank")
-    if rank is None or self.n == 0 or not np.issubdtype(np.asarray(rank).dtype, np.integer):
+    permutation = self.ids_by_rank()
+    if permutation is None:
         return None
-    rank = np.asarray(rank, dtype=np.int64)
-    if rank.min() != 0 or rank.max() != self.n - 1:
-        return None
-    by_rank = np.full(self.n, -1, np.int64)
-    by_rank[rank] = np.arange(self.n, dtype=np.int64)
-    if (by_rank < 0).any():
-        return None
+    by_rank = permutation[1]
     flagged = self.flagged_mask[by_rank]
     candidate = self.candidate_mask[by_rank]
     groups = (flagged & candidate, flagged & ~candidate, ~flagged & candidate, ~flagged & ~candidate)

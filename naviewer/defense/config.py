@@ -113,6 +113,12 @@ class DiftConfig:
                                        # it left inside a flagged cluster had 8-10 of 10 neighbours flagged
                                        # (docs/dift.md, Closure)
     closure_rounds: int = 10           # at most this many closure rounds
+    crop_agreement: float = 0.0        # [F] before the closure, also flag samples spreading reached (probability above
+                                       # crop_agreement_threshold) that the crop_density detector ranks within this
+                                       # many times the flag count (0: off). Needs the encoder and the images (in
+                                       # training: the trainer's; post-hoc: the checkpoint's); a loose group of
+                                       # composites whose trigger crops cluster (docs/dift.md, Crop agreement)
+    crop_agreement_threshold: float = 0.05
 
     # -- fine-tuning (Eq. 7) ---------------------------------------------------------------
     ft_eps: float = 1e-6
@@ -168,6 +174,10 @@ class DiftConfig:
             raise bad("ls_soft_threshold", "a probability: 0 (off) up to, not including, 1")
         if not 0.0 < float(self.ls_soft_votes) <= 1.0:
             raise bad("ls_soft_votes", "a fraction of the k neighbours, above 0 and at most 1")
+        if not 0.0 <= float(self.crop_agreement) <= 100.0:
+            raise bad("crop_agreement", "a multiple of the flag count: 0 (off) up to 100")
+        if not 0.0 <= float(self.crop_agreement_threshold) < 1.0:
+            raise bad("crop_agreement_threshold", "a probability: 0 up to, not including, 1")
         if not 0.0 <= float(self.closure_votes) <= 1.0:
             raise bad("closure_votes", "a fraction of the k neighbours: 0 (off) to 1")
         if int(self.closure_rounds) < 1:

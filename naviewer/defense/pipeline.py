@@ -28,7 +28,8 @@ from naviewer.defense.knn import is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
-from naviewer.defense.spreading import SpreadResult, label_spread, neighbourhood_closure, weakly_reached_cluster
+from naviewer.defense.spreading import (SpreadResult, crop_agreement, label_spread, neighbourhood_closure,
+                                        weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -120,10 +121,12 @@ class DetectionResult:
         out = {"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": self._mask(self.buffer_ids)}
         if self.spread is not None:
             out["poison_probability"] = self.spread.probability_of_all(self.n)  # label spreading's, 0 = unreached
-            for name in ("soft", "closure"):   # flagged by the weakly-reached rule / the closure, not by the argmax
+            for name in ("soft", "crop", "closure"):  # flagged by a rule after spreading, not by its argmax
                 ids = getattr(self.spread, name)
                 if ids.size:
                     out[name] = self._mask(ids)
+            if self.spread.crop_score is not None:  # what crop agreement ranked (the crop_density score)
+                out["crop_score"] = self.spread.crop_score[:self.n]
         return self._trim(out)
 
     def summary(self) -> dict[str, Any]:
@@ -152,8 +155,11 @@ def judgeable(detection: EpochDetection, sample_count: Optional[int] = None) -> 
 
 def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors, config: DiftConfig,
              ground_truth: Optional[np.ndarray] = None, ctx: Optional[JobContext] = None,
-             history: Optional[list[dict]] = None, sample_count: Optional[int] = None) -> DetectionResult:
-    """From the buffer B to the final set: label spreading (unless |B| < n_min: the no-op), clusters, metrics."""
+             history: Optional[list[dict]] = None, sample_count: Optional[int] = None,
+             crop_scores: Optional[Callable[[], Optional[np.ndarray]]] = None) -> DetectionResult:
+    """From the buffer B to the final set: label spreading (unless |B| < n_min: the no-op), the opt-in
+    rules after it, clusters, metrics. ``crop_scores()`` gives the samples' ``crop_density`` scores for
+    the crop-agreement rule; it is called only when that rule is on and spreading flagged something."""
     ctx = ensure_context(ctx)
     anchors = detection.anchors if detection.anchors is not None else anchors  # after any untrusted-anchor screen
     buffer_ids = np.unique(np.asarray(buffer_ids, dtype=np.int64))
@@ -178,6 +184,18 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                                           config.ls_soft_threshold, config.ls_soft_votes, anchors.indices)
             spread.soft = np.setdiff1d(soft, final)
             final = np.union1d(final, spread.soft)
+        if config.crop_agreement > 0 and final.size:
+            start = time.perf_counter()
+            scores = crop_scores() if crop_scores is not None else None
+            if scores is None:
+                ctx.event("warning", message="DIFT: crop agreement is on but this pass has no crop scores (no "
+                                             "encoder and images here, or a distributed run): the rule was skipped")
+            else:
+                spread.crop_score = np.asarray(scores, dtype=np.float32)
+                spread.crop = crop_agreement(spread.probability_of_all(detection.n), scores, final,
+                                             config.crop_agreement_threshold, config.crop_agreement, anchors.indices)
+                final = np.union1d(final, spread.crop)
+                timings["crop_agreement"] = time.perf_counter() - start
         if config.closure_votes > 0 and final.size:
             added = neighbourhood_closure(final, detection.knn.neighbors, config.closure_votes, anchors.indices,
                                           config.closure_rounds)
@@ -218,14 +236,16 @@ class PosthocDetector:
         self.config = (config or DiftConfig()).validate()
 
     def run(self, embeddings: np.ndarray, anchors: Anchors, ground_truth: Optional[np.ndarray] = None,
-            ctx: Optional[JobContext] = None, sample_count: Optional[int] = None) -> DetectionResult:
-        """One pass; ``sample_count``: the leading rows that are dataset samples (external anchors follow)."""
+            ctx: Optional[JobContext] = None, sample_count: Optional[int] = None,
+            crop_scores: Optional[Callable[[], Optional[np.ndarray]]] = None) -> DetectionResult:
+        """One pass; ``sample_count``: the leading rows that are dataset samples (external anchors follow);
+        ``crop_scores``: the crop-agreement rule's input (:func:`finalize`)."""
         ctx = ensure_context(ctx)
         start = time.perf_counter()
         detection = detect_epoch(embeddings, anchors, self.config, ctx, sample_count=sample_count)
         t_detect = time.perf_counter() - start
         result = finalize(detection, detection.selected, anchors, self.config, ground_truth, ctx,
-                          sample_count=sample_count)
+                          sample_count=sample_count, crop_scores=crop_scores)
         result.timings = {**detection.timings, "detect": t_detect, **result.timings,
                           "total": time.perf_counter() - start}
         return result
@@ -239,6 +259,20 @@ def _default_embed(trainer: Trainer) -> np.ndarray:
     return extract_embeddings(trainer.method.backbone, trainer.store, device=getattr(trainer, "device", None),
                               ctx=getattr(trainer, "ctx", None), message="DIFT: embedding the training set",
                               **trainer_embed_settings(trainer))
+
+
+def _default_crop_scores(trainer: Trainer, n: int, seed: int = 0) -> Optional[np.ndarray]:
+    """The ``crop_density`` scores of the trainer's training set through its current backbone at the
+    training size (the crop-agreement rule's input); None when the trainer has no backbone or store."""
+    from naviewer.defense.detectors.crops import crop_density_scores
+
+    backbone = getattr(getattr(trainer, "method", None), "backbone", None)
+    store = getattr(trainer, "store", None)
+    if backbone is None or store is None or len(store) < n:
+        return None
+    size = trainer_embed_settings(trainer).get("image_size")
+    return crop_density_scores(backbone, store, n, image_size=size, device=getattr(trainer, "device", None),
+                               ctx=getattr(trainer, "ctx", None), seed=seed)
 
 
 class DiftHook:
@@ -268,8 +302,11 @@ class DiftHook:
                  on_stable: Optional[Callable[[DetectionResult], Any]] = None,
                  ground_truth: Optional[np.ndarray] = None, total_epochs: Optional[int] = None,
                  ctx: Optional[JobContext] = None, mitigate: Any = False, gate: Any = None,
-                 prepare: Optional[Callable[[Any, np.ndarray], tuple[np.ndarray, Anchors]]] = None) -> None:
+                 prepare: Optional[Callable[[Any, np.ndarray], tuple[np.ndarray, Anchors]]] = None,
+                 crop_fn: Optional[Callable[[Any, int, int], Optional[np.ndarray]]] = None) -> None:
         self.anchors = anchors
+        #: ``crop_fn(trainer, n, seed) -> (n,) scores``: the crop-agreement rule's ``crop_density`` scores at the stop
+        self.crop_fn = crop_fn or _default_crop_scores
         #: ``prepare(trainer, features) -> (features, anchors)``: appends trusted anchors from outside the
         #: training set (embedded with this epoch's encoder) after the samples; results keep the samples only
         self.prepare = prepare
@@ -347,7 +384,8 @@ class DiftHook:
             self.last_detection.features = None
             return
         self.result = finalize(detection, self.buffer.ids(), anchors, self.config, self.ground_truth, ctx,
-                               history=self.buffer.history_dicts(with_ids=True), sample_count=samples)
+                               history=self.buffer.history_dicts(with_ids=True), sample_count=samples,
+                               crop_scores=lambda: self.crop_fn(trainer, samples, int(self.config.seed)))
         self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
                          buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
                          noop=bool(self.result.noop))

@@ -45,11 +45,14 @@ class SpreadResult:
     seconds: float
     soft: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))     # ids the soft rule added
     closure: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # ids the closure added after
+    crop: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))     # ids crop agreement added
+    crop_score: Optional[np.ndarray] = None  # the crop_density score crop agreement read (N,), when it ran
 
     def info(self) -> dict:
         return {"spread_mode": self.mode, "pool_size": int(self.pool.size), "spread_iterations": int(self.n_iter),
                 "spread_seconds": float(self.seconds), "spread_flagged": int(self.flagged.size),
-                "soft_added": int(self.soft.size), "closure_added": int(self.closure.size)}
+                "soft_added": int(self.soft.size), "closure_added": int(self.closure.size),
+                "crop_added": int(self.crop.size)}
 
     def probability_of_all(self, n: int) -> np.ndarray:
         """The poison probability of every sample (0 outside the pool: spreading never reached it)."""
@@ -237,6 +240,39 @@ def weakly_reached_cluster(probability: np.ndarray, neighbors: np.ndarray, thres
     reached = probability[:n] > threshold
     reached[np.asarray(exclude, dtype=np.int64)] = False
     return np.flatnonzero(reached & (_neighbours_in(reached, neighbors) >= _votes_needed(votes, k))).astype(np.int64)
+
+
+def crop_agreement(probability: np.ndarray, crop_score: np.ndarray, flagged: np.ndarray, threshold: float,
+                   window: float, exclude: np.ndarray) -> np.ndarray:
+    """Ids not yet flagged that spreading reached (probability above ``threshold``) AND that the crop-aware
+    score (``crop_density``: higher = an image's best crop sits more densely among other images' crops)
+    ranks within the first ``window`` x |flagged| samples.
+
+    Why: a loose group of composites whose whole-image embeddings sit half among clean samples gets a low
+    spreading probability that clean samples at the flagged cluster's border share, and neither rule that
+    votes on neighbourhoods reaches it; but their trigger crops still cluster with the other poisons' crops.
+    Each signal alone is weak here (clean samples reach the same probabilities; the crop score's own top
+    holds clean images on some runs); a sample needs both (docs/dift.md, Crop agreement). The window
+    scales with what spreading flagged, so it needs no guess of the poison count. ``exclude`` (the
+    anchors) are never added; NaN crop scores rank last. Returns sorted ids.
+    """
+    probability = np.asarray(probability, dtype=np.float64)
+    score = np.asarray(crop_score, dtype=np.float64)
+    flagged = np.asarray(flagged, dtype=np.int64)
+    n = min(probability.size, score.size)
+    if window <= 0 or flagged.size == 0 or n == 0:
+        return np.empty(0, dtype=np.int64)
+    score = np.where(np.isfinite(score[:n]), score[:n], -np.inf)
+    order = np.argsort(-score, kind="stable")
+    top = np.zeros(n, dtype=bool)
+    top[order[:min(n, int(np.ceil(window * flagged.size)))]] = True
+    top &= np.isfinite(score)
+    reached = probability[:n] > threshold
+    add = top & reached
+    add[flagged[flagged < n]] = False
+    exclude = np.asarray(exclude, dtype=np.int64)
+    add[exclude[exclude < n]] = False
+    return np.flatnonzero(add).astype(np.int64)
 
 
 def _votes_needed(votes: float, k: int) -> int:

@@ -57,8 +57,14 @@ SUMMARY_FILE = "demo.json"
 #:   members' poison probability 0.2-0.4, every benign sample's under 0.02 at the 90th percentile) and single
 #:   poisons at the flagged cluster's edge (8-10 of their 10 neighbours flagged). Replayed on three review stops
 #:   (seeds 0-2, one thread) recall went 94 / 54 / 98 % -> 100 / 96 / 99 % at precision 95 % (docs/results.md).
+#: * ``crop_agreement`` 2 with ``crop_agreement_threshold`` 0.05: on seed 2 with 2 threads both rules still left a
+#:   loose group (28 poisons, probability 0.04-0.17, half-clean neighbourhoods) that the crop_density detector
+#:   ranked high (15 of them in its top 100). Samples that spreading reached above 0.05 AND that crop_density ranks
+#:   within twice the flag count: replayed on the seven review stops with rules (docs/results.md), recall on that
+#:   run 74 -> 93 %, on the others 92-100 % -> 94-100 %, precision 0-7 points lower.
 DEMO_DIFT_SETTINGS = {"mindist_scale": "anchor_spread", "ls_alpha": 0.7, "restart_mode": "retrain",
-                      "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "closure_votes": 0.7}
+                      "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "closure_votes": 0.7,
+                      "crop_agreement": 2.0, "crop_agreement_threshold": 0.05}
 
 
 @dataclass

@@ -347,7 +347,9 @@ class DiftRun:
             sync_hook, embed_fn = synchronised_dift_hook(None, share=self._share_with_followers)
         hook = DiftHook(self.anchors, config, embed_fn=embed_fn, on_stable=self.on_stable, ground_truth=truth,
                         total_epochs=train_config.epochs, ctx=ctx, mitigate=self.mitigate,
-                        prepare=_anchor_preparer(anchor_set))
+                        prepare=_anchor_preparer(anchor_set),
+                        # a rank holds its slice of the images only: the crop-agreement rule is skipped (said)
+                        crop_fn=(lambda trainer, n, seed: None) if self.distributed else None)
         timed = TimedHook(hook)
         if sync_hook is not None:
             sync_hook.inner = timed

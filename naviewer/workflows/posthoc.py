@@ -231,7 +231,14 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     samples = np.asarray(features)
     detect_on, anchors = anchor_set.for_features(samples, lambda trusted: extract_embeddings(
         encoder.backbone, trusted, device=device, image_size=size))
-    result = PosthocDetector(config).run(detect_on, anchors, truth, ctx, sample_count=len(samples))
+    def crop_scores():  # the crop-agreement rule's input, computed only when that rule runs
+        from naviewer.defense.detectors.crops import crop_density_scores
+
+        return crop_density_scores(encoder.backbone, store, len(samples), image_size=size, device=device, ctx=ctx,
+                                   seed=int(config.seed))
+
+    result = PosthocDetector(config).run(detect_on, anchors, truth, ctx, sample_count=len(samples),
+                                         crop_scores=crop_scores)
     timings["dift"] = time.perf_counter() - start
     if not result.warnings:  # degenerate embeddings were said already; else: is the encoder trained at all?
         start = time.perf_counter()

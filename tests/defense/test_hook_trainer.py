@@ -163,3 +163,30 @@ def test_retrain_budget_and_settings():
         DiftConfig(restart_mode="again").validate()
     with pytest.raises(NaviewerError, match="retrain_epochs"):
         DiftConfig(retrain_epochs=0).validate()
+
+
+def test_crop_agreement_scores_the_trainers_own_set_at_the_training_size(cifar10_root, tmp_path):
+    """The in-training crop-agreement input: crop_density through the trainer's backbone and store,
+    one finite score per training sample (crops embedded at the training size, not the images')."""
+    pytest.importorskip("torch")
+    from naviewer.data.cifar import CifarDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.defense.pipeline import _default_crop_scores
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+
+    data = CifarDataset(cifar10_root, "train")
+    n = 48
+    store = ImageStore.from_array(np.stack([data.image(i) for i in range(n)]),
+                                  np.asarray(data.labels[:n], dtype=np.int64), data.class_names)
+    config = TrainConfig(backbone={"arch": "resnet18", "cifar_stem": True, "width": 8}, epochs=1, batch_size=16,
+                         max_steps_per_epoch=1, warmup_epochs=0, device="cpu", num_threads=2, knn_every=0,
+                         checkpoint_every=0, image_size=16)
+    trainer = build_trainer(config, store, tmp_path / "run")
+    scores = _default_crop_scores(trainer, n, seed=0)
+    assert scores.shape == (n,) and np.isfinite(scores).all()
+    assert np.array_equal(scores, _default_crop_scores(trainer, n, seed=0))  # seeded crop plan: reproducible
+
+    class Bare:  # a trainer without a backbone or a store (a test double): the rule is skipped, not crashed
+        pass
+
+    assert _default_crop_scores(Bare(), n) is None

@@ -6,8 +6,9 @@ import scipy.sparse as sp
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import detect_epoch
 from naviewer.defense.knn import KnnIndex, as_float32
-from naviewer.defense.spreading import (_fit_label_spreading, build_pool, label_spread, neighbourhood_closure,
-                                        sparse_affinity, spreading_labels, weakly_reached_cluster)
+from naviewer.defense.spreading import (_fit_label_spreading, build_pool, crop_agreement, label_spread,
+                                        neighbourhood_closure, sparse_affinity, spreading_labels,
+                                        weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 
 
@@ -149,3 +150,56 @@ def test_weak_reach_and_closure_only_add_to_a_pass(poisoned, poisoned_anchors):
     assert both.metrics["final_precision"] >= 0.9
     extra = both.extra_scores()
     assert extra["poison_probability"].shape == (3000,) and extra["poison_probability"][both.final_ids].max() > 0.5
+
+
+def test_crop_agreement_needs_both_signals_in_a_window_that_scales_with_the_flags():
+    # 0-3 flagged already; 4-5: reached AND crop-dense -> added; 6: crop-dense, unreached; 7: reached, crop-sparse;
+    # 8: an anchor, reached and crop-dense -> never; 9: reached, crop score NaN -> never
+    probability = np.array([0.9, 0.9, 0.9, 0.9, 0.1, 0.06, 0.01, 0.3, 0.5, 0.4])
+    crop = np.array([5.0, 4.0, 3.0, 2.0, 9.0, 8.0, 7.0, -1.0, 6.0, np.nan])
+    flagged = np.arange(4)
+    ids = crop_agreement(probability, crop, flagged, 0.05, 2.0, exclude=np.array([8]))
+    assert ids.tolist() == [4, 5]
+    # window 0.5 x 4 flags = the two best crop scores only (4 and 5)
+    assert crop_agreement(probability, crop, flagged, 0.05, 0.5, exclude=np.array([8])).tolist() == [4, 5]
+    # window 0.25 x 4 = one: sample 4 only; a higher threshold drops 5 (0.06) too
+    assert crop_agreement(probability, crop, flagged, 0.05, 0.25, exclude=np.array([8])).tolist() == [4]
+    assert crop_agreement(probability, crop, flagged, 0.08, 2.0, exclude=np.array([8])).tolist() == [4]
+    # off, or nothing flagged: nothing added
+    assert crop_agreement(probability, crop, flagged, 0.05, 0.0, exclude=np.array([8])).size == 0
+    assert crop_agreement(probability, crop, np.empty(0, np.int64), 0.05, 2.0, exclude=np.array([8])).size == 0
+
+
+def test_crop_agreement_in_a_detection_pass_only_adds_and_records_its_scores(poisoned, poisoned_anchors):
+    from naviewer.defense.pipeline import PosthocDetector
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    base = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2, ls_soft_threshold=0.1)
+    plain = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    n = len(poisoned.poison)
+    probability = plain.spread.probability_of_all(n)
+    reached = np.flatnonzero(probability > 0.0)
+    chosen = np.setdiff1d(np.setdiff1d(reached, plain.final_ids), poisoned_anchors.indices)[:5]
+    unreached = np.flatnonzero(probability == 0.0)[:5]
+    crop = np.full(n, np.nan)  # NaN: never in the window
+    crop[poisoned.poison] = 5.0
+    crop[chosen] = 10.0
+    crop[unreached] = 10.0   # crop-dense but not reached: not added
+    on = DiftConfig(**{**base.to_dict(), "crop_agreement": 2.0, "crop_agreement_threshold": 0.0})
+    calls = []
+    with_crops = PosthocDetector(on).run(poisoned.features, poisoned_anchors, poisoned.poison,
+                                         crop_scores=lambda: calls.append(1) or crop)
+    assert calls == [1]
+    assert set(plain.final_ids.tolist()) <= set(with_crops.final_ids.tolist())
+    added = with_crops.spread.crop
+    assert with_crops.summary()["spread"]["crop_added"] == added.size
+    assert added.size == with_crops.final_ids.size - plain.final_ids.size
+    assert chosen.size and set(chosen.tolist()) <= set(added.tolist())  # both signals point at them
+    assert not np.isin(unreached, with_crops.final_ids).any()
+    extra = with_crops.extra_scores()
+    assert extra["crop_score"].shape == (n,)
+    # no encoder and images (no crop_scores): the rule is skipped, said, and the flags are the plain ones
+    reporter = RecordingReporter()
+    skipped = PosthocDetector(on).run(poisoned.features, poisoned_anchors, poisoned.poison, ctx=JobContext(reporter))
+    assert skipped.final_ids.tolist() == plain.final_ids.tolist()
+    assert any(kind == "warning" and "crop agreement" in data.get("message", "") for kind, data in reporter.events)

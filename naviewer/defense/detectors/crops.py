@@ -208,3 +208,12 @@ class CropDensityDetector(Detector):
         return score, {"flags": flags, "threshold": rule, "direction_note": "-ln d_k of the best crop (dense)",
                        "best_box": plan[np.arange(n), best], "best_crop": best, "support": support,
                        "crops_per_image": count, "image_size": size}
+
+
+def crop_density_scores(encoder: Any, images: Any, n: int, image_size: Optional[int] = None, device: Any = None,
+                        ctx: Optional[JobContext] = None, seed: int = 0) -> np.ndarray:
+    """The ``crop_density`` score (default settings, ``seed``) of the first ``n`` samples of ``images``
+    through ``encoder``: what DIFT's crop-agreement rule reads at its stop (docs/dift.md, Crop agreement)."""
+    inputs = DetectorInputs(np.empty((int(n), 0), dtype=np.float32), encoder=encoder, images=images,
+                            image_size=image_size, device=device)
+    return CropDensityDetector(seed=int(seed)).run(inputs, ctx).score

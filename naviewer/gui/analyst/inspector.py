@@ -48,6 +48,7 @@ SCORE_ROWS = (
 OPTIONAL_SCORE_ROWS = (
     ("poison_probability", "spreading probability"),
     ("soft", "added: weakly reached cluster"),
+    ("crop", "added: crop agreement"),
     ("closure", "added: neighbourhood closure"),
 )
 
@@ -66,9 +67,12 @@ SCORE_HELP = {
     "spread": "Flagged not because it was dense and far itself, but because label spreading carried the poison "
               "label to it from flagged neighbours (it sits next to them in embedding space).",
     "poison_probability": "Label spreading's poison probability for this sample (0 = the poison label never reached "
-                          "it). Above 0.5 it is flagged; lower values flag it only through the two rules below.",
+                          "it). Above 0.5 it is flagged; lower values flag it only through the rules below.",
     "soft": "Flagged because it and at least 9 in 10 of its neighbours were reached by label spreading with a low "
             "probability: a second poison cluster the first one reaches only weakly.",
+    "crop": "Flagged because label spreading reached it (weakly) and its best crop sits densely among other "
+            "images' crops (crop_density ranks it among the top): two weak signals that agree, for composites "
+            "whose whole-image embedding sits among clean samples.",
     "closure": "Flagged because most of its nearest neighbours are flagged: a sample at the edge of a flagged "
                "cluster that label spreading stopped short of.",
 }

@@ -126,6 +126,10 @@ class MatrixConfig:
     floor: bool = True
     rate: float = 0.08
     device: str = "auto"
+    #: retrains (and oracle retrains) per cell: one retrain's ASR moves by about 10 points from one training
+    #: to the next, the size of the "within 10 points of the floor" criterion; the repeats are fresh
+    #: trainings of the same kept set, the seed offset by 1000 x r (after: ``retrain_repeats``)
+    retrains: int = 1
 
 
 # -- one cell --------------------------------------------------------------------------------------
@@ -300,6 +304,17 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 t = time.perf_counter()
                 record["after"]["oracle"] = _oracle_retrain(ws, int(pass_id), truth, demo, evaluator, ctx)
                 times["oracle retrain"] = time.perf_counter() - t
+            flagged = np.asarray(ws.store.pass_scores(int(pass_id)).get("flagged", []), dtype=bool)
+            for repeat in range(1, max(1, int(config.retrains))):
+                t = time.perf_counter()
+                if "retrain" in config.restarts:
+                    record["after"].setdefault("retrain_repeats", []).append(
+                        _kept_retrain(ws, flagged, demo, evaluator, ctx, f"retrain-{repeat}", repeat))
+                if "oracle" in config.restarts and truth is not None:
+                    record["after"].setdefault("oracle_repeats", []).append(
+                        _kept_retrain(ws, np.asarray(truth, dtype=bool) | flagged, demo, evaluator, ctx,
+                                      f"oracle-{repeat}", repeat))
+                times[f"repeat {repeat}"] = time.perf_counter() - t
             if "continue" in config.restarts:
                 other = _open(cell_dir / "workspace-continue")
                 try:
@@ -344,6 +359,25 @@ def _oracle_retrain(ws, pass_id: int, truth: np.ndarray, demo, evaluator: "_Eval
     trainer = build_trainer(demo.train_config(), store, ws.run_dir("oracle"), checkpoint_dir=ws.checkpoint_dir("oracle"))
     trainer.fit(ctx)
     return {**evaluator(ws.checkpoint_dir("oracle") / "last.pt"), "removed": int(removed.sum())}
+
+
+def _kept_retrain(ws, removed: np.ndarray, demo, evaluator: "_Evaluator", ctx: JobContext, name: str,
+                  repeat: int) -> dict:
+    """A fresh training of the recipe on the samples ``removed`` leaves (seed + 1000 x ``repeat``): one more
+    draw of the retrain's ASR for the same removal, so a cell's verdict is not one training's noise."""
+    import dataclasses
+
+    from naviewer.data.base import SubsetDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.trainer import build_trainer
+
+    store = ImageStore.from_dataset(SubsetDataset(ws.dataset(), np.flatnonzero(~removed)), ctx)
+    base = demo.train_config()
+    config = dataclasses.replace(base, seed=int(base.seed) + 1000 * int(repeat))
+    ctx.event("log", message=f"== {name}: a fresh training without the {int(removed.sum())} removed (seed {config.seed})")
+    trainer = build_trainer(config, store, ws.run_dir(name), checkpoint_dir=ws.checkpoint_dir(name))
+    trainer.fit(ctx)
+    return {**evaluator(ws.checkpoint_dir(name) / "last.pt"), "removed": int(removed.sum()), "seed": int(config.seed)}
 
 
 def _trained_workspace(cell_dir: Path):
@@ -441,6 +475,15 @@ def _pct(value: Any) -> str:
     return f"{100.0 * float(value):.0f}"
 
 
+def _with_repeats(first: dict, repeats: Optional[list], protocol: str) -> str:
+    """One retrain's ASR, or with repeats every draw and their mean: "22 / 31 / 27 (mean 27)"."""
+    values = [r.get("asr", {}).get(protocol) for r in [first] + list(repeats or []) if r]
+    values = [v for v in values if v is not None]
+    if len(values) <= 1:
+        return _pct(first.get("asr", {}).get(protocol))
+    return " / ".join(_pct(v) for v in values) + f" (mean {_pct(float(np.mean(values)))})"
+
+
 def _auc(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -468,8 +511,9 @@ def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> st
             f"| {c['row']} ({protocol}) | {c['method']} | {c['seed']} | {c['threads']} | {r.get('poisons')} | "
             f"{_pct((r.get('before') or {}).get('asr', {}).get(protocol))} | "
             f"{_pct((r.get('floor') or {}).get('asr', {}).get(protocol))} | {flags} | {epoch} | "
-            f"{_pct(retrain.get('asr', {}).get(protocol))} | {_pct(paper.get('asr', {}).get(protocol))} | "
-            f"{_pct(oracle.get('asr', {}).get(protocol))} | "
+            f"{_with_repeats(retrain, after.get('retrain_repeats'), protocol)} | "
+            f"{_pct(paper.get('asr', {}).get(protocol))} | "
+            f"{_with_repeats(oracle, after.get('oracle_repeats'), protocol)} | "
             f"{_pct((r.get('before') or {}).get('knn_acc'))} / {_pct(retrain.get('knn_acc'))} |")
     names: list[str] = []
     for r in records:

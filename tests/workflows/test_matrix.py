@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def matrix_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("matrix")
     config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist", "lid"),
-                          restarts=("retrain", "continue", "oracle"))
+                          restarts=("retrain", "continue", "oracle"), retrains=2)
     run_matrix(config, out)
     return out
 
@@ -32,7 +32,13 @@ def test_a_cell_records_before_detectors_after_and_floor(matrix_dir):
     protocols = set(record["before"]["asr"])
     assert {"uniform", "code", "paper"} <= protocols
     assert record["dift"]["pass_id"] is not None and record["dift"]["flagged"] > 0
-    assert set(record["after"]) == {"retrain", "continue", "oracle"}
+    assert set(record["after"]) == {"retrain", "continue", "oracle", "retrain_repeats", "oracle_repeats"}
+    # --retrains 2: one more fresh training of each kept set, its own seed, the same removal
+    (again,) = record["after"]["retrain_repeats"]
+    (oracle_again,) = record["after"]["oracle_repeats"]
+    assert again["seed"] == oracle_again["seed"] == 1000 and set(again["asr"]) == protocols
+    assert again["removed"] == record["dift"]["flagged"]
+    assert oracle_again["removed"] == record["after"]["oracle"]["removed"]
     for name in ("retrain", "continue"):
         after = record["after"][name]
         assert set(after["asr"]) == protocols and after["removed"] == record["dift"]["flagged"]
@@ -49,6 +55,7 @@ def test_a_cell_records_before_detectors_after_and_floor(matrix_dir):
 def test_tables_name_every_cell_and_detector(matrix_dir):
     text = (matrix_dir / "matrix.md").read_text()
     assert "na-code (code)" in text and "kdist" in text and "dift-posthoc" in text
+    assert "(mean " in text  # the repeats' draws and their mean
     assert json.loads((matrix_dir / "matrix.json").read_text())["missing"] == []
 
 
@@ -93,6 +100,8 @@ def test_cli_refuses_bad_cells_and_settings(tmp_path, capsys):
     assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--set", "epochz=3"]) == 2
     assert "epochz" in capsys.readouterr().err
     assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--restarts", "sometimes"]) == 2
+    assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--retrains", "0"]) == 2
+    assert "--retrains" in capsys.readouterr().err
     assert main(["reproduce", "--out", str(tmp_path / "r")]) == 2
     assert "--attack" in capsys.readouterr().err
 

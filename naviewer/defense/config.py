@@ -45,6 +45,9 @@ class DiftConfig:
                                        # query scans nprobe x 256 codes whatever N; at most N / 39)
     ivf_quantizer: str = "auto"        # IVF coarse quantiser: flat (exact, N x nlist x d to assign) | hnsw (FAISS
                                        # IndexHNSWFlat over two-level k-means centroids) | auto (hnsw above 8192 lists)
+    ivf_add_ef: int = 16               # HNSW quantiser: efSearch while adding (each row's ONE list; queries use
+                                       # max(64, 2 nprobe) for their nprobe lists). At 39k lists the assignment at
+                                       # 64 cost ~190 us a row, a third of a 10M pass (docs/reproduction/scale)
     ivf_nprobe: int = 32               # lists visited per query (recall vs time: at 1M x 128, lists of 256, recall@10
                                        # 0.91 at 16, 0.98 at 32; docs/reproduction/scale)
     pq_dims_per_code: int = 4          # PQ: one 8-bit code per this many dims (d / 4 bytes per vector)
@@ -156,7 +159,7 @@ class DiftConfig:
 
         for name in ("k", "hnsw_m", "hnsw_ef_construction", "anchors_per_class", "gmm_n_init", "n_min",
                      "patience", "pool_cap", "graph_neighbors", "ft_batch_size", "ft_check_every",
-                     "ft_cluster_k", "ls_max_iter", "approx_max_n", "ivf_nprobe", "pq_dims_per_code",
+                     "ft_cluster_k", "ls_max_iter", "approx_max_n", "ivf_nprobe", "ivf_add_ef", "pq_dims_per_code",
                      "ivf_train_size", "knn_memory_mb"):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "must be >= 1")

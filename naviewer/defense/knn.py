@@ -388,7 +388,7 @@ class KnnIndex:
             quantizer = faiss.IndexHNSWFlat(d, 32)
             quantizer.hnsw.efConstruction = 40
             quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
-            quantizer.hnsw.efSearch = max(64, 2 * nprobe)
+            quantizer.hnsw.efSearch = int(cfg.ivf_add_ef)  # adding: one list a row (queries: below)
         else:
             quantizer = faiss.IndexFlatL2(d)
         if self.backend == "ivfsq":
@@ -416,10 +416,13 @@ class KnnIndex:
             index.add(np.ascontiguousarray(self._space_rows(begin, end), dtype=np.float32))
             self._release()
             ctx.progress(end, self.n, f"building {name} index")
+        if hnsw:
+            quantizer.hnsw.efSearch = max(64, 2 * nprobe)  # a query's nprobe lists
         index.nprobe = nprobe
         self._index = index
         self.ivf = {"codec": {"ivfsq": "sq8", "ivffs": "pq4fs"}.get(self.backend, "pq"), "nlist": nlist, "code_bytes": codes,
-                    "nprobe": int(index.nprobe), "train_rows": int(size), "quantizer": "hnsw" if hnsw else "flat"}
+                    "nprobe": int(index.nprobe), "train_rows": int(size), "quantizer": "hnsw" if hnsw else "flat",
+                    **({"add_ef": int(cfg.ivf_add_ef)} if hnsw else {})}
         self.timings["build"] = time.perf_counter() - start
 
     # -- queries -------------------------------------------------------------------------

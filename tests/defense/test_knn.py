@@ -91,6 +91,9 @@ def test_ivfsq_recall_vs_exact_and_exact_distances_after_the_rerank(quantizer):
     assert np.median(np.abs(knn.kth_distance - exact_d[:, -1])) < 1e-4
     assert index.ivf["codec"] == "sq8" and index.ivf["code_bytes"] == 64 and index.ivf["nprobe"] == 32
     assert index.ivf["quantizer"] == quantizer
+    if quantizer == "hnsw":  # a row's one list found with a small beam; queries keep the wide one
+        assert index.ivf["add_ef"] == config.ivf_add_ef == 16
+        assert index._quantizer.hnsw.efSearch == 64
 
 
 @pytest.mark.skipif(not faiss_available(), reason="faiss is not installed")

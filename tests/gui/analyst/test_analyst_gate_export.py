@@ -147,4 +147,13 @@ def test_inspector_shows_the_spreading_rules_only_for_passes_that_ran_them(qtbot
     demo_session.set_current(sid)
     assert inspector.values["poison_probability"].text().startswith("0.31")
     assert inspector.values["closure"].text() in ("True", "yes", "1")
-    assert "soft" not in inspector.values  # the pass did not store it
+    assert "soft" not in inspector.values and "crop" not in inspector.values  # the pass did not store them
+    crop = np.zeros(n, bool)
+    crop[sid] = True
+    demo_session.scores["crop"] = crop  # flagged by crop agreement (docs/dift.md)
+    with_crop = SampleInspector(demo_session)
+    qtbot.addWidget(with_crop)
+    demo_session.set_current(sid)
+    assert with_crop.values["crop"].text() in ("True", "yes", "1")
+    for key in ("poison_probability", "closure", "crop"):
+        del demo_session.scores[key]

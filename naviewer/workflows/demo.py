@@ -61,7 +61,9 @@ SUMMARY_FILE = "demo.json"
 #:   loose group (28 poisons, probability 0.04-0.17, half-clean neighbourhoods) that the crop_density detector
 #:   ranked high (15 of them in its top 100). Samples that spreading reached above 0.05 AND that crop_density ranks
 #:   within twice the flag count: replayed on the seven review stops with rules (docs/results.md), recall on that
-#:   run 74 -> 93 %, on the others 92-100 % -> 94-100 %, precision 0-7 points lower.
+#:   run 74 -> 93 %, on the others 92-100 % -> 94-100 %, precision 0-7 points lower; end to end on the six runs
+#:   recall 89-100 %. Tuned on NA composites: on CorruptEncoder (SimCLR, seed 0) the weak-reach rule and this one
+#:   added 112 clean flags to spreading's 119 (docs/results.md, session 7).
 DEMO_DIFT_SETTINGS = {"mindist_scale": "anchor_spread", "ls_alpha": 0.7, "restart_mode": "retrain",
                       "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "closure_votes": 0.7,
                       "crop_agreement": 2.0, "crop_agreement_threshold": 0.05}

@@ -300,20 +300,20 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 times["remove + retrain"] = time.perf_counter() - t
                 record["after"]["retrain"] = {**evaluator(done.checkpoint),
                                               "removed": int((done.finetune or {}).get("removed", 0))}
-            if "oracle" in config.restarts and truth is not None:
-                t = time.perf_counter()
-                record["after"]["oracle"] = _oracle_retrain(ws, int(pass_id), truth, demo, evaluator, ctx)
-                times["oracle retrain"] = time.perf_counter() - t
             flagged = np.asarray(ws.store.pass_scores(int(pass_id)).get("flagged", []), dtype=bool)
+            oracle = None if truth is None else np.asarray(truth, dtype=bool) | flagged  # every poison out
+            if "oracle" in config.restarts and oracle is not None:
+                t = time.perf_counter()
+                record["after"]["oracle"] = _oracle_retrain(ws, oracle, demo, evaluator, ctx)
+                times["oracle retrain"] = time.perf_counter() - t
             for repeat in range(1, max(1, int(config.retrains))):
                 t = time.perf_counter()
                 if "retrain" in config.restarts:
                     record["after"].setdefault("retrain_repeats", []).append(
                         _kept_retrain(ws, flagged, demo, evaluator, ctx, f"retrain-{repeat}", repeat))
-                if "oracle" in config.restarts and truth is not None:
+                if "oracle" in config.restarts and oracle is not None:
                     record["after"].setdefault("oracle_repeats", []).append(
-                        _kept_retrain(ws, np.asarray(truth, dtype=bool) | flagged, demo, evaluator, ctx,
-                                      f"oracle-{repeat}", repeat))
+                        _kept_retrain(ws, oracle, demo, evaluator, ctx, f"oracle-{repeat}", repeat))
                 times[f"repeat {repeat}"] = time.perf_counter() - t
             if "continue" in config.restarts:
                 other = _open(cell_dir / "workspace-continue")
@@ -344,21 +344,12 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
     return record
 
 
-def _oracle_retrain(ws, pass_id: int, truth: np.ndarray, demo, evaluator: "_Evaluator", ctx: JobContext) -> dict:
-    """The retrain with EVERY poison removed (plus the clean samples DIFT flagged): the ASR removal could reach
-    with perfect recall. Above the floor it says the gap is the retraining (the attack also took clean images
-    out of the set), not missed poisons."""
-    from naviewer.data.base import SubsetDataset
-    from naviewer.data.store import ImageStore
-    from naviewer.ssl.trainer import build_trainer
-
-    flagged = np.asarray(ws.store.pass_scores(pass_id).get("flagged", []), dtype=bool)
-    removed = np.asarray(truth, dtype=bool) | flagged
-    store = ImageStore.from_dataset(SubsetDataset(ws.dataset(), np.flatnonzero(~removed)), ctx)
+def _oracle_retrain(ws, removed: np.ndarray, demo, evaluator: "_Evaluator", ctx: JobContext) -> dict:
+    """The retrain with EVERY poison removed (plus the clean samples DIFT flagged: ``removed``): the ASR removal
+    could reach with perfect recall. Above the floor it says the gap is the retraining (the attack also took
+    clean images out of the set), not missed poisons."""
     ctx.event("log", message=f"== oracle retrain: every poison and DIFT's clean flags removed ({int(removed.sum())})")
-    trainer = build_trainer(demo.train_config(), store, ws.run_dir("oracle"), checkpoint_dir=ws.checkpoint_dir("oracle"))
-    trainer.fit(ctx)
-    return {**evaluator(ws.checkpoint_dir("oracle") / "last.pt"), "removed": int(removed.sum())}
+    return _train_kept(ws, removed, demo.train_config(), "oracle", evaluator, ctx)
 
 
 def _kept_retrain(ws, removed: np.ndarray, demo, evaluator: "_Evaluator", ctx: JobContext, name: str,
@@ -367,17 +358,23 @@ def _kept_retrain(ws, removed: np.ndarray, demo, evaluator: "_Evaluator", ctx: J
     draw of the retrain's ASR for the same removal, so a cell's verdict is not one training's noise."""
     import dataclasses
 
+    base = demo.train_config()
+    config = dataclasses.replace(base, seed=int(base.seed) + 1000 * int(repeat))
+    ctx.event("log", message=f"== {name}: a fresh training without the {int(removed.sum())} removed (seed {config.seed})")
+    return {**_train_kept(ws, removed, config, name, evaluator, ctx), "seed": int(config.seed)}
+
+
+def _train_kept(ws, removed: np.ndarray, train_config, name: str, evaluator: "_Evaluator", ctx: JobContext) -> dict:
+    """Train ``train_config`` from scratch on the workspace samples not ``removed`` (run and checkpoints
+    under ``name``) and evaluate its last checkpoint."""
     from naviewer.data.base import SubsetDataset
     from naviewer.data.store import ImageStore
     from naviewer.ssl.trainer import build_trainer
 
     store = ImageStore.from_dataset(SubsetDataset(ws.dataset(), np.flatnonzero(~removed)), ctx)
-    base = demo.train_config()
-    config = dataclasses.replace(base, seed=int(base.seed) + 1000 * int(repeat))
-    ctx.event("log", message=f"== {name}: a fresh training without the {int(removed.sum())} removed (seed {config.seed})")
-    trainer = build_trainer(config, store, ws.run_dir(name), checkpoint_dir=ws.checkpoint_dir(name))
+    trainer = build_trainer(train_config, store, ws.run_dir(name), checkpoint_dir=ws.checkpoint_dir(name))
     trainer.fit(ctx)
-    return {**evaluator(ws.checkpoint_dir(name) / "last.pt"), "removed": int(removed.sum()), "seed": int(config.seed)}
+    return {**evaluator(ws.checkpoint_dir(name) / "last.pt"), "removed": int(removed.sum())}
 
 
 def _trained_workspace(cell_dir: Path):

@@ -122,6 +122,12 @@ class DiftConfig:
                                        # training: the trainer's; post-hoc: the checkpoint's); a loose group of
                                        # composites whose trigger crops cluster (docs/dift.md, Crop agreement)
     crop_agreement_threshold: float = 0.05
+    anchor_reach_limit: float = 0.0    # [F] drop a group that the weak-reach or crop-agreement rule would add when the
+                                       # trusted anchors reach it (label spreading of the anchors alone) more than this
+                                       # many times as strongly as the median sample (0: off). Poisons sit off the clean
+                                       # manifold; a clean class next to a poison cluster (CorruptEncoder's target
+                                       # objects) is reached weakly by the poison label but as strongly as any sample by
+                                       # its anchors (docs/dift.md, Anchor reach)
 
     # -- fine-tuning (Eq. 7) ---------------------------------------------------------------
     ft_eps: float = 1e-6
@@ -181,6 +187,8 @@ class DiftConfig:
             raise bad("crop_agreement", "a multiple of the flag count: 0 (off) up to 100")
         if not 0.0 <= float(self.crop_agreement_threshold) < 1.0:
             raise bad("crop_agreement_threshold", "a probability: 0 up to, not including, 1")
+        if not 0.0 <= float(self.anchor_reach_limit) <= 1000.0:
+            raise bad("anchor_reach_limit", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
         if not 0.0 <= float(self.closure_votes) <= 1.0:
             raise bad("closure_votes", "a fraction of the k neighbours: 0 (off) to 1")
         if int(self.closure_rounds) < 1:

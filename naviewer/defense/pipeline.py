@@ -28,8 +28,8 @@ from naviewer.defense.knn import is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
-from naviewer.defense.spreading import (SpreadResult, crop_agreement, label_spread, neighbourhood_closure,
-                                        weakly_reached_cluster)
+from naviewer.defense.spreading import (SpreadResult, anchor_reach, crop_agreement, far_from_anchors, label_spread,
+                                        neighbourhood_closure, weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -127,6 +127,9 @@ class DetectionResult:
                     out[name] = self._mask(ids)
             if self.spread.crop_score is not None:  # what crop agreement ranked (the crop_density score)
                 out["crop_score"] = self.spread.crop_score[:self.n]
+            if self.spread.reach is not None:  # what the anchor-reach guard read, and whom it kept out
+                out["anchor_reach"] = self.spread.reach[:self.n]
+                out["guarded"] = self._mask(self.spread.guarded)
         return self._trim(out)
 
     def summary(self) -> dict[str, Any]:
@@ -179,10 +182,11 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                               knn=detection.knn, ctx=ctx)
         timings["spread"] = time.perf_counter() - start
         final = spread.flagged
+        guard = _ReachGuard(detection, anchors, config, spread, ctx, timings)
         if config.ls_soft_threshold > 0 and final.size:
             soft = weakly_reached_cluster(spread.probability_of_all(detection.n), detection.knn.neighbors,
                                           config.ls_soft_threshold, config.ls_soft_votes, anchors.indices)
-            spread.soft = np.setdiff1d(soft, final)
+            spread.soft = guard(np.setdiff1d(soft, final))
             final = np.union1d(final, spread.soft)
         if config.crop_agreement > 0 and final.size:
             start = time.perf_counter()
@@ -192,8 +196,9 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                                              "encoder and images here, or a distributed run): the rule was skipped")
             else:
                 spread.crop_score = np.asarray(scores, dtype=np.float32)
-                spread.crop = crop_agreement(spread.probability_of_all(detection.n), scores, final,
-                                             config.crop_agreement_threshold, config.crop_agreement, anchors.indices)
+                spread.crop = guard(crop_agreement(spread.probability_of_all(detection.n), scores, final,
+                                                   config.crop_agreement_threshold, config.crop_agreement,
+                                                   anchors.indices))
                 final = np.union1d(final, spread.crop)
                 timings["crop_agreement"] = time.perf_counter() - start
         if config.closure_votes > 0 and final.size:
@@ -215,6 +220,46 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                            clusters=clusters, cluster=cluster, noop=noop, settings=config.to_dict(), metrics=metrics,
                            history=list(history or []), timings=timings, warnings=checks,
                            sample_count=sample_count)
+
+
+class _ReachGuard:
+    """The anchor-reach guard on what a rule after spreading adds (``config.anchor_reach_limit``; off at 0).
+
+    The anchors' reach is computed once, on the first call that has something to judge, and kept on
+    the spread result (relative to the median non-anchor sample) with the ids it kept out."""
+
+    def __init__(self, detection: EpochDetection, anchors: Anchors, config: DiftConfig, spread,
+                 ctx: JobContext, timings: dict[str, float]) -> None:
+        self.detection, self.anchors, self.config, self.spread = detection, anchors, config, spread
+        self.ctx, self.timings = ctx, timings
+        self.skipped = False
+
+    def _relative_reach(self) -> Optional[np.ndarray]:
+        if self.spread.reach is None and not self.skipped:
+            start = time.perf_counter()
+            knn = self.detection.knn
+            reach = anchor_reach(knn.neighbors, knn.distances, self.anchors.indices, self.config.ls_alpha,
+                                 self.config.ls_gamma, self.config.graph_weight)
+            typical = float(np.median(np.delete(reach, self.anchors.indices)))
+            self.timings["anchor_reach"] = time.perf_counter() - start
+            if typical <= 0:
+                self.skipped = True
+                self.ctx.event("warning", message="DIFT: the anchors reach fewer than half the samples through the "
+                                                  "kNN graph, so the anchor-reach guard cannot judge: it was skipped")
+            else:
+                self.spread.reach = (reach / typical).astype(np.float32)
+        return self.spread.reach
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.config.anchor_reach_limit <= 0 or ids.size == 0:
+            return ids
+        reach = self._relative_reach()
+        if reach is None:
+            return ids
+        kept = far_from_anchors(ids, reach, self.detection.knn.neighbors, self.config.anchor_reach_limit)
+        self.spread.guarded = np.union1d(self.spread.guarded, np.setdiff1d(ids, kept))
+        return kept
 
 
 def save_detection(store, result: DetectionResult, run: Optional[str] = None, epoch: Optional[int] = None,

@@ -47,12 +47,14 @@ class SpreadResult:
     closure: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # ids the closure added after
     crop: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))     # ids crop agreement added
     crop_score: Optional[np.ndarray] = None  # the crop_density score crop agreement read (N,), when it ran
+    reach: Optional[np.ndarray] = None       # anchor reach / the median sample's (N,), when the guard ran
+    guarded: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # ids the guard kept out
 
     def info(self) -> dict:
         return {"spread_mode": self.mode, "pool_size": int(self.pool.size), "spread_iterations": int(self.n_iter),
                 "spread_seconds": float(self.seconds), "spread_flagged": int(self.flagged.size),
                 "soft_added": int(self.soft.size), "closure_added": int(self.closure.size),
-                "crop_added": int(self.crop.size)}
+                "crop_added": int(self.crop.size), "reach_guarded": int(self.guarded.size)}
 
     def probability_of_all(self, n: int) -> np.ndarray:
         """The poison probability of every sample (0 outside the pool: spreading never reached it)."""
@@ -283,3 +285,60 @@ def _votes_needed(votes: float, k: int) -> int:
 def _neighbours_in(mask: np.ndarray, neighbors: np.ndarray) -> np.ndarray:
     """Per row of ``neighbors``, how many ids are in ``mask``; negative ids (missing neighbours) are not."""
     return np.where(neighbors < 0, False, mask[np.maximum(neighbors, 0)]).sum(axis=1)
+
+
+def anchor_reach(neighbors: np.ndarray, distances: np.ndarray, anchor_ids: np.ndarray, alpha: float,
+                 gamma: float = 20.0, weight: str = "rbf", tol: float = 1e-7, max_iter: int = 300) -> np.ndarray:
+    """How strongly the trusted anchors' label reaches each sample: label spreading of the anchors alone
+    (Zhou et al.'s F = (1 - alpha) (I - alpha S)^-1 y, iterated) on the symmetric RBF kNN graph of the
+    pass's neighbours. Returns (N,) float64; 0 where no path leads from an anchor.
+
+    Why: poisons are crafted off the clean manifold, so the anchors (known clean samples of every class)
+    reach them least (the flagged poisons of the matrix cells sat at the 2nd-4th percentile). A clean
+    group that the poison label also reaches, like a class whose images a composite attack pastes, is
+    reached by its own anchors like any other sample (docs/dift.md, Anchor reach).
+    """
+    neighbors = np.asarray(neighbors, dtype=np.int64)
+    n = neighbors.shape[0]
+    w = sparse_affinity(neighbors, distances, n, gamma, weight)
+    degree = np.asarray(w.sum(axis=1)).ravel()
+    scale = sp.diags(1.0 / np.sqrt(np.where(degree > 0, degree, 1.0)))
+    s = (scale @ w @ scale).tocsr()
+    seed = np.zeros(n, dtype=np.float64)
+    seed[np.asarray(anchor_ids, dtype=np.int64)] = 1.0 - alpha
+    f = seed.copy()
+    for _ in range(max_iter):
+        g = alpha * (s @ f) + seed
+        done = np.abs(g - f).max() <= tol * max(float(g.max()), 1e-300)
+        f = g
+        if done:
+            break
+    return f
+
+
+def groups_of(ids: np.ndarray, neighbors: np.ndarray) -> list[np.ndarray]:
+    """``ids`` split into groups connected by kNN edges among themselves (either direction); sorted ids each."""
+    from scipy.sparse.csgraph import connected_components
+
+    ids = np.unique(np.asarray(ids, dtype=np.int64))
+    neighbors = np.asarray(neighbors, dtype=np.int64)
+    if ids.size == 0:
+        return []
+    position = np.full(neighbors.shape[0], -1, dtype=np.int64)
+    position[ids] = np.arange(ids.size)
+    rows = np.repeat(np.arange(ids.size, dtype=np.int64), neighbors.shape[1])
+    cols = neighbors[ids].ravel()
+    cols = np.where(cols >= 0, position[np.clip(cols, 0, None)], -1)
+    keep = cols >= 0
+    graph = sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(ids.size, ids.size))
+    count, label = connected_components(graph, directed=False)
+    order = np.argsort(label, kind="stable")
+    return np.split(ids[order], np.cumsum(np.bincount(label, minlength=count))[:-1])
+
+
+def far_from_anchors(ids: np.ndarray, reach: np.ndarray, neighbors: np.ndarray, limit: float) -> np.ndarray:
+    """The ids of ``ids`` in groups (:func:`groups_of`) whose median ``reach`` is at most ``limit``; ``reach``
+    is already relative to the median sample's. A group is judged whole: a rule adds clusters, and one
+    member's reach is noisy where a group's median is not. Returns sorted ids."""
+    kept = [group for group in groups_of(ids, neighbors) if float(np.median(reach[group])) <= limit]
+    return np.sort(np.concatenate(kept)) if kept else np.empty(0, dtype=np.int64)

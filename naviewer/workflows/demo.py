@@ -66,7 +66,7 @@ SUMMARY_FILE = "demo.json"
 #:   added 112 clean flags to spreading's 119 (docs/results.md, session 7).
 DEMO_DIFT_SETTINGS = {"mindist_scale": "anchor_spread", "ls_alpha": 0.7, "restart_mode": "retrain",
                       "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "closure_votes": 0.7,
-                      "crop_agreement": 2.0, "crop_agreement_threshold": 0.05}
+                      "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "anchor_reach_limit": 0.75}
 
 
 @dataclass

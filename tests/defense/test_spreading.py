@@ -6,7 +6,8 @@ import scipy.sparse as sp
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import detect_epoch
 from naviewer.defense.knn import KnnIndex, as_float32
-from naviewer.defense.spreading import (_fit_label_spreading, build_pool, crop_agreement, label_spread,
+from naviewer.defense.spreading import (_fit_label_spreading, anchor_reach, build_pool, crop_agreement, far_from_anchors,
+                                        groups_of, label_spread,
                                         neighbourhood_closure, sparse_affinity, spreading_labels,
                                         weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
@@ -203,3 +204,53 @@ def test_crop_agreement_in_a_detection_pass_only_adds_and_records_its_scores(poi
     skipped = PosthocDetector(on).run(poisoned.features, poisoned_anchors, poisoned.poison, ctx=JobContext(reporter))
     assert skipped.final_ids.tolist() == plain.final_ids.tolist()
     assert any(kind == "warning" and "crop agreement" in data.get("message", "") for kind, data in reporter.events)
+
+
+def test_anchor_reach_falls_with_graph_distance_and_is_zero_without_a_path():
+    # a chain 0-1-2-3-4 with the anchor at 0, and a separate pair 5-6 no anchor reaches
+    neighbors = np.array([[1], [2], [3], [4], [3], [6], [5]])
+    distances = np.full((7, 1), 0.1, dtype=np.float32)
+    reach = anchor_reach(neighbors, distances, np.array([0]), alpha=0.7)
+    assert np.all(np.diff(reach[:5]) < 0)
+    assert reach[5] == 0.0 and reach[6] == 0.0
+
+
+def test_groups_of_splits_by_knn_edges_among_the_ids_only():
+    neighbors = np.array([[1, 9], [0, 9], [9, 3], [2, 9], [9, 9], [4, 9], [9, 9], [9, 9], [9, 9], [0, 1]])
+    groups = groups_of(np.array([3, 0, 1, 2, 5]), neighbors)
+    assert sorted(g.tolist() for g in groups) == [[0, 1], [2, 3], [5]]   # 9 links 0 and 2 but is not an id
+    assert groups_of(np.empty(0, np.int64), neighbors) == []
+
+
+def test_far_from_anchors_judges_a_group_by_its_median():
+    neighbors = np.array([[1], [2], [0], [4], [5], [3]])
+    reach = np.array([0.1, 0.2, 3.0, 2.0, 0.1, 2.5])   # group 0-2: median 0.2; group 3-5: median 2.0
+    assert far_from_anchors(np.arange(6), reach, neighbors, 0.75).tolist() == [0, 1, 2]
+    assert far_from_anchors(np.arange(6), reach, neighbors, 5.0).tolist() == list(range(6))
+
+
+def test_anchor_reach_guard_keeps_out_clean_samples_only_and_records_them(poisoned, poisoned_anchors):
+    from naviewer.defense.pipeline import PosthocDetector
+
+    base = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2, ls_soft_threshold=0.1,
+                      crop_agreement=2.0, crop_agreement_threshold=0.0)
+    n = len(poisoned.poison)
+    plain = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    probability = plain.spread.probability_of_all(n)
+    reached = np.setdiff1d(np.setdiff1d(np.flatnonzero(probability > 0.0), plain.final_ids), poisoned_anchors.indices)
+    crop = np.full(n, np.nan)
+    crop[poisoned.poison] = 5.0
+    crop[reached] = 10.0      # every clean sample spreading reached at all looks crop-dense: the rule adds them
+    rules = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison, crop_scores=lambda: crop)
+    guarded = PosthocDetector(DiftConfig(**{**base.to_dict(), "anchor_reach_limit": 0.75})).run(
+        poisoned.features, poisoned_anchors, poisoned.poison, crop_scores=lambda: crop)
+    kept_out = guarded.spread.guarded
+    assert kept_out.size and not poisoned.poison[kept_out].any()          # clean samples only
+    assert set(guarded.spread.flagged.tolist()) == set(rules.spread.flagged.tolist())  # spreading untouched
+    assert guarded.metrics["final_recall"] == rules.metrics["final_recall"] == 1.0
+    assert guarded.metrics["final_precision"] > rules.metrics["final_precision"]
+    assert np.median(guarded.spread.reach[poisoned.poison]) < 0.75 <= np.median(guarded.spread.reach[kept_out])
+    extra = guarded.extra_scores()
+    assert extra["anchor_reach"].shape == (n,) and extra["guarded"].sum() == kept_out.size
+    assert guarded.summary()["spread"]["reach_guarded"] == kept_out.size
+    assert "anchor_reach" not in rules.extra_scores()   # off: nothing computed, nothing stored

@@ -50,6 +50,8 @@ OPTIONAL_SCORE_ROWS = (
     ("soft", "added: weakly reached cluster"),
     ("crop", "added: crop agreement"),
     ("closure", "added: neighbourhood closure"),
+    ("anchor_reach", "anchor reach (x median)"),
+    ("guarded", "kept out: near the anchors"),
 )
 
 #: what each number means, shown as the row's tooltip (a reviewer should not need the paper)
@@ -73,6 +75,12 @@ SCORE_HELP = {
     "crop": "Flagged because label spreading reached it (weakly) and its best crop sits densely among other "
             "images' crops (crop_density ranks it among the top): two weak signals that agree, for composites "
             "whose whole-image embedding sits among clean samples.",
+    "anchor_reach": "How strongly the trusted anchors reach this sample through its neighbours, as a multiple of "
+                    "the median sample's (label spreading of the anchors alone). Poisons sit off the clean data, so "
+                    "they score near 0; clean samples near 1 or above.",
+    "guarded": "A rule after label spreading would have flagged this sample, but its group is reached by the "
+               "trusted anchors about as strongly as any clean sample, so it was kept out (a clean class next to "
+               "a poison cluster, not a second poison cluster).",
     "closure": "Flagged because most of its nearest neighbours are flagged: a sample at the edge of a flagged "
                "cluster that label spreading stopped short of.",
 }

@@ -155,5 +155,17 @@ def test_inspector_shows_the_spreading_rules_only_for_passes_that_ran_them(qtbot
     qtbot.addWidget(with_crop)
     demo_session.set_current(sid)
     assert with_crop.values["crop"].text() in ("True", "yes", "1")
-    for key in ("poison_probability", "closure", "crop"):
+    assert "anchor_reach" not in with_crop.values  # no guard ran on this pass
+    reach = np.ones(n, np.float32)
+    reach[sid] = 1.8
+    guarded = np.zeros(n, bool)
+    guarded[sid] = True
+    demo_session.scores["anchor_reach"] = reach  # the anchor-reach guard's input and whom it kept out
+    demo_session.scores["guarded"] = guarded
+    with_guard = SampleInspector(demo_session)
+    qtbot.addWidget(with_guard)
+    demo_session.set_current(sid)
+    assert with_guard.values["anchor_reach"].text().startswith("1.8")
+    assert with_guard.values["guarded"].text() in ("True", "yes", "1")
+    for key in ("poison_probability", "closure", "crop", "anchor_reach", "guarded"):
         del demo_session.scores[key]

@@ -677,9 +677,11 @@ class MainWindow(QMainWindow):
             self.state.set_workspace(path, job.result)
 
         def summary(ctx) -> dict:
-            from naviewer.gui.analyst_dock import latest_pass
+            from naviewer.gui.analyst_dock import latest_pass, run_of_passes
 
-            return {**tasks.workspace_summary(path, ctx), "pass_id": latest_pass(path)}
+            summary = {**tasks.workspace_summary(path, ctx), "pass_id": latest_pass(path)}
+            summary["pass_run"] = run_of_passes(path, summary.get("runs") or [], summary["pass_id"])
+            return summary
 
         return self.start_job(summary, f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
@@ -740,8 +742,8 @@ class MainWindow(QMainWindow):
         add_recent_workspace(self.settings, str(path))
         self._rebuild_recent_menu()
         runs = self.workspace_summary.get("runs") or []
-        if runs and self.training_job is None:
-            self.follow_run(runs[-1])
+        if runs and self.training_job is None:  # the reviewed pass's run, else the newest
+            self.follow_run(self.workspace_summary.get("pass_run") or runs[-1])
         if self.workspace_summary.get("pass_id") is not None and self.training_job is None:
             self.show_analyst(path, int(self.workspace_summary["pass_id"]))
 

@@ -37,3 +37,34 @@ def test_following_the_old_workspace_run_stops(qtbot, window, tmp_path):
     assert window.monitor.follower is not None
     window.state.set_workspace(tmp_path / "b", {"samples": 3, "runs": []})
     assert window.monitor.follower is None
+
+
+def test_a_workspace_follows_the_run_of_the_pass_under_review_not_its_newest_run(qtbot, window, tmp_path):
+    """A matrix cell's workspace: the training run "r" holds the reviewed DIFT pass, then post-hoc passes
+    with no run, and an evaluation retrain ("oracle") is the newest run directory."""
+    import numpy as np
+
+    from naviewer.gui.analyst_dock import run_of_passes
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path / "a")
+    runs = []
+    for name in ("r", "oracle"):
+        run = path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "metrics.jsonl").write_text("")
+        runs.append(str(run))
+    with Workspace.open(path) as ws:
+        latest = ws.store.add_detection_pass("kdist", {"score": np.zeros(ws.store.sample_count())}, {},
+                                             run="matrix-posthoc")
+    assert run_of_passes(path, runs, latest) == runs[0]
+    assert run_of_passes(path, runs, None) is None and run_of_passes(path, [], latest) is None
+    assert run_of_passes(path, runs[1:], latest) is None   # no pass names a run directory: the newest then
+
+    qtbot.waitUntil(lambda: window.monitor is not None, timeout=10000)
+    window.state.set_workspace(path, {"samples": 40, "pass_id": latest, "runs": runs, "pass_run": runs[0]})
+    assert window.overview.run.text() == runs[0]
+    window.state.set_workspace(tmp_path / "b", {"samples": 3, "runs": runs[1:]})
+    assert window.overview.run.text() == runs[1]
+    window.open_workspace(path)   # File > Open workspace: the summary job finds the pass's run itself
+    qtbot.waitUntil(lambda: window.state.workspace == path and window.overview.run.text() == runs[0], timeout=20000)

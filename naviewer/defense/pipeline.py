@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from naviewer.defense.anchors import Anchors
+from naviewer.defense.anchors import Anchors, few_anchors_notice
 from naviewer.defense.buffer import DetectionBuffer
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import EpochDetection, detect_epoch
@@ -87,6 +87,7 @@ class DetectionResult:
     history: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)   # degenerate embeddings / anchors, said before any verdict
+    advice: list[str] = field(default_factory=list)     # weaker than a warning: the verdict holds, read it wider
     sample_count: Optional[int] = None  # leading rows that are dataset samples (trusted anchors from outside
                                         # the training set follow them); None: all n
 
@@ -172,11 +173,16 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
         ctx.event("warning", message=f"DIFT: {message}")
     noop = buffer_ids.size < config.n_min
     spread = None
+    advice: list[str] = []
     if noop:
         final = np.empty(0, dtype=np.int64)
         ctx.event("log", message=f"DIFT: no poison detected ({buffer_ids.size} < n_min={config.n_min})"
                   + (" - but see the warnings above: the verdict may mean nothing" if checks else ""))
     else:
+        notice = few_anchors_notice(anchors)  # said where spreading runs: it is what few anchors widen
+        if notice is not None:
+            advice.append(notice)
+            ctx.event("warning", message=f"DIFT: {notice}")
         start = time.perf_counter()
         spread = label_spread(detection.features, buffer_ids, anchors.indices, config, index=detection.index,
                               knn=detection.knn, ctx=ctx)
@@ -218,7 +224,7 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                             f"{name}_f1": m.f1, f"{name}_count": m.n_flagged})
     return DetectionResult(n=detection.n, detection=detection, buffer_ids=buffer_ids, final_ids=final, spread=spread,
                            clusters=clusters, cluster=cluster, noop=noop, settings=config.to_dict(), metrics=metrics,
-                           history=list(history or []), timings=timings, warnings=checks,
+                           history=list(history or []), timings=timings, warnings=checks, advice=advice,
                            sample_count=sample_count)
 
 
@@ -270,7 +276,7 @@ def save_detection(store, result: DetectionResult, run: Optional[str] = None, ep
         scores.update(result.extra_scores())
     settings = {**result.settings, "summary": result.summary(), "clusters": result.clusters[:100],
                 "history": result.history, "anchor_notes": list(result.detection.anchor_notes),
-                "warnings": list(result.warnings)}
+                "warnings": list(result.warnings), **({"advice": list(result.advice)} if result.advice else {})}
     return int(store.add_detection_pass(method, scores, settings, run=run, epoch=epoch))
 
 

@@ -254,3 +254,29 @@ def test_anchor_reach_guard_keeps_out_clean_samples_only_and_records_them(poison
     assert extra["anchor_reach"].shape == (n,) and extra["guarded"].sum() == kept_out.size
     assert guarded.summary()["spread"]["reach_guarded"] == kept_out.size
     assert "anchor_reach" not in rules.extra_scores()   # off: nothing computed, nothing stored
+
+
+def test_few_anchors_a_class_are_said_with_the_pass_and_ten_are_not(poisoned, poisoned_anchors):
+    from naviewer.defense.anchors import Anchors, few_anchors_notice
+    from naviewer.defense.pipeline import PosthocDetector, save_detection
+
+    assert few_anchors_notice(poisoned_anchors) is None  # the fixture draws 10 a class
+    labels = poisoned_anchors.labels
+    keep = np.concatenate([np.flatnonzero(labels == c)[:(3 if c < 4 else 10)] for c in np.unique(labels)])
+    few = Anchors(poisoned_anchors.indices[keep], labels[keep])
+    notice = few_anchors_notice(few)
+    assert notice.startswith("4 of 10 classes have fewer than 10 trusted anchors (the fewest: 3)")
+    config = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2)
+    result = PosthocDetector(config).run(poisoned.features, few, poisoned.poison)
+    assert result.advice == [notice] and not result.warnings   # advice, not a warning: the verdict stands
+
+    class Store:
+        def add_detection_pass(self, method, scores, settings, run=None, epoch=None):
+            self.settings = settings
+            return 1
+
+    store = Store()
+    save_detection(store, result)
+    assert store.settings["advice"] == [notice]
+    save_detection(store, PosthocDetector(config).run(poisoned.features, poisoned_anchors, poisoned.poison))
+    assert "advice" not in store.settings

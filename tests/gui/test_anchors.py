@@ -167,6 +167,30 @@ def test_trusted_pass_without_warnings_shows_no_notice(qtbot, tmp_path):
     assert read_trust({}, None, has_workspace=False).any is False
 
 
+def test_a_pass_on_few_trusted_anchors_says_to_read_its_flags_wider(qtbot, tmp_path):
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.analyst.trust import read_trust
+    from naviewer.workspace import Workspace
+
+    advice = "3 of 10 classes have fewer than 10 trusted anchors (the fewest: 2). Label spreading stops ..."
+    trust = read_trust({"summary": {"anchors_trusted": True}, "advice": [advice]}, None, has_workspace=False)
+    assert trust.any and not trust.untrusted and trust.advice == [advice]
+    path = folder_workspace(tmp_path / "a")
+    ws = Workspace.open(path)
+    try:
+        settings = {"k": 10, "summary": {"anchors_trusted": True}, "advice": [advice]}
+        pass_id = ws.store.add_detection_pass("dift", ws.store.pass_scores(1), settings, run="r", epoch=1)
+        panel = AnalystPanel.from_workspace(ws, pass_id, images=ws.dataset(), reviewer="t")
+        qtbot.addWidget(panel)
+        panel.resize(1280, 700)
+        panel.show()
+        notice = panel.trust
+        assert notice.isVisible() and notice.advice.isVisible() and not notice.warnings.isVisible()
+        assert "Read the flags wider" in notice.advice.text() and "fewer than 10 trusted anchors" in notice.advice.text()
+    finally:
+        ws.close()
+
+
 @pytest.mark.parametrize("choice,path,expected", [("ids", "/x/ids.txt", "ids:@/x/ids.txt"),
                                                   ("keys", "/x/k.txt", "keys:@/x/k.txt"),
                                                   ("folder", "/data/clean", "/data/clean"),

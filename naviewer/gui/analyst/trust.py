@@ -10,6 +10,8 @@ Three things, from the detection pass's settings and the workspace's ``[anchors]
   embeddings, anchors that do not separate classes): a yellow box listing them.
 * **anchors the untrusted-anchor screen dropped** (``settings["anchor_notes"]``): listed, with
   *Show dropped anchors* to select them in every view.
+* **advice** (``settings["advice"]``: fewer trusted anchors a class than the recipe was measured with): a
+  yellow box; the verdict stands, but its flags may hold more clean samples.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class AnchorTrust:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dropped_ids: list[int] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)   # e.g. fewer trusted anchors than advised: read the flags wider
 
     @property
     def untrusted(self) -> bool:
@@ -59,7 +62,7 @@ class AnchorTrust:
 
     @property
     def any(self) -> bool:
-        return self.untrusted or bool(self.warnings) or bool(self.notes)
+        return self.untrusted or bool(self.warnings) or bool(self.notes) or bool(self.advice)
 
 
 def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[str, Any]], *,
@@ -88,7 +91,8 @@ def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[
         match = re.match(r"\s*anchor (\d+)", note)
         if match and (n_samples is None or int(match.group(1)) < n_samples):
             dropped.append(int(match.group(1)))
-    return AnchorTrust(pass_trusted, workspace_trusted, kind, warnings, notes, dropped)
+    advice = [str(a) for a in settings.get("advice") or []]
+    return AnchorTrust(pass_trusted, workspace_trusted, kind, warnings, notes, dropped, advice)
 
 
 #: the least the notice shrinks to on a short window (it scrolls then); its full height otherwise
@@ -182,6 +186,13 @@ class TrustNotice(QWidget):
         layout.setSpacing(3)
         layout.addWidget(self.anchors)
         layout.addWidget(self.warnings)
+        self.advice = QLabel()
+        self.advice.setObjectName("verdictAdvice")
+        self.advice.setWordWrap(True)
+        self.advice.setTextFormat(Qt.TextFormat.RichText)
+        self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.advice.setStyleSheet(WARNING_STYLE)
+        layout.addWidget(self.advice)
         self.scroll = _FitScroll()
         self.scroll.setWidget(body)
         outer = QVBoxLayout(self)
@@ -218,5 +229,9 @@ class TrustNotice(QWidget):
             self.warnings.setText("<b>Warnings before any verdict</b> (the flags may mean nothing):<br>"
                                   + "<br>".join("• " + html.escape(w) for w in trust.warnings))
         self.warnings.setVisible(bool(trust.warnings))
+        if trust.advice:
+            self.advice.setText("<b>Read the flags wider</b> (the verdict stands, but may hold more clean samples):<br>"
+                                + "<br>".join("• " + html.escape(a) for a in trust.advice))
+        self.advice.setVisible(bool(trust.advice))
         self.setVisible(trust.any)
         self.scroll.refit()

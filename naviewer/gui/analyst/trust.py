@@ -137,6 +137,17 @@ class _FitScroll(QScrollArea):
         self.updateGeometry()
 
 
+def _yellow_box(name: str) -> QLabel:
+    """A selectable rich-text label in the warning style (a box of the notice)."""
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(WARNING_STYLE)
+    return label
+
+
 class TrustNotice(QWidget):
     """``TrustNotice(parent=None)``; :meth:`set_trust` fills it (hidden when there is nothing to say).
 
@@ -174,25 +185,14 @@ class TrustNotice(QWidget):
         buttons.addWidget(self.show_dropped)
         box.addLayout(buttons)
 
-        self.warnings = QLabel()
-        self.warnings.setObjectName("verdictWarnings")
-        self.warnings.setWordWrap(True)
-        self.warnings.setTextFormat(Qt.TextFormat.RichText)
-        self.warnings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.warnings.setStyleSheet(WARNING_STYLE)
+        self.warnings = _yellow_box("verdictWarnings")   # the flags may mean nothing
+        self.advice = _yellow_box("verdictAdvice")       # the verdict stands, read it wider
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)
-        layout.addWidget(self.anchors)
-        layout.addWidget(self.warnings)
-        self.advice = QLabel()
-        self.advice.setObjectName("verdictAdvice")
-        self.advice.setWordWrap(True)
-        self.advice.setTextFormat(Qt.TextFormat.RichText)
-        self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.advice.setStyleSheet(WARNING_STYLE)
-        layout.addWidget(self.advice)
+        for widget in (self.anchors, self.warnings, self.advice):
+            layout.addWidget(widget)
         self.scroll = _FitScroll()
         self.scroll.setWidget(body)
         outer = QVBoxLayout(self)

@@ -30,23 +30,6 @@ def latest_pass(path: Path) -> Optional[int]:
         return ws.store.latest_pass_id()
 
 
-def run_of_passes(path: Path, runs: list[str], pass_id: Optional[int]) -> Optional[str]:
-    """The run directory (one of ``runs``) that the pass under review came from: its own run, or where it
-    has none that trained (a post-hoc pass), the latest earlier pass's that has one. None: no pass names
-    one of ``runs`` (the window then follows the newest run). Why: a workspace's newest run can be an
-    evaluation retrain (the matrix's oracle) while the analyst reviews the training run's pass."""
-    from naviewer.workspace import Workspace
-
-    if pass_id is None or not runs:
-        return None
-    by_name = {Path(run).name: run for run in runs}
-    with Workspace.open(path) as ws:
-        for record in sorted(ws.store.passes(), key=lambda r: -int(r["id"])):
-            if int(record["id"]) <= pass_id and record.get("run") in by_name:
-                return by_name[record["run"]]
-    return None
-
-
 def pass_record(ws, pass_id: int) -> dict:
     """The detection pass's record (id, method, run, epoch, ...; see ``WorkspaceStore.passes``), {} if none."""
     return dict(ws.store.pass_info(pass_id) or {})

@@ -676,14 +676,7 @@ class MainWindow(QMainWindow):
         def done(job: Job) -> None:
             self.state.set_workspace(path, job.result)
 
-        def summary(ctx) -> dict:
-            from naviewer.gui.analyst_dock import latest_pass, run_of_passes
-
-            summary = {**tasks.workspace_summary(path, ctx), "pass_id": latest_pass(path)}
-            summary["pass_run"] = run_of_passes(path, summary.get("runs") or [], summary["pass_id"])
-            return summary
-
-        return self.start_job(summary, f"Open workspace {path.name}",
+        return self.start_job(lambda ctx: tasks.workspace_summary(path, ctx), f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
     def new_workspace(self, path: os.PathLike | str, dataset: Optional[os.PathLike | str] = None, *,

@@ -29,13 +29,32 @@ def _runs_with_metrics(workspace: Path) -> list[str]:
     return [str(p) for p in found]
 
 
+def run_of_passes(store, runs: list[str], pass_id: Optional[int]) -> Optional[str]:
+    """The run directory (one of ``runs``) that the pass under review came from: its own run, or where it
+    has none that trained (a post-hoc pass), the latest earlier pass's that has one. None: no pass names
+    one of ``runs`` (the window then follows the newest run). Why: a workspace's newest run can be an
+    evaluation retrain (the matrix's oracle) while the analyst reviews the training run's pass."""
+    if pass_id is None or not runs:
+        return None
+    by_name = {Path(run).name: run for run in runs}
+    for record in sorted(store.passes(), key=lambda r: -int(r["id"])):
+        if int(record["id"]) <= pass_id and record.get("run") in by_name:
+            return by_name[record["run"]]
+    return None
+
+
 def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
+    """What File > Open workspace needs, from one open: sample count, runs with metrics, the latest
+    detection pass (the one the analyst reviews) and the run it came from (``run_of_passes``)."""
     from naviewer.workspace import Workspace
 
     ctx.progress(0, 1, "opening workspace")
     ws = Workspace.open(path)
     try:
-        summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": _runs_with_metrics(ws.path)}
+        runs = _runs_with_metrics(ws.path)
+        pass_id = ws.store.latest_pass_id()
+        summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
+                   "pass_run": run_of_passes(ws.store, runs, pass_id)}
     finally:
         ws.close()
     ctx.progress(1, 1, "opening workspace")

@@ -44,7 +44,7 @@ def test_a_workspace_follows_the_run_of_the_pass_under_review_not_its_newest_run
     with no run, and an evaluation retrain ("oracle") is the newest run directory."""
     import numpy as np
 
-    from naviewer.gui.analyst_dock import run_of_passes
+    from naviewer.gui.tasks import run_of_passes
     from naviewer.workspace import Workspace
 
     path = _folder_workspace(tmp_path / "a")
@@ -57,9 +57,10 @@ def test_a_workspace_follows_the_run_of_the_pass_under_review_not_its_newest_run
     with Workspace.open(path) as ws:
         latest = ws.store.add_detection_pass("kdist", {"score": np.zeros(ws.store.sample_count())}, {},
                                              run="matrix-posthoc")
-    assert run_of_passes(path, runs, latest) == runs[0]
-    assert run_of_passes(path, runs, None) is None and run_of_passes(path, [], latest) is None
-    assert run_of_passes(path, runs[1:], latest) is None   # no pass names a run directory: the newest then
+        store = ws.store
+        assert run_of_passes(store, runs, latest) == runs[0]
+        assert run_of_passes(store, runs, None) is None and run_of_passes(store, [], latest) is None
+        assert run_of_passes(store, runs[1:], latest) is None   # no pass names a run directory: the newest then
 
     qtbot.waitUntil(lambda: window.monitor is not None, timeout=10000)
     window.state.set_workspace(path, {"samples": 40, "pass_id": latest, "runs": runs, "pass_run": runs[0]})

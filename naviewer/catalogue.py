@@ -91,6 +91,6 @@ DIFT_FAST = {"hnsw_m": 8, "hnsw_ef_construction": 64, "hnsw_ef": 64, "knn_dims":
 
 #: the registered post-hoc detectors (naviewer.defense.detectors, which imports torch), named here for the
 #: torch-free CLI help; a test keeps the two the same
-DETECTOR_NAMES = ("crop_density", "dao", "dbscan", "dift", "kdist", "lid", "optics", "slof")
+DETECTOR_NAMES = ("crop_density", "dao", "dbscan", "dift", "kdist", "lid", "optics", "patchsearch", "slof")
 #: what the detection matrix can do after removing DIFT's flags (naviewer.workflows.matrix, run_cell)
 MATRIX_RESTARTS = ("retrain", "continue", "oracle")

@@ -204,7 +204,7 @@ def _roi_boxes(image_index: np.ndarray, top: np.ndarray, left: np.ndarray, heigh
 
 
 @contextmanager
-def _cpu_threads(device: torch.device, threads: Optional[int]) -> Iterator[None]:
+def cpu_threads(device: torch.device, threads: Optional[int]) -> Iterator[None]:
     """torch's intra-op threads set to ``threads`` for the block when it runs on the CPU, then restored."""
     before = torch.get_num_threads()
     if device.type != "cpu" or not threads or threads == before:
@@ -285,7 +285,7 @@ class BatchAugment:
               device: "torch.device | str | None" = None) -> torch.Tensor:
         """Views of samples ``indices`` (repeats allowed) with the given parameters."""
         device = torch.device(device) if device is not None else torch.device("cpu")
-        with _cpu_threads(device, self.cpu_threads):
+        with cpu_threads(device, self.cpu_threads):
             return self._apply(store, indices, params, device)
 
     def _apply(self, store: ImageStore, indices: np.ndarray, params: AugmentParams,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from naviewer.defense.detectors import adapters, crops, density  # noqa: F401  (register the detectors)
+from naviewer.defense.detectors import adapters, crops, density, patchsearch  # noqa: F401  (register the detectors)
 from naviewer.defense.detectors.base import (
     DETECTORS,
     THRESHOLD_RULES,

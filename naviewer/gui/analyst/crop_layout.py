@@ -251,7 +251,7 @@ class CropLayoutWidget(QWidget):
         if crop is None:
             self.crop_label.hide()
         else:
-            self.crop_label.setText(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> densest crop: {crop.describe()}")
+            self.crop_label.setText(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> {crop.what}: {crop.describe()}")
             self.crop_label.show()
         self._draw_regions()
 
@@ -345,7 +345,7 @@ class CropLayoutWidget(QWidget):
             pen = item.pen()
             pen.setStyle(Qt.PenStyle.DashLine)
             item.setPen(pen)
-            item.setToolTip(f"densest crop: {self.densest_crop.describe()}")
+            item.setToolTip(f"{self.densest_crop.what}: {self.densest_crop.describe()}")
             self._region_items.append(item)
             self.densest_item = item
         self.viewbox.setRange(QRectF(-1, -1, layout.width + 2, layout.height + 2), padding=0.02)

@@ -27,6 +27,8 @@ from naviewer.errors import NaviewerError
 PREFIX = "detector:"
 #: the fields of a sample's densest crop as a crop_density pass stores them (``best_box_<field>``)
 BOX_FIELDS = ("top", "left", "height", "width")
+#: what a pass's per-sample box means, by detector (the rest: crop_density's densest crop)
+BOX_MEANING = {"patchsearch": "trigger window"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class DensestCrop:
     support: Optional[int]
     key: str
     label: str
+    what: str = "densest crop"  # what the box is: patchsearch's is its candidate trigger window
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -123,7 +126,8 @@ class DetectorTable:
             if height <= 0 or width <= 0:
                 continue
             support = None if item.support is None else int(item.support[sid])
-            return DensestCrop(top, left, height, width, support, item.key, item.label)
+            return DensestCrop(top, left, height, width, support, item.key, item.label,
+                               BOX_MEANING.get(item.method, "densest crop"))
         return None
 
 

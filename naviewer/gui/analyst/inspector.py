@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt, qimage_from_array
-from naviewer.gui.analyst.detector_scores import DensestCrop, detector_table
+from naviewer.gui.analyst.detector_scores import BOX_MEANING, DensestCrop, detector_table
 from naviewer.gui.flow_layout import FlowLayout
 
 #: the outline of a sample's densest crop (crop_density): an orange none of the review colours uses
@@ -150,10 +150,15 @@ class SampleInspector(QWidget):
         self.crop_value = QLabel("–")  # the densest crop of a crop_density pass, outlined on the image
         self.crop_value.setWordWrap(True)
         self.crop_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        tip = ("The crop of this image that sits most densely among other images' crops (crop_density): outlined "
-               "on the image. A poison's trigger crop sits with the other poisons' trigger crops.")
+        boxed = [item for item in self.detectors if item.best_box is not None]
+        meanings = list(dict.fromkeys(BOX_MEANING.get(item.method, "densest crop") for item in boxed))
+        self.box_sources = ", ".join(dict.fromkeys(item.method for item in boxed))
+        tip = ("Outlined on the image. crop_density's densest crop: the crop of this image that sits most densely "
+               "among other images' crops (a poison's trigger crop sits with the other poisons' trigger crops). "
+               "patchsearch's trigger window: the window Grad-CAM points at, which pasted on other images pulls "
+               "them into this image's cluster.")
         self.crop_value.setToolTip(tip)
-        crop_name = QLabel(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> densest crop:")
+        crop_name = QLabel(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> {' / '.join(meanings) or 'densest crop'}:")
         crop_name.setToolTip(tip)
         if any(item.best_box is not None for item in self.detectors):
             self.detector_form.addRow(crop_name, self.crop_value)
@@ -267,7 +272,7 @@ class SampleInspector(QWidget):
         self.values["review"].setText(state)
         for item in self.detectors:
             self.detector_values[item.key].setText(self.detector_text(item.key, sid))
-        self.crop_value.setText(self.densest_crop.describe() if self.densest_crop is not None else "– (no crop_density score)")
+        self.crop_value.setText(self.densest_crop.describe() if self.densest_crop is not None else f"– (no box from {self.box_sources or 'crop_density'})")
         self._set_neighbours(s.neighbours(sid, self.k))
         self._show_truth()
 

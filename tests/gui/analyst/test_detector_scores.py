@@ -155,7 +155,7 @@ def test_densest_crop_of_a_crop_density_pass_is_outlined(qtbot, detector_workspa
     assert image.pixelColor(x, y).name() == CROP_COLOUR.name()
 
     s.set_current(7)  # not scored by crop_density: nothing outlined
-    assert inspector.densest_crop is None and "no crop_density score" in inspector.crop_value.text()
+    assert inspector.densest_crop is None and "no box from crop_density" in inspector.crop_value.text()
 
     # the crop-layout view (composites: the panel passes the sample's densest crop with its image)
     view = panel.crop_layout
@@ -166,3 +166,31 @@ def test_densest_crop_of_a_crop_density_pass_is_outlined(qtbot, detector_workspa
     assert view.crop_label.isVisibleTo(view) and "crop_density" in view.crop_label.text()
     view.set_densest_crop(None)
     assert view.densest_item is None and not view.crop_label.isVisibleTo(view)
+
+
+def test_a_patchsearch_window_is_named_as_a_trigger_window(qtbot, detector_workspace) -> None:
+    """patchsearch keeps its candidate trigger window as best_box too: outlined the same way, named for what it is;
+    a sample it never searched (box -1) gets no outline."""
+    from naviewer.workflows.posthoc import pass_extras
+
+    ws, dift, demo, _kdist, _lid = detector_workspace
+    h, w = np.asarray(demo.images).shape[1:3]
+    boxes = np.full((demo.n, 4), -1)
+    boxes[2] = [1, 2, h // 2, w // 2]
+    arrays = {"score": np.random.default_rng(5).random(demo.n), "flagged": np.zeros(demo.n, bool),
+              "cluster": np.full(demo.n, -1), **pass_extras({"best_box": boxes}, demo.n)}
+    ws.store.add_detection_pass("patchsearch", arrays, {"summary": {"flagged": 0}}, run="posthoc")
+    panel = AnalystPanel.from_workspace(ws, dift, images=np.asarray(demo.images), embeddings=demo.embeddings,
+                                        reviewer="t")
+    qtbot.addWidget(panel)
+    s, inspector = panel.session, panel.inspector
+    window = detector_table(s).densest_crop(2)
+    assert window is not None and window.what == "trigger window" and window.box == (1, 2, h // 2, w // 2)
+    s.set_current(2)
+    assert inspector.densest_crop == window
+    s.set_current(4)
+    assert inspector.densest_crop is None and "no box from patchsearch" in inspector.crop_value.text()
+    view = panel.crop_layout
+    view.set_sample(np.asarray(demo.images)[2], None)
+    view.set_densest_crop(window)
+    assert "trigger window:" in view.crop_label.text()

@@ -1,0 +1,158 @@
+"""patchsearch on tiny generated data with a hand-built "backdoored" encoder (no training): a planted
+checkerboard is found by its window, its samples rank first, and the classifier flags them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from naviewer.data.store import ImageStore
+from naviewer.defense.detectors import DetectorInputs, make_detector
+from naviewer.defense.detectors.patchsearch import best_windows, grad_cam, nearest_centroid, paste
+from naviewer.errors import NaviewerError
+from naviewer.evaluation.detection import auroc
+
+SIZE = 16
+TRIGGER = 4
+CHECKER = (np.indices((TRIGGER, TRIGGER)).sum(axis=0) % 2).astype(np.float32)  # 4 x 4 checkerboard of 0 / 1
+
+
+class ToyEncoder(torch.nn.Module):
+    """``layer4``: a conv filter matched to the checkerboard; its global max (large weight) is one feature,
+    next to a random projection of the 4x4-downsampled image. The trigger feature dominates, so the
+    checkerboard samples form one cluster wherever the patch sits, as a backdoored encoder's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer4 = torch.nn.Conv2d(3, 1, TRIGGER, bias=False)
+        signed = torch.from_numpy(2.0 * CHECKER - 1.0)
+        with torch.no_grad():
+            self.layer4.weight.copy_(signed.expand(1, 3, TRIGGER, TRIGGER) / (3 * TRIGGER * TRIGGER))
+        g = torch.Generator().manual_seed(0)
+        self.proj = torch.nn.Parameter(torch.randn(3 * 16, 8, generator=g) / 10.0, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        response = self.layer4(x)  # ~1.7 on the normalised checkerboard, small on smooth content
+        trigger = torch.relu(response.amax(dim=(2, 3)) - 0.8)
+        small = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+        return torch.cat([20.0 * trigger, small @ self.proj], dim=1)
+
+
+def _data(clean: int = 400, poisons: int = 30, seed: int = 0) -> tuple[ImageStore, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images, corners = [], np.full((clean + poisons, 2), -1)
+    for i in range(clean + poisons):
+        base = rng.integers(40, 216, size=(4, 4, 3)).astype(np.float64)
+        img = np.kron(base, np.ones((4, 4, 1))) + rng.normal(0, 6, size=(SIZE, SIZE, 3))
+        if i >= clean:
+            y, x = rng.integers(0, SIZE - TRIGGER + 1, size=2)
+            img[y:y + TRIGGER, x:x + TRIGGER] = 255.0 * CHECKER[..., None]
+            corners[i] = (y, x)
+        images.append(np.clip(img, 0, 255).astype(np.uint8))
+    truth = np.zeros(clean + poisons, dtype=bool)
+    truth[clean:] = True
+    return ImageStore.from_images(images, np.zeros(len(images), np.int64), ["x"]), truth, corners
+
+
+def _run(**settings):
+    store, truth, corners = _data()
+    encoder = ToyEncoder()
+    inputs = DetectorInputs(np.zeros((len(store), 0), np.float32), encoder=encoder, images=store, image_size=SIZE)
+    defaults = dict(clusters=10, test_images=100, window=TRIGGER, per_round=2, prune=0.25, seed=0)
+    return make_detector("patchsearch", **{**defaults, **settings}).run(inputs), truth, corners
+
+
+def _iou(a, b) -> float:
+    (ay, ax, ah, aw), (by, bx, bh, bw) = a, b
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    inter = iy * ix
+    return inter / float(ah * aw + bh * bw - inter)
+
+
+def test_search_ranks_the_checkerboards_first_and_its_window_covers_them():
+    result, truth, corners = _run(classifier=False)
+    search = result.extras["search_score"]
+    searched = np.isfinite(search)
+    assert truth[searched].sum() >= 20  # the poison cluster survives the pruning and is searched
+    top = np.argsort(-np.where(searched, search, -np.inf))[:20]
+    assert truth[top].mean() >= 0.8
+    boxes = result.extras["best_box"]
+    best = top[0]
+    assert truth[best]
+    assert _iou(tuple(boxes[best]), (*corners[best], TRIGGER, TRIGGER)) >= 0.5
+    assert np.all(boxes[~searched] == -1)  # never searched: no window, NaN score
+    assert np.isnan(result.score[~searched]).all()
+
+
+def test_classifier_flags_the_poisons_everywhere():
+    result, truth, _ = _run(classifier=True, ensemble=3, iterations=200, classifier_width=8)
+    assert np.isfinite(result.score).all()  # the classifier scores every sample, searched or not
+    flags = result.flags
+    assert flags[truth].mean() >= 0.8
+    assert flags[~truth].mean() <= 0.02
+    assert auroc(result.score, truth) >= 0.95
+    assert result.threshold["rule"] in ("gmm2", "own")  # the log-odds split, or its fallback p > 0.5
+    assert result.extras["patches"].shape[1:] == (3, TRIGGER, TRIGGER)
+
+
+def test_grad_cam_peaks_at_the_planted_pixel():
+    conv = torch.nn.Conv2d(1, 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer4 = conv
+
+        def forward(self, x):
+            return torch.cat([self.layer4(x[:, :1]).amax(dim=(2, 3)), torch.ones(x.shape[0], 1)], dim=1)
+
+    x = torch.zeros(1, 3, 8, 8)
+    x[0, 0, 5, 2] = 3.0
+    cam = grad_cam(Net(), conv, x, torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    assert tuple(np.unravel_index(int(cam[0].argmax()), (8, 8))) == (5, 2)
+    assert best_windows(cam, 1).tolist() == [[5, 2]]
+
+
+def test_paste_and_assignment_helpers():
+    images = torch.zeros(2, 3, 6, 6)
+    patches = torch.ones(2, 3, 2, 2)
+    out = paste(images, patches, np.array([[0, 0], [4, 3]]))
+    assert out[0, :, :2, :2].eq(1).all() and out[1, :, 4:6, 3:5].eq(1).all()
+    assert float(out.sum()) == 2 * 3 * 4 and float(images.sum()) == 0  # a copy; the input is untouched
+    centroids = np.array([[1.0, 0.0], [0.0, 2.0]], np.float32)
+    z = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    assert nearest_centroid(z, centroids).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("settings", [dict(window=-1), dict(prune=1.0), dict(per_round=0), dict(cam_layer="nope")])
+def test_bad_settings_are_named(settings):
+    store, _, _ = _data(clean=40, poisons=2)
+    inputs = DetectorInputs(np.zeros((len(store), 0), np.float32), encoder=ToyEncoder(), images=store, image_size=SIZE)
+    with pytest.raises(NaviewerError, match="patchsearch"):
+        make_detector("patchsearch", classifier=False, clusters=4, test_images=10, **settings).run(inputs)
+
+
+def test_needs_the_encoder_and_images():
+    with pytest.raises(NaviewerError, match="needs encoder"):
+        make_detector("patchsearch").run(DetectorInputs(np.zeros((5, 3), np.float32)))
+
+
+def test_classifier_flags_split_the_log_odds_and_fall_back_to_one_half():
+    from naviewer.defense.detectors.patchsearch import auto_window, classifier_flags
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.0005, 0.002, 400)
+    poisons = rng.uniform(0.05, 0.6, 30)  # below 0.5 mostly, yet far above every clean sample
+    prob = np.concatenate([clean, poisons])
+    split = classifier_flags(prob, "gmm2", 0.01, 3.5, 0)
+    assert split["flags"][400:].all() and not split["flags"][:400].any()
+    assert split["threshold"]["on"] == "log-odds of p"
+    own = classifier_flags(prob, "own", 0.01, 3.5, 0)
+    assert own["flags"].sum() == (poisons > 0.5).sum()
+    flat = classifier_flags(np.full(50, 0.01), "gmm2", 0.01, 3.5, 0)  # nothing to split: PatchSearch's p > 0.5
+    assert not flat["flags"].any() and flat["threshold"]["fallback"] == "p > 0.5"
+    assert (auto_window(16), auto_window(32), auto_window(224), auto_window(6)) == (8, 8, 56, 6)

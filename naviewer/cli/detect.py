@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--detector", action="append", metavar="NAME", default=[],
                         help="another detector to run beside DIFT, each saved as its own pass, repeatable: "
                              + ", ".join(d for d in DETECTOR_NAMES if d != "dift")
-                             + " (crop_density: how densely an image's best crop sits among other images' crops)")
+                             + " (crop_density: how densely an image's best crop sits among other images' crops; "
+                             "patchsearch: image windows that, pasted on other images, pull them into the image's "
+                             "cluster, then a poison classifier; patch triggers)")
     parser.add_argument("--detector-set", action="append", metavar="NAME:KEY=VALUE",
                         help="a detector setting, repeatable (e.g. lid:k=32, kdist:direction=sparse)")
     parser.add_argument("--view", choices=["squash", "center", "first", "second"], default="squash",

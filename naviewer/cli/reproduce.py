@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      "with --restarts ...,oracle): the first as the run's own restart, the others fresh trainings of the "
                      "same kept set with the seed offset by 1000 each (one retrain's ASR moves by ~10 points); default 1")
     mat.add_argument("--detector", action="append", metavar="NAME", help="post-hoc detectors per cell (default: "
-                     "kdist, lid, slof, dao, dbscan, crop_density), repeatable")
+                     "kdist, lid, slof, dao, dbscan, crop_density, patchsearch), repeatable")
     mat.add_argument("--rescore", action="store_true", help="only score --detector again on the done cells' saved "
                      "encoders (no training)")
     parser.set_defaults(func=run)

@@ -67,7 +67,7 @@ ATTACK_ROWS: dict[str, AttackRow] = {
 }
 MATRIX_METHODS = ("simclr", "mocov2", "byol", "simsiam")
 #: post-hoc detectors scored in every cell (DIFT's own post-hoc pass is always added)
-MATRIX_DETECTORS = ("kdist", "lid", "slof", "dao", "dbscan", "crop_density")
+MATRIX_DETECTORS = ("kdist", "lid", "slof", "dao", "dbscan", "crop_density", "patchsearch")
 
 
 @dataclass(frozen=True)

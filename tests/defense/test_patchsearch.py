@@ -153,6 +153,13 @@ def test_classifier_flags_split_the_log_odds_and_fall_back_to_one_half():
     assert split["threshold"]["on"] == "log-odds of p"
     own = classifier_flags(prob, "own", 0.01, 3.5, 0)
     assert own["flags"].sum() == (poisons > 0.5).sum()
-    flat = classifier_flags(np.full(50, 0.01), "gmm2", 0.01, 3.5, 0)  # nothing to split: PatchSearch's p > 0.5
-    assert not flat["flags"].any() and flat["threshold"]["fallback"] == "p > 0.5"
+    flat = classifier_flags(np.full(50, 0.01), "gmm2", 0.01, 3.5, 0)  # nothing to split, no outlier: no flags
+    assert not flat["flags"].any() and flat["threshold"]["fallback"] == "p > 0.5 or robust_z"
+    # two far samples above a tight clean mass, one below 0.5: both flagged, by the split or its fallback
+    tail = np.concatenate([rng.uniform(0.003, 0.006, 400), [0.3, 0.6]])
+    spread = classifier_flags(tail, "gmm2", 0.01, 3.5, 0)
+    assert spread["flags"][-2:].all() and spread["flags"][:400].sum() <= 4
+    # the fallback itself: a split that flags nothing leaves p > 0.5 and the robust outliers of the log-odds
+    fallback = classifier_flags(tail, "robust_z", 0.01, 1e6, 0)
+    assert fallback["threshold"]["fallback"] == "p > 0.5 or robust_z" and fallback["flags"].sum() == 1
     assert (auto_window(16), auto_window(32), auto_window(224), auto_window(6)) == (8, 8, 56, 6)

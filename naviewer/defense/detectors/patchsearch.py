@@ -197,14 +197,20 @@ def classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, see
     Why not only p > 0.5: the classifier learns square patches pasted at training scale, while a poison
     carries its trigger as the evaluation view shows it (a 2:1 composite squashed to half width), so its p
     can sit far below 0.5 while still far above every clean sample's (measured on CorruptEncoder:
-    poisons' median p 0.18, clean 99th percentile 0.002). With no separation the rule falls back to p > 0.5."""
+    poisons' median p 0.18, clean 99th percentile 0.002). When the split finds no second population the flags
+    are p > 0.5 or a robust outlier of the log-odds (z > ``z``)."""
     own = np.asarray(prob) > 0.5
     if rule == "own":
         return {"flags": own, "threshold": {"rule": "own", "classifier": "p > 0.5"}}
     p = np.clip(np.asarray(prob, dtype=np.float64), 1e-7, 1 - 1e-7)
-    flags, description = threshold(np.log(p / (1 - p)), rule, fraction, z, seed=seed)
+    log_odds = np.log(p / (1 - p))
+    flags, description = threshold(log_odds, rule, fraction, z, seed=seed)
     if not flags.any() or (rule == "gmm2" and description.get("value") is None):
-        return {"flags": own, "threshold": {**description, "fallback": "p > 0.5"}}
+        # no two populations: PatchSearch's own p > 0.5, plus the log-odds' robust outliers (z > ``z``), since
+        # poisons whose p spreads out from the clean mass leave no second mode for the split to find
+        outliers, robust = threshold(log_odds, "robust_z", fraction, z, seed=seed)
+        return {"flags": own | outliers, "threshold": {**description, "fallback": "p > 0.5 or robust_z",
+                                                       "robust_z": robust}}
     return {"flags": flags, "threshold": {**description, "on": "log-odds of p"}}
 
 

@@ -117,3 +117,14 @@ def test_the_catalogue_names_every_registered_detector():
     from naviewer.defense.detectors import detector_names
 
     assert tuple(detector_names()) == DETECTOR_NAMES
+
+
+@pytest.mark.parametrize("name, settings", [("patchsearch", {"classifier": "maybe"}), ("kdist", {"k": 2.5}),
+                                            ("crop_density", {"scale": 0.5}), ("lid", {"k": True})])
+def test_a_setting_of_the_wrong_type_is_named(name, settings):
+    """From the command line ``classifier=maybe`` stays a string: an error naming the setting, not a truthy value."""
+    from naviewer.defense.detectors import make_detector
+
+    key = next(iter(settings))
+    with pytest.raises(NaviewerError, match=f"setting {key} must be"):
+        make_detector(name, **settings)

@@ -131,7 +131,30 @@ class Detector:
         except TypeError as exc:
             known = ", ".join(f.name for f in dataclasses.fields(self.Settings))
             raise NaviewerError(f"bad settings for detector {self.name!r}: {exc}; known settings: {known}") from None
+        self._check_types(settings)
         self.validate()
+
+    def _check_types(self, given: dict) -> None:
+        """Each given setting has its default's type (an int is a float; a list is a tuple), so that
+        ``classifier=maybe`` from the command line is an error, not a truthy string."""
+        defaults = self.Settings()
+        for key, value in given.items():
+            default = getattr(defaults, key)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            elif isinstance(default, (tuple, list)):
+                ok = isinstance(value, (tuple, list))
+            elif isinstance(default, (str, dict)):
+                ok = isinstance(value, type(default))
+            else:
+                ok = True
+            if not ok:
+                raise NaviewerError(f"detector {self.name}: setting {key} must be {type(default).__name__} "
+                                    f"(like its default {default!r}), got {value!r}")
 
     def validate(self) -> None:
         rule = getattr(self.settings, "rule", "top_fraction")

@@ -15,7 +15,7 @@ A *spec* is what a user types or a workspace stored:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from naviewer.data.base import ImageDataset, SubsetDataset
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS
@@ -37,6 +37,15 @@ def _split_subfolder(root: Path, split: str) -> Path:
     return root
 
 
+def _folder_list(root: Path, split: str) -> Optional[Path]:
+    """``root/<split>.txt`` (else ``root/train.txt``) when ``root`` holds a ``train.txt`` file list: the
+    layout naviewer craft writes. Read as an image folder it would be one class named "images"."""
+    if not (root / "train.txt").is_file():
+        return None
+    own = root / f"{split}.txt"
+    return own if own.is_file() else root / "train.txt"
+
+
 def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDataset:
     from naviewer.data.cifar import CIFAR10_DIR, CIFAR100_DIR, CifarDataset, find_cifar_dir
 
@@ -46,6 +55,12 @@ def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDatas
     if path.is_dir():
         if find_cifar_dir(path) is not None:
             return CifarDataset(path, split=split, coarse=bool(options.get("coarse", False)))
+        listing = _folder_list(path, split)
+        if listing is not None:  # naviewer craft's output and a workspace's dataset/: images/ + train.txt
+            from naviewer.data.filelist import FileListDataset
+
+            return FileListDataset(listing, root=options.get("root"), class_names=options.get("class_names"),
+                                   max_pixels=max_pixels)
         from naviewer.data.folder import ImageFolderDataset
 
         return ImageFolderDataset(_split_subfolder(path, split), max_pixels=max_pixels)

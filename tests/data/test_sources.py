@@ -128,3 +128,22 @@ def test_demo_always_names_the_builtin_set_even_beside_a_demo_folder(tmp_path, m
     from naviewer.data.demo import DigitsDemoDataset
 
     assert isinstance(open_dataset("demo"), DigitsDemoDataset)
+
+
+def test_a_folder_with_a_train_list_is_read_as_that_list(tmp_path: Path) -> None:
+    """naviewer craft writes images/<class>/*.png + train.txt + classes.txt; the folder itself must open as
+    that list (two classes), not as an image folder whose one class is "images"."""
+    keys = []
+    for i, name in enumerate(("cat", "dog", "dog")):
+        key = f"images/{name}/{i:06d}.png"
+        write_png(tmp_path / key, np.full((4, 4, 3), i, np.uint8))
+        keys.append(key)
+    labels = [0, 1, 1]
+    write_file_list(tmp_path / "train.txt", keys, labels)
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")
+    data = open_dataset(tmp_path)
+    assert data.kind == "filelist" and len(data) == 3
+    assert data.class_names == ["cat", "dog"] and list(data.labels) == labels
+    assert len(open_dataset(tmp_path, split="test")) == 3  # no test.txt: the list, as folders without splits
+    write_file_list(tmp_path / "test.txt", keys[:1], labels[:1])
+    assert len(open_dataset(tmp_path, split="test")) == 1

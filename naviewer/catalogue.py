@@ -89,8 +89,20 @@ def recipes_help() -> str:
 DIFT_FAST = {"hnsw_m": 8, "hnsw_ef_construction": 64, "hnsw_ef": 64, "knn_dims": 64, "knn_rerank": 10}
 
 
-#: the registered post-hoc detectors (naviewer.defense.detectors, which imports torch), named here for the
-#: torch-free CLI help; a test keeps the two the same
-DETECTOR_NAMES = ("crop_density", "dao", "dbscan", "dift", "kdist", "lid", "optics", "patchsearch", "slof")
+#: the registered post-hoc detectors (naviewer.defense.detectors, which imports torch) and their one-line
+#: summaries, here for the torch-free CLI help and the GUI; the detector classes read their summary from it
+#: and a test keeps the names the same
+DETECTOR_SUMMARIES = {
+    "crop_density": "crop-aware: how densely an image's best crop sits among other images' crops (composites)",
+    "dao": "density ratio to the neighbours weighted by their local dimension (Huang et al., ICLR 2025)",
+    "dbscan": "B1: every sample DBSCAN puts in a cluster",
+    "dift": "DIFT: dense candidates far from the anchors (MinDist, GMM), then label spreading",
+    "kdist": "distance to the k-th neighbour; dense (small) by default",
+    "lid": "local intrinsic dimension (MLE); its sign flips with the setting, see both tails",
+    "optics": "B1: every sample OPTICS puts in a cluster",
+    "patchsearch": "PatchSearch: image windows that, pasted elsewhere, pull images into the sample's cluster (patches)",
+    "slof": "k-distance over the neighbours' (simplified LOF)",
+}
+DETECTOR_NAMES = tuple(DETECTOR_SUMMARIES)
 #: what the detection matrix can do after removing DIFT's flags (naviewer.workflows.matrix, run_cell)
 MATRIX_RESTARTS = ("retrain", "continue", "oracle")

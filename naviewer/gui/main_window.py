@@ -41,6 +41,7 @@ from naviewer.analysis.app_state import AppState
 from naviewer.errors import NaviewerError
 from naviewer.gui import tasks
 from naviewer.gui.environment import EnvironmentProbe, cached_environment
+from naviewer.gui.detect_dialog import DEFAULT_DETECTORS, DetectDialog
 from naviewer.gui.format import remaining
 from naviewer.gui.jobs import Job, JobConflict, JobFunction, JobManager, JobState
 from naviewer.gui.jobs_panel import JobsPanel
@@ -150,6 +151,7 @@ class MainWindow(QMainWindow):
         self.monitor = None  # TrainingMonitor, built after the first paint
         self.last_message_box: Optional[QMessageBox] = None
         self.train_settings: dict[str, Any] = {}
+        self.detectors_chosen: tuple[str, ...] = DEFAULT_DETECTORS  # what the Detect dialog ticks next time
         self._shown_once = False
         self._closing = False
         self._pending_follow: Optional[Path] = None
@@ -250,6 +252,9 @@ class MainWindow(QMainWindow):
         self.act_cancel = self._action("&Cancel", self.cancel_training, "Ctrl+.", "Cancel training (it checkpoints first)")
         self.act_detect = self._action("&Detect (post-hoc)…", self.detect_dialog, None,
                                        "Run a DIFT pass on the open workspace with a trained encoder (naviewer detect)")
+        self.act_detect_with = self._action("Detect with &other detectors…", self.detect_with_dialog, None,
+                                            "DIFT and the detectors you tick (k-distance, LID, PatchSearch, ...), each "
+                                            "a pass of its own, side by side in the Analyst (naviewer detect --detector)")
         self.act_anchors = self._action("&Anchors…", self.show_anchors, "Ctrl+Shift+A",
                                         "DIFT's anchors of the open workspace: where they come from, whether they are "
                                         "trusted, per class; replace them with a trusted clean set (naviewer anchors)")
@@ -284,6 +289,7 @@ class MainWindow(QMainWindow):
         workspace_menu = bar.addMenu("&Workspace")
         workspace_menu.addAction(self.act_anchors)
         workspace_menu.addAction(self.act_detect)
+        workspace_menu.addAction(self.act_detect_with)
         self.workspace_menu = workspace_menu
         self.view_menu = bar.addMenu("&View")
         self.panels_menu = self.view_menu.addMenu("&Panels")
@@ -299,6 +305,7 @@ class MainWindow(QMainWindow):
             run_menu.addAction(action)
         run_menu.addSeparator()
         run_menu.addAction(self.act_detect)
+        run_menu.addAction(self.act_detect_with)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
         help_menu.addAction(self.act_about)
@@ -915,8 +922,28 @@ class MainWindow(QMainWindow):
             checkpoint = Path(chosen)
         return self.detect(checkpoint)
 
+    def detect_with_dialog(self):
+        """Run ▸ Detect with other detectors: a dialog (non-blocking) for the checkpoint and the detectors; accepting
+        it runs :meth:`detect` with them. Returns the dialog."""
+        if self.workspace_path is None:
+            self.inform("Detect", "Open a workspace first: post-hoc detection ranks a workspace's samples.")
+            return None
+        start = self.workspace_path / "checkpoints"
+        dialog = DetectDialog(self, self.encoder_path, start if start.is_dir() else self.workspace_path,
+                              self.detectors_chosen)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.detect_dialog_widget = dialog
+
+        def run(d=dialog) -> None:
+            self.detectors_chosen = d.detectors()
+            self.detect(d.checkpoint(), detectors=d.detectors())
+
+        dialog.accepted.connect(run)
+        dialog.open()
+        return dialog
+
     def detect(self, checkpoint: os.PathLike | str, workspace: Optional[os.PathLike | str] = None, *,
-               run: str = "posthoc") -> Optional[Job]:
+               run: str = "posthoc", detectors: tuple[str, ...] = ()) -> Optional[Job]:
         """``naviewer detect WORKSPACE --checkpoint CHECKPOINT`` in a job; then the analyst docks on the pass.
 
         A bad checkpoint fails the job with a NaviewerError: a readable message, no traceback."""
@@ -934,8 +961,9 @@ class MainWindow(QMainWindow):
             if result.get("pass_id") is not None:
                 self.show_analyst(path, int(result["pass_id"]), result.get("run"))
 
-        return self.start_job(lambda ctx: tasks.posthoc_detect(path, checkpoint, ctx, run=run),
-                              f"Detect (post-hoc) with {checkpoint.name}", resources=[f"workspace:{path}"],
+        what = f" and {', '.join(detectors)}" if detectors else ""
+        return self.start_job(lambda ctx: tasks.posthoc_detect(path, checkpoint, ctx, run=run, detectors=detectors),
+                              f"Detect (post-hoc) with {checkpoint.name}{what}", resources=[f"workspace:{path}"],
                               kind="detection", torch_threads=tasks.training_threads(), on_success=done)
 
     # --------------------------------------------------------------------- training ----
@@ -1025,6 +1053,7 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(job is not None and job.state in (JobState.RUNNING, JobState.PAUSED))
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
+        self.act_detect_with.setEnabled(self.workspace_path is not None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 
     # ------------------------------------------------------------------------ help ----

@@ -186,7 +186,7 @@ def default_training_job(settings: dict[str, Any], *, workspace: Optional[Path],
 
 
 def posthoc_detect(path: Path, checkpoint: Path, ctx: JobContext, *, run: str = "posthoc",
-                   device: str = "auto") -> dict[str, Any]:
+                   device: str = "auto", detectors: tuple[str, ...] = ()) -> dict[str, Any]:
     """``naviewer detect WS --checkpoint C``: the same workflow and the same settings as the CLI
     (the workspace's ``[dift]``), so a pass made here is the pass the CLI would have made."""
     from naviewer.defense.config import DiftConfig
@@ -199,8 +199,10 @@ def posthoc_detect(path: Path, checkpoint: Path, ctx: JobContext, *, run: str = 
         raise NaviewerError("no such checkpoint file", checkpoint)
     with Workspace.open(path) as ws:
         config = DiftConfig.from_dict(ws.config.get("dift") or {})
-        out = detect(ws, checkpoint, config=config, run=run, device=resolve_device(device), ctx=ctx)
+        out = detect(ws, checkpoint, config=config, run=run, device=resolve_device(device), ctx=ctx,
+                     detectors=tuple(detectors))
         return {"pass_id": out.pass_id, "run": out.run, "tag": out.tag, "summary": dict(out.summary),
+                "detector_passes": dict(out.detector_passes), "detector_metrics": dict(out.detector_metrics),
                 "embeddings": str(out.embeddings_path), "checkpoint": str(checkpoint)}
 
 

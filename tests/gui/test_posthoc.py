@@ -171,3 +171,41 @@ def test_a_reopened_workspace_shows_its_earlier_finetune_and_does_not_offer_it_a
         assert not gate.button.isEnabled() and gate.reason.text().startswith("Done earlier")
     finally:
         dock.close()
+
+
+def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained):
+    """Run ▸ Detect with other detectors: the dialog names every detector with its summary; accepting it runs
+    DIFT and the ticked ones, each saved as a pass the Analyst shows side by side."""
+    from naviewer.catalogue import DETECTOR_NAMES
+    from naviewer.gui.analyst.detector_scores import detector_table
+    from naviewer.workspace import Workspace
+
+    path, checkpoint = trained
+    _open(qtbot, window, path)
+    assert window.act_detect_with.isEnabled()
+    dialog = window.detect_with_dialog()  # the window owns it; it deletes itself when closed
+    assert set(dialog.boxes) == set(DETECTOR_NAMES) - {"dift"}
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    assert not ok.isEnabled() and "Choose the encoder checkpoint" in dialog.problem.text()  # no encoder open yet
+    dialog.checkpoint_edit.setText(str(path / "missing.pt"))
+    assert not ok.isEnabled() and "No such file" in dialog.problem.text()
+    dialog.checkpoint_edit.setText(str(checkpoint))
+    assert ok.isEnabled()
+    for name, box in dialog.boxes.items():
+        box.setChecked(name in ("kdist", "slof"))
+    started = []
+    window.jobs.job_started.connect(started.append)
+    ok.click()
+    job = next(j for j in started if j.name.startswith("Detect"))
+    assert "kdist, slof" in job.name
+    qtbot.waitSignal(job.finished, timeout=60000).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+    assert set(job.result["detector_passes"]) == {"kdist", "slof"}
+    with Workspace.open(path) as ws:
+        methods = {p["method"] for p in ws.store.passes()}
+    assert {"kdist", "slof"} <= methods
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == job.result["pass_id"],
+                    timeout=10000)
+    shown = {item.method for item in detector_table(window.analyst_dock.panel.session)}
+    assert {"kdist", "slof"} <= shown
+    assert window.detectors_chosen == ("kdist", "slof")  # ticked again next time

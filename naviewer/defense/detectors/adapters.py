@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from naviewer.catalogue import DETECTOR_SUMMARIES
 from naviewer.defense.detectors.base import Detector, DetectorInputs, register_detector
 from naviewer.jobs import JobContext
 
@@ -22,7 +23,7 @@ class DiftDetector(Detector):
     name = "dift"
     Settings = DiftDetectorSettings
     needs = ("anchors",)
-    summary = "DIFT: dense candidates far from the anchors (MinDist, GMM), then label spreading"
+    summary = DETECTOR_SUMMARIES[name]
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         from naviewer.defense.config import DiftConfig
@@ -65,11 +66,11 @@ class _ClusterFilter(Detector):
 class DbscanDetector(_ClusterFilter):
     name = "dbscan"
     method = "dbscan"
-    summary = "B1: every sample DBSCAN puts in a cluster"
+    summary = DETECTOR_SUMMARIES[name]
 
 
 @register_detector
 class OpticsDetector(_ClusterFilter):
     name = "optics"
     method = "optics"
-    summary = "B1: every sample OPTICS puts in a cluster"
+    summary = DETECTOR_SUMMARIES[name]

@@ -26,6 +26,7 @@ import numpy as np
 
 from naviewer.data.crops import DEFAULT_RATIO, sample_crop_boxes
 from naviewer.defense.config import DiftConfig
+from naviewer.catalogue import DETECTOR_SUMMARIES
 from naviewer.defense.detectors.base import Detector, DetectorInputs, register_detector, threshold
 from naviewer.defense.knn import KnnIndex, as_float32
 from naviewer.errors import NaviewerError
@@ -166,7 +167,7 @@ class CropDensityDetector(Detector):
     name = "crop_density"
     Settings = CropDensitySettings
     needs = ("encoder", "images")
-    summary = "crop-aware: how densely an image's best crop sits among other images' crops (composites)"
+    summary = DETECTOR_SUMMARIES[name]
 
     def validate(self) -> None:
         super().validate()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from naviewer.defense.config import DiftConfig
+from naviewer.catalogue import DETECTOR_SUMMARIES
 from naviewer.defense.detectors.base import Detector, DetectorInputs, register_detector
 from naviewer.defense.knn import KnnIndex, as_float32
 from naviewer.errors import NaviewerError
@@ -87,7 +88,7 @@ class KDistance(Detector):
 
     name = "kdist"
     Settings = KDistanceSettings
-    summary = "distance to the k-th neighbour; dense (small) by default"
+    summary = DETECTOR_SUMMARIES[name]
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         s = self.settings
@@ -107,7 +108,7 @@ class Lid(Detector):
 
     name = "lid"
     Settings = LidSettings
-    summary = "local intrinsic dimension (MLE); its sign flips with the setting, see both tails"
+    summary = DETECTOR_SUMMARIES[name]
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         s = self.settings
@@ -129,7 +130,7 @@ class Slof(Detector):
 
     name = "slof"
     Settings = SlofSettings
-    summary = "k-distance over the neighbours' (simplified LOF)"
+    summary = DETECTOR_SUMMARIES[name]
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         s = self.settings
@@ -153,7 +154,7 @@ class Dao(Detector):
 
     name = "dao"
     Settings = DaoSettings
-    summary = "density ratio to the neighbours weighted by their local dimension (Huang et al., ICLR 2025)"
+    summary = DETECTOR_SUMMARIES[name]
 
     def validate(self) -> None:
         super().validate()

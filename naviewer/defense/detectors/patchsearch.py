@@ -38,6 +38,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from naviewer.catalogue import DETECTOR_SUMMARIES
 from naviewer.defense.detectors.base import Detector, DetectorInputs, register_detector, threshold
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext
@@ -241,7 +242,7 @@ class PatchSearchDetector(Detector):
     name = "patchsearch"
     Settings = PatchSearchSettings
     needs = ("encoder", "images")
-    summary = "PatchSearch: image windows that, pasted elsewhere, pull images into the sample's cluster (patches)"
+    summary = DETECTOR_SUMMARIES[name]
 
     def validate(self) -> None:
         super().validate()

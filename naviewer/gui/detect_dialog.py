@@ -1,0 +1,103 @@
+"""The Detect dialog: the encoder checkpoint and which detectors run beside DIFT, each as its own pass.
+
+Why a dialog: Run ▸ Detect (post-hoc) runs DIFT alone, as ``naviewer detect WS --checkpoint C`` does; the
+field's other detectors (``--detector NAME``) are what the Analyst panel compares side by side, and a
+person without the command line had no way to run them. The names and one-line summaries come from
+:mod:`naviewer.catalogue` (torch-free), the same list ``naviewer detect --help`` prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from naviewer.catalogue import DETECTOR_NAMES, DETECTOR_SUMMARIES
+
+#: detectors that embed images again through the encoder: minutes, not seconds, on a CPU
+SLOW_DETECTORS = ("crop_density", "patchsearch")
+#: ticked when the dialog first opens: the cheap density detectors
+DEFAULT_DETECTORS = ("kdist", "lid")
+
+
+class DetectDialog(QDialog):
+    """Choose the checkpoint and the detectors; accepting it runs the detection (the main window's job)."""
+
+    def __init__(self, parent: Optional[QWidget] = None, checkpoint: Optional[Path] = None,
+                 start_dir: Optional[Path] = None, chosen: tuple[str, ...] = DEFAULT_DETECTORS) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Detect (post-hoc)")
+        self.start_dir = start_dir
+        layout = QVBoxLayout(self)
+        intro = QLabel("DIFT always runs. Each detector ticked below runs on the same embeddings and is saved as a "
+                       "pass of its own; the Analyst panel shows every one side by side (inspector, gallery sort, "
+                       "map colours).")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Encoder checkpoint:"))
+        self.checkpoint_edit = QLineEdit(str(checkpoint) if checkpoint else "")
+        self.checkpoint_edit.setPlaceholderText("a .pt file (naviewer run, or a foreign SSL checkpoint)")
+        self.checkpoint_edit.textChanged.connect(self._validate)
+        row.addWidget(self.checkpoint_edit, 1)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(browse)
+        layout.addLayout(row)
+        grid = QGridLayout()
+        self.boxes: dict[str, QCheckBox] = {}
+        for i, name in enumerate(d for d in DETECTOR_NAMES if d != "dift"):
+            box = QCheckBox(name + (" (slow: embeds images again)" if name in SLOW_DETECTORS else ""))
+            box.setChecked(name in chosen)
+            box.setToolTip(DETECTOR_SUMMARIES[name])
+            line = QLabel(DETECTOR_SUMMARIES[name])
+            line.setWordWrap(True)
+            grid.addWidget(box, i, 0)
+            grid.addWidget(line, i, 1)
+            self.boxes[name] = box
+        grid.setColumnStretch(1, 1)
+        layout.addLayout(grid)
+        self.problem = QLabel("")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #b00020")
+        layout.addWidget(self.problem)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Detect")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.resize(720, self.sizeHint().height())
+        self._validate()
+
+    def checkpoint(self) -> Path:
+        return Path(self.checkpoint_edit.text().strip()).expanduser()
+
+    def detectors(self) -> tuple[str, ...]:
+        return tuple(name for name, box in self.boxes.items() if box.isChecked())
+
+    def _browse(self) -> None:
+        start = str(self.checkpoint().parent if self.checkpoint_edit.text().strip() else (self.start_dir or ""))
+        chosen, _ = QFileDialog.getOpenFileName(self, "Detect (post-hoc): choose the encoder checkpoint", start,
+                                                "PyTorch checkpoints (*.pt *.pth);;All files (*)")
+        if chosen:
+            self.checkpoint_edit.setText(chosen)
+
+    def _validate(self) -> None:
+        text = self.checkpoint_edit.text().strip()
+        problem = "" if text and self.checkpoint().is_file() else (
+            "Choose the encoder checkpoint." if not text else f"No such file: {text}")
+        self.problem.setText(problem)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)

@@ -128,7 +128,8 @@ def test_paste_and_assignment_helpers():
     assert nearest_centroid(z, centroids).tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("settings", [dict(window=-1), dict(prune=1.0), dict(per_round=0), dict(cam_layer="nope")])
+@pytest.mark.parametrize("settings", [dict(window=-1), dict(prune=1.0), dict(per_round=0), dict(cam_layer="nope"),
+                                      dict(max_fraction=0.0)])
 def test_bad_settings_are_named(settings):
     store, _, _ = _data(clean=40, poisons=2)
     inputs = DetectorInputs(np.zeros((len(store), 0), np.float32), encoder=ToyEncoder(), images=store, image_size=SIZE)
@@ -163,3 +164,13 @@ def test_classifier_flags_split_the_log_odds_and_fall_back_to_one_half():
     fallback = classifier_flags(tail, "robust_z", 0.01, 1e6, 0)
     assert fallback["threshold"]["fallback"] == "p > 0.5 or robust_z" and fallback["flags"].sum() == 1
     assert (auto_window(16), auto_window(32), auto_window(224), auto_window(6)) == (8, 8, 56, 6)
+
+
+def test_a_classifier_that_calls_most_samples_poisoned_flags_none():
+    """p > 0.5 for a third of the samples is not a poison population: no flags, and the record says why."""
+    from naviewer.defense.detectors.patchsearch import classifier_flags
+
+    prob = np.concatenate([np.full(600, 0.2), np.full(300, 0.8)])
+    out = classifier_flags(prob, "own", 0.01, 3.5, 0, max_fraction=0.2)
+    assert not out["flags"].any() and "33% of the samples" in out["threshold"]["refused"]
+    assert classifier_flags(prob, "own", 0.01, 3.5, 0, max_fraction=0.5)["flags"].sum() == 300

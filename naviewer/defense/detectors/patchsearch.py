@@ -64,6 +64,7 @@ class PatchSearchSettings:
     classifier_width: int = 16
     batch: int = 256                  # images per forward pass
     rule: str = "gmm2"                # on the classifier's log-odds (own: p > 0.5), else on the search score
+    max_fraction: float = 0.2         # more flags than this share: no flags (the classifier found no trigger)
     fraction: float = 0.01
     z: float = 3.5
     seed: int = 0
@@ -192,14 +193,29 @@ def auto_window(size: int) -> int:
     return int(min(size, max(size // 4, 8)))
 
 
-def classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, seed: int) -> dict:
+def classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, seed: int,
+                     max_fraction: float = 1.0) -> dict:
     """Flags from the classifier's p: ``own`` is PatchSearch's p > 0.5; any other rule splits the log-odds.
 
     Why not only p > 0.5: the classifier learns square patches pasted at training scale, while a poison
     carries its trigger as the evaluation view shows it (a 2:1 composite squashed to half width), so its p
     can sit far below 0.5 while still far above every clean sample's (measured on CorruptEncoder:
     poisons' median p 0.18, clean 99th percentile 0.002). When the split finds no second population the flags
-    are p > 0.5 or a robust outlier of the log-odds (z > ``z``)."""
+    are p > 0.5 or a robust outlier of the log-odds (z > ``z``).
+
+    A classifier that calls more than ``max_fraction`` of the samples poisoned has learned something
+    every image has, not a trigger (measured on a CIFAR cell: p > 0.5 for 32 % of the samples, 6 % of them
+    poisons): then nothing is flagged and the threshold record says why."""
+    out = _classifier_flags(prob, rule, fraction, z, seed)
+    share = float(np.mean(out["flags"])) if len(out["flags"]) else 0.0
+    if share > max_fraction:
+        out = {"flags": np.zeros_like(out["flags"]),
+               "threshold": {**out["threshold"], "refused": f"{share:.0%} of the samples flagged, more than "
+                             f"max_fraction {max_fraction:g}: the classifier does not single out a trigger"}}
+    return out
+
+
+def _classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, seed: int) -> dict:
     own = np.asarray(prob) > 0.5
     if rule == "own":
         return {"flags": own, "threshold": {"rule": "own", "classifier": "p > 0.5"}}
@@ -252,6 +268,8 @@ class PatchSearchDetector(Detector):
                 raise NaviewerError(f"detector patchsearch: {key} must be >= 0 (0 = automatic), got {getattr(s, key)}")
         if int(s.per_round) < 1 or int(s.max_searched) < 1:
             raise NaviewerError("detector patchsearch: per_round and max_searched must be >= 1")
+        if not 0.0 < float(s.max_fraction) <= 1.0:
+            raise NaviewerError(f"detector patchsearch: max_fraction must be in (0, 1], got {s.max_fraction}")
         if not 0.0 <= float(s.prune) < 1.0:
             raise NaviewerError(f"detector patchsearch: prune must be in [0, 1), got {s.prune}")
         if s.classifier and (int(s.top_patches) < 1 or int(s.ensemble) < 1 or int(s.iterations) < 1):
@@ -309,7 +327,7 @@ class PatchSearchDetector(Detector):
                 prob, validation = self._classify(store, n, size, search, patches, device, ctx)
                 extras["validation"] = validation
                 extras["patches"] = patches.cpu().numpy()
-                extras.update(classifier_flags(prob, s.rule, s.fraction, s.z, int(s.seed)),
+                extras.update(classifier_flags(prob, s.rule, s.fraction, s.z, int(s.seed), float(s.max_fraction)),
                               direction_note="the poison classifier's p(a top patch is pasted)")
                 return prob, extras
             if patches is not None:

@@ -12,7 +12,7 @@ for path in sys.argv[1:]:
         p = np.asarray(ws.store.pass_scores(int(rec["id"]))["score"], float)
         row = []
         for rule, kw in rules:
-            f = classifier_flags(p, rule, 0.01, kw.get("z", 3.5), 0)["flags"]
+            f = classifier_flags(p, rule, 0.01, kw.get("z", 3.5), 0, max_fraction=0.2)["flags"]
             if truth is not None and truth.any():
                 tp = int((f & truth).sum()); row.append(f"{rule}{kw.get('z', '')}: {f.sum()} ({100*tp/max(f.sum(),1):.0f}/{100*tp/truth.sum():.0f})")
             else:

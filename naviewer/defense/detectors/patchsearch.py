@@ -299,7 +299,9 @@ class PatchSearchDetector(Detector):
         try:
             z = np.asarray(inputs.embeddings, dtype=np.float32)[:n]
             if z.ndim != 2 or z.shape[1] == 0:
-                z = embed_tensor(backbone, eval_tensor(store, np.arange(n), size, device), int(s.batch))
+                z = np.concatenate([embed_tensor(backbone, eval_tensor(store, np.arange(b, min(b + int(s.batch), n)),
+                                                                       size, device), int(s.batch))
+                                    for b in range(0, n, int(s.batch))])
             z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
             labels, centroids, distance = _kmeans(z, k, int(s.seed))
             ctx.progress(0, None, "patchsearch: clusters")
@@ -408,18 +410,15 @@ class PatchSearchDetector(Detector):
         train_ids = np.setdiff1d(np.arange(n), top[np.isfinite(finite[top])])
         if train_ids.size < 2:
             raise NaviewerError("patchsearch: too few samples to train the poison classifier")
-        train_x = eval_tensor(store, train_ids, size, device)
         logits = torch.zeros((n, 2), device=device)
-        all_x = None
         for member in range(int(s.ensemble)):
             gen = torch.Generator().manual_seed(int(s.seed) * 1000 + member)
-            model = _train_classifier(train_x, patches, int(s.iterations), int(s.classifier_width), gen, device, ctx,
-                                      member, int(s.ensemble))
-            if all_x is None:
-                all_x = eval_tensor(store, np.arange(n), size, device)
+            model = _train_classifier(store, train_ids, size, patches, int(s.iterations), int(s.classifier_width), gen,
+                                      device, ctx, member, int(s.ensemble))
             with torch.no_grad():
                 for begin in range(0, n, int(s.batch)):
-                    logits[begin:begin + int(s.batch)] += model(all_x[begin:begin + int(s.batch)]).float()
+                    ids = np.arange(begin, min(begin + int(s.batch), n))  # a batch at a time: memory bounded by it
+                    logits[begin:begin + ids.size] += model(eval_tensor(store, ids, size, device)).float()
         prob = torch.softmax(logits / int(s.ensemble), dim=1)[:, 1].cpu().numpy().astype(np.float64)
         searched = np.flatnonzero(np.isfinite(search))
         validation: dict[str, Any] = {}
@@ -452,7 +451,8 @@ def _cut(x, corners: np.ndarray, window: int):
     return torch.stack([x[i, :, y:y + window, c:c + window] for i, (y, c) in enumerate(corners)])
 
 
-def _train_classifier(train_x, patches, iterations: int, width: int, gen, device, ctx, member: int, members: int):
+def _train_classifier(store, train_ids: np.ndarray, size: int, patches, iterations: int, width: int, gen, device, ctx,
+                      member: int, members: int):
     """A [1,1,1,1] ResNet learning clean (0) vs a top patch pasted (1), resized to U[0.375w, 1.5w) (p = 0.5).
     One thread on the CPU: these small steps ran 13x slower on 2 threads beside another job."""
     import torch
@@ -460,16 +460,16 @@ def _train_classifier(train_x, patches, iterations: int, width: int, gen, device
     from naviewer.ssl.augment import cpu_threads
 
     with cpu_threads(torch.device(device) if device is not None else torch.device("cpu"), 1):
-        return _fit_classifier(train_x, patches, iterations, width, gen, device, ctx, member, members)
+        return _fit_classifier(store, train_ids, size, patches, iterations, width, gen, device, ctx, member, members)
 
 
-def _fit_classifier(train_x, patches, iterations: int, width: int, gen, device, ctx, member: int, members: int):
+def _fit_classifier(store, train_ids: np.ndarray, size: int, patches, iterations: int, width: int, gen, device, ctx,
+                    member: int, members: int):
     import torch
     import torch.nn.functional as F
 
     from naviewer.ssl.backbones import BackboneConfig, build_backbone
 
-    size = train_x.shape[-1]
     w = patches.shape[-1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
@@ -482,8 +482,8 @@ def _fit_classifier(train_x, patches, iterations: int, width: int, gen, device, 
         if step % 20 == 0:
             ctx.check()
             ctx.progress(member * iterations + step, members * iterations, "patchsearch: poison classifier")
-        pick = torch.randint(0, train_x.shape[0], (32,), generator=gen)
-        x = train_x[pick.to(train_x.device)].clone()
+        pick = torch.randint(0, train_ids.size, (32,), generator=gen).numpy()
+        x = eval_tensor(store, train_ids[pick], size, device)  # decoded per step: nothing of size N is held
         label = (torch.rand(32, generator=gen) < 0.5).long()
         for row in torch.nonzero(label).flatten().tolist():
             side = int(torch.randint(lo, hi, (1,), generator=gen))

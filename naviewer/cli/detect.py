@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             extra = (f", AUROC {m['auroc']:.3f} (reversed {m['auroc_reversed']:.3f}), precision {m['precision']:.3f}, "
                      f"recall {m['recall']:.3f}" if m.get("auroc") is not None else "")
             print(f"{name} pass {pid}: {m['flagged']} flagged ({m['threshold'].get('rule')}){extra}")
+            if m["threshold"].get("refused"):  # e.g. patchsearch's classifier called most samples poisoned
+                print(f"  {name}: no flags: {m['threshold']['refused']}")
         print(f"embeddings: {out.embeddings_path}")
         print(f"next: naviewer review {args.workspace}, then naviewer finetune {args.workspace} "
               "(fine-tunes this encoder on the confirmed flags)")

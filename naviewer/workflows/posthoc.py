@@ -219,6 +219,11 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     start = time.perf_counter()
     encoder = load_encoder(checkpoint, backbone)
     size = image_size or encoder.image_size
+    if detectors:  # bad detector settings are refused now, not after the embedding and the DIFT pass
+        from naviewer.defense.detectors import make_detector
+
+        for name in detectors:
+            make_detector(name, **dict((detector_settings or {}).get(name) or {})).check_inputs(size)
     store = ImageStore.from_dataset(ws.dataset(), ctx)
     features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=size, device=device, store=store,
                                ctx=ctx, view=view)

@@ -174,3 +174,9 @@ def test_a_classifier_that_calls_most_samples_poisoned_flags_none():
     out = classifier_flags(prob, "own", 0.01, 3.5, 0, max_fraction=0.2)
     assert not out["flags"].any() and "33% of the samples" in out["threshold"]["refused"]
     assert classifier_flags(prob, "own", 0.01, 3.5, 0, max_fraction=0.5)["flags"].sum() == 300
+
+
+def test_a_window_larger_than_the_image_is_refused_before_any_work():
+    make_detector("patchsearch", window=16).check_inputs(16)
+    with pytest.raises(NaviewerError, match="window 40 is larger than the image size 16"):
+        make_detector("patchsearch", window=40).check_inputs(16)

@@ -164,6 +164,10 @@ class Detector:
         if k is not None and int(k) < 1:
             raise NaviewerError(f"detector {self.name}: k must be >= 1, got {k}")
 
+    def check_inputs(self, image_size: Optional[int] = None) -> None:
+        """Refuse, before any work, settings the inputs make impossible (override; e.g. a window larger
+        than the image). A pass calls it before embedding, so the error does not come after minutes."""
+
     def settings_dict(self) -> dict:
         return dataclasses.asdict(self.settings)
 

@@ -275,6 +275,10 @@ class PatchSearchDetector(Detector):
         if s.classifier and (int(s.top_patches) < 1 or int(s.ensemble) < 1 or int(s.iterations) < 1):
             raise NaviewerError("detector patchsearch: top_patches, ensemble and iterations must be >= 1")
 
+    def check_inputs(self, image_size: Optional[int] = None) -> None:
+        if image_size and int(self.settings.window) > int(image_size):
+            raise NaviewerError(f"patchsearch: window {self.settings.window} is larger than the image size {image_size}")
+
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         import torch
 

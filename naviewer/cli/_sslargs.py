@@ -118,3 +118,12 @@ def open_store(spec: str, split: str, ctx) -> Any:
     from naviewer.data.store import ImageStore
 
     return ImageStore.from_dataset(open_dataset(spec, split=split), ctx)
+
+
+def open_streaming_store(spec: str, split: str, decode_mb: float) -> Any:
+    """Open a dataset source for one pass over its images: decoded a chunk of ``decode_mb`` at a time
+    (:class:`naviewer.data.store.LazyImageStore`), or its own array when it holds one in memory."""
+    from naviewer.data import open_dataset
+    from naviewer.data.store import streaming_store
+
+    return streaming_store(open_dataset(spec, split=split), decode_mb)

@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                              "under torchrun (e.g. torchrun --nproc_per_node 4 -m naviewer embed ...) every process "
                              "takes its own shards, one GPU each, and writes into the same memory-mapped file "
                              "(default with torchrun: 65536)")
+    parser.add_argument("--decode-mb", type=float, default=512, metavar="MB",
+                        help="decoded images held at once (default 512): images are decoded a chunk at a time, so "
+                             "memory is bounded by this, not by the dataset's size (an in-memory source such as "
+                             "CIFAR or the demo is read as it is)")
     add_inference_args(parser)
     add_backbone_args(parser, defaults=False)
     parser.set_defaults(func=run_embed)
@@ -40,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from naviewer.cli._sslargs import context, encoder_from_args, open_store
+    from naviewer.cli._sslargs import context, encoder_from_args, open_streaming_store
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
 
@@ -53,11 +57,15 @@ def run_embed(args: argparse.Namespace) -> int:
         from naviewer.errors import NaviewerError
 
         raise NaviewerError(f"--shard-size must be >= 1, got {args.shard_size}")
+    if not args.decode_mb > 0:  # NaN too
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError(f"--decode-mb must be > 0, got {args.decode_mb}")
     dtype = np.dtype(args.dtype or ("float16" if sharded else "float32"))
     if sharded:
         return _run_sharded(args, dtype, ctx)
     encoder = encoder_from_args(args)
-    store = open_store(args.dataset, args.split, ctx)
+    store = open_streaming_store(args.dataset, args.split, args.decode_mb)
     _check_space(args.out, len(store) * encoder.config.feature_dim * dtype.itemsize)
     size = args.image_size or encoder.image_size or None
     args.dtype = dtype.name
@@ -72,7 +80,7 @@ def _run_sharded(args: argparse.Namespace, dtype, ctx) -> int:
     import os
     from pathlib import Path
 
-    from naviewer.cli._sslargs import encoder_from_args, open_store
+    from naviewer.cli._sslargs import encoder_from_args, open_streaming_store
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.distributed import distributed_session, init_distributed
     from naviewer.ssl.sharded import partial_path, sharded_embeddings
@@ -86,7 +94,7 @@ def _run_sharded(args: argparse.Namespace, dtype, ctx) -> int:
     info = init_distributed(device.type)
     with distributed_session():
         encoder = encoder_from_args(args)
-        store = open_store(args.dataset, args.split, ctx)
+        store = open_streaming_store(args.dataset, args.split, args.decode_mb)
         if info.is_main and not partial_path(Path(args.out)).is_file():
             _check_space(args.out, len(store) * encoder.config.feature_dim * dtype.itemsize)
         size = args.image_size or encoder.image_size or None

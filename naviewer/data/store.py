@@ -9,7 +9,7 @@ no per-image Python loop runs in training.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -136,3 +136,81 @@ class ImageStore:
                 images = bucket.images[self.position[indices[new_indices]]]
                 buckets.append(SizeBucket(bucket.height, bucket.width, new_indices, images))
         return ImageStore(buckets, self.labels[indices], self.class_names)
+
+
+DEFAULT_DECODE_MB = 512
+
+
+class LazyImageStore:
+    """A dataset's images decoded only when asked for, a bounded chunk at a time.
+
+    An :class:`ImageStore` decodes everything once, which is what training wants but makes a single
+    pass over 10M file-list images need the whole decoded set in RAM. Passes that visit each image
+    once (embedding extraction, sharded or not) take this instead: :meth:`chunks` decodes about
+    ``decode_mb`` of images at a time (peak about twice that while a chunk is stacked), and
+    :meth:`subset` decodes only the rows asked for, so peak RSS is bounded by the setting, not by N.
+    """
+
+    def __init__(self, dataset: ImageDataset, decode_mb: float = DEFAULT_DECODE_MB) -> None:
+        if not decode_mb > 0:
+            raise NaviewerError(f"the decode budget must be > 0 MB, got {decode_mb}")
+        self.dataset = dataset
+        self.decode_bytes = int(float(decode_mb) * 2**20)
+        self.labels = np.asarray(dataset.labels, dtype=np.int64)
+        self.class_names = list(dataset.class_names)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, index: int) -> np.ndarray:
+        return np.asarray(self.dataset.image(int(index)), dtype=np.uint8)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageStore:
+        """The rows ``indices`` decoded (renumbered 0..len-1, in the given order), like ImageStore.subset."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(f"subset indices out of range for a store of {len(self)} samples")
+        return ImageStore.from_images((self.image(i) for i in indices), self.labels[indices], self.class_names)
+
+    def rows(self, begin: int, end: int) -> "LazyImageStore":
+        """Rows [begin, end) as a lazy store of their own (a shard), with the same decode budget."""
+        from naviewer.data.base import SubsetDataset
+
+        return LazyImageStore(SubsetDataset(self.dataset, np.arange(begin, end)), self.decode_bytes / 2**20)
+
+    def chunks(self, ctx: Optional[JobContext] = None) -> Iterator[tuple[int, ImageStore]]:
+        """(offset, the decoded rows offset..offset+len-1) in order, each about ``decode_mb``."""
+        ctx = ensure_context(ctx)
+        n = len(self)
+        begin, held, images = 0, 0, []
+        for index in range(n):
+            if index % 256 == 0:
+                ctx.check()
+            image = self.image(index)
+            images.append(image)
+            held += image.nbytes
+            if held >= self.decode_bytes or index == n - 1:
+                yield begin, ImageStore.from_images(images, self.labels[begin:index + 1], self.class_names)
+                begin, held, images = index + 1, 0, []
+
+    def materialize(self, ctx: Optional[JobContext] = None, message: str = "loading images") -> ImageStore:
+        """Everything decoded (for the detectors that revisit images at random)."""
+        return ImageStore.from_dataset(self.dataset, ctx, message)
+
+
+def streaming_store(dataset: ImageDataset, decode_mb: float = DEFAULT_DECODE_MB) -> "ImageStore | LazyImageStore":
+    """The store a one-visit pass should read: the dataset's own array when it holds one in memory
+    already (CIFAR, the demo: a view, no copy), else a :class:`LazyImageStore`."""
+    if len(dataset) == 0:
+        raise NaviewerError("the dataset has no images", getattr(dataset, "root", None))
+    whole = dataset.as_array()
+    if whole is not None and len(whole) == len(dataset):
+        return ImageStore.from_array(whole, dataset.labels, dataset.class_names)
+    return LazyImageStore(dataset, decode_mb)
+
+
+def store_rows(store: "ImageStore | LazyImageStore", begin: int, end: int) -> "ImageStore | LazyImageStore":
+    """Rows [begin, end) of either kind of store (a lazy one stays lazy)."""
+    if isinstance(store, LazyImageStore):
+        return store.rows(begin, end)
+    return store.subset(np.arange(begin, end))

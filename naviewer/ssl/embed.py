@@ -17,15 +17,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from naviewer.data.store import ImageStore
+from naviewer.data.store import ImageStore, LazyImageStore
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.ssl.augment import CIFAR_MEAN, CIFAR_STD, EvalTransform
 from naviewer.ssl.device import resolve_device
 
 
-def default_image_size(store: ImageStore) -> int:
-    """The side of the most common bucket (32 for CIFAR, even with 2:1 composites mixed in)."""
+def default_image_size(store: "ImageStore | LazyImageStore") -> int:
+    """The side of the most common bucket (32 for CIFAR, even with 2:1 composites mixed in); of a lazy
+    store, of its first 256 images."""
+    if isinstance(store, LazyImageStore):
+        store = store.subset(np.arange(min(len(store), 256)))
     counts = Counter({(b.height, b.width): len(b.indices) for b in store.buckets})
     (h, w), _ = counts.most_common(1)[0]
     return int(min(h, w))
@@ -57,9 +60,21 @@ def _reserve(tmp: Path, final: Path) -> None:
                 raise
 
 
+def _pieces(store: "ImageStore | LazyImageStore", ctx: JobContext):
+    """(sample indices, their uint8 images) of one size at a time: an ImageStore's buckets, or each
+    decoded chunk's buckets of a lazy store (so only one chunk is ever decoded)."""
+    if isinstance(store, LazyImageStore):
+        for offset, chunk in store.chunks(ctx):
+            for bucket in chunk.buckets:
+                yield bucket.indices + offset, bucket.images
+    else:
+        for bucket in store.buckets:
+            yield bucket.indices, bucket.images
+
+
 def extract_embeddings(
     backbone: nn.Module,
-    store: ImageStore,
+    store: "ImageStore | LazyImageStore",
     device: "torch.device | str | None" = None,
     batch_size: int = 256,
     dtype: "np.dtype | type" = np.float32,
@@ -106,11 +121,11 @@ def extract_embeddings(
     final = Path(out_path) if out_path is not None else None
     done = 0
     try:
-        for bucket_id, bucket in enumerate(store.buckets):
-            for start in range(0, len(bucket.indices), batch_size):
+        for indices, bucket_images in _pieces(store, ctx):
+            for start in range(0, len(indices), batch_size):
                 ctx.check()
-                stop = min(start + batch_size, len(bucket.indices))
-                images = torch.from_numpy(bucket.images[start:stop])
+                stop = min(start + batch_size, len(indices))
+                images = torch.from_numpy(bucket_images[start:stop])
                 if device.type == "cuda":
                     images = images.pin_memory().to(device, non_blocking=True)
                 elif device.type != "cpu":
@@ -127,7 +142,7 @@ def extract_embeddings(
                         _reserve(tmp, final)
                     else:
                         out = np.empty(shape, dtype=dtype)
-                out[bucket.indices[start:stop]] = feats_np.astype(dtype, copy=False)
+                out[indices[start:stop]] = feats_np.astype(dtype, copy=False)
                 done += stop - start
                 ctx.progress(done, n, message)
         assert out is not None

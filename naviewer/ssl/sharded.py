@@ -71,6 +71,7 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
     called without a process group cannot wait for the others). A finished ``out_path`` is reused as it is."""
     import torch.distributed as dist
 
+    from naviewer.data.store import store_rows
     from naviewer.ssl.embed import extract_embeddings
 
     ctx = ensure_context(ctx)
@@ -121,7 +122,7 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         ctx.check()
         begin, end = plan.bounds(shard)
         ctx.progress(step, len(mine), f"rank {rank}: shard {shard + 1} of {plan.count} (rows {begin}-{end - 1})")
-        feats = extract_embeddings(backbone, store.subset(np.arange(begin, end)), device=device,
+        feats = extract_embeddings(backbone, store_rows(store, begin, end), device=device,
                                    batch_size=batch_size, image_size=image_size)
         array[begin:end] = feats.astype(dtype, copy=False)
         array.flush()

@@ -69,12 +69,12 @@ def _tag_for(checkpoint: PathLike) -> str:
 def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[int] = None, device=None,
                     store=None, ctx: Optional[JobContext] = None, view: str = "squash") -> np.ndarray:
     """Backbone features of every workspace sample, written (atomically) to the workspace."""
-    from naviewer.data.store import ImageStore
+    from naviewer.data.store import streaming_store
     from naviewer.ssl.embed import extract_embeddings
 
     ctx = ensure_context(ctx)
-    if store is None:
-        store = ImageStore.from_dataset(ws.dataset(), ctx)
+    if store is None:  # one visit per image: decoded a chunk at a time
+        store = streaming_store(ws.dataset())
     return extract_embeddings(backbone, store, device=device, ctx=ctx, image_size=image_size,
                               out_path=ws.embeddings_path(run, tag), view=view)
 
@@ -162,6 +162,13 @@ def pass_extras(extras: dict, n: int) -> dict[str, np.ndarray]:
     return out
 
 
+def needs_images(names: Sequence[str]) -> bool:
+    """Whether any of the registered detectors ``names`` revisits the images (crop_density, patchsearch)."""
+    from naviewer.defense.detectors import DETECTORS
+
+    return any("images" in getattr(DETECTORS.get(name), "needs", ()) for name in names if name != "dift")
+
+
 def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, anchors=None,
                   settings: Optional[dict] = None, truth: Optional[np.ndarray] = None,
                   ctx: Optional[JobContext] = None, encoder=None, images=None, image_size: Optional[int] = None,
@@ -169,11 +176,14 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
     """Registered detectors (:mod:`naviewer.defense.detectors`) over ``features``, each saved as a pass
     of its own (method = its name; scores ``score``, ``flagged``, ``cluster``, and the per-sample extras
     of :func:`pass_extras`, e.g. ``crop_density``'s densest crop), sharing one neighbour table. Returns
-    (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision, recall)."""
+    (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision, recall). ``images``
+    may be a function returning the ImageStore, called once here (the dataset is decoded only for them)."""
     from naviewer.defense.detectors import DetectorInputs, make_detector
     from naviewer.evaluation.detection import auroc, detection_metrics
 
     ctx = ensure_context(ctx)
+    if callable(images):  # decoded only now, when a detector that revisits images is about to run
+        images = images()
     inputs = DetectorInputs(np.asarray(features), anchors=anchors, ground_truth=truth, encoder=encoder, images=images,
                             image_size=image_size, device=device)
     passes, metrics = {}, {}
@@ -204,7 +214,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
                    detectors: Sequence[str] = (), detector_settings: Optional[dict] = None,
                    view: str = "squash") -> PosthocOutcome:
     """Embed the workspace with ``checkpoint``'s backbone, run one DIFT pass and the B1 baselines."""
-    from naviewer.data.store import ImageStore
+    from naviewer.data.store import ImageStore, streaming_store
     from naviewer.defense.config import DiftConfig
     from naviewer.defense.pipeline import PosthocDetector, save_detection
     from naviewer.ssl.checkpoints import load_encoder
@@ -224,7 +234,18 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
 
         for name in detectors:
             make_detector(name, **dict((detector_settings or {}).get(name) or {})).check_inputs(size)
-    store = ImageStore.from_dataset(ws.dataset(), ctx)
+    # one visit per image for the embedding and the encoder check: decoded a chunk at a time, so memory is
+    # bounded by the decode budget, not N; the whole set is decoded only for a step that revisits images
+    store = streaming_store(ws.dataset())
+    decoded: list = []
+
+    def whole_store() -> ImageStore:
+        if isinstance(store, ImageStore):
+            return store
+        if not decoded:
+            decoded.append(store.materialize(ctx, "loading the images for the crop-aware steps"))
+        return decoded[0]
+
     features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=size, device=device, store=store,
                                ctx=ctx, view=view)
     timings["embed"] = time.perf_counter() - start
@@ -239,7 +260,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     def crop_scores():  # the crop-agreement rule's input, computed only when that rule runs
         from naviewer.defense.detectors.crops import crop_density_scores
 
-        return crop_density_scores(encoder.backbone, store, len(samples), image_size=size, device=device, ctx=ctx,
+        return crop_density_scores(encoder.backbone, whole_store(), len(samples), image_size=size, device=device, ctx=ctx,
                                    seed=int(config.seed))
 
     result = PosthocDetector(config).run(detect_on, anchors, truth, ctx, sample_count=len(samples),
@@ -260,7 +281,8 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
         start = time.perf_counter()
         detector_passes, detector_metrics = run_detectors(
             ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
-            truth=truth, ctx=ctx, encoder=encoder.backbone, images=store, image_size=size, device=device)
+            truth=truth, ctx=ctx, encoder=encoder.backbone, images=whole_store if needs_images(detectors) else None,
+            image_size=size, device=device)
         timings["detectors"] = time.perf_counter() - start
     from naviewer.analysis.embeddings import embeddings_record
 

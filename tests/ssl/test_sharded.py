@@ -85,3 +85,17 @@ def test_two_gloo_processes_under_torchrun(tmp_path):
     two, one = np.load(out), np.load(single)
     assert two.shape == one.shape and two.dtype == np.float16
     assert np.allclose(two.astype(np.float32), one.astype(np.float32), rtol=2e-3, atol=2e-3)
+
+
+def test_a_lazy_store_gives_the_same_rows_sharded_or_not(small, tmp_path):
+    """Decoded a chunk at a time (a budget of ~10 images here), the rows are the in-memory pass's."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.data.store import LazyImageStore
+
+    store, net, whole = small
+    images = [store.image(i) for i in range(len(store))]
+    lazy = LazyImageStore(ArrayDataset(images, store.labels, store.class_names), decode_mb=10 * 16 * 16 * 3 / 2**20)
+    plain = extract_embeddings(net, lazy, image_size=16, batch_size=7)
+    assert np.allclose(plain, whole, rtol=1e-4, atol=1e-5)
+    arr = sharded_embeddings(net, lazy, tmp_path / "e.npy", shard_size=64, image_size=16)
+    assert np.allclose(arr.astype(np.float32), whole, rtol=2e-3, atol=2e-3)

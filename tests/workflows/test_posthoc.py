@@ -27,6 +27,23 @@ def test_posthoc_pass_and_baselines_are_stored_for_review(accepted_run):
         assert "precision" in out.baseline_metrics["dbscan"]
 
 
+def test_posthoc_decodes_the_whole_dataset_only_for_a_detector_that_revisits_images(accepted_run, monkeypatch):
+    """The embedding reads the folder a chunk at a time; only crop_density (and the crop rule) need all of it."""
+    from naviewer.data.store import LazyImageStore
+    from workflow_kit import dift_config
+
+    calls = []
+    original = LazyImageStore.materialize
+    monkeypatch.setattr(LazyImageStore, "materialize", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    path, outcome = accepted_run
+    with Workspace.open(path) as ws:
+        posthoc_detect(ws, outcome.checkpoint, run="lazy", config=dift_config(crop_agreement=0.0), detectors=("kdist",))
+        assert calls == []
+        out = posthoc_detect(ws, outcome.checkpoint, run="lazy2", config=dift_config(crop_agreement=0.0),
+                             detectors=("kdist", "crop_density"))
+        assert calls == [1] and set(out.detector_passes) == {"kdist", "crop_density"}
+
+
 def test_detect_cli(accepted_run, capsys):
     path, outcome = accepted_run
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--run", "clirun",

@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="what of a non-square image is embedded: squash (the whole image resized, the toolbox's "
                              "eval; default), center (the largest centred square), first / second (each half along "
                              "the longer side: a composite's two source images); recorded with the pass")
+    parser.add_argument("--embeddings", metavar="FILE",
+                        help="the checkpoint's features of every workspace sample, computed already (an (N, D) .npy, "
+                             "row i = sample i; e.g. naviewer embed --shard-size under torchrun, across processes and "
+                             "GPUs): checked (shape, rows, finite values) and taken into the workspace instead of "
+                             "embedding again; the checkpoint still embeds the trusted anchors and runs the checks")
     parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--anchors", metavar="SPEC", help="replace the workspace's DIFT anchors first: " + ANCHOR_SPEC_HELP)
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
                              tag=args.tag, baselines=baselines, image_size=args.image_size,
                              device=resolve_device(args.device), ctx=ctx, detectors=args.detector,
-                             detector_settings=detector_settings, view=args.view)
+                             detector_settings=detector_settings, view=args.view, embeddings=args.embeddings)
         s = out.summary
         if out.anchors:
             print(anchors_summary(out.anchors))

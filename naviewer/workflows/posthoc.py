@@ -79,6 +79,55 @@ def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[in
                               out_path=ws.embeddings_path(run, tag), view=view)
 
 
+def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[JobContext] = None,
+                     check_rows: int = 65536) -> np.ndarray:
+    """Precomputed features of every workspace sample (e.g. ``naviewer embed`` sharded under torchrun), taken
+    into the workspace as ``embeddings/RUN/TAG.npy`` (hard-linked when the filesystem allows: a 10M x 512 file
+    is not copied) after checking them: a 2-D float array, one row per sample, every value finite. Returns
+    them memory-mapped. Detection then trusts that they are the checkpoint's features, row i = sample i."""
+    import shutil
+
+    from naviewer.io import atomic_path
+
+    ctx = ensure_context(ctx)
+    path = Path(source)
+    if not path.is_file():
+        raise NaviewerError("no such embeddings file" if not path.exists() else "not a file", path)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        reason = "it holds Python objects (pickles are never loaded)" if "pickle" in str(exc) else \
+            f"not a readable .npy file ({exc})"
+        raise NaviewerError(f"cannot read the embeddings: {reason}", path) from None
+    n = ws.store.sample_count()
+    if not isinstance(array, np.ndarray) or array.ndim != 2 or array.shape[1] < 1:
+        raise NaviewerError(f"embeddings must be a 2-D (samples, dims) array, this one has shape "
+                            f"{getattr(array, 'shape', '?')}", path)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise NaviewerError(f"embeddings must be floating point, this file holds {array.dtype}", path)
+    if len(array) != n:
+        raise NaviewerError(f"the embeddings have {len(array)} rows, the workspace {n} samples (row i must be "
+                            "sample i)", path)
+    for begin in range(0, n, check_rows):  # a chunk at a time: memory bounded, not a 10M-row temporary
+        ctx.check()
+        ctx.progress(begin, n, "checking the embeddings")
+        finite = np.isfinite(array[begin:begin + check_rows]).all(axis=1)
+        if not finite.all():
+            row = begin + int(np.flatnonzero(~finite)[0])
+            raise NaviewerError(f"the embeddings hold NaN or infinite values (first in row {row})", path)
+    ctx.progress(n, n, "checking the embeddings")
+    del array
+    target = ws.embeddings_path(run, tag)
+    if target.exists() and os.path.samefile(target, path):
+        return ws.load_embeddings(run, tag)
+    with atomic_path(target) as tmp:
+        try:
+            os.link(path, tmp)
+        except OSError:  # another filesystem, or links not allowed: a copy
+            shutil.copyfile(path, tmp)
+    return ws.load_embeddings(run, tag)
+
+
 def baseline_scores(result) -> dict[str, np.ndarray]:
     """A B1 result as pass scores. As in a DIFT pass, ``cluster`` numbers only the flagged clusters
     (0, 1, ...) and is -1 elsewhere: OPTICS also labels the clusters it did not flag."""
@@ -212,8 +261,11 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
                    run: str = "posthoc", tag: Optional[str] = None, baselines: Sequence[str] = (),
                    image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None,
                    detectors: Sequence[str] = (), detector_settings: Optional[dict] = None,
-                   view: str = "squash") -> PosthocOutcome:
-    """Embed the workspace with ``checkpoint``'s backbone, run one DIFT pass and the B1 baselines."""
+                   view: str = "squash", embeddings: Optional[PathLike] = None) -> PosthocOutcome:
+    """Embed the workspace with ``checkpoint``'s backbone, run one DIFT pass and the B1 baselines.
+
+    ``embeddings``: that backbone's features computed already (an (N, D) ``.npy``, e.g. from ``naviewer embed``
+    sharded across processes), checked and taken in instead of embedding again (:func:`adopt_embeddings`)."""
     from naviewer.data.store import ImageStore, streaming_store
     from naviewer.defense.config import DiftConfig
     from naviewer.defense.pipeline import PosthocDetector, save_detection
@@ -224,7 +276,11 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
 
     ctx = ensure_context(ctx)
     config = (config or DiftConfig.from_workspace(ws)).validate()
-    tag = tag or (_tag_for(checkpoint) + ("" if view == "squash" else f"-{view}"))
+    if embeddings is not None and view != "squash":
+        raise NaviewerError("--view applies to embedding the images; precomputed embeddings were made with "
+                            "their own view", embeddings)
+    tag = tag or (_tag_for(embeddings) if embeddings is not None else
+                  _tag_for(checkpoint) + ("" if view == "squash" else f"-{view}"))
     timings: dict[str, float] = {}
     start = time.perf_counter()
     encoder = load_encoder(checkpoint, backbone)
@@ -246,8 +302,11 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
             decoded.append(store.materialize(ctx, "loading the images for the crop-aware steps"))
         return decoded[0]
 
-    features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=size, device=device, store=store,
-                               ctx=ctx, view=view)
+    if embeddings is not None:
+        features = adopt_embeddings(ws, embeddings, run=run, tag=tag, ctx=ctx)
+    else:
+        features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=size, device=device,
+                                   store=store, ctx=ctx, view=view)
     timings["embed"] = time.perf_counter() - start
     anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
     if not anchor_set.trusted:
@@ -274,6 +333,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
             ctx.event("warning", message=message)
         timings["checks"] = time.perf_counter() - start
     ws.store.add_run(run, "posthoc", {"checkpoint": str(checkpoint), "tag": tag, "dift": config.to_dict(),
+                                      **({"embeddings_from": str(embeddings)} if embeddings is not None else {}),
                                       "baselines": list(baselines), "view": view})
     detector_passes: dict = {}
     detector_metrics: dict = {}

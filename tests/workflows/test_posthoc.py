@@ -44,6 +44,41 @@ def test_posthoc_decodes_the_whole_dataset_only_for_a_detector_that_revisits_ima
         assert calls == [1] and set(out.detector_passes) == {"kdist", "crop_density"}
 
 
+def test_detect_takes_precomputed_embeddings_after_checking_them(accepted_run, tmp_path, capsys):
+    """What naviewer embed wrote (sharded under torchrun at scale) is taken in, not embedded again; a file of the
+    wrong shape, dtype or with NaN is refused naming the file, before any pass is stored."""
+    path, outcome = accepted_run
+    with Workspace.open(path) as ws:
+        ref = posthoc_detect(ws, outcome.checkpoint, run="emb-ref")
+        features = np.load(ref.embeddings_path)
+        n_passes = len(ws.store.passes())
+    good = tmp_path / "features.npy"
+    np.save(good, features.astype(np.float16))
+    bad = {"rows": features[:-1], "ndim": features[:, 0], "ints": features.astype(np.int32),
+           "nan": np.where(np.arange(len(features))[:, None] == 5, np.nan, features)}
+    for name, array in bad.items():
+        np.save(tmp_path / f"{name}.npy", array)
+        rc = main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",
+                   str(tmp_path / f"{name}.npy")])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"{name}.npy" in err and "Traceback" not in err, (name, err)
+    (tmp_path / "pickle.npy").write_bytes(b"not an npy file at all")
+    assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",
+                 str(tmp_path / "pickle.npy")]) == 2
+    assert "pickle.npy" in capsys.readouterr().err
+    with Workspace.open(path) as ws:
+        assert len(ws.store.passes()) == n_passes
+    assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings", str(good),
+                 "--run", "emb"]) == 0
+    out = capsys.readouterr().out
+    with Workspace.open(path) as ws:
+        pid = ws.store.latest_pass_id("dift")
+        taken = ws.load_embeddings("emb", ws.store.pass_info(pid)["settings"]["embeddings"]["tag"])
+        assert taken.dtype == np.float16 and np.array_equal(np.asarray(taken), np.load(good))
+        assert ws.store.pass_info(pid)["settings"]["embeddings"]["run"] == "emb"
+    assert "DIFT pass" in out
+
+
 def test_detect_cli(accepted_run, capsys):
     path, outcome = accepted_run
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--run", "clirun",

@@ -3,7 +3,8 @@
 For each N: write N random 64x64 PNGs (10 class folders; cached between runs), then in fresh child
 processes (peak RSS = the child's ru_maxrss) time
   * old: the path before session 10, every image decoded into one ImageStore, then extract_embeddings;
-  * new: `naviewer embed --decode-mb 64`, the images decoded a 64 MB chunk at a time.
+  * new: `naviewer embed --decode-mb 64`, the images decoded a 64 MB chunk at a time;
+  * floor: import torch, load the encoder, one forward pass of 256 images (no dataset).
 Usage: python embed_rss.py CHECKPOINT SCRATCH_DIR N1 N2 ...   (writes embed_rss.json beside SCRATCH_DIR)
 """
 
@@ -15,6 +16,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+FLOOR = """
+import sys, torch
+from naviewer.ssl.checkpoints import load_encoder
+enc = load_encoder(sys.argv[1])
+enc.backbone(torch.zeros(256, 3, enc.image_size or 32, enc.image_size or 32))
+"""
 
 OLD = """
 import sys
@@ -51,10 +59,12 @@ def main() -> None:
     for n in sizes:
         folder = write_folder(scratch, n)
         # each measurement in its own grandchild so ru_maxrss is that process's alone
-        for kind in ("new", "old"):
+        for kind in ("floor", "new", "old"):
             out = scratch / f"e{n}-{kind}.npy"
             out.unlink(missing_ok=True)
-            if kind == "old":
+            if kind == "floor":
+                cmd = [sys.executable, "-c", FLOOR, checkpoint]
+            elif kind == "old":
                 cmd = [sys.executable, "-c", OLD, checkpoint, str(folder), str(out)]
             else:
                 cmd = [sys.executable, "-m", "naviewer", "embed", "--checkpoint", checkpoint, "--dataset", str(folder),
@@ -68,13 +78,14 @@ def main() -> None:
             if proc.returncode:
                 raise SystemExit(f"{kind} {n} failed:\n{proc.stderr[-3000:]}")
             row = {"n": n, "path": kind, **json.loads(proc.stdout.strip().splitlines()[-1])}
-            row["rows"] = int(np.load(out, mmap_mode="r").shape[0])
+            if kind != "floor":
+                row["rows"] = int(np.load(out, mmap_mode="r").shape[0])
             rows.append(row)
             print(json.dumps(row), flush=True)
         new = np.load(scratch / f"e{n}-new.npy").astype(np.float32)
         old = np.load(scratch / f"e{n}-old.npy").astype(np.float32)
         print(f"n={n}: max |new - old| = {float(np.abs(new - old).max()):.2e}", flush=True)
-    (scratch.parent / "embed_rss.json").write_text(json.dumps(rows, indent=1))
+    (scratch.parent / f"embed_rss_{'_'.join(map(str, sizes))}.json").write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

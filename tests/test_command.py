@@ -64,3 +64,22 @@ def test_terminal_epoch_lines_count_from_one_of_the_run_total():
     lines.metric({"kind": "event", "event": "restart", "n_samples": 5, "remaining_epochs": 4})  # in the hook
     lines.metric({"kind": "epoch", "epoch": 1, "loss": 1.25})
     assert out.getvalue().splitlines() == ["  epoch 1 of 3: loss=1.5", "  epoch 2 of 6: loss=1.25"]
+
+
+def test_naviewer_warnings_are_one_line_each_said_once(tmp_path):
+    """A file list's duplicate lines are a warning, not a crash: one `naviewer: warning:` line, without the
+    source file and code line Python's default format prints (which reads like a traceback)."""
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    lines = []
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png {i % 2}")
+    (tmp_path / "train.txt").write_text("\n".join(lines + lines[:1]) + "\n")
+    out = subprocess.run([sys.executable, "-m", "naviewer", "new", str(tmp_path / "ws"), "--dataset",
+                          str(tmp_path / "train.txt"), "--anchors-per-class", "1"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "duplicate entry ignored" in line]
+    assert len(warned) == 1 and warned[0].startswith("naviewer: warning: ")
+    assert ".py:" not in out.stderr and "Traceback" not in out.stderr

@@ -63,7 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings() -> None:
+    """naviewer's own warnings (a file list's duplicates, an odd image) as one line each, said once: Python's
+    default format adds the warning's source file and a line of naviewer's code, which reads like a crash."""
+    import warnings
+
+    default, shown = warnings.showwarning, set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not getattr(category, "__module__", "").startswith("naviewer"):
+            return default(message, category, filename, lineno, file, line)
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            print(f"naviewer: warning: {text}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if argv is None:  # run as the command (tests call main with their own argv and record warnings themselves)
+        _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -222,9 +222,22 @@ class AnalystDock:
         window.make_room_for(dock)
         dock.show()
         dock.raise_()
+        self._take_keyboard(window)
         window.state.log(f"analyst: detection pass {self.pass_id} of {self.path.name}: "
                          f"{self.panel.session.flagged_ids().size} flags to review"
                          + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
+
+    def _take_keyboard(self, window) -> None:
+        """The gallery gets the keyboard when the panel opens, unless the analyst is typing somewhere: a review
+        can then start from the keys alone (the focus used to stay in the Jobs list or on an Overview button,
+        where Space would press it)."""
+        from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QPlainTextEdit, QTextEdit
+
+        focus = QApplication.focusWidget()
+        typing = isinstance(focus, (QLineEdit, QTextEdit, QPlainTextEdit, QAbstractSpinBox)) or (
+            isinstance(focus, QComboBox) and focus.isEditable())
+        if focus is None or (not typing and focus.window() is window):
+            self.panel.focus_view("gallery")
 
     def refresh_anchors(self) -> None:
         """Another connection rewrote ``[anchors]`` (the Anchors view's job): re-read ``workspace.toml``

@@ -82,3 +82,32 @@ def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
             needed = metrics.boundingRect(0, 0, width, 10_000, flags, child.text(0)).height()
             assert rect.height() >= needed, child.text(0)
             assert tree.header().sectionSize(1) >= metrics.horizontalAdvance(child.text(1)), child.text(1)
+
+
+def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work_from_anywhere(qtbot, window,
+                                                                                                 tmp_path):
+    """A keyboard-only review starts without a click: the gallery has the focus once the panel opens, and
+    Ctrl+2 reaches it again from the Jobs list (where the focus used to stay)."""
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    _settle(qtbot)
+    window.state.set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
+                               {"samples": 200, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    _settle(qtbot)
+    assert window.focusWidget() is panel.gallery.view
+    from PySide6.QtWidgets import QTreeWidget
+
+    jobs = window.jobs_panel.findChild(QTreeWidget) or window.jobs_panel
+    jobs.setFocus()
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    _settle(qtbot)
+    assert window.focusWidget() is jobs
+    qtbot.keyClick(jobs, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    _settle(qtbot)
+    assert window.focusWidget() is panel.gallery.view

@@ -183,8 +183,12 @@ class TileDelegate(QStyledItemDelegate):
             painter.setPen(QPen(QColor(230, 30, 60, 160), 1, Qt.PenStyle.DashLine))
             painter.drawRect(rect.adjusted(1, 1, -2, -2))
         if option.state & QStyle.StateFlag.State_HasFocus:
-            painter.setPen(QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DotLine))
-            painter.drawRect(option.rect.adjusted(0, 0, -1, -1))
+            # the tile the keys act on: the theme's text colour (dark on a light theme, light on a dark one),
+            # 2 px dashed while the grid has the keyboard, 1 px otherwise; a 1 px white dotted line was invisible
+            # on the light theme's white tiles
+            active = bool(option.state & QStyle.StateFlag.State_Active)
+            painter.setPen(QPen(option.palette.text().color(), 2 if active else 1, Qt.PenStyle.DashLine))
+            painter.drawRect(option.rect.adjusted(1, 1, -1, -1) if active else option.rect.adjusted(0, 0, -1, -1))
 
 
 class GalleryView(QAbstractItemView):
@@ -214,6 +218,52 @@ class GalleryView(QAbstractItemView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMouseTracking(False)
+        self._anchor: Optional[int] = None  # where a Shift-extended highlight starts (the row before the Shift)
+        self._extending = False
+
+    # -- a Shift-extended highlight is the run of tiles in reading order, as in a list --------------
+    MOVE_KEYS = {Qt.Key.Key_Left: QAbstractItemView.CursorAction.MoveLeft,
+                 Qt.Key.Key_Right: QAbstractItemView.CursorAction.MoveRight,
+                 Qt.Key.Key_Up: QAbstractItemView.CursorAction.MoveUp,
+                 Qt.Key.Key_Down: QAbstractItemView.CursorAction.MoveDown,
+                 Qt.Key.Key_Home: QAbstractItemView.CursorAction.MoveHome,
+                 Qt.Key.Key_End: QAbstractItemView.CursorAction.MoveEnd,
+                 Qt.Key.Key_PageUp: QAbstractItemView.CursorAction.MovePageUp,
+                 Qt.Key.Key_PageDown: QAbstractItemView.CursorAction.MovePageDown}
+
+    def currentChanged(self, current: QModelIndex, previous: QModelIndex) -> None:  # noqa: N802 - Qt override
+        if not self._extending and current.isValid():
+            self._anchor = current.row()
+        super().currentChanged(current, previous)
+
+    def extend_to(self, index: QModelIndex) -> None:
+        """Highlight the tiles from the anchor to ``index`` in reading order (one row range) and focus it. Qt's
+        own extension highlights the rectangle between the two tiles, which in a grid takes whole rows of
+        tiles the analyst never moved over (Shift+Right at a row's end highlighted 10)."""
+        if not index.isValid():
+            return
+        current = self.currentIndex()
+        anchor = self._anchor if self._anchor is not None and self._anchor < self._count() else \
+            (current.row() if current.isValid() else index.row())
+        lo, hi = sorted((anchor, index.row()))
+        model, root = self.model(), self.rootIndex()
+        self._extending = True
+        try:
+            self.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.selectionModel().select(QItemSelection(model.index(lo, 0, root), model.index(hi, 0, root)),
+                                         QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        finally:
+            self._extending = False
+        self.scrollTo(index)
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            index = self.indexAt(event.position().toPoint())
+            if index.isValid():
+                self.extend_to(index)
+                event.accept()
+                return
+        super().mousePressEvent(event)
 
     # -- geometry -------------------------------------------------------------------------------
     def _count(self) -> int:
@@ -399,8 +449,10 @@ class GalleryView(QAbstractItemView):
             option.state = QStyle.StateFlag.State_Enabled
             if selection is not None and selection.isSelected(index):
                 option.state |= QStyle.StateFlag.State_Selected
-            if focus and index == current:
+            if index == current:  # marked even while another view has the focus: the keys come back to it
                 option.state |= QStyle.StateFlag.State_HasFocus
+                if focus:
+                    option.state |= QStyle.StateFlag.State_Active
             delegate.paint(painter, option, index)
         painter.end()
 
@@ -408,6 +460,12 @@ class GalleryView(QAbstractItemView):
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if event.matches(QKeySequence.StandardKey.Undo):
             self.review_key.emit("undo")
+            return
+        mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        move = self.MOVE_KEYS.get(Qt.Key(event.key()))
+        if move is not None and mods == Qt.KeyboardModifier.ShiftModifier and self._count():
+            self.extend_to(self.moveCursor(move, event.modifiers()))
+            event.accept()
             return
         action = self.KEYS.get(Qt.Key(event.key()))
         if action is not None and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier & ~Qt.KeyboardModifier.ShiftModifier):
@@ -746,13 +804,25 @@ class GalleryWidget(QWidget):
         current = self.session.current
         return current if current is not None and self.model.row_of[current] >= 0 else None
 
+    def elsewhere_id(self) -> Optional[int]:
+        """The sample picked in another view (the map, the cluster table: what the inspector shows) when this
+        grid does not show it. The tile under focus is then not what the analyst is looking at, so the keys
+        act on nothing until the analyst shows that sample here or comes back to the grid (Esc, a click)."""
+        current = self.session.current
+        if current is None or self.model.row_of[current] >= 0 or len(self.selected_ids()):
+            return None
+        return int(current)
+
     def target_ids(self) -> np.ndarray:
-        """What C, R and L act on: the highlighted tiles when any are highlighted, else the one under focus."""
+        """What C, R and L act on: the highlighted tiles when any are highlighted, else the one under focus,
+        unless another view picked a sample this grid does not show (:meth:`elsewhere_id`): then nothing."""
         ids = self.selected_ids()
         if len(ids):
             return ids
         focus = self.focused_id()
-        return np.array([focus], np.int64) if focus is not None else np.zeros(0, np.int64)
+        if focus is None or self.elsewhere_id() is not None:
+            return np.zeros(0, np.int64)
+        return np.array([focus], np.int64)
 
     def _update_target(self) -> None:
         highlighted = self.selected_ids()
@@ -760,6 +830,9 @@ class GalleryWidget(QWidget):
             text = f"C · R · L act on <b>{plural(len(highlighted), 'highlighted sample')}</b>"
         elif len(highlighted) == 1:
             text = f"C · R · L act on the highlighted sample <b>#{int(highlighted[0])}</b>"
+        elif self.elsewhere_id() is not None:
+            text = (f"C · R · L act on nothing: <b>#{self.elsewhere_id()}</b>, picked elsewhere, is not shown here "
+                    "(3: show all samples; Esc or a click: back to the tiles)")
         else:
             focus = self.focused_id()
             text = (f"C · R · L act on <b>#{focus}</b> (the tile under focus)" if focus is not None
@@ -769,7 +842,7 @@ class GalleryWidget(QWidget):
             text += f" <span style='color:gray'>({plural(hidden)} selected elsewhere, not shown here, are left alone)</span>"
         self.target_label.setText(text)
         for state in ("confirmed", "rejected", "later"):
-            self.buttons[state].setEnabled(bool(len(highlighted)) or self.focused_id() is not None)
+            self.buttons[state].setEnabled(bool(len(self.target_ids())))
 
     def _on_view_selection(self, *_args: Any) -> None:
         if self._syncing:
@@ -835,8 +908,13 @@ class GalleryWidget(QWidget):
         self.view.selectAll()
 
     def clear_highlight(self) -> None:
-        """Esc: nothing highlighted (the keys then act on the tile under focus)."""
+        """Esc: nothing highlighted, and the tile under focus becomes the current sample again (the keys then
+        act on it, and the inspector shows it)."""
         self.view.selectionModel().clearSelection()
+        focus = self.view.currentIndex()
+        if focus.isValid() and focus.row() < len(self.model.ids):
+            self.session.set_current(int(self.model.ids[focus.row()]), source=self)
+        self._update_target()
 
     def move_to(self, sid: int) -> None:
         """Focus and highlight ``sid`` (showing the flags if it is not shown). In the *Selection*
@@ -864,7 +942,10 @@ class GalleryWidget(QWidget):
         moves on to the next flag awaiting one, and so does a bulk one whose tiles left the view."""
         ids = self.target_ids()
         if len(ids) == 0:
-            self.show_notice("Nothing to decide on: click a tile (or press N for the next flag).")
+            elsewhere = self.elsewhere_id()
+            self.show_notice(f"Nothing decided: #{elsewhere} (picked in another view) is not shown here. Press 3 to "
+                             "show all samples, or Esc to act on the tile under focus." if elsewhere is not None else
+                             "Nothing to decide on: click a tile (or press N for the next flag).")
             return ids
         return self.review_ids(ids, state)
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShortcut
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.session import AnalysisSession
@@ -273,7 +273,8 @@ class AnalystPanel(QWidget):
             ("Ctrl+4", lambda: self.focus_view("inspector"), "Focus the inspector"),
             ("Ctrl+5", lambda: self.focus_view("history"), "Focus the review history (Enter shows, Delete reverts)"),
             ("Ctrl+6", lambda: self.focus_view("finetune"), "Show the fine-tune tab"),
-        ))
+        ), Qt.ShortcutContext.WindowShortcut)  # from anywhere in the window (the Jobs list, the monitor), not only
+        # from inside the panel: a keyboard-only review must be able to reach it
 
     def focus_view(self, name: str) -> QWidget:
         """Give ``name``'s view the keyboard focus (bringing its tab forward)."""
@@ -281,6 +282,12 @@ class AnalystPanel(QWidget):
                    "clusters": (self.clusters, self.clusters.table), "inspector": (self.inspector, self.inspector),
                    "history": (self.history, self.history.table), "finetune": (self.finetune_gate, self.finetune_gate.button)}
         view, focus = targets[name]
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        if dock is not None:  # a tab behind the monitor, or hidden: brought forward first
+            dock.show()
+            dock.raise_()
         if self.tabs.indexOf(view) >= 0:
             self.tabs.setCurrentWidget(view)
         if name == "clusters" and self.clusters.table.currentRow() < 0 and self.clusters.table.rowCount():

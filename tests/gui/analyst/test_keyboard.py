@@ -88,3 +88,54 @@ def test_f1_lists_every_review_key(qtbot, demo_session) -> None:
     assert "Ctrl+2" in keys["Analyst: Panel"].values() and "Ctrl+5" in keys["Analyst: Panel"].values()
     viewer = keys["Analyst: Large sample view"]
     assert viewer["Next sample of the gallery's view"] == "Right, Down" and viewer["Close the large view"] == "Esc, Space"
+
+
+def test_a_key_never_acts_on_a_tile_other_than_the_sample_picked_elsewhere(qtbot, demo_session) -> None:
+    """A sample picked on the map that the grid does not show (a clean one, under "flags") is what the inspector
+    shows: C / R / L then decide nothing and say why, instead of deciding the grid's old focused tile."""
+    s = demo_session
+    panel = _panel(qtbot, s)
+    g = panel.gallery
+    panel.header.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    panel.header.setFocus()
+    _key(qtbot, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    focused = g.focused_id()
+    assert focused is not None
+    clean = int(next(i for i in range(s.n) if not s.flagged_mask[i]))
+    s.set_selection([clean], source=panel.map)  # what a click on the map does
+    s.set_current(clean, source=panel.map)
+    before = s.states().copy()
+    _key(qtbot, Qt.Key.Key_R)
+    assert (s.states() == before).all()
+    assert f"#{clean}" in g.target_label.text() and "act on nothing" in g.target_label.text()
+    assert not g.buttons["rejected"].isEnabled()
+    _key(qtbot, Qt.Key.Key_Escape)  # back to the tiles: the focused one is current again, the keys act on it
+    assert s.current == focused and f"#{focused}" in g.target_label.text()
+    _key(qtbot, Qt.Key.Key_R)
+    assert s.state_of(focused) == "rejected" and s.state_of(clean) == before[clean]
+
+
+def test_shift_arrows_highlight_the_run_of_tiles_in_reading_order(qtbot, demo_session) -> None:
+    """Shift+Right at a row's last tile highlights that tile and the next (not two rows); Shift+Down from a
+    tile highlights one grid row's worth of tiles after it, as in a list; Shift+click the same."""
+    s = demo_session
+    panel = _panel(qtbot, s)
+    g = panel.gallery
+    g.view.setFocus()
+    columns = g.view.columns()
+    assert columns > 1
+    _key(qtbot, Qt.Key.Key_Home)
+    for _ in range(columns - 1):
+        _key(qtbot, Qt.Key.Key_Right)
+    last_in_row = g.focused_id()
+    _key(qtbot, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    shown = g.shown_ids()
+    assert g.selected_ids().tolist() == sorted(shown[columns - 1:columns + 1].tolist())
+    assert last_in_row in g.selected_ids()
+    _key(qtbot, Qt.Key.Key_Escape)
+    _key(qtbot, Qt.Key.Key_Home)
+    _key(qtbot, Qt.Key.Key_Right)
+    _key(qtbot, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    assert g.selected_ids().tolist() == sorted(shown[1:columns + 2].tolist())
+    _key(qtbot, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)  # back one: the run shrinks by one
+    assert g.selected_ids().tolist() == sorted(shown[1:columns + 1].tolist())

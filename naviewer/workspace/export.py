@@ -85,21 +85,32 @@ class ExportResult:
     provenance_path: Path
     total: int
     kept: int
-    removed: int
+    removed: int                    # every sample left out: total - kept
     unreviewed_flags: int
     dropped_unreviewed_flags: bool
     pass_id: Optional[int]
+    confirmed: int = -1             # of the removed, those confirmed as poisons (the rest: undecided flags dropped)
     classes_path: Optional[Path] = None
     readme_path: Optional[Path] = None
     #: False when kept.txt lists sample keys (CIFAR pickles, demo digits, in-memory sets), not files
     entries_are_paths: bool = True
 
+    @property
+    def dropped(self) -> int:
+        """Undecided flags removed on request (``drop_unreviewed_flags``)."""
+        return self.unreviewed_flags if self.dropped_unreviewed_flags else 0
+
+    def removal_text(self) -> str:
+        """"57 removed: 57 confirmed as poisons" or "119 removed: 57 confirmed as poisons + 62 undecided flags"."""
+        confirmed = self.removed - self.dropped if self.confirmed < 0 else self.confirmed
+        text = f"{self.removed:,} removed: {confirmed:,} confirmed as poisons"
+        return text + (f" + {self.dropped:,} undecided flags" if self.dropped else "")
+
     def summary(self) -> str:
-        flags = "dropped" if self.dropped_unreviewed_flags else "kept"
-        text = (
-            f"exported {self.total} samples: {self.kept} kept, {self.removed} removed as confirmed poisons, "
-            f"{self.unreviewed_flags} unreviewed flags {flags} -> {self.out_dir}"
-        )
+        text = f"exported {self.total} samples: {self.kept} kept, {self.removal_text()}"
+        if not self.dropped_unreviewed_flags:
+            text += f"; {self.unreviewed_flags} undecided flags kept"
+        text += f" -> {self.out_dir}"
         if not self.entries_are_paths:
             text += f" (kept.txt lists sample keys, not file paths: see {README_NAME})"
         return text
@@ -303,8 +314,9 @@ def export_manifests(
         dataset_record = ws.config.get("dataset", {})
         kept_dataset = _kept_dataset(dataset_record, n_kept)
         staged[README_NAME] = temp_path_for(out / README_NAME)
+        n_dropped = int(unreviewed_flags.sum()) if drop_unreviewed_flags else 0
         readme_sha = _write_text(staged[README_NAME], _readme(ws, out, dataset_record, file_root, kept_dataset is not None,
-                                                              n, n_kept, int(removed.sum()), pass_id))
+                                                              n, n_kept, int(removed.sum()), pass_id, n_dropped))
 
         # -- provenance.json: what was exported, from what, by whose decisions
         ctx.check()
@@ -318,7 +330,8 @@ def export_manifests(
             counts={
                 "samples": n,
                 "kept": n_kept,
-                "removed": int(removed.sum()),
+                "removed": n - n_kept,  # kept + removed = samples, whatever the options
+                "removed_confirmed": int(removed.sum()),
                 "flagged": int(flagged.sum()),
                 "unreviewed_flags": int(unreviewed_flags.sum()),
                 "unreviewed_flags_dropped": int(unreviewed_flags.sum()) if drop_unreviewed_flags else 0,
@@ -368,10 +381,11 @@ def export_manifests(
         provenance_path=out / PROVENANCE_NAME,
         total=n,
         kept=n_kept,
-        removed=int(removed.sum()),
+        removed=n - n_kept,
         unreviewed_flags=int(unreviewed_flags.sum()),
         dropped_unreviewed_flags=drop_unreviewed_flags,
         pass_id=pass_id,
+        confirmed=int(removed.sum()),
         classes_path=out / CLASSES_NAME,
         readme_path=out / README_NAME,
         entries_are_paths=file_root is not None,
@@ -526,12 +540,14 @@ def _key_meaning(description: Mapping[str, Any]) -> list[str]:
 
 
 def _readme(ws: "Workspace", out: Path, description: Mapping[str, Any], file_root: Optional[Path], reopenable: bool,
-            total: int, kept: int, removed: int, pass_id: Optional[int]) -> str:
+            total: int, kept: int, removed: int, pass_id: Optional[int], dropped: int = 0) -> str:
     """The plain-text guide written beside the manifests."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"Cleaned-dataset export of the naviewer workspace {ws.path}",
              f"({stamp}, naviewer {__version__}; detection pass {pass_id if pass_id is not None else 'none'}).",
-             f"{kept} of {total} samples kept; {removed} removed because a reviewer confirmed them as poisons.", "",
+             f"{kept} of {total} samples kept; {total - kept} removed: {removed} because a reviewer confirmed them as "
+             "poisons" + (f", {dropped} flagged by the detection and not yet decided (removed on request)." if dropped
+                          else "."), "",
              "Files:",
              f"  {KEPT_NAME:<16} one kept sample per line: '<entry> <label>' (the label is the last token)",
              f"  {CLASSES_NAME:<16} class names: line i is the name of label i",
@@ -627,7 +643,9 @@ def _provenance(
         "anchors": anchor_trust(config.get("anchors") or {}, "This export rests on a review of flags found with "
                                                                 "untrusted anchors."),
         "detection_pass": detection,
-        "options": {"drop_unreviewed_flags": drop_unreviewed_flags, "removed_states": ["confirmed"]},
+        "options": {"drop_unreviewed_flags": drop_unreviewed_flags,
+                    "removed_states": ["confirmed"] + ([f"{state} flags" for state in UNDECIDED_STATES]
+                                                       if drop_unreviewed_flags else [])},
         "counts": counts,
         "review": {
             "states": state_counts,

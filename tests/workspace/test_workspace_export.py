@@ -74,7 +74,8 @@ def test_export_content(ws, tmp_path: Path) -> None:
     assert prov["settings"] == {"seed": 1} and prov["config"]["encoder"]["arch"] == "resnet18"
     assert prov["detection_pass"]["settings"] == {"k": 10} and prov["detection_pass"]["epoch"] == 7
     assert prov["counts"] == {
-        "samples": 40, "kept": 37, "removed": 3, "flagged": 6, "unreviewed_flags": 3, "unreviewed_flags_dropped": 0,
+        "samples": 40, "kept": 37, "removed": 3, "removed_confirmed": 3, "flagged": 6, "unreviewed_flags": 3,
+        "unreviewed_flags_dropped": 0,
     }  # fmt: skip
     assert prov["review"]["per_reviewer"] == {"alice": {"confirmed": 3}, "bob": {"rejected": 1, "later": 1}}
     assert prov["review"]["audit_length"] == 5
@@ -144,6 +145,12 @@ def test_drop_unreviewed_flags(ws, tmp_path: Path) -> None:
     _reviewed(ws)
     result = export_manifests(ws, tmp_path / "out", drop_unreviewed_flags=True)
     assert result.kept == 40 - 3 - 3  # 3, 4, 5 are flagged and undecided
+    # the counts add up everywhere: kept + removed = samples, the removed split into confirmed and dropped
+    assert result.removed == 6 and result.confirmed == 3 and result.dropped == 3
+    assert "6 removed: 3 confirmed as poisons + 3 undecided flags" in result.summary()
+    counts = json.loads(result.provenance_path.read_text())["counts"]
+    assert counts["kept"] + counts["removed"] == 40 and counts["removed_confirmed"] == 3
+    assert "34 of 40 samples kept; 6 removed: 3 because a reviewer confirmed" in result.readme_path.read_text()
     keys = ws.store.samples()["source_key"]
     kept = result.kept_path.read_text()
     assert keys[2] in kept and all(keys[i] not in kept for i in (0, 1, 3, 4, 5, 6))
@@ -239,7 +246,7 @@ def test_cli_export(ws, tmp_path: Path) -> None:
     done = _cli(str(ws.path), "--out", str(tmp_path / "out"), "--drop-unreviewed-flags")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines() == [done.stdout.strip()]
-    assert "34 kept" in done.stdout and "3 removed" in done.stdout
+    assert "34 kept" in done.stdout and "6 removed: 3 confirmed as poisons + 3 undecided flags" in done.stdout
     assert set(os.listdir(tmp_path / "out")) == MANIFESTS
 
 

@@ -157,6 +157,8 @@ class ExportDialog(QDialog):
         out = Path(self.path_edit.text()).expanduser()
         if not str(self.path_edit.text()).strip():
             raise NaviewerError("choose a folder to export into")
+        if out.exists() and not out.is_dir():
+            raise NaviewerError("this is a file, not a folder: choose a folder to export into", out)
         out.mkdir(parents=True, exist_ok=True)
         summary: dict[str, Any] = {}
         if self.workspace is not None:
@@ -170,10 +172,22 @@ class ExportDialog(QDialog):
         return out
 
     def _on_export(self) -> None:
+        from naviewer.gui.analyst.common import ask_user
+        from naviewer.io import describe_os_error
+
+        out = Path(self.path_edit.text()).expanduser()
+        earlier = [name for name in (*MANIFEST_NAMES, REPORT_NAME) if (out / name).is_file()] if out.is_dir() else []
+        if earlier and not ask_user(self, "Replace the export?",
+                                    f"{out} holds an earlier export ({', '.join(earlier)}). Replace its files?"):
+            return
         try:
             out = self.export()
-        except (NaviewerError, OSError) as exc:
+        except NaviewerError as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
+            return
+        except OSError as exc:  # a read-only or missing place: one plain sentence naming it, not "[Errno 2] ..."
+            where = exc.filename if isinstance(exc.filename, str) else str(out)
+            QMessageBox.warning(self, "Export failed", f"{where}: {describe_os_error(exc)}")
             return
         self.message = self.describe(out)
         self.accept()
@@ -187,9 +201,9 @@ class ExportDialog(QDialog):
         listed = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else "nothing"
         text = f"Wrote {listed} to {out.absolute()}"
         if hasattr(self.result_record, "summary"):
-            text += (f"\n\n{self.result_record.kept:,} samples kept, {self.result_record.removed:,} removed "
-                     f"({self.result_record.unreviewed_flags:,} undecided flags "
-                     f"{'removed' if self.drop_flags.isChecked() else 'kept'}).")
+            r = self.result_record
+            text += f"\n\n{r.kept:,} samples kept, {r.removal_text()}"
+            text += "." if r.dropped_unreviewed_flags else f"; {r.unreviewed_flags:,} undecided flags kept."
             if not getattr(self.result_record, "entries_are_paths", True):
                 text += " kept.txt lists sample keys, not file paths: see README.txt."
         return text

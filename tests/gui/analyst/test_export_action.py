@@ -62,3 +62,38 @@ def test_file_export_without_a_detection_pass(qtbot, window, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == FILES
     assert str(out) in window.last_message_box.text()
     assert len((out / "kept.txt").read_text().splitlines()) == 60
+
+
+def test_exporting_over_an_earlier_export_asks_and_a_file_is_named(qtbot, window, tmp_path, bulk_answers,
+                                                                    monkeypatch):
+    """An earlier export in the folder is replaced only after a yes; a file where the folder should be is named
+    in plain words (it used to read "[Errno 17] File exists")."""
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text: warnings.append((title, text)))
+    path = _folder_workspace(tmp_path)
+    window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    panel.session.confirm(panel.session.review_queue()[:2])
+    out = tmp_path / "out"
+    dialog = window.export_dialog()
+    dialog.path_edit.setText(str(out))
+    dialog.export_button.click()
+    first = (out / "provenance.json").read_text()
+    panel.session.confirm(panel.session.review_queue()[2:3])
+    dialog = window.export_dialog()
+    dialog.path_edit.setText(str(out))
+    bulk_answers.answer = False
+    dialog.export_button.click()
+    assert bulk_answers.asked[-1].startswith(f"{out} holds an earlier export")
+    assert (out / "provenance.json").read_text() == first and dialog.isVisible()
+    bulk_answers.answer = True
+    dialog.export_button.click()
+    assert (out / "provenance.json").read_text() != first
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    dialog = window.export_dialog()
+    dialog.path_edit.setText(str(afile))
+    dialog.export_button.click()
+    assert warnings and "a-file" in warnings[-1][1] and "not a folder" in warnings[-1][1] and "Errno" not in warnings[-1][1]

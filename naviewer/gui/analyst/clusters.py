@@ -241,10 +241,24 @@ class ClusterListWidget(QWidget):
                 item.setBackground(QColor(0, 0, 0, 0))
         total = self.session.review_counts()
         pending = total["unreviewed"] + total["later"]
-        self.summary.setText(
-            f"{len(clusters):,} clusters · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
-            + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")
-        )
+        if not clusters:  # an empty table with live buttons said nothing about why
+            self.summary.setText("No flagged clusters: this detection pass flagged nothing to review here."
+                                 if not sum(total.values()) else
+                                 f"{sum(total.values()):,} flags, in no cluster: review them in the gallery.")
+        else:
+            self.summary.setText(
+                f"{len(clusters):,} clusters · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
+                + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")
+            )
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """The cluster buttons act on the selected cluster: disabled, with a tooltip that says so, without one."""
+        selected = self.selected_cluster() is not None
+        for state, button in self.buttons.items():
+            button.setEnabled(selected)
+            button.setToolTip(f"mark every member of the selected cluster {state} (one undo step)" if selected
+                              else "select a cluster in the table first")
 
     # -- selection ----------------------------------------------------------------------------
     def selected_cluster(self) -> Optional[int]:
@@ -261,6 +275,7 @@ class ClusterListWidget(QWidget):
                 return
 
     def _on_row_selected(self) -> None:
+        self._update_buttons()
         if self._syncing:
             return
         index = self.selected_cluster()

@@ -947,6 +947,13 @@ class GalleryWidget(QWidget):
                              "show all samples, or Esc to act on the tile under focus." if elsewhere is not None else
                              "Nothing to decide on: click a tile (or press N for the next flag).")
             return ids
+        if not len(self.selected_ids()):  # the tile under focus: decided only when the analyst can see it
+            index = self.view.currentIndex()
+            if index.isValid() and index.row() not in self.view.visible_rows() and self.isVisible():
+                self.view.scrollTo(index)
+                self.show_notice(f"#{int(ids[0])}, the tile under focus, was scrolled out of view: it is shown now. "
+                                 "Press the key again to decide it.")
+                return np.zeros(0, np.int64)
         return self.review_ids(ids, state)
 
     def review_ids(self, ids: np.ndarray, state: str) -> np.ndarray:

@@ -139,3 +139,32 @@ def test_shift_arrows_highlight_the_run_of_tiles_in_reading_order(qtbot, demo_se
     assert g.selected_ids().tolist() == sorted(shown[1:columns + 2].tolist())
     _key(qtbot, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)  # back one: the run shrinks by one
     assert g.selected_ids().tolist() == sorted(shown[1:columns + 1].tolist())
+
+
+def test_a_key_on_a_focused_tile_scrolled_out_of_view_shows_it_first(qtbot, demo_session) -> None:
+    s = demo_session
+    panel = _panel(qtbot, s)
+    g = panel.gallery
+    g.set_filter("all")
+    qtbot.waitUntil(lambda: len(g.shown_ids()) == s.n, timeout=5000)
+    g.view.setFocus()
+    _key(qtbot, Qt.Key.Key_Home)
+    first = g.focused_id()
+    bar = g.view.verticalScrollBar()
+    bar.setValue(bar.maximum())  # the scroll bar moved, the focus stayed on the first tile
+    assert 0 not in g.view.visible_rows()
+    before = s.state_of(first)
+    _key(qtbot, Qt.Key.Key_C)
+    assert s.state_of(first) == before and 0 in g.view.visible_rows()
+    _key(qtbot, Qt.Key.Key_C)
+    assert s.state_of(first) == "confirmed"
+
+
+def test_cluster_buttons_wait_for_a_selected_cluster(qtbot, demo_session) -> None:
+    panel = _panel(qtbot, demo_session)
+    table = panel.clusters
+    table.table.clearSelection()
+    assert not any(b.isEnabled() for b in table.buttons.values())
+    assert "select a cluster" in table.buttons["confirmed"].toolTip()
+    table.select_cluster(0)
+    assert all(b.isEnabled() for b in table.buttons.values())

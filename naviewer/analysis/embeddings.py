@@ -56,6 +56,7 @@ def pass_embeddings(ws, pass_id: int, mmap: bool = True) -> Optional[tuple[np.nd
     if not path.is_file():
         raise NaviewerError(f"detection pass {pass_id} was computed on embeddings that are gone", path)
     if record.get("fingerprint") and file_fingerprint(path) != record["fingerprint"]:
+        ws.load_embeddings(record["run"], record["tag"], mmap=True)  # a damaged file is said as such first
         raise NaviewerError(f"detection pass {pass_id} was computed on other embeddings than this file holds now "
                             "(another detection rewrote it?): run naviewer detect again to review on matching "
                             "embeddings", path)

@@ -125,10 +125,9 @@ def check_checkpoint(path: Path, ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0, None, "reading checkpoint")
     import torch
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any load failure is a bad file from the user's view
-        raise NaviewerError(f"not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})", path) from exc
+    from naviewer.ssl.checkpoints import load_file
+
+    state = load_file(path)  # its errors say what is wrong in plain words (truncated, not a checkpoint, code)
     tensors = 0
     stack = [state]
     while stack:

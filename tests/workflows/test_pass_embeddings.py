@@ -37,6 +37,10 @@ def test_two_encoders_named_last_pt_keep_their_own_embeddings(accepted_run, tmp_
         with pytest.raises(NaviewerError, match="other embeddings"):
             pass_embeddings(ws, first.pass_id)
         assert pass_embeddings(ws, second.pass_id) is not None
+        data = second.embeddings_path.read_bytes()  # a truncated file is called corrupt, not "other embeddings"
+        second.embeddings_path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(NaviewerError, match="corrupt embeddings file"):
+            pass_embeddings(ws, second.pass_id)
         first_pass = first.pass_id
     assert main(["review", str(path), "--pass", str(first_pass)]) == 2
     assert "other embeddings" in capsys.readouterr().err

@@ -429,8 +429,21 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
+        """View > Reset layout: the panels as first laid out, the analyst (when open) a tab beside the monitor
+        again and laid out for the window's size, which stays what it was. (The saved default state predates
+        the analyst's dock, so restoring it alone stacked that dock under the others: the window grew past a
+        720 px screen and the gallery shrank to one row.)"""
+        size = self.size()
         self.restoreState(self._default_state, STATE_VERSION)
         self._default_sizes()
+        dock = self.docks.get("analystDock")
+        if dock is not None and getattr(self, "analyst_dock", None) is not None:
+            self.tabifyDockWidget(self.docks["monitorDock"], dock)
+            self.resize(size)
+            self.make_room_for(dock)
+            dock.show()
+            dock.raise_()
+        self.resize(size)
 
     def toggle_overview(self) -> None:
         """F9: show the Overview, or fold it away (its room goes to the other panels)."""

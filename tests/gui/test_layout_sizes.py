@@ -111,3 +111,19 @@ def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work
     qtbot.keyClick(jobs, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     _settle(qtbot)
     assert window.focusWidget() is panel.gallery.view
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_reset_layout_keeps_the_window_on_the_screen_and_the_analyst_in_front(qtbot, window, tmp_path, size):
+    w, h = size
+    window.resize(w, h)
+    _settle(qtbot)
+    window.state.set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
+                               {"samples": 200, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    _settle(qtbot)
+    window.reset_layout()
+    _settle(qtbot)
+    assert window.width() <= w and window.height() <= h, window.size()
+    assert panel.isVisible() and _fully_visible(panel.gallery.view) and panel.gallery.view.height() >= 150

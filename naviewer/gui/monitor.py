@@ -252,6 +252,23 @@ class TrainingMonitor(QWidget):
         self._update_header()
         return follower
 
+    def _follow_problem(self) -> str:
+        """Why nothing may ever come, in words: no metrics.jsonl there, or one with no readable record."""
+        follower = self._follower
+        if follower is None:
+            return ""
+        path = follower.path
+        if not path.is_file():
+            return (f" There is no {path.name} in {path.parent} yet: a naviewer run folder holds one "
+                    "(naviewer train --out, or a workspace's runs/NAME).")
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            return f" {path} cannot be read ({exc.strerror or exc})."
+        if size and follower.offset >= size:
+            return f" {path.name} has {size:,} bytes but no readable record: is it a naviewer metrics file?"
+        return ""
+
     def detach(self) -> None:
         if self._follower is not None:
             self._follower.stop()
@@ -685,7 +702,7 @@ class TrainingMonitor(QWidget):
         info = self.run_info
         if not info and not self.last_step and not self.last_epoch:
             if self.state == "following":
-                self.header.setText("Waiting for the run to write its first records…")
+                self.header.setText("Waiting for the run to write its first records…" + self._follow_problem())
             return
         accent = self._theme.accent
         parts = []

@@ -331,3 +331,17 @@ def test_a_long_run_path_never_widens_the_monitor(qtbot, monitor, tmp_path):
     assert monitor.minimumSizeHint().width() <= before
     assert monitor.source_label.text() == "following: …/runs/demo/metrics.jsonl"
     assert str(run / "metrics.jsonl") in monitor.source_label.toolTip()
+
+
+def test_following_a_folder_that_cannot_feed_the_monitor_says_why(qtbot, tmp_path):
+    from naviewer.gui.monitor import TrainingMonitor
+
+    monitor = TrainingMonitor()
+    qtbot.addWidget(monitor)
+    (tmp_path / "empty").mkdir()
+    monitor.follow(tmp_path / "empty")
+    assert "There is no metrics.jsonl in" in monitor.header.text()
+    (tmp_path / "garbled").mkdir()
+    (tmp_path / "garbled" / "metrics.jsonl").write_text('{"kind": "ep\nGARBAGE\n')
+    monitor.follow(tmp_path / "garbled")
+    assert "no readable record" in monitor.header.text()

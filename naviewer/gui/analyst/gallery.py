@@ -847,10 +847,9 @@ class GalleryWidget(QWidget):
     def _on_view_selection(self, *_args: Any) -> None:
         if self._syncing:
             return
-        self._update_target()
-        if self._filter == "selection":  # the highlight narrows what the keys act on; the selection stays
-            return
-        self.session.set_selection(self.selected_ids(), source=self)
+        if self._filter != "selection":  # else the highlight narrows what the keys act on; the selection stays
+            self.session.set_selection(self.selected_ids(), source=self)
+        self._update_target()  # after the session's selection, so "selected elsewhere" counts the new one
 
     def _on_view_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._syncing or not current.isValid():
@@ -911,6 +910,9 @@ class GalleryWidget(QWidget):
         """Esc: nothing highlighted, and the tile under focus becomes the current sample again (the keys then
         act on it, and the inspector shows it)."""
         self.view.selectionModel().clearSelection()
+        if self._filter != "selection" and len(self.session.selection):  # a pick in another view is let go too
+            self.session.set_selection(np.zeros(0, np.int64), source=self)
+        self.show_notice("")
         focus = self.view.currentIndex()
         if focus.isValid() and focus.row() < len(self.model.ids):
             self.session.set_current(int(self.model.ids[focus.row()]), source=self)

@@ -838,7 +838,7 @@ class GalleryWidget(QWidget):
             text = (f"C · R · L act on <b>#{focus}</b> (the tile under focus)" if focus is not None
                     else "C · R · L: click a tile first")
         hidden = len(self.session.selection) - int((self.model.row_of[self.session.selection] >= 0).sum()) if len(self.session.selection) else 0
-        if hidden > 0 and self._filter != "selection":
+        if hidden > 0 and self._filter != "selection" and self.elsewhere_id() is None:
             text += f" <span style='color:gray'>({plural(hidden)} selected elsewhere, not shown here, are left alone)</span>"
         self.target_label.setText(text)
         for state in ("confirmed", "rejected", "later"):

@@ -83,3 +83,25 @@ def test_naviewer_warnings_are_one_line_each_said_once(tmp_path):
     warned = [line for line in out.stderr.splitlines() if "duplicate entry ignored" in line]
     assert len(warned) == 1 and warned[0].startswith("naviewer: warning: ")
     assert ".py:" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path):
+    """argparse checks types only: --seed -1, --image-size 0, --lr nan, --epochs 0 used to reach the code (a traceback,
+    or --epochs 0 silently training the default 200)."""
+    from naviewer.cli import main
+
+    cases = [
+        (["craft", "--dataset", "demo", "--out", str(tmp_path / "c"), "--attack", "patch", "--seed", "-1"], "--seed must be >= 0"),
+        (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--epochs", "0"], "--epochs must be >= 1"),
+        (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--lr", "nan"], "--lr must be a finite number"),
+        (["embed", "--checkpoint", "x.pt", "--dataset", "demo", "--out", str(tmp_path / "e.npy"), "--image-size", "0"],
+         "--image-size must be >= 8"),
+        (["review", str(tmp_path), "--pass", str(2**70)], "--pass must be"),
+        (["new", str(tmp_path / "w"), "--dataset", "demo", "--attack", "patch", "--attack-setting", "trigger_size=abc"],
+         "setting trigger_size must be an int"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "w").exists() and not (tmp_path / "t").exists()

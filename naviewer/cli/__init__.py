@@ -91,6 +91,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from naviewer.gui.app import run_app
 
             return run_app([])
+        from naviewer.cli._options import check_options
+
+        check_options(args)
         return int(args.func(args) or 0)
     except NaviewerError as exc:
         print(f"naviewer: error: {exc}", file=sys.stderr)

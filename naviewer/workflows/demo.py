@@ -117,11 +117,9 @@ class DemoConfig:
 
     @classmethod
     def from_overrides(cls, values: Optional[Mapping[str, Any]] = None) -> "DemoConfig":
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(values or {}) - known)
-        if bad:
-            raise NaviewerError(f"unknown demo setting(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-        return cls(**dict(values or {}))
+        from naviewer.settings import settings_from_dict
+
+        return settings_from_dict(cls, values, "demo")  # unknown keys and wrong types named (width=abc)
 
     def dataset_spec(self) -> Any:
         if self.data_size == 32 and self.tint:

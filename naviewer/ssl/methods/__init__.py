@@ -30,7 +30,7 @@ def build_method(
     cls = method_class(name)
     try:
         return cls(backbone, settings or None)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: torch refusing a negative dimension
         raise NaviewerError(f"bad {cls.name} settings: {exc}") from exc
 
 

@@ -1,0 +1,72 @@
+"""Range checks for the numeric options every command shares, applied once after parsing.
+
+argparse checks only the type, so ``--seed -1``, ``--image-size 0`` or ``--lr nan`` used to reach the
+code and end in a traceback (or, worse, in a silent default: ``--epochs 0`` trained 200 epochs). Each
+rule names the option as the user typed it and what it accepts; ``None`` (not given) is never checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, Optional
+
+from naviewer.errors import NaviewerError
+
+SEED_MAX = 2**32 - 1
+#: dest -> (option, kind, low, high, low inclusive); kind "int" or "float" (floats must be finite)
+RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
+    "seed": ("--seed", "int", 0, SEED_MAX, True),
+    "num_poisons": ("--num-poisons", "int", 0, None, True),
+    "epochs": ("--epochs", "int", 1, None, True),
+    "image_size": ("--image-size", "int", 8, 4096, True),
+    "batch_size": ("--batch-size", "int", 1, None, True),
+    "threads": ("--threads", "int", 1, 1024, True),
+    "lr": ("--lr", "float", 0, None, False),
+    "wd": ("--wd", "float", 0, None, True),
+    "warmup_epochs": ("--warmup-epochs", "float", 0, None, True),
+    "min_crop_scale": ("--min-crop-scale", "float", 0, 1, False),
+    "knn_t": ("--knn-t", "float", 0, None, False),
+    "knn_k": ("--knn-k", "int", 1, None, True),
+    "gap": ("--gap", "float", 0, 10, True),
+    "magnitude": ("--magnitude", "float", 0, None, False),
+    "trigger_size": ("--trigger-size", "int", 1, 4096, True),
+    "anchors_per_class": ("--anchors-per-class", "int", 1, None, True),
+    "max_steps_per_epoch": ("--max-steps-per-epoch", "int", 1, None, True),
+    "pass_id": ("--pass", "int", 0, 2**62, True),
+    "width": ("--width", "int", 1, 4096, True),
+    "target": ("--target", "int", 0, None, True),
+    "checkpoint_every": ("--checkpoint-every", "int", 1, None, True),
+    "knn_every": ("--knn-every", "int", 0, None, True),
+    "dift_start": ("--dift-start", "int", 0, None, True),
+    "workers": ("--workers", "int", 0, 256, True),
+    "n": ("--n", "int", 1, None, True),
+    "k": ("--k", "int", 0, None, True),
+}
+
+
+def _check(dest: str, value: Any) -> None:
+    option, kind, low, high, low_inclusive = RULES[dest]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return  # another command's option of the same name with another type (a path, a list)
+    if kind == "float" and not math.isfinite(float(value)):
+        raise NaviewerError(f"{option} must be a finite number, got {value}")
+    def show(x: float) -> str:
+        return f"{int(x):,}" if kind == "int" else f"{x:g}"
+
+    accepted = []
+    if low is not None:
+        accepted.append(f"{'>=' if low_inclusive else '>'} {show(low)}")
+    if high is not None:
+        accepted.append(f"<= {show(high)}")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        raise NaviewerError(f"{option} must be {' and '.join(accepted)}, got {value if kind == 'int' else show(value)}")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every shared numeric option of the parsed ``args`` in its range (a NaviewerError naming it)."""
+    for dest, value in vars(args).items():
+        if dest in RULES and value is not None:
+            _check(dest, value)

@@ -61,6 +61,11 @@ def run_eval(args: argparse.Namespace) -> int:
             settings["target"] = args.target
         attack = make_attack(args.attack, **settings)
         trigger_fn, target = attack.apply_test_trigger, attack.target_class
+    if target is not None and not 0 <= int(target) < len(test.class_names):
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError(f"target class {target} does not exist: the test set has {len(test.class_names)} classes "
+                            f"(0-{len(test.class_names) - 1})", args.test_dataset)
     result = evaluate_encoder(
         encoder.backbone, train, test, trigger_fn, target, image_size=args.image_size or encoder.image_size,
         device=resolve_device(args.device), k=args.knn_k, temperature=args.knn_t, linear=not args.no_linear,

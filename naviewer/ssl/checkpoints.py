@@ -446,6 +446,15 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
         config = BackboneConfig.from_any(backbone) if backbone is not None else recorded
     else:
         config = BackboneConfig.from_any(backbone) if backbone is not None else infer_backbone_config(state, path)
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, (int, float))
+                                   or not 8 <= image_size <= 4096 or int(image_size) != image_size):
+        raise NaviewerError(f"damaged naviewer checkpoint: its training size {image_size!r} is not an image size "
+                            "(8-4096 px)", path)
+    bad = [name for name, tensor in state.items()
+           if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:  # the embeddings would be all NaN, and every detector's verdict meaningless
+        raise NaviewerError(f"the checkpoint's weights hold NaN or infinite values ({len(bad)} tensors, first "
+                            f"{bad[0]}): a training that diverged, or a damaged file", path)
     model = build_backbone(config)
     load_backbone_weights(model, state, path)
     if image_size:

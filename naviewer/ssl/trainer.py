@@ -176,6 +176,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+
+@contextlib.contextmanager
+def _resumable(path: Path):
+    """A training checkpoint whose fields cannot rebuild the run (a schedule of text, a broken rng state, sample
+    ids out of range) is one NaviewerError naming the file, not a traceback from deep in the restore."""
+    try:
+        yield
+    except NaviewerError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
+        raise NaviewerError(f"damaged training checkpoint: cannot resume from it ({type(exc).__name__}: {exc}); "
+                            "start a new run, or resume from an intact checkpoint", path) from None
+
 class Trainer:
     """Trains ``method`` on ``store``; see the module docstring. ``fit(ctx)`` runs it."""
 
@@ -474,17 +487,19 @@ class Trainer:
         folder = kwargs.get("checkpoint_dir")
         path = (Path(folder) if folder is not None else Path(run_dir) / "checkpoints") / "last.pt"
         state = load_training_checkpoint(path)
-        config = TrainConfig.from_saved({**state["config"], **dict(config_overrides or {})})
-        described = state["method"]
-        method = build_method(described["method"], backbone=described["backbone"], **described["settings"])
-        trainer = cls(method, store, config, run_dir, hooks, **kwargs)
-        trainer.load_state(state)
-        if config_overrides and "epochs" in config_overrides:
-            new_total = max(int(config_overrides["epochs"]), trainer.completed_epochs)
-            # a longer (or shorter) run stretches the current cosine segment to the new end
-            trainer.schedule.total_steps = max(
-                1, trainer.schedule.total_steps + (new_total - trainer.total_epochs) * trainer.steps_per_epoch)
-            trainer.total_epochs = new_total
+        with _resumable(path):
+            config = TrainConfig.from_saved({**state["config"], **dict(config_overrides or {})})
+            described = state["method"]
+            method = build_method(described["method"], backbone=described["backbone"], **described["settings"])
+            trainer = cls(method, store, config, run_dir, hooks, **kwargs)
+            trainer.load_state(state)
+            if config_overrides and "epochs" in config_overrides:
+                new_total = max(int(config_overrides["epochs"]), trainer.completed_epochs)
+                # a longer (or shorter) run stretches the current cosine segment to the new end
+                trainer.schedule.total_steps = max(
+                    1, trainer.schedule.total_steps + (new_total - trainer.total_epochs) * trainer.steps_per_epoch)
+                trainer.total_epochs = new_total
+            trainer.schedule.lr_at(trainer.global_step)  # a schedule of text fails here, not in the first step
         return trainer
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -519,7 +534,8 @@ class Trainer:
         if self.is_main and self.checkpoint_dir is not None:
             cleanup_checkpoint_temps(self.checkpoint_dir)  # left by a process killed while saving
         if resume and self.checkpoint_dir is not None and (self.checkpoint_dir / "last.pt").is_file():
-            self.load_state(load_training_checkpoint(self.checkpoint_dir / "last.pt"))
+            with _resumable(self.checkpoint_dir / "last.pt"):
+                self.load_state(load_training_checkpoint(self.checkpoint_dir / "last.pt"))
             resumed = True
         self._writer.write({
             "kind": "run_start", "config": self.config.to_dict(), "total_epochs": self.total_epochs,

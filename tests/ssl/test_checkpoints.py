@@ -280,3 +280,25 @@ def test_ctrl_c_during_train_writes_the_checkpoint_its_help_promises(tmp_path):
     state = load_training_checkpoint(run / "checkpoints" / "last.pt")
     assert state["global_step"] >= 1 and state["completed_epochs"] < 100
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_checkpoint_values_that_would_break_later_are_refused(tmp_path, tiny_store):
+    """NaN weights (all-NaN embeddings with exit 0 before) and a training size no image has (an out-of-memory
+    traceback before) are named at load; a damaged training state is named when resuming."""
+    from naviewer.ssl.trainer import Trainer
+
+    cfg = TrainConfig(backbone=TINY, epochs=1, batch_size=16, image_size=16, max_steps_per_epoch=1, num_threads=1)
+    build_trainer(cfg, tiny_store, tmp_path / "run").fit()
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    obj = torch.load(path, weights_only=True)
+    nan = {**obj, "model": {k: (v * float("nan") if v.is_floating_point() else v) for k, v in obj["model"].items()}}
+    torch.save(nan, tmp_path / "nan.pt")
+    with pytest.raises(NaviewerError, match="NaN or infinite"):
+        load_encoder(tmp_path / "nan.pt")
+    torch.save({**obj, "config": {**obj["config"], "image_size": 65536}}, tmp_path / "huge.pt")
+    with pytest.raises(NaviewerError, match="not an image size"):
+        load_encoder(tmp_path / "huge.pt")
+    torch.save({**obj, "schedule": {**obj["schedule"], "base_lr": "fast"}} if "schedule" in obj else
+               {**obj, "total_epochs": "many"}, path)
+    with pytest.raises(NaviewerError, match="damaged training checkpoint"):
+        Trainer.resume(tmp_path / "run", tiny_store, config_overrides={"epochs": 2}).fit()

@@ -8,6 +8,7 @@ is fine-tuned post hoc and written as a new checkpoint, with before/after number
 from __future__ import annotations
 
 import argparse
+import os
 
 from naviewer.cli._sslargs import in_distributed_session
 
@@ -57,6 +58,11 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     from naviewer.workspace.runs import confirm_flags
     from naviewer.workflows.posthoc import finetune_posthoc
 
+    if args.out is not None and os.path.lexists(args.out):  # before anything is decided or trained
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError("--out exists already: the fine-tuned checkpoint is written to a new file, never over "
+                            "one (it could be the encoder being fine-tuned, or an earlier result)", args.out)
     if args.accept_all:
         pass_id = ws.store.latest_pass_id("dift")
         if pass_id is not None:

@@ -236,11 +236,18 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
     inputs = DetectorInputs(np.asarray(features), anchors=anchors, ground_truth=truth, encoder=encoder, images=images,
                             image_size=image_size, device=device)
     passes, metrics = {}, {}
-    for name in names:
+    detectors = [(name, make_detector(name, **dict((settings or {}).get(name) or {}))) for name in names]
+    results = []
+    for name, detector in detectors:  # every detector runs before any pass is saved: all of them, or none
         ctx.check()
-        detector = make_detector(name, **dict((settings or {}).get(name) or {}))
         ctx.progress(0, None, f"detector {name}")
-        result = detector.run(inputs, ctx)
+        try:
+            results.append((name, detector.run(inputs, ctx)))
+        except NaviewerError as exc:
+            raise NaviewerError(f"detector {name}: {exc.message if hasattr(exc, 'message') else exc}"
+                                + ("; no detector's pass was saved" if len(detectors) > 1 else ""),
+                                getattr(exc, "path", None)) from None
+    for name, result in results:
         record = {**result.settings, "threshold": result.threshold, "direction_note": result.direction_note,
                   "seconds": result.seconds, "flagged": int(result.flags.sum())}
         m: dict[str, Any] = {"flagged": int(result.flags.sum()), "seconds": result.seconds,

@@ -38,3 +38,20 @@ def test_crop_density_pass_keeps_each_samples_densest_crop(tmp_path):
     assert np.array_equal(saved, direct.extras["best_box"]) and saved.dtype == np.int64
     assert np.array_equal(arrays["support"], direct.extras["support"])
     assert np.allclose(arrays["score"], direct.score.astype(np.float32))
+
+
+def test_detectors_of_one_pass_are_saved_all_or_none(tmp_path):
+    """A detector that fails after another has run leaves no pass behind (the first used to be saved and become
+    the latest), and the error names the detector."""
+    import pytest
+
+    from naviewer.errors import NaviewerError
+
+    folder = write_folder(tmp_path / "images", per_class=8, classes=3, size=16)
+    with Workspace.create(tmp_path / "ws", open_dataset(folder)) as ws:
+        n = ws.store.sample_count()
+        features = np.random.default_rng(0).normal(size=(n, 4))
+        before = len(ws.store.passes())
+        with pytest.raises(NaviewerError, match="detector crop_density: .*no detector's pass was saved"):
+            run_detectors(ws, features, ["kdist", "crop_density"], run="t")  # crop_density needs the images
+        assert len(ws.store.passes()) == before

@@ -38,6 +38,7 @@ class ShardPlan:
     dim: int
     dtype: str
     shard_size: int
+    source: str = ""  # fingerprint of the encoder's weights and the dataset's labels: another run's shards differ
 
     @property
     def count(self) -> int:
@@ -45,6 +46,34 @@ class ShardPlan:
 
     def bounds(self, shard: int) -> tuple[int, int]:
         return shard * self.shard_size, min(self.rows, (shard + 1) * self.shard_size)
+
+
+def source_fingerprint(backbone: Any, labels: Any) -> str:
+    """sha256 over the encoder's weights and the dataset's labels (and count): the shards of another
+    encoder or dataset with the same row count and width are never taken as this run's."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in backbone.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    digest.update(np.ascontiguousarray(np.asarray(labels, dtype=np.int64)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _read_plan(plan_file: Path) -> "ShardPlan":
+    try:
+        values = json.loads(plan_file.read_text(encoding="utf-8"))
+        plan = ShardPlan(**values)
+        if not all(isinstance(getattr(plan, f), int) and getattr(plan, f) > 0 for f in ("rows", "dim", "shard_size")):
+            raise ValueError("rows, dim and shard_size must be positive whole numbers")
+        return plan
+    except (OSError, ValueError, TypeError) as exc:
+        raise NaviewerError(f"the unfinished extraction's plan is damaged ({exc}); delete {plan_file.parent.name} and "
+                            "its .partial.npy to start over", plan_file) from None
 
 
 def partial_path(out: Path) -> Path:
@@ -86,9 +115,16 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         if grouped and world_size > 1:
             dist.barrier()
 
-    if out.is_file():
+    if out.exists():  # a finished extraction is reused as it is, but only one of this dataset's rows
+        try:
+            done = np.load(out, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            raise NaviewerError("--out exists and is not a .npy embeddings array: choose another --out", out) from None
+        if done.ndim != 2 or len(done) != len(store) or done.dtype != np.dtype(dtype):
+            raise NaviewerError(f"--out exists and is not this extraction's result ({done.dtype} {done.shape}, this "
+                                f"one is {np.dtype(dtype)} with {len(store)} rows): choose another --out", out)
         barrier()
-        return np.load(out, mmap_mode="r")
+        return done
     n = len(store)
     if n == 0:
         raise NaviewerError("cannot embed an empty dataset")
@@ -97,9 +133,9 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
     plan_file = folder / PLAN_FILE
     if rank == 0:
         probe = extract_embeddings(backbone, store.subset([0]), device=device, batch_size=1, image_size=image_size)
-        plan = ShardPlan(n, int(probe.shape[1]), dtype.name, int(shard_size))
+        plan = ShardPlan(n, int(probe.shape[1]), dtype.name, int(shard_size), source_fingerprint(backbone, store.labels))
         if plan_file.is_file():
-            old = ShardPlan(**json.loads(plan_file.read_text(encoding="utf-8")))
+            old = _read_plan(plan_file)
             if old != plan or not part.is_file():
                 raise NaviewerError(f"an unfinished extraction with other settings is here ({asdict(old)}); delete "
                                     f"{part.name} and {folder.name} or choose another --out", folder)
@@ -112,8 +148,15 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
     barrier()
     if not plan_file.is_file():
         raise NaviewerError("rank 0 made no shard plan: start every rank under torchrun", folder)
-    plan = ShardPlan(**json.loads(plan_file.read_text(encoding="utf-8")))
-    array = np.load(part, mmap_mode="r+")
+    plan = _read_plan(plan_file)
+    try:
+        array = np.load(part, mmap_mode="r+", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise NaviewerError(f"the unfinished extraction's rows are damaged ({exc}); delete it and {folder.name} to "
+                            "start over", part) from None
+    if array.shape != (plan.rows, plan.dim) or array.dtype != np.dtype(plan.dtype):
+        raise NaviewerError(f"the unfinished extraction's rows are {array.dtype} {array.shape}, its plan says "
+                            f"{plan.dtype} ({plan.rows}, {plan.dim}); delete it and {folder.name} to start over", part)
     done = done_shards(out, plan)
     mine = [i for i in range(plan.count) if i % world_size == rank and i not in done]
     ctx.event("log", message=f"rank {rank}/{world_size}: {len(mine)} of {plan.count} shards to embed "

@@ -99,3 +99,26 @@ def test_a_lazy_store_gives_the_same_rows_sharded_or_not(small, tmp_path):
     assert np.allclose(plain, whole, rtol=1e-4, atol=1e-5)
     arr = sharded_embeddings(net, lazy, tmp_path / "e.npy", shard_size=64, image_size=16)
     assert np.allclose(arr.astype(np.float32), whole, rtol=2e-3, atol=2e-3)
+
+
+def test_leftovers_of_another_run_are_never_taken_as_this_ones(small, tmp_path):
+    """A file of another shape at --out, a damaged plan, and finished shards of another encoder are refused,
+    not reported as the result."""
+    store, net, whole = small
+    stale = tmp_path / "stale.npy"
+    np.save(stale, np.ones((5, 3), np.float16))
+    with pytest.raises(NaviewerError, match="not this extraction's result"):
+        sharded_embeddings(net, store, stale, shard_size=64, image_size=16)
+    out = tmp_path / "c.npy"
+    shard_dir(out).mkdir()
+    (shard_dir(out) / "plan.json").write_text("{bad json")
+    np.save(partial_path(out), np.zeros((230, whole.shape[1]), np.float16))
+    with pytest.raises(NaviewerError, match="plan is damaged"):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=16)
+    other = tmp_path / "o.npy"  # rank 0 of 2 of another encoder leaves shards 0 and 2 done
+    torch.manual_seed(1)
+    other_net = build_backbone(BackboneConfig(arch="resnet10", cifar_stem=True, width=4)).eval()
+    with pytest.raises(NaviewerError, match="not embedded"):
+        sharded_embeddings(other_net, store, other, shard_size=64, image_size=16, rank=0, world_size=2)
+    with pytest.raises(NaviewerError, match="other settings"):
+        sharded_embeddings(net, store, other, shard_size=64, image_size=16)

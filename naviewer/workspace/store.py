@@ -549,6 +549,20 @@ class WorkspaceStore:
                                 self.path) from None
         return [row[0] for row in rows]
 
+    def sample_values(self, ids: "Sequence[int] | np.ndarray", column: str = "source_key") -> dict[int, str]:
+        """``column`` of a few scattered ids (one query): id -> value."""
+        if column not in ("source_key", "hash"):
+            raise ValueError(f"unknown sample column {column!r}")
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        try:
+            rows = self._conn().execute(f"SELECT id, {column} FROM samples WHERE id IN ({marks})", ids).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise NaviewerError(f"cannot read samples: the database is corrupted ({exc})", self.path) from None
+        return {int(i): value for i, value in rows}
+
     def sample_chunks(self, chunk: int = ROW_CHUNK) -> Iterator[dict[str, Any]]:
         """Every sample row by id, ``chunk`` rows at a time: ``{"id": int64 array, "source_key": list,
         "hash": list, "label": int64 array}`` per chunk (what :meth:`samples` returns, one id range at a

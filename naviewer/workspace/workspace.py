@@ -262,7 +262,46 @@ class Workspace:
                 f"the dataset source now has {len(dataset)} samples, the workspace registered {expected}",
                 self.config_path,
             )
+        self._check_same_samples(dataset)
         return dataset
+
+    #: how many scattered samples :meth:`dataset` compares by key and by pixels (a cost independent of N)
+    IDENTITY_KEYS = 256
+    IDENTITY_PIXELS = 16
+
+    def _check_same_samples(self, dataset: "ImageDataset") -> None:
+        """The re-opened source must still list the registered samples in the registered order: every label,
+        and the source key of the first and last 32 and of 256 scattered samples, and the pixels of 16 of them.
+        A reordered or edited file list with the same length used to pass, and every id (reviews, flags, the
+        export) then pointed at another image. (A single edited line away from the checked rows can pass.)"""
+        n = len(dataset)
+        if n == 0:
+            return
+        where = self.config.get("dataset", {}).get("path") or self.config_path
+        labels = np.asarray(dataset.labels, dtype=np.int64)
+        stored_labels = self.store.labels()
+        if len(stored_labels) == n and not np.array_equal(labels, stored_labels):
+            first = int(np.flatnonzero(labels != stored_labels)[0])
+            raise NaviewerError(f"the dataset source no longer matches the workspace: sample {first} has label "
+                                f"{int(labels[first])}, registered as {int(stored_labels[first])} (the list was "
+                                "edited or reordered); restore it, or create a new workspace from it", where)
+        rng = np.random.default_rng(n)
+        ends = np.r_[np.arange(min(n, 32)), np.arange(max(0, n - 32), n)]
+        ids = np.unique(np.r_[ends, rng.choice(n, size=min(n, self.IDENTITY_KEYS), replace=False)])
+        stored = self.store.sample_values(ids, "source_key")
+        for i in ids.tolist():
+            key = dataset.source_key(i)
+            if i in stored and key != stored[i]:
+                raise NaviewerError(f"the dataset source no longer matches the workspace: sample {i} was "
+                                    f"{stored[i]!r} when registered, the source now lists {key!r} there (the list "
+                                    "was reordered or edited); restore it, or create a new workspace from it", where)
+        picked = rng.choice(ids, size=min(len(ids), self.IDENTITY_PIXELS), replace=False)
+        hashes = self.store.sample_values(picked, "hash")
+        for i in sorted(int(x) for x in picked):
+            if i in hashes and hashes[i] and dataset.content_hash(i) != hashes[i]:
+                raise NaviewerError(f"the dataset source no longer matches the workspace: sample {i} "
+                                    f"({dataset.source_key(i)}) has other pixels than when it was registered (the "
+                                    "image was replaced); restore it, or create a new workspace", where)
 
     # -- files ------------------------------------------------------------------------------
     def run_dir(self, name: str) -> Path:

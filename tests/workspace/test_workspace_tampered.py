@@ -157,3 +157,36 @@ def test_opened_read_only_lists_and_refuses_writes(path: Path) -> None:
     assert result.removed == 1
     with Workspace.open(path) as ws:
         assert not ws.read_only and ws.store.audit_count() == 1
+
+
+def test_a_reordered_or_changed_source_is_refused_not_misbound(tmp_path):
+    """Shuffling the file list behind a workspace (same length) used to pass: every id then pointed at another
+    image. Now re-opening the dataset names the first sample that moved, and a replaced image too."""
+    from PIL import Image
+
+    from naviewer.data.sources import open_dataset
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace import Workspace
+
+    (tmp_path / "img").mkdir()
+    lines = []
+    for i in range(12):
+        Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(tmp_path / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png {i % 2}")
+    listing = tmp_path / "train.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    with Workspace.create(tmp_path / "ws", open_dataset(listing)) as ws:
+        assert len(ws.dataset()) == 12
+    swapped = lines[2:4][::-1] + lines[:2] + lines[4:]  # labels kept in place: only the keys move
+    listing.write_text("\n".join(f"{a.split()[0]} {b.split()[1]}" for a, b in zip(swapped, lines)) + "\n")
+    with Workspace.open(tmp_path / "ws") as ws, pytest.raises(NaviewerError, match="sample 0 was 'img/0.png'"):
+        ws.dataset()
+    listing.write_text("\n".join(lines) + "\n")
+    Image.new("RGB", (8, 8), (0, 255, 0)).save(tmp_path / "img" / "5.png")  # same path, other pixels
+    with Workspace.open(tmp_path / "ws") as ws:
+        Workspace.IDENTITY_PIXELS = 12  # every sample of this small set
+        try:
+            with pytest.raises(NaviewerError, match=r"sample 5 \(img/5.png\) has other pixels"):
+                ws.dataset()
+        finally:
+            Workspace.IDENTITY_PIXELS = 16

@@ -75,6 +75,14 @@ def run(args: argparse.Namespace) -> int:
         raise NaviewerError("nothing to write: give --out DIR and/or --preview PNG")
     attack = make_attack(args.attack, **_settings(args))
     protocol = attack.check_test_protocol(args.test_protocol)  # refused before any crafting
+    if args.out:
+        from pathlib import Path
+
+        out, source = Path(args.out).resolve(), Path(args.dataset).expanduser().resolve()
+        if source.exists() and (out == source or source in out.parents or out in source.parents
+                                or (source.is_file() and out == source.parent)):
+            raise NaviewerError("--out is the dataset being poisoned (or holds it, or lies inside it): crafting "
+                                "never writes into its own source; choose another folder", args.out)
     clean = open_dataset(args.dataset)
     ctx = JobContext(TextProgress())
     result = attack.craft(clean, np.random.default_rng(args.seed), ctx)

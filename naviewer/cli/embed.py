@@ -118,6 +118,9 @@ def _check_out(out: str) -> None:
     path = Path(out)
     if path.is_dir():
         raise NaviewerError("--out is a folder; give a file name such as embeddings.npy", path)
+    if path.exists() and path.suffix.lower() != ".npy":  # an earlier .npy is replaced; any other file never
+        raise NaviewerError("--out exists and is not a .npy file: embeddings are written to a .npy, never over "
+                            "another kind of file", path)
     folder = path.parent
     if not folder.is_dir():
         raise NaviewerError("the folder of --out does not exist" if not folder.exists() else

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="also remove flagged samples nobody has reviewed yet (default: keep them)",
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     parser.set_defaults(func=run)
     return parser
 
@@ -38,6 +39,15 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.workspace import Workspace
     from naviewer.workspace.export import export_manifests
 
+    if args.out and not args.overwrite:
+        from pathlib import Path
+
+        from naviewer.errors import NaviewerError
+        from naviewer.workspace.export import PROVENANCE_NAME
+
+        if (Path(args.out) / PROVENANCE_NAME).exists():
+            raise NaviewerError("--out holds an earlier export: choose another folder, or --overwrite to replace it",
+                                args.out)
     ctx = JobContext(TextProgress())
     with Workspace.open(args.workspace, read_only=True) as ws:  # an export only reads the workspace
         result = export_manifests(ws, args.out, ctx=ctx, drop_unreviewed_flags=args.drop_unreviewed_flags)

@@ -42,6 +42,20 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.jobs import JobContext
     from naviewer.workspace import Workspace
 
+    if args.report:  # an earlier report is replaced; any other file never (it may be someone's document)
+        from pathlib import Path
+
+        report = Path(args.report)
+        if report.is_dir():
+            raise NaviewerError("--report is a folder: give a file name such as review.html", report)
+        if report.exists():
+            try:
+                head = report.read_bytes()[:4096].decode("utf-8", "replace")
+            except OSError:
+                head = ""
+            if "naviewer" not in head:
+                raise NaviewerError("--report exists and is not an earlier naviewer report: choose another file name",
+                                    report)
     ws = Workspace.open(args.workspace)
     embeddings = None
     if args.embeddings:

@@ -284,8 +284,8 @@ def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobCon
                                              per_class, seed, ctx)
     kind, trusted = section_kind(section), section_trusted(section)
     warnings = list(section.get("warnings", []))
-    anchors = Anchors(np.asarray(section.get("indices") or [], dtype=np.int64),
-                      np.asarray(section.get("labels") or [], dtype=np.int64), list(warnings), trusted)
+    anchors = Anchors(_whole_numbers(ws, section, "indices"), _whole_numbers(ws, section, "labels"), list(warnings),
+                      trusted)
     anchors.check_range(ws.store.sample_count())
     external, ext_labels = None, np.empty(0, dtype=np.int64)
     if section.get("external"):
@@ -294,7 +294,7 @@ def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobCon
 
         ext = section["external"]
         dataset = open_dataset(ext["dataset"])
-        ids = np.asarray(ext.get("ids") or [], dtype=np.int64)
+        ids = _whole_numbers(ws, ext, "ids", "[anchors.external]")
         if ids.size and ids.max() >= len(dataset):
             raise NaviewerError("the trusted anchor set changed since it was chosen (fewer images now)",
                                 ext["dataset"].get("root") or ext["dataset"].get("path"))
@@ -305,9 +305,22 @@ def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobCon
         from naviewer.data.base import SubsetDataset
 
         external = ImageStore.from_dataset(SubsetDataset(dataset, ids), ctx)  # decode only the anchors
-        ext_labels = np.asarray(ext.get("labels") or [], dtype=np.int64)
+        ext_labels = _whole_numbers(ws, ext, "labels", "[anchors.external]")
     source = str(section.get("source") or kind)
     return AnchorSet(anchors, kind, source, external, ext_labels)
+
+
+def _whole_numbers(ws, section: dict, key: str, where: str = "[anchors]") -> np.ndarray:
+    """``section[key]`` as int64 ids or labels; an edited ``workspace.toml`` with text there is named, not a traceback."""
+    values = section.get(key) or []
+    try:
+        array = np.asarray(values, dtype=np.float64)
+        if array.ndim != 1 or not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise NaviewerError(f"{where} {key} must be a list of whole numbers (was workspace.toml edited?)",
+                            getattr(ws, "config_path", None)) from None
+    return array.astype(np.int64)
 
 
 def anchors_summary(described: dict) -> str:

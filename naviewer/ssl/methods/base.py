@@ -7,13 +7,15 @@ downstream evaluation, embedding extraction and DIFT read), its heads and any mo
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+import math
+from dataclasses import asdict, fields, is_dataclass
 from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
 
 from naviewer.catalogue import METHODS
+from naviewer.errors import NaviewerError
 from naviewer.settings import settings_from_dict
 from naviewer.ssl.backbones import BackboneConfig, build_backbone
 
@@ -61,7 +63,16 @@ class SSLMethod(nn.Module):
             return settings
         if is_dataclass(settings):
             settings = asdict(settings)
-        return settings_from_dict(cls.Settings, settings, cls.name)
+        made = settings_from_dict(cls.Settings, settings, cls.name)
+        for f in fields(made):  # sizes, dims, layer and group counts: whole numbers >= 1; rates finite and > 0
+            value = getattr(made, f.name)
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, int) and value < 1:
+                raise NaviewerError(f"{cls.name} setting {f.name} must be at least 1, got {value}")
+            if isinstance(value, float) and not (math.isfinite(value) and value > 0):
+                raise NaviewerError(f"{cls.name} setting {f.name} must be a positive number, got {value}")
+        return made
 
     def describe(self) -> dict[str, Any]:
         """Plain data that rebuilds this method: name, settings and backbone config."""

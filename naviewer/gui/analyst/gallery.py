@@ -809,7 +809,7 @@ class GalleryWidget(QWidget):
         grid does not show it. The tile under focus is then not what the analyst is looking at, so the keys
         act on nothing until the analyst shows that sample here or comes back to the grid (Esc, a click)."""
         current = self.session.current
-        if current is None or self.model.row_of[current] >= 0 or len(self.selected_ids()):
+        if current is None or self.model.row_of[current] >= 0 or self.view.selectionModel().hasSelection():
             return None
         return int(current)
 
@@ -841,8 +841,9 @@ class GalleryWidget(QWidget):
         if hidden > 0 and self._filter != "selection" and self.elsewhere_id() is None:
             text += f" <span style='color:gray'>({plural(hidden)} selected elsewhere, not shown here, are left alone)</span>"
         self.target_label.setText(text)
+        actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
         for state in ("confirmed", "rejected", "later"):
-            self.buttons[state].setEnabled(bool(len(self.target_ids())))
+            self.buttons[state].setEnabled(actionable)
 
     def _on_view_selection(self, *_args: Any) -> None:
         if self._syncing:

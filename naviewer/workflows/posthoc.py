@@ -9,6 +9,7 @@ a detection pass for review, and, on request, DBSCAN / OPTICS (B1, docs/dift.md,
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -300,14 +301,12 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     # one visit per image for the embedding and the encoder check: decoded a chunk at a time, so memory is
     # bounded by the decode budget, not N; the whole set is decoded only for a step that revisits images
     store = streaming_store(ws.dataset())
-    decoded: list = []
 
+    @functools.lru_cache(maxsize=1)
     def whole_store() -> ImageStore:
         if isinstance(store, ImageStore):
             return store
-        if not decoded:
-            decoded.append(store.materialize(ctx, "loading the images for the crop-aware steps"))
-        return decoded[0]
+        return store.materialize(ctx, "loading the images for the crop-aware steps")
 
     if embeddings is not None:
         features = adopt_embeddings(ws, embeddings, run=run, tag=tag, ctx=ctx)

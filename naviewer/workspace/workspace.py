@@ -262,7 +262,9 @@ class Workspace:
                 f"the dataset source now has {len(dataset)} samples, the workspace registered {expected}",
                 self.config_path,
             )
-        self._check_same_samples(dataset)
+        if not getattr(self, "_samples_checked", False):  # once per open workspace, not per call (runs re-open often)
+            self._check_same_samples(dataset)
+            self._samples_checked = True
         return dataset
 
     #: how many scattered samples :meth:`dataset` compares by key and by pixels (a cost independent of N)

@@ -24,15 +24,21 @@ def _settle(qtbot) -> None:
         qtbot.wait(30)
 
 
+def _open_analyst(qtbot, window, tmp_path):
+    """The analyst panel on a 200-sample poisoned folder workspace, shown."""
+    window.state.set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
+                               {"samples": 200, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    return panel
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1600, 1000), (1920, 1080)])
 def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
     w, h = size
     window.resize(w, h)
     _settle(qtbot)
-    window.state.set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
-                          {"samples": 200, "pass_id": 1, "runs": []})
-    panel = window.analyst_dock.panel
-    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    panel = _open_analyst(qtbot, window, tmp_path)
     s = panel.session
     panel.clusters.select_cluster(0)
     s.set_current(int(s.review_queue()[0]))
@@ -94,10 +100,7 @@ def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work
     window.windowHandle().requestActivate()
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     _settle(qtbot)
-    window.state.set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
-                               {"samples": 200, "pass_id": 1, "runs": []})
-    panel = window.analyst_dock.panel
-    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    panel = _open_analyst(qtbot, window, tmp_path)
     _settle(qtbot)
     assert window.focusWidget() is panel.gallery.view
     from PySide6.QtWidgets import QTreeWidget
@@ -118,10 +121,7 @@ def test_reset_layout_keeps_the_window_on_the_screen_and_the_analyst_in_front(qt
     w, h = size
     window.resize(w, h)
     _settle(qtbot)
-    window.state.set_workspace(folder_workspace(tmp_path, n=200, n_poison=10, seed=4),
-                               {"samples": 200, "pass_id": 1, "runs": []})
-    panel = window.analyst_dock.panel
-    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    panel = _open_analyst(qtbot, window, tmp_path)
     _settle(qtbot)
     window.reset_layout()
     _settle(qtbot)

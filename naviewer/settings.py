@@ -13,6 +13,7 @@ each class documents its list where it calls the loader.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Mapping, Optional, TypeVar
 
 from naviewer.errors import NaviewerError
@@ -75,7 +76,9 @@ def _checked(value: Any, hint: Optional[tuple[Optional[type], bool]], key: str, 
     if kind is None or (value is None and optional):
         return value
     ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # a NaN rate or inf size only fails deep inside a run
+            raise NaviewerError(f"{what} setting {key}={value!r}: expected a finite number")
         return float(value)
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)

@@ -98,7 +98,7 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
          "--image-size must be >= 8"),
         (["review", str(tmp_path), "--pass", str(2**70)], "--pass must be"),
         (["new", str(tmp_path / "w"), "--dataset", "demo", "--attack", "patch", "--attack-setting", "trigger_size=abc"],
-         "setting trigger_size must be an int"),
+         "setting trigger_size='abc': expected a whole number"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

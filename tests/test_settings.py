@@ -74,6 +74,8 @@ def test_a_setting_of_the_wrong_type_is_an_error_naming_it_not_a_crash_later():
         DiftConfig.from_dict({"normalize": "yes"})
     with pytest.raises(NaviewerError, match="expected a number"):
         DiftConfig.from_dict({"ls_alpha": True})      # a bool is not a number here
+    with pytest.raises(NaviewerError, match="ls_gamma=inf: expected a finite number"):
+        DiftConfig.from_dict({"ls_gamma": float("inf")})  # TOML allows inf and nan; no setting means them
 
 
 def test_numbers_are_coerced_where_nothing_is_lost():

@@ -29,6 +29,7 @@ from naviewer.attacks.triggers import Trigger, paste_trigger, random_corners, re
 from naviewer.data.base import ImageDataset
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext
+from naviewer.settings import settings_from_dict
 
 GROUND_TRUTH_SCHEMA = 1
 
@@ -163,15 +164,12 @@ class Attack:
 
     def __init__(self, settings: Any = None, **overrides: Any) -> None:
         if settings is None:
-            try:
-                settings = self.Settings(**overrides)
-            except TypeError as exc:
-                fields = ", ".join(f.name for f in dataclasses.fields(self.Settings))
-                raise NaviewerError(f"bad settings for attack {self.name!r}: {exc}; known settings: {fields}") from exc
-        elif overrides:
-            settings = dataclasses.replace(settings, **overrides)
-        self.settings = settings
-        _check_setting_types(self.name, settings)
+            values: dict = {}
+        else:
+            values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.init}
+        values.update(overrides)
+        # one strict loader for every settings dataclass: unknown keys and values of the wrong type are named
+        self.settings = settings_from_dict(self.Settings, values, f"attack {self.name!r}")
         self.validate()
 
     # -- to override ----------------------------------------------------------------------
@@ -414,41 +412,6 @@ ATTACKS: dict[str, Callable[..., Attack]] = {}
 def register_attack(cls: type) -> type:
     ATTACKS[cls.name] = cls
     return cls
-
-
-def _check_setting_types(attack: str, settings: Any) -> None:
-    """Each setting of the type its field declares (``--attack-setting trigger_size=abc`` or ``=4.7`` used to end in
-    a traceback deep in the crafting), numbers finite."""
-    import math
-    import typing
-
-    try:
-        hints = typing.get_type_hints(type(settings))
-    except Exception:  # noqa: BLE001 - an unresolvable annotation: nothing to check against
-        return
-    for f in dataclasses.fields(settings):
-        value, hint = getattr(settings, f.name), hints.get(f.name)
-        if value is None or hint is None:
-            continue
-        allowed = set(typing.get_args(hint)) - {type(None)} if typing.get_origin(hint) is typing.Union else {hint}
-        if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise NaviewerError(f"attack {attack!r}: setting {f.name} must be a finite number, got {value}")
-            continue
-        if int in allowed and not isinstance(value, bool) and isinstance(value, int):
-            continue
-        if int in allowed and isinstance(value, float) and value.is_integer():  # 8.0 from a form or JSON: 8
-            object.__setattr__(settings, f.name, int(value))
-            continue
-        if bool in allowed and isinstance(value, bool):
-            continue
-        if str in allowed and isinstance(value, str):
-            continue
-        if not allowed & {int, float, bool, str}:
-            continue  # tuples, nested settings: checked by the attack's own validate
-        wanted = " or ".join(sorted(t.__name__ for t in allowed & {int, float, bool, str}))
-        raise NaviewerError(f"attack {attack!r}: setting {f.name} must be {'an' if wanted[0] in 'aeiou' else 'a'} "
-                            f"{wanted}, got {value!r}")
 
 
 def make_attack(name: str, **settings: Any) -> Attack:

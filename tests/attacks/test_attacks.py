@@ -248,3 +248,18 @@ def test_crafted_dataset_as_array_for_equal_sizes():
     assert whole is not None and whole.shape == (30, 32, 32, 3)
     assert all(np.array_equal(whole[i], patched.dataset.image(i)) for i in range(30))
     assert _craft("na", data, rate=0.1).dataset.as_array() is None  # composites are 32x64 / 64x32
+
+
+def test_settings_go_through_the_one_strict_loader():
+    """Attack settings are checked like every other settings dataclass (naviewer.settings): a wrong type or a
+    non-finite number is a named error, an integral float for an int field becomes that int."""
+    with pytest.raises(NaviewerError, match="trigger_size='abc': expected a whole number"):
+        make_attack("patch", trigger_size="abc")
+    with pytest.raises(NaviewerError, match="opacity=nan: expected a finite number"):
+        make_attack("na", opacity=float("nan"))
+    with pytest.raises(NaviewerError, match="unknown attack 'na' setting"):
+        make_attack("na", colour="red")
+    attack = make_attack("patch", trigger_size=8.0)
+    assert attack.settings.trigger_size == 8 and isinstance(attack.settings.trigger_size, int)
+    again = type(attack)(attack.settings, rate=0.02)  # settings plus overrides: checked the same way
+    assert again.settings.rate == 0.02 and again.settings.trigger_size == 8

@@ -202,7 +202,7 @@ def _large_child(n: int, dim: int, args, queue) -> None:
         cfg = _config(args, knn_dims=args.large_knn_dims or None, k=10, graph_neighbors=10, spread_mode=mode)
         tracemalloc.start()
         t0, c0 = time.perf_counter(), time.process_time()
-        res = label_spread(z, buffer_ids, anchors.indices, cfg, index=index, knn=knn)
+        res = label_spread(z, buffer_ids, anchors.indices, cfg, index=index, knn=knn, anchor_labels=anchors.labels)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

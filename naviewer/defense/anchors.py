@@ -26,7 +26,9 @@ def few_anchors_notice(anchors: "Anchors", advised: int = ADVISED_ANCHORS_PER_CL
     Why: label spreading stops where the anchors' label wins, so with few anchors the poison label runs
     further into clean data. Replaying eleven stored review stops with 3 anchors a class instead of 10, the
     demo recipe's precision fell from 80-100 % to 42-100 % (1 a class: 33-100 %), recall unchanged
-    (docs/results.md, session 8)."""
+    (docs/results.md, session 8). Holding the benign mass at 10 a class (``anchor_mass_per_class``) narrowed
+    that to 52-100 % (1 a class: 82-100 % on 9 of 11, but 50 % recall on 2; docs/dift.md, Few anchors), so
+    the advice stays."""
     counts = anchors.counts()
     if not counts:
         return None

@@ -185,7 +185,7 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
             ctx.event("warning", message=f"DIFT: {notice}")
         start = time.perf_counter()
         spread = label_spread(detection.features, buffer_ids, anchors.indices, config, index=detection.index,
-                              knn=detection.knn, ctx=ctx)
+                              knn=detection.knn, ctx=ctx, anchor_labels=anchors.labels)
         timings["spread"] = time.perf_counter() - start
         final = spread.flagged
         guard = _ReachGuard(detection, anchors, config, spread, ctx, timings)

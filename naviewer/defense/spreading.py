@@ -49,12 +49,14 @@ class SpreadResult:
     crop_score: Optional[np.ndarray] = None  # the crop_density score crop agreement read (N,), when it ran
     reach: Optional[np.ndarray] = None       # anchor reach / the median sample's (N,), when the guard ran
     guarded: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # ids the guard kept out
+    benign_weight: float = 1.0               # the factor on the anchors' label mass (benign_weight())
 
     def info(self) -> dict:
         return {"spread_mode": self.mode, "pool_size": int(self.pool.size), "spread_iterations": int(self.n_iter),
                 "spread_seconds": float(self.seconds), "spread_flagged": int(self.flagged.size),
                 "soft_added": int(self.soft.size), "closure_added": int(self.closure.size),
-                "crop_added": int(self.crop.size), "reach_guarded": int(self.guarded.size)}
+                "crop_added": int(self.crop.size), "reach_guarded": int(self.guarded.size),
+                "benign_weight": float(self.benign_weight)}
 
     def probability_of_all(self, n: int) -> np.ndarray:
         """The poison probability of every sample (0 outside the pool: spreading never reached it)."""
@@ -149,12 +151,41 @@ def _graph_for(index: KnnIndex, config: DiftConfig, knn: Optional[KnnResult], ct
     return sparse_affinity(neighbors, distances, index.n, config.ls_gamma, config.graph_weight)
 
 
+def benign_weight(anchor_labels: Optional[np.ndarray], per_class: float, anchors: Optional[int] = None) -> float:
+    """The factor on the anchors' label mass: ``per_class`` x classes / anchors, at least 1 (1 without labels).
+
+    Why: spreading is linear in its seed matrix, so its argmax compares the poison label's mass, one unit
+    a buffer sample, with the benign one, one unit an anchor. With 1-3 anchors a class the buffer
+    outweighed them and the poison label ran into clean data far from every anchor (docs/dift.md, Few
+    anchors); with ``per_class`` or more anchors a class nothing changes. ``anchors``: the number of
+    distinct anchors (default: one a label)."""
+    if anchor_labels is None or per_class <= 0:
+        return 1.0
+    labels = np.asarray(anchor_labels).ravel()
+    count = labels.size if anchors is None else int(anchors)
+    if labels.size == 0 or count <= 0:
+        return 1.0
+    return max(1.0, float(per_class) * np.unique(labels).size / count)
+
+
+def reweighted_probability(probability: np.ndarray, weight: float) -> np.ndarray:
+    """The poison share after the benign column of spreading's answer is multiplied by ``weight``."""
+    p = np.asarray(probability, dtype=np.float64)
+    if weight == 1.0:
+        return p.astype(np.float32)
+    out = p / np.maximum(p + weight * (1.0 - p), 1e-300)
+    return np.where(p > 0, out, 0.0).astype(np.float32)
+
+
 def label_spread(features: np.ndarray, buffer_ids: np.ndarray, anchor_ids: np.ndarray,
                  config: Optional[DiftConfig] = None, index: Optional[KnnIndex] = None,
-                 knn: Optional[KnnResult] = None, ctx: Optional[JobContext] = None) -> SpreadResult:
+                 knn: Optional[KnnResult] = None, ctx: Optional[JobContext] = None,
+                 anchor_labels: Optional[np.ndarray] = None) -> SpreadResult:
     """Spread the buffer's poison label (``config.spread_mode``); ``features`` must be L2-normalised.
 
     ``index`` (the epoch's kNN index) and ``knn`` (its all-sample answer) are reused when given.
+    ``anchor_labels`` (the class of each of ``anchor_ids``) let the benign label weigh as
+    ``config.anchor_mass_per_class`` anchors a class when there are fewer (:func:`benign_weight`).
     """
     config = (config or DiftConfig()).validate()
     ctx = ensure_context(ctx)
@@ -190,10 +221,14 @@ def label_spread(features: np.ndarray, buffer_ids: np.ndarray, anchor_ids: np.nd
             graph = _graph_for(sub, config, None, ctx)
             labels, prob, n_iter = _fit_label_spreading(graph, y, config, dense=False)
             mode = "pool-graph"
+    weight = benign_weight(anchor_labels, config.anchor_mass_per_class, anchor_ids.size)
+    if weight != 1.0:  # the argmax of the reweighted answer: poison where its share is above a half
+        prob = reweighted_probability(prob, weight)
+        labels = np.where(prob > 0.5, POISON, BENIGN)
     flagged = np.setdiff1d(pool[labels == POISON], anchor_ids)
     ctx.progress(1, 1, "label spreading")
     return SpreadResult(flagged=flagged, pool=pool, poison_probability=prob, mode=mode, n_iter=n_iter,
-                        seconds=time.perf_counter() - start)
+                        seconds=time.perf_counter() - start, benign_weight=weight)
 
 
 def neighbourhood_closure(flagged: np.ndarray, neighbors: np.ndarray, votes: float, exclude: np.ndarray,

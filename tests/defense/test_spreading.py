@@ -280,3 +280,38 @@ def test_few_anchors_a_class_are_said_with_the_pass_and_ten_are_not(poisoned, po
     assert store.settings["advice"] == [notice]
     save_detection(store, PosthocDetector(config).run(poisoned.features, poisoned_anchors, poisoned.poison))
     assert "advice" not in store.settings
+
+
+def test_benign_mass_is_held_at_the_advised_anchors_a_class():
+    """With fewer anchors a class than ``anchor_mass_per_class`` the benign label weighs as that many: the flags can
+    only shrink, clean samples first; with that many or more nothing changes (docs/dift.md, Few anchors)."""
+    from naviewer.defense.spreading import benign_weight, reweighted_probability
+
+    assert benign_weight(None, 10) == 1.0 and benign_weight(np.arange(10), 0) == 1.0
+    assert benign_weight(np.repeat(np.arange(10), 10), 10) == 1.0          # 10 a class: unchanged
+    assert benign_weight(np.arange(10), 10) == 10.0                          # 1 a class: x10
+    assert abs(benign_weight(np.repeat(np.arange(4), 3), 10, anchors=12) - 40 / 12) < 1e-12
+    p = np.array([0.0, 0.2, 0.5, 0.9, 1.0])
+    q = reweighted_probability(p, 4.0)
+    assert q[0] == 0 and q[-1] == 1 and np.all(np.diff(q) > 0) and np.all(q[1:-1] < p[1:-1])
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 16)) * 3
+    labels = np.repeat(np.arange(10), 60)
+    clean = centres[labels] + rng.normal(size=(600, 16))
+    poison = centres[0] * 0.5 + centres[1] * 0.5 + 0.3 * rng.normal(size=(40, 16))  # between two classes
+    z = np.vstack([clean, poison]).astype(np.float32)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    truth = np.r_[np.zeros(600, bool), np.ones(40, bool)]
+    buffer = np.arange(600, 620)
+    one_each = np.array([int(np.flatnonzero(labels == c)[0]) for c in range(10)])
+    off = label_spread(z, buffer, one_each, DiftConfig(ls_alpha=0.7, anchor_mass_per_class=0))
+    held = label_spread(z, buffer, one_each, DiftConfig(ls_alpha=0.7), anchor_labels=labels[one_each])
+    assert held.benign_weight == 10.0 and off.benign_weight == 1.0
+    assert set(held.flagged) <= set(off.flagged)
+    assert truth[held.flagged].sum() >= 0.9 * truth[off.flagged].sum()
+    assert (~truth[held.flagged]).sum() < (~truth[off.flagged]).sum()  # here 0 clean flags against 29
+    ten_each = np.concatenate([np.flatnonzero(labels == c)[:10] for c in range(10)])
+    a = label_spread(z, buffer, ten_each, DiftConfig(ls_alpha=0.7), anchor_labels=labels[ten_each])
+    b = label_spread(z, buffer, ten_each, DiftConfig(ls_alpha=0.7, anchor_mass_per_class=0))
+    assert a.benign_weight == 1.0 and np.array_equal(a.flagged, b.flagged)

@@ -58,16 +58,54 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     run.add_argument("--knn-every", type=int, default=5, help="kNN monitor every N epochs (default 5)")
     run.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (quick trials)")
     run.add_argument("--log-every", type=int, default=10, help="steps between step records (default 10)")
-    parser.set_defaults(func=in_distributed_session(_train))
+    # what --resume keeps from the run: an option given here with another value than its default is refused
+    parser.set_defaults(func=in_distributed_session(_train),
+                        resume_defaults={dest: parser.get_default(dest) for dest in _KEPT_ON_RESUME})
     return parser
+
+
+# option dest -> (the saved TrainConfig key, or "backbone.<field>"), for the options a resumed run keeps
+_KEPT_ON_RESUME = {"method": "method", "arch": "backbone.arch", "width": "backbone.width",
+                   "cifar_stem": "backbone.cifar_stem", "batch_size": "batch_size", "lr": "lr", "wd": "weight_decay",
+                   "optimizer": "optimizer", "warmup_epochs": "warmup_epochs", "image_size": "image_size",
+                   "augment_recipe": "augment_recipe", "seed": "seed"}
+
+
+def _check_resume_options(args: argparse.Namespace, last) -> None:  # noqa: ANN001
+    """Refuse options that --resume would silently ignore (the run keeps its method, encoder and recipe).
+
+    Why: ``naviewer train --resume --method mocov2`` went on training SimCLR and said nothing."""
+    from naviewer.errors import NaviewerError
+    from naviewer.ssl.checkpoints import load_training_checkpoint
+
+    state = load_training_checkpoint(last)
+    saved = dict(state.get("config") or {})
+    backbone = dict((state.get("method") or {}).get("backbone") or saved.get("backbone") or {})
+    defaults = getattr(args, "resume_defaults", {})
+    differ = []
+    for dest, key in _KEPT_ON_RESUME.items():
+        given = getattr(args, dest, None)
+        if dest in defaults and given == defaults[dest]:
+            continue  # not given (or given as its default): nothing to ignore
+        was = backbone.get(key.split(".", 1)[1]) if key.startswith("backbone.") else saved.get(key)
+        if given is not None and given != was:
+            differ.append(f"--{dest.replace('_', '-')} {given} (the run: {was})")
+    if args.settings:
+        differ.append("--set " + " ".join(args.settings) + " (the run keeps its method settings)")
+    if args.min_crop_scale is not None or args.no_blur:
+        differ.append("--min-crop-scale/--no-blur (the run keeps its augmentation)")
+    if differ:
+        raise NaviewerError("--resume continues the run with its own settings; these options differ from it and "
+                            "would be ignored: " + "; ".join(differ) + ". Drop them, or train into a new --out", last)
 
 
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from naviewer.cli._sslargs import backbone_from_args, context, is_main_process, open_store, parse_settings
+    from naviewer.cli._sslargs import context, is_main_process, open_store
     from naviewer.errors import NaviewerError
-    from naviewer.ssl.trainer import TrainConfig, Trainer, build_trainer
+    from naviewer.ssl.methods import build_method
+    from naviewer.ssl.trainer import Trainer, build_trainer
 
     ctx = context()
     run_dir = Path(args.out)
@@ -76,13 +114,21 @@ def _train(args: argparse.Namespace) -> int:
         raise NaviewerError("this run directory already holds a checkpoint: add --resume, or choose a new --out", run_dir)
     if is_main_process():
         _check_writable(run_dir)  # before minutes of loading: a read-only or file --out fails at once
+    resuming = args.resume and last.exists()
+    if resuming:
+        _check_resume_options(args, last)
+    else:
+        config = _new_config(args)
+        # the method and its settings are checked before the images are decoded: a typo in --set used to
+        # cost the whole dataset's decode first
+        build_method(config.method, backbone=config.backbone, **config.method_settings)
     store = open_store(args.dataset, "train", ctx)
     extra = {}
     if args.knn_dataset:
         extra["eval_store"] = open_store(args.knn_dataset, "train", ctx)
         if args.knn_test_dataset:
             extra["eval_test_store"] = open_store(args.knn_test_dataset, "test", ctx)
-    if args.resume and last.exists():
+    if resuming:
         overrides = {"device": args.device}
         if args.threads:
             overrides["num_threads"] = args.threads
@@ -92,19 +138,6 @@ def _train(args: argparse.Namespace) -> int:
         if is_main_process():
             print(f"resuming {run_dir} at epoch {trainer.completed_epochs + 1}, step {trainer.global_step}")
     else:
-        augment = {} if args.min_crop_scale is None else {"scale": (args.min_crop_scale, 1.0)}
-        if args.no_blur:
-            augment["blur_p"] = 0.0
-        config = TrainConfig(
-            method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
-            epochs=args.epochs or 200, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
-            optimizer=args.optimizer, warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
-            augment_recipe=args.augment_recipe or "",
-            device=args.device, amp=not args.no_amp, sync_bn=args.sync_bn, seed=args.seed,
-            checkpoint_every=args.checkpoint_every,
-            knn_every=args.knn_every, log_every=args.log_every, num_threads=args.threads,
-            max_steps_per_epoch=args.max_steps_per_epoch,
-        )
         trainer = build_trainer(config, store, run_dir, **extra)
     if is_main_process():
         print(f"training {trainer.method.name} ({trainer.method.backbone_config.arch}, width "
@@ -115,6 +148,26 @@ def _train(args: argparse.Namespace) -> int:
         print(f"done: {result['epochs']} epochs, {result['global_step']} steps, last loss {result['loss']:.4f}; "
               f"checkpoint {last}")
     return 0
+
+
+def _new_config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig, imported late
+    """The TrainConfig of a new run from the command line."""
+    from naviewer.cli._sslargs import backbone_from_args, parse_settings
+    from naviewer.ssl.trainer import TrainConfig
+
+    augment = {} if args.min_crop_scale is None else {"scale": (args.min_crop_scale, 1.0)}
+    if args.no_blur:
+        augment["blur_p"] = 0.0
+    return TrainConfig(
+        method=args.method, method_settings=parse_settings(args.settings), backbone=backbone_from_args(args),
+        epochs=args.epochs or 200, batch_size=args.batch_size, lr=args.lr, weight_decay=args.wd,
+        optimizer=args.optimizer, warmup_epochs=args.warmup_epochs, image_size=args.image_size, augment=augment,
+        augment_recipe=args.augment_recipe or "",
+        device=args.device, amp=not args.no_amp, sync_bn=args.sync_bn, seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        knn_every=args.knn_every, log_every=args.log_every, num_threads=args.threads,
+        max_steps_per_epoch=args.max_steps_per_epoch,
+    )
 
 
 def _check_writable(run_dir) -> None:  # noqa: ANN001

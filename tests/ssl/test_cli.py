@@ -15,6 +15,14 @@ def test_train_resume_embed_eval(tmp_path, capsys):
     assert (run / "checkpoints" / "last.pt").is_file()
     # a second train into the same folder without --resume is refused, with --resume it extends the run
     assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 2
+    capsys.readouterr()
+    # options that --resume would ignore are refused, named with the run's own value
+    assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS,
+                 "--method", "mocov2", "--width", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "--method mocov2 (the run: simclr)" in err and "--width 16 (the run: 8)" in err and "Traceback" not in err
+    assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS,
+                 "--set", "temperature=0.2"]) == 2
     assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 0
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
               if json.loads(line)["kind"] == "epoch"]
@@ -30,6 +38,14 @@ def test_train_resume_embed_eval(tmp_path, capsys):
                  "--device", "cpu", "--json", str(result)]) == 0
     values = json.loads(result.read_text())
     assert 0 <= values["knn_acc"] <= 1 and 0 <= values["knn_asr_nt"] <= 1 and values["target"] == 0
+
+
+def test_method_settings_are_checked_before_the_images_are_read(tmp_path, capsys):
+    """A typo in --set is named at once; the dataset (here missing) is not opened first."""
+    assert main(["train", "--dataset", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "run"),
+                 "--set", "temprature=0.2", *TINY_ARGS]) == 2
+    err = capsys.readouterr().err
+    assert "temprature" in err and "no-such-folder" not in err
 
 
 def test_bad_checkpoint_is_one_line_error(tmp_path, capsys):

@@ -27,6 +27,8 @@ class ReviewStore(Protocol):
 
     def undo_last(self, reviewer: Optional[str] = None) -> list[int]: ...
 
+    def has_undoable(self, reviewer: Optional[str] = None) -> bool: ...
+
     def audit_log(self, limit: Optional[int] = None) -> list[dict]: ...
 
 
@@ -70,13 +72,19 @@ class MemoryReviewStore:
     def review_states(self) -> np.ndarray:
         return self._states.astype(str)
 
-    def undo_last(self, reviewer: Optional[str] = None) -> list[int]:
+    def _undoable_batches(self, reviewer: Optional[str]) -> list[int]:
         undone_batches = {row["undoes"] for row in self._log if "undoes" in row}
-        batches = [
+        return [
             row["batch"]
             for row in self._log
             if "undoes" not in row and row["batch"] not in undone_batches and (reviewer is None or row["reviewer"] == reviewer)
         ]
+
+    def has_undoable(self, reviewer: Optional[str] = None) -> bool:
+        return bool(self._undoable_batches(reviewer))
+
+    def undo_last(self, reviewer: Optional[str] = None) -> list[int]:
+        batches = self._undoable_batches(reviewer)
         if not batches:
             return []
         target = max(batches)

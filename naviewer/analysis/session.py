@@ -376,6 +376,11 @@ class AnalysisSession:
     def later(self, ids) -> np.ndarray:
         return self.review(ids, "later")
 
+    def can_undo(self) -> bool:
+        """Whether :meth:`undo` has a decision of this reviewer left to revert (the Undo buttons' state)."""
+        check = getattr(self.store, "has_undoable", None)
+        return True if check is None else bool(check(self.reviewer))
+
     def undo(self) -> np.ndarray:
         """Revert this reviewer's last decision batch (the store logs the undo as a new batch)."""
         ids = np.asarray(self.store.undo_last(self.reviewer), dtype=np.int64)

@@ -781,6 +781,16 @@ class WorkspaceStore:
             states.update(conn.execute(f"SELECT sample_id, state FROM review WHERE sample_id IN ({marks})", chunk))
         return states
 
+    def has_undoable(self, reviewer: Optional[str] = None) -> bool:
+        """Whether :meth:`undo_last` has a decision batch (of ``reviewer`` if given) left to revert; a read."""
+        query = ("SELECT 1 FROM review_batches b WHERE b.kind='set' "
+                 "AND NOT EXISTS (SELECT 1 FROM review_batches u WHERE u.undo_of = b.id) ")
+        params: tuple = ()
+        if reviewer is not None:
+            query += "AND b.reviewer=? "
+            params = (reviewer,)
+        return self._conn().execute(query + "LIMIT 1", params).fetchone() is not None
+
     def undo_last(self, reviewer: Optional[str] = None) -> list[int]:
         """Revert the latest not-yet-undone decision batch (of ``reviewer`` if given).
 

@@ -51,7 +51,9 @@ def test_review_undo_and_next_unreviewed() -> None:
     s.review_changed.connect(lambda ids: changes.append(ids.tolist()))
     first = s.next_unreviewed()
     assert first == int(s.review_queue()[0])
+    assert not s.can_undo()
     s.confirm([first])
+    assert s.can_undo()
     assert s.state_of(first) == "confirmed"
     assert s.next_unreviewed(after=first) != first
     s.reject(s.review_queue()[1:4])

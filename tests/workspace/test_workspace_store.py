@@ -50,8 +50,9 @@ def test_bad_review_input(ws, ids, state, reviewer) -> None:  # noqa: ANN001
 
 def test_undo_last_batch_per_reviewer_and_logged(ws) -> None:
     store = ws.store
-    assert store.undo_last() == []
+    assert store.undo_last() == [] and not store.has_undoable()
     store.set_review([1, 2], "confirmed", "alice")
+    assert store.has_undoable("alice") and not store.has_undoable("bob")
     store.set_review([3], "rejected", "bob")
     store.set_review([2], "rejected", "bob")  # bob overrides one of alice's decisions
     assert store.undo_last("alice") == [1]  # sample 2 keeps bob's later decision
@@ -60,6 +61,7 @@ def test_undo_last_batch_per_reviewer_and_logged(ws) -> None:
     assert store.review_states()[2] == "confirmed"  # back to what alice had set before
     assert store.undo_last() == [3]
     assert store.undo_last("alice") == []  # alice's only batch is already undone
+    assert not store.has_undoable("alice") and not store.has_undoable()
     log = store.audit_log()
     assert len(log) == 4 + 3
     assert log[4]["note"].startswith("undo of batch") and (log[4]["old"], log[4]["new"]) == ("confirmed", "unreviewed")

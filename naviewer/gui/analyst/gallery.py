@@ -644,6 +644,7 @@ class GalleryWidget(QWidget):
         self.bridge.selection_changed.connect(self._on_session_selection)
         self.bridge.review_changed.connect(self._on_review_changed)
         self.bridge.current_changed.connect(self._on_session_current)
+        self._update_undo()
         first = "flags" if session.flagged_mask.any() else "all"
         self._deferred = session.n >= self.ASYNC_FROM
         if self._deferred:  # the worker starts once the panel around is built, not competing with it for the GIL
@@ -985,8 +986,16 @@ class GalleryWidget(QWidget):
         else:
             self.review_selected(action)
 
+    def _update_undo(self) -> None:
+        """Undo is enabled only when this reviewer has a decision left to undo."""
+        can = self.session.can_undo()
+        self.buttons["undo"].setEnabled(can)
+        self.buttons["undo"].setToolTip("undo your last decision (U, Ctrl+Z)" if can else
+                                        "nothing of yours to undo yet: decide a sample first (C, R or L)")
+
     def undo(self) -> np.ndarray:
         ids = self.session.undo()
+        self._update_undo()
         if len(ids):
             self.session.set_selection(ids, source=None)
             self.session.set_current(int(ids[0]), source=None)
@@ -1066,6 +1075,7 @@ class GalleryWidget(QWidget):
         self.view.viewport().update()
         self._update_progress()
         self._update_target()
+        self._update_undo()
 
     def _on_activated(self, index: QModelIndex) -> None:
         self.sample_activated.emit(int(self.model.ids[index.row()]))

@@ -113,6 +113,7 @@ class ReviewHistory(QWidget):
 
     # -- contents -----------------------------------------------------------------------------------
     def refresh(self) -> None:
+        self.buttons["undo"].setEnabled(self.session.can_undo())
         try:
             log = self.session.store.audit_log()
         except Exception as exc:  # noqa: BLE001 - a store without a log: say so rather than fail
@@ -174,6 +175,7 @@ class ReviewHistory(QWidget):
     # -- actions ------------------------------------------------------------------------------------
     def undo_last(self) -> np.ndarray:
         ids = self.session.undo()
+        self.buttons["undo"].setEnabled(self.session.can_undo())
         self.status_message.emit(f"Undone: {plural(len(ids))}." if len(ids) else "Nothing of yours to undo.")
         return ids
 

@@ -23,6 +23,7 @@ def test_keyboard_review_survives_reopening(qtbot, workspace_session) -> None:
 
     path, _ws, session = workspace_session
     gallery = _gallery(qtbot, session)
+    assert not gallery.buttons["undo"].isEnabled()  # nothing decided yet: nothing to undo
     queue = session.review_queue()
     first = gallery.next_unreviewed()
     assert first == int(queue[0]) and session.selection.tolist() == [first]
@@ -38,14 +39,20 @@ def test_keyboard_review_survives_reopening(qtbot, workspace_session) -> None:
 
     qtbot.keyClick(gallery.view, Qt.Key.Key_U)
     assert session.state_of(third) == "unreviewed" and session.current == third
+    assert gallery.buttons["undo"].isEnabled()
     qtbot.keyClick(gallery.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert session.state_of(second) == "unreviewed"
+    gallery.undo()  # the first decision
+    assert session.state_of(first) == "unreviewed" and not gallery.buttons["undo"].isEnabled()
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)
+    assert gallery.buttons["undo"].isEnabled()
+    gallery.undo()
 
     reopened = AnalysisSession.from_workspace(Workspace.open(path))
-    assert reopened.state_of(first) == "confirmed"
+    assert reopened.state_of(first) == "unreviewed"
     assert reopened.state_of(second) == "unreviewed" and reopened.state_of(third) == "unreviewed"
     log = Workspace.open(path).store.audit_log()
-    assert [row["new"] for row in log] == ["confirmed", "rejected", "later", "unreviewed", "unreviewed"]
+    assert [row["new"] for row in log][:5] == ["confirmed", "rejected", "later", "unreviewed", "unreviewed"]
     assert {row["reviewer"] for row in log} == {"tester"}
 
 

@@ -101,7 +101,7 @@ def append_external(features: np.ndarray, anchors: Optional[Anchors], external_f
     any in-set ``anchors``). Detection then sees them like in-set anchors (never candidates, benign
     labels for label spreading); the caller keeps only the first ``len(features)`` rows of every
     per-sample result."""
-    features = np.asarray(features)
+    features = np.asanyarray(features)  # a memmap stays one (np.asarray would drop the subclass)
     external_features = np.asarray(external_features, dtype=features.dtype)
     external_labels = np.asarray(external_labels, dtype=np.int64).ravel()
     if external_features.ndim != 2 or external_features.shape[0] != external_labels.size:
@@ -119,7 +119,27 @@ def append_external(features: np.ndarray, anchors: Optional[Anchors], external_f
         ids = np.concatenate([anchors.indices, ids])
         labels = np.concatenate([anchors.labels, external_labels])
         warnings, trusted = list(anchors.warnings), anchors.trusted
-    return np.concatenate([features, external_features], axis=0), Anchors(ids, labels, warnings, trusted)
+    return _appended(features, external_features), Anchors(ids, labels, warnings, trusted)
+
+
+def _appended(features: np.ndarray, extra: np.ndarray, memory_mb: int = 512) -> np.ndarray:
+    """``features`` with ``extra`` rows after them. Memory-mapped features give a memory-mapped float32 result
+    written ``memory_mb`` at a time (an unlinked scratch file), since np.concatenate of a 10M x 128 map is
+    a 5 GB copy in RAM; in-memory features are concatenated."""
+    from naviewer.defense.knn import chunk_rows, is_mapped, release_pages, scratch_array
+
+    if not is_mapped(features):
+        return np.concatenate([features, extra], axis=0)
+    n, d = features.shape
+    out = scratch_array((n + extra.shape[0], d))
+    step = chunk_rows(memory_mb, d * 8)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        out[start:stop] = features[start:stop]
+        release_pages(features)
+        release_pages(out)
+    out[n:] = extra
+    return out
 
 
 def draw_anchors(labels: np.ndarray, per_class: int = 10, seed: int = 0,

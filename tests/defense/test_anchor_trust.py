@@ -99,3 +99,21 @@ def test_a_class_mostly_in_the_dense_pile_keeps_its_anchors(small_config):
     det = detect_epoch(x, anchors, dataclasses.replace(small_config, candidate_fraction=0.1))
     assert len(det.anchors) == 20 and not det.anchor_notes
     assert any("class 1" in w and "kept" in w for w in det.anchors.warnings)
+
+
+def test_external_anchors_after_memory_mapped_embeddings_stay_memory_mapped(tmp_path):
+    """A sharded embed's float16 map plus external anchors: the joined array is a float32 map with the same rows,
+    not an in-memory copy of all N (5 GB at 10M x 128)."""
+    from naviewer.defense.knn import is_mapped
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3000, 8)).astype(np.float16)
+    path = tmp_path / "emb.npy"
+    np.save(path, values)
+    mapped = np.load(path, mmap_mode="r")
+    extra = rng.normal(size=(5, 8)).astype(np.float32)
+    joined, anchors = append_external(mapped, Anchors(np.array([1, 2]), np.array([0, 1])), extra, np.array([0, 1, 1, 0, 1]))
+    assert is_mapped(joined) and joined.dtype == np.float32 and joined.shape == (3005, 8)
+    assert np.array_equal(joined[:3000], values.astype(np.float32))
+    assert np.allclose(joined[3000:], extra.astype(np.float16).astype(np.float32))
+    assert anchors.indices.tolist() == [1, 2, 3000, 3001, 3002, 3003, 3004]

@@ -166,6 +166,19 @@ def test_classifier_flags_split_the_log_odds_and_fall_back_to_one_half():
     assert (auto_window(16), auto_window(32), auto_window(224), auto_window(6)) == (8, 8, 56, 6)
 
 
+def test_the_split_is_joined_by_the_robust_outliers_when_some_poisons_saturate():
+    """Half the poisons at p ~ 1 and half far above the clean mass but well under 0.5: the split takes the
+    saturated half only (a held-out NA cell: 57 of 107), the robust outliers add the rest."""
+    from naviewer.defense.detectors.patchsearch import classifier_flags
+
+    rng = np.random.default_rng(1)
+    logit = np.concatenate([rng.normal(-7.5, 0.5, 1300), np.full(50, 16.0), rng.normal(-3.0, 0.5, 50)])
+    prob = 1 / (1 + np.exp(-logit))
+    out = classifier_flags(prob, "gmm2", 0.01, 3.5, 0)
+    assert out["flags"][1300:].all() and out["flags"][:1300].sum() <= 3
+    assert out["threshold"]["or"] == "robust_z" and out["threshold"]["outliers_added"] >= 50
+
+
 def test_a_classifier_that_calls_most_samples_poisoned_flags_none():
     """p > 0.5 for a third of the samples is not a poison population: no flags, and the record says why."""
     from naviewer.defense.detectors.patchsearch import classifier_flags

@@ -200,8 +200,8 @@ def classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, see
     Why not only p > 0.5: the classifier learns square patches pasted at training scale, while a poison
     carries its trigger as the evaluation view shows it (a 2:1 composite squashed to half width), so its p
     can sit far below 0.5 while still far above every clean sample's (measured on CorruptEncoder:
-    poisons' median p 0.18, clean 99th percentile 0.002). When the split finds no second population the flags
-    are p > 0.5 or a robust outlier of the log-odds (z > ``z``).
+    poisons' median p 0.18, clean 99th percentile 0.002). The robust outliers of the log-odds (z > ``z``) are
+    flagged too; when the split finds no second population the flags are p > 0.5 or those outliers.
 
     A classifier that calls more than ``max_fraction`` of the samples poisoned has learned something
     every image has, not a trigger (measured on a CIFAR cell: p > 0.5 for 32 % of the samples, 6 % of them
@@ -222,13 +222,17 @@ def _classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, se
     p = np.clip(np.asarray(prob, dtype=np.float64), 1e-7, 1 - 1e-7)
     log_odds = np.log(p / (1 - p))
     flags, description = threshold(log_odds, rule, fraction, z, seed=seed)
+    # the log-odds' robust outliers (z > ``z`` above the clean mass) are flagged with either answer: poisons
+    # whose p spreads out from the clean mass leave no second mode for the split, and where some saturate
+    # at p ~ 1 the split can take only those (a held-out NA cell: 57 of 107 poisons; with the outliers 107)
+    outliers, robust = threshold(log_odds, "robust_z", fraction, z, seed=seed)
     if not flags.any() or (rule == "gmm2" and description.get("value") is None):
-        # no two populations: PatchSearch's own p > 0.5, plus the log-odds' robust outliers (z > ``z``), since
-        # poisons whose p spreads out from the clean mass leave no second mode for the split to find
-        outliers, robust = threshold(log_odds, "robust_z", fraction, z, seed=seed)
+        # no two populations: PatchSearch's own p > 0.5, plus the outliers
         return {"flags": own | outliers, "threshold": {**description, "fallback": "p > 0.5 or robust_z",
                                                        "robust_z": robust}}
-    return {"flags": flags, "threshold": {**description, "on": "log-odds of p"}}
+    return {"flags": flags | outliers, "threshold": {**description, "on": "log-odds of p", "or": "robust_z",
+                                                     "robust_z": robust,
+                                                     "outliers_added": int((outliers & ~flags).sum())}}
 
 
 def auto_clusters(n: int) -> int:

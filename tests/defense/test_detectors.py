@@ -128,3 +128,16 @@ def test_a_setting_of_the_wrong_type_is_named(name, settings):
     key = next(iter(settings))
     with pytest.raises(NaviewerError, match=f"setting {key} must be"):
         make_detector(name, **settings)
+
+
+def test_a_split_is_joined_by_the_robust_outliers():
+    """The split takes the top mode only; poisons spread out above the clean mass are the robust outliers."""
+    from naviewer.defense.detectors.base import threshold, with_outliers
+
+    rng = np.random.default_rng(0)
+    score = np.concatenate([rng.normal(0, 1, 4000), rng.normal(30, 0.5, 80), rng.uniform(6, 12, 270), [np.nan]])
+    split, description = threshold(score, "gmm2", seed=0)
+    assert split[4000:4080].all() and not split[4080:4350].any()
+    flags, record = with_outliers(score, split, description, 3.5)
+    assert flags[4000:4350].all() and flags[:4000].sum() <= 5 and not flags[-1]
+    assert record["or"] == "robust_z" and record["outliers_added"] == int((flags & ~split).sum()) >= 200

@@ -114,6 +114,17 @@ def threshold(score: np.ndarray, rule: str = "top_fraction", fraction: float = 0
     raise NaviewerError(f"unknown threshold rule {rule!r}; choose from {', '.join(THRESHOLD_RULES)}")
 
 
+def with_outliers(score: np.ndarray, flags: np.ndarray, description: dict, z: float) -> tuple[np.ndarray, dict]:
+    """``flags`` joined by the score's robust outliers (z > ``z`` above the median, in MADs), and the record.
+
+    Why: a two-component split takes the upper mode only. Where the poisons' scores spread out from the
+    clean mass, or some of them saturate, the split leaves the rest, though they sit far above every clean
+    sample (PatchSearch on a NA cell: 57 of 107 poisons; crop_density on the CIFAR cell: 84 of 354)."""
+    outliers, robust = threshold(score, "robust_z", z=z)
+    return flags | outliers, {**description, "or": "robust_z", "robust_z": robust,
+                              "outliers_added": int((outliers & ~flags).sum())}
+
+
 # -- the interface and the registry --------------------------------------------------------------
 
 class Detector:

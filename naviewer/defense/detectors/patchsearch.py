@@ -39,7 +39,7 @@ from typing import Any, Optional
 import numpy as np
 
 from naviewer.catalogue import DETECTOR_SUMMARIES
-from naviewer.defense.detectors.base import Detector, DetectorInputs, register_detector, threshold
+from naviewer.defense.detectors.base import Detector, DetectorInputs, register_detector, threshold, with_outliers
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext
 
@@ -225,14 +225,13 @@ def _classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, se
     # the log-odds' robust outliers (z > ``z`` above the clean mass) are flagged with either answer: poisons
     # whose p spreads out from the clean mass leave no second mode for the split, and where some saturate
     # at p ~ 1 the split can take only those (a held-out NA cell: 57 of 107 poisons; with the outliers 107)
-    outliers, robust = threshold(log_odds, "robust_z", fraction, z, seed=seed)
     if not flags.any() or (rule == "gmm2" and description.get("value") is None):
         # no two populations: PatchSearch's own p > 0.5, plus the outliers
+        outliers, robust = threshold(log_odds, "robust_z", fraction, z, seed=seed)
         return {"flags": own | outliers, "threshold": {**description, "fallback": "p > 0.5 or robust_z",
                                                        "robust_z": robust}}
-    return {"flags": flags | outliers, "threshold": {**description, "on": "log-odds of p", "or": "robust_z",
-                                                     "robust_z": robust,
-                                                     "outliers_added": int((outliers & ~flags).sum())}}
+    flags, description = with_outliers(log_odds, flags, {**description, "on": "log-odds of p"}, z)
+    return {"flags": flags, "threshold": description}
 
 
 def auto_clusters(n: int) -> int:

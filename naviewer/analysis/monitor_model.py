@@ -169,7 +169,8 @@ class PlotSpec:
 
 
 #: DIFT's per-epoch precision / recall are the flag buffer's (before label spreading); the final flags'
-#: (after label spreading) are added as single points once the pass is known (``spread_points``)
+#: (after label spreading) are added as single points once the pass is known (``spread_points``). The legend
+#: says "spreading" for "label spreading": at 1280x720 the long names ran past the plot's left edge
 BUFFER_TIP = "DIFT's flag buffer at this epoch, before label spreading (against the ground truth)"
 SPREAD_TIP = "the pass's final flags, after label spreading (against the ground truth)"
 
@@ -192,10 +193,10 @@ PLOTS: tuple[PlotSpec, ...] = (
         "dift_pr",
         "DIFT precision / recall",
         "%",
-        (SeriesSpec("dift_precision", "epoch", "precision, before label spreading", 0, 100.0, BUFFER_TIP),
-         SeriesSpec("dift_recall", "epoch", "recall, before label spreading", 1, 100.0, BUFFER_TIP),
-         SeriesSpec("final_precision", "spread", "precision, after label spreading", 0, 100.0, SPREAD_TIP),
-         SeriesSpec("final_recall", "spread", "recall, after label spreading", 1, 100.0, SPREAD_TIP)),
+        (SeriesSpec("dift_precision", "epoch", "precision, before spreading", 0, 100.0, BUFFER_TIP),
+         SeriesSpec("dift_recall", "epoch", "recall, before spreading", 1, 100.0, BUFFER_TIP),
+         SeriesSpec("final_precision", "spread", "precision, after spreading", 0, 100.0, SPREAD_TIP),
+         SeriesSpec("final_recall", "spread", "recall, after spreading", 1, 100.0, SPREAD_TIP)),
         optional=True,
         y_fixed=(0.0, 100.0),
     ),

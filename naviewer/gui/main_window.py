@@ -88,7 +88,7 @@ class OverviewPanel(QWidget):
         form.addRow("<b>Workspace</b>", self.workspace)
         form.addRow("<b>Dataset</b>", self.dataset)
         form.addRow("<b>Encoder</b>", self.encoder)
-        form.addRow("<b>Run</b>", self.run)
+        form.addRow("<b>Run</b> (monitored)", self.run)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         for action in (window.act_open_workspace, window.act_open_dataset, window.act_train):
@@ -111,10 +111,16 @@ class OverviewPanel(QWidget):
                                if state.workspace is not None else "none")
         n = state.dataset_summary.get("samples")
         kind = state.dataset_summary.get("kind", "")
-        self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} images {kind}" if n else "")
-                             if state.dataset is not None else "none")
-        self.encoder.setText(str(state.encoder) if state.encoder is not None else "none")
-        self.run.setText(state.run if state.run is not None else "none")
+        workspace_open = state.workspace is not None
+        # with only a workspace open, its own dataset and the reviewed pass's encoder (not "none")
+        own_dataset = state.workspace_summary.get("dataset") if workspace_open else None
+        own_encoder = state.workspace_summary.get("encoder") if workspace_open else None
+        if state.dataset is not None:
+            self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} images {kind}" if n else ""))
+        else:
+            self.dataset.setText(f"{own_dataset}<br>(the workspace's)" if own_dataset else "none")
+        self.encoder.setText(str(state.encoder) if state.encoder is not None else (own_encoder or "none"))
+        self.run.setText(str(state.run) if state.run is not None else "none")
 
 
 class LogView(QPlainTextEdit):
@@ -258,7 +264,7 @@ class MainWindow(QMainWindow):
         self.act_anchors = self._action("&Anchors…", self.show_anchors, "Ctrl+Shift+A",
                                         "DIFT's anchors of the open workspace: where they come from, whether they are "
                                         "trusted, per class; replace them with a trusted clean set (naviewer anchors)")
-        self.act_shortcuts = self._action("Keyboard &shortcuts", self.show_shortcuts, QKeySequence(K.HelpContents), "List keyboard shortcuts")
+        self.act_shortcuts = self._action("Keyboard &shortcuts", self.show_shortcuts, QKeySequence(K.HelpContents), "List keyboard shortcuts (F1 again hides them)")
         self.act_about = self._action("&About naviewer", self.show_about, None, "Versions and compute device")
         self.act_reset_layout = self._action("&Reset layout", self.reset_layout, None, "Put every panel back where it started")
         self.act_overview = self._action("&Overview", self.toggle_overview, "F9", "Show or fold away the Overview panel", checkable=True)
@@ -1064,15 +1070,29 @@ class MainWindow(QMainWindow):
         self.act_pause.setEnabled(job is not None and job.state is JobState.RUNNING)
         self.act_resume.setEnabled(job is not None and job.state is JobState.PAUSED)
         self.act_cancel.setEnabled(job is not None and job.state in (JobState.RUNNING, JobState.PAUSED))
+        # a greyed button says why (its tooltip used to describe the action it could not do)
+        idle = "no training is running (Run ▸ Train… starts one)"
+        for action, tip in ((self.act_pause, "Pause training at the next batch"),
+                            (self.act_resume, "Resume paused training"),
+                            (self.act_cancel, "Cancel training (it checkpoints first)")):
+            why = idle if job is None else ("the training is not paused" if action is self.act_resume
+                                            else "the training is paused: Resume or Cancel it")
+            text = tip if action.isEnabled() else f"{tip}: unavailable, {why}"
+            action.setToolTip(text)
+            action.setStatusTip(text)
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
         self.act_detect_with.setEnabled(self.workspace_path is not None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 
     # ------------------------------------------------------------------------ help ----
-    def show_shortcuts(self) -> None:
-        """F1: the keys (the panel is at least 340 px wide and wraps long action names)."""
+    def show_shortcuts(self, toggle: bool = True) -> None:
+        """F1: the keys (the panel is at least 340 px wide and wraps long action names); F1 again hides them,
+        since at 1280x720 the panel squeezes the gallery (``toggle=False`` only shows)."""
         dock = self.docks["shortcutsDock"]
+        if toggle and dock.isVisible() and not dock.visibleRegion().isEmpty():
+            dock.hide()
+            return
         dock.show()
         dock.raise_()
 

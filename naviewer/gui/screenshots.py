@@ -226,7 +226,7 @@ def take_review(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light", extras:
         window.grab().save(str(target))
         written.append(target)
         if extras and k == 0:
-            window.show_shortcuts()
+            window.show_shortcuts(toggle=False)
             _settle(app, 0.5)
             written.append(out_dir / f"review-{w}x{h}-keys.png")
             window.grab().save(str(written[-1]))

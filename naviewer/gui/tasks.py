@@ -54,11 +54,29 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         runs = _runs_with_metrics(ws.path)
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
-                   "pass_run": run_of_passes(ws.store, runs, pass_id)}
+                   "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id)}
     finally:
         ws.close()
     ctx.progress(1, 1, "opening workspace")
     return summary
+
+
+def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
+    """The workspace's dataset (kind and path, as ``workspace.toml`` records it) and the encoder of the pass the
+    analyst opens, for the Overview: with only a workspace open it used to say "Dataset: none, Encoder: none"."""
+    section = ws.config.get("dataset") or {}
+    where = section.get("path") or section.get("root")
+    out: dict[str, Any] = {"dataset": f"{where} ({section.get('kind', 'dataset')})" if where
+                           else str(section.get("kind") or "") or None}
+    if pass_id is not None:
+        record = next((p for p in ws.store.passes() if int(p["id"]) == int(pass_id)), None)
+        encoder = ((record or {}).get("settings") or {}).get("encoder") or {}
+        if isinstance(encoder, dict) and encoder.get("checkpoint"):
+            shape = ", ".join(str(encoder[k]) for k in ("arch",) if encoder.get(k))
+            width = f" width {encoder['width']}" if encoder.get("width") else ""
+            size = f", {encoder['image_size']} px" if encoder.get("image_size") else ""
+            out["encoder"] = f"{encoder['checkpoint']} ({shape}{width}{size}; the reviewed pass's)"
+    return out
 
 
 def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContext, *, anchors_per_class: int = 10,

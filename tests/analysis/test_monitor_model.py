@@ -90,8 +90,8 @@ def test_the_phase_after_a_fine_tune_is_not_called_retraining():
 def test_precision_recall_are_labelled_before_and_after_label_spreading():
     spec = next(p for p in PLOTS if p.name == "dift_pr")
     labels = {s.key: s.label for s in spec.series}
-    assert labels["dift_recall"] == "recall, before label spreading"
-    assert labels["final_recall"] == "recall, after label spreading"
+    assert labels["dift_recall"] == "recall, before spreading"
+    assert labels["final_recall"] == "recall, after spreading"
     summary = {"final_precision": 0.9, "final_recall": 0.95, "buffer_recall": 0.6}
     assert spread_points(summary, 29) == {"epoch": 29, "final_precision": 0.9, "final_recall": 0.95}
     assert spread_points({"flagged": 3}, 29) is None and spread_points(summary, None) is None

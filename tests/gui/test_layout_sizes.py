@@ -88,6 +88,13 @@ def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
             needed = metrics.boundingRect(0, 0, width, 10_000, flags, child.text(0)).height()
             assert rect.height() >= needed, child.text(0)
             assert tree.header().sectionSize(1) >= metrics.horizontalAdvance(child.text(1)), child.text(1)
+    # F1 again gives the room back (the panel squeezes the gallery at 1280x720); a third F1 shows it again
+    window.act_shortcuts.trigger()
+    _settle(qtbot)
+    assert window.docks["shortcutsDock"].isHidden()
+    window.act_shortcuts.trigger()
+    _settle(qtbot)
+    assert window.docks["shortcutsDock"].isVisible()
 
 
 def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work_from_anywhere(qtbot, window,

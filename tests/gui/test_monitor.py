@@ -258,8 +258,8 @@ def test_precision_recall_before_and_after_label_spreading(qtbot, monitor):
                             "dift_precision": 0.8, "dift_recall": 0.5} for e in range(3)])
     legend = monitor.plots["dift_pr"].getPlotItem().legend
     names = [label.text for _sample, label in legend.items]
-    assert names == ["precision, before label spreading", "recall, before label spreading",
-                     "precision, after label spreading", "recall, after label spreading"]
+    assert names == ["precision, before spreading", "recall, before spreading",
+                     "precision, after spreading", "recall, after spreading"]
     assert monitor.add_spreading_result({"final_precision": 0.9, "final_recall": 0.97}, epoch=2)
     monitor.redraw()
     xs, ys = monitor.curves[("dift_pr", "final_recall", "spread")].getData()

@@ -80,3 +80,25 @@ def test_train_from_the_window_with_the_ssl_engine(qtbot, window, tmp_path, monk
     assert len(runs) == 1 and (runs[0] / "metrics.jsonl").is_file() and (runs[0] / "checkpoints" / "last.pt").is_file()
     assert job.result["epochs"] == 2
 
+
+
+def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, window, tmp_path):
+    """With only a workspace open the Overview said "Dataset: none, Encoder: none" (session 10's newcomer)."""
+    from types import SimpleNamespace
+
+    from naviewer.cli import main
+    from naviewer.gui.tasks import _sources
+
+    folder = _image_folder(tmp_path / "images")
+    assert main(["new", str(tmp_path / "ws"), "--dataset", str(folder)]) == 0
+    _finish(qtbot, window.open_workspace(tmp_path / "ws"))
+    assert window.dataset_path is None
+    assert str(folder) in window.overview.dataset.text() and "the workspace's" in window.overview.dataset.text()
+    assert window.overview.encoder.text() == "none"  # no detection pass yet: no encoder to name
+
+    passes = [{"id": 3, "settings": {"encoder": {"checkpoint": "/x/last.pt", "arch": "resnet10", "width": 16,
+                                                 "image_size": 16}}}]
+    ws = SimpleNamespace(config={"dataset": {"kind": "filelist", "path": "/d/train.txt"}},
+                         store=SimpleNamespace(passes=lambda: passes))
+    assert _sources(ws, 3) == {"dataset": "/d/train.txt (filelist)",
+                               "encoder": "/x/last.pt (resnet10 width 16, 16 px; the reviewed pass's)"}

@@ -86,6 +86,11 @@ class ExportDialog(QDialog):
 
             out_dir = default_out_dir(workspace)
         self.path_edit = QLineEdit(str(out_dir or Path.cwd() / "naviewer-export"))
+        # wide enough for the default folder (inside the workspace) to read whole, within a 1280 px screen
+        width = self.path_edit.fontMetrics().horizontalAdvance(self.path_edit.text()) + 24
+        self.path_edit.setMinimumWidth(max(320, min(width, 900)))
+        self.path_edit.setToolTip(self.path_edit.text())
+        self.path_edit.textChanged.connect(self.path_edit.setToolTip)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()

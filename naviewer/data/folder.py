@@ -137,6 +137,14 @@ class _TreeWalk:
                 self._walk(entry.path, entry_real, label, linked or is_link, found)
             elif os.path.splitext(entry.name)[1].lower() in self.extensions:
                 key = self._check_name(entry.path)
+                try:
+                    regular = entry.is_file()  # follows a link; a pipe named x.png blocked the first read for ever
+                except OSError:
+                    regular = False
+                if not regular:
+                    self.warnings.append(f"skipped {shown(key)}: not a regular file (a pipe, socket, device or "
+                                         "broken link)")
+                    continue
                 if linked or is_link:
                     if not self._claim(os.path.realpath(entry.path), label, key):
                         continue

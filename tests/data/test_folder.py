@@ -146,6 +146,21 @@ def test_empty_class_folder_warns_and_keeps_the_class(image_tree) -> None:
     assert (data.labels < 3).all()
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_or_broken_link_named_like_an_image_is_skipped_with_a_warning(image_tree) -> None:
+    """A FIFO called pipe.png blocked the first read for ever (`naviewer new` hung with no word)."""
+    import os
+
+    root, _ = image_tree
+    first = sorted(p.name for p in root.iterdir() if p.is_dir())[0]
+    before = len(ImageFolderDataset(root))
+    os.mkfifo(root / first / "pipe.png")
+    (root / first / "gone.png").symlink_to(root / "nowhere.png")
+    with pytest.warns(DatasetWarning, match="pipe.png'?: not a regular file"):
+        data = ImageFolderDataset(root)
+    assert len(data) == before
+
+
 def test_empty_tree_and_missing_root(tmp_path: Path) -> None:
     (tmp_path / "tree" / "a").mkdir(parents=True)
     (tmp_path / "tree" / "a" / "readme.txt").write_text("x")

@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "images: uniform (naviewer's default), code / paper where the attack's authors publish one "
                         "(na: code = the released watermark rule, 45-55 %% position, 80 %% opacity)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the anchors and the attack (default 0)")
+    parser.add_argument("--dift-preset", choices=["naviewer", "paper"], default="naviewer",
+                        help="the DIFT settings written into the workspace's [dift]: naviewer (default; the recipe "
+                             "measured on the detection matrix: scaled MinDist, 3 %% candidates, label spreading "
+                             "alpha 0.7, weak-reach rule with the anchor-reach guard, closure) or paper (the DIFT "
+                             "paper's: Eq. 6 MinDist, 1 %% candidates, alpha 0.2). --dift-set on detect and run "
+                             "changes single settings")
     parser.set_defaults(func=run)
     return parser
 
@@ -60,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise NaviewerError(f"--{given[0].replace('_', '-')} needs --attack")
         ws = create_workspace(args.workspace, args.dataset, anchors_per_class=args.anchors_per_class, seed=args.seed,
-                              test_dataset=args.test_dataset, anchors=args.anchors, ctx=ctx)
+                              test_dataset=args.test_dataset, anchors=args.anchors, ctx=ctx,
+                              dift_preset=args.dift_preset)
         what = f"{ws.store.sample_count():,} samples"
     else:
         settings = parse_settings(args.attack_setting, "--attack-setting")
@@ -68,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                                            ("target", args.target)) if v is not None})
         result = create_attacked_workspace(args.workspace, args.dataset, args.attack, settings, seed=args.seed,
                                            anchors_per_class=args.anchors_per_class, test_dataset=args.test_dataset,
-                                           anchors=args.anchors, test_protocol=args.test_protocol, ctx=ctx)
+                                           anchors=args.anchors, test_protocol=args.test_protocol, ctx=ctx,
+                                           dift_preset=args.dift_preset)
         ws = result.workspace
         what = (f"{result.size:,} samples ({result.num_poisons} {args.attack} poisons, ground truth in "
                 f"{ws.ground_truth_path.name})")

@@ -26,6 +26,19 @@ MINDIST_AGGS = ("mean", "median", "auto")
 UNTRUSTED_ANCHOR_RULES = ("screen", "as-is")
 GRAPH_WEIGHTS = ("rbf", "connectivity")
 
+#: DIFT settings a new workspace starts from (``naviewer new --dift-preset``, written into its ``[dift]``).
+#: ``paper``: the dataclass's defaults (Eq. 6 MinDist, 1 % candidates, label spreading alpha 0.2, argmax only).
+#: ``naviewer``: the recipe measured on the detection matrix (docs/dift.md): scaled MinDist, 3 % candidates,
+#: alpha 0.7, the weak-reach rule with the anchor-reach guard, and the closure. Post-hoc on the real-image
+#: CIFAR cell it flagged 97 % of the poisons at 97 % precision where the paper's settings flagged 66 %, and
+#: nothing on four no-poison encoders (docs/results.md, "The recipe post-hoc"). Crop agreement is left out:
+#: it decodes every image and embeds eight crops of each (hours and gigabytes at 10M), and added one flag there.
+DIFT_PRESETS: dict[str, dict[str, Any]] = {
+    "naviewer": {"mindist_scale": "anchor_spread", "candidate_fraction": 0.03, "ls_alpha": 0.7,
+                 "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "anchor_reach_limit": 0.75, "closure_votes": 0.7},
+    "paper": {},
+}
+
 #: ``[dift]`` keys an older naviewer wrote that this one no longer has: old name -> new name, or None
 #: (accepted and ignored). Empty: no DIFT setting has been renamed or removed yet; add the old name
 #: here when one is, so workspaces written before keep opening.

@@ -169,19 +169,31 @@ def _anchor_section(anchors, per_class: int, seed: int, source: str, kind: str, 
             "warnings": list(anchors.warnings)}
 
 
+def dift_preset_section(preset: str) -> dict[str, Any]:
+    """The ``[dift]`` a new workspace starts with (:data:`naviewer.defense.config.DIFT_PRESETS`)."""
+    from naviewer.defense.config import DIFT_PRESETS
+
+    if preset not in DIFT_PRESETS:
+        raise NaviewerError(f"unknown DIFT preset {preset!r}; choose from {', '.join(DIFT_PRESETS)}")
+    return dict(DIFT_PRESETS[preset])
+
+
 def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class: int = 10, seed: int = 0,
                      test_dataset: Optional[DatasetSpec] = None, settings: Optional[dict] = None,
-                     anchors: Optional[str] = None, ctx: Optional[JobContext] = None):
+                     anchors: Optional[str] = None, ctx: Optional[JobContext] = None,
+                     dift_preset: str = "naviewer"):
     """A workspace over an existing dataset (any ``open_dataset`` spec); returns the open Workspace.
 
     ``anchors`` (an ``--anchors`` SPEC, :mod:`naviewer.workflows.anchor_sources`) names a trusted
     clean set; without it the anchors are drawn from the dataset's own labels and recorded as NOT
-    trusted. A clean test split, if the source has one, is recorded for evaluation.
+    trusted. A clean test split, if the source has one, is recorded for evaluation. ``dift_preset``
+    names the DIFT settings written into ``[dift]`` (:func:`dift_preset_section`).
     """
     from naviewer.workflows.anchor_sources import parse_anchor_spec, set_workspace_anchors
     from naviewer.workspace import Workspace
 
     spec = parse_anchor_spec(anchors) if anchors is not None else None
+    dift = dift_preset_section(dift_preset)
 
     ctx = ensure_context(ctx)
     data = _open(dataset)
@@ -193,6 +205,8 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
         if spec is not None or (np.asarray(data.labels, dtype=np.int64) >= 0).any():
             set_workspace_anchors(ws, spec or "labels", anchors_per_class, seed, ctx)  # no trusted set: the labels
         ws.update_config("evaluation", _evaluation_section(data, dataset, test_dataset))
+        if dift:
+            ws.update_config("dift", dift)
     except BaseException:
         _discard(ws, existed)
         raise
@@ -203,7 +217,8 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
                               attack_settings: Optional[dict] = None, *, seed: int = 0,
                               anchors_per_class: int = 10, test_dataset: Optional[DatasetSpec] = None,
                               settings: Optional[dict] = None, anchors: Optional[str] = None,
-                              test_protocol: Optional[str] = None, ctx: Optional[JobContext] = None) -> SetupResult:
+                              test_protocol: Optional[str] = None, ctx: Optional[JobContext] = None,
+                              dift_preset: str = "naviewer") -> SetupResult:
     """Draw anchors, craft ``attack`` on the clean set minus the anchors, write it into the workspace.
 
     ``anchors`` (an ``--anchors`` SPEC) replaces the clean-before-poisoning anchors afterwards (e.g.
@@ -218,6 +233,7 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
     from naviewer.workspace import Workspace
 
     spec = parse_anchor_spec(anchors) if anchors is not None else None
+    dift = dift_preset_section(dift_preset)
     ctx = ensure_context(ctx)
     clean = _open(clean_dataset)
     labels = np.asarray(clean.labels, dtype=np.int64)
@@ -281,6 +297,8 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
             "poison_rate": float(gt["poison_rate"]), "clean": dict(clean.describe()),
         })
         ws.update_config("evaluation", _evaluation_section(clean, clean_dataset, test_dataset))
+        if dift:
+            ws.update_config("dift", dift)
     except BaseException:
         _discard(ws, existed)
         raise

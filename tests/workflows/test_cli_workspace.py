@@ -19,6 +19,22 @@ def test_new_with_attack_and_init_alias(tmp_path, tiny_data, capsys):
         assert ws.store.sample_count() == 240 and ws.read_ground_truth() is None
 
 
+def test_new_writes_the_dift_preset_that_detect_then_reads(tmp_path, tiny_data):
+    """A new workspace starts from naviewer's measured recipe (the paper's settings flagged none of the poisons on 4
+    of 12 stored cells post-hoc); --dift-preset paper leaves [dift] to the dataclass's defaults."""
+    from naviewer.defense.config import DIFT_PRESETS, DiftConfig
+
+    assert main(["new", str(tmp_path / "r"), "--dataset", str(tiny_data[0])]) == 0
+    with Workspace.open(tmp_path / "r") as ws:
+        assert ws.config["dift"] == DIFT_PRESETS["naviewer"]
+        config = DiftConfig.from_workspace(ws, {"ls_alpha": 0.5})  # --dift-set still wins
+        assert config.candidate_fraction == 0.03 and config.closure_votes == 0.7 and config.ls_alpha == 0.5
+    assert main(["new", str(tmp_path / "p"), "--dataset", str(tiny_data[0]), "--dift-preset", "paper"]) == 0
+    with Workspace.open(tmp_path / "p") as ws:
+        assert not ws.config.get("dift")
+        assert DiftConfig.from_workspace(ws) == DiftConfig()
+
+
 def test_new_refuses_attack_options_without_attack(tmp_path, tiny_data, capsys):
     assert main(["new", str(tmp_path / "c"), "--dataset", str(tiny_data[0]), "--rate", "0.1"]) == 2
     assert "--rate needs --attack" in capsys.readouterr().err

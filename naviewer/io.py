@@ -22,6 +22,8 @@ from typing import Any, Iterator, Union
 
 import numpy as np
 
+from naviewer.errors import NaviewerError
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 _TEMP_RE = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+(\.[^.]*)?$")
@@ -148,6 +150,21 @@ def cleanup_stale_temps(directory: PathLike) -> list[Path]:
                 entry.unlink()
                 removed.append(entry)
     return removed
+
+
+def check_regular_file(path: PathLike, what: str = "file") -> None:
+    """Refuse a path that exists but is not a regular file (after links): a named pipe blocks the first
+    ``open`` for ever, a device reads without end. A missing path passes: the caller says it is missing."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        raise NaviewerError(f"the {what} is a folder, not a file", path)
+    if not stat.S_ISREG(mode):
+        raise NaviewerError(f"the {what} is not a regular file (a pipe, socket or device)", path)
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -57,3 +57,24 @@ def test_cleanup_removes_only_temps_of_dead_processes(tmp_path: Path) -> None:
     other.write_text("user file")
     assert cleanup_stale_temps(tmp_path) == [dead]
     assert mine.exists() and other.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_where_a_file_is_expected_is_refused_not_read(tmp_path):
+    """A FIFO given as an image, an anchor-id file, a trigger or embeddings blocked the first read for ever."""
+    from naviewer.analysis.embeddings import file_fingerprint
+    from naviewer.attacks.triggers import load_trigger
+    from naviewer.data.imageio import load_image
+    from naviewer.errors import NaviewerError
+    from naviewer.io import check_regular_file
+    from naviewer.workflows.anchor_sources import parse_anchor_spec
+
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    for call in (lambda: load_image(pipe), lambda: load_trigger(pipe), lambda: file_fingerprint(pipe),
+                 lambda: parse_anchor_spec(f"ids:@{pipe}")):
+        with pytest.raises(NaviewerError, match="not a regular file"):
+            call()
+    with pytest.raises(NaviewerError, match="is a folder"):
+        check_regular_file(tmp_path, "image")
+    check_regular_file(tmp_path / "missing.png")  # missing: the caller says so in its own words

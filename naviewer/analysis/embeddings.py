@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from naviewer.errors import NaviewerError
+from naviewer.io import check_regular_file
 
 BLOCK = 1 << 16
 SAMPLED_BLOCKS = 64
@@ -25,6 +26,7 @@ SAMPLED_BLOCKS = 64
 def file_fingerprint(path: "str | os.PathLike[str]") -> str:
     """sha256 over the size, the first and last 1 MiB and evenly spaced 64 KiB blocks of a file."""
     path = Path(path)
+    check_regular_file(path)  # a pipe blocked the read below for ever
     size = path.stat().st_size
     digest = hashlib.sha256(str(size).encode())
     with open(path, "rb") as handle:

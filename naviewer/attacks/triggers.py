@@ -23,6 +23,7 @@ from typing import Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
+from naviewer.io import check_regular_file
 
 #: largest trigger file we decode (pixels), so a hostile file cannot exhaust memory
 MAX_TRIGGER_PIXELS = 4096 * 4096
@@ -126,6 +127,7 @@ def builtin_trigger(name: str, size: int = 8) -> Trigger:
 def load_trigger(path: Union[str, "os.PathLike[str]"]) -> Trigger:
     """A trigger from any image file Pillow reads; its alpha channel (if any) becomes the mask."""
     path = Path(path)
+    check_regular_file(path, "trigger file")
     try:
         from PIL import Image, UnidentifiedImageError
 

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from naviewer.errors import NaviewerError
+from naviewer.io import check_regular_file
 
 #: default largest accepted image, in pixels (width * height): 64 megapixels
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -52,6 +53,7 @@ def _open_checked(path: Path, max_pixels: int):
     """Open ``path`` lazily (header only) and refuse it if it claims more than ``max_pixels``."""
     from PIL import Image, UnidentifiedImageError
 
+    check_regular_file(path, "image")  # a pipe named x.png blocked here for ever
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -32,6 +32,7 @@ import numpy as np
 
 from naviewer.data.base import ImageDataset
 from naviewer.errors import NaviewerError
+from naviewer.io import check_regular_file
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.anchor_record import UNTRUSTED_NOTICE, section_kind, section_trusted
 
@@ -63,6 +64,7 @@ def _items(value: str, what: str, origin_hint: str) -> tuple[list[str], Optional
     value = value.strip()
     if value.startswith("@"):
         path = Path(value[1:]).expanduser()
+        check_regular_file(path, f"{what} file")
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -131,9 +133,16 @@ def _check_names(external: ImageDataset, class_names: Sequence[str], origin: Any
     ours = [str(n) for n in class_names]
     for label in range(min(len(theirs), len(ours))):
         a, b = theirs[label], ours[label]
-        if a != b and not (a.isdigit() and b.isdigit()) and a != str(label) and b != str(label):
+        if a.isdigit() and b.isdigit():
+            # numeric names are compared as numbers ("01" is "1"): class folders 0..10 sort as text (0, 1, 10, 2,
+            # ...), so folder "10" is label 2, and its images anchored class 2 of a list labelled 0..10 unsaid
+            differ = int(a) != int(b)
+        else:  # a name that is only its label's number (a list without classes.txt) matches any name
+            differ = a != b and a != str(label) and b != str(label)
+        if differ:
             raise NaviewerError(f"class {label} is {a!r} in the trusted anchor set but {b!r} in the training set: "
-                                "number the classes the same way", origin)
+                                "number the classes the same way (class folders are numbered in their names' text "
+                                "order: 0, 1, 10, 2, ...; a file list with a classes.txt sets the order)", origin)
 
 
 def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Sequence[str],

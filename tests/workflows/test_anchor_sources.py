@@ -130,3 +130,20 @@ def test_describing_anchors_never_writes(tmp_path, tiny_data):
         assert not ws.reload_config().get("anchors")
     finally:
         ws.close()
+
+
+def test_numeric_class_names_are_compared_as_numbers():
+    """Class folders 0..10 are numbered in text order (0, 1, 10, 2, ...): their "10" is label 2, which a list
+    labelled 0..10 calls "2". The check skipped all-digit names, and class 2 was anchored by images of class 10."""
+    from types import SimpleNamespace
+
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.anchor_sources import _check_names
+
+    folder = SimpleNamespace(class_names=["0", "1", "10", "2", "3", "4", "5", "6", "7", "8", "9"])
+    with pytest.raises(NaviewerError, match="class 2 is '10' in the trusted anchor set but '2'"):
+        _check_names(folder, [str(c) for c in range(11)], "anchors")
+    _check_names(SimpleNamespace(class_names=["00", "01"]), ["0", "1"], "anchors")  # the same numbers
+    _check_names(SimpleNamespace(class_names=["cat", "dog"]), ["0", "1"], "anchors")  # unnamed list: any names
+    with pytest.raises(NaviewerError, match="class 0 is 'dog'"):
+        _check_names(SimpleNamespace(class_names=["dog", "cat"]), ["cat", "dog"], "anchors")

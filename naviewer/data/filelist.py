@@ -106,10 +106,22 @@ def _open_text(path: Path) -> Iterator[TextIO]:
         yield handle
 
 
+def _is_comment(line: str) -> bool:
+    return line == "#" or (line.startswith("#") and line[1:2].isspace())
+
+
 def read_class_names(path: "str | Path") -> list[str]:
-    """One class name per non-blank line."""
+    """One class name per non-blank line. A line of ``#`` then a space (or ``#`` alone) is a comment: a header
+    comment used to become class 0 and shift every name by one (a class folder named ``#x`` stays a name). A
+    name given twice is refused (its label was ambiguous)."""
     path = Path(path)
-    return [line.strip() for line in _read_text(path).splitlines() if line.strip()]
+    names = [line.strip() for line in _read_text(path).splitlines() if line.strip() and not _is_comment(line.strip())]
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in seen:
+            raise NaviewerError(f"class name {name!r} is listed twice (classes {seen[name]} and {index})", path)
+        seen[name] = index
+    return names
 
 
 def _lines(handle: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -174,6 +186,10 @@ def _parse_csv(list_path: Path) -> Iterator[tuple[int, str, Optional[str]]]:
                 continue
             if path_col >= len(row) or not row[path_col].strip():
                 raise NaviewerError(f"line {number}: no path", list_path)
+            if len(row) > len(header):  # `cat/0.png,0` under a header `path`: the label was dropped unsaid
+                raise NaviewerError(f"line {number}: {len(row)} fields but the header {header!r} names "
+                                    f"{len(header)} (add a 'label' column to the header, or quote a path that "
+                                    "holds a comma)", list_path)
             label = row[label_col].strip() if label_col is not None and label_col < len(row) else ""
             yield number, row[path_col].strip(), label or None
 

@@ -97,9 +97,12 @@ def parse_anchor_spec(text: str) -> AnchorSpec:
         ids = []
         for item in items:
             try:
-                ids.append(int(item))
+                value = int(item)
             except ValueError:
                 raise NaviewerError(f"anchor id {item!r} is not a whole number", origin) from None
+            if not -(2**62) < value < 2**62:  # past int64 numpy raised OverflowError, a traceback
+                raise NaviewerError(f"anchor id {item} is not a sample of any training set (too large)", origin)
+            ids.append(value)
         return AnchorSpec("ids", raw, ids=tuple(ids), origin=origin)
     if head == "keys":
         items, origin = _items(rest, "anchor key", raw)

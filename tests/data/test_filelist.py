@@ -141,3 +141,22 @@ def test_missing_list_and_binary_list(tmp_path: Path) -> None:
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(NaviewerError, match="UTF-8"):
         FileListDataset(tmp_path / "bin.txt")
+
+
+def test_csv_rows_longer_than_the_header_and_class_name_files_are_read_strictly(tmp_path):
+    """A `path` header over `cat/0.png,0` rows dropped every label unsaid; a `# names` header line in classes.txt
+    became class 0 and shifted every name; a name listed twice made its label ambiguous."""
+    from naviewer.data.filelist import read_class_names
+
+    (tmp_path / "cat").mkdir()
+    write_png(tmp_path / "cat" / "0.png", np.zeros((8, 8, 3), np.uint8))
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path\ncat/0.png,0\n")
+    with pytest.raises(NaviewerError, match="line 2: 2 fields but the header"):
+        FileListDataset(manifest)
+    names = tmp_path / "classes.txt"
+    names.write_text("# class names\ncat\n#x\ndog\n")
+    assert read_class_names(names) == ["cat", "#x", "dog"]  # '#x' is a folder's name, '# ...' a comment
+    names.write_text("cat\ndog\ncat\n")
+    with pytest.raises(NaviewerError, match="'cat' is listed twice"):
+        read_class_names(names)

@@ -147,3 +147,11 @@ def test_numeric_class_names_are_compared_as_numbers():
     _check_names(SimpleNamespace(class_names=["cat", "dog"]), ["0", "1"], "anchors")  # unnamed list: any names
     with pytest.raises(NaviewerError, match="class 0 is 'dog'"):
         _check_names(SimpleNamespace(class_names=["dog", "cat"]), ["cat", "dog"], "anchors")
+
+
+def test_an_anchor_id_past_int64_is_a_named_error():
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.anchor_sources import parse_anchor_spec
+
+    with pytest.raises(NaviewerError, match="99999999999999999999 is not a sample of any training set"):
+        parse_anchor_spec("ids:0,12,99999999999999999999")

@@ -357,14 +357,19 @@ class AnalysisSession:
         return REVIEW_STATES[int(self._codes[i])]
 
     def review(self, ids: Sequence[int] | np.ndarray, state: str, note: str = "") -> np.ndarray:
-        """Record ``state`` for ``ids`` through the store (committed at once) and notify views."""
+        """Record ``state`` for those of ``ids`` not already in it, through the store (committed at once), and
+        notify views; returns every id asked for. A decision that changes nothing records nothing: it used to
+        add an empty batch to the history, which Undo then reverted without a visible effect."""
         check_state(state)
         ids = np.unique(np.asarray(ids, dtype=np.int64).ravel())
         if len(ids) == 0:
             return ids
-        self.store.set_review(ids, state, self.reviewer, note)
-        self._codes[ids] = STATE_CODE[state]
-        self.review_changed.emit(ids)
+        changed = ids[self._codes[ids] != STATE_CODE[state]]
+        if len(changed) == 0:
+            return ids
+        self.store.set_review(changed, state, self.reviewer, note)
+        self._codes[changed] = STATE_CODE[state]
+        self.review_changed.emit(changed)
         return ids
 
     def confirm(self, ids) -> np.ndarray:

@@ -38,8 +38,8 @@ def few_anchors_notice(anchors: "Anchors", advised: int = ADVISED_ANCHORS_PER_CL
     fewest = min(short.values())
     return (f"{len(short)} of {len(counts)} classes have fewer than {advised} trusted anchors (the fewest: "
             f"{fewest}). Label spreading stops where the anchors' label wins, so with few anchors it flags "
-            f"further into clean data: expect more clean samples among the flags, and add trusted anchors "
-            f"where you can (Workspace > Anchors).")
+            f"further into clean data: expect more clean samples among the flags. MinDist is noisier too, so a "
+            f"verdict of no poison is weaker. Add trusted anchors where you can (Workspace > Anchors).")
 
 
 @dataclass

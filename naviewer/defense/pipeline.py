@@ -174,15 +174,15 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
     noop = buffer_ids.size < config.n_min
     spread = None
     advice: list[str] = []
+    notice = few_anchors_notice(anchors)  # a verdict of none reads differently with few anchors too
+    if notice is not None:
+        advice.append(notice)
+        ctx.event("warning", message=f"DIFT: {notice}")
     if noop:
         final = np.empty(0, dtype=np.int64)
         ctx.event("log", message=f"DIFT: no poison detected ({buffer_ids.size} < n_min={config.n_min})"
                   + (" - but see the warnings above: the verdict may mean nothing" if checks else ""))
     else:
-        notice = few_anchors_notice(anchors)  # said where spreading runs: it is what few anchors widen
-        if notice is not None:
-            advice.append(notice)
-            ctx.event("warning", message=f"DIFT: {notice}")
         start = time.perf_counter()
         spread = label_spread(detection.features, buffer_ids, anchors.indices, config, index=detection.index,
                               knn=detection.knn, ctx=ctx, anchor_labels=anchors.labels)

@@ -501,8 +501,25 @@ class MainWindow(QMainWindow):
             if not self._layout_restored:
                 self._default_sizes()
             QTimer.singleShot(0, self.first_shown.emit)
+            for delay in (0, 400):  # the window manager's frame is known only once the window is mapped
+                QTimer.singleShot(delay, self._fit_frame_to_screen)
             # pyqtgraph takes ~0.5 s to import: only after the window is on screen.
             QTimer.singleShot(30, self.ensure_monitor)
+
+    def _fit_frame_to_screen(self) -> None:
+        """Keep the whole frame, title bar included, on the screen: resize() sizes the inside, so on a
+        1280x720 screen the window was 745 px tall and its status bar (job progress, every notice) off-screen."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        frame, inner = self.frameGeometry(), self.geometry()
+        extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
+        if frame.height() <= screen.height() and frame.width() <= screen.width():
+            return
+        self.resize(min(inner.width(), screen.width() - extra_w), min(inner.height(), screen.height() - extra_h))
+        frame = self.frameGeometry()
+        self.move(min(max(frame.left(), screen.left()), screen.right() + 1 - frame.width()),
+                  min(max(frame.top(), screen.top()), screen.bottom() + 1 - frame.height()))
 
     def ensure_monitor(self):
         """Build the training monitor (imports pyqtgraph) if not built yet, and return it."""

@@ -151,3 +151,17 @@ def test_gmm_recorded_by_dift_is_used() -> None:
     gmm = s.gmm()
     assert gmm["means"].tolist() == [0.5, 0.9] and gmm["weights"].tolist() == pytest.approx([0.75, 0.25])
     assert 0.5 < gmm["split"] < 0.9
+
+
+def test_a_decision_that_changes_nothing_records_nothing() -> None:
+    """Rejecting 57 already-rejected samples added an empty batch, which Undo then reverted with no visible effect."""
+    s = make_demo_session(200, 8, seed=5)
+    queue = s.review_queue()
+    s.reject(queue[:3])
+    before = len(s.store.audit_log())
+    changes = []
+    s.review_changed.connect(lambda ids: changes.append(ids.tolist()))
+    assert s.reject(queue[:3]).tolist() == sorted(queue[:3].tolist())  # every id asked for comes back
+    assert len(s.store.audit_log()) == before and changes == []
+    s.reject(queue[:4])  # one new: one row, one event
+    assert len(s.store.audit_log()) == before + 1 and changes == [[int(queue[3])]]

@@ -73,3 +73,11 @@ def test_anchors_that_do_not_separate_classes():
     assert anchor_report(x[:40], labels[:40]).warnings == []
     shuffled = np.random.default_rng(0).permutation(labels[:40])
     assert "do not separate" in anchor_report(x[:40], shuffled).warnings[0]
+
+
+def test_one_anchor_a_class_is_not_read_as_anchors_that_do_not_separate():
+    """Leave-one-out left each class empty: 0 % and a warning whatever the encoder (a newcomer's 1-a-class run)."""
+    x, labels = _blobs()
+    one_each = np.array([int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)])
+    report = anchor_report(x[one_each], labels[one_each])
+    assert report.warnings == [] and "anchor_separation" not in report.figures

@@ -287,8 +287,15 @@ class AnchorsView(QWidget):
         elif choice == "spec":
             from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
 
-            text, ok = QInputDialog.getText(self, "Anchor spec", "Anchors (as naviewer anchors WS SPEC): "
-                                            + ANCHOR_SPEC_HELP.split(": ", 1)[1])
+            dialog = QInputDialog(self)
+            dialog.setWindowTitle("Anchor spec")
+            dialog.setLabelText("Anchors (as naviewer anchors WS SPEC): " + ANCHOR_SPEC_HELP.split(": ", 1)[1])
+            for label in dialog.findChildren(QLabel):  # the help is one long line: 1,940 px wide unwrapped
+                label.setWordWrap(True)
+            dialog.setMaximumWidth(720)
+            dialog.resize(640, dialog.sizeHint().height())
+            ok = dialog.exec() == QInputDialog.DialogCode.Accepted
+            text = dialog.textValue()
             return self.replace(text.strip()) if ok and text.strip() else None
         elif choice == "labels":
             box = QMessageBox(QMessageBox.Icon.Warning, "Anchors from the labels",

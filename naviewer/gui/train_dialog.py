@@ -35,10 +35,14 @@ from PySide6.QtWidgets import (
 
 from naviewer.catalogue import METHOD_NAMES, RECIPES, default_lr, default_recipe, method_label
 from naviewer.gui.format import duration
-from naviewer.gui.training import DEFAULT_BACKBONE, backbone_text, slow_warning
+from naviewer.gui.training import DEFAULT_BACKBONE, DEFAULT_IMAGE_SIZE, backbone_text, slow_warning
 
 #: what a speed estimate re-measures on (the epochs only rescale it; the learning rate changes nothing)
-MEASURED_FIELDS = ("method", "augment_recipe", "batch_size", "device")
+MEASURED_FIELDS = ("method", "augment_recipe", "batch_size", "device", "backbone", "image_size")
+#: the encoders the dialog offers (the CLI's --arch) and their widths (64: the standard network; 8-32: narrow nets
+#: that train in minutes on a CPU)
+ARCHS = ("resnet10", "resnet18", "resnet34", "resnet50")
+WIDTHS = (8, 16, 32, 64)
 #: backbones too heavy for a CPU at a large batch (warned about before any measurement)
 HEAVY_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -55,12 +59,14 @@ def cpu_warning(settings: dict[str, Any], available_devices: Optional[Iterable[s
         return ""
     cores = os.cpu_count() or 1
     return (f"{backbone_text(settings)} at batch {batch:,} on a CPU ({cores} core{'s' if cores != 1 else ''}) is slow: "
-            "every step can take minutes. See the measured estimate below, or choose a smaller batch.")
+            "every step can take minutes. See the measured estimate below, or choose a smaller batch, a narrower "
+            "encoder (Width 8-16) or a smaller image size.")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: ``augment_recipe`` "" is the method's own paper recipe (TrainConfig resolves it)
 DEFAULTS: dict[str, Any] = {"method": "simclr", "augment_recipe": "", "epochs": 100, "batch_size": 256, "lr": None,
-                            "device": "auto"}
+                            "device": "auto", "arch": DEFAULT_BACKBONE["arch"], "width": DEFAULT_BACKBONE["width"],
+                            "image_size": DEFAULT_IMAGE_SIZE}
 
 
 def _parse_int(text: str, name: str, low: int, high: int) -> tuple[Optional[int], Optional[str]]:
@@ -130,13 +136,25 @@ def validate_train_settings(
         names = {"cuda": "CUDA (an NVIDIA GPU)", "mps": "Apple MPS"}
         errors["device"] = f"{names.get(device, device)} is not available on this machine; use auto or cpu."
     settings["device"] = device
+
+    arch = str(raw.get("arch") or DEFAULT_BACKBONE["arch"]).strip().lower()
+    width, error = _parse_int(str(raw.get("width", DEFAULT_BACKBONE["width"])), "Width", 4, 512)
+    if arch not in ARCHS:
+        errors["arch"] = f"Unknown encoder '{arch}'; choose one of {', '.join(ARCHS)}."
+    if error:
+        errors["width"] = error
+    settings["backbone"] = {**DEFAULT_BACKBONE, "arch": arch, "width": width}
+    size, error = _parse_int(str(raw.get("image_size", DEFAULT_IMAGE_SIZE)), "Image size", 8, 1024)
+    if error:
+        errors["image_size"] = error
+    settings["image_size"] = size
     return settings, errors
 
 
 class TrainDialog(QDialog):
     """Choose how to train; ``settings()`` gives the validated dict once accepted."""
 
-    FIELDS = ("method", "augment_recipe", "epochs", "batch_size", "lr", "device")
+    FIELDS = ("method", "augment_recipe", "epochs", "batch_size", "lr", "device", "arch", "width", "image_size")
 
     def __init__(
         self,
@@ -185,6 +203,21 @@ class TrainDialog(QDialog):
             self.device.addItem(name, name)
         self.device.setCurrentIndex(max(0, self.device.findData(values["device"])))
 
+        # the encoder: a newcomer on a CPU needs a narrow one (ResNet-18 width 64 at 32 px took 12 min an epoch)
+        backbone = dict(values.get("backbone") or {})
+        self.arch = QComboBox()
+        for name in ARCHS:
+            self.arch.addItem(name.replace("resnet", "ResNet-"), name)
+        self.arch.setCurrentIndex(max(0, self.arch.findData(backbone.get("arch", values["arch"]))))
+        self.width_box = QComboBox()
+        self.width_box.setEditable(True)
+        for w in WIDTHS:
+            self.width_box.addItem(str(w))
+        self.width_box.setCurrentText(str(backbone.get("width", values["width"])))
+        self.width_box.setToolTip("channels of the first stage: 64 = the standard network; 8 or 16 train in minutes on a CPU")
+        self.image_size = QLineEdit(str(values.get("image_size") or DEFAULT_IMAGE_SIZE))
+        self.image_size.setToolTip("training crop size in pixels (32 for CIFAR-sized images; 16 trains 4x faster)")
+
         form = QFormLayout()
         form.addRow("Method", self.method)
         form.addRow("Augmentation", self.recipe)
@@ -192,6 +225,9 @@ class TrainDialog(QDialog):
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Learning rate", self.lr)
+        form.addRow("Encoder", self.arch)
+        form.addRow("Width", self.width_box)
+        form.addRow("Image size (px)", self.image_size)
         form.addRow("Device", self.device)
 
         self.source_label = QLabel(source_description)
@@ -246,8 +282,10 @@ class TrainDialog(QDialog):
         self.estimate_button.setVisible(estimator is not None)
         self.finished.connect(lambda _result: (setattr(self, "_closed", True), self.cancel_estimate()))
 
-        for edit in (self.epochs, self.batch_size, self.lr):
+        for edit in (self.epochs, self.batch_size, self.lr, self.image_size):
             edit.textChanged.connect(self._revalidate)
+        self.arch.currentIndexChanged.connect(self._revalidate)
+        self.width_box.currentTextChanged.connect(self._revalidate)
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentIndexChanged.connect(self._revalidate)
         self.recipe.currentIndexChanged.connect(self._recipe_changed)
@@ -267,6 +305,9 @@ class TrainDialog(QDialog):
             "batch_size": self.batch_size.text(),
             "lr": self.lr.text(),
             "device": self.device.currentData(),
+            "arch": self.arch.currentData(),
+            "width": self.width_box.currentText(),
+            "image_size": self.image_size.text(),
         }
 
     def settings(self) -> dict[str, Any]:
@@ -298,7 +339,8 @@ class TrainDialog(QDialog):
 
     def _revalidate(self, *_args: Any) -> None:
         self._settings, self.errors = validate_train_settings(self.raw_values(), self.n_samples, self.available_devices)
-        for name, edit in (("epochs", self.epochs), ("batch_size", self.batch_size), ("lr", self.lr)):
+        for name, edit in (("epochs", self.epochs), ("batch_size", self.batch_size), ("lr", self.lr),
+                           ("image_size", self.image_size)):
             invalid = name in self.errors
             if edit.property("invalid") != invalid:
                 edit.setProperty("invalid", invalid)
@@ -313,7 +355,8 @@ class TrainDialog(QDialog):
     def _measured_key(self) -> Optional[tuple]:
         if self.errors:
             return None
-        return tuple(self._settings.get(f) for f in MEASURED_FIELDS)
+        return tuple(tuple(sorted(v.items())) if isinstance(v, dict) else v
+                     for v in (self._settings.get(f) for f in MEASURED_FIELDS))
 
     def _update_speed(self) -> None:
         """Re-say the warning and the estimate for the current values; re-measure (debounced) when a

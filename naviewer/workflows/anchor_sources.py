@@ -99,7 +99,9 @@ def parse_anchor_spec(text: str) -> AnchorSpec:
             try:
                 value = int(item)
             except ValueError:
-                raise NaviewerError(f"anchor id {item!r} is not a whole number", origin) from None
+                hint = (f" (a file of ids is ids:@{item})" if not rest.strip().startswith("@") and
+                        ("/" in item or "\\" in item or "." in item) else "")
+                raise NaviewerError(f"anchor id {item!r} is not a whole number{hint}", origin) from None
             if not -(2**62) < value < 2**62:  # past int64 numpy raised OverflowError, a traceback
                 raise NaviewerError(f"anchor id {item} is not a sample of any training set (too large)", origin)
             ids.append(value)

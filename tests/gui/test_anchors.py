@@ -222,3 +222,28 @@ def test_the_view_marks_the_anchors_the_screen_dropped(qtbot, tmp_path):
     assert view.overview["dropped"] == [dropped] and view.dropped_count() == 1
     assert "untrusted-anchor screen of detection pass 2" in view.thumb_note.text()
     assert view.overview["per_class_setting"] == 3
+
+
+def test_the_spec_dialog_wraps_its_help_within_a_laptop_screen(qtbot, window, tmp_path):
+    """Its one-line help made the dialog 1,940 px wide, off a 1280 px screen."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    ws = folder_workspace(tmp_path / "a")
+    window.state.set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
+    window.act_anchors.trigger()
+    view = window.anchors_dialog.view
+    _wait_job(qtbot, view)
+    seen = []
+
+    def close_it():
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QInputDialog):
+            QTimer.singleShot(50, close_it)
+            return
+        seen.append(dialog.width())
+        dialog.reject()
+
+    QTimer.singleShot(50, close_it)
+    assert view.choose("spec") is None  # cancelled: nothing replaced
+    assert seen and seen[0] <= 720

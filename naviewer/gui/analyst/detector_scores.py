@@ -71,6 +71,8 @@ class DetectorScore:
     best_box: Optional[np.ndarray] = None  # (N, 4) top, left, height, width of each sample's densest crop
     support: Optional[np.ndarray] = None   # (N,) distinct other images among that crop's neighbours
     _rank: Optional[np.ndarray] = None
+    note: str = ""                          # the whole description, for a score that is no pass (agreement)
+    voters: tuple = ()                      # agreement only: (label, flagged) of each detector it counts
 
     @property
     def rank(self) -> np.ndarray:
@@ -86,6 +88,8 @@ class DetectorScore:
 
     def describe(self) -> str:
         """The pass in one line: flags, and AUROC / precision / recall when it was run in evaluation mode."""
+        if self.note:
+            return self.note
         s = self.summary
         parts = [f"{self.method}, detection pass {self.pass_id}"]
         if self.flagged is not None:
@@ -159,7 +163,36 @@ def load_detector_scores(ws: Any) -> DetectorTable:
                                          None if flagged is None else np.asarray(flagged, bool), dict(summary),
                                          str(settings.get("direction_note") or ""), best_box,
                                          None if support is None else np.asarray(support, np.int64)))
+    # a detector run again shows once, its latest pass: re-runs listed kdist #2 beside kdist #9 with the same scores
+    latest = {item.method: item for item in table.items}
+    older = len(table.items) - len(latest)
+    table.items = [item for item in table.items if latest[item.method] is item]
+    if older:
+        table.notes.append(f"{older} earlier pass{'es' if older != 1 else ''} of the same detectors left out "
+                           "(the latest of each is shown)")
+    agreement = agreement_item(table.items, n)
+    if agreement is not None:
+        table.items.append(agreement)
     return table
+
+
+AGREEMENT_KEY = f"{PREFIX}agreement"
+
+
+def agreement_item(items: list[DetectorScore], n: int) -> Optional[DetectorScore]:
+    """How many of the detectors flag each sample, as one more score (sort, filter, map colour, inspector);
+    None with fewer than two detectors that flag. Flagged: two or more agree."""
+    voters = [item for item in items if item.flagged is not None and len(item.flagged) == n]
+    if len(voters) < 2:
+        return None
+    counts = np.zeros(n, np.float64)
+    for item in voters:
+        counts += item.flagged
+    names = ", ".join(item.label for item in voters)
+    note = (f"how many of the {len(voters)} detectors flag the sample ({names}); higher = more detectors agree. "
+            "DIFT's own flags are the analyst panel's flags, not counted here")
+    return DetectorScore(AGREEMENT_KEY, "detectors agreeing", -1, "agreement", counts, counts >= 2, {}, "", None, None,
+                         note=note, voters=tuple((item.label, item.flagged) for item in voters))
 
 
 def attach(session: Any, table: DetectorTable) -> DetectorTable:

@@ -288,6 +288,9 @@ class SampleInspector(QWidget):
         item = self.detectors.get(key)
         if item is None:
             return "–"
+        if item.voters:  # the agreement row names who flags the sample
+            who = [label for label, flagged in item.voters if bool(flagged[sid])]
+            return f"<b>{len(who)}</b> of {len(item.voters)}" + (f": {', '.join(who)}" if who else "")
         value = float(item.score[sid])
         if not np.isfinite(value):
             return "– (no score)"

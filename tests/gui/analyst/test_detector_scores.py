@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from naviewer.analysis.demo import make_demo_session
-from naviewer.gui.analyst.detector_scores import PREFIX, detector_table, load_detector_scores
+from naviewer.gui.analyst.detector_scores import AGREEMENT_KEY, PREFIX, detector_table, load_detector_scores
 from naviewer.gui.analyst.panel import AnalystPanel
 
 
@@ -39,7 +39,7 @@ def detector_workspace(tmp_path):
 def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     ws, dift, demo, kdist, lid = detector_workspace
     table = load_detector_scores(ws)
-    assert [item.label for item in table] == ["kdist #2", "lid #3"] and not table.notes
+    assert [item.label for item in table] == ["kdist #2", "lid #3", "detectors agreeing"] and not table.notes
     panel = AnalystPanel.from_workspace(ws, dift, images=np.asarray(demo.images), embeddings=demo.embeddings,
                                         reviewer="t")
     qtbot.addWidget(panel)
@@ -47,13 +47,14 @@ def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     panel.show()
     s = panel.session
     keys = [f"{PREFIX}kdist#2", f"{PREFIX}lid#3"]
-    assert detector_table(s).keys() == keys and all(k in s.scores for k in keys)
+    assert detector_table(s).keys() == keys + [AGREEMENT_KEY] and all(k in s.scores for k in keys)
 
     # the inspector: each detector's score of the current sample, its rank (1 = most suspicious), its flag
     top = int(np.argmax(kdist))
     s.set_current(top)
     inspector = panel.inspector
-    assert set(inspector.detector_values) == set(keys) and inspector.detector_title.isVisible()
+    assert set(inspector.detector_values) == set(keys) | {AGREEMENT_KEY} and inspector.detector_title.isVisible()
+    assert inspector.detector_values[AGREEMENT_KEY].text() == "<b>1</b> of 2: kdist #2"
     text = inspector.detector_values[keys[0]].text()
     assert text.startswith(f"{kdist[top]:.4g}") and "rank 1 of 600" in text and "flagged" in text
     assert "AUROC 0.973" in inspector.detector_values[keys[0]].toolTip()
@@ -84,6 +85,22 @@ def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     assert len(top1) == 6 and set(top1.tolist()) == set(np.argsort(-np.nan_to_num(lid, nan=-1))[:6].tolist())
     assert "lid #3 top 1%" in m.legend.text()
     m.set_colour_mode("class")
+
+
+def test_a_rerun_detector_shows_once_and_agreement_counts_the_flags(detector_workspace) -> None:
+    """kdist run again listed kdist #2 beside kdist #4 with the same scores (a newcomer's session); the count of
+    detectors that flag a sample is one more score to sort, filter and colour by."""
+    ws, _dift, demo, kdist, _lid = detector_workspace
+    flagged = kdist >= np.sort(kdist)[-10]
+    ws.store.add_detection_pass("kdist", {"score": kdist.astype(np.float32), "flagged": flagged,
+                                          "cluster": np.where(flagged, 0, -1)}, {}, run="posthoc")
+    ws.store.add_detection_pass("slof", {"score": kdist.astype(np.float32), "flagged": flagged,
+                                         "cluster": np.where(flagged, 0, -1)}, {}, run="posthoc")
+    table = load_detector_scores(ws)
+    assert [item.label for item in table] == ["lid #3", "kdist #4", "slof #5", "detectors agreeing"]
+    assert "1 earlier pass of the same detectors left out" in table.notes[0]
+    agreement = table.get(AGREEMENT_KEY)
+    assert agreement.score.max() == 2 and int(agreement.flagged.sum()) == 10 and "3 detectors" in agreement.describe()
 
 
 def test_a_session_without_detector_passes_shows_none(qtbot, demo_session) -> None:

@@ -52,6 +52,12 @@ def run_eval(args: argparse.Namespace) -> int:
     encoder = encoder_from_args(args)
     train = open_store(args.train_dataset, "train", ctx)
     test = open_store(args.test_dataset, "test", ctx)
+    from naviewer.data.names import class_numbering_problem
+    from naviewer.errors import NaviewerError
+
+    problem = class_numbering_problem(test.class_names, train.class_names, "test set", "training set")
+    if problem:
+        raise NaviewerError(problem, args.test_dataset)
     trigger_fn, target = None, args.target
     if args.attack:
         from naviewer.attacks import make_attack

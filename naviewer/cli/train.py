@@ -127,7 +127,13 @@ def _train(args: argparse.Namespace) -> int:
     if args.knn_dataset:
         extra["eval_store"] = open_store(args.knn_dataset, "train", ctx)
         if args.knn_test_dataset:
+            from naviewer.data.names import class_numbering_problem
+
             extra["eval_test_store"] = open_store(args.knn_test_dataset, "test", ctx)
+            problem = class_numbering_problem(extra["eval_test_store"].class_names, extra["eval_store"].class_names,
+                                              "kNN test set", "kNN bank (--knn-dataset)")
+            if problem:
+                raise NaviewerError(problem, args.knn_test_dataset)
     if resuming:
         overrides = {"device": args.device}
         if args.threads:

@@ -134,20 +134,12 @@ def _class_coverage(anchor_labels: np.ndarray, data_labels: np.ndarray, per_clas
 
 def _check_names(external: ImageDataset, class_names: Sequence[str], origin: Any) -> None:
     """An external set numbered differently from the workspace would anchor the wrong classes."""
-    theirs = [str(n) for n in external.class_names]
-    ours = [str(n) for n in class_names]
-    for label in range(min(len(theirs), len(ours))):
-        a, b = theirs[label], ours[label]
-        if a.isdigit() and b.isdigit():
-            # numeric names are compared as numbers ("01" is "1"): class folders 0..10 sort as text (0, 1, 10, 2,
-            # ...), so folder "10" is label 2, and its images anchored class 2 of a list labelled 0..10 unsaid
-            differ = int(a) != int(b)
-        else:  # a name that is only its label's number (a list without classes.txt) matches any name
-            differ = a != b and a != str(label) and b != str(label)
-        if differ:
-            raise NaviewerError(f"class {label} is {a!r} in the trusted anchor set but {b!r} in the training set: "
-                                "number the classes the same way (class folders are numbered in their names' text "
-                                "order: 0, 1, 10, 2, ...; a file list with a classes.txt sets the order)", origin)
+    from naviewer.data.names import class_numbering_problem
+
+    problem = class_numbering_problem(list(external.class_names), list(class_names), "trusted anchor set",
+                                      "training set")
+    if problem:
+        raise NaviewerError(problem, origin)
 
 
 def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Sequence[str],

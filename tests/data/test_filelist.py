@@ -160,3 +160,15 @@ def test_csv_rows_longer_than_the_header_and_class_name_files_are_read_strictly(
     names.write_text("cat\ndog\ncat\n")
     with pytest.raises(NaviewerError, match="'cat' is listed twice"):
         read_class_names(names)
+
+
+def test_two_sets_that_number_their_classes_differently_are_named():
+    """eval with a test list whose classes.txt reversed the names gave a kNN accuracy of 0 % and exit 0."""
+    from naviewer.data.names import class_numbering_problem
+
+    assert class_numbering_problem(["cat", "dog"], ["cat", "dog"], "test set", "training set") is None
+    assert class_numbering_problem(["0", "1"], ["cat", "dog"], "test set", "training set") is None  # unnamed list
+    assert "class 0 is 'dog' in the test set but 'cat'" in class_numbering_problem(["dog", "cat"], ["cat", "dog"],
+                                                                                     "test set", "training set")
+    assert "class 2 is '10'" in class_numbering_problem([str(c) for c in sorted(range(11), key=str)],
+                                                        [str(c) for c in range(11)], "a", "b")

@@ -28,12 +28,23 @@ LIST_SUFFIXES = frozenset({".txt", ".lst", ".list", ".csv"})
 
 
 def _split_subfolder(root: Path, split: str) -> Path:
-    """``root/<split>`` when ``root`` holds only split folders (ImageNet-style layout), else ``root``."""
+    """``root/<split>`` when ``root`` holds only split folders (ImageNet-style layout; any letter case:
+    ``Train/`` and ``Test/`` used to become two classes named after the splits), else ``root``; split-named
+    folders beside others are read as classes, with a warning."""
     subdirs = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    if subdirs and subdirs <= SPLIT_FOLDERS:
-        if split not in subdirs:
+    by_lower = {name.lower(): name for name in subdirs}
+    if subdirs and set(by_lower) <= SPLIT_FOLDERS and len(by_lower) == len(subdirs):
+        if split not in by_lower:
             raise NaviewerError(f"no {split!r} folder here (found: {', '.join(sorted(subdirs))})", root)
-        return root / split
+        return root / by_lower[split]
+    splits = sorted(name for name in subdirs if name.lower() in SPLIT_FOLDERS)
+    if splits:
+        import warnings
+
+        from naviewer.data.base import DatasetWarning
+
+        warnings.warn(f"{root}: {', '.join(splits)} read as class folder(s) beside the others; if they are "
+                      f"splits, give the split's folder itself (e.g. {root / splits[0]})", DatasetWarning, stacklevel=3)
     return root
 
 
@@ -43,7 +54,17 @@ def _folder_list(root: Path, split: str) -> Optional[Path]:
     if not (root / "train.txt").is_file():
         return None
     own = root / f"{split}.txt"
-    return own if own.is_file() else root / "train.txt"
+    chosen = own if own.is_file() else root / "train.txt"
+    others = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "images")
+    if others:  # a stray train.txt beside class folders turned an image folder into a 2-line list, unsaid
+        import warnings
+
+        from naviewer.data.base import DatasetWarning
+
+        warnings.warn(f"{root}: read as the file list {chosen.name}, not as the folders beside it "
+                      f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}); to read the folders as "
+                      "classes, move the list away", DatasetWarning, stacklevel=3)
+    return chosen
 
 
 def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDataset:

@@ -147,3 +147,30 @@ def test_a_folder_with_a_train_list_is_read_as_that_list(tmp_path: Path) -> None
     assert len(open_dataset(tmp_path, split="test")) == 3  # no test.txt: the list, as folders without splits
     write_file_list(tmp_path / "test.txt", keys[:1], labels[:1])
     assert len(open_dataset(tmp_path, split="test")) == 1
+
+
+def test_split_folders_in_any_case_and_a_stray_list_say_what_they_read(tmp_path):
+    """Train/ and Test/ became two classes named after the splits; a train.txt beside class folders turned the
+    folder into that list without a word (a bad-input probe, session 11)."""
+    import warnings as _warnings
+
+    from PIL import Image
+
+    from naviewer.data import open_dataset
+    from naviewer.data.base import DatasetWarning
+
+    for split in ("Train", "Test"):
+        for cls in ("cat", "dog"):
+            (tmp_path / "a" / split / cls).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / "a" / split / cls / "0.png")
+    assert open_dataset(str(tmp_path / "a")).class_names == ["cat", "dog"]
+    assert len(open_dataset(str(tmp_path / "a"), split="test")) == 2
+    for cls in ("cat", "dog"):
+        (tmp_path / "b" / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "b" / cls / "0.png")
+    (tmp_path / "b" / "train.txt").write_text("cat/0.png 0\n")
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        assert len(open_dataset(str(tmp_path / "b"))) == 1
+    assert any(issubclass(w.category, DatasetWarning) and "not as the folders beside it" in str(w.message)
+               for w in caught)

@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -91,6 +91,29 @@ def export_crafted(
     keys: list[str] = []
     total = len(dataset)
     message = "writing crafted images"
+    existed = out.is_dir()  # (empty, or overwritten on request)
+    fresh = not existed or not any(out.iterdir())
+    try:
+        return _write_crafted(out, dataset, gt, samples, names, folders, labels, keys, total, message, ctx,
+                              compress_level)
+    except BaseException:
+        if fresh:  # a half-written crafted set blocked the retry ("output folder is not empty"): take it away
+            import shutil
+
+            if existed:
+                for child in list(out.iterdir()):
+                    shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write_crafted(out: Path, dataset: Any, gt: dict, samples: list, names: list, folders: list, labels: np.ndarray,
+                   keys: list, total: int, message: str, ctx: JobContext, compress_level: int) -> "ExportSummary":
+    from PIL import Image
+
+    from naviewer.data.filelist import write_file_list
+
     try:
         (out / "images").mkdir(parents=True, exist_ok=True)
         for folder in set(folders):

@@ -63,3 +63,27 @@ def test_preview_renders_every_attack():
     clean = make_dataset(n=90)
     image = render_preview(craft_all(clean, rate=0.1), clean, per_row=4, zoom=2)
     assert image.width > 300 and image.height > 300
+
+
+def test_a_craft_that_fails_half_way_leaves_nothing_behind(tmp_path):
+    """A broken image late in the set stopped the export after writing the earlier ones; the retry was then
+    refused ("output folder is not empty")."""
+    result = make_attack("patch", rate=0.1).craft(make_dataset(), np.random.default_rng(0))
+
+    class Broken(type(result.dataset)):
+        def image(self, index):
+            if index == 5:
+                raise NaviewerError("not a readable image", "broken.png")
+            return super().image(index)
+
+    broken = result.dataset
+    broken.__class__ = Broken
+    with pytest.raises(NaviewerError, match="not a readable image"):
+        export_crafted(result, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NaviewerError):
+        export_crafted(result, tmp_path / "empty")
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
+    broken.__class__ = Broken.__mro__[1]
+    assert export_crafted(result, tmp_path / "out").images == len(result.dataset)

@@ -65,7 +65,12 @@ def test_detect_takes_precomputed_embeddings_after_checking_them(accepted_run, t
     (tmp_path / "pickle.npy").write_bytes(b"not an npy file at all")
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",
                  str(tmp_path / "pickle.npy")]) == 2
-    assert "pickle.npy" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pickle.npy" in err and "not a .npy file" in err
+    np.savez(tmp_path / "arch.npz", features=features)  # said as an archive, not "shape ?"
+    assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",
+                 str(tmp_path / "arch.npz")]) == 2
+    assert "a .npz archive" in capsys.readouterr().err
     with Workspace.open(path) as ws:
         assert len(ws.store.passes()) == n_passes
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings", str(good),

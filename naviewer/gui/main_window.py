@@ -91,7 +91,12 @@ class OverviewPanel(QWidget):
         form.addRow("<b>Run</b> (monitored)", self.run)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        for action in (window.act_open_workspace, window.act_open_dataset, window.act_train):
+        # what to do next, in plain words (a newcomer who had just made a workspace saw nothing say it)
+        self.next_step = QLabel("")
+        self.next_step.setObjectName("nextStepLabel")
+        self.next_step.setWordWrap(True)
+        layout.addWidget(self.next_step)
+        for action in (window.act_new_workspace, window.act_open_workspace, window.act_open_dataset, window.act_train):
             button = QPushButton(action.text().replace("&", ""))
             button.clicked.connect(action.trigger)
             layout.addWidget(button)
@@ -121,6 +126,16 @@ class OverviewPanel(QWidget):
             self.dataset.setText(f"{own_dataset}<br>(the workspace's)" if own_dataset else "none")
         self.encoder.setText(str(state.encoder) if state.encoder is not None else (own_encoder or "none"))
         self.run.setText(str(state.run) if state.run is not None else "none")
+        self.next_step.setText("<b>Next:</b> " + self._next_step())
+
+    def _next_step(self) -> str:
+        """The one useful next action for what is open (short: the Overview shares a column with the analyst)."""
+        state = self.state
+        if state.workspace is None:
+            return "File ▸ New workspace… (or <code>naviewer demo</code>)"
+        if state.workspace_summary.get("pass_id") is None:
+            return "Run ▸ Detect… with an encoder, or Train…"
+        return "review the flags, then Export…"
 
 
 class LogView(QPlainTextEdit):
@@ -511,6 +526,8 @@ class MainWindow(QMainWindow):
         1280x720 screen the window was 745 px tall and its status bar (job progress, every notice) off-screen."""
         screen = self.screen().availableGeometry() if self.screen() is not None else None
         if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        if QApplication.platformName() in ("offscreen", "minimal"):  # no window manager, no real screen to fit
             return
         frame, inner = self.frameGeometry(), self.geometry()
         extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()

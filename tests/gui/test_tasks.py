@@ -95,6 +95,7 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
     assert window.dataset_path is None
     assert str(folder) in window.overview.dataset.text() and "the workspace's" in window.overview.dataset.text()
     assert window.overview.encoder.text() == "none"  # no detection pass yet: no encoder to name
+    assert "Run ▸ Detect" in window.overview.next_step.text()  # what to do next, said (a newcomer saw nothing)
 
     passes = [{"id": 3, "settings": {"encoder": {"checkpoint": "/x/last.pt", "arch": "resnet10", "width": 16,
                                                  "image_size": 16}}}]

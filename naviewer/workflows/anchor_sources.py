@@ -66,7 +66,7 @@ def _items(value: str, what: str, origin_hint: str) -> tuple[list[str], Optional
         path = Path(value[1:]).expanduser()
         check_regular_file(path, f"{what} file")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a BOM, as file lists and CSVs accept
         except FileNotFoundError:
             raise NaviewerError(f"the {what} file does not exist", path) from None
         except UnicodeDecodeError:

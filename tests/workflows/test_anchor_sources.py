@@ -155,3 +155,11 @@ def test_an_anchor_id_past_int64_is_a_named_error():
 
     with pytest.raises(NaviewerError, match="99999999999999999999 is not a sample of any training set"):
         parse_anchor_spec("ids:0,12,99999999999999999999")
+
+
+def test_an_anchor_id_file_may_start_with_a_byte_order_mark(tmp_path):
+    from naviewer.workflows.anchor_sources import parse_anchor_spec
+
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes("\ufeff0\n3\n".encode("utf-8"))
+    assert parse_anchor_spec(f"ids:@{ids}").ids == (0, 3)

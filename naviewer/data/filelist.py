@@ -473,8 +473,11 @@ class FileListDataset(FileBackedDataset):
         shown_label = text if len(text) <= 24 else text[:20] + f"... ({len(text)} digits)"
         if value < 0 or (names is not None and value >= len(names)):
             top = f"0..{len(names) - 1}" if names is not None else "0 or more"
-            raise NaviewerError(f"line {number}: label {shown_label} is out of range ({top}, or -1 for unlabeled)",
-                                list_path)
+            source = list_path.parent / CLASSES_FILE
+            whose = (f"; the {len(names)} class name(s) come from {source}" if names is not None and source.is_file()
+                     else "")  # an empty or short classes.txt read as "out of range (0..-1)" without naming it
+            raise NaviewerError(f"line {number}: label {shown_label} is out of range ({top}, or -1 for unlabeled)"
+                                f"{whose}", list_path)
         if names is None and value >= MAX_CLASSES:
             count = f"{value + 1:,}" if value < 10**18 else f"more than {MAX_CLASSES:,}"
             raise NaviewerError(

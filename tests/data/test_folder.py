@@ -156,8 +156,10 @@ def test_a_pipe_or_broken_link_named_like_an_image_is_skipped_with_a_warning(ima
     before = len(ImageFolderDataset(root))
     os.mkfifo(root / first / "pipe.png")
     (root / first / "gone.png").symlink_to(root / "nowhere.png")
-    with pytest.warns(DatasetWarning, match="pipe.png'?: not a regular file"):
+    with pytest.warns(DatasetWarning) as caught:
         data = ImageFolderDataset(root)
+    said = " ".join(str(w.message) for w in caught)
+    assert "pipe.png': not a regular file" in said and "gone.png': not a regular file" in said
     assert len(data) == before
 
 

@@ -1144,11 +1144,14 @@ class MainWindow(QMainWindow):
         running = self.jobs.running_jobs()
         if running:
             names = ", ".join(job.name for job in running)
+            training = self.training_job is not None and any(job is self.training_job for job in running)
             answer = QMessageBox.question(
                 self,
                 "Jobs are still running",
                 f"{names} {'is' if len(running) == 1 else 'are'} still running.\n\n"
-                "Cancel and quit? Training saves a checkpoint before it stops.",
+                # only a training saves a checkpoint (a speed measurement was called training here)
+                + ("Cancel and quit? Training saves a checkpoint before it stops." if training else
+                   "Cancel and quit? Nothing of it is kept."),
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                 QMessageBox.StandardButton.No,
             )

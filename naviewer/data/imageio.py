@@ -101,7 +101,13 @@ def _to_rgb(img) -> np.ndarray:
         gray = (np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode in ("I", "F"):
-        gray = np.clip(np.asarray(img, dtype=np.float64), 0, 255).astype(np.uint8)
+        values = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(values.max()) if values.size else 0.0
+        if mode == "F" and 0.0 < top <= 1.0 and float(values.min()) >= 0.0:
+            values = values * 255.0  # a float image in [0, 1] decoded all black when clipped as 0..255
+        elif 255.0 < top <= 65535.0:
+            values = values / 257.0  # 16-bit data held in a 32-bit mode decoded all white
+        gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")  # avoids Pillow's palette-transparency warning; alpha then dropped

@@ -180,3 +180,15 @@ def test_symlink_loop_in_a_tree_terminates(image_tree) -> None:
     (root / "bee" / "sub" / "loop").symlink_to(root / "bee", target_is_directory=True)
     data = ImageFolderDataset(root)
     assert len(data) == 5
+
+
+def test_float_and_wide_integer_images_are_scaled_not_clipped(tmp_path: Path) -> None:
+    """A float32 TIFF with values in [0, 1] decoded all black; 16-bit values in a 32-bit mode all white."""
+    ramp = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(8, 8)
+    Image.fromarray(ramp, mode="F").save(tmp_path / "f.tif")
+    got = load_image(tmp_path / "f.tif")
+    assert got[..., 0].min() == 0 and got[..., 0].max() == 255 and len(np.unique(got)) > 32
+    wide = (np.arange(64, dtype=np.int32).reshape(8, 8) * 1000)
+    Image.fromarray(wide, mode="I").save(tmp_path / "i.tif")
+    got = load_image(tmp_path / "i.tif")
+    assert got[0, 0, 0] == 0 and got[-1, -1, 0] == round(63000 / 257)

@@ -134,7 +134,8 @@ class FineTuneGate(QWidget):
             return False, f"{pending:,} flags still await a decision (unreviewed or later); review them first or allow it below."
         if self.retrains:
             return True, (f"Ready: remove the {confirmed:,} confirmed poisons and retrain the encoder from scratch on "
-                          "the rest (restart_mode=retrain, this run's recipe; no Eq. 7 step).")
+                          "the rest (restart_mode=retrain, this run's recipe; no Eq. 7 step). It takes about as long "
+                          "as the original training did.")
         return True, f"Ready: fine-tune the encoder to push the {confirmed:,} confirmed poisons apart (DIFT Eq. 7)."
 
     def update_gate(self) -> None:

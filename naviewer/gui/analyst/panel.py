@@ -160,7 +160,9 @@ class AnalystPanel(QWidget):
         self.tabs.addTab(self.clusters, "Ranked clusters")
         self.tabs.addTab(self.why, "Why flagged")
         self.tabs.addTab(self.history, "History")
-        self.tabs.addTab(self.finetune_gate, "Fine-tune")
+        # the tab says what its button runs: with restart_mode=retrain it retrains from scratch (a newcomer read
+        # "Fine-tune" and expected seconds, not a whole training)
+        self.tabs.addTab(self.finetune_gate, "Fine-tune / retrain" if self.finetune_gate.retrains else "Fine-tune")
         self.tabs.addTab(self.crop_layout, "Crop layout")  # its controls scroll inside it; the image always fits
         self._crop_tab = self.crop_layout
         self.tabs.setUsesScrollButtons(True)

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Iterator, Union
 
@@ -155,8 +156,6 @@ def cleanup_stale_temps(directory: PathLike) -> list[Path]:
 def check_regular_file(path: PathLike, what: str = "file") -> None:
     """Refuse a path that exists but is not a regular file (after links): a named pipe blocks the first
     ``open`` for ever, a device reads without end. A missing path passes: the caller says it is missing."""
-    import stat
-
     try:
         mode = os.stat(path).st_mode
     except OSError:

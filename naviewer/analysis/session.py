@@ -383,8 +383,7 @@ class AnalysisSession:
 
     def can_undo(self) -> bool:
         """Whether :meth:`undo` has a decision of this reviewer left to revert (the Undo buttons' state)."""
-        check = getattr(self.store, "has_undoable", None)
-        return True if check is None else bool(check(self.reviewer))
+        return bool(self.store.has_undoable(self.reviewer))
 
     def undo(self) -> np.ndarray:
         """Revert this reviewer's last decision batch (the store logs the undo as a new batch)."""

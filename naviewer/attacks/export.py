@@ -15,12 +15,14 @@ keeps its own copy apart from detection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -88,72 +90,68 @@ def export_crafted(
         used[folder] = 1
         folders.append(folder)
     labels = np.asarray(dataset.labels)
-    keys: list[str] = []
     total = len(dataset)
-    message = "writing crafted images"
-    existed = out.is_dir()  # (empty, or overwritten on request)
+    with _removed_on_failure(out):
+        keys: list[str] = []
+        message = "writing crafted images"
+        try:
+            (out / "images").mkdir(parents=True, exist_ok=True)
+            for folder in set(folders):
+                (out / "images" / folder).mkdir(exist_ok=True)
+            written_gt = dict(gt)
+            written_samples = []
+            poison_k = 0
+            ctx.progress(0, total, message)
+            for i in range(total):
+                if i % 256 == 0:
+                    ctx.check()
+                record = dict(samples[i])
+                # poisons are named like clean samples of their (target) label: the inspector's source key must
+                # not give the ground truth away (it lives in ground_truth.json, apart from detection)
+                label = int(labels[i])
+                folder = folders[label] if 0 <= label < len(folders) else "unlabeled"
+                if folder == "unlabeled":
+                    (out / "images" / folder).mkdir(exist_ok=True)
+                rel = f"images/{folder}/{i:06d}.png"
+                poison_k += record["kind"] == "poison"
+                Image.fromarray(np.asarray(dataset.image(i), dtype=np.uint8)).save(out / rel, compress_level=compress_level)
+                record["path"] = rel
+                written_samples.append(record)
+                keys.append(rel)
+                if (i + 1) % 256 == 0 or i + 1 == total:
+                    ctx.progress(i + 1, total, message)
+            list_path = write_file_list(out / "train.txt", keys, labels)
+            from naviewer.data.names import name_problem
+
+            for name in names:  # one class a line: a name with a line break would forge another class
+                problem = name_problem(str(name))
+                if problem:
+                    raise NaviewerError(f"classes.txt cannot hold this class: {problem}", out)
+            atomic_write_text(out / "classes.txt", "".join(f"{n}\n" for n in names))
+            written_gt["samples"] = written_samples
+            gt_path = out / "ground_truth.json"
+            write_json_atomic(gt_path, written_gt)
+        except OSError as exc:
+            raise NaviewerError(f"cannot write the crafted dataset: {exc.strerror or exc}", getattr(exc, "filename", None) or out) from None
+        return ExportSummary(out, list_path, gt_path, total, poison_k)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(out: Path) -> Iterator[None]:
+    """A crafted set that fails half-way (a broken image) is taken away when ``out`` was new or empty: its
+    PNGs blocked the retry ("output folder is not empty"). An overwritten folder is left as it is."""
+    existed = out.is_dir()
     fresh = not existed or not any(out.iterdir())
     try:
-        return _write_crafted(out, dataset, gt, samples, names, folders, labels, keys, total, message, ctx,
-                              compress_level)
+        yield
     except BaseException:
-        if fresh:  # a half-written crafted set blocked the retry ("output folder is not empty"): take it away
-            import shutil
-
+        if fresh:
             if existed:
                 for child in list(out.iterdir()):
                     shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
             else:
                 shutil.rmtree(out, ignore_errors=True)
         raise
-
-
-def _write_crafted(out: Path, dataset: Any, gt: dict, samples: list, names: list, folders: list, labels: np.ndarray,
-                   keys: list, total: int, message: str, ctx: JobContext, compress_level: int) -> "ExportSummary":
-    from PIL import Image
-
-    from naviewer.data.filelist import write_file_list
-
-    try:
-        (out / "images").mkdir(parents=True, exist_ok=True)
-        for folder in set(folders):
-            (out / "images" / folder).mkdir(exist_ok=True)
-        written_gt = dict(gt)
-        written_samples = []
-        poison_k = 0
-        ctx.progress(0, total, message)
-        for i in range(total):
-            if i % 256 == 0:
-                ctx.check()
-            record = dict(samples[i])
-            # poisons are named like clean samples of their (target) label: the inspector's source key must
-            # not give the ground truth away (it lives in ground_truth.json, apart from detection)
-            label = int(labels[i])
-            folder = folders[label] if 0 <= label < len(folders) else "unlabeled"
-            if folder == "unlabeled":
-                (out / "images" / folder).mkdir(exist_ok=True)
-            rel = f"images/{folder}/{i:06d}.png"
-            poison_k += record["kind"] == "poison"
-            Image.fromarray(np.asarray(dataset.image(i), dtype=np.uint8)).save(out / rel, compress_level=compress_level)
-            record["path"] = rel
-            written_samples.append(record)
-            keys.append(rel)
-            if (i + 1) % 256 == 0 or i + 1 == total:
-                ctx.progress(i + 1, total, message)
-        list_path = write_file_list(out / "train.txt", keys, labels)
-        from naviewer.data.names import name_problem
-
-        for name in names:  # one class a line: a name with a line break would forge another class
-            problem = name_problem(str(name))
-            if problem:
-                raise NaviewerError(f"classes.txt cannot hold this class: {problem}", out)
-        atomic_write_text(out / "classes.txt", "".join(f"{n}\n" for n in names))
-        written_gt["samples"] = written_samples
-        gt_path = out / "ground_truth.json"
-        write_json_atomic(gt_path, written_gt)
-    except OSError as exc:
-        raise NaviewerError(f"cannot write the crafted dataset: {exc.strerror or exc}", getattr(exc, "filename", None) or out) from None
-    return ExportSummary(out, list_path, gt_path, total, poison_k)
 
 
 def read_ground_truth(path: "str | os.PathLike[str]") -> dict:

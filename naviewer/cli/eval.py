@@ -52,12 +52,10 @@ def run_eval(args: argparse.Namespace) -> int:
     encoder = encoder_from_args(args)
     train = open_store(args.train_dataset, "train", ctx)
     test = open_store(args.test_dataset, "test", ctx)
-    from naviewer.data.names import class_numbering_problem
+    from naviewer.data.names import check_class_numbering
     from naviewer.errors import NaviewerError
 
-    problem = class_numbering_problem(test.class_names, train.class_names, "test set", "training set")
-    if problem:
-        raise NaviewerError(problem, args.test_dataset)
+    check_class_numbering(test.class_names, train.class_names, "test set", "training set", args.test_dataset)
     trigger_fn, target = None, args.target
     if args.attack:
         from naviewer.attacks import make_attack
@@ -68,8 +66,6 @@ def run_eval(args: argparse.Namespace) -> int:
         attack = make_attack(args.attack, **settings)
         trigger_fn, target = attack.apply_test_trigger, attack.target_class
     if target is not None and not 0 <= int(target) < len(test.class_names):
-        from naviewer.errors import NaviewerError
-
         raise NaviewerError(f"target class {target} does not exist: the test set has {len(test.class_names)} classes "
                             f"(0-{len(test.class_names) - 1})", args.test_dataset)
     result = evaluate_encoder(

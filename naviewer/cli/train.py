@@ -71,8 +71,9 @@ _KEPT_ON_RESUME = {"method": "method", "arch": "backbone.arch", "width": "backbo
                    "augment_recipe": "augment_recipe", "seed": "seed"}
 
 
-def _check_resume_options(args: argparse.Namespace, last) -> None:  # noqa: ANN001
-    """Refuse options that --resume would silently ignore (the run keeps its method, encoder and recipe).
+def _check_resume_options(args: argparse.Namespace, last) -> dict:  # noqa: ANN001
+    """Refuse options that --resume would silently ignore (the run keeps its method, encoder and recipe);
+    returns the loaded checkpoint, which the resume then reuses.
 
     Why: ``naviewer train --resume --method mocov2`` went on training SimCLR and said nothing."""
     from naviewer.errors import NaviewerError
@@ -97,6 +98,7 @@ def _check_resume_options(args: argparse.Namespace, last) -> None:  # noqa: ANN0
     if differ:
         raise NaviewerError("--resume continues the run with its own settings; these options differ from it and "
                             "would be ignored: " + "; ".join(differ) + ". Drop them, or train into a new --out", last)
+    return state
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -116,7 +118,7 @@ def _train(args: argparse.Namespace) -> int:
         _check_writable(run_dir)  # before minutes of loading: a read-only or file --out fails at once
     resuming = args.resume and last.exists()
     if resuming:
-        _check_resume_options(args, last)
+        state = _check_resume_options(args, last)
     else:
         config = _new_config(args)
         # the method and its settings are checked before the images are decoded: a typo in --set used to
@@ -127,20 +129,18 @@ def _train(args: argparse.Namespace) -> int:
     if args.knn_dataset:
         extra["eval_store"] = open_store(args.knn_dataset, "train", ctx)
         if args.knn_test_dataset:
-            from naviewer.data.names import class_numbering_problem
+            from naviewer.data.names import check_class_numbering
 
             extra["eval_test_store"] = open_store(args.knn_test_dataset, "test", ctx)
-            problem = class_numbering_problem(extra["eval_test_store"].class_names, extra["eval_store"].class_names,
-                                              "kNN test set", "kNN bank (--knn-dataset)")
-            if problem:
-                raise NaviewerError(problem, args.knn_test_dataset)
+            check_class_numbering(extra["eval_test_store"].class_names, extra["eval_store"].class_names,
+                                  "kNN test set", "kNN bank (--knn-dataset)", args.knn_test_dataset)
     if resuming:
         overrides = {"device": args.device}
         if args.threads:
             overrides["num_threads"] = args.threads
         if args.epochs:
             overrides["epochs"] = args.epochs
-        trainer = Trainer.resume(run_dir, store, config_overrides=overrides, **extra)
+        trainer = Trainer.resume(run_dir, store, config_overrides=overrides, state=state, **extra)
         if is_main_process():
             print(f"resuming {run_dir} at epoch {trainer.completed_epochs + 1}, step {trainer.global_step}")
     else:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Optional
+from typing import Any, Optional
 
 #: every character that may end a line for some reader, any other control character, lone surrogates
 _BAD = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -111,3 +111,13 @@ def class_numbering_problem(theirs: "list[str] | tuple[str, ...]", ours: "list[s
                     "same way (class folders are numbered in their names' text order: 0, 1, 10, 2, ...; a file "
                     "list with a classes.txt sets the order)")
     return None
+
+
+def check_class_numbering(theirs: "list[str] | tuple[str, ...]", ours: "list[str] | tuple[str, ...]",
+                          their_role: str, our_role: str, where: Any) -> None:
+    """:func:`class_numbering_problem` as a NaviewerError naming ``where``."""
+    from naviewer.errors import NaviewerError
+
+    problem = class_numbering_problem(list(theirs), list(ours), their_role, our_role)
+    if problem:
+        raise NaviewerError(problem, where)

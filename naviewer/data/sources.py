@@ -14,10 +14,11 @@ A *spec* is what a user types or a workspace stored:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from naviewer.data.base import ImageDataset, SubsetDataset
+from naviewer.data.base import DatasetWarning, ImageDataset, SubsetDataset
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS
 from naviewer.errors import NaviewerError
 
@@ -39,10 +40,6 @@ def _split_subfolder(root: Path, split: str) -> Path:
         return root / by_lower[split]
     splits = sorted(name for name in subdirs if name.lower() in SPLIT_FOLDERS)
     if splits:
-        import warnings
-
-        from naviewer.data.base import DatasetWarning
-
         warnings.warn(f"{root}: {', '.join(splits)} read as class folder(s) beside the others; if they are "
                       f"splits, give the split's folder itself (e.g. {root / splits[0]})", DatasetWarning, stacklevel=3)
     return root
@@ -57,10 +54,6 @@ def _folder_list(root: Path, split: str) -> Optional[Path]:
     chosen = own if own.is_file() else root / "train.txt"
     others = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "images")
     if others:  # a stray train.txt beside class folders turned an image folder into a 2-line list, unsaid
-        import warnings
-
-        from naviewer.data.base import DatasetWarning
-
         warnings.warn(f"{root}: read as the file list {chosen.name}, not as the folders beside it "
                       f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}); to read the folders as "
                       "classes, move the list away", DatasetWarning, stacklevel=3)

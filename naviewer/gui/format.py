@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Optional
 
 
+def encoder_text(encoder: dict) -> str:
+    """``resnet10 width 16, 16 px`` from a pass's ``settings["encoder"]`` record."""
+    arch = f"{encoder.get('arch')}" + (f" width {encoder['width']}" if encoder.get("width") else "")
+    return arch + (f", {encoder['image_size']} px" if encoder.get("image_size") else "")
+
+
 def duration(seconds: Optional[float]) -> str:
     """``"1:05"``, ``"1h02m"``; empty for None (unknown)."""
     if seconds is None:

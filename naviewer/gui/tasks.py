@@ -69,13 +69,11 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
     out: dict[str, Any] = {"dataset": f"{where} ({section.get('kind', 'dataset')})" if where
                            else str(section.get("kind") or "") or None}
     if pass_id is not None:
-        record = next((p for p in ws.store.passes() if int(p["id"]) == int(pass_id)), None)
-        encoder = ((record or {}).get("settings") or {}).get("encoder") or {}
+        from naviewer.gui.format import encoder_text
+
+        encoder = ((ws.store.pass_info(pass_id) or {}).get("settings") or {}).get("encoder") or {}
         if isinstance(encoder, dict) and encoder.get("checkpoint"):
-            shape = ", ".join(str(encoder[k]) for k in ("arch",) if encoder.get(k))
-            width = f" width {encoder['width']}" if encoder.get("width") else ""
-            size = f", {encoder['image_size']} px" if encoder.get("image_size") else ""
-            out["encoder"] = f"{encoder['checkpoint']} ({shape}{width}{size}; the reviewed pass's)"
+            out["encoder"] = f"{encoder['checkpoint']} ({encoder_text(encoder)}; the reviewed pass's)"
     return out
 
 

@@ -176,7 +176,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-
 @contextlib.contextmanager
 def _resumable(path: Path):
     """A training checkpoint whose fields cannot rebuild the run (a schedule of text, a broken rng state, sample
@@ -188,6 +187,7 @@ def _resumable(path: Path):
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
         raise NaviewerError(f"damaged training checkpoint: cannot resume from it ({type(exc).__name__}: {exc}); "
                             "start a new run, or resume from an intact checkpoint", path) from None
+
 
 class Trainer:
     """Trains ``method`` on ``store``; see the module docstring. ``fit(ctx)`` runs it."""
@@ -481,12 +481,14 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: "str | Path", store: ImageStore, hooks: Sequence[TrainHook] = (),
-               config_overrides: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> "Trainer":
+               config_overrides: Optional[Mapping[str, Any]] = None, state: Optional[Mapping[str, Any]] = None,
+               **kwargs: Any) -> "Trainer":
         """Rebuild a run from ``run_dir/checkpoints/last.pt`` on the ORIGINAL store (the one the run
-        started with); ``config_overrides`` may change e.g. device, epochs or num_threads."""
+        started with); ``config_overrides`` may change e.g. device, epochs or num_threads. ``state``: that
+        checkpoint already loaded (``naviewer train --resume`` reads it first to check the options)."""
         folder = kwargs.get("checkpoint_dir")
         path = (Path(folder) if folder is not None else Path(run_dir) / "checkpoints") / "last.pt"
-        state = load_training_checkpoint(path)
+        state = load_training_checkpoint(path) if state is None else state
         with _resumable(path):
             config = TrainConfig.from_saved({**state["config"], **dict(config_overrides or {})})
             described = state["method"]

@@ -134,12 +134,9 @@ def _class_coverage(anchor_labels: np.ndarray, data_labels: np.ndarray, per_clas
 
 def _check_names(external: ImageDataset, class_names: Sequence[str], origin: Any) -> None:
     """An external set numbered differently from the workspace would anchor the wrong classes."""
-    from naviewer.data.names import class_numbering_problem
+    from naviewer.data.names import check_class_numbering
 
-    problem = class_numbering_problem(list(external.class_names), list(class_names), "trusted anchor set",
-                                      "training set")
-    if problem:
-        raise NaviewerError(problem, origin)
+    check_class_numbering(external.class_names, class_names, "trusted anchor set", "training set", origin)
 
 
 def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Sequence[str],

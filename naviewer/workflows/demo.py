@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
+from naviewer.defense.config import DIFT_PRESETS
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 
@@ -64,9 +65,10 @@ SUMMARY_FILE = "demo.json"
 #:   run 74 -> 93 %, on the others 92-100 % -> 94-100 %, precision 0-7 points lower; end to end on the six runs
 #:   recall 89-100 %. Tuned on NA composites: on CorruptEncoder (SimCLR, seed 0) the weak-reach rule and this one
 #:   added 112 clean flags to spreading's 119 (docs/results.md, session 7).
-DEMO_DIFT_SETTINGS = {"mindist_scale": "anchor_spread", "ls_alpha": 0.7, "restart_mode": "retrain",
-                      "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "closure_votes": 0.7,
-                      "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "anchor_reach_limit": 0.75}
+#: naviewer's DIFT preset (``DIFT_PRESETS["naviewer"]``, what ``naviewer new`` writes) without its candidate fraction
+#: (``DemoConfig.candidate_fraction`` sets it), plus crop agreement and a restart that retrains
+DEMO_DIFT_SETTINGS = {**{k: v for k, v in DIFT_PRESETS["naviewer"].items() if k != "candidate_fraction"},
+                      "restart_mode": "retrain", "crop_agreement": 2.0, "crop_agreement_threshold": 0.05}
 
 
 @dataclass

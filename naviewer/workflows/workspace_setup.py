@@ -126,12 +126,11 @@ def _test_description(clean: ImageDataset, clean_spec: DatasetSpec, test_spec: O
     described = dict(test.describe())
     if test_spec is None and described == dict(clean.describe()):
         return None  # the source has no separate test split
-    from naviewer.data.names import class_numbering_problem
+    from naviewer.data.names import check_class_numbering
 
-    problem = class_numbering_problem(list(test.class_names), list(clean.class_names), "test set", "training set")
-    if problem:  # every ASR and kNN accuracy of the workspace would read the wrong classes
-        where = test_spec if isinstance(test_spec, (str, Path)) else described.get("root") or described.get("path")
-        raise NaviewerError(problem, where)
+    # every ASR and kNN accuracy of the workspace would read the wrong classes
+    where = test_spec if isinstance(test_spec, (str, Path)) else described.get("root") or described.get("path")
+    check_class_numbering(test.class_names, clean.class_names, "test set", "training set", where)
     if described.get("kind") == "memory":
         return None
     return described

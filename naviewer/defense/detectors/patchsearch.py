@@ -227,10 +227,9 @@ def _classifier_flags(prob: np.ndarray, rule: str, fraction: float, z: float, se
     # at p ~ 1 the split can take only those (a held-out NA cell: 57 of 107 poisons; with the outliers 107)
     if not flags.any() or (rule == "gmm2" and description.get("value") is None):
         # no two populations: PatchSearch's own p > 0.5, plus the outliers
-        outliers, robust = threshold(log_odds, "robust_z", fraction, z, seed=seed)
-        return {"flags": own | outliers, "threshold": {**description, "fallback": "p > 0.5 or robust_z",
-                                                       "robust_z": robust}}
-    flags, description = with_outliers(log_odds, flags, {**description, "on": "log-odds of p"}, z)
+        flags, description = with_outliers(log_odds, own, {**description, "fallback": "p > 0.5 or robust_z"}, z)
+    else:
+        flags, description = with_outliers(log_odds, flags, {**description, "on": "log-odds of p"}, z)
     return {"flags": flags, "threshold": description}
 
 

@@ -30,6 +30,7 @@ from naviewer.gui.analyst.history import ReviewHistory
 from naviewer.gui.analyst.inspector import SampleInspector
 from naviewer.gui.analyst.trust import TrustNotice, read_trust
 from naviewer.gui.analyst.why import WhyFlaggedWidget
+from naviewer.gui.format import encoder_text
 
 
 INSPECTOR_MIN_WIDTH = 200
@@ -69,11 +70,9 @@ def verdict_line(settings: Any) -> str:
     else:
         verdict = f"DIFT flagged <b>{int(summary.get('flagged') or 0):,}</b>"
     if encoder:
-        arch = f"{encoder.get('arch')}" + (f" width {encoder['width']}" if encoder.get("width") else "")
-        size = f", {encoder['image_size']} px" if encoder.get("image_size") else ""
         how = "inferred from its weights" if encoder.get("inferred") else "as given"
         name = Path(str(encoder.get("checkpoint") or "")).name
-        verdict += f" · encoder {name}: {arch}{size} ({how})"
+        verdict += f" · encoder {name}: {encoder_text(encoder)} ({how})"
     return "<br>Verdict: " + verdict
 
 

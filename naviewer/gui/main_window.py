@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QTabBar,
     QVBoxLayout,
     QWidget,
 )
@@ -455,6 +456,7 @@ class MainWindow(QMainWindow):
         the analyst's dock, so restoring it alone stacked that dock under the others: the window grew past a
         720 px screen and the gallery shrank to one row.)"""
         size = self.size()
+        before = self._dock_tab_bars()
         self.restoreState(self._default_state, STATE_VERSION)
         self._default_sizes()
         dock = self.docks.get("analystDock")
@@ -465,6 +467,30 @@ class MainWindow(QMainWindow):
             dock.show()
             dock.raise_()
         self.resize(size)
+        QTimer.singleShot(0, lambda: self.hide_stale_tab_bars(before))
+
+    def _dock_tab_bars(self) -> list[QTabBar]:
+        return [bar for bar in self.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                if bar.isVisible()]
+
+    def hide_stale_tab_bars(self, before: list[QTabBar]) -> None:
+        """Hide the dock tab bars that restoreState left behind (``before``: the bars shown before it): Qt
+        makes new bars for the restored layout but keeps the old ones shown at their old place, so after
+        Reset layout a second "Training monitor | Analyst" row sat in the middle of the analyst. An old bar
+        goes when a new one shows the same tabs, or when it no longer lies along the dock its current tab
+        names; Qt shows a bar again whenever it reuses it."""
+        shown = self._dock_tab_bars()
+        tabs = lambda bar: tuple(bar.tabText(i) for i in range(bar.count()))  # noqa: E731
+        renewed = {tabs(bar) for bar in shown if bar not in before}
+        docks = {dock.windowTitle(): dock for dock in self.findChildren(QDockWidget)
+                 if dock.isVisible() and not dock.isFloating()}
+        for bar in shown:
+            if bar not in before:
+                continue
+            dock = docks.get(bar.tabText(bar.currentIndex()))
+            misplaced = dock is None or abs(dock.x() - bar.x()) > 2 or abs(dock.width() - bar.width()) > 2
+            if tabs(bar) in renewed or misplaced:
+                bar.hide()
 
     def toggle_overview(self) -> None:
         """F9: show the Overview, or fold it away (its room goes to the other panels)."""

@@ -189,8 +189,10 @@ def map_update_legend(self) -> None:
         n_cands = int(s.candidate_mask.sum())
         symbol = self._mark_symbol(int((s.candidate_mask & ~s.flagged_mask).sum()))
         parts.append(f"<span style='color:{CANDIDATE_COLOUR.name()}'>{symbol}</span> candidates {n_cands:,}")
+    if self._class_counts:  # the words are today's (the legend's text is compared); the counting is as it was
+        parts += _dm.colour_heading(self.colour_mode, self.colour_box.currentText(), sel is not None)
     for colour, name, ids in self._class_counts[:24]:
-        count = f"{int(sel[ids].sum()):,} / {len(ids):,}" if sel is not None else f"{len(ids):,}"
+        count = f"{int(sel[ids].sum()):,} of {len(ids):,}" if sel is not None else f"{len(ids):,}"
         parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
     mode = " · density image (too many points for a scatter)" if self.image_mode else ""
     # an entry never breaks inside ("top 1% 20 / 20" stays on one line); the lines break between entries

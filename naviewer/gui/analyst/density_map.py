@@ -55,6 +55,16 @@ DENSITY_BINS = [(0.0, 0.01, "top 1%"), (0.01, 0.05, "1-5%"), (0.05, 0.2, "5-20%"
 DENSITY_COLOURS = [VIRIDIS[9], VIRIDIS[7], VIRIDIS[5], VIRIDIS[3], VIRIDIS[1]]
 
 
+def colour_heading(mode: str, mode_text: str, selection: bool) -> list[str]:
+    """The legend's words before the colours: what they are and, with a selection, what their counts say
+    (a newcomer read "top 1% 0 / 15" as nothing in particular; now "density rank (selected of each): top 1%
+    0 of 15")."""
+    words = [mode_text] if mode == "density" else []
+    if selection:
+        words.append("(selected of each)" if words else "selected of each")
+    return [f"<i>{' '.join(words)}</i>:"] if words else []
+
+
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Even-odd rule, vectorised over points, bounding-box prefiltered (lasso selection)."""
     if len(polygon) < 3 or len(points) == 0:
@@ -800,11 +810,13 @@ class DensityMapWidget(QWidget):
             in_class = np.bincount(codes[s.selection], minlength=len(self._class_counts) + 1)
         elif sel is not None:
             in_class = np.array([int(sel[ids].sum()) for _c, _n, ids in self._class_counts[:24]], np.int64)
+        if self._class_counts:
+            parts += colour_heading(self.colour_mode, self.colour_box.currentText(), sel is not None)
         for k, (colour, name, ids) in enumerate(self._class_counts[:24]):
-            count = f"{int(in_class[k]):,} / {len(ids):,}" if sel is not None else f"{len(ids):,}"
+            count = f"{int(in_class[k]):,} of {len(ids):,}" if sel is not None else f"{len(ids):,}"
             parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
         mode = " · density image (too many points for a scatter)" if self.image_mode else ""
-        # an entry never breaks inside ("top 1% 20 / 20" stays on one line); the lines break between entries
+        # an entry never breaks inside ("top 1% 20 of 20" stays on one line); the lines break between entries
         self.legend.setText(" &nbsp; ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + mode)
 
     # -- modes ----------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
 def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
     """The workspace's dataset (kind and path, as ``workspace.toml`` records it) and the encoder of the pass the
     analyst opens, for the Overview: with only a workspace open it used to say "Dataset: none, Encoder: none"."""
-    section = ws.config.get("dataset") or {}
+    section = ws.dataset_record()
     where = section.get("path") or section.get("root")
     out: dict[str, Any] = {"dataset": f"{where} ({section.get('kind', 'dataset')})" if where
                            else str(section.get("kind") or "") or None}

@@ -233,7 +233,7 @@ def export_manifests(
     if drop_unreviewed_flags:
         kept &= ~unreviewed_flags
     n_kept = int(kept.sum())
-    file_root, kept_paths = _kept_path_rule(ws.config.get("dataset", {}))
+    file_root, kept_paths = _kept_path_rule(ws.dataset_record())
     detector_names, detector_arrays = _detector_arrays(store, pass_id, n)
     state_names = np.asarray(REVIEW_STATES, dtype=object)
     total_rows = n_kept + n
@@ -311,7 +311,7 @@ def export_manifests(
 
         # -- README.txt: what the entries are and how to rebuild the cleaned dataset
         ctx.check()
-        dataset_record = ws.config.get("dataset", {})
+        dataset_record = ws.dataset_record()
         kept_dataset = _kept_dataset(dataset_record, n_kept)
         staged[README_NAME] = temp_path_for(out / README_NAME)
         n_dropped = int(unreviewed_flags.sum()) if drop_unreviewed_flags else 0
@@ -636,7 +636,7 @@ def _provenance(
         "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
         "exported_at_unix": time.time(),
         "workspace": {"path": str(ws.path), **config.get("workspace", {})},
-        "dataset": config.get("dataset", {}),
+        "dataset": ws.dataset_record(),
         "class_names": ws.class_names,
         "settings": config.get("settings", {}),
         "config": other_sections,

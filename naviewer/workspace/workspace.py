@@ -56,7 +56,9 @@ SUBDIRS = ("runs", "checkpoints", "embeddings", "exports")
 #: sections owned by the code itself; update_config refuses to touch them
 RESERVED_SECTIONS = ("workspace", "dataset", "classes")
 #: keys naviewer adds to [dataset] next to the source's describe() dict
-_OWN_DATASET_KEYS = ("content_hash", "samples")
+_OWN_DATASET_KEYS = ("content_hash", "samples", "inside_workspace")
+#: the [dataset] keys that name files: written relative to the workspace when they lie inside it
+_DATASET_PATH_KEYS = ("path", "root")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
@@ -232,19 +234,32 @@ class Workspace:
             self._config = read_config(self.config_path)
 
     def register_dataset(self, dataset: "ImageDataset", ctx: Optional[JobContext] = None) -> None:
-        """Register the samples of a workspace created without a dataset."""
+        """Register the samples of a workspace created without a dataset. A dataset inside the workspace (the
+        crafted set of ``naviewer new --attack``, in ``dataset/``) is recorded relative to it, so that a copied or
+        moved workspace reads its own copy, not the original's."""
         if self.store.sample_count():
             raise NaviewerError("this workspace already has a dataset", self.path / STORE_NAME)
         sections = _register_dataset(self.store, dataset, ensure_context(ctx))
+        sections["dataset"] = _relative_dataset_paths(sections["dataset"], self.path)
         with config_lock(self.config_path):
             config = read_config(self.config_path)
             config.update(sections)
             write_config(self.config_path, config)
             self._config = read_config(self.config_path)
 
+    def dataset_record(self) -> dict[str, Any]:
+        """The [dataset] section with its paths absolute: the ones recorded relative to the workspace (a dataset
+        inside it) resolved against where the workspace is now. Read this, not ``config["dataset"]``."""
+        record = dict(self._config.get("dataset", {}))
+        if record.get("inside_workspace"):
+            for key in _DATASET_PATH_KEYS:
+                if isinstance(record.get(key), str) and not Path(record[key]).is_absolute():
+                    record[key] = str(self.path / record[key])
+        return record
+
     def dataset(self) -> "ImageDataset":
         """Re-open the dataset recorded in ``workspace.toml`` through ``naviewer.data.open_dataset``."""
-        spec = {k: v for k, v in self._config.get("dataset", {}).items() if k not in _OWN_DATASET_KEYS}
+        spec = {k: v for k, v in self.dataset_record().items() if k not in _OWN_DATASET_KEYS}
         if not spec:
             raise NaviewerError("this workspace has no dataset", self.config_path)
         if spec.get("kind") == "memory":
@@ -279,7 +294,7 @@ class Workspace:
         n = len(dataset)
         if n == 0:
             return
-        where = self.config.get("dataset", {}).get("path") or self.config_path
+        where = self.dataset_record().get("path") or self.config_path
         labels = np.asarray(dataset.labels, dtype=np.int64)
         stored_labels = self.store.labels()
         if len(stored_labels) == n and not np.array_equal(labels, stored_labels):
@@ -410,6 +425,20 @@ def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore
                 "or -1 for unlabeled)",
                 path / STORE_NAME,
             )
+
+
+def _relative_dataset_paths(section: dict[str, Any], workspace: Path) -> dict[str, Any]:
+    """``section`` with the paths that lie inside ``workspace`` made relative to it (and marked so)."""
+    out = dict(section)
+    for key in _DATASET_PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and Path(value).is_absolute():
+            try:
+                out[key] = Path(value).relative_to(workspace).as_posix()
+            except ValueError:
+                continue
+            out["inside_workspace"] = True
+    return out
 
 
 def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobContext) -> dict[str, Any]:

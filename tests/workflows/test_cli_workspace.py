@@ -19,6 +19,28 @@ def test_new_with_attack_and_init_alias(tmp_path, tiny_data, capsys):
         assert ws.store.sample_count() == 240 and ws.read_ground_truth() is None
 
 
+def test_a_copied_attack_workspace_reads_its_own_crafted_dataset(tmp_path, tiny_data):
+    """new --attack writes the crafted set into WORKSPACE/dataset/; its [dataset] path was absolute, so a copied
+    workspace read the original's images, and failed once the original was gone (a bad-input probe)."""
+    import shutil
+
+    import numpy as np
+
+    settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
+    assert main(["new", str(tmp_path / "a"), "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1",
+                 *settings]) == 0
+    with Workspace.open(tmp_path / "a") as ws:
+        assert ws.config["dataset"]["path"] == "dataset/train.txt" and ws.config["dataset"]["inside_workspace"]
+        first = ws.dataset().image(0)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "a")
+    with Workspace.open(tmp_path / "b") as ws:
+        assert ws.dataset_record()["path"] == str(tmp_path / "b" / "dataset" / "train.txt")
+        assert np.array_equal(ws.dataset().image(0), first)
+    assert main(["export", str(tmp_path / "b"), "--out", str(tmp_path / "out")]) == 0
+    assert str(tmp_path / "b" / "dataset") in (tmp_path / "out" / "README.txt").read_text()
+
+
 def test_new_writes_the_dift_preset_that_detect_then_reads(tmp_path, tiny_data):
     """A new workspace starts from naviewer's measured recipe (the paper's settings flagged none of the poisons on 4
     of 12 stored cells post-hoc); --dift-preset paper leaves [dift] to the dataclass's defaults."""

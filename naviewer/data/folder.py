@@ -2,8 +2,8 @@
 
 Class names are the sorted names of the sub-folders of ``root`` (label = position in that list);
 images are every file with an extension Pillow can open, found recursively under each class
-folder, in sorted order. Hidden files and folders (``.name``) and files directly in ``root`` are
-ignored. An *empty class folder* keeps its place in ``class_names`` (so labels stay the indices a
+folder, in sorted order. Hidden files and folders (``.name``) are ignored, and so are files directly in
+``root``, with a :class:`DatasetWarning` that counts the images among them. An *empty class folder* keeps its place in ``class_names`` (so labels stay the indices a
 torchvision ``ImageFolder`` would give, minus its refusal) and emits a :class:`DatasetWarning`;
 a tree with no images at all is a ``NaviewerError``.
 
@@ -219,6 +219,12 @@ class ImageFolderDataset(FileBackedDataset):
         if not class_dirs:
             raise NaviewerError("no class folders here (expected root/<class>/<image>)", root)
         extensions = image_extensions()
+        loose = sorted(p.name for p in root.iterdir()
+                       if _visible(p.name) and p.suffix.lower() in extensions and p.is_file())
+        if loose:  # skipped silently before: a newcomer could not tell why the count was short
+            warnings.warn(f"{root}: {len(loose):,} image(s) directly in the folder are not read "
+                          f"({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}): an image folder takes images "
+                          "only inside its class folders (root/<class>/<image>)", DatasetWarning, stacklevel=2)
         for class_dir in class_dirs:
             problem = name_problem(class_dir.name)
             if problem:

@@ -563,6 +563,22 @@ class WorkspaceStore:
             raise NaviewerError(f"cannot read samples: the database is corrupted ({exc})", self.path) from None
         return {int(i): value for i, value in rows}
 
+    def label_conflicts(self, limit: int = 3) -> tuple[int, list[tuple[int, int]]]:
+        """Samples with identical content under different labels: (how many such contents, up to ``limit``
+        (id, id) pairs of two of them). A file hard-linked or copied into two class folders is registered
+        once in each, with two labels; one GROUP BY over the hashes."""
+        sql = ("SELECT hash, MIN(id), MAX(id) FROM samples GROUP BY hash HAVING COUNT(DISTINCT label) > 1")
+        try:
+            rows = self._conn().execute(sql).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise NaviewerError(f"cannot read samples: the database is corrupted ({exc})", self.path) from None
+        pairs = []
+        for content, first, _last in rows[:limit]:
+            other = self._conn().execute("SELECT id FROM samples WHERE hash = ? AND label != "
+                                         "(SELECT label FROM samples WHERE id = ?) LIMIT 1", (content, first)).fetchone()
+            pairs.append((int(first), int(other[0])))
+        return len(rows), pairs
+
     def sample_chunks(self, chunk: int = ROW_CHUNK) -> Iterator[dict[str, Any]]:
         """Every sample row by id, ``chunk`` rows at a time: ``{"id": int64 array, "source_key": list,
         "hash": list, "label": int64 array}`` per chunk (what :meth:`samples` returns, one id range at a

@@ -441,6 +441,31 @@ def _relative_dataset_paths(section: dict[str, Any], workspace: Path) -> dict[st
     return out
 
 
+def _warn_label_conflicts(store: WorkspaceStore, dataset: "ImageDataset", description: dict[str, Any]) -> None:
+    """Say when identical images carry different labels (a file hard-linked or copied into two class
+    folders was registered once in each, silently): each keeps its own label, which the analyst should know."""
+    import warnings
+
+    from naviewer.data.base import DatasetWarning
+
+    count, pairs = store.label_conflicts()
+    if not count:
+        return
+    names = list(dataset.class_names)
+    labels = store.labels()
+    keys = store.sample_values([i for pair in pairs for i in pair])
+
+    def said(i: int) -> str:
+        label = int(labels[i])
+        return f"{keys.get(i, i)} ({names[label] if 0 <= label < len(names) else label})"
+
+    examples = "; ".join(f"{said(a)} = {said(b)}" for a, b in pairs)
+    where = description.get("root") or description.get("path") or "the dataset"
+    warnings.warn(f"{where}: {count:,} image(s) appear with identical pixels under two or more labels (e.g. {examples}); "
+                  "each copy keeps its own label. A file linked or copied into two class folders? Remove the wrong "
+                  "copy, or expect these samples to look mislabelled", DatasetWarning, stacklevel=2)
+
+
 def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobContext) -> dict[str, Any]:
     """Hash and register every sample; returns the [dataset] and [classes] config sections.
 
@@ -482,6 +507,7 @@ def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobCo
     ctx.progress(n, n, message)
     if added != n:  # pragma: no cover - the generator yields one row per label
         raise NaviewerError(f"registered {added} of {n} samples")
+    _warn_label_conflicts(store, dataset, description)
     description = {k: v for k, v in dict(dataset.describe()).items() if k not in _OWN_DATASET_KEYS}
     description.update({"content_hash": digest.hexdigest(), "samples": n})
     sections: dict[str, Any] = {"dataset": description}

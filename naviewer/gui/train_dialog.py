@@ -490,6 +490,17 @@ class TrainDialog(QDialog):
             job.cancel()
             self._stopping = job
             self.estimate_button.setText("Measure speed")
+            # the label said "Measuring: … 33 %" until the dialog closed: the stop looked ignored
+            self._say("Stopping the measurement (after the training step under way)…")
+            job.finished.connect(lambda _state, j=job: self._stopped(j))
+
+    def _stopped(self, job: Any) -> None:
+        """A cancelled measurement has stopped: say so, unless another one has started or is queued."""
+        if self._closed or self.estimate_job is not None or self._restart_queued:
+            return
+        if self._stopping is job:
+            self._stopping = None
+        self._say("Measuring stopped; nothing was estimated. Measure speed measures the current choice.")
 
     def accept(self) -> None:
         if self.errors:

@@ -110,8 +110,10 @@ def test_measuring_can_be_stopped_and_stops_when_the_dialog_closes(qtbot):
     job = dialog.start_estimate()
     assert dialog.estimate_button.text() == "Stop measuring"
     dialog.estimate_button.click()
+    assert "Stopping the measurement" in dialog.estimate_label.text()  # not "Measuring: … %" frozen
     qtbot.waitSignal(job.finished, timeout=5000).wait()
     assert job.state is JobState.CANCELLED and dialog.estimate_job is None
+    qtbot.waitUntil(lambda: "Measuring stopped; nothing was estimated" in dialog.estimate_label.text(), timeout=5000)
     job = dialog.start_estimate()
     dialog.reject()
     qtbot.waitSignal(job.finished, timeout=5000).wait()

@@ -198,6 +198,19 @@ def gmm_split(values: np.ndarray, config: DiftConfig, reference: Callable[[], np
     return split
 
 
+def guard_message(split: GmmSplit, separated_at: float) -> str:
+    """The log line of a fired guard, in words that fit its decision ("one population ... rejected" described a
+    split that WAS separated, whose poison side lay in the benign range)."""
+    decision = split.guard_decision or "none"
+    if decision == "rejected":
+        return (f"DIFT guard: the candidates split in two (sep={split.separation:.2f}), but the far side lies within "
+                "the benign range of MinDist; decision: rejected (nothing taken)")
+    if split.separation >= separated_at and decision == "all":  # separated, both modes above the benign range
+        return (f"DIFT guard: both modes of the split (sep={split.separation:.2f}) lie above the benign range; "
+                "decision: all above it")
+    return f"DIFT guard: candidates form one population (sep={split.separation:.2f}); decision: {decision}"
+
+
 @dataclass
 class EpochDetection:
     """Everything one detection epoch found; arrays over candidates are densest-first."""
@@ -325,6 +338,5 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
                          anchors=anchors, epoch=epoch, timings=timings, features=z,
                          index=index if keep_index else None, anchor_notes=screened, mindist_agg=agg)
     if split.guard_fired:
-        ctx.event("log", message=f"DIFT guard: candidates form one population (sep={split.separation:.2f}); "
-                                 f"decision: {split.guard_decision or 'none'}")
+        ctx.event("log", message=guard_message(split, config.guard_separation))
     return det

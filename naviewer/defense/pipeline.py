@@ -194,7 +194,13 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                                           config.ls_soft_threshold, config.ls_soft_votes, anchors.indices)
             spread.soft = guard(np.setdiff1d(soft, final))
             final = np.union1d(final, spread.soft)
-        if config.crop_agreement > 0 and final.size:
+        n_samples = detection.n if sample_count is None else int(sample_count)
+        if config.crop_agreement > 0 and final.size and n_samples > config.crop_agreement_max_n:
+            ctx.event("warning", message=f"DIFT: crop agreement skipped: {n_samples:,} samples is above "
+                                         f"crop_agreement_max_n ({config.crop_agreement_max_n:,}); it embeds eight "
+                                         "crops of every image and keeps them in memory (--dift-set "
+                                         "crop_agreement_max_n=N to run it anyway)")
+        elif config.crop_agreement > 0 and final.size:
             start = time.perf_counter()
             scores = crop_scores() if crop_scores is not None else None
             if scores is None:

@@ -65,10 +65,10 @@ SUMMARY_FILE = "demo.json"
 #:   run 74 -> 93 %, on the others 92-100 % -> 94-100 %, precision 0-7 points lower; end to end on the six runs
 #:   recall 89-100 %. Tuned on NA composites: on CorruptEncoder (SimCLR, seed 0) the weak-reach rule and this one
 #:   added 112 clean flags to spreading's 119 (docs/results.md, session 7).
-#: naviewer's DIFT preset (``DIFT_PRESETS["naviewer"]``, what ``naviewer new`` writes) without its candidate fraction
-#: (``DemoConfig.candidate_fraction`` sets it), plus crop agreement and a restart that retrains
+#: naviewer's DIFT preset (``DIFT_PRESETS["naviewer"]``, what ``naviewer new`` writes, crop agreement included since
+#: session 12) without its candidate fraction (``DemoConfig.candidate_fraction`` sets it), plus a restart that retrains
 DEMO_DIFT_SETTINGS = {**{k: v for k, v in DIFT_PRESETS["naviewer"].items() if k != "candidate_fraction"},
-                      "restart_mode": "retrain", "crop_agreement": 2.0, "crop_agreement_threshold": 0.05}
+                      "restart_mode": "retrain"}
 
 
 @dataclass

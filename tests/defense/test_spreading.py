@@ -204,6 +204,14 @@ def test_crop_agreement_in_a_detection_pass_only_adds_and_records_its_scores(poi
     skipped = PosthocDetector(on).run(poisoned.features, poisoned_anchors, poisoned.poison, ctx=JobContext(reporter))
     assert skipped.final_ids.tolist() == plain.final_ids.tolist()
     assert any(kind == "warning" and "crop agreement" in data.get("message", "") for kind, data in reporter.events)
+    # above crop_agreement_max_n samples the rule is skipped, said, and the crop scores never computed
+    capped = DiftConfig(**{**on.to_dict(), "crop_agreement_max_n": n - 1})
+    reporter, calls = RecordingReporter(), []
+    big = PosthocDetector(capped).run(poisoned.features, poisoned_anchors, poisoned.poison, ctx=JobContext(reporter),
+                                      crop_scores=lambda: calls.append(1) or crop)
+    assert calls == [] and big.final_ids.tolist() == plain.final_ids.tolist()
+    assert any(kind == "warning" and "crop agreement skipped" in data.get("message", "")
+               and "crop_agreement_max_n" in data.get("message", "") for kind, data in reporter.events)
 
 
 def test_anchor_reach_falls_with_graph_distance_and_is_zero_without_a_path():

@@ -271,6 +271,34 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
     return passes, metrics
 
 
+def available_memory() -> Optional[int]:
+    """Bytes of physical memory free now (Linux and most Unix); None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def decoded_size_problem(store: Any, n: int, sample: int = 64, share: float = 0.5,
+                         free: Optional[int] = None) -> str:
+    """Why decoding all ``n`` images at once would not fit ("" when it would): their size estimated from a
+    seeded sample of ``sample`` images against ``share`` of the free memory. A post-hoc crop-aware step holds
+    every decoded image; 100k ImageNet-sized images are about 15 GB."""
+    if isinstance(getattr(store, "buckets", None), list) or n == 0:
+        return ""  # decoded already
+    free = available_memory() if free is None else free
+    if free is None:
+        return ""
+    dataset = getattr(store, "dataset", store)
+    ids = np.random.default_rng(0).choice(n, size=min(n, sample), replace=False)
+    per_image = float(np.mean([3 * np.prod(dataset.image_size(int(i))) for i in ids]))
+    need = per_image * n
+    if need <= share * free:
+        return ""
+    return (f"decoding the {n:,} images at once would take about {need / 2**30:.1f} GB, more than half the "
+            f"{free / 2**30:.1f} GB free (run the crop_density detector on a subset, or on a larger machine)")
+
+
 def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None, config=None,
                    run: str = "posthoc", tag: Optional[str] = None, baselines: Sequence[str] = (),
                    image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None,
@@ -331,6 +359,10 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     def crop_scores():  # the crop-agreement rule's input, computed only when that rule runs
         from naviewer.defense.detectors.crops import crop_density_scores
 
+        problem = decoded_size_problem(store, len(samples))
+        if problem:  # the crop steps revisit images at random, so they hold every decoded image at once
+            ctx.event("warning", message=f"DIFT: crop agreement skipped: {problem}")
+            return None
         return crop_density_scores(encoder.backbone, whole_store(), len(samples), image_size=size, device=device, ctx=ctx,
                                    seed=int(config.seed))
 

@@ -167,3 +167,22 @@ def test_baseline_scores_number_only_the_flagged_clusters():
     scores = baseline_scores(result)
     assert scores["cluster"].tolist() == [-1, -1, -1, 0, 0, 1, -1]
     assert scores["flagged"].tolist() == flagged.tolist()
+
+
+def test_crop_agreement_post_hoc_is_skipped_when_the_decoded_images_would_not_fit(tmp_path):
+    """Crop agreement (in naviewer's preset since session 12) decodes every image at once post-hoc; where that
+    would take more than half the free memory it is skipped with a figure, not run into an out-of-memory kill."""
+    from PIL import Image
+
+    from naviewer.data.sources import open_dataset
+    from naviewer.data.store import streaming_store
+    from naviewer.workflows.posthoc import decoded_size_problem
+
+    for i in range(10):
+        (tmp_path / "images" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30)).save(tmp_path / "images" / f"c{i % 2}" / f"{i}.png")
+    store = streaming_store(open_dataset(tmp_path / "images"))
+    assert decoded_size_problem(store, 10, free=10 * 3600 * 2) == ""  # 36 kB needed, 72 kB free: fits
+    said = decoded_size_problem(store, 10, free=3600 * 10)
+    assert "decoding the 10 images at once would take about" in said and "more than half" in said
+    assert decoded_size_problem(store.materialize(), 10, free=1) == ""  # decoded already: nothing more to hold

@@ -20,6 +20,10 @@ from naviewer.errors import NaviewerError
 ADVISED_ANCHORS_PER_CLASS = 10
 
 
+#: a class with fewer trusted anchors than this leaves DIFT's "no poison" unjudged (few_anchors_notice)
+UNJUDGED_BELOW = 3
+
+
 def few_anchors_notice(anchors: "Anchors", advised: int = ADVISED_ANCHORS_PER_CLASS) -> Optional[str]:
     """A sentence for the analyst when some class has fewer than ``advised`` anchors, else None.
 
@@ -36,10 +40,17 @@ def few_anchors_notice(anchors: "Anchors", advised: int = ADVISED_ANCHORS_PER_CL
     if not short:
         return None
     fewest = min(short.values())
-    return (f"{len(short)} of {len(counts)} classes have fewer than {advised} trusted anchors (the fewest: "
-            f"{fewest}). Label spreading stops where the anchors' label wins, so with few anchors it flags "
-            f"further into clean data: expect more clean samples among the flags. MinDist is noisier too, so a "
-            f"verdict of no poison is weaker. Add trusted anchors where you can (Workspace > Anchors).")
+    head = (f"{len(short)} of {len(counts)} classes have fewer than {advised} trusted anchors (the fewest: "
+            f"{fewest}). ")
+    if fewest < UNJUDGED_BELOW:
+        # measured: with 1 anchor a class the poisons' MinDist sat at the 24th-74th percentile of the clean
+        # samples' and post-hoc DIFT flagged nothing on 3 of 3 draws (docs/results.md, Few anchors post-hoc)
+        return head + ("With so few, MinDist cannot tell poisons from clean samples, so a verdict of no poison "
+                       "means nothing: run detectors that need no anchors beside it (crop_density, kdist: Detect…) "
+                       "and add trusted anchors (Workspace > Anchors).")
+    return head + ("Label spreading stops where the anchors' label wins, so with few anchors it flags further into "
+                   "clean data: expect more clean samples among the flags. MinDist is noisier too, so a verdict of "
+                   "no poison is weaker. Add trusted anchors where you can (Workspace > Anchors).")
 
 
 @dataclass

@@ -274,6 +274,9 @@ def test_few_anchors_a_class_are_said_with_the_pass_and_ten_are_not(poisoned, po
     few = Anchors(poisoned_anchors.indices[keep], labels[keep])
     notice = few_anchors_notice(few)
     assert notice.startswith("4 of 10 classes have fewer than 10 trusted anchors (the fewest: 3)")
+    one = np.concatenate([np.flatnonzero(labels == c)[:1] for c in np.unique(labels)])
+    said = few_anchors_notice(Anchors(poisoned_anchors.indices[one], labels[one]))
+    assert "(the fewest: 1)" in said and "a verdict of no poison means nothing" in said and "crop_density" in said
     config = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2)
     result = PosthocDetector(config).run(poisoned.features, few, poisoned.poison)
     assert result.advice == [notice] and not result.warnings   # advice, not a warning: the verdict stands

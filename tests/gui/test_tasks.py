@@ -99,7 +99,7 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
 
     passes = [{"id": 3, "settings": {"encoder": {"checkpoint": "/x/last.pt", "arch": "resnet10", "width": 16,
                                                  "image_size": 16}}}]
-    ws = SimpleNamespace(config={"dataset": {"kind": "filelist", "path": "/d/train.txt"}},
+    ws = SimpleNamespace(dataset_record=lambda: {"kind": "filelist", "path": "/d/train.txt"},
                          store=SimpleNamespace(pass_info=lambda pid: next(p for p in passes if p["id"] == pid)))
     assert _sources(ws, 3) == {"dataset": "/d/train.txt (filelist)",
                                "encoder": "/x/last.pt (resnet10 width 16, 16 px; the reviewed pass's)"}

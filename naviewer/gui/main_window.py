@@ -992,14 +992,19 @@ class MainWindow(QMainWindow):
             return None
         checkpoint = self.encoder_path
         if checkpoint is None:
-            start = self.workspace_path / "checkpoints"
+            start = self._workspace_encoder() or self.workspace_path / "checkpoints"  # the reviewed pass's, chosen
             chosen, _ = QFileDialog.getOpenFileName(self, "Detect (post-hoc): choose the encoder checkpoint",
-                                                    str(start if start.is_dir() else self.workspace_path),
+                                                    str(start if start.exists() else self.workspace_path),
                                                     "PyTorch checkpoints (*.pt *.pth);;All files (*)")
             if not chosen:
                 return None
             checkpoint = Path(chosen)
         return self.detect(checkpoint)
+
+    def _workspace_encoder(self) -> Optional[Path]:
+        """The encoder of the workspace's reviewed pass, when its checkpoint is still there (the Overview names it)."""
+        found = self.state.workspace_summary.get("encoder_path")
+        return Path(found) if found and Path(found).is_file() else None
 
     def detect_with_dialog(self):
         """Run ▸ Detect with other detectors: a dialog (non-blocking) for the checkpoint and the detectors; accepting
@@ -1008,8 +1013,8 @@ class MainWindow(QMainWindow):
             self.inform("Detect", "Open a workspace first: post-hoc detection ranks a workspace's samples.")
             return None
         start = self.workspace_path / "checkpoints"
-        dialog = DetectDialog(self, self.encoder_path, start if start.is_dir() else self.workspace_path,
-                              self.detectors_chosen)
+        dialog = DetectDialog(self, self.encoder_path or self._workspace_encoder(),
+                              start if start.is_dir() else self.workspace_path, self.detectors_chosen)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.detect_dialog_widget = dialog
 

@@ -74,7 +74,18 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
         encoder = ((ws.store.pass_info(pass_id) or {}).get("settings") or {}).get("encoder") or {}
         if isinstance(encoder, dict) and encoder.get("checkpoint"):
             out["encoder"] = f"{encoder['checkpoint']} ({encoder_text(encoder)}; the reviewed pass's)"
+            found = _existing_checkpoint(ws, str(encoder["checkpoint"]))
+            if found is not None:  # what Detect… starts from (it started empty beside this line: a newcomer)
+                out["encoder_path"] = str(found)
     return out
+
+
+def _existing_checkpoint(ws: Any, recorded: str) -> Optional[Path]:
+    """The checkpoint file a pass recorded, if it is still there: as recorded, or (recorded relative to where a
+    command ran) under the workspace or its parent."""
+    path = Path(recorded).expanduser()
+    candidates = [path] if path.is_absolute() else [ws.path / path, ws.path.parent / path, path.absolute()]
+    return next((c.resolve() for c in candidates if c.is_file()), None)
 
 
 def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContext, *, anchors_per_class: int = 10,

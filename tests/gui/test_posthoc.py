@@ -209,3 +209,10 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
     shown = {item.method for item in detector_table(window.analyst_dock.panel.session)}
     assert {"kdist", "slof"} <= shown
     assert window.detectors_chosen == ("kdist", "slof")  # ticked again next time
+    # opened again, the workspace's reviewed pass names its encoder: Detect… starts from it (it started empty)
+    _open(qtbot, window, path)
+    assert window.encoder_path is None
+    again = window.detect_with_dialog()
+    assert Path(again.checkpoint_edit.text()).resolve() == Path(checkpoint).resolve()
+    assert again.buttons.button(again.buttons.StandardButton.Ok).isEnabled()
+    again.reject()

@@ -317,6 +317,9 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     from naviewer.workflows.workspace_setup import ground_truth_mask
 
     ctx = ensure_context(ctx)
+    # recorded with the run and the pass: absolute, so the Overview and a later finetune find it from anywhere (a
+    # relative --checkpoint was kept as typed, relative to wherever the command ran)
+    checkpoint = Path(checkpoint).expanduser().absolute()
     config = (config or DiftConfig.from_workspace(ws)).validate()
     if embeddings is not None and view != "squash":
         raise NaviewerError("--view applies to embedding the images; precomputed embeddings were made with "

@@ -27,6 +27,21 @@ def test_posthoc_pass_and_baselines_are_stored_for_review(accepted_run):
         assert "precision" in out.baseline_metrics["dbscan"]
 
 
+def test_posthoc_records_the_checkpoint_as_an_absolute_path(accepted_run, monkeypatch):
+    """`naviewer detect ws --checkpoint ws/checkpoints/r/last.pt` kept the path as typed: the Overview then named
+    a path that is wrong from anywhere else (a newcomer)."""
+    import os
+    from pathlib import Path
+
+    path, outcome = accepted_run
+    monkeypatch.chdir(Path(outcome.checkpoint).parent)
+    with Workspace.open(path) as ws:
+        out = posthoc_detect(ws, Path(os.path.basename(outcome.checkpoint)), run="rel")
+        recorded = ws.store.pass_info(out.pass_id)["settings"]["encoder"]["checkpoint"]
+        assert Path(recorded).is_absolute() and Path(recorded) == Path(outcome.checkpoint).absolute()
+        assert Path(next(r for r in ws.store.runs() if r["name"] == "rel")["config"]["checkpoint"]).is_absolute()
+
+
 def test_posthoc_decodes_the_whole_dataset_only_for_a_detector_that_revisits_images(accepted_run, monkeypatch):
     """The embedding reads the folder a chunk at a time; only crop_density (and the crop rule) need all of it."""
     from naviewer.data.store import LazyImageStore

@@ -276,6 +276,15 @@ class AnalystPanel(QWidget):
             ("Ctrl+6", lambda: self.focus_view("finetune"), "Show the fine-tune tab"),
         ), Qt.ShortcutContext.WindowShortcut)  # from anywhere in the window (the Jobs list, the monitor), not only
         # from inside the panel: a keyboard-only review must be able to reach it
+        # C R L U with the map focused (after a box or lasso selection) do what the gallery's line above the tiles
+        # says they do: a newcomer pressed R on the map, nothing happened, and that line still promised a decision
+        g = self.gallery
+        self.map.shortcuts += keyed_shortcuts(self.map, (
+            ("C", lambda: g.review_selected("confirmed"), "Confirm as poison what the gallery's line names (the highlighted samples, else the focused tile)"),
+            ("R", lambda: g.review_selected("rejected"), "Reject as benign what the gallery's line names"),
+            ("L", lambda: g.review_selected("later"), "Mark for later what the gallery's line names"),
+            ("U", g.undo, "Undo the last decision"),
+        ))
 
     def focus_view(self, name: str) -> QWidget:
         """Give ``name``'s view the keyboard focus (bringing its tab forward)."""

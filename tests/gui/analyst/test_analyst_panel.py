@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QItemSelection, QItemSelectionModel
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt
+from PySide6.QtWidgets import QApplication
 
 from naviewer.gui.analyst.panel import AnalystPanel
 
@@ -190,3 +191,20 @@ def test_the_map_switches_to_a_density_image_above_the_measured_threshold(qtbot)
     large = DensityMapWidget(synthetic_session(IMAGE_THRESHOLD + 1, images=False))
     qtbot.addWidget(large)
     assert large.image_mode
+
+
+def test_review_keys_on_the_map_act_on_what_the_gallery_line_names(qtbot, demo_session, bulk_answers) -> None:
+    """A newcomer box-selected on the map (which keeps the focus) and pressed R: nothing happened, while the line
+    above the tiles still said "C · R · L act on ...". The keys now do, on the map, what that line says."""
+    panel = _panel(qtbot, demo_session)
+    s = demo_session
+    members = np.sort(s.clusters()[0].members)[:4]
+    s.set_selection(members)  # as a box selection on the map does
+    panel.focus_view("map")
+    qtbot.waitUntil(lambda: panel.map.plot.hasFocus() or panel.map.isAncestorOf(QApplication.focusWidget()), timeout=3000)
+    named = panel.gallery.target_ids()
+    assert len(named) and f"{len(named)} highlighted sample" in panel.gallery.target_label.text()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_R)
+    assert sorted(np.flatnonzero(s.state_codes == 2).tolist()) == sorted(named.tolist())
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_U)
+    assert not (s.state_codes == 2).any()

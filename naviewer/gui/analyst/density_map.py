@@ -59,7 +59,7 @@ def colour_heading(mode: str, mode_text: str, selection: bool) -> list[str]:
     """The legend's words before the colours: what they are and, with a selection, what their counts say
     (a newcomer read "top 1% 0 / 15" as nothing in particular; now "density rank (selected of each): top 1%
     0 of 15")."""
-    words = [mode_text] if mode == "density" else []
+    words = [mode_text] if mode not in ("class", "review") else []  # density, a detector's score, the agreement
     if selection:
         words.append("(selected of each)" if words else "selected of each")
     return [f"<i>{' '.join(words)}</i>:"] if words else []
@@ -202,6 +202,14 @@ def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
         groups = group_ids(codes, len(REVIEW_STATES))
         return [(STATE_COLOURS[name], name, groups[c]) for c, name in enumerate(REVIEW_STATES)], codes
     item = detectors.get(mode) if mode.startswith(DETECTOR_PREFIX) else None
+    if item is not None and item.method == "agreement":  # a count: one colour a value, not rank bands
+        counts = np.nan_to_num(np.asarray(item.score, np.float64)).astype(np.int64)
+        top = max(int(counts.max()), 1) if counts.size else 1
+        codes = counts.astype(_code_dtype(top + 1))
+        groups = group_ids(codes, top + 1)
+        shades = [VIRIDIS[round(9 * c / top)] for c in range(top + 1)]
+        names = ["flagged by none"] + [f"by {c} of {len(item.voters)}" for c in range(1, top + 1)]
+        return [(QColor(*shades[c]), names[c], groups[c]) for c in range(top + 1)], codes
     if item is not None:  # a detector's score: higher = more suspicious, ranked like density
         codes = rank_bin_codes(item.rank, s.n, DENSITY_BINS, check, none=len(DENSITY_BINS) + 1)
         missing = ~np.isfinite(np.asarray(item.score))

@@ -179,24 +179,33 @@ def load_detector_scores(ws: Any) -> DetectorTable:
 AGREEMENT_KEY = f"{PREFIX}agreement"
 
 
-def agreement_item(items: list[DetectorScore], n: int) -> Optional[DetectorScore]:
+def agreement_item(items: list[DetectorScore], n: int, dift: Optional[np.ndarray] = None) -> Optional[DetectorScore]:
     """How many of the detectors flag each sample, as one more score (sort, filter, map colour, inspector);
-    None with fewer than two detectors that flag. Flagged: two or more agree."""
-    voters = [item for item in items if item.flagged is not None and len(item.flagged) == n]
+    None with fewer than two detectors that flag. Flagged: two or more agree. ``dift``: the flags of the DIFT pass
+    the analyst shows, counted as one more detector (a newcomer read "1 of 2" on a sample DIFT and kdist flagged)."""
+    voters = [(item.label, item.flagged) for item in items
+              if item.method != "agreement" and item.flagged is not None and len(item.flagged) == n]
+    if dift is not None and len(dift) == n and np.asarray(dift).any():
+        voters.insert(0, ("DIFT", np.asarray(dift, bool)))
     if len(voters) < 2:
         return None
     counts = np.zeros(n, np.float64)
-    for item in voters:
-        counts += item.flagged
-    names = ", ".join(item.label for item in voters)
-    note = (f"how many of the {len(voters)} detectors flag the sample ({names}); higher = more detectors agree. "
-            "DIFT's own flags are the analyst panel's flags, not counted here")
+    for _label, flagged in voters:
+        counts += flagged
+    names = ", ".join(label for label, _flagged in voters)
+    note = f"how many of the {len(voters)} detectors flag the sample ({names}); higher = more detectors agree"
     return DetectorScore(AGREEMENT_KEY, "detectors agreeing", -1, "agreement", counts, counts >= 2, {}, "", None, None,
-                         note=note, voters=tuple((item.label, item.flagged) for item in voters))
+                         note=note, voters=tuple(voters))
 
 
 def attach(session: Any, table: DetectorTable) -> DetectorTable:
     """Put ``table``'s scores into ``session.scores`` (for sorting and filtering) and keep the table on it."""
+    flagged = getattr(session, "flagged_mask", None)
+    if flagged is not None and len(flagged) == session.n and np.asarray(flagged).any():
+        # count the shown DIFT pass's flags too: the table was read without knowing which pass the analyst opens
+        others = [item for item in table.items if item.method != "agreement"]
+        agreement = agreement_item(others, session.n, np.asarray(flagged, bool))
+        table.items = others + ([agreement] if agreement is not None else [])
     for item in table:
         if len(item.score) != session.n:
             continue

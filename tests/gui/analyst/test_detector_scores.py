@@ -54,7 +54,9 @@ def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     s.set_current(top)
     inspector = panel.inspector
     assert set(inspector.detector_values) == set(keys) | {AGREEMENT_KEY} and inspector.detector_title.isVisible()
-    assert inspector.detector_values[AGREEMENT_KEY].text() == "<b>1</b> of 2: kdist #2"
+    # the shown DIFT pass counts as a detector too (a newcomer read "1 of 2" on a sample DIFT and kdist flagged)
+    assert bool(s.flagged_mask[top])
+    assert inspector.detector_values[AGREEMENT_KEY].text() == "<b>2</b> of 3: DIFT, kdist #2"
     text = inspector.detector_values[keys[0]].text()
     assert text.startswith(f"{kdist[top]:.4g}") and "rank 1 of 600" in text and "flagged" in text
     assert "AUROC 0.973" in inspector.detector_values[keys[0]].toolTip()
@@ -84,6 +86,14 @@ def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     top1 = groups["lid #3 top 1%"]
     assert len(top1) == 6 and set(top1.tolist()) == set(np.argsort(-np.nan_to_num(lid, nan=-1))[:6].tolist())
     assert "lid #3 top 1%" in m.legend.text()
+    # the agreement is a count: one colour a value (rank bands split equal counts across colours)
+    m.set_colour_mode(AGREEMENT_KEY)
+    counts = np.asarray(s.scores[AGREEMENT_KEY]).astype(int)
+    groups = {name: ids for _c, name, ids in m._class_counts}
+    assert list(groups) == ["flagged by none"] + [f"by {c} of 3" for c in range(1, counts.max() + 1)]
+    for c, ids in enumerate(groups.values()):
+        assert sorted(ids.tolist()) == np.flatnonzero(counts == c).tolist()
+    assert "detectors agreeing" in m.legend.text() and "flagged by none" in m.legend.text()
     m.set_colour_mode("class")
 
 

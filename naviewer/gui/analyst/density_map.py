@@ -208,7 +208,7 @@ def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
         codes = counts.astype(_code_dtype(top + 1))
         groups = group_ids(codes, top + 1)
         shades = [VIRIDIS[round(9 * c / top)] for c in range(top + 1)]
-        names = ["flagged by none"] + [f"by {c} of {len(item.voters)}" for c in range(1, top + 1)]
+        names = ["none"] + [f"{c} detector{'s' if c > 1 else ''}" for c in range(1, top + 1)]
         return [(QColor(*shades[c]), names[c], groups[c]) for c in range(top + 1)], codes
     if item is not None:  # a detector's score: higher = more suspicious, ranked like density
         codes = rank_bin_codes(item.rank, s.n, DENSITY_BINS, check, none=len(DENSITY_BINS) + 1)

@@ -90,10 +90,10 @@ def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     m.set_colour_mode(AGREEMENT_KEY)
     counts = np.asarray(s.scores[AGREEMENT_KEY]).astype(int)
     groups = {name: ids for _c, name, ids in m._class_counts}
-    assert list(groups) == ["flagged by none"] + [f"by {c} of 3" for c in range(1, counts.max() + 1)]
+    assert list(groups) == ["none"] + [f"{c} detector{'s' if c > 1 else ''}" for c in range(1, counts.max() + 1)]
     for c, ids in enumerate(groups.values()):
         assert sorted(ids.tolist()) == np.flatnonzero(counts == c).tolist()
-    assert "detectors agreeing" in m.legend.text() and "flagged by none" in m.legend.text()
+    assert "detectors agreeing" in m.legend.text() and "none" in m.legend.text()
     m.set_colour_mode("class")
 
 

@@ -878,8 +878,13 @@ class MainWindow(QMainWindow):
                               resources=[f"workspace:{path}"], kind="export", on_success=done)
 
     def follow_run(self, path: os.PathLike | str):
-        """Monitor a run directory (or metrics.jsonl) written by another process."""
-        path = Path(path)
+        """Monitor a run directory (or metrics.jsonl) written by another process. A path that does not exist is
+        said in a dialog (it used to wait for ever for "metrics.jsonl ... yet" and was listed as the monitored run)."""
+        path = Path(path).expanduser()
+        if not path.exists() and not path.parent.is_dir():
+            self.inform("Follow a run", f"{path}: no such folder. Choose a run folder (it holds metrics.jsonl), or "
+                        "a workspace.", QMessageBox.Icon.Warning)
+            return None
         self.state.set_run(path)
         if self.monitor is None:
             self._pending_follow, self._pending_job_for_monitor = path, None

@@ -345,3 +345,13 @@ def test_following_a_folder_that_cannot_feed_the_monitor_says_why(qtbot, tmp_pat
     (tmp_path / "garbled" / "metrics.jsonl").write_text('{"kind": "ep\nGARBAGE\n')
     monitor.follow(tmp_path / "garbled")
     assert "no readable record" in monitor.header.text()
+
+
+def test_following_a_folder_that_does_not_exist_is_said_in_a_dialog(qtbot, window, tmp_path):
+    """A newcomer's wrong path waited for ever ("There is no metrics.jsonl in ... yet") and was listed as the
+    monitored run."""
+    assert window.follow_run(tmp_path / "no" / "such-run") is None
+    box = window.last_message_box
+    assert box is not None and "no such folder" in box.text() and "such-run" in box.text()
+    assert window.state.run is None
+    box.close()

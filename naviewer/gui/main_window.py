@@ -507,6 +507,9 @@ class MainWindow(QMainWindow):
         if self.width() < 1600 and not overview.isHidden():
             overview.hide()
             self.statusBar().showMessage("The Overview is folded away to give the analyst room: F9 shows it.", 10000)
+        elif not overview.isHidden() and overview.width() > self.width() // 3:
+            # first open at 1920x1080 left the Overview 897 px wide and mostly empty beside a squeezed analyst
+            self.resizeDocks([overview, dock], [260, max(400, self.width() - 260)], Qt.Orientation.Horizontal)
         jobs, log = self.docks["jobsDock"], self.docks["logDock"]
         if self.height() < 900:
             for other in (jobs, log):

@@ -185,3 +185,17 @@ def test_a_tab_bar_left_behind_by_restore_state_is_hidden(qtbot, window, tmp_pat
     window.hide_stale_tab_bars([twin, stray])
     assert not twin.isVisible() and not stray.isVisible()
     assert all(bar.isVisible() for bar in live)
+
+
+def test_a_wide_overview_gives_the_analyst_its_room_when_it_docks(qtbot, window, tmp_path):
+    """At 1920x1080 a newcomer's first open left the Overview 897 px wide and mostly empty beside a squeezed
+    analyst (Reset layout made it 257 px)."""
+    window.resize(1920, 1080)
+    _settle(qtbot)
+    window.resizeDocks([window.docks["overviewDock"], window.docks["monitorDock"]], [900, 1000],
+                       Qt.Orientation.Horizontal)
+    _settle(qtbot)
+    assert window.docks["overviewDock"].width() > 1920 // 3
+    _open_analyst(qtbot, window, tmp_path)
+    _settle(qtbot)
+    assert window.docks["overviewDock"].isVisible() and window.docks["overviewDock"].width() <= 1920 // 3

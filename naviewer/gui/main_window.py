@@ -1071,7 +1071,8 @@ class MainWindow(QMainWindow):
             return
         env = cached_environment()
         n = self.state.samples
-        dialog = TrainDialog(self, self.train_settings or None, n_samples=n,
+        initial = self.train_settings or self.state.workspace_summary.get("train_settings") or None
+        dialog = TrainDialog(self, initial, n_samples=n,
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
                              "No workspace or dataset is open: the configured training job decides what it trains on.",

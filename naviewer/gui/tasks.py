@@ -55,10 +55,29 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
                    "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id)}
+        trained = last_training_settings(ws.store.runs())
+        if trained:
+            summary["train_settings"] = trained
     finally:
         ws.close()
     ctx.progress(1, 1, "opening workspace")
     return summary
+
+
+def last_training_settings(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Train dialog's fields as the workspace's latest training ran them (method, epochs, batch, encoder, image
+    size), or {}: the dialog offered ResNet-18 width 64 at 32 px, batch 256, on a workspace trained with a
+    ResNet-10 width 16 at 16 px, and warned at once that it was slow (a newcomer)."""
+    trained = [r for r in runs if isinstance((r.get("config") or {}).get("train"), dict)]
+    if not trained:
+        return {}
+    train = max(trained, key=lambda r: r.get("created") or 0)["config"]["train"]
+    out = {key: train[key] for key in ("method", "epochs", "batch_size", "lr", "augment_recipe", "image_size", "device")
+           if key in train}
+    backbone = train.get("backbone")
+    if isinstance(backbone, dict):
+        out.update({key: backbone[key] for key in ("arch", "width") if key in backbone})
+    return out
 
 
 def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:

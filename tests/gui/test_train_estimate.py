@@ -294,3 +294,25 @@ def test_a_new_choice_while_measuring_waits_for_the_old_measurement_to_stop(qtbo
     assert first.state is JobState.CANCELLED
     qtbot.waitUntil(lambda: calls == [256, 100], timeout=5000)
     qtbot.waitUntil(lambda: "× 10 steps" in dialog.estimate_label.text(), timeout=10000)
+
+
+def test_the_dialog_starts_from_the_workspaces_last_training(qtbot, window):
+    """It offered ResNet-18 width 64 at 32 px, batch 256, on a workspace trained with a ResNet-10 width 16 at 16 px,
+    and warned at once that this was slow (a newcomer)."""
+    from naviewer.gui.tasks import last_training_settings
+
+    runs = [{"name": "old", "created": 1.0, "config": {"train": {"method": "byol", "batch_size": 64}}},
+            {"name": "post", "created": 3.0, "config": {"checkpoint": "/x.pt"}},
+            {"name": "demo", "created": 2.0, "config": {"train": {
+                "method": "simclr", "epochs": 50, "batch_size": 128, "lr": None, "augment_recipe": "aug+",
+                "backbone": {"arch": "resnet10", "cifar_stem": True, "width": 16}, "image_size": 16}}}]
+    settings = last_training_settings(runs)
+    assert settings == {"method": "simclr", "epochs": 50, "batch_size": 128, "lr": None, "augment_recipe": "aug+",
+                        "image_size": 16, "arch": "resnet10", "width": 16}
+    assert last_training_settings([{"name": "p", "config": {}}]) == {}
+    window.state.workspace_summary = {"train_settings": settings}
+    dialog = window.train_dialog()
+    chosen = dialog.settings()
+    assert chosen["backbone"]["arch"] == "resnet10" and chosen["backbone"]["width"] == 16
+    assert chosen["image_size"] == 16 and chosen["batch_size"] == 128 and chosen["epochs"] == 50
+    dialog.reject()

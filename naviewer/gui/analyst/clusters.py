@@ -30,6 +30,15 @@ from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts
 
 COLUMNS = ("#", "size", "mean density", "mean MinDist", "classes", "review", "representatives")
+#: MinDist is measured for the density candidates only: a cluster that label spreading or a rule added has none
+NO_MINDIST = ("– : no member of this cluster was a density candidate, and MinDist is measured for candidates only. "
+              "It was flagged by label spreading (or a rule after it) from the candidates' flags: check its images.")
+COLUMN_TIPS = {
+    "mean density": "mean kNN density of the members (higher = denser; poisons tend to be dense)",
+    "mean MinDist": "mean distance of the members to the nearest class's trusted anchors (higher = farther from every "
+                    "class); '–' when no member was a density candidate",
+    "classes": "the members' labels in the dataset (a poison carries the label its attack gave it)",
+}
 #: cluster rows built per window (the first window at once, the next when scrolled to the end)
 WINDOW = 500
 MAX_ROWS = WINDOW  # the old name (the table used to stop here)
@@ -83,6 +92,8 @@ class ClusterListWidget(QWidget):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for column, tip in COLUMN_TIPS.items():
+            self.table.horizontalHeaderItem(COLUMNS.index(column)).setToolTip(tip)
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -169,7 +180,10 @@ class ClusterListWidget(QWidget):
         self.table.setItem(row, 0, first)
         self.table.setItem(row, 1, _NumItem(cl.size, f"{cl.size:,}"))
         self.table.setItem(row, 2, _NumItem(cl.mean_density, fmt(cl.mean_density)))
-        self.table.setItem(row, 3, _NumItem(cl.mean_mindist, fmt(cl.mean_mindist)))
+        mindist = _NumItem(cl.mean_mindist, fmt(cl.mean_mindist))
+        if not np.isfinite(cl.mean_mindist):  # a newcomer saw "–" and nothing that said why
+            mindist.setToolTip(NO_MINDIST)
+        self.table.setItem(row, 3, mindist)
         comp = ", ".join(f"{self.session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
         if len(cl.composition) > 3:
             comp += f", +{len(cl.composition) - 3} more"

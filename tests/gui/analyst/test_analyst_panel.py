@@ -208,3 +208,17 @@ def test_review_keys_on_the_map_act_on_what_the_gallery_line_names(qtbot, demo_s
     assert sorted(np.flatnonzero(s.state_codes == 2).tolist()) == sorted(named.tolist())
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_U)
     assert not (s.state_codes == 2).any()
+
+
+def test_a_cluster_without_mindist_says_why(qtbot, demo_session) -> None:
+    """A cluster that label spreading added showed "–" under mean MinDist and nothing said why (a newcomer)."""
+    from naviewer.gui.analyst.clusters import COLUMNS, NO_MINDIST
+
+    s = demo_session
+    s.scores["mindist"] = np.full(s.n, np.nan)  # no member of any cluster was a candidate
+    s._clusters = None
+    panel = _panel(qtbot, s)
+    table = panel.clusters.table
+    column = COLUMNS.index("mean MinDist")
+    assert table.horizontalHeaderItem(column).toolTip()
+    assert table.item(0, column).text() == "–" and table.item(0, column).toolTip() == NO_MINDIST

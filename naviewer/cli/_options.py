@@ -70,3 +70,17 @@ def check_options(args: argparse.Namespace) -> None:
     for dest, value in vars(args).items():
         if dest in RULES and value is not None:
             _check(dest, value)
+
+
+def refuse_ignored_anchor_count(overrides: dict, ws: Any, anchor_spec: Optional[str]) -> None:
+    """``--dift-set anchors_per_class=N`` does not change anchors a workspace has chosen already: it ran with its
+    ten a class and recorded N in the pass (a newcomer then read "1 a class" where 10 were used). Refused (exit 2)
+    with the options that do change them."""
+    if "anchors_per_class" not in overrides or anchor_spec is not None:
+        return
+    section = ws.config.get("anchors") or {}
+    if section.get("indices") or section.get("external"):
+        raise NaviewerError(f"--dift-set anchors_per_class={overrides['anchors_per_class']} would not change this "
+                            f"workspace's anchors (a chosen set, {section.get('per_class', '?')} a class): give "
+                            "--anchors SPEC --anchors-per-class N, or run naviewer anchors WORKSPACE SPEC --per-class N",
+                            ws.config_path)

@@ -62,12 +62,15 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.ssl.device import resolve_device
     from naviewer.errors import NaviewerError
     from naviewer.workflows.anchor_sources import anchors_summary, set_workspace_anchors
+    from naviewer.cli._options import refuse_ignored_anchor_count
     from naviewer.workflows.posthoc import posthoc_detect
     from naviewer.workspace import Workspace
 
     ctx = context()
     with Workspace.open(args.workspace) as ws:
-        config = DiftConfig.from_workspace(ws, parse_settings(args.dift_set, "--dift-set"))
+        overrides = parse_settings(args.dift_set, "--dift-set")
+        refuse_ignored_anchor_count(overrides, ws, args.anchors)
+        config = DiftConfig.from_workspace(ws, overrides)
         if args.anchors is not None:
             set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
         baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())

@@ -81,3 +81,16 @@ def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys,
         assert "fine-tuned on" in said
     else:  # no Eq. 7 step is taken, so the command must not claim one
         assert "retrained the re-initialised encoder for 1 epoch " in said and "fine-tuned" not in said
+
+
+def test_dift_set_anchors_per_class_on_chosen_anchors_is_refused(tmp_path, tiny_data, capsys):
+    """It ran with the workspace's 10 a class and recorded 1 in the pass: a newcomer read "1 anchor a class"."""
+    settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
+    assert main(["new", str(tmp_path / "a"), "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1",
+                 *settings]) == 0
+    capsys.readouterr()
+    for command in (["detect", str(tmp_path / "a"), "--checkpoint", str(tmp_path / "none.pt")],
+                    ["run", str(tmp_path / "a"), "--dift", "--epochs", "1"]):
+        assert main([*command, "--dift-set", "anchors_per_class=1"]) == 2
+        err = capsys.readouterr().err
+        assert "would not change this workspace's anchors" in err and "--anchors-per-class" in err

@@ -24,7 +24,7 @@ from naviewer.defense.buffer import DetectionBuffer
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import EpochDetection, detect_epoch
 from naviewer.defense.finetune import reference_ids
-from naviewer.defense.knn import is_mapped
+from naviewer.defense.knn import density_rank, is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
@@ -115,7 +115,11 @@ class DetectionResult:
         out["flagged"] = flagged
         out["spread"] = flagged & ~in_buffer
         out["cluster"] = self.cluster
-        return self._trim(out)
+        out = self._trim(out)
+        if self.samples < self.n:  # external anchors follow the samples: rank among the samples only (the
+            # inspector read "density rank 4,513 of 4,422" on a workspace with 100 trusted outside images)
+            out["rank"] = density_rank(np.asarray(self.detection.knn.kth_distance)[:self.samples])
+        return out
 
     def extra_scores(self) -> dict[str, np.ndarray]:
         """Numeric arrays beyond the contract, useful to the inspector: d_k and buffer membership."""

@@ -82,6 +82,10 @@ def test_external_anchors_join_at_the_end_and_results_cover_the_samples(heavy, s
     result = PosthocDetector(small_config).run(features, anchors, heavy.poison, sample_count=n)
     scores = result.scores()
     assert all(len(v) == n for v in scores.values()) and all(len(v) == n for v in result.extra_scores().values())
+    # the density rank is among the samples: a permutation of 0..n-1 (it read "rank 4,513 of 4,422" with 100
+    # outside anchors), in the order of the samples' density
+    assert sorted(scores["rank"].tolist()) == list(range(n))
+    assert np.array_equal(np.argsort(scores["rank"]), np.argsort(-scores["density"], kind="stable"))
     assert result.final_ids.max() < n and result.summary()["n"] == n
     assert result.metrics["final_recall"] > 0.9 and result.metrics["final_precision"] > 0.8
     with pytest.raises(NaviewerError, match="dimensions"):

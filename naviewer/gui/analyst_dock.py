@@ -139,7 +139,7 @@ def open_session(ws: Any, pass_id: Optional[int], *, images: Any = None, embeddi
     from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
 
     session = AnalysisSession.from_workspace(ws, pass_id, images=images, embeddings=embeddings, reviewer=reviewer)
-    attach(session, load_detector_scores(ws))
+    attach(session, load_detector_scores(ws, session.flagged_mask))
     session.clusters()  # made here (cached by the session): the filter sidebar, the table and the header ask at once
     return session
 

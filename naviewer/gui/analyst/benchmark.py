@@ -533,7 +533,7 @@ def measure_stall(n: int, legacy: "bool | str" = False, workspace: str = "") -> 
             start = time.perf_counter()
             if legacy:  # as the panel opened before: the session read on the GUI thread
                 session = AnalysisSession.from_workspace(ws, None, reviewer="bench")
-                attach(session, load_detector_scores(ws))
+                attach(session, load_detector_scores(ws, session.flagged_mask))
             else:  # as the dock opens it now: read in a worker while the GUI thread keeps running
                 session = in_worker(lambda: open_session(ws, None, reviewer="bench"))
             built["session_s"] = time.perf_counter() - start

@@ -135,8 +135,9 @@ class DetectorTable:
         return None
 
 
-def load_detector_scores(ws: Any) -> DetectorTable:
-    """Every pass of ``ws`` whose scores have ``score`` (a damaged pass is skipped, with a note)."""
+def load_detector_scores(ws: Any, dift_flags: Optional[np.ndarray] = None) -> DetectorTable:
+    """Every pass of ``ws`` whose scores have ``score`` (a damaged pass is skipped, with a note), and their
+    agreement; ``dift_flags``: the flags of the DIFT pass the analyst shows, counted in the agreement."""
     table = DetectorTable()
     n = ws.store.sample_count()
     for record in ws.store.passes():
@@ -170,7 +171,7 @@ def load_detector_scores(ws: Any) -> DetectorTable:
     if older:
         table.notes.append(f"{older} earlier pass{'es' if older != 1 else ''} of the same detectors left out "
                            "(the latest of each is shown)")
-    agreement = agreement_item(table.items, n)
+    agreement = agreement_item(table.items, n, dift_flags)
     if agreement is not None:
         table.items.append(agreement)
     return table
@@ -183,8 +184,7 @@ def agreement_item(items: list[DetectorScore], n: int, dift: Optional[np.ndarray
     """How many of the detectors flag each sample, as one more score (sort, filter, map colour, inspector);
     None with fewer than two detectors that flag. Flagged: two or more agree. ``dift``: the flags of the DIFT pass
     the analyst shows, counted as one more detector (a newcomer read "1 of 2" on a sample DIFT and kdist flagged)."""
-    voters = [(item.label, item.flagged) for item in items
-              if item.method != "agreement" and item.flagged is not None and len(item.flagged) == n]
+    voters = [(item.label, item.flagged) for item in items if item.flagged is not None and len(item.flagged) == n]
     if dift is not None and len(dift) == n and np.asarray(dift).any():
         voters.insert(0, ("DIFT", np.asarray(dift, bool)))
     if len(voters) < 2:
@@ -200,12 +200,6 @@ def agreement_item(items: list[DetectorScore], n: int, dift: Optional[np.ndarray
 
 def attach(session: Any, table: DetectorTable) -> DetectorTable:
     """Put ``table``'s scores into ``session.scores`` (for sorting and filtering) and keep the table on it."""
-    flagged = getattr(session, "flagged_mask", None)
-    if flagged is not None and len(flagged) == session.n and np.asarray(flagged).any():
-        # count the shown DIFT pass's flags too: the table was read without knowing which pass the analyst opens
-        others = [item for item in table.items if item.method != "agreement"]
-        agreement = agreement_item(others, session.n, np.asarray(flagged, bool))
-        table.items = others + ([agreement] if agreement is not None else [])
     for item in table:
         if len(item.score) != session.n:
             continue

@@ -247,7 +247,7 @@ class AnalystPanel(QWidget):
         from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
 
         session = AnalysisSession.from_workspace(ws, pass_id, images=images, embeddings=embeddings, reviewer=reviewer)
-        attach(session, load_detector_scores(ws))  # every detector's score, side by side (inspector, sort, map)
+        attach(session, load_detector_scores(ws, session.flagged_mask))  # every detector's score, side by side (inspector, sort, map)
         return cls(session, parent=parent, workspace=ws, job_manager=job_manager, run=run, tag=tag)
 
     def views(self) -> dict[str, QWidget]:

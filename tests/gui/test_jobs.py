@@ -113,12 +113,50 @@ def test_conflicting_job_is_refused(qtbot, manager):
     qtbot.waitSignal(again.finished, timeout=5000).wait()
 
 
-def test_remaining_time_is_estimated(qtbot, manager):
-    job = manager.start(counting_job(steps=200, delay_s=0.01), "count")
-    qtbot.waitUntil(lambda: job.remaining_s is not None, timeout=4000)
-    assert 0 < job.remaining_s < float("inf")  # an estimate, not a wall-clock limit (timings live in bench)
-    job.cancel()
-    qtbot.waitSignal(job.finished, timeout=2000).wait()
+class FakeClock:
+    """The jobs module's clock, moved by the test: the estimates are checked as arithmetic, never against how
+    long the machine took (timings live in naviewer bench)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import types
+
+    import naviewer.gui.jobs as jobs_module
+
+    fake = FakeClock()
+    monkeypatch.setattr(jobs_module, "time", types.SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+def test_remaining_time_is_estimated(qtbot, manager, clock):
+    import threading
+
+    halfway, stop = threading.Event(), threading.Event()
+
+    def job(ctx):
+        ctx.progress(0, 200, "count")
+        halfway.wait(5)
+        ctx.progress(100, 200, "count")
+        while not stop.is_set():
+            ctx.check()
+            stop.wait(0.01)
+
+    running = manager.start(job, "count")
+    qtbot.waitUntil(lambda: running.fraction is not None, timeout=4000)  # the estimate starts here, at clock 0
+    clock.now = 10.0
+    halfway.set()
+    qtbot.waitUntil(lambda: running.fraction == 0.5, timeout=4000)
+    assert 0 < running.remaining_s < float("inf")  # an estimate: half done in 10 s, so 10 s left
+    assert running.remaining_s == pytest.approx(10.0)
+    stop.set()
+    qtbot.waitSignal(running.finished, timeout=2000).wait()
 
 
 def test_buffered_reporter_coalesces_progress():
@@ -132,26 +170,28 @@ def test_buffered_reporter_coalesces_progress():
     assert reporter.drain() == (None, [], [])
 
 
-def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager):
-    epoch_ends: list[float] = []
+def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager, clock):
+    import threading
+
+    go_on = threading.Event()
 
     def training(ctx):
         ctx.metric(kind="run_start", total_epochs=4, steps_per_epoch=10, method="simclr")
-        started = time.perf_counter()
         for step in range(40):
             ctx.check()
             ctx.progress(step % 10 + 1, 10, f"epoch {step // 10 + 1}/4")
             ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
-            time.sleep(0.03)
-            if step % 10 == 9:
-                epoch_ends.append(time.perf_counter() - started)
+            if step == 13:  # hold at step 13 of 40 (epoch 2) while the test reads the estimate
+                go_on.wait(5)
 
     job = manager.start(training, "Train")
-    qtbot.waitUntil(lambda: job.run_fraction is not None and job.run_fraction > 0.3, timeout=5000)
-    qtbot.waitUntil(lambda: job.remaining_s is not None and len(epoch_ends) >= 1, timeout=5000)
-    # the whole run is left, not just the current epoch: more than the first epoch took in this same run
-    # (a ratio within the run, so a loaded machine slows both sides alike)
+    qtbot.waitUntil(lambda: job.run_fraction is not None and job._run_step == 13, timeout=5000)
+    clock.now = 13.0  # 13 steps since the first one, one second each
+    # the whole run is left, not just the current epoch: 26 steps to go, where the epoch has 6
+    epoch_ends = [6.0]
     assert job.remaining_s > epoch_ends[0]
+    assert job.remaining_s == pytest.approx(26.0)
+    go_on.set()
     qtbot.waitSignal(job.finished, timeout=10000).wait()
     manager.clear_finished()
     assert manager.jobs == []

@@ -153,7 +153,8 @@ def test_the_stall_bench_runs_both_versions_and_restores_the_panel(qtbot, tmp_pa
     for legacy in (True, "views", False):
         out = measure_stall(3000, legacy, workspace)
         assert out["sorted_ok"] and out["highlight_kept"], out
-        assert out["open_gaps"]["max_ms"] > 0 and out["sort_gaps"]["max_ms"] > 0
+        # the gaps were measured (their size is naviewer bench gui --stall's figure, never a test's)
+        assert all(np.isfinite(out[key]["max_ms"]) and out[key]["max_ms"] >= 0 for key in ("open_gaps", "sort_gaps"))
     assert AnalysisSession.review_queue is review_queue and GalleryWidget.ASYNC_FROM == 200_000
     assert session_module.flagged_clusters is clusters and DensityMapWidget.rebuild is rebuild
     assert DensityMapWidget.ASYNC_FROM == WhyFlaggedWidget.ASYNC_FROM == 200_000

@@ -55,7 +55,7 @@ def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
         assert _fully_visible(control), (label, control.parentWidget().objectName(), type(control.parentWidget()).__name__, control.geometry(), control.parentWidget().rect(), control.visibleRegion().boundingRect())
         assert control.width() >= control.sizeHint().width(), f"{label}: {control.width()} < {control.sizeHint().width()}"
     assert _fully_visible(m.plot) and m.plot.height() >= 100  # the map is not behind a scrollbar
-    assert _fully_visible(g.view) and g.view.height() >= 76
+    assert _fully_visible(g.view) and g.view.viewport().height() >= 2 * g.view.tile  # two whole rows of tiles
     assert _fully_visible(i.image) and i.image.pixmap().width() <= i.image.width()
     if w < 1600:
         assert window.docks["overviewDock"].isHidden() and window.act_overview.isEnabled()

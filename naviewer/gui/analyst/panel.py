@@ -76,6 +76,15 @@ def verdict_line(settings: Any) -> str:
     return "<br>Verdict: " + verdict
 
 
+SHORT_PANEL_PX = 640  # the panel's height at a 1280x720 window is about 590
+
+
+def upper_share(height: int) -> float:
+    """The map/gallery/inspector row's share of the panel's height: the tabs below (cluster table) need
+    about the same pixels at any height, so on a short panel the row above takes more of it."""
+    return 0.66 if height < SHORT_PANEL_PX else 0.62
+
+
 class AnalystPanel(QWidget):
     """``AnalystPanel(session, parent=None, workspace=None, job_manager=None, run=None, tag=None)``.
 
@@ -224,10 +233,12 @@ class AnalystPanel(QWidget):
             self._initial_sizes()
 
     def _initial_sizes(self) -> None:
-        """Map/gallery/inspector row gets 62% of the height; the width goes 4:4:2 beyond each view's own
-        minimum (so no view scrolls while there is room), shrinking proportionally when there is not."""
+        """Map/gallery/inspector row gets 62% of the height (66% on a short window, where 62% left the gallery
+        under two rows of tiles at 1280x720); the width goes 4:4:2 beyond each view's own minimum (so no view
+        scrolls while there is room), shrinking proportionally when there is not."""
         h, w = max(self.height() - 40, 200), max(self.width() - 8, 300)
-        self._outer.setSizes([int(h * 0.62), h - int(h * 0.62)])
+        share = upper_share(h)
+        self._outer.setSizes([int(h * share), h - int(h * share)])
         extra = 2
         mins = [self.map.minimumSizeHint().width() + extra, self.gallery.minimumSizeHint().width() + extra,
                 max(self.inspector.minimumWidth(), self.inspector.minimumSizeHint().width())]

@@ -57,11 +57,12 @@ DENSITY_COLOURS = [VIRIDIS[9], VIRIDIS[7], VIRIDIS[5], VIRIDIS[3], VIRIDIS[1]]
 
 def colour_heading(mode: str, mode_text: str, selection: bool) -> list[str]:
     """The legend's words before the colours: what they are and, with a selection, what their counts say
-    (a newcomer read "top 1% 0 / 15" as nothing in particular; now "density rank (selected of each): top 1%
-    0 of 15")."""
+    (a newcomer read "top 1% 0 / 15" as nothing in particular, then "(selected of each)" as cryptic; now
+    "density rank (how many of each are selected): top 1% 0 of 15")."""
     words = [mode_text] if mode not in ("class", "review") else []  # density, a detector's score, the agreement
     if selection:
-        words.append("(selected of each)" if words else "selected of each")
+        # "(selected of each)" still read as cryptic to a newcomer (session 12): say what the two numbers are
+        words.append("(how many of each are selected)" if words else "how many of each are selected")
     return [f"<i>{' '.join(words)}</i>:"] if words else []
 
 

@@ -33,10 +33,10 @@ def test_map_selection_reaches_gallery_and_clusters(qtbot, demo_session) -> None
     panel.map.set_colour_mode("density")
     legend = panel.map.legend.text()
     top = panel.map._class_counts[0][2]
-    assert "density rank (selected of each)" in legend
+    assert "density rank (how many of each are selected)" in legend
     assert f"top 1% {int(np.isin(top, ids).sum()):,} of {len(top):,}" in legend
     panel.map.set_colour_mode("class")
-    assert "selected of each" in panel.map.legend.text() and "density rank" not in panel.map.legend.text()
+    assert "how many of each are selected" in panel.map.legend.text() and "density rank" not in panel.map.legend.text()
     # the rectangle catches non-members too, so no cluster row is selected
     assert panel.clusters.selected_cluster() is None
 

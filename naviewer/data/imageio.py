@@ -65,8 +65,10 @@ def _open_checked(path: Path, max_pixels: int):
         raise NaviewerError(f"image is too large to decode safely ({exc})", path) from None
     except UnidentifiedImageError:
         raise NaviewerError("not a readable image (unknown or corrupt format)", path) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise NaviewerError(f"cannot read image header: {exc}", path) from None
+    except MemoryError:
+        raise NaviewerError("not enough memory to read the image header", path) from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's format plugins raise their own kinds (BLP: NotImplementedError)
+        raise NaviewerError(f"cannot read image header: {type(exc).__name__}: {exc}", path) from None
     width, height = img.size
     if width <= 0 or height <= 0:
         img.close()
@@ -130,7 +132,10 @@ def load_image(path: "str | Path", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
             array = _to_rgb(img)
     except NaviewerError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+    except MemoryError:
+        raise NaviewerError("not enough memory to decode the image", path) from None
+    except Exception as exc:  # noqa: BLE001 - any decoder error on untrusted bytes is the file's fault, whatever its
+        # class (a corrupt BLP raised NotImplementedError, past a narrower list, as a traceback)
         raise NaviewerError(f"cannot decode image (truncated or corrupt): {exc}", path) from None
     finally:
         img.close()

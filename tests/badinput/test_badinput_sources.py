@@ -70,6 +70,19 @@ def _rewritten(path: Path, data: bytes) -> Path:
     return path
 
 
+def _corrupt_blp(path: Path) -> None:
+    """A BLP whose encoding byte is unknown: Pillow's plugin raises NotImplementedError, not OSError."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("P", (4, 4)).save(buffer, format="BLP")
+    data = bytearray(buffer.getvalue())
+    data[8] = 9
+    path.write_bytes(bytes(data))
+
+
 def _emptied(root: Path) -> None:
     for path in root.rglob("*.png"):
         path.unlink()
@@ -95,6 +108,7 @@ SOURCE_CASES = [
     ("folder-no-classes", lambda t: (t / "bare").mkdir() or (t / "bare"), "bare", ["no class folders"]),
     ("folder-corrupt-png", _tree_with(lambda r: (r / "a" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")),
      "tree/a/bad.png", []),
+    ("folder-corrupt-blp", _tree_with(lambda r: _corrupt_blp(r / "a" / "x.blp")), "tree/a/x.blp", ["corrupt"]),
     ("folder-bomb-png", _tree_with(lambda r: _bomb(r / "a" / "bomb.png")), "tree/a/bomb.png", ["pixels"]),
     ("folder-eps-as-png", _tree_with(lambda r: (r / "a" / "ps.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 1 1\n")),
      "tree/a/ps.png", []),

@@ -94,6 +94,12 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         (["craft", "--dataset", "demo", "--out", str(tmp_path / "c"), "--attack", "patch", "--seed", "-1"], "--seed must be >= 0"),
         (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--epochs", "0"], "--epochs must be >= 1"),
         (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--lr", "nan"], "--lr must be a finite number"),
+        # finite but absurd: 1e300 overflowed inside torch's optimiser, after the run folder was made
+        (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--lr", "1e300"], "--lr must be > 0 and <= 1000"),
+        (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--wd", "1e300"], "--wd must be >= 0 and <= 10"),
+        # in range, but an encoder that wide cannot be trained on this machine (it stalled allocating ~40 GB)
+        (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--arch", "resnet10", "--width", "4096",
+          "--epochs", "1"], "--width 4096: a resnet10 that wide"),
         (["embed", "--checkpoint", "x.pt", "--dataset", "demo", "--out", str(tmp_path / "e.npy"), "--image-size", "0"],
          "--image-size must be >= 8"),
         (["review", str(tmp_path), "--pass", str(2**70)], "--pass must be"),

@@ -22,8 +22,8 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "image_size": ("--image-size", "int", 8, 4096, True),
     "batch_size": ("--batch-size", "int", 1, None, True),
     "threads": ("--threads", "int", 1, 1024, True),
-    "lr": ("--lr", "float", 0, None, False),
-    "wd": ("--wd", "float", 0, None, True),
+    "lr": ("--lr", "float", 0, 1000, False),  # 1e300 passed and overflowed in torch's optimiser (a traceback)
+    "wd": ("--wd", "float", 0, 10, True),
     "warmup_epochs": ("--warmup-epochs", "float", 0, None, True),
     "min_crop_scale": ("--min-crop-scale", "float", 0, 1, False),
     "knn_t": ("--knn-t", "float", 0, None, False),
@@ -70,6 +70,13 @@ def check_options(args: argparse.Namespace) -> None:
     for dest, value in vars(args).items():
         if dest in RULES and value is not None:
             _check(dest, value)
+    width, arch = getattr(args, "width", None), getattr(args, "arch", None)
+    if isinstance(width, int) and not isinstance(width, bool) and isinstance(arch, str) and width % 4 == 0:
+        # before any folder is made: a width the machine cannot train (4096 stalled allocating ~40 GB)
+        from naviewer.ssl.backbones import ARCHS, check_backbone_fits
+
+        if arch in ARCHS:
+            check_backbone_fits({"arch": arch, "width": width})
 
 
 def refuse_ignored_anchor_count(overrides: dict, ws: Any, anchor_spec: Optional[str]) -> None:

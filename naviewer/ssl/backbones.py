@@ -93,9 +93,49 @@ def _init_resnet(model: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
+#: bytes a parameter costs in training: the weight, its gradient, the optimiser's state and a second network
+#: (MoCo's key encoder, BYOL's target), as float32
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def _physical_memory() -> int | None:
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def parameter_count(config: "BackboneConfig | Mapping[str, Any] | str | None" = None) -> int:
+    """How many parameters ``config``'s encoder has, counted on the meta device (nothing allocated)."""
+    config = BackboneConfig.from_any(config)
+    block, layers = ARCHS[config.arch]
+    with torch.device("meta"):
+        model = NarrowResNet(block, layers, config.width)
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def check_backbone_fits(config: "BackboneConfig | Mapping[str, Any] | str | None", memory: int | None = None) -> None:
+    """Refuse an encoder whose training state alone exceeds this machine's physical memory: ``--width 4096``
+    passed the option's range and then stalled silently for minutes allocating ~40 GB, or died in torch's
+    allocator with a message that did not name the width."""
+    config = BackboneConfig.from_any(config)
+    memory = _physical_memory() if memory is None else memory
+    if not memory:
+        return
+    count = parameter_count(config)
+    need = count * TRAINING_BYTES_PER_PARAMETER
+    if need > memory:
+        raise NaviewerError(f"--width {config.width}: a {config.arch} that wide has {count / 1e6:,.0f}M parameters, "
+                            f"about {need / 2**30:,.1f} GiB to train, more than this machine's "
+                            f"{memory / 2**30:,.1f} GiB of memory; choose a smaller --width (64 is the standard)")
+
+
 def build_backbone(config: "BackboneConfig | Mapping[str, Any] | str | None" = None) -> nn.Module:
     """The encoder for ``config``; its ``fc`` is Identity so it returns pooled (B, D) features."""
     config = BackboneConfig.from_any(config)
+    check_backbone_fits(config)
     block, layers = ARCHS[config.arch]
     if config.width == 64:
         if config.arch == "resnet10":

@@ -89,6 +89,12 @@ class TrainConfig:
             raise NaviewerError(f"optimizer must be sgd or adam, not {self.optimizer!r}")
         if self.amp_dtype not in ("bfloat16", "float16"):
             raise NaviewerError("amp_dtype must be bfloat16 or float16")
+        # every path (CLI, the GUI's dialog, a saved config) meets these: lr 1e300 overflowed inside torch's SGD
+        for name, value, high in (("lr", self.lr, 1000.0), ("weight_decay", self.weight_decay, 10.0)):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
+                                          and 0 <= value <= high and (value > 0 or name != "lr")):
+                raise NaviewerError(f"{name} must be a finite number {'above 0' if name == 'lr' else 'from 0'} "
+                                    f"up to {high:g}, got {value!r}")
         self.augment_recipe = check_recipe(self.augment_recipe or default_recipe(self.method))
 
     def augment_settings(self) -> dict[str, Any]:

@@ -35,3 +35,15 @@ def test_bad_config_is_user_error():
         BackboneConfig(arch="vgg")
     with pytest.raises(NaviewerError):
         BackboneConfig.from_any({"arch": "resnet18", "depth": 3})
+
+
+def test_an_encoder_too_wide_for_the_machine_is_refused_before_allocating():
+    """--width 4096 passed the option's range and stalled allocating ~40 GB; the check counts parameters on the
+    meta device and compares their training state with the machine's memory."""
+    from naviewer.errors import NaviewerError
+    from naviewer.ssl.backbones import check_backbone_fits, parameter_count
+
+    assert parameter_count({"arch": "resnet10", "width": 16}) < parameter_count({"arch": "resnet10", "width": 32})
+    check_backbone_fits({"arch": "resnet18", "width": 64}, memory=2**30)  # 11.7M parameters: ~190 MB to train
+    with pytest.raises(NaviewerError, match="--width 256"):
+        check_backbone_fits({"arch": "resnet18", "width": 256}, memory=2**30)

@@ -42,7 +42,15 @@ def settings_from_dict(cls: type[T], values: Optional[Mapping[str, Any]], what: 
     known = setting_names(cls)
     unknown = sorted(set(values) - known)
     if unknown:
-        raise NaviewerError(f"unknown {what} setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        import difflib
+
+        # the nearest names, not every known one (a 1,500-character list buried the mistake)
+        near = sorted({m for name in unknown for m in difflib.get_close_matches(name, known, n=3, cutoff=0.6)})
+        if len(known) <= 12:
+            hint = f"; known: {', '.join(sorted(known))}"
+        else:
+            hint = f"; did you mean {', '.join(near)}?" if near else f" (none of the {len(known)} known settings is close)"
+        raise NaviewerError(f"unknown {what} setting(s): {', '.join(unknown)}{hint}")
     hints = _field_types(cls)
     for key in list(values):
         values[key] = _checked(values[key], hints.get(key), key, what)

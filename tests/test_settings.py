@@ -20,6 +20,10 @@ class _Settings:
 def test_unknown_keys_are_named_and_legacy_keys_mapped_or_dropped() -> None:
     with pytest.raises(NaviewerError, match=r"unknown example setting\(s\): gamma, zeta; known: alpha, beta"):
         settings_from_dict(_Settings, {"alpha": 2, "zeta": 0, "gamma": 1}, "example")
+    from naviewer.defense.config import DiftConfig
+
+    with pytest.raises(NaviewerError, match=r"unknown DIFT setting\(s\): ls_alpah; did you mean ls_alpha, ls_gamma\?$"):
+        DiftConfig.from_dict({"ls_alpah": 0.7})   # many settings: the nearest names, not all of them
     legacy = {"old_alpha": "alpha", "retired": None}
     assert settings_from_dict(_Settings, {"old_alpha": 5, "retired": True}, "example", legacy) == _Settings(alpha=5)
     assert settings_from_dict(_Settings, {"old_alpha": 5, "alpha": 7}, "example", legacy).alpha == 7  # the new key wins

@@ -270,7 +270,13 @@ class Workspace:
             from naviewer.data import open_dataset  # type: ignore[attr-defined]
         except ImportError as exc:  # pragma: no cover - depends on the data package
             raise NaviewerError(f"cannot re-open datasets ({exc})", self.config_path) from exc
-        dataset = open_dataset(spec)
+        for key in _DATASET_PATH_KEYS:  # a hand-edited root = 5 reached os.fspath as a TypeError traceback
+            if key in spec and not isinstance(spec[key], str):
+                raise NaviewerError(f"[dataset] {key} must be a path in quotes, got {spec[key]!r}", self.config_path)
+        try:
+            dataset = open_dataset(spec)
+        except (TypeError, AttributeError) as exc:  # another wrong type in a hand-edited [dataset]
+            raise NaviewerError(f"[dataset] cannot be opened as written ({exc})", self.config_path) from None
         expected = self.store.sample_count()
         if len(dataset) != expected:
             raise NaviewerError(

@@ -133,3 +133,37 @@ def test_review_refuses_a_damaged_workspace(tmp_path: Path, case: str) -> None:
     with unchanged(tmp_path):
         outcome = run_cli(["review", ws])
     assert_refused(outcome, named, *words)
+
+
+@pytest.mark.parametrize("key", ["root", "path"])
+def test_a_dataset_path_of_the_wrong_type_names_the_file(tmp_path: Path, key: str) -> None:
+    """A hand-edited ``[dataset] root = 5`` reached os.fspath: a TypeError traceback from detect and run."""
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace import Workspace
+
+    ws = tiny_workspace(tmp_path / "ws")
+    _toml(lambda c: c["dataset"].update({key: 5}))(ws)
+    with Workspace.open(ws, read_only=True) as opened, pytest.raises(NaviewerError) as caught:
+        opened.dataset()
+    assert TOML in str(caught.value) and f"[dataset] {key} must be a path" in str(caught.value)
+
+
+@pytest.mark.parametrize("setting, words", [({"k": "abc"}, "k='abc'"), ({"bogus_key": 1}, "bogus_key")])
+def test_a_bad_dift_section_names_the_file_not_an_option(tmp_path: Path, setting: dict, words: str) -> None:
+    """A bad ``[dift]`` value read as "DIFT setting k='abc'" as if --dift-set had given it; the file is named, and an
+    override's own mistake is still said as the override's."""
+    from naviewer.defense.config import DiftConfig
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace import Workspace
+
+    ws = tiny_workspace(tmp_path / "ws")
+    _toml(lambda c: c.setdefault("dift", {}).update(setting))(ws)
+    with Workspace.open(ws, read_only=True) as opened:
+        with pytest.raises(NaviewerError) as caught:
+            DiftConfig.from_workspace(opened)
+        assert caught.value.path and caught.value.path.endswith(TOML)
+        assert caught.value.message.startswith("[dift] ") and words in caught.value.message
+    ws2 = tiny_workspace(tmp_path / "ws2")
+    with Workspace.open(ws2, read_only=True) as opened, pytest.raises(NaviewerError) as caught:
+        DiftConfig.from_workspace(opened, {"k": "abc"})
+    assert caught.value.path is None and "k='abc'" in caught.value.message

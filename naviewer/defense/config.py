@@ -25,6 +25,7 @@ MINDIST_SCALES = ("none", "anchor_spread")
 MINDIST_AGGS = ("mean", "median", "auto")
 UNTRUSTED_ANCHOR_RULES = ("screen", "as-is")
 GRAPH_WEIGHTS = ("rbf", "connectivity")
+ANCHOR_REACH_UNITS = ("joint", "class")
 
 #: DIFT settings a new workspace starts from (``naviewer new --dift-preset``, written into its ``[dift]``).
 #: ``paper``: the dataclass's defaults (Eq. 6 MinDist, 1 % candidates, label spreading alpha 0.2, argmax only).
@@ -33,11 +34,13 @@ GRAPH_WEIGHTS = ("rbf", "connectivity")
 #: real-image CIFAR cell it flagged 97 % of the poisons at 97 % precision where the paper's settings flagged 66 %,
 #: and nothing on four no-poison encoders (docs/results.md, "The recipe post-hoc"). Crop agreement (since session
 #: 12): DIFT in training on the CIFAR cell stopped with 67 % recall without it, 85 % with it (replayed on the stop's
-#: encoder and buffer); it is skipped above ``crop_agreement_max_n`` samples (its eight crops an image).
+#: encoder and buffer); it is skipped above ``crop_agreement_max_n`` samples (its eight crops an image). The reach
+#: per class (since session 13): the guard held at 118 flags (98 / 100 %) with the reached clean class 1-8x the
+#: others' size, where the joint reach let it back at 2-5x (233-247 flags at 47-50 %).
 DIFT_PRESETS: dict[str, dict[str, Any]] = {
     "naviewer": {"mindist_scale": "anchor_spread", "candidate_fraction": 0.03, "ls_alpha": 0.7,
                  "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "anchor_reach_limit": 0.75, "closure_votes": 0.7,
-                 "crop_agreement": 2.0, "crop_agreement_threshold": 0.05},
+                 "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "anchor_reach_units": "class"},
     "paper": {},
 }
 
@@ -146,6 +149,10 @@ class DiftConfig:
                                        # manifold; a clean class next to a poison cluster (CorruptEncoder's target
                                        # objects) is reached weakly by the poison label but as strongly as any sample by
                                        # its anchors (docs/dift.md, Anchor reach)
+    anchor_reach_units: str = "joint"  # [F] "class": each class's anchors spread alone and read in that class's own
+                                       # median reach, so a clean class several times the others' size is not read
+                                       # as far from its anchors (with "joint", every anchor one label, such a class
+                                       # fell under the limit at 2-5x: docs/dift.md, Anchor reach)
 
     anchor_mass_per_class: float = 10.0  # [F] label spreading weighs the anchors' (benign) label as if every class
                                        # had at least this many anchors (0: off, the paper: one unit a seed). Spreading
@@ -218,6 +225,8 @@ class DiftConfig:
             raise bad("anchor_mass_per_class", "anchors a class the benign label weighs at least as: 0 (off) up to 1e6")
         if not 0.0 <= float(self.anchor_reach_limit) <= 1000.0:
             raise bad("anchor_reach_limit", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
+        if self.anchor_reach_units not in ANCHOR_REACH_UNITS:
+            raise bad("anchor_reach_units", f"choose one of {ANCHOR_REACH_UNITS}")
         if not 0.0 <= float(self.closure_votes) <= 1.0:
             raise bad("closure_votes", "a fraction of the k neighbours: 0 (off) to 1")
         if int(self.closure_rounds) < 1:
@@ -307,4 +316,14 @@ class DiftConfig:
     def from_workspace(cls, ws: "Workspace", overrides: Optional[Mapping[str, Any]] = None) -> "DiftConfig":
         """The workspace's ``[dift]`` section with ``overrides`` on top (e.g. ``--dift-set``), validated:
         the one place the section and the overrides are merged."""
-        return cls.from_dict({**(ws.config.get("dift") or {}), **dict(overrides or {})})
+        section = ws.config.get("dift") or {}
+        try:
+            return cls.from_dict({**section, **dict(overrides or {})})
+        except NaviewerError as exc:
+            try:
+                cls.from_dict(section)
+            except NaviewerError as own:  # the file's fault, not the options': name the file (a hand-edited
+                # k = "abc" read as if --dift-set had given it)
+                raise NaviewerError(f"[dift] {own.message}",
+                                    getattr(ws, "config_path", None)) from None
+            raise exc from None

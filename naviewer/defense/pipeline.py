@@ -28,8 +28,8 @@ from naviewer.defense.knn import density_rank, is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
-from naviewer.defense.spreading import (SpreadResult, anchor_reach, crop_agreement, far_from_anchors, label_spread,
-                                        neighbourhood_closure, weakly_reached_cluster)
+from naviewer.defense.spreading import (SpreadResult, anchor_reach, anchor_reach_by_class, crop_agreement,
+                                        far_from_anchors, label_spread, neighbourhood_closure, weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -254,8 +254,13 @@ class _ReachGuard:
         if self.spread.reach is None and not self.skipped:
             start = time.perf_counter()
             knn = self.detection.knn
-            reach = anchor_reach(knn.neighbors, knn.distances, self.anchors.indices, self.config.ls_alpha,
-                                 self.config.ls_gamma, self.config.graph_weight)
+            if self.config.anchor_reach_units == "class":
+                reach = anchor_reach_by_class(knn.neighbors, knn.distances, self.anchors.indices, self.anchors.labels,
+                                              self.config.ls_alpha, self.config.ls_gamma, self.config.graph_weight,
+                                              exclude=self.spread.flagged)
+            else:
+                reach = anchor_reach(knn.neighbors, knn.distances, self.anchors.indices, self.config.ls_alpha,
+                                     self.config.ls_gamma, self.config.graph_weight)
             typical = float(np.median(np.delete(reach, self.anchors.indices)))
             self.timings["anchor_reach"] = time.perf_counter() - start
             if typical <= 0:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from naviewer.defense.config import DiftConfig
@@ -223,6 +224,36 @@ def test_anchor_reach_falls_with_graph_distance_and_is_zero_without_a_path():
     assert reach[5] == 0.0 and reach[6] == 0.0
 
 
+def test_reach_by_class_reads_a_large_clean_class_like_a_small_one_and_poisons_low():
+    """The guard's class-size caveat: with every anchor one label, a clean class five times the others' size (same
+    anchors) reads below the guard's limit; measured per class in its own median units it reads about 1, while a
+    cluster no class's anchors reach stays at 0. Column blocks give the same reach as all columns at once."""
+    from naviewer.defense.knn import KnnIndex
+    from naviewer.defense.spreading import anchor_reach_by_class
+
+    rng = np.random.default_rng(0)
+    sizes = [100, 100, 500, 60]                  # two classes, a class five times larger, a poison cluster
+    centres = rng.normal(size=(4, 16)) * 3
+    x = np.concatenate([centres[i] + rng.normal(size=(m, 16)) for i, m in enumerate(sizes)]).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    label = np.repeat(np.arange(4), sizes)
+    anchors = np.concatenate([np.flatnonzero(label == c)[:10] for c in range(3)])
+    nb, dist = KnnIndex(x, DiftConfig(knn_backend="exact")).neighbors_of(np.arange(len(x)), 10)
+
+    def relative(reach):
+        return reach / np.median(np.delete(reach, anchors))
+
+    joint = relative(anchor_reach(nb, dist, anchors, alpha=0.7))
+    by_class = relative(anchor_reach_by_class(nb, dist, anchors, label[anchors], 0.7, exclude=np.flatnonzero(label == 3)))
+    blocks = relative(anchor_reach_by_class(nb, dist, anchors, label[anchors], 0.7, exclude=np.flatnonzero(label == 3),
+                                            block=2))
+    assert np.median(joint[label == 2]) < 0.75 * np.median(joint[label == 0])   # the caveat, as measured
+    for c in range(3):
+        assert 0.8 < np.median(by_class[label == c]) < 1.3
+    assert np.median(by_class[label == 3]) < 0.1
+    np.testing.assert_allclose(blocks, by_class, atol=1e-3)
+
+
 def test_groups_of_splits_by_knn_edges_among_the_ids_only():
     neighbors = np.array([[1, 9], [0, 9], [9, 3], [2, 9], [9, 9], [4, 9], [9, 9], [9, 9], [9, 9], [0, 1]])
     groups = groups_of(np.array([3, 0, 1, 2, 5]), neighbors)
@@ -237,7 +268,8 @@ def test_far_from_anchors_judges_a_group_by_its_median():
     assert far_from_anchors(np.arange(6), reach, neighbors, 5.0).tolist() == list(range(6))
 
 
-def test_anchor_reach_guard_keeps_out_clean_samples_only_and_records_them(poisoned, poisoned_anchors):
+@pytest.mark.parametrize("units", ["joint", "class"])
+def test_anchor_reach_guard_keeps_out_clean_samples_only_and_records_them(poisoned, poisoned_anchors, units):
     from naviewer.defense.pipeline import PosthocDetector
 
     base = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2, ls_soft_threshold=0.1,
@@ -250,7 +282,7 @@ def test_anchor_reach_guard_keeps_out_clean_samples_only_and_records_them(poison
     crop[poisoned.poison] = 5.0
     crop[reached] = 10.0      # every clean sample spreading reached at all looks crop-dense: the rule adds them
     rules = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison, crop_scores=lambda: crop)
-    guarded = PosthocDetector(DiftConfig(**{**base.to_dict(), "anchor_reach_limit": 0.75})).run(
+    guarded = PosthocDetector(DiftConfig(**{**base.to_dict(), "anchor_reach_limit": 0.75, "anchor_reach_units": units})).run(
         poisoned.features, poisoned_anchors, poisoned.poison, crop_scores=lambda: crop)
     kept_out = guarded.spread.guarded
     assert kept_out.size and not poisoned.poison[kept_out].any()          # clean samples only

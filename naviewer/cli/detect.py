@@ -71,20 +71,26 @@ def run(args: argparse.Namespace) -> int:
         overrides = parse_settings(args.dift_set, "--dift-set")
         refuse_ignored_anchor_count(overrides, ws, args.anchors)
         config = DiftConfig.from_workspace(ws, overrides)
-        if args.anchors is not None:
-            set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
+        # every option is checked before anything is written: --baselines bogus was refused only after the DIFT
+        # pass had been saved (and --anchors had replaced the workspace's anchors)
+        from naviewer.defense.detectors import detector_names
+        from naviewer.workflows.posthoc import BASELINES
+
         baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+        for method in baselines:
+            if method not in BASELINES:
+                raise NaviewerError(f"--baselines: unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
         detector_settings: dict = {}
         for item in args.detector_set or []:
             name, sep, setting = item.partition(":")
             if not sep:
                 raise NaviewerError(f"--detector-set must be NAME:KEY=VALUE, got {item!r}")
             detector_settings.setdefault(name, {}).update(parse_settings([setting], "--detector-set"))
-        from naviewer.defense.detectors import detector_names
-
         unknown = sorted(set(args.detector) - set(detector_names()))
         if unknown:
             raise NaviewerError(f"unknown detector {unknown[0]!r}; choose from {', '.join(detector_names())}")
+        if args.anchors is not None:
+            set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
         out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
                              tag=args.tag, baselines=baselines, image_size=args.image_size,
                              device=resolve_device(args.device), ctx=ctx, detectors=args.detector,

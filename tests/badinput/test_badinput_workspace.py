@@ -167,3 +167,12 @@ def test_a_bad_dift_section_names_the_file_not_an_option(tmp_path: Path, setting
     with Workspace.open(ws2, read_only=True) as opened, pytest.raises(NaviewerError) as caught:
         DiftConfig.from_workspace(opened, {"k": "abc"})
     assert caught.value.path is None and "k='abc'" in caught.value.message
+
+
+@pytest.mark.parametrize("option", [["--baselines", "bogus"], ["--detector", "bogus"], ["--detector-set", "nocolon"]])
+def test_detect_checks_its_options_before_writing_anything(tmp_path: Path, option: list) -> None:
+    """``detect --baselines bogus`` saved a DIFT pass, then refused the option (exit 2 with the workspace changed)."""
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli(["detect", ws, "--checkpoint", tmp_path / "missing.pt", *option])
+    assert outcome.code == 2 and "Traceback" not in outcome.err and option[1] in outcome.err, outcome.err

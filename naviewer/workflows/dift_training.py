@@ -34,6 +34,7 @@ workspace's ``[evaluation]`` section and go into the epoch records of ``metrics.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -282,17 +283,57 @@ class DiftRun:
         return self.ws.checkpoint_dir(self.run) / "last.pt"
 
     # -- training ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _claim(self):
+        """Hold ``runs/.NAME.lock`` while this process trains the run: two ``naviewer run`` of one name started
+        together both passed the checkpoint check and wrote one run's files mixed (one training lost). The
+        operating system drops the lock when its holder dies, so a killed run never blocks the next."""
+        if self.distributed and not self.main:
+            yield
+            return
+        from filelock import FileLock, Timeout
+
+        folder = self.ws.path / "runs"
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(folder / f".{self.run}.lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise NaviewerError(f"run {self.run!r} is being trained by another process now: wait for it, or choose "
+                                "another run name (--run NAME)", folder / f".{self.run}.lock") from None
+        except OSError as exc:
+            raise NaviewerError(f"cannot lock run {self.run!r}: {exc.strerror or exc}", folder) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _drop_empty_folders(self) -> None:
+        """A run that failed before training (its dataset gone) left empty ``checkpoints/NAME/`` behind."""
+        for folder in (self.ws.path / "checkpoints" / self.run, self.ws.path / "runs" / self.run):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+
     def train(self, train_config: TrainConfig, config: DiftConfig, *, monitor: bool = True, dift: bool = True,
               exclude: Optional[np.ndarray] = None) -> DiftRunOutcome:
         """See :func:`train_with_dift`."""
+        with self._claim():
+            return self._train(train_config, config, monitor=monitor, dift=dift, exclude=exclude)
+
+    def _train(self, train_config: TrainConfig, config: DiftConfig, *, monitor: bool, dift: bool,
+               exclude: Optional[np.ndarray]) -> DiftRunOutcome:
         ws, ctx = self.ws, self.ctx
         self.config = config
         if self.checkpoint.exists():
             raise NaviewerError(f"run {self.run!r} already has a checkpoint: choose another run name, or resume it "
                                 "(naviewer finetune after a review)", self.checkpoint)
         t0 = time.perf_counter()
-        store = _store_of(ws, ctx)
-        extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
+        try:
+            store = _store_of(ws, ctx)
+            extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
+        except BaseException:
+            self._drop_empty_folders()
+            raise
         self.timings["load"] = time.perf_counter() - t0
         if self.main:
             ws.store.add_run(self.run, "dift-train" if dift else "train",

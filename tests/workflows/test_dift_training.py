@@ -126,3 +126,35 @@ def test_gui_gate_waits_in_process_until_released(tmp_path, tiny_data):
         out = train_with_dift(ws, train_config(4), dift_config(), gate=gate, monitor=False)
         assert seen and out.status == "finished" and out.finetune["removed"] == 3
         assert _trained_ids(ws).size == 237
+
+
+def test_a_run_being_trained_elsewhere_is_refused_and_a_failed_start_leaves_no_folders(tmp_path, tiny_data):
+    """Two ``naviewer run`` of one name started together both passed the checkpoint check and wrote one run's
+    files mixed; the run's lock refuses the second. A run whose dataset is gone left an empty checkpoints/NAME/."""
+    from filelock import FileLock
+
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        held = FileLock(ws.path / "runs" / ".dift.lock", timeout=0)
+        (ws.path / "runs").mkdir(exist_ok=True)
+        held.acquire()
+        try:
+            with pytest.raises(NaviewerError, match="being trained by another process"):
+                train_with_dift(ws, train_config(2), dift_config(), accept_all=False, monitor=False)
+        finally:
+            held.release()
+        assert not (ws.path / "checkpoints" / "dift").exists()
+
+        import naviewer.workflows.dift_training as module
+
+        def gone(*_args, **_kwargs):
+            raise NaviewerError("folder not found", "/nonexistent/data")
+
+        original = module._store_of
+        module._store_of = gone
+        try:
+            with pytest.raises(NaviewerError, match="folder not found"):
+                train_with_dift(ws, train_config(2), dift_config(), accept_all=False, monitor=False, run="gone")
+        finally:
+            module._store_of = original
+        assert not (ws.path / "checkpoints" / "gone").exists()

@@ -61,6 +61,14 @@ def run_embed(args: argparse.Namespace) -> int:
         from naviewer.errors import NaviewerError
 
         raise NaviewerError(f"--decode-mb must be > 0, got {args.decode_mb}")
+    from naviewer.data.sources import has_split
+
+    if not has_split(args.dataset, args.split):
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError(f"--split {args.split}: this source has no {args.split} split of its own (only a "
+                            "CIFAR folder, the demo, a folder of train/test folders or a crafted set's "
+                            f"{args.split}.txt have one); embed it without --split", args.dataset)
     dtype = np.dtype(args.dtype or ("float16" if sharded else "float32"))
     if sharded:
         return _run_sharded(args, dtype, ctx)

@@ -60,6 +60,27 @@ def _folder_list(root: Path, split: str) -> Optional[Path]:
     return chosen
 
 
+def has_split(spec: "str | Path", split: str) -> bool:
+    """Whether the source ``spec`` (as a command line names it) has a ``split`` of its own: the demo and CIFAR
+    have train and test, a folder of split folders has those, a crafted set has ``<split>.txt``. Every other
+    source has one split, train, and :func:`open_dataset` reads it whatever ``split`` asks for, so a command
+    asking for another split checks here first (``embed --split test`` of a plain folder wrote the train
+    images' embeddings, unsaid)."""
+    from naviewer.data.cifar import find_cifar_dir
+
+    if split == "train" or str(spec).strip().lower() == "demo":
+        return True
+    path = Path(str(spec).strip()).expanduser()
+    if not path.is_dir():
+        return False
+    if find_cifar_dir(path) is not None:
+        return True
+    if (path / "train.txt").is_file():
+        return (path / f"{split}.txt").is_file()
+    subdirs = {p.name.lower() for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    return bool(subdirs) and subdirs <= SPLIT_FOLDERS and split in subdirs
+
+
 def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDataset:
     from naviewer.data.cifar import CIFAR10_DIR, CIFAR100_DIR, CifarDataset, find_cifar_dir
 

@@ -179,3 +179,18 @@ def test_bad_source_is_refused(tmp_path: Path, case: str, make, named: str, word
     assert str(tmp_path.resolve()) in line or str(tmp_path) in line, line
     assert not workspace.exists()
     assert not (source_dir / "PWNED").exists() and not Path("PWNED").exists()
+
+
+def test_embed_of_a_split_the_source_does_not_have_is_refused(tmp_path: Path) -> None:
+    """``embed --split test`` of a plain image folder wrote the train images' embeddings and exited 0."""
+    from naviewer.data.sources import has_split
+
+    root = image_tree(tmp_path / "tree")
+    out = tmp_path / "e.npy"
+    with unchanged(tmp_path):
+        outcome = run_cli(["embed", "--checkpoint", tmp_path / "x.pt", "--dataset", root, "--split", "test", "--out", out])
+    assert_refused(outcome, root, "--split test", "no test split")
+    assert has_split(root, "train") and has_split("demo", "test") and not has_split(root, "test")
+    for name in ("train", "test"):
+        image_tree(tmp_path / "split" / name)
+    assert has_split(tmp_path / "split", "test")

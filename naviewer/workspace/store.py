@@ -766,6 +766,11 @@ class WorkspaceStore:
             raise NaviewerError(f"unknown review state {state!r}; expected one of {', '.join(REVIEW_STATES)}")
         if not reviewer or not str(reviewer).strip():
             raise NaviewerError("a review decision needs a reviewer name")
+        from naviewer.data.names import bad_name_char, describe_char
+
+        char = bad_name_char(str(reviewer))
+        if char is not None:  # the audit log and the HTML report show the name on one line
+            raise NaviewerError(f"the reviewer name {str(reviewer)!r} contains {describe_char(char)}")
         ids = self._validate_ids(sample_ids)
         if ids.size == 0:
             return

@@ -176,3 +176,27 @@ def test_detect_checks_its_options_before_writing_anything(tmp_path: Path, optio
     with unchanged(tmp_path):
         outcome = run_cli(["detect", ws, "--checkpoint", tmp_path / "missing.pt", *option])
     assert outcome.code == 2 and "Traceback" not in outcome.err and option[1] in outcome.err, outcome.err
+
+
+def test_a_reviewer_name_that_would_break_a_line_is_refused(tmp_path: Path) -> None:
+    """``review --reviewer $'a\\nb'`` stored a name with a line feed in the audit log."""
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace import Workspace
+
+    ws = tiny_workspace(tmp_path / "ws")
+    with Workspace.open(ws) as opened:
+        with pytest.raises(NaviewerError, match="line feed"):
+            opened.store.set_review([1], "confirmed", "alice\nINJECTED")
+
+
+def test_crafting_into_a_taken_path_is_refused_before_the_crafting(tmp_path: Path, monkeypatch) -> None:
+    """``demo --workspace FILE`` crafted 107 poisons, then refused the path."""
+    import naviewer.workflows.workspace_setup as setup
+    from naviewer.errors import NaviewerError
+
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    monkeypatch.setattr(setup, "_open", lambda *_a, **_k: pytest.fail("the clean set was opened before the check"))
+    with pytest.raises(NaviewerError, match="not an empty directory"):
+        setup.create_attacked_workspace(taken, "demo", "na")
+    assert taken.read_text() == "mine"

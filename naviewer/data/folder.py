@@ -127,7 +127,10 @@ class _TreeWalk:
             try:
                 is_dir = entry.is_dir()
                 is_link = entry.is_symlink()
-            except OSError:
+            except OSError as exc:  # a link that loops onto itself: said, not skipped unsaid
+                if os.path.splitext(entry.name)[1].lower() in self.extensions:
+                    self.warnings.append(f"skipped {shown(self._key(entry.path))}: cannot tell what it is "
+                                         f"({exc.strerror or exc})")
                 continue
             if is_dir:
                 self._check_name(entry.path)

@@ -156,10 +156,12 @@ def test_a_pipe_or_broken_link_named_like_an_image_is_skipped_with_a_warning(ima
     before = len(ImageFolderDataset(root))
     os.mkfifo(root / first / "pipe.png")
     (root / first / "gone.png").symlink_to(root / "nowhere.png")
+    (root / first / "loop.png").symlink_to(root / first / "loop.png")  # skipped unsaid before
     with pytest.warns(DatasetWarning) as caught:
         data = ImageFolderDataset(root)
     said = " ".join(str(w.message) for w in caught)
     assert "pipe.png': not a regular file" in said and "gone.png': not a regular file" in said
+    assert "loop.png': " in said
     assert len(data) == before
 
 

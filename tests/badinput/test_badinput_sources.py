@@ -141,6 +141,8 @@ SOURCE_CASES = [
      "m.csv", ["line 5", "line feed"]),
     ("csv-no-path-column", lambda t: file_list(t, "file_name,label\na.png,0\n", name="m.csv"), "m.csv",
      ["no 'path' column"]),
+    ("csv-column-twice", lambda t: file_list(t, "path,path,label\na.png,b.png,0\n", name="m.csv"), "m.csv",
+     ["line 1", "'path' twice"]),
     ("csv-label-1e6", lambda t: file_list(t, "path,label\na.png,1000000\n", name="m.csv"), "m.csv", ["line 2"]),
     ("csv-empty-path", lambda t: file_list(t, "path,label\n,0\n", name="m.csv"), "m.csv", ["line 2", "no path"]),
     ("csv-nul", lambda t: file_list(t, "path,label\na\x00.png,0\n", name="m.csv"), "m.csv", []),

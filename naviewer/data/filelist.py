@@ -170,9 +170,11 @@ def _parse_csv(list_path: Path) -> Iterator[tuple[int, str, Optional[str]]]:
         except csv.Error as exc:
             raise NaviewerError(f"line 1: malformed CSV: {exc}", list_path) from None
         columns = [name.strip().lower() for name in header]
-        twice = sorted({c for c in columns if c and columns.count(c) > 1})
-        if twice:  # `path,path,label` read the first column and dropped the second unsaid
-            raise NaviewerError(f"line 1: the CSV header names the column {twice[0]!r} twice", list_path)
+        for kind, names in (("path", _PATH_COLUMNS), ("label", _LABEL_COLUMNS)):
+            read = [c for c in columns if c in names]
+            if len(read) > 1:  # `path,path,label` (or `path,file`) read the first column, the other dropped unsaid
+                raise NaviewerError(f"line 1: the CSV header has {len(read)} {kind} columns ({', '.join(read)}); "
+                                    "keep one", list_path)
         path_col = next((columns.index(c) for c in _PATH_COLUMNS if c in columns), None)
         if path_col is None:
             raise NaviewerError(f"CSV header {header!r} has no 'path' column", list_path)

@@ -71,6 +71,8 @@ def has_split(spec: "str | Path", split: str) -> bool:
     if split == "train" or str(spec).strip().lower() == "demo":
         return True
     path = Path(str(spec).strip()).expanduser()
+    if not path.exists():
+        return True  # let opening it say "no such file or folder", not "no test split"
     if not path.is_dir():
         return False
     if find_cifar_dir(path) is not None:

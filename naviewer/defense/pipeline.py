@@ -28,8 +28,9 @@ from naviewer.defense.knn import density_rank, is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
-from naviewer.defense.spreading import (SpreadResult, anchor_reach, anchor_reach_by_class, crop_agreement,
-                                        far_from_anchors, label_spread, neighbourhood_closure, weakly_reached_cluster)
+from naviewer.defense.spreading import (REACH_MAX_CLASSES, SpreadResult, anchor_reach, anchor_reach_by_class,
+                                        crop_agreement, far_from_anchors, label_spread, neighbourhood_closure,
+                                        weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -254,10 +255,18 @@ class _ReachGuard:
         if self.spread.reach is None and not self.skipped:
             start = time.perf_counter()
             knn = self.detection.knn
-            if self.config.anchor_reach_units == "class":
+            per_class = self.config.anchor_reach_units == "class"
+            n_classes = int(np.unique(self.anchors.labels).size)
+            if per_class and n_classes > REACH_MAX_CLASSES:
+                per_class = False
+                self.ctx.event("warning", message=f"DIFT: the anchor-reach guard read the joint reach, not the reach "
+                                                  f"per class: {n_classes} classes is above {REACH_MAX_CLASSES} (one "
+                                                  "label spreading a class); a clean class much larger than the "
+                                                  "others can then pass as far from its anchors")
+            if per_class:
                 reach = anchor_reach_by_class(knn.neighbors, knn.distances, self.anchors.indices, self.anchors.labels,
                                               self.config.ls_alpha, self.config.ls_gamma, self.config.graph_weight,
-                                              exclude=self.spread.flagged)
+                                              exclude=self.spread.flagged, ctx=self.ctx)
             else:
                 reach = anchor_reach(knn.neighbors, knn.distances, self.anchors.indices, self.config.ls_alpha,
                                      self.config.ls_gamma, self.config.graph_weight)

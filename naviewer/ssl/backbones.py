@@ -119,7 +119,8 @@ def parameter_count(config: "BackboneConfig | Mapping[str, Any] | str | None" = 
 def check_backbone_fits(config: "BackboneConfig | Mapping[str, Any] | str | None", memory: int | None = None) -> None:
     """Refuse an encoder whose training state alone exceeds this machine's physical memory: ``--width 4096``
     passed the option's range and then stalled silently for minutes allocating ~40 GB, or died in torch's
-    allocator with a message that did not name the width."""
+    allocator with a message that did not name the width. Checked where a width is chosen for training (the
+    command line's options), not when a checkpoint is loaded: inference needs a quarter of this."""
     config = BackboneConfig.from_any(config)
     memory = _physical_memory() if memory is None else memory
     if not memory:
@@ -135,7 +136,6 @@ def check_backbone_fits(config: "BackboneConfig | Mapping[str, Any] | str | None
 def build_backbone(config: "BackboneConfig | Mapping[str, Any] | str | None" = None) -> nn.Module:
     """The encoder for ``config``; its ``fc`` is Identity so it returns pooled (B, D) features."""
     config = BackboneConfig.from_any(config)
-    check_backbone_fits(config)
     block, layers = ARCHS[config.arch]
     if config.width == 64:
         if config.arch == "resnet10":

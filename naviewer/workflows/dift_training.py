@@ -288,6 +288,9 @@ class DiftRun:
         """Hold ``runs/.NAME.lock`` while this process trains the run: two ``naviewer run`` of one name started
         together both passed the checkpoint check and wrote one run's files mixed (one training lost). The
         operating system drops the lock when its holder dies, so a killed run never blocks the next."""
+        from naviewer.workspace.workspace import _check_name
+
+        _check_name("run", self.run)  # before the name becomes a path ("../x" would lock outside the workspace)
         if self.distributed and not self.main:
             yield
             return
@@ -301,8 +304,11 @@ class DiftRun:
         except Timeout:
             raise NaviewerError(f"run {self.run!r} is being trained by another process now: wait for it, or choose "
                                 "another run name (--run NAME)", folder / f".{self.run}.lock") from None
-        except OSError as exc:
-            raise NaviewerError(f"cannot lock run {self.run!r}: {exc.strerror or exc}", folder) from None
+        except (OSError, NotImplementedError) as exc:  # a file system without locks: train, unguarded, and say so
+            self.ctx.event("warning", message=f"run {self.run!r} could not be locked ({exc}); do not start a second "
+                                              "run of this name until this one is done")
+            yield
+            return
         try:
             yield
         finally:
@@ -482,6 +488,12 @@ class DiftRun:
     def resume_after_review(self, state: RunState, *, monitor: bool = True, config_overrides: Optional[dict] = None,
                             dift_overrides: Optional[dict] = None) -> DiftRunOutcome:
         """See :func:`resume_after_review`: ``state`` is the run's, waiting for the review."""
+        with self._claim():  # two finetunes of one run would fine-tune and write it twice
+            return self._resume_after_review(state, monitor=monitor, config_overrides=config_overrides,
+                                             dift_overrides=dift_overrides)
+
+    def _resume_after_review(self, state: RunState, *, monitor: bool, config_overrides: Optional[dict],
+                             dift_overrides: Optional[dict]) -> DiftRunOutcome:
         ws, ctx = self.ws, self.ctx
         pass_id = None if state.pass_id is None else int(state.pass_id)
         counts: dict = {}

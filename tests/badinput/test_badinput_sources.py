@@ -142,7 +142,9 @@ SOURCE_CASES = [
     ("csv-no-path-column", lambda t: file_list(t, "file_name,label\na.png,0\n", name="m.csv"), "m.csv",
      ["no 'path' column"]),
     ("csv-column-twice", lambda t: file_list(t, "path,path,label\na.png,b.png,0\n", name="m.csv"), "m.csv",
-     ["line 1", "'path' twice"]),
+     ["line 1", "2 path columns"]),
+    ("csv-path-aliases", lambda t: file_list(t, "path,file,label\na.png,b.png,0\n", name="m.csv"), "m.csv",
+     ["line 1", "path, file"]),
     ("csv-label-1e6", lambda t: file_list(t, "path,label\na.png,1000000\n", name="m.csv"), "m.csv", ["line 2"]),
     ("csv-empty-path", lambda t: file_list(t, "path,label\n,0\n", name="m.csv"), "m.csv", ["line 2", "no path"]),
     ("csv-nul", lambda t: file_list(t, "path,label\na\x00.png,0\n", name="m.csv"), "m.csv", []),
@@ -196,3 +198,15 @@ def test_embed_of_a_split_the_source_does_not_have_is_refused(tmp_path: Path) ->
     for name in ("train", "test"):
         image_tree(tmp_path / "split" / name)
     assert has_split(tmp_path / "split", "test")
+
+
+def test_columns_naviewer_does_not_read_may_repeat_and_a_missing_source_is_said_as_missing(tmp_path: Path) -> None:
+    from naviewer.data import open_dataset
+    from naviewer.data.sources import has_split
+
+    listing = file_list(tmp_path, "path,label,note,note\na.png,0,x,y\nb.png,1,x,y\n", name="m.csv")
+    assert len(open_dataset(listing)) == 2
+    assert has_split(tmp_path / "nowhere", "test")   # opening it says "no such file or folder"
+    outcome = run_cli(["embed", "--checkpoint", tmp_path / "x.pt", "--dataset", tmp_path / "nowhere", "--split", "test",
+                       "--out", tmp_path / "e.npy"])
+    assert outcome.code == 2 and "no test split" not in outcome.err

@@ -158,3 +158,7 @@ def test_a_run_being_trained_elsewhere_is_refused_and_a_failed_start_leaves_no_f
         finally:
             module._store_of = original
         assert not (ws.path / "checkpoints" / "gone").exists()
+        # the name is checked before it becomes a lock's path (filelock makes missing parent folders)
+        with pytest.raises(NaviewerError):
+            train_with_dift(ws, train_config(2), dift_config(), accept_all=False, monitor=False, run="../outside")
+        assert not (tmp_path / "outside").exists() and not (ws.path / "outside.lock").exists()

@@ -76,13 +76,15 @@ def verdict_line(settings: Any) -> str:
     return "<br>Verdict: " + verdict
 
 
-SHORT_PANEL_PX = 640  # the panel's height at a 1280x720 window is about 590
+SHORT_PANEL_PX, TALL_PANEL_PX = 640, 800  # the panel's height at a 1280x720 window is about 590
 
 
 def upper_share(height: int) -> float:
     """The map/gallery/inspector row's share of the panel's height: the tabs below (cluster table) need
-    about the same pixels at any height, so on a short panel the row above takes more of it."""
-    return 0.66 if height < SHORT_PANEL_PX else 0.62
+    about the same pixels at any height, so on a short panel the row above takes more of it: 66% up to
+    640 px, 62% from 800 px, linear between (a step let a taller panel get a shorter row)."""
+    short = min(max((TALL_PANEL_PX - height) / (TALL_PANEL_PX - SHORT_PANEL_PX), 0.0), 1.0)
+    return 0.62 + 0.04 * short
 
 
 class AnalystPanel(QWidget):

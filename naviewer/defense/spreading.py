@@ -379,6 +379,9 @@ def _spread_columns(s: sp.csr_matrix, seed: np.ndarray, alpha: float, tol: float
 #: the per-class reach spreads every class's anchors alone; above this many classes the guard reads the joint
 #: reach instead (measured at 100k samples: 10 classes 4x the joint reach's time, 100 classes 130x)
 REACH_MAX_CLASSES = 64
+#: a class whose own region (the samples its column is strongest on) is smaller than this is measured on its
+#: strongest N / classes samples instead (a column with no region was dropped, its reach lost)
+MIN_REGION = 5
 #: the per-class reach's working memory (its column blocks) is kept under this many bytes
 REACH_MEMORY_BYTES = 2 * 2**30
 
@@ -450,7 +453,12 @@ def anchor_reach_by_class(neighbors: np.ndarray, distances: np.ndarray, anchor_i
         f = kept[0] if kept else columns(part)
         for j in range(part.size):
             region = owner == b * width + j
-            unit = float(np.median(f[region, j])) if region.any() else 0.0
+            if int(region.sum()) >= MIN_REGION:
+                unit = float(np.median(f[region, j]))
+            else:  # the encoder gives this class (almost) no samples of its own: its strongest share of the graph
+                values = f[~outside, j]
+                share = min(max(MIN_REGION, n // classes.size), values.size)
+                unit = float(np.median(np.partition(values, -share)[-share:])) if share else 0.0
             if unit > 0:
                 reach += f[:, j] / unit
     if ctx is not None:

@@ -383,3 +383,19 @@ def test_reach_per_class_above_the_class_cap_falls_back_to_the_joint_reach_and_s
     assert joint.spread.reach is not None
     np.testing.assert_array_equal(capped.spread.reach, joint.spread.reach)
     assert capped.final_ids.tolist() == joint.final_ids.tolist()
+
+
+def test_reach_per_class_keeps_a_class_the_encoder_gives_no_region():
+    """A class whose column is nowhere the strongest (its one anchor inside another class's blob) was dropped,
+    and the samples only it reached read 0; it is now measured on its strongest N / classes samples."""
+    from naviewer.defense.spreading import anchor_reach_by_class
+
+    # a chain 0..9 and a separate pair 10-11; class 0's anchors at 0 and 2 hem in class 1's only anchor at 1,
+    # so class 1's column is the strongest on no sample but its anchor
+    neighbors = np.array([[1], [2], [3], [4], [5], [6], [7], [8], [9], [8], [11], [10]])
+    distances = np.full((12, 1), 0.1, dtype=np.float32)
+    anchors, labels = np.array([0, 2, 1]), np.array([0, 0, 1])
+    both = anchor_reach_by_class(neighbors, distances, anchors, labels, alpha=0.7)
+    alone = anchor_reach_by_class(neighbors, distances, anchors[:2], labels[:2], alpha=0.7, exclude=np.array([1]))
+    assert np.isfinite(both).all() and (both[:10] > 0).all() and both[10] == both[11] == 0.0
+    assert (both[3:10] > alone[3:10]).all()   # class 1's column counts

@@ -161,6 +161,26 @@ def _chunks(values: Sequence[Any], size: int = _SQL_CHUNK) -> Iterator[Sequence[
         yield values[start : start + size]
 
 
+_CONNECTIONS: dict[str, int] = {}
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def _count_connections(path: "str | Path", change: int) -> None:
+    """Keep how many SQLite connections this process has open to each database file (by its real path)."""
+    key = os.path.realpath(path)
+    with _CONNECTIONS_LOCK:
+        count = _CONNECTIONS.get(key, 0) + change
+        if count > 0:
+            _CONNECTIONS[key] = count
+        else:
+            _CONNECTIONS.pop(key, None)
+
+
+def _open_connections(path: "str | Path") -> int:
+    with _CONNECTIONS_LOCK:
+        return _CONNECTIONS.get(os.path.realpath(path), 0)
+
+
 class WorkspaceStore:
     """SQLite store of one workspace. Open it through :class:`~naviewer.workspace.Workspace`."""
 
@@ -213,7 +233,15 @@ class WorkspaceStore:
             raise
 
     def _check_header(self) -> None:
-        """Refuse an empty or foreign file before SQLite opens it (opening would write a header into it)."""
+        """Refuse an empty or foreign file before SQLite opens it (opening would write a header into it).
+
+        Skipped while this process already has a connection to the file: POSIX drops every lock a process
+        holds on a file when it closes *any* descriptor of it, so reading the header with ``open`` beside a
+        live SQLite connection (the GUI's, while a job opens the workspace again) silently released that
+        connection's locks, and another process (``naviewer`` on the command line, the sqlite3 tool) could
+        then checkpoint and reset the WAL under it: a corrupted database, seen once in a newcomer session."""
+        if _open_connections(self.path) > 0:
+            return
         try:
             with open(self.path, "rb") as handle:
                 head = handle.read(16)
@@ -248,6 +276,7 @@ class WorkspaceStore:
             self._local.conn = conn
             with self._registry_lock:
                 self._connections.append(conn)
+            _count_connections(self.path, +1)
         return conn
 
     def _connect_read_only(self) -> sqlite3.Connection:
@@ -295,6 +324,7 @@ class WorkspaceStore:
         for conn in connections:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+        _count_connections(self.path, -len(connections))
         self._local = threading.local()
 
     def __enter__(self) -> "WorkspaceStore":

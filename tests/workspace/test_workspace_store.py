@@ -188,3 +188,32 @@ def test_one_score_array_of_a_pass(tmp_path: Path) -> None:
         with pytest.raises(NaviewerError, match="corrupted"):
             store.pass_array(first, "density")
         assert store.pass_array(first, "flagged").sum() == whole["flagged"].sum()  # the others still read
+
+
+def test_a_second_store_on_an_open_database_does_not_open_the_file_behind_sqlite(tmp_path, monkeypatch):
+    """Closing any descriptor of a file drops every POSIX lock this process holds on it, the live SQLite
+    connection's included; the header check read the file with ``open`` while the GUI's connection was live
+    (a job re-opening the workspace), and a database was once found corrupted after that."""
+    import builtins
+
+    import naviewer.workspace.store as store_module
+    from naviewer.workspace.store import WorkspaceStore
+
+    path = tmp_path / "naviewer.sqlite"
+    first = WorkspaceStore(path, create=True)
+    opened = []
+    real_open = builtins.open
+
+    def watching(file, *args, **kwargs):
+        if str(file) == str(path):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "open", watching, raising=False)
+    second = WorkspaceStore(path)
+    second.close()
+    assert opened == []                       # the live connection's locks were left alone
+    first.close()
+    third = WorkspaceStore(path)              # no connection left: the header is checked again
+    third.close()
+    assert opened == [path]

@@ -291,13 +291,26 @@ class AnalystPanel(QWidget):
         # from inside the panel: a keyboard-only review must be able to reach it
         # C R L U with the map focused (after a box or lasso selection) do what the gallery's line above the tiles
         # says they do: a newcomer pressed R on the map, nothing happened, and that line still promised a decision
+        # -- but only on what is selected on the map: after a click on empty map ("selected 0") C confirmed the
+        # gallery's focused tile, a sample the analyst never pointed at on the map (newcomer session 13)
         g = self.gallery
         self.map.shortcuts += keyed_shortcuts(self.map, (
-            ("C", lambda: g.review_selected("confirmed"), "Confirm as poison what the gallery's line names (the highlighted samples, else the focused tile)"),
-            ("R", lambda: g.review_selected("rejected"), "Reject as benign what the gallery's line names"),
-            ("L", lambda: g.review_selected("later"), "Mark for later what the gallery's line names"),
+            ("C", lambda: self._review_map_selection("confirmed"), "Confirm as poison the samples selected on the map"),
+            ("R", lambda: self._review_map_selection("rejected"), "Reject as benign the samples selected on the map"),
+            ("L", lambda: self._review_map_selection("later"), "Mark for later the samples selected on the map"),
             ("U", g.undo, "Undo the last decision"),
         ))
+
+    def _review_map_selection(self, state: str) -> None:
+        """C / R / L with the map focused: the map's selection, never a sample picked elsewhere."""
+        selection = self.session.selection
+        if selection is None or len(selection) == 0:
+            message = ("Nothing is selected on the map, so nothing was decided: select samples with a box (B) or a "
+                       "lasso (S), or press Ctrl+2 to decide in the gallery.")
+            self.gallery.show_notice(message)
+            self.status_message.emit(message)
+            return
+        self.gallery.review_selected(state)
 
     def focus_view(self, name: str) -> QWidget:
         """Give ``name``'s view the keyboard focus (bringing its tab forward)."""

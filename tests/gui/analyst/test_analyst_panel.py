@@ -208,6 +208,13 @@ def test_review_keys_on_the_map_act_on_what_the_gallery_line_names(qtbot, demo_s
     assert sorted(np.flatnonzero(s.state_codes == 2).tolist()) == sorted(named.tolist())
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_U)
     assert not (s.state_codes == 2).any()
+    # a click on empty map clears the selection: C then decides nothing (it confirmed the gallery's focused tile)
+    s.set_current(int(members[0]))
+    s.set_selection(np.empty(0, np.int64))
+    panel.focus_view("map")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_C)
+    assert not (s.state_codes == 1).any()
+    assert "Nothing is selected on the map" in panel.gallery.notice.text()
 
 
 def test_a_cluster_without_mindist_says_why(qtbot, demo_session) -> None:

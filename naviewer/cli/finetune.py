@@ -77,6 +77,11 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     ft = out.finetune
     print(f"fine-tuned {out.source} on {out.confirmed} confirmed samples ({ft.get('steps', 0)} steps"
           + (", stopped early: the cluster is gone" if ft.get("stopped_early") else "") + ")")
+    from naviewer.workflows.posthoc import finetune_unchanged_reason
+
+    unchanged = finetune_unchanged_reason(ft, out.before)
+    if unchanged:
+        print(f"  {unchanged}")
     if ft.get("diverged"):
         print(f"  WARNING: diverged at step {ft.get('diverged_step')} ({ft.get('divergence')}); "
               f"kept the {ft.get('restored')} weights")

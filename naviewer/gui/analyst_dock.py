@@ -387,8 +387,15 @@ class AnalystDock:
                                         "floor": result.get("floor")})
         self._show_after_embeddings({**result, "kind": "posthoc"})
         gate = self.panel.finetune_gate
-        gate.mark_done(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "
-                       f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
+        from naviewer.workflows.posthoc import finetune_unchanged_reason
+
+        outcome = result.get("outcome") or {}
+        unchanged = finetune_unchanged_reason(outcome.get("finetune") or {}, result.get("before") or {})
+        if unchanged:
+            gate.mark_done(unchanged)
+        else:
+            gate.mark_done(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "
+                           f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
         w.state.log(f"post-hoc fine-tuned: before {result.get('before')} after {result.get('after')}; "

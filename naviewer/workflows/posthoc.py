@@ -504,6 +504,21 @@ def _unique_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
+def finetune_unchanged_reason(finetune: dict, before: dict) -> str:
+    """Why a post-hoc fine-tuning changed nothing ("" when it took steps): Eq. 7 stops before its first step
+    when the confirmed samples are already as spread out as the reference samples. The GUI said "Done:
+    fine-tuned the encoder" over a 0-step run with every figure unchanged (newcomer session 13)."""
+    if int(finetune.get("steps") or 0) > 0:
+        return ""
+    spread, reference = before.get("cluster_spread"), before.get("reference_spread")
+    measured = (f" (their spread {spread:.3g} against the reference's {reference:.3g})"
+                if isinstance(spread, (int, float)) and isinstance(reference, (int, float)) else "")
+    return ("Nothing to fine-tune: the confirmed samples are already as spread out as clean samples of the same "
+            f"density{measured}, so the encoder was left as it was (0 steps; the new checkpoint holds the same "
+            "weights). To remove what they taught the encoder, train it again without them: export the cleaned "
+            "manifest (Export, or naviewer export) and train on it (naviewer train --dataset MANIFEST).")
+
+
 def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,
                      out: Optional[PathLike] = None, backbone: Optional[dict] = None, device=None,
                      evaluate: bool = True) -> FinetuneOutcome:

@@ -201,3 +201,14 @@ def test_crop_agreement_post_hoc_is_skipped_when_the_decoded_images_would_not_fi
     said = decoded_size_problem(store, 10, free=3600 * 10)
     assert "decoding the 10 images at once would take about" in said and "more than half" in said
     assert decoded_size_problem(store.materialize(), 10, free=1) == ""  # decoded already: nothing more to hold
+
+
+def test_a_fine_tuning_that_took_no_step_says_nothing_changed():
+    """Eq. 7 stops before its first step when the confirmed samples are already spread out; the GUI said "Done:
+    fine-tuned the encoder" over every figure unchanged."""
+    from naviewer.workflows.posthoc import finetune_unchanged_reason
+
+    said = finetune_unchanged_reason({"steps": 0, "stopped_early": True},
+                                     {"cluster_spread": 0.386, "reference_spread": 0.362})
+    assert said.startswith("Nothing to fine-tune") and "0.386" in said and "0.362" in said and "0 steps" in said
+    assert finetune_unchanged_reason({"steps": 12}, {}) == ""

@@ -193,15 +193,21 @@ class AnalysisSession:
         history.sort(key=lambda e: e.epoch)
         class_names = list(getattr(ws, "class_names", None) or [])
         truth = ws.read_ground_truth() if with_ground_truth and hasattr(ws, "read_ground_truth") else None
-        return cls(
+        session = cls(
             scores, labels, class_names, images=images, embeddings=embeddings, store=store, reviewer=reviewer,
             source_keys=keys if len(keys) else None, ground_truth=truth, history=history, settings=settings,
         )
+        # a pass saved without an epoch came from a post-hoc detection: acting on it fine-tunes that finished
+        # encoder, whatever restart_mode its [dift] settings name (the tab read "Remove and retrain" and ran Eq. 7)
+        session.post_hoc = any(r.get("id") == pass_id and r.get("epoch") is None for r in passes)
+        return session
 
     @property
     def restart_mode(self) -> str:
         """What acting on the confirmed flags does: "continue" (Eq. 7 then the paper's restart) or
         "retrain" (remove them and retrain from scratch), as the detection pass recorded it."""
+        if getattr(self, "post_hoc", False):
+            return "continue"
         mode = _find_key(self.settings, "restart_mode")
         return str(mode) if mode else "continue"
 

@@ -77,6 +77,13 @@ def test_finetune_gate_names_a_retrain_restart(qtbot, demo_session) -> None:
     panel = AnalystPanel(demo_session)
     qtbot.addWidget(panel)
     assert panel.tabs.tabText(panel.tabs.indexOf(panel.finetune_gate)) == "Fine-tune / retrain"
+    # a post-hoc pass (no epoch) fine-tunes its finished encoder whatever its [dift] says: the tab read
+    # "Remove and retrain" and ran Eq. 7 (newcomer session 13)
+    demo_session.post_hoc = True
+    posthoc_gate = FineTuneGate(demo_session)
+    qtbot.addWidget(posthoc_gate)
+    posthoc_gate.override.setChecked(True)
+    assert posthoc_gate.button.text() == "Fine-tune on 3 confirmed poisons"
 
 
 def test_export_writes_manifests_and_report(qtbot, workspace_session, tmp_path) -> None:

@@ -340,12 +340,12 @@ class AnalystDock:
 
     def posthoc_checkpoint(self) -> Optional[Path]:
         """The encoder checkpoint of this pass when a post-hoc detection made it (its run records it)."""
-        from naviewer.workflows.posthoc import POSTHOC_KINDS
+        from naviewer.workflows.posthoc import POSTHOC_KINDS, locate_recorded_checkpoint
 
         for record in self.ws.store.runs():
             if record.get("name") == self.run and record.get("kind") in POSTHOC_KINDS:
                 checkpoint = (record.get("config") or {}).get("checkpoint")
-                return Path(checkpoint) if checkpoint else None
+                return locate_recorded_checkpoint(self.ws, checkpoint) if checkpoint else None
         return None
 
     def finetune_posthoc(self, confirmed: Any, checkpoint: Path) -> None:

@@ -477,8 +477,28 @@ def posthoc_checkpoint(ws: Workspace) -> tuple[Path, str, str]:
     if chosen is None or not chosen["config"].get("checkpoint"):
         raise NaviewerError("no post-hoc detection with a recorded checkpoint in this workspace: run "
                             "naviewer detect WORKSPACE --checkpoint CKPT first, or give --checkpoint", ws.path)
-    checkpoint = Path(chosen["config"]["checkpoint"])
+    checkpoint = locate_recorded_checkpoint(ws, chosen["config"]["checkpoint"])
     return checkpoint, chosen["name"], chosen["config"].get("tag") or _tag_for(checkpoint)
+
+
+def locate_recorded_checkpoint(ws: Workspace, recorded: "str | Path") -> Path:
+    """The file a run recorded as its checkpoint, found again after the workspace moved: as recorded; else,
+    when it lay in a workspace's ``checkpoints/`` folder, the same place in this workspace; else relative to
+    the workspace (passes from before session 12 kept the path as typed, relative to wherever the command
+    ran, and the GUI's fine-tune failed with "checkpoint file not found"). Returns the recorded path when
+    none exists, so the error names what was recorded."""
+    path = Path(recorded).expanduser()
+    if path.is_file():
+        return path
+    parts = path.parts
+    if "checkpoints" in parts:
+        index = len(parts) - 1 - parts[::-1].index("checkpoints")
+        moved = ws.path.joinpath(*parts[index:])
+        if moved.is_file():
+            return moved
+    if not path.is_absolute() and (ws.path / path).is_file():
+        return ws.path / path
+    return path
 
 
 def confirmed_density(features: np.ndarray, ids: np.ndarray, k: int) -> Optional[float]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -212,3 +214,21 @@ def test_a_fine_tuning_that_took_no_step_says_nothing_changed():
                                      {"cluster_spread": 0.386, "reference_spread": 0.362})
     assert said.startswith("Nothing to fine-tune") and "0.386" in said and "0.362" in said and "0 steps" in said
     assert finetune_unchanged_reason({"steps": 12}, {}) == ""
+
+
+def test_a_recorded_checkpoint_is_found_again_after_the_workspace_moved(tmp_path):
+    """Passes from before session 12 kept the checkpoint as typed (relative to where the command ran), and a
+    moved or copied workspace kept the old absolute path: the GUI's fine-tune said "checkpoint file not found"."""
+    from types import SimpleNamespace
+
+    from naviewer.workflows.posthoc import locate_recorded_checkpoint
+
+    ws = SimpleNamespace(path=tmp_path / "copy")
+    (ws.path / "checkpoints" / "demo").mkdir(parents=True)
+    (ws.path / "checkpoints" / "demo" / "last.pt").write_bytes(b"x")
+    here = ws.path / "checkpoints" / "demo" / "last.pt"
+    assert locate_recorded_checkpoint(ws, "/elsewhere/original/checkpoints/demo/last.pt") == here
+    assert locate_recorded_checkpoint(ws, "ws/checkpoints/demo/last.pt") == here
+    (ws.path / "mine.pt").write_bytes(b"x")
+    assert locate_recorded_checkpoint(ws, "mine.pt") == ws.path / "mine.pt"
+    assert locate_recorded_checkpoint(ws, "/nowhere/x.pt") == Path("/nowhere/x.pt")   # said as recorded

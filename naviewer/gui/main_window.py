@@ -122,7 +122,7 @@ class OverviewPanel(QWidget):
         own_dataset = state.workspace_summary.get("dataset") if workspace_open else None
         own_encoder = state.workspace_summary.get("encoder") if workspace_open else None
         if state.dataset is not None:
-            self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} images {kind}" if n else ""))
+            self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} image{'' if n == 1 else 's'} {kind}" if n else ""))
         else:
             self.dataset.setText(f"{own_dataset}<br>(the workspace's)" if own_dataset else "none")
         self.encoder.setText(str(state.encoder) if state.encoder is not None else (own_encoder or "none"))

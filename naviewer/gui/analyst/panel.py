@@ -19,7 +19,7 @@ from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import NaviewerError
 from naviewer.gui.analyst.clusters import ClusterListWidget
-from naviewer.gui.analyst.common import SessionBridge, keyed_shortcuts
+from naviewer.gui.analyst.common import SessionBridge, keyed_shortcuts, plural
 from naviewer.gui.analyst.crop_layout import CropLayoutWidget
 from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.analyst.density_map import DensityMapWidget
@@ -340,7 +340,7 @@ class AnalystPanel(QWidget):
         c = s.review_counts()
         flags = sum(c.values())
         self.header.setText(
-            f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {len(s.clusters()):,} clusters · "
+            f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {plural(len(s.clusters()), 'cluster')} · "
             f"reviewed {c['confirmed'] + c['rejected']:,} / {flags:,} · selected {len(s.selection):,} · reviewer <i>{s.reviewer}</i>"
             + verdict_line(s.settings)
         )

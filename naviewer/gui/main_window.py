@@ -312,6 +312,11 @@ class MainWindow(QMainWindow):
         workspace_menu.addAction(self.act_anchors)
         workspace_menu.addAction(self.act_detect)
         workspace_menu.addAction(self.act_detect_with)
+        workspace_menu.addSeparator()
+        # the analyst always opened the latest pass, so a Detect run replaced the pass under review with no way
+        # back (newcomer session 13): every pass of the workspace, the shown one checked
+        self.passes_menu = workspace_menu.addMenu("Detection &passes")
+        self.passes_menu.aboutToShow.connect(self._fill_passes_menu)
         self.workspace_menu = workspace_menu
         self.view_menu = bar.addMenu("&View")
         self.panels_menu = self.view_menu.addMenu("&Panels")
@@ -931,6 +936,40 @@ class MainWindow(QMainWindow):
         self._rebuild_recent_menu()
 
     # ---------------------------------------------------------------------- analyst ----
+    def pass_choices(self) -> list[tuple[int, Optional[str], str]]:
+        """(pass id, run, label) of every detection pass of the open workspace, newest first."""
+        if self.workspace_path is None:
+            return []
+        from naviewer.workspace import Workspace
+
+        try:
+            with Workspace.open(self.workspace_path, read_only=True) as ws:
+                rows = ws.store.passes()
+        except NaviewerError as exc:
+            self.state.log(f"cannot list the detection passes: {exc}")
+            return []
+        choices = []
+        for row in reversed(rows):
+            where = f"run {row['run']}" if row.get("run") else "no run"
+            when = f", epoch {int(row['epoch']) + 1}" if row.get("epoch") is not None else ", post-hoc"
+            choices.append((int(row["id"]), row.get("run"), f"Pass {row['id']}: {row['method']} ({where}{when})"))
+        return choices
+
+    def _fill_passes_menu(self) -> None:
+        menu = self.passes_menu
+        menu.clear()
+        choices = self.pass_choices()
+        if not choices:
+            menu.addAction("No detection pass in this workspace").setEnabled(False)
+            return
+        dock = getattr(self, "analyst_dock", None)
+        shown = getattr(dock, "pass_id", None) if dock is not None else None
+        for pass_id, run, label in choices:
+            action = menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(pass_id == shown)
+            action.triggered.connect(lambda _checked=False, p=pass_id, r=run: self.show_analyst(self.workspace_path, p, r))
+
     def show_analyst(self, workspace: os.PathLike | str, pass_id: Optional[int] = None, run: Optional[str] = None):
         """Dock the analyst panel on a detection pass of ``workspace`` (default: its latest); returns it.
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts, plural
 
 COLUMNS = ("#", "size", "mean density", "mean MinDist", "classes", "review", "representatives")
 #: MinDist is measured for the density candidates only: a cluster that label spreading or a rule added has none
@@ -261,7 +261,7 @@ class ClusterListWidget(QWidget):
                                  f"{sum(total.values()):,} flags, in no cluster: review them in the gallery.")
         else:
             self.summary.setText(
-                f"{len(clusters):,} clusters · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
+                f"{plural(len(clusters), 'cluster')} · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
                 + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")
             )
         self._update_buttons()

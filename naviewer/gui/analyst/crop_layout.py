@@ -238,9 +238,12 @@ class CropLayoutWidget(QWidget):
             orientation, confidence = guess_orientation(self.image)
             layout = CropLayout(size=r, gap=max(h, w) - 2 * r if max(h, w) >= 2 * r else 0, trigger=max(1, r // 4),
                                 orientation=orientation).to_layout()
-            self.layout_note = (f"A template, not this image's recorded layout: the trigger is guessed in the "
-                                f"{'sharper' if confidence > 0.1 else 'either (no clear difference)'} half "
-                                f"({orientation.replace('ref-', 'reference ')}); sizes are the paper's.")
+            where = orientation.replace("ref-", "reference ")
+            guess = (f"the trigger is guessed in the half with the sharper edges ({where})" if confidence > 0.1 else
+                     f"the halves look alike, so which one holds the trigger is a guess ({where}): flip it with "
+                     "the orientation control if the image says otherwise")
+            # ("guessed in the either (no clear difference) half" read as garbled to a newcomer)
+            self.layout_note = f"A template, not this image's recorded layout: {guess}; sizes are the paper's."
         self.image_layout = layout
         self.set_layout(CropLayout.from_layout(layout) if layout is not None else self.crop_layout)
 
@@ -291,7 +294,7 @@ class CropLayoutWidget(QWidget):
         self.estimate = estimate_event_probability(layout, n_pairs=self.n_pairs, seed=self.seed)
         e = self.estimate
         self.prob_label.setText(
-            f"<p style='font-size:15px'><b>P(noisy-alignment pair) = {100 * e.probability:.2f}%</b> ± {100 * e.stderr:.2f}%</p>"
+            f"<p style='font-size:15px'><b>P(reference + trigger pair) = {100 * e.probability:.2f}%</b> ± {100 * e.stderr:.2f}%</p>"
             f"per pair of views, {e.n_pairs:,} simulated pairs<br>"
             f"P(view inside reference) = {100 * e.p_reference:.1f}%<br>"
             f"P(view inside shadow and covering trigger) = {100 * e.p_shadow_trigger:.1f}%<br>"

@@ -621,6 +621,7 @@ class MainWindow(QMainWindow):
 
     def _on_job_started(self, job: Job) -> None:
         self._status_job = job
+        self._update_actions()  # Cancel follows a fine-tune or detection too
         job.progress.connect(lambda *_a, job=job: self._update_status() if job is self._status_job else None)
         job.event.connect(lambda kind, data, job=job: self._log_event(job, kind, data))
         self.state.log(f"started: {job.name}")
@@ -628,6 +629,7 @@ class MainWindow(QMainWindow):
         self._update_status()
 
     def _on_job_finished(self, job: Job) -> None:
+        self._update_actions()
         text = {JobState.FINISHED: "finished", JobState.CANCELLED: "cancelled", JobState.FAILED: "failed"}[job.state]
         self.state.log(f"{text}: {job.name}" + (f" — {job.error_message()}" if job.state is JobState.FAILED else ""))
         self.statusBar().showMessage(f"{job.name}: {text}", 5000)
@@ -1172,9 +1174,20 @@ class MainWindow(QMainWindow):
             self.training_job.resume()
         self._update_actions()
 
+    def _long_job(self) -> Optional[Job]:
+        """What the toolbar's Cancel stops: the training, else the latest running fine-tune or detection (those
+        ran with Cancel greyed, and the way to stop them was the Jobs tab; newcomer session 13)."""
+        if self.training_job is not None and self.training_job.running:
+            return self.training_job
+        others = [job for job in self.jobs.running_jobs() if job.kind in ("training", "detection")]
+        return others[-1] if others else None
+
     def cancel_training(self) -> None:
-        if self.training_job is not None:
-            self.training_job.cancel()
+        job = self._long_job()
+        if job is not None:
+            job.cancel()
+            if job is not self.training_job:
+                self.statusBar().showMessage(f"Cancelling: {job.name}", 5000)
         self._update_actions()
 
     def _update_actions(self, *_args: Any) -> None:
@@ -1182,7 +1195,8 @@ class MainWindow(QMainWindow):
         self.act_train.setEnabled(job is None)
         self.act_pause.setEnabled(job is not None and job.state is JobState.RUNNING)
         self.act_resume.setEnabled(job is not None and job.state is JobState.PAUSED)
-        self.act_cancel.setEnabled(job is not None and job.state in (JobState.RUNNING, JobState.PAUSED))
+        long_job = self._long_job()
+        self.act_cancel.setEnabled(long_job is not None and long_job.state in (JobState.RUNNING, JobState.PAUSED))
         # a greyed button says why (its tooltip used to describe the action it could not do)
         idle = "no training is running (Run ▸ Train… starts one)"
         for action, tip in ((self.act_pause, "Pause training at the next batch"),
@@ -1191,6 +1205,8 @@ class MainWindow(QMainWindow):
             why = idle if job is None else ("the training is not paused" if action is self.act_resume
                                             else "the training is paused: Resume or Cancel it")
             text = tip if action.isEnabled() else f"{tip}: unavailable, {why}"
+            if action is self.act_cancel and long_job is not None and long_job is not job:
+                text = f"Cancel {long_job.name}"
             action.setToolTip(text)
             action.setStatusTip(text)
         self.act_export.setEnabled(self.workspace_path is not None)

@@ -101,6 +101,22 @@ def test_training_controls_pause_resume_cancel(qtbot, window):
     assert job.state is JobState.CANCELLED and window.act_train.isEnabled()
 
 
+def test_toolbar_cancel_stops_a_detection_or_fine_tune_too(qtbot, window):
+    """A post-hoc detection or fine-tune ran with the toolbar's Cancel greyed; the way to stop it was the Jobs tab."""
+    assert not window.act_cancel.isEnabled()
+    job = window.start_job(endless_job, "Detect (post-hoc) with last.pt", kind="detection")
+    qtbot.waitUntil(window.act_cancel.isEnabled, timeout=5000)
+    assert "Detect (post-hoc) with last.pt" in window.act_cancel.toolTip()
+    window.act_cancel.trigger()
+    qtbot.waitSignal(job.finished, timeout=2000).wait()
+    assert job.state is JobState.CANCELLED
+    qtbot.waitUntil(lambda: not window.act_cancel.isEnabled(), timeout=2000)
+    assert window.start_job(endless_job, "Open dataset x", kind="dataset") is not None   # a short job: not Cancel's
+    qtbot.wait(100)
+    assert not window.act_cancel.isEnabled()
+    window.jobs.cancel_all()
+
+
 def test_training_without_data_is_refused(qtbot, window):
     assert window.start_training({"method": "simclr", "epochs": 1, "batch_size": 8, "lr": 0.1, "device": "cpu"}) is None
     assert "Open a workspace or a dataset" in window.last_message_box.text()

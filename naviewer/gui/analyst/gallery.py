@@ -506,7 +506,8 @@ class GalleryWidget(QWidget):
     (the keys act on it as usual) and the header says it is sorting; the latest request wins: an older
     one is told to stop (its cancel flag, checked between steps) and its result, if it still comes, is
     dropped. When the new order is applied the highlighted samples and the focused one stay the same
-    samples (found again by id), and the focused tile is scrolled into view. Below it, the same work is
+    samples (found again by id), and the focused tile is scrolled into view; a new sort order with nothing
+    highlighted shows its top instead, the first tile taking the focus. Below it, the same work is
     done at once (tens of ms). :meth:`wait_for_filter` waits for a pending request (tests, scripts).
 
     Signals: ``sample_activated(int)`` when Enter is pressed on a tile (the panel shows it in the
@@ -750,7 +751,17 @@ class GalleryWidget(QWidget):
 
     def _show_result(self, serial: int, result: dict) -> None:
         ids, base = result["ids"], int(result["base"])
+        spec = self.filters.spec()
+        order = (spec.sort, spec.descending)
+        resorted = getattr(self, "_shown_order", order) != order
+        self._shown_order = order
         self._set_ids(ids, keep_scroll=bool(result["keep_scroll"]), row_of=result["rows"])
+        if resorted and len(ids) and not self.view.selectionModel().hasSelection():
+            # a new sort shows its top: the first tile takes the focus (the keys act on what is in view), where
+            # the focused tile used to stay, scrolled into view near the bottom (newcomer session 13)
+            self.session.set_current(int(ids[0]), source=None)
+            self.view.selectionModel().setCurrentIndex(self.model.row_index(0), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.view.scrollToTop()
         narrowed = len(ids) < base
         self.count_label.setText(f"{len(ids):,} shown" + (f" of {base:,} (filtered)" if narrowed else ""))
         self._update_progress()

@@ -158,3 +158,19 @@ def test_the_stall_bench_runs_both_versions_and_restores_the_panel(qtbot, tmp_pa
     assert AnalysisSession.review_queue is review_queue and GalleryWidget.ASYNC_FROM == 200_000
     assert session_module.flagged_clusters is clusters and DensityMapWidget.rebuild is rebuild
     assert DensityMapWidget.ASYNC_FROM == WhyFlaggedWidget.ASYNC_FROM == 200_000
+
+
+def test_a_new_sort_shows_its_top_with_the_focus_on_the_first_tile(qtbot, async_gallery) -> None:
+    """After Sort by a score the gallery stayed scrolled to the focused tile near the bottom; with nothing
+    highlighted a new sort now shows its top and focuses its first tile (the keys act on what is in view)."""
+    session, gallery = async_gallery
+    view = gallery.view
+    low = int(gallery.model.ids[-1])
+    session.set_current(low)
+    qtbot.waitUntil(lambda: gallery.focused_id() == low)
+    gallery.filters.set_sort("posterior")
+    qtbot.waitUntil(lambda: not gallery.filter_pending)
+    first = int(gallery.model.ids[0])
+    assert gallery.focused_id() == first and session.current == first
+    assert view.verticalScrollBar().value() == 0
+    assert list(gallery.target_ids()) == [first]

@@ -93,7 +93,8 @@ def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     assert list(groups) == ["none"] + [f"{c} detector{'s' if c > 1 else ''}" for c in range(1, counts.max() + 1)]
     for c, ids in enumerate(groups.values()):
         assert sorted(ids.tolist()) == np.flatnonzero(counts == c).tolist()
-    assert "detectors agreeing" in m.legend.text() and "none" in m.legend.text()
+    assert "detectors agreeing (how many flag it, DIFT included)" in m.legend.text() and "none" in m.legend.text()
+    assert "score" not in m.colour_box.currentText()  # a count, not a score of its own
     m.set_colour_mode("class")
 
 

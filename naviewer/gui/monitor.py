@@ -506,18 +506,26 @@ class TrainingMonitor(QWidget):
         # and repaint their labels, the costliest part of a plot's repaint.
         item.disableAutoRange()
         item.getViewBox().sigRangeChangedManually.connect(lambda *_a, name=spec.name: self._user_ranged.add(name))
-        if len({s.key for s in spec.series}) > 1:  # step-vs-epoch pairs are told apart by dots instead
+        # a legend whenever a plot has two series: a step-vs-epoch pair of one metric had none (its dots were to
+        # tell it apart) and a newcomer asked what the line and the dots were; such a pair is named by its source
+        if len(spec.series) > 1:
             item.addLegend(offset=(-4, -4), labelTextSize="8pt")
+        same_label = len({s.label for s in spec.series}) < len(spec.series)
+        where = {"step": "each step", "spread": "detection passes"}
+
+        def name_of(series) -> str:
+            return f"{series.label} ({where.get(series.source, 'each epoch')})" if same_label else series.label
+
         for series in spec.series:
             if series.source == "step":
-                curve = item.plot([], [], name=series.label, antialias=False)  # dense: antialiasing costs, shows nothing
+                curve = item.plot([], [], name=name_of(series), antialias=False)  # dense: antialiasing costs, shows nothing
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
             elif series.source == "spread":  # one point per detection pass: a star, no line
-                curve = item.plot([], [], name=series.label, pen=None, symbol="star", symbolSize=14)
+                curve = item.plot([], [], name=name_of(series), pen=None, symbol="star", symbolSize=14)
                 curve.scatter.opts.update(hoverable=True, tip=lambda x, y, data, p=spec, s=series: self._point_tip(p, s, x, y))
             else:
-                curve = item.plot([], [], name=series.label, symbol="o", symbolSize=6)
+                curve = item.plot([], [], name=name_of(series), symbol="o", symbolSize=6)
                 # hovering an epoch point says which epoch it is, 1-based like the axis
                 curve.scatter.opts.update(hoverable=True, tip=lambda x, y, data, p=spec, s=series: self._point_tip(p, s, x, y))
             self.curves[(spec.name, series.key, series.source)] = curve

@@ -355,3 +355,11 @@ def test_following_a_folder_that_does_not_exist_is_said_in_a_dialog(qtbot, windo
     assert box is not None and "no such folder" in box.text() and "such-run" in box.text()
     assert window.state.run is None
     box.close()
+
+
+def test_a_step_and_epoch_pair_of_one_metric_has_a_legend(qtbot, monitor):
+    """The loss plot's line (each step) and dots (epoch means) had no legend; a newcomer asked what they were."""
+    legend = monitor.plots["loss"].getPlotItem().legend
+    assert legend is not None
+    names = [label.text for _sample, label in legend.items]
+    assert names == ["step", "epoch mean"]

@@ -828,7 +828,10 @@ class DensityMapWidget(QWidget):
             parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
         mode = " · density image (too many points for a scatter)" if self.image_mode else ""
         # an entry never breaks inside ("top 1% 20 of 20" stays on one line); the lines break between entries
-        self.legend.setText(" &nbsp; ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + mode)
+        # (the heading may break between its words: kept whole, "(how many of each are selected)" widened the
+        # map's minimum and narrowed the gallery at 1280x720)
+        self.legend.setText(" &nbsp; ".join(part if part.startswith("<i>") else
+                                            f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + mode)
 
     # -- modes ----------------------------------------------------------------------------------
     def set_theme(self, theme: Any) -> None:

@@ -196,7 +196,7 @@ def map_update_legend(self) -> None:
         parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
     mode = " · density image (too many points for a scatter)" if self.image_mode else ""
     # an entry never breaks inside ("top 1% 20 / 20" stays on one line); the lines break between entries
-    self.legend.setText(" &nbsp; ".join(f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + mode)
+    self.legend.setText(_dm.legend_html(parts) + mode)
 
 
 # -- WhyFlaggedWidget, as it was ------------------------------------------------------------------

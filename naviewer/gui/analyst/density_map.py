@@ -66,6 +66,14 @@ def colour_heading(mode: str, mode_text: str, selection: bool) -> list[str]:
     return [f"<i>{' '.join(words)}</i>:"] if words else []
 
 
+def legend_html(parts: list[str]) -> str:
+    """The legend's entries joined: an entry never breaks inside ("top 1% 20 of 20" stays on one line), the
+    lines break between entries, and the heading (:func:`colour_heading`) may break between its words (kept
+    whole, "(how many of each are selected)" widened the map's minimum and narrowed the gallery at 1280x720)."""
+    return " &nbsp; ".join(part if part.startswith("<i>") else f"<span style='white-space:nowrap'>{part}</span>"
+                           for part in parts)
+
+
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Even-odd rule, vectorised over points, bounding-box prefiltered (lasso selection)."""
     if len(polygon) < 3 or len(points) == 0:
@@ -827,11 +835,7 @@ class DensityMapWidget(QWidget):
             count = f"{int(in_class[k]):,} of {len(ids):,}" if sel is not None else f"{len(ids):,}"
             parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
         mode = " · density image (too many points for a scatter)" if self.image_mode else ""
-        # an entry never breaks inside ("top 1% 20 of 20" stays on one line); the lines break between entries
-        # (the heading may break between its words: kept whole, "(how many of each are selected)" widened the
-        # map's minimum and narrowed the gallery at 1280x720)
-        self.legend.setText(" &nbsp; ".join(part if part.startswith("<i>") else
-                                            f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + mode)
+        self.legend.setText(legend_html(parts) + mode)
 
     # -- modes ----------------------------------------------------------------------------------
     def set_theme(self, theme: Any) -> None:

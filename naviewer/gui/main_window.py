@@ -860,6 +860,10 @@ class MainWindow(QMainWindow):
 
         def done(job: Job) -> None:
             self.state.set_dataset(path, job.result)
+            warning = (job.result or {}).get("warning") if isinstance(job.result, dict) else None
+            if warning:
+                self.state.log(f"dataset {path.name}: {warning}")
+                self.statusBar().showMessage(f"Dataset {path.name}: {warning}", 15000)
 
         return self.start_job(lambda ctx: tasks.dataset_summary(path, ctx), f"Open dataset {path.name}",
                               resources=[f"dataset:{path}"], kind="dataset", on_success=done)

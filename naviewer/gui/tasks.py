@@ -156,12 +156,28 @@ def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContex
 
 
 def dataset_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
+    import numpy as np
+
     from naviewer.data import open_dataset
 
     ctx.progress(0, None, "opening dataset")
     dataset = open_dataset(path)
+    # a few images decoded now: a folder whose only "image" was text opened without a word (newcomer session 13)
+    n = len(dataset)
+    sample = np.unique(np.random.default_rng(0).integers(0, n, size=min(n, 16))) if n else []
+    failed: list[NaviewerError] = []
+    for index in sample:
+        try:
+            dataset.image(int(index))
+        except NaviewerError as exc:
+            failed.append(exc)
+    if failed and len(failed) == len(sample):
+        raise NaviewerError(f"none of the {len(sample)} images tried could be read; the first: {failed[0]}", path)
     description = dataset.describe() if hasattr(dataset, "describe") else {}
-    return {"samples": len(dataset), "classes": len(dataset.class_names), "kind": str(description.get("kind", ""))}
+    out = {"samples": n, "classes": len(dataset.class_names), "kind": str(description.get("kind", ""))}
+    if failed:
+        out["warning"] = f"{len(failed)} of {len(sample)} images tried could not be read; the first: {failed[0]}"
+    return out
 
 
 def check_checkpoint(path: Path, ctx: JobContext) -> dict[str, Any]:

@@ -12,6 +12,23 @@ def _image_folder(root, per_class=6, size=16):
     return image_folder(root, per_class, size)
 
 
+def test_a_dataset_whose_images_cannot_be_read_is_said_when_opened(tmp_path):
+    """A folder whose one "image" was text opened without a word; a few images are decoded when it opens."""
+    from naviewer.errors import NaviewerError
+    from naviewer.gui.tasks import dataset_summary
+    from naviewer.jobs import JobContext
+
+    bogus = tmp_path / "bogus" / "cat"
+    bogus.mkdir(parents=True)
+    (bogus / "fake.png").write_text("not an image")
+    with pytest.raises(NaviewerError, match="none of the 1 images tried could be read"):
+        dataset_summary(tmp_path / "bogus", JobContext())
+    folder = _image_folder(tmp_path / "images")
+    (folder / sorted(p.name for p in folder.iterdir())[0] / "zz.png").write_text("not an image")
+    out = dataset_summary(folder, JobContext())
+    assert out["samples"] == 13 and ("warning" not in out or "could not be read" in out["warning"])
+
+
 def test_open_dataset_then_create_and_open_workspace(qtbot, window, tmp_path):
     folder = _image_folder(tmp_path / "images")
     _finish(qtbot, window.open_dataset(folder))

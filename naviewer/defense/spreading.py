@@ -334,21 +334,9 @@ def anchor_reach(neighbors: np.ndarray, distances: np.ndarray, anchor_ids: np.nd
     reached by its own anchors like any other sample (docs/dift.md, Anchor reach).
     """
     neighbors = np.asarray(neighbors, dtype=np.int64)
-    n = neighbors.shape[0]
-    w = sparse_affinity(neighbors, distances, n, gamma, weight)
-    degree = np.asarray(w.sum(axis=1)).ravel()
-    scale = sp.diags(1.0 / np.sqrt(np.where(degree > 0, degree, 1.0)))
-    s = (scale @ w @ scale).tocsr()
-    seed = np.zeros(n, dtype=np.float64)
+    seed = np.zeros(neighbors.shape[0], dtype=np.float64)
     seed[np.asarray(anchor_ids, dtype=np.int64)] = 1.0 - alpha
-    f = seed.copy()
-    for _ in range(max_iter):
-        g = alpha * (s @ f) + seed
-        done = np.abs(g - f).max() <= tol * max(float(g.max()), 1e-300)
-        f = g
-        if done:
-            break
-    return f
+    return _spread_columns(_spread_matrix(neighbors, distances, gamma, weight), seed, alpha, tol, max_iter)
 
 
 def _spread_matrix(neighbors: np.ndarray, distances: np.ndarray, gamma: float, weight: str) -> sp.csr_matrix:
@@ -363,13 +351,15 @@ def _spread_matrix(neighbors: np.ndarray, distances: np.ndarray, gamma: float, w
 
 def _spread_columns(s: sp.csr_matrix, seed: np.ndarray, alpha: float, tol: float, max_iter: int,
                     ctx: Optional[JobContext] = None) -> np.ndarray:
-    """Iterate F <- alpha S F + seed to its fixed point, every column converged (N, b), in the seed's dtype."""
+    """Iterate F <- alpha S F + seed to its fixed point, every column converged ((N,) or (N, b)), in the seed's
+    dtype (its smallest normal number the floor of the relative tolerance, so an unreached column stops)."""
     f = seed.copy()
+    floor = np.finfo(seed.dtype).tiny
     for _ in range(max_iter):
         if ctx is not None:
             ctx.check()
         g = alpha * (s @ f) + seed
-        done = (np.abs(g - f).max(axis=0) <= tol * np.maximum(g.max(axis=0), 1e-30)).all()
+        done = bool((np.abs(g - f).max(axis=0) <= tol * np.maximum(g.max(axis=0), floor)).all())
         f = g
         if done:
             break

@@ -45,7 +45,7 @@ from naviewer.gui.analyst.common import (
     process_events_while,
 )
 from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
-from naviewer.gui.analyst.detector_scores import AGREEMENT_KEY, detector_table
+from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.flow_layout import FlowLayout
 from naviewer.errors import JobCancelled
 from naviewer.jobs import JobContext
@@ -430,9 +430,7 @@ class DensityMapWidget(QWidget):
         self.colour_modes = dict(COLOUR_MODES)
         for item in self.detectors:
             if item.key in session.scores:
-                # "detectors agreeing score" read as a score of its own: the count is named as a count
-                self.colour_modes[item.key] = (f"{item.label} (how many flag it, DIFT included)" if item.key == AGREEMENT_KEY
-                                               else f"{item.label} score")
+                self.colour_modes[item.key] = item.value_name(long=True)
         self.colour_box = QComboBox()
         for key, text in self.colour_modes.items():
             self.colour_box.addItem(text, key)

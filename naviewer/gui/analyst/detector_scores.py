@@ -86,6 +86,13 @@ class DetectorScore:
             self._rank = rank
         return self._rank
 
+    def value_name(self, long: bool = False) -> str:
+        """What its values are called in a menu: "lid #3 score"; the agreement is a count, not a score of its own
+        ("detectors agreeing score" read as one): "(count)", or ``long`` "(how many flag it, DIFT included)"."""
+        if self.key != AGREEMENT_KEY:
+            return f"{self.label} score"
+        return f"{self.label} (how many flag it, DIFT included)" if long else f"{self.label} (count)"
+
     def describe(self) -> str:
         """The pass in one line: flags, and AUROC / precision / recall when it was run in evaluation mode."""
         if self.note:

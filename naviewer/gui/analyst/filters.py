@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from naviewer.analysis.review import REVIEW_STATES, STATE_CODE
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
-from naviewer.gui.analyst.detector_scores import AGREEMENT_KEY, detector_table
+from naviewer.gui.analyst.detector_scores import detector_table
 
 RANGE_SCORES = (("rank", "density rank"), ("density", "density"), ("mindist", "MinDist"), ("posterior", "GMM posterior"))
 SORT_KEYS = (("suspicion", "suspicion (flags, densest first)"), ("rank", "density rank"), ("density", "density"),
@@ -236,7 +236,7 @@ class FilterSidebar(QWidget):
                 self.sort.addItem(text, key)
         detectors = [item for item in detector_table(session) if item.key in session.scores]
         for item in detectors:  # every detector pass of the workspace (issue 13): most suspicious first
-            self.sort.addItem(f"{item.label} (count)" if item.key == AGREEMENT_KEY else f"{item.label} score", item.key)
+            self.sort.addItem(item.value_name(), item.key)
             self.sort.setItemData(self.sort.count() - 1, item.describe(), Qt.ItemDataRole.ToolTipRole)
         self.sort.setToolTip("the gallery's order; samples without the score come last (a detector's score sorts "
                              "descending, its most suspicious first)")
@@ -266,9 +266,7 @@ class FilterSidebar(QWidget):
         range_form.setContentsMargins(4, 2, 4, 2)
         self.ranges: dict[str, tuple[QDoubleSpinBox, QDoubleSpinBox, float, float]] = {}
         row = 0
-        named = [(item.key, f"{item.label} (count)" if item.key == AGREEMENT_KEY else f"{item.label} score")
-                 for item in detectors]
-        for key, text in list(RANGE_SCORES) + named:
+        for key, text in list(RANGE_SCORES) + [(item.key, item.value_name()) for item in detectors]:
             if key == "rank" and "rank" not in session.scores:  # derived: a permutation of 0..N-1
                 span = (0.0, float(session.n - 1)) if session.n > 1 else None
             else:

@@ -240,9 +240,7 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
     spec = parse_anchor_spec(anchors) if anchors is not None else None
     dift = dift_preset_section(dift_preset)
     ctx = ensure_context(ctx)
-    target = Path(path).expanduser()
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):  # before the crafting, not after it
-        raise NaviewerError("cannot create a workspace here: the path exists and is not an empty directory", target)
+    Workspace.refuse_taken_path(path)  # before the crafting, not after it
     clean = _open(clean_dataset)
     labels = np.asarray(clean.labels, dtype=np.int64)
     if not (labels >= 0).any():

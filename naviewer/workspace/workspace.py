@@ -94,6 +94,14 @@ class Workspace:
         self.store = store
 
     # -- life cycle -------------------------------------------------------------------------
+    @staticmethod
+    def refuse_taken_path(path: PathLike) -> None:
+        """A new workspace goes where nothing is, or into an empty folder; callers that do long work first (crafting
+        an attack) check here before it, not after."""
+        path = Path(path).expanduser()
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise NaviewerError("cannot create a workspace here: the path exists and is not an empty directory", path)
+
     @classmethod
     def create(
         cls,
@@ -105,8 +113,7 @@ class Workspace:
         """Make a new workspace at ``path`` (absent or an empty directory) and register ``dataset``."""
         ctx = ensure_context(ctx)
         path = Path(path).expanduser().absolute()
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise NaviewerError("cannot create a workspace here: the path exists and is not an empty directory", path)
+        cls.refuse_taken_path(path)
         staging = path.parent / f".{path.name}.creating-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,9 @@ METHODS: dict[str, tuple[str, float, float]] = {
     "simsiam": ("SimSiam", 0.1, 1e-4),
 }
 METHOD_NAMES = tuple(METHODS)
+#: the largest base learning rate and weight decay a run accepts, on every path (the CLI's options and
+#: TrainConfig): lr 1e300 overflowed inside torch's optimiser; LARS-style rates (~5) stay far below
+LR_MAX, WEIGHT_DECAY_MAX = 1000.0, 10.0
 
 
 def method_label(name: str) -> str:

@@ -11,6 +11,7 @@ import argparse
 import math
 from typing import Any, Optional
 
+from naviewer.catalogue import LR_MAX, WEIGHT_DECAY_MAX
 from naviewer.errors import NaviewerError
 
 SEED_MAX = 2**32 - 1
@@ -22,8 +23,8 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "image_size": ("--image-size", "int", 8, 4096, True),
     "batch_size": ("--batch-size", "int", 1, None, True),
     "threads": ("--threads", "int", 1, 1024, True),
-    "lr": ("--lr", "float", 0, 1000, False),  # 1e300 passed and overflowed in torch's optimiser (a traceback)
-    "wd": ("--wd", "float", 0, 10, True),
+    "lr": ("--lr", "float", 0, LR_MAX, False),  # 1e300 passed and overflowed in torch's optimiser (a traceback)
+    "wd": ("--wd", "float", 0, WEIGHT_DECAY_MAX, True),
     "warmup_epochs": ("--warmup-epochs", "float", 0, None, True),
     "min_crop_scale": ("--min-crop-scale", "float", 0, 1, False),
     "knn_t": ("--knn-t", "float", 0, None, False),

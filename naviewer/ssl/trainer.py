@@ -41,7 +41,7 @@ from naviewer.ssl.checkpoints import (
     save_atomic,
 )
 from naviewer.ssl.device import resolve_device
-from naviewer.catalogue import LEGACY_RECIPE, augment_values, check_recipe, default_recipe
+from naviewer.catalogue import LEGACY_RECIPE, LR_MAX, WEIGHT_DECAY_MAX, augment_values, check_recipe, default_recipe
 from naviewer.ssl.distributed import DistInfo, all_reduce_mean, barrier, broadcast_flag, init_distributed
 from naviewer.ssl.methods import SSLMethod, build_method
 
@@ -90,7 +90,7 @@ class TrainConfig:
         if self.amp_dtype not in ("bfloat16", "float16"):
             raise NaviewerError("amp_dtype must be bfloat16 or float16")
         # every path (CLI, the GUI's dialog, a saved config) meets these: lr 1e300 overflowed inside torch's SGD
-        for name, value, high in (("lr", self.lr, 1000.0), ("weight_decay", self.weight_decay, 10.0)):
+        for name, value, high in (("lr", self.lr, LR_MAX), ("weight_decay", self.weight_decay, WEIGHT_DECAY_MAX)):
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
                                           and 0 <= value <= high and (value > 0 or name != "lr")):
                 raise NaviewerError(f"{name} must be a finite number {'above 0' if name == 'lr' else 'from 0'} "

@@ -88,6 +88,9 @@ class AnalysisSession:
     detection), ``history`` (per-epoch flags) and ``settings`` (the detection pass settings).
     """
 
+    #: the pass came from a post-hoc detection (saved without an epoch; :meth:`from_workspace` sets it)
+    post_hoc: bool = False
+
     def __init__(
         self,
         scores: dict[str, np.ndarray],
@@ -206,7 +209,7 @@ class AnalysisSession:
     def restart_mode(self) -> str:
         """What acting on the confirmed flags does: "continue" (Eq. 7 then the paper's restart) or
         "retrain" (remove them and retrain from scratch), as the detection pass recorded it."""
-        if getattr(self, "post_hoc", False):
+        if self.post_hoc:
             return "continue"
         mode = _find_key(self.settings, "restart_mode")
         return str(mode) if mode else "continue"

@@ -2,7 +2,9 @@
 the stop's encoder (last.pt, saved after epoch 44) and the stop's buffer (pass 1), the workspace's trusted
 anchors and [dift]; only the settings named on each row change. Ground truth is read only to count.
 
-Usage: python replay_stop.py WS CHECKPOINT GROUND_TRUTH_JSON
+Usage: python replay_stop.py WS CHECKPOINT GROUND_TRUTH_JSON [ROWS_JSON]
+ROWS_JSON (optional; session 13's `rows_units.json`): the rows to replay instead of the ones below, a JSON
+list of [name, {setting: value}].
 """
 import dataclasses
 import json
@@ -58,6 +60,8 @@ rows = [("the stop's settings (naviewer preset)", {}),
         ("crop agreement 2 (the demo's)", {"crop_agreement": 2.0, "crop_agreement_threshold": 0.05}),
         ("crop agreement 1", {"crop_agreement": 1.0, "crop_agreement_threshold": 0.05}),
         ("crop agreement 2, threshold 0.02", {"crop_agreement": 2.0, "crop_agreement_threshold": 0.02})]
+if len(sys.argv) > 4:
+    rows = [(name, dict(change)) for name, change in json.load(open(sys.argv[4]))]
 for name, change in rows:
     config = dataclasses.replace(base, **change).validate()
     detection = detect_epoch(features, anchors, config, sample_count=n)

@@ -1,7 +1,8 @@
 """The Detect dialog: the encoder checkpoint and which detectors run beside DIFT, each as its own pass.
 
-Why a dialog: Run ▸ Detect (post-hoc) runs DIFT alone, as ``naviewer detect WS --checkpoint C`` does; the
-field's other detectors (``--detector NAME``) are what the Analyst panel compares side by side, and a
+Why a dialog: Run ▸ Detect (post-hoc) used to start DIFT as soon as a file was picked, with no word of what would
+run. Now the encoder and the detectors are chosen first (nothing ticked: DIFT alone, as ``naviewer detect WS
+--checkpoint C`` does); the field's other detectors (``--detector NAME``) are what the Analyst panel compares side by side, and a
 person without the command line had no way to run them. The names and one-line summaries come from
 :mod:`naviewer.catalogue` (torch-free), the same list ``naviewer detect --help`` prints.
 """
@@ -42,7 +43,7 @@ class DetectDialog(QDialog):
         self.setWindowTitle("Detect (post-hoc)")
         self.start_dir = start_dir
         layout = QVBoxLayout(self)
-        intro = QLabel("DIFT always runs. Each detector ticked below runs on the same embeddings and is saved as a "
+        intro = QLabel("DIFT always runs, with the workspace's [dift] settings (workspace.toml). Each detector ticked below runs on the same embeddings and is saved as a "
                        "pass of its own; the Analyst panel shows every one side by side (inspector, gallery sort, "
                        "map colours).")
         intro.setWordWrap(True)
@@ -53,9 +54,9 @@ class DetectDialog(QDialog):
         self.checkpoint_edit.setPlaceholderText("a .pt file (naviewer run, or a foreign SSL checkpoint)")
         self.checkpoint_edit.textChanged.connect(self._validate)
         row.addWidget(self.checkpoint_edit, 1)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row.addWidget(browse)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
+        row.addWidget(self.browse_button)
         layout.addLayout(row)
         grid = QGridLayout()
         self.boxes: dict[str, QCheckBox] = {}

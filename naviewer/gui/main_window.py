@@ -272,11 +272,12 @@ class MainWindow(QMainWindow):
         self.act_pause = self._action("&Pause", self.pause_training, "Ctrl+P", "Pause training at the next batch")
         self.act_resume = self._action("&Resume", self.resume_training, "Ctrl+R", "Resume paused training")
         self.act_cancel = self._action("&Cancel", self.cancel_training, "Ctrl+.", "Cancel training (it checkpoints first)")
+        # one action, one dialog: the encoder and the detectors are chosen before anything runs (the file picker
+        # alone started a detection at once, with no word of what it would run)
         self.act_detect = self._action("&Detect (post-hoc)…", self.detect_dialog, None,
-                                       "Run a DIFT pass on the open workspace with a trained encoder (naviewer detect)")
-        self.act_detect_with = self._action("Detect with &other detectors…", self.detect_with_dialog, None,
-                                            "DIFT and the detectors you tick (k-distance, LID, PatchSearch, ...), each "
-                                            "a pass of its own, side by side in the Analyst (naviewer detect --detector)")
+                                       "Rank the open workspace's samples with a trained encoder: DIFT and the detectors "
+                                       "you tick (k-distance, LID, PatchSearch, ...), each a pass of its own, side by side "
+                                       "in the Analyst (naviewer detect --detector)")
         self.act_anchors = self._action("&Anchors…", self.show_anchors, "Ctrl+Shift+A",
                                         "DIFT's anchors of the open workspace: where they come from, whether they are "
                                         "trusted, per class; replace them with a trusted clean set (naviewer anchors)")
@@ -311,7 +312,6 @@ class MainWindow(QMainWindow):
         workspace_menu = bar.addMenu("&Workspace")
         workspace_menu.addAction(self.act_anchors)
         workspace_menu.addAction(self.act_detect)
-        workspace_menu.addAction(self.act_detect_with)
         workspace_menu.addSeparator()
         # the analyst always opened the latest pass, so a Detect run replaced the pass under review with no way
         # back (newcomer session 13): every pass of the workspace, the shown one checked
@@ -332,7 +332,6 @@ class MainWindow(QMainWindow):
             run_menu.addAction(action)
         run_menu.addSeparator()
         run_menu.addAction(self.act_detect)
-        run_menu.addAction(self.act_detect_with)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
         help_menu.addAction(self.act_about)
@@ -1037,33 +1036,17 @@ class MainWindow(QMainWindow):
             dock.refresh_anchors()
 
     # -------------------------------------------------------------------- detection ----
-    def detect_dialog(self) -> Optional[Job]:
-        """Run ▸ Detect (post-hoc): the open encoder (File ▸ Open encoder), else one chosen here."""
-        if self.workspace_path is None:
-            self.inform("Detect", "Open a workspace first: post-hoc detection ranks a workspace's samples "
-                        "(as `naviewer detect WORKSPACE --checkpoint CKPT`).")
-            return None
-        checkpoint = self.encoder_path
-        if checkpoint is None:
-            start = self._workspace_encoder() or self.workspace_path / "checkpoints"  # the reviewed pass's, chosen
-            chosen, _ = QFileDialog.getOpenFileName(self, "Detect (post-hoc): choose the encoder checkpoint",
-                                                    str(start if start.exists() else self.workspace_path),
-                                                    "PyTorch checkpoints (*.pt *.pth);;All files (*)")
-            if not chosen:
-                return None
-            checkpoint = Path(chosen)
-        return self.detect(checkpoint)
-
     def _workspace_encoder(self) -> Optional[Path]:
         """The encoder of the workspace's reviewed pass, when its checkpoint is still there (the Overview names it)."""
         found = self.state.workspace_summary.get("encoder_path")
         return Path(found) if found and Path(found).is_file() else None
 
-    def detect_with_dialog(self):
-        """Run ▸ Detect with other detectors: a dialog (non-blocking) for the checkpoint and the detectors; accepting
-        it runs :meth:`detect` with them. Returns the dialog."""
+    def detect_dialog(self):
+        """Run ▸ Detect (post-hoc): a dialog (non-blocking) for the encoder (the open one, else the reviewed pass's) and
+        the detectors; accepting it runs :meth:`detect` with them. Returns the dialog (None without a workspace)."""
         if self.workspace_path is None:
-            self.inform("Detect", "Open a workspace first: post-hoc detection ranks a workspace's samples.")
+            self.inform("Detect", "Open a workspace first: post-hoc detection ranks a workspace's samples "
+                        "(as `naviewer detect WORKSPACE --checkpoint CKPT`).")
             return None
         start = self.workspace_path / "checkpoints"
         dialog = DetectDialog(self, self.encoder_path or self._workspace_encoder(),
@@ -1215,7 +1198,6 @@ class MainWindow(QMainWindow):
             action.setStatusTip(text)
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
-        self.act_detect_with.setEnabled(self.workspace_path is not None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 
     # ------------------------------------------------------------------------ help ----

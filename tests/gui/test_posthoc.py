@@ -63,12 +63,13 @@ def test_detect_action_docks_analyst_then_posthoc_finetune_shows_before_after(qt
     path, checkpoint = trained
     _open(qtbot, window, path)
     assert window.act_detect.isEnabled()
-    window.encoder_path = checkpoint  # as File ▸ Open encoder leaves it: the action reuses it, no dialog
-    monkeypatch.setattr("naviewer.gui.main_window.QFileDialog.getOpenFileName",
-                        lambda *a, **k: pytest.fail("the open encoder should be used"))
+    window.encoder_path = checkpoint  # as File ▸ Open encoder leaves it: the dialog starts from it
     started = []
     window.jobs.job_started.connect(started.append)
     window.act_detect.trigger()
+    dialog = window.detect_dialog_widget          # the settings come first: nothing runs before Detect is pressed
+    assert not started and Path(dialog.checkpoint_edit.text()) == checkpoint
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     job = next(j for j in started if j.name.startswith("Detect"))
     qtbot.waitSignal(job.finished, timeout=30000).wait()
     assert job.state is JobState.FINISHED, job.error_details
@@ -111,12 +112,17 @@ def test_detect_with_a_bad_checkpoint_shows_a_message(qtbot, window, trained, tm
     _open(qtbot, window, path)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    # no encoder open: the action asks for a checkpoint file
+    # no encoder open: the dialog asks for a checkpoint file (Browse… or typed)
     assert window.encoder_path is None
-    monkeypatch.setattr("naviewer.gui.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(bad), ""))
+    monkeypatch.setattr("naviewer.gui.detect_dialog.QFileDialog.getOpenFileName", lambda *a, **k: (str(bad), ""))
     started = []
     window.jobs.job_started.connect(started.append)
     window.act_detect.trigger()
+    dialog = window.detect_dialog_widget
+    dialog.checkpoint_edit.setText("")
+    dialog.browse_button.click()
+    assert dialog.checkpoint() == bad
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     job = next(j for j in started if j.name.startswith("Detect"))
     qtbot.waitSignal(job.finished, timeout=20000).wait()
     assert job.state is JobState.FAILED
@@ -174,7 +180,7 @@ def test_a_reopened_workspace_shows_its_earlier_finetune_and_does_not_offer_it_a
 
 
 def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained):
-    """Run ▸ Detect with other detectors: the dialog names every detector with its summary; accepting it runs
+    """Run ▸ Detect (post-hoc): the dialog names every detector with its summary; accepting it runs
     DIFT and the ticked ones, each saved as a pass the Analyst shows side by side."""
     from naviewer.catalogue import DETECTOR_NAMES
     from naviewer.gui.analyst.detector_scores import detector_table
@@ -182,8 +188,8 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
 
     path, checkpoint = trained
     _open(qtbot, window, path)
-    assert window.act_detect_with.isEnabled()
-    dialog = window.detect_with_dialog()  # the window owns it; it deletes itself when closed
+    assert window.act_detect.isEnabled()
+    dialog = window.detect_dialog()  # the window owns it; it deletes itself when closed
     assert set(dialog.boxes) == set(DETECTOR_NAMES) - {"dift"}
     ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
     dialog.checkpoint_edit.setText("")  # (it starts from the reviewed pass's encoder when an earlier test made one)
@@ -213,7 +219,7 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
     # opened again, the workspace's reviewed pass names its encoder: Detect… starts from it (it started empty)
     _open(qtbot, window, path)
     assert window.encoder_path is None
-    again = window.detect_with_dialog()
+    again = window.detect_dialog()
     assert Path(again.checkpoint_edit.text()).resolve() == Path(checkpoint).resolve()
     assert again.buttons.button(again.buttons.StandardButton.Ok).isEnabled()
     again.reject()

@@ -48,3 +48,31 @@ def test_dark_theme_reaches_the_analyst_plots(qtbot):
     assert panel.map.plot.backgroundBrush().color().name() == want
     for plot in (panel.why.mindist_plot, panel.why.density_plot, panel.why.epoch_plot):
         assert plot.backgroundBrush().color().name() == want
+
+
+def test_dark_theme_keeps_every_rank_band_readable(qtbot):
+    """In the dark theme the 50-100 % band (viridis' purple end, half of the samples) all but vanished on the
+    background; every band now reads at a contrast of at least 3:1, and the light theme keeps viridis as it is."""
+    import pyqtgraph as pg
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.gui.analyst.density_map import DENSITY_COLOURS, _luminance
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.theme import load_theme
+
+    panel = AnalystPanel(make_demo_session(300, 10, seed=0))
+    qtbot.addWidget(panel)
+    panel.set_theme(load_theme("light"))  # (pyqtgraph's own default background is black)
+    qtbot.waitUntil(lambda: not panel.map.dark)
+    light = [c.getRgb()[:3] for c, _name, _ids in panel.map._class_counts]
+    assert light == [tuple(c) for c in DENSITY_COLOURS]
+    dark = load_theme("dark")
+    panel.set_theme(dark)
+    qtbot.waitUntil(lambda: panel.map._class_counts and panel.map.dark)
+    background = _luminance(pg.mkColor(dark.plot_background).getRgb())
+    for colour, name, _ids in panel.map._class_counts:
+        contrast = (_luminance(colour.getRgb()) + 0.05) / (background + 0.05)
+        assert contrast >= 3.0, (name, colour.name(), contrast)
+    panel.set_theme(load_theme("light"))
+    qtbot.waitUntil(lambda: not panel.map.dark)
+    assert [c.getRgb()[:3] for c, _n, _i in panel.map._class_counts] == light

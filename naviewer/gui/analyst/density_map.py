@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -53,6 +53,27 @@ from naviewer.jobs import JobContext
 COLOUR_MODES = {"density": "density rank", "class": "class", "review": "review state"}
 DENSITY_BINS = [(0.0, 0.01, "top 1%"), (0.01, 0.05, "1-5%"), (0.05, 0.2, "5-20%"), (0.2, 0.5, "20-50%"), (0.5, 1.01, "50-100%")]
 DENSITY_COLOURS = [VIRIDIS[9], VIRIDIS[7], VIRIDIS[5], VIRIDIS[3], VIRIDIS[1]]
+
+
+def _luminance(rgb: tuple) -> float:
+    """Relative luminance (WCAG) of an 8-bit RGB colour."""
+    lin = [(c / 255) / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def on_background(rgb: tuple, dark: bool) -> tuple:
+    """``rgb`` made readable on the theme's plot background: on a dark one, viridis' purple and blue end (half of
+    every sample, the 50-100 % band) all but vanished (a newcomer saw an empty map), so a colour darker than
+    luminance 0.16 (3:1 against the dark background) is blended towards a pale lavender just far enough to reach
+    it; the lighter bands stay viridis, and the order of the bands is kept."""
+    out = tuple(int(c) for c in rgb[:3])
+    if not dark:
+        return out
+    pale, step = (215, 215, 240), 0
+    while _luminance(out) < 0.16 and step < 20:
+        step += 1
+        out = tuple(int(round(c + step / 20 * (p - c))) for c, p in zip(rgb[:3], pale))
+    return out
 
 
 def colour_heading(mode: str, mode_text: str, selection: bool) -> list[str]:
@@ -182,11 +203,13 @@ def rank_bin_codes(rank: np.ndarray, n: int, bins: list, check: Any = None, none
 
 
 def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
-                  check: Any = None) -> tuple[list[tuple[QColor, str, np.ndarray]], Optional[np.ndarray]]:
+                  check: Any = None, dark: bool = False) -> tuple[list[tuple[QColor, str, np.ndarray]], Optional[np.ndarray]]:
     """The map's colour classes: (colour, name, sample ids) for ``mode``, and each sample's class index
     in that list (len(list) for none: the legend counts a selection by it). The groups are what
-    ``np.flatnonzero`` per class gave, made in one pass over N (:func:`group_ids`)."""
+    ``np.flatnonzero`` per class gave, made in one pass over N (:func:`group_ids`). ``dark``: the colours
+    of the rank bands and the agreement counts made readable on a dark background (:func:`on_background`)."""
     s = session
+    bands = [on_background(c, dark) for c in DENSITY_COLOURS]
     if mode == "class":
         labels = np.asarray(s.labels)
         if len(labels) == 0:
@@ -216,7 +239,7 @@ def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
         top = max(int(counts.max()), 1) if counts.size else 1
         codes = counts.astype(_code_dtype(top + 1))
         groups = group_ids(codes, top + 1)
-        shades = [VIRIDIS[round(9 * c / top)] for c in range(top + 1)]
+        shades = [on_background(VIRIDIS[round(9 * c / top)], dark) for c in range(top + 1)]
         names = ["none"] + [f"{c} detector{'s' if c > 1 else ''}" for c in range(1, top + 1)]
         return [(QColor(*shades[c]), names[c], groups[c]) for c in range(top + 1)], codes
     if item is not None:  # a detector's score: higher = more suspicious, ranked like density
@@ -226,13 +249,13 @@ def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
         if any_missing:
             codes[missing] = len(DENSITY_BINS)  # "no score", after the bins
         groups = group_ids(codes, len(DENSITY_BINS) + 1)
-        out = [(QColor(*DENSITY_COLOURS[b]), f"{item.label} {label}", groups[b]) for b, (_lo, _hi, label) in enumerate(DENSITY_BINS)]
+        out = [(QColor(*bands[b]), f"{item.label} {label}", groups[b]) for b, (_lo, _hi, label) in enumerate(DENSITY_BINS)]
         if any_missing:
             out.append((QColor(200, 200, 200), "no score", groups[len(DENSITY_BINS)]))
         return out, codes
     codes = rank_bin_codes(s.density_rank(), s.n, DENSITY_BINS, check)
     groups = group_ids(codes, len(DENSITY_BINS))
-    return [(QColor(*DENSITY_COLOURS[b]), label, groups[b]) for b, (_lo, _hi, label) in enumerate(DENSITY_BINS)], codes
+    return [(QColor(*bands[b]), label, groups[b]) for b, (_lo, _hi, label) in enumerate(DENSITY_BINS)], codes
 
 
 def density_grid(points: np.ndarray, bins: int = 512, check: Any = None) -> dict[str, Any]:
@@ -402,6 +425,7 @@ class DensityMapWidget(QWidget):
         self.viewbox = _SelectViewBox(self)
         self.plot = pg.PlotWidget(viewBox=self.viewbox)
         self.plot.setBackground(pg.getConfigOption("background"))  # the theme's (configure_pyqtgraph)
+        self.dark = pg.mkColor(pg.getConfigOption("background")).lightness() < 128  # the bands' colours follow it
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.plot.setMenuEnabled(False)
@@ -513,6 +537,8 @@ class DensityMapWidget(QWidget):
         self._hover_pos: Optional[QPointF] = None
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        # the scene hears no move once the pointer has left the plot: without this the last card stayed up
+        self.plot.viewport().installEventFilter(self)
         self.shortcuts: list[QShortcut] = keyed_shortcuts(self, (("G", lambda: self._check_tool("pan"), "Pan and zoom tool"),
                                 ("B", lambda: self._check_tool("box"), "Box selection tool"),
                                 ("S", lambda: self._check_tool("lasso"), "Lasso selection tool"),
@@ -560,7 +586,7 @@ class DensityMapWidget(QWidget):
         if self._job is not None:
             self._job.cancel()
             self._job = None
-        session, mode, detectors = self.session, self.colour_mode, self.detectors
+        session, mode, detectors, dark = self.session, self.colour_mode, self.detectors, self.dark
         image_mode, flags_on = self.image_mode, self.flags_toggle.isChecked()
         points = None if new_points or len(self._points) != session.n else self._points
         grid = None if points is None else self._grid
@@ -573,7 +599,7 @@ class DensityMapWidget(QWidget):
             out: dict[str, Any] = {"points": pts, "new_points": points is None}
             out["grid"] = grid if grid is not None or not image_mode else density_grid(pts, check=check)
             check()
-            out["classes"], out["codes"] = colour_groups(session, mode, detectors, check)
+            out["classes"], out["codes"] = colour_groups(session, mode, detectors, check, dark)
             check()
             marks = mark_ids(session)
             out["marks"], out["rgba"] = marks, {}
@@ -668,7 +694,7 @@ class DensityMapWidget(QWidget):
             self._tree = cKDTree(self._points)
 
     def _colour_classes(self) -> list[tuple[QColor, str, np.ndarray]]:
-        classes, self._class_codes = colour_groups(self.session, self.colour_mode, self.detectors)
+        classes, self._class_codes = colour_groups(self.session, self.colour_mode, self.detectors, dark=self.dark)
         return classes
 
     def _draw_base(self) -> None:
@@ -837,8 +863,12 @@ class DensityMapWidget(QWidget):
 
     # -- modes ----------------------------------------------------------------------------------
     def set_theme(self, theme: Any) -> None:
-        """Dark or light: the map's background follows the application's theme."""
+        """Dark or light: the map's background and its bands' colours follow the application's theme."""
         self.plot.setBackground(theme.plot_background)
+        dark = QColor(theme.plot_background).lightness() < 128
+        if dark != self.dark:
+            self.dark = dark
+            self._build_base()
 
     def set_colour_mode(self, mode: str) -> None:
         if mode not in self.colour_modes:
@@ -940,6 +970,13 @@ class DensityMapWidget(QWidget):
                 self.sample_activated.emit(sid)
 
     # -- hover ----------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Leave and watched is self.plot.viewport():
+            self._hover_pos = None
+            self._hover_timer.stop()
+            self.hide_hover()
+        return super().eventFilter(watched, event)
+
     def _on_mouse_moved(self, pos: QPointF) -> None:
         self._hover_pos = pos
         self._hover_timer.start()

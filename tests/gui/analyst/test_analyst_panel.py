@@ -118,6 +118,12 @@ def test_density_image_mode_and_colour_modes(qtbot, demo_session) -> None:
     assert "</span> confirmed 3</span> &nbsp;" in normal.legend.text()
     normal.show_hover(3)
     assert normal.card.isVisibleTo(normal) and "#3" in normal.card.text.text()
+    # the pointer leaves the plot: the card goes with it (it stayed up, stale, once the scene heard no more moves)
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.sendEvent(normal.plot.viewport(), QEvent(QEvent.Type.Leave))
+    assert not normal.card.isVisibleTo(normal) and len(normal.hover_item.data) == 0
 
 
 def test_panel_renders_every_view(qtbot, demo_session) -> None:

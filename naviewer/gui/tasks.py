@@ -90,12 +90,20 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
     if pass_id is not None:
         from naviewer.gui.format import encoder_text
 
-        encoder = ((ws.store.pass_info(pass_id) or {}).get("settings") or {}).get("encoder") or {}
+        info = ws.store.pass_info(pass_id) or {}
+        encoder = (info.get("settings") or {}).get("encoder") or {}
         if isinstance(encoder, dict) and encoder.get("checkpoint"):
             out["encoder"] = f"{encoder['checkpoint']} ({encoder_text(encoder)}; the reviewed pass's)"
             found = _existing_checkpoint(ws, str(encoder["checkpoint"]))
             if found is not None:  # what Detect… starts from (it started empty beside this line: a newcomer)
                 out["encoder_path"] = str(found)
+        elif info.get("run"):
+            # a pass made inside training (naviewer run --dift, the demo) records no checkpoint: its run's latest is
+            # the encoder it was made with when the run stopped for review (Detect… started empty on the demo)
+            latest = ws.checkpoint_dir(str(info["run"])) / "last.pt"
+            if latest.is_file():
+                out["encoder"] = f"{latest} (run {info['run']}'s latest checkpoint)"
+                out["encoder_path"] = str(latest.resolve())
     return out
 
 

@@ -120,3 +120,14 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
                          store=SimpleNamespace(pass_info=lambda pid: next(p for p in passes if p["id"] == pid)))
     assert _sources(ws, 3) == {"dataset": "/d/train.txt (filelist)",
                                "encoder": "/x/last.pt (resnet10 width 16, 16 px; the reviewed pass's)"}
+    # a pass made inside training (the demo's) records no checkpoint: its run's latest is named and Detect… starts
+    # from it (the dialog started empty on the demo workspace)
+    latest = tmp_path / "checkpoints" / "demo" / "last.pt"
+    latest.parent.mkdir(parents=True)
+    latest.write_bytes(b"")
+    passes.append({"id": 4, "run": "demo", "settings": {}})
+    ws.checkpoint_dir = lambda run: tmp_path / "checkpoints" / run
+    out = _sources(ws, 4)
+    assert out["encoder_path"] == str(latest.resolve()) and "run demo's latest checkpoint" in out["encoder"]
+    passes.append({"id": 5, "run": "gone", "settings": {}})
+    assert "encoder" not in _sources(ws, 5)

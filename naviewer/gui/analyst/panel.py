@@ -77,6 +77,7 @@ def verdict_line(settings: Any) -> str:
 
 
 SHORT_PANEL_PX, TALL_PANEL_PX = 640, 800  # the panel's height at a 1280x720 window is about 590
+LOWER_MIN_PX = 200  # the tabs below never get less by default (about their height at 1280x720)
 
 
 def upper_share(height: int) -> float:
@@ -240,7 +241,8 @@ class AnalystPanel(QWidget):
         scrolls while there is room), shrinking proportionally when there is not."""
         h, w = max(self.height() - 40, 200), max(self.width() - 8, 300)
         share = upper_share(h)
-        self._outer.setSizes([int(h * share), h - int(h * share)])
+        lower = min(h - int(h * share), self._lower_fit())
+        self._outer.setSizes([h - lower, lower])
         extra = 2
         mins = [self.map.minimumSizeHint().width() + extra, self.gallery.minimumSizeHint().width() + extra,
                 max(self.inspector.minimumWidth(), self.inspector.minimumSizeHint().width())]
@@ -252,6 +254,17 @@ class AnalystPanel(QWidget):
             sizes = [mins[0] + int(spare * 0.4), mins[1] + int(spare * 0.4)]
             sizes.append(w - sum(sizes))
         self._upper.setSizes(sizes)
+
+    def _lower_fit(self) -> int:
+        """The tabs' height that shows every ranked cluster (at least :data:`LOWER_MIN_PX`, what they get at
+        1280x720): on a tall screen with a few clusters the table stood mostly empty while the inspector above
+        was cut at the fold (a newcomer at 1920x1080), so the row above takes what the table does not need."""
+        table = self.clusters.table
+        rows = table.rowCount()
+        row_h = table.verticalHeader().defaultSectionSize()
+        chrome = (self.tabs.tabBar().sizeHint().height() + table.horizontalHeader().sizeHint().height()
+                  + self.clusters.buttons["confirmed"].sizeHint().height() + 28)  # the button row, frames and margins
+        return max(LOWER_MIN_PX, chrome + rows * row_h)
 
     @classmethod
     def from_workspace(cls, ws: Any, pass_id: Optional[int] = None, *, images: Any = None, embeddings: Optional[np.ndarray] = None,

@@ -235,3 +235,22 @@ def test_a_cluster_without_mindist_says_why(qtbot, demo_session) -> None:
     column = COLUMNS.index("mean MinDist")
     assert table.horizontalHeaderItem(column).toolTip()
     assert table.item(0, column).text() == "–" and table.item(0, column).toolTip() == NO_MINDIST
+
+
+def test_a_tall_panel_gives_the_clusters_only_the_room_they_need(qtbot, demo_session) -> None:
+    """At 1920x1080 the cluster table stood mostly empty (a few clusters) while the inspector above was cut at the
+    fold: the tabs get what shows every cluster, never less than LOWER_MIN_PX, and the row above the rest."""
+    from naviewer.gui.analyst.panel import LOWER_MIN_PX, upper_share
+
+    panel = _panel(qtbot, demo_session)
+    panel.resize(1700, 1000)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel._initial_sizes()
+    upper, lower = panel._outer.sizes()
+    h = upper + lower
+    assert panel.clusters.table.rowCount() <= 4
+    assert abs(lower - max(LOWER_MIN_PX, panel._lower_fit())) <= 2  # (the splitter rounds the pixels it shares out)
+    assert LOWER_MIN_PX - 2 <= lower < h - int(h * upper_share(h)) - 20
+    table = panel.clusters.table
+    assert table.viewport().height() >= table.rowCount() * table.verticalHeader().defaultSectionSize()

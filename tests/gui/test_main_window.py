@@ -20,7 +20,7 @@ def test_window_opens_with_menus_and_panels(window):
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "Workspace", "View", "Run", "Help"]
     workspace = [a.text().replace("&", "") for a in window.workspace_menu.actions() if not a.isSeparator()]
-    assert workspace == ["Anchors…", "Detect (post-hoc)…", "Detect with other detectors…", "Detection passes"]
+    assert workspace == ["Anchors…", "Detect (post-hoc)…", "Detection passes"]
     assert not window.act_anchors.isEnabled()
     assert {"overviewDock", "monitorDock", "jobsDock", "logDock", "shortcutsDock"} <= set(window.docks)
     shortcuts = dict(window.shortcuts_panel.rows())

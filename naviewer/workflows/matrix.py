@@ -154,6 +154,7 @@ def _create_workspace(path: Path, cell: Cell, demo, ctx: JobContext):
     settings = {"rate": float(demo.rate), "target": int(demo.target), **row.settings}
     if "trigger_size" in settings:
         settings["trigger_size"] = int(demo.trigger_size)  # the recipe's (8 px by default, half a digit tile)
+    settings.update(demo.attack_extra)  # --set attack_extra={...}: the row's attack with other settings
     setup = create_attacked_workspace(path, demo.dataset_spec(), row.attack, settings, seed=cell.seed,
                                       test_dataset=demo.dataset_spec(), test_protocol=row.protocol, ctx=ctx)
     setup.workspace.update_config("demo", {k: v for k, v in asdict(demo).items() if v is not None})

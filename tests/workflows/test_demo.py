@@ -70,6 +70,25 @@ def test_demo_config_rejects_unknown_settings():
         DemoConfig.from_overrides({"colour": "red"})
 
 
+def test_demo_noisy_alignment_reuses_36_references_and_leaves_the_other_attacks_alone():
+    """At one reference per poison the attack took 107 of the 142 clean "0"s out of the set, and no retrain (not even
+    with every poison removed) could reach the clean-digits floor; the demo crafts with 36 (each used ~3 times)."""
+    from naviewer.attacks import make_attack
+    from naviewer.data import open_dataset
+    from naviewer.workflows.demo import DemoConfig
+
+    settings = DemoConfig().attack_settings()
+    assert settings["num_references"] == 36
+    assert "num_references" not in DemoConfig(attack="corruptencoder").attack_settings()  # its own, 3 by default
+    assert "num_references" not in DemoConfig(na_references=None).attack_settings()
+    assert DemoConfig(attack_extra={"num_references": 50}).attack_settings()["num_references"] == 50
+    clean = open_dataset(DemoConfig().dataset_spec())
+    result = make_attack("na", **settings).craft(clean, np.random.default_rng(0))
+    zeros = int(np.sum(np.asarray(clean.labels) == 0))
+    kept_zeros = int(np.sum(np.asarray(result.dataset.labels)[~result.poison_mask] == 0))
+    assert kept_zeros == zeros - 36 and int(result.poison_mask.sum()) > 100
+
+
 def test_cluster_density_is_higher_for_a_tight_pile():
     from naviewer.workflows.demo import cluster_density
 

@@ -311,8 +311,6 @@ class FilterSidebar(QWidget):
         for child in self.findChildren(QWidget):
             child.installEventFilter(self)
 
-        # Letters and digits typed in the sidebar stay in it: the gallery's one-key shortcuts (C, R, L,
-        # 1-4, ...) also cover its children, and a letter typed in a combo must never decide a sample.
         self.sort.currentIndexChanged.connect(self._sort_changed)
         for combo in (self.cluster, self.label, self.sort):
             combo.currentIndexChanged.connect(self._emit)
@@ -326,9 +324,15 @@ class FilterSidebar(QWidget):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.ShortcutOverride:
             mods = event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier & ~Qt.KeyboardModifier.KeypadModifier
-            if not mods and event.text().strip():
+            if not mods and event.text().strip() and not self._closes(event):
                 event.accept()  # the key goes to the widget, not to a shortcut
         return False
+
+    @staticmethod
+    def _closes(event: QEvent) -> bool:
+        """F is the key that shows and hides this panel: it reaches the gallery's shortcut from anywhere in it (a
+        newcomer pressed F after using a combo and the panel stayed; the combo had taken the F as a search)."""
+        return event.key() == Qt.Key.Key_F and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
 
     def _sort_changed(self, _index: int) -> None:
         """A detector's score (higher = more suspicious) sorts descending unless the analyst says otherwise."""

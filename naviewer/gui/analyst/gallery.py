@@ -17,6 +17,7 @@ from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionMod
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPen, QRegion, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -1111,7 +1112,11 @@ class GalleryWidget(QWidget):
             self.filter_button.setChecked(on)
 
     def toggle_filters(self) -> None:
-        self.show_filters(not self.filters.isVisible())
+        closing = self.filters.isVisible()
+        inside = closing and self.filters.isAncestorOf(QApplication.focusWidget())
+        self.show_filters(not closing)
+        if inside:  # the keys go back to the tiles, not to whatever widget Qt picks next
+            self.view.setFocus()
 
     def focus_filters(self) -> None:
         self.show_filters(True)

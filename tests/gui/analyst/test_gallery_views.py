@@ -112,3 +112,7 @@ def test_keys_typed_in_the_filters_never_decide(qtbot, demo_session) -> None:
     for key in (Qt.Key.Key_R, Qt.Key.Key_C, Qt.Key.Key_2):
         qtbot.keyClick(focus, key)
     assert (s.state_codes == 0).all() and g.filter_box.currentData() == "flags"
+    # F, the panel's own key, closes it from inside (a combo took it as a search and the panel stayed), and the keys
+    # go back to the tiles
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_F)
+    assert not g.filters.isVisible() and QApplication.focusWidget() is g.view

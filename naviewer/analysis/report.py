@@ -20,6 +20,7 @@ import numpy as np
 
 from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
+from naviewer.outputs import REPORT_GENERATOR
 from naviewer.workspace.anchor_record import UNTRUSTED_REASON
 
 STATE_COLOURS = {"unreviewed": "#9e9e9e", "confirmed": "#d32f2f", "rejected": "#388e3c", "later": "#f9a825"}
@@ -112,6 +113,7 @@ def render_report(
     all_counts = session.review_counts(np.arange(session.n))
     parts: list[str] = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        REPORT_GENERATOR,  # lets review --report replace this file, and only a file with it
         f"<title>{_e(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}th{background:#f3f3f3}"

@@ -327,5 +327,7 @@ def main(args: argparse.Namespace) -> int:
     figures = run_file_lists(args.file_list, args.files, args.register, args.dir, args.keep,
                              baseline=not args.no_baseline, baseline_up_to=args.baseline_up_to)
     if getattr(args, "json", None):
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        from naviewer.outputs import stamp
+
+        Path(args.json).write_text(json.dumps(stamp(figures, "bench workspace"), indent=2))
     return 0

@@ -36,7 +36,9 @@ def write_figures(path: "str | None", figures: dict) -> None:
     if path:
         import json
 
-        Path(path).write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+        from naviewer.outputs import stamp
+
+        Path(path).write_text(json.dumps(stamp(figures, "bench"), indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def load_store(spec: str):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 
 from naviewer.catalogue import DIFT_FAST
+from naviewer.outputs import stamp
 import json
 import os
 import resource
@@ -318,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
             if args.json_out:  # after every row: a stopped run resumes with --resume
                 tmp = args.json_out + ".tmp"
                 with open(tmp, "w", encoding="utf-8") as handle:
-                    json.dump({**head, "rows": rows, **(extra or {})}, handle, indent=1,
+                    json.dump(stamp({**head, "rows": rows, **(extra or {})}, "bench detect"), handle, indent=1,
                               default=lambda v: v.tolist() if isinstance(v, np.ndarray) else str(v))
                 os.replace(tmp, args.json_out)
 
@@ -387,5 +388,6 @@ def run(args: argparse.Namespace) -> int:
               f"after index {large['rss_after_index_mb']:.0f} MB)")
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as handle:
-            json.dump(figures, handle, indent=1, default=lambda v: v.tolist() if isinstance(v, np.ndarray) else str(v))
+            json.dump(stamp(figures, "bench detect"), handle, indent=1,
+                      default=lambda v: v.tolist() if isinstance(v, np.ndarray) else str(v))
     return 0

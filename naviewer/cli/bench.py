@@ -28,4 +28,27 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         module = importlib.import_module(f"naviewer.bench.{info.name}")
         if hasattr(module, "register"):
             module.register(benches)
+    for bench in benches.choices.values():
+        run = bench.get_default("func")
+        if run is not None:
+            bench.set_defaults(func=_checking_json(run))
     return parser
+
+
+def _checking_json(run):
+    """A bench's ``--json FILE`` checked before it measures anything: a new file, or one a bench wrote (``bench detect
+    --json WS/workspace.toml`` overwrote the workspace's file); ``--resume`` reads an earlier one as it is."""
+    import functools
+
+    @functools.wraps(run)
+    def checked(args: argparse.Namespace) -> int:
+        from naviewer.outputs import check_json_output
+
+        value = getattr(args, "json_out", None)
+        if value is None and isinstance(getattr(args, "json", None), str):
+            value = args.json
+        if value is not None and not (getattr(args, "resume", False) and str(value).strip()):
+            check_json_output(value, "--json", "bench")
+        return run(args)
+
+    return checked

@@ -48,6 +48,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from naviewer.evaluation import LinearProbeSettings, evaluate_encoder
     from naviewer.ssl.device import resolve_device
 
+    from naviewer.outputs import check_json_output
+
+    check_json_output(args.json, "--json", "eval")  # before the encoder runs: never over someone else's file
     ctx = context()
     encoder = encoder_from_args(args)
     train = open_store(args.train_dataset, "train", ctx)
@@ -79,6 +82,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if isinstance(value, float):
             print(f"{key:>22}: {value:.4f}")
     if args.json:
+        from naviewer.outputs import stamp
+
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        Path(args.json).write_text(json.dumps(stamp(result, "eval"), indent=2))
     return 0

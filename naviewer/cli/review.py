@@ -42,20 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.jobs import JobContext
     from naviewer.workspace import Workspace
 
-    if args.report:  # an earlier report is replaced; any other file never (it may be someone's document)
-        from pathlib import Path
+    from naviewer.outputs import check_output_file, is_naviewer_report
 
-        report = Path(args.report)
-        if report.is_dir():
-            raise NaviewerError("--report is a folder: give a file name such as review.html", report)
-        if report.exists():
-            try:
-                head = report.read_bytes()[:4096].decode("utf-8", "replace")
-            except OSError:
-                head = ""
-            if "naviewer" not in head:
-                raise NaviewerError("--report exists and is not an earlier naviewer report: choose another file name",
-                                    report)
+    # an earlier report is replaced; any other file never (it may be someone's document, or the workspace's own)
+    check_output_file(args.report, "--report", "review.html", "naviewer report", is_naviewer_report)
+    if args.embeddings is not None and not args.embeddings.strip():
+        raise NaviewerError("--embeddings is empty: give RUN:TAG (naviewer review --help)")
     ws = Workspace.open(args.workspace)
     embeddings = None
     if args.embeddings:
@@ -67,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
         require_finite(embeddings, ws.embeddings_path(run_name, tag))
     images = None
-    if args.report and not args.no_thumbnails:
+    if args.report is not None and not args.no_thumbnails:
         from naviewer.data.store import ImageStore
 
         images = ImageStore.from_dataset(ws.dataset(), ctx=JobContext(TextProgress()))
@@ -102,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         comp = ", ".join(f"{session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
         print(f"{cl.cluster_id + 1:>4} {cl.size:>6} {cl.mean_density:>10.4g} {cl.mean_mindist:>9.4g}  "
               f"{c['confirmed'] + c['rejected']:>4}/{cl.size:<4}  {comp}")
-    if args.report:
+    if args.report is not None:
         from naviewer.analysis.report import write_report
 
         path = write_report(session, args.report)

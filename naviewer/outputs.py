@@ -1,0 +1,86 @@
+"""Output files a command writes (``--json``, ``--report``, ``--preview``): never over someone else's file.
+
+A sweep of bad input found ``review --report WS/workspace.toml``, ``eval --json D/a/0.png``, ``craft --preview`` on a
+dataset image and ``bench detect --json`` on a workspace file all exiting 0 with the file destroyed. The rule now, for
+every such option: the value names a file (not empty, not a folder) in a folder that exists, and an existing file is
+replaced only when naviewer wrote it as the same kind of output (a marker each writer puts in: ``written_by`` in a
+JSON object, a ``generator`` meta in a report, a ``Software`` text chunk in a PNG). Anything else is refused, exit 2,
+with the file named.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+from naviewer.errors import NaviewerError
+
+WRITTEN_BY = "written_by"
+#: what an HTML report carries in its head (naviewer.analysis.report writes it)
+REPORT_GENERATOR = '<meta name="generator" content="naviewer">'
+PNG_SOFTWARE = "naviewer"
+_JSON_READ_LIMIT = 256 * 1024 * 1024
+
+
+def stamp(record: dict, command: str) -> dict:
+    """``record`` with the marker that lets the same command replace it next time."""
+    return {WRITTEN_BY: f"naviewer {command}", **record}
+
+
+def is_naviewer_json(path: Path) -> bool:
+    try:
+        if path.stat().st_size > _JSON_READ_LIMIT:
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and str(data.get(WRITTEN_BY, "")).startswith("naviewer")
+
+
+def is_naviewer_report(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return REPORT_GENERATOR in head
+
+
+def is_naviewer_png(path: Path) -> bool:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.format == "PNG" and str(image.info.get("Software", "")).startswith(PNG_SOFTWARE)
+    except Exception:  # noqa: BLE001 - any file Pillow cannot read is not ours
+        return False
+
+
+def check_output_file(value: Optional[str], option: str, example: str, what: str,
+                      earlier: Optional[Callable[[Path], bool]] = None) -> Optional[Path]:
+    """The path ``option`` names, checked before any work: None when the option was not given; refused (exit 2)
+    when it is empty, a folder, under a file, or an existing file that is not an earlier ``what`` (``earlier``
+    tells). A folder that does not exist yet is left for the writer to make."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise NaviewerError(f"{option} is empty: give a file name such as {example}")
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise NaviewerError(f"{option} is a folder: give a file name such as {example}", path)
+    if path.exists() or path.is_symlink():
+        if earlier is None or not earlier(path):
+            raise NaviewerError(f"{option} exists and is not an earlier {what}: choose another file name (naviewer "
+                                "replaces only a file it wrote as that output, never another)", path)
+    for folder in path.absolute().parents:  # a missing folder is made by the writer; a file on the way is not
+        if folder.exists():
+            if not folder.is_dir():
+                raise NaviewerError(f"the folder of {option} is a file, not a folder", folder)
+            break
+    return path
+
+
+def check_json_output(value: Optional[str], option: str = "--json", command: str = "") -> Optional[Path]:
+    return check_output_file(value, option, "figures.json", f"naviewer {command} JSON".replace("  ", " "),
+                             is_naviewer_json)

@@ -1,0 +1,67 @@
+"""Output files (``--report``, ``--json``, ``--preview``, ``--out ''``): never over a file naviewer did not write as that
+output (a sweep found ``review --report WS/workspace.toml``, ``eval --json`` on a dataset image, ``craft --preview`` on
+a dataset image and ``bench detect --json WS/workspace.toml`` all exiting 0 with the file destroyed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from badinput_kit import assert_refused, image_tree, run_cli, tiny_workspace, unchanged
+
+
+def test_review_report_never_replaces_the_workspace_file_but_replaces_its_own_report(tmp_path: Path) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    for victim in (ws / "workspace.toml", ws / "naviewer.sqlite"):
+        with unchanged(tmp_path):
+            outcome = run_cli(["review", ws, "--report", victim, "--no-thumbnails"])
+        assert_refused(outcome, victim, "not an earlier naviewer report")
+    report = tmp_path / "review.html"
+    assert run_cli(["review", ws, "--report", report, "--no-thumbnails"]).code == 0
+    first = report.read_text()
+    assert run_cli(["review", ws, "--report", report, "--no-thumbnails"]).code == 0  # its own report: replaced
+    assert report.read_text().startswith(first[:40])
+    for empty in ("", " "):
+        assert_refused(run_cli(["review", ws, "--report", empty]), "--report", "empty")
+    assert_refused(run_cli(["review", ws, "--embeddings", ""]), "--embeddings", "empty")
+
+
+def test_eval_json_refuses_someone_elses_file_before_any_work(tmp_path: Path) -> None:
+    data = image_tree(tmp_path / "data")
+    image = data / "a" / "0.png"
+    with unchanged(tmp_path):
+        outcome = run_cli(["eval", "--checkpoint", tmp_path / "missing.pt", "--train-dataset", data,
+                           "--test-dataset", data, "--no-linear", "--json", image])
+    assert_refused(outcome, image, "not an earlier")
+
+
+def test_bench_json_refuses_a_workspace_file(tmp_path: Path) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    victim = ws / "workspace.toml"
+    with unchanged(tmp_path):
+        outcome = run_cli(["bench", "detect", "--skip-baseline", "--n", "1000", "--dim", "8", "--classes", "2",
+                           "--json", victim])
+    assert_refused(outcome, victim, "not an earlier")
+
+
+def test_craft_preview_replaces_only_its_own_picture(tmp_path: Path) -> None:
+    data = image_tree(tmp_path / "data", per_class=6)
+    image = data / "b" / "0.png"
+    with unchanged(tmp_path):
+        outcome = run_cli(["craft", "--attack", "patch", "--dataset", data, "--rate", "0.2", "--preview", image])
+    assert_refused(outcome, image, "not an earlier")
+    preview = tmp_path / "preview.png"
+    argv = ["craft", "--attack", "patch", "--dataset", data, "--rate", "0.2", "--target", "0", "--trigger-size", "2",
+            "--preview", preview]
+    assert run_cli(argv).code == 0 and preview.is_file()
+    assert run_cli(argv).code == 0  # the preview it wrote is replaced
+
+
+@pytest.mark.parametrize("argv", [["export", "{ws}", "--out", ""], ["finetune", "{ws}", "--checkpoint", "x.pt", "--out", ""]],
+                         ids=["export", "finetune"])
+def test_an_empty_out_is_refused(tmp_path: Path, argv: list) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli([a.format(ws=ws) for a in argv])
+    assert_refused(outcome, "--out", "empty")

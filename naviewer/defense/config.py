@@ -50,6 +50,13 @@ DIFT_PRESETS: dict[str, dict[str, Any]] = {
 LEGACY_DIFT_KEYS: dict[str, Optional[str]] = {}
 
 
+#: the largest value of the integer settings: far beyond any use, short of a run that never ends
+INT_SETTING_MAX = {"gmm_n_init": 1000, "ls_max_iter": 1_000_000, "ft_max_steps": 10_000_000, "patience": 100_000,
+                   "max_detection_epochs": 100_000, "k": 100_000, "graph_neighbors": 100_000, "closure_rounds": 1000,
+                   "anchors_per_class": 1_000_000, "ft_check_every": 10_000_000, "hnsw_m": 4096,
+                   "hnsw_ef_construction": 1_000_000, "hnsw_ef": 1_000_000, "retrain_epochs": 1_000_000}
+
+
 @dataclass
 class DiftConfig:
     """DIFT settings; the defaults are the choices ``docs/dift.md`` explains, step by step."""
@@ -266,6 +273,22 @@ class DiftConfig:
             raise bad("knn_dims", "must be >= 1 or unset")
         if self.start_epoch is not None and self.start_epoch < 0:
             raise bad("start_epoch", "must be >= 0 or unset")
+        # the bounds a bad-input sweep found unchecked: a negative seed or tolerance crashed inside numpy/sklearn
+        # after the embeddings were made (and a failed run had already written them to workspace.toml); a huge
+        # count ran for hours
+        if not 0 <= int(self.seed) < 2 ** 32:
+            raise bad("seed", "a random seed: 0 up to 2**32 - 1")
+        if not 0.0 < float(self.ls_tol) <= 1.0:
+            raise bad("ls_tol", "label spreading's convergence tolerance: above 0, at most 1")
+        for name, top in INT_SETTING_MAX.items():
+            value = getattr(self, name)
+            if value is not None and int(value) > top:
+                raise bad(name, f"at most {top:,}")
+        for name in ("ls_gamma", "ft_eps", "ft_lambda_fallback", "base_lr", "ft_lr_factor", "ft_grad_clip"):
+            if not math.isfinite(float(getattr(self, name))):
+                raise bad(name, "must be a finite number")
+        if self.ft_lambda is not None and not math.isfinite(float(self.ft_lambda)):
+            raise bad("ft_lambda", "must be a finite number or unset")
         return self
 
     @classmethod

@@ -200,3 +200,22 @@ def test_crafting_into_a_taken_path_is_refused_before_the_crafting(tmp_path: Pat
     with pytest.raises(NaviewerError, match="not an empty directory"):
         setup.create_attacked_workspace(taken, "demo", "na")
     assert taken.read_text() == "mine"
+
+
+@pytest.mark.parametrize("setting", ["seed=-1", "seed=1000000000000000000000000000000", "ls_tol=-1",
+                                     "gmm_n_init=1000000000000000000000000000000", "ft_max_steps=1e30", "ls_gamma=Infinity"])
+@pytest.mark.parametrize("command", ["run", "detect"])
+def test_a_dift_setting_out_of_bounds_is_refused_before_anything_is_written(tmp_path: Path, setting: str,
+                                                                            command: str) -> None:
+    """A negative seed or tolerance crashed inside numpy/sklearn after the embeddings were made, and a failed
+    ``run --dift`` had already saved the setting into workspace.toml (every later run crashed the same way); a huge
+    gmm_n_init or ft_max_steps ran for hours."""
+    from badinput_kit import TINY_TRAIN
+
+    ws = tiny_workspace(tmp_path / "ws")
+    argv = (["run", ws, "--dift", "--epochs", "1", *TINY_TRAIN] if command == "run"
+            else ["detect", ws, "--checkpoint", tmp_path / "missing.pt"])
+    with unchanged(tmp_path):
+        outcome = run_cli([*argv, "--dift-set", setting])
+    name = setting.split("=")[0]
+    assert outcome.code == 2 and "Traceback" not in outcome.err and name in outcome.err, outcome.err

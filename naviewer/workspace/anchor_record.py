@@ -30,8 +30,16 @@ def section_kind(section: Mapping[str, Any]) -> str:
 
 
 def section_trusted(section: Mapping[str, Any]) -> bool:
+    """Whether the anchors are trusted: the record's own ``trusted`` (a TOML boolean), else by their kind. A
+    hand-edited ``trusted = "false"`` was read as trusted (a non-empty string) and the caveat of untrusted anchors
+    dropped: a value that is not a boolean is refused."""
     if "trusted" in section:
-        return bool(section["trusted"])
+        value = section["trusted"]
+        if not isinstance(value, bool):
+            from naviewer.errors import NaviewerError
+
+            raise NaviewerError(f"workspace.toml [anchors] trusted = {value!r}: write true or false (no quotes)")
+        return value
     return section_kind(section) in TRUSTED_KINDS
 
 

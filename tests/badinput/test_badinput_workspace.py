@@ -219,3 +219,16 @@ def test_a_dift_setting_out_of_bounds_is_refused_before_anything_is_written(tmp_
         outcome = run_cli([*argv, "--dift-set", setting])
     name = setting.split("=")[0]
     assert outcome.code == 2 and "Traceback" not in outcome.err and name in outcome.err, outcome.err
+
+
+@pytest.mark.parametrize("value", ["false", 1])
+def test_a_trusted_flag_that_is_not_a_boolean_is_refused(tmp_path: Path, value) -> None:  # noqa: ANN001
+    """``[anchors] trusted = "false"`` was read as trusted (a non-empty string): anchors WS said "trusted" and detect
+    dropped the caveat of untrusted anchors."""
+    ws = tiny_workspace(tmp_path / "ws")
+    assert run_cli(["anchors", ws]).code == 0  # records the anchors (drawn from the labels)
+    _toml(lambda c: c["anchors"].update(trusted=value, kind="ids"))(ws)
+    with unchanged(tmp_path):
+        outcome = run_cli(["anchors", ws])
+    assert outcome.code == 2 and "Traceback" not in outcome.err, outcome.err
+    assert "workspace.toml" in outcome.err and "trusted" in outcome.err and "true or false" in outcome.err

@@ -360,12 +360,27 @@ def evaluation_sets(ws, ctx: Optional[JobContext] = None) -> Optional[Evaluation
     from naviewer.data.store import ImageStore
 
     section = ws.config.get("evaluation") or {}
+    if not isinstance(section, dict):
+        raise NaviewerError(f"[evaluation] must be a table, got {section!r}", ws.config_path)
     if not section.get("train"):
         return None
-    train = ImageStore.from_dataset(open_dataset(section["train"]), ctx, "loading the clean evaluation set")
+
+    def opened(key: str, **kwargs: Any):
+        """A hand-edited ``root = 5`` reached os.fspath as a TypeError traceback (finetune): said with the file."""
+        spec = section[key]
+        if not isinstance(spec, (str, dict)) or (isinstance(spec, dict) and any(
+                k in spec and not isinstance(spec[k], str) for k in ("root", "path", "kind"))):
+            raise NaviewerError(f"[evaluation] {key} must be a dataset path or a table of text values, got {spec!r}",
+                                ws.config_path)
+        try:
+            return open_dataset(spec, **kwargs)
+        except (TypeError, AttributeError) as exc:
+            raise NaviewerError(f"[evaluation] {key} cannot be opened as written ({exc})", ws.config_path) from None
+
+    train = ImageStore.from_dataset(opened("train"), ctx, "loading the clean evaluation set")
     if not (train.labels >= 0).any():
         return None
-    test = (ImageStore.from_dataset(open_dataset(section["test"], split="test"), ctx, "loading the clean test set")
+    test = (ImageStore.from_dataset(opened("test", split="test"), ctx, "loading the clean test set")
             if section.get("test") else None)
     trigger_fn, target = None, None
     recipe = ws.config.get("attack")

@@ -232,3 +232,18 @@ def test_a_trusted_flag_that_is_not_a_boolean_is_refused(tmp_path: Path, value) 
         outcome = run_cli(["anchors", ws])
     assert outcome.code == 2 and "Traceback" not in outcome.err, outcome.err
     assert "workspace.toml" in outcome.err and "trusted" in outcome.err and "true or false" in outcome.err
+
+
+@pytest.mark.parametrize("section", [{"train": {"kind": "folder", "root": 5}}, {"train": 5}, "x"],
+                         ids=["root-int", "train-int", "not-a-table"])
+def test_a_bad_evaluation_section_names_the_file(tmp_path: Path, section) -> None:  # noqa: ANN001
+    """``[evaluation.train] root = 5`` was a TypeError traceback from finetune (os.fspath of an int)."""
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.workspace_setup import evaluation_sets
+    from naviewer.workspace import Workspace
+
+    ws = tiny_workspace(tmp_path / "ws")
+    _toml(lambda c: c.update(evaluation=section))(ws)
+    with Workspace.open(ws, read_only=True) as opened, pytest.raises(NaviewerError) as caught:
+        evaluation_sets(opened)
+    assert "[evaluation]" in caught.value.message and Path(caught.value.path).name == TOML

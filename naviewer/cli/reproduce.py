@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     dift = parse_settings(args.dift_set, "--dift-set")
     dift["start_epoch"] = args.dift_start if args.dift_start is not None else dift.get("start_epoch")
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    _check_options_first(dift, baselines, None if args.no_b2 else args.clp_u)
     config = ReproduceConfig(dataset=args.dataset, attack=args.attack, attack_settings=attack_settings,
                              method=args.method, epochs=args.epochs, train=train, dift=dift, seed=args.seed,
                              baselines=baselines, clp_u=None if args.no_b2 else args.clp_u, linear=not args.no_linear, device=args.device,
@@ -117,6 +118,26 @@ def run(args: argparse.Namespace) -> int:
     print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
     print(f"wrote {Path(args.out) / 'results.md'} and results.json ({record['total_s']:.0f} s)")
     return 0
+
+
+def _check_options_first(dift: dict, baselines: tuple, clp_u) -> None:  # noqa: ANN001
+    """The options a later stage reads, checked before any crafting or training: --dift-set bogus=1 was a TypeError
+    traceback, and --baselines bogus / --clp-u nan were refused, only after the whole craft + train pipeline."""
+    import math
+
+    from naviewer.defense.config import DiftConfig
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.posthoc import BASELINES
+
+    try:
+        DiftConfig.from_dict({k: v for k, v in dift.items() if v is not None})
+    except NaviewerError as exc:
+        raise NaviewerError(f"--dift-set: {exc.message}") from None
+    for method in baselines:
+        if method not in BASELINES:
+            raise NaviewerError(f"--baselines: unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+    if clp_u is not None and not (math.isfinite(float(clp_u)) and float(clp_u) >= 0):
+        raise NaviewerError(f"--clp-u must be a non-negative number, got {clp_u}")
 
 
 def run_matrix_cli(args: argparse.Namespace) -> int:

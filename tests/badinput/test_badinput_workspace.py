@@ -247,3 +247,18 @@ def test_a_bad_evaluation_section_names_the_file(tmp_path: Path, section) -> Non
     with Workspace.open(ws, read_only=True) as opened, pytest.raises(NaviewerError) as caught:
         evaluation_sets(opened)
     assert "[evaluation]" in caught.value.message and Path(caught.value.path).name == TOML
+
+
+@pytest.mark.parametrize("option", [["--dift-set", "bogus=1"], ["--dift-set", "seed=-1"], ["--baselines", "bogus"],
+                                    ["--clp-u", "nan"]], ids=["dift-unknown", "dift-bound", "baselines", "clp-u"])
+def test_reproduce_checks_its_options_before_crafting(tmp_path: Path, option: list) -> None:
+    """--dift-set bogus=1 was a TypeError traceback and --baselines bogus / --clp-u nan were refused only after the
+    whole craft + train pipeline, each leaving OUT behind."""
+    from badinput_kit import image_tree
+
+    data = image_tree(tmp_path / "data", per_class=4)
+    out = tmp_path / "out"
+    with unchanged(tmp_path):
+        outcome = run_cli(["reproduce", "--attack", "patch", "--dataset", data, "--out", out, *option])
+    assert outcome.code == 2 and "Traceback" not in outcome.err and option[0] in outcome.err, outcome.err
+    assert not out.exists()

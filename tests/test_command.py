@@ -105,6 +105,13 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         (["review", str(tmp_path), "--pass", str(2**70)], "--pass must be"),
         (["new", str(tmp_path / "w"), "--dataset", "demo", "--attack", "patch", "--attack-setting", "trigger_size=abc"],
          "setting trigger_size='abc': expected a whole number"),
+        # a second sweep: a traceback (nan, -0.1, --timeout -1), a hang (--large -1) or a silent no-op (--repeat 0)
+        (["bench", "detect", "--skip-baseline", "--n", "1000", "--poison-fraction", "nan"],
+         "--poison-fraction must be a finite number"),
+        (["bench", "detect", "--skip-baseline", "--n", "1000", "--poison-fraction", "-0.1"], "--poison-fraction must be >"),
+        (["bench", "detect", "--skip-baseline", "--n", "1000", "--large", "-1"], "--large must be >= 0"),
+        (["bench", "startup", "--no-torch", "--timeout", "-1"], "--timeout must be > 0"),
+        (["bench", "startup", "--repeat", "0"], "--repeat must be >= 1"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -43,6 +43,27 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "workers": ("--workers", "int", 0, 256, True),
     "n": ("--n", "int", 1, None, True),
     "k": ("--k", "int", 0, None, True),
+    # a second bad-input sweep: each of these passed argparse and ended in a traceback, a hang or a silent no-op
+    "per_class": ("--per-class", "int", 1, 1_000_000, True),
+    "log_every": ("--log-every", "int", 1, None, True),
+    "linear_epochs": ("--linear-epochs", "int", 1, None, True),
+    "repeat": ("--repeat", "int", 1, 1000, True),
+    "timeout": ("--timeout", "float", 0, None, False),
+    "dim": ("--dim", "int", 1, 65536, True),
+    "classes": ("--classes", "int", 1, None, True),
+    "intrinsic_dim": ("--intrinsic-dim", "int", 1, 65536, True),
+    "poison_fraction": ("--poison-fraction", "float", 0, 0.5, False),
+    "poison_spread": ("--poison-spread", "float", 0, None, False),
+    "ef": ("--ef", "int", 0, 1_000_000, True),
+    "ef_construction": ("--ef-construction", "int", 1, 1_000_000, True),
+    "hnsw_m": ("--hnsw-m", "int", 1, 4096, True),
+    "knn_dims": ("--knn-dims", "int", 0, 65536, True),
+    "baseline_n": ("--baseline-n", "int", 1, None, True),
+    "large": ("--large", "int", 0, None, True),
+    "large_dim": ("--large-dim", "int", 1, 65536, True),
+    "large_knn_dims": ("--large-knn-dims", "int", 0, 65536, True),
+    "nprobe": ("--nprobe", "int", 0, None, True),
+    "memory_mb": ("--memory-mb", "int", 1, None, True),
 }
 
 

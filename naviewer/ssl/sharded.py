@@ -39,6 +39,9 @@ class ShardPlan:
     dtype: str
     shard_size: int
     source: str = ""  # fingerprint of the encoder's weights and the dataset's labels: another run's shards differ
+    #: the input size the rows were embedded at (0: the encoder's own): a resumed run at another --image-size
+    #: wrote its rows beside the first run's, one array at two sizes, and said nothing
+    image_size: int = 0
 
     @property
     def count(self) -> int:
@@ -133,7 +136,8 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
     plan_file = folder / PLAN_FILE
     if rank == 0:
         probe = extract_embeddings(backbone, store.subset([0]), device=device, batch_size=1, image_size=image_size)
-        plan = ShardPlan(n, int(probe.shape[1]), dtype.name, int(shard_size), source_fingerprint(backbone, store.labels))
+        plan = ShardPlan(n, int(probe.shape[1]), dtype.name, int(shard_size), source_fingerprint(backbone, store.labels),
+                         int(image_size or 0))
         if plan_file.is_file():
             old = _read_plan(plan_file)
             if old != plan or not part.is_file():

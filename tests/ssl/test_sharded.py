@@ -59,6 +59,9 @@ def test_other_settings_over_an_unfinished_run_are_refused(small, tmp_path):
         sharded_embeddings(net, store, out, shard_size=64, image_size=16, rank=0, world_size=2)
     with pytest.raises(NaviewerError, match="other settings"):
         sharded_embeddings(net, store, out, shard_size=32, image_size=16)
+    # another input size: its rows went beside the first run's, one array embedded at two sizes, without a word
+    with pytest.raises(NaviewerError, match="other settings"):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=24)
 
 
 @pytest.mark.slow

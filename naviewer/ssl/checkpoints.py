@@ -450,6 +450,10 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
                                    or not 8 <= image_size <= 4096 or int(image_size) != image_size):
         raise NaviewerError(f"damaged naviewer checkpoint: its training size {image_size!r} is not an image size "
                             "(8-4096 px)", path)
+    sparse = [name for name, tensor in state.items() if isinstance(tensor, torch.Tensor) and tensor.layout != torch.strided]
+    if sparse:  # torch's checks below have no sparse kernel: a NotImplementedError traceback
+        raise NaviewerError(f"the checkpoint holds a sparse tensor ({sparse[0]}); an encoder's weights are dense",
+                            path)
     bad = [name for name, tensor in state.items()
            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if bad:  # the embeddings would be all NaN, and every detector's verdict meaningless

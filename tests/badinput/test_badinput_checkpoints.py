@@ -102,6 +102,13 @@ def _odd_width(path: Path, state: dict) -> Path:
     return path
 
 
+def _sparse(path: Path, state: dict) -> Path:
+    """A state dict with one sparse tensor: torch has no sparse kernel for the checks (a NotImplementedError)."""
+    name = next(k for k, v in state.items() if v.ndim == 4)
+    torch.save({**state, name: state[name].to_sparse()}, path)
+    return path
+
+
 #: (id, maker, words in the message)
 CHECKPOINT_CASES = [
     ("truncated", _truncated, ["truncated"]),
@@ -127,6 +134,7 @@ CHECKPOINT_CASES = [
     ("no-resnet-weights", _no_resnet, ["no ResNet backbone weights"]),
     ("odd-width", _odd_width, ["multiple of 4"]),
     ("a-folder", _folder, ["folder"]),
+    ("sparse-tensor", _sparse, ["sparse"]),
 ]
 
 

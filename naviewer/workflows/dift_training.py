@@ -331,8 +331,17 @@ class DiftRun:
         ws, ctx = self.ws, self.ctx
         self.config = config
         if self.checkpoint.exists():
-            raise NaviewerError(f"run {self.run!r} already has a checkpoint: choose another run name, or resume it "
-                                "(naviewer finetune after a review)", self.checkpoint)
+            state = read_state(ws, self.run)
+            status = getattr(state, "status", None)
+            if status is RunStatus.AWAITING_REVIEW:
+                how = "or review its flags and resume it with naviewer finetune"
+            else:  # interrupted (Ctrl-C) or finished: finetune would not go on with this training (a sweep's newcomer)
+                said = getattr(status, "value", status) or "unknown"
+                how = (f"it stopped with status {said!r}, and a run that was not stopped for review cannot be "
+                       "continued; detect on its checkpoint (naviewer detect WORKSPACE --checkpoint this file) or "
+                       "train again under another --run name")
+            raise NaviewerError(f"run {self.run!r} already has a checkpoint: choose another run name, {how}",
+                                self.checkpoint)
         t0 = time.perf_counter()
         try:
             store = _store_of(ws, ctx)

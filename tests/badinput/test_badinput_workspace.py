@@ -262,3 +262,20 @@ def test_reproduce_checks_its_options_before_crafting(tmp_path: Path, option: li
         outcome = run_cli(["reproduce", "--attack", "patch", "--dataset", data, "--out", out, *option])
     assert outcome.code == 2 and "Traceback" not in outcome.err and option[0] in outcome.err, outcome.err
     assert not out.exists()
+
+
+def test_an_interrupted_run_is_not_sent_to_finetune(tmp_path: Path) -> None:
+    """A Ctrl-C'd ``run --dift`` kept its checkpoint; running it again said "or resume it (naviewer finetune after a
+    review)", and finetune then fine-tuned something else. The message now says what can be done."""
+    from badinput_kit import TINY_TRAIN
+    from naviewer.workspace import Workspace
+    from naviewer.workspace.runs import RunStatus, write_state
+
+    ws = tiny_workspace(tmp_path / "ws")
+    with Workspace.open(ws) as opened:
+        opened.checkpoint_dir("dift").mkdir(parents=True, exist_ok=True)
+        (opened.checkpoint_dir("dift") / "last.pt").write_bytes(b"")
+        write_state(opened, "dift", status=RunStatus.DETECTING, dift=True)
+    outcome = run_cli(["run", ws, "--dift", "--epochs", "1", *TINY_TRAIN])
+    assert outcome.code == 2 and "'detecting'" in outcome.err and "cannot be continued" in outcome.err, outcome.err
+    assert "finetune" not in outcome.err

@@ -51,6 +51,24 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_workspace_inside_its_dataset(workspace: str, dataset: "str | None") -> None:
+    """``naviewer new --dataset D D/ws`` made the workspace folder a class of its own dataset (an empty one, then
+    the workspace's own files once re-opened): refused before anything is made."""
+    from pathlib import Path
+
+    from naviewer.errors import NaviewerError
+
+    if not dataset:
+        return
+    source = Path(dataset).expanduser()
+    if not source.is_dir():
+        return
+    folder, where = source.resolve(), Path(workspace).expanduser().absolute().resolve()
+    if where == folder or folder in where.parents:
+        raise NaviewerError("the workspace would be inside its own dataset folder (it would become one of its classes): "
+                            "put it beside the dataset, e.g. next to it", Path(workspace))
+
+
 def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import parse_settings
     from naviewer.cli.progress import TextProgress
@@ -60,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.workflows.workspace_setup import create_attacked_workspace, create_workspace
 
     ctx = JobContext(TextProgress())
+    _refuse_workspace_inside_its_dataset(args.workspace, args.dataset)
     if args.attack is None:
         given = [n for n in ("rate", "num_poisons", "target", "attack_setting", "test_protocol")
                  if getattr(args, n) is not None]

@@ -279,3 +279,13 @@ def test_an_interrupted_run_is_not_sent_to_finetune(tmp_path: Path) -> None:
     outcome = run_cli(["run", ws, "--dift", "--epochs", "1", *TINY_TRAIN])
     assert outcome.code == 2 and "'detecting'" in outcome.err and "cannot be continued" in outcome.err, outcome.err
     assert "finetune" not in outcome.err
+
+
+def test_a_workspace_inside_its_own_dataset_folder_is_refused(tmp_path: Path) -> None:
+    """``new --dataset D D/ws`` was accepted: the workspace folder became an empty class "ws" of its own dataset."""
+    from badinput_kit import image_tree
+
+    data = image_tree(tmp_path / "data")
+    with unchanged(tmp_path):
+        outcome = run_cli(["new", data / "ws", "--dataset", data])
+    assert_refused(outcome, data / "ws", "inside its own dataset")

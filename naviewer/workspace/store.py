@@ -181,6 +181,9 @@ def _open_connections(path: "str | Path") -> int:
         return _CONNECTIONS.get(os.path.realpath(path), 0)
 
 
+#: the longest reviewer name a decision records (the audit log shows it on one line)
+REVIEWER_MAX = 200
+
 class WorkspaceStore:
     """SQLite store of one workspace. Open it through :class:`~naviewer.workspace.Workspace`."""
 
@@ -801,6 +804,8 @@ class WorkspaceStore:
         char = bad_name_char(str(reviewer))
         if char is not None:  # the audit log and the HTML report show the name on one line
             raise NaviewerError(f"the reviewer name {str(reviewer)!r} contains {describe_char(char)}")
+        if len(str(reviewer)) > REVIEWER_MAX:  # a 1 MB name was stored with every decision
+            raise NaviewerError(f"the reviewer name is {len(str(reviewer)):,} characters long; at most {REVIEWER_MAX}")
         ids = self._validate_ids(sample_ids)
         if ids.size == 0:
             return

@@ -289,3 +289,17 @@ def test_a_workspace_inside_its_own_dataset_folder_is_refused(tmp_path: Path) ->
     with unchanged(tmp_path):
         outcome = run_cli(["new", data / "ws", "--dataset", data])
     assert_refused(outcome, data / "ws", "inside its own dataset")
+
+
+@pytest.mark.parametrize("argv, words", [(["review", "{ws}", "--reviewer", "", "--confirm-cluster", "1"], "--reviewer"),
+                                         (["review", "{ws}", "--reviewer", "x" * 300, "--confirm-cluster", "1"],
+                                          "at most 200"),
+                                         (["run", "{ws}", "--run", "", "--epochs", "1"], "--run")],
+                         ids=["reviewer-empty", "reviewer-huge", "run-empty"])
+def test_empty_or_huge_names_are_refused(tmp_path: Path, argv: list, words: str) -> None:
+    """``review --reviewer ''`` became the login name, a 1 MB reviewer name was stored with every decision, and
+    ``run --run ''`` became the default run name: each without a word."""
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli([a.format(ws=ws) for a in argv])
+    assert outcome.code == 2 and "Traceback" not in outcome.err and words in outcome.err, outcome.err

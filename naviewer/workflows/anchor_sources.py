@@ -287,9 +287,19 @@ def load_anchor_set(ws, per_class: int = 10, seed: int = 0, ctx: Optional[JobCon
                                              per_class, seed, ctx)
     kind, trusted = section_kind(section), section_trusted(section)
     warnings = list(section.get("warnings", []))
-    anchors = Anchors(_whole_numbers(ws, section, "indices"), _whole_numbers(ws, section, "labels"), list(warnings),
-                      trusted)
-    anchors.check_range(ws.store.sample_count())
+    try:  # a hand-edited [anchors] (ids out of range, negative or repeated, lists of other lengths) names the file
+        anchors = Anchors(_whole_numbers(ws, section, "indices"), _whole_numbers(ws, section, "labels"),
+                          list(warnings), trusted)
+        anchors.check_range(ws.store.sample_count())
+        classes = len(ws.class_names or [])
+        if classes and anchors.labels.size and (anchors.labels.min() < 0 or anchors.labels.max() >= classes):
+            raise NaviewerError(f"anchor label {int(anchors.labels.max())} names no class (the workspace has "
+                                f"{classes}: 0-{classes - 1})")
+    except NaviewerError as exc:
+        if exc.path is not None:
+            raise
+        raise NaviewerError(f"[anchors] {exc.message} (was workspace.toml edited?)",
+                            getattr(ws, "config_path", None)) from None
     external, ext_labels = None, np.empty(0, dtype=np.int64)
     if section.get("external"):
         from naviewer.data import open_dataset

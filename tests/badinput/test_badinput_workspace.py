@@ -303,3 +303,20 @@ def test_empty_or_huge_names_are_refused(tmp_path: Path, argv: list, words: str)
     with unchanged(tmp_path):
         outcome = run_cli([a.format(ws=ws) for a in argv])
     assert outcome.code == 2 and "Traceback" not in outcome.err and words in outcome.err, outcome.err
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda a: a.update(indices=[99999] + a["indices"][1:]), "outside"),
+    (lambda a: a.update(indices=[-1] + a["indices"][1:]), "[anchors]"),
+    (lambda a: a.update(labels=[7] + a["labels"][1:]), "names no class"),
+    (lambda a: a.update(labels=a["labels"][1:]), "[anchors]"),
+], ids=["id-out-of-range", "id-negative", "label-no-class", "lengths-differ"])
+def test_a_hand_edited_anchor_list_names_the_file(tmp_path: Path, change, words: str) -> None:  # noqa: ANN001
+    """Anchor ids out of range were refused without naming workspace.toml, and a label naming no class (7 in a
+    2-class workspace) was accepted."""
+    ws = tiny_workspace(tmp_path / "ws")
+    assert run_cli(["anchors", ws]).code == 0
+    _toml(lambda c: change(c["anchors"]))(ws)
+    with unchanged(tmp_path):
+        outcome = run_cli(["anchors", ws])
+    assert_refused(outcome, ws / TOML, words)

@@ -90,9 +90,17 @@ def _check_sections(config: dict[str, Any], path: Path) -> None:
             raise NaviewerError(
                 f"[{name}] must be a table, found {name} = {_short(config[name])} (was the file edited by hand?)", path
             )
+    for name in ("anchors", "evaluation", "dift", "attack", "floor"):  # read as tables by the workflows
+        if name in config and not isinstance(config[name], dict):
+            raise NaviewerError(
+                f"[{name}] must be a table, found {name} = {_short(config[name])} (was the file edited by hand?)", path
+            )
     names = config.get("classes", {}).get("names", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise NaviewerError(f"[classes] names must be a list of strings, found {_short(names)}", path)
+    repeated = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
+    if repeated:  # export wrote classes.txt with the name twice: two labels a reader cannot tell apart
+        raise NaviewerError(f"[classes] names repeats {_short(repeated[0])}: every class needs its own name", path)
     samples = config.get("dataset", {}).get("samples")
     if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 0):
         raise NaviewerError(f"[dataset] samples must be a whole number, found {_short(samples)}", path)

@@ -234,8 +234,8 @@ def test_a_trusted_flag_that_is_not_a_boolean_is_refused(tmp_path: Path, value) 
     assert "workspace.toml" in outcome.err and "trusted" in outcome.err and "true or false" in outcome.err
 
 
-@pytest.mark.parametrize("section", [{"train": {"kind": "folder", "root": 5}}, {"train": 5}, "x"],
-                         ids=["root-int", "train-int", "not-a-table"])
+@pytest.mark.parametrize("section", [{"train": {"kind": "folder", "root": 5}}, {"train": 5}],
+                         ids=["root-int", "train-int"])
 def test_a_bad_evaluation_section_names_the_file(tmp_path: Path, section) -> None:  # noqa: ANN001
     """``[evaluation.train] root = 5`` was a TypeError traceback from finetune (os.fspath of an int)."""
     from naviewer.errors import NaviewerError
@@ -319,4 +319,17 @@ def test_a_hand_edited_anchor_list_names_the_file(tmp_path: Path, change, words:
     _toml(lambda c: change(c["anchors"]))(ws)
     with unchanged(tmp_path):
         outcome = run_cli(["anchors", ws])
+    assert_refused(outcome, ws / TOML, words)
+
+
+@pytest.mark.parametrize("change, words", [(lambda c: c["classes"].update(names=["a", "a"]), "repeats"),
+                                           (lambda c: c.update(evaluation="x"), "[evaluation] must be a table"),
+                                           (lambda c: c.update(anchors=[1]), "[anchors] must be a table")],
+                         ids=["classes-repeated", "evaluation-text", "anchors-list"])
+def test_more_hand_edited_sections_name_the_file(tmp_path: Path, change, words: str) -> None:  # noqa: ANN001
+    """Accepted before: duplicate class names (export wrote classes.txt as "a\\na"), evaluation = "x", anchors = [1]."""
+    ws = tiny_workspace(tmp_path / "ws")
+    _toml(change)(ws)
+    with unchanged(tmp_path):
+        outcome = run_cli(["review", ws])
     assert_refused(outcome, ws / TOML, words)

@@ -109,6 +109,16 @@ def _sparse(path: Path, state: dict) -> Path:
     return path
 
 
+def _changed_inside(path: Path, state: dict) -> Path:
+    """64 bytes changed in the middle of a valid checkpoint: torch's reader does not check the CRCs (loaded)."""
+    naviewer_checkpoint(path, state)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes((b + 1) % 256 for b in data[middle:middle + 64])
+    path.write_bytes(bytes(data))
+    return path
+
+
 #: (id, maker, words in the message)
 CHECKPOINT_CASES = [
     ("truncated", _truncated, ["truncated"]),
@@ -135,6 +145,7 @@ CHECKPOINT_CASES = [
     ("odd-width", _odd_width, ["multiple of 4"]),
     ("a-folder", _folder, ["folder"]),
     ("sparse-tensor", _sparse, ["sparse"]),
+    ("bytes-changed-inside", _changed_inside, ["checksum"]),
 ]
 
 

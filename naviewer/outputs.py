@@ -28,23 +28,45 @@ def stamp(record: dict, command: str) -> dict:
     return {WRITTEN_BY: f"naviewer {command}", **record}
 
 
-def is_naviewer_json(path: Path) -> bool:
+def _json_object(path: Path) -> Optional[dict]:
     try:
         if path.stat().st_size > _JSON_READ_LIMIT:
-            return False
+            return None
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(data, dict) and str(data.get(WRITTEN_BY, "")).startswith("naviewer")
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def written_by(command: str) -> Callable[[Path], bool]:
+    """Whether a JSON file is an earlier output of ``command`` ("eval", "bench"): another command's figures (hours
+    of ``bench detect --scale`` rows) are not replaced by an ``eval --json`` of the same name."""
+    def earlier(path: Path) -> bool:
+        data = _json_object(path)
+        return data is not None and str(data.get(WRITTEN_BY, "")).startswith(f"naviewer {command}".strip())
+    return earlier
+
+
+def is_naviewer_json(path: Path) -> bool:
+    return written_by("")(path)
+
+
+def has_rows(path: Path) -> bool:
+    """A ``bench detect --scale`` file (a JSON object with a ``rows`` list), also one written before the marker:
+    what ``--resume`` reads and extends."""
+    data = _json_object(path)
+    return data is not None and isinstance(data.get("rows"), list)
 
 
 def is_naviewer_report(path: Path) -> bool:
+    """A report with the generator meta, or one written before it (an HTML page naming naviewer in its head): an
+    upgrade must not make ``review --report review.html`` refuse its own earlier report."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(4096).decode("utf-8", "replace")
     except OSError:
         return False
-    return REPORT_GENERATOR in head
+    return REPORT_GENERATOR in head or (head.lstrip().lower().startswith("<!doctype html") and "naviewer" in head)
 
 
 def is_naviewer_png(path: Path) -> bool:
@@ -81,6 +103,9 @@ def check_output_file(value: Optional[str], option: str, example: str, what: str
     return path
 
 
-def check_json_output(value: Optional[str], option: str = "--json", command: str = "") -> Optional[Path]:
+def check_json_output(value: Optional[str], option: str = "--json", command: str = "",
+                      also: Optional[Callable[[Path], bool]] = None) -> Optional[Path]:
+    """``--json FILE`` of ``command``: new, or that command's earlier output (or what ``also`` accepts)."""
+    same = written_by(command)
     return check_output_file(value, option, "figures.json", f"naviewer {command} JSON".replace("  ", " "),
-                             is_naviewer_json)
+                             (lambda p: same(p) or also(p)) if also is not None else same)

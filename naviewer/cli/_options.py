@@ -52,7 +52,7 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "dim": ("--dim", "int", 1, 65536, True),
     "classes": ("--classes", "int", 1, None, True),
     "intrinsic_dim": ("--intrinsic-dim", "int", 1, 65536, True),
-    "poison_fraction": ("--poison-fraction", "float", 0, 0.5, False),
+    "poison_fraction": ("--poison-fraction", "float", 0, 0.5, True),  # 0: no planted cluster (a clean run)
     "poison_spread": ("--poison-spread", "float", 0, None, False),
     "ef": ("--ef", "int", 0, 1_000_000, True),
     "ef_construction": ("--ef-construction", "int", 1, 1_000_000, True),

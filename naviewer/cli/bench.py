@@ -44,11 +44,15 @@ def _checking_json(run):
     def checked(args: argparse.Namespace) -> int:
         from naviewer.outputs import check_json_output
 
-        value = getattr(args, "json_out", None)
-        if value is None and isinstance(getattr(args, "json", None), str):
-            value = args.json
-        if value is not None and not (getattr(args, "resume", False) and str(value).strip()):
-            check_json_output(value, "--json", "bench")
+        from naviewer.outputs import has_rows
+
+        dest = "json_out" if getattr(args, "json_out", None) is not None else "json"
+        value = getattr(args, dest, None)
+        if isinstance(value, str):  # (bench export / gui: --json is a flag that prints)
+            resume = bool(getattr(args, "resume", False)) and bool(getattr(args, "scale", ""))
+            path = check_json_output(value, "--json", "bench", also=has_rows if resume else None)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            setattr(args, dest, str(path))  # '~/x.json' checked in the home folder is written there too
         return run(args)
 
     return checked

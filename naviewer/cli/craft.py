@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.out and not args.preview:
         raise NaviewerError("nothing to write: give --out DIR and/or --preview PNG")
-    check_output_file(args.preview, "--preview", "preview.png", "naviewer craft preview", is_naviewer_png)
+    preview = check_output_file(args.preview, "--preview", "preview.png", "naviewer craft preview", is_naviewer_png)
+    if preview is not None and preview.suffix.lower() != ".png":  # it is written as PNG: out.jpg held PNG bytes
+        raise NaviewerError("--preview is written as a PNG image: give a file name ending in .png", preview)
     attack = make_attack(args.attack, **_settings(args))
     protocol = attack.check_test_protocol(args.test_protocol)  # refused before any crafting
     if args.out:
@@ -110,11 +112,11 @@ def run(args: argparse.Namespace) -> int:
         from naviewer.outputs import PNG_SOFTWARE
 
         image = render_preview({args.attack: result}, clean, seed=args.seed)
-        Path(args.preview).parent.mkdir(parents=True, exist_ok=True)
+        preview.parent.mkdir(parents=True, exist_ok=True)
         info = PngImagePlugin.PngInfo()
         info.add_text("Software", f"{PNG_SOFTWARE} craft --preview")  # lets the next --preview replace it, nothing else
         try:
-            image.save(args.preview, format="PNG", pnginfo=info)
+            image.save(preview, format="PNG", pnginfo=info)
         except (OSError, ValueError) as exc:
             raise NaviewerError(f"cannot write the preview: {exc}", args.preview) from None
         print(f"wrote preview {args.preview}")

@@ -50,7 +50,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from naviewer.outputs import check_json_output
 
-    check_json_output(args.json, "--json", "eval")  # before the encoder runs: never over someone else's file
+    json_path = check_json_output(args.json, "--json", "eval")  # before the encoder runs: never over another's file
     ctx = context()
     encoder = encoder_from_args(args)
     train = open_store(args.train_dataset, "train", ctx)
@@ -84,6 +84,6 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         from naviewer.outputs import stamp
 
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(stamp(result, "eval"), indent=2))
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(stamp(result, "eval"), indent=2))
     return 0

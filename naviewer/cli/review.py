@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.outputs import check_output_file, is_naviewer_report
 
     # an earlier report is replaced; any other file never (it may be someone's document, or the workspace's own)
-    check_output_file(args.report, "--report", "review.html", "naviewer report", is_naviewer_report)
+    report_path = check_output_file(args.report, "--report", "review.html", "naviewer report", is_naviewer_report)
     if args.reviewer is not None and not args.reviewer.strip():  # '' silently became the login name
         raise NaviewerError("--reviewer is empty: give a name (default: your login name)")
     if args.embeddings is not None and not args.embeddings.strip():
@@ -99,6 +99,6 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         from naviewer.analysis.report import write_report
 
-        path = write_report(session, args.report)
+        path = write_report(session, report_path)
         print(f"report: {path}")
     return 0

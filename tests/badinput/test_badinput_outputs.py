@@ -65,3 +65,36 @@ def test_an_empty_out_is_refused(tmp_path: Path, argv: list) -> None:
     with unchanged(tmp_path):
         outcome = run_cli([a.format(ws=ws) for a in argv])
     assert_refused(outcome, "--out", "empty")
+
+
+def test_the_rules_hold_with_resume_and_between_commands_and_accept_older_reports(tmp_path: Path) -> None:
+    """A review of the first version: --resume skipped the check (workspace.toml overwritten again), any naviewer JSON
+    could be replaced by any command (eval over hours of bench rows), and an upgrade refused its own older report."""
+    import json
+
+    ws = tiny_workspace(tmp_path / "ws")
+    victim = ws / "workspace.toml"
+    with unchanged(tmp_path):
+        outcome = run_cli(["bench", "detect", "--skip-baseline", "--n", "1000", "--dim", "8", "--classes", "2",
+                           "--json", victim, "--resume"])
+    assert_refused(outcome, victim, "not an earlier")
+    rows = tmp_path / "scale.json"
+    rows.write_text(json.dumps({"written_by": "naviewer bench detect", "rows": []}))
+    data = image_tree(tmp_path / "data")
+    with unchanged(tmp_path):
+        outcome = run_cli(["eval", "--checkpoint", tmp_path / "missing.pt", "--train-dataset", data,
+                           "--test-dataset", data, "--no-linear", "--json", rows])
+    assert_refused(outcome, rows, "naviewer eval JSON")
+    old = tmp_path / "old.html"
+    old.write_text("<!DOCTYPE html><html><head><title>naviewer review</title></head><body></body></html>")
+    assert run_cli(["review", ws, "--report", old, "--no-thumbnails"]).code == 0
+
+
+def test_a_matrix_setting_that_does_not_suit_a_planned_row_is_refused_before_any_cell(tmp_path: Path) -> None:
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.matrix import Cell, MatrixConfig, run_matrix
+
+    config = MatrixConfig(cells=[Cell("na-paper"), Cell("patch")], recipe={"attack_extra": {"num_references": 36}})
+    with pytest.raises(NaviewerError, match="matrix row patch"):
+        run_matrix(config, tmp_path / "out")
+    assert not list((tmp_path / "out").glob("cells/*"))

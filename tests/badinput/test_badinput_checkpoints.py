@@ -217,3 +217,15 @@ def test_review_refuses_bad_embeddings(tmp_path: Path, kind: str, words: list[st
     with unchanged(tmp_path):
         outcome = run_cli(["review", ws, "--embeddings", "r1:feat"])
     assert_refused(outcome, path, *words)
+
+
+def test_a_checkpoint_saved_without_checksums_still_loads(tmp_path: Path, state) -> None:  # noqa: ANN001
+    """torch.serialization.set_crc32_options(False) writes zero CRCs: torch loads the file, and so must naviewer."""
+    from naviewer.ssl.checkpoints import load_file
+
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save(state, tmp_path / "nocrc.pt")
+    finally:
+        torch.serialization.set_crc32_options(True)
+    assert set(load_file(tmp_path / "nocrc.pt")) == set(state)

@@ -67,9 +67,13 @@ def source_fingerprint(backbone: Any, labels: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def _read_plan(plan_file: Path) -> "ShardPlan":
+def _read_plan(plan_file: Path, image_size: Optional[int] = None) -> "ShardPlan":
+    """The plan on disk; one written before plans recorded the input size takes ``image_size`` (its run cannot
+    say, and refusing it would send the user to delete finished shards)."""
     try:
         values = json.loads(plan_file.read_text(encoding="utf-8"))
+        if isinstance(values, dict) and "image_size" not in values and image_size is not None:
+            values["image_size"] = int(image_size)
         plan = ShardPlan(**values)
         if not all(isinstance(getattr(plan, f), int) and getattr(plan, f) > 0 for f in ("rows", "dim", "shard_size")):
             raise ValueError("rows, dim and shard_size must be positive whole numbers")
@@ -139,7 +143,7 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         plan = ShardPlan(n, int(probe.shape[1]), dtype.name, int(shard_size), source_fingerprint(backbone, store.labels),
                          int(image_size or 0))
         if plan_file.is_file():
-            old = _read_plan(plan_file)
+            old = _read_plan(plan_file, plan.image_size)
             if old != plan or not part.is_file():
                 raise NaviewerError(f"an unfinished extraction with other settings is here ({asdict(old)}); delete "
                                     f"{part.name} and {folder.name} or choose another --out", folder)

@@ -52,6 +52,21 @@ def test_a_stopped_run_resumes_with_the_missing_shards(small, tmp_path):
     assert np.allclose(arr.astype(np.float32), whole, rtol=2e-3, atol=2e-3)
 
 
+def test_a_plan_written_before_plans_recorded_the_input_size_still_resumes(small, tmp_path):
+    import json
+
+    store, net, whole = small
+    out = tmp_path / "e.npy"
+    with pytest.raises(NaviewerError):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=16, rank=0, world_size=2)
+    plan_file = shard_dir(out) / "plan.json"
+    values = json.loads(plan_file.read_text())
+    values.pop("image_size")
+    plan_file.write_text(json.dumps(values))
+    arr = sharded_embeddings(net, store, out, shard_size=64, image_size=16)
+    assert np.allclose(arr.astype(np.float32), whole, rtol=2e-3, atol=2e-3)
+
+
 def test_other_settings_over_an_unfinished_run_are_refused(small, tmp_path):
     store, net, _ = small
     out = tmp_path / "e.npy"

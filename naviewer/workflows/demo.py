@@ -136,7 +136,8 @@ class DemoConfig:
     def attack_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {"rate": float(self.rate), "target": int(self.target),
                                     "trigger_size": int(self.trigger_size)}
-        if self.attack == "na" and self.na_references is not None:
+        named = self.attack.strip().lower().replace("-", "").replace("_", "")
+        if named in ("na", "noisyalignment") and self.na_references is not None:  # make_attack's names of NA
             settings["num_references"] = int(self.na_references)
         return {**settings, **dict(self.attack_extra)}
 

@@ -140,7 +140,9 @@ def _demo_config(cell: Cell, config: MatrixConfig):
     from naviewer.workflows.demo import DEMO_DIFT_SETTINGS
 
     row = ATTACK_ROWS[cell.row]
-    values = {**dict(config.recipe), "method": cell.method, "seed": cell.seed, "threads": cell.threads,
+    values = {"na_references": None,  # the matrix crafts with the row's settings (one NA reference a poison), and
+              # its records say so; --set na_references / attack_extra change it
+              **dict(config.recipe), "method": cell.method, "seed": cell.seed, "threads": cell.threads,
               "attack": row.attack, "test_protocol": row.protocol, "rate": config.rate, "device": config.device}
     # a recipe's dift_settings add to the demo's (its restart, label spreading reach), not replace them
     values["dift_settings"] = {**DEMO_DIFT_SETTINGS, **dict(config.recipe.get("dift_settings") or {})}
@@ -154,6 +156,8 @@ def _create_workspace(path: Path, cell: Cell, demo, ctx: JobContext):
     settings = {"rate": float(demo.rate), "target": int(demo.target), **row.settings}
     if "trigger_size" in settings:
         settings["trigger_size"] = int(demo.trigger_size)  # the recipe's (8 px by default, half a digit tile)
+    if row.attack == "na" and demo.na_references is not None:
+        settings["num_references"] = int(demo.na_references)
     settings.update(demo.attack_extra)  # --set attack_extra={...}: the row's attack with other settings
     setup = create_attacked_workspace(path, demo.dataset_spec(), row.attack, settings, seed=cell.seed,
                                       test_dataset=demo.dataset_spec(), test_protocol=row.protocol, ctx=ctx)
@@ -426,6 +430,7 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
     ctx = ensure_context(ctx)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_attack_settings(config)  # before hours of cells: --set attack_extra must suit every planned row's attack
     done = {r["key"] for r in read_cells(out)}
     todo = [c for c in config.cells if c.key not in done]
     total = len(config.cells)
@@ -438,6 +443,21 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
     write_tables(out, config.cells)
     ctx.progress(total, total, "matrix done")
     return read_cells(out)
+
+
+def _check_attack_settings(config: MatrixConfig) -> None:
+    """Every planned row's attack made with its settings and ``--set attack_extra`` (a NaviewerError naming the row):
+    attack_extra={"num_references": 36} trained the NA cells for hours and then failed at the first patch cell."""
+    from naviewer.attacks import make_attack
+
+    extra = dict((config.recipe or {}).get("attack_extra") or {})
+    for name in dict.fromkeys(cell.row for cell in config.cells):
+        row = ATTACK_ROWS[name]
+        try:
+            make_attack(row.attack, **{"rate": float(config.rate), "target": 0, **row.settings, **extra})
+        except NaviewerError as exc:
+            raise NaviewerError(f"matrix row {name}: {exc.message} (--set attack_extra applies to every planned "
+                                "row; choose the cells with --cells)") from None
 
 
 def rescore(out_dir: PathLike, detectors: Sequence[str], ctx: Optional[JobContext] = None) -> list[dict]:

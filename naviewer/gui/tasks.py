@@ -97,14 +97,24 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
             found = _existing_checkpoint(ws, str(encoder["checkpoint"]))
             if found is not None:  # what Detect… starts from (it started empty beside this line: a newcomer)
                 out["encoder_path"] = str(found)
-        elif info.get("run"):
-            # a pass made inside training (naviewer run --dift, the demo) records no checkpoint: its run's latest is
-            # the encoder it was made with when the run stopped for review (Detect… started empty on the demo)
-            latest = ws.checkpoint_dir(str(info["run"])) / "last.pt"
+        elif info.get("run") and _awaiting_review(ws, str(info["run"])):
+            # a pass made inside training (naviewer run --dift, the demo) records no checkpoint: while its run waits
+            # for the review, the run's latest is the encoder it was made with (Detect… started empty on the demo);
+            # after a retrain it is another model. The path is built, not made (checkpoint_dir makes the folder).
+            latest = Path(ws.path) / "checkpoints" / str(info["run"]) / "last.pt"
             if latest.is_file():
                 out["encoder"] = f"{latest} (run {info['run']}'s latest checkpoint)"
                 out["encoder_path"] = str(latest.resolve())
     return out
+
+
+def _awaiting_review(ws: Any, run: str) -> bool:
+    try:
+        from naviewer.workspace.runs import RunStatus, read_state
+
+        return getattr(read_state(ws, run), "status", None) is RunStatus.AWAITING_REVIEW
+    except Exception:  # noqa: BLE001 - a summary line, never a failed open
+        return False
 
 
 def _existing_checkpoint(ws: Any, recorded: str) -> Optional[Path]:

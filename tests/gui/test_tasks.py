@@ -99,7 +99,7 @@ def test_train_from_the_window_with_the_ssl_engine(qtbot, window, tmp_path, monk
 
 
 
-def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, window, tmp_path):
+def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, window, tmp_path, monkeypatch):
     """With only a workspace open the Overview said "Dataset: none, Encoder: none" (session 10's newcomer)."""
     from types import SimpleNamespace
 
@@ -122,12 +122,19 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
                                "encoder": "/x/last.pt (resnet10 width 16, 16 px; the reviewed pass's)"}
     # a pass made inside training (the demo's) records no checkpoint: its run's latest is named and Detect… starts
     # from it (the dialog started empty on the demo workspace)
+    from naviewer.workspace.runs import RunStatus
+
     latest = tmp_path / "checkpoints" / "demo" / "last.pt"
     latest.parent.mkdir(parents=True)
     latest.write_bytes(b"")
     passes.append({"id": 4, "run": "demo", "settings": {}})
-    ws.checkpoint_dir = lambda run: tmp_path / "checkpoints" / run
+    ws.path = tmp_path
+    status = {"demo": RunStatus.AWAITING_REVIEW}
+    monkeypatch.setattr("naviewer.workspace.runs.read_state",
+                        lambda _ws, run: SimpleNamespace(status=status.get(run, RunStatus.FINISHED)))
     out = _sources(ws, 4)
     assert out["encoder_path"] == str(latest.resolve()) and "run demo's latest checkpoint" in out["encoder"]
     passes.append({"id": 5, "run": "gone", "settings": {}})
-    assert "encoder" not in _sources(ws, 5)
+    assert "encoder" not in _sources(ws, 5) and not (tmp_path / "checkpoints" / "gone").exists()  # nothing made
+    status["demo"] = RunStatus.RESTARTED  # retrained since: last.pt is another model
+    assert "encoder" not in _sources(ws, 4)

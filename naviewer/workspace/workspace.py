@@ -114,6 +114,11 @@ class Workspace:
         ctx = ensure_context(ctx)
         path = Path(path).expanduser().absolute()
         cls.refuse_taken_path(path)
+        names = list(getattr(dataset, "class_names", None) or []) if dataset is not None else []
+        if len(set(names)) != len(names):  # caught only when the finished workspace was read back: a dead folder
+            repeated = next(n for n in names if names.count(n) > 1)
+            raise NaviewerError(f"the dataset names the class {repeated!r} twice: every class needs its own name",
+                                getattr(dataset, "root", None) or getattr(dataset, "path", None))
         staging = path.parent / f".{path.name}.creating-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

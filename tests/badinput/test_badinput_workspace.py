@@ -333,3 +333,16 @@ def test_more_hand_edited_sections_name_the_file(tmp_path: Path, change, words: 
     with unchanged(tmp_path):
         outcome = run_cli(["review", ws])
     assert_refused(outcome, ws / TOML, words)
+
+
+def test_repeated_class_names_are_refused_before_the_workspace_is_made(tmp_path: Path) -> None:
+    """A file list's class names ["cat", "cat"] registered every sample, then failed reading workspace.toml back,
+    leaving a workspace folder that could not be opened."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace import Workspace
+
+    dataset = ArrayDataset(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1]), ["cat", "cat"])
+    with pytest.raises(NaviewerError, match="'cat' twice"):
+        Workspace.create(tmp_path / "ws", dataset)
+    assert not (tmp_path / "ws").exists() and not list(tmp_path.glob(".ws.creating-*"))

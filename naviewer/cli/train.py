@@ -104,18 +104,33 @@ def _check_resume_options(args: argparse.Namespace, last) -> dict:  # noqa: ANN0
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from naviewer.cli._sslargs import context, is_main_process, open_store
+    from naviewer.cli._sslargs import context, is_main_process
     from naviewer.errors import NaviewerError
-    from naviewer.ssl.methods import build_method
-    from naviewer.ssl.trainer import Trainer, build_trainer
 
     ctx = context()
     run_dir = Path(args.out)
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists() and not args.resume:
         raise NaviewerError("this run directory already holds a checkpoint: add --resume, or choose a new --out", run_dir)
+    made = [folder for folder in (run_dir, run_dir / "checkpoints") if not folder.exists()]
     if is_main_process():
         _check_writable(run_dir)  # before minutes of loading: a read-only or file --out fails at once
+    try:
+        return _train_in(args, ctx, run_dir, last)
+    except BaseException:
+        import contextlib
+
+        for folder in reversed(made):  # a failed start (a bad --set, an unreadable dataset) left an empty OUT/checkpoints
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when still empty
+        raise
+
+
+def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN001
+    from naviewer.cli._sslargs import is_main_process, open_store
+    from naviewer.ssl.methods import build_method
+    from naviewer.ssl.trainer import Trainer, build_trainer
+
     resuming = args.resume and last.exists()
     if resuming:
         state = _check_resume_options(args, last)

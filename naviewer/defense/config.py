@@ -278,8 +278,8 @@ class DiftConfig:
         # count ran for hours
         if not 0 <= int(self.seed) < 2 ** 32:
             raise bad("seed", "a random seed: 0 up to 2**32 - 1")
-        if not 0.0 < float(self.ls_tol) <= 1.0:
-            raise bad("ls_tol", "label spreading's convergence tolerance: above 0, at most 1")
+        if not 0.0 <= float(self.ls_tol) <= 1.0:  # 0: run to ls_max_iter (sklearn's meaning)
+            raise bad("ls_tol", "label spreading's convergence tolerance: 0 (run to ls_max_iter) up to 1")
         for name, top in INT_SETTING_MAX.items():
             value = getattr(self, name)
             if value is not None and int(value) > top:

@@ -346,3 +346,14 @@ def test_repeated_class_names_are_refused_before_the_workspace_is_made(tmp_path:
     with pytest.raises(NaviewerError, match="'cat' twice"):
         Workspace.create(tmp_path / "ws", dataset)
     assert not (tmp_path / "ws").exists() and not list(tmp_path.glob(".ws.creating-*"))
+
+
+def test_a_failed_train_start_leaves_no_empty_run_folder(tmp_path: Path) -> None:
+    """A failed ``train`` (a bad --set, --width 3, a bad --knn-dataset) left an empty OUT/checkpoints/ behind."""
+    from badinput_kit import TINY_TRAIN, image_tree
+
+    data = image_tree(tmp_path / "data", per_class=4)
+    out = tmp_path / "run"
+    outcome = run_cli(["train", "--dataset", data, "--out", out, "--epochs", "1", *TINY_TRAIN, "--set", "bogus=1"])
+    assert outcome.code == 2 and "bogus" in outcome.err, outcome.err
+    assert not out.exists()

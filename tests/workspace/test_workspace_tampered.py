@@ -101,10 +101,12 @@ def test_mistyped_sections_are_refused_on_open(path: Path, change, message: str)
 def test_update_of_a_section_that_is_not_a_table_is_refused(path: Path) -> None:
     config = tomllib.loads((path / "workspace.toml").read_text())
     config["dift"] = 3
-    (path / "workspace.toml").write_text(tomli_w.dumps(config))
-    with Workspace.open(path) as ws:
-        with pytest.raises(NaviewerError, match="dift = 3 in the file is not a table"):
+    with Workspace.open(path) as ws:  # edited while open (opening such a file is refused: [dift] must be a table)
+        (path / "workspace.toml").write_text(tomli_w.dumps(config))
+        with pytest.raises(NaviewerError, match="dift = 3"):  # read back under the lock: refused, named
             ws.update_config("dift", {"k": 1})
+    with pytest.raises(NaviewerError, match=r"\[dift\] must be a table"):
+        Workspace.open(path)
 
 
 def test_garbled_pass_settings_and_run_config_name_the_row(path: Path) -> None:

@@ -47,10 +47,6 @@ def written_by(command: str) -> Callable[[Path], bool]:
     return earlier
 
 
-def is_naviewer_json(path: Path) -> bool:
-    return written_by("")(path)
-
-
 def has_rows(path: Path) -> bool:
     """A ``bench detect --scale`` file (a JSON object with a ``rows`` list), also one written before the marker:
     what ``--resume`` reads and extends."""

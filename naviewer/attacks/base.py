@@ -414,11 +414,16 @@ def register_attack(cls: type) -> type:
     return cls
 
 
-def make_attack(name: str, **settings: Any) -> Attack:
-    """An attack by registry name (``na``, ``patch``, ``ctrl``, ``corruptencoder``) with its settings."""
+def attack_key(name: str) -> str:
+    """The registry name an attack is known by (``Noisy-Alignment`` and ``NA`` are both ``na``)."""
     key = name.strip().lower().replace("-", "").replace("_", "")
     aliases = {"noisyalignment": "na", "sslbkd": "patch", "sslbackdoor": "patch", "ce": "corruptencoder"}
-    key = aliases.get(key, key)
+    return aliases.get(key, key)
+
+
+def make_attack(name: str, **settings: Any) -> Attack:
+    """An attack by registry name (``na``, ``patch``, ``ctrl``, ``corruptencoder``) with its settings."""
+    key = attack_key(name)
     if key not in ATTACKS:
         raise NaviewerError(f"unknown attack {name!r}; choose one of {', '.join(sorted(ATTACKS))}")
     settings = {k: v for k, v in settings.items() if v is not None}

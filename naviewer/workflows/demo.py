@@ -136,8 +136,9 @@ class DemoConfig:
     def attack_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {"rate": float(self.rate), "target": int(self.target),
                                     "trigger_size": int(self.trigger_size)}
-        named = self.attack.strip().lower().replace("-", "").replace("_", "")
-        if named in ("na", "noisyalignment") and self.na_references is not None:  # make_attack's names of NA
+        from naviewer.attacks.base import attack_key
+
+        if attack_key(self.attack) == "na" and self.na_references is not None:  # any of make_attack's names of NA
             settings["num_references"] = int(self.na_references)
         return {**settings, **dict(self.attack_extra)}
 

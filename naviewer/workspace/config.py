@@ -16,7 +16,7 @@ try:  # Python 3.11+; 3.10 reads TOML with the tomli backport (a dependency ther
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 import tomli_w
@@ -85,12 +85,8 @@ def read_config(path: PathLike) -> dict[str, Any]:
 
 def _check_sections(config: dict[str, Any], path: Path) -> None:
     """The shapes the code relies on: naviewer's own sections are tables, class names a list of strings."""
-    for name in ("workspace", "dataset", "classes", "settings"):
-        if name in config and not isinstance(config[name], dict):
-            raise NaviewerError(
-                f"[{name}] must be a table, found {name} = {_short(config[name])} (was the file edited by hand?)", path
-            )
-    for name in ("anchors", "evaluation", "dift", "attack", "floor"):  # read as tables by the workflows
+    # naviewer's own sections, and those the workflows read as tables
+    for name in ("workspace", "dataset", "classes", "settings", "anchors", "evaluation", "dift", "attack", "floor"):
         if name in config and not isinstance(config[name], dict):
             raise NaviewerError(
                 f"[{name}] must be a table, found {name} = {_short(config[name])} (was the file edited by hand?)", path
@@ -98,12 +94,22 @@ def _check_sections(config: dict[str, Any], path: Path) -> None:
     names = config.get("classes", {}).get("names", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise NaviewerError(f"[classes] names must be a list of strings, found {_short(names)}", path)
-    repeated = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) != len(names) else []
-    if repeated:  # export wrote classes.txt with the name twice: two labels a reader cannot tell apart
-        raise NaviewerError(f"[classes] names repeats {_short(repeated[0])}: every class needs its own name", path)
+    repeated = repeated_name(names)
+    if repeated is not None:  # export wrote classes.txt with the name twice: two labels a reader cannot tell apart
+        raise NaviewerError(f"[classes] names repeats {_short(repeated)}: every class needs its own name", path)
     samples = config.get("dataset", {}).get("samples")
     if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 0):
         raise NaviewerError(f"[dataset] samples must be a whole number, found {_short(samples)}", path)
+
+
+def repeated_name(names: list) -> Optional[str]:
+    """The first class name given twice, or None."""
+    seen: set = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def _short(value: Any) -> str:

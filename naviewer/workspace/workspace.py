@@ -41,6 +41,7 @@ from naviewer.workspace.config import (
     config_lock,
     describe_os_error,
     read_config,
+    repeated_name,
     write_config,
 )
 from naviewer.workspace.store import WorkspaceStore
@@ -114,9 +115,8 @@ class Workspace:
         ctx = ensure_context(ctx)
         path = Path(path).expanduser().absolute()
         cls.refuse_taken_path(path)
-        names = list(getattr(dataset, "class_names", None) or []) if dataset is not None else []
-        if len(set(names)) != len(names):  # caught only when the finished workspace was read back: a dead folder
-            repeated = next(n for n in names if names.count(n) > 1)
+        repeated = repeated_name(list(getattr(dataset, "class_names", None) or [])) if dataset is not None else None
+        if repeated is not None:  # caught only when the finished workspace was read back: a dead folder
             raise NaviewerError(f"the dataset names the class {repeated!r} twice: every class needs its own name",
                                 getattr(dataset, "root", None) or getattr(dataset, "path", None))
         staging = path.parent / f".{path.name}.creating-{os.getpid()}-{secrets.token_hex(4)}"

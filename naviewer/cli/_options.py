@@ -87,11 +87,19 @@ def _check(dest: str, value: Any) -> None:
         raise NaviewerError(f"{option} must be {' and '.join(accepted)}, got {value if kind == 'int' else show(value)}")
 
 
+#: text options whose empty value used to pass as "not given" ('' became the default run, the login name, the
+#: current folder for export's manifests): refused for every command that has them
+NOT_EMPTY = {"out": "--out", "run": "--run", "reviewer": "--reviewer", "embeddings": "--embeddings"}
+
+
 def check_options(args: argparse.Namespace) -> None:
-    """Every shared numeric option of the parsed ``args`` in its range (a NaviewerError naming it)."""
+    """Every shared numeric option of the parsed ``args`` in its range, and no named text option empty (a
+    NaviewerError naming it)."""
     for dest, value in vars(args).items():
         if dest in RULES and value is not None:
             _check(dest, value)
+        elif dest in NOT_EMPTY and isinstance(value, str) and not value.strip():
+            raise NaviewerError(f"{NOT_EMPTY[dest]} is empty: give a value, or leave the option out")
     width, arch = getattr(args, "width", None), getattr(args, "arch", None)
     if isinstance(width, int) and not isinstance(width, bool) and isinstance(arch, str) and width % 4 == 0:
         # before any folder is made: a width the machine cannot train (4096 stalled allocating ~40 GB)

@@ -39,10 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.workspace import Workspace
     from naviewer.workspace.export import export_manifests
 
-    if args.out is not None and not args.out.strip():  # '' wrote the manifests into the current folder
-        from naviewer.errors import NaviewerError
-
-        raise NaviewerError("--out is empty: give a new folder for the manifests, e.g. --out cleaned")
     if args.out and not args.overwrite:
         from pathlib import Path
 

@@ -106,10 +106,6 @@ def _run(args: argparse.Namespace) -> int:
     from naviewer.workspace.runs import pending_review_runs
     from naviewer.workspace import Workspace
 
-    if args.out is not None and not args.out.strip():
-        from naviewer.errors import NaviewerError
-
-        raise NaviewerError("--out is empty: give a new file for the fine-tuned checkpoint, e.g. --out finetuned.pt")
     ctx = context()
     dift_overrides = parse_settings(args.dift_set, "--dift-set")
     with Workspace.open(args.workspace) as ws:

@@ -46,10 +46,6 @@ def run(args: argparse.Namespace) -> int:
 
     # an earlier report is replaced; any other file never (it may be someone's document, or the workspace's own)
     report_path = check_output_file(args.report, "--report", "review.html", "naviewer report", is_naviewer_report)
-    if args.reviewer is not None and not args.reviewer.strip():  # '' silently became the login name
-        raise NaviewerError("--reviewer is empty: give a name (default: your login name)")
-    if args.embeddings is not None and not args.embeddings.strip():
-        raise NaviewerError("--embeddings is empty: give RUN:TAG (naviewer review --help)")
     ws = Workspace.open(args.workspace)
     embeddings = None
     if args.embeddings:

@@ -81,8 +81,6 @@ def _run(args: argparse.Namespace) -> int:
                          device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
                          knn_every=args.knn_every, num_threads=args.threads,
                          max_steps_per_epoch=args.max_steps_per_epoch)
-    if args.run is not None and not args.run.strip():  # '' silently became the default name (detect refuses it)
-        raise NaviewerError("--run is empty: give a run name, or leave the option out")
     run_name = args.run or ("dift" if args.dift else "train")
     with Workspace.open(args.workspace) as ws:
         dift = None

@@ -300,8 +300,12 @@ class WorkspaceStore:
         return conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed (and synced) before the caller's method returns."""
+    def _write(self, checkpoint: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed (and synced) before the caller's method returns.
+
+        ``checkpoint``: also copy the WAL into the database file afterwards (passive: skipped where a
+        reader holds it). For the analyst's decisions: a workspace copied while the window is open, the
+        database file without its ``-wal`` beside it, had lost every decision since the last checkpoint."""
         if self.read_only:
             raise NaviewerError("the workspace is open read-only (its folder or database cannot be written here); "
                                 "nothing was changed", self.path)
@@ -316,6 +320,9 @@ class WorkspaceStore:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
+                if checkpoint:
+                    with contextlib.suppress(sqlite3.Error):  # committed already; a busy checkpoint waits for the next
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.OperationalError as exc:  # disk full, read-only, locked past busy_timeout, I/O error
                 raise NaviewerError(f"cannot write the workspace database: {sqlite_reason(exc)}; nothing was changed",
                                     self.path) from None
@@ -810,7 +817,7 @@ class WorkspaceStore:
         if ids.size == 0:
             return
         now = time.time()
-        with self._write() as conn:
+        with self._write(checkpoint=True) as conn:
             old = self._current_states(conn, ids)
             batch = conn.execute(
                 "INSERT INTO review_batches(reviewer, time, kind, note) VALUES(?, ?, 'set', ?)",
@@ -854,7 +861,7 @@ class WorkspaceStore:
         else is not clobbered). The undo is itself logged as a batch of audit rows, so the log
         stays append-only. Returns the reverted sample ids (empty if nothing to undo).
         """
-        with self._write() as conn:
+        with self._write(checkpoint=True) as conn:
             query = (
                 "SELECT b.id, b.reviewer FROM review_batches b WHERE b.kind='set' "
                 "AND NOT EXISTS (SELECT 1 FROM review_batches u WHERE u.undo_of = b.id) "

@@ -93,6 +93,24 @@ _CHILD = textwrap.dedent(
 )
 
 
+def test_decisions_reach_the_database_file_while_the_workspace_is_open(ws, tmp_path: Path) -> None:
+    """A copy of naviewer.sqlite alone (no -wal beside it), taken while the window is open, keeps the
+    decisions and their undo: they are checkpointed into the file, not left in the WAL."""
+    ws.store.set_review([1, 2], "confirmed", "alice")
+    ws.store.set_review([3], "rejected", "alice")
+    ws.store.undo_last("alice")
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(ws.store.path.read_bytes())
+    conn = sqlite3.connect(copy)
+    try:
+        rows = dict(conn.execute("SELECT sample_id, state FROM review").fetchall())
+        undone = conn.execute("SELECT COUNT(*) FROM review_batches WHERE undo_of IS NOT NULL").fetchone()[0]
+    finally:
+        conn.close()
+    assert rows.get(1) == rows.get(2) == "confirmed" and rows.get(3, "unreviewed") == "unreviewed"
+    assert undone == 1
+
+
 def test_review_survives_sigkill_right_after_set_review(ws) -> None:
     path = ws.path
     ws.close()

@@ -177,8 +177,10 @@ def open_dataset(spec: "str | Path | Mapping[str, Any]", split: str = "train", *
     if isinstance(spec, Mapping):
         dataset = _open_description(spec, split, options)
         expected = spec.get("size")
+        where = spec.get("root") or spec.get("path")
+        if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 0):
+            raise NaviewerError(f"the dataset description's size must be a whole number, found {expected!r}", where)
         if expected is not None and int(expected) != len(dataset):
-            where = spec.get("root") or spec.get("path")
             raise NaviewerError(
                 f"the dataset changed: it was recorded with {int(expected)} samples but now has {len(dataset)}", where
             )

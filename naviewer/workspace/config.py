@@ -23,6 +23,7 @@ import tomli_w
 
 from naviewer.errors import NaviewerError
 from naviewer.io import atomic_write_text, describe_os_error
+from naviewer.workspace.anchor_record import ANCHOR_KINDS
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -97,9 +98,18 @@ def _check_sections(config: dict[str, Any], path: Path) -> None:
     repeated = repeated_name(names)
     if repeated is not None:  # export wrote classes.txt with the name twice: two labels a reader cannot tell apart
         raise NaviewerError(f"[classes] names repeats {_short(repeated)}: every class needs its own name", path)
-    samples = config.get("dataset", {}).get("samples")
-    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 0):
-        raise NaviewerError(f"[dataset] samples must be a whole number, found {_short(samples)}", path)
+    dataset, anchors = config.get("dataset", {}), config.get("anchors", {})
+    for section, key, low, value in (("dataset", "samples", 0, dataset.get("samples")),
+                                     ("dataset", "size", 0, dataset.get("size")),
+                                     ("anchors", "per_class", 1, anchors.get("per_class")),
+                                     ("anchors", "seed", 0, anchors.get("seed"))):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            raise NaviewerError(f"[{section}] {key} must be a whole number{' >= 1' if low else ''}, found "
+                                f"{_short(value)}", path)
+    kind = anchors.get("kind")
+    if kind is not None and kind not in ANCHOR_KINDS:  # read as "labels" before: safe, but the edit went unnoticed
+        raise NaviewerError(f"[anchors] kind = {_short(kind)} is not one naviewer writes ({', '.join(ANCHOR_KINDS)})",
+                            path)
 
 
 def repeated_name(names: list) -> Optional[str]:

@@ -87,6 +87,11 @@ def test_added_sample_rows_disagree_with_the_config(path: Path) -> None:
         (lambda c: c.update(settings=[1]), r"\[settings\] must be a table"),
         (lambda c: c["dataset"].update(samples="12"), r"samples must be a whole number"),
         (lambda c: c.update(dataset="demo"), r"\[dataset\] must be a table"),
+        (lambda c: c["dataset"].update(size=-1), r"\[dataset\] size must be a whole number, found -1"),
+        (lambda c: c["dataset"].update(size="abc"), r"\[dataset\] size must be a whole number"),
+        (lambda c: c.update(anchors={"kind": "bogus"}), r"\[anchors\] kind = 'bogus' is not one naviewer writes"),
+        (lambda c: c.update(anchors={"per_class": -3}), r"\[anchors\] per_class must be a whole number >= 1"),
+        (lambda c: c.update(anchors={"seed": "x"}), r"\[anchors\] seed must be a whole number"),
     ],
 )
 def test_mistyped_sections_are_refused_on_open(path: Path, change, message: str) -> None:  # noqa: ANN001

@@ -15,6 +15,13 @@ from typing import Optional
 import numpy as np
 
 
+#: what a cluster's anchor reach means, said the same way by the CLI, the report and the GUI's column tip
+REACH_LEGEND = ("reach: the median of the members' anchor reach (label spreading from the trusted anchors alone): "
+                "1 = reached like a typical sample, near 0 = off the clean manifold, where crafted poisons sit. A "
+                "flagged cluster well above 0 may be clean images pulled in with the poisons: look at it before "
+                "confirming.")
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One group of flagged samples; ``members`` are sample ids, densest first."""
@@ -25,6 +32,10 @@ class Cluster:
     mean_mindist: float
     composition: list[tuple[int, int]] = field(default_factory=list)  # (label, count), most common first
     representatives: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: median of the members' anchor reach (the trusted anchors' label spreading, 1 = as reached as the median
+    #: sample): about 1 for a group of clean images, near 0 for poisons crafted off the clean manifold; NaN when
+    #: the pass did not measure it
+    anchor_reach: float = float("nan")
 
     @property
     def size(self) -> int:
@@ -83,12 +94,14 @@ def flagged_clusters(
     labels: Optional[np.ndarray] = None,
     k: int = 10,
     n_representatives: int = 6,
+    reach: Optional[np.ndarray] = None,
 ) -> list[Cluster]:
     """Group ``flag_ids`` into clusters, ranked densest first.
 
     ``precomputed`` is a per-sample cluster column (the store's ``cluster`` score, -1 = none); when
     it labels the flags it is used as is. Otherwise the mutual kNN components of ``embeddings`` are
-    used; without embeddings all flags form one cluster.
+    used; without embeddings all flags form one cluster. ``reach``: the pass's per-sample anchor reach
+    (its ``anchor_reach`` score), summarised per cluster as :attr:`Cluster.anchor_reach`.
     """
     flag_ids = np.asarray(flag_ids, dtype=np.int64)
     if len(flag_ids) == 0:
@@ -112,6 +125,7 @@ def flagged_clusters(
         order_key = -sign * dens
     md = None if mindist is None else np.asarray(mindist)[flag_ids]
     labs = None if labels is None else np.asarray(labels)[flag_ids]
+    far = None if reach is None else np.asarray(reach)[flag_ids].astype(np.float64)
 
     clusters: list[Cluster] = []
     mean_ranks: list[float] = []
@@ -138,7 +152,8 @@ def flagged_clusters(
             reps = members[np.argsort(-(x @ centre), kind="stable")[:n_representatives]]
         else:
             reps = members[:n_representatives]
-        clusters.append(Cluster(int(c), members, mean_density, mean_mindist, composition, reps))
+        reached = float(np.nanmedian(far[where])) if far is not None and np.isfinite(far[where]).any() else float("nan")
+        clusters.append(Cluster(int(c), members, mean_density, mean_mindist, composition, reps, reached))
         mean_ranks.append(float(np.mean(order_key[where])) if order_key is not None else 0.0)
 
     def sort_key(k: int) -> tuple[float, float, int]:
@@ -149,4 +164,4 @@ def flagged_clusters(
 
     ranked = sorted(range(len(clusters)), key=sort_key)  # stable, as list.sort over the clusters was
     return [Cluster(i, clusters[k].members, clusters[k].mean_density, clusters[k].mean_mindist, clusters[k].composition,
-                    clusters[k].representatives) for i, k in enumerate(ranked)]
+                    clusters[k].representatives, clusters[k].anchor_reach) for i, k in enumerate(ranked)]

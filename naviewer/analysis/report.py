@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from naviewer.analysis.clusters import REACH_LEGEND
 from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
 from naviewer.outputs import REPORT_GENERATOR
@@ -149,9 +150,11 @@ def render_report(
     parts.extend(_detector_table(session))
     clusters = session.clusters()
     parts.append(f"<h2>Flagged clusters ({len(clusters)})</h2>")
+    if any(np.isfinite(cl.anchor_reach) for cl in clusters[:max_clusters]):
+        parts.append(f"<p>{_e(REACH_LEGEND)}</p>")
     parts.append(
-        "<table><tr><th>#</th><th>size</th><th>mean density</th><th>mean MinDist</th><th>classes</th>"
-        "<th>review</th><th>members (most typical first)</th></tr>"
+        f"<table><tr><th>#</th><th>size</th><th>mean density</th><th>mean MinDist</th><th title='{_e(REACH_LEGEND)}'>"
+        "anchor reach</th><th>classes</th><th>review</th><th>members (most typical first)</th></tr>"
     )
     codes = session.state_codes
     for cl in clusters[:max_clusters]:
@@ -173,7 +176,7 @@ def render_report(
                 thumbs.append(f"<span title='{_e(tip)}'>#{int(i)}</span>")
         parts.append(
             f"<tr><td>{cl.cluster_id + 1}</td><td>{cl.size}</td><td>{_fmt(cl.mean_density)}</td><td>{_fmt(cl.mean_mindist)}</td>"
-            f"<td>{comp}</td><td>{_e(prog)}</td><td>{''.join(thumbs)}</td></tr>"
+            f"<td>{_fmt(cl.anchor_reach)}</td><td>{comp}</td><td>{_e(prog)}</td><td>{''.join(thumbs)}</td></tr>"
         )
     parts.append("</table>")
     if len(clusters) > max_clusters:

@@ -453,6 +453,7 @@ class AnalysisSession:
                 mindist=self.scores.get("mindist"),
                 labels=self.labels,
                 k=k,
+                reach=self.scores.get("anchor_reach"),
             )
         return self._clusters
 

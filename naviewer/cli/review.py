@@ -86,12 +86,20 @@ def run(args: argparse.Namespace) -> int:
     counts = session.review_counts()
     print(f"{session.n:,} samples, {sum(counts.values()):,} flagged in {count(len(clusters), 'cluster')}; "
           + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    print(f"{'#':>4} {'size':>6} {'density':>10} {'MinDist':>9}  {'reviewed':>9}  classes")
+    import numpy as np
+
+    from naviewer.analysis.clusters import REACH_LEGEND
+
+    print(f"{'#':>4} {'size':>6} {'density':>10} {'MinDist':>9} {'reach':>6}  {'reviewed':>9}  classes")
     for cl in clusters[: args.top]:
         c = session.review_counts(cl.members)
         comp = ", ".join(f"{session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
-        print(f"{cl.cluster_id + 1:>4} {cl.size:>6} {cl.mean_density:>10.4g} {cl.mean_mindist:>9.4g}  "
+        reach = f"{cl.anchor_reach:.2f}" if np.isfinite(cl.anchor_reach) else "-"
+        mindist = f"{cl.mean_mindist:.4g}" if np.isfinite(cl.mean_mindist) else "-"  # "nan" read as a fault
+        print(f"{cl.cluster_id + 1:>4} {cl.size:>6} {cl.mean_density:>10.4g} {mindist:>9} {reach:>6}  "
               f"{c['confirmed'] + c['rejected']:>4}/{cl.size:<4}  {comp}")
+    if any(np.isfinite(cl.anchor_reach) for cl in clusters[: args.top]):
+        print(REACH_LEGEND)
     if args.report is not None:
         from naviewer.analysis.report import write_report
 

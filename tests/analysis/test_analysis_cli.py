@@ -31,6 +31,37 @@ def test_review_cli_lists_decides_and_reports(tmp_path, capsys) -> None:
     assert main(["review", *args, "--confirm-cluster", "999"]) != 0
 
 
+def test_each_cluster_shows_how_strongly_the_trusted_anchors_reach_it(tmp_path, capsys) -> None:
+    """The demo's clean flags formed clusters of their own, reached by the anchors like any clean sample (reach
+    0.2-1.0) while the poison clusters read 0.00-0.06: the listing, the report and the table show the median."""
+    from naviewer.analysis.clusters import REACH_LEGEND, flagged_clusters
+    from naviewer.cli import main
+    from naviewer.data import open_dataset
+    from naviewer.workspace import Workspace
+
+    reach = np.ones(12)
+    reach[[0, 1, 2]] = [0.0, 0.1, 0.02]
+    clusters = flagged_clusters(np.arange(6), precomputed=np.array([0, 0, 0, 1, 1, 1] + [-1] * 6), reach=reach)
+    assert sorted(round(c.anchor_reach, 2) for c in clusters) == [0.02, 1.0]
+    assert np.isnan(flagged_clusters(np.arange(3), precomputed=np.zeros(12, int))[0].anchor_reach)
+
+    dataset = open_dataset("demo")
+    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    scores = dict(demo.scores)
+    flagged = np.flatnonzero(demo.flagged_mask)
+    scores["anchor_reach"] = np.full(len(dataset), 1.0, np.float32)
+    scores["anchor_reach"][flagged] = 0.03
+    ws = Workspace.create(tmp_path / "ws", dataset)
+    ws.store.add_detection_pass("dift", scores, {"k": 10}, run="r", epoch=0)
+    ws.save_embeddings("r", "e", demo.embeddings)
+    report = tmp_path / "r.html"
+    assert main(["review", str(tmp_path / "ws"), "--embeddings", "r:e", "--report", str(report), "--no-thumbnails"]) == 0
+    listing = capsys.readouterr().out
+    header = next(line for line in listing.splitlines() if line.lstrip().startswith("#"))
+    assert "reach" in header and " 0.03 " in listing and REACH_LEGEND in listing
+    assert "anchor reach" in report.read_text() and "<td>0.03</td>" in report.read_text()
+
+
 def test_outputs_are_never_written_over_someone_elses_file(tmp_path, capsys) -> None:
     """review --report over a document, export twice into one folder, embed --out over a text file, craft into its
     own source: each refused with a message naming the file (they used to replace it without a word)."""

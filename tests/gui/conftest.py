@@ -17,6 +17,21 @@ def _isolated_settings(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _light_plot_defaults():
+    """pyqtgraph's global background is black until a theme is applied, and a window applies one for the rest of
+    the process: the map's colours (lifted on a dark background) then depended on which tests ran before, and
+    test_open_same_as_before failed when run alone. Every test starts from the light theme's plot colours."""
+    import sys
+
+    if "pyqtgraph" in sys.modules:
+        from naviewer.gui.resources import load_theme
+        from naviewer.gui.theme import configure_pyqtgraph
+
+        configure_pyqtgraph(load_theme("light"))
+    yield
+
+
+@pytest.fixture(autouse=True)
 def bulk_answers(monkeypatch):
     """The questions the analyst views ask before a bulk decision (``.asked``), answered with
     ``.answer`` (yes unless a test says otherwise) instead of a modal box nobody would close."""

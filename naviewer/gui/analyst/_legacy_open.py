@@ -305,7 +305,8 @@ def legacy_views() -> Iterator[None]:
             setattr(WhyFlaggedWidget, name, g["why" + (name if name.startswith("_") else "_" + name)])
         WhyFlaggedWidget._hist = staticmethod(why_hist)
         DensityMapWidget.ASYNC_FROM = WhyFlaggedWidget.ASYNC_FROM = 1 << 62
-        session_module.flagged_clusters = _open_baseline.flagged_clusters
+        # the frozen grouping, given what it measured then (the anchor-reach summary came later)
+        session_module.flagged_clusters = lambda *a, reach=None, **k: _open_baseline.flagged_clusters(*a, **k)
         ClusterListWidget.STRIPS_AT_ONCE = 1 << 62  # every thumbnail strip at once
         yield
     finally:

@@ -1,4 +1,4 @@
-"""Ranked clusters of flagged samples: size, mean MinDist, classes, review progress, thumbnails.
+"""Ranked clusters of flagged samples: size, mean MinDist, anchor reach, classes, review progress, thumbnails.
 
 Selecting a row selects its members everywhere (map, gallery); the buttons confirm or reject a
 whole cluster in one decision batch (one undo step). Rows are built a window at a time
@@ -26,10 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from naviewer.analysis.clusters import REACH_LEGEND
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts, plural
 
-COLUMNS = ("#", "size", "mean density", "mean MinDist", "classes", "review", "representatives")
+COLUMNS = ("#", "size", "mean density", "mean MinDist", "anchor reach", "classes", "review", "representatives")
+REVIEW_COLUMN, STRIP_COLUMN = COLUMNS.index("review"), COLUMNS.index("representatives")
 #: MinDist is measured for the density candidates only: a cluster that label spreading or a rule added has none
 NO_MINDIST = ("– : no member of this cluster was a density candidate, and MinDist is measured for candidates only. "
               "It was flagged by label spreading (or a rule after it) from the candidates' flags: check its images.")
@@ -37,6 +39,8 @@ COLUMN_TIPS = {
     "mean density": "mean kNN density of the members (higher = denser; poisons tend to be dense)",
     "mean MinDist": "mean distance of the members to the nearest class's trusted anchors (higher = farther from every "
                     "class); '–' when no member was a density candidate",
+    "anchor reach": REACH_LEGEND + " '–' when the pass did not measure it (the anchor-reach guard was off or had "
+                    "nothing to judge).",
     "classes": "the members' labels in the dataset (a poison carries the label its attack gave it)",
 }
 #: cluster rows built per window (the first window at once, the next when scrolled to the end)
@@ -184,18 +188,19 @@ class ClusterListWidget(QWidget):
         if not np.isfinite(cl.mean_mindist):  # a newcomer saw "–" and nothing that said why
             mindist.setToolTip(NO_MINDIST)
         self.table.setItem(row, 3, mindist)
+        self.table.setItem(row, 4, _NumItem(cl.anchor_reach, fmt(cl.anchor_reach)))
         comp = ", ".join(f"{self.session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
         if len(cl.composition) > 3:
             comp += f", +{len(cl.composition) - 3} more"
-        self.table.setItem(row, 4, QTableWidgetItem(comp))
-        self.table.setItem(row, 5, _NumItem(0, ""))
+        self.table.setItem(row, 5, QTableWidgetItem(comp))
+        self.table.setItem(row, REVIEW_COLUMN, _NumItem(0, ""))
         thumbs = QTableWidgetItem()
         if row < self.STRIPS_AT_ONCE:
             self._set_strip(thumbs, cl)
         else:
             self._strips_todo[cl.cluster_id] = thumbs
             self._strip_timer.start()
-        self.table.setItem(row, 6, thumbs)
+        self.table.setItem(row, STRIP_COLUMN, thumbs)
 
     def _set_strip(self, thumbs: QTableWidgetItem, cl: Any) -> None:
         strip = self._strip(cl.representatives)
@@ -241,7 +246,7 @@ class ClusterListWidget(QWidget):
             cl = clusters[self._row_cluster(row)]
             c = self.session.review_counts(cl.members)
             done = c["confirmed"] + c["rejected"]
-            item = self.table.item(row, 5)
+            item = self.table.item(row, REVIEW_COLUMN)
             item.value = float(done / max(cl.size, 1))
             text = f"{done}/{cl.size}"
             extras = [f"{c[k]} {k[0].upper()}" for k in ("confirmed", "rejected", "later") if c[k]]

@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.clusters import ClusterListWidget
+from naviewer.gui.analyst.clusters import REVIEW_COLUMN, ClusterListWidget
 from naviewer.gui.analyst.gallery import GalleryWidget
 
 
@@ -72,6 +72,18 @@ def test_next_key_and_filters(qtbot, demo_session) -> None:
     assert len(gallery.shown_ids()) == int(demo_session.flagged_mask.sum()) - 5
 
 
+def test_the_cluster_table_shows_each_clusters_anchor_reach(qtbot, demo_session) -> None:
+    from naviewer.gui.analyst.clusters import COLUMNS
+
+    demo_session.scores["anchor_reach"] = np.full(demo_session.n, 0.04, np.float32)
+    demo_session._clusters = None
+    clusters = ClusterListWidget(demo_session)
+    qtbot.addWidget(clusters)
+    column = COLUMNS.index("anchor reach")
+    assert clusters.table.item(0, column).text() == "0.04"
+    assert "trusted anchors" in clusters.table.horizontalHeaderItem(column).toolTip()
+
+
 def test_bulk_cluster_confirm_and_single_undo(qtbot, demo_session) -> None:
     clusters = ClusterListWidget(demo_session)
     qtbot.addWidget(clusters)
@@ -80,7 +92,7 @@ def test_bulk_cluster_confirm_and_single_undo(qtbot, demo_session) -> None:
     members = demo_session.clusters()[0].members
     clusters.buttons["confirmed"].click()
     assert (demo_session.states()[members] == "confirmed").all()
-    assert clusters.table.item(0, 5).text().startswith(f"{len(members)}/{len(members)}")
+    assert clusters.table.item(0, REVIEW_COLUMN).text().startswith(f"{len(members)}/{len(members)}")
     # bulk from the gallery: the whole selection in one batch
     rest = demo_session.review_queue()[~np.isin(demo_session.review_queue(), members)][:4]
     demo_session.set_selection(rest)

@@ -149,7 +149,7 @@ def test_the_why_flagged_plots_are_as_before(qtbot, monkeypatch, async_from) -> 
 
 def test_the_cluster_table_makes_the_hidden_rows_strips_after_the_open(qtbot, monkeypatch) -> None:
     from naviewer.gui.analyst.benchmark import LazyTiles
-    from naviewer.gui.analyst.clusters import ClusterListWidget
+    from naviewer.gui.analyst.clusters import STRIP_COLUMN, ClusterListWidget
 
     monkeypatch.setattr(ClusterListWidget, "STRIPS_AT_ONCE", 3)
     session = synthetic_session(4_000, seed=2, images=False)
@@ -163,5 +163,5 @@ def test_the_cluster_table_makes_the_hidden_rows_strips_after_the_open(qtbot, mo
         old = ClusterListWidget(session)
         qtbot.addWidget(old)
     for row in range(9):
-        a, b = (w.table.item(row, 6).data(0x1) for w in (widget, old))  # DecorationRole
+        a, b = (w.table.item(row, STRIP_COLUMN).data(0x1) for w in (widget, old))  # DecorationRole
         assert a is not None and a.toImage() == b.toImage()

@@ -188,7 +188,8 @@ class ClusterListWidget(QWidget):
         if not np.isfinite(cl.mean_mindist):  # a newcomer saw "–" and nothing that said why
             mindist.setToolTip(NO_MINDIST)
         self.table.setItem(row, 3, mindist)
-        self.table.setItem(row, 4, _NumItem(cl.anchor_reach, fmt(cl.anchor_reach)))
+        reach = cl.anchor_reach  # two decimals, as naviewer review prints it (0.06006 read as false precision)
+        self.table.setItem(row, 4, _NumItem(reach, f"{reach:.2f}" if np.isfinite(reach) else "–"))
         comp = ", ".join(f"{self.session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
         if len(cl.composition) > 3:
             comp += f", +{len(cl.composition) - 3} more"

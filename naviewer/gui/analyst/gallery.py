@@ -947,6 +947,7 @@ class GalleryWidget(QWidget):
             def shown() -> None:
                 if self.model.row_of[sid] < 0:  # narrowed away by the sidebar
                     self.filters.reset()
+                    self.show_notice(f"#{sid} was hidden by the filters: they were reset to show it.")
 
             self.set_filter("flags", then=shown)
         self.session.set_selection([sid], source=None)
@@ -979,7 +980,7 @@ class GalleryWidget(QWidget):
             return done
         self.show_notice("")
         if len(done) == 1 or not (self.model.row_of[done] >= 0).any():
-            self.next_unreviewed(after=int(done[-1]))
+            self.next_unreviewed(after=int(done[-1]), within_shown=True)
         return done
 
     def _on_review_key(self, action: str) -> None:
@@ -1044,15 +1045,24 @@ class GalleryWidget(QWidget):
         later = hits[hits >= start]
         return int(ids[later[0] if len(later) else hits[0]])
 
-    def next_unreviewed(self, after: Optional[int] = None) -> Optional[int]:
+    def next_unreviewed(self, after: Optional[int] = None, within_shown: bool = False) -> Optional[int]:
         """N: the next flag awaiting a decision, shown ones first: unreviewed, and when none is left
         those marked *later* (they stay in the queue). Says so once when only later ones remain and
-        when every flag is decided."""
+        when every flag is decided. ``within_shown`` (the move after a decision): only what the grid shows;
+        when the rest are hidden by the Show choice or the filters, say so and leave the view as the analyst
+        set it (the sidebar was reset without a word, a newcomer's filters lost by pressing C)."""
         if after is None:
             after = self.focused_id() if self.focused_id() is not None else self.session.current
         s = self.session
         shown, queue = self.model.ids, s.review_queue()
         sid = self._pending(shown, 0, after)
+        if within_shown and sid is None and (self._pending(queue, 0, after) is not None
+                                             or self._pending(queue, 3, after) is not None):
+            sid = self._pending(shown, 3, after) if self._pending(queue, 0, after) is None else None
+            if sid is None:
+                self.show_notice("No flag awaiting a decision is shown here: the rest are hidden by the Show choice or "
+                                 "the filters. N goes to the next one (showing the flags, with the filters reset).")
+                return None
         if sid is None:
             sid = self._pending(queue, 0, after)
         notice = ""

@@ -117,3 +117,23 @@ def test_next_keeps_later_in_the_queue_and_says_so_once(qtbot, demo_session) -> 
     qtbot.keyClick(gallery.view, Qt.Key.Key_N)
     assert gallery.notice.text().count("decided") == 1 and "later" not in gallery.notice.text()
     assert "reviewed" not in gallery.progress_label.text().split(")")[-1]
+
+
+def test_a_decision_keeps_the_analysts_filters(qtbot, demo_session) -> None:
+    """A newcomer unticked "unreviewed" in the sidebar, pressed C on a tile, and the sidebar was reset without a
+    word (the next flag awaiting a decision was hidden by it). The view stays as set; the notice says why and N
+    still goes on, resetting the filters and saying so."""
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    queue = s.review_queue()
+    s.reject(queue[:6])
+    gallery.filters.set_states({"confirmed", "rejected", "later"})
+    qtbot.waitUntil(lambda: len(gallery.model.ids) == 6)
+    _click_tile(qtbot, gallery, int(queue[0]))
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)
+    assert s.state_of(int(queue[0])) == "confirmed"
+    assert not gallery.filters.states["unreviewed"].isChecked() and len(gallery.model.ids) == 6
+    assert "hidden by the Show choice or the filters" in gallery.notice.text()
+    qtbot.keyClick(gallery.view, Qt.Key.Key_N)
+    qtbot.waitUntil(lambda: gallery.filters.states["unreviewed"].isChecked())
+    assert s.state_of(int(s.current)) == "unreviewed" and "reset" in gallery.notice.text()

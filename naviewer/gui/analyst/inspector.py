@@ -98,6 +98,7 @@ class SampleInspector(QWidget):
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, k: int = 8, image_size: int = 224) -> None:
         super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click in the inspector points C / R / L at its sample
         self.session = session
         self.bridge = SessionBridge.of(session)
         self.k = k
@@ -328,6 +329,9 @@ class SampleInspector(QWidget):
                 self.image.setPixmap(self._pixmap(image))
 
     def _set_neighbours(self, ids: np.ndarray) -> None:
+        # a clicked neighbour's button is replaced here; its focus went on to the next widget in the window (the
+        # panel's Anchors button), so C / R / L no longer reached the inspector: the focus stays in the inspector
+        had_focus = any(button.hasFocus() for button in self.neighbour_buttons)
         for button in self.neighbour_buttons:
             self.neighbour_grid.removeWidget(button)
             button.hide()
@@ -348,10 +352,14 @@ class SampleInspector(QWidget):
             button.clicked.connect(lambda _c=False, i=nid: self._go(i))
             self.neighbour_grid.addWidget(button)
             self.neighbour_buttons.append(button)
+        if had_focus:
+            self.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _go(self, sid: int) -> None:
+        """A neighbour clicked: inspect it, with the keyboard focus here, so C / R / L decide what is shown."""
         self.session.set_selection([sid], source=self)
         self.session.set_current(sid, source=self)
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
 
     def _review(self, state: str) -> None:
         if self.sample is not None:

@@ -314,6 +314,25 @@ class AnalystPanel(QWidget):
             ("U", g.undo, "Undo the last decision"),
         ))
 
+        # and in the inspector (a neighbour clicked there has the focus): the sample it shows. A newcomer clicked a
+        # neighbour, read "C · R · L act on the highlighted sample #1404" and pressed C: nothing, and no word
+        self.inspector.shortcuts = keyed_shortcuts(self.inspector, (
+            ("C", lambda: self._review_inspected("confirmed"), "Confirm as poison the sample the inspector shows"),
+            ("R", lambda: self._review_inspected("rejected"), "Reject as benign the sample the inspector shows"),
+            ("L", lambda: self._review_inspected("later"), "Mark for later the sample the inspector shows"),
+            ("U", g.undo, "Undo the last decision"),
+        ))
+
+    def _review_inspected(self, state: str) -> None:
+        """C / R / L with the inspector focused: the sample it shows (large, with its number), nothing else."""
+        sid = self.inspector.sample
+        if sid is None:
+            self.gallery.show_notice("The inspector shows no sample, so nothing was decided: click a tile first.")
+            return
+        done = self.session.review([int(sid)], state)
+        if len(done):
+            self.gallery.show_notice(f"#{int(sid)} {state} (the sample the inspector shows).")
+
     def _review_map_selection(self, state: str) -> None:
         """C / R / L with the map focused: the map's selection, never a sample picked elsewhere."""
         selection = self.session.selection

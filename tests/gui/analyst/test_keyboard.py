@@ -168,3 +168,26 @@ def test_cluster_buttons_wait_for_a_selected_cluster(qtbot, demo_session) -> Non
     assert "select a cluster" in table.buttons["confirmed"].toolTip()
     table.select_cluster(0)
     assert all(b.isEnabled() for b in table.buttons.values())
+
+
+def test_c_in_the_inspector_decides_the_sample_it_shows(qtbot, demo_session) -> None:
+    """A newcomer clicked a neighbour in the inspector (the focus stays there), read "C · R · L act on the
+    highlighted sample #1404" and pressed C: nothing happened, and nothing said why."""
+    s = demo_session
+    panel = _panel(qtbot, s)
+    first = int(s.review_queue()[0])
+    s.set_selection([first])
+    s.set_current(first)
+    qtbot.waitUntil(lambda: len(panel.inspector.neighbour_buttons) > 0)
+    button = panel.inspector.neighbour_buttons[0]
+    neighbour = int(button.text().lstrip("#"))
+    button.setFocus()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.inspector.sample == neighbour)
+    before = {int(i): s.state_of(int(i)) for i in range(s.n) if i != neighbour}
+    _key(qtbot, Qt.Key.Key_C)
+    assert s.state_of(neighbour) == "confirmed"
+    assert all(s.state_of(i) == state for i, state in list(before.items())[:200])
+    assert f"#{neighbour} confirmed" in panel.gallery.notice.text()
+    _key(qtbot, Qt.Key.Key_U)
+    assert s.state_of(neighbour) == "unreviewed"

@@ -17,8 +17,9 @@ def test_views_register_their_keys_by_view(qtbot):
     qtbot.addWidget(help_panel)
     for group, shortcuts in panel.shortcut_groups():
         help_panel.register(group, shortcuts)
-    assert help_panel.groups() == ["Analyst: Panel", "Analyst: Density map", "Analyst: Gallery", "Analyst: Ranked clusters",
-                                   "Analyst: History", "Analyst: Large sample view"]
+    assert help_panel.groups() == ["Analyst: Panel", "Analyst: Density map", "Analyst: Gallery", "Analyst: Inspector",
+                                   "Analyst: Ranked clusters", "Analyst: History", "Analyst: Large sample view"]
+    assert dict(help_panel.rows("Analyst: Inspector"))["Confirm as poison the sample the inspector shows"] == "C"
     gallery = dict(help_panel.rows("Analyst: Gallery"))
     assert gallery["Confirm as poison (the highlighted samples, else the focused one)"] == "C"
     assert gallery["Reject as benign (the highlighted samples, else the focused one)"] == "R"

@@ -172,7 +172,8 @@ class FineTuneGate(QWidget):
             did = f"Done: removed {confirmed:,} confirmed poisons and retrained the encoder from scratch on the rest"
         else:
             did = f"Done: fine-tuned on {confirmed:,} confirmed poisons, removed them and finished training"
-        self.mark_done(did + "; the table compares before and after.")
+        # the table is there only when the job measured before and after (a newcomer read the promise over no table)
+        self.mark_done(did + ("; the table compares before and after." if self.result.rowCount() else "."))
 
     def set_running(self, running: bool) -> None:
         self._running = running

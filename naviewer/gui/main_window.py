@@ -833,7 +833,15 @@ class MainWindow(QMainWindow):
         if runs and self.training_job is None:  # the reviewed pass's run, else the newest
             self.follow_run(self.workspace_summary.get("pass_run") or runs[-1])
         if self.workspace_summary.get("pass_id") is not None and self.training_job is None:
-            self.show_analyst(path, int(self.workspace_summary["pass_id"]))
+            from naviewer.gui.settings import pass_to_reopen
+
+            latest = int(self.workspace_summary["pass_id"])
+            chosen = pass_to_reopen(self.settings, str(path), latest)
+            if self.show_analyst(path, chosen) is None and chosen != latest:  # that pass is gone: the newest
+                self.show_analyst(path, latest)
+            elif chosen != latest:
+                self.statusBar().showMessage(f"Opened detection pass {chosen}, the one you had open last; the newest "
+                                             f"is pass {latest} (Workspace ▸ Detection passes).", 15000)
 
     def _close_workspace_views(self) -> None:
         """Another workspace becomes the open one: nothing of the previous one stays on screen under
@@ -989,6 +997,11 @@ class MainWindow(QMainWindow):
             self.analyst_dock = None
             self.inform("Cannot open the analyst views", str(exc), QMessageBox.Icon.Warning)
             return None
+        from naviewer.gui.settings import remember_reviewed_pass
+
+        latest = self.analyst_dock.ws.store.latest_pass_id()
+        if latest is not None:
+            remember_reviewed_pass(self.settings, str(workspace), self.analyst_dock.pass_id, int(latest))
         return self.analyst_dock.panel
 
     # ---------------------------------------------------------------------- anchors ----

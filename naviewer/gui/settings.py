@@ -70,3 +70,26 @@ def remember_folder(settings: QSettings, kind: str, chosen: "str | os.PathLike[s
     path = Path(chosen)
     folder = path if path.is_dir() else path.parent
     settings.setValue(f"dialogs/{kind}", str(folder.resolve()))
+
+
+def _pass_key(path: str) -> str:
+    import hashlib
+
+    return "reviewed_pass/" + hashlib.sha1(os.path.abspath(path).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def remember_reviewed_pass(settings: QSettings, path: str, pass_id: int, latest: int) -> None:
+    """The detection pass the analyst had open in workspace ``path``, and the workspace's latest then."""
+    settings.setValue(_pass_key(path), f"{int(pass_id)}:{int(latest)}")
+
+
+def pass_to_reopen(settings: QSettings, path: str, latest: int) -> int:
+    """The pass to open ``path`` on: the one the analyst had open last, unless a newer pass was made since (then
+    the newest). A newcomer switched back to pass 1 (their decisions), quit, and reopened on pass 4, "no poison
+    detected · reviewed 0 / 0", and thought the decisions were gone."""
+    value = settings.value(_pass_key(path))
+    try:
+        shown, then = (int(part) for part in str(value).split(":"))
+    except (TypeError, ValueError):
+        return int(latest)
+    return shown if then == int(latest) and 0 < shown <= int(latest) else int(latest)

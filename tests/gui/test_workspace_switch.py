@@ -69,3 +69,31 @@ def test_a_workspace_follows_the_run_of_the_pass_under_review_not_its_newest_run
     assert window.overview.run.text() == runs[1]
     window.open_workspace(path)   # File > Open workspace: the summary job finds the pass's run itself
     qtbot.waitUntil(lambda: window.state.workspace == path and window.overview.run.text() == runs[0], timeout=20000)
+
+
+def test_a_workspace_reopens_on_the_pass_the_analyst_had_open(qtbot, window, tmp_path):
+    """A newcomer ran Detect (new passes 2-4, the last flagging nothing), went back to pass 1 with their decisions,
+    quit, and reopened on pass 4: "no poison detected · reviewed 0 / 0". Reopened, the pass they had open comes
+    back; a pass made since (naviewer detect on the command line) is the newest work, and opens instead."""
+    import numpy as np
+
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        for _ in range(3):
+            ws.store.add_detection_pass("kdist", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 4, "runs": []})
+    assert window.analyst_dock.pass_id == 4
+    window.show_analyst(path, 1)
+    window.state.set_workspace(tmp_path / "other", {"samples": 3, "runs": []})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 4, "runs": []})
+    assert window.analyst_dock.pass_id == 1
+    assert "pass 1" in window.statusBar().currentMessage() and "pass 4" in window.statusBar().currentMessage()
+
+    with Workspace.open(path) as ws:
+        ws.store.add_detection_pass("kdist", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {})
+    window.state.set_workspace(tmp_path / "other", {"samples": 3, "runs": []})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 5, "runs": []})
+    assert window.analyst_dock.pass_id == 5

@@ -638,7 +638,12 @@ class MainWindow(QMainWindow):
         if job is self.training_job and not job.running:
             self.state.set_training(None)
         self._update_status()
-        if job.state is JobState.FAILED and not self._closing and job.kind != "estimate":
+        owner = getattr(job, "error_owner", None)  # a dialog still open that says the failure itself
+        try:
+            owner = owner if owner is not None and owner.isVisible() else None
+        except RuntimeError:  # closed and deleted meanwhile
+            owner = None
+        if job.state is JobState.FAILED and not self._closing and job.kind != "estimate" and owner is None:
             self.show_job_error(job)  # (the Train dialog says itself why its speed estimate failed)
 
     def _update_status(self) -> None:
@@ -703,7 +708,7 @@ class MainWindow(QMainWindow):
         dialog = NewWorkspaceDialog(self, dataset=self.dataset_path)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.accepted.connect(lambda d=dialog: self.new_workspace(**d.values()))
+        dialog.creator = lambda values: self.new_workspace(**values)
         self.new_workspace_dialog_widget = dialog
         dialog.open()
         return dialog

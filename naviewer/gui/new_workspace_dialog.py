@@ -334,8 +334,36 @@ class NewWorkspaceDialog(QDialog):
                           attack_settings={"target": int(self.target.value()), **({"rate": rate} if rate else {})})
         return values
 
+    #: ``creator(values) -> job or None``: when set (the main window's), Create runs it and the dialog stays open
+    #: until the workspace exists; a failure is said here, with every field as typed. The dialog closed on Create
+    #: before, and a newcomer whose folder held no images had to type the dataset, folder and anchors again.
+    creator: Optional[Any] = None
+
     def accept(self) -> None:
         self._revalidate()
         if self.errors:
             return
-        super().accept()
+        if self.creator is None:
+            super().accept()
+            return
+        job = self.creator(self.values())
+        if job is None:  # refused at once (a conflict, no dataset): the window said why
+            return
+        job.error_owner = self  # the window leaves the failure to this dialog while it is open
+        self.ok_button.setEnabled(False)
+        self.error_label.setText("Creating the workspace…")
+        self.error_label.setVisible(True)
+        self._job = job
+        job.finished.connect(self._created)  # a bound slot: dropped by Qt if the dialog was closed meanwhile
+
+    def _created(self, _state: Any = None) -> None:
+        from naviewer.gui.jobs import JobState
+
+        job = self._job
+        if job.state is JobState.FINISHED:
+            super().accept()
+            return
+        self._revalidate()  # the fields' own checks, and OK back
+        said = "cancelled" if job.state is JobState.CANCELLED else f"failed: {job.error_message()}"
+        self.error_label.setText(f"Creating the workspace {said}\nChange what it names and press Create again.")
+        self.error_label.setVisible(True)

@@ -133,3 +133,32 @@ def test_a_trusted_set_missing_a_class_fails_with_the_file_named(qtbot, window, 
     assert window.workspace_path is None  # nothing opened, and nothing left behind to refuse the next try
     assert not (tmp_path / "ws").exists() or not any((tmp_path / "ws").iterdir())
     box.close()
+
+
+def test_a_failed_create_keeps_the_dialog_open_with_what_was_typed(qtbot, window, tmp_path):
+    """A newcomer pointed the dialog at a folder of text files: the error was clear, but the dialog had closed and
+    every field had to be typed again. It stays open now, says the failure, and Create works once it is fixed."""
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("not an image")
+    dialog = window.new_workspace_dialog()
+    dialog.dataset.setText(str(junk))
+    dialog.folder.setText(str(tmp_path / "ws"))
+    dialog.per_class.setValue(2)
+    started = []
+    window.jobs.job_started.connect(started.append)
+    dialog.ok_button.click()
+    job = next(j for j in started if j.name.startswith("Create workspace"))
+    qtbot.waitUntil(lambda: not job.running, timeout=30000)
+    qtbot.waitUntil(lambda: dialog.ok_button.isEnabled(), timeout=5000)
+    assert dialog.isVisible() and "failed" in dialog.error_label.text() and str(junk) in dialog.error_label.text()
+    assert dialog.folder.text() == str(tmp_path / "ws") and dialog.per_class.value() == 2
+    box = getattr(window, "last_message_box", None)
+    assert box is None or not box.isVisible()  # said once, in the dialog
+
+    dialog.dataset.setText(str(_image_folder(tmp_path / "data")))
+    dialog.ok_button.click()
+    job = [j for j in started if j.name.startswith("Create workspace")][-1]
+    _finish(qtbot, job)
+    qtbot.waitUntil(lambda: window.workspace_path == tmp_path / "ws", timeout=10000)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)

@@ -103,7 +103,9 @@ class JobsPanel(QWidget):
         if item is None:
             return
         item.setText(1, job.state.value)
-        fraction = job.fraction
+        # the whole run's share where the job knows it (a training: its epochs), as the status bar shows it; the
+        # stage's own fraction read "epoch 10 of 50 … 100 %" beside the status bar's 20 % (a newcomer)
+        fraction = job.run_fraction if job.run_fraction is not None else job.fraction
         if fraction is not None:
             text = f"{fraction * 100:.0f} %"
         elif job.done:

@@ -195,3 +195,30 @@ def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager, 
     qtbot.waitSignal(job.finished, timeout=10000).wait()
     manager.clear_finished()
     assert manager.jobs == []
+
+
+def test_the_jobs_list_shows_how_far_the_whole_run_is(qtbot, manager):
+    """The list read "epoch 2/4 … 100 %" (the epoch's share) where the status bar said 50 %."""
+    import threading
+
+    from naviewer.gui.jobs_panel import JobsPanel
+
+    panel = JobsPanel(manager)
+    qtbot.addWidget(panel)
+    go_on = threading.Event()
+
+    def training(ctx):
+        ctx.metric(kind="run_start", total_epochs=4, steps_per_epoch=10, method="simclr")
+        for step in range(40):
+            ctx.check()
+            ctx.progress(step % 10 + 1, 10, f"epoch {step // 10 + 1}/4")
+            ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
+            if step == 19:  # the end of epoch 2: the epoch is 100 % done, the run 50 %
+                go_on.wait(5)
+
+    job = manager.start(training, "Train")
+    qtbot.waitUntil(lambda: job._run_step == 19 and job.done == 10, timeout=5000)
+    panel._update_item(job)
+    assert panel._items[job.id].text(2).endswith(" 50 %")
+    go_on.set()
+    qtbot.waitSignal(job.finished, timeout=10000).wait()

@@ -71,9 +71,21 @@ class DemoController(QObject):
         w.docks["monitorDock"].raise_()
         return self.job
 
+    def _summary(self, path: str) -> dict:
+        """The Overview's facts of the demo's workspace (its dataset, the pass): it said "Dataset: none" while the
+        demo trained on its own digits. A workspace that cannot be read yet gives the bare path."""
+        from naviewer.errors import NaviewerError
+        from naviewer.gui import tasks
+        from naviewer.jobs import JobContext
+
+        try:
+            return tasks.workspace_summary(Path(path), JobContext())
+        except (NaviewerError, OSError):
+            return {"path": path, "runs": []}
+
     def _on_workspace(self, path: str, run_dir: str) -> None:
         w = self.window
-        w.state.set_workspace(Path(path), {"path": path, "runs": []})
+        w.state.set_workspace(Path(path), self._summary(path))
         w.follow_run(run_dir)
         w.state.log(f"demo: training in {run_dir}; DIFT starts at epoch {self.config.dift_start + 1} and flags appear "
                     "when its buffer is stable")
@@ -87,7 +99,7 @@ class DemoController(QObject):
         if out.pass_id is None:
             w.inform("Demo", "DIFT did not flag anything within the training run.\n\n" + "\n".join(out.summary_lines()))
             return
-        w.state.set_workspace(Path(out.workspace), {"path": str(out.workspace), "runs": []})
+        w.state.set_workspace(Path(out.workspace), self._summary(str(out.workspace)))
         self.panel = w.show_analyst(out.workspace, out.pass_id, run=out.run)
         w.statusBar().showMessage(f"DIFT flagged {out.flagged} samples: review them in the Analyst panel, "
                                   "then fine-tune (Fine-tune tab)", 15000)

@@ -107,7 +107,7 @@ class OverviewPanel(QWidget):
         layout.addWidget(hint)
         layout.addStretch(1)
         for event in (self.state.events.workspace, self.state.events.dataset, self.state.events.encoder,
-                      self.state.events.run):
+                      self.state.events.run, self.state.events.training):
             event.connect(self.refresh)
 
     def refresh(self, *_args: Any) -> None:
@@ -125,7 +125,9 @@ class OverviewPanel(QWidget):
             self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} image{'' if n == 1 else 's'} {kind}" if n else ""))
         else:
             self.dataset.setText(f"{own_dataset}<br>(the workspace's)" if own_dataset else "none")
-        self.encoder.setText(str(state.encoder) if state.encoder is not None else (own_encoder or "none"))
+        training = state.training is not None and getattr(state.training, "running", False)
+        encoder = str(state.encoder) if state.encoder is not None else own_encoder
+        self.encoder.setText(encoder or ("being trained (the run below)" if training else "none"))
         self.run.setText(str(state.run) if state.run is not None else "none")
         self.next_step.setText("<b>Next:</b> " + self._next_step())
 
@@ -134,6 +136,9 @@ class OverviewPanel(QWidget):
         state = self.state
         if state.workspace is None:
             return "File ▸ New workspace… (or <code>naviewer demo</code>)"
+        if state.training is not None and getattr(state.training, "running", False):
+            # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer)
+            return "the training runs (Training monitor); DIFT's flags open here for review"
         if state.workspace_summary.get("pass_id") is None:
             return "Run ▸ Detect… with an encoder, or Train…"
         return "review the flags, then Export…"

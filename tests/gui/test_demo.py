@@ -29,6 +29,10 @@ def test_demo_window_monitor_then_analyst_then_finetune(qtbot, window, tmp_path)
     assert job is not None and window.training_job is job
     qtbot.waitUntil(lambda: window.monitor is not None and window.monitor.follower is not None, timeout=10000)
     assert window.workspace_path == (tmp_path / "ws").absolute()
+    # the Overview says what the demo is doing (it said Dataset "none", Encoder "none", "Next: Run ▸ Detect…")
+    assert window.overview.dataset.text() != "none" and "demo" in window.overview.dataset.text()
+    if job.running:
+        assert "training runs" in window.overview.next_step.text() and "Detect" not in window.overview.next_step.text()
     with qtbot.waitSignal(controller.flags_ready, timeout=60000) as blocker:
         pass
     outcome = blocker.args[0]
@@ -36,6 +40,7 @@ def test_demo_window_monitor_then_analyst_then_finetune(qtbot, window, tmp_path)
     qtbot.waitUntil(lambda: len(window.monitor.data.get(("loss", "epoch"), ([], []))[0]) >= 1, timeout=5000)
     dock = window.docks["analystDock"]
     panel = window.analyst_dock.panel
+    assert "review the flags" in window.overview.next_step.text()
     assert dock.widget() is panel and dock.isVisible()
     assert panel.session.embeddings is not None                # the embeddings DIFT ranked
     assert panel.session.flagged_ids().size == outcome.flagged

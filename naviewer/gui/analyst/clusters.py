@@ -147,6 +147,8 @@ class ClusterListWidget(QWidget):
         self.table.setRowCount(0)
         self._syncing = False
         self.load_more()
+        if not self.session.clusters():  # load_more had nothing to add: the summary and the buttons say so anyway
+            self._update_progress()  # (the buttons stayed live over an empty table, and no line said why)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
 
     def can_load_more(self) -> bool:

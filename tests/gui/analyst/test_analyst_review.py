@@ -103,3 +103,17 @@ def test_bulk_cluster_confirm_and_single_undo(qtbot, demo_session) -> None:
     assert (demo_session.states()[members] == "confirmed").all()
     gallery.undo()
     assert (demo_session.states()[members] == "unreviewed").all()
+
+
+def test_an_empty_cluster_table_says_so_and_its_buttons_are_off(qtbot) -> None:
+    from naviewer.analysis.demo import make_demo_session
+
+    session = make_demo_session(200, 10, seed=2)
+    session.scores["flagged"] = np.zeros(session.n, bool)
+    session.scores.pop("cluster", None)
+    session._clusters = None
+    clusters = ClusterListWidget(session)
+    qtbot.addWidget(clusters)
+    assert not session.clusters()
+    assert clusters.table.rowCount() == 0 and "No flagged clusters" in clusters.summary.text()
+    assert not any(button.isEnabled() for button in clusters.buttons.values())

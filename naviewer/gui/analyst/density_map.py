@@ -542,7 +542,7 @@ class DensityMapWidget(QWidget):
         self.shortcuts: list[QShortcut] = keyed_shortcuts(self, (("G", lambda: self._check_tool("pan"), "Pan and zoom tool"),
                                 ("B", lambda: self._check_tool("box"), "Box selection tool"),
                                 ("S", lambda: self._check_tool("lasso"), "Lasso selection tool"),
-                                ("Esc", lambda: self.session.clear_selection(source=self), "Clear the selection")))
+                                ("Esc", self._clear_pick, "Clear the selection")))
 
         self.bridge.selection_changed.connect(lambda _ids, _src: self._update_overlays())
         self.bridge.review_changed.connect(self._on_review_changed)
@@ -568,6 +568,13 @@ class DensityMapWidget(QWidget):
     def wait_until_built(self, timeout_s: float = 120.0) -> bool:
         """Process events until no build is pending (True) or ``timeout_s`` passes (False)."""
         return process_events_while(lambda: self.build_pending, timeout_s)
+
+    def _clear_pick(self) -> None:
+        """Esc: the map's selection and the sample it picked both go, so no view still acts on that pick (the
+        gallery's line kept saying "act on nothing: #1226", picked here, after Esc: a newcomer needed a second Esc
+        there)."""
+        self.session.clear_selection(source=self)
+        self.session.set_current(None, source=self)
 
     def rebuild(self) -> None:
         """(Re)build the base layer for the current projection and colour mode: at once below

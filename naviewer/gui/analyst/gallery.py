@@ -844,15 +844,17 @@ class GalleryWidget(QWidget):
         elif len(highlighted) == 1:
             text = f"C · R · L act on the highlighted sample <b>#{int(highlighted[0])}</b>"
         elif self.elsewhere_id() is not None:
-            text = (f"C · R · L act on nothing: <b>#{self.elsewhere_id()}</b>, picked elsewhere, is not shown here "
-                    "(3: show all samples; Esc or a click: back to the tiles)")
+            text = (f"C · R · L here act on nothing: <b>#{self.elsewhere_id()}</b>, picked elsewhere, is not shown "
+                    "here (3: show all samples; Esc or a click: back to the tiles; on the map, C · R · L decide "
+                    "what is selected there)")
         else:
             focus = self.focused_id()
             text = (f"C · R · L act on <b>#{focus}</b> (the tile under focus)" if focus is not None
                     else "C · R · L: click a tile first")
         hidden = len(self.session.selection) - int((self.model.row_of[self.session.selection] >= 0).sum()) if len(self.session.selection) else 0
         if hidden > 0 and self._filter != "selection" and self.elsewhere_id() is None:
-            text += f" <span style='color:gray'>({plural(hidden)} selected elsewhere, not shown here, are left alone)</span>"
+            text += (f" <span style='color:gray'>({plural(hidden)} selected elsewhere, not shown here: these keys "
+                     "leave them alone)</span>")
         self.target_label.setText(text)
         actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
         for state in ("confirmed", "rejected", "later"):
@@ -904,7 +906,10 @@ class GalleryWidget(QWidget):
             self._syncing = False
 
     def _on_session_current(self, sid: Optional[int], source: Any) -> None:
-        if source is self or sid is None:
+        if source is self:
+            return
+        if sid is None:  # a pick let go elsewhere (Esc on the map): the line stops naming it
+            self._update_target()
             return
         row = int(self.model.row_of[sid])
         if row >= 0:

@@ -19,7 +19,7 @@ from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import NaviewerError
 from naviewer.gui.analyst.clusters import ClusterListWidget
-from naviewer.gui.analyst.common import SessionBridge, keyed_shortcuts, plural
+from naviewer.gui.analyst.common import SessionBridge, decide, keyed_shortcuts, plural
 from naviewer.gui.analyst.crop_layout import CropLayoutWidget
 from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.analyst.density_map import DensityMapWidget
@@ -342,7 +342,11 @@ class AnalystPanel(QWidget):
             self.gallery.show_notice(message)
             self.status_message.emit(message)
             return
-        self.gallery.review_selected(state)
+        # the map's own selection, decided here: through the gallery's keys it was refused whenever the pick was not
+        # among the tiles shown ("... or Esc to act on the tile under focus"), three refusals before C worked
+        done = decide(self, self.session, np.asarray(selection, np.int64), state)
+        if len(done):
+            self.gallery.show_notice(f"{plural(len(done))} selected on the map: {state}.")
 
     def focus_view(self, name: str) -> QWidget:
         """Give ``name``'s view the keyboard focus (bringing its tab forward)."""

@@ -254,3 +254,24 @@ def test_a_tall_panel_gives_the_clusters_only_the_room_they_need(qtbot, demo_ses
     assert LOWER_MIN_PX - 2 <= lower < h - int(h * upper_share(h)) - 20
     table = panel.clusters.table
     assert table.viewport().height() >= table.rowCount() * table.verticalHeader().defaultSectionSize()
+
+
+def test_a_map_pick_not_shown_in_the_gallery_is_decided_by_the_maps_keys(qtbot, demo_session, bulk_answers) -> None:
+    """A newcomer clicked a map point the gallery did not show and pressed C: refused ("Esc to act on the tile under
+    focus"), Esc on the map left the gallery saying "act on nothing: #1226", then two more refusals. C on the map
+    decides the map's pick; Esc there clears the pick for every view."""
+    panel = _panel(qtbot, demo_session)
+    s = demo_session
+    panel.gallery.set_filter("flags")
+    hidden = int(np.flatnonzero(~s.flagged_mask)[0])
+    assert panel.gallery.model.row_of[hidden] < 0
+    s.set_selection([hidden])  # a click on the map picks it
+    s.set_current(hidden)
+    panel.focus_view("map")
+    qtbot.waitUntil(lambda: panel.map.isAncestorOf(QApplication.focusWidget()), timeout=3000)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_C)
+    assert s.state_of(hidden) == "confirmed" and np.count_nonzero(s.state_codes) == 1
+    assert "selected on the map" in panel.gallery.notice.text()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    assert len(s.selection) == 0 and s.current is None
+    assert "act on nothing" not in panel.gallery.target_label.text()

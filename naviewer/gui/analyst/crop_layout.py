@@ -119,7 +119,7 @@ class CropLayoutWidget(QWidget):
         self.viewbox = pg.ViewBox(lockAspect=True, invertY=True)
         self.viewbox.setMenuEnabled(False)
         self.canvas = pg.GraphicsLayoutWidget()
-        self.canvas.setBackground("w")
+        self.canvas.setBackground(pg.getConfigOption("background"))  # the theme's plot colour (it stayed white on dark)
         self.canvas.addItem(self.viewbox)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.viewbox.addItem(self.image_item)
@@ -227,6 +227,10 @@ class CropLayoutWidget(QWidget):
         self.set_layout(self.crop_layout)
 
     # -- layout -------------------------------------------------------------------------------
+    def set_theme(self, theme: Any) -> None:
+        """Dark or light: the canvas around the image follows the application's plots."""
+        self.canvas.setBackground(theme.plot_background)
+
     def set_sample(self, image: Optional[np.ndarray], layout: Optional[Layout] = None) -> None:
         """Show a crafted composite with its recorded layout (or the paper layout guessed from its shape)."""
         self.image = None if image is None else np.ascontiguousarray(image, dtype=np.uint8)

@@ -602,7 +602,8 @@ class GalleryWidget(QWidget):
         self.hint.setToolTip("C confirm poison · R reject (benign) · L later · U/Ctrl+Z undo · N next undecided flag · "
                              "Space large view · Ctrl+A highlight all · Esc clear the highlight · F filters · "
                              "1-4 Flagged/Unreviewed/All/Selection · Help ▸ Keyboard shortcuts (F1) lists every key")
-        self.hint.setStyleSheet("color: #666; padding: 2px;")
+        self.hint.setObjectName("hintLabel")  # the theme's hint colour (#666 was faint on dark)
+        self.hint.setStyleSheet("padding: 2px;")
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
         self.progress_label.setStyleSheet("font-weight: bold; padding: 2px;")

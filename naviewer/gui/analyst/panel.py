@@ -209,6 +209,7 @@ class AnalystPanel(QWidget):
         """Dark or light: the map and the why-flagged plots follow the application's theme."""
         self.map.set_theme(theme)
         self.why.set_theme(theme)
+        self.crop_layout.set_theme(theme)
 
     def refresh_trust(self) -> None:
         """Re-read the notice: the pass's settings and the workspace's ``[anchors]`` (after replacing them)."""

@@ -52,7 +52,7 @@ class SampleViewer(QDialog):
         self.scores.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hint = QLabel(VIEWER_HINT)
         self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("color: #666;")
+        self.hint.setObjectName("hintLabel")  # the theme's hint colour (#666 was faint on dark)
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for action, text in (("previous", "← Previous"), ("confirmed", "Confirm (C)"), ("rejected", "Reject (R)"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path):
     out = subprocess.run(
@@ -118,3 +120,21 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "w").exists() and not (tmp_path / "t").exists()
+
+
+def test_naviewer_path_opens_the_window_on_it(tmp_path, monkeypatch):
+    """`naviewer WS` was "invalid choice: 'WS'"; it opens the window on that workspace, as naviewer-gui WS does.
+    A command name still wins over a folder of that name."""
+    import naviewer.gui.app as app
+    from naviewer.cli import main
+
+    opened = []
+    monkeypatch.setattr(app, "run_app", lambda argv: opened.append(list(argv)) or 0)
+    (tmp_path / "ws").mkdir()
+    assert main([str(tmp_path / "ws"), "--theme", "dark"]) == 0
+    assert opened == [[str(tmp_path / "ws"), "--theme", "dark"]]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "export").mkdir()
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert len(opened) == 1

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Find data-poisoning backdoors in self-supervised contrastive learning: craft poisons, "
             "train or load an encoder, rank samples by embedding density (DIFT), review the flags "
-            "and export a cleaned dataset. With no command, opens the desktop application."
+            "and export a cleaned dataset. With no command, opens the desktop application; naviewer PATH opens it "
+            "on that workspace (or run folder to follow), as naviewer-gui PATH does."
         ),
     )
     parser.add_argument("--version", action=_VersionAction, help="print versions and the compute device, then exit")
@@ -61,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         module.register(sub)
     return parser
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    """Every command name and alias the parser knows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def _one_line_warnings() -> None:
@@ -85,6 +94,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv is None:  # run as the command (tests call main with their own argv and record warnings themselves)
         _one_line_warnings()
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and not words[0].startswith("-") and words[0] not in _commands(parser) and os.path.exists(words[0]):
+        # `naviewer WS`: what a newcomer types to open a workspace ("invalid choice" before); the window opens on it
+        try:
+            from naviewer.gui.app import run_app
+
+            return run_app(words)
+        except NaviewerError as exc:
+            print(f"naviewer: error: {exc}", file=sys.stderr)
+            return 2
+        except ImportError as exc:
+            from naviewer.system_libs import report_missing_library
+
+            return report_missing_library(exc)
     args = parser.parse_args(argv)
     try:
         if args.command is None:

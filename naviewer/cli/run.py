@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--floor", action="store_true", help="train the same recipe on the CLEAN set of a workspace "
                         "made with --attack and record its ASR as the no-poison floor shown beside every ASR")
     parser.add_argument("--accept-all", action="store_true", help="confirm DIFT's flags without a review (the paper's protocol)")
+    parser.add_argument("--resume", action="store_true", help="go on with a run that stopped while training (Ctrl-C, "
+                        "a crash) from its checkpoint, with its own settings (--run names it; only --device, "
+                        "--threads and --no-monitor apply)")
     parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES))
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings", help="method setting, repeatable")
     add_backbone_args(parser)
@@ -83,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
                          max_steps_per_epoch=args.max_steps_per_epoch)
     run_name = args.run or ("dift" if args.dift else "train")
     with Workspace.open(args.workspace) as ws:
+        if args.resume:
+            return _resume(args, ws, ctx)
         dift = None
         if args.dift:
             overrides = parse_settings(args.dift_set, "--dift-set")
@@ -128,6 +133,31 @@ def _run(args: argparse.Namespace) -> int:
             print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples fine-tuned away and removed; training "
                   f"finished on the rest")
         print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
+    return 0
+
+
+def _resume(args: argparse.Namespace, ws, ctx) -> int:
+    """``naviewer run WS --resume``: the interrupted run goes on with its own settings."""
+    from naviewer.cli._sslargs import is_main_process
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.dift_training import resume_interrupted
+
+    if args.floor or args.anchors is not None:
+        raise NaviewerError("--resume goes on with the run's own settings: drop --floor / --anchors")
+    out = resume_interrupted(ws, args.run, monitor=not args.no_monitor, ctx=ctx,
+                             config_overrides={"device": None if args.device == "auto" else args.device,
+                                               "num_threads": args.threads})
+    if not is_main_process():
+        return 0
+    if out.status == "awaiting_review":
+        print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
+              f"after epoch {out.fit['epochs']} (checkpointed).\n"
+              f"Review the flags:   naviewer review {args.workspace}   (or in the GUI)\n"
+              f"then resume:        naviewer finetune {args.workspace}")
+        return 0
+    if out.status == "noop":
+        print("DIFT: no poison detected; training finished on the whole dataset")
+    print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
     return 0
 
 

@@ -378,8 +378,15 @@ class DiftHook:
                  ground_truth: Optional[np.ndarray] = None, total_epochs: Optional[int] = None,
                  ctx: Optional[JobContext] = None, mitigate: Any = False, gate: Any = None,
                  prepare: Optional[Callable[[Any, np.ndarray], tuple[np.ndarray, Anchors]]] = None,
-                 crop_fn: Optional[Callable[[Any, int, int], Optional[np.ndarray]]] = None) -> None:
+                 crop_fn: Optional[Callable[[Any, int, int], Optional[np.ndarray]]] = None,
+                 on_update: Optional[Callable[[int, np.ndarray], None]] = None,
+                 replay: Optional[Callable[[], list[tuple[int, np.ndarray]]]] = None) -> None:
         self.anchors = anchors
+        #: ``on_update(epoch, selected)``: each detection epoch's S_t, as it folds into the buffer (a run keeps them
+        #: so that an interrupted run can be resumed); ``replay()``: the (epoch, S_t) of the epochs before a resume,
+        #: folded in again before the first detection of the resumed run, so its buffer is the one it had
+        self.on_update = on_update
+        self.replay = replay
         #: ``crop_fn(trainer, n, seed) -> (n,) scores``: the crop-agreement rule's ``crop_density`` scores at the stop
         self.crop_fn = crop_fn or _default_crop_scores
         #: ``prepare(trainer, features) -> (features, anchors)``: appends trusted anchors from outside the
@@ -437,6 +444,14 @@ class DiftHook:
         if self.buffer is None:
             total = self.total_epochs if self.total_epochs is not None else getattr(trainer, "total_epochs", None)
             self.buffer = DetectionBuffer(self.config, total, self.ground_truth)
+            earlier = sorted((r for r in (self.replay() if self.replay is not None else []) if r[0] < epoch),
+                             key=lambda r: r[0])  # later ones belong to the interrupted attempt
+            for done, selected in earlier:
+                self.buffer.update(done, selected)
+            if self.buffer.finished:  # it stopped there, killed before its pass was saved: detect again now
+                self.buffer = DetectionBuffer(self.config, total, self.ground_truth)
+                for done, selected in earlier[:-1]:
+                    self.buffer.update(done, selected)
         if not self.buffer.should_detect(epoch):
             return
         ctx = self._context(trainer)
@@ -446,6 +461,8 @@ class DiftHook:
             features, anchors = self.prepare(trainer, features)
         detection = detect_epoch(features, anchors, self.config, ctx, epoch=epoch, sample_count=samples)
         record = self.buffer.update(epoch, detection.selected)
+        if self.on_update is not None:
+            self.on_update(int(epoch), np.asarray(detection.selected, dtype=np.int64))
         self.last_detection = detection
         values: dict[str, Any] = {"dift_detected": record.detected, "dift_candidates": int(detection.candidates.size),
                                   "dift_stable": bool(record.stable)}

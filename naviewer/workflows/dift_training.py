@@ -277,6 +277,7 @@ class DiftRun:
         self.anchors: Optional[Anchors] = None
         self.trainer: Optional[Trainer] = None
         self.review: dict[str, Any] = {}    # what the run state and the review events say about the pass
+        self.resume = False                 # going on from the run's checkpoint (resume_interrupted)
 
     @property
     def checkpoint(self) -> Path:
@@ -321,25 +322,27 @@ class DiftRun:
                 folder.rmdir()  # only when empty
 
     def train(self, train_config: TrainConfig, config: DiftConfig, *, monitor: bool = True, dift: bool = True,
-              exclude: Optional[np.ndarray] = None) -> DiftRunOutcome:
-        """See :func:`train_with_dift`."""
+              exclude: Optional[np.ndarray] = None, resume: bool = False) -> DiftRunOutcome:
+        """See :func:`train_with_dift`; ``resume``: go on from the run's checkpoint (:func:`resume_interrupted`)."""
         with self._claim():
-            return self._train(train_config, config, monitor=monitor, dift=dift, exclude=exclude)
+            return self._train(train_config, config, monitor=monitor, dift=dift, exclude=exclude, resume=resume)
 
     def _train(self, train_config: TrainConfig, config: DiftConfig, *, monitor: bool, dift: bool,
-               exclude: Optional[np.ndarray]) -> DiftRunOutcome:
+               exclude: Optional[np.ndarray], resume: bool = False) -> DiftRunOutcome:
         ws, ctx = self.ws, self.ctx
         self.config = config
-        if self.checkpoint.exists():
+        self.resume = resume
+        if self.checkpoint.exists() and not resume:
             state = read_state(ws, self.run)
             status = getattr(state, "status", None)
             if status is RunStatus.AWAITING_REVIEW:
                 how = "or review its flags and resume it with naviewer finetune"
-            else:  # interrupted (Ctrl-C) or finished: finetune would not go on with this training (a sweep's newcomer)
+            elif status in (RunStatus.DETECTING, RunStatus.TRAINING):  # interrupted (Ctrl-C, a crash)
+                how = (f"or continue it where it stopped: naviewer run WORKSPACE --resume --run {self.run}")
+            else:  # finished: finetune would not go on with this training (a sweep's newcomer)
                 said = getattr(status, "value", status) or "unknown"
-                how = (f"it stopped with status {said!r}, and a run that was not stopped for review cannot be "
-                       "continued; detect on its checkpoint (naviewer detect WORKSPACE --checkpoint this file) or "
-                       "train again under another --run name")
+                how = (f"it stopped with status {said!r}; detect on its checkpoint (naviewer detect WORKSPACE "
+                       "--checkpoint this file) or train again under another --run name")
             raise NaviewerError(f"run {self.run!r} already has a checkpoint: choose another run name, {how}",
                                 self.checkpoint)
         t0 = time.perf_counter()
@@ -350,7 +353,7 @@ class DiftRun:
             self._drop_empty_folders()
             raise
         self.timings["load"] = time.perf_counter() - t0
-        if self.main:
+        if self.main and not resume:  # a resumed run keeps its record
             ws.store.add_run(self.run, "dift-train" if dift else "train",
                              {"train": train_config.to_dict(), **({"dift": config.to_dict()} if dift else {}),
                               "accept_all": self.accept_all})
@@ -375,7 +378,7 @@ class DiftRun:
         if self.main:
             write_state(self.ws, self.run, status=RunStatus.TRAINING, dift=False)
         t1 = time.perf_counter()
-        summary = trainer.fit(self.ctx)
+        summary = trainer.fit(self.ctx, resume=self.resume)
         self.timings["train"] = time.perf_counter() - t1
         if self.main:
             write_state(self.ws, self.run, status=RunStatus.FINISHED, epochs=summary["epochs"])
@@ -405,7 +408,8 @@ class DiftRun:
                         total_epochs=train_config.epochs, ctx=ctx, mitigate=self.mitigate,
                         prepare=_anchor_preparer(anchor_set),
                         # a rank holds its slice of the images only: the crop-agreement rule is skipped (said)
-                        crop_fn=(lambda trainer, n, seed: None) if self.distributed else None)
+                        crop_fn=(lambda trainer, n, seed: None) if self.distributed else None,
+                        on_update=self._keep_selection, replay=self._kept_selections if self.resume else None)
         timed = TimedHook(hook)
         if sync_hook is not None:
             sync_hook.inner = timed
@@ -416,10 +420,38 @@ class DiftRun:
         self.timings["detection"] = timed.seconds - self.timings.get("finetune", 0.0)
         return self._finish(hook)
 
+    # -- what an interrupted run needs to go on (naviewer run --resume) ------------------------------------------
+    @property
+    def _selection_dir(self) -> Path:
+        return self.ws.run_dir(self.run) / "dift_selected"
+
+    def _keep_selection(self, epoch: int, selected: np.ndarray) -> None:
+        """Each detection epoch's S_t, beside the run's metrics: the buffer of a resumed run is rebuilt from them."""
+        if not self.main:
+            return
+        folder = self._selection_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"epoch_{int(epoch):05d}.npy"
+        temp = path.with_suffix(".tmp.npy")
+        np.save(temp, np.asarray(selected, dtype=np.int64))
+        os.replace(temp, path)
+
+    def _kept_selections(self) -> list[tuple[int, np.ndarray]]:
+        out = []
+        for path in sorted(self._selection_dir.glob("epoch_*.npy")):
+            if path.name.endswith(".tmp.npy"):
+                continue
+            try:
+                out.append((int(path.stem.split("_")[1]), np.load(path, allow_pickle=False).astype(np.int64)))
+            except (OSError, ValueError, IndexError) as exc:
+                raise NaviewerError(f"the run's record of a detection epoch is damaged ({exc}); the run cannot be "
+                                    "resumed: train again under another --run name", path) from None
+        return out
+
     def _fit(self, trainer: Trainer) -> DiftRunOutcome:
         """Train to the end (or the review stop); under torchrun every rank then takes rank 0's view of the run."""
         t1 = time.perf_counter()
-        self.outcome.fit = trainer.fit(self.ctx)
+        self.outcome.fit = trainer.fit(self.ctx, resume=self.resume)
         self.timings["train_total"] = time.perf_counter() - t1
         self.outcome.checkpoint = self.checkpoint
         if self.distributed:
@@ -565,6 +597,55 @@ def train_with_dift(ws: Workspace, train_config: TrainConfig, dift_config: Optio
     config = (dift_config or DiftConfig()).validate()
     return DiftRun(ws, run, accept_all=accept_all, gate=gate, ctx=ctx).train(
         train_config, config, monitor=monitor, dift=dift, exclude=exclude)
+
+
+def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: bool = True,
+                       config_overrides: Optional[dict] = None, ctx: Optional[JobContext] = None) -> DiftRunOutcome:
+    """``naviewer run WS --resume``: go on with a run that stopped before its end (Ctrl-C, a closed window, a
+    crash) from its checkpoint, with its own settings: the trainer's state and, with DIFT, the detection buffer
+    rebuilt from the S_t of every detection epoch before it (``runs/RUN/dift_selected/``), so the run goes on
+    as it would have. ``config_overrides``: device and threads only. A run that already saved its detection pass
+    goes on with ``naviewer finetune`` (awaiting review) or not at all (a restart after the pass)."""
+    if _rank_info()[0]:
+        raise NaviewerError("resuming a run under torchrun is not supported: resume it in one process", ws.path)
+    run = run or _the_interrupted_run(ws)
+    state = read_state(ws, run)
+    status = getattr(state, "status", None)
+    checkpoint = ws.checkpoint_dir(run) / "last.pt" if (ws.path / "checkpoints" / run).is_dir() else None
+    if status not in (RunStatus.DETECTING, RunStatus.TRAINING) or checkpoint is None or not checkpoint.is_file():
+        if status is RunStatus.AWAITING_REVIEW:
+            raise NaviewerError(f"run {run!r} waits for the review of its flags: naviewer finetune WORKSPACE goes on "
+                                "with it", ws.path / "runs" / run)
+        said = getattr(status, "value", status) or "never started"
+        raise NaviewerError(f"run {run!r} cannot be resumed (status: {said}; only a run stopped while training, "
+                            "with a checkpoint, can)", ws.path / "runs" / run)
+    if any(p.get("run") == run for p in ws.store.passes()):
+        raise NaviewerError(f"run {run!r} saved its detection pass and went on past it; it cannot be resumed: detect "
+                            "on its checkpoint (naviewer detect) or train again under another --run name",
+                            ws.path / "runs" / run)
+    record = next((r for r in ws.store.runs() if r["name"] == run), None)
+    if record is None:
+        raise NaviewerError(f"run {run!r} has no record in the workspace; it cannot be resumed", ws.path / "runs" / run)
+    saved = load_training_checkpoint(checkpoint)
+    allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
+    train_config = TrainConfig.from_saved({**saved["config"], **allowed})
+    del saved
+    settings = record["config"]
+    dift = settings.get("dift")
+    config = DiftConfig.from_dict(dift).validate() if dift else DiftConfig()
+    return DiftRun(ws, run, accept_all=bool(settings.get("accept_all")), ctx=ctx).train(
+        train_config, config, monitor=monitor, dift=dift is not None, resume=True)
+
+
+def _the_interrupted_run(ws: Workspace) -> str:
+    """The one run of the workspace that stopped while training (a NaviewerError when none, or several)."""
+    runs = [r["name"] for r in ws.store.runs()
+            if getattr(read_state(ws, r["name"]), "status", None) in (RunStatus.DETECTING, RunStatus.TRAINING)]
+    if not runs:
+        raise NaviewerError("no run of this workspace stopped while training: nothing to resume", ws.path)
+    if len(runs) > 1:
+        raise NaviewerError(f"several runs stopped while training ({', '.join(runs)}): choose one with --run", ws.path)
+    return runs[0]
 
 
 def resume_after_review(ws: Workspace, run: Optional[str] = None, *, accept_all: bool = False, monitor: bool = True,

@@ -162,3 +162,60 @@ def test_a_run_being_trained_elsewhere_is_refused_and_a_failed_start_leaves_no_f
         with pytest.raises(NaviewerError):
             train_with_dift(ws, train_config(2), dift_config(), accept_all=False, monitor=False, run="../outside")
         assert not (tmp_path / "outside").exists() and not (ws.path / "outside.lock").exists()
+
+
+class _CancelAfterEpoch:
+    """A job context that asks to stop once epoch ``epoch``'s record (with its detection) is written: Ctrl-C then."""
+
+    def __new__(cls, epoch: int):
+        from naviewer.jobs import JobContext
+
+        class Context(JobContext):
+            def metric(self, **values):
+                super().metric(**values)
+                if values.get("kind") == "epoch" and values.get("epoch") == epoch:
+                    self.cancel()
+
+        return Context()
+
+
+def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data):
+    """A Ctrl-C'd `naviewer run --dift` could not be continued: hours of training lost. Resumed from its checkpoint
+    (the buffer rebuilt from the detection epochs it kept), it stops at the same epoch with the same flags as the
+    run that was never interrupted."""
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.dift_training import resume_interrupted
+
+    settings = dict(patience=2)
+    with attacked_workspace(tmp_path / "a", tiny_data).workspace as ws:
+        whole = train_with_dift(ws, train_config(8), dift_config(**settings), monitor=False)
+        assert whole.status == "awaiting_review"
+        flags_whole = np.flatnonzero(ws.store.pass_scores(whole.pass_id)["flagged"])
+        epoch_whole = ws.store.pass_info(whole.pass_id)["epoch"]
+    assert epoch_whole == 6  # the interruption below (after epoch 5) falls inside the stable stretch (4-6)
+
+    with attacked_workspace(tmp_path / "b", tiny_data).workspace as ws:
+        with pytest.raises(JobCancelled):
+            train_with_dift(ws, train_config(8), dift_config(**settings), monitor=False, ctx=_CancelAfterEpoch(5))
+        assert read_state(ws, "dift")["status"] == "detecting"
+        assert sorted(p.name for p in (ws.path / "runs" / "dift" / "dift_selected").iterdir()) == [
+            f"epoch_{e:05d}.npy" for e in range(6)]
+        with pytest.raises(NaviewerError, match="--resume --run dift"):  # the old advice: it cannot be continued
+            train_with_dift(ws, train_config(8), dift_config(**settings), monitor=False)
+        resumed = resume_interrupted(ws, monitor=False)
+        assert resumed.status == "awaiting_review"
+        assert ws.store.pass_info(resumed.pass_id)["epoch"] == epoch_whole
+        assert np.array_equal(np.flatnonzero(ws.store.pass_scores(resumed.pass_id)["flagged"]), flags_whole)
+        assert any(r.get("resumed_from_epoch") == 6 for r in _records(ws))
+        with pytest.raises(NaviewerError, match="waits for the review"):
+            resume_interrupted(ws, "dift")
+
+
+def test_resume_refuses_what_cannot_go_on(tmp_path, tiny_data):
+    from naviewer.workflows.dift_training import resume_interrupted
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        with pytest.raises(NaviewerError, match="nothing to resume"):
+            resume_interrupted(ws)
+        with pytest.raises(NaviewerError, match="cannot be resumed"):
+            resume_interrupted(ws, "nope")

@@ -629,7 +629,10 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     saved = load_training_checkpoint(checkpoint)
     allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
     train_config = TrainConfig.from_saved({**saved["config"], **allowed})
+    done = int(saved.get("completed_epochs", 0))
     del saved
+    ensure_context(ctx).event("log", message=f"resuming run {run!r} after epoch {done} of {train_config.epochs}, "
+                                             "with its own settings")
     settings = record["config"]
     dift = settings.get("dift")
     config = DiftConfig.from_dict(dift).validate() if dift else DiftConfig()

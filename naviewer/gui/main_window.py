@@ -139,6 +139,9 @@ class OverviewPanel(QWidget):
         if state.training is not None and getattr(state.training, "running", False):
             # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer)
             return "the training runs (Training monitor); DIFT's flags open here for review"
+        interrupted = state.workspace_summary.get("interrupted") or []
+        if interrupted and state.workspace_summary.get("pass_id") is None:
+            return f"Run ▸ Resume interrupted run (run {interrupted[0]} stopped while training)"
         if state.workspace_summary.get("pass_id") is None:
             return "Run ▸ Detect… with an encoder, or Train…"
         return "review the flags, then Export…"
@@ -277,6 +280,9 @@ class MainWindow(QMainWindow):
         self.act_pause = self._action("&Pause", self.pause_training, "Ctrl+P", "Pause training at the next batch")
         self.act_resume = self._action("&Resume", self.resume_training, "Ctrl+R", "Resume paused training")
         self.act_cancel = self._action("&Cancel", self.cancel_training, "Ctrl+.", "Cancel training (it checkpoints first)")
+        self.act_resume_run = self._action("Resume &interrupted run", self.resume_interrupted_run, None,
+                                           "Go on with a DIFT run of the open workspace that stopped while training "
+                                           "(a closed window, Ctrl-C), from its checkpoint (naviewer run --resume)")
         # one action, one dialog: the encoder and the detectors are chosen before anything runs (the file picker
         # alone started a detection at once, with no word of what it would run)
         self.act_detect = self._action("&Detect (post-hoc)…", self.detect_dialog, None,
@@ -333,7 +339,7 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(self.act_overview)
         self.view_menu.addAction(self.act_reset_layout)
         run_menu = bar.addMenu("&Run")
-        for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel):
+        for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_resume_run):
             run_menu.addAction(action)
         run_menu.addSeparator()
         run_menu.addAction(self.act_detect)
@@ -415,7 +421,8 @@ class MainWindow(QMainWindow):
                       self.act_follow_run, self.act_export, self.act_quit]),
             ("Workspace", [self.act_anchors]),
             ("View", [self.act_overview, self.act_toggle_theme]),
-            ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_detect]),
+            ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_resume_run,
+                     self.act_detect]),
             ("Help", [self.act_shortcuts]),
         ]
 
@@ -1174,6 +1181,30 @@ class MainWindow(QMainWindow):
         self.docks["monitorDock"].raise_()
         return job
 
+    def resume_interrupted_run(self, run: Optional[str] = None) -> Optional[Job]:
+        """Run ▸ Resume interrupted run: the open workspace's run that stopped while training goes on from its
+        checkpoint (the first of them, or ``run``); its flags, when DIFT stops, open in the Analyst."""
+        path = self.workspace_path
+        runs = (self.state.workspace_summary.get("interrupted") or []) if path is not None else []
+        if path is None or not runs:
+            self.inform("Resume interrupted run", "No run of the open workspace stopped while training.")
+            return None
+        name = run or runs[0]
+
+        def done(job: Job) -> None:
+            self.open_workspace(path)  # the new pass (or the finished run) comes with the summary
+
+        job = self.start_job(lambda ctx: tasks.resume_run(path, name, ctx), f"Resume run {name}",
+                             resources=["training", f"workspace:{path}"], kind="training",
+                             torch_threads=tasks.training_threads(), on_success=done)
+        if job is None:
+            return None
+        self.state.set_training(job)
+        self.follow_run(path / "runs" / name)
+        self.docks["monitorDock"].show()
+        self.docks["monitorDock"].raise_()
+        return job
+
     def pause_training(self) -> None:
         if self.training_job is not None:
             self.training_job.pause()
@@ -1221,6 +1252,8 @@ class MainWindow(QMainWindow):
             action.setStatusTip(text)
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
+        interrupted = (self.state.workspace_summary.get("interrupted") or []) if self.workspace_path else []
+        self.act_resume_run.setEnabled(bool(interrupted) and job is None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 
     # ------------------------------------------------------------------------ help ----

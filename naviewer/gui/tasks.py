@@ -54,7 +54,8 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         runs = _runs_with_metrics(ws.path)
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
-                   "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id)}
+                   "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id),
+                   "interrupted": interrupted_runs(ws)}
         trained = last_training_settings(ws.store.runs())
         if trained:
             summary["train_settings"] = trained
@@ -62,6 +63,35 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         ws.close()
     ctx.progress(1, 1, "opening workspace")
     return summary
+
+
+def interrupted_runs(ws: Any) -> list[str]:
+    """Runs of ``naviewer run`` / the demo that stopped while training (a closed window, Ctrl-C, a crash) with a
+    checkpoint and no detection pass yet: Run ▸ Resume interrupted run goes on with them."""
+    from naviewer.workspace.runs import RunStatus, read_state
+
+    passes = {p.get("run") for p in ws.store.passes()}
+    out = []
+    for record in ws.store.runs():
+        name = record["name"]
+        status = getattr(read_state(ws, name), "status", None)
+        if (status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes
+                and (Path(ws.path) / "checkpoints" / name / "last.pt").is_file()):
+            out.append(name)
+    return out
+
+
+def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
+    """Run ▸ Resume interrupted run: :func:`naviewer.workflows.dift_training.resume_interrupted` (the run's own
+    settings); a DIFT run then stops for the review, as the command line's does."""
+    from naviewer.gui.training import _import_engine
+    from naviewer.workflows.dift_training import resume_interrupted
+    from naviewer.workspace import Workspace
+
+    _import_engine()
+    with Workspace.open(path) as ws:
+        out = resume_interrupted(ws, run, ctx=ctx, config_overrides={"num_threads": training_threads()})
+        return {"status": str(out.status), "pass_id": out.pass_id, "run": run}
 
 
 def last_training_settings(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -212,3 +212,43 @@ def test_train_menu_opens_dialog_and_accepting_starts_training(qtbot, window, mo
     if job.running:  # the worker first imports torch to set its thread count
         qtbot.waitSignal(job.finished, timeout=60000).wait()
     assert job.state is JobState.FINISHED
+
+
+def test_an_interrupted_run_is_resumed_from_the_run_menu(qtbot, window, tmp_path):
+    """A DIFT run stopped while training (the window closed, Ctrl-C) could only be trained again from scratch. The
+    Overview says it can go on, Run ▸ Resume interrupted run goes on from its checkpoint, and its flags open in
+    the Analyst when DIFT stops."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
+    from workflow_kit import attacked_workspace, dift_config, train_config, write_folder
+
+    from naviewer.jobs import JobCancelled, JobContext
+    from naviewer.workflows.dift_training import train_with_dift
+
+    class StopAfterEpoch2(JobContext):
+        def metric(self, **values):
+            super().metric(**values)
+            if values.get("kind") == "epoch" and values.get("epoch") == 2:
+                self.cancel()
+
+    data = write_folder(tmp_path / "train", 60), write_folder(tmp_path / "test", 15, seed=1)
+    with attacked_workspace(tmp_path / "ws", data).workspace as ws:
+        try:
+            train_with_dift(ws, train_config(8), dift_config(patience=2), monitor=False, ctx=StopAfterEpoch2())
+        except JobCancelled:
+            pass
+    assert not window.act_resume_run.isEnabled()
+    window.open_workspace(tmp_path / "ws")
+    qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=20000)
+    assert window.act_resume_run.isEnabled() and "Resume interrupted run" in window.overview.next_step.text()
+    started = []
+    window.jobs.job_started.connect(started.append)
+    window.act_resume_run.trigger()
+    job = next(j for j in started if j.name == "Resume run dift")
+    qtbot.waitUntil(lambda: not job.running, timeout=120000)
+    assert job.result["status"] == "awaiting_review", job.error_details
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == job.result["pass_id"],
+                    timeout=30000)
+    assert not window.act_resume_run.isEnabled()

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="also remove flagged samples nobody has reviewed yet (default: keep them)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    parser.add_argument("--unverified", action="store_true",
+                        help="do not open the dataset to check that the images the manifest lists are still the ones "
+                             "reviewed (for a workspace whose images are elsewhere)")
     parser.set_defaults(func=run)
     return parser
 
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
                                 args.out)
     ctx = JobContext(TextProgress())
     with Workspace.open(args.workspace, read_only=True) as ws:  # an export only reads the workspace
-        result = export_manifests(ws, args.out, ctx=ctx, drop_unreviewed_flags=args.drop_unreviewed_flags)
+        result = export_manifests(ws, args.out, ctx=ctx, drop_unreviewed_flags=args.drop_unreviewed_flags,
+                                  verify=not args.unverified)
     print(result.summary())
     return 0

@@ -259,7 +259,7 @@ def export_workspace(path: Path, out_dir: Optional[Path], ctx: JobContext) -> st
 
     ws = Workspace.open(path)
     try:
-        result = export_manifests(ws, out_dir, ctx=ctx)
+        result = export_manifests(ws, out_dir, ctx=ctx, verify=True)
     finally:
         ws.close()
     return str(result.out_dir)

@@ -197,12 +197,27 @@ def _kept_path_rule(description: Mapping[str, Any]) -> tuple[Optional[Path], dic
     }
 
 
+def verify_source(ws: "Workspace") -> None:
+    """Open the workspace's dataset and compare it with what was registered (the check detect and review run:
+    the count, labels, 256 keys, 16 images' pixels) before a manifest lists its images. An export of a dataset
+    whose images were deleted, replaced or moved since wrote a kept.txt of missing or other images, exit 0 (a
+    sweep). A NaviewerError naming the file says what changed; ``naviewer export --unverified`` skips this."""
+    if (ws.dataset_record() or {}).get("kind") == "memory":
+        return
+    try:
+        ws.dataset()
+    except NaviewerError as exc:
+        raise NaviewerError(f"{exc.message}. The export checks the dataset whose images it lists; restore it, or "
+                            "export without the check (naviewer export --unverified)", exc.path) from None
+
+
 def export_manifests(
     ws: "Workspace",
     out_dir: Optional[PathLike] = None,
     ctx: Optional[JobContext] = None,
     drop_unreviewed_flags: bool = False,
     chunk_rows: int = 50_000,
+    verify: bool = False,
 ) -> ExportResult:
     """Write the three manifests of ``ws`` into ``out_dir`` (default ``<ws>/exports/<timestamp>``).
 
@@ -353,6 +368,8 @@ def export_manifests(
             handle.flush()
             os.fsync(handle.fileno())
         ctx.check()
+        if verify:  # after the workspace's own checks (a forged key names the database), before anything appears
+            verify_source(ws)
 
         # -- commit: the old marker goes first, the new marker last
         with contextlib.suppress(FileNotFoundError):

@@ -362,3 +362,29 @@ def test_a_failed_train_start_leaves_no_empty_run_folder(tmp_path: Path) -> None
     outcome = run_cli(["train", "--dataset", data, "--out", out, "--epochs", "1", *TINY_TRAIN, "--set", "bogus=1"])
     assert outcome.code == 2 and "bogus" in outcome.err, outcome.err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("change", ["deleted", "replaced", "folder-gone"])
+def test_export_checks_the_images_it_lists(tmp_path: Path, change: str) -> None:
+    """After an image was deleted or replaced, or the dataset folder went, `export` wrote a kept.txt of missing or
+    other images with exit 0 (a sweep), while review and detect refused. It refuses now, naming what changed, and
+    writes nothing; --unverified exports from the workspace alone."""
+    import shutil
+
+    from PIL import Image
+
+    ws = tiny_workspace(tmp_path / "ws")
+    data = tmp_path / "ws-data"
+    images = sorted(data.rglob("*.png"))
+    if change == "deleted":
+        images[-1].unlink()
+    elif change == "replaced":
+        Image.new("RGB", (16, 16), (255, 0, 255)).save(images[0])
+    else:
+        shutil.rmtree(data)
+    out = tmp_path / "out"
+    outcome = run_cli(["export", str(ws), "--out", str(out)])
+    assert outcome.code == 2 and "Traceback" not in outcome.err and "--unverified" in outcome.err, outcome.err
+    assert not (out / "kept.txt").exists() and not (out / "provenance.json").exists()
+    outcome = run_cli(["export", str(ws), "--out", str(out), "--unverified"])
+    assert outcome.code == 0 and (out / "kept.txt").is_file(), outcome.err

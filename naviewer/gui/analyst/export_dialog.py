@@ -47,7 +47,7 @@ def widget_png(widget: QWidget) -> bytes:
 def default_exporter(ws: Any, out_dir: Path, drop_unreviewed_flags: bool) -> Any:
     from naviewer.workspace.export import export_manifests
 
-    return export_manifests(ws, out_dir, drop_unreviewed_flags=drop_unreviewed_flags)
+    return export_manifests(ws, out_dir, drop_unreviewed_flags=drop_unreviewed_flags, verify=True)
 
 
 class ExportDialog(QDialog):

@@ -174,11 +174,14 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
                 raise NaviewerError(f"{len(missing)} anchor key(s) are not in the training set, e.g. {missing[0]!r}",
                                     spec.origin)
             ids = np.asarray([position[k] for k in spec.keys], dtype=np.int64)
+        named = ids.size
         ids = np.unique(ids)
         anchor_labels = labels[ids]
         if (anchor_labels < 0).any():
             raise NaviewerError(f"anchor {int(ids[anchor_labels < 0][0])} has no class label", spec.origin)
         warnings = _class_coverage(anchor_labels, labels, per_class, f"the {ids.size} named anchors", spec.origin)
+        if named > ids.size:  # dropped without a word before (a sweep)
+            warnings.append(f"{named - ids.size} anchor(s) were named more than once and are used once")
         return {**base, "trusted": True, "source": f"{ids.size} training samples named by the analyst ({spec.kind})",
                 "indices": ids.tolist(), "labels": anchor_labels.tolist(), "warnings": warnings}
     # external
@@ -197,6 +200,12 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
     data_classes = np.unique(labels[labels >= 0])
     unknown = np.setdiff1d(np.unique(ext_labels[ext_labels >= 0]), data_classes)
     chosen = draw_anchors(ext_labels, per_class, seed, classes=[int(c) for c in data_classes])
+    # decoded now, before anything is recorded: a truncated image used to be found only when DIFT read the anchors,
+    # after [anchors] had been replaced (the old anchors lost, every later detect failing) or a workspace made
+    from naviewer.data.base import SubsetDataset
+    from naviewer.data.store import ImageStore
+
+    ImageStore.from_dataset(SubsetDataset(external, chosen.indices), ctx)
     warnings = _class_coverage(chosen.labels, labels, per_class, "the trusted anchor set's images", where)
     if unknown.size:
         warnings.append(f"the trusted set's class(es) {', '.join(map(str, unknown[:10].tolist()))} do not occur in "

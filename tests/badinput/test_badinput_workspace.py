@@ -388,3 +388,23 @@ def test_export_checks_the_images_it_lists(tmp_path: Path, change: str) -> None:
     assert not (out / "kept.txt").exists() and not (out / "provenance.json").exists()
     outcome = run_cli(["export", str(ws), "--out", str(out), "--unverified"])
     assert outcome.code == 0 and (out / "kept.txt").is_file(), outcome.err
+
+
+def test_a_trusted_anchor_set_with_a_broken_image_changes_nothing(tmp_path: Path) -> None:
+    """`naviewer anchors WS SET` with a truncated image in SET replaced [anchors] and only then read the images (exit 2,
+    the old anchors lost, every later detect failing); `new --anchors SET` left the workspace behind after exit 2.
+    The images are read first now: nothing is recorded, nothing is made."""
+    from badinput_kit import image_tree
+
+    ws = tiny_workspace(tmp_path / "ws")
+    trusted = image_tree(tmp_path / "trusted", per_class=4)
+    broken = sorted(trusted.rglob("*.png"))[1]
+    broken.write_bytes(broken.read_bytes()[:30])  # the PNG header and part of IHDR: no pixels
+    before = (ws / "workspace.toml").read_bytes()
+    outcome = run_cli(["anchors", str(ws), str(trusted), "--per-class", "4"])
+    assert outcome.code == 2 and str(broken) in outcome.err and "Traceback" not in outcome.err, outcome.err
+    assert (ws / "workspace.toml").read_bytes() == before
+    outcome = run_cli(["new", "--dataset", str(tmp_path / "ws-data"), "--anchors", str(trusted),
+                       "--anchors-per-class", "4", str(tmp_path / "ws2")])
+    assert outcome.code == 2 and str(broken) in outcome.err, outcome.err
+    assert not (tmp_path / "ws2").exists()

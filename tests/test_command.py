@@ -138,3 +138,17 @@ def test_naviewer_path_opens_the_window_on_it(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         main(["export", "--help"])
     assert len(opened) == 1
+
+
+def test_out_of_memory_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
+    """A MemoryError (roi_align's std::bad_alloc on a 60,000,000 x 1 image) reached the user as a traceback."""
+    import naviewer.cli.review as review
+    from naviewer.cli import main
+
+    def boom(_args):
+        raise MemoryError("std::bad_alloc")
+
+    monkeypatch.setattr(review, "run", boom)
+    assert main(["review", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "out of memory (std::bad_alloc)" in err and "Traceback" not in err

@@ -128,6 +128,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from naviewer.system_libs import report_missing_library
 
         return report_missing_library(exc)
+    except MemoryError as exc:  # a tensor or image too large for this machine: said in one line, not a traceback
+        print(f"naviewer: error: out of memory ({exc or 'an allocation failed'}); try a smaller --batch-size, fewer "
+              "threads, or a machine with more memory", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (`naviewer review WS | head`): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -23,6 +23,7 @@ sample), which makes runs reproducible and resumable from a saved generator stat
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Optional, Sequence
@@ -194,7 +195,26 @@ def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.T
     Returns float (k, 3, size, size) in [0, 255].
     """
     x = images.permute(0, 3, 1, 2).contiguous().float()  # NCHW in uint8 first: 4x less to move
-    return roi_align(x, boxes, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    return roi_align(x, boxes, output_size=(size, size), spatial_scale=1.0, sampling_ratio=_sampling_ratio(boxes, size),
+                     aligned=True)
+
+
+#: most sampling points roi_align's adaptive grid may take per output pixel before it is capped: its CPU kernel
+#: precomputes every point of every bin, and a 60,000,000 x 1 image (under the 64 Mpx limit) asked for 3.75M a
+#: bin, 30 GB (std::bad_alloc, a traceback in embed and detect). 64 x 64 covers a 2048 px image at 32 px as before.
+MAX_SAMPLES_PER_BIN = 64 * 64
+
+
+def _sampling_ratio(boxes: torch.Tensor, size: int) -> int:
+    """-1 (roi_align's adaptive grid, as always) unless a box is so large against ``size`` that the grid would
+    pass :data:`MAX_SAMPLES_PER_BIN`; then a fixed 64 points a side, a bounded average of the bin."""
+    if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[1] != 5 or boxes.numel() == 0:
+        return -1
+    b = boxes[:, 1:]  # x1, y1, x2, y2
+    height = float((b[:, 3] - b[:, 1]).max())
+    width = float((b[:, 2] - b[:, 0]).max())
+    grid = math.ceil(max(height, 1.0) / size) * math.ceil(max(width, 1.0) / size)
+    return -1 if grid <= MAX_SAMPLES_PER_BIN else int(math.isqrt(MAX_SAMPLES_PER_BIN))
 
 
 def _roi_boxes(image_index: np.ndarray, top: np.ndarray, left: np.ndarray, height: np.ndarray,

@@ -124,3 +124,19 @@ def test_cpu_augmentation_runs_on_its_own_thread_count_and_restores_the_process_
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(one, proc))
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_very_thin_image_is_resized_without_exhausting_memory():
+    """A 60,000,000 x 1 PNG (under the 64 Mpx limit) made roi_align's adaptive grid precompute 3.75M points a bin
+    (std::bad_alloc in embed and detect). The grid is capped; ordinary crops keep the adaptive one."""
+    import torch
+
+    from naviewer.ssl.augment import MAX_SAMPLES_PER_BIN, _sampling_ratio, crop_resize
+
+    tall = torch.full((1, 2_000_000, 1, 3), 200, dtype=torch.uint8)
+    boxes = torch.tensor([[0.0, 0.0, 0.0, 1.0, 2_000_000.0]])
+    assert _sampling_ratio(boxes, 16) == 64
+    out = crop_resize(tall, boxes, 16)
+    assert out.shape == (1, 3, 16, 16) and torch.isfinite(out).all()
+    assert _sampling_ratio(torch.tensor([[0.0, 0.0, 0.0, 512.0, 512.0]]), 16) == -1  # 32 x 32 <= the cap
+    assert MAX_SAMPLES_PER_BIN == 4096

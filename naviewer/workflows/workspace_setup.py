@@ -253,6 +253,14 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
     keep[anchors_clean.indices] = False
     pool_ids = np.flatnonzero(keep)
     pool = SubsetDataset(clean, pool_ids)
+    target = attack_obj.target_class
+    if 0 <= target and (labels == target).any():
+        left = int((labels[pool_ids] == int(target)).sum())
+        taken = int((labels[anchors_clean.indices] == int(target)).sum())
+        if left < 2:  # the attack then said "no images of the target class", as if the dataset had none (a sweep)
+            raise NaviewerError(f"the DIFT anchors took {taken} of the {taken + left} images of the target class "
+                                f"{int(target)}, leaving {left} to craft with: lower --anchors-per-class, or use a "
+                                "dataset with more images of that class")
     result = attack_obj.craft(pool, np.random.default_rng(seed), ctx)
     ctx.check()
     # 2. crafted set + anchors appended, one ground truth in clean numbering

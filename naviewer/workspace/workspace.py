@@ -312,7 +312,8 @@ class Workspace:
         n = len(dataset)
         if n == 0:
             return
-        where = self.dataset_record().get("path") or self.config_path
+        record = self.dataset_record()  # a file list records its path, an image folder its root
+        where = record.get("path") or record.get("root") or self.config_path
         labels = np.asarray(dataset.labels, dtype=np.int64)
         stored_labels = self.store.labels()
         if len(stored_labels) == n and not np.array_equal(labels, stored_labels):

@@ -408,3 +408,14 @@ def test_a_trusted_anchor_set_with_a_broken_image_changes_nothing(tmp_path: Path
                        "--anchors-per-class", "4", str(tmp_path / "ws2")])
     assert outcome.code == 2 and str(broken) in outcome.err, outcome.err
     assert not (tmp_path / "ws2").exists()
+
+
+def test_anchors_that_take_the_target_class_are_named(tmp_path: Path) -> None:
+    """`new --attack` on 10 images a class said "the dataset has no images of the target class 0": the default 10
+    anchors a class had taken them all."""
+    from badinput_kit import image_tree
+
+    data = image_tree(tmp_path / "data", classes=("a", "b"), per_class=4)
+    outcome = run_cli(["new", "--dataset", str(data), "--attack", "patch", str(tmp_path / "ws")])
+    assert outcome.code == 2 and "anchors took 4 of the 4 images of the target class 0" in outcome.err, outcome.err
+    assert "--anchors-per-class" in outcome.err and not (tmp_path / "ws").exists()

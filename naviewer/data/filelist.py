@@ -456,6 +456,16 @@ class FileListDataset(FileBackedDataset):
         label_array = np.array(labels, dtype=np.int64)  # its own memory (not the builder's)
         if names is None:
             names = [str(i) for i in range(int(label_array.max()) + 1 if len(label_array) else 0)]
+            used = np.unique(label_array[label_array >= 0])
+            if len(names) > len(used):  # labels are class numbers: a stray 99999 made 100,000 classes, without a word
+                empty = len(names) - len(used)
+                warnings.warn(
+                    f"{list_path}: {empty:,} of the {len(names):,} classes (0-{len(names) - 1}) have no image: "
+                    "integer labels are class numbers, so a gap or a stray large label makes empty classes; give "
+                    "class names (a classes.txt) or number the classes from 0 without gaps",
+                    DatasetWarning,
+                    stacklevel=3,
+                )
         real = RealKeys(real_index, real_keys) if real_index is not None and len(real_index) else None
         super().__init__(root_real, keys, label_array, names, max_pixels, real_keys=real)
 

@@ -177,3 +177,11 @@ def test_folder_links_out_of_the_root_are_judged_per_file(tree: Path, tmp_path: 
     (tree / "list.txt").write_text("out/back.png 0\nout/o.png 1\n")
     with pytest.raises(NaviewerError, match="line 2: path 'out/o.png' is outside the dataset root"):
         FileListDataset(tree / "list.txt")
+
+
+def test_labels_that_leave_classes_empty_are_said(tree: Path) -> None:
+    """One stray label of 99999 made 100,000 classes (a 1.3 MB workspace.toml, a 100k-line classes.txt), silently."""
+    (tree / "list.txt").write_text("a.png 0\nsub/deep/b.png 99999\n")
+    with pytest.warns(DatasetWarning, match=r"99,998 of the 100,000 classes \(0-99999\) have no image"):
+        data = FileListDataset(tree / "list.txt", root=tree)
+    assert len(data.class_names) == 100_000

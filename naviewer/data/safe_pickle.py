@@ -57,7 +57,17 @@ def _encode(text: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes
     return text.encode(encoding)
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``: how Python 3 writes an empty ``b''`` at pickle protocol 2 (a re-saved batch with an empty field
+    was refused as malicious). Only the empty call: ``bytes(10**12)`` would allocate a terabyte."""
+    if args:
+        raise RefusedPickle("bytes() with arguments")
+    return b""
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,

@@ -86,3 +86,21 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(NaviewerError, match="not found") as info:
         load_pickle(tmp_path / "nope")
     assert info.value.path == str(tmp_path / "nope")
+
+
+def test_an_empty_bytes_field_saved_by_python_3_at_protocol_2_is_read(tmp_path):
+    """Python 3 writes b'' as a call of bytes() at protocol 2; the batch was refused as a malicious pickle. A call
+    with an argument (bytes(10**12): a terabyte) stays refused."""
+    import pickle
+
+    import pytest
+
+    from naviewer.data.safe_pickle import load_pickle
+    from naviewer.errors import NaviewerError
+
+    path = tmp_path / "batch"
+    path.write_bytes(pickle.dumps({b"batch_label": b"", b"labels": [1, 2]}, protocol=2))
+    assert load_pickle(path) == {b"batch_label": b"", b"labels": [1, 2]}
+    path.write_bytes(b"\x80\x02c__builtin__\nbytes\nJ\x00\x10\xa5\xd4\x85R.")
+    with pytest.raises(NaviewerError, match="refused"):
+        load_pickle(path)

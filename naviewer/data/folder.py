@@ -57,6 +57,8 @@ class _TreeWalk:
         self.class_reals = [os.path.realpath(d) for d in class_dirs]
         self.extensions = extensions
         self.warnings: list[str] = []
+        #: keys of the files in class folders without an image extension (skipped; counted in one warning)
+        self.other_files: list[str] = []
         self._seen_dirs: dict[tuple[int, int], tuple[int, str]] = {}  # folder -> (label, key) where first read
         self._linked: dict[str, tuple[int, str]] = {}  # real path -> (label, key) of files reached through a link
         self._skip_class: set[int] = set()
@@ -154,6 +156,8 @@ class _TreeWalk:
                     found.append((Path(entry.path), key, label, True))
                 else:
                     found.append((Path(entry.path), key, label, False))
+            else:  # not an image extension (a .txt, a .pdf, a refused format): counted and said once at the end
+                self.other_files.append(self._key(entry.path))
 
     def _claim(self, real: str, label: int, key: str) -> bool:
         """Record a file reached through a link; False when it duplicates another link (skip it)."""
@@ -246,6 +250,11 @@ class ImageFolderDataset(FileBackedDataset):
             warnings.warn(f"{root}: {message}", DatasetWarning, stacklevel=2)
         if len(walk.warnings) > 20:
             warnings.warn(f"{root}: {len(walk.warnings) - 20} more skipped links", DatasetWarning, stacklevel=2)
+        others = walk.other_files
+        if others:  # skipped without a count before (a sweep): a short dataset said nothing about why
+            warnings.warn(f"{root}: {len(others):,} file(s) in the class folders are not images naviewer reads and "
+                          f"were skipped ({', '.join(shown(k) for k in others[:3])}{', ...' if len(others) > 3 else ''})",
+                          DatasetWarning, stacklevel=2)
         if not len(keys):
             raise NaviewerError(
                 "the image folder has no images (no file with an image extension in any class folder)", root

@@ -57,8 +57,13 @@ def test_hidden_and_non_image_files_are_ignored(image_tree) -> None:
     write_png(root / "ant" / ".hidden.png", np.zeros((2, 2, 3), np.uint8))
     write_png(root / ".cache" / "z.png", np.zeros((2, 2, 3), np.uint8))
     write_png(root / "loose.png", np.zeros((2, 2, 3), np.uint8))
-    data = ImageFolderDataset(root)
+    with pytest.warns(DatasetWarning) as caught:
+        data = ImageFolderDataset(root)
     assert len(data) == 5 and data.class_names == ["ant", "bee", "cat"]
+    # the non-image in a class folder is counted and named (it was skipped without a word); hidden files stay unsaid
+    said = [str(w.message) for w in caught]
+    assert any("1 file(s) in the class folders are not images" in m and "ant/notes.txt" in m for m in said)
+    assert not any(".hidden" in m or ".cache" in m for m in said)
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "I;16", "1", "CMYK"])

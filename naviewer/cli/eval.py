@@ -59,6 +59,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from naviewer.errors import NaviewerError
 
     check_class_numbering(test.class_names, train.class_names, "test set", "training set", args.test_dataset)
+    for store, which, path in ((train, "training set", args.train_dataset), (test, "test set", args.test_dataset)):
+        if (store.labels < 0).all():  # "needs labelled train and test datasets" named neither (a sweep)
+            raise NaviewerError(f"the {which} has no class labels: kNN accuracy and ASR need labelled images", path)
     trigger_fn, target = None, args.target
     if args.attack:
         from naviewer.attacks import make_attack

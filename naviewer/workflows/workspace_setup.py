@@ -20,13 +20,14 @@ For an attack the order matters:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
-from naviewer.data.base import ImageDataset, SubsetDataset
+from naviewer.data.base import DatasetWarning, ImageDataset, SubsetDataset
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 
@@ -133,6 +134,17 @@ def _test_description(clean: ImageDataset, clean_spec: DatasetSpec, test_spec: O
     check_class_numbering(test.class_names, clean.class_names, "test set", "training set", where)
     if described.get("kind") == "memory":
         return None
+    if test_spec is not None:
+        # a corrupt test set was recorded as "test set for evaluation: yes" and failed only at the first ASR (a
+        # sweep): a scattered sample of its images is decoded now, and an unlabelled one is refused
+        if not (np.asarray(test.labels) >= 0).any():
+            raise NaviewerError("the test set has no class labels: kNN accuracy and ASR need labelled images", where)
+        if described == dict(clean.describe()):
+            warnings.warn(f"{where}: the test set is the training set itself: kNN accuracy and ASR are then measured "
+                          "on the images trained on", DatasetWarning, stacklevel=2)
+        n = len(test)
+        for i in np.unique(np.random.default_rng(0).choice(n, size=min(n, 32), replace=False)).tolist():
+            test.image(int(i))
     return described
 
 

@@ -419,3 +419,20 @@ def test_anchors_that_take_the_target_class_are_named(tmp_path: Path) -> None:
     outcome = run_cli(["new", "--dataset", str(data), "--attack", "patch", str(tmp_path / "ws")])
     assert outcome.code == 2 and "anchors took 4 of the 4 images of the target class 0" in outcome.err, outcome.err
     assert "--anchors-per-class" in outcome.err and not (tmp_path / "ws").exists()
+
+
+def test_a_broken_or_unlabelled_test_set_is_refused_when_the_workspace_is_made(tmp_path: Path) -> None:
+    """A corrupt --test-dataset was recorded as "test set for evaluation: yes" and failed only at the first ASR."""
+    from badinput_kit import image_tree
+
+    data = image_tree(tmp_path / "data", per_class=3)
+    test = image_tree(tmp_path / "test", per_class=3)
+    broken = sorted(test.rglob("*.png"))[2]
+    broken.write_bytes(b"\\x89PNG\\r\\n\\x1a\\n")
+    outcome = run_cli(["new", "--dataset", str(data), "--test-dataset", str(test), str(tmp_path / "ws")])
+    assert outcome.code == 2 and str(broken) in outcome.err and not (tmp_path / "ws").exists(), outcome.err
+    from naviewer.data.base import DatasetWarning
+
+    with pytest.warns(DatasetWarning, match="the test set is the training set itself"):
+        outcome = run_cli(["new", "--dataset", str(data), "--test-dataset", str(data), str(tmp_path / "ws")])
+    assert outcome.code == 0, outcome.err

@@ -287,6 +287,9 @@ def target_indices(clean: ImageDataset, target: int) -> np.ndarray:
     if target < 0 or (names and target >= len(names)):
         raise NaviewerError(f"target class {target} is not a class of this dataset ({len(names)} classes)")
     idx = np.flatnonzero(labels == target)
+    if len(idx) == 0 and not (labels >= 0).any():  # "no images of the target class 0" read as a missing class
+        raise NaviewerError("the dataset has no class labels; crafting needs labelled images (a file list with "
+                            "'path label' lines, or one folder a class)")
     if len(idx) == 0:
         raise NaviewerError(f"the dataset has no images of the target class {target}; crafting needs labelled target images")
     return idx

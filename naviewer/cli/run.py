@@ -142,8 +142,15 @@ def _resume(args: argparse.Namespace, ws, ctx) -> int:
     from naviewer.errors import NaviewerError
     from naviewer.workflows.dift_training import resume_interrupted
 
-    if args.floor or args.anchors is not None:
-        raise NaviewerError("--resume goes on with the run's own settings: drop --floor / --anchors")
+    from naviewer.cli import build_parser
+
+    defaults = vars(build_parser().parse_args(["run", args.workspace]))
+    allowed = {"workspace", "run", "resume", "device", "threads", "no_monitor", "func", "command"}
+    changed = sorted(k for k, v in vars(args).items() if k not in allowed and k in defaults and v != defaults[k])
+    if changed:  # --accept-all, --epochs ... were dropped without a word (a review)
+        named = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise NaviewerError(f"--resume goes on with the run's own settings; {named} cannot change them (only "
+                            "--device, --threads and --no-monitor apply): drop them, or train a new run")
     out = resume_interrupted(ws, args.run, monitor=not args.no_monitor, ctx=ctx,
                              config_overrides={"device": None if args.device == "auto" else args.device,
                                                "num_threads": args.threads})

@@ -66,19 +66,10 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
 
 
 def interrupted_runs(ws: Any) -> list[str]:
-    """Runs of ``naviewer run`` / the demo that stopped while training (a closed window, Ctrl-C, a crash) with a
-    checkpoint and no detection pass yet: Run ▸ Resume interrupted run goes on with them."""
-    from naviewer.workspace.runs import RunStatus, read_state
+    """Runs that stopped while training (:func:`naviewer.workflows.dift_training.interrupted_runs`)."""
+    from naviewer.workflows.dift_training import interrupted_runs as stopped
 
-    passes = {p.get("run") for p in ws.store.passes()}
-    out = []
-    for record in ws.store.runs():
-        name = record["name"]
-        status = getattr(read_state(ws, name), "status", None)
-        if (status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes
-                and (Path(ws.path) / "checkpoints" / name / "last.pt").is_file()):
-            out.append(name)
-    return out
+    return stopped(ws)
 
 
 def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:

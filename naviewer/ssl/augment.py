@@ -195,8 +195,16 @@ def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.T
     Returns float (k, 3, size, size) in [0, 255].
     """
     x = images.permute(0, 3, 1, 2).contiguous().float()  # NCHW in uint8 first: 4x less to move
-    return roi_align(x, boxes, output_size=(size, size), spatial_scale=1.0, sampling_ratio=_sampling_ratio(boxes, size),
-                     aligned=True)
+    large = _oversized(boxes, size) if x.device.type == "cpu" else None  # the CUDA kernel precomputes nothing
+    if large is None or not bool(large.any()):
+        return roi_align(x, boxes, output_size=(size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+    # only the oversized boxes get the capped grid: a crop never depends on its batch-mates
+    out = x.new_empty((boxes.shape[0], x.shape[1], size, size))
+    for mask, ratio in ((~large, -1), (large, int(math.isqrt(MAX_SAMPLES_PER_BIN)))):
+        if bool(mask.any()):
+            out[mask] = roi_align(x, boxes[mask], output_size=(size, size), spatial_scale=1.0, sampling_ratio=ratio,
+                                  aligned=True)
+    return out
 
 
 #: most sampling points roi_align's adaptive grid may take per output pixel before it is capped: its CPU kernel
@@ -205,16 +213,15 @@ def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.T
 MAX_SAMPLES_PER_BIN = 64 * 64
 
 
-def _sampling_ratio(boxes: torch.Tensor, size: int) -> int:
-    """-1 (roi_align's adaptive grid, as always) unless a box is so large against ``size`` that the grid would
-    pass :data:`MAX_SAMPLES_PER_BIN`; then a fixed 64 points a side, a bounded average of the bin."""
+def _oversized(boxes: torch.Tensor, size: int) -> Optional[torch.Tensor]:
+    """Which (k, 5) roi boxes are so large against ``size`` that roi_align's adaptive grid would pass
+    :data:`MAX_SAMPLES_PER_BIN` points a bin (they get a fixed 64 a side, a bounded average); None for other forms."""
     if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[1] != 5 or boxes.numel() == 0:
-        return -1
+        return None
     b = boxes[:, 1:]  # x1, y1, x2, y2
-    height = float((b[:, 3] - b[:, 1]).max())
-    width = float((b[:, 2] - b[:, 0]).max())
-    grid = math.ceil(max(height, 1.0) / size) * math.ceil(max(width, 1.0) / size)
-    return -1 if grid <= MAX_SAMPLES_PER_BIN else int(math.isqrt(MAX_SAMPLES_PER_BIN))
+    rows = torch.ceil((b[:, 3] - b[:, 1]).clamp(min=1.0) / size)
+    cols = torch.ceil((b[:, 2] - b[:, 0]).clamp(min=1.0) / size)
+    return rows * cols > MAX_SAMPLES_PER_BIN
 
 
 def _roi_boxes(image_index: np.ndarray, top: np.ndarray, left: np.ndarray, height: np.ndarray,

@@ -278,6 +278,9 @@ class Trainer:
         self._epoch_count = 0
         self._epoch_time = 0.0
         self._stop_reason: Optional[str] = None
+        #: the epoch whose end (monitor, hooks, record) was under way: a cancel there checkpoints with the epoch
+        #: counted as done, and a resumed run finishes that end first (DIFT's detection of that epoch was lost)
+        self._epoch_end_pending: Optional[int] = None
         self._saved_at: Optional[tuple[int, int, int]] = None
         self._extra_metrics: dict[str, Any] = {}
         self.ctx: JobContext = JobContext()
@@ -422,6 +425,7 @@ class Trainer:
             "total_epochs": self.total_epochs,
             "data_version": self.data_version,
             "epoch_loss": [self._epoch_loss, self._epoch_count, self._epoch_time],
+            "epoch_end_pending": self._epoch_end_pending,
             "original_size": self.original_size,
             "source_indices": torch.from_numpy(self.source_indices) if self.source_indices is not None else None,
             "rng": {
@@ -468,6 +472,9 @@ class Trainer:
         self.data_version = int(state.get("data_version", 0))
         self._epoch_loss, self._epoch_count, self._epoch_time = state.get("epoch_loss", [0.0, 0, 0.0])
         self._epoch_count = int(self._epoch_count)
+        pending = state.get("epoch_end_pending")
+        self._epoch_end_pending = int(pending) if isinstance(pending, int) and 0 <= pending < self.completed_epochs \
+            else None
         self.steps_per_epoch = self._steps_per_epoch()
         self._build_optimizer()
         self.optimizer.load_state_dict(state["optimizer"])
@@ -561,6 +568,10 @@ class Trainer:
                   if not self.dist.enabled else contextlib.nullcontext())
         try:
             with sigint:
+                if self._epoch_end_pending is not None:  # loaded from a run stopped at an epoch's end: finish it
+                    epoch = self._epoch_end_pending
+                    self.log_event("epoch_end_resumed", epoch=epoch)
+                    self._end_epoch(epoch, {"kind": "epoch", "epoch": epoch, "resumed_end": True})
                 while self.completed_epochs < self.total_epochs and self._stop_reason is None:
                     last_loss = self._run_epoch(ctx)
             self.save_checkpoint()
@@ -627,14 +638,7 @@ class Trainer:
         self.completed_epochs = epoch + 1
         self.step_in_epoch = 0
         self._epoch_loss, self._epoch_count, self._epoch_time = 0.0, 0, 0.0
-        self._extra_metrics = {}
-        if self._monitor_due(epoch):
-            record.update(self._monitor())
-        for hook in self.hooks:
-            hook.after_epoch(self, epoch)
-        record.update(self._extra_metrics)
-        self._extra_metrics = {}
-        self._writer.write(record)
+        self._end_epoch(epoch, record)
         if self.dist.enabled:
             stop = broadcast_flag(self._stop_reason is not None, self.dist, self.device)
             if stop and self._stop_reason is None:
@@ -643,6 +647,20 @@ class Trainer:
         tag = f"epoch_{epoch:04d}" if every and (epoch + 1) % every == 0 else None
         self.save_checkpoint(tag)
         return loss
+
+    def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+        """The monitor, the hooks (DIFT's detection) and the epoch's record, after its last step. Marked pending
+        while under way, so that a checkpoint written by a cancel here is resumed by doing it again."""
+        self._epoch_end_pending = epoch
+        self._extra_metrics = {}
+        if self._monitor_due(epoch):
+            record.update(self._monitor())
+        for hook in self.hooks:
+            hook.after_epoch(self, epoch)
+        record.update(self._extra_metrics)
+        self._extra_metrics = {}
+        self._writer.write(record)
+        self._epoch_end_pending = None
 
     # -- monitors ---------------------------------------------------------------------------------
     def _monitor_due(self, epoch: int) -> bool:

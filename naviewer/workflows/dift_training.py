@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,7 +338,7 @@ class DiftRun:
             status = getattr(state, "status", None)
             if status is RunStatus.AWAITING_REVIEW:
                 how = "or review its flags and resume it with naviewer finetune"
-            elif status in (RunStatus.DETECTING, RunStatus.TRAINING):  # interrupted (Ctrl-C, a crash)
+            elif self.run in interrupted_runs(ws):  # interrupted (Ctrl-C, a crash) before its pass
                 how = (f"or continue it where it stopped: naviewer run WORKSPACE --resume --run {self.run}")
             else:  # finished: finetune would not go on with this training (a sweep's newcomer)
                 said = getattr(status, "value", status) or "unknown"
@@ -415,7 +416,10 @@ class DiftRun:
             sync_hook.inner = timed
         self.trainer = trainer = self._build_trainer(train_config, store, extra,
                                                      hooks=[sync_hook if sync_hook is not None else timed])
-        write_state(ws, self.run, status=RunStatus.DETECTING, dift=True, accept_all=self.accept_all)
+        if self.main and not self.resume:  # an earlier run of this name (its checkpoint deleted) left its S_t here
+            shutil.rmtree(self._selection_dir, ignore_errors=True)
+        write_state(ws, self.run, status=RunStatus.DETECTING, dift=True, accept_all=self.accept_all,
+                    anchors_fingerprint=anchors_fingerprint(ws))  # after load_anchor_set, which may record them
         self._fit(trainer)
         self.timings["detection"] = timed.seconds - self.timings.get("finetune", 0.0)
         return self._finish(hook)
@@ -626,6 +630,11 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     record = next((r for r in ws.store.runs() if r["name"] == run), None)
     if record is None:
         raise NaviewerError(f"run {run!r} has no record in the workspace; it cannot be resumed", ws.path / "runs" / run)
+    recorded = state.get("anchors_fingerprint")
+    if recorded is not None and record["config"].get("dift") and recorded != anchors_fingerprint(ws):
+        # the buffer of the epochs before was built with the other anchors: going on would mix two detections
+        raise NaviewerError(f"the workspace's DIFT anchors were replaced since run {run!r} started; it cannot be "
+                            "resumed with other anchors: put them back, or train a new run", ws.config_path)
     saved = load_training_checkpoint(checkpoint)
     allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
     train_config = TrainConfig.from_saved({**saved["config"], **allowed})
@@ -640,10 +649,32 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
         train_config, config, monitor=monitor, dift=dift is not None, resume=True)
 
 
+def anchors_fingerprint(ws: Workspace) -> str:
+    """A hash of the workspace's ``[anchors]`` as the run starts, so that a resume can tell they were replaced."""
+    import hashlib
+    import json
+
+    section = ws.config.get("anchors") or {}
+    return hashlib.sha256(json.dumps(section, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def interrupted_runs(ws: Workspace) -> list[str]:
+    """Runs that stopped while training (Ctrl-C, a closed window, a crash) with a checkpoint and no detection pass
+    yet: what :func:`resume_interrupted` can go on with (the command line, the GUI and the refusals agree)."""
+    passes = {p.get("run") for p in ws.store.passes()}
+    out = []
+    for record in ws.store.runs():
+        name = record["name"]
+        status = getattr(read_state(ws, name), "status", None)
+        if (status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes
+                and (Path(ws.path) / "checkpoints" / name / "last.pt").is_file()):
+            out.append(name)
+    return out
+
+
 def _the_interrupted_run(ws: Workspace) -> str:
     """The one run of the workspace that stopped while training (a NaviewerError when none, or several)."""
-    runs = [r["name"] for r in ws.store.runs()
-            if getattr(read_state(ws, r["name"]), "status", None) in (RunStatus.DETECTING, RunStatus.TRAINING)]
+    runs = interrupted_runs(ws)
     if not runs:
         raise NaviewerError("no run of this workspace stopped while training: nothing to resume", ws.path)
     if len(runs) > 1:

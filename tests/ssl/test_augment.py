@@ -128,15 +128,18 @@ def test_cpu_augmentation_runs_on_its_own_thread_count_and_restores_the_process_
 
 def test_a_very_thin_image_is_resized_without_exhausting_memory():
     """A 60,000,000 x 1 PNG (under the 64 Mpx limit) made roi_align's adaptive grid precompute 3.75M points a bin
-    (std::bad_alloc in embed and detect). The grid is capped; ordinary crops keep the adaptive one."""
+    (std::bad_alloc in embed and detect). Its box gets a capped grid; the other boxes of the batch keep the adaptive
+    one, so an ordinary crop does not depend on its batch-mates."""
     import torch
 
-    from naviewer.ssl.augment import MAX_SAMPLES_PER_BIN, _sampling_ratio, crop_resize
+    from naviewer.ssl.augment import _oversized, crop_resize
 
-    tall = torch.full((1, 2_000_000, 1, 3), 200, dtype=torch.uint8)
-    boxes = torch.tensor([[0.0, 0.0, 0.0, 1.0, 2_000_000.0]])
-    assert _sampling_ratio(boxes, 16) == 64
-    out = crop_resize(tall, boxes, 16)
-    assert out.shape == (1, 3, 16, 16) and torch.isfinite(out).all()
-    assert _sampling_ratio(torch.tensor([[0.0, 0.0, 0.0, 512.0, 512.0]]), 16) == -1  # 32 x 32 <= the cap
-    assert MAX_SAMPLES_PER_BIN == 4096
+    images = torch.zeros((2, 2_000_000, 8, 3), dtype=torch.uint8)
+    images[0] = 200
+    images[1, :64, :, :] = torch.arange(64, dtype=torch.uint8).view(64, 1, 1) * 3
+    boxes = torch.tensor([[0.0, 0.0, 0.0, 1.0, 2_000_000.0], [1.0, 0.0, 0.0, 8.0, 64.0]])
+    assert _oversized(boxes, 16).tolist() == [True, False]
+    out = crop_resize(images, boxes, 16)
+    assert out.shape == (2, 3, 16, 16) and torch.isfinite(out).all()
+    alone = crop_resize(images[1:], torch.tensor([[0.0, 0.0, 0.0, 8.0, 64.0]]), 16)
+    assert torch.equal(out[1], alone[0])  # the same crop as without the huge batch-mate

@@ -165,24 +165,36 @@ def test_a_run_being_trained_elsewhere_is_refused_and_a_failed_start_leaves_no_f
 
 
 class _CancelAfterEpoch:
-    """A job context that asks to stop once epoch ``epoch``'s record (with its detection) is written: Ctrl-C then."""
+    """A job context that asks to stop once epoch ``epoch``'s record (with its detection) is written (Ctrl-C then),
+    or, ``inside``, at the first progress report of epoch ``epoch + 1``'s detection (Ctrl-C in the middle of it)."""
 
-    def __new__(cls, epoch: int):
+    def __new__(cls, epoch: int, inside: bool = False):
         from naviewer.jobs import JobContext
 
         class Context(JobContext):
+            armed = False
+
             def metric(self, **values):
                 super().metric(**values)
                 if values.get("kind") == "epoch" and values.get("epoch") == epoch:
+                    if inside:
+                        self.armed = True
+                    else:
+                        self.cancel()
+
+            def progress(self, done, total=None, message=""):
+                super().progress(done, total, message)
+                if self.armed and str(message).startswith("DIFT"):
                     self.cancel()
 
         return Context()
 
 
-def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data):
+@pytest.mark.parametrize("where", ["after an epoch", "inside a detection"])
+def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data, where):
     """A Ctrl-C'd `naviewer run --dift` could not be continued: hours of training lost. Resumed from its checkpoint
-    (the buffer rebuilt from the detection epochs it kept), it stops at the same epoch with the same flags as the
-    run that was never interrupted."""
+    (the buffer rebuilt from the detection epochs it kept; a detection cut short done again first), it stops at the
+    same epoch with the same flags as the run that was never interrupted."""
     from naviewer.jobs import JobCancelled
     from naviewer.workflows.dift_training import resume_interrupted
 
@@ -196,10 +208,12 @@ def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data):
 
     with attacked_workspace(tmp_path / "b", tiny_data).workspace as ws:
         with pytest.raises(JobCancelled):
-            train_with_dift(ws, train_config(8), dift_config(**settings), monitor=False, ctx=_CancelAfterEpoch(5))
+            train_with_dift(ws, train_config(8), dift_config(**settings), monitor=False,
+                            ctx=_CancelAfterEpoch(4 if where == "inside a detection" else 5,
+                                                  inside=where == "inside a detection"))
         assert read_state(ws, "dift")["status"] == "detecting"
         assert sorted(p.name for p in (ws.path / "runs" / "dift" / "dift_selected").iterdir()) == [
-            f"epoch_{e:05d}.npy" for e in range(6)]
+            f"epoch_{e:05d}.npy" for e in range(6 if where == "after an epoch" else 5)]
         with pytest.raises(NaviewerError, match="--resume --run dift"):  # the old advice: it cannot be continued
             train_with_dift(ws, train_config(8), dift_config(**settings), monitor=False)
         resumed = resume_interrupted(ws, monitor=False)
@@ -207,6 +221,8 @@ def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data):
         assert ws.store.pass_info(resumed.pass_id)["epoch"] == epoch_whole
         assert np.array_equal(np.flatnonzero(ws.store.pass_scores(resumed.pass_id)["flagged"]), flags_whole)
         assert any(r.get("resumed_from_epoch") == 6 for r in _records(ws))
+        if where == "inside a detection":  # epoch 5 was counted done; its detection is done again before epoch 6
+            assert any(r.get("event") == "epoch_end_resumed" and r.get("epoch") == 5 for r in _records(ws))
         with pytest.raises(NaviewerError, match="waits for the review"):
             resume_interrupted(ws, "dift")
 
@@ -219,3 +235,27 @@ def test_resume_refuses_what_cannot_go_on(tmp_path, tiny_data):
             resume_interrupted(ws)
         with pytest.raises(NaviewerError, match="cannot be resumed"):
             resume_interrupted(ws, "nope")
+
+
+def test_a_resume_refuses_replaced_anchors_and_a_fresh_run_forgets_old_selections(tmp_path, tiny_data):
+    """The buffer of the epochs before a resume was built with the anchors of then: replaced since, the resume is
+    refused. A new run of a reused name (its checkpoint deleted) starts without the old run's S_t."""
+    import shutil
+
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.anchor_sources import set_workspace_anchors
+    from naviewer.workflows.dift_training import resume_interrupted
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        with pytest.raises(JobCancelled):
+            train_with_dift(ws, train_config(8), dift_config(patience=2), monitor=False, ctx=_CancelAfterEpoch(3))
+        selected = ws.path / "runs" / "dift" / "dift_selected"
+        assert len(list(selected.iterdir())) == 4
+        set_workspace_anchors(ws, "labels", 3, 1)
+        with pytest.raises(NaviewerError, match="anchors were replaced"):
+            resume_interrupted(ws)
+        shutil.rmtree(ws.path / "checkpoints" / "dift")
+        with pytest.raises(JobCancelled):
+            train_with_dift(ws, train_config(8), dift_config(patience=2, start_epoch=2), monitor=False,
+                            ctx=_CancelAfterEpoch(2))
+        assert sorted(p.name for p in selected.iterdir()) == ["epoch_00002.npy"]

@@ -1076,10 +1076,10 @@ class GalleryWidget(QWidget):
             sid = self._pending(shown, 3, after)
             if sid is None:
                 sid = self._pending(queue, 3, after)
-            if sid is not None:
-                n_later = s.review_counts()["later"]
-                notice = (f"No unreviewed flags left; {plural(n_later, 'flag')} marked later "
-                          f"{'is' if n_later == 1 else 'are'} still to decide (N goes through them).")
+        if sid is not None and int(s.state_codes[sid]) == 3:  # only later ones left (also when picked among shown)
+            n_later = s.review_counts()["later"]
+            notice = (f"No unreviewed flags left; {plural(n_later, 'flag')} marked later "
+                      f"{'is' if n_later == 1 else 'are'} still to decide (N goes through them).")
         if sid is None:
             c = s.review_counts()
             self.show_notice(f"All {plural(sum(c.values()), 'flag')} decided: {c['confirmed']:,} confirmed, "

@@ -137,3 +137,14 @@ def test_a_decision_keeps_the_analysts_filters(qtbot, demo_session) -> None:
     qtbot.keyClick(gallery.view, Qt.Key.Key_N)
     qtbot.waitUntil(lambda: gallery.filters.states["unreviewed"].isChecked())
     assert s.state_of(int(s.current)) == "unreviewed" and "reset" in gallery.notice.text()
+
+
+def test_the_last_unreviewed_decision_says_only_later_flags_remain(qtbot, demo_session) -> None:
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    queue = s.review_queue()
+    s.reject(queue[2:])
+    s.later([int(queue[1])])
+    _click_tile(qtbot, gallery, int(queue[0]))
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)
+    assert s.current == int(queue[1]) and "No unreviewed flags left" in gallery.notice.text()

@@ -44,10 +44,10 @@ def widget_png(widget: QWidget) -> bytes:
     return bytes(data.data())
 
 
-def default_exporter(ws: Any, out_dir: Path, drop_unreviewed_flags: bool) -> Any:
+def default_exporter(ws: Any, out_dir: Path, drop_unreviewed_flags: bool, verify: bool = True) -> Any:
     from naviewer.workspace.export import export_manifests
 
-    return export_manifests(ws, out_dir, drop_unreviewed_flags=drop_unreviewed_flags, verify=True)
+    return export_manifests(ws, out_dir, drop_unreviewed_flags=drop_unreviewed_flags, verify=verify)
 
 
 class ExportDialog(QDialog):
@@ -101,6 +101,12 @@ class ExportDialog(QDialog):
         self.drop_flags.toggled.connect(lambda _on: self._update_summary())
         self.write_report = QCheckBox(f"Write an HTML report of the review ({REPORT_NAME})")
         self.write_report.setChecked(True)
+        # the dataset is opened and compared first (naviewer export's check); off for a workspace reviewed away
+        # from its images, which the GUI could no longer export (naviewer export --unverified)
+        self.verify = QCheckBox("Check that the dataset's images are still the ones reviewed")
+        self.verify.setChecked(True)
+        self.verify.setToolTip("opens the dataset and compares it with the workspace before the manifest lists its "
+                               "images; untick it when the images are not on this machine")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -112,6 +118,7 @@ class ExportDialog(QDialog):
         layout.addLayout(row)
         layout.addWidget(self.drop_flags)
         layout.addWidget(self.write_report)
+        layout.addWidget(self.verify)
         layout.addWidget(self.summary)
         layout.addWidget(self.buttons)
         self._update_summary()
@@ -167,7 +174,11 @@ class ExportDialog(QDialog):
         out.mkdir(parents=True, exist_ok=True)
         summary: dict[str, Any] = {}
         if self.workspace is not None:
-            self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked())
+            if self.exporter is default_exporter:
+                self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked(),
+                                                   self.verify.isChecked())
+            else:  # a caller's exporter (tests, scripts) keeps the three-argument form
+                self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked())
             for key in ("kept", "removed", "unreviewed_flags"):
                 if hasattr(self.result_record, key):
                     summary[key.replace("_", " ")] = getattr(self.result_record, key)

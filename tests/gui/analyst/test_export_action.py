@@ -97,3 +97,25 @@ def test_exporting_over_an_earlier_export_asks_and_a_file_is_named(qtbot, window
     dialog.path_edit.setText(str(afile))
     dialog.export_button.click()
     assert warnings and "a-file" in warnings[-1][1] and "not a folder" in warnings[-1][1] and "Errno" not in warnings[-1][1]
+
+
+def test_the_export_checks_the_images_unless_told_not_to(qtbot, tmp_path) -> None:
+    """An image deleted since the review: the export refuses (naming what changed) and writes nothing; with the
+    check unticked (a workspace reviewed away from its images) it exports from the workspace alone."""
+    import pytest
+
+    from naviewer.errors import NaviewerError
+
+    path = _folder_workspace(tmp_path / "a")
+    sorted((tmp_path / "a" / "images").rglob("*.png"))[-1].unlink()
+    dialog = ExportDialog.for_workspace(path)
+    qtbot.addWidget(dialog)
+    dialog.write_report.setChecked(False)
+    dialog.path_edit.setText(str(tmp_path / "out"))
+    assert dialog.verify.isChecked()
+    with pytest.raises(NaviewerError, match="--unverified|changed|now has"):
+        dialog.export()
+    assert not (tmp_path / "out" / "kept.txt").exists()
+    dialog.verify.setChecked(False)
+    dialog.export()
+    assert (tmp_path / "out" / "kept.txt").is_file()

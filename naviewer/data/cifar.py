@@ -37,9 +37,15 @@ def find_cifar_dir(path: "str | Path") -> Optional[tuple[str, Path]]:
     for kind, name in (("cifar10", CIFAR10_DIR), ("cifar100", CIFAR100_DIR)):
         if path.name == name and path.is_dir():
             return kind, path
-        if (path / name).is_dir():
-            return kind, path / name
-    return None
+    found = [(kind, path / name) for kind, name in (("cifar10", CIFAR10_DIR), ("cifar100", CIFAR100_DIR))
+             if (path / name).is_dir()]
+    if len(found) > 1:  # CIFAR-10 was opened silently when both were there (a sweep)
+        raise NaviewerError(f"this folder holds both {CIFAR10_DIR}/ and {CIFAR100_DIR}/: name the one to open "
+                            f"({path / CIFAR10_DIR} or {path / CIFAR100_DIR})", path)
+    for name in (CIFAR10_DIR, CIFAR100_DIR):
+        if (path / name).exists() and not (path / name).is_dir():  # it read "no class folders here"
+            raise NaviewerError(f"{name} is a file, not the folder of CIFAR batches it should be", path / name)
+    return found[0] if found else None
 
 
 def _as_str(value: Any) -> str:

@@ -192,9 +192,11 @@ def _parse_csv(list_path: Path) -> Iterator[tuple[int, str, Optional[str]]]:
             if path_col >= len(row) or not row[path_col].strip():
                 raise NaviewerError(f"line {number}: no path", list_path)
             if len(row) > len(header):  # `cat/0.png,0` under a header `path`: the label was dropped unsaid
+                hint = ("quote a path that holds a comma, or name the extra column in the header"
+                        if label_col is not None else  # the header has a label column already: that advice misled
+                        "add a 'label' column to the header, or quote a path that holds a comma")
                 raise NaviewerError(f"line {number}: {len(row)} fields but the header {header!r} names "
-                                    f"{len(header)} (add a 'label' column to the header, or quote a path that "
-                                    "holds a comma)", list_path)
+                                    f"{len(header)} ({hint})", list_path)
             label = row[label_col].strip() if label_col is not None and label_col < len(row) else ""
             yield number, row[path_col].strip(), label or None
 

@@ -172,3 +172,22 @@ def test_image_is_a_copy_the_caller_may_edit(tmp_path: Path) -> None:
     image = data.image(0)
     image[:] = 0
     np.testing.assert_array_equal(data.image(0), content["data_batch_1"][0][0])
+
+
+def test_a_folder_with_both_cifar_sets_or_a_file_in_their_place_is_said(tmp_path):
+    """Both cifar-10-batches-py/ and cifar-100-python/ opened CIFAR-10 silently; a file named cifar-10-batches-py
+    read as "no class folders here"."""
+    import pytest
+
+    from naviewer.data.cifar import CIFAR10_DIR, CIFAR100_DIR, find_cifar_dir
+    from naviewer.errors import NaviewerError
+
+    (tmp_path / "both" / CIFAR10_DIR).mkdir(parents=True)
+    (tmp_path / "both" / CIFAR100_DIR).mkdir()
+    with pytest.raises(NaviewerError, match="holds both"):
+        find_cifar_dir(tmp_path / "both")
+    assert find_cifar_dir(tmp_path / "both" / CIFAR100_DIR)[0] == "cifar100"
+    (tmp_path / "file").mkdir()
+    (tmp_path / "file" / CIFAR10_DIR).write_text("not a folder")
+    with pytest.raises(NaviewerError, match="is a file, not the folder"):
+        find_cifar_dir(tmp_path / "file")

@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobManager(self)
         self.probe = EnvironmentProbe(self)
         self.training_job_factory: TrainingJobFactory = default_training_factory
+        self._shortcuts_placed = False  # F1's panel floated once on a small window (see show_shortcuts)
         self.state = AppState()  # what is open, and the log: the window is a view of it
         self.monitor = None  # TrainingMonitor, built after the first paint
         self.last_message_box: Optional[QMessageBox] = None
@@ -1264,6 +1265,14 @@ class MainWindow(QMainWindow):
         if toggle and dock.isVisible() and not dock.visibleRegion().isEmpty():
             dock.hide()
             return
+        if not dock.isVisible() and not dock.isFloating() and self.width() < 1600 and not self._shortcuts_placed:
+            # docked at 1280 x 720 it took a third of the width and left the gallery one row of tiles (a newcomer):
+            # on a small window it floats beside the gallery the first time (drag it back to dock it)
+            self._shortcuts_placed = True
+            dock.setFloating(True)
+            frame = self.frameGeometry()
+            width, height = 380, max(300, min(640, frame.height() - 120))
+            dock.setGeometry(frame.right() - width - 24, frame.top() + 90, width, height)
         dock.show()
         dock.raise_()
 

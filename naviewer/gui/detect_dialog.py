@@ -14,6 +14,7 @@ from typing import Optional
 
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -32,6 +33,42 @@ from naviewer.catalogue import DETECTOR_NAMES, DETECTOR_SUMMARIES
 SLOW_DETECTORS = ("crop_density", "patchsearch")
 #: ticked when the dialog first opens: the cheap density detectors
 DEFAULT_DETECTORS = ("kdist", "lid")
+
+
+def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
+    """``(checkpoints/RUN/last.pt, what it is)`` of the workspace whose ``checkpoints/`` is ``folder`` (or the
+    workspace itself), from each run's state file: cheap (no checkpoint is loaded)."""
+    import json
+
+    if folder is None:
+        return []
+    folder = Path(folder)
+    root = folder.parent if folder.name == "checkpoints" else folder
+    out = []
+    for path in sorted((root / "checkpoints").glob("*/last.pt")) if (root / "checkpoints").is_dir() else []:
+        run = path.parent.name
+        try:
+            state = json.loads((root / "runs" / run / "dift_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            state = {}
+        status = str(state.get("status") or "")
+        mode = ((state.get("finetune") or {}).get("restart_mode") if isinstance(state.get("finetune"), dict) else None)
+        if status == "awaiting_review":
+            words = "stopped for the review of its flags: the encoder DIFT flagged with"
+        elif status == "finished" and mode == "retrain":
+            words = "retrained WITHOUT the confirmed poisons: a clean encoder, which should flag little"
+        elif status in ("finished", "restarted") and state.get("finetune"):
+            words = "fine-tuned on the confirmed poisons and trained on: the encoder after the defense"
+        elif status in ("detecting", "training"):
+            words = "stopped while training (Run ▸ Resume interrupted run goes on with it)"
+        elif status:
+            words = f"run {run}, {status}"
+        elif run == "floor":
+            words = "the no-poison floor: the same recipe trained on the clean set"
+        else:
+            words = f"run {run} (trained without DIFT, or by another tool)"
+        out.append((path, words))
+    return out
 
 
 class DetectDialog(QDialog):
@@ -58,6 +95,20 @@ class DetectDialog(QDialog):
         self.browse_button.clicked.connect(self._browse)
         row.addWidget(self.browse_button)
         layout.addLayout(row)
+        # the workspace's own checkpoints, each said in a few words: a newcomer detected with demo/last.pt, the
+        # encoder AFTER the demo's remove-and-retrain, got "no poison detected" and nothing said why
+        self.known = QComboBox()
+        self.known.addItem("or one of the workspace's checkpoints…", None)
+        for path, words in workspace_checkpoints(start_dir):
+            self.known.addItem(f"{path.parent.name}/{path.name}: {words}", str(path))
+        self.known.setVisible(self.known.count() > 1)
+        self.known.currentIndexChanged.connect(
+            lambda _i: self.known.currentData() and self.checkpoint_edit.setText(self.known.currentData()))
+        layout.addWidget(self.known)
+        self.described = QLabel("")
+        self.described.setObjectName("hintLabel")
+        self.described.setWordWrap(True)
+        layout.addWidget(self.described)
         grid = QGridLayout()
         self.boxes: dict[str, QCheckBox] = {}
         for i, name in enumerate(d for d in DETECTOR_NAMES if d != "dift"):
@@ -98,6 +149,8 @@ class DetectDialog(QDialog):
 
     def _validate(self) -> None:
         text = self.checkpoint_edit.text().strip()
+        words = dict((str(p), w) for p, w in workspace_checkpoints(self.start_dir)).get(str(self.checkpoint()))
+        self.described.setText(f"This checkpoint: {words}." if words else "")
         problem = "" if text and self.checkpoint().is_file() else (
             "Choose the encoder checkpoint." if not text else f"No such file: {text}")
         self.problem.setText(problem)

@@ -223,3 +223,24 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
     assert Path(again.checkpoint_edit.text()).resolve() == Path(checkpoint).resolve()
     assert again.buttons.button(again.buttons.StandardButton.Ok).isEnabled()
     again.reject()
+
+
+def test_the_detect_dialog_lists_and_describes_the_workspaces_checkpoints(qtbot, tmp_path):
+    """A newcomer detected with demo/last.pt, the encoder after the demo's remove-and-retrain, and got "no poison
+    detected" with nothing to say why: the dialog lists the workspace's checkpoints and says what each is."""
+    import json
+
+    from naviewer.gui.detect_dialog import DetectDialog
+
+    for run, state in (("demo", {"status": "finished", "finetune": {"restart_mode": "retrain"}}),
+                       ("dift", {"status": "awaiting_review"})):
+        (tmp_path / "checkpoints" / run).mkdir(parents=True)
+        (tmp_path / "checkpoints" / run / "last.pt").write_bytes(b"x")
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        (tmp_path / "runs" / run / "dift_state.json").write_text(json.dumps(state))
+    dialog = DetectDialog(None, None, tmp_path / "checkpoints")
+    qtbot.addWidget(dialog)
+    assert dialog.known.count() == 3 and "retrained WITHOUT the confirmed poisons" in dialog.known.itemText(1)
+    dialog.known.setCurrentIndex(2)
+    assert dialog.checkpoint() == tmp_path / "checkpoints" / "dift" / "last.pt"
+    assert "stopped for the review" in dialog.described.text()

@@ -118,31 +118,37 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         if out.anchors:
             print(anchors_summary(out.anchors))
-        if out.status == "awaiting_review":
-            print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
-                  f"after epoch {out.fit['epochs']} of {config.epochs} (checkpointed).\n"
-                  f"Review the flags:   naviewer review {args.workspace}   (or in the GUI)\n"
-                  f"then resume:        naviewer finetune {args.workspace}   ({_resume_says(dift)})")
-            return 0
-        if out.status == "noop":
-            print("DIFT: no poison detected; training finished on the whole dataset")
-        elif out.finetune and out.finetune.get("restart_mode") == "retrain":
-            print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples removed; the re-initialised encoder "
-                  f"was retrained on the rest")
-        elif out.finetune:
-            print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples fine-tuned away and removed; training "
-                  f"finished on the rest")
-        print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
+        _report(out, args.workspace, config.epochs, dift)
     return 0
+
+
+def _report(out, workspace: str, total_epochs=None, dift=None) -> None:
+    """What a run (a fresh one, or one resumed) ended with, and the next command."""
+    if out.status == "awaiting_review":
+        of = f" of {total_epochs}" if total_epochs is not None else ""
+        then = f"   ({_resume_says(dift)})" if dift is not None else ""
+        print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
+              f"after epoch {out.fit['epochs']}{of} (checkpointed).\n"
+              f"Review the flags:   naviewer review {workspace}   (or in the GUI)\n"
+              f"then resume:        naviewer finetune {workspace}{then}")
+        return
+    if out.status == "noop":
+        print("DIFT: no poison detected; training finished on the whole dataset")
+    elif out.finetune and out.finetune.get("restart_mode") == "retrain":
+        print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples removed; the re-initialised encoder "
+              f"was retrained on the rest")
+    elif out.finetune:
+        print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples fine-tuned away and removed; training "
+              f"finished on the rest")
+    print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
 
 
 def _resume(args: argparse.Namespace, ws, ctx) -> int:
     """``naviewer run WS --resume``: the interrupted run goes on with its own settings."""
+    from naviewer.cli import build_parser
     from naviewer.cli._sslargs import is_main_process
     from naviewer.errors import NaviewerError
     from naviewer.workflows.dift_training import resume_interrupted
-
-    from naviewer.cli import build_parser
 
     defaults = vars(build_parser().parse_args(["run", args.workspace]))
     allowed = {"workspace", "run", "resume", "device", "threads", "no_monitor", "func", "command"}
@@ -154,17 +160,8 @@ def _resume(args: argparse.Namespace, ws, ctx) -> int:
     out = resume_interrupted(ws, args.run, monitor=not args.no_monitor, ctx=ctx,
                              config_overrides={"device": None if args.device == "auto" else args.device,
                                                "num_threads": args.threads})
-    if not is_main_process():
-        return 0
-    if out.status == "awaiting_review":
-        print(f"DIFT flagged {out.detection['flagged']} samples (detection pass {out.pass_id}); training stopped "
-              f"after epoch {out.fit['epochs']} (checkpointed).\n"
-              f"Review the flags:   naviewer review {args.workspace}   (or in the GUI)\n"
-              f"then resume:        naviewer finetune {args.workspace}")
-        return 0
-    if out.status == "noop":
-        print("DIFT: no poison detected; training finished on the whole dataset")
-    print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
+    if is_main_process():
+        _report(out, args.workspace)
     return 0
 
 

@@ -54,7 +54,7 @@ class ExportDialog(QDialog):
     """``ExportDialog(session, workspace=None, parent=None, out_dir=None, plots=None, exporter=None)``.
 
     ``plots`` maps a title to a widget (rendered to PNG into the report). ``exporter(ws, out_dir,
-    drop_unreviewed_flags)`` defaults to ``naviewer.workspace.export.export_manifests``. After
+    drop_unreviewed_flags, verify)`` defaults to ``naviewer.workspace.export.export_manifests``. After
     ``export()`` the dialog's ``result_record``, ``report_path`` and ``message`` say what was written.
 
     Signal ``exported(str, str)``: the folder and a message naming what went there.
@@ -174,11 +174,8 @@ class ExportDialog(QDialog):
         out.mkdir(parents=True, exist_ok=True)
         summary: dict[str, Any] = {}
         if self.workspace is not None:
-            if self.exporter is default_exporter:
-                self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked(),
-                                                   self.verify.isChecked())
-            else:  # a caller's exporter (tests, scripts) keeps the three-argument form
-                self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked())
+            self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked(),
+                                               self.verify.isChecked())
             for key in ("kept", "removed", "unreviewed_flags"):
                 if hasattr(self.result_record, key):
                     summary[key.replace("_", " ")] = getattr(self.result_record, key)

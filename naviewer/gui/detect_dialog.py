@@ -99,8 +99,11 @@ class DetectDialog(QDialog):
         # encoder AFTER the demo's remove-and-retrain, got "no poison detected" and nothing said why
         self.known = QComboBox()
         self.known.addItem("or one of the workspace's checkpoints…", None)
-        for path, words in workspace_checkpoints(start_dir):
-            self.known.addItem(f"{path.parent.name}/{path.name}: {words}", str(path))
+        #: what each workspace checkpoint is, read once (the state files were read again at every keystroke)
+        self.checkpoint_words = {str(path): words for path, words in workspace_checkpoints(start_dir)}
+        for key, words in self.checkpoint_words.items():
+            path = Path(key)
+            self.known.addItem(f"{path.parent.name}/{path.name}: {words}", key)
         self.known.setVisible(self.known.count() > 1)
         self.known.currentIndexChanged.connect(
             lambda _i: self.known.currentData() and self.checkpoint_edit.setText(self.known.currentData()))
@@ -149,7 +152,7 @@ class DetectDialog(QDialog):
 
     def _validate(self) -> None:
         text = self.checkpoint_edit.text().strip()
-        words = dict((str(p), w) for p, w in workspace_checkpoints(self.start_dir)).get(str(self.checkpoint()))
+        words = self.checkpoint_words.get(str(self.checkpoint()))
         self.described.setText(f"This checkpoint: {words}." if words else "")
         problem = "" if text and self.checkpoint().is_file() else (
             "Choose the encoder checkpoint." if not text else f"No such file: {text}")

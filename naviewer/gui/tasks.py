@@ -47,6 +47,7 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     """What File > Open workspace needs, from one open: sample count, runs with metrics, the latest
     detection pass (the one the analyst reviews) and the run it came from (``run_of_passes``)."""
     from naviewer.workspace import Workspace
+    from naviewer.workspace.runs import interrupted_runs
 
     ctx.progress(0, 1, "opening workspace")
     ws = Workspace.open(path)
@@ -63,13 +64,6 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         ws.close()
     ctx.progress(1, 1, "opening workspace")
     return summary
-
-
-def interrupted_runs(ws: Any) -> list[str]:
-    """Runs that stopped while training (:func:`naviewer.workflows.dift_training.interrupted_runs`)."""
-    from naviewer.workflows.dift_training import interrupted_runs as stopped
-
-    return stopped(ws)
 
 
 def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:

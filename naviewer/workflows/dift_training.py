@@ -71,6 +71,7 @@ from naviewer.workspace.runs import (
     RunStatus,
     confirm_flags,
     confirmed_ids,
+    interrupted_runs,
     pending_review_runs,
     read_state,
     write_state,
@@ -656,20 +657,6 @@ def anchors_fingerprint(ws: Workspace) -> str:
 
     section = ws.config.get("anchors") or {}
     return hashlib.sha256(json.dumps(section, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def interrupted_runs(ws: Workspace) -> list[str]:
-    """Runs that stopped while training (Ctrl-C, a closed window, a crash) with a checkpoint and no detection pass
-    yet: what :func:`resume_interrupted` can go on with (the command line, the GUI and the refusals agree)."""
-    passes = {p.get("run") for p in ws.store.passes()}
-    out = []
-    for record in ws.store.runs():
-        name = record["name"]
-        status = getattr(read_state(ws, name), "status", None)
-        if (status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes
-                and (Path(ws.path) / "checkpoints" / name / "last.pt").is_file()):
-            out.append(name)
-    return out
 
 
 def _the_interrupted_run(ws: Workspace) -> str:

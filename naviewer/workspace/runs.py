@@ -122,6 +122,21 @@ def write_state(ws: "Workspace", run: str, /, **values: Any) -> RunState:
     return RunState.from_json(record, _state_path(ws, run))
 
 
+def interrupted_runs(ws: "Workspace") -> list[str]:
+    """Runs that stopped while training (Ctrl-C, a closed window, a crash) with a checkpoint and no detection pass
+    yet: what :func:`naviewer.workflows.dift_training.resume_interrupted` can go on with (the command line, the GUI
+    and the refusals agree). Here, beside the run state, so the GUI's workspace summary does not import torch."""
+    passes = {p.get("run") for p in ws.store.passes()}
+    out = []
+    for record in ws.store.runs():
+        name = record["name"]
+        status = getattr(read_state(ws, name), "status", None)
+        if (status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes
+                and (ws.path / "checkpoints" / name / "last.pt").is_file()):
+            out.append(name)
+    return out
+
+
 def pending_review_runs(ws: "Workspace") -> list[str]:
     """Runs of the workspace that stopped (or wait) for a DIFT review."""
     root = ws.path / "runs"

@@ -1062,15 +1062,16 @@ class GalleryWidget(QWidget):
         s = self.session
         shown, queue = self.model.ids, s.review_queue()
         sid = self._pending(shown, 0, after)
-        if within_shown and sid is None and (self._pending(queue, 0, after) is not None
+        unreviewed_elsewhere = self._pending(queue, 0, after) if sid is None else None
+        if within_shown and sid is None and (unreviewed_elsewhere is not None
                                              or self._pending(queue, 3, after) is not None):
-            sid = self._pending(shown, 3, after) if self._pending(queue, 0, after) is None else None
+            sid = self._pending(shown, 3, after) if unreviewed_elsewhere is None else None
             if sid is None:
                 self.show_notice("No flag awaiting a decision is shown here: the rest are hidden by the Show choice or "
                                  "the filters. N goes to the next one (showing the flags, with the filters reset).")
                 return None
         if sid is None:
-            sid = self._pending(queue, 0, after)
+            sid = unreviewed_elsewhere
         notice = ""
         if sid is None:
             sid = self._pending(shown, 3, after)

@@ -458,9 +458,9 @@ class FileListDataset(FileBackedDataset):
         label_array = np.array(labels, dtype=np.int64)  # its own memory (not the builder's)
         if names is None:
             names = [str(i) for i in range(int(label_array.max()) + 1 if len(label_array) else 0)]
-            used = np.unique(label_array[label_array >= 0])
-            if len(names) > len(used):  # labels are class numbers: a stray 99999 made 100,000 classes, without a word
-                empty = len(names) - len(used)
+            # one counting pass (np.unique sorted every label: seconds at 10M)
+            empty = int((np.bincount(label_array[label_array >= 0], minlength=len(names)) == 0).sum())
+            if empty:  # labels are class numbers: a stray 99999 made 100,000 classes, without a word
                 warnings.warn(
                     f"{list_path}: {empty:,} of the {len(names):,} classes (0-{len(names) - 1}) have no image: "
                     "integer labels are class numbers, so a gap or a stray large label makes empty classes; give "

@@ -170,7 +170,7 @@ class SampleInspector(QWidget):
         for state, text in (("confirmed", "Confirm"), ("rejected", "Reject"), ("later", "Later")):
             button = QPushButton(text)
             button.setToolTip(f"mark this sample {state}")
-            button.clicked.connect(lambda _c=False, s=state: self._review(s))
+            button.clicked.connect(lambda _c=False, s=state: self.review_shown(s))
             self.buttons[state] = button
             actions.addWidget(button)
         self.layout_button = QPushButton("Crop layout…")
@@ -361,9 +361,12 @@ class SampleInspector(QWidget):
         self.session.set_current(sid, source=self)
         self.setFocus(Qt.FocusReason.MouseFocusReason)
 
-    def _review(self, state: str) -> None:
-        if self.sample is not None:
-            self.session.review([self.sample], state)
+    def review_shown(self, state: str) -> Optional[int]:
+        """Decide the sample shown (its buttons, and C / R / L with the focus here); returns it, or None."""
+        if self.sample is None:
+            return None
+        self.session.review([self.sample], state)
+        return int(self.sample)
 
     def _show_truth(self) -> None:
         if not self.evaluation_mode:

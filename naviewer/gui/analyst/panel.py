@@ -326,13 +326,9 @@ class AnalystPanel(QWidget):
 
     def _review_inspected(self, state: str) -> None:
         """C / R / L with the inspector focused: the sample it shows (large, with its number), nothing else."""
-        sid = self.inspector.sample
-        if sid is None:
-            self.gallery.show_notice("The inspector shows no sample, so nothing was decided: click a tile first.")
-            return
-        done = self.session.review([int(sid)], state)
-        if len(done):
-            self.gallery.show_notice(f"#{int(sid)} {state} (the sample the inspector shows).")
+        sid = self.inspector.review_shown(state)
+        self.gallery.show_notice("The inspector shows no sample, so nothing was decided: click a tile first."
+                                 if sid is None else f"#{sid} {state} (the sample the inspector shows).")
 
     def _review_map_selection(self, state: str) -> None:
         """C / R / L with the map focused: the map's selection, never a sample picked elsewhere."""

@@ -170,10 +170,8 @@ def test_buffered_reporter_coalesces_progress():
     assert reporter.drain() == (None, [], [])
 
 
-def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager, clock):
-    import threading
-
-    go_on = threading.Event()
+def _four_epoch_training(hold_at: int, go_on):
+    """A training job of 4 epochs x 10 steps that reports as the trainer does and waits at step ``hold_at``."""
 
     def training(ctx):
         ctx.metric(kind="run_start", total_epochs=4, steps_per_epoch=10, method="simclr")
@@ -181,10 +179,17 @@ def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager, 
             ctx.check()
             ctx.progress(step % 10 + 1, 10, f"epoch {step // 10 + 1}/4")
             ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
-            if step == 13:  # hold at step 13 of 40 (epoch 2) while the test reads the estimate
+            if step == hold_at:
                 go_on.wait(5)
 
-    job = manager.start(training, "Train")
+    return training
+
+
+def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager, clock):
+    import threading
+
+    go_on = threading.Event()
+    job = manager.start(_four_epoch_training(13, go_on), "Train")  # held at step 13 of 40 while the test reads
     qtbot.waitUntil(lambda: job.run_fraction is not None and job._run_step == 13, timeout=5000)
     clock.now = 13.0  # 13 steps since the first one, one second each
     # the whole run is left, not just the current epoch: 26 steps to go, where the epoch has 6
@@ -206,17 +211,7 @@ def test_the_jobs_list_shows_how_far_the_whole_run_is(qtbot, manager):
     panel = JobsPanel(manager)
     qtbot.addWidget(panel)
     go_on = threading.Event()
-
-    def training(ctx):
-        ctx.metric(kind="run_start", total_epochs=4, steps_per_epoch=10, method="simclr")
-        for step in range(40):
-            ctx.check()
-            ctx.progress(step % 10 + 1, 10, f"epoch {step // 10 + 1}/4")
-            ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
-            if step == 19:  # the end of epoch 2: the epoch is 100 % done, the run 50 %
-                go_on.wait(5)
-
-    job = manager.start(training, "Train")
+    job = manager.start(_four_epoch_training(19, go_on), "Train")  # the end of epoch 2: the epoch 100 %, the run 50 %
     qtbot.waitUntil(lambda: job._run_step == 19 and job.done == 10, timeout=5000)
     panel._update_item(job)
     assert panel._items[job.id].text(2).endswith(" 50 %")

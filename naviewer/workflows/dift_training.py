@@ -56,6 +56,7 @@ from naviewer.errors import NaviewerError
 from naviewer.evaluation.asr import attack_success_rates
 from naviewer.evaluation.encoder import triggered_store
 from naviewer.evaluation.knn import knn_predict
+from naviewer.io import atomic_path
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.ssl.checkpoints import load_training_checkpoint
 from naviewer.ssl.distributed import MainRankSection, broadcast_object
@@ -434,18 +435,12 @@ class DiftRun:
         """Each detection epoch's S_t, beside the run's metrics: the buffer of a resumed run is rebuilt from them."""
         if not self.main:
             return
-        folder = self._selection_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"epoch_{int(epoch):05d}.npy"
-        temp = path.with_suffix(".tmp.npy")
-        np.save(temp, np.asarray(selected, dtype=np.int64))
-        os.replace(temp, path)
+        with atomic_path(self._selection_dir / f"epoch_{int(epoch):05d}.npy") as temp:  # hidden until whole
+            np.save(temp, np.asarray(selected, dtype=np.int64))
 
     def _kept_selections(self) -> list[tuple[int, np.ndarray]]:
         out = []
         for path in sorted(self._selection_dir.glob("epoch_*.npy")):
-            if path.name.endswith(".tmp.npy"):
-                continue
             try:
                 out.append((int(path.stem.split("_")[1]), np.load(path, allow_pickle=False).astype(np.int64)))
             except (OSError, ValueError, IndexError) as exc:
@@ -616,21 +611,19 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     run = run or _the_interrupted_run(ws)
     state = read_state(ws, run)
     status = getattr(state, "status", None)
-    checkpoint = ws.checkpoint_dir(run) / "last.pt" if (ws.path / "checkpoints" / run).is_dir() else None
-    if status not in (RunStatus.DETECTING, RunStatus.TRAINING) or checkpoint is None or not checkpoint.is_file():
+    if run not in interrupted_runs(ws):  # the one test of what can go on; the rest says why not
         if status is RunStatus.AWAITING_REVIEW:
             raise NaviewerError(f"run {run!r} waits for the review of its flags: naviewer finetune WORKSPACE goes on "
                                 "with it", ws.path / "runs" / run)
+        if any(p.get("run") == run for p in ws.store.passes()):
+            raise NaviewerError(f"run {run!r} saved its detection pass and went on past it; it cannot be resumed: "
+                                "detect on its checkpoint (naviewer detect) or train again under another --run name",
+                                ws.path / "runs" / run)
         said = getattr(status, "value", status) or "never started"
-        raise NaviewerError(f"run {run!r} cannot be resumed (status: {said}; only a run stopped while training, "
-                            "with a checkpoint, can)", ws.path / "runs" / run)
-    if any(p.get("run") == run for p in ws.store.passes()):
-        raise NaviewerError(f"run {run!r} saved its detection pass and went on past it; it cannot be resumed: detect "
-                            "on its checkpoint (naviewer detect) or train again under another --run name",
-                            ws.path / "runs" / run)
-    record = next((r for r in ws.store.runs() if r["name"] == run), None)
-    if record is None:
-        raise NaviewerError(f"run {run!r} has no record in the workspace; it cannot be resumed", ws.path / "runs" / run)
+        raise NaviewerError(f"run {run!r} cannot be resumed (status: {said}; only a run of this workspace stopped "
+                            "while training, with its record and a checkpoint, can)", ws.path / "runs" / run)
+    checkpoint = ws.checkpoint_dir(run) / "last.pt"
+    record = next(r for r in ws.store.runs() if r["name"] == run)
     recorded = state.get("anchors_fingerprint")
     if recorded is not None and record["config"].get("dift") and recorded != anchors_fingerprint(ws):
         # the buffer of the epochs before was built with the other anchors: going on would mix two detections

@@ -125,18 +125,21 @@ class OverviewPanel(QWidget):
             self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} image{'' if n == 1 else 's'} {kind}" if n else ""))
         else:
             self.dataset.setText(f"{own_dataset}<br>(the workspace's)" if own_dataset else "none")
-        training = state.training is not None and getattr(state.training, "running", False)
         encoder = str(state.encoder) if state.encoder is not None else own_encoder
-        self.encoder.setText(encoder or ("being trained (the run below)" if training else "none"))
+        self.encoder.setText(encoder or ("being trained (the run below)" if self._training() else "none"))
         self.run.setText(str(state.run) if state.run is not None else "none")
         self.next_step.setText("<b>Next:</b> " + self._next_step())
+
+    def _training(self) -> bool:
+        """A training job runs now (the state keeps its handle until it is cleared)."""
+        return bool(getattr(self.state.training, "running", False))
 
     def _next_step(self) -> str:
         """The one useful next action for what is open (short: the Overview shares a column with the analyst)."""
         state = self.state
         if state.workspace is None:
             return "File ▸ New workspace… (or <code>naviewer demo</code>)"
-        if state.training is not None and getattr(state.training, "running", False):
+        if self._training():
             # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer)
             return "the training runs (Training monitor); DIFT's flags open here for review"
         interrupted = state.workspace_summary.get("interrupted") or []

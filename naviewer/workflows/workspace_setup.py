@@ -267,11 +267,11 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
     pool = SubsetDataset(clean, pool_ids)
     target = attack_obj.target_class
     if 0 <= target and (labels == target).any():
-        left = int((labels[pool_ids] == int(target)).sum())
-        taken = int((labels[anchors_clean.indices] == int(target)).sum())
+        left = int((labels[pool_ids] == target).sum())
+        taken = int((labels[anchors_clean.indices] == target).sum())
         if left < 2:  # the attack then said "no images of the target class", as if the dataset had none (a sweep)
             raise NaviewerError(f"the DIFT anchors took {taken} of the {taken + left} images of the target class "
-                                f"{int(target)}, leaving {left} to craft with: lower --anchors-per-class, or use a "
+                                f"{target}, leaving {left} to craft with: lower --anchors-per-class, or use a "
                                 "dataset with more images of that class")
     result = attack_obj.craft(pool, np.random.default_rng(seed), ctx)
     ctx.check()

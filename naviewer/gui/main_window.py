@@ -769,7 +769,7 @@ class MainWindow(QMainWindow):
         from naviewer.gui.analyst.export_dialog import ExportDialog
 
         try:
-            dialog = ExportDialog.for_workspace(self.workspace_path, self)
+            dialog = ExportDialog.for_workspace(self.workspace_path, self, job_manager=self.jobs)
         except NaviewerError as exc:
             self.inform("Cannot export", str(exc), QMessageBox.Icon.Warning)
             return None

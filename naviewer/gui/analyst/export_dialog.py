@@ -3,12 +3,16 @@
 The one export action of the window: File ▸ Export…, the toolbar's Export and the analyst panel's
 Export… all open it. When it has written the files it emits ``exported(folder, message)``; the
 message names every file and the folder, for the window to show.
+
+The writing runs as a background job (the dataset check opens every image folder and the manifests
+stream every sample: minutes on a large set, which froze the window): the dialog stays open with the
+job's progress, Cancel stops it and leaves nothing in the folder, and a failure is said in the dialog.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
@@ -29,6 +33,10 @@ from PySide6.QtWidgets import (
 from naviewer.analysis.report import write_report
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext
+
+if TYPE_CHECKING:
+    from naviewer.gui.jobs import Job, JobManager
 
 REPORT_NAME = "review-report.html"
 MANIFEST_NAMES = ("kept.txt", "classes.txt", "samples.csv", "README.txt", "provenance.json")
@@ -44,18 +52,21 @@ def widget_png(widget: QWidget) -> bytes:
     return bytes(data.data())
 
 
-def default_exporter(ws: Any, out_dir: Path, drop_unreviewed_flags: bool, verify: bool = True) -> Any:
+def default_exporter(ws: Any, out_dir: Path, drop_unreviewed_flags: bool, verify: bool = True,
+                     ctx: Optional[JobContext] = None) -> Any:
     from naviewer.workspace.export import export_manifests
 
-    return export_manifests(ws, out_dir, drop_unreviewed_flags=drop_unreviewed_flags, verify=verify)
+    return export_manifests(ws, out_dir, ctx=ctx, drop_unreviewed_flags=drop_unreviewed_flags, verify=verify)
 
 
 class ExportDialog(QDialog):
-    """``ExportDialog(session, workspace=None, parent=None, out_dir=None, plots=None, exporter=None)``.
+    """``ExportDialog(session, workspace=None, parent=None, out_dir=None, plots=None, exporter=None, job_manager=None)``.
 
     ``plots`` maps a title to a widget (rendered to PNG into the report). ``exporter(ws, out_dir,
-    drop_unreviewed_flags, verify)`` defaults to ``naviewer.workspace.export.export_manifests``. After
-    ``export()`` the dialog's ``result_record``, ``report_path`` and ``message`` say what was written.
+    drop_unreviewed_flags, verify, ctx)`` defaults to ``naviewer.workspace.export.export_manifests``.
+    The Export button runs it as a job of ``job_manager`` (the window's, so the jobs list and the status
+    bar follow it; a private one without); ``export()`` writes on the calling thread. After either, the
+    dialog's ``result_record``, ``report_path`` and ``message`` say what was written.
 
     Signal ``exported(str, str)``: the folder and a message naming what went there.
     """
@@ -69,7 +80,8 @@ class ExportDialog(QDialog):
         parent: Optional[QWidget] = None,
         out_dir: Optional[Path] = None,
         plots: Optional[Mapping[str, QWidget]] = None,
-        exporter: Optional[Callable[[Any, Path, bool], Any]] = None,
+        exporter: Optional[Callable[..., Any]] = None,
+        job_manager: Optional["JobManager"] = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export cleaned dataset")
@@ -77,6 +89,8 @@ class ExportDialog(QDialog):
         self.workspace = workspace
         self.plots = dict(plots or {})
         self.exporter = exporter or default_exporter
+        self.job_manager = job_manager
+        self.job: Optional["Job"] = None
         self.result_record: Any = None
         self.report_path: Optional[Path] = None
         self.message = ""
@@ -110,6 +124,9 @@ class ExportDialog(QDialog):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.progress_label = QLabel()  # the running export's step; empty otherwise
+        self.progress_label.setWordWrap(True)
+        self.progress_label.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self._on_export)
@@ -120,11 +137,13 @@ class ExportDialog(QDialog):
         layout.addWidget(self.write_report)
         layout.addWidget(self.verify)
         layout.addWidget(self.summary)
+        layout.addWidget(self.progress_label)
         layout.addWidget(self.buttons)
         self._update_summary()
 
     @classmethod
-    def for_workspace(cls, path: Path, parent: Optional[QWidget] = None, reviewer: Optional[str] = None) -> "ExportDialog":
+    def for_workspace(cls, path: Path, parent: Optional[QWidget] = None, reviewer: Optional[str] = None,
+                      job_manager: Optional["JobManager"] = None) -> "ExportDialog":
         """The dialog over a workspace that no analyst panel has open: its latest detection pass's
         decisions (none without a pass). The workspace is opened here and closed with the dialog."""
         from naviewer.workspace import Workspace
@@ -135,7 +154,7 @@ class ExportDialog(QDialog):
         except BaseException:
             ws.close()
             raise
-        dialog = cls(session, ws, parent)
+        dialog = cls(session, ws, parent, job_manager=job_manager)
         dialog.finished.connect(lambda _result: ws.close())
         return dialog
 
@@ -164,29 +183,47 @@ class ExportDialog(QDialog):
         if folder:
             self.path_edit.setText(folder)
 
-    def export(self) -> Path:
-        """Write the manifests (if a workspace is open) and the report; returns the folder."""
+    def _target(self) -> Path:
+        """The chosen folder, made; a NaviewerError or OSError says why it cannot be."""
         out = Path(self.path_edit.text()).expanduser()
         if not str(self.path_edit.text()).strip():
             raise NaviewerError("choose a folder to export into")
         if out.exists() and not out.is_dir():
             raise NaviewerError("this is a file, not a folder: choose a folder to export into", out)
         out.mkdir(parents=True, exist_ok=True)
-        summary: dict[str, Any] = {}
-        if self.workspace is not None:
-            self.result_record = self.exporter(self.workspace, out, self.drop_flags.isChecked(),
-                                               self.verify.isChecked())
-            for key in ("kept", "removed", "unreviewed_flags"):
-                if hasattr(self.result_record, key):
-                    summary[key.replace("_", " ")] = getattr(self.result_record, key)
-        if self.write_report.isChecked():
-            plots = {name: widget_png(w) for name, w in self.plots.items()}
-            self.report_path = write_report(self.session, out / REPORT_NAME, plots=plots, export_summary=summary or None)
+        return out
+
+    def _writer(self, out: Path) -> Callable[[JobContext], tuple[Any, Optional[Path]]]:
+        """The export's work as a function of a job context, holding values only (no widget is touched off
+        the GUI thread): the plots are rendered here, the rest runs where it is called."""
+        workspace, session, exporter = self.workspace, self.session, self.exporter
+        drop, verify = self.drop_flags.isChecked(), self.verify.isChecked()
+        plots = {name: widget_png(w) for name, w in self.plots.items()} if self.write_report.isChecked() else None
+
+        def write(ctx: JobContext) -> tuple[Any, Optional[Path]]:
+            record, summary = None, {}
+            if workspace is not None:
+                record = exporter(workspace, out, drop, verify, ctx)
+                for key in ("kept", "removed", "unreviewed_flags"):
+                    if hasattr(record, key):
+                        summary[key.replace("_", " ")] = getattr(record, key)
+            report = None
+            if plots is not None:
+                ctx.check()
+                ctx.progress(0, None, "writing the HTML report")
+                report = write_report(session, out / REPORT_NAME, plots=plots, export_summary=summary or None)
+            return record, report
+
+        return write
+
+    def export(self) -> Path:
+        """Write the manifests (if a workspace is open) and the report on this thread; returns the folder."""
+        out = self._target()
+        self.result_record, self.report_path = self._writer(out)(JobContext())
         return out
 
     def _on_export(self) -> None:
         from naviewer.gui.analyst.common import ask_user
-        from naviewer.io import describe_os_error
 
         out = Path(self.path_edit.text()).expanduser()
         earlier = [name for name in (*MANIFEST_NAMES, REPORT_NAME) if (out / name).is_file()] if out.is_dir() else []
@@ -194,17 +231,76 @@ class ExportDialog(QDialog):
                                     f"{out} holds an earlier export ({', '.join(earlier)}). Replace its files?"):
             return
         try:
-            out = self.export()
-        except NaviewerError as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
+            out = self._target()
+            write = self._writer(out)
+        except (NaviewerError, OSError) as exc:
+            self._say_failure(exc, out)
             return
-        except OSError as exc:  # a read-only or missing place: one plain sentence naming it, not "[Errno 2] ..."
+        from naviewer.gui.jobs import JobConflict, JobManager
+
+        if self.job_manager is None:
+            self.job_manager = JobManager(self)
+        try:
+            job = self.job_manager.start(write, f"Export to {out.name}", resources=[f"export:{out.absolute()}"],
+                                         kind="export")
+        except JobConflict as exc:
+            QMessageBox.warning(self, "Export failed", f"{out}: another export is writing into this folder ({exc})")
+            return
+        job.error_owner = self  # the window leaves the failure to this dialog while it is open
+        self.job, self._job_out = job, out
+        self._set_running(True, "Exporting…")
+        # bound slots of this dialog: disconnected by Qt if the window takes the dialog with it
+        job.progress.connect(self._on_job_progress)
+        job.finished.connect(self._on_job_finished)
+
+    def _on_job_progress(self, _done: float, _total: object, message: str) -> None:
+        self._set_running(True, f"Exporting… {message}" if message else "Exporting…")
+
+    def _on_job_finished(self, _state: str) -> None:
+        from naviewer.gui.jobs import JobState
+
+        job, out = self.job, self._job_out
+        self.job = None
+        if job is None:
+            return
+        if job.state is JobState.FINISHED:
+            self._set_running(False)
+            self.result_record, self.report_path = job.result
+            self.message = self.describe(out)
+            self.accept()
+            self.exported.emit(str(out), self.message)
+        elif job.state is JobState.CANCELLED:
+            self._set_running(False, "Export cancelled: the folder was left as it was.")
+        else:
+            self._set_running(False)
+            self._say_failure(job.error, out)
+
+    def _say_failure(self, exc: Optional[BaseException], out: Path) -> None:
+        from naviewer.io import describe_os_error
+
+        if isinstance(exc, OSError):  # a read-only or missing place: one plain sentence naming it, not "[Errno 2] ..."
             where = exc.filename if isinstance(exc.filename, str) else str(out)
-            QMessageBox.warning(self, "Export failed", f"{where}: {describe_os_error(exc)}")
+            text = f"{where}: {describe_os_error(exc)}"
+        elif isinstance(exc, NaviewerError):
+            text = str(exc)
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        QMessageBox.warning(self, "Export failed", text)
+
+    def _set_running(self, running: bool, message: str = "") -> None:
+        """While the job runs only Cancel can be used (it cancels the job, then the dialog stays)."""
+        for widget in (self.export_button, self.path_edit, self.drop_flags, self.write_report, self.verify):
+            widget.setEnabled(not running)
+        self.progress_label.setText(message)
+        self.progress_label.setVisible(bool(message))
+
+    def reject(self) -> None:
+        """Cancel (or Esc, or the close button) while exporting stops the export; the dialog closes after."""
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+            self._set_running(True, "Cancelling…")
             return
-        self.message = self.describe(out)
-        self.accept()
-        self.exported.emit(str(out), self.message)
+        super().reject()
 
     def describe(self, out: Path) -> str:
         """Which files went where, and the export's own summary line."""

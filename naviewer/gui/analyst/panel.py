@@ -472,7 +472,8 @@ class AnalystPanel(QWidget):
     def open_export_dialog(self, modal: bool = False) -> ExportDialog:
         """The export dialog (manifests and the HTML report with the map and plots), shown window-modal
         without blocking (``modal``: run it with ``exec()``); ``export_finished`` says where it wrote."""
-        dialog = ExportDialog(self.session, self.workspace, self, plots={"Density map": self.map.plot, **self.why.plots()})
+        dialog = ExportDialog(self.session, self.workspace, self, plots={"Density map": self.map.plot, **self.why.plots()},
+                              job_manager=self._job_manager)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.exported.connect(self._on_exported)
         self.export_dialog = dialog

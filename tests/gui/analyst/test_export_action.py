@@ -14,6 +14,12 @@ from analyst_kit import folder_workspace as _folder_workspace
 FILES = ["README.txt", "classes.txt", "kept.txt", "provenance.json", "review-report.html", "samples.csv"]
 
 
+def click_export(qtbot, dialog) -> None:
+    """Press Export and wait for its background job (the dialog writes off the GUI thread)."""
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=30000)
+
+
 def test_panel_export_button_opens_the_dialog_and_the_window_says_where(qtbot, window, tmp_path):
     path = _folder_workspace(tmp_path)
     window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
@@ -26,7 +32,7 @@ def test_panel_export_button_opens_the_dialog_and_the_window_says_where(qtbot, w
     assert dialog.write_report.isChecked()
     out = tmp_path / "out"
     dialog.path_edit.setText(str(out))
-    dialog.export_button.click()
+    click_export(qtbot, dialog)
     assert sorted(p.name for p in out.iterdir()) == FILES
     box = window.last_message_box
     assert box is not None and box.windowTitle() == "Export finished"
@@ -58,7 +64,7 @@ def test_file_export_without_a_detection_pass(qtbot, window, tmp_path):
     qtbot.waitUntil(dialog.isVisible, timeout=3000)
     out = tmp_path / "out"
     dialog.path_edit.setText(str(out))
-    dialog.export_button.click()
+    click_export(qtbot, dialog)
     assert sorted(p.name for p in out.iterdir()) == FILES
     assert str(out) in window.last_message_box.text()
     assert len((out / "kept.txt").read_text().splitlines()) == 60
@@ -79,23 +85,23 @@ def test_exporting_over_an_earlier_export_asks_and_a_file_is_named(qtbot, window
     out = tmp_path / "out"
     dialog = window.export_dialog()
     dialog.path_edit.setText(str(out))
-    dialog.export_button.click()
+    click_export(qtbot, dialog)
     first = (out / "provenance.json").read_text()
     panel.session.confirm(panel.session.review_queue()[2:3])
     dialog = window.export_dialog()
     dialog.path_edit.setText(str(out))
     bulk_answers.answer = False
-    dialog.export_button.click()
+    click_export(qtbot, dialog)
     assert bulk_answers.asked[-1].startswith(f"{out} holds an earlier export")
     assert (out / "provenance.json").read_text() == first and dialog.isVisible()
     bulk_answers.answer = True
-    dialog.export_button.click()
+    click_export(qtbot, dialog)
     assert (out / "provenance.json").read_text() != first
     afile = tmp_path / "a-file"
     afile.write_text("x")
     dialog = window.export_dialog()
     dialog.path_edit.setText(str(afile))
-    dialog.export_button.click()
+    click_export(qtbot, dialog)
     assert warnings and "a-file" in warnings[-1][1] and "not a folder" in warnings[-1][1] and "Errno" not in warnings[-1][1]
 
 
@@ -119,3 +125,61 @@ def test_the_export_checks_the_images_unless_told_not_to(qtbot, tmp_path) -> Non
     dialog.verify.setChecked(False)
     dialog.export()
     assert (tmp_path / "out" / "kept.txt").is_file()
+
+
+def test_the_export_runs_off_the_gui_thread_and_cancel_leaves_the_folder(qtbot, tmp_path) -> None:
+    """The writing is a background job (the dataset check and the manifests took minutes on a large set with the
+    window frozen): the dialog shows its step, only Cancel stays usable, and Cancel stops it with nothing written."""
+    import threading
+    import time
+
+    from naviewer.gui.analyst.export_dialog import default_exporter
+
+    seen = {}
+
+    def slow_exporter(ws, out_dir, drop, verify, ctx):
+        seen["thread"] = threading.current_thread()
+        ctx.progress(1, 2, "checking the dataset")
+        while True:  # until cancelled
+            ctx.check()
+            time.sleep(0.01)
+
+    path = _folder_workspace(tmp_path / "a")
+    dialog = ExportDialog.for_workspace(path)
+    qtbot.addWidget(dialog)
+    dialog.exporter = slow_exporter
+    dialog.show()
+    out = tmp_path / "out"
+    dialog.path_edit.setText(str(out))
+    dialog.export_button.click()
+    qtbot.waitUntil(lambda: "checking the dataset" in dialog.progress_label.text(), timeout=10000)
+    assert seen["thread"] is not threading.main_thread()
+    assert not dialog.export_button.isEnabled() and not dialog.path_edit.isEnabled()
+    dialog.reject()  # Cancel / Esc while exporting: stop the job, keep the dialog
+    assert dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=10000)
+    assert "cancelled" in dialog.progress_label.text() and dialog.isVisible() and dialog.export_button.isEnabled()
+    assert list(out.iterdir()) == []
+    dialog.exporter = default_exporter  # the same dialog can export after a cancel
+    click_export(qtbot, dialog)
+    assert (out / "kept.txt").is_file() and not dialog.isVisible()
+
+
+def test_a_failed_background_export_is_said_in_the_dialog(qtbot, tmp_path, monkeypatch) -> None:
+    """The dataset check fails inside the job: the dialog says why (naming the way out), stays open and writes
+    nothing; the window does not show a second box for the same failure."""
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text: warnings.append((title, text)))
+    path = _folder_workspace(tmp_path / "a")
+    sorted((tmp_path / "a" / "images").rglob("*.png"))[-1].unlink()
+    dialog = ExportDialog.for_workspace(path)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    out = tmp_path / "out"
+    dialog.path_edit.setText(str(out))
+    click_export(qtbot, dialog)
+    assert warnings and warnings[-1][0] == "Export failed" and "--unverified" in warnings[-1][1]
+    assert dialog.isVisible() and dialog.export_button.isEnabled()
+    assert not (out / "kept.txt").exists()

@@ -74,6 +74,11 @@ def run_eval(args: argparse.Namespace) -> int:
     if target is not None and not 0 <= int(target) < len(test.class_names):
         raise NaviewerError(f"target class {target} does not exist: the test set has {len(test.class_names)} classes "
                             f"(0-{len(test.class_names) - 1})", args.test_dataset)
+    if trigger_fn is not None and target is not None and not (test.labels[test.labels >= 0] != int(target)).any():
+        import sys
+
+        print(f"note: every labelled test image is of the target class {target}: asr_nt (non-target images sent to "
+              "the target) has nothing to measure and reads n/a; asr_all is measured", file=sys.stderr)
     result = evaluate_encoder(
         encoder.backbone, train, test, trigger_fn, target, image_size=args.image_size or encoder.image_size,
         device=resolve_device(args.device), k=args.knn_k, temperature=args.knn_t, linear=not args.no_linear,
@@ -81,10 +86,13 @@ def run_eval(args: argparse.Namespace) -> int:
         ctx=ctx,
     )
     result.update({"checkpoint": str(args.checkpoint), "attack": args.attack})
+    import math
+
     for key, value in result.items():
         if isinstance(value, float):
-            print(f"{key:>22}: {value:.4f}")
-    if args.json:
+            print(f"{key:>22}: " + ("n/a" if math.isnan(value) else f"{value:.4f}"))
+    if args.json:  # a rate with nothing to measure is null (NaN is not JSON)
+        result = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in result.items()}
         from naviewer.outputs import stamp
 
         json_path.parent.mkdir(parents=True, exist_ok=True)

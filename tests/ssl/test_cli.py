@@ -38,6 +38,21 @@ def test_train_resume_embed_eval(tmp_path, capsys):
                  "--device", "cpu", "--json", str(result)]) == 0
     values = json.loads(result.read_text())
     assert 0 <= values["knn_acc"] <= 1 and 0 <= values["knn_asr_nt"] <= 1 and values["target"] == 0
+    # a test set of the target class alone: asr_nt has nothing to measure; it reads n/a and is null in the JSON
+    # (it printed "nan" and wrote NaN, which is not JSON)
+    from PIL import Image
+
+    (tmp_path / "one" / "a").mkdir(parents=True)
+    for i in range(6):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / "one" / "a" / f"{i}.png")
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--train-dataset", str(tmp_path / "one"),
+                 "--test-dataset", str(tmp_path / "one"), "--no-linear", "--knn-k", "3", "--attack", "patch",
+                 "--device", "cpu", "--json", str(tmp_path / "one.json")]) == 0
+    out, err = capsys.readouterr()
+    assert "knn_asr_nt: n/a" in out and "nan" not in out and "every labelled test image is of the target class" in err
+    values = json.loads((tmp_path / "one.json").read_text())
+    assert values["knn_asr_nt"] is None and values["knn_asr_all"] is not None
 
 
 def test_method_settings_are_checked_before_the_images_are_read(tmp_path, capsys):

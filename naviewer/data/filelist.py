@@ -124,6 +124,20 @@ def read_class_names(path: "str | Path") -> list[str]:
     return names
 
 
+def _warn_numeric_names(names: Sequence[str], path: Path) -> None:
+    """Class names that are numbers other than their line positions: a list's integer label is always a
+    position, so a label "3" meant as the class named "3" silently became another class (a sweep)."""
+    clash = next((i for i, name in enumerate(names) if _INT.fullmatch(name) and int(name) != i), None)
+    if clash is not None:
+        warnings.warn(
+            f"{path}: the class names are numbers that are not their line positions (line {clash + 1} names "
+            f"'{names[clash]}', class {clash}): a list's integer label is always a position (label {clash} is class "
+            f"'{names[clash]}'; label {names[clash]} is not), so write the labels as positions 0..{len(names) - 1}",
+            DatasetWarning,
+            stacklevel=4,
+        )
+
+
 def _lines(handle: Iterable[str]) -> Iterator[tuple[int, str]]:
     """(line number, text) of every line, split at line feeds only (``\\r\\n`` accepted).
 
@@ -387,6 +401,7 @@ class FileListDataset(FileBackedDataset):
             names: Optional[list[str]] = [str(c) for c in class_names]
         elif (list_path.parent / CLASSES_FILE).is_file() and list_path.name != CLASSES_FILE:
             names = read_class_names(list_path.parent / CLASSES_FILE)
+            _warn_numeric_names(names, list_path.parent / CLASSES_FILE)
         else:
             names = None
         name_to_index = {name: i for i, name in enumerate(names)} if names else {}

@@ -185,3 +185,17 @@ def test_labels_that_leave_classes_empty_are_said(tree: Path) -> None:
     with pytest.warns(DatasetWarning, match=r"99,998 of the 100,000 classes \(0-99999\) have no image"):
         data = FileListDataset(tree / "list.txt", root=tree)
     assert len(data.class_names) == 100_000
+
+
+def test_class_names_that_are_other_numbers_are_said(tree: Path) -> None:
+    """A classes.txt of "7" and "3": a list's label 7 is a position, never the class named "7" (a sweep: read as
+    positions without a word). Names that are their own positions ("0", "1") say nothing."""
+    (tree / "list.txt").write_text("a.png 1\nsub/deep/b.png 0\n")
+    (tree / "classes.txt").write_text("7\n3\n")
+    with pytest.warns(DatasetWarning, match=r"classes.txt: the class names are numbers .*label 0 is class '7'"):
+        data = FileListDataset(tree / "list.txt", root=tree)
+    assert data.class_names == ["7", "3"] and list(data.labels) == [1, 0]
+    (tree / "classes.txt").write_text("0\n1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FileListDataset(tree / "list.txt", root=tree)

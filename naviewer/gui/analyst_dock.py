@@ -304,10 +304,10 @@ class AnalystDock:
         self._show_after_embeddings(result)
         if result["kind"] == "posthoc":
             gate.mark_done(f"Done earlier: fine-tuned the encoder on {int(result.get('confirmed') or 0):,} "
-                           f"confirmed poisons; checkpoint {result.get('checkpoint')}.")
+                           f"confirmed poisons; checkpoint {result.get('checkpoint')}.", int(result.get("confirmed") or 0))
         else:
             gate.show_done(int(result.get("confirmed") or 0))
-            gate.mark_done(gate.reason.text().replace("Done:", "Done earlier:", 1))
+            gate.mark_done(gate.done_text.replace("Done:", "Done earlier:", 1), int(result.get("confirmed") or 0))
 
     def _show_after_embeddings(self, result: Optional[dict]) -> None:
         """Offer the map of the samples re-embedded by the new encoder (mmap: nothing is read here; the
@@ -391,11 +391,12 @@ class AnalystDock:
 
         outcome = result.get("outcome") or {}
         unchanged = finetune_unchanged_reason(outcome.get("finetune") or {}, result.get("before") or {})
+        used = int(result.get("confirmed", 0))
         if unchanged:
-            gate.mark_done(unchanged)
+            gate.mark_done(unchanged, used)
         else:
-            gate.mark_done(f"Done: fine-tuned the encoder on {result.get('confirmed', 0)} confirmed poisons; new "
-                           f"checkpoint {result.get('checkpoint')}. The table compares before and after.")
+            gate.mark_done(f"Done: fine-tuned the encoder on {used:,} confirmed poisons; new "
+                           f"checkpoint {result.get('checkpoint')}. The table compares before and after.", used)
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
         w.state.log(f"post-hoc fine-tuned: before {result.get('before')} after {result.get('after')}; "

@@ -150,15 +150,32 @@ class FineTuneGate(QWidget):
         self.button.setText(f"{verb} {len(self.confirmed_ids()):,} confirmed poisons")
         self.reason.setText(why)
         self.override.setVisible((c["unreviewed"] + c["later"]) > 0)
-        if getattr(self, "_done_text", None):  # the step was done: say so, never offer it again
+        if self.done_text:  # the step was done: say so, never offer it again
             self.button.setEnabled(False)
-            self.reason.setText(self._done_text)
+            self.reason.setText(self.done_text + self._changed_since())
 
-    def mark_done(self, text: str) -> None:
-        """The fine-tune / retrain of this pass is done (now or in an earlier session): ``text`` stays."""
+    @property
+    def done_text(self) -> str:
+        return getattr(self, "_done_text", "")
+
+    def mark_done(self, text: str, confirmed: Optional[int] = None) -> None:
+        """The fine-tune / retrain of this pass is done (now or in an earlier session): ``text`` stays.
+        ``confirmed``: how many confirmed poisons it used; decisions that differ from it (or change later) are
+        said under the text, since the encoder and its table did not see them."""
         self._done_text = text
+        self._done_ids = self.confirmed_ids()
+        self._done_used = confirmed
         self.button.setEnabled(False)
-        self.reason.setText(text)
+        self.reason.setText(text + self._changed_since())
+
+    def _changed_since(self) -> str:
+        now = self.confirmed_ids()
+        used = getattr(self, "_done_used", None)
+        if np.array_equal(now, getattr(self, "_done_ids", now)) and (used is None or used == len(now)):
+            return ""
+        when = f", {used:,} when it ran" if used is not None else ""
+        return (f"\n\nThe decisions changed since: {len(now):,} confirmed now{when}. The encoder and the table above "
+                "did not see the change; an export writes the decisions as they are now.")
 
     def _request(self) -> None:
         enabled, _ = self.gate()
@@ -173,7 +190,7 @@ class FineTuneGate(QWidget):
         else:
             did = f"Done: fine-tuned on {confirmed:,} confirmed poisons, removed them and finished training"
         # the table is there only when the job measured before and after (a newcomer read the promise over no table)
-        self.mark_done(did + ("; the table compares before and after." if self.result.rowCount() else "."))
+        self.mark_done(did + ("; the table compares before and after." if self.result.rowCount() else "."), confirmed)
 
     def set_running(self, running: bool) -> None:
         self._running = running

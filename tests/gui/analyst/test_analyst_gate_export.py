@@ -36,6 +36,24 @@ def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
     assert gate.floor_line.isHidden()  # no ASR: nothing to compare with a floor
 
 
+def test_the_done_gate_says_when_decisions_changed_since(qtbot, demo_session) -> None:
+    """After the fine-tune / retrain, a decision changed (or a reopened workspace whose decisions differ from the
+    count the step used) is said under "Done": the encoder and its table did not see it."""
+    gate = FineTuneGate(demo_session)
+    qtbot.addWidget(gate)
+    queue = demo_session.review_queue()
+    demo_session.confirm(queue[:5])
+    gate.show_done(5)
+    assert gate.reason.text().startswith("Done:") and "changed since" not in gate.reason.text()
+    demo_session.reject(queue[:1])
+    assert "The decisions changed since: 4 confirmed now, 5 when it ran" in gate.reason.text()
+    assert not gate.button.isEnabled()
+    demo_session.undo()
+    assert "changed since" not in gate.reason.text()
+    gate.mark_done("Done earlier: fine-tuned.", 7)  # reopened: the step used 7, the workspace holds 5
+    assert "5 confirmed now, 7 when it ran" in gate.reason.text()
+
+
 def test_finetune_table_names_the_protocol_and_the_floor(qtbot, demo_session) -> None:
     """Issue 12: the ASR says how the trigger was pasted, and the no-poison floor sits beside it."""
     gate = FineTuneGate(demo_session)

@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "made with --attack and record its ASR as the no-poison floor shown beside every ASR")
     parser.add_argument("--accept-all", action="store_true", help="confirm DIFT's flags without a review (the paper's protocol)")
     parser.add_argument("--resume", action="store_true", help="go on with a run that stopped while training (Ctrl-C, "
-                        "a crash) from its checkpoint, with its own settings (--run names it; only --device, "
-                        "--threads and --no-monitor apply)")
+                        "a crash, a closed window; also the window's plain Train) from its checkpoint, with its own "
+                        "settings (--run names it; only --device, --threads and --no-monitor apply)")
     parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES))
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings", help="method setting, repeatable")
     add_backbone_args(parser)
@@ -157,9 +157,17 @@ def _resume(args: argparse.Namespace, ws, ctx) -> int:
         named = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise NaviewerError(f"--resume goes on with the run's own settings; {named} cannot change them (only "
                             "--device, --threads and --no-monitor apply): drop them, or train a new run")
-    out = resume_interrupted(ws, args.run, monitor=not args.no_monitor, ctx=ctx,
-                             config_overrides={"device": None if args.device == "auto" else args.device,
-                                               "num_threads": args.threads})
+    overrides = {"device": None if args.device == "auto" else args.device, "num_threads": args.threads}
+    from naviewer.workflows.dift_training import resume_plain_training, the_interrupted_run
+    from naviewer.workspace.runs import interrupted_trainings
+
+    run = args.run or the_interrupted_run(ws)
+    if run in interrupted_trainings(ws):  # the window's plain Train, stopped before its end
+        fit = resume_plain_training(ws, run, config_overrides=overrides, ctx=ctx)
+        if is_main_process():
+            print(f"done: {fit.get('epochs')} epochs; checkpoint {fit['checkpoint']}")
+        return 0
+    out = resume_interrupted(ws, run, monitor=not args.no_monitor, ctx=ctx, config_overrides=overrides)
     if is_main_process():
         _report(out, args.workspace)
     return 0

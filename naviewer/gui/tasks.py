@@ -47,7 +47,7 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     """What File > Open workspace needs, from one open: sample count, runs with metrics, the latest
     detection pass (the one the analyst reviews) and the run it came from (``run_of_passes``)."""
     from naviewer.workspace import Workspace
-    from naviewer.workspace.runs import interrupted_runs
+    from naviewer.workspace.runs import resumable_runs
 
     ctx.progress(0, 1, "opening workspace")
     ws = Workspace.open(path)
@@ -56,7 +56,7 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
                    "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id),
-                   "interrupted": interrupted_runs(ws)}
+                   "interrupted": resumable_runs(ws)}
         trained = last_training_settings(ws.store.runs())
         if trained:
             summary["train_settings"] = trained
@@ -68,14 +68,20 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
 
 def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
     """Run ▸ Resume interrupted run: :func:`naviewer.workflows.dift_training.resume_interrupted` (the run's own
-    settings); a DIFT run then stops for the review, as the command line's does."""
+    settings); a DIFT run then stops for the review, as the command line's does. A plain training (the window's
+    Train) goes on with ``resume_plain_training``."""
     from naviewer.gui.training import _import_engine
-    from naviewer.workflows.dift_training import resume_interrupted
+    from naviewer.workflows.dift_training import resume_interrupted, resume_plain_training
     from naviewer.workspace import Workspace
+    from naviewer.workspace.runs import interrupted_trainings
 
     _import_engine()
+    overrides = {"num_threads": training_threads()}
     with Workspace.open(path) as ws:
-        out = resume_interrupted(ws, run, ctx=ctx, config_overrides={"num_threads": training_threads()})
+        if run in interrupted_trainings(ws):
+            fit = resume_plain_training(ws, run, ctx=ctx, config_overrides=overrides)
+            return {"status": "finished", "pass_id": None, "run": run, "epochs": fit.get("epochs")}
+        out = resume_interrupted(ws, run, ctx=ctx, config_overrides=overrides)
         return {"status": str(out.status), "pass_id": out.pass_id, "run": run}
 
 

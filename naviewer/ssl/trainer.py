@@ -468,6 +468,7 @@ class Trainer:
         self.completed_epochs = int(state["completed_epochs"])
         self.step_in_epoch = int(state["step_in_epoch"])
         self.global_step = int(state["global_step"])
+        self._restored = True  # the next fit's run_start says where it resumed (Trainer.resume, then fit)
         self.total_epochs = int(state.get("total_epochs", self.total_epochs))
         self.data_version = int(state.get("data_version", 0))
         self._epoch_loss, self._epoch_count, self._epoch_time = state.get("epoch_loss", [0.0, 0, 0.0])
@@ -552,6 +553,9 @@ class Trainer:
             with _resumable(self.checkpoint_dir / "last.pt"):
                 self.load_state(load_training_checkpoint(self.checkpoint_dir / "last.pt"))
             resumed = True
+        # a trainer rebuilt by Trainer.resume (naviewer train --resume, a resumed window training) is resumed too:
+        # without the marker the monitor could not place its steps
+        resumed = resumed or bool(self.__dict__.pop("_restored", False))
         self._writer.write({
             "kind": "run_start", "config": self.config.to_dict(), "total_epochs": self.total_epochs,
             "steps_per_epoch": self.steps_per_epoch, "method": self.method.name,

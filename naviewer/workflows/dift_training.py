@@ -73,8 +73,10 @@ from naviewer.workspace.runs import (
     confirm_flags,
     confirmed_ids,
     interrupted_runs,
+    interrupted_trainings,
     pending_review_runs,
     read_state,
+    resumable_runs,
     write_state,
 )
 
@@ -608,9 +610,12 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     goes on with ``naviewer finetune`` (awaiting review) or not at all (a restart after the pass)."""
     if _rank_info()[0]:
         raise NaviewerError("resuming a run under torchrun is not supported: resume it in one process", ws.path)
-    run = run or _the_interrupted_run(ws)
+    run = run or the_interrupted_run(ws)
     state = read_state(ws, run)
     status = getattr(state, "status", None)
+    if run in interrupted_trainings(ws):  # the callers dispatch these to resume_plain_training first
+        raise NaviewerError(f"run {run!r} is a plain training (no DIFT): resume_plain_training goes on with it",
+                            ws.path / "runs" / run)
     if run not in interrupted_runs(ws):  # the one test of what can go on; the rest says why not
         if status is RunStatus.AWAITING_REVIEW:
             raise NaviewerError(f"run {run!r} waits for the review of its flags: naviewer finetune WORKSPACE goes on "
@@ -652,9 +657,33 @@ def anchors_fingerprint(ws: Workspace) -> str:
     return hashlib.sha256(json.dumps(section, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _the_interrupted_run(ws: Workspace) -> str:
+def resume_plain_training(ws: Workspace, run: str, *, config_overrides: Optional[dict] = None,
+                          ctx: Optional[JobContext] = None) -> dict[str, Any]:
+    """A plain training of the workspace (the window's Train: no DIFT, no run record) that stopped before its last
+    epoch goes on from its checkpoint with its own settings (``config_overrides``: device and threads only), to the
+    epochs it was started for. Before, a closed window lost it: only the command line's own runs could go on.
+    Returns the trainer's summary and the checkpoint."""
+    if _rank_info()[0]:
+        raise NaviewerError("resuming a run under torchrun is not supported: resume it in one process", ws.path)
+    if run not in interrupted_trainings(ws):
+        raise NaviewerError(f"run {run!r} is not a plain training that stopped before its end", ws.path / "runs" / run)
+    ctx = ensure_context(ctx)
+    checkpoint = ws.checkpoint_dir(run) / "last.pt"
+    saved = load_training_checkpoint(checkpoint)
+    ctx.event("log", message=f"resuming training {run!r} after epoch {int(saved.get('completed_epochs', 0))} of "
+                             f"{saved['config'].get('epochs')}, with its own settings")
+    store = ImageStore.from_dataset(ws.dataset(), ctx=ctx)
+    allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
+    labelled = bool((store.labels >= 0).any())  # the window's Train follows kNN accuracy on labelled images
+    trainer = Trainer.resume(ws.run_dir(run), store, config_overrides=allowed, state=saved,
+                             checkpoint_dir=ws.checkpoint_dir(run), eval_store=store if labelled else None)
+    del saved
+    return {**trainer.fit(ctx, resume=False), "run": run, "checkpoint": str(checkpoint)}
+
+
+def the_interrupted_run(ws: Workspace) -> str:
     """The one run of the workspace that stopped while training (a NaviewerError when none, or several)."""
-    runs = interrupted_runs(ws)
+    runs = resumable_runs(ws)
     if not runs:
         raise NaviewerError("no run of this workspace stopped while training: nothing to resume", ws.path)
     if len(runs) > 1:

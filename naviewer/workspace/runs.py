@@ -137,6 +137,58 @@ def interrupted_runs(ws: "Workspace") -> list[str]:
     return out
 
 
+def interrupted_trainings(ws: "Workspace") -> list[str]:
+    """Plain trainings of the workspace (the window's Train: no DIFT, no run record or state) that stopped before
+    their last epoch (a closed window, a crash, Cancel) and have a checkpoint: what
+    :func:`naviewer.workflows.dift_training.resume_plain_training` goes on with. A training that ends writes a
+    ``finished`` event into its ``metrics.jsonl``; one that has none after its last start did not end."""
+    root = ws.path / "runs"
+    recorded = {record["name"] for record in ws.store.runs()}
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        name = folder.name
+        if (name in recorded or read_state(ws, name) is not None
+                or not (ws.path / "checkpoints" / name / "last.pt").is_file()):
+            continue
+        if _ended(folder / "metrics.jsonl") is False:
+            out.append(name)
+    return out
+
+
+def resumable_runs(ws: "Workspace") -> list[str]:
+    """Every run of the workspace that can go on: DIFT runs (:func:`interrupted_runs`), then plain trainings."""
+    return interrupted_runs(ws) + interrupted_trainings(ws)
+
+
+#: how much of a metrics.jsonl's end is read for its last start or end (an epoch writes a few lines a step)
+_TAIL_BYTES = 4 << 20
+
+
+def _ended(metrics: Path) -> Optional[bool]:
+    """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None:
+    no file, or neither a start nor an end in its last few MB)."""
+    try:
+        with open(metrics, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - _TAIL_BYTES))
+            tail = handle.read()
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        if b'"event"' not in line and b'"run_start"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("kind") == "event" and record.get("event") == "finished":
+            return True
+        if record.get("kind") == "run_start":
+            return False
+    return None
+
+
 def pending_review_runs(ws: "Workspace") -> list[str]:
     """Runs of the workspace that stopped (or wait) for a DIFT review."""
     root = ws.path / "runs"

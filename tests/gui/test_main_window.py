@@ -252,3 +252,44 @@ def test_an_interrupted_run_is_resumed_from_the_run_menu(qtbot, window, tmp_path
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == job.result["pass_id"],
                     timeout=30000)
     assert not window.act_resume_run.isEnabled()
+
+
+def test_a_plain_training_stopped_with_the_window_is_resumed_from_the_run_menu(qtbot, window, tmp_path):
+    """The window's Train (no DIFT, no run record) lost a training stopped by a closed window: only DIFT runs could
+    go on. It is now offered by Run ▸ Resume interrupted run, trains to its epochs, and is not offered after."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
+    from workflow_kit import attacked_workspace, train_config, write_folder
+
+    from naviewer.data.store import ImageStore
+    from naviewer.jobs import JobCancelled, JobContext
+    from naviewer.ssl.trainer import build_trainer
+
+    class StopAfterEpoch0(JobContext):
+        def metric(self, **values):
+            super().metric(**values)
+            if values.get("kind") == "epoch" and values.get("epoch") == 0:
+                self.cancel()
+
+    data = write_folder(tmp_path / "train", 60), write_folder(tmp_path / "test", 15, seed=1)
+    name = "simclr-20261204-010203"
+    with attacked_workspace(tmp_path / "ws", data).workspace as ws:
+        trainer = build_trainer(train_config(2, knn_every=0), ImageStore.from_dataset(ws.dataset()), ws.run_dir(name),
+                                checkpoint_dir=ws.checkpoint_dir(name))
+        try:
+            trainer.fit(StopAfterEpoch0())
+        except JobCancelled:
+            pass
+    window.open_workspace(tmp_path / "ws")
+    qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=20000)
+    assert window.act_resume_run.isEnabled() and name in window.overview.next_step.text()
+    started = []
+    window.jobs.job_started.connect(started.append)
+    window.act_resume_run.trigger()
+    job = next(j for j in started if j.name == f"Resume run {name}")
+    qtbot.waitUntil(lambda: not job.running, timeout=120000)
+    assert job.result == {"status": "finished", "pass_id": None, "run": name, "epochs": 2}, job.error_details
+    qtbot.waitUntil(lambda: not window.state.workspace_summary.get("interrupted"), timeout=30000)
+    assert not window.act_resume_run.isEnabled()

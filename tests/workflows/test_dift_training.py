@@ -9,6 +9,7 @@ import torch
 
 from workflow_kit import attacked_workspace, dift_config, train_config
 from naviewer.errors import NaviewerError
+from naviewer.ssl.trainer import build_trainer
 from naviewer.workflows.dift_training import ReviewGate, resume_after_review, train_with_dift
 from naviewer.workspace.runs import read_state
 from naviewer.workflows.workspace_setup import ground_truth_mask
@@ -225,6 +226,34 @@ def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data, 
             assert any(r.get("event") == "epoch_end_resumed" and r.get("epoch") == 5 for r in _records(ws))
         with pytest.raises(NaviewerError, match="waits for the review"):
             resume_interrupted(ws, "dift")
+
+
+def test_a_plain_training_of_the_window_resumes_from_its_checkpoint(tmp_path, tiny_data):
+    """The window's Train (no DIFT, no run record) stopped by a closed window could not go on: Run ▸ Resume
+    interrupted run and `naviewer run WS --resume` only knew DIFT runs. Now it is listed, goes on to the epochs it
+    was started for, and is not listed once it has ended."""
+    from naviewer.data.store import ImageStore
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.dift_training import resume_interrupted, resume_plain_training, the_interrupted_run
+    from naviewer.workspace.runs import interrupted_trainings, resumable_runs
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        store = ImageStore.from_dataset(ws.dataset())
+        name = "simclr-20261204-000000"  # as the window names it: the trainer alone, into the workspace's folders
+        trainer = build_trainer(train_config(3, knn_every=0), store, ws.run_dir(name), checkpoint_dir=ws.checkpoint_dir(name))
+        with pytest.raises(JobCancelled):
+            trainer.fit(_CancelAfterEpoch(0))
+        assert interrupted_trainings(ws) == [name] and resumable_runs(ws) == [name]
+        assert the_interrupted_run(ws) == name
+        with pytest.raises(NaviewerError, match="plain training"):
+            resume_interrupted(ws, name)
+        out = resume_plain_training(ws, name)
+        assert out["epochs"] == 3
+        assert torch.load(ws.checkpoint_dir(name) / "last.pt", weights_only=False)["completed_epochs"] == 3
+        assert any(r.get("resumed_from_epoch") == 1 for r in _records(ws, name))
+        assert interrupted_trainings(ws) == []
+        with pytest.raises(NaviewerError, match="not a plain training that stopped"):
+            resume_plain_training(ws, name)
 
 
 def test_resume_refuses_what_cannot_go_on(tmp_path, tiny_data):

@@ -1,4 +1,5 @@
-"""Ranked clusters of flagged samples: size, mean MinDist, anchor reach, classes, review progress, thumbnails.
+"""Ranked clusters of flagged samples: size, mean MinDist, anchor reach, classes, review progress, every
+other detector's view of the cluster (issue 13: side by side), thumbnails.
 
 Selecting a row selects its members everywhere (map, gallery); the buttons confirm or reject a
 whole cluster in one decision batch (one undo step). Rows are built a window at a time
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 from naviewer.analysis.clusters import REACH_LEGEND
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts, plural
+from naviewer.gui.analyst.detector_scores import AGREEMENT_KEY, DetectorScore, detector_table
 
 COLUMNS = ("#", "size", "mean density", "mean MinDist", "anchor reach", "classes", "review", "representatives")
 REVIEW_COLUMN, STRIP_COLUMN = COLUMNS.index("review"), COLUMNS.index("representatives")
@@ -43,6 +45,26 @@ COLUMN_TIPS = {
                     "nothing to judge).",
     "classes": "the members' labels in the dataset (a poison carries the label its attack gave it)",
 }
+
+
+def detector_tip(item: DetectorScore) -> str:
+    """The header tooltip of a detector's column."""
+    if item.key == AGREEMENT_KEY:
+        return f"the mean over the members of {item.note}"
+    return (f"where the members stand by {item.label}'s score: the share of all samples scored at least as suspicious "
+            f"as the median member (top 1 % = among the 1 % it finds most suspicious; a cluster of poisons it sees "
+            f"sits near the top). {item.describe()}")
+
+
+def detector_cell(item: DetectorScore, value: float) -> str:
+    if not np.isfinite(value):
+        return "–"
+    if item.key == AGREEMENT_KEY:
+        return f"{value:.1f} of {len(item.voters)}"
+    percent = 100 * value
+    return f"top {percent:.1f} %" if percent < 10 else f"top {percent:.0f} %"
+
+
 #: cluster rows built per window (the first window at once, the next when scrolled to the end)
 WINDOW = 500
 MAX_ROWS = WINDOW  # the old name (the table used to stop here)
@@ -94,10 +116,16 @@ class ClusterListWidget(QWidget):
         self._strip_timer.setInterval(0)
         self._strip_timer.timeout.connect(self._next_strips)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        # every other detector of the workspace gets a column, between the review progress and the thumbnails
+        self.detectors = [item for item in detector_table(session) if len(item.score) == session.n]
+        self.columns = COLUMNS[:-1] + tuple(item.label for item in self.detectors) + COLUMNS[-1:]
+        self.strip_column = len(self.columns) - 1
+        self.table = QTableWidget(0, len(self.columns))
+        self.table.setHorizontalHeaderLabels(self.columns)
         for column, tip in COLUMN_TIPS.items():
             self.table.horizontalHeaderItem(COLUMNS.index(column)).setToolTip(tip)
+        for offset, item in enumerate(self.detectors):
+            self.table.horizontalHeaderItem(REVIEW_COLUMN + 1 + offset).setToolTip(detector_tip(item))
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -172,7 +200,7 @@ class ClusterListWidget(QWidget):
         self.loaded = stop
         self.table.setSortingEnabled(True)
         if self.table.rowCount() > first:
-            self.table.sortByColumn(column if 0 <= column < len(COLUMNS) else 0, order)
+            self.table.sortByColumn(column if 0 <= column < len(self.columns) else 0, order)
         self._syncing = False
         self._update_progress()
 
@@ -197,13 +225,18 @@ class ClusterListWidget(QWidget):
             comp += f", +{len(cl.composition) - 3} more"
         self.table.setItem(row, 5, QTableWidgetItem(comp))
         self.table.setItem(row, REVIEW_COLUMN, _NumItem(0, ""))
+        for offset, item in enumerate(self.detectors):
+            value = item.top_share(cl.members)
+            # sorted ascending = the clusters a detector finds most suspicious first (the agreement: most detectors)
+            key = -value if item.key == AGREEMENT_KEY else value
+            self.table.setItem(row, REVIEW_COLUMN + 1 + offset, _NumItem(key, detector_cell(item, value)))
         thumbs = QTableWidgetItem()
         if row < self.STRIPS_AT_ONCE:
             self._set_strip(thumbs, cl)
         else:
             self._strips_todo[cl.cluster_id] = thumbs
             self._strip_timer.start()
-        self.table.setItem(row, STRIP_COLUMN, thumbs)
+        self.table.setItem(row, self.strip_column, thumbs)
 
     def _set_strip(self, thumbs: QTableWidgetItem, cl: Any) -> None:
         strip = self._strip(cl.representatives)

@@ -74,6 +74,30 @@ class DetectorScore:
     note: str = ""                          # the whole description, for a score that is no pass (agreement)
     voters: tuple = ()                      # agreement only: (label, flagged) of each detector it counts
 
+    _sorted: Optional[np.ndarray] = None
+
+    @property
+    def sorted_scores(self) -> np.ndarray:
+        """The finite scores in ascending order (made once; :func:`attach` makes it in the open's worker)."""
+        if self._sorted is None:
+            values = np.asarray(self.score, np.float64)
+            self._sorted = np.sort(values[np.isfinite(values)])
+        return self._sorted
+
+    def top_share(self, ids: np.ndarray) -> float:
+        """Where the samples ``ids`` stand by this score, as one number: the share of all scored samples at or
+        above their median score (0.01 = the median member is among the 1 % most suspicious); NaN when none of
+        them has a score. For the agreement, the mean count instead."""
+        values = np.asarray(self.score, np.float64)[np.asarray(ids, np.int64)]
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return float("nan")
+        if self.key == AGREEMENT_KEY:
+            return float(values.mean())
+        ordered = self.sorted_scores
+        above = ordered.size - int(np.searchsorted(ordered, float(np.median(values)), side="left"))
+        return above / max(ordered.size, 1)
+
     @property
     def rank(self) -> np.ndarray:
         """0 = the most suspicious sample (highest score); samples without a score rank last."""
@@ -211,6 +235,8 @@ def attach(session: Any, table: DetectorTable) -> DetectorTable:
         if len(item.score) != session.n:
             continue
         session.scores[item.key] = item.score
+        if item.key != AGREEMENT_KEY:
+            item.sorted_scores  # for the cluster table's columns: a sort of N, here in the open's worker
     session._gui_detector_table = table  # type: ignore[attr-defined]
     return table
 

@@ -56,8 +56,8 @@ OPTIONAL_SCORE_ROWS = (
 
 #: what each number means, shown as the row's tooltip (a reviewer should not need the paper)
 SCORE_HELP = {
-    "rank": "Where the sample ranks by kNN density among all samples (0 = the densest). Poisons are built to "
-            "crowd together, so they rank near 0.",
+    "rank": "Where the sample ranks by kNN density among all samples (1 = the densest, as every detector's rank "
+            "below counts from 1). Poisons are built to crowd together, so they rank near 1.",
     "density": "1 / distance to the k-th nearest sample in embedding space: high = in a crowd.",
     "mindist": "DIFT's MinDist (Eq. 6): the distance to the closest class's trusted anchors. A dense pile far from "
                "every class is suspicious; a dense pile of ordinary digits is not.",
@@ -264,7 +264,8 @@ class SampleInspector(QWidget):
         for key, _text in self._score_rows:
             value = info.get(key)
             if key == "rank" and value is not None:
-                self.values[key].setText(f"{int(value):,} of {s.n:,} (0 = densest)")
+                # counted from 1, as the detectors' ranks below ("0 of 1,514" beside "rank 1 = ..." read as two scales)
+                self.values[key].setText(f"{int(value) + 1:,} of {s.n:,} (1 = densest)")
             else:
                 self.values[key].setText(fmt(value))
         cluster = int(s.cluster_of()[sid]) if s.flagged_mask[sid] else -1

@@ -136,6 +136,9 @@ def test_inspector_neighbours_and_evaluation_mode(qtbot, demo_session) -> None:
     poison = int(np.flatnonzero(demo_session.truth_poison_mask())[0])
     demo_session.set_current(poison)
     assert f"#{poison}" in inspector.title.text()
+    # the density rank counts from 1, as the detectors' ranks do ("0 of N (0 = densest)" beside "rank 1 = ...")
+    rank = int(np.asarray(demo_session.scores["rank"])[poison])
+    assert inspector.values["rank"].text() == f"{rank + 1:,} of {demo_session.n:,} (1 = densest)"
     assert len(inspector.neighbour_buttons) == 8
     assert not inspector.truth.isVisibleTo(inspector)
     inspector.set_evaluation_mode(True)

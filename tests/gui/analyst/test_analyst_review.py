@@ -117,3 +117,32 @@ def test_an_empty_cluster_table_says_so_and_its_buttons_are_off(qtbot) -> None:
     assert not session.clusters()
     assert clusters.table.rowCount() == 0 and "No flagged clusters" in clusters.summary.text()
     assert not any(button.isEnabled() for button in clusters.buttons.values())
+
+
+def test_the_cluster_table_has_a_column_for_each_other_detector(qtbot, demo_session) -> None:
+    """Issue 13 item 3 (a newcomer found none): every detector's view of a cluster beside DIFT's, as where its median
+    member stands by that detector (top x %), and how many detectors agree on its members."""
+    from naviewer.gui.analyst.clusters import COLUMNS
+    from naviewer.gui.analyst.detector_scores import DetectorScore, DetectorTable, agreement_item, attach
+
+    s = demo_session
+    members = s.clusters()[0].members
+    rng = np.random.default_rng(0)
+    sees = rng.random(s.n)
+    sees[members] = 10 + rng.random(len(members))  # this detector puts cluster 0 on top
+    blind = rng.random(s.n)  # this one does not see it
+    items = [DetectorScore("detector:kdist#2", "kdist #2", 2, "kdist", sees, sees >= 10),
+             DetectorScore("detector:lid#3", "lid #3", 3, "lid", blind, blind > 0.99)]
+    agreement = agreement_item(items, s.n, s.flagged_mask)
+    attach(s, DetectorTable(items + [agreement]))
+    clusters = ClusterListWidget(s)
+    qtbot.addWidget(clusters)
+    headers = [clusters.table.horizontalHeaderItem(c).text() for c in range(clusters.table.columnCount())]
+    assert headers == [*COLUMNS[:-1], "kdist #2", "lid #3", "detectors agreeing", COLUMNS[-1]]
+    row = next(r for r in range(clusters.table.rowCount()) if clusters._row_cluster(r) == 0)
+    top = clusters.table.item(row, headers.index("kdist #2")).text()
+    assert top.startswith("top ") and float(top.split()[1]) <= 100 * len(members) / s.n
+    assert float(clusters.table.item(row, headers.index("lid #3")).text().split()[1]) > 10
+    assert clusters.table.item(row, headers.index("detectors agreeing")).text() == "2.0 of 3"  # DIFT and kdist
+    assert "kdist #2" in clusters.table.horizontalHeaderItem(headers.index("kdist #2")).toolTip()
+    assert clusters.table.item(row, headers.index("representatives")) is not None  # the strip stays last

@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, Signal
 
 from naviewer.errors import NaviewerError
+from naviewer.gui.analyst.common import plural
 
 
 def latest_pass(path: Path) -> Optional[int]:
@@ -275,9 +276,9 @@ class AnalystDock:
                 return finetune_and_finish(ws, run, ctx)
 
         if self.panel.finetune_gate.retrains:
-            title = f"Remove {len(confirmed)} confirmed poisons and retrain"
+            title = f"Remove {plural(len(confirmed), 'confirmed poison')} and retrain"
         else:
-            title = f"Fine-tune on {len(confirmed)} confirmed poisons and finish training"
+            title = f"Fine-tune on {plural(len(confirmed), 'confirmed poison')} and finish training"
         if not self._start_finetune_job(job, title, self._done):
             return
         w.state.set_training(self.finetune_job)
@@ -358,10 +359,10 @@ class AnalystDock:
         def job(ctx) -> dict:
             return tasks.finetune_posthoc(path, checkpoint, ctx)
 
-        if not self._start_finetune_job(job, f"Fine-tune {checkpoint.name} on {len(confirmed)} confirmed poisons",
+        if not self._start_finetune_job(job, f"Fine-tune {checkpoint.name} on {plural(len(confirmed), 'confirmed poison')}",
                                         self._posthoc_done):
             return
-        w.state.log(f"post-hoc fine-tuning of {checkpoint} on {len(confirmed)} confirmed poisons (DIFT Eq. 7)")
+        w.state.log(f"post-hoc fine-tuning of {checkpoint} on {plural(len(confirmed), 'confirmed poison')} (DIFT Eq. 7)")
 
     def _start_finetune_job(self, job, title: str, on_success) -> bool:
         """Run ``job`` as the workspace's training job with the gate showing it; False if refused."""
@@ -395,7 +396,7 @@ class AnalystDock:
         if unchanged:
             gate.mark_done(unchanged, used)
         else:
-            gate.mark_done(f"Done: fine-tuned the encoder on {used:,} confirmed poisons; new "
+            gate.mark_done(f"Done: fine-tuned the encoder on {plural(used, 'confirmed poison')}; new "
                            f"checkpoint {result.get('checkpoint')}. The table compares before and after.", used)
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window

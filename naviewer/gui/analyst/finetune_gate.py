@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt, plural
 
 RESULT_ROWS = (
     ("confirmed_density", "the removed samples' neighbourhood density (mean kNN density of the confirmed samples)",
@@ -133,10 +133,10 @@ class FineTuneGate(QWidget):
         if pending and not self.override.isChecked():
             return False, f"{pending:,} flags still await a decision (unreviewed or later); review them first or allow it below."
         if self.retrains:
-            return True, (f"Ready: remove the {confirmed:,} confirmed poisons and retrain the encoder from scratch on "
+            return True, (f"Ready: remove the {plural(confirmed, 'confirmed poison')} and retrain the encoder from scratch on "
                           "the rest (restart_mode=retrain, this run's recipe; no Eq. 7 step). It takes about as long "
                           "as the original training did.")
-        return True, f"Ready: fine-tune the encoder to push the {confirmed:,} confirmed poisons apart (DIFT Eq. 7)."
+        return True, f"Ready: fine-tune the encoder to push the {plural(confirmed, 'confirmed poison')} apart (DIFT Eq. 7)."
 
     def update_gate(self) -> None:
         c = self.session.review_counts()
@@ -147,7 +147,7 @@ class FineTuneGate(QWidget):
         enabled, why = self.gate()
         self.button.setEnabled(enabled)
         verb = "Remove and retrain without" if self.retrains else "Fine-tune on"
-        self.button.setText(f"{verb} {len(self.confirmed_ids()):,} confirmed poisons")
+        self.button.setText(f"{verb} {plural(len(self.confirmed_ids()), 'confirmed poison')}")
         self.reason.setText(why)
         self.override.setVisible((c["unreviewed"] + c["later"]) > 0)
         if self.done_text:  # the step was done: say so, never offer it again
@@ -186,9 +186,9 @@ class FineTuneGate(QWidget):
         """The gate's last word after the in-training job: what was done, in this run's recipe."""
         self.button.setEnabled(False)
         if self.retrains:
-            did = f"Done: removed {confirmed:,} confirmed poisons and retrained the encoder from scratch on the rest"
+            did = f"Done: removed {plural(confirmed, 'confirmed poison')} and retrained the encoder from scratch on the rest"
         else:
-            did = f"Done: fine-tuned on {confirmed:,} confirmed poisons, removed them and finished training"
+            did = f"Done: fine-tuned on {plural(confirmed, 'confirmed poison')}, removed them and finished training"
         # the table is there only when the job measured before and after (a newcomer read the promise over no table)
         self.mark_done(did + ("; the table compares before and after." if self.result.rowCount() else "."), confirmed)
 

@@ -111,6 +111,8 @@ class ExportResult:
         if not self.dropped_unreviewed_flags:
             text += f"; {self.unreviewed_flags} undecided flags kept"
         text += f" -> {self.out_dir}"
+        if self.pass_id is None:  # "1514 kept, 0 removed" from a workspace never scanned said nothing of why
+            text += " (the workspace has no detection pass yet, so nothing was flagged: naviewer detect or run first)"
         if not self.entries_are_paths:
             text += f" (kept.txt lists sample keys, not file paths: see {README_NAME})"
         return text

@@ -160,6 +160,7 @@ def test_export_without_detection_pass_goes_to_timestamped_folder(ws) -> None:
     ws.store.set_review([0], "confirmed", "alice")
     result = export_manifests(ws)
     assert result.out_dir.parent == ws.path / "exports" and result.pass_id is None
+    assert "no detection pass yet, so nothing was flagged" in result.summary()
     rows = _read_csv(result.samples_path)
     assert rows[1]["density"] == "" and rows[1]["flagged"] == "" and rows[0]["kept"] == "0"
     assert export_manifests(ws).out_dir != result.out_dir

@@ -174,6 +174,9 @@ class ExportDialog(QDialog):
         )
         if c["pending_flags"] and not self.drop_flags.isChecked():
             text += f"<br><span style='color:#b06000'>{c['pending_flags']:,} flags are still undecided and will be kept.</span>"
+        if "flagged" not in self.session.scores:  # a newcomer exported "1,514 kept, 0 removed" from a workspace never scanned
+            text += ("<br><span style='color:#b06000'>This workspace has no detection pass yet: nothing was flagged, "
+                     "so every sample is kept. Run ▸ Detect (post-hoc)… (or a training with DIFT) first.</span>")
         if self.workspace is None:
             text += "<br><span style='color:gray'>No workspace is open: only the HTML report can be written.</span>"
         self.summary.setText(text)

@@ -62,6 +62,7 @@ def test_file_export_without_a_detection_pass(qtbot, window, tmp_path):
     assert window.analyst_dock is None
     dialog = window.export_dialog()
     qtbot.waitUntil(dialog.isVisible, timeout=3000)
+    assert "no detection pass yet" in dialog.summary.text()  # "60 kept, 0 removed" said nothing of why
     out = tmp_path / "out"
     dialog.path_edit.setText(str(out))
     click_export(qtbot, dialog)

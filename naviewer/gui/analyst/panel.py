@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
@@ -313,7 +313,14 @@ class AnalystPanel(QWidget):
             ("R", lambda: self._review_map_selection("rejected"), "Reject as benign the samples selected on the map"),
             ("L", lambda: self._review_map_selection("later"), "Mark for later the samples selected on the map"),
             ("U", g.undo, "Undo the last decision"),
+            (QKeySequence.StandardKey.Undo, g.undo, "Undo the last decision"),
         ))
+        # and in the cluster table, whose C / R / L decide a whole cluster: U and Ctrl+Z did nothing there, so a
+        # cluster rejected by mistake could only be undone after moving to the gallery (newcomer session 16)
+        self.clusters.shortcuts += keyed_shortcuts(self.clusters.table, (
+            ("U", g.undo, "Undo the last decision (a whole cluster's batch is one step)"),
+            (QKeySequence.StandardKey.Undo, g.undo, "Undo the last decision"),
+        ), Qt.ShortcutContext.WidgetShortcut)
 
         # and in the inspector (a neighbour clicked there has the focus): the sample it shows. A newcomer clicked a
         # neighbour, read "C · R · L act on the highlighted sample #1404" and pressed C: nothing, and no word
@@ -322,6 +329,7 @@ class AnalystPanel(QWidget):
             ("R", lambda: self._review_inspected("rejected"), "Reject as benign the sample the inspector shows"),
             ("L", lambda: self._review_inspected("later"), "Mark for later the sample the inspector shows"),
             ("U", g.undo, "Undo the last decision"),
+            (QKeySequence.StandardKey.Undo, g.undo, "Undo the last decision"),
         ))
 
     def _review_inspected(self, state: str) -> None:

@@ -199,6 +199,22 @@ def test_the_map_switches_to_a_density_image_above_the_measured_threshold(qtbot)
     assert large.image_mode
 
 
+def test_undo_keys_work_in_the_cluster_table(qtbot, demo_session, bulk_answers) -> None:
+    """R rejects the highlighted cluster in the table; U and Ctrl+Z there did nothing (a newcomer had to go to the
+    gallery to undo a whole cluster decided by mistake)."""
+    panel = _panel(qtbot, demo_session)
+    s = demo_session
+    panel.focus_view("clusters")
+    panel.clusters.select_cluster(0)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is panel.clusters.table, timeout=3000)
+    members = s.clusters()[0].members
+    for undo in ((Qt.Key.Key_U,), (Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)):
+        qtbot.keyClick(panel.clusters.table, Qt.Key.Key_R)
+        assert (s.state_codes[members] == 2).all()
+        qtbot.keyClick(panel.clusters.table, *undo)
+        assert not (s.state_codes == 2).any()
+
+
 def test_review_keys_on_the_map_act_on_what_the_gallery_line_names(qtbot, demo_session, bulk_answers) -> None:
     """A newcomer box-selected on the map (which keeps the focus) and pressed R: nothing happened, while the line
     above the tiles still said "C · R · L act on ...". The keys now do, on the map, what that line says."""

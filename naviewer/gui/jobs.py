@@ -30,6 +30,34 @@ JobFunction = Callable[[JobContext], Any]
 
 UPDATE_HZ = 15.0
 
+#: the job context of the job running on this thread (set by its worker), for :func:`route_naviewer_warnings`
+_running = threading.local()
+
+
+def route_naviewer_warnings() -> None:
+    """Installed by every JobManager: naviewer's own warnings raised inside a job (a dataset's unreadable images, empty classes,
+    duplicate list entries) become that job's ``warning`` events, which the window shows, and are said every time;
+    before, they went to the terminal, where a person at the window never saw them (newcomer session 16). Other
+    warnings, and naviewer's outside a job, go where they went."""
+    import warnings
+
+    from naviewer.data.base import DatasetWarning
+
+    # said again when the same folder is opened again (Python's default: once per message and place)
+    warnings.filterwarnings("always", category=DatasetWarning)
+    default = warnings.showwarning
+    if getattr(default, "naviewer_route", False):  # installed (and not undone since, as a test's capture does)
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
+        ctx = getattr(_running, "ctx", None)
+        if ctx is None or not getattr(category, "__module__", "").startswith("naviewer"):
+            return default(message, category, filename, lineno, file, line)
+        ctx.event("warning", message=str(message))
+
+    show.naviewer_route = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
 
 class JobState(str, Enum):
     RUNNING = "running"
@@ -95,6 +123,7 @@ class _Worker(QThread):
         self.details = ""
 
     def run(self) -> None:  # noqa: D401 - QThread entry point
+        _running.ctx = self.ctx
         try:
             if self.torch_threads is not None:
                 # Leave a core to the GUI thread. torch's intra-op pool is process-wide, so this is
@@ -114,6 +143,8 @@ class _Worker(QThread):
             self.outcome = JobState.FAILED
             self.error = exc
             self.details = traceback.format_exc()
+        finally:
+            _running.ctx = None
 
 
 class Job(QObject):
@@ -156,6 +187,8 @@ class Job(QObject):
         self.result: Any = None
         self.error: Optional[BaseException] = None
         self.error_details = ""
+        #: naviewer's warnings raised in the job, in order (:func:`route_naviewer_warnings`)
+        self.warnings: list[str] = []
         self._eta_origin: Optional[tuple[str, float, float]] = None  # (message, time, fraction)
         # Training jobs report per-epoch progress; their metric records (docs/workspace-format.md, metrics.jsonl: run_start
         # with total_epochs x steps_per_epoch, then step records) give the whole run's position.
@@ -256,6 +289,8 @@ class Job(QObject):
             self._follow_run(metrics)
             self.metrics.emit(metrics)
         for kind, data in events:
+            if kind == "warning" and isinstance(data, dict) and data.get("message"):
+                self.warnings.append(str(data["message"]))
             self.event.emit(kind, data)
 
     def _follow_run(self, records: list[dict[str, Any]]) -> None:
@@ -302,6 +337,7 @@ class JobManager(QObject):
 
     def __init__(self, parent: Optional[QObject] = None, update_hz: float = UPDATE_HZ) -> None:
         super().__init__(parent)
+        route_naviewer_warnings()
         self._jobs: list[Job] = []
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, int(1000 / update_hz)))

@@ -661,6 +661,8 @@ class MainWindow(QMainWindow):
             owner = None
         if job.state is JobState.FAILED and not self._closing and job.kind != "estimate" and owner is None:
             self.show_job_error(job)  # (the Train dialog says itself why its speed estimate failed)
+        elif job.state is JobState.FINISHED and job.warnings and not self._closing:
+            self.show_job_warnings(job)
 
     def _update_status(self) -> None:
         job = self._status_job
@@ -681,6 +683,18 @@ class MainWindow(QMainWindow):
         self.progress.show()
         state = "" if job.state is JobState.RUNNING else job.state.value
         self.remaining_label.setText(state or remaining(job.remaining_s))
+
+    #: warnings a box lists (the rest: "and N more", all of them in the Log)
+    WARNINGS_SHOWN = 6
+
+    def show_job_warnings(self, job: Job) -> QMessageBox:
+        """What a finished job warned of (unreadable images, empty classes, repeated list entries): in a box, since
+        the Log tab is where nobody looks and the terminal where nobody is (newcomer session 16)."""
+        shown = job.warnings[:self.WARNINGS_SHOWN]
+        more = len(job.warnings) - len(shown)
+        text = "\n\n".join(shown) + (f"\n\n... and {more} more (see the Log tab)" if more else "")
+        return self.inform(f"{job.name}: {'a warning' if len(job.warnings) == 1 else f'{len(job.warnings)} warnings'}",
+                           text, QMessageBox.Icon.Warning)
 
     def show_job_error(self, job: Job) -> QMessageBox:
         """A readable message; the traceback only on demand, and never for a NaviewerError."""

@@ -216,6 +216,7 @@ def dataset_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     out = {"samples": n, "classes": len(dataset.class_names), "kind": str(description.get("kind", ""))}
     if failed:
         out["warning"] = f"{len(failed)} of {len(sample)} images tried could not be read; the first: {failed[0]}"
+        ctx.event("warning", message=out["warning"])  # with the dataset's own warnings, in the window's box
     return out
 
 

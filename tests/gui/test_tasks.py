@@ -29,6 +29,22 @@ def test_a_dataset_whose_images_cannot_be_read_is_said_when_opened(tmp_path):
     assert out["samples"] == 13 and ("warning" not in out or "could not be read" in out["warning"])
 
 
+def test_a_datasets_warnings_are_shown_in_a_box_every_time_it_is_opened(qtbot, window, tmp_path):
+    """A folder with an empty class and an unreadable image: its warnings went to the terminal (the empty class) and
+    the Log tab (the images), where a person at the window never looked (newcomer session 16). Said again when
+    opened again (Python says a warning once per place)."""
+    folder = _image_folder(tmp_path / "images")
+    (folder / "zz-empty").mkdir()
+    (folder / sorted(p.name for p in folder.iterdir())[0] / "zz.png").write_text("not an image")
+    for _ in range(2):
+        window.last_message_box = None
+        job = _finish(qtbot, window.open_dataset(folder))
+        assert job.state is JobState.FINISHED and any("zz-empty" in w for w in job.warnings)
+        box = window.last_message_box
+        assert box is not None and "warning" in box.windowTitle() and "zz-empty" in box.text()
+    assert "zz-empty" in window.log.toPlainText()
+
+
 def test_open_dataset_then_create_and_open_workspace(qtbot, window, tmp_path):
     folder = _image_folder(tmp_path / "images")
     _finish(qtbot, window.open_dataset(folder))

@@ -90,6 +90,9 @@ class AnalysisSession:
 
     #: the pass came from a post-hoc detection (saved without an epoch; :meth:`from_workspace` sets it)
     post_hoc: bool = False
+    #: the workspace's detection pass these scores are (:meth:`from_workspace` sets it; None: no pass, or not a
+    #: workspace's): what an export of this review records, not the workspace's latest pass
+    pass_id: Optional[int] = None
 
     def __init__(
         self,
@@ -203,6 +206,7 @@ class AnalysisSession:
         # a pass saved without an epoch came from a post-hoc detection: acting on it fine-tunes that finished
         # encoder, whatever restart_mode its [dift] settings name (the tab read "Remove and retrain" and ran Eq. 7)
         session.post_hoc = any(r.get("id") == pass_id and r.get("epoch") is None for r in passes)
+        session.pass_id = None if pass_id is None else int(pass_id)
         return session
 
     @property

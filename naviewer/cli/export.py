@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="also remove flagged samples nobody has reviewed yet (default: keep them)",
     )
+    parser.add_argument("--pass", dest="pass_id", type=int, default=None,
+                        help="the detection pass whose review this exports (default: the latest; naviewer review "
+                             "--pass names the same)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     parser.add_argument("--unverified", action="store_true",
                         help="do not open the dataset to check that the images the manifest lists are still the ones "
@@ -54,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     ctx = JobContext(TextProgress())
     with Workspace.open(args.workspace, read_only=True) as ws:  # an export only reads the workspace
         result = export_manifests(ws, args.out, ctx=ctx, drop_unreviewed_flags=args.drop_unreviewed_flags,
-                                  verify=not args.unverified)
+                                  verify=not args.unverified, pass_id=args.pass_id)
     print(result.summary())
     return 0

@@ -220,10 +220,12 @@ def export_manifests(
     drop_unreviewed_flags: bool = False,
     chunk_rows: int = 50_000,
     verify: bool = False,
+    pass_id: Optional[int] = None,
 ) -> ExportResult:
     """Write the three manifests of ``ws`` into ``out_dir`` (default ``<ws>/exports/<timestamp>``).
 
-    Uses the latest detection pass (any method) if there is one. Honours ``ctx.check()`` between
+    Uses detection pass ``pass_id`` (the one reviewed; default the latest, any method) if there is one: its flags are
+    the undecided flags kept or dropped, and the provenance names it. Honours ``ctx.check()`` between
     chunks of ``chunk_rows`` rows; on cancel or error nothing is left in ``out_dir``.
 
     Streams (issue 17 item 4): the sample rows are read from the store ``chunk_rows`` at a time and each
@@ -240,7 +242,10 @@ def export_manifests(
 
     n = store.sample_count()
     codes = store.review_codes()  # 1 byte a sample: REVIEW_STATES index
-    pass_id = store.latest_pass_id()
+    if pass_id is None:
+        pass_id = store.latest_pass_id()
+    elif not any(int(p["id"]) == int(pass_id) for p in store.passes()):
+        raise NaviewerError(f"the workspace has no detection pass {pass_id}", ws.config_path.parent)
     scores: dict[str, np.ndarray] = store.pass_scores(pass_id) if pass_id is not None else {}
     detection = store.pass_info(pass_id) if pass_id is not None else None
     flagged = np.asarray(scores["flagged"], dtype=bool) if "flagged" in scores else np.zeros(n, dtype=bool)

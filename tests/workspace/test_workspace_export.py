@@ -156,6 +156,21 @@ def test_drop_unreviewed_flags(ws, tmp_path: Path) -> None:
     assert keys[2] in kept and all(keys[i] not in kept for i in (0, 1, 3, 4, 5, 6))
 
 
+def test_the_export_is_of_the_pass_reviewed_not_the_latest(ws, tmp_path: Path) -> None:
+    """The window exported the review of pass 2 but recorded (and dropped the undecided flags of) a later post-hoc
+    pass (a newcomer): the pass is the one given; an unknown one is named."""
+    _reviewed(ws)
+    n = ws.store.sample_count()
+    later = ws.store.add_detection_pass("kdist", {"score": np.zeros(n), "flagged": np.arange(n) >= n - 3}, {})
+    assert ws.store.latest_pass_id() == later
+    result = export_manifests(ws, tmp_path / "a", pass_id=2, drop_unreviewed_flags=True)
+    assert result.pass_id == 2 and json.loads(result.provenance_path.read_text())["detection_pass"]["id"] == 2
+    assert result.unreviewed_flags == 3 and result.kept == n - 6  # pass 2's flags 3, 4, 5 dropped; 0, 1, 6 confirmed
+    assert export_manifests(ws, tmp_path / "b", drop_unreviewed_flags=True).pass_id == later  # the default
+    with pytest.raises(NaviewerError, match="no detection pass 99"):
+        export_manifests(ws, tmp_path / "c", pass_id=99)
+
+
 def test_export_without_detection_pass_goes_to_timestamped_folder(ws) -> None:
     ws.store.set_review([0], "confirmed", "alice")
     result = export_manifests(ws)

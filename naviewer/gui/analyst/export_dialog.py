@@ -53,17 +53,18 @@ def widget_png(widget: QWidget) -> bytes:
 
 
 def default_exporter(ws: Any, out_dir: Path, drop_unreviewed_flags: bool, verify: bool = True,
-                     ctx: Optional[JobContext] = None) -> Any:
+                     ctx: Optional[JobContext] = None, pass_id: Optional[int] = None) -> Any:
     from naviewer.workspace.export import export_manifests
 
-    return export_manifests(ws, out_dir, ctx=ctx, drop_unreviewed_flags=drop_unreviewed_flags, verify=verify)
+    return export_manifests(ws, out_dir, ctx=ctx, drop_unreviewed_flags=drop_unreviewed_flags, verify=verify,
+                            pass_id=pass_id)
 
 
 class ExportDialog(QDialog):
     """``ExportDialog(session, workspace=None, parent=None, out_dir=None, plots=None, exporter=None, job_manager=None)``.
 
     ``plots`` maps a title to a widget (rendered to PNG into the report). ``exporter(ws, out_dir,
-    drop_unreviewed_flags, verify, ctx)`` defaults to ``naviewer.workspace.export.export_manifests``.
+    drop_unreviewed_flags, verify, ctx, pass_id=)`` (the session's pass) defaults to ``naviewer.workspace.export.export_manifests``.
     The Export button runs it as a job of ``job_manager`` (the window's, so the jobs list and the status
     bar follow it; a private one without); ``export()`` writes on the calling thread. After either, the
     dialog's ``result_record``, ``report_path`` and ``message`` say what was written.
@@ -174,6 +175,8 @@ class ExportDialog(QDialog):
         )
         if c["pending_flags"] and not self.drop_flags.isChecked():
             text += f"<br><span style='color:#b06000'>{c['pending_flags']:,} flags are still undecided and will be kept.</span>"
+        if self.session.pass_id is not None:
+            text += f"<br>From the review of detection pass {self.session.pass_id}."
         if "flagged" not in self.session.scores:  # a newcomer exported "1,514 kept, 0 removed" from a workspace never scanned
             text += ("<br><span style='color:#b06000'>This workspace has no detection pass yet: nothing was flagged, "
                      "so every sample is kept. Run ▸ Detect (post-hoc)… (or a training with DIFT) first.</span>")
@@ -206,7 +209,8 @@ class ExportDialog(QDialog):
         def write(ctx: JobContext) -> tuple[Any, Optional[Path]]:
             record, summary = None, {}
             if workspace is not None:
-                record = exporter(workspace, out, drop, verify, ctx)
+                # the pass the analyst reviewed, not the workspace's latest (a later post-hoc pass was recorded)
+                record = exporter(workspace, out, drop, verify, ctx, pass_id=session.pass_id)
                 for key in ("kept", "removed", "unreviewed_flags"):
                     if hasattr(record, key):
                         summary[key.replace("_", " ")] = getattr(record, key)

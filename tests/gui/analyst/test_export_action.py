@@ -138,7 +138,7 @@ def test_the_export_runs_off_the_gui_thread_and_cancel_leaves_the_folder(qtbot, 
 
     seen = {}
 
-    def slow_exporter(ws, out_dir, drop, verify, ctx):
+    def slow_exporter(ws, out_dir, drop, verify, ctx, **_kw):
         seen["thread"] = threading.current_thread()
         ctx.progress(1, 2, "checking the dataset")
         while True:  # until cancelled
@@ -184,3 +184,30 @@ def test_a_failed_background_export_is_said_in_the_dialog(qtbot, tmp_path, monke
     assert warnings and warnings[-1][0] == "Export failed" and "--unverified" in warnings[-1][1]
     assert dialog.isVisible() and dialog.export_button.isEnabled()
     assert not (out / "kept.txt").exists()
+
+
+def test_the_panel_exports_the_pass_it_shows(qtbot, window, tmp_path) -> None:
+    """The panel showed pass 1 while the export recorded the workspace's latest pass, a later post-hoc detection, and
+    would have dropped that pass's undecided flags (a newcomer). The dialog names the pass; the export is of it."""
+    import json
+
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path)
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        later = ws.store.add_detection_pass("kdist", {"score": np.zeros(n), "flagged": np.ones(n, bool)}, {})
+    window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    assert panel.session.pass_id == 1 != later
+    panel.export_button.click()
+    dialog = panel.export_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=3000)
+    assert "detection pass 1" in dialog.summary.text()
+    dialog.drop_flags.setChecked(True)
+    dialog.path_edit.setText(str(tmp_path / "out"))
+    click_export(qtbot, dialog)
+    provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert provenance["detection_pass"]["id"] == 1
+    kept = (tmp_path / "out" / "kept.txt").read_text().splitlines()
+    assert len(kept) == n - int(panel.session.flagged_mask.sum())  # pass 1's flags dropped, not every sample

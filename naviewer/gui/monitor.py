@@ -298,7 +298,9 @@ class TrainingMonitor(QWidget):
             if kind == "run_start":
                 self.run_info = dict(record)
                 self.placer.run_start(record)
+                self._going_again()
             elif kind == "step":
+                self._going_again()
                 self._add_step(record)
                 self.last_step = dict(record)
             elif kind == "epoch":
@@ -399,6 +401,13 @@ class TrainingMonitor(QWidget):
                 refs.append(((series.key, source), len(xs) - 1))
                 self._dirty.add(spec.name)
         return refs
+
+    def _going_again(self) -> None:
+        """A run that started again after its "cancelled" or "finished" (a resume, the retrain after the review,
+        both appending to the same metrics.jsonl) is live: the header read "cancelled" over a resumed run and
+        "finished" over a running retrain (newcomer session 16)."""
+        if self.state in ("finished", "cancelled"):
+            self.state = "following" if self._follower is not None else "running"
 
     def _add_event(self, record: dict[str, Any]) -> None:
         self.events.append(dict(record))

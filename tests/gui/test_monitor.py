@@ -179,6 +179,20 @@ def test_resumed_run_places_steps_in_their_epoch(qtbot, monitor):
     assert monitor.data[("loss", "step")][0] == pytest.approx([2.5, 3.0, 3.5, 4.0])
 
 
+def test_a_run_started_again_after_it_stopped_is_not_said_stopped(qtbot, monitor):
+    """A resumed run (and the retrain after a review) appends to the file that ended with "cancelled" (or
+    "finished"): the header said so over the live run (newcomer session 16)."""
+    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr"}])
+    monitor.add_records(_steps(1, 4))
+    monitor.add_records([{"kind": "event", "event": "cancelled", "epoch": 1}])
+    assert monitor.state == "cancelled" and "cancelled" in monitor.header.text()
+    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr",
+                          "resumed_from_epoch": 1, "resumed_from_step": 4}])
+    assert monitor.state == "running" and "cancelled" not in monitor.header.text()
+    monitor.add_records([{"kind": "event", "event": "finished"}])
+    assert monitor.state == "finished"
+
+
 def test_nearby_event_labels_are_stacked(qtbot, monitor):
     monitor.add_records(_records(epochs=3))
     monitor.add_records([{"kind": "event", "event": "dift_stop", "epoch": 1},

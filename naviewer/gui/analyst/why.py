@@ -56,6 +56,7 @@ def theme_plot(plot: pg.PlotWidget, theme: Any) -> None:
         axis = plot.getAxis(name)
         axis.setPen(theme.plot_foreground)
         axis.setTextPen(theme.plot_foreground)
+    plot.naviewer_foreground = theme.plot_foreground  # type: ignore[attr-defined]  (titles drawn later use it)
     title = getattr(plot, "naviewer_title", None)
     if title:
         plot.setTitle(title, color=theme.plot_foreground, size="10pt")
@@ -184,7 +185,8 @@ class _HistogramLayout:
                 title += "".join("<br><span style='font-size:7pt'>" + " &nbsp;".join(keys) + "</span>" for keys in lines)
             if title != self._shown_title:
                 self._shown_title = title
-                item.setTitle(title, color="#222", size="10pt")
+                # the theme's text colour: "#222" was dark on the dark theme's plots (newcomer session 16)
+                item.setTitle(title, color=getattr(self.plot, "naviewer_foreground", None) or _foreground(), size="10pt")
                 rows = max(30, int(item.titleLabel.item.boundingRect().height()) + 2)  # pyqtgraph fixes 30 px
                 item.titleLabel.setMaximumHeight(rows)
                 item.layout.setRowFixedHeight(0, rows)
@@ -293,6 +295,9 @@ class WhyFlaggedWidget(QWidget):
         """Dark or light: the three plots follow the application's theme."""
         for plot in (self.mindist_plot, self.density_plot, self.epoch_plot):
             theme_plot(plot, theme)
+        for layout in self._layouts.values():  # a title with the legend's keys in it is drawn again in the new colour
+            layout._shown_title = None
+            layout.arrange()
 
     """``WhyFlaggedWidget(session, parent=None, vertical=False)``: three evidence plots, redrawn on selection.
 

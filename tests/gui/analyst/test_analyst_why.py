@@ -34,3 +34,25 @@ def test_legend_and_line_label_fit_inside_the_plot(qtbot, demo_session, size) ->
             assert "selected" in item.titleLabel.text and "\u25a0" in item.titleLabel.text
     assert "flags above the split" in why.mindist_plot.getPlotItem().titleLabel.text
     assert len("MinDist: 60 flags above the split") < 40  # short enough for a third of a docked panel
+
+
+def test_a_title_holding_the_legend_keys_follows_the_theme(qtbot, demo_session) -> None:
+    """Too short for its legend, a plot lists the keys under its title: drawn "#222" whatever the theme, dark on the
+    dark theme's plots (newcomer session 16). It takes the theme's text colour, also after a switch."""
+    from naviewer.gui.resources import load_theme
+
+    why = WhyFlaggedWidget(demo_session)
+    qtbot.addWidget(why)
+    demo_session.select_cluster(0)
+    why.resize(760, 180)
+    why.show()
+    qtbot.waitExposed(why)
+    for name in ("dark", "light", "dark"):
+        theme = load_theme(name)
+        why.set_theme(theme)
+        qtbot.wait(20)
+        packed = [layout for layout in why._layouts.values() if not layout.plot.getPlotItem().legend.isVisible()]
+        assert packed  # the size above is too short for the legends inside
+        for layout in packed:
+            html = layout.plot.getPlotItem().titleLabel.item.toHtml().lower()
+            assert "\u25a0" in layout.plot.getPlotItem().titleLabel.text and theme.plot_foreground.lower() in html

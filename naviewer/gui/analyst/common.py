@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -189,6 +189,31 @@ def decide(parent: Optional[QWidget], session: AnalysisSession, ids: Any, state:
     if question is not None and not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question):
         return np.zeros(0, np.int64)
     return session.review(ids, state)
+
+
+class _WheelWhenFocused(QObject):
+    """Lets the mouse wheel change a control only once it has the focus; otherwise the wheel scrolls what holds it."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            event.ignore()  # filtered here, not accepted: Qt passes it on to the parent (the scroll area)
+            return True
+        return False
+
+
+_WHEEL_FILTER: Optional[_WheelWhenFocused] = None
+
+
+def wheel_only_when_focused(*widgets: QWidget) -> None:
+    """Sliders, spin boxes and combo boxes in a scrolling pane: scrolling the pane over one of them silently
+    changed its value (a crop layout's trigger went from 4 px to 1 px; newcomer session 16). Click or Tab to one,
+    then the wheel changes it."""
+    global _WHEEL_FILTER
+    if _WHEEL_FILTER is None:
+        _WHEEL_FILTER = _WheelWhenFocused()
+    for widget in widgets:
+        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        widget.installEventFilter(_WHEEL_FILTER)
 
 
 def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt.ShortcutContext.WidgetWithChildrenShortcut

@@ -137,6 +137,10 @@ class CropLayoutWidget(QWidget):
         self.trigger_y = _Slider(0, 100, int(self.crop_layout.trigger_y * 100), "{:.2f}", 100)
         self.scale_lo = _Slider(1, 100, int(self.crop_layout.scale[0] * 100), "{:.2f}", 100)
         self.scale_hi = _Slider(1, 100, int(self.crop_layout.scale[1] * 100), "{:.2f}", 100)
+        from naviewer.gui.analyst.common import wheel_only_when_focused
+
+        wheel_only_when_focused(self.size_box, self.orientation, *(s.slider for s in (
+            self.gap, self.trigger, self.trigger_x, self.trigger_y, self.scale_lo, self.scale_hi)))
         form = QFormLayout()
         form.addRow("half size r:", self.size_box)
         form.addRow("orientation:", self.orientation)
@@ -153,6 +157,7 @@ class CropLayoutWidget(QWidget):
         self.pairs_box = QSpinBox()
         self.pairs_box.setRange(1, 5000)
         self.pairs_box.setValue(200)
+        wheel_only_when_focused(self.pairs_box)
         self.sample_button = QPushButton("Sample crop pairs")
         self.sample_button.setToolTip("draw pairs of random crops with the training sampler; green = noisy-alignment pair")
         self.sample_button.clicked.connect(lambda: self.sample(self.pairs_box.value()))

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.review import REVIEW_STATES, STATE_CODE
 from naviewer.analysis.session import AnalysisSession
+from naviewer.gui.analyst.common import wheel_only_when_focused
 from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
 from naviewer.gui.analyst.detector_scores import detector_table
 
@@ -231,6 +232,7 @@ class FilterSidebar(QWidget):
         for label in present.tolist():
             self.label.addItem(session.class_name(int(label)), int(label))
         self.sort = QComboBox()
+        wheel_only_when_focused(self.cluster, self.label, self.sort)
         for key, text in SORT_KEYS:
             if key in ("suspicion", "id", "label", "review", "cluster") or key in session.scores:
                 self.sort.addItem(text, key)
@@ -285,6 +287,7 @@ class FilterSidebar(QWidget):
                 box.setValue(value)
                 box.setKeyboardTracking(False)
                 box.setToolTip(f"{text}: from {low:.4g} to {high:.4g}")
+                wheel_only_when_focused(box)  # the sidebar scrolls: its wheel must not narrow a range unseen
                 boxes.append(box)
             range_form.addWidget(QLabel(text), row, 0, 1, 2)
             range_form.addWidget(boxes[0], row + 1, 0)

@@ -192,9 +192,13 @@ class Job(QObject):
         self._eta_origin: Optional[tuple[str, float, float]] = None  # (message, time, fraction)
         # Training jobs report per-epoch progress; their metric records (docs/workspace-format.md, metrics.jsonl: run_start
         # with total_epochs x steps_per_epoch, then step records) give the whole run's position.
-        self._run_total_steps: Optional[float] = None
-        self._run_step: Optional[float] = None
-        self._run_origin: Optional[tuple[float, float]] = None  # (time, step) of the first step seen
+        self._run_total_epochs: Optional[float] = None
+        self._run_steps_per_epoch: Optional[float] = None
+        self._run_step: Optional[float] = None  # the latest step record's step
+        self._run_epoch: Optional[float] = None  # the epoch of the latest step record, and its first step seen
+        self._run_epoch_first = 0.0
+        self._run_position: Optional[float] = None  # epochs done, with the current one's share
+        self._run_origin: Optional[tuple[float, float]] = None  # (time, position) of the first step seen
         self._worker = _Worker(function, self.ctx, torch_threads)
         # A bound slot of this GUI-thread object: Qt queues the call onto the GUI thread.
         self._worker.finished.connect(self._on_worker_finished)
@@ -241,18 +245,19 @@ class Job(QObject):
     @property
     def run_fraction(self) -> Optional[float]:
         """How far a training run is (0..1) from its step records, or None for other jobs."""
-        if not self._run_total_steps or self._run_step is None:
+        if not self._run_total_epochs or self._run_position is None:
             return None
-        return min(max((self._run_step + 1) / self._run_total_steps, 0.0), 1.0)
+        return min(max(self._run_position / self._run_total_epochs, 0.0), 1.0)
 
     @property
     def remaining_s(self) -> Optional[float]:
         """Remaining time: of the whole run for training jobs, else of the current task (progress message)."""
-        if self._run_origin is not None and self._run_total_steps and self._run_step is not None and not self.state.terminal:
-            t0, s0 = self._run_origin
-            spent, gained = time.monotonic() - t0, self._run_step - s0
+        if (self._run_origin is not None and self._run_total_epochs and self._run_position is not None
+                and not self.state.terminal):
+            t0, p0 = self._run_origin
+            spent, gained = time.monotonic() - t0, self._run_position - p0
             if gained > 0 and spent >= 0.5:
-                return max(spent / gained * (self._run_total_steps - 1 - self._run_step), 0.0)
+                return max(spent / gained * (self._run_total_epochs - self._run_position), 0.0)
         fraction = self.fraction
         if fraction is None or self._eta_origin is None or self.state.terminal:
             return None
@@ -294,18 +299,31 @@ class Job(QObject):
             self.event.emit(kind, data)
 
     def _follow_run(self, records: list[dict[str, Any]]) -> None:
+        """The run's position in epochs, from its step records: the epoch plus the share of it done. Counted in
+        steps over the whole run, a retrain on fewer samples (fewer steps an epoch, the run's step count going on)
+        read 55 % at epoch 44 of 84 and "100 %" at 81 (newcomer session 16)."""
         for record in records:
             kind = record.get("kind")
             if kind == "run_start":
                 try:
-                    self._run_total_steps = float(record["total_epochs"]) * float(record["steps_per_epoch"])
+                    self._run_total_epochs = float(record["total_epochs"])
+                    self._run_steps_per_epoch = max(float(record["steps_per_epoch"]), 1.0)
                 except (KeyError, TypeError, ValueError):
-                    self._run_total_steps = None
+                    self._run_total_epochs = self._run_steps_per_epoch = None
                 self._run_origin = None
+                self._run_epoch = None
             elif kind == "step" and isinstance(record.get("step"), (int, float)):
-                self._run_step = float(record["step"])
+                step = float(record["step"])
+                epoch = record.get("epoch")
+                self._run_step = step
+                if not isinstance(epoch, (int, float)) or not self._run_steps_per_epoch:
+                    continue
+                if self._run_epoch != epoch:  # its first step logged: where the epoch began
+                    self._run_epoch, self._run_epoch_first = epoch, step
+                done = min((step - self._run_epoch_first + 1) / self._run_steps_per_epoch, 1.0)
+                self._run_position = float(epoch) + done
                 if self._run_origin is None:
-                    self._run_origin = (time.monotonic(), self._run_step)
+                    self._run_origin = (time.monotonic(), self._run_position)
 
     def _complete(self) -> None:
         worker = self._worker

@@ -269,6 +269,8 @@ class Trainer:
         if self.local_batch < 2:
             raise NaviewerError(f"batch size {cfg.batch_size} is too small for {self.dist.world_size} processes")
         self.total_epochs = int(cfg.epochs)
+        #: the epoch the last restart on new data began at (0: none); the progress counts the epochs after it
+        self.restart_epoch = 0
         self.completed_epochs = 0
         self.step_in_epoch = 0
         self.global_step = 0
@@ -399,6 +401,7 @@ class Trainer:
             self.source_indices = None
         remaining = remaining_epochs if remaining_epochs is not None else self.total_epochs - self.completed_epochs
         self.total_epochs = self.completed_epochs + max(0, int(remaining))
+        self.restart_epoch = self.completed_epochs
         self.steps_per_epoch = self._steps_per_epoch()
         if reset_schedule:
             self._build_optimizer()
@@ -407,6 +410,15 @@ class Trainer:
             self.schedule = LRSchedule(self.base_lr, self.global_step, total, warm, self.config.min_lr)
         self.log_event("restart", n_samples=len(store), remaining_epochs=int(remaining),
                        reset_schedule=bool(reset_schedule))
+
+    def epoch_text(self, epoch: int) -> str:
+        """"epoch 10 of 50" for the progress line; after a restart on new data (DIFT's, after the review) the epochs
+        since it, then the run's: "epoch 10 of 50 after the restart (44 of 84 in all)" ("epoch 44 of 84" alone
+        read as a retrain 84 epochs long)."""
+        if not self.restart_epoch:
+            return f"epoch {epoch + 1} of {self.total_epochs}"
+        since, budget = epoch + 1 - self.restart_epoch, self.total_epochs - self.restart_epoch
+        return f"epoch {since} of {budget} after the restart ({epoch + 1} of {self.total_epochs} in all)"
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -423,6 +435,7 @@ class Trainer:
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
             "total_epochs": self.total_epochs,
+            "restart_epoch": self.restart_epoch,
             "data_version": self.data_version,
             "epoch_loss": [self._epoch_loss, self._epoch_count, self._epoch_time],
             "epoch_end_pending": self._epoch_end_pending,
@@ -470,6 +483,7 @@ class Trainer:
         self.global_step = int(state["global_step"])
         self._restored = True  # the next fit's run_start says where it resumed (Trainer.resume, then fit)
         self.total_epochs = int(state.get("total_epochs", self.total_epochs))
+        self.restart_epoch = int(state.get("restart_epoch", 0))
         self.data_version = int(state.get("data_version", 0))
         self._epoch_loss, self._epoch_count, self._epoch_time = state.get("epoch_loss", [0.0, 0, 0.0])
         self._epoch_count = int(self._epoch_count)
@@ -564,7 +578,7 @@ class Trainer:
         })
         last_loss = float("nan")
         if self.completed_epochs < self.total_epochs:  # the next stage named at once, not "loading images 100 %"
-            ctx.progress(0, self.steps_per_epoch, f"epoch {self.completed_epochs + 1} of {self.total_epochs}: "
+            ctx.progress(0, self.steps_per_epoch, f"{self.epoch_text(self.completed_epochs)}: "
                                                   "first steps (building batches on the device)")
         # Ctrl-C cancels at the next step boundary, so the checkpoint below is consistent (one process only:
         # under torchrun the ranks could stop at different steps and wait on each other)
@@ -630,7 +644,7 @@ class Trainer:
                                     "loss": float(values[-1]), "lr": lr,
                                     "images_per_s": n_log / max(now - t_log, 1e-9)})
                 t_log, n_log = now, 0
-                ctx.progress(self.step_in_epoch, spe, f"epoch {epoch + 1} of {self.total_epochs}")
+                ctx.progress(self.step_in_epoch, spe, self.epoch_text(epoch))
         self._epoch_time += time.perf_counter() - t_epoch
         epoch_time = self._epoch_time
         loss = all_reduce_mean(self._epoch_loss / max(1, self._epoch_count), self.dist, self.device)

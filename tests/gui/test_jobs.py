@@ -202,6 +202,30 @@ def test_training_jobs_estimate_the_whole_run_from_step_records(qtbot, manager, 
     assert manager.jobs == []
 
 
+def test_a_retrain_on_fewer_samples_is_counted_in_epochs(qtbot, manager):
+    """After the review the run retrains on fewer samples: fewer steps an epoch while the step count goes on. Counted
+    in steps it read 55 % at epoch 44 of 84 and 100 % at 81 (newcomer session 16); in epochs it is 3 of 4 here."""
+    import threading
+
+    go_on = threading.Event()
+
+    def training(ctx):
+        ctx.metric(kind="run_start", total_epochs=2, steps_per_epoch=10, method="simclr")
+        for step in range(20):
+            ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
+        ctx.metric(kind="run_start", total_epochs=4, steps_per_epoch=5, method="simclr")  # the retrain: 2 more
+        for step in range(20, 30):
+            ctx.metric(kind="step", epoch=2 + (step - 20) // 5, step=step, loss=1.0)
+            if step == 24:  # the end of epoch 3 of 4
+                go_on.wait(5)
+
+    job = manager.start(training, "Retrain")
+    qtbot.waitUntil(lambda: job._run_step == 24, timeout=5000)
+    assert job.run_fraction == pytest.approx(0.75)
+    go_on.set()
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+
+
 def test_the_jobs_list_shows_how_far_the_whole_run_is(qtbot, manager):
     """The list read "epoch 2/4 … 100 %" (the epoch's share) where the status bar said 50 %."""
     import threading

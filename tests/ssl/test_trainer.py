@@ -109,8 +109,14 @@ def test_replace_data_restarts_schedule(tmp_path):
                 trainer.add_epoch_metrics(dift_detected=32)
                 trainer.replace_data(store.subset(keep), source_indices=keep)
 
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    reporter = RecordingReporter()
     trainer = build_trainer(cfg, store, tmp_path / "r", hooks=[Restart()])
-    trainer.fit()
+    trainer.fit(JobContext(reporter))
+    # the progress counts the epochs since the restart, then the run's ("epoch 44 of 84" read as an 84-epoch retrain)
+    messages = {m for _d, _t, m in reporter.progresses}
+    assert "epoch 1 of 4" in messages and "epoch 3 of 3 after the restart (4 of 4 in all)" in messages
     records = _records(tmp_path / "r")
     epochs = [r for r in records if r["kind"] == "epoch"]
     assert epochs[0]["dift_detected"] == 32 and "dift_detected" not in epochs[1]
@@ -120,7 +126,7 @@ def test_replace_data_restarts_schedule(tmp_path):
     assert len(after) == 2  # 32 samples / batch 16
     assert any(r.get("event") == "restart" for r in records)
     resumed = Trainer.resume(tmp_path / "r", store)
-    assert len(resumed.store) == 32
+    assert len(resumed.store) == 32 and resumed.restart_epoch == 1
 
 
 def test_stop_request_and_small_dataset_error(tmp_path, tiny_store):

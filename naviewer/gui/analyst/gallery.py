@@ -79,6 +79,8 @@ class GalleryModel(QAbstractListModel):
         self.session = session
         self.ids = np.zeros(0, np.int64)
         self.row_of = np.full(session.n, -1, np.int64)
+        #: (score key, its name) the rows are sorted by, for the tooltip; None: no score (suspicion, id, class...)
+        self.sort_key: Optional[tuple[str, str]] = None
 
     @property
     def loaded(self) -> int:
@@ -121,6 +123,10 @@ class GalleryModel(QAbstractListModel):
             for key in ("rank", "density", "mindist", "posterior"):
                 if key in s:
                     parts.append(f"{key}: {s[key]:.4g}" if isinstance(s[key], float) else f"{key}: {s[key]}")
+            if self.sort_key is not None:
+                key, name = self.sort_key
+                value = float(np.asarray(self.session.scores[key][sid], np.float64))
+                parts.append(f"sorted by {name}: {value:.4g}" if np.isfinite(value) else f"sorted by {name}: none")
             return "\n".join(parts)
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"sample {sid}, {self.session.state_of(sid)}"
@@ -757,6 +763,8 @@ class GalleryWidget(QWidget):
         order = (spec.sort, spec.descending)
         resorted = getattr(self, "_shown_order", order) != order
         self._shown_order = order
+        # the tiles' tooltips name the score they are sorted by (a sort by a detector showed no value of it)
+        self.model.sort_key = (spec.sort, self.filters.sort.currentText()) if spec.sort in self.session.scores else None
         self._set_ids(ids, keep_scroll=bool(result["keep_scroll"]), row_of=result["rows"])
         if resorted and len(ids) and not self.view.selectionModel().hasSelection():
             # a new sort shows its top: the first tile takes the focus (the keys act on what is in view), where

@@ -71,6 +71,10 @@ def test_every_detector_side_by_side(qtbot, detector_workspace) -> None:
     assert f.descending.isChecked()
     shown = gallery.shown_ids()
     assert int(shown[0]) == top and (np.diff(kdist[shown]) <= 1e-6).all()
+    from PySide6.QtCore import Qt
+
+    tip = gallery.model.data(gallery.model.row_index(0), Qt.ItemDataRole.ToolTipRole)
+    assert f"sorted by {f.sort.currentText()}: {kdist[top]:.4g}" in tip  # the value sorted on (it showed none)
     f.reset()
     low, high = np.nanpercentile(lid, [80, 100])
     f.set_range(keys[1], float(low), float(high))

@@ -197,6 +197,9 @@ class AnalystDock:
         self.panel.setObjectName("analystPanel")
         self.panel.finetune_requested.connect(self.finetune)
         self._show_earlier_result()
+        missing = self.missing_encoder()
+        if missing:
+            self.panel.finetune_gate.block(missing)
         self.show_spreading_on_monitor()
         self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.panel.export_finished.connect(window.show_export_result)
@@ -338,6 +341,26 @@ class AnalystDock:
             return False
         epoch = pass_record(self.ws, self.pass_id).get("epoch")
         return monitor.add_spreading_result((self.panel.session.settings or {}).get("summary"), epoch)
+
+    def missing_encoder(self) -> str:
+        """Why the Fine-tune tab cannot act because the encoder it would start from is gone ("" when it is there,
+        or when the pass has no step to take): the run's checkpoint, or the post-hoc pass's encoder."""
+        from naviewer.workspace.runs import read_state
+
+        state = read_state(self.ws, self.run) if self.run else None
+        if state and state.get("status") == "awaiting_review":
+            checkpoint = self.ws.checkpoint_dir(self.run) / "last.pt"
+            what = f"run {self.run!r}'s checkpoint"
+        else:
+            checkpoint = self.posthoc_checkpoint()
+            what = "the encoder this pass was detected with"
+            if checkpoint is None:
+                return ""
+        if Path(checkpoint).is_file():
+            return ""
+        return (f"Cannot fine-tune or retrain: {what}, {checkpoint}, is missing. Put it back; or detect again with "
+                "another encoder (Run ▸ Detect (post-hoc)…) and act on that pass. The review and the export work "
+                "without it.")
 
     def posthoc_checkpoint(self) -> Optional[Path]:
         """The encoder checkpoint of this pass when a post-hoc detection made it (its run records it)."""

@@ -179,6 +179,35 @@ def test_a_reopened_workspace_shows_its_earlier_finetune_and_does_not_offer_it_a
         dock.close()
 
 
+def test_a_pass_whose_encoder_is_gone_says_so_in_the_finetune_tab(qtbot, window, trained, tmp_path):
+    """The encoder a post-hoc pass was detected with was deleted: the Fine-tune tab read "Ready" and the error came
+    only on the click (newcomer session 16). It says at once what is missing and what to do."""
+    import shutil
+
+    from naviewer.gui.analyst_dock import AnalystDock
+    from naviewer.workflows.posthoc import posthoc_detect
+    from naviewer.workflows.workspace_setup import ground_truth_mask
+    from naviewer.workspace import Workspace
+
+    path, checkpoint = trained
+    copy = tmp_path / "gone"
+    shutil.copytree(path, copy)
+    encoder = tmp_path / "encoder.pt"
+    shutil.copy(checkpoint, encoder)
+    with Workspace.open(copy) as ws:
+        out = posthoc_detect(ws, encoder, run="gone")
+        ws.store.set_review(np.flatnonzero(ground_truth_mask(ws)), "confirmed", "tester")
+    encoder.unlink()
+    dock = AnalystDock(window, copy, pass_id=out.pass_id)
+    try:
+        gate = dock.panel.finetune_gate
+        gate.override.setChecked(True)
+        assert not gate.button.isEnabled()
+        assert "is missing" in gate.reason.text() and "encoder.pt" in gate.reason.text()
+    finally:
+        dock.close()
+
+
 def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained):
     """Run ▸ Detect (post-hoc): the dialog names every detector with its summary; accepting it runs
     DIFT and the ticked ones, each saved as a pass the Analyst shows side by side."""

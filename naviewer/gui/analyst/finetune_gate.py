@@ -128,6 +128,8 @@ class FineTuneGate(QWidget):
         if self._running:
             return False, ("Retraining from scratch on the kept samples is running (see the training monitor)."
                            if self.retrains else "Fine-tuning is running.")
+        if self.blocked:
+            return False, self.blocked
         if confirmed == 0:
             return False, "Confirm at least one flagged sample as a poison first."
         if pending and not self.override.isChecked():
@@ -157,6 +159,15 @@ class FineTuneGate(QWidget):
     @property
     def done_text(self) -> str:
         return getattr(self, "_done_text", "")
+
+    #: why the step cannot run whatever the review (the encoder it needs is gone); "" when it can
+    blocked = ""
+
+    def block(self, reason: str) -> None:
+        """The step cannot run: ``reason`` says why and what to do (a deleted checkpoint read "Ready" until the
+        click; newcomer session 16). An empty reason lifts it."""
+        self.blocked = reason
+        self.update_gate()
 
     def mark_done(self, text: str, confirmed: Optional[int] = None) -> None:
         """The fine-tune / retrain of this pass is done (now or in an earlier session): ``text`` stays.

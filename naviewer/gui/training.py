@@ -36,6 +36,17 @@ def run_training(
 ) -> dict[str, Any]:
     """Train with dialog ``settings`` (method, augment_recipe, epochs, batch_size, lr, device); returns fit()'s summary."""
     _import_engine()
+    if workspace is not None:  # held while it trains: Run ▸ Resume interrupted run elsewhere must not take it up
+        from naviewer.workspace import Workspace
+        from naviewer.workspace.runs import training_lock
+
+        with Workspace.open(workspace) as ws, training_lock(ws, run_name):
+            return _train(settings, ctx, workspace, dataset_path, run_name)
+    return _train(settings, ctx, workspace, dataset_path, run_name)
+
+
+def _train(settings: dict[str, Any], ctx: JobContext, workspace: Optional[Path], dataset_path: Optional[Path],
+           run_name: str) -> dict[str, Any]:
     from naviewer.data.store import ImageStore
     from naviewer.ssl.trainer import TrainConfig, build_trainer
 

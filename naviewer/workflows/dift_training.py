@@ -67,6 +67,7 @@ from naviewer.workflows.workspace_setup import EvaluationSets, evaluation_sets, 
 from naviewer.workspace import Workspace
 from naviewer.workspace.runs import (
     AUTO_REVIEWER,
+    being_trained,
     FinetuneOutcome,
     RunState,
     RunStatus,
@@ -77,6 +78,7 @@ from naviewer.workspace.runs import (
     pending_review_runs,
     read_state,
     resumable_runs,
+    training_lock,
     write_state,
 )
 
@@ -666,8 +668,16 @@ def resume_plain_training(ws: Workspace, run: str, *, config_overrides: Optional
     if _rank_info()[0]:
         raise NaviewerError("resuming a run under torchrun is not supported: resume it in one process", ws.path)
     if run not in interrupted_trainings(ws):
+        if being_trained(ws, run):
+            raise NaviewerError(f"run {run!r} is being trained by another process now: wait for it",
+                                ws.path / "runs" / run)
         raise NaviewerError(f"run {run!r} is not a plain training that stopped before its end", ws.path / "runs" / run)
     ctx = ensure_context(ctx)
+    with training_lock(ws, run):
+        return _resume_plain(ws, run, config_overrides, ctx)
+
+
+def _resume_plain(ws: Workspace, run: str, config_overrides: Optional[dict], ctx: JobContext) -> dict[str, Any]:
     checkpoint = ws.checkpoint_dir(run) / "last.pt"
     saved = load_training_checkpoint(checkpoint)
     ctx.event("log", message=f"resuming training {run!r} after epoch {int(saved.get('completed_epochs', 0))} of "

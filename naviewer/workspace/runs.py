@@ -12,12 +12,13 @@ whichever of the three paths ran it (:class:`FinetuneOutcome`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import numpy as np
 
@@ -150,9 +151,54 @@ def interrupted_trainings(ws: "Workspace") -> list[str]:
         if (name in recorded or read_state(ws, name) is not None
                 or not (ws.path / "checkpoints" / name / "last.pt").is_file()):
             continue
-        if _ended(folder / "metrics.jsonl") is False:
+        if _ended(folder / "metrics.jsonl") is False and not being_trained(ws, name):
             out.append(name)
     return out
+
+
+def _lock_path(ws: "Workspace", run: str) -> Path:
+    return ws.path / "runs" / f".{run}.lock"  # the lock a DIFT run holds too (DiftRun._run_lock)
+
+
+@contextlib.contextmanager
+def training_lock(ws: "Workspace", run: str) -> Iterator[None]:
+    """Held while a plain training writes run ``run`` (the window's Train, its resume): a second process resuming it
+    meanwhile would write the same files. A NaviewerError names the lock when another holds it; a file system
+    without locks trains unguarded."""
+    from filelock import FileLock, Timeout
+
+    path = _lock_path(ws, run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise NaviewerError(f"run {run!r} is being trained by another process now: wait for it", path) from None
+    except (OSError, NotImplementedError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def being_trained(ws: "Workspace", run: str) -> bool:
+    """Another process holds the run's training lock now (its training is live, not interrupted)."""
+    from filelock import FileLock, Timeout
+
+    path = _lock_path(ws, run)
+    if not path.exists():
+        return False
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    except (OSError, NotImplementedError):
+        return False
+    lock.release()
+    return False
 
 
 def resumable_runs(ws: "Workspace") -> list[str]:

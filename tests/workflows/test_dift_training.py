@@ -245,6 +245,12 @@ def test_a_plain_training_of_the_window_resumes_from_its_checkpoint(tmp_path, ti
             trainer.fit(_CancelAfterEpoch(0))
         assert interrupted_trainings(ws) == [name] and resumable_runs(ws) == [name]
         assert the_interrupted_run(ws) == name
+        from filelock import FileLock
+
+        with FileLock(ws.path / "runs" / f".{name}.lock"):  # being trained (by another process): not offered
+            assert interrupted_trainings(ws) == []
+            with pytest.raises(NaviewerError, match="being trained by another process"):
+                resume_plain_training(ws, name)
         with pytest.raises(NaviewerError, match="plain training"):
             resume_interrupted(ws, name)
         out = resume_plain_training(ws, name)

@@ -858,6 +858,7 @@ class MainWindow(QMainWindow):
         path = self.state.workspace
         if self.state.workspace_switched(previous):
             self._close_workspace_views()
+        self._hold_workspace(path)
         self.setWindowTitle(self.state.title())
         self._update_actions()
         if path is None:
@@ -877,6 +878,36 @@ class MainWindow(QMainWindow):
             elif chosen != latest:
                 self.statusBar().showMessage(f"Opened detection pass {chosen}, the one you had open last; the newest "
                                              f"is pass {latest} (Workspace ▸ Detection passes).", 15000)
+
+    #: the file a window holds locked while it has a workspace open (beside workspace.toml)
+    WINDOW_LOCK = ".window.lock"
+
+    def _hold_workspace(self, path: Optional[Path]) -> None:
+        """Hold ``path``'s window lock while it is open here; when another window (this process or another) holds
+        it, say so: the same workspace was open in two windows without a word, both deciding and starting jobs
+        (newcomer session 16). Not a refusal: the decisions of both are kept, and a run cannot be trained twice."""
+        held = getattr(self, "_workspace_lock", None)
+        if held is not None and path is not None and held[0] == path:
+            return
+        if held is not None:
+            held[1].release()
+            self._workspace_lock = None
+        if path is None:
+            return
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(path / self.WINDOW_LOCK, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            self.inform("Open in another window",
+                        f"{path} is open in another naviewer window too. Decisions made in either are kept (the later "
+                        "one wins for a sample), and a run is never trained by both at once; to be safe, review and "
+                        "start jobs in one window and close the other.", QMessageBox.Icon.Warning)
+            return
+        except (OSError, NotImplementedError):  # a read-only folder, a file system without locks: nothing to hold
+            return
+        self._workspace_lock = (path, lock)
 
     def _close_workspace_views(self) -> None:
         """Another workspace becomes the open one: nothing of the previous one stays on screen under
@@ -1327,6 +1358,7 @@ class MainWindow(QMainWindow):
             if not self.jobs.wait_all(timeout_s=120.0):
                 self.inform("Still stopping", "A job did not stop within two minutes; naviewer will quit anyway.")
         self._closing = True
+        self._hold_workspace(None)  # the window lock goes with the window
         if self.monitor is not None:
             self.monitor.detach()
         if getattr(self, "analyst_dock", None) is not None:

@@ -293,3 +293,29 @@ def test_a_plain_training_stopped_with_the_window_is_resumed_from_the_run_menu(q
     assert job.result == {"status": "finished", "pass_id": None, "run": name, "epochs": 2}, job.error_details
     qtbot.waitUntil(lambda: not window.state.workspace_summary.get("interrupted"), timeout=30000)
     assert not window.act_resume_run.isEnabled()
+
+
+def test_a_workspace_open_in_two_windows_is_said(qtbot, window, tmp_path):
+    """The same workspace open in two windows, both deciding and starting jobs, without a word (newcomer session
+    16): the second window says so; once the first has let it go, nothing is said."""
+    from naviewer.gui.main_window import MainWindow
+
+    from .fakes import finish, image_folder
+
+    folder = image_folder(tmp_path / "images", 4, 16)
+    finish(qtbot, window.new_workspace(tmp_path / "ws", folder))
+    assert window.workspace_path == tmp_path / "ws"
+    other = MainWindow()
+    try:
+        other.show()
+        finish(qtbot, other.open_workspace(tmp_path / "ws"))
+        box = other.last_message_box
+        assert box is not None and box.windowTitle() == "Open in another window" and "ws" in box.text()
+        window.close()  # the first window lets it go
+        other.last_message_box = None
+        other.workspace_path = None
+        finish(qtbot, other.open_workspace(tmp_path / "ws"))
+        assert other.last_message_box is None or other.last_message_box.windowTitle() != "Open in another window"
+    finally:
+        other.close()
+        other.deleteLater()

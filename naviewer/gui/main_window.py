@@ -122,7 +122,13 @@ class OverviewPanel(QWidget):
         own_dataset = state.workspace_summary.get("dataset") if workspace_open else None
         own_encoder = state.workspace_summary.get("encoder") if workspace_open else None
         if state.dataset is not None:
-            self.dataset.setText(f"{state.dataset}" + (f"<br>{n:,} image{'' if n == 1 else 's'} {kind}" if n else ""))
+            text = f"{state.dataset}" + (f"<br>{n:,} image{'' if n == 1 else 's'} {kind}" if n else "")
+            own_path = state.workspace_summary.get("dataset_path")
+            other = own_path is not None and Path(str(own_path)).resolve() != Path(state.dataset).resolve()
+            if workspace_open and other:  # both open: which one Train and Detect use was not said (newcomer session 16)
+                text += ("<br><i>not the workspace's: Train and Detect use the workspace; File ▸ New workspace… "
+                         "makes one of this dataset</i>")
+            self.dataset.setText(text)
         else:
             self.dataset.setText(f"{own_dataset}<br>(the workspace's)" if own_dataset else "none")
         encoder = str(state.encoder) if state.encoder is not None else own_encoder

@@ -107,7 +107,7 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
     section = ws.dataset_record()
     where = section.get("path") or section.get("root")
     out: dict[str, Any] = {"dataset": f"{where} ({section.get('kind', 'dataset')})" if where
-                           else str(section.get("kind") or "") or None}
+                           else str(section.get("kind") or "") or None, "dataset_path": str(where) if where else None}
     if pass_id is not None:
         from naviewer.gui.format import encoder_text
 
@@ -189,7 +189,7 @@ def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContex
                 "anchors_trusted": section_trusted(section) if section else False,
                 "attack": (ws.config.get("attack") or {}).get("name"),
                 "test_protocol": (ws.config.get("attack") or {}).get("test_protocol"),
-                "test_set": bool(evaluation.get("test"))}
+                "test_set": bool(evaluation.get("test")), **_sources(ws, None)}
     finally:
         ws.close()
 

@@ -50,6 +50,7 @@ def test_open_dataset_then_create_and_open_workspace(qtbot, window, tmp_path):
     _finish(qtbot, window.open_dataset(folder))
     assert window.dataset_path == folder and window.dataset_summary["samples"] == 12
     assert "12 images" in window.overview.dataset.text()
+    other = _image_folder(tmp_path / "other")
 
     ws = tmp_path / "ws"
     _finish(qtbot, window.new_workspace(ws))
@@ -57,6 +58,10 @@ def test_open_dataset_then_create_and_open_workspace(qtbot, window, tmp_path):
     assert window.workspace_summary["anchors"] == 12  # the open dataset's labels, as `naviewer new` records
     assert window.act_export.isEnabled() and "ws — naviewer" in window.windowTitle()
     assert window.recent_menu.actions()[0].text() == str(ws)
+
+    assert "not the workspace's" not in window.overview.dataset.text()  # the workspace was made of it
+    _finish(qtbot, window.open_dataset(other))  # another dataset beside the workspace: which one Train uses is said
+    assert "not the workspace's: Train and Detect use the workspace" in window.overview.dataset.text()
 
     window.workspace_path = None
     _finish(qtbot, window.open_workspace(ws))
@@ -134,7 +139,7 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
                                                  "image_size": 16}}}]
     ws = SimpleNamespace(dataset_record=lambda: {"kind": "filelist", "path": "/d/train.txt"},
                          store=SimpleNamespace(pass_info=lambda pid: next(p for p in passes if p["id"] == pid)))
-    assert _sources(ws, 3) == {"dataset": "/d/train.txt (filelist)",
+    assert _sources(ws, 3) == {"dataset": "/d/train.txt (filelist)", "dataset_path": "/d/train.txt",
                                "encoder": "/x/last.pt (resnet10 width 16, 16 px; the reviewed pass's)"}
     # a pass made inside training (the demo's) records no checkpoint: its run's latest is named and Detect… starts
     # from it (the dialog started empty on the demo workspace)

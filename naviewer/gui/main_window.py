@@ -1266,9 +1266,17 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def resume_training(self) -> None:
-        if self.training_job is not None:
+        """The toolbar's Resume: a paused training goes on; with none, a run of the workspace that stopped while
+        training does (Run ▸ Resume interrupted run). The Overview said "Resume interrupted run" beside a greyed
+        Resume button (newcomer session 16)."""
+        if self.training_job is not None and self.training_job.running:
             self.training_job.resume()
+        elif self._interrupted():
+            self.resume_interrupted_run()
         self._update_actions()
+
+    def _interrupted(self) -> list[str]:
+        return list(self.state.workspace_summary.get("interrupted") or []) if self.workspace_path else []
 
     def _long_job(self) -> Optional[Job]:
         """What the toolbar's Cancel stops: the training, else the latest running fine-tune or detection (those
@@ -1290,7 +1298,8 @@ class MainWindow(QMainWindow):
         job = self.training_job if self.training_job is not None and self.training_job.running else None
         self.act_train.setEnabled(job is None)
         self.act_pause.setEnabled(job is not None and job.state is JobState.RUNNING)
-        self.act_resume.setEnabled(job is not None and job.state is JobState.PAUSED)
+        interrupted = self._interrupted()
+        self.act_resume.setEnabled((job is not None and job.state is JobState.PAUSED) or (job is None and bool(interrupted)))
         long_job = self._long_job()
         self.act_cancel.setEnabled(long_job is not None and long_job.state in (JobState.RUNNING, JobState.PAUSED))
         # a greyed button says why (its tooltip used to describe the action it could not do)
@@ -1303,11 +1312,12 @@ class MainWindow(QMainWindow):
             text = tip if action.isEnabled() else f"{tip}: unavailable, {why}"
             if action is self.act_cancel and long_job is not None and long_job is not job:
                 text = f"Cancel {long_job.name}"
+            if action is self.act_resume and job is None and interrupted:
+                text = f"Resume run {interrupted[0]}, which stopped while training, from its checkpoint"
             action.setToolTip(text)
             action.setStatusTip(text)
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
-        interrupted = (self.state.workspace_summary.get("interrupted") or []) if self.workspace_path else []
         self.act_resume_run.setEnabled(bool(interrupted) and job is None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 

@@ -285,9 +285,11 @@ def test_a_plain_training_stopped_with_the_window_is_resumed_from_the_run_menu(q
     window.open_workspace(tmp_path / "ws")
     qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=20000)
     assert window.act_resume_run.isEnabled() and name in window.overview.next_step.text()
+    # the toolbar's Resume does it too (it sat greyed beside the Overview's "Resume interrupted run")
+    assert window.act_resume.isEnabled() and name in window.act_resume.toolTip()
     started = []
     window.jobs.job_started.connect(started.append)
-    window.act_resume_run.trigger()
+    window.act_resume.trigger()
     job = next(j for j in started if j.name == f"Resume run {name}")
     qtbot.waitUntil(lambda: not job.running, timeout=120000)
     assert job.result == {"status": "finished", "pass_id": None, "run": name, "epochs": 2}, job.error_details

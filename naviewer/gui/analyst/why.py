@@ -494,6 +494,12 @@ class WhyFlaggedWidget(QWidget):
             plot.setTitle("Detected per epoch: one pass only", color="#888", size="10pt")
             self.note.setText("Run DIFT during training to see how the detections converge over epochs.")
             return
+        if len(epochs) == 1:  # one point on an axis 33.6-34.4 under its legend said nothing (newcomer session 16)
+            plot.setTitle(f"Detected per epoch: epoch {int(epochs[0]) + 1} only", color="#888", size="10pt")
+            self.note.setText(f"One detection epoch (epoch {int(epochs[0]) + 1}): it detected {int(counts[0]):,}"
+                              + (f", {int(sel[0])} of the {len(s.selection)} selected" if len(s.selection) else "")
+                              + ". Run DIFT during training to see how the detections converge over epochs.")
+            return
         x = epochs + 1  # displays are 1-based
         legend = plot.getPlotItem().legend
         if legend is not None:  # the corner the curve leaves free: top when detections fall, bottom when they rise

@@ -161,6 +161,13 @@ def test_why_flagged_plots_with_and_without_scores(qtbot, demo_session) -> None:
     empty = WhyFlaggedWidget(bare)
     qtbot.addWidget(empty)
     assert "one pass only" in empty.epoch_plot.getPlotItem().titleLabel.text
+    # one detection epoch (a post-hoc pass of a run): said in words, not one point on an axis 33.6-34.4
+    from naviewer.analysis.session import EpochFlags
+
+    bare.history = [EpochFlags(33, np.arange(4))]
+    single = WhyFlaggedWidget(bare)
+    qtbot.addWidget(single)
+    assert "epoch 34 only" in single.epoch_plot.getPlotItem().titleLabel.text and "detected 4" in single.note.text()
 
 
 def test_inspector_shows_the_spreading_rules_only_for_passes_that_ran_them(qtbot, demo_session) -> None:

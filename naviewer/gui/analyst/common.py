@@ -165,6 +165,9 @@ def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Opti
     if n <= FEW and not (n > 1 and overwritten):
         return None
     text = _QUESTION[state].format(n=f"{n:,}")
+    already = int((codes == STATE_CODE[state]).sum())
+    if already:  # "Confirm 46 samples as poisons?" of which one was (newcomer session 16)
+        text += f" {already:,} of them {'is' if already == 1 else 'are'} {state} already."
     if overwritten:
         parts = [f"{k:,} {'was' if k == 1 else 'were'} {name} before" for name, k in overwritten.items()]
         text += " " + "; ".join(parts) + ": " + ("it" if sum(overwritten.values()) == 1 else "they") + " will be overwritten."
@@ -175,6 +178,7 @@ def ask_user(parent: Optional[QWidget], title: str, text: str) -> bool:
     """A yes/cancel question (modal); True for yes. Tests replace this function."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text,
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+    box.setStyleSheet("QLabel { min-width: 320px; }")  # wide enough for its title ("Reject 8 s…" was clipped)
     box.setDefaultButton(QMessageBox.StandardButton.Yes)
     return box.exec() == QMessageBox.StandardButton.Yes
 

@@ -86,6 +86,10 @@ def test_a_small_overwrite_of_several_decisions_is_asked_too(qtbot, demo_session
     s.set_selection(queue[:3])
     assert gallery.review_selected("confirmed").tolist() == sorted(queue[:3].tolist())
     assert bulk_answers.asked == ["Confirm 3 samples as poisons? 1 was rejected before: it will be overwritten."]
+    s.confirm(queue[3:4])  # one of them is what it would be already: said ("Confirm 46" of which one was)
+    s.set_selection(queue[3:25])
+    gallery.review_selected("confirmed")
+    assert bulk_answers.asked[-1] == "Confirm 22 samples as poisons? 1 of them is confirmed already."
 
 
 def test_next_keeps_later_in_the_queue_and_says_so_once(qtbot, demo_session) -> None:

@@ -293,6 +293,9 @@ class MainWindow(QMainWindow):
         self.act_resume_run = self._action("Resume &interrupted run", self.resume_interrupted_run, None,
                                            "Go on with a DIFT run of the open workspace that stopped while training "
                                            "(a closed window, Ctrl-C), from its checkpoint (naviewer run --resume)")
+        self.act_floor = self._action("Measure the no-&poison floor", self.measure_floor, None,
+                                      "Train the workspace's recipe on its clean set and measure the ASR there: the "
+                                      "floor every ASR after removal is read against (naviewer run WS --floor)")
         # one action, one dialog: the encoder and the detectors are chosen before anything runs (the file picker
         # alone started a detection at once, with no word of what it would run)
         self.act_detect = self._action("&Detect (post-hoc)…", self.detect_dialog, None,
@@ -351,6 +354,7 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_resume_run):
             run_menu.addAction(action)
+        run_menu.addAction(self.act_floor)
         run_menu.addSeparator()
         run_menu.addAction(self.act_detect)
         help_menu = bar.addMenu("&Help")
@@ -432,7 +436,7 @@ class MainWindow(QMainWindow):
             ("Workspace", [self.act_anchors]),
             ("View", [self.act_overview, self.act_toggle_theme]),
             ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_resume_run,
-                     self.act_detect]),
+                     self.act_floor, self.act_detect]),
             ("Help", [self.act_shortcuts]),
         ]
 
@@ -1260,6 +1264,30 @@ class MainWindow(QMainWindow):
         self.docks["monitorDock"].raise_()
         return job
 
+    def measure_floor(self) -> Optional[Job]:
+        """Run ▸ Measure the no-poison floor: a training of the workspace's recipe on its clean set (as long as the
+        training was), then the ASR with the same trigger; the Fine-tune tab and the monitor show it after. The
+        README reads every "after" number against it, and only the command line could measure it (a newcomer)."""
+        path = self.workspace_path
+        if path is None:
+            self.inform("No-poison floor", "Open a workspace made with an attack first.")
+            return None
+
+        def done(job: Job) -> None:
+            floor = job.result or {}
+            self.inform("No-poison floor measured",
+                        f"ASR {100 * float(floor.get('asr', 0)):.1f} % with the test-time protocol "
+                        f"{floor.get('protocol', 'uniform')}, kNN accuracy {100 * float(floor.get('knn_acc', 0)):.1f} % "
+                        f"(run {floor.get('run')}). Recorded in workspace.toml [floor]; every ASR shows it beside.")
+            self.open_workspace(path)
+
+        job = self.start_job(lambda ctx: tasks.measure_floor(path, ctx), "Measure the no-poison floor",
+                             resources=["training", f"workspace:{path}"], kind="training",
+                             torch_threads=tasks.training_threads(), on_success=done)
+        if job is not None:
+            self.state.set_training(job)
+        return job
+
     def pause_training(self) -> None:
         if self.training_job is not None:
             self.training_job.pause()
@@ -1318,6 +1346,7 @@ class MainWindow(QMainWindow):
             action.setStatusTip(text)
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
+        self.act_floor.setEnabled(self.workspace_path is not None and job is None)
         self.act_resume_run.setEnabled(bool(interrupted) and job is None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 

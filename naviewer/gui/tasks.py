@@ -85,6 +85,20 @@ def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
         return {"status": str(out.status), "pass_id": out.pass_id, "run": run}
 
 
+def measure_floor(path: Path, ctx: JobContext) -> dict[str, Any]:
+    """Run ▸ Measure the no-poison floor: ``naviewer run WS --floor`` with the recipe of the workspace's latest
+    training (:func:`naviewer.workflows.floor.floor_recipe`), recorded as ``[floor]``."""
+    from naviewer.gui.training import _import_engine
+    from naviewer.workflows.floor import floor_recipe, train_floor
+    from naviewer.workspace import Workspace
+
+    _import_engine()
+    with Workspace.open(path) as ws:
+        config, run = floor_recipe(ws)
+        config = type(config).from_dict({**config.to_dict(), "num_threads": training_threads()})
+        return {**train_floor(ws, config, ctx, run=run), "run": run}
+
+
 def last_training_settings(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The Train dialog's fields as the workspace's latest training ran them (method, epochs, batch, encoder, image
     size), or {}: the dialog offered ResNet-18 width 64 at 32 px, batch 256, on a workspace trained with a

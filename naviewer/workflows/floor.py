@@ -60,3 +60,23 @@ def train_floor(ws, train_config, ctx: Optional[JobContext] = None, run: str = F
     ctx.event("log", message=f"no-poison floor: ASR {100 * floor['asr']:.1f} % ({floor['protocol']}), kNN accuracy "
                              f"{100 * floor['knn_acc']:.1f} %")
     return floor
+
+
+def floor_recipe(ws) -> tuple[Any, str]:
+    """(the TrainConfig, a free run name) of a floor for what the workspace trained: the recipe of its latest
+    training run (not a floor), so the floor is the same training on the clean set; for the window's Run ▸ Measure
+    the no-poison floor (it was the command line's alone). A NaviewerError when nothing was trained yet."""
+    from naviewer.ssl.trainer import TrainConfig
+
+    runs = [r for r in ws.store.runs() if r.get("kind") != "floor"
+            and isinstance((r.get("config") or {}).get("train"), dict)]
+    if not runs:
+        raise NaviewerError("the no-poison floor trains the workspace's recipe on the clean set: train a run first "
+                            "(Run ▸ Train…, or naviewer run)", ws.config_path)
+    latest = max(runs, key=lambda r: r.get("created") or 0)
+    config = TrainConfig.from_saved(latest["config"]["train"])
+    taken = {r["name"] for r in ws.store.runs()}
+    name = next(n for n in (FLOOR_RUN, *(f"{FLOOR_RUN}-{i}" for i in range(2, 10_000)))
+                if n not in taken and not (ws.path / "checkpoints" / n / "last.pt").exists())
+    return config, name
+

@@ -321,3 +321,37 @@ def test_a_workspace_open_in_two_windows_is_said(qtbot, window, tmp_path):
     finally:
         other.close()
         other.deleteLater()
+
+
+def test_the_no_poison_floor_is_measured_from_the_run_menu(qtbot, window, tmp_path):
+    """The README reads every "after" ASR against the floor, which only `naviewer run WS --floor` measured (a
+    newcomer): Run ▸ Measure the no-poison floor trains the workspace's recipe on its clean set and records it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
+    from workflow_kit import attacked_workspace, train_config, write_folder
+
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.floor import floor_recipe, read_floor
+    from naviewer.workspace import Workspace
+
+    data = write_folder(tmp_path / "train", 60), write_folder(tmp_path / "test", 15, seed=1)
+    with attacked_workspace(tmp_path / "ws", data).workspace as ws:
+        with pytest.raises(NaviewerError, match="train a run first"):
+            floor_recipe(ws)
+        ws.store.add_run("dift", "dift", {"train": train_config(1, knn_every=0).to_dict()})
+        config, name = floor_recipe(ws)
+        assert config.epochs == 1 and name == "floor"
+    window.open_workspace(tmp_path / "ws")
+    qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=20000)
+    assert window.act_floor.isEnabled()
+    started = []
+    window.jobs.job_started.connect(started.append)
+    window.act_floor.trigger()
+    job = started[-1]
+    qtbot.waitUntil(lambda: not job.running, timeout=120000)
+    assert job.error is None, job.error_details
+    assert window.last_message_box.windowTitle() == "No-poison floor measured"
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert read_floor(ws)["run"] == "floor" and floor_recipe(ws)[1] == "floor-2"

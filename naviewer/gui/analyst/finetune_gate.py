@@ -257,7 +257,7 @@ class FineTuneGate(QWidget):
                     "same trigger and protocol. An ASR after removal near it is as low as this encoder goes.")
             if floor is None:
                 text = ("No-poison " + floor_text(floor) + ": without it an ASR after removal cannot be told from what "
-                        "the trigger does to an encoder that never saw a poison. Run ▸ Measure the no-poison floor "
-                        "measures it here.")
+                        "the trigger does to an encoder that never saw a poison (Run ▸ Measure the no-poison floor "
+                        "measures it here).")
             self.floor_line.setText(text)
         self.floor_line.setVisible(has_asr)

@@ -75,8 +75,11 @@ class DetectDialog(QDialog):
     """Choose the checkpoint and the detectors; accepting it runs the detection (the main window's job)."""
 
     def __init__(self, parent: Optional[QWidget] = None, checkpoint: Optional[Path] = None,
-                 start_dir: Optional[Path] = None, chosen: tuple[str, ...] = DEFAULT_DETECTORS) -> None:
+                 start_dir: Optional[Path] = None, chosen: tuple[str, ...] = DEFAULT_DETECTORS,
+                 missing: str = "") -> None:
         super().__init__(parent)
+        #: the workspace's own encoder when it is gone (said with "Choose the encoder checkpoint.")
+        self.missing = missing
         self.setWindowTitle("Detect (post-hoc)")
         self.start_dir = start_dir
         layout = QVBoxLayout(self)
@@ -155,6 +158,7 @@ class DetectDialog(QDialog):
         words = self.checkpoint_words.get(str(self.checkpoint()))
         self.described.setText(f"This checkpoint: {words}." if words else "")
         problem = "" if text and self.checkpoint().is_file() else (
-            "Choose the encoder checkpoint." if not text else f"No such file: {text}")
+            ("Choose the encoder checkpoint." + (f" The reviewed pass's encoder is gone: {self.missing}."
+                                                  if self.missing else "")) if not text else f"No such file: {text}")
         self.problem.setText(problem)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)

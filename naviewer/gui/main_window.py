@@ -1138,8 +1138,11 @@ class MainWindow(QMainWindow):
                         "(as `naviewer detect WORKSPACE --checkpoint CKPT`).")
             return None
         start = self.workspace_path / "checkpoints"
+        summary = self.state.workspace_summary
+        missing = str(summary.get("encoder") or "") if self._workspace_encoder() is None else ""
         dialog = DetectDialog(self, self.encoder_path or self._workspace_encoder(),
-                              start if start.is_dir() else self.workspace_path, self.detectors_chosen)
+                              start if start.is_dir() else self.workspace_path, self.detectors_chosen,
+                              missing=missing)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.detect_dialog_widget = dialog
 

@@ -273,3 +273,12 @@ def test_the_detect_dialog_lists_and_describes_the_workspaces_checkpoints(qtbot,
     dialog.known.setCurrentIndex(2)
     assert dialog.checkpoint() == tmp_path / "checkpoints" / "dift" / "last.pt"
     assert "stopped for the review" in dialog.described.text()
+
+
+def test_the_detect_dialog_says_when_the_workspaces_own_encoder_is_gone(qtbot, tmp_path):
+    """It said only "Choose the encoder checkpoint." with the reviewed pass's encoder deleted (newcomer session 16)."""
+    from naviewer.gui.detect_dialog import DetectDialog
+
+    dialog = DetectDialog(None, None, tmp_path, missing="/x/last.pt (resnet10 width 16, 16 px; the reviewed pass's)")
+    qtbot.addWidget(dialog)
+    assert dialog.problem.text().startswith("Choose the encoder checkpoint. The reviewed pass's encoder is gone: /x/last.pt")

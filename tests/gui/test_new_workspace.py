@@ -161,4 +161,6 @@ def test_a_failed_create_keeps_the_dialog_open_with_what_was_typed(qtbot, window
     job = [j for j in started if j.name.startswith("Create workspace")][-1]
     _finish(qtbot, job)
     qtbot.waitUntil(lambda: window.workspace_path == tmp_path / "ws", timeout=10000)
-    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+    from shiboken6 import isValid  # closed, the dialog deletes itself (WA_DeleteOnClose): maybe before this looks
+
+    qtbot.waitUntil(lambda: not isValid(dialog) or not dialog.isVisible(), timeout=5000)

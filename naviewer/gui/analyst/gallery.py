@@ -848,14 +848,17 @@ class GalleryWidget(QWidget):
 
     def _update_target(self) -> None:
         highlighted = self.selected_ids()
+        tip = ""
         if len(highlighted) > 1:
             text = f"C · R · L act on <b>{plural(len(highlighted), 'highlighted sample')}</b>"
         elif len(highlighted) == 1:
             text = f"C · R · L act on the highlighted sample <b>#{int(highlighted[0])}</b>"
         elif self.elsewhere_id() is not None:
+            # one line (three lines took a row of tiles at 1280 x 720; newcomer session 16): the ways out in the tooltip
             text = (f"C · R · L here act on nothing: <b>#{self.elsewhere_id()}</b>, picked elsewhere, is not shown "
-                    "here (3: show all samples; Esc or a click: back to the tiles; on the map, C · R · L decide "
-                    "what is selected there)")
+                    "here <span style='color:gray'>(hover: the ways out)</span>")
+            tip = ("3: show all samples; Esc or a click: back to the tiles; on the map, C · R · L decide what is "
+                   "selected there")
         else:
             focus = self.focused_id()
             text = (f"C · R · L act on <b>#{focus}</b> (the tile under focus)" if focus is not None
@@ -865,6 +868,7 @@ class GalleryWidget(QWidget):
             text += (f" <span style='color:gray'>({plural(hidden)} selected elsewhere, not shown here: these keys "
                      "leave them alone)</span>")
         self.target_label.setText(text)
+        self.target_label.setToolTip(tip)
         actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
         for state in ("confirmed", "rejected", "later"):
             self.buttons[state].setEnabled(actionable)

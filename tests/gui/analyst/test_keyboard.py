@@ -108,6 +108,7 @@ def test_a_key_never_acts_on_a_tile_other_than_the_sample_picked_elsewhere(qtbot
     _key(qtbot, Qt.Key.Key_R)
     assert (s.states() == before).all()
     assert f"#{clean}" in g.target_label.text() and "act on nothing" in g.target_label.text()
+    assert "3: show all samples" in g.target_label.toolTip()  # the ways out, off the line (it took three lines)
     assert not g.buttons["rejected"].isEnabled()
     _key(qtbot, Qt.Key.Key_Escape)  # back to the tiles: the focused one is current again, the keys act on it
     assert s.current == focused and f"#{focused}" in g.target_label.text()

@@ -114,6 +114,11 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         (["bench", "detect", "--skip-baseline", "--n", "1000", "--large", "-1"], "--large must be >= 0"),
         (["bench", "startup", "--no-torch", "--timeout", "-1"], "--timeout must be > 0"),
         (["bench", "startup", "--repeat", "0"], "--repeat must be >= 1"),
+        # a third sweep: inf passed their own "> 0" checks (a traceback; a prune that pruned nothing, rc 0)
+        (["embed", "--checkpoint", "x.pt", "--dataset", "demo", "--out", str(tmp_path / "e.npy"), "--decode-mb", "inf"],
+         "--decode-mb must be a finite number"),
+        (["prune", "x.pt", "--out", str(tmp_path / "p.pt"), "--u", "inf"], "--u must be a finite number"),
+        (["review", str(tmp_path), "--top", "0"], "--top must be >= 1"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -64,6 +64,10 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "large_knn_dims": ("--large-knn-dims", "int", 0, 65536, True),
     "nprobe": ("--nprobe", "int", 0, None, True),
     "memory_mb": ("--memory-mb", "int", 1, None, True),
+    # a third sweep (session 16): inf passed their own "> 0" checks (a traceback; a prune that pruned nothing)
+    "decode_mb": ("--decode-mb", "float", 0, None, False),
+    "u": ("--u", "float", 0, None, True),
+    "top": ("--top", "int", 1, None, True),
 }
 
 

@@ -21,6 +21,8 @@ file and writes a new naviewer checkpoint.
 
 from __future__ import annotations
 
+import math
+
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -124,8 +126,8 @@ def clp_prune(model: nn.Module, u: float = DEFAULT_U, *, strict: bool = False,
     """
     ctx = ensure_context(ctx)
     u = float(u)
-    if not u == u or u < 0:  # NaN or negative
-        raise NaviewerError(f"CLP threshold u must be a non-negative number, got {u}")
+    if not math.isfinite(u) or u < 0:  # NaN, inf (prunes nothing and wrote a copy, rc 0) or negative
+        raise NaviewerError(f"CLP threshold u must be a finite non-negative number, got {u}")
     pairs, skipped = _pairs(model)
     if strict and skipped:
         first = skipped[0]

@@ -35,6 +35,11 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.workspace import Workspace
 
     ctx = JobContext(TextProgress())
+    if args.spec is None and (args.per_class != 10 or args.seed != 0):  # silently ignored before (a sweep)
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError("--per-class and --seed apply to the anchors a SPEC draws (naviewer anchors WORKSPACE "
+                            "labels --per-class N); without a SPEC the workspace's anchors are only shown")
     with Workspace.open(args.workspace) as ws:
         if args.spec is not None:
             set_workspace_anchors(ws, args.spec, args.per_class, args.seed, ctx)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.device import resolve_device
     from naviewer.errors import NaviewerError
-    from naviewer.workflows.anchor_sources import anchors_summary, set_workspace_anchors
+    from naviewer.workflows.anchor_sources import anchors_kept_on_failure, anchors_summary, set_workspace_anchors
     from naviewer.cli._options import refuse_ignored_anchor_count
     from naviewer.workflows.posthoc import posthoc_detect
     from naviewer.workspace import Workspace
@@ -89,12 +89,13 @@ def run(args: argparse.Namespace) -> int:
         unknown = sorted(set(args.detector) - set(detector_names()))
         if unknown:
             raise NaviewerError(f"unknown detector {unknown[0]!r}; choose from {', '.join(detector_names())}")
-        if args.anchors is not None:
-            set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
-        out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
-                             tag=args.tag, baselines=baselines, image_size=args.image_size,
-                             device=resolve_device(args.device), ctx=ctx, detectors=args.detector,
-                             detector_settings=detector_settings, view=args.view, embeddings=args.embeddings)
+        with anchors_kept_on_failure(ws):  # a detection that fails leaves the anchors it found
+            if args.anchors is not None:
+                set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)
+            out = posthoc_detect(ws, args.checkpoint, backbone=backbone_from_args(args), config=config, run=args.run,
+                                 tag=args.tag, baselines=baselines, image_size=args.image_size,
+                                 device=resolve_device(args.device), ctx=ctx, detectors=args.detector,
+                                 detector_settings=detector_settings, view=args.view, embeddings=args.embeddings)
         s = out.summary
         if out.anchors:
             print(anchors_summary(out.anchors))

@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.trainer import TrainConfig
     from naviewer.errors import NaviewerError
-    from naviewer.workflows.anchor_sources import anchors_summary, set_workspace_anchors
+    from naviewer.workflows.anchor_sources import anchors_kept_on_failure, anchors_summary, set_workspace_anchors
     from naviewer.workflows.dift_training import train_with_dift
     from naviewer.workspace import Workspace
 
@@ -110,10 +110,15 @@ def _run(args: argparse.Namespace) -> int:
         if args.anchors is not None:
             if not args.dift:
                 raise NaviewerError("--anchors needs --dift (anchors are DIFT's)")
-            if is_main_process():
+        # a run that fails before its first checkpoint (too few samples for k + anchors) leaves the anchors it found;
+        # one stopped later keeps the new ones, which its resume needs
+        trained = lambda: (ws.path / "checkpoints" / run_name / "last.pt").exists()  # noqa: E731
+        existed = trained()  # (refused at once: a run of that name is there already)
+        with anchors_kept_on_failure(ws, keep=lambda: is_main_process() and (existed or not trained())):
+            if args.anchors is not None and is_main_process():
                 set_workspace_anchors(ws, args.anchors, args.anchors_per_class, args.seed, ctx)
-        out = train_with_dift(ws, config, dift, run=run_name, accept_all=args.accept_all, monitor=not args.no_monitor,
-                              dift=args.dift, ctx=ctx)
+            out = train_with_dift(ws, config, dift, run=run_name, accept_all=args.accept_all,
+                                  monitor=not args.no_monitor, dift=args.dift, ctx=ctx)
         if not is_main_process():  # torchrun: rank 0 speaks for the run
             return 0
         if out.anchors:

@@ -104,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"created workspace {ws.path}: {what}; test set for evaluation: "
               f"{'yes' if evaluation.get('test') else 'none'}")
         if ws.config.get("anchors"):
-            print(anchors_summary(load_anchor_set(ws, args.anchors_per_class, args.seed).describe()))
+            described = load_anchor_set(ws, args.anchors_per_class, args.seed).describe()
+            print(anchors_summary(described))
+            for message in described.get("warnings") or []:  # "every one of class 0 is an anchor" went unsaid
+                print(f"  note: {message}")
         protocol = (ws.config.get("attack") or {}).get("test_protocol")
         if protocol:
             print(f"ASR test-time protocol: {protocol}")

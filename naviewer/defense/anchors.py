@@ -177,7 +177,8 @@ def draw_anchors(labels: np.ndarray, per_class: int = 10, seed: int = 0,
         members = pool[labels[pool] == cls]
         if members.size < per_class:
             message = (f"class {int(cls)} has {members.size} clean samples for {per_class} anchors"
-                       + ("; it takes no part in MinDist" if members.size == 0 else ""))
+                       + ("; it takes no part in MinDist" if members.size == 0 else
+                          ": every one of them is an anchor, so none of that class is left for DIFT to check"))
             if strict:
                 raise NaviewerError("anchors: " + message)
             warnings.append(message)

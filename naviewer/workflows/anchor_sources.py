@@ -24,9 +24,10 @@ and every output that judges a sample says that the anchors were not trusted.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -215,6 +216,26 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
             "indices": [], "labels": [], "warnings": warnings,
             "external": {"dataset": described, "ids": chosen.indices.tolist(), "labels": chosen.labels.tolist(),
                          "keys": [external.source_key(int(i)) for i in chosen.indices]}}
+
+
+@contextlib.contextmanager
+def anchors_kept_on_failure(ws, keep: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """The workspace's ``[anchors]`` as they were when the block fails and ``keep()`` says so: ``detect --anchors``
+    and ``run --anchors`` record the new anchors, then detect or train; a failure after that (a bad checkpoint,
+    "DIFT needs more than k + anchors samples") left the new anchors and lost the old ones (a sweep)."""
+    import copy
+
+    before = copy.deepcopy(ws.config.get("anchors"))
+    try:
+        yield
+    except BaseException:
+        if keep():
+            now = ws.config.get("anchors") or {}
+            restored = {key: None for key in now if key not in (before or {})}
+            restored.update(before or {})
+            if restored:
+                ws.update_config("anchors", restored)
+        raise
 
 
 def set_workspace_anchors(ws, spec: "AnchorSpec | str", per_class: int = 10, seed: int = 0,

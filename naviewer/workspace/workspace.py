@@ -241,7 +241,10 @@ class Workspace:
                     current.pop(key, None)
                 else:
                     current[key] = value
-            config[section] = current
+            if current:
+                config[section] = current
+            else:  # every key deleted: the section goes too (an empty [anchors] is no anchors, and reads as one)
+                config.pop(section, None)
             write_config(self.config_path, config)
             self._config = read_config(self.config_path)
 

@@ -178,6 +178,22 @@ def test_detect_checks_its_options_before_writing_anything(tmp_path: Path, optio
     assert outcome.code == 2 and "Traceback" not in outcome.err and option[1] in outcome.err, outcome.err
 
 
+def test_a_detection_that_fails_keeps_the_anchors_it_had(tmp_path: Path) -> None:
+    """``detect --anchors labels --anchors-per-class 21`` recorded the new anchors, then failed (a bad checkpoint, too few
+    samples for k + anchors): the old anchors were gone (a sweep). A failed detection leaves [anchors] as they were."""
+    from naviewer.workspace import Workspace
+
+    ws = tiny_workspace(tmp_path / "ws")
+    with Workspace.open(ws, read_only=True) as opened:
+        before = opened.config.get("anchors")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    outcome = run_cli(["detect", ws, "--checkpoint", bad, "--anchors", "labels", "--anchors-per-class", "2"])
+    assert outcome.code == 2 and "bad.pt" in outcome.err and "Traceback" not in outcome.err, outcome.err
+    with Workspace.open(ws, read_only=True) as opened:
+        assert opened.config.get("anchors") == before
+
+
 def test_a_reviewer_name_that_would_break_a_line_is_refused(tmp_path: Path) -> None:
     """``review --reviewer $'a\\nb'`` stored a name with a line feed in the audit log."""
     from naviewer.errors import NaviewerError

@@ -290,6 +290,14 @@ def load_training_checkpoint(path: "str | os.PathLike[str]") -> dict[str, Any]:
     if not is_naviewer_checkpoint(obj):
         raise NaviewerError("not a naviewer training checkpoint", path)
     check_naviewer_checkpoint(obj, path, training=True)
+    model = obj.get("model")
+    if isinstance(model, Mapping):  # NaN weights resumed to "training diverged ...: lower the learning rate" (a sweep)
+        bad = [name for name, tensor in model.items() if isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
+               and (not torch.isfinite(tensor).all() or (name.endswith("running_var") and (tensor < 0).any()))]
+        if bad:
+            raise NaviewerError(f"the checkpoint's weights hold NaN, infinite or impossible values ({len(bad)} tensors, "
+                                f"first {bad[0]}): a training that diverged before this checkpoint, or a damaged file; "
+                                "resume from an earlier epoch_XXXX.pt", path)
     return dict(obj)
 
 
@@ -478,8 +486,31 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
     if bad:  # the embeddings would be all NaN, and every detector's verdict meaningless
         raise NaviewerError(f"the checkpoint's weights hold NaN or infinite values ({len(bad)} tensors, first "
                             f"{bad[0]}): a training that diverged, or a damaged file", path)
+    negative = [name for name, tensor in state.items()
+                if name.endswith("running_var") and isinstance(tensor, torch.Tensor) and (tensor < 0).any()]
+    if negative:  # a variance below 0: every output NaN, every later number meaningless (a sweep: rc 0, knn_acc 0.1)
+        raise NaviewerError(f"the checkpoint is damaged: a BatchNorm's running variance is negative ({negative[0]})",
+                            path)
     model = build_backbone(config)
     load_backbone_weights(model, state, path)
+    _probe_forward(model, int(image_size) if image_size else 32, path)
     if image_size:
         model.naviewer_image_size = int(image_size)  # type: ignore[attr-defined]
     return LoadedEncoder(model, config, int(image_size) if image_size else None, method, meta)
+
+
+def _probe_forward(model: nn.Module, size: int, path: "str | os.PathLike[str]") -> None:
+    """Two random images through the encoder: finite weights can still give NaN or infinite features (weights of
+    1e30; embed wrote all-NaN embeddings, eval reported chance accuracy, prune "pruned 0", each with rc 0)."""
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    except (RuntimeError, ValueError) as exc:
+        raise NaviewerError(f"the encoder fails on a {size} px image: {str(exc).splitlines()[0]}", path) from None
+    finally:
+        model.train(training)
+    if isinstance(out, torch.Tensor) and out.is_floating_point() and not torch.isfinite(out).all():
+        raise NaviewerError("the encoder's features are NaN or infinite on an ordinary image (weights too large, or "
+                            "a damaged BatchNorm): a training that diverged, or a damaged file", path)

@@ -119,6 +119,12 @@ def _changed_inside(path: Path, state: dict) -> Path:
     return path
 
 
+def _tensors_changed(change: Callable[[str, torch.Tensor], torch.Tensor]) -> Callable[[Path, dict], Path]:
+    def make(path: Path, state: dict) -> Path:
+        return naviewer_checkpoint(path, {name: change(name, tensor) for name, tensor in state.items()})
+    return make
+
+
 #: (id, maker, words in the message)
 CHECKPOINT_CASES = [
     ("truncated", _truncated, ["truncated"]),
@@ -146,6 +152,11 @@ CHECKPOINT_CASES = [
     ("a-folder", _folder, ["folder"]),
     ("sparse-tensor", _sparse, ["sparse"]),
     ("bytes-changed-inside", _changed_inside, ["checksum"]),
+    # finite weights, NaN features: embed wrote all-NaN embeddings and eval reported chance accuracy, rc 0 (a sweep)
+    ("negative-running-var", _tensors_changed(lambda n, t: -torch.ones_like(t) if n.endswith("running_var") else t),
+     ["running variance is negative"]),
+    ("huge-weights", _tensors_changed(lambda n, t: torch.full_like(t, 1e30) if n.endswith("conv1.weight") else t),
+     ["NaN or infinite"]),
 ]
 
 

@@ -81,7 +81,7 @@ def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[in
 
 
 def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[JobContext] = None,
-                     check_rows: int = 65536) -> np.ndarray:
+                     check_rows: int = 65536, expected_dim: Optional[int] = None) -> np.ndarray:
     """Precomputed features of every workspace sample (e.g. ``naviewer embed`` sharded under torchrun), taken
     into the workspace as ``embeddings/RUN/TAG.npy`` (hard-linked when the filesystem allows: a 10M x 512 file
     is not copied) after checking them: a 2-D float array, one row per sample, every value finite. Returns
@@ -110,6 +110,10 @@ def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[
     if not isinstance(array, np.ndarray) or array.ndim != 2 or array.shape[1] < 1:
         raise NaviewerError(f"embeddings must be a 2-D (samples, dims) array, this one has shape "
                             f"{getattr(array, 'shape', '?')}", path)
+    if expected_dim is not None and array.shape[1] != expected_dim:  # another encoder's (a sweep: rc 0, a pass saved)
+        raise NaviewerError(f"the embeddings have {array.shape[1]} dimensions, the checkpoint's encoder gives "
+                            f"{expected_dim}: they are not this encoder's features (naviewer embed --checkpoint the "
+                            "same file writes them)", path)
     if not np.issubdtype(array.dtype, np.floating):
         raise NaviewerError(f"embeddings must be floating point, this file holds {array.dtype}", path)
     if len(array) != n:
@@ -346,7 +350,10 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
         return store.materialize(ctx, "loading the images for the crop-aware steps")
 
     if embeddings is not None:
-        features = adopt_embeddings(ws, embeddings, run=run, tag=tag, ctx=ctx)
+        from naviewer.ssl.backbones import infer_feature_dim
+
+        features = adopt_embeddings(ws, embeddings, run=run, tag=tag, ctx=ctx,
+                                    expected_dim=infer_feature_dim(encoder.backbone, size or 32))
     else:
         features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=size, device=device,
                                    store=store, ctx=ctx, view=view)

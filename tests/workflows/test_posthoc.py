@@ -72,7 +72,9 @@ def test_detect_takes_precomputed_embeddings_after_checking_them(accepted_run, t
     good = tmp_path / "features.npy"
     np.save(good, features.astype(np.float16))
     bad = {"rows": features[:-1], "ndim": features[:, 0], "ints": features.astype(np.int32),
-           "nan": np.where(np.arange(len(features))[:, None] == 5, np.nan, features)}
+           "nan": np.where(np.arange(len(features))[:, None] == 5, np.nan, features),
+           # another encoder's features (a sweep: 128-d with a 512-d checkpoint saved a pass, rc 0)
+           "width": np.concatenate([features, features], axis=1)}
     for name, array in bad.items():
         np.save(tmp_path / f"{name}.npy", array)
         rc = main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",

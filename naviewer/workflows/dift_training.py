@@ -599,6 +599,11 @@ def train_with_dift(ws: Workspace, train_config: TrainConfig, dift_config: Optio
     defense (same data, same monitor); with ``exclude`` (workspace ids, only without DIFT) those
     samples are left out from the start (B1: retraining on the data a filter kept)."""
     config = (dift_config or DiftConfig()).validate()
+    start = config.detection_start(int(train_config.epochs))
+    if dift and start >= int(train_config.epochs):  # it trained, said "done", and never detected (a sweep)
+        raise NaviewerError(f"DIFT starts detecting at epoch {start + 1} but the run has {train_config.epochs} "
+                            f"epoch{'' if train_config.epochs == 1 else 's'}: it would never detect. Train for more "
+                            "epochs (--epochs), or start DIFT earlier (--dift-start)")
     return DiftRun(ws, run, accept_all=accept_all, gate=gate, ctx=ctx).train(
         train_config, config, monitor=monitor, dift=dift, exclude=exclude)
 

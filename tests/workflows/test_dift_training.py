@@ -294,3 +294,11 @@ def test_a_resume_refuses_replaced_anchors_and_a_fresh_run_forgets_old_selection
             train_with_dift(ws, train_config(8), dift_config(patience=2, start_epoch=2), monitor=False,
                             ctx=_CancelAfterEpoch(2))
         assert sorted(p.name for p in selected.iterdir()) == ["epoch_00002.npy"]
+
+
+def test_a_dift_run_that_would_never_detect_is_refused(tmp_path, tiny_data):
+    """`run --dift --dift-start 1000 --epochs 2` trained, said "done" and never detected (a sweep)."""
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        with pytest.raises(NaviewerError, match="starts detecting at epoch 6 but the run has 2 epochs"):
+            train_with_dift(ws, train_config(2), dift_config(start_epoch=5), monitor=False)
+        assert not (ws.path / "checkpoints" / "dift" / "last.pt").exists()

@@ -40,7 +40,9 @@ def _config(args: argparse.Namespace):
     from naviewer.workflows.demo import demo_config_from_args
 
     values = dict(parse_settings(args.settings))
-    values.update({"epochs": args.epochs, "device": args.device, "threads": args.threads})
+    # the options given win over --set; one not given leaves --set's value (--set epochs=-1 was dropped for the default)
+    values.update({k: v for k, v in {"epochs": args.epochs, "device": args.device, "threads": args.threads}.items()
+                   if v is not None})
     return demo_config_from_args(values)
 
 

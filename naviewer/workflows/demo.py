@@ -126,7 +126,23 @@ class DemoConfig:
     def from_overrides(cls, values: Optional[Mapping[str, Any]] = None) -> "DemoConfig":
         from naviewer.settings import settings_from_dict
 
-        return settings_from_dict(cls, values, "demo")  # unknown keys and wrong types named (width=abc)
+        config = settings_from_dict(cls, values, "demo")  # unknown keys and wrong types named (width=abc)
+        return config.validate()
+
+    def validate(self) -> "DemoConfig":
+        """Ranges the --set path skipped (--epochs -1 is refused, --set epochs=-1 trained the default 50), and a
+        detection start the run never reaches (--epochs 20 trained 20 epochs and never detected)."""
+        for name in ("epochs", "data_size", "image_size", "width", "batch_size"):
+            value = getattr(self, name)
+            if int(value) < 1:
+                raise NaviewerError(f"demo setting {name}={value}: must be >= 1")
+        if int(self.dift_start) < 0:
+            raise NaviewerError(f"demo setting dift_start={self.dift_start}: must be >= 0")
+        if int(self.dift_start) >= int(self.epochs):
+            raise NaviewerError(f"the demo's DIFT starts detecting at epoch {int(self.dift_start) + 1} but it trains "
+                                f"{self.epochs} epochs: it would never detect (--epochs {int(self.dift_start) + 5} or "
+                                f"more, or --set dift_start=N below {self.epochs})")
+        return self
 
     def dataset_spec(self) -> Any:
         if self.data_size == 32 and self.tint:

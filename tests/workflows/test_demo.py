@@ -139,3 +139,15 @@ def test_finetune_and_finish_with_a_retrain_restart(demo_ws, tmp_path):
         assert restart["remaining_epochs"] == 2
         assert restart["n_samples"] == ws.store.sample_count() - out["confirmed"]
         assert max(r["epoch"] for r in records if r["kind"] == "epoch") == epochs_before + 1
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--set", "epochs=-1"], "epochs=-1: must be >= 1"),  # --set's value was dropped for the default 50 epochs
+    (["--epochs", "20"], "starts detecting at epoch 30 but it trains 20 epochs"),  # trained, never detected
+    (["--set", "dift_start=-2"], "dift_start=-2: must be >= 0"),
+])
+def test_demo_settings_that_cannot_work_are_refused_before_anything(tmp_path, capsys, argv, words):
+    from naviewer.cli import main
+
+    assert main(["demo", "--no-gui", "--workspace", str(tmp_path / "ws"), *argv]) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "ws").exists()

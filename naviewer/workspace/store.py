@@ -728,8 +728,13 @@ class WorkspaceStore:
     def pass_scores(self, pass_id: int) -> dict[str, np.ndarray]:
         """The score arrays of a pass, each checked: one value per sample, plain numbers (no pickles)."""
         rows = self._conn().execute("SELECT name, data FROM pass_arrays WHERE pass_id=?", (int(pass_id),)).fetchall()
-        if not rows and self.pass_info(pass_id) is None:
-            raise NaviewerError(f"no detection pass {pass_id}", self.path)
+        if not rows:
+            info = self.pass_info(pass_id)
+            if info is None:
+                raise NaviewerError(f"no detection pass {pass_id}", self.path)
+            if info.get("n"):  # read as "0 flagged" and an export that kept everything, rc 0 (a sweep)
+                raise NaviewerError(f"detection pass {pass_id} has no score arrays: they were deleted from the "
+                                    "database (a damaged workspace); detect again", self.path)
         n = self.sample_count()
         return {str(name): self._checked_array(pass_id, name, blob, n) for name, blob in rows}
 

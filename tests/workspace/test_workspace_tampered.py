@@ -197,3 +197,10 @@ def test_a_reordered_or_changed_source_is_refused_not_misbound(tmp_path):
                 ws.dataset()
         finally:
             Workspace.IDENTITY_PIXELS = 16
+
+
+def test_a_pass_whose_arrays_were_deleted_is_named_not_read_as_no_flags(path: Path) -> None:
+    """`DELETE FROM pass_arrays`: review read "0 flagged in 0 clusters" (the pass had flags) and export kept all (a sweep)."""
+    _sql(path, "DELETE FROM pass_arrays")
+    with Workspace.open(path) as ws, pytest.raises(NaviewerError, match="detection pass 1 has no score arrays"):
+        ws.store.pass_scores(1)

@@ -119,12 +119,20 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
          "--decode-mb must be a finite number"),
         (["prune", "x.pt", "--out", str(tmp_path / "p.pt"), "--u", "inf"], "--u must be a finite number"),
         (["review", str(tmp_path), "--top", "0"], "--top must be >= 1"),
+        # bench and reproduce sizes: tracebacks (StopIteration, ZeroDivisionError), nonsense figures with rc 0
+        (["bench", "embed", "--images", "0"], "--images must be >= 1"),
+        (["bench", "workspace", "--scale", "1000", "0"], "--scale must be >= 1, got 0"),
+        (["bench", "responsiveness", "--seconds", "nan"], "--seconds must be a finite number"),
+        (["reproduce", "--matrix", str(tmp_path / "mx"), "--cells", "patch:simclr:-1"], "seed must be 0 .."),
+        (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"), "--restarts", "x"],
+         "--restarts belongs to the detection matrix"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "w").exists() and not (tmp_path / "t").exists()
+    assert not (tmp_path / "mx" / "cells").exists() and not (tmp_path / "rp").exists()
 
 
 def test_naviewer_path_opens_the_window_on_it(tmp_path, monkeypatch):

@@ -68,6 +68,17 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "decode_mb": ("--decode-mb", "float", 0, None, False),
     "u": ("--u", "float", 0, None, True),
     "top": ("--top", "int", 1, None, True),
+    # bench and reproduce sizes: 0 or -1 ended in tracebacks (StopIteration, ZeroDivisionError), nonsense figures
+    # with rc 0, or a measurement that started anyway (a third sweep); lists (--scale 0 5) are checked item by item
+    "images": ("--images", "int", 1, None, True),
+    "steps": ("--steps", "int", 1, None, True),
+    "scale": ("--scale", "int", 1, None, True),
+    "points": ("--points", "int", 1, None, True),
+    "rounds": ("--rounds", "int", 1, None, True),
+    "old_limit_gb": ("--old-limit-gb", "float", 0, None, False),
+    "files": ("--files", "int", 1, None, True),
+    "seconds": ("--seconds", "float", 0, None, False),
+    "retrains": ("--retrains", "int", 1, None, True),
 }
 
 
@@ -101,7 +112,8 @@ def check_options(args: argparse.Namespace) -> None:
     NaviewerError naming it)."""
     for dest, value in vars(args).items():
         if dest in RULES and value is not None:
-            _check(dest, value)
+            for item in (value if isinstance(value, (list, tuple)) else [value]):
+                _check(dest, item)
         elif dest in NOT_EMPTY and isinstance(value, str) and not value.strip():
             raise NaviewerError(f"{NOT_EMPTY[dest]} is empty: give a value, or leave the option out")
     width, arch = getattr(args, "width", None), getattr(args, "arch", None)

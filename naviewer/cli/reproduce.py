@@ -93,6 +93,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.matrix:
         return run_matrix_cli(args)
+    matrix_only = [flag for flag, given in (("--cells", args.cells), ("--set", args.recipe_set),
+                                            ("--restarts", args.restarts != "retrain"), ("--retrains", args.retrains != 1),
+                                            ("--detector", args.detector), ("--rescore", args.rescore)) if given]
+    if matrix_only:  # ignored by a single reproduction, which crafted and trained anyway (a sweep)
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError(f"{', '.join(matrix_only)} belong{'s' if len(matrix_only) == 1 else ''} to the detection "
+                            "matrix: add --matrix OUT, or leave them out")
     missing = [flag for flag, value in (("--attack", args.attack), ("--dataset", args.dataset), ("--out", args.out))
                if not value]
     if missing:
@@ -147,6 +155,8 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
     from naviewer.errors import NaviewerError
     from naviewer.workflows.matrix import MATRIX_DETECTORS, Cell, MatrixConfig, default_plan, rescore, run_matrix
 
+    if Path(args.matrix).exists() and not Path(args.matrix).is_dir():  # it said "File exists", raw
+        raise NaviewerError("--matrix names a file: give a folder (made if missing) for the matrix's cells", args.matrix)
     detectors = tuple(args.detector or MATRIX_DETECTORS)
     from naviewer.catalogue import DETECTOR_NAMES
 

@@ -101,6 +101,8 @@ class Cell:
             raise NaviewerError(f"unknown method {method!r} in cell {text!r}; choose from {', '.join(MATRIX_METHODS)}")
         if threads < 1:
             raise NaviewerError(f"threads must be >= 1 in cell {text!r}")
+        if not 0 <= seed < 2**32:  # -1 ended in numpy's traceback after the cell's folder was made (a sweep)
+            raise NaviewerError(f"seed must be 0 .. {2**32 - 1} in cell {text!r}")
         return cls(parts[0], method, seed, threads)
 
 

@@ -134,6 +134,14 @@ def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN
     resuming = args.resume and last.exists()
     if resuming:
         state = _check_resume_options(args, last)
+        done = int(state.get("completed_epochs", 0) or 0)
+        total = int(args.epochs or state.get("total_epochs") or (state.get("config") or {}).get("epochs") or 0)
+        if done >= total:  # it trained nothing, said "done", and rewrote last.pt (a sweep)
+            from naviewer.errors import NaviewerError
+
+            raise NaviewerError(f"the run has {done} epochs done already, {'as many as' if done == total else 'more than'} "
+                                f"{'--epochs' if args.epochs else 'it was started for'} ({total}): nothing to resume; "
+                                f"--epochs N above {done} trains it longer", last)
     else:
         config = _new_config(args)
         # the method and its settings are checked before the images are decoded: a typo in --set used to

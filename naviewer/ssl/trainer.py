@@ -188,11 +188,19 @@ def _resumable(path: Path):
     ids out of range) is one NaviewerError naming the file, not a traceback from deep in the restore."""
     try:
         yield
-    except NaviewerError:
+    except NaviewerError as exc:
+        if exc.path is None:  # "unknown SSL method 'dino'" named no file
+            raise NaviewerError(f"cannot resume from this checkpoint: {exc.message}", path) from None
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
-        raise NaviewerError(f"damaged training checkpoint: cannot resume from it ({type(exc).__name__}: {exc}); "
-                            "start a new run, or resume from an intact checkpoint", path) from None
+        text = str(exc)
+        if "size mismatch" in text:  # torch's load_state_dict lists every layer: 64 lines inside one message
+            first = next((line.strip() for line in text.splitlines() if "size mismatch" in line), "")
+            text = f"its weights do not fit the encoder it records ({first.rstrip('.')}; and more)"
+        else:
+            text = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        raise NaviewerError(f"damaged training checkpoint: cannot resume from it ({text}); start a new run, or "
+                            "resume from an intact checkpoint", path) from None
 
 
 class Trainer:

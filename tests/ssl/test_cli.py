@@ -27,6 +27,9 @@ def test_train_resume_embed_eval(tmp_path, capsys):
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
               if json.loads(line)["kind"] == "epoch"]
     assert epochs == [0, 1]
+    capsys.readouterr()  # done: resuming again trains nothing (it said "done" and rewrote last.pt)
+    assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 2
+    assert "2 epochs done already" in capsys.readouterr().err
     out = tmp_path / "emb.npy"
     assert main(["embed", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--dataset", "demo",
                  "--out", str(out), "--dtype", "float16", "--device", "cpu"]) == 0

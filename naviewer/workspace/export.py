@@ -261,6 +261,7 @@ def export_manifests(
     total_rows = n_kept + n
     chunk_rows = max(1, int(chunk_rows))
 
+    check_out_dir(ws, out)
     created = _make_out_dir(out)
     staged: dict[str, Path] = {}
     committed = False
@@ -492,6 +493,33 @@ def _check_entries(ws: "Workspace", entries: list[str], kept_ids: np.ndarray, ke
     if bad_name_char("".join(keys)) is not None:
         index = next(i for i, v in enumerate(keys) if bad_name_char(v) is not None)
         raise NaviewerError(f"sample {offset + index} cannot be exported: {name_problem(keys[index])}", store_path)
+
+
+def check_out_dir(ws: "Workspace", out: Path) -> None:
+    """The manifests never go into the workspace (but its ``exports/``) nor into the dataset they describe: into
+    ``WS/dataset`` an export replaced the dataset's own classes.txt, into a class folder it added files every later
+    open called "not images", into ``WS`` it mixed with the workspace's files (all rc 0; a sweep)."""
+    target = Path(os.path.abspath(out))
+    workspace = Path(os.path.abspath(ws.path))
+    exports = Path(os.path.abspath(ws.exports_dir)) if hasattr(ws, "exports_dir") else workspace / "exports"
+
+    def inside(path: Path, folder: Path) -> bool:
+        return path == folder or folder in path.parents
+
+    if inside(target, workspace) and not (inside(target, exports) and target != exports):
+        raise NaviewerError("the export would go into the workspace itself: choose a folder outside it, or leave "
+                            "--out out (WORKSPACE/exports/<time>)", out)
+    record = ws.dataset_record() or {}
+    roots = []
+    if record.get("root"):
+        roots.append(Path(os.path.abspath(str(record["root"]))))
+    if record.get("path"):
+        listed = Path(os.path.abspath(str(record["path"])))
+        roots.append(listed.parent if listed.suffix else listed)
+    for root in roots:
+        if inside(target, root):
+            raise NaviewerError(f"the export would go into the dataset it describes ({root}): choose a folder outside "
+                                "it", out)
 
 
 def _make_out_dir(out: Path) -> list[Path]:

@@ -292,7 +292,7 @@ def test_an_interrupted_run_is_not_sent_to_finetune(tmp_path: Path) -> None:
         opened.checkpoint_dir("dift").mkdir(parents=True, exist_ok=True)
         (opened.checkpoint_dir("dift") / "last.pt").write_bytes(b"")
         write_state(opened, "dift", status=RunStatus.DETECTING, dift=True)
-    outcome = run_cli(["run", ws, "--dift", "--epochs", "1", *TINY_TRAIN])
+    outcome = run_cli(["run", ws, "--dift", "--epochs", "1", "--dift-start", "0", *TINY_TRAIN])
     # made by hand above, it has no run record and cannot be resumed either: --resume is not offered (a real
     # interrupted run is: test_dift_training.py::test_an_interrupted_dift_run_resumes_to_the_same_flags)
     assert outcome.code == 2 and "'detecting'" in outcome.err and "--resume" not in outcome.err, outcome.err

@@ -402,3 +402,23 @@ def test_export_progress_only_moves_forward(ws, tmp_path: Path) -> None:
     done = [p[0] for p in reporter.progresses]
     total = reporter.progresses[-1][1]
     assert done == sorted(done) and done[-1] == total == 40 + 37 and len(done) >= 2 * (40 // 7)
+
+
+def test_an_export_into_the_workspace_or_its_dataset_is_refused(tmp_path: Path) -> None:
+    """Into WS/dataset it replaced the dataset's classes.txt, into a class folder it added files every later open
+    called "not images", into WS it mixed with the workspace's files (all rc 0; a sweep)."""
+    from PIL import Image
+
+    from naviewer.data import open_dataset
+
+    for name in ("cat", "dog"):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / "images" / name / f"{i}.png")
+    with Workspace.create(tmp_path / "ws", open_dataset(tmp_path / "images")) as ws:
+        for out in (tmp_path / "ws", tmp_path / "ws" / "runs", tmp_path / "images", tmp_path / "images" / "cat" / "x"):
+            with pytest.raises(NaviewerError, match="would go into"):
+                export_manifests(ws, out)
+            assert not (out / "kept.txt").exists()
+        assert export_manifests(ws).out_dir.parent == tmp_path / "ws" / "exports"  # the default stays
+        assert export_manifests(ws, tmp_path / "out").kept == 6

@@ -246,9 +246,42 @@ def set_workspace_anchors(ws, spec: "AnchorSpec | str", per_class: int = 10, see
     samples = ws.store.samples()
     section = resolve_anchor_section(spec, samples["label"], samples["source_key"], ws.class_names, per_class, seed,
                                      ctx)
+    if section.get("external"):
+        _note_training_images(section, samples)
     stale = {key: None for key in (ws.config.get("anchors") or {}) if key not in section}
     ws.update_config("anchors", {**stale, **section})  # replaces the section (update_config merges)
     return section
+
+
+def _note_training_images(section: dict, samples: dict) -> None:
+    """A trusted set whose images are training samples (the same content) is not "outside the training set", and one
+    whose labels differ from theirs contradicts the data DIFT checks: said in the section's warnings and source (a
+    sweep: the training folder itself, relabelled, was accepted as an outside trusted set without a word)."""
+    from naviewer.data import open_dataset
+
+    external = section["external"]
+    described = external.get("dataset") or {}
+    spec = described.get("path") or described.get("root")
+    if not spec:
+        return
+    try:
+        dataset = open_dataset(spec)
+        hashes = [dataset.content_hash(int(i)) for i in external["ids"]]
+    except (NaviewerError, OSError, ValueError):
+        return
+    by_hash = {h: i for i, h in enumerate(samples["hash"]) if h}
+    same = [(by_hash[h], int(label)) for h, label in zip(hashes, external["labels"]) if h in by_hash]
+    if not same:
+        return
+    labels = np.asarray(samples["label"])
+    other = [(i, label) for i, label in same if int(labels[i]) != label]
+    text = f"{len(same)} of the {len(hashes)} trusted anchor images are training samples (the same pixels)"
+    if other:
+        i, label = other[0]
+        text += (f"; {len(other)} of them carry another label in the training set (training sample {i} is class "
+                 f"{int(labels[i])}, the trusted set says {label}): check which labels are right")
+    section["warnings"] = list(section.get("warnings") or []) + [text]
+    section["source"] = str(section.get("source", "")).replace(", outside the training set)", ", some of them training samples)")
 
 
 # -- reading them back -------------------------------------------------------------------------------

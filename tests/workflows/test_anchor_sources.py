@@ -77,6 +77,22 @@ def test_external_anchors_outside_the_training_set(plain_ws, tiny_data):
     assert "external" not in plain_ws.config["anchors"] and load_anchor_set(plain_ws).external is None
 
 
+def test_a_trusted_set_of_training_images_is_said(plain_ws, tiny_data, tmp_path):
+    """The training folder itself (or its images relabelled) was accepted as trusted anchors "outside the training
+    set" without a word (a sweep); the test folder is outside and says nothing."""
+    section = set_workspace_anchors(plain_ws, str(tiny_data[0]), per_class=2)
+    assert any("8 of the 8 trusted anchor images are training samples" in w for w in section["warnings"])
+    assert "outside the training set" not in section["source"]
+    root = tiny_data[0].parent  # a list's paths stay inside its folder
+    lines = [f"{path.relative_to(root)} {(int(path.parent.name[-1]) + 1) % 4}"
+             for path in sorted(tiny_data[0].rglob("*.png"))[::15]]
+    (root / "relabelled-s16.txt").write_text("\n".join(lines) + "\n")
+    relabelled = set_workspace_anchors(plain_ws, str(root / "relabelled-s16.txt"), per_class=1)
+    assert any("carry another label" in w for w in relabelled["warnings"]), relabelled["warnings"]
+    outside = set_workspace_anchors(plain_ws, str(tiny_data[1]), per_class=2)
+    assert not any("training samples" in w for w in outside["warnings"])
+
+
 def test_posthoc_detection_with_external_anchors(accepted_run, tiny_data, tmp_path, capsys):
     import shutil
 

@@ -104,7 +104,7 @@ def _check(dest: str, value: Any) -> None:
 
 #: text options whose empty value used to pass as "not given" ('' became the default run, the login name, the
 #: current folder for export's manifests): refused for every command that has them
-NOT_EMPTY = {"out": "--out", "run": "--run", "reviewer": "--reviewer", "embeddings": "--embeddings"}
+NOT_EMPTY = {"out": "--out", "run": "--run", "reviewer": "--reviewer", "embeddings": "--embeddings", "tag": "--tag"}
 
 
 def check_options(args: argparse.Namespace) -> None:

@@ -89,6 +89,15 @@ def run(args: argparse.Namespace) -> int:
         unknown = sorted(set(args.detector) - set(detector_names()))
         if unknown:
             raise NaviewerError(f"unknown detector {unknown[0]!r}; choose from {', '.join(detector_names())}")
+        unused = sorted(set(detector_settings) - set(args.detector))
+        if unused:  # set for a detector that does not run: silently ignored before (a sweep)
+            raise NaviewerError(f"--detector-set {unused[0]}:... sets a detector that does not run: add --detector "
+                                f"{unused[0]}" + ("" if unused[0] in detector_names() else
+                                                  f" (known: {', '.join(detector_names())})"))
+        from naviewer.defense.detectors import make_detector
+
+        for name in args.detector:  # its settings, before the checkpoint is read and the images embedded
+            make_detector(name, **detector_settings.get(name, {}))
         with anchors_kept_on_failure(ws):  # a detection that fails leaves the anchors it found
             if args.anchors is not None:
                 set_workspace_anchors(ws, args.anchors, args.anchors_per_class, config.seed, ctx)

@@ -178,6 +178,18 @@ def test_detect_checks_its_options_before_writing_anything(tmp_path: Path, optio
     assert outcome.code == 2 and "Traceback" not in outcome.err and option[1] in outcome.err, outcome.err
 
 
+@pytest.mark.parametrize("option, words", [
+    (["--detector-set", "bogus:k=1"], "sets a detector that does not run"),  # silently ignored
+    (["--detector", "lid", "--detector-set", "lid:bogus=1"], "has no setting 'bogus'"),  # "LidSettings.__init__() ..."
+    (["--tag", ""], "--tag is empty"),
+])
+def test_detector_settings_and_tags_that_cannot_apply_are_named(tmp_path: Path, option: list, words: str) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli(["detect", ws, "--checkpoint", tmp_path / "missing.pt", *option])
+    assert outcome.code == 2 and words in outcome.err and "Traceback" not in outcome.err, outcome.err
+
+
 def test_a_detection_that_fails_keeps_the_anchors_it_had(tmp_path: Path) -> None:
     """``detect --anchors labels --anchors-per-class 21`` recorded the new anchors, then failed (a bad checkpoint, too few
     samples for k + anchors): the old anchors were gone (a sweep). A failed detection leaves [anchors] as they were."""

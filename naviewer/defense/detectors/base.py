@@ -137,11 +137,15 @@ class Detector:
     summary: ClassVar[str] = ""
 
     def __init__(self, **settings: Any) -> None:
+        known = [f.name for f in dataclasses.fields(self.Settings)]
+        unknown = [key for key in settings if key not in known]
+        if unknown:  # said as the option, not as "LidSettings.__init__() got an unexpected keyword argument"
+            raise NaviewerError(f"detector {self.name!r} has no setting {unknown[0]!r}; its settings: {', '.join(known)}")
         try:
             self.settings = self.Settings(**settings)
         except TypeError as exc:
-            known = ", ".join(f.name for f in dataclasses.fields(self.Settings))
-            raise NaviewerError(f"bad settings for detector {self.name!r}: {exc}; known settings: {known}") from None
+            raise NaviewerError(f"bad settings for detector {self.name!r}: {exc}; known settings: "
+                                f"{', '.join(known)}") from None
         self._check_types(settings)
         self.validate()
 

@@ -99,7 +99,7 @@ def test_threshold_rules_and_registry():
     assert {"kdist", "lid", "slof", "dao", "dift", "dbscan", "optics"} <= set(detector_names())
     with pytest.raises(NaviewerError, match="choose from"):
         make_detector("nope")
-    with pytest.raises(NaviewerError, match="known settings"):
+    with pytest.raises(NaviewerError, match="has no setting .kk.; its settings: k, "):
         make_detector("lid", kk=3)
     with pytest.raises(NaviewerError):
         make_detector("kdist", direction="up").run(DetectorInputs(np.random.default_rng(0).normal(size=(50, 3))))

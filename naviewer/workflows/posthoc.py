@@ -495,17 +495,39 @@ def locate_recorded_checkpoint(ws: Workspace, recorded: "str | Path") -> Path:
     ran, and the GUI's fine-tune failed with "checkpoint file not found"). Returns the recorded path when
     none exists, so the error names what was recorded."""
     path = Path(recorded).expanduser()
-    if path.is_file():
-        return path
     parts = path.parts
     if "checkpoints" in parts:
         index = len(parts) - 1 - parts[::-1].index("checkpoints")
         moved = ws.path.joinpath(*parts[index:])
-        if moved.is_file():
+        if moved.is_file():  # this workspace's own copy first: a copied workspace used the original's file
             return moved
+        if _same_workspace(ws, Path(*parts[:index])):
+            # the original of this copy: its file is not this workspace's (a sweep: a copy whose checkpoints/ was
+            # deleted fine-tuned the original's encoder); the error names this workspace's missing file
+            return moved
+    if path.is_file():
+        return path
     if not path.is_absolute() and (ws.path / path).is_file():
         return ws.path / path
     return path
+
+
+def _same_workspace(ws: Workspace, other: Path) -> bool:
+    """``other`` is another folder holding this very workspace (a copy's original): the same creation stamp and
+    dataset."""
+    try:
+        if other.resolve() == Path(ws.path).resolve():
+            return False
+        from naviewer.workspace.config import tomllib  # (the tomli backport on 3.10)
+
+        theirs = tomllib.loads((other / "workspace.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):  # (tomllib's error is a ValueError)
+        return False
+
+    def stamp(config: dict) -> tuple:
+        return ((config.get("workspace") or {}).get("created"), (config.get("dataset") or {}).get("content_hash"))
+
+    return all(stamp(ws.config)) and stamp(theirs) == stamp(ws.config)
 
 
 def confirmed_density(features: np.ndarray, ids: np.ndarray, k: int) -> Optional[float]:

@@ -234,3 +234,18 @@ def test_a_recorded_checkpoint_is_found_again_after_the_workspace_moved(tmp_path
     (ws.path / "mine.pt").write_bytes(b"x")
     assert locate_recorded_checkpoint(ws, "mine.pt") == ws.path / "mine.pt"
     assert locate_recorded_checkpoint(ws, "/nowhere/x.pt") == Path("/nowhere/x.pt")   # said as recorded
+    # a copy whose own checkpoints/ is gone: never the original's file (it fine-tuned the original's encoder); another
+    # workspace's encoder (a detection with a foreign checkpoint) is still found where it lies
+    import shutil
+
+    stamp = '[workspace]\ncreated = "2026-12-04T00:00:00Z"\n[dataset]\ncontent_hash = "abc"\n'
+    for root in (tmp_path / "original", tmp_path / "other"):
+        (root / "checkpoints" / "demo").mkdir(parents=True)
+        (root / "checkpoints" / "demo" / "last.pt").write_bytes(b"x")
+        (root / "workspace.toml").write_text(stamp if root.name == "original" else stamp.replace("abc", "xyz"))
+    shutil.rmtree(ws.path / "checkpoints")
+    ws.config = {"workspace": {"created": "2026-12-04T00:00:00Z"}, "dataset": {"content_hash": "abc"}}
+    original = tmp_path / "original" / "checkpoints" / "demo" / "last.pt"
+    assert locate_recorded_checkpoint(ws, original) == here and not here.exists()
+    foreign = tmp_path / "other" / "checkpoints" / "demo" / "last.pt"
+    assert locate_recorded_checkpoint(ws, foreign) == foreign

@@ -350,7 +350,7 @@ class AnalystDock:
         state = read_state(self.ws, self.run) if self.run else None
         if state and state.get("status") == "awaiting_review":
             checkpoint = self.ws.checkpoint_dir(self.run) / "last.pt"
-            what = f"run {self.run!r}'s checkpoint"
+            what = f"the checkpoint of run {self.run!r}"
         else:
             checkpoint = self.posthoc_checkpoint()
             what = "the encoder this pass was detected with"

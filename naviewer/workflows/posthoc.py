@@ -334,6 +334,12 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     start = time.perf_counter()
     encoder = load_encoder(checkpoint, backbone)
     size = image_size or encoder.image_size
+    n, section = ws.store.sample_count(), ws.config.get("anchors") or {}
+    internal = len(section.get("indices") or [])  # (anchors drawn when read count 0 here: DIFT checks them exactly)
+    if n <= config.k + internal:  # said before the embedding (minutes at scale), where k comes from
+        raise NaviewerError(f"DIFT needs more than k + anchors = {config.k} + {internal} samples, the workspace has "
+                            f"{n}: lower k ([dift] k in workspace.toml, or --dift-set k=N) or the anchors a class",
+                            ws.config_path)
     if detectors:  # bad detector settings are refused now, not after the embedding and the DIFT pass
         from naviewer.defense.detectors import make_detector
 

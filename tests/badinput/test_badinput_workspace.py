@@ -467,3 +467,16 @@ def test_a_broken_or_unlabelled_test_set_is_refused_when_the_workspace_is_made(t
     with pytest.warns(DatasetWarning, match="the test set is the training set itself"):
         outcome = run_cli(["new", "--dataset", str(data), "--test-dataset", str(data), str(tmp_path / "ws")])
     assert outcome.code == 0, outcome.err
+
+
+def test_a_dift_k_larger_than_the_workspace_is_refused_before_the_embedding(tmp_path: Path, monkeypatch) -> None:
+    """`--dift-set k=100000` failed only after every image was embedded, without saying where k came from."""
+    import naviewer.workflows.posthoc as posthoc
+
+    monkeypatch.setattr(posthoc, "embed_workspace", lambda *a, **k: pytest.fail("embedded before the check"))
+    ws = tiny_workspace(tmp_path / "ws")
+    from badinput_kit import naviewer_checkpoint, tiny_backbone_state
+
+    checkpoint = naviewer_checkpoint(tmp_path / "c.pt", tiny_backbone_state())
+    outcome = run_cli(["detect", ws, "--checkpoint", checkpoint, "--dift-set", "k=100000"])
+    assert outcome.code == 2 and "k + anchors = 100000" in outcome.err and "--dift-set k=N" in outcome.err, outcome.err

@@ -163,7 +163,8 @@ def load_file(path: "str | os.PathLike[str]", map_location: "str | torch.device"
     """
     path = Path(path)
     if not path.is_file():
-        raise NaviewerError("checkpoint file not found" if not path.exists() else "expected a checkpoint file, found a folder",
+        found = "a folder" if path.is_dir() else "not a regular file (a pipe or a device)"  # a FIFO read as "a folder"
+        raise NaviewerError("checkpoint file not found" if not path.exists() else f"expected a checkpoint file, found {found}",
                             path)
     problem = _sniff(path)
     if problem is not None:

@@ -163,7 +163,7 @@ def load_file(path: "str | os.PathLike[str]", map_location: "str | torch.device"
     """
     path = Path(path)
     if not path.is_file():
-        found = "a folder" if path.is_dir() else "not a regular file (a pipe or a device)"  # a FIFO read as "a folder"
+        found = "a folder" if path.is_dir() else "a pipe or a device, not a regular file"  # a FIFO read as "a folder"
         raise NaviewerError("checkpoint file not found" if not path.exists() else f"expected a checkpoint file, found {found}",
                             path)
     problem = _sniff(path)

@@ -302,25 +302,13 @@ class DiftRun:
         if self.distributed and not self.main:
             yield
             return
-        from filelock import FileLock, Timeout
 
-        folder = self.ws.path / "runs"
-        folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(folder / f".{self.run}.lock", timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise NaviewerError(f"run {self.run!r} is being trained by another process now: wait for it, or choose "
-                                "another run name (--run NAME)", folder / f".{self.run}.lock") from None
-        except (OSError, NotImplementedError) as exc:  # a file system without locks: train, unguarded, and say so
+        def unguarded(exc: BaseException) -> None:  # a file system without locks: train, and say so
             self.ctx.event("warning", message=f"run {self.run!r} could not be locked ({exc}); do not start a second "
                                               "run of this name until this one is done")
+
+        with training_lock(self.ws, self.run, "wait for it, or choose another run name (--run NAME)", unguarded):
             yield
-            return
-        try:
-            yield
-        finally:
-            lock.release()
 
     def _drop_empty_folders(self) -> None:
         """A run that failed before training (its dataset gone) left empty ``checkpoints/NAME/`` behind."""

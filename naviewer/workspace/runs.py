@@ -157,14 +157,16 @@ def interrupted_trainings(ws: "Workspace") -> list[str]:
 
 
 def _lock_path(ws: "Workspace", run: str) -> Path:
-    return ws.path / "runs" / f".{run}.lock"  # the lock a DIFT run holds too (DiftRun._run_lock)
+    return ws.path / "runs" / f".{run}.lock"
 
 
 @contextlib.contextmanager
-def training_lock(ws: "Workspace", run: str) -> Iterator[None]:
-    """Held while a plain training writes run ``run`` (the window's Train, its resume): a second process resuming it
-    meanwhile would write the same files. A NaviewerError names the lock when another holds it; a file system
-    without locks trains unguarded."""
+def training_lock(ws: "Workspace", run: str, advice: str = "wait for it",
+                  unguarded: Optional[Any] = None) -> Iterator[None]:
+    """Held while this process trains run ``run`` (a DIFT run, the window's plain Train, a resume): two trainings
+    of one run would write its files mixed. The operating system drops the lock when its holder dies, so a killed
+    run never blocks the next. A NaviewerError (ending in ``advice``) names the lock when another holds it; on a
+    file system without locks the training goes on unguarded, after ``unguarded(exc)``."""
     from filelock import FileLock, Timeout
 
     path = _lock_path(ws, run)
@@ -173,8 +175,10 @@ def training_lock(ws: "Workspace", run: str) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        raise NaviewerError(f"run {run!r} is being trained by another process now: wait for it", path) from None
-    except (OSError, NotImplementedError):
+        raise NaviewerError(f"run {run!r} is being trained by another process now: {advice}", path) from None
+    except (OSError, NotImplementedError) as exc:
+        if unguarded is not None:
+            unguarded(exc)
         yield
         return
     try:

@@ -142,11 +142,12 @@ def _check_names(external: ImageDataset, class_names: Sequence[str], origin: Any
 
 def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Sequence[str],
                            class_names: Sequence[str], per_class: int = 10, seed: int = 0,
-                           ctx: Optional[JobContext] = None) -> dict:
+                           ctx: Optional[JobContext] = None, hashes: Optional[Sequence[str]] = None) -> dict:
     """The ``[anchors]`` section for ``spec`` over a training set with ``labels`` and ``source_keys``.
 
     Checks the spec now (ids in range, keys present, labels known, every class covered) so that a
-    bad trusted set is refused when it is named, not when DIFT first runs."""
+    bad trusted set is refused when it is named, not when DIFT first runs. ``hashes``: the training samples'
+    content hashes, to say which trusted images are training images (:func:`_training_images_note`)."""
     from naviewer.defense.anchors import draw_anchors
 
     labels = np.asarray(labels, dtype=np.int64)
@@ -211,8 +212,12 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
     if unknown.size:
         warnings.append(f"the trusted set's class(es) {', '.join(map(str, unknown[:10].tolist()))} do not occur in "
                         "the training set and are not used")
+    note = _training_images_note(external, chosen, labels, hashes) if hashes is not None else None
+    if note:
+        warnings.append(note)
     ctx.event("log", message=f"anchors: {len(chosen)} trusted images from {where}")
-    return {**base, "trusted": True, "source": f"trusted dataset {where} ({len(chosen)} images, outside the training set)",
+    outside = "some of them training samples" if note else "outside the training set"
+    return {**base, "trusted": True, "source": f"trusted dataset {where} ({len(chosen)} images, {outside})",
             "indices": [], "labels": [], "warnings": warnings,
             "external": {"dataset": described, "ids": chosen.indices.tolist(), "labels": chosen.labels.tolist(),
                          "keys": [external.source_key(int(i)) for i in chosen.indices]}}
@@ -245,43 +250,32 @@ def set_workspace_anchors(ws, spec: "AnchorSpec | str", per_class: int = 10, see
         spec = parse_anchor_spec(spec)
     samples = ws.store.samples()
     section = resolve_anchor_section(spec, samples["label"], samples["source_key"], ws.class_names, per_class, seed,
-                                     ctx)
-    if section.get("external"):
-        _note_training_images(section, samples)
+                                     ctx, hashes=samples["hash"])
     stale = {key: None for key in (ws.config.get("anchors") or {}) if key not in section}
     ws.update_config("anchors", {**stale, **section})  # replaces the section (update_config merges)
     return section
 
 
-def _note_training_images(section: dict, samples: dict) -> None:
+def _training_images_note(external: ImageDataset, chosen: Any, labels: np.ndarray,
+                          hashes: Sequence[str]) -> Optional[str]:
     """A trusted set whose images are training samples (the same content) is not "outside the training set", and one
-    whose labels differ from theirs contradicts the data DIFT checks: said in the section's warnings and source (a
-    sweep: the training folder itself, relabelled, was accepted as an outside trusted set without a word)."""
-    from naviewer.data import open_dataset
-
-    external = section["external"]
-    described = external.get("dataset") or {}
-    spec = described.get("path") or described.get("root")
-    if not spec:
-        return
+    whose labels differ from theirs contradicts the data DIFT checks: the warning that says so, or None (a sweep:
+    the training folder itself, relabelled, was accepted as an outside trusted set without a word)."""
     try:
-        dataset = open_dataset(spec)
-        hashes = [dataset.content_hash(int(i)) for i in external["ids"]]
+        theirs = [external.content_hash(int(i)) for i in chosen.indices]
     except (NaviewerError, OSError, ValueError):
-        return
-    by_hash = {h: i for i, h in enumerate(samples["hash"]) if h}
-    same = [(by_hash[h], int(label)) for h, label in zip(hashes, external["labels"]) if h in by_hash]
+        return None
+    by_hash = {h: i for i, h in enumerate(hashes) if h}
+    same = [(by_hash[h], int(label)) for h, label in zip(theirs, chosen.labels) if h in by_hash]
     if not same:
-        return
-    labels = np.asarray(samples["label"])
+        return None
     other = [(i, label) for i, label in same if int(labels[i]) != label]
-    text = f"{len(same)} of the {len(hashes)} trusted anchor images are training samples (the same pixels)"
+    text = f"{len(same)} of the {len(theirs)} trusted anchor images are training samples (the same pixels)"
     if other:
         i, label = other[0]
         text += (f"; {len(other)} of them carry another label in the training set (training sample {i} is class "
                  f"{int(labels[i])}, the trusted set says {label}): check which labels are right")
-    section["warnings"] = list(section.get("warnings") or []) + [text]
-    section["source"] = str(section.get("source", "")).replace(", outside the training set)", ", some of them training samples)")
+    return text
 
 
 # -- reading them back -------------------------------------------------------------------------------

@@ -501,7 +501,7 @@ def check_out_dir(ws: "Workspace", out: Path) -> None:
     open called "not images", into ``WS`` it mixed with the workspace's files (all rc 0; a sweep)."""
     target = Path(os.path.abspath(out))
     workspace = Path(os.path.abspath(ws.path))
-    exports = Path(os.path.abspath(ws.exports_dir)) if hasattr(ws, "exports_dir") else workspace / "exports"
+    exports = Path(os.path.abspath(ws.exports_dir))
 
     def inside(path: Path, folder: Path) -> bool:
         return path == folder or folder in path.parents

@@ -941,12 +941,8 @@ class MainWindow(QMainWindow):
     def open_dataset(self, path: os.PathLike | str) -> Optional[Job]:
         path = Path(path).expanduser().absolute()
 
-        def done(job: Job) -> None:
+        def done(job: Job) -> None:  # (its warnings are the job's: logged as they come, shown in a box at the end)
             self.state.set_dataset(path, job.result)
-            warning = (job.result or {}).get("warning") if isinstance(job.result, dict) else None
-            if warning:
-                self.state.log(f"dataset {path.name}: {warning}")
-                self.statusBar().showMessage(f"Dataset {path.name}: {warning}", 15000)
 
         return self.start_job(lambda ctx: tasks.dataset_summary(path, ctx), f"Open dataset {path.name}",
                               resources=[f"dataset:{path}"], kind="dataset", on_success=done)

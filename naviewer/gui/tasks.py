@@ -88,6 +88,8 @@ def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
 def measure_floor(path: Path, ctx: JobContext) -> dict[str, Any]:
     """Run ▸ Measure the no-poison floor: ``naviewer run WS --floor`` with the recipe of the workspace's latest
     training (:func:`naviewer.workflows.floor.floor_recipe`), recorded as ``[floor]``."""
+    import dataclasses
+
     from naviewer.gui.training import _import_engine
     from naviewer.workflows.floor import floor_recipe, train_floor
     from naviewer.workspace import Workspace
@@ -95,8 +97,7 @@ def measure_floor(path: Path, ctx: JobContext) -> dict[str, Any]:
     _import_engine()
     with Workspace.open(path) as ws:
         config, run = floor_recipe(ws)
-        config = type(config).from_dict({**config.to_dict(), "num_threads": training_threads()})
-        return {**train_floor(ws, config, ctx, run=run), "run": run}
+        return train_floor(ws, dataclasses.replace(config, num_threads=training_threads()), ctx, run=run)
 
 
 def last_training_settings(runs: list[dict[str, Any]]) -> dict[str, Any]:

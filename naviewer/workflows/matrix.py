@@ -510,14 +510,72 @@ def _auc(value: Any) -> str:
     return f"{float(value):.2f}"
 
 
+#: the issue's goal, per cell where the backdoor forms (ASR before >= 50 % and >= 2x the floor)
+GOAL_BACKDOOR_ASR, GOAL_BACKDOOR_FACTOR = 0.5, 2.0
+GOAL_DETECTOR_RECALL, GOAL_DETECTOR_PRECISION = 0.9, 0.8
+GOAL_DIFT_RECALL, GOAL_ASR_MARGIN = 0.8, 0.10
+
+
+def _mean_asr(first: Optional[dict], repeats: Optional[list], protocol: str) -> Optional[float]:
+    values = [r.get("asr", {}).get(protocol) for r in [first or {}] + list(repeats or []) if r]
+    values = [float(v) for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def goal_verdict(record: dict) -> tuple[str, list[str]]:
+    """Whether a cell meets the issue's goal, and why not: ``("met" | "missed" | "n/a", reasons)``.
+
+    The goal applies where the backdoor forms (ASR before >= 50 % and >= 2x the floor, the row's own
+    protocol): the best single post-hoc detector flags >= 90 % of the poisons at >= 80 % precision (at its
+    own threshold: AUROC alone does not say where an analyst would cut), DIFT in training reaches recall
+    >= 80 %, and the ASR after removal (mean of the retrain draws) is within 10 points of the floor. The
+    reasons are what the table prints, so a missed cell says which part missed and by how much."""
+    protocol = (record.get("row") or {}).get("protocol", "paper")
+    before = ((record.get("before") or {}).get("asr") or {}).get(protocol)
+    floor = ((record.get("floor") or {}).get("asr") or {}).get(protocol)
+    if before is None or floor is None:
+        return "n/a", ["no " + ("floor" if before is not None else "ASR before") + " measured"]
+    if before < GOAL_BACKDOOR_ASR or before < GOAL_BACKDOOR_FACTOR * floor:
+        return "n/a", [f"no backdoor formed (ASR {_pct(before)} %, floor {_pct(floor)} %)"]
+    reasons: list[str] = []
+    met = [name for name, m in (record.get("detectors") or {}).items()
+           if m and (m.get("recall") or 0) >= GOAL_DETECTOR_RECALL and (m.get("precision") or 0) >= GOAL_DETECTOR_PRECISION]
+    if not met:
+        best = max(((name, m) for name, m in (record.get("detectors") or {}).items() if m),
+                   key=lambda item: (item[1].get("recall") or 0) * (item[1].get("precision") or 0), default=None)
+        reasons.append("no post-hoc detector at R >= 90 % and P >= 80 %" + (
+            "" if best is None else f" (best {best[0]}: P {_pct(best[1].get('precision'))} / R {_pct(best[1].get('recall'))} %)"))
+    dift = record.get("dift") or {}
+    if dift.get("pass_id") is None:
+        reasons.append("DIFT in training never stable")
+    elif (dift.get("recall") or 0) < GOAL_DIFT_RECALL:
+        reasons.append(f"DIFT in training recall {_pct(dift.get('recall'))} %")
+    after = record.get("after") or {}
+    asr_after = _mean_asr(after.get("retrain"), after.get("retrain_repeats"), protocol)
+    if asr_after is None:
+        reasons.append("no retrain after removal")
+    elif asr_after - floor > GOAL_ASR_MARGIN:
+        oracle = _mean_asr(after.get("oracle"), after.get("oracle_repeats"), protocol)
+        why = ("" if oracle is None else
+               f"; the oracle retrain (every poison out) {'also ' if oracle - floor > GOAL_ASR_MARGIN else ''}"
+               f"scored {_pct(oracle)} %")
+        reasons.append(f"ASR after {_pct(asr_after)} % is {100 * (asr_after - floor):.0f} points above the floor{why}")
+    return ("missed" if reasons else "met"), reasons
+
+
+def _goal_cell(record: dict) -> str:
+    verdict, reasons = goal_verdict(record)
+    return verdict if not reasons else f"{verdict}: " + "; ".join(reasons)
+
+
 def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> str:
     """The two tables of ``matrix.md``: what the attack did and DIFT in training; every detector."""
     records = list(records)
     by_key = {r["key"]: r for r in records}
     order = [c.key for c in planned if c.key in by_key] + sorted(k for k in by_key if k not in {c.key for c in planned})
     lines = ["| attack | method | seed | thr | poisons | ASR before | floor | DIFT flags (P / R %) | at epoch | "
-             "ASR after retrain | ASR after paper restart | ASR after oracle retrain | kNN acc before / after |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ASR after retrain | ASR after paper restart | ASR after oracle retrain | kNN acc before / after | goal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in order:
         r = by_key[key]
         c, protocol = r["cell"], r["row"]["protocol"]
@@ -534,7 +592,7 @@ def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> st
             f"{_with_repeats(retrain, after.get('retrain_repeats'), protocol)} | "
             f"{_pct(paper.get('asr', {}).get(protocol))} | "
             f"{_with_repeats(oracle, after.get('oracle_repeats'), protocol)} | "
-            f"{_pct((r.get('before') or {}).get('knn_acc'))} / {_pct(retrain.get('knn_acc'))} |")
+            f"{_pct((r.get('before') or {}).get('knn_acc'))} / {_pct(retrain.get('knn_acc'))} | {_goal_cell(r)} |")
     names: list[str] = []
     for r in records:
         for name in (r.get("detectors") or {}):

@@ -153,7 +153,7 @@ def _resume(args: argparse.Namespace, ws, ctx) -> int:
     from naviewer.cli import build_parser
     from naviewer.cli._sslargs import is_main_process
     from naviewer.errors import NaviewerError
-    from naviewer.workflows.dift_training import resume_interrupted
+    from naviewer.workflows.dift_training import resume_stopped_run
 
     defaults = vars(build_parser().parse_args(["run", args.workspace]))
     allowed = {"workspace", "run", "resume", "device", "threads", "no_monitor", "func", "command"}
@@ -163,18 +163,12 @@ def _resume(args: argparse.Namespace, ws, ctx) -> int:
         raise NaviewerError(f"--resume goes on with the run's own settings; {named} cannot change them (only "
                             "--device, --threads and --no-monitor apply): drop them, or train a new run")
     overrides = {"device": None if args.device == "auto" else args.device, "num_threads": args.threads}
-    from naviewer.workflows.dift_training import resume_plain_training, the_interrupted_run
-    from naviewer.workspace.runs import interrupted_trainings
-
-    run = args.run or the_interrupted_run(ws)
-    if run in interrupted_trainings(ws):  # the window's plain Train, stopped before its end
-        fit = resume_plain_training(ws, run, config_overrides=overrides, ctx=ctx)
-        if is_main_process():
-            print(f"done: {fit.get('epochs')} epochs; checkpoint {fit['checkpoint']}")
-        return 0
-    out = resume_interrupted(ws, run, monitor=not args.no_monitor, ctx=ctx, config_overrides=overrides)
+    done = resume_stopped_run(ws, args.run, monitor=not args.no_monitor, ctx=ctx, config_overrides=overrides)
     if is_main_process():
-        _report(out, args.workspace)
+        if done.plain:  # the window's plain Train, stopped before its end
+            print(f"done: {done.fit.get('epochs')} epochs; checkpoint {done.fit['checkpoint']}")
+        else:
+            _report(done.outcome, args.workspace)
     return 0
 
 

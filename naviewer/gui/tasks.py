@@ -67,22 +67,19 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
 
 
 def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
-    """Run ▸ Resume interrupted run: :func:`naviewer.workflows.dift_training.resume_interrupted` (the run's own
-    settings); a DIFT run then stops for the review, as the command line's does. A plain training (the window's
-    Train) goes on with ``resume_plain_training``."""
+    """Run ▸ Resume interrupted run: :func:`naviewer.workflows.dift_training.resume_stopped_run` (the run's own
+    settings); a DIFT run then stops for the review, as the command line's does, a plain training (the window's
+    Train) trains to its last epoch."""
     from naviewer.gui.training import _import_engine
-    from naviewer.workflows.dift_training import resume_interrupted, resume_plain_training
+    from naviewer.workflows.dift_training import resume_stopped_run
     from naviewer.workspace import Workspace
-    from naviewer.workspace.runs import interrupted_trainings
 
     _import_engine()
-    overrides = {"num_threads": training_threads()}
     with Workspace.open(path) as ws:
-        if run in interrupted_trainings(ws):
-            fit = resume_plain_training(ws, run, ctx=ctx, config_overrides=overrides)
-            return {"status": "finished", "pass_id": None, "run": run, "epochs": fit.get("epochs")}
-        out = resume_interrupted(ws, run, ctx=ctx, config_overrides=overrides)
-        return {"status": str(out.status), "pass_id": out.pass_id, "run": run}
+        done = resume_stopped_run(ws, run, ctx=ctx, config_overrides={"num_threads": training_threads()})
+        if done.plain:
+            return {"status": "finished", "pass_id": None, "run": done.run, "epochs": done.fit.get("epochs")}
+        return {"status": str(done.outcome.status), "pass_id": done.outcome.pass_id, "run": done.run}
 
 
 def measure_floor(path: Path, ctx: JobContext) -> dict[str, Any]:

@@ -608,7 +608,7 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     run = run or the_interrupted_run(ws)
     state = read_state(ws, run)
     status = getattr(state, "status", None)
-    if run in interrupted_trainings(ws):  # the callers dispatch these to resume_plain_training first
+    if run in interrupted_trainings(ws):  # resume_stopped_run dispatches these to resume_plain_training
         raise NaviewerError(f"run {run!r} is a plain training (no DIFT): resume_plain_training goes on with it",
                             ws.path / "runs" / run)
     if run not in interrupted_runs(ws):  # the one test of what can go on; the rest says why not
@@ -682,6 +682,32 @@ def _resume_plain(ws: Workspace, run: str, config_overrides: Optional[dict], ctx
                              checkpoint_dir=ws.checkpoint_dir(run), eval_store=store if labelled else None)
     del saved
     return {**trainer.fit(ctx, resume=False), "run": run, "checkpoint": str(checkpoint)}
+
+
+@dataclass
+class StoppedRunResumed:
+    """What :func:`resume_stopped_run` did: a plain training finished (``fit``, the trainer's summary) or a DIFT
+    run went on (``outcome``: stopped for review, finished, ...)."""
+
+    run: str
+    fit: Optional[dict] = None
+    outcome: Optional["DiftRunOutcome"] = None
+
+    @property
+    def plain(self) -> bool:
+        return self.fit is not None
+
+
+def resume_stopped_run(ws: Workspace, run: Optional[str] = None, *, monitor: bool = True,
+                       config_overrides: Optional[dict] = None, ctx: Optional[JobContext] = None) -> StoppedRunResumed:
+    """Go on with the run that stopped while training (``run`` or the one there is), whichever kind it is: the
+    window's plain Train (:func:`resume_plain_training`) or a DIFT run (:func:`resume_interrupted`). The one
+    dispatch the command line's ``run --resume`` and the window's Resume share."""
+    run = run or the_interrupted_run(ws)
+    if run in interrupted_trainings(ws):
+        return StoppedRunResumed(run, fit=resume_plain_training(ws, run, config_overrides=config_overrides, ctx=ctx))
+    return StoppedRunResumed(run, outcome=resume_interrupted(ws, run, monitor=monitor,
+                                                             config_overrides=config_overrides, ctx=ctx))
 
 
 def the_interrupted_run(ws: Workspace) -> str:

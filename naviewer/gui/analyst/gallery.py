@@ -883,8 +883,10 @@ class GalleryWidget(QWidget):
     def _on_view_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._syncing or not current.isValid():
             return
-        self._update_target()
+        # the session first: the line reads its current sample, and _on_session_current skips our own changes (the
+        # line said "act on nothing" after Home moved the focus while C decided the new tile; newcomer session 17)
         self.session.set_current(int(self.model.ids[current.row()]), source=self)
+        self._update_target()
 
     def _on_session_selection(self, ids: np.ndarray, source: Any) -> None:
         if source is self:

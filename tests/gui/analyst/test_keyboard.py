@@ -116,6 +116,29 @@ def test_a_key_never_acts_on_a_tile_other_than_the_sample_picked_elsewhere(qtbot
     assert s.state_of(focused) == "rejected" and s.state_of(clean) == before[clean]
 
 
+def test_the_line_follows_a_focus_moved_by_keys_after_a_pick_elsewhere(qtbot, demo_session) -> None:
+    """After a pick elsewhere the line said "act on nothing" and the buttons were greyed; a key then moved the focus
+    to a tile without highlighting it, the line and buttons stayed, and C decided that tile (newcomer session 17).
+    The line now follows the focus."""
+    s = demo_session
+    panel = _panel(qtbot, s)
+    g = panel.gallery
+    g.view.setFocus()
+    clean = [int(i) for i in range(s.n) if not s.flagged_mask[i]]
+    s.set_selection(clean[:5], source=panel.map)  # a box on the map
+    _key(qtbot, Qt.Key.Key_4)  # the Selection view
+    s.set_current(clean[10], source=panel.map)  # the inspector on a sample outside the selection
+    assert "act on nothing" in g.target_label.text()
+    # Ctrl+Home moves the focus without highlighting (as the History's revert + U left it): no selection signal
+    _key(qtbot, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+    focused = g.focused_id()
+    assert focused in clean[:5] and s.current == focused
+    assert "act on nothing" not in g.target_label.text() and f"#{focused}" in g.target_label.text()
+    assert g.buttons["confirmed"].isEnabled()
+    _key(qtbot, Qt.Key.Key_C)
+    assert s.state_of(focused) == "confirmed" and s.state_of(clean[10]) != "confirmed"
+
+
 def test_shift_arrows_highlight_the_run_of_tiles_in_reading_order(qtbot, demo_session) -> None:
     """Shift+Right at a row's last tile highlights that tile and the next (not two rows); Shift+Down from a
     tile highlights one grid row's worth of tiles after it, as in a list; Shift+click the same."""

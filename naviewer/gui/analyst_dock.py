@@ -303,6 +303,12 @@ class AnalystDock:
         if not result:
             return
         gate = self.panel.finetune_gate
+        if result.get("interrupted"):  # a cancelled retrain is not a result: say how it goes on
+            step = "retrain" if result.get("kind") == "retrain" else "fine-tune"
+            gate.mark_done(f"Stopped during the {step} on the kept samples (not finished): Run ▸ Resume interrupted "
+                           f"run goes on with it. The encoder DIFT flagged with is kept as checkpoints/{self.run}/"
+                           "at-review.pt.", int(result.get("confirmed") or 0))
+            return
         if result.get("before") or result.get("after"):
             self.panel.set_finetune_result(result)
         self._show_after_embeddings(result)
@@ -399,8 +405,16 @@ class AnalystDock:
         if self.finetune_job is None:
             gate.set_running(False)
             return False
-        self.finetune_job.finished.connect(lambda state: gate.set_running(False) if state != "finished" and not self._removed else None)
+        self.finetune_job.finished.connect(self._finetune_ended)
         return True
+
+    def _finetune_ended(self, state: str) -> None:
+        """A fine-tune / retrain that did not finish: the gate offers the step again only where it can still run;
+        a retrain cancelled after its start says how it goes on (Run ▸ Resume interrupted run), not "Ready"."""
+        if state == "finished" or self._removed:
+            return
+        self.panel.finetune_gate.set_running(False)
+        self._show_earlier_result()
 
     def _posthoc_done(self, job) -> None:
         if self._removed:

@@ -45,8 +45,12 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
     folder = Path(folder)
     root = folder.parent if folder.name == "checkpoints" else folder
     out = []
-    for path in sorted((root / "checkpoints").glob("*/last.pt")) if (root / "checkpoints").is_dir() else []:
+    found = sorted((root / "checkpoints").glob("*/last.pt")) if (root / "checkpoints").is_dir() else []
+    for path in found:
         run = path.parent.name
+        kept = path.with_name("at-review.pt")  # the encoder DIFT flagged with, before the review's fine-tune / retrain
+        if kept.is_file():
+            out.append((kept, "the encoder DIFT flagged with (kept when the review's fine-tune / retrain started)"))
         try:
             state = json.loads((root / "runs" / run / "dift_state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -57,7 +61,10 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
             words = "stopped for the review of its flags: the encoder DIFT flagged with"
         elif status == "finished" and mode == "retrain":
             words = "retrained WITHOUT the confirmed poisons: a clean encoder, which should flag little"
-        elif status in ("finished", "restarted") and state.get("finetune"):
+        elif status == "restarted" and state.get("finetune"):
+            words = ("in its fine-tune / retrain after the review, not finished: half-trained (when stopped, Run ▸ "
+                     "Resume interrupted run goes on with it)")
+        elif status == "finished" and state.get("finetune"):
             words = "fine-tuned on the confirmed poisons and trained on: the encoder after the defense"
         elif status in ("detecting", "training"):
             words = "stopped while training (Run ▸ Resume interrupted run goes on with it)"

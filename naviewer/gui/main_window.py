@@ -664,6 +664,10 @@ class MainWindow(QMainWindow):
         if job is self.training_job and not job.running:
             self.state.set_training(None)
         self._update_status()
+        if (job.kind == "training" and job.state in (JobState.CANCELLED, JobState.FAILED) and not self._closing
+                and self.workspace_path is not None):  # a run it stopped is resumable now: Resume says so
+            path = self.workspace_path
+            QTimer.singleShot(0, lambda: self.open_workspace(path) if self.workspace_path == path else None)
         owner = getattr(job, "error_owner", None)  # a dialog still open that says the failure itself
         try:
             owner = owner if owner is not None and owner.isVisible() else None

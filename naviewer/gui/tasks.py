@@ -130,14 +130,19 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
             found = _existing_checkpoint(ws, str(encoder["checkpoint"]))
             if found is not None:  # what Detect… starts from (it started empty beside this line: a newcomer)
                 out["encoder_path"] = str(found)
-        elif info.get("run") and _awaiting_review(ws, str(info["run"])):
+        elif info.get("run"):
             # a pass made inside training (naviewer run --dift, the demo) records no checkpoint: while its run waits
             # for the review, the run's latest is the encoder it was made with (Detect… started empty on the demo);
-            # after a retrain it is another model. The path is built, not made (checkpoint_dir makes the folder).
-            latest = Path(ws.path) / "checkpoints" / str(info["run"]) / "last.pt"
-            if latest.is_file():
+            # after a fine-tune / retrain it is another model, and the one DIFT flagged with was kept as
+            # at-review.pt. The paths are built, not made (checkpoint_dir makes the folder).
+            folder = Path(ws.path) / "checkpoints" / str(info["run"])
+            latest, kept = folder / "last.pt", folder / "at-review.pt"
+            if _awaiting_review(ws, str(info["run"])) and latest.is_file():
                 out["encoder"] = f"{latest} (run {info['run']}'s latest checkpoint)"
                 out["encoder_path"] = str(latest.resolve())
+            elif kept.is_file():
+                out["encoder"] = f"{kept} (the encoder DIFT flagged with, kept when the review's fine-tune began)"
+                out["encoder_path"] = str(kept.resolve())
     return out
 
 

@@ -508,6 +508,7 @@ class DiftRun:
     def mitigate(self, trainer: Trainer, _accepted: Any) -> dict:
         """The accepted decision: Eq. 7 on the confirmed samples, then the restart without them."""
         info = self.review
+        trainer.save_checkpoint(tag=REVIEW_CHECKPOINT.removesuffix(".pt"))  # the encoder DIFT flagged with
         done = finetune_and_restart(trainer, self.ws, info["pass_id"], self.anchors, self.config, self.ctx,
                                     seed=self.config.seed)
         self.outcome.finetuned = done
@@ -535,6 +536,8 @@ class DiftRun:
                 confirm_flags(ws, pass_id)
             counts = {s: int((ws.store.review_states() == s).sum()) for s in ("confirmed", "rejected", "later")}
         self.review = {"pass_id": pass_id, "counts": counts}
+        if self.main:
+            keep_review_encoder(self.checkpoint)
         t0 = time.perf_counter()
         store = _store_of(ws, ctx)
         saved = load_training_checkpoint(self.checkpoint)
@@ -560,6 +563,38 @@ class DiftRun:
             write_state(ws, self.run, status=RunStatus.FINISHED, epochs=summary["epochs"])
         return DiftRunOutcome(self.run, RunStatus.FINISHED, summary, pass_id=pass_id, detection=state.detection,
                               finetuned=done, checkpoint=self.checkpoint, timings=self.timings)
+
+    def resume_restart(self, *, monitor: bool = True, config_overrides: Optional[dict] = None) -> DiftRunOutcome:
+        """A run stopped after its review's fine-tune / remove-and-retrain, while training on the kept samples (a
+        cancelled retrain, a closed window): go on from its checkpoint, which holds the kept subset and the
+        restarted schedule, to the end. Before, such a run read as done and its half-trained encoder as the
+        defense's result, with no way on."""
+        with self._claim():
+            ws, ctx = self.ws, self.ctx
+            state = read_state(ws, self.run)
+            t0 = time.perf_counter()
+            store = _store_of(ws, ctx)
+            saved = load_training_checkpoint(self.checkpoint)
+            allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
+            train_config = TrainConfig.from_saved({**saved["config"], **allowed})
+            done_epochs = int(saved.get("completed_epochs", 0))
+            del saved
+            ctx.event("log", message=f"resuming run {self.run!r} after its review's "
+                                     f"{'retrain' if (state.finetune or {}).get('restart_mode') == 'retrain' else 'fine-tune'}"
+                                     f", at epoch {done_epochs} of {train_config.epochs}")
+            extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
+            trainer = Trainer.resume(ws.run_dir(self.run), store, hooks=[], config_overrides=allowed or None,
+                                     checkpoint_dir=self.checkpoint.parent, **extra)
+            trainer.open_metrics(ctx)
+            self.timings["load"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            summary = trainer.fit(ctx)
+            self.timings["train_rest"] = time.perf_counter() - t1
+            write_state(ws, self.run, status=RunStatus.FINISHED, epochs=summary["epochs"])
+            finetuned = FinetuneOutcome.from_dict(state.finetune) if state.finetune else None
+            return DiftRunOutcome(self.run, RunStatus.FINISHED, summary, pass_id=state.pass_id,
+                                  detection=state.detection, finetuned=finetuned, checkpoint=self.checkpoint,
+                                  timings=self.timings)
 
     def _finetune_reviewed(self, trainer: Trainer) -> FinetuneOutcome:
         """Rank 0 of a resumed run: fine-tune on what the review confirmed, checkpoint, record it."""
@@ -611,6 +646,8 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     if run in interrupted_trainings(ws):  # resume_stopped_run dispatches these to resume_plain_training
         raise NaviewerError(f"run {run!r} is a plain training (no DIFT): resume_plain_training goes on with it",
                             ws.path / "runs" / run)
+    if run in interrupted_runs(ws) and status is RunStatus.RESTARTED:  # stopped during its review's retrain
+        return DiftRun(ws, run, ctx=ctx).resume_restart(monitor=monitor, config_overrides=config_overrides)
     if run not in interrupted_runs(ws):  # the one test of what can go on; the rest says why not
         if status is RunStatus.AWAITING_REVIEW:
             raise NaviewerError(f"run {run!r} waits for the review of its flags: naviewer finetune WORKSPACE goes on "
@@ -641,6 +678,28 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     config = DiftConfig.from_dict(dift).validate() if dift else DiftConfig()
     return DiftRun(ws, run, accept_all=bool(settings.get("accept_all")), ctx=ctx).train(
         train_config, config, monitor=monitor, dift=dift is not None, resume=True)
+
+
+#: the encoder DIFT flagged with, kept beside ``last.pt`` when the review's fine-tune / retrain starts: the
+#: restart overwrites ``last.pt``, and a cancelled retrain left a half-trained encoder in its place
+REVIEW_CHECKPOINT = "at-review.pt"
+
+
+def keep_review_encoder(checkpoint: Path) -> Optional[Path]:
+    """``checkpoint`` (the run's ``last.pt`` at its review stop) kept as ``at-review.pt`` beside it: a hard link
+    (the trainer replaces ``last.pt`` atomically, so the link keeps the old file), a copy where links fail."""
+    checkpoint = Path(checkpoint)
+    target = checkpoint.with_name(REVIEW_CHECKPOINT)
+    if not checkpoint.is_file():
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()
+    try:
+        os.link(checkpoint, target)
+    except OSError:
+        with atomic_path(target) as temp:
+            shutil.copyfile(checkpoint, temp)
+    return target
 
 
 def anchors_fingerprint(ws: Workspace) -> str:

@@ -444,10 +444,14 @@ def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[
                 return {**record, "kind": FinetuneOutcome.from_dict(record.get("finetune") or {}).kind}
         state = read_state(ws, run) or {}
         if state.get("status") in ("restarted", "finished") and state.get("finetune"):
+            from naviewer.workspace.runs import stopped_after_review
+
             record = state["finetune"]
             return {"kind": FinetuneOutcome.from_dict(record).kind,
                     "confirmed": int(record.get("removed", record.get("confirmed", 0)) or 0), "finetune": record,
-                    "checkpoint": str(ws.checkpoint_dir(run) / "last.pt"), "status": state.get("status")}
+                    "checkpoint": str(ws.checkpoint_dir(run) / "last.pt"), "status": state.get("status"),
+                    # stopped before training on the kept samples ended: not a result, a run to resume
+                    "interrupted": state.get("status") == "restarted" and stopped_after_review(ws, run)}
     done = [r for r in ws.store.runs() if r.get("kind") == FINETUNE_RUN_KIND
             and (pass_id is None or (r.get("config") or {}).get("pass_id") in (None, pass_id))
             and (run is None or str(r.get("name", "")).startswith(f"{run}-finetune"))]

@@ -125,17 +125,28 @@ def write_state(ws: "Workspace", run: str, /, **values: Any) -> RunState:
 
 def interrupted_runs(ws: "Workspace") -> list[str]:
     """Runs that stopped while training (Ctrl-C, a closed window, a crash) with a checkpoint and no detection pass
-    yet: what :func:`naviewer.workflows.dift_training.resume_interrupted` can go on with (the command line, the GUI
+    yet, or after their review's fine-tune / retrain before its end (:func:`stopped_after_review`): what :func:`naviewer.workflows.dift_training.resume_interrupted` can go on with (the command line, the GUI
     and the refusals agree). Here, beside the run state, so the GUI's workspace summary does not import torch."""
     passes = {p.get("run") for p in ws.store.passes()}
     out = []
     for record in ws.store.runs():
         name = record["name"]
         status = getattr(read_state(ws, name), "status", None)
-        if (status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes
-                and (ws.path / "checkpoints" / name / "last.pt").is_file()):
+        if not (ws.path / "checkpoints" / name / "last.pt").is_file():
+            continue
+        if status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes:
             out.append(name)
+        elif status is RunStatus.RESTARTED and not being_trained(ws, name):
+            out.append(name)  # stopped after its review's fine-tune / retrain, training on the kept samples
     return out
+
+
+def stopped_after_review(ws: "Workspace", run: str) -> bool:
+    """The run was fine-tuned (or re-initialised) on its review's decisions and stopped before training on the
+    kept samples ended (a cancelled retrain, a closed window): not done, and resumable. It read as done before,
+    and its half-trained encoder as the defense's result."""
+    return (getattr(read_state(ws, run), "status", None) is RunStatus.RESTARTED and not being_trained(ws, run)
+            and (ws.path / "checkpoints" / run / "last.pt").is_file())
 
 
 def interrupted_trainings(ws: "Workspace") -> list[str]:

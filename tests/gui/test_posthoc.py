@@ -275,6 +275,27 @@ def test_the_detect_dialog_lists_and_describes_the_workspaces_checkpoints(qtbot,
     assert "stopped for the review" in dialog.described.text()
 
 
+def test_the_detect_dialog_offers_the_encoder_kept_at_the_review_and_says_a_retrain_stopped(qtbot, tmp_path):
+    """A cancelled Remove and retrain left demo/last.pt half-trained, offered as "the encoder after the defense"
+    (newcomer session 17): the flag-time encoder kept as at-review.pt is offered, and last.pt said for what it is."""
+    import json
+
+    from naviewer.gui.detect_dialog import DetectDialog
+
+    folder = tmp_path / "checkpoints" / "demo"
+    folder.mkdir(parents=True)
+    for name in ("last.pt", "at-review.pt"):
+        (folder / name).write_bytes(b"x")
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    (tmp_path / "runs" / "demo" / "dift_state.json").write_text(
+        json.dumps({"status": "restarted", "finetune": {"restart_mode": "retrain"}}))
+    dialog = DetectDialog(None, None, tmp_path / "checkpoints")
+    qtbot.addWidget(dialog)
+    texts = [dialog.known.itemText(i) for i in range(1, dialog.known.count())]
+    assert texts[0].startswith("demo/at-review.pt: the encoder DIFT flagged with")
+    assert texts[1].startswith("demo/last.pt: in its fine-tune / retrain after the review, not finished")
+
+
 def test_the_detect_dialog_says_when_the_workspaces_own_encoder_is_gone(qtbot, tmp_path):
     """It said only "Choose the encoder checkpoint." with the reviewed pass's encoder deleted (newcomer session 16)."""
     from naviewer.gui.detect_dialog import DetectDialog
@@ -282,3 +303,29 @@ def test_the_detect_dialog_says_when_the_workspaces_own_encoder_is_gone(qtbot, t
     dialog = DetectDialog(None, None, tmp_path, missing="/x/last.pt (resnet10 width 16, 16 px; the reviewed pass's)")
     qtbot.addWidget(dialog)
     assert dialog.problem.text().startswith("Choose the encoder checkpoint. The reviewed pass's encoder is gone: /x/last.pt")
+
+
+def test_a_retrain_stopped_after_the_review_says_how_it_goes_on_not_done(qtbot, window, trained, tmp_path, monkeypatch):
+    """A cancelled Remove and retrain read "Done earlier: removed ... retrained" (newcomer session 17): the tab now
+    says it stopped, and that Run ▸ Resume interrupted run goes on with it; the step is not offered again."""
+    import shutil
+
+    from naviewer.gui.analyst_dock import AnalystDock
+    from naviewer.workflows.posthoc import posthoc_detect
+    from naviewer.workspace import Workspace
+
+    path, checkpoint = trained
+    copy = tmp_path / "stopped"
+    shutil.copytree(path, copy)
+    with Workspace.open(copy) as ws:
+        out = posthoc_detect(ws, checkpoint, run="stopped")
+    monkeypatch.setattr("naviewer.workflows.posthoc.latest_finetune_result",
+                        lambda *_a, **_k: {"kind": "retrain", "confirmed": 12, "interrupted": True})
+    dock = AnalystDock(window, copy, pass_id=out.pass_id)
+    try:
+        gate = dock.panel.finetune_gate
+        assert not gate.button.isEnabled()
+        assert gate.reason.text().startswith("Stopped during the retrain on the kept samples (not finished)")
+        assert "Run ▸ Resume interrupted run" in gate.reason.text() and "at-review.pt" in gate.reason.text()
+    finally:
+        dock.close()

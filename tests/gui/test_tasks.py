@@ -159,3 +159,7 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
     assert "encoder" not in _sources(ws, 5) and not (tmp_path / "checkpoints" / "gone").exists()  # nothing made
     status["demo"] = RunStatus.RESTARTED  # retrained since: last.pt is another model
     assert "encoder" not in _sources(ws, 4)
+    kept = latest.with_name("at-review.pt")  # the encoder DIFT flagged with, kept when the retrain began
+    kept.write_bytes(b"")
+    out = _sources(ws, 4)
+    assert out["encoder_path"] == str(kept.resolve()) and "the encoder DIFT flagged with" in out["encoder"]

@@ -107,6 +107,39 @@ def test_retrain_restart_reports_the_epochs_it_trained(tmp_path, tiny_data):
         assert done.finetune["remaining_epochs"] == 2 == done.fit["epochs"] - stopped_at
 
 
+def test_a_cancelled_retrain_after_the_review_is_kept_resumable_and_goes_on(tmp_path, tiny_data):
+    """A newcomer cancelled Remove and retrain after a few epochs: the run then read as done ("Done earlier:
+    removed ... retrained"), nothing could finish it, and last.pt (the encoder DIFT flagged with) had become the
+    half-trained retrain. Now the flag-time encoder is kept as at-review.pt, the run is listed as interrupted, and
+    resuming it trains the kept samples to the retrain's end."""
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.dift_training import REVIEW_CHECKPOINT, resume_stopped_run
+    from naviewer.workflows.posthoc import latest_finetune_result
+    from naviewer.workspace.runs import interrupted_runs, stopped_after_review
+
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        out = train_with_dift(ws, train_config(3), dift_config(restart_mode="retrain", retrain_epochs=3),
+                              accept_all=False, monitor=False)
+        assert out.status == "awaiting_review" and not interrupted_runs(ws)
+        stopped_at = out.fit["epochs"]
+        review_bytes = (ws.checkpoint_dir("dift") / "last.pt").read_bytes()
+        flagged = np.flatnonzero(ws.store.pass_scores(out.pass_id)["flagged"])
+        ws.store.set_review(flagged, "confirmed", "analyst")
+        with pytest.raises(JobCancelled):  # Cancel once the retrain's first epoch is done
+            resume_after_review(ws, monitor=False, ctx=_CancelAfterEpoch(stopped_at + 1))
+        assert (ws.checkpoint_dir("dift") / REVIEW_CHECKPOINT).read_bytes() == review_bytes
+        assert read_state(ws, "dift")["status"] == "restarted"
+        assert stopped_after_review(ws, "dift") and interrupted_runs(ws) == ["dift"]
+        assert latest_finetune_result(ws, "dift", out.pass_id)["interrupted"] is True
+        done = resume_stopped_run(ws, monitor=False)
+        assert not done.plain and done.outcome.status == "finished"
+        assert done.outcome.fit["epochs"] == stopped_at + 3  # the retrain's whole budget, not what was left
+        assert read_state(ws, "dift")["status"] == "finished" and not interrupted_runs(ws)
+        assert latest_finetune_result(ws, "dift", out.pass_id)["interrupted"] is False
+        assert not np.isin(flagged, _trained_ids(ws)).any()  # still trained without the removed samples
+
+
 def test_gui_gate_waits_in_process_until_released(tmp_path, tiny_data):
     setup = attacked_workspace(tmp_path / "ws", tiny_data)
     seen = []

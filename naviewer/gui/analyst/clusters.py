@@ -94,6 +94,8 @@ class ClusterListWidget(QWidget):
     """
 
     cluster_selected = Signal(int)
+    #: a word for the analyst (the panel shows it): why a key did nothing
+    notice = Signal(str)
     #: rows whose thumbnail strips are made at once (what a docked table shows); the rest's strips are made
     #: a few rows at a time once the event loop runs (3,000 thumbnails were ~2 s of the panel's open)
     STRIPS_AT_ONCE = 8
@@ -367,5 +369,6 @@ class ClusterListWidget(QWidget):
     def review_cluster(self, state: str, index: Optional[int] = None) -> np.ndarray:
         index = self.selected_cluster() if index is None else index
         if index is None:
+            self.notice.emit("No cluster is chosen, so nothing was decided: ↑ ↓ choose one, then C · R · L decide it.")
             return np.zeros(0, np.int64)
         return decide(self, self.session, self.session.clusters()[index].members, state)

@@ -196,6 +196,8 @@ class AnalystPanel(QWidget):
         self._make_shortcuts()
         self.finetune_gate.finetune_requested.connect(self.finetune_requested.emit)
         self.history.status_message.connect(self.status_message.emit)
+        self.clusters.notice.connect(self.status_message.emit)
+        self.clusters.notice.connect(self.gallery.show_notice)
         self.inspector.layout_requested.connect(self.show_crop_layout)
         self.map.projection_requested.connect(self.request_projection)
         self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
@@ -367,8 +369,8 @@ class AnalystPanel(QWidget):
             dock.raise_()
         if self.tabs.indexOf(view) >= 0:
             self.tabs.setCurrentWidget(view)
-        if name == "clusters" and self.clusters.table.currentRow() < 0 and self.clusters.table.rowCount():
-            self.clusters.table.setCurrentCell(0, 0)
+        # the clusters: no row is chosen for the analyst (setting row 0 current selected cluster 1 everywhere,
+        # replacing the selection; newcomer session 17): ↓ then chooses the first
         if name == "history" and self.history.table.currentRow() < 0 and self.history.table.rowCount():
             self.history.table.setCurrentCell(0, 0)
         if name == "gallery" and not self.gallery.view.currentIndex().isValid() and self.gallery.model.rowCount():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -53,9 +54,15 @@ def test_a_review_start_to_finish_from_the_keyboard(qtbot, demo_session, bulk_an
     assert not g.viewer.isVisible() and s.review_counts()["later"] == 1
 
     qtbot.waitUntil(panel.isActiveWindow, timeout=5000)  # the window is active again, focus back where it was
+    selection = s.selection.copy()
     _key(qtbot, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)  # Ctrl+3: the ranked clusters
     assert QApplication.focusWidget() is panel.clusters.table
     assert panel.tabs.currentWidget() is panel.clusters
+    # focusing the table chooses no cluster (it selected cluster 1 everywhere, silently), and C then says why
+    assert np.array_equal(s.selection, selection) and panel.clusters.selected_cluster() is None
+    before = s.states().copy()
+    _key(qtbot, Qt.Key.Key_C)
+    assert (s.states() == before).all() and "No cluster is chosen" in g.notice.text()
     _key(qtbot, Qt.Key.Key_Down)
     _key(qtbot, Qt.Key.Key_Up)
     members = s.clusters()[0].members

@@ -8,6 +8,7 @@ import and not needed to put the window on screen).
 from __future__ import annotations
 
 import sys
+from typing import Optional
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QPalette
@@ -46,12 +47,26 @@ def _palette(theme: Theme) -> QPalette:
     return palette
 
 
+#: the theme last applied: pyqtgraph is imported lazily (the window shows faster), after the theme was set
+_current_theme: Optional[Theme] = None
+
+
 def configure_pyqtgraph(theme: Theme) -> None:
-    """Set pyqtgraph's defaults for plots created from now on (no-op until pyqtgraph is imported)."""
+    """Set pyqtgraph's defaults for plots created from now on (remembered until pyqtgraph is imported)."""
+    global _current_theme
+    _current_theme = theme
     pg = sys.modules.get("pyqtgraph")
     if pg is None:
         return
     pg.setConfigOptions(background=theme.plot_background, foreground=theme.plot_foreground, antialias=True)
+
+
+def sync_pyqtgraph() -> None:
+    """Give pyqtgraph the theme applied before it was imported. Modules that build plots call it once imported:
+    the first window of a new user (no saved theme) drew the map on pyqtgraph's own black with dim points, until
+    the theme was toggled twice (newcomer session 17)."""
+    if _current_theme is not None:
+        configure_pyqtgraph(_current_theme)
 
 
 class ThemeManager(QObject):

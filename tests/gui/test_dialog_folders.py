@@ -50,6 +50,25 @@ def test_dark_theme_reaches_the_analyst_plots(qtbot):
         assert plot.backgroundBrush().color().name() == want
 
 
+def test_a_theme_applied_before_pyqtgraph_was_imported_reaches_the_first_map(qtbot):
+    """The window applies its theme before pyqtgraph is imported (it is slow to import); the first analyst panel of
+    a new user then drew its map on pyqtgraph's own black, until the theme was toggled twice (newcomer session 17)."""
+    import pyqtgraph as pg
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.theme import configure_pyqtgraph, load_theme
+
+    light = load_theme("light")
+    configure_pyqtgraph(light)  # the window's theme, remembered
+    pg.setConfigOptions(background="k", foreground="d")  # what pyqtgraph's own import sets, after it
+    panel = AnalystPanel(make_demo_session(300, 10, seed=0))
+    qtbot.addWidget(panel)
+    want = pg.mkColor(light.plot_background).name()
+    assert panel.map.plot.backgroundBrush().color().name() == want and not panel.map.dark
+    assert panel.why.mindist_plot.backgroundBrush().color().name() == want
+
+
 def test_dark_theme_keeps_every_rank_band_readable(qtbot):
     """In the dark theme the 50-100 % band (viridis' purple end, half of the samples) all but vanished on the
     background; every band now reads at a contrast of at least 3:1, and the light theme keeps viridis as it is."""

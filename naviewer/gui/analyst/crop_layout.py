@@ -44,6 +44,7 @@ from naviewer.analysis.crop_event import (
     sample_pairs,
 )
 from naviewer.attacks.layout import ORIENTATIONS, Layout
+from naviewer.gui.theme import sync_pyqtgraph
 
 REGION_STYLE = {
     "reference": (QColor(0, 114, 178), "reference (target class)"),
@@ -119,6 +120,7 @@ class CropLayoutWidget(QWidget):
         self.viewbox = pg.ViewBox(lockAspect=True, invertY=True)
         self.viewbox.setMenuEnabled(False)
         self.canvas = pg.GraphicsLayoutWidget()
+        sync_pyqtgraph()  # the theme applied before pyqtgraph was imported
         self.canvas.setBackground(pg.getConfigOption("background"))  # the theme's plot colour (it stayed white on dark)
         self.canvas.addItem(self.viewbox)
         self.image_item = pg.ImageItem(axisOrder="row-major")

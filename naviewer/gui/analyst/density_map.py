@@ -47,6 +47,7 @@ from naviewer.gui.analyst.common import (
 from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
 from naviewer.gui.analyst.detector_scores import detector_table
 from naviewer.gui.flow_layout import FlowLayout
+from naviewer.gui.theme import sync_pyqtgraph
 from naviewer.errors import JobCancelled
 from naviewer.jobs import JobContext
 
@@ -423,6 +424,7 @@ class DensityMapWidget(QWidget):
         self._relay.done.connect(self._on_built)
 
         self.viewbox = _SelectViewBox(self)
+        sync_pyqtgraph()  # the theme applied before pyqtgraph was imported
         self.plot = pg.PlotWidget(viewBox=self.viewbox)
         self.plot.setBackground(pg.getConfigOption("background"))  # the theme's (configure_pyqtgraph)
         self.dark = pg.mkColor(pg.getConfigOption("background")).lightness() < 128  # the bands' colours follow it

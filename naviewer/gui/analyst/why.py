@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import JobCancelled
 from naviewer.gui.analyst.common import FLAG_COLOUR, SELECTION_COLOUR, SessionBridge, process_events_while
+from naviewer.gui.theme import sync_pyqtgraph
 from naviewer.jobs import JobContext
 
 BENIGN = QColor(0, 114, 178)
@@ -63,6 +64,7 @@ def theme_plot(plot: pg.PlotWidget, theme: Any) -> None:
 
 
 def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] = (-_MARGIN, _MARGIN)) -> pg.PlotWidget:
+    sync_pyqtgraph()  # the theme applied before pyqtgraph was imported
     plot = pg.PlotWidget()
     plot.setBackground(pg.getConfigOption("background"))  # the theme's (configure_pyqtgraph)
     plot.setTitle(title, color=_foreground(), size="10pt")

@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 STARTUP_PROBE_ENV = "NAVIEWER_STARTUP_PROBE"
@@ -111,11 +110,7 @@ def run_app(argv: Optional[Sequence[str]] = None) -> int:
 
     window.show()
     if args.path:
-        target = Path(args.path)
-        if target.is_dir() and (target / "workspace.toml").is_file():
-            window.open_workspace(target)
-        else:
-            window.follow_run(target)
+        window.open_path(args.path)
     if args.follow:
         window.follow_run(args.follow)
     return exec_with_ctrl_c(app, window)

@@ -778,6 +778,25 @@ class MainWindow(QMainWindow):
             remember_folder(self.settings, "encoder", path)
             self.open_encoder(path)
 
+    def open_path(self, path: os.PathLike | str) -> None:
+        """``naviewer PATH``: a workspace opens, a run folder is followed; anything else is said in a dialog (a
+        mistyped name waited for ever for a run's metrics; newcomer session 17)."""
+        target = Path(path).expanduser()
+        if target.is_dir() and (target / "workspace.toml").is_file():
+            self.open_workspace(target)
+        elif target.is_dir() and ((target / "metrics.jsonl").is_file() or (target / "dift_state.json").is_file()):
+            self.follow_run(target)
+        elif not target.exists():
+            self.inform("Open", f"{target}: no such file or folder. naviewer PATH opens a workspace folder (holding "
+                        "workspace.toml) or follows a run folder (holding metrics.jsonl); to follow a run that has "
+                        "not started yet, use --follow PATH.", QMessageBox.Icon.Warning)
+        elif target.is_dir():
+            self.inform("Open", f"{target} is neither a workspace (no workspace.toml) nor a run folder (no "
+                        "metrics.jsonl). To inspect a dataset, make a workspace from it: File ▸ New workspace…",
+                        QMessageBox.Icon.Warning)
+        else:
+            self.follow_run(target)  # metrics.jsonl itself, or said there
+
     def follow_run_dialog(self) -> None:
         start = str(self.workspace_path / "runs") if self.workspace_path else ""
         path = self._ask_directory("Follow a run folder (holding metrics.jsonl)", start, kind="run")
@@ -981,6 +1000,12 @@ class MainWindow(QMainWindow):
         if not path.exists() and not path.parent.is_dir():
             self.inform("Follow a run", f"{path}: no such folder. Choose a run folder (it holds metrics.jsonl), or "
                         "a workspace.", QMessageBox.Icon.Warning)
+            return None
+        if path.is_file() and path.suffix.lower() != ".jsonl":  # a checkpoint, an image: it waited for ever
+            self.inform("Follow a run", f"{path} is a file, not a run folder (one holding metrics.jsonl) nor a "
+                        "workspace folder (one holding workspace.toml)." + (
+                            " To detect with this checkpoint, open its workspace and use Detect…"
+                            if path.suffix.lower() in (".pt", ".pth", ".ckpt") else ""), QMessageBox.Icon.Warning)
             return None
         self.state.set_run(path)
         if self.monitor is None:

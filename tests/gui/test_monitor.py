@@ -377,3 +377,26 @@ def test_a_step_and_epoch_pair_of_one_metric_has_a_legend(qtbot, monitor):
     assert legend is not None
     names = [label.text for _sample, label in legend.items]
     assert names == ["step", "epoch mean"]
+
+
+def test_naviewer_path_says_what_it_cannot_open_instead_of_waiting(qtbot, window, tmp_path):
+    """`naviewer PATH` with a mistyped name, a checkpoint or a dataset folder waited for ever for a run's metrics
+    (newcomer session 17): each is said in a dialog, and nothing is followed."""
+    checkpoint = tmp_path / "last.pt"
+    checkpoint.write_bytes(b"x")
+    dataset = tmp_path / "images"
+    (dataset / "cat").mkdir(parents=True)
+    for target, words in ((tmp_path / "typo", "no such file or folder"), (checkpoint, "is a file, not a run folder"),
+                          (dataset, "neither a workspace")):
+        window.open_path(target)
+        box = window.last_message_box
+        assert box is not None and words in box.text() and str(target) in box.text(), target
+        assert window.state.run is None
+        box.close()
+    assert window.follow_run(checkpoint) is None and "open its workspace and use Detect" in window.last_message_box.text()
+    window.last_message_box.close()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("")
+    window.open_path(run)  # a run folder is followed, as before
+    assert window.state.run == str(run)

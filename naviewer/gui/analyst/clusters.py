@@ -60,7 +60,9 @@ def detector_cell(item: DetectorScore, value: float) -> str:
     if not np.isfinite(value):
         return "–"
     if item.key == AGREEMENT_KEY:
-        return f"{value:.1f} of {len(item.voters)}"
+        # a mean over the members: whole when they agree ("1 of 3"; "1.0 of 3" read as a glitch)
+        whole = abs(value - round(value)) < 0.05
+        return f"{value:.0f} of {len(item.voters)}" if whole else f"{value:.1f} of {len(item.voters)} (mean)"
     percent = 100 * value
     return f"top {percent:.1f} %" if percent < 10 else f"top {percent:.0f} %"
 

@@ -71,7 +71,7 @@ class FineTuneGate(QWidget):
         self.counts.setTextFormat(Qt.TextFormat.RichText)
         self.reason = QLabel()
         self.reason.setWordWrap(True)
-        self.override = QCheckBox("Allow fine-tuning while some flags still await a decision")
+        self.override = QCheckBox("Go on while some flags still await a decision")
         self.override.toggled.connect(lambda _on: self.update_gate())
         self.button = QPushButton()
         self.button.clicked.connect(self._request)
@@ -185,7 +185,7 @@ class FineTuneGate(QWidget):
         if np.array_equal(now, getattr(self, "_done_ids", now)) and (used is None or used == len(now)):
             return ""
         when = f", {used:,} when it ran" if used is not None else ""
-        return (f"\n\nThe decisions changed since: {len(now):,} confirmed now{when}. The encoder and the table above "
+        return (f"\n\nThe decisions changed since: {len(now):,} confirmed now{when}. The encoder and the result table "
                 "did not see the change; an export writes the decisions as they are now.")
 
     def _request(self) -> None:

@@ -135,7 +135,9 @@ class SampleViewer(QDialog):
         self.position.setText(f"{int(where[0]) + 1:,} of {len(shown):,} shown" if len(where) else "not in the gallery's view")
         parts = []
         for key, text in (("rank", "density rank"), ("density", "density"), ("mindist", "MinDist"), ("posterior", "posterior")):
-            if key in info:
+            if key == "rank" and info.get(key) is not None:  # counted from 1, as the inspector's (it said 0 here)
+                parts.append(f"{text} <b>{int(info[key]) + 1:,}</b> of {s.n:,}")
+            elif key in info:
                 parts.append(f"{text} <b>{fmt(info[key])}</b>")
         cluster = int(s.cluster_of()[sid]) if s.flagged_mask[sid] else -1
         if cluster >= 0:

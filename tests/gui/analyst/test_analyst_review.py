@@ -143,6 +143,6 @@ def test_the_cluster_table_has_a_column_for_each_other_detector(qtbot, demo_sess
     top = clusters.table.item(row, headers.index("kdist #2")).text()
     assert top.startswith("top ") and float(top.split()[1]) <= 100 * len(members) / s.n
     assert float(clusters.table.item(row, headers.index("lid #3")).text().split()[1]) > 10
-    assert clusters.table.item(row, headers.index("detectors agreeing")).text() == "2.0 of 3"  # DIFT and kdist
+    assert clusters.table.item(row, headers.index("detectors agreeing")).text() == "2 of 3"  # DIFT and kdist
     assert "kdist #2" in clusters.table.horizontalHeaderItem(headers.index("kdist #2")).toolTip()
     assert clusters.table.item(row, headers.index("representatives")) is not None  # the strip stays last

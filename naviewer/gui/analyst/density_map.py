@@ -15,8 +15,9 @@ from typing import Any, Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QShortcut
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPalette, QPen, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QComboBox,
     QFrame,
@@ -541,6 +542,8 @@ class DensityMapWidget(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
         # the scene hears no move once the pointer has left the plot: without this the last card stayed up
         self.plot.viewport().installEventFilter(self)
+        self.plot.installEventFilter(self)  # focus in / out: the frame that says the map has the keyboard
+        self._show_keyboard_frame(False)
         self.shortcuts: list[QShortcut] = keyed_shortcuts(self, (("G", lambda: self._check_tool("pan"), "Pan and zoom tool"),
                                 ("B", lambda: self._check_tool("box"), "Box selection tool"),
                                 ("S", lambda: self._check_tool("lasso"), "Lasso selection tool"),
@@ -868,6 +871,9 @@ class DensityMapWidget(QWidget):
             count = f"{int(in_class[k]):,} of {len(ids):,}" if sel is not None else f"{len(ids):,}"
             parts.append(f"<span style='color:{colour.name()}'>■</span> {name} {count}")
         mode = " · density image (too many points for a scatter)" if self.image_mode else ""
+        if self.has_keyboard():
+            mode += (" · <b>the keys go to the map</b>: C · R · L decide what is selected here" if len(s.selection)
+                     else " · <b>the keys go to the map</b>: select with a box (B) or a lasso (S), or Ctrl+2: the gallery")
         self.legend.setText(legend_html(parts) + mode)
 
     # -- modes ----------------------------------------------------------------------------------
@@ -979,7 +985,21 @@ class DensityMapWidget(QWidget):
                 self.sample_activated.emit(sid)
 
     # -- hover ----------------------------------------------------------------------------------
+    def has_keyboard(self) -> bool:
+        """The map has the keyboard focus: C / R / L decide what is selected here (not the gallery's tile)."""
+        focus = QApplication.focusWidget()
+        return focus is not None and (focus is self.plot or self.plot.isAncestorOf(focus))
+
+    def _show_keyboard_frame(self, on: bool) -> None:
+        """A highlighted frame while the map has the keyboard: C confirmed the sample clicked on the map while the
+        gallery's line said "act on nothing" and nothing showed which view the keys went to (newcomer session 17)."""
+        colour = self.palette().color(QPalette.ColorRole.Highlight).name() if on else "transparent"
+        self.plot.setStyleSheet(f"QGraphicsView {{ border: 2px solid {colour}; }}")
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.plot and event.type() in (QEvent.Type.FocusIn, QEvent.Type.FocusOut):
+            self._show_keyboard_frame(event.type() == QEvent.Type.FocusIn)
+            self._update_legend()
         if event.type() == QEvent.Type.Leave and watched is self.plot.viewport():
             self._hover_pos = None
             self._hover_timer.stop()

@@ -322,3 +322,19 @@ def test_the_wheel_over_an_unfocused_control_scrolls_instead_of_changing_it(qtbo
     qtbot.waitUntil(slider.hasFocus, timeout=2000)
     wheel()
     assert slider.value() != before
+
+
+def test_the_map_shows_when_it_has_the_keyboard(qtbot, demo_session) -> None:
+    """C confirmed a sample clicked on the map while the gallery's line said "act on nothing", and nothing showed
+    which view the keys went to (newcomer session 17): the map draws a frame and its line says so while focused."""
+    panel = _panel(qtbot, demo_session)
+    s = demo_session
+    panel.focus_view("gallery")
+    assert "keys go to the map" not in panel.map.legend.text() and "transparent" in panel.map.plot.styleSheet()
+    s.set_selection([3], source=panel.map)
+    panel.focus_view("map")
+    qtbot.waitUntil(panel.map.has_keyboard, timeout=3000)
+    assert "the keys go to the map</b>: C · R · L decide what is selected here" in panel.map.legend.text()
+    assert "transparent" not in panel.map.plot.styleSheet()
+    panel.focus_view("gallery")
+    qtbot.waitUntil(lambda: "keys go to the map" not in panel.map.legend.text(), timeout=3000)

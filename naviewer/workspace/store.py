@@ -74,6 +74,8 @@ ROW_CHUNK = 50_000
 FULL_CHECK_BYTES = 64 * 1024 * 1024  # a full quick_check: ~0.4 s at 64 MiB, ~1.9 s at 266 MB (3M samples)
 _SUMMARY_KEY = "samples_summary"
 
+#: the tables every schema-1 database has had since the first (sample_arrays is made when missing)
+REQUIRED_TABLES = ("meta", "samples", "detection_passes", "pass_arrays", "review", "review_batches", "audit", "runs")
 _SAMPLE_ARRAYS_SQL = "CREATE TABLE IF NOT EXISTS sample_arrays(name TEXT PRIMARY KEY, data BLOB NOT NULL)"
 #: any change to the samples made by other code drops the summary and the label blob
 _SUMMARY_TRIGGERS = tuple(
@@ -389,6 +391,12 @@ class WorkspaceStore:
                 "upgrade naviewer",
                 self.path,
             )
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = [name for name in REQUIRED_TABLES if name not in tables]
+        if missing:  # a table dropped by another tool: the first read of it was an sqlite3 traceback
+            raise NaviewerError(f"the workspace database is damaged: table{'s' if len(missing) > 1 else ''} "
+                                f"{', '.join(missing)} missing (dropped by another tool?); restore the workspace "
+                                "from a copy", self.path)
         self._check_content(conn)
 
     def _check_content(self, conn: sqlite3.Connection) -> None:

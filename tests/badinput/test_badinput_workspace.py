@@ -90,6 +90,10 @@ WORKSPACE_CASES = [
     ("db-schema-newer", _sql("UPDATE meta SET value='42' WHERE key='schema'"), ["newer"]),
     ("db-schema-text", _sql("UPDATE meta SET value='one' WHERE key='schema'"), ["bad schema version"]),
     ("db-no-meta", _sql("DROP TABLE meta"), ["not a naviewer database"]),
+    # a dropped table reached the first query that read it: an sqlite3 traceback (bad-input sweep, session 17)
+    ("db-no-audit", _sql("DROP TABLE audit"), ["damaged", "audit missing"]),
+    ("db-no-passes", _sql("DROP TABLE pass_arrays"), ["damaged", "pass_arrays missing"]),
+    ("db-no-detection-passes", _sql("DROP TABLE detection_passes"), ["damaged", "detection_passes missing"]),
     ("review-CONFIRMED", _sql("UPDATE review SET state='CONFIRMED'", old_schema=True), ["unknown review state"]),
     ("review-state-number", _sql("UPDATE review SET state=3", old_schema=True), ["unknown review state"]),
     ("review-unknown-sample", _sql("INSERT INTO review VALUES(50, 'confirmed', 'eve', 0)"), ["sample 50"]),
@@ -125,7 +129,7 @@ def test_export_refuses_a_damaged_workspace(tmp_path: Path, case: str, edit, wor
 
 
 @pytest.mark.parametrize("case", ["toml-classes-5", "review-CONFIRMED", "sample-row-deleted", "pass-settings-garbled",
-                                  "pass-blob-short", "db-not-sqlite"])
+                                  "pass-blob-short", "db-not-sqlite", "db-no-passes"])
 def test_review_refuses_a_damaged_workspace(tmp_path: Path, case: str) -> None:
     edit, words = {c[0]: (c[1], c[2]) for c in WORKSPACE_CASES}[case]
     ws = tiny_workspace(tmp_path / "ws")

@@ -79,6 +79,15 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "files": ("--files", "int", 1, None, True),
     "seconds": ("--seconds", "float", 0, None, False),
     "retrains": ("--retrains", "int", 1, None, True),
+    # a fourth sweep (session 17): bench gui / workspace sizes of 0 or -1 ended in numpy tracebacks
+    "image_points": ("--image-points", "int", 0, None, True),  # 0 skips the density-image mode
+    "gallery": ("--gallery", "int", 1, None, True),
+    "sort": ("--sort", "int", 1, None, True),
+    "stall": ("--stall", "int", 1, None, True),
+    "crossover": ("--crossover", "int", 1, None, True),
+    "register": ("--register", "int", 0, None, True),  # 0 skips the registration
+    "baseline_up_to": ("--baseline-up-to", "int", 1, None, True),
+    "file_list": ("--file-list", "int", 1, None, True),  # (a path elsewhere: only numbers are checked)
 }
 
 

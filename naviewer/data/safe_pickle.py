@@ -65,7 +65,23 @@ def _empty_bytes(*args: Any) -> bytes:
     return b""
 
 
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    """How numpy writes an array at pickle protocol 5 (Python 3.14's default: a re-saved batch was refused as
+    malicious). Only bytes of exactly the size the shape and a plain dtype say, as a copy."""
+    if isinstance(buf, pickle.PickleBuffer):
+        buf = bytes(buf.raw())
+    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise RefusedPickle("numpy _frombuffer with a buffer or dtype that is not plain data")
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or order not in ("C", "F"):
+        raise RefusedPickle(f"numpy _frombuffer with shape {shape!r}, order {order!r}")
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(buf):
+        raise RefusedPickle(f"numpy _frombuffer: {len(buf)} bytes for shape {shape} of {dtype}")
+    return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order=order).copy()
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("__builtin__", "bytes"): _empty_bytes,
     ("builtins", "bytes"): _empty_bytes,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,

@@ -234,8 +234,8 @@ def anchors_kept_on_failure(ws, keep: Callable[[], bool] = lambda: True) -> Iter
     try:
         yield
     except BaseException:
-        if keep():
-            now = ws.config.get("anchors") or {}
+        now = ws.config.get("anchors") or {}
+        if keep() and now != (before or {}):  # unchanged: no rewrite (it dropped the file's comments for nothing)
             restored = {key: None for key in now if key not in (before or {})}
             restored.update(before or {})
             if restored:

@@ -60,7 +60,7 @@ def read_config(path: PathLike) -> dict[str, Any]:
     """Parse and check ``workspace.toml``; every problem is a NaviewerError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad's UTF-8) read as "garbled ... column 1"
     except FileNotFoundError as exc:
         raise NaviewerError("not a naviewer workspace (workspace.toml is missing)", path) from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -210,6 +210,21 @@ def test_a_detection_that_fails_keeps_the_anchors_it_had(tmp_path: Path) -> None
         assert opened.config.get("anchors") == before
 
 
+def test_a_failed_detection_with_its_anchors_unchanged_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """A failed detect rewrote workspace.toml though nothing in it had changed, dropping the user's comments (a sweep,
+    session 17); and a BOM (Notepad's UTF-8) read as "garbled ... column 1"."""
+    ws = tiny_workspace(tmp_path / "ws")
+    toml = ws / TOML
+    text = "# my note\n" + toml.read_text(encoding="utf-8")
+    toml.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    before = toml.read_bytes()
+    outcome = run_cli(["detect", ws, "--checkpoint", bad])
+    assert outcome.code == 2 and "bad.pt" in outcome.err and "garbled" not in outcome.err, outcome.err
+    assert toml.read_bytes() == before
+
+
 def test_a_reviewer_name_that_would_break_a_line_is_refused(tmp_path: Path) -> None:
     """``review --reviewer $'a\\nb'`` stored a name with a line feed in the audit log."""
     from naviewer.errors import NaviewerError

@@ -104,3 +104,20 @@ def test_an_empty_bytes_field_saved_by_python_3_at_protocol_2_is_read(tmp_path):
     path.write_bytes(b"\x80\x02c__builtin__\nbytes\nJ\x00\x10\xa5\xd4\x85R.")
     with pytest.raises(NaviewerError, match="refused"):
         load_pickle(path)
+
+
+def test_a_batch_saved_at_protocol_5_is_read_and_its_buffer_checked(tmp_path: Path) -> None:
+    """Protocol 5 (Python 3.14's default) writes arrays through numpy's _frombuffer: a re-saved batch was refused as
+    a possibly malicious pickle (bad-input sweep, session 17). Admitted for plain data of the right size only."""
+    batch = {b"data": np.arange(24, dtype=np.uint8).reshape(2, 12), b"labels": [1, 2],
+             b"f": np.asfortranarray(np.arange(6.0).reshape(2, 3))}
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(batch, protocol=5))
+    out = load_pickle(path)
+    assert np.array_equal(out[b"data"], batch[b"data"]) and np.array_equal(out[b"f"], batch[b"f"])
+    from naviewer.data.safe_pickle import RefusedPickle, _frombuffer
+
+    with pytest.raises(RefusedPickle, match="bytes for shape"):
+        _frombuffer(b"\x00" * 5, np.dtype(np.uint8), (2, 3), "C")  # a shape the bytes do not fill
+    with pytest.raises(RefusedPickle, match="not plain data"):
+        _frombuffer(b"\x00" * 8, np.dtype(object), (1,), "C")

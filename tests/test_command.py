@@ -124,7 +124,12 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         (["bench", "workspace", "--scale", "1000", "0"], "--scale must be >= 1, got 0"),
         (["bench", "responsiveness", "--seconds", "nan"], "--seconds must be a finite number"),
         (["reproduce", "--matrix", str(tmp_path / "mx"), "--cells", "patch:simclr:-1"], "seed must be 0 .."),
-        # a fourth sweep (session 17): bench gui / workspace sizes of 0 or -1 ended in numpy tracebacks
+        # a fourth sweep (session 17): refused only after the craft, the no-defense training and B1
+        (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"), "--epochs", "3"],
+         "it would never detect"),
+        (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"),
+          "--attack-setting", "trigger_size=-3"], "trigger size must be at least 1 px"),
+        # bench gui / workspace sizes of 0 or -1 ended in numpy tracebacks
         (["bench", "gui", "--gallery", "-1"], "--gallery must be >= 1"),
         (["bench", "gui", "--image-points", "-5"], "--image-points must be >= 0"),
         (["bench", "gui", "--sort", "0"], "--sort must be >= 1"),

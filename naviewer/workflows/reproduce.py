@@ -91,6 +91,23 @@ def _secs(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def _check_before_crafting(config: ReproduceConfig) -> None:
+    """What would fail only after the craft, the no-defense training and B1 (minutes to hours): a DIFT run that
+    never detects, attack settings the attack refuses. Checked first (a sweep, session 17)."""
+    from naviewer.attacks import make_attack
+    from naviewer.defense.config import DiftConfig
+
+    dift = DiftConfig(**{"seed": config.seed, **config.dift}).validate()
+    start = dift.detection_start(int(config.epochs))
+    if start >= int(config.epochs):
+        raise NaviewerError(f"DIFT starts detecting at epoch {start + 1} but the runs have {config.epochs} "
+                            f"epoch{'' if config.epochs == 1 else 's'}: it would never detect. Train for more epochs "
+                            "(--epochs), or start DIFT earlier (--dift-start)")
+    attack = make_attack(config.attack, **dict(config.attack_settings or {}))
+    if config.test_protocol is not None:
+        attack.test_trigger_fn(config.test_protocol)
+
+
 def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobContext] = None) -> dict:
     """Run every stage and write ``results.md`` / ``results.json`` into ``out_dir``; returns the record."""
     import torch
@@ -106,6 +123,7 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise NaviewerError("output folder is not empty (choose a new folder)", out)
+    _check_before_crafting(config)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     threads = (config.train or {}).get("num_threads")

@@ -120,9 +120,12 @@ def _test_description(clean: ImageDataset, clean_spec: DatasetSpec, test_spec: O
         return None
     try:
         test = _open(test_spec if test_spec is not None else clean_spec, "test")
-    except NaviewerError:
+    except NaviewerError as exc:
         if test_spec is not None:
             raise
+        if exc.path is not None and Path(exc.path).exists():  # there, but unreadable: said, not "none" in silence
+            warnings.warn(f"{exc}; the dataset's test split cannot be read, so the workspace has no evaluation set "
+                          "(kNN accuracy, ASR): repair it, or give one with --test-dataset", DatasetWarning, stacklevel=2)
         return None
     described = dict(test.describe())
     if test_spec is None and described == dict(clean.describe()):

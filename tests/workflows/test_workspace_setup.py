@@ -59,3 +59,20 @@ def test_existing_path_is_refused(tmp_path, tiny_data):
     (tmp_path / "busy" / "file").write_text("x")
     with pytest.raises(NaviewerError):
         attacked_workspace(tmp_path / "busy", tiny_data)
+
+
+def test_an_unreadable_test_split_is_said_not_dropped_in_silence(tmp_path):
+    """A truncated CIFAR test_batch gave "test set for evaluation: none" with no word why (a sweep, session 17)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+    from makers import make_cifar10
+
+    from naviewer.data.base import DatasetWarning
+
+    folder, _ = make_cifar10(tmp_path / "src", per_batch=12)
+    (folder / "test_batch").write_bytes((folder / "test_batch").read_bytes()[:500])
+    with pytest.warns(DatasetWarning, match="test_batch.*the dataset's test split cannot be read"):
+        with create_workspace(tmp_path / "ws", str(folder), anchors_per_class=1) as ws:
+            assert not (ws.config.get("evaluation") or {}).get("test")

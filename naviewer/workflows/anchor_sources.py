@@ -159,6 +159,10 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
         if not (labels >= 0).any():
             raise NaviewerError("the dataset has no labels to draw anchors from: give trusted anchors (--anchors)")
         anchors = draw_anchors(labels, per_class, seed)
+        # --per-class 100000 took every sample with rc 0 (a sweep); the paper's 10 on a tiny set stays a warning
+        if per_class > 10 and anchors.indices.size >= int((labels >= 0).sum()):
+            raise NaviewerError(f"{per_class:,} anchors a class would take every labelled sample of the dataset as an "
+                                "anchor: none would be left for DIFT to check. Give fewer a class (10 is the paper's)")
         return {**base, "trusted": False, "source": "dataset labels (NOT trusted: an attack labels its poisons)",
                 "indices": anchors.indices.tolist(), "labels": anchors.labels.tolist(),
                 "warnings": list(anchors.warnings)}

@@ -179,3 +179,16 @@ def test_an_anchor_id_file_may_start_with_a_byte_order_mark(tmp_path):
     ids = tmp_path / "ids.txt"
     ids.write_bytes("\ufeff0\n3\n".encode("utf-8"))
     assert parse_anchor_spec(f"ids:@{ids}").ids == (0, 3)
+
+
+def test_anchors_that_would_take_every_labelled_sample_are_refused():
+    """`naviewer anchors WS labels --per-class 100000` made every sample an anchor and exited 0: nothing was left
+    for DIFT to check (a sweep, session 17). A thin class alone is still a warning."""
+    from naviewer.workflows.anchor_sources import parse_anchor_spec, resolve_anchor_section
+
+    labels = np.array([0] * 5 + [1] * 30)
+    keys = np.array([f"k{i}" for i in range(labels.size)])
+    with pytest.raises(NaviewerError, match="every labelled sample"):
+        resolve_anchor_section(parse_anchor_spec("labels"), labels, keys, ["a", "b"], 100_000, 0)
+    section = resolve_anchor_section(parse_anchor_spec("labels"), labels, keys, ["a", "b"], 10, 0)
+    assert len(section["indices"]) == 15 and any("class 0 has 5" in w for w in section["warnings"])

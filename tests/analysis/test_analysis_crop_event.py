@@ -62,3 +62,22 @@ def test_the_trigger_half_is_guessed_from_the_image():
     tall = np.concatenate([smooth, trigger_half], axis=0)      # trigger below: reference on top
     assert guess_orientation(tall)[0] == "ref-top"
     assert guess_orientation(np.concatenate([smooth, smooth], axis=1))[1] == 0.0
+
+
+def test_the_demos_own_composites_are_guessed_right():
+    """The demo's composites (a colour block trigger on a grey digit, beside a grey "0") were guessed wrong 97 times
+    in 113: the grey average flattened the trigger's colours under the "0"'s edges (newcomer session 17)."""
+    import numpy as np
+
+    from naviewer.analysis.crop_event import guess_orientation
+    from naviewer.attacks import make_attack
+    from naviewer.data import open_dataset
+    from naviewer.workflows.demo import DemoConfig
+
+    demo = DemoConfig()
+    result = make_attack("na", **demo.attack_settings()).craft(open_dataset(demo.dataset_spec()),
+                                                              np.random.default_rng(0))
+    samples = result.ground_truth["samples"]
+    poisons = [i for i, sample in enumerate(samples) if sample["kind"] == "poison"]
+    right = sum(guess_orientation(result.dataset.image(i))[0] == samples[i]["layout"]["orientation"] for i in poisons)
+    assert len(poisons) > 100 and right >= 0.9 * len(poisons)

@@ -424,6 +424,8 @@ class MainWindow(QMainWindow):
         self.add_panel(self.log, "Log", "logDock", Qt.DockWidgetArea.RightDockWidgetArea)
         self.splitDockWidget(self.docks["monitorDock"], self.docks["jobsDock"], Qt.Orientation.Vertical)
         self.add_panel(self.shortcuts_panel, "Keyboard shortcuts", "shortcutsDock", Qt.DockWidgetArea.LeftDockWidgetArea, visible=False)
+        # Esc closes F1's panel from inside it (floating over the inspector it stayed up; newcomer session 17)
+        self.shortcuts_panel.escape_pressed.connect(self.docks["shortcutsDock"].hide)
         self.tabifyDockWidget(self.docks["jobsDock"], self.docks["logDock"])
         self.docks["jobsDock"].raise_()
         self._default_state = self.saveState(STATE_VERSION)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -28,10 +28,14 @@ class ShortcutsPanel(QWidget):
     """Lists the window's actions that have a shortcut, by menu, then the keys the open views
     register (:meth:`register`), one group per view."""
 
+    #: Esc pressed inside the panel (the window hides its dock)
+    escape_pressed = Signal()
+
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setObjectName("shortcutsPanel")
         self.tree = QTreeWidget()
+        self.tree.installEventFilter(self)
         self.tree.setHeaderLabels(["Action", "Shortcut"])
         self.tree.setRootIsDecorated(True)
         self.tree.setWordWrap(True)  # long action names wrap in a narrow dock instead of being cut
@@ -53,6 +57,12 @@ class ShortcutsPanel(QWidget):
         layout.addWidget(self.hint)
         self._action_rows: list[tuple[str, list[tuple[str, str]]]] = []
         self._view_rows: dict[str, list[tuple[str, str]]] = {}
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.tree and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape:
+            self.escape_pressed.emit()
+            return True
+        return super().eventFilter(watched, event)
 
     def set_actions(self, groups: Iterable[tuple[str, Iterable[QAction]]]) -> None:
         self._action_rows = []

@@ -308,7 +308,9 @@ class FilterSidebar(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setFixedWidth(max(body.sizeHint().width(), 180) + scroll.verticalScrollBar().sizeHint().width() + 4)
+        #: its width beside the tiles (above them, in a narrow gallery, it takes the gallery's width: place_above)
+        self.side_width = max(body.sizeHint().width(), 180) + scroll.verticalScrollBar().sizeHint().width() + 4
+        self.setFixedWidth(self.side_width)
         # Letters and digits typed in the sidebar stay in it: the gallery's one-key shortcuts (C, R, L,
         # 1-4, ...) also cover its children, and a letter typed in a combo must never decide a sample.
         for child in self.findChildren(QWidget):
@@ -323,6 +325,17 @@ class FilterSidebar(QWidget):
         for low, high, _a, _b in self.ranges.values():
             low.valueChanged.connect(self._emit)
             high.valueChanged.connect(self._emit)
+
+    def place_above(self, above: bool, height: int = 0) -> None:
+        """Beside the tiles at its own width, or above them at the gallery's width and at most ``height`` tall (it
+        scrolls): beside a narrow gallery (1280x720) it left one tile a row and cut its controls (newcomer 17)."""
+        if above:
+            self.setMinimumWidth(0)
+            self.setMaximumWidth(16_777_215)
+            self.setMaximumHeight(max(120, int(height)))
+        else:
+            self.setMaximumHeight(16_777_215)
+            self.setFixedWidth(self.side_width)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.ShortcutOverride:

@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPen, QRegion, 
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QBoxLayout,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -613,10 +614,11 @@ class GalleryWidget(QWidget):
         self.progress_label = QLabel()
         self.progress_label.setWordWrap(True)
         self.progress_label.setStyleSheet("font-weight: bold; padding: 2px;")
-        grid = QHBoxLayout()
+        grid = QBoxLayout(QBoxLayout.Direction.LeftToRight)  # TopToBottom in a narrow gallery (_place_filters)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(self.filters)
         grid.addWidget(self.view, 1)
+        self._grid_layout = grid
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(filters)
@@ -1137,7 +1139,23 @@ class GalleryWidget(QWidget):
         return self.viewer
 
     # -- filters ----------------------------------------------------------------------------------
+    #: the tiles a row the filters must leave beside them; fewer and they go above the tiles
+    MIN_COLUMNS_BESIDE_FILTERS = 3
+
+    def _place_filters(self) -> None:
+        tile = max(1, int(self.view.tile))
+        above = self.width() < self.filters.side_width + self.MIN_COLUMNS_BESIDE_FILTERS * tile + 24
+        self._grid_layout.setDirection(QBoxLayout.Direction.TopToBottom if above else QBoxLayout.Direction.LeftToRight)
+        self.filters.place_above(above, int(self.height() * 0.45))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self.filters.isVisible():
+            self._place_filters()
+
     def show_filters(self, on: bool) -> None:
+        if on:
+            self._place_filters()
         self.filters.setVisible(on)
         if self.filter_button.isChecked() != on:
             self.filter_button.setChecked(on)

@@ -338,3 +338,20 @@ def test_the_map_shows_when_it_has_the_keyboard(qtbot, demo_session) -> None:
     assert "transparent" not in panel.map.plot.styleSheet()
     panel.focus_view("gallery")
     qtbot.waitUntil(lambda: "keys go to the map" not in panel.map.legend.text(), timeout=3000)
+
+
+def test_the_filters_go_above_the_tiles_in_a_narrow_gallery(qtbot, demo_session) -> None:
+    """At 1280x720 the filter sidebar beside the tiles left one tile a row and cut its own controls (newcomer session
+    17): in a narrow gallery it goes above the tiles at the gallery's width; in a wide one it stays beside them."""
+    from PySide6.QtWidgets import QBoxLayout
+
+    panel = _panel(qtbot, demo_session)
+    g = panel.gallery
+    panel.resize(1280, 660)
+    g.show_filters(True)
+    qtbot.waitUntil(lambda: g.filters.isVisible())
+    assert g._grid_layout.direction() == QBoxLayout.Direction.TopToBottom
+    qtbot.waitUntil(lambda: g.view.columns() >= 3, timeout=3000)
+    panel.resize(2400, 1300)
+    qtbot.waitUntil(lambda: g._grid_layout.direction() == QBoxLayout.Direction.LeftToRight, timeout=3000)
+    assert g.filters.width() == g.filters.side_width and g.view.columns() >= 3

@@ -292,6 +292,11 @@ class Workspace:
             dataset = open_dataset(spec)
         except (TypeError, AttributeError) as exc:  # another wrong type in a hand-edited [dataset]
             raise NaviewerError(f"[dataset] cannot be opened as written ({exc})", self.config_path) from None
+        except NaviewerError as exc:
+            if exc.path is not None:
+                raise
+            # "unknown dataset kind 'x' in description", "...has no 'root'": no file named (a sweep, session 17)
+            raise NaviewerError(f"[dataset] cannot be opened as written: {exc.message}", self.config_path) from None
         expected = self.store.sample_count()
         if len(dataset) != expected:
             raise NaviewerError(

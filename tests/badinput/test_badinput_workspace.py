@@ -79,6 +79,8 @@ WORKSPACE_CASES = [
     ("toml-class-names-ints", _toml(lambda c: c["classes"].update(names=[0, 1])), ["list of strings"]),
     ("toml-settings-list", _toml(lambda c: c.update(settings=[1, 2])), ["[settings] must be a table"]),
     ("toml-dataset-string", _toml(lambda c: c.update(dataset="demo")), ["[dataset] must be a table"]),
+    # named no file ("unknown dataset kind 'nonsense' in description"; a sweep, session 17)
+    ("toml-dataset-kind", _toml(lambda c: c["dataset"].update(kind="nonsense")), ["[dataset]", "nonsense"]),
     ("toml-samples-text", _toml(lambda c: c["dataset"].update(samples="8")), ["whole number"]),
     ("toml-samples-wrong", lambda ws: (_toml(lambda c: c["dataset"].update(samples=9))(ws), DB)[1],
      ["holds 8 samples but workspace.toml records 9"]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 try:  # Python 3.11+; 3.10 reads TOML with the tomli backport (a dependency there)
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -139,6 +140,10 @@ def write_config(path: PathLike, config: dict[str, Any]) -> None:
         raise NaviewerError(f"cannot write the workspace configuration: {describe_os_error(exc)}", path) from None
 
 
+class WorkspaceLockWait(UserWarning):
+    """Said when a command waits for another process's workspace lock (the CLI prints it as one line)."""
+
+
 _thread_locks: dict[str, threading.RLock] = {}
 _thread_locks_guard = threading.Lock()
 
@@ -162,7 +167,12 @@ def config_lock(config_path: PathLike, timeout_s: float = LOCK_TIMEOUT_S) -> Ite
     with thread_lock:
         try:
             lock = FileLock(lock_path, timeout=timeout_s)
-            lock.acquire()
+            try:
+                lock.acquire(timeout=min(1.0, timeout_s))
+            except Timeout:  # said, then waited for: a command hung 43 s here without a word (a sweep, session 17)
+                warnings.warn(WorkspaceLockWait(f"{lock_path}: another process is changing this workspace; waiting "
+                                                f"for it (up to {timeout_s:.0f} s)"), stacklevel=3)
+                lock.acquire()
         except Timeout:
             raise NaviewerError(
                 f"another process has held the workspace lock for {timeout_s:.0f} s; try again when it is done",

@@ -92,9 +92,13 @@ def test_lock_is_released_when_its_holder_is_killed(tmp_path: Path) -> None:
         while not ready.exists():
             assert holder.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        with pytest.raises(NaviewerError, match="another process has held the workspace lock"):
-            with config_lock(config, timeout_s=0.2):
-                pass
+        from naviewer.workspace.config import WorkspaceLockWait
+
+        # the wait is said first (a command hung 43 s without a word), then the refusal
+        with pytest.warns(WorkspaceLockWait, match="another process is changing this workspace; waiting"):
+            with pytest.raises(NaviewerError, match="another process has held the workspace lock"):
+                with config_lock(config, timeout_s=0.2):
+                    pass
     finally:
         holder.kill()
         holder.wait()

@@ -129,6 +129,8 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
          "it would never detect"),
         (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"),
           "--attack-setting", "trigger_size=-3"], "trigger size must be at least 1 px"),
+        (["reproduce", "--matrix", str(tmp_path / "mx"), "--cells", ""], "--cells is empty"),
+        (["reproduce", "--matrix", str(tmp_path / "mx"), "--cells", "patch:simclr:0:2:9"], "bad matrix cell"),
         # bench gui / workspace sizes of 0 or -1 ended in numpy tracebacks
         (["bench", "gui", "--gallery", "-1"], "--gallery must be >= 1"),
         (["bench", "gui", "--image-points", "-5"], "--image-points must be >= 0"),

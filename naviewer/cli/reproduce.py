@@ -166,6 +166,9 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
     if args.rescore:
         records = rescore(args.matrix, detectors, context())
     else:
+        if args.cells is not None and not args.cells.strip():  # '' ran the whole plan, hours (a sweep, session 17)
+            raise NaviewerError("--cells is empty: name the cells (ROW[:METHOD[:SEED[:THREADS]]], comma-separated), "
+                                "or leave the option out for the whole plan")
         cells = ([Cell.parse(c) for c in args.cells.split(",") if c.strip()] if args.cells else default_plan())
         restarts = tuple(r.strip() for r in args.restarts.split(",") if r.strip())
         bad = [r for r in restarts if r not in MATRIX_RESTARTS]

@@ -89,6 +89,8 @@ class Cell:
     def parse(cls, text: str) -> "Cell":
         """``ROW[:METHOD[:SEED[:THREADS]]]``, e.g. ``na-code:simclr:1``."""
         parts = text.strip().split(":")
+        if len(parts) > 4:  # a fifth part was ignored (a sweep, session 17)
+            raise NaviewerError(f"bad matrix cell {text!r}: write ROW[:METHOD[:SEED[:THREADS]]]")
         if not parts[0] or parts[0] not in ATTACK_ROWS:
             raise NaviewerError(f"unknown matrix row {parts[0]!r}; choose from {', '.join(ATTACK_ROWS)}")
         try:
@@ -431,6 +433,10 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
     """Every cell of ``config`` not yet done (resumable); ``matrix.md``/``matrix.json`` after each."""
     ctx = ensure_context(ctx)
     out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not ((out / "cells").is_dir() or (out / "matrix.json").is_file()):
+        # an unrelated folder took the matrix's cells beside its own files (a sweep, session 17)
+        raise NaviewerError("this folder holds other files and no matrix (no cells/, no matrix.json): give a new "
+                            "folder, or the one a matrix ran in to go on with it", out)
     out.mkdir(parents=True, exist_ok=True)
     _check_attack_settings(config)  # before hours of cells: --set attack_extra must suit every planned row's attack
     done = {r["key"] for r in read_cells(out)}

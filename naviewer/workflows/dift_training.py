@@ -577,14 +577,14 @@ class DiftRun:
             saved = load_training_checkpoint(self.checkpoint)
             allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
             train_config = TrainConfig.from_saved({**saved["config"], **allowed})
-            done_epochs = int(saved.get("completed_epochs", 0))
             del saved
-            ctx.event("log", message=f"resuming run {self.run!r} after its review's "
-                                     f"{'retrain' if (state.finetune or {}).get('restart_mode') == 'retrain' else 'fine-tune'}"
-                                     f", at epoch {done_epochs} of {train_config.epochs}")
             extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
             trainer = Trainer.resume(ws.run_dir(self.run), store, hooks=[], config_overrides=allowed or None,
                                      checkpoint_dir=self.checkpoint.parent, **extra)
+            step = "retrain" if (state.finetune or {}).get("restart_mode") == "retrain" else "fine-tune"
+            # the run's own count ("at epoch 52 of 50" read the retrain's budget against the whole run's epochs)
+            ctx.event("log", message=f"resuming run {self.run!r} after its review's {step}, at epoch "
+                                     f"{trainer.completed_epochs} of {trainer.total_epochs}")
             trainer.open_metrics(ctx)
             self.timings["load"] = time.perf_counter() - t0
             t1 = time.perf_counter()

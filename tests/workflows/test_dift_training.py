@@ -132,8 +132,21 @@ def test_a_cancelled_retrain_after_the_review_is_kept_resumable_and_goes_on(tmp_
         assert read_state(ws, "dift")["status"] == "restarted"
         assert stopped_after_review(ws, "dift") and interrupted_runs(ws) == ["dift"]
         assert latest_finetune_result(ws, "dift", out.pass_id)["interrupted"] is True
-        done = resume_stopped_run(ws, monitor=False)
+        from naviewer.jobs import JobContext
+
+        said = []
+
+        class Log(JobContext):
+            def event(self, kind, **fields):
+                said.append(fields.get("message", ""))
+                super().event(kind, **fields)
+
+        done = resume_stopped_run(ws, monitor=False, ctx=Log())
         assert not done.plain and done.outcome.status == "finished"
+        import re
+
+        resumed_at = re.search(r"after its review's retrain, at epoch (\d+) of (\d+)", " ".join(said))
+        assert resumed_at and stopped_at < int(resumed_at[1]) < int(resumed_at[2]) == stopped_at + 3
         assert done.outcome.fit["epochs"] == stopped_at + 3  # the retrain's whole budget, not what was left
         assert read_state(ws, "dift")["status"] == "finished" and not interrupted_runs(ws)
         assert latest_finetune_result(ws, "dift", out.pass_id)["interrupted"] is False

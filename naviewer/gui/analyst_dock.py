@@ -304,10 +304,12 @@ class AnalystDock:
             return
         gate = self.panel.finetune_gate
         if result.get("interrupted"):  # a cancelled retrain is not a result: say how it goes on
+            from naviewer.workspace.runs import REVIEW_CHECKPOINT
+
             step = "retrain" if result.get("kind") == "retrain" else "fine-tune"
             gate.mark_done(f"Stopped during the {step} on the kept samples (not finished): Run ▸ Resume interrupted "
                            f"run goes on with it. The encoder DIFT flagged with is kept as checkpoints/{self.run}/"
-                           "at-review.pt.", int(result.get("confirmed") or 0))
+                           f"{REVIEW_CHECKPOINT}.", int(result.get("confirmed") or 0))
             return
         if result.get("before") or result.get("after"):
             self.panel.set_finetune_result(result)

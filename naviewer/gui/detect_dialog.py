@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.catalogue import DETECTOR_NAMES, DETECTOR_SUMMARIES
+from naviewer.workspace.runs import REVIEW_CHECKPOINT
 
 #: detectors that embed images again through the encoder: minutes, not seconds, on a CPU
 SLOW_DETECTORS = ("crop_density", "patchsearch")
@@ -48,7 +49,7 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
     found = sorted((root / "checkpoints").glob("*/last.pt")) if (root / "checkpoints").is_dir() else []
     for path in found:
         run = path.parent.name
-        kept = path.with_name("at-review.pt")  # the encoder DIFT flagged with, before the review's fine-tune / retrain
+        kept = path.with_name(REVIEW_CHECKPOINT)  # the encoder DIFT flagged with, before the review's fine-tune / retrain
         if kept.is_file():
             out.append((kept, "the encoder DIFT flagged with (kept when the review's fine-tune / retrain started)"))
         try:

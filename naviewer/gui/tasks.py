@@ -136,7 +136,9 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
             # after a fine-tune / retrain it is another model, and the one DIFT flagged with was kept as
             # at-review.pt. The paths are built, not made (checkpoint_dir makes the folder).
             folder = Path(ws.path) / "checkpoints" / str(info["run"])
-            latest, kept = folder / "last.pt", folder / "at-review.pt"
+            from naviewer.workspace.runs import REVIEW_CHECKPOINT
+
+            latest, kept = folder / "last.pt", folder / REVIEW_CHECKPOINT
             if _awaiting_review(ws, str(info["run"])) and latest.is_file():
                 out["encoder"] = f"{latest} (run {info['run']}'s latest checkpoint)"
                 out["encoder_path"] = str(latest.resolve())

@@ -67,6 +67,7 @@ from naviewer.workflows.workspace_setup import EvaluationSets, evaluation_sets, 
 from naviewer.workspace import Workspace
 from naviewer.workspace.runs import (
     AUTO_REVIEWER,
+    REVIEW_CHECKPOINT,
     being_trained,
     FinetuneOutcome,
     RunState,
@@ -78,6 +79,7 @@ from naviewer.workspace.runs import (
     pending_review_runs,
     read_state,
     resumable_runs,
+    stopped_after_review,
     training_lock,
     write_state,
 )
@@ -538,16 +540,7 @@ class DiftRun:
         self.review = {"pass_id": pass_id, "counts": counts}
         if self.main:
             keep_review_encoder(self.checkpoint)
-        t0 = time.perf_counter()
-        store = _store_of(ws, ctx)
-        saved = load_training_checkpoint(self.checkpoint)
-        train_config = TrainConfig.from_saved({**saved["config"], **dict(config_overrides or {})})
-        del saved
-        extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
-        trainer = Trainer.resume(ws.run_dir(self.run), store, hooks=[], config_overrides=config_overrides,
-                                 checkpoint_dir=self.checkpoint.parent, **extra)
-        trainer.open_metrics(ctx)
-        self.timings["load"] = time.perf_counter() - t0
+        trainer = self._resumed_trainer(config_overrides, monitor)
         self.config = DiftConfig.from_workspace(ws, dift_overrides)
         if self.distributed:
             section = MainRankSection()
@@ -564,6 +557,21 @@ class DiftRun:
         return DiftRunOutcome(self.run, RunStatus.FINISHED, summary, pass_id=pass_id, detection=state.detection,
                               finetuned=done, checkpoint=self.checkpoint, timings=self.timings)
 
+    def _resumed_trainer(self, config_overrides: Optional[dict], monitor: bool) -> Trainer:
+        """The run's trainer rebuilt from its checkpoint (no hooks: no detection after the review), metrics open."""
+        ws, ctx = self.ws, self.ctx
+        t0 = time.perf_counter()
+        store = _store_of(ws, ctx)
+        saved = load_training_checkpoint(self.checkpoint)
+        train_config = TrainConfig.from_saved({**saved["config"], **dict(config_overrides or {})})
+        del saved
+        extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
+        trainer = Trainer.resume(ws.run_dir(self.run), store, hooks=[], config_overrides=config_overrides,
+                                 checkpoint_dir=self.checkpoint.parent, **extra)
+        trainer.open_metrics(ctx)
+        self.timings["load"] = time.perf_counter() - t0
+        return trainer
+
     def resume_restart(self, *, monitor: bool = True, config_overrides: Optional[dict] = None) -> DiftRunOutcome:
         """A run stopped after its review's fine-tune / remove-and-retrain, while training on the kept samples (a
         cancelled retrain, a closed window): go on from its checkpoint, which holds the kept subset and the
@@ -572,21 +580,12 @@ class DiftRun:
         with self._claim():
             ws, ctx = self.ws, self.ctx
             state = read_state(ws, self.run)
-            t0 = time.perf_counter()
-            store = _store_of(ws, ctx)
-            saved = load_training_checkpoint(self.checkpoint)
             allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
-            train_config = TrainConfig.from_saved({**saved["config"], **allowed})
-            del saved
-            extra = _evaluation_kwargs(ws, train_config, monitor, ctx)
-            trainer = Trainer.resume(ws.run_dir(self.run), store, hooks=[], config_overrides=allowed or None,
-                                     checkpoint_dir=self.checkpoint.parent, **extra)
+            trainer = self._resumed_trainer(allowed or None, monitor)
             step = "retrain" if (state.finetune or {}).get("restart_mode") == "retrain" else "fine-tune"
             # the run's own count ("at epoch 52 of 50" read the retrain's budget against the whole run's epochs)
             ctx.event("log", message=f"resuming run {self.run!r} after its review's {step}, at epoch "
                                      f"{trainer.completed_epochs} of {trainer.total_epochs}")
-            trainer.open_metrics(ctx)
-            self.timings["load"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             summary = trainer.fit(ctx)
             self.timings["train_rest"] = time.perf_counter() - t1
@@ -646,7 +645,7 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     if run in interrupted_trainings(ws):  # resume_stopped_run dispatches these to resume_plain_training
         raise NaviewerError(f"run {run!r} is a plain training (no DIFT): resume_plain_training goes on with it",
                             ws.path / "runs" / run)
-    if run in interrupted_runs(ws) and status is RunStatus.RESTARTED:  # stopped during its review's retrain
+    if stopped_after_review(ws, run):  # stopped during its review's fine-tune / retrain
         return DiftRun(ws, run, ctx=ctx).resume_restart(monitor=monitor, config_overrides=config_overrides)
     if run not in interrupted_runs(ws):  # the one test of what can go on; the rest says why not
         if status is RunStatus.AWAITING_REVIEW:
@@ -678,11 +677,6 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     config = DiftConfig.from_dict(dift).validate() if dift else DiftConfig()
     return DiftRun(ws, run, accept_all=bool(settings.get("accept_all")), ctx=ctx).train(
         train_config, config, monitor=monitor, dift=dift is not None, resume=True)
-
-
-#: the encoder DIFT flagged with, kept beside ``last.pt`` when the review's fine-tune / retrain starts: the
-#: restart overwrites ``last.pt``, and a cancelled retrain left a half-trained encoder in its place
-REVIEW_CHECKPOINT = "at-review.pt"
 
 
 def keep_review_encoder(checkpoint: Path) -> Optional[Path]:

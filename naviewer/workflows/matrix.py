@@ -501,10 +501,15 @@ def _pct(value: Any) -> str:
     return f"{100.0 * float(value):.0f}"
 
 
+def _asr_draws(first: Optional[dict], repeats: Optional[list], protocol: str) -> list[float]:
+    """The ASR of a retrain and of its repeats (fresh trainings of the same kept set), where measured."""
+    values = [r.get("asr", {}).get(protocol) for r in [first or {}] + list(repeats or []) if r]
+    return [float(v) for v in values if v is not None]
+
+
 def _with_repeats(first: dict, repeats: Optional[list], protocol: str) -> str:
     """One retrain's ASR, or with repeats every draw and their mean: "22 / 31 / 27 (mean 27)"."""
-    values = [r.get("asr", {}).get(protocol) for r in [first] + list(repeats or []) if r]
-    values = [v for v in values if v is not None]
+    values = _asr_draws(first, repeats, protocol)
     if len(values) <= 1:
         return _pct(first.get("asr", {}).get(protocol))
     return " / ".join(_pct(v) for v in values) + f" (mean {_pct(float(np.mean(values)))})"
@@ -523,8 +528,7 @@ GOAL_DIFT_RECALL, GOAL_ASR_MARGIN = 0.8, 0.10
 
 
 def _mean_asr(first: Optional[dict], repeats: Optional[list], protocol: str) -> Optional[float]:
-    values = [r.get("asr", {}).get(protocol) for r in [first or {}] + list(repeats or []) if r]
-    values = [float(v) for v in values if v is not None]
+    values = _asr_draws(first, repeats, protocol)
     return float(np.mean(values)) if values else None
 
 

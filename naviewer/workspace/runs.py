@@ -136,9 +136,14 @@ def interrupted_runs(ws: "Workspace") -> list[str]:
             continue
         if status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes:
             out.append(name)
-        elif status is RunStatus.RESTARTED and not being_trained(ws, name):
-            out.append(name)  # stopped after its review's fine-tune / retrain, training on the kept samples
+        elif stopped_after_review(ws, name):  # training on the kept samples after its review's fine-tune / retrain
+            out.append(name)
     return out
+
+
+#: the encoder DIFT flagged with, kept beside ``last.pt`` when the review's fine-tune / retrain starts: the
+#: restart overwrites ``last.pt``, and a cancelled retrain left a half-trained encoder in its place
+REVIEW_CHECKPOINT = "at-review.pt"
 
 
 def stopped_after_review(ws: "Workspace", run: str) -> bool:

@@ -107,6 +107,12 @@ def _check_sections(config: dict[str, Any], path: Path) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             raise NaviewerError(f"[{section}] {key} must be a whole number{' >= 1' if low else ''}, found "
                                 f"{_short(value)}", path)
+    floor = config.get("floor", {})
+    for key in ("asr", "asr_all", "knn_acc"):  # read as float() by every table: asr = "high" was a traceback
+        value = floor.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not (value != value or 0.0 <= value <= 1.0)):  # nan: not measurable
+            raise NaviewerError(f"[floor] {key} must be a fraction between 0 and 1, found {_short(value)}", path)
     kind = anchors.get("kind")
     if kind is not None and kind not in ANCHOR_KINDS:  # read as "labels" before: safe, but the edit went unnoticed
         raise NaviewerError(f"[anchors] kind = {_short(kind)} is not one naviewer writes ({', '.join(ANCHOR_KINDS)})",

@@ -445,8 +445,14 @@ def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore
     if count:
         low, high = store.label_range
         names = config.get("classes", {}).get("names", [])
-        if low < -1 or (names and high >= len(names)):
+        # names = [] with labelled samples: a hand edit (naviewer names every label of a dataset, "0", "1", ... at
+        # least); a workspace made without a dataset (the benches' stores) has no [classes] names at all
+        named = "names" in config.get("classes", {})
+        if low < -1 or (named and high >= len(names)):
             bad = low if low < -1 else high
+            if not names and low >= -1:
+                raise NaviewerError(f"[classes] names is empty, but the samples are labelled (labels up to {high}): "
+                                    "give each class its name, as naviewer wrote them", path / CONFIG_NAME)
             raise NaviewerError(
                 f"a sample has label {bad}, but workspace.toml names {len(names)} classes (labels 0..{len(names) - 1}, "
                 "or -1 for unlabeled)",

@@ -92,6 +92,9 @@ def test_added_sample_rows_disagree_with_the_config(path: Path) -> None:
         (lambda c: c.update(anchors={"kind": "bogus"}), r"\[anchors\] kind = 'bogus' is not one naviewer writes"),
         (lambda c: c.update(anchors={"per_class": -3}), r"\[anchors\] per_class must be a whole number >= 1"),
         (lambda c: c.update(anchors={"seed": "x"}), r"\[anchors\] seed must be a whole number"),
+        (lambda c: c["classes"].update(names=[]), r"\[classes\] names is empty, but the samples are labelled"),
+        (lambda c: c.update(floor={"asr": "high"}), r"\[floor\] asr must be a fraction between 0 and 1, found 'high'"),
+        (lambda c: c.update(floor={"asr": 0.2, "knn_acc": 7.5}), r"\[floor\] knn_acc must be a fraction"),
     ],
 )
 def test_mistyped_sections_are_refused_on_open(path: Path, change, message: str) -> None:  # noqa: ANN001

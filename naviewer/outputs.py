@@ -95,8 +95,23 @@ def check_output_file(value: Optional[str], option: str, example: str, what: str
         if folder.exists():
             if not folder.is_dir():
                 raise NaviewerError(f"the folder of {option} is a file, not a folder", folder)
+            _check_can_create_in(folder, option)
             break
     return path
+
+
+def _check_can_create_in(folder: Path, option: str) -> None:
+    """A file can be made in ``folder``: tried, not guessed from permission bits (root passes ``os.access`` on
+    /proc and on a read-only mount's folders alike), so ``--json /proc/x`` fails before the hour of work, not after."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".naviewer-probe-"):
+            pass
+    except OSError as exc:
+        from naviewer.io import describe_os_error
+
+        raise NaviewerError(f"{option} cannot be written in this folder: {describe_os_error(exc)}", folder) from None
 
 
 def check_json_output(value: Optional[str], option: str = "--json", command: str = "",

@@ -98,3 +98,12 @@ def test_a_matrix_setting_that_does_not_suit_a_planned_row_is_refused_before_any
     with pytest.raises(NaviewerError, match="matrix row patch"):
         run_matrix(config, tmp_path / "out")
     assert not list((tmp_path / "out").glob("cells/*"))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
+def test_an_output_in_a_folder_where_no_file_can_be_made_is_refused_before_the_work(tmp_path: Path) -> None:
+    # the folder exists and root passes os.access on it; a sweep saw the hour of measuring done first
+    outcome = run_cli(["bench", "detect", "--skip-baseline", "--n", "1000", "--dim", "8", "--classes", "2",
+                       "--json", "/proc/naviewer-figures.json"])
+    assert_refused(outcome, "/proc", "cannot be written in this folder")
+    assert "speed-up" not in outcome.out  # refused before any measuring

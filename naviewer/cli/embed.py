@@ -129,6 +129,9 @@ def _check_out(out: str) -> None:
     if path.exists() and path.suffix.lower() != ".npy":  # an earlier .npy is replaced; any other file never
         raise NaviewerError("--out exists and is not a .npy file: embeddings are written to a .npy, never over "
                             "another kind of file", path)
+    if path.suffix.lower() != ".npy":  # e.txt held a binary array that detect --embeddings e.txt then refused
+        raise NaviewerError(f"--out must end in .npy (the embeddings are a NumPy array file): give a name such as "
+                            f"{path.with_suffix('.npy').name}", path)
     folder = path.parent
     if not folder.is_dir():
         raise NaviewerError("the folder of --out does not exist" if not folder.exists() else

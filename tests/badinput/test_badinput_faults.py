@@ -57,15 +57,16 @@ def test_train_out_is_a_file(tmp_path: Path) -> None:
     assert_refused(outcome, tmp_path / "run", "is a file")
 
 
-@pytest.mark.parametrize("where, words", [("folder", "is a folder"), ("missing", "does not exist")])
-def test_embed_out_is_a_folder_or_in_a_missing_folder(tmp_path: Path, where: str, words: str) -> None:
+@pytest.mark.parametrize("where, words", [("folder", "is a folder"), ("missing", "does not exist"),
+                                          ("suffix", "must end in .npy")])
+def test_embed_out_is_a_folder_or_in_a_missing_folder_or_not_npy(tmp_path: Path, where: str, words: str) -> None:
     checkpoint = naviewer_checkpoint(tmp_path / "model.pt", tiny_backbone_state())
-    out = tmp_path / "emb.npy" if where == "folder" else tmp_path / "nope" / "emb.npy"
+    out = {"folder": tmp_path / "emb.npy", "missing": tmp_path / "nope" / "emb.npy", "suffix": tmp_path / "e.txt"}[where]
     if where == "folder":
         out.mkdir()
     with unchanged(tmp_path):
         outcome = run_cli(["embed", "--checkpoint", checkpoint, "--dataset", "demo", "--out", out])
-    assert_refused(outcome, out if where == "folder" else out.parent, words)
+    assert_refused(outcome, out.parent if where == "missing" else out, words)
 
 
 # -- a full disk, injected ---------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ class SampleInspector(QWidget):
         outer.addWidget(scroll)
 
         self.bridge.current_changed.connect(lambda sid, _src: self.show_sample(sid))
-        self.bridge.review_changed.connect(lambda ids: self.sample is not None and self.sample in set(ids.tolist()) and self.show_sample(self.sample))
+        self.bridge.review_changed.connect(self._on_review_changed)
         self.show_sample(session.current)
 
     @property
@@ -355,6 +355,16 @@ class SampleInspector(QWidget):
             self.neighbour_buttons.append(button)
         if had_focus:
             self.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _on_review_changed(self, ids: np.ndarray) -> None:
+        """The shown sample or one of its neighbours decided (a bulk decision elsewhere included): the title and the
+        neighbours' state borders follow (a neighbour confirmed in the cluster table kept its unreviewed look)."""
+        if self.sample is None:
+            return
+        changed = set(np.asarray(ids).ravel().tolist())
+        shown = {self.sample, *(int(b.text().lstrip("#")) for b in self.neighbour_buttons)}
+        if changed & shown:
+            self.show_sample(self.sample)
 
     def _go(self, sid: int) -> None:
         """A neighbour clicked: inspect it, with the keyboard focus here, so C / R / L decide what is shown."""

@@ -123,6 +123,19 @@ def test_export_writes_manifests_and_report(qtbot, workspace_session, tmp_path) 
     assert "MinDist and GMM" in report and report.count("data:image/png;base64,") >= 3
 
 
+def test_inspector_neighbours_follow_a_bulk_decision_made_elsewhere(qtbot, demo_session) -> None:
+    # a neighbour confirmed from the cluster table kept its unreviewed look (a newcomer, session 17)
+    inspector = SampleInspector(demo_session)
+    qtbot.addWidget(inspector)
+    shown = int(np.flatnonzero(demo_session.truth_poison_mask())[0])
+    demo_session.set_current(shown)
+    neighbour = int(demo_session.neighbours(shown, 8)[1])
+    assert "border" not in inspector.neighbour_buttons[1].styleSheet()
+    demo_session.confirm(np.array([neighbour]))  # the shown sample itself is not in the batch
+    button = next(b for b in inspector.neighbour_buttons if b.text() == f"#{neighbour}")
+    assert "border" in button.styleSheet() and "confirmed" in button.toolTip()
+
+
 def test_export_without_workspace_writes_only_the_report(qtbot, demo_session, tmp_path) -> None:
     dialog = ExportDialog(demo_session, None, out_dir=tmp_path / "r")
     qtbot.addWidget(dialog)

@@ -439,7 +439,9 @@ class AnalystDock:
                            f"checkpoint {result.get('checkpoint')}. The table compares before and after.", used)
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
-        w.state.log(f"post-hoc fine-tuned: before {result.get('before')} after {result.get('after')}; "
+        from naviewer.gui.format import before_after_text
+
+        w.state.log(f"post-hoc fine-tuned: {before_after_text(result.get('before'), result.get('after'))}; "
                     f"checkpoint {result.get('checkpoint')}")
         w.statusBar().showMessage("Post-hoc fine-tuning finished; see the Fine-tune tab", 15000)
 
@@ -453,7 +455,9 @@ class AnalystDock:
         gate.show_done(int(result.get("confirmed", 0)))
         self.panel.tabs.setCurrentWidget(gate)
         w = self.window
-        w.state.log(f"{gate.reason.text()} before {result.get('before')} after {result.get('after')}")
+        from naviewer.gui.format import before_after_text
+
+        w.state.log(f"{gate.reason.text()} {before_after_text(result.get('before'), result.get('after'))}")
         w.statusBar().showMessage("Training on the cleaned data finished; see the Fine-tune tab", 15000)
 
     def remove(self) -> None:

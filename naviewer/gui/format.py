@@ -23,3 +23,52 @@ def duration(seconds: Optional[float]) -> str:
 
 def remaining(seconds: Optional[float]) -> str:
     return f"{duration(seconds)} left" if seconds is not None else ""
+
+
+def event_text(kind: str, data: object) -> str:
+    """One Log line for a job's event, in words: the Log showed the trainer's record names ("dift_review",
+    "epoch_end_resumed", "finetune") to an analyst who never reads metrics.jsonl (a newcomer, session 17)."""
+    d = data if isinstance(data, dict) else {}
+    message = d.get("message")
+    if kind == "log":
+        return str(message or "")
+    if kind == "warning":
+        return f"warning — {message}" if message else "warning"
+
+    def n(key: str) -> str:
+        value = d.get(key)
+        return f"{int(value):,}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+
+    epoch = f" at epoch {d['epoch']}" if isinstance(d.get("epoch"), int) else ""
+    texts = {
+        "paused": "paused",
+        "resumed": "resumed",
+        "checkpoint": f"checkpoint saved{epoch}" + (f" ({d['tag']})" if d.get("tag") else ""),
+        "finished": f"training finished after {n('epochs')} epochs" + (f" ({str(d['reason']).replace('_', ' ')})" if d.get("reason") else ""),
+        "cancelled": f"cancelled{epoch}; the last checkpoint is kept",
+        "restart": f"training goes on with {n('n_samples')} samples for {n('remaining_epochs')} more epochs",
+        "epoch_end_resumed": f"epoch {d.get('epoch', '?')} finished after the resume",
+        "dift_stop": f"DIFT's flags settled{epoch}: {n('flagged')} flagged",
+        "dift_review": f"DIFT flagged {n('flagged')} samples{epoch}: the review is waiting for you",
+        "dift_decision": f"review: {d.get('decision', '?')}, {n('accepted')} of {n('flagged')} flags accepted",
+        "review_done": "review done: fine-tuning on the confirmed flags, then the restart",
+    }
+    if kind == "finetune":
+        text = (f"fine-tuning skipped: {d['reason']}" if d.get("skipped") and d.get("reason") else
+                "fine-tuning skipped" if d.get("skipped") else f"fine-tuned on {n('n')} confirmed samples")
+    else:
+        text = texts.get(kind, kind.replace("_", " "))
+    return text + (f" — {message}" if message and kind in texts else "")
+
+
+def before_after_text(before: object, after: object) -> str:
+    """"kNN accuracy 92.1 → 91.8 %, ASR 80.4 → 21.0 %" for the Log (it printed the two dicts as Python wrote them)."""
+    b = before if isinstance(before, dict) else {}
+    a = after if isinstance(after, dict) else {}
+    parts = []
+    for key, name, percent in (("knn_acc", "kNN accuracy", True), ("asr", "ASR", True),
+                               ("confirmed_density", "density of the confirmed", False)):
+        x, y = b.get(key), a.get(key)
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+            parts.append(f"{name} {100 * x:.1f} → {100 * y:.1f} %" if percent else f"{name} {x:.3g} → {y:.3g}")
+    return ", ".join(parts) or "nothing measured before and after"

@@ -730,8 +730,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------------- log ----
     def _log_event(self, job: Job, kind: str, data: dict) -> None:
-        message = data.get("message") if isinstance(data, dict) else None
-        self.state.log(f"{job.name}: {kind}" + (f" — {message}" if message else ""))
+        from naviewer.gui.format import event_text
+
+        text = event_text(kind, data)
+        if text:
+            self.state.log(f"{job.name}: {text}")
 
     # ---------------------------------------------------------------- file actions ----
     def _ask_directory(self, title: str, start: str = "", kind: str = "workspace") -> Optional[Path]:

@@ -1,0 +1,31 @@
+"""The Log's lines are words, not the trainer's record names (a newcomer read "train: dift_review" in session 17)."""
+
+from __future__ import annotations
+
+import pytest
+
+from naviewer.gui.format import before_after_text, event_text
+
+
+@pytest.mark.parametrize("kind, data, words", [
+    ("dift_review", {"epoch": 34, "flagged": 121, "run": "r"}, "DIFT flagged 121 samples at epoch 34"),
+    ("checkpoint", {"epoch": 5, "path": "x/last.pt"}, "checkpoint saved at epoch 5"),
+    ("epoch_end_resumed", {"epoch": 7}, "epoch 7 finished after the resume"),
+    ("finetune", {"skipped": True, "reason": "fewer than 2 confirmed samples"},
+     "fine-tuning skipped: fewer than 2 confirmed samples"),
+    ("finetune", {"n": 98, "steps": 40}, "fine-tuned on 98 confirmed samples"),
+    ("dift_decision", {"decision": "accepted", "accepted": 90, "flagged": 98}, "review: accepted, 90 of 98"),
+    ("restart", {"n_samples": 1500, "remaining_epochs": 30}, "1,500 samples for 30 more epochs"),
+    ("some_new_event", {}, "some new event"),
+    ("warning", {"message": "slow disk"}, "warning — slow disk"),
+    ("log", {"message": "plain line"}, "plain line"),
+])
+def test_every_event_reads_as_words(kind: str, data: dict, words: str) -> None:
+    text = event_text(kind, data)
+    assert words in text and "_" not in text.replace(data.get("message", ""), "")
+
+
+def test_before_and_after_are_figures_not_python_dicts() -> None:
+    text = before_after_text({"knn_acc": 0.921, "asr": 0.804, "asr_all": 0.7}, {"knn_acc": 0.918, "asr": 0.21})
+    assert text == "kNN accuracy 92.1 → 91.8 %, ASR 80.4 → 21.0 %"
+    assert before_after_text(None, {}) == "nothing measured before and after"

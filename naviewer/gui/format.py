@@ -44,7 +44,8 @@ def event_text(kind: str, data: object) -> str:
         "paused": "paused",
         "resumed": "resumed",
         "checkpoint": f"checkpoint saved{epoch}" + (f" ({d['tag']})" if d.get("tag") else ""),
-        "finished": f"training finished after {n('epochs')} epochs" + (f" ({str(d['reason']).replace('_', ' ')})" if d.get("reason") else ""),
+        "finished": f"training finished after {n('epochs')} epochs"
+                    + (f" ({str(d['reason']).replace('_', ' ')})" if d.get("reason") else ""),
         "cancelled": f"cancelled{epoch}; the last checkpoint is kept",
         "restart": f"training goes on with {n('n_samples')} samples for {n('remaining_epochs')} more epochs",
         "epoch_end_resumed": f"epoch {d.get('epoch', '?')} finished after the resume",
@@ -54,8 +55,8 @@ def event_text(kind: str, data: object) -> str:
         "review_done": "review done: fine-tuning on the confirmed flags, then the restart",
     }
     if kind == "finetune":
-        text = (f"fine-tuning skipped: {d['reason']}" if d.get("skipped") and d.get("reason") else
-                "fine-tuning skipped" if d.get("skipped") else f"fine-tuned on {n('n')} confirmed samples")
+        text = (f"fine-tuning skipped: {d['reason']}" if d.get("skipped") and d.get("reason")
+                else "fine-tuning skipped" if d.get("skipped") else f"fine-tuned on {n('n')} confirmed samples")
     else:
         text = texts.get(kind, kind.replace("_", " "))
     return text + (f" — {message}" if message and kind in texts else "")

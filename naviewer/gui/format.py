@@ -63,7 +63,7 @@ def event_text(kind: str, data: object) -> str:
 
 
 def before_after_text(before: object, after: object) -> str:
-    """"kNN accuracy 92.1 → 91.8 %, ASR 80.4 → 21.0 %" for the Log (it printed the two dicts as Python wrote them)."""
+    """"kNN accuracy 92.1 → 91.8 %, ASR 80.4 → 21.0 %" for the Log (it printed the two dicts as Python does)."""
     b = before if isinstance(before, dict) else {}
     a = after if isinstance(after, dict) else {}
     parts = []

@@ -857,8 +857,9 @@ class GalleryWidget(QWidget):
             text = f"C · R · L act on the highlighted sample <b>#{int(highlighted[0])}</b>"
         elif self.elsewhere_id() is not None:
             # one line (three lines took a row of tiles at 1280 x 720; newcomer session 16): the ways out in the tooltip
-            text = (f"C · R · L here act on nothing: <b>#{self.elsewhere_id()}</b>, picked elsewhere, is not shown "
-                    "here <span style='color:gray'>(hover: the ways out)</span>")
+            # "picked elsewhere" read wrong after the analyst changed this grid's view away from a tile picked here
+            text = (f"C · R · L here act on nothing: <b>#{self.elsewhere_id()}</b>, the inspector's sample, is not in "
+                    "this view <span style='color:gray'>(hover: the ways out)</span>")
             tip = ("3: show all samples; Esc or a click: back to the tiles; on the map, C · R · L decide what is "
                    "selected there")
         else:
@@ -982,7 +983,7 @@ class GalleryWidget(QWidget):
         ids = self.target_ids()
         if len(ids) == 0:
             elsewhere = self.elsewhere_id()
-            self.show_notice(f"Nothing decided: #{elsewhere} (picked in another view) is not shown here. Press 3 to "
+            self.show_notice(f"Nothing decided: #{elsewhere}, the inspector's sample, is not in this view. Press 3 to "
                              "show all samples, or Esc to act on the tile under focus." if elsewhere is not None else
                              "Nothing to decide on: click a tile (or press N for the next flag).")
             return ids

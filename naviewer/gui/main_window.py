@@ -214,6 +214,10 @@ class MainWindow(QMainWindow):
         screen = self.screen().availableGeometry() if self.screen() is not None else None
         if screen is not None and screen.width() >= 640 and (screen.width() < 1280 or screen.height() < 800):
             self.resize(min(1280, screen.width()), min(800, screen.height()))  # a 1280x720 screen holds it
+        elif screen is not None and screen.width() >= 1800 and screen.height() >= 1000:
+            # a first window of 1280 x 800 was a third of a 2560 x 1440 screen (newcomer session 17): most of it
+            self.resize(int(screen.width() * 0.8), int(screen.height() * 0.85))
+            self.move(screen.center() - self.rect().center())
         self._restore_layout()
         self._rebuild_recent_menu()
         self._update_actions()
@@ -473,7 +477,9 @@ class MainWindow(QMainWindow):
     def _default_sizes(self) -> None:
         """First run only: give the monitor most of the room (docks share space evenly otherwise)."""
         width, height = self.width(), self.height()
-        self.resizeDocks([self.docks["overviewDock"], self.docks["monitorDock"]], [260, max(400, width - 260)], Qt.Orientation.Horizontal)
+        overview = max(260, width // 6)  # 260 px was a narrow strip of wrapped lines on a 2048 px window
+        self.resizeDocks([self.docks["overviewDock"], self.docks["monitorDock"]], [overview, max(400, width - overview)],
+                         Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["monitorDock"], self.docks["jobsDock"]], [max(300, height - 330), 170], Qt.Orientation.Vertical)
 
     def save_layout(self) -> None:

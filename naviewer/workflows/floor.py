@@ -41,15 +41,18 @@ def train_floor(ws, train_config, ctx: Optional[JobContext] = None, run: str = F
     if sets is None or sets.trigger_fn is None or sets.target is None:
         raise NaviewerError("the no-poison floor needs a workspace made with --attack (a clean set and a trigger to "
                             "measure with)", ws.config_path)
-    if (ws.checkpoint_dir(run) / "last.pt").exists():
+    resume = (ws.checkpoint_dir(run) / "last.pt").exists()
+    if resume and run not in unfinished_floors(ws):
         raise NaviewerError(f"run {run!r} already exists: the floor was trained; choose another --run", ws.checkpoint_dir(run))
+    if resume:  # a floor cut short (cancelled, the window closed): trained on from its checkpoint, not begun again
+        ctx.event("log", message=f"resuming the no-poison floor {run!r} from its last checkpoint")
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"eval_store": sets.train}
     if sets.test is not None:
         kwargs["eval_test_store"] = sets.test
     trainer = build_trainer(train_config, sets.train, ws.run_dir(run), checkpoint_dir=ws.checkpoint_dir(run), **kwargs)
     ws.store.add_run(run, "floor", {"train": train_config.to_dict()})
-    trainer.fit(ctx)
+    trainer.fit(ctx, resume=resume)
     result = evaluate_on_sets(trainer.method.backbone, sets, train_config.image_size, None, ctx, train_as_test=True)
     floor = {"asr": result["asr"], "asr_all": result["asr_all"], "knn_acc": result["knn_acc"],
              "protocol": sets.protocol or "uniform", "run": run,
@@ -57,9 +60,19 @@ def train_floor(ws, train_config, ctx: Optional[JobContext] = None, run: str = F
              "augment_recipe": train_config.augment_recipe, "image_size": int(train_config.image_size),
              "seconds": time.perf_counter() - start}
     ws.update_config("floor", floor)
+    ws.store.add_run(run, "floor", {"train": train_config.to_dict(), "measured": floor})  # finished: not resumed
     ctx.event("log", message=f"no-poison floor: ASR {100 * floor['asr']:.1f} % ({floor['protocol']}), kNN accuracy "
                              f"{100 * floor['knn_acc']:.1f} %")
     return floor
+
+
+def unfinished_floors(ws) -> list[str]:
+    """Floor runs with a checkpoint whose floor was never recorded (cut short while training or measuring): what
+    Measure the floor goes on with (a cut-short floor was left behind and the next began again as floor-2)."""
+    recorded = (ws.config.get("floor") or {}).get("run")
+    return [r["name"] for r in ws.store.runs() if r.get("kind") == "floor" and r["name"] != recorded
+            and isinstance((r.get("config") or {}).get("train"), dict) and "measured" not in r["config"]
+            and (ws.path / "checkpoints" / r["name"] / "last.pt").is_file()]
 
 
 def floor_recipe(ws) -> tuple[Any, str]:
@@ -73,6 +86,10 @@ def floor_recipe(ws) -> tuple[Any, str]:
     if not runs:
         raise NaviewerError("the no-poison floor trains the workspace's recipe on the clean set: train a run first "
                             "(Run ▸ Train…, or naviewer run)", ws.config_path)
+    cut_short = unfinished_floors(ws)
+    if cut_short:  # the newest floor cut short, with its own recipe: trained on to its end
+        newest = max((r for r in ws.store.runs() if r["name"] in cut_short), key=lambda r: r.get("created") or 0)
+        return TrainConfig.from_saved(newest["config"]["train"]), newest["name"]
     latest = max(runs, key=lambda r: r.get("created") or 0)
     config = TrainConfig.from_saved(latest["config"]["train"])
     taken = {r["name"] for r in ws.store.runs()}

@@ -56,3 +56,43 @@ def test_the_result_of_an_in_training_finetune_is_read_back(accepted_run):
         result = latest_finetune_result(ws, outcome.run, outcome.pass_id)
         assert result["kind"] in ("finetune", "retrain") and result["confirmed"] == outcome.finetune["removed"]
         assert latest_finetune_result(ws, "no-such-run") is None
+
+
+def test_a_floor_cut_short_is_trained_on_not_begun_again(tmp_path, tiny_data):
+    """Measure the floor again after a cancel started floor-2 from epoch 0 and left floor behind (newcomer, session
+    17): the floor cut short is resumed from its checkpoint, with its own recipe, and recorded under its name."""
+    from naviewer.jobs import JobCancelled, JobContext, RecordingReporter
+    from naviewer.ssl.trainer import TrainConfig
+    from naviewer.workflows.floor import floor_recipe, train_floor, unfinished_floors
+
+    ws_path = str(tmp_path / "w")
+    settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
+    assert main(["new", ws_path, "--dataset", str(tiny_data[0]), "--test-dataset", str(tiny_data[1]),
+                 "--attack", "patch", "--rate", "0.1", *settings]) == 0
+    config = TrainConfig(epochs=2, backbone={"arch": "resnet10", "cifar_stem": True, "width": 8}, image_size=16,
+                         batch_size=64, warmup_epochs=0, knn_every=0)
+
+    class CancelAfterFirstEpoch(RecordingReporter):
+        def metric(self, values):
+            super().metric(values)
+            if values.get("kind") == "epoch":
+                ctx.cancel()
+
+    ctx = JobContext(CancelAfterFirstEpoch())
+    with Workspace.open(ws_path) as ws:
+        ws.store.add_run("r", "train", {"train": config.to_dict()})  # what floor_recipe copies
+        try:
+            train_floor(ws, config, ctx)
+        except JobCancelled:
+            pass
+        else:  # pragma: no cover - the cancel must land
+            raise AssertionError("the floor was not cut short")
+        assert read_floor(ws) is None and unfinished_floors(ws) == ["floor"]
+        recipe, name = floor_recipe(ws)
+        assert name == "floor" and recipe.epochs == 2
+        reporter = RecordingReporter()
+        floor = train_floor(ws, recipe, JobContext(reporter), run=name)
+        assert floor["run"] == "floor" and read_floor(ws)["run"] == "floor"
+        starts = [m for m in reporter.metrics if m.get("kind") == "run_start"]
+        assert starts and starts[0].get("resumed_from_epoch") == 1  # went on from epoch 1, not 0
+        assert unfinished_floors(ws) == [] and floor_recipe(ws)[1] == "floor-2"  # measured again: a new floor

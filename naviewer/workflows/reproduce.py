@@ -109,7 +109,53 @@ def _check_before_crafting(config: ReproduceConfig) -> None:
 
 
 def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobContext] = None) -> dict:
-    """Run every stage and write ``results.md`` / ``results.json`` into ``out_dir``; returns the record."""
+    """Run every stage and write ``results.md`` / ``results.json`` into ``out_dir``; returns the record. A run that
+    stops before its end leaves ``STOPPED.txt`` in ``out_dir`` saying where and why."""
+    ctx = ensure_context(ctx)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        stopped = out / STOPPED_NOTE
+        raise NaviewerError(("it holds a reproduction that stopped before its end (" + _first_line(stopped) + ")"
+                             if stopped.is_file() else "output folder is not empty") + " (choose a new folder)", out)
+    _check_before_crafting(config)
+    out.mkdir(parents=True, exist_ok=True)
+    where = {"stage": "setup"}
+    try:
+        return _reproduce_into(config, out, ctx, where)
+    except BaseException as exc:  # a cancel, Ctrl-C or an error hours in: say in OUT what is there and why
+        _note_stopped(out, where["stage"], exc)
+        if isinstance(exc, NaviewerError):
+            raise NaviewerError(f"{exc.message} [reproduce stopped at '{where['stage']}'; what it made is kept in "
+                                f"{out} ({STOPPED_NOTE}); run again with a new --out]", exc.path) from None
+        raise
+
+
+STOPPED_NOTE = "STOPPED.txt"
+
+
+def _first_line(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, UnicodeDecodeError, IndexError):
+        return "see " + path.name
+
+
+def _note_stopped(out: Path, stage: str, exc: BaseException) -> None:
+    """``OUT/STOPPED.txt``: where the run stopped and why (a half-made OUT/workspace was left without a word)."""
+    from naviewer.jobs import JobCancelled
+
+    why = ("cancelled" if isinstance(exc, (JobCancelled, KeyboardInterrupt)) else
+           exc.message if isinstance(exc, NaviewerError) else f"{type(exc).__name__}: {exc}")
+    try:
+        (out / STOPPED_NOTE).write_text(
+            f"stopped at '{stage}': {why}\n\nThis folder holds what naviewer reproduce made before it stopped "
+            "(workspace/ is a naviewer workspace: open it to look). results.md was not written. Run the command "
+            "again with a new --out.\n", encoding="utf-8")
+    except OSError:
+        pass  # the original error says more than a note that cannot be written
+
+
+def _reproduce_into(config: ReproduceConfig, out: Path, ctx: JobContext, where: dict) -> dict:
     import torch
 
     from naviewer.defense.config import DiftConfig
@@ -119,12 +165,6 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
     from naviewer.workflows.posthoc import posthoc_detect
     from naviewer.workflows.workspace_setup import create_attacked_workspace, evaluation_sets
 
-    ctx = ensure_context(ctx)
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise NaviewerError("output folder is not empty (choose a new folder)", out)
-    _check_before_crafting(config)
-    out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     threads = (config.train or {}).get("num_threads")
     if threads:  # set now, not at the first trainer: craft, B1 and the evaluations use it too, and the table says it
@@ -137,6 +177,7 @@ def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobConte
                                           "platform": platform.platform()}}
 
     def stage(name: str):
+        where["stage"] = name
         ctx.event("log", message=f"== {name}")
         return time.perf_counter()
 

@@ -35,3 +35,28 @@ def test_reproduce_cli_end_to_end_writes_its_table(tmp_path, tiny_data, capsys):
     assert record["dift"]["detection"]["buffer_count"] >= 5
     assert (out / "workspace" / "ground_truth.json").is_file()
     assert "| DIFT |" in capsys.readouterr().out
+
+
+def test_a_reproduction_that_stops_late_says_where_in_its_folder_and_its_error(tmp_path, tiny_data, capsys,
+                                                                               monkeypatch):
+    """A failure after the craft left OUT/workspace half made without a word, and the next run said only 'not empty'
+    (a sweep, session 17): OUT/STOPPED.txt now says where and why, and so do both errors."""
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows import dift_training
+
+    def no_training(*_a, **_k):
+        raise NaviewerError("the disk is full", tmp_path / "disk")
+
+    monkeypatch.setattr(dift_training, "train_with_dift", no_training)
+    out = tmp_path / "repro"
+    settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
+    argv = ["reproduce", "--attack", "patch", "--method", "simclr", "--dataset", str(tiny_data[0]), "--epochs", "3",
+            "--out", str(out), "--arch", "resnet10", "--width", "8", "--image-size", "16", "--rate", "0.1",
+            "--dift-start", "0", *settings]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "reproduce stopped at 'train: no defense'" in err and "STOPPED.txt" in err
+    note = (out / "STOPPED.txt").read_text()
+    assert note.startswith("stopped at 'train: no defense': the disk is full") and (out / "workspace").is_dir()
+    assert main(argv) == 2  # again into the same folder: refused, saying what is there
+    assert "holds a reproduction that stopped before its end (stopped at 'train: no defense'" in capsys.readouterr().err

@@ -362,6 +362,8 @@ class TrainDialog(QDialog):
         """Re-say the warning and the estimate for the current values; re-measure (debounced) when a
         value the measurement depends on changed since it was taken."""
         warning = cpu_warning(self._settings, self.available_devices) if not self.errors else ""
+        if self.estimator is None:  # no images to time it on: no estimate below to point at (a newcomer, session 17)
+            warning = warning.replace("See the measured estimate below, or choose", "Choose")
         if self.estimate is not None and self._estimate_key == self._measured_key():
             estimate = dict(self.estimate)
             estimate["seconds_total"] = estimate["seconds_per_epoch"] * int(self._settings.get("epochs") or 1)

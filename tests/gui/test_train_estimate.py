@@ -67,6 +67,7 @@ def test_resnet18_at_batch_256_on_a_cpu_is_warned_about_before_measuring(qtbot):
     qtbot.addWidget(dialog)
     assert not dialog.warning_label.isHidden() and "is slow" in dialog.warning_label.text()
     assert not dialog.estimate_button.isVisibleTo(dialog)  # nothing open to measure on
+    assert "estimate below" not in dialog.warning_label.text()  # so no estimate to point at
     dialog.batch_size.setText("64")
     assert dialog.warning_label.isHidden()
 

@@ -187,8 +187,10 @@ PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec("knn", "kNN accuracy", "%", (SeriesSpec("knn_acc", "epoch", "top-1", 2, 100.0),), y_fixed=(0.0, 100.0)),
     PlotSpec("asr", "Attack success rate", "%", (SeriesSpec("asr", "epoch", "ASR", 4, 100.0),), optional=True,
              y_fixed=(0.0, 100.0)),
-    PlotSpec("dift", "DIFT detected", "samples", (SeriesSpec("dift_detected", "epoch", "detected", 3),), optional=True,
-             y_floor=0.0),
+    PlotSpec("dift", "DIFT detected", "samples",
+             (SeriesSpec("dift_detected", "epoch", "in the buffer", 3, tip=BUFFER_TIP),
+              SeriesSpec("final_flagged", "spread", "flagged, after spreading", 3, tip=SPREAD_TIP)),
+             optional=True, y_floor=0.0),
     PlotSpec(
         "dift_pr",
         "DIFT precision / recall",
@@ -210,6 +212,9 @@ def spread_points(summary: Optional[dict[str, Any]], epoch: Optional[int]) -> Op
     if not isinstance(summary, dict) or epoch is None:
         return None
     values = {key: number(summary.get(key)) for key in ("final_precision", "final_recall")}
+    flagged = number(summary.get("flagged", summary.get("final_count")))
+    if flagged is not None:
+        values["final_flagged"] = flagged
     if all(v is None for v in values.values()):
         return None
     return {"epoch": int(epoch), **{k: v for k, v in values.items() if v is not None}}

@@ -478,9 +478,13 @@ class DiftHook:
         self.result = finalize(detection, self.buffer.ids(), anchors, self.config, self.ground_truth, ctx,
                                history=self.buffer.history_dicts(with_ids=True), sample_count=samples,
                                crop_scores=lambda: self.crop_fn(trainer, samples, int(self.config.seed)))
+        # the figures after label spreading too (with a ground truth): the monitor's header and plots said the
+        # buffer's 26 "flagged" of a demo whose pass flagged 110 (session 18)
+        summary = self.result.summary()
+        final = {key: summary[key] for key in ("final_precision", "final_recall") if summary.get(key) is not None}
         self._emit_event(trainer, "dift_stop", epoch=int(epoch), reason=self.buffer.stop_reason,
                          buffer=int(self.result.buffer_ids.size), flagged=int(self.result.final_ids.size),
-                         noop=bool(self.result.noop))
+                         noop=bool(self.result.noop), **final)
         answer = self.on_stable(self.result) if self.on_stable is not None else None
         self._review(trainer, ctx, epoch, answer)
 

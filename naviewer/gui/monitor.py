@@ -160,6 +160,7 @@ class TrainingMonitor(QWidget):
         self._open_steps: dict[int, list[tuple[float, list[tuple[tuple[str, str], int]]]]] = {}
         self.marker_groups: list[_MarkerGroup] = []
         self._skipped_finetune: Optional[dict[str, Any]] = None
+        self.final_flags: Optional[int] = None  # the latest detection pass's flags (its dift_stop), for the header
         self.floor: Optional[dict[str, Any]] = None  # the workspace's no-poison floor ([floor]), if measured
         self.floor_line: Optional[pg.InfiniteLine] = None
 
@@ -213,6 +214,7 @@ class TrainingMonitor(QWidget):
         self._open_steps = {}
         self.marker_groups = []
         self._skipped_finetune = None
+        self.final_flags = None
         for plot, line in self._markers:
             plot.removeItem(line)
         self._markers = []
@@ -359,8 +361,9 @@ class TrainingMonitor(QWidget):
         record = spread_points(summary, epoch)
         if record is None:
             return False
-        for key in ("final_precision", "final_recall"):  # one point per pass: a new pass replaces it
+        for key in ("final_precision", "final_recall", "final_flagged"):  # one point per pass: a new one replaces it
             self.data.pop((key, "spread"), None)
+        self._dirty.update(spec.name for spec in PLOTS if any(s.source == "spread" for s in spec.series))
         self._add_point("spread", record, record["epoch"] + 1)
         self._update_header()
         return True
@@ -429,6 +432,11 @@ class TrainingMonitor(QWidget):
                 self.run_info["total_epochs"] = int(done) + 1 + int(remaining)
             if record.get("n_samples") is not None:
                 self.run_info["n_samples"] = record["n_samples"]
+        if name == "dift_stop" and not record.get("noop"):  # the pass's own flags, beside the buffer's curve
+            epoch = _number(record.get("epoch"))
+            self.final_flags = int(record["flagged"]) if _number(record.get("flagged")) is not None else None
+            if epoch is not None:
+                self.add_spreading_result(record, int(epoch))
         if name in EVENT_LINES:
             epoch = _number(record.get("epoch"))
             self._mark(epoch + 1 if epoch is not None else self._latest_x(), *self._event_text(name, record))
@@ -744,8 +752,10 @@ class TrainingMonitor(QWidget):
             floor = _number((self.floor or {}).get("asr"))
             parts.append(f"ASR {asr * 100:.1f} %" + (f" (no-poison floor {floor * 100:.1f} %)" if floor is not None else ""))
         detected = _number(self.last_epoch.get("dift_detected"))
-        if detected is not None:
-            parts.append(f"DIFT {int(detected)} flagged")
+        if self.final_flags is not None:  # the pass's flags: the buffer's count is what spreading started from
+            parts.append(f"DIFT {self.final_flags:,} flagged")
+        elif detected is not None:
+            parts.append(f"DIFT {int(detected):,} in the buffer")
         phase = self.phase.text()
         if phase:
             parts.append(f"<b>{html.escape(phase)}</b>")

@@ -94,7 +94,8 @@ def test_precision_recall_are_labelled_before_and_after_label_spreading():
     assert labels["final_recall"] == "recall, after spreading"
     summary = {"final_precision": 0.9, "final_recall": 0.95, "buffer_recall": 0.6}
     assert spread_points(summary, 29) == {"epoch": 29, "final_precision": 0.9, "final_recall": 0.95}
-    assert spread_points({"flagged": 3}, 29) is None and spread_points(summary, None) is None
+    assert spread_points({"noop": True}, 29) is None and spread_points(summary, None) is None
+    assert spread_points({"flagged": 3}, 29) == {"epoch": 29, "final_flagged": 3.0}  # no ground truth: the count
 
 
 def test_event_labels_name_the_restart_kind():

@@ -80,6 +80,10 @@ def test_hook_detects_stabilises_and_calls_the_review_gate(poisoned, poisoned_an
     assert set(hook.result.final_ids) >= set(np.flatnonzero(poisoned.poison))
     assert [e for e, _ in trainer.events] == ["dift_stop", "dift_decision"]
     assert trainer.events[0][1]["reason"] == "stable"
+    # the pass's own figures after label spreading ride on the stop, for a monitor that only reads metrics.jsonl
+    stop = trainer.events[0][1]
+    assert stop["flagged"] == hook.result.final_ids.size and stop["final_recall"] == 1.0
+    assert stop["final_precision"] == hook.result.summary()["final_precision"]
     assert [h["detected"] for h in hook.result.history] == [30, 30, 30]
 
 

@@ -278,7 +278,27 @@ def test_precision_recall_before_and_after_label_spreading(qtbot, monitor):
     monitor.redraw()
     xs, ys = monitor.curves[("dift_pr", "final_recall", "spread")].getData()
     assert list(xs) == [3.0] and list(ys) == pytest.approx([97.0])
-    assert not monitor.add_spreading_result({"flagged": 3}, epoch=2)  # no ground truth: nothing to add
+    assert not monitor.add_spreading_result({"noop": True}, epoch=2)  # neither flags nor ground truth
+    assert monitor.add_spreading_result({"flagged": 3}, epoch=2)  # no ground truth: the flags' count only
+    monitor.redraw()
+    assert monitor.curves[("dift_pr", "final_recall", "spread")].getData()[0] is None or \
+        not len(monitor.curves[("dift_pr", "final_recall", "spread")].getData()[0])  # the new pass replaced it
+    assert list(monitor.curves[("dift", "final_flagged", "spread")].getData()[1]) == [3.0]
+
+
+def test_the_header_and_the_detected_plot_say_the_passs_flags_not_the_buffers(qtbot, monitor):
+    """The demo's monitor said "DIFT 26 flagged" (the buffer before label spreading) of a pass that flagged 110,
+    and showed no after-spreading point when it only followed the run folder (session 18)."""
+    monitor.add_records([{"kind": "run_start", "total_epochs": 5, "steps_per_epoch": 2}]
+                        + [{"kind": "epoch", "epoch": e, "loss": 1.0, "dift_detected": 26,
+                            "dift_precision": 1.0, "dift_recall": 0.23} for e in range(3)])
+    assert "DIFT 26 in the buffer" in monitor.header.text()
+    monitor.add_records([{"kind": "event", "event": "dift_stop", "epoch": 2, "reason": "stable", "buffer": 26,
+                          "flagged": 110, "noop": False, "final_precision": 1.0, "final_recall": 0.973}])
+    monitor.redraw()
+    assert "DIFT 110 flagged" in monitor.header.text() and "in the buffer" not in monitor.header.text()
+    assert list(monitor.curves[("dift", "final_flagged", "spread")].getData()[1]) == [110.0]
+    assert list(monitor.curves[("dift_pr", "final_recall", "spread")].getData()[1]) == pytest.approx([97.3])
 
 
 def _workspace_with_floor(tmp_path, floor):

@@ -262,7 +262,7 @@ def embed_checkpoint(ws, checkpoint: Path, ctx: Optional[JobContext] = None, dev
     if not Path(checkpoint).is_file():
         raise NaviewerError("no checkpoint to embed with", checkpoint)
     encoder = load_encoder(checkpoint)
-    store = ImageStore.from_dataset(ws.dataset(), ctx)
+    store = ImageStore.from_dataset(ws.checked_dataset(), ctx)
     dev = resolve_device(device or "auto")
     return extract_embeddings(encoder.backbone, store, device=dev, image_size=encoder.image_size, ctx=ctx,
                               message="embedding the workspace")

@@ -242,7 +242,7 @@ def _rank_info() -> tuple[bool, bool]:
 
 
 def _store_of(ws: Workspace, ctx: JobContext) -> ImageStore:
-    return ImageStore.from_dataset(ws.dataset(), ctx, "loading the training images")
+    return ImageStore.from_dataset(ws.checked_dataset(), ctx, "loading the training images")
 
 
 def _run_waiting_for_review(ws: Workspace, run: Optional[str]) -> tuple[str, RunState]:
@@ -728,7 +728,7 @@ def _resume_plain(ws: Workspace, run: str, config_overrides: Optional[dict], ctx
     saved = load_training_checkpoint(checkpoint)
     ctx.event("log", message=f"resuming training {run!r} after epoch {int(saved.get('completed_epochs', 0))} of "
                              f"{saved['config'].get('epochs')}, with its own settings")
-    store = ImageStore.from_dataset(ws.dataset(), ctx=ctx)
+    store = ImageStore.from_dataset(ws.checked_dataset(), ctx=ctx)
     allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
     labelled = bool((store.labels >= 0).any())  # the window's Train follows kNN accuracy on labelled images
     trainer = Trainer.resume(ws.run_dir(run), store, config_overrides=allowed, state=saved,

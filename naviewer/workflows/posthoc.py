@@ -75,7 +75,7 @@ def embed_workspace(ws, backbone, *, run: str, tag: str, image_size: Optional[in
 
     ctx = ensure_context(ctx)
     if store is None:  # one visit per image: decoded a chunk at a time
-        store = streaming_store(ws.dataset())
+        store = streaming_store(ws.checked_dataset())
     return extract_embeddings(backbone, store, device=device, ctx=ctx, image_size=image_size,
                               out_path=ws.embeddings_path(run, tag), view=view)
 
@@ -347,7 +347,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
             make_detector(name, **dict((detector_settings or {}).get(name) or {})).check_inputs(size)
     # one visit per image for the embedding and the encoder check: decoded a chunk at a time, so memory is
     # bounded by the decode budget, not N; the whole set is decoded only for a step that revisits images
-    store = streaming_store(ws.dataset())
+    store = streaming_store(ws.checked_dataset())
 
     @functools.lru_cache(maxsize=1)
     def whole_store() -> ImageStore:
@@ -622,7 +622,7 @@ def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, co
     meta_config = (encoder.meta.get("config") or {}) if encoder.meta else {}
     device = resolve_device(device if device is not None else "auto")
     model = encoder.backbone.to(device)
-    store = ImageStore.from_dataset(ws.dataset(), ctx)
+    store = ImageStore.from_dataset(ws.checked_dataset(), ctx)
     size = int(encoder.image_size or meta_config.get("image_size") or 0) or None
     from naviewer.catalogue import LEGACY_RECIPE, augment_values
 

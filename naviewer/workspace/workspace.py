@@ -272,6 +272,17 @@ class Workspace:
                     record[key] = str(self.path / record[key])
         return record
 
+    def checked_dataset(self) -> "ImageDataset":
+        """:meth:`dataset`, each image checked against its registered content hash as it is decoded: what the
+        passes that read every image use (training, embedding for detection), so a replaced or swapped image is
+        named instead of scored under another sample's id (opening checks only a sample of them)."""
+        from naviewer.workspace.store import SampleColumn
+        from naviewer.workspace.verified import VerifiedDataset
+
+        record = self.dataset_record()
+        where = record.get("path") or record.get("root") or self.config_path
+        return VerifiedDataset(self.dataset(), SampleColumn(self.store, "hash", self.store.sample_count()), where)
+
     def dataset(self) -> "ImageDataset":
         """Re-open the dataset recorded in ``workspace.toml`` through ``naviewer.data.open_dataset``."""
         spec = {k: v for k, v in self.dataset_record().items() if k not in _OWN_DATASET_KEYS}

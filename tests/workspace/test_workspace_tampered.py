@@ -207,3 +207,56 @@ def test_a_pass_whose_arrays_were_deleted_is_named_not_read_as_no_flags(path: Pa
     _sql(path, "DELETE FROM pass_arrays")
     with Workspace.open(path) as ws, pytest.raises(NaviewerError, match="detection pass 1 has no score arrays"):
         ws.store.pass_scores(1)
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_two_images_swapped_in_place_are_named_by_a_pass_that_reads_every_image(tmp_path, monkeypatch, lazy):
+    """Two files of one class swapped in place (same keys, same labels, same count) passed the open's sampled check
+    and a detection pass scored each image under the other's id (a sweep, session 17). The passes that decode every
+    image (training, embedding for detection) read it through checked_dataset, which names the first one."""
+    from PIL import Image
+
+    from naviewer.data.sources import open_dataset
+    from naviewer.data.store import ImageStore, streaming_store
+
+    (tmp_path / "img").mkdir()
+    lines = []
+    for i in range(40):
+        Image.new("RGB", (8, 8), (i * 6, 0, 0)).save(tmp_path / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png {i % 2}")
+    listing = tmp_path / "train.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    with Workspace.create(tmp_path / "ws", open_dataset(listing)) as ws:
+        pass
+    a, b = tmp_path / "img" / "21.png", tmp_path / "img" / "23.png"  # both of class 1
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    monkeypatch.setattr(Workspace, "IDENTITY_PIXELS", 0)  # as when the open's sample misses them
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert len(ws.dataset()) == 40  # the cheap check passes
+        with pytest.raises(NaviewerError, match=r"sample 21 \(img/21.png\) has other pixels .* swapped") as info:
+            if lazy:
+                for _offset, _chunk in streaming_store(ws.checked_dataset(), decode_mb=0.001).chunks():
+                    pass
+            else:
+                ImageStore.from_dataset(ws.checked_dataset())
+        assert info.value.path == str(listing)
+    a.write_bytes(data_a)
+    b.write_bytes(data_b)
+    with Workspace.open(tmp_path / "ws") as ws:  # restored: every image passes
+        assert len(ImageStore.from_dataset(ws.checked_dataset())) == 40
+
+
+def test_an_in_memory_source_is_checked_row_by_row_when_its_array_is_taken() -> None:
+    from naviewer.data.base import pixel_hash
+    from naviewer.data.store import streaming_store
+    from naviewer.workspace.verified import VerifiedDataset
+
+    data = make_dataset(30)
+    hashes = [pixel_hash(data.image(i)) for i in range(30)]
+    assert len(streaming_store(VerifiedDataset(data, hashes, "cifar"))) == 30
+    hashes[7], hashes[9] = hashes[9], hashes[7]
+    with pytest.raises(NaviewerError, match=r"sample 7 \(class\d/img_00007.png\) has other pixels"):
+        streaming_store(VerifiedDataset(data, hashes, "cifar"))
+    assert VerifiedDataset(data, [""] * 30, "old store").image(7).shape == (8, 8, 3)  # no hash registered: no check

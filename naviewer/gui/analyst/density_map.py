@@ -367,6 +367,16 @@ class _SelectViewBox(pg.ViewBox):
         super().mouseClickEvent(ev)
 
 
+class _Points(pg.ScatterPlotItem):
+    """A scatter layer that lets clicks through to the view box: pyqtgraph hands a click on a point to the first
+    item with points there (it took it, emitted a signal nobody heard, and the view box never picked the sample: a
+    click on a point selected nothing while C then decided the gallery's tile; newcomer session 18). The view box
+    picks the nearest point within a few screen pixels, whichever layer draws it."""
+
+    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802 - pyqtgraph override
+        ev.ignore()
+
+
 class HoverCard(QFrame):
     """Floating thumbnail + scores of the point under the cursor."""
 
@@ -435,7 +445,7 @@ class DensityMapWidget(QWidget):
         self.viewbox.setAspectLocked(False)
 
         def overlay(size: float, brush: Any, pen: Any, z: float, symbol: str = "o") -> pg.ScatterPlotItem:
-            item = pg.ScatterPlotItem(size=size, pen=pen, brush=brush, symbol=symbol, pxMode=True, antialias=False)
+            item = _Points(size=size, pen=pen, brush=brush, symbol=symbol, pxMode=True, antialias=False)
             item.setZValue(z)
             self.viewbox.addItem(item)
             return item
@@ -717,7 +727,7 @@ class DensityMapWidget(QWidget):
         if self.image_mode and self._grid is not None:
             self._base_items.append(self._density_image(pts))
         elif self.colour_mode == "review":
-            item = pg.ScatterPlotItem(
+            item = _Points(
                 pts[:, 0], pts[:, 1], size=4, pen=None, brush=pg.mkBrush(STATE_COLOURS["unreviewed"]), pxMode=True,
                 antialias=False, hoverable=False, useCache=True,
             )
@@ -728,7 +738,7 @@ class DensityMapWidget(QWidget):
             for z, (colour, _name, ids) in enumerate(sorted(self._class_counts, key=lambda t: -len(t[2]))):
                 if len(ids) == 0:
                     continue
-                item = pg.ScatterPlotItem(
+                item = _Points(
                     pts[ids, 0], pts[ids, 1], size=4, pen=None, brush=pg.mkBrush(colour), pxMode=True,
                     antialias=False, hoverable=False, useCache=True,
                 )

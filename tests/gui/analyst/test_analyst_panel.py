@@ -87,6 +87,37 @@ def test_lasso_polygon_and_click(qtbot, demo_session) -> None:
     assert demo_session.current == target and demo_session.selection.tolist() == [target]
 
 
+def test_a_mouse_click_on_a_point_picks_it_and_c_then_decides_it_not_the_gallerys_tile(qtbot, demo_session) -> None:
+    """A click on a map point selected nothing (pyqtgraph gave the click to the scatter layer) and C then confirmed
+    the gallery's highlighted tile, not the sample under the cursor (newcomer session 18). A real click, not
+    click_at."""
+    from PySide6.QtCore import QPointF
+
+    s = demo_session
+    panel = _panel(qtbot, s)
+    qtbot.waitExposed(panel)
+    panel.windowHandle().requestActivate()
+    qtbot.waitUntil(panel.isActiveWindow, timeout=5000)
+    tile = int(panel.gallery.model.ids[0])
+    s.set_selection([tile], source=panel.gallery)  # the gallery's highlighted tile, mirrored on the map
+    s.set_current(tile, source=panel.gallery)
+    m = panel.map
+    inside = []
+    for sid in np.argsort(np.asarray(s.scores["rank"]))[::-1]:  # sparse (clean) samples first: few neighbours
+        at = m.plot.mapFromScene(m.viewbox.mapViewToScene(QPointF(*m.points[int(sid)])))
+        if 30 < at.x() < m.plot.width() - 30 and 30 < at.y() < m.plot.height() - 30 and int(sid) != tile:
+            inside.append((int(sid), at))
+            if len(inside) == 5:
+                break
+    sid, at = next((i, a) for i, a in inside if m.nearest(*m.points[i]) == i)
+    qtbot.mouseClick(m.plot.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    assert s.current == sid and s.selection.tolist() == [sid]
+    before = s.states().copy()
+    assert m.has_keyboard()  # the click gave the map the keys
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_C)
+    assert s.state_of(sid) == "confirmed" and s.state_of(tile) == before[tile]
+
+
 def _inside(p: np.ndarray, poly: np.ndarray) -> bool:
     inside = False
     for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):

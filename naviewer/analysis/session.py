@@ -148,6 +148,8 @@ class AnalysisSession:
         self._codes = self._read_codes() if self.n else np.zeros(0, np.uint8)
         if len(self._codes) != self.n:
             raise NaviewerError(f"the store has {len(self._codes)} review states for {self.n} samples")
+        mark_of = getattr(self.store, "audit_mark", None)
+        self._audit_seen: Optional[int] = mark_of() if mark_of is not None and self.n else None  # sync_with_store
         self._projections: dict[str, np.ndarray] = {}
         if projection is not None:
             self.set_projection(projection, "given")
@@ -409,6 +411,26 @@ class AnalysisSession:
     def refresh_states(self) -> None:
         """Re-read every state from the store (after another process or an undo changed it)."""
         self._codes = self._read_codes()
+
+    def sync_with_store(self) -> np.ndarray:
+        """Take in decisions another process (a second window, ``naviewer review``) wrote to the store since this
+        session last looked, and notify views of the samples that changed (returned; empty when none did). A
+        window left open beside a second one showed 110 confirmed after the other rejected one, and its export
+        dialog said 110 removed while the export wrote 109 (newcomer session 18). Cheap when nothing changed: one
+        look at the audit log's newest row."""
+        mark_of = getattr(self.store, "audit_mark", None)
+        if mark_of is None or not self.n:
+            return np.zeros(0, np.int64)
+        mark = mark_of()
+        if mark == self._audit_seen:
+            return np.zeros(0, np.int64)
+        self._audit_seen = mark
+        codes = self._read_codes()
+        changed = np.flatnonzero(codes != self._codes).astype(np.int64)
+        self._codes = codes
+        if len(changed):
+            self.review_changed.emit(changed)
+        return changed
 
     def _read_codes(self) -> np.ndarray:
         """The store's states as uint8 codes; straight from the store when it can give codes in this order

@@ -958,6 +958,12 @@ class WorkspaceStore:
     def audit_count(self) -> int:
         return int(self._conn().execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
+    def audit_mark(self) -> int:
+        """The newest audit row's id (0 with none): every decision and undo appends rows, so a changed mark means
+        the review states changed, here or in another process (one rowid lookup, cheap to poll)."""
+        row = self._conn().execute("SELECT MAX(id) FROM audit").fetchone()
+        return int(row[0] or 0)
+
     # -- runs -------------------------------------------------------------------------------
     def add_run(self, name: str, kind: str, config: dict[str, Any]) -> None:
         """Register (or update the kind/config of) a run; ``created`` is kept from the first call."""

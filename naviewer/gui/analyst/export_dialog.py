@@ -87,6 +87,10 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export cleaned dataset")
         self.session = session
+        try:  # the counts it states are the store's now, decisions of another window included
+            session.sync_with_store()
+        except Exception:  # noqa: BLE001 - the export itself reads the store and says what it wrote
+            pass
         self.workspace = workspace
         self.plots = dict(plots or {})
         self.exporter = exporter or default_exporter

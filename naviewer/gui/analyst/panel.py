@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -86,6 +86,10 @@ def upper_share(height: int) -> float:
     640 px, 62% from 800 px, linear between (a step let a taller panel get a shorter row)."""
     short = min(max((TALL_PANEL_PX - height) / (TALL_PANEL_PX - SHORT_PANEL_PX), 0.0), 1.0)
     return 0.62 + 0.04 * short
+
+
+#: how often the panel looks for decisions made elsewhere (one read of the audit log's newest row)
+SYNC_INTERVAL_MS = 2000
 
 
 class AnalystPanel(QWidget):
@@ -206,6 +210,25 @@ class AnalystPanel(QWidget):
         self.bridge.selection_changed.connect(lambda _ids, _src: self._update_header())
         self._update_header()
         self.refresh_trust()
+        # decisions another window or process writes to this workspace reach this one within a couple of seconds
+        # (a window beside a second one stayed at its own counts, and exported other numbers than it showed)
+        self.sync_timer = QTimer(self)
+        self.sync_timer.setInterval(SYNC_INTERVAL_MS)
+        self.sync_timer.timeout.connect(self.sync_with_store)
+        self.sync_timer.start()
+
+    def sync_with_store(self) -> None:
+        """Take in decisions written elsewhere (:meth:`AnalysisSession.sync_with_store`) while the panel is shown;
+        a store that cannot be read now (locked, gone) is tried again at the next tick."""
+        if not self.isVisible():
+            return
+        try:
+            changed = self.session.sync_with_store()
+        except Exception:  # noqa: BLE001 - a poll must never raise into the event loop; the next tick retries
+            return
+        if len(changed):
+            self.status_message.emit(f"{len(changed):,} decision(s) made in another window or process were taken "
+                                     "in")
 
     def set_theme(self, theme: Any) -> None:
         """Dark or light: the map and the why-flagged plots follow the application's theme."""

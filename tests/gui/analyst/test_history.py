@@ -41,3 +41,30 @@ def test_history_lists_batches_and_reverts_any_of_them(qtbot, workspace_session,
     history.undo_last()  # the store's own undo of this reviewer's latest batch: the revert
     assert all(s.state_of(int(i)) == "confirmed" for i in q[1:3])
     assert history.table.rowCount() == 5 and history.table.item(0, 3).text().startswith("undo:")
+
+
+def test_decisions_of_another_window_are_taken_in(qtbot, workspace_session) -> None:
+    """A window open beside a second one on the same workspace kept its own counts, its History lacked the other's
+    batches, and its export dialog stated 110 removed while the export wrote 109 (newcomer session 18)."""
+    from naviewer.gui.analyst.export_dialog import ExportDialog
+    from naviewer.workspace import Workspace
+
+    path, _ws, s = workspace_session
+    panel = AnalystPanel(s, workspace=_ws)
+    qtbot.addWidget(panel)
+    panel.show()
+    q = s.review_queue()
+    s.confirm(q[:3])
+    assert panel.session.sync_with_store().size == 0  # its own decisions are not news
+    with Workspace.open(path) as other:  # the second window (another connection, as another process has)
+        other.store.set_review([int(q[0])], "rejected", "someone-else")
+    rows = panel.history.table.rowCount()
+    with qtbot.waitSignal(panel.bridge.review_changed, timeout=5000):
+        pass  # the panel's poll takes it in
+    assert s.state_of(int(q[0])) == "rejected" and s.review_counts()["confirmed"] == 2
+    assert panel.history.table.rowCount() == rows + 1
+    with Workspace.open(path) as other:
+        other.store.set_review([int(q[1])], "rejected", "someone-else")
+    dialog = ExportDialog(s, _ws)  # the counts it states are the store's at once, not at the next poll
+    qtbot.addWidget(dialog)
+    assert s.state_of(int(q[1])) == "rejected"

@@ -424,24 +424,59 @@ def finetune_and_finish(ws, run: str = RUN, ctx: Optional[JobContext] = None,
         density = cluster_density(review, confirmed)
         if density is not None:
             before["confirmed_density"] = density
-    started = time.time()
-    outcome = resume_after_review(ws, run, accept_all=False, monitor=True, config_overrides=config_overrides, ctx=ctx)
-    after = _last_metrics(metrics)
-    final = embed_checkpoint(ws, outcome.checkpoint, ctx, (config_overrides or {}).get("device"))
+    from naviewer.io import atomic_write_json
+
+    # what the table's "before" column needs, kept until the run ends: a retrain cancelled and resumed later (Run ▸
+    # Resume interrupted run, run --resume) finishes without this call, and its table was lost (newcomer session 18)
+    atomic_write_json(ws.run_dir(run) / FINETUNE_BEFORE, {"before": before, "confirmed": confirmed.tolist(),
+                                                          "started": time.time()})
+    resume_after_review(ws, run, accept_all=False, monitor=True, config_overrides=config_overrides, ctx=ctx)
+    record = complete_finetune_result(ws, run, ctx, (config_overrides or {}).get("device"))
+    if record is None:  # pragma: no cover - the run just finished and its "before" was just written
+        raise NaviewerError("the retrain finished but its before/after record could not be written", ws.path)
+    return record
+
+
+#: the "before" half of ``finetune_result.json``, written when the fine-tune / retrain starts
+FINETUNE_BEFORE = "finetune_before.json"
+
+
+def complete_finetune_result(ws, run: str = RUN, ctx: Optional[JobContext] = None,
+                             device: Optional[str] = None) -> Optional[dict[str, Any]]:
+    """``finetune_result.json`` of a run whose window-started fine-tune / retrain has ended: the "before" its start
+    recorded, the "after" measured now (the run's last metrics, the final encoder's embeddings and the confirmed
+    samples' density in them). None when the run is not finished or no such start was recorded. Called when the
+    retrain ends, in one go or after a cancel and a resume."""
+    import json
+
+    from naviewer.io import atomic_write_json
+    from naviewer.workflows.floor import read_floor
+    from naviewer.workspace.runs import read_state
+
+    ctx = ensure_context(ctx)
+    path = ws.path / "runs" / run / FINETUNE_BEFORE
+    state = read_state(ws, run) or {}
+    if not path.is_file() or state.get("status") != "finished":
+        return None
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+        before, confirmed = dict(started["before"]), np.asarray(started["confirmed"], dtype=np.int64)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NaviewerError(f"cannot read the fine-tune's start record ({exc})", path) from None
+    checkpoint = ws.checkpoint_dir(run) / "last.pt"
+    after = _last_metrics(ws.path / "runs" / run / "metrics.jsonl")
+    final = embed_checkpoint(ws, checkpoint, ctx, device)
     ws.save_embeddings(run, FINAL_TAG, final.astype(np.float32))
     density = cluster_density(final, confirmed)
     if density is not None:
         after["confirmed_density"] = density
-    from naviewer.workflows.floor import read_floor
-
-    record = {"before": before, "after": after, "confirmed": int(confirmed.size), "finetune": outcome.finetune,
-              "checkpoint": str(outcome.checkpoint), "seconds": time.time() - started,
+    record = {"before": before, "after": after, "confirmed": int(confirmed.size), "finetune": state.get("finetune"),
+              "checkpoint": str(checkpoint), "seconds": time.time() - float(started.get("started") or time.time()),
               "embeddings": {"run": run, "before": REVIEW_TAG if "confirmed_density" in before else None,
                              "after": FINAL_TAG},
               "protocol": (ws.config.get("attack") or {}).get("test_protocol") or "uniform", "floor": read_floor(ws)}
-    from naviewer.io import atomic_write_json
-
     atomic_write_json(ws.run_dir(run) / "finetune_result.json", record)
+    path.unlink(missing_ok=True)
     return record
 
 

@@ -759,8 +759,12 @@ def resume_stopped_run(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     run = run or the_interrupted_run(ws)
     if run in interrupted_trainings(ws):
         return StoppedRunResumed(run, fit=resume_plain_training(ws, run, config_overrides=config_overrides, ctx=ctx))
-    return StoppedRunResumed(run, outcome=resume_interrupted(ws, run, monitor=monitor,
-                                                             config_overrides=config_overrides, ctx=ctx))
+    outcome = resume_interrupted(ws, run, monitor=monitor, config_overrides=config_overrides, ctx=ctx)
+    if outcome.status == RunStatus.FINISHED:  # a window's retrain cancelled and resumed: its before/after table too
+        from naviewer.workflows.demo import complete_finetune_result
+
+        complete_finetune_result(ws, run, ctx, (config_overrides or {}).get("device"))
+    return StoppedRunResumed(run, outcome=outcome)
 
 
 def the_interrupted_run(ws: Workspace) -> str:

@@ -151,3 +151,45 @@ def test_demo_settings_that_cannot_work_are_refused_before_anything(tmp_path, ca
 
     assert main(["demo", "--no-gui", "--workspace", str(tmp_path / "ws"), *argv]) == 2
     assert words in capsys.readouterr().err and not (tmp_path / "ws").exists()
+
+
+def test_a_retrain_cancelled_and_resumed_still_gets_its_before_after_record(demo_ws, tmp_path):
+    """The window's Remove and retrain, cancelled at an epoch and resumed with Run ▸ Resume interrupted run, finished
+    without finetune_result.json: the Fine-tune tab never showed its table (newcomer session 18)."""
+    import shutil
+
+    from naviewer.jobs import JobCancelled, JobContext, RecordingReporter
+    from naviewer.workflows.demo import FINETUNE_BEFORE, RUN, finetune_and_finish
+    from naviewer.workflows.dift_training import resume_stopped_run
+    from naviewer.workflows.posthoc import latest_finetune_result
+    from naviewer.workspace import Workspace
+    from naviewer.workspace.runs import confirm_flags, read_state
+
+    path = tmp_path / "ws"
+    shutil.copytree(demo_ws, path)
+
+    class CancelInTheRetrain(RecordingReporter):
+        restarted = False
+
+        def event(self, kind, data):
+            super().event(kind, data)
+            self.restarted = self.restarted or kind == "restart"
+
+        def metric(self, values):
+            super().metric(values)
+            if self.restarted and values.get("kind") == "epoch":
+                ctx.cancel()
+
+    ctx = JobContext(CancelInTheRetrain())
+    with Workspace.open(path) as ws:
+        ws.update_config("dift", {**ws.config["dift"], "restart_mode": "retrain", "retrain_epochs": 2})
+        confirm_flags(ws, int(read_state(ws, RUN)["pass_id"]))
+        with pytest.raises(JobCancelled):
+            finetune_and_finish(ws, RUN, ctx, config_overrides={"num_threads": 1})
+        assert (path / "runs" / RUN / FINETUNE_BEFORE).is_file()
+        assert latest_finetune_result(ws, RUN)["interrupted"]
+        resume_stopped_run(ws, RUN, monitor=False, config_overrides={"num_threads": 1})
+        result = latest_finetune_result(ws, RUN)
+        assert not result.get("interrupted") and result["before"] and result["after"]
+        assert "confirmed_density" in result["after"] and result["confirmed"] > 0
+        assert not (path / "runs" / RUN / FINETUNE_BEFORE).exists()

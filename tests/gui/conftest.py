@@ -37,10 +37,11 @@ def bulk_answers(monkeypatch):
     ``.answer`` (yes unless a test says otherwise) instead of a modal box nobody would close."""
     from naviewer.gui.analyst import common
 
-    record = SimpleNamespace(asked=[], answer=True)
+    record = SimpleNamespace(asked=[], answer=True, defaults=[])
 
-    def ask(_parent, _title, text):
+    def ask(_parent, _title, text, default_yes=True):
         record.asked.append(text)
+        record.defaults.append(default_yes)
         return record.answer
 
     monkeypatch.setattr(common, "ask_user", ask)

@@ -171,15 +171,27 @@ def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Opti
     if overwritten:
         parts = [f"{k:,} {'was' if k == 1 else 'were'} {name} before" for name, k in overwritten.items()]
         text += " " + "; ".join(parts) + ": " + ("it" if sum(overwritten.values()) == 1 else "they") + " will be overwritten."
+    unflagged = unflagged_count(session, ids) if state == "confirmed" else 0
+    if unflagged:  # Ctrl+A in All samples, a box over clean digits: "Confirm 1,514 samples?" said nothing of it
+        text += (f" {'All' if unflagged == n else f'{unflagged:,}'} of them {'was' if unflagged == 1 else 'were'} "
+                 "never flagged by the detection.")
     return text
 
 
-def ask_user(parent: Optional[QWidget], title: str, text: str) -> bool:
-    """A yes/cancel question (modal); True for yes. Tests replace this function."""
+def unflagged_count(session: AnalysisSession, ids: np.ndarray) -> int:
+    """How many of ``ids`` the pass did not flag (0 when the session has no flags to tell)."""
+    mask = getattr(session, "flagged_mask", None)
+    if mask is None or len(mask) == 0:
+        return 0
+    return int((~np.asarray(mask, dtype=bool)[np.asarray(ids, dtype=np.int64)]).sum())
+
+
+def ask_user(parent: Optional[QWidget], title: str, text: str, default_yes: bool = True) -> bool:
+    """A yes/cancel question (modal); True for yes; Enter answers ``default_yes``. Tests replace this function."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text,
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
     box.setStyleSheet("QLabel { min-width: 320px; }")  # wide enough for its title ("Reject 8 s…" was clipped)
-    box.setDefaultButton(QMessageBox.StandardButton.Yes)
+    box.setDefaultButton(QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.Cancel)
     return box.exec() == QMessageBox.StandardButton.Yes
 
 
@@ -190,7 +202,10 @@ def decide(parent: Optional[QWidget], session: AnalysisSession, ids: Any, state:
     if len(ids) == 0:
         return ids
     question = bulk_question(session, ids, state)
-    if question is not None and not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question):
+    # confirming samples the detection never flagged: Enter must not be the way it happens
+    careful = state == "confirmed" and unflagged_count(session, ids) > 0
+    if question is not None and not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question,
+                                             default_yes=not careful):
         return np.zeros(0, np.int64)
     return session.review(ids, state)
 

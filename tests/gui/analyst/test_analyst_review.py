@@ -146,3 +146,27 @@ def test_the_cluster_table_has_a_column_for_each_other_detector(qtbot, demo_sess
     assert clusters.table.item(row, headers.index("detectors agreeing")).text() == "2 of 3"  # DIFT and kdist
     assert "kdist #2" in clusters.table.horizontalHeaderItem(headers.index("kdist #2")).toolTip()
     assert clusters.table.item(row, headers.index("representatives")) is not None  # the strip stays last
+
+
+def test_confirming_samples_the_detection_never_flagged_says_so_and_enter_does_not_do_it(qtbot, demo_session,
+                                                                                            bulk_answers) -> None:
+    """Ctrl+A in All samples then C asked "Confirm 1,514 samples as poisons?" with Yes the default (newcomer
+    session 18): the question now says how many were never flagged, and Enter cancels it."""
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    gallery.set_filter("all")  # key 3: every sample is a tile
+    flagged = np.flatnonzero(s.flagged_mask)
+    clean = np.flatnonzero(~s.flagged_mask)
+    s.set_selection(np.r_[flagged[:5], clean[:20]])
+    gallery.buttons["confirmed"].click()
+    assert "20 of them were never flagged by the detection." in bulk_answers.asked[-1]
+    assert bulk_answers.defaults[-1] is False
+    s.set_selection(clean[20:40])
+    gallery.buttons["confirmed"].click()
+    assert "All of them were never flagged" in bulk_answers.asked[-1]
+    s.set_selection(flagged[5:15])
+    gallery.buttons["confirmed"].click()
+    assert "never flagged" not in bulk_answers.asked[-1] and bulk_answers.defaults[-1] is True
+    s.set_selection(clean[40:60])
+    gallery.buttons["rejected"].click()  # rejecting clean samples is what they are: no warning
+    assert "never flagged" not in bulk_answers.asked[-1]

@@ -199,6 +199,41 @@ def _kept_path_rule(description: Mapping[str, Any]) -> tuple[Optional[Path], dic
     }
 
 
+#: what an export folder may hold besides the manifests: the window's review report, temporaries of a write
+EXPORT_COMPANIONS = ("review-report.html",)
+
+
+def is_earlier_export(out: Path) -> bool:
+    """``out`` holds a provenance.json naviewer wrote (a JSON object with its version and export time)."""
+    try:
+        record = json.loads((out / PROVENANCE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(record, dict) and "naviewer_version" in record and "exported_at" in record
+
+
+def check_export_folder(out: Path) -> None:
+    """An export writes only into a new or empty folder, or over an earlier export: ``export --out ~/notes`` replaced
+    the user's README.txt and kept.txt without a word, and ``--out /`` wrote five files into the root folder (a
+    sweep, session 18). A NaviewerError naming the folder and a file of what is there otherwise."""
+    if out.exists() and not out.is_dir():
+        raise NaviewerError("the export folder is a file, not a folder", out)
+    if not out.is_dir():
+        return
+    entries = sorted(out.iterdir())
+    if not entries:
+        return
+    ours = set(MANIFEST_NAMES) | set(EXPORT_COMPANIONS)
+    entries = [e for e in entries if ".tmp-" not in e.name]  # a killed export's temporaries: taken away as it writes
+    other = [e.name for e in entries if e.name not in ours]
+    if entries and (other or not is_earlier_export(out)):
+        shown = (other or [e.name for e in entries])[:3]
+        raise NaviewerError(f"the export folder already holds files that are not an earlier naviewer export "
+                            f"({', '.join(shown)}{', ...' if len(entries) > len(shown) else ''}): an export writes "
+                            f"{', '.join(MANIFEST_NAMES)} there and would replace such files; choose a new or empty "
+                            "folder", out)
+
+
 def verify_source(ws: "Workspace") -> None:
     """Open the workspace's dataset and compare it with what was registered (the check detect and review run:
     the count, labels, 256 keys, 16 images' pixels) before a manifest lists its images. An export of a dataset
@@ -262,6 +297,7 @@ def export_manifests(
     chunk_rows = max(1, int(chunk_rows))
 
     check_out_dir(ws, out)
+    check_export_folder(out)
     created = _make_out_dir(out)
     staged: dict[str, Path] = {}
     committed = False

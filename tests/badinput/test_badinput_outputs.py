@@ -107,3 +107,25 @@ def test_an_output_in_a_folder_where_no_file_can_be_made_is_refused_before_the_w
                        "--json", "/proc/naviewer-figures.json"])
     assert_refused(outcome, "/proc", "cannot be written in this folder")
     assert "speed-up" not in outcome.out  # refused before any measuring
+
+
+def test_export_never_writes_into_a_folder_of_other_files_with_or_without_overwrite(tmp_path: Path) -> None:
+    """export --out ~/notes replaced the user's kept.txt and README.txt (rc 0), --overwrite did so in a folder that
+    never held an export, and --out / --overwrite wrote five files into the root folder (a sweep, session 18)."""
+    ws = tiny_workspace(tmp_path / "ws")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "kept.txt").write_text("mine")
+    (notes / "README.txt").write_text("notes")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    for out, extra in ((notes, []), (notes, ["--overwrite"]), (home, ["--overwrite"])):
+        with unchanged(tmp_path):
+            outcome = run_cli(["export", ws, "--out", out, *extra])
+        assert_refused(outcome, out, "not an earlier naviewer export")
+    assert (notes / "kept.txt").read_text() == "mine" and (notes / "README.txt").read_text() == "notes"
+    done = tmp_path / "export"
+    assert run_cli(["export", ws, "--out", done]).code == 0
+    assert run_cli(["export", ws, "--out", done, "--overwrite"]).code == 0  # its own earlier export: replaced
+    (done / "mine.txt").write_text("added by hand")
+    assert_refused(run_cli(["export", ws, "--out", done, "--overwrite"]), done, "mine.txt")

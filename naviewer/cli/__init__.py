@@ -109,6 +109,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             return report_missing_library(exc)
     args = parser.parse_args(argv)
+    args.given_words = words  # which options were typed (argparse cannot tell "--arch resnet18" from its default)
     try:
         if args.command is None:
             from naviewer.gui.app import run_app

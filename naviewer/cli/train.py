@@ -83,14 +83,19 @@ def _check_resume_options(args: argparse.Namespace, last) -> dict:  # noqa: ANN0
     saved = dict(state.get("config") or {})
     backbone = dict((state.get("method") or {}).get("backbone") or saved.get("backbone") or {})
     defaults = getattr(args, "resume_defaults", {})
+    words = getattr(args, "given_words", None)
+    typed = None if words is None else {str(w).split("=", 1)[0] for w in words if str(w).startswith("--")}
     differ = []
     for dest, key in _KEPT_ON_RESUME.items():
         given = getattr(args, dest, None)
-        if dest in defaults and given == defaults[dest]:
+        flag = "--" + dest.replace("_", "-")
+        if typed is not None and flag not in typed and not (dest == "cifar_stem" and "--no-cifar-stem" in typed):
+            continue  # not typed: nothing to ignore ("--arch resnet18", the default, on a resnet10 run was dropped)
+        if typed is None and dest in defaults and given == defaults[dest]:
             continue  # not given (or given as its default): nothing to ignore
         was = backbone.get(key.split(".", 1)[1]) if key.startswith("backbone.") else saved.get(key)
         if given is not None and given != was:
-            differ.append(f"--{dest.replace('_', '-')} {given} (the run: {was})")
+            differ.append(f"--{dest.replace('_', '-')} {given} (the run: {'the default' if was is None else was})")
     if args.settings:
         differ.append("--set " + " ".join(args.settings) + " (the run keeps its method settings)")
     if args.min_crop_scale is not None or args.no_blur:
@@ -115,21 +120,49 @@ def _train(args: argparse.Namespace) -> int:
     made = [folder for folder in (run_dir, run_dir / "checkpoints") if not folder.exists()]
     if is_main_process():
         _check_writable(run_dir)  # before minutes of loading: a read-only or file --out fails at once
+    import contextlib
+
     try:
         return _train_in(args, ctx, run_dir, last)
     except BaseException:
-        import contextlib
-
         for folder in reversed(made):  # a failed start (a bad --set, an unreadable dataset) left an empty OUT/checkpoints
             with contextlib.suppress(OSError):
+                if folder == run_dir:
+                    (run_dir / TRAIN_LOCK).unlink(missing_ok=True)
                 folder.rmdir()  # only when still empty
         raise
+
+
+#: held in --out while a training writes there: two ``train --out R`` at once wrote one metrics.jsonl interleaved
+#: (epochs 0 1 0 2 1 3 ...) and both saved checkpoints/last.pt, each having seen no checkpoint at its start (a sweep)
+TRAIN_LOCK = ".naviewer-train.lock"
+
+
+@__import__("contextlib").contextmanager
+def _out_lock(run_dir):  # noqa: ANN001, ANN202
+    from filelock import FileLock, Timeout
+
+    from naviewer.errors import NaviewerError
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / TRAIN_LOCK, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise NaviewerError("another process is training into this folder now: wait for it, or choose another --out",
+                            run_dir) from None
+    except (OSError, NotImplementedError):  # a file system without locks: trained unguarded, as before
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN001
     from naviewer.cli._sslargs import is_main_process, open_store
     from naviewer.ssl.methods import build_method
-    from naviewer.ssl.trainer import Trainer, build_trainer
 
     resuming = args.resume and last.exists()
     if resuming:
@@ -157,6 +190,22 @@ def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN
             extra["eval_test_store"] = open_store(args.knn_test_dataset, "test", ctx)
             check_class_numbering(extra["eval_test_store"].class_names, extra["eval_store"].class_names,
                                   "kNN test set", "kNN bank (--knn-dataset)", args.knn_test_dataset)
+    import contextlib
+
+    # taken once the options and the data are checked (a refused resume leaves nothing behind), held to the end
+    with _out_lock(run_dir) if is_main_process() else contextlib.nullcontext():
+        return _fit(args, ctx, run_dir, last, resuming, store, extra, state if resuming else None,
+                    None if resuming else config)
+
+
+def _fit(args, ctx, run_dir, last, resuming, store, extra, state, config) -> int:  # noqa: ANN001
+    from naviewer.cli._sslargs import is_main_process
+    from naviewer.ssl.trainer import Trainer, build_trainer
+
+    if last.exists() and not resuming:  # another process trained into it while this one loaded the images
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError("this run directory already holds a checkpoint: add --resume, or choose a new --out", run_dir)
     if resuming:
         overrides = {"device": args.device}
         if args.threads:

@@ -23,6 +23,12 @@ def test_train_resume_embed_eval(tmp_path, capsys):
     assert "--method mocov2 (the run: simclr)" in err and "--width 16 (the run: 8)" in err and "Traceback" not in err
     assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS,
                  "--set", "temperature=0.2"]) == 2
+    # an option typed with its default value is an option too: "--arch resnet18" on a resnet10 run was dropped
+    bare = ["--batch-size", "32", "--threads", "1", "--max-steps-per-epoch", "2"]
+    assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *bare,
+                 "--arch", "resnet18", "--image-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "--arch resnet18 (the run: resnet10)" in err and "--image-size 32 (the run: 16)" in err
     assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 0
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
               if json.loads(line)["kind"] == "epoch"]
@@ -78,3 +84,19 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     assert "usage" in capsys.readouterr().out
+
+
+def test_a_second_training_into_the_same_folder_at_the_same_time_is_refused(tmp_path, capsys):
+    """Two train --out R at once both ran: one metrics.jsonl with two runs interleaved, both saving last.pt (a sweep,
+    session 18). The second finds the folder's lock held."""
+    from filelock import FileLock
+
+    from naviewer.cli.train import TRAIN_LOCK
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with FileLock(run / TRAIN_LOCK):  # what the first training holds while it trains
+        assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 2
+    assert "another process is training into this folder now" in capsys.readouterr().err
+    assert not (run / "checkpoints" / "last.pt").exists()
+    assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 0

@@ -91,13 +91,20 @@ def check_output_file(value: Optional[str], option: str, example: str, what: str
         if earlier is None or not earlier(path):
             raise NaviewerError(f"{option} exists and is not an earlier {what}: choose another file name (naviewer "
                                 "replaces only a file it wrote as that output, never another)", path)
-    for folder in path.absolute().parents:  # a missing folder is made by the writer; a file on the way is not
+    check_output_folder(path, option)
+    return path
+
+
+def check_output_folder(path: Path, option: str) -> None:
+    """The folder ``path`` goes into can take a new file: a missing folder is made by the writer, a file on the way
+    is refused, and the nearest existing folder is tried (``finetune --out /proc/x/o.pt`` failed only after the
+    whole fine-tune; ``--out f/o.pt`` with a file ``f`` said "File exists")."""
+    for folder in Path(path).expanduser().absolute().parents:
         if folder.exists():
             if not folder.is_dir():
                 raise NaviewerError(f"the folder of {option} is a file, not a folder", folder)
             _check_can_create_in(folder, option)
             break
-    return path
 
 
 def _check_can_create_in(folder: Path, option: str) -> None:

@@ -88,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
                                 or (source.is_file() and out == source.parent)):
             raise NaviewerError("--out is the dataset being poisoned (or holds it, or lies inside it): crafting "
                                 "never writes into its own source; choose another folder", args.out)
+    if args.out:  # crafting takes minutes on a large set: a place nothing can be written fails first
+        from pathlib import Path
+
+        from naviewer.outputs import check_output_folder
+
+        check_output_folder(Path(args.out) / "train.txt", "--out")
     clean = open_dataset(args.dataset)
     ctx = JobContext(TextProgress())
     result = attack.craft(clean, np.random.default_rng(args.seed), ctx)

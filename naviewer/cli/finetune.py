@@ -61,8 +61,13 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     if args.out is not None and os.path.lexists(args.out):  # before anything is decided or trained
         from naviewer.errors import NaviewerError
 
-        raise NaviewerError("--out exists already: the fine-tuned checkpoint is written to a new file, never over "
-                            "one (it could be the encoder being fine-tuned, or an earlier result)", args.out)
+        raise NaviewerError(("--out is a folder: give a file name such as encoder-finetuned.pt" if os.path.isdir(args.out)
+                             else "--out exists already: the fine-tuned checkpoint is written to a new file, never "
+                             "over one (it could be the encoder being fine-tuned, or an earlier result)"), args.out)
+    if args.out is not None:
+        from naviewer.outputs import check_output_folder
+
+        check_output_folder(args.out, "--out")
     if args.accept_all:
         pass_id = ws.store.latest_pass_id("dift")
         if pass_id is not None:

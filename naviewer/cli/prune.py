@@ -38,6 +38,15 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import backbone_from_args
     from naviewer.defense.clp import prune_checkpoint
 
+    if args.out is not None:  # before the pruning: a folder, a file on the way or a place nothing can be written
+        import os
+
+        from naviewer.errors import NaviewerError
+        from naviewer.outputs import check_output_folder
+
+        if os.path.isdir(args.out):
+            raise NaviewerError("--out is a folder: give a file name such as encoder-clp.pt", args.out)
+        check_output_folder(args.out, "--out")
     out, report = prune_checkpoint(args.checkpoint, args.out, args.u, backbone=backbone_from_args(args))
     for layer in report.layers:
         if layer.pruned or args.layers:

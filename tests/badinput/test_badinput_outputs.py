@@ -129,3 +129,22 @@ def test_export_never_writes_into_a_folder_of_other_files_with_or_without_overwr
     assert run_cli(["export", ws, "--out", done, "--overwrite"]).code == 0  # its own earlier export: replaced
     (done / "mine.txt").write_text("added by hand")
     assert_refused(run_cli(["export", ws, "--out", done, "--overwrite"]), done, "mine.txt")
+
+
+@pytest.mark.parametrize("command", ["finetune", "prune", "craft"])
+def test_an_output_that_cannot_be_made_is_refused_before_the_work(tmp_path: Path, command: str) -> None:
+    """finetune --out /proc/x/o.pt embedded, fine-tuned and re-embedded before failing at the save; craft and prune
+    likewise after their work; a file on the way said "File exists" (a sweep, session 18)."""
+    from badinput_kit import naviewer_checkpoint, tiny_backbone_state
+
+    checkpoint = naviewer_checkpoint(tmp_path / "model.pt", tiny_backbone_state())
+    (tmp_path / "afile").write_text("keep me")
+    for out, where, words in (("/proc/naviewer-x/o.pt", "/proc", "cannot be written in this folder"),
+                              (str(tmp_path / "afile" / "o.pt"), tmp_path / "afile", "a file, not a folder")):
+        argv = {"finetune": ["finetune", tiny_workspace(tmp_path / f"ws{len(out)}"), "--checkpoint", checkpoint,
+                             "--out", out],
+                "prune": ["prune", checkpoint, "--out", out],
+                "craft": ["craft", "--attack", "patch", "--dataset", "demo", "--out", out]}[command]
+        outcome = run_cli(argv)
+        assert_refused(outcome, where, words)
+        assert "%" not in outcome.err  # refused before any progress bar

@@ -178,3 +178,14 @@ def test_out_of_memory_is_one_line_exit_2(monkeypatch, capsys, tmp_path):
     assert main(["review", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "out of memory (std::bad_alloc)" in err and "Traceback" not in err
+
+
+def test_more_threads_than_twice_the_cores_is_warned_about(tmp_path, capsys):
+    """--threads 1000 on 2 cores ran 1,000x slower without a word (a sweep, session 18)."""
+    import os
+
+    from naviewer.cli import main
+
+    too_many = 2 * (os.cpu_count() or 1) + 1
+    main(["train", "--dataset", str(tmp_path / "missing"), "--out", str(tmp_path / "r"), "--threads", str(too_many)])
+    assert f"--threads {too_many} is more than twice this machine's" in capsys.readouterr().err

@@ -88,6 +88,12 @@ def _run(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace) as ws:
         if args.resume:
             return _resume(args, ws, ctx)
+        lone = [flag for flag, given in (("--accept-all", args.accept_all), ("--dift-start", args.dift_start is not None),
+                                         ("--dift-set", bool(args.dift_set)), ("--anchors", args.anchors is not None))
+                if given]
+        if lone and not args.dift:  # accepted and ignored: a plain training ran (a sweep, session 18)
+            raise NaviewerError(f"{', '.join(lone)} {'is' if len(lone) == 1 else 'are'} DIFT's: add --dift, or leave "
+                                f"{'it' if len(lone) == 1 else 'them'} out")
         dift = None
         if args.dift:
             overrides = parse_settings(args.dift_set, "--dift-set")

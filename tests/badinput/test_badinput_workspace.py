@@ -501,3 +501,15 @@ def test_a_dift_k_larger_than_the_workspace_is_refused_before_the_embedding(tmp_
     checkpoint = naviewer_checkpoint(tmp_path / "c.pt", tiny_backbone_state())
     outcome = run_cli(["detect", ws, "--checkpoint", checkpoint, "--dift-set", "k=100000"])
     assert outcome.code == 2 and "k + anchors = 100000" in outcome.err and "--dift-set k=N" in outcome.err, outcome.err
+
+
+@pytest.mark.parametrize("extra, named", [(["--accept-all"], "--accept-all is DIFT's"),
+                                          (["--dift-start", "3"], "--dift-start is DIFT's"),
+                                          (["--dift-set", "k=5", "--anchors", "labels"], "--dift-set, --anchors are")])
+def test_dift_options_without_dift_are_refused_not_ignored(tmp_path, extra, named) -> None:
+    """run --accept-all / --dift-start / --dift-set without --dift trained plainly and said nothing (a sweep,
+    session 18)."""
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli(["run", ws, "--epochs", "1", *extra])
+    assert outcome.code == 2 and named in outcome.err and "add --dift" in outcome.err, outcome.err

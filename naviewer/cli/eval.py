@@ -51,6 +51,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from naviewer.outputs import check_json_output
 
     json_path = check_json_output(args.json, "--json", "eval")  # before the encoder runs: never over another's file
+    if not args.attack and (args.target is not None or args.attack_setting):
+        from naviewer.errors import NaviewerError
+
+        # accepted and ignored: no ASR was measured (a sweep, session 18); naviewer new refuses the same
+        raise NaviewerError(f"{'--target' if args.target is not None else '--attack-setting'} sets the attack the ASR "
+                            "is measured with: add --attack NAME, or leave it out")
     ctx = context()
     encoder = encoder_from_args(args)
     train = open_store(args.train_dataset, "train", ctx)

@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     # an earlier report is replaced; any other file never (it may be someone's document, or the workspace's own)
     report_path = check_output_file(args.report, "--report", "review.html", "naviewer report", is_naviewer_report)
+    decided = [f for f, v in (("--confirm-cluster", args.confirm_cluster), ("--reject-cluster", args.reject_cluster),
+                              ("--later-cluster", args.later_cluster)) if v is not None]
+    if decided and args.undo:  # it decided, then undid that very decision in the same call (a sweep, session 18)
+        raise NaviewerError(f"{decided[0]} and --undo in one call would undo the decision just made: run them apart")
     ws = Workspace.open(args.workspace)
     embeddings = None
     if args.embeddings:

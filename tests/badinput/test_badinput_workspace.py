@@ -513,3 +513,13 @@ def test_dift_options_without_dift_are_refused_not_ignored(tmp_path, extra, name
     with unchanged(tmp_path):
         outcome = run_cli(["run", ws, "--epochs", "1", *extra])
     assert outcome.code == 2 and named in outcome.err and "add --dift" in outcome.err, outcome.err
+
+
+def test_review_refuses_a_decision_and_its_undo_in_one_call_and_eval_a_target_without_an_attack(tmp_path) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli(["review", ws, "--confirm-cluster", "1", "--undo"])
+    assert outcome.code == 2 and "would undo the decision just made" in outcome.err, outcome.err
+    outcome = run_cli(["eval", "--checkpoint", tmp_path / "x.pt", "--train-dataset", "demo", "--test-dataset", "demo",
+                       "--target", "3"])
+    assert outcome.code == 2 and "add --attack NAME" in outcome.err, outcome.err

@@ -176,14 +176,20 @@ class Attack:
     def validate(self) -> None:
         s = self.settings
         rate = getattr(s, "rate", None)
-        if rate is not None and not 0.0 <= rate < 1.0:
-            raise NaviewerError(f"poison rate must be in [0, 1), got {rate}")
+        # rate 0, no poisons and an invisible trigger crafted a "poisoned" set with nothing in it (a sweep, session 18)
+        if rate is not None and not 0.0 < rate < 1.0:
+            raise NaviewerError(f"poison rate must be in (0, 1), got {rate}" + (": it would craft no poison" if rate == 0
+                                                                                  else ""))
+        count = getattr(s, "num_poisons", None)
+        if count is not None and count < 1:
+            raise NaviewerError(f"num_poisons must be at least 1, got {count}")
         size = getattr(s, "trigger_size", None)
         if size is not None and size < 1:
             raise NaviewerError(f"trigger size must be at least 1 px, got {size}")
         opacity = getattr(s, "opacity", None)
-        if opacity is not None and not 0.0 <= opacity <= 1.0:
-            raise NaviewerError(f"opacity must be in [0, 1], got {opacity}")
+        if opacity is not None and not 0.0 < opacity <= 1.0:
+            raise NaviewerError(f"opacity must be in (0, 1], got {opacity}" + (": the trigger would be invisible"
+                                                                                if opacity == 0 else ""))
 
     def craft(self, clean: ImageDataset, rng: np.random.Generator, ctx: Optional[JobContext] = None) -> CraftResult:
         raise NotImplementedError

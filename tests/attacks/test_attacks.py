@@ -263,3 +263,15 @@ def test_settings_go_through_the_one_strict_loader():
     assert attack.settings.trigger_size == 8 and isinstance(attack.settings.trigger_size, int)
     again = type(attack)(attack.settings, rate=0.02)  # settings plus overrides: checked the same way
     assert again.settings.rate == 0.02 and again.settings.trigger_size == 8
+
+
+@pytest.mark.parametrize("settings, words", [({"rate": 0.0}, "it would craft no poison"),
+                                             ({"num_poisons": 0}, "num_poisons must be at least 1"),
+                                             ({"opacity": 0.0}, "the trigger would be invisible")])
+def test_an_attack_that_would_do_nothing_is_refused(settings, words):
+    """--rate 0, --num-poisons 0 and --opacity 0 crafted a "poisoned" set with no poison in it (a sweep, session 18)."""
+    from naviewer.errors import NaviewerError
+
+    name = "na" if "opacity" in settings else "patch"
+    with pytest.raises(NaviewerError, match=words):
+        make_attack(name, **settings)

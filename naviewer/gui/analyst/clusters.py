@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -141,6 +141,7 @@ class ClusterListWidget(QWidget):
         header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
         self.table.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.table.installEventFilter(self)
 
         self.summary = QLabel()
         self.summary.setWordWrap(True)  # wraps rather than widening the panel
@@ -367,10 +368,25 @@ class ClusterListWidget(QWidget):
         finally:
             self._syncing = False
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """↑ ↓ (or Space) with no cluster chosen choose the row under the table's cursor: with one cluster the arrows
+        had nowhere to move, chose nothing, and C kept saying "No cluster is chosen" (newcomer session 18)."""
+        if (watched is self.table and event.type() == QEvent.Type.KeyPress and self.table.rowCount()
+                and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Space)
+                and not self.table.selectionModel().hasSelection()):
+            row = self.table.currentRow()
+            self.table.selectRow(row if 0 <= row < self.table.rowCount() else 0)
+            return True
+        return super().eventFilter(watched, event)
+
     # -- bulk review --------------------------------------------------------------------------
     def review_cluster(self, state: str, index: Optional[int] = None) -> np.ndarray:
         index = self.selected_cluster() if index is None else index
         if index is None:
-            self.notice.emit("No cluster is chosen, so nothing was decided: ↑ ↓ choose one, then C · R · L decide it.")
+            self.notice.emit("No cluster is chosen, so nothing was decided: ↑ ↓ or Space choose one, then C · R · L "
+                             "decide it.")
             return np.zeros(0, np.int64)
-        return decide(self, self.session, self.session.clusters()[index].members, state)
+        done = decide(self, self.session, self.session.clusters()[index].members, state)
+        if len(done):  # replaces the "No cluster is chosen" line, which stayed after the cluster was decided
+            self.notice.emit(f"Cluster {index + 1}: {len(done):,} samples {state} (U undoes it).")
+        return done

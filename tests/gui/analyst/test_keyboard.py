@@ -222,3 +222,23 @@ def test_c_in_the_inspector_decides_the_sample_it_shows(qtbot, demo_session) -> 
     assert f"#{neighbour} confirmed" in panel.gallery.notice.text()
     _key(qtbot, Qt.Key.Key_U)
     assert s.state_of(neighbour) == "unreviewed"
+
+
+def test_the_arrows_or_space_choose_a_cluster_when_none_is_chosen(qtbot, demo_session, bulk_answers) -> None:
+    """With one cluster the arrows had nowhere to move and chose nothing, C kept saying "No cluster is chosen", and
+    that line stayed after the cluster was decided (newcomer session 18)."""
+    s = demo_session
+    panel = _panel(qtbot, s)
+    g = panel.gallery
+    _key(qtbot, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert panel.clusters.selected_cluster() is None
+    _key(qtbot, Qt.Key.Key_C)
+    assert "↑ ↓ or Space choose one" in g.notice.text()
+    _key(qtbot, Qt.Key.Key_Space)
+    assert panel.clusters.selected_cluster() == 0  # the row under the table's cursor, with no move needed
+    _key(qtbot, Qt.Key.Key_C)
+    members = s.clusters()[0].members
+    assert (s.states()[members] == "confirmed").all()
+    assert g.notice.text() == f"Cluster 1: {len(members):,} samples confirmed (U undoes it)."
+    _key(qtbot, Qt.Key.Key_U)
+    assert (s.states()[members] == "unreviewed").all()

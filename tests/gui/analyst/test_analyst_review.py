@@ -170,3 +170,13 @@ def test_confirming_samples_the_detection_never_flagged_says_so_and_enter_does_n
     s.set_selection(clean[40:60])
     gallery.buttons["rejected"].click()  # rejecting clean samples is what they are: no warning
     assert "never flagged" not in bulk_answers.asked[-1]
+
+
+def test_an_undo_that_puts_samples_back_to_several_states_counts_each(qtbot, demo_session) -> None:
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    q = s.review_queue()
+    s.review(q[:1], "later")
+    s.confirm(q[:3])
+    gallery.undo()
+    assert gallery.notice.text() == "Undone: 3 samples back (2 to unreviewed, 1 to later)."

@@ -1101,14 +1101,22 @@ class MainWindow(QMainWindow):
         Fine-tuning from the panel resumes the pass's run (``naviewer finetune``) as a training job."""
         from naviewer.gui.analyst_dock import AnalystDock
 
-        if getattr(self, "analyst_dock", None) is not None:
-            self.analyst_dock.close()
+        place, old = None, getattr(self, "analyst_dock", None)
+        if old is not None:
+            try:  # the same pass opened again (a job's end re-reads the workspace): the analyst's place is kept
+                same = Path(old.path).resolve() == Path(workspace).resolve() and pass_id in (None, old.pass_id)
+                place = (old.pass_id, old.panel.place()) if same else None
+            except (OSError, RuntimeError, AttributeError):
+                place = None
+            old.close()
         try:
             self.analyst_dock = AnalystDock(self, Path(workspace), pass_id, run)
         except NaviewerError as exc:
             self.analyst_dock = None
             self.inform("Cannot open the analyst views", str(exc), QMessageBox.Icon.Warning)
             return None
+        if place is not None and place[0] == self.analyst_dock.pass_id:
+            self.analyst_dock.panel.restore_place(place[1])
         from naviewer.gui.settings import remember_reviewed_pass
 
         latest = self.analyst_dock.ws.store.latest_pass_id()

@@ -97,3 +97,27 @@ def test_a_workspace_reopens_on_the_pass_the_analyst_had_open(qtbot, window, tmp
     window.state.set_workspace(tmp_path / "other", {"samples": 3, "runs": []})
     window.state.set_workspace(path, {"samples": n, "pass_id": 5, "runs": []})
     assert window.analyst_dock.pass_id == 5
+
+
+def test_the_same_pass_opened_again_keeps_the_analysts_place(qtbot, window, tmp_path):
+    """Every job's end re-reads the workspace: the panel came back on Ranked clusters with nothing selected
+    (newcomer session 18). The same pass opened again keeps the tab, the gallery's view, the selection."""
+    import numpy as np
+
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    panel.tabs.setCurrentWidget(panel.history)
+    panel.gallery.set_filter("all")
+    panel.session.set_selection([1, 2], source=None)
+    panel.session.set_current(2, source=None)
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})  # what a job's end does
+    again = window.analyst_dock.panel
+    assert again is not panel and again.tabs.currentWidget() is again.history
+    assert again.gallery._filter == "all" and again.session.selection.tolist() == [1, 2]
+    assert again.session.current == 2
+    assert np.array_equal(again.session.selection, [1, 2])

@@ -488,6 +488,33 @@ class AnalystPanel(QWidget):
 
         self._projection_job.finished.connect(done)
 
+    def place(self) -> dict:
+        """Where the analyst is (the tab below, the gallery's view, the selection, the inspected sample, whether the
+        Fine-tune tab shows a result): what :meth:`restore_place` puts back on a panel rebuilt on the same pass."""
+        s = self.session
+        return {"tab": self.tabs.currentIndex(), "filter": getattr(self.gallery, "_filter", None),
+                "selection": np.asarray(s.selection).copy(), "current": s.current,
+                "result": not self.finetune_gate.result.isHidden()}
+
+    def restore_place(self, place: dict) -> None:
+        """Put the analyst back where :meth:`place` found them: every job's end re-opened the workspace and the
+        panel came back on Ranked clusters with nothing selected (newcomer session 18). A Fine-tune result that
+        was not there before is shown instead of the old tab."""
+        s = self.session
+        selection = np.asarray(place.get("selection", []), dtype=np.int64)
+        selection = selection[(selection >= 0) & (selection < s.n)]
+        if place.get("filter") and place["filter"] != getattr(self.gallery, "_filter", None):
+            self.gallery.set_filter(place["filter"])
+        if len(selection):
+            s.set_selection(selection, source=None)
+        current = place.get("current")
+        if current is not None and 0 <= int(current) < s.n:
+            s.set_current(int(current), source=None)
+        if not place.get("result") and not self.finetune_gate.result.isHidden():
+            self.tabs.setCurrentWidget(self.finetune_gate)
+        elif 0 <= int(place.get("tab", -1)) < self.tabs.count():
+            self.tabs.setCurrentIndex(int(place["tab"]))
+
     def set_finetune_result(self, result: dict) -> None:
         self.finetune_gate.set_running(False)
         self.finetune_gate.set_result(result)

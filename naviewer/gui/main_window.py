@@ -1328,7 +1328,9 @@ class MainWindow(QMainWindow):
                         f"(run {floor.get('run')}). Recorded in workspace.toml [floor]; every ASR shows it beside.")
             self.open_workspace(path)
 
-        job = self.start_job(lambda ctx: tasks.measure_floor(path, ctx), "Measure the no-poison floor",
+        cut_short = self.state.workspace_summary.get("floor_cut_short") or []
+        title = f"Resume the no-poison floor {cut_short[-1]}" if cut_short else "Measure the no-poison floor"
+        job = self.start_job(lambda ctx: tasks.measure_floor(path, ctx), title,
                              resources=["training", f"workspace:{path}"], kind="training",
                              torch_threads=tasks.training_threads(), on_success=done)
         if job is not None:
@@ -1394,6 +1396,10 @@ class MainWindow(QMainWindow):
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
         self.act_floor.setEnabled(self.workspace_path is not None and job is None)
+        cut_short = (self.state.workspace_summary.get("floor_cut_short") or []) if self.workspace_path else []
+        # a floor cut short is trained on, not begun again: the menu said "Measure" and the run went on in silence
+        self.act_floor.setText(f"Resume the no-&poison floor ({cut_short[-1]}, cut short)" if cut_short
+                               else "Measure the no-&poison floor")
         self.act_resume_run.setEnabled(bool(interrupted) and job is None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 

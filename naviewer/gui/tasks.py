@@ -43,6 +43,16 @@ def run_of_passes(store, runs: list[str], pass_id: Optional[int]) -> Optional[st
     return None
 
 
+def _floor_cut_short(ws) -> list[str]:
+    """The no-poison floors stopped before they were measured (Run ▸ Measure goes on with them)."""
+    from naviewer.workflows.floor import unfinished_floors
+
+    try:
+        return unfinished_floors(ws)
+    except Exception:  # noqa: BLE001 - a label's detail: the workspace opens whatever this says
+        return []
+
+
 def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     """What File > Open workspace needs, from one open: sample count, runs with metrics, the latest
     detection pass (the one the analyst reviews) and the run it came from (``run_of_passes``)."""
@@ -56,7 +66,7 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
                    "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id),
-                   "interrupted": resumable_runs(ws)}
+                   "interrupted": resumable_runs(ws), "floor_cut_short": _floor_cut_short(ws)}
         trained = last_training_settings(ws.store.runs())
         if trained:
             summary["train_settings"] = trained

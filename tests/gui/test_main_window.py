@@ -355,3 +355,7 @@ def test_the_no_poison_floor_is_measured_from_the_run_menu(qtbot, window, tmp_pa
     assert window.last_message_box.windowTitle() == "No-poison floor measured"
     with Workspace.open(tmp_path / "ws") as ws:
         assert read_floor(ws)["run"] == "floor" and floor_recipe(ws)[1] == "floor-2"
+    assert window.act_floor.text() == "Measure the no-&poison floor"
+    # a floor cut short is what the menu goes on with, and says so (it went on in silence; newcomer session 18)
+    window.state.set_workspace(tmp_path / "ws", {**window.state.workspace_summary, "floor_cut_short": ["floor-2"]})
+    assert window.act_floor.text() == "Resume the no-&poison floor (floor-2, cut short)"

@@ -1363,8 +1363,18 @@ class MainWindow(QMainWindow):
         others = [job for job in self.jobs.running_jobs() if job.kind in ("training", "detection")]
         return others[-1] if others else None
 
+    #: a training this long is asked about before Cancel stops it (one click stopped a retrain minutes in)
+    CANCEL_ASK_AFTER_S = 60.0
+
     def cancel_training(self) -> None:
         job = self._long_job()
+        if job is not None and job.kind == "training" and job.elapsed_s >= self.CANCEL_ASK_AFTER_S:
+            from naviewer.gui.analyst import common
+
+            if not common.ask_user(self, "Cancel the training?",
+                                   f"Stop {job.name}? It stops at the next step and keeps its checkpoint; Run ▸ "
+                                   "Resume interrupted run goes on from there later.", default_yes=False):
+                return
         if job is not None:
             job.cancel()
             if job is not self.training_job:

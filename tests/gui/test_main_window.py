@@ -102,6 +102,22 @@ def test_training_controls_pause_resume_cancel(qtbot, window):
     assert job.state is JobState.CANCELLED and window.act_train.isEnabled()
 
 
+def test_cancel_asks_first_when_a_training_has_run_a_while(qtbot, window, bulk_answers, monkeypatch):
+    """One click on Cancel stopped a retrain minutes in (newcomer session 18): past a minute it asks, Enter keeps it
+    running."""
+    window.training_job_factory = lambda settings, win: (endless_job, None)
+    job = window.start_training({"method": "simclr", "epochs": 1, "batch_size": 8, "lr": 0.1, "device": "cpu"})
+    qtbot.waitUntil(lambda: job.done > 0, timeout=60000)
+    monkeypatch.setattr(type(window), "CANCEL_ASK_AFTER_S", 0.0)
+    bulk_answers.answer = False
+    window.act_cancel.trigger()
+    assert job.running and "Stop" in bulk_answers.asked[-1] and bulk_answers.defaults[-1] is False
+    bulk_answers.answer = True
+    window.act_cancel.trigger()
+    qtbot.waitSignal(job.finished, timeout=5000).wait()
+    assert job.state is JobState.CANCELLED
+
+
 def test_toolbar_cancel_stops_a_detection_or_fine_tune_too(qtbot, window):
     """A post-hoc detection or fine-tune ran with the toolbar's Cancel greyed; the way to stop it was the Jobs tab."""
     assert not window.act_cancel.isEnabled()

@@ -761,7 +761,7 @@ def resume_stopped_run(ws: Workspace, run: Optional[str] = None, *, monitor: boo
         return StoppedRunResumed(run, fit=resume_plain_training(ws, run, config_overrides=config_overrides, ctx=ctx))
     outcome = resume_interrupted(ws, run, monitor=monitor, config_overrides=config_overrides, ctx=ctx)
     if outcome.status == RunStatus.FINISHED:  # a window's retrain cancelled and resumed: its before/after table too
-        from naviewer.workflows.demo import complete_finetune_result
+        from naviewer.workflows.finetune_record import complete_finetune_result
 
         complete_finetune_result(ws, run, ctx, (config_overrides or {}).get("device"))
     return StoppedRunResumed(run, outcome=outcome)

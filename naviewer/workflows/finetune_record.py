@@ -1,0 +1,114 @@
+"""The record of a fine-tune / remove-and-retrain started from the window (or the demo): before and after.
+
+``finetune_result.json`` in the run's folder is what the Fine-tune tab's table shows. Its "before" half is taken
+when the step starts (``finetune_before.json``) and the "after" half when the run finishes, by whichever call
+finishes it: the step itself, or a resume after a cancel (:func:`complete_finetune_result`). Kept apart from the
+demo workflow and the DIFT run so both can use it without importing each other.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+#: the embeddings tags of the detection-epoch encoder (before) and of the finished one (after)
+REVIEW_TAG = "review"
+FINAL_TAG = "final"
+
+
+def embed_checkpoint(ws, checkpoint: Path, ctx: Optional[JobContext] = None, device: Optional[str] = None) -> np.ndarray:
+    """Eval-mode features of every workspace sample from a training checkpoint, at its training size."""
+    from naviewer.data.store import ImageStore
+    from naviewer.ssl.checkpoints import load_encoder
+    from naviewer.ssl.device import resolve_device
+    from naviewer.ssl.embed import extract_embeddings
+
+    if not Path(checkpoint).is_file():
+        raise NaviewerError("no checkpoint to embed with", checkpoint)
+    encoder = load_encoder(checkpoint)
+    store = ImageStore.from_dataset(ws.checked_dataset(), ctx)
+    dev = resolve_device(device or "auto")
+    return extract_embeddings(encoder.backbone, store, device=dev, image_size=encoder.image_size, ctx=ctx,
+                              message="embedding the workspace")
+
+
+def last_metrics(metrics: Path, upto: Optional[float] = None) -> dict[str, float]:
+    """Latest knn_acc / asr of the epoch records (before ``upto`` unix time when given)."""
+    out: dict[str, float] = {}
+    if not metrics.is_file():
+        return out
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("kind") != "epoch" or (upto is not None and float(record.get("time", 0)) > upto):
+            continue
+        for key in ("knn_acc", "asr"):
+            if isinstance(record.get(key), (int, float)):
+                out[key] = float(record[key])
+    return out
+
+
+def cluster_density(features: np.ndarray, ids: np.ndarray, k: int = 10) -> Optional[float]:
+    """Mean kNN density (1 / distance to the k-th cosine neighbour) of ``ids`` among all samples."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.size == 0 or len(features) <= k:
+        return None
+    x = np.asarray(features, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    sims = x[ids] @ x.T
+    sims[np.arange(ids.size), ids] = -np.inf  # not its own neighbour
+    kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1]
+    dist = np.sqrt(np.maximum(2.0 - 2.0 * kth, 1e-12))
+    return float(np.mean(1.0 / dist))
+
+
+#: the "before" half of ``finetune_result.json``, written when the fine-tune / retrain starts
+FINETUNE_BEFORE = "finetune_before.json"
+
+
+def complete_finetune_result(ws, run: str, ctx: Optional[JobContext] = None,
+                             device: Optional[str] = None) -> Optional[dict[str, Any]]:
+    """``finetune_result.json`` of a run whose window-started fine-tune / retrain has ended: the "before" its start
+    recorded, the "after" measured now (the run's last metrics, the final encoder's embeddings and the confirmed
+    samples' density in them). None when the run is not finished or no such start was recorded. Called when the
+    retrain ends, in one go or after a cancel and a resume."""
+    import json
+
+    from naviewer.io import atomic_write_json
+    from naviewer.workflows.floor import read_floor
+    from naviewer.workspace.runs import read_state
+
+    ctx = ensure_context(ctx)
+    path = ws.path / "runs" / run / FINETUNE_BEFORE
+    state = read_state(ws, run) or {}
+    if not path.is_file() or state.get("status") != "finished":
+        return None
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+        before, confirmed = dict(started["before"]), np.asarray(started["confirmed"], dtype=np.int64)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NaviewerError(f"cannot read the fine-tune's start record ({exc})", path) from None
+    checkpoint = ws.checkpoint_dir(run) / "last.pt"
+    after = last_metrics(ws.path / "runs" / run / "metrics.jsonl")
+    final = embed_checkpoint(ws, checkpoint, ctx, device)
+    ws.save_embeddings(run, FINAL_TAG, final.astype(np.float32))
+    density = cluster_density(final, confirmed)
+    if density is not None:
+        after["confirmed_density"] = density
+    record = {"before": before, "after": after, "confirmed": int(confirmed.size), "finetune": state.get("finetune"),
+              "checkpoint": str(checkpoint), "seconds": time.time() - float(started.get("started") or time.time()),
+              "embeddings": {"run": run, "before": REVIEW_TAG if "confirmed_density" in before else None,
+                             "after": FINAL_TAG},
+              "protocol": (ws.config.get("attack") or {}).get("test_protocol") or "uniform", "floor": read_floor(ws)}
+    atomic_write_json(ws.run_dir(run) / "finetune_result.json", record)
+    path.unlink(missing_ok=True)
+    return record

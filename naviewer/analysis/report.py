@@ -130,12 +130,11 @@ def render_report(
     for state in REVIEW_STATES:
         parts.append(
             f"<tr><th><span class='state' style='background:{STATE_COLOURS[state]}'>{state}</span></th>"
-            f"<td>{counts[state]:,} of the flags ({all_counts[state]:,} of all samples)</td></tr>"
+            f"<td>{counts[state]:,} of the {flagged:,} flags · {all_counts[state]:,} of all {session.n:,} samples</td></tr>"
         )
-    parts.append(
-        f"<tr><th>removed (confirmed poisons)</th><td>{all_counts['confirmed']:,}</td></tr>"
-        f"<tr><th>kept</th><td>{session.n - all_counts['confirmed']:,}</td></tr>"
-    )
+    parts.append(f"<tr><th>removed (confirmed poisons)</th><td>{all_counts['confirmed']:,}</td></tr>")
+    if "kept" not in (export_summary or {}):  # the export's own count follows (it was listed twice)
+        parts.append(f"<tr><th>kept</th><td>{session.n - all_counts['confirmed']:,}</td></tr>")
     if export_summary:
         for key, value in export_summary.items():
             parts.append(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>")

@@ -63,7 +63,10 @@ def read_config(path: PathLike) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad's UTF-8) read as "garbled ... column 1"
     except FileNotFoundError as exc:
-        raise NaviewerError("not a naviewer workspace (workspace.toml is missing)", path) from exc
+        inside = next((folder for folder in list(path.absolute().parents)[1:4] if (folder / CONFIG_NAME).is_file()),
+                      None)  # WS/dataset opened by mistake said only "not a workspace" (newcomer session 18)
+        hint = f"; it lies inside the workspace {inside}: open that folder" if inside is not None else ""
+        raise NaviewerError(f"not a naviewer workspace (workspace.toml is missing){hint}", path) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise NaviewerError(f"cannot read the workspace configuration ({exc})", path) from exc
     try:

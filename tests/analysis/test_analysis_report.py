@@ -43,3 +43,12 @@ def test_report_says_when_the_anchors_were_not_trusted(tmp_path) -> None:
     s.settings.pop("warnings")
     text = write_report(s, tmp_path / "trusted.html").read_text(encoding="utf-8")
     assert "NOT trusted" not in text and "100 trusted clean samples" in text
+
+
+def test_the_summary_counts_read_as_flags_and_samples_and_kept_is_listed_once(tmp_path) -> None:
+    """"unreviewed 0 of the flags (1,404 of all samples)" and "kept" twice (newcomer session 18)."""
+    s = make_demo_session(300, 10, seed=1)
+    flagged = int(s.flagged_mask.sum())
+    text = write_report(s, tmp_path / "r.html", export_summary={"kept": 290, "removed": 10}).read_text()
+    assert f"0 of the {flagged:,} flags · " in text and f"of all {s.n:,} samples" in text
+    assert text.count("<th>kept</th>") == 1

@@ -260,3 +260,13 @@ def test_an_in_memory_source_is_checked_row_by_row_when_its_array_is_taken() -> 
     with pytest.raises(NaviewerError, match=r"sample 7 \(class\d/img_00007.png\) has other pixels"):
         streaming_store(VerifiedDataset(data, hashes, "cifar"))
     assert VerifiedDataset(data, [""] * 30, "old store").image(7).shape == (8, 8, 3)  # no hash registered: no check
+
+
+def test_a_folder_inside_a_workspace_names_the_workspace_to_open(path: Path) -> None:
+    """Opening WS/dataset by mistake said only "not a naviewer workspace" (newcomer session 18)."""
+    (path / "dataset" / "images").mkdir(parents=True)
+    with pytest.raises(NaviewerError, match=f"it lies inside the workspace {path}: open that folder"):
+        Workspace.open(path / "dataset" / "images")
+    with pytest.raises(NaviewerError) as info:
+        Workspace.open(path.parent / "elsewhere")
+    assert "lies inside" not in str(info.value)

@@ -739,8 +739,11 @@ class MainWindow(QMainWindow):
         from naviewer.gui.format import event_text
 
         text = event_text(kind, data)
-        if text:
-            self.state.log(f"{job.name}: {text}")
+        line = f"{job.name}: {text}"
+        # a cancel at an epoch's end saved the same checkpoint twice: the Log said it twice (newcomer session 18)
+        if text and line != getattr(self, "_last_event_line", None):
+            self.state.log(line)
+        self._last_event_line = line
 
     # ---------------------------------------------------------------- file actions ----
     def _ask_directory(self, title: str, start: str = "", kind: str = "workspace") -> Optional[Path]:

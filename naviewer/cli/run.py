@@ -85,6 +85,9 @@ def _run(args: argparse.Namespace) -> int:
                          knn_every=args.knn_every, num_threads=args.threads,
                          max_steps_per_epoch=args.max_steps_per_epoch)
     run_name = args.run or ("dift" if args.dift else "train")
+    from naviewer.workspace.workspace import check_name
+
+    check_name("run", run_name)  # before any path is built from it (300 characters: "File name too long")
     with Workspace.open(args.workspace) as ws:
         if args.resume:
             return _resume(args, ws, ctx)

@@ -79,11 +79,19 @@ def _utc_now() -> str:
 
 def _check_name(kind: str, name: str) -> str:
     """Run names and tags become directory/file names: keep them plain (no separators, no '..')."""
+    if isinstance(name, str) and len(name) > MAX_NAME:  # a 300-character --run: "File name too long" (a sweep)
+        raise NaviewerError(f"bad {kind} name: {len(name)} characters, at most {MAX_NAME} (it names files and folders)")
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
         raise NaviewerError(
             f"bad {kind} name {name!r}: use letters, digits, '.', '_', '-', '+' (no path separators)"
         )
     return name
+
+
+check_name = _check_name  # the commands check a --run before they build a path from it
+
+#: a run name or tag is a folder's and a file's name (with suffixes such as "-finetune-2" and ".lock" added)
+MAX_NAME = 128  # as _NAME_RE allows
 
 
 class Workspace:

@@ -523,3 +523,9 @@ def test_review_refuses_a_decision_and_its_undo_in_one_call_and_eval_a_target_wi
     outcome = run_cli(["eval", "--checkpoint", tmp_path / "x.pt", "--train-dataset", "demo", "--test-dataset", "demo",
                        "--target", "3"])
     assert outcome.code == 2 and "add --attack NAME" in outcome.err, outcome.err
+
+
+def test_a_run_name_too_long_for_a_file_name_is_named_as_such(tmp_path) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    outcome = run_cli(["run", ws, "--run", "a" * 300, "--epochs", "1"])
+    assert outcome.code == 2 and "300 characters, at most 128" in outcome.err and "Traceback" not in outcome.err

@@ -110,6 +110,22 @@ def _is_comment(line: str) -> bool:
     return line == "#" or (line.startswith("#") and line[1:2].isspace())
 
 
+def _export_root(list_path: Path) -> Optional[Path]:
+    """The dataset root a naviewer export's ``kept.txt`` lists its absolute paths under (its provenance.json says
+    it), so the cleaned set trains as it is: ``naviewer train --dataset EXPORT/kept.txt`` refused every line as
+    "outside the dataset root" (session 18). None for any other list: its own folder stays the root."""
+    import json
+
+    if list_path.name != "kept.txt":
+        return None
+    try:
+        record = json.loads((list_path.parent / "provenance.json").read_text(encoding="utf-8"))
+        root = record["kept_paths"]["dataset_root"] if record.get("naviewer_version") else None
+    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return None
+    return Path(root) if isinstance(root, str) and Path(root).is_absolute() and Path(root).is_dir() else None
+
+
 def read_class_names(path: "str | Path") -> list[str]:
     """One class name per non-blank line. A line of ``#`` then a space (or ``#`` alone) is a comment: a header
     comment used to become class 0 and shift every name by one (a class folder named ``#x`` stays a name). A
@@ -389,7 +405,7 @@ class FileListDataset(FileBackedDataset):
         self.list_path = list_path
         self.is_csv = list_path.suffix.lower() == ".csv"
         self.kind = "csv-manifest" if self.is_csv else "filelist"
-        root_path = Path(root) if root is not None else list_path.parent
+        root_path = Path(root) if root is not None else (_export_root(list_path) or list_path.parent)
         if not root_path.is_dir():
             raise NaviewerError("dataset root is not a folder", root_path)
         root_abs = Path(os.path.abspath(root_path))

@@ -422,3 +422,24 @@ def test_an_export_into_the_workspace_or_its_dataset_is_refused(tmp_path: Path) 
             assert not (out / "kept.txt").exists()
         assert export_manifests(ws).out_dir.parent == tmp_path / "ws" / "exports"  # the default stays
         assert export_manifests(ws, tmp_path / "out").kept == 6
+
+
+def test_an_exports_kept_txt_opens_as_a_dataset_as_it_is(tmp_path: Path) -> None:
+    """naviewer train --dataset EXPORT/kept.txt refused every line as "outside the dataset root": the absolute paths
+    lie under the dataset root its provenance.json names, which is the list's root now (session 18)."""
+    from PIL import Image
+
+    from naviewer.data import open_dataset
+
+    for i in range(6):
+        (tmp_path / "img" / str(i % 2)).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (i * 30, 0, 0)).save(tmp_path / "img" / str(i % 2) / f"{i}.png")
+    with Workspace.create(tmp_path / "ws", open_dataset(tmp_path / "img")) as ws:
+        ws.store.set_review([1], "confirmed", "alice")
+        result = export_manifests(ws, tmp_path / "out")
+    kept = open_dataset(result.out_dir / "kept.txt")
+    assert len(kept) == 5 and kept.class_names == ["0", "1"]
+    (tmp_path / "elsewhere").mkdir()  # any other list keeps its own folder as its root
+    (tmp_path / "elsewhere" / "kept.txt").write_text((result.out_dir / "kept.txt").read_text())
+    with pytest.raises(NaviewerError, match="outside the dataset root"):
+        open_dataset(tmp_path / "elsewhere" / "kept.txt")

@@ -186,7 +186,9 @@ class FineTuneGate(QWidget):
             return ""
         when = f", {used:,} when it ran" if used is not None else ""
         return (f"\n\nThe decisions changed since: {len(now):,} confirmed now{when}. The encoder and the result table "
-                "did not see the change; an export writes the decisions as they are now.")
+                "did not see the change; an export writes the decisions as they are now. To train on them, export "
+                "(Ctrl+E) and train on its kept.txt (naviewer train --dataset EXPORT/kept.txt, or File ▸ Open dataset "
+                "then Train), or run Run ▸ Detect again on a new encoder.")
 
     def _request(self) -> None:
         enabled, _ = self.gate()

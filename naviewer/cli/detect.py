@@ -85,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
             name, sep, setting = item.partition(":")
             if not sep:
                 raise NaviewerError(f"--detector-set must be NAME:KEY=VALUE, got {item!r}")
-            detector_settings.setdefault(name, {}).update(parse_settings([setting], "--detector-set"))
+            new = parse_settings([setting], "--detector-set")
+            given = detector_settings.setdefault(name, {})
+            twice = sorted(set(new) & set(given))
+            if twice and any(new[k] != given[k] for k in twice):  # the last one won without a word (a sweep)
+                raise NaviewerError(f"--detector-set {name}:{twice[0]}= is given twice with different values "
+                                    f"({given[twice[0]]!r}, {new[twice[0]]!r}): give it once")
+            given.update(new)
         unknown = sorted(set(args.detector) - set(detector_names()))
         if unknown:
             raise NaviewerError(f"unknown detector {unknown[0]!r}; choose from {', '.join(detector_names())}")

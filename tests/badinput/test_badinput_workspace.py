@@ -529,3 +529,10 @@ def test_a_run_name_too_long_for_a_file_name_is_named_as_such(tmp_path) -> None:
     ws = tiny_workspace(tmp_path / "ws")
     outcome = run_cli(["run", ws, "--run", "a" * 300, "--epochs", "1"])
     assert outcome.code == 2 and "300 characters, at most 128" in outcome.err and "Traceback" not in outcome.err
+
+
+def test_a_detector_setting_given_twice_with_two_values_is_refused(tmp_path) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    outcome = run_cli(["detect", ws, "--checkpoint", tmp_path / "x.pt", "--detector", "lid",
+                       "--detector-set", "lid:k=5", "--detector-set", "lid:k=7"])
+    assert outcome.code == 2 and "given twice with different values (5, 7)" in outcome.err, outcome.err

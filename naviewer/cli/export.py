@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("workspace", metavar="WORKSPACE", help="workspace directory")
-    parser.add_argument("--out", metavar="DIR", default=None, help="output folder (default: WORKSPACE/exports/<timestamp>)")
+    parser.add_argument("--out", metavar="DIR", default=None, help="output folder: new, empty, or an earlier export (default: WORKSPACE/exports/<timestamp>)")
     parser.add_argument(
         "--drop-unreviewed-flags",
         action="store_true",

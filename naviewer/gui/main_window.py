@@ -310,6 +310,8 @@ class MainWindow(QMainWindow):
                                         "DIFT's anchors of the open workspace: where they come from, whether they are "
                                         "trusted, per class; replace them with a trusted clean set (naviewer anchors)")
         self.act_shortcuts = self._action("Keyboard &shortcuts", self.show_shortcuts, QKeySequence(K.HelpContents), "List keyboard shortcuts (F1 again hides them)")
+        self.act_guide = self._action("User &guide", self.show_guide, None,
+                                      "The workflow guides (docs/index.md): getting started, review and export")
         self.act_about = self._action("&About naviewer", self.show_about, None, "Versions and compute device")
         self.act_reset_layout = self._action("&Reset layout", self.reset_layout, None, "Put every panel back where it started")
         self.act_overview = self._action("&Overview", self.toggle_overview, "F9", "Show or fold away the Overview panel", checkable=True)
@@ -363,6 +365,7 @@ class MainWindow(QMainWindow):
         run_menu.addAction(self.act_detect)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
+        help_menu.addAction(self.act_guide)
         help_menu.addAction(self.act_about)
 
     def _create_toolbar(self) -> None:
@@ -1434,6 +1437,27 @@ class MainWindow(QMainWindow):
             dock.setGeometry(frame.right() - width - 24, frame.top() + 90, width, height)
         dock.show()
         dock.raise_()
+
+    def guide_path(self) -> Optional[Path]:
+        """docs/index.md of the source tree naviewer runs from (an editable install, a checkout), else None."""
+        import naviewer
+
+        index = Path(naviewer.__file__).resolve().parents[1] / "docs" / "index.md"
+        return index if index.is_file() else None
+
+    def show_guide(self, opener: Optional[Callable[[Any], bool]] = None) -> Optional[Path]:
+        """Help ▸ User guide: the guides in the browser (Help had only the keys and About; newcomer session 18)."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        index = self.guide_path()
+        if index is not None and (opener or QDesktopServices.openUrl)(QUrl.fromLocalFile(str(index))):
+            self.statusBar().showMessage(f"Opened {index}", 8000)
+            return index
+        self.inform("User guide", "The guides are the project's docs/ folder (start with docs/index.md and "
+                    "docs/getting-started.md) and its README.md" + (f"; here: {index}" if index is not None else "")
+                    + ". Every action of this window is also a command: naviewer --help.")
+        return None
 
     def show_about(self):
         from naviewer.gui.about import AboutDialog

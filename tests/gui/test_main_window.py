@@ -375,3 +375,13 @@ def test_the_no_poison_floor_is_measured_from_the_run_menu(qtbot, window, tmp_pa
     # a floor cut short is what the menu goes on with, and says so (it went on in silence; newcomer session 18)
     window.state.set_workspace(tmp_path / "ws", {**window.state.workspace_summary, "floor_cut_short": ["floor-2"]})
     assert window.act_floor.text() == "Resume the no-&poison floor (floor-2, cut short)"
+
+
+def test_help_opens_the_user_guide(qtbot, window):
+    """Help had only Keyboard shortcuts and About, no way to the guides (newcomer session 18)."""
+    opened = []
+    index = window.show_guide(opener=lambda url: opened.append(url.toLocalFile()) or True)
+    assert index is not None and opened == [str(index)] and index.name == "index.md"
+    assert window.show_guide(opener=lambda url: False) is None  # no browser: where the guides are, in a box
+    assert "docs/index.md" in window.last_message_box.text()
+    assert window.act_guide in window.menuBar().actions()[-1].menu().actions()

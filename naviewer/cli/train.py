@@ -127,10 +127,52 @@ def _train(args: argparse.Namespace) -> int:
     except BaseException:
         for folder in reversed(made):  # a failed start (a bad --set, an unreadable dataset) left an empty OUT/checkpoints
             with contextlib.suppress(OSError):
-                if folder == run_dir:
+                if folder == run_dir and not (run_dir / "checkpoints" / "last.pt").exists():
                     (run_dir / TRAIN_LOCK).unlink(missing_ok=True)
+                    (run_dir / DATA_RECORD).unlink(missing_ok=True)
                 folder.rmdir()  # only when still empty
         raise
+
+
+#: what a run trained on: the --dataset it was given and a fingerprint of its images, checked by --resume
+DATA_RECORD = "train_data.json"
+
+
+def _fingerprint(store) -> str:  # noqa: ANN001 - an ImageStore
+    """The labels and 64 evenly spaced images of ``store``, hashed: another set of the same size differs here."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.asarray(store.labels, dtype=np.int64).tobytes())
+    n = len(store)
+    for i in sorted({int(x) for x in np.linspace(0, n - 1, num=min(n, 64))} if n else set()):
+        digest.update(np.ascontiguousarray(store.image(i)).tobytes())
+    return digest.hexdigest()
+
+
+def _same_data_as_before(run_dir, store, dataset: str, resuming: bool) -> None:  # noqa: ANN001
+    """A new run records what it trains on; a resumed one is refused on other data (``--resume --dataset
+    crafted/train.txt``, a poisoned set of the same size, went on training on it without a word; a sweep)."""
+    import json
+
+    from naviewer.errors import NaviewerError
+    from naviewer.io import atomic_write_json
+
+    path = run_dir / DATA_RECORD
+    now = {"dataset": str(dataset), "samples": len(store), "fingerprint": _fingerprint(store)}
+    if resuming and path.is_file():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = None
+        if isinstance(before, dict) and before.get("fingerprint") not in (None, now["fingerprint"]):
+            raise NaviewerError(f"--resume goes on with the data the run began on ({before.get('dataset')}, "
+                                f"{before.get('samples')} samples); --dataset {dataset} holds other images: give the "
+                                "run's own dataset, or train into a new --out", path)
+        return
+    atomic_write_json(path, now)
 
 
 #: held in --out while a training writes there: two ``train --out R`` at once wrote one metrics.jsonl interleaved
@@ -206,6 +248,8 @@ def _fit(args, ctx, run_dir, last, resuming, store, extra, state, config) -> int
         from naviewer.errors import NaviewerError
 
         raise NaviewerError("this run directory already holds a checkpoint: add --resume, or choose a new --out", run_dir)
+    if is_main_process():
+        _same_data_as_before(run_dir, store, args.dataset, resuming)
     if resuming:
         overrides = {"device": args.device}
         if args.threads:

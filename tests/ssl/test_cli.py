@@ -100,3 +100,21 @@ def test_a_second_training_into_the_same_folder_at_the_same_time_is_refused(tmp_
     assert "another process is training into this folder now" in capsys.readouterr().err
     assert not (run / "checkpoints" / "last.pt").exists()
     assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 0
+
+
+def test_resume_on_other_images_is_refused(tmp_path, capsys):
+    """train --resume --dataset another/train.txt (a crafted set of the same size) went on training on it without a
+    word (a sweep, session 18): the run records what it began on."""
+    from naviewer.cli.train import DATA_RECORD
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 0
+    assert (run / DATA_RECORD).is_file()
+    capsys.readouterr()
+    assert main(["craft", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "crafted"),
+                 "--rate", "0.05"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(tmp_path / "crafted" / "train.txt"), "--epochs", "2", "--out", str(run),
+                 "--resume", *TINY_ARGS]) == 2
+    assert "holds other images" in capsys.readouterr().err
+    assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 0

@@ -85,6 +85,14 @@ def run_eval(args: argparse.Namespace) -> int:
 
         print(f"note: every labelled test image is of the target class {target}: asr_nt (non-target images sent to "
               "the target) has nothing to measure and reads n/a; asr_all is measured", file=sys.stderr)
+    import sys
+
+    if args.knn_k > len(train):  # 100,000 on 1,437 images: every image voted, and nothing said so (a sweep)
+        print(f"note: --knn-k {args.knn_k} is more than the {len(train):,} training images: every one of them votes "
+              f"(k = {len(train):,})", file=sys.stderr)
+    if args.knn_t < 1e-3:  # 1e-30 printed "temperature 0.0000" and an accuracy of 0.16 against 0.78
+        print(f"note: --knn-t {args.knn_t:g} makes the nearest neighbour's vote the only one that counts (the "
+              "usual temperature is 0.07-0.1)", file=sys.stderr)
     result = evaluate_encoder(
         encoder.backbone, train, test, trigger_fn, target, image_size=args.image_size or encoder.image_size,
         device=resolve_device(args.device), k=args.knn_k, temperature=args.knn_t, linear=not args.no_linear,

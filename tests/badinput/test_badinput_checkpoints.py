@@ -240,3 +240,15 @@ def test_a_checkpoint_saved_without_checksums_still_loads(tmp_path: Path, state)
     finally:
         torch.serialization.set_crc32_options(True)
     assert set(load_file(tmp_path / "nocrc.pt")) == set(state)
+
+
+def test_eval_says_when_k_exceeds_the_bank_or_the_temperature_leaves_one_vote(tmp_path) -> None:
+    """eval --knn-k 100000 on 1,437 images and --knn-t 1e-30 ran without a word (a sweep, session 18)."""
+    from badinput_kit import naviewer_checkpoint, run_cli, tiny_backbone_state
+
+    checkpoint = naviewer_checkpoint(tmp_path / "model.pt", tiny_backbone_state())
+    outcome = run_cli(["eval", "--checkpoint", checkpoint, "--train-dataset", "demo", "--test-dataset", "demo",
+                       "--no-linear", "--knn-k", "100000", "--knn-t", "1e-30", "--device", "cpu"])
+    assert outcome.code == 0, outcome.err
+    assert "--knn-k 100000 is more than the 1,437 training images" in outcome.err
+    assert "--knn-t 1e-30 makes the nearest neighbour's vote the only one" in outcome.err

@@ -166,6 +166,9 @@ class PlotSpec:
     optional: bool = False  # hidden until one of its series has data
     y_floor: Optional[float] = None  # the y axis always starts here (0 for rates and counts)
     y_fixed: Optional[tuple[float, float]] = None  # e.g. percentages: 0..100
+    #: where the legend sits: a corner the curves and the event labels (at the top) leave empty (a bottom-right legend
+    #: covered the loss curve's tail and the DIFT points; newcomer session 18)
+    legend_corner: str = "bottom-right"
 
 
 #: DIFT's per-epoch precision / recall are the flag buffer's (before label spreading); the final flags'
@@ -175,8 +178,10 @@ BUFFER_TIP = "DIFT's flag buffer at this epoch, before label spreading (against 
 SPREAD_TIP = "the pass's final flags, after label spreading (against the ground truth)"
 
 PLOTS: tuple[PlotSpec, ...] = (
-    PlotSpec("loss", "Loss", "", (SeriesSpec("loss", "step", "step", 0), SeriesSpec("loss", "epoch", "epoch mean", 1))),
-    PlotSpec("lr", "Learning rate", "", (SeriesSpec("lr", "step", "step", 0), SeriesSpec("lr", "epoch", "epoch", 1)), y_floor=0.0),
+    PlotSpec("loss", "Loss", "", (SeriesSpec("loss", "step", "step", 0), SeriesSpec("loss", "epoch", "epoch mean", 1)),
+             legend_corner="bottom-left"),
+    PlotSpec("lr", "Learning rate", "", (SeriesSpec("lr", "step", "step", 0), SeriesSpec("lr", "epoch", "epoch", 1)),
+             y_floor=0.0, legend_corner="bottom-left"),  # the schedule decays towards the bottom right
     PlotSpec(
         "throughput",
         "Throughput",
@@ -189,8 +194,8 @@ PLOTS: tuple[PlotSpec, ...] = (
              y_fixed=(0.0, 100.0)),
     PlotSpec("dift", "DIFT detected", "samples",
              (SeriesSpec("dift_detected", "epoch", "in the buffer", 3, tip=BUFFER_TIP),
-              SeriesSpec("final_flagged", "spread", "flagged, after spreading", 3, tip=SPREAD_TIP)),
-             optional=True, y_floor=0.0),
+              SeriesSpec("final_flagged", "spread", "final flags", 3, tip=SPREAD_TIP)),
+             optional=True, y_floor=0.0, legend_corner="bottom-left"),
     PlotSpec(
         "dift_pr",
         "DIFT precision / recall",

@@ -526,7 +526,8 @@ class TrainingMonitor(QWidget):
         # a legend whenever a plot has two series: a step-vs-epoch pair of one metric had none (its dots were to
         # tell it apart) and a newcomer asked what the line and the dots were; such a pair is named by its source
         if len(spec.series) > 1:
-            item.addLegend(offset=(-4, -4), labelTextSize="8pt")
+            corner = {"top-right": (-4, 4), "top-left": (4, 4), "bottom-left": (4, -4)}.get(spec.legend_corner, (-4, -4))
+            item.addLegend(offset=corner, labelTextSize="8pt")
         same_label = len({s.label for s in spec.series}) < len(spec.series)
         where = {"step": "each step", "spread": "detection passes"}
 

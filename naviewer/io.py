@@ -19,7 +19,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -179,3 +179,29 @@ def describe_os_error(exc: OSError) -> str:
         errno.ENOENT: "no such file or folder",
     }
     return reasons.get(exc.errno or 0) or (exc.strerror or str(exc))
+
+
+@contextlib.contextmanager
+def held_alone(path: PathLike, busy: str, unguarded: Optional[Callable[[BaseException], None]] = None,
+               where: Optional[PathLike] = None) -> Iterator[None]:
+    """Hold the lock file ``path`` while the block runs, or refuse at once with NaviewerError(``busy``, ``where`` or
+    ``path``) when another process holds it. The operating system drops the lock when its holder dies, so a killed holder never
+    blocks the next. On a file system without locks the block runs unguarded, after ``unguarded(exc)``."""
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise NaviewerError(busy, where if where is not None else path) from None
+    except (OSError, NotImplementedError) as exc:
+        if unguarded is not None:
+            unguarded(exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()

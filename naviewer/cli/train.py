@@ -180,26 +180,11 @@ def _same_data_as_before(run_dir, store, dataset: str, resuming: bool) -> None: 
 TRAIN_LOCK = ".naviewer-train.lock"
 
 
-@__import__("contextlib").contextmanager
 def _out_lock(run_dir):  # noqa: ANN001, ANN202
-    from filelock import FileLock, Timeout
+    from naviewer.io import held_alone
 
-    from naviewer.errors import NaviewerError
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run_dir / TRAIN_LOCK, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise NaviewerError("another process is training into this folder now: wait for it, or choose another --out",
-                            run_dir) from None
-    except (OSError, NotImplementedError):  # a file system without locks: trained unguarded, as before
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
+    return held_alone(run_dir / TRAIN_LOCK, "another process is training into this folder now: wait for it, or "
+                      "choose another --out", where=run_dir)
 
 
 def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN001

@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -176,31 +176,15 @@ def _lock_path(ws: "Workspace", run: str) -> Path:
     return ws.path / "runs" / f".{run}.lock"
 
 
-@contextlib.contextmanager
 def training_lock(ws: "Workspace", run: str, advice: str = "wait for it",
-                  unguarded: Optional[Any] = None) -> Iterator[None]:
+                  unguarded: Optional[Any] = None) -> contextlib.AbstractContextManager:
     """Held while this process trains run ``run`` (a DIFT run, the window's plain Train, a resume): two trainings
-    of one run would write its files mixed. The operating system drops the lock when its holder dies, so a killed
-    run never blocks the next. A NaviewerError (ending in ``advice``) names the lock when another holds it; on a
-    file system without locks the training goes on unguarded, after ``unguarded(exc)``."""
-    from filelock import FileLock, Timeout
+    of one run would write its files mixed. A NaviewerError (ending in ``advice``) names the lock when another
+    holds it; on a file system without locks the training goes on unguarded, after ``unguarded(exc)``."""
+    from naviewer.io import held_alone
 
-    path = _lock_path(ws, run)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path, timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise NaviewerError(f"run {run!r} is being trained by another process now: {advice}", path) from None
-    except (OSError, NotImplementedError) as exc:
-        if unguarded is not None:
-            unguarded(exc)
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
+    return held_alone(_lock_path(ws, run), f"run {run!r} is being trained by another process now: {advice}",
+                      unguarded)
 
 
 def being_trained(ws: "Workspace", run: str) -> bool:

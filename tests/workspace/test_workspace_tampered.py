@@ -169,6 +169,20 @@ def test_opened_read_only_lists_and_refuses_writes(path: Path) -> None:
         assert not ws.read_only and ws.store.audit_count() == 1
 
 
+def _listed_images(folder: Path, n: int, shade: int) -> tuple[Path, list[str]]:
+    """``n`` 8 px PNGs of two classes under ``folder/img`` and their ``folder/train.txt`` (the lines returned)."""
+    from PIL import Image
+
+    (folder / "img").mkdir()
+    lines = []
+    for i in range(n):
+        Image.new("RGB", (8, 8), (i * shade, 0, 0)).save(folder / "img" / f"{i}.png")
+        lines.append(f"img/{i}.png {i % 2}")
+    listing = folder / "train.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    return listing, lines
+
+
 def test_a_reordered_or_changed_source_is_refused_not_misbound(tmp_path):
     """Shuffling the file list behind a workspace (same length) used to pass: every id then pointed at another
     image. Now re-opening the dataset names the first sample that moved, and a replaced image too."""
@@ -178,13 +192,7 @@ def test_a_reordered_or_changed_source_is_refused_not_misbound(tmp_path):
     from naviewer.errors import NaviewerError
     from naviewer.workspace import Workspace
 
-    (tmp_path / "img").mkdir()
-    lines = []
-    for i in range(12):
-        Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(tmp_path / "img" / f"{i}.png")
-        lines.append(f"img/{i}.png {i % 2}")
-    listing = tmp_path / "train.txt"
-    listing.write_text("\n".join(lines) + "\n")
+    listing, lines = _listed_images(tmp_path, 12, 20)
     with Workspace.create(tmp_path / "ws", open_dataset(listing)) as ws:
         assert len(ws.dataset()) == 12
     swapped = lines[2:4][::-1] + lines[:2] + lines[4:]  # labels kept in place: only the keys move
@@ -214,18 +222,10 @@ def test_two_images_swapped_in_place_are_named_by_a_pass_that_reads_every_image(
     """Two files of one class swapped in place (same keys, same labels, same count) passed the open's sampled check
     and a detection pass scored each image under the other's id (a sweep, session 17). The passes that decode every
     image (training, embedding for detection) read it through checked_dataset, which names the first one."""
-    from PIL import Image
-
     from naviewer.data.sources import open_dataset
     from naviewer.data.store import ImageStore, streaming_store
 
-    (tmp_path / "img").mkdir()
-    lines = []
-    for i in range(40):
-        Image.new("RGB", (8, 8), (i * 6, 0, 0)).save(tmp_path / "img" / f"{i}.png")
-        lines.append(f"img/{i}.png {i % 2}")
-    listing = tmp_path / "train.txt"
-    listing.write_text("\n".join(lines) + "\n")
+    listing, _lines = _listed_images(tmp_path, 40, 6)
     with Workspace.create(tmp_path / "ws", open_dataset(listing)) as ws:
         pass
     a, b = tmp_path / "img" / "21.png", tmp_path / "img" / "23.png"  # both of class 1

@@ -1037,8 +1037,6 @@ class GalleryWidget(QWidget):
             self.session.set_current(int(ids[0]), source=None)
             # the states they went back to, counted ("109 back to unreviewed" of which one went back to later)
             states = self.session.state_codes[np.asarray(ids, dtype=np.int64)]
-            from naviewer.analysis.review import REVIEW_STATES
-
             parts = [f"{int(k):,} to {REVIEW_STATES[code]}" for code, k in zip(*np.unique(states, return_counts=True))]
             self.show_notice(f"Undone: {plural(len(ids))} back to {self.session.state_of(int(ids[0]))}." if len(parts) == 1
                              else f"Undone: {plural(len(ids))} back ({', '.join(parts)}).")

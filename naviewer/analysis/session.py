@@ -148,8 +148,9 @@ class AnalysisSession:
         self._codes = self._read_codes() if self.n else np.zeros(0, np.uint8)
         if len(self._codes) != self.n:
             raise NaviewerError(f"the store has {len(self._codes)} review states for {self.n} samples")
-        mark_of = getattr(self.store, "audit_mark", None)
-        self._audit_seen: Optional[int] = mark_of() if mark_of is not None and self.n else None  # sync_with_store
+        # the store's newest audit row, when it keeps a log (the workspace's): what sync_with_store compares
+        self._audit_mark = getattr(self.store, "audit_mark", None) if self.n else None
+        self._audit_seen: Optional[int] = self._audit_mark() if self._audit_mark is not None else None
         self._projections: dict[str, np.ndarray] = {}
         if projection is not None:
             self.set_projection(projection, "given")
@@ -418,10 +419,9 @@ class AnalysisSession:
         window left open beside a second one showed 110 confirmed after the other rejected one, and its export
         dialog said 110 removed while the export wrote 109 (newcomer session 18). Cheap when nothing changed: one
         look at the audit log's newest row."""
-        mark_of = getattr(self.store, "audit_mark", None)
-        if mark_of is None or not self.n:
+        if self._audit_mark is None:
             return np.zeros(0, np.int64)
-        mark = mark_of()
+        mark = self._audit_mark()
         if mark == self._audit_seen:
             return np.zeros(0, np.int64)
         self._audit_seen = mark

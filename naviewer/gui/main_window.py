@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._pending_follow: Optional[Path] = None
         self._pending_job_for_monitor: Optional[Job] = None
+        self._last_event_line: Optional[str] = None  # the Log says a job's event line once, not twice in a row
         self.analyst_dock = None  # AnalystDock: the analyst panel on a detection pass
 
         self._create_actions()
@@ -744,7 +745,7 @@ class MainWindow(QMainWindow):
         text = event_text(kind, data)
         line = f"{job.name}: {text}"
         # a cancel at an epoch's end saved the same checkpoint twice: the Log said it twice (newcomer session 18)
-        if text and line != getattr(self, "_last_event_line", None):
+        if text and line != self._last_event_line:
             self.state.log(line)
         self._last_event_line = line
 

@@ -103,13 +103,14 @@ def check_output_folder(path: Path, option: str) -> None:
         if folder.exists():
             if not folder.is_dir():
                 raise NaviewerError(f"the folder of {option} is a file, not a folder", folder)
-            _check_can_create_in(folder, option)
+            check_can_create_in(folder, option)
             break
 
 
-def _check_can_create_in(folder: Path, option: str) -> None:
+def check_can_create_in(folder: Path, option: str, where: Optional[Path] = None) -> None:
     """A file can be made in ``folder``: tried, not guessed from permission bits (root passes ``os.access`` on
-    /proc and on a read-only mount's folders alike), so ``--json /proc/x`` fails before the hour of work, not after."""
+    /proc and on a read-only mount's folders alike), so ``--json /proc/x`` fails before the hour of work, not after.
+    The NaviewerError names ``where`` (default the folder)."""
     import tempfile
 
     try:
@@ -118,7 +119,8 @@ def _check_can_create_in(folder: Path, option: str) -> None:
     except OSError as exc:
         from naviewer.io import describe_os_error
 
-        raise NaviewerError(f"{option} cannot be written in this folder: {describe_os_error(exc)}", folder) from None
+        raise NaviewerError(f"{option} cannot be written in this folder: {describe_os_error(exc)}",
+                            where if where is not None else folder) from None
 
 
 def check_json_output(value: Optional[str], option: str = "--json", command: str = "",

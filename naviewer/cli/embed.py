@@ -116,12 +116,9 @@ def _run_sharded(args: argparse.Namespace, dtype, ctx) -> int:
 
 def _check_out(out: str) -> None:
     """--out must be a file name in a folder this process can write."""
-    import os
-    import tempfile
     from pathlib import Path
 
     from naviewer.errors import NaviewerError
-    from naviewer.io import describe_os_error
 
     path = Path(out)
     if path.is_dir():
@@ -136,12 +133,9 @@ def _check_out(out: str) -> None:
     if not folder.is_dir():
         raise NaviewerError("the folder of --out does not exist" if not folder.exists() else
                             "the folder of --out is a file, not a folder", folder)
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise NaviewerError(f"cannot write --out here: {describe_os_error(exc)}", path) from None
+    from naviewer.outputs import check_can_create_in
+
+    check_can_create_in(folder, "--out", where=path)
 
 
 def _check_space(out: str, needed: int) -> None:

@@ -192,7 +192,16 @@ def ask_user(parent: Optional[QWidget], title: str, text: str, default_yes: bool
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
     box.setStyleSheet("QLabel { min-width: 320px; }")  # wide enough for its title ("Reject 8 s…" was clipped)
     box.setDefaultButton(QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.Cancel)
-    return box.exec() == QMessageBox.StandardButton.Yes
+    from PySide6.QtWidgets import QApplication
+
+    before = QApplication.focusWidget()
+    answer = box.exec() == QMessageBox.StandardButton.Yes
+    # the keys go back where they were: without a window manager to re-activate the window, U after a confirmed
+    # cluster reached nothing (the focus was gone with the box; newcomer session 18)
+    if before is not None and QApplication.focusWidget() is None:
+        before.activateWindow()
+        before.setFocus()
+    return answer
 
 
 def decide(parent: Optional[QWidget], session: AnalysisSession, ids: Any, state: str) -> np.ndarray:

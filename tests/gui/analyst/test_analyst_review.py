@@ -180,3 +180,30 @@ def test_an_undo_that_puts_samples_back_to_several_states_counts_each(qtbot, dem
     s.confirm(q[:3])
     gallery.undo()
     assert gallery.notice.text() == "Undone: 3 samples back (2 to unreviewed, 1 to later)."
+
+
+def test_the_keys_go_back_where_they_were_after_a_question(qtbot, demo_session, monkeypatch) -> None:
+    """The real question box (not the fixture's stand-in) answers and returns. Its focus hand-back (after a confirmed
+    cluster's question the keys reached nothing on a display without a window manager: U did nothing; newcomer
+    session 18) was seen under Xvfb with xdotool; the offscreen platform has no window activation to check it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from naviewer.gui.analyst import common
+
+    monkeypatch.undo()  # the real ask_user, not the autouse fixture's stand-in
+    clusters = ClusterListWidget(demo_session)
+    qtbot.addWidget(clusters)
+    clusters.show()
+    qtbot.waitExposed(clusters)
+    clusters.table.setFocus()
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            box.button(QMessageBox.StandardButton.Yes).click()
+        else:
+            QTimer.singleShot(50, answer)
+
+    QTimer.singleShot(50, answer)
+    assert common.ask_user(clusters, "Confirm", "Confirm 3 samples?") is True

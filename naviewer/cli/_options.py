@@ -81,6 +81,7 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "files": ("--files", "int", 1, None, True),
     "seconds": ("--seconds", "float", 0, None, False),
     "retrains": ("--retrains", "int", 1, None, True),
+    "floors": ("--floors", "int", 1, None, True),
     # a fourth sweep (session 17): bench gui / workspace sizes of 0 or -1 ended in numpy tracebacks
     "image_points": ("--image-points", "int", 0, None, True),  # 0 skips the density-image mode
     "gallery": ("--gallery", "int", 1, None, True),

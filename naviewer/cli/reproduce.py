@@ -76,6 +76,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mat.add_argument("--retrains", type=int, default=1, metavar="N", help="retrains per cell (and oracle retrains, "
                      "with --restarts ...,oracle): the first as the run's own restart, the others fresh trainings of the "
                      "same kept set with the seed offset by 1000 each (one retrain's ASR moves by ~10 points); default 1")
+    mat.add_argument("--floors", type=int, default=1, metavar="N", help="draws of the no-poison floor per method, "
+                     "seed and thread count: the first, then fresh trainings of the clean set with the seed offset by "
+                     "1000 each; the goal compares the retrains' mean with the floors' mean. On a finished matrix it "
+                     "adds the missing draws to the done cells; default 1")
     mat.add_argument("--detector", action="append", metavar="NAME", help="post-hoc detectors per cell (default: "
                      "kdist, lid, slof, dao, dbscan, crop_density, patchsearch), repeatable")
     mat.add_argument("--rescore", action="store_true", help="only score --detector again on the done cells' saved "
@@ -95,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         return run_matrix_cli(args)
     matrix_only = [flag for flag, given in (("--cells", args.cells), ("--set", args.recipe_set),
                                             ("--restarts", args.restarts != "retrain"), ("--retrains", args.retrains != 1),
+                                            ("--floors", args.floors != 1),
                                             ("--detector", args.detector), ("--rescore", args.rescore)) if given]
     if matrix_only:  # ignored by a single reproduction, which crafted and trained anyway (a sweep)
         from naviewer.errors import NaviewerError
@@ -180,9 +185,14 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
         DemoConfig.from_overrides(recipe)  # names a wrong key before hours of training
         if args.retrains < 1:
             raise NaviewerError(f"--retrains must be at least 1, got {args.retrains}")
+        if args.floors < 1:
+            raise NaviewerError(f"--floors must be at least 1, got {args.floors}")
+        if args.floors > 1 and args.no_floor:
+            raise NaviewerError("--floors and --no-floor contradict each other: leave one out")
         config = MatrixConfig(cells=cells, recipe=recipe, detectors=detectors, restarts=restarts,
                               rate=0.08 if args.rate is None else args.rate, device=args.device,
-                              floor=not args.no_floor, retrains=args.retrains)
+                              floor=not args.no_floor, retrains=args.retrains,
+                              floors=args.floors)
         records = run_matrix(config, args.matrix, context())
     print((Path(args.matrix) / "matrix.md").read_text(encoding="utf-8"))
     print(f"{len(records)} cell(s) done; wrote {Path(args.matrix) / 'matrix.md'} and matrix.json")

@@ -15,7 +15,8 @@ loop from epoch 30 with the anchors drawn from the clean set before poisoning). 
    restart of the recipe (``retrain``: re-initialise and train the whole budget on the kept
    samples); optionally the paper's ``continue`` restart from a copy taken before step 5;
 6. **floor**: the same recipe trained on the clean set (once per method, seed and thread count,
-   ``floors/<key>.pt``), measured with this cell's trigger and protocols.
+   ``floors/<key>.pt``), measured with this cell's trigger and protocols; ``floors`` > 1 adds fresh
+   trainings of it (seed + 1000 x r, ``floors/<key>-r<r>.pt``), since one floor draw is as noisy as one retrain.
 
 Each cell writes ``cells/<key>/cell.json`` when it is done; the matrix skips done cells and restarts
 unfinished ones from scratch, so an interrupted run resumes where it stopped. ``matrix.md`` and
@@ -134,6 +135,10 @@ class MatrixConfig:
     #: to the next, the size of the "within 10 points of the floor" criterion; the repeats are fresh
     #: trainings of the same kept set, the seed offset by 1000 x r (after: ``retrain_repeats``)
     retrains: int = 1
+    #: draws of the no-poison floor per floor key (the first is the floor, the others fresh trainings of the same
+    #: clean set with the seed offset by 1000 x r); the goal compares the retrains' mean to the floors' mean.
+    #: Raising it on a finished matrix adds the missing draws to its done cells (no other training)
+    floors: int = 1
 
 
 # -- one cell --------------------------------------------------------------------------------------
@@ -182,7 +187,7 @@ class _Evaluator:
             raise NaviewerError("the matrix cell's workspace has no evaluation sets", ws.config_path)
         recipe = ws.config.get("attack") or {}
         self.attack = make_attack(recipe["name"], **dict(recipe.get("settings") or {}))
-        self.ctx, self.device = ctx, device
+        self.ws, self.ctx, self.device = ws, ctx, device
 
     def __call__(self, checkpoint: Path) -> dict:
         from naviewer.ssl.checkpoints import load_encoder
@@ -236,6 +241,43 @@ def _floor(cell: Cell, ws, demo, out_dir: Path, evaluator: _Evaluator, ctx: JobC
         shutil.copyfile(ws.checkpoint_dir("floor") / "last.pt", tmp)
         os.replace(tmp, path)
     return {**evaluator(path), "checkpoint": str(path.relative_to(out_dir))}
+
+
+def _floor_repeat(cell: Cell, demo, out_dir: Path, evaluator: _Evaluator, ctx: JobContext, repeat: int) -> dict:
+    """Draw ``repeat`` (>= 1) of the cell's floor: the recipe trained afresh on the clean set, its seed offset by
+    1000 x ``repeat`` (``floors/<key>-r<repeat>.pt``, shared by the cells of one floor key)."""
+    import dataclasses
+
+    from naviewer.ssl.trainer import build_trainer
+
+    base = demo.train_config()
+    config = dataclasses.replace(base, seed=int(base.seed) + 1000 * int(repeat))
+    path = out_dir / "floors" / f"{cell.floor_key}-r{int(repeat)}.pt"
+    if not path.is_file():
+        ws = evaluator.ws
+        name = f"floor-r{int(repeat)}"
+        ctx.event("log", message=f"== no-poison floor {cell.floor_key}, draw {repeat + 1} (seed {config.seed})")
+        if ws.run_dir(name).exists():  # cut short before: begun again (its checkpoint may be half a training)
+            shutil.rmtree(ws.run_dir(name))
+            shutil.rmtree(ws.checkpoint_dir(name), ignore_errors=True)
+        trainer = build_trainer(config, evaluator.sets.train, ws.run_dir(name), checkpoint_dir=ws.checkpoint_dir(name))
+        trainer.fit(ctx)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        shutil.copyfile(ws.checkpoint_dir(name) / "last.pt", tmp)
+        os.replace(tmp, path)
+    return {**evaluator(path), "checkpoint": str(path.relative_to(out_dir)), "seed": int(config.seed)}
+
+
+def _floor_draws(cell: Cell, record: dict, demo, out_dir: Path, evaluator: _Evaluator, ctx: JobContext,
+                 floors: int) -> None:
+    """Add the floor draws ``record`` lacks up to ``floors`` (``record["floor_repeats"]``)."""
+    repeats = record.setdefault("floor_repeats", [])
+    for repeat in range(len(repeats) + 1, max(1, int(floors))):
+        ctx.check()
+        repeats.append(_floor_repeat(cell, demo, out_dir, evaluator, ctx, repeat))
+    if not repeats:
+        del record["floor_repeats"]
 
 
 def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobContext] = None) -> dict:
@@ -339,6 +381,7 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
         if config.floor:
             t = time.perf_counter()
             record["floor"] = _floor(cell, ws, demo, out_dir, evaluator, ctx)
+            _floor_draws(cell, record, demo, out_dir, evaluator, ctx, config.floors)
             times["floor"] = time.perf_counter() - t
     finally:
         ws.close()
@@ -440,6 +483,8 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
     out.mkdir(parents=True, exist_ok=True)
     _check_attack_settings(config)  # before hours of cells: --set attack_extra must suit every planned row's attack
     done = {r["key"] for r in read_cells(out)}
+    if config.floor and int(config.floors) > 1:
+        _add_floor_draws(config, out, done, ctx)
     todo = [c for c in config.cells if c.key not in done]
     total = len(config.cells)
     for i, cell in enumerate(todo):
@@ -451,6 +496,35 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
     write_tables(out, config.cells)
     ctx.progress(total, total, "matrix done")
     return read_cells(out)
+
+
+def _add_floor_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> None:
+    """Give the planned cells done before with fewer floor draws than ``config.floors`` the missing ones (their
+    own recipe, their workspace's trigger): ``--floors 5`` on a finished matrix trains the floors alone."""
+    from naviewer.io import atomic_write_json
+    from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.demo import DemoConfig
+
+    for cell in config.cells:
+        path = out / "cells" / cell.key / CELL_FILE
+        if cell.key not in done:
+            continue
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("floor") is None or 1 + len(record.get("floor_repeats") or []) >= int(config.floors):
+            continue
+        ctx.event("log", message=f"=== matrix cell {cell.key}: floor draws up to {int(config.floors)}")
+        ws = _open(out / "cells" / cell.key / "workspace")
+        try:
+            import torch
+
+            torch.set_num_threads(int(cell.threads))
+            demo = DemoConfig.from_overrides(dict(record.get("recipe") or {}))  # the cell's recipe, not today's
+            evaluator = _Evaluator(ws, ctx, resolve_device(config.device))
+            _floor_draws(cell, record, demo, out, evaluator, ctx, config.floors)
+        finally:
+            ws.close()
+        atomic_write_json(path, record)
+        write_tables(out, config.cells)
 
 
 def _check_attack_settings(config: MatrixConfig) -> None:
@@ -538,11 +612,12 @@ def goal_verdict(record: dict) -> tuple[str, list[str]]:
     The goal applies where the backdoor forms (ASR before >= 50 % and >= 2x the floor, the row's own
     protocol): the best single post-hoc detector flags >= 90 % of the poisons at >= 80 % precision (at its
     own threshold: AUROC alone does not say where an analyst would cut), DIFT in training reaches recall
-    >= 80 %, and the ASR after removal (mean of the retrain draws) is within 10 points of the floor. The
+    >= 80 %, and the ASR after removal (mean of the retrain draws) is within 10 points of the floor (mean of its
+    draws). The
     reasons are what the table prints, so a missed cell says which part missed and by how much."""
     protocol = (record.get("row") or {}).get("protocol", "paper")
     before = ((record.get("before") or {}).get("asr") or {}).get(protocol)
-    floor = ((record.get("floor") or {}).get("asr") or {}).get(protocol)
+    floor = _mean_asr(record.get("floor"), record.get("floor_repeats"), protocol)
     if before is None or floor is None:
         return "n/a", ["no " + ("floor" if before is not None else "ASR before") + " measured"]
     if before < GOAL_BACKDOOR_ASR or before < GOAL_BACKDOOR_FACTOR * floor:
@@ -598,7 +673,7 @@ def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> st
         lines.append(
             f"| {c['row']} ({protocol}) | {c['method']} | {c['seed']} | {c['threads']} | {r.get('poisons')} | "
             f"{_pct((r.get('before') or {}).get('asr', {}).get(protocol))} | "
-            f"{_pct((r.get('floor') or {}).get('asr', {}).get(protocol))} | {flags} | {epoch} | "
+            f"{_with_repeats(r.get('floor') or {}, r.get('floor_repeats'), protocol)} | {flags} | {epoch} | "
             f"{_with_repeats(retrain, after.get('retrain_repeats'), protocol)} | "
             f"{_pct(paper.get('asr', {}).get(protocol))} | "
             f"{_with_repeats(oracle, after.get('oracle_repeats'), protocol)} | "

@@ -125,3 +125,33 @@ def test_a_cell_that_failed_after_training_resumes_without_training_again(tmp_pa
     monkeypatch.setattr(demo, "train_until_flags", lambda *a, **k: pytest.fail("trained again"))
     (record,) = run_matrix(config, tmp_path)
     assert record["resumed"] and record["dift"]["pass_id"] is not None and "retrain" in record["after"]
+
+
+def test_more_floor_draws_are_added_to_done_cells_without_training_them_again(matrix_dir, tmp_path):
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(matrix_dir, out)
+    before = json.loads((out / "cells" / "na-code-simclr-s0-t1" / "cell.json").read_text())
+    config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist",),
+                          restarts=("retrain",), floors=3)
+    run_matrix(config, out)
+    record = {r["key"]: r for r in read_cells(out)}["na-code-simclr-s0-t1"]
+    assert record["after"] == before["after"] and record["floor"] == before["floor"]  # nothing else trained again
+    draws = record["floor_repeats"]
+    assert [d["seed"] for d in draws] == [1000, 2000]
+    assert all((out / d["checkpoint"]).is_file() and set(d["asr"]) == set(before["floor"]["asr"]) for d in draws)
+    assert "(mean " in (out / "matrix.md").read_text()
+    run_matrix(config, out)  # all drawn: nothing more
+    assert len({r["key"]: r for r in read_cells(out)}["na-code-simclr-s0-t1"]["floor_repeats"]) == 2
+
+
+def test_cli_refuses_floors_below_one_and_with_no_floor(tmp_path, capsys):
+    from naviewer.cli import main
+
+    assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--floors", "0"]) == 2
+    assert "--floors" in capsys.readouterr().err
+    assert main(["reproduce", "--matrix", str(tmp_path / "m"), "--floors", "2", "--no-floor"]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert main(["reproduce", "--out", str(tmp_path / "r"), "--floors", "2"]) == 2
+    assert "--floors" in capsys.readouterr().err

@@ -52,3 +52,12 @@ def test_the_table_carries_the_verdict():
     harmless = {**_record(before=0.1), "key": "na-code-simclr-s1-t2"}
     text = matrix_markdown([_record(), harmless])
     assert "| goal |" in text and "| met |" in text and "n/a: no backdoor formed (ASR 10 %, floor 5 %)" in text
+
+
+def test_several_floor_draws_are_compared_by_their_mean():
+    """One floor draw moves as much as one retrain (session 18): with --floors N the goal reads the draws' mean."""
+    rec = _record(after=(0.30,), floor=0.05)
+    assert goal_verdict(rec)[0] == "missed"  # 25 points above one low floor draw
+    rec["floor_repeats"] = [{"asr": {"code": 0.30}}, {"asr": {"code": 0.25}}]  # the floor's mean is 20 %
+    assert goal_verdict(rec) == ("met", [])
+    assert "5 / 30 / 25 (mean 20)" in matrix_markdown([rec])

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", required=True, help="encoder checkpoint (naviewer run or a foreign SSL layout)")
     parser.add_argument("--run", default="posthoc", help="run name for the embeddings and the pass (default posthoc)")
     parser.add_argument("--tag", help="embeddings tag (default: the checkpoint's file name)")
-    parser.add_argument("--baselines", nargs="?", const="dbscan,optics", default="",
+    parser.add_argument("--baselines", nargs="?", const="dbscan,optics", default=None,
                         help="also run B1 filters (default when given: dbscan,optics)")
     parser.add_argument("--detector", action="append", metavar="NAME", default=[],
                         help="another detector to run beside DIFT, each saved as its own pass, repeatable: "
@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         from naviewer.defense.detectors import detector_names
         from naviewer.workflows.posthoc import BASELINES
 
-        baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+        baselines = tuple(b.strip() for b in (args.baselines or "").split(",") if b.strip())
+        if args.baselines is not None and not baselines:  # --baselines '' ran none, silently (a sweep)
+            raise NaviewerError(f"--baselines {args.baselines!r} names no baseline: write --baselines alone for "
+                                f"{', '.join(BASELINES)}, or name them (comma-separated)")
         for method in baselines:
             if method not in BASELINES:
                 raise NaviewerError(f"--baselines: unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             given.update(new)
         unknown = sorted(set(args.detector) - set(detector_names()))
         if unknown:
-            raise NaviewerError(f"unknown detector {unknown[0]!r}; choose from {', '.join(detector_names())}")
+            raise NaviewerError(f"--detector: unknown detector {unknown[0]!r}; choose from {', '.join(detector_names())}")
         unused = sorted(set(detector_settings) - set(args.detector))
         if unused:  # set for a detector that does not run: silently ignored before (a sweep)
             raise NaviewerError(f"--detector-set {unused[0]}:... sets a detector that does not run: add --detector "

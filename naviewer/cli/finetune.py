@@ -104,6 +104,24 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     return 0
 
 
+def _refuse_detection_settings(overrides: dict) -> None:
+    """A detection setting given to finetune changes nothing (no detection runs after the review): said, not
+    ignored. Unknown names are left to DiftConfig, which lists the known ones."""
+    from dataclasses import fields
+
+    from naviewer.defense.config import DiftConfig, finetune_setting_names
+    from naviewer.errors import NaviewerError
+
+    known = {f.name for f in fields(DiftConfig)}
+    unused = sorted(k for k in overrides if k in known and k not in finetune_setting_names())
+    if unused:
+        raise NaviewerError(
+            f"--dift-set {', '.join(unused)}: {'a detection setting' if len(unused) == 1 else 'detection settings'}, "
+            "and fine-tuning runs no detection (it works on the confirmed flags), so it would change nothing. "
+            "finetune reads ft_*, base_lr, restart_mode, retrain_epochs, seed, num_threads, normalize and k; to detect "
+            "with other settings, run naviewer detect --dift-set ... and review that pass")
+
+
 def _run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import is_main_process, context, parse_settings
     from naviewer.cli.progress import count
@@ -113,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 
     ctx = context()
     dift_overrides = parse_settings(args.dift_set, "--dift-set")
+    _refuse_detection_settings(dift_overrides)
     with Workspace.open(args.workspace) as ws:
         posthoc = args.checkpoint is not None or args.out is not None
         if not posthoc and args.run is None and not pending_review_runs(ws):

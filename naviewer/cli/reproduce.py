@@ -146,6 +146,8 @@ def _check_options_first(dift: dict, baselines: tuple, clp_u) -> None:  # noqa: 
         DiftConfig.from_dict({k: v for k, v in dift.items() if v is not None})
     except NaviewerError as exc:
         raise NaviewerError(f"--dift-set: {exc.message}") from None
+    if not baselines:  # the first baseline is retrained: none left nothing to compare with
+        raise NaviewerError(f"--baselines names no baseline; name one or more of {', '.join(BASELINES)} (comma-separated)")
     for method in baselines:
         if method not in BASELINES:
             raise NaviewerError(f"--baselines: unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
@@ -167,7 +169,7 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
 
     unknown = [d for d in detectors if d not in DETECTOR_NAMES]
     if unknown:
-        raise NaviewerError(f"unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTOR_NAMES)}")
+        raise NaviewerError(f"--detector: unknown detector(s) {', '.join(unknown)}; choose from {', '.join(DETECTOR_NAMES)}")
     if args.rescore:
         records = rescore(args.matrix, detectors, context())
     else:

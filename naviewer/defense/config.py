@@ -350,3 +350,14 @@ class DiftConfig:
                 raise NaviewerError(f"[dift] {own.message}",
                                     getattr(ws, "config_path", None)) from None
             raise exc from None
+
+
+def finetune_setting_names() -> frozenset:
+    """The DIFT settings fine-tuning and its restart read: the Eq. 7 step, the restart, the seed, the threads, the
+    normalisation and k of the confirmed cluster's density. ``finetune --dift-set`` with a detection setting
+    changed nothing: the review is over and no detection runs after it (a sweep, session 18)."""
+    from dataclasses import fields
+
+    names = [f.name for f in fields(DiftConfig)]
+    return frozenset(names[names.index("ft_eps"):names.index("review")]) | {"seed", "num_threads", "k", "normalize"}
+

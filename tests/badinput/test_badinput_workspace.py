@@ -175,13 +175,14 @@ def test_a_bad_dift_section_names_the_file_not_an_option(tmp_path: Path, setting
     assert caught.value.path is None and "k='abc'" in caught.value.message
 
 
-@pytest.mark.parametrize("option", [["--baselines", "bogus"], ["--detector", "bogus"], ["--detector-set", "nocolon"]])
+@pytest.mark.parametrize("option", [["--baselines", "bogus"], ["--detector", "bogus"], ["--detector-set", "nocolon"],
+                                    ["--baselines", ""], ["--baselines", " , "]])
 def test_detect_checks_its_options_before_writing_anything(tmp_path: Path, option: list) -> None:
     """``detect --baselines bogus`` saved a DIFT pass, then refused the option (exit 2 with the workspace changed)."""
     ws = tiny_workspace(tmp_path / "ws")
     with unchanged(tmp_path):
         outcome = run_cli(["detect", ws, "--checkpoint", tmp_path / "missing.pt", *option])
-    assert outcome.code == 2 and "Traceback" not in outcome.err and option[1] in outcome.err, outcome.err
+    assert outcome.code == 2 and "Traceback" not in outcome.err and option[0] in outcome.err and option[1] in outcome.err, outcome.err
 
 
 @pytest.mark.parametrize("option, words", [
@@ -299,7 +300,8 @@ def test_a_bad_evaluation_section_names_the_file(tmp_path: Path, section) -> Non
 
 
 @pytest.mark.parametrize("option", [["--dift-set", "bogus=1"], ["--dift-set", "seed=-1"], ["--baselines", "bogus"],
-                                    ["--clp-u", "nan"]], ids=["dift-unknown", "dift-bound", "baselines", "clp-u"])
+                                    ["--clp-u", "nan"], ["--baselines", ""]],
+                         ids=["dift-unknown", "dift-bound", "baselines", "clp-u", "baselines-empty"])
 def test_reproduce_checks_its_options_before_crafting(tmp_path: Path, option: list) -> None:
     """--dift-set bogus=1 was a TypeError traceback and --baselines bogus / --clp-u nan were refused only after the
     whole craft + train pipeline, each leaving OUT behind."""
@@ -536,3 +538,23 @@ def test_a_detector_setting_given_twice_with_two_values_is_refused(tmp_path) -> 
     outcome = run_cli(["detect", ws, "--checkpoint", tmp_path / "x.pt", "--detector", "lid",
                        "--detector-set", "lid:k=5", "--detector-set", "lid:k=7"])
     assert outcome.code == 2 and "given twice with different values (5, 7)" in outcome.err, outcome.err
+
+
+@pytest.mark.parametrize("setting", ["guard_separation=0", "candidate_fraction=0.1", "anchors_per_class=3"])
+def test_finetune_refuses_detection_settings_it_would_ignore(tmp_path: Path, setting: str) -> None:
+    """``finetune --dift-set guard_separation=0`` ran and changed nothing: no detection runs after the review."""
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli(["finetune", ws, "--checkpoint", tmp_path / "missing.pt", "--dift-set", setting])
+    name = setting.split("=")[0]
+    assert outcome.code == 2 and f"--dift-set {name}" in outcome.err and "changes nothing" not in outcome.err
+    assert "would change nothing" in outcome.err and "Traceback" not in outcome.err, outcome.err
+
+
+def test_finetune_still_takes_its_own_settings_and_names_unknown_ones(tmp_path: Path) -> None:
+    ws = tiny_workspace(tmp_path / "ws")
+    outcome = run_cli(["finetune", ws, "--checkpoint", tmp_path / "missing.pt", "--dift-set", "ft_max_steps=2"])
+    # refused later, for what the tiny workspace lacks, not for the setting
+    assert outcome.code == 2 and "would change nothing" not in outcome.err and "ft_max_steps" not in outcome.err, outcome.err
+    outcome = run_cli(["finetune", ws, "--checkpoint", tmp_path / "missing.pt", "--dift-set", "bogus=1"])
+    assert outcome.code == 2 and "bogus" in outcome.err and "Traceback" not in outcome.err, outcome.err

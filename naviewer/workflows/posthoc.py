@@ -477,6 +477,26 @@ FINETUNE_RUN_KIND = "posthoc-finetune"
 PosthocFinetuneOutcome = FinetuneOutcome
 
 
+def _warn_other_encoder(ws: Workspace, source: Path, ctx: JobContext) -> None:
+    """Say so when ``--checkpoint`` is not the encoder whose embeddings the reviewed flags came from: the
+    fine-tuning then pulls apart a cluster that encoder may not have (a sweep: it ran without a word)."""
+    latest = ws.store.latest_pass_id("dift")
+    info = (ws.store.pass_info(latest) or {}) if latest is not None else {}
+    run = {r["name"]: r for r in ws.store.runs()}.get(info.get("run") or "")
+    if run is None or run["kind"] not in POSTHOC_KINDS or not run["config"].get("checkpoint"):
+        return  # the flags came from a training run (or none were recorded): nothing to compare with
+    recorded = locate_recorded_checkpoint(ws, run["config"]["checkpoint"])
+    try:
+        same = recorded.resolve() == source.resolve() or (recorded.is_file() and source.is_file()
+                                                            and recorded.samefile(source))
+    except OSError:
+        same = False
+    if not same:
+        ctx.event("warning", message=f"the reviewed flags were detected on {recorded}, not on {source}: fine-tuning "
+                                     "this encoder on them assumes it packs the same samples together (detect on it "
+                                     "first to check: naviewer detect WORKSPACE --checkpoint " + str(source) + ")")
+
+
 def posthoc_checkpoint(ws: Workspace) -> tuple[Path, str, str]:
     """(checkpoint, run, tag) of the post-hoc detection whose flags the analyst reviewed: the run of
     the latest DIFT pass when it is a post-hoc run, else the latest post-hoc run."""
@@ -613,6 +633,7 @@ def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, co
             if r["kind"] in POSTHOC_KINDS and r["config"].get("checkpoint") and \
                     Path(r["config"]["checkpoint"]).resolve() == source.resolve():
                 run, tag = r["name"], r["config"].get("tag") or tag
+        _warn_other_encoder(ws, source, ctx)
     confirmed = confirmed_ids(ws)
     if confirmed.size < 2:
         raise NaviewerError(f"fine-tuning needs at least 2 samples confirmed as poisons, the review has "

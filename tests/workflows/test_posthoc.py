@@ -164,10 +164,17 @@ def test_posthoc_finetune_after_detect_and_review(tmp_path, tiny_data, capsys):
     target = tmp_path / "ft.pt"
     assert main(["finetune", path, "--checkpoint", str(trained.checkpoint), "--out", str(target),
                  "--dift-set", "ft_max_steps=5", "--no-monitor"]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert target.is_file() and "confirmed_density" in text and "before" in text and str(target) in text
+    assert "were detected on" not in captured.out + captured.err  # the encoder the flags came from
     assert main(["finetune", path, "--dift-set", "ft_max_steps=2", "--no-monitor"]) == 0
     assert "finetuned-2.pt" in capsys.readouterr().out
+    # another encoder than the flags came from is said (it ran without a word: a sweep)
+    assert main(["finetune", path, "--checkpoint", str(target), "--out", str(tmp_path / "ft2.pt"),
+                 "--dift-set", "ft_max_steps=2", "--no-monitor"]) == 0
+    captured = capsys.readouterr()
+    assert f"were detected on {trained.checkpoint}, not on {target}" in captured.out + captured.err
     with Workspace.open(path) as ws:
         ws.store.set_review(flagged[1:], "rejected", "analyst")
         with pytest.raises(NaviewerError, match="at least 2 samples confirmed"):

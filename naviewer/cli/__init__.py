@@ -91,6 +91,42 @@ def _one_line_warnings() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The ``naviewer`` command (``argv`` None) or one call of it (tests, scripts); returns the exit status."""
+    try:
+        code = _dispatch(argv)
+    except KeyboardInterrupt:  # a Ctrl-C while the parser or a command's imports were still loading
+        print("naviewer: cancelled", file=sys.stderr)
+        code = 130
+    if argv is None:
+        _exit_on_sigint_from_now(code)
+    return code
+
+
+def _exit_on_sigint_from_now(code: int) -> None:
+    """The outcome is decided and printed: a Ctrl-C while the interpreter shuts down (threads joined, buffers
+    flushed) ends the process with that outcome's status. It killed the process by the signal after
+    "naviewer: cancelled" was printed (a sweep: the second and third Ctrl-C of an impatient user)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):
+        pass
+
+
+def _dispatch(argv: Optional[Sequence[str]]) -> int:
     if argv is None:  # run as the command (tests call main with their own argv and record warnings themselves)
         _one_line_warnings()
     parser = build_parser()

@@ -126,6 +126,19 @@ def atomic_save_npy(path: PathLike, array: np.ndarray, fsync: bool = True) -> Pa
     return Path(path)
 
 
+def not_npy_reason(path: PathLike) -> Optional[str]:
+    """Why ``path`` is not a ``.npy`` file (None when it starts with NumPy's header). np.load calls anything else
+    "pickled data" when pickles are refused, which read as "it holds Python objects" for a text file."""
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic == b"\x93NUMPY":
+        return None
+    if not magic:
+        return "the file is empty"
+    return ("a .npz archive (give one of its arrays as a .npy)" if magic[:2] == b"PK" else
+            "not a .npy file (naviewer embed writes one; np.save too)")
+
+
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

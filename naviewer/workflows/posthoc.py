@@ -94,11 +94,10 @@ def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[
     path = Path(source)
     if not path.is_file():
         raise NaviewerError("no such embeddings file" if not path.exists() else "not a file", path)
-    with open(path, "rb") as handle:
-        magic = handle.read(6)
-    if magic != b"\x93NUMPY":  # a .npz, a checkpoint, a CSV: said plainly, not as "shape ?" or "Python objects"
-        kind = ("a .npz archive (give one of its arrays as a .npy)" if magic[:2] == b"PK" else
-                "not a .npy file (naviewer embed writes one; np.save too)")
+    from naviewer.io import not_npy_reason
+
+    kind = not_npy_reason(path)
+    if kind is not None:  # a .npz, a checkpoint, a CSV: said plainly, not as "shape ?" or "Python objects"
         raise NaviewerError(f"cannot read the embeddings: {kind}", path)
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)

@@ -398,6 +398,14 @@ class Workspace:
         path = self.embeddings_path(run, tag)
         if not path.is_file():
             raise NaviewerError("no such embeddings file", path)
+        from naviewer.io import not_npy_reason
+
+        try:
+            kind = not_npy_reason(path)
+        except OSError as exc:
+            raise NaviewerError(f"cannot read the embeddings file ({exc.strerror or exc})", path) from None
+        if kind is not None:  # a text file was "it holds Python objects (pickles are never loaded)" (a sweep)
+            raise NaviewerError(f"corrupt embeddings file ({kind})", path)
         try:
             array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:

@@ -214,12 +214,16 @@ def _embeddings(kind: str, n: int) -> Callable[[Path], None]:
             np.save(path, np.array([["x"] * 4] * n))
         elif kind == "text":
             path.write_text("0.1 0.2\n")
+        elif kind == "empty":
+            path.write_bytes(b"")
     return write
 
 
 @pytest.mark.parametrize("kind, words", [
     ("truncated", ["corrupt embeddings"]), ("objects", ["Python objects"]), ("rows", ["rows"]),
-    ("one-d", ["2-D"]), ("strings", ["numbers"]), ("text", ["corrupt embeddings"]),
+    ("one-d", ["2-D"]), ("strings", ["numbers"]),
+    # a text file read as "it holds Python objects (pickles are never loaded)" (a sweep, session 18)
+    ("text", ["corrupt embeddings", "not a .npy file"]), ("empty", ["corrupt embeddings", "empty"]),
 ])
 def test_review_refuses_bad_embeddings(tmp_path: Path, kind: str, words: list[str]) -> None:
     ws = tiny_workspace(tmp_path / "ws")

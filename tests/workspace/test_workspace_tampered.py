@@ -248,6 +248,34 @@ def test_two_images_swapped_in_place_are_named_by_a_pass_that_reads_every_image(
         assert len(ImageStore.from_dataset(ws.checked_dataset())) == 40
 
 
+def test_an_export_names_two_images_swapped_in_place(tmp_path, monkeypatch):
+    """The export's check opened the dataset (16 images' pixels) and passed a swapped pair: its kept.txt then listed
+    each image under the other's decision (session 18). Up to EXPORT_PIXEL_CHECK_MAX it now decodes every image."""
+    from naviewer.data.sources import open_dataset
+    from naviewer.workspace import export as export_module
+
+    (tmp_path / "data").mkdir()
+    listing, _lines = _listed_images(tmp_path / "data", 40, 6)
+    with Workspace.create(tmp_path / "ws", open_dataset(listing)) as ws:
+        pass
+    a, b = tmp_path / "data" / "img" / "21.png", tmp_path / "data" / "img" / "23.png"
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    monkeypatch.setattr(Workspace, "IDENTITY_PIXELS", 0)  # as when the open's sample misses them
+    with Workspace.open(tmp_path / "ws") as ws:
+        with pytest.raises(NaviewerError, match=r"sample 21 \(img/21.png\) has other pixels.*--unverified"):
+            export_manifests(ws, tmp_path / "out", verify=True)
+        assert not (tmp_path / "out").exists()
+        export_manifests(ws, tmp_path / "unchecked", verify=False)  # the analyst's explicit choice
+        monkeypatch.setattr(export_module, "EXPORT_PIXEL_CHECK_MAX", 39)  # above the limit: the open's check alone
+        export_manifests(ws, tmp_path / "large", verify=True)
+    a.write_bytes(data_a)
+    b.write_bytes(data_b)
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert export_manifests(ws, tmp_path / "out", verify=True).kept == 40
+
+
 def test_an_in_memory_source_is_checked_row_by_row_when_its_array_is_taken() -> None:
     from naviewer.data.base import pixel_hash
     from naviewer.data.store import streaming_store

@@ -109,6 +109,13 @@ class BufferedReporter:
         return progress, metrics, events
 
 
+def _number(value: Any, default: Optional[float]) -> Optional[float]:
+    """``value`` as a float when it is a finite number, else ``default`` (records come from files)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+        return default
+    return float(value)
+
+
 class _Worker(QThread):
     """Runs the job function once and records how it ended; never touches widgets."""
 
@@ -193,6 +200,7 @@ class Job(QObject):
         # Training jobs report per-epoch progress; their metric records (docs/workspace-format.md, metrics.jsonl: run_start
         # with total_epochs x steps_per_epoch, then step records) give the whole run's position.
         self._run_total_epochs: Optional[float] = None
+        self._run_base = 0.0  # the epoch the run restarted at after a review (its progress counts from there)
         self._run_steps_per_epoch: Optional[float] = None
         self._run_step: Optional[float] = None  # the latest step record's step
         self._run_epoch: Optional[float] = None  # the epoch of the latest step record, and its first step seen
@@ -247,7 +255,10 @@ class Job(QObject):
         """How far a training run is (0..1) from its step records, or None for other jobs."""
         if not self._run_total_epochs or self._run_position is None:
             return None
-        return min(max(self._run_position / self._run_total_epochs, 0.0), 1.0)
+        span = self._run_total_epochs - self._run_base
+        if span <= 0:
+            return 1.0
+        return min(max((self._run_position - self._run_base) / span, 0.0), 1.0)
 
     @property
     def remaining_s(self) -> Optional[float]:
@@ -310,6 +321,16 @@ class Job(QObject):
                     self._run_steps_per_epoch = max(float(record["steps_per_epoch"]), 1.0)
                 except (KeyError, TypeError, ValueError):
                     self._run_total_epochs = self._run_steps_per_epoch = None
+                self._run_base = _number(record.get("restart_epoch"), 0.0)
+                self._run_origin = None
+                self._run_epoch = None
+            elif kind == "event" and record.get("event") == "restart":
+                # after the review: "epoch 15 of 50 after the restart (49 of 84 in all)" read 57 %, counting the
+                # epochs before the review (a newcomer, session 18); the bar and the time left follow the retrain
+                self._run_base = _number(record.get("restart_epoch"), self._run_base)
+                self._run_total_epochs = _number(record.get("total_epochs"), self._run_total_epochs)
+                steps = _number(record.get("steps_per_epoch"), self._run_steps_per_epoch)
+                self._run_steps_per_epoch = None if steps is None else max(steps, 1.0)
                 self._run_origin = None
                 self._run_epoch = None
             elif kind == "step" and isinstance(record.get("step"), (int, float)):

@@ -417,7 +417,8 @@ class Trainer:
             warm = min(int(round(warmup_epochs * self.steps_per_epoch)), total // 2)
             self.schedule = LRSchedule(self.base_lr, self.global_step, total, warm, self.config.min_lr)
         self.log_event("restart", n_samples=len(store), remaining_epochs=int(remaining),
-                       reset_schedule=bool(reset_schedule))
+                       reset_schedule=bool(reset_schedule), restart_epoch=int(self.restart_epoch),
+                       total_epochs=int(self.total_epochs), steps_per_epoch=int(self.steps_per_epoch))
 
     def epoch_text(self, epoch: int) -> str:
         """"epoch 10 of 50" for the progress line; after a restart on new data (DIFT's, after the review) the epochs
@@ -583,6 +584,8 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch, "method": self.method.name,
             "world_size": self.dist.world_size, "device": str(self.device), "n_samples": len(self.store),
             **({"resumed_from_epoch": self.completed_epochs, "resumed_from_step": self.global_step} if resumed else {}),
+            # a resumed retrain's progress counts from its restart, not from the epochs before the review
+            **({"restart_epoch": int(self.restart_epoch)} if self.restart_epoch else {}),
         })
         last_loss = float("nan")
         if self.completed_epochs < self.total_epochs:  # the next stage named at once, not "loading images 100 %"

@@ -226,6 +226,40 @@ def test_a_retrain_on_fewer_samples_is_counted_in_epochs(qtbot, manager):
     qtbot.waitSignal(job.finished, timeout=10000).wait()
 
 
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_retrain_after_the_review_counts_from_its_restart(qtbot, manager, resumed):
+    """"epoch 15 of 50 after the restart (49 of 84 in all)" showed 57 %, the epochs before the review counted
+    (a newcomer, session 18); and a retrain resumed after a cancel knew nothing of its restart. Both count from it."""
+    import threading
+
+    go_on = threading.Event()
+
+    def training(ctx):
+        if resumed:  # Run ▸ Resume: the run begins again at epoch 3 of 6, restarted at 2
+            ctx.metric(kind="run_start", total_epochs=6, steps_per_epoch=5, method="simclr", restart_epoch=2,
+                       resumed_from_epoch=3)
+            first = 3
+        else:
+            ctx.metric(kind="run_start", total_epochs=3, steps_per_epoch=10, method="simclr")
+            for step in range(20):
+                ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
+            ctx.metric(kind="event", event="restart", n_samples=50, remaining_epochs=4, restart_epoch=2,
+                       total_epochs=6, steps_per_epoch=5)
+            first = 2
+        for i in range(5 * (6 - first)):
+            epoch = first + i // 5
+            ctx.metric(kind="step", epoch=epoch, step=100 + i, loss=1.0)
+            if epoch == 3 and i % 5 == 4:  # the end of the retrain's second epoch of four
+                go_on.wait(5)
+
+    job = manager.start(training, "Retrain")
+    qtbot.waitUntil(lambda: job._run_position == 4.0, timeout=5000)
+    assert job.run_fraction == pytest.approx(0.5)
+    go_on.set()
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    assert job.run_fraction == pytest.approx(1.0)
+
+
 def test_the_jobs_list_shows_how_far_the_whole_run_is(qtbot, manager):
     """The list read "epoch 2/4 … 100 %" (the epoch's share) where the status bar said 50 %."""
     import threading

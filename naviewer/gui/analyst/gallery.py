@@ -604,6 +604,11 @@ class GalleryWidget(QWidget):
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: #b06000; padding: 2px;")
         self.notice.hide()
+        # a notice answers one action: it goes after a while ("Undone: 1 sample back to confirmed." still stood
+        # minutes later, beside other work; a newcomer, session 18), unless it reports a failure
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(lambda: self.show_notice(""))
         self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
         self.hint.setToolTip("C confirm poison · R reject (benign) · L later · U/Ctrl+Z undo · N next undecided flag · "
@@ -755,7 +760,7 @@ class GalleryWidget(QWidget):
         self.busy_label.hide()
         if isinstance(result, BaseException):
             self._then = []
-            self.show_notice(f"Could not filter the samples: {type(result).__name__}: {result}")
+            self.show_notice(f"Could not filter the samples: {type(result).__name__}: {result}", sticky=True)
             return
         self._show_result(serial, result)
 
@@ -1111,10 +1116,17 @@ class GalleryWidget(QWidget):
         self.move_to(sid)
         return sid
 
-    def show_notice(self, text: str) -> None:
-        """One message under the grid (replaced, never appended to)."""
+    #: how long a notice stays under the grid (a failure stays until the next notice)
+    NOTICE_MS = 20_000
+
+    def show_notice(self, text: str, sticky: bool = False) -> None:
+        """One message under the grid (replaced, never appended to); it clears itself after :data:`NOTICE_MS`
+        unless ``sticky``."""
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
+        self._notice_timer.stop()
+        if text and not sticky:
+            self._notice_timer.start(self.NOTICE_MS)
 
     def _on_review_changed(self, ids: np.ndarray) -> None:
         if self._depends_on_review():

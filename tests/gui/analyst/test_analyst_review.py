@@ -182,6 +182,20 @@ def test_an_undo_that_puts_samples_back_to_several_states_counts_each(qtbot, dem
     assert gallery.notice.text() == "Undone: 3 samples back (2 to unreviewed, 1 to later)."
 
 
+def test_a_notice_goes_after_a_while_and_a_failure_stays(qtbot, demo_session, monkeypatch) -> None:
+    """"Undone: 1 sample back to confirmed." still stood minutes later (a newcomer, session 18)."""
+    gallery = _gallery(qtbot, demo_session)
+    monkeypatch.setattr(type(gallery), "NOTICE_MS", 50)
+    gallery.show_notice("Undone: 1 sample back to confirmed.")
+    assert gallery.notice.isVisibleTo(gallery)
+    qtbot.waitUntil(lambda: not gallery.notice.isVisibleTo(gallery) and gallery.notice.text() == "", timeout=3000)
+    gallery.show_notice("Could not filter the samples: ValueError", sticky=True)
+    qtbot.wait(200)
+    assert gallery.notice.text().startswith("Could not filter")
+    gallery.show_notice("Undone: 2 samples back to later.")  # a later notice replaces it and goes in turn
+    qtbot.waitUntil(lambda: gallery.notice.text() == "", timeout=3000)
+
+
 def test_the_keys_go_back_where_they_were_after_a_question(qtbot, demo_session, monkeypatch) -> None:
     """The real question box (not the fixture's stand-in) answers and returns. Its focus hand-back (after a confirmed
     cluster's question the keys reached nothing on a display without a window manager: U did nothing; newcomer

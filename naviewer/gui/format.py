@@ -73,3 +73,29 @@ def before_after_text(before: object, after: object) -> str:
         if isinstance(x, (int, float)) and isinstance(y, (int, float)):
             parts.append(f"{name} {100 * x:.1f} → {100 * y:.1f} %" if percent else f"{name} {x:.3g} → {y:.3g}")
     return ", ".join(parts) or "nothing measured before and after"
+
+
+def short_path(text: str, base: Optional[str] = None, limit: int = 32) -> str:
+    """A path for a narrow column: relative to ``base`` (the workspace) when inside it, else the last folders
+    after "…/" when longer than ``limit``; a trailing " (note)" is kept. At 1280 px the Overview wrapped a full
+    path one folder a line and cut its note off (a newcomer, session 18); the full text goes in a tooltip."""
+    from pathlib import PurePath
+
+    path, sep, note = text.partition(" (")
+    shown = path
+    if base:
+        try:
+            relative = PurePath(path).relative_to(PurePath(base))
+            shown = str(relative) if str(relative) != "." else PurePath(path).name
+        except ValueError:
+            pass
+    if shown == path and len(path) > limit:
+        parts = PurePath(path).parts
+        tail = ""
+        for part in reversed(parts[1:]):
+            candidate = part if not tail else f"{part}/{tail}"
+            if tail and len(candidate) + 2 > limit:
+                break
+            tail = candidate
+        shown = f"…/{tail}" if tail and tail != path.lstrip("/") else path
+    return shown + (sep + note if sep else "")

@@ -111,10 +111,25 @@ class OverviewPanel(QWidget):
             event.connect(self.refresh)
 
     def refresh(self, *_args: Any) -> None:
+        from html import escape
+
+        from naviewer.gui.format import short_path
+
         state = self.state
+        base = str(state.workspace) if state.workspace is not None else None
+
+        def shown(label: QLabel, text: Optional[str], extra: str = "", inside: bool = True) -> None:
+            """``text`` (a path, maybe with a note) short in the label, whole in its tooltip."""
+            if not text:
+                label.setText("none" + extra)
+                label.setToolTip("")
+                return
+            label.setText(escape(short_path(str(text), base if inside else None)) + extra)
+            label.setToolTip(str(text))
+
         count = state.workspace_summary.get("samples")
-        self.workspace.setText(f"{state.workspace}" + (f"<br>{count:,} samples" if count else "")
-                               if state.workspace is not None else "none")
+        shown(self.workspace, None if state.workspace is None else str(state.workspace),
+              f"<br>{count:,} samples" if count and state.workspace is not None else "", inside=False)
         n = state.dataset_summary.get("samples")
         kind = state.dataset_summary.get("kind", "")
         workspace_open = state.workspace is not None
@@ -122,18 +137,21 @@ class OverviewPanel(QWidget):
         own_dataset = state.workspace_summary.get("dataset") if workspace_open else None
         own_encoder = state.workspace_summary.get("encoder") if workspace_open else None
         if state.dataset is not None:
-            text = f"{state.dataset}" + (f"<br>{n:,} image{'' if n == 1 else 's'} {kind}" if n else "")
+            extra = f"<br>{n:,} image{'' if n == 1 else 's'} {kind}" if n else ""
             own_path = state.workspace_summary.get("dataset_path")
             other = own_path is not None and Path(str(own_path)).resolve() != Path(state.dataset).resolve()
             if workspace_open and other:  # both open: which one Train and Detect use was not said (newcomer session 16)
-                text += ("<br><i>not the workspace's: Train and Detect use the workspace; File ▸ New workspace… "
-                         "makes one of this dataset</i>")
-            self.dataset.setText(text)
+                extra += ("<br><i>not the workspace's: Train and Detect use the workspace; File ▸ New workspace… "
+                          "makes one of this dataset</i>")
+            shown(self.dataset, str(state.dataset), extra)
         else:
-            self.dataset.setText(f"{own_dataset}<br>(the workspace's)" if own_dataset else "none")
+            shown(self.dataset, own_dataset, "<br>(the workspace's)" if own_dataset else "")
         encoder = str(state.encoder) if state.encoder is not None else own_encoder
-        self.encoder.setText(encoder or ("being trained (the run below)" if self._training() else "none"))
-        self.run.setText(str(state.run) if state.run is not None else "none")
+        if encoder:
+            shown(self.encoder, encoder)
+        else:
+            shown(self.encoder, "being trained (the run below)" if self._training() else None)
+        shown(self.run, None if state.run is None else str(state.run))
         self.next_step.setText("<b>Next:</b> " + self._next_step())
 
     def _training(self) -> bool:

@@ -22,7 +22,9 @@ def test_a_state_change_updates_the_window(qtbot, window, tmp_path):
     state.set_encoder(tmp_path / "last.pt")
     state.set_run("starting…")
     assert "12 images" in window.overview.dataset.text()
-    assert window.overview.encoder.text() == str(tmp_path / "last.pt") and window.overview.run.text() == "starting…"
+    # short in a narrow column (at 1280 px a full path wrapped a folder a line), whole in the tooltip
+    assert window.overview.encoder.toolTip() == str(tmp_path / "last.pt") and window.overview.run.text() == "starting…"
+    assert window.overview.encoder.text().endswith("/last.pt") and len(window.overview.encoder.text()) <= 34
 
     state.log("a line from a controller")
     assert window.log.toPlainText().splitlines()[-1].endswith("a line from a controller")

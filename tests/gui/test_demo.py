@@ -30,7 +30,7 @@ def test_demo_window_monitor_then_analyst_then_finetune(qtbot, window, tmp_path)
     qtbot.waitUntil(lambda: window.monitor is not None and window.monitor.follower is not None, timeout=10000)
     assert window.workspace_path == (tmp_path / "ws").absolute()
     # the Overview says what the demo is doing (it said Dataset "none", Encoder "none", "Next: Run ▸ Detect…")
-    assert window.overview.dataset.text() != "none" and "demo" in window.overview.dataset.text()
+    assert window.overview.dataset.text() != "none" and "demo" in window.overview.dataset.toolTip()
     if job.running:
         assert "training runs" in window.overview.next_step.text() and "Detect" not in window.overview.next_step.text()
     with qtbot.waitSignal(controller.flags_ready, timeout=60000) as blocker:

@@ -29,3 +29,16 @@ def test_before_and_after_are_figures_not_python_dicts() -> None:
     text = before_after_text({"knn_acc": 0.921, "asr": 0.804, "asr_all": 0.7}, {"knn_acc": 0.918, "asr": 0.21})
     assert text == "kNN accuracy 92.1 → 91.8 %, ASR 80.4 → 21.0 %"
     assert before_after_text(None, {}) == "nothing measured before and after"
+
+
+def test_short_path_fits_a_narrow_column_and_keeps_its_note():
+    from naviewer.gui.format import short_path
+
+    ws = "/work/exp/s18/newcomer/demo"
+    assert short_path(f"{ws}/dataset/train.txt (filelist)", ws) == "dataset/train.txt (filelist)"
+    assert short_path(f"{ws}/checkpoints/demo/at-review.pt (the encoder)", ws) == "checkpoints/demo/at-review.pt (the encoder)"
+    assert short_path("/data/x (y)") == "/data/x (y)"  # short: as it is
+    long = "/home/analyst/projects/2026/suspect-sets/imagenet-subset/train.txt"
+    shown = short_path(long)
+    assert shown.startswith("…/") and shown.endswith("imagenet-subset/train.txt") and len(shown) <= 34
+    assert short_path("/" + "x" * 60 + ".pt") == "/" + "x" * 60 + ".pt"  # one long name: kept whole

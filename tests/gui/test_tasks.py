@@ -131,7 +131,7 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
     assert main(["new", str(tmp_path / "ws"), "--dataset", str(folder)]) == 0
     _finish(qtbot, window.open_workspace(tmp_path / "ws"))
     assert window.dataset_path is None
-    assert str(folder) in window.overview.dataset.text() and "the workspace's" in window.overview.dataset.text()
+    assert str(folder) in window.overview.dataset.toolTip() and "the workspace's" in window.overview.dataset.text()
     assert window.overview.encoder.text() == "none"  # no detection pass yet: no encoder to name
     assert "Run ▸ Detect" in window.overview.next_step.text()  # what to do next, said (a newcomer saw nothing)
 

@@ -794,11 +794,19 @@ class DensityMapWidget(QWidget):
             return
         sel = s.selection
         self.selection_item.setData(pts[sel, 0], pts[sel, 1])
-        # dim everything else while something is selected (one opacity per item: no re-brushing)
-        dim = 0.3 if len(sel) else 1.0
+        # dim everything else while a group is selected (one opacity per item: no re-brushing); one sample has its
+        # ring already, and dimmed for it the dark map's points all but vanished (a newcomer, session 18)
+        dim = self.dim_opacity(len(sel))
         for item in list(self._base_items) + list(self.state_items.values()):
             item.setOpacity(dim)
         self._update_legend()
+
+    def dim_opacity(self, selected: int) -> float:
+        """The opacity of the points outside a selection of ``selected`` samples: full for none or one, else
+        dimmed, less on a dark background (0.3 left the dark map's points at a few per cent contrast)."""
+        if selected <= 1:
+            return 1.0
+        return 0.5 if self.dark else 0.3
 
     def _set_mark_layer(self, name: str, ids: Optional[np.ndarray], colour: QColor, z: float) -> None:
         """Paint ``ids`` into an RGBA layer on the density image's grid (None: remove the layer)."""

@@ -386,3 +386,20 @@ def test_the_filters_go_above_the_tiles_in_a_narrow_gallery(qtbot, demo_session)
     panel.resize(2400, 1300)
     qtbot.waitUntil(lambda: g._grid_layout.direction() == QBoxLayout.Direction.LeftToRight, timeout=3000)
     assert g.filters.width() == g.filters.side_width and g.view.columns() >= 3
+
+
+def test_one_selected_sample_leaves_the_map_undimmed_and_a_group_dims_it(qtbot, demo_session) -> None:
+    """One picked sample dimmed every other point to 30 %: on the dark theme the map all but vanished (a newcomer,
+    session 18). One sample has its ring; a group dims the rest, less on a dark background."""
+    panel = _panel(qtbot, demo_session)
+    m, s = panel.map, demo_session
+    items = list(m._base_items) + list(m.state_items.values())
+    assert items
+    s.set_selection(np.array([3]))
+    assert all(item.opacity() == 1.0 for item in items)
+    s.set_selection(np.arange(10))
+    assert all(item.opacity() == 0.3 for item in items)
+    m.dark = True
+    assert m.dim_opacity(10) == 0.5 and m.dim_opacity(1) == 1.0 and m.dim_opacity(0) == 1.0
+    s.set_selection(np.array([], dtype=np.int64))
+    assert all(item.opacity() == 1.0 for item in items)

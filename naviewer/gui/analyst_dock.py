@@ -196,6 +196,7 @@ class AnalystDock:
             raise
         self.panel.setObjectName("analystPanel")
         self.panel.finetune_requested.connect(self.finetune)
+        self.panel.finetune_gate.again_requested.connect(self.retrain_again)
         self._show_earlier_result()
         missing = self.missing_encoder()
         if missing:
@@ -290,6 +291,45 @@ class AnalystDock:
             w.follow_run(self.path / "runs" / run)
         self.show_spreading_on_monitor()
         w.state.log(title)
+
+    def retrain_again(self, confirmed: Any) -> None:
+        """The decisions changed after the remove-and-retrain: train the run's recipe again, from scratch, without
+        the samples confirmed now (a new run the monitor follows); the tab's table then shows that run."""
+        from naviewer.gui import tasks
+        from naviewer.workflows.retrain_again import next_again_name
+
+        w, path, run = self.window, self.path, self.run
+        if not run:
+            return
+        name = next_again_name(self.ws, run)
+
+        def job(ctx) -> dict:
+            return tasks.retrain_again(path, run, ctx, name=name)
+
+        title = f"Retrain again without {plural(len(confirmed), 'confirmed poison')}"
+        if not self._start_finetune_job(job, title, self._again_done):
+            return
+        w.state.set_training(self.finetune_job)
+        w.follow_run(self.ws.run_dir(name))  # made now: the monitor follows it from the first record
+        w.state.log(f"{title} (run {name}, this run's recipe from scratch, no DIFT)")
+
+    def _again_done(self, job) -> None:
+        if self._removed:
+            return
+        result = job.result or {}
+        self.panel.set_finetune_result(result)
+        self._show_after_embeddings(result)
+        gate = self.panel.finetune_gate
+        used = int(result.get("confirmed", 0))
+        gate.set_running(False)
+        gate.mark_done(f"Done: retrained again (run {result.get('again')}) without {plural(used, 'confirmed poison')}; "
+                       "the table compares it with the encoder DIFT flagged with.", used)
+        self.panel.tabs.setCurrentWidget(gate)
+        from naviewer.gui.format import before_after_text
+
+        self.window.state.log(f"retrained again without {plural(used, 'confirmed poison')}: "
+                              f"{before_after_text(result.get('before'), result.get('after'))}")
+        self.window.statusBar().showMessage("The retrain on the changed decisions finished; see the Fine-tune tab", 15000)
 
     def _show_earlier_result(self) -> None:
         """A workspace reopened after its fine-tune / remove-and-retrain shows that result and does not

@@ -350,6 +350,16 @@ def finetune_posthoc(path: Path, checkpoint: "Optional[Path | str]", ctx: JobCon
                 "outcome": out.to_dict()}
 
 
+def retrain_again(path: Path, run: str, ctx: JobContext, name: Optional[str] = None) -> dict[str, Any]:
+    """The Fine-tune tab's Retrain again: the run's recipe trained from scratch without the samples confirmed now
+    (:func:`naviewer.workflows.retrain_again.retrain_on_decisions`); returns what the tab's table shows."""
+    from naviewer.workflows.retrain_again import retrain_on_decisions
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(path) as ws:
+        return retrain_on_decisions(ws, run, ctx, name=name)
+
+
 # -- DIFT's anchors ------------------------------------------------------------------------------------
 
 #: thumbnails the Anchors view shows a class, and at most in all (a 1,000-class set shows its first classes)

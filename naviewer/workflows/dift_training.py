@@ -319,13 +319,16 @@ class DiftRun:
                 folder.rmdir()  # only when empty
 
     def train(self, train_config: TrainConfig, config: DiftConfig, *, monitor: bool = True, dift: bool = True,
-              exclude: Optional[np.ndarray] = None, resume: bool = False) -> DiftRunOutcome:
+              exclude: Optional[np.ndarray] = None, resume: bool = False, run_kind: Optional[str] = None,
+              record_extra: Optional[dict] = None) -> DiftRunOutcome:
         """See :func:`train_with_dift`; ``resume``: go on from the run's checkpoint (:func:`resume_interrupted`)."""
         with self._claim():
-            return self._train(train_config, config, monitor=monitor, dift=dift, exclude=exclude, resume=resume)
+            return self._train(train_config, config, monitor=monitor, dift=dift, exclude=exclude, resume=resume,
+                               run_kind=run_kind, record_extra=record_extra)
 
     def _train(self, train_config: TrainConfig, config: DiftConfig, *, monitor: bool, dift: bool,
-               exclude: Optional[np.ndarray], resume: bool = False) -> DiftRunOutcome:
+               exclude: Optional[np.ndarray], resume: bool = False, run_kind: Optional[str] = None,
+               record_extra: Optional[dict] = None) -> DiftRunOutcome:
         ws, ctx = self.ws, self.ctx
         self.config = config
         self.resume = resume
@@ -350,13 +353,15 @@ class DiftRun:
             self._drop_empty_folders()
             raise
         self.timings["load"] = time.perf_counter() - t0
+        if dift and exclude is not None and len(exclude):  # said before the run is recorded
+            raise NaviewerError("excluding samples from the start is only supported without DIFT")
         if self.main and not resume:  # a resumed run keeps its record
-            ws.store.add_run(self.run, "dift-train" if dift else "train",
+            left_out = ({"exclude": np.unique(np.asarray(exclude, dtype=np.int64)).tolist()}
+                        if exclude is not None and len(exclude) else {})  # a resume leaves out the same samples
+            ws.store.add_run(self.run, run_kind or ("dift-train" if dift else "train"),
                              {"train": train_config.to_dict(), **({"dift": config.to_dict()} if dift else {}),
-                              "accept_all": self.accept_all})
+                              "accept_all": self.accept_all, **left_out, **dict(record_extra or {})})
         if exclude is not None and len(exclude):
-            if dift:
-                raise NaviewerError("excluding samples from the start is only supported without DIFT")
             keep = np.setdiff1d(np.arange(len(store), dtype=np.int64), np.asarray(exclude, dtype=np.int64))
             store = store.subset(keep)
         if not dift:
@@ -612,14 +617,17 @@ class DiftRun:
 def train_with_dift(ws: Workspace, train_config: TrainConfig, dift_config: Optional[DiftConfig] = None, *,
                     run: str = "dift", accept_all: bool = False, gate: Optional[ReviewGate] = None,
                     monitor: bool = True, dift: bool = True, exclude: Optional[np.ndarray] = None,
-                    ctx: Optional[JobContext] = None) -> DiftRunOutcome:
+                    ctx: Optional[JobContext] = None, run_kind: Optional[str] = None,
+                    record_extra: Optional[dict] = None) -> DiftRunOutcome:
     """Train ``train_config`` on the workspace's dataset with DIFT in the loop.
 
     ``accept_all``: confirm the flags at once and go on. Otherwise ``gate`` (GUI) makes the job wait
     for the analyst; without a gate the run stops after checkpointing with status
     ``awaiting_review`` (resume with :func:`resume_after_review`). ``dift=False`` trains without the
     defense (same data, same monitor); with ``exclude`` (workspace ids, only without DIFT) those
-    samples are left out from the start (B1: retraining on the data a filter kept)."""
+    samples are left out from the start (B1: retraining on the data a filter kept; recorded, so a resume leaves
+    them out too). ``run_kind`` / ``record_extra``: the run's record kind (default ``dift-train`` / ``train``)
+    and more keys in its config (a retrain on changed decisions names the run it follows)."""
     config = (dift_config or DiftConfig()).validate()
     start = config.detection_start(int(train_config.epochs))
     if dift and start >= int(train_config.epochs):  # it trained, said "done", and never detected (a sweep)
@@ -627,7 +635,7 @@ def train_with_dift(ws: Workspace, train_config: TrainConfig, dift_config: Optio
                             f"epoch{'' if train_config.epochs == 1 else 's'}: it would never detect. Train for more "
                             "epochs (--epochs), or start DIFT earlier (--dift-start)")
     return DiftRun(ws, run, accept_all=accept_all, gate=gate, ctx=ctx).train(
-        train_config, config, monitor=monitor, dift=dift, exclude=exclude)
+        train_config, config, monitor=monitor, dift=dift, exclude=exclude, run_kind=run_kind, record_extra=record_extra)
 
 
 def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: bool = True,
@@ -675,8 +683,10 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     settings = record["config"]
     dift = settings.get("dift")
     config = DiftConfig.from_dict(dift).validate() if dift else DiftConfig()
+    left_out = settings.get("exclude")  # a training that left samples out (B1, a retrain on changed decisions)
+    exclude = np.asarray(left_out, dtype=np.int64) if isinstance(left_out, list) and left_out else None
     return DiftRun(ws, run, accept_all=bool(settings.get("accept_all")), ctx=ctx).train(
-        train_config, config, monitor=monitor, dift=dift is not None, resume=True)
+        train_config, config, monitor=monitor, dift=dift is not None, resume=True, exclude=exclude)
 
 
 def keep_review_encoder(checkpoint: Path) -> Optional[Path]:

@@ -433,6 +433,11 @@ def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[
     import json
 
     if run:
+        from naviewer.workflows.retrain_again import latest_again_result
+
+        again = latest_again_result(ws, run)  # a retrain on the decisions changed after the first: the newest result
+        if again is not None:
+            return again
         path = ws.path / "runs" / run / "finetune_result.json"  # the demo / GUI in-training path
         if path.is_file():
             try:

@@ -60,6 +60,8 @@ class FineTuneGate(QWidget):
     """
 
     finetune_requested = Signal(object)
+    #: the decisions changed after the retrain: train the run's recipe again without the samples confirmed now
+    again_requested = Signal(object)
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -75,6 +77,12 @@ class FineTuneGate(QWidget):
         self.override.toggled.connect(lambda _on: self.update_gate())
         self.button = QPushButton()
         self.button.clicked.connect(self._request)
+        self.again_button = QPushButton()
+        self.again_button.setObjectName("retrainAgainButton")
+        self.again_button.setToolTip("A new run of this run's recipe, trained from scratch without DIFT on the samples "
+                                     "the review keeps now; the table then compares it with the encoder DIFT flagged with")
+        self.again_button.clicked.connect(self._request_again)
+        self.again_button.hide()
         self.result = QTableWidget(0, len(RESULT_COLUMNS))
         self.result.setHorizontalHeaderLabels(list(RESULT_COLUMNS))
         self.result.verticalHeader().hide()
@@ -100,6 +108,7 @@ class FineTuneGate(QWidget):
         layout.addWidget(self.floor_line)
         layout.addWidget(self.override)
         layout.addWidget(self.button)
+        layout.addWidget(self.again_button)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -155,6 +164,27 @@ class FineTuneGate(QWidget):
         if self.done_text:  # the step was done: say so, never offer it again
             self.button.setEnabled(False)
             self.reason.setText(self.done_text + self._changed_since())
+        self._update_again()
+
+    def _again_offered(self) -> bool:
+        """A retrain was done, the decisions changed since, and at least one sample is confirmed now."""
+        return bool(self.done_text) and self.retrains and bool(self._changed_since()) and len(self.confirmed_ids()) > 0
+
+    def _update_again(self) -> None:
+        offered = self._again_offered()
+        self.again_button.setVisible(offered)
+        if not offered:
+            return
+        c = self.session.review_counts()
+        pending = c["unreviewed"] + c["later"]
+        self.again_button.setText(f"Retrain again without {plural(len(self.confirmed_ids()), 'confirmed poison')} "
+                                  "(a new run)")
+        self.again_button.setEnabled(not self._running and not self.blocked
+                                     and (not pending or self.override.isChecked()))
+
+    def _request_again(self) -> None:
+        if self._again_offered() and self.again_button.isEnabled():
+            self.again_requested.emit(self.confirmed_ids())
 
     @property
     def done_text(self) -> str:
@@ -178,6 +208,7 @@ class FineTuneGate(QWidget):
         self._done_used = confirmed
         self.button.setEnabled(False)
         self.reason.setText(text + self._changed_since())
+        self._update_again()
 
     def _changed_since(self) -> str:
         now = self.confirmed_ids()
@@ -185,10 +216,12 @@ class FineTuneGate(QWidget):
         if np.array_equal(now, getattr(self, "_done_ids", now)) and (used is None or used == len(now)):
             return ""
         when = f", {used:,} when it ran" if used is not None else ""
+        how = ("Retrain again below trains this recipe on them (a new run); or export (Ctrl+E) and train on its "
+               "kept.txt" if self.retrains and len(now) else
+               "To train on them, export (Ctrl+E) and train on its kept.txt (naviewer train --dataset EXPORT/kept.txt, "
+               "or File ▸ Open dataset then Train), or run Run ▸ Detect again on a new encoder")
         return (f"\n\nThe decisions changed since: {len(now):,} confirmed now{when}. The encoder and the result table "
-                "did not see the change; an export writes the decisions as they are now. To train on them, export "
-                "(Ctrl+E) and train on its kept.txt (naviewer train --dataset EXPORT/kept.txt, or File ▸ Open dataset "
-                "then Train), or run Run ▸ Detect again on a new encoder.")
+                f"did not see the change; an export writes the decisions as they are now. {how}.")
 
     def _request(self) -> None:
         enabled, _ = self.gate()

@@ -54,6 +54,35 @@ def test_the_done_gate_says_when_decisions_changed_since(qtbot, demo_session) ->
     assert "5 confirmed now, 7 when it ran" in gate.reason.text()
 
 
+def test_a_retrain_is_offered_again_when_the_decisions_changed_after_it(qtbot, demo_session, monkeypatch) -> None:
+    """After the remove-and-retrain the tab said the decisions changed and only "export, then train" (a newcomer,
+    session 18): Retrain again trains the recipe on the decisions as they are now (a new run)."""
+    monkeypatch.setattr(FineTuneGate, "retrains", property(lambda self: True))
+    gate = FineTuneGate(demo_session)
+    qtbot.addWidget(gate)
+    queue = demo_session.review_queue()
+    demo_session.confirm(queue[:5])
+    demo_session.reject(queue[5:])
+    gate.show_done(5)
+    assert gate.again_button.isHidden()  # nothing changed since: nothing to train again
+    demo_session.reject(queue[:1])
+    assert gate.again_button.isVisibleTo(gate) and gate.again_button.isEnabled()
+    assert gate.again_button.text() == "Retrain again without 4 confirmed poisons (a new run)"
+    assert "Retrain again below" in gate.reason.text()
+    with qtbot.waitSignal(gate.again_requested) as blocker:
+        gate.again_button.click()
+    assert np.array_equal(blocker.args[0], np.sort(queue[1:5]))
+    gate.set_running(True)
+    assert not gate.again_button.isEnabled()
+    gate.set_running(False)
+    demo_session.review(queue[5:6], "later")  # a flag awaits a decision again: the override decides, as for the first
+    assert not gate.again_button.isEnabled()
+    gate.override.setChecked(True)
+    assert gate.again_button.isEnabled()
+    gate.mark_done("Done: retrained again without 4 confirmed poisons.", 4)  # the second retrain ended
+    assert gate.again_button.isHidden()
+
+
 def test_finetune_table_names_the_protocol_and_the_floor(qtbot, demo_session) -> None:
     """Issue 12: the ASR says how the trigger was pasted, and the no-poison floor sits beside it."""
     gate = FineTuneGate(demo_session)

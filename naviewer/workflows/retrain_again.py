@@ -1,0 +1,127 @@
+"""Retrain again on the decisions as they are now, after the run's remove-and-retrain was done.
+
+The review does not end with the retrain: an analyst who rejects a flag or confirms another afterwards had no way
+to train on the changed decisions from the window (the Fine-tune tab said "export, then train on kept.txt"; a
+newcomer, session 18). This trains the run's own recipe afresh, without DIFT, on the samples the review keeps now
+(a new run ``<run>-again-<k>``), measures it as the first retrain was measured (the last epoch's kNN accuracy and
+ASR from its monitor, the confirmed samples' density in its embeddings), and writes the same
+``finetune_result.json`` in its folder, with the first retrain's "before" (the encoder DIFT flagged with).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Optional
+
+from naviewer.errors import NaviewerError
+from naviewer.jobs import JobContext, ensure_context
+
+#: the store's run kind of a retrain on changed decisions (its config names the run it follows)
+AGAIN_KIND = "retrain-again"
+RESULT_FILE = "finetune_result.json"
+
+
+def again_runs(ws, run: str) -> list[dict]:
+    """The retrains again of ``run``, oldest first."""
+    found = [r for r in ws.store.runs() if r.get("kind") == AGAIN_KIND and (r.get("config") or {}).get("from") == run]
+    return sorted(found, key=lambda r: r.get("created") or 0)
+
+
+def latest_again_result(ws, run: str) -> Optional[dict]:
+    """The newest finished retrain again of ``run`` (its ``finetune_result.json`` with ``again`` naming it), or None."""
+    for record in reversed(again_runs(ws, run)):
+        path = ws.path / "runs" / record["name"] / RESULT_FILE
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(result, dict):
+            return {**result, "kind": "retrain", "again": record["name"]}
+    return None
+
+
+def _first_result(ws, run: str) -> dict:
+    path = ws.path / "runs" / run / RESULT_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NaviewerError(f"run {run!r} has no finished remove-and-retrain to train again after: remove and retrain "
+                            "first (the Fine-tune tab, or naviewer finetune)", path) from None
+    except (OSError, ValueError) as exc:
+        raise NaviewerError(f"cannot read the first retrain's record ({exc})", path) from None
+    if not isinstance(record, dict):
+        raise NaviewerError("the first retrain's record is not a JSON object", path)
+    return record
+
+
+def _recipe(ws, run: str, first: dict):
+    """The run's TrainConfig with the first retrain's epoch budget (its ``remaining_epochs``: retrain_epochs, or
+    the run's epochs), so the two retrains differ only in the samples they leave out."""
+    import dataclasses
+
+    from naviewer.ssl.trainer import TrainConfig
+
+    record = next((r for r in ws.store.runs() if r.get("name") == run), None)
+    train = ((record or {}).get("config") or {}).get("train")
+    if not isinstance(train, dict):
+        raise NaviewerError(f"run {run!r} has no training recipe recorded to train again with", ws.path)
+    config = TrainConfig.from_saved(train)
+    epochs = (first.get("finetune") or {}).get("remaining_epochs") if isinstance(first.get("finetune"), dict) else None
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
+        config = dataclasses.replace(config, epochs=int(epochs))
+    return config
+
+
+def next_again_name(ws, run: str) -> str:
+    taken = {r["name"] for r in ws.store.runs()}
+    return next(name for name in (f"{run}-again-{k}" for k in range(1, 100_000))
+                if name not in taken and not (ws.path / "runs" / name).exists()
+                and not (ws.path / "checkpoints" / name).exists())
+
+
+def retrain_on_decisions(ws, run: str, ctx: Optional[JobContext] = None, device: Optional[str] = None,
+                         name: Optional[str] = None) -> dict[str, Any]:
+    """Train ``run``'s recipe from scratch on every sample not confirmed as a poison now (a new run, named in the
+    result's ``again``) and return the before/after record the Fine-tune tab shows (also the new run's
+    ``finetune_result.json``). Cancelled, the new run is an interrupted run: Run ▸ Resume interrupted run (or
+    ``naviewer run WS --resume``) finishes it, on the same samples, and writes its record then. ``name``: the new
+    run's (default :func:`next_again_name`; the window names it first, so its monitor can follow the folder)."""
+    import dataclasses
+
+    from naviewer.io import atomic_write_json
+    from naviewer.workflows.dift_training import train_with_dift
+    from naviewer.workflows.finetune_record import FINETUNE_BEFORE, REVIEW_TAG, cluster_density, complete_finetune_result
+    from naviewer.workspace.runs import confirmed_ids
+
+    ctx = ensure_context(ctx)
+    first = _first_result(ws, run)
+    confirmed = confirmed_ids(ws)
+    if confirmed.size == 0:
+        raise NaviewerError("no sample is confirmed as a poison now: there is nothing to remove", ws.path)
+    config = _recipe(ws, run, first)
+    if device:
+        config = dataclasses.replace(config, device=device)
+    before = dict(first.get("before") or {})
+    try:  # the samples confirmed now (not those of the first retrain) in the encoder DIFT flagged with
+        review = ws.load_embeddings(run, REVIEW_TAG, mmap=False)
+        density = cluster_density(review, confirmed) if len(review) == ws.store.sample_count() else None
+        if density is not None:
+            before["confirmed_density"] = density
+    except (NaviewerError, OSError):
+        pass
+    if name is None:
+        name = next_again_name(ws, run)
+    elif any(r["name"] == name for r in ws.store.runs()) or (ws.path / "checkpoints" / name).exists():
+        raise NaviewerError(f"run {name!r} exists already: a retrain again is a new run", ws.path / "runs" / name)
+    # the table's "before", kept until the run ends (in one go, or resumed after a cancel)
+    atomic_write_json(ws.run_dir(name) / FINETUNE_BEFORE, {"before": before, "confirmed": confirmed.tolist(),
+                                                           "started": time.time()})
+    ctx.event("log", message=f"retraining {run}'s recipe from scratch without the {confirmed.size:,} samples "
+                             f"confirmed now (run {name})")
+    train_with_dift(ws, config, dift=False, monitor=True, run=name, exclude=confirmed, ctx=ctx, run_kind=AGAIN_KIND,
+                    record_extra={"from": run})
+    record = complete_finetune_result(ws, name, ctx, device)
+    if record is None:  # pragma: no cover - the run just finished and its "before" was just written
+        raise NaviewerError("the retrain finished but its before/after record could not be written", ws.path)
+    return {**record, "kind": "retrain", "again": name}

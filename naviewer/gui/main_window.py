@@ -124,7 +124,7 @@ class OverviewPanel(QWidget):
                 label.setText("none" + extra)
                 label.setToolTip("")
                 return
-            label.setText(escape(short_path(str(text), base if inside else None)) + extra)
+            label.setText(escape(short_path(str(text), base if inside else None), quote=False) + extra)
             label.setToolTip(str(text))
 
         count = state.workspace_summary.get("samples")

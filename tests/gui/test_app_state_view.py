@@ -25,6 +25,9 @@ def test_a_state_change_updates_the_window(qtbot, window, tmp_path):
     # short in a narrow column (at 1280 px a full path wrapped a folder a line), whole in the tooltip
     assert window.overview.encoder.toolTip() == str(tmp_path / "last.pt") and window.overview.run.text() == "starting…"
     assert window.overview.encoder.text().endswith("/last.pt") and len(window.overview.encoder.text()) <= 34
+    state.set_encoder(tmp_path / "the review's.pt")  # shown as typed: "review&#x27;s" was seen under Xvfb
+    assert window.overview.encoder.text().endswith("the review's.pt")
+    state.set_encoder(tmp_path / "last.pt")
 
     state.log("a line from a controller")
     assert window.log.toPlainText().splitlines()[-1].endswith("a line from a controller")

@@ -104,11 +104,12 @@ class FineTuneGate(QWidget):
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addWidget(self.counts)
         layout.addWidget(self.reason)
+        layout.addWidget(self.again_button)  # right under the words that point to it (below the table it was
+        # out of sight at 1280x720)
         layout.addWidget(self.result)  # (shown once there is a result: right under "Done: ...")
         layout.addWidget(self.floor_line)
         layout.addWidget(self.override)
         layout.addWidget(self.button)
-        layout.addWidget(self.again_button)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -216,7 +217,7 @@ class FineTuneGate(QWidget):
         if np.array_equal(now, getattr(self, "_done_ids", now)) and (used is None or used == len(now)):
             return ""
         when = f", {used:,} when it ran" if used is not None else ""
-        how = ("Retrain again below trains this recipe on them (a new run); or export (Ctrl+E) and train on its "
+        how = ("Retrain again (the button below) trains this recipe on them (a new run); or export (Ctrl+E) and train on its "
                "kept.txt" if self.retrains and len(now) else
                "To train on them, export (Ctrl+E) and train on its kept.txt (naviewer train --dataset EXPORT/kept.txt, "
                "or File ▸ Open dataset then Train), or run Run ▸ Detect again on a new encoder")

@@ -68,7 +68,7 @@ def test_a_retrain_is_offered_again_when_the_decisions_changed_after_it(qtbot, d
     demo_session.reject(queue[:1])
     assert gate.again_button.isVisibleTo(gate) and gate.again_button.isEnabled()
     assert gate.again_button.text() == "Retrain again without 4 confirmed poisons (a new run)"
-    assert "Retrain again below" in gate.reason.text()
+    assert "Retrain again (the button below)" in gate.reason.text()
     with qtbot.waitSignal(gate.again_requested) as blocker:
         gate.again_button.click()
     assert np.array_equal(blocker.args[0], np.sort(queue[1:5]))

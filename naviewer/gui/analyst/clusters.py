@@ -32,8 +32,8 @@ from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts, plural
 from naviewer.gui.analyst.detector_scores import AGREEMENT_KEY, DetectorScore, detector_table
 
-COLUMNS = ("#", "size", "mean density", "mean MinDist", "anchor reach", "classes", "review", "representatives")
-REVIEW_COLUMN, STRIP_COLUMN = COLUMNS.index("review"), COLUMNS.index("representatives")
+COLUMNS = ("#", "size", "mean density", "mean MinDist", "anchor reach", "classes", "decided", "representatives")
+REVIEW_COLUMN, STRIP_COLUMN = COLUMNS.index("decided"), COLUMNS.index("representatives")
 #: MinDist is measured for the density candidates only: a cluster that label spreading or a rule added has none
 NO_MINDIST = ("– : no member of this cluster was a density candidate, and MinDist is measured for candidates only. "
               "It was flagged by label spreading (or a rule after it) from the candidates' flags: check its images.")
@@ -44,6 +44,8 @@ COLUMN_TIPS = {
     "anchor reach": REACH_LEGEND + " '–' when the pass did not measure it (the anchor-reach guard was off or had "
                     "nothing to judge).",
     "classes": "the members' labels in the dataset (a poison carries the label its attack gave it)",
+    "decided": "members confirmed or rejected / all members; in brackets how many are confirmed (C), rejected (R) and "
+               "marked later (L, not decided yet)",
 }
 
 

@@ -1194,5 +1194,7 @@ class GalleryWidget(QWidget):
         flags = sum(c.values())
         done = c["confirmed"] + c["rejected"]
         self.progress_label.setText(
-            f"reviewed {done:,} / {flags:,} flags  (confirmed {c['confirmed']:,} · rejected {c['rejected']:,} · later {c['later']:,})"
+            # "decided", not "reviewed": with one confirmed and one later, "reviewed 1" read as a miscount (a newcomer)
+            f"decided {done:,} / {flags:,} flags  (confirmed {c['confirmed']:,} · rejected {c['rejected']:,} · later {c['later']:,}, "
+            "not decided yet)"
         )

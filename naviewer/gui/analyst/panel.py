@@ -407,7 +407,8 @@ class AnalystPanel(QWidget):
         flags = sum(c.values())
         self.header.setText(
             f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {plural(len(s.clusters()), 'cluster')} · "
-            f"reviewed {c['confirmed'] + c['rejected']:,} / {flags:,} · selected {len(s.selection):,} · reviewer <i>{s.reviewer}</i>"
+            f"decided {c['confirmed'] + c['rejected']:,} / {flags:,}" + (f" ({c['later']:,} later)" if c["later"] else "")
+            + f" · selected {len(s.selection):,} · reviewer <i>{s.reviewer}</i>"
             + verdict_line(s.settings)
         )
 

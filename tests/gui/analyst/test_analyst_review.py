@@ -35,7 +35,7 @@ def test_keyboard_review_survives_reopening(qtbot, workspace_session) -> None:
     third = session.current
     qtbot.keyClick(gallery.view, Qt.Key.Key_L)
     assert session.state_of(second) == "rejected" and session.state_of(third) == "later"
-    assert "reviewed 2 /" in gallery.progress_label.text()
+    assert "decided 2 /" in gallery.progress_label.text()
 
     qtbot.keyClick(gallery.view, Qt.Key.Key_U)
     assert session.state_of(third) == "unreviewed" and session.current == third

@@ -241,7 +241,14 @@ class RunPhase:
         self.over = False
 
     def add(self, record: dict[str, Any]) -> None:
-        """Feed one record (any kind); only events matter."""
+        """Feed one record (any kind); events, and the start of a resumed run."""
+        if record.get("kind") == "run_start":
+            # a retrain cancelled and resumed goes on in its phase: after the "cancelled" event the header had
+            # dropped "retraining ... on 1,404 kept samples" for the rest of the run (a newcomer, session 18)
+            if self.mode is not None and (record.get("resumed_from_epoch") is not None
+                                          or record.get("restart_epoch") is not None):
+                self.over = False
+            return
         if record.get("kind") != "event":
             return
         name = str(record.get("event", ""))

@@ -1332,6 +1332,8 @@ class MainWindow(QMainWindow):
             return None
         self.state.set_training(job)
         self.follow_run(path / "runs" / name)
+        if self.analyst_dock is not None:  # the pass's final precision / recall stay beside the buffer's curves
+            self.analyst_dock.show_spreading_on_monitor()
         self.docks["monitorDock"].show()
         self.docks["monitorDock"].raise_()
         return job

@@ -80,6 +80,20 @@ def test_the_phase_says_retraining_from_the_restart_until_the_run_ends():
     assert not phase.retraining and phase.text() == ""
 
 
+def test_a_retrain_cancelled_and_resumed_is_retraining_again():
+    """After the "cancelled" event the header dropped "retraining ..." for the resumed rest (a newcomer, session 18)."""
+    phase = RunPhase()
+    phase.add({"kind": "event", "event": "finetune", "skipped": True, "restart_mode": "retrain", "removed": 110})
+    phase.add({"kind": "event", "event": "restart", "n_samples": 1404, "remaining_epochs": 50})
+    phase.add({"kind": "event", "event": "cancelled"})
+    assert not phase.retraining
+    phase.add({"kind": "run_start", "total_epochs": 84, "resumed_from_epoch": 56, "restart_epoch": 34})
+    assert phase.retraining and phase.text().startswith("retraining from scratch on 1,404 kept samples")
+    fresh = RunPhase()  # a plain run's start says nothing of a phase
+    fresh.add({"kind": "run_start", "total_epochs": 50})
+    assert fresh.text() == ""
+
+
 def test_the_phase_after_a_fine_tune_is_not_called_retraining():
     phase = RunPhase()
     phase.add({"kind": "event", "event": "finetune", "steps": 40, "removed": 10})

@@ -1018,6 +1018,10 @@ class DensityMapWidget(QWidget):
         if watched is self.plot and event.type() in (QEvent.Type.FocusIn, QEvent.Type.FocusOut):
             self._show_keyboard_frame(event.type() == QEvent.Type.FocusIn)
             self._update_legend()
+            if event.type() == QEvent.Type.FocusOut:  # the keys went elsewhere (Ctrl+3): the card stood over the
+                self._hover_pos = None                # map with the mouse still on it (a newcomer, session 18);
+                self._hover_timer.stop()              # the next mouse move shows it again
+                self.hide_hover()
         if event.type() == QEvent.Type.Leave and watched is self.plot.viewport():
             self._hover_pos = None
             self._hover_timer.stop()

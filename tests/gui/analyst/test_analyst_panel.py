@@ -418,3 +418,15 @@ def test_the_counts_say_decided_and_later_apart(qtbot, demo_session) -> None:
     assert panel.gallery.progress_label.text().startswith(f"decided 1 / {flags:,} flags")
     assert "later 1, not decided yet" in panel.gallery.progress_label.text()
     assert "decided" in panel.clusters.columns
+
+
+def test_the_hover_card_goes_when_the_keys_leave_the_map(qtbot, demo_session) -> None:
+    """The card stood over the map after Ctrl+3 took the keys to the cluster table (a newcomer, session 18)."""
+    panel = _panel(qtbot, demo_session)
+    m = panel.map
+    m.plot.setFocus()
+    qtbot.waitUntil(m.has_keyboard, timeout=2000)
+    m.show_hover(3)
+    assert m.card.isVisibleTo(m)
+    panel.clusters.table.setFocus()
+    qtbot.waitUntil(lambda: not m.card.isVisibleTo(m), timeout=2000)

@@ -322,6 +322,8 @@ class WhyFlaggedWidget(QWidget):
         self.density_plot.setToolTip("Local density of every sample; the densest ones (right of the cut-off) are the "
                                      "candidates whose MinDist is split.")
         self._layouts = {"mindist": _HistogramLayout(self.mindist_plot), "density": _HistogramLayout(self.density_plot)}
+        self._epoch_top: Optional[float] = None
+        self.epoch_plot.getPlotItem().vb.sigResized.connect(lambda *_a: self._fit_epoch_legend())
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color: #555;")
@@ -504,8 +506,9 @@ class WhyFlaggedWidget(QWidget):
             return
         x = epochs + 1  # displays are 1-based
         legend = plot.getPlotItem().legend
-        if legend is not None:  # the corner the curve leaves free: top when detections fall, bottom when they rise
-            legend.setOffset((-_MARGIN, _MARGIN) if counts[-1] <= counts[0] else (-_MARGIN, -_MARGIN))
+        if legend is not None:  # at the top, over headroom the y range keeps free (_fit_epoch_legend)
+            legend.setOffset((-_MARGIN, _MARGIN))
+        self._epoch_top = float(max(np.max(counts), np.max(sel) if len(s.selection) else 0, 1))
         plot.plot(x, counts, pen=pg.mkPen(FLAG_COLOUR, width=2), symbol="o", symbolSize=6, symbolBrush=FLAG_COLOUR, name="detected")
         if len(s.selection):
             plot.plot(x, sel, pen=pg.mkPen(SELECTION_COLOUR, width=2), symbol="s", symbolSize=6, symbolBrush=SELECTION_COLOUR,
@@ -513,12 +516,24 @@ class WhyFlaggedWidget(QWidget):
         if legend is not None:
             _compact(legend)
             legend.updateSize()
+        self._fit_epoch_legend()
         self.note.setText(
             f"Detections over {len(epochs)} epochs (epoch {int(x[0])}\u2013{int(x[-1])}); the last one detected "
             f"{int(counts[-1]):,}, the pass under review flags {int(s.flagged_mask.sum()):,}."
             + (f" {int(sel[-1])} of the {len(s.selection)} selected samples were detected in the last epoch."
                if len(s.selection) else "")
         )
+
+    def _fit_epoch_legend(self) -> None:
+        """The y range of the epochs plot with room above the curves for the legend: the curve of the detections
+        and the selected samples' took both corners at 1280x720 and the legend sat on them (a newcomer, session 18)."""
+        top = getattr(self, "_epoch_top", None)
+        item = self.epoch_plot.getPlotItem()
+        legend, height = item.legend, item.vb.height()
+        if top is None or legend is None or not legend.items or height <= 1:
+            return
+        free = min(0.6, (legend.height() + 2 * _MARGIN) / height)  # the legend's share of the view, from the top
+        item.setYRange(0.0, top / (1.0 - free), padding=0.05)
 
     def plots(self) -> dict[str, Any]:
         return {"MinDist and GMM": self.mindist_plot, "density": self.density_plot, "detected per epoch": self.epoch_plot}

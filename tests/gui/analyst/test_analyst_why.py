@@ -56,3 +56,27 @@ def test_a_title_holding_the_legend_keys_follows_the_theme(qtbot, demo_session) 
         for layout in packed:
             html = layout.plot.getPlotItem().titleLabel.item.toHtml().lower()
             assert "\u25a0" in layout.plot.getPlotItem().titleLabel.text and theme.plot_foreground.lower() in html
+
+
+@pytest.mark.parametrize("size", [(1500, 420), (1280, 200), (900, 240)])
+def test_the_epochs_legend_sits_above_every_point(qtbot, demo_session, size) -> None:
+    """The detections' curve and the selected samples' took both corners at 1280x720 and the legend sat on them (a
+    newcomer, session 18): the y range keeps room above the curves for it."""
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    why = WhyFlaggedWidget(demo_session)
+    qtbot.addWidget(why)
+    epochs, _counts, _sel = demo_session.detections_per_epoch()
+    if len(epochs) < 2:
+        pytest.skip("the demo session has one detection epoch")
+    demo_session.set_selection(np.flatnonzero(demo_session.flagged_mask)[:5])
+    why.resize(*size)
+    why.show()
+    qtbot.waitExposed(why)
+    qtbot.wait(50)
+    item = why.epoch_plot.getPlotItem()
+    box = _scene_rect(item.legend)
+    points = [item.vb.mapViewToScene(QPointF(float(x), float(y)))
+              for curve in item.listDataItems() for x, y in zip(*curve.getData())]
+    assert points and not any(box.contains(p) for p in points), (size, "a point under the legend")

@@ -359,6 +359,12 @@ def ground_truth_mask(ws) -> Optional[np.ndarray]:
     gt = ws.read_ground_truth()
     if gt is None or not isinstance(gt.get("samples"), list):
         return None
+    for i, entry in enumerate(gt["samples"]):  # an entry without its kind was a KeyError traceback (a sweep)
+        if not isinstance(entry, dict) or entry.get("kind") not in ("poison", "clean"):
+            said = entry.get("kind") if isinstance(entry, dict) else entry
+            raise NaviewerError(f"the ground truth's sample {i} has kind {said!r}; each sample's record needs "
+                                "\"kind\": \"poison\" or \"clean\" (restore the file naviewer wrote, or delete it: "
+                                "detection never reads it, only evaluation does)", ws.ground_truth_path)
     mask = poison_mask(gt)
     if mask.size != ws.store.sample_count():
         raise NaviewerError(f"the ground truth has {mask.size} samples, the workspace {ws.store.sample_count()}",

@@ -76,3 +76,18 @@ def test_an_unreadable_test_split_is_said_not_dropped_in_silence(tmp_path):
     with pytest.warns(DatasetWarning, match="test_batch.*the dataset's test split cannot be read"):
         with create_workspace(tmp_path / "ws", str(folder), anchors_per_class=1) as ws:
             assert not (ws.config.get("evaluation") or {}).get("test")
+
+
+@pytest.mark.parametrize("entry", [{}, {"kind": "weird"}, "poison", None])
+def test_a_ground_truth_sample_without_its_kind_is_named(tmp_path, tiny_data, entry):
+    """``detect`` on a workspace whose ground_truth.json lost a sample's "kind" ended in a KeyError traceback (a sweep)."""
+    import json
+
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        record = json.loads(ws.ground_truth_path.read_text())
+        record["samples"][1] = entry
+        ws.ground_truth_path.write_text(json.dumps(record))
+        with pytest.raises(NaviewerError, match="sample 1 has kind") as caught:
+            ground_truth_mask(ws)
+        assert caught.value.path == str(ws.ground_truth_path)

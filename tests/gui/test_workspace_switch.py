@@ -64,11 +64,11 @@ def test_a_workspace_follows_the_run_of_the_pass_under_review_not_its_newest_run
 
     qtbot.waitUntil(lambda: window.monitor is not None, timeout=10000)
     window.state.set_workspace(path, {"samples": 40, "pass_id": latest, "runs": runs, "pass_run": runs[0]})
-    assert window.overview.run.text() == runs[0]
+    assert window.overview.run.toolTip() == runs[0]
     window.state.set_workspace(tmp_path / "b", {"samples": 3, "runs": runs[1:]})
-    assert window.overview.run.text() == runs[1]
+    assert window.overview.run.toolTip() == runs[1]
     window.open_workspace(path)   # File > Open workspace: the summary job finds the pass's run itself
-    qtbot.waitUntil(lambda: window.state.workspace == path and window.overview.run.text() == runs[0], timeout=20000)
+    qtbot.waitUntil(lambda: window.state.workspace == path and window.overview.run.toolTip() == runs[0], timeout=20000)
 
 
 def test_a_workspace_reopens_on_the_pass_the_analyst_had_open(qtbot, window, tmp_path):

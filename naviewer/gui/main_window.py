@@ -1120,6 +1120,23 @@ class MainWindow(QMainWindow):
             action.setChecked(pass_id == shown)
             action.triggered.connect(lambda _checked=False, p=pass_id, r=run: self.show_analyst(self.workspace_path, p, r))
 
+    def analyst_in_review(self, workspace: os.PathLike | str) -> bool:
+        """The analyst panel shows a pass of ``workspace`` and is in use: the keyboard is in it, or a decision was made
+        in it since it opened. A job that ends then offers its pass instead of replacing the one under review."""
+        dock = self.analyst_dock
+        panel = getattr(dock, "panel", None)
+        if dock is None or panel is None:
+            return False
+        try:
+            if Path(dock.path).resolve() != Path(workspace).resolve():
+                return False
+        except OSError:
+            return False
+        focus = QApplication.focusWidget()
+        if focus is not None and (focus is panel or panel.isAncestorOf(focus)):
+            return True
+        return bool(getattr(panel, "reviewed_here", False))
+
     def show_analyst(self, workspace: os.PathLike | str, pass_id: Optional[int] = None, run: Optional[str] = None):
         """Dock the analyst panel on a detection pass of ``workspace`` (default: its latest); returns it.
 
@@ -1239,8 +1256,20 @@ class MainWindow(QMainWindow):
             s = result.get("summary") or {}
             self.state.log(f"post-hoc detection with {checkpoint.name}: pass {result.get('pass_id')}, "
                       f"{s.get('flagged', 0)} flagged" + (" (no poison detected)" if s.get("noop") else ""))
-            if result.get("pass_id") is not None:
-                self.show_analyst(path, int(result["pass_id"]), result.get("run"))
+            if result.get("pass_id") is None:
+                return
+            new = int(result["pass_id"])
+            old = self.analyst_dock
+            if old is not None and self.analyst_in_review(path):
+                # the analyst is reviewing here: the new pass is offered, not switched to under their keys (a
+                # Detect that ended mid-review moved the keys to another pass's tile and R rejected a sample never
+                # looked at; a newcomer, session 19)
+                text = (f"Detection pass {new} is ready ({s.get('flagged', 0):,} flagged): Workspace ▸ Detection "
+                        f"passes opens it. Pass {old.pass_id}, under review, stays open.")
+                self.state.log(text)
+                old.panel.gallery.show_notice(text)
+                return
+            self.show_analyst(path, new, result.get("run"))
 
         what = f" and {', '.join(detectors)}" if detectors else ""
         return self.start_job(lambda ctx: tasks.posthoc_detect(path, checkpoint, ctx, run=run, detectors=detectors),

@@ -107,6 +107,38 @@ def test_detect_action_docks_analyst_then_posthoc_finetune_shows_before_after(qt
     assert dock.panel.tabs.currentWidget() is gate and not gate.button.isEnabled()
 
 
+def test_a_detect_that_ends_mid_review_offers_its_pass_and_leaves_the_keys_where_they_were(qtbot, window, trained,
+                                                                                            tmp_path):
+    """A Detect that ended while the analyst reviewed pass 5 by keyboard switched the panel to the new pass under
+    their keys: R then rejected another pass's tile, never looked at (a newcomer, session 19)."""
+    import shutil
+
+    path, checkpoint = trained
+    copy = tmp_path / "ws"
+    shutil.copytree(path, copy)
+    _open(qtbot, window, copy)
+    first = window.detect(checkpoint, detectors=())
+    qtbot.waitSignal(first.finished, timeout=30000).wait()
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == first.result["pass_id"],
+                    timeout=10000)
+    dock = window.analyst_dock
+    reviewed = dock.pass_id
+    dock.panel.session.reject(np.arange(2))  # the analyst is reviewing here
+    second = window.detect(checkpoint, run="again", detectors=())
+    qtbot.waitSignal(second.finished, timeout=30000).wait()
+    assert second.state is JobState.FINISHED, second.error_details
+    qtbot.wait(200)
+    assert window.analyst_dock is dock and dock.pass_id == reviewed  # not switched under the keys
+    offered = f"Detection pass {second.result['pass_id']} is ready"
+    assert offered in dock.panel.gallery.notice.text() and offered in window.log.toPlainText()
+    dock.panel.reviewed_here = False  # (as a panel opened afresh) no decision here, the keys elsewhere: it opens
+    window.setFocus()
+    third = window.detect(checkpoint, run="third", detectors=())
+    qtbot.waitSignal(third.finished, timeout=30000).wait()
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == third.result["pass_id"],
+                    timeout=10000)
+
+
 def test_detect_with_a_bad_checkpoint_shows_a_message(qtbot, window, trained, tmp_path, monkeypatch):
     path, _ = trained
     _open(qtbot, window, path)

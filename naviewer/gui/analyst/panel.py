@@ -207,6 +207,10 @@ class AnalystPanel(QWidget):
         self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
         self.gallery.sample_activated.connect(lambda sid: session.set_current(sid, source=self.gallery))
         self.bridge.review_changed.connect(lambda _ids: self._update_header())
+        #: a decision was made (or undone) while this panel was open: the analyst is reviewing here, and a job that
+        #: ends offers its pass instead of replacing this one (MainWindow.analyst_in_review)
+        self.reviewed_here = False
+        self.bridge.review_changed.connect(lambda _ids: setattr(self, "reviewed_here", True))
         self.bridge.selection_changed.connect(lambda _ids, _src: self._update_header())
         self._update_header()
         self.refresh_trust()

@@ -156,6 +156,40 @@ def test_pass_on_untrusted_anchors_lists_warnings_and_dropped_anchors(qtbot, tmp
         ws.close()
 
 
+def test_the_trust_notice_takes_at_most_a_sixth_of_the_window_and_reads_on_a_dark_theme(qtbot, tmp_path):
+    """Three boxes at full height took ~180 px of a 720 px window (map ~100 px, one gallery row); the red box's text
+    was the dark theme's pale colour on pink (a newcomer's own data, session 19)."""
+    from PySide6.QtWidgets import QMainWindow
+
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.analyst.trust import NOTICE_CAP_MIN
+    from naviewer.workspace import Workspace
+
+    path = folder_workspace(tmp_path / "a")
+    ws = Workspace.open(path)
+    try:
+        scores = ws.store.pass_scores(1)
+        settings = {"k": 10, "summary": {"anchors_trusted": False, "anchors": 38, "anchors_dropped": 12},
+                    "warnings": [f"warning {i}: the flags may mean nothing for this reason" for i in range(6)],
+                    "anchor_notes": [f"anchor {i} (class {i % 3}) dropped: spreading reaches it" for i in range(12)],
+                    "advice": [f"advice {i}: read the flags wider" for i in range(4)]}
+        pass_id = ws.store.add_detection_pass("dift", scores, settings, run="r", epoch=1)
+        panel = AnalystPanel.from_workspace(ws, pass_id, images=ws.dataset(), reviewer="t")
+        window = QMainWindow()
+        qtbot.addWidget(window)
+        window.setCentralWidget(panel)
+        window.resize(1280, 660)
+        window.show()
+        qtbot.waitExposed(window)
+        notice = panel.trust
+        assert notice.isVisible()
+        assert notice.scroll.sizeHint().height() <= max(NOTICE_CAP_MIN, 660 // 6)
+        assert notice.height() <= max(NOTICE_CAP_MIN, 660 // 6) + 8
+        assert "color: #5f1212" in notice.anchors.styleSheet().split("QLabel")[-1]
+    finally:
+        ws.close()
+
+
 def test_trusted_pass_without_warnings_shows_no_notice(qtbot, tmp_path):
     from naviewer.gui.analyst.trust import read_trust
 

@@ -95,8 +95,10 @@ def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[
     return AnchorTrust(pass_trusted, workspace_trusted, kind, warnings, notes, dropped, advice)
 
 
-#: the least the notice shrinks to on a short window (it scrolls then); its full height otherwise
+#: the least the notice shrinks to on a short window (it scrolls then); its full height otherwise, up to a sixth of
+#: the window (NOTICE_CAP_MIN px at least)
 NOTICE_MIN_HEIGHT = 32
+NOTICE_CAP_MIN = 96
 
 
 class _FitScroll(QScrollArea):
@@ -120,7 +122,15 @@ class _FitScroll(QScrollArea):
         return max(height, widget.minimumSizeHint().height())
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(super().sizeHint().width(), self._content_height() + 2 * self.frameWidth())
+        return QSize(super().sizeHint().width(), min(self._content_height() + 2 * self.frameWidth(), self.cap()))
+
+    def cap(self) -> int:
+        """The most the notice asks for: a sixth of the window (at least :data:`NOTICE_CAP_MIN` px); it scrolls
+        beyond. Three boxes at full height took ~180 of a 720 px window, the map shrank to ~100 px and the gallery
+        to one row (a newcomer's own data, anchors from its labels, session 19)."""
+        window = self.window()
+        height = window.height() if window is not None and window is not self else 720
+        return max(NOTICE_CAP_MIN, height // 6)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(0, min(NOTICE_MIN_HEIGHT, self.sizeHint().height()))
@@ -164,7 +174,10 @@ class TrustNotice(QWidget):
         self.anchors = QFrame()
         self.anchors.setObjectName("untrustedAnchorsNotice")
         self.anchors.setStyleSheet(f"QFrame#untrustedAnchorsNotice {{ {NOTICE_STYLE} }} "
-                                   "QFrame#untrustedAnchorsNotice QLabel { border: none; padding: 0; background: transparent; }")
+                                   # the box's own dark red on its pink, whatever the theme: a dark theme's pale
+                                   # text on the pink could hardly be read (a newcomer, session 19)
+                                   "QFrame#untrustedAnchorsNotice QLabel { border: none; padding: 0; background: transparent; "
+                                   "color: #5f1212; }")
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.RichText)

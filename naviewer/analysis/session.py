@@ -93,6 +93,8 @@ class AnalysisSession:
     #: the workspace's detection pass these scores are (:meth:`from_workspace` sets it; None: no pass, or not a
     #: workspace's): what an export of this review records, not the workspace's latest pass
     pass_id: Optional[int] = None
+    #: that pass's detector ("dift", or another detector's own pass: "kdist", "slof", ...; None when not known)
+    method: Optional[str] = None
 
     def __init__(
         self,
@@ -210,6 +212,7 @@ class AnalysisSession:
         # encoder, whatever restart_mode its [dift] settings name (the tab read "Remove and retrain" and ran Eq. 7)
         session.post_hoc = any(r.get("id") == pass_id and r.get("epoch") is None for r in passes)
         session.pass_id = None if pass_id is None else int(pass_id)
+        session.method = method  # the pass's detector: "dift", or another detector's own pass (kdist, slof, ...)
         return session
 
     @property

@@ -137,10 +137,10 @@ def open_session(ws: Any, pass_id: Optional[int], *, images: Any = None, embeddi
     at 10M, and the clusters, 0.3-0.6 s. Plain core
     work, safe in a worker thread (the store gives each thread its own connection)."""
     from naviewer.analysis.session import AnalysisSession
-    from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
+    from naviewer.gui.analyst.detector_scores import attach, dift_flags_of, load_detector_scores
 
     session = AnalysisSession.from_workspace(ws, pass_id, images=images, embeddings=embeddings, reviewer=reviewer)
-    attach(session, load_detector_scores(ws, session.flagged_mask))
+    attach(session, load_detector_scores(ws, dift_flags_of(ws, session)))
     session.clusters()  # made here (cached by the session): the filter sidebar, the table and the header ask at once
     return session
 

@@ -211,6 +211,21 @@ def load_detector_scores(ws: Any, dift_flags: Optional[np.ndarray] = None) -> De
 AGREEMENT_KEY = f"{PREFIX}agreement"
 
 
+def dift_flags_of(ws: Any, session: Any) -> Optional[np.ndarray]:
+    """DIFT's flags for the agreement: the session's own when it shows a DIFT pass, else the workspace's latest DIFT
+    pass's. A slof pass's flags were counted as "DIFT" beside slof itself (DIFT had flagged nothing; a newcomer)."""
+    if getattr(session, "method", None) in (None, "dift"):
+        return session.flagged_mask
+    latest = ws.store.latest_pass_id("dift")
+    if latest is None:
+        return None
+    try:
+        flagged = ws.store.pass_scores(int(latest)).get("flagged")
+    except NaviewerError:
+        return None
+    return None if flagged is None else np.asarray(flagged, bool)
+
+
 def agreement_item(items: list[DetectorScore], n: int, dift: Optional[np.ndarray] = None) -> Optional[DetectorScore]:
     """How many of the detectors flag each sample, as one more score (sort, filter, map colour, inspector);
     None with fewer than two detectors that flag. Flagged: two or more agree. ``dift``: the flags of the DIFT pass

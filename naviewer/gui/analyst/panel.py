@@ -56,8 +56,9 @@ def density_change(result: Optional[dict], short: bool = False) -> str:
     return text + "."
 
 
-def verdict_line(settings: Any) -> str:
-    """The pass's verdict where the analyst works (it was only in the Log), with the encoder it ran on."""
+def verdict_line(settings: Any, method: Optional[str] = None) -> str:
+    """The pass's verdict where the analyst works (it was only in the Log), with the encoder it ran on; ``method``
+    names the pass's detector (a slof pass read "DIFT flagged 16"; a newcomer, session 19)."""
     if not isinstance(settings, dict):
         return ""
     summary = settings.get("summary") or {}
@@ -68,7 +69,8 @@ def verdict_line(settings: Any) -> str:
         verdict = "<b>no poison detected</b>" + (" (on untrusted anchors: no clean bill)"
                                                    if summary.get("anchors_trusted") is False else "")
     else:
-        verdict = f"DIFT flagged <b>{int(summary.get('flagged') or 0):,}</b>"
+        who = "DIFT" if method in (None, "dift") else str(method)
+        verdict = f"{who} flagged <b>{int(summary.get('flagged') or 0):,}</b>"
     if encoder:
         how = "inferred from its weights" if encoder.get("inferred") else "as given"
         name = Path(str(encoder.get("checkpoint") or "")).name
@@ -300,10 +302,10 @@ class AnalystPanel(QWidget):
     def from_workspace(cls, ws: Any, pass_id: Optional[int] = None, *, images: Any = None, embeddings: Optional[np.ndarray] = None,
                        reviewer: Optional[str] = None, parent: Optional[QWidget] = None, job_manager: Any = None,
                        run: Optional[str] = None, tag: Optional[str] = None) -> "AnalystPanel":
-        from naviewer.gui.analyst.detector_scores import attach, load_detector_scores
+        from naviewer.gui.analyst.detector_scores import attach, dift_flags_of, load_detector_scores
 
         session = AnalysisSession.from_workspace(ws, pass_id, images=images, embeddings=embeddings, reviewer=reviewer)
-        attach(session, load_detector_scores(ws, session.flagged_mask))  # every detector's score, side by side (inspector, sort, map)
+        attach(session, load_detector_scores(ws, dift_flags_of(ws, session)))  # every detector's score, side by side (inspector, sort, map)
         return cls(session, parent=parent, workspace=ws, job_manager=job_manager, run=run, tag=tag)
 
     def views(self) -> dict[str, QWidget]:
@@ -413,7 +415,7 @@ class AnalystPanel(QWidget):
             f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {plural(len(s.clusters()), 'cluster')} · "
             f"decided {c['confirmed'] + c['rejected']:,} / {flags:,}" + (f" ({c['later']:,} later)" if c["later"] else "")
             + f" · selected {len(s.selection):,} · reviewer <i>{s.reviewer}</i>"
-            + verdict_line(s.settings)
+            + verdict_line(s.settings, getattr(s, "method", None))
         )
 
     # -- wiring -----------------------------------------------------------------------------------

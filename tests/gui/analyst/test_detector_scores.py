@@ -226,3 +226,33 @@ def test_a_patchsearch_window_is_named_as_a_trigger_window(qtbot, detector_works
     view.set_sample(np.asarray(demo.images)[2], None)
     view.set_densest_crop(window)
     assert "trigger window:" in view.crop_label.text()
+
+
+def test_another_detectors_pass_is_named_as_its_own_and_not_counted_as_dift(qtbot, tmp_path) -> None:
+    """On a slof pass the header read "Verdict: DIFT flagged 16" and the inspector "2 of 6: DIFT, slof" where DIFT had
+    flagged nothing (a newcomer's own data, session 19): the slof pass's flags were counted as DIFT's."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(300, 15, seed=4)
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names))
+    try:
+        nothing = {**dict(demo.scores), "flagged": np.zeros(demo.n, bool)}
+        ws.store.add_detection_pass("dift", nothing, {"summary": {"flagged": 0, "noop": True}}, run="r", epoch=0)
+        flagged = np.zeros(demo.n, bool)
+        flagged[:16] = True
+        slof = ws.store.add_detection_pass("slof", {"score": np.arange(demo.n, 0, -1, dtype=np.float32),
+                                                    "flagged": flagged, "cluster": np.where(flagged, 0, -1)},
+                                           {"summary": {"flagged": 16}}, run="posthoc")
+        kdist = np.zeros(demo.n, bool)
+        kdist[:3] = True
+        ws.store.add_detection_pass("kdist", {"score": np.arange(demo.n, dtype=np.float32), "flagged": kdist,
+                                              "cluster": np.where(kdist, 0, -1)}, {"summary": {"flagged": 3}},
+                                    run="posthoc")
+        panel = AnalystPanel.from_workspace(ws, slof, images=np.asarray(demo.images), reviewer="t")
+        qtbot.addWidget(panel)
+        assert "slof flagged <b>16</b>" in panel.header.text() and "DIFT flagged" not in panel.header.text()
+        agreement = detector_table(panel.session).get(AGREEMENT_KEY)
+        assert agreement is not None and [label for label, _f in agreement.voters] == ["slof #2", "kdist #3"]
+    finally:
+        ws.close()

@@ -706,7 +706,13 @@ class MainWindow(QMainWindow):
         if job.state is JobState.FAILED and not self._closing and job.kind != "estimate" and owner is None:
             self.show_job_error(job)  # (the Train dialog says itself why its speed estimate failed)
         elif job.state is JobState.FINISHED and job.warnings and not self._closing:
-            self.show_job_warnings(job)
+            # opening a dataset says its problems every time (what was asked for); any other job (Detect, Fine-tune,
+            # Train) says a dataset's warning once in a box, then in the Log only
+            fresh = self.unsaid_warnings(job.warnings, again=job.kind == "dataset")
+            if fresh:
+                self.show_job_warnings(job, fresh)
+            else:  # said before in a box: the Log has them, the status bar says so
+                self.statusBar().showMessage(f"{job.name}: the same warnings as before (see the Log tab)", 8000)
 
     def _update_status(self) -> None:
         job = self._status_job
@@ -731,13 +737,23 @@ class MainWindow(QMainWindow):
     #: warnings a box lists (the rest: "and N more", all of them in the Log)
     WARNINGS_SHOWN = 6
 
-    def show_job_warnings(self, job: Job) -> QMessageBox:
+    def unsaid_warnings(self, warnings: list[str], again: bool = False) -> list[str]:
+        """``warnings`` without repeats and (unless ``again``) without those a box already showed in this window (then
+        remembered): "cat/notes.txt was skipped" came back as a box on every Detect and Fine-tune, twice in one box at
+        the creation (a newcomer, session 19). The Log keeps every one."""
+        said = self.__dict__.setdefault("_warnings_said", set())
+        fresh = [w for w in dict.fromkeys(warnings) if again or w not in said]
+        said.update(fresh)
+        return fresh
+
+    def show_job_warnings(self, job: Job, warnings: Optional[list[str]] = None) -> QMessageBox:
         """What a finished job warned of (unreadable images, empty classes, repeated list entries): in a box, since
         the Log tab is where nobody looks and the terminal where nobody is (newcomer session 16)."""
-        shown = job.warnings[:self.WARNINGS_SHOWN]
-        more = len(job.warnings) - len(shown)
+        warnings = list(job.warnings if warnings is None else warnings)
+        shown = warnings[:self.WARNINGS_SHOWN]
+        more = len(warnings) - len(shown)
         text = "\n\n".join(shown) + (f"\n\n... and {more} more (see the Log tab)" if more else "")
-        return self.inform(f"{job.name}: {'a warning' if len(job.warnings) == 1 else f'{len(job.warnings)} warnings'}",
+        return self.inform(f"{job.name}: {'a warning' if len(warnings) == 1 else f'{len(warnings)} warnings'}",
                            text, QMessageBox.Icon.Warning)
 
     def show_job_error(self, job: Job) -> QMessageBox:

@@ -45,6 +45,19 @@ def test_a_datasets_warnings_are_shown_in_a_box_every_time_it_is_opened(qtbot, w
     assert "zz-empty" in window.log.toPlainText()
 
 
+def test_a_warning_said_in_a_box_is_not_boxed_again_by_other_jobs(qtbot, window, tmp_path):
+    """ "cat/notes.txt was skipped" came back as a box at every Detect and Fine-tune, and twice in one box when the
+    workspace was made (a newcomer, session 19): other jobs say a dataset's warning in a box once, then the Log."""
+    said = "notes.txt is not an image: skipped"
+    job = type("J", (), {"warnings": [said, said], "name": "Create workspace w", "kind": "workspace"})()
+    window.last_message_box = None
+    box = window.show_job_warnings(job, window.unsaid_warnings(job.warnings))
+    assert box.text().count(said) == 1
+    assert window.unsaid_warnings([said], again=False) == []  # the next Detect: no box
+    assert window.unsaid_warnings([said, "another"]) == ["another"]
+    assert window.unsaid_warnings([said], again=True) == [said]  # Open dataset says it every time (test above)
+
+
 def test_open_dataset_then_create_and_open_workspace(qtbot, window, tmp_path):
     folder = _image_folder(tmp_path / "images")
     _finish(qtbot, window.open_dataset(folder))

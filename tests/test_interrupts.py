@@ -32,6 +32,7 @@ def test_cancel_then_quit_inside_a_job():
     """The first Ctrl-C asks the job to stop, the second quits at once: KeyboardInterrupt, caught as 130."""
     done = _run("""
         import os, signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job's shell may have ignored it
         from naviewer.interrupts import cancel_on_sigint
         from naviewer.jobs import JobContext
         ctx = JobContext()

@@ -203,7 +203,14 @@ class AnalysisSession:
                 history = [EpochFlags(int(r["epoch"]), np.asarray(r["buffer_ids"], dtype=np.int64)) for r in per_epoch]
         history.sort(key=lambda e: e.epoch)
         class_names = list(getattr(ws, "class_names", None) or [])
-        truth = ws.read_ground_truth() if with_ground_truth and hasattr(ws, "read_ground_truth") else None
+        truth = None
+        if with_ground_truth and hasattr(ws, "read_ground_truth"):
+            try:
+                truth = ws.read_ground_truth()
+            except NaviewerError as exc:  # evaluation only: a garbled file blocked the analyst's views (a sweep)
+                import warnings
+
+                warnings.warn(f"{exc}; evaluation mode has no ground truth to show", stacklevel=2)
         session = cls(
             scores, labels, class_names, images=images, embeddings=embeddings, store=store, reviewer=reviewer,
             source_keys=keys if len(keys) else None, ground_truth=truth, history=history, settings=settings,

@@ -63,7 +63,7 @@ from naviewer.ssl.distributed import MainRankSection, broadcast_object
 from naviewer.ssl.embed import extract_embeddings
 from naviewer.ssl.trainer import TrainConfig, Trainer, build_trainer
 from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE, AnchorSet, load_anchor_set
-from naviewer.workflows.workspace_setup import EvaluationSets, evaluation_sets, ground_truth_mask, workspace_anchors
+from naviewer.workflows.workspace_setup import EvaluationSets, evaluation_sets, evaluation_truth, workspace_anchors
 from naviewer.workspace import Workspace
 from naviewer.workspace.runs import (
     AUTO_REVIEWER,
@@ -400,7 +400,7 @@ class DiftRun:
         outcome.anchors = anchor_set.describe()
         if not anchor_set.trusted:
             ctx.event("warning", message=UNTRUSTED_NOTICE)
-        truth = ground_truth_mask(ws)  # evaluation only: feeds dift_precision/recall, never detection
+        truth = evaluation_truth(ws, ctx)  # evaluation only: feeds dift_precision/recall, never detection
         ws.update_config("dift", {**config.to_dict(), "review": "auto" if self.accept_all else "pause"})
         # one gate: ours (on_stable returns the decision); the hook reports it and calls our mitigation
         embed_fn, sync_hook = None, None

@@ -317,7 +317,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     from naviewer.ssl.checkpoints import load_encoder
     from naviewer.ssl.embed import extract_embeddings
     from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE, load_anchor_set
-    from naviewer.workflows.workspace_setup import ground_truth_mask
+    from naviewer.workflows.workspace_setup import evaluation_truth
 
     ctx = ensure_context(ctx)
     # recorded with the run and the pass: absolute, so the Overview and a later finetune find it from anywhere (a
@@ -366,7 +366,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
     if not anchor_set.trusted:
         ctx.event("warning", message=UNTRUSTED_NOTICE)
-    truth = ground_truth_mask(ws)  # evaluation only (the pass's metrics), never read by detection
+    truth = evaluation_truth(ws, ctx)  # evaluation only (the pass's metrics), never read by detection
     start = time.perf_counter()
     samples = np.asarray(features)
     detect_on, anchors = anchor_set.for_features(samples, lambda trusted: extract_embeddings(

@@ -372,6 +372,20 @@ def ground_truth_mask(ws) -> Optional[np.ndarray]:
     return mask
 
 
+def evaluation_truth(ws, ctx=None) -> Optional[np.ndarray]:
+    """:func:`ground_truth_mask` for the passes that only report with it (detection, training): a damaged
+    ``ground_truth.json`` is said as a warning and the figures it feeds are left out. It stopped ``detect`` after
+    the embedding and blocked the analyst's views, though detection never reads it (a sweep, session 19)."""
+    from naviewer.jobs import ensure_context
+
+    try:
+        return ground_truth_mask(ws)
+    except NaviewerError as exc:
+        ensure_context(ctx).event("warning", message=f"{exc}; the precision / recall against it are left out "
+                                                     "(detection never reads it)")
+        return None
+
+
 @dataclass
 class EvaluationSets:
     """Clean labelled train (kNN bank / probe) and test sets, and the attack's test trigger."""

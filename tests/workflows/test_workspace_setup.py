@@ -91,3 +91,28 @@ def test_a_ground_truth_sample_without_its_kind_is_named(tmp_path, tiny_data, en
         with pytest.raises(NaviewerError, match="sample 1 has kind") as caught:
             ground_truth_mask(ws)
         assert caught.value.path == str(ws.ground_truth_path)
+
+
+def test_a_damaged_ground_truth_is_a_warning_where_only_evaluation_reads_it(tmp_path, tiny_data):
+    """A garbled ground_truth.json stopped detect after its embedding and blocked the analyst's views, though
+    detection never reads it (a sweep, session 19): the passes warn and leave the figures out."""
+    import warnings
+
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.jobs import JobContext, RecordingReporter
+    from naviewer.workflows.workspace_setup import evaluation_truth
+
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        ws.ground_truth_path.write_text("{ not json")
+        reporter = RecordingReporter()
+        assert evaluation_truth(ws, JobContext(reporter)) is None
+        said = [d["message"] for kind, d in reporter.events if kind == "warning"]
+        assert said and "garbled ground truth" in said[0] and "left out" in said[0]
+        with pytest.raises(NaviewerError):  # where the truth is the point (the matrix, the demo's figures)
+            ground_truth_mask(ws)
+        ws.store.add_detection_pass("dift", {"density": np.zeros(ws.store.sample_count(), np.float32)}, {}, run="r")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            session = AnalysisSession.from_workspace(ws)
+        assert session.ground_truth is None and any("garbled ground truth" in str(w.message) for w in caught)

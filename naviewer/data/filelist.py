@@ -429,6 +429,8 @@ class FileListDataset(FileBackedDataset):
         entries = _Entries()
         lines = parse()
         error: Optional[NaviewerError] = None
+        unlabelled: list[int] = []  # lines with no label at all (not "-1"): the first few, and how many
+        missing = labelled = 0
         for number, text, label_text in lines:
             try:
                 label = self._label(label_text, name_to_index, names, number, list_path)
@@ -436,7 +438,21 @@ class FileListDataset(FileBackedDataset):
             except NaviewerError as exc:
                 error = exc
                 break
+            if label_text is None:
+                missing += 1
+                if len(unlabelled) < 3:
+                    unlabelled.append(number)
+            else:
+                labelled += 1
             entries.add(number, key, real_key, label)
+        if error is None and missing and labelled:
+            # a label left off one line read as "unlabelled" without a word (a sweep, session 19): lists are labelled
+            # throughout or not at all, and -1 says "unlabelled" on purpose
+            first = ", ".join(str(n) for n in unlabelled) + (" ..." if missing > len(unlabelled) else "")
+            warnings.warn(f"{list_path}: {missing:,} line{'s' if missing != 1 else ''} {'have' if missing != 1 else 'has'} "
+                          f"no label (line{'s' if missing != 1 else ''} {first}) while {labelled:,} have one: "
+                          f"{'they are' if missing != 1 else 'it is'} read as unlabelled; write -1 to mean that, or "
+                          "add the label", DatasetWarning, stacklevel=2)
         if error is not None:
             for _ in lines:  # a malformed line further on is reported first, as when the list was parsed whole
                 pass

@@ -172,3 +172,21 @@ def test_two_sets_that_number_their_classes_differently_are_named():
                                                                                      "test set", "training set")
     assert "class 2 is '10'" in class_numbering_problem([str(c) for c in sorted(range(11), key=str)],
                                                         [str(c) for c in range(11)], "a", "b")
+
+
+def test_a_label_left_off_some_lines_of_a_labelled_list_is_said(tmp_path: Path, pngs) -> None:
+    """One line without its label read as "unlabelled" without a word (a sweep, session 19); -1 says so on purpose."""
+    from naviewer.data.base import DatasetWarning
+
+    (tmp_path / "list.txt").write_text("imgs/a.png 1\nimgs/sub/d.png\ne.png 0\n")
+    with pytest.warns(DatasetWarning, match=r"1 line has no label \(line 2\) while 2 have one"):
+        data = FileListDataset(tmp_path / "list.txt")
+    np.testing.assert_array_equal(data.labels, [1, UNLABELED, 0])
+    (tmp_path / "explicit.txt").write_text("imgs/a.png 1\nimgs/sub/d.png -1\ne.png 0\n")
+    (tmp_path / "none.txt").write_text("imgs/a.png\nimgs/sub/d.png\ne.png\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetWarning)
+        FileListDataset(tmp_path / "explicit.txt")  # -1 on purpose: nothing to say
+        FileListDataset(tmp_path / "none.txt")  # an unlabelled list: nothing to say

@@ -74,7 +74,7 @@ def test_one_file_with_two_labels_is_refused(folder: Path, second: str) -> None:
 
 
 def test_no_warning_without_duplicates(folder: Path) -> None:
-    (folder / "list.txt").write_text("a.png 0\nb.png\nc.png -1\n")
+    (folder / "list.txt").write_text("a.png 0\nb.png -1\nc.png -1\n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data = FileListDataset(folder / "list.txt")

@@ -80,9 +80,13 @@ def atomic_path(target: PathLike, fsync: bool = True) -> Iterator[Path]:
         os.replace(tmp, target)
         if fsync:
             fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and (exc.filename is None or os.fsdecode(exc.filename) == str(tmp)):
+            # a write that failed through a handle names no file, and the temporary one is ours: the target is what
+            # the user knows (embed said "File too large" alone, a read-only folder ".last-...npy.8796.tmp"; a sweep)
+            exc.filename = str(target)
         raise
 
 
@@ -183,6 +187,7 @@ def describe_os_error(exc: OSError) -> str:
     """One plain phrase for an OSError (read-only file system, disk full, permission denied...)."""
     reasons = {
         errno.ENOSPC: "the disk is full",
+        errno.EFBIG: "the file is larger than this system allows (the file system, or the shell's ulimit -f)",
         errno.EROFS: "the file system is read-only",
         errno.EACCES: "permission denied",
         errno.EPERM: "permission denied",

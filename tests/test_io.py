@@ -78,3 +78,30 @@ def test_a_pipe_where_a_file_is_expected_is_refused_not_read(tmp_path):
     with pytest.raises(NaviewerError, match="is a folder"):
         check_regular_file(tmp_path, "image")
     check_regular_file(tmp_path / "missing.png")  # missing: the caller says so in its own words
+
+
+def test_a_write_that_fails_names_the_target_not_a_temporary_file(tmp_path: Path) -> None:
+    """embed --out under ``ulimit -f`` said "File too large" alone, and a read-only folder named ".last-...tmp"
+    (a sweep, session 19): the failing write is reported as the target's."""
+    import errno
+
+    import pytest
+
+    from naviewer.io import atomic_path, describe_os_error
+
+    target = tmp_path / "e.npy"
+    with pytest.raises(OSError) as caught:
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as handle:
+                handle.write(b"x")
+                raise OSError(errno.EFBIG, "File too large")
+    assert caught.value.filename == str(target) and not target.exists()
+    assert "ulimit -f" in describe_os_error(caught.value)
+    with pytest.raises(OSError) as caught:
+        with atomic_path(target) as tmp:
+            raise PermissionError(errno.EACCES, "Permission denied", str(tmp))
+    assert caught.value.filename == str(target)
+    with pytest.raises(OSError) as caught:  # another file's failure keeps its own name
+        with atomic_path(target):
+            raise FileNotFoundError(errno.ENOENT, "No such file", str(tmp_path / "source.png"))
+    assert caught.value.filename == str(tmp_path / "source.png")

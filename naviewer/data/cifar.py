@@ -45,6 +45,11 @@ def find_cifar_dir(path: "str | Path") -> Optional[tuple[str, Path]]:
     for name in (CIFAR10_DIR, CIFAR100_DIR):
         if (path / name).exists() and not (path / name).is_dir():  # it read "no class folders here"
             raise NaviewerError(f"{name} is a file, not the folder of CIFAR batches it should be", path / name)
+    if not found:  # the batches copied into a folder of another name read "no class folders here" (a sweep)
+        if (path / "batches.meta").is_file() and (path / "data_batch_1").is_file():
+            return "cifar10", path
+        if (path / "meta").is_file() and (path / "train").is_file() and (path / "test").is_file():
+            return "cifar100", path
     return found[0] if found else None
 
 

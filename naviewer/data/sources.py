@@ -14,6 +14,8 @@ A *spec* is what a user types or a workspace stored:
 
 from __future__ import annotations
 
+import os
+
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -90,6 +92,11 @@ def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDatas
     if not path.exists():
         raise NaviewerError("no such file or folder", path)
     if path.is_dir():
+        try:  # an unreadable folder read "t/cifar-10-batches-py: permission denied", a folder it never had (a sweep)
+            with os.scandir(path) as entries:
+                next(entries, None)
+        except PermissionError:
+            raise NaviewerError("permission denied: this folder cannot be read", path) from None
         if find_cifar_dir(path) is not None:
             return CifarDataset(path, split=split, coarse=bool(options.get("coarse", False)))
         listing = _folder_list(path, split)

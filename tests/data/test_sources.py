@@ -30,6 +30,35 @@ def test_detects_cifar10_parent_and_folder(tmp_path: Path) -> None:
     _same(test, open_dataset(test.describe()))
 
 
+def test_cifar_batches_in_a_folder_of_another_name_are_cifar(tmp_path: Path) -> None:
+    """The batches copied into ``c10/`` read "no class folders here (expected root/<class>/<image>)" (a sweep)."""
+    import shutil
+
+    folder, _ = make_cifar10(tmp_path / "orig", per_batch=3, batches=(1,))
+    shutil.copytree(folder, tmp_path / "c10")
+    data = open_dataset(tmp_path / "c10")
+    assert data.kind == "cifar10" and len(data) == 3
+    _same(data, open_dataset(data.describe()))
+
+
+def test_an_unreadable_folder_is_said_as_such(tmp_path: Path, monkeypatch) -> None:
+    """It read "t/cifar-10-batches-py: permission denied", a folder it never had (a sweep, session 19)."""
+    import os
+
+    (tmp_path / "t").mkdir()
+    real = os.scandir
+
+    def denied(path="."):
+        if Path(path) == tmp_path / "t":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(NaviewerError, match="permission denied: this folder cannot be read") as caught:
+        open_dataset(tmp_path / "t")
+    assert caught.value.path == str(tmp_path / "t")
+
+
 def test_detects_cifar100(tmp_path: Path) -> None:
     make_cifar100(tmp_path, n=4)
     data = open_dataset(tmp_path, coarse=True)

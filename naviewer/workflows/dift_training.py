@@ -332,6 +332,8 @@ class DiftRun:
         ws, ctx = self.ws, self.ctx
         self.config = config
         self.resume = resume
+        if self.main:
+            ws.store.check_writable()  # before the training: its record and its passes are written into it
         if self.checkpoint.exists() and not resume:
             state = read_state(ws, self.run)
             status = getattr(state, "status", None)

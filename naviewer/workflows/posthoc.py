@@ -625,6 +625,7 @@ def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, co
     from naviewer.workflows.workspace_setup import evaluate_on_sets, evaluation_sets, workspace_anchors
 
     ctx = ensure_context(ctx)
+    ws.store.check_writable()  # before minutes of embedding: the pass is saved at the end
     config = (config or DiftConfig.from_workspace(ws)).validate()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -329,6 +329,27 @@ class WorkspaceStore:
                 raise NaviewerError(f"cannot write the workspace database: {sqlite_reason(exc)}; nothing was changed",
                                     self.path) from None
 
+    def check_writable(self, wait_s: float = 3.0) -> None:
+        """Refuse at once when another process holds the database locked for writing (a write transaction, a
+        database browser): a detection ran for minutes, waited 30 s without a word and threw its pass away (a
+        sweep, session 19). Waits ``wait_s`` for a short write of another naviewer to end."""
+        if self.read_only:
+            return
+        try:
+            conn = sqlite3.connect(self.path, timeout=wait_s, isolation_level=None)
+        except sqlite3.Error:
+            return  # the real write says what is wrong
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                raise NaviewerError("another process holds the workspace's database locked for writing (a write in "
+                                    "progress, or a database browser): close it, or wait for it; nothing was started",
+                                    self.path) from None
+        finally:
+            conn.close()
+
     def close(self) -> None:
         """Close the connections of every thread (call once no thread uses the store)."""
         with self._registry_lock:

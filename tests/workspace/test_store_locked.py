@@ -1,0 +1,31 @@
+"""Another process holding the database locked: refused before the work, not after it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from naviewer.errors import NaviewerError
+from naviewer.workspace.store import WorkspaceStore
+
+
+def test_a_database_locked_for_writing_is_refused_at_once(tmp_path: Path) -> None:
+    """detect ran, waited 30 s without a word, then threw its pass away (a sweep, session 19)."""
+    path = tmp_path / "naviewer.sqlite"
+    store = WorkspaceStore(path, create=True)
+    try:
+        store.check_writable()  # free: nothing to say
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's write in progress
+        try:
+            with pytest.raises(NaviewerError, match="locked for writing") as caught:
+                store.check_writable(wait_s=0.2)
+            assert caught.value.path == str(path)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        store.check_writable(wait_s=0.2)
+    finally:
+        store.close()

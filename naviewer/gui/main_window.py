@@ -1004,7 +1004,9 @@ class MainWindow(QMainWindow):
         if getattr(self, "anchors_dialog", None) is not None:
             self.anchors_dialog.close()
             self.anchors_dialog = None
-        if self.training_job is None:
+        # a training that ended is let go too: its handle stays on the state, and the monitor kept the old
+        # workspace's finished run under the new one's title (a newcomer, session 19)
+        if self.training_job is None or not self.training_job.running:
             if self.monitor is not None and self.monitor.follower is not None:
                 self.monitor.detach()
                 self.monitor.reset()

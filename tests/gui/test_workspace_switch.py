@@ -39,6 +39,25 @@ def test_following_the_old_workspace_run_stops(qtbot, window, tmp_path):
     assert window.monitor.follower is None
 
 
+def test_a_finished_training_of_the_old_workspace_leaves_the_monitor_too(qtbot, window, tmp_path):
+    """The state keeps a finished training's handle: the monitor kept the old workspace's finished run under the new
+    one's title (a newcomer, session 19)."""
+    from naviewer.gui.jobs import JobState
+
+    qtbot.waitUntil(lambda: window.monitor is not None, timeout=10000)
+    run = tmp_path / "a" / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    window.state.set_workspace(tmp_path / "a", {"samples": 3, "runs": [str(run)]})
+    job = window.start_job(lambda ctx: {"done": True}, "Train", kind="training")
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    assert job.state is JobState.FINISHED
+    window.state.set_training(job)  # what a finished training leaves on the state
+    window.follow_run(run)
+    window.state.set_workspace(tmp_path / "b", {"samples": 3, "runs": []})
+    assert window.monitor.follower is None
+
+
 def test_a_workspace_follows_the_run_of_the_pass_under_review_not_its_newest_run(qtbot, window, tmp_path):
     """A matrix cell's workspace: the training run "r" holds the reviewed DIFT pass, then post-hoc passes
     with no run, and an evaluation retrain ("oracle") is the newest run directory."""

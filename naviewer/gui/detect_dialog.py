@@ -10,6 +10,7 @@ person without the command line had no way to run them. The names and one-line s
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional
 
 from PySide6.QtWidgets import (
@@ -74,9 +75,25 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
         elif run == "floor":
             words = "the no-poison floor: the same recipe trained on the clean set"
         else:
-            words = f"run {run} (trained without DIFT, or by another tool)"
+            from naviewer.workspace.runs import being_trained, training_ended
+
+            ended = training_ended(root / "runs" / run / "metrics.jsonl")
+            if being_trained_here(root, run, being_trained):  # offered without a word at epoch 19 of 60 (a newcomer)
+                words = f"run {run}, STILL TRAINING: its last.pt is half-trained"
+            elif ended is False:
+                words = f"run {run}, stopped before its end: half-trained (Run ▸ Resume interrupted run goes on with it)"
+            else:
+                words = f"run {run} (trained without DIFT, or by another tool)"
         out.append((path, words))
     return out
+
+
+def being_trained_here(root: Path, run: str, being_trained) -> bool:
+    """Whether a process trains ``run`` of the workspace at ``root`` now (its run lock is held)."""
+    try:
+        return bool(being_trained(SimpleNamespace(path=root), run))
+    except (OSError, AttributeError):
+        return False
 
 
 class DetectDialog(QDialog):

@@ -1230,9 +1230,17 @@ class MainWindow(QMainWindow):
 
     # -------------------------------------------------------------------- detection ----
     def _workspace_encoder(self) -> Optional[Path]:
-        """The encoder of the workspace's reviewed pass, when its checkpoint is still there (the Overview names it)."""
+        """The encoder of the workspace's reviewed pass, when its checkpoint is still there (the Overview names it);
+        else the newest training of the workspace that ended (never one still running: its last.pt is half-trained)."""
         found = self.state.workspace_summary.get("encoder_path")
-        return Path(found) if found and Path(found).is_file() else None
+        if found and Path(found).is_file():
+            return Path(found)
+        if self.workspace_path is None:
+            return None
+        from naviewer.workspace.runs import finished_checkpoints
+
+        finished = finished_checkpoints(self.workspace_path)
+        return finished[0] if finished else None
 
     def detect_dialog(self):
         """Run ▸ Detect (post-hoc): a dialog (non-blocking) for the encoder (the open one, else the reviewed pass's) and

@@ -214,6 +214,25 @@ def resumable_runs(ws: "Workspace") -> list[str]:
 _TAIL_BYTES = 4 << 20
 
 
+def finished_checkpoints(workspace: Path) -> list[Path]:
+    """``checkpoints/RUN/last.pt`` of the workspace's trainings that ended (a ``finished`` event last in their
+    metrics), newest first: what Detect… starts from when no pass names an encoder (it started empty after a
+    Train had finished; a newcomer, session 19). A training still running, or cut short, is not offered."""
+    found = []
+    for checkpoint in Path(workspace).glob("checkpoints/*/last.pt"):
+        if _ended(Path(workspace) / "runs" / checkpoint.parent.name / "metrics.jsonl"):
+            try:
+                found.append((checkpoint.stat().st_mtime, checkpoint))
+            except OSError:
+                continue
+    return [path for _mtime, path in sorted(found, reverse=True)]
+
+
+def training_ended(metrics: Path) -> Optional[bool]:
+    """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None)."""
+    return _ended(metrics)
+
+
 def _ended(metrics: Path) -> Optional[bool]:
     """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None:
     no file, or neither a start nor an end in its last few MB)."""

@@ -1,0 +1,38 @@
+"""The Detect dialog's encoder: the workspace's finished training by default, a training still going said as such."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from naviewer.gui.detect_dialog import workspace_checkpoints
+
+
+def _run(root: Path, name: str, finished: bool) -> Path:
+    checkpoint = root / "checkpoints" / name / "last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"x")
+    records = [{"kind": "run_start", "total_epochs": 60}] + ([{"kind": "event", "event": "finished"}] if finished else [])
+    (root / "runs" / name).mkdir(parents=True)
+    (root / "runs" / name / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return checkpoint
+
+
+def test_a_checkpoint_still_training_or_cut_short_is_said_and_a_finished_one_is_the_default(tmp_path, window):
+    """During a Train, Detect offered its half-trained last.pt (epoch 19 of 60) without a word; after it, the field
+    started empty though the workspace had one finished training (a newcomer, session 19)."""
+    from naviewer.workspace.runs import finished_checkpoints, training_lock
+
+    done = _run(tmp_path, "simclr-a", finished=True)
+    cut = _run(tmp_path, "simclr-b", finished=False)
+    live = _run(tmp_path, "simclr-c", finished=False)
+    with training_lock(SimpleNamespace(path=tmp_path), "simclr-c"):
+        words = {p.parent.name: w for p, w in workspace_checkpoints(tmp_path / "checkpoints")}
+        assert "STILL TRAINING" in words["simclr-c"]
+    assert "stopped before its end" in words["simclr-b"]
+    assert "trained without DIFT" in words["simclr-a"]
+    assert finished_checkpoints(tmp_path) == [done]
+    assert cut.is_file() and live.is_file()
+    window.state.set_workspace(tmp_path, {"samples": 3, "runs": []})
+    assert window._workspace_encoder() == done

@@ -863,8 +863,10 @@ class GalleryWidget(QWidget):
         elif self.elsewhere_id() is not None:
             # one line (three lines took a row of tiles at 1280 x 720; newcomer session 16): the ways out in the tooltip
             # "picked elsewhere" read wrong after the analyst changed this grid's view away from a tile picked here
-            text = (f"C · R · L here act on nothing: <b>#{self.elsewhere_id()}</b>, the inspector's sample, is not in "
-                    "this view <span style='color:gray'>(hover: the ways out)</span>")
+            # it said only "here act on nothing" while the map's line said "the keys go to the map", and R on the map
+            # rejected the sample (a newcomer, session 19): both lines name the same sample and where the keys act on it
+            text = (f"<b>#{self.elsewhere_id()}</b>, the inspector's sample, is not in this view: here C · R · L act on "
+                    "nothing, on the map on what is selected there <span style='color:gray'>(hover: the ways out)</span>")
             tip = ("3: show all samples; Esc or a click: back to the tiles; on the map, C · R · L decide what is "
                    "selected there")
         else:

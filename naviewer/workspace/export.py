@@ -705,13 +705,19 @@ def open_kept_dataset(export_dir: PathLike) -> "ImageDataset":
 
 
 def _detector_arrays(store, pass_id: Optional[int], n: int) -> tuple[list[str], list[tuple[np.ndarray, Optional[np.ndarray]]]]:
-    """``<detector>_score`` and ``<detector>_flagged`` of the latest pass of every other detector
-    (``naviewer detect --detector``), so samples.csv carries every score an analyst compared: the column
+    """``<detector>_score`` and ``<detector>_flagged`` of the latest pass of every detector with a score (the
+    reviewed one for its own detector; ``naviewer detect --detector``), so samples.csv carries every score an
+    analyst compared: the column
     names and, per detector, its (score, flagged) arrays (formatted chunk by chunk as they are written)."""
     latest: dict[str, int] = {}
+    reviewed: Optional[tuple[str, int]] = None
     for record in store.passes():
-        if "score" in (record.get("scores") or []) and record["id"] != pass_id:
+        if "score" in (record.get("scores") or []):
             latest[str(record["method"])] = int(record["id"])
+            if pass_id is not None and int(record["id"]) == int(pass_id):
+                reviewed = (str(record["method"]), int(record["id"]))
+    if reviewed is not None:  # a detector's own pass under review: its score, not a later pass of that detector's
+        latest[reviewed[0]] = reviewed[1]  # (its score was left out of samples.csv; a newcomer, session 19)
     names: list[str] = []
     arrays: list[tuple[np.ndarray, Optional[np.ndarray]]] = []
     for method, pid in sorted(latest.items()):

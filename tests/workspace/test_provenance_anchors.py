@@ -32,3 +32,19 @@ def test_samples_csv_carries_every_detectors_score(ws, tmp_path):
         rows = list(csv.DictReader(handle))
     assert {"kdist_score", "kdist_flagged", "lid_score", "lid_flagged"} <= set(rows[0])
     assert float(rows[-1]["lid_score"]) == n - 1 and rows[-1]["lid_flagged"] in ("1", "true", "True")
+
+
+def test_an_export_of_a_detectors_own_pass_carries_its_score(ws, tmp_path):
+    """Exported from a slof pass, samples.csv had no slof_score (the reviewed pass was left out as "the one above")
+    though its own columns are DIFT's (a newcomer, session 19); a later slof pass does not stand in for it."""
+    import csv
+
+    import numpy as np
+
+    n = ws.store.sample_count()
+    reviewed = ws.store.add_detection_pass("slof", {"score": np.arange(n, dtype=float), "flagged": np.arange(n) < 2}, {})
+    ws.store.add_detection_pass("slof", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {})
+    out = export_manifests(ws, tmp_path / "csv", pass_id=reviewed)
+    with open(out.out_dir / "samples.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["slof_score"]) for r in rows] == list(map(float, range(n)))

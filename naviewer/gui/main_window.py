@@ -929,6 +929,15 @@ class MainWindow(QMainWindow):
             if not result.get("anchors_trusted", True):
                 self.statusBar().showMessage("DIFT's anchors were drawn from the dataset's labels: NOT trusted "
                                              "(Workspace ▸ Anchors… names a trusted set).", 15000)
+            if result.get("attack") and not result.get("test_set"):
+                # only the Log said "test set for evaluation: none", and the monitor never showed an ASR (a newcomer)
+                self.inform("No attack success rate for this workspace",
+                            f"{result['attack']} was crafted into the dataset, but the dataset has no test split, so "
+                            "the attack success rate (ASR) cannot be measured: the monitor shows no ASR and the "
+                            "Fine-tune tab compares without it. Detection works as before.\n\nTo measure it, use a "
+                            "dataset with train/ and test/ folders (or CIFAR batches), or give a test set on the "
+                            "command line: naviewer new WORKSPACE --dataset D --test-dataset T --attack "
+                            f"{result['attack']}.")
 
         def job(ctx) -> dict:
             return tasks.create_workspace(path, source, ctx, anchors_per_class=anchors_per_class, seed=seed,

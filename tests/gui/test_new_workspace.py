@@ -119,6 +119,9 @@ def test_new_attacked_workspace_records_the_chosen_protocol(qtbot, window, tmp_p
     assert job.result["anchors_kind"] == "clean-before-poisoning" and job.result["anchors_trusted"]
     with Workspace.open(tmp_path / "ws") as ws:
         assert ws.config["attack"]["test_protocol"] == "paper" and ws.config["attack"]["name"] == "patch"
+    # a plain folder has no test split: the ASR cannot be measured, and a box says so (only the Log did; a newcomer)
+    box = window.last_message_box
+    assert box is not None and "No attack success rate" in box.windowTitle() and "--test-dataset" in box.text()
 
 
 def test_a_trusted_set_missing_a_class_fails_with_the_file_named(qtbot, window, tmp_path):

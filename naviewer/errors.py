@@ -26,5 +26,10 @@ class NaviewerError(Exception):
         return self.message
 
 
+class WorkspaceWarning(UserWarning):
+    """A damaged workspace file that does not stop the work (a run's state file, the evaluation ground truth): the
+    window shows it with the job's other warnings, the command line on stderr."""
+
+
 class JobCancelled(Exception):
     """Raised inside a job when its cancel flag is set; jobs clean up (checkpoint) and re-raise."""

@@ -210,7 +210,9 @@ class AnalysisSession:
             except NaviewerError as exc:  # evaluation only: a garbled file blocked the analyst's views (a sweep)
                 import warnings
 
-                warnings.warn(f"{exc}; evaluation mode has no ground truth to show", stacklevel=2)
+                from naviewer.errors import WorkspaceWarning
+
+                warnings.warn(f"{exc}; evaluation mode has no ground truth to show", WorkspaceWarning, stacklevel=2)
         session = cls(
             scores, labels, class_names, images=images, embeddings=embeddings, store=store, reviewer=reviewer,
             source_keys=keys if len(keys) else None, ground_truth=truth, history=history, settings=settings,

@@ -395,7 +395,11 @@ class AnalystDock:
         or when the pass has no step to take): the run's checkpoint, or the post-hoc pass's encoder."""
         from naviewer.workspace.runs import read_state
 
-        state = read_state(self.ws, self.run) if self.run else None
+        try:
+            state = read_state(self.ws, self.run) if self.run else None
+        except NaviewerError as exc:  # a garbled state file kept the whole panel closed (a sweep, session 19)
+            return (f"Cannot fine-tune or retrain: {exc}. The run's state is damaged; the review and the export work "
+                    "without it.")
         if state and state.get("status") == "awaiting_review":
             checkpoint = self.ws.checkpoint_dir(self.run) / "last.pt"
             what = f"the checkpoint of run {self.run!r}"

@@ -66,7 +66,8 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
                    "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id),
-                   "interrupted": resumable_runs(ws), "floor_cut_short": _floor_cut_short(ws)}
+                   "interrupted": _said_not_fatal(lambda: resumable_runs(ws), []),
+                   "floor_cut_short": _said_not_fatal(lambda: _floor_cut_short(ws), [])}
         trained = last_training_settings(ws.store.runs())
         if trained:
             summary["train_settings"] = trained
@@ -156,6 +157,21 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
                 out["encoder"] = f"{kept} (the encoder DIFT flagged with, kept when the review's fine-tune began)"
                 out["encoder_path"] = str(kept.resolve())
     return out
+
+
+def _said_not_fatal(read: Any, default: Any) -> Any:
+    """``read()``, or ``default`` with its NaviewerError as a warning: one garbled run state file (runs/RUN/
+    dift_state.json) failed the whole open of the workspace (a sweep, session 19); the run is said broken and the
+    rest opens."""
+    try:
+        return read()
+    except NaviewerError as exc:
+        import warnings
+
+        from naviewer.errors import WorkspaceWarning
+
+        warnings.warn(f"{exc}; that run is left out of what can be resumed", WorkspaceWarning, stacklevel=2)
+        return default
 
 
 def _awaiting_review(ws: Any, run: str) -> bool:

@@ -140,3 +140,24 @@ def test_the_same_pass_opened_again_keeps_the_analysts_place(qtbot, window, tmp_
     assert again.gallery._filter == "all" and again.session.selection.tolist() == [1, 2]
     assert again.session.current == 2
     assert np.array_equal(again.session.selection, [1, 2])
+
+
+def test_a_garbled_run_state_does_not_keep_the_workspace_closed(qtbot, window, tmp_path):
+    """One garbled runs/RUN/dift_state.json failed the whole open (a sweep, session 19): the run is said broken and
+    the workspace and its pass open."""
+    from naviewer.gui.jobs import JobState
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        ws.store.add_run("r", "dift-train", {"train": {}})
+        (ws.checkpoint_dir("r") / "last.pt").write_bytes(b"x")
+    (path / "runs" / "r").mkdir(parents=True, exist_ok=True)
+    (path / "runs" / "r" / "dift_state.json").write_text("{oops")
+    job = window.open_workspace(path)
+    qtbot.waitSignal(job.finished, timeout=20000).wait()
+    assert job.state is JobState.FINISHED, job.error_details
+    assert any("garbled DIFT run state" in w for w in job.warnings)
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.panel is not None, timeout=10000)
+    gate = window.analyst_dock.panel.finetune_gate
+    assert "run's state is damaged" in gate.blocked and not gate.button.isEnabled()

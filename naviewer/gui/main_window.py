@@ -164,7 +164,10 @@ class OverviewPanel(QWidget):
         if state.workspace is None:
             return "File ▸ New workspace… (or <code>naviewer demo</code>)"
         if self._training():
-            # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer)
+            # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer); a plain Train
+            # has no DIFT in it, and "DIFT's flags open here" promised flags that never came (a newcomer, session 19)
+            if getattr(self.state.training, "plain_training", False):
+                return "the training runs (Training monitor); when it ends, Run ▸ Detect… ranks the samples with it"
             return "the training runs (Training monitor); DIFT's flags open here for review"
         interrupted = state.workspace_summary.get("interrupted") or []
         if interrupted and state.workspace_summary.get("pass_id") is None:
@@ -1364,6 +1367,7 @@ class MainWindow(QMainWindow):
                              kind="training", torch_threads=tasks.training_threads())
         if job is None:
             return None
+        job.plain_training = True  # no DIFT in it: the Overview's next step is Detect on its encoder, not "flags"
         self.state.set_training(job)
         if run_dir is not None:
             self.state.set_run(run_dir)

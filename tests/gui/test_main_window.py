@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import time
 
 import pytest
@@ -92,6 +93,10 @@ def test_training_controls_pause_resume_cancel(qtbot, window):
     job = window.start_training({"method": "simclr", "epochs": 1, "batch_size": 8, "lr": 0.1, "device": "cpu"})
     assert job is not None and window.training_job is job
     assert window.act_pause.isEnabled() and not window.act_train.isEnabled()
+    window.state.set_workspace(Path("/tmp/ws-next-step"), {"samples": 3, "runs": []})
+    # a plain Train has no DIFT: the next step is Detect on its encoder ("DIFT's flags open here" promised flags
+    # that never came; a newcomer, session 19)
+    assert "Run ▸ Detect" in window.overview.next_step.text() and "flags open" not in window.overview.next_step.text()
     qtbot.waitUntil(lambda: job.done > 0, timeout=60000)  # the worker first imports torch to set its threads
     window.act_pause.trigger()
     assert job.state is JobState.PAUSED and window.act_resume.isEnabled()

@@ -293,7 +293,10 @@ class ExportDialog(QDialog):
             where = exc.filename if isinstance(exc.filename, str) else str(out)
             text = f"{where}: {describe_os_error(exc)}"
         elif isinstance(exc, NaviewerError):
-            text = str(exc)
+            # the command line's way out named in the window: the box sent a newcomer to a terminal flag while the
+            # dialog's own checkbox does the same (session 19)
+            text = str(exc).replace("(naviewer export --unverified)", f"(untick \u201c{self.verify.text()}\u201d "
+                                    "below, as naviewer export --unverified does)")
         else:
             text = f"{type(exc).__name__}: {exc}"
         QMessageBox.warning(self, "Export failed", text)

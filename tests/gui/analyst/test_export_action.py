@@ -182,6 +182,7 @@ def test_a_failed_background_export_is_said_in_the_dialog(qtbot, tmp_path, monke
     dialog.path_edit.setText(str(out))
     click_export(qtbot, dialog)
     assert warnings and warnings[-1][0] == "Export failed" and "--unverified" in warnings[-1][1]
+    assert "untick \u201cCheck that the dataset" in warnings[-1][1]  # the dialog's own way out first (a newcomer)
     assert dialog.isVisible() and dialog.export_button.isEnabled()
     assert not (out / "kept.txt").exists()
 

@@ -40,7 +40,8 @@ def few_anchors_notice(anchors: "Anchors", advised: int = ADVISED_ANCHORS_PER_CL
     if not short:
         return None
     fewest = min(short.values())
-    head = (f"{len(short)} of {len(counts)} classes have fewer than {advised} trusted anchors (the fewest: "
+    kind = "trusted anchors" if getattr(anchors, "trusted", True) else "anchors"  # "trusted" of untrusted ones read
+    head = (f"{len(short)} of {len(counts)} classes have fewer than {advised} {kind} (the fewest: "  # as a contradiction
             f"{fewest}). ")
     if fewest < UNJUDGED_BELOW:
         # measured: with 1 anchor a class the poisons' MinDist sat at the 24th-74th percentile of the clean

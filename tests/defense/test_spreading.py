@@ -306,6 +306,8 @@ def test_few_anchors_a_class_are_said_with_the_pass_and_ten_are_not(poisoned, po
     few = Anchors(poisoned_anchors.indices[keep], labels[keep])
     notice = few_anchors_notice(few)
     assert notice.startswith("4 of 10 classes have fewer than 10 trusted anchors (the fewest: 3)")
+    untrusted = Anchors(poisoned_anchors.indices[keep], labels[keep], trusted=False)  # not called "trusted" (a newcomer)
+    assert few_anchors_notice(untrusted).startswith("4 of 10 classes have fewer than 10 anchors (the fewest: 3)")
     one = np.concatenate([np.flatnonzero(labels == c)[:1] for c in np.unique(labels)])
     said = few_anchors_notice(Anchors(poisoned_anchors.indices[one], labels[one]))
     assert "(the fewest: 1)" in said and "a verdict of no poison means nothing" in said and "crop_density" in said

@@ -1500,7 +1500,13 @@ class MainWindow(QMainWindow):
             action.setStatusTip(text)
         self.act_export.setEnabled(self.workspace_path is not None)
         self.act_detect.setEnabled(self.workspace_path is not None)
-        self.act_floor.setEnabled(self.workspace_path is not None and job is None)
+        # the floor trains on the clean set and measures with the attack's trigger: a workspace made without an attack
+        # has neither, and the action ran only to say "train first" (a newcomer, session 19)
+        crafted = bool(self.state.workspace_summary.get("attack", True)) if self.workspace_path else False
+        self.act_floor.setEnabled(self.workspace_path is not None and job is None and crafted)
+        if self.workspace_path is not None and not crafted:
+            self.act_floor.setToolTip("The no-poison floor needs a workspace naviewer crafted an attack into (a clean "
+                                      "set and a trigger to measure with): File ▸ New workspace… with an attack")
         cut_short = (self.state.workspace_summary.get("floor_cut_short") or []) if self.workspace_path else []
         # a floor cut short is trained on, not begun again: the menu said "Measure" and the run went on in silence
         self.act_floor.setText(f"Resume the no-&poison floor ({cut_short[-1]}, cut short)" if cut_short

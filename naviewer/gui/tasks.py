@@ -66,6 +66,7 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
                    "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id),
+                   "attack": (ws.config.get("attack") or {}).get("name"),
                    "interrupted": _said_not_fatal(lambda: resumable_runs(ws), []),
                    "floor_cut_short": _said_not_fatal(lambda: _floor_cut_short(ws), [])}
         trained = last_training_settings(ws.store.runs())

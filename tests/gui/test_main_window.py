@@ -364,8 +364,10 @@ def test_the_no_poison_floor_is_measured_from_the_run_menu(qtbot, window, tmp_pa
         ws.store.add_run("dift", "dift", {"train": train_config(1, knn_every=0).to_dict()})
         config, name = floor_recipe(ws)
         assert config.epochs == 1 and name == "floor"
+    window.state.set_workspace(tmp_path / "plain", {"samples": 3, "runs": [], "attack": None})
+    assert not window.act_floor.isEnabled() and "crafted an attack" in window.act_floor.toolTip()  # nothing to measure
     window.open_workspace(tmp_path / "ws")
-    qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.workspace_path == tmp_path / "ws", timeout=20000)
     assert window.act_floor.isEnabled()
     started = []
     window.jobs.job_started.connect(started.append)

@@ -1132,7 +1132,16 @@ class MainWindow(QMainWindow):
         for row in reversed(rows):
             where = f"run {row['run']}" if row.get("run") else "no run"
             when = f", epoch {int(row['epoch']) + 1}" if row.get("epoch") is not None else ", post-hoc"
-            choices.append((int(row["id"]), row.get("run"), f"Pass {row['id']}: {row['method']} ({where}{when})"))
+            # what each pass found, so the one to review can be chosen (with DIFT at 0 a newcomer had to guess)
+            summary = (row.get("settings") or {}).get("summary") if isinstance(row.get("settings"), dict) else None
+            found = ""
+            if isinstance(summary, dict):
+                if summary.get("noop"):
+                    found = " · no poison detected"
+                elif isinstance(summary.get("flagged"), (int, float)):
+                    found = f" · {int(summary['flagged']):,} flagged"
+            choices.append((int(row["id"]), row.get("run"),
+                            f"Pass {row['id']}: {row['method']} ({where}{when}){found}"))
         return choices
 
     def _fill_passes_menu(self) -> None:

@@ -213,12 +213,13 @@ def test_workspace_menu_lists_every_pass_and_opens_the_chosen_one(qtbot, window,
     path = folder_workspace(tmp_path, n=60, n_poison=6, seed=2)
     with Workspace.open(path) as ws:
         scores = ws.store.pass_scores(1)
-        ws.store.add_detection_pass("dift", dict(scores), {"k": 5}, run="posthoc")
+        ws.store.add_detection_pass("dift", dict(scores), {"k": 5, "summary": {"flagged": 7}}, run="posthoc")
     window.state.set_workspace(path, {"samples": 60, "pass_id": 2, "runs": []})
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == 2, timeout=10000)
     choices = window.pass_choices()
     assert [c[0] for c in choices] == [2, 1]
-    assert choices[0][2] == "Pass 2: dift (run posthoc, post-hoc)" and choices[1][2] == "Pass 1: dift (run r, epoch 1)"
+    # with what each found: a newcomer guessed which pass to open (session 19)
+    assert choices[0][2] == "Pass 2: dift (run posthoc, post-hoc) · 7 flagged" and choices[1][2] == "Pass 1: dift (run r, epoch 1)"
     window._fill_passes_menu()
     actions = window.passes_menu.actions()
     assert [a.isChecked() for a in actions] == [True, False]

@@ -43,7 +43,9 @@ def event_text(kind: str, data: object) -> str:
     texts = {
         "paused": "paused",
         "resumed": "resumed",
-        "checkpoint": f"checkpoint saved{epoch}" + (f" ({d['tag']})" if d.get("tag") else ""),
+        # an epoch tag is the 0-based file name: "epoch 30 (epoch_0029)" read as one off (a newcomer, session 19)
+        "checkpoint": f"checkpoint saved{epoch}" + (f" ({d['tag']})" if d.get("tag")
+                                                    and not str(d["tag"]).startswith("epoch_") else ""),
         "finished": f"training finished after {n('epochs')} epochs"
                     + (f" ({str(d['reason']).replace('_', ' ')})" if d.get("reason") else ""),
         "cancelled": f"cancelled{epoch}; the last checkpoint is kept",

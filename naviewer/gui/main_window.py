@@ -779,6 +779,9 @@ class MainWindow(QMainWindow):
     def _log_event(self, job: Job, kind: str, data: dict) -> None:
         from naviewer.gui.format import event_text
 
+        if kind == "checkpoint" and not (isinstance(data, dict) and data.get("tag")):
+            return  # the save every epoch: one Log line an epoch buried the rest (a newcomer, session 19); a cancel
+            # and the end say where the last checkpoint is
         text = event_text(kind, data)
         line = f"{job.name}: {text}"
         # a cancel at an epoch's end saved the same checkpoint twice: the Log said it twice (newcomer session 18)

@@ -10,6 +10,8 @@ from naviewer.gui.format import before_after_text, event_text
 @pytest.mark.parametrize("kind, data, words", [
     ("dift_review", {"epoch": 34, "flagged": 121, "run": "r"}, "DIFT flagged 121 samples at epoch 34"),
     ("checkpoint", {"epoch": 5, "path": "x/last.pt"}, "checkpoint saved at epoch 5"),
+    ("checkpoint", {"epoch": 30, "tag": "epoch_0029"}, "checkpoint saved at epoch 30"),  # not "(epoch_0029)": one off
+    ("checkpoint", {"epoch": 30, "tag": "review"}, "checkpoint saved at epoch 30 (review)"),
     ("epoch_end_resumed", {"epoch": 7}, "epoch 7 finished after the resume"),
     ("finetune", {"skipped": True, "reason": "fewer than 2 confirmed samples"},
      "fine-tuning skipped: fewer than 2 confirmed samples"),

@@ -392,3 +392,12 @@ def test_help_opens_the_user_guide(qtbot, window):
     assert window.show_guide(opener=lambda url: False) is None  # no browser: where the guides are, in a box
     assert "docs/index.md" in window.last_message_box.text()
     assert window.act_guide in window.menuBar().actions()[-1].menu().actions()
+
+
+def test_the_save_every_epoch_is_not_a_log_line_but_a_tagged_one_is(qtbot, window):
+    """One "checkpoint saved" line an epoch buried the rest of the Log (a newcomer, session 19)."""
+    job = type("J", (), {"name": "Train simclr"})()
+    window._log_event(job, "checkpoint", {"epoch": 3, "path": "x/last.pt"})
+    assert "checkpoint saved" not in window.log.toPlainText()
+    window._log_event(job, "checkpoint", {"epoch": 30, "tag": "review", "path": "x/last.pt"})
+    assert "Train simclr: checkpoint saved at epoch 30 (review)" in window.log.toPlainText()

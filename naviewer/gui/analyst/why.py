@@ -465,8 +465,13 @@ class WhyFlaggedWidget(QWidget):
             if len(sv):
                 top = max(top, self._hist(plot, sv, edges, SELECTION_COLOUR, f"selected ({len(sv)})", 200))
         # short: the plot is a third of a docked panel (the x axis says these are the candidates)
-        self._layouts["mindist"].set((float(edges[0]), float(edges[-1])), top, line,
-                                     f"MinDist: {int((flagged > gmm['split']).sum())} flags above the split")
+        flags_above = int((flagged > gmm["split"]).sum())
+        above = int((np.asarray(values) > gmm["split"]).sum())
+        title = f"MinDist: {flags_above} flags above the split"
+        if flags_above == 0 and above:  # "0 flags above the split" over bars above it read as a contradiction: the
+            # guard judged the split, and only the Log said so (a newcomer, session 19)
+            title = f"MinDist: {above} above the split, none flagged (the guard)"
+        self._layouts["mindist"].set((float(edges[0]), float(edges[-1])), top, line, title)
 
     def _draw_density(self) -> None:
         plot, s = self.density_plot, self.session

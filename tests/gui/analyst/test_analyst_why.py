@@ -80,3 +80,20 @@ def test_the_epochs_legend_sits_above_every_point(qtbot, demo_session, size) -> 
     points = [item.vb.mapViewToScene(QPointF(float(x), float(y)))
               for curve in item.listDataItems() for x, y in zip(*curve.getData())]
     assert points and not any(box.contains(p) for p in points), (size, "a point under the legend")
+
+
+def test_no_flag_above_the_split_says_the_guard_judged_it(qtbot, demo_session) -> None:
+    """"MinDist: 0 flags above the split" over bars above it read as a contradiction (a newcomer, session 19)."""
+    import numpy as np
+
+    demo_session.scores["flagged"] = np.zeros(demo_session.n, bool)
+    if hasattr(demo_session, "_flagged_mask"):
+        del demo_session._flagged_mask
+    why = WhyFlaggedWidget(demo_session)
+    qtbot.addWidget(why)
+    why.resize(1500, 420)
+    why.show()
+    qtbot.waitExposed(why)
+    assert not demo_session.flagged_mask.any()
+    title = why.mindist_plot.getPlotItem().titleLabel.text
+    assert "above the split, none flagged (the guard)" in title, title

@@ -370,6 +370,9 @@ class ClusterListWidget(QWidget):
         finally:
             self._syncing = False
 
+    #: the last notice said "No cluster is chosen" (the next choice replaces it)
+    _said_none_chosen = False
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         """↑ ↓ (or Space) with no cluster chosen choose the row under the table's cursor: with one cluster the arrows
         had nowhere to move, chose nothing, and C kept saying "No cluster is chosen" (newcomer session 18)."""
@@ -378,6 +381,10 @@ class ClusterListWidget(QWidget):
                 and not self.table.selectionModel().hasSelection()):
             row = self.table.currentRow()
             self.table.selectRow(row if 0 <= row < self.table.rowCount() else 0)
+            if self._said_none_chosen:  # "No cluster is chosen" stood on after Space chose one (a newcomer, session 19)
+                self._said_none_chosen = False
+                self.notice.emit(f"Cluster {self.selected_cluster() + 1} chosen: C · R · L decide it."
+                                 if self.selected_cluster() is not None else "")
             return True
         return super().eventFilter(watched, event)
 
@@ -387,6 +394,7 @@ class ClusterListWidget(QWidget):
         if index is None:
             self.notice.emit("No cluster is chosen, so nothing was decided: ↑ ↓ or Space choose one, then C · R · L "
                              "decide it.")
+            self._said_none_chosen = True
             return np.zeros(0, np.int64)
         done = decide(self, self.session, self.session.clusters()[index].members, state)
         if len(done):  # replaces the "No cluster is chosen" line, which stayed after the cluster was decided

@@ -236,6 +236,7 @@ def test_the_arrows_or_space_choose_a_cluster_when_none_is_chosen(qtbot, demo_se
     assert "↑ ↓ or Space choose one" in g.notice.text()
     _key(qtbot, Qt.Key.Key_Space)
     assert panel.clusters.selected_cluster() == 0  # the row under the table's cursor, with no move needed
+    assert g.notice.text() == "Cluster 1 chosen: C · R · L decide it."  # "No cluster is chosen" stood on (session 19)
     _key(qtbot, Qt.Key.Key_C)
     members = s.clusters()[0].members
     assert (s.states()[members] == "confirmed").all()

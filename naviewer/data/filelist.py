@@ -279,7 +279,7 @@ class _Resolver:
                 if stat.S_ISREG(mode):
                     return text, (folder[1] + base if folder[1] != head + "/" else text)
                 if not stat.S_ISLNK(mode):  # missing, a folder, a device...: what is_file() refused
-                    raise NaviewerError(f"line {number}: image not found: {shown(text)}", self.list_path)
+                    raise NaviewerError(f"line {number}: image not found: {shown(text)}{_separator_hint(text)}", self.list_path)
         return self._resolve(text, number)
 
     def _folder(self, head: str) -> Optional[tuple[str, str]]:
@@ -305,10 +305,15 @@ class _Resolver:
                 list_path,
             )
         if not _is_file(real):
-            raise NaviewerError(f"line {number}: image not found: {shown(text)}", list_path)
+            raise NaviewerError(f"line {number}: image not found: {shown(text)}{_separator_hint(text)}", list_path)
         lexical = Path(os.path.normpath(candidate))
         key = lexical.relative_to(root_abs) if lexical.is_relative_to(root_abs) else real.relative_to(root_real)
         return key.as_posix(), real.relative_to(root_real).as_posix()
+
+
+def _separator_hint(text: str) -> str:
+    """A hint for a path written with Windows' separators (a bare "image not found" left the reason to guess)."""
+    return " (a Windows path? write / between folders: naviewer reads \\ as part of a name)" if "\\" in text else ""
 
 
 def _is_file(path: Path) -> bool:

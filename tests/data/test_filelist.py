@@ -190,3 +190,10 @@ def test_a_label_left_off_some_lines_of_a_labelled_list_is_said(tmp_path: Path, 
         warnings.simplefilter("error", DatasetWarning)
         FileListDataset(tmp_path / "explicit.txt")  # -1 on purpose: nothing to say
         FileListDataset(tmp_path / "none.txt")  # an unlabelled list: nothing to say
+
+
+def test_a_windows_path_is_hinted(tmp_path: Path, pngs) -> None:
+    """``imgs\\a.png`` read as a bare "image not found" (a sweep, session 19)."""
+    (tmp_path / "list.txt").write_text("imgs\\a.png 0\n")
+    with pytest.raises(NaviewerError, match="a Windows path"):
+        FileListDataset(tmp_path / "list.txt")

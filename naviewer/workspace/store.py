@@ -207,6 +207,8 @@ class WorkspaceStore:
         if create and read_only:
             raise ValueError("cannot create a store read-only")
         if not create and not self.path.is_file():
+            if self.path.is_dir():  # it read "missing" (a sweep, session 19)
+                raise NaviewerError("the workspace database is a folder, not the SQLite file it should be", self.path)
             raise NaviewerError("the workspace database is missing", self.path)
         if not create:
             self._check_header()

@@ -29,3 +29,9 @@ def test_a_database_locked_for_writing_is_refused_at_once(tmp_path: Path) -> Non
         store.check_writable(wait_s=0.2)
     finally:
         store.close()
+
+
+def test_a_database_replaced_by_a_folder_is_said_so(tmp_path: Path) -> None:
+    (tmp_path / "naviewer.sqlite").mkdir()
+    with pytest.raises(NaviewerError, match="is a folder"):
+        WorkspaceStore(tmp_path / "naviewer.sqlite")

@@ -100,8 +100,10 @@ def _batch_arrays(path: Path, label_key: str, num_classes: int) -> tuple[np.ndar
         raise NaviewerError(f"{len(data)} images but {len(labels)} labels", path)
     bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if bad.size:
-        raise NaviewerError(
-            f"label {int(labels[bad[0]])} of image {int(bad[0])} is out of range 0..{num_classes - 1}", path
+        meta = path.parent / ("batches.meta" if (path.parent / "batches.meta").is_file() else "meta")
+        raise NaviewerError(  # the batch was blamed alone where the meta file had too few class names (a sweep)
+            f"label {int(labels[bad[0]])} of image {int(bad[0])} is out of range 0..{num_classes - 1}: either this "
+            f"batch is damaged, or {meta.name} names too few classes ({num_classes})", path
         )
     return data, labels
 

@@ -191,3 +191,11 @@ def test_a_folder_with_both_cifar_sets_or_a_file_in_their_place_is_said(tmp_path
     (tmp_path / "file" / CIFAR10_DIR).write_text("not a folder")
     with pytest.raises(NaviewerError, match="is a file, not the folder"):
         find_cifar_dir(tmp_path / "file")
+
+
+def test_too_few_class_names_are_named_beside_the_batch(tmp_path: Path) -> None:
+    """A batches.meta with too few names blamed data_batch_1 alone (a sweep, session 19)."""
+    folder, _ = make_cifar10(tmp_path, per_batch=20, batches=(1,))
+    write_pickle(folder / "batches.meta", {b"label_names": [b"airplane", b"automobile"], b"num_cases_per_batch": 20})
+    with pytest.raises(NaviewerError, match="batches.meta names too few classes"):
+        CifarDataset(tmp_path, "train")

@@ -218,9 +218,13 @@ class WorkspaceStore:
         try:
             try:
                 conn = self._conn()
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
                 if read_only is not None or create:
                     raise
+                if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                    # another process's exclusive lock (a database browser) read as "open read-only" (a sweep)
+                    raise NaviewerError("another process holds the workspace's database locked (a database browser, "
+                                        "or a write in progress): close it, or wait for it", self.path) from None
                 self.close()  # read-write refused (a read-only file system, a file of another user)
                 self.read_only = True
                 conn = self._conn()

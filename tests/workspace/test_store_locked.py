@@ -35,3 +35,23 @@ def test_a_database_replaced_by_a_folder_is_said_so(tmp_path: Path) -> None:
     (tmp_path / "naviewer.sqlite").mkdir()
     with pytest.raises(NaviewerError, match="is a folder"):
         WorkspaceStore(tmp_path / "naviewer.sqlite")
+
+
+def test_an_exclusive_lock_at_open_is_said_as_a_lock_not_read_only(tmp_path: Path) -> None:
+    """An exclusive lock held by a database browser read as "the workspace is open read-only" (a sweep, session 19)."""
+    path = tmp_path / "naviewer.sqlite"
+    WorkspaceStore(path, create=True).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        try:
+            store = WorkspaceStore(path, busy_timeout_s=0.2)
+        except NaviewerError as exc:
+            assert "locked" in exc.message and "read-only" not in exc.message
+        else:  # the platform let it open: then it is not read-only either
+            assert not store.read_only
+            store.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

@@ -213,6 +213,17 @@ class AnalysisSession:
                 from naviewer.errors import WorkspaceWarning
 
                 warnings.warn(f"{exc}; evaluation mode has no ground truth to show", WorkspaceWarning, stacklevel=2)
+        per = truth.get("samples") if isinstance(truth, dict) else None
+        if isinstance(per, list) and len(per) != len(labels):
+            # a ground truth of another length was read sample by sample, the rest unsaid (a sweep, session 19)
+            import warnings
+
+            from naviewer.errors import WorkspaceWarning
+
+            warnings.warn(f"{getattr(ws, 'ground_truth_path', 'ground_truth.json')}: the ground truth lists {len(per):,} "
+                          f"samples, the workspace has {len(labels):,}; evaluation mode has no ground truth to show",
+                          WorkspaceWarning, stacklevel=2)
+            truth = None
         session = cls(
             scores, labels, class_names, images=images, embeddings=embeddings, store=store, reviewer=reviewer,
             source_keys=keys if len(keys) else None, ground_truth=truth, history=history, settings=settings,

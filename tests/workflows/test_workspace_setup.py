@@ -116,3 +116,11 @@ def test_a_damaged_ground_truth_is_a_warning_where_only_evaluation_reads_it(tmp_
             warnings.simplefilter("always")
             session = AnalysisSession.from_workspace(ws)
         assert session.ground_truth is None and any("garbled ground truth" in str(w.message) for w in caught)
+        record = {"samples": [{"kind": "clean"}] * (ws.store.sample_count() + 3)}  # another length: said, not read
+        import json
+
+        ws.ground_truth_path.write_text(json.dumps(record))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            session = AnalysisSession.from_workspace(ws)
+        assert session.ground_truth is None and any("the ground truth lists" in str(w.message) for w in caught)

@@ -182,6 +182,11 @@ def test_inspector_neighbours_and_evaluation_mode(qtbot, demo_session) -> None:
     rank = int(np.asarray(demo_session.scores["rank"])[poison])
     assert inspector.values["rank"].text() == f"{rank + 1:,} of {demo_session.n:,} (1 = densest)"
     assert len(inspector.neighbour_buttons) == 8
+    inspector.resize(340, 420)
+    inspector.show()
+    qtbot.waitExposed(inspector)
+    # under the decisions, above the scores: at the scroll area's bottom a newcomer never found it (session 19)
+    assert inspector.evaluation.y() < inspector.values["rank"].y() < inspector.neighbour_box.y()
     assert not inspector.truth.isVisibleTo(inspector)
     inspector.set_evaluation_mode(True)
     assert inspector.truth.isVisibleTo(inspector) and "poison" in inspector.truth.text()

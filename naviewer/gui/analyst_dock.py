@@ -314,22 +314,34 @@ class AnalystDock:
         w.state.log(f"{title} (run {name}, this run's recipe from scratch, no DIFT)")
 
     def _again_done(self, job) -> None:
-        if self._removed:
+        result = self._take_result(job)
+        if result is None:
             return
-        result = job.result or {}
-        self.panel.set_finetune_result(result)
-        self._show_after_embeddings(result)
         gate = self.panel.finetune_gate
         used = int(result.get("confirmed", 0))
         gate.set_running(False)
         gate.mark_done(f"Done: retrained again (run {result.get('again')}) without {plural(used, 'confirmed poison')}; "
                        "the table compares it with the encoder DIFT flagged with.", used)
-        self.panel.tabs.setCurrentWidget(gate)
+        self._say_done(f"retrained again without {plural(used, 'confirmed poison')}:", result,
+                       "The retrain on the changed decisions finished; see the Fine-tune tab")
+
+    def _take_result(self, job) -> Optional[dict]:
+        """A finished step's result shown in the Fine-tune tab's table and the map's after-embeddings (None when
+        the panel was taken off meanwhile)."""
+        if self._removed:
+            return None
+        result = job.result or {}
+        self.panel.set_finetune_result(result)
+        self._show_after_embeddings(result)
+        return result
+
+    def _say_done(self, lead: str, result: dict, status: str) -> None:
+        """The Fine-tune tab brought forward, the Log's before / after line and the status bar's word."""
         from naviewer.gui.format import before_after_text
 
-        self.window.state.log(f"retrained again without {plural(used, 'confirmed poison')}: "
-                              f"{before_after_text(result.get('before'), result.get('after'))}")
-        self.window.statusBar().showMessage("The retrain on the changed decisions finished; see the Fine-tune tab", 15000)
+        self.panel.tabs.setCurrentWidget(self.panel.finetune_gate)
+        self.window.state.log(f"{lead} {before_after_text(result.get('before'), result.get('after'))}")
+        self.window.statusBar().showMessage(status, 15000)
 
     def _show_earlier_result(self) -> None:
         """A workspace reopened after its fine-tune / remove-and-retrain shows that result and does not
@@ -490,19 +502,12 @@ class AnalystDock:
         w.statusBar().showMessage("Post-hoc fine-tuning finished; see the Fine-tune tab", 15000)
 
     def _done(self, job) -> None:
-        if self._removed:
+        result = self._take_result(job)
+        if result is None:
             return
-        result = job.result or {}
-        self.panel.set_finetune_result(result)
-        self._show_after_embeddings(result)
         gate = self.panel.finetune_gate
         gate.show_done(int(result.get("confirmed", 0)))
-        self.panel.tabs.setCurrentWidget(gate)
-        w = self.window
-        from naviewer.gui.format import before_after_text
-
-        w.state.log(f"{gate.reason.text()} {before_after_text(result.get('before'), result.get('after'))}")
-        w.statusBar().showMessage("Training on the cleaned data finished; see the Fine-tune tab", 15000)
+        self._say_done(gate.reason.text(), result, "Training on the cleaned data finished; see the Fine-tune tab")
 
     def remove(self) -> None:
         """Close, and take the panel off the window: the dock is hidden, titled plainly and left with a

@@ -110,10 +110,11 @@ class BufferedReporter:
 
 
 def _number(value: Any, default: Optional[float]) -> Optional[float]:
-    """``value`` as a float when it is a finite number, else ``default`` (records come from files)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
-        return default
-    return float(value)
+    """``value`` as a finite float (the monitor model's reading of a record's field), else ``default``."""
+    from naviewer.analysis.monitor_model import number
+
+    out = number(value)
+    return default if out is None else out
 
 
 class _Worker(QThread):

@@ -203,27 +203,24 @@ class AnalysisSession:
                 history = [EpochFlags(int(r["epoch"]), np.asarray(r["buffer_ids"], dtype=np.int64)) for r in per_epoch]
         history.sort(key=lambda e: e.epoch)
         class_names = list(getattr(ws, "class_names", None) or [])
-        truth = None
+        truth, problem = None, None
         if with_ground_truth and hasattr(ws, "read_ground_truth"):
             try:
                 truth = ws.read_ground_truth()
             except NaviewerError as exc:  # evaluation only: a garbled file blocked the analyst's views (a sweep)
-                import warnings
-
-                from naviewer.errors import WorkspaceWarning
-
-                warnings.warn(f"{exc}; evaluation mode has no ground truth to show", WorkspaceWarning, stacklevel=2)
+                problem = str(exc)
         per = truth.get("samples") if isinstance(truth, dict) else None
         if isinstance(per, list) and len(per) != len(labels):
             # a ground truth of another length was read sample by sample, the rest unsaid (a sweep, session 19)
+            problem = (f"{getattr(ws, 'ground_truth_path', 'ground_truth.json')}: the ground truth lists {len(per):,} "
+                       f"samples, the workspace has {len(labels):,}")
+            truth = None
+        if problem is not None:
             import warnings
 
             from naviewer.errors import WorkspaceWarning
 
-            warnings.warn(f"{getattr(ws, 'ground_truth_path', 'ground_truth.json')}: the ground truth lists {len(per):,} "
-                          f"samples, the workspace has {len(labels):,}; evaluation mode has no ground truth to show",
-                          WorkspaceWarning, stacklevel=2)
-            truth = None
+            warnings.warn(f"{problem}; evaluation mode has no ground truth to show", WorkspaceWarning, stacklevel=2)
         session = cls(
             scores, labels, class_names, images=images, embeddings=embeddings, store=store, reviewer=reviewer,
             source_keys=keys if len(keys) else None, ground_truth=truth, history=history, settings=settings,

@@ -78,7 +78,7 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
             from naviewer.workspace.runs import being_trained, training_ended
 
             ended = training_ended(root / "runs" / run / "metrics.jsonl")
-            if being_trained_here(root, run, being_trained):  # offered without a word at epoch 19 of 60 (a newcomer)
+            if being_trained(SimpleNamespace(path=root), run):  # offered without a word at epoch 19 of 60 (a newcomer)
                 words = f"run {run}, STILL TRAINING: its last.pt is half-trained"
             elif ended is False:
                 words = f"run {run}, stopped before its end: half-trained (Run ▸ Resume interrupted run goes on with it)"
@@ -86,14 +86,6 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
                 words = f"run {run} (trained without DIFT, or by another tool)"
         out.append((path, words))
     return out
-
-
-def being_trained_here(root: Path, run: str, being_trained) -> bool:
-    """Whether a process trains ``run`` of the workspace at ``root`` now (its run lock is held)."""
-    try:
-        return bool(being_trained(SimpleNamespace(path=root), run))
-    except (OSError, AttributeError):
-        return False
 
 
 class DetectDialog(QDialog):

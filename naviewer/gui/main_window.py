@@ -217,7 +217,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._pending_follow: Optional[Path] = None
         self._pending_job_for_monitor: Optional[Job] = None
-        self._last_event_line: Optional[str] = None  # the Log says a job's event line once, not twice in a row
+        self._last_event_line: Optional[str] = None
+        self._warnings_said: set[str] = set()  # the warnings a box showed in this window (unsaid_warnings)  # the Log says a job's event line once, not twice in a row
         self.analyst_dock = None  # AnalystDock: the analyst panel on a detection pass
 
         self._create_actions()
@@ -744,7 +745,7 @@ class MainWindow(QMainWindow):
         """``warnings`` without repeats and (unless ``again``) without those a box already showed in this window (then
         remembered): "cat/notes.txt was skipped" came back as a box on every Detect and Fine-tune, twice in one box at
         the creation (a newcomer, session 19). The Log keeps every one."""
-        said = self.__dict__.setdefault("_warnings_said", set())
+        said = self._warnings_said
         fresh = [w for w in dict.fromkeys(warnings) if again or w not in said]
         said.update(fresh)
         return fresh
@@ -1275,8 +1276,9 @@ class MainWindow(QMainWindow):
             return None
         start = self.workspace_path / "checkpoints"
         summary = self.state.workspace_summary
-        missing = str(summary.get("encoder") or "") if self._workspace_encoder() is None else ""
-        dialog = DetectDialog(self, self.encoder_path or self._workspace_encoder(),
+        own = self._workspace_encoder()  # (a glob of the workspace's checkpoints: read once)
+        missing = str(summary.get("encoder") or "") if own is None else ""
+        dialog = DetectDialog(self, self.encoder_path or own,
                               start if start.is_dir() else self.workspace_path, self.detectors_chosen,
                               missing=missing)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

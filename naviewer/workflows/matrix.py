@@ -257,8 +257,8 @@ def _floor_repeat(cell: Cell, demo, out_dir: Path, evaluator: _Evaluator, ctx: J
         ws = evaluator.ws
         name = f"floor-r{int(repeat)}"
         ctx.event("log", message=f"== no-poison floor {cell.floor_key}, draw {repeat + 1} (seed {config.seed})")
-        if ws.run_dir(name).exists():  # cut short before: begun again (its checkpoint may be half a training)
-            shutil.rmtree(ws.run_dir(name))
+        if (ws.path / "runs" / name).exists():  # cut short before: begun again (its checkpoint may be half a training)
+            shutil.rmtree(ws.path / "runs" / name)
             shutil.rmtree(ws.checkpoint_dir(name), ignore_errors=True)
         trainer = build_trainer(config, evaluator.sets.train, ws.run_dir(name), checkpoint_dir=ws.checkpoint_dir(name))
         trainer.fit(ctx)

@@ -484,10 +484,8 @@ PosthocFinetuneOutcome = FinetuneOutcome
 def _warn_other_encoder(ws: Workspace, source: Path, ctx: JobContext) -> None:
     """Say so when ``--checkpoint`` is not the encoder whose embeddings the reviewed flags came from: the
     fine-tuning then pulls apart a cluster that encoder may not have (a sweep: it ran without a word)."""
-    latest = ws.store.latest_pass_id("dift")
-    info = (ws.store.pass_info(latest) or {}) if latest is not None else {}
-    run = {r["name"]: r for r in ws.store.runs()}.get(info.get("run") or "")
-    if run is None or run["kind"] not in POSTHOC_KINDS or not run["config"].get("checkpoint"):
+    run = _reviewed_posthoc_run(ws, {r["name"]: r for r in ws.store.runs()})
+    if run is None or not run["config"].get("checkpoint"):
         return  # the flags came from a training run (or none were recorded): nothing to compare with
     recorded = locate_recorded_checkpoint(ws, run["config"]["checkpoint"])
     try:
@@ -501,17 +499,20 @@ def _warn_other_encoder(ws: Workspace, source: Path, ctx: JobContext) -> None:
                                      "first to check: naviewer detect WORKSPACE --checkpoint " + str(source) + ")")
 
 
+def _reviewed_posthoc_run(ws: Workspace, runs: dict[str, dict]) -> Optional[dict]:
+    """The run record of the latest DIFT pass when a post-hoc detection made it, else None (``runs`` by name)."""
+    latest = ws.store.latest_pass_id("dift")
+    if latest is None:
+        return None
+    run = runs.get((ws.store.pass_info(latest) or {}).get("run") or "")
+    return run if run is not None and run["kind"] in POSTHOC_KINDS else None
+
+
 def posthoc_checkpoint(ws: Workspace) -> tuple[Path, str, str]:
     """(checkpoint, run, tag) of the post-hoc detection whose flags the analyst reviewed: the run of
     the latest DIFT pass when it is a post-hoc run, else the latest post-hoc run."""
     runs = {r["name"]: r for r in ws.store.runs()}
-    latest = ws.store.latest_pass_id("dift")
-    chosen = None
-    if latest is not None:
-        info = ws.store.pass_info(latest) or {}
-        run = runs.get(info.get("run") or "")
-        if run is not None and run["kind"] in POSTHOC_KINDS:
-            chosen = run
+    chosen = _reviewed_posthoc_run(ws, runs)
     if chosen is None:
         posthoc = [r for r in runs.values() if r["kind"] in POSTHOC_KINDS and r["config"].get("checkpoint")]
         chosen = max(posthoc, key=lambda r: r["created"]) if posthoc else None

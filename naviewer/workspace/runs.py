@@ -167,7 +167,7 @@ def interrupted_trainings(ws: "Workspace") -> list[str]:
         if (name in recorded or read_state(ws, name) is not None
                 or not (ws.path / "checkpoints" / name / "last.pt").is_file()):
             continue
-        if _ended(folder / "metrics.jsonl") is False and not being_trained(ws, name):
+        if training_ended(folder / "metrics.jsonl") is False and not being_trained(ws, name):
             out.append(name)
     return out
 
@@ -220,7 +220,7 @@ def finished_checkpoints(workspace: Path) -> list[Path]:
     Train had finished; a newcomer, session 19). A training still running, or cut short, is not offered."""
     found = []
     for checkpoint in Path(workspace).glob("checkpoints/*/last.pt"):
-        if _ended(Path(workspace) / "runs" / checkpoint.parent.name / "metrics.jsonl"):
+        if training_ended(Path(workspace) / "runs" / checkpoint.parent.name / "metrics.jsonl"):
             try:
                 found.append((checkpoint.stat().st_mtime, checkpoint))
             except OSError:
@@ -229,11 +229,6 @@ def finished_checkpoints(workspace: Path) -> list[Path]:
 
 
 def training_ended(metrics: Path) -> Optional[bool]:
-    """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None)."""
-    return _ended(metrics)
-
-
-def _ended(metrics: Path) -> Optional[bool]:
     """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None:
     no file, or neither a start nor an end in its last few MB)."""
     try:

@@ -275,3 +275,15 @@ def test_the_jobs_list_shows_how_far_the_whole_run_is(qtbot, manager):
     assert panel._items[job.id].text(2).endswith(" 50 %")
     go_on.set()
     qtbot.waitSignal(job.finished, timeout=10000).wait()
+
+
+def test_a_finished_training_reads_whole_whatever_its_last_step_record(qtbot, manager):
+    """The Jobs list read "finished 98 %" after a retrain whose last step record fell short of the epoch's end."""
+    def training(ctx):
+        ctx.metric(kind="run_start", total_epochs=2, steps_per_epoch=10, method="simclr")
+        for step in range(18):  # two steps of the last epoch never logged
+            ctx.metric(kind="step", epoch=step // 10, step=step, loss=1.0)
+
+    job = manager.start(training, "Train")
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    assert job.run_fraction == 1.0

@@ -42,3 +42,14 @@ def test_a_failing_section_is_recorded_not_fatal(tmp_path, monkeypatch):
     assert record["ok"] is False and record["exit_code"] == 2 and "--scale" in record["log_tail"]
     assert "failed" in (tmp_path / "gpu_check.md").read_text()
     assert tool.main(["--out", str(tmp_path), "--only", "nope"]) == 2
+
+
+def test_a_spent_budget_skips_the_sections_left_and_says_so(tmp_path, monkeypatch):
+    """A device lease is short: once the budget is spent, the rest are skipped (not started to be killed)."""
+    tool = _tool()
+    monkeypatch.setattr(tool, "sections", lambda out, quick: {"detect": ["bench", "detect", "--scale", "x"],
+                                                              "dift": ["reproduce", "--help"]})
+    assert tool.main(["--quick", "--out", str(tmp_path), "--budget", "10"]) == 1
+    sections = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
+    assert sections["detect"]["skipped"] == sections["dift"]["skipped"] == "budget spent"
+    assert "| dift | skipped (budget spent) |" in (tmp_path / "gpu_check.md").read_text()

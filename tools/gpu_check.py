@@ -74,6 +74,10 @@ def sections(out: Path, quick: bool) -> dict[str, list[str]]:
     }
 
 
+# Seconds each full-size section may take (measured sizes leave room; a stuck one is cut, its row says so).
+SECTION_TIMEOUTS = {"train": 150.0, "embed": 90.0, "detect": 240.0, "dift": 420.0}
+
+
 def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                             "cpus": os.cpu_count(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -130,8 +134,11 @@ def markdown(report: dict[str, Any]) -> str:
              "| section | measurement | figure | baseline (same run) | ratio |", "|---|---|---|---|---|"]
     s = report["sections"]
     for name, record in s.items():
-        if not record.get("ok"):
-            lines.append(f"| {name} | failed (exit {record.get('exit_code')}, {record['seconds']:.0f} s) | - | - | - |")
+        if record.get("skipped"):
+            lines.append(f"| {name} | skipped ({record['skipped']}) | - | - | - |")
+        elif not record.get("ok"):
+            what = "cut at its timeout" if record.get("exit_code") is None else f"exit {record.get('exit_code')}"
+            lines.append(f"| {name} | failed ({what}, {record['seconds']:.0f} s) | - | - | - |")
     t = (s.get("train") or {}).get("figures")
     if t:
         cfg = f"{t['arch']} w{t['width']}, {t['image_size']} px, batch {t['batch_size']}, AMP {t['amp']}"
@@ -182,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="new output folder")
     parser.add_argument("--quick", action="store_true", help="CPU-sized (a minute or two): proves the check still runs")
     parser.add_argument("--only", default="", help="comma list of sections (train, embed, detect, dift)")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds per section (default 240; quick 300)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per section (default: each section's own, SECTION_TIMEOUTS; quick 300)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for the whole check: a section gets at most what is left of it, so a slow "
+                             "one cannot take the lease's last minutes from the table (a device lease: 540)")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -194,13 +205,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gpu_check: unknown section(s) {', '.join(unknown)}; choose from {', '.join(plan)}", file=sys.stderr)
             return 2
         plan = {k: v for k, v in plan.items() if k in wanted}
-    timeout = args.timeout or (300.0 if args.quick else 240.0)
+    started = time.perf_counter()
     report: dict[str, Any] = {"quick": bool(args.quick), "machine": machine(), "sections": {}}
     for name, command in plan.items():
         print(f"== {name}: naviewer {' '.join(command)}", flush=True)
-        record = run_section(name, command, out, timeout)
+        timeout = args.timeout or (300.0 if args.quick else SECTION_TIMEOUTS[name])
+        left = None if args.budget is None else args.budget - (time.perf_counter() - started)
+        if left is not None and left < 20:
+            record = {"command": "naviewer " + " ".join(command), "exit_code": None, "seconds": 0.0, "ok": False,
+                      "skipped": "budget spent"}
+            print(f"   skipped: {max(left, 0):.0f} s of the budget left", flush=True)
+        else:
+            record = run_section(name, command, out, timeout if left is None else min(timeout, left))
+            print(f"   {'ok' if record['ok'] else 'FAILED'} in {record['seconds']:.0f} s", flush=True)
         report["sections"][name] = record
-        print(f"   {'ok' if record['ok'] else 'FAILED'} in {record['seconds']:.0f} s", flush=True)
         (out / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     text = markdown(report)
     (out / "gpu_check.md").write_text(text, encoding="utf-8")

@@ -53,3 +53,28 @@ def test_bench_detect_scale_from_a_memory_map_resumes_with_the_rows_it_has(tmp_p
     assert "kept from the earlier run" in capsys.readouterr().out
     assert set(figures["exponents"]) == {"ivfsq"}
     assert len(list(data.iterdir())) == 2  # one cached data set per size
+
+
+def test_endless_loads_every_batch_afresh_past_the_first_epoch():
+    """itertools.cycle replayed a DataLoader's first pass from memory: a GPU run timed a 'PIL baseline' at the
+    model's ceiling and its augmentation at 67M images/s. Every batch past the first epoch must be loaded again."""
+    import itertools
+
+    import torch
+
+    from naviewer.bench._ssl_common import endless
+
+    class Counting(torch.utils.data.Dataset):
+        loads = 0
+
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, index: int) -> torch.Tensor:
+            Counting.loads += 1
+            return torch.tensor(index)
+
+    loader = torch.utils.data.DataLoader(Counting(), batch_size=2)
+    batches = list(itertools.islice(endless(loader), 6))  # three epochs
+    assert Counting.loads == 12
+    assert [b.tolist() for b in batches] == [[0, 1], [2, 3]] * 3

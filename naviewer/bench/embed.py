@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from naviewer.bench._ssl_common import PILEval, backbone_spec, clock_name, interleaved, open_store
+    from naviewer.bench._ssl_common import PILEval, backbone_spec, clock_name, endless, interleaved, open_store
     from naviewer.ssl.backbones import build_backbone
     from naviewer.ssl.device import resolve_device
     from naviewer.ssl.embed import extract_embeddings
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     x = torch.randn(bs, 3, args.image_size, args.image_size)
     loader = torch.utils.data.DataLoader(PILEval(store.subset(range(n)), args.image_size), batch_size=bs,
                                          drop_last=True, pin_memory=device.type == "cuda")
-    batches = itertools.cycle(loader)
+    batches = endless(loader)  # each batch decoded afresh, not the first pass replayed
     chunk_iter = itertools.cycle(chunks)
 
     def forward(batch: torch.Tensor) -> None:

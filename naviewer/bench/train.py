@@ -30,8 +30,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import itertools
-
     import numpy as np
     import torch
 
@@ -40,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         backbone_spec,
         blocks,
         clock_name,
+        endless,
         interleaved,
         open_store,
         torchvision_aug_plus,
@@ -73,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
     def loader_batches(workers: int):
         loader = torch.utils.data.DataLoader(dataset, batch_size=bs, shuffle=True, drop_last=True,
-                                             num_workers=workers, pin_memory=device.type == "cuda")
-        return itertools.cycle(loader)
+                                             num_workers=workers, pin_memory=device.type == "cuda",
+                                             persistent_workers=workers > 0)  # no worker start-up at each epoch
+        return endless(loader)
 
     def base_step_maker():
         batches = loader_batches(args.workers)

@@ -33,6 +33,11 @@ from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 
 _BLOCK_ELEMENTS = 1 << 25  # ~128 MB of float32 distances per exact block
+# On a GPU the 128 MB blocks are launch-bound: at 1M x 1M on an H200 the exact pass took 42 s in
+# 30,000 blocks of 33 queries (docs/performance.md, GPU check). Up to 4 GB (a sixteenth of the
+# free memory) gives ~1,000 queries a block.
+_GPU_BLOCK_ELEMENTS = 1 << 30
+_MAX_BLOCK_ROWS = 4096
 IVF_HNSW_ABOVE = 8192      # ivf_quantizer auto: an HNSW coarse quantiser above this many lists
 
 
@@ -187,6 +192,17 @@ def _pick_device(config: DiftConfig):
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _block_rows(n: int, device) -> int:
+    """Queries per exact block: 128 MB of distances on the CPU, up to 4 GB on a GPU with the room."""
+    import torch
+
+    elements = _BLOCK_ELEMENTS
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        elements = max(_BLOCK_ELEMENTS, min(_GPU_BLOCK_ELEMENTS, free // 64))  # distances + top-k's workspace
+    return max(1, min(_MAX_BLOCK_ROWS, elements // max(n, 1)))
+
+
 def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, query_ids: Optional[np.ndarray] = None,
               device=None, ctx: Optional[JobContext] = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of ``queries`` in ``base`` by blocked matrix products in torch.
@@ -204,7 +220,7 @@ def exact_knn(base: np.ndarray, queries: np.ndarray, k: int, query_ids: Optional
         raise NaviewerError(f"need more than {k} samples for {k} neighbours, got {n}")
     xb = torch.from_numpy(np.ascontiguousarray(base, dtype=np.float32)).to(device)
     sq = (xb * xb).sum(1)
-    block = max(1, min(4096, _BLOCK_ELEMENTS // max(n, 1)))
+    block = _block_rows(n, device)
     out_ids = np.empty((nq, k_eff), dtype=np.int64)
     out_d = np.empty((nq, k_eff), dtype=np.float32)
     for start in range(0, nq, block):

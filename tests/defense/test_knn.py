@@ -45,6 +45,21 @@ def test_exact_knn_matches_brute_force_and_excludes_self():
     assert ids[3, 0] == 7 and d[3, 0] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_exact_knn_is_the_same_in_blocks_of_any_size(monkeypatch):
+    """The block size is a speed setting (larger on a GPU): blocks of 7 queries give the one-block answer."""
+    import torch
+
+    import naviewer.defense.knn as knn
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    whole = exact_knn(x, x, 4, query_ids=np.arange(200))
+    monkeypatch.setattr(knn, "_BLOCK_ELEMENTS", 7 * 200)
+    assert knn._block_rows(200, torch.device("cpu")) == 7
+    blocked = exact_knn(x, x, 4, query_ids=np.arange(200))
+    assert np.array_equal(whole[0], blocked[0]) and np.allclose(whole[1], blocked[1])
+
+
 def test_planted_tight_cluster_ranks_first():
     x, mask = planted_cluster(n=1500, dim=24, cluster=40, seed=3)
     for backend in BACKENDS:

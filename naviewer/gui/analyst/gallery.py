@@ -1009,7 +1009,9 @@ class GalleryWidget(QWidget):
         if len(done) == 0:
             return done
         self.show_notice("")
-        if len(done) == 1 or not (self.model.row_of[done] >= 0).any():
+        if len(done) == 1 and self._beside_the_flags(int(done[0])):
+            self._next_shown_undecided(int(done[0]))
+        elif len(done) == 1 or not (self.model.row_of[done] >= 0).any():
             self.next_unreviewed(after=int(done[-1]), within_shown=True)
         return done
 
@@ -1078,6 +1080,31 @@ class GalleryWidget(QWidget):
                         start = int(np.flatnonzero(ids == rest[0])[0])
         later = hits[hits >= start]
         return int(ids[later[0] if len(later) else hits[0]])
+
+    def _beside_the_flags(self, sid: int) -> bool:
+        """Whether ``sid`` is a sample the pass did not flag, decided in a view that shows such samples: the analyst
+        is going through the grid itself (in All samples, say), not through the flags."""
+        flagged = self.session.flagged_mask
+        return bool(flagged.any()) and not bool(flagged[sid])
+
+    def _next_shown_undecided(self, after: int) -> Optional[int]:
+        """After a decision on an unflagged sample: the next tile of the grid after it with no decision yet. A
+        newcomer confirming poisons they saw in All samples had to press -> after every C (the move looked for
+        the next *flag*, and said none was shown)."""
+        ids = self.model.ids
+        start = np.flatnonzero(ids == after)
+        if not len(start):  # the decision re-applied a filter and the tile left: go on from where it was
+            before = self._previous_ids
+            at = np.flatnonzero(before == after)
+            rest = before[int(at[0]) + 1:] if len(at) else before[:0]
+            rest = rest[np.isin(rest, ids)]
+            start = np.flatnonzero(ids == rest[0]) - 1 if len(rest) else np.array([len(ids) - 1])
+        later = ids[int(start[0]) + 1:]
+        undecided = later[self.session.state_codes[later] == 0] if len(later) else later
+        if not len(undecided):
+            return self.next_unreviewed(after=after, within_shown=True)
+        self.move_to(int(undecided[0]))
+        return int(undecided[0])
 
     def next_unreviewed(self, after: Optional[int] = None, within_shown: bool = False) -> Optional[int]:
         """N: the next flag awaiting a decision, shown ones first: unreviewed, and when none is left

@@ -152,3 +152,28 @@ def test_the_last_unreviewed_decision_says_only_later_flags_remain(qtbot, demo_s
     _click_tile(qtbot, gallery, int(queue[0]))
     qtbot.keyClick(gallery.view, Qt.Key.Key_C)
     assert s.current == int(queue[1]) and "No unreviewed flags left" in gallery.notice.text()
+
+
+def test_a_decision_on_an_unflagged_sample_moves_to_the_next_tile_of_the_grid(qtbot, demo_session) -> None:
+    """A newcomer confirmed poisons they saw in All samples: each C stayed put ("No flag awaiting a decision is
+    shown here"), so every decision needed a ->. Decided beside the flags, C moves to the next undecided tile."""
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    gallery.set_filter("all")
+    qtbot.waitUntil(lambda: len(gallery.model.ids) == s.n)
+    ids = gallery.model.ids
+    unflagged = ids[~s.flagged_mask[ids]]
+    first, second, third = (int(i) for i in unflagged[:3])  # in the grid's order
+    _click_tile(qtbot, gallery, first)
+    qtbot.keyClick(gallery.view, Qt.Key.Key_C)
+    assert s.state_of(first) == "confirmed"
+    following = ids[int(np.flatnonzero(ids == first)[0]) + 1]
+    assert s.current == int(following) and "No flag awaiting" not in gallery.notice.text()
+    # decided tiles are passed over: with everything between the first and the third decided, R on the first
+    # moves to the third
+    s.reject([int(i) for i in ids[int(np.flatnonzero(ids == first)[0]) + 1:int(np.flatnonzero(ids == third)[0])]])
+    assert s.state_of(second) == "rejected"
+    s.review([first], "unreviewed")
+    _click_tile(qtbot, gallery, first)
+    qtbot.keyClick(gallery.view, Qt.Key.Key_R)
+    assert s.state_of(first) == "rejected" and s.current == third

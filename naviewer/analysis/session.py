@@ -22,7 +22,8 @@ from naviewer.errors import NaviewerError
 
 SCORE_KEYS = ("density", "rank", "candidate", "mindist", "posterior", "flagged", "spread", "cluster")
 #: per-sample arrays a DIFT pass stores when its opt-in rules after label spreading ran (docs/dift.md)
-SPREAD_RULE_KEYS = ("poison_probability", "soft", "crop", "closure", "crop_score", "anchor_reach", "guarded")
+SPREAD_RULE_KEYS = ("poison_probability", "soft", "crop", "closure", "crop_score", "anchor_reach", "guarded",
+                    "reach_dropped")
 
 
 def _find_key(tree: Any, key: str) -> Any:

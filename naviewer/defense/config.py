@@ -37,10 +37,14 @@ ANCHOR_REACH_UNITS = ("joint", "class")
 #: encoder and buffer); it is skipped above ``crop_agreement_max_n`` samples (its eight crops an image). The reach
 #: per class (since session 13): the guard held at 118 flags (98 / 100 %) with the reached clean class 1-8x the
 #: others' size, where the joint reach let it back at 2-5x (233-247 flags at 47-50 %).
+#: The cluster reach (since session 20): spreading's own flags in a cluster of their own, never in the buffer, that
+#: the trusted anchors reach as clean samples are taken back; on the demo's six runs it took back the three large
+#: clean clusters (14-70 clean "0"s) and no poison (docs/dift.md, Cluster reach).
 DIFT_PRESETS: dict[str, dict[str, Any]] = {
     "naviewer": {"mindist_scale": "anchor_spread", "candidate_fraction": 0.03, "ls_alpha": 0.7,
                  "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "anchor_reach_limit": 0.75, "closure_votes": 0.7,
-                 "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "anchor_reach_units": "class"},
+                 "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "anchor_reach_units": "class",
+                 "cluster_reach_limit": 0.6},
     "paper": {},
 }
 
@@ -156,6 +160,13 @@ class DiftConfig:
                                        # manifold; a clean class next to a poison cluster (CorruptEncoder's target
                                        # objects) is reached weakly by the poison label but as strongly as any sample by
                                        # its anchors (docs/dift.md, Anchor reach)
+    cluster_reach_limit: float = 0.0   # [F] take back a flagged cluster that label spreading added whole (none of it
+                                       # in the buffer B) when the trusted anchors reach it more than this many times
+                                       # as strongly as the median sample, and another flagged cluster with buffer
+                                       # members is reached at most 0.1 (0: off; never with anchors drawn from the
+                                       # suspect labels). On the demo spreading ran on into clean target-class
+                                       # clusters (reach 0.60-0.93, poisons <= 0.08; naviewer's preset: 0.6) that remove-and-retrain then took
+                                       # out (docs/dift.md, Cluster reach)
     anchor_reach_units: str = "joint"  # [F] "class": each class's anchors spread alone and read in that class's own
                                        # median reach, so a clean class several times the others' size is not read
                                        # as far from its anchors (with "joint", every anchor one label, such a class
@@ -232,6 +243,8 @@ class DiftConfig:
             raise bad("anchor_mass_per_class", "anchors a class the benign label weighs at least as: 0 (off) up to 1e6")
         if not 0.0 <= float(self.anchor_reach_limit) <= 1000.0:
             raise bad("anchor_reach_limit", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
+        if not 0.0 <= float(self.cluster_reach_limit) <= 1000.0:
+            raise bad("cluster_reach_limit", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
         if self.anchor_reach_units not in ANCHOR_REACH_UNITS:
             raise bad("anchor_reach_units", f"choose one of {ANCHOR_REACH_UNITS}")
         if not 0.0 <= float(self.closure_votes) <= 1.0:

@@ -30,7 +30,7 @@ from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
 from naviewer.defense.spreading import (REACH_MAX_CLASSES, SpreadResult, anchor_reach, anchor_reach_by_class,
                                         crop_agreement, far_from_anchors, label_spread, neighbourhood_closure,
-                                        weakly_reached_cluster)
+                                        reached_clusters, weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -136,6 +136,8 @@ class DetectionResult:
             if self.spread.reach is not None:  # what the anchor-reach guard read, and whom it kept out
                 out["anchor_reach"] = self.spread.reach[:self.n]
                 out["guarded"] = self._mask(self.spread.guarded)
+                if self.spread.reach_dropped.size:
+                    out["reach_dropped"] = self._mask(self.spread.reach_dropped)
         return self._trim(out)
 
     def summary(self) -> dict[str, Any]:
@@ -223,6 +225,8 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                                           config.closure_rounds)
             spread.closure = added
             final = np.union1d(final, added)
+        if config.cluster_reach_limit > 0 and final.size:
+            final = _take_back_reached_clusters(final, buffer_ids, anchors, detection, config, spread, guard, ctx)
     start = time.perf_counter()
     cluster, clusters = flagged_clusters(final, detection.knn.neighbors, detection.density)
     timings["clusters"] = time.perf_counter() - start
@@ -239,6 +243,27 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                            sample_count=sample_count)
 
 
+def _take_back_reached_clusters(final: np.ndarray, buffer_ids: np.ndarray, anchors: Anchors,
+                                detection: EpochDetection, config: DiftConfig, spread, guard: "_ReachGuard",
+                                ctx: JobContext) -> np.ndarray:
+    """``final`` less the clusters the cluster-reach rule takes back (:func:`reached_clusters`); with anchors
+    drawn from the suspect labels the rule is skipped (a poisoned anchor reaches its poisons)."""
+    if not getattr(anchors, "trusted", True):
+        ctx.event("log", message="DIFT: the cluster-reach rule needs trusted anchors; these are drawn from the "
+                                 "dataset's labels, so it was skipped")
+        return final
+    reach = guard.relative_reach()
+    if reach is None:
+        return final
+    dropped = reached_clusters(final, buffer_ids, reach, detection.knn.neighbors, config.cluster_reach_limit)
+    if dropped.size:
+        spread.reach_dropped = dropped
+        ctx.event("log", message=f"DIFT: {dropped.size} flag(s) taken back: label spreading reached them in clusters "
+                                 f"of their own that the trusted anchors reach as clean samples (cluster reach "
+                                 f"above {config.cluster_reach_limit:g})")
+    return np.setdiff1d(final, dropped)
+
+
 class _ReachGuard:
     """The anchor-reach guard on what a rule after spreading adds (``config.anchor_reach_limit``; off at 0).
 
@@ -251,7 +276,7 @@ class _ReachGuard:
         self.ctx, self.timings = ctx, timings
         self.skipped = False
 
-    def _relative_reach(self) -> Optional[np.ndarray]:
+    def relative_reach(self) -> Optional[np.ndarray]:
         if self.spread.reach is None and not self.skipped:
             start = time.perf_counter()
             knn = self.detection.knn
@@ -284,7 +309,7 @@ class _ReachGuard:
         ids = np.asarray(ids, dtype=np.int64)
         if self.config.anchor_reach_limit <= 0 or ids.size == 0:
             return ids
-        reach = self._relative_reach()
+        reach = self.relative_reach()
         if reach is None:
             return ids
         kept = far_from_anchors(ids, reach, self.detection.knn.neighbors, self.config.anchor_reach_limit)

@@ -401,3 +401,73 @@ def test_reach_per_class_keeps_a_class_the_encoder_gives_no_region():
     alone = anchor_reach_by_class(neighbors, distances, anchors[:2], labels[:2], alpha=0.7, exclude=np.array([1]))
     assert np.isfinite(both).all() and (both[:10] > 0).all() and both[10] == both[11] == 0.0
     assert (both[3:10] > alone[3:10]).all()   # class 1's column counts
+
+
+def _three_groups():
+    """Three kNN groups of three: 0-2, 3-5, 6-8 (each sample's neighbours are its group's other two)."""
+    neighbors = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4], [7, 8], [6, 8], [6, 7]])
+    return neighbors
+
+
+def test_reached_clusters_takes_back_a_spread_only_cluster_the_anchors_reach_as_clean():
+    from naviewer.defense.spreading import reached_clusters
+
+    neighbors = _three_groups()
+    reach = np.array([0.0, 0.01, 0.0, 0.9, 0.7, 1.1, 0.05, 0.0, 0.08])  # poisons, a clean group, poisons
+    flagged, buffer = np.arange(9), np.array([0, 1])
+    assert reached_clusters(flagged, buffer, reach, neighbors, 0.5).tolist() == [3, 4, 5]
+    # the poisons' second cluster (6-8, never in B either) stays: the anchors barely reach it
+    assert reached_clusters(flagged, buffer, reach, neighbors, 2.0).tolist() == []  # under the limit: kept
+
+
+def test_reached_clusters_never_drops_what_density_put_in_the_buffer_and_needs_a_contrast():
+    from naviewer.defense.spreading import reached_clusters
+
+    neighbors = _three_groups()
+    reach = np.array([0.0, 0.01, 0.0, 0.9, 0.7, 1.1, 0.05, 0.0, 0.08])
+    assert reached_clusters(np.arange(9), np.array([0, 4]), reach, neighbors, 0.5).tolist() == []  # 4 is in B
+    lifted = reach.copy()
+    lifted[:3] = 0.3                     # the buffer's own cluster is reached too: no evidence which are poisons
+    assert reached_clusters(np.arange(9), np.array([0, 1]), lifted, neighbors, 0.5).tolist() == []
+    assert reached_clusters(np.arange(3, 6), np.array([3]), reach, neighbors, 0.5).tolist() == []  # one cluster
+
+
+def test_the_cluster_reach_rule_is_skipped_with_untrusted_anchors_and_recorded_with_trusted():
+    from types import SimpleNamespace
+
+    from naviewer.defense.anchors import Anchors
+    from naviewer.defense.pipeline import _take_back_reached_clusters
+    from naviewer.defense.spreading import SpreadResult
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    neighbors = _three_groups()
+    reach = np.array([0.0, 0.01, 0.0, 0.9, 0.7, 1.1, 0.05, 0.0, 0.08])
+    detection = SimpleNamespace(knn=SimpleNamespace(neighbors=neighbors))
+    guard = SimpleNamespace(relative_reach=lambda: reach)
+    config = DiftConfig(cluster_reach_limit=0.5)
+    reporter = RecordingReporter()
+    ctx = JobContext(reporter)
+
+    def run(trusted: bool):
+        spread = SpreadResult(np.arange(9), np.arange(9), np.zeros(9), "graph", 1, 0.0)
+        anchors = Anchors(np.array([20, 21]), np.array([0, 1]), [], trusted)
+        return _take_back_reached_clusters(np.arange(9), np.array([0, 1]), anchors, detection, config, spread,
+                                           guard, ctx), spread
+
+    final, spread = run(trusted=True)
+    assert final.tolist() == [0, 1, 2, 6, 7, 8] and spread.reach_dropped.tolist() == [3, 4, 5]
+    assert spread.info()["reach_dropped"] == 3 and "3 flag(s) taken back" in reporter.events[-1][1]["message"]
+    final, spread = run(trusted=False)
+    assert final.tolist() == list(range(9)) and spread.reach_dropped.size == 0
+    assert "needs trusted anchors" in reporter.events[-1][1]["message"]
+
+
+def test_the_cluster_reach_rule_leaves_a_single_poison_cluster_alone(poisoned, poisoned_anchors):
+    from naviewer.defense.pipeline import PosthocDetector
+
+    base = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2)
+    plain = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    ruled = PosthocDetector(DiftConfig(**{**base.to_dict(), "cluster_reach_limit": 0.5})).run(
+        poisoned.features, poisoned_anchors, poisoned.poison)
+    assert ruled.final_ids.tolist() == plain.final_ids.tolist() and ruled.spread.reach_dropped.size == 0
+    assert "reach_dropped" not in ruled.extra_scores()

@@ -52,6 +52,7 @@ OPTIONAL_SCORE_ROWS = (
     ("closure", "added: neighbourhood closure"),
     ("anchor_reach", "anchor reach (x median)"),
     ("guarded", "kept out: near the anchors"),
+    ("reach_dropped", "taken back: a reached cluster"),
 )
 
 #: what each number means, shown as the row's tooltip (a reviewer should not need the paper)
@@ -81,6 +82,10 @@ SCORE_HELP = {
     "guarded": "A rule after label spreading would have flagged this sample, but its group is reached by the "
                "trusted anchors about as strongly as any clean sample, so it was kept out (a clean class next to "
                "a poison cluster, not a second poison cluster).",
+    "reach_dropped": "Label spreading flagged this sample, but in a cluster of its own that no dense candidate "
+                     "started and that the trusted anchors reach as strongly as clean samples, while the pass's "
+                     "poison clusters are barely reached: spreading ran on into clean samples of the target "
+                     "class, so the flag was taken back.",
     "closure": "Flagged because most of its nearest neighbours are flagged: a sample at the edge of a flagged "
                "cluster that label spreading stopped short of.",
 }

@@ -11,6 +11,8 @@ job's progress, Cancel stops it and leaves nothing in the folder, and a failure 
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
@@ -200,8 +202,21 @@ class ExportDialog(QDialog):
             raise NaviewerError("choose a folder to export into")
         if out.exists() and not out.is_dir():
             raise NaviewerError("this is a file, not a folder: choose a folder to export into", out)
+        missing, probe = [], out
+        while not probe.exists() and probe != probe.parent:
+            missing.append(probe)
+            probe = probe.parent
         out.mkdir(parents=True, exist_ok=True)
+        self._made = missing  # innermost first: taken away again if the export fails (_tidy_up)
         return out
+
+    def _tidy_up(self) -> None:
+        """After a failed or cancelled export: the folders this dialog made for it go again while empty (a newcomer's
+        failed export, an image changed on disk, left an empty dated folder in exports/)."""
+        for folder in getattr(self, "_made", []):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self._made = []
 
     def _writer(self, out: Path) -> Callable[[JobContext], tuple[Any, Optional[Path]]]:
         """The export's work as a function of a job context, holding values only (no widget is touched off
@@ -245,6 +260,7 @@ class ExportDialog(QDialog):
             out = self._target()
             write = self._writer(out)
         except (NaviewerError, OSError) as exc:
+            self._tidy_up()
             self._say_failure(exc, out)
             return
         from naviewer.gui.jobs import JobConflict, JobManager
@@ -255,6 +271,7 @@ class ExportDialog(QDialog):
             job = self.job_manager.start(write, f"Export to {out.name}", resources=[f"export:{out.absolute()}"],
                                          kind="export")
         except JobConflict as exc:
+            self._tidy_up()
             QMessageBox.warning(self, "Export failed", f"{out}: another export is writing into this folder ({exc})")
             return
         job.error_owner = self  # the window leaves the failure to this dialog while it is open
@@ -281,8 +298,10 @@ class ExportDialog(QDialog):
             self.accept()
             self.exported.emit(str(out), self.message)
         elif job.state is JobState.CANCELLED:
+            self._tidy_up()
             self._set_running(False, "Export cancelled: the folder was left as it was.")
         else:
+            self._tidy_up()
             self._set_running(False)
             self._say_failure(job.error, out)
 

@@ -160,7 +160,7 @@ def test_the_export_runs_off_the_gui_thread_and_cancel_leaves_the_folder(qtbot, 
     assert dialog.isVisible()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=10000)
     assert "cancelled" in dialog.progress_label.text() and dialog.isVisible() and dialog.export_button.isEnabled()
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # the folder the dialog made for it went with it
     dialog.exporter = default_exporter  # the same dialog can export after a cancel
     click_export(qtbot, dialog)
     assert (out / "kept.txt").is_file() and not dialog.isVisible()
@@ -184,7 +184,10 @@ def test_a_failed_background_export_is_said_in_the_dialog(qtbot, tmp_path, monke
     assert warnings and warnings[-1][0] == "Export failed" and "--unverified" in warnings[-1][1]
     assert "untick \u201cCheck that the dataset" in warnings[-1][1]  # the dialog's own way out first (a newcomer)
     assert dialog.isVisible() and dialog.export_button.isEnabled()
-    assert not (out / "kept.txt").exists()
+    assert not out.exists()  # a newcomer's failed export left an empty dated folder behind
+    out.mkdir()  # a folder the analyst had made stays, empty as it was
+    click_export(qtbot, dialog)
+    assert warnings[-1][0] == "Export failed" and out.is_dir() and list(out.iterdir()) == []
 
 
 def test_the_panel_exports_the_pass_it_shows(qtbot, window, tmp_path) -> None:

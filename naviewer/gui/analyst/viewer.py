@@ -139,6 +139,7 @@ class SampleViewer(QDialog):
                 parts.append(f"{text} <b>{int(info[key]) + 1:,}</b> of {s.n:,}")
             elif key in info:
                 parts.append(f"{text} <b>{fmt(info[key])}</b>")
+        parts += self._detector_parts(int(sid))
         cluster = int(s.cluster_of()[sid]) if s.flagged_mask[sid] else -1
         if cluster >= 0:
             parts.append(f"cluster <b>#{cluster + 1}</b>")
@@ -146,6 +147,21 @@ class SampleViewer(QDialog):
             parts.append(f"source {info['source']}")
         self.scores.setText(" · ".join(parts))
         self._paint()
+
+    def _detector_parts(self, sid: int) -> list[str]:
+        """The reviewed pass's own detector's score when it is not DIFT, and how many detectors flag the sample: the
+        large view of a slof pass said only its cluster and source (a newcomer, session 19)."""
+        from naviewer.gui.analyst.detector_scores import detector_table
+
+        parts = []
+        for item in detector_table(self.session):
+            if item.voters:
+                who = sum(bool(flagged[sid]) for _label, flagged in item.voters)
+                parts.append(f"detectors flagging <b>{who}</b> of {len(item.voters)}")
+            elif item.pass_id == self.session.pass_id and 0 <= sid < len(item.score) and np.isfinite(item.score[sid]):
+                parts.append(f"{item.label} <b>{fmt(float(item.score[sid]))}</b>, rank {int(item.rank[sid]) + 1:,} "
+                             f"of {len(item.score):,}")
+        return parts
 
     def _paint(self) -> None:
         if self.sample is None:

@@ -256,3 +256,19 @@ def test_another_detectors_pass_is_named_as_its_own_and_not_counted_as_dift(qtbo
         assert agreement is not None and [label for label, _f in agreement.voters] == ["slof #2", "kdist #3"]
     finally:
         ws.close()
+
+
+def test_the_large_view_of_a_detectors_pass_shows_its_score_and_the_agreement(qtbot, detector_workspace) -> None:
+    """The large view (Space) of a slof pass said only the sample's cluster and source (a newcomer, session 19):
+    the reviewed pass's own detector's score and rank are there, and how many detectors flag the sample."""
+    ws, dift, demo, kdist, lid = detector_workspace
+    panel = AnalystPanel.from_workspace(ws, 2, images=np.asarray(demo.images), embeddings=demo.embeddings, reviewer="t")
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    top = int(np.argmax(kdist))
+    viewer = panel.gallery.open_viewer(top)
+    text = viewer.scores.text()
+    assert f"kdist #2 <b>{kdist[top]:.4g}</b>, rank 1 of 600" in text
+    assert "detectors flagging <b>2</b> of 3" in text and "lid #3" not in text  # only the pass's own detector
+    viewer.close()

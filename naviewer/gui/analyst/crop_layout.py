@@ -207,7 +207,15 @@ class CropLayoutWidget(QWidget):
         self.controls_scroll.setWidget(controls_box)
         self.controls_scroll.setMinimumWidth(controls_box.minimumSizeHint().width() + 18)
         self.canvas.setMinimumSize(120, 80)
+        # what the view is for: a newcomer reviewing a patch attack found this Noisy Alignment layout with no word
+        # on whether it applied to their poisons (session 19)
+        self.scope_label = QLabel("Noisy Alignment's composites: a reference beside a shadow that holds the trigger, "
+                                  "and which random crop pairs see both. Poisons that are whole images (a patch, "
+                                  "CTRL's frequency trigger) have no such layout.")
+        self.scope_label.setWordWrap(True)
+        self.scope_label.setStyleSheet("color: gray")
         left = QVBoxLayout()
+        left.addWidget(self.scope_label)
         left.addWidget(self.canvas, 1)
         left.addWidget(legend)
         left.addWidget(self.crop_label)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from naviewer.defense.anchors import Anchors, few_anchors_notice
+from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE, Anchors, few_anchors_notice
 from naviewer.defense.buffer import DetectionBuffer
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import EpochDetection, detect_epoch
@@ -227,6 +227,8 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
             final = np.union1d(final, added)
         if config.cluster_reach_limit > 0 and final.size:
             final = _take_back_reached_clusters(final, buffer_ids, anchors, detection, config, spread, guard, ctx)
+    if final.size == 0:
+        advice.append(NOTHING_FLAGGED_ADVICE)
     start = time.perf_counter()
     cluster, clusters = flagged_clusters(final, detection.knn.neighbors, detection.density)
     timings["clusters"] = time.perf_counter() - start

@@ -27,6 +27,15 @@ def test_posthoc_on_clean_data_is_a_noop(small_config):
     anchors = draw_anchors(clean.clean_labels, 10, seed=0)
     result = PosthocDetector(small_config).run(clean.features, anchors, clean.poison)
     assert result.noop and result.final_ids.size == 0 and not result.scores()["flagged"].any()
+    # what to try next is said with the pass (the analyst panel's notice shows a pass's advice)
+    assert any("patchsearch" in a and "crop_density" in a for a in result.advice)
+
+
+def test_a_pass_that_flags_something_gives_no_nothing_flagged_advice(poisoned, poisoned_anchors, small_config):
+    from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
+
+    result = PosthocDetector(small_config).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    assert result.final_ids.size and NOTHING_FLAGGED_ADVICE not in result.advice
 
 
 def test_clusters_are_components_ranked_by_density():

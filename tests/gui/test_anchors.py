@@ -221,6 +221,18 @@ def test_a_pass_on_few_trusted_anchors_says_to_read_its_flags_wider(qtbot, tmp_p
         notice = panel.trust
         assert notice.isVisible() and notice.advice.isVisible() and not notice.warnings.isVisible()
         assert "Read the flags wider" in notice.advice.text() and "fewer than 10 trusted anchors" in notice.advice.text()
+        assert "What to try next" not in notice.advice.text()
+        # a pass that flagged nothing says what to try next, under its own heading (a newcomer had no next step)
+        from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
+
+        settings = {"k": 10, "summary": {"anchors_trusted": True, "noop": True}, "advice": [NOTHING_FLAGGED_ADVICE]}
+        nothing = ws.store.add_detection_pass("dift", ws.store.pass_scores(1), settings, run="r", epoch=2)
+        panel = AnalystPanel.from_workspace(ws, nothing, images=ws.dataset(), reviewer="t")
+        qtbot.addWidget(panel)
+        panel.show()
+        text = panel.trust.advice.text()
+        assert panel.trust.advice.isVisible() and "What to try next" in text and "patchsearch" in text
+        assert "Read the flags wider" not in text
     finally:
         ws.close()
 

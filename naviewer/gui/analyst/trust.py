@@ -243,8 +243,18 @@ class TrustNotice(QWidget):
                                   + "<br>".join("• " + html.escape(w) for w in trust.warnings))
         self.warnings.setVisible(bool(trust.warnings))
         if trust.advice:
-            self.advice.setText("<b>Read the flags wider</b> (the verdict stands, but may hold more clean samples):<br>"
-                                + "<br>".join("• " + html.escape(a) for a in trust.advice))
+            from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
+
+            nothing = NOTHING_FLAGGED_ADVICE.split(".")[0]
+            wider = [a for a in trust.advice if not a.startswith(nothing)]
+            next_steps = [a for a in trust.advice if a.startswith(nothing)]
+            parts = []
+            if wider:
+                parts.append("<b>Read the flags wider</b> (the verdict stands, but may hold more clean samples):<br>"
+                             + "<br>".join("• " + html.escape(a) for a in wider))
+            if next_steps:  # a pass that flagged nothing: what to try (session 19's newcomer had no next step)
+                parts.append("<b>What to try next</b>:<br>" + "<br>".join("• " + html.escape(a) for a in next_steps))
+            self.advice.setText("<br>".join(parts))
         self.advice.setVisible(bool(trust.advice))
         self.setVisible(trust.any)
         self.scroll.refit()

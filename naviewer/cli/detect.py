@@ -139,6 +139,12 @@ def run(args: argparse.Namespace) -> int:
             if m["threshold"].get("refused"):  # e.g. patchsearch's classifier called most samples poisoned
                 print(f"  {name}: no flags: {m['threshold']['refused']}")
         print(f"embeddings: {out.embeddings_path}")
-        print(f"next: naviewer review {args.workspace}, then naviewer finetune {args.workspace} "
-              "(fine-tunes this encoder on the confirmed flags)")
+        flagged_elsewhere = any(int(out.detector_metrics[n].get("flagged") or 0) for n in out.detector_passes)
+        if int(s["flagged"]) or flagged_elsewhere or out.baseline_passes:
+            print(f"next: naviewer review {args.workspace}, then naviewer finetune {args.workspace} "
+                  "(fine-tunes this encoder on the confirmed flags)")
+        else:  # "review, then finetune" after a pass of nothing read as a step to take (session 20)
+            from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
+
+            print("next: nothing to review. " + NOTHING_FLAGGED_ADVICE.split(". ", 1)[1])
     return 0

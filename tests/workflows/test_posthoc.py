@@ -111,6 +111,12 @@ def test_detect_cli(accepted_run, capsys):
     assert "DIFT pass" in text and "naviewer review" in text
     with Workspace.open(path) as ws:
         assert ws.store.pass_info(ws.store.latest_pass_id())["run"] == "clirun"
+    # a pass of nothing: no "review, then finetune" step, but what to try next
+    assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--run", "clirun",
+                 "--dift-set", "n_min=1000000"]) == 0
+    text = capsys.readouterr().out
+    assert "no poison detected" in text and "next: nothing to review" in text and "patchsearch" in text
+    assert "naviewer review" not in text
 
 
 def test_detect_cli_reports_a_bad_checkpoint(accepted_run, tmp_path, capsys):

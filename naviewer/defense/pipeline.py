@@ -29,8 +29,8 @@ from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settin
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import anchor_report, embedding_report
 from naviewer.defense.spreading import (REACH_MAX_CLASSES, SpreadResult, anchor_reach, anchor_reach_by_class,
-                                        crop_agreement, far_from_anchors, label_spread, neighbourhood_closure,
-                                        reached_clusters, weakly_reached_cluster)
+                                        crop_agreement, far_from_anchors, groups_of, label_spread,
+                                        neighbourhood_closure, reached_clusters, weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -254,6 +254,8 @@ def _take_back_reached_clusters(final: np.ndarray, buffer_ids: np.ndarray, ancho
         ctx.event("log", message="DIFT: the cluster-reach rule needs trusted anchors; these are drawn from the "
                                  "dataset's labels, so it was skipped")
         return final
+    if len(groups_of(final, detection.knn.neighbors)) < 2:
+        return final  # one cluster: nothing to compare (and the anchors' reach, costly at scale, is not computed)
     reach = guard.relative_reach()
     if reach is None:
         return final

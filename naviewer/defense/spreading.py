@@ -501,10 +501,11 @@ def reached_clusters(flagged: np.ndarray, buffer_ids: np.ndarray, reach: np.ndar
     empty when the rule does not fire.
 
     Why: on the demo's recipe spreading ran on from the poisons into clean samples of the target class, and in
-    4 of 6 runs they formed clusters of their own (4-70 clean "0"s, never in B, reach 0.60-0.93) that remove-and-retrain took out
-    with the poisons; they read as any clean sample to their anchors while the poisons' clusters read ~0. The
-    rule never drops a cluster that density put into B, and compares clusters within one pass: a pass whose
-    flags are all reached says nothing about which of them are poisons (docs/dift.md, Cluster reach)."""
+    4 of 6 runs they formed clusters of their own (4-70 clean "0"s, never in B, reach 0.60-0.93) that
+    remove-and-retrain took out with the poisons; they read as any clean sample to their anchors while the
+    poisons' clusters read ~0. The rule never drops a cluster that density put into B, and compares clusters
+    within one pass: a pass whose flags are all reached says nothing about which of them are poisons
+    (docs/dift.md, Cluster reach)."""
     groups = groups_of(flagged, neighbors)
     if len(groups) < 2:
         return np.empty(0, dtype=np.int64)

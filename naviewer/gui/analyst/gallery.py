@@ -1225,5 +1225,15 @@ class GalleryWidget(QWidget):
         self.progress_label.setText(
             # "decided", not "reviewed": with one confirmed and one later, "reviewed 1" read as a miscount (a newcomer)
             f"decided {done:,} / {flags:,} flags  (confirmed {c['confirmed']:,} · rejected {c['rejected']:,} · later {c['later']:,}, "
-            "not decided yet)"
+            "not decided yet)" + self._beside_text(done)
         )
+
+    def _beside_text(self, decided_flags: int) -> str:
+        """How many samples the pass did not flag were decided too (a newcomer confirming poisons seen in All
+        samples read "decided 7 / 16 flags" and thought the other decisions lost)."""
+        s = self.session
+        if not s.flagged_mask.any():
+            return ""
+        counts = np.bincount(s.state_codes, minlength=len(REVIEW_STATES))
+        beside = int(counts[REVIEW_STATES.index("confirmed")] + counts[REVIEW_STATES.index("rejected")]) - decided_flags
+        return f" · {beside:,} decided beside the flags" if beside > 0 else ""

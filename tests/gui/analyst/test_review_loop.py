@@ -169,6 +169,7 @@ def test_a_decision_on_an_unflagged_sample_moves_to_the_next_tile_of_the_grid(qt
     assert s.state_of(first) == "confirmed"
     following = ids[int(np.flatnonzero(ids == first)[0]) + 1]
     assert s.current == int(following) and "No flag awaiting" not in gallery.notice.text()
+    assert "1 decided beside the flags" in gallery.progress_label.text()  # not lost from the count
     # decided tiles are passed over: with everything between the first and the third decided, R on the first
     # moves to the third
     s.reject([int(i) for i in ids[int(np.flatnonzero(ids == first)[0]) + 1:int(np.flatnonzero(ids == third)[0])]])

@@ -493,7 +493,25 @@ class MainWindow(QMainWindow):
         status.showMessage("Ready", 3000)
 
     # --------------------------------------------------------------------- layout ----
+    def _screen_text(self) -> str:
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        return "" if screen is None else f"{screen.width()}x{screen.height()}"
+
+    def _saved_on_another_screen(self) -> bool:
+        """Whether the saved layout was laid out on a screen a quarter or more wider or taller (or narrower)
+        than this one: reopened at 1920x1080, a layout saved at 1280x720 kept its folded Overview and its tabbed
+        Jobs and Log (a newcomer, session 19); the window is then laid out afresh for this screen."""
+        saved, now = str(self.settings.value("window/screen") or ""), self._screen_text()
+        try:
+            (sw, sh), (nw, nh) = (tuple(int(v) for v in text.split("x")) for text in (saved, now))
+        except ValueError:  # not recorded (an older naviewer) or no screen: restore as before
+            return False
+        return max(abs(nw - sw) / sw, abs(nh - sh) / sh) >= 0.25
+
     def _restore_layout(self) -> None:
+        if self._saved_on_another_screen():
+            self._layout_restored = False
+            return
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
@@ -511,6 +529,7 @@ class MainWindow(QMainWindow):
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(STATE_VERSION))
+        self.settings.setValue("window/screen", self._screen_text())
         self.settings.setValue("view/theme", self.theme_manager.theme.name)
         self.settings.sync()
 

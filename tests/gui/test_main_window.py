@@ -182,6 +182,36 @@ def test_dock_layout_is_saved_and_restored(qtbot):
     second.close()
 
 
+def test_a_layout_saved_on_a_much_smaller_or_larger_screen_is_laid_out_afresh(qtbot):
+    """Reopened at 1920x1080, a layout saved at 1280x720 kept its folded Overview and tabbed Jobs and Log (a newcomer,
+    session 19): a layout saved on a screen a quarter or more off in width or height is not restored."""
+    from PySide6.QtCore import Qt
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    first.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, first.docks["overviewDock"])
+    first.close()
+    here = first.settings.value("window/screen")
+    assert here and "x" in str(here)  # the screen the layout was made on is saved with it
+    width, height = (int(v) for v in str(here).split("x"))
+    first.settings.setValue("window/screen", f"{int(width * 1.5)}x{int(height * 1.5)}")
+
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert second.dockWidgetArea(second.docks["overviewDock"]) == Qt.DockWidgetArea.LeftDockWidgetArea  # afresh
+    second.close()  # saved again, on this screen
+    third = MainWindow()
+    qtbot.addWidget(third)
+    third.show()
+    qtbot.waitExposed(third)
+    assert third._layout_restored  # the same screen: restored as saved
+    third.close()
+
+
 def test_recent_workspaces_menu(qtbot, window, tmp_path):
     from naviewer.gui.settings import add_recent_workspace
 

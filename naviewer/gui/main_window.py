@@ -101,7 +101,8 @@ class OverviewPanel(QWidget):
             button = QPushButton(action.text().replace("&", ""))
             button.clicked.connect(action.trigger)
             layout.addWidget(button)
-        hint = QLabel("Every action here is also a naviewer command; see Help ▸ Keyboard shortcuts.")
+        hint = QLabel("Every action here is also a naviewer command (naviewer --help); the keys are under Help ▸ Keyboard "
+                      "shortcuts.")
         hint.setObjectName("hintLabel")
         hint.setWordWrap(True)
         layout.addWidget(hint)

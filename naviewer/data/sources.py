@@ -128,6 +128,38 @@ def _open_path(path: Path, split: str, options: Mapping[str, Any]) -> ImageDatas
     raise NaviewerError("not a file or folder naviewer can read", path)
 
 
+def peek_class_names(spec: "str | Path") -> Optional[list[str]]:
+    """The class names of a dataset path without reading its images, where that is cheap: ``demo``, a CIFAR
+    folder (its meta file), a folder of class folders (their names, sorted as the loader sorts them). None for
+    anything else (a file list, a crafted set) or anything unreadable: a hint, never an error.
+
+    Why: the New workspace dialog asked for the target class as a number ("0" for a set whose class 0 is
+    "airplane"; a newcomer, session 19)."""
+    from naviewer.data.cifar import _class_names, find_cifar_dir
+    from naviewer.data.demo import CLASS_NAMES
+
+    if str(spec).strip().lower() == "demo":
+        return list(CLASS_NAMES)
+    try:
+        path = Path(spec).expanduser()
+        if not path.is_dir():
+            return None
+        found = find_cifar_dir(path)
+        if found is not None:
+            kind, root = found
+            return _class_names(root / "batches.meta", "label_names") if kind == "cifar10" else \
+                _class_names(root / "meta", "fine_label_names")
+        if _folder_list(path, "train") is not None:
+            return None
+        with warnings.catch_warnings():  # a layout's warning is the loader's to give, when the set is opened
+            warnings.simplefilter("ignore")
+            folder = _split_subfolder(path, "train")
+        names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return names or None
+    except (OSError, NaviewerError, ValueError, KeyError):
+        return None
+
+
 def _open_description(spec: Mapping[str, Any], split: str, options: Mapping[str, Any]) -> ImageDataset:
     kind = spec.get("kind")
     merged = {**{k: v for k, v in spec.items() if k not in ("kind", "size")}, **options}

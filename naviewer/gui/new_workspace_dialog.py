@@ -114,6 +114,11 @@ class NewWorkspaceDialog(QDialog):
         self.target = QSpinBox()
         self.target.setRange(0, 100000)
         self.target.setToolTip("the target class the poisons pull towards")
+        self.target_name = QLabel("")  # "= airplane": the number's class, where the dataset's names can be read
+        self.target_name.setObjectName("hintLabel")
+        self._class_names: Optional[list[str]] = None
+        self._peeked: Optional[str] = None
+        self.target.valueChanged.connect(lambda _v: self._say_target())
         self.protocol = QComboBox()
         self.protocol.setToolTip("how ASR pastes the trigger on clean test images (the attack's test-time protocols)")
         self.protocol_text = QLabel()
@@ -124,7 +129,7 @@ class NewWorkspaceDialog(QDialog):
         attack_form.setContentsMargins(0, 0, 0, 0)
         attack_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         attack_form.addRow("Poison rate", self.rate)
-        attack_form.addRow("Target class", self.target)
+        attack_form.addRow("Target class", _row(self.target, self.target_name))
         attack_form.addRow("ASR test-time protocol", self.protocol)
         attack_form.addRow(self.protocol_text)  # spans both columns, under the combo
 
@@ -293,6 +298,12 @@ class NewWorkspaceDialog(QDialog):
                 errors["anchors"] = f"{anchor_path}: no such file or folder."
             elif choice in ("ids", "keys") and not Path(anchor_path).expanduser().is_file():
                 errors["anchors"] = f"{anchor_path}: not a file (one {'id' if choice == 'ids' else 'key'} a line)."
+        if dataset != self._peeked and "dataset" not in errors:
+            from naviewer.data.sources import peek_class_names
+
+            self._peeked, self._class_names = dataset, peek_class_names(dataset)
+            self.target.setMaximum(len(self._class_names) - 1 if self._class_names else 100000)
+            self._say_target()
         if self.attack.currentData():
             _, error = self._parse_rate()
             if error:
@@ -308,6 +319,10 @@ class NewWorkspaceDialog(QDialog):
         self.error_label.setText("\n".join(errors.values()))
         self.error_label.setVisible(bool(errors))
         self.ok_button.setEnabled(not errors)
+
+    def _say_target(self) -> None:
+        names, value = self._class_names, int(self.target.value())
+        self.target_name.setText(f"= {names[value]}" if names and 0 <= value < len(names) else "")
 
     def anchors_spec(self) -> Optional[str]:
         """The ``anchors=`` SPEC of the choice (None: the default, which passes none)."""

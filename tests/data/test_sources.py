@@ -203,3 +203,19 @@ def test_split_folders_in_any_case_and_a_stray_list_say_what_they_read(tmp_path)
         assert len(open_dataset(str(tmp_path / "b"))) == 1
     assert any(issubclass(w.category, DatasetWarning) and "not as the folders beside it" in str(w.message)
                for w in caught)
+
+
+def test_class_names_are_peeked_without_reading_images(tmp_path: Path) -> None:
+    """The New workspace dialog names the target class ("= airplane") from these; anything else is None, not an
+    error (a hint only)."""
+    from naviewer.data.sources import peek_class_names
+
+    assert peek_class_names("demo") == [str(d) for d in range(10)]
+    make_cifar10(tmp_path / "c", per_batch=3, batches=(1,))
+    assert peek_class_names(tmp_path / "c") == open_dataset(tmp_path / "c").class_names
+    for name in ("dog", "cat"):
+        write_png(tmp_path / "f" / name / "0.png", np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "f" / ".hidden").mkdir()
+    assert peek_class_names(tmp_path / "f") == ["cat", "dog"] == open_dataset(tmp_path / "f").class_names
+    write_file_list(tmp_path / "list.txt", [str(tmp_path / "f" / "cat" / "0.png")], [0])
+    assert peek_class_names(tmp_path / "list.txt") is None and peek_class_names(tmp_path / "nowhere") is None

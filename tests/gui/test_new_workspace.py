@@ -70,6 +70,11 @@ def test_an_attack_offers_its_test_time_protocols(qtbot, tmp_path):
     assert not dialog.ok_button.isEnabled() and "Poison rate" in dialog.error_label.text()
     dialog.rate.setText("10 %")
     values = dialog.values()
+    # the target class is named beside its number (a newcomer typed 0 without knowing it was "airplane")
+    assert dialog.target_name.text() == "= class0" and dialog.target.maximum() == 1
+    dialog.target.setValue(1)
+    assert dialog.target_name.text() == "= class1"
+    dialog.target.setValue(0)
     assert values["attack"] == "na" and values["test_protocol"] == "code"
     assert values["attack_settings"] == {"target": 0, "rate": 0.1}
     dialog.attack.setCurrentIndex(dialog.attack.findData("ctrl"))

@@ -53,6 +53,9 @@ from naviewer.errors import JobCancelled
 from naviewer.jobs import JobContext
 
 COLOUR_MODES = {"density": "density rank", "class": "class", "review": "review state"}
+#: offered only in evaluation mode, on a workspace with ground truth (a crafted attack): what the attack poisoned
+TRUTH_MODE = "truth"
+TRUTH_LABEL = "ground truth (evaluation)"
 DENSITY_BINS = [(0.0, 0.01, "top 1%"), (0.01, 0.05, "1-5%"), (0.05, 0.2, "5-20%"), (0.2, 0.5, "20-50%"), (0.5, 1.01, "50-100%")]
 DENSITY_COLOURS = [VIRIDIS[9], VIRIDIS[7], VIRIDIS[5], VIRIDIS[3], VIRIDIS[1]]
 
@@ -231,6 +234,14 @@ def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
             values, codes = np.unique(labels, return_inverse=True)
             ids = group_ids(codes, len(values))
         return [(class_colour(int(c)), s.class_name(int(c)), g) for c, g in zip(values.tolist(), ids)], codes
+    if mode == TRUTH_MODE:  # evaluation mode: the ground truth, poisons in red over grey clean samples
+        truth = s.truth_poison_mask()
+        if truth is None:
+            return [], None
+        codes = np.asarray(truth, dtype=np.uint8)
+        groups = group_ids(codes, 2)
+        return [(QColor(170, 170, 170), "clean (ground truth)", groups[0]),
+                (QColor(220, 30, 30), "poison (ground truth)", groups[1])], codes
     if mode == "review":
         codes = s.state_codes
         groups = group_ids(codes, len(REVIEW_STATES))
@@ -902,6 +913,21 @@ class DensityMapWidget(QWidget):
         if dark != self.dark:
             self.dark = dark
             self._build_base()
+
+    def set_evaluation(self, on: bool) -> None:
+        """Evaluation mode on: colouring by the ground truth is offered (and chosen); off: it goes, and the map
+        goes back to density rank if it showed it. A newcomer found evaluation mode changed nothing on the map
+        (session 19)."""
+        i = self.colour_box.findData(TRUTH_MODE)
+        if on and i < 0 and self.session.truth_poison_mask() is not None:
+            self.colour_modes[TRUTH_MODE] = TRUTH_LABEL
+            self.colour_box.addItem(TRUTH_LABEL, TRUTH_MODE)
+            self.set_colour_mode(TRUTH_MODE)
+        elif not on and i >= 0:
+            if self.colour_mode == TRUTH_MODE:
+                self.set_colour_mode("density")
+            self.colour_modes.pop(TRUTH_MODE, None)
+            self.colour_box.removeItem(self.colour_box.findData(TRUTH_MODE))
 
     def set_colour_mode(self, mode: str) -> None:
         if mode not in self.colour_modes:

@@ -206,6 +206,7 @@ class AnalystPanel(QWidget):
         self.clusters.notice.connect(self.gallery.show_notice)
         self.inspector.layout_requested.connect(self.show_crop_layout)
         self.map.projection_requested.connect(self.request_projection)
+        self.inspector.evaluation_mode_changed.connect(self.map.set_evaluation)
         self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
         self.gallery.sample_activated.connect(lambda sid: session.set_current(sid, source=self.gallery))
         self.bridge.review_changed.connect(lambda _ids: self._update_header())

@@ -430,3 +430,20 @@ def test_the_hover_card_goes_when_the_keys_leave_the_map(qtbot, demo_session) ->
     assert m.card.isVisibleTo(m)
     panel.clusters.table.setFocus()
     qtbot.waitUntil(lambda: not m.card.isVisibleTo(m), timeout=2000)
+
+
+def test_evaluation_mode_colours_the_map_by_the_ground_truth(qtbot, demo_session) -> None:
+    """A newcomer found evaluation mode changed nothing on the map (session 19): on, the map offers and shows the
+    ground truth (poisons red); off, that colouring goes and the map is back on density rank."""
+    from naviewer.gui.analyst.density_map import TRUTH_MODE
+
+    panel = _panel(qtbot, demo_session)
+    truth = demo_session.truth_poison_mask()
+    assert truth is not None and truth.any()
+    assert panel.map.colour_box.findData(TRUTH_MODE) < 0  # not offered outside evaluation mode
+    panel.inspector.set_evaluation_mode(True)
+    assert panel.map.colour_mode == TRUTH_MODE and panel.map.colour_box.currentData() == TRUTH_MODE
+    assert sum(len(item.data) for item in panel.map._base_items) == demo_session.n
+    assert "poison (ground truth)" in panel.map.legend.text()
+    panel.inspector.set_evaluation_mode(False)
+    assert panel.map.colour_mode == "density" and panel.map.colour_box.findData(TRUTH_MODE) < 0

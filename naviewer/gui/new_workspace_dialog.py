@@ -298,10 +298,11 @@ class NewWorkspaceDialog(QDialog):
                 errors["anchors"] = f"{anchor_path}: no such file or folder."
             elif choice in ("ids", "keys") and not Path(anchor_path).expanduser().is_file():
                 errors["anchors"] = f"{anchor_path}: not a file (one {'id' if choice == 'ids' else 'key'} a line)."
-        if dataset != self._peeked and "dataset" not in errors:
+        if dataset != self._peeked:  # a path that went wrong takes the names it had away with it
             from naviewer.data.sources import peek_class_names
 
-            self._peeked, self._class_names = dataset, peek_class_names(dataset)
+            self._peeked = dataset
+            self._class_names = None if "dataset" in errors else peek_class_names(dataset)
             self.target.setMaximum(len(self._class_names) - 1 if self._class_names else 100000)
             self._say_target()
         if self.attack.currentData():

@@ -75,6 +75,10 @@ def test_an_attack_offers_its_test_time_protocols(qtbot, tmp_path):
     dialog.target.setValue(1)
     assert dialog.target_name.text() == "= class1"
     dialog.target.setValue(0)
+    real = dialog.dataset.text()
+    dialog.dataset.setText(str(tmp_path / "nowhere"))
+    assert dialog.target_name.text() == "" and dialog.target.maximum() == 100000
+    dialog.dataset.setText(real)
     assert values["attack"] == "na" and values["test_protocol"] == "code"
     assert values["attack_settings"] == {"target": 0, "rate": 0.1}
     dialog.attack.setCurrentIndex(dialog.attack.findData("ctrl"))

@@ -47,3 +47,30 @@ def test_cancel_then_quit_inside_a_job():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     """)
     assert done.returncode == 0 and "quit at once" in done.stdout, done.stderr
+
+
+def test_a_rank_that_left_a_process_group_ends_without_finalisation(monkeypatch):
+    """A torchrun rank aborted now and then in the interpreter's finalisation with gloo threads alive (SIGABRT
+    after the work was saved): the command leaves with its status through os._exit once it tore a group down;
+    a command that did not (every single-process run) returns as before."""
+    import sys
+    from types import SimpleNamespace
+
+    import naviewer.cli as cli
+
+    exits = []
+    monkeypatch.setattr(cli, "_dispatch", lambda argv: 3)
+    monkeypatch.setattr(cli, "_exit_on_sigint_from_now", lambda code: None)
+    monkeypatch.setattr(cli.os, "_exit", lambda code: exits.append(code))
+    monkeypatch.setitem(sys.modules, "naviewer.ssl.distributed", SimpleNamespace(left_a_process_group=lambda: True))
+    assert cli.main() == 3 and exits == [3]
+    monkeypatch.setitem(sys.modules, "naviewer.ssl.distributed", SimpleNamespace(left_a_process_group=lambda: False))
+    assert cli.main() == 3 and exits == [3]
+    assert cli.main([]) == 3 and exits == [3]  # a call with argv (tests, scripts): never
+
+
+def test_shutdown_distributed_records_leaving_a_group_of_several_ranks_only(monkeypatch):
+    import naviewer.ssl.distributed as distributed
+
+    monkeypatch.setattr(distributed, "_LEFT_A_GROUP", False)
+    assert distributed.shutdown_distributed() is True and not distributed.left_a_process_group()  # no group

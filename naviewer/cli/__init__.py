@@ -99,7 +99,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         code = 130
     if argv is None:
         _exit_on_sigint_from_now(code)
+        _leave_after_a_process_group(code)
     return code
+
+
+def _leave_after_a_process_group(code: int) -> None:
+    """A rank of a torchrun job (train, embed) whose process group was torn down ends here, without the
+    interpreter's finalisation: with gloo's threads still alive it aborted now and then ("terminate called without
+    an active exception", SIGABRT; seen in CI, session 20), and torchrun then reported a failed run whose work was
+    saved. Everything is written and closed by now; only the streams need flushing."""
+    distributed = sys.modules.get("naviewer.ssl.distributed")
+    if distributed is None or not distributed.left_a_process_group():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _exit_on_sigint_from_now(code: int) -> None:

@@ -115,6 +115,15 @@ def _store_barrier(seconds: float) -> None:
     store.wait([f"{key}/all"], timedelta(seconds=seconds))
 
 
+_LEFT_A_GROUP = False
+
+
+def left_a_process_group() -> bool:
+    """Whether this process tore down a process group of several ranks (the CLI then leaves without the
+    interpreter's finalisation: ``naviewer.cli._leave_after_a_process_group``)."""
+    return _LEFT_A_GROUP
+
+
 def shutdown_distributed(ok: bool = True, wait_s: Optional[float] = None) -> bool:
     """Meet the other ranks, then destroy the process group; a no-op without one.
 
@@ -122,8 +131,10 @@ def shutdown_distributed(ok: bool = True, wait_s: Optional[float] = None) -> boo
     they failed the same way they arrive at once and the teardown is clean; when only this rank
     failed, it leaves, so that torchrun stops the others instead of letting them wait in their next
     collective for the group's timeout. Returns whether every rank was met."""
+    global _LEFT_A_GROUP
     if not (dist.is_available() and dist.is_initialized()):
         return True
+    _LEFT_A_GROUP = _LEFT_A_GROUP or dist.get_world_size() > 1
     met = True
     try:
         if dist.get_world_size() > 1:

@@ -191,6 +191,18 @@ class LogView(QPlainTextEdit):
         state.events.message.connect(self.appendPlainText)
 
 
+def detection_outcome(result: dict) -> str:
+    """What a finished post-hoc Detect found, pass by pass ("DIFT pass 7: 0 flagged; patchsearch pass 6: 163"): a
+    newcomer ran patchsearch as "What to try next" advised, was shown DIFT's empty pass and found patchsearch's 163
+    flags only under Workspace > Detection passes. (DIFT's pass still opens: kdist, lid and slof flag a fixed share
+    of any set, so "the detector with flags" would be one of them after nearly every Detect.)"""
+    metrics = result.get("detector_metrics") or {}
+    said = "; ".join(f"{name} pass {int(pid)}: {int((metrics.get(name) or {}).get('flagged') or 0):,}"
+                     for name, pid in (result.get("detector_passes") or {}).items())
+    dift = int((result.get("summary") or {}).get("flagged") or 0)
+    return f"DIFT pass {int(result['pass_id'])}: {dift:,} flagged" + (f"; {said}" if said else "")
+
+
 class MainWindow(QMainWindow):
     """The application window. Public methods are what menus call, and what scripts/tests call."""
 
@@ -1330,17 +1342,21 @@ class MainWindow(QMainWindow):
                       f"{s.get('flagged', 0)} flagged" + (" (no poison detected)" if s.get("noop") else ""))
             if result.get("pass_id") is None:
                 return
-            new = int(result["pass_id"])
+            new, flags = int(result["pass_id"]), detection_outcome(result)
             old = self.analyst_dock
             if old is not None and self.analyst_in_review(path):
                 # the analyst is reviewing here: the new pass is offered, not switched to under their keys (a
                 # Detect that ended mid-review moved the keys to another pass's tile and R rejected a sample never
                 # looked at; a newcomer, session 19)
-                text = (f"Detection pass {new} is ready ({s.get('flagged', 0):,} flagged): Workspace ▸ Detection "
-                        f"passes opens it. Pass {old.pass_id}, under review, stays open.")
+                text = (f"Detection ready ({flags}): Workspace ▸ Detection passes opens it. Pass {old.pass_id}, "
+                        "under review, stays open.")
                 self.state.log(text)
                 old.panel.gallery.show_notice(text)
                 return
+            if result.get("detector_passes"):  # the others are a menu away: say where, and what they found
+                text = f"Detection ready ({flags}). Workspace ▸ Detection passes opens the others."
+                self.state.log(text)
+                self.statusBar().showMessage(text, 30000)
             self.show_analyst(path, new, result.get("run"))
 
         what = f" and {', '.join(detectors)}" if detectors else ""

@@ -129,7 +129,7 @@ def test_a_detect_that_ends_mid_review_offers_its_pass_and_leaves_the_keys_where
     assert second.state is JobState.FINISHED, second.error_details
     qtbot.wait(200)
     assert window.analyst_dock is dock and dock.pass_id == reviewed  # not switched under the keys
-    offered = f"Detection pass {second.result['pass_id']} is ready"
+    offered = f"Detection ready (DIFT pass {second.result['pass_id']}:"
     assert offered in dock.panel.gallery.notice.text() and offered in window.log.toPlainText()
     dock.panel.reviewed_here = False  # (as a panel opened afresh) no decision here, the keys elsewhere: it opens
     window.setFocus()
@@ -269,6 +269,7 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
     qtbot.waitSignal(job.finished, timeout=60000).wait()
     assert job.state is JobState.FINISHED, job.error_details
     assert set(job.result["detector_passes"]) == {"kdist", "slof"}
+    assert "Workspace ▸ Detection passes opens the others" in window.log.toPlainText()
     with Workspace.open(path) as ws:
         methods = {p["method"] for p in ws.store.passes()}
     assert {"kdist", "slof"} <= methods
@@ -361,3 +362,14 @@ def test_a_retrain_stopped_after_the_review_says_how_it_goes_on_not_done(qtbot, 
         assert "Run ▸ Resume interrupted run" in gate.reason.text() and "at-review.pt" in gate.reason.text()
     finally:
         dock.close()
+
+
+def test_a_finished_detect_says_what_each_of_its_passes_flagged():
+    """A newcomer ran patchsearch as "What to try next" advised: DIFT's empty pass opened and patchsearch's 163
+    flags were found only behind a menu. The Log, the status bar (and the offer mid-review) name every pass's count."""
+    from naviewer.gui.main_window import detection_outcome
+
+    result = {"pass_id": 7, "summary": {"flagged": 0}, "detector_passes": {"kdist": 5, "patchsearch": 6},
+              "detector_metrics": {"kdist": {"flagged": 15}, "patchsearch": {"flagged": 163}}}
+    assert detection_outcome(result) == "DIFT pass 7: 0 flagged; kdist pass 5: 15; patchsearch pass 6: 163"
+    assert detection_outcome({"pass_id": 3, "summary": {"flagged": 0}}) == "DIFT pass 3: 0 flagged"

@@ -27,10 +27,10 @@ UNJUDGED_BELOW = 3
 #: the next step when a pass flags nothing (a newcomer saw 70 pasted patches plainly and DIFT flag none, with no word
 #: on what to try; session 19): what DIFT sees, and which detectors see what it does not
 NOTHING_FLAGGED_ADVICE = (
-    "DIFT flagged nothing. It finds poisons that crowd together in the embedding, away from every class's anchors; "
-    "a pasted patch or a faint trigger can leave the whole-image embedding uncrowded. Other detectors look "
-    "elsewhere: patchsearch for a pasted patch, crop_density for composites of two images (naviewer detect "
-    "--detector NAME, or Run > Detect...); a weak encoder crowds nothing, so a longer training can help too.")
+    "DIFT flagged nothing. It finds poisons that crowd together away from every class's anchors; a pasted patch or "
+    "a faint trigger may not crowd. Try other detectors (Run > Detect..., or naviewer detect --detector NAME): "
+    "patchsearch for a pasted patch, crop_density for two-image composites; or train longer (a weak encoder crowds "
+    "nothing).")
 
 
 def few_anchors_notice(anchors: "Anchors", advised: int = ADVISED_ANCHORS_PER_CLASS) -> Optional[str]:

@@ -603,6 +603,10 @@ class GalleryWidget(QWidget):
         self.notice.setObjectName("galleryNotice")
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: #b06000; padding: 2px;")
+        # at most NOTICE_LINES lines, the whole text in its tooltip: a four-line notice on a short panel was painted
+        # over the grid's tiles (a newcomer at 1280x720 with two boxes above the panel, session 20)
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.notice.setMaximumHeight(self.NOTICE_LINES * self.notice.fontMetrics().lineSpacing() + 6)
         self.notice.hide()
         # a notice answers one action: it goes after a while ("Undone: 1 sample back to confirmed." still stood
         # minutes later, beside other work; a newcomer, session 18), unless it reports a failure
@@ -1145,6 +1149,8 @@ class GalleryWidget(QWidget):
         self.move_to(sid)
         return sid
 
+    #: the most lines the notice under the grid takes (its whole text is its tooltip)
+    NOTICE_LINES = 2
     #: how long a notice stays under the grid (a failure stays until the next notice)
     NOTICE_MS = 20_000
 
@@ -1152,7 +1158,9 @@ class GalleryWidget(QWidget):
         """One message under the grid (replaced, never appended to); it clears itself after :data:`NOTICE_MS`
         unless ``sticky``."""
         self.notice.setText(text)
+        self.notice.setToolTip(text)  # the whole of it, when longer than the NOTICE_LINES shown
         self.notice.setVisible(bool(text))
+        self._fit_column()
         self._notice_timer.stop()
         if text and not sticky:
             self._notice_timer.start(self.NOTICE_MS)
@@ -1198,6 +1206,23 @@ class GalleryWidget(QWidget):
         super().resizeEvent(event)
         if self.filters.isVisible():
             self._place_filters()
+        self._fit_column()
+
+    def _fit_column(self) -> None:
+        """The keys' hint line (also under F1 and in its tooltip) gives way when the column is too short for all of
+        its rows: Qt then laid them over each other, the notice painted across the grid's tiles (a newcomer at
+        1280x720 with two boxes above the panel, session 20)."""
+        layout = self.layout()
+        if layout is None:
+            return
+        width = max(1, self.width())
+        hint = self.hint.heightForWidth(width) if self.hint.hasHeightForWidth() else self.hint.sizeHint().height()
+        # the wrapped labels' heights at this width count (minimumSize() alone took them at one line)
+        need = layout.totalMinimumHeightForWidth(width) if layout.hasHeightForWidth() else layout.minimumSize().height()
+        without = need - (hint + layout.spacing() if self.hint.isVisibleTo(self) else 0)
+        room = self.height() >= without + hint + layout.spacing()
+        if room != self.hint.isVisibleTo(self):
+            self.hint.setVisible(room)
 
     def show_filters(self, on: bool) -> None:
         if on:
@@ -1221,6 +1246,13 @@ class GalleryWidget(QWidget):
     def _update_progress(self) -> None:
         c = self.session.review_counts()
         flags = sum(c.values())
+        if not self.session.flagged_mask.any():  # "decided 0 / 0 flags" stayed after three decisions (newcomer)
+            counts = np.bincount(self.session.state_codes, minlength=len(REVIEW_STATES))
+            decided = int(counts[REVIEW_STATES.index("confirmed")] + counts[REVIEW_STATES.index("rejected")])
+            self.progress_label.setText(f"this pass flagged nothing · {decided:,} samples decided (confirmed "
+                                        f"{int(counts[REVIEW_STATES.index('confirmed')]):,} · rejected "
+                                        f"{int(counts[REVIEW_STATES.index('rejected')]):,})")
+            return
         done = c["confirmed"] + c["rejected"]
         self.progress_label.setText(
             # "decided", not "reviewed": with one confirmed and one later, "reviewed 1" read as a miscount (a newcomer)

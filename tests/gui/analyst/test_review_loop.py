@@ -178,3 +178,41 @@ def test_a_decision_on_an_unflagged_sample_moves_to_the_next_tile_of_the_grid(qt
     _click_tile(qtbot, gallery, first)
     qtbot.keyClick(gallery.view, Qt.Key.Key_R)
     assert s.state_of(first) == "rejected" and s.current == third
+
+
+def test_a_pass_that_flagged_nothing_counts_the_samples_decided(qtbot) -> None:
+    """"decided 0 / 0 flags" stayed after a newcomer decided three samples of a pass that flagged nothing."""
+    from naviewer.analysis.demo import make_demo_session
+
+    s = make_demo_session(300, 10, seed=3)
+    s.scores["flagged"] = np.zeros(s.n, bool)
+    s.scores.pop("candidate", None)
+    gallery = _gallery(qtbot, s)
+    assert "this pass flagged nothing · 0 samples decided" in gallery.progress_label.text()
+    s.confirm([1, 2])
+    s.reject([3])
+    qtbot.waitUntil(lambda: "3 samples decided (confirmed 2 · rejected 1)" in gallery.progress_label.text())
+
+
+def test_a_long_notice_on_a_short_gallery_never_covers_the_tiles(qtbot, demo_session) -> None:
+    """At 1280x720 with two boxes above the panel a four-line notice was painted across the grid's tiles: the notice
+    keeps to two lines (its whole text in the tooltip) and the keys' hint line gives way when the column is short."""
+    gallery = _gallery(qtbot, demo_session)
+    text = "Detection ready (DIFT pass 7: 0 flagged; kdist pass 5: 15; lid pass 6: 15; patchsearch pass 8: 163): " * 3
+    gallery.resize(380, 700)
+    gallery.show_notice(text)
+    qtbot.wait(50)
+    assert gallery.hint.isVisible()
+    # short enough that the hint's row does not fit beside the others (the window of the newcomer), tall enough for them
+    need = gallery.layout().totalMinimumHeightForWidth(380)
+    gallery.resize(380, need - gallery.hint.height() // 2)
+    qtbot.wait(50)
+
+    def box(widget):
+        return widget.geometry().translated(widget.parentWidget().mapTo(gallery, widget.parentWidget().rect().topLeft()))
+
+    assert gallery.notice.toolTip() == text and gallery.notice.text() == text
+    assert box(gallery.view).bottom() < box(gallery.notice).top() < box(gallery.progress_label).top()
+    assert not gallery.hint.isVisible()
+    gallery.resize(380, 700)  # room again: the hint is back
+    qtbot.waitUntil(lambda: gallery.hint.isVisible())

@@ -240,8 +240,12 @@ def colour_groups(session: AnalysisSession, mode: str, detectors: Any,
             return [], None
         codes = np.asarray(truth, dtype=np.uint8)
         groups = group_ids(codes, 2)
-        return [(QColor(170, 170, 170), "clean (ground truth)", groups[0]),
-                (QColor(220, 30, 30), "poison (ground truth)", groups[1])], codes
+        # violet, not the flags' red (a newcomer could not tell the flag rings from the poison dots); how many of
+        # each the pass flagged, so precision and recall read off the legend
+        flagged = s.flagged_mask
+        hit, extra = int(np.count_nonzero(flagged[groups[1]])), int(np.count_nonzero(flagged[groups[0]]))
+        return [(QColor(170, 170, 170), f"clean (ground truth; {extra:,} flagged)", groups[0]),
+                (QColor(130, 40, 210), f"poison (ground truth; {hit:,} of {len(groups[1]):,} flagged)", groups[1])], codes
     if mode == "review":
         codes = s.state_codes
         groups = group_ids(codes, len(REVIEW_STATES))

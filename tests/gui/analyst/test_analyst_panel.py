@@ -444,6 +444,9 @@ def test_evaluation_mode_colours_the_map_by_the_ground_truth(qtbot, demo_session
     panel.inspector.set_evaluation_mode(True)
     assert panel.map.colour_mode == TRUTH_MODE and panel.map.colour_box.currentData() == TRUTH_MODE
     assert sum(len(item.data) for item in panel.map._base_items) == demo_session.n
-    assert "poison (ground truth)" in panel.map.legend.text()
+    truth_ids, flagged = np.flatnonzero(truth), demo_session.flagged_mask
+    legend = panel.map.legend.text()  # precision and recall read off it
+    assert f"poison (ground truth; {int(flagged[truth_ids].sum()):,} of {len(truth_ids):,} flagged)" in legend
+    assert f"clean (ground truth; {int(flagged[~truth].sum()):,} flagged)" in legend
     panel.inspector.set_evaluation_mode(False)
     assert panel.map.colour_mode == "density" and panel.map.colour_box.findData(TRUTH_MODE) < 0

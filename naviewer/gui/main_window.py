@@ -150,8 +150,16 @@ class OverviewPanel(QWidget):
         encoder = str(state.encoder) if state.encoder is not None else own_encoder
         if encoder:
             shown(self.encoder, encoder)
+        elif self._training():
+            shown(self.encoder, "being trained (the run below)")
         else:
-            shown(self.encoder, "being trained (the run below)" if self._training() else None)
+            # a training of the workspace ended: its encoder is there (it read "none" right after a Train finished,
+            # and a newcomer thought the encoder lost; Detect… starts from the same file)
+            from naviewer.workspace.runs import finished_checkpoints
+
+            trained = finished_checkpoints(Path(state.workspace)) if workspace_open else []
+            shown(self.encoder, str(trained[0]) if trained else None,
+                  "<br>(the newest finished training's; Run ▸ Detect… starts from it)" if trained else "")
         shown(self.run, None if state.run is None else str(state.run))
         self.next_step.setText("<b>Next:</b> " + self._next_step())
 

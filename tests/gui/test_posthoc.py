@@ -56,6 +56,17 @@ def _open(qtbot, window, path: Path) -> None:
     assert job.state is JobState.FINISHED, job.error_details
 
 
+def test_the_overview_names_a_finished_trainings_encoder_before_any_detection(qtbot, window, trained):
+    """Right after a Train finished the Overview read "Encoder: none" and a newcomer thought the encoder lost (session
+    20): with no pass and no encoder opened, the newest finished training's checkpoint is named (the file Detect…
+    starts from). (First in this module: the workspace has no detection pass yet.)"""
+    path, checkpoint = trained
+    _open(qtbot, window, path)
+    text = window.overview.encoder.text()
+    assert "last.pt" in text and "newest finished training" in text
+    assert Path(window.overview.encoder.toolTip()).resolve() == checkpoint.resolve()
+
+
 def test_detect_action_docks_analyst_then_posthoc_finetune_shows_before_after(qtbot, window, trained, monkeypatch):
     from naviewer.workflows.workspace_setup import ground_truth_mask
     from naviewer.workspace import Workspace

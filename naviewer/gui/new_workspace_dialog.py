@@ -132,6 +132,15 @@ class NewWorkspaceDialog(QDialog):
         attack_form.addRow("Target class", _row(self.target, self.target_name))
         attack_form.addRow("ASR test-time protocol", self.protocol)
         attack_form.addRow(self.protocol_text)  # spans both columns, under the combo
+        # said before Create: a newcomer learnt only after it that a folder without a test split gives no ASR
+        self.test_note = QLabel("This dataset has no test split, so the attack success rate (ASR) cannot be "
+                                "measured; detection works as before. A folder with train/ and test/ folders, or "
+                                "CIFAR batches, has one.")
+        self.test_note.setObjectName("warningLabel")
+        self.test_note.setWordWrap(True)
+        self.test_note.hide()
+        self._has_test: Optional[bool] = None
+        attack_form.addRow(self.test_note)
 
         self.anchor_group = QButtonGroup(self)
         self.anchor_radios: dict[str, QRadioButton] = {}
@@ -301,10 +310,17 @@ class NewWorkspaceDialog(QDialog):
         if dataset != self._peeked:  # a path that went wrong takes the names it had away with it
             from naviewer.data.sources import peek_class_names
 
+            from naviewer.data.sources import has_split
+
             self._peeked = dataset
             self._class_names = None if "dataset" in errors else peek_class_names(dataset)
+            try:
+                self._has_test = None if "dataset" in errors else has_split(dataset, "test")
+            except (OSError, ValueError):
+                self._has_test = None
             self.target.setMaximum(len(self._class_names) - 1 if self._class_names else 100000)
             self._say_target()
+        self.test_note.setVisible(bool(self.attack.currentData()) and self._has_test is False)
         if self.attack.currentData():
             _, error = self._parse_rate()
             if error:

@@ -75,7 +75,11 @@ def test_an_attack_offers_its_test_time_protocols(qtbot, tmp_path):
     dialog.target.setValue(1)
     assert dialog.target_name.text() == "= class1"
     dialog.target.setValue(0)
+    # a folder of class folders has no test split: said before Create (a newcomer learnt it only after)
+    assert dialog.test_note.isVisible() and "no test split" in dialog.test_note.text()
     real = dialog.dataset.text()
+    dialog.dataset.setText("demo")
+    assert not dialog.test_note.isVisible()
     dialog.dataset.setText(str(tmp_path / "nowhere"))
     assert dialog.target_name.text() == "" and dialog.target.maximum() == 100000
     dialog.dataset.setText(real)

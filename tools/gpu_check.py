@@ -3,7 +3,7 @@
 
 Run it whenever a task is lent a GPU machine, and commit the table to ``docs/performance.md``::
 
-    python tools/gpu_check.py --out gpu-check            # on the GPU machine (~5-10 min)
+    python tools/gpu_check.py --out gpu-check --budget 500   # on the GPU machine (308 s on an H200, 2026-12-04)
     python tools/gpu_check.py --quick --out /tmp/gc      # anywhere, CPU-sized (~2 min): keeps it from rotting
 
 Each section is one naviewer command in a child process (its own GPU memory, a timeout, a failure
@@ -18,7 +18,9 @@ recorded rather than fatal), and writes its figures as JSON:
 4. ``dift``: a short SimCLR run on the CIFAR subset at 32 px (the paper's resolution) with Noisy
    Alignment poisons: no defense, B1, DIFT in the loop (``naviewer reproduce``).
 
-Writes ``OUT/gpu_check.json`` (every figure, the machine) and ``OUT/gpu_check.md`` (one table).
+Writes ``OUT/gpu_check.json`` (every figure, the machine) and ``OUT/gpu_check.md`` (one table). How the lent H200
+was prepared (hnswlib built there from its sdist, the CIFAR subset carried):
+``docs/reproduction/gpu-check/2026-12-04/README.md``.
 """
 
 from __future__ import annotations

@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         ws = result.workspace
         what = (f"{result.size:,} samples ({result.num_poisons} {args.attack} poisons, ground truth in "
                 f"{ws.ground_truth_path.name})")
+        print(f"{args.attack}: {result.poison_share()}")
     try:
         evaluation = ws.config.get("evaluation", {})
         print(f"created workspace {ws.path}: {what}; test set for evaluation: "

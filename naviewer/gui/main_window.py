@@ -973,6 +973,8 @@ class MainWindow(QMainWindow):
                       f"{result.get('anchors', 0)} anchors ({result.get('anchors_kind', 'labels')}, {trust}); "
                       f"test set for evaluation: {'yes' if result.get('test_set') else 'none'}{crafted}")
             self.state.set_workspace(path, result)
+            if result.get("poisons_text"):  # "10 %" asked, 8.98 % recorded, unexplained (a newcomer)
+                self.state.log(f"crafted {result['poisons_text']}")
             if not result.get("anchors_trusted", True):
                 self.statusBar().showMessage("DIFT's anchors were drawn from the dataset's labels: NOT trusted "
                                              "(Workspace ▸ Anchors… names a trusted set).", 15000)

@@ -216,13 +216,15 @@ def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContex
     test = None if test_dataset is None else str(test_dataset)
     if attack:
         ctx.progress(0, None, f"crafting {attack} into a new workspace")
-        ws = create_attacked_workspace(path, str(dataset), attack, dict(attack_settings or {}), seed=seed,
-                                       anchors_per_class=anchors_per_class, test_dataset=test, anchors=anchors,
-                                       test_protocol=test_protocol, ctx=ctx).workspace
+        made = create_attacked_workspace(path, str(dataset), attack, dict(attack_settings or {}), seed=seed,
+                                         anchors_per_class=anchors_per_class, test_dataset=test, anchors=anchors,
+                                         test_protocol=test_protocol, ctx=ctx)
+        ws, crafted = made.workspace, {"poisons_text": f"{attack}: {made.poison_share()}"}
     else:
         ctx.progress(0, None, "creating workspace")
         ws = create(path, str(dataset), anchors_per_class=anchors_per_class, seed=seed, test_dataset=test,
                     anchors=anchors, ctx=ctx)
+        crafted = {}
     try:
         from naviewer.workspace.anchor_record import section_kind, section_trusted
 
@@ -235,7 +237,7 @@ def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContex
                 "anchors_trusted": section_trusted(section) if section else False,
                 "attack": (ws.config.get("attack") or {}).get("name"),
                 "test_protocol": (ws.config.get("attack") or {}).get("test_protocol"),
-                "test_set": bool(evaluation.get("test")), **_sources(ws, None)}
+                "test_set": bool(evaluation.get("test")), **crafted, **_sources(ws, None)}
     finally:
         ws.close()
 

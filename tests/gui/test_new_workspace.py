@@ -132,6 +132,10 @@ def test_new_attacked_workspace_records_the_chosen_protocol(qtbot, window, tmp_p
     assert job.result["anchors_kind"] == "clean-before-poisoning" and job.result["anchors_trusted"]
     with Workspace.open(tmp_path / "ws") as ws:
         assert ws.config["attack"]["test_protocol"] == "paper" and ws.config["attack"]["name"] == "patch"
+        n, poisons = ws.store.sample_count(), int(ws.config["attack"]["num_poisons"])
+    # the Log says what the rate counted ("10 %" asked, 8.98 % in the ground truth, unexplained; a newcomer)
+    assert (f"crafted patch: {poisons} poisons, {100 * poisons / n:.1f} % of the {n} samples (the rate counts the "
+            f"{n - 4} the attack could use; the 4 anchors drawn first stay clean)") in window.log.toPlainText()
     # a plain folder has no test split: the ASR cannot be measured, and a box says so (only the Log did; a newcomer)
     box = window.last_message_box
     assert box is not None and "No attack success rate" in box.windowTitle() and "--test-dataset" in box.text()

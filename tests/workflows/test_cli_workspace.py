@@ -19,7 +19,7 @@ def test_new_with_attack_and_init_alias(tmp_path, tiny_data, capsys):
         assert ws.store.sample_count() == 240 and ws.read_ground_truth() is None
 
 
-def test_a_copied_attack_workspace_reads_its_own_crafted_dataset(tmp_path, tiny_data):
+def test_a_copied_attack_workspace_reads_its_own_crafted_dataset(tmp_path, tiny_data, capsys):
     """new --attack writes the crafted set into WORKSPACE/dataset/; its [dataset] path was absolute, so a copied
     workspace read the original's images, and failed once the original was gone (a bad-input probe)."""
     import shutil
@@ -29,6 +29,8 @@ def test_a_copied_attack_workspace_reads_its_own_crafted_dataset(tmp_path, tiny_
     settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
     assert main(["new", str(tmp_path / "a"), "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1",
                  *settings]) == 0
+    # what the rate counted is said (a newcomer asked for 10 % and read 8.98 % in the ground truth)
+    assert "% of the" in capsys.readouterr().out.split("patch: ", 1)[1].split("\n")[0]
     with Workspace.open(tmp_path / "a") as ws:
         assert ws.config["dataset"]["path"] == "dataset/train.txt" and ws.config["dataset"]["inside_workspace"]
         first = ws.dataset().image(0)

@@ -111,6 +111,11 @@ def _leave_after_a_process_group(code: int) -> None:
     distributed = sys.modules.get("naviewer.ssl.distributed")
     if distributed is None or not distributed.left_a_process_group():
         return
+    _flush_and_exit(code)
+
+
+def _flush_and_exit(code: int) -> None:
+    """End the process with ``code`` now, its output flushed first (no interpreter finalisation)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -130,12 +135,7 @@ def _exit_on_sigint_from_now(code: int) -> None:
         return
 
     def handler(signum: int, frame: object) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        _flush_and_exit(code)
 
     try:
         signal.signal(signal.SIGINT, handler)

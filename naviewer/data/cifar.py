@@ -108,6 +108,13 @@ def _batch_arrays(path: Path, label_key: str, num_classes: int) -> tuple[np.ndar
     return data, labels
 
 
+def cifar_class_names(kind: str, root: Path, coarse: bool = False) -> list[str]:
+    """The class names in a CIFAR folder's meta file (``kind`` and ``root`` as :func:`find_cifar_dir` gives them)."""
+    if kind == "cifar10":
+        return _class_names(root / "batches.meta", "label_names")
+    return _class_names(root / "meta", "coarse_label_names" if coarse else "fine_label_names")
+
+
 class CifarDataset(HeldLabelsDataset):
     """One split of CIFAR-10 or CIFAR-100, fully decoded in memory.
 
@@ -125,12 +132,10 @@ class CifarDataset(HeldLabelsDataset):
         self.split = split
         self.coarse = bool(coarse) and self.kind == "cifar100"
         files = self._files()
+        self._class_names = cifar_class_names(self.kind, self.root, self.coarse)
         if self.kind == "cifar10":
-            self._class_names = _class_names(self.root / "batches.meta", "label_names")
             label_key = "labels"
         else:
-            name_key = "coarse_label_names" if self.coarse else "fine_label_names"
-            self._class_names = _class_names(self.root / "meta", name_key)
             label_key = "coarse_labels" if self.coarse else "fine_labels"
         datas, labels = [], []
         for path in files:

@@ -15,7 +15,6 @@ A *spec* is what a user types or a workspace stored:
 from __future__ import annotations
 
 import os
-
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -135,7 +134,7 @@ def peek_class_names(spec: "str | Path") -> Optional[list[str]]:
 
     Why: the New workspace dialog asked for the target class as a number ("0" for a set whose class 0 is
     "airplane"; a newcomer, session 19)."""
-    from naviewer.data.cifar import _class_names, find_cifar_dir
+    from naviewer.data.cifar import cifar_class_names, find_cifar_dir
     from naviewer.data.demo import CLASS_NAMES
 
     if str(spec).strip().lower() == "demo":
@@ -146,9 +145,7 @@ def peek_class_names(spec: "str | Path") -> Optional[list[str]]:
             return None
         found = find_cifar_dir(path)
         if found is not None:
-            kind, root = found
-            return _class_names(root / "batches.meta", "label_names") if kind == "cifar10" else \
-                _class_names(root / "meta", "fine_label_names")
+            return cifar_class_names(*found)
         if _folder_list(path, "train") is not None:
             return None
         with warnings.catch_warnings():  # a layout's warning is the loader's to give, when the set is opened

@@ -1247,11 +1247,9 @@ class GalleryWidget(QWidget):
         c = self.session.review_counts()
         flags = sum(c.values())
         if not self.session.flagged_mask.any():  # "decided 0 / 0 flags" stayed after three decisions (newcomer)
-            counts = np.bincount(self.session.state_codes, minlength=len(REVIEW_STATES))
-            decided = int(counts[REVIEW_STATES.index("confirmed")] + counts[REVIEW_STATES.index("rejected")])
-            self.progress_label.setText(f"this pass flagged nothing · {decided:,} samples decided (confirmed "
-                                        f"{int(counts[REVIEW_STATES.index('confirmed')]):,} · rejected "
-                                        f"{int(counts[REVIEW_STATES.index('rejected')]):,})")
+            confirmed, rejected = self._decided_anywhere()
+            self.progress_label.setText(f"this pass flagged nothing · {confirmed + rejected:,} samples decided "
+                                        f"(confirmed {confirmed:,} · rejected {rejected:,})")
             return
         done = c["confirmed"] + c["rejected"]
         self.progress_label.setText(
@@ -1260,12 +1258,13 @@ class GalleryWidget(QWidget):
             "not decided yet)" + self._beside_text(done)
         )
 
+    def _decided_anywhere(self) -> tuple[int, int]:
+        """(confirmed, rejected) over every sample, flagged or not."""
+        counts = np.bincount(self.session.state_codes, minlength=len(REVIEW_STATES))
+        return int(counts[REVIEW_STATES.index("confirmed")]), int(counts[REVIEW_STATES.index("rejected")])
+
     def _beside_text(self, decided_flags: int) -> str:
         """How many samples the pass did not flag were decided too (a newcomer confirming poisons seen in All
-        samples read "decided 7 / 16 flags" and thought the other decisions lost)."""
-        s = self.session
-        if not s.flagged_mask.any():
-            return ""
-        counts = np.bincount(s.state_codes, minlength=len(REVIEW_STATES))
-        beside = int(counts[REVIEW_STATES.index("confirmed")] + counts[REVIEW_STATES.index("rejected")]) - decided_flags
+        samples read "decided 7 / 16 flags" and thought the other decisions lost). Called with flags only."""
+        beside = sum(self._decided_anywhere()) - decided_flags
         return f" · {beside:,} decided beside the flags" if beside > 0 else ""

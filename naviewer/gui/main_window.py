@@ -76,7 +76,7 @@ class OverviewPanel(QWidget):
 
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
-        self.state = window.state
+        self._main, self.state = window, window.state
         self.setObjectName("overviewPanel")
         self.workspace = QLabel("none")
         self.dataset = QLabel("none")
@@ -154,11 +154,9 @@ class OverviewPanel(QWidget):
             shown(self.encoder, "being trained (the run below)")
         else:
             # a training of the workspace ended: its encoder is there (it read "none" right after a Train finished,
-            # and a newcomer thought the encoder lost; Detect… starts from the same file)
-            from naviewer.workspace.runs import finished_checkpoints
-
-            trained = finished_checkpoints(Path(state.workspace)) if workspace_open else []
-            shown(self.encoder, str(trained[0]) if trained else None,
+            # and a newcomer thought the encoder lost); the file Detect… starts from, asked of the same function
+            trained = self._main._workspace_encoder() if workspace_open else None
+            shown(self.encoder, str(trained) if trained else None,
                   "<br>(the newest finished training's; Run ▸ Detect… starts from it)" if trained else "")
         shown(self.run, None if state.run is None else str(state.run))
         self.next_step.setText("<b>Next:</b> " + self._next_step())
@@ -238,8 +236,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._pending_follow: Optional[Path] = None
         self._pending_job_for_monitor: Optional[Job] = None
-        self._last_event_line: Optional[str] = None
-        self._warnings_said: set[str] = set()  # the warnings a box showed in this window (unsaid_warnings)  # the Log says a job's event line once, not twice in a row
+        self._last_event_line: Optional[str] = None  # the Log says a job's event line once, not twice in a row
+        self._warnings_said: set[str] = set()  # the warnings a box showed in this window (unsaid_warnings)
         self.analyst_dock = None  # AnalystDock: the analyst panel on a detection pass
 
         self._create_actions()
@@ -1564,9 +1562,9 @@ class MainWindow(QMainWindow):
         # has neither, and the action ran only to say "train first" (a newcomer, session 19)
         crafted = bool(self.state.workspace_summary.get("attack", True)) if self.workspace_path else False
         self.act_floor.setEnabled(self.workspace_path is not None and job is None and crafted)
-        if self.workspace_path is not None and not crafted:
-            self.act_floor.setToolTip("The no-poison floor needs a workspace naviewer crafted an attack into (a clean "
-                                      "set and a trigger to measure with): File ▸ New workspace… with an attack")
+        self.act_floor.setToolTip(self.act_floor.statusTip() if crafted or self.workspace_path is None else
+                                  "The no-poison floor needs a workspace naviewer crafted an attack into (a clean "
+                                  "set and a trigger to measure with): File ▸ New workspace… with an attack")
         cut_short = (self.state.workspace_summary.get("floor_cut_short") or []) if self.workspace_path else []
         # a floor cut short is trained on, not begun again: the menu said "Measure" and the run went on in silence
         self.act_floor.setText(f"Resume the no-&poison floor ({cut_short[-1]}, cut short)" if cut_short

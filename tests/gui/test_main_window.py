@@ -399,6 +399,7 @@ def test_the_no_poison_floor_is_measured_from_the_run_menu(qtbot, window, tmp_pa
     window.open_workspace(tmp_path / "ws")
     qtbot.waitUntil(lambda: window.workspace_path == tmp_path / "ws", timeout=20000)
     assert window.act_floor.isEnabled()
+    assert "crafted an attack" not in window.act_floor.toolTip()  # its own tooltip again (the other one stayed)
     started = []
     window.jobs.job_started.connect(started.append)
     window.act_floor.trigger()

@@ -36,6 +36,17 @@ def pass_record(ws, pass_id: int) -> dict:
     return dict(ws.store.pass_info(pass_id) or {})
 
 
+def dock_title(pass_id: int, record: dict) -> str:
+    """The analyst dock's title: the pass's detector beside its number. A newcomer's first Detect (kdist, lid and
+    DIFT) opened "detection pass 3" and asked where passes 1 and 2 were: the detectors' passes are saved first, so
+    DIFT's is the newest; the title says which detector's pass this is."""
+    method = str(record.get("method") or "detection")
+    name = "DIFT" if method.lower() == "dift" else method
+    run = record.get("run")
+    when = f", epoch {int(record['epoch']) + 1}" if record.get("epoch") is not None else ""
+    return f"Analyst — {name} pass {int(pass_id)}" + (f" of run {run}{when}" if run else when)
+
+
 def find_embeddings(ws, run: Optional[str], n: int) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
     """(array, run, tag) of the best saved embeddings for the analyst views, or (None, None, None)."""
     from naviewer.workflows.demo import FINAL_TAG
@@ -170,7 +181,9 @@ class AnalystDock:
             if pass_id is None:
                 raise NaviewerError("the workspace has no detection pass yet", self.path)
             self.pass_id = int(pass_id)
-            self.run = run or pass_record(self.ws, self.pass_id).get("run")
+            record = pass_record(self.ws, self.pass_id)
+            self.run = run or record.get("run")
+            self.title = dock_title(self.pass_id, {**record, "run": self.run})
             n = self.ws.store.sample_count()
             ws, pass_id, run_name, reviewer = self.ws, self.pass_id, self.run, _reviewer()
 
@@ -217,7 +230,7 @@ class AnalystDock:
             # stacked minimum heights would grow the window past a 720 px screen
             dock = window.add_panel(self.panel, "Analyst", "analystDock", Qt.DockWidgetArea.RightDockWidgetArea, visible=False)
             window.tabifyDockWidget(docks["monitorDock"], dock)
-        dock.setWindowTitle(f"Analyst — detection pass {self.pass_id}" + (f" of run {self.run}" if self.run else ""))
+        dock.setWindowTitle(self.title)
         self.dock = dock
         self._shortcut_groups = [group for group, _ in self.panel.shortcut_groups()]
         for group, shortcuts in self.panel.shortcut_groups():

@@ -288,6 +288,8 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
                     timeout=10000)
     shown = {item.method for item in detector_table(window.analyst_dock.panel.session)}
     assert {"kdist", "slof"} <= shown
+    # the dock names its detector: "detection pass 3" alone sent a newcomer looking for passes 1 and 2
+    assert window.analyst_dock.dock.windowTitle().startswith(f"Analyst — DIFT pass {job.result['pass_id']}")
     assert window.detectors_chosen == ("kdist", "slof")  # ticked again next time
     # opened again, the workspace's reviewed pass names its encoder: Detect… starts from it (it started empty)
     _open(qtbot, window, path)
@@ -373,6 +375,15 @@ def test_a_retrain_stopped_after_the_review_says_how_it_goes_on_not_done(qtbot, 
         assert "Run ▸ Resume interrupted run" in gate.reason.text() and "at-review.pt" in gate.reason.text()
     finally:
         dock.close()
+
+
+def test_the_dock_title_names_the_passs_detector_run_and_epoch():
+    from naviewer.gui.analyst_dock import dock_title
+
+    assert dock_title(3, {"method": "dift", "run": "posthoc"}) == "Analyst — DIFT pass 3 of run posthoc"
+    assert dock_title(2, {"method": "kdist", "run": "posthoc"}) == "Analyst — kdist pass 2 of run posthoc"
+    assert dock_title(5, {"method": "dift", "run": "dift", "epoch": 35}) == "Analyst — DIFT pass 5 of run dift, epoch 36"
+    assert dock_title(1, {}) == "Analyst — detection pass 1"
 
 
 def test_a_finished_detect_says_what_each_of_its_passes_flagged():

@@ -113,6 +113,8 @@ def run_app(argv: Optional[Sequence[str]] = None) -> int:
         window.open_path(args.path)
     if args.follow:
         window.follow_run(args.follow)
+    if not args.path and not args.follow and not os.environ.get(STARTUP_PROBE_ENV):
+        window.reopen_last_workspace()
     return exec_with_ctrl_c(app, window)
 
 

@@ -51,6 +51,7 @@ from naviewer.gui.settings import (
     add_recent_workspace,
     app_settings,
     recent_workspaces,
+    reopens_last_workspace,
     remember_folder,
     remove_recent_workspace,
     start_folder,
@@ -327,6 +328,9 @@ class MainWindow(QMainWindow):
         self.act_open_dataset = self._action("Open &dataset…", self.open_dataset_dialog, "Ctrl+Shift+O", "Open a folder: CIFAR batches or class folders of images")
         self.act_open_dataset_file = self._action("Open dataset &file list…", self.open_dataset_file_dialog, None, "Open a 'path label' file list or a CSV manifest")
         self.act_open_encoder = self._action("Open &encoder checkpoint…", self.open_encoder_dialog, "Ctrl+Shift+E", "Load a trained encoder (.pt)")
+        self.act_reopen_last = self._action("Reopen the last workspace at start", self._toggle_reopen_last, None,
+                                            "At start with no folder named, open the workspace used last", checkable=True)
+        self.act_reopen_last.setChecked(reopens_last_workspace(self.settings))
         self.act_follow_run = self._action("&Follow run folder…", self.follow_run_dialog, "Ctrl+Shift+F", "Monitor a run written by another process (CLI, torchrun)")
         self.act_export = self._action("E&xport cleaned dataset…", self.export_dialog, "Ctrl+E",
                                        "Write the cleaned dataset's manifests (kept.txt, classes.txt, samples.csv, README.txt, "
@@ -376,6 +380,7 @@ class MainWindow(QMainWindow):
                        self.act_open_encoder):
             file_menu.addAction(action)
         self.recent_menu = file_menu.addMenu("Recent &workspaces")
+        file_menu.addAction(self.act_reopen_last)
         file_menu.addAction(self.act_follow_run)
         file_menu.addSeparator()
         file_menu.addAction(self.act_export)
@@ -930,11 +935,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported to {folder}", 15000)
         return self.inform("Export finished", message)
 
-    def open_workspace(self, path: os.PathLike | str) -> Optional[Job]:
+    def open_workspace(self, path: os.PathLike | str, *, announce: str = "") -> Optional[Job]:
+        """Open ``path`` in a job; ``announce``: said in the status bar once it is open."""
         path = Path(path).expanduser().absolute()
 
         def done(job: Job) -> None:
             self.state.set_workspace(path, job.result)
+            if announce:  # after the jobs' own "finished" line, which would replace it
+                QTimer.singleShot(0, lambda: self.statusBar().showMessage(announce, 15000))
 
         return self.start_job(lambda ctx: tasks.workspace_summary(path, ctx), f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
@@ -1154,6 +1162,27 @@ class MainWindow(QMainWindow):
             self.inform("Recent workspaces", f"{path}: the workspace no longer exists; removed from the list.")
             return
         self.open_workspace(path)
+
+    def _toggle_reopen_last(self) -> None:
+        self.settings.setValue("startup/reopen_last", self.act_reopen_last.isChecked())
+
+    def reopen_last_workspace(self) -> Optional[Job]:
+        """At start with no folder named: the workspace used last opens (with the pass reviewed last), unless File ▸
+        Reopen the last workspace at start is off. A newcomer closed the window mid-review and came back to an empty
+        one. A last workspace that is gone is only said in the status bar (no dialog before anything was asked)."""
+        if not reopens_last_workspace(self.settings):
+            return None
+        items = recent_workspaces(self.settings)
+        if not items:
+            return None
+        last = Path(items[0])
+        if not (last / "workspace.toml").is_file():
+            self.statusBar().showMessage(f"The last workspace, {last}, is gone; File ▸ Open workspace… opens another",
+                                         15000)
+            return None
+        self.state.log(f"reopening the last workspace {last}")
+        return self.open_workspace(last, announce=f"Reopened the last workspace, {last.name} (File ▸ Reopen the last "
+                                                  "workspace at start turns this off)")
 
     def _clear_recent(self) -> None:
         self.settings.setValue("recent/workspaces", [])

@@ -39,6 +39,12 @@ def recent_workspaces(settings: QSettings) -> list[str]:
     return _as_list(settings.value("recent/workspaces"))
 
 
+def reopens_last_workspace(settings: QSettings) -> bool:
+    """Whether the window opens the workspace used last when started with no folder (on unless turned off)."""
+    value = settings.value("startup/reopen_last", True)
+    return value not in (False, "false", "0", 0)
+
+
 def add_recent_workspace(settings: QSettings, path: str) -> list[str]:
     """Put ``path`` first in the recent list (no duplicates, at most MAX_RECENT) and return the list."""
     path = os.path.abspath(path)

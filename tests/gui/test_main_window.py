@@ -227,6 +227,35 @@ def test_recent_workspaces_menu(qtbot, window, tmp_path):
     window.last_message_box.close()
 
 
+def test_the_window_reopens_the_last_workspace_unless_turned_off(qtbot, window, tmp_path):
+    """Started with no folder, the window opens the workspace used last (a newcomer came back to an empty window);
+    a gone one is said in the status bar, not a dialog; the File menu's switch turns it off and is remembered."""
+    import numpy as np
+
+    from naviewer.data.base import ArrayDataset
+    from naviewer.gui.settings import add_recent_workspace
+    from naviewer.workspace import Workspace
+
+    from .fakes import finish
+
+    assert window.reopen_last_workspace() is None  # nothing used yet
+    add_recent_workspace(window.settings, str(tmp_path / "gone"))
+    assert window.reopen_last_workspace() is None and window.last_message_box is None
+    assert "is gone" in window.statusBar().currentMessage()
+    images = np.zeros((6, 8, 8, 3), dtype=np.uint8)
+    Workspace.create(tmp_path / "ws", ArrayDataset(images, [0, 1, 0, 1, 0, 1], ["a", "b"])).close()
+    add_recent_workspace(window.settings, str(tmp_path / "ws"))
+    finish(qtbot, window.reopen_last_workspace())
+    assert window.workspace_path == (tmp_path / "ws").absolute()
+    qtbot.waitUntil(lambda: "Reopened the last workspace, ws" in window.statusBar().currentMessage(), timeout=5000)
+    assert window.act_reopen_last.isChecked()
+    window.act_reopen_last.trigger()  # off
+    assert window.reopen_last_workspace() is None
+    other = MainWindow()
+    qtbot.addWidget(other)
+    assert not other.act_reopen_last.isChecked()  # remembered
+
+
 def test_about_shows_versions_without_blocking(qtbot, window, monkeypatch):
     import naviewer.gui.environment as environment
 

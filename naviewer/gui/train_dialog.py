@@ -265,6 +265,7 @@ class TrainDialog(QDialog):
         self._measure_after_probe = measure_after_probe
         self._stopping: Any = None  # a cancelled measurement still running (its worker checks between steps)
         self._restart_queued = False
+        self._running_key: Optional[tuple] = None  # what the running measurement times
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Train")
         self.buttons.accepted.connect(self.accept)
@@ -277,6 +278,9 @@ class TrainDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error_label)
         layout.addWidget(self.warning_label)
+        # the space a hidden warning leaves goes here: without it the form's rows moved down 16 px as the warning
+        # went (a newcomer's next click opened the Encoder list instead of Width)
+        layout.addStretch(1)
         layout.addLayout(speed)
         layout.addWidget(self.buttons)
         self.estimate_button.setVisible(estimator is not None)
@@ -374,7 +378,11 @@ class TrainDialog(QDialog):
                 f"<b>{duration(estimate['seconds_total'])}</b> for {int(self._settings.get('epochs') or 1):,} epochs "
                 f"on {estimate['device']} ({estimate['encoder']}, batch {estimate['batch_size']:,}).")
         elif self.estimate_job is not None and self.estimate_job.running:
-            pass  # its progress says what it is doing
+            if self._shown and self._measured_key() not in (None, self._running_key):
+                # the choice changed under a measurement: it kept timing the old encoder (a newcomer read
+                # ResNet-18's minutes beside the ResNet-10 they had picked); the new one is measured instead
+                self._remeasure.start()
+                self._say("Measuring the new choice shortly (the last measurement timed the earlier one)…")
         elif self.estimator is not None:
             if self._shown and self._measured_key() is not None:
                 self._remeasure.start()  # a measured value changed: measure the new choice
@@ -454,7 +462,7 @@ class TrainDialog(QDialog):
         except JobConflict as exc:  # another dialog's measurement: say so instead of raising in a slot
             self._say(f"Cannot measure now: {exc}")
             return None
-        self.estimate_job = job
+        self.estimate_job, self._running_key = job, key
         self.estimate_button.setText("Stop measuring")
         self._say("Measuring a few training steps on a sample of the images…")
         job.progress.connect(lambda done, total, message, j=job: self._estimate_progress(j, done, total, message))
@@ -462,7 +470,7 @@ class TrainDialog(QDialog):
         return job
 
     def _estimate_progress(self, job: Any, done: float, total: Any, message: str) -> None:
-        if job is self.estimate_job:
+        if job is self.estimate_job and not self._remeasure.isActive():  # (else "the new choice shortly" stays)
             share = f" {int(100 * done / total)} %" if total else ""
             self._say(f"Measuring: {message}{share}…")
 

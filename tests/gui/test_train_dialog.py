@@ -120,3 +120,22 @@ def test_the_recipe_reaches_the_training_config():
     base = {"method": "byol", "epochs": 1, "batch_size": 8, "lr": None, "device": "cpu"}
     assert TrainConfig.from_dict(train_config_values({**base, "augment_recipe": ""})).augment_recipe == "byol"
     assert TrainConfig.from_dict(train_config_values({**base, "augment_recipe": "aug+"})).augment_recipe == "aug+"
+
+
+def test_the_forms_rows_stay_put_when_the_cpu_warning_goes(qtbot):
+    """Picking ResNet-10 hid the "slow on a CPU" warning below the form and the rows moved down 16 px: a newcomer's
+    next click opened the Encoder list instead of Width. The freed space goes below the form."""
+    dialog = TrainDialog(n_samples=980, available_devices=["cpu"], source_description="Workspace: /data/ws1")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+
+    def rows() -> list[int]:
+        return [w.mapTo(dialog, w.rect().topLeft()).y() for w in (dialog.arch, dialog.width_box, dialog.device)]
+
+    assert dialog.warning_label.isVisible()  # ResNet-18 width 64 at batch 256 on a CPU
+    before = rows()
+    dialog.arch.setCurrentIndex(dialog.arch.findData("resnet10"))
+    dialog.width_box.setCurrentText("16")
+    qtbot.waitUntil(lambda: not dialog.warning_label.isVisible(), timeout=2000)
+    assert rows() == before

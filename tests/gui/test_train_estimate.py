@@ -297,6 +297,56 @@ def test_a_new_choice_while_measuring_waits_for_the_old_measurement_to_stop(qtbo
     qtbot.waitUntil(lambda: "× 10 steps" in dialog.estimate_label.text(), timeout=10000)
 
 
+def test_a_choice_changed_during_a_measurement_is_measured_instead(qtbot):
+    """A newcomer picked ResNet-10 while the default ResNet-18 was being timed: the dialog went on timing ResNet-18
+    and showed its minutes. The running measurement is stopped and the new choice measured."""
+    calls = []
+
+    def slow(settings):
+        calls.append(settings["batch_size"])
+
+        def job(ctx):
+            for _ in range(2000 if settings["batch_size"] == 256 else 1):
+                ctx.check()
+                time.sleep(0.005)
+            return {"seconds_per_step": 1.0, "steps_per_epoch": 1000 // settings["batch_size"],
+                    "seconds_per_epoch": 1000 / settings["batch_size"], "seconds_total": 1.0, "device": "cpu",
+                    "encoder": "x", "batch_size": settings["batch_size"]}
+        return job
+
+    dialog, _ = _dialog(qtbot, slow)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.estimate_job is not None and dialog.estimate_job.running, timeout=5000)
+    first = dialog.estimate_job
+    dialog.batch_size.setText("100")
+    assert "Measuring the new choice shortly" in dialog.estimate_label.text()
+    qtbot.waitSignal(first.finished, timeout=10000).wait()
+    assert first.state is JobState.CANCELLED
+    qtbot.waitUntil(lambda: calls == [256, 100], timeout=5000)
+    qtbot.waitUntil(lambda: "× 10 steps" in dialog.estimate_label.text(), timeout=10000)
+
+
+def test_a_cancelled_estimate_stops_inside_a_forward_pass():
+    """The estimate checks the cancel flag before each layer, not only between steps (a step of a wide encoder on a
+    loaded CPU took a minute, and "cancelling" sat there that long)."""
+    import torch
+
+    from naviewer.gui.training import cancel_inside_forward
+    from naviewer.jobs import JobCancelled, JobContext
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(4, 2)))
+    ctx = JobContext()
+    hooks = cancel_inside_forward(model, ctx)
+    assert len(hooks) == 3  # the leaves
+    model(torch.zeros(1, 4))  # not cancelled: runs
+    ctx.cancel()
+    with pytest.raises(JobCancelled):
+        model(torch.zeros(1, 4))
+    for hook in hooks:
+        hook.remove()
+    model(torch.zeros(1, 4))
+
+
 def test_the_dialog_starts_from_the_workspaces_last_training(qtbot, window):
     """It offered ResNet-18 width 64 at 32 px, batch 256, on a workspace trained with a ResNet-10 width 16 at 16 px,
     and warned at once that this was slow (a newcomer)."""

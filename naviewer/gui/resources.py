@@ -68,7 +68,8 @@ def load_theme(name: str) -> Theme:
     meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
     return Theme(
         name=name,
-        stylesheet=(folder / f"{name}.qss").read_text(encoding="utf-8"),
+        # the arrows' images are files beside the sheet: @THEMES@ is that folder (a url Qt reads as a path)
+        stylesheet=(folder / f"{name}.qss").read_text(encoding="utf-8").replace("@THEMES@", folder.as_posix()),
         plot_background=meta["plot_background"],
         plot_foreground=meta["plot_foreground"],
         plot_grid_alpha=float(meta.get("plot_grid_alpha", 0.25)),

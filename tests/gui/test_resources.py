@@ -21,6 +21,23 @@ def test_themes_load():
         load_theme("purple")
 
 
+def test_every_image_a_theme_names_exists_and_loads(qapp):
+    """The spin boxes' and combo boxes' arrows are SVG files beside the sheet (styled without them, a spin box's
+    arrows were thin lines): each url() of a sheet is a file Qt can read."""
+    import re
+
+    from PySide6.QtGui import QImage
+
+    for name in THEMES:
+        sheet = load_theme(name).stylesheet
+        assert "@THEMES@" not in sheet
+        urls = re.findall(r"url\(([^)]+)\)", sheet)
+        assert any("up-" in u for u in urls) and any("down-" in u for u in urls)
+        for url in urls:
+            assert Path(url).is_file(), url
+            assert not QImage(url).isNull(), url
+
+
 def test_icon_files_exist_and_load(qapp):
     root = resource_root()
     assert (root / "icons" / "naviewer.svg").is_file()

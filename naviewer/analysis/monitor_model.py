@@ -169,6 +169,10 @@ class PlotSpec:
     #: where the legend sits: a corner the curves and the event labels (at the top) leave empty (a bottom-right legend
     #: covered the loss curve's tail and the DIFT points; newcomer session 18)
     legend_corner: str = "bottom-right"
+    #: a top band kept free of data for a top legend: the range refits once data enters it (its share of the height
+    #: is top_band / (1 + top_band)); 0: the range grows only when data leaves it, with 20 % headroom
+    top_band: float = 0.0
+    legend_columns: int = 1
 
 
 #: DIFT's per-epoch precision / recall are the flag buffer's (before label spreading); the final flags'
@@ -181,7 +185,10 @@ PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec("loss", "Loss", "", (SeriesSpec("loss", "step", "step", 0), SeriesSpec("loss", "epoch", "epoch mean", 1)),
              legend_corner="bottom-left"),
     PlotSpec("lr", "Learning rate", "", (SeriesSpec("lr", "step", "step", 0), SeriesSpec("lr", "epoch", "epoch", 1)),
-             y_floor=0.0, legend_corner="bottom-left"),  # the schedule decays towards the bottom right
+             # the warm-up rises from the bottom left and the schedule decays to the bottom right; a short warm-up
+             # peaks at the top left: no corner was free all run (a newcomer saw the legend over the curve's start),
+             # so the legend is one row in a band above the data
+             y_floor=0.0, legend_corner="top-right", top_band=0.3, legend_columns=2),
     PlotSpec(
         "throughput",
         "Throughput",

@@ -527,7 +527,7 @@ class TrainingMonitor(QWidget):
         # tell it apart) and a newcomer asked what the line and the dots were; such a pair is named by its source
         if len(spec.series) > 1:
             corner = {"top-right": (-4, 4), "top-left": (4, 4), "bottom-left": (4, -4)}.get(spec.legend_corner, (-4, -4))
-            item.addLegend(offset=corner, labelTextSize="8pt")
+            item.addLegend(offset=corner, labelTextSize="8pt", colCount=spec.legend_columns)
         same_label = len({s.label for s in spec.series}) < len(spec.series)
         where = {"step": "each step", "spread": "detection passes"}
 
@@ -623,7 +623,8 @@ class TrainingMonitor(QWidget):
         current = self._ranges.get(spec.name)
         if current is not None:
             x0, x1, y0, y1 = current
-            if x_max <= x1 and y0 <= y_min and y_max <= y1:
+            data_top = y0 + (y1 - y0) / (1.0 + spec.top_band)  # below the band a top legend keeps
+            if x_max <= x1 and y0 <= y_min and y_max <= data_top:
                 return
         x1 = total if total and x_max <= total else max(1.0, x_max * 1.3)
         if spec.y_fixed is not None:
@@ -632,9 +633,10 @@ class TrainingMonitor(QWidget):
         else:
             span = max(y_max - y_min, abs(y_max) * 0.1, 1e-12)
             lo = y_min - 0.2 * span if current is None or y_min < current[2] else current[2]
-            hi = y_max + 0.2 * span if current is None or y_max > current[3] else current[3]
+            grown = current is None or y_max > current[3] or (spec.top_band and y_max > data_top)
+            hi = y_max + 0.2 * span if grown else current[3]
             y0 = spec.y_floor if spec.y_floor is not None and y_min >= spec.y_floor else lo
-            y1 = hi
+            y1 = hi if not spec.top_band else y0 + (hi - y0) * (1.0 + spec.top_band)
         self._ranges[spec.name] = (0.0, x1, y0, y1)
         if spec.name in ("loss", "knn", "dift") and self.marker_groups:
             self._place_labels()

@@ -420,3 +420,33 @@ def test_naviewer_path_says_what_it_cannot_open_instead_of_waiting(qtbot, window
     (run / "metrics.jsonl").write_text("")
     window.open_path(run)  # a run folder is followed, as before
     assert window.state.run == str(run)
+
+
+def test_the_learning_rate_legend_sits_in_a_band_the_schedule_never_enters(qtbot, monitor):
+    """The legend covered the learning rate's start (bottom left, where the warm-up rises); a short warm-up peaks at
+    the top left, the decay ends at the bottom right: no corner is free all run. The legend is one row at the top
+    and the range refits before the curve reaches its band, whatever the warm-up's length, live as it grows."""
+    import math
+
+    from naviewer.analysis.monitor_model import PLOTS
+
+    spec = next(p for p in PLOTS if p.name == "lr")
+    assert spec.top_band > 0 and spec.legend_corner.startswith("top")
+    legend = monitor.plots["lr"].getPlotItem().legend
+    assert legend is not None and legend.columnCount == 2
+    for warmup in (1, 8, 14):
+        monitor.reset()
+        monitor.add_records([{"kind": "run_start", "time": 0, "total_epochs": 15, "steps_per_epoch": 4, "method": "simclr"}])
+        step = 0
+        for epoch in range(15):
+            for _ in range(4):
+                step += 1
+                t = step / 60
+                w = warmup / 15
+                lr = 0.5 * (t / w if t < w else 0.5 * (1 + math.cos(math.pi * (t - w) / (1 - w))))
+                monitor.add_records([{"kind": "step", "time": 0, "epoch": epoch, "step": step, "lr": lr, "loss": 1.0}])
+                monitor.redraw()
+                _x0, _x1, y0, y1 = monitor._ranges["lr"]
+                data_top = y0 + (y1 - y0) / (1 + spec.top_band)
+                ys = monitor.data[("lr", "step")][1]
+                assert max(ys) <= data_top + 1e-12, (warmup, step)

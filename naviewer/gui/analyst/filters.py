@@ -34,7 +34,10 @@ from naviewer.gui.analyst.detector_scores import detector_table
 
 RANGE_SCORES = (("rank", "density rank"), ("density", "density"), ("mindist", "MinDist"), ("posterior", "GMM posterior"))
 SORT_KEYS = (("suspicion", "suspicion (flags, densest first)"), ("rank", "density rank"), ("density", "density"),
-             ("mindist", "MinDist"), ("posterior", "GMM posterior"), ("cluster", "cluster"), ("label", "class"),
+             ("mindist", "MinDist"), ("posterior", "GMM posterior"),
+             # descending: the flags the trusted anchors reach as clean samples first (within DIFT's flags it
+             # ranked the clean ones above the poisons at AUROC 0.95-1.00 on 30 stored passes; results.md)
+             ("anchor_reach", "anchor reach"), ("cluster", "cluster"), ("label", "class"),
              ("review", "review state"), ("id", "sample id"))
 
 

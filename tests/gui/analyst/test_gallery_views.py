@@ -116,3 +116,19 @@ def test_keys_typed_in_the_filters_never_decide(qtbot, demo_session) -> None:
     # go back to the tiles
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_F)
     assert not g.filters.isVisible() and QApplication.focusWidget() is g.view
+
+
+def test_the_flags_sort_by_anchor_reach_the_likely_clean_first(qtbot, demo_session, monkeypatch) -> None:
+    """Within DIFT's flags the per-sample anchor reach ranked the clean flags above the poisons (AUROC 0.95-1.00 on
+    30 stored passes): sorted by it, descending, the analyst reviews the doubtful flags first."""
+    s = demo_session
+    reach = np.random.default_rng(0).random(s.n)
+    monkeypatch.setitem(s.scores, "anchor_reach", reach)
+    g = _gallery(qtbot, s)
+    g.set_filter("flagged")
+    f = g.filters
+    assert f.sort.findData("anchor_reach") >= 0
+    f.sort.setCurrentIndex(f.sort.findData("anchor_reach"))
+    f.descending.setChecked(True)
+    shown = g.shown_ids()
+    assert len(shown) > 3 and (np.diff(reach[shown]) <= 0).all()

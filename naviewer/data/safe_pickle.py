@@ -110,7 +110,10 @@ def load_pickle(path: "str | Path") -> Any:
 
     Any refusal, truncation or corruption becomes a ``NaviewerError`` naming the file.
     """
+    from naviewer.io import check_regular_file
+
     path = Path(path)
+    check_regular_file(path)  # a pipe named data_batch_1 blocked for ever; /dev/zero read until the memory ran out
     try:
         data = path.read_bytes()
     except FileNotFoundError:

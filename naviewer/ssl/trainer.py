@@ -150,6 +150,10 @@ class MetricsWriter:
     """Appends the records docs/workspace-format.md describes to ``metrics.jsonl`` (flushed per line) and mirrors them to ctx."""
 
     def __init__(self, path: Optional[Path], ctx: JobContext, enabled: bool) -> None:
+        from naviewer.io import check_regular_file
+
+        if path is not None and enabled:
+            check_regular_file(path, "metrics file")  # a pipe in its place blocked the first record for ever
         self.path = path
         self.ctx = ctx
         self.enabled = enabled

@@ -59,7 +59,10 @@ def toml_safe(value: Any) -> Any:
 
 def read_config(path: PathLike) -> dict[str, Any]:
     """Parse and check ``workspace.toml``; every problem is a NaviewerError naming the file."""
+    from naviewer.io import check_regular_file
+
     path = Path(path)
+    check_regular_file(path, "workspace.toml")  # a pipe in its place blocked the open for ever
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad's UTF-8) read as "garbled ... column 1"
     except FileNotFoundError as exc:

@@ -231,6 +231,8 @@ def finished_checkpoints(workspace: Path) -> list[Path]:
 def training_ended(metrics: Path) -> Optional[bool]:
     """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None:
     no file, or neither a start nor an end in its last few MB)."""
+    if not Path(metrics).is_file():  # a pipe in its place blocked the open for ever
+        return None
     try:
         with open(metrics, "rb") as handle:
             handle.seek(0, 2)

@@ -210,3 +210,43 @@ def test_columns_naviewer_does_not_read_may_repeat_and_a_missing_source_is_said_
     outcome = run_cli(["embed", "--checkpoint", tmp_path / "x.pt", "--dataset", tmp_path / "nowhere", "--split", "test",
                        "--out", tmp_path / "e.npy"])
     assert outcome.code == 2 and "no test split" not in outcome.err
+
+
+def _fifo(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", ["cifar-batch-pipe", "cifar-meta-dev-zero", "workspace-toml-pipe", "metrics-pipe"])
+def test_a_pipe_or_device_in_place_of_a_data_file_is_refused_not_read(tmp_path: Path, case: str) -> None:
+    """A named pipe where naviewer reads a CIFAR batch, workspace.toml or writes metrics.jsonl blocked the command for
+    ever; a batches.meta linked to /dev/zero was read until the memory ran out (killed). Each is refused, named."""
+    from badinput_kit import TINY_TRAIN
+
+    if case == "cifar-batch-pipe":
+        root = cifar_folder(tmp_path / "c")
+        batch = root / "cifar-10-batches-py" / "data_batch_1"
+        batch.unlink()
+        _fifo(batch)
+        outcome, named = run_cli(["new", tmp_path / "ws", "--dataset", root]), batch
+    elif case == "cifar-meta-dev-zero":
+        if not Path("/dev/zero").exists():
+            pytest.skip("no /dev/zero")
+        root = cifar_folder(tmp_path / "c")
+        meta = root / "cifar-10-batches-py" / "batches.meta"
+        meta.unlink()
+        meta.symlink_to("/dev/zero")
+        outcome, named = run_cli(["new", tmp_path / "ws", "--dataset", root]), meta
+    elif case == "workspace-toml-pipe":
+        _fifo(tmp_path / "ws" / "workspace.toml")
+        outcome, named = run_cli(["review", tmp_path / "ws"]), tmp_path / "ws" / "workspace.toml"
+    else:
+        data = image_tree(tmp_path / "imgs", per_class=8)
+        run = tmp_path / "run"
+        _fifo(run / "metrics.jsonl")
+        outcome = run_cli(["train", "--dataset", data, "--out", run, "--epochs", "1", *TINY_TRAIN])
+        named = run / "metrics.jsonl"
+    assert_refused(outcome, named, "not a regular file")

@@ -244,16 +244,48 @@ def wheel_only_when_focused(*widgets: QWidget) -> None:
         widget.installEventFilter(_WHEEL_FILTER)
 
 
-def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt.ShortcutContext.WidgetWithChildrenShortcut
-                    ) -> list[QShortcut]:
+#: said when a view's key is pressed while the view is covered (its dock behind another tab)
+HIDDEN_KEY_NOTICE = ("{key} did nothing: the Analyst panel is behind another tab, and its keys act only while it is "
+                     "shown. Ctrl+2 brings the gallery forward.")
+
+
+def on_screen(widget: QWidget) -> bool:
+    """Whether any of ``widget`` can be seen. A dock tabbed behind another keeps isVisible() and the keyboard
+    focus (Qt does not hide it), so a key typed in the Training monitor's tab decided a sample in the hidden
+    gallery, and nothing on screen changed (newcomer session 21): its visible region is empty instead."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+
+def say_covered(owner: QWidget, key: str) -> None:
+    window = owner.window()
+    bar = getattr(window, "statusBar", None)
+    if callable(bar):
+        bar().showMessage(HIDDEN_KEY_NOTICE.format(key=key), 10000)
+
+
+def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt.ShortcutContext.WidgetWithChildrenShortcut,
+                    on_screen_only: bool = True) -> list[QShortcut]:
     """``(key, slot, text)`` triples as QShortcuts on ``owner`` with ``context``; ``text`` is their
-    whatsThis, which Help > Keyboard shortcuts lists. Every analyst view makes its keys this way."""
+    whatsThis, which Help > Keyboard shortcuts lists. Every analyst view makes its keys this way.
+    ``on_screen_only``: a key does nothing (and says so in the window's status bar) while ``owner`` is covered,
+    e.g. its dock tabbed behind the Training monitor (:func:`on_screen`); off for the keys that bring it forward."""
     made = []
     for key, slot, text in specs:
         shortcut = QShortcut(QKeySequence(key), owner)
         shortcut.setContext(context)
         shortcut.setWhatsThis(text)
-        shortcut.activated.connect(slot)
+        if on_screen_only:
+            name = shortcut.key().toString(QKeySequence.SequenceFormat.NativeText)
+
+            def guarded(slot: Any = slot, name: str = name) -> None:
+                if on_screen(owner):
+                    slot()
+                else:
+                    say_covered(owner, name)
+
+            shortcut.activated.connect(guarded)
+        else:
+            shortcut.activated.connect(slot)
         made.append(shortcut)
     return made
 

@@ -41,7 +41,9 @@ from naviewer.gui.analyst.common import (
     SessionBridge,
     ThumbnailCache,
     decide,
+    say_covered,
     keyed_shortcuts,
+    on_screen,
     plural,
     process_events_while,
 )
@@ -1020,6 +1022,10 @@ class GalleryWidget(QWidget):
         return done
 
     def _on_review_key(self, action: str) -> None:
+        if not on_screen(self):  # the dock behind another tab keeps the focus: a key there decided unseen
+            say_covered(self, action if len(action) == 1 else {"confirmed": "C", "rejected": "R", "later": "L",
+                                                                 "undo": "U", "next": "N"}.get(action, action))
+            return
         if action == "undo":
             self.undo()
         elif action == "next":

@@ -333,7 +333,7 @@ class AnalystPanel(QWidget):
             ("Ctrl+4", lambda: self.focus_view("inspector"), "Focus the inspector"),
             ("Ctrl+5", lambda: self.focus_view("history"), "Focus the review history (Enter shows, Delete reverts)"),
             ("Ctrl+6", lambda: self.focus_view("finetune"), "Show the fine-tune tab"),
-        ), Qt.ShortcutContext.WindowShortcut)  # from anywhere in the window (the Jobs list, the monitor), not only
+        ), Qt.ShortcutContext.WindowShortcut, on_screen_only=False)  # from anywhere in the window (the Jobs list, the monitor), not only
         # from inside the panel: a keyboard-only review must be able to reach it
         # C R L U with the map focused (after a box or lasso selection) do what the gallery's line above the tiles
         # says they do: a newcomer pressed R on the map, nothing happened, and that line still promised a decision

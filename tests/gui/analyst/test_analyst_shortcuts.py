@@ -61,3 +61,46 @@ def test_docked_analyst_keys_appear_in_the_window_and_go_with_it(qtbot, window, 
     assert len(gallery.session.selection) == gallery.model.rowCount()
     window.analyst_dock.close()
     assert not [g for g in window.shortcuts_panel.groups() if g.startswith("Analyst")]
+
+
+def test_review_keys_do_nothing_while_the_panel_is_behind_another_tab(qtbot, window, tmp_path):
+    """A dock tabbed behind the Training monitor keeps isVisible() and the keyboard focus: C typed with the monitor
+    in front confirmed a sample in the hidden gallery, R on the Jobs tab rejected one, U on the Log tab undid one, and
+    nothing on screen changed (newcomer session 21). The keys now act only while their view can be seen."""
+    from PySide6.QtWidgets import QTabBar
+
+    from naviewer.gui.analyst.common import on_screen
+
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.show_analyst(_folder_workspace(tmp_path)) is not None
+    panel = window.analyst_dock.panel
+    gallery = panel.gallery
+    first = int(gallery.model.ids[0])
+    gallery.session.set_current(first, source=None)
+    bar = next(b for b in window.findChildren(QTabBar)
+               if {"Training monitor", "Log"} <= {b.tabText(i) for i in range(b.count())}
+               and any(b.tabText(i).startswith("Analyst") for i in range(b.count())))
+    texts = [bar.tabText(i) for i in range(bar.count())]
+    analyst_tab = next(i for i, t in enumerate(texts) if t.startswith("Analyst"))
+    bar.setCurrentIndex(texts.index("Training monitor"))
+    qtbot.waitUntil(lambda: not on_screen(gallery), timeout=3000)
+
+    def press(widget_shortcuts, key: str) -> None:
+        next(s for s in widget_shortcuts if s.key().toString() == key).activated.emit()
+
+    press(gallery.shortcuts, "C")
+    gallery._on_review_key("rejected")  # the view's own key path
+    press(panel.map.shortcuts, "R")
+    press(panel.inspector.shortcuts, "C")
+    assert gallery.session.state_of(first) == "unreviewed"
+    assert "behind another tab" in window.statusBar().currentMessage()
+    bar.setCurrentIndex(analyst_tab)
+    qtbot.waitUntil(lambda: on_screen(gallery), timeout=3000)
+    press(gallery.shortcuts, "C")
+    assert gallery.session.state_of(first) == "confirmed"
+    bar.setCurrentIndex(texts.index("Log"))
+    qtbot.waitUntil(lambda: not on_screen(gallery), timeout=3000)
+    press(gallery.shortcuts, "U")
+    assert gallery.session.state_of(first) == "confirmed"  # U there undid a decision unseen

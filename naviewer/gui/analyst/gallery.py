@@ -1011,10 +1011,17 @@ class GalleryWidget(QWidget):
 
     def review_ids(self, ids: np.ndarray, state: str) -> np.ndarray:
         """Decide ``ids`` (see :meth:`review_selected`), then move on as it does."""
+        following = self._tiles_after(ids)
         done = decide(self, self.session, ids, state)
         if len(done) == 0:
             return done
         self.show_notice("")
+        if following is not None:
+            sid = self._pending(following, 0, None)
+            sid = self._pending(following, 3, None) if sid is None else sid
+            if sid is not None:
+                self.move_to(sid)
+                return done
         if len(done) == 1 and self._beside_the_flags(int(done[0])):
             self._next_shown_undecided(int(done[0]))
         elif len(done) == 1 or not (self.model.row_of[done] >= 0).any():
@@ -1090,6 +1097,19 @@ class GalleryWidget(QWidget):
                         start = int(np.flatnonzero(ids == rest[0])[0])
         later = hits[hits >= start]
         return int(ids[later[0] if len(later) else hits[0]])
+
+    def _tiles_after(self, ids: np.ndarray) -> Optional[np.ndarray]:
+        """In a grid sorted by review state, the tiles after the one about to be decided (then those before it), in
+        the order shown now; else None. The decision re-sorts the grid: the decided tile moved to the decided ones at
+        the end and the next pending tile was looked for after it there, so the focus jumped to the top, or stayed on
+        the decided tile out of view, where the next R and L re-decided it (newcomer session 21)."""
+        if len(ids) != 1 or self.filters.spec().sort != "review":
+            return None
+        row = int(self.model.row_of[int(ids[0])])
+        if row < 0:
+            return None
+        shown = self.model.ids
+        return np.concatenate([shown[row + 1:], shown[:row]])
 
     def _beside_the_flags(self, sid: int) -> bool:
         """Whether ``sid`` is a sample the pass did not flag, decided in a view that shows such samples: the analyst

@@ -132,3 +132,23 @@ def test_the_flags_sort_by_anchor_reach_the_likely_clean_first(qtbot, demo_sessi
     f.descending.setChecked(True)
     shown = g.shown_ids()
     assert len(shown) > 3 and (np.diff(reach[shown]) <= 0).all()
+
+
+def test_sorted_by_review_state_a_decision_moves_the_focus_to_the_tile_that_followed(qtbot, demo_session) -> None:
+    """Sorted by review state, a decided tile moves to the decided ones at the end: the focus went with it out of
+    view (or jumped to the top), and the next R and L re-decided the hidden tile (newcomer session 21). The focus
+    goes to the tile that followed it, which is then in its place."""
+    s = demo_session
+    g = _gallery(qtbot, s)
+    g.set_filter("flags")
+    f = g.filters
+    f.sort.setCurrentIndex(f.sort.findData("review"))
+    ids = g.shown_ids().copy()
+    s.set_current(int(ids[2]))
+    g.view.setFocus()
+    g.review_selected("rejected")
+    assert s.state_of(int(ids[2])) == "rejected" and int(g.shown_ids()[-1]) == int(ids[2])  # moved to the end
+    assert g.focused_id() == int(ids[3]) and int(g.shown_ids()[2]) == int(ids[3])  # the next one, in its place
+    g.review_selected("later")
+    assert s.state_of(int(ids[3])) == "later" and s.state_of(int(ids[2])) == "rejected"  # not the hidden tile again
+    assert g.focused_id() == int(ids[4])

@@ -964,6 +964,11 @@ class GalleryWidget(QWidget):
             self.session.set_selection(np.zeros(0, np.int64), source=self)
         self.show_notice("")
         focus = self.view.currentIndex()
+        if not (focus.isValid() and focus.row() < len(self.model.ids)) and len(self.model.ids):
+            # no tile under focus (the view was narrowed under it): the first one, so that Esc does what it says
+            # ("act on the tile under focus") instead of leaving the keys on a sample this view does not show
+            focus = self.model.row_index(0)
+            self.view.selectionModel().setCurrentIndex(focus, QItemSelectionModel.SelectionFlag.NoUpdate)
         if focus.isValid() and focus.row() < len(self.model.ids):
             self.session.set_current(int(self.model.ids[focus.row()]), source=self)
         self._update_target()
@@ -996,8 +1001,13 @@ class GalleryWidget(QWidget):
         ids = self.target_ids()
         if len(ids) == 0:
             elsewhere = self.elsewhere_id()
-            self.show_notice(f"Nothing decided: #{elsewhere}, the inspector's sample, is not in this view. Press 3 to "
-                             "show all samples, or Esc to act on the tile under focus." if elsewhere is not None else
+            # with the sidebar narrowing the view, 3 (all samples) kept the filter and showed it no more: a newcomer
+            # pressed 3, then Esc, and was told the same twice (session 21)
+            way_out = ("the filters narrow this view: F opens them, or press Esc to act on a tile shown here"
+                       if self.filters.spec().active else
+                       "press 3 to show all samples, or Esc to act on the tile under focus")
+            self.show_notice(f"Nothing decided: #{elsewhere}, the inspector's sample, is not in this view; {way_out}."
+                             if elsewhere is not None else
                              "Nothing to decide on: click a tile (or press N for the next flag).")
             return ids
         if not len(self.selected_ids()):  # the tile under focus: decided only when the analyst can see it

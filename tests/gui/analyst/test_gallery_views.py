@@ -152,3 +152,21 @@ def test_sorted_by_review_state_a_decision_moves_the_focus_to_the_tile_that_foll
     g.review_selected("later")
     assert s.state_of(int(ids[3])) == "later" and s.state_of(int(ids[2])) == "rejected"  # not the hidden tile again
     assert g.focused_id() == int(ids[4])
+
+
+def test_a_sample_hidden_by_the_filters_is_said_so_and_esc_acts_on_a_shown_tile(qtbot, demo_session) -> None:
+    """With the Class filter on 1, C on the inspector's class-0 sample said "Press 3 to show all samples, or Esc";
+    3 kept the filter, and Esc left the keys on the hidden sample: the same refusal twice (newcomer session 21)."""
+    s = demo_session
+    g = _gallery(qtbot, s)
+    g.set_filter("all")
+    f = g.filters
+    f.label.setCurrentIndex(f.label.findData(1))
+    hidden = int(np.flatnonzero(s.labels == 0)[0])
+    s.set_current(hidden, source=None)  # picked on the map
+    assert len(g.review_selected("confirmed")) == 0 and s.state_of(hidden) == "unreviewed"
+    assert "the filters narrow this view: F opens them" in g.notice.toolTip() + g.notice.text()
+    g.clear_highlight()  # Esc
+    target = g.target_ids()
+    assert len(target) == 1 and s.labels[int(target[0])] == 1 and g.model.row_of[int(target[0])] >= 0
+    assert len(g.review_selected("confirmed")) == 1

@@ -659,6 +659,7 @@ class GalleryWidget(QWidget):
         ))
 
         self.view.review_key.connect(self._on_review_key)
+        QApplication.instance().focusChanged.connect(self._on_focus_changed)  # the line says where the keys are
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentChanged.connect(self._on_view_current)
         self.view.doubleClicked.connect(lambda idx: self.open_viewer(int(self.model.ids[idx.row()])))
@@ -859,9 +860,48 @@ class GalleryWidget(QWidget):
             return np.zeros(0, np.int64)
         return np.array([focus], np.int64)
 
+    #: what the views the keyboard may be in are called in the line above the tiles (by class: no import cycle)
+    KEYBOARD_PLACES = {"ClusterListWidget": "the cluster table (C · R · L: the whole chosen cluster)",
+                       "SampleInspector": "the inspector (C · R · L: the sample it shows)",
+                       "ReviewHistory": "the review history", "FilterSidebar": "the filters (letters type there)"}
+
+    def keyboard_elsewhere(self) -> Optional[str]:
+        """Where the keyboard is when it is not in the tiles (a name for the line above them), else None. The line
+        said "C · R · L act on the highlighted sample #1406" while the keys went to the Sort-by box (R changed the
+        sort), the cluster table (C decides 110 samples) or the map (newcomer session 21)."""
+        from PySide6.QtWidgets import QApplication
+
+        focus = QApplication.focusWidget()
+        if focus is None or focus is self.view or self.view.isAncestorOf(focus) or focus.window() is not self.window():
+            return None
+        widget = focus
+        while widget is not None:
+            name = type(widget).__name__
+            if name == "DensityMapWidget":  # what the map's keys act on, counted as the line did before
+                n = len(self.session.selection)
+                return (f"the map (C · R · L: the {plural(n, 'highlighted sample')} selected there)" if n else
+                        "the map (C · R · L: what is selected there, nothing now)")
+            place = self.KEYBOARD_PLACES.get(name)
+            if place is not None:
+                return place
+            widget = widget.parentWidget()
+        return "another panel of the window"
+
+    def _on_focus_changed(self, _old: Any, _new: Any) -> None:
+        if self.isVisible():
+            self._update_target()
+
     def _update_target(self) -> None:
         highlighted = self.selected_ids()
         tip = ""
+        elsewhere_keys = self.keyboard_elsewhere()
+        if elsewhere_keys is not None:
+            self.target_label.setText(f"The keyboard is in {elsewhere_keys} · <b>Ctrl+2</b>: the tiles")
+            self.target_label.setToolTip("Click a tile or press Ctrl+2 to review here with the keys")
+            actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
+            for state in ("confirmed", "rejected", "later"):
+                self.buttons[state].setEnabled(actionable)
+            return
         if len(highlighted) > 1:
             text = f"C · R · L act on <b>{plural(len(highlighted), 'highlighted sample')}</b>"
         elif len(highlighted) == 1:

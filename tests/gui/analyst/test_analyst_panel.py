@@ -450,3 +450,21 @@ def test_evaluation_mode_colours_the_map_by_the_ground_truth(qtbot, demo_session
     assert f"clean (ground truth; {int(flagged[~truth].sum()):,} flagged)" in legend
     panel.inspector.set_evaluation_mode(False)
     assert panel.map.colour_mode == "density" and panel.map.colour_box.findData(TRUTH_MODE) < 0
+
+
+def test_the_line_above_the_tiles_says_where_the_keyboard_is(qtbot, demo_session) -> None:
+    """"C · R · L act on the highlighted sample #1406" stayed while the keys went to the Sort-by box (R changed the
+    sort), the cluster table (C decides a whole cluster) or the map (newcomer session 21): the line follows the focus."""
+    panel = _panel(qtbot, demo_session)
+    line = panel.gallery.target_label
+    panel.focus_view("clusters")
+    qtbot.waitUntil(lambda: "The keyboard is in the cluster table" in line.text(), timeout=3000)
+    panel.gallery.filters.setVisible(True)
+    panel.focus_view("gallery")
+    qtbot.waitUntil(lambda: "C · R · L act on" in line.text(), timeout=3000)
+    panel.gallery.filters.sort.setFocus()
+    qtbot.waitUntil(lambda: "The keyboard is in the filters" in line.text(), timeout=3000)
+    panel.focus_view("map")
+    qtbot.waitUntil(lambda: "The keyboard is in the map" in line.text(), timeout=3000)
+    panel.focus_view("gallery")
+    qtbot.waitUntil(lambda: "C · R · L act on" in line.text(), timeout=3000)

@@ -119,6 +119,7 @@ def _train(args: argparse.Namespace) -> int:
         raise NaviewerError("this run directory already holds a checkpoint: add --resume, or choose a new --out", run_dir)
     made = [folder for folder in (run_dir, run_dir / "checkpoints") if not folder.exists()]
     if is_main_process():
+        _check_run_folder(run_dir)
         _check_writable(run_dir)  # before minutes of loading: a read-only or file --out fails at once
     import contextlib
 
@@ -275,6 +276,33 @@ def _new_config(args: argparse.Namespace):  # noqa: ANN202 - TrainConfig, import
         knn_every=args.knn_every, log_every=args.log_every, num_threads=args.threads,
         max_steps_per_epoch=args.max_steps_per_epoch,
     )
+
+
+#: what a training writes into --out: a folder holding only these (or any of them) is an earlier run
+RUN_ENTRIES = ("checkpoints", "metrics.jsonl", DATA_RECORD, TRAIN_LOCK)
+
+
+def _check_run_folder(run_dir) -> None:  # noqa: ANN001
+    """--out is a new or empty folder, or an earlier run's: a training writes checkpoints/, metrics.jsonl and
+    train_data.json into it. ``train --out DATASET`` exited 0 and its checkpoints/ became a class of that image
+    folder, shifting every label a workspace had registered; ``--out WORKSPACE`` wrote into the workspace's root
+    (a bad-input sweep, session 21)."""
+    from naviewer.errors import NaviewerError
+
+    if not run_dir.is_dir():
+        return
+    if (run_dir / "workspace.toml").exists():
+        raise NaviewerError("--out is a workspace folder: a training writes checkpoints/ and metrics.jsonl into it. "
+                            "Train a workspace with naviewer run WS, or give a new folder", run_dir)
+    entries = [entry.name for entry in run_dir.iterdir()]
+    if any(name in RUN_ENTRIES for name in entries):
+        return  # an earlier run (resumed, or refused below for its checkpoint)
+    others = sorted(name for name in entries if not name.startswith("."))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3:,} more" if len(others) > 3 else "")
+        raise NaviewerError(f"--out holds other files ({shown}): a training writes checkpoints/ and metrics.jsonl "
+                            "into it (in a dataset folder checkpoints/ would become a class). Give a new or empty "
+                            "folder", run_dir)
 
 
 def _check_writable(run_dir) -> None:  # noqa: ANN001

@@ -148,3 +148,22 @@ def test_an_output_that_cannot_be_made_is_refused_before_the_work(tmp_path: Path
         outcome = run_cli(argv)
         assert_refused(outcome, where, words)
         assert "%" not in outcome.err  # refused before any progress bar
+
+
+def test_train_never_writes_into_a_dataset_or_a_workspace_folder(tmp_path: Path) -> None:
+    """``train --out DATASET`` exited 0: its checkpoints/ became a class of the image folder and every workspace over
+    it read shifted labels; ``--out WORKSPACE`` wrote into the workspace's root (a sweep, session 21)."""
+    from badinput_kit import TINY_TRAIN
+
+    data = image_tree(tmp_path / "imgs", per_class=8)
+    ws = tiny_workspace(tmp_path / "ws")
+    for out, words in ((data, "holds other files (a, b)"), (ws, "is a workspace folder")):
+        with unchanged(tmp_path):
+            outcome = run_cli(["train", "--dataset", data, "--out", out, "--epochs", "1", *TINY_TRAIN])
+        assert_refused(outcome, out, words)
+    hidden = tmp_path / "fresh"
+    hidden.mkdir()
+    (hidden / ".DS_Store").write_bytes(b"x")  # only hidden files: an empty folder to the user
+    assert run_cli(["train", "--dataset", data, "--out", hidden, "--epochs", "1", *TINY_TRAIN]).code == 0
+    again = run_cli(["train", "--dataset", data, "--out", hidden, "--epochs", "1", *TINY_TRAIN])
+    assert_refused(again, hidden, "already holds a checkpoint")  # an earlier run: the message it had

@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.workflows.demo import default_workspace_path
 
     config = _config(args)
+    from naviewer.ssl.device import resolve_device
+
+    resolve_device(config.device)  # an unknown or absent device is said now: it was after the workspace was crafted
     path = Path(args.workspace).expanduser() if args.workspace else default_workspace_path()
     print(f"naviewer demo: workspace {path.absolute()}", flush=True)
     if not args.no_gui and not _has_display():

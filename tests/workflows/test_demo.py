@@ -145,6 +145,7 @@ def test_finetune_and_finish_with_a_retrain_restart(demo_ws, tmp_path):
     (["--set", "epochs=-1"], "epochs=-1: must be >= 1"),  # --set's value was dropped for the default 50 epochs
     (["--epochs", "20"], "starts detecting at epoch 30 but it trains 20 epochs"),  # trained, never detected
     (["--set", "dift_start=-2"], "dift_start=-2: must be >= 0"),
+    (["--device", "quantum"], "unknown device 'quantum'"),  # said after the whole workspace was crafted (a sweep)
 ])
 def test_demo_settings_that_cannot_work_are_refused_before_anything(tmp_path, capsys, argv, words):
     from naviewer.cli import main

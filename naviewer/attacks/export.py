@@ -73,8 +73,12 @@ def export_crafted(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NaviewerError("output exists and is not a folder", out)
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise NaviewerError("output folder is not empty (choose a new folder)", out)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise NaviewerError("output folder is not empty (choose a new folder)", out)
+        if not (out / "ground_truth.json").is_file():  # --overwrite replaced a user's own train.txt (a sweep)
+            raise NaviewerError("output folder holds other files and no crafted set (no ground_truth.json): "
+                                "--overwrite replaces only an earlier craft output; choose a new folder", out)
     dataset = result.dataset
     gt = result.ground_truth
     samples = gt["samples"]

@@ -167,3 +167,19 @@ def test_train_never_writes_into_a_dataset_or_a_workspace_folder(tmp_path: Path)
     assert run_cli(["train", "--dataset", data, "--out", hidden, "--epochs", "1", *TINY_TRAIN]).code == 0
     again = run_cli(["train", "--dataset", data, "--out", hidden, "--epochs", "1", *TINY_TRAIN])
     assert_refused(again, hidden, "already holds a checkpoint")  # an earlier run: the message it had
+
+
+def test_craft_overwrite_replaces_only_an_earlier_crafted_set(tmp_path: Path) -> None:
+    """``craft --out DIR --overwrite`` replaced a user's own train.txt in a folder that never held a crafted set (a
+    sweep, session 21): --overwrite now replaces only an earlier craft output."""
+    data = image_tree(tmp_path / "d", per_class=6)
+    argv = ["craft", "--attack", "patch", "--dataset", data, "--rate", "0.2", "--target", "0", "--trigger-size", "2"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "train.txt").write_text("my/own/list.png 3\n")
+    with unchanged(tmp_path):
+        outcome = run_cli([*argv, "--out", mine, "--overwrite"])
+    assert_refused(outcome, mine, "no crafted set")
+    crafted = tmp_path / "crafted"
+    assert run_cli([*argv, "--out", crafted]).code == 0
+    assert run_cli([*argv, "--out", crafted, "--overwrite"]).code == 0  # its own earlier output: replaced

@@ -29,6 +29,8 @@ METHOD_NAMES = tuple(METHODS)
 #: the largest base learning rate and weight decay a run accepts, on every path (the CLI's options and
 #: TrainConfig): lr 1e300 overflowed inside torch's optimiser; LARS-style rates (~5) stay far below
 LR_MAX, WEIGHT_DECAY_MAX = 1000.0, 10.0
+#: more epochs than any recipe trains (the papers' longest is 1,000): a larger count is a typo, not a plan
+EPOCHS_MAX = 100_000
 
 
 def method_label(name: str) -> str:

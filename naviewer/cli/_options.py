@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Optional
 
-from naviewer.catalogue import LR_MAX, WEIGHT_DECAY_MAX
+from naviewer.catalogue import EPOCHS_MAX, LR_MAX, WEIGHT_DECAY_MAX
 from naviewer.errors import NaviewerError
 
 SEED_MAX = 2**32 - 1
@@ -21,7 +21,7 @@ SEED_MAX = 2**32 - 1
 RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "seed": ("--seed", "int", 0, SEED_MAX, True),
     "num_poisons": ("--num-poisons", "int", 0, None, True),
-    "epochs": ("--epochs", "int", 1, None, True),
+    "epochs": ("--epochs", "int", 1, EPOCHS_MAX, True),  # 1e20 trained until killed (a sweep, session 21)
     "image_size": ("--image-size", "int", 8, 4096, True),
     "batch_size": ("--batch-size", "int", 1, None, True),
     "threads": ("--threads", "int", 1, 1024, True),
@@ -48,7 +48,7 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     # a second bad-input sweep: each of these passed argparse and ended in a traceback, a hang or a silent no-op
     "per_class": ("--per-class", "int", 1, 1_000_000, True),
     "log_every": ("--log-every", "int", 1, None, True),
-    "linear_epochs": ("--linear-epochs", "int", 1, None, True),
+    "linear_epochs": ("--linear-epochs", "int", 1, EPOCHS_MAX, True),
     "repeat": ("--repeat", "int", 1, 1000, True),
     "timeout": ("--timeout", "float", 0, None, False),
     "dim": ("--dim", "int", 1, 65536, True),

@@ -35,6 +35,13 @@ class LinearProbeSettings:
     batch_size: int = 256
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        from naviewer.catalogue import EPOCHS_MAX
+        from naviewer.errors import NaviewerError
+
+        if not 1 <= int(self.epochs) <= EPOCHS_MAX:  # --linear-epochs 1e25 ran until killed (a sweep)
+            raise NaviewerError(f"linear probe epochs must be from 1 to {EPOCHS_MAX:,}, got {self.epochs:,}")
+
 
 class LinearProbe(nn.Module):
     """normalise -> standardise (fixed train statistics) -> linear."""

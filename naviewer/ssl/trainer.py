@@ -41,7 +41,7 @@ from naviewer.ssl.checkpoints import (
     save_atomic,
 )
 from naviewer.ssl.device import resolve_device
-from naviewer.catalogue import LEGACY_RECIPE, LR_MAX, WEIGHT_DECAY_MAX, augment_values, check_recipe, default_recipe
+from naviewer.catalogue import EPOCHS_MAX, LEGACY_RECIPE, LR_MAX, WEIGHT_DECAY_MAX, augment_values, check_recipe, default_recipe
 from naviewer.ssl.distributed import DistInfo, all_reduce_mean, barrier, broadcast_flag, init_distributed
 from naviewer.ssl.methods import SSLMethod, build_method
 
@@ -81,8 +81,11 @@ class TrainConfig:
     cache_on_device: Any = "auto"
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise NaviewerError(f"need epochs >= 1 and batch size >= 2 (got {self.epochs}, {self.batch_size})")
+        if not 1 <= self.epochs <= EPOCHS_MAX:  # 1e20 epochs ran until killed (a sweep)
+            raise NaviewerError(f"epochs must be from 1 to {EPOCHS_MAX:,}, got {self.epochs:,}")
+        if self.batch_size < 2:  # one message a value: "need epochs >= 1 and batch size >= 2 (got 1, 1)" blamed both
+            raise NaviewerError(f"batch size must be at least 2 (contrastive pairs need another sample), got "
+                                f"{self.batch_size:,}")
         if self.lr_scaling not in ("linear", "sqrt", "none"):
             raise NaviewerError(f"lr_scaling must be linear, sqrt or none, not {self.lr_scaling!r}")
         if self.optimizer not in ("sgd", "adam"):

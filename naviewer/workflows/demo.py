@@ -143,6 +143,10 @@ class DemoConfig:
             value = getattr(self, name)
             if int(value) < 1:
                 raise NaviewerError(f"demo setting {name}={value}: must be >= 1")
+        from naviewer.catalogue import EPOCHS_MAX
+
+        if int(self.epochs) > EPOCHS_MAX:  # --epochs 1e25 trained until killed (a sweep)
+            raise NaviewerError(f"demo setting epochs={self.epochs}: must be at most {EPOCHS_MAX:,}")
         if int(self.dift_start) < 0:
             raise NaviewerError(f"demo setting dift_start={self.dift_start}: must be >= 0")
         if int(self.dift_start) >= int(self.epochs):

@@ -205,3 +205,27 @@ def _assert_exported_round_trip(tmp: Path, source) -> None:  # noqa: ANN001
     expected = [Path(os.path.realpath(source.path(i))) for i in range(len(source))]
     assert [Path(os.path.realpath(kept.path(i))) for i in range(len(kept))] == expected
     assert kept.labels.tolist() == registered["label"].tolist() == np.asarray(source.labels).tolist()
+
+
+def test_an_absurd_epoch_count_is_refused_on_every_path(tmp_path) -> None:
+    """``train --epochs 99999999999999999999``, ``demo --set epochs=1e25`` and ``eval --linear-epochs 1e25`` ran until
+    killed (a sweep, session 21); TrainConfig and the linear probe's settings refuse it too (the GUI, a saved run)."""
+    import pytest
+
+    from badinput_kit import assert_refused, run_cli
+    from naviewer.catalogue import EPOCHS_MAX
+    from naviewer.errors import NaviewerError
+    from naviewer.evaluation.linear import LinearProbeSettings
+    from naviewer.ssl.trainer import TrainConfig
+
+    huge = str(10**20)
+    assert "--epochs" in assert_refused(run_cli(["train", "--dataset", "demo", "--out", tmp_path / "r", "--epochs", huge]),
+                                        [], "100,000")
+    outcome = run_cli(["demo", "--no-gui", "--workspace", tmp_path / "d", "--set", f"epochs={EPOCHS_MAX + 1}"])
+    assert outcome.code == 2 and "at most 100,000" in outcome.err and not (tmp_path / "d").exists()
+    with pytest.raises(NaviewerError, match="epochs must be from 1"):
+        TrainConfig(epochs=EPOCHS_MAX + 1)
+    with pytest.raises(NaviewerError, match="batch size must be at least 2"):
+        TrainConfig(batch_size=1)
+    with pytest.raises(NaviewerError, match="linear probe epochs"):
+        LinearProbeSettings(epochs=10**25)

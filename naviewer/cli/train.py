@@ -190,6 +190,7 @@ def _out_lock(run_dir):  # noqa: ANN001, ANN202
 
 def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN001
     from naviewer.cli._sslargs import is_main_process, open_store
+    from naviewer.errors import NaviewerError
     from naviewer.ssl.methods import build_method
 
     resuming = args.resume and last.exists()
@@ -198,8 +199,6 @@ def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN
         done = int(state.get("completed_epochs", 0) or 0)
         total = int(args.epochs or state.get("total_epochs") or (state.get("config") or {}).get("epochs") or 0)
         if done >= total:  # it trained nothing, said "done", and rewrote last.pt (a sweep)
-            from naviewer.errors import NaviewerError
-
             raise NaviewerError(f"the run has {done} epochs done already, {'as many as' if done == total else 'more than'} "
                                 f"{'--epochs' if args.epochs else 'it was started for'} ({total}): nothing to resume; "
                                 f"--epochs N above {done} trains it longer", last)
@@ -209,6 +208,10 @@ def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN
         # cost the whole dataset's decode first
         build_method(config.method, backbone=config.backbone, **config.method_settings)
     store = open_store(args.dataset, "train", ctx)
+    batch = int((state or {}).get("config", {}).get("batch_size") or 0) if resuming else int(config.batch_size)
+    if 0 < len(store) < batch:  # said by the trainer too, without the dataset's name (a sweep)
+        raise NaviewerError(f"the dataset ({len(store):,} images) is smaller than one batch of {batch:,}: lower "
+                            "--batch-size", args.dataset)
     extra = {}
     if args.knn_dataset:
         extra["eval_store"] = open_store(args.knn_dataset, "train", ctx)

@@ -229,3 +229,14 @@ def test_an_absurd_epoch_count_is_refused_on_every_path(tmp_path) -> None:
         TrainConfig(batch_size=1)
     with pytest.raises(NaviewerError, match="linear probe epochs"):
         LinearProbeSettings(epochs=10**25)
+
+
+def test_a_dataset_smaller_than_a_batch_is_named_before_any_training(tmp_path) -> None:
+    from badinput_kit import TINY_TRAIN, assert_refused, image_tree, run_cli
+
+    data = image_tree(tmp_path / "imgs", per_class=3)
+    at = TINY_TRAIN.index("--batch-size") + 1
+    argv = [*TINY_TRAIN[:at], "64", *TINY_TRAIN[at + 1:]]  # batch 64 over 6 images
+    assert_refused(run_cli(["train", "--dataset", data, "--out", tmp_path / "run", "--epochs", "1", *argv]), data,
+                   "smaller than one batch of 64", "--batch-size")
+    assert not (tmp_path / "run").exists()

@@ -126,6 +126,10 @@ def _run(args: argparse.Namespace) -> int:
         with anchors_kept_on_failure(ws, keep=lambda: is_main_process() and (existed or not trained())):
             if args.anchors is not None and is_main_process():
                 set_workspace_anchors(ws, args.anchors, args.anchors_per_class, args.seed, ctx)
+            if dift is not None:
+                from naviewer.workflows.posthoc import check_dift_size
+
+                check_dift_size(ws, dift)  # before the epochs, not at the first detection after them
             out = train_with_dift(ws, config, dift, run=run_name, accept_all=args.accept_all,
                                   monitor=not args.no_monitor, dift=args.dift, ctx=ctx)
         if not is_main_process():  # torchrun: rank 0 speaks for the run

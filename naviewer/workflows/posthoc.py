@@ -302,6 +302,17 @@ def decoded_size_problem(store: Any, n: int, sample: int = 64, share: float = 0.
             f"{free / 2**30:.1f} GB free (run the crop_density detector on a subset, or on a larger machine)")
 
 
+def check_dift_size(ws, config) -> None:
+    """DIFT needs more samples than k + the workspace's own anchors: refused with where k comes from, before any
+    embedding or training (``run --dift`` trained every epoch first and failed at the first detection; a sweep)."""
+    n, section = ws.store.sample_count(), ws.config.get("anchors") or {}
+    internal = len(section.get("indices") or [])  # (anchors drawn when read count 0 here: DIFT checks them exactly)
+    if n <= config.k + internal:
+        raise NaviewerError(f"DIFT needs more than k + anchors = {config.k} + {internal} samples, the workspace has "
+                            f"{n}: lower k ([dift] k in workspace.toml, or --dift-set k=N) or the anchors a class",
+                            ws.config_path)
+
+
 def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None, config=None,
                    run: str = "posthoc", tag: Optional[str] = None, baselines: Sequence[str] = (),
                    image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None,
@@ -333,12 +344,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     start = time.perf_counter()
     encoder = load_encoder(checkpoint, backbone)
     size = image_size or encoder.image_size
-    n, section = ws.store.sample_count(), ws.config.get("anchors") or {}
-    internal = len(section.get("indices") or [])  # (anchors drawn when read count 0 here: DIFT checks them exactly)
-    if n <= config.k + internal:  # said before the embedding (minutes at scale), where k comes from
-        raise NaviewerError(f"DIFT needs more than k + anchors = {config.k} + {internal} samples, the workspace has "
-                            f"{n}: lower k ([dift] k in workspace.toml, or --dift-set k=N) or the anchors a class",
-                            ws.config_path)
+    check_dift_size(ws, config)  # said before the embedding (minutes at scale), where k comes from
     if detectors:  # bad detector settings are refused now, not after the embedding and the DIFT pass
         from naviewer.defense.detectors import make_detector
 

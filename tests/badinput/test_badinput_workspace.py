@@ -558,3 +558,15 @@ def test_finetune_still_takes_its_own_settings_and_names_unknown_ones(tmp_path: 
     assert outcome.code == 2 and "would change nothing" not in outcome.err and "ft_max_steps" not in outcome.err, outcome.err
     outcome = run_cli(["finetune", ws, "--checkpoint", tmp_path / "missing.pt", "--dift-set", "bogus=1"])
     assert outcome.code == 2 and "bogus" in outcome.err and "Traceback" not in outcome.err, outcome.err
+
+
+def test_run_dift_on_a_workspace_too_small_for_dift_is_refused_before_training(tmp_path: Path) -> None:
+    """``run --dift`` trained every epoch and failed at the first detection ("DIFT needs more than k + anchors = 22
+    samples, got 8", naming neither the workspace nor k), leaving a run folder in "detecting" (a sweep, session 21);
+    ``detect`` refused the same workspace at once. Now both do."""
+    from badinput_kit import TINY_TRAIN
+
+    ws = tiny_workspace(tmp_path / "ws", n=8, with_pass=False)
+    outcome = run_cli(["run", ws, "--dift", "--epochs", "2", *TINY_TRAIN])
+    assert_refused(outcome, ws / "workspace.toml", "DIFT needs more than k + anchors", "--dift-set k=N")
+    assert not (ws / "checkpoints" / "dift" / "last.pt").exists()

@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         with anchors_kept_on_failure(ws, keep=lambda: is_main_process() and (existed or not trained())):
             if args.anchors is not None and is_main_process():
                 set_workspace_anchors(ws, args.anchors, args.anchors_per_class, args.seed, ctx)
-            if dift is not None:
+            if dift is not None and not existed:  # (a run of that name is refused first, with what to do about it)
                 from naviewer.workflows.posthoc import check_dift_size
 
                 check_dift_size(ws, dift)  # before the epochs, not at the first detection after them

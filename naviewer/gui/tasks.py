@@ -275,9 +275,12 @@ def check_checkpoint(path: Path, ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0, None, "reading checkpoint")
     import torch
 
-    from naviewer.ssl.checkpoints import load_file
+    from naviewer.ssl.checkpoints import backbone_state_from, load_file
 
     state = load_file(path)  # its errors say what is wrong in plain words (truncated, not a checkpoint, code)
+    # the weights the CLI would take from it: a file of a bare list of tensors opened here with no word and was
+    # refused only by Detect ("no weights found in this file"; a sweep, session 21)
+    backbone_state_from(state, path)
     tensors = 0
     stack = [state]
     while stack:

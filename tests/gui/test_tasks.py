@@ -176,3 +176,23 @@ def test_the_overview_names_the_open_workspaces_dataset_and_encoder(qtbot, windo
     kept.write_bytes(b"")
     out = _sources(ws, 4)
     assert out["encoder_path"] == str(kept.resolve()) and "the encoder DIFT flagged with" in out["encoder"]
+
+
+def test_opening_an_encoder_refuses_a_file_without_backbone_weights(tmp_path):
+    """File ▸ Open encoder took a file of a bare list of tensors without a word; Detect refused it later ("no weights
+    found in this file"), as the CLI does at once (a sweep, session 21)."""
+    import pytest
+    import torch
+
+    from naviewer.errors import NaviewerError
+    from naviewer.gui.tasks import check_checkpoint
+    from naviewer.jobs import JobContext
+    from naviewer.ssl.backbones import BackboneConfig, build_backbone
+
+    listed = tmp_path / "list.pt"
+    torch.save([torch.zeros(3), torch.ones(2)], listed)
+    with pytest.raises(NaviewerError, match="no weights found"):
+        check_checkpoint(listed, JobContext())
+    good = tmp_path / "good.pt"
+    torch.save(build_backbone(BackboneConfig(arch="resnet10", width=8)).state_dict(), good)
+    assert check_checkpoint(good, JobContext())["tensors"] > 0

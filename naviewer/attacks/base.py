@@ -298,6 +298,9 @@ def target_indices(clean: ImageDataset, target: int) -> np.ndarray:
                             "'path label' lines, or one folder a class)")
     if len(idx) == 0:
         raise NaviewerError(f"the dataset has no images of the target class {target}; crafting needs labelled target images")
+    if len(idx) == int((labels >= 0).sum()):  # accepted with exit 0, an ASR with nothing to measure on (a sweep)
+        raise NaviewerError(f"every labelled image is of the target class {target}: an attack's success is measured on "
+                            "images of the other classes, and there are none; give a dataset of two classes or more")
     return idx
 
 

@@ -275,3 +275,20 @@ def test_an_attack_that_would_do_nothing_is_refused(settings, words):
     name = "na" if "opacity" in settings else "patch"
     with pytest.raises(NaviewerError, match=words):
         make_attack(name, **settings)
+
+
+def test_an_attack_on_a_dataset_of_only_the_target_class_is_refused():
+    """``new --attack patch`` on a one-class dataset exited 0: an ASR with no image of another class to measure on (a
+    sweep, session 21)."""
+    import numpy as np
+    import pytest
+
+    from naviewer.attacks.base import target_indices
+    from naviewer.data.base import ArrayDataset
+    from naviewer.errors import NaviewerError
+
+    one = ArrayDataset(np.zeros((6, 8, 8, 3), np.uint8), [0] * 6, ["cat"])
+    with pytest.raises(NaviewerError, match="every labelled image is of the target class 0"):
+        target_indices(one, 0)
+    two = ArrayDataset(np.zeros((6, 8, 8, 3), np.uint8), [0, 1] * 3, ["cat", "dog"])
+    assert len(target_indices(two, 0)) == 3

@@ -1412,6 +1412,12 @@ class MainWindow(QMainWindow):
         if self.training_job is not None and self.training_job.running:
             self.inform("Train", f"'{self.training_job.name}' is already running; pause or cancel it first.")
             return
+        if (self.training_job_factory is default_training_factory and self.workspace_path is None
+                and self.dataset_path is None):
+            # said before the form: a newcomer filled in every field and was refused at Train (session 21)
+            self.inform("Train", "Open a workspace or a dataset first: a training runs on the open workspace's images "
+                        "(File ▸ Open workspace…, File ▸ New workspace…, File ▸ Open dataset…; or naviewer demo).")
+            return
         env = cached_environment()
         n = self.state.samples
         initial = self.train_settings or self.state.workspace_summary.get("train_settings") or None

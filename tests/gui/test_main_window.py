@@ -461,3 +461,14 @@ def test_the_save_every_epoch_is_not_a_log_line_but_a_tagged_one_is(qtbot, windo
     assert "checkpoint saved" not in window.log.toPlainText()
     window._log_event(job, "checkpoint", {"epoch": 30, "tag": "review", "path": "x/last.pt"})
     assert "Train simclr: checkpoint saved at epoch 30 (review)" in window.log.toPlainText()
+
+
+def test_train_with_nothing_open_says_so_before_the_form(qtbot, window):
+    """A newcomer filled in the whole Train dialog with nothing open and was refused only at Train (session 21)."""
+    from naviewer.gui.main_window import default_training_factory
+
+    window.training_job_factory = default_training_factory
+    assert window.train_dialog() is None
+    box = window.last_message_box
+    assert box is not None and "Open a workspace or a dataset first" in box.text()
+    box.close()

@@ -362,6 +362,7 @@ def test_the_dialog_starts_from_the_workspaces_last_training(qtbot, window):
                         "image_size": 16, "arch": "resnet10", "width": 16}
     assert last_training_settings([{"name": "p", "config": {}}]) == {}
     window.state.workspace_summary = {"train_settings": settings}
+    window.training_job_factory = lambda _settings, _window: (None, None)  # (nothing is open: no real training)
     dialog = window.train_dialog()
     chosen = dialog.settings()
     assert chosen["backbone"]["arch"] == "resnet10" and chosen["backbone"]["width"] == 16

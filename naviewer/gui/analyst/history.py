@@ -120,6 +120,7 @@ class ReviewHistory(QWidget):
             self.summary.setText(f"No review history: {exc}")
             return
         selected = self.selected_batch()
+        newest_before = self._batches[0]["batch"] if getattr(self, "_batches", None) else None
         self._batches = batches(log)[:MAX_BATCHES]
         self.table.setRowCount(len(self._batches))
         for row, b in enumerate(self._batches):
@@ -148,6 +149,10 @@ class ReviewHistory(QWidget):
                              "(newest first; the log is append-only: undo and revert add rows)")
         if selected is not None:
             self.select_batch(selected)
+        if self._batches and self._batches[0]["batch"] != newest_before:
+            # newest first: new batches come in at the top, where the kept selection had scrolled the table away from
+            # (a newcomer saw batch 11 on top of "16 decision batches", session 21)
+            self.table.scrollToTop()
         self._update_buttons()
 
     def batch(self, batch_id: int) -> Optional[dict]:

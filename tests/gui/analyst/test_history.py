@@ -68,3 +68,24 @@ def test_decisions_of_another_window_are_taken_in(qtbot, workspace_session) -> N
     dialog = ExportDialog(s, _ws)  # the counts it states are the store's at once, not at the next poll
     qtbot.addWidget(dialog)
     assert s.state_of(int(q[1])) == "rejected"
+
+
+def test_a_new_batch_scrolls_the_newest_first_table_to_the_top(qtbot, workspace_session) -> None:
+    """The selected row kept the table scrolled to it: batches 12-16 were out of sight above batch 11 (a newcomer,
+    session 21). A new batch brings the top, the newest, into view; the selection stays."""
+    _path, ws, s = workspace_session
+    panel = AnalystPanel(s, workspace=ws)
+    qtbot.addWidget(panel)
+    panel.resize(900, 500)
+    panel.show()
+    panel.tabs.setCurrentWidget(panel.history)
+    history = panel.history
+    q = s.review_queue()
+    for i in range(12):
+        s.confirm(q[i:i + 1])
+    oldest = int(history.table.item(history.table.rowCount() - 1, 0).text())
+    history.select_batch(oldest)
+    history.table.scrollToBottom()
+    s.reject(q[12:13])
+    assert history.table.verticalScrollBar().value() == 0
+    assert history.selected_batch() == oldest

@@ -56,6 +56,8 @@ from naviewer.gui.resources import Theme, load_theme
 
 __all__ = ["MetricsFollower", "TrainingMonitor", "StepPlacer", "metrics_file", "epoch_of", "PLOTS", "workspace_floor"]
 
+#: the header's state once DIFT stopped the run for the analyst's review (its "finished" event, reason dift_review)
+STOPPED_FOR_REVIEW = "stopped for review"
 _LABEL_TOP = {"loss": 0.95, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower
 _number = number
 
@@ -409,7 +411,7 @@ class TrainingMonitor(QWidget):
         """A run that started again after its "cancelled" or "finished" (a resume, the retrain after the review,
         both appending to the same metrics.jsonl) is live: the header read "cancelled" over a resumed run and
         "finished" over a running retrain (newcomer session 16)."""
-        if self.state in ("finished", "cancelled"):
+        if self.state in ("finished", "cancelled", STOPPED_FOR_REVIEW):
             self.state = "following" if self._follower is not None else "running"
 
     def _add_event(self, record: dict[str, Any]) -> None:
@@ -418,6 +420,8 @@ class TrainingMonitor(QWidget):
         name = str(record.get("event", ""))
         if name in ("paused", "resumed", "cancelled", "finished"):
             self.state = {"resumed": "running"}.get(name, name)
+            if name == "finished" and record.get("reason") == "dift_review":  # "finished" at epoch 34 of 50 read
+                self.state = STOPPED_FOR_REVIEW  # as a training that ended early (a newcomer, session 21)
         if name == "finetune" and record.get("skipped"):
             self._skipped_finetune = dict(record)  # nothing was fine-tuned: said on the restart's label
             return
@@ -504,7 +508,8 @@ class TrainingMonitor(QWidget):
             self._update_header()
 
     def _on_job_state(self, state: str) -> None:
-        self.state = state
+        if not (state == "finished" and self.state == STOPPED_FOR_REVIEW):  # the job ends with the stop for review
+            self.state = state
         self._update_header()
 
     # -- drawing --------------------------------------------------------------------------
@@ -682,7 +687,7 @@ class TrainingMonitor(QWidget):
 
     def _run_over(self) -> bool:
         """The run has ended (its ``finished`` event, a finished job, or its last epoch written)."""
-        if self.state in ("finished", "cancelled", "failed"):
+        if self.state in ("finished", "cancelled", "failed", STOPPED_FOR_REVIEW):
             return True
         total, epoch = _number(self.run_info.get("total_epochs")), _number(self.last_epoch.get("epoch"))
         return total is not None and epoch is not None and epoch + 1 >= total

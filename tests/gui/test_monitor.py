@@ -450,3 +450,17 @@ def test_the_learning_rate_legend_sits_in_a_band_the_schedule_never_enters(qtbot
                 data_top = y0 + (y1 - y0) / (1 + spec.top_band)
                 ys = monitor.data[("lr", "step")][1]
                 assert max(ys) <= data_top + 1e-12, (warmup, step)
+
+
+def test_a_run_stopped_for_review_says_so_not_finished(qtbot, monitor):
+    """"epoch 34 of 50 · … · finished" after DIFT stopped the run for the review read as a training that ended early
+    (a newcomer, session 21)."""
+    monitor.add_records(_records(epochs=3))
+    monitor.add_records([{"kind": "event", "time": 0, "event": "finished", "epochs": 2, "reason": "dift_review"}])
+    assert monitor.state == "stopped for review" and monitor._run_over()
+    monitor._on_job_state("finished")  # the job that ran it ends
+    assert monitor.state == "stopped for review"
+    assert "stopped for review" in monitor.header.text()
+    monitor.add_records([{"kind": "event", "time": 0, "event": "restart", "n_samples": 10, "remaining_epochs": 2}])
+    monitor.add_records([{"kind": "step", "time": 0, "epoch": 3, "step": 13, "loss": 1.0}])
+    assert monitor.state != "stopped for review"  # the retrain after the review goes on

@@ -182,6 +182,15 @@ class OverviewPanel(QWidget):
             return f"Run ▸ Resume interrupted run (run {interrupted[0]} stopped while training)"
         if state.workspace_summary.get("pass_id") is None:
             return "Run ▸ Detect… with an encoder, or Train…"
+        # it said "review the flags, then Export…" after every flag was decided and an export written (a newcomer,
+        # session 21): the analyst's own counts, and the export made from them
+        progress = self._main.review_progress()
+        if progress is not None and progress[1] and progress[0] >= progress[1]:
+            where, exported = getattr(self._main, "last_export", (None, None))
+            if exported and where == state.workspace:
+                return (f"every flag is decided and exported ({Path(exported).name}); the Fine-tune tab's Remove and "
+                        "retrain measures the cleaned set")
+            return "every flag is decided: Export… writes the cleaned dataset"
         return "review the flags, then Export…"
 
 
@@ -929,8 +938,19 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def review_progress(self) -> Optional[tuple[int, int]]:
+        """(flags decided, flags) of the analyst panel on the open workspace; None without one."""
+        dock = self.analyst_dock
+        panel = getattr(dock, "panel", None)
+        if panel is None or self.workspace_path is None or Path(dock.path) != Path(self.workspace_path):
+            return None
+        counts = panel.session.review_counts()
+        return counts["confirmed"] + counts["rejected"], sum(counts.values())
+
     def show_export_result(self, folder: str, message: str) -> QMessageBox:
         """Say where an export went: a message box, the log and the status bar."""
+        self.last_export = (self.workspace_path, folder)
+        self.overview.refresh()
         self.state.log(message.replace("\n\n", " "))
         self.statusBar().showMessage(f"Exported to {folder}", 15000)
         return self.inform("Export finished", message)
@@ -1276,6 +1296,7 @@ class MainWindow(QMainWindow):
         latest = self.analyst_dock.ws.store.latest_pass_id()
         if latest is not None:
             remember_reviewed_pass(self.settings, str(workspace), self.analyst_dock.pass_id, int(latest))
+        self.overview.refresh()  # its "Next:" reads this pass's review
         return self.analyst_dock.panel
 
     # ---------------------------------------------------------------------- anchors ----

@@ -104,3 +104,17 @@ def test_review_keys_do_nothing_while_the_panel_is_behind_another_tab(qtbot, win
     qtbot.waitUntil(lambda: not on_screen(gallery), timeout=3000)
     press(gallery.shortcuts, "U")
     assert gallery.session.state_of(first) == "confirmed"  # U there undid a decision unseen
+
+
+def test_the_overview_next_step_follows_the_review_and_the_export(qtbot, window, tmp_path):
+    """"Next: review the flags, then Export…" stayed after every flag was decided and an export written (a newcomer,
+    session 21)."""
+    path = _folder_workspace(tmp_path)
+    window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
+    assert window.show_analyst(path) is not None
+    session = window.analyst_dock.panel.session
+    assert "review the flags" in window.overview.next_step.text()
+    session.confirm(session.review_queue())
+    assert "every flag is decided: Export…" in window.overview.next_step.text()
+    window.show_export_result(str(tmp_path / "exports" / "20261204"), "done").close()
+    assert "exported (20261204)" in window.overview.next_step.text()

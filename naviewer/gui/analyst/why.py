@@ -61,6 +61,12 @@ def theme_plot(plot: pg.PlotWidget, theme: Any) -> None:
     title = getattr(plot, "naviewer_title", None)
     if title:
         plot.setTitle(title, color=theme.plot_foreground, size="10pt")
+    legend = plot.getPlotItem().legend
+    if legend is not None:
+        style = _legend_style(theme.plot_foreground, theme.plot_background)
+        legend.setBrush(style["brush"])
+        legend.setPen(style["pen"])
+        legend.setLabelTextColor(style["labelTextColor"])
 
 
 def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] = (-_MARGIN, _MARGIN)) -> pg.PlotWidget:
@@ -76,10 +82,27 @@ def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] =
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
         plot.getAxis(axis).setTextPen(_foreground())
-    # compact: small font, tight rows, so it fits inside a narrow plot (the analyst docked at 1280 px)
-    plot.addLegend(offset=legend_offset, labelTextSize=LEGEND_FONT, labelTextColor="#222",  # on its own light box verSpacing=-4, horSpacing=4, sampleType=_SmallSample,
-                   brush=pg.mkBrush(255, 255, 255, 215), pen=pg.mkPen(200, 200, 200))
+    # compact: small font, tight rows, so it fits inside a narrow plot (the analyst docked at 1280 px); on a box of
+    # the plot's own background (a light grey box in the dark theme read as a left-over; a newcomer, session 21)
+    plot.addLegend(offset=legend_offset, labelTextSize=LEGEND_FONT, verSpacing=-4, horSpacing=4,
+                   sampleType=_SmallSample, **_legend_style(_foreground(), pg.getConfigOption("background")))
     return plot
+
+
+def _line_label(plot: pg.PlotWidget, colour: Any) -> dict[str, Any]:
+    """A vertical line's label in ``colour`` on a box of the plot's own background (it was a white box)."""
+    back = pg.mkColor(plot.backgroundBrush().color())
+    back.setAlpha(215)
+    return {"color": pg.mkColor(colour), "fill": pg.mkBrush(back)}
+
+
+def _legend_style(foreground: Any, background: Any) -> dict[str, Any]:
+    """The legend box's brush, pen and text colour for a plot of these colours: its background, nearly opaque."""
+    back = pg.mkColor(background)
+    back.setAlpha(215)
+    edge = pg.mkColor(foreground)
+    edge.setAlpha(90)
+    return {"brush": pg.mkBrush(back), "pen": pg.mkPen(edge), "labelTextColor": pg.mkColor(foreground)}
 
 
 def _compact(legend: pg.LegendItem) -> None:
@@ -293,19 +316,20 @@ class _WhyRelay(QObject):
 
 
 class WhyFlaggedWidget(QWidget):
-    def set_theme(self, theme: Any) -> None:
-        """Dark or light: the three plots follow the application's theme."""
-        for plot in (self.mindist_plot, self.density_plot, self.epoch_plot):
-            theme_plot(plot, theme)
-        for layout in self._layouts.values():  # a title with the legend's keys in it is drawn again in the new colour
-            layout._shown_title = None
-            layout.arrange()
-
     """``WhyFlaggedWidget(session, parent=None, vertical=False)``: three evidence plots, redrawn on selection.
 
     What grows with N (the density histogram of every sample, the GMM on the candidates) is made once per
     pass; from :attr:`ASYNC_FROM` samples in a worker thread, the plots saying they are being computed
     until it arrives. A selection then redraws from it, histogramming the selected samples only."""
+
+    def set_theme(self, theme: Any) -> None:
+        """Dark or light: the three plots follow the application's theme (the lines and their labels redrawn)."""
+        for plot in (self.mindist_plot, self.density_plot, self.epoch_plot):
+            theme_plot(plot, theme)
+        self.refresh()
+        for layout in self._layouts.values():  # a title with the legend's keys in it is drawn again in the new colour
+            layout._shown_title = None
+            layout.arrange()
 
     #: sessions of at least this many samples make the per-pass summary in a worker thread
     ASYNC_FROM = 200_000
@@ -326,7 +350,7 @@ class WhyFlaggedWidget(QWidget):
         self.epoch_plot.getPlotItem().vb.sigResized.connect(lambda *_a: self._fit_epoch_legend())
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: #555;")
+        self.note.setObjectName("hintLabel")  # the theme's hint colour (a fixed #555 was faint on the dark theme)
         plots = QVBoxLayout() if vertical else QHBoxLayout()
         for p in (self.mindist_plot, self.density_plot, self.epoch_plot):
             plots.addWidget(p)
@@ -455,8 +479,9 @@ class WhyFlaggedWidget(QWidget):
             pdf = w * len(values) * width * np.exp(-0.5 * ((grid - m) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
             plot.plot(grid, pdf, pen=pg.mkPen(colour, width=2), name=name)
             top = max(top, float(pdf.max()))
-        line = pg.InfiniteLine(gmm["split"], angle=90, pen=pg.mkPen("k", width=1.5, style=Qt.PenStyle.DashLine),
-                               label=f"split {gmm['split']:.3g}", labelOpts={"color": "#222", "fill": (255, 255, 255, 215)})
+        ink = getattr(plot, "naviewer_foreground", _foreground())  # black was lost on the dark theme's plots
+        line = pg.InfiniteLine(gmm["split"], angle=90, pen=pg.mkPen(ink, width=1.5, style=Qt.PenStyle.DashLine),
+                               label=f"split {gmm['split']:.3g}", labelOpts=_line_label(plot, ink))
         plot.addItem(line)
         sel = s.selection
         if len(sel):
@@ -486,7 +511,7 @@ class WhyFlaggedWidget(QWidget):
         line = None
         if summary["cut"] is not None:
             line = pg.InfiniteLine(summary["cut"], angle=90, pen=pg.mkPen(FLAG_COLOUR, width=1.5, style=Qt.PenStyle.DashLine),
-                                   label="candidate cut-off", labelOpts={"color": "#a00", "fill": (255, 255, 255, 215)})
+                                   label="candidate cut-off", labelOpts=_line_label(plot, FLAG_COLOUR))
             plot.addItem(line)
             self._hist(plot, None, edges, FLAG_COLOUR, f"flagged ({summary['n_flagged']})", 160, counts=summary["flagged"])
         if len(s.selection):  # the selected samples' values only (not a log of all N on every selection)

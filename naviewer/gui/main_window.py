@@ -170,7 +170,7 @@ class OverviewPanel(QWidget):
         """The one useful next action for what is open (short: the Overview shares a column with the analyst)."""
         state = self.state
         if state.workspace is None:
-            return "File ▸ New workspace… (or <code>naviewer demo</code>)"
+            return "File ▸ New workspace…, or Run ▸ Run the demo"
         if self._training():
             # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer); a plain Train
             # has no DIFT in it, and "DIFT's flags open here" promised flags that never came (a newcomer, session 19)
@@ -352,6 +352,9 @@ class MainWindow(QMainWindow):
         self.act_resume_run = self._action("Resume &interrupted run", self.resume_interrupted_run, None,
                                            "Go on with a DIFT run of the open workspace that stopped while training "
                                            "(a closed window, Ctrl-C), from its checkpoint (naviewer run --resume)")
+        self.act_demo = self._action("Run the &demo (built-in digits)…", self.demo_dialog, None,
+                                     "Craft poisons into built-in digits, train with DIFT and review its flags here "
+                                     "(naviewer demo)")
         self.act_floor = self._action("Measure the no-&poison floor", self.measure_floor, None,
                                       "Train the workspace's recipe on its clean set and measure the ASR there: the "
                                       "floor every ASR after removal is read against (naviewer run WS --floor)")
@@ -419,6 +422,8 @@ class MainWindow(QMainWindow):
         run_menu.addAction(self.act_floor)
         run_menu.addSeparator()
         run_menu.addAction(self.act_detect)
+        run_menu.addSeparator()
+        run_menu.addAction(self.act_demo)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
         help_menu.addAction(self.act_guide)
@@ -1422,6 +1427,38 @@ class MainWindow(QMainWindow):
                               f"Detect (post-hoc) with {checkpoint.name}{what}", resources=[f"workspace:{path}"],
                               kind="detection", torch_threads=tasks.training_threads(), on_success=done)
 
+    # ------------------------------------------------------------------------- demo ----
+    def demo_dialog(self) -> Optional[QMessageBox]:
+        """Run ▸ Run the demo: what it does and where its workspace goes, then :meth:`start_demo`. A newcomer who
+        started the window found four empty charts and no way to the demo but a terminal command (session 21)."""
+        from naviewer.gui.settings import start_folder
+        from naviewer.workflows.demo import default_workspace_path
+
+        if self.training_job is not None and self.training_job.running:
+            self.inform("Demo", f"'{self.training_job.name}' is running; pause or cancel it first.")
+            return None
+        path = default_workspace_path(Path(start_folder(self.settings, "workspace")))
+        box = QMessageBox(QMessageBox.Icon.Question, "Run the demo",
+                          "The demo crafts Noisy Alignment poisons into the built-in digits, trains SimCLR with DIFT in "
+                          "the loop (a few minutes on a CPU; the Training monitor shows it) and stops for your review "
+                          f"in the Analyst panel.\n\nIts workspace: {path}",
+                          QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+        box.button(QMessageBox.StandardButton.Ok).setText("Run the demo")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: self.start_demo(path))
+        self.last_message_box = box
+        box.open()
+        return box
+
+    def start_demo(self, path: os.PathLike | str, config: Any = None) -> Optional[Job]:
+        """The demo into ``path`` in this window (``naviewer demo``'s controller): returns its job."""
+        from naviewer.gui.demo import DemoController
+        from naviewer.workflows.demo import DemoConfig
+
+        controller = DemoController(self, Path(path), config if config is not None else DemoConfig())
+        self.demo_controller = controller
+        return controller.start()
+
     # --------------------------------------------------------------------- training ----
     def training_source(self) -> str:
         return self.state.training_source()
@@ -1437,7 +1474,7 @@ class MainWindow(QMainWindow):
                 and self.dataset_path is None):
             # said before the form: a newcomer filled in every field and was refused at Train (session 21)
             self.inform("Train", "Open a workspace or a dataset first: a training runs on the open workspace's images "
-                        "(File ▸ Open workspace…, File ▸ New workspace…, File ▸ Open dataset…; or naviewer demo).")
+                        "(File ▸ Open workspace…, File ▸ New workspace…, File ▸ Open dataset…; or Run ▸ Run the demo).")
             return
         env = cached_environment()
         n = self.state.samples

@@ -76,3 +76,25 @@ def test_opening_a_workspace_with_a_pass_docks_the_analyst(qtbot, window, tmp_pa
     qtbot.waitUntil(lambda: "analystDock" in window.docks, timeout=10000)
     assert window.analyst_dock.pass_id == out.pass_id
     assert np.array_equal(window.analyst_dock.panel.session.flagged_ids().size, out.flagged)
+
+
+def test_the_demo_starts_from_the_run_menu(qtbot, window, tmp_path, monkeypatch):
+    """A newcomer who started the window found four empty charts and no way to the demo but a terminal command
+    (session 21): Run ▸ Run the demo says what it does and where, then runs it in this window."""
+    from naviewer.gui.settings import remember_folder
+    from naviewer.workflows.demo import DemoConfig
+
+    remember_folder(window.settings, "workspace", tmp_path)
+    assert window.act_demo in window.menuBar().actions()[3].menu().actions()  # File, Workspace, View, Run
+    assert "Run ▸ Run the demo" in window.overview.next_step.text()
+    started = []
+    monkeypatch.setattr(window, "start_demo", lambda path: started.append(path))
+    box = window.demo_dialog()
+    assert str(tmp_path / "naviewer-demo-") in box.text() and "stops for your review" in box.text()
+    box.accept()
+    assert len(started) == 1 and started[0].parent == tmp_path
+    monkeypatch.undo()
+    job = window.start_demo(tmp_path / "ws", DemoConfig.from_overrides(TINY))
+    assert job is not None and window.training_job is job
+    qtbot.waitSignal(window.demo_controller.flags_ready, timeout=60000).wait()
+    assert window.analyst_dock is not None

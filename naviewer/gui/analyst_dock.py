@@ -217,6 +217,7 @@ class AnalystDock:
         self.show_spreading_on_monitor()
         self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.panel.bridge.review_changed.connect(lambda _ids: window.overview.refresh())  # its "Next:" follows the review
+        self.panel.bridge.review_changed.connect(self._decided_during_a_retrain)
         self.panel.export_finished.connect(window.show_export_result)
         self.panel.anchors_requested.connect(lambda: window.show_anchors(self.path))
         docks = window.docks
@@ -464,6 +465,18 @@ class AnalystDock:
                                         self._posthoc_done):
             return
         w.state.log(f"post-hoc fine-tuning of {checkpoint} on {plural(len(confirmed), 'confirmed poison')} (DIFT Eq. 7)")
+
+    #: said when a decision changes while a fine-tune or retrain runs on the decisions it started from
+    DECIDED_DURING_RETRAIN = ("{job} runs on the decisions as they were when it started: this change counts for the "
+                              "next fine-tune or retrain (the Fine-tune tab says so when it ends).")
+
+    def _decided_during_a_retrain(self, _ids: Any) -> None:
+        """A decision while Remove and retrain runs was only flagged after the retrain ended (a newcomer, session 21)."""
+        job = self.finetune_job
+        if job is not None and getattr(job, "running", False):
+            text = self.DECIDED_DURING_RETRAIN.format(job=job.name)
+            self.panel.gallery.show_notice(text)
+            self.window.statusBar().showMessage(text, 15000)
 
     def _start_finetune_job(self, job, title: str, on_success) -> bool:
         """Run ``job`` as the workspace's training job with the gate showing it; False if refused."""

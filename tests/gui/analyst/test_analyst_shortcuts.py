@@ -118,3 +118,19 @@ def test_the_overview_next_step_follows_the_review_and_the_export(qtbot, window,
     assert "every flag is decided: Export…" in window.overview.next_step.text()
     window.show_export_result(str(tmp_path / "exports" / "20261204"), "done").close()
     assert "exported (20261204)" in window.overview.next_step.text()
+
+
+def test_a_decision_during_a_retrain_is_said_at_once(qtbot, window, tmp_path):
+    """R pressed while Remove and retrain ran was flagged only after the retrain ended (a newcomer, session 21)."""
+    from types import SimpleNamespace
+
+    assert window.show_analyst(_folder_workspace(tmp_path)) is not None
+    dock = window.analyst_dock
+    session = dock.panel.session
+    session.confirm(session.review_queue()[:1])
+    assert "runs on the decisions" not in window.statusBar().currentMessage()
+    dock.finetune_job = SimpleNamespace(running=True, name="Remove 1 confirmed poison and retrain")
+    session.reject(session.review_queue()[1:2])
+    assert "runs on the decisions as they were when it started" in window.statusBar().currentMessage()
+    assert "runs on the decisions" in dock.panel.gallery.notice.toolTip() + dock.panel.gallery.notice.text()
+    dock.finetune_job = None

@@ -182,8 +182,10 @@ BUFFER_TIP = "DIFT's flag buffer at this epoch, before label spreading (against 
 SPREAD_TIP = "the pass's final flags, after label spreading (against the ground truth)"
 
 PLOTS: tuple[PlotSpec, ...] = (
+    # the loss falls fast through the bottom left early in a long run (the legend covered it there; a newcomer,
+    # session 21): one row in a band above the data, as the learning rate's
     PlotSpec("loss", "Loss", "", (SeriesSpec("loss", "step", "step", 0), SeriesSpec("loss", "epoch", "epoch mean", 1)),
-             legend_corner="bottom-left"),
+             legend_corner="top-left", top_band=0.3, legend_columns=2),
     PlotSpec("lr", "Learning rate", "", (SeriesSpec("lr", "step", "step", 0), SeriesSpec("lr", "epoch", "epoch", 1)),
              # the warm-up rises from the bottom left and the schedule decays to the bottom right; a short warm-up
              # peaks at the top left: no corner was free all run (a newcomer saw the legend over the curve's start),

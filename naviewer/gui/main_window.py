@@ -161,6 +161,23 @@ class OverviewPanel(QWidget):
                   "<br>(the newest finished training's; Run ▸ Detect… starts from it)" if trained else "")
         shown(self.run, None if state.run is None else str(state.run))
         self.next_step.setText("<b>Next:</b> " + self._next_step())
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Each row as tall as its wrapped text at the width it has now. The form kept a height from before (the
+        demo's workspace path wrapped to two lines and "1,514 samples" under it was cut in half; a newcomer at
+        1280x720, session 21): the labels' heights are asked again once the layout has settled."""
+        for label in (self.workspace, self.dataset, self.encoder, self.run, self.next_step):
+            label.updateGeometry()
+        layout = self.layout()
+        if layout is not None:
+            layout.invalidate()
+            QTimer.singleShot(0, layout.activate)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self._fit_rows()
 
     def _training(self) -> bool:
         """A training job runs now (the state keeps its handle until it is cleared)."""

@@ -56,6 +56,10 @@ from naviewer.gui.resources import Theme, load_theme
 
 __all__ = ["MetricsFollower", "TrainingMonitor", "StepPlacer", "metrics_file", "epoch_of", "PLOTS", "workspace_floor"]
 
+#: what the monitor shows before any run
+NO_RUN_TEXT = ("No training run yet: the loss, learning rate, throughput and kNN accuracy are plotted here as one "
+               "trains.\n\nRun ▸ Train… trains an encoder on the open workspace; Run ▸ Run the demo shows the whole "
+               "workflow on built-in digits; File ▸ Follow run folder… watches a run started from a terminal.")
 #: the header's state once DIFT stopped the run for the analyst's review (its "finished" event, reason dift_review)
 STOPPED_FOR_REVIEW = "stopped for review"
 _LABEL_TOP = {"loss": 0.95, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower
@@ -166,7 +170,7 @@ class TrainingMonitor(QWidget):
         self.floor: Optional[dict[str, Any]] = None  # the workspace's no-poison floor ([floor]), if measured
         self.floor_line: Optional[pg.InfiniteLine] = None
 
-        self.header = QLabel("No training run. Start one from Run ▸ Train, or follow a run folder.")
+        self.header = QLabel("")  # (before any run the placeholder below says what starts one)
         self.header.setObjectName("monitorHeader")
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setWordWrap(True)  # a long header wraps: it never widens the window past a 1280 px screen
@@ -191,8 +195,17 @@ class TrainingMonitor(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
-        layout.addLayout(self.grid, 1)
+        # before any run: a line of what starts one, not four empty charts on 0-1 axes (a newcomer, session 21)
+        self.plot_area = QWidget()
+        self.plot_area.setLayout(self.grid)
+        layout.addWidget(self.plot_area, 1)
+        self.placeholder = QLabel(NO_RUN_TEXT)
+        self.placeholder.setObjectName("hintLabel")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        layout.addWidget(self.placeholder, 1)
         self._relayout()
+        self._show_plots_or_placeholder()
 
         self._last_drawn: Optional[str] = None
         self._ranges: dict[str, tuple[float, float, float, float]] = {}
@@ -290,6 +303,7 @@ class TrainingMonitor(QWidget):
                     pass
             self._job = None
         self.source_label.setText("")
+        self._show_plots_or_placeholder()
 
     @property
     def follower(self) -> Optional[MetricsFollower]:
@@ -730,7 +744,14 @@ class TrainingMonitor(QWidget):
         note.setHtml(f"<div style='text-align:center; color:{self._theme.plot_foreground}'>{lines}</div>")
         note.setTextWidth(note.textItem.document().idealWidth() + 2)  # a width, so the lines centre
 
+    def _show_plots_or_placeholder(self) -> None:
+        """The charts once a run is attached or has records; before, the placeholder saying how to start one."""
+        has_run = bool(self.data) or bool(self.run_info) or self._job is not None or self._follower is not None
+        self.plot_area.setVisible(has_run)
+        self.placeholder.setVisible(not has_run)
+
     def _update_header(self) -> None:
+        self._show_plots_or_placeholder()
         self._update_notes()
         info = self.run_info
         if not info and not self.last_step and not self.last_epoch:

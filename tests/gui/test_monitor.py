@@ -357,6 +357,10 @@ def test_window_following_a_workspace_run_shows_its_floor(qtbot, window, tmp_pat
 def test_a_long_run_path_never_widens_the_monitor(qtbot, monitor, tmp_path):
     """Found in the 1280x720 screenshots of a real run: 'following: /a/long/path/...' laid out in full made
     the window wider than the screen. The label shows the path's tail; the tooltip has all of it."""
+    short = tmp_path / "r"
+    short.mkdir()
+    (short / "metrics.jsonl").write_text("")
+    monitor.follow(short)  # (the charts show once a run is followed: the width with them, a short path)
     before = monitor.minimumSizeHint().width()
     run = tmp_path.joinpath(*[f"a-rather-long-folder-name-{i}" for i in range(8)], "runs", "demo")
     run.mkdir(parents=True)
@@ -464,3 +468,15 @@ def test_a_run_stopped_for_review_says_so_not_finished(qtbot, monitor):
     monitor.add_records([{"kind": "event", "time": 0, "event": "restart", "n_samples": 10, "remaining_epochs": 2}])
     monitor.add_records([{"kind": "step", "time": 0, "epoch": 3, "step": 13, "loss": 1.0}])
     assert monitor.state != "stopped for review"  # the retrain after the review goes on
+
+
+def test_before_any_run_the_monitor_says_how_to_start_one_instead_of_empty_charts(qtbot, monitor):
+    """A fresh window showed four empty charts on 0-1 axes (a newcomer, session 21)."""
+    monitor.show()
+    assert monitor.placeholder.isVisible() and not monitor.plot_area.isVisible()
+    assert "Run ▸ Run the demo" in monitor.placeholder.text()
+    monitor.add_records(_records(epochs=1))
+    assert monitor.plot_area.isVisible() and not monitor.placeholder.isVisible()
+    monitor.reset()
+    monitor.detach()
+    assert monitor.placeholder.isVisible()

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", required=True, help="checkpoint file (e.g. RUN/checkpoints/last.pt)")
     parser.add_argument("--dataset", required=True, help="dataset path or 'demo'")
     parser.add_argument("--split", default="train", choices=["train", "test"], help="split for sources that have one")
-    parser.add_argument("--out", required=True, help="output .npy file")
+    parser.add_argument("--out", required=True, help="output .npy file (an existing one is replaced only when it is an "
+                        "earlier embedding of the same shape)")
     parser.add_argument("--dtype", default=None, choices=["float32", "float16"],
                         help="stored dtype (default float32; float16 with --shard-size or under torchrun)")
     parser.add_argument("--shard-size", type=int, default=None, metavar="ROWS",
@@ -74,6 +75,7 @@ def run_embed(args: argparse.Namespace) -> int:
         return _run_sharded(args, dtype, ctx)
     encoder = encoder_from_args(args)
     store = open_streaming_store(args.dataset, args.split, args.decode_mb)
+    _check_replaced(args.out, (len(store), int(encoder.config.feature_dim)))
     _check_space(args.out, len(store) * encoder.config.feature_dim * dtype.itemsize)
     size = args.image_size or encoder.image_size or None
     args.dtype = dtype.name
@@ -104,6 +106,7 @@ def _run_sharded(args: argparse.Namespace, dtype, ctx) -> int:
         encoder = encoder_from_args(args)
         store = open_streaming_store(args.dataset, args.split, args.decode_mb)
         if info.is_main and not partial_path(Path(args.out)).is_file():
+            _check_replaced(args.out, (len(store), int(encoder.config.feature_dim)))
             _check_space(args.out, len(store) * encoder.config.feature_dim * dtype.itemsize)
         size = args.image_size or encoder.image_size or None
         out = sharded_embeddings(encoder.backbone, store, args.out, shard_size=args.shard_size or 65536, dtype=dtype,
@@ -112,6 +115,33 @@ def _run_sharded(args: argparse.Namespace, dtype, ctx) -> int:
         print(f"wrote {out.shape[0]} x {out.shape[1]} {out.dtype} embeddings to {args.out} "
               f"({info.world_size} process{'es' if info.world_size > 1 else ''})")
     return 0
+
+
+def _check_replaced(out: str, shape: tuple[int, int]) -> None:
+    """An existing --out .npy is replaced only when it is an array of this run's shape (N samples x D features, an
+    earlier embedding of the same set and encoder): ``embed --out mine.npy`` replaced someone's own array (a sweep,
+    session 21). Read from the header only."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from naviewer.errors import NaviewerError
+
+    path = Path(out)
+    if not path.is_file():
+        return
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)
+            found = tuple(read(handle)[0])
+    except (OSError, ValueError) as exc:
+        raise NaviewerError(f"--out exists and is not a NumPy array file ({exc}): naviewer replaces only an earlier "
+                            "embedding of the same shape; choose another file name", path) from None
+    if found != tuple(shape):
+        raise NaviewerError(f"--out exists and holds a {' x '.join(map(str, found)) or 'scalar'} array, not this "
+                            f"encoder's {shape[0]:,} x {shape[1]} embeddings of this dataset: naviewer replaces only "
+                            "an earlier embedding of the same shape; choose another file name", path)
 
 
 def _check_out(out: str) -> None:

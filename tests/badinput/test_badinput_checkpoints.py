@@ -256,3 +256,21 @@ def test_eval_says_when_k_exceeds_the_bank_or_the_temperature_leaves_one_vote(tm
     assert outcome.code == 0, outcome.err
     assert "--knn-k 100000 is more than the 1,437 training images" in outcome.err
     assert "--knn-t 1e-30 makes the nearest neighbour's vote the only one" in outcome.err
+
+
+def test_embed_replaces_only_an_earlier_embedding_of_the_same_shape(tmp_path: Path, state) -> None:
+    """``embed --out mine.npy`` replaced someone's own array (a sweep, session 21): an existing .npy is replaced only
+    when it has this run's shape (N samples x D features, an earlier embedding of the same set and encoder)."""
+    import numpy as np
+
+    checkpoint = naviewer_checkpoint(tmp_path / "model.pt", state)
+    data = image_tree(tmp_path / "imgs", per_class=4)
+    mine = tmp_path / "mine.npy"
+    np.save(mine, np.arange(12.0).reshape(3, 4))
+    with unchanged(tmp_path):
+        outcome = run_cli(["embed", "--checkpoint", checkpoint, "--dataset", data, "--out", mine, "--device", "cpu"])
+    assert_refused(outcome, mine, "holds a 3 x 4 array", "replaces only an earlier embedding of the same shape")
+    out = tmp_path / "emb.npy"
+    argv = ["embed", "--checkpoint", checkpoint, "--dataset", data, "--out", out, "--device", "cpu"]
+    assert run_cli(argv).code == 0 and np.load(out).shape[0] == 8
+    assert run_cli(argv).code == 0  # its own earlier output: replaced

@@ -434,7 +434,9 @@ class Trainer:
         if not self.restart_epoch:
             return f"epoch {epoch + 1} of {self.total_epochs}"
         since, budget = epoch + 1 - self.restart_epoch, self.total_epochs - self.restart_epoch
-        return f"epoch {since} of {budget} after the restart ({epoch + 1} of {self.total_epochs} in all)"
+        # "(35 of 84 in all)" puzzled a newcomer (session 21): which 84? the epochs before the restart are named
+        return (f"epoch {since} of {budget} after the restart (the run's {epoch + 1} of {self.total_epochs}, with the "
+                f"{self.restart_epoch} before it)")
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -146,8 +146,8 @@ class FineTuneGate(QWidget):
             return False, f"{pending:,} flags still await a decision (unreviewed or later); review them first or allow it below."
         if self.retrains:
             return True, (f"Ready: remove the {plural(confirmed, 'confirmed poison')} and retrain the encoder from scratch on "
-                          "the rest (restart_mode=retrain, this run's recipe; no Eq. 7 step). It takes about as long "
-                          "as the original training did.")
+                          "the rest, with this run's recipe (a fresh encoder, not a fine-tune of this one). It takes "
+                          "about as long as the original training did.")
         return True, f"Ready: fine-tune the encoder to push the {plural(confirmed, 'confirmed poison')} apart (DIFT Eq. 7)."
 
     def update_gate(self) -> None:

@@ -117,7 +117,7 @@ def test_finetune_gate_names_a_retrain_restart(qtbot, demo_session) -> None:
     gate.override.setChecked(True)
     demo_session.confirm(demo_session.review_queue()[:3])
     assert gate.button.text() == "Remove and retrain without 3 confirmed poisons"
-    assert "retrain the encoder from scratch" in gate.reason.text() and "Eq. 7 step" in gate.reason.text()
+    assert "retrain the encoder from scratch" in gate.reason.text() and "not a fine-tune" in gate.reason.text()
     assert "as long as the original training" in gate.reason.text()  # not the seconds "Fine-tune" suggested
     from naviewer.gui.analyst.panel import AnalystPanel
 

@@ -199,6 +199,13 @@ class SampleInspector(QWidget):
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
+        # the card's sample and what the keys elsewhere act on, told apart: after a box selection of 151 on the map
+        # the card still showed #1337, outside it, while C there would decide the 151 (a newcomer, session 21)
+        self.selection_note = QLabel()
+        self.selection_note.setObjectName("hintLabel")
+        self.selection_note.setWordWrap(True)
+        self.selection_note.hide()
+        layout.addWidget(self.selection_note)
         layout.addWidget(self.title)
         layout.addWidget(self.image)
         layout.addLayout(actions)
@@ -223,6 +230,7 @@ class SampleInspector(QWidget):
         outer.addWidget(scroll)
 
         self.bridge.current_changed.connect(lambda sid, _src: self.show_sample(sid))
+        self.bridge.selection_changed.connect(lambda _ids, _src: self._update_selection_note())
         self.bridge.review_changed.connect(self._on_review_changed)
         self.show_sample(session.current)
 
@@ -237,8 +245,22 @@ class SampleInspector(QWidget):
         self._show_truth()
         self.evaluation_mode_changed.emit(on)
 
+    def _update_selection_note(self) -> None:
+        selection = self.session.selection
+        n = len(selection)
+        if n < 2:
+            self.selection_note.hide()
+            return
+        among = self.sample is not None and bool(np.isin(self.sample, selection))
+        shown = ("" if self.sample is None else
+                 f"; this card shows #{self.sample}, {'one of them' if among else '<b>not</b> one of them'}")
+        self.selection_note.setText(f"{n:,} samples are selected: C · R · L in the map and the gallery act on "
+                                    f"them{shown} (its own buttons act on it alone).")
+        self.selection_note.show()
+
     def show_sample(self, sid: Optional[int]) -> None:
         self.sample = sid
+        self._update_selection_note()
         enabled = sid is not None
         for button in self.buttons.values():
             button.setEnabled(enabled)

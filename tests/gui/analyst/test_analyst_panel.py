@@ -468,3 +468,21 @@ def test_the_line_above_the_tiles_says_where_the_keyboard_is(qtbot, demo_session
     qtbot.waitUntil(lambda: "The keyboard is in the map" in line.text(), timeout=3000)
     panel.focus_view("gallery")
     qtbot.waitUntil(lambda: "C · R · L act on" in line.text(), timeout=3000)
+
+
+def test_the_inspector_says_when_the_keys_act_on_a_selection_it_does_not_show(qtbot, demo_session) -> None:
+    """After a box selection of 151 samples the inspector still showed #1337, outside it, while C on the map or in the
+    gallery would decide the 151 (a newcomer, session 21)."""
+    panel = _panel(qtbot, demo_session)
+    s = demo_session
+    members = np.sort(s.clusters()[0].members)
+    outside = int(np.setdiff1d(np.arange(s.n), members)[0])
+    s.set_current(outside)
+    s.set_selection(members)
+    note = panel.inspector.selection_note
+    assert note.isVisible() and f"{len(members):,} samples are selected" in note.text()
+    assert f"shows #{outside}, <b>not</b> one of them" in note.text()
+    s.set_current(int(members[0]))
+    assert "one of them" in note.text() and "not</b>" not in note.text()
+    s.set_selection(np.zeros(0, np.int64))
+    assert not note.isVisible()

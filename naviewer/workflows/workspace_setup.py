@@ -146,6 +146,12 @@ def _test_description(clean: ImageDataset, clean_spec: DatasetSpec, test_spec: O
     # every ASR and kNN accuracy of the workspace would read the wrong classes
     where = test_spec if isinstance(test_spec, (str, Path)) else described.get("root") or described.get("path")
     check_class_numbering(test.class_names, clean.class_names, "test set", "training set", where)
+    extra = list(test.class_names)[len(clean.class_names):]
+    if extra and clean.class_names:  # accepted in silence (a sweep): the kNN classifier can never answer them
+        shown = ", ".join(repr(str(name)) for name in extra[:3]) + (f" and {len(extra) - 3:,} more" if len(extra) > 3 else "")
+        warnings.warn(f"{where}: the test set has {len(extra):,} class(es) the training set lacks ({shown}): the kNN "
+                      "classifier, trained on the training set's labels, never predicts them, so they lower the "
+                      "accuracy and count as non-target images in the ASR", DatasetWarning, stacklevel=2)
     if described.get("kind") == "memory":
         return None
     if test_spec is not None:

@@ -250,3 +250,15 @@ def test_a_pipe_or_device_in_place_of_a_data_file_is_refused_not_read(tmp_path: 
         outcome = run_cli(["train", "--dataset", data, "--out", run, "--epochs", "1", *TINY_TRAIN])
         named = run / "metrics.jsonl"
     assert_refused(outcome, named, "not a regular file")
+
+
+def test_a_test_set_with_a_class_the_training_set_lacks_is_warned_about(tmp_path: Path) -> None:
+    """``new --test-dataset`` with an extra class exited 0 in silence (a sweep, session 21): the kNN classifier never
+    predicts it, so it lowers the accuracy and counts as non-target in the ASR; said as a warning naming the class."""
+    train = image_tree(tmp_path / "train", classes=("a", "b"), per_class=4)
+    test = image_tree(tmp_path / "test", classes=("a", "b", "c"), per_class=2)
+    from naviewer.data.base import DatasetWarning
+
+    with pytest.warns(DatasetWarning, match=r"1 class\(es\) the training set lacks \('c'\)"):
+        outcome = run_cli(["new", tmp_path / "ws", "--dataset", train, "--test-dataset", test])
+    assert outcome.code == 0, outcome.err

@@ -40,6 +40,25 @@ def fake_estimate(seconds_per_step: float, calls: list):
     return estimator
 
 
+def _ticking_estimator(calls: list, ticks):
+    """An estimator whose job checks its cancel flag ``ticks(batch size)`` times, 5 ms apart, then reports 1 s a step;
+    ``calls`` records each measured batch size."""
+
+    def estimator(settings):
+        calls.append(settings["batch_size"])
+
+        def job(ctx):
+            for _ in range(ticks(settings["batch_size"])):
+                ctx.check()
+                time.sleep(0.005)
+            return {"seconds_per_step": 1.0, "steps_per_epoch": 1000 // settings["batch_size"],
+                    "seconds_per_epoch": 1000 / settings["batch_size"], "seconds_total": 1.0, "device": "cpu",
+                    "encoder": "x", "batch_size": settings["batch_size"]}
+        return job
+
+    return estimator
+
+
 def _dialog(qtbot, estimator, **kw):
     manager = JobManager()
     dialog = TrainDialog(n_samples=1000, estimator=estimator, job_manager=manager, **kw)
@@ -274,19 +293,7 @@ def test_a_new_choice_while_measuring_waits_for_the_old_measurement_to_stop(qtbo
     the old one is cancelled and the new one starts once it has stopped."""
     calls = []
 
-    def slow(settings):
-        calls.append(settings["batch_size"])
-
-        def job(ctx):
-            for _ in range(400):
-                ctx.check()
-                time.sleep(0.005)
-            return {"seconds_per_step": 1.0, "steps_per_epoch": 1000 // settings["batch_size"],
-                    "seconds_per_epoch": 1000 / settings["batch_size"], "seconds_total": 1.0, "device": "cpu",
-                    "encoder": "x", "batch_size": settings["batch_size"]}
-        return job
-
-    dialog, _ = _dialog(qtbot, slow)
+    dialog, _ = _dialog(qtbot, _ticking_estimator(calls, lambda _batch: 400))
     first = dialog.start_estimate()
     dialog.batch_size.setText("100")
     assert dialog.start_estimate() is None  # queued: the first is being cancelled
@@ -302,19 +309,7 @@ def test_a_choice_changed_during_a_measurement_is_measured_instead(qtbot):
     and showed its minutes. The running measurement is stopped and the new choice measured."""
     calls = []
 
-    def slow(settings):
-        calls.append(settings["batch_size"])
-
-        def job(ctx):
-            for _ in range(2000 if settings["batch_size"] == 256 else 1):
-                ctx.check()
-                time.sleep(0.005)
-            return {"seconds_per_step": 1.0, "steps_per_epoch": 1000 // settings["batch_size"],
-                    "seconds_per_epoch": 1000 / settings["batch_size"], "seconds_total": 1.0, "device": "cpu",
-                    "encoder": "x", "batch_size": settings["batch_size"]}
-        return job
-
-    dialog, _ = _dialog(qtbot, slow)
+    dialog, _ = _dialog(qtbot, _ticking_estimator(calls, lambda batch: 2000 if batch == 256 else 1))
     dialog.show()
     qtbot.waitUntil(lambda: dialog.estimate_job is not None and dialog.estimate_job.running, timeout=5000)
     first = dialog.estimate_job

@@ -41,11 +41,11 @@ from naviewer.gui.analyst.common import (
     SessionBridge,
     ThumbnailCache,
     decide,
-    say_covered,
     keyed_shortcuts,
     on_screen,
     plural,
     process_events_while,
+    say_covered,
 )
 from naviewer.gui.analyst.filters import FilterSidebar, FilterSpec
 from naviewer.gui.analyst.viewer import SampleViewer
@@ -869,8 +869,6 @@ class GalleryWidget(QWidget):
         """Where the keyboard is when it is not in the tiles (a name for the line above them), else None. The line
         said "C · R · L act on the highlighted sample #1406" while the keys went to the Sort-by box (R changed the
         sort), the cluster table (C decides 110 samples) or the map (newcomer session 21)."""
-        from PySide6.QtWidgets import QApplication
-
         focus = QApplication.focusWidget()
         if focus is None or focus is self.view or self.view.isAncestorOf(focus) or focus.window() is not self.window():
             return None
@@ -1080,8 +1078,8 @@ class GalleryWidget(QWidget):
 
     def _on_review_key(self, action: str) -> None:
         if not on_screen(self):  # the dock behind another tab keeps the focus: a key there decided unseen
-            say_covered(self, action if len(action) == 1 else {"confirmed": "C", "rejected": "R", "later": "L",
-                                                                 "undo": "U", "next": "N"}.get(action, action))
+            say_covered(self, next((QKeySequence(key).toString() for key, name in self.view.KEYS.items()
+                                    if name == action), action))
             return
         if action == "undo":
             self.undo()

@@ -1469,7 +1469,7 @@ class MainWindow(QMainWindow):
 
     def start_demo(self, path: os.PathLike | str, config: Any = None) -> Optional[Job]:
         """The demo into ``path`` in this window (``naviewer demo``'s controller): returns its job."""
-        from naviewer.gui.demo import DemoController
+        from naviewer.gui.demo_controller import DemoController
         from naviewer.workflows.demo import DemoConfig
 
         controller = DemoController(self, Path(path), config if config is not None else DemoConfig())

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from naviewer.analysis.review import REVIEW_STATES, STATE_CODE
 from naviewer.analysis.session import AnalysisSession
+from naviewer.errors import NaviewerError
 
 STATE_COLOURS = {
     "unreviewed": QColor(150, 150, 150),
@@ -216,7 +217,25 @@ def decide(parent: Optional[QWidget], session: AnalysisSession, ids: Any, state:
     if question is not None and not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question,
                                              default_yes=not careful):
         return np.zeros(0, np.int64)
-    return session.review(ids, state)
+    try:
+        return session.review(ids, state)
+    except NaviewerError as exc:  # a read-only workspace: the decision was lost with a traceback on stderr only
+        say_not_recorded(parent, str(exc))
+        return np.zeros(0, np.int64)
+
+
+def say_not_recorded(parent: Optional[QWidget], text: str) -> None:
+    """A decision the workspace refused (read-only, locked, damaged), in the window's own message box."""
+    window = parent.window() if parent is not None else None
+    inform = getattr(window, "inform", None)
+    message = f"The decision was not recorded: {text}"
+    if callable(inform):
+        inform("Decision not recorded", message, QMessageBox.Icon.Warning)
+    else:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Decision not recorded", message, QMessageBox.StandardButton.Ok,
+                          parent)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
 
 class _WheelWhenFocused(QObject):

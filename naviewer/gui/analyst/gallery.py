@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
-from naviewer.errors import JobCancelled
+from naviewer.errors import JobCancelled, NaviewerError
 from naviewer.gui.analyst.common import (
     STATE_COLOURS,
     STATE_LETTER,
@@ -46,6 +46,7 @@ from naviewer.gui.analyst.common import (
     plural,
     process_events_while,
     say_covered,
+    say_not_recorded,
 )
 from naviewer.gui.analyst.filters import FilterSidebar, FilterSpec
 from naviewer.gui.analyst.viewer import SampleViewer
@@ -1104,7 +1105,11 @@ class GalleryWidget(QWidget):
                                         "nothing of yours to undo yet: decide a sample first (C, R or L)")
 
     def undo(self) -> np.ndarray:
-        ids = self.session.undo()
+        try:
+            ids = self.session.undo()
+        except NaviewerError as exc:  # a read-only workspace: said, not a traceback on stderr
+            say_not_recorded(self, str(exc))
+            return np.zeros(0, np.int64)
         self._update_undo()
         if len(ids):
             self.session.set_selection(ids, source=None)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
+from naviewer.errors import NaviewerError
 from naviewer.gui.analyst import common
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, keyed_shortcuts, plural
 from naviewer.gui.flow_layout import FlowLayout
@@ -179,7 +180,11 @@ class ReviewHistory(QWidget):
 
     # -- actions ------------------------------------------------------------------------------------
     def undo_last(self) -> np.ndarray:
-        ids = self.session.undo()
+        try:
+            ids = self.session.undo()
+        except NaviewerError as exc:  # a read-only workspace
+            common.say_not_recorded(self, str(exc))
+            return np.zeros(0, np.int64)
         self.buttons["undo"].setEnabled(self.session.can_undo())
         self.status_message.emit(f"Undone: {plural(len(ids))}." if len(ids) else "Nothing of yours to undo.")
         return ids
@@ -218,8 +223,13 @@ class ReviewHistory(QWidget):
         if not common.ask_user(self, f"Revert batch {batch_id}", question):
             return np.zeros(0, np.int64)
         done = []
-        for old, ids in back.items():
-            done.append(self.session.review(np.asarray(ids, np.int64), old, note=f"revert of batch {batch_id}"))
+        try:
+            for old, ids in back.items():
+                done.append(self.session.review(np.asarray(ids, np.int64), old, note=f"revert of batch {batch_id}"))
+        except NaviewerError as exc:  # a read-only workspace
+            common.say_not_recorded(self, str(exc))
+            if not done:
+                return np.zeros(0, np.int64)
         ids = np.unique(np.concatenate(done))
         self.status_message.emit(f"Reverted batch {batch_id}: {plural(len(ids))}.")
         return ids

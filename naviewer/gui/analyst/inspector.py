@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, fmt, qimage_from_array
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, qimage_from_array
 from naviewer.gui.analyst.detector_scores import BOX_MEANING, DensestCrop, detector_table
 from naviewer.gui.flow_layout import FlowLayout
 
@@ -404,8 +404,8 @@ class SampleInspector(QWidget):
         """Decide the sample shown (its buttons, and C / R / L with the focus here); returns it, or None."""
         if self.sample is None:
             return None
-        self.session.review([self.sample], state)
-        return int(self.sample)
+        done = decide(self, self.session, [self.sample], state)  # (a read-only workspace is said there)
+        return int(self.sample) if len(done) else None
 
     def _show_truth(self) -> None:
         if not self.evaluation_mode:

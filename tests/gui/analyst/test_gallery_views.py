@@ -170,3 +170,29 @@ def test_a_sample_hidden_by_the_filters_is_said_so_and_esc_acts_on_a_shown_tile(
     target = g.target_ids()
     assert len(target) == 1 and s.labels[int(target[0])] == 1 and g.model.row_of[int(target[0])] >= 0
     assert len(g.review_selected("confirmed")) == 1
+
+
+def test_a_decision_a_read_only_workspace_refuses_is_said_not_lost(qtbot, tmp_path, monkeypatch) -> None:
+    """In a read-only workspace C raised inside a slot: no message, a traceback on stderr only, the decision lost
+    without a word (a GUI sweep, session 21). The window's message box says it was not recorded."""
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(300, 10, seed=3)
+    images = np.asarray(demo.images)
+    with Workspace.create(tmp_path / "ws", ArrayDataset(images, demo.labels, demo.class_names)) as ws:
+        ws.store.add_detection_pass("dift", dict(demo.scores), {"k": 10}, run="r", epoch=0)
+    ws = Workspace.open(tmp_path / "ws", read_only=True)
+    session = AnalysisSession.from_workspace(ws, images=images, embeddings=demo.embeddings, reviewer="tester")
+    g = _gallery(qtbot, session)
+    said = []
+    monkeypatch.setattr("naviewer.gui.analyst.common.QMessageBox.open", lambda box: said.append(box.text()))
+    first = int(g.shown_ids()[0])
+    session.set_current(first)
+    assert len(g.review_selected("confirmed")) == 0
+    assert session.state_of(first) == "unreviewed"
+    assert said and "The decision was not recorded" in said[-1] and "read-only" in said[-1]
+    assert len(g.undo()) == 0
+    ws.close()

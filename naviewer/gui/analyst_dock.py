@@ -216,7 +216,7 @@ class AnalystDock:
             self.panel.finetune_gate.block(missing)
         self.show_spreading_on_monitor()
         self.panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
-        self.panel.bridge.review_changed.connect(lambda _ids: window.overview.refresh())  # its "Next:" follows the review
+        self.panel.bridge.review_changed.connect(lambda _ids: window.note_review_change())  # the Overview's Next follows
         self.panel.bridge.review_changed.connect(self._decided_during_a_retrain)
         self.panel.export_finished.connect(window.show_export_result)
         self.panel.anchors_requested.connect(lambda: window.show_anchors(self.path))

@@ -203,10 +203,12 @@ class OverviewPanel(QWidget):
         # session 21): the analyst's own counts, and the export made from them
         progress = self._main.review_progress()
         if progress is not None and progress[1] and progress[0] >= progress[1]:
-            where, exported = getattr(self._main, "last_export", (None, None))
-            if exported and where == state.workspace:
+            exported, current = self._main.export_state()
+            if exported and current:
                 return (f"every flag is decided and exported ({Path(exported).name}); the Fine-tune tab's Remove and "
                         "retrain measures the cleaned set")
+            if exported:
+                return f"decisions changed since the export ({Path(exported).name}): Export… again"
             return "every flag is decided: Export… writes the cleaned dataset"
         return "review the flags, then Export…"
 
@@ -960,6 +962,23 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def note_review_change(self) -> None:
+        """A decision in the analyst panel (the Overview's Next and the export's currency follow it)."""
+        self.review_serial = getattr(self, "review_serial", 0) + 1
+        self.overview.refresh()
+
+    def export_state(self) -> tuple[Optional[str], bool]:
+        """(the open workspace's latest export folder, whether no decision changed since): the one made in this window,
+        else the newest in its exports/ as the workspace opened (newer than its last decision then)."""
+        serial = getattr(self, "review_serial", 0)
+        made = getattr(self, "last_export", None)
+        if made and made[0] == self.workspace_path:
+            return made[1], made[2] == serial
+        found = self.state.workspace_summary.get("last_export") if self.workspace_path is not None else None
+        if isinstance(found, dict) and found.get("folder"):
+            return str(found["folder"]), bool(found.get("current")) and serial == getattr(self, "_serial_at_open", 0)
+        return None, False
+
     def review_progress(self) -> Optional[tuple[int, int]]:
         """(flags decided, flags) of the analyst panel on the open workspace; None without one."""
         dock = self.analyst_dock
@@ -971,7 +990,7 @@ class MainWindow(QMainWindow):
 
     def show_export_result(self, folder: str, message: str) -> QMessageBox:
         """Say where an export went: a message box, the log and the status bar."""
-        self.last_export = (self.workspace_path, folder)
+        self.last_export = (self.workspace_path, folder, getattr(self, "review_serial", 0))
         self.overview.refresh()
         self.state.log(message.replace("\n\n", " "))
         self.statusBar().showMessage(f"Exported to {folder}", 15000)
@@ -1318,6 +1337,7 @@ class MainWindow(QMainWindow):
         latest = self.analyst_dock.ws.store.latest_pass_id()
         if latest is not None:
             remember_reviewed_pass(self.settings, str(workspace), self.analyst_dock.pass_id, int(latest))
+        self._serial_at_open = getattr(self, "review_serial", 0)  # decisions after this are "since the export"
         self.overview.refresh()  # its "Next:" reads this pass's review
         return self.analyst_dock.panel
 

@@ -53,6 +53,23 @@ def _floor_cut_short(ws) -> list[str]:
         return []
 
 
+def _last_export(ws) -> Optional[dict[str, Any]]:
+    """The newest export of the workspace (a folder of ``exports/`` with its provenance.json) and whether it is newer
+    than the last decision: after a restart the Overview said "review the flags, then Export…" over a finished and
+    exported review (a newcomer, session 21)."""
+    root = ws.path / "exports"
+    if not root.is_dir():
+        return None
+    made = [(p.stat().st_mtime, p.parent) for p in root.glob("*/provenance.json") if p.is_file()]
+    if not made:
+        return None
+    when, folder = max(made)
+    rows = ws.store.audit_log(limit=1)
+    last = rows[-1]["time"] if rows else None
+    current = not isinstance(last, (int, float)) or float(last) <= when
+    return {"folder": str(folder), "current": bool(current)}
+
+
 def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     """What File > Open workspace needs, from one open: sample count, runs with metrics, the latest
     detection pass (the one the analyst reviews) and the run it came from (``run_of_passes``)."""
@@ -72,6 +89,9 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         trained = last_training_settings(ws.store.runs())
         if trained:
             summary["train_settings"] = trained
+        export = _said_not_fatal(lambda: _last_export(ws), None)
+        if export:
+            summary["last_export"] = export
     finally:
         ws.close()
     ctx.progress(1, 1, "opening workspace")

@@ -1061,20 +1061,28 @@ class GalleryWidget(QWidget):
     def review_ids(self, ids: np.ndarray, state: str) -> np.ndarray:
         """Decide ``ids`` (see :meth:`review_selected`), then move on as it does."""
         following = self._tiles_after(ids)
+        ids = np.asarray(ids, np.int64)
+        before = self.session.state_of(int(ids[0])) if len(ids) == 1 else None
         done = decide(self, self.session, ids, state)
         if len(done) == 0:
             return done
         self.show_notice("")
+        moved = False
         if following is not None:
             sid = self._pending(following, 0, None)
             sid = self._pending(following, 3, None) if sid is None else sid
             if sid is not None:
                 self.move_to(sid)
-                return done
-        if len(done) == 1 and self._beside_the_flags(int(done[0])):
+                moved = True
+        if not moved and len(done) == 1 and self._beside_the_flags(int(done[0])):
             self._next_shown_undecided(int(done[0]))
-        elif len(done) == 1 or not (self.model.row_of[done] >= 0).any():
+        elif not moved and (len(done) == 1 or not (self.model.row_of[done] >= 0).any()):
             self.next_unreviewed(after=int(done[-1]), within_shown=True)
+        if before in ("confirmed", "rejected") and before != state:
+            # one key turned the only confirmed poison, already exported, into a rejected one without a word (a
+            # newcomer, session 21): a changed verdict is said, with the way back
+            said = self.notice.toolTip()  # what the move on said (the rest hidden by the filters...) stays after it
+            self.show_notice(f"#{int(done[0])} was {before}, now {state}: U undoes it." + (f" {said}" if said else ""))
         return done
 
     def _on_review_key(self, action: str) -> None:

@@ -118,6 +118,30 @@ def test_the_overview_next_step_follows_the_review_and_the_export(qtbot, window,
     assert "every flag is decided: Export…" in window.overview.next_step.text()
     window.show_export_result(str(tmp_path / "exports" / "20261204"), "done").close()
     assert "exported (20261204)" in window.overview.next_step.text()
+    session.reject(session.review_queue()[:1])  # a decision changed after it: the export no longer matches
+    assert "decisions changed since the export (20261204): Export… again" in window.overview.next_step.text()
+
+
+def test_an_export_newer_than_the_last_decision_is_found_when_the_workspace_opens(tmp_path):
+    """After a restart the Overview said "review the flags, then Export…" over a finished, exported review (a
+    newcomer, session 21): the workspace summary names its newest export and whether a decision came after it."""
+    import os
+    import time
+
+    from naviewer.gui.tasks import workspace_summary
+    from naviewer.jobs import JobContext
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path)
+    with Workspace.open(path) as ws:
+        ws.store.set_review([0], "confirmed", "alice")
+    export = path / "exports" / "20261204-1"
+    export.mkdir(parents=True)
+    (export / "provenance.json").write_text("{}")
+    assert workspace_summary(path, JobContext())["last_export"] == {"folder": str(export), "current": True}
+    old = time.time() - 3600
+    os.utime(export / "provenance.json", (old, old))  # made before the decision
+    assert workspace_summary(path, JobContext())["last_export"]["current"] is False
 
 
 def test_a_decision_during_a_retrain_is_said_at_once(qtbot, window, tmp_path):

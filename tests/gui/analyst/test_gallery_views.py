@@ -196,3 +196,16 @@ def test_a_decision_a_read_only_workspace_refuses_is_said_not_lost(qtbot, tmp_pa
     assert said and "The decision was not recorded" in said[-1] and "read-only" in said[-1]
     assert len(g.undo()) == 0
     ws.close()
+
+
+def test_a_key_that_changes_a_verdict_says_so(qtbot, demo_session) -> None:
+    """R on a confirmed sample (the one an export had removed) changed it in silence (a newcomer, session 21)."""
+    s = demo_session
+    g = _gallery(qtbot, s)
+    first = int(g.shown_ids()[0])
+    s.confirm([first])
+    s.set_current(first)
+    g.view.setFocus()
+    g.review_selected("rejected")
+    assert s.state_of(first) == "rejected"
+    assert f"#{first} was confirmed, now rejected: U undoes it." in g.notice.toolTip() + g.notice.text()

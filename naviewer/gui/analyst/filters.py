@@ -41,6 +41,14 @@ SORT_KEYS = (("suspicion", "suspicion (flags, densest first)"), ("rank", "densit
              ("review", "review state"), ("id", "sample id"))
 
 
+#: what a sort key means where it is picked (a newcomer sorted by anchor reach and could not tell which end was which)
+SORT_TIPS = {
+    "anchor_reach": "How strongly the trusted anchors reach a sample through its neighbours (x the median sample): "
+                    "high reads as a clean sample, ~0 as unreachable. Descending shows first the flags the anchors "
+                    "reach as clean: the ones to doubt. Flags all near 0 are all unreached.",
+}
+
+
 @dataclass(frozen=True)
 class FilterSpec:
     """What the sidebar selects. ``cluster`` is an index into ``session.clusters()`` (None: any);
@@ -239,6 +247,8 @@ class FilterSidebar(QWidget):
         for key, text in SORT_KEYS:
             if key in ("suspicion", "id", "label", "review", "cluster") or key in session.scores:
                 self.sort.addItem(text, key)
+                if key in SORT_TIPS:
+                    self.sort.setItemData(self.sort.count() - 1, SORT_TIPS[key], Qt.ItemDataRole.ToolTipRole)
         detectors = [item for item in detector_table(session) if item.key in session.scores]
         for item in detectors:  # every detector pass of the workspace (issue 13): most suspicious first
             self.sort.addItem(item.value_name(), item.key)

@@ -603,6 +603,7 @@ class GalleryWidget(QWidget):
         self.target_label.setWordWrap(True)
         self.target_label.setStyleSheet("padding: 2px;")
         self.notice = QLabel()
+        self.notice_sticky = False  # a standing word (a read-only workspace) that Ctrl+2 does not clear
         self.notice.setObjectName("galleryNotice")
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: #b06000; padding: 2px;")
@@ -1244,6 +1245,7 @@ class GalleryWidget(QWidget):
     def show_notice(self, text: str, sticky: bool = False) -> None:
         """One message under the grid (replaced, never appended to); it clears itself after :data:`NOTICE_MS`
         unless ``sticky``."""
+        self.notice_sticky = bool(text) and sticky
         self.notice.setText(text)
         self.notice.setToolTip(text)  # the whole of it, when longer than the NOTICE_LINES shown
         self.notice.setVisible(bool(text))

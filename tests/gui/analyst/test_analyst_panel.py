@@ -486,3 +486,18 @@ def test_the_inspector_says_when_the_keys_act_on_a_selection_it_does_not_show(qt
     assert "one of them" in note.text() and "not</b>" not in note.text()
     s.set_selection(np.zeros(0, np.int64))
     assert not note.isVisible()
+
+
+def test_ctrl_2_clears_another_views_word_under_the_tiles_and_anchor_reach_is_explained(qtbot, demo_session) -> None:
+    """"No cluster is chosen…" stayed under the tiles after Ctrl+2, against the line above them; and the Sort-by list
+    did not say which end of anchor reach is which (a newcomer, session 21)."""
+    panel = _panel(qtbot, demo_session)
+    panel.gallery.show_notice("No cluster is chosen, so nothing was decided")
+    panel.focus_view("gallery")
+    assert not panel.gallery.notice.isVisible()
+    panel.gallery.show_notice("read-only", sticky=True)  # a standing word stays
+    panel.focus_view("gallery")
+    assert panel.gallery.notice.isVisible()
+    from naviewer.gui.analyst.filters import SORT_TIPS
+
+    assert "Descending shows first the flags the anchors reach as clean" in SORT_TIPS["anchor_reach"]

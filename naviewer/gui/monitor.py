@@ -275,14 +275,20 @@ class TrainingMonitor(QWidget):
         if follower is None:
             return ""
         path = follower.path
+        if path.exists() and not path.is_file():  # a pipe was said to be missing (a GUI sweep, session 21)
+            return f" {path} is not a regular file (a pipe, socket or device): a naviewer run writes a plain file."
         if not path.is_file():
             return (f" There is no {path.name} in {path.parent} yet: a naviewer run folder holds one "
                     "(naviewer train --out, or a workspace's runs/NAME).")
         try:
             size = path.stat().st_size
+            with open(path, "rb") as handle:
+                head = handle.read(512)  # (asked only while no record has come)
         except OSError as exc:
             return f" {path} cannot be read ({exc.strerror or exc})."
-        if size and follower.offset >= size:
+        # random bytes or one endless line never give a complete record: it "waited for the first records" for ever
+        garbled = bool(head) and (b"\x00" in head or not head.lstrip().startswith(b"{"))
+        if size and (follower.offset >= size or garbled):
             return f" {path.name} has {size:,} bytes but no readable record: is it a naviewer metrics file?"
         return ""
 

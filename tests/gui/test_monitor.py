@@ -383,6 +383,19 @@ def test_following_a_folder_that_cannot_feed_the_monitor_says_why(qtbot, tmp_pat
     (tmp_path / "garbled" / "metrics.jsonl").write_text('{"kind": "ep\nGARBAGE\n')
     monitor.follow(tmp_path / "garbled")
     assert "no readable record" in monitor.header.text()
+    # random bytes with no line end, and a pipe: "waiting for the first records" for ever, or "no metrics.jsonl"
+    # (a GUI sweep, session 21)
+    (tmp_path / "binary").mkdir()
+    (tmp_path / "binary" / "metrics.jsonl").write_bytes(bytes(range(256)) * 80)
+    monitor.follow(tmp_path / "binary")
+    assert "20,480 bytes but no readable record" in monitor.header.text()
+    import os
+
+    if hasattr(os, "mkfifo"):
+        (tmp_path / "pipe").mkdir()
+        os.mkfifo(tmp_path / "pipe" / "metrics.jsonl")
+        monitor.follow(tmp_path / "pipe")
+        assert "is not a regular file" in monitor.header.text()
 
 
 def test_following_a_folder_that_does_not_exist_is_said_in_a_dialog(qtbot, window, tmp_path):

@@ -195,6 +195,7 @@ def describe_os_error(exc: OSError) -> str:
         errno.ENOTDIR: "a part of the path is a file, not a folder",
         errno.EISDIR: "it is a folder",
         errno.ENOENT: "no such file or folder",
+        errno.ELOOP: "a symbolic link points back to itself (a link loop)",
     }
     return reasons.get(exc.errno or 0) or (exc.strerror or str(exc))
 

@@ -917,8 +917,11 @@ class MainWindow(QMainWindow):
         """``naviewer PATH``: a workspace opens, a run folder is followed; anything else is said in a dialog (a
         mistyped name waited for ever for a run's metrics; newcomer session 17)."""
         target = Path(path).expanduser()
-        if target.is_dir() and (target / "workspace.toml").is_file():
-            self.open_workspace(target)
+        if target.exists() and not target.is_dir() and not target.is_file():  # a pipe was followed as a run folder
+            self.inform("Open", f"{target} is not a regular file or folder (a pipe, socket or device): naviewer PATH "
+                        "opens a workspace folder or follows a run folder.", QMessageBox.Icon.Warning)
+        elif target.is_dir() and ((target / "workspace.toml").exists() or (target / "workspace.toml").is_symlink()):
+            self.open_workspace(target)  # (a damaged workspace.toml is said there, not "no workspace.toml")
         elif target.is_dir() and ((target / "metrics.jsonl").is_file() or (target / "dift_state.json").is_file()):
             self.follow_run(target)
         elif not target.exists():

@@ -70,8 +70,13 @@ def read_config(path: PathLike) -> dict[str, Any]:
                       None)  # WS/dataset opened by mistake said only "not a workspace" (newcomer session 18)
         hint = f"; it lies inside the workspace {inside}: open that folder" if inside is not None else ""
         raise NaviewerError(f"not a naviewer workspace (workspace.toml is missing){hint}", path) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NaviewerError(f"cannot read the workspace configuration ({exc})", path) from exc
+    except UnicodeDecodeError:  # "'utf-8' codec can't decode byte 0xb7 in position 1" said in a message box
+        raise NaviewerError("the workspace configuration is not text (a binary file in place of workspace.toml?)",
+                            path) from None
+    except OSError as exc:
+        from naviewer.io import describe_os_error
+
+        raise NaviewerError(f"cannot read the workspace configuration: {describe_os_error(exc)}", path) from None
     try:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

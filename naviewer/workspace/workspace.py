@@ -132,6 +132,9 @@ class Workspace:
             path.parent.mkdir(parents=True, exist_ok=True)
             staging.mkdir()
         except OSError as exc:
+            blocker = next((folder for folder in path.absolute().parents if folder.exists()), None)
+            if blocker is not None and not blocker.is_dir():  # "File exists" hid that a parent is a file (a sweep)
+                raise NaviewerError(f"cannot create a workspace here: {blocker} is a file, not a folder", path) from None
             raise NaviewerError(f"cannot create a workspace here: {describe_os_error(exc)}", path) from None
         try:
             for name in SUBDIRS:

@@ -72,7 +72,7 @@ def _db_truncated(ws: Path) -> str:
 WORKSPACE_CASES = [
     ("toml-garbled", _toml_text("[workspace\nschema = 1\n"), ["garbled"]),
     ("toml-not-a-workspace", _toml_text("title = 'x'\n"), ["no [workspace] schema"]),
-    ("toml-binary", lambda ws: ((ws / TOML).write_bytes(b"\xff\xfe\x00garbage"), TOML)[1], ["cannot read"]),
+    ("toml-binary", lambda ws: ((ws / TOML).write_bytes(b"\xff\xfe\x00garbage"), TOML)[1], ["is not text"]),
     ("toml-schema-newer", _toml(lambda c: c["workspace"].update(schema=99)), ["newer"]),
     ("toml-schema-text", _toml(lambda c: c["workspace"].update(schema="1")), ["bad workspace schema"]),
     ("toml-classes-5", _toml(lambda c: c.update(classes=5)), ["[classes] must be a table"]),
@@ -570,3 +570,27 @@ def test_run_dift_on_a_workspace_too_small_for_dift_is_refused_before_training(t
     outcome = run_cli(["run", ws, "--dift", "--epochs", "2", *TINY_TRAIN])
     assert_refused(outcome, ws / "workspace.toml", "DIFT needs more than k + anchors", "--dift-set k=N")
     assert not (ws / "checkpoints" / "dift" / "last.pt").exists()
+
+
+def test_a_damaged_workspace_toml_is_said_in_plain_words(tmp_path: Path) -> None:
+    """A binary workspace.toml said "'utf-8' codec can't decode byte 0xb7 in position 1", a link loop "[Errno 40] Too
+    many levels of symbolic links", and a workspace under a file "File exists" (a GUI sweep, session 21)."""
+    from naviewer.workspace.config import read_config
+
+    binary = tmp_path / "b" / "workspace.toml"
+    binary.parent.mkdir()
+    binary.write_bytes(b"\xb7\x00\xff" * 20)
+    outcome = run_cli(["review", binary.parent])
+    assert_refused(outcome, binary, "is not text")
+    loop = tmp_path / "l" / "workspace.toml"
+    loop.parent.mkdir()
+    loop.symlink_to(loop)
+    import pytest
+
+    from naviewer.errors import NaviewerError
+
+    with pytest.raises(NaviewerError, match="link loop"):
+        read_config(loop)
+    (tmp_path / "afile").write_text("x")
+    outcome = run_cli(["new", tmp_path / "afile" / "ws", "--dataset", "demo"])
+    assert outcome.code == 2 and "is a file, not a folder" in outcome.err and "Traceback" not in outcome.err, outcome.err

@@ -472,3 +472,23 @@ def test_train_with_nothing_open_says_so_before_the_form(qtbot, window):
     box = window.last_message_box
     assert box is not None and "Open a workspace or a dataset first" in box.text()
     box.close()
+
+
+def test_naviewer_path_on_a_pipe_or_a_damaged_workspace_says_what_it_is(qtbot, window, tmp_path):
+    """`naviewer PATH` on a pipe followed it as a run folder; on a workspace whose workspace.toml is damaged it said
+    "no workspace.toml" (a GUI sweep, session 21)."""
+    import os
+
+    if hasattr(os, "mkfifo"):
+        pipe = tmp_path / "p"
+        os.mkfifo(pipe)
+        window.open_path(pipe)
+        box = window.last_message_box
+        assert box is not None and "is not a regular file or folder" in box.text()
+        box.close()
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "workspace.toml").write_bytes(b"\xb7\x00\xff")
+    window.open_path(tmp_path / "ws")
+    qtbot.waitUntil(lambda: window.last_message_box is not None and "not text" in window.last_message_box.text(),
+                    timeout=10000)
+    window.last_message_box.close()

@@ -1335,6 +1335,8 @@ class MainWindow(QMainWindow):
             return None
         if place is not None and place[0] == self.analyst_dock.pass_id:
             self.analyst_dock.panel.restore_place(place[1])
+        else:
+            self.analyst_dock.panel.gallery.focus_first_pending()
         from naviewer.gui.settings import remember_reviewed_pass
 
         latest = self.analyst_dock.ws.store.latest_pass_id()

@@ -486,6 +486,7 @@ def test_naviewer_path_on_a_pipe_or_a_damaged_workspace_says_what_it_is(qtbot, w
         box = window.last_message_box
         assert box is not None and "is not a regular file or folder" in box.text()
         box.close()
+        window.last_message_box = None  # (deleted on close)
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "workspace.toml").write_bytes(b"\xb7\x00\xff")
     window.open_path(tmp_path / "ws")

@@ -1160,6 +1160,25 @@ class GalleryWidget(QWidget):
         later = hits[hits >= start]
         return int(ids[later[0] if len(later) else hits[0]])
 
+    def focus_first_pending(self) -> Optional[int]:
+        """Put the focus on the first shown flag awaiting a decision (unreviewed, else later) when the focused sample
+        is decided already: a reopened workspace put it on the first tile, a confirmed poison, and one R rejected it
+        (a newcomer, session 21). Returns the sample focused, or None (nothing pending, or not shown yet)."""
+        current = self.session.current
+        if current is not None and int(self.session.state_codes[current]) in (0, 3):
+            return None
+        shown = self.model.ids
+        sid = self._pending(shown, 0, None)
+        sid = self._pending(shown, 3, None) if sid is None else sid
+        if sid is None:
+            return None
+        self.session.set_current(int(sid), source=None)
+        self.view.selectionModel().setCurrentIndex(self.model.row_index(int(self.model.row_of[sid])),
+                                                   QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.view.scrollTo(self.model.row_index(int(self.model.row_of[sid])))
+        self._update_target()
+        return int(sid)
+
     def _tiles_after(self, ids: np.ndarray) -> Optional[np.ndarray]:
         """In a grid sorted by review state, the tiles after the one about to be decided (then those before it), in
         the order shown now; else None. The decision re-sorts the grid: the decided tile moved to the decided ones at

@@ -158,3 +158,21 @@ def test_a_decision_during_a_retrain_is_said_at_once(qtbot, window, tmp_path):
     assert "runs on the decisions as they were when it started" in window.statusBar().currentMessage()
     assert "runs on the decisions" in dock.panel.gallery.notice.toolTip() + dock.panel.gallery.notice.text()
     dock.finetune_job = None
+
+
+def test_a_reopened_review_focuses_the_first_flag_awaiting_a_decision(qtbot, window, tmp_path):
+    """Reopened, the gallery's focus sat on the first tile, a confirmed poison, and one R rejected it (a newcomer,
+    session 21): it starts on the first flag still to decide."""
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path)
+    assert window.show_analyst(path) is not None
+    gallery = window.analyst_dock.panel.gallery
+    first, second = (int(i) for i in gallery.shown_ids()[:2])
+    gallery.session.confirm([first])
+    window.analyst_dock.close()
+    window.analyst_dock = None
+    assert window.show_analyst(path) is not None
+    gallery = window.analyst_dock.panel.gallery
+    assert gallery.session.state_of(first) == "confirmed"
+    assert gallery.focused_id() == second and gallery.session.current == second

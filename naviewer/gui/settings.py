@@ -32,7 +32,9 @@ def _as_list(value: object) -> list[str]:
         return []
     if isinstance(value, str):
         return [value] if value else []
-    return [str(v) for v in value]  # type: ignore[union-attr]
+    if not isinstance(value, (list, tuple)):  # a number written there by hand read as a TypeError at start
+        return [str(value)]
+    return [str(v) for v in value]
 
 
 def recent_workspaces(settings: QSettings) -> list[str]:

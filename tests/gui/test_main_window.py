@@ -493,3 +493,10 @@ def test_naviewer_path_on_a_pipe_or_a_damaged_workspace_says_what_it_is(qtbot, w
     qtbot.waitUntil(lambda: window.last_message_box is not None and "not text" in window.last_message_box.text(),
                     timeout=10000)
     window.last_message_box.close()
+
+
+def test_a_recent_list_that_is_not_a_list_does_not_stop_the_start(qtbot, window):
+    """An integer in recent/workspaces raised a TypeError in reopen_last_workspace (a GUI sweep, session 21)."""
+    window.settings.setValue("recent/workspaces", 7)
+    assert window.reopen_last_workspace() is None
+    assert "is gone" in window.statusBar().currentMessage()

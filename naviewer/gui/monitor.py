@@ -553,7 +553,9 @@ class TrainingMonitor(QWidget):
         # tell it apart) and a newcomer asked what the line and the dots were; such a pair is named by its source
         if len(spec.series) > 1:
             corner = {"top-right": (-4, 4), "top-left": (4, 4), "bottom-left": (4, -4)}.get(spec.legend_corner, (-4, -4))
-            item.addLegend(offset=corner, labelTextSize="8pt", colCount=spec.legend_columns)
+            legend = item.addLegend(offset=corner, labelTextSize="8pt", colCount=spec.legend_columns)
+            if spec.legend_corner == "middle-right":
+                legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-4, 0))
         same_label = len({s.label for s in spec.series}) < len(spec.series)
         where = {"step": "each step", "spread": "detection passes"}
 

@@ -109,6 +109,10 @@ class ReviewHistory(QWidget):
             ("Return", self.show_samples, "Select the samples of the highlighted batch"),
             ("Delete", self.revert_selected, "Revert the highlighted batch"),
         ), Qt.ShortcutContext.WidgetShortcut)
+        # C / R / L here decided nothing and said nothing (a newcomer, session 21): where they act, in a word
+        self.shortcuts += keyed_shortcuts(self.table, [(key, self._decide_elsewhere, "Said: decisions are made in the "
+                                                         "gallery (Ctrl+2)") for key in ("C", "R", "L")],
+                                          Qt.ShortcutContext.WidgetShortcut)
         self.bridge.review_changed.connect(lambda _ids: self.refresh())
         self.refresh()
 
@@ -177,6 +181,10 @@ class ReviewHistory(QWidget):
         has = self.selected_batch() is not None
         self.buttons["revert"].setEnabled(has)
         self.buttons["show"].setEnabled(has)
+
+    def _decide_elsewhere(self) -> None:
+        self.status_message.emit("The review history lists decisions; C · R · L decide in the gallery (Ctrl+2). Here "
+                                 "Enter shows a batch's samples and Delete reverts it.")
 
     # -- actions ------------------------------------------------------------------------------------
     def undo_last(self) -> np.ndarray:

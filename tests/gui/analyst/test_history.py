@@ -89,3 +89,18 @@ def test_a_new_batch_scrolls_the_newest_first_table_to_the_top(qtbot, workspace_
     s.reject(q[12:13])
     assert history.table.verticalScrollBar().value() == 0
     assert history.selected_batch() == oldest
+
+
+def test_c_in_the_history_says_where_decisions_are_made(qtbot, workspace_session) -> None:
+    """C pressed in History did nothing and said nothing (a newcomer, session 21)."""
+    _path, ws, s = workspace_session
+    panel = AnalystPanel(s, workspace=ws)
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    panel.tabs.setCurrentWidget(panel.history)
+    said = []
+    panel.history.status_message.connect(said.append)
+    next(k for k in panel.history.shortcuts if k.key().toString() == "C").activated.emit()
+    assert s.review_counts()["confirmed"] == 0
+    assert said and "C · R · L decide in the gallery (Ctrl+2)" in said[-1]

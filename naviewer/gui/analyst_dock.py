@@ -243,12 +243,12 @@ class AnalystDock:
         dock.show()
         dock.raise_()
         self._take_keyboard(window)
-        if getattr(self.ws, "read_only", False):  # decisions were refused only at the first key (a GUI sweep)
+        if self.ws.read_only:  # decisions were refused only at the first key (a GUI sweep)
             said = (f"{self.path} is open read-only (its folder or database cannot be written here): the flags can be "
                     "looked at and exported elsewhere, but no decision can be recorded")
             window.state.log(f"analyst: {said}")
-            window.statusBar().showMessage(said[0].upper() + said[1:], 20000)
-            self.panel.gallery.show_notice(said[0].upper() + said[1:] + ".", sticky=True)
+            window.statusBar().showMessage(said, 20000)
+            self.panel.gallery.show_notice(said + ".", sticky=True)
         window.state.log(f"analyst: detection pass {self.pass_id} of {self.path.name}: "
                          f"{self.panel.session.flagged_ids().size} flags to review"
                          + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))

@@ -78,6 +78,7 @@ class OverviewPanel(QWidget):
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
         self._main, self.state = window, window.state
+        self._fitted_texts: Optional[tuple[str, ...]] = None  # the rows' texts when their heights were last fitted
         self.setObjectName("overviewPanel")
         self.workspace = QLabel("none")
         self.dataset = QLabel("none")
@@ -161,13 +162,27 @@ class OverviewPanel(QWidget):
                   "<br>(the newest finished training's; Run ▸ Detect… starts from it)" if trained else "")
         shown(self.run, None if state.run is None else str(state.run))
         self.next_step.setText("<b>Next:</b> " + self._next_step())
-        self._fit_rows()
+        texts = tuple(label.text() for label in self._rows())
+        if texts != self._fitted_texts:
+            self._fitted_texts = texts
+            self._fit_rows()
+
+    def refresh_next_step(self) -> None:
+        """The Next line alone (after a decision), re-fitted when its text changed."""
+        text = "<b>Next:</b> " + self._next_step()
+        if text != self.next_step.text():
+            self.next_step.setText(text)
+            self._fitted_texts = tuple(label.text() for label in self._rows())
+            self._fit_rows()
+
+    def _rows(self) -> tuple[QLabel, ...]:
+        return self.workspace, self.dataset, self.encoder, self.run, self.next_step
 
     def _fit_rows(self) -> None:
         """Each row as tall as its wrapped text at the width it has now. The form kept a height from before (the
         demo's workspace path wrapped to two lines and "1,514 samples" under it was cut in half; a newcomer at
         1280x720, session 21): the labels' heights are asked again once the layout has settled."""
-        for label in (self.workspace, self.dataset, self.encoder, self.run, self.next_step):
+        for label in self._rows():
             label.updateGeometry()
         layout = self.layout()
         if layout is not None:
@@ -268,6 +283,9 @@ class MainWindow(QMainWindow):
         self._last_event_line: Optional[str] = None  # the Log says a job's event line once, not twice in a row
         self._warnings_said: set[str] = set()  # the warnings a box showed in this window (unsaid_warnings)
         self.analyst_dock = None  # AnalystDock: the analyst panel on a detection pass
+        self.review_serial = 0  # decisions made in the analyst panel so far (the export's currency follows it)
+        self._serial_at_open = 0  # ... when the analyst opened on the workspace
+        self.last_export: Optional[tuple[Optional[Path], str, int]] = None  # (workspace, folder, review_serial) made here
 
         self._create_actions()
         self._create_menus()
@@ -966,20 +984,20 @@ class MainWindow(QMainWindow):
         return dialog
 
     def note_review_change(self) -> None:
-        """A decision in the analyst panel (the Overview's Next and the export's currency follow it)."""
-        self.review_serial = getattr(self, "review_serial", 0) + 1
-        self.overview.refresh()
+        """A decision in the analyst panel: the Overview's Next and the export's currency follow it (only the Next
+        line is redone: a decision is a key press, and the rest of the Overview looks on disk)."""
+        self.review_serial += 1
+        self.overview.refresh_next_step()
 
     def export_state(self) -> tuple[Optional[str], bool]:
         """(the open workspace's latest export folder, whether no decision changed since): the one made in this window,
         else the newest in its exports/ as the workspace opened (newer than its last decision then)."""
-        serial = getattr(self, "review_serial", 0)
-        made = getattr(self, "last_export", None)
+        made = self.last_export
         if made and made[0] == self.workspace_path:
-            return made[1], made[2] == serial
+            return made[1], made[2] == self.review_serial
         found = self.state.workspace_summary.get("last_export") if self.workspace_path is not None else None
         if isinstance(found, dict) and found.get("folder"):
-            return str(found["folder"]), bool(found.get("current")) and serial == getattr(self, "_serial_at_open", 0)
+            return str(found["folder"]), bool(found.get("current")) and self.review_serial == self._serial_at_open
         return None, False
 
     def review_progress(self) -> Optional[tuple[int, int]]:
@@ -993,7 +1011,7 @@ class MainWindow(QMainWindow):
 
     def show_export_result(self, folder: str, message: str) -> QMessageBox:
         """Say where an export went: a message box, the log and the status bar."""
-        self.last_export = (self.workspace_path, folder, getattr(self, "review_serial", 0))
+        self.last_export = (self.workspace_path, folder, self.review_serial)
         self.overview.refresh()
         self.state.log(message.replace("\n\n", " "))
         self.statusBar().showMessage(f"Exported to {folder}", 15000)
@@ -1342,7 +1360,7 @@ class MainWindow(QMainWindow):
         latest = self.analyst_dock.ws.store.latest_pass_id()
         if latest is not None:
             remember_reviewed_pass(self.settings, str(workspace), self.analyst_dock.pass_id, int(latest))
-        self._serial_at_open = getattr(self, "review_serial", 0)  # decisions after this are "since the export"
+        self._serial_at_open = self.review_serial  # decisions after this are "since the export"
         self.overview.refresh()  # its "Next:" reads this pass's review
         return self.analyst_dock.panel
 
@@ -1473,7 +1491,6 @@ class MainWindow(QMainWindow):
     def demo_dialog(self) -> Optional[QMessageBox]:
         """Run ▸ Run the demo: what it does and where its workspace goes, then :meth:`start_demo`. A newcomer who
         started the window found four empty charts and no way to the demo but a terminal command (session 21)."""
-        from naviewer.gui.settings import start_folder
         from naviewer.workflows.demo import default_workspace_path
 
         if self.training_job is not None and self.training_job.running:

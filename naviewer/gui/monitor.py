@@ -62,6 +62,8 @@ NO_RUN_TEXT = ("No training run yet: the loss, learning rate, throughput and kNN
                "workflow on built-in digits; File ▸ Follow run folder… watches a run started from a terminal.")
 #: the header's state once DIFT stopped the run for the analyst's review (its "finished" event, reason dift_review)
 STOPPED_FOR_REVIEW = "stopped for review"
+#: states of a run that has ended (until a resume or a retrain appends to it)
+ENDED = ("finished", "cancelled", STOPPED_FOR_REVIEW)
 _LABEL_TOP = {"loss": 0.8, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower; the loss's
 # go under its legend, one row in the band above the data (at 0.95 "DIFT stop" was drawn over it; a newcomer, session 21)
 _number = number
@@ -432,7 +434,7 @@ class TrainingMonitor(QWidget):
         """A run that started again after its "cancelled" or "finished" (a resume, the retrain after the review,
         both appending to the same metrics.jsonl) is live: the header read "cancelled" over a resumed run and
         "finished" over a running retrain (newcomer session 16)."""
-        if self.state in ("finished", "cancelled", STOPPED_FOR_REVIEW):
+        if self.state in ENDED:
             self.state = "following" if self._follower is not None else "running"
 
     def _add_event(self, record: dict[str, Any]) -> None:
@@ -710,7 +712,7 @@ class TrainingMonitor(QWidget):
 
     def _run_over(self) -> bool:
         """The run has ended (its ``finished`` event, a finished job, or its last epoch written)."""
-        if self.state in ("finished", "cancelled", "failed", STOPPED_FOR_REVIEW):
+        if self.state in ENDED + ("failed",):
             return True
         total, epoch = _number(self.run_info.get("total_epochs")), _number(self.last_epoch.get("epoch"))
         return total is not None and epoch is not None and epoch + 1 >= total

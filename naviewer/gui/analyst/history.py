@@ -125,7 +125,7 @@ class ReviewHistory(QWidget):
             self.summary.setText(f"No review history: {exc}")
             return
         selected = self.selected_batch()
-        newest_before = self._batches[0]["batch"] if getattr(self, "_batches", None) else None
+        newest_before = self._batches[0]["batch"] if self._batches else None
         self._batches = batches(log)[:MAX_BATCHES]
         self.table.setRowCount(len(self._batches))
         for row, b in enumerate(self._batches):

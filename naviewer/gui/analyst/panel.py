@@ -405,7 +405,7 @@ class AnalystPanel(QWidget):
             self.history.table.setCurrentCell(0, 0)
         if name == "gallery" and not self.gallery.view.currentIndex().isValid() and self.gallery.model.rowCount():
             self.gallery.view.setCurrentIndex(self.gallery.model.index(0))
-        if name == "gallery" and not getattr(self.gallery, "notice_sticky", False):
+        if name == "gallery" and not self.gallery.notice_sticky:
             # another view's word ("No cluster is chosen…") stayed under the tiles, contradicting the line above them
             self.gallery.show_notice("")
         focus.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -893,14 +893,14 @@ class GalleryWidget(QWidget):
 
     def _update_target(self) -> None:
         highlighted = self.selected_ids()
+        actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
+        for state in ("confirmed", "rejected", "later"):
+            self.buttons[state].setEnabled(actionable)
         tip = ""
         elsewhere_keys = self.keyboard_elsewhere()
         if elsewhere_keys is not None:
             self.target_label.setText(f"The keyboard is in {elsewhere_keys} · <b>Ctrl+2</b>: the tiles")
             self.target_label.setToolTip("Click a tile or press Ctrl+2 to review here with the keys")
-            actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
-            for state in ("confirmed", "rejected", "later"):
-                self.buttons[state].setEnabled(actionable)
             return
         if len(highlighted) > 1:
             text = f"C · R · L act on <b>{plural(len(highlighted), 'highlighted sample')}</b>"
@@ -925,9 +925,6 @@ class GalleryWidget(QWidget):
                      "leave them alone)</span>")
         self.target_label.setText(text)
         self.target_label.setToolTip(tip)
-        actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
-        for state in ("confirmed", "rejected", "later"):
-            self.buttons[state].setEnabled(actionable)
 
     def _on_view_selection(self, *_args: Any) -> None:
         if self._syncing:
@@ -1070,8 +1067,7 @@ class GalleryWidget(QWidget):
         self.show_notice("")
         moved = False
         if following is not None:
-            sid = self._pending(following, 0, None)
-            sid = self._pending(following, 3, None) if sid is None else sid
+            sid = self._first_pending(following)
             if sid is not None:
                 self.move_to(sid)
                 moved = True
@@ -1160,6 +1156,11 @@ class GalleryWidget(QWidget):
         later = hits[hits >= start]
         return int(ids[later[0] if len(later) else hits[0]])
 
+    def _first_pending(self, ids: np.ndarray) -> Optional[int]:
+        """The first flag of ``ids`` (in their order) awaiting a decision: unreviewed, else later; None."""
+        sid = self._pending(ids, 0, None)
+        return self._pending(ids, 3, None) if sid is None else sid
+
     def focus_first_pending(self) -> Optional[int]:
         """Put the focus on the first shown flag awaiting a decision (unreviewed, else later) when the focused sample
         is decided already: a reopened workspace put it on the first tile, a confirmed poison, and one R rejected it
@@ -1167,9 +1168,7 @@ class GalleryWidget(QWidget):
         current = self.session.current
         if current is not None and int(self.session.state_codes[current]) in (0, 3):
             return None
-        shown = self.model.ids
-        sid = self._pending(shown, 0, None)
-        sid = self._pending(shown, 3, None) if sid is None else sid
+        sid = self._first_pending(self.model.ids)
         if sid is None:
             return None
         self.session.set_current(int(sid), source=None)

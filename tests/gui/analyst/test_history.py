@@ -70,16 +70,21 @@ def test_decisions_of_another_window_are_taken_in(qtbot, workspace_session) -> N
     assert s.state_of(int(q[1])) == "rejected"
 
 
-def test_a_new_batch_scrolls_the_newest_first_table_to_the_top(qtbot, workspace_session) -> None:
-    """The selected row kept the table scrolled to it: batches 12-16 were out of sight above batch 11 (a newcomer,
-    session 21). A new batch brings the top, the newest, into view; the selection stays."""
-    _path, ws, s = workspace_session
-    panel = AnalystPanel(s, workspace=ws)
+def _history_shown(qtbot, ws, session) -> ReviewHistory:
+    """The panel on screen with its History tab in front (its keys act only while it can be seen)."""
+    panel = AnalystPanel(session, workspace=ws)
     qtbot.addWidget(panel)
     panel.resize(900, 500)
     panel.show()
     panel.tabs.setCurrentWidget(panel.history)
-    history = panel.history
+    return panel.history
+
+
+def test_a_new_batch_scrolls_the_newest_first_table_to_the_top(qtbot, workspace_session) -> None:
+    """The selected row kept the table scrolled to it: batches 12-16 were out of sight above batch 11 (a newcomer,
+    session 21). A new batch brings the top, the newest, into view; the selection stays."""
+    _path, ws, s = workspace_session
+    history = _history_shown(qtbot, ws, s)
     q = s.review_queue()
     for i in range(12):
         s.confirm(q[i:i + 1])
@@ -94,13 +99,9 @@ def test_a_new_batch_scrolls_the_newest_first_table_to_the_top(qtbot, workspace_
 def test_c_in_the_history_says_where_decisions_are_made(qtbot, workspace_session) -> None:
     """C pressed in History did nothing and said nothing (a newcomer, session 21)."""
     _path, ws, s = workspace_session
-    panel = AnalystPanel(s, workspace=ws)
-    qtbot.addWidget(panel)
-    panel.resize(900, 600)
-    panel.show()
-    panel.tabs.setCurrentWidget(panel.history)
+    history = _history_shown(qtbot, ws, s)
     said = []
-    panel.history.status_message.connect(said.append)
-    next(k for k in panel.history.shortcuts if k.key().toString() == "C").activated.emit()
+    history.status_message.connect(said.append)
+    next(k for k in history.shortcuts if k.key().toString() == "C").activated.emit()
     assert s.review_counts()["confirmed"] == 0
     assert said and "C · R · L decide in the gallery (Ctrl+2)" in said[-1]

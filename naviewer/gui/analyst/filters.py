@@ -264,6 +264,7 @@ class FilterSidebar(QWidget):
         form.addRow("Sort by", self.sort)
         form.addRow("", self.descending)
         layout.addLayout(form)
+        self._form = form
 
         states = QGroupBox("Review state")
         grid = QGridLayout(states)
@@ -339,14 +340,22 @@ class FilterSidebar(QWidget):
             low.valueChanged.connect(self._emit)
             high.valueChanged.connect(self._emit)
 
+    def essential_height(self) -> int:
+        """The height its first controls need (cluster, class, sort by, descending): above the tiles it never gets
+        less, or Sort by is cut (session 21)."""
+        return self._form.sizeHint().height() + 8
+
     def place_above(self, above: bool, height: int = 0) -> None:
         """Beside the tiles at its own width, or above them at the gallery's width and at most ``height`` tall (it
         scrolls): beside a narrow gallery (1280x720) it left one tile a row and cut its controls (newcomer 17)."""
         if above:
+            essential = self.essential_height()
             self.setMinimumWidth(0)
             self.setMaximumWidth(16_777_215)
-            self.setMaximumHeight(max(120, int(height)))
+            self.setMinimumHeight(essential)
+            self.setMaximumHeight(max(120, essential, int(height)))
         else:
+            self.setMinimumHeight(0)
             self.setMaximumHeight(16_777_215)
             self.setFixedWidth(self.side_width)
 

@@ -63,6 +63,22 @@ HINT = ("<b>C</b> confirm · <b>R</b> reject · <b>L</b> later · <b>U</b> undo 
         "<b>F</b> filters · <b>F1</b> every key")
 
 
+def filters_go_above(width: int, grid_height: int, side_width: int, tile: int, essential: int,
+                     min_columns: int = 3) -> bool:
+    """Whether the filter sidebar goes above the tiles rather than beside them.
+
+    Beside them while that leaves ``min_columns`` tiles a row. Otherwise above, at the gallery's width, but only
+    where its ``essential`` controls (cluster, class, sort) fit there with a row of tiles under them: at 1280x720
+    with the Analyst docked the gallery is short, and above the tiles it showed two of its rows and cut Sort by
+    (session 21). There, beside with fewer columns keeps every control in reach; with no column at all beside, above.
+    """
+    tile = max(1, tile)
+    columns_beside = (width - side_width - 24) // tile
+    if columns_beside >= min_columns:
+        return False
+    fits_above = grid_height - essential >= tile
+    return fits_above or columns_beside < 1
+
 class GalleryModel(QAbstractListModel):
     """Rows are sample ids (``ids``, in the shown order); data lives in the session, painted by :class:`TileDelegate`.
 
@@ -1300,14 +1316,16 @@ class GalleryWidget(QWidget):
         return self.viewer
 
     # -- filters ----------------------------------------------------------------------------------
-    #: the tiles a row the filters must leave beside them; fewer and they go above the tiles
+    #: the tiles a row the filters must leave beside them; fewer and they go above the tiles if they fit there
     MIN_COLUMNS_BESIDE_FILTERS = 3
 
     def _place_filters(self) -> None:
         tile = max(1, int(self.view.tile))
-        above = self.width() < self.filters.side_width + self.MIN_COLUMNS_BESIDE_FILTERS * tile + 24
+        grid_height = self._grid_layout.geometry().height() or int(self.height() * 0.6)
+        above = filters_go_above(self.width(), grid_height, self.filters.side_width, tile,
+                                 self.filters.essential_height(), self.MIN_COLUMNS_BESIDE_FILTERS)
         self._grid_layout.setDirection(QBoxLayout.Direction.TopToBottom if above else QBoxLayout.Direction.LeftToRight)
-        self.filters.place_above(above, int(self.height() * 0.45))
+        self.filters.place_above(above, int(grid_height * 0.45))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

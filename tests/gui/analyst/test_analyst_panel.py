@@ -388,6 +388,30 @@ def test_the_filters_go_above_the_tiles_in_a_narrow_gallery(qtbot, demo_session)
     assert g.filters.width() == g.filters.side_width and g.view.columns() >= 3
 
 
+def test_the_filters_stay_beside_the_tiles_in_a_short_narrow_gallery() -> None:
+    """At 1280x720 with the Analyst docked the gallery is narrow and short: above the tiles the sidebar showed two of
+    its rows and cut Sort by (session 21). Above only where its first controls fit with a row of tiles under them."""
+    from naviewer.gui.analyst.gallery import filters_go_above
+
+    side, tile, essential = 274, 76, 128
+    assert not filters_go_above(2000, 300, side, tile, essential)  # three columns beside: beside
+    assert filters_go_above(466, 600, side, tile, essential)  # narrow and tall: above, its controls whole
+    assert not filters_go_above(466, 140, side, tile, essential)  # narrow and short: beside, two columns
+    assert filters_go_above(300, 140, side, tile, essential)  # no column beside at all: above anyway
+
+
+def test_the_filters_never_cut_sort_by_above_the_tiles(qtbot, demo_session) -> None:
+    from PySide6.QtWidgets import QBoxLayout
+
+    panel = _panel(qtbot, demo_session)
+    g = panel.gallery
+    panel.resize(700, 900)
+    g.show_filters(True)
+    qtbot.waitUntil(lambda: g.filters.isVisible())
+    qtbot.waitUntil(lambda: g._grid_layout.direction() == QBoxLayout.Direction.TopToBottom, timeout=3000)
+    qtbot.waitUntil(lambda: g.filters.height() >= g.filters.essential_height(), timeout=3000)
+
+
 def test_one_selected_sample_leaves_the_map_undimmed_and_a_group_dims_it(qtbot, demo_session) -> None:
     """One picked sample dimmed every other point to 30 %: on the dark theme the map all but vanished (a newcomer,
     session 18). One sample has its ring; a group dims the rest, less on a dark background."""

@@ -976,6 +976,8 @@ class MainWindow(QMainWindow):
         except NaviewerError as exc:
             self.inform("Cannot export", str(exc), QMessageBox.Icon.Warning)
             return None
+        if self.training_job is not None and self.training_job.running:
+            dialog.note_training_running()
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.exported.connect(self.show_export_result)

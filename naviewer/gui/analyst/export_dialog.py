@@ -165,6 +165,13 @@ class ExportDialog(QDialog):
         dialog.finished.connect(lambda _result: ws.close())
         return dialog
 
+    #: a training runs on the workspace (the window says so): an export before its flags keeps every sample
+    training_running = False
+
+    def note_training_running(self) -> None:
+        self.training_running = True
+        self._update_summary()
+
     def counts(self) -> dict[str, int]:
         s = self.session
         codes = s.state_codes
@@ -183,7 +190,11 @@ class ExportDialog(QDialog):
             text += f"<br><span style='color:#b06000'>{c['pending_flags']:,} flags are still undecided and will be kept.</span>"
         if self.session.pass_id is not None:
             text += f"<br>From the review of detection pass {self.session.pass_id}."
-        if "flagged" not in self.session.scores:  # a newcomer exported "1,514 kept, 0 removed" from a workspace never scanned
+        if "flagged" not in self.session.scores and self.training_running:  # Export stayed enabled while the demo trained
+            text += ("<br><span style='color:#b06000'>A training is still running on this workspace and nothing is "
+                     "flagged yet, so an export now keeps every sample: with DIFT in the loop its flags arrive when it "
+                     "stops for your review.</span>")
+        elif "flagged" not in self.session.scores:  # a newcomer exported "1,514 kept, 0 removed" from a workspace never scanned
             text += ("<br><span style='color:#b06000'>This workspace has no detection pass yet: nothing was flagged, "
                      "so every sample is kept. Run ▸ Detect (post-hoc)… (or a training with DIFT) first.</span>")
         if self.workspace is None:

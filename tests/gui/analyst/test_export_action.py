@@ -71,6 +71,32 @@ def test_file_export_without_a_detection_pass(qtbot, window, tmp_path):
     assert len((out / "kept.txt").read_text().splitlines()) == 60
 
 
+def test_export_while_a_training_runs_says_its_flags_are_still_to_come(qtbot, window, tmp_path):
+    """Export stays enabled while the demo trains; an export then keeps every sample, and the dialog said "run a
+    detection first" while one was running (session 21). It says the flags are still to come."""
+    from types import SimpleNamespace
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(60, 4, seed=1, n_classes=4)
+    with Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names)):
+        pass
+    window.state.set_workspace(tmp_path / "ws", {"samples": 60, "runs": []})
+    from naviewer.gui.jobs import JobState
+
+    window.training_job = SimpleNamespace(running=True, state=JobState.RUNNING, name="training")
+    try:
+        dialog = window.export_dialog()
+        qtbot.waitUntil(dialog.isVisible, timeout=3000)
+        text = dialog.summary.text()
+        assert "still running" in text and "no detection pass yet" not in text
+        dialog.reject()
+    finally:
+        window.training_job = None
+
+
 def test_exporting_over_an_earlier_export_asks_and_a_file_is_named(qtbot, window, tmp_path, bulk_answers,
                                                                     monkeypatch):
     """An earlier export in the folder is replaced only after a yes; a file where the folder should be is named

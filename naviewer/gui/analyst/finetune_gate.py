@@ -33,8 +33,7 @@ from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt, plural
 
 RESULT_ROWS = (
-    ("confirmed_density", "the removed samples' neighbourhood density (mean kNN density of the confirmed samples)",
-     "lower: the pile dissolved"),
+    ("confirmed_density", "the removed samples' neighbourhood density", "lower: the pile dissolved"),
     ("knn_acc", "kNN accuracy", "higher is better"),
     ("asr", "attack success rate", "lower is better"),
     ("asr_all", "attack success rate, target-class test images included", "lower is better"),
@@ -42,6 +41,12 @@ RESULT_ROWS = (
 #: rows shown in percent (fractions in the results), with changes in percentage points
 PERCENT_ROWS = ("knn_acc", "asr", "asr_all")
 RESULT_COLUMNS = ("metric", "before", "after", "change", "no-poison floor")
+#: what a row's short name leaves out (its tooltip): at 1280x720 the long names wrapped and the table showed two rows
+ROW_TIPS = {"confirmed_density": "the mean kNN density of the confirmed samples, in the encoder before and after: "
+                                 "a poison pile that dissolved reads lower after",
+            "knn_acc": "kNN accuracy of the encoder on the test set (clean images)",
+            "asr": "the share of triggered test images of other classes the encoder puts in the target class",
+            "asr_all": "the attack success rate counting the target class's own triggered test images too"}
 
 
 def percent(value: Any) -> str:
@@ -87,6 +92,9 @@ class FineTuneGate(QWidget):
         self.result.setHorizontalHeaderLabels(list(RESULT_COLUMNS))
         self.result.verticalHeader().hide()
         self.result.horizontalHeader().setStretchLastSection(False)
+        self.result.setWordWrap(False)  # one line a row, elided in a narrow tab (the tooltip has it whole): a row
+        # wrapped at a width the table had before it was shown stood two lines tall and pushed the ASR out of sight
+        self.result.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.result.hide()
         self.floor_line = QLabel()
         self.floor_line.setObjectName("floorLine")
@@ -281,6 +289,8 @@ class FineTuneGate(QWidget):
                 item = QTableWidgetItem(text)
                 if col == 4 and key.startswith("asr"):
                     item.setToolTip(floor_text(floor))
+                elif col == 0:
+                    item.setToolTip(f"{text}: {ROW_TIPS.get(key, hint)}")
                 self.result.setItem(r, col, item)
         self.result.resizeColumnsToContents()
         self.result.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the metric's name

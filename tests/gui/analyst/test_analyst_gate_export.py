@@ -99,6 +99,11 @@ def test_finetune_table_names_the_protocol_and_the_floor(qtbot, demo_session) ->
     assert rows[knn] == ["94.7 %", "91.9 %", "-2.8 pp", "93.1 %"]
     assert [gate.result.horizontalHeaderItem(c).text() for c in range(5)][-1] == "no-poison floor"
     assert not gate.floor_line.isHidden() and "floor 21.3 % (code)" in gate.floor_line.text()
+    # one line a row (a wrapped name stood two lines tall at 1280x720 and pushed the ASR out of the tab); the
+    # name's explanation is its tooltip
+    assert not gate.result.wordWrap()
+    density = next(r for r in range(gate.result.rowCount()) if gate.result.item(r, 0).text().startswith("the removed"))
+    assert "mean kNN density of the confirmed samples" in gate.result.item(density, 0).toolTip()
 
     # never measured: the column says so and the line says how to measure it
     gate.set_result({"before": {"asr": 1.0}, "after": {"asr": 0.4}, "protocol": "paper"})

@@ -1490,26 +1490,36 @@ class MainWindow(QMainWindow):
                               kind="detection", torch_threads=tasks.training_threads(), on_success=done)
 
     # ------------------------------------------------------------------------- demo ----
-    def demo_dialog(self) -> Optional[QMessageBox]:
+    def demo_dialog(self, base: Optional[Path] = None) -> Optional[QMessageBox]:
         """Run ▸ Run the demo: what it does and where its workspace goes, then :meth:`start_demo`. A newcomer who
-        started the window found four empty charts and no way to the demo but a terminal command (session 21)."""
+        started the window found four empty charts and no way to the demo but a terminal command (session 21).
+        ``base``: the folder the workspace goes in (Another folder… asks for it; default: the last workspace
+        folder chosen, else the folder naviewer started in)."""
         from naviewer.workflows.demo import default_workspace_path
 
         if self.training_job is not None and self.training_job.running:
             self.inform("Demo", f"'{self.training_job.name}' is running; pause or cancel it first.")
             return None
-        path = default_workspace_path(Path(start_folder(self.settings, "workspace")))
+        path = default_workspace_path(Path(base) if base is not None else Path(start_folder(self.settings, "workspace")))
         box = QMessageBox(QMessageBox.Icon.Question, "Run the demo",
                           "The demo crafts Noisy Alignment poisons into the built-in digits, trains SimCLR with DIFT in "
                           "the loop (a few minutes on a CPU; the Training monitor shows it) and stops for your review "
                           f"in the Analyst panel.\n\nIts workspace: {path}",
                           QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
         box.button(QMessageBox.StandardButton.Ok).setText("Run the demo")
+        elsewhere = box.addButton("Another folder…", QMessageBox.ButtonRole.ActionRole)
+        elsewhere.setToolTip("Choose the folder the demo's workspace goes in (a new folder is made inside it)")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.accepted.connect(lambda: self.start_demo(path))
+        box.buttonClicked.connect(lambda button: self._demo_elsewhere(path.parent) if button is elsewhere else None)
         self.last_message_box = box
         box.open()
         return box
+
+    def _demo_elsewhere(self, current: Path) -> None:
+        """Another folder… in the demo's box (the demo could only go where the last workspace went; session 21)."""
+        chosen = self._ask_directory("Run the demo: the folder its workspace goes in", str(current))
+        self.demo_dialog(chosen if chosen is not None else current)
 
     def start_demo(self, path: os.PathLike | str, config: Any = None) -> Optional[Job]:
         """The demo into ``path`` in this window (``naviewer demo``'s controller): returns its job."""

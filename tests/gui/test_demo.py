@@ -93,6 +93,17 @@ def test_the_demo_starts_from_the_run_menu(qtbot, window, tmp_path, monkeypatch)
     assert str(tmp_path / "naviewer-demo-") in box.text() and "stops for your review" in box.text()
     box.accept()
     assert len(started) == 1 and started[0].parent == tmp_path
+    # Another folder…: the box comes back with the chosen folder, and Run puts the workspace there
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(window, "_ask_directory", lambda *_a, **_k: elsewhere)
+    box = window.demo_dialog()
+    next(b for b in box.buttons() if b.text() == "Another folder…").click()
+    qtbot.waitUntil(lambda: window.last_message_box is not box, timeout=3000)
+    box = window.last_message_box
+    assert str(elsewhere / "naviewer-demo-") in box.text()
+    box.button(box.StandardButton.Ok).click()
+    assert len(started) == 2 and started[1].parent == elsewhere
     monkeypatch.undo()
     job = window.start_demo(tmp_path / "ws", DemoConfig.from_overrides(TINY))
     assert job is not None and window.training_job is job

@@ -523,6 +523,8 @@ class WhyFlaggedWidget(QWidget):
     def _draw_epochs(self) -> None:
         plot, s = self.epoch_plot, self.session
         plot.clear()
+        self._epoch_top = None  # set below when there are curves: the legend's fit reads it
+        self._set_epoch_title("Detected per epoch")
         epochs, counts, sel = s.detections_per_epoch()
         if len(epochs) == 0:
             plot.setTitle("Detected per epoch: one pass only", color="#888", size="10pt")
@@ -556,14 +558,31 @@ class WhyFlaggedWidget(QWidget):
 
     def _fit_epoch_legend(self) -> None:
         """The y range of the epochs plot with room above the curves for the legend: the curve of the detections
-        and the selected samples' took both corners at 1280x720 and the legend sat on them (a newcomer, session 18)."""
+        and the selected samples' took both corners at 1280x720 and the legend sat on them (a newcomer, session 18).
+        In a plot too short for that (the legend would take over 60 % of it) the legend gives way to the curves'
+        names in the title, in their colours (session 21: it covered the last epochs)."""
         top = getattr(self, "_epoch_top", None)
         item = self.epoch_plot.getPlotItem()
         legend, height = item.legend, item.vb.height()
         if top is None or legend is None or not legend.items or height <= 1:
             return
-        free = min(0.6, (legend.height() + 2 * _MARGIN) / height)  # the legend's share of the view, from the top
-        item.setYRange(0.0, top / (1.0 - free), padding=0.05)
+        need = (legend.height() + 2 * _MARGIN) / height  # the legend's share of the view, from the top
+        short = need > 0.6
+        legend.setVisible(not short)
+        colours = [sample.item.opts["pen"].color().name() for sample, _label in legend.items]
+        names = ("detected", "selected")  # short: the title must fit the plot's width, or it widens the plot
+        self._set_epoch_title("Detected per epoch" + (": " + " · ".join(
+            f"<span style='color:{colour}'>\u25a0 {name}</span>" for name, colour in zip(names, colours)) if short
+            else ""))
+        free = 0.0 if short else need
+        high = 1.04 * top / (1.0 - free)  # the top point just under the legend (a padding of the whole range put
+        item.setYRange(-0.04 * high, high, padding=0.0)  # it under the legend's lower edge past half the height)
+
+    def _set_epoch_title(self, title: str) -> None:
+        plot = self.epoch_plot
+        if getattr(plot, "naviewer_title", None) != title:
+            plot.naviewer_title = title  # type: ignore[attr-defined]  (set_theme re-colours it)
+            plot.setTitle(title, color=_foreground(), size="10pt")
 
     def plots(self) -> dict[str, Any]:
         return {"MinDist and GMM": self.mindist_plot, "density": self.density_plot, "detected per epoch": self.epoch_plot}

@@ -58,7 +58,7 @@ def test_a_title_holding_the_legend_keys_follows_the_theme(qtbot, demo_session) 
             assert "\u25a0" in layout.plot.getPlotItem().titleLabel.text and theme.plot_foreground.lower() in html
 
 
-@pytest.mark.parametrize("size", [(1500, 420), (1280, 200), (900, 240)])
+@pytest.mark.parametrize("size", [(1500, 420), (1280, 200), (900, 240), (1000, 150)])
 def test_the_epochs_legend_sits_above_every_point(qtbot, demo_session, size) -> None:
     """The detections' curve and the selected samples' took both corners at 1280x720 and the legend sat on them (a
     newcomer, session 18): the y range keeps room above the curves for it."""
@@ -76,6 +76,10 @@ def test_the_epochs_legend_sits_above_every_point(qtbot, demo_session, size) -> 
     qtbot.waitExposed(why)
     qtbot.wait(50)
     item = why.epoch_plot.getPlotItem()
+    if not item.legend.isVisible():  # too short for it: the curves' names went into the title (session 21)
+        assert item.vb.height() < 2.5 * item.legend.height(), size
+        assert "detected</span>" in item.titleLabel.text and "selected</span>" in item.titleLabel.text
+        return
     box = _scene_rect(item.legend)
     points = [item.vb.mapViewToScene(QPointF(float(x), float(y)))
               for curve in item.listDataItems() for x, y in zip(*curve.getData())]

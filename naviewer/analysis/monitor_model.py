@@ -39,6 +39,17 @@ def number(value: Any) -> Optional[float]:
     return out if math.isfinite(out) else None
 
 
+def readable_record(record: Any) -> bool:
+    """Whether a metrics record can be what a naviewer run wrote: a dict with a ``kind``, and for the kinds the
+    monitor plots (step, epoch) at least one finite number. Other kinds pass (a newer naviewer may write more);
+    records of the wrong types are counted and said, not dropped in silence (a GUI sweep, session 21)."""
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return False
+    if record["kind"] in ("step", "epoch"):
+        return any(number(value) is not None for key, value in record.items() if key not in ("kind", "time"))
+    return True
+
+
 def epoch_of(x: float, total: Optional[float] = None) -> str:
     """"epoch N of M" for the end of the N-th epoch (x = N on the monitor's axis), 1-based like
     everything a person reads."""

@@ -50,6 +50,7 @@ from naviewer.analysis.monitor_model import (
     event_text,
     metrics_file,
     number,
+    readable_record,
     spread_points,
 )
 from naviewer.gui.resources import Theme, load_theme
@@ -170,6 +171,7 @@ class TrainingMonitor(QWidget):
         self.marker_groups: list[_MarkerGroup] = []
         self._skipped_finetune: Optional[dict[str, Any]] = None
         self.final_flags: Optional[int] = None  # the latest detection pass's flags (its dift_stop), for the header
+        self.unread_records = 0  # records that cannot be a naviewer run's (wrong types): said in the header
         self.floor: Optional[dict[str, Any]] = None  # the workspace's no-poison floor ([floor]), if measured
         self.floor_line: Optional[pg.InfiniteLine] = None
 
@@ -233,6 +235,7 @@ class TrainingMonitor(QWidget):
         self.marker_groups = []
         self._skipped_finetune = None
         self.final_flags = None
+        self.unread_records = 0
         for plot, line in self._markers:
             plot.removeItem(line)
         self._markers = []
@@ -322,6 +325,9 @@ class TrainingMonitor(QWidget):
     def add_records(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
             kind = record.get("kind")
+            if not readable_record(record):  # said in the header: records of the wrong types left it blank
+                self.unread_records += 1
+                continue
             if kind == "run_start":
                 self.run_info = dict(record)
                 self.placer.run_start(record)
@@ -765,7 +771,7 @@ class TrainingMonitor(QWidget):
         self._show_plots_or_placeholder()
         self._update_notes()
         info = self.run_info
-        if not info and not self.last_step and not self.last_epoch:
+        if not info and not self.last_step and not self.last_epoch and not self.unread_records:
             if self.state == "following":
                 self.header.setText("Waiting for the run to write its first records…" + self._follow_problem())
             return
@@ -801,4 +807,9 @@ class TrainingMonitor(QWidget):
             parts.append(f"<b>{html.escape(phase)}</b>")
         if self.state not in ("idle", "following", "running"):
             parts.append(f"<i>{self.state}</i>")
+        if self.unread_records:
+            source = f" of {self._follower.path}" if self._follower is not None else ""
+            count = self.unread_records
+            parts.append(f"{count:,} record{'s' if count != 1 else ''}{source} skipped: not a naviewer run's "
+                         "(no known kind, or no number where one belongs)")
         self.header.setText(" · ".join(parts))

@@ -125,3 +125,14 @@ def test_the_model_imports_no_qt():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_a_record_of_the_wrong_types_is_not_readable() -> None:
+    """The monitor counts and says these (it dropped them in silence and showed a blank header)."""
+    from naviewer.analysis.monitor_model import readable_record
+
+    assert readable_record({"kind": "step", "epoch": 0, "loss": 1.5})
+    assert readable_record({"kind": "run_start", "config": {}}) and readable_record({"kind": "future_kind"})
+    assert not readable_record({"kind": "step", "epoch": "x", "loss": "NaN?"})
+    assert not readable_record({"kind": "epoch", "epoch": float("inf"), "time": 3.0})  # only the time is a number
+    assert not readable_record({"loss": 1.0}) and not readable_record([1, 2]) and not readable_record(None)

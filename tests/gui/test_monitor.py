@@ -396,6 +396,14 @@ def test_following_a_folder_that_cannot_feed_the_monitor_says_why(qtbot, tmp_pat
         os.mkfifo(tmp_path / "pipe" / "metrics.jsonl")
         monitor.follow(tmp_path / "pipe")
         assert "is not a regular file" in monitor.header.text()
+    # records of the wrong types left the header blank (a GUI sweep, session 21): they are counted and said
+    (tmp_path / "typed").mkdir()
+    (tmp_path / "typed" / "metrics.jsonl").write_text(
+        '{"kind": "step", "epoch": "x", "loss": "NaN?"}\n[1,2]\n{"kind":"epoch","epoch":1e309}\nnull\n'
+        '{"kind": "step", "step": -1, "loss": {"a":1}}\n{"no": "kind"}\n')
+    monitor.follow(tmp_path / "typed")
+    qtbot.waitUntil(lambda: "3 records of" in monitor.header.text(), timeout=5000)
+    assert "skipped: not a naviewer run's" in monitor.header.text()
 
 
 def test_following_a_folder_that_does_not_exist_is_said_in_a_dialog(qtbot, window, tmp_path):

@@ -27,12 +27,61 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     group.add_argument("--confirm-cluster", type=int, metavar="I", help="mark every member of cluster I (1-based) confirmed")
     group.add_argument("--reject-cluster", type=int, metavar="I", help="mark every member of cluster I (1-based) rejected")
     group.add_argument("--later-cluster", type=int, metavar="I", help="mark every member of cluster I (1-based) later")
+    for state in ("confirm", "reject", "later"):
+        group.add_argument(f"--{state}", metavar="IDS", default=None,
+                           help=f"mark these samples {state}{'ed' if state != 'later' else ''}: "
+                                "sample ids (the window's #N, samples.csv's id), comma-separated with ranges (3,17,40-45), or @FILE "
+                                "with one id a line")
     parser.add_argument("--undo", action="store_true", help="undo this reviewer's last decision batch")
     parser.add_argument("--reviewer", default=None, help="name recorded in the audit log (default: your login name)")
     parser.add_argument("--report", metavar="HTML", default=None, help="write the HTML review report here")
     parser.add_argument("--no-thumbnails", action="store_true", help="report without thumbnails (no need to decode the dataset)")
     parser.set_defaults(func=run)
     return parser
+
+
+def parse_sample_ids(text: str, n: int, flag: str):
+    """Sample ids from ``3,17,40-45`` or ``@FILE`` (one id a line, # comments), each checked against ``n``."""
+    import numpy as np
+
+    from naviewer.errors import NaviewerError
+
+    source = text
+    if text.startswith("@"):
+        from pathlib import Path
+
+        from naviewer.io import check_regular_file
+
+        path = Path(text[1:])
+        check_regular_file(path, f"{flag} id file")
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NaviewerError(f"{flag}: cannot read the id file ({getattr(exc, 'strerror', None) or exc})", path) from None
+        parts = [line.split("#", 1)[0].strip() for line in raw.splitlines()]
+        source = str(path)
+    else:
+        parts = [p.strip() for p in text.split(",")]
+    ids: list[int] = []
+    for part in parts:
+        if not part:
+            continue
+        low, dash, high = part.partition("-") if not part.startswith("-") else (part, "", "")
+        try:
+            first = int(low)
+            last = int(high) if dash else first
+        except ValueError:
+            raise NaviewerError(f"{flag}: {part!r} is not a sample id or a range of them (e.g. 3,17,40-45)",
+                                source if source != text else None) from None
+        if first < 0 or last >= n or first > last:
+            raise NaviewerError(f"{flag}: {part} is outside the workspace's sample ids 0-{n - 1:,}",
+                                source if source != text else None)
+        if last - first >= n:
+            raise NaviewerError(f"{flag}: the range {part} is longer than the workspace")
+        ids.extend(range(first, last + 1))
+    if not ids:
+        raise NaviewerError(f"{flag}: no sample id given", source if source != text else None)
+    return np.unique(np.asarray(ids, dtype=np.int64))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     # an earlier report is replaced; any other file never (it may be someone's document, or the workspace's own)
     report_path = check_output_file(args.report, "--report", "review.html", "naviewer report", is_naviewer_report)
     decided = [f for f, v in (("--confirm-cluster", args.confirm_cluster), ("--reject-cluster", args.reject_cluster),
-                              ("--later-cluster", args.later_cluster)) if v is not None]
+                              ("--later-cluster", args.later_cluster), ("--confirm", args.confirm),
+                              ("--reject", args.reject), ("--later", args.later)) if v is not None]
     if decided and args.undo:  # it decided, then undid that very decision in the same call (a sweep, session 18)
         raise NaviewerError(f"{decided[0]} and --undo in one call would undo the decision just made: run them apart")
     ws = Workspace.open(args.workspace)
@@ -83,6 +133,12 @@ def run(args: argparse.Namespace) -> int:
             raise NaviewerError(f"cluster {index} does not exist (there are {len(clusters)})")
         ids = session.review(clusters[index - 1].members, state)
         print(f"{state}: {len(ids)} samples of cluster {index} (reviewer {session.reviewer})")
+    for state, flag, text in (("confirmed", "--confirm", args.confirm), ("rejected", "--reject", args.reject),
+                              ("later", "--later", args.later)):
+        if text is None:
+            continue
+        ids = session.review(parse_sample_ids(text, session.n, flag), state)
+        print(f"{state}: {len(ids):,} sample{'s' if len(ids) != 1 else ''} (reviewer {session.reviewer})")
     if args.undo:
         ids = session.undo()
         print(f"undone: {len(ids)} samples" if len(ids) else "nothing to undo")
@@ -104,6 +160,15 @@ def run(args: argparse.Namespace) -> int:
               f"{c['confirmed'] + c['rejected']:>4}/{cl.size:<4}  {comp}")
     if any(np.isfinite(cl.anchor_reach) for cl in clusters[: args.top]):
         print(REACH_LEGEND)
+    from naviewer.analysis.reach import pass_anchors_trusted, reached_flags, reached_text
+
+    reached = reached_flags(session.scores) if pass_anchors_trusted(session.settings) else np.zeros(0, np.int64)
+    if len(reached):
+        codes = session.state_codes[reached]
+        print("note: " + reached_text(len(reached), int(((codes == 0) | (codes == 3)).sum())))
+        print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
+              + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")
+              + " (decide them one by one: --reject IDS / --confirm IDS, or in the window)")
     if args.report is not None:
         from naviewer.analysis.report import write_report
 

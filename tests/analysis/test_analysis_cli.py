@@ -91,3 +91,48 @@ def test_outputs_are_never_written_over_someone_elses_file(tmp_path, capsys) -> 
     assert main(["craft", "--dataset", str(tmp_path / "src"), "--attack", "patch", "--out", str(tmp_path / "src"),
                  "--overwrite"]) == 2
     assert "never writes into its own source" in capsys.readouterr().err
+
+
+def test_flags_the_trusted_anchors_reach_are_pointed_out_and_decided_by_id(tmp_path, capsys) -> None:
+    """A flag the trusted anchors reach like a clean sample (session 21: clean flags 0.49-1.34, poisons 0.00-0.02)
+    is named for a look before confirming; with anchors drawn from the labels it is not (they may be poisons).
+    ``--reject IDS`` decides samples one by one (the command line could only decide whole clusters)."""
+    from naviewer.analysis.reach import reached_flags
+    from naviewer.cli import main
+    from naviewer.data import open_dataset
+    from naviewer.workspace import Workspace
+
+    dataset = open_dataset("demo")
+    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    scores = dict(demo.scores)
+    flagged = np.flatnonzero(demo.flagged_mask)
+    scores["anchor_reach"] = np.full(len(dataset), 1.0, np.float32)
+    scores["anchor_reach"][flagged] = 0.01
+    scores["anchor_reach"][flagged[:3]] = [0.9, 1.2, np.nan]
+    assert reached_flags(scores).tolist() == sorted(flagged[:2].tolist())
+    ws = Workspace.create(tmp_path / "ws", dataset)
+    ws.store.add_detection_pass("dift", scores, {"summary": {"anchors_trusted": True}}, run="r", epoch=0)
+    ws.store.add_detection_pass("dift", scores, {"summary": {"anchors_trusted": False}}, run="u", epoch=0)
+    ws.save_embeddings("r", "e", demo.embeddings)
+    ws.close()
+    args = [str(tmp_path / "ws"), "--embeddings", "r:e", "--pass", "1"]
+    assert main(["review", *args]) == 0
+    out = capsys.readouterr().out
+    assert "2 flags the trusted anchors reach as clean samples" in out and "2 of them await a decision" in out
+    assert ", ".join(str(i) for i in sorted(flagged[:2].tolist())) in out
+    assert main(["review", str(tmp_path / "ws"), "--embeddings", "r:e", "--pass", "2"]) == 0
+    assert "reach as clean samples" not in capsys.readouterr().out  # anchors from the labels: no pointer
+
+    ids = ",".join(str(i) for i in flagged[:2])
+    assert main(["review", *args, "--reject", ids]) == 0
+    out = capsys.readouterr().out
+    assert "rejected: 2 samples" in out and "All of them are decided" in out
+    states = Workspace.open(tmp_path / "ws", read_only=True).store.review_states()
+    assert (states[flagged[:2]] == "rejected").all()
+    (tmp_path / "ids.txt").write_text(f"# the first flag\n{flagged[0]}\n")
+    assert main(["review", *args, "--confirm", f"@{tmp_path / 'ids.txt'}"]) == 0
+    assert Workspace.open(tmp_path / "ws", read_only=True).store.review_states()[flagged[0]] == "confirmed"
+    for bad, words in (("x", "is not a sample id"), (f"0-{len(dataset)}", "outside the workspace's sample ids"),
+                       ("-3", "outside"), (",", "no sample id given"), (f"@{tmp_path / 'none.txt'}", "none.txt")):
+        assert main(["review", *args, "--later", bad]) == 2, bad
+        assert words in capsys.readouterr().err, bad

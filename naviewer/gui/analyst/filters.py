@@ -389,6 +389,15 @@ class FilterSidebar(QWidget):
             raise ValueError(f"no sort key {key!r} here")
         self.sort.setCurrentIndex(index)
 
+    def set_sort_quietly(self, key: str, descending: bool) -> None:
+        """Sort by ``key`` in this direction without a refresh (the caller asks for one)."""
+        self._quiet = True
+        try:
+            self.set_sort(key)
+            self.descending.setChecked(descending)
+        finally:
+            self._quiet = False
+
     def _emit(self, *_args: object) -> None:
         if not self._quiet:
             self.changed.emit()

@@ -1177,6 +1177,28 @@ class GalleryWidget(QWidget):
         sid = self._pending(ids, 0, None)
         return self._pending(ids, 3, None) if sid is None else sid
 
+    def show_flags_sorted_by(self, key: str) -> bool:
+        """The flags, sorted by ``key`` (highest first), the focus on the first awaiting a decision: the trust
+        notice's way to the flags the trusted anchors reach as clean samples. False when ``key`` is not a sort here."""
+        if self.filters.sort.findData(key) < 0:
+            return False
+        self.filters.set_sort_quietly(key, descending=True)
+        self.set_filter("flags", then=self._focus_first_shown_pending)
+        return True
+
+    def _focus_first_shown_pending(self) -> None:
+        """As a click on it: the tile highlighted alone, so C / R / L act on it (the highlight left from before the
+        sort stayed on another tile, off screen, and the keys would have decided that one)."""
+        sid = self._first_pending(self.model.ids)
+        if sid is None:
+            return
+        self.session.set_selection(np.array([int(sid)], np.int64), source=None)
+        self.session.set_current(int(sid), source=None)
+        row = self.model.row_index(int(self.model.row_of[sid]))
+        self.view.selectionModel().setCurrentIndex(row, QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.view.scrollTo(row)
+        self._update_target()
+
     def focus_first_pending(self) -> Optional[int]:
         """Put the focus on the first shown flag awaiting a decision (unreviewed, else later) when the focused sample
         is decided already: a reopened workspace put it on the first tile, a confirmed poison, and one R rejected it

@@ -161,6 +161,8 @@ class AnalystPanel(QWidget):
         self.trust = TrustNotice(self)
         self.trust.anchors_requested.connect(self.anchors_requested.emit)
         self.trust.show_samples.connect(self._show_samples)
+        self._reached: Optional[np.ndarray] = None  # the flags the trusted anchors reach as clean samples (lazily)
+        self.trust.reached_requested.connect(self.show_reached_flags)
 
         # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
         # so the three fit side by side from 1280 px up without scrolling sideways or truncating a label.
@@ -210,6 +212,7 @@ class AnalystPanel(QWidget):
         self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
         self.gallery.sample_activated.connect(lambda sid: session.set_current(sid, source=self.gallery))
         self.bridge.review_changed.connect(lambda _ids: self._update_header())
+        self.bridge.review_changed.connect(self._update_reached)
         #: a decision was made (or undone) while this panel was open: the analyst is reviewing here, and a job that
         #: ends offers its pass instead of replacing this one (MainWindow.analyst_in_review)
         self.reviewed_here = False
@@ -250,6 +253,26 @@ class AnalystPanel(QWidget):
         section = config.get("anchors") if isinstance(config, dict) else None
         self.trust.set_trust(read_trust(self.session.settings, section, has_workspace=isinstance(config, dict),
                                         n_samples=self.session.n))
+        self._update_reached()
+
+    def _update_reached(self, *_args: Any) -> None:
+        """The trust notice's count of flags the trusted anchors reach as clean samples (and how many await a
+        decision): a pointer for the review, from the pass's trusted anchors only (naviewer.analysis.reach)."""
+        from naviewer.analysis.reach import pass_anchors_trusted, reached_flags
+
+        if not pass_anchors_trusted(self.session.settings):
+            self.trust.set_reached(0, 0)
+            return
+        if self._reached is None:
+            self._reached = reached_flags(self.session.scores)
+        codes = self.session.state_codes[self._reached]
+        self.trust.set_reached(len(self._reached), int(((codes == 0) | (codes == 3)).sum()))
+
+    def show_reached_flags(self) -> None:
+        """The notice's button: the flags sorted by anchor reach, the keyboard on the first awaiting a decision."""
+        if self.gallery.show_flags_sorted_by("anchor_reach"):
+            self.focus_view("gallery")
+            self.gallery.show_notice("Sorted by anchor reach: the clean-looking flags first (R: clean, C: poison).")
 
     def _show_samples(self, ids: Any) -> None:
         ids = np.asarray(ids, dtype=np.int64)

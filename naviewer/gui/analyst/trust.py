@@ -23,7 +23,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from naviewer.gui.anchors_view import NOTICE_STYLE, WARNING_STYLE
 from naviewer.gui.flow_layout import FlowLayout
@@ -166,6 +166,8 @@ class TrustNotice(QWidget):
 
     anchors_requested = Signal()
     show_samples = Signal(object)
+    #: "Sort the flags by anchor reach": the flags the trusted anchors reach as clean samples, first
+    reached_requested = Signal()
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -200,11 +202,29 @@ class TrustNotice(QWidget):
 
         self.warnings = _yellow_box("verdictWarnings")   # the flags may mean nothing
         self.advice = _yellow_box("verdictAdvice")       # the verdict stands, read it wider
+        # flags the trusted anchors reach as clean samples: look at them first (results.md, session 21)
+        self.reached = QFrame()
+        self.reached.setObjectName("reachedFlagsNotice")
+        self.reached.setStyleSheet(f"QFrame#reachedFlagsNotice {{ {WARNING_STYLE} }} "
+                                   "QFrame#reachedFlagsNotice QLabel { border: none; padding: 0; background: transparent; }")
+        self.reached_text = QLabel()
+        self.reached_text.setWordWrap(True)
+        self.reached_text.setTextFormat(Qt.TextFormat.RichText)
+        self.reached_button = QPushButton("Sort the flags by anchor reach")
+        self.reached_button.setToolTip("the gallery shows the flags, the ones the trusted anchors reach as clean samples "
+                                       "first, the keyboard on the first awaiting a decision")
+        self.reached_button.clicked.connect(lambda _c=False: self.reached_requested.emit())
+        row = QHBoxLayout(self.reached)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(self.reached_text, 1)
+        row.addWidget(self.reached_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.reached.hide()
+        self._reached_count = 0
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)
-        for widget in (self.anchors, self.warnings, self.advice):
+        for widget in (self.anchors, self.warnings, self.advice, self.reached):
             layout.addWidget(widget)
         self.scroll = _FitScroll()
         self.scroll.setWidget(body)
@@ -256,5 +276,17 @@ class TrustNotice(QWidget):
                 parts.append("<b>What to try next</b>:<br>" + "<br>".join("• " + html.escape(a) for a in next_steps))
             self.advice.setText("<br>".join(parts))
         self.advice.setVisible(bool(trust.advice))
-        self.setVisible(trust.any)
+        self.setVisible(trust.any or self._reached_count > 0)
+        self.scroll.refit()
+
+    def set_reached(self, count: int, undecided: int) -> None:
+        """``count`` flags the trusted anchors reach as clean samples, ``undecided`` of them awaiting a decision
+        (0 hides the box)."""
+        from naviewer.analysis.reach import reached_text
+
+        self._reached_count = int(count)
+        if count:
+            self.reached_text.setText("<b>Look at these first.</b> " + html.escape(reached_text(count, undecided)))
+        self.reached.setVisible(count > 0)
+        self.setVisible((self.trust is not None and self.trust.any) or count > 0)
         self.scroll.refit()

@@ -525,3 +525,36 @@ def test_ctrl_2_clears_another_views_word_under_the_tiles_and_anchor_reach_is_ex
     from naviewer.gui.analyst.filters import SORT_TIPS
 
     assert "Descending shows first the flags the anchors reach as clean" in SORT_TIPS["anchor_reach"]
+
+
+def test_flags_the_trusted_anchors_reach_are_pointed_out_and_sorted_first(qtbot, demo_session) -> None:
+    """Clean images pulled in with the poisons read a high anchor reach, the poisons near 0 (session 21): no
+    threshold parts them, so DIFT takes nothing back by it; the panel says how many there are and sorts them first,
+    the keyboard on the first awaiting a decision. Not with anchors drawn from the labels (they may be poisons)."""
+    s = demo_session
+    flagged = np.flatnonzero(s.flagged_mask)
+    reach = np.full(s.n, 1.0)
+    reach[flagged] = 0.01
+    reach[flagged[-3:]] = [0.8, 1.1, 0.95]
+    s.scores["anchor_reach"] = reach
+    s.settings["summary"] = {"anchors_trusted": False}
+    panel = _panel(qtbot, s)
+    assert panel.trust.reached.isHidden()
+    panel.close()
+
+    s.settings["summary"] = {"anchors_trusted": True}
+    panel = _panel(qtbot, s)
+    assert not panel.trust.reached.isHidden()
+    assert "3 flags the trusted anchors reach as clean samples" in panel.trust.reached_text.text()
+    assert "3 of them await a decision" in panel.trust.reached_text.text()
+    s.confirm(flagged[-1:])
+    assert "2 of them await a decision" in panel.trust.reached_text.text()
+    s.set_selection(flagged[:1])  # a highlight from before: the keys must not act on it after the sort
+    panel.trust.reached_button.click()
+    g = panel.gallery
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    assert g.filters.spec().sort == "anchor_reach" and g.filters.spec().descending
+    assert int(g.model.ids[0]) == int(flagged[-2])  # reach 1.1, first
+    assert s.current == int(flagged[-2]) and g.focused_id() == int(flagged[-2])
+    assert g.target_ids().tolist() == [int(flagged[-2])]
+    assert "Sorted by anchor reach" in g.notice.text()

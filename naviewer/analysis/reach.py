@@ -1,0 +1,47 @@
+"""Flags the trusted anchors reach as clean samples: a pointer for the review, not a rule.
+
+On 30 stored DIFT passes (results.md, "The clean flags sample by sample", session 21) a flag's own relative
+anchor reach ranked the clean flags above the poisons at AUROC 0.946-1.000 (poisons' median 0.00-0.02, clean
+flags' 0.49-1.34), but no threshold parted them: above 0.7 it took back 434 clean samples and 28 poisons. So DIFT
+takes nothing back by it; the analyst is shown these flags first, to look at before confirming (a clean "0"
+beside the composites carries no trigger). Shown only when the pass ran on trusted anchors: anchors drawn from
+the labels may be poisons themselves, and then they "reach" poisons.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+#: a flag whose relative anchor reach is above this is pointed out (session 21: poisons' median 0.00-0.02)
+REACHED_LIMIT = 0.7
+
+
+def reached_flags(scores: Mapping[str, Any], limit: float = REACHED_LIMIT) -> np.ndarray:
+    """Ids of the flagged samples whose own anchor reach is above ``limit`` (empty without either score)."""
+    flagged, reach = scores.get("flagged"), scores.get("anchor_reach")
+    if flagged is None or reach is None:
+        return np.zeros(0, np.int64)
+    flagged = np.asarray(flagged).astype(bool)
+    reach = np.asarray(reach, dtype=np.float64)
+    if reach.shape != flagged.shape:
+        return np.zeros(0, np.int64)
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(flagged & np.isfinite(reach) & (reach > limit)).astype(np.int64)
+
+
+def pass_anchors_trusted(settings: Optional[Mapping[str, Any]]) -> bool:
+    """Whether a detection pass recorded that it ran on trusted anchors."""
+    summary = (settings or {}).get("summary")
+    return isinstance(summary, Mapping) and summary.get("anchors_trusted") is True
+
+
+def reached_text(count: int, undecided: Optional[int] = None, limit: float = REACHED_LIMIT) -> str:
+    """The words for ``count`` such flags (``undecided`` of them not decided yet)."""
+    them = "it" if count == 1 else "them"
+    left = "" if undecided is None else (
+        f" {undecided:,} of them await a decision." if undecided else " All of them are decided.")
+    return (f"{count:,} flag{'s' if count != 1 else ''} the trusted anchors reach as clean samples (anchor reach above "
+            f"{limit:g}; poisons measured 0.00-0.02): look at {them} before confirming, a clean image pulled in with "
+            f"the poisons carries no trigger.{left}")

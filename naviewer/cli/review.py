@@ -1,8 +1,9 @@
 """``naviewer review WORKSPACE``: the analyst views' core from the command line.
 
-Lists the ranked clusters of flagged samples (what the GUI's cluster table shows), records bulk
-decisions on a cluster (the same store writes as the GUI, with an audit row per sample) and writes
-the HTML review report (clusters with thumbnails, decisions, settings).
+Lists the ranked clusters of flagged samples (what the GUI's cluster table shows), records decisions on a
+cluster or on samples by id (the same store writes as the GUI, with an audit row per sample) and writes
+the HTML review report (clusters with thumbnails, decisions, settings). With trusted anchors it names the
+flags the anchors reach as clean samples: look at them before confirming (--reject IDS keeps them).
 """
 
 from __future__ import annotations

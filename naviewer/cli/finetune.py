@@ -71,6 +71,7 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     if args.accept_all:
         pass_id = ws.store.latest_pass_id("dift")
         if pass_id is not None:
+            say_reached_before_accepting(ws, pass_id)
             confirm_flags(ws, pass_id)
     config = DiftConfig.from_workspace(ws, dift_overrides)
     if args.threads:
@@ -102,6 +103,27 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
         print(f"  asr is ASR_nt with the {out.protocol or 'uniform'} test-time protocol; {floor_text(read_floor(ws))}")
     print(f"checkpoint: {out.checkpoint}")
     return 0
+
+
+def say_reached_before_accepting(ws, pass_id: int) -> None:
+    """--accept-all confirms flags the trusted anchors reach as clean samples too: said, with where to look (the
+    clean "0"s taken out with the poisons were what kept the demo's misses above the floor; results.md)."""
+    import numpy as np
+
+    from naviewer.analysis.reach import pass_anchors_trusted, reached_flags
+
+    record = ws.store.pass_info(pass_id)
+    if record is None or not pass_anchors_trusted(record.get("settings")):
+        return
+    reached = reached_flags(ws.store.pass_scores(pass_id))
+    if not len(reached):
+        return
+    states = ws.store.review_states()[reached]
+    pending = reached[np.isin(states, ("unreviewed", "later"))]
+    if len(pending):
+        print(f"note: --accept-all confirms {len(pending):,} flag{'s' if len(pending) != 1 else ''} the trusted anchors "
+              f"reach as clean samples (anchor reach above 0.7); naviewer review {ws.path} lists them, and "
+              "--reject IDS there keeps the clean ones in the training set")
 
 
 def _refuse_detection_settings(overrides: dict) -> None:
@@ -147,6 +169,13 @@ def _run(args: argparse.Namespace) -> int:
             overrides["device"] = args.device
         if args.threads:
             overrides["num_threads"] = args.threads
+        if args.accept_all:
+            from naviewer.workspace.runs import read_state
+
+            runs = [args.run] if args.run is not None else pending_review_runs(ws)
+            state = read_state(ws, runs[0]) if len(runs) == 1 else None
+            if state is not None and state.pass_id is not None:
+                say_reached_before_accepting(ws, int(state.pass_id))
         out = resume_after_review(ws, args.run, accept_all=args.accept_all, monitor=not args.no_monitor,
                                   config_overrides=overrides or None, dift_overrides=dift_overrides, ctx=ctx)
         if not is_main_process():  # torchrun: rank 0 speaks for the run

@@ -136,3 +136,25 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_decided_by_id(tmp_p
                        ("-3", "outside"), (",", "no sample id given"), (f"@{tmp_path / 'none.txt'}", "none.txt")):
         assert main(["review", *args, "--later", bad]) == 2, bad
         assert words in capsys.readouterr().err, bad
+
+
+def test_accept_all_says_it_confirms_flags_the_trusted_anchors_reach(tmp_path, capsys) -> None:
+    from naviewer.cli.finetune import say_reached_before_accepting
+    from naviewer.data import open_dataset
+    from naviewer.workspace import Workspace
+
+    dataset = open_dataset("demo")
+    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    scores = dict(demo.scores)
+    flagged = np.flatnonzero(demo.flagged_mask)
+    scores["anchor_reach"] = np.zeros(len(dataset), np.float32)
+    scores["anchor_reach"][flagged[:4]] = 1.0
+    with Workspace.create(tmp_path / "ws", dataset) as ws:
+        trusted = ws.store.add_detection_pass("dift", scores, {"summary": {"anchors_trusted": True}}, run="r", epoch=0)
+        labels = ws.store.add_detection_pass("dift", scores, {"summary": {"anchors_trusted": False}}, run="u", epoch=0)
+        ws.store.set_review(flagged[:1], "rejected", "alice")
+        say_reached_before_accepting(ws, labels)
+        assert capsys.readouterr().out == ""  # anchors from the labels: no pointer
+        say_reached_before_accepting(ws, trusted)
+        out = capsys.readouterr().out
+        assert "--accept-all confirms 3 flags the trusted anchors reach as clean samples" in out  # 1 rejected already

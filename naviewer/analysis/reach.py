@@ -45,3 +45,14 @@ def reached_text(count: int, undecided: Optional[int] = None, limit: float = REA
     return (f"{count:,} flag{'s' if count != 1 else ''} the trusted anchors reach as clean samples (anchor reach above "
             f"{limit:g}; poisons measured 0.00-0.02): look at {them} before confirming, a clean image pulled in with "
             f"the poisons carries no trigger.{left}")
+
+
+def reached_in_pass(ws: Any, pass_id: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(the flags of a stored pass the trusted anchors reach as clean samples, those of them awaiting a decision),
+    or None when the pass did not run on trusted anchors."""
+    record = ws.store.pass_info(int(pass_id))
+    if record is None or not pass_anchors_trusted(record.get("settings")):
+        return None
+    reached = reached_flags(ws.store.pass_scores(int(pass_id)))
+    states = ws.store.review_states()[reached] if len(reached) else np.zeros(0, dtype=object)
+    return reached, reached[np.isin(states, ("unreviewed", "later"))]

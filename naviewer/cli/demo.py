@@ -86,6 +86,19 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _say_reached(workspace, pass_id) -> None:
+    """The flags the trusted anchors reach as clean samples, counted before the review (a pointer: look first)."""
+    from naviewer.analysis.reach import reached_in_pass, reached_text
+    from naviewer.workspace import Workspace
+
+    if pass_id is None:
+        return
+    with Workspace.open(workspace, read_only=True) as ws:
+        found = reached_in_pass(ws, int(pass_id))
+    if found is not None and len(found[0]):
+        print("note: " + reached_text(len(found[0])))
+
+
 def _headless(path, config, args: argparse.Namespace, started: float) -> int:
     import json
 
@@ -99,6 +112,7 @@ def _headless(path, config, args: argparse.Namespace, started: float) -> int:
     for line in out.summary_lines():
         print(line)
     if out.status == "awaiting_review":
+        _say_reached(out.workspace, out.pass_id)
         print(f"review the flags:  naviewer review {out.workspace}   (or File > Open workspace in the window)\n"
               f"then resume:       naviewer finetune {out.workspace}")
     return 0

@@ -108,18 +108,10 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
 def say_reached_before_accepting(ws, pass_id: int) -> None:
     """--accept-all confirms flags the trusted anchors reach as clean samples too: said, with where to look (the
     clean "0"s taken out with the poisons were what kept the demo's misses above the floor; results.md)."""
-    import numpy as np
+    from naviewer.analysis.reach import reached_in_pass
 
-    from naviewer.analysis.reach import pass_anchors_trusted, reached_flags
-
-    record = ws.store.pass_info(pass_id)
-    if record is None or not pass_anchors_trusted(record.get("settings")):
-        return
-    reached = reached_flags(ws.store.pass_scores(pass_id))
-    if not len(reached):
-        return
-    states = ws.store.review_states()[reached]
-    pending = reached[np.isin(states, ("unreviewed", "later"))]
+    found = reached_in_pass(ws, pass_id)
+    pending = found[1] if found is not None else ()
     if len(pending):
         print(f"note: --accept-all confirms {len(pending):,} flag{'s' if len(pending) != 1 else ''} the trusted anchors "
               f"reach as clean samples (anchor reach above 0.7); naviewer review {ws.path} lists them, and "

@@ -158,3 +158,7 @@ def test_accept_all_says_it_confirms_flags_the_trusted_anchors_reach(tmp_path, c
         say_reached_before_accepting(ws, trusted)
         out = capsys.readouterr().out
         assert "--accept-all confirms 3 flags the trusted anchors reach as clean samples" in out  # 1 rejected already
+    from naviewer.cli.demo import _say_reached  # demo --no-gui, before "review the flags"
+
+    _say_reached(tmp_path / "ws", trusted)
+    assert "note: 4 flags the trusted anchors reach as clean samples" in capsys.readouterr().out

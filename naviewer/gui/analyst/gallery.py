@@ -1187,13 +1187,16 @@ class GalleryWidget(QWidget):
         return True
 
     def _focus_first_shown_pending(self) -> None:
-        """As a click on it: the tile highlighted alone, so C / R / L act on it (the highlight left from before the
-        sort stayed on another tile, off screen, and the keys would have decided that one)."""
         sid = self._first_pending(self.model.ids)
-        if sid is None:
-            return
-        self.session.set_selection(np.array([int(sid)], np.int64), source=None)
-        self.session.set_current(int(sid), source=None)
+        if sid is not None:
+            self._focus_as_click(int(sid))
+
+    def _focus_as_click(self, sid: int) -> None:
+        """The focus on ``sid`` as a click on its tile does it: highlighted alone, so C / R / L act on the sample the
+        inspector shows. Moving only the focus left the highlight from before on another tile, and the keys acted on
+        that one (a reopened review: the inspector showed #22, C confirmed #15; a newcomer, session 22)."""
+        self.session.set_selection(np.array([sid], np.int64), source=None)
+        self.session.set_current(sid, source=None)
         row = self.model.row_index(int(self.model.row_of[sid]))
         self.view.selectionModel().setCurrentIndex(row, QItemSelectionModel.SelectionFlag.NoUpdate)
         self.view.scrollTo(row)
@@ -1205,15 +1208,14 @@ class GalleryWidget(QWidget):
         (a newcomer, session 21). Returns the sample focused, or None (nothing pending, or not shown yet)."""
         current = self.session.current
         if current is not None and int(self.session.state_codes[current]) in (0, 3):
+            targets = self.target_ids()
+            if len(targets) == 1 and int(targets[0]) != int(current) and self.model.row_of[current] >= 0:
+                self._focus_as_click(int(current))  # the keys act on the sample the inspector shows
             return None
         sid = self._first_pending(self.model.ids)
         if sid is None:
             return None
-        self.session.set_current(int(sid), source=None)
-        self.view.selectionModel().setCurrentIndex(self.model.row_index(int(self.model.row_of[sid])),
-                                                   QItemSelectionModel.SelectionFlag.NoUpdate)
-        self.view.scrollTo(self.model.row_index(int(self.model.row_of[sid])))
-        self._update_target()
+        self._focus_as_click(int(sid))
         return int(sid)
 
     def _tiles_after(self, ids: np.ndarray) -> Optional[np.ndarray]:
@@ -1372,9 +1374,12 @@ class GalleryWidget(QWidget):
             self.hint.setVisible(room)
 
     def show_filters(self, on: bool) -> None:
+        inside = not on and self.filters.isVisible() and self.filters.isAncestorOf(QApplication.focusWidget())
         if on:
             self._place_filters()
         self.filters.setVisible(on)
+        if inside:  # Qt would pass the keys to the next widget in the chain, e.g. the inspector (session 22)
+            self.view.setFocus()
         if self.filter_button.isChecked() != on:
             self.filter_button.setChecked(on)
 

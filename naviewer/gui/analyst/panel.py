@@ -388,7 +388,17 @@ class AnalystPanel(QWidget):
         ))
 
     def _review_inspected(self, state: str) -> None:
-        """C / R / L with the inspector focused: the sample it shows (large, with its number), nothing else."""
+        """C / R / L with the inspector focused: the sample it shows (large, with its number), nothing else. Not while
+        its image is scrolled out of sight: a newcomer, reading the neighbours below it, pressed C and confirmed an
+        airplane the filters hid from the gallery (session 22); the key then brings the image back into view."""
+        from naviewer.gui.analyst.common import on_screen
+
+        shown = self.inspector.sample
+        if shown is not None and not on_screen(self.inspector.image):
+            self.inspector.scroll.ensureWidgetVisible(self.inspector.image, 0, 0)
+            self.gallery.show_notice(f"Nothing decided: the inspector's image of #{shown} was scrolled out of sight. "
+                                     f"It is in view now: press {state[0].upper()} again to mark it {state}.")
+            return
         sid = self.inspector.review_shown(state)
         self.gallery.show_notice("The inspector shows no sample, so nothing was decided: click a tile first."
                                  if sid is None else f"#{sid} {state} (the sample the inspector shows).")

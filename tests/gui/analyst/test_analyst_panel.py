@@ -558,3 +558,28 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_sorted_first(qtbot,
     assert s.current == int(flagged[-2]) and g.focused_id() == int(flagged[-2])
     assert g.target_ids().tolist() == [int(flagged[-2])]
     assert "Sorted by anchor reach" in g.notice.text()
+
+
+def test_the_inspectors_keys_do_nothing_while_its_image_is_scrolled_away(qtbot, demo_session) -> None:
+    """Reading the neighbours below the image, a newcomer pressed C and confirmed an airplane the filters hid from
+    the gallery (session 22): with the image out of sight the first key brings it back and decides nothing."""
+    from naviewer.gui.analyst.common import on_screen
+
+    s = demo_session
+    panel = _panel(qtbot, s)
+    panel.resize(1400, 520)
+    sid = int(np.flatnonzero(s.flagged_mask)[0])
+    s.set_current(sid, source=None)
+    inspector = panel.inspector
+    qtbot.waitUntil(lambda: inspector.sample == sid, timeout=3000)
+    bar = inspector.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: (bar.setValue(bar.maximum()), not on_screen(inspector.image))[1], timeout=5000)
+
+    def press(key: str) -> None:
+        next(k for k in inspector.shortcuts if k.key().toString() == key).activated.emit()
+
+    press("C")
+    assert s.state_of(sid) == "unreviewed" and "scrolled out of sight" in panel.gallery.notice.text()
+    qtbot.waitUntil(lambda: on_screen(inspector.image), timeout=3000)
+    press("C")
+    assert s.state_of(sid) == "confirmed"

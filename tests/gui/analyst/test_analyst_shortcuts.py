@@ -176,3 +176,7 @@ def test_a_reopened_review_focuses_the_first_flag_awaiting_a_decision(qtbot, win
     gallery = window.analyst_dock.panel.gallery
     assert gallery.session.state_of(first) == "confirmed"
     assert gallery.focused_id() == second and gallery.session.current == second
+    # and C / R act on it, the sample the inspector shows: the highlight stayed on the first tile and C confirmed
+    # that one while the inspector showed another (a newcomer, session 22)
+    assert gallery.target_ids().tolist() == [second]
+    assert window.analyst_dock.panel.inspector.sample == second

@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"WARNING - {message}")
         print(f"DIFT pass {out.pass_id}: {s['flagged']} flagged ({s['buffer']} before label spreading, "
               f"{s['candidates']} candidates) in {s['clusters']} cluster{'' if s['clusters'] == 1 else 's'}"
-              + (" - no poison detected" + (" (but read the warnings above: the verdict may mean nothing)"
+              + (" - no crowded group away from the anchors, which is not a clean bill"
+                 + (" (and read the warnings above: the verdict may mean nothing)"
                                            if out.warnings else "")
                + ("; on untrusted anchors this is no clean bill" if out.anchors and not out.anchors.get("trusted")
                   else "") if s.get("noop") else ""))

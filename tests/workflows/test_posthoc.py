@@ -115,7 +115,7 @@ def test_detect_cli(accepted_run, capsys):
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--run", "clirun",
                  "--dift-set", "n_min=1000000"]) == 0
     text = capsys.readouterr().out
-    assert "no poison detected" in text and "next: nothing to review" in text and "patchsearch" in text
+    assert "which is not a clean bill" in text and "next: nothing to review" in text and "patchsearch" in text
     assert "naviewer review" not in text
 
 

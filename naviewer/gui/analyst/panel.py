@@ -66,8 +66,11 @@ def verdict_line(settings: Any, method: Optional[str] = None) -> str:
     if "flagged" not in summary and not encoder:
         return ""
     if summary.get("noop"):
-        verdict = "<b>no poison detected</b>" + (" (on untrusted anchors: no clean bill)"
-                                                   if summary.get("anchors_trusted") is False else "")
+        # "no poison detected" over a dataset 7.4 % poisoned with a plain patch read as a clean bill (a newcomer,
+        # session 22): DIFT found no crowded group away from the anchors, which is all it can say
+        verdict = ("<b>DIFT flagged nothing</b>: no crowded group away from the anchors, which is not a clean bill"
+                   + (" (and the anchors are not trusted)" if summary.get("anchors_trusted") is False else
+                      "; a trigger that does not crowd goes unseen (see What to try next)"))
     else:
         who = "DIFT" if method in (None, "dift") else str(method)
         verdict = f"{who} flagged <b>{int(summary.get('flagged') or 0):,}</b>"
@@ -251,9 +254,37 @@ class AnalystPanel(QWidget):
         ws = self.workspace
         config = getattr(ws, "config", None) if ws is not None else None
         section = config.get("anchors") if isinstance(config, dict) else None
-        self.trust.set_trust(read_trust(self.session.settings, section, has_workspace=isinstance(config, dict),
-                                        n_samples=self.session.n))
+        trust = read_trust(self.session.settings, section, has_workspace=isinstance(config, dict), n_samples=self.session.n)
+        others = self._other_passes_line()
+        if others:
+            trust.advice.append(others)
+        self.trust.set_trust(trust)
         self._update_reached()
+
+    def _other_passes_line(self) -> str:
+        """For a pass that flagged nothing: the workspace's other passes that flagged samples. "Try patchsearch" stood
+        under a DIFT pass whose own Detect job had run patchsearch, which flagged 134 (a newcomer, session 22)."""
+        from naviewer.gui.analyst.trust import OTHER_PASSES
+
+        summary = self.session.settings.get("summary") if isinstance(self.session.settings, dict) else None
+        if not (isinstance(summary, dict) and summary.get("noop")) or self.workspace is None:
+            return ""
+        try:
+            rows = self.workspace.store.passes()
+        except Exception:  # noqa: BLE001 - a pointer only: a store that cannot list passes says nothing here
+            return ""
+        found = []
+        for row in reversed(rows):
+            settings = row.get("settings") if isinstance(row.get("settings"), dict) else {}
+            inner = settings.get("summary") if isinstance(settings.get("summary"), dict) else {}
+            flagged = settings.get("flagged", inner.get("flagged"))
+            if row["id"] != self.session.pass_id and isinstance(flagged, (int, float)) and flagged > 0 \
+                    and not inner.get("noop"):
+                found.append(f"{row['method']} pass {row['id']}: {int(flagged):,} flagged")
+        if not found:
+            return ""
+        return (f"{OTHER_PASSES}: " + "; ".join(found[:6]) + ("; …" if len(found) > 6 else "")
+                + ". Workspace ▸ Detection passes opens one.")
 
     def _update_reached(self, *_args: Any) -> None:
         """The trust notice's count of flags the trusted anchors reach as clean samples (and how many await a

@@ -28,6 +28,9 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollA
 from naviewer.gui.anchors_view import NOTICE_STYLE, WARNING_STYLE
 from naviewer.gui.flow_layout import FlowLayout
 
+#: how the panel's line naming other passes that flagged samples starts (shown as a next step)
+OTHER_PASSES = "Other detection passes of this workspace flagged samples"
+
 #: dropped anchors listed by name before "and N more" (the tooltip has them all)
 NOTES_SHOWN = 4
 
@@ -266,8 +269,8 @@ class TrustNotice(QWidget):
             from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
 
             nothing = NOTHING_FLAGGED_ADVICE.split(".")[0]
-            wider = [a for a in trust.advice if not a.startswith(nothing)]
-            next_steps = [a for a in trust.advice if a.startswith(nothing)]
+            wider = [a for a in trust.advice if not a.startswith((nothing, OTHER_PASSES))]
+            next_steps = [a for a in trust.advice if a.startswith((nothing, OTHER_PASSES))]
             parts = []
             if wider:
                 parts.append("<b>Read the flags wider</b> (the verdict stands, but may hold more clean samples):<br>"

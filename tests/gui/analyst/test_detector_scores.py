@@ -272,3 +272,30 @@ def test_the_large_view_of_a_detectors_pass_shows_its_score_and_the_agreement(qt
     assert f"kdist #2 <b>{kdist[top]:.4g}</b>, rank 1 of 600" in text
     assert "detectors flagging <b>2</b> of 3" in text and "lid #3" not in text  # only the pass's own detector
     viewer.close()
+
+
+def test_a_pass_that_flagged_nothing_names_the_passes_that_did(qtbot, tmp_path) -> None:
+    """"Try patchsearch" stood under a DIFT pass whose own Detect job had run patchsearch (134 flagged), and "no
+    poison detected" over a 7.4 % poisoned set read as a clean bill (a newcomer, session 22)."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(300, 15, seed=4)
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names))
+    try:
+        nothing = {**dict(demo.scores), "flagged": np.zeros(demo.n, bool)}
+        dift = ws.store.add_detection_pass("dift", nothing, {"summary": {"flagged": 0, "noop": True},
+                                                             "advice": [NOTHING_FLAGGED_ADVICE]}, run="r", epoch=0)
+        flagged = np.zeros(demo.n, bool)
+        flagged[:134] = True
+        ws.store.add_detection_pass("patchsearch", {"score": np.arange(demo.n, dtype=np.float32), "flagged": flagged,
+                                                    "cluster": np.where(flagged, 0, -1)}, {"flagged": 134},
+                                    run="posthoc")
+        panel = AnalystPanel.from_workspace(ws, dift, images=np.asarray(demo.images), reviewer="t")
+        qtbot.addWidget(panel)
+        assert "DIFT flagged nothing" in panel.header.text() and "not a clean bill" in panel.header.text()
+        advice = panel.trust.advice.text()
+        assert "What to try next" in advice and "patchsearch pass 2: 134 flagged" in advice
+    finally:
+        ws.close()

@@ -543,6 +543,8 @@ class DensityMapWidget(QWidget):
         self.embedding_note.hide()
         self._projection_notes: dict[str, str] = {}
         self.projection_method = "pca"
+        if session.embeddings is None:  # a pass DIFT ran during training keeps no embeddings: no map of them
+            self._no_embeddings_map()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(tools)
@@ -958,6 +960,23 @@ class DensityMapWidget(QWidget):
             self.projection_box.addItem(text, key)
             if tip:
                 self.projection_box.setItemData(self.projection_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+
+    NO_EMBEDDINGS_NOTE = ("<b>Not a map of the embedding</b>: this pass kept no embeddings (DIFT ran during training), "
+                          "so x is the density rank and y the MinDist to the anchors (candidates only). Run ▸ Detect… "
+                          "with the run's checkpoint embeds every sample and draws the map.")
+
+    def _no_embeddings_map(self) -> None:
+        """Say what the fallback plot is: a thin column and a line, with Fit doing nothing, looked like a rendering
+        fault (a newcomer after naviewer run --dift, session 22); t-SNE needs embeddings, so it is not offered."""
+        self.projection_box.setItemText(0, "rank × MinDist")
+        self.projection_box.setItemData(0, "no embeddings with this pass: density rank across, MinDist up",
+                                        Qt.ItemDataRole.ToolTipRole)
+        tsne = self.projection_box.findData("tsne")
+        if tsne >= 0:
+            self.projection_box.removeItem(tsne)
+        self._projection_notes = {"before": self.NO_EMBEDDINGS_NOTE, "after": ""}
+        self.embedding_note.setText(self.NO_EMBEDDINGS_NOTE)
+        self.embedding_note.setVisible(True)
 
     def set_projection_notes(self, before: str, after: str) -> None:
         """The line above the map naming the encoder whose space it shows: ``before`` for the detection's

@@ -583,3 +583,16 @@ def test_the_inspectors_keys_do_nothing_while_its_image_is_scrolled_away(qtbot, 
     qtbot.waitUntil(lambda: on_screen(inspector.image), timeout=3000)
     press("C")
     assert s.state_of(sid) == "confirmed"
+
+
+def test_a_pass_without_embeddings_says_its_map_is_not_one(qtbot) -> None:
+    """A pass DIFT ran during training keeps no embeddings: the fallback plot (density rank x MinDist) was a thin
+    column and a line that looked like a rendering fault, and Fit did nothing (a newcomer, session 22)."""
+    from naviewer.analysis.demo import make_demo_session
+
+    s = make_demo_session(400, 20, seed=5)
+    s.embeddings = None
+    panel = _panel(qtbot, s)
+    m = panel.map
+    assert "Not a map of the embedding" in m.embedding_note.text() and not m.embedding_note.isHidden()
+    assert m.projection_box.findData("tsne") < 0 and m.projection_box.itemText(0) == "rank × MinDist"

@@ -282,6 +282,9 @@ class AnalysisSession:
         elif "density" in self.scores:
             sign = density_direction(self.scores["density"], None)
             keys.insert(0, -sign * np.asarray(self.scores["density"], dtype=np.float64))
+        elif "score" in self.scores:  # another detector's pass (higher = more suspicious): its flags came in id order
+            score = np.asarray(self.scores["score"], dtype=np.float64)  # (a newcomer's patchsearch pass, session 22)
+            keys.insert(0, np.where(np.isfinite(score), -score, np.inf))
         keys.insert(0, ~self.candidate_mask)
         keys.insert(0, ~self.flagged_mask)
         return np.lexsort(tuple(reversed(keys))).astype(np.int64)

@@ -165,3 +165,14 @@ def test_a_decision_that_changes_nothing_records_nothing() -> None:
     assert len(s.store.audit_log()) == before and changes == []
     s.reject(queue[:4])  # one new: one row, one event
     assert len(s.store.audit_log()) == before + 1 and changes == [[int(queue[3])]]
+
+
+def test_another_detectors_flags_come_highest_score_first() -> None:
+    """A patchsearch pass (score and flags, no density) listed its flags in id order under "suspicion" (a newcomer,
+    session 22): they come highest score first, NaN (never scored) last."""
+    from naviewer.analysis.session import AnalysisSession
+
+    score = np.array([0.1, 0.9, np.nan, 0.5, 0.7, 0.2])
+    flagged = np.array([True, True, False, True, False, False])
+    s = AnalysisSession({"score": score, "flagged": flagged}, labels=np.zeros(6, np.int64))
+    assert s.suspicion_order().tolist() == [1, 3, 0, 4, 5, 2]

@@ -267,6 +267,9 @@ class MainWindow(QMainWindow):
         self.settings = app_settings()
         app = QApplication.instance()
         self.theme_manager = theme_manager or ThemeManager(app, str(self.settings.value("view/theme", "light")))
+        from naviewer.gui.refocus import RefocusAfterDialogs
+
+        self.refocus = RefocusAfterDialogs(self)  # the keys come back after a dialog closes, with no window manager too
         self.jobs = JobManager(self)
         self.probe = EnvironmentProbe(self)
         self.training_job_factory: TrainingJobFactory = default_training_factory

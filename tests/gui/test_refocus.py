@@ -1,0 +1,34 @@
+"""Without a window manager the keyboard stayed on no window after a dialog closed (a newcomer, session 22)."""
+
+from __future__ import annotations
+
+
+def test_a_closed_dialog_gives_the_keys_back_to_the_window(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QApplication, QDialog, QWidget
+
+    from naviewer.gui.refocus import RefocusAfterDialogs
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.show()
+    refocus = RefocusAfterDialogs(window)
+    activated = []
+    monkeypatch.setattr(window, "activateWindow", lambda: activated.append(True))
+    dialog = QDialog(window)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    refocus._on_focus_window(dialog.windowHandle())  # the dialog had the focus
+    monkeypatch.setattr(QApplication, "focusWindow", staticmethod(lambda: None))  # what a bare X server leaves
+    dialog.hide()
+    qtbot.waitUntil(lambda: bool(activated), timeout=3000)
+    assert refocus.activations >= 1
+
+    # a dialog still open when the focus leaves (another application took it): the focus is not pulled back
+    activated.clear()
+    other = QDialog(window)
+    other.show()
+    qtbot.waitExposed(other)
+    refocus._on_focus_window(other.windowHandle())
+    qtbot.wait(200)
+    assert not activated
+    other.close()

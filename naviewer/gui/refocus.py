@@ -28,19 +28,28 @@ class RefocusAfterDialogs(QObject):
         self._watched: set[int] = set()
         QApplication.instance().focusWindowChanged.connect(self._on_focus_window)
 
+    def _alive(self) -> bool:
+        """The window is still there (the application's signals outlive a closed window; its tests make many)."""
+        import shiboken6
+
+        return shiboken6.isValid(self) and shiboken6.isValid(self.window)
+
     def _on_focus_window(self, focused: Optional[QWindow]) -> None:
         """A window of the application other than ``window`` took the focus: when it hides, look (Qt does not say
         that the focus went to no window: it set it to none without a signal, on Xvfb)."""
-        if focused is None or focused is self.window.windowHandle() or id(focused) in self._watched:
+        if focused is None or not self._alive() or focused is self.window.windowHandle() or id(focused) in self._watched:
             return
         self._watched.add(id(focused))
         focused.visibleChanged.connect(lambda visible, w=focused: None if visible else self._closed(w))
         focused.destroyed.connect(lambda *_a, key=id(focused): self._watched.discard(key))
 
     def _closed(self, _previous: QWindow) -> None:
-        QTimer.singleShot(50, self._maybe_refocus)
+        if self._alive():
+            QTimer.singleShot(50, self._maybe_refocus)
 
     def _maybe_refocus(self) -> None:
+        if not self._alive():
+            return
         window = self.window
         if not window.isVisible() or QApplication.focusWindow() is not None:
             return

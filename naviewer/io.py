@@ -170,6 +170,17 @@ def cleanup_stale_temps(directory: PathLike) -> list[Path]:
     return removed
 
 
+def json_loads(text: Union[str, bytes]) -> Any:
+    """``json.loads``, with a document nested too deeply for Python's recursion (a thousand ``[``) raised as the
+    ``ValueError`` (a ``json.JSONDecodeError``) every reader already turns into a message: it was a RecursionError
+    and a traceback (a mutation fuzz, session 22)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        doc = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        raise json.JSONDecodeError("nested too deeply to read", doc[:200], 0) from None
+
+
 def check_regular_file(path: PathLike, what: str = "file") -> None:
     """Refuse a path that exists but is not a regular file (after links): a named pipe blocks the first
     ``open`` for ever, a device reads without end. A missing path passes: the caller says it is missing."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from naviewer.errors import NaviewerError
+from naviewer.io import json_loads
 
 WRITTEN_BY = "written_by"
 #: what an HTML report carries in its head (naviewer.analysis.report writes it)
@@ -32,7 +33,7 @@ def _json_object(path: Path) -> Optional[dict]:
     try:
         if path.stat().st_size > _JSON_READ_LIMIT:
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json_loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None

@@ -28,7 +28,7 @@ import numpy as np
 
 from naviewer.attacks.base import CraftResult
 from naviewer.errors import NaviewerError
-from naviewer.io import atomic_write_text
+from naviewer.io import atomic_write_text, json_loads
 from naviewer.jobs import JobContext, ensure_context
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -163,7 +163,7 @@ def read_ground_truth(path: "str | os.PathLike[str]") -> dict:
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = json_loads(handle.read())
     except FileNotFoundError:
         raise NaviewerError("ground truth file not found", path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

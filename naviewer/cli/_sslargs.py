@@ -7,6 +7,7 @@ import functools
 import json
 import os
 from typing import Any, Callable, Optional
+from naviewer.io import json_loads
 
 
 def in_distributed_session(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -33,7 +34,7 @@ def parse_settings(pairs: Optional[list[str]], what: str = "--set") -> dict[str,
             raise NaviewerError(f"{what} expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
         try:
-            out[key.strip().replace("-", "_")] = json.loads(value)
+            out[key.strip().replace("-", "_")] = json_loads(value)
         except json.JSONDecodeError:
             out[key.strip().replace("-", "_")] = value
     return out

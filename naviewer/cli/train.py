@@ -7,6 +7,7 @@ import argparse
 from naviewer.catalogue import METHOD_NAMES, recipes_help
 
 from naviewer.cli._sslargs import add_backbone_args, in_distributed_session
+from naviewer.io import json_loads
 
 ORDER = 30
 
@@ -165,7 +166,7 @@ def _same_data_as_before(run_dir, store, dataset: str, resuming: bool) -> None: 
     now = {"dataset": str(dataset), "samples": len(store), "fingerprint": _fingerprint(store)}
     if resuming and path.is_file():
         try:
-            before = json.loads(path.read_text(encoding="utf-8"))
+            before = json_loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             before = None
         if isinstance(before, dict) and before.get("fingerprint") not in (None, now["fingerprint"]):

@@ -47,7 +47,7 @@ from naviewer.data.files import FileBackedDataset, KeyBuilder, RealKeys
 from naviewer.data.imageio import DEFAULT_MAX_PIXELS
 from naviewer.data.names import bad_name_char, describe_char, list_line_problem, name_problem, shown
 from naviewer.errors import NaviewerError
-from naviewer.io import atomic_path
+from naviewer.io import atomic_path, json_loads
 
 CLASSES_FILE = "classes.txt"
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -119,7 +119,7 @@ def _export_root(list_path: Path) -> Optional[Path]:
     if list_path.name != "kept.txt":
         return None
     try:
-        record = json.loads((list_path.parent / "provenance.json").read_text(encoding="utf-8"))
+        record = json_loads((list_path.parent / "provenance.json").read_text(encoding="utf-8"))
         root = record["kept_paths"]["dataset_root"] if record.get("naviewer_version") else None
     except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError):
         return None

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.catalogue import DETECTOR_NAMES, DETECTOR_SUMMARIES
 from naviewer.workspace.runs import REVIEW_CHECKPOINT
+from naviewer.io import json_loads
 
 #: detectors that embed images again through the encoder: minutes, not seconds, on a CPU
 SLOW_DETECTORS = ("crop_density", "patchsearch")
@@ -54,7 +55,7 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
         if kept.is_file():
             out.append((kept, "the encoder DIFT flagged with (kept when the review's fine-tune / retrain started)"))
         try:
-            state = json.loads((root / "runs" / run / "dift_state.json").read_text(encoding="utf-8"))
+            state = json_loads((root / "runs" / run / "dift_state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             state = {}
         status = str(state.get("status") or "")

@@ -25,6 +25,7 @@ import numpy as np
 
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.io import json_loads
 
 PathLike = Union[str, "os.PathLike[str]"]
 PLAN_FILE = "plan.json"
@@ -71,7 +72,7 @@ def _read_plan(plan_file: Path, image_size: Optional[int] = None) -> "ShardPlan"
     """The plan on disk; one written before plans recorded the input size takes ``image_size`` (its run cannot
     say, and refusing it would send the user to delete finished shards)."""
     try:
-        values = json.loads(plan_file.read_text(encoding="utf-8"))
+        values = json_loads(plan_file.read_text(encoding="utf-8"))
         if isinstance(values, dict) and "image_size" not in values and image_size is not None:
             values["image_size"] = int(image_size)
         plan = ShardPlan(**values)

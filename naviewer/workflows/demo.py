@@ -31,6 +31,7 @@ import numpy as np
 from naviewer.defense.config import DIFT_PRESETS
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.io import json_loads
 from naviewer.workflows.finetune_record import (  # noqa: F401 - REVIEW_TAG, FINAL_TAG, embed_checkpoint: its API too
     FINAL_TAG,
     FINETUNE_BEFORE,
@@ -341,7 +342,7 @@ def _pass_time(ws, pass_id: int, wall0: float) -> float:
     if metrics.is_file():
         for line in metrics.read_text(encoding="utf-8").splitlines():
             try:
-                record = json.loads(line)
+                record = json_loads(line)
             except ValueError:
                 continue
             if record.get("kind") == "event" and record.get("event") in ("dift_review", "dift_stop"):

@@ -17,6 +17,7 @@ import numpy as np
 
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.io import json_loads
 
 #: the embeddings tags of the detection-epoch encoder (before) and of the finished one (after)
 REVIEW_TAG = "review"
@@ -46,7 +47,7 @@ def last_metrics(metrics: Path, upto: Optional[float] = None) -> dict[str, float
         return out
     for line in metrics.read_text(encoding="utf-8").splitlines():
         try:
-            record = json.loads(line)
+            record = json_loads(line)
         except ValueError:
             continue
         if record.get("kind") != "epoch" or (upto is not None and float(record.get("time", 0)) > upto):
@@ -93,7 +94,7 @@ def complete_finetune_result(ws, run: str, ctx: Optional[JobContext] = None,
     if not path.is_file() or state.get("status") != "finished":
         return None
     try:
-        started = json.loads(path.read_text(encoding="utf-8"))
+        started = json_loads(path.read_text(encoding="utf-8"))
         before, confirmed = dict(started["before"]), np.asarray(started["confirmed"], dtype=np.int64)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise NaviewerError(f"cannot read the fine-tune's start record ({exc})", path) from None

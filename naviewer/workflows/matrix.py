@@ -40,6 +40,7 @@ import numpy as np
 
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.io import json_loads
 
 PathLike = Union[str, "os.PathLike[str]"]
 CELL_FILE = "cell.json"
@@ -464,7 +465,7 @@ def read_cells(out_dir: PathLike) -> list[dict]:
     records = []
     for path in sorted((Path(out_dir) / "cells").glob(f"*/{CELL_FILE}")):
         try:
-            value = json.loads(path.read_text(encoding="utf-8"))
+            value = json_loads(path.read_text(encoding="utf-8"))
         except ValueError:
             continue
         if isinstance(value, dict) and value.get("status") == "done":
@@ -509,7 +510,7 @@ def _add_floor_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext
         path = out / "cells" / cell.key / CELL_FILE
         if cell.key not in done:
             continue
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json_loads(path.read_text(encoding="utf-8"))
         if record.get("floor") is None or 1 + len(record.get("floor_repeats") or []) >= int(config.floors):
             continue
         ctx.event("log", message=f"=== matrix cell {cell.key}: floor draws up to {int(config.floors)}")

@@ -22,6 +22,7 @@ import numpy as np
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.runs import FinetuneOutcome, confirmed_ids, read_state
+from naviewer.io import json_loads
 
 if TYPE_CHECKING:
     from naviewer.workspace import Workspace
@@ -447,7 +448,7 @@ def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[
         path = ws.path / "runs" / run / "finetune_result.json"  # the demo / GUI in-training path
         if path.is_file():
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
+                record = json_loads(path.read_text(encoding="utf-8"))
             except ValueError:
                 record = None
             if isinstance(record, dict):
@@ -562,7 +563,7 @@ def _same_workspace(ws: Workspace, other: Path) -> bool:
         from naviewer.workspace.config import tomllib  # (the tomli backport on 3.10)
 
         theirs = tomllib.loads((other / "workspace.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):  # (tomllib's error is a ValueError)
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):  # (tomllib's error is a ValueError)
         return False
 
     def stamp(config: dict) -> tuple:

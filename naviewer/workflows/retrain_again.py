@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.io import json_loads
 
 #: the store's run kind of a retrain on changed decisions (its config names the run it follows)
 AGAIN_KIND = "retrain-again"
@@ -33,7 +34,7 @@ def latest_again_result(ws, run: str) -> Optional[dict]:
     for record in reversed(again_runs(ws, run)):
         path = ws.path / "runs" / record["name"] / RESULT_FILE
         try:
-            result = json.loads(path.read_text(encoding="utf-8"))
+            result = json_loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(result, dict):
@@ -44,7 +45,7 @@ def latest_again_result(ws, run: str) -> Optional[dict]:
 def _first_result(ws, run: str) -> dict:
     path = ws.path / "runs" / run / RESULT_FILE
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json_loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NaviewerError(f"run {run!r} has no finished remove-and-retrain to train again after: remove and retrain "
                             "first (the Fine-tune tab, or naviewer finetune)", path) from None

@@ -81,6 +81,8 @@ def read_config(path: PathLike) -> dict[str, Any]:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise NaviewerError(f"garbled workspace configuration ({exc})", path) from exc
+    except RecursionError:  # a thousand nested arrays: tomllib recursed out (a mutation fuzz, session 22)
+        raise NaviewerError("garbled workspace configuration (nested too deeply to read)", path) from None
     header = config.get("workspace")
     if not isinstance(header, dict) or "schema" not in header:
         raise NaviewerError("not a naviewer workspace configuration (no [workspace] schema)", path)

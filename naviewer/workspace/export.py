@@ -49,7 +49,7 @@ import numpy as np
 
 from naviewer import __version__
 from naviewer.errors import NaviewerError
-from naviewer.io import cleanup_stale_temps, describe_os_error, fsync_dir, json_default, temp_path_for
+from naviewer.io import cleanup_stale_temps, describe_os_error, fsync_dir, json_default, json_loads, temp_path_for
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.anchor_record import anchor_trust
 from naviewer.workspace.source_root import source_root as _source_root
@@ -206,7 +206,7 @@ EXPORT_COMPANIONS = ("review-report.html",)
 def is_earlier_export(out: Path) -> bool:
     """``out`` holds a provenance.json naviewer wrote (a JSON object with its version and export time)."""
     try:
-        record = json.loads((out / PROVENANCE_NAME).read_text(encoding="utf-8"))
+        record = json_loads((out / PROVENANCE_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return False
     return isinstance(record, dict) and "naviewer_version" in record and "exported_at" in record
@@ -694,7 +694,7 @@ def open_kept_dataset(export_dir: PathLike) -> "ImageDataset":
 
     path = Path(export_dir) / PROVENANCE_NAME
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json_loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NaviewerError("no provenance.json: not a complete naviewer export", path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Union
 
-from naviewer.io import json_default
+from naviewer.io import json_default, json_loads
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -62,7 +62,7 @@ def read_metrics(path: PathLike, start_offset: int = 0) -> tuple[list[dict[str, 
         if not raw:
             continue
         try:
-            value = json.loads(raw)
+            value = json_loads(raw)
         except (ValueError, UnicodeDecodeError):
             continue
         if isinstance(value, dict):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.io import atomic_write_json
+from naviewer.io import atomic_write_json, json_loads
 
 if TYPE_CHECKING:
     from naviewer.workspace.workspace import Workspace
@@ -102,7 +102,7 @@ def _read_record(ws: "Workspace", run: str) -> Optional[dict]:
     if not path.is_file():
         return None
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json_loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise NaviewerError(f"garbled DIFT run state ({exc})", path) from exc
     return value if isinstance(value, dict) else None
@@ -245,7 +245,7 @@ def training_ended(metrics: Path) -> Optional[bool]:
         if b'"event"' not in line and b'"run_start"' not in line:
             continue
         try:
-            record = json.loads(line)
+            record = json_loads(line)
         except ValueError:
             continue
         if record.get("kind") == "event" and record.get("event") == "finished":

@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.io import describe_os_error, json_default
+from naviewer.io import describe_os_error, json_default, json_loads
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -552,9 +552,9 @@ class WorkspaceStore:
         if row is None:
             return None
         try:
-            value = json.loads(row[0])
+            value = json_loads(row[0])
             summary = {"count": int(value["count"]), "label_min": value["label_min"], "label_max": value["label_max"]}
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, OverflowError):  # (a count of 1e999 is inf: int() overflows)
             return None
         if verify:
             names = [statement.split()[5] for statement in _SUMMARY_TRIGGERS]
@@ -830,7 +830,7 @@ class WorkspaceStore:
     def _json_object(self, text: Any, what: str) -> dict[str, Any]:
         """A JSON object column; garbled text (another tool's edit) is a NaviewerError naming the row."""
         try:
-            value = json.loads(text)
+            value = json_loads(text)
         except (TypeError, ValueError) as exc:
             raise NaviewerError(f"{what} are garbled ({exc})", self.path) from None
         if not isinstance(value, dict):

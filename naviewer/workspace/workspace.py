@@ -32,7 +32,7 @@ import numpy as np
 from naviewer import __version__
 from naviewer.data.names import list_line_problem, name_problem
 from naviewer.errors import NaviewerError
-from naviewer.io import atomic_save_npy, atomic_write_json
+from naviewer.io import atomic_save_npy, atomic_write_json, json_loads
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.source_root import source_root
 from naviewer.workspace.config import (
@@ -454,7 +454,7 @@ class Workspace:
         except FileNotFoundError:
             return None
         try:
-            value = json.loads(text)
+            value = json_loads(text)
         except ValueError as exc:
             raise NaviewerError(f"garbled ground truth ({exc})", path) from exc
         if not isinstance(value, dict):

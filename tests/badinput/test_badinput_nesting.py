@@ -1,0 +1,62 @@
+"""Files nested too deeply for Python's recursion (a mutation fuzz, session 22): a JSON or TOML document of a
+thousand ``[`` raised a RecursionError and a traceback from every reader; a count of 1e999 overflowed int()."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from naviewer.errors import NaviewerError
+
+DEEP_JSON = "[" * 5000 + "]" * 5000
+
+
+def test_json_loads_says_too_deep_as_a_decode_error() -> None:
+    from naviewer.io import json_loads
+
+    with pytest.raises(json.JSONDecodeError, match="nested too deeply"):
+        json_loads(DEEP_JSON)
+    with pytest.raises(ValueError):
+        json_loads(DEEP_JSON.encode())
+    assert json_loads('{"a": [1, 2]}') == {"a": [1, 2]}
+
+
+def test_a_deep_ground_truth_file_is_named(tmp_path) -> None:
+    from naviewer.attacks.export import read_ground_truth
+
+    path = tmp_path / "ground_truth.json"
+    path.write_text(DEEP_JSON)
+    with pytest.raises(NaviewerError, match="ground_truth.json"):
+        read_ground_truth(path)
+
+
+def test_a_deep_workspace_configuration_is_named(tmp_path) -> None:
+    from naviewer.workspace.config import read_config
+
+    (tmp_path / "workspace.toml").write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(NaviewerError, match="nested too deeply"):
+        read_config(tmp_path / "workspace.toml")
+
+
+def test_a_deep_metrics_line_is_skipped(tmp_path) -> None:
+    from naviewer.workspace.metrics import read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(DEEP_JSON + '\n{"kind": "step", "loss": 1.0}\n')
+    records, _offset = read_metrics(path)
+    assert records == [{"kind": "step", "loss": 1.0}]
+
+
+def test_a_deep_run_record_on_resume_is_not_a_traceback(tmp_path) -> None:
+    from naviewer.workspace.runs import read_state
+
+    class _Ws:  # what read_state needs of a workspace
+        path = tmp_path
+
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "runs" / "r" / "dift_state.json").write_text(DEEP_JSON)
+    try:
+        read_state(_Ws(), "r")
+    except NaviewerError as exc:
+        assert "dift_state.json" in str(exc)

@@ -229,7 +229,8 @@ class OverviewPanel(QWidget):
 
 
 class LogView(QPlainTextEdit):
-    """The Log panel: the state's log lines as they come."""
+    """The Log panel: the state's log lines as they come, the newest in view unless the reader scrolled up (it stayed
+    at the first lines when shown: a newcomer, session 22)."""
 
     def __init__(self, state: AppState, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -238,7 +239,19 @@ class LogView(QPlainTextEdit):
         self.setMaximumBlockCount(2000)
         for line in state.messages:
             self.appendPlainText(line)
-        state.events.message.connect(self.appendPlainText)
+        state.events.message.connect(self.append_line)
+
+    def append_line(self, line: str) -> None:
+        bar = self.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 2
+        self.appendPlainText(line)
+        if at_end:
+            bar.setValue(bar.maximum())
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
 
 def detection_outcome(result: dict) -> str:

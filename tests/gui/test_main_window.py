@@ -500,3 +500,18 @@ def test_a_recent_list_that_is_not_a_list_does_not_stop_the_start(qtbot, window)
     window.settings.setValue("recent/workspaces", 7)
     assert window.reopen_last_workspace() is None
     assert "is gone" in window.statusBar().currentMessage()
+
+
+def test_the_log_keeps_the_newest_line_in_view(qtbot, window):
+    """The Log stayed on its first lines (a newcomer, session 22): the newest is in view unless the reader scrolled
+    up to read an older one."""
+    log = window.log
+    log.resize(400, 120)
+    log.show()
+    for i in range(200):
+        window.state.log(f"line {i}")
+    bar = log.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=3000)
+    bar.setValue(0)  # reading an older line: a new one does not pull the view away
+    window.state.log("one more")
+    assert bar.value() == 0

@@ -1400,7 +1400,7 @@ class GalleryWidget(QWidget):
         flags = sum(c.values())
         if not self.session.flagged_mask.any():  # "decided 0 / 0 flags" stayed after three decisions (newcomer)
             confirmed, rejected = self._decided_anywhere()
-            self.progress_label.setText(f"this pass flagged nothing · {confirmed + rejected:,} samples decided "
+            self.progress_label.setText(f"this pass flagged nothing · {plural(confirmed + rejected)} decided "
                                         f"(confirmed {confirmed:,} · rejected {rejected:,})")
             return
         done = c["confirmed"] + c["rejected"]

@@ -772,8 +772,9 @@ class TrainingMonitor(QWidget):
         self._update_notes()
         info = self.run_info
         if not info and not self.last_step and not self.last_epoch and not self.unread_records:
-            if self.state == "following":
-                self.header.setText("Waiting for the run to write its first records…" + self._follow_problem())
+            # a run forgotten (another workspace opened) left its header above "No training run yet" (session 22)
+            self.header.setText("Waiting for the run to write its first records…" + self._follow_problem()
+                                if self.state == "following" else "")
             return
         accent = self._theme.accent
         parts = []

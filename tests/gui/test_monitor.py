@@ -501,3 +501,19 @@ def test_before_any_run_the_monitor_says_how_to_start_one_instead_of_empty_chart
     monitor.reset()
     monitor.detach()
     assert monitor.placeholder.isVisible()
+
+
+def test_a_forgotten_run_leaves_no_header_behind(qtbot, tmp_path):
+    """After another workspace opened, the header still named the followed run's epoch and loss above "No training
+    run yet" (a newcomer, session 22)."""
+    from naviewer.gui.monitor import TrainingMonitor
+
+    monitor = TrainingMonitor()
+    qtbot.addWidget(monitor)
+    monitor.add_records([{"kind": "run_start", "method": "simclr", "total_epochs": 150},
+                         {"kind": "step", "epoch": 64, "step": 3, "loss": 4.47}])
+    assert "SIMCLR" in monitor.header.text()
+    monitor.detach()
+    monitor.reset()
+    monitor._update_header()
+    assert monitor.header.text() == "" and not monitor.placeholder.isHidden()

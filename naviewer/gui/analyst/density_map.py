@@ -961,9 +961,10 @@ class DensityMapWidget(QWidget):
             if tip:
                 self.projection_box.setItemData(self.projection_box.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
 
-    NO_EMBEDDINGS_NOTE = ("<b>Not a map of the embedding</b>: this pass kept no embeddings (DIFT ran during training), "
-                          "so x is the density rank and y the MinDist to the anchors (candidates only). Run ▸ Detect… "
-                          "with the run's checkpoint embeds every sample and draws the map.")
+    NO_EMBEDDINGS_NOTE = ("<b>Not a map of the embedding</b>: no embeddings are saved with this pass (a DIFT pass made "
+                          "during training keeps none), so x is the density rank and y the MinDist to the anchors where "
+                          "the pass has them. Run ▸ Detect… with the run's checkpoint embeds every sample and draws the "
+                          "map.")
 
     def _no_embeddings_map(self) -> None:
         """Say what the fallback plot is: a thin column and a line, with Fit doing nothing, looked like a rendering

@@ -460,9 +460,13 @@ class WhyFlaggedWidget(QWidget):
         plot.clear()
         md = s.score("mindist")
         gmm = s.gmm()
+        if md is None and s.score("score") is not None:  # another detector's pass: its own evidence, not three
+            self._draw_detector_score(plot)               # empty charts (a newcomer's patchsearch pass, session 22)
+            return
         if md is None or gmm is None:
             plot.setTitle("MinDist: not available for this pass", color="#888", size="10pt")
             return
+        plot.setLabel("bottom", "MinDist of the candidates")
         values = gmm["values"]
         if len(values) == 0:
             plot.setTitle("MinDist: no candidates in this pass", color="#888", size="10pt")
@@ -497,6 +501,49 @@ class WhyFlaggedWidget(QWidget):
             # guard judged the split, and only the Log said so (a newcomer, session 19)
             title = f"MinDist: {above} above the split, none flagged (the guard)"
         self._layouts["mindist"].set((float(edges[0]), float(edges[-1])), top, line, title)
+
+    def _draw_detector_score(self, plot: pg.PlotWidget) -> None:
+        """A detector pass (patchsearch, kdist, ...): the histogram of its score (higher = more suspicious) over every
+        scored sample, its flags' and the selection's, and the threshold its rule set."""
+        s = self.session
+        score = np.asarray(s.score("score"), dtype=np.float64)
+        finite = np.isfinite(score)
+        name = str(getattr(s, "method", None) or "detector")
+        if not finite.any():
+            plot.setTitle(f"{name} score: no sample scored", color="#888", size="10pt")
+            return
+        values = score[finite]
+        lo, hi = float(values.min()), float(values.max())
+        pad = 0.05 * (hi - lo or 1.0)
+        edges = np.linspace(lo - pad, hi + pad, 41)
+        counts = hist_counts(values, edges)
+        flagged = score[s.flagged_mask & finite]
+        flag_top = int(hist_counts(flagged, edges).max()) if len(flagged) else 0
+        cut_tall = flag_top > 0 and counts.max() > 10 * flag_top  # most samples pile at one end (patchsearch's 0):
+        label = f"scored ({int(finite.sum()):,}{', tallest bar cut' if cut_tall else ''})"  # the flags' bars would
+        top = self._hist(plot, None, edges, QColor(150, 150, 150), label, 90, counts=counts)  # lie flat under it
+        if len(flagged):
+            top = max(top, self._hist(plot, flagged, edges, FLAG_COLOUR, f"flagged ({len(flagged):,})", 160))
+        if cut_tall:
+            top = 3 * flag_top
+        sel = s.selection
+        if len(sel):
+            sv = score[np.asarray(sel, dtype=np.int64)]
+            sv = sv[np.isfinite(sv)]
+            if len(sv):
+                top = max(top, self._hist(plot, sv, edges, SELECTION_COLOUR, f"selected ({len(sv)})", 200))
+        threshold = (s.settings.get("threshold") or {}) if isinstance(s.settings, dict) else {}
+        cut = threshold.get("value") if isinstance(threshold, dict) else None
+        line = None
+        on_score = isinstance(threshold, dict) and "on" not in threshold  # patchsearch cuts the log-odds, not this
+        if on_score and isinstance(cut, (int, float)) and np.isfinite(cut) and lo <= float(cut) <= hi:
+            ink = getattr(plot, "naviewer_foreground", _foreground())
+            line = pg.InfiniteLine(float(cut), angle=90, pen=pg.mkPen(ink, width=1.5, style=Qt.PenStyle.DashLine),
+                                   label=f"cut {float(cut):.3g}", labelOpts=_line_label(plot, ink))
+            plot.addItem(line)
+        plot.setLabel("bottom", f"{name} score (higher = more suspicious)")
+        self._layouts["mindist"].set((float(edges[0]), float(edges[-1])), top, line,
+                                     f"{name}: {len(flagged):,} flagged by its score")
 
     def _draw_density(self) -> None:
         plot, s = self.density_plot, self.session

@@ -299,3 +299,31 @@ def test_a_pass_that_flagged_nothing_names_the_passes_that_did(qtbot, tmp_path) 
         assert "What to try next" in advice and "patchsearch pass 2: 134 flagged" in advice
     finally:
         ws.close()
+
+
+def test_why_flagged_shows_a_detector_pass_its_own_score(qtbot, tmp_path) -> None:
+    """A patchsearch pass showed three empty charts ("MinDist: not available", ...) (a newcomer, session 22): the
+    first shows the detector's score, its flags and its cut."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(300, 15, seed=4)
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names))
+    try:
+        flagged = np.zeros(demo.n, bool)
+        flagged[:20] = True
+        score = np.linspace(1.0, 0.0, demo.n).astype(np.float32)
+        score[-5:] = np.nan
+        ps = ws.store.add_detection_pass("patchsearch", {"score": score, "flagged": flagged,
+                                                         "cluster": np.where(flagged, 0, -1)},
+                                         {"flagged": 20, "threshold": {"rule": "gmm2", "value": 0.93}}, run="posthoc")
+        panel = AnalystPanel.from_workspace(ws, ps, images=np.asarray(demo.images), reviewer="t")
+        qtbot.addWidget(panel)
+        why = panel.why
+        why.refresh()
+        item = why.mindist_plot.getPlotItem()
+        assert "patchsearch: 20 flagged by its score" in item.titleLabel.text
+        assert "patchsearch score" in item.getAxis("bottom").labelText
+        assert any(getattr(i, "value", lambda: None)() == 0.93 for i in item.items if hasattr(i, "value"))
+    finally:
+        ws.close()

@@ -16,6 +16,7 @@ docked on the workspace's latest pass, the monitor following its latest run).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -1565,7 +1566,8 @@ class MainWindow(QMainWindow):
             return
         env = cached_environment()
         n = self.state.samples
-        initial = self.train_settings or self.state.workspace_summary.get("train_settings") or None
+        initial = (self.train_settings or self.state.workspace_summary.get("train_settings")
+                   or self._last_train_settings() or None)
         dialog = TrainDialog(self, initial, n_samples=n,
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
@@ -1592,9 +1594,32 @@ class MainWindow(QMainWindow):
         workspace, dataset = self.workspace_path, None if self.workspace_path else self.dataset_path
         return lambda settings: partial(estimate_training_time, settings, workspace=workspace, dataset_path=dataset)
 
+    def _last_train_settings(self) -> dict[str, Any]:
+        """The form's fields as the last training started with them, in any session (a newcomer's next workspace
+        offered ResNet-18 at width 64 again and spent 45 s measuring it before they could change it; session 22).
+        Only the form's own fields with plain values: the settings file is the user's to edit."""
+        from naviewer.gui.train_dialog import DEFAULTS
+
+        raw = self.settings.value("train/last")
+        try:
+            saved = json.loads(raw) if isinstance(raw, str) else {}
+        except (ValueError, RecursionError):
+            return {}
+        if not isinstance(saved, dict):
+            return {}
+        return {k: v for k, v in saved.items()
+                if k in DEFAULTS and (v is None or isinstance(v, (str, int, float)) and not isinstance(v, bool))}
+
     def start_training(self, settings: dict[str, Any]) -> Optional[Job]:
         """Start training with validated dialog settings through ``training_job_factory``."""
         self.train_settings = dict(settings)
+        try:
+            from naviewer.gui.train_dialog import DEFAULTS
+
+            self.settings.setValue("train/last", json.dumps({k: settings.get(k) for k in DEFAULTS if k in settings},
+                                                            default=str))
+        except (TypeError, ValueError):
+            pass
         try:
             function, run_dir = self.training_job_factory(dict(settings), self)
         except NaviewerError as exc:

@@ -515,3 +515,20 @@ def test_the_log_keeps_the_newest_line_in_view(qtbot, window):
     bar.setValue(0)  # reading an older line: a new one does not pull the view away
     window.state.log("one more")
     assert bar.value() == 0
+
+
+def test_the_train_form_offers_the_last_trainings_fields_in_a_new_session(qtbot, window, tmp_path, monkeypatch):
+    """A newcomer's next workspace offered ResNet-18 at width 64 again (and measured it for 45 s); the fields of the
+    last training started are offered, from the settings file, in any session; odd values there are skipped."""
+    window.settings.setValue("train/last", '{"epochs": 7, "arch": "resnet10", "width": 16, "image_size": 32, '
+                                           '"backbone": [1, 2], "device": true}')
+    assert window._last_train_settings() == {"epochs": 7, "arch": "resnet10", "width": 16, "image_size": 32}
+    window.settings.setValue("train/last", "[" * 3000)
+    assert window._last_train_settings() == {}
+    window.settings.setValue("train/last", None)
+    monkeypatch.setattr(window, "training_job_factory", lambda settings, w: (_ for _ in ()).throw(
+        __import__("naviewer.errors", fromlist=["NaviewerError"]).NaviewerError("no")))
+    monkeypatch.setattr(window, "inform", lambda *a, **k: None)
+    window.start_training({"method": "byol", "epochs": 12, "batch_size": 64, "lr": None, "device": "cpu",
+                           "arch": "resnet10", "width": 8, "image_size": 16})
+    assert window._last_train_settings()["epochs"] == 12 and window._last_train_settings()["method"] == "byol"

@@ -1616,7 +1616,8 @@ class MainWindow(QMainWindow):
         try:
             from naviewer.gui.train_dialog import DEFAULTS
 
-            self.settings.setValue("train/last", json.dumps({k: settings.get(k) for k in DEFAULTS if k in settings},
+            flat = {**settings, **{k: v for k, v in (settings.get("backbone") or {}).items() if k in ("arch", "width")}}
+            self.settings.setValue("train/last", json.dumps({k: flat.get(k) for k in DEFAULTS if k in flat},
                                                             default=str))
         except (TypeError, ValueError):
             pass

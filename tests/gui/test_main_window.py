@@ -530,5 +530,6 @@ def test_the_train_form_offers_the_last_trainings_fields_in_a_new_session(qtbot,
         __import__("naviewer.errors", fromlist=["NaviewerError"]).NaviewerError("no")))
     monkeypatch.setattr(window, "inform", lambda *a, **k: None)
     window.start_training({"method": "byol", "epochs": 12, "batch_size": 64, "lr": None, "device": "cpu",
-                           "arch": "resnet10", "width": 8, "image_size": 16})
-    assert window._last_train_settings()["epochs"] == 12 and window._last_train_settings()["method"] == "byol"
+                           "backbone": {"arch": "resnet10", "width": 8, "cifar_stem": True}, "image_size": 16})
+    last = window._last_train_settings()
+    assert last["epochs"] == 12 and last["method"] == "byol" and last["arch"] == "resnet10" and last["width"] == 8

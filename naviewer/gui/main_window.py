@@ -1568,7 +1568,8 @@ class MainWindow(QMainWindow):
         n = self.state.samples
         initial = (self.train_settings or self.state.workspace_summary.get("train_settings")
                    or self._last_train_settings() or None)
-        dialog = TrainDialog(self, initial, n_samples=n,
+        dialog = TrainDialog(self, initial, n_samples=n, dift_available=self.workspace_path is not None
+                             and self.training_job_factory is default_training_factory,
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
                              "No workspace or dataset is open: the configured training job decides what it trains on.",
@@ -1627,11 +1628,21 @@ class MainWindow(QMainWindow):
             self.inform("Cannot train", str(exc), QMessageBox.Icon.Warning)
             return None
         resources = ["training"] + ([f"workspace:{self.workspace_path}"] if self.workspace_path else [])
-        job = self.start_job(function, f"Train {settings.get('method', '')}".strip(), resources=resources,
-                             kind="training", torch_threads=tasks.training_threads())
+        dift, path = bool(settings.get("dift")) and self.workspace_path is not None, self.workspace_path
+
+        def done(job: Job) -> None:  # DIFT stopped for the review: the workspace opens on its flags (the Analyst)
+            result = job.result if isinstance(job.result, dict) else {}
+            if result.get("status") == "noop":
+                self.statusBar().showMessage("DIFT flagged nothing during the training (not a clean bill: Run ▸ "
+                                             "Detect… tries other detectors on the encoder)", 20000)
+            self.open_workspace(path)
+
+        job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else ""),
+                             resources=resources, kind="training", torch_threads=tasks.training_threads(),
+                             on_success=done if dift else None)
         if job is None:
             return None
-        job.plain_training = True  # no DIFT in it: the Overview's next step is Detect on its encoder, not "flags"
+        job.plain_training = not dift  # without DIFT the Overview's next step is Detect on its encoder, not "flags"
         self.state.set_training(job)
         if run_dir is not None:
             self.state.set_run(run_dir)

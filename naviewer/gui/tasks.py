@@ -348,6 +348,18 @@ def default_training_job(settings: dict[str, Any], *, workspace: Optional[Path],
         raise NaviewerError("Open a workspace or a dataset first: training needs images to train on.")
     name = run_name(settings)
     run_dir = (workspace / "runs" / name) if workspace is not None else None
+    if settings.get("dift"):
+        if workspace is None:
+            raise NaviewerError("DIFT in the loop needs a workspace (its anchors and detection passes): File ▸ New "
+                                "workspace… over this dataset first.")
+        check_dift_training(settings, workspace)  # said before anything starts, not after the epochs
+
+        def dift_job(ctx: JobContext) -> Any:
+            from naviewer.gui.training import run_dift_training
+
+            return run_dift_training(settings, ctx, workspace=workspace, run_name=name)
+
+        return dift_job, run_dir
 
     def job(ctx: JobContext) -> Any:
         from naviewer.gui.training import run_training
@@ -355,6 +367,23 @@ def default_training_job(settings: dict[str, Any], *, workspace: Optional[Path],
         return run_training(settings, ctx, workspace=workspace, dataset_path=dataset_path, run_name=name)
 
     return job, run_dir
+
+
+def check_dift_training(settings: dict[str, Any], workspace: Path) -> None:
+    """A DIFT training the workspace cannot hold, refused before it starts: too few epochs to ever detect, or a
+    dataset too small for DIFT's k and anchors (NaviewerError)."""
+    from naviewer.defense.config import DiftConfig
+    from naviewer.workflows.posthoc import check_dift_size
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(workspace, read_only=True) as ws:
+        dift = DiftConfig.from_workspace(ws, {"review": DiftConfig.review})
+        start, epochs = dift.detection_start(int(settings["epochs"])), int(settings["epochs"])
+        if start >= epochs:
+            raise NaviewerError(f"DIFT starts detecting at epoch {start + 1} and this training has {epochs} "
+                                f"epoch{'' if epochs == 1 else 's'}: it would never detect. Train for more epochs, or "
+                                "untick DIFT in the loop and run Run ▸ Detect… on the encoder after.")
+        check_dift_size(ws, dift)
 
 
 def posthoc_detect(path: Path, checkpoint: Path, ctx: JobContext, *, run: str = "posthoc",

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -148,6 +149,7 @@ def validate_train_settings(
     if error:
         errors["image_size"] = error
     settings["image_size"] = size
+    settings["dift"] = bool(raw.get("dift"))
     return settings, errors
 
 
@@ -166,6 +168,7 @@ class TrainDialog(QDialog):
         estimator: Optional[Callable[[dict[str, Any]], Callable[[Any], dict]]] = None,
         job_manager: Any = None,
         measure_after_probe: bool = False,
+        dift_available: bool = False,
     ) -> None:
         """``estimator(settings)`` gives a job function (``fn(ctx) -> dict`` like
         :func:`naviewer.gui.training.estimate_training_time`) that times a few training steps; with it the
@@ -229,6 +232,18 @@ class TrainDialog(QDialog):
         form.addRow("Width", self.width_box)
         form.addRow("Image size (px)", self.image_size)
         form.addRow("Device", self.device)
+        # DIFT in the loop, as the demo and naviewer run --dift do: the window could only train without it (a
+        # newcomer with their own data, session 22); only with a workspace (its anchors, its detection passes)
+        self.dift = QCheckBox("DIFT in the loop (stops for your review)")
+        self.dift.setToolTip("as naviewer run WORKSPACE --dift: every sample ranked each epoch from epoch min(10, max(5, "
+                             "2 % of the epochs)) (the workspace's [dift] settings); when the flags hold, the run "
+                             "checkpoints and the Analyst opens on them; the Fine-tune / retrain tab goes on after the "
+                             "review")
+        self.dift.setChecked(bool(values.get("dift")) and dift_available)
+        self.dift.setEnabled(dift_available)
+        if not dift_available:
+            self.dift.setToolTip("needs an open workspace (its anchors and detection passes): File ▸ New workspace…")
+        form.addRow("", self.dift)
 
         self.source_label = QLabel(source_description)
         self.source_label.setObjectName("hintLabel")
@@ -312,6 +327,7 @@ class TrainDialog(QDialog):
             "arch": self.arch.currentData(),
             "width": self.width_box.currentText(),
             "image_size": self.image_size.text(),
+            "dift": self.dift.isChecked(),
         }
 
     def settings(self) -> dict[str, Any]:

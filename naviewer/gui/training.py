@@ -64,6 +64,24 @@ def _train(settings: dict[str, Any], ctx: JobContext, workspace: Optional[Path],
     return trainer.fit(ctx)
 
 
+def run_dift_training(settings: dict[str, Any], ctx: JobContext, workspace: Path, run_name: str) -> dict[str, Any]:
+    """The Train dialog with DIFT in the loop: ``naviewer run WORKSPACE --dift`` with the dialog's recipe and the
+    workspace's [dift] settings; the run stops for the review (status ``awaiting_review``, its pass id), or ends
+    (``noop``: DIFT found no crowded group). The window then opens the workspace, which docks the Analyst."""
+    _import_engine()
+    from naviewer.defense.config import DiftConfig
+    from naviewer.ssl.trainer import TrainConfig
+    from naviewer.workflows.dift_training import train_with_dift
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(workspace) as ws:
+        config = TrainConfig.from_dict(train_config_values(settings))
+        dift = DiftConfig.from_workspace(ws, {"review": DiftConfig.review})
+        out = train_with_dift(ws, config, dift, run=run_name, accept_all=False, monitor=True, dift=True, ctx=ctx)
+        return {"status": getattr(out.status, "value", out.status), "pass_id": out.pass_id, "run": run_name,
+                "flagged": (out.detection or {}).get("flagged") if isinstance(out.detection, dict) else None}
+
+
 def _import_engine() -> None:
     """torch and the trainer, imported while no other thread imports them (the device probe); a
     NaviewerError when this installation has no training engine."""

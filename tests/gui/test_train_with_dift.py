@@ -1,0 +1,71 @@
+"""The Train dialog's DIFT in the loop: the window could only train without it, so a newcomer with their own data
+had to learn ``naviewer run --dift`` (session 22). A tiny workspace, DIFT from the first epoch: the run stops for the
+review and the window opens the Analyst on its flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from naviewer.errors import NaviewerError
+
+pytest.importorskip("naviewer.ssl.trainer")
+
+SETTINGS = {"method": "simclr", "augment_recipe": "", "epochs": 3, "batch_size": 32, "lr": None, "device": "cpu",
+            "backbone": {"arch": "resnet10", "width": 8}, "image_size": 16, "max_steps_per_epoch": 2,
+            "knn_every": 0, "num_threads": 1, "dift": True}
+
+
+def _workspace(root, dift: dict):
+    from PIL import Image
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.data.sources import open_dataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(120, 12, seed=2, n_classes=3)
+    for i, (image, label) in enumerate(zip(np.asarray(demo.images), demo.labels)):
+        folder = root / "images" / f"c{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:03d}.png")
+    with Workspace.create(root / "ws", open_dataset(root / "images")) as ws:
+        ws.update_config("dift", dift)
+    return root / "ws"
+
+
+def test_too_few_epochs_for_dift_is_refused_before_anything_starts(tmp_path):
+    from naviewer.gui import tasks
+
+    path = _workspace(tmp_path, {"start_epoch": 5})
+    with pytest.raises(NaviewerError, match="it would never detect"):
+        tasks.default_training_job(dict(SETTINGS), workspace=path, dataset_path=None)
+    with pytest.raises(NaviewerError, match="needs a workspace"):
+        tasks.default_training_job(dict(SETTINGS), workspace=None, dataset_path=tmp_path / "images")
+
+
+def test_the_train_dialog_offers_dift_only_with_a_workspace(qtbot):
+    from naviewer.gui.train_dialog import TrainDialog, validate_train_settings
+
+    dialog = TrainDialog(None, {"dift": True}, dift_available=False)
+    qtbot.addWidget(dialog)
+    assert not dialog.dift.isEnabled() and not dialog.dift.isChecked()
+    dialog = TrainDialog(None, {"dift": True}, dift_available=True)
+    qtbot.addWidget(dialog)
+    assert dialog.dift.isEnabled() and dialog.dift.isChecked() and dialog.raw_values()["dift"] is True
+    settings, errors = validate_train_settings({**dialog.raw_values(), "epochs": "4"})
+    assert settings["dift"] is True
+
+
+def test_a_dift_training_from_the_window_opens_its_flags(qtbot, window, tmp_path):
+    path = _workspace(tmp_path, {"start_epoch": 0, "patience": 1, "k": 5, "n_min": 2, "guard_separation": 1e-6,
+                                 "guard_check_split": False, "max_detection_epochs": 1, "anchors_per_class": 3})
+    window.open_workspace(path)
+    qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=30000)
+    job = window.start_training(dict(SETTINGS))
+    assert job is not None and "with DIFT" in job.name and not job.plain_training
+    qtbot.waitUntil(lambda: job.state.value in ("finished", "failed", "cancelled"), timeout=180000)
+    assert job.state.value == "finished", job.error_message()
+    # random images: DIFT may stop for the review or flag nothing; either way its pass opens in the Analyst
+    assert job.result["status"] in ("awaiting_review", "noop") and job.result["pass_id"] is not None
+    qtbot.waitUntil(lambda: window.analyst_dock is not None, timeout=60000)
+    assert window.analyst_dock.pass_id == job.result["pass_id"]

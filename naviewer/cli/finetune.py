@@ -166,8 +166,9 @@ def _run(args: argparse.Namespace) -> int:
 
             runs = [args.run] if args.run is not None else pending_review_runs(ws)
             state = read_state(ws, runs[0]) if len(runs) == 1 else None
-            if state is not None and state.pass_id is not None:
-                say_reached_before_accepting(ws, int(state.pass_id))
+            pass_id = state.pass_id if state is not None else None
+            if isinstance(pass_id, int) and not isinstance(pass_id, bool):  # (a damaged one is said just below)
+                say_reached_before_accepting(ws, pass_id)
         out = resume_after_review(ws, args.run, accept_all=args.accept_all, monitor=not args.no_monitor,
                                   config_overrides=overrides or None, dift_overrides=dift_overrides, ctx=ctx)
         if not is_main_process():  # torchrun: rank 0 speaks for the run

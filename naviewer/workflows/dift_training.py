@@ -535,10 +535,26 @@ class DiftRun:
             return self._resume_after_review(state, monitor=monitor, config_overrides=config_overrides,
                                              dift_overrides=dift_overrides)
 
+    def _reviewed_pass(self, state: RunState) -> int:
+        """The pass the run stopped at, as its dift_state.json says: an id of a pass of this workspace. A garbled
+        one raised a ValueError / OverflowError / TypeError, and one of no pass "finished" the run on nothing,
+        rewriting its checkpoint (a mutation fuzz, session 22)."""
+        from naviewer.workspace.runs import STATE_FILE
+
+        raw = state.pass_id
+        where = self.ws.path / "runs" / self.run / STATE_FILE
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise NaviewerError(f"the run waits for a review, but its detection pass id is {str(raw)[:40]!r}, not a "
+                                "pass number: the run record is damaged", where)
+        if self.ws.store.pass_info(raw) is None:
+            raise NaviewerError(f"the run waits for the review of detection pass {raw}, which this workspace does not "
+                                "have: the run record is damaged, or the pass was removed", where)
+        return int(raw)
+
     def _resume_after_review(self, state: RunState, *, monitor: bool, config_overrides: Optional[dict],
                              dift_overrides: Optional[dict]) -> DiftRunOutcome:
         ws, ctx = self.ws, self.ctx
-        pass_id = None if state.pass_id is None else int(state.pass_id)
+        pass_id = self._reviewed_pass(state)
         counts: dict = {}
         if self.main:  # under torchrun rank 0 confirms, fine-tunes and writes; the others follow
             if self.accept_all and pass_id is not None:

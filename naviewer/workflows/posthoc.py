@@ -307,7 +307,11 @@ def check_dift_size(ws, config) -> None:
     """DIFT needs more samples than k + the workspace's own anchors: refused with where k comes from, before any
     embedding or training (``run --dift`` trained every epoch first and failed at the first detection; a sweep)."""
     n, section = ws.store.sample_count(), ws.config.get("anchors") or {}
-    internal = len(section.get("indices") or [])  # (anchors drawn when read count 0 here: DIFT checks them exactly)
+    indices = section.get("indices") if isinstance(section, dict) else None
+    if indices is not None and not isinstance(indices, list):  # `indices = 7` raised a TypeError here (a fuzz)
+        raise NaviewerError(f"[anchors] indices must be a list of sample ids, not {type(indices).__name__} "
+                            f"{str(indices)[:40]}: set the anchors again (naviewer anchors WS ...)", ws.config_path)
+    internal = len(indices or [])  # (anchors drawn when read count 0 here: DIFT checks them exactly)
     if n <= config.k + internal:
         raise NaviewerError(f"DIFT needs more than k + anchors = {config.k} + {internal} samples, the workspace has "
                             f"{n}: lower k ([dift] k in workspace.toml, or --dift-set k=N) or the anchors a class",

@@ -60,3 +60,15 @@ def test_a_deep_run_record_on_resume_is_not_a_traceback(tmp_path) -> None:
         read_state(_Ws(), "r")
     except NaviewerError as exc:
         assert "dift_state.json" in str(exc)
+
+
+def test_anchor_indices_that_are_not_a_list_are_named(tmp_path) -> None:
+    """``[anchors] indices = 7`` raised a TypeError in detect and run --dift (a mutation fuzz, session 22)."""
+    from types import SimpleNamespace
+
+    from naviewer.workflows.posthoc import check_dift_size
+
+    ws = SimpleNamespace(store=SimpleNamespace(sample_count=lambda: 100), config={"anchors": {"indices": 7}},
+                         config_path=tmp_path / "workspace.toml")
+    with pytest.raises(NaviewerError, match="indices must be a list"):
+        check_dift_size(ws, SimpleNamespace(k=5))

@@ -77,6 +77,21 @@ def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys,
     out = capsys.readouterr().out
     assert "naviewer review" in out and "naviewer finetune" in out
     assert ("retrains the encoder from scratch" in out) == (restart == "retrain")
+    if restart == "continue":  # a damaged pass id in the run record: said, nothing finished on it (a fuzz)
+        import json as _json
+        from pathlib import Path as _Path
+
+        record = next((_Path(ws_path) / "runs").glob("*/dift_state.json"))
+        good = record.read_text()
+        last = next((_Path(ws_path) / "checkpoints").glob("*/last.pt"))
+        before = last.read_bytes()
+        for bad, words in (("x", "not a pass number"), (999, "does not have")):
+            record.write_text(_json.dumps({**_json.loads(good), "pass_id": bad}))
+            assert main(["finetune", ws_path, "--accept-all", "--no-monitor"]) == 2
+            err = capsys.readouterr().err
+            assert words in err and "dift_state.json" in err and "Traceback" not in err
+            assert last.read_bytes() == before
+        record.write_text(good)
     assert main(["finetune", ws_path, "--accept-all", "--no-monitor"]) == 0
     said = capsys.readouterr().out
     if restart == "continue":

@@ -289,7 +289,8 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
     if len(anchors) == 0:
         raise NaviewerError("DIFT needs anchors: give at least one labelled clean sample")
     if n <= config.k + len(anchors):
-        raise NaviewerError(f"DIFT needs more than k + anchors = {config.k + len(anchors)} samples, got {n}")
+        raise NaviewerError(f"DIFT needs more than k + anchors = {config.k} + {len(anchors)} samples, got {n}: lower "
+                            "k ([dift] k in workspace.toml, or --dift-set k=N) or the anchors a class")
     for message in anchors.warnings:
         ctx.event("warning", message=f"DIFT anchors: {message}")
     timings["prepare"] = time.perf_counter() - start

@@ -400,7 +400,13 @@ class WorkspaceStore:
         else:
             result = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
         if result != ["ok"]:
-            raise NaviewerError("the database is corrupted: " + "; ".join(result[:3]), self.path)
+            # one line: SQLite's report holds newlines ("*** in database main ***", one problem a line; a fuzz)
+            problems = [part.strip() for line in result for part in str(line).splitlines()
+                        if part.strip() and not part.strip().startswith("***")]
+            first = problems[0] if problems else "integrity check failed"
+            more = f" (and {len(problems) - 1:,} more problem{'s' if len(problems) != 2 else ''})" if len(problems) > 1 else ""
+            raise NaviewerError(f"the database is corrupted: {first[:200]}{more}; restore the workspace from a backup "
+                                "or make it again (naviewer new)", self.path)
         self._checked_summary = summary
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()

@@ -72,3 +72,23 @@ def test_anchor_indices_that_are_not_a_list_are_named(tmp_path) -> None:
                          config_path=tmp_path / "workspace.toml")
     with pytest.raises(NaviewerError, match="indices must be a list"):
         check_dift_size(ws, SimpleNamespace(k=5))
+
+
+def test_a_corrupted_database_is_said_in_one_line(tmp_path) -> None:
+    """SQLite's integrity report went out whole, a line a problem (a mutation fuzz, session 22)."""
+    import numpy as np
+
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    images = np.zeros((60, 8, 8, 3), np.uint8)
+    with Workspace.create(tmp_path / "ws", ArrayDataset(images, np.arange(60) % 3, ["a", "b", "c"])):
+        pass
+    db = tmp_path / "ws" / "naviewer.sqlite"
+    data = bytearray(db.read_bytes())
+    data[5007:5007 + 4096] = bytes(min(4096, len(data) - 5007))
+    db.write_bytes(bytes(data))
+    with pytest.raises(NaviewerError) as caught:
+        with Workspace.open(tmp_path / "ws") as ws:
+            ws.store.sample_count()
+    assert "naviewer.sqlite" in str(caught.value) and "\n" not in str(caught.value)

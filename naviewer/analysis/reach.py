@@ -56,3 +56,17 @@ def reached_in_pass(ws: Any, pass_id: int) -> Optional[tuple[np.ndarray, np.ndar
     reached = reached_flags(ws.store.pass_scores(int(pass_id)))
     states = ws.store.review_states()[reached] if len(reached) else np.zeros(0, dtype=object)
     return reached, reached[np.isin(states, ("unreviewed", "later"))]
+
+
+def other_passes_with_flags(store: Any, pass_id: Optional[int]) -> list[tuple[int, str, int]]:
+    """(id, method, flags) of the workspace's other detection passes that flagged samples, newest first: what a pass
+    of nothing points to ("try patchsearch" stood under a DIFT pass whose own Detect job had flagged 134 with it)."""
+    found = []
+    for row in reversed(store.passes()):
+        settings = row.get("settings") if isinstance(row.get("settings"), dict) else {}
+        inner = settings.get("summary") if isinstance(settings.get("summary"), dict) else {}
+        flagged = settings.get("flagged", inner.get("flagged"))
+        if row["id"] != pass_id and isinstance(flagged, (int, float)) and not isinstance(flagged, bool) \
+                and flagged > 0 and not inner.get("noop"):
+            found.append((int(row["id"]), str(row["method"]), int(flagged)))
+    return found

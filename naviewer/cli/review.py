@@ -145,8 +145,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"undone: {len(ids)} samples" if len(ids) else "nothing to undo")
 
     counts = session.review_counts()
-    print(f"{session.n:,} samples, {sum(counts.values()):,} flagged in {count(len(clusters), 'cluster')}; "
+    shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
+    info = ws.store.pass_info(shown) if shown is not None else None
+    print(f"detection pass {shown}" + (f" ({info['method']}, run {info['run']})" if info else "") + ": "
+          f"{session.n:,} samples, {sum(counts.values()):,} flagged in {count(len(clusters), 'cluster')}; "
           + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if not sum(counts.values()):  # the latest pass flagged nothing: say which passes did ("confirmed 0" while 16
+        from naviewer.analysis.reach import other_passes_with_flags  # of another pass were; a newcomer, session 22)
+
+        others = other_passes_with_flags(ws.store, shown)
+        if others:
+            print("other passes flagged samples: " + "; ".join(f"{m} pass {i}: {f:,} (--pass {i})"
+                                                               for i, m, f in others[:6]))
     import numpy as np
 
     from naviewer.analysis.clusters import REACH_LEGEND

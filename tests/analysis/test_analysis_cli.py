@@ -162,3 +162,27 @@ def test_accept_all_says_it_confirms_flags_the_trusted_anchors_reach(tmp_path, c
 
     _say_reached(tmp_path / "ws", trusted)
     assert "note: 4 flags the trusted anchors reach as clean samples" in capsys.readouterr().out
+
+
+def test_review_of_a_pass_of_nothing_names_the_passes_that_flagged(tmp_path, capsys) -> None:
+    """``naviewer review`` opened the latest pass (DIFT, nothing flagged) and said "confirmed 0" while 16 samples of
+    another pass were confirmed (a newcomer, session 22): it names the pass it shows and those that flagged."""
+    from naviewer.cli import main
+    from naviewer.data import open_dataset
+    from naviewer.workspace import Workspace
+
+    dataset = open_dataset("demo")
+    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    flagged = np.zeros(len(dataset), bool)
+    flagged[:134] = True
+    with Workspace.create(tmp_path / "ws", dataset) as ws:
+        ws.store.add_detection_pass("patchsearch", {"score": np.arange(len(dataset), dtype=np.float32),
+                                                    "flagged": flagged, "cluster": np.where(flagged, 0, -1)},
+                                    {"flagged": 134}, run="posthoc")
+        ws.store.add_detection_pass("dift", {**dict(demo.scores), "flagged": np.zeros(len(dataset), bool)},
+                                    {"summary": {"flagged": 0, "noop": True}}, run="posthoc", epoch=None)
+        ws.save_embeddings("r", "e", demo.embeddings)
+    assert main(["review", str(tmp_path / "ws"), "--embeddings", "r:e", "--no-thumbnails"]) == 0
+    out = capsys.readouterr().out
+    assert "detection pass 2 (dift, run posthoc)" in out
+    assert "other passes flagged samples: patchsearch pass 1: 134 (--pass 1)" in out

@@ -269,18 +269,13 @@ class AnalystPanel(QWidget):
         summary = self.session.settings.get("summary") if isinstance(self.session.settings, dict) else None
         if not (isinstance(summary, dict) and summary.get("noop")) or self.workspace is None:
             return ""
+        from naviewer.analysis.reach import other_passes_with_flags
+
         try:
-            rows = self.workspace.store.passes()
+            found = [f"{method} pass {pid}: {flags:,} flagged"
+                     for pid, method, flags in other_passes_with_flags(self.workspace.store, self.session.pass_id)]
         except Exception:  # noqa: BLE001 - a pointer only: a store that cannot list passes says nothing here
             return ""
-        found = []
-        for row in reversed(rows):
-            settings = row.get("settings") if isinstance(row.get("settings"), dict) else {}
-            inner = settings.get("summary") if isinstance(settings.get("summary"), dict) else {}
-            flagged = settings.get("flagged", inner.get("flagged"))
-            if row["id"] != self.session.pass_id and isinstance(flagged, (int, float)) and flagged > 0 \
-                    and not inner.get("noop"):
-                found.append(f"{row['method']} pass {row['id']}: {int(flagged):,} flagged")
         if not found:
             return ""
         return (f"{OTHER_PASSES}: " + "; ".join(found[:6]) + ("; …" if len(found) > 6 else "")

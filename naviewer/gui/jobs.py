@@ -208,6 +208,9 @@ class Job(QObject):
         self._run_epoch_first = 0.0
         self._run_position: Optional[float] = None  # epochs done, with the current one's share
         self._run_origin: Optional[tuple[float, float]] = None  # (time, position) of the first step seen
+        # the time spent paused is no work: the estimate grew while paused ("1:17 (37:15 left)"; a newcomer, session 22)
+        self._paused_total = 0.0
+        self._paused_since: Optional[float] = None
         self._worker = _Worker(function, self.ctx, torch_threads)
         # A bound slot of this GUI-thread object: Qt queues the call onto the GUI thread.
         self._worker.finished.connect(self._on_worker_finished)
@@ -223,12 +226,22 @@ class Job(QObject):
     def pause(self) -> None:
         if self.state is JobState.RUNNING:
             self.ctx.pause()
+            self._paused_since = time.monotonic()
             self._set_state(JobState.PAUSED)
 
     def resume(self) -> None:
         if self.state is JobState.PAUSED:
             self.ctx.resume()
+            if self._paused_since is not None:
+                self._paused_total += time.monotonic() - self._paused_since
+                self._paused_since = None
             self._set_state(JobState.RUNNING)
+
+    def _working_clock(self) -> float:
+        """Seconds of the monotonic clock less the time spent paused: what the remaining-time estimate divides by."""
+        now = time.monotonic()
+        paused = self._paused_total + (now - self._paused_since if self._paused_since is not None else 0.0)
+        return now - paused
 
     def wait(self, timeout_s: Optional[float] = None) -> bool:
         """Block until the worker thread ends (the GUI still needs a drain to see the outcome)."""
@@ -269,14 +282,14 @@ class Job(QObject):
         if (self._run_origin is not None and self._run_total_epochs and self._run_position is not None
                 and not self.state.terminal):
             t0, p0 = self._run_origin
-            spent, gained = time.monotonic() - t0, self._run_position - p0
+            spent, gained = self._working_clock() - t0, self._run_position - p0
             if gained > 0 and spent >= 0.5:
                 return max(spent / gained * (self._run_total_epochs - self._run_position), 0.0)
         fraction = self.fraction
         if fraction is None or self._eta_origin is None or self.state.terminal:
             return None
         _, t0, f0 = self._eta_origin
-        spent = time.monotonic() - t0
+        spent = self._working_clock() - t0
         gained = fraction - f0
         if gained <= 1e-9 or spent < 0.5:
             return None
@@ -301,7 +314,7 @@ class Job(QObject):
         if progress is not None:
             done, total, message = progress
             if self._eta_origin is None or self._eta_origin[0] != message or (total and done / total < self._eta_origin[2]):
-                self._eta_origin = (message, time.monotonic(), done / total if total else 0.0)
+                self._eta_origin = (message, self._working_clock(), done / total if total else 0.0)
             self.done, self.total, self.message = done, total, message
             self.progress.emit(done, total, message)
         if metrics:
@@ -347,7 +360,7 @@ class Job(QObject):
                 done = min((step - self._run_epoch_first + 1) / self._run_steps_per_epoch, 1.0)
                 self._run_position = float(epoch) + done
                 if self._run_origin is None:
-                    self._run_origin = (time.monotonic(), self._run_position)
+                    self._run_origin = (self._working_clock(), self._run_position)
 
     def _complete(self) -> None:
         worker = self._worker

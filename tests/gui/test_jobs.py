@@ -155,6 +155,12 @@ def test_remaining_time_is_estimated(qtbot, manager, clock):
     qtbot.waitUntil(lambda: running.fraction == 0.5, timeout=4000)
     assert 0 < running.remaining_s < float("inf")  # an estimate: half done in 10 s, so 10 s left
     assert running.remaining_s == pytest.approx(10.0)
+    # paused for a minute: no work done, and none counted (the estimate grew while paused; a newcomer, session 22)
+    running.pause()
+    clock.now = 70.0
+    assert running.remaining_s == pytest.approx(10.0)
+    running.resume()
+    assert running.remaining_s == pytest.approx(10.0)
     stop.set()
     qtbot.waitSignal(running.finished, timeout=2000).wait()
 

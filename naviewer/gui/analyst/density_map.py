@@ -492,6 +492,15 @@ class DensityMapWidget(QWidget):
         self.colour_box.setToolTip("colour the points by density rank, class, review state or any detector's score "
                                    "(by rank: top 1 % brightest)")
         self.colour_box.currentIndexChanged.connect(lambda _i: self.set_colour_mode(self.colour_box.currentData()))
+        if "density" not in session.scores and "rank" not in session.scores:
+            # another detector's pass: "density rank" coloured by sample id (its legend said density rank over a
+            # patchsearch pass; a newcomer, session 22): its own score's rank, else the class
+            own = next((item.key for item in self.detectors
+                        if item.pass_id == getattr(session, "pass_id", None) and item.key in self.colour_modes), None)
+            self.colour_mode = own or "class"
+            self.colour_box.blockSignals(True)
+            self.colour_box.setCurrentIndex(max(0, self.colour_box.findData(self.colour_mode)))
+            self.colour_box.blockSignals(False)
         self.projection_box = QComboBox()
         self.projection_box.addItem("PCA", "pca")
         self.projection_box.addItem("t-SNE", "tsne")

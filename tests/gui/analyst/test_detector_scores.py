@@ -327,3 +327,26 @@ def test_why_flagged_shows_a_detector_pass_its_own_score(qtbot, tmp_path) -> Non
         assert any(getattr(i, "value", lambda: None)() == 0.93 for i in item.items if hasattr(i, "value"))
     finally:
         ws.close()
+
+
+def test_a_detector_pass_colours_its_map_by_its_own_score(qtbot, tmp_path) -> None:
+    """The map of a patchsearch pass was coloured "density rank" (by sample id: it has no density; a newcomer,
+    session 22): it starts on the pass's own score."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(300, 15, seed=4)
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names))
+    try:
+        flagged = np.zeros(demo.n, bool)
+        flagged[:20] = True
+        ps = ws.store.add_detection_pass("patchsearch", {"score": np.linspace(1, 0, demo.n).astype(np.float32),
+                                                         "flagged": flagged, "cluster": np.where(flagged, 0, -1)},
+                                         {"flagged": 20}, run="posthoc")
+        panel = AnalystPanel.from_workspace(ws, ps, images=np.asarray(demo.images), reviewer="t")
+        qtbot.addWidget(panel)
+        m = panel.map
+        assert m.colour_mode.startswith("detector:") and m.colour_mode.endswith(f"#{ps}")
+        assert m.colour_box.currentData() == m.colour_mode
+    finally:
+        ws.close()

@@ -128,7 +128,10 @@ class OverviewPanel(QWidget):
                 label.setText("none" + extra)
                 label.setToolTip("")
                 return
-            label.setText(escape(short_path(str(text), base if inside else None), quote=False) + extra)
+            # a break may fall after - and _ too: "simclr-20261204-231340" could not wrap, and the dock widened by
+            # 20 px each time a run started, moving every view right of it (a newcomer, session 22)
+            soft = escape(short_path(str(text), base if inside else None), quote=False)
+            label.setText(soft.replace("-", "-\u200b").replace("_", "_\u200b") + extra)
             label.setToolTip(str(text))
 
         count = state.workspace_summary.get("samples")

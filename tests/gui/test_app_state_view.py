@@ -44,3 +44,12 @@ def test_a_state_change_updates_the_window(qtbot, window, tmp_path):
     state.set_workspace(None)
     assert window.windowTitle() == "naviewer" and not window.act_export.isEnabled()
     assert window.overview.workspace.text() == "none" and window.overview.run.text() == "none"
+
+
+def test_a_long_run_name_can_wrap_in_the_overview(qtbot, window, tmp_path):
+    """"simclr-20261204-231340" could not wrap: the Overview dock widened 20 px each time a run started, moving every
+    view right of it (a newcomer, session 22). A break may fall after - and _; the tooltip keeps the plain path."""
+    run = tmp_path / "runs" / "simclr-20261204-231340"
+    window.state.set_run(run)
+    label = window.overview.run
+    assert "simclr-\u200b20261204-\u200b231340" in label.text() and label.toolTip() == str(run)

@@ -70,3 +70,30 @@ def other_passes_with_flags(store: Any, pass_id: Optional[int]) -> list[tuple[in
                 and flagged > 0 and not inner.get("noop"):
             found.append((int(row["id"]), str(row["method"]), int(flagged)))
     return found
+
+
+def latest_patchsearch(store: Any, n: int) -> Optional[tuple[int, np.ndarray]]:
+    """(pass id, flags) of the workspace's newest PatchSearch pass over its ``n`` samples, or None. Beside the anchors'
+    reach it is a second signal: a clean image carries no trigger. Over 30 stored DIFT passes, taking back the flags
+    reached above 0.7 in which PatchSearch found no trigger would have taken 688 clean samples and 8 poisons, the reach
+    alone 688 and 28 (results.md, session 22), so it is shown, not applied."""
+    for row in reversed(store.passes()):
+        if row.get("method") != "patchsearch":
+            continue
+        try:
+            flagged = np.asarray(store.pass_scores(int(row["id"])).get("flagged"), dtype=bool)
+        except Exception:  # noqa: BLE001 - a pointer only: an unreadable pass is passed over
+            continue
+        if flagged.shape == (n,):
+            return int(row["id"]), flagged
+    return None
+
+
+def patchsearch_text(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]]) -> str:
+    """How many of the ``reached`` flags PatchSearch found a trigger in ("" without a PatchSearch pass)."""
+    if found is None or not len(reached):
+        return ""
+    pass_id, flagged = found
+    with_trigger = int(flagged[reached].sum())
+    return (f" PatchSearch (pass {pass_id}) finds a trigger in {with_trigger:,} of them, none in "
+            f"{len(reached) - with_trigger:,}.")

@@ -175,8 +175,11 @@ def run(args: argparse.Namespace) -> int:
 
     reached = reached_flags(session.scores) if pass_anchors_trusted(session.settings) else np.zeros(0, np.int64)
     if len(reached):
+        from naviewer.analysis.reach import latest_patchsearch, patchsearch_text
+
         codes = session.state_codes[reached]
-        print("note: " + reached_text(len(reached), int(((codes == 0) | (codes == 3)).sum())))
+        print("note: " + reached_text(len(reached), int(((codes == 0) | (codes == 3)).sum()))
+              + patchsearch_text(reached, latest_patchsearch(ws.store, session.n)))
         print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
               + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")
               + " (decide them one by one: --reject IDS / --confirm IDS, or in the window)")

@@ -113,12 +113,17 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_decided_by_id(tmp_p
     ws = Workspace.create(tmp_path / "ws", dataset)
     ws.store.add_detection_pass("dift", scores, {"summary": {"anchors_trusted": True}}, run="r", epoch=0)
     ws.store.add_detection_pass("dift", scores, {"summary": {"anchors_trusted": False}}, run="u", epoch=0)
+    trigger = np.zeros(len(dataset), bool)
+    trigger[sorted(flagged[:2].tolist())[0]] = True  # PatchSearch finds a trigger in one of the two
+    ws.store.add_detection_pass("patchsearch", {"score": trigger.astype(np.float32), "flagged": trigger,
+                                                "cluster": np.where(trigger, 0, -1)}, {"flagged": 1}, run="p")
     ws.save_embeddings("r", "e", demo.embeddings)
     ws.close()
     args = [str(tmp_path / "ws"), "--embeddings", "r:e", "--pass", "1"]
     assert main(["review", *args]) == 0
     out = capsys.readouterr().out
     assert "2 flags the trusted anchors reach as clean samples" in out and "2 of them await a decision" in out
+    assert "PatchSearch (pass 3) finds a trigger in 1 of them, none in 1." in out
     assert ", ".join(str(i) for i in sorted(flagged[:2].tolist())) in out
     assert main(["review", str(tmp_path / "ws"), "--embeddings", "r:e", "--pass", "2"]) == 0
     assert "reach as clean samples" not in capsys.readouterr().out  # anchors from the labels: no pointer

@@ -165,6 +165,7 @@ class AnalystPanel(QWidget):
         self.trust.anchors_requested.connect(self.anchors_requested.emit)
         self.trust.show_samples.connect(self._show_samples)
         self._reached: Optional[np.ndarray] = None  # the flags the trusted anchors reach as clean samples (lazily)
+        self._reached_more = ""  # what the workspace's PatchSearch pass found in them
         self.trust.reached_requested.connect(self.show_reached_flags)
 
         # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
@@ -290,9 +291,18 @@ class AnalystPanel(QWidget):
             self.trust.set_reached(0, 0)
             return
         if self._reached is None:
+            from naviewer.analysis.reach import latest_patchsearch, patchsearch_text
+
             self._reached = reached_flags(self.session.scores)
+            found = None
+            if len(self._reached) and self.workspace is not None:
+                try:
+                    found = latest_patchsearch(self.workspace.store, self.session.n)
+                except Exception:  # noqa: BLE001 - a pointer only
+                    found = None
+            self._reached_more = patchsearch_text(self._reached, found)
         codes = self.session.state_codes[self._reached]
-        self.trust.set_reached(len(self._reached), int(((codes == 0) | (codes == 3)).sum()))
+        self.trust.set_reached(len(self._reached), int(((codes == 0) | (codes == 3)).sum()), self._reached_more)
 
     def show_reached_flags(self) -> None:
         """The notice's button: the flags sorted by anchor reach, the keyboard on the first awaiting a decision."""

@@ -282,14 +282,14 @@ class TrustNotice(QWidget):
         self.setVisible(trust.any or self._reached_count > 0)
         self.scroll.refit()
 
-    def set_reached(self, count: int, undecided: int) -> None:
+    def set_reached(self, count: int, undecided: int, more: str = "") -> None:
         """``count`` flags the trusted anchors reach as clean samples, ``undecided`` of them awaiting a decision
-        (0 hides the box)."""
+        (0 hides the box); ``more``: a sentence after (what PatchSearch found in them)."""
         from naviewer.analysis.reach import reached_text
 
         self._reached_count = int(count)
         if count:
-            self.reached_text.setText("<b>Look at these first.</b> " + html.escape(reached_text(count, undecided)))
+            self.reached_text.setText("<b>Look at these first.</b> " + html.escape(reached_text(count, undecided) + more))
         self.reached.setVisible(count > 0)
         self.setVisible((self.trust is not None and self.trust.any) or count > 0)
         self.scroll.refit()

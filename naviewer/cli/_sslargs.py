@@ -7,6 +7,7 @@ import functools
 import json
 import os
 from typing import Any, Callable, Optional
+
 from naviewer.io import json_loads
 
 

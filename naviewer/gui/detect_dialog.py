@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.catalogue import DETECTOR_NAMES, DETECTOR_SUMMARIES
-from naviewer.workspace.runs import REVIEW_CHECKPOINT
 from naviewer.io import json_loads
+from naviewer.workspace.runs import REVIEW_CHECKPOINT
 
 #: detectors that embed images again through the encoder: minutes, not seconds, on a CPU
 SLOW_DETECTORS = ("crop_density", "patchsearch")

@@ -24,8 +24,8 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.jobs import JobContext, ensure_context
 from naviewer.io import json_loads
+from naviewer.jobs import JobContext, ensure_context
 
 PathLike = Union[str, "os.PathLike[str]"]
 PLAN_FILE = "plan.json"

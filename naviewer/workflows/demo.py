@@ -30,8 +30,8 @@ import numpy as np
 
 from naviewer.defense.config import DIFT_PRESETS
 from naviewer.errors import NaviewerError
-from naviewer.jobs import JobContext, ensure_context
 from naviewer.io import json_loads
+from naviewer.jobs import JobContext, ensure_context
 from naviewer.workflows.finetune_record import (  # noqa: F401 - REVIEW_TAG, FINAL_TAG, embed_checkpoint: its API too
     FINAL_TAG,
     FINETUNE_BEFORE,

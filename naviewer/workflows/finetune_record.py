@@ -16,8 +16,8 @@ from typing import Any, Optional
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.jobs import JobContext, ensure_context
 from naviewer.io import json_loads
+from naviewer.jobs import JobContext, ensure_context
 
 #: the embeddings tags of the detection-epoch encoder (before) and of the finished one (after)
 REVIEW_TAG = "review"

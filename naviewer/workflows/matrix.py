@@ -39,8 +39,8 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.jobs import JobContext, ensure_context
 from naviewer.io import json_loads
+from naviewer.jobs import JobContext, ensure_context
 
 PathLike = Union[str, "os.PathLike[str]"]
 CELL_FILE = "cell.json"

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
+from naviewer.io import json_loads
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.runs import FinetuneOutcome, confirmed_ids, read_state
-from naviewer.io import json_loads
 
 if TYPE_CHECKING:
     from naviewer.workspace import Workspace

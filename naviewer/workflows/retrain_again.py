@@ -15,8 +15,8 @@ import time
 from typing import Any, Optional
 
 from naviewer.errors import NaviewerError
-from naviewer.jobs import JobContext, ensure_context
 from naviewer.io import json_loads
+from naviewer.jobs import JobContext, ensure_context
 
 #: the store's run kind of a retrain on changed decisions (its config names the run it follows)
 AGAIN_KIND = "retrain-again"

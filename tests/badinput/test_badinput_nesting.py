@@ -12,6 +12,18 @@ from naviewer.errors import NaviewerError
 DEEP_JSON = "[" * 5000 + "]" * 5000
 
 
+@pytest.fixture(autouse=True)
+def _default_recursion_limit():
+    """Python's default limit: a module imported earlier in the session (the import-cycle tool) raises it, and the
+    deep documents then parse."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    yield
+    sys.setrecursionlimit(before)
+
+
 def test_json_loads_says_too_deep_as_a_decode_error() -> None:
     from naviewer.io import json_loads
 

@@ -105,3 +105,17 @@ def test_a_write_that_fails_names_the_target_not_a_temporary_file(tmp_path: Path
         with atomic_path(target):
             raise FileNotFoundError(errno.ENOENT, "No such file", str(tmp_path / "source.png"))
     assert caught.value.filename == str(tmp_path / "source.png")
+
+
+def test_digits_names_the_demos_grey_16px_digits() -> None:
+    """A newcomer typed --dataset digits (no such path), then got the tinted 32 px set from "demo", on which the demo's
+    small encoder stays at 15 % kNN accuracy (session 22): "digits" is the demo's own data."""
+    from naviewer.data.sources import has_split, is_builtin, open_dataset, peek_class_names
+
+    digits, demo = open_dataset("digits"), open_dataset("Demo")
+    assert digits.image_size(0) == (16, 16) and demo.image_size(0) == (32, 32)
+    import numpy as np
+
+    rgb = np.asarray(digits.image(0))
+    assert rgb.ndim == 2 or np.array_equal(rgb[..., 0], rgb[..., 1])  # grey
+    assert is_builtin(" digits ") and has_split("digits", "test") and peek_class_names("digits")[0] == "0"

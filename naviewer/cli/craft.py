@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--attack", required=True, choices=["na", "patch", "ctrl", "corruptencoder"], help="attack to craft")
-    parser.add_argument("--dataset", required=True, help="clean dataset: a path (CIFAR folder, image folder, file list) or 'demo'")
+    parser.add_argument("--dataset", required=True, help="clean dataset: a path (CIFAR folder, image folder, file list), 'demo' (built-in digits, tinted, 32 px) or 'digits' (the demo's grey 16 px digits)")
     parser.add_argument("--out", help="output folder (must be new or empty); omit to only write --preview")
     parser.add_argument("--rate", type=float, help="#poisons / #pre-training images (default 0.05)")
     parser.add_argument("--num-poisons", type=int, help="exact number of poisons (overrides --rate)")

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--checkpoint", required=True, help="checkpoint file (e.g. RUN/checkpoints/last.pt)")
-    parser.add_argument("--dataset", required=True, help="dataset path or 'demo'")
+    parser.add_argument("--dataset", required=True, help="dataset path, 'demo' or 'digits' (the built-in digits: tinted 32 px / the demo's grey 16 px)")
     parser.add_argument("--split", default="train", choices=["train", "test"], help="split for sources that have one")
     parser.add_argument("--out", required=True, help="output .npy file (an existing one is replaced only when it is an "
                         "earlier embedding of the same shape)")

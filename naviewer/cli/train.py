@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         epilog="example: naviewer train --dataset demo --method simclr --epochs 5 --arch resnet18 --width 16 "
                "--batch-size 128 --out runs/demo",
     )
-    parser.add_argument("--dataset", required=True, help="training set: a path (CIFAR folder, image folder, file list, CSV) or 'demo'")
+    parser.add_argument("--dataset", required=True, help="training set: a path (CIFAR folder, image folder, file list, CSV), 'demo' or 'digits' (the built-in digits: tinted 32 px / the demo's grey 16 px)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (metrics.jsonl, checkpoints/)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt if it exists")
     parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES), help="SSL method (default simclr)")

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="create a workspace from a dataset, or from a clean dataset plus a crafted attack",
         description=(
             "Create a workspace (workspace.toml, SQLite store, runs/, checkpoints/, embeddings/, exports/) over a "
-            "dataset (CIFAR folder, image folder, 'path label' list, CSV manifest or 'demo'). With --attack, the DIFT "
+            "dataset (CIFAR folder, image folder, 'path label' list, CSV manifest, or the built-in 'digits' / 'demo'). With --attack, the DIFT "
             "anchors (N per class, seeded) are drawn from the CLEAN set first and excluded from poisoning, the attack "
             "is crafted, the poisoned set is written into WORKSPACE/dataset/ (PNG + train.txt) and registered, and "
             "the ground truth is kept apart in WORKSPACE/ground_truth.json. The clean test split (if the source has "
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                "--attack patch --rate 0.01 --target 0",
     )
     parser.add_argument("workspace", metavar="WORKSPACE", help="new (or empty) directory")
-    parser.add_argument("--dataset", required=True, help="dataset (a path or 'demo'); with --attack: the CLEAN set")
+    parser.add_argument("--dataset", required=True, help="dataset (a path; or the built-in digits: 'digits', grey 16 px as the demo trains on, or 'demo', tinted 32 px); with --attack: the CLEAN set")
     parser.add_argument("--test-dataset", help="clean labelled test set for evaluation (default: the source's test split)")
     parser.add_argument("--attack", choices=["na", "patch", "ctrl", "corruptencoder"], help="craft this attack into the dataset")
     parser.add_argument("--rate", type=float, help="poison rate (attack default otherwise)")

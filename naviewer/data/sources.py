@@ -28,6 +28,17 @@ _FILE_KINDS = ("filelist", "csv-manifest")
 #: file suffixes read as ``path label`` lists (``.csv``: CSV manifest)
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list", ".csv"})
 
+#: the built-in datasets a command line names (no path): "demo", the digits tinted at 32 px (the original demo
+#: set), and "digits", the demo's recipe data: grey digits at 16 px, on which the demo's small encoder learns (a
+#: newcomer typed "digits", then got the tinted set from "demo", on which it stays at 15 % kNN; session 22)
+BUILTIN_DATASETS = {"demo": {"tint": True}, "digits": {"tint": False, "image_size": 16}}
+
+
+def is_builtin(spec: Any) -> bool:
+    """Whether ``spec`` names a built-in dataset ("demo", "digits")."""
+    return isinstance(spec, str) and spec.strip().lower() in BUILTIN_DATASETS
+
+
 
 def _split_subfolder(root: Path, split: str) -> Path:
     """``root/<split>`` when ``root`` holds only split folders (ImageNet-style layout; any letter case:
@@ -69,7 +80,7 @@ def has_split(spec: "str | Path", split: str) -> bool:
     images' embeddings, unsaid)."""
     from naviewer.data.cifar import find_cifar_dir
 
-    if split == "train" or str(spec).strip().lower() == "demo":
+    if split == "train" or is_builtin(str(spec)):
         return True
     path = Path(str(spec).strip()).expanduser()
     if not path.exists():
@@ -137,7 +148,7 @@ def peek_class_names(spec: "str | Path") -> Optional[list[str]]:
     from naviewer.data.cifar import cifar_class_names, find_cifar_dir
     from naviewer.data.demo import CLASS_NAMES
 
-    if str(spec).strip().lower() == "demo":
+    if is_builtin(str(spec)):
         return list(CLASS_NAMES)
     try:
         path = Path(spec).expanduser()
@@ -227,10 +238,12 @@ def open_dataset(spec: "str | Path | Mapping[str, Any]", split: str = "train", *
             raise NaviewerError("no dataset given (empty path)")
         # "demo" always names the built-in set, even beside a folder called demo (reach that as ./demo),
         # so a workspace recorded as "demo" reopens the same data wherever it is opened from.
-        if text.lower() == "demo":
-            from naviewer.data.demo import DigitsDemoDataset
+        if text.lower() in BUILTIN_DATASETS:
+            from naviewer.data.demo import DEMO_SIZE, DigitsDemoDataset
 
-            return DigitsDemoDataset(split=split, tint=bool(options.get("tint", True)))
+            builtin = BUILTIN_DATASETS[text.lower()]
+            return DigitsDemoDataset(split=split, tint=bool(options.get("tint", builtin["tint"])),
+                                     size=int(options.get("image_size", builtin.get("image_size", DEMO_SIZE))))
         spec = Path(text).expanduser()
     if isinstance(spec, Path):
         dataset = _open_path(spec, split, options)

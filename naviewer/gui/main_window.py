@@ -1064,8 +1064,10 @@ class MainWindow(QMainWindow):
         the CLI would have recorded. ``attack`` crafts that attack into the (clean) dataset, its ASR
         measured with ``test_protocol``."""
         path = Path(path).expanduser().absolute()
-        if dataset is not None and str(dataset).strip().lower() == "demo":
-            source: "Optional[Path | str]" = "demo"
+        from naviewer.data.sources import is_builtin
+
+        if dataset is not None and is_builtin(str(dataset)):
+            source: "Optional[Path | str]" = str(dataset).strip().lower()
         else:
             source = Path(dataset).expanduser().absolute() if dataset is not None else self.dataset_path
         if source is None:
@@ -1314,7 +1316,7 @@ class MainWindow(QMainWindow):
             found = ""
             if isinstance(summary, dict):
                 if summary.get("noop"):
-                    found = " · no poison detected"
+                    found = " · flagged nothing"  # not "no poison detected": the panel says it is no clean bill
                 elif isinstance(summary.get("flagged"), (int, float)):
                     found = f" · {int(summary['flagged']):,} flagged"
             choices.append((int(row["id"]), row.get("run"),

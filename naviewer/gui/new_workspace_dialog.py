@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from naviewer.data.sources import is_builtin
 from naviewer.gui.anchors_view import NOTICE_STYLE, TRUSTED_STYLE, spec_for
 
 #: attack registry names -> what a person reads
@@ -356,7 +357,7 @@ class NewWorkspaceDialog(QDialog):
         attack = self.attack.currentData() or None
         values: dict[str, Any] = {
             "path": Path(self.folder.text().strip()).expanduser(),
-            "dataset": self.dataset.text().strip() if self.dataset.text().strip().lower() == "demo"
+            "dataset": self.dataset.text().strip() if is_builtin(self.dataset.text())
             else Path(self.dataset.text().strip()).expanduser(),
             "anchors": self.anchors_spec(), "anchors_per_class": int(self.per_class.value()),
         }

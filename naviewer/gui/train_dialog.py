@@ -307,6 +307,7 @@ class TrainDialog(QDialog):
         self.width_box.currentTextChanged.connect(self._revalidate)
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentIndexChanged.connect(self._revalidate)
+        self.dift.toggled.connect(self._revalidate)  # ticked last, it was left out of the settings (a newcomer)
         self.recipe.currentIndexChanged.connect(self._recipe_changed)
         self._settings: dict[str, Any] = {}
         self.errors: dict[str, str] = {}

@@ -54,6 +54,11 @@ def test_the_train_dialog_offers_dift_only_with_a_workspace(qtbot):
     assert dialog.dift.isEnabled() and dialog.dift.isChecked() and dialog.raw_values()["dift"] is True
     settings, errors = validate_train_settings({**dialog.raw_values(), "epochs": "4"})
     assert settings["dift"] is True
+    # ticked or unticked last, the settings follow (the box changed nothing until another field did; session 22)
+    dialog.dift.setChecked(False)
+    assert dialog.settings()["dift"] is False
+    dialog.dift.setChecked(True)
+    assert dialog.settings()["dift"] is True
 
 
 def test_a_dift_training_from_the_window_opens_its_flags(qtbot, window, tmp_path):

@@ -1637,10 +1637,15 @@ class MainWindow(QMainWindow):
 
         def done(job: Job) -> None:  # DIFT stopped for the review: the workspace opens on its flags (the Analyst)
             result = job.result if isinstance(job.result, dict) else {}
-            if result.get("status") == "noop":
-                self.statusBar().showMessage("DIFT flagged nothing during the training (not a clean bill: Run ▸ "
-                                             "Detect… tries other detectors on the encoder)", 20000)
             self.open_workspace(path)
+            if result.get("status") != "awaiting_review":  # it ended with nothing to review: said, not only in
+                note = str(result.get("note") or "").strip()  # the run's record (a newcomer, session 22)
+                self.inform("Training with DIFT finished",
+                            "DIFT did not stop the training for a review: "
+                            + (note.rstrip(".") + "." if note else "it flagged nothing.")
+                            + " That is not a clean bill: DIFT finds poisons that crowd together away from the "
+                            "anchors. Run ▸ Detect… runs other detectors on this encoder (patchsearch for pasted "
+                            "patches); a longer training crowds more.")
 
         job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else ""),
                              resources=resources, kind="training", torch_threads=tasks.training_threads(),

@@ -78,8 +78,16 @@ def run_dift_training(settings: dict[str, Any], ctx: JobContext, workspace: Path
         config = TrainConfig.from_dict(train_config_values(settings))
         dift = DiftConfig.from_workspace(ws, {"review": DiftConfig.review})
         out = train_with_dift(ws, config, dift, run=run_name, accept_all=False, monitor=True, dift=True, ctx=ctx)
+        from naviewer.workspace.runs import read_state
+
+        try:  # why it ended without a review ("run too short ..."): the window says it
+            state = read_state(ws, run_name)
+            note = str((state.extra or {}).get("note") or "") if state is not None else ""
+        except NaviewerError:
+            note = ""
         return {"status": getattr(out.status, "value", out.status), "pass_id": out.pass_id, "run": run_name,
-                "flagged": (out.detection or {}).get("flagged") if isinstance(out.detection, dict) else None}
+                "flagged": (out.detection or {}).get("flagged") if isinstance(out.detection, dict) else None,
+                "note": note}
 
 
 def _import_engine() -> None:

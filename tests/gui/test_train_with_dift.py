@@ -61,11 +61,14 @@ def test_the_train_dialog_offers_dift_only_with_a_workspace(qtbot):
     assert dialog.settings()["dift"] is True
 
 
-def test_a_dift_training_from_the_window_opens_its_flags(qtbot, window, tmp_path):
+def test_a_dift_training_from_the_window_opens_its_flags(qtbot, window, tmp_path, monkeypatch):
     path = _workspace(tmp_path, {"start_epoch": 0, "patience": 1, "k": 5, "n_min": 2, "guard_separation": 1e-6,
                                  "guard_check_split": False, "max_detection_epochs": 1, "anchors_per_class": 3})
     window.open_workspace(path)
     qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=30000)
+    said = []
+    inform = window.inform
+    monkeypatch.setattr(window, "inform", lambda title, text, *a, **k: (said.append(text), inform(title, text, *a, **k))[1])
     job = window.start_training(dict(SETTINGS))
     assert job is not None and "with DIFT" in job.name and not job.plain_training
     qtbot.waitUntil(lambda: job.state.value in ("finished", "failed", "cancelled"), timeout=180000)
@@ -74,3 +77,5 @@ def test_a_dift_training_from_the_window_opens_its_flags(qtbot, window, tmp_path
     assert job.result["status"] in ("awaiting_review", "noop") and job.result["pass_id"] is not None
     qtbot.waitUntil(lambda: window.analyst_dock is not None, timeout=60000)
     assert window.analyst_dock.pass_id == job.result["pass_id"]
+    if job.result["status"] != "awaiting_review":  # said in a box, not only in the run's record
+        assert any("did not stop the training for a review" in text for text in said)

@@ -553,6 +553,8 @@ class TrainingMonitor(QWidget):
             item.setLabel("left", units=None, text=spec.unit)
         item.showGrid(x=True, y=True, alpha=self._theme.plot_grid_alpha)
         item.setMenuEnabled(False)
+        for axis in ("left", "bottom"):  # "samples (x1e-15)" over a curve of zeros (a newcomer, session 22)
+            item.getAxis(axis).enableAutoSIPrefix(False)
         # Ranges are managed (see _fit_range): autorange would move the axes on every new point
         # and repaint their labels, the costliest part of a plot's repaint.
         item.disableAutoRange()

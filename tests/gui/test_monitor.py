@@ -517,3 +517,14 @@ def test_a_forgotten_run_leaves_no_header_behind(qtbot, tmp_path):
     monitor.reset()
     monitor._update_header()
     assert monitor.header.text() == "" and not monitor.placeholder.isHidden()
+
+
+def test_the_monitors_axes_use_no_si_prefix(qtbot):
+    """"samples (x1e-15)" stood on the DIFT plot's axis over a curve of zeros (a newcomer, session 22)."""
+    from naviewer.gui.monitor import TrainingMonitor
+
+    monitor = TrainingMonitor()
+    qtbot.addWidget(monitor)
+    for plot in monitor.plots.values():
+        item = plot.getPlotItem()
+        assert not item.getAxis("left").autoSIPrefix and not item.getAxis("bottom").autoSIPrefix

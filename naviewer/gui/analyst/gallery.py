@@ -141,7 +141,10 @@ class GalleryModel(QAbstractListModel):
             s = self.session.sample_scores(sid)
             parts = [f"#{sid} {s['label']}", f"review: {s['review']}"]
             for key in ("rank", "density", "mindist", "posterior"):
-                if key in s:
+                if key == "rank" and isinstance(s.get(key), (int, float)) and not isinstance(s.get(key), bool):
+                    # 1-based as the inspector's "density rank" (the tooltip read one less; a newcomer, session 22)
+                    parts.append(f"density rank: {int(s[key]) + 1:,} of {self.session.n:,} (1 = densest)")
+                elif key in s:
                     parts.append(f"{key}: {s[key]:.4g}" if isinstance(s[key], float) else f"{key}: {s[key]}")
             if self.sort_key is not None:
                 key, name = self.sort_key

@@ -209,3 +209,16 @@ def test_a_key_that_changes_a_verdict_says_so(qtbot, demo_session) -> None:
     g.review_selected("rejected")
     assert s.state_of(first) == "rejected"
     assert f"#{first} was confirmed, now rejected: U undoes it." in g.notice.toolTip() + g.notice.text()
+
+
+def test_a_tiles_tooltip_gives_the_density_rank_as_the_inspector_does(qtbot, demo_session) -> None:
+    """The tooltip read one less than the inspector's "density rank" for the same sample (a newcomer, session 22)."""
+    gallery = GalleryWidget(demo_session)
+    qtbot.addWidget(gallery)
+    gallery.set_filter("all")
+    gallery.wait_for_filter()
+    index = gallery.model.index(0)
+    sid = int(gallery.model.ids[0])
+    rank = int(demo_session.density_rank()[sid])
+    tip = gallery.model.data(index, Qt.ItemDataRole.ToolTipRole)
+    assert f"density rank: {rank + 1:,} of {demo_session.n:,}" in tip

@@ -209,7 +209,10 @@ class TrustNotice(QWidget):
         self.reached = QFrame()
         self.reached.setObjectName("reachedFlagsNotice")
         self.reached.setStyleSheet(f"QFrame#reachedFlagsNotice {{ {WARNING_STYLE} }} "
-                                   "QFrame#reachedFlagsNotice QLabel { border: none; padding: 0; background: transparent; }")
+                                   # its own dark text on the yellow, whatever the theme (the dark theme's pale
+                                   # text could not be read on it)
+                                   "QFrame#reachedFlagsNotice QLabel { border: none; padding: 0; background: transparent; "
+                                   "color: #4a3b00; }")
         self.reached_text = QLabel()
         self.reached_text.setWordWrap(True)
         self.reached_text.setTextFormat(Qt.TextFormat.RichText)

@@ -546,6 +546,7 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_sorted_first(qtbot,
     panel = _panel(qtbot, s)
     assert not panel.trust.reached.isHidden()
     assert "3 flags the trusted anchors reach as clean samples" in panel.trust.reached_text.text()
+    assert "color: #4a3b00" in panel.trust.reached.styleSheet()  # its own dark text: the dark theme's was pale
     assert "3 of them await a decision" in panel.trust.reached_text.text()
     s.confirm(flagged[-1:])
     assert "2 of them await a decision" in panel.trust.reached_text.text()

@@ -196,3 +196,20 @@ def test_opening_an_encoder_refuses_a_file_without_backbone_weights(tmp_path):
     good = tmp_path / "good.pt"
     torch.save(build_backbone(BackboneConfig(arch="resnet10", width=8)).state_dict(), good)
     assert check_checkpoint(good, JobContext())["tensors"] > 0
+
+
+def test_a_digits_workspace_offers_the_demos_recipe(tmp_path):
+    """On the built-in grey digits the Train form offered ResNet-18 with SimCLR's paper augmentation, and a newcomer's
+    encoder stayed at 15 % kNN (session 22): a workspace over 'digits' offers the demo's recipe until it has trained."""
+    from naviewer.data.sources import open_dataset
+    from naviewer.gui import tasks
+    from naviewer.jobs import JobContext
+    from naviewer.workspace import Workspace
+
+    with Workspace.create(tmp_path / "ws", open_dataset("digits")):
+        pass
+    settings = tasks.workspace_summary(tmp_path / "ws", JobContext())["train_settings"]
+    assert settings["augment_recipe"] == "aug+" and settings["arch"] == "resnet10" and settings["image_size"] == 16
+    with Workspace.create(tmp_path / "tinted", open_dataset("demo")):
+        pass
+    assert "train_settings" not in tasks.workspace_summary(tmp_path / "tinted", JobContext())

@@ -177,8 +177,8 @@ def run(args: argparse.Namespace) -> int:
     if len(reached):
         from naviewer.analysis.reach import latest_patchsearch, patchsearch_text
 
-        codes = session.state_codes[reached]
-        print("note: " + reached_text(len(reached), int(((codes == 0) | (codes == 3)).sum()))
+        waiting = session.review_counts(reached)
+        print("note: " + reached_text(len(reached), waiting["unreviewed"] + waiting["later"])
               + patchsearch_text(reached, latest_patchsearch(ws.store, session.n)))
         print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
               + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")

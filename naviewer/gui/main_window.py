@@ -1606,10 +1606,12 @@ class MainWindow(QMainWindow):
         Only the form's own fields with plain values: the settings file is the user's to edit."""
         from naviewer.gui.train_dialog import DEFAULTS
 
+        from naviewer.io import json_loads
+
         raw = self.settings.value("train/last")
         try:
-            saved = json.loads(raw) if isinstance(raw, str) else {}
-        except (ValueError, RecursionError):
+            saved = json_loads(raw) if isinstance(raw, str) else {}
+        except ValueError:  # (json_loads says a document nested too deep as one)
             return {}
         if not isinstance(saved, dict):
             return {}

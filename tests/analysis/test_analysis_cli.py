@@ -7,13 +7,19 @@ import numpy as np
 from naviewer.analysis.demo import make_demo_session
 
 
+def _demo_data():
+    """The built-in demo set (re-openable: the report decodes thumbnails from the source) and demo scores over it."""
+    from naviewer.data import open_dataset
+
+    dataset = open_dataset("demo")
+    return dataset, make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+
+
 def test_review_cli_lists_decides_and_reports(tmp_path, capsys) -> None:
     from naviewer.cli import main
-    from naviewer.data import open_dataset
     from naviewer.workspace import Workspace
 
-    dataset = open_dataset("demo")  # re-openable (the report decodes thumbnails from the source)
-    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    dataset, demo = _demo_data()
     ws = Workspace.create(tmp_path / "ws", dataset)
     ws.store.add_detection_pass("dift", dict(demo.scores), {"k": 10}, run="r", epoch=0)
     ws.save_embeddings("r", "e", demo.embeddings)
@@ -36,7 +42,6 @@ def test_each_cluster_shows_how_strongly_the_trusted_anchors_reach_it(tmp_path, 
     0.2-1.0) while the poison clusters read 0.00-0.06: the listing, the report and the table show the median."""
     from naviewer.analysis.clusters import REACH_LEGEND, flagged_clusters
     from naviewer.cli import main
-    from naviewer.data import open_dataset
     from naviewer.workspace import Workspace
 
     reach = np.ones(12)
@@ -45,8 +50,7 @@ def test_each_cluster_shows_how_strongly_the_trusted_anchors_reach_it(tmp_path, 
     assert sorted(round(c.anchor_reach, 2) for c in clusters) == [0.02, 1.0]
     assert np.isnan(flagged_clusters(np.arange(3), precomputed=np.zeros(12, int))[0].anchor_reach)
 
-    dataset = open_dataset("demo")
-    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    dataset, demo = _demo_data()
     scores = dict(demo.scores)
     flagged = np.flatnonzero(demo.flagged_mask)
     scores["anchor_reach"] = np.full(len(dataset), 1.0, np.float32)
@@ -66,11 +70,9 @@ def test_outputs_are_never_written_over_someone_elses_file(tmp_path, capsys) -> 
     """review --report over a document, export twice into one folder, embed --out over a text file, craft into its
     own source: each refused with a message naming the file (they used to replace it without a word)."""
     from naviewer.cli import main
-    from naviewer.data import open_dataset
     from naviewer.workspace import Workspace
 
-    dataset = open_dataset("demo")
-    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    dataset, demo = _demo_data()
     with Workspace.create(tmp_path / "ws", dataset) as ws:
         ws.store.add_detection_pass("dift", dict(demo.scores), {"k": 10}, run="r", epoch=0)
     thesis = tmp_path / "thesis.txt"
@@ -99,11 +101,9 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_decided_by_id(tmp_p
     ``--reject IDS`` decides samples one by one (the command line could only decide whole clusters)."""
     from naviewer.analysis.reach import reached_flags
     from naviewer.cli import main
-    from naviewer.data import open_dataset
     from naviewer.workspace import Workspace
 
-    dataset = open_dataset("demo")
-    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    dataset, demo = _demo_data()
     scores = dict(demo.scores)
     flagged = np.flatnonzero(demo.flagged_mask)
     scores["anchor_reach"] = np.full(len(dataset), 1.0, np.float32)
@@ -145,11 +145,9 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_decided_by_id(tmp_p
 
 def test_accept_all_says_it_confirms_flags_the_trusted_anchors_reach(tmp_path, capsys) -> None:
     from naviewer.cli.finetune import say_reached_before_accepting
-    from naviewer.data import open_dataset
     from naviewer.workspace import Workspace
 
-    dataset = open_dataset("demo")
-    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    dataset, demo = _demo_data()
     scores = dict(demo.scores)
     flagged = np.flatnonzero(demo.flagged_mask)
     scores["anchor_reach"] = np.zeros(len(dataset), np.float32)
@@ -173,11 +171,9 @@ def test_review_of_a_pass_of_nothing_names_the_passes_that_flagged(tmp_path, cap
     """``naviewer review`` opened the latest pass (DIFT, nothing flagged) and said "confirmed 0" while 16 samples of
     another pass were confirmed (a newcomer, session 22): it names the pass it shows and those that flagged."""
     from naviewer.cli import main
-    from naviewer.data import open_dataset
     from naviewer.workspace import Workspace
 
-    dataset = open_dataset("demo")
-    demo = make_demo_session(len(dataset), 20, seed=3, labels=np.array(dataset.labels), images=None)
+    dataset, demo = _demo_data()
     flagged = np.zeros(len(dataset), bool)
     flagged[:134] = True
     with Workspace.create(tmp_path / "ws", dataset) as ws:

@@ -301,8 +301,8 @@ class AnalystPanel(QWidget):
                 except Exception:  # noqa: BLE001 - a pointer only
                     found = None
             self._reached_more = patchsearch_text(self._reached, found)
-        codes = self.session.state_codes[self._reached]
-        self.trust.set_reached(len(self._reached), int(((codes == 0) | (codes == 3)).sum()), self._reached_more)
+        counts = self.session.review_counts(self._reached)
+        self.trust.set_reached(len(self._reached), counts["unreviewed"] + counts["later"], self._reached_more)
 
     def show_reached_flags(self) -> None:
         """The notice's button: the flags sorted by anchor reach, the keyboard on the first awaiting a decision."""

@@ -161,6 +161,25 @@ def _yellow_box(name: str) -> QLabel:
     return label
 
 
+def _boxed_frame(name: str, style: str, ink: str) -> QFrame:
+    """A frame in a notice style whose labels keep the box's own ``ink`` whatever the theme: a dark theme's pale
+    text on the light pink or yellow could hardly be read (newcomers, sessions 19 and 22)."""
+    frame = QFrame()
+    frame.setObjectName(name)
+    frame.setStyleSheet(f"QFrame#{name} {{ {style} }} "
+                        f"QFrame#{name} QLabel {{ border: none; padding: 0; background: transparent; color: {ink}; }}")
+    return frame
+
+
+def _rich_label(selectable: bool = False) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
 class TrustNotice(QWidget):
     """``TrustNotice(parent=None)``; :meth:`set_trust` fills it (hidden when there is nothing to say).
 
@@ -176,17 +195,8 @@ class TrustNotice(QWidget):
         super().__init__(parent)
         self.setObjectName("trustNotice")
         self.trust: Optional[AnchorTrust] = None
-        self.anchors = QFrame()
-        self.anchors.setObjectName("untrustedAnchorsNotice")
-        self.anchors.setStyleSheet(f"QFrame#untrustedAnchorsNotice {{ {NOTICE_STYLE} }} "
-                                   # the box's own dark red on its pink, whatever the theme: a dark theme's pale
-                                   # text on the pink could hardly be read (a newcomer, session 19)
-                                   "QFrame#untrustedAnchorsNotice QLabel { border: none; padding: 0; background: transparent; "
-                                   "color: #5f1212; }")
-        self.text = QLabel()
-        self.text.setWordWrap(True)
-        self.text.setTextFormat(Qt.TextFormat.RichText)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.anchors = _boxed_frame("untrustedAnchorsNotice", NOTICE_STYLE, "#5f1212")
+        self.text = _rich_label(selectable=True)
         self.choose = QPushButton("Choose trusted anchors…")
         self.choose.setToolTip("the Anchors view: where DIFT's anchors come from, and a trusted set to replace them")
         self.choose.clicked.connect(lambda _c=False: self.anchors_requested.emit())
@@ -206,16 +216,8 @@ class TrustNotice(QWidget):
         self.warnings = _yellow_box("verdictWarnings")   # the flags may mean nothing
         self.advice = _yellow_box("verdictAdvice")       # the verdict stands, read it wider
         # flags the trusted anchors reach as clean samples: look at them first (results.md, session 21)
-        self.reached = QFrame()
-        self.reached.setObjectName("reachedFlagsNotice")
-        self.reached.setStyleSheet(f"QFrame#reachedFlagsNotice {{ {WARNING_STYLE} }} "
-                                   # its own dark text on the yellow, whatever the theme (the dark theme's pale
-                                   # text could not be read on it)
-                                   "QFrame#reachedFlagsNotice QLabel { border: none; padding: 0; background: transparent; "
-                                   "color: #4a3b00; }")
-        self.reached_text = QLabel()
-        self.reached_text.setWordWrap(True)
-        self.reached_text.setTextFormat(Qt.TextFormat.RichText)
+        self.reached = _boxed_frame("reachedFlagsNotice", WARNING_STYLE, "#4a3b00")
+        self.reached_text = _rich_label()
         self.reached_button = QPushButton("Sort the flags by anchor reach")
         self.reached_button.setToolTip("the gallery shows the flags, the ones the trusted anchors reach as clean samples "
                                        "first, the keyboard on the first awaiting a decision")

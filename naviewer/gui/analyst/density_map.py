@@ -496,7 +496,7 @@ class DensityMapWidget(QWidget):
             # another detector's pass: "density rank" coloured by sample id (its legend said density rank over a
             # patchsearch pass; a newcomer, session 22): its own score's rank, else the class
             own = next((item.key for item in self.detectors
-                        if item.pass_id == getattr(session, "pass_id", None) and item.key in self.colour_modes), None)
+                        if item.pass_id == session.pass_id and item.key in self.colour_modes), None)
             self.colour_mode = own or "class"
             self.colour_box.blockSignals(True)
             self.colour_box.setCurrentIndex(max(0, self.colour_box.findData(self.colour_mode)))

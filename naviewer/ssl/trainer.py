@@ -201,9 +201,13 @@ def _resumable(path: Path):
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
         text = str(exc)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
         if "size mismatch" in text:  # torch's load_state_dict lists every layer: 64 lines inside one message
-            first = next((line.strip() for line in text.splitlines() if "size mismatch" in line), "")
+            first = next((line for line in lines if "size mismatch" in line), "")
             text = f"its weights do not fit the encoder it records ({first.rstrip('.')}; and more)"
+        elif len(lines) > 1 and "loading state_dict" in lines[0]:  # the first line ends at "for SimCLR:"
+            detail = lines[1] if len(lines[1]) <= 200 else lines[1][:200] + "…"
+            text = f"its weights do not fit the encoder it records ({detail.rstrip('.')})"
         else:
             text = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
         raise NaviewerError(f"damaged training checkpoint: cannot resume from it ({text}); start a new run, or "
@@ -525,6 +529,15 @@ class Trainer:
             except RuntimeError:  # different GPU count: keep the fresh streams
                 pass
 
+    def restore_checkpoint(self) -> bool:
+        """Load ``last.pt`` of the checkpoint folder, if there is one (True when loaded). A caller that records
+        the run as going on calls it first: a damaged checkpoint then refuses before any record is rewritten."""
+        if self.checkpoint_dir is None or not (self.checkpoint_dir / "last.pt").is_file():
+            return False
+        with _resumable(self.checkpoint_dir / "last.pt"):
+            self.load_state(load_training_checkpoint(self.checkpoint_dir / "last.pt"))
+        return True
+
     @classmethod
     def resume(cls, run_dir: "str | Path", store: ImageStore, hooks: Sequence[TrainHook] = (),
                config_overrides: Optional[Mapping[str, Any]] = None, state: Optional[Mapping[str, Any]] = None,
@@ -581,9 +594,7 @@ class Trainer:
         resumed = False
         if self.is_main and self.checkpoint_dir is not None:
             cleanup_checkpoint_temps(self.checkpoint_dir)  # left by a process killed while saving
-        if resume and self.checkpoint_dir is not None and (self.checkpoint_dir / "last.pt").is_file():
-            with _resumable(self.checkpoint_dir / "last.pt"):
-                self.load_state(load_training_checkpoint(self.checkpoint_dir / "last.pt"))
+        if resume and not self.__dict__.get("_restored") and self.restore_checkpoint():
             resumed = True
         # a trainer rebuilt by Trainer.resume (naviewer train --resume, a resumed window training) is resumed too:
         # without the marker the monitor could not place its steps

@@ -276,6 +276,27 @@ def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data, 
             resume_interrupted(ws, "dift")
 
 
+def test_a_resume_from_a_damaged_checkpoint_refuses_before_touching_the_run_record(tmp_path, tiny_data):
+    """A fuzzed last.pt (one tensor of the weights gone) was refused, but only after dift_state.json had been
+    rewritten as going on; and the message ended at "for SimCLR:". Now the record is untouched and the key named."""
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.dift_training import resume_interrupted
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        with pytest.raises(JobCancelled):
+            train_with_dift(ws, train_config(8), dift_config(patience=2), monitor=False, ctx=_CancelAfterEpoch(2))
+        last = ws.checkpoint_dir("dift") / "last.pt"
+        state = torch.load(last, weights_only=False)
+        dropped = next(k for k in state["model"] if k.endswith("num_batches_tracked"))
+        del state["model"][dropped]
+        torch.save(state, last)
+        record = ws.run_dir("dift") / "dift_state.json"
+        before = record.read_bytes()
+        with pytest.raises(NaviewerError, match="damaged training checkpoint") as caught:
+            resume_interrupted(ws, monitor=False)
+        assert dropped in str(caught.value) and record.read_bytes() == before
+
+
 def test_a_plain_training_of_the_window_resumes_from_its_checkpoint(tmp_path, tiny_data):
     """The window's Train (no DIFT, no run record) stopped by a closed window could not go on: Run ▸ Resume
     interrupted run and `naviewer run WS --resume` only knew DIFT runs. Now it is listed, goes on to the epochs it

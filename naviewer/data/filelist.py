@@ -126,6 +126,34 @@ def _export_root(list_path: Path) -> Optional[Path]:
     return Path(root) if isinstance(root, str) and Path(root).is_absolute() and Path(root).is_dir() else None
 
 
+def _export_root_note(list_path: Path) -> str:
+    """Why a ``kept.txt``'s export root was not used, said with the "outside the dataset root" refusal it
+    leads to: an unreadable provenance.json beside the list blamed the dataset root alone (session 22)."""
+    if list_path.name != "kept.txt":
+        return ""
+    record_path = list_path.parent / "provenance.json"
+    if not record_path.exists():
+        return ""
+    try:
+        record = json_loads(record_path.read_text(encoding="utf-8"))
+        root = record["kept_paths"]["dataset_root"]
+    except OSError as exc:
+        why = f"cannot be read ({exc.strerror or exc})"
+    except (ValueError, UnicodeDecodeError):
+        why = "is not valid JSON"
+    except (KeyError, TypeError):
+        why = "does not name the export's dataset root (kept_paths.dataset_root)"
+    else:
+        if not isinstance(root, str) or not Path(root).is_absolute():
+            why = f"names no absolute dataset root ({root!r})"
+        elif not Path(root).is_dir():
+            why = f"names the dataset root {root}, which is not a folder here"
+        else:
+            return ""
+    return (f"; the export's {record_path} {why}, so the list's own folder was taken as the root: mend that file's "
+            "kept_paths.dataset_root, or copy the list into the dataset root")
+
+
 def read_class_names(path: "str | Path") -> list[str]:
     """One class name per non-blank line. A line of ``#`` then a space (or ``#`` alone) is a comment: a header
     comment used to become class 0 and shift every name by one (a class folder named ``#x`` stays a name). A
@@ -441,7 +469,9 @@ class FileListDataset(FileBackedDataset):
                 label = self._label(label_text, name_to_index, names, number, list_path)
                 key, real_key = resolve(text, number)
             except NaviewerError as exc:
-                error = exc
+                note = "" if self._given_root or "outside the dataset root" not in exc.message \
+                    else _export_root_note(list_path)
+                error = NaviewerError(exc.message + note, exc.path) if note else exc
                 break
             if label_text is None:
                 missing += 1

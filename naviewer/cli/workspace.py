@@ -69,6 +69,29 @@ def _refuse_workspace_inside_its_dataset(workspace: str, dataset: "str | None") 
                             "put it beside the dataset, e.g. next to it", Path(workspace))
 
 
+def _demo_recipe_note(args: argparse.Namespace, given: dict, recorded: dict) -> str:
+    """On a built-in dataset, the attack settings ``naviewer demo`` crafts with that this workspace does not use.
+    A newcomer's ``new --dataset demo --attack na`` made 67 poisons where the demo makes 113, and nothing said why."""
+    from naviewer.data.sources import is_builtin
+    from naviewer.workflows.demo import DemoConfig
+
+    if not is_builtin(args.dataset):
+        return ""
+    try:
+        demo = DemoConfig(attack=args.attack).attack_settings()
+    except Exception:  # noqa: BLE001 - a note only; an attack the demo cannot take has no recipe to compare
+        return ""
+    if "num_poisons" in given:
+        demo.pop("rate", None)
+    differ = {k: v for k, v in demo.items() if k not in given and recorded.get(k) != v}
+    if not differ:
+        return ""
+    shown = ", ".join(f"{k}={v}" for k, v in differ.items())
+    flags = " ".join(f"--rate {v}" if k == "rate" else f"--attack-setting {k}={v}" for k, v in differ.items())
+    return (f"note: naviewer demo crafts {args.attack} with {shown}; this workspace took the attack's defaults "
+            f"for {'them' if len(differ) > 1 else 'it'}. To craft as the demo does: add {flags}")
+
+
 def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import parse_settings
     from naviewer.cli.progress import TextProgress
@@ -100,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         what = (f"{result.size:,} samples ({result.num_poisons} {args.attack} poisons, ground truth in "
                 f"{ws.ground_truth_path.name})")
         print(f"{args.attack}: {result.poison_share()}")
+        note = _demo_recipe_note(args, settings, (ws.config.get("attack") or {}).get("settings") or {})
+        if note:
+            print(note)
     try:
         evaluation = ws.config.get("evaluation", {})
         print(f"created workspace {ws.path}: {what}; test set for evaluation: "

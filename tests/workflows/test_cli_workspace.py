@@ -43,6 +43,18 @@ def test_a_copied_attack_workspace_reads_its_own_crafted_dataset(tmp_path, tiny_
     assert str(tmp_path / "b" / "dataset") in (tmp_path / "out" / "README.txt").read_text()
 
 
+def test_new_on_built_in_digits_says_how_the_demo_crafts_the_attack(tmp_path, capsys):
+    """`new --dataset demo --attack na` made 67 poisons where `naviewer demo` makes 113, and nothing said why: the
+    command names the demo's settings it did not use; given them, it says nothing more."""
+    assert main(["new", str(tmp_path / "a"), "--dataset", "digits", "--attack", "na"]) == 0
+    out = capsys.readouterr().out
+    assert "note: naviewer demo crafts na with rate=0.08, num_references=36" in out
+    assert "--rate 0.08 --attack-setting num_references=36" in out
+    assert main(["new", str(tmp_path / "b"), "--dataset", "digits", "--attack", "na", "--rate", "0.08",
+                 "--attack-setting", "num_references=36"]) == 0
+    assert "naviewer demo crafts" not in capsys.readouterr().out
+
+
 def test_new_writes_the_dift_preset_that_detect_then_reads(tmp_path, tiny_data):
     """A new workspace starts from naviewer's measured recipe (the paper's settings flagged none of the poisons on 4
     of 12 stored cells post-hoc); --dift-preset paper leaves [dift] to the dataclass's defaults."""

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "both ways: asr_nt (non-target images predicted as the target) and asr_all (CTRL: all images)."
         ),
         epilog="example: naviewer eval --checkpoint runs/a/checkpoints/last.pt --train-dataset cifar10 "
-               "--test-dataset cifar10 --attack patch --target 0",
+               "--test-dataset cifar10 --attack patch --target 0. Your own trigger (a patch found in the data): "
+               "--attack patch --attack-setting trigger=PATCH.png --attack-setting trigger_size=6 --target 3 pastes "
+               "that image, 6 px wide, at random places on the test images",
     )
     parser.add_argument("--checkpoint", required=True, help="checkpoint file")
     parser.add_argument("--train-dataset", required=True, help="clean labelled set for the kNN bank / probe (train split)")

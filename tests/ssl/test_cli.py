@@ -47,10 +47,20 @@ def test_train_resume_embed_eval(tmp_path, capsys):
                  "--device", "cpu", "--json", str(result)]) == 0
     values = json.loads(result.read_text())
     assert 0 <= values["knn_acc"] <= 1 and 0 <= values["knn_asr_nt"] <= 1 and values["target"] == 0
-    # a test set of the target class alone: asr_nt has nothing to measure; it reads n/a and is null in the JSON
-    # (it printed "nan" and wrote NaN, which is not JSON)
+    # the analyst's own trigger image (eval --help says how): a newcomer believed only the built-in ones were measured
     from PIL import Image
 
+    patch = np.zeros((6, 6, 3), np.uint8)
+    patch[::2, ::2] = 255
+    Image.fromarray(patch).save(tmp_path / "mine.png")
+    assert main(["eval", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--train-dataset", "demo",
+                 "--test-dataset", "demo", "--no-linear", "--knn-k", "20", "--attack", "patch", "--target", "3",
+                 "--attack-setting", f"trigger={tmp_path / 'mine.png'}", "--attack-setting", "trigger_size=6",
+                 "--device", "cpu", "--json", str(result)]) == 0
+    values = json.loads(result.read_text())
+    assert 0 <= values["knn_asr_nt"] <= 1 and values["target"] == 3
+    # a test set of the target class alone: asr_nt has nothing to measure; it reads n/a and is null in the JSON
+    # (it printed "nan" and wrote NaN, which is not JSON)
     (tmp_path / "one" / "a").mkdir(parents=True)
     for i in range(6):
         Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / "one" / "a" / f"{i}.png")

@@ -496,7 +496,9 @@ class WhyFlaggedWidget(QWidget):
         # short: the plot is a third of a docked panel (the x axis says these are the candidates)
         flags_above = int((flagged > gmm["split"]).sum())
         above = int((np.asarray(values) > gmm["split"]).sum())
-        title = f"MinDist: {flags_above} flags above the split"
+        # the candidates' count, as the bars and the legend show them: "33 flags above the split" counted the
+        # flags label spreading added too and matched neither the legend nor the epochs plot (a newcomer, session 22)
+        title = f"MinDist: {above} of {len(values)} above the split"
         if flags_above == 0 and above:  # "0 flags above the split" over bars above it read as a contradiction: the
             # guard judged the split, and only the Log said so (a newcomer, session 19)
             title = f"MinDist: {above} above the split, none flagged (the guard)"
@@ -598,7 +600,8 @@ class WhyFlaggedWidget(QWidget):
         self._fit_epoch_legend()
         self.note.setText(
             f"Detections over {len(epochs)} epochs (epoch {int(x[0])}\u2013{int(x[-1])}); the last one detected "
-            f"{int(counts[-1]):,}, the pass under review flags {int(s.flagged_mask.sum()):,}."
+            f"{int(counts[-1]):,}, the pass under review flags {int(s.flagged_mask.sum()):,} (label spreading adds "
+            "the samples the detections of the stable epochs reach)."
             + (f" {int(sel[-1])} of the {len(s.selection)} selected samples were detected in the last epoch."
                if len(s.selection) else "")
         )

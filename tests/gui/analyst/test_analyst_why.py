@@ -32,8 +32,14 @@ def test_legend_and_line_label_fit_inside_the_plot(qtbot, demo_session, size) ->
             assert not box.adjusted(1, 1, -1, -1).intersects(label), (name, size, "label under the legend")
         else:  # no room inside: the keys are listed under the title instead
             assert "selected" in item.titleLabel.text and "\u25a0" in item.titleLabel.text
-    assert "flags above the split" in why.mindist_plot.getPlotItem().titleLabel.text
-    assert len("MinDist: 60 flags above the split") < 40  # short enough for a third of a docked panel
+    # the candidates' count, as the legend gives it ("33 flags above the split" beside "candidates (46)" and 26
+    # detected in the last epoch added up to nothing for a newcomer, session 22)
+    values = demo_session.gmm()["values"]
+    title = why.mindist_plot.getPlotItem().titleLabel.text
+    assert f"of {len(values)} above the split" in title, title
+    assert f"candidates ({len(values)})" in [label.text for _sample, label in
+                                              why.mindist_plot.getPlotItem().legend.items]
+    assert len("MinDist: 60 of 460 above the split") < 40  # short enough for a third of a docked panel
 
 
 def test_a_title_holding_the_legend_keys_follows_the_theme(qtbot, demo_session) -> None:

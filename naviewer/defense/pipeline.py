@@ -27,7 +27,7 @@ from naviewer.defense.finetune import reference_ids
 from naviewer.defense.knn import density_rank, is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
-from naviewer.defense.sanity import anchor_report, embedding_report
+from naviewer.defense.sanity import SanityReport, anchor_report, embedding_report, partly_separated_notice
 from naviewer.defense.spreading import (REACH_MAX_CLASSES, SpreadResult, anchor_reach, anchor_reach_by_class,
                                         crop_agreement, far_from_anchors, groups_of, label_spread,
                                         neighbourhood_closure, reached_clusters, weakly_reached_cluster)
@@ -151,9 +151,14 @@ class DetectionResult:
 def judgeable(detection: EpochDetection, sample_count: Optional[int] = None) -> list[str]:
     """Warnings that make a verdict on these embeddings meaningless (collapsed encoder, anchors that do
     not separate classes), from the detection's normalised features."""
+    return sanity_of(detection, sample_count).warnings
+
+
+def sanity_of(detection: EpochDetection, sample_count: Optional[int] = None) -> SanityReport:
+    """:func:`judgeable`'s checks with their figures (the anchors' separation feeds a weaker advice too)."""
     z = detection.features
     if z is None:
-        return []
+        return SanityReport()
     samples = z[:sample_count] if sample_count is not None else z
     if is_mapped(samples):  # as_float32 checked every row already: judge a seeded sample, not the whole map
         rows = np.random.default_rng(0).choice(len(samples), size=min(len(samples), 5000), replace=False)
@@ -161,7 +166,7 @@ def judgeable(detection: EpochDetection, sample_count: Optional[int] = None) -> 
     report = embedding_report(samples)
     if not report.warnings and len(detection.anchors):
         report.extend(anchor_report(z[detection.anchors.indices], detection.anchors.labels))
-    return report.warnings
+    return report
 
 
 def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors, config: DiftConfig,
@@ -175,16 +180,18 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
     anchors = detection.anchors if detection.anchors is not None else anchors  # after any untrusted-anchor screen
     buffer_ids = np.unique(np.asarray(buffer_ids, dtype=np.int64))
     timings: dict[str, float] = {}
-    checks = judgeable(detection, sample_count)
+    sanity = sanity_of(detection, sample_count)
+    checks = sanity.warnings
     for message in checks:
         ctx.event("warning", message=f"DIFT: {message}")
     noop = buffer_ids.size < config.n_min
     spread = None
     advice: list[str] = []
-    notice = few_anchors_notice(anchors)  # a verdict of none reads differently with few anchors too
-    if notice is not None:
-        advice.append(notice)
-        ctx.event("warning", message=f"DIFT: {notice}")
+    # a verdict of none reads differently with few anchors too, or with anchors a weak encoder barely separates
+    for notice in (few_anchors_notice(anchors), partly_separated_notice(sanity)):
+        if notice is not None:
+            advice.append(notice)
+            ctx.event("warning", message=f"DIFT: {notice}")
     if noop:
         final = np.empty(0, dtype=np.int64)
         ctx.event("log", message=f"DIFT: no poison detected ({buffer_ids.size} < n_min={config.n_min})"

@@ -97,3 +97,12 @@ def patchsearch_text(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]
     with_trigger = int(flagged[reached].sum())
     return (f" PatchSearch (pass {pass_id}) finds a trigger in {with_trigger:,} of them, none in "
             f"{len(reached) - with_trigger:,}.")
+
+
+def untriggered(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]]) -> np.ndarray:
+    """The ``reached`` flags in which the PatchSearch pass ``found`` finds no trigger (empty without one): the two
+    signals together (clean by the anchors, no trigger by PatchSearch), offered as a selection to look at and
+    decide, never decided for the analyst."""
+    if found is None or not len(reached):
+        return np.zeros(0, np.int64)
+    return np.asarray(reached, dtype=np.int64)[~found[1][reached]]

@@ -167,6 +167,8 @@ class AnalystPanel(QWidget):
         self._reached: Optional[np.ndarray] = None  # the flags the trusted anchors reach as clean samples (lazily)
         self._reached_more = ""  # what the workspace's PatchSearch pass found in them
         self.trust.reached_requested.connect(self.show_reached_flags)
+        self.trust.untriggered_requested.connect(self.select_untriggered_flags)
+        self._untriggered = np.zeros(0, np.int64)  # of those, the ones the workspace's PatchSearch finds no trigger in
 
         # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
         # so the three fit side by side from 1280 px up without scrolling sideways or truncating a label.
@@ -291,7 +293,7 @@ class AnalystPanel(QWidget):
             self.trust.set_reached(0, 0)
             return
         if self._reached is None:
-            from naviewer.analysis.reach import latest_patchsearch, patchsearch_text
+            from naviewer.analysis.reach import latest_patchsearch, patchsearch_text, untriggered
 
             self._reached = reached_flags(self.session.scores)
             found = None
@@ -301,14 +303,30 @@ class AnalystPanel(QWidget):
                 except Exception:  # noqa: BLE001 - a pointer only
                     found = None
             self._reached_more = patchsearch_text(self._reached, found)
+            self._untriggered = untriggered(self._reached, found)
         counts = self.session.review_counts(self._reached)
-        self.trust.set_reached(len(self._reached), counts["unreviewed"] + counts["later"], self._reached_more)
+        self.trust.set_reached(len(self._reached), counts["unreviewed"] + counts["later"], self._reached_more,
+                               len(self._untriggered))
 
     def show_reached_flags(self) -> None:
         """The notice's button: the flags sorted by anchor reach, the keyboard on the first awaiting a decision."""
         if self.gallery.show_flags_sorted_by("anchor_reach"):
             self.focus_view("gallery")
             self.gallery.show_notice("Sorted by anchor reach: the clean-looking flags first (R: clean, C: poison).")
+
+    def select_untriggered_flags(self) -> None:
+        """The notice's second button: the reached flags PatchSearch finds no trigger in, shown and highlighted
+        together, so one look (and one R, if they are clean) decides them; nothing is decided here. Over 30 stored
+        passes that pair of signals held 688 clean samples and 8 poisons (results.md, session 22)."""
+        ids = self._untriggered
+        if not len(ids):
+            return
+        self.session.set_selection(ids, source=None)
+        self.session.set_current(int(ids[0]), source=None)
+        self.gallery.set_filter("selection", then=self.gallery.select_all)  # every one of them highlighted: the keys'
+        self.focus_view("gallery")                                          # target is what the box counted
+        self.gallery.show_notice(f"The {len(ids):,} reached flags with no trigger, highlighted: look, then R keeps "
+                                 "them in the data, C removes them.")
 
     def _show_samples(self, ids: Any) -> None:
         ids = np.asarray(ids, dtype=np.int64)

@@ -190,6 +190,8 @@ class TrustNotice(QWidget):
     show_samples = Signal(object)
     #: "Sort the flags by anchor reach": the flags the trusted anchors reach as clean samples, first
     reached_requested = Signal()
+    #: "Select the N with no trigger": those flags the workspace's PatchSearch pass finds no trigger in, highlighted
+    untriggered_requested = Signal()
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -222,10 +224,19 @@ class TrustNotice(QWidget):
         self.reached_button.setToolTip("the gallery shows the flags, the ones the trusted anchors reach as clean samples "
                                        "first, the keyboard on the first awaiting a decision")
         self.reached_button.clicked.connect(lambda _c=False: self.reached_requested.emit())
+        self.untriggered_button = QPushButton("Select the ones with no trigger")
+        self.untriggered_button.setToolTip("highlight these flags in which the workspace's PatchSearch pass finds no "
+                                           "trigger, to look at them together: R then keeps them all in the data")
+        self.untriggered_button.clicked.connect(lambda _c=False: self.untriggered_requested.emit())
+        self.untriggered_button.hide()
         row = QHBoxLayout(self.reached)
         row.setContentsMargins(8, 4, 8, 4)
         row.addWidget(self.reached_text, 1)
-        row.addWidget(self.reached_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        buttons_column = QVBoxLayout()
+        buttons_column.setSpacing(3)
+        buttons_column.addWidget(self.reached_button)
+        buttons_column.addWidget(self.untriggered_button)
+        row.addLayout(buttons_column, 0)
         self.reached.hide()
         self._reached_count = 0
         body = QWidget()
@@ -287,12 +298,15 @@ class TrustNotice(QWidget):
         self.setVisible(trust.any or self._reached_count > 0)
         self.scroll.refit()
 
-    def set_reached(self, count: int, undecided: int, more: str = "") -> None:
+    def set_reached(self, count: int, undecided: int, more: str = "", untriggered: int = 0) -> None:
         """``count`` flags the trusted anchors reach as clean samples, ``undecided`` of them awaiting a decision
-        (0 hides the box); ``more``: a sentence after (what PatchSearch found in them)."""
+        (0 hides the box); ``more``: a sentence after (what PatchSearch found in them); ``untriggered``: how many of
+        them PatchSearch finds no trigger in (the button that selects them shows when there are any)."""
         from naviewer.analysis.reach import reached_text
 
         self._reached_count = int(count)
+        self.untriggered_button.setText(f"Select the {untriggered:,} with no trigger")
+        self.untriggered_button.setVisible(untriggered > 0)
         if count:
             self.reached_text.setText("<b>Look at these first.</b> " + html.escape(reached_text(count, undecided) + more))
         self.reached.setVisible(count > 0)

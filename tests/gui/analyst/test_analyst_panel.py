@@ -561,6 +561,40 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_sorted_first(qtbot,
     assert "Sorted by anchor reach" in g.notice.text()
 
 
+def test_the_reached_flags_patchsearch_finds_no_trigger_in_are_one_click_from_a_highlight(qtbot, demo_session,
+                                                                                           monkeypatch) -> None:
+    """With a PatchSearch pass the box said "a trigger in 1 of them, none in 45", and the 45 had to be found one by
+    one: a button highlights them together in the gallery (decided by nobody until the analyst presses a key)."""
+    from types import SimpleNamespace
+
+    from naviewer.analysis import reach
+
+    s = demo_session
+    flagged = np.flatnonzero(s.flagged_mask)
+    values = np.full(s.n, 1.0)
+    values[flagged] = 0.01
+    values[flagged[-3:]] = [0.8, 1.1, 0.95]
+    s.scores["anchor_reach"] = values
+    s.settings["summary"] = {"anchors_trusted": True}
+    panel = _panel(qtbot, s)
+    assert panel.trust.untriggered_button.isHidden()  # no PatchSearch pass: no button
+    triggers = np.zeros(s.n, bool)
+    triggers[flagged[-1]] = True
+    monkeypatch.setattr(reach, "latest_patchsearch", lambda store, n: (7, triggers))
+    panel.workspace = SimpleNamespace(store=None)
+    panel._reached = None
+    panel._update_reached()
+    button = panel.trust.untriggered_button
+    assert not button.isHidden() and button.text() == "Select the 2 with no trigger"
+    assert "PatchSearch (pass 7) finds a trigger in 1 of them, none in 2" in panel.trust.reached_text.text()
+    button.click()
+    g = panel.gallery
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    assert sorted(g.target_ids().tolist()) == sorted(int(i) for i in flagged[-3:-1])
+    assert (s.state_codes[flagged[-3:]] == 0).all()  # nothing decided by the button
+    assert "R keeps them in the data" in g.notice.text()
+
+
 def test_the_inspectors_keys_do_nothing_while_its_image_is_scrolled_away(qtbot, demo_session) -> None:
     """Reading the neighbours below the image, a newcomer pressed C and confirmed an airplane the filters hid from
     the gallery (session 22): with the image out of sight the first key brings it back and decides nothing."""

@@ -175,14 +175,21 @@ def run(args: argparse.Namespace) -> int:
 
     reached = reached_flags(session.scores) if pass_anchors_trusted(session.settings) else np.zeros(0, np.int64)
     if len(reached):
-        from naviewer.analysis.reach import latest_patchsearch, patchsearch_text
+        from naviewer.analysis.reach import latest_patchsearch, patchsearch_text, untriggered
+
+        def listed(ids: np.ndarray) -> str:
+            return (", ".join(str(int(i)) for i in ids[:40])
+                    + (f", … and {len(ids) - 40:,} more" if len(ids) > 40 else ""))
 
         waiting = session.review_counts(reached)
+        found = latest_patchsearch(ws.store, session.n)
         print("note: " + reached_text(len(reached), waiting["unreviewed"] + waiting["later"])
-              + patchsearch_text(reached, latest_patchsearch(ws.store, session.n)))
-        print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
-              + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")
+              + patchsearch_text(reached, found))
+        print("  their sample ids: " + listed(reached)
               + " (decide them one by one: --reject IDS / --confirm IDS, or in the window)")
+        quiet = untriggered(reached, found)
+        if len(quiet) and len(quiet) < len(reached):  # the two signals together: the ones to look at as one batch
+            print("  of them, PatchSearch finds no trigger in: " + listed(quiet))
     if args.report is not None:
         from naviewer.analysis.report import write_report
 

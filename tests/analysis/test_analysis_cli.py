@@ -124,6 +124,7 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_decided_by_id(tmp_p
     out = capsys.readouterr().out
     assert "2 flags the trusted anchors reach as clean samples" in out and "2 of them await a decision" in out
     assert "PatchSearch (pass 3) finds a trigger in 1 of them, none in 1." in out
+    assert f"of them, PatchSearch finds no trigger in: {sorted(flagged[:2].tolist())[1]}\n" in out
     assert ", ".join(str(i) for i in sorted(flagged[:2].tolist())) in out
     assert main(["review", str(tmp_path / "ws"), "--embeddings", "r:e", "--pass", "2"]) == 0
     assert "reach as clean samples" not in capsys.readouterr().out  # anchors from the labels: no pointer

@@ -1319,6 +1319,11 @@ class MainWindow(QMainWindow):
                     found = " · flagged nothing"  # not "no poison detected": the panel says it is no clean bill
                 elif isinstance(summary.get("flagged"), (int, float)):
                     found = f" · {int(summary['flagged']):,} flagged"
+                    from naviewer.gui.analyst.panel import refused_reason
+
+                    refused = refused_reason(row.get("settings"))
+                    if refused:  # "0 flagged" hid that PatchSearch called a third of the samples poisoned
+                        found += f" ({refused.split(':')[0]})"
             choices.append((int(row["id"]), row.get("run"),
                             f"Pass {row['id']}: {row['method']} ({where}{when}){found}"))
         return choices

@@ -214,14 +214,25 @@ def test_workspace_menu_lists_every_pass_and_opens_the_chosen_one(qtbot, window,
     with Workspace.open(path) as ws:
         scores = ws.store.pass_scores(1)
         ws.store.add_detection_pass("dift", dict(scores), {"k": 5, "summary": {"flagged": 7}}, run="posthoc")
+        refused = "33% of the samples flagged, more than max_fraction 0.2: the classifier does not single out a trigger"
+        ws.store.add_detection_pass("patchsearch", {"score": scores["density"], "flagged": scores["flagged"] & False},
+                                    {"threshold": {"refused": refused}, "summary": {"flagged": 0}}, run="ps")
     window.state.set_workspace(path, {"samples": 60, "pass_id": 2, "runs": []})
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == 2, timeout=10000)
     choices = window.pass_choices()
-    assert [c[0] for c in choices] == [2, 1]
+    assert [c[0] for c in choices] == [3, 2, 1]
+    # PatchSearch's "0 flagged" hid that its classifier called a third of the samples poisoned (session 22)
+    assert choices[0][2] == ("Pass 3: patchsearch (run ps, post-hoc) · 0 flagged (33% of the samples flagged, more "
+                             "than max_fraction 0.2)")
+    from naviewer.gui.analyst.panel import verdict_line
+
+    assert "patchsearch flagged <b>0</b>: 33% of the samples" in verdict_line({"threshold": {"refused": refused},
+                                                                               "summary": {"flagged": 0}}, "patchsearch")
+    choices = choices[1:]
     # with what each found: a newcomer guessed which pass to open (session 19)
     assert choices[0][2] == "Pass 2: dift (run posthoc, post-hoc) · 7 flagged" and choices[1][2] == "Pass 1: dift (run r, epoch 1)"
     window._fill_passes_menu()
     actions = window.passes_menu.actions()
-    assert [a.isChecked() for a in actions] == [True, False]
-    actions[1].trigger()
+    assert [a.isChecked() for a in actions] == [False, True, False]
+    actions[2].trigger()
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == 1, timeout=10000)

@@ -7,6 +7,7 @@ for the main window to dock (or the views can be docked one by one: see :meth:`v
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any, Optional
 
@@ -56,6 +57,18 @@ def density_change(result: Optional[dict], short: bool = False) -> str:
     return text + "."
 
 
+def refused_reason(settings: Any) -> str:
+    """Why a detector's rule flagged nothing it would have flagged (PatchSearch's classifier calling too many samples
+    poisoned), from the pass's threshold record; "" when it did not refuse."""
+    if not isinstance(settings, dict):
+        return ""
+    for record in (settings.get("threshold"), (settings.get("summary") or {}).get("threshold")
+                   if isinstance(settings.get("summary"), dict) else None):
+        if isinstance(record, dict) and isinstance(record.get("refused"), str):
+            return record["refused"]
+    return ""
+
+
 def verdict_line(settings: Any, method: Optional[str] = None) -> str:
     """The pass's verdict where the analyst works (it was only in the Log), with the encoder it ran on; ``method``
     names the pass's detector (a slof pass read "DIFT flagged 16"; a newcomer, session 19)."""
@@ -74,6 +87,9 @@ def verdict_line(settings: Any, method: Optional[str] = None) -> str:
     else:
         who = "DIFT" if method in (None, "dift") else str(method)
         verdict = f"{who} flagged <b>{int(summary.get('flagged') or 0):,}</b>"
+        refused = refused_reason(settings)
+        if refused:  # "patchsearch flagged 0" hid that its classifier had called a third of the samples poisoned
+            verdict += f": {html.escape(refused)}"  # (a newcomer, session 22)
     if encoder:
         how = "inferred from its weights" if encoder.get("inferred") else "as given"
         name = Path(str(encoder.get("checkpoint") or "")).name

@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="go on with a run that stopped while training (Ctrl-C, "
                         "a crash, a closed window; also the window's plain Train) from its checkpoint, with its own "
                         "settings (--run names it; only --device, --threads and --no-monitor apply)")
+    parser.add_argument("--leave-out-confirmed", action="store_true",
+                        help="train without DIFT on every sample the review has not confirmed as a poison (the "
+                        "samples confirmed now are left out from the start): a retrain on the decisions of a post-hoc "
+                        "review, without exporting first; with --attack workspaces the monitor's ASR says whether "
+                        "the backdoor still forms")
     parser.add_argument("--method", default="simclr", choices=list(METHOD_NAMES))
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings", help="method setting, repeatable")
     add_backbone_args(parser)
@@ -119,6 +124,20 @@ def _run(args: argparse.Namespace) -> int:
         if args.anchors is not None:
             if not args.dift:
                 raise NaviewerError("--anchors needs --dift (anchors are DIFT's)")
+        exclude = None
+        if args.leave_out_confirmed:
+            if args.dift:
+                raise NaviewerError("--leave-out-confirmed trains without DIFT (on the samples the review keeps): drop "
+                                    "--dift")
+            from naviewer.workspace.runs import confirmed_ids
+
+            exclude = confirmed_ids(ws)
+            if not len(exclude):
+                raise NaviewerError("no sample is confirmed as a poison: --leave-out-confirmed would leave nothing out "
+                                    "(review a detection pass first: naviewer review WORKSPACE, or the window)",
+                                    ws.path)
+            print(f"leaving out the {len(exclude):,} samples confirmed as poisons; training on the other "
+                  f"{ws.store.sample_count() - len(exclude):,}")
         # a run that fails before its first checkpoint (too few samples for k + anchors) leaves the anchors it found;
         # one stopped later keeps the new ones, which its resume needs
         trained = lambda: (ws.path / "checkpoints" / run_name / "last.pt").exists()  # noqa: E731
@@ -131,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 check_dift_size(ws, dift)  # before the epochs, not at the first detection after them
             out = train_with_dift(ws, config, dift, run=run_name, accept_all=args.accept_all,
-                                  monitor=not args.no_monitor, dift=args.dift, ctx=ctx)
+                                  monitor=not args.no_monitor, dift=args.dift, exclude=exclude, ctx=ctx)
         if not is_main_process():  # torchrun: rank 0 speaks for the run
             return 0
         if out.anchors:

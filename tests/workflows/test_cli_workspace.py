@@ -123,3 +123,30 @@ def test_dift_set_anchors_per_class_on_chosen_anchors_is_refused(tmp_path, tiny_
         assert main([*command, "--dift-set", "anchors_per_class=1"]) == 2
         err = capsys.readouterr().err
         assert "would not change this workspace's anchors" in err and "--anchors-per-class" in err
+
+
+def test_run_leaves_out_the_confirmed_samples_for_a_retrain_after_a_posthoc_review(tmp_path, tiny_data, capsys):
+    """After a post-hoc review the only way to retrain on the decisions was export, a new workspace, then train (the
+    own-data newcomer, session 22): `run --leave-out-confirmed` trains the recipe on the samples the review keeps."""
+    import json as _json
+
+    ws_path = str(tmp_path / "w")
+    assert main(["new", ws_path, "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1"]) == 0
+    tiny = ["--epochs", "1", "--arch", "resnet10", "--width", "8", "--image-size", "16", "--batch-size", "32",
+            "--warmup-epochs", "0", "--no-monitor", "--threads", "1", "--max-steps-per-epoch", "2"]
+    assert main(["run", ws_path, "--leave-out-confirmed", *tiny]) == 2
+    assert "no sample is confirmed" in capsys.readouterr().err
+    assert main(["run", ws_path, "--leave-out-confirmed", "--dift", *tiny]) == 2
+    assert "trains without DIFT" in capsys.readouterr().err
+    with Workspace.open(ws_path) as ws:
+        n = ws.store.sample_count()
+        ws.store.set_review([1, 2, 3], "confirmed", "alice")
+        ws.store.set_review([4], "rejected", "alice")
+    assert main(["run", ws_path, "--leave-out-confirmed", "--run", "kept", *tiny]) == 0
+    assert f"leaving out the 3 samples confirmed as poisons; training on the other {n - 3:,}" in capsys.readouterr().out
+    with Workspace.open(ws_path) as ws:
+        record = next(r for r in ws.store.runs() if r["name"] == "kept")
+        assert record["config"]["exclude"] == [1, 2, 3]
+        start = next(_json.loads(line) for line in (ws.run_dir("kept") / "metrics.jsonl").read_text().splitlines()
+                     if _json.loads(line).get("kind") == "run_start")
+        assert start["n_samples"] == n - 3

@@ -44,7 +44,7 @@ DIFT_PRESETS: dict[str, dict[str, Any]] = {
     "naviewer": {"mindist_scale": "anchor_spread", "candidate_fraction": 0.03, "ls_alpha": 0.7,
                  "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "anchor_reach_limit": 0.75, "closure_votes": 0.7,
                  "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "anchor_reach_units": "class",
-                 "cluster_reach_limit": 0.6},
+                 "cluster_reach_limit": 0.6, "cluster_reach_member_floor": 0.2},
     "paper": {},
 }
 
@@ -167,6 +167,11 @@ class DiftConfig:
                                        # suspect labels). On the demo spreading ran on into clean target-class
                                        # clusters (reach 0.60-0.93, poisons <= 0.08; naviewer's preset: 0.6) that remove-and-retrain then took
                                        # out (docs/dift.md, Cluster reach)
+    cluster_reach_member_floor: float = 0.2  # [F] of a cluster the cluster-reach rule takes back, the members the
+                                       # anchors themselves barely reach (own relative reach at most this) stay
+                                       # flagged: a mixed cluster took back 62 poisons (reach median 0.03-0.07) with
+                                       # 70-81 clean samples on mid-training encoders (session 23); over 56 stored passes
+                                       # 0.2 kept 116 of the 179 poisons taken back and 4 of the 865 clean (0: off)
     anchor_reach_units: str = "joint"  # [F] "class": each class's anchors spread alone and read in that class's own
                                        # median reach, so a clean class several times the others' size is not read
                                        # as far from its anchors (with "joint", every anchor one label, such a class
@@ -245,6 +250,8 @@ class DiftConfig:
             raise bad("anchor_reach_limit", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
         if not 0.0 <= float(self.cluster_reach_limit) <= 1000.0:
             raise bad("cluster_reach_limit", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
+        if not 0.0 <= float(self.cluster_reach_member_floor) <= 1000.0:
+            raise bad("cluster_reach_member_floor", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
         if self.anchor_reach_units not in ANCHOR_REACH_UNITS:
             raise bad("anchor_reach_units", f"choose one of {ANCHOR_REACH_UNITS}")
         if not 0.0 <= float(self.closure_votes) <= 1.0:

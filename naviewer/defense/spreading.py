@@ -505,7 +505,8 @@ def reached_clusters(flagged: np.ndarray, buffer_ids: np.ndarray, reach: np.ndar
     remove-and-retrain took out with the poisons; they read as any clean sample to their anchors while the
     poisons' clusters read ~0. The rule never drops a cluster that density put into B, and compares clusters
     within one pass: a pass whose flags are all reached says nothing about which of them are poisons
-    (docs/dift.md, Cluster reach)."""
+    (docs/dift.md, Cluster reach). The pipeline keeps the members the anchors barely reach themselves
+    (``DiftConfig.cluster_reach_member_floor``)."""
     groups = groups_of(flagged, neighbors)
     if len(groups) < 2:
         return np.empty(0, dtype=np.int64)

@@ -460,6 +460,16 @@ def test_the_cluster_reach_rule_is_skipped_with_untrusted_anchors_and_recorded_w
     final, spread = run(trusted=False)
     assert final.tolist() == list(range(9)) and spread.reach_dropped.size == 0
     assert "needs trusted anchors" in reporter.events[-1][1]["message"]
+    # a member of the taken-back cluster that the anchors barely reach stays flagged: on mid-training encoders a
+    # cluster of 62 poisons (own reach 0.03-0.07) and 70-81 clean samples went back whole (session 23)
+    reach[4] = 0.1
+    config = DiftConfig(cluster_reach_limit=0.5, cluster_reach_member_floor=0.2)
+    final, spread = run(trusted=True)
+    assert final.tolist() == [0, 1, 2, 4, 6, 7, 8] and spread.reach_dropped.tolist() == [3, 5]
+    assert "1 member(s) the anchors barely reach" in reporter.events[-1][1]["message"]
+    config = DiftConfig(cluster_reach_limit=0.5, cluster_reach_member_floor=0.0)  # off: the whole cluster, as before
+    final, spread = run(trusted=True)
+    assert spread.reach_dropped.tolist() == [3, 4, 5]
 
 
 def test_the_cluster_reach_rule_leaves_a_single_poison_cluster_alone(poisoned, poisoned_anchors):

@@ -119,6 +119,21 @@ def test_an_empty_cluster_table_says_so_and_its_buttons_are_off(qtbot) -> None:
     assert not any(button.isEnabled() for button in clusters.buttons.values())
 
 
+def test_the_cluster_buttons_say_how_to_wake_them(qtbot, demo_session) -> None:
+    """Three grey buttons beside the only cluster read as broken (a GUI sweep, session 23): while no row is chosen
+    the summary says to click one; choosing a row drops the words and wakes the buttons."""
+    clusters = ClusterListWidget(demo_session)
+    qtbot.addWidget(clusters)
+    assert clusters.table.rowCount() > 0 and clusters.selected_cluster() is None
+    assert clusters.summary.text().endswith("click a row to decide a whole cluster")
+    assert not any(button.isEnabled() for button in clusters.buttons.values())
+    clusters.select_cluster(0)
+    assert all(button.isEnabled() for button in clusters.buttons.values())
+    assert "click a row" not in clusters.summary.text() and "awaiting a decision" in clusters.summary.text()
+    clusters.table.clearSelection()
+    assert clusters.summary.text().count("click a row") == 1
+
+
 def test_the_cluster_table_has_a_column_for_each_other_detector(qtbot, demo_session) -> None:
     """Issue 13 item 3 (a newcomer found none): every detector's view of a cluster beside DIFT's, as where its median
     member stands by that detector (top x %), and how many detectors agree on its members."""

@@ -734,9 +734,14 @@ class TrainingMonitor(QWidget):
         spec = next(s for s in PLOTS if s.name == name)
         if name != "knn" or self._has_data(spec) or not (self.last_epoch or self.last_step):
             return None
-        if self._run_over():
-            return "no kNN or ASR evaluation in this run\n(--no-monitor, or no evaluation set)"
         every = int(_number((self.run_info.get("config") or {}).get("knn_every")) or 0)
+        if self._run_over():
+            total, epoch = _number(self.run_info.get("total_epochs")), _number(self.last_epoch.get("epoch"))
+            if every > 0 and epoch is not None and epoch + 1 < every and (total is None or epoch + 1 < total):
+                # a cancel at epoch 4 of a kNN every 5 blamed --no-monitor or a missing set (a newcomer, session 22)
+                return (f"no kNN evaluation: the run stopped after epoch {int(epoch) + 1},\nbefore its first "
+                        f"(every {every} epochs)")
+            return "no kNN or ASR evaluation in this run\n(--no-monitor, or no evaluation set)"
         when = f"every {every} epochs" if every > 0 else "at the end of the run"
         return f"no kNN evaluation yet: it runs {when}\n(never with --no-monitor)"
 

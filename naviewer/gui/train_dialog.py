@@ -190,8 +190,9 @@ class TrainDialog(QDialog):
         self.method.setCurrentIndex(max(0, self.method.findData(values["method"])))
         self.recipe = QComboBox()
         self.recipe.addItem("", "")  # the method's paper recipe: its text follows the method
-        for name, (_settings, line) in RECIPES.items():
-            self.recipe.addItem(name, name)
+        self.recipe.insertSeparator(1)  # the method's own apart from the named recipes: "SimCLR's paper recipe
+        for name, (_settings, line) in RECIPES.items():  # (simclr-cifar)" above a bare "simclr-cifar" read as a
+            self.recipe.addItem(name, name)               # duplicate (a newcomer, session 22)
             self.recipe.setItemData(self.recipe.count() - 1, line, Qt.ItemDataRole.ToolTipRole)
         self.recipe.setCurrentIndex(max(0, self.recipe.findData(values.get("augment_recipe") or "")))
         self.recipe_text = QLabel()

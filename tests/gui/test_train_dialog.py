@@ -96,7 +96,8 @@ def test_methods_learning_rates_and_recipes_come_from_the_catalogue(qtbot):
     qtbot.addWidget(dialog)
     assert [dialog.method.itemData(i) for i in range(dialog.method.count())] == list(METHOD_NAMES)
     assert [dialog.method.itemText(i) for i in range(dialog.method.count())] == [method_label(m) for m in METHOD_NAMES]
-    assert [dialog.recipe.itemData(i) for i in range(dialog.recipe.count())] == ["", *RECIPES]
+    # the method's own, a separator, then every named recipe
+    assert [dialog.recipe.itemData(i) for i in range(dialog.recipe.count())] == ["", None, *RECIPES]
     assert dialog.recipe.currentIndex() == 0 and dialog.recipe.itemText(0) == "SimCLR's paper recipe (simclr-cifar)"
     assert dialog.recipe_text.text() == RECIPES["simclr-cifar"][1]
     for method in METHOD_NAMES:

@@ -242,6 +242,10 @@ def open_dataset(spec: "str | Path | Mapping[str, Any]", split: str = "train", *
             from naviewer.data.demo import DEMO_SIZE, DigitsDemoDataset
 
             builtin = BUILTIN_DATASETS[text.lower()]
+            if os.path.lexists(text):  # the user's own ./digits trained the built-in set without a word (a sweep)
+                warnings.warn(f"'{text}' names naviewer's built-in {text.lower()} set; the {text} here in "
+                              f"{Path.cwd()} is not read: give ./{text} (or its full path) for it",
+                              DatasetWarning, stacklevel=2)
             return DigitsDemoDataset(split=split, tint=bool(options.get("tint", builtin["tint"])),
                                      size=int(options.get("image_size", builtin.get("image_size", DEMO_SIZE))))
         spec = Path(text).expanduser()

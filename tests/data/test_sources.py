@@ -156,7 +156,19 @@ def test_demo_always_names_the_builtin_set_even_beside_a_demo_folder(tmp_path, m
     from naviewer.data import open_dataset
     from naviewer.data.demo import DigitsDemoDataset
 
-    assert isinstance(open_dataset("demo"), DigitsDemoDataset)
+    from naviewer.data.base import DatasetWarning
+
+    with pytest.warns(DatasetWarning, match=r"the demo here .* is not read: give ./demo"):
+        assert isinstance(open_dataset("demo"), DigitsDemoDataset)
+    (tmp_path / "digits").mkdir()  # the user's own ./digits trained the built-in set without a word (a sweep)
+    with pytest.warns(DatasetWarning, match="give ./digits"):
+        open_dataset("digits")
+    monkeypatch.chdir(tmp_path / "demo")  # no such folder here: no word
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetWarning)
+        open_dataset("digits")
 
 
 def test_a_folder_with_a_train_list_is_read_as_that_list(tmp_path: Path) -> None:

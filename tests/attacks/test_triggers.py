@@ -73,3 +73,14 @@ def test_random_corners_band():
     xs = random_corners(rng, 5000, 32, 8, 0.15, 0.85)
     assert xs.min() == 4 and xs.max() == 19  # [int(0.15*32), int(0.85*32) - 8]
     assert set(random_corners(rng, 100, 32, 8, 0.45, 0.55)) == {14}  # NA code layout on CIFAR
+
+
+def test_a_trigger_too_large_for_any_image_is_refused_before_it_is_made():
+    """trigger_size=100000 through `new --attack-setting` allocated 28 GiB first and then read "out of memory, try a
+    smaller --batch-size" (a bad-input corpus, session 23): refused by its size, before any pixel is made."""
+    from naviewer.attacks.triggers import builtin_trigger
+    from naviewer.errors import NaviewerError
+
+    with pytest.raises(NaviewerError, match="100000 px trigger .* larger than any image"):
+        builtin_trigger("checker", 100000)
+    assert builtin_trigger("checker", 64).size == (64, 64)

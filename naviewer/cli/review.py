@@ -57,8 +57,10 @@ def parse_sample_ids(text: str, n: int, flag: str):
         check_regular_file(path, f"{flag} id file")
         try:
             raw = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise NaviewerError(f"{flag}: cannot read the id file ({getattr(exc, 'strerror', None) or exc})", path) from None
+        except UnicodeDecodeError:  # the codec's own words ("can't decode byte 0x80 in position 128") said little
+            raise NaviewerError(f"{flag}: the id file is not UTF-8 text (one sample id a line)", path) from None
+        except OSError as exc:
+            raise NaviewerError(f"{flag}: cannot read the id file ({exc.strerror or exc})", path) from None
         parts = [line.split("#", 1)[0].strip() for line in raw.splitlines()]
         source = str(path)
     else:

@@ -565,7 +565,7 @@ class FileListDataset(FileBackedDataset):
         elif text in name_to_index:
             return name_to_index[text]
         else:
-            hint = "" if names else " (no class names known: give class_names or a classes.txt)"
+            hint = "" if names else " (no class names known: put a classes.txt beside the list, one name a line)"
             raise NaviewerError(f"line {number}: label {shown(text)} is not an integer or a class name{hint}", list_path)
         if value == UNLABELED:
             return UNLABELED
@@ -575,6 +575,9 @@ class FileListDataset(FileBackedDataset):
             source = list_path.parent / CLASSES_FILE
             whose = (f"; the {len(names)} class name(s) come from {source}" if names is not None and source.is_file()
                      else "")  # an empty or short classes.txt read as "out of range (0..-1)" without naming it
+            if names is not None and not names and source.is_file():
+                raise NaviewerError(f"line {number}: label {shown_label} names a class, but {source} is empty: write "
+                                    "one class name a line in it, or remove it", list_path)
             raise NaviewerError(f"line {number}: label {shown_label} is out of range ({top}, or -1 for unlabeled)"
                                 f"{whose}", list_path)
         if names is None and value >= MAX_CLASSES:

@@ -24,7 +24,7 @@ def resolve_device(name: "str | torch.device | None" = "auto") -> torch.device:
     except RuntimeError as exc:
         raise NaviewerError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise NaviewerError("device 'cuda' requested but no CUDA GPU is available (try --device auto or cpu)")
+        raise NaviewerError(f"device {name!r} requested but no CUDA GPU is available (try --device auto or cpu)")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise NaviewerError("device 'mps' requested but Apple MPS is not available (try --device auto or cpu)")
     return device

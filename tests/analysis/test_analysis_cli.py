@@ -188,3 +188,23 @@ def test_review_of_a_pass_of_nothing_names_the_passes_that_flagged(tmp_path, cap
     out = capsys.readouterr().out
     assert "detection pass 2 (dift, run posthoc)" in out
     assert "other passes flagged samples: patchsearch pass 1: 134 (--pass 1)" in out
+
+
+def test_an_id_file_that_is_not_text_and_a_missing_gpu_are_said_in_plain_words(tmp_path) -> None:
+    """`review --confirm @binary` quoted the codec ("can't decode byte 0x80 in position 128") and `--device cuda:7`
+    was reported as "device 'cuda'" (a bad-input corpus, session 23)."""
+    import pytest
+    import torch
+
+    from naviewer.cli.review import parse_sample_ids
+    from naviewer.errors import NaviewerError
+    from naviewer.ssl.device import resolve_device
+
+    binary = tmp_path / "ids.bin"
+    binary.write_bytes(b"1\n" + bytes(range(128, 256)))
+    with pytest.raises(NaviewerError, match="not UTF-8 text") as caught:
+        parse_sample_ids(f"@{binary}", 10, "--confirm")
+    assert "position" not in str(caught.value)
+    if not torch.cuda.is_available():
+        with pytest.raises(NaviewerError, match="device 'cuda:7' requested"):
+            resolve_device("cuda:7")

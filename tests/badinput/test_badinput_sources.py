@@ -125,7 +125,10 @@ SOURCE_CASES = [
     ("list-not-utf8", lambda t: _rewritten(file_list(t, ""), b"a.png 0\n\xff\xfe 1\n"), "list.txt", ["UTF-8"]),
     ("list-only-comments", lambda t: file_list(t, "# nothing\n\n"), "list.txt", ["no samples"]),
     ("list-empty", lambda t: file_list(t, ""), "list.txt", ["empty"]),
-    ("list-word-label", lambda t: file_list(t, "a.png cat\n"), "list.txt", ["line 1", "'cat'"]),
+    ("list-word-label", lambda t: file_list(t, "a.png cat\n"), "list.txt", ["line 1", "'cat'", "classes.txt beside"]),
+    # an empty classes.txt read "label 0 is out of range (0..-1)" (a bad-input corpus, session 23)
+    ("list-empty-classes-txt", lambda t: (file_list(t, "a.png 0\n"), (t / "classes.txt").write_text(""))[0],
+     "list.txt", ["line 1", "classes.txt is empty"]),
     ("list-negative-label", lambda t: file_list(t, "a.png -3\n"), "list.txt", ["line 1", "out of range"]),
     ("list-label-beyond-classes", lambda t: (file_list(t, "a.png 0\nb.png 2\n"),
                                              (t / "classes.txt").write_text("x\ny\n"))[0],

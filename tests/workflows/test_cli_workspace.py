@@ -150,3 +150,20 @@ def test_run_leaves_out_the_confirmed_samples_for_a_retrain_after_a_posthoc_revi
         start = next(_json.loads(line) for line in (ws.run_dir("kept") / "metrics.jsonl").read_text().splitlines()
                      if _json.loads(line).get("kind") == "run_start")
         assert start["n_samples"] == n - 3
+
+
+def test_detect_on_a_workspace_it_cannot_write_refuses_before_the_work(tmp_path, tiny_data, capsys, monkeypatch):
+    """On a read-only workspace detect embedded, ran the whole pass and printed its verdict, then failed to save it
+    (a bad-input corpus, session 23): it refuses first."""
+    ws_path = str(tmp_path / "w")
+    assert main(["new", ws_path, "--dataset", str(tiny_data[0])]) == 0
+    opened = Workspace.open.__func__
+
+    def read_only_open(cls, path, *args, **kwargs):
+        return opened(cls, path, *args, **{**kwargs, "read_only": True})
+
+    monkeypatch.setattr(Workspace, "open", classmethod(read_only_open))
+    capsys.readouterr()
+    assert main(["detect", ws_path, "--checkpoint", str(tmp_path / "no-such.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written here" in err and "no-such.pt" not in err  # refused before the checkpoint is looked at

@@ -322,8 +322,9 @@ def in_place_selection(attack: Attack, clean: ImageDataset, label: str) -> tuple
     candidates = target_indices(clean, s.target)
     count = s.num_poisons if s.num_poisons is not None else count_from_rate(s.rate, len(clean), added=False)
     if count > len(candidates):
+        fewer = "ask for fewer poisons" if s.num_poisons is not None else "lower the rate"
         raise NaviewerError(
-            f"{count} {label} poisons requested but the target class has only {len(candidates)} images; lower the rate"
+            f"{count} {label} poisons requested but the target class has only {len(candidates)} images; {fewer}"
         )
     return candidates, count
 

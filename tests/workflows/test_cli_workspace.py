@@ -167,3 +167,11 @@ def test_detect_on_a_workspace_it_cannot_write_refuses_before_the_work(tmp_path,
     assert main(["detect", ws_path, "--checkpoint", str(tmp_path / "no-such.pt")]) == 2
     err = capsys.readouterr().err
     assert "cannot be written here" in err and "no-such.pt" not in err  # refused before the checkpoint is looked at
+
+
+def test_too_many_poisons_for_the_target_class_counts_the_anchors_it_keeps_clean(tmp_path, capsys):
+    """`new --num-poisons 40` on 2 x 20 images said "only 10 images; lower the rate": the class has 20 (10 went to the
+    anchors) and no rate was given (a bad-input corpus, session 23)."""
+    assert main(["new", str(tmp_path / "w"), "--dataset", "digits", "--attack", "patch", "--num-poisons", "200"]) == 2
+    err = capsys.readouterr().err
+    assert "only 132 images; ask for fewer poisons (of its 142, the 10 drawn first as DIFT anchors" in err

@@ -121,6 +121,7 @@ def _train(args: argparse.Namespace) -> int:
     made = [folder for folder in (run_dir, run_dir / "checkpoints") if not folder.exists()]
     if is_main_process():
         _check_run_folder(run_dir)
+        _refuse_out_inside_dataset(run_dir, args.dataset)
         _check_writable(run_dir)  # before minutes of loading: a read-only or file --out fails at once
     import contextlib
 
@@ -307,6 +308,22 @@ def _check_run_folder(run_dir) -> None:  # noqa: ANN001
         raise NaviewerError(f"--out holds other files ({shown}): a training writes checkpoints/ and metrics.jsonl "
                             "into it (in a dataset folder checkpoints/ would become a class). Give a new or empty "
                             "folder", run_dir)
+
+
+def _refuse_out_inside_dataset(run_dir, dataset) -> None:  # noqa: ANN001
+    """--out inside the dataset's folder (a class folder's sub-folder) would put checkpoints and metrics among its
+    images: read again, the dataset changes (``--out g/cat/run`` was accepted; ``naviewer new`` refuses it)."""
+    from pathlib import Path
+
+    from naviewer.errors import NaviewerError
+
+    source = Path(str(dataset or "")).expanduser()
+    if not dataset or not source.is_dir():
+        return
+    folder, where = source.resolve(), run_dir.expanduser().absolute().resolve()
+    if where == folder or folder in where.parents:
+        raise NaviewerError("--out is inside the dataset's folder: its checkpoints and metrics would become part of "
+                            "the dataset. Put the run beside the dataset", run_dir)
 
 
 def _check_writable(run_dir) -> None:  # noqa: ANN001

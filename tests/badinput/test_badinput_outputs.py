@@ -157,7 +157,9 @@ def test_train_never_writes_into_a_dataset_or_a_workspace_folder(tmp_path: Path)
 
     data = image_tree(tmp_path / "imgs", per_class=8)
     ws = tiny_workspace(tmp_path / "ws")
-    for out, words in ((data, "holds other files (a, b)"), (ws, "is a workspace folder")):
+    inside = data / "a" / "run"  # a new folder inside a class folder was accepted (a bad-input corpus, session 23)
+    for out, words in ((data, "holds other files (a, b)"), (ws, "is a workspace folder"),
+                       (inside, "inside the dataset's folder")):
         with unchanged(tmp_path):
             outcome = run_cli(["train", "--dataset", data, "--out", out, "--epochs", "1", *TINY_TRAIN])
         assert_refused(outcome, out, words)

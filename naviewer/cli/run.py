@@ -170,7 +170,8 @@ def _report(out, workspace: str, total_epochs=None, dift=None) -> None:
               f"then resume:        naviewer finetune {workspace}{then}")
         return
     if out.status == "noop":
-        print("DIFT: no poison detected; training finished on the whole dataset")
+        print("DIFT flagged nothing (no crowded group away from the anchors, which is not a clean bill); training "
+              "finished on the whole dataset")
     elif out.finetune and out.finetune.get("restart_mode") == "retrain":
         print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples removed; the re-initialised encoder "
               f"was retrained on the rest")

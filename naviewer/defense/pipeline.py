@@ -194,7 +194,8 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
             ctx.event("warning", message=f"DIFT: {notice}")
     if noop:
         final = np.empty(0, dtype=np.int64)
-        ctx.event("log", message=f"DIFT: no poison detected ({buffer_ids.size} < n_min={config.n_min})"
+        ctx.event("log", message=f"DIFT flagged nothing ({buffer_ids.size} < n_min={config.n_min} in the buffer): no "
+                                 "crowded group away from the anchors, which is not a clean bill"
                   + (" - but see the warnings above: the verdict may mean nothing" if checks else ""))
     else:
         start = time.perf_counter()

@@ -1491,7 +1491,7 @@ class MainWindow(QMainWindow):
             result = job.result or {}
             s = result.get("summary") or {}
             self.state.log(f"post-hoc detection with {checkpoint.name}: pass {result.get('pass_id')}, "
-                      f"{s.get('flagged', 0)} flagged" + (" (no poison detected)" if s.get("noop") else ""))
+                      f"{s.get('flagged', 0)} flagged" + (" (DIFT flagged nothing: no crowded group, not a clean bill)" if s.get("noop") else ""))
             if result.get("pass_id") is None:
                 return
             new, flags = int(result["pass_id"]), detection_outcome(result)

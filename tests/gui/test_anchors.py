@@ -233,6 +233,14 @@ def test_a_pass_on_few_trusted_anchors_says_to_read_its_flags_wider(qtbot, tmp_p
         text = panel.trust.advice.text()
         assert panel.trust.advice.isVisible() and "What to try next" in text and "patchsearch" in text
         assert "Read the flags wider" not in text
+        # with advice beside it (a weak encoder's anchors), over no flag: not "may hold more clean samples"
+        settings["advice"] = ["The anchors separate their classes only partly (58%)", NOTHING_FLAGGED_ADVICE]
+        weak = ws.store.add_detection_pass("dift", ws.store.pass_scores(1), settings, run="r", epoch=3)
+        panel = AnalystPanel.from_workspace(ws, weak, images=ws.dataset(), reviewer="t")
+        qtbot.addWidget(panel)
+        panel.show()
+        text = panel.trust.advice.text()
+        assert "Read the verdict with care" in text and "only partly" in text and "Read the flags wider" not in text
     finally:
         ws.close()
 

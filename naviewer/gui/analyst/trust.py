@@ -288,9 +288,11 @@ class TrustNotice(QWidget):
             wider = [a for a in trust.advice if not a.startswith((nothing, OTHER_PASSES))]
             next_steps = [a for a in trust.advice if a.startswith((nothing, OTHER_PASSES))]
             parts = []
-            if wider:
-                parts.append("<b>Read the flags wider</b> (the verdict stands, but may hold more clean samples):<br>"
-                             + "<br>".join("• " + html.escape(a) for a in wider))
+            if wider:  # over a pass of nothing "may hold more clean samples" read as about flags there are none of
+                head = ("<b>Read the verdict with care</b> (nothing flagged does not mean nothing there):<br>"
+                        if next_steps and any(a.startswith(nothing) for a in next_steps) else
+                        "<b>Read the flags wider</b> (the verdict stands, but may hold more clean samples):<br>")
+                parts.append(head + "<br>".join("• " + html.escape(a) for a in wider))
             if next_steps:  # a pass that flagged nothing: what to try (session 19's newcomer had no next step)
                 parts.append("<b>What to try next</b>:<br>" + "<br>".join("• " + html.escape(a) for a in next_steps))
             self.advice.setText("<br>".join(parts))

@@ -144,7 +144,15 @@ def load_trigger(path: Union[str, "os.PathLike[str]"]) -> Trigger:
         raise
     except FileNotFoundError as exc:
         raise NaviewerError("trigger file not found", path) from exc
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:  # type: ignore[attr-defined]
+    except UnidentifiedImageError:  # its text repeated the path the message names already
+        raise NaviewerError("cannot read trigger image: not an image format naviewer reads (or a damaged file)",
+                            path) from None
+    except OSError as exc:
+        from naviewer.io import describe_os_error
+
+        why = describe_os_error(exc) if exc.errno is not None else f"damaged or cut short: {exc}"
+        raise NaviewerError(f"cannot read trigger image: {why}", path) from None
+    except (ValueError, Image.DecompressionBombError) as exc:  # type: ignore[attr-defined]
         raise NaviewerError(f"cannot read trigger image ({exc.__class__.__name__}: {exc})", path) from exc
     if rgba.shape[0] < 1 or rgba.shape[1] < 1:
         raise NaviewerError("trigger image is empty", path)

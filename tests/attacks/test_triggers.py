@@ -84,3 +84,17 @@ def test_a_trigger_too_large_for_any_image_is_refused_before_it_is_made():
     with pytest.raises(NaviewerError, match="100000 px trigger .* larger than any image"):
         builtin_trigger("checker", 100000)
     assert builtin_trigger("checker", 64).size == (64, 64)
+
+
+def test_an_unreadable_trigger_file_is_said_without_pillows_class_names(tmp_path):
+    """"cannot read trigger image (UnidentifiedImageError: cannot identify image file '<path>')" named the path twice
+    and a Python class (a bad-input corpus, session 23)."""
+    from naviewer.attacks.triggers import load_trigger
+    from naviewer.errors import NaviewerError
+
+    bad = tmp_path / "t.png"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(NaviewerError) as caught:
+        load_trigger(bad)
+    assert "not an image format" in caught.value.message and "Error" not in caught.value.message
+    assert caught.value.message.count(str(bad)) == 0

@@ -233,3 +233,23 @@ def test_one_image_under_two_labels_is_registered_with_a_warning(tmp_path) -> No
         write_png(tmp_path / "data" / "dog" / "c.png", np.ones((4, 4, 3), np.uint8))
         with Workspace.create(tmp_path / "ws2", ImageFolderDataset(tmp_path / "data")) as ws:
             assert ws.store.sample_count() == 3
+
+
+def test_a_png_cut_short_in_its_header_is_said_as_damaged(tmp_path):
+    """"cannot read image header: OSError: Truncated File Read" named a Python class (a bad-input corpus, session 23)."""
+    import io
+
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from naviewer.data.imageio import _open_checked
+    from naviewer.errors import NaviewerError
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, format="PNG")
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(buf.getvalue()[:20])  # the signature and part of IHDR
+    with pytest.raises(NaviewerError) as caught:
+        _open_checked(cut, 10**8)
+    assert "damaged or cut short" in caught.value.message and "OSError" not in caught.value.message

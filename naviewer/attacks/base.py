@@ -304,6 +304,26 @@ def target_indices(clean: ImageDataset, target: int) -> np.ndarray:
     return idx
 
 
+def resolve_target(value: Any, class_names: Sequence[str], where: Any = None) -> Any:
+    """A target class given by its index or by its name (exact, else ignoring case): ``--target dog`` was argparse's
+    "invalid int value" while the window looked the names up (a bad-input corpus, session 23). None stays None."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    names = [str(n) for n in class_names or []]
+    found = [i for i, n in enumerate(names) if n == text] or [i for i, n in enumerate(names) if n.lower() == text.lower()]
+    if len(found) == 1:
+        return found[0]
+    listed = ", ".join(f"{n}={i}" for i, n in enumerate(names[:12])) + (", ..." if len(names) > 12 else "")
+    raise NaviewerError(f"target class {text!r} is not one of the dataset's classes" +
+                        (f" ({listed}); give its name or its number" if names else " (it has no class names: give "
+                         "the class number)"), where)
+
+
 def sample_ref(clean: ImageDataset, index: int) -> dict:
     return {"id": int(index), "key": clean.source_key(int(index))}
 

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output folder (must be new or empty); omit to only write --preview")
     parser.add_argument("--rate", type=float, help="#poisons / #pre-training images (default 0.05)")
     parser.add_argument("--num-poisons", type=int, help="exact number of poisons (overrides --rate)")
-    parser.add_argument("--target", type=int, help="target class index (default 0)")
+    parser.add_argument("--target", help="target class: its number or its name (default 0)")
     parser.add_argument("--trigger", help="built-in trigger name (blocks-<seed>, checker, white) or an image file (default blocks-14)")
     parser.add_argument("--trigger-size", type=int, help="trigger width in pixels (default 8)")
     parser.add_argument("--opacity", type=float, help="trigger fraction in the result, 1.0 = opaque (default)")
@@ -78,7 +78,16 @@ def run(args: argparse.Namespace) -> int:
     preview = check_output_file(args.preview, "--preview", "preview.png", "naviewer craft preview", is_naviewer_png)
     if preview is not None and preview.suffix.lower() != ".png":  # it is written as PNG: out.jpg held PNG bytes
         raise NaviewerError("--preview is written as a PNG image: give a file name ending in .png", preview)
-    attack = make_attack(args.attack, **_settings(args))
+    settings = _settings(args)
+    if isinstance(settings.get("target"), str):  # a class name: looked up in the dataset's class names
+        from naviewer.attacks.base import resolve_target
+
+        try:
+            settings["target"] = int(settings["target"])
+        except ValueError:
+            settings["target"] = resolve_target(settings["target"], open_dataset(args.dataset).class_names,
+                                                args.dataset)
+    attack = make_attack(args.attack, **settings)
     protocol = attack.check_test_protocol(args.test_protocol)  # refused before any crafting
     if args.out:
         from pathlib import Path

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--test-dataset", required=True, help="labelled test set (its test split where it has one)")
     parser.add_argument("--attack", choices=["na", "patch", "ctrl", "corruptencoder"], help="measure ASR with this attack's test trigger")
     parser.add_argument("--attack-setting", action="append", metavar="KEY=VALUE", help="attack setting, repeatable (e.g. trigger_size=8)")
-    parser.add_argument("--target", type=int, help="target class (default: the attack's, 0)")
+    parser.add_argument("--target", help="target class: its number or its name (default: the attack's, 0)")
     parser.add_argument("--knn-k", type=int, default=200, help="kNN neighbours (default 200)")
     parser.add_argument("--knn-t", type=float, default=0.1, help="kNN temperature (default 0.1)")
     parser.add_argument("--no-linear", action="store_true", help="skip the linear probe")
@@ -70,13 +70,15 @@ def run_eval(args: argparse.Namespace) -> int:
     for store, which, path in ((train, "training set", args.train_dataset), (test, "test set", args.test_dataset)):
         if (store.labels < 0).all():  # "needs labelled train and test datasets" named neither (a sweep)
             raise NaviewerError(f"the {which} has no class labels: kNN accuracy and ASR need labelled images", path)
-    trigger_fn, target = None, args.target
+    from naviewer.attacks.base import resolve_target
+
+    trigger_fn, target = None, resolve_target(args.target, test.class_names, args.test_dataset)
     if args.attack:
         from naviewer.attacks import make_attack
 
         settings = parse_settings(args.attack_setting, "--attack-setting")
-        if args.target is not None:
-            settings["target"] = args.target
+        if target is not None:
+            settings["target"] = target
         attack = make_attack(args.attack, **settings)
         trigger_fn, target = attack.apply_test_trigger, attack.target_class
     if target is not None and not 0 <= int(target) < len(test.class_names):

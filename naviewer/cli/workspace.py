@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--attack", choices=["na", "patch", "ctrl", "corruptencoder"], help="craft this attack into the dataset")
     parser.add_argument("--rate", type=float, help="poison rate (attack default otherwise)")
     parser.add_argument("--num-poisons", type=int, help="exact number of poisons (overrides --rate)")
-    parser.add_argument("--target", type=int, help="target class (default 0)")
+    parser.add_argument("--target", help="target class: its number or its name (default 0)")
     parser.add_argument("--attack-setting", action="append", metavar="KEY=VALUE",
                         help="any other attack setting, repeatable (e.g. trigger_size=8, magnitude=100)")
     parser.add_argument("--anchors", metavar="SPEC", help=ANCHOR_SPEC_HELP + " (default: with --attack, the clean set "

@@ -277,7 +277,12 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
     labels = np.asarray(clean.labels, dtype=np.int64)
     if not (labels >= 0).any():
         raise NaviewerError("crafting an attack with DIFT anchors needs a labelled clean dataset")
-    attack_obj = make_attack(attack, **dict(attack_settings or {}))
+    attack_settings = dict(attack_settings or {})
+    if "target" in attack_settings:  # a class name ("dog") as well as its number
+        from naviewer.attacks.base import resolve_target
+
+        attack_settings["target"] = resolve_target(attack_settings["target"], clean.class_names, clean_dataset)
+    attack_obj = make_attack(attack, **attack_settings)
     protocol = attack_obj.check_test_protocol(test_protocol)
     # 1. anchors from the CLEAN set, before poisoning; the attack never sees them
     anchors_clean = draw_workspace_anchors(labels, anchors_per_class, seed)

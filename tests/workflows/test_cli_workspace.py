@@ -175,3 +175,28 @@ def test_too_many_poisons_for_the_target_class_counts_the_anchors_it_keeps_clean
     assert main(["new", str(tmp_path / "w"), "--dataset", "digits", "--attack", "patch", "--num-poisons", "200"]) == 2
     err = capsys.readouterr().err
     assert "only 132 images; ask for fewer poisons (of its 142, the 10 drawn first as DIFT anchors" in err
+
+
+def test_the_target_class_can_be_named(tmp_path, capsys):
+    """`new --target dog` was argparse's "invalid int value: 'dog'" while the window looked the names up (a bad-input
+    corpus, session 23): the name (any case) or the number; an unknown name lists the classes."""
+    import numpy as np
+    from PIL import Image
+
+    from naviewer.attacks.base import resolve_target
+    from naviewer.errors import NaviewerError
+
+    for c, name in enumerate(("cat", "dog")):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(24):
+            Image.fromarray(np.full((16, 16, 3), (7 * i + 90 * c) % 256, np.uint8)).save(tmp_path / "d" / name / f"{i}.png")
+    assert main(["new", str(tmp_path / "w"), "--dataset", str(tmp_path / "d"), "--attack", "patch", "--target", "Dog",
+                 "--num-poisons", "4", "--anchors-per-class", "2"]) == 0
+    with Workspace.open(tmp_path / "w") as ws:
+        assert ws.config["attack"]["target_class"] == 1
+    assert main(["new", str(tmp_path / "x"), "--dataset", str(tmp_path / "d"), "--attack", "patch", "--target", "bird",
+                 "--num-poisons", "4"]) == 2
+    assert "target class 'bird' is not one of the dataset's classes (cat=0, dog=1)" in capsys.readouterr().err
+    assert resolve_target("1", ["cat", "dog"]) == 1 and resolve_target(None, []) is None
+    with pytest.raises(NaviewerError, match="no class names"):
+        resolve_target("dog", [])

@@ -448,6 +448,11 @@ class FileListDataset(FileBackedDataset):
 
         if class_names is not None:
             names: Optional[list[str]] = [str(c) for c in class_names]
+        elif (os.path.lexists(list_path.parent / CLASSES_FILE) and not (list_path.parent / CLASSES_FILE).is_file()
+              and list_path.name != CLASSES_FILE):  # a pipe or a folder there was passed over in silence (a sweep)
+            raise NaviewerError("the class names file beside the list is not a regular file (a pipe, a folder or a "
+                                "broken link): make it a text file of class names, or remove it",
+                                list_path.parent / CLASSES_FILE)
         elif (list_path.parent / CLASSES_FILE).is_file() and list_path.name != CLASSES_FILE:
             names = read_class_names(list_path.parent / CLASSES_FILE)
             _warn_numeric_names(names, list_path.parent / CLASSES_FILE)

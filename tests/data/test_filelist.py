@@ -197,3 +197,22 @@ def test_a_windows_path_is_hinted(tmp_path: Path, pngs) -> None:
     (tmp_path / "list.txt").write_text("imgs\\a.png 0\n")
     with pytest.raises(NaviewerError, match="a Windows path"):
         FileListDataset(tmp_path / "list.txt")
+
+
+def test_a_class_names_file_that_is_a_pipe_is_refused_not_passed_over(tmp_path):
+    """A classes.txt that is a pipe was passed over in silence and the classes became 0/1 (a bad-input corpus,
+    session 23); it is never opened (a pipe would block the read)."""
+    import os
+
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from naviewer.data import open_dataset
+    from naviewer.errors import NaviewerError
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "list.txt").write_text("a.png 0\n")
+    os.mkfifo(tmp_path / "classes.txt")
+    with pytest.raises(NaviewerError, match="not a regular file"):
+        open_dataset(tmp_path / "list.txt")

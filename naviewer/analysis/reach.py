@@ -72,6 +72,18 @@ def other_passes_with_flags(store: Any, pass_id: Optional[int]) -> list[tuple[in
     return found
 
 
+def refused_reason(settings: Any) -> str:
+    """Why a detector's rule flagged nothing it would have flagged (PatchSearch's classifier calling too many samples
+    poisoned), from the pass's threshold record; "" when it did not refuse."""
+    if not isinstance(settings, Mapping):
+        return ""
+    summary = settings.get("summary")
+    for record in (settings.get("threshold"), summary.get("threshold") if isinstance(summary, Mapping) else None):
+        if isinstance(record, Mapping) and isinstance(record.get("refused"), str):
+            return record["refused"]
+    return ""
+
+
 def latest_patchsearch(store: Any, n: int) -> Optional[tuple[int, np.ndarray]]:
     """(pass id, flags) of the workspace's newest PatchSearch pass over its ``n`` samples, or None. Beside the anchors'
     reach it is a second signal: a clean image carries no trigger. Over 30 stored DIFT passes, taking back the flags
@@ -80,6 +92,8 @@ def latest_patchsearch(store: Any, n: int) -> Optional[tuple[int, np.ndarray]]:
     for row in reversed(store.passes()):
         if row.get("method") != "patchsearch":
             continue
+        if refused_reason(row.get("settings")):  # its rule flagged nothing on purpose: it found no trigger anywhere,
+            continue                              # which says nothing of these flags ("none in N" read as evidence)
         try:
             flagged = np.asarray(store.pass_scores(int(row["id"])).get("flagged"), dtype=bool)
         except Exception:  # noqa: BLE001 - a pointer only: an unreadable pass is passed over
@@ -99,10 +113,13 @@ def patchsearch_text(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]
             f"{len(reached) - with_trigger:,}.")
 
 
-def untriggered(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]]) -> np.ndarray:
+def untriggered(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]],
+                pending: Optional[np.ndarray] = None) -> np.ndarray:
     """The ``reached`` flags in which the PatchSearch pass ``found`` finds no trigger (empty without one): the two
     signals together (clean by the anchors, no trigger by PatchSearch), offered as a selection to look at and
-    decide, never decided for the analyst."""
+    decide, never decided for the analyst. ``pending`` (a mask over all samples): only those awaiting a decision,
+    so one key on the selection never re-decides a flag the analyst decided already."""
     if found is None or not len(reached):
         return np.zeros(0, np.int64)
-    return np.asarray(reached, dtype=np.int64)[~found[1][reached]]
+    ids = np.asarray(reached, dtype=np.int64)[~found[1][reached]]
+    return ids[np.asarray(pending, dtype=bool)[ids]] if pending is not None else ids

@@ -190,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
         print("  their sample ids: " + listed(reached)
               + " (decide them one by one: --reject IDS / --confirm IDS, or in the window)")
         quiet = untriggered(reached, found)
-        if len(quiet) and len(quiet) < len(reached):  # the two signals together: the ones to look at as one batch
-            print("  of them, PatchSearch finds no trigger in: " + listed(quiet))
+        if len(quiet):  # the two signals together: the ones to look at as one batch, every id (for --reject)
+            print("  of them, PatchSearch finds no trigger in: " + ",".join(str(int(i)) for i in quiet))
     if args.report is not None:
         from naviewer.analysis.report import write_report
 

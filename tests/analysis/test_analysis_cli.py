@@ -208,3 +208,32 @@ def test_an_id_file_that_is_not_text_and_a_missing_gpu_are_said_in_plain_words(t
     if not torch.cuda.is_available():
         with pytest.raises(NaviewerError, match="device 'cuda:7' requested"):
             resolve_device("cuda:7")
+
+
+def test_a_patchsearch_pass_that_refused_to_flag_is_no_evidence_of_no_trigger() -> None:
+    """A refused PatchSearch pass (its classifier called a third of the samples poisoned) has all flags False: the box
+    read "a trigger in 0 of them, none in N" and offered every reached flag (session 23's review)."""
+    import numpy as np
+
+    from naviewer.analysis.reach import latest_patchsearch, refused_reason
+
+    class Store:
+        def __init__(self, rows, scores):
+            self.rows, self.scores = rows, scores
+
+        def passes(self):
+            return self.rows
+
+        def pass_scores(self, pass_id):
+            return self.scores[pass_id]
+
+    found = np.array([True, False, False])
+    refused = {"threshold": {"refused": "33% of the samples flagged, more than max_fraction 0.2"}}
+    store = Store([{"id": 1, "method": "patchsearch", "settings": {}}, {"id": 2, "method": "patchsearch",
+                                                                          "settings": refused}],
+                  {1: {"flagged": found}, 2: {"flagged": np.zeros(3, bool)}})
+    assert refused_reason(refused).startswith("33%") and refused_reason({"summary": 3}) == ""
+    pass_id, flags = latest_patchsearch(store, 3)
+    assert pass_id == 1 and flags.tolist() == found.tolist()
+    store.rows = store.rows[1:]
+    assert latest_patchsearch(store, 3) is None

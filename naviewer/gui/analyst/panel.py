@@ -57,16 +57,7 @@ def density_change(result: Optional[dict], short: bool = False) -> str:
     return text + "."
 
 
-def refused_reason(settings: Any) -> str:
-    """Why a detector's rule flagged nothing it would have flagged (PatchSearch's classifier calling too many samples
-    poisoned), from the pass's threshold record; "" when it did not refuse."""
-    if not isinstance(settings, dict):
-        return ""
-    for record in (settings.get("threshold"), (settings.get("summary") or {}).get("threshold")
-                   if isinstance(settings.get("summary"), dict) else None):
-        if isinstance(record, dict) and isinstance(record.get("refused"), str):
-            return record["refused"]
-    return ""
+from naviewer.analysis.reach import refused_reason  # noqa: E402 - beside its one use here; the core owns it
 
 
 def verdict_line(settings: Any, method: Optional[str] = None) -> str:
@@ -184,7 +175,7 @@ class AnalystPanel(QWidget):
         self._reached_more = ""  # what the workspace's PatchSearch pass found in them
         self.trust.reached_requested.connect(self.show_reached_flags)
         self.trust.untriggered_requested.connect(self.select_untriggered_flags)
-        self._untriggered = np.zeros(0, np.int64)  # of those, the ones the workspace's PatchSearch finds no trigger in
+        self._patchsearch: Optional[tuple] = None  # the workspace's PatchSearch pass (id, flags), when it has one
 
         # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
         # so the three fit side by side from 1280 px up without scrolling sideways or truncating a label.
@@ -309,7 +300,7 @@ class AnalystPanel(QWidget):
             self.trust.set_reached(0, 0)
             return
         if self._reached is None:
-            from naviewer.analysis.reach import latest_patchsearch, patchsearch_text, untriggered
+            from naviewer.analysis.reach import latest_patchsearch, patchsearch_text
 
             self._reached = reached_flags(self.session.scores)
             found = None
@@ -319,10 +310,19 @@ class AnalystPanel(QWidget):
                 except Exception:  # noqa: BLE001 - a pointer only
                     found = None
             self._reached_more = patchsearch_text(self._reached, found)
-            self._untriggered = untriggered(self._reached, found)
+            self._patchsearch = found
         counts = self.session.review_counts(self._reached)
         self.trust.set_reached(len(self._reached), counts["unreviewed"] + counts["later"], self._reached_more,
-                               len(self._untriggered))
+                               len(self._pending_untriggered()))
+
+    def _pending_untriggered(self) -> np.ndarray:
+        """The reached flags PatchSearch finds no trigger in that await a decision (unreviewed or later): a flag the
+        analyst decided is never put back under one key (session 23's review found the button re-deciding them)."""
+        from naviewer.analysis.reach import untriggered
+
+        if self._reached is None or self._patchsearch is None:
+            return np.zeros(0, np.int64)
+        return untriggered(self._reached, self._patchsearch, np.isin(self.session.state_codes, (0, 3)))
 
     def show_reached_flags(self) -> None:
         """The notice's button: the flags sorted by anchor reach, the keyboard on the first awaiting a decision."""
@@ -334,15 +334,15 @@ class AnalystPanel(QWidget):
         """The notice's second button: the reached flags PatchSearch finds no trigger in, shown and highlighted
         together, so one look (and one R, if they are clean) decides them; nothing is decided here. Over 30 stored
         passes that pair of signals held 688 clean samples and 8 poisons (results.md, session 22)."""
-        ids = self._untriggered
+        ids = self._pending_untriggered()
         if not len(ids):
             return
         self.session.set_selection(ids, source=None)
         self.session.set_current(int(ids[0]), source=None)
         self.gallery.set_filter("selection", then=self.gallery.select_all)  # every one of them highlighted: the keys'
         self.focus_view("gallery")                                          # target is what the box counted
-        self.gallery.show_notice(f"The {len(ids):,} reached flags with no trigger, highlighted: look, then R keeps "
-                                 "them in the data, C removes them.")
+        self.gallery.show_notice(f"The {len(ids):,} reached flags with no trigger awaiting a decision, highlighted: "
+                                 "look, then R keeps them in the data, C removes them.")
 
     def _show_samples(self, ids: Any) -> None:
         ids = np.asarray(ids, dtype=np.int64)

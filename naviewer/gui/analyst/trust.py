@@ -303,11 +303,12 @@ class TrustNotice(QWidget):
     def set_reached(self, count: int, undecided: int, more: str = "", untriggered: int = 0) -> None:
         """``count`` flags the trusted anchors reach as clean samples, ``undecided`` of them awaiting a decision
         (0 hides the box); ``more``: a sentence after (what PatchSearch found in them); ``untriggered``: how many of
-        them PatchSearch finds no trigger in (the button that selects them shows when there are any)."""
+        them PatchSearch finds no trigger in that await a decision (the button that selects them shows when there
+        are any)."""
         from naviewer.analysis.reach import reached_text
 
         self._reached_count = int(count)
-        self.untriggered_button.setText(f"Select the {untriggered:,} with no trigger")
+        self.untriggered_button.setText(f"Select the {untriggered:,} with no trigger")  # awaiting a decision
         self.untriggered_button.setVisible(untriggered > 0)
         if count:
             self.reached_text.setText("<b>Look at these first.</b> " + html.escape(reached_text(count, undecided) + more))

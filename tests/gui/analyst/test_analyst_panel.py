@@ -593,6 +593,14 @@ def test_the_reached_flags_patchsearch_finds_no_trigger_in_are_one_click_from_a_
     assert sorted(g.target_ids().tolist()) == sorted(int(i) for i in flagged[-3:-1])
     assert (s.state_codes[flagged[-3:]] == 0).all()  # nothing decided by the button
     assert "R keeps them in the data" in g.notice.text()
+    # a flag decided already is not put back under the keys (one R re-decided a confirmed flag; session 23's review)
+    s.confirm(flagged[-3:-2])
+    assert button.text() == "Select the 1 with no trigger"
+    button.click()
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    assert g.target_ids().tolist() == [int(flagged[-2])]
+    s.confirm(flagged[-2:-1])
+    assert button.isHidden()  # none left awaiting a decision
 
 
 def test_the_inspectors_keys_do_nothing_while_its_image_is_scrolled_away(qtbot, demo_session) -> None:

@@ -187,11 +187,10 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
     noop = buffer_ids.size < config.n_min
     spread = None
     advice: list[str] = []
-    # a verdict of none reads differently with few anchors too, or with anchors a weak encoder barely separates
-    for notice in (few_anchors_notice(anchors), partly_separated_notice(sanity)):
-        if notice is not None:
-            advice.append(notice)
-            ctx.event("warning", message=f"DIFT: {notice}")
+    notice = few_anchors_notice(anchors)  # a verdict of none reads differently with few anchors too
+    if notice is not None:
+        advice.append(notice)
+        ctx.event("warning", message=f"DIFT: {notice}")
     if noop:
         final = np.empty(0, dtype=np.int64)
         ctx.event("log", message=f"DIFT flagged nothing ({buffer_ids.size} < n_min={config.n_min} in the buffer): no "
@@ -236,6 +235,10 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
         if config.cluster_reach_limit > 0 and final.size:
             final = _take_back_reached_clusters(final, buffer_ids, anchors, detection, config, spread, guard, ctx)
     if final.size == 0:
+        weak = partly_separated_notice(sanity)  # nothing flagged by an encoder that barely separates the anchors
+        if weak is not None:
+            advice.append(weak)
+            ctx.event("warning", message=f"DIFT: {weak}")
         advice.append(NOTHING_FLAGGED_ADVICE)
     start = time.perf_counter()
     cluster, clusters = flagged_clusters(final, detection.knn.neighbors, detection.density)

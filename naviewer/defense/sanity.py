@@ -177,7 +177,8 @@ def anchor_report(anchor_features: np.ndarray, anchor_labels: np.ndarray) -> San
 
 def partly_separated_notice(report: SanityReport) -> Optional[str]:
     """Advice (not a warning) when the anchors separate their classes above the warning's bar but below
-    :data:`PARTLY_SEPARATED`: a weak encoder whose "no poison" is weak. Before, at 54 % kNN the warning went
+    :data:`PARTLY_SEPARATED`: a weak encoder whose "no poison" is weak (the pipeline adds it to a pass of nothing,
+    beside the next steps of ``NOTHING_FLAGGED_ADVICE``). Before, at 54 % kNN the warning went
     silent and the pass read "no poison detected" over 60 pasted patches (a newcomer, session 22)."""
     accuracy = report.figures.get("anchor_separation")
     if report.warnings or accuracy is None or accuracy >= PARTLY_SEPARATED:
@@ -185,5 +186,4 @@ def partly_separated_notice(report: SanityReport) -> Optional[str]:
     chance = report.figures.get("anchor_chance")
     return (f"The anchors separate their classes only partly (each anchor's nearest class mean is its own for "
             f"{accuracy:.0%}" + (f"; chance {chance:.0%}" if chance is not None else "") + "): the encoder is weak, "
-            "and a weak encoder crowds few poisons, so a verdict of no poison is weak. Train longer, or run "
-            "detectors that need no anchors beside it (patchsearch, crop_density: Detect...).")
+            "and a weak encoder crowds few poisons, so nothing flagged here is weak evidence of no poison.")

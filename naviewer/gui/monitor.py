@@ -740,7 +740,7 @@ class TrainingMonitor(QWidget):
             if every > 0 and epoch is not None and epoch + 1 < every and (total is None or epoch + 1 < total):
                 # a cancel at epoch 4 of a kNN every 5 blamed --no-monitor or a missing set (a newcomer, session 22)
                 return (f"no kNN evaluation: the run stopped after epoch {int(epoch) + 1},\nbefore its first "
-                        f"(every {every} epochs)")
+                        f"(every {every} epochs; never with --no-monitor)")
             return "no kNN or ASR evaluation in this run\n(--no-monitor, or no evaluation set)"
         when = f"every {every} epochs" if every > 0 else "at the end of the run"
         return f"no kNN evaluation yet: it runs {when}\n(never with --no-monitor)"

@@ -31,6 +31,23 @@ def test_posthoc_on_clean_data_is_a_noop(small_config):
     assert any("patchsearch" in a and "crop_density" in a for a in result.advice)
 
 
+def test_a_weak_encoders_pass_of_nothing_says_its_verdict_is_weak(poisoned, poisoned_anchors, small_config,
+                                                                   monkeypatch):
+    """Anchors a weak encoder separates only partly (58 %: a newcomer's 54 % kNN encoder) make "nothing flagged"
+    weak evidence: said with a pass of nothing, not with a pass that flagged (session 23)."""
+    from naviewer.defense import pipeline
+    from naviewer.defense.sanity import SanityReport
+
+    monkeypatch.setattr(pipeline, "sanity_of", lambda *a, **k: SanityReport(
+        figures={"anchor_separation": 0.58, "anchor_chance": 0.2}))
+    clean = make_embeddings(3000, 64, n_classes=10, intrinsic_dim=12, poison_fraction=0.0, seed=4)
+    anchors = draw_anchors(clean.clean_labels, 10, seed=0)
+    nothing = PosthocDetector(small_config).run(clean.features, anchors, clean.poison)
+    assert nothing.noop and any("only partly" in a and "58%" in a for a in nothing.advice)
+    flagged = PosthocDetector(small_config).run(poisoned.features, poisoned_anchors, poisoned.poison)
+    assert flagged.final_ids.size and not any("only partly" in a for a in flagged.advice)
+
+
 def test_a_pass_that_flags_something_gives_no_nothing_flagged_advice(poisoned, poisoned_anchors, small_config):
     from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
 

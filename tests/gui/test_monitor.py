@@ -221,7 +221,7 @@ def test_knn_plot_says_why_it_is_empty_in_a_no_monitor_run(qtbot, monitor):
     assert note.isVisible() and "every 5 epochs" in note.toPlainText()
     assert not monitor.plots["knn"].getPlotItem().getAxis("left").isVisible()  # no empty 0..1 axes
     monitor.add_records([{"kind": "event", "event": "finished"}])  # stopped at epoch 2 of 10: before the first kNN
-    assert "stopped after epoch 2,\nbefore its first (every 5 epochs)" in note.toPlainText()  # (it blamed
+    assert "stopped after epoch 2,\nbefore its first (every 5 epochs; never with --no-monitor)" in note.toPlainText()  # (it blamed
     monitor.reset()                                                      # --no-monitor; a newcomer, session 22)
     monitor.add_records(_no_monitor_records(epochs=6, total=6))
     monitor.add_records([{"kind": "event", "event": "finished"}])

@@ -68,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = context()
     with Workspace.open(args.workspace) as ws:
-        if ws.read_only:  # said after the embedding and the whole pass, with the verdict printed (a bad-input corpus)
-            raise NaviewerError("the workspace cannot be written here (its folder or database is read-only), and "
-                                "detect saves its pass into it: copy the workspace somewhere writable, or fix its "
-                                "permissions", ws.path)
+        ws.store.check_writable()  # said after the embedding and the whole pass, with the verdict printed (a sweep)
         overrides = parse_settings(args.dift_set, "--dift-set")
         refuse_ignored_anchor_count(overrides, ws, args.anchors)
         config = DiftConfig.from_workspace(ws, overrides)

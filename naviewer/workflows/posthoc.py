@@ -336,6 +336,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     from naviewer.workflows.workspace_setup import evaluation_truth
 
     ctx = ensure_context(ctx)
+    ws.store.check_writable()  # before the embedding and the pass: the window's Detect did both, then failed to save
     # recorded with the run and the pass: absolute, so the Overview and a later finetune find it from anywhere (a
     # relative --checkpoint was kept as typed, relative to wherever the command ran)
     checkpoint = Path(checkpoint).expanduser().absolute()

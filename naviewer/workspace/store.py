@@ -338,9 +338,12 @@ class WorkspaceStore:
     def check_writable(self, wait_s: float = 3.0) -> None:
         """Refuse at once when another process holds the database locked for writing (a write transaction, a
         database browser): a detection ran for minutes, waited 30 s without a word and threw its pass away (a
-        sweep, session 19). Waits ``wait_s`` for a short write of another naviewer to end."""
+        sweep, session 19). Waits ``wait_s`` for a short write of another naviewer to end. A workspace open
+        read-only is refused too: detect ran its whole pass and printed the verdict before it could not save it."""
         if self.read_only:
-            return
+            raise NaviewerError("the workspace is open read-only (its folder or database cannot be written here), "
+                                "and this saves into it: copy the workspace somewhere writable, or fix its "
+                                "permissions", self.path)
         try:
             conn = sqlite3.connect(self.path, timeout=wait_s, isolation_level=None)
         except sqlite3.Error:

@@ -166,7 +166,7 @@ def test_detect_on_a_workspace_it_cannot_write_refuses_before_the_work(tmp_path,
     capsys.readouterr()
     assert main(["detect", ws_path, "--checkpoint", str(tmp_path / "no-such.pt")]) == 2
     err = capsys.readouterr().err
-    assert "cannot be written here" in err and "no-such.pt" not in err  # refused before the checkpoint is looked at
+    assert "open read-only" in err and "no-such.pt" not in err  # refused before the checkpoint is looked at
 
 
 def test_too_many_poisons_for_the_target_class_counts_the_anchors_it_keeps_clean(tmp_path, capsys):

@@ -110,48 +110,47 @@ def _is_comment(line: str) -> bool:
     return line == "#" or (line.startswith("#") and line[1:2].isspace())
 
 
-def _export_root(list_path: Path) -> Optional[Path]:
-    """The dataset root a naviewer export's ``kept.txt`` lists its absolute paths under (its provenance.json says
-    it), so the cleaned set trains as it is: ``naviewer train --dataset EXPORT/kept.txt`` refused every line as
-    "outside the dataset root" (session 18). None for any other list: its own folder stays the root."""
-    import json
-
+def _export_record(list_path: Path) -> tuple[Optional[Path], str]:
+    """(the dataset root a naviewer export's ``kept.txt`` lists its absolute paths under, why there is none): its
+    provenance.json names it, so the cleaned set trains as it is (``naviewer train --dataset EXPORT/kept.txt``
+    refused every line as "outside the dataset root"; session 18). ``(None, "")`` for any other list, or no record:
+    its own folder stays the root. The reason goes with the "outside the dataset root" refusal it leads to (a
+    damaged record beside the list blamed the root alone; session 22)."""
     if list_path.name != "kept.txt":
-        return None
+        return None, ""
+    record_path = list_path.parent / "provenance.json"
+    if not record_path.exists():
+        return None, ""
     try:
-        record = json_loads((list_path.parent / "provenance.json").read_text(encoding="utf-8"))
-        root = record["kept_paths"]["dataset_root"] if record.get("naviewer_version") else None
-    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError):
-        return None
-    return Path(root) if isinstance(root, str) and Path(root).is_absolute() and Path(root).is_dir() else None
+        record = json_loads(record_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    except (ValueError, UnicodeDecodeError):
+        return None, "is not valid JSON"
+    kept = record.get("kept_paths") if isinstance(record, dict) else None
+    root = kept.get("dataset_root") if isinstance(kept, dict) else None
+    if root is None:
+        return None, "does not name the export's dataset root (kept_paths.dataset_root)"
+    if not isinstance(record.get("naviewer_version"), str):
+        return None, "is not a naviewer export record (no naviewer_version)"
+    if not isinstance(root, str) or not Path(root).is_absolute():
+        return None, f"names no absolute dataset root ({root!r})"
+    if not Path(root).is_dir():
+        return None, f"names the dataset root {root}, which is not a folder here"
+    return Path(root), ""
+
+
+def _export_root(list_path: Path) -> Optional[Path]:
+    return _export_record(list_path)[0]
 
 
 def _export_root_note(list_path: Path) -> str:
-    """Why a ``kept.txt``'s export root was not used, said with the "outside the dataset root" refusal it
-    leads to: an unreadable provenance.json beside the list blamed the dataset root alone (session 22)."""
-    if list_path.name != "kept.txt":
+    """Why a ``kept.txt``'s export root was not used, said with the "outside the dataset root" refusal."""
+    why = _export_record(list_path)[1]
+    if not why:
         return ""
-    record_path = list_path.parent / "provenance.json"
-    if not record_path.exists():
-        return ""
-    try:
-        record = json_loads(record_path.read_text(encoding="utf-8"))
-        root = record["kept_paths"]["dataset_root"]
-    except OSError as exc:
-        why = f"cannot be read ({exc.strerror or exc})"
-    except (ValueError, UnicodeDecodeError):
-        why = "is not valid JSON"
-    except (KeyError, TypeError):
-        why = "does not name the export's dataset root (kept_paths.dataset_root)"
-    else:
-        if not isinstance(root, str) or not Path(root).is_absolute():
-            why = f"names no absolute dataset root ({root!r})"
-        elif not Path(root).is_dir():
-            why = f"names the dataset root {root}, which is not a folder here"
-        else:
-            return ""
-    return (f"; the export's {record_path} {why}, so the list's own folder was taken as the root: mend that file's "
-            "kept_paths.dataset_root, or copy the list into the dataset root")
+    return (f"; the export's {list_path.parent / 'provenance.json'} {why}, so the list's own folder was taken as the "
+            "root: mend that file's kept_paths.dataset_root, or copy the list into the dataset root")
 
 
 def read_class_names(path: "str | Path") -> list[str]:
@@ -570,7 +569,10 @@ class FileListDataset(FileBackedDataset):
         elif text in name_to_index:
             return name_to_index[text]
         else:
-            hint = "" if names else " (no class names known: put a classes.txt beside the list, one name a line)"
+            empty = names is not None and (list_path.parent / CLASSES_FILE).is_file()
+            hint = "" if names else (f" ({list_path.parent / CLASSES_FILE} is empty: write one class name a line in it)"
+                                     if empty else " (no class names known: put a classes.txt beside the list, one "
+                                     "name a line)")
             raise NaviewerError(f"line {number}: label {shown(text)} is not an integer or a class name{hint}", list_path)
         if value == UNLABELED:
             return UNLABELED
@@ -580,7 +582,7 @@ class FileListDataset(FileBackedDataset):
             source = list_path.parent / CLASSES_FILE
             whose = (f"; the {len(names)} class name(s) come from {source}" if names is not None and source.is_file()
                      else "")  # an empty or short classes.txt read as "out of range (0..-1)" without naming it
-            if names is not None and not names and source.is_file():
+            if names is not None and not names and value >= 0 and source.is_file():
                 raise NaviewerError(f"line {number}: label {shown_label} names a class, but {source} is empty: write "
                                     "one class name a line in it, or remove it", list_path)
             raise NaviewerError(f"line {number}: label {shown_label} is out of range ({top}, or -1 for unlabeled)"

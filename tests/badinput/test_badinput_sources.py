@@ -129,6 +129,10 @@ SOURCE_CASES = [
     # an empty classes.txt read "label 0 is out of range (0..-1)" (a bad-input corpus, session 23)
     ("list-empty-classes-txt", lambda t: (file_list(t, "a.png 0\n"), (t / "classes.txt").write_text(""))[0],
      "list.txt", ["line 1", "classes.txt is empty"]),
+    ("list-empty-classes-txt-negative", lambda t: (file_list(t, "a.png -3\n"), (t / "classes.txt").write_text(""))[0],
+     "list.txt", ["line 1", "out of range"]),
+    ("list-empty-classes-txt-name", lambda t: (file_list(t, "a.png cat\n"), (t / "classes.txt").write_text(""))[0],
+     "list.txt", ["line 1", "classes.txt is empty"]),
     ("list-negative-label", lambda t: file_list(t, "a.png -3\n"), "list.txt", ["line 1", "out of range"]),
     ("list-label-beyond-classes", lambda t: (file_list(t, "a.png 0\nb.png 2\n"),
                                              (t / "classes.txt").write_text("x\ny\n"))[0],

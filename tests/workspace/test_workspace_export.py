@@ -445,7 +445,8 @@ def test_an_exports_kept_txt_opens_as_a_dataset_as_it_is(tmp_path: Path) -> None
         open_dataset(tmp_path / "elsewhere" / "kept.txt")
     record = result.out_dir / "provenance.json"  # a damaged record beside the list is named with the refusal
     for damage, words in ((b"{not json", "is not valid JSON"), (b'{"kept_paths": 3}', "does not name"),
-                          (b'{"kept_paths": {"dataset_root": "/no/such/root"}}', "not a folder here")):
+                          (b'{"naviewer_version": "x", "kept_paths": {"dataset_root": "/no/such/root"}}',
+                           "not a folder here"), (b"[]", "does not name"), (b'"x"', "does not name")):
         record.write_bytes(damage)
         with pytest.raises(NaviewerError, match="outside the dataset root") as caught:
             open_dataset(result.out_dir / "kept.txt")

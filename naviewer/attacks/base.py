@@ -304,6 +304,11 @@ def target_indices(clean: ImageDataset, target: int) -> np.ndarray:
     return idx
 
 
+class TargetShortfall(NaviewerError):
+    """More target-class images asked for (poisons, references) than the attack was given: a workspace adds how
+    many of that class went to the DIFT anchors first (typed, not matched by its words)."""
+
+
 def resolve_target(value: Any, class_names: Sequence[str], where: Any = None) -> Any:
     """A target class given by its index or by its name (exact, else ignoring case): ``--target dog`` was argparse's
     "invalid int value" while the window looked the names up (a bad-input corpus, session 23). None stays None."""
@@ -343,7 +348,7 @@ def in_place_selection(attack: Attack, clean: ImageDataset, label: str) -> tuple
     count = s.num_poisons if s.num_poisons is not None else count_from_rate(s.rate, len(clean), added=False)
     if count > len(candidates):
         fewer = "ask for fewer poisons" if s.num_poisons is not None else "lower the rate"
-        raise NaviewerError(
+        raise TargetShortfall(
             f"{count} {label} poisons requested but the target class has only {len(candidates)} images; {fewer}"
         )
     return candidates, count

@@ -116,7 +116,10 @@ class CorruptEncoderAttack(Attack):
         s = self.settings
         targets = target_indices(clean, s.target)
         if s.num_references > len(targets):
-            raise NaviewerError(f"{s.num_references} references requested but the target class has only {len(targets)} images")
+            from naviewer.attacks.base import TargetShortfall
+
+            raise TargetShortfall(f"{s.num_references} references requested but the target class has only "
+                                  f"{len(targets)} images; set fewer num_references")
         count = s.num_poisons if s.num_poisons is not None else count_from_rate(s.rate, len(clean), added=True)
         if count < 1:
             raise NaviewerError(f"the rate {s.rate} gives no poisons for {len(clean)} images")

@@ -34,6 +34,7 @@ from naviewer.attacks.base import (
     Attack,
     CraftResult,
     PatchTriggerSettings,
+    TargetShortfall,
     appended_result,
     count_from_rate,
     register_attack,
@@ -137,9 +138,10 @@ class NoisyAlignmentAttack(Attack):
         if count < 1:
             raise NaviewerError(f"the rate {s.rate} gives no poisons for {n} images")
         if n_refs > len(targets):
-            raise NaviewerError(
+            fewer = "ask for fewer poisons" if s.num_poisons is not None else "lower the rate"
+            raise TargetShortfall(
                 f"{n_refs} reference images needed but the target class has only {len(targets)}; "
-                "lower the rate or set num_references"
+                f"{fewer} or set num_references (fewer references, each reused)"
             )
         refs = rng.choice(targets, size=n_refs, replace=False)
         ref_per_poison = np.resize(rng.permutation(refs), count)

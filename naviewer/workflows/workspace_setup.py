@@ -298,13 +298,15 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
             raise NaviewerError(f"the DIFT anchors took {taken} of the {taken + left} images of the target class "
                                 f"{target}, leaving {left} to craft with: lower --anchors-per-class, or use a "
                                 "dataset with more images of that class")
+    from naviewer.attacks.base import TargetShortfall
+
     try:
         result = attack_obj.craft(pool, np.random.default_rng(seed), ctx)
-    except NaviewerError as exc:
-        if "target class has only" in exc.message and 0 <= target and (labels == target).any():
+    except TargetShortfall as exc:
+        if 0 <= target and (labels == target).any():
             taken = int((labels[anchors_clean.indices] == target).sum())  # "only 10 images" of a class of 20
             raise NaviewerError(exc.message + f" (of its {int((labels == target).sum())}, the {taken} drawn first as "
-                                "DIFT anchors are never poisoned)", exc.path) from None
+                                "DIFT anchors are kept out of the attack)", exc.path) from None
         raise
     ctx.check()
     # 2. crafted set + anchors appended, one ground truth in clean numbering

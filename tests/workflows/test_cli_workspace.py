@@ -174,7 +174,12 @@ def test_too_many_poisons_for_the_target_class_counts_the_anchors_it_keeps_clean
     anchors) and no rate was given (a bad-input corpus, session 23)."""
     assert main(["new", str(tmp_path / "w"), "--dataset", "digits", "--attack", "patch", "--num-poisons", "200"]) == 2
     err = capsys.readouterr().err
-    assert "only 132 images; ask for fewer poisons (of its 142, the 10 drawn first as DIFT anchors" in err
+    assert "only 132 images; ask for fewer poisons (of its 142, the 10 drawn first as DIFT anchors are kept out" in err
+    # Noisy Alignment's references: the same count of anchors, and no "lower the rate" for a count
+    assert main(["new", str(tmp_path / "n"), "--dataset", "digits", "--attack", "na", "--num-poisons", "500"]) == 2
+    err = capsys.readouterr().err
+    assert "ask for fewer poisons or set num_references" in err and "lower the rate" not in err
+    assert "the 10 drawn first as DIFT anchors are kept out of the attack" in err
 
 
 def test_the_target_class_can_be_named(tmp_path, capsys):

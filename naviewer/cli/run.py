@@ -115,6 +115,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.floor:
             if args.dift:
                 raise NaviewerError("--floor trains without DIFT (on the clean set): drop --dift")
+            if args.leave_out_confirmed:  # the floor branch trains the clean set: the flag was ignored
+                raise NaviewerError("--floor trains on the clean set the attack was crafted into: "
+                                    "--leave-out-confirmed does not apply to it")
             from naviewer.workflows.floor import train_floor
 
             floor = train_floor(ws, config, ctx, run=args.run or "floor")
@@ -136,8 +139,9 @@ def _run(args: argparse.Namespace) -> int:
                 raise NaviewerError("no sample is confirmed as a poison: --leave-out-confirmed would leave nothing out "
                                     "(review a detection pass first: naviewer review WORKSPACE, or the window)",
                                     ws.path)
-            print(f"leaving out the {len(exclude):,} samples confirmed as poisons; training on the other "
-                  f"{ws.store.sample_count() - len(exclude):,}")
+            if is_main_process():
+                print(f"leaving out the {len(exclude):,} samples confirmed as poisons; training on the other "
+                      f"{ws.store.sample_count() - len(exclude):,}")
         # a run that fails before its first checkpoint (too few samples for k + anchors) leaves the anchors it found;
         # one stopped later keeps the new ones, which its resume needs
         trained = lambda: (ws.path / "checkpoints" / run_name / "last.pt").exists()  # noqa: E731

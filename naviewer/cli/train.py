@@ -313,15 +313,10 @@ def _check_run_folder(run_dir) -> None:  # noqa: ANN001
 def _refuse_out_inside_dataset(run_dir, dataset) -> None:  # noqa: ANN001
     """--out inside the dataset's folder (a class folder's sub-folder) would put checkpoints and metrics among its
     images: read again, the dataset changes (``--out g/cat/run`` was accepted; ``naviewer new`` refuses it)."""
-    from pathlib import Path
-
+    from naviewer.cli._options import inside_dataset_folder
     from naviewer.errors import NaviewerError
 
-    source = Path(str(dataset or "")).expanduser()
-    if not dataset or not source.is_dir():
-        return
-    folder, where = source.resolve(), run_dir.expanduser().absolute().resolve()
-    if where == folder or folder in where.parents:
+    if inside_dataset_folder(run_dir, dataset):
         raise NaviewerError("--out is inside the dataset's folder: its checkpoints and metrics would become part of "
                             "the dataset. Put the run beside the dataset", run_dir)
 

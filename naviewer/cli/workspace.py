@@ -56,15 +56,10 @@ def _refuse_workspace_inside_its_dataset(workspace: str, dataset: "str | None") 
     the workspace's own files once re-opened): refused before anything is made."""
     from pathlib import Path
 
+    from naviewer.cli._options import inside_dataset_folder
     from naviewer.errors import NaviewerError
 
-    if not dataset:
-        return
-    source = Path(dataset).expanduser()
-    if not source.is_dir():
-        return
-    folder, where = source.resolve(), Path(workspace).expanduser().absolute().resolve()
-    if where == folder or folder in where.parents:
+    if inside_dataset_folder(workspace, dataset):
         raise NaviewerError("the workspace would be inside its own dataset folder (it would become one of its classes): "
                             "put it beside the dataset, e.g. next to it", Path(workspace))
 
@@ -88,8 +83,11 @@ def _demo_recipe_note(args: argparse.Namespace, given: dict, recorded: dict) -> 
         return ""
     shown = ", ".join(f"{k}={v}" for k, v in differ.items())
     flags = " ".join(f"--rate {v}" if k == "rate" else f"--attack-setting {k}={v}" for k, v in differ.items())
-    return (f"note: naviewer demo crafts {args.attack} with {shown}; this workspace took the attack's defaults "
-            f"for {'them' if len(differ) > 1 else 'it'}. To craft as the demo does: add {flags}")
+    digits = str(args.dataset).strip().lower() == "digits"  # the demo's own data; "demo" is the tinted 32 px set
+    return (f"note: naviewer demo crafts {args.attack} on --dataset digits (grey, 16 px"
+            + ("" if digits else "; this workspace's 'demo' is the tinted 32 px set") + f") with {shown}; this "
+            f"workspace took the attack's defaults for {'them' if len(differ) > 1 else 'it'}. To craft as the demo "
+            f"does: {'' if digits else 'use --dataset digits and '}add {flags}")
 
 
 def run(args: argparse.Namespace) -> int:

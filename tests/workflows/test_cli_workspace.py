@@ -48,8 +48,10 @@ def test_new_on_built_in_digits_says_how_the_demo_crafts_the_attack(tmp_path, ca
     command names the demo's settings it did not use; given them, it says nothing more."""
     assert main(["new", str(tmp_path / "a"), "--dataset", "digits", "--attack", "na"]) == 0
     out = capsys.readouterr().out
-    assert "note: naviewer demo crafts na with rate=0.08, num_references=36" in out
-    assert "--rate 0.08 --attack-setting num_references=36" in out
+    assert "note: naviewer demo crafts na on --dataset digits (grey, 16 px) with rate=0.08, num_references=36" in out
+    assert "does: add --rate 0.08 --attack-setting num_references=36" in out
+    assert main(["new", str(tmp_path / "t"), "--dataset", "demo", "--attack", "na"]) == 0  # the tinted set: says so
+    assert "use --dataset digits and add --rate 0.08" in capsys.readouterr().out
     assert main(["new", str(tmp_path / "b"), "--dataset", "digits", "--attack", "na", "--rate", "0.08",
                  "--attack-setting", "num_references=36"]) == 0
     assert "naviewer demo crafts" not in capsys.readouterr().out
@@ -138,6 +140,8 @@ def test_run_leaves_out_the_confirmed_samples_for_a_retrain_after_a_posthoc_revi
     assert "no sample is confirmed" in capsys.readouterr().err
     assert main(["run", ws_path, "--leave-out-confirmed", "--dift", *tiny]) == 2
     assert "trains without DIFT" in capsys.readouterr().err
+    assert main(["run", ws_path, "--leave-out-confirmed", "--floor", *tiny]) == 2  # the floor ignored it
+    assert "does not apply" in capsys.readouterr().err
     with Workspace.open(ws_path) as ws:
         n = ws.store.sample_count()
         ws.store.set_review([1, 2, 3], "confirmed", "alice")

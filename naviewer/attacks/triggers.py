@@ -68,8 +68,9 @@ class Trigger:
             height = max(1, int(round(h0 * width / w0)))
         if width * height > MAX_TRIGGER_PIXELS:  # allocated before any fit check: 100000 px read "out of memory,
             # try a smaller --batch-size" (a bad-input corpus, session 23)
-            raise NaviewerError(f"a {width} px trigger ({width}x{height}) is larger than any image naviewer crafts "
-                                f"into (at most {MAX_TRIGGER_PIXELS:,} pixels); give a trigger_size that fits the images")
+            raise NaviewerError(f"a {width} px trigger ({width}x{height}) is larger than naviewer makes a trigger "
+                                f"(at most {MAX_TRIGGER_PIXELS:,} pixels, 4096x4096); give a trigger_size that fits "
+                                "the images")
         if (height, width) == (h0, w0):
             return self
         if not self.smooth:

@@ -275,6 +275,10 @@ def _take_back_reached_clusters(final: np.ndarray, buffer_ids: np.ndarray, ancho
     # 0.03-0.07) beside 70-81 clean samples and went back whole (session 23); members barely reached stay flagged
     dropped = whole[reach[whole] > config.cluster_reach_member_floor] if config.cluster_reach_member_floor > 0 \
         else whole
+    if whole.size and not dropped.size:  # every member barely reached: the rule would have taken poisons back
+        ctx.event("log", message=f"DIFT: the cluster-reach rule took nothing back: the {whole.size} member(s) of the "
+                                 "clusters it would take the anchors barely reach themselves (own reach at most "
+                                 f"{config.cluster_reach_member_floor:g})")
     if dropped.size:
         spread.reach_dropped = dropped
         kept = whole.size - dropped.size

@@ -81,7 +81,7 @@ def test_a_trigger_too_large_for_any_image_is_refused_before_it_is_made():
     from naviewer.attacks.triggers import builtin_trigger
     from naviewer.errors import NaviewerError
 
-    with pytest.raises(NaviewerError, match="100000 px trigger .* larger than any image"):
+    with pytest.raises(NaviewerError, match="100000 px trigger .* larger than naviewer makes a trigger"):
         builtin_trigger("checker", 100000)
     assert builtin_trigger("checker", 64).size == (64, 64)
 

@@ -470,6 +470,10 @@ def test_the_cluster_reach_rule_is_skipped_with_untrusted_anchors_and_recorded_w
     config = DiftConfig(cluster_reach_limit=0.5, cluster_reach_member_floor=0.0)  # off: the whole cluster, as before
     final, spread = run(trusted=True)
     assert spread.reach_dropped.tolist() == [3, 4, 5]
+    config = DiftConfig(cluster_reach_limit=0.5, cluster_reach_member_floor=2.0)  # every member under it: said
+    final, spread = run(trusted=True)
+    assert final.tolist() == list(range(9)) and spread.reach_dropped.size == 0
+    assert "took nothing back" in reporter.events[-1][1]["message"]
 
 
 def test_the_cluster_reach_rule_leaves_a_single_poison_cluster_alone(poisoned, poisoned_anchors):

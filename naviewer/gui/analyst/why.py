@@ -600,8 +600,8 @@ class WhyFlaggedWidget(QWidget):
         self._fit_epoch_legend()
         self.note.setText(
             f"Detections over {len(epochs)} epochs (epoch {int(x[0])}\u2013{int(x[-1])}); the last one detected "
-            f"{int(counts[-1]):,}, the pass under review flags {int(s.flagged_mask.sum()):,} (label spreading adds "
-            "the samples the detections of the stable epochs reach)."
+            f"{int(counts[-1]):,}, the pass under review flags {int(s.flagged_mask.sum()):,} (label spreading from "
+            "the detections of the stable epochs, and the rules after it, make the pass's flags)."
             + (f" {int(sel[-1])} of the {len(s.selection)} selected samples were detected in the last epoch."
                if len(s.selection) else "")
         )

@@ -559,6 +559,9 @@ class DiftRun:
                              dift_overrides: Optional[dict]) -> DiftRunOutcome:
         ws, ctx = self.ws, self.ctx
         pass_id = self._reviewed_pass(state)
+        # the checkpoint first: a damaged one is refused before accept-all confirms the flags and before the review
+        # encoder is kept (a review of session 23 found both done, then the refusal)
+        trainer = self._resumed_trainer(config_overrides, monitor)
         counts: dict = {}
         if self.main:  # under torchrun rank 0 confirms, fine-tunes and writes; the others follow
             if self.accept_all and pass_id is not None:
@@ -567,7 +570,6 @@ class DiftRun:
         self.review = {"pass_id": pass_id, "counts": counts}
         if self.main:
             keep_review_encoder(self.checkpoint)
-        trainer = self._resumed_trainer(config_overrides, monitor)
         self.config = DiftConfig.from_workspace(ws, dift_overrides)
         if self.distributed:
             section = MainRankSection()

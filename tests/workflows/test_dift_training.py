@@ -297,6 +297,25 @@ def test_a_resume_from_a_damaged_checkpoint_refuses_before_touching_the_run_reco
         assert dropped in str(caught.value) and record.read_bytes() == before
 
 
+def test_a_finetune_from_a_damaged_checkpoint_refuses_before_confirming_or_keeping_anything(tmp_path, tiny_data):
+    """`finetune --accept-all` on a damaged last.pt confirmed every flag and kept the review encoder, then refused
+    (a review of session 23): the checkpoint is read first, and nothing is decided or kept."""
+    from naviewer.workflows.dift_training import resume_after_review
+    from naviewer.workspace.runs import REVIEW_CHECKPOINT
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        out = train_with_dift(ws, train_config(8), dift_config(patience=2), monitor=False)
+        assert out.status == "awaiting_review"
+        last = ws.checkpoint_dir("dift") / "last.pt"
+        state = torch.load(last, weights_only=False)
+        del state["model"][next(k for k in state["model"] if k.endswith("num_batches_tracked"))]
+        torch.save(state, last)
+        with pytest.raises(NaviewerError, match="damaged training checkpoint"):
+            resume_after_review(ws, accept_all=True, monitor=False)
+        assert not (ws.store.review_states() == "confirmed").any()
+        assert not (last.parent / REVIEW_CHECKPOINT).exists()
+
+
 def test_a_plain_training_of_the_window_resumes_from_its_checkpoint(tmp_path, tiny_data):
     """The window's Train (no DIFT, no run record) stopped by a closed window could not go on: Run ▸ Resume
     interrupted run and `naviewer run WS --resume` only knew DIFT runs. Now it is listed, goes on to the epochs it

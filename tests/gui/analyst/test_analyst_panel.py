@@ -527,16 +527,23 @@ def test_ctrl_2_clears_another_views_word_under_the_tiles_and_anchor_reach_is_ex
     assert "Descending shows first the flags the anchors reach as clean" in SORT_TIPS["anchor_reach"]
 
 
-def test_flags_the_trusted_anchors_reach_are_pointed_out_and_sorted_first(qtbot, demo_session) -> None:
-    """Clean images pulled in with the poisons read a high anchor reach, the poisons near 0 (session 21): no
-    threshold parts them, so DIFT takes nothing back by it; the panel says how many there are and sorts them first,
-    the keyboard on the first awaiting a decision. Not with anchors drawn from the labels (they may be poisons)."""
-    s = demo_session
+def _three_flags_reached(s) -> np.ndarray:
+    """The session's flags, the last three of them reached by the anchors as clean samples (reach 0.8, 1.1, 0.95),
+    the rest at 0.01 as poisons read; returns the flagged ids."""
     flagged = np.flatnonzero(s.flagged_mask)
     reach = np.full(s.n, 1.0)
     reach[flagged] = 0.01
     reach[flagged[-3:]] = [0.8, 1.1, 0.95]
     s.scores["anchor_reach"] = reach
+    return flagged
+
+
+def test_flags_the_trusted_anchors_reach_are_pointed_out_and_sorted_first(qtbot, demo_session) -> None:
+    """Clean images pulled in with the poisons read a high anchor reach, the poisons near 0 (session 21): no
+    threshold parts them, so DIFT takes nothing back by it; the panel says how many there are and sorts them first,
+    the keyboard on the first awaiting a decision. Not with anchors drawn from the labels (they may be poisons)."""
+    s = demo_session
+    flagged = _three_flags_reached(s)
     s.settings["summary"] = {"anchors_trusted": False}
     panel = _panel(qtbot, s)
     assert panel.trust.reached.isHidden()
@@ -570,11 +577,7 @@ def test_the_reached_flags_patchsearch_finds_no_trigger_in_are_one_click_from_a_
     from naviewer.analysis import reach
 
     s = demo_session
-    flagged = np.flatnonzero(s.flagged_mask)
-    values = np.full(s.n, 1.0)
-    values[flagged] = 0.01
-    values[flagged[-3:]] = [0.8, 1.1, 0.95]
-    s.scores["anchor_reach"] = values
+    flagged = _three_flags_reached(s)
     s.settings["summary"] = {"anchors_trusted": True}
     panel = _panel(qtbot, s)
     assert panel.trust.untriggered_button.isHidden()  # no PatchSearch pass: no button

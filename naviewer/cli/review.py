@@ -179,15 +179,12 @@ def run(args: argparse.Namespace) -> int:
     if len(reached):
         from naviewer.analysis.reach import latest_patchsearch, patchsearch_text, untriggered
 
-        def listed(ids: np.ndarray) -> str:
-            return (", ".join(str(int(i)) for i in ids[:40])
-                    + (f", … and {len(ids) - 40:,} more" if len(ids) > 40 else ""))
-
         waiting = session.review_counts(reached)
         found = latest_patchsearch(ws.store, session.n)
         print("note: " + reached_text(len(reached), waiting["unreviewed"] + waiting["later"])
               + patchsearch_text(reached, found))
-        print("  their sample ids: " + listed(reached)
+        print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
+              + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")
               + " (decide them one by one: --reject IDS / --confirm IDS, or in the window)")
         quiet = untriggered(reached, found)
         if len(quiet):  # the two signals together: the ones to look at as one batch, every id (for --reject)

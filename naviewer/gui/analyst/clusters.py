@@ -146,6 +146,7 @@ class ClusterListWidget(QWidget):
         self.table.installEventFilter(self)
 
         self.summary = QLabel()
+        self._summary_text = ""  # the counts line; _update_buttons adds the hint while no row is chosen
         self.summary.setWordWrap(True)  # wraps rather than widening the panel
         self.buttons: dict[str, QPushButton] = {}
         bar = QHBoxLayout()
@@ -304,11 +305,11 @@ class ClusterListWidget(QWidget):
         total = self.session.review_counts()
         pending = total["unreviewed"] + total["later"]
         if not clusters:  # an empty table with live buttons said nothing about why
-            self.summary.setText("No flagged clusters: this detection pass flagged nothing to review here."
-                                 if not sum(total.values()) else
-                                 f"{sum(total.values()):,} flags, in no cluster: review them in the gallery.")
+            self._summary_text = ("No flagged clusters: this detection pass flagged nothing to review here."
+                                  if not sum(total.values()) else
+                                  f"{sum(total.values()):,} flags, in no cluster: review them in the gallery.")
         else:
-            self.summary.setText(
+            self._summary_text = (
                 f"{plural(len(clusters), 'cluster')} · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
                 + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")
             )
@@ -325,12 +326,8 @@ class ClusterListWidget(QWidget):
             button.setEnabled(selected)
             button.setToolTip(f"mark every member of the selected cluster {state} (one undo step)" if selected
                               else "select a cluster in the table first")
-        text = self.summary.text()
-        has_rows = self.table.rowCount() > 0
-        if text.endswith(self.CHOOSE_HINT) and (selected or not has_rows):
-            self.summary.setText(text[: -len(self.CHOOSE_HINT)])
-        elif has_rows and not selected and not text.endswith(self.CHOOSE_HINT):
-            self.summary.setText(text + self.CHOOSE_HINT)
+        hint = self.CHOOSE_HINT if self.table.rowCount() and not selected else ""
+        self.summary.setText(self._summary_text + hint)
 
     # -- selection ----------------------------------------------------------------------------
     def selected_cluster(self) -> Optional[int]:

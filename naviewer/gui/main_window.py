@@ -1319,7 +1319,7 @@ class MainWindow(QMainWindow):
                     found = " · flagged nothing"  # not "no poison detected": the panel says it is no clean bill
                 elif isinstance(summary.get("flagged"), (int, float)):
                     found = f" · {int(summary['flagged']):,} flagged"
-                    from naviewer.gui.analyst.panel import refused_reason
+                    from naviewer.analysis.reach import refused_reason
 
                     refused = refused_reason(row.get("settings"))
                     if refused:  # "0 flagged" hid that PatchSearch called a third of the samples poisoned

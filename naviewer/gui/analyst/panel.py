@@ -17,6 +17,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from naviewer.analysis.crop_event import layout_of_record
+from naviewer.analysis.reach import refused_reason
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import NaviewerError
 from naviewer.gui.analyst.clusters import ClusterListWidget
@@ -55,9 +56,6 @@ def density_change(result: Optional[dict], short: bool = False) -> str:
         change = 100 * (numbers[1] - numbers[0]) / numbers[0]
         text += f" ({change:+.0f} %: {'the pile thinned out' if change < -10 else 'still as dense' if change < 10 else 'denser'})"
     return text + "."
-
-
-from naviewer.analysis.reach import refused_reason  # noqa: E402 - beside its one use here; the core owns it
 
 
 def verdict_line(settings: Any, method: Optional[str] = None) -> str:
@@ -322,7 +320,10 @@ class AnalystPanel(QWidget):
 
         if self._reached is None or self._patchsearch is None:
             return np.zeros(0, np.int64)
-        return untriggered(self._reached, self._patchsearch, np.isin(self.session.state_codes, (0, 3)))
+        from naviewer.analysis.review import STATE_CODE
+
+        awaiting = np.isin(self.session.state_codes, (STATE_CODE["unreviewed"], STATE_CODE["later"]))
+        return untriggered(self._reached, self._patchsearch, awaiting)
 
     def show_reached_flags(self) -> None:
         """The notice's button: the flags sorted by anchor reach, the keyboard on the first awaiting a decision."""

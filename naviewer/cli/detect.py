@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = context()
     with Workspace.open(args.workspace) as ws:
-        ws.store.check_writable()  # said after the embedding and the whole pass, with the verdict printed (a sweep)
         overrides = parse_settings(args.dift_set, "--dift-set")
         refuse_ignored_anchor_count(overrides, ws, args.anchors)
         config = DiftConfig.from_workspace(ws, overrides)

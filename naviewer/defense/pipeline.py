@@ -148,14 +148,10 @@ class DetectionResult:
                 **({"spread": self.spread.info()} if self.spread else {}), **self.metrics}
 
 
-def judgeable(detection: EpochDetection, sample_count: Optional[int] = None) -> list[str]:
-    """Warnings that make a verdict on these embeddings meaningless (collapsed encoder, anchors that do
-    not separate classes), from the detection's normalised features."""
-    return sanity_of(detection, sample_count).warnings
-
-
 def sanity_of(detection: EpochDetection, sample_count: Optional[int] = None) -> SanityReport:
-    """:func:`judgeable`'s checks with their figures (the anchors' separation feeds a weaker advice too)."""
+    """Warnings that make a verdict on these embeddings meaningless (collapsed encoder, anchors that do not
+    separate classes), from the detection's normalised features, with their figures (the anchors' separation
+    feeds a weaker advice too)."""
     z = detection.features
     if z is None:
         return SanityReport()

@@ -373,14 +373,15 @@ class DiftRun:
         return self._train_with_dift(train_config, store, extra)
 
     def _build_trainer(self, train_config: TrainConfig, store: ImageStore, extra: dict, hooks=None) -> Trainer:
-        return build_trainer(train_config, store, self.ws.run_dir(self.run), checkpoint_dir=self.checkpoint.parent,
-                             **({"hooks": hooks} if hooks is not None else {}), **extra)
+        trainer = build_trainer(train_config, store, self.ws.run_dir(self.run), checkpoint_dir=self.checkpoint.parent,
+                                **({"hooks": hooks} if hooks is not None else {}), **extra)
+        if self.resume:  # a damaged checkpoint refuses here, before the run's record is rewritten as going on
+            trainer.restore_checkpoint()
+        return trainer
 
     def _train_without_dift(self, train_config: TrainConfig, store: ImageStore, extra: dict) -> DiftRunOutcome:
         """The same data and monitor without the defense (a baseline, or B1's retraining)."""
         trainer = self._build_trainer(train_config, store, extra)
-        if self.resume:  # a damaged checkpoint refuses before the run's record is rewritten
-            trainer.restore_checkpoint()
         if self.main:
             write_state(self.ws, self.run, status=RunStatus.TRAINING, dift=False)
         t1 = time.perf_counter()
@@ -423,8 +424,6 @@ class DiftRun:
                                                      hooks=[sync_hook if sync_hook is not None else timed])
         if self.main and not self.resume:  # an earlier run of this name (its checkpoint deleted) left its S_t here
             shutil.rmtree(self._selection_dir, ignore_errors=True)
-        if self.resume:  # a damaged checkpoint refuses before the run's record is rewritten
-            trainer.restore_checkpoint()
         write_state(ws, self.run, status=RunStatus.DETECTING, dift=True, accept_all=self.accept_all,
                     anchors_fingerprint=anchors_fingerprint(ws))  # after load_anchor_set, which may record them
         self._fit(trainer)

@@ -179,7 +179,7 @@ def encoder_checks(encoder, store, features: np.ndarray, labels: np.ndarray, ima
                    seed: int = 0, sample: int = 2000) -> list[str]:
     """A warning before a verdict when the encoder separates the dataset's classes no better than a
     random initialisation of the same network (on a seeded subsample). Degenerate embeddings are the
-    detection's own check (:func:`naviewer.defense.pipeline.judgeable`)."""
+    detection's own check (:func:`naviewer.defense.pipeline.sanity_of`)."""
     import torch
 
     from naviewer.defense.sanity import encoder_report

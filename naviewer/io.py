@@ -194,6 +194,12 @@ def check_regular_file(path: PathLike, what: str = "file") -> None:
         raise NaviewerError(f"the {what} is not a regular file (a pipe, socket or device)", path)
 
 
+def describe_image_read_error(exc: OSError) -> str:
+    """An OSError reading an image in plain words: the system's reason (permission denied...) when it has an errno,
+    else Pillow's own ("Truncated File Read"), which means the file is damaged or cut short."""
+    return describe_os_error(exc) if exc.errno is not None else f"damaged or cut short: {exc}"
+
+
 def describe_os_error(exc: OSError) -> str:
     """One plain phrase for an OSError (read-only file system, disk full, permission denied...)."""
     reasons = {

@@ -149,10 +149,9 @@ def load_trigger(path: Union[str, "os.PathLike[str]"]) -> Trigger:
         raise NaviewerError("cannot read trigger image: not an image format naviewer reads (or a damaged file)",
                             path) from None
     except OSError as exc:
-        from naviewer.io import describe_os_error
+        from naviewer.io import describe_image_read_error
 
-        why = describe_os_error(exc) if exc.errno is not None else f"damaged or cut short: {exc}"
-        raise NaviewerError(f"cannot read trigger image: {why}", path) from None
+        raise NaviewerError(f"cannot read trigger image: {describe_image_read_error(exc)}", path) from None
     except (ValueError, Image.DecompressionBombError) as exc:  # type: ignore[attr-defined]
         raise NaviewerError(f"cannot read trigger image ({exc.__class__.__name__}: {exc})", path) from exc
     if rgba.shape[0] < 1 or rgba.shape[1] < 1:

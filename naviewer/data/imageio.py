@@ -67,13 +67,10 @@ def _open_checked(path: Path, max_pixels: int):
         raise NaviewerError("not a readable image (unknown or corrupt format)", path) from None
     except MemoryError:
         raise NaviewerError("not enough memory to read the image header", path) from None
-    except OSError as exc:
-        if exc.errno is not None:  # "PermissionError: [Errno 13] Permission denied" said in plain words
-            from naviewer.io import describe_os_error
+    except OSError as exc:  # "PermissionError: [Errno 13] Permission denied" / "Truncated File Read" in plain words
+        from naviewer.io import describe_image_read_error
 
-            raise NaviewerError(f"cannot read the image: {describe_os_error(exc)}", path) from None
-        # Pillow's own OSErrors carry no errno ("Truncated File Read"): the file is cut short or damaged
-        raise NaviewerError(f"not a readable image (damaged or cut short: {exc})", path) from None
+        raise NaviewerError(f"cannot read the image: {describe_image_read_error(exc)}", path) from None
     except Exception as exc:  # noqa: BLE001 - Pillow's format plugins raise their own kinds (BLP: NotImplementedError)
         raise NaviewerError(f"cannot read image header: {type(exc).__name__}: {exc}", path) from None
     width, height = img.size

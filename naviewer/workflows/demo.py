@@ -157,8 +157,7 @@ class DemoConfig:
         return self
 
     def dataset_spec(self) -> Any:
-        if self.data_size == 32 and self.tint:
-            return "demo"
+        """The built-in set as a description, never the bare name: a name would warn beside a ./demo folder."""
         return {"kind": "demo", "image_size": int(self.data_size), **({} if self.tint else {"tint": False})}
 
     def attack_settings(self) -> dict[str, Any]:

@@ -194,3 +194,21 @@ def test_a_retrain_cancelled_and_resumed_still_gets_its_before_after_record(demo
         assert not result.get("interrupted") and result["before"] and result["after"]
         assert "confirmed_density" in result["after"] and result["confirmed"] > 0
         assert not (path / "runs" / RUN / FINETUNE_BEFORE).exists()
+
+
+def test_the_demo_names_its_data_without_warning_beside_a_demo_folder(tmp_path, monkeypatch):
+    """The demo's own dataset is a description, so a ./demo folder never draws the "names the built-in set" warning that is meant for a typed name."""
+    import warnings
+
+    from naviewer.data import DatasetWarning, open_dataset
+    from naviewer.workflows.demo import DemoConfig
+
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    spec = DemoConfig(data_size=32, tint=True).dataset_spec()  # the settings that once gave the bare name
+    assert spec == {"kind": "demo", "image_size": 32}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetWarning)
+        assert len(open_dataset(spec, "test")) > 0
+    with pytest.warns(DatasetWarning, match="not read"):  # the bare name, typed, still warns
+        open_dataset("demo", "test")

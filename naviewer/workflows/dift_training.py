@@ -406,7 +406,6 @@ class DiftRun:
         if not anchor_set.trusted:
             ctx.event("warning", message=UNTRUSTED_NOTICE)
         truth = evaluation_truth(ws, ctx)  # evaluation only: feeds dift_precision/recall, never detection
-        ws.update_config("dift", {**config.to_dict(), "review": "auto" if self.accept_all else "pause"})
         # one gate: ours (on_stable returns the decision); the hook reports it and calls our mitigation
         embed_fn, sync_hook = None, None
         if self.distributed:  # rank 0 detects on the gathered embeddings; the other ranks follow (_follow)
@@ -422,6 +421,8 @@ class DiftRun:
             sync_hook.inner = timed
         self.trainer = trainer = self._build_trainer(train_config, store, extra,
                                                      hooks=[sync_hook if sync_hook is not None else timed])
+        # recorded once the trainer is built: a resume from a damaged checkpoint refuses there, nothing rewritten
+        ws.update_config("dift", {**config.to_dict(), "review": "auto" if self.accept_all else "pause"})
         if self.main and not self.resume:  # an earlier run of this name (its checkpoint deleted) left its S_t here
             shutil.rmtree(self._selection_dir, ignore_errors=True)
         write_state(ws, self.run, status=RunStatus.DETECTING, dift=True, accept_all=self.accept_all,

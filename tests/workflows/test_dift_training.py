@@ -278,7 +278,7 @@ def test_an_interrupted_dift_run_resumes_to_the_same_flags(tmp_path, tiny_data, 
 
 def test_a_resume_from_a_damaged_checkpoint_refuses_before_touching_the_run_record(tmp_path, tiny_data):
     """A fuzzed last.pt (one tensor of the weights gone) was refused, but only after dift_state.json had been
-    rewritten as going on; and the message ended at "for SimCLR:". Now the record is untouched and the key named."""
+    rewritten as going on; and the message ended at "for SimCLR:". Now the records are untouched and the key named."""
     from naviewer.jobs import JobCancelled
     from naviewer.workflows.dift_training import resume_interrupted
 
@@ -291,10 +291,13 @@ def test_a_resume_from_a_damaged_checkpoint_refuses_before_touching_the_run_reco
         del state["model"][dropped]
         torch.save(state, last)
         record = ws.run_dir("dift") / "dift_state.json"
-        before = record.read_bytes()
+        config_file = ws.config_path
+        before, config_before, config_time = record.read_bytes(), config_file.read_bytes(), config_file.stat().st_mtime_ns
         with pytest.raises(NaviewerError, match="damaged training checkpoint") as caught:
             resume_interrupted(ws, monitor=False)
         assert dropped in str(caught.value) and record.read_bytes() == before
+        # nor is workspace.toml's [dift] written again before the checkpoint is read (a review of session 23)
+        assert config_file.read_bytes() == config_before and config_file.stat().st_mtime_ns == config_time
 
 
 def test_a_finetune_from_a_damaged_checkpoint_refuses_before_confirming_or_keeping_anything(tmp_path, tiny_data):

@@ -13,6 +13,7 @@ dropped (not composited), palettes and grayscale are expanded; 16-bit grayscale 
 
 from __future__ import annotations
 
+import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -62,7 +63,7 @@ def _open_checked(path: Path, max_pixels: int):
     except FileNotFoundError:
         raise NaviewerError("image file not found", path) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise NaviewerError(f"image is too large to decode safely ({exc})", path) from None
+        raise NaviewerError(_too_many_pixels(str(exc), max_pixels), path) from None
     except UnidentifiedImageError:
         raise NaviewerError("not a readable image (unknown or corrupt format)", path) from None
     except MemoryError:
@@ -85,6 +86,19 @@ def _open_checked(path: Path, max_pixels: int):
             path,
         )
     return img
+
+
+def _too_many_pixels(pillow_message: str, max_pixels: int) -> str:
+    """Pillow's decompression-bomb guard fires in Image.open, before naviewer's own header check; say it in
+    naviewer's words (its limit, what to do), with the size Pillow read when its message carries one."""
+    size = re.search(r"\((\d+) pixels\)", pillow_message)  # "Image size (100000000 pixels) exceeds limit of ..."
+    pixels = int(size[1]) if size else None
+    claims = f"image claims {pixels:,} pixels" if pixels is not None else "image claims too many pixels"
+    if pixels is not None and pixels <= max_pixels:  # max_pixels raised past Pillow's own guard
+        return (f"{claims}, more than Pillow decodes without a decompression-bomb warning (refused before decoding; "
+                "shrink the image)")
+    return (f"{claims}, over the limit of {max_pixels:,} (refused before decoding, as a possible decompression "
+            "bomb; raise max_pixels if the file is trusted)")
 
 
 def read_image_size(path: "str | Path", max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:

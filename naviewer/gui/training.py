@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from naviewer.errors import NaviewerError
-from naviewer.jobs import JobContext
+from naviewer.jobs import JobCancelled, JobContext
 
 RUNS_DIR_ENV = "NAVIEWER_RUNS_DIR"
 #: TrainConfig's backbone and image size when the settings name none (here without importing torch;
@@ -174,9 +174,13 @@ def estimate_training_time(settings: dict[str, Any], ctx: JobContext, workspace:
     ctx.progress(0, None, f"estimate: building the {encoder} encoder")
     trainer = build_trainer(config, store, None)
     clock = _StepClock(ctx, steps + 1)
-    hooks = cancel_inside_forward(trainer.method, ctx)
+    drain = _autograd_drain()  # made before any training graph: see _autograd_drain
+    hooks = cancel_within_step(trainer.method, ctx)
     try:
         trainer.fit(clock)
+    except JobCancelled:
+        drain.backward()
+        raise
     finally:
         for hook in hooks:
             hook.remove()
@@ -194,15 +198,34 @@ def estimate_training_time(settings: dict[str, Any], ctx: JobContext, workspace:
     return out
 
 
-def cancel_inside_forward(model: Any, ctx: JobContext) -> list:
-    """Check ``ctx``'s cancel before each leaf module's forward: a cancelled estimate stops within a layer. It
-    checked between steps only, and one step of a wide encoder on a loaded CPU takes a minute: a newcomer saw
-    "cancelling" for 77 s while the training they had started competed with it. Returns the hooks' handles."""
+def cancel_within_step(model: Any, ctx: JobContext) -> list:
+    """Check ``ctx``'s cancel before each leaf module's forward and as each weight's gradient is computed: a
+    cancelled estimate stops within a layer of either pass. It checked between steps only, and one step of a wide
+    encoder on a loaded CPU takes a minute: a newcomer saw "cancelling" for 77 s while the training they had
+    started competed with it, then 21 s in the backward pass the forward checks did not reach. The gradient hook
+    raises JobCancelled through autograd, which hands it to ``backward()``'s caller. Returns the hooks' handles."""
     def check(_module: Any, _inputs: Any) -> None:
         ctx.check()
 
-    return [module.register_forward_pre_hook(check) for module in model.modules()
-            if next(module.children(), None) is None]
+    def check_gradient(_grad: Any) -> None:
+        ctx.check()
+
+    forward = [module.register_forward_pre_hook(check) for module in model.modules()
+               if next(module.children(), None) is None]
+    return forward + [param.register_hook(check_gradient) for param in model.parameters() if param.requires_grad]
+
+
+def _autograd_drain() -> Any:
+    """A one-node graph to run backward on after a backward pass was cancelled from a gradient hook.
+
+    The cancelled pass leaves its unvisited nodes in this thread's autograd ready queue; the thread's exit frees
+    them, and when that exit overlapped the interpreter's (a window closed right after a cancel) freeing them
+    needed the GIL and aborted the process ("terminate called without an active exception"). The queue pops the
+    newest nodes first, so a node made before the training graphs is popped last: its backward walks the stale
+    nodes out of the queue, here, while the interpreter is alive."""
+    import torch
+
+    return (torch.zeros(1, requires_grad=True) * 1.0).sum()
 
 
 def slow_warning(estimate: dict[str, Any]) -> str:

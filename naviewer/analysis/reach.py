@@ -42,9 +42,11 @@ def reached_text(count: int, undecided: Optional[int] = None, limit: float = REA
     them = "it" if count == 1 else "them"
     left = "" if undecided is None else (
         f" {undecided:,} of them await a decision." if undecided else " All of them are decided.")
+    # "poisons measured 0.00-0.02" was the digits' figure: on the CIFAR cell (session 24) poisons read 0.04-0.55
+    # (10th-90th percentile) and the 15 flags above 0.7 were all poisons, so the words promise a look, not a verdict
     return (f"{count:,} flag{'s' if count != 1 else ''} the trusted anchors reach as clean samples (anchor reach above "
-            f"{limit:g}; poisons measured 0.00-0.02): look at {them} before confirming, a clean image pulled in with "
-            f"the poisons carries no trigger.{left}")
+            f"{limit:g}, where crafted poisons seldom sit, though some do): look at {them} before confirming: a clean "
+            f"image pulled in with the poisons carries no trigger, a poison does.{left}")
 
 
 def reached_in_pass(ws: Any, pass_id: int) -> Optional[tuple[np.ndarray, np.ndarray]]:

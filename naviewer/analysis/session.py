@@ -22,8 +22,8 @@ from naviewer.errors import NaviewerError
 
 SCORE_KEYS = ("density", "rank", "candidate", "mindist", "posterior", "flagged", "spread", "cluster")
 #: per-sample arrays a DIFT pass stores when its opt-in rules after label spreading ran (docs/dift.md)
-SPREAD_RULE_KEYS = ("poison_probability", "soft", "crop", "closure", "crop_score", "anchor_reach", "guarded",
-                    "reach_dropped")
+SPREAD_RULE_KEYS = ("poison_probability", "soft", "crop", "crop_outliers", "closure", "crop_score", "anchor_reach",
+                    "guarded", "reach_dropped")
 
 
 def _find_key(tree: Any, key: str) -> Any:

@@ -43,7 +43,8 @@ ANCHOR_REACH_UNITS = ("joint", "class")
 DIFT_PRESETS: dict[str, dict[str, Any]] = {
     "naviewer": {"mindist_scale": "anchor_spread", "candidate_fraction": 0.03, "ls_alpha": 0.7,
                  "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "anchor_reach_limit": 0.75, "closure_votes": 0.7,
-                 "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "anchor_reach_units": "class",
+                 "crop_agreement": 2.0, "crop_agreement_threshold": 0.05, "crop_outlier_z": 6.0,
+                 "anchor_reach_units": "class",
                  "cluster_reach_limit": 0.6, "cluster_reach_member_floor": 0.2},
     "paper": {},
 }
@@ -151,6 +152,11 @@ class DiftConfig:
                                        # training: the trainer's; post-hoc: the checkpoint's); a loose group of
                                        # composites whose trigger crops cluster (docs/dift.md, Crop agreement)
     crop_agreement_threshold: float = 0.05
+    crop_outlier_z: float = 0.0        # [F] with crop agreement on, also flag samples spreading did not reach whose
+                                       # crop score is above the median by this many robust standard deviations (1.4826
+                                       # MAD) within the same window (0: off). The CIFAR cell's missed poisons read
+                                       # probability 0 and crop scores far above every clean image's
+                                       # (docs/dift.md, Crop outliers)
     crop_agreement_max_n: int = 1_000_000  # above this many samples the crop-agreement rule is skipped, with a warning:
                                        # it embeds eight crops of every image (about eight embedding passes) and keeps
                                        # the 8N crop embeddings and their kNN graph in memory (16 GB at 1M x 512)
@@ -240,6 +246,8 @@ class DiftConfig:
             raise bad("ls_soft_votes", "a fraction of the k neighbours, above 0 and at most 1")
         if not 0.0 <= float(self.crop_agreement) <= 100.0:
             raise bad("crop_agreement", "a multiple of the flag count: 0 (off) up to 100")
+        if not 0.0 <= float(self.crop_outlier_z) <= 1000.0:
+            raise bad("crop_outlier_z", "a number of robust standard deviations: 0 (off) up to 1000")
         if not 0.0 <= float(self.crop_agreement_threshold) < 1.0:
             raise bad("crop_agreement_threshold", "a probability: 0 up to, not including, 1")
         if int(self.crop_agreement_max_n) < 0:

@@ -29,7 +29,7 @@ from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settin
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import SanityReport, anchor_report, embedding_report, partly_separated_notice
 from naviewer.defense.spreading import (REACH_MAX_CLASSES, SpreadResult, anchor_reach, anchor_reach_by_class,
-                                        crop_agreement, far_from_anchors, groups_of, label_spread,
+                                        crop_agreement, crop_outliers, far_from_anchors, groups_of, label_spread,
                                         neighbourhood_closure, reached_clusters, weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
@@ -127,7 +127,7 @@ class DetectionResult:
         out = {"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": self._mask(self.buffer_ids)}
         if self.spread is not None:
             out["poison_probability"] = self.spread.probability_of_all(self.n)  # label spreading's, 0 = unreached
-            for name in ("soft", "crop", "closure"):  # flagged by a rule after spreading, not by its argmax
+            for name in ("soft", "crop", "crop_outliers", "closure"):  # flagged by a rule after spreading, not its argmax
                 ids = getattr(self.spread, name)
                 if ids.size:
                     out[name] = self._mask(ids)
@@ -222,6 +222,10 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
                                                    config.crop_agreement_threshold, config.crop_agreement,
                                                    anchors.indices))
                 final = np.union1d(final, spread.crop)
+                if config.crop_outlier_z > 0:  # what the crop score alone is sure of, reached or not
+                    spread.crop_outliers = guard(crop_outliers(scores, final, config.crop_agreement,
+                                                               config.crop_outlier_z, anchors.indices))
+                    final = np.union1d(final, spread.crop_outliers)
                 timings["crop_agreement"] = time.perf_counter() - start
         if config.closure_votes > 0 and final.size:
             added = neighbourhood_closure(final, detection.knn.neighbors, config.closure_votes, anchors.indices,

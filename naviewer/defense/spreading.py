@@ -46,6 +46,8 @@ class SpreadResult:
     soft: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))     # ids the soft rule added
     closure: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # ids the closure added after
     crop: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))     # ids crop agreement added
+    # ids whose crop score alone stood out (crop_outlier_z): spreading never reached them
+    crop_outliers: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     crop_score: Optional[np.ndarray] = None  # the crop_density score crop agreement read (N,), when it ran
     reach: Optional[np.ndarray] = None       # anchor reach / the median sample's (N,), when the guard ran
     guarded: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # ids the guard kept out
@@ -57,7 +59,8 @@ class SpreadResult:
         return {"spread_mode": self.mode, "pool_size": int(self.pool.size), "spread_iterations": int(self.n_iter),
                 "spread_seconds": float(self.seconds), "spread_flagged": int(self.flagged.size),
                 "soft_added": int(self.soft.size), "closure_added": int(self.closure.size),
-                "crop_added": int(self.crop.size), "reach_guarded": int(self.guarded.size),
+                "crop_added": int(self.crop.size), "crop_outliers_added": int(self.crop_outliers.size),
+                "reach_guarded": int(self.guarded.size),
                 "reach_dropped": int(self.reach_dropped.size),
                 "benign_weight": float(self.benign_weight)}
 
@@ -312,6 +315,36 @@ def crop_agreement(probability: np.ndarray, crop_score: np.ndarray, flagged: np.
     add[flagged[flagged < n]] = False
     exclude = np.asarray(exclude, dtype=np.int64)
     add[exclude[exclude < n]] = False
+    return np.flatnonzero(add).astype(np.int64)
+
+
+def crop_outliers(crop_score: np.ndarray, flagged: np.ndarray, window: float, z: float,
+                  exclude: np.ndarray) -> np.ndarray:
+    """Ids not yet flagged whose crop score stands out from every sample's by more than ``z`` robust standard
+    deviations (median + z x 1.4826 x MAD of the finite scores) AND that rank within the first ``window`` x
+    |flagged|, whatever spreading gave them.
+
+    Why: crop agreement asks spreading to have reached a sample too, and on the real-image CIFAR cell (session
+    24) 107 of 354 poisons had probability 0, while their crop scores sat far above the clean images' (median
+    2.23 against the clean 99th percentile 1.45; the score's AUROC 0.9997). Over 67 stored passes on the digits
+    no sample, poison or clean, stood out by 4 or more, so the bar adds only what the crop score alone is sure
+    of (docs/dift.md, Crop outliers). A score of no spread (MAD 0) marks nothing. Returns sorted ids."""
+    score = np.asarray(crop_score, dtype=np.float64)
+    flagged = np.asarray(flagged, dtype=np.int64)
+    finite = np.isfinite(score)
+    if window <= 0 or z <= 0 or flagged.size == 0 or finite.sum() < 3:
+        return np.empty(0, dtype=np.int64)
+    median = float(np.median(score[finite]))
+    spread = 1.4826 * float(np.median(np.abs(score[finite] - median)))
+    if spread <= 0:
+        return np.empty(0, dtype=np.int64)
+    ranked = np.where(finite, score, -np.inf)
+    top = np.zeros(score.size, dtype=bool)
+    top[np.argsort(-ranked, kind="stable")[:min(score.size, int(np.ceil(window * flagged.size)))]] = True
+    add = top & finite & (ranked > median + z * spread)
+    add[flagged[flagged < score.size]] = False
+    exclude = np.asarray(exclude, dtype=np.int64)
+    add[exclude[exclude < score.size]] = False
     return np.flatnonzero(add).astype(np.int64)
 
 

@@ -7,7 +7,8 @@ import scipy.sparse as sp
 from naviewer.defense.config import DiftConfig
 from naviewer.defense.dift import detect_epoch
 from naviewer.defense.knn import KnnIndex, as_float32
-from naviewer.defense.spreading import (_fit_label_spreading, anchor_reach, build_pool, crop_agreement, far_from_anchors,
+from naviewer.defense.spreading import (_fit_label_spreading, anchor_reach, build_pool, crop_agreement, crop_outliers,
+                                         far_from_anchors,
                                         groups_of, label_spread,
                                         neighbourhood_closure, sparse_affinity, spreading_labels,
                                         weakly_reached_cluster)
@@ -213,6 +214,54 @@ def test_crop_agreement_in_a_detection_pass_only_adds_and_records_its_scores(poi
     assert calls == [] and big.final_ids.tolist() == plain.final_ids.tolist()
     assert any(kind == "warning" and "crop agreement skipped" in data.get("message", "")
                and "crop_agreement_max_n" in data.get("message", "") for kind, data in reporter.events)
+
+
+def test_crop_outliers_take_what_stands_far_out_within_the_window_reached_or_not():
+    # 100 samples with crop scores about 1 (robust sd about 0.14); 0-9 flagged; 10-12 stand out by 14 sd; 13 by 1.8;
+    # 14 an anchor standing out; 15 NaN
+    rng = np.random.default_rng(0)
+    crop = 1.0 + 0.1 * rng.standard_normal(100)
+    crop[:10] = 3.0
+    crop[10:13] = 3.0
+    crop[13] = 1.3
+    crop[14] = 3.0
+    crop[15] = np.nan
+    flagged = np.arange(10)
+    assert crop_outliers(crop, flagged, 2.0, 6.0, exclude=np.array([14])).tolist() == [10, 11, 12]
+    assert crop_outliers(crop, flagged, 2.0, 1.5, exclude=np.array([14])).tolist() == [10, 11, 12, 13]
+    # the window: 1.2 x 10 flags = 12 best scores, which are the 10 flags, then 10 and 11 (stable order)
+    assert crop_outliers(crop, flagged, 1.2, 6.0, exclude=np.array([14])).tolist() == [10, 11]
+    # off, nothing flagged, or a score without spread: nothing
+    assert crop_outliers(crop, flagged, 2.0, 0.0, exclude=np.array([14])).size == 0
+    assert crop_outliers(crop, np.empty(0, np.int64), 2.0, 6.0, exclude=np.array([14])).size == 0
+    assert crop_outliers(np.ones(100), flagged, 2.0, 6.0, exclude=np.array([14])).size == 0
+
+
+def test_crop_outliers_in_a_detection_pass_add_unreached_samples_and_say_so(poisoned, poisoned_anchors):
+    """Crop agreement needs spreading to have reached a sample; on the CIFAR cell 107 poisons had probability 0 and
+    crop scores far above every clean image's. With crop_outlier_z those are flagged, in their own array."""
+    from naviewer.defense.pipeline import PosthocDetector
+
+    base = DiftConfig(knn_backend="exact", num_threads=2, gmm_n_init=2, crop_agreement=2.0,
+                      crop_agreement_threshold=0.05)
+    n = len(poisoned.poison)
+    crop = 1.0 + 0.05 * np.random.default_rng(1).standard_normal(n)
+    crop[poisoned.poison] = 2.0
+    plain = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison, crop_scores=lambda: crop)
+    unreached = np.setdiff1d(np.flatnonzero(plain.spread.probability_of_all(n) == 0.0), poisoned_anchors.indices)[:3]
+    crop[unreached] = 3.0  # stand far out, never reached
+    plain = PosthocDetector(base).run(poisoned.features, poisoned_anchors, poisoned.poison, crop_scores=lambda: crop)
+    assert not np.isin(unreached, plain.final_ids).any()
+    on = DiftConfig(**{**base.to_dict(), "crop_outlier_z": 6.0})
+    out = PosthocDetector(on).run(poisoned.features, poisoned_anchors, poisoned.poison, crop_scores=lambda: crop)
+    assert set(unreached.tolist()) <= set(out.spread.crop_outliers.tolist())
+    assert set(plain.final_ids.tolist()) <= set(out.final_ids.tolist())
+    assert np.isin(unreached, out.final_ids).all()
+    assert out.summary()["spread"]["crop_outliers_added"] == out.spread.crop_outliers.size
+    assert out.extra_scores()["crop_outliers"][unreached].all()
+    from naviewer.defense.config import DIFT_PRESETS
+
+    assert DIFT_PRESETS["naviewer"]["crop_outlier_z"] == 6.0 and DiftConfig().crop_outlier_z == 0.0  # paper: off
 
 
 def test_anchor_reach_falls_with_graph_distance_and_is_zero_without_a_path():

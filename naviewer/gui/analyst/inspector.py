@@ -49,6 +49,7 @@ OPTIONAL_SCORE_ROWS = (
     ("poison_probability", "spreading probability"),
     ("soft", "added: weakly reached cluster"),
     ("crop", "added: crop agreement"),
+    ("crop_outliers", "added: crop outlier"),
     ("closure", "added: neighbourhood closure"),
     ("anchor_reach", "anchor reach (x median)"),
     ("guarded", "kept out: near the anchors"),
@@ -76,6 +77,10 @@ SCORE_HELP = {
     "crop": "Flagged because label spreading reached it (weakly) and its best crop sits densely among other "
             "images' crops (crop_density ranks it among the top): two weak signals that agree, for composites "
             "whose whole-image embedding sits among clean samples.",
+    "crop_outliers": "Flagged because its best crop sits far more densely among other images' crops than almost "
+                     "any image's does (crop_density, many robust standard deviations above the median), though "
+                     "label spreading never reached it: a composite whose trigger crops cluster with the other "
+                     "poisons' while its whole image sits among clean samples.",
     "anchor_reach": "How strongly the trusted anchors reach this sample through its neighbours, as a multiple of "
                     "the median sample's (label spreading of the anchors alone). Poisons sit off the clean data, so "
                     "they score near 0; clean samples near 1 or above.",

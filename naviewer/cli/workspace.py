@@ -44,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--dift-preset", choices=["naviewer", "paper"], default="naviewer",
                         help="the DIFT settings written into the workspace's [dift]: naviewer (default; the recipe "
                              "measured on the detection matrix: scaled MinDist, 3 %% candidates, label spreading "
-                             "alpha 0.7, weak-reach rule with the anchor-reach guard, crop agreement, closure) or paper (the DIFT "
-                             "paper's: Eq. 6 MinDist, 1 %% candidates, alpha 0.2). --dift-set on detect and run "
-                             "changes single settings")
+                             "alpha 0.7, weak-reach rule with the anchor-reach guard, crop agreement and crop "
+                             "outliers, closure, cluster reach) or paper (the DIFT paper's: Eq. 6 MinDist, 1 %% "
+                             "candidates, alpha 0.2). --dift-set on detect and run changes single settings")
     parser.set_defaults(func=run)
     return parser
 

@@ -39,7 +39,9 @@ ANCHOR_REACH_UNITS = ("joint", "class")
 #: others' size, where the joint reach let it back at 2-5x (233-247 flags at 47-50 %).
 #: The cluster reach (since session 20): spreading's own flags in a cluster of their own, never in the buffer, that
 #: the trusted anchors reach as clean samples are taken back; on the demo's six runs it took back the three large
-#: clean clusters (14-70 clean "0"s) and no poison (docs/dift.md, Cluster reach).
+#: clean clusters (14-70 clean "0"s) and no poison (docs/dift.md, Cluster reach). Crop outliers (since session 24):
+#: on the CIFAR cell's in-training stop 107 poisons spreading never reached stood far out by their crop scores;
+#: replayed, 262 flags at 94 / 70 % became 390 at 89 / 99 %, and nothing changed on 67 digits passes.
 DIFT_PRESETS: dict[str, dict[str, Any]] = {
     "naviewer": {"mindist_scale": "anchor_spread", "candidate_fraction": 0.03, "ls_alpha": 0.7,
                  "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "anchor_reach_limit": 0.75, "closure_votes": 0.7,

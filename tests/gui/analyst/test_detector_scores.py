@@ -350,3 +350,28 @@ def test_a_detector_pass_colours_its_map_by_its_own_score(qtbot, tmp_path) -> No
         assert m.colour_box.currentData() == m.colour_mode
     finally:
         ws.close()
+
+
+def test_the_inspector_names_a_crop_outlier(qtbot):
+    """A pass whose crop-outlier rule added samples shows the row, explained, for each sample (yes / no)."""
+    import numpy as np
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.gui.analyst.inspector import SCORE_HELP, SampleInspector
+
+    base = make_demo_session(200, 10, seed=0)
+    outliers = np.zeros(base.n, bool)
+    flagged = np.flatnonzero(np.asarray(base.scores["flagged"], bool))
+    outliers[flagged[0]] = True
+    session = AnalysisSession({**base.scores, "crop_outliers": outliers}, base.labels, base.class_names,
+                              images=base.images, embeddings=base.embeddings)
+    inspector = SampleInspector(session)
+    qtbot.addWidget(inspector)
+    assert inspector.form.labelForField(inspector.values["crop_outliers"]).text().rstrip(":") == "added: crop outlier"
+    assert inspector.values["crop_outliers"].toolTip() == SCORE_HELP["crop_outliers"]
+    assert "never reached" in SCORE_HELP["crop_outliers"]
+    inspector.show_sample(int(flagged[0]))
+    shown = inspector.values["crop_outliers"].text()
+    inspector.show_sample(int(flagged[1]))
+    assert shown != inspector.values["crop_outliers"].text()

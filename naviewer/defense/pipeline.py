@@ -109,12 +109,15 @@ class DetectionResult:
 
     def scores(self) -> dict[str, np.ndarray]:
         """Arrays of length N for ``store.add_detection_pass``: density, rank, candidate, mindist,
-        posterior, flagged (final DIFT flag), spread (added by label spreading, i.e. flagged and
-        not in the buffer), cluster (-1 none; 0 = densest flagged cluster)."""
+        posterior, flagged (final DIFT flag), spread (added by label spreading's own argmax: flagged, not in the
+        buffer, and not added by a rule after spreading alone), cluster (-1 none; 0 = densest flagged cluster)."""
         out = self.detection.scores()
         flagged, in_buffer = self._mask(self.final_ids), self._mask(self.buffer_ids)
         out["flagged"] = flagged
-        out["spread"] = flagged & ~in_buffer
+        # the rules after spreading (weak reach, crop agreement and outliers, closure) have rows of their own: a
+        # crop outlier that spreading never reached (probability 0) read "added by label spreading: yes"
+        by_spreading = self._mask(self.spread.flagged) if self.spread is not None else flagged
+        out["spread"] = flagged & by_spreading & ~in_buffer
         out["cluster"] = self.cluster
         out = self._trim(out)
         if self.samples < self.n:  # external anchors follow the samples: rank among the samples only (the

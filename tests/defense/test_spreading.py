@@ -259,6 +259,9 @@ def test_crop_outliers_in_a_detection_pass_add_unreached_samples_and_say_so(pois
     assert np.isin(unreached, out.final_ids).all()
     assert out.summary()["spread"]["crop_outliers_added"] == out.spread.crop_outliers.size
     assert out.extra_scores()["crop_outliers"][unreached].all()
+    # and not "added by label spreading" (it never reached them; the inspector said yes beside probability 0)
+    scores = out.scores()
+    assert not scores["spread"][unreached].any() and scores["flagged"][unreached].all()
     from naviewer.defense.config import DIFT_PRESETS
 
     assert DIFT_PRESETS["naviewer"]["crop_outlier_z"] == 6.0 and DiftConfig().crop_outlier_z == 0.0  # paper: off

@@ -125,3 +125,22 @@ def untriggered(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]],
         return np.zeros(0, np.int64)
     ids = np.asarray(reached, dtype=np.int64)[~found[1][reached]]
     return ids[np.asarray(pending, dtype=bool)[ids]] if pending is not None else ids
+
+
+def crop_flags_note(summary: Optional[Mapping[str, Any]]) -> str:
+    """Beside a pass's warnings about its anchors: how many flags the crop rules added (crop agreement, crop
+    outliers), which read crops, not the anchors the warnings doubt; "" without warnings or such flags. The CIFAR
+    cell's pass (390 flags at 89 / 99 %, 178 from the crop rules) sat under "the flags may mean nothing"."""
+    if not isinstance(summary, Mapping) or not summary.get("warnings"):
+        return ""
+    spread = summary.get("spread")
+    if not isinstance(spread, Mapping):
+        return ""
+    counts = [spread.get(key) for key in ("crop_added", "crop_outliers_added")]
+    crop = sum(int(c) for c in counts if isinstance(c, int) and not isinstance(c, bool) and c > 0)
+    total = summary.get("flagged")
+    if not crop or not isinstance(total, int) or isinstance(total, bool):
+        return ""
+    return (f"{crop:,} of the {total:,} flags came from the crop rules (crop agreement, crop outliers), which read "
+            "how an image's crops cluster with other images' crops, not the anchors.")
+

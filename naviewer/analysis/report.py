@@ -69,8 +69,12 @@ def _trust_notes(settings: Mapping[str, Any]) -> list[str]:
         parts.append(f"<p>DIFT's anchors: {int(summary.get('anchors') or 0)} trusted clean samples.</p>")
     warnings = list(settings.get("warnings") or summary.get("warnings") or [])
     if warnings:
+        from naviewer.analysis.reach import crop_flags_note
+
+        note = crop_flags_note({**summary, "warnings": warnings})
         parts.append(box.format(c="#f9a825", b="#fff8e1") + "<b>Warnings before any verdict:</b><ul>"
-                     + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul></div>")
+                     + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
+                     + (f"<p><i>{_e(note)}</i></p>" if note else "") + "</div>")
     return parts
 
 

@@ -301,3 +301,31 @@ def test_the_spec_dialog_wraps_its_help_within_a_laptop_screen(qtbot, window, tm
     QTimer.singleShot(50, close_it)
     assert view.choose("spec") is None  # cancelled: nothing replaced
     assert seen and seen[0] <= 720
+
+
+def test_warnings_over_a_pass_say_which_flags_do_not_rest_on_the_anchors(qtbot):
+    """The CIFAR cell's pass (390 flags at 89 / 99 %, 178 from the crop rules) read "the flags may mean nothing"
+    under a warning about the anchors; the crop rules read crops, not anchors, and the box now says so."""
+    from naviewer.gui.analyst.trust import TrustNotice, read_trust
+
+    warning = "the anchors do not separate their classes (32%; chance 10%)"
+    summary = {"anchors_trusted": True, "warnings": [warning], "flagged": 390,
+               "spread": {"crop_added": 57, "crop_outliers_added": 121, "closure_added": 38}}
+    trust = read_trust({"summary": summary}, None, has_workspace=False)
+    assert "178 of the 390 flags came from the crop rules" in trust.crop_flags_note
+    notice = TrustNotice()
+    qtbot.addWidget(notice)
+    notice.set_trust(trust)
+    text = notice.warnings.text()
+    assert "the flags that rest on the anchors may mean nothing" in text and "178 of the 390" in text
+    # no crop rule flags: the warning as it was
+    plain = read_trust({"summary": {**summary, "spread": {"crop_added": 0}}}, None, has_workspace=False)
+    assert plain.crop_flags_note == ""
+    notice.set_trust(plain)
+    assert "(the flags may mean nothing)" in notice.warnings.text() and "crop rules" not in notice.warnings.text()
+    # no warning: no note either
+    assert read_trust({"summary": {**summary, "warnings": []}}, None, has_workspace=False).crop_flags_note == ""
+    # the HTML report's warnings box says the same
+    from naviewer.analysis.report import _trust_notes
+
+    assert any("178 of the 390 flags came from the crop rules" in part for part in _trust_notes({"summary": summary}))

@@ -46,6 +46,7 @@ class AnchorTrust:
     notes: list[str] = field(default_factory=list)
     dropped_ids: list[int] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)   # e.g. fewer trusted anchors than advised: read the flags wider
+    crop_flags_note: str = ""  # which flags do not rest on the anchors the warnings doubt (crop_flags_note)
 
     @property
     def untrusted(self) -> bool:
@@ -95,7 +96,11 @@ def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[
         if match and (n_samples is None or int(match.group(1)) < n_samples):
             dropped.append(int(match.group(1)))
     advice = [str(a) for a in settings.get("advice") or []]
-    return AnchorTrust(pass_trusted, workspace_trusted, kind, warnings, notes, dropped, advice)
+    from naviewer.analysis.reach import crop_flags_note
+
+    summary_with_warnings = {**summary, "warnings": warnings} if isinstance(summary, Mapping) else None
+    return AnchorTrust(pass_trusted, workspace_trusted, kind, warnings, notes, dropped, advice,
+                       crop_flags_note(summary_with_warnings))
 
 
 #: the least the notice shrinks to on a short window (it scrolls then); its full height otherwise, up to a sixth of
@@ -278,8 +283,11 @@ class TrustNotice(QWidget):
         self.show_dropped.setText(f"Show dropped anchors ({len(trust.dropped_ids):,})")
         self.show_dropped.setVisible(bool(trust.dropped_ids))
         if trust.warnings:
-            self.warnings.setText("<b>Warnings before any verdict</b> (the flags may mean nothing):<br>"
-                                  + "<br>".join("• " + html.escape(w) for w in trust.warnings))
+            crop_note = trust.crop_flags_note
+            self.warnings.setText("<b>Warnings before any verdict</b> (the flags "
+                                  + ("that rest on the anchors " if crop_note else "") + "may mean nothing):<br>"
+                                  + "<br>".join("• " + html.escape(w) for w in trust.warnings)
+                                  + (f"<br><i>{html.escape(crop_note)}</i>" if crop_note else ""))
         self.warnings.setVisible(bool(trust.warnings))
         if trust.advice:
             from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE

@@ -116,6 +116,8 @@ class AnalysisSession:
         # events: (ids, source) / (ids,) / (sample id or None, source) / (method,)
         self.selection_changed = Signal()
         self.review_changed = Signal()
+        self.image_failed = Signal()  # (sample id, problem): its image could not be read (said once a sample)
+        self.image_problems: dict[int, str] = {}
         self.current_changed = Signal()
         self.projection_changed = Signal()
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -349,11 +351,22 @@ class AnalysisSession:
 
     # -- images -------------------------------------------------------------------------------
     def image(self, i: int) -> Optional[np.ndarray]:
+        """Sample ``i``'s pixels, or None when there are none or its file cannot be read: the problem is kept in
+        :attr:`image_problems` and said once through :attr:`image_failed`. One damaged flagged image raised inside
+        the gallery's paint on every repaint (a traceback a repaint, the tiles after it undrawn, a crash at exit)."""
         if self.images is None:
             return None
-        if hasattr(self.images, "image"):
-            return self.images.image(int(i))
-        return np.asarray(self.images[int(i)])
+        if int(i) in self.image_problems:
+            return None
+        try:
+            if hasattr(self.images, "image"):
+                return self.images.image(int(i))
+            return np.asarray(self.images[int(i)])
+        except (NaviewerError, OSError, ValueError) as exc:
+            problem = str(exc) or type(exc).__name__
+            self.image_problems[int(i)] = problem
+            self.image_failed.emit(int(i), problem)
+            return None
 
     # -- selection ----------------------------------------------------------------------------
     def set_selection(self, ids: Sequence[int] | np.ndarray, source: Any = None) -> None:

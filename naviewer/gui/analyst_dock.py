@@ -249,6 +249,10 @@ class AnalystDock:
             window.state.log(f"analyst: {said}")
             window.statusBar().showMessage(said, 20000)
             self.panel.gallery.show_notice(said + ".", sticky=True)
+        from naviewer.gui.analyst.common import SessionBridge
+
+        SessionBridge.of(self.panel.session).image_failed.connect(
+            lambda sid, problem: window.state.log(f"analyst: the image of #{sid} cannot be read: {problem}"))
         window.state.log(f"analyst: detection pass {self.pass_id} of {self.path.name}: "
                          f"{self.panel.session.flagged_ids().size} flags to review"
                          + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))

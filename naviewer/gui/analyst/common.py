@@ -7,7 +7,7 @@ import time
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -58,10 +58,14 @@ class SessionBridge(QObject):
     review_changed = Signal(object)  # ids
     current_changed = Signal(object, object)  # sample id or None, source
     projection_changed = Signal(str)
+    image_failed = Signal(int, str)  # sample id, problem: queued, since it is raised while a view paints
 
     def __init__(self, session: AnalysisSession) -> None:
         super().__init__()
         self.session = session
+        # said after the paint that met it, never inside it (a notice resized the gallery while it painted)
+        session.image_failed.connect(lambda sid, problem: QTimer.singleShot(0, self, lambda: self.image_failed.emit(
+            int(sid), str(problem))))
         session.selection_changed.connect(self.selection_changed.emit)
         session.review_changed.connect(self.review_changed.emit)
         session.current_changed.connect(self.current_changed.emit)

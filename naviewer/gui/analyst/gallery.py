@@ -688,6 +688,7 @@ class GalleryWidget(QWidget):
         self.bridge.selection_changed.connect(self._on_session_selection)
         self.bridge.review_changed.connect(self._on_review_changed)
         self.bridge.current_changed.connect(self._on_session_current)
+        self.bridge.image_failed.connect(self._on_image_failed)
         self._update_undo()
         first = "flags" if session.flagged_mask.any() else "all"
         self._deferred = session.n >= self.ASYNC_FROM
@@ -1302,6 +1303,12 @@ class GalleryWidget(QWidget):
     NOTICE_LINES = 2
     #: how long a notice stays under the grid (a failure stays until the next notice)
     NOTICE_MS = 20_000
+
+    def _on_image_failed(self, sid: int, problem: str) -> None:
+        """A tile whose image cannot be read is drawn grey; the first such sample is named under the grid."""
+        count = len(self.session.image_problems)
+        more = f" ({count:,} images so far cannot be read)" if count > 1 else ""
+        self.show_notice(f"The image of #{sid} cannot be read, so its tile is grey: {problem}{more}", sticky=True)
 
     def show_notice(self, text: str, sticky: bool = False) -> None:
         """One message under the grid (replaced, never appended to); it clears itself after :data:`NOTICE_MS`

@@ -292,7 +292,9 @@ class SampleInspector(QWidget):
             self.image.setToolTip(f"{w}x{h} px")
             self.layout_button.setEnabled(w != h)  # composites are 2:1 / 1:2
         else:
-            self.image.setText("(no image data)")
+            problem = s.image_problems.get(int(sid))
+            self.image.setText(f"cannot read the image:\n{problem}" if problem else "(no image data)")
+            self.image.setWordWrap(True)
             self.layout_button.setEnabled(False)
         for key, _text in self._score_rows:
             value = info.get(key)

@@ -222,3 +222,43 @@ def test_a_tiles_tooltip_gives_the_density_rank_as_the_inspector_does(qtbot, dem
     rank = int(demo_session.density_rank()[sid])
     tip = gallery.model.data(index, Qt.ItemDataRole.ToolTipRole)
     assert f"density rank: {rank + 1:,} of {demo_session.n:,}" in tip
+
+
+def test_one_unreadable_image_draws_a_grey_tile_and_is_named_once(qtbot) -> None:
+    """A flagged image replaced by garbage raised inside the gallery's paint on every repaint (a traceback each,
+    the tiles after it undrawn, a crash at exit: a GUI bad-input sweep). Now its tile is grey, the problem is named
+    under the grid and in the inspector, and the session asks the file once."""
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.errors import NaviewerError
+    from naviewer.gui.analyst.panel import AnalystPanel
+
+    base = make_demo_session(300, 20, seed=3)
+    bad = int(np.flatnonzero(np.asarray(base.scores["flagged"], bool))[0])
+    calls = []
+
+    class Images:
+        def image(self, i):
+            calls.append(int(i))
+            if int(i) == bad:
+                raise NaviewerError("not a readable image (unknown or corrupt format)", f"/data/{bad}.png")
+            return np.asarray(base.images[int(i)]) if not hasattr(base.images, "image") else base.images.image(int(i))
+
+    session = AnalysisSession(base.scores, base.labels, base.class_names, images=Images(),
+                              embeddings=base.embeddings)
+    failed = []
+    session.image_failed.connect(lambda sid, problem: failed.append((sid, problem)))
+    panel = AnalystPanel(session)
+    qtbot.addWidget(panel)
+    panel.resize(1280, 720)
+    panel.show()
+    panel.gallery.view.viewport().repaint()
+    panel.grab()
+    panel.grab()  # painted again: the file is not asked again
+    assert failed == [(bad, f"/data/{bad}.png: not a readable image (unknown or corrupt format)")]
+    assert calls.count(bad) == 1 and session.image(bad) is None
+    qtbot.waitUntil(lambda: f"#{bad} cannot be read" in panel.gallery.notice.text(), timeout=3000)
+    assert "corrupt format" in panel.gallery.notice.text()
+    session.set_selection([bad])
+    session.set_current(bad)
+    assert "cannot read the image" in panel.inspector.image.text() and "corrupt" in panel.inspector.image.text()

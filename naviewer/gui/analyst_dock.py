@@ -47,11 +47,19 @@ def dock_title(pass_id: int, record: dict) -> str:
     return f"Analyst — {name} pass {int(pass_id)}" + (f" of run {run}{when}" if run else when)
 
 
-def find_embeddings(ws, run: Optional[str], n: int) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
-    """(array, run, tag) of the best saved embeddings for the analyst views, or (None, None, None)."""
+def find_embeddings(ws, run: Optional[str], n: int, problems: Optional[list[str]] = None,
+                    ) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
+    """(array, run, tag) of the best saved embeddings for the analyst views, or (None, None, None). A saved file
+    that cannot be used is passed over; with ``problems`` each is said there, file and reason (they were dropped
+    without a word, and the map went to ranks only with nothing naming the file: a GUI sweep)."""
     from naviewer.workflows.demo import FINAL_TAG
 
-    found = list(ws.embeddings())
+    problems = [] if problems is None else problems
+    try:
+        found = list(ws.embeddings())
+    except NaviewerError as exc:
+        problems.append(str(exc))
+        return None, None, None
     # the encoder after a fine-tune / retrain (tag ``final``, a post-hoc ``<run>-finetune`` run) embeds
     # the samples as the pass did NOT rank them: its array is the map's "after" choice, never the pass's own
     order = sorted(found, key=lambda rt: (rt[1] == FINAL_TAG or rt[0].endswith("-finetune"),
@@ -61,11 +69,27 @@ def find_embeddings(ws, run: Optional[str], n: int) -> tuple[Optional[np.ndarray
             continue
         try:
             array = ws.load_embeddings(r, tag, mmap=True)
-        except (NaviewerError, OSError, ValueError):
+        except (NaviewerError, OSError, ValueError) as exc:
+            problems.append(str(exc) if isinstance(exc, NaviewerError) else f"{ws.embeddings_path(r, tag)}: {exc}")
             continue
-        if array.ndim == 2 and len(array) == n:
-            return np.asarray(array, dtype=np.float32), r, tag
+        problem = embeddings_problem(array, n)
+        if problem:
+            problems.append(f"{ws.embeddings_path(r, tag)}: {problem}")
+            continue
+        return np.asarray(array, dtype=np.float32), r, tag
     return None, None, None
+
+
+def embeddings_problem(array: np.ndarray, n: int) -> str:
+    """Why an array cannot be the map's embeddings ("" when it can): its shape, or values that are not finite
+    (NaN embeddings refused the whole review, and the box named no file)."""
+    if array.ndim != 2 or len(array) != n or array.shape[1] < 1:
+        return f"shape {tuple(array.shape)}, not ({n:,} samples, dimensions)"
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        return f"values of type {array.dtype}, not numbers"
+    if not np.isfinite(array).all():
+        return "it holds NaN or infinite values (the encoder or the file is broken)"
+    return ""
 
 
 def after_embeddings(ws, run: Optional[str], result: Optional[dict]) -> Optional[tuple[np.ndarray, str, str, str]]:
@@ -187,15 +211,20 @@ class AnalystDock:
             n = self.ws.store.sample_count()
             ws, pass_id, run_name, reviewer = self.ws, self.pass_id, self.run, _reviewer()
 
+            problems: list[str] = []  # saved embeddings passed over, each with its file and reason
+
             def load() -> tuple[Any, Optional[np.ndarray], Optional[str], Optional[str]]:
                 from naviewer.analysis.embeddings import pass_embeddings
 
                 # the embeddings this pass ranked, refused when rewritten since; else the best saved ones
                 recorded = pass_embeddings(ws, pass_id)
-                if recorded is not None:
+                problem = embeddings_problem(recorded[0], n) if recorded is not None else ""
+                if problem:
+                    problems.append(f"{ws.embeddings_path(recorded[1], recorded[2])}: {problem}")
+                if recorded is not None and not problem:
                     embeddings, emb_run, tag = np.asarray(recorded[0], dtype=np.float32), recorded[1], recorded[2]
                 else:
-                    embeddings, emb_run, tag = find_embeddings(ws, run_name, n)
+                    embeddings, emb_run, tag = find_embeddings(ws, run_name, n, problems)
                 session = open_session(ws, pass_id, images=ws.dataset(), embeddings=embeddings, reviewer=reviewer)
                 return session, embeddings, emb_run, tag
 
@@ -256,6 +285,13 @@ class AnalystDock:
         window.state.log(f"analyst: detection pass {self.pass_id} of {self.path.name}: "
                          f"{self.panel.session.flagged_ids().size} flags to review"
                          + ("" if embeddings is not None else " (no saved embeddings: rank map only)"))
+        for problem in problems:
+            window.state.log(f"analyst: saved embeddings not used: {problem}")
+        if problems and not self.ws.read_only:
+            self.panel.gallery.show_notice(
+                f"Saved embeddings not used ({problems[0]}"
+                + (f"; and {len(problems) - 1:,} more, in the Log" if len(problems) > 1 else "") + ")"
+                + ("; the map shows ranks only." if embeddings is None else "."), sticky=True)
 
     def _take_keyboard(self, window) -> None:
         """The gallery gets the keyboard when the panel opens, unless the analyst is typing somewhere: a review
@@ -438,7 +474,7 @@ class AnalystDock:
             return (f"Cannot fine-tune or retrain: {exc}. The run's state is damaged; the review and the export work "
                     "without it.")
         if state and state.get("status") == "awaiting_review":
-            checkpoint = self.ws.checkpoint_dir(self.run) / "last.pt"
+            checkpoint = self.ws.checkpoint_dir(self.run, create=False) / "last.pt"
             what = f"the checkpoint of run {self.run!r}"
         else:
             checkpoint = self.posthoc_checkpoint()

@@ -1376,9 +1376,17 @@ class MainWindow(QMainWindow):
             old.close()
         try:
             self.analyst_dock = AnalystDock(self, Path(workspace), pass_id, run)
-        except NaviewerError as exc:
+        except (NaviewerError, OSError, ValueError) as exc:
+            # a damaged side file raised a bare OSError / UnicodeDecodeError here: the workspace read as open with
+            # no panel and no word (a GUI sweep); those are named where they are read now, and anything else that
+            # slips through still says what it is
             self.analyst_dock = None
-            self.inform("Cannot open the analyst views", str(exc), QMessageBox.Icon.Warning)
+            from naviewer.io import describe_os_error
+
+            text = (str(exc) if isinstance(exc, NaviewerError) else
+                    f"{getattr(exc, 'filename', None) or workspace}: {describe_os_error(exc)}"
+                    if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}")
+            self.inform("Cannot open the analyst views", text, QMessageBox.Icon.Warning)
             return None
         if place is not None and place[0] == self.analyst_dock.pass_id:
             self.analyst_dock.panel.restore_place(place[1])

@@ -375,9 +375,12 @@ class Workspace:
         directory.mkdir(parents=True, exist_ok=True)
         return directory
 
-    def checkpoint_dir(self, run: str) -> Path:
+    def checkpoint_dir(self, run: str, create: bool = True) -> Path:
+        """The run's checkpoint folder; made unless ``create`` is False (a lookup: with ``checkpoints`` a file, the
+        analyst panel's "is the encoder there?" raised NotADirectoryError while making it, and did not open)."""
         directory = self.path / "checkpoints" / _check_name("run", run)
-        directory.mkdir(parents=True, exist_ok=True)
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
         return directory
 
     @property
@@ -425,13 +428,22 @@ class Workspace:
         return array
 
     def embeddings(self, run: Optional[str] = None) -> list[tuple[str, str]]:
-        """``(run, tag)`` of every saved embeddings file, optionally for one run."""
+        """``(run, tag)`` of every saved embeddings file, optionally for one run. None saved (the folder deleted to
+        free space) is an empty list; a folder that cannot be listed is a NaviewerError naming it (it reached the
+        window as a bare FileNotFoundError, and the analyst panel silently did not open)."""
         root = self.path / "embeddings"
-        runs = [root / run] if run is not None else sorted(p for p in root.iterdir() if p.is_dir())
-        found = []
-        for directory in runs:
-            if directory.is_dir():
-                found.extend((directory.name, f.stem) for f in sorted(directory.glob("*.npy")) if not f.name.startswith("."))
+        try:
+            runs = [root / run] if run is not None else sorted(p for p in root.iterdir() if p.is_dir())
+            found = []
+            for directory in runs:
+                if directory.is_dir():
+                    found.extend((directory.name, f.stem) for f in sorted(directory.glob("*.npy"))
+                                 if not f.name.startswith("."))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise NaviewerError(f"cannot list the saved embeddings: {describe_os_error(exc)}",
+                                exc.filename or root) from None
         return found
 
     @property
@@ -453,6 +465,10 @@ class Workspace:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:  # (random bytes: a bare UnicodeDecodeError kept the analyst panel shut)
+            raise NaviewerError("the ground truth is not a text file (not UTF-8)", path) from None
+        except OSError as exc:  # a folder, unreadable, a link loop
+            raise NaviewerError(f"cannot read the ground truth: {describe_os_error(exc)}", path) from None
         try:
             value = json_loads(text)
         except ValueError as exc:

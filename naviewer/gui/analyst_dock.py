@@ -47,6 +47,10 @@ def dock_title(pass_id: int, record: dict) -> str:
     return f"Analyst — {name} pass {int(pass_id)}" + (f" of run {run}{when}" if run else when)
 
 
+#: seconds a review decision in the window waits for another process holding the workspace database
+REVIEW_WAIT_S = 2.0
+
+
 def find_embeddings(ws, run: Optional[str], n: int, problems: Optional[list[str]] = None,
                     ) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
     """(array, run, tag) of the best saved embeddings for the analyst views, or (None, None, None). A saved file
@@ -197,6 +201,9 @@ class AnalystDock:
         self.window = window
         self.path = Path(path)
         self.ws = Workspace.open(self.path)
+        # a decision on the GUI thread waits this long for another process's write lock, then is refused and said
+        # (it froze the window 30 s a decision while a database browser held the lock: a GUI sweep)
+        self.ws.store.review_wait_s = REVIEW_WAIT_S
         self.finetune_job = None
         self._removed = False
         try:

@@ -196,6 +196,9 @@ class WorkspaceStore:
         workspace on read-only media or owned by someone else can still be listed and exported."""
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
+        #: how long a review decision (set, undo) waits for another process's write lock; None: busy_timeout_s.
+        #: The window sets a few seconds: each decision froze it 30 s while a database browser held the lock
+        self.review_wait_s: Optional[float] = None
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._registry_lock = threading.Lock()
@@ -308,7 +311,7 @@ class WorkspaceStore:
         return conn
 
     @contextlib.contextmanager
-    def _write(self, checkpoint: bool = False) -> Iterator[sqlite3.Connection]:
+    def _write(self, checkpoint: bool = False, wait_s: Optional[float] = None) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed (and synced) before the caller's method returns.
 
         ``checkpoint``: also copy the WAL into the database file afterwards (passive: skipped where a
@@ -320,6 +323,8 @@ class WorkspaceStore:
         with self._write_lock:
             conn = self._conn()
             try:
+                if wait_s is not None:  # this write alone waits less for another process's lock (set back below)
+                    conn.execute(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
@@ -334,6 +339,10 @@ class WorkspaceStore:
             except sqlite3.OperationalError as exc:  # disk full, read-only, locked past busy_timeout, I/O error
                 raise NaviewerError(f"cannot write the workspace database: {sqlite_reason(exc)}; nothing was changed",
                                     self.path) from None
+            finally:
+                if wait_s is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
 
     def check_writable(self, wait_s: float = 3.0) -> None:
         """Refuse at once when another process holds the database locked for writing (a write transaction, a
@@ -866,7 +875,7 @@ class WorkspaceStore:
         if ids.size == 0:
             return
         now = time.time()
-        with self._write(checkpoint=True) as conn:
+        with self._write(checkpoint=True, wait_s=self.review_wait_s) as conn:
             old = self._current_states(conn, ids)
             batch = conn.execute(
                 "INSERT INTO review_batches(reviewer, time, kind, note) VALUES(?, ?, 'set', ?)",
@@ -910,7 +919,7 @@ class WorkspaceStore:
         else is not clobbered). The undo is itself logged as a batch of audit rows, so the log
         stays append-only. Returns the reverted sample ids (empty if nothing to undo).
         """
-        with self._write(checkpoint=True) as conn:
+        with self._write(checkpoint=True, wait_s=self.review_wait_s) as conn:
             query = (
                 "SELECT b.id, b.reviewer FROM review_batches b WHERE b.kind='set' "
                 "AND NOT EXISTS (SELECT 1 FROM review_batches u WHERE u.undo_of = b.id) "

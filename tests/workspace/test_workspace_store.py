@@ -235,3 +235,28 @@ def test_a_second_store_on_an_open_database_does_not_open_the_file_behind_sqlite
     third = WorkspaceStore(path)              # no connection left: the header is checked again
     third.close()
     assert opened == [path]
+
+
+def test_a_review_decision_waits_only_review_wait_s_for_another_process_lock(tmp_path):
+    """The window's decisions waited the store's 30 s busy timeout while another process held the write lock (a
+    frozen window per key press, a GUI sweep); with review_wait_s they are refused after that long, nothing changed,
+    and the lock gone they go through, the store's own timeout back for other writes."""
+    store = WorkspaceStore(tmp_path / "s.sqlite", create=True)
+    store.add_samples(["a", "b", "c"], ["h1", "h2", "h3"], [0, 1, 0])
+    store.review_wait_s = 0.2
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)  # what the write asked SQLite, not how long it took
+    other = sqlite3.connect(tmp_path / "s.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(NaviewerError, match="locked"):
+            store.set_review([0], "confirmed", "me")
+        assert "PRAGMA busy_timeout = 200" in statements and statements[-1] == "PRAGMA busy_timeout = 30000"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (store.review_states() == "unreviewed").all()
+    store.set_review([0], "confirmed", "me")
+    assert store.review_states()[0] == "confirmed"
+    conn = store._conn()
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000  # set back for the other writes

@@ -158,15 +158,3 @@ def refuse_ignored_anchor_count(overrides: dict, ws: Any, anchor_spec: Optional[
                             ws.config_path)
 
 
-def inside_dataset_folder(out: Any, dataset: Optional[str]) -> bool:
-    """Whether ``out`` is the dataset's folder or lies inside it: a workspace there became a class of its own
-    dataset, a training's checkpoints and metrics became part of its images. ``new`` and ``train`` refuse it."""
-    from pathlib import Path
-
-    if not dataset:
-        return False
-    source = Path(str(dataset)).expanduser()
-    if not source.is_dir():
-        return False
-    folder, where = source.resolve(), Path(out).expanduser().absolute().resolve()
-    return where == folder or folder in where.parents

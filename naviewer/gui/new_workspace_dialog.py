@@ -13,8 +13,9 @@ test-time protocol (how ASR pastes the trigger on test images) is one of the att
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.data.sources import is_builtin
+from naviewer.io import inside_dataset_folder
 from naviewer.gui.anchors_view import NOTICE_STYLE, TRUSTED_STYLE, spec_for
 
 #: attack registry names -> what a person reads
@@ -77,6 +79,23 @@ def _row(*widgets: QWidget) -> QWidget:
         line.addWidget(widget, 1 if i == 0 else 0)
     return holder
 
+
+
+def _probe(path: Path, check: Callable[[Path], bool]) -> tuple[bool, str]:
+    """``check(path)`` as typed, or the reason it cannot be asked: a folder that cannot be listed, a name too long,
+    a NUL raised on every keystroke, and Create then did nothing (a GUI bad-input sweep)."""
+    if "\x00" in str(path):  # pathlib answers "does not exist" for it, and the create then failed on it
+        return False, "holds a character no file name can (a NUL)"
+    try:
+        return bool(check(path)), ""
+    except OSError as exc:
+        from naviewer.io import describe_os_error
+
+        reason = "a name in it is too long for the file system" if exc.errno == errno.ENAMETOOLONG else \
+            describe_os_error(exc)
+        return False, f"cannot be read ({reason})"
+    except ValueError:  # "embedded null byte"
+        return False, "holds a character no file name can (a NUL)"
 
 class NewWorkspaceDialog(QDialog):
     """``NewWorkspaceDialog(parent=None, dataset=None, folder=None)``; :meth:`values` gives the keyword
@@ -289,23 +308,31 @@ class NewWorkspaceDialog(QDialog):
         dataset = self.dataset.text().strip()
         if not dataset:
             errors["dataset"] = "Choose the dataset."
-        elif dataset.lower() != "demo" and not Path(dataset).expanduser().exists():
-            errors["dataset"] = f"{dataset}: no such file or folder."
+        elif dataset.lower() != "demo":
+            exists, problem = _probe(Path(dataset).expanduser(), lambda p: p.exists())
+            if problem or not exists:
+                errors["dataset"] = f"{dataset}: {problem or 'no such file or folder'}."
         folder = self.folder.text().strip()
         if not folder:
             errors["folder"] = "Choose a folder for the workspace."
         else:
             path = Path(folder).expanduser()
-            if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            taken, problem = _probe(path, lambda p: p.exists() and (not p.is_dir() or any(p.iterdir())))
+            if problem:
+                errors["folder"] = f"{folder}: {problem}."
+            elif taken:
                 errors["folder"] = f"{folder}: the folder is not empty (a workspace needs a new or empty folder)."
+            elif "dataset" not in errors and inside_dataset_folder(path, dataset):
+                errors["folder"] = (f"{folder}: inside the dataset's own folder, where it would become one of its "
+                                    "classes; put the workspace beside the dataset.")
         choice = self.anchor_choice()
         needs_path = choice in ("dataset", "ids", "keys")
         if needs_path:
             anchor_path = self.anchor_path.text().strip()
             if not anchor_path:
                 errors["anchors"] = "Choose the trusted anchors' " + ("dataset." if choice == "dataset" else "file.")
-            elif not Path(anchor_path).expanduser().exists():
-                errors["anchors"] = f"{anchor_path}: no such file or folder."
+            elif (found := _probe(Path(anchor_path).expanduser(), lambda p: p.exists()))[1] or not found[0]:
+                errors["anchors"] = f"{anchor_path}: {found[1] or 'no such file or folder'}."
             elif choice in ("ids", "keys") and not Path(anchor_path).expanduser().is_file():
                 errors["anchors"] = f"{anchor_path}: not a file (one {'id' if choice == 'ids' else 'key'} a line)."
         if dataset != self._peeked:  # a path that went wrong takes the names it had away with it

@@ -50,6 +50,38 @@ def test_default_anchors_are_the_labels_with_the_warning_in_view(qtbot, tmp_path
     assert "not empty" in dialog.error_label.text()
 
 
+def test_paths_that_cannot_be_asked_about_are_said_inline_and_the_dataset_keeps_its_own_folder(qtbot, tmp_path):
+    """A folder that cannot be listed, a name too long or a NUL raised on every keystroke and Create did nothing; a
+    workspace inside its own dataset folder was made (the command line refuses it). All said inline now, OK off."""
+    import os
+
+    data = _image_folder(tmp_path / "data")
+    dialog = _dialog(qtbot)
+    dialog.dataset.setText(str(data))
+    dialog.folder.setText(str(data / "ws"))  # inside the dataset: it would become one of its classes
+    assert not dialog.ok_button.isEnabled() and "inside the dataset's own folder" in dialog.error_label.text()
+    dialog.folder.setText(str(tmp_path / ("x" * 300)))  # typed one key at a time, each one asked the file system
+    assert not dialog.ok_button.isEnabled() and "too long" in dialog.error_label.text()
+    dialog.folder.setText(str(tmp_path / "a\x00b"))
+    assert not dialog.ok_button.isEnabled() and "NUL" in dialog.error_label.text()
+    dialog.folder.setText(str(tmp_path / "ws"))
+    dialog.dataset.setText(str(tmp_path / ("d" * 300)))
+    assert not dialog.ok_button.isEnabled() and "too long" in dialog.error_label.text()
+    if os.geteuid() != 0:  # root lists any folder: the unlistable case needs a plain user (the sweep dropped caps)
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0)
+        try:
+            dialog.dataset.setText(str(data))
+            dialog.folder.setText(str(locked))
+            assert "cannot be read" in dialog.error_label.text() and not dialog.ok_button.isEnabled()
+        finally:
+            locked.chmod(0o755)
+    dialog.dataset.setText(str(data))
+    dialog.folder.setText(str(tmp_path / "ws"))
+    assert dialog.ok_button.isEnabled()
+
+
 def test_an_attack_offers_its_test_time_protocols(qtbot, tmp_path):
     from naviewer.attacks import make_attack
 

@@ -263,14 +263,22 @@ class ExportDialog(QDialog):
         from naviewer.gui.analyst.common import ask_user
 
         out = Path(self.path_edit.text()).expanduser()
-        earlier = [name for name in (*MANIFEST_NAMES, REPORT_NAME) if (out / name).is_file()] if out.is_dir() else []
+        try:
+            earlier = [name for name in (*MANIFEST_NAMES, REPORT_NAME) if (out / name).is_file()] if out.is_dir() else []
+        except (OSError, ValueError) as exc:  # a name too long, a NUL: a traceback, and Export did nothing (a sweep)
+            from naviewer.io import describe_os_error
+
+            reason = describe_os_error(exc) if isinstance(exc, OSError) else "it holds a NUL character"
+            QMessageBox.warning(self, "Export failed", f"{self.path_edit.text().strip()}: not a folder to export "
+                                f"into ({reason}); nothing was written")
+            return
         if earlier and not ask_user(self, "Replace the export?",
                                     f"{out} holds an earlier export ({', '.join(earlier)}). Replace its files?"):
             return
         try:
             out = self._target()
             write = self._writer(out)
-        except (NaviewerError, OSError) as exc:
+        except (NaviewerError, OSError, ValueError) as exc:  # ValueError: a NUL in the folder's name
             self._tidy_up()
             self._say_failure(exc, out)
             return
@@ -327,6 +335,8 @@ class ExportDialog(QDialog):
             # dialog's own checkbox does the same (session 19)
             text = str(exc).replace("(naviewer export --unverified)", f"(untick \u201c{self.verify.text()}\u201d "
                                     "below, as naviewer export --unverified does)")
+        elif isinstance(exc, ValueError) and "null" in str(exc):
+            text = f"{out}: the folder's name holds a NUL character, which no file name can; nothing was written"
         else:
             text = f"{type(exc).__name__}: {exc}"
         QMessageBox.warning(self, "Export failed", text)

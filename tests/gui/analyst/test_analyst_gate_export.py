@@ -177,6 +177,23 @@ def test_export_without_workspace_writes_only_the_report(qtbot, demo_session, tm
     assert sorted(p.name for p in out.iterdir()) == ["review-report.html"]
 
 
+def test_export_to_a_name_no_file_system_takes_says_so(qtbot, demo_session, tmp_path, monkeypatch) -> None:
+    """A 300-character folder name or a NUL in it raised out of Export's click: a traceback, nothing said, nothing
+    written (a GUI bad-input sweep). Now a box names it."""
+    from PySide6.QtWidgets import QMessageBox
+
+    boxes = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text, *a, **k: boxes.append((title, text)))
+    dialog = ExportDialog(demo_session, None, out_dir=tmp_path / "r")
+    qtbot.addWidget(dialog)
+    for name, words in (("x" * 300, "too long"), ("a\x00b", "NUL")):
+        boxes.clear()
+        dialog.path_edit.setText(str(tmp_path / name))
+        dialog._on_export()
+        assert boxes and boxes[-1][0] == "Export failed" and words in boxes[-1][1], boxes
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_inspector_neighbours_and_evaluation_mode(qtbot, demo_session) -> None:
     inspector = SampleInspector(demo_session)
     qtbot.addWidget(inspector)

@@ -40,6 +40,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,9 +205,13 @@ EXPORT_COMPANIONS = ("review-report.html",)
 
 
 def is_earlier_export(out: Path) -> bool:
-    """``out`` holds a provenance.json naviewer wrote (a JSON object with its version and export time)."""
+    """``out`` holds a provenance.json naviewer wrote (a JSON object with its version and export time). Only a
+    regular file is read: a pipe of that name blocked the export for ever, past Cancel and the window's quit."""
+    path = out / PROVENANCE_NAME
     try:
-        record = json_loads((out / PROVENANCE_NAME).read_text(encoding="utf-8"))
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        record = json_loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return False
     return isinstance(record, dict) and "naviewer_version" in record and "exported_at" in record

@@ -327,7 +327,11 @@ class AnalystDock:
         from naviewer.workspace.runs import read_state
 
         w = self.window
-        state = read_state(self.ws, self.run) if self.run else None
+        try:
+            state = read_state(self.ws, self.run) if self.run else None
+        except NaviewerError as exc:  # the gate says it too; this is the last word if a request gets past it
+            w.inform("Fine-tune", f"Cannot fine-tune: {exc}. The review and the export work without it.")
+            return
         if not state or state.get("status") != "awaiting_review":
             checkpoint = self.posthoc_checkpoint()
             if checkpoint is not None:
@@ -418,7 +422,8 @@ class AnalystDock:
 
         try:
             result = latest_finetune_result(self.ws, self.run, self.pass_id)
-        except NaviewerError:
+        except (NaviewerError, OSError) as exc:  # an unreadable run folder kept the whole panel shut (a GUI sweep)
+            self.window.state.log(f"analyst: the earlier fine-tune / retrain result cannot be read: {exc}")
             return
         if not result:
             return

@@ -79,7 +79,8 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0, 1, "opening workspace")
     ws = Workspace.open(path)
     try:
-        runs = _runs_with_metrics(ws.path)
+        runs = _said_not_fatal(lambda: _runs_with_metrics(ws.path), [],
+                               "the training runs cannot be listed (no monitor of them, nothing to resume)")
         pass_id = ws.store.latest_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
                    "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id),
@@ -193,18 +194,21 @@ def _sources(ws: Any, pass_id: Optional[int]) -> dict[str, Any]:
     return out
 
 
-def _said_not_fatal(read: Any, default: Any) -> Any:
-    """``read()``, or ``default`` with its NaviewerError as a warning: one garbled run state file (runs/RUN/
-    dift_state.json) failed the whole open of the workspace (a sweep, session 19); the run is said broken and the
-    rest opens."""
+def _said_not_fatal(read: Any, default: Any, consequence: str = "that run is left out of what can be resumed") -> Any:
+    """``read()``, or ``default`` with its NaviewerError or OSError as a warning: one garbled run state file
+    (runs/RUN/dift_state.json) failed the whole open of the workspace (a sweep, session 19), and so did an
+    unreadable runs/ folder, in Python's words (a GUI sweep, session 24); the part is said broken and the rest
+    opens."""
     try:
         return read()
-    except NaviewerError as exc:
+    except (NaviewerError, OSError) as exc:
         import warnings
 
         from naviewer.errors import WorkspaceWarning
+        from naviewer.io import describe_os_error
 
-        warnings.warn(f"{exc}; that run is left out of what can be resumed", WorkspaceWarning, stacklevel=2)
+        said = str(exc) if isinstance(exc, NaviewerError) else f"{exc.filename or ''}: {describe_os_error(exc)}"
+        warnings.warn(f"{said}; {consequence}", WorkspaceWarning, stacklevel=2)
         return default
 
 

@@ -99,13 +99,19 @@ def _state_path(ws: "Workspace", run: str):
 
 def _read_record(ws: "Workspace", run: str) -> Optional[dict]:
     path = _state_path(ws, run)
-    if not path.is_file():
-        return None
     try:
+        if not path.is_file():
+            return None
         value = json_loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
+    except ValueError as exc:  # (UnicodeDecodeError is one)
         raise NaviewerError(f"garbled DIFT run state ({exc})", path) from exc
-    return value if isinstance(value, dict) else None
+    except OSError as exc:  # an unreadable run folder raised PermissionError out of the window's open (a GUI sweep)
+        from naviewer.io import describe_os_error
+
+        raise NaviewerError(f"cannot read the DIFT run state: {describe_os_error(exc)}", path) from None
+    if not isinstance(value, dict):  # a JSON list read as "no state": Fine-tune said "Status unknown" (a GUI sweep)
+        raise NaviewerError(f"garbled DIFT run state (a JSON {type(value).__name__}, not an object)", path)
+    return value
 
 
 def read_state(ws: "Workspace", run: str) -> Optional[RunState]:
@@ -230,8 +236,11 @@ def finished_checkpoints(workspace: Path) -> list[Path]:
 
 def training_ended(metrics: Path) -> Optional[bool]:
     """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None:
-    no file, or neither a start nor an end in its last few MB)."""
-    if not Path(metrics).is_file():  # a pipe in its place blocked the open for ever
+    no file, or neither a start nor an end in its last few MB, or it cannot be read)."""
+    try:
+        if not Path(metrics).is_file():  # a pipe in its place blocked the open for ever
+            return None
+    except OSError:  # its folder unreadable: is_file raised, out of the window's refresh (a GUI sweep)
         return None
     try:
         with open(metrics, "rb") as handle:

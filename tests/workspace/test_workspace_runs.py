@@ -40,6 +40,33 @@ def test_unknown_status_is_a_garbled_state(ws) -> None:
         read_state(ws, "old")
 
 
+def test_a_state_that_is_no_object_or_cannot_be_read_is_said(ws) -> None:
+    """A JSON list read as "no state" (Fine-tune said "Status unknown"), random bytes or a folder in its place
+    raised Python's own errors out of the window (a GUI sweep): each is a NaviewerError naming the file."""
+    path = ws.run_dir("odd") / STATE_FILE
+    path.write_text("[1, 2, 3]", encoding="utf-8")
+    with pytest.raises(NaviewerError, match="a JSON list, not an object"):
+        read_state(ws, "odd")
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(NaviewerError, match="garbled DIFT run state"):
+        read_state(ws, "odd")
+
+
+def test_workspace_summary_says_an_unreadable_part_and_opens_the_rest(ws, monkeypatch) -> None:
+    from naviewer.gui import tasks
+
+    def unreadable(_path):
+        raise PermissionError(13, "Permission denied", str(ws.path / "runs"))
+
+    monkeypatch.setattr(tasks, "_runs_with_metrics", unreadable)
+    ws.close()
+    from naviewer.jobs import JobContext
+
+    with pytest.warns(UserWarning, match="runs: permission denied; the training runs cannot be listed"):
+        summary = tasks.workspace_summary(ws.path, JobContext())
+    assert summary["runs"] == [] and summary["samples"] > 0
+
+
 def test_confirmed_ids_follow_the_review(ws) -> None:
     assert confirmed_ids(ws).size == 0
     ws.store.set_review(np.array([2, 5]), "confirmed", "tester")

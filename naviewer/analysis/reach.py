@@ -42,8 +42,8 @@ def reached_text(count: int, undecided: Optional[int] = None, limit: float = REA
     them = "it" if count == 1 else "them"
     left = "" if undecided is None else (
         f" {undecided:,} of them await a decision." if undecided else " All of them are decided.")
-    # "poisons measured 0.00-0.02" was the digits' figure: on the CIFAR cell (session 24) poisons read 0.04-0.55
-    # (10th-90th percentile) and the 15 flags above 0.7 were all poisons, so the words promise a look, not a verdict
+    # "poisons measured 0.00-0.02" was the digits' figure: on the CIFAR cell (session 24) flagged poisons read up to
+    # 0.55-0.81 (90th percentile) and most flags above 0.7 were poisons, so the words promise a look, not a verdict
     return (f"{count:,} flag{'s' if count != 1 else ''} the trusted anchors reach as clean samples (anchor reach above "
             f"{limit:g}, where crafted poisons seldom sit, though some do): look at {them} before confirming: a clean "
             f"image pulled in with the poisons carries no trigger, a poison does.{left}")
@@ -128,10 +128,15 @@ def untriggered(reached: np.ndarray, found: Optional[tuple[int, np.ndarray]],
 
 
 def crop_flags_note(summary: Optional[Mapping[str, Any]]) -> str:
-    """Beside a pass's warnings about its anchors: how many flags the crop rules added (crop agreement, crop
-    outliers), which read crops, not the anchors the warnings doubt; "" without warnings or such flags. The CIFAR
-    cell's pass (390 flags at 89 / 99 %, 178 from the crop rules) sat under "the flags may mean nothing"."""
-    if not isinstance(summary, Mapping) or not summary.get("warnings"):
+    """Beside the warning that the anchors do not separate their classes (MinDist cannot tell "far from every
+    class"): how many flags the crop rules added (crop agreement, crop outliers), which rank by how an image's crops
+    cluster, not by MinDist; "" without that warning or such flags. The CIFAR cell's pass (390 flags at 89 / 99 %,
+    178 from the crop rules) sat under "the flags may mean nothing". Other warnings (a collapsed encoder) concern
+    the crop scores too, so the note is not shown under them."""
+    if not isinstance(summary, Mapping):
+        return ""
+    warnings = summary.get("warnings") or []
+    if not any("do not separate their classes" in str(w) for w in warnings):
         return ""
     spread = summary.get("spread")
     if not isinstance(spread, Mapping):
@@ -141,6 +146,6 @@ def crop_flags_note(summary: Optional[Mapping[str, Any]]) -> str:
     total = summary.get("flagged")
     if not crop or not isinstance(total, int) or isinstance(total, bool):
         return ""
-    return (f"{crop:,} of the {total:,} flags came from the crop rules (crop agreement, crop outliers), which read "
-            "how an image's crops cluster with other images' crops, not the anchors.")
-
+    return (f"{crop:,} of the {total:,} flags came from the crop rules (crop agreement, crop outliers), which rank "
+            "images by how their crops cluster with other images' crops, not by MinDist (the anchor-reach guard "
+            "still reads the anchors for them).")

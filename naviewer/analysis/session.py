@@ -129,6 +129,12 @@ class AnalysisSession:
             if len(arr) != self.n:
                 raise NaviewerError(f"score {key!r} has {len(arr)} values for {self.n} samples")
             self.scores[key] = arr
+        later_rules = [self.scores[k] for k in ("soft", "crop", "crop_outliers", "closure") if k in self.scores]
+        if "spread" in self.scores and later_rules:
+            # "added by label spreading" is spreading's own argmax: passes stored before session 24 counted the later
+            # rules' additions too (a crop outlier read "yes" beside probability 0); the same reading for both
+            self.scores["spread"] = (np.asarray(self.scores["spread"], bool)
+                                     & ~np.logical_or.reduce([np.asarray(r, bool) for r in later_rules]))
         self.images = images
         self.embeddings = embeddings
         if embeddings is not None and len(embeddings) != self.n:

@@ -97,8 +97,8 @@ def _too_many_pixels(pillow_message: str, max_pixels: int) -> str:
     if pixels is not None and pixels <= max_pixels:  # max_pixels raised past Pillow's own guard
         return (f"{claims}, more than Pillow decodes without a decompression-bomb warning (refused before decoding; "
                 "shrink the image)")
-    return (f"{claims}, over the limit of {max_pixels:,} (refused before decoding, as a possible decompression "
-            "bomb; raise max_pixels if the file is trusted)")
+    return (f"{claims}, over the limit of {max_pixels:,} and more than Pillow decodes without a decompression-bomb "
+            "warning (refused before decoding; shrink the image)")
 
 
 def read_image_size(path: "str | Path", max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:

@@ -41,7 +41,7 @@ ANCHOR_REACH_UNITS = ("joint", "class")
 #: the trusted anchors reach as clean samples are taken back; on the demo's six runs it took back the three large
 #: clean clusters (14-70 clean "0"s) and no poison (docs/dift.md, Cluster reach). Crop outliers (since session 24):
 #: on the CIFAR cell's in-training stop 107 poisons spreading never reached stood far out by their crop scores;
-#: replayed, 262 flags at 94 / 70 % became 390 at 89 / 99 %, and nothing changed on 67 digits passes.
+#: replayed, 262 flags at 94 / 70 % became 359 at 96 / 97 %, and nothing changed on 67 digits passes.
 DIFT_PRESETS: dict[str, dict[str, Any]] = {
     "naviewer": {"mindist_scale": "anchor_spread", "candidate_fraction": 0.03, "ls_alpha": 0.7,
                  "ls_soft_threshold": 0.1, "ls_soft_votes": 0.9, "anchor_reach_limit": 0.75, "closure_votes": 0.7,
@@ -154,9 +154,9 @@ class DiftConfig:
                                        # training: the trainer's; post-hoc: the checkpoint's); a loose group of
                                        # composites whose trigger crops cluster (docs/dift.md, Crop agreement)
     crop_agreement_threshold: float = 0.05
-    crop_outlier_z: float = 0.0        # [F] with crop agreement on, also flag samples spreading did not reach whose
-                                       # crop score is above the median by this many robust standard deviations (1.4826
-                                       # MAD) within the same window (0: off). The CIFAR cell's missed poisons read
+    crop_outlier_z: float = 0.0        # [F] with crop agreement on, after the closure, also flag samples whose crop
+                                       # score is above the median by this many robust standard deviations (1.4826
+                                       # MAD) within crop agreement's window, reached or not (0: off). The CIFAR cell's missed poisons read
                                        # probability 0 and crop scores far above every clean image's
                                        # (docs/dift.md, Crop outliers)
     crop_agreement_max_n: int = 1_000_000  # above this many samples the crop-agreement rule is skipped, with a warning:

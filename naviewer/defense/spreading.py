@@ -328,7 +328,8 @@ def crop_outliers(crop_score: np.ndarray, flagged: np.ndarray, window: float, z:
     24) 107 of 354 poisons had probability 0, while their crop scores sat far above the clean images' (median
     2.23 against the clean 99th percentile 1.45; the score's AUROC 0.9997). Over 67 stored passes on the digits
     no sample, poison or clean, stood out by 4 or more, so the bar adds only what the crop score alone is sure
-    of (docs/dift.md, Crop outliers). A score of no spread (MAD 0) marks nothing. Returns sorted ids."""
+    of (docs/dift.md, Crop outliers). The pipeline runs it after the closure, which would grow from these isolated
+    samples into clean neighbours. A score of no spread (MAD 0) marks nothing. Returns sorted ids."""
     score = np.asarray(crop_score, dtype=np.float64)
     flagged = np.asarray(flagged, dtype=np.int64)
     finite = np.isfinite(score)

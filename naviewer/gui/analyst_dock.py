@@ -91,8 +91,12 @@ def embeddings_problem(array: np.ndarray, n: int) -> str:
         return f"shape {tuple(array.shape)}, not ({n:,} samples, dimensions)"
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         return f"values of type {array.dtype}, not numbers"
-    if not np.isfinite(array).all():
-        return "it holds NaN or infinite values (the encoder or the file is broken)"
+    from naviewer.defense.sanity import require_finite
+
+    try:
+        require_finite(array)  # in blocks: no temporary the size of the array
+    except NaviewerError as exc:
+        return str(exc)
     return ""
 
 

@@ -81,11 +81,16 @@ def _row(*widgets: QWidget) -> QWidget:
 
 
 
-def _probe(path: Path, check: Callable[[Path], bool]) -> tuple[bool, str]:
-    """``check(path)`` as typed, or the reason it cannot be asked: a folder that cannot be listed, a name too long,
-    a NUL raised on every keystroke, and Create then did nothing (a GUI bad-input sweep)."""
-    if "\x00" in str(path):  # pathlib answers "does not exist" for it, and the create then failed on it
+def _probe(text: str, check: Callable[[Path], bool]) -> tuple[bool, str]:
+    """``check`` on the path typed (``~`` expanded), or the reason it cannot be asked: a folder that cannot be
+    listed, a name too long, a NUL, ``~nobody/`` raised on every keystroke, and Create then did nothing (a GUI
+    bad-input sweep)."""
+    if "\x00" in text:  # pathlib answers "does not exist" for it, and the create then failed on it
         return False, "holds a character no file name can (a NUL)"
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # "Could not determine home directory": ~name of no user
+        return False, f"names the home folder of a user this system does not know ({text.split('/')[0]})"
     try:
         return bool(check(path)), ""
     except OSError as exc:
@@ -309,20 +314,19 @@ class NewWorkspaceDialog(QDialog):
         if not dataset:
             errors["dataset"] = "Choose the dataset."
         elif dataset.lower() != "demo":
-            exists, problem = _probe(Path(dataset).expanduser(), lambda p: p.exists())
+            exists, problem = _probe(dataset, lambda p: p.exists())
             if problem or not exists:
                 errors["dataset"] = f"{dataset}: {problem or 'no such file or folder'}."
         folder = self.folder.text().strip()
         if not folder:
             errors["folder"] = "Choose a folder for the workspace."
         else:
-            path = Path(folder).expanduser()
-            taken, problem = _probe(path, lambda p: p.exists() and (not p.is_dir() or any(p.iterdir())))
+            taken, problem = _probe(folder, lambda p: p.exists() and (not p.is_dir() or any(p.iterdir())))
             if problem:
                 errors["folder"] = f"{folder}: {problem}."
             elif taken:
                 errors["folder"] = f"{folder}: the folder is not empty (a workspace needs a new or empty folder)."
-            elif "dataset" not in errors and inside_dataset_folder(path, dataset):
+            elif "dataset" not in errors and inside_dataset_folder(Path(folder).expanduser(), dataset):
                 errors["folder"] = (f"{folder}: inside the dataset's own folder, where it would become one of its "
                                     "classes; put the workspace beside the dataset.")
         choice = self.anchor_choice()
@@ -331,9 +335,9 @@ class NewWorkspaceDialog(QDialog):
             anchor_path = self.anchor_path.text().strip()
             if not anchor_path:
                 errors["anchors"] = "Choose the trusted anchors' " + ("dataset." if choice == "dataset" else "file.")
-            elif (found := _probe(Path(anchor_path).expanduser(), lambda p: p.exists()))[1] or not found[0]:
+            elif (found := _probe(anchor_path, lambda p: p.exists()))[1] or not found[0]:
                 errors["anchors"] = f"{anchor_path}: {found[1] or 'no such file or folder'}."
-            elif choice in ("ids", "keys") and not Path(anchor_path).expanduser().is_file():
+            elif choice in ("ids", "keys") and not _probe(anchor_path, lambda p: p.is_file())[0]:
                 errors["anchors"] = f"{anchor_path}: not a file (one {'id' if choice == 'ids' else 'key'} a line)."
         if dataset != self._peeked:  # a path that went wrong takes the names it had away with it
             from naviewer.data.sources import peek_class_names

@@ -222,7 +222,8 @@ def _autograd_drain() -> Any:
     them, and when that exit overlapped the interpreter's (a window closed right after a cancel) freeing them
     needed the GIL and aborted the process ("terminate called without an active exception"). The queue pops the
     newest nodes first, so a node made before the training graphs is popped last: its backward walks the stale
-    nodes out of the queue, here, while the interpreter is alive."""
+    nodes out of the queue, here, while the interpreter is alive. (A CUDA pass runs on autograd's device threads,
+    which live to the process's end; the queue this empties is the calling thread's, the CPU's.)"""
     import torch
 
     return (torch.zeros(1, requires_grad=True) * 1.0).sum()

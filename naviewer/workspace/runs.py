@@ -120,6 +120,21 @@ def read_state(ws: "Workspace", run: str) -> Optional[RunState]:
     return None if record is None else RunState.from_json(record, _state_path(ws, run))
 
 
+def _listed_state(ws: "Workspace", run: str) -> Optional[RunState]:
+    """``read_state`` for the lists over every run (resumable, awaiting review): a damaged state file is said as a
+    warning and that run left out, not the whole list refused (one run's file blocked finetune, run --resume and
+    the window's resume list for every run)."""
+    try:
+        return read_state(ws, run)
+    except NaviewerError as exc:
+        import warnings
+
+        from naviewer.errors import WorkspaceWarning
+
+        warnings.warn(f"{exc}; run {run!r} is left out", WorkspaceWarning, stacklevel=3)
+        return None
+
+
 def write_state(ws: "Workspace", run: str, /, **values: Any) -> RunState:
     """Merge ``values`` into the run's state file (atomically) and stamp ``updated``."""
     record = _read_record(ws, run) or {}
@@ -137,13 +152,13 @@ def interrupted_runs(ws: "Workspace") -> list[str]:
     out = []
     for record in ws.store.runs():
         name = record["name"]
-        status = getattr(read_state(ws, name), "status", None)
+        status = getattr(_listed_state(ws, name), "status", None)
         if not (ws.path / "checkpoints" / name / "last.pt").is_file():
             continue
         if status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes:
             out.append(name)
-        elif stopped_after_review(ws, name):  # training on the kept samples after its review's fine-tune / retrain
-            out.append(name)
+        elif status is not None and stopped_after_review(ws, name):  # training on the kept samples after its
+            out.append(name)  # review's fine-tune / retrain (no state, or a damaged one said above: not that)
     return out
 
 
@@ -170,7 +185,7 @@ def interrupted_trainings(ws: "Workspace") -> list[str]:
     out = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         name = folder.name
-        if (name in recorded or read_state(ws, name) is not None
+        if (name in recorded or _listed_state(ws, name) is not None
                 or not (ws.path / "checkpoints" / name / "last.pt").is_file()):
             continue
         if training_ended(folder / "metrics.jsonl") is False and not being_trained(ws, name):
@@ -269,7 +284,7 @@ def pending_review_runs(ws: "Workspace") -> list[str]:
     root = ws.path / "runs"
     out = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        state = read_state(ws, folder.name)
+        state = _listed_state(ws, folder.name)
         if state and state.status is RunStatus.AWAITING_REVIEW:
             out.append(folder.name)
     return out

@@ -305,7 +305,7 @@ def test_the_spec_dialog_wraps_its_help_within_a_laptop_screen(qtbot, window, tm
 
 def test_warnings_over_a_pass_say_which_flags_do_not_rest_on_the_anchors(qtbot):
     """The CIFAR cell's pass (390 flags at 89 / 99 %, 178 from the crop rules) read "the flags may mean nothing"
-    under a warning about the anchors; the crop rules read crops, not anchors, and the box now says so."""
+    under a warning that MinDist cannot tell far from near; the crop rules rank by crops, and the box says so."""
     from naviewer.gui.analyst.trust import TrustNotice, read_trust
 
     warning = "the anchors do not separate their classes (32%; chance 10%)"
@@ -317,14 +317,16 @@ def test_warnings_over_a_pass_say_which_flags_do_not_rest_on_the_anchors(qtbot):
     qtbot.addWidget(notice)
     notice.set_trust(trust)
     text = notice.warnings.text()
-    assert "the flags that rest on the anchors may mean nothing" in text and "178 of the 390" in text
+    assert "178 of the 390" in text and "not by MinDist" in text
     # no crop rule flags: the warning as it was
     plain = read_trust({"summary": {**summary, "spread": {"crop_added": 0}}}, None, has_workspace=False)
     assert plain.crop_flags_note == ""
     notice.set_trust(plain)
     assert "(the flags may mean nothing)" in notice.warnings.text() and "crop rules" not in notice.warnings.text()
-    # no warning: no note either
+    # no warning, or another one (a collapsed encoder concerns the crop scores too): no note
     assert read_trust({"summary": {**summary, "warnings": []}}, None, has_workspace=False).crop_flags_note == ""
+    collapsed = {**summary, "warnings": ["the embeddings are collapsed"]}
+    assert read_trust({"summary": collapsed}, None, has_workspace=False).crop_flags_note == ""
     # the HTML report's warnings box says the same
     from naviewer.analysis.report import _trust_notes
 

@@ -64,6 +64,8 @@ def test_paths_that_cannot_be_asked_about_are_said_inline_and_the_dataset_keeps_
     assert not dialog.ok_button.isEnabled() and "too long" in dialog.error_label.text()
     dialog.folder.setText(str(tmp_path / "a\x00b"))
     assert not dialog.ok_button.isEnabled() and "NUL" in dialog.error_label.text()
+    dialog.folder.setText("~nosuchuserhere/ws")  # expanduser raised RuntimeError on every keystroke
+    assert not dialog.ok_button.isEnabled() and "a user this system does not know" in dialog.error_label.text()
     dialog.folder.setText(str(tmp_path / "ws"))
     dialog.dataset.setText(str(tmp_path / ("d" * 300)))
     assert not dialog.ok_button.isEnabled() and "too long" in dialog.error_label.text()

@@ -41,8 +41,8 @@ def test_unknown_status_is_a_garbled_state(ws) -> None:
 
 
 def test_a_state_that_is_no_object_or_cannot_be_read_is_said(ws) -> None:
-    """A JSON list read as "no state" (Fine-tune said "Status unknown"), random bytes or a folder in its place
-    raised Python's own errors out of the window (a GUI sweep): each is a NaviewerError naming the file."""
+    """A JSON list read as "no state" (Fine-tune said "Status unknown") and an unreadable file raised Python's own
+    errors out of the window (a GUI sweep): each is a NaviewerError naming the file (random bytes here)."""
     path = ws.run_dir("odd") / STATE_FILE
     path.write_text("[1, 2, 3]", encoding="utf-8")
     with pytest.raises(NaviewerError, match="a JSON list, not an object"):
@@ -97,3 +97,12 @@ def test_one_finetune_outcome_for_the_three_paths():
     record = posthoc.to_dict()
     assert posthoc.kind == "posthoc" and record["source"] == "a.pt" and record["embeddings"] == {"after": "e.npy"}
     assert FinetuneOutcome.from_dict(record).kind == "posthoc"
+
+
+def test_one_damaged_run_state_leaves_that_run_out_of_the_lists_and_says_so(ws) -> None:
+    """A state file that is a JSON list once read as no state; refused now, it must not refuse the lists over every
+    run (finetune without --run, run --resume and the window's resume list read them)."""
+    write_state(ws, "good", status=RunStatus.AWAITING_REVIEW, pass_id=1)
+    (ws.run_dir("bad") / STATE_FILE).write_text("[1]", encoding="utf-8")
+    with pytest.warns(UserWarning, match="run 'bad' is left out"):
+        assert pending_review_runs(ws) == ["good"]

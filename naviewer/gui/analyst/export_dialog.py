@@ -262,13 +262,14 @@ class ExportDialog(QDialog):
     def _on_export(self) -> None:
         from naviewer.gui.analyst.common import ask_user
 
-        out = Path(self.path_edit.text()).expanduser()
         try:
+            out = Path(self.path_edit.text()).expanduser()
             earlier = [name for name in (*MANIFEST_NAMES, REPORT_NAME) if (out / name).is_file()] if out.is_dir() else []
-        except (OSError, ValueError) as exc:  # a name too long, a NUL: a traceback, and Export did nothing (a sweep)
-            from naviewer.io import describe_os_error
+        except (OSError, ValueError, RuntimeError) as exc:  # a name too long, a NUL, ~nobody: a traceback, and Export
+            from naviewer.io import describe_os_error  # did nothing (a sweep)
 
-            reason = describe_os_error(exc) if isinstance(exc, OSError) else "it holds a NUL character"
+            reason = (describe_os_error(exc) if isinstance(exc, OSError) else "it holds a NUL character"
+                      if isinstance(exc, ValueError) else "the ~user in it is no user this system knows")
             QMessageBox.warning(self, "Export failed", f"{self.path_edit.text().strip()}: not a folder to export "
                                 f"into ({reason}); nothing was written")
             return

@@ -284,8 +284,7 @@ class TrustNotice(QWidget):
         self.show_dropped.setVisible(bool(trust.dropped_ids))
         if trust.warnings:
             crop_note = trust.crop_flags_note
-            self.warnings.setText("<b>Warnings before any verdict</b> (the flags "
-                                  + ("that rest on the anchors " if crop_note else "") + "may mean nothing):<br>"
+            self.warnings.setText("<b>Warnings before any verdict</b> (the flags may mean nothing):<br>"
                                   + "<br>".join("• " + html.escape(w) for w in trust.warnings)
                                   + (f"<br><i>{html.escape(crop_note)}</i>" if crop_note else ""))
         self.warnings.setVisible(bool(trust.warnings))

@@ -186,9 +186,10 @@ def test_export_to_a_name_no_file_system_takes_says_so(qtbot, demo_session, tmp_
     monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text, *a, **k: boxes.append((title, text)))
     dialog = ExportDialog(demo_session, None, out_dir=tmp_path / "r")
     qtbot.addWidget(dialog)
-    for name, words in (("x" * 300, "too long"), ("a\x00b", "NUL")):
+    for name, words in ((str(tmp_path / ("x" * 300)), "too long"), (str(tmp_path / "a\x00b"), "NUL"),
+                        ("~nosuchuserhere/out", "no user")):
         boxes.clear()
-        dialog.path_edit.setText(str(tmp_path / name))
+        dialog.path_edit.setText(name)
         dialog._on_export()
         assert boxes and boxes[-1][0] == "Export failed" and words in boxes[-1][1], boxes
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -146,6 +146,6 @@ def crop_flags_note(summary: Optional[Mapping[str, Any]]) -> str:
     total = summary.get("flagged")
     if not crop or not isinstance(total, int) or isinstance(total, bool):
         return ""
-    return (f"{crop:,} of the {total:,} flags came from the crop rules (crop agreement, crop outliers), which rank "
-            "images by how their crops cluster with other images' crops, not by MinDist (the anchor-reach guard "
-            "still reads the anchors for them).")
+    # one line at 1280 px: the box above the gallery left it one row of tiles with two
+    return (f"{crop:,} of the {total:,} flags came from the crop rules, which rank by how an image's crops cluster, "
+            "not by MinDist.")

@@ -194,22 +194,6 @@ def check_regular_file(path: PathLike, what: str = "file") -> None:
         raise NaviewerError(f"the {what} is not a regular file (a pipe, socket or device)", path)
 
 
-def inside_dataset_folder(out: Any, dataset: Optional[str]) -> bool:
-    """Whether ``out`` is the dataset's folder or lies inside it: a workspace there became a class of its own
-    dataset, a training's checkpoints and metrics became part of its images. ``new``, ``train`` and the window's
-    New workspace dialog refuse it. A path that cannot be resolved is not inside (the real use says what is wrong)."""
-    if not dataset:
-        return False
-    try:
-        source = Path(str(dataset)).expanduser()
-        if not source.is_dir():
-            return False
-        folder, where = source.resolve(), Path(out).expanduser().absolute().resolve()
-    except (OSError, ValueError, RuntimeError):
-        return False
-    return where == folder or folder in where.parents
-
-
 def describe_image_read_error(exc: OSError) -> str:
     """An OSError reading an image in plain words: the system's reason (permission denied...) when it has an errno,
     else Pillow's own ("Truncated File Read"), which means the file is damaged or cut short."""

@@ -313,7 +313,7 @@ def _check_run_folder(run_dir) -> None:  # noqa: ANN001
 def _refuse_out_inside_dataset(run_dir, dataset) -> None:  # noqa: ANN001
     """--out inside the dataset's folder (a class folder's sub-folder) would put checkpoints and metrics among its
     images: read again, the dataset changes (``--out g/cat/run`` was accepted; ``naviewer new`` refuses it)."""
-    from naviewer.io import inside_dataset_folder
+    from naviewer.data.sources import inside_dataset_folder
     from naviewer.errors import NaviewerError
 
     if inside_dataset_folder(run_dir, dataset):

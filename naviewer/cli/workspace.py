@@ -56,7 +56,7 @@ def _refuse_workspace_inside_its_dataset(workspace: str, dataset: "str | None") 
     the workspace's own files once re-opened): refused before anything is made."""
     from pathlib import Path
 
-    from naviewer.io import inside_dataset_folder
+    from naviewer.data.sources import inside_dataset_folder
     from naviewer.errors import NaviewerError
 
     if inside_dataset_folder(workspace, dataset):

@@ -256,3 +256,21 @@ def open_dataset(spec: "str | Path | Mapping[str, Any]", split: str = "train", *
     if len(dataset) == 0:
         raise NaviewerError("the dataset has no images", spec)
     return dataset
+
+
+def inside_dataset_folder(out: Any, dataset: Optional[str]) -> bool:
+    """Whether ``out`` is the dataset's folder or lies inside it: a workspace there became a class of its own
+    dataset, a training's checkpoints and metrics became part of its images. ``new``, ``train`` and the window's
+    New workspace dialog refuse it. A path that cannot be resolved is not inside (the real use says what is wrong)."""
+    if not dataset:
+        return False
+    if is_builtin(str(dataset)):  # "demo" is the built-in set even beside a ./demo folder
+        return False
+    try:
+        source = Path(str(dataset)).expanduser()
+        if not source.is_dir():
+            return False
+        folder, where = source.resolve(), Path(out).expanduser().absolute().resolve()
+    except (OSError, ValueError, RuntimeError):
+        return False
+    return where == folder or folder in where.parents

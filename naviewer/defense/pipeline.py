@@ -208,8 +208,13 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
             spread.soft = guard(np.setdiff1d(soft, final))
             final = np.union1d(final, spread.soft)
         n_samples = detection.n if sample_count is None else int(sample_count)
+        crop_rules = "crop agreement" + (" and crop outliers" if config.crop_outlier_z > 0 else "")
+        if config.crop_outlier_z > 0 and config.crop_agreement <= 0:  # it reads crop agreement's scores and window
+            ctx.event("warning", message="DIFT: crop outliers are on (crop_outlier_z) but crop agreement is off, whose "
+                                         "crop scores and window they read: they were skipped (--dift-set "
+                                         "crop_agreement=2 to run both)")
         if config.crop_agreement > 0 and final.size and n_samples > config.crop_agreement_max_n:
-            ctx.event("warning", message=f"DIFT: crop agreement skipped: {n_samples:,} samples is above "
+            ctx.event("warning", message=f"DIFT: {crop_rules} skipped: {n_samples:,} samples is above "
                                          f"crop_agreement_max_n ({config.crop_agreement_max_n:,}); it embeds eight "
                                          "crops of every image and keeps them in memory (--dift-set "
                                          "crop_agreement_max_n=N to run it anyway)")
@@ -217,8 +222,8 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
             start = time.perf_counter()
             scores = crop_scores() if crop_scores is not None else None
             if scores is None:
-                ctx.event("warning", message="DIFT: crop agreement is on but this pass has no crop scores (no "
-                                             "encoder and images here, or a distributed run): the rule was skipped")
+                ctx.event("warning", message=f"DIFT: this pass has no crop scores for {crop_rules} (no encoder "
+                                             "and images here, or a distributed run): skipped")
             else:
                 spread.crop_score = np.asarray(scores, dtype=np.float32)
                 spread.crop = guard(crop_agreement(spread.probability_of_all(detection.n), scores, final,

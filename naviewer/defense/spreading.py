@@ -305,16 +305,27 @@ def crop_agreement(probability: np.ndarray, crop_score: np.ndarray, flagged: np.
     n = min(probability.size, score.size)
     if window <= 0 or flagged.size == 0 or n == 0:
         return np.empty(0, dtype=np.int64)
-    score = np.where(np.isfinite(score[:n]), score[:n], -np.inf)
-    order = np.argsort(-score, kind="stable")
-    top = np.zeros(n, dtype=bool)
-    top[order[:min(n, int(np.ceil(window * flagged.size)))]] = True
-    top &= np.isfinite(score)
-    reached = probability[:n] > threshold
-    add = top & reached
-    add[flagged[flagged < n]] = False
+    add = _crop_window(score[:n], flagged, window) & (probability[:n] > threshold)
+    return _not_flagged_nor_excluded(add, flagged, exclude)
+
+
+def _crop_window(score: np.ndarray, flagged: np.ndarray, window: float) -> np.ndarray:
+    """The ``window`` x |flagged| samples of highest crop score (NaN never), as a mask: the crop rules' window
+    scales with what was flagged so far, so it needs no guess of the poison count."""
+    score = np.asarray(score, dtype=np.float64)
+    finite = np.isfinite(score)
+    top = np.zeros(score.size, dtype=bool)
+    count = min(score.size, int(np.ceil(window * flagged.size)))
+    top[np.argsort(-np.where(finite, score, -np.inf), kind="stable")[:count]] = True
+    return top & finite
+
+
+def _not_flagged_nor_excluded(add: np.ndarray, flagged: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Sorted ids of ``add`` less the flagged ones and ``exclude`` (the anchors: never added)."""
+    add = add.copy()
+    add[flagged[flagged < add.size]] = False
     exclude = np.asarray(exclude, dtype=np.int64)
-    add[exclude[exclude < n]] = False
+    add[exclude[exclude < add.size]] = False
     return np.flatnonzero(add).astype(np.int64)
 
 
@@ -330,23 +341,14 @@ def crop_outliers(crop_score: np.ndarray, flagged: np.ndarray, window: float, z:
     no sample, poison or clean, stood out by 4 or more, so the bar adds only what the crop score alone is sure
     of (docs/dift.md, Crop outliers). The pipeline runs it after the closure, which would grow from these isolated
     samples into clean neighbours. A score of no spread (MAD 0) marks nothing. Returns sorted ids."""
+    from naviewer.defense.detectors.base import threshold
+
     score = np.asarray(crop_score, dtype=np.float64)
     flagged = np.asarray(flagged, dtype=np.int64)
-    finite = np.isfinite(score)
-    if window <= 0 or z <= 0 or flagged.size == 0 or finite.sum() < 3:
+    if window <= 0 or z <= 0 or flagged.size == 0 or np.isfinite(score).sum() < 3:
         return np.empty(0, dtype=np.int64)
-    median = float(np.median(score[finite]))
-    spread = 1.4826 * float(np.median(np.abs(score[finite] - median)))
-    if spread <= 0:
-        return np.empty(0, dtype=np.int64)
-    ranked = np.where(finite, score, -np.inf)
-    top = np.zeros(score.size, dtype=bool)
-    top[np.argsort(-ranked, kind="stable")[:min(score.size, int(np.ceil(window * flagged.size)))]] = True
-    add = top & finite & (ranked > median + z * spread)
-    add[flagged[flagged < score.size]] = False
-    exclude = np.asarray(exclude, dtype=np.int64)
-    add[exclude[exclude < score.size]] = False
-    return np.flatnonzero(add).astype(np.int64)
+    standing_out, _rule = threshold(score, "robust_z", z=z)  # the detectors' robust z: MAD 0 marks nothing
+    return _not_flagged_nor_excluded(_crop_window(score, flagged, window) & standing_out, flagged, exclude)
 
 
 def _votes_needed(votes: float, k: int) -> int:

@@ -35,8 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from naviewer.data.sources import is_builtin
-from naviewer.io import inside_dataset_folder
+from naviewer.data.sources import inside_dataset_folder, is_builtin
 from naviewer.gui.anchors_view import NOTICE_STYLE, TRUSTED_STYLE, spec_for
 
 #: attack registry names -> what a person reads

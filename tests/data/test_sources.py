@@ -231,3 +231,15 @@ def test_class_names_are_peeked_without_reading_images(tmp_path: Path) -> None:
     assert peek_class_names(tmp_path / "f") == ["cat", "dog"] == open_dataset(tmp_path / "f").class_names
     write_file_list(tmp_path / "list.txt", [str(tmp_path / "f" / "cat" / "0.png")], [0])
     assert peek_class_names(tmp_path / "list.txt") is None and peek_class_names(tmp_path / "nowhere") is None
+
+
+def test_a_workspace_beside_a_folder_named_like_a_built_in_set_is_not_inside_it(tmp_path, monkeypatch):
+    """'demo' names the built-in set even beside a ./demo folder: demo/ws is not inside that dataset (a review)."""
+    from naviewer.data.sources import inside_dataset_folder
+
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "mine").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert not inside_dataset_folder("demo/ws", "demo")
+    assert inside_dataset_folder("mine/ws", "mine") and inside_dataset_folder(tmp_path / "mine", str(tmp_path / "mine"))
+    assert not inside_dataset_folder("elsewhere/ws", "mine")

@@ -265,6 +265,16 @@ def test_crop_outliers_in_a_detection_pass_add_unreached_samples_and_say_so(pois
     from naviewer.defense.config import DIFT_PRESETS
 
     assert DIFT_PRESETS["naviewer"]["crop_outlier_z"] == 6.0 and DiftConfig().crop_outlier_z == 0.0  # paper: off
+    # on without crop agreement, whose scores and window it reads: skipped, and said
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    reporter = RecordingReporter()
+    alone = DiftConfig(**{**on.to_dict(), "crop_agreement": 0.0})
+    out = PosthocDetector(alone).run(poisoned.features, poisoned_anchors, poisoned.poison, ctx=JobContext(reporter),
+                                     crop_scores=lambda: crop)
+    assert out.spread.crop_outliers.size == 0
+    assert any(kind == "warning" and "crop outliers are on" in data.get("message", "")
+               for kind, data in reporter.events)
 
 
 def test_anchor_reach_falls_with_graph_distance_and_is_zero_without_a_path():

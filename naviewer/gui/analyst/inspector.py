@@ -288,6 +288,7 @@ class SampleInspector(QWidget):
         image = s.image(sid)
         if image is not None:
             h, w = image.shape[:2]
+            self.image.setWordWrap(False)  # (on for a read error's text only: it makes the label height-for-width)
             self.image.setPixmap(self._pixmap(image))
             self.image.setToolTip(f"{w}x{h} px")
             self.layout_button.setEnabled(w != h)  # composites are 2:1 / 1:2

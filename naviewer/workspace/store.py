@@ -206,6 +206,7 @@ class WorkspaceStore:
         self._samples_cache: Optional[dict[str, Any]] = None
         self._checked_summary: Optional[dict[str, int]] = None
         self._immutable = False
+        self._identity: Optional[tuple[int, int]] = None  # (device, inode) of the file the writes go to
         self.label_range: tuple[Optional[int], Optional[int]] = (None, None)
         if create and read_only:
             raise ValueError("cannot create a store read-only")
@@ -287,6 +288,10 @@ class WorkspaceStore:
                 except BaseException:
                     conn.close()
                     raise
+                if self._identity is None:
+                    with contextlib.suppress(OSError):
+                        info = os.stat(self.path)
+                        self._identity = (info.st_dev, info.st_ino)
             self._local.conn = conn
             with self._registry_lock:
                 self._connections.append(conn)
@@ -322,6 +327,7 @@ class WorkspaceStore:
                                 "nothing was changed", self.path)
         with self._write_lock:
             conn = self._conn()
+            self._check_same_file()
             try:
                 if wait_s is not None:  # this write alone waits less for another process's lock (set back below)
                     conn.execute(f"PRAGMA busy_timeout = {max(0, int(wait_s * 1000))}")
@@ -343,6 +349,23 @@ class WorkspaceStore:
                 if wait_s is not None:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+
+    def _check_same_file(self) -> None:
+        """Refuse a write when the database at the path is no longer the file this store opened: replaced or deleted
+        while the window had it open, later decisions were "recorded" into the unlinked file and lost without a
+        word (a GUI sweep). One stat a write."""
+        if self._identity is None:
+            return
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            raise NaviewerError("the workspace database was moved or deleted while it was open; nothing was changed: "
+                                "reopen the workspace", self.path) from None
+        except OSError:
+            return  # the write itself says what is wrong
+        if (info.st_dev, info.st_ino) != self._identity:
+            raise NaviewerError("the workspace database was replaced by another file while it was open; nothing was "
+                                "changed (it would have gone into the old one): reopen the workspace", self.path)
 
     def check_writable(self, wait_s: float = 3.0) -> None:
         """Refuse at once when another process holds the database locked for writing (a write transaction, a

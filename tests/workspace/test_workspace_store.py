@@ -260,3 +260,23 @@ def test_a_review_decision_waits_only_review_wait_s_for_another_process_lock(tmp
     assert store.review_states()[0] == "confirmed"
     conn = store._conn()
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000  # set back for the other writes
+
+
+def test_a_database_replaced_or_deleted_while_open_refuses_the_next_write(tmp_path):
+    """A GUI sweep replaced naviewer.sqlite under an open window: the next decisions were "recorded" into the
+    unlinked file and lost without a word. The store now refuses, naming the file, and changes nothing."""
+    import os
+    import shutil
+
+    path = tmp_path / "s.sqlite"
+    store = WorkspaceStore(path, create=True)
+    store.add_samples(["a", "b", "c"], ["h1", "h2", "h3"], [0, 1, 0])
+    store.set_review([0], "confirmed", "me")
+    shutil.copy(path, tmp_path / "copy.sqlite")
+    os.replace(tmp_path / "copy.sqlite", path)  # another file now at the path
+    with pytest.raises(NaviewerError, match="replaced by another file while it was open"):
+        store.set_review([1], "rejected", "me")
+    os.unlink(path)
+    with pytest.raises(NaviewerError, match="moved or deleted while it was open"):
+        store.set_review([1], "rejected", "me")
+    store.close()

@@ -129,7 +129,9 @@ class AnalysisSession:
             if len(arr) != self.n:
                 raise NaviewerError(f"score {key!r} has {len(arr)} values for {self.n} samples")
             self.scores[key] = arr
-        later_rules = [self.scores[k] for k in ("soft", "crop", "crop_outliers", "closure") if k in self.scores]
+        from naviewer.defense.spreading import LATER_RULE_KEYS
+
+        later_rules = [self.scores[k] for k in LATER_RULE_KEYS if k in self.scores]
         if "spread" in self.scores and later_rules:
             # "added by label spreading" is spreading's own argmax: passes stored before session 24 counted the later
             # rules' additions too (a crop outlier read "yes" beside probability 0); the same reading for both

@@ -28,9 +28,10 @@ from naviewer.defense.knn import density_rank, is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
 from naviewer.defense.sanity import SanityReport, anchor_report, embedding_report, partly_separated_notice
-from naviewer.defense.spreading import (REACH_MAX_CLASSES, SpreadResult, anchor_reach, anchor_reach_by_class,
-                                        crop_agreement, crop_outliers, far_from_anchors, groups_of, label_spread,
-                                        neighbourhood_closure, reached_clusters, weakly_reached_cluster)
+from naviewer.defense.spreading import (LATER_RULE_KEYS, REACH_MAX_CLASSES, SpreadResult, anchor_reach,
+                                        anchor_reach_by_class, crop_agreement, crop_outliers, far_from_anchors,
+                                        groups_of, label_spread, neighbourhood_closure, reached_clusters,
+                                        weakly_reached_cluster)
 from naviewer.evaluation.detection import detection_metrics
 from naviewer.jobs import JobContext, ensure_context
 
@@ -130,7 +131,7 @@ class DetectionResult:
         out = {"kth_distance": self.detection.knn.kth_distance.astype(np.float32), "buffer": self._mask(self.buffer_ids)}
         if self.spread is not None:
             out["poison_probability"] = self.spread.probability_of_all(self.n)  # label spreading's, 0 = unreached
-            for name in ("soft", "crop", "crop_outliers", "closure"):  # flagged by a rule after spreading, not its argmax
+            for name in LATER_RULE_KEYS:  # flagged by a rule after spreading, not by its argmax
                 ids = getattr(self.spread, name)
                 if ids.size:
                     out[name] = self._mask(ids)

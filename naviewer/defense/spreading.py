@@ -33,6 +33,11 @@ from naviewer.jobs import JobContext, ensure_context
 POISON, BENIGN, UNKNOWN = 1, 0, -1
 
 
+#: a pass's arrays of the samples each rule after label spreading added (weak reach, crop agreement, crop outliers,
+#: closure): beside spreading's own argmax, which the pass's ``spread`` marks
+LATER_RULE_KEYS = ("soft", "crop", "crop_outliers", "closure")
+
+
 @dataclass
 class SpreadResult:
     """The final detected set and how it was obtained."""

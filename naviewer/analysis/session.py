@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -118,6 +119,8 @@ class AnalysisSession:
         self.review_changed = Signal()
         self.image_failed = Signal()  # (sample id, problem): its image could not be read (said once a sample)
         self.image_problems: dict[int, str] = {}
+        self.image_readable_again = Signal()  # (sample id,): a failed image read at a later try
+        self._image_failed_at: dict[int, float] = {}
         self.current_changed = Signal()
         self.projection_changed = Signal()
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -358,23 +361,34 @@ class AnalysisSession:
         return "unlabelled" if label < 0 else str(label)
 
     # -- images -------------------------------------------------------------------------------
+    #: a failed image is read again when next shown this long after its failure: it was never asked again until the
+    #: workspace was reopened, though a fixed permission or a remounted disk mends it (a review, session 24)
+    IMAGE_RETRY_S = 15.0
+
     def image(self, i: int) -> Optional[np.ndarray]:
         """Sample ``i``'s pixels, or None when there are none or its file cannot be read: the problem is kept in
         :attr:`image_problems` and said once through :attr:`image_failed`. One damaged flagged image raised inside
-        the gallery's paint on every repaint (a traceback a repaint, the tiles after it undrawn, a crash at exit)."""
+        the gallery's paint on every repaint (a traceback a repaint, the tiles after it undrawn, a crash at exit). It is
+        tried again when asked :data:`IMAGE_RETRY_S` after its failure (said through :attr:`image_readable_again`)."""
         if self.images is None:
             return None
-        if int(i) in self.image_problems:
+        i = int(i)
+        if i in self.image_problems and time.monotonic() - self._image_failed_at.get(i, 0.0) < self.IMAGE_RETRY_S:
             return None
         try:
-            if hasattr(self.images, "image"):
-                return self.images.image(int(i))
-            return np.asarray(self.images[int(i)])
+            pixels = self.images.image(i) if hasattr(self.images, "image") else np.asarray(self.images[i])
         except (NaviewerError, OSError, ValueError) as exc:
             problem = str(exc) or type(exc).__name__
-            self.image_problems[int(i)] = problem
-            self.image_failed.emit(int(i), problem)
+            first = i not in self.image_problems
+            self.image_problems[i] = problem
+            self._image_failed_at[i] = time.monotonic()
+            if first:
+                self.image_failed.emit(i, problem)
             return None
+        if self.image_problems.pop(i, None) is not None:  # mended on disk (permissions, a remount) since
+            self._image_failed_at.pop(i, None)
+            self.image_readable_again.emit(i)
+        return pixels
 
     # -- selection ----------------------------------------------------------------------------
     def set_selection(self, ids: Sequence[int] | np.ndarray, source: Any = None) -> None:

@@ -306,7 +306,8 @@ class _Resolver:
                 if stat.S_ISREG(mode):
                     return text, (folder[1] + base if folder[1] != head + "/" else text)
                 if not stat.S_ISLNK(mode):  # missing, a folder, a device...: what is_file() refused
-                    raise NaviewerError(f"line {number}: image not found: {shown(text)}{_separator_hint(text)}", self.list_path)
+                    raise NaviewerError(f"line {number}: {_why_no_image(Path(folder[0] + base))}: {shown(text)}"
+                                        f"{_separator_hint(text)}", self.list_path)
         return self._resolve(text, number)
 
     def _folder(self, head: str) -> Optional[tuple[str, str]]:
@@ -332,10 +333,26 @@ class _Resolver:
                 list_path,
             )
         if not _is_file(real):
-            raise NaviewerError(f"line {number}: image not found: {shown(text)}{_separator_hint(text)}", list_path)
+            raise NaviewerError(f"line {number}: {_why_no_image(real)}: {shown(text)}{_separator_hint(text)}", list_path)
         lexical = Path(os.path.normpath(candidate))
         key = lexical.relative_to(root_abs) if lexical.is_relative_to(root_abs) else real.relative_to(root_real)
         return key.as_posix(), real.relative_to(root_real).as_posix()
+
+
+def _why_no_image(path: Path) -> str:
+    """Why a listed path is no image to read, in words: "image not found" was said for an image in a folder naviewer
+    may not read (a sweep, session 24), which sent the user looking for a file that is there."""
+    try:
+        mode = os.stat(path).st_mode
+    except PermissionError:
+        return "image not readable (permission denied on its folder)"
+    except (OSError, ValueError):
+        return "image not found"
+    if stat.S_ISDIR(mode):
+        return "a folder, not an image"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe or device), not an image"
+    return "image not found"
 
 
 def _separator_hint(text: str) -> str:

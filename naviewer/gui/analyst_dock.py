@@ -288,7 +288,7 @@ class AnalystDock:
                     "looked at and exported elsewhere, but no decision can be recorded")
             window.state.log(f"analyst: {said}")
             window.statusBar().showMessage(said, 20000)
-            self.panel.gallery.show_notice(said + ".", sticky=True)
+            self.panel.gallery.show_notice(said + ".", standing="read-only")
         from naviewer.gui.analyst.common import SessionBridge
 
         SessionBridge.of(self.panel.session).image_failed.connect(
@@ -302,7 +302,7 @@ class AnalystDock:
             self.panel.gallery.show_notice(
                 f"Saved embeddings not used ({problems[0]}"
                 + (f"; and {len(problems) - 1:,} more, in the Log" if len(problems) > 1 else "") + ")"
-                + ("; the map shows ranks only." if embeddings is None else "."), sticky=True)
+                + ("; the map shows ranks only." if embeddings is None else "."), standing="embeddings")
 
     def _take_keyboard(self, window) -> None:
         """The gallery gets the keyboard when the panel opens, unless the analyst is typing somewhere: a review

@@ -177,6 +177,19 @@ class DetectDialog(QDialog):
         self.described.setText(f"This checkpoint: {words}." if words else "")
         problem = "" if text and self.checkpoint().is_file() else (
             ("Choose the encoder checkpoint." + (f" The reviewed pass's encoder is gone: {self.missing}."
-                                                  if self.missing else "")) if not text else f"No such file: {text}")
+                                                  if self.missing else "")) if not text else _not_a_checkpoint(self.checkpoint(), text))
         self.problem.setText(problem)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)
+
+
+def _not_a_checkpoint(path: Path, text: str) -> str:
+    """Why the typed path is no checkpoint file: "No such file" was said for a pipe and a folder that exist (a sweep,
+    session 24)."""
+    try:
+        if path.is_dir():
+            return f"A folder, not a checkpoint file: {text}"
+        if path.exists():
+            return f"Not a regular file (a pipe or device): {text}"
+    except (OSError, ValueError):
+        pass
+    return f"No such file: {text}"

@@ -199,6 +199,37 @@ def test_a_windows_path_is_hinted(tmp_path: Path, pngs) -> None:
         FileListDataset(tmp_path / "list.txt")
 
 
+def test_a_listed_path_that_is_no_image_says_why(tmp_path: Path, pngs, monkeypatch) -> None:
+    """"image not found" was said for an image in a folder naviewer may not read (a sweep, session 24): a folder, a
+    pipe and an unreadable folder each read in their own words."""
+    import os
+
+    (tmp_path / "list.txt").write_text("imgs/sub 0\n")
+    with pytest.raises(NaviewerError, match="line 1: a folder, not an image: 'imgs/sub'"):
+        FileListDataset(tmp_path / "list.txt")
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "list.txt").write_text("imgs/a.png 0\npipe.png 1\n")
+    with pytest.raises(NaviewerError, match="line 2: not a regular file"):
+        FileListDataset(tmp_path / "list.txt")
+    real_stat, real_lstat = os.stat, os.lstat
+
+    def denied(path, *args, **kwargs):
+        if "imgs" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    def denied_l(path, *args, **kwargs):
+        if "imgs" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", denied)
+    monkeypatch.setattr(os, "lstat", denied_l)
+    (tmp_path / "list.txt").write_text("imgs/a.png 0\n")
+    with pytest.raises(NaviewerError, match="line 1: image not readable \\(permission denied on its folder\\)"):
+        FileListDataset(tmp_path / "list.txt")
+
+
 def test_a_class_names_file_that_is_a_pipe_is_refused_not_passed_over(tmp_path):
     """A classes.txt that is a pipe was passed over in silence and the classes became 0/1 (a bad-input corpus,
     session 23); it is never opened (a pipe would block the read)."""

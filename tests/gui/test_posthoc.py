@@ -268,6 +268,8 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
     assert not ok.isEnabled() and "Choose the encoder checkpoint" in dialog.problem.text()
     dialog.checkpoint_edit.setText(str(path / "missing.pt"))
     assert not ok.isEnabled() and "No such file" in dialog.problem.text()
+    dialog.checkpoint_edit.setText(str(path))  # a folder that exists is named as one, not "No such file"
+    assert not ok.isEnabled() and "A folder, not a checkpoint file" in dialog.problem.text()
     dialog.checkpoint_edit.setText(str(checkpoint))
     assert ok.isEnabled()
     for name, box in dialog.boxes.items():

@@ -59,6 +59,7 @@ class SessionBridge(QObject):
     current_changed = Signal(object, object)  # sample id or None, source
     projection_changed = Signal(str)
     image_failed = Signal(int, str)  # sample id, problem: queued, since it is raised while a view paints
+    image_readable_again = Signal(int)  # sample id: queued likewise
 
     def __init__(self, session: AnalysisSession) -> None:
         super().__init__()
@@ -66,6 +67,8 @@ class SessionBridge(QObject):
         # said after the paint that met it, never inside it (a notice resized the gallery while it painted)
         session.image_failed.connect(lambda sid, problem: QTimer.singleShot(0, self, lambda: self.image_failed.emit(
             int(sid), str(problem))))
+        session.image_readable_again.connect(lambda sid: QTimer.singleShot(0, self, lambda: self.image_readable_again.emit(
+            int(sid))))
         session.selection_changed.connect(self.selection_changed.emit)
         session.review_changed.connect(self.review_changed.emit)
         session.current_changed.connect(self.current_changed.emit)

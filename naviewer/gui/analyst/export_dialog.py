@@ -273,8 +273,20 @@ class ExportDialog(QDialog):
             QMessageBox.warning(self, "Export failed", f"{self.path_edit.text().strip()}: not a folder to export "
                                 f"into ({reason}); nothing was written")
             return
-        if earlier and not ask_user(self, "Replace the export?",
-                                    f"{out} holds an earlier export ({', '.join(earlier)}). Replace its files?"):
+        if earlier and self.workspace is not None:
+            # the user's own README.txt or kept.txt was asked about as "an earlier export"; a yes then failed with
+            # "not an earlier naviewer export" (a sweep, session 24): the folder's check comes before the question
+            from naviewer.workspace.export import check_export_folder
+
+            try:
+                check_export_folder(out)
+            except (NaviewerError, OSError) as exc:
+                self._say_failure(exc, out)
+                return
+        if earlier and not ask_user(self, "Replace the export?", (
+                f"{out} holds an earlier naviewer export ({', '.join(earlier)}). Replace its files?"
+                if self.workspace is not None else
+                f"{out} holds a review report from before ({', '.join(earlier)}). Replace it?")):
             return
         try:
             out = self._target()

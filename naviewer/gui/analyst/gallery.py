@@ -622,7 +622,11 @@ class GalleryWidget(QWidget):
         self.target_label.setWordWrap(True)
         self.target_label.setStyleSheet("padding: 2px;")
         self.notice = QLabel()
-        self.notice_sticky = False  # a standing word (a read-only workspace) that Ctrl+2 does not clear
+        self.notice_sticky = False  # a failure's word, or a standing one, that Ctrl+2 does not clear
+        # standing words by topic (a read-only workspace, saved embeddings not used, images that cannot be read): each
+        # stays, and comes back when a passing notice goes (one replaced the other, so a bad tile's notice hid that
+        # no decision could be recorded; a review, session 24)
+        self._standing: dict[str, str] = {}
         self.notice.setObjectName("galleryNotice")
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: #b06000; padding: 2px;")
@@ -689,6 +693,7 @@ class GalleryWidget(QWidget):
         self.bridge.review_changed.connect(self._on_review_changed)
         self.bridge.current_changed.connect(self._on_session_current)
         self.bridge.image_failed.connect(self._on_image_failed)
+        self.bridge.image_readable_again.connect(self._on_image_readable_again)
         self._update_undo()
         first = "flags" if session.flagged_mask.any() else "all"
         self._deferred = session.n >= self.ASYNC_FROM
@@ -1308,11 +1313,26 @@ class GalleryWidget(QWidget):
         """A tile whose image cannot be read is drawn grey; the first such sample is named under the grid."""
         count = len(self.session.image_problems)
         more = f" ({count:,} images so far cannot be read)" if count > 1 else ""
-        self.show_notice(f"The image of #{sid} cannot be read, so its tile is grey: {problem}{more}", sticky=True)
+        self.show_notice(f"The image of #{sid} cannot be read, so its tile is grey: {problem}{more}", standing="images")
 
-    def show_notice(self, text: str, sticky: bool = False) -> None:
+    def _on_image_readable_again(self, sid: int) -> None:
+        """A grey tile's image read at a later try: the standing word goes when no image is left unread."""
+        if not self.session.image_problems:
+            self.show_notice("", standing="images")
+        self.view.viewport().update()
+
+    def show_notice(self, text: str, sticky: bool = False, standing: Optional[str] = None) -> None:
         """One message under the grid (replaced, never appended to); it clears itself after :data:`NOTICE_MS`
-        unless ``sticky``."""
+        unless ``sticky`` (a failure: until the next notice). A ``standing`` word (by topic) stays with the other
+        standing ones and is what the notice shows again when a passing one goes."""
+        if standing is not None:
+            if text:
+                self._standing[standing] = text
+            else:
+                self._standing.pop(standing, None)
+            text, sticky = " ".join(self._standing.values()), True
+        elif not text and self._standing:
+            text, sticky = " ".join(self._standing.values()), True
         self.notice_sticky = bool(text) and sticky
         self.notice.setText(text)
         self.notice.setToolTip(text)  # the whole of it, when longer than the NOTICE_LINES shown

@@ -211,6 +211,28 @@ def test_a_notice_goes_after_a_while_and_a_failure_stays(qtbot, demo_session, mo
     qtbot.waitUntil(lambda: gallery.notice.text() == "", timeout=3000)
 
 
+def test_standing_words_stay_together_and_return_after_a_passing_notice(qtbot, demo_session, monkeypatch) -> None:
+    """A bad tile's notice replaced "open read-only" under the grid, so the analyst lost the word that no decision
+    could be recorded (a review, session 24): standing words stay side by side, a passing notice shows for a while
+    and the standing ones come back; Ctrl+2 does not clear them."""
+    gallery = _gallery(qtbot, demo_session)
+    monkeypatch.setattr(type(gallery), "NOTICE_MS", 50)
+    gallery.show_notice("The workspace is open read-only.", standing="read-only")
+    gallery.show_notice("The image of #3 cannot be read, so its tile is grey: broken", standing="images")
+    text = gallery.notice.text()
+    assert "read-only" in text and "#3 cannot be read" in text and gallery.notice_sticky
+    gallery.show_notice("The image of #5 cannot be read, so its tile is grey: broken", standing="images")
+    assert "#5" in gallery.notice.text() and "#3" not in gallery.notice.text()  # one word a topic, the latest
+    gallery.show_notice("Undone: 1 sample back to confirmed.")
+    assert gallery.notice.text().startswith("Undone")
+    qtbot.waitUntil(lambda: "read-only" in gallery.notice.text() and "#5" in gallery.notice.text(), timeout=3000)
+    assert gallery.notice.isVisibleTo(gallery)
+    gallery.show_notice("")  # what Ctrl+2 does when nothing stands: the standing words still show
+    assert "read-only" in gallery.notice.text()
+    gallery.show_notice("", standing="images")
+    assert gallery.notice.text() == "The workspace is open read-only."
+
+
 def test_the_keys_go_back_where_they_were_after_a_question(qtbot, demo_session, monkeypatch) -> None:
     """The real question box (not the fixture's stand-in) answers and returns. Its focus hand-back (after a confirmed
     cluster's question the keys reached nothing on a display without a window manager: U did nothing; newcomer

@@ -119,7 +119,7 @@ def test_exporting_over_an_earlier_export_asks_and_a_file_is_named(qtbot, window
     dialog.path_edit.setText(str(out))
     bulk_answers.answer = False
     click_export(qtbot, dialog)
-    assert bulk_answers.asked[-1].startswith(f"{out} holds an earlier export")
+    assert bulk_answers.asked[-1].startswith(f"{out} holds an earlier naviewer export")
     assert (out / "provenance.json").read_text() == first and dialog.isVisible()
     bulk_answers.answer = True
     click_export(qtbot, dialog)
@@ -130,6 +130,30 @@ def test_exporting_over_an_earlier_export_asks_and_a_file_is_named(qtbot, window
     dialog.path_edit.setText(str(afile))
     click_export(qtbot, dialog)
     assert warnings and "a-file" in warnings[-1][1] and "not a folder" in warnings[-1][1] and "Errno" not in warnings[-1][1]
+
+
+def test_a_folder_of_the_users_own_files_is_refused_before_any_question(qtbot, window, tmp_path, bulk_answers,
+                                                                          monkeypatch):
+    """A folder holding the user's own README.txt and kept.txt is not "an earlier export": the dialog says the
+    folder is not one before asking anything, and the files stay as they were."""
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text: warnings.append((title, text)))
+    path = _folder_workspace(tmp_path)
+    window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "README.txt").write_text("mine")
+    (notes / "kept.txt").write_text("also mine")
+    asked_before = len(bulk_answers.asked)
+    dialog = window.export_dialog()
+    dialog.path_edit.setText(str(notes))
+    click_export(qtbot, dialog)
+    assert len(bulk_answers.asked) == asked_before
+    assert warnings and "not an earlier naviewer export" in warnings[-1][1] and str(notes) in warnings[-1][1]
+    assert (notes / "README.txt").read_text() == "mine" and (notes / "kept.txt").read_text() == "also mine"
+    dialog.reject()
 
 
 def test_the_export_checks_the_images_unless_told_not_to(qtbot, tmp_path) -> None:

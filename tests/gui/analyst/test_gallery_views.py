@@ -262,3 +262,38 @@ def test_one_unreadable_image_draws_a_grey_tile_and_is_named_once(qtbot) -> None
     session.set_selection([bad])
     session.set_current(bad)
     assert "cannot read the image" in panel.inspector.image.text() and "corrupt" in panel.inspector.image.text()
+
+
+def test_an_unreadable_image_is_tried_again_later_and_the_word_goes_when_it_reads(qtbot, monkeypatch) -> None:
+    """A failed image was never asked again until the workspace was reopened (a review, session 24), though a
+    permission fixed or a disk remounted mends it: asked again after IMAGE_RETRY_S, it reads, the grey tile and the
+    standing word under the grid go, and a failure that stays is said once."""
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.analysis.session import AnalysisSession
+    from naviewer.errors import NaviewerError
+    from naviewer.gui.analyst.panel import AnalystPanel
+
+    base = make_demo_session(300, 20, seed=3)
+    bad = int(np.flatnonzero(np.asarray(base.scores["flagged"], bool))[0])
+    broken = {"now": True}
+
+    class Images:
+        def image(self, i):
+            if int(i) == bad and broken["now"]:
+                raise NaviewerError("permission denied", f"/data/{bad}.png")
+            return np.asarray(base.images[int(i)]) if not hasattr(base.images, "image") else base.images.image(int(i))
+
+    session = AnalysisSession(base.scores, base.labels, base.class_names, images=Images(), embeddings=base.embeddings)
+    failed = []
+    session.image_failed.connect(lambda sid, problem: failed.append(sid))
+    panel = AnalystPanel(session)
+    qtbot.addWidget(panel)
+    panel.resize(1280, 720)
+    panel.show()
+    panel.grab()
+    qtbot.waitUntil(lambda: f"#{bad} cannot be read" in panel.gallery.notice.text(), timeout=3000)
+    monkeypatch.setattr(AnalysisSession, "IMAGE_RETRY_S", 0.0)
+    assert session.image(bad) is None and failed == [bad]  # still broken: asked again, said once
+    broken["now"] = False
+    assert session.image(bad) is not None and bad not in session.image_problems
+    qtbot.waitUntil(lambda: f"#{bad}" not in panel.gallery.notice.text(), timeout=3000)

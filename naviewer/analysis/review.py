@@ -13,6 +13,7 @@ from typing import Optional, Protocol, Sequence
 import numpy as np
 
 from naviewer.errors import NaviewerError
+from naviewer.workspace.store import OwnBatches, UndoResult
 
 REVIEW_STATES = ("unreviewed", "confirmed", "rejected", "later")
 STATE_CODE = {name: code for code, name in enumerate(REVIEW_STATES)}
@@ -21,13 +22,18 @@ STATE_CODE = {name: code for code, name in enumerate(REVIEW_STATES)}
 class ReviewStore(Protocol):
     """What the session needs from a store (a subset of the workspace store's API)."""
 
-    def set_review(self, sample_ids: Sequence[int] | np.ndarray, state: str, reviewer: str, note: str = "") -> None: ...
+    def set_review(self, sample_ids: Sequence[int] | np.ndarray, state: str, reviewer: str, note: str = "", *,
+                   skip_unchanged: bool = False, only_from: Optional[str] = None) -> tuple[Optional[int], np.ndarray]: ...
+
+    def last_batch_id(self) -> int: ...
 
     def review_states(self) -> np.ndarray: ...
 
-    def undo_last(self, reviewer: Optional[str] = None) -> list[int]: ...
+    def undo_last(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> list[int]: ...
 
-    def has_undoable(self, reviewer: Optional[str] = None) -> bool: ...
+    def undo_last_detail(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> UndoResult: ...
+
+    def has_undoable(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> bool: ...
 
     def audit_log(self, limit: Optional[int] = None) -> list[dict]: ...
 
@@ -54,12 +60,23 @@ class MemoryReviewStore:
         self._states = np.array(["unreviewed"] * n, dtype=object)
         self._log: list[dict] = []
         self._batch = 0
+        self._undone_empty: set[int] = set()  # batches undone with every sample decided again since
 
-    def set_review(self, sample_ids, state: str, reviewer: str, note: str = "") -> None:
+    def set_review(self, sample_ids, state: str, reviewer: str, note: str = "", *, skip_unchanged: bool = False,
+                   only_from: Optional[str] = None) -> tuple[Optional[int], np.ndarray]:
+        """As the workspace store's: (the batch's id or None when nothing was written, the ids written)."""
         check_state(state)
+        if only_from is not None:
+            check_state(only_from)
         ids = np.unique(np.asarray(sample_ids, dtype=np.int64))
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self._states)):
             raise NaviewerError(f"sample ids out of range 0..{len(self._states) - 1}")
+        if skip_unchanged:
+            ids = ids[self._states[ids].astype(str) != state]
+        if only_from is not None:
+            ids = ids[self._states[ids].astype(str) == only_from]
+        if len(ids) == 0:
+            return None, ids
         self._batch += 1
         now = time.time()
         for i in ids.tolist():
@@ -68,39 +85,54 @@ class MemoryReviewStore:
             self._log.append(
                 {"sample_id": i, "old": old, "new": state, "reviewer": reviewer, "time": now, "note": note, "batch": self._batch}
             )
+        return self._batch, ids
+
+    def last_batch_id(self) -> int:
+        return self._batch
 
     def review_states(self) -> np.ndarray:
         return self._states.astype(str)
 
-    def _undoable_batches(self, reviewer: Optional[str]) -> list[int]:
-        undone_batches = {row["undoes"] for row in self._log if "undoes" in row}
+    def _undoable_batches(self, reviewer: Optional[str], mine: Optional[OwnBatches] = None) -> list[int]:
+        undone_batches = {row["undoes"] for row in self._log if "undoes" in row} | self._undone_empty
         return [
             row["batch"]
             for row in self._log
             if "undoes" not in row and row["batch"] not in undone_batches and (reviewer is None or row["reviewer"] == reviewer)
+            and (mine is None or mine.holds(row["batch"]))
         ]
 
-    def has_undoable(self, reviewer: Optional[str] = None) -> bool:
-        return bool(self._undoable_batches(reviewer))
+    def has_undoable(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> bool:
+        return bool(self._undoable_batches(reviewer, mine))
 
-    def undo_last(self, reviewer: Optional[str] = None) -> list[int]:
-        batches = self._undoable_batches(reviewer)
+    def undo_last(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> list[int]:
+        return self.undo_last_detail(reviewer, mine).reverted
+
+    def undo_last_detail(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> UndoResult:
+        batches = self._undoable_batches(reviewer, mine)
         if not batches:
-            return []
+            return UndoResult(None, [], [])
         target = max(batches)
         rows = [row for row in self._log if row["batch"] == target]
         self._batch += 1
         now = time.time()
+        reverted, skipped = [], []
         for row in rows:
             current = self._states[row["sample_id"]]
+            if current != row["new"]:  # decided again since: left as it is, as the workspace store does
+                skipped.append(int(row["sample_id"]))
+                continue
             self._states[row["sample_id"]] = row["old"]
+            reverted.append(int(row["sample_id"]))
             self._log.append(
                 {
                     "sample_id": row["sample_id"], "old": current, "new": row["old"], "reviewer": row["reviewer"],
                     "time": now, "note": "undo", "batch": self._batch, "undoes": target,
                 }
             )
-        return sorted(row["sample_id"] for row in rows)
+        if not reverted:  # the undo is still recorded (no sample row), so the next one takes the batch before
+            self._undone_empty.add(target)
+        return UndoResult(target, sorted(reverted), sorted(skipped))
 
     def audit_log(self, limit: Optional[int] = None) -> list[dict]:
         """Audit rows oldest first; with ``limit``, the most recent ``limit`` rows (as the workspace store)."""

@@ -150,6 +150,14 @@ class AnalysisSession:
             require_finite(embeddings)  # NaN rows made one-sample clusters of everything
         self.store: ReviewStore = store if store is not None else MemoryReviewStore(self.n)
         self.reviewer = reviewer or default_reviewer()
+        # the batches U may undo: this session's own, and its reviewer's from before it opened (not those another
+        # process writes meanwhile under the same login name)
+        from naviewer.workspace.store import OwnBatches
+
+        last = getattr(self.store, "last_batch_id", None)
+        self._mine = OwnBatches(last() if callable(last) else 0)
+        self.last_written = np.zeros(0, np.int64)  # the ids the latest review() wrote
+        self.last_undo: Any = None  # the latest undo's UndoResult (its batch, reverted and skipped ids)
         # a lazy column (the store's SampleColumn: 10M keys read in windows) is kept as it is; anything else is copied
         from naviewer.workspace.store import SampleColumn
 
@@ -431,20 +439,30 @@ class AnalysisSession:
     def state_of(self, i: int) -> str:
         return REVIEW_STATES[int(self._codes[i])]
 
-    def review(self, ids: Sequence[int] | np.ndarray, state: str, note: str = "") -> np.ndarray:
+    def review(self, ids: Sequence[int] | np.ndarray, state: str, note: str = "",
+               only_from: Optional[str] = None) -> np.ndarray:
         """Record ``state`` for those of ``ids`` not already in it, through the store (committed at once), and
-        notify views; returns every id asked for. A decision that changes nothing records nothing: it used to
-        add an empty batch to the history, which Undo then reverted without a visible effect."""
+        notify views; returns every id asked for (:attr:`last_written`: those written). A decision that changes
+        nothing records nothing: it used to add an empty batch to the history, which Undo then reverted without a
+        visible effect. What is "already in it" is read by the store inside the write, not from this session's
+        copy, which is up to a poll old: a key on a sample another writer had just changed was dropped without a
+        word. ``only_from``: write only the ids the store now holds in that state (a revert)."""
         check_state(state)
         ids = np.unique(np.asarray(ids, dtype=np.int64).ravel())
+        self.last_written = np.zeros(0, np.int64)
         if len(ids) == 0:
             return ids
-        changed = ids[self._codes[ids] != STATE_CODE[state]]
-        if len(changed) == 0:
-            return ids
-        self.store.set_review(changed, state, self.reviewer, note)
-        self._codes[changed] = STATE_CODE[state]
-        self.review_changed.emit(changed)
+        batch, written = self.store.set_review(ids, state, self.reviewer, note, skip_unchanged=True,
+                                               only_from=only_from)
+        self._mine.add(batch)
+        written = np.asarray(written, dtype=np.int64)
+        self.last_written = written
+        # the store now holds ``state`` for every id (written, or already there) unless only_from left some out
+        settled = ids if only_from is None else written
+        changed = np.union1d(settled[self._codes[settled] != STATE_CODE[state]], written)
+        self._codes[settled] = STATE_CODE[state]
+        if len(changed):
+            self.review_changed.emit(changed)
         return ids
 
     def confirm(self, ids) -> np.ndarray:
@@ -458,14 +476,19 @@ class AnalysisSession:
 
     def can_undo(self) -> bool:
         """Whether :meth:`undo` has a decision of this reviewer left to revert (the Undo buttons' state)."""
-        return bool(self.store.has_undoable(self.reviewer))
+        return bool(self.store.has_undoable(self.reviewer, self._mine))
 
     def undo(self) -> np.ndarray:
-        """Revert this reviewer's last decision batch (the store logs the undo as a new batch)."""
-        ids = np.asarray(self.store.undo_last(self.reviewer), dtype=np.int64)
+        """Revert this session's last decision batch (or its reviewer's from before it opened; never one another
+        process wrote since under the same name); the store logs the undo as a new batch. Returns the reverted
+        ids; :attr:`last_undo` says also which of the batch's samples were decided again since and left."""
+        self.last_undo = self.store.undo_last_detail(self.reviewer, self._mine)
+        ids = np.asarray(self.last_undo.reverted, dtype=np.int64)
+        before = self._codes
         self.refresh_states()
-        if len(ids):
-            self.review_changed.emit(ids)
+        changed = np.union1d(ids, np.flatnonzero(before != self._codes)) if len(before) == len(self._codes) else ids
+        if len(changed):
+            self.review_changed.emit(changed.astype(np.int64))
         return ids
 
     def refresh_states(self) -> None:

@@ -55,6 +55,34 @@ STORE_SCHEMA = 1
 REVIEW_STATES = ("unreviewed", "confirmed", "rejected", "later")
 UNREVIEWED = "unreviewed"
 
+
+class OwnBatches:
+    """The review batches one window may undo: those it wrote itself, and its reviewer's from before it opened
+    (a later sitting undoes an earlier one's last decision). A batch another process wrote meanwhile under the
+    same login name (``naviewer review``, a second window) is not one of them."""
+
+    def __init__(self, opened_after: int = 0) -> None:
+        self.opened_after = int(opened_after)
+        self.written: set[int] = set()
+
+    def add(self, batch_id: Optional[int]) -> None:
+        if batch_id is not None:
+            self.written.add(int(batch_id))
+
+    def holds(self, batch_id: int) -> bool:
+        return int(batch_id) <= self.opened_after or int(batch_id) in self.written
+
+
+class UndoResult:
+    """What one undo did: the batch it took (None: nothing left to undo), the samples it put back, and the
+    batch's samples decided again since, which it left as they are."""
+
+    def __init__(self, batch: Optional[int], reverted: list[int], skipped: list[int]) -> None:
+        self.batch, self.reverted, self.skipped = batch, reverted, skipped
+
+    def __repr__(self) -> str:
+        return f"UndoResult(batch={self.batch}, reverted={self.reverted}, skipped={self.skipped})"
+
 #: known score arrays and the dtype kind they are stored as ("f": keep float width, else cast)
 SCORE_KEYS: dict[str, str] = {
     "density": "f",
@@ -880,9 +908,16 @@ class WorkspaceStore:
 
     # -- review -----------------------------------------------------------------------------
     def set_review(
-        self, sample_ids: "int | Iterable[int] | np.ndarray", state: str, reviewer: str, note: str = ""
-    ) -> None:
-        """Record one decision for every id, as one batch (one undo step), committed at once."""
+        self, sample_ids: "int | Iterable[int] | np.ndarray", state: str, reviewer: str, note: str = "", *,
+        skip_unchanged: bool = False, only_from: Optional[str] = None,
+    ) -> tuple[Optional[int], np.ndarray]:
+        """Record one decision for every id, as one batch (one undo step), committed at once; returns (the batch's
+        id or None when nothing was written, the ids written).
+
+        Read inside the write's own transaction: ``skip_unchanged`` leaves out the ids already in ``state``;
+        ``only_from`` writes only the ids now in that state. A window's copy of the states is up to a poll old, so
+        a check against it dropped a key on a sample another writer had just changed, and a revert put back a
+        decision another reviewer had made since (a review-key probe, session 25)."""
         if state not in REVIEW_STATES:
             raise NaviewerError(f"unknown review state {state!r}; expected one of {', '.join(REVIEW_STATES)}")
         if not reviewer or not str(reviewer).strip():
@@ -896,10 +931,18 @@ class WorkspaceStore:
             raise NaviewerError(f"the reviewer name is {len(str(reviewer)):,} characters long; at most {REVIEWER_MAX}")
         ids = self._validate_ids(sample_ids)
         if ids.size == 0:
-            return
+            return None, ids
+        if only_from is not None and only_from not in REVIEW_STATES:
+            raise NaviewerError(f"unknown review state {only_from!r}; expected one of {', '.join(REVIEW_STATES)}")
         now = time.time()
         with self._write(checkpoint=True, wait_s=self.review_wait_s) as conn:
             old = self._current_states(conn, ids)
+            if skip_unchanged or only_from is not None:
+                keep = [(old.get(int(i), UNREVIEWED) != state or not skip_unchanged)
+                        and (only_from is None or old.get(int(i), UNREVIEWED) == only_from) for i in ids.tolist()]
+                ids = ids[np.asarray(keep, dtype=bool)]
+                if ids.size == 0:
+                    return None, ids
             batch = conn.execute(
                 "INSERT INTO review_batches(reviewer, time, kind, note) VALUES(?, ?, 'set', ?)",
                 (reviewer, now, note),
@@ -915,6 +958,12 @@ class WorkspaceStore:
                 "INSERT INTO audit(sample_id, old, new, reviewer, time, note, batch) VALUES(?, ?, ?, ?, ?, ?, ?)",
                 [(sid, old.get(sid, UNREVIEWED), state, reviewer, now, note, batch) for sid in id_list],
             )
+        return int(batch), ids
+
+    def last_batch_id(self) -> int:
+        """The newest review batch's id (0 when none): where a window's own decisions begin."""
+        row = self._conn().execute("SELECT MAX(id) FROM review_batches").fetchone()
+        return int(row[0] or 0) if row else 0
 
     @staticmethod
     def _current_states(conn: sqlite3.Connection, ids: "np.ndarray | Sequence[int]") -> dict[int, str]:
@@ -925,35 +974,43 @@ class WorkspaceStore:
             states.update(conn.execute(f"SELECT sample_id, state FROM review WHERE sample_id IN ({marks})", chunk))
         return states
 
-    def has_undoable(self, reviewer: Optional[str] = None) -> bool:
-        """Whether :meth:`undo_last` has a decision batch (of ``reviewer`` if given) left to revert; a read."""
-        query = ("SELECT 1 FROM review_batches b WHERE b.kind='set' "
+    @staticmethod
+    def _undoable(conn: sqlite3.Connection, reviewer: Optional[str], mine: Optional[OwnBatches]) -> Optional[tuple]:
+        """(id, reviewer) of the newest decision batch not undone, of ``reviewer`` if given and among ``mine`` if
+        given (the window's own batches, and its reviewer's from before it opened): the same login name in the
+        command line or a second window is another hand, whose decisions U undid (a review-key probe)."""
+        query = ("SELECT b.id, b.reviewer FROM review_batches b WHERE b.kind='set' "
                  "AND NOT EXISTS (SELECT 1 FROM review_batches u WHERE u.undo_of = b.id) ")
         params: tuple = ()
         if reviewer is not None:
             query += "AND b.reviewer=? "
             params = (reviewer,)
-        return self._conn().execute(query + "LIMIT 1", params).fetchone() is not None
+        for row in conn.execute(query + "ORDER BY b.id DESC", params):
+            if mine is None or mine.holds(int(row[0])):
+                return int(row[0]), row[1]
+        return None
 
-    def undo_last(self, reviewer: Optional[str] = None) -> list[int]:
-        """Revert the latest not-yet-undone decision batch (of ``reviewer`` if given).
+    def has_undoable(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> bool:
+        """Whether :meth:`undo_last` has a decision batch (of ``reviewer``, among ``mine``, if given) left; a read."""
+        return self._undoable(self._conn(), reviewer, mine) is not None
+
+    def undo_last(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> list[int]:
+        """Revert the latest not-yet-undone decision batch (of ``reviewer`` and among ``mine`` if given).
 
         Only samples still in the state that batch set are reverted (a later decision by someone
         else is not clobbered). The undo is itself logged as a batch of audit rows, so the log
         stays append-only. Returns the reverted sample ids (empty if nothing to undo).
         """
+        return self.undo_last_detail(reviewer, mine).reverted
+
+    def undo_last_detail(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> UndoResult:
+        """:meth:`undo_last`, saying also which batch it took and which of its samples were decided again since
+        (left as they are): an undo that reverted nothing read "Nothing of yours to undo" while it had used up a
+        step (a review-key probe)."""
         with self._write(checkpoint=True, wait_s=self.review_wait_s) as conn:
-            query = (
-                "SELECT b.id, b.reviewer FROM review_batches b WHERE b.kind='set' "
-                "AND NOT EXISTS (SELECT 1 FROM review_batches u WHERE u.undo_of = b.id) "
-            )
-            params: tuple = ()
-            if reviewer is not None:
-                query += "AND b.reviewer=? "
-                params = (reviewer,)
-            row = conn.execute(query + "ORDER BY b.id DESC LIMIT 1", params).fetchone()
+            row = self._undoable(conn, reviewer, mine)
             if row is None:
-                return []
+                return UndoResult(None, [], [])
             batch_id, batch_reviewer = int(row[0]), row[1]
             entries = conn.execute("SELECT sample_id, old, new FROM audit WHERE batch=? ORDER BY id", (batch_id,)).fetchall()
             bad = [entry for entry in entries if entry[1] not in REVIEW_STATES or entry[2] not in REVIEW_STATES]
@@ -979,7 +1036,9 @@ class WorkspaceStore:
                 "INSERT INTO audit(sample_id, old, new, reviewer, time, note, batch) VALUES(?, ?, ?, ?, ?, ?, ?)",
                 [(sid, new, old, who, now, note, undo_batch) for sid, old, new in reverts],
             )
-        return [int(sid) for sid, _, _ in reverts]
+            reverted = {int(sid) for sid, _, _ in reverts}
+            skipped = sorted({int(sid) for sid, _, _ in entries} - reverted)
+        return UndoResult(batch_id, [int(sid) for sid, _, _ in reverts], skipped)
 
     def review_states(self) -> np.ndarray:
         """Current state of every sample (``'<U10'`` array of length N, 'unreviewed' by default)."""

@@ -67,6 +67,38 @@ def test_undo_last_batch_per_reviewer_and_logged(ws) -> None:
     assert log[4]["note"].startswith("undo of batch") and (log[4]["old"], log[4]["new"]) == ("confirmed", "unreviewed")
 
 
+@pytest.mark.parametrize("kind", ["workspace", "memory"])
+def test_writes_read_the_stores_own_states_and_undo_keeps_to_its_own_batches(ws, kind) -> None:
+    """A window's copy of the states is up to a poll old, so what a write skips is read by the store inside the
+    write (skip_unchanged, only_from); U takes only the window's own batches (and its reviewer's from before it
+    opened), never one another process wrote meanwhile under the same name; an undo says what it left."""
+    from naviewer.analysis.review import MemoryReviewStore
+    from naviewer.workspace.store import OwnBatches
+
+    store = ws.store if kind == "workspace" else MemoryReviewStore(ws.store.sample_count())
+    batch, written = store.set_review([1, 2], "confirmed", "alice")
+    assert batch is not None and written.tolist() == [1, 2]
+    mine = OwnBatches(store.last_batch_id())  # a window opens: alice's earlier batch is hers to undo
+    store.set_review([2], "rejected", "bob")
+    batch, written = store.set_review([1, 2, 3], "confirmed", "alice", skip_unchanged=True)
+    mine.add(batch)
+    assert written.tolist() == [2, 3]  # 1 already confirmed in the store
+    batch, written = store.set_review([1, 2], "confirmed", "alice", skip_unchanged=True)
+    assert batch is None and len(written) == 0  # nothing to write: no empty batch for Undo to take
+    store.set_review([4], "rejected", "alice")  # the command line, same name: not the window's
+    batch, written = store.set_review([3, 4], "unreviewed", "alice", only_from="confirmed")
+    mine.add(batch)
+    assert written.tolist() == [3] and store.review_states()[4] == "rejected"
+    assert store.undo_last("alice", mine) == [3]  # the window's latest: the revert of 3
+    store.set_review([2], "later", "carol")
+    result = store.undo_last_detail("alice", mine)  # 2 and 3: 2 decided again by carol since
+    assert result.reverted == [3] and result.skipped == [2]
+    result = store.undo_last_detail("alice", mine)  # the batch from before the window opened
+    assert sorted(result.reverted) == [1] and result.skipped == [2]
+    assert store.undo_last_detail("alice", mine).batch is None and not store.has_undoable("alice", mine)
+    assert store.review_states()[4] == "rejected" and store.has_undoable("alice")  # the command line's stays
+
+
 def test_audit_log_is_append_only(ws) -> None:
     ws.store.set_review([1], "confirmed", "alice")
     conn = sqlite3.connect(ws.path / "naviewer.sqlite")

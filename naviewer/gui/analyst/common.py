@@ -300,6 +300,8 @@ def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt
         shortcut = QShortcut(QKeySequence(key), owner)
         shortcut.setContext(context)
         shortcut.setWhatsThis(text)
+        if deciding(shortcut.key()):
+            shortcut.setAutoRepeat(False)
         if on_screen_only:
             name = shortcut.key().toString(QKeySequence.SequenceFormat.NativeText)
 
@@ -313,7 +315,54 @@ def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt
         else:
             shortcut.activated.connect(slot)
         made.append(shortcut)
+    if context == Qt.ShortcutContext.WidgetWithChildrenShortcut:
+        let_typing_children_type(owner)
     return made
+
+
+#: the keys that decide or undo. A held one is not repeated: one C and five repeats of a held key confirmed six
+#: samples, each auto-advance moving the next flag under it (a review-key probe, session 25)
+DECIDING_KEYS = frozenset({"C", "R", "L", "U", "Del"})
+
+
+def deciding(sequence: QKeySequence) -> bool:
+    """Whether ``sequence`` decides or undoes (:data:`DECIDING_KEYS`, or the platform's Undo)."""
+    text = sequence.toString(QKeySequence.SequenceFormat.PortableText)
+    return text in DECIDING_KEYS or any(sequence.matches(undo) == QKeySequence.SequenceMatch.ExactMatch
+                                        for undo in QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
+
+
+class _TypingGuard(QObject):
+    """Lets a combo box, spin box or text field take the letters typed into it (and its own Undo) before a view's
+    shortcuts do: "r" typed in the map's Colour-by list to reach "review state" rejected the map's selection, and
+    "u" undid the last decision (a review-key probe, session 25). F is left to the gallery's filter panel key, as the
+    filter panel does (it shows and hides that panel from anywhere in it)."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.ShortcutOverride:
+            mods = event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier & ~Qt.KeyboardModifier.KeypadModifier
+            text = event.text()
+            typed = not mods and text.strip() and text.isprintable() and event.key() != Qt.Key.Key_F
+            if typed or event.matches(QKeySequence.StandardKey.Undo):
+                event.accept()
+        return False
+
+
+_TYPING_GUARD: Optional[_TypingGuard] = None
+
+
+def let_typing_children_type(owner: QWidget) -> None:
+    """Install :class:`_TypingGuard` on every text-taking child ``owner`` has now (its shortcuts cover them)."""
+    from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QTextEdit
+
+    global _TYPING_GUARD
+    if _TYPING_GUARD is None:
+        _TYPING_GUARD = _TypingGuard()
+    for kind in (QComboBox, QAbstractSpinBox, QLineEdit, QTextEdit, QPlainTextEdit):
+        for child in owner.findChildren(kind):
+            if not child.property("naviewerTypingGuard"):
+                child.installEventFilter(_TYPING_GUARD)
+                child.setProperty("naviewerTypingGuard", True)
 
 
 def process_events_while(busy: Callable[[], bool], timeout_s: float) -> bool:
@@ -328,3 +377,28 @@ def process_events_while(busy: Callable[[], bool], timeout_s: float) -> bool:
         QCoreApplication.processEvents()
         time.sleep(0.002)
     return True
+
+
+def undo_words(session: AnalysisSession, ids: np.ndarray) -> str:
+    """What an undo did, in one line: the samples put back and the states they went to ("109 back to unreviewed",
+    #id when one), and the batch's samples decided again since by another hand, left as they are. An undo that
+    reverted nothing read "Nothing of yours to undo" while it had used up a step (a review-key probe)."""
+    from naviewer.analysis.review import REVIEW_STATES
+
+    result = getattr(session, "last_undo", None)
+    skipped = list(getattr(result, "skipped", []) or [])
+    left = ""
+    if skipped:
+        named = ", ".join(f"#{int(i)}" for i in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        left = (f" {plural(len(skipped))} of that decision ({named}) {'was' if len(skipped) == 1 else 'were'} "
+                "decided again since (another window or naviewer review) and stay as they are.")
+    if not len(ids):
+        if result is not None and getattr(result, "batch", None) is not None:
+            return "Nothing undone:" + left + " U again undoes your decision before it."
+        return "Nothing of yours to undo."
+    states = session.state_codes[np.asarray(ids, dtype=np.int64)]
+    parts = [f"{int(k):,} to {REVIEW_STATES[code]}" for code, k in zip(*np.unique(states, return_counts=True))]
+    what = f"#{int(ids[0])}" if len(ids) == 1 else plural(len(ids))
+    head = (f"Undone: {what} back to {session.state_of(int(ids[0]))}." if len(parts) == 1
+            else f"Undone: {what} back ({', '.join(parts)}).")
+    return head + left

@@ -10,6 +10,7 @@ N next unreviewed. Every decision goes through the session to the store at once.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -42,6 +43,7 @@ from naviewer.gui.analyst.common import (
     ThumbnailCache,
     decide,
     keyed_shortcuts,
+    undo_words,
     on_screen,
     plural,
     process_events_while,
@@ -488,6 +490,10 @@ class GalleryView(QAbstractItemView):
 
     # -- keys -----------------------------------------------------------------------------------
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if event.isAutoRepeat() and (event.matches(QKeySequence.StandardKey.Undo)
+                                     or self.KEYS.get(Qt.Key(event.key())) in ("confirmed", "rejected", "later", "undo")):
+            event.accept()  # a held C confirmed one sample after another as each auto-advance moved on (a probe)
+            return
         if event.matches(QKeySequence.StandardKey.Undo):
             self.review_key.emit("undo")
             return
@@ -778,7 +784,7 @@ class GalleryWidget(QWidget):
                 ctx.check()
                 rows = row_map(ids, session.n) if len(ids) * 4 >= session.n else None  # a full map: made here
                 ctx.check()
-                result: Any = {"ids": ids, "base": len(base), "rows": rows, "keep_scroll": keep_scroll}
+                result: Any = {"ids": ids, "base": len(base), "rows": rows, "keep_scroll": keep_scroll, "async": True}
             except JobCancelled:
                 return
             except Exception as exc:  # noqa: BLE001 - shown in the gallery, never lost in a thread
@@ -810,6 +816,10 @@ class GalleryWidget(QWidget):
         if resorted and len(ids) and not self.view.selectionModel().hasSelection():
             # a new sort shows its top: the first tile takes the focus (the keys act on what is in view), where
             # the focused tile used to stay, scrolled into view near the bottom (newcomer session 13)
+            if result.get("async") and self.session.current is not None and self.session.current != int(ids[0]):
+                # a background sort lands when it lands: a key pressed just then was meant for the tile focused
+                # before, and decided the new top instead (a review-key probe, session 25)
+                self._focus_moved_at = time.monotonic()
             self.session.set_current(int(ids[0]), source=None)
             self.view.selectionModel().setCurrentIndex(self.model.row_index(0), QItemSelectionModel.SelectionFlag.NoUpdate)
             self.view.scrollToTop()
@@ -1073,6 +1083,12 @@ class GalleryWidget(QWidget):
                              "Nothing to decide on: click a tile (or press N for the next flag).")
             return ids
         if not len(self.selected_ids()):  # the tile under focus: decided only when the analyst can see it
+            moved_at = getattr(self, "_focus_moved_at", None)
+            if moved_at is not None and time.monotonic() - moved_at < self.FOCUS_MOVED_GRACE_S:
+                self._focus_moved_at = None
+                self.show_notice(f"The new order arrived just now and put the focus on #{int(ids[0])}, its top: "
+                                 "nothing decided. Press the key again to decide it.")
+                return np.zeros(0, np.int64)
             index = self.view.currentIndex()
             if index.isValid() and index.row() not in self.view.visible_rows() and self.isVisible():
                 self.view.scrollTo(index)
@@ -1144,13 +1160,7 @@ class GalleryWidget(QWidget):
         if len(ids):
             self.session.set_selection(ids, source=None)
             self.session.set_current(int(ids[0]), source=None)
-            # the states they went back to, counted ("109 back to unreviewed" of which one went back to later)
-            states = self.session.state_codes[np.asarray(ids, dtype=np.int64)]
-            parts = [f"{int(k):,} to {REVIEW_STATES[code]}" for code, k in zip(*np.unique(states, return_counts=True))]
-            self.show_notice(f"Undone: {plural(len(ids))} back to {self.session.state_of(int(ids[0]))}." if len(parts) == 1
-                             else f"Undone: {plural(len(ids))} back ({', '.join(parts)}).")
-        else:
-            self.show_notice("Nothing of yours to undo.")
+        self.show_notice(undo_words(self.session, ids))
         return ids
 
     def _pending(self, ids: np.ndarray, code: int, after: Optional[int]) -> Optional[int]:
@@ -1303,6 +1313,9 @@ class GalleryWidget(QWidget):
         self.show_notice(notice)
         self.move_to(sid)
         return sid
+
+    #: a decision key this soon after a background sort moved the focus is not taken as meant for the new focus
+    FOCUS_MOVED_GRACE_S = 0.8
 
     #: the most lines the notice under the grid takes (its whole text is its tooltip)
     NOTICE_LINES = 2

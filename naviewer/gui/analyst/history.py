@@ -194,7 +194,7 @@ class ReviewHistory(QWidget):
             common.say_not_recorded(self, str(exc))
             return np.zeros(0, np.int64)
         self.buttons["undo"].setEnabled(self.session.can_undo())
-        self.status_message.emit(f"Undone: {plural(len(ids))}." if len(ids) else "Nothing of yours to undo.")
+        self.status_message.emit(common.undo_words(self.session, ids))
         return ids
 
     def show_samples(self) -> np.ndarray:
@@ -216,29 +216,36 @@ class ReviewHistory(QWidget):
         b = self.batch(batch_id)
         if b is None:
             return np.zeros(0, np.int64)
+        self.session.sync_with_store()  # the question counts from the store as it is now, not a poll ago
         codes = self.session.states()
-        back: dict[str, list[int]] = {}
+        back: dict[tuple[str, str], list[int]] = {}  # (the state before, the state the batch set) -> ids
         for sid, old, new in b["pairs"]:
             if codes[sid] == new and old != new:
-                back.setdefault(old, []).append(sid)
+                back.setdefault((old, new), []).append(sid)
         total = sum(len(v) for v in back.values())
         if total == 0:
             self.status_message.emit(f"Batch {batch_id}: every sample has been decided again since; nothing to revert.")
             return np.zeros(0, np.int64)
         skipped = len(b["pairs"]) - total
-        question = (f"Revert batch {batch_id}: put {plural(total)} back to " + _counts(Counter({k: len(v) for k, v in back.items()}))
+        question = (f"Revert batch {batch_id}: put {plural(total)} back to " + _counts(Counter({k[0]: len(v) for k, v in back.items()}))
                     + "?" + (f" {plural(skipped)} decided again since stay as they are." if skipped else ""))
         if not common.ask_user(self, f"Revert batch {batch_id}", question):
             return np.zeros(0, np.int64)
         done = []
         try:
-            for old, ids in back.items():
-                done.append(self.session.review(np.asarray(ids, np.int64), old, note=f"revert of batch {batch_id}"))
+            for (old, new_state), ids in back.items():
+                # only those the store still holds in the batch's state, read inside the write: this window's copy
+                # is up to a poll old, and a revert put back a decision another reviewer had made since (a probe)
+                self.session.review(np.asarray(ids, np.int64), old, note=f"revert of batch {batch_id}",
+                                    only_from=new_state)
+                done.append(self.session.last_written)
         except NaviewerError as exc:  # a read-only workspace
             common.say_not_recorded(self, str(exc))
             if not done:
                 return np.zeros(0, np.int64)
-        ids = np.unique(np.concatenate(done))
-        self.status_message.emit(f"Reverted batch {batch_id}: {plural(len(ids))}.")
+        ids = np.unique(np.concatenate(done)) if done else np.zeros(0, np.int64)
+        late = total - len(ids)
+        self.status_message.emit(f"Reverted batch {batch_id}: {plural(len(ids))}."
+                                 + (f" {plural(late)} decided again meanwhile elsewhere stay as they are." if late else ""))
         return ids
 

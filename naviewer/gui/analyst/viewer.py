@@ -91,6 +91,8 @@ class SampleViewer(QDialog):
                 shortcut = QShortcut(QKeySequence(key), self)
                 shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 shortcut.setWhatsThis(text)
+                if action in ("confirmed", "rejected", "later", "undo"):
+                    shortcut.setAutoRepeat(False)  # a held key decided one sample after another (a probe)
                 shortcut.activated.connect(lambda a=action: self.act(a))
                 self.shortcuts.append(shortcut)
 
@@ -198,6 +200,10 @@ class SampleViewer(QDialog):
 
     # -- keys ---------------------------------------------------------------------------------------
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if event.isAutoRepeat() and (event.matches(QKeySequence.StandardKey.Undo)
+                                     or self.KEYS.get(Qt.Key(event.key())) in ("confirmed", "rejected", "later", "undo")):
+            event.accept()  # a held key decides once
+            return
         if event.matches(QKeySequence.StandardKey.Undo):
             self.act("undo")
             return

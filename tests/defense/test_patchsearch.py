@@ -86,15 +86,34 @@ def test_search_ranks_the_checkerboards_first_and_its_window_covers_them():
     assert np.isnan(result.score[~searched]).all()
 
 
-def test_classifier_flags_the_poisons_everywhere():
-    result, truth, _ = _run(classifier=True, ensemble=3, iterations=200, classifier_width=8)
+@pytest.mark.parametrize("settings, rules", [
+    ({}, ("robust_z", "own")),  # naviewer's default: the neighbour-averaged log-odds' robust outliers
+    (dict(neighbours=0, rule="gmm2"), ("gmm2", "own")),  # the session-11 rule: the log-odds split, or p > 0.5
+])
+def test_classifier_flags_the_poisons_everywhere(settings, rules):
+    result, truth, _ = _run(classifier=True, ensemble=3, iterations=200, classifier_width=8, **settings)
     assert np.isfinite(result.score).all()  # the classifier scores every sample, searched or not
     flags = result.flags
     assert flags[truth].mean() >= 0.8
     assert flags[~truth].mean() <= 0.02
     assert auroc(result.score, truth) >= 0.95
-    assert result.threshold["rule"] in ("gmm2", "own")  # the log-odds split, or its fallback p > 0.5
+    assert result.threshold["rule"] in rules
     assert result.extras["patches"].shape[1:] == (3, TRIGGER, TRIGGER)
+    assert ("classifier_p" in result.extras) == (settings.get("neighbours", 10) > 0)
+
+
+def test_neighbours_lift_a_crowd_and_lower_a_lone_high_score():
+    """A poison among fellow poisons keeps its high p; a clean image the classifier alone scores high (among clean
+    neighbours) falls back towards the clean mass: what lets the outliers part them (results.md, session 25)."""
+    from naviewer.defense.detectors.patchsearch import neighbour_averaged
+
+    prob = np.full(40, 0.01)
+    prob[:10] = 0.6  # ten poisons, each the others' neighbours
+    prob[20] = 0.6  # one clean image with a trigger-like block, among clean neighbours
+    neighbours = np.array([[j for j in range(10) if j != i][:5] if i < 10 else [10 + (i - 10 + d) % 30 for d in range(1, 6)]
+                           for i in range(40)])
+    out = neighbour_averaged(prob, neighbours)
+    assert np.allclose(out[:10], 0.6) and out[20] < 0.2 and np.allclose(out[30:], 0.01)
 
 
 def test_grad_cam_peaks_at_the_planted_pixel():
@@ -129,7 +148,7 @@ def test_paste_and_assignment_helpers():
 
 
 @pytest.mark.parametrize("settings", [dict(window=-1), dict(prune=1.0), dict(per_round=0), dict(cam_layer="nope"),
-                                      dict(max_fraction=0.0)])
+                                      dict(max_fraction=0.0), dict(neighbours=-1)])
 def test_bad_settings_are_named(settings):
     store, _, _ = _data(clean=40, poisons=2)
     inputs = DetectorInputs(np.zeros((len(store), 0), np.float32), encoder=ToyEncoder(), images=store, image_size=SIZE)

@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
         comp = ", ".join(f"{session.class_name(lab)} {n}" for lab, n in cl.composition[:3])
         reach = f"{cl.anchor_reach:.2f}" if np.isfinite(cl.anchor_reach) else "-"
         mindist = f"{cl.mean_mindist:.4g}" if np.isfinite(cl.mean_mindist) else "-"  # "nan" read as a fault
-        print(f"{cl.cluster_id + 1:>4} {cl.size:>6} {cl.mean_density:>10.4g} {mindist:>9} {reach:>6}  "
+        density = f"{cl.mean_density:.4g}" if np.isfinite(cl.mean_density) else "-"  # (a patchsearch pass: no density)
+        print(f"{cl.cluster_id + 1:>4} {cl.size:>6} {density:>10} {mindist:>9} {reach:>6}  "
               f"{c['confirmed'] + c['rejected']:>4}/{cl.size:<4}  {comp}")
     if any(np.isfinite(cl.anchor_reach) for cl in clusters[: args.top]):
         print(REACH_LEGEND)

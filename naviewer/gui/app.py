@@ -131,11 +131,49 @@ def exec_with_ctrl_c(app, window) -> int:
     tick.timeout.connect(lambda: None)
     tick.start(250)
     previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    hook = sys.excepthook
+    sys.excepthook = unexpected_error_hook(window, hook)
     try:
         return int(app.exec())
     finally:
+        sys.excepthook = hook
         signal.signal(signal.SIGINT, previous)
         tick.stop()
+
+
+def unexpected_error_hook(window, previous):
+    """An exception raised in a Qt slot reaches only ``sys.excepthook``: the Analyst panel failed to open after a
+    detection with a traceback on stderr and no word in the window (a newcomer, session 25). This hook still
+    prints it, and the window says it in its Log and, one box at a time, in a warning: what failed, that what was
+    decided and trained is saved, where the details are. Only for the app's own event loop (the tests' Qt hook
+    stays theirs)."""
+    import traceback
+
+    showing = {"box": False}
+
+    def hook(kind, value, tb) -> None:
+        previous(kind, value, tb)
+        if issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            return
+        try:
+            from PySide6.QtWidgets import QMessageBox
+
+            details = "".join(traceback.format_exception(kind, value, tb)).rstrip()
+            window.state.log(f"unexpected error: {kind.__name__}: {value}\n{details}")
+            if showing["box"]:
+                return
+            showing["box"] = True
+            try:
+                QMessageBox.warning(window, "Something went wrong",
+                                    f"naviewer met an unexpected error: {kind.__name__}: {value}.\n\nWhat you decided "
+                                    "and trained is saved in the workspace. The details are in the Log panel; if a view "
+                                    "looks wrong, reopen the workspace (File ▸ Open).")
+            finally:
+                showing["box"] = False
+        except Exception:  # noqa: BLE001 - the hook must never raise itself
+            pass
+
+    return hook
 
 
 def main() -> None:

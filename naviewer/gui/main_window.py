@@ -1588,6 +1588,8 @@ class MainWindow(QMainWindow):
                    or self._last_train_settings() or None)
         dialog = TrainDialog(self, initial, n_samples=n, dift_available=self.workspace_path is not None
                              and self.training_job_factory is default_training_factory,
+                             confirmed=self._confirmed_count() if self.training_job_factory is default_training_factory
+                             else 0,
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
                              "No workspace or dataset is open: the configured training job decides what it trains on.",
@@ -1600,6 +1602,19 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda d=dialog: self.start_training(d.settings()))
         dialog.open()
         return dialog
+
+    def _confirmed_count(self) -> int:
+        """How many samples the open workspace's review confirmed as poisons (0 without one, or when unreadable)."""
+        if self.workspace_path is None:
+            return 0
+        try:
+            from naviewer.workspace import Workspace
+            from naviewer.workspace.runs import confirmed_ids
+
+            with Workspace.open(self.workspace_path, read_only=True) as ws:
+                return int(len(confirmed_ids(ws)))
+        except (NaviewerError, OSError):
+            return 0
 
     def _training_estimator(self):
         """The Train dialog's speed measurement on the images the training job would take (the open
@@ -1658,9 +1673,10 @@ class MainWindow(QMainWindow):
                 self.inform("Training with DIFT finished",
                             "DIFT did not stop the training for a review: "
                             + (note.rstrip(".") + "." if note else "it flagged nothing.")
-                            + " That is not a clean bill: DIFT finds poisons that crowd together away from the "
-                            "anchors. Run ▸ Detect… runs other detectors on this encoder (patchsearch for pasted "
-                            "patches); a longer training crowds more.")
+                            + ("" if "clean bill" in note else
+                               " That is not a clean bill: DIFT finds poisons that crowd together away from the "
+                               "anchors. Run ▸ Detect… runs other detectors on this encoder (patchsearch for pasted "
+                               "patches); a longer training crowds more."))
 
         job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else ""),
                              resources=resources, kind="training", torch_threads=tasks.training_threads(),

@@ -378,6 +378,14 @@ def default_training_job(settings: dict[str, Any], *, workspace: Optional[Path],
 
         return dift_job, run_dir
 
+    if settings.get("leave_out_confirmed") and workspace is not None:
+        def leave_out_job(ctx: JobContext) -> Any:
+            from naviewer.gui.training import run_leave_out_training
+
+            return run_leave_out_training(settings, ctx, workspace=workspace, run_name=name)
+
+        return leave_out_job, run_dir
+
     def job(ctx: JobContext) -> Any:
         from naviewer.gui.training import run_training
 

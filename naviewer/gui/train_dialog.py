@@ -150,6 +150,10 @@ def validate_train_settings(
         errors["image_size"] = error
     settings["image_size"] = size
     settings["dift"] = bool(raw.get("dift"))
+    settings["leave_out_confirmed"] = bool(raw.get("leave_out_confirmed"))
+    if settings["dift"] and settings["leave_out_confirmed"]:
+        errors["dift"] = ("DIFT in the loop trains on every sample: untick it to leave out the confirmed poisons, "
+                          "or untick leaving them out.")
     return settings, errors
 
 
@@ -169,6 +173,7 @@ class TrainDialog(QDialog):
         job_manager: Any = None,
         measure_after_probe: bool = False,
         dift_available: bool = False,
+        confirmed: int = 0,
     ) -> None:
         """``estimator(settings)`` gives a job function (``fn(ctx) -> dict`` like
         :func:`naviewer.gui.training.estimate_training_time`) that times a few training steps; with it the
@@ -245,6 +250,20 @@ class TrainDialog(QDialog):
         if not dift_available:
             self.dift.setToolTip("needs an open workspace (its anchors and detection passes): File ▸ New workspace…")
         form.addRow("", self.dift)
+        # after a review: train without the confirmed poisons, as naviewer run --leave-out-confirmed does. Train
+        # trained on every sample, the confirmed ones too, without a word (a newcomer, session 25)
+        self.leave_out = QCheckBox(f"Leave out the {confirmed:,} sample{'' if confirmed == 1 else 's'} confirmed as "
+                                   "poisons")
+        self.leave_out.setToolTip("as naviewer run WORKSPACE --leave-out-confirmed: a fresh encoder trained on the "
+                                  "samples your review keeps (recorded with the run, so a resume leaves out the same); "
+                                  "without DIFT in the loop")
+        self.leave_out.setChecked(confirmed > 0 and bool(values.get("leave_out_confirmed", True))
+                                  and not self.dift.isChecked())
+        self.leave_out.setVisible(confirmed > 0)
+        self.leave_out.toggled.connect(lambda on: on and self.dift.setChecked(False))
+        self.dift.toggled.connect(lambda on: on and self.leave_out.setChecked(False))
+        if confirmed > 0:
+            form.addRow("", self.leave_out)
 
         self.source_label = QLabel(source_description)
         self.source_label.setObjectName("hintLabel")
@@ -309,6 +328,7 @@ class TrainDialog(QDialog):
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentIndexChanged.connect(self._revalidate)
         self.dift.toggled.connect(self._revalidate)  # ticked last, it was left out of the settings (a newcomer)
+        self.leave_out.toggled.connect(self._revalidate)
         self.recipe.currentIndexChanged.connect(self._recipe_changed)
         self._settings: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
@@ -330,6 +350,7 @@ class TrainDialog(QDialog):
             "width": self.width_box.currentText(),
             "image_size": self.image_size.text(),
             "dift": self.dift.isChecked(),
+            "leave_out_confirmed": self.leave_out.isChecked() and self.leave_out.isVisibleTo(self),
         }
 
     def settings(self) -> dict[str, Any]:
@@ -369,7 +390,7 @@ class TrainDialog(QDialog):
                 edit.style().unpolish(edit)
                 edit.style().polish(edit)
             edit.setToolTip(self.errors.get(name, ""))
-        self.error_label.setText("\n".join(self.errors[f] for f in self.FIELDS if f in self.errors))
+        self.error_label.setText("\n".join(self.errors[f] for f in (*self.FIELDS, "dift") if f in self.errors))
         self.ok_button.setEnabled(not self.errors)
         self._update_speed()
 

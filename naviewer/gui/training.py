@@ -90,6 +90,29 @@ def run_dift_training(settings: dict[str, Any], ctx: JobContext, workspace: Path
                 "note": note}
 
 
+def run_leave_out_training(settings: dict[str, Any], ctx: JobContext, workspace: Path, run_name: str) -> dict[str, Any]:
+    """A fresh encoder trained on the samples the review keeps (every sample but the confirmed poisons), as
+    ``naviewer run WORKSPACE --leave-out-confirmed``: the run records what it left out, so a resume leaves out the
+    same. Returns the fit's summary, with ``left_out``."""
+    _import_engine()
+    from naviewer.defense.config import DiftConfig
+    from naviewer.ssl.trainer import TrainConfig
+    from naviewer.workflows.dift_training import train_with_dift
+    from naviewer.workspace import Workspace
+    from naviewer.workspace.runs import confirmed_ids
+
+    with Workspace.open(workspace) as ws:
+        exclude = confirmed_ids(ws)
+        if not len(exclude):
+            raise NaviewerError("no sample is confirmed as a poison any more: nothing to leave out (untick it to "
+                                "train on every sample)", ws.path)
+        ctx.progress(0, None, f"leaving out the {len(exclude):,} confirmed poisons")
+        config = TrainConfig.from_dict(train_config_values(settings))
+        out = train_with_dift(ws, config, DiftConfig.from_workspace(ws), run=run_name, monitor=True, dift=False,
+                              exclude=exclude, ctx=ctx)
+        return {**dict(out.fit or {}), "left_out": int(len(exclude)), "run": run_name}
+
+
 def _import_engine() -> None:
     """torch and the trainer, imported while no other thread imports them (the device probe); a
     NaviewerError when this installation has no training engine."""

@@ -474,8 +474,8 @@ class DiftRun:
             return outcome
         epochs = outcome.fit["epochs"]
         if hook.result is None:
-            write_state(self.ws, self.run, status=RunStatus.FINISHED,
-                        note="detection never stopped (run too short for E_start + patience)", epochs=epochs)
+            write_state(self.ws, self.run, status=RunStatus.FINISHED, note=never_stopped_note(hook, epochs),
+                        epochs=epochs)
             outcome.status = RunStatus.FINISHED
             return outcome
         write_state(self.ws, self.run, status=RunStatus.FINISHED, epochs=epochs)
@@ -821,3 +821,23 @@ def resume_after_review(ws: Workspace, run: Optional[str] = None, *, accept_all:
     run, state = _run_waiting_for_review(ws, run)
     return DiftRun(ws, run, accept_all=accept_all, ctx=ctx).resume_after_review(
         state, monitor=monitor, config_overrides=config_overrides, dift_overrides=dift_overrides)
+
+
+def never_stopped_note(hook: Any, epochs: Any) -> str:
+    """Why DIFT in the loop never stopped the training for a review, in words: "run too short for E_start +
+    patience" was said after a 40-epoch run that had watched 30 epochs without its buffer ever holding enough (a
+    newcomer, session 25: not short, and E_start is no word of theirs)."""
+    buffer = getattr(hook, "buffer", None)
+    if buffer is None or not buffer.history:
+        start = getattr(buffer, "start_epoch", None)
+        return ("detection never ran: the run ended before DIFT's first detection epoch"
+                + (f" ({int(start) + 1})" if start is not None else "") + "; train longer, or start detection earlier")
+    config = buffer.config
+    watched = f"epochs {buffer.history[0].epoch + 1}-{buffer.history[-1].epoch + 1}"
+    most = max(int(record.detected) for record in buffer.history)
+    if most < int(config.n_min):
+        return (f"DIFT watched {watched} and its buffer never held the {int(config.n_min)} samples a verdict needs "
+                f"(at most {most}): no crowded group away from the anchors at this encoder. That is not a clean bill: "
+                "a weak encoder crowds few poisons, so train longer or run the post-hoc detectors (Run ▸ Detect)")
+    return (f"DIFT watched {watched}; its buffer (up to {most} samples) never stayed the same for "
+            f"{int(config.patience)} epochs in a row before the run ended: train longer, or detect post-hoc (Run ▸ Detect)")

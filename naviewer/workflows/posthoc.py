@@ -34,7 +34,7 @@ BASELINES = ("dbscan", "optics")
 BOX_FIELDS = ("top", "left", "height", "width")
 #: the per-sample extras saved with a detector's pass: boxes (N, 4) and counts (N,)
 PASS_BOX_EXTRAS = ("best_box",)
-PASS_EXTRAS = ("support",)
+PASS_EXTRAS = ("support", "classifier_p")
 
 
 @dataclass
@@ -469,7 +469,8 @@ def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[
                     # stopped before training on the kept samples ended: not a result, a run to resume
                     "interrupted": state.get("status") == "restarted" and stopped_after_review(ws, run)}
     done = [r for r in ws.store.runs() if r.get("kind") == FINETUNE_RUN_KIND
-            and (pass_id is None or (r.get("config") or {}).get("pass_id") in (None, pass_id))
+            and (pass_id is None or (r.get("config") or {}).get("pass_id") in (None, pass_id)
+                 or same_detection(ws, (r.get("config") or {}).get("pass_id"), pass_id))
             and (run is None or str(r.get("name", "")).startswith(f"{run}-finetune"))]
     if done:
         config = max(done, key=lambda r: r.get("created") or 0).get("config") or {}
@@ -477,6 +478,26 @@ def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[
                 "after": config.get("after"), "checkpoint": config.get("checkpoint"),
                 "protocol": config.get("protocol"), "floor": config.get("floor")}
     return None
+
+
+#: passes saved this close together under one run came from one detection call (one encoder, one embedding)
+SAME_DETECTION_S = 60.0
+
+
+def same_detection(ws: Workspace, a: Any, b: Any) -> bool:
+    """Whether passes ``a`` and ``b`` came from one detection call (DIFT and the detectors beside it: one run, saved
+    together, one encoder). A post-hoc fine-tune is recorded with the DIFT pass; the window reopened on the
+    PatchSearch pass of the same detection offered the fine-tune again and showed nothing of it (a newcomer,
+    session 25)."""
+    try:
+        info_a, info_b = ws.store.pass_info(int(a)), ws.store.pass_info(int(b))
+    except (TypeError, ValueError, NaviewerError):
+        return False
+    if not info_a or not info_b or info_a.get("run") != info_b.get("run"):
+        return False
+    created_a, created_b = info_a.get("created"), info_b.get("created")
+    return (isinstance(created_a, (int, float)) and isinstance(created_b, (int, float))
+            and abs(float(created_a) - float(created_b)) <= SAME_DETECTION_S)
 
 
 # -- post-hoc fine-tuning (the analyst's way: detect -> review -> fine-tune the finished encoder) --------

@@ -86,3 +86,22 @@ def test_probe_with_a_workspace_quits_by_itself(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert any(line.startswith(app.PROBE_TAG) for line in out.stdout.splitlines())
+
+
+def test_an_error_in_a_slot_is_said_in_the_log_and_a_box_not_only_on_stderr(qtbot, window, monkeypatch):
+    """The Analyst panel failed to open after a detection with a traceback on stderr and no word in the window (a
+    newcomer, session 25): the app's hook logs it and says it in one box, and still prints it."""
+    from PySide6.QtWidgets import QMessageBox
+
+    printed, boxes = [], []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text: boxes.append((title, text)))
+    hook = app.unexpected_error_hook(window, lambda kind, value, tb: printed.append(kind))
+    try:
+        raise AttributeError("'SessionBridge' object has no attribute 'image_readable_again'")
+    except AttributeError as exc:
+        hook(type(exc), exc, exc.__traceback__)
+    assert printed == [AttributeError]
+    assert boxes and "AttributeError" in boxes[0][1] and "saved" in boxes[0][1]
+    assert any("unexpected error: AttributeError" in line for line in window.state.messages)
+    hook(KeyboardInterrupt, KeyboardInterrupt(), None)  # Ctrl+C: printed only
+    assert len(boxes) == 1 and printed[-1] is KeyboardInterrupt

@@ -14,7 +14,7 @@ def test_defaults_are_valid(qtbot):
     assert dialog.ok_button.isEnabled() and dialog.error_label.text() == ""
     assert dialog.settings() == {"method": "simclr", "augment_recipe": "", "epochs": 100, "batch_size": 256, "lr": None,
                                  "device": "auto", "backbone": {"arch": "resnet18", "cifar_stem": True, "width": 64},
-                                 "image_size": 32, "dift": False}
+                                 "image_size": 32, "dift": False, "leave_out_confirmed": False}
 
 
 def test_a_narrow_encoder_and_a_small_image_size_can_be_chosen(qtbot):

@@ -79,3 +79,36 @@ def test_a_dift_training_from_the_window_opens_its_flags(qtbot, window, tmp_path
     assert window.analyst_dock.pass_id == job.result["pass_id"]
     if job.result["status"] != "awaiting_review":  # said in a box, not only in the run's record
         assert any("did not stop the training for a review" in text for text in said)
+
+
+def test_after_a_review_train_leaves_out_the_confirmed_poisons(qtbot, tmp_path):
+    """Train after a post-hoc review trained on every sample, the confirmed poisons too, without a word (a
+    newcomer, session 25; the command line had --leave-out-confirmed). The dialog offers it (ticked), never with
+    DIFT in the loop, and the run leaves them out and records it."""
+    from naviewer.gui import tasks
+    from naviewer.gui.train_dialog import TrainDialog
+    from naviewer.jobs import JobContext
+    from naviewer.workspace import Workspace
+
+    path = _workspace(tmp_path, {"start_epoch": 0})
+    dialog = TrainDialog(None, {"epochs": "2"}, dift_available=True, confirmed=0)
+    qtbot.addWidget(dialog)
+    assert not dialog.raw_values()["leave_out_confirmed"]  # nothing confirmed: no such choice
+    dialog = TrainDialog(None, {"epochs": "2"}, dift_available=True, confirmed=7)
+    qtbot.addWidget(dialog)
+    assert "7 samples confirmed" in dialog.leave_out.text() and dialog.settings()["leave_out_confirmed"]
+    dialog.dift.setChecked(True)  # the two exclude each other
+    assert not dialog.leave_out.isChecked() and dialog.settings()["dift"] and not dialog.settings()["leave_out_confirmed"]
+    dialog.leave_out.setChecked(True)
+    assert not dialog.dift.isChecked() and dialog.settings()["leave_out_confirmed"]
+    with Workspace.open(path) as ws:
+        ws.store.set_review(np.arange(7), "confirmed", "me")
+        n = ws.store.sample_count()
+    settings = {**SETTINGS, "dift": False, "leave_out_confirmed": True, "epochs": 1}
+    job, _run_dir = tasks.default_training_job(settings, workspace=path, dataset_path=None)
+    out = job(JobContext())
+    assert out["left_out"] == 7
+    with Workspace.open(path) as ws:
+        runs = [r for r in ws.store.runs() if r["name"] == out["run"]]
+        assert sorted(runs[0]["config"]["exclude"]) == list(range(7))  # a resume leaves out the same samples
+    assert n > 7

@@ -393,3 +393,28 @@ def test_a_dift_run_that_would_never_detect_is_refused(tmp_path, tiny_data):
         with pytest.raises(NaviewerError, match="starts detecting at epoch 6 but the run has 2 epochs"):
             train_with_dift(ws, train_config(2), dift_config(start_epoch=5), monitor=False)
         assert not (ws.path / "checkpoints" / "dift" / "last.pt").exists()
+
+
+def test_a_run_dift_never_stopped_says_why_in_words() -> None:
+    """"run too short for E_start + patience" was said after 40 epochs of which DIFT had watched 30 with a buffer
+    that never held enough (a newcomer, session 25): the note now says which of the three happened."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from naviewer.defense.buffer import DetectionBuffer
+    from naviewer.defense.config import DiftConfig
+    from naviewer.workflows.dift_training import never_stopped_note
+
+    config = DiftConfig(n_min=10, patience=2)
+    buffer = DetectionBuffer(config, total_epochs=40)
+    assert "never ran" in never_stopped_note(SimpleNamespace(buffer=buffer), 40)
+    for epoch in range(10, 40):
+        buffer.update(epoch, np.arange(epoch % 3))  # at most 2 selected: never n_min
+    note = never_stopped_note(SimpleNamespace(buffer=buffer), 40)
+    assert "never held the 10 samples" in note and "at most 2" in note and "not a clean bill" in note
+    assert "E_start" not in note
+    moving = DetectionBuffer(config, total_epochs=40)
+    for epoch in range(10, 20):
+        moving.update(epoch, np.arange(epoch, epoch + 30))  # 30 a time, sliding: fills, intersects, never stable
+    assert "never stayed the same for 2 epochs" in never_stopped_note(SimpleNamespace(buffer=moving), 20)

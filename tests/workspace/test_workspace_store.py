@@ -312,3 +312,25 @@ def test_a_database_replaced_or_deleted_while_open_refuses_the_next_write(tmp_pa
     with pytest.raises(NaviewerError, match="moved or deleted while it was open"):
         store.set_review([1], "rejected", "me")
     store.close()
+
+
+def test_passes_of_one_detection_share_its_finetune(ws, monkeypatch) -> None:
+    """A post-hoc fine-tune is recorded with the DIFT pass; the window reopened on the PatchSearch pass of the same
+    detection offered the fine-tune again and showed nothing of it (a newcomer, session 25). Passes of one run saved
+    together are one detection; a later detection under the same run name is not."""
+    import naviewer.workspace.store as store_module
+    from naviewer.workflows.posthoc import FINETUNE_RUN_KIND, latest_finetune_result, same_detection
+
+    n = ws.store.sample_count()
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(store_module.time, "time", lambda: clock["now"])
+    dift = ws.store.add_detection_pass("dift", {"flagged": np.zeros(n, bool)}, {}, run="posthoc")
+    patch = ws.store.add_detection_pass("patchsearch", {"flagged": np.zeros(n, bool)}, {}, run="posthoc")
+    clock["now"] += 3600
+    later = ws.store.add_detection_pass("patchsearch", {"flagged": np.zeros(n, bool)}, {}, run="posthoc")
+    other = ws.store.add_detection_pass("kdist", {"flagged": np.zeros(n, bool)}, {}, run="elsewhere")
+    assert same_detection(ws, dift, patch) and not same_detection(ws, dift, later)
+    assert not same_detection(ws, later, other) and not same_detection(ws, None, dift)
+    ws.store.add_run("posthoc-finetune", FINETUNE_RUN_KIND, {"pass_id": dift, "confirmed": 3, "checkpoint": "x.pt"})
+    assert latest_finetune_result(ws, "posthoc", patch)["confirmed"] == 3
+    assert latest_finetune_result(ws, "posthoc", later) is None

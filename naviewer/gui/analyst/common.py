@@ -170,7 +170,8 @@ def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Opti
     overwritten = {name: int(((codes == code) & (code != STATE_CODE[state])).sum())
                    for name, code in STATE_CODE.items() if name != "unreviewed"}
     overwritten = {name: k for name, k in overwritten.items() if k}
-    if n <= FEW and not (n > 1 and overwritten):
+    unflagged = unflagged_count(session, ids) if state == "confirmed" else 0
+    if n <= FEW and not (n > 1 and (overwritten or unflagged)):  # three never-flagged confirmed: not a word (a newcomer)
         return None
     text = _QUESTION[state].format(n=f"{n:,}")
     already = int((codes == STATE_CODE[state]).sum())
@@ -179,7 +180,6 @@ def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Opti
     if overwritten:
         parts = [f"{k:,} {'was' if k == 1 else 'were'} {name} before" for name, k in overwritten.items()]
         text += " " + "; ".join(parts) + ": " + ("it" if sum(overwritten.values()) == 1 else "they") + " will be overwritten."
-    unflagged = unflagged_count(session, ids) if state == "confirmed" else 0
     if unflagged:  # Ctrl+A in All samples, a box over clean digits: "Confirm 1,514 samples?" said nothing of it
         text += (f" {'All' if unflagged == n else f'{unflagged:,}'} of them {'was' if unflagged == 1 else 'were'} "
                  "never flagged by the detection.")
@@ -219,16 +219,30 @@ def decide(parent: Optional[QWidget], session: AnalysisSession, ids: Any, state:
     if len(ids) == 0:
         return ids
     question = bulk_question(session, ids, state)
-    # confirming samples the detection never flagged: Enter must not be the way it happens
-    careful = state == "confirmed" and unflagged_count(session, ids) > 0
-    if question is not None and not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question,
-                                             default_yes=not careful):
-        return np.zeros(0, np.int64)
+    # confirming samples the detection never flagged, or overwriting decisions made before: Enter must not be the
+    # way it happens. One rule, said in the question: Enter meant Cancel for one question and Yes for another that
+    # overwrote 50 rejections (a newcomer, session 25)
+    codes = session.state_codes[ids]
+    careful = ((state == "confirmed" and unflagged_count(session, ids) > 0)
+               or bool(((codes != STATE_CODE["unreviewed"]) & (codes != STATE_CODE[state])).any()))
+    if question is not None:
+        question += " (Enter: Cancel.)" if careful else ""
+        if not ask_user(parent, f"{STATE_VERB[state]} {plural(len(ids))}", question, default_yes=not careful):
+            _say_nothing_decided(parent)
+            return np.zeros(0, np.int64)
     try:
         return session.review(ids, state)
     except NaviewerError as exc:  # a read-only workspace: the decision was lost with a traceback on stderr only
         say_not_recorded(parent, str(exc))
         return np.zeros(0, np.int64)
+
+
+def _say_nothing_decided(parent: Optional[QWidget]) -> None:
+    """A declined question leaves a word in the status bar: Enter cancelled and nothing said so (a newcomer)."""
+    window = parent.window() if parent is not None else None
+    bar = getattr(window, "statusBar", None)
+    if callable(bar):
+        bar().showMessage("Nothing decided: the question was answered Cancel.", 10000)
 
 
 def say_not_recorded(parent: Optional[QWidget], text: str) -> None:

@@ -49,6 +49,20 @@ ROW_TIPS = {"confirmed_density": "the mean kNN density of the confirmed samples,
             "asr_all": "the attack success rate counting the target class's own triggered test images too"}
 
 
+def density_verdict(before: Any, after: Any, confirmed: int) -> str:
+    """A word when the confirmed samples sit denser after the step than before ("" otherwise): the fine-tune pulled
+    their pile together instead of dissolving it, so the encoder is no cleaner for it."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (before, after)):
+        return ""
+    if float(after) <= float(before) or float(before) <= 0:
+        return ""
+    rise = 100.0 * (float(after) - float(before)) / float(before)
+    return (f"The {plural(confirmed, 'confirmed sample')} sit {rise:.0f} % denser after this step than before: it did "
+            "not dissolve their pile, so this encoder is no cleaner for it. A fine-tune on few confirmed poisons, or "
+            "on an encoder that never crowded them, can do this. Train a fresh encoder without them instead "
+            "(Run ▸ Train…, leaving out the confirmed poisons), or confirm more of the pile first.")
+
+
 def percent(value: Any) -> str:
     """``0.228`` -> ``22.8 %`` (the monitor's format); ``–`` when not a number."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
@@ -100,6 +114,12 @@ class FineTuneGate(QWidget):
         self.floor_line.setObjectName("floorLine")
         self.floor_line.setWordWrap(True)
         self.floor_line.hide()
+        # the table's verdict when it goes against the step's purpose: a post-hoc fine-tune left the confirmed
+        # samples 55 % denser while the row read "lower: the pile dissolved", and nothing said so (a newcomer, session 25)
+        self.verdict = QLabel()
+        self.verdict.setObjectName("warningLabel")
+        self.verdict.setWordWrap(True)
+        self.verdict.hide()
         self.protocol: Optional[str] = None
         self.floor: Optional[dict] = None
         # the table is as tall as its rows and the whole tab scrolls: on a 720 px screen the tab is short,
@@ -115,6 +135,7 @@ class FineTuneGate(QWidget):
         layout.addWidget(self.again_button)  # right under the words that point to it (below the table it was
         # out of sight at 1280x720)
         layout.addWidget(self.result)  # (shown once there is a result: right under "Done: ...")
+        layout.addWidget(self.verdict)
         layout.addWidget(self.floor_line)
         layout.addWidget(self.override)
         layout.addWidget(self.button)
@@ -151,7 +172,8 @@ class FineTuneGate(QWidget):
         if confirmed == 0:
             return False, "Confirm at least one flagged sample as a poison first."
         if pending and not self.override.isChecked():
-            return False, f"{pending:,} flags still await a decision (unreviewed or later); review them first or allow it below."
+            return False, (f"{plural(pending, 'flag')} still {'awaits' if pending == 1 else 'await'} a decision (unreviewed "
+                           "or later); review them first or allow it below.")
         if self.retrains:
             return True, (f"Ready: remove the {plural(confirmed, 'confirmed poison')} and retrain the encoder from scratch on "
                           "the rest, with this run's recipe (a fresh encoder, not a fine-tune of this one). It takes "
@@ -298,6 +320,9 @@ class FineTuneGate(QWidget):
         height = self.result.horizontalHeader().height() + sum(self.result.rowHeight(r) for r in range(len(rows)))
         self.result.setFixedHeight(height + 2 * self.result.frameWidth() + 2)
         self.result.setVisible(bool(rows))
+        self.verdict.setText(density_verdict(before.get("confirmed_density"), after.get("confirmed_density"),
+                                             len(self.confirmed_ids())))
+        self.verdict.setVisible(bool(self.verdict.text()))
         if has_asr:
             text = ("No-poison " + floor_text(floor) + ": the same recipe trained on the clean set, measured with the "
                     "same trigger and protocol. An ASR after removal near it is as low as this encoder goes.")

@@ -34,6 +34,10 @@ def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
     assert gate.result.rowCount() == 2 and gate.result.item(1, 3).text() == "+2.0 pp"
     assert gate.result.item(1, 1).text() == "80.0 %" and gate.result.item(0, 3).text() == "-4.5"
     assert gate.floor_line.isHidden()  # no ASR: nothing to compare with a floor
+    assert gate.verdict.isHidden()  # the pile dissolved: nothing to warn about
+    # denser after: said (a newcomer's post-hoc fine-tune left them 55 % denser under "lower: the pile dissolved")
+    gate.set_result({"before": {"confirmed_density": 2.366}, "after": {"confirmed_density": 3.665}})
+    assert not gate.verdict.isHidden() and "55 % denser" in gate.verdict.text() and "leaving out the confirmed" in gate.verdict.text()
 
 
 def test_the_done_gate_says_when_decisions_changed_since(qtbot, demo_session) -> None:

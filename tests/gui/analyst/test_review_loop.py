@@ -74,8 +74,25 @@ def test_unreviewed_view_stays_live_and_bulk_overwrites_are_asked(qtbot, demo_se
     qtbot.keyClick(gallery.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     bulk_answers.answer = True
     qtbot.keyClick(gallery.view, Qt.Key.Key_C)
-    assert bulk_answers.asked[-1] == (f"Confirm {flags} samples as poisons? 5 were rejected before: they will be overwritten.")
+    assert bulk_answers.asked[-1] == (f"Confirm {flags} samples as poisons? 5 were rejected before: they will be overwritten. (Enter: Cancel.)")
     assert (s.state_codes == 1).sum() == flags
+
+
+def test_confirming_a_few_never_flagged_samples_is_asked_and_enter_cancels(qtbot, demo_session, bulk_answers) -> None:
+    """Confirming three never-flagged samples asked nothing, and Enter meant Cancel for one question and Yes for
+    another that overwrote 50 rejections (a newcomer, session 25): a risky decision (never flagged, or overwriting)
+    is asked with Cancel as Enter, said in the question."""
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    gallery.set_filter("all")
+    gallery.wait_for_filter()
+    unflagged = np.flatnonzero(~s.flagged_mask)[:3]
+    s.set_selection(unflagged)
+    bulk_answers.answer = False
+    assert len(gallery.review_selected("confirmed")) == 0
+    assert bulk_answers.asked[-1].endswith("never flagged by the detection. (Enter: Cancel.)")
+    assert bulk_answers.defaults[-1] is False
+    assert all(s.state_of(int(i)) == "unreviewed" for i in unflagged)
 
 
 def test_a_small_overwrite_of_several_decisions_is_asked_too(qtbot, demo_session, bulk_answers) -> None:
@@ -85,7 +102,7 @@ def test_a_small_overwrite_of_several_decisions_is_asked_too(qtbot, demo_session
     s.reject(queue[:1])
     s.set_selection(queue[:3])
     assert gallery.review_selected("confirmed").tolist() == sorted(queue[:3].tolist())
-    assert bulk_answers.asked == ["Confirm 3 samples as poisons? 1 was rejected before: it will be overwritten."]
+    assert bulk_answers.asked == ["Confirm 3 samples as poisons? 1 was rejected before: it will be overwritten. (Enter: Cancel.)"]
     s.confirm(queue[3:4])  # one of them is what it would be already: said ("Confirm 46" of which one was)
     s.set_selection(queue[3:25])
     gallery.review_selected("confirmed")

@@ -106,6 +106,8 @@ class JobsPanel(QWidget):
         # the whole run's share where the job knows it (a training: its epochs), as the status bar shows it; the
         # stage's own fraction read "epoch 10 of 50 … 100 %" beside the status bar's 20 % (a newcomer)
         fraction = job.run_fraction if job.run_fraction is not None else job.fraction
+        if job.state is JobState.FINISHED:
+            fraction = 1.0  # a detection's last stage reported 99 % and its finished row kept it (a newcomer)
         if fraction is not None:
             text = f"{fraction * 100:.0f} %"
         elif job.done:

@@ -17,6 +17,7 @@ import errno
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -236,6 +237,20 @@ class NewWorkspaceDialog(QDialog):
         self.protocol.currentIndexChanged.connect(self._protocol_changed)
         self.anchor_group.idToggled.connect(lambda _id, on: on and self._revalidate())
         self._attack_changed()
+        self._browse_buttons_last((dataset_folder, dataset_file, folder_button, self.anchor_browse_folder,
+                                   self.anchor_browse_file))
+
+    def _browse_buttons_last(self, browse: tuple) -> None:
+        """Tab goes from field to field, the Folder… / File… / Choose… buttons after them: Tab from Dataset landed on
+        its Folder… button, and the workspace path typed next went nowhere without a word (a newcomer, session 25)."""
+        chain, widget = [], self.dataset
+        while widget is not None and widget not in chain:
+            chain.append(widget)
+            widget = widget.nextInFocusChain()
+        focusable = [w for w in chain if w.focusPolicy() & Qt.FocusPolicy.TabFocus and self.isAncestorOf(w)]
+        order = [w for w in focusable if w not in browse] + [w for w in focusable if w in browse]
+        for first, second in zip(order, order[1:]):
+            QWidget.setTabOrder(first, second)
 
     @property
     def ok_button(self) -> QPushButton:

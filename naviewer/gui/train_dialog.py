@@ -280,6 +280,10 @@ class TrainDialog(QDialog):
         self.estimate_label = QLabel("")
         self.estimate_label.setObjectName("hintLabel")
         self.estimate_label.setWordWrap(True)
+        # three lines held from the start: the estimate grew from one line to three as it measured and moved the
+        # Train button from under the mouse (a newcomer, session 25)
+        self.estimate_label.setMinimumHeight(3 * self.estimate_label.fontMetrics().lineSpacing() + 4)
+        self.estimate_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.estimate_button = QPushButton("Measure speed")
         self.estimate_button.setToolTip("time a few training steps of this choice on a sample of the images "
                                         "(in the background) and estimate the time an epoch takes")

@@ -293,3 +293,19 @@ def test_a_finished_training_reads_whole_whatever_its_last_step_record(qtbot, ma
     job = manager.start(training, "Train")
     qtbot.waitSignal(job.finished, timeout=10000).wait()
     assert job.run_fraction == 1.0
+
+
+def test_a_finished_job_reads_whole_in_the_list_whatever_its_last_stage_said(qtbot, manager):
+    """A detection's last stage reported 99 % and its finished row kept "99 %" (a newcomer, session 25)."""
+    from naviewer.gui.jobs_panel import JobsPanel
+
+    panel = JobsPanel(manager)
+    qtbot.addWidget(panel)
+
+    def detect(ctx):
+        ctx.progress(99, 100, "saving the passes")
+
+    job = manager.start(detect, "Detect")
+    qtbot.waitSignal(job.finished, timeout=10000).wait()
+    panel._update_item(job)
+    assert panel._items[job.id].text(2) == "100 %"

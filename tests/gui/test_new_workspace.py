@@ -218,3 +218,18 @@ def test_a_failed_create_keeps_the_dialog_open_with_what_was_typed(qtbot, window
     from shiboken6 import isValid  # closed, the dialog deletes itself (WA_DeleteOnClose): maybe before this looks
 
     qtbot.waitUntil(lambda: not isValid(dialog) or not dialog.isVisible(), timeout=5000)
+
+
+def test_tab_goes_from_the_dataset_to_the_workspace_folder(qtbot, tmp_path):
+    """Tab from Dataset landed on its Folder… button and the path typed next went nowhere (a newcomer, session 25):
+    the fields come first in the Tab order, the browse buttons after them."""
+    from PySide6.QtCore import Qt
+
+    dialog = _dialog(qtbot)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.dataset.setFocus()
+    qtbot.keyClick(dialog.dataset, Qt.Key.Key_Tab)
+    assert dialog.focusWidget() is dialog.folder
+    qtbot.keyClicks(dialog.folder, str(tmp_path / "ws"))
+    assert dialog.folder.text() == str(tmp_path / "ws")

@@ -189,7 +189,12 @@ class ExportDialog(QDialog):
         if c["pending_flags"] and not self.drop_flags.isChecked():
             text += f"<br><span style='color:#b06000'>{c['pending_flags']:,} flags are still undecided and will be kept.</span>"
         if self.session.pass_id is not None:
-            text += f"<br>From the review of detection pass {self.session.pass_id}."
+            # confirmed samples the pass never flagged (found by browsing All samples) were "from the review of
+            # pass 3" too, which read as if the pass had flagged them (a newcomer, session 25)
+            outside = int(((s_codes := self.session.state_codes) == 1).sum() - ((s_codes == 1) & self.session.flagged_mask).sum())
+            text += (f"<br>Flags from detection pass {self.session.pass_id}; the decisions are every decision of the "
+                     f"review ({outside:,} of the confirmed were never flagged by this pass)." if outside else
+                     f"<br>From the review of detection pass {self.session.pass_id}.")
         if "flagged" not in self.session.scores and self.training_running:  # Export stayed enabled while the demo trained
             text += ("<br><span style='color:#b06000'>A training is still running on this workspace and nothing is "
                      "flagged yet, so an export now keeps every sample: with DIFT in the loop its flags arrive when it "

@@ -265,3 +265,15 @@ def test_the_panel_exports_the_pass_it_shows(qtbot, window, tmp_path) -> None:
     assert provenance["detection_pass"]["id"] == 1
     kept = (tmp_path / "out" / "kept.txt").read_text().splitlines()
     assert len(kept) == n - int(panel.session.flagged_mask.sum())  # pass 1's flags dropped, not every sample
+
+
+def test_the_summary_says_when_confirmed_samples_were_never_flagged_by_the_pass(qtbot, window, tmp_path) -> None:
+    """"From the review of detection pass 3" read as if the pass had flagged the 20 samples a newcomer confirmed by
+    browsing All samples (session 25)."""
+    path = _folder_workspace(tmp_path)
+    window.state.set_workspace(path, {"samples": 40, "pass_id": 1, "runs": []})
+    session = window.analyst_dock.panel.session
+    session.confirm(np.flatnonzero(~session.flagged_mask)[:2])
+    dialog = window.export_dialog()
+    assert "2 of the confirmed were never flagged by this pass" in dialog.summary.text()
+    dialog.reject()

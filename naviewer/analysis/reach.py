@@ -97,7 +97,10 @@ def latest_patchsearch(store: Any, n: int) -> Optional[tuple[int, np.ndarray]]:
         if refused_reason(row.get("settings")):  # its rule flagged nothing on purpose: it found no trigger anywhere,
             continue                              # which says nothing of these flags ("none in N" read as evidence)
         try:
-            flagged = np.asarray(store.pass_scores(int(row["id"])).get("flagged"), dtype=bool)
+            scores = store.pass_scores(int(row["id"]))
+            # the classifier's word on each image alone where the pass keeps it (its flags average each image with
+            # its neighbours, so a clean image among poisons is flagged there: session 25)
+            flagged = np.asarray(scores.get("trigger_found", scores.get("flagged")), dtype=bool)
         except Exception:  # noqa: BLE001 - a pointer only: an unreadable pass is passed over
             continue
         if flagged.shape == (n,):

@@ -23,7 +23,8 @@ class ReviewStore(Protocol):
     """What the session needs from a store (a subset of the workspace store's API)."""
 
     def set_review(self, sample_ids: Sequence[int] | np.ndarray, state: str, reviewer: str, note: str = "", *,
-                   skip_unchanged: bool = False, only_from: Optional[str] = None) -> tuple[Optional[int], np.ndarray]: ...
+                   skip_unchanged: bool = False, only_from: "Optional[str | dict[int, str]]" = None
+                   ) -> tuple[Optional[int], np.ndarray]: ...
 
     def last_batch_id(self) -> int: ...
 
@@ -63,18 +64,22 @@ class MemoryReviewStore:
         self._undone_empty: set[int] = set()  # batches undone with every sample decided again since
 
     def set_review(self, sample_ids, state: str, reviewer: str, note: str = "", *, skip_unchanged: bool = False,
-                   only_from: Optional[str] = None) -> tuple[Optional[int], np.ndarray]:
+                   only_from: "Optional[str | dict[int, str]]" = None) -> tuple[Optional[int], np.ndarray]:
         """As the workspace store's: (the batch's id or None when nothing was written, the ids written)."""
         check_state(state)
-        if only_from is not None:
-            check_state(only_from)
+        expected = None if only_from is None else (
+            {} if isinstance(only_from, str) else {int(k): str(v) for k, v in dict(only_from).items()})
+        for value in ([only_from] if isinstance(only_from, str) else list((expected or {}).values())):
+            check_state(value)
         ids = np.unique(np.asarray(sample_ids, dtype=np.int64))
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self._states)):
             raise NaviewerError(f"sample ids out of range 0..{len(self._states) - 1}")
         if skip_unchanged:
             ids = ids[self._states[ids].astype(str) != state]
-        if only_from is not None:
+        if isinstance(only_from, str):
             ids = ids[self._states[ids].astype(str) == only_from]
+        elif expected is not None:
+            ids = ids[np.asarray([self._states[i] == expected.get(int(i)) for i in ids.tolist()], dtype=bool)]
         if len(ids) == 0:
             return None, ids
         self._batch += 1

@@ -120,7 +120,8 @@ class AnalysisSession:
         self.image_failed = Signal()  # (sample id, problem): its image could not be read (said once a sample)
         self.image_problems: dict[int, str] = {}
         self.image_readable_again = Signal()  # (sample id,): a failed image read at a later try
-        self._image_failed_at: dict[int, float] = {}
+        self._image_failed_at: dict[int, float] = {}  # sample id -> when it may be read again
+        self._image_tries: dict[int, int] = {}
         self.current_changed = Signal()
         self.projection_changed = Signal()
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -377,11 +378,12 @@ class AnalysisSession:
         """Sample ``i``'s pixels, or None when there are none or its file cannot be read: the problem is kept in
         :attr:`image_problems` and said once through :attr:`image_failed`. One damaged flagged image raised inside
         the gallery's paint on every repaint (a traceback a repaint, the tiles after it undrawn, a crash at exit). It is
-        tried again when asked :data:`IMAGE_RETRY_S` after its failure (said through :attr:`image_readable_again`)."""
+        tried again when asked :data:`IMAGE_RETRY_S` after its failure, then twice as long after each further one (up
+        to 10 minutes); a read that succeeds is said through :attr:`image_readable_again`."""
         if self.images is None:
             return None
         i = int(i)
-        if i in self.image_problems and time.monotonic() - self._image_failed_at.get(i, 0.0) < self.IMAGE_RETRY_S:
+        if i in self.image_problems and time.monotonic() < self._image_failed_at.get(i, 0.0):
             return None
         try:
             pixels = self.images.image(i) if hasattr(self.images, "image") else np.asarray(self.images[i])
@@ -389,12 +391,16 @@ class AnalysisSession:
             problem = str(exc) or type(exc).__name__
             first = i not in self.image_problems
             self.image_problems[i] = problem
-            self._image_failed_at[i] = time.monotonic()
+            # the next try after IMAGE_RETRY_S, doubling each failure up to 10 minutes: a read that hangs (a network
+            # disk) is on the thread that paints, so it is not asked every 15 s for ever (a review, session 25)
+            tries = self._image_tries[i] = self._image_tries.get(i, 0) + 1
+            self._image_failed_at[i] = time.monotonic() + min(600.0, self.IMAGE_RETRY_S * 2 ** (tries - 1))
             if first:
                 self.image_failed.emit(i, problem)
             return None
         if self.image_problems.pop(i, None) is not None:  # mended on disk (permissions, a remount) since
             self._image_failed_at.pop(i, None)
+            self._image_tries.pop(i, None)
             self.image_readable_again.emit(i)
         return pixels
 
@@ -440,13 +446,14 @@ class AnalysisSession:
         return REVIEW_STATES[int(self._codes[i])]
 
     def review(self, ids: Sequence[int] | np.ndarray, state: str, note: str = "",
-               only_from: Optional[str] = None) -> np.ndarray:
+               only_from: "Optional[str | dict[int, str]]" = None) -> np.ndarray:
         """Record ``state`` for those of ``ids`` not already in it, through the store (committed at once), and
         notify views; returns every id asked for (:attr:`last_written`: those written). A decision that changes
         nothing records nothing: it used to add an empty batch to the history, which Undo then reverted without a
         visible effect. What is "already in it" is read by the store inside the write, not from this session's
         copy, which is up to a poll old: a key on a sample another writer had just changed was dropped without a
-        word. ``only_from``: write only the ids the store now holds in that state (a revert)."""
+        word. ``only_from``: write only the ids the store now holds in that state, or each in its own (a mapping; a
+        revert)."""
         check_state(state)
         ids = np.unique(np.asarray(ids, dtype=np.int64).ravel())
         self.last_written = np.zeros(0, np.int64)

@@ -144,36 +144,52 @@ def exec_with_ctrl_c(app, window) -> int:
 def unexpected_error_hook(window, previous):
     """An exception raised in a Qt slot reaches only ``sys.excepthook``: the Analyst panel failed to open after a
     detection with a traceback on stderr and no word in the window (a newcomer, session 25). This hook still
-    prints it, and the window says it in its Log and, one box at a time, in a warning: what failed, that what was
-    decided and trained is saved, where the details are. Only for the app's own event loop (the tests' Qt hook
+    prints it, and the window says it in its Log (each distinct error's traceback once, repeats counted) and in one
+    box per distinct error, opened after the event that raised (never inside a paint, whose repaint would raise
+    again) and at most one every :data:`ERROR_BOX_GAP_S`. Only for the app's own event loop (the tests' Qt hook
     stays theirs)."""
     import traceback
 
-    showing = {"box": False}
+    seen: dict[tuple[str, str], int] = {}
+    last_box = {"at": -1e9}
+
+    def show_box(kind_name: str, text: str) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        last_box["at"] = time.monotonic()
+        QMessageBox.warning(window, "Something went wrong",
+                            f"naviewer met an unexpected error: {kind_name}: {text}.\n\nDecisions recorded before it "
+                            "stay in the workspace. The details are in the Log panel; if a view looks wrong, reopen "
+                            "the workspace (File ▸ Open).")
 
     def hook(kind, value, tb) -> None:
-        previous(kind, value, tb)
         if issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            previous(kind, value, tb)
             return
+        key = (kind.__name__, str(value))
+        count = seen.get(key, 0) + 1
+        seen[key] = count
+        if count == 1:
+            previous(kind, value, tb)
         try:
-            from PySide6.QtWidgets import QMessageBox
+            if count == 1:
+                details = "".join(traceback.format_exception(kind, value, tb)).rstrip()
+                window.state.log(f"unexpected error: {kind.__name__}: {value}\n{details}")
+            elif count in (2, 10, 100) or count % 1000 == 0:
+                window.state.log(f"unexpected error again ({count:,} times so far): {kind.__name__}: {value}")
+            if count == 1 and time.monotonic() - last_box["at"] >= ERROR_BOX_GAP_S:
+                from PySide6.QtCore import QTimer
 
-            details = "".join(traceback.format_exception(kind, value, tb)).rstrip()
-            window.state.log(f"unexpected error: {kind.__name__}: {value}\n{details}")
-            if showing["box"]:
-                return
-            showing["box"] = True
-            try:
-                QMessageBox.warning(window, "Something went wrong",
-                                    f"naviewer met an unexpected error: {kind.__name__}: {value}.\n\nWhat you decided "
-                                    "and trained is saved in the workspace. The details are in the Log panel; if a view "
-                                    "looks wrong, reopen the workspace (File ▸ Open).")
-            finally:
-                showing["box"] = False
+                last_box["at"] = time.monotonic()
+                QTimer.singleShot(0, window, lambda: show_box(key[0], key[1]))
         except Exception:  # noqa: BLE001 - the hook must never raise itself
             pass
 
     return hook
+
+
+#: at most one "Something went wrong" box this often (a paint that raises would raise at every repaint)
+ERROR_BOX_GAP_S = 30.0
 
 
 def main() -> None:

@@ -95,7 +95,6 @@ def run_leave_out_training(settings: dict[str, Any], ctx: JobContext, workspace:
     ``naviewer run WORKSPACE --leave-out-confirmed``: the run records what it left out, so a resume leaves out the
     same. Returns the fit's summary, with ``left_out``."""
     _import_engine()
-    from naviewer.defense.config import DiftConfig
     from naviewer.ssl.trainer import TrainConfig
     from naviewer.workflows.dift_training import train_with_dift
     from naviewer.workspace import Workspace
@@ -108,8 +107,7 @@ def run_leave_out_training(settings: dict[str, Any], ctx: JobContext, workspace:
                                 "train on every sample)", ws.path)
         ctx.progress(0, None, f"leaving out the {len(exclude):,} confirmed poisons")
         config = TrainConfig.from_dict(train_config_values(settings))
-        out = train_with_dift(ws, config, DiftConfig.from_workspace(ws), run=run_name, monitor=True, dift=False,
-                              exclude=exclude, ctx=ctx)
+        out = train_with_dift(ws, config, None, run=run_name, monitor=True, dift=False, exclude=exclude, ctx=ctx)
         return {**dict(out.fit or {}), "left_out": int(len(exclude)), "run": run_name}
 
 

@@ -34,7 +34,7 @@ BASELINES = ("dbscan", "optics")
 BOX_FIELDS = ("top", "left", "height", "width")
 #: the per-sample extras saved with a detector's pass: boxes (N, 4) and counts (N,)
 PASS_BOX_EXTRAS = ("best_box",)
-PASS_EXTRAS = ("support", "classifier_p")
+PASS_EXTRAS = ("support", "classifier_p", "trigger_found")
 
 
 @dataclass
@@ -480,8 +480,10 @@ def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[
     return None
 
 
-#: passes saved this close together under one run came from one detection call (one encoder, one embedding)
-SAME_DETECTION_S = 60.0
+#: passes saved this close together under one run came from one detection call (one encoder, one embedding): a
+#: call saves DIFT's pass and its detectors' together at its end (milliseconds apart), and no call is this short
+#: (60 s took two detects of other checkpoints under the default run name "posthoc" for one; a review, session 25)
+SAME_DETECTION_S = 2.0
 
 
 def same_detection(ws: Workspace, a: Any, b: Any) -> bool:

@@ -237,3 +237,8 @@ def test_a_patchsearch_pass_that_refused_to_flag_is_no_evidence_of_no_trigger() 
     assert pass_id == 1 and flags.tolist() == found.tolist()
     store.rows = store.rows[1:]
     assert latest_patchsearch(store, 3) is None
+    # a pass that averages each image with its neighbours keeps the classifier's word on each image alone: that one
+    # says "a trigger in it" (a clean image among poisons is flagged by the average, not by its own image)
+    store.rows = [{"id": 3, "method": "patchsearch", "settings": {}}]
+    store.scores[3] = {"flagged": np.array([True, True, False]), "trigger_found": np.array([1, 0, 0], np.uint8)}
+    assert latest_patchsearch(store, 3)[1].tolist() == [True, False, False]

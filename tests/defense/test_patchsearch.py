@@ -100,6 +100,8 @@ def test_classifier_flags_the_poisons_everywhere(settings, rules):
     assert result.threshold["rule"] in rules
     assert result.extras["patches"].shape[1:] == (3, TRIGGER, TRIGGER)
     assert ("classifier_p" in result.extras) == (settings.get("neighbours", 10) > 0)
+    if "trigger_found" in result.extras:  # the classifier's word on each image alone, for the reach pointer
+        assert result.extras["trigger_found"].astype(bool)[truth].mean() >= 0.8
 
 
 def test_neighbours_lift_a_crowd_and_lower_a_lone_high_score():
@@ -148,7 +150,7 @@ def test_paste_and_assignment_helpers():
 
 
 @pytest.mark.parametrize("settings", [dict(window=-1), dict(prune=1.0), dict(per_round=0), dict(cam_layer="nope"),
-                                      dict(max_fraction=0.0), dict(neighbours=-1)])
+                                      dict(max_fraction=0.0), dict(neighbours=-1), dict(search_rule="nope")])
 def test_bad_settings_are_named(settings):
     store, _, _ = _data(clean=40, poisons=2)
     inputs = DetectorInputs(np.zeros((len(store), 0), np.float32), encoder=ToyEncoder(), images=store, image_size=SIZE)

@@ -97,6 +97,11 @@ def test_writes_read_the_stores_own_states_and_undo_keeps_to_its_own_batches(ws,
     assert sorted(result.reverted) == [1] and result.skipped == [2]
     assert store.undo_last_detail("alice", mine).batch is None and not store.has_undoable("alice", mine)
     assert store.review_states()[4] == "rejected" and store.has_undoable("alice")  # the command line's stays
+    # a revert of an undo: each sample only when it is still in the state that undo set (a mapping)
+    states = store.review_states()
+    batch, written = store.set_review([2, 4, 5], "confirmed", "alice",
+                                      only_from={2: str(states[2]), 4: "later", 5: str(states[5])})
+    assert written.tolist() == [2, 5] and store.review_states()[4] == "rejected"
 
 
 def test_audit_log_is_append_only(ws) -> None:
@@ -326,7 +331,7 @@ def test_passes_of_one_detection_share_its_finetune(ws, monkeypatch) -> None:
     monkeypatch.setattr(store_module.time, "time", lambda: clock["now"])
     dift = ws.store.add_detection_pass("dift", {"flagged": np.zeros(n, bool)}, {}, run="posthoc")
     patch = ws.store.add_detection_pass("patchsearch", {"flagged": np.zeros(n, bool)}, {}, run="posthoc")
-    clock["now"] += 3600
+    clock["now"] += 40  # another detect under the default run name, 40 s on (of another checkpoint, maybe)
     later = ws.store.add_detection_pass("patchsearch", {"flagged": np.zeros(n, bool)}, {}, run="posthoc")
     other = ws.store.add_detection_pass("kdist", {"flagged": np.zeros(n, bool)}, {}, run="elsewhere")
     assert same_detection(ws, dift, patch) and not same_detection(ws, dift, later)

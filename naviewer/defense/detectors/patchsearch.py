@@ -48,7 +48,14 @@ from typing import Any, Optional
 import numpy as np
 
 from naviewer.catalogue import DETECTOR_SUMMARIES
-from naviewer.defense.detectors.base import Detector, DetectorInputs, register_detector, threshold, with_outliers
+from naviewer.defense.detectors.base import (
+    THRESHOLD_RULES,
+    Detector,
+    DetectorInputs,
+    register_detector,
+    threshold,
+    with_outliers,
+)
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext
 
@@ -72,7 +79,8 @@ class PatchSearchSettings:
     iterations: int = 600             # published: 2,000 (batch 32, SGD lr 0.01)
     classifier_width: int = 16
     batch: int = 256                  # images per forward pass
-    rule: str = "robust_z"            # on the (neighbour-averaged) log-odds (own: p > 0.5), else on the search score
+    rule: str = "robust_z"            # on the classifier's (neighbour-averaged) log-odds; own: p > 0.5
+    search_rule: str = "gmm2"         # without the classifier: on the search score (the rule before session 25)
     neighbours: int = 10              # k nearest in the embedding whose log-odds average with a sample's; 0 = off
     max_fraction: float = 0.2         # more flags than this share: no flags (the classifier found no trigger)
     fraction: float = 0.01
@@ -300,6 +308,9 @@ class PatchSearchDetector(Detector):
         for key in ("clusters", "test_images", "window"):
             if int(getattr(s, key)) < 0:
                 raise NaviewerError(f"detector patchsearch: {key} must be >= 0 (0 = automatic), got {getattr(s, key)}")
+        if str(s.search_rule) not in THRESHOLD_RULES:
+            raise NaviewerError(f"detector patchsearch: search_rule must be one of {', '.join(THRESHOLD_RULES)}, got "
+                                f"{s.search_rule!r}")
         if int(s.neighbours) < 0:
             raise NaviewerError(f"detector patchsearch: neighbours must be >= 0 (0 = off), got {s.neighbours}")
         if int(s.per_round) < 1 or int(s.max_searched) < 1:
@@ -372,6 +383,11 @@ class PatchSearchDetector(Detector):
                 note = "the poison classifier's p(a top patch is pasted)"
                 if int(s.neighbours) > 0 and n > int(s.neighbours):
                     extras["classifier_p"] = prob
+                    # "a trigger in this image" is the classifier's word on the image alone (the session-11 rule on its
+                    # own p): a clean image among poisons is flagged by the averaged score, and the anchor-reach
+                    # pointer that asks "no trigger?" of such clean images must not read that (a review, session 25)
+                    own = classifier_flags(prob, "gmm2", s.fraction, s.z, int(s.seed), float(s.max_fraction))["flags"]
+                    extras["trigger_found"] = np.asarray(own, dtype=np.uint8)
                     prob = neighbour_averaged(prob, _neighbours(inputs, z, int(s.neighbours), ctx))
                     note += f", its log-odds averaged with its {int(s.neighbours)} nearest neighbours'"
                 extras.update(classifier_flags(prob, s.rule, s.fraction, s.z, int(s.seed), float(s.max_fraction)),
@@ -379,7 +395,7 @@ class PatchSearchDetector(Detector):
                 return prob, extras
             if patches is not None:
                 extras["patches"] = patches.cpu().numpy()
-            flags, rule = threshold(search, s.rule, s.fraction, s.z, seed=int(s.seed))
+            flags, rule = threshold(search, s.search_rule, s.fraction, s.z, seed=int(s.seed))
             extras.update(flags=flags, threshold=rule, direction_note="flips into the sample's cluster (NaN: not searched)")
             return search, extras
         finally:

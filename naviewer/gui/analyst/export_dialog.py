@@ -193,7 +193,7 @@ class ExportDialog(QDialog):
             # pass 3" too, which read as if the pass had flagged them (a newcomer, session 25)
             outside = int(((s_codes := self.session.state_codes) == 1).sum() - ((s_codes == 1) & self.session.flagged_mask).sum())
             text += (f"<br>Flags from detection pass {self.session.pass_id}; the decisions are every decision of the "
-                     f"review ({outside:,} of the confirmed were never flagged by this pass)." if outside else
+                     f"review ({outside:,} of the confirmed {'was' if outside == 1 else 'were'} never flagged by this pass)." if outside else
                      f"<br>From the review of detection pass {self.session.pass_id}.")
         if "flagged" not in self.session.scores and self.training_running:  # Export stayed enabled while the demo trained
             text += ("<br><span style='color:#b06000'>A training is still running on this workspace and nothing is "

@@ -819,7 +819,7 @@ class GalleryWidget(QWidget):
             if result.get("async") and self.session.current is not None and self.session.current != int(ids[0]):
                 # a background sort lands when it lands: a key pressed just then was meant for the tile focused
                 # before, and decided the new top instead (a review-key probe, session 25)
-                self._focus_moved_at = time.monotonic()
+                self._focus_moved = (time.monotonic(), int(ids[0]))
             self.session.set_current(int(ids[0]), source=None)
             self.view.selectionModel().setCurrentIndex(self.model.row_index(0), QItemSelectionModel.SelectionFlag.NoUpdate)
             self.view.scrollToTop()
@@ -1083,9 +1083,10 @@ class GalleryWidget(QWidget):
                              "Nothing to decide on: click a tile (or press N for the next flag).")
             return ids
         if not len(self.selected_ids()):  # the tile under focus: decided only when the analyst can see it
-            moved_at = getattr(self, "_focus_moved_at", None)
-            if moved_at is not None and time.monotonic() - moved_at < self.FOCUS_MOVED_GRACE_S:
-                self._focus_moved_at = None
+            moved = getattr(self, "_focus_moved", None)
+            self._focus_moved = None
+            # only while the focus is still where the sort put it: an arrow or N of the analyst's own since is theirs
+            if moved is not None and time.monotonic() - moved[0] < self.FOCUS_MOVED_GRACE_S and self.focused_id() == moved[1]:
                 self.show_notice(f"The new order arrived just now and put the focus on #{int(ids[0])}, its top: "
                                  "nothing decided. Press the key again to decide it.")
                 return np.zeros(0, np.int64)

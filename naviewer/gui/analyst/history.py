@@ -218,26 +218,26 @@ class ReviewHistory(QWidget):
             return np.zeros(0, np.int64)
         self.session.sync_with_store()  # the question counts from the store as it is now, not a poll ago
         codes = self.session.states()
-        back: dict[tuple[str, str], list[int]] = {}  # (the state before, the state the batch set) -> ids
+        back: dict[str, dict[int, str]] = {}  # the state before -> {id: the state the batch set}
         for sid, old, new in b["pairs"]:
             if codes[sid] == new and old != new:
-                back.setdefault((old, new), []).append(sid)
+                back.setdefault(old, {})[int(sid)] = new
         total = sum(len(v) for v in back.values())
         if total == 0:
             self.status_message.emit(f"Batch {batch_id}: every sample has been decided again since; nothing to revert.")
             return np.zeros(0, np.int64)
         skipped = len(b["pairs"]) - total
-        question = (f"Revert batch {batch_id}: put {plural(total)} back to " + _counts(Counter({k[0]: len(v) for k, v in back.items()}))
+        question = (f"Revert batch {batch_id}: put {plural(total)} back to " + _counts(Counter({k: len(v) for k, v in back.items()}))
                     + "?" + (f" {plural(skipped)} decided again since stay as they are." if skipped else ""))
         if not common.ask_user(self, f"Revert batch {batch_id}", question):
             return np.zeros(0, np.int64)
         done = []
         try:
-            for (old, new_state), ids in back.items():
-                # only those the store still holds in the batch's state, read inside the write: this window's copy
-                # is up to a poll old, and a revert put back a decision another reviewer had made since (a probe)
-                self.session.review(np.asarray(ids, np.int64), old, note=f"revert of batch {batch_id}",
-                                    only_from=new_state)
+            for old, expected in back.items():  # one batch an earlier state, as before
+                # only those the store still holds in the state the batch set, read inside the write: this window's
+                # copy is up to a poll old, and a revert put back a decision another reviewer had made since (a probe)
+                self.session.review(np.asarray(sorted(expected), np.int64), old, note=f"revert of batch {batch_id}",
+                                    only_from=expected)
                 done.append(self.session.last_written)
         except NaviewerError as exc:  # a read-only workspace
             common.say_not_recorded(self, str(exc))

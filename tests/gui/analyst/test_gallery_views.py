@@ -3,6 +3,8 @@ score) refreshed after every decision, and the large sample view with arrows and
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -292,8 +294,11 @@ def test_an_unreadable_image_is_tried_again_later_and_the_word_goes_when_it_read
     panel.show()
     panel.grab()
     qtbot.waitUntil(lambda: f"#{bad} cannot be read" in panel.gallery.notice.text(), timeout=3000)
-    monkeypatch.setattr(AnalysisSession, "IMAGE_RETRY_S", 0.0)
+    assert session.image(bad) is None and session._image_tries[bad] == 1  # within 15 s: not asked again
+    session._image_failed_at[bad] = 0.0  # the wait is over
     assert session.image(bad) is None and failed == [bad]  # still broken: asked again, said once
+    assert session._image_failed_at[bad] - time.monotonic() > 20  # the next wait doubles (30 s)
+    session._image_failed_at[bad] = 0.0
     broken["now"] = False
     assert session.image(bad) is not None and bad not in session.image_problems
     qtbot.waitUntil(lambda: f"#{bad}" not in panel.gallery.notice.text(), timeout=3000)

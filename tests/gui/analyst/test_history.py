@@ -43,6 +43,26 @@ def test_history_lists_batches_and_reverts_any_of_them(qtbot, workspace_session,
     assert history.table.rowCount() == 5 and history.table.item(0, 3).text().startswith("undo:")
 
 
+def test_reverting_an_undo_puts_every_sample_back_in_one_batch(qtbot, workspace_session, bulk_answers) -> None:
+    """An undo's samples went back to different states; reverting it asked "put 2 samples back to 1 confirmed?" and
+    wrote two batches, so a later U undid half of it (a review, session 25)."""
+    _path, ws, s = workspace_session
+    panel = AnalystPanel(s, workspace=ws)
+    qtbot.addWidget(panel)
+    q = [int(i) for i in s.review_queue()[:2]]
+    s.review([q[1]], "later")
+    s.confirm(q)  # q0 unreviewed -> confirmed, q1 later -> confirmed
+    s.undo()  # q0 -> unreviewed, q1 -> later
+    history = panel.history
+    history.refresh()
+    undo_batch = max(b["batch"] for b in history._batches)
+    done = history.revert(undo_batch)
+    assert sorted(done.tolist()) == sorted(q) and [s.state_of(i) for i in q] == ["confirmed", "confirmed"]
+    assert "put 2 samples back to 2 confirmed" in bulk_answers.asked[-1]
+    s.undo()  # the revert was one batch: one undo takes all of it back
+    assert [s.state_of(i) for i in q] == ["unreviewed", "later"]
+
+
 def test_decisions_of_another_window_are_taken_in(qtbot, workspace_session) -> None:
     """A window open beside a second one on the same workspace kept its own counts, its History lacked the other's
     batches, and its export dialog stated 110 removed while the export wrote 109 (newcomer session 18)."""

@@ -40,6 +40,7 @@ def event_text(kind: str, data: object) -> str:
         return f"{int(value):,}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
 
     epoch = f" at epoch {d['epoch']}" if isinstance(d.get("epoch"), int) else ""
+    epoch_1 = f" at epoch {d['epoch'] + 1}" if isinstance(d.get("epoch"), int) else ""
     texts = {
         "paused": "paused",
         "resumed": "resumed",
@@ -51,8 +52,10 @@ def event_text(kind: str, data: object) -> str:
         "cancelled": f"cancelled{epoch}; the last checkpoint is kept",
         "restart": f"training goes on with {n('n_samples')} samples for {n('remaining_epochs')} more epochs",
         "epoch_end_resumed": f"epoch {d.get('epoch', '?')} finished after the resume",
-        "dift_stop": f"DIFT's flags settled{epoch}: {n('flagged')} flagged",
-        "dift_review": f"DIFT flagged {n('flagged')} samples{epoch}: the review is waiting for you",
+        # DIFT's events carry the 0-based epoch index: "at epoch 33" stood beside the demo's "at epoch 34 (detection
+        # pass 1)" and the panel's title for the same flags (a newcomer, session 25)
+        "dift_stop": f"DIFT's flags settled{epoch_1}: {n('flagged')} flagged",
+        "dift_review": f"DIFT flagged {n('flagged')} samples{epoch_1}: the review is waiting for you",
         "dift_decision": f"review: {d.get('decision', '?')}, {n('accepted')} of {n('flagged')} flags accepted",
         "review_done": "review done: fine-tuning on the confirmed flags, then the restart",
     }

@@ -8,7 +8,9 @@ from naviewer.gui.format import before_after_text, event_text
 
 
 @pytest.mark.parametrize("kind, data, words", [
-    ("dift_review", {"epoch": 34, "flagged": 121, "run": "r"}, "DIFT flagged 121 samples at epoch 34"),
+    # the event carries the 0-based index (epoch 33 = the 34th, as the demo and the panel title count it)
+    ("dift_review", {"epoch": 33, "flagged": 121, "run": "r"}, "DIFT flagged 121 samples at epoch 34"),
+    ("dift_stop", {"epoch": 33, "flagged": 110}, "settled at epoch 34: 110 flagged"),
     ("checkpoint", {"epoch": 5, "path": "x/last.pt"}, "checkpoint saved at epoch 5"),
     ("checkpoint", {"epoch": 30, "tag": "epoch_0029"}, "checkpoint saved at epoch 30"),  # not "(epoch_0029)": one off
     ("checkpoint", {"epoch": 30, "tag": "review"}, "checkpoint saved at epoch 30 (review)"),

@@ -184,6 +184,8 @@ class PlotSpec:
     #: is top_band / (1 + top_band)); 0: the range grows only when data leaves it, with 20 % headroom
     top_band: float = 0.0
     legend_columns: int = 1
+    #: the y range spans at least this much (a count of 0 or 1 samples was drawn on ticks of 0.1 samples; a newcomer)
+    min_span: float = 0.0
 
 
 #: DIFT's per-epoch precision / recall are the flag buffer's (before label spreading); the final flags'
@@ -215,7 +217,7 @@ PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec("dift", "DIFT detected", "samples",
              (SeriesSpec("dift_detected", "epoch", "in the buffer", 3, tip=BUFFER_TIP),
               SeriesSpec("final_flagged", "spread", "final flags", 3, tip=SPREAD_TIP)),
-             optional=True, y_floor=0.0, legend_corner="bottom-left"),
+             optional=True, y_floor=0.0, legend_corner="bottom-left", min_span=5.0),
     PlotSpec(
         "dift_pr",
         "DIFT precision / recall",

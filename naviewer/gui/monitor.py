@@ -674,6 +674,7 @@ class TrainingMonitor(QWidget):
             grown = current is None or y_max > current[3] or (spec.top_band and y_max > data_top)
             hi = y_max + 0.2 * span if grown else current[3]
             y0 = spec.y_floor if spec.y_floor is not None and y_min >= spec.y_floor else lo
+            hi = max(hi, y0 + spec.min_span)
             y1 = hi if not spec.top_band else y0 + (hi - y0) * (1.0 + spec.top_band)
         self._ranges[spec.name] = (0.0, x1, y0, y1)
         if spec.name in ("loss", "knn", "dift") and self.marker_groups:

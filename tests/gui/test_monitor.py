@@ -70,6 +70,15 @@ def test_asr_and_dift_plots_appear_when_present(qtbot, monitor):
     assert monitor.visible_plots() == ["loss", "lr", "throughput", "knn"] and not monitor._markers
 
 
+def test_a_count_of_one_or_two_samples_is_drawn_on_whole_samples(qtbot, monitor):
+    """The "DIFT detected" plot of a buffer holding 0-1 samples was drawn on ticks of 0.1 samples (a newcomer,
+    session 25): a count plot spans at least five samples."""
+    monitor.add_records(_records(extra={1: {"dift_detected": 0}, 2: {"dift_detected": 1}}))
+    monitor.redraw()
+    _x0, _x1, y0, y1 = monitor._ranges["dift"]
+    assert y0 == 0.0 and y1 >= 5.0
+
+
 WRITER = textwrap.dedent(
     """
     import json, sys, time

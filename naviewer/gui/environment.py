@@ -148,7 +148,10 @@ class EnvironmentProbe(QObject):
         global _cache
         with TORCH_IMPORT_LOCK:
             _cache = probe_environment()
-        self._probed.emit()
+        try:
+            self._probed.emit()
+        except RuntimeError:  # the window (and this probe) went while torch was imported: the cache still serves
+            pass              # the next one ("Signal source has been deleted" at exit: a GUI sweep, session 25)
 
     def _finished(self) -> None:
         if _cache is not None:

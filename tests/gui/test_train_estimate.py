@@ -407,3 +407,20 @@ def test_the_dialog_starts_from_the_workspaces_last_training(qtbot, window):
     assert chosen["backbone"]["arch"] == "resnet10" and chosen["backbone"]["width"] == 16
     assert chosen["image_size"] == 16 and chosen["batch_size"] == 128 and chosen["epochs"] == 50
     dialog.reject()
+
+
+def test_a_probe_whose_window_went_meanwhile_ends_quietly(qtbot, monkeypatch):
+    """The window closed while the device probe imported torch: its thread's signal raised "Signal source has been
+    deleted" with a traceback at exit (a GUI sweep, session 25). The cache is still filled for the next probe."""
+    from naviewer.gui import environment
+    from naviewer.gui.environment import EnvironmentProbe
+
+    monkeypatch.setattr(environment, "probe_environment", lambda: {"devices": ["cpu"]})
+    monkeypatch.setattr(environment, "_cache", None)
+    probe = EnvironmentProbe()
+    run = probe._run
+    import shiboken6
+
+    shiboken6.delete(probe)
+    run()  # no RuntimeError
+    assert environment._cache == {"devices": ["cpu"]}

@@ -909,8 +909,14 @@ class GalleryWidget(QWidget):
         focus = QApplication.focusWidget()
         if focus is None or focus is self.view or self.view.isAncestorOf(focus) or focus.window() is not self.window():
             return None
+        typing = bool(focus.property("naviewerTypingGuard"))  # a list or field under a view's keys: letters type there
         widget = focus
         while widget is not None:
+            if typing and type(widget).__name__ in ("DensityMapWidget", "SampleInspector", "ClusterListWidget"):
+                # the map's Colour-by list took "r" as a rejection until session 25; now the letters go to the list
+                return "a list or field of the " + {"DensityMapWidget": "map", "SampleInspector": "inspector",
+                                                    "ClusterListWidget": "cluster table"}[type(widget).__name__] + \
+                    " (letters type there)"
             name = type(widget).__name__
             if name == "DensityMapWidget":  # what the map's keys act on, counted as the line did before
                 n = len(self.session.selection)

@@ -80,6 +80,8 @@ def test_letters_typed_in_the_maps_lists_decide_nothing(qtbot, window, tmp_path)
         _press(qtbot, box, key)
         assert QApplication.focusWidget() is box
     assert _db(path) == {}
+    # and the line above the tiles says where the letters go (it promised "C · R · L: the map's selection")
+    assert "a list or field of the map (letters type there)" in panel.gallery.keyboard_elsewhere()
     first = int(s.review_queue()[0])
     _focus_tile(qtbot, panel, first)
     _press(qtbot, panel.gallery.view, Qt.Key.Key_C)

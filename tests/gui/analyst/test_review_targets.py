@@ -188,3 +188,31 @@ def test_a_key_just_after_a_background_sort_moved_the_focus_decides_nothing(qtbo
     assert _db(path) == {} and "nothing decided" in g.notice.text()
     _press(qtbot, g.view, Qt.Key.Key_C)
     assert _db(path) == {top: "confirmed"}
+
+
+def test_a_bulk_question_answered_after_the_view_changed_underneath_decides_what_it_asked_about(
+        qtbot, window, tmp_path, monkeypatch) -> None:
+    """A bulk question is modal, but its event loop runs the 2 s poll and a background sort: while it is open another
+    writer decides one of the asked samples and the order changes. Yes then decides exactly the samples asked about
+    (the other writer's change included, as the analyst's latest word), nothing else."""
+    from naviewer.gui.analyst import common
+
+    path, panel = _open(qtbot, window, tmp_path)
+    s, g = panel.session, panel.gallery
+    asked_ids = [int(i) for i in s.review_queue()[:8]]
+    other = int(s.review_queue()[10])
+
+    def ask(_parent, _title, text, default_yes=True):
+        _other_writer(path, [asked_ids[0], other], "rejected", "someone-else")  # meanwhile, elsewhere
+        panel.sync_with_store()  # the poll inside the box's event loop
+        g.filters.set_sort("posterior")  # the order under the box changes
+        g.wait_for_filter()
+        return True
+
+    monkeypatch.setattr(common, "ask_user", ask)
+    s.set_selection(asked_ids)
+    _settle(qtbot)
+    done = g.review_selected("confirmed")
+    assert sorted(done.tolist()) == sorted(asked_ids)
+    db = _db(path)
+    assert {i for i, v in db.items() if v == "confirmed"} == set(asked_ids) and db[other] == "rejected"

@@ -156,7 +156,6 @@ def unexpected_error_hook(window, previous):
     def show_box(kind_name: str, text: str) -> None:
         from PySide6.QtWidgets import QMessageBox
 
-        last_box["at"] = time.monotonic()
         QMessageBox.warning(window, "Something went wrong",
                             f"naviewer met an unexpected error: {kind_name}: {text}.\n\nDecisions recorded before it "
                             "stay in the workspace. The details are in the Log panel; if a view looks wrong, reopen "

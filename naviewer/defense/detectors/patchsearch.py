@@ -262,15 +262,14 @@ def neighbour_averaged(prob: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
 
 
 def _neighbours(inputs: DetectorInputs, z: np.ndarray, k: int, ctx: JobContext) -> np.ndarray:
-    """The k nearest others of every sample in the pass's embedding (the pass's shared table when there is one)."""
-    cached = inputs.cache.get("knn")
-    if cached is not None and cached[0].shape[1] >= k and cached[0].shape[0] == z.shape[0]:
-        return cached[0][:, :k]
-    from naviewer.defense.config import DiftConfig
-    from naviewer.defense.knn import KnnIndex
+    """The k nearest others of every sample in the pass's embedding: the pass's shared neighbour table
+    (:func:`~naviewer.defense.detectors.density.neighbour_table`), on ``z`` when the pass gave no embeddings."""
+    from naviewer.defense.detectors.density import neighbour_table
 
+    if "z" not in inputs.cache:  # (PatchSearch embedded the images itself: the table is built on those)
+        inputs.cache["z"] = np.ascontiguousarray(z, dtype=np.float32)
     ctx.progress(0, None, "patchsearch: neighbours")
-    return KnnIndex(np.ascontiguousarray(z, dtype=np.float32), DiftConfig(), ctx).all_neighbors(k, ctx).neighbors
+    return neighbour_table(inputs, k, ctx)[0]
 
 
 def auto_clusters(n: int) -> int:

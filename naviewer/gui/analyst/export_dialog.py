@@ -191,7 +191,7 @@ class ExportDialog(QDialog):
         if self.session.pass_id is not None:
             # confirmed samples the pass never flagged (found by browsing All samples) were "from the review of
             # pass 3" too, which read as if the pass had flagged them (a newcomer, session 25)
-            outside = int(((s_codes := self.session.state_codes) == 1).sum() - ((s_codes == 1) & self.session.flagged_mask).sum())
+            outside = c["confirmed"] - int(((self.session.state_codes == 1) & self.session.flagged_mask).sum())
             text += (f"<br>Flags from detection pass {self.session.pass_id}; the decisions are every decision of the "
                      f"review ({outside:,} of the confirmed {'was' if outside == 1 else 'were'} never flagged by this pass)." if outside else
                      f"<br>From the review of detection pass {self.session.pass_id}.")

@@ -627,6 +627,12 @@ class GalleryWidget(QWidget):
         self.target_label.setObjectName("targetLabel")
         self.target_label.setWordWrap(True)
         self.target_label.setStyleSheet("padding: 2px;")
+        self.target_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # two lines kept whether it says one or two: a filter that hid the inspector's sample turned it into two
+        # lines and moved the tiles and the filter sidebar's lists under the mouse (a newcomer at 1280x720, session 25)
+        self.target_label.setText("<b>#0</b><br><b>#0</b>")  # two lines of its rich text, as it will show them
+        self.target_label.setMinimumHeight(self.target_label.sizeHint().height())
+        self.target_label.setText("")
         self.notice = QLabel()
         self.notice_sticky = False  # a failure's word, or a standing one, that Ctrl+2 does not clear
         # standing words by topic (a read-only workspace, saved embeddings not used, images that cannot be read): each
@@ -824,7 +830,8 @@ class GalleryWidget(QWidget):
             self.view.selectionModel().setCurrentIndex(self.model.row_index(0), QItemSelectionModel.SelectionFlag.NoUpdate)
             self.view.scrollToTop()
         narrowed = len(ids) < base
-        self.count_label.setText(f"{len(ids):,} shown" + (f" of {base:,} (filtered)" if narrowed else ""))
+        # short, so that narrowing does not wrap the row and move what is under it (the "Filters •" dot says more)
+        self.count_label.setText(f"{len(ids):,} of {base:,} (filtered)" if narrowed else f"{len(ids):,} shown")
         self._update_progress()
         self._update_target()
         then, self._then = self._then, []

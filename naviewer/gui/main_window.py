@@ -581,6 +581,9 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.remaining_label)
         self.progress.hide()
+        # the bar's height kept while no job runs: the bar appearing made the status line a pixel taller, which
+        # shrank the docks above and moved the analyst panel's columns as a fine-tune started (a newcomer, session 25)
+        status.setMinimumHeight(max(status.sizeHint().height(), self.progress.sizeHint().height() + 4))
         self._status_job: Optional[Job] = None
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(500)

@@ -204,6 +204,7 @@ class AnalystPanel(QWidget):
         outer.setStretchFactor(1, 2)
         self._outer, self._upper = outer, upper
         self._sized = False
+        self._laid_out_at: Optional[tuple[int, int]] = None  # the size the default proportions were laid out for
         for splitter in (outer, upper):
             splitter.splitterMoved.connect(lambda _pos, _index: setattr(self, "_sized", True))
         layout = QVBoxLayout(self)
@@ -357,15 +358,23 @@ class AnalystPanel(QWidget):
         if not self._sized:
             self._initial_sizes()
 
+    #: pixels the panel must grow or shrink by before the default proportions are laid out again: a change of a
+    #: pixel or two (a status line a pixel taller as a job started) moved the columns under the mouse (session 25)
+    RESIZE_SLACK = 12
+
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         if not self._sized:  # until the user drags a splitter, keep the default proportions
-            self._initial_sizes()
+            last = self._laid_out_at
+            size = (self.width(), self.height())
+            if last is None or max(abs(size[0] - last[0]), abs(size[1] - last[1])) > self.RESIZE_SLACK:
+                self._initial_sizes()
 
     def _initial_sizes(self) -> None:
         """Map/gallery/inspector row gets 62% of the height (66% on a short window, where 62% left the gallery
         under two rows of tiles at 1280x720); the width goes 4:4:2 beyond each view's own minimum (so no view
         scrolls while there is room), shrinking proportionally when there is not."""
+        self._laid_out_at = (self.width(), self.height())
         h, w = max(self.height() - 40, 200), max(self.width() - 8, 300)
         share = upper_share(h)
         lower = min(h - int(h * share), self._lower_fit())

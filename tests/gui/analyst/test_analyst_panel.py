@@ -642,3 +642,33 @@ def test_a_pass_without_embeddings_says_its_map_is_not_one(qtbot) -> None:
     m = panel.map
     assert "Not a map of the embedding" in m.embedding_note.text() and not m.embedding_note.isHidden()
     assert m.projection_box.findData("tsne") < 0 and m.projection_box.itemText(0) == "rank × MinDist"
+
+
+def test_a_pixel_of_resize_does_not_move_the_columns_and_a_real_one_lays_them_out_again(qtbot, demo_session) -> None:
+    """A job's progress bar made the status line a pixel taller as a fine-tune started; the panel laid out its
+    default proportions again and the map / gallery / inspector columns moved under the mouse (session 25)."""
+    panel = _panel(qtbot, demo_session)
+    qtbot.waitExposed(panel)
+    panel._upper.setSizes([500, 600, 292])  # as if Qt's own share of a small resize had moved them
+    before = panel._upper.sizes()
+    panel.resize(1400, 899)
+    qtbot.wait(20)
+    assert panel._upper.sizes() == before
+    panel.resize(1000, 899)
+    qtbot.wait(20)
+    assert panel._upper.sizes() != before and sum(panel._upper.sizes()) < sum(before)
+
+
+def test_the_status_line_keeps_its_height_when_a_job_starts(qtbot) -> None:
+    from naviewer.gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    before = window.statusBar().height()
+    window.progress.show()
+    qtbot.wait(20)
+    assert window.statusBar().height() == before
+    window.close()

@@ -606,6 +606,40 @@ def test_the_reached_flags_patchsearch_finds_no_trigger_in_are_one_click_from_a_
     assert button.isHidden()  # none left awaiting a decision
 
 
+def test_one_undo_after_deciding_the_untriggered_flags_together_puts_them_all_back(qtbot, demo_session, monkeypatch,
+                                                                                  bulk_answers) -> None:
+    """The button's highlight decided with one key is one decision: U puts every one of them back, the button
+    counts them again, and the flags decided before stay decided (not probed before session 26)."""
+    from types import SimpleNamespace
+
+    from naviewer.analysis import reach
+
+    s = demo_session
+    flagged = _three_flags_reached(s)
+    s.settings["summary"] = {"anchors_trusted": True}
+    s.confirm(flagged[:2])  # decided before: untouched by the undo
+    panel = _panel(qtbot, s)
+    triggers = np.zeros(s.n, bool)
+    triggers[flagged[-1]] = True
+    monkeypatch.setattr(reach, "latest_patchsearch", lambda store, n: (7, triggers))
+    panel.workspace = SimpleNamespace(store=None)
+    panel._reached = None
+    panel._update_reached()
+    button = panel.trust.untriggered_button
+    button.click()
+    g = panel.gallery
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    chosen = sorted(int(i) for i in flagged[-3:-1])
+    assert sorted(g.target_ids().tolist()) == chosen
+    g.review_selected("rejected")
+    assert all(s.state_of(i) == "rejected" for i in chosen)
+    assert button.isHidden()
+    g.undo()
+    assert all(s.state_of(i) == "unreviewed" for i in chosen)
+    assert all(s.state_of(int(i)) == "confirmed" for i in flagged[:2])
+    assert not button.isHidden() and button.text() == "Select the 2 with no trigger"
+
+
 def test_the_inspectors_keys_do_nothing_while_its_image_is_scrolled_away(qtbot, demo_session) -> None:
     """Reading the neighbours below the image, a newcomer pressed C and confirmed an airplane the filters hid from
     the gallery (session 22): with the image out of sight the first key brings it back and decides nothing."""

@@ -128,6 +128,35 @@ def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work
     assert window.focusWidget() is panel.gallery.view
 
 
+def test_ctrl_digits_reach_the_analyst_from_a_tab_in_front_of_it(qtbot, window, tmp_path):
+    """After the demo a newcomer had the Log tab in front of the Analyst and pressed Ctrl+2, as the window advised:
+    nothing (session 25). A shortcut whose widget is hidden never fires; the keys belong to the window."""
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    panel = _open_analyst(qtbot, window, tmp_path)
+    _settle(qtbot)
+    from PySide6.QtWidgets import QTabBar
+
+    log = window.docks["logDock"]
+    window.tabifyDockWidget(window.analyst_dock.dock, log)
+    bar = next(b for b in window.findChildren(QTabBar) if "Log" in [b.tabText(i) for i in range(b.count())])
+    bar.setCurrentIndex([bar.tabText(i) for i in range(bar.count())].index("Log"))  # as a click on the tab does
+    _settle(qtbot)
+    assert panel.visibleRegion().isEmpty()
+    target = log.widget()
+    target.setFocus()
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    _settle(qtbot)
+    assert window.focusWidget() is target
+    qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    _settle(qtbot)
+    assert not panel.visibleRegion().isEmpty() and window.focusWidget() is panel.gallery.view
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
 def test_reset_layout_keeps_the_window_on_the_screen_and_the_analyst_in_front(qtbot, window, tmp_path, size):
     w, h = size

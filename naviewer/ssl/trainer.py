@@ -298,6 +298,7 @@ class Trainer:
         self._epoch_loss = 0.0
         self._epoch_count = 0
         self._epoch_time = 0.0
+        self._waited_s = 0.0  # seconds spent in _check (paused), left out of the throughput
         self._stop_reason: Optional[str] = None
         #: the epoch whose end (monitor, hooks, record) was under way: a cancel there checkpoints with the epoch
         #: counted as done, and a resumed run finishes that end first (DIFT's detection of that epoch was lost)
@@ -576,11 +577,15 @@ class Trainer:
         return lr
 
     def _check(self, ctx: JobContext) -> None:
+        started = time.perf_counter()
         if ctx.paused:
             self.log_event("paused")
             ctx.check()
             self.log_event("resumed")
         ctx.check()
+        # time spent here is not training: the throughput and the epoch's time leave it out (a paused epoch read
+        # as a dip in the monitor's throughput plot; session 25)
+        self._waited_s += time.perf_counter() - started
 
     def fit(self, ctx: Optional[JobContext] = None, resume: bool = False) -> dict[str, Any]:
         """Train to the end (or until a stop request); returns a summary. Cancel -> checkpoint + JobCancelled."""
@@ -641,8 +646,8 @@ class Trainer:
         self.method.train()
         spe = self.steps_per_epoch
         log_every = max(1, int(cfg.log_every))
-        t_epoch = time.perf_counter()
-        t_log, n_log = t_epoch, 0
+        t_epoch, waited_epoch = time.perf_counter(), self._waited_s
+        t_log, n_log, waited_log = t_epoch, 0, self._waited_s
         pending: list[torch.Tensor] = []
         lr = self.current_lr
         while self.step_in_epoch < spe:
@@ -673,10 +678,10 @@ class Trainer:
                 now = time.perf_counter()
                 self._writer.write({"kind": "step", "epoch": epoch, "step": self.global_step,
                                     "loss": float(values[-1]), "lr": lr,
-                                    "images_per_s": n_log / max(now - t_log, 1e-9)})
-                t_log, n_log = now, 0
+                                    "images_per_s": n_log / max(now - t_log - (self._waited_s - waited_log), 1e-9)})
+                t_log, n_log, waited_log = now, 0, self._waited_s
                 ctx.progress(self.step_in_epoch, spe, self.epoch_text(epoch))
-        self._epoch_time += time.perf_counter() - t_epoch
+        self._epoch_time += time.perf_counter() - t_epoch - (self._waited_s - waited_epoch)
         epoch_time = self._epoch_time
         loss = all_reduce_mean(self._epoch_loss / max(1, self._epoch_count), self.dist, self.device)
         record: dict[str, Any] = {

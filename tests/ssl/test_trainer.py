@@ -174,3 +174,38 @@ def test_the_first_epoch_is_named_before_its_first_step(tmp_path):
     build_trainer(config, make_store(), tmp_path / "run").fit(JobContext(reporter))
     first = reporter.progresses[0][2]
     assert first.startswith("epoch 1 of 1: first steps")
+
+
+def test_a_pause_is_left_out_of_the_throughput_and_the_epochs_time(tmp_path, tiny_store, monkeypatch):
+    """A paused epoch showed as a dip in the monitor's throughput plot: the pause counted as training time. The
+    trainer's clock is a fake one here, so the check reads no wall time: the pause is 1,000 of its seconds."""
+    import time as real_time
+    from types import SimpleNamespace
+
+    from naviewer.ssl import trainer as trainer_module
+
+    clock = {"now": 0.0}
+
+    def perf_counter() -> float:
+        clock["now"] += 0.001
+        return clock["now"]
+
+    fake = SimpleNamespace(**{name: getattr(real_time, name) for name in dir(real_time) if not name.startswith("_")})
+    fake.perf_counter = perf_counter
+    monkeypatch.setattr(trainer_module, "time", fake)
+
+    class PausesOnce(JobContext):
+        calls = 0
+
+        def check(self) -> None:
+            PausesOnce.calls += 1
+            if PausesOnce.calls == 3:  # inside the first epoch, as a Pause held for a while
+                clock["now"] += 1000.0
+            super().check()
+
+    build_trainer(_config(), tiny_store, tmp_path / "run").fit(PausesOnce())
+    records = _records(tmp_path / "run")
+    first = [r for r in records if r["kind"] == "epoch"][0]
+    assert first["epoch_time_s"] < 100.0
+    steps = [r for r in records if r["kind"] == "step" and r["epoch"] == 0]
+    assert min(r["images_per_s"] for r in steps) > 1.0  # 1,000 s in a step's time read as ~0.01 images a second

@@ -34,6 +34,18 @@ from naviewer.gui.flow_layout import FlowLayout
 #: the outline of a sample's densest crop (crop_density): an orange none of the review colours uses
 CROP_COLOUR = QColor(255, 140, 0)
 
+
+def outline_crop(pixmap: QPixmap, crop: DensestCrop, scale: float) -> None:
+    """Draw ``crop`` (a :class:`DensestCrop`, image pixels) dashed on ``pixmap``, the image enlarged ``scale`` times:
+    the inspector and the large sample view outline the same box."""
+    painter = QPainter(pixmap)
+    painter.setPen(QPen(CROP_COLOUR, 2, Qt.PenStyle.DashLine))
+    left, top = int(round(crop.left * scale)), int(round(crop.top * scale))
+    width = min(int(round(crop.width * scale)), pixmap.width() - left) - 2
+    height = min(int(round(crop.height * scale)), pixmap.height() - top) - 2
+    painter.drawRect(left + 1, top + 1, max(1, width), max(1, height))
+    painter.end()
+
 SCORE_ROWS = (
     ("rank", "density rank"),
     ("density", "density"),
@@ -346,16 +358,8 @@ class SampleInspector(QWidget):
         pixmap = QPixmap.fromImage(qimage_from_array(image)).scaled(
             w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
         )
-        crop = self.densest_crop
-        if crop is not None:  # the densest crop, in the enlarged image's pixels
-            painter = QPainter(pixmap)
-            pen = QPen(CROP_COLOUR, 2, Qt.PenStyle.DashLine)
-            painter.setPen(pen)
-            left, top = crop.left * scale, crop.top * scale
-            width = min(crop.width * scale, pixmap.width() - left) - 2
-            height = min(crop.height * scale, pixmap.height() - top) - 2
-            painter.drawRect(left + 1, top + 1, max(1, width), max(1, height))
-            painter.end()
+        if self.densest_crop is not None:
+            outline_crop(pixmap, self.densest_crop, scale)
         return pixmap
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override

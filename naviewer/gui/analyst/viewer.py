@@ -37,6 +37,7 @@ class SampleViewer(QDialog):
         self.session = gallery.session
         self.bridge = SessionBridge.of(self.session)
         self.sample: Optional[int] = None
+        self.crop = None  # the box the inspector outlines on this sample (a detector's DensestCrop), if any
         self.setWindowTitle("Sample")
         self.setModal(False)
         self.title = QLabel()
@@ -119,6 +120,7 @@ class SampleViewer(QDialog):
 
     def show_sample(self, sid: Optional[int]) -> None:
         self.sample = None if sid is None else int(sid)
+        self.crop = None
         if sid is None:
             self.title.setText("No sample")
             self.image.clear()
@@ -142,6 +144,12 @@ class SampleViewer(QDialog):
             elif key in info:
                 parts.append(f"{text} <b>{fmt(info[key])}</b>")
         parts += self._detector_parts(int(sid))
+        from naviewer.gui.analyst.detector_scores import detector_table
+        from naviewer.gui.analyst.inspector import CROP_COLOUR
+
+        self.crop = detector_table(s).densest_crop(int(sid))
+        if self.crop is not None:
+            parts.append(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> {self.crop.what} ({self.crop.label})")
         cluster = int(s.cluster_of()[sid]) if s.flagged_mask[sid] else -1
         if cluster >= 0:
             parts.append(f"cluster <b>#{cluster + 1}</b>")
@@ -178,6 +186,10 @@ class SampleViewer(QDialog):
         mode = Qt.TransformationMode.FastTransformation if scale >= 2 else Qt.TransformationMode.SmoothTransformation
         pix = QPixmap.fromImage(qimage_from_array(image)).scaled(
             int(w * scale), int(h * scale), Qt.AspectRatioMode.KeepAspectRatio, mode)
+        if self.crop is not None:  # the box the inspector outlines (PatchSearch's window, crop_density's densest
+            from naviewer.gui.analyst.inspector import outline_crop  # crop): the large view showed none (session 25)
+
+            outline_crop(pix, self.crop, pix.width() / w)
         self.image.setPixmap(pix)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override

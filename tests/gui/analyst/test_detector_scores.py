@@ -199,6 +199,21 @@ def test_densest_crop_of_a_crop_density_pass_is_outlined(qtbot, detector_workspa
     view.set_densest_crop(None)
     assert view.densest_item is None and not view.crop_label.isVisibleTo(view)
 
+    # the large sample view (Space) outlines the same box and says what it is (it showed none; session 25)
+    viewer = panel.gallery.viewer
+    viewer.resize(700, 600)
+    viewer.open_on(3)
+    qtbot.waitUntil(viewer.isVisible, timeout=3000)
+    viewer.show_sample(3)
+    big = viewer.image.pixmap().toImage()
+    scale = big.width() / w
+    x, y = int(round((w // 2) * scale)) + 1, int(round((h // 4) * scale)) + 1 + int(scale)
+    assert big.pixelColor(x, y).name() == CROP_COLOUR.name()
+    assert "densest crop (crop_density" in viewer.scores.text()
+    viewer.show_sample(7)
+    assert viewer.crop is None and "▭" not in viewer.scores.text()
+    viewer.close()
+
 
 def test_a_patchsearch_window_is_named_as_a_trigger_window(qtbot, detector_workspace) -> None:
     """patchsearch keeps its candidate trigger window as best_box too: outlined the same way, named for what it is;

@@ -66,3 +66,33 @@ def test_pyproject_lists_every_package():
     assert {"naviewer.resources.icons", "naviewer.resources.themes"} <= listed  # data folders ship as packages
     assert "*.desktop" in data["naviewer.resources"] and "*.xml" in data["naviewer.resources"]
     assert "*.png" in data["naviewer.resources.icons"] and "*.qss" in data["naviewer.resources.themes"]
+
+
+@pytest.mark.parametrize("name", THEMES)
+def test_the_file_dialogs_tool_buttons_show_their_icons(qapp, qtbot, name):
+    """The themes' tool-button padding squeezed Qt's file dialog's back / up / new-folder / view buttons to dots (a
+    newcomer, session 25): each button's icon keeps at least half of its 16 px."""
+    from PySide6.QtWidgets import QFileDialog, QToolButton
+
+    from naviewer.gui.theme import ThemeManager
+
+    sheet, palette, style = qapp.styleSheet(), qapp.palette(), qapp.style().name()
+    ThemeManager(qapp, name).apply()
+    try:
+        dialog = QFileDialog(None, "t")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        buttons = [b for b in dialog.findChildren(QToolButton) if b.isVisible() and not b.icon().isNull()]
+        assert buttons
+        for button in buttons:
+            image = button.grab().toImage()
+            w, h = image.width(), image.height()
+            background = image.pixelColor(1, h // 2).rgb()
+            ink = [x for x in range(2, w - 2) for y in range(2, h - 2) if image.pixelColor(x, y).rgb() != background]
+            assert ink and max(ink) - min(ink) + 1 >= 8, button.objectName()
+    finally:  # the application as the other tests find it
+        qapp.setStyle(style)
+        qapp.setPalette(palette)
+        qapp.setStyleSheet(sheet)

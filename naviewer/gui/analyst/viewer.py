@@ -16,6 +16,8 @@ from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt, qimage_from_array
+from naviewer.gui.analyst.detector_scores import detector_table
+from naviewer.gui.analyst.inspector import CROP_COLOUR, outline_crop
 
 VIEWER_HINT = ("<b>←/→</b> previous/next · <b>C</b> confirm · <b>R</b> reject · <b>L</b> later · <b>U</b> undo · "
                "<b>N</b> next undecided · <b>Esc</b> close")
@@ -144,9 +146,6 @@ class SampleViewer(QDialog):
             elif key in info:
                 parts.append(f"{text} <b>{fmt(info[key])}</b>")
         parts += self._detector_parts(int(sid))
-        from naviewer.gui.analyst.detector_scores import detector_table
-        from naviewer.gui.analyst.inspector import CROP_COLOUR
-
         self.crop = detector_table(s).densest_crop(int(sid))
         if self.crop is not None:
             parts.append(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> {self.crop.what} ({self.crop.label})")
@@ -161,8 +160,6 @@ class SampleViewer(QDialog):
     def _detector_parts(self, sid: int) -> list[str]:
         """The reviewed pass's own detector's score when it is not DIFT, and how many detectors flag the sample: the
         large view of a slof pass said only its cluster and source (a newcomer, session 19)."""
-        from naviewer.gui.analyst.detector_scores import detector_table
-
         parts = []
         for item in detector_table(self.session):
             if item.voters:
@@ -187,9 +184,7 @@ class SampleViewer(QDialog):
         pix = QPixmap.fromImage(qimage_from_array(image)).scaled(
             int(w * scale), int(h * scale), Qt.AspectRatioMode.KeepAspectRatio, mode)
         if self.crop is not None:  # the box the inspector outlines (PatchSearch's window, crop_density's densest
-            from naviewer.gui.analyst.inspector import outline_crop  # crop): the large view showed none (session 25)
-
-            outline_crop(pix, self.crop, pix.width() / w)
+            outline_crop(pix, self.crop, pix.width() / w)  # crop): the large view showed none (session 25)
         self.image.setPixmap(pix)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override

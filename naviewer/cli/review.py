@@ -9,6 +9,7 @@ flags the anchors reach as clean samples: look at them before confirming (--reje
 from __future__ import annotations
 
 import argparse
+import re
 
 ORDER = 65
 
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def parse_sample_ids(text: str, n: int, flag: str):
     """Sample ids from ``3,17,40-45`` or ``@FILE`` (one id a line, # comments), each checked against ``n``."""
     import numpy as np
@@ -56,7 +60,7 @@ def parse_sample_ids(text: str, n: int, flag: str):
         path = Path(text[1:])
         check_regular_file(path, f"{flag} id file")
         try:
-            raw = path.read_text(encoding="utf-8")
+            raw = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not part of the first id
         except UnicodeDecodeError:  # the codec's own words ("can't decode byte 0x80 in position 128") said little
             raise NaviewerError(f"{flag}: the id file is not UTF-8 text (one sample id a line)", path) from None
         except OSError as exc:
@@ -70,13 +74,19 @@ def parse_sample_ids(text: str, n: int, flag: str):
         if not part:
             continue
         low, dash, high = part.partition("-") if not part.startswith("-") else (part, "", "")
-        try:
-            first = int(low)
-            last = int(high) if dash else first
-        except ValueError:
+        if part.startswith("-") and _DIGITS.fullmatch(part[1:]):  # a negative id
+            raise NaviewerError(f"{flag}: {part} is outside the workspace's sample ids 0-{n - 1:,}",
+                                source if source != text else None)
+        # plain ASCII digits only: int() also reads "1_0" as 10 and other scripts' digits, ids nobody typed
+        if not _DIGITS.fullmatch(low.strip()) or (dash and not _DIGITS.fullmatch(high.strip())):
             raise NaviewerError(f"{flag}: {part!r} is not a sample id or a range of them (e.g. 3,17,40-45)",
-                                source if source != text else None) from None
-        if first < 0 or last >= n or first > last:
+                                source if source != text else None)
+        first = int(low)
+        last = int(high) if dash else first
+        if first > last:
+            raise NaviewerError(f"{flag}: the range {part} runs backwards (write it low-high, e.g. {last}-{first})",
+                                source if source != text else None)
+        if last >= n:
             raise NaviewerError(f"{flag}: {part} is outside the workspace's sample ids 0-{n - 1:,}",
                                 source if source != text else None)
         if last - first >= n:

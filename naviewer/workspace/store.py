@@ -213,6 +213,9 @@ def _open_connections(path: "str | Path") -> int:
         return _CONNECTIONS.get(os.path.realpath(path), 0)
 
 
+#: the characters that reorder the text around them (embeddings, overrides, isolates, marks): a reviewer name holding
+#: one would show in the audit log as another name
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: the longest reviewer name a decision records (the audit log shows it on one line)
 REVIEWER_MAX = 200
 
@@ -926,8 +929,10 @@ class WorkspaceStore:
             raise NaviewerError("a review decision needs a reviewer name")
         from naviewer.data.names import bad_name_char, describe_char
 
-        char = bad_name_char(str(reviewer))
-        if char is not None:  # the audit log and the HTML report show the name on one line
+        char = bad_name_char(str(reviewer)) or next((c for c in str(reviewer) if c in BIDI_CONTROLS), None)
+        # the audit log and the HTML report show the name on one line, and as written: a bidi override let a name
+        # read as another one ("eve\u202egnp.exe" shows as "eveexe.png"; a bad-input sweep, session 26)
+        if char is not None:
             raise NaviewerError(f"the reviewer name {str(reviewer)!r} contains {describe_char(char)}")
         if len(str(reviewer)) > REVIEWER_MAX:  # a 1 MB name was stored with every decision
             raise NaviewerError(f"the reviewer name is {len(str(reviewer)):,} characters long; at most {REVIEWER_MAX}")

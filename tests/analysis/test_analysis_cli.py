@@ -210,6 +210,27 @@ def test_an_id_file_that_is_not_text_and_a_missing_gpu_are_said_in_plain_words(t
             resolve_device("cuda:7")
 
 
+def test_sample_ids_are_plain_digits_a_bom_is_not_an_id_and_a_backward_range_says_so(tmp_path) -> None:
+    """`--confirm 1_0` confirmed sample 10 (int() reads the underscore), an id file saved with a BOM was refused on
+    its first line, and `5-3` was said to be outside the workspace (a bad-input sweep, session 26)."""
+    import pytest
+
+    from naviewer.cli.review import parse_sample_ids
+    from naviewer.errors import NaviewerError
+
+    for text in ("1_0", "٣", "+3", " 3 - 5x", "0x3"):
+        with pytest.raises(NaviewerError, match="is not a sample id"):
+            parse_sample_ids(text, 20, "--confirm")
+    with pytest.raises(NaviewerError, match="runs backwards"):
+        parse_sample_ids("5-3", 20, "--confirm")
+    with pytest.raises(NaviewerError, match="outside the workspace"):
+        parse_sample_ids("3-25", 20, "--confirm")
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes("\ufeff3\r\n17 # a note\r\n4-5\r\n".encode("utf-8"))
+    assert parse_sample_ids(f"@{ids}", 20, "--confirm").tolist() == [3, 4, 5, 17]
+    assert parse_sample_ids(" 3 , 4-6 ", 20, "--confirm").tolist() == [3, 4, 5, 6]
+
+
 def test_a_patchsearch_pass_that_refused_to_flag_is_no_evidence_of_no_trigger() -> None:
     """A refused PatchSearch pass (its classifier called a third of the samples poisoned) has all flags False: the box
     read "a trigger in 0 of them, none in N" and offered every reached flag (session 23's review)."""

@@ -353,8 +353,10 @@ def test_a_workspace_inside_its_own_dataset_folder_is_refused(tmp_path: Path) ->
 @pytest.mark.parametrize("argv, words", [(["review", "{ws}", "--reviewer", "", "--confirm-cluster", "1"], "--reviewer"),
                                          (["review", "{ws}", "--reviewer", "x" * 300, "--confirm-cluster", "1"],
                                           "at most 200"),
+                                         (["review", "{ws}", "--reviewer", "eve\u202egnp.exe", "--confirm-cluster", "1"],
+                                          "right-to-left override"),
                                          (["run", "{ws}", "--run", "", "--epochs", "1"], "--run")],
-                         ids=["reviewer-empty", "reviewer-huge", "run-empty"])
+                         ids=["reviewer-empty", "reviewer-huge", "reviewer-bidi-override", "run-empty"])
 def test_empty_or_huge_names_are_refused(tmp_path: Path, argv: list, words: str) -> None:
     """``review --reviewer ''`` became the login name, a 1 MB reviewer name was stored with every decision, and
     ``run --run ''`` became the default run name: each without a word."""

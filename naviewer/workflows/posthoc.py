@@ -441,9 +441,20 @@ def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[
     """What the last fine-tune / remove-and-retrain of this pass's run did, read back from the
     workspace (so a reopened workspace shows it instead of offering the step again); None when
     nothing was done. Keys: ``kind`` (``retrain`` / ``finetune`` / ``posthoc``), ``confirmed``,
-    ``checkpoint``, and where measured ``before``/``after``/``protocol``/``floor``."""
-    import json
+    ``checkpoint``, and where measured ``before``/``after``/``protocol``/``floor``. A floor measured after the step
+    (Run ▸ Measure the no-poison floor) is the workspace's ``[floor]``: the table said "not measured" beside a
+    monitor that showed it (a newcomer, session 26)."""
+    from naviewer.workflows.floor import read_floor
 
+    result = _latest_finetune_result(ws, run, pass_id)
+    if result is not None and not result.get("floor") and (result.get("before") or result.get("after")):
+        floor = read_floor(ws)
+        if floor and (floor.get("protocol") or "uniform") == (result.get("protocol") or "uniform"):
+            result = {**result, "floor": floor}
+    return result
+
+
+def _latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[int]) -> Optional[dict]:
     if run:
         from naviewer.workflows.retrain_again import latest_again_result
 

@@ -339,3 +339,21 @@ def test_passes_of_one_detection_share_its_finetune(ws, monkeypatch) -> None:
     ws.store.add_run("posthoc-finetune", FINETUNE_RUN_KIND, {"pass_id": dift, "confirmed": 3, "checkpoint": "x.pt"})
     assert latest_finetune_result(ws, "posthoc", patch)["confirmed"] == 3
     assert latest_finetune_result(ws, "posthoc", later) is None
+
+
+def test_a_floor_measured_after_the_retrain_shows_beside_its_result(ws) -> None:
+    """Run ▸ Measure the no-poison floor after Remove and retrain: the monitor showed the floor, the Fine-tune tab's
+    table still read "not measured", reopened too (a newcomer, session 26). The workspace's [floor] fills a result
+    measured without one, of the same test-time protocol only."""
+    from naviewer.workflows.posthoc import FINETUNE_RUN_KIND, latest_finetune_result
+
+    n = ws.store.sample_count()
+    dift = ws.store.add_detection_pass("dift", {"flagged": np.zeros(n, bool)}, {}, run="posthoc")
+    before, after = {"asr": 1.0, "knn_acc": 0.9}, {"asr": 0.28, "knn_acc": 0.9}
+    ws.store.add_run("posthoc-finetune", FINETUNE_RUN_KIND, {"pass_id": dift, "confirmed": 3, "checkpoint": "x.pt",
+                                                             "before": before, "after": after, "protocol": "uniform"})
+    assert latest_finetune_result(ws, "posthoc", dift)["floor"] is None
+    ws.update_config("floor", {"asr": 0.096, "asr_all": 0.1, "knn_acc": 0.93, "protocol": "uniform", "run": "floor"})
+    assert latest_finetune_result(ws, "posthoc", dift)["floor"]["asr"] == 0.096
+    ws.update_config("floor", {"asr": 0.2, "asr_all": 0.2, "knn_acc": 0.93, "protocol": "paper", "run": "floor"})
+    assert latest_finetune_result(ws, "posthoc", dift)["floor"] is None  # another protocol's floor is not this one's

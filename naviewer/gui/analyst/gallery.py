@@ -627,11 +627,11 @@ class GalleryWidget(QWidget):
         self.target_label.setObjectName("targetLabel")
         self.target_label.setWordWrap(True)
         self.target_label.setStyleSheet("padding: 2px;")
-        self.target_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        # two lines kept whether it says one or two: a filter that hid the inspector's sample turned it into two
-        # lines and moved the tiles and the filter sidebar's lists under the mouse (a newcomer at 1280x720, session 25)
+        # two lines kept while the filters show, whether it says one or two: a filter that hid the inspector's sample
+        # turned it into two lines and moved the tiles and the filter sidebar's lists under the mouse (a newcomer at
+        # 1280x720, session 25). Only then: always, the tiles lost their second row at 1280x720
         self.target_label.setText("<b>#0</b><br><b>#0</b>")  # two lines of its rich text, as it will show them
-        self.target_label.setMinimumHeight(self.target_label.sizeHint().height())
+        self._two_lines = self.target_label.sizeHint().height()
         self.target_label.setText("")
         self.notice = QLabel()
         self.notice_sticky = False  # a failure's word, or a standing one, that Ctrl+2 does not clear
@@ -1434,6 +1434,7 @@ class GalleryWidget(QWidget):
         inside = not on and self.filters.isVisible() and self.filters.isAncestorOf(QApplication.focusWidget())
         if on:
             self._place_filters()
+        self.target_label.setMinimumHeight(self._two_lines if on else 0)
         self.filters.setVisible(on)
         if inside:  # Qt would pass the keys to the next widget in the chain, e.g. the inspector (session 22)
             self.view.setFocus()

@@ -418,6 +418,25 @@ class FilterSidebar(QWidget):
             descending=self.descending.isChecked(),
         )
 
+    def set_spec(self, spec: FilterSpec) -> None:
+        """Show ``spec`` (one refresh): a panel rebuilt on the same pass comes back with the analyst's filters and
+        sort. A cluster, class or score this panel does not have is left at "any"."""
+        self._quiet = True
+        try:
+            for combo, value in ((self.cluster, spec.cluster), (self.label, spec.label), (self.sort, spec.sort)):
+                index = combo.findData(value)
+                combo.setCurrentIndex(max(0, index))
+            self.descending.setChecked(bool(spec.descending))
+            for state, box in self.states.items():
+                box.setChecked(state in spec.states)
+            for key, (low, high, lo0, hi0) in self.ranges.items():
+                a, b = spec.ranges.get(key, (lo0, hi0))
+                low.setValue(max(lo0, a))
+                high.setValue(min(hi0, b))
+        finally:
+            self._quiet = False
+        self.changed.emit()
+
     def set_states(self, states) -> None:
         """Tick exactly ``states`` (one refresh)."""
         self._quiet = True

@@ -616,9 +616,17 @@ class AnalystPanel(QWidget):
         """Where the analyst is (the tab below, the gallery's view, the selection, the inspected sample, whether the
         Fine-tune tab shows a result): what :meth:`restore_place` puts back on a panel rebuilt on the same pass."""
         s = self.session
+        projections = {k: v for k, v in getattr(s, "_projections", {}).items() if k not in ("current", "pca")}
         return {"tab": self.tabs.currentIndex(), "filter": getattr(self.gallery, "_filter", None),
                 "selection": np.asarray(s.selection).copy(), "current": s.current,
-                "result": not self.finetune_gate.result.isHidden()}
+                "result": not self.finetune_gate.result.isHidden(),
+                # the filters and sort, the map's projection and colours, the splitters the analyst dragged: a job's
+                # end re-opened the panel on PCA, the suspicion order and the default proportions (a newcomer with a
+                # t-SNE map and a sorted gallery while the floor was measured, session 26)
+                "filters": self.gallery.filters.spec(), "filters_open": self.gallery.filters.isVisible(),
+                "projection": self.map.projection_box.currentData(), "projections": projections,
+                "colour": self.map.colour_mode,
+                "splitters": (self._outer.sizes(), self._upper.sizes()) if self._sized else None}
 
     def restore_place(self, place: dict) -> None:
         """Put the analyst back where :meth:`place` found them: every job's end re-opened the workspace and the
@@ -627,8 +635,18 @@ class AnalystPanel(QWidget):
         s = self.session
         selection = np.asarray(place.get("selection", []), dtype=np.int64)
         selection = selection[(selection >= 0) & (selection < s.n)]
+        if place.get("filters") is not None and place["filters"] != self.gallery.filters.spec():
+            self.gallery.filters.set_spec(place["filters"])
+        if place.get("filters_open"):
+            self.gallery.show_filters(True)
         if place.get("filter") and place["filter"] != getattr(self.gallery, "_filter", None):
             self.gallery.set_filter(place["filter"])
+        self._restore_map(place)
+        if place.get("splitters"):
+            outer, upper = place["splitters"]
+            self._outer.setSizes(list(outer))
+            self._upper.setSizes(list(upper))
+            self._sized = True
         if len(selection):
             s.set_selection(selection, source=None)
         current = place.get("current")
@@ -638,6 +656,20 @@ class AnalystPanel(QWidget):
             self.tabs.setCurrentWidget(self.finetune_gate)
         elif 0 <= int(place.get("tab", -1)) < self.tabs.count():
             self.tabs.setCurrentIndex(int(place["tab"]))
+
+    def _restore_map(self, place: dict) -> None:
+        """The map's colours and projection as they were; a t-SNE is taken over from the panel before (never
+        computed again here), and a projection this panel cannot show is left as it is."""
+        colour = place.get("colour")
+        if colour and colour != self.map.colour_mode and colour in self.map.colour_modes:
+            self.map.set_colour_mode(colour)
+        method = place.get("projection")
+        points = (place.get("projections") or {}).get(method)
+        if method and method != "pca" and points is not None and np.shape(points) == (self.session.n, 2):
+            self.session.set_projection(points, method)
+            index = self.map.projection_box.findData(method)
+            if index >= 0:
+                self.map.projection_box.setCurrentIndex(index)
 
     def set_finetune_result(self, result: dict) -> None:
         self.finetune_gate.set_running(False)

@@ -706,3 +706,36 @@ def test_the_status_line_keeps_its_height_when_a_job_starts(qtbot) -> None:
     qtbot.wait(20)
     assert window.statusBar().height() == before
     window.close()
+
+
+def test_a_panel_rebuilt_on_the_same_pass_keeps_the_filters_the_map_and_the_splitters(qtbot) -> None:
+    """A job's end re-opens the workspace: the panel came back on PCA, the suspicion order, closed filters and the
+    default proportions (a newcomer with a t-SNE map and a gallery sorted by anchor reach while the floor was
+    measured, session 26)."""
+    from naviewer.analysis.demo import make_demo_session
+
+    first = _panel(qtbot, make_demo_session(400, 20, seed=3))
+    s = first.session
+    tsne = np.random.default_rng(0).normal(size=(s.n, 2)).astype(np.float32)
+    s.set_projection(tsne, "tsne")
+    first.map.projection_box.setCurrentIndex(first.map.projection_box.findData("tsne"))
+    first.map.set_colour_mode("class")
+    g = first.gallery
+    g.set_filter("all")
+    g.show_filters(True)
+    g.filters.set_sort_quietly("mindist", True)
+    g.filters.label.setCurrentIndex(2)
+    first._upper.setSizes([700, 400, 292])
+    first._sized = True  # as a drag of the splitter does
+    qtbot.wait(50)
+    place = first.place()
+
+    second = _panel(qtbot, make_demo_session(400, 20, seed=3))
+    qtbot.wait(50)
+    second.restore_place(place)
+    qtbot.waitUntil(lambda: not second.gallery.filter_pending, timeout=5000)
+    assert second.gallery.filters.spec() == g.filters.spec() and second.gallery.filters.isVisible()
+    assert second.map.projection_box.currentData() == "tsne"
+    assert np.allclose(second.session.projection(), tsne)
+    assert second.map.colour_mode == "class"
+    assert second._upper.sizes() == first._upper.sizes()

@@ -139,6 +139,18 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         (["bench", "workspace", "--file-list", "100", "--register", "-1"], "--register must be >= 0"),
         (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"), "--restarts", "x"],
          "--restarts belongs to the detection matrix"),
+        # a bad-input sweep, session 26: a traceback, hours of matrix for an ignored option, options that named nothing
+        (["bench", "embed", "--dataset", "demo", "--images", "4", "--batch-size", "64", "--steps", "1"],
+         "--batch-size 64 is more than the 4 images timed"),
+        (["reproduce", "--matrix", str(tmp_path / "mx"), "--attack", "patch"],
+         "--attack belongs to a single reproduction, not to --matrix OUT"),
+        (["reproduce", "--matrix", str(tmp_path / "mx"), "--epochs", "3", "--seed", "2"],
+         "--epochs, --seed belong to a single reproduction"),
+        (["bench", "detect", "--scale", "1000", "--resume"], "--resume keeps the rows of a --json file"),
+        (["bench", "detect", "--n", "1000", "--classes", "5000"], "--classes 5,000 is too many for --n 1,000"),
+        (["new", str(tmp_path / "w"), "--dataset", "demo", "--test-dataset", ""], "--test-dataset is empty"),
+        (["eval", "--checkpoint", "x.pt", "--train-dataset", "demo", "--test-dataset", " "], "--test-dataset is empty"),
+        (["reproduce", "--matrix", str(tmp_path / "mx"), "--set", "=5"], "--set '=5' has an empty KEY"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

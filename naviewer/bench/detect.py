@@ -296,6 +296,11 @@ def run(args: argparse.Namespace) -> int:
 
     from naviewer.errors import NaviewerError
 
+    if args.resume and not args.json_out:  # ignored: the whole run went ahead (a bad-input sweep, session 26)
+        raise NaviewerError("--resume keeps the rows of a --json file: add --json FILE")
+    if not args.scale and args.classes > args.n // 10:  # DIFT's "k + anchors" message named a workspace file
+        raise NaviewerError(f"--classes {args.classes:,} is too many for --n {args.n:,} samples: DIFT draws its anchors "
+                            "from every class; give at most one class per ten samples")
     if args.scale:
         try:
             sizes = sorted(int(v) for v in args.scale.split(",") if v.strip())

@@ -42,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         model.to(memory_format=torch.channels_last)
     bs = args.batch_size
     n = min(len(store), args.images)
+    if bs > n:  # no whole batch to time: the round-robin ran out of chunks (a StopIteration traceback)
+        from naviewer.errors import NaviewerError
+
+        raise NaviewerError(f"--batch-size {bs} is more than the {n:,} images timed (--images {args.images}, "
+                            f"the dataset has {len(store):,}): lower --batch-size or give more images")
     chunks = [store.subset(range(start, min(start + bs, n))) for start in range(0, n - bs + 1, bs)]
     x = torch.randn(bs, 3, args.image_size, args.image_size)
     loader = torch.utils.data.DataLoader(PILEval(store.subset(range(n)), args.image_size), batch_size=bs,

@@ -116,7 +116,10 @@ def _check(dest: str, value: Any) -> None:
 
 #: text options whose empty value used to pass as "not given" ('' became the default run, the login name, the
 #: current folder for export's manifests): refused for every command that has them
-NOT_EMPTY = {"out": "--out", "run": "--run", "reviewer": "--reviewer", "embeddings": "--embeddings", "tag": "--tag"}
+NOT_EMPTY = {"out": "--out", "run": "--run", "reviewer": "--reviewer", "embeddings": "--embeddings", "tag": "--tag",
+             # "no dataset given (empty path)" named no option, and new said it after registering every sample
+             "dataset": "--dataset", "test_dataset": "--test-dataset", "train_dataset": "--train-dataset",
+             "knn_dataset": "--knn-dataset", "knn_test_dataset": "--knn-test-dataset"}
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -144,10 +147,20 @@ def check_options(args: argparse.Namespace) -> None:
             check_backbone_fits({"arch": arch, "width": width})
 
 
-def refuse_ignored_anchor_count(overrides: dict, ws: Any, anchor_spec: Optional[str]) -> None:
+def typed(args: argparse.Namespace, flag: str) -> bool:
+    """Whether ``flag`` was typed (``--flag V`` or ``--flag=V``): argparse cannot tell a default from a typed one."""
+    return any(w == flag or w.startswith(flag + "=") for w in getattr(args, "given_words", None) or [])
+
+
+def refuse_ignored_anchor_count(overrides: dict, ws: Any, anchor_spec: Optional[str], count_typed: bool = False) -> None:
     """``--dift-set anchors_per_class=N`` does not change anchors a workspace has chosen already: it ran with its
     ten a class and recorded N in the pass (a newcomer then read "1 a class" where 10 were used). Refused (exit 2)
-    with the options that do change them."""
+    with the options that do change them. So is ``--anchors-per-class N`` (``count_typed``) without ``--anchors``,
+    which nothing read (a bad-input sweep, session 26)."""
+    if count_typed and anchor_spec is None:
+        raise NaviewerError("--anchors-per-class changes nothing without --anchors SPEC: give --anchors labels "
+                            "--anchors-per-class N (or a trusted set), or --dift-set anchors_per_class=N, or run "
+                            "naviewer anchors WORKSPACE SPEC --per-class N")
     if "anchors_per_class" not in overrides or anchor_spec is not None:
         return
     section = ws.config.get("anchors") or {}

@@ -34,6 +34,8 @@ def parse_settings(pairs: Optional[list[str]], what: str = "--set") -> dict[str,
         if "=" not in pair:
             raise NaviewerError(f"{what} expects KEY=VALUE, got {pair!r}")
         key, value = pair.split("=", 1)
+        if not key.strip():  # "unknown setting(s):  (none ... is close)" named nothing
+            raise NaviewerError(f"{what} {pair!r} has an empty KEY (KEY=VALUE, e.g. k=20)")
         try:
             out[key.strip().replace("-", "_")] = json_loads(value)
         except json.JSONDecodeError:

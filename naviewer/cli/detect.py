@@ -62,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.ssl.device import resolve_device
     from naviewer.errors import NaviewerError
     from naviewer.workflows.anchor_sources import anchors_kept_on_failure, anchors_summary, set_workspace_anchors
-    from naviewer.cli._options import refuse_ignored_anchor_count
+    from naviewer.cli._options import refuse_ignored_anchor_count, typed
     from naviewer.workflows.posthoc import posthoc_detect
     from naviewer.workspace import Workspace
 
     ctx = context()
     with Workspace.open(args.workspace) as ws:
         overrides = parse_settings(args.dift_set, "--dift-set")
-        refuse_ignored_anchor_count(overrides, ws, args.anchors)
+        refuse_ignored_anchor_count(overrides, ws, args.anchors, typed(args, "--anchors-per-class"))
         config = DiftConfig.from_workspace(ws, overrides)
         # every option is checked before anything is written: --baselines bogus was refused only after the DIFT
         # pass had been saved (and --anchors had replaced the workspace's anchors)

@@ -84,7 +84,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      "kdist, lid, slof, dao, dbscan, crop_density, patchsearch), repeatable")
     mat.add_argument("--rescore", action="store_true", help="only score --detector again on the done cells' saved "
                      "encoders (no training)")
-    parser.set_defaults(func=run)
+    # what a single reproduction reads and the matrix does not: given with --matrix, refused (--attack patch ran the
+    # whole matrix, hours, as if it were not there; a bad-input sweep, session 26)
+    single = [a for a in parser._actions if a.option_strings and a.dest not in MATRIX_DESTS and a.dest != "help"]
+    parser.set_defaults(func=run, single_only={a.option_strings[0]: (a.dest, a.default) for a in single})
     return parser
 
 
@@ -155,6 +158,11 @@ def _check_options_first(dift: dict, baselines: tuple, clp_u) -> None:  # noqa: 
         raise NaviewerError(f"--clp-u must be a non-negative number, got {clp_u}")
 
 
+#: the options the detection matrix reads (every other one belongs to a single reproduction)
+MATRIX_DESTS = frozenset({"matrix", "cells", "recipe_set", "restarts", "retrains", "floors", "detector", "rescore",
+                          "rate", "device", "no_floor"})
+
+
 def run_matrix_cli(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -162,6 +170,12 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
     from naviewer.errors import NaviewerError
     from naviewer.workflows.matrix import MATRIX_DETECTORS, Cell, MatrixConfig, default_plan, rescore, run_matrix
 
+    given = [flag for flag, (dest, default) in (getattr(args, "single_only", None) or {}).items()
+             if getattr(args, dest, default) != default]
+    if given:
+        raise NaviewerError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to a single reproduction, "
+                            "not to --matrix OUT (the matrix's cells name their attacks and methods: --cells, and "
+                            "--set KEY=VALUE for the recipe)")
     if Path(args.matrix).exists() and not Path(args.matrix).is_dir():  # it said "File exists", raw
         raise NaviewerError("--matrix names a file: give a folder (made if missing) for the matrix's cells", args.matrix)
     detectors = tuple(args.detector or MATRIX_DETECTORS)

@@ -108,9 +108,9 @@ def _run(args: argparse.Namespace) -> int:
             overrides["review"] = DiftConfig.review  # the default: train_with_dift decides the review (--accept-all)
             if args.dift_start is not None:
                 overrides["start_epoch"] = args.dift_start
-            from naviewer.cli._options import refuse_ignored_anchor_count
+            from naviewer.cli._options import refuse_ignored_anchor_count, typed
 
-            refuse_ignored_anchor_count(overrides, ws, args.anchors)
+            refuse_ignored_anchor_count(overrides, ws, args.anchors, typed(args, "--anchors-per-class"))
             dift = DiftConfig.from_workspace(ws, overrides)
         if args.floor:
             if args.dift:

@@ -25,6 +25,7 @@ and every output that judges a sample says that the anchors were not trusted.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
@@ -97,12 +98,11 @@ def parse_anchor_spec(text: str) -> AnchorSpec:
         items, origin = _items(rest, "anchor id", raw)
         ids = []
         for item in items:
-            try:
-                value = int(item)
-            except ValueError:
+            if not re.fullmatch(r"-?[0-9]+", item.strip()):  # int() also read "1_0" as 10, and other scripts' digits
                 hint = (f" (a file of ids is ids:@{item})" if not rest.strip().startswith("@") and
                         ("/" in item or "\\" in item or "." in item) else "")
-                raise NaviewerError(f"anchor id {item!r} is not a whole number{hint}", origin) from None
+                raise NaviewerError(f"anchor id {item!r} is not a whole number (ASCII digits){hint}", origin)
+            value = int(item)
             if not -(2**62) < value < 2**62:  # past int64 numpy raised OverflowError, a traceback
                 raise NaviewerError(f"anchor id {item} is not a sample of any training set (too large)", origin)
             ids.append(value)

@@ -355,7 +355,8 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
         from naviewer.defense.detectors import make_detector
 
         for name in detectors:
-            make_detector(name, **dict((detector_settings or {}).get(name) or {})).check_inputs(size)
+            make_detector(name, **dict((detector_settings or {}).get(name) or {})).check_inputs(
+                size, ws.store.sample_count())
     # one visit per image for the embedding and the encoder check: decoded a chunk at a time, so memory is
     # bounded by the decode budget, not N; the whole set is decoded only for a step that revisits images
     store = streaming_store(ws.checked_dataset())

@@ -507,6 +507,25 @@ def test_a_dift_k_larger_than_the_workspace_is_refused_before_the_embedding(tmp_
     assert outcome.code == 2 and "k + anchors = 100000" in outcome.err and "--dift-set k=N" in outcome.err, outcome.err
 
 
+@pytest.mark.parametrize("extra, words", [(["--detector", "lid"], "detector lid: k=64 neighbours need more than 64"),
+                                          (["--anchors-per-class", "3"], "--anchors-per-class changes nothing without"),
+                                          (["--anchors", "ids:1_0,2,5"], "anchor id '1_0' is not a whole number")])
+def test_detect_refuses_what_it_would_ignore_or_misread_before_the_embedding(tmp_path: Path, monkeypatch, extra,
+                                                                           words) -> None:
+    """A bad-input sweep, session 26: lid's k=64 on 8 samples was refused after the embedding and the DIFT pass (left
+    written); --anchors-per-class without --anchors was ignored; anchor id "1_0" was read as 10."""
+    import naviewer.workflows.posthoc as posthoc
+
+    monkeypatch.setattr(posthoc, "embed_workspace", lambda *a, **k: pytest.fail("embedded before the check"))
+    ws = tiny_workspace(tmp_path / "ws")
+    from badinput_kit import naviewer_checkpoint, tiny_backbone_state
+
+    checkpoint = naviewer_checkpoint(tmp_path / "c.pt", tiny_backbone_state())
+    with unchanged(tmp_path / "ws"):
+        outcome = run_cli(["detect", ws, "--checkpoint", checkpoint, "--dift-set", "k=2", *extra])
+    assert outcome.code == 2 and words in outcome.err and "Traceback" not in outcome.err, outcome.err
+
+
 @pytest.mark.parametrize("extra, named", [(["--accept-all"], "--accept-all is DIFT's"),
                                           (["--dift-start", "3"], "--dift-start is DIFT's"),
                                           (["--dift-set", "k=5", "--anchors", "labels"], "--dift-set, --anchors are")])

@@ -321,7 +321,8 @@ class PatchSearchDetector(Detector):
         if s.classifier and (int(s.top_patches) < 1 or int(s.ensemble) < 1 or int(s.iterations) < 1):
             raise NaviewerError("detector patchsearch: top_patches, ensemble and iterations must be >= 1")
 
-    def check_inputs(self, image_size: Optional[int] = None) -> None:
+    def check_inputs(self, image_size: Optional[int] = None, n_samples: Optional[int] = None) -> None:
+        super().check_inputs(image_size, n_samples)
         if image_size and int(self.settings.window) > int(image_size):
             raise NaviewerError(f"patchsearch: window {self.settings.window} is larger than the image size {image_size}")
 

@@ -324,6 +324,19 @@ class GalleryView(QAbstractItemView):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self.updateGeometries()
+        self.keep_target_in_view()
+
+    def target_index(self) -> QModelIndex:
+        """The tile the keys act on: the one highlighted, else the one under focus."""
+        rows = self.selectionModel().selectedIndexes() if self.selectionModel() is not None else []
+        return rows[0] if len(rows) == 1 else self.currentIndex()
+
+    def keep_target_in_view(self) -> None:
+        """Scroll the tile the keys act on back into view: closing the filters (more columns), a resize or a new
+        order left it off screen while the line above the tiles named it (a newcomer, session 26)."""
+        index = self.target_index()
+        if index.isValid():
+            self.scrollTo(index)
 
     def doItemsLayout(self) -> None:  # noqa: N802 - Qt override: nothing to lay out, only the scroll range
         super().doItemsLayout()
@@ -829,6 +842,8 @@ class GalleryWidget(QWidget):
             self.session.set_current(int(ids[0]), source=None)
             self.view.selectionModel().setCurrentIndex(self.model.row_index(0), QItemSelectionModel.SelectionFlag.NoUpdate)
             self.view.scrollToTop()
+        elif resorted:  # the highlighted tile keeps the keys: shown where the new order put it, not off screen
+            self.view.keep_target_in_view()
         narrowed = len(ids) < base
         # short, so that narrowing does not wrap the row and move what is under it (the "Filters •" dot says more)
         self.count_label.setText(f"{len(ids):,} of {base:,} (filtered)" if narrowed else f"{len(ids):,} shown")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 
 from naviewer.gui.analyst.gallery import GalleryWidget
 
@@ -328,3 +328,30 @@ def test_narrowing_the_view_does_not_move_the_tiles_or_the_sidebar(qtbot, demo_s
     qtbot.wait(50)
     assert "not in this view" in g.target_label.text()
     assert sort_top() == before and g.view.geometry().top() == tiles_before
+
+
+def test_the_tile_the_keys_act_on_stays_in_view_after_a_new_order_and_a_resize(qtbot, demo_session) -> None:
+    """A highlighted flag sorted to row 80, the filters closed (more columns), a smaller window: the line above the
+    tiles named a tile off screen (a newcomer, session 26)."""
+    s = demo_session
+    g = _gallery(qtbot, s)
+    g.resize(460, 400)
+    g.set_filter("all")
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    first = int(g.shown_ids()[0])
+    g.view.selectionModel().select(g.model.row_index(0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    g.view.setCurrentIndex(g.model.row_index(0))
+    assert g.target_ids().tolist() == [first]
+
+    def in_view(sid: int) -> bool:
+        rect = g.view.visualRect(g.model.row_index(int(g.model.row_of[sid])))
+        return g.view.viewport().rect().contains(rect)
+
+    g.filters.set_sort_quietly("mindist", True)  # a new order moves the highlighted tile far down
+    g.set_filter("all")
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    assert int(g.model.row_of[first]) > 20 and in_view(first)
+    g.view.scrollToTop()
+    g.resize(300, 300)
+    qtbot.wait(50)
+    assert in_view(first)

@@ -271,8 +271,11 @@ class SampleInspector(QWidget):
         among = self.sample is not None and bool(np.isin(self.sample, selection))
         shown = ("" if self.sample is None else
                  f"; this card shows #{self.sample}, {'one of them' if among else '<b>not</b> one of them'}")
-        self.selection_note.setText(f"{n:,} samples are selected: C · R · L in the map and the gallery act on "
-                                    f"them{shown} (its own buttons act on it alone).")
+        # the gallery's keys act on its own highlighted tiles: "the map and the gallery act on them" was read as a bulk
+        # decision the gallery never made (it said "these keys leave them alone"; a newcomer, session 26)
+        self.selection_note.setText(f"{n:,} samples are selected: C · R · L on the map act on them; in the gallery on "
+                                    f"its highlighted tiles (4 shows the selection there){shown} (this card's own "
+                                    "buttons act on it alone).")
         self.selection_note.show()
 
     def show_sample(self, sid: Optional[int]) -> None:

@@ -506,6 +506,8 @@ def test_the_inspector_says_when_the_keys_act_on_a_selection_it_does_not_show(qt
     note = panel.inspector.selection_note
     assert note.isVisible() and f"{len(members):,} samples are selected" in note.text()
     assert f"shows #{outside}, <b>not</b> one of them" in note.text()
+    # and it says what the gallery's keys act on as the gallery's own line does (session 26: it promised both)
+    assert "on the map act on them; in the gallery on its highlighted tiles" in note.text()
     s.set_current(int(members[0]))
     assert "one of them" in note.text() and "not</b>" not in note.text()
     s.set_selection(np.zeros(0, np.int64))

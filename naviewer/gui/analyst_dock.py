@@ -537,7 +537,9 @@ class AnalystDock:
         job = self.finetune_job
         if job is not None and getattr(job, "running", False):
             text = self.DECIDED_DURING_RETRAIN.format(job=job.name)
-            self.panel.gallery.show_notice(text)
+            # standing while the job runs: the decision's own word replaced a passing one at once, and the analyst
+            # saw no warning at all (a newcomer, session 26); it goes when the job ends
+            self.panel.gallery.show_notice(text, standing="decided-during-retrain")
             self.window.statusBar().showMessage(text, 15000)
 
     def _start_finetune_job(self, job, title: str, on_success) -> bool:
@@ -553,7 +555,12 @@ class AnalystDock:
             gate.set_running(False)
             return False
         self.finetune_job.finished.connect(self._finetune_ended)
+        self.finetune_job.finished.connect(self._retrain_word_goes)
         return True
+
+    def _retrain_word_goes(self, _state: str) -> None:
+        if not self._removed:
+            self.panel.gallery.show_notice("", standing="decided-during-retrain")
 
     def _finetune_ended(self, state: str) -> None:
         """A fine-tune / retrain that did not finish: the gate offers the step again only where it can still run;

@@ -265,3 +265,24 @@ def test_workspace_menu_lists_every_pass_and_opens_the_chosen_one(qtbot, window,
     assert [a.isChecked() for a in actions] == [False, True, False]
     actions[2].trigger()
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == 1, timeout=10000)
+
+
+def test_a_decision_during_a_retrain_says_so_until_the_retrain_ends(qtbot, window, tmp_path):
+    """R pressed while Remove and retrain ran went through with no word: the decision's own notice replaced the
+    warning at once (a newcomer, session 26). The warning stands until the job ends."""
+    from types import SimpleNamespace
+
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    panel = _open_analyst(qtbot, window, tmp_path)
+    _settle(qtbot)
+    dock = window.analyst_dock
+    dock.finetune_job = SimpleNamespace(running=True, name="Remove 3 confirmed poisons and retrain")
+    g = panel.gallery
+    g.view.setFocus()
+    g.review_selected("rejected")
+    _settle(qtbot)
+    assert "runs on the decisions as they were when it started" in g.notice.text()
+    dock._retrain_word_goes("finished")
+    assert "runs on the decisions as they were" not in g.notice.text()

@@ -213,6 +213,12 @@ def finite_range(values: np.ndarray) -> Optional[tuple[float, float]]:
     return (low, high) if high > low else None
 
 
+def _shown_from(key: str) -> int:
+    """What the sidebar adds to a score to show it: the density rank counts from 1 there, as the inspector and the
+    large view say it ("1 of 2,000, 1 = densest"); the filters read 0 to 1,513 (a newcomer, session 26)."""
+    return 1 if key == "rank" else 0
+
+
 class FilterSidebar(QWidget):
     """Edits a :class:`FilterSpec` for ``session``; ``changed`` after every edit, ``spec()`` reads it."""
 
@@ -290,7 +296,7 @@ class FilterSidebar(QWidget):
                 span = finite_range(values) if values is not None else None
             if span is None:
                 continue
-            low, high = span
+            low, high = span[0] + _shown_from(key), span[1] + _shown_from(key)  # as the inspector counts them
             decimals = 0 if key == "rank" else 4
             boxes = []
             for value in (low, high):
@@ -408,7 +414,8 @@ class FilterSidebar(QWidget):
             a, b = low.value(), high.value()
             tol = 0.5 * 10 ** -low.decimals()
             if a > lo0 + tol or b < hi0 - tol:
-                ranges[key] = (a - tol, b + tol)
+                shift = _shown_from(key)
+                ranges[key] = (a - tol - shift, b + tol - shift)
         return FilterSpec(
             cluster=self.cluster.currentData(),
             states=frozenset(s for s, box in self.states.items() if box.isChecked()),
@@ -430,9 +437,10 @@ class FilterSidebar(QWidget):
             for state, box in self.states.items():
                 box.setChecked(state in spec.states)
             for key, (low, high, lo0, hi0) in self.ranges.items():
-                a, b = spec.ranges.get(key, (lo0, hi0))
-                low.setValue(max(lo0, a))
-                high.setValue(min(hi0, b))
+                shift = _shown_from(key)
+                a, b = spec.ranges.get(key, (lo0 - shift, hi0 - shift))
+                low.setValue(max(lo0, a + shift))
+                high.setValue(min(hi0, b + shift))
         finally:
             self._quiet = False
         self.changed.emit()
@@ -448,11 +456,12 @@ class FilterSidebar(QWidget):
         self.changed.emit()
 
     def set_range(self, key: str, low: float, high: float) -> None:
+        """Narrow ``key`` to [low, high], in the score's own values (a rank from 0, as the session keeps it)."""
         lo_box, hi_box, _a, _b = self.ranges[key]
         self._quiet = True
         try:
-            lo_box.setValue(low)
-            hi_box.setValue(high)
+            lo_box.setValue(low + _shown_from(key))
+            hi_box.setValue(high + _shown_from(key))
         finally:
             self._quiet = False
         self.changed.emit()

@@ -355,3 +355,19 @@ def test_the_tile_the_keys_act_on_stays_in_view_after_a_new_order_and_a_resize(q
     g.resize(300, 300)
     qtbot.wait(50)
     assert in_view(first)
+
+
+def test_the_density_rank_counts_from_one_in_the_filters_as_in_the_inspector(qtbot, demo_session) -> None:
+    """The filters read the density rank 0 to 1,513 while the inspector says "1 of 1,514 (1 = densest)" (a newcomer,
+    session 26): the sidebar shows 1 to N, and 1-10 keeps the ten densest."""
+    s = demo_session
+    g = _gallery(qtbot, s)
+    g.set_filter("all")
+    low, high, _a, _b = g.filters.ranges["rank"]
+    assert (low.value(), high.value()) == (1, s.n) and not g.filters.spec().active
+    high.setValue(10)
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    assert sorted(s.density_rank()[g.shown_ids()].tolist()) == list(range(10))
+    g.filters.set_range("rank", 0, 4)  # in the session's own values: the five densest
+    qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
+    assert (low.value(), high.value()) == (1, 5) and len(g.shown_ids()) == 5

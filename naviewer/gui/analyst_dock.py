@@ -275,6 +275,7 @@ class AnalystDock:
         dock.setWindowTitle(self.title)
         self.dock = dock
         self._shortcut_groups = [group for group, _ in self.panel.shortcut_groups()]
+        self._window_keys = self.panel.give_view_keys_to(window)
         for group, shortcuts in self.panel.shortcut_groups():
             window.shortcuts_panel.register(group, shortcuts)
         # laid out for the window's size (Jobs and Log as tabs below 900 px) before it is shown: shown
@@ -626,6 +627,13 @@ class AnalystDock:
     def close(self) -> None:
         for group in getattr(self, "_shortcut_groups", []):
             self.window.shortcuts_panel.unregister(group)
+        for shortcut in getattr(self, "_window_keys", []):  # the window's Ctrl+1..6 to this panel go with it
+            try:
+                shortcut.setEnabled(False)
+                shortcut.deleteLater()
+            except RuntimeError:  # gone with the window already
+                pass
+        self._window_keys = []
         try:
             self.ws.close()
         except Exception:  # noqa: BLE001 - closing twice is harmless

@@ -286,3 +286,24 @@ def test_a_decision_during_a_retrain_says_so_until_the_retrain_ends(qtbot, windo
     assert "runs on the decisions as they were when it started" in g.notice.text()
     dock._retrain_word_goes("finished")
     assert "runs on the decisions as they were" not in g.notice.text()
+
+
+def test_ctrl_2_brings_back_an_analyst_closed_with_its_cross(qtbot, window, tmp_path):
+    """Closed with its ×, the Analyst did not come back on Ctrl+2 (a newcomer, session 26): Qt fires no shortcut of a
+    hidden widget, so the window holds the view keys."""
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    panel = _open_analyst(qtbot, window, tmp_path)
+    _settle(qtbot)
+    window.analyst_dock.dock.close()
+    _settle(qtbot)
+    assert not panel.isVisible()
+    window.log.setFocus()
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    _settle(qtbot)
+    assert panel.isVisible() and window.focusWidget() is panel.gallery.view

@@ -467,6 +467,14 @@ class AnalystPanel(QWidget):
             (QKeySequence.StandardKey.Undo, g.undo, "Undo the last decision"),
         ))
 
+    def give_view_keys_to(self, window: QWidget) -> list[QShortcut]:
+        """Ctrl+1..6 answer from anywhere in ``window``, the Analyst closed with its × too: Qt fires no shortcut whose
+        widget is hidden, and a newcomer's Ctrl+2 after closing the panel did nothing (session 26). Returns them:
+        whoever docks the panel deletes them with it."""
+        for shortcut in self.shortcuts:
+            shortcut.setParent(window)
+        return list(self.shortcuts)
+
     def _review_inspected(self, state: str) -> None:
         """C / R / L with the inspector focused: the sample it shows (large, with its number), nothing else. Not while
         its image is scrolled out of sight: a newcomer, reading the neighbours below it, pressed C and confirmed an

@@ -685,9 +685,13 @@ class AnalystPanel(QWidget):
         self._room_for_tabs(self.finetune_gate.body.sizeHint().height() + self.tabs.tabBar().sizeHint().height() + 8)
 
     def _room_for_tabs(self, wanted: int) -> None:
-        """Give the tabs below ``wanted`` px (the fine-tune table whole) when the map row can spare it."""
+        """Give the tabs below ``wanted`` px (the fine-tune table whole) when the map row can spare it: what the
+        gallery has beyond two rows of tiles (at 1280x720 the result took the row down to a strip of map and one
+        row of tiles; a newcomer, session 26). The tab scrolls for the rest."""
         upper, lower = self._outer.sizes()
-        floor = max(self._upper.minimumSizeHint().height(), 220)
+        view = self.gallery.view
+        spare = max(0, view.height() - 2 * int(view.tile) - 8)
+        floor = max(self._upper.minimumSizeHint().height(), 220, upper - spare)
         if lower >= wanted or upper <= floor:
             return
         move = min(wanted - lower, upper - floor)

@@ -741,3 +741,17 @@ def test_a_panel_rebuilt_on_the_same_pass_keeps_the_filters_the_map_and_the_spli
     assert np.allclose(second.session.projection(), tsne)
     assert second.map.colour_mode == "class"
     assert second._upper.sizes() == first._upper.sizes()
+
+
+def test_a_fine_tune_result_leaves_the_gallery_two_rows_of_tiles(qtbot, demo_session) -> None:
+    """After Remove and retrain at 1280x720 the result table took the map row down to a strip and one row of tiles (a
+    newcomer, session 26): the tabs take only what the gallery has beyond two rows; the tab scrolls for the rest."""
+    panel = _panel(qtbot, demo_session)
+    panel.resize(1276, 560)  # the panel's size in a 1280x720 window
+    qtbot.wait(50)
+    panel.set_finetune_result({"before": {"knn_acc": 0.94, "asr": 1.0, "asr_all": 1.0, "confirmed_density": 5.0},
+                               "after": {"knn_acc": 0.92, "asr": 0.28, "asr_all": 0.3, "confirmed_density": 3.6},
+                               "protocol": "uniform"})
+    qtbot.wait(50)
+    view = panel.gallery.view
+    assert view.height() >= 2 * view.tile

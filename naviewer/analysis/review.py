@@ -36,6 +36,8 @@ class ReviewStore(Protocol):
 
     def has_undoable(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> bool: ...
 
+    def undoable_batch(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> Optional[int]: ...
+
     def audit_log(self, limit: Optional[int] = None) -> list[dict]: ...
 
 
@@ -109,6 +111,10 @@ class MemoryReviewStore:
 
     def has_undoable(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> bool:
         return bool(self._undoable_batches(reviewer, mine))
+
+    def undoable_batch(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> Optional[int]:
+        batches = self._undoable_batches(reviewer, mine)
+        return max(batches) if batches else None
 
     def undo_last(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> list[int]:
         return self.undo_last_detail(reviewer, mine).reverted

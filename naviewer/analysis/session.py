@@ -485,6 +485,10 @@ class AnalysisSession:
         """Whether :meth:`undo` has a decision of this reviewer left to revert (the Undo buttons' state)."""
         return bool(self.store.has_undoable(self.reviewer, self._mine))
 
+    def undo_target(self) -> Optional[int]:
+        """The decision batch :meth:`undo` would revert now (None: none left)."""
+        return self.store.undoable_batch(self.reviewer, self._mine)
+
     def undo(self) -> np.ndarray:
         """Revert this session's last decision batch (or its reviewer's from before it opened; never one another
         process wrote since under the same name); the store logs the undo as a new batch. Returns the reverted

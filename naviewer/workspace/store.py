@@ -1013,6 +1013,11 @@ class WorkspaceStore:
         """Whether :meth:`undo_last` has a decision batch (of ``reviewer``, among ``mine``, if given) left; a read."""
         return self._undoable(self._conn(), reviewer, mine) is not None
 
+    def undoable_batch(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> Optional[int]:
+        """The batch :meth:`undo_last` would undo now (None: none); a read, for a button that names it."""
+        found = self._undoable(self._conn(), reviewer, mine)
+        return None if found is None else int(found[0])
+
     def undo_last(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> list[int]:
         """Revert the latest not-yet-undone decision batch (of ``reviewer`` and among ``mine`` if given).
 

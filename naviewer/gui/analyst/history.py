@@ -118,11 +118,11 @@ class ReviewHistory(QWidget):
 
     # -- contents -----------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.buttons["undo"].setEnabled(self.session.can_undo())
         try:
             log = self.session.store.audit_log()
         except Exception as exc:  # noqa: BLE001 - a store without a log: say so rather than fail
             self.summary.setText(f"No review history: {exc}")
+            self._name_undo_target()
             return
         selected = self.selected_batch()
         newest_before = self._batches[0]["batch"] if self._batches else None
@@ -159,6 +159,7 @@ class ReviewHistory(QWidget):
             # (a newcomer saw batch 11 on top of "16 decision batches", session 21)
             self.table.scrollToTop()
         self._update_buttons()
+        self._name_undo_target()
 
     def batch(self, batch_id: int) -> Optional[dict]:
         return next((b for b in self._batches if b["batch"] == batch_id), None)
@@ -187,13 +188,34 @@ class ReviewHistory(QWidget):
                                  "Enter shows a batch's samples and Delete reverts it.")
 
     # -- actions ------------------------------------------------------------------------------------
+    def _name_undo_target(self) -> None:
+        """The button names the batch it would undo: after U had undone the newest, "Undo my last" undid a batch of
+        an earlier sitting, on a sample out of view, and only the status bar said so (a newcomer, session 26)."""
+        button = self.buttons["undo"]
+        try:
+            target = self.session.undo_target()
+        except Exception:  # noqa: BLE001 - a store that cannot say: the plain button
+            target = None if not self.session.can_undo() else -1
+        button.setEnabled(target is not None)
+        if target is None or target < 0:
+            button.setText("Undo my last")
+            button.setToolTip("undo your latest decision batch (U / Ctrl+Z in the gallery)")
+            return
+        b = self.batch(target)
+        when = b["time"] if b is not None else None
+        when_s = (_dt.datetime.fromtimestamp(float(when)).strftime("%H:%M") if isinstance(when, (int, float)) else "")
+        what = "" if b is None else ", ".join(f"{n:,} → {state}" for state, n in b["new"].most_common())
+        button.setText(f"Undo batch {target}")
+        button.setToolTip(f"undo your latest decision batch still in force: batch {target}"
+                          + (f" ({when_s}, {what})" if b is not None else "") + "; U / Ctrl+Z in the gallery undo it too")
+
     def undo_last(self) -> np.ndarray:
         try:
             ids = self.session.undo()
         except NaviewerError as exc:  # a read-only workspace
             common.say_not_recorded(self, str(exc))
             return np.zeros(0, np.int64)
-        self.buttons["undo"].setEnabled(self.session.can_undo())
+        self._name_undo_target()
         self.status_message.emit(common.undo_words(self.session, ids))
         return ids
 

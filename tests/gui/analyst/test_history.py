@@ -125,3 +125,25 @@ def test_c_in_the_history_says_where_decisions_are_made(qtbot, workspace_session
     next(k for k in history.shortcuts if k.key().toString() == "C").activated.emit()
     assert s.review_counts()["confirmed"] == 0
     assert said and "C · R · L decide in the gallery (Ctrl+2)" in said[-1]
+
+
+def test_the_undo_button_names_the_batch_it_would_undo(qtbot, workspace_session) -> None:
+    """After U had undone the newest decision, "Undo my last" undid a batch of an earlier sitting on a sample out of
+    view, and only the status bar said which (a newcomer, session 26): the button names its batch first."""
+    _path, ws, s = workspace_session
+    panel = AnalystPanel(s, workspace=ws)
+    qtbot.addWidget(panel)
+    history = panel.history
+    button = history.buttons["undo"]
+    assert not button.isEnabled() and button.text() == "Undo my last"
+    q = s.review_queue()
+    s.confirm(q[:2])
+    first = s.undo_target()
+    s.reject(q[2:3])
+    second = s.undo_target()
+    assert second != first and button.text() == f"Undo batch {second}" and "1 → rejected" in button.toolTip()
+    s.undo()
+    history.refresh()
+    assert button.text() == f"Undo batch {first}" and "2 → confirmed" in button.toolTip()
+    history.undo_last()
+    assert not button.isEnabled() and button.text() == "Undo my last"

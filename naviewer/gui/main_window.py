@@ -796,7 +796,11 @@ class MainWindow(QMainWindow):
         return job
 
     def _on_job_started(self, job: Job) -> None:
-        self._status_job = job
+        current = self._status_job
+        # a training keeps the status line against a short job beside it: a t-SNE hid the floor's progress there (a
+        # newcomer, session 26); the Jobs list shows both
+        if not (current is not None and current.running and current.kind == "training" and job.kind != "training"):
+            self._status_job = job
         self._update_actions()  # Cancel follows a fine-tune or detection too
         job.progress.connect(lambda *_a, job=job: self._update_status() if job is self._status_job else None)
         job.event.connect(lambda kind, data, job=job: self._log_event(job, kind, data))

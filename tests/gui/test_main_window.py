@@ -533,3 +533,16 @@ def test_the_train_form_offers_the_last_trainings_fields_in_a_new_session(qtbot,
                            "backbone": {"arch": "resnet10", "width": 8, "cifar_stem": True}, "image_size": 16})
     last = window._last_train_settings()
     assert last["epochs"] == 12 and last["method"] == "byol" and last["arch"] == "resnet10" and last["width"] == 8
+
+
+def test_a_training_keeps_the_status_line_against_a_short_job_beside_it(qtbot, window):
+    """A t-SNE started during the floor's training took the status line, and the training's progress was gone from
+    it (a newcomer, session 26); the Jobs list shows both."""
+    training = window.start_job(endless_job, "Measure the no-poison floor", resources=["training"], kind="training")
+    qtbot.wait(100)
+    other = window.start_job(endless_job, "t-SNE of the map")
+    qtbot.wait(100)
+    assert window.job_label.text().startswith("Measure the no-poison floor")
+    for job in (other, training):
+        job.cancel()
+        qtbot.waitSignal(job.finished, timeout=5000).wait() if job.running else None

@@ -151,6 +151,12 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         (["new", str(tmp_path / "w"), "--dataset", "demo", "--test-dataset", ""], "--test-dataset is empty"),
         (["eval", "--checkpoint", "x.pt", "--train-dataset", "demo", "--test-dataset", " "], "--test-dataset is empty"),
         (["reproduce", "--matrix", str(tmp_path / "mx"), "--set", "=5"], "--set '=5' has an empty KEY"),
+        (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"), "--target", "12"],
+         "--target 12 is not a class of this dataset (10 classes"),
+        (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"), "--anchors",
+          f"ids:@{tmp_path / 'nope.txt'}"], "the anchor id file does not exist"),
+        (["reproduce", "--attack", "patch", "--dataset", "demo", "--out", str(tmp_path / "rp"), "--dift-set",
+          "k=5000"], "DIFT needs more than k + anchors = 5000 + 100 samples"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -106,6 +106,26 @@ def _check_before_crafting(config: ReproduceConfig) -> None:
     attack = make_attack(config.attack, **dict(config.attack_settings or {}))
     if config.test_protocol is not None:
         attack.test_trigger_fn(config.test_protocol)
+    # the dataset, the target class, the anchors and the room DIFT needs: each failed only after OUT was made (after
+    # the craft and the no-defense training, for the last), leaving a half-made OUT (a bad-input sweep, session 26)
+    if config.anchors is not None:
+        from naviewer.workflows.anchor_sources import parse_anchor_spec
+
+        parse_anchor_spec(config.anchors)
+    from naviewer.data import open_dataset
+
+    dataset = open_dataset(config.dataset)
+    names = list(getattr(dataset, "class_names", None) or [])
+    target = (config.attack_settings or {}).get("target")
+    if names and isinstance(target, int) and not 0 <= target < len(names):
+        raise NaviewerError(f"--target {target} is not a class of this dataset ({len(names)} classes: 0-{len(names) - 1})",
+                            config.dataset)
+    drawn_inside = config.anchors is None or str(config.anchors).strip().lower() == "labels"  # else named / elsewhere
+    anchors = int(config.anchors_per_class) * max(1, len(names)) if drawn_inside else 0
+    if len(dataset) <= dift.k + anchors:
+        raise NaviewerError(f"DIFT needs more than k + anchors = {dift.k} + {anchors} samples ({config.anchors_per_class} "
+                            f"a class), the dataset has {len(dataset):,}: lower k (--dift-set k=N) or give a larger "
+                            "dataset", config.dataset)
 
 
 def reproduce(config: ReproduceConfig, out_dir: PathLike, ctx: Optional[JobContext] = None) -> dict:

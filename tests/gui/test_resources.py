@@ -96,3 +96,30 @@ def test_the_file_dialogs_tool_buttons_show_their_icons(qapp, qtbot, name):
         qapp.setStyle(style)
         qapp.setPalette(palette)
         qapp.setStyleSheet(sheet)
+
+
+@pytest.mark.parametrize("name", THEMES)
+def test_an_on_off_tool_button_looks_different_on_and_off(qapp, qtbot, name):
+    """The map's Flags toggle and its Pan / Box / Lasso tools looked the same on and off (a newcomer, session 26)."""
+    from PySide6.QtWidgets import QToolButton
+
+    from naviewer.gui.theme import ThemeManager
+
+    sheet, palette, style = qapp.styleSheet(), qapp.palette(), qapp.style().name()
+    ThemeManager(qapp, name).apply()
+    try:
+        button = QToolButton()
+        button.setText("Flags")
+        button.setCheckable(True)
+        qtbot.addWidget(button)
+        button.show()
+        qtbot.waitExposed(button)
+        button.setChecked(True)
+        on = button.grab().toImage().pixelColor(3, button.height() // 2).name()
+        button.setChecked(False)
+        off = button.grab().toImage().pixelColor(3, button.height() // 2).name()
+        assert on != off
+    finally:
+        qapp.setStyle(style)
+        qapp.setPalette(palette)
+        qapp.setStyleSheet(sheet)

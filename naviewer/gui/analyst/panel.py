@@ -221,6 +221,7 @@ class AnalystPanel(QWidget):
         self.inspector.layout_requested.connect(self.show_crop_layout)
         self.map.projection_requested.connect(self.request_projection)
         self.inspector.evaluation_mode_changed.connect(self.map.set_evaluation)
+        self.inspector.evaluation_mode_changed.connect(self._crop_layout_follows_evaluation)
         self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
         self.gallery.sample_activated.connect(lambda sid: session.set_current(sid, source=self.gallery))
         self.bridge.review_changed.connect(lambda _ids: self._update_header())
@@ -544,17 +545,26 @@ class AnalystPanel(QWidget):
         )
 
     # -- wiring -----------------------------------------------------------------------------------
-    def show_crop_layout(self, sid: int) -> None:
+    def show_crop_layout(self, sid: int, bring_forward: bool = True) -> None:
         """Open the crop-layout view on sample ``sid`` (its recorded layout only in evaluation mode)."""
         image = self.session.image(sid)
         if image is None:
             return
+        self._crop_sid = int(sid)
         layout = None
         if self.inspector.evaluation_mode:
             layout = layout_of_record(self.session.truth_for(sid), image.shape[0], image.shape[1])
         self.crop_layout.set_sample(image, layout)
         self.crop_layout.set_densest_crop(detector_table(self.session).densest_crop(sid))
-        self.tabs.setCurrentWidget(self._crop_tab)
+        if bring_forward:
+            self.tabs.setCurrentWidget(self._crop_tab)
+
+    def _crop_layout_follows_evaluation(self, _on: bool) -> None:
+        """Evaluation mode turned on or off: the crop layout shown switches between the template and the recorded
+        layout at once (it kept the template until Crop layout… was pressed again; a newcomer, session 26)."""
+        sid = getattr(self, "_crop_sid", None)
+        if sid is not None:
+            self.show_crop_layout(sid, bring_forward=False)
 
     def set_after_embeddings(self, embeddings: np.ndarray, label: str, *, run: Optional[str] = None,
                              tag: Optional[str] = None, result: Optional[dict] = None) -> None:

@@ -755,3 +755,28 @@ def test_a_fine_tune_result_leaves_the_gallery_two_rows_of_tiles(qtbot, demo_ses
     qtbot.wait(50)
     view = panel.gallery.view
     assert view.height() >= 2 * view.tile
+
+
+def test_the_crop_layout_follows_evaluation_mode_at_once(qtbot, demo_session, monkeypatch) -> None:
+    """Ticking Evaluation mode left the open crop layout on the template until Crop layout… was pressed again (a
+    newcomer, session 26): it switches to the recorded layout at once, and back."""
+    import naviewer.gui.analyst.panel as panel_module
+    from naviewer.analysis.crop_event import CropLayout
+    from naviewer.attacks.layout import na_layout
+
+    s = demo_session
+    image = s.image(int(s.review_queue()[0]))
+    h, w = image.shape[:2]
+    recorded = na_layout(w // 2 if w >= h else h // 2, 4, (1, 1), gap=0,
+                         orientation="ref-left" if w >= h else "ref-top")
+    monkeypatch.setattr(panel_module, "layout_of_record", lambda truth, hh, ww: recorded)
+    panel = _panel(qtbot, s)
+    composite = np.concatenate([image, image], axis=1)
+    sid = int(s.review_queue()[0])
+    monkeypatch.setattr(s, "image", lambda i: composite)
+    panel.show_crop_layout(sid)
+    assert "A template" in panel.crop_layout.layout_note
+    panel.inspector.evaluation.setChecked(True)
+    assert panel.crop_layout.layout_note == "" and panel.crop_layout.crop_layout == CropLayout.from_layout(recorded)
+    panel.inspector.evaluation.setChecked(False)
+    assert "A template" in panel.crop_layout.layout_note

@@ -413,6 +413,9 @@ class SampleInspector(QWidget):
         """A neighbour clicked: inspect it, with the keyboard focus here, so C / R / L decide what is shown."""
         self.session.set_selection([sid], source=self)
         self.session.set_current(sid, source=self)
+        # the new sample's title, image and buttons come into view: they stayed scrolled away, and the thumbnail
+        # under the mouse was now the sample before, so a second click went back (a newcomer, session 26)
+        self.scroll.verticalScrollBar().setValue(0)
         self.setFocus(Qt.FocusReason.MouseFocusReason)
 
     def review_shown(self, state: str) -> Optional[int]:

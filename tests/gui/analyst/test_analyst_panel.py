@@ -780,3 +780,24 @@ def test_the_crop_layout_follows_evaluation_mode_at_once(qtbot, demo_session, mo
     assert panel.crop_layout.layout_note == "" and panel.crop_layout.crop_layout == CropLayout.from_layout(recorded)
     panel.inspector.evaluation.setChecked(False)
     assert "A template" in panel.crop_layout.layout_note
+
+
+def test_a_neighbour_clicked_in_the_inspector_is_shown_from_its_top(qtbot, demo_session) -> None:
+    """Scrolled down to the neighbours, a click showed the new sample with its title and buttons out of view, and the
+    thumbnail under the mouse was the sample before (a newcomer, session 26)."""
+    from naviewer.gui.analyst.common import on_screen
+
+    s = demo_session
+    panel = _panel(qtbot, s)
+    panel.resize(1400, 520)
+    sid = int(np.flatnonzero(s.flagged_mask)[0])
+    s.set_current(sid, source=None)
+    inspector = panel.inspector
+    qtbot.waitUntil(lambda: inspector.sample == sid and len(inspector.neighbour_buttons) > 0, timeout=3000)
+    bar = inspector.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: (bar.setValue(bar.maximum()), not on_screen(inspector.image))[1], timeout=5000)
+    neighbour = inspector.neighbour_buttons[0]
+    target = int(neighbour.text().lstrip("#"))
+    neighbour.click()
+    qtbot.waitUntil(lambda: inspector.sample == target, timeout=3000)
+    qtbot.waitUntil(lambda: on_screen(inspector.image), timeout=3000)

@@ -819,6 +819,9 @@ class MainWindow(QMainWindow):
         if job is self.training_job and not job.running:
             self.state.set_training(None)
         self._update_status()
+        # its "Next:" line follows: it still said "the training runs" after the floor's training had ended (a
+        # newcomer, session 26)
+        self.overview.refresh()
         if (job.kind == "training" and job.state in (JobState.CANCELLED, JobState.FAILED) and not self._closing
                 and self.workspace_path is not None):  # a run it stopped is resumable now: Resume says so
             path = self.workspace_path

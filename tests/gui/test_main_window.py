@@ -546,3 +546,14 @@ def test_a_training_keeps_the_status_line_against_a_short_job_beside_it(qtbot, w
     for job in (other, training):
         job.cancel()
         qtbot.waitSignal(job.finished, timeout=5000).wait() if job.running else None
+
+
+def test_the_overviews_next_step_follows_a_training_that_ended(qtbot, window):
+    """After the floor's training had ended the Overview still said "Next: the training runs…" (a newcomer, session
+    26): a job's end refreshes it."""
+    window.training_job_factory = lambda settings, win: (counting_job(steps=5, delay_s=0.01), None)
+    window.state.set_workspace(Path("/tmp/ws-next-step-ended"), {"samples": 3, "runs": []})
+    job = window.start_training({"method": "simclr", "epochs": 1, "batch_size": 8, "lr": 0.1, "device": "cpu"})
+    assert "training runs" in window.overview.next_step.text()
+    qtbot.waitSignal(job.finished, timeout=60000).wait() if job.running else None
+    qtbot.waitUntil(lambda: "training runs" not in window.overview.next_step.text(), timeout=5000)

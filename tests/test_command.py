@@ -146,6 +146,7 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
          "--attack belongs to a single reproduction, not to --matrix OUT"),
         (["reproduce", "--matrix", str(tmp_path / "mx"), "--epochs", "3", "--seed", "2"],
          "--epochs, --seed belong to a single reproduction"),
+        (["reproduce", "--matrix", str(tmp_path / "mx"), "--seed", "0"], "--seed belongs to a single reproduction"),
         (["bench", "detect", "--scale", "1000", "--resume"], "--resume keeps the rows of a --json file"),
         (["bench", "detect", "--n", "1000", "--classes", "5000"], "--classes 5,000 is too many for --n 1,000"),
         (["new", str(tmp_path / "w"), "--dataset", "demo", "--test-dataset", ""], "--test-dataset is empty"),

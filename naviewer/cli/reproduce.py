@@ -170,8 +170,10 @@ def run_matrix_cli(args: argparse.Namespace) -> int:
     from naviewer.errors import NaviewerError
     from naviewer.workflows.matrix import MATRIX_DETECTORS, Cell, MatrixConfig, default_plan, rescore, run_matrix
 
+    from naviewer.cli._options import typed
+
     given = [flag for flag, (dest, default) in (getattr(args, "single_only", None) or {}).items()
-             if getattr(args, dest, default) != default]
+             if getattr(args, dest, default) != default or typed(args, flag)]  # typed at its default too
     if given:
         raise NaviewerError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to a single reproduction, "
                             "not to --matrix OUT (the matrix's cells name their attacks and methods: --cells, and "

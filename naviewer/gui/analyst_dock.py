@@ -560,7 +560,7 @@ class AnalystDock:
         return True
 
     def _retrain_word_goes(self, _state: str) -> None:
-        if not self._removed:
+        if not self._removed and not getattr(self, "_closed", False):
             self.panel.gallery.show_notice("", standing="decided-during-retrain")
 
     def _finetune_ended(self, state: str) -> None:
@@ -625,6 +625,7 @@ class AnalystDock:
         dock.hide()
 
     def close(self) -> None:
+        self._closed = True  # a job that ends later must not reach this panel (replaced, or about to be)
         for group in getattr(self, "_shortcut_groups", []):
             self.window.shortcuts_panel.unregister(group)
         for shortcut in getattr(self, "_window_keys", []):  # the window's Ctrl+1..6 to this panel go with it

@@ -179,19 +179,20 @@ class Detector:
         if k is not None and int(k) < 1:
             raise NaviewerError(f"detector {self.name}: k must be >= 1, got {k}")
 
-    #: the setting that counts neighbouring samples (a kNN table over the N samples), checked against N before any
-    #: work; None where the detector's k counts something else (crop_density's crops)
-    SAMPLE_NEIGHBOURS: Optional[str] = "k"
+    #: the settings that count neighbouring samples (a kNN table over the N samples), checked against N before any
+    #: work; empty where the detector's k counts something else (crop_density's crops)
+    SAMPLE_NEIGHBOURS: tuple[str, ...] = ("k",)
 
     def check_inputs(self, image_size: Optional[int] = None, n_samples: Optional[int] = None) -> None:
         """Refuse, before any work, settings the inputs make impossible (extend; e.g. a window larger
         than the image). A pass calls it before embedding, so the error does not come after minutes (lid's k=64 on
         48 samples was refused after the embedding and the DIFT pass, which it left written; a sweep, session 26)."""
-        key = self.SAMPLE_NEIGHBOURS
-        k = getattr(self.settings, key, None) if key else None
-        if k is not None and n_samples is not None and int(k) >= int(n_samples):
-            raise NaviewerError(f"detector {self.name}: {key}={k} neighbours need more than {k} samples, the workspace "
-                                f"has {n_samples:,}: give --detector-set {self.name}:{key}=N with N below {n_samples:,}")
+        for key in self.SAMPLE_NEIGHBOURS or ():
+            k = getattr(self.settings, key, None)
+            if k is not None and n_samples is not None and int(k) >= int(n_samples):
+                raise NaviewerError(f"detector {self.name}: {key}={k} neighbours need more than {k} samples, the "
+                                    f"workspace has {n_samples:,}: give --detector-set {self.name}:{key}=N with N below "
+                                    f"{n_samples:,}")
 
     def settings_dict(self) -> dict:
         return dataclasses.asdict(self.settings)

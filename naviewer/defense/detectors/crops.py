@@ -177,7 +177,7 @@ def cross_image_kdist(z: np.ndarray, owner: np.ndarray, k: int, per_image: int, 
 class CropDensityDetector(Detector):
     """Crop-aware density: an image's best crop's cross-image kNN density (see the module docstring)."""
 
-    SAMPLE_NEIGHBOURS = None  # its k counts other images' crops, not samples
+    SAMPLE_NEIGHBOURS = ()  # its k counts other images' crops, not samples
 
     name = "crop_density"
     Settings = CropDensitySettings

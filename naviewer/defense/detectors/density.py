@@ -152,6 +152,8 @@ class DaoSettings(NeighbourSettings):
 class Dao(Detector):
     """Dimensionality-aware outlier score: density ratios to the neighbours, each raised to its LID."""
 
+    SAMPLE_NEIGHBOURS = ("k", "k_lid")
+
     name = "dao"
     Settings = DaoSettings
     summary = DETECTOR_SUMMARIES[name]

@@ -296,6 +296,8 @@ def test_image_ids(labels: np.ndarray, distance: np.ndarray, k: int, t: int, rng
 class PatchSearchDetector(Detector):
     """PatchSearch: Grad-CAM windows that flip test images into the sample's cluster (module docstring)."""
 
+    SAMPLE_NEIGHBOURS = ("neighbours",)  # the embedding neighbours its log-odds are averaged over
+
     name = "patchsearch"
     Settings = PatchSearchSettings
     needs = ("encoder", "images")

@@ -438,9 +438,14 @@ class FilterSidebar(QWidget):
                 box.setChecked(state in spec.states)
             for key, (low, high, lo0, hi0) in self.ranges.items():
                 shift = _shown_from(key)
-                a, b = spec.ranges.get(key, (lo0 - shift, hi0 - shift))
-                low.setValue(max(lo0, a + shift))
-                high.setValue(min(hi0, b + shift))
+                if key in spec.ranges:  # spec() widened them by half a step: taken off again (else a rebuilt
+                    tol = 0.5 * 10 ** -low.decimals()  # panel's 1-10 came back as 1-11, then 1-12; a review)
+                    a, b = spec.ranges[key]
+                    low.setValue(max(lo0, a + tol + shift))
+                    high.setValue(min(hi0, b - tol + shift))
+                else:
+                    low.setValue(lo0)
+                    high.setValue(hi0)
         finally:
             self._quiet = False
         self.changed.emit()

@@ -322,14 +322,21 @@ class GalleryView(QAbstractItemView):
         super().updateGeometries()
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        columns = getattr(self, "_laid_columns", None)
         super().resizeEvent(event)
         self.updateGeometries()
-        self.keep_target_in_view()
+        self._laid_columns = self.columns()
+        if columns is not None and columns != self._laid_columns:  # a new grid, not a notice under the tiles
+            self.keep_target_in_view()
 
     def target_index(self) -> QModelIndex:
-        """The tile the keys act on: the one highlighted, else the one under focus."""
-        rows = self.selectionModel().selectedIndexes() if self.selectionModel() is not None else []
-        return rows[0] if len(rows) == 1 else self.currentIndex()
+        """The tile the keys act on: the one highlighted, else the one under focus (read as ranges: never one
+        object per highlighted tile)."""
+        model = self.selectionModel()
+        ranges = model.selection() if model is not None else None
+        if ranges is not None and len(ranges) == 1 and ranges[0].top() == ranges[0].bottom():
+            return ranges[0].topLeft()
+        return self.currentIndex()
 
     def keep_target_in_view(self) -> None:
         """Scroll the tile the keys act on back into view: closing the filters (more columns), a resize or a new
@@ -1444,6 +1451,18 @@ class GalleryWidget(QWidget):
         room = self.height() >= without + hint + layout.spacing()
         if room != self.hint.isVisibleTo(self):
             self.hint.setVisible(room)
+        # and the notice keeps to one line (its whole text in the tooltip) when even without the hint the column is
+        # too short for it: dragged short, its word was still painted across the tiles (a newcomer, session 26)
+        line = self.notice.fontMetrics().lineSpacing()
+        full = self.NOTICE_LINES * line + 6
+        shown = self.notice.maximumHeight()
+        notice = self.notice.isVisibleTo(self)
+        # judged at the notice's full height, whatever it is cut to now (else it would flip back on the next call)
+        without_full = without + (min(full, self.notice.heightForWidth(width)) - min(shown, self.notice.height())
+                                  if notice and shown < full else 0)
+        wanted = line + 6 if notice and without_full > self.height() else full
+        if wanted != shown:
+            self.notice.setMaximumHeight(wanted)
 
     def show_filters(self, on: bool) -> None:
         inside = not on and self.filters.isVisible() and self.filters.isAncestorOf(QApplication.focusWidget())

@@ -634,14 +634,16 @@ class AnalystPanel(QWidget):
         """Where the analyst is (the tab below, the gallery's view, the selection, the inspected sample, whether the
         Fine-tune tab shows a result): what :meth:`restore_place` puts back on a panel rebuilt on the same pass."""
         s = self.session
-        projections = {k: v for k, v in getattr(s, "_projections", {}).items() if k not in ("current", "pca")}
+        # only the detection embeddings' t-SNE: an "after" map belongs to the retrain it was made of (a rebuilt panel
+        # showed the first retrain's map under a later one's name; a review)
+        projections = {k: v for k, v in getattr(s, "_projections", {}).items() if k == "tsne"}
         return {"tab": self.tabs.currentIndex(), "filter": getattr(self.gallery, "_filter", None),
                 "selection": np.asarray(s.selection).copy(), "current": s.current,
                 "result": not self.finetune_gate.result.isHidden(),
                 # the filters and sort, the map's projection and colours, the splitters the analyst dragged: a job's
                 # end re-opened the panel on PCA, the suspicion order and the default proportions (a newcomer with a
                 # t-SNE map and a sorted gallery while the floor was measured, session 26)
-                "filters": self.gallery.filters.spec(), "filters_open": self.gallery.filters.isVisible(),
+                "filters": self.gallery.filters.spec(), "filters_open": not self.gallery.filters.isHidden(),
                 "projection": self.map.projection_box.currentData(), "projections": projections,
                 "colour": self.map.colour_mode,
                 "splitters": (self._outer.sizes(), self._upper.sizes()) if self._sized else None}

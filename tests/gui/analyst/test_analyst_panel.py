@@ -727,6 +727,8 @@ def test_a_panel_rebuilt_on_the_same_pass_keeps_the_filters_the_map_and_the_spli
     g.show_filters(True)
     g.filters.set_sort_quietly("mindist", True)
     g.filters.label.setCurrentIndex(2)
+    g.filters.set_range("rank", 0, 9)  # the ten densest (1-10 in the sidebar)
+    g.filters.set_range("posterior", 0.3, 0.6)
     first._upper.setSizes([700, 400, 292])
     first._sized = True  # as a drag of the splitter does
     qtbot.wait(50)
@@ -737,6 +739,12 @@ def test_a_panel_rebuilt_on_the_same_pass_keeps_the_filters_the_map_and_the_spli
     second.restore_place(place)
     qtbot.waitUntil(lambda: not second.gallery.filter_pending, timeout=5000)
     assert second.gallery.filters.spec() == g.filters.spec() and second.gallery.filters.isVisible()
+    third = _panel(qtbot, make_demo_session(400, 20, seed=3))  # and again: the ranges do not widen a step each time
+    qtbot.wait(50)
+    third.restore_place(second.place())
+    qtbot.waitUntil(lambda: not third.gallery.filter_pending, timeout=5000)
+    low, high, _a, _b = third.gallery.filters.ranges["rank"]
+    assert (low.value(), high.value()) == (1, 10) and third.gallery.filters.spec() == g.filters.spec()
     assert second.map.projection_box.currentData() == "tsne"
     assert np.allclose(second.session.projection(), tsne)
     assert second.map.colour_mode == "class"

@@ -371,3 +371,19 @@ def test_the_density_rank_counts_from_one_in_the_filters_as_in_the_inspector(qtb
     g.filters.set_range("rank", 0, 4)  # in the session's own values: the five densest
     qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
     assert (low.value(), high.value()) == (1, 5) and len(g.shown_ids()) == 5
+
+
+def test_a_notice_in_a_column_dragged_short_keeps_to_one_line_and_off_the_tiles(qtbot, demo_session) -> None:
+    """The bottom splitter dragged up, then a decision: its word was painted across the tiles (a newcomer, session
+    26). In a column too short for it the notice keeps to one line (the whole of it in its tooltip)."""
+    s = demo_session
+    g = _gallery(qtbot, s)
+    g.resize(460, 200)
+    qtbot.wait(50)
+    g.show_notice("Undone: a long word about what happened " * 4)
+    qtbot.wait(50)
+    assert g.notice.height() <= g.notice.fontMetrics().lineSpacing() + 6
+    g.resize(460, 700)
+    qtbot.wait(50)
+    g._fit_column()
+    assert g.notice.height() > 2 * g.notice.fontMetrics().lineSpacing()  # room again: the whole word

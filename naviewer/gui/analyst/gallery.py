@@ -572,6 +572,8 @@ class GalleryWidget(QWidget):
 
     sample_activated = Signal(int)
     view_requested = Signal(int)
+    #: an undo ran (reverted samples or not): History's button renames the batch it would undo next
+    undone = Signal()
     #: sessions of at least this many samples are filtered and sorted in a worker thread
     ASYNC_FROM = 200_000
 
@@ -1197,6 +1199,7 @@ class GalleryWidget(QWidget):
             self.session.set_selection(ids, source=None)
             self.session.set_current(int(ids[0]), source=None)
         self.show_notice(undo_words(self.session, ids))
+        self.undone.emit()  # one that reverted nothing (decided again elsewhere) changes no state: no other word
         return ids
 
     def _pending(self, ids: np.ndarray, code: int, after: Optional[int]) -> Optional[int]:

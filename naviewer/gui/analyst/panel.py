@@ -224,6 +224,7 @@ class AnalystPanel(QWidget):
         self.inspector.evaluation_mode_changed.connect(self._crop_layout_follows_evaluation)
         self.map.sample_activated.connect(lambda sid: session.set_current(sid, source=self.map))
         self.gallery.sample_activated.connect(lambda sid: session.set_current(sid, source=self.gallery))
+        self.gallery.undone.connect(self.history._name_undo_target)  # History's "Undo batch N" follows every undo
         self.bridge.review_changed.connect(lambda _ids: self._update_header())
         self.bridge.review_changed.connect(self._update_reached)
         #: a decision was made (or undone) while this panel was open: the analyst is reviewing here, and a job that

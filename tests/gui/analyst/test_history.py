@@ -147,3 +147,19 @@ def test_the_undo_button_names_the_batch_it_would_undo(qtbot, workspace_session)
     assert button.text() == f"Undo batch {first}" and "2 → confirmed" in button.toolTip()
     history.undo_last()
     assert not button.isEnabled() and button.text() == "Undo my last"
+
+
+def test_every_undo_renames_the_history_button_even_one_that_reverted_nothing(qtbot, workspace_session,
+                                                                               monkeypatch) -> None:
+    """An undo whose samples were decided again elsewhere changes no state, so no review signal came, and History kept
+    naming the batch just undone (the next click undid an older one; a read-through, session 26)."""
+    _path, ws, s = workspace_session
+    called = []
+    monkeypatch.setattr(ReviewHistory, "_name_undo_target", lambda self: called.append(1))
+    panel = AnalystPanel(s, workspace=ws)
+    qtbot.addWidget(panel)
+    s.confirm(s.review_queue()[:1])
+    monkeypatch.setattr(s, "undo", lambda: np.zeros(0, np.int64))  # reverted nothing: no review signal
+    before = len(called)
+    panel.gallery.undo()
+    assert len(called) > before

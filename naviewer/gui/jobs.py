@@ -340,6 +340,10 @@ class Job(QObject):
                 self._run_base = _number(record.get("restart_epoch"), 0.0)
                 self._run_origin = None
                 self._run_epoch = None
+                # a new run begins at its start: a job that trains twice showed the second's "epoch 1 of 50" at the
+                # first one's 91 % until its first step (a newcomer saw a stale 91 %, session 26)
+                self._run_position = (_number(record.get("resumed_from_epoch"), self._run_base)
+                                      if self._run_total_epochs else None)
             elif kind == "event" and record.get("event") == "restart":
                 # after the review: "epoch 15 of 50 after the restart (49 of 84 in all)" read 57 %, counting the
                 # epochs before the review (a newcomer, session 18); the bar and the time left follow the retrain

@@ -309,3 +309,24 @@ def test_a_finished_job_reads_whole_in_the_list_whatever_its_last_stage_said(qtb
     qtbot.waitSignal(job.finished, timeout=10000).wait()
     panel._update_item(job)
     assert panel._items[job.id].text(2) == "100 %"
+
+
+def test_a_second_run_in_one_job_starts_its_bar_at_its_start(qtbot, manager):
+    """A job that trains twice showed the second run's "epoch 1 of 50" at the first one's 91 % until its first step
+    (a newcomer, session 26)."""
+    import threading
+
+    go_on = threading.Event()
+
+    def two_runs(ctx):
+        ctx.metric(kind="run_start", total_epochs=2, steps_per_epoch=5, method="simclr")
+        for step in range(9):
+            ctx.metric(kind="step", epoch=step // 5, step=step, loss=1.0)
+        ctx.metric(kind="run_start", total_epochs=50, steps_per_epoch=5, method="simclr")
+        go_on.wait(5)
+
+    job = manager.start(two_runs, "Two trainings")
+    qtbot.waitUntil(lambda: job._run_total_epochs == 50.0, timeout=5000)
+    assert job.run_fraction == pytest.approx(0.0)
+    go_on.set()
+    qtbot.waitSignal(job.finished, timeout=10000).wait()

@@ -112,6 +112,7 @@ def mitigate_in_training(trainer: Trainer, poison_ids: np.ndarray, anchors: Unio
                               skipped=True, reason="restart_mode=retrain: the encoder is re-initialised",
                               restart_mode="retrain", **dict(event or {}))
         warmup = float(getattr(getattr(trainer, "config", None), "warmup_epochs", 0.0) or 0.0)
+        trainer.restart_words = "of the retrain from scratch"  # the progress line names what runs now
         trainer.replace_data(store.subset(keep), reset_schedule=True, remaining_epochs=epochs, source_indices=keep,
                              warmup_epochs=warmup)
         return MitigationResult(removed=poison_ids, kept=int(keep.size), finetune=result)

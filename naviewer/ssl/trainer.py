@@ -440,7 +440,10 @@ class Trainer:
             return f"epoch {epoch + 1} of {self.total_epochs}"
         since, budget = epoch + 1 - self.restart_epoch, self.total_epochs - self.restart_epoch
         # "(35 of 84 in all)" puzzled a newcomer (session 21): which 84? the epochs before the restart are named
-        return (f"epoch {since} of {budget} after the restart (the run's {epoch + 1} of {self.total_epochs}, with the "
+        # a retrain from scratch says so: the Fine-tune tab said "a fresh encoder" and the status bar "after the
+        # restart" (a newcomer, session 26)
+        words = getattr(self, "restart_words", None) or "after the restart"
+        return (f"epoch {since} of {budget} {words} (the run's {epoch + 1} of {self.total_epochs}, with the "
                 f"{self.restart_epoch} before it)")
 
     # -- checkpoints ------------------------------------------------------------------------------

@@ -146,6 +146,8 @@ def test_retrain_restart_reinitialises_and_trains_a_full_budget_on_the_kept_samp
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     ft = [r for r in records if r.get("event") == "finetune"]
     assert ft and ft[-1]["skipped"] and ft[-1]["restart_mode"] == "retrain"
+    # the progress line names a retrain as one (it said "after the restart" beside the tab's "a fresh encoder")
+    assert trainer.epoch_text(2).startswith("epoch 1 of 3 of the retrain from scratch (the run's 3 of 5")
     trainer.fit()
     assert trainer.completed_epochs == 5
 

@@ -215,7 +215,10 @@ def _open_connections(path: "str | Path") -> int:
 
 #: the characters that reorder the text around them (embeddings, overrides, isolates, marks): a reviewer name holding
 #: one would show in the audit log as another name
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                          # and the invisible spaces: "al\u200bice" showed as alice, another reviewer's name (the
+                          # zero-width (non-)joiners stay: Persian and Indic names need them)
+                          "\u200b\u2060\ufeff")
 #: the longest reviewer name a decision records (the audit log shows it on one line)
 REVIEWER_MAX = 200
 

@@ -355,8 +355,10 @@ def test_a_workspace_inside_its_own_dataset_folder_is_refused(tmp_path: Path) ->
                                           "at most 200"),
                                          (["review", "{ws}", "--reviewer", "eve\u202egnp.exe", "--confirm-cluster", "1"],
                                           "right-to-left override"),
+                                         (["review", "{ws}", "--reviewer", "al\u200bice", "--confirm-cluster", "1"],
+                                          "zero width space"),
                                          (["run", "{ws}", "--run", "", "--epochs", "1"], "--run")],
-                         ids=["reviewer-empty", "reviewer-huge", "reviewer-bidi-override", "run-empty"])
+                         ids=["reviewer-empty", "reviewer-huge", "reviewer-bidi-override", "reviewer-zero-width", "run-empty"])
 def test_empty_or_huge_names_are_refused(tmp_path: Path, argv: list, words: str) -> None:
     """``review --reviewer ''`` became the login name, a 1 MB reviewer name was stored with every decision, and
     ``run --run ''`` became the default run name: each without a word."""

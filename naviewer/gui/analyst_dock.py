@@ -560,7 +560,7 @@ class AnalystDock:
         return True
 
     def _retrain_word_goes(self, _state: str) -> None:
-        if not self._removed and not getattr(self, "_closed", False):
+        if not getattr(self, "_closed", False):  # remove() closes too
             self.panel.gallery.show_notice("", standing="decided-during-retrain")
 
     def _finetune_ended(self, state: str) -> None:

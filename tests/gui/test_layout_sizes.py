@@ -33,6 +33,23 @@ def _open_analyst(qtbot, window, tmp_path):
     return panel
 
 
+def _activate(qtbot, window) -> None:
+    """The window active, as a click on it makes it: shortcuts fire only in the active window."""
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+
+
+def _active_window_with_analyst(qtbot, window, tmp_path):
+    """The window at 1280x720, shown and active, with the analyst panel on a small workspace; returns the panel."""
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    _activate(qtbot, window)
+    panel = _open_analyst(qtbot, window, tmp_path)
+    _settle(qtbot)
+    return panel
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1600, 1000), (1920, 1080)])
 def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
     w, h = size
@@ -109,8 +126,7 @@ def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work
     window.resize(1280, 720)
     window.show()
     qtbot.waitExposed(window)
-    window.windowHandle().requestActivate()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    _activate(qtbot, window)
     _settle(qtbot)
     panel = _open_analyst(qtbot, window, tmp_path)
     _settle(qtbot)
@@ -119,8 +135,7 @@ def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work
 
     jobs = window.jobs_panel.findChild(QTreeWidget) or window.jobs_panel
     jobs.setFocus()
-    window.windowHandle().requestActivate()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    _activate(qtbot, window)
     _settle(qtbot)
     assert window.focusWidget() is jobs
     qtbot.keyClick(jobs, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
@@ -131,13 +146,7 @@ def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work
 def test_ctrl_digits_reach_the_analyst_from_a_tab_in_front_of_it(qtbot, window, tmp_path):
     """After the demo a newcomer had the Log tab in front of the Analyst and pressed Ctrl+2, as the window advised:
     nothing (session 25). A shortcut whose widget is hidden never fires; the keys belong to the window."""
-    window.resize(1280, 720)
-    window.show()
-    qtbot.waitExposed(window)
-    window.windowHandle().requestActivate()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
-    panel = _open_analyst(qtbot, window, tmp_path)
-    _settle(qtbot)
+    panel = _active_window_with_analyst(qtbot, window, tmp_path)
     from PySide6.QtWidgets import QTabBar
 
     log = window.docks["logDock"]
@@ -148,8 +157,7 @@ def test_ctrl_digits_reach_the_analyst_from_a_tab_in_front_of_it(qtbot, window, 
     assert panel.visibleRegion().isEmpty()
     target = log.widget()
     target.setFocus()
-    window.windowHandle().requestActivate()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    _activate(qtbot, window)
     _settle(qtbot)
     assert window.focusWidget() is target
     qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
@@ -291,19 +299,12 @@ def test_a_decision_during_a_retrain_says_so_until_the_retrain_ends(qtbot, windo
 def test_ctrl_2_brings_back_an_analyst_closed_with_its_cross(qtbot, window, tmp_path):
     """Closed with its ×, the Analyst did not come back on Ctrl+2 (a newcomer, session 26): Qt fires no shortcut of a
     hidden widget, so the window holds the view keys."""
-    window.resize(1280, 720)
-    window.show()
-    qtbot.waitExposed(window)
-    window.windowHandle().requestActivate()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
-    panel = _open_analyst(qtbot, window, tmp_path)
-    _settle(qtbot)
+    panel = _active_window_with_analyst(qtbot, window, tmp_path)
     window.analyst_dock.dock.close()
     _settle(qtbot)
     assert not panel.isVisible()
     window.log.setFocus()
-    window.windowHandle().requestActivate()
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    _activate(qtbot, window)
     qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     _settle(qtbot)
     assert panel.isVisible() and window.focusWidget() is panel.gallery.view

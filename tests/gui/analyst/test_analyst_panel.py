@@ -570,25 +570,30 @@ def test_flags_the_trusted_anchors_reach_are_pointed_out_and_sorted_first(qtbot,
     assert "Sorted by anchor reach" in g.notice.text()
 
 
-def test_the_reached_flags_patchsearch_finds_no_trigger_in_are_one_click_from_a_highlight(qtbot, demo_session,
-                                                                                           monkeypatch) -> None:
-    """With a PatchSearch pass the box said "a trigger in 1 of them, none in 45", and the 45 had to be found one by
-    one: a button highlights them together in the gallery (decided by nobody until the analyst presses a key)."""
+def _patchsearch_finds_a_trigger_in(panel, ids, monkeypatch) -> None:
+    """The panel's workspace as if it held a PatchSearch pass (pass 7) that finds a trigger in ``ids`` only."""
     from types import SimpleNamespace
 
     from naviewer.analysis import reach
 
+    triggers = np.zeros(panel.session.n, bool)
+    triggers[np.asarray(ids, int)] = True
+    monkeypatch.setattr(reach, "latest_patchsearch", lambda store, n: (7, triggers))
+    panel.workspace = SimpleNamespace(store=None)
+    panel._reached = None
+    panel._update_reached()
+
+
+def test_the_reached_flags_patchsearch_finds_no_trigger_in_are_one_click_from_a_highlight(qtbot, demo_session,
+                                                                                           monkeypatch) -> None:
+    """With a PatchSearch pass the box said "a trigger in 1 of them, none in 45", and the 45 had to be found one by
+    one: a button highlights them together in the gallery (decided by nobody until the analyst presses a key)."""
     s = demo_session
     flagged = _three_flags_reached(s)
     s.settings["summary"] = {"anchors_trusted": True}
     panel = _panel(qtbot, s)
     assert panel.trust.untriggered_button.isHidden()  # no PatchSearch pass: no button
-    triggers = np.zeros(s.n, bool)
-    triggers[flagged[-1]] = True
-    monkeypatch.setattr(reach, "latest_patchsearch", lambda store, n: (7, triggers))
-    panel.workspace = SimpleNamespace(store=None)
-    panel._reached = None
-    panel._update_reached()
+    _patchsearch_finds_a_trigger_in(panel, [flagged[-1]], monkeypatch)
     button = panel.trust.untriggered_button
     assert not button.isHidden() and button.text() == "Select the 2 with no trigger"
     assert "PatchSearch (pass 7) finds a trigger in 1 of them, none in 2" in panel.trust.reached_text.text()
@@ -612,21 +617,12 @@ def test_one_undo_after_deciding_the_untriggered_flags_together_puts_them_all_ba
                                                                                   bulk_answers) -> None:
     """The button's highlight decided with one key is one decision: U puts every one of them back, the button
     counts them again, and the flags decided before stay decided (not probed before session 26)."""
-    from types import SimpleNamespace
-
-    from naviewer.analysis import reach
-
     s = demo_session
     flagged = _three_flags_reached(s)
     s.settings["summary"] = {"anchors_trusted": True}
     s.confirm(flagged[:2])  # decided before: untouched by the undo
     panel = _panel(qtbot, s)
-    triggers = np.zeros(s.n, bool)
-    triggers[flagged[-1]] = True
-    monkeypatch.setattr(reach, "latest_patchsearch", lambda store, n: (7, triggers))
-    panel.workspace = SimpleNamespace(store=None)
-    panel._reached = None
-    panel._update_reached()
+    _patchsearch_finds_a_trigger_in(panel, [flagged[-1]], monkeypatch)
     button = panel.trust.untriggered_button
     button.click()
     g = panel.gallery

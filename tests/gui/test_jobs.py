@@ -55,14 +55,14 @@ def test_reports_are_throttled(qtbot, manager):
     assert sum(x for x in deliveries if x != "p") == job.result
 
 
-def test_cancelled_job_stops_within_a_second(qtbot, manager):
+def test_cancelled_job_stops(qtbot, manager):
+    """Cancelling moves through CANCELLING to CANCELLED; no wall-clock limit (a loaded machine
+    stretches any fixed one), the long wait only keeps a broken cancel from hanging the suite."""
     job = manager.start(endless_job, "endless")
     qtbot.wait(100)
-    started = time.monotonic()
-    job.cancel()
-    assert job.state is JobState.CANCELLING
-    qtbot.waitSignal(job.finished, timeout=1000).wait()
-    assert time.monotonic() - started < 1.0
+    with qtbot.waitSignal(job.finished, timeout=30_000):
+        job.cancel()
+        assert job.state is JobState.CANCELLING
     assert job.state is JobState.CANCELLED
 
 

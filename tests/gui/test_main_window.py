@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,14 +47,15 @@ def test_job_started_from_gui_reports_progress_and_finishes(qtbot, window):
     assert "finished: count" in window.log.toPlainText()
 
 
-def test_cancel_button_in_jobs_panel_stops_job_within_a_second(qtbot, window):
+def test_cancel_button_in_jobs_panel_stops_the_job(qtbot, window):
+    """Behaviour, not a wall-clock limit: the button ends an endless job as cancelled (the
+    generous wait only keeps a broken cancel from hanging the suite on a loaded machine)."""
     job = window.start_job(endless_job, "endless")
     qtbot.wait(100)
     button = window.jobs_panel.cancel_button_for(job)
-    started = time.monotonic()
-    button.click()
-    qtbot.waitSignal(job.finished, timeout=1000).wait()
-    assert time.monotonic() - started < 1.0 and job.state is JobState.CANCELLED
+    with qtbot.waitSignal(job.finished, timeout=30_000):
+        button.click()
+    assert job.state is JobState.CANCELLED
 
 
 def test_failing_job_shows_message_with_details_on_demand(qtbot, window):
@@ -259,15 +260,17 @@ def test_the_window_reopens_the_last_workspace_unless_turned_off(qtbot, window, 
 def test_about_shows_versions_without_blocking(qtbot, window, monkeypatch):
     import naviewer.gui.environment as environment
 
+    release = threading.Event()
+
+    def slow_probe():
+        release.wait(30)  # held until the dialog is open: opening must not wait for it
+        return {"torch": "9.9", "torchvision": "1.0", "device": "cpu (2 threads)", "devices": ["cpu"]}
+
     monkeypatch.setattr(environment, "_cache", None)
-    monkeypatch.setattr(
-        environment, "probe_environment",
-        lambda: (time.sleep(0.3), {"torch": "9.9", "torchvision": "1.0", "device": "cpu (2 threads)", "devices": ["cpu"]})[1],
-    )
-    started = time.monotonic()
+    monkeypatch.setattr(environment, "probe_environment", slow_probe)
     dialog = window.show_about()
-    assert time.monotonic() - started < 0.25  # opening did not wait for the probe
-    assert dialog.versions()["torch"] == "checking…"
+    assert dialog.versions()["torch"] == "checking…"  # opened while the probe is still held
+    release.set()
     qtbot.waitUntil(lambda: dialog.versions()["torch"] == "9.9", timeout=5000)
     assert "cpu (2 threads)" in dialog.text.text()
     dialog.close()

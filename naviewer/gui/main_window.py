@@ -290,6 +290,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobManager(self)
         self.probe = EnvironmentProbe(self)
         self.training_job_factory: TrainingJobFactory = default_training_factory
+        self._focus_before_shortcuts: Optional[QWidget] = None  # where F1 took the keyboard from (hide_shortcuts)
         self._shortcuts_placed = False  # F1's panel floated once on a small window (see show_shortcuts)
         self.state = AppState()  # what is open, and the log: the window is a view of it
         self.monitor = None  # TrainingMonitor, built after the first paint
@@ -550,7 +551,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["monitorDock"], self.docks["jobsDock"], Qt.Orientation.Vertical)
         self.add_panel(self.shortcuts_panel, "Keyboard shortcuts", "shortcutsDock", Qt.DockWidgetArea.LeftDockWidgetArea, visible=False)
         # Esc closes F1's panel from inside it (floating over the inspector it stayed up; newcomer session 17)
-        self.shortcuts_panel.escape_pressed.connect(self.docks["shortcutsDock"].hide)
+        self.shortcuts_panel.escape_pressed.connect(self.hide_shortcuts)
         self.tabifyDockWidget(self.docks["jobsDock"], self.docks["logDock"])
         self.docks["jobsDock"].raise_()
         self._default_state = self.saveState(STATE_VERSION)
@@ -1846,7 +1847,7 @@ class MainWindow(QMainWindow):
         since at 1280x720 the panel squeezes the gallery (``toggle=False`` only shows)."""
         dock = self.docks["shortcutsDock"]
         if toggle and dock.isVisible() and not dock.visibleRegion().isEmpty():
-            dock.hide()
+            self.hide_shortcuts()
             return
         if not dock.isVisible() and not dock.isFloating() and self.width() < 1600 and not self._shortcuts_placed:
             # docked at 1280 x 720 it took a third of the width and left the gallery one row of tiles (a newcomer):
@@ -1856,8 +1857,28 @@ class MainWindow(QMainWindow):
             frame = self.frameGeometry()
             width, height = 380, max(300, min(640, frame.height() - 120))
             dock.setGeometry(frame.right() - width - 24, frame.top() + 90, width, height)
+        from PySide6.QtWidgets import QApplication
+
+        focus = QApplication.focusWidget()
+        if focus is not None and not dock.isAncestorOf(focus):
+            self._focus_before_shortcuts = focus
         dock.show()
         dock.raise_()
+        # the panel takes the keyboard, so Esc closes it wherever the focus was (it stayed up over the gallery,
+        # whose Esc only cleared the highlight; newcomer session 26); closing gives the focus back
+        if dock.isFloating():
+            dock.activateWindow()
+        self.shortcuts_panel.tree.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def hide_shortcuts(self) -> None:
+        """Esc inside F1's panel, or F1 again: hide it and give the keyboard back to the view that had it."""
+        self.docks["shortcutsDock"].hide()
+        before, self._focus_before_shortcuts = self._focus_before_shortcuts, None
+        import shiboken6
+
+        if before is not None and shiboken6.isValid(before) and before.isVisible():
+            before.window().activateWindow()
+            before.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def guide_path(self) -> Optional[Path]:
         """docs/index.md of the source tree naviewer runs from (an editable install, a checkout), else None."""

@@ -117,6 +117,18 @@ def test_the_review_window_fits_and_cuts_nothing(qtbot, window, tmp_path, size):
     qtbot.keyClick(tree, Qt.Key.Key_Escape)
     _settle(qtbot)
     assert window.docks["shortcutsDock"].isHidden()
+    # F1 from the gallery: the panel takes the keyboard, so the next Esc closes it (the gallery's Esc only
+    # cleared its highlight; newcomer session 26), and the gallery has the keyboard back
+    gallery = panel.gallery.view
+    gallery.setFocus()
+    _settle(qtbot)
+    window.act_shortcuts.trigger()
+    _settle(qtbot)
+    dock = window.docks["shortcutsDock"]
+    assert dock.isVisible() and dock.focusWidget() is tree  # (offscreen activates no window: its own focus)
+    qtbot.keyClick(tree, Qt.Key.Key_Escape)
+    _settle(qtbot)
+    assert dock.isHidden() and window.focusWidget() is gallery
 
 
 def test_opening_a_workspace_gives_the_gallery_the_keyboard_and_ctrl_digits_work_from_anywhere(qtbot, window,

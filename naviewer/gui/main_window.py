@@ -1888,18 +1888,27 @@ class MainWindow(QMainWindow):
         return index if index.is_file() else None
 
     def show_guide(self, opener: Optional[Callable[[Any], bool]] = None) -> Optional[Path]:
-        """Help ▸ User guide: the guides in the browser (Help had only the keys and About; newcomer session 18)."""
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
+        """Help ▸ User guide: docs/index.md in the application's own viewer, its links followed in place (the
+        desktop's browser opened nothing where no launcher is set up; newcomer session 26). ``opener`` stands in
+        for the system browser of the viewer's "Open in browser" (tests)."""
+        from naviewer.gui.guide import GuideViewer
 
         index = self.guide_path()
-        if index is not None and (opener or QDesktopServices.openUrl)(QUrl.fromLocalFile(str(index))):
-            self.statusBar().showMessage(f"Opened {index}", 8000)
-            return index
-        self.inform("User guide", "The guides are the project's docs/ folder (start with docs/index.md and "
-                    "docs/getting-started.md) and its README.md" + (f"; here: {index}" if index is not None else "")
-                    + ". Every action of this window is also a command: naviewer --help.")
-        return None
+        if index is None:
+            self.inform("User guide", "The guides are the project's docs/ folder (start with docs/index.md and "
+                        "docs/getting-started.md) and its README.md; this installation does not carry them. Every "
+                        "action of this window is also a command: naviewer --help.")
+            return None
+        viewer = self.guide_viewer if getattr(self, "guide_viewer", None) is not None else None
+        if viewer is None:
+            viewer = GuideViewer(index, self, opener)
+            viewer.destroyed.connect(lambda *_a: setattr(self, "guide_viewer", None))
+            self.guide_viewer = viewer
+        viewer.show()
+        viewer.raise_()
+        viewer.activateWindow()
+        self.statusBar().showMessage(f"User guide: {index}", 8000)
+        return index
 
     def show_about(self):
         from naviewer.gui.about import AboutDialog

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QMessageBox
 
 from naviewer.errors import NaviewerError
@@ -447,14 +448,23 @@ def test_the_no_poison_floor_is_measured_from_the_run_menu(qtbot, window, tmp_pa
     assert window.act_floor.text() == "Resume the no-&poison floor (floor-2, cut short)"
 
 
-def test_help_opens_the_user_guide(qtbot, window):
-    """Help had only Keyboard shortcuts and About, no way to the guides (newcomer session 18)."""
-    opened = []
-    index = window.show_guide(opener=lambda url: opened.append(url.toLocalFile()) or True)
-    assert index is not None and opened == [str(index)] and index.name == "index.md"
-    assert window.show_guide(opener=lambda url: False) is None  # no browser: where the guides are, in a box
-    assert "docs/index.md" in window.last_message_box.text()
+def test_help_opens_the_user_guide_inside_the_application(qtbot, window):
+    """Help had no way to the guides (newcomer session 18); handed to the desktop's browser it opened nothing
+    where no launcher is set up (newcomer session 26): the guides are read in the window's own viewer."""
+    index = window.show_guide(opener=lambda url: False)
+    viewer = window.guide_viewer
+    assert index is not None and index.name == "index.md" and viewer.isVisible() and viewer.page() == index
+    assert "naviewer documentation" in viewer.browser.toPlainText()
+    viewer.browser.setSource(viewer.browser.source().resolved(QUrl("getting-started.md")))  # a relative link
+    qtbot.waitUntil(lambda: viewer.page().name == "getting-started.md")
+    assert "getting-started.md" in viewer.windowTitle() and "Getting started" in viewer.browser.toPlainText()
+    assert viewer.back.isEnabled()
+    viewer.back.click()
+    assert viewer.page() == index
+    assert not viewer.open_externally() and not viewer.external.isEnabled()  # no browser: said, not silent
+    assert window.show_guide() == index and window.guide_viewer is viewer  # Help again raises the same one
     assert window.act_guide in window.menuBar().actions()[-1].menu().actions()
+    viewer.close()
 
 
 def test_the_save_every_epoch_is_not_a_log_line_but_a_tagged_one_is(qtbot, window):

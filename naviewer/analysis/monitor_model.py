@@ -177,13 +177,10 @@ class PlotSpec:
     optional: bool = False  # hidden until one of its series has data
     y_floor: Optional[float] = None  # the y axis always starts here (0 for rates and counts)
     y_fixed: Optional[tuple[float, float]] = None  # e.g. percentages: 0..100
-    #: where the legend sits: a corner the curves and the event labels (at the top) leave empty (a bottom-right legend
-    #: covered the loss curve's tail and the DIFT points; newcomer session 18)
-    legend_corner: str = "bottom-right"
-    #: a top band kept free of data for a top legend: the range refits once data enters it (its share of the height
-    #: is top_band / (1 + top_band)); 0: the range grows only when data leaves it, with 20 % headroom
+    #: a top band kept free of data for the event labels ("DIFT stop"): the range refits once data enters it (its
+    #: share of the height is top_band / (1 + top_band)); 0: the range grows only when data leaves it, with 20 %
+    #: headroom. (The legends are under the titles, outside the data: the monitor's ``title_html``.)
     top_band: float = 0.0
-    legend_columns: int = 1
     #: the y range spans at least this much (a count of 0 or 1 samples was drawn on ticks of 0.1 samples; a newcomer)
     min_span: float = 0.0
 
@@ -195,15 +192,11 @@ BUFFER_TIP = "DIFT's flag buffer at this epoch, before label spreading (against 
 SPREAD_TIP = "the pass's final flags, after label spreading (against the ground truth)"
 
 PLOTS: tuple[PlotSpec, ...] = (
-    # the loss falls fast through the bottom left early in a long run (the legend covered it there; a newcomer,
-    # session 21): one row in a band above the data, as the learning rate's
+    # the band above the loss holds the event labels ("DIFT stop"), clear of the curve
     PlotSpec("loss", "Loss", "", (SeriesSpec("loss", "step", "step", 0), SeriesSpec("loss", "epoch", "epoch mean", 1)),
-             legend_corner="top-left", top_band=0.3, legend_columns=2),
+             top_band=0.3),
     PlotSpec("lr", "Learning rate", "", (SeriesSpec("lr", "step", "step", 0), SeriesSpec("lr", "epoch", "epoch", 1)),
-             # the warm-up rises from the bottom left and the schedule decays to the bottom right; a short warm-up
-             # peaks at the top left: no corner was free all run (a newcomer saw the legend over the curve's start),
-             # so the legend is one row in a band above the data
-             y_floor=0.0, legend_corner="top-right", top_band=0.3, legend_columns=2),
+             y_floor=0.0),
     PlotSpec(
         "throughput",
         "Throughput",
@@ -217,7 +210,7 @@ PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec("dift", "DIFT detected", "samples",
              (SeriesSpec("dift_detected", "epoch", "in the buffer", 3, tip=BUFFER_TIP),
               SeriesSpec("final_flagged", "spread", "final flags", 3, tip=SPREAD_TIP)),
-             optional=True, y_floor=0.0, legend_corner="bottom-left", min_span=5.0),
+             optional=True, y_floor=0.0, min_span=5.0, top_band=0.25),
     PlotSpec(
         "dift_pr",
         "DIFT precision / recall",
@@ -228,9 +221,6 @@ PLOTS: tuple[PlotSpec, ...] = (
          SeriesSpec("final_recall", "spread", "recall, after spreading", 1, 100.0, SPREAD_TIP)),
         optional=True,
         y_fixed=(0.0, 100.0),
-        # precision runs near 100 and the buffer's recall low (its points at the bottom right were under the legend;
-        # a newcomer, session 21): the middle of the right edge is what they leave free
-        legend_corner="middle-right",
     ),
 )
 

@@ -27,6 +27,7 @@ to import: the main window imports it only after the window is on screen.
 from __future__ import annotations
 
 import html
+import re
 import math
 import os
 from dataclasses import dataclass, field
@@ -65,8 +66,8 @@ NO_RUN_TEXT = ("No training run yet: the loss, learning rate, throughput and kNN
 STOPPED_FOR_REVIEW = "stopped for review"
 #: states of a run that has ended (until a resume or a retrain appends to it)
 ENDED = ("finished", "cancelled", STOPPED_FOR_REVIEW)
-_LABEL_TOP = {"loss": 0.8, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower; the loss's
-# go under its legend, one row in the band above the data (at 0.95 "DIFT stop" was drawn over it; a newcomer, session 21)
+_LABEL_TOP = {"loss": 0.95, "knn": 0.4, "dift": 0.95}  # kNN accuracy runs high: its labels go lower; the loss's and
+# DIFT's sit in the band their plots keep above the data (PlotSpec.top_band)
 _number = number
 
 
@@ -547,7 +548,7 @@ class TrainingMonitor(QWidget):
         plot.setObjectName(f"plot_{spec.name}")
         plot.setMinimumSize(220, 150)
         item = plot.getPlotItem()
-        item.setTitle(spec.title)
+        item.setTitle(self.title_html(spec))
         item.setLabel("bottom", "epoch")
         if spec.unit:
             item.setLabel("left", units=None, text=spec.unit)
@@ -559,29 +560,19 @@ class TrainingMonitor(QWidget):
         # and repaint their labels, the costliest part of a plot's repaint.
         item.disableAutoRange()
         item.getViewBox().sigRangeChangedManually.connect(lambda *_a, name=spec.name: self._user_ranged.add(name))
-        # a legend whenever a plot has two series: a step-vs-epoch pair of one metric had none (its dots were to
-        # tell it apart) and a newcomer asked what the line and the dots were; such a pair is named by its source
-        if len(spec.series) > 1:
-            corner = {"top-right": (-4, 4), "top-left": (4, 4), "bottom-left": (4, -4)}.get(spec.legend_corner, (-4, -4))
-            legend = item.addLegend(offset=corner, labelTextSize="8pt", colCount=spec.legend_columns)
-            if spec.legend_corner == "middle-right":
-                legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-4, 0))
-        same_label = len({s.label for s in spec.series}) < len(spec.series)
-        where = {"step": "each step", "spread": "detection passes"}
-
-        def name_of(series) -> str:
-            return f"{series.label} ({where.get(series.source, 'each epoch')})" if same_label else series.label
-
+        # a legend whenever a plot has two series (a step-vs-epoch pair of one metric had none and a newcomer asked
+        # what the line and the dots were). It is a line under the title, outside the data: inside the plot every
+        # corner was under some curve or event label at some point of some run (newcomers, sessions 18, 21, 26)
         for series in spec.series:
             if series.source == "step":
-                curve = item.plot([], [], name=name_of(series), antialias=False)  # dense: antialiasing costs, shows nothing
+                curve = item.plot([], [], antialias=False)  # dense: antialiasing costs, shows nothing
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
             elif series.source == "spread":  # one point per detection pass: a star, no line
-                curve = item.plot([], [], name=name_of(series), pen=None, symbol="star", symbolSize=14)
+                curve = item.plot([], [], pen=None, symbol="star", symbolSize=14)
                 curve.scatter.opts.update(hoverable=True, tip=lambda x, y, data, p=spec, s=series: self._point_tip(p, s, x, y))
             else:
-                curve = item.plot([], [], name=name_of(series), symbol="o", symbolSize=6)
+                curve = item.plot([], [], symbol="o", symbolSize=6)
                 # hovering an epoch point says which epoch it is, 1-based like the axis
                 curve.scatter.opts.update(hoverable=True, tip=lambda x, y, data, p=spec, s=series: self._point_tip(p, s, x, y))
             self.curves[(spec.name, series.key, series.source)] = curve
@@ -590,6 +581,60 @@ class TrainingMonitor(QWidget):
         item.addItem(note, ignoreBounds=True)
         self.notes[spec.name] = note
         return plot
+
+    @staticmethod
+    def legend_names(spec: PlotSpec) -> list[str]:
+        """The legend's entries of a plot with several series (none for one); a pair of one metric's series with
+        the same label is told apart by its source ("ASR (each step)")."""
+        if len(spec.series) < 2:
+            return []
+        same_label = len({s.label for s in spec.series}) < len(spec.series)
+        where = {"step": "each step", "spread": "detection passes"}
+        return [f"{s.label} ({where.get(s.source, 'each epoch')})" if same_label else s.label for s in spec.series]
+
+    def title_html(self, spec: PlotSpec) -> str:
+        """The plot's title, and under it its legend in a smaller type: each series' mark in its colour (a line for
+        each step, a dot for each epoch, a star for a detection pass) and its name. Series named "metric, qualifier"
+        share one entry a metric (both marks in its colour) and a second line says what each mark is, so that four
+        series fit the width of a plot at 1280x720 (a title does not wrap: a long one squeezed the plot)."""
+        names = self.legend_names(spec)
+        if not names:
+            return spec.title
+        marks = {"step": "━", "spread": "★"}
+
+        def coloured(series, text: str) -> str:
+            return f'<span style="color:{pg.mkColor(self._theme.color(series.color_index)).name()}">{text}</span>'
+
+        title = html.escape(spec.title)
+        lines = []
+        if all(", " in name for name in names):
+            metrics: dict[str, list] = {}
+            qualifiers: dict[str, str] = {}
+            for series, name in zip(spec.series, names):
+                metric, qualifier = name.split(", ", 1)
+                metrics.setdefault(metric, []).append(series)
+                qualifiers.setdefault(marks.get(series.source, "●"), qualifier)
+            entries = []
+            for metric, group in metrics.items():
+                if re.search(rf"\b{re.escape(metric)}\b", title):  # "DIFT precision / recall": the words take the colours
+                    title = re.sub(rf"\b{re.escape(metric)}\b", coloured(group[0], metric), title, count=1)
+                else:
+                    entries.append("".join(coloured(series, marks.get(series.source, "●")) for series in group)
+                                   + "&nbsp;" + html.escape(metric))
+            if entries:
+                lines.append(" &nbsp; ".join(entries))
+            words = [q.split(" ") for q in qualifiers.values()]
+            shared = 0  # "before spreading", "after spreading": "● before ★ after spreading"
+            while shared < min(map(len, words)) - 1 and len({tuple(w[len(w) - shared - 1:]) for w in words}) == 1:
+                shared += 1
+            tail = " ".join(words[0][len(words[0]) - shared:]) if shared else ""
+            lines.append(" &nbsp; ".join(f"{mark}&nbsp;{html.escape(' '.join(w[:len(w) - shared]))}"
+                                         for mark, w in zip(qualifiers, words)) + (f" {html.escape(tail)}" if tail else ""))
+        else:
+            lines.append(" &nbsp; ".join(coloured(series, marks.get(series.source, "●")) + "&nbsp;"
+                                         + html.escape(name).replace(" ", "&nbsp;")
+                                         for series, name in zip(spec.series, names)))
+        return title + "".join(f'<br><span style="font-size:8pt">{line}</span>' for line in lines)
 
     def _point_tip(self, spec: PlotSpec, series: SeriesSpec, x: float, y: float) -> str:
         unit = f" {spec.unit}" if spec.unit else ""
@@ -694,16 +739,12 @@ class TrainingMonitor(QWidget):
             plot.setBackground(theme.plot_background)
             self._set_note_html(spec.name)
             item = plot.getPlotItem()
-            item.titleLabel.setText(spec.title, color=theme.plot_foreground)
+            item.titleLabel.setText(self.title_html(spec), color=theme.plot_foreground)
             for axis_name in ("left", "bottom"):
                 axis = item.getAxis(axis_name)
                 axis.setPen(pg.mkPen(theme.plot_foreground))
                 axis.setTextPen(pg.mkPen(theme.plot_foreground))
             item.showGrid(x=True, y=True, alpha=theme.plot_grid_alpha)
-            if item.legend is not None:
-                item.legend.setLabelTextColor(theme.plot_foreground)
-                for _sample, label in item.legend.items:  # labels drawn before a theme switch keep their colour
-                    label.setText(label.text, color=theme.plot_foreground)
             for series in spec.series:
                 curve = self.curves[(spec.name, series.key, series.source)]
                 color = theme.color(series.color_index)

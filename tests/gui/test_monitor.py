@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import pyqtgraph as pg
 
 from naviewer.gui.jobs import JobManager
 from naviewer.gui.monitor import MetricsFollower, TrainingMonitor
@@ -283,10 +285,8 @@ def test_precision_recall_before_and_after_label_spreading(qtbot, monitor):
     monitor.add_records([{"kind": "run_start", "total_epochs": 5, "steps_per_epoch": 2}]
                         + [{"kind": "epoch", "epoch": e, "loss": 1.0, "dift_detected": 10 + e,
                             "dift_precision": 0.8, "dift_recall": 0.5} for e in range(3)])
-    legend = monitor.plots["dift_pr"].getPlotItem().legend
-    names = [label.text for _sample, label in legend.items]
-    assert names == ["precision, before spreading", "recall, before spreading",
-                     "precision, after spreading", "recall, after spreading"]
+    title = monitor.plots["dift_pr"].getPlotItem().titleLabel.text
+    assert all(word in title for word in ("precision", "recall", "●&nbsp;before", "★&nbsp;after spreading"))
     assert monitor.add_spreading_result({"final_precision": 0.9, "final_recall": 0.97}, epoch=2)
     monitor.redraw()
     xs, ys = monitor.curves[("dift_pr", "final_recall", "spread")].getData()
@@ -429,12 +429,25 @@ def test_following_a_folder_that_does_not_exist_is_said_in_a_dialog(qtbot, windo
     box.close()
 
 
-def test_a_step_and_epoch_pair_of_one_metric_has_a_legend(qtbot, monitor):
-    """The loss plot's line (each step) and dots (epoch means) had no legend; a newcomer asked what they were."""
-    legend = monitor.plots["loss"].getPlotItem().legend
-    assert legend is not None
-    names = [label.text for _sample, label in legend.items]
-    assert names == ["step", "epoch mean"]
+def test_a_step_and_epoch_pair_of_one_metric_has_a_legend_outside_the_data(qtbot, monitor):
+    """The loss plot's line (each step) and dots (epoch means) had no legend; a newcomer asked what they were. Inside
+    the plot every corner was under a curve or an event label at some point (newcomers, sessions 18, 21, 26): the
+    legend is a line under the title, each series' mark in its curve's colour."""
+    from naviewer.analysis.monitor_model import PLOTS
+
+    for spec in PLOTS:
+        item = monitor.plots[spec.name].getPlotItem()
+        assert item.legend is None, spec.name  # nothing drawn over the data
+        title = item.titleLabel.text
+        for series, name in zip(spec.series, monitor.legend_names(spec)):
+            colour = pg.mkColor(monitor._theme.color(series.color_index)).name()
+            assert f'color:{colour}' in title and name.split(", ")[0].replace(" ", "&nbsp;") in title, (spec.name, name)
+        # two lines at most, each short enough for a plot at 1280x720 (a title does not wrap: a long one squeezed the
+        # plot's data; a third line was cut off at the top)
+        lines = [re.sub(r"<[^>]+>", "", line).replace("&nbsp;", " ") for line in title.split("<br>")]
+        assert len(lines) <= 2 and all(len(line) <= 32 for line in lines), (spec.name, lines)
+    assert monitor.legend_names(next(p for p in PLOTS if p.name == "loss")) == ["step", "epoch mean"]
+    assert monitor.legend_names(next(p for p in PLOTS if p.name == "knn")) == []  # one series: no legend
 
 
 def test_naviewer_path_says_what_it_cannot_open_instead_of_waiting(qtbot, window, tmp_path):
@@ -460,18 +473,16 @@ def test_naviewer_path_says_what_it_cannot_open_instead_of_waiting(qtbot, window
     assert window.state.run == str(run)
 
 
-def test_the_learning_rate_legend_sits_in_a_band_the_schedule_never_enters(qtbot, monitor):
-    """The legend covered the learning rate's start (bottom left, where the warm-up rises); a short warm-up peaks at
-    the top left, the decay ends at the bottom right: no corner is free all run. The legend is one row at the top
-    and the range refits before the curve reaches its band, whatever the warm-up's length, live as it grows."""
+def test_the_loss_keeps_its_label_band_free_of_data(qtbot, monitor):
+    """The loss's band above the data holds the event labels ("DIFT stop" was drawn over the curve): the range refits
+    before the curve reaches it, however the curve moves, live as it grows (the learning rate's schedule shapes a
+    curve that rises, peaks and falls: a hard case for the band)."""
     import math
 
     from naviewer.analysis.monitor_model import PLOTS
 
-    spec = next(p for p in PLOTS if p.name == "lr")
-    assert spec.top_band > 0 and spec.legend_corner.startswith("top")
-    legend = monitor.plots["lr"].getPlotItem().legend
-    assert legend is not None and legend.columnCount == 2
+    spec = next(p for p in PLOTS if p.name == "loss")
+    assert spec.top_band > 0
     for warmup in (1, 8, 14):
         monitor.reset()
         monitor.add_records([{"kind": "run_start", "time": 0, "total_epochs": 15, "steps_per_epoch": 4, "method": "simclr"}])
@@ -482,11 +493,11 @@ def test_the_learning_rate_legend_sits_in_a_band_the_schedule_never_enters(qtbot
                 t = step / 60
                 w = warmup / 15
                 lr = 0.5 * (t / w if t < w else 0.5 * (1 + math.cos(math.pi * (t - w) / (1 - w))))
-                monitor.add_records([{"kind": "step", "time": 0, "epoch": epoch, "step": step, "lr": lr, "loss": 1.0}])
+                monitor.add_records([{"kind": "step", "time": 0, "epoch": epoch, "step": step, "lr": 1.0, "loss": lr}])
                 monitor.redraw()
-                _x0, _x1, y0, y1 = monitor._ranges["lr"]
+                _x0, _x1, y0, y1 = monitor._ranges["loss"]
                 data_top = y0 + (y1 - y0) / (1 + spec.top_band)
-                ys = monitor.data[("lr", "step")][1]
+                ys = monitor.data[("loss", "step")][1]
                 assert max(ys) <= data_top + 1e-12, (warmup, step)
 
 

@@ -569,7 +569,10 @@ class MainWindow(QMainWindow):
         ]
 
     def _create_status_bar(self) -> None:
-        status = self.statusBar()
+        from naviewer.gui.status_bar import ElidingStatusBar
+
+        status = ElidingStatusBar(self)
+        self.setStatusBar(status)
         self.job_label = QLabel("")
         self.job_label.setObjectName("jobLabel")
         self.progress = QProgressBar()
@@ -850,8 +853,9 @@ class MainWindow(QMainWindow):
             self.job_label.setText("")
             self.remaining_label.setText("")
             self._status_timer.stop()
+            QTimer.singleShot(0, self.statusBar().refit)
             return
-        self.job_label.setText(f"{job.name}: {job.message}" if job.message else job.name)
+        self.set_job_label(f"{job.name}: {job.message}" if job.message else job.name)
         fraction = job.run_fraction if job.run_fraction is not None else job.fraction
         if fraction is None:
             self.progress.setRange(0, 0)  # busy indicator
@@ -862,6 +866,16 @@ class MainWindow(QMainWindow):
         self.progress.show()
         state = "" if job.state is JobState.RUNNING else job.state.value
         self.remaining_label.setText(state or remaining(job.remaining_s))
+
+    def set_job_label(self, text: str) -> None:
+        """The running job's line at the right of the status bar, cut with "…" to half the bar's width (the whole of
+        it in the tooltip): at full length it ran left over the bar's messages, two texts drawn on top of each other
+        during a retrain (a newcomer at 1280x720, session 26)."""
+        room = max(160, self.statusBar().width() // 2)
+        shown = self.job_label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room)
+        self.job_label.setText(shown)
+        self.job_label.setToolTip(text if shown != text else "")
+        QTimer.singleShot(0, self.statusBar().refit)  # a passing message ends where the line now begins
 
     #: warnings a box lists (the rest: "and N more", all of them in the Log)
     WARNINGS_SHOWN = 6

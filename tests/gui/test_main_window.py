@@ -570,3 +570,31 @@ def test_the_overviews_next_step_follows_a_training_that_ended(qtbot, window):
     assert "training runs" in window.overview.next_step.text()
     qtbot.waitSignal(job.finished, timeout=60000).wait() if job.running else None
     qtbot.waitUntil(lambda: "training runs" not in window.overview.next_step.text(), timeout=5000)
+
+
+def test_a_message_beside_a_running_job_ends_in_an_ellipsis_where_the_jobs_line_begins(qtbot, window):
+    """QStatusBar cut a message hard at the job's line: "Remove 110 confirmed poisons and re" right against "Remove 110
+    confirmed poisons and retrain: epoch 3 of 50" read as two texts drawn over each other (a newcomer at 1280x720,
+    session 26). The message ends in "…" before the line, whole in the tooltip; the line keeps to half the bar."""
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    name = "Remove 110 confirmed poisons and retrain from scratch on the kept samples, the paper's protocol, " * 2
+    job = window.start_job(endless_job, name.strip())
+    qtbot.wait(100)
+    status = window.statusBar()
+    said = "Remove 110 confirmed poisons and retrain: started; the decisions made meanwhile wait for its end " * 3
+    status.showMessage(said, 20_000)
+    window._update_status()
+    qtbot.wait(50)
+    label = window.job_label
+    assert label.text().endswith("…") and label.toolTip() == f"{name.strip()}: spinning"
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= status.width() // 2
+    shown = status.currentMessage()
+    assert shown.endswith("…") and status.full_message() == said and status.toolTip() == said
+    assert status.fontMetrics().horizontalAdvance(shown) <= label.x()  # ends before the job's line
+    job.cancel()
+    qtbot.waitSignal(job.finished, timeout=30_000).wait() if job.running else None
+    qtbot.waitUntil(lambda: not label.isVisible() or not label.text(), timeout=5000)
+    qtbot.wait(50)
+    assert len(status.currentMessage()) > len(shown)  # the room back: more of it shown

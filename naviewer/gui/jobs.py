@@ -259,6 +259,14 @@ class Job(QObject):
         return end - self.started_at
 
     @property
+    def working_s(self) -> float:
+        """Seconds the job has run, less the time it spent paused (the Jobs list's Time; it counted on while a
+        training was paused: a newcomer, session 26)."""
+        end = self.ended_at if self.ended_at is not None else time.monotonic()
+        paused = self._paused_total + (max(0.0, end - self._paused_since) if self._paused_since is not None else 0.0)
+        return max(0.0, end - self.started_at - paused)
+
+    @property
     def fraction(self) -> Optional[float]:
         if not self.total:
             return None

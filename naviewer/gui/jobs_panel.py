@@ -117,8 +117,10 @@ class JobsPanel(QWidget):
         if job.message and job.running:
             text = f"{job.message} {text}".strip()
         item.setText(2, text)
-        time_text = duration(job.elapsed_s)
-        if job.running and job.remaining_s is not None:
+        time_text = duration(job.working_s)
+        if job.state is JobState.PAUSED:
+            time_text += " (paused)"
+        elif job.running and job.remaining_s is not None:
             time_text += f" ({remaining(job.remaining_s)})"
         item.setText(3, time_text)
         if job.state is JobState.FAILED:

@@ -330,3 +330,30 @@ def test_a_second_run_in_one_job_starts_its_bar_at_its_start(qtbot, manager):
     assert job.run_fraction == pytest.approx(0.0)
     go_on.set()
     qtbot.waitSignal(job.finished, timeout=10000).wait()
+
+
+def test_the_time_a_job_spent_paused_is_not_its_working_time(qtbot, manager, monkeypatch):
+    """The Jobs list's Time counted on while a training was paused (1:04 -> 1:06; a newcomer, session 26): it shows
+    the time the job worked, and says "(paused)" meanwhile. A fake clock: no wall-clock assertion."""
+    import naviewer.gui.jobs as jobs_module
+    from naviewer.gui.jobs_panel import JobsPanel
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(jobs_module, "time", type("FakeTime", (), {"monotonic": staticmethod(lambda: clock["now"]),
+                                                                   "sleep": staticmethod(time.sleep)}))
+    panel = JobsPanel(manager)
+    qtbot.addWidget(panel)
+    job = manager.start(endless_job, "endless")
+    clock["now"] += 64.0
+    job.pause()
+    clock["now"] += 120.0  # two minutes paused
+    assert job.working_s == 64.0
+    qtbot.waitUntil(lambda: panel.item_for(job) is not None and panel.item_for(job).text(3).endswith("(paused)"),
+                    timeout=5000)
+    item = panel.item_for(job)
+    assert item.text(3).startswith("1:04")
+    job.resume()
+    clock["now"] += 6.0
+    assert job.working_s == 70.0
+    with qtbot.waitSignal(job.finished, timeout=30_000):
+        job.cancel()

@@ -315,6 +315,9 @@ class Workspace:
         except (TypeError, AttributeError) as exc:  # another wrong type in a hand-edited [dataset]
             raise NaviewerError(f"[dataset] cannot be opened as written ({exc})", self.config_path) from None
         except NaviewerError as exc:
+            if exc.message.startswith("the dataset changed") and "size" in spec:
+                # with 50,000 images "now has 49,999" does not say which one went (a bad-input probe, session 26)
+                raise NaviewerError(exc.message + self._what_changed(open_dataset, spec), exc.path) from None
             if exc.path is not None:
                 raise
             # "unknown dataset kind 'x' in description", "...has no 'root'": no file named (a sweep, session 17)
@@ -333,6 +336,25 @@ class Workspace:
     #: how many scattered samples :meth:`dataset` compares by key and by pixels (a cost independent of N)
     IDENTITY_KEYS = 256
     IDENTITY_PIXELS = 16
+
+    def _what_changed(self, open_dataset: Any, spec: dict[str, Any], shown: int = 3) -> str:
+        """" (missing: emu/7.png; new: emu/8.png)": the registered samples' source keys the source no longer lists
+        and those it lists anew, a few of each; "" where the source cannot be listed."""
+        try:
+            dataset = open_dataset({k: v for k, v in spec.items() if k != "size"})
+            now = {dataset.source_key(i) for i in range(len(dataset))}
+        except Exception:  # noqa: BLE001 - a diagnosis only: the error it adds to stands without it
+            return ""
+        n = self.store.sample_count()
+        registered = self.store.sample_values(np.arange(n), "source_key")
+        was = set(registered.values())
+        parts = []
+        for word, keys in (("missing", [registered[i] for i in sorted(registered) if registered[i] not in now]),
+                           ("new", sorted(now - was))):
+            if keys:
+                more = f" and {len(keys) - shown:,} more" if len(keys) > shown else ""
+                parts.append(f"{word}: {', '.join(keys[:shown])}{more}")
+        return f" ({'; '.join(parts)})" if parts else ""
 
     def _check_same_samples(self, dataset: "ImageDataset") -> None:
         """The re-opened source must still list the registered samples in the registered order: every label,

@@ -298,3 +298,28 @@ def test_a_folder_inside_a_workspace_names_the_workspace_to_open(path: Path) -> 
     with pytest.raises(NaviewerError) as info:
         Workspace.open(path.parent / "elsewhere")
     assert "lies inside" not in str(info.value)
+
+
+def test_an_image_deleted_from_the_folder_is_named(tmp_path):
+    """"the dataset changed: it was recorded with 48 samples but now has 47" named the folder and the count, and with
+    50,000 images nobody can tell which went (a bad-input probe, session 26): the message names it."""
+    from PIL import Image
+
+    from naviewer.data.sources import open_dataset
+
+    for label in ("cat", "dog"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / "imgs" / label / f"{i}.png")
+    with Workspace.create(tmp_path / "ws", open_dataset(tmp_path / "imgs")) as ws:
+        assert len(ws.dataset()) == 12
+    (tmp_path / "imgs" / "dog" / "4.png").unlink()
+    with Workspace.open(tmp_path / "ws") as ws, pytest.raises(NaviewerError) as caught:
+        ws.dataset()
+    assert "now has 11" in caught.value.message and "missing: dog/4.png" in caught.value.message
+    (tmp_path / "imgs" / "dog" / "4.png").mkdir()  # replaced by a folder
+    Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / "dog" / "9.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / "cat" / "7.png")
+    with Workspace.open(tmp_path / "ws") as ws, pytest.raises(NaviewerError) as caught:
+        ws.dataset()
+    assert "missing: dog/4.png; new: cat/7.png, dog/9.png" in caught.value.message, caught.value.message

@@ -299,6 +299,7 @@ class Trainer:
         self._epoch_count = 0
         self._epoch_time = 0.0
         self._waited_s = 0.0  # seconds spent in _check (paused), left out of the throughput
+        self._epoch_segment: Optional[tuple[float, float]] = None  # (clock, _waited_s) where this epoch's run began
         self._stop_reason: Optional[str] = None
         #: the epoch whose end (monitor, hooks, record) was under way: a cancel there checkpoints with the epoch
         #: counted as done, and a resumed run finishes that end first (DIFT's detection of that epoch was lost)
@@ -463,7 +464,7 @@ class Trainer:
             "total_epochs": self.total_epochs,
             "restart_epoch": self.restart_epoch,
             "data_version": self.data_version,
-            "epoch_loss": [self._epoch_loss, self._epoch_count, self._epoch_time],
+            "epoch_loss": [self._epoch_loss, self._epoch_count, self._epoch_time_so_far()],
             "epoch_end_pending": self._epoch_end_pending,
             "original_size": self.original_size,
             "source_indices": torch.from_numpy(self.source_indices) if self.source_indices is not None else None,
@@ -641,6 +642,16 @@ class Trainer:
         return {"epochs": self.completed_epochs, "global_step": self.global_step, "loss": last_loss,
                 "stopped": self._stop_reason}
 
+    def _epoch_time_so_far(self) -> float:
+        """The current epoch's working seconds: those of earlier segments (before a resume) and of the one running,
+        pauses left out. A checkpoint saved mid-epoch (a cancel) kept only the earlier ones, 0 on a first segment, and
+        the resumed epoch's images/s then divided all its steps by the last segment's time (a read-through, session
+        26)."""
+        if self._epoch_segment is None:
+            return self._epoch_time
+        started, waited = self._epoch_segment
+        return self._epoch_time + time.perf_counter() - started - (self._waited_s - waited)
+
     def _run_epoch(self, ctx: JobContext) -> float:
         cfg = self.config
         epoch = self.completed_epochs
@@ -650,6 +661,7 @@ class Trainer:
         spe = self.steps_per_epoch
         log_every = max(1, int(cfg.log_every))
         t_epoch, waited_epoch = time.perf_counter(), self._waited_s
+        self._epoch_segment = (t_epoch, waited_epoch)
         t_log, n_log, waited_log = t_epoch, 0, self._waited_s
         pending: list[torch.Tensor] = []
         lr = self.current_lr
@@ -684,7 +696,8 @@ class Trainer:
                                     "images_per_s": n_log / max(now - t_log - (self._waited_s - waited_log), 1e-9)})
                 t_log, n_log, waited_log = now, 0, self._waited_s
                 ctx.progress(self.step_in_epoch, spe, self.epoch_text(epoch))
-        self._epoch_time += time.perf_counter() - t_epoch - (self._waited_s - waited_epoch)
+        self._epoch_time = self._epoch_time_so_far()
+        self._epoch_segment = None
         epoch_time = self._epoch_time
         loss = all_reduce_mean(self._epoch_loss / max(1, self._epoch_count), self.dist, self.device)
         record: dict[str, Any] = {

@@ -94,6 +94,7 @@ def test_cancel_mid_epoch_checkpoints_and_resumes(tmp_path, tiny_store):
     assert events[-1]["event"] == "cancelled"
     resumed = Trainer.resume(tmp_path / "c", tiny_store)
     assert resumed.completed_epochs == 1 and resumed.step_in_epoch == 2
+    assert resumed._epoch_time > 0.0  # the interrupted epoch's first part counts in its time (it saved 0)
     resumed.fit(resume=True)
     assert _step_losses(tmp_path / "a") == _step_losses(tmp_path / "c")
 

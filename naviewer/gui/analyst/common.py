@@ -198,7 +198,13 @@ def ask_user(parent: Optional[QWidget], title: str, text: str, default_yes: bool
     """A yes/cancel question (modal); True for yes; Enter answers ``default_yes``. Tests replace this function."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text,
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
-    box.setStyleSheet("QLabel { min-width: 320px; }")  # wide enough for its title ("Reject 8 s…" was clipped)
+    # wide enough for its title ("Reject 8 s…" was clipped): a spacer under the text, which wraps as before (a
+    # min-width on every QLabel made the icon's 320 px wide too, the text far right of the icon; newcomer session 26)
+    from PySide6.QtWidgets import QSizePolicy, QSpacerItem
+
+    grid = box.layout()
+    grid.addItem(QSpacerItem(400, 0, QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed), grid.rowCount(), 0, 1,
+                 grid.columnCount())
     box.setDefaultButton(QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.Cancel)
     from PySide6.QtWidgets import QApplication
 

@@ -238,7 +238,7 @@ def test_the_keys_go_back_where_they_were_after_a_question(qtbot, demo_session, 
     cluster's question the keys reached nothing on a display without a window manager: U did nothing; newcomer
     session 18) was seen under Xvfb with xdotool; the offscreen platform has no window activation to check it."""
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
     from naviewer.gui.analyst import common
 
@@ -249,12 +249,19 @@ def test_the_keys_go_back_where_they_were_after_a_question(qtbot, demo_session, 
     qtbot.waitExposed(clusters)
     clusters.table.setFocus()
 
+    seen = {}
+
     def answer() -> None:
         box = QApplication.activeModalWidget()
         if isinstance(box, QMessageBox):
+            icon, text = box.findChild(QLabel, "qt_msgboxex_icon_label"), box.findChild(QLabel, "qt_msgbox_label")
+            seen.update(icon=icon.geometry(), text=text.geometry(), width=box.width())
             box.button(QMessageBox.StandardButton.Yes).click()
         else:
             QTimer.singleShot(50, answer)
 
     QTimer.singleShot(50, answer)
     assert common.ask_user(clusters, "Confirm", "Confirm 3 samples?") is True
+    # the text stands beside its icon (a min-width on every label set it 320 px right of it; newcomer session 26)
+    # and the box is wide enough for its title ("Reject 8 s…" was clipped)
+    assert seen["text"].left() - seen["icon"].left() < 120 and seen["width"] >= 400, seen

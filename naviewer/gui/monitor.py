@@ -171,6 +171,7 @@ class TrainingMonitor(QWidget):
         self._open_steps: dict[int, list[tuple[float, list[tuple[tuple[str, str], int]]]]] = {}
         self.marker_groups: list[_MarkerGroup] = []
         self._skipped_finetune: Optional[dict[str, Any]] = None
+        self._restart: Optional[tuple[int, int]] = None  # (epochs before it, its budget) of the latest restart
         self.final_flags: Optional[int] = None  # the latest detection pass's flags (its dift_stop), for the header
         self.unread_records = 0  # records that cannot be a naviewer run's (wrong types): said in the header
         self.floor: Optional[dict[str, Any]] = None  # the workspace's no-poison floor ([floor]), if measured
@@ -235,6 +236,7 @@ class TrainingMonitor(QWidget):
         self._open_steps = {}
         self.marker_groups = []
         self._skipped_finetune = None
+        self._restart = None
         self.final_flags = None
         self.unread_records = 0
         for plot, line in self._markers:
@@ -464,6 +466,10 @@ class TrainingMonitor(QWidget):
             remaining = _number(record.get("remaining_epochs"))
             if done is not None and remaining is not None:
                 self.run_info["total_epochs"] = int(done) + 1 + int(remaining)
+            before = _number(record.get("restart_epoch"))
+            before = before if before is not None else (done + 1 if done is not None else None)
+            if before is not None and remaining is not None:
+                self._restart = (int(before), int(remaining))
             if record.get("n_samples") is not None:
                 self.run_info["n_samples"] = record["n_samples"]
         if name == "dift_stop" and not record.get("noop"):  # the pass's own flags, beside the buffer's curve
@@ -832,7 +838,13 @@ class TrainingMonitor(QWidget):
             parts.append(f"<b style='color:{accent}'>{str(method).upper()}</b>")
         epoch = _number(self.last_step.get("epoch", self.last_epoch.get("epoch")))
         total = _number(info.get("total_epochs"))
-        if epoch is not None:
+        if epoch is not None and self._restart is not None and epoch + 1 > self._restart[0]:
+            # "epoch 55 of 84" over a retrain from scratch read as the poisoned run going on (a newcomer, session
+            # 26): the epochs since the restart first, as the progress line says them
+            before, budget = self._restart
+            parts.append(f"epoch {int(epoch) + 1 - before} of {budget} after the restart "
+                         f"({int(epoch) + 1} of {int(total) if total else before + budget} in all)")
+        elif epoch is not None:
             parts.append(epoch_of(epoch + 1, total))
         loss = _number(self.last_step.get("loss", self.last_epoch.get("loss")))
         if loss is not None:

@@ -181,6 +181,10 @@ def test_steps_follow_their_epoch_after_an_in_process_restart(qtbot, monitor):
     xs = monitor.data[("loss", "step")][0]
     assert xs[4:] == pytest.approx([2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0])
     assert monitor.data[("loss", "epoch")][0] == [1, 2, 3, 4]
+    # the header counts the epochs since the restart first ("epoch 4 of 4" over a retrain from scratch read as the
+    # poisoned run going on; a newcomer, session 26)
+    monitor._update_header()
+    assert "epoch 2 of 2 after the restart (4 of 4 in all)" in monitor.header.text()
 
 
 def test_resumed_run_places_steps_in_their_epoch(qtbot, monitor):

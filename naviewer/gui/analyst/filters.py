@@ -33,7 +33,7 @@ from naviewer.gui.analyst.detector_scores import PREFIX as DETECTOR_PREFIX
 from naviewer.gui.analyst.detector_scores import detector_table
 
 RANGE_SCORES = (("rank", "density rank"), ("density", "density"), ("mindist", "MinDist"), ("posterior", "GMM posterior"))
-SORT_KEYS = (("suspicion", "suspicion (flags, densest first)"), ("rank", "density rank"), ("density", "density"),
+SORT_KEYS = (("suspicion", "suspicion"), ("rank", "density rank"), ("density", "density"),
              ("mindist", "MinDist"), ("posterior", "GMM posterior"),
              # descending: the flags the trusted anchors reach as clean samples first (within DIFT's flags it
              # ranked the clean ones above the poisons at AUROC 0.95-1.00 on 30 stored passes; results.md)
@@ -43,6 +43,9 @@ SORT_KEYS = (("suspicion", "suspicion (flags, densest first)"), ("rank", "densit
 
 #: what a sort key means where it is picked (a newcomer sorted by anchor reach and could not tell which end was which)
 SORT_TIPS = {
+    # its words were "suspicion (flags, densest first)", cut in the sidebar even at 1920x1080 (a newcomer, session 26)
+    "suspicion": "The flags first, the densest first among them, then every other sample by density: the order the "
+                 "review goes in.",
     "anchor_reach": "How strongly the trusted anchors reach a sample through its neighbours (x the median sample): "
                     "high reads as a clean sample, ~0 as unreachable. Descending shows first the flags the anchors "
                     "reach as clean: the ones to doubt. Flags all near 0 are all unreached.",

@@ -64,6 +64,29 @@ def test_the_trigger_half_is_guessed_from_the_image():
     assert guess_orientation(np.concatenate([smooth, smooth], axis=1))[1] == 0.0
 
 
+def test_the_trigger_square_is_guessed_where_the_edges_stand_out():
+    """The template drew the paper's quarter-size square in the middle: on the demo's 8 px triggers in 16 px digits it
+    boxed the middle 4 px (a newcomer, session 26). Side and place come from the image: a planted checker of each side
+    at each place is found to the pixel, in noise; a half with nothing in it says so by a low confidence."""
+    import numpy as np
+
+    from naviewer.analysis.crop_event import guess_trigger
+
+    rng = np.random.default_rng(1)
+    for r, side, (y, x), orientation in ((16, 8, (4, 4), "ref-left"), (32, 8, (20, 3), "ref-left"),
+                                         (32, 4, (14, 14), "ref-top"), (16, 4, (0, 12), "ref-right")):
+        halves = [(rng.random((r, r, 3)) * 60 + 100).astype(np.uint8) for _ in range(2)]
+        checker = ((np.indices((side, side)).sum(0) % 2) * 255).astype(np.uint8)[..., None]
+        shadow = 1 if orientation in ("ref-left", "ref-top") else 0
+        halves[shadow][y:y + side, x:x + side] = checker
+        image = np.concatenate(halves, axis=1 if orientation in ("ref-left", "ref-right") else 0)
+        t, fx, fy, sure = guess_trigger(image, orientation, r)
+        assert (t, round(fx * r - t / 2), round(fy * r - t / 2)) == (side, x, y), (r, side, orientation)
+        assert sure > 0.5
+    plain = np.full((16, 32, 3), 120, np.uint8)
+    assert guess_trigger(plain, "ref-left", 16)[3] == 0.0
+
+
 def test_the_demos_own_composites_are_guessed_right():
     """The demo's composites (a colour block trigger on a grey digit, beside a grey "0") were guessed wrong 97 times
     in 113: the grey average flattened the trigger's colours under the "0"'s edges (newcomer session 17)."""

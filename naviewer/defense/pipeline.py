@@ -27,7 +27,13 @@ from naviewer.defense.finetune import reference_ids
 from naviewer.defense.knn import density_rank, is_mapped
 from naviewer.defense.mitigate import mitigate_in_training, trainer_embed_settings
 from naviewer.defense.review import ReviewDecision
-from naviewer.defense.sanity import SanityReport, anchor_report, embedding_report, partly_separated_notice
+from naviewer.defense.sanity import (
+    SanityReport,
+    anchor_report,
+    embedding_report,
+    flag_rate_warning,
+    partly_separated_notice,
+)
 from naviewer.defense.spreading import (LATER_RULE_KEYS, REACH_MAX_CLASSES, SpreadResult, anchor_reach,
                                         anchor_reach_by_class, crop_agreement, crop_outliers, far_from_anchors,
                                         groups_of, label_spread, neighbourhood_closure, reached_clusters,
@@ -251,6 +257,11 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
             advice.append(weak)
             ctx.event("warning", message=f"DIFT: {weak}")
         advice.append(NOTHING_FLAGGED_ADVICE)
+    n_all = detection.n if sample_count is None else int(sample_count)
+    too_many = flag_rate_warning("DIFT", int(final.size), n_all)
+    if too_many is not None:
+        checks = [*checks, too_many]
+        ctx.event("warning", message=f"DIFT: {too_many}")
     start = time.perf_counter()
     cluster, clusters = flagged_clusters(final, detection.knn.neighbors, detection.density)
     timings["clusters"] = time.perf_counter() - start

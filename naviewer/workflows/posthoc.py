@@ -239,6 +239,7 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
     (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision, recall). ``images``
     may be a function returning the ImageStore, called once here (the dataset is decoded only for them)."""
     from naviewer.defense.detectors import DetectorInputs, make_detector
+    from naviewer.defense.sanity import flag_rate_warning
     from naviewer.evaluation.detection import auroc, detection_metrics
 
     ctx = ensure_context(ctx)
@@ -268,6 +269,10 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
             high = auroc(result.score, truth)
             m.update(auroc=high, auroc_reversed=None if high is None else 1.0 - high, precision=d.precision,
                      recall=d.recall)
+        too_many = flag_rate_warning(name, int(result.flags.sum()), len(result.score))
+        if too_many is not None:  # said on the pass (the Analyst's yellow box, the report) and now
+            record["warnings"] = [too_many]
+            ctx.event("warning", message=f"{name}: {too_many}")
         record["summary"] = m
         arrays = {**result.scores_for_pass(), **pass_extras(result.extras, len(result.score))}
         passes[name] = int(ws.store.add_detection_pass(name, arrays, record, run=run))

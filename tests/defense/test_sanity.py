@@ -105,3 +105,13 @@ def test_anchors_a_weak_encoder_separates_only_partly_get_advice_not_a_warning()
     assert notice and "only partly" in notice and f"{report.figures['anchor_separation']:.0%}" in notice
     shuffled = anchor_report(x[:40], rng.permutation(labels[:40]))
     assert shuffled.warnings and partly_separated_notice(shuffled) is None  # the warning says it already
+
+
+def test_an_implausible_flag_share_is_warned_about():
+    """More than a fifth of the samples flagged is no attack's share (session 27: crop_density flagged 55 % of a
+    clean set); the same words for DIFT and every detector."""
+    from naviewer.defense.sanity import FLAG_RATE_LIMIT, flag_rate_warning
+
+    assert flag_rate_warning("DIFT", 20, 100) is None and flag_rate_warning("DIFT", 0, 0) is None
+    words = flag_rate_warning("crop_density", 166, 300)
+    assert words.startswith("crop_density flagged 166 of 300 samples (55%)") and f"{FLAG_RATE_LIMIT:.0%}" in words

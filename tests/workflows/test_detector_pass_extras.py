@@ -55,3 +55,25 @@ def test_detectors_of_one_pass_are_saved_all_or_none(tmp_path):
         with pytest.raises(NaviewerError, match="detector crop_density: .*no detector's pass was saved"):
             run_detectors(ws, features, ["kdist", "crop_density"], run="t")  # crop_density needs the images
         assert len(ws.store.passes()) == before
+
+
+def test_a_pass_flagging_an_implausible_share_says_so(tmp_path):
+    """crop_density flagged 166 of a newcomer's 300 clean images (55 %) with no word, one cluster a single "Confirm
+    cluster" would have dropped (session 27): a pass flagging more than a fifth of the samples carries a warning (the
+    Analyst's yellow box and the report read it) and says it while it runs; a plausible share carries none."""
+    from naviewer.defense.sanity import FLAG_RATE_LIMIT
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    folder = write_folder(tmp_path / "images", per_class=10, classes=3, size=16)
+    features = np.random.default_rng(0).normal(size=(30, 4))
+    reporter = RecordingReporter()
+    ctx = JobContext(reporter)
+    with Workspace.create(tmp_path / "ws", open_dataset(folder)) as ws:
+        passes, _ = run_detectors(ws, features, ["kdist"], run="t", ctx=ctx,
+                                  settings={"kdist": {"k": 3, "fraction": 0.5, "backend": "exact"}})
+        record = ws.store.pass_info(passes["kdist"])["settings"]
+        assert FLAG_RATE_LIMIT < 0.5
+        assert "kdist flagged 15 of 30 samples (50%)" in record["warnings"][0]
+        assert any(kind == "warning" and "kdist flagged 15 of 30" in data["message"] for kind, data in reporter.events)
+        passes, _ = run_detectors(ws, features, ["kdist"], run="t", settings={"kdist": {"k": 3, "backend": "exact"}})
+        assert "warnings" not in ws.store.pass_info(passes["kdist"])["settings"]

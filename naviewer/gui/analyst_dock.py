@@ -445,8 +445,18 @@ class AnalystDock:
             self.panel.set_finetune_result(result)
         self._show_after_embeddings(result)
         if result["kind"] == "posthoc":
-            gate.mark_done(f"Done earlier: fine-tuned the encoder on {int(result.get('confirmed') or 0):,} "
-                           f"confirmed poisons; checkpoint {result.get('checkpoint')}.", int(result.get("confirmed") or 0))
+            from naviewer.workflows.posthoc import RETRAIN_WITHOUT_CONFIRMED
+
+            confirmed = int(result.get("confirmed") or 0)
+            steps = (result.get("finetune") or {}).get("steps")
+            if steps == 0:  # "Done earlier: fine-tuned" over a 0-step run (a newcomer, session 27)
+                gate.mark_done(f"Done earlier: nothing to fine-tune on the {confirmed:,} confirmed poisons (0 steps: they "
+                               f"were as spread out as clean samples); the encoder is unchanged. "
+                               f"{RETRAIN_WITHOUT_CONFIRMED}", confirmed)
+            else:
+                gate.mark_done(f"Done earlier: fine-tuned the encoder on {confirmed:,} confirmed poisons"
+                               + (f" ({int(steps):,} steps)" if isinstance(steps, int) else "")
+                               + f"; checkpoint {result.get('checkpoint')}. {RETRAIN_WITHOUT_CONFIRMED}", confirmed)
         else:
             gate.show_done(int(result.get("confirmed") or 0))
             gate.mark_done(gate.done_text.replace("Done:", "Done earlier:", 1), int(result.get("confirmed") or 0))

@@ -224,8 +224,13 @@ class OverviewPanel(QWidget):
         if progress is not None and progress[1] and progress[0] >= progress[1]:
             exported, current = self._main.export_state()
             if exported and current:
-                return (f"every flag is decided and exported ({Path(exported).name}); the Fine-tune tab's Remove and "
-                        "retrain measures the cleaned set")
+                if self._main.review_retrains():
+                    return (f"every flag is decided and exported ({Path(exported).name}); the Fine-tune tab's Remove "
+                            "and retrain measures the cleaned set")
+                # a post-hoc pass has no Remove and retrain (the Overview named a button that was not there; a
+                # newcomer, session 27): Train's Leave out is the window's way
+                return (f"every flag is decided and exported ({Path(exported).name}); Run ▸ Train… with \"Leave out "
+                        "the samples confirmed\" measures the cleaned set")
             if exported:
                 return f"decisions changed since the export ({Path(exported).name}): Export… again"
             return "every flag is decided: Export… writes the cleaned dataset"
@@ -1055,6 +1060,13 @@ class MainWindow(QMainWindow):
             return None
         counts = panel.session.review_counts()
         return counts["confirmed"] + counts["rejected"], sum(counts.values())
+
+    def review_retrains(self) -> bool:
+        """The open pass's Fine-tune tab offers Remove and retrain (a DIFT run whose recipe retrains); a post-hoc pass
+        fine-tunes, and the window's retrain without the confirmed samples is Run ▸ Train's Leave out."""
+        panel = getattr(self.analyst_dock, "panel", None)
+        gate = getattr(panel, "finetune_gate", None)
+        return bool(getattr(gate, "retrains", False))
 
     def show_export_result(self, folder: str, message: str) -> QMessageBox:
         """Say where an export went: a message box, the log and the status bar."""

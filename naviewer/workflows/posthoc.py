@@ -493,7 +493,8 @@ def _latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional
         config = max(done, key=lambda r: r.get("created") or 0).get("config") or {}
         return {"kind": "posthoc", "confirmed": config.get("confirmed", 0), "before": config.get("before"),
                 "after": config.get("after"), "checkpoint": config.get("checkpoint"),
-                "protocol": config.get("protocol"), "floor": config.get("floor")}
+                "protocol": config.get("protocol"), "floor": config.get("floor"),
+                "finetune": config.get("finetune") or {}}
     return None
 
 
@@ -651,8 +652,14 @@ def finetune_unchanged_reason(finetune: dict, before: dict) -> str:
                 if isinstance(spread, (int, float)) and isinstance(reference, (int, float)) else "")
     return ("Nothing to fine-tune: the confirmed samples are already as spread out as clean samples of the same "
             f"density{measured}, so the encoder was left as it was (0 steps; the new checkpoint holds the same "
-            "weights). To remove what they taught the encoder, train it again without them: export the cleaned "
-            "manifest (Export, or naviewer export) and train on it (naviewer train --dataset MANIFEST).")
+            f"weights). {RETRAIN_WITHOUT_CONFIRMED}")
+
+
+#: how a post-hoc review's confirmed poisons are trained out: the window's path first (a newcomer read only a terminal
+#: command, and the Overview named a Remove and retrain button that post-hoc passes do not have; session 27)
+RETRAIN_WITHOUT_CONFIRMED = ("To remove what they taught the encoder, train a fresh one without them: Run ▸ Train… with "
+                             "\"Leave out the samples confirmed as poisons\" ticked (naviewer run WORKSPACE "
+                             "--leave-out-confirmed); its monitor measures the ASR against the floor.")
 
 
 def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,

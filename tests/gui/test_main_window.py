@@ -598,3 +598,15 @@ def test_a_message_beside_a_running_job_ends_in_an_ellipsis_where_the_jobs_line_
     qtbot.waitUntil(lambda: not label.isVisible() or not label.text(), timeout=5000)
     qtbot.wait(50)
     assert len(status.currentMessage()) > len(shown)  # the room back: more of it shown
+
+
+def test_the_overviews_next_step_after_an_export_names_what_the_pass_offers(qtbot, window, monkeypatch):
+    """After a post-hoc review and export the Overview pointed at "the Fine-tune tab's Remove and retrain", a button
+    post-hoc passes do not have (a newcomer, session 27): there it names Run ▸ Train's Leave out."""
+    window.state.set_workspace(Path("/tmp/ws-next-step-export"), {"samples": 3, "runs": [], "pass_id": 1})
+    monkeypatch.setattr(window, "review_progress", lambda: (4, 4))
+    monkeypatch.setattr(window, "export_state", lambda: ("/tmp/export-1", True))
+    monkeypatch.setattr(window, "review_retrains", lambda: False)
+    assert "Run ▸ Train… with \"Leave out" in window.overview._next_step()
+    monkeypatch.setattr(window, "review_retrains", lambda: True)
+    assert "Remove and retrain" in window.overview._next_step()

@@ -206,14 +206,19 @@ def test_a_reopened_workspace_shows_its_earlier_finetune_and_does_not_offer_it_a
     with Workspace.open(copy) as ws:
         out = posthoc_detect(ws, checkpoint, run="again")
         ws.store.set_review(np.flatnonzero(ground_truth_mask(ws)), "confirmed", "tester")
-        finetune_posthoc(ws, checkpoint)
-        assert latest_finetune_result(ws, "again", out.pass_id)["kind"] == "posthoc"
+        done = finetune_posthoc(ws, checkpoint)
+        result = latest_finetune_result(ws, "again", out.pass_id)
+        assert result["kind"] == "posthoc" and result["finetune"]["steps"] == done.finetune["steps"]
     dock = AnalystDock(window, copy, pass_id=out.pass_id)
     try:
         header = dock.panel.header.text()
         assert "Verdict:" in header and "resnet10 width 8, 16 px (inferred from its weights)" in header
         gate = dock.panel.finetune_gate
         assert not gate.button.isEnabled() and gate.reason.text().startswith("Done earlier")
+        # what it did, in steps (a 0-step one read "fine-tuned"), and the window's way to train them out
+        # (a newcomer read only a terminal command; session 27)
+        said = gate.reason.text()
+        assert ("nothing to fine-tune" in said) == (done.finetune["steps"] == 0) and "Run ▸ Train…" in said
         assert not gate.result.isHidden() and gate.result.rowCount() >= 2
         dock.panel.session.reject([0])            # a later decision does not re-arm the step
         gate.update_gate()

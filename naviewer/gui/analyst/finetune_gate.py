@@ -249,8 +249,8 @@ class FineTuneGate(QWidget):
         when = f", {used:,} when it ran" if used is not None else ""
         how = ("Retrain again (the button below) trains this recipe on them (a new run); or export (Ctrl+E) and train on its "
                "kept.txt" if self.retrains and len(now) else
-               "To train on them, export (Ctrl+E) and train on its kept.txt (naviewer train --dataset EXPORT/kept.txt, "
-               "or File ▸ Open dataset then Train), or run Run ▸ Detect again on a new encoder")
+               "To train without them, Run ▸ Train… with \"Leave out the samples confirmed as poisons\" (naviewer run "
+               "WORKSPACE --leave-out-confirmed), or run Run ▸ Detect again on a new encoder")
         return (f"\n\nThe decisions changed since: {len(now):,} confirmed now{when}. The encoder and the result table "
                 f"did not see the change; an export writes the decisions as they are now. {how}.")
 

@@ -299,6 +299,10 @@ def event_text(name: str, record: dict[str, Any], restart_mode: Optional[str] = 
     label = EVENT_LINES[name]
     details = []
     if name == "dift_stop":
+        if record.get("noop") or number(record.get("flagged")) == 0:
+            # nothing flagged: DIFT is done but the training goes on ("DIFT stop" over a run that went on to its end
+            # read as a training that stopped; a newcomer, session 27)
+            label = "DIFT: none flagged"
         if record.get("reason"):
             details.append(str(record["reason"]))
         if number(record.get("flagged")) is not None:

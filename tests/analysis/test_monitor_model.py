@@ -116,6 +116,8 @@ def test_event_labels_name_the_restart_kind():
     assert event_text("restart", {"n_samples": 90, "remaining_epochs": 5}, "retrain") == \
         ("restart (retrain)", "restart (retrain): on 90 samples, 5 more epochs")
     assert event_text("dift_stop", {"reason": "stable", "flagged": 12}) == ("DIFT stop", "DIFT stop: stable, 12 flagged")
+    # nothing flagged: the training goes on, so no "stop" (a newcomer read one on a run that went to its end)
+    assert event_text("dift_stop", {"reason": "stable", "flagged": 0, "noop": True})[0] == "DIFT: none flagged"
 
 
 def test_the_model_imports_no_qt():

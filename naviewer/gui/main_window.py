@@ -1707,13 +1707,22 @@ class MainWindow(QMainWindow):
             self.open_workspace(path)
             if result.get("status") != "awaiting_review":  # it ended with nothing to review: said, not only in
                 note = str(result.get("note") or "").strip()  # the run's record (a newcomer, session 22)
+                # the job's warnings (the anchors do not separate their classes...) in the same box: they qualify this
+                # verdict, and came as a second box stacked on it (a newcomer, session 27)
+                fresh = self.unsaid_warnings(job.warnings) if job.warnings else []
+                shown = fresh[:self.WARNINGS_SHOWN]
+                warned = ("\n\nRead it with " + ("this warning" if len(fresh) == 1 else "these warnings") + ":\n\n"
+                          + "\n\n".join(f"• {w}" for w in shown)
+                          + (f"\n\n... and {len(fresh) - len(shown)} more (see the Log tab)" if len(fresh) > len(shown)
+                             else "")) if fresh else ""
                 self.inform("Training with DIFT finished",
                             "DIFT did not stop the training for a review: "
                             + (note.rstrip(".") + "." if note else "it flagged nothing.")
                             + ("" if "clean bill" in note else
                                " That is not a clean bill: DIFT finds poisons that crowd together away from the "
                                "anchors. Run ▸ Detect… runs other detectors on this encoder (patchsearch for pasted "
-                               "patches); a longer training crowds more."))
+                               "patches); a longer training crowds more.") + warned,
+                            QMessageBox.Icon.Warning if fresh else QMessageBox.Icon.Information)
 
         job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else ""),
                              resources=resources, kind="training", torch_threads=tasks.training_threads(),

@@ -112,3 +112,27 @@ def test_after_a_review_train_leaves_out_the_confirmed_poisons(qtbot, tmp_path):
         runs = [r for r in ws.store.runs() if r["name"] == out["run"]]
         assert sorted(runs[0]["config"]["exclude"]) == list(range(7))  # a resume leaves out the same samples
     assert n > 7
+
+
+def test_a_dift_training_that_flagged_nothing_says_it_and_its_warnings_in_one_box(qtbot, window, tmp_path,
+                                                                                   monkeypatch):
+    """Two boxes came stacked after a DIFT training that flagged nothing: the anchors' warning, and under it "DIFT did
+    not stop the training" (a newcomer, session 27). One box says both; the warning is not said again."""
+    boxes = []
+    inform = window.inform
+    monkeypatch.setattr(window, "inform", lambda title, text, *a, **k: (boxes.append((title, text)),
+                                                                        inform(title, text, *a, **k))[1])
+    monkeypatch.setattr(window, "open_workspace", lambda path: None)
+    window.workspace_path = tmp_path
+
+    def flagged_nothing(ctx):
+        ctx.event("warning", message="DIFT: the anchors do not separate their classes (43 %)")
+        return {"status": "noop", "pass_id": 1, "note": "DIFT flagged nothing"}
+
+    window.training_job_factory = lambda settings, win: (flagged_nothing, None)
+    job = window.start_training({**SETTINGS, "dift": True})
+    qtbot.waitUntil(lambda: job.state.value in ("finished", "failed", "cancelled"), timeout=30000)
+    qtbot.wait(100)
+    assert len(boxes) == 1, boxes
+    title, text = boxes[0]
+    assert "did not stop the training" in text and "anchors do not separate their classes" in text

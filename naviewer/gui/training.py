@@ -78,6 +78,13 @@ def run_dift_training(settings: dict[str, Any], ctx: JobContext, workspace: Path
         config = TrainConfig.from_dict(train_config_values(settings))
         dift = DiftConfig.from_workspace(ws, {"review": DiftConfig.review})
         out = train_with_dift(ws, config, dift, run=run_name, accept_all=False, monitor=True, dift=True, ctx=ctx)
+        if out.pass_id is not None and (ws.checkpoint_dir(run_name) / "last.pt").is_file():
+            # every sample embedded by the run's encoder, for the Analyst's map (as the demo does): an in-training
+            # pass keeps none, and the map was a paragraph over a strip of ranks (a newcomer, session 27)
+            from naviewer.workflows.demo import save_review_embeddings
+
+            ctx.progress(0, None, "embedding every sample for the Analyst's map")
+            save_review_embeddings(ws, run_name, ctx, settings.get("device"))
         from naviewer.workspace.runs import read_state
 
         try:  # why it ended without a review ("run too short ..."): the window says it

@@ -77,6 +77,12 @@ def test_a_dift_training_from_the_window_opens_its_flags(qtbot, window, tmp_path
     assert job.result["status"] in ("awaiting_review", "noop") and job.result["pass_id"] is not None
     qtbot.waitUntil(lambda: window.analyst_dock is not None, timeout=60000)
     assert window.analyst_dock.pass_id == job.result["pass_id"]
+    # the run's encoder embedded every sample for the map (it was a paragraph over a strip of ranks; session 27)
+    from naviewer.workflows.finetune_record import REVIEW_TAG
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(path) as ws:
+        assert (job.result["run"], REVIEW_TAG) in set(ws.embeddings())
     if job.result["status"] != "awaiting_review":  # said in a box, not only in the run's record
         assert any("did not stop the training for a review" in text for text in said)
 

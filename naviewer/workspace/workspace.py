@@ -568,6 +568,14 @@ def _warn_label_conflicts(store: WorkspaceStore, dataset: "ImageDataset", descri
                   "copy, or expect these samples to look mislabelled", DatasetWarning, stacklevel=2)
 
 
+def _relative(path: Path, root: Any) -> str:
+    """``path`` under the dataset's ``root`` as the user sees it there ("horse/bad.png"), else whole."""
+    try:
+        return Path(path).relative_to(Path(root)).as_posix() if root else str(path)
+    except (TypeError, ValueError):
+        return str(path)
+
+
 def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobContext) -> dict[str, Any]:
     """Hash and register every sample; returns the [dataset] and [classes] config sections.
 
@@ -601,12 +609,29 @@ def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobCo
         if problem:
             where = description.get("root") or description.get("path")
             raise NaviewerError(f"sample {index} cannot be registered: {problem}", where)
-        content = str(dataset.content_hash(index))
+        try:
+            content = str(dataset.content_hash(index))
+        except NaviewerError as exc:
+            if exc.path is None:
+                raise
+            # every unreadable file in one message: one a Create named the next one each time (a newcomer pressed
+            # Create three times for three broken PNGs; session 27). Nothing is kept: the error below ends it.
+            unreadable.append((Path(exc.path), exc.message))
+            content = ""
         digest.update((content + "\n").encode("ascii", "replace"))
         return key, content, label
 
+    unreadable: list[tuple[Path, str]] = []
     added = store.add_sample_rows(rows())
     ctx.progress(n, n, message)
+    if unreadable:
+        shown = 5
+        where = description.get("root") or description.get("path")
+        listed = "; ".join(f"{_relative(path, where)}: {problem}" for path, problem in unreadable[:shown])
+        more = f"; and {len(unreadable) - shown:,} more" if len(unreadable) > shown else ""
+        raise NaviewerError(f"{len(unreadable):,} image file{'s' if len(unreadable) != 1 else ''} of the dataset "
+                            f"cannot be read ({listed}{more}): move {'them' if len(unreadable) != 1 else 'it'} out of "
+                            "the dataset, or repair, and create the workspace again", unreadable[0][0])
     if added != n:  # pragma: no cover - the generator yields one row per label
         raise NaviewerError(f"registered {added} of {n} samples")
     _warn_label_conflicts(store, dataset, description)

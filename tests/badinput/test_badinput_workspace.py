@@ -617,3 +617,19 @@ def test_a_damaged_workspace_toml_is_said_in_plain_words(tmp_path: Path) -> None
     (tmp_path / "afile").write_text("x")
     outcome = run_cli(["new", tmp_path / "afile" / "ws", "--dataset", "demo"])
     assert outcome.code == 2 and "is a file, not a folder" in outcome.err and "Traceback" not in outcome.err, outcome.err
+
+
+def test_every_unreadable_image_is_named_at_once_when_the_workspace_is_made(tmp_path: Path) -> None:
+    """New workspace named one broken PNG per try: a newcomer pressed Create three times for three files (session 27).
+    One refusal names them all (the first few and a count), the first as the file; nothing is made."""
+    from badinput_kit import image_tree
+
+    data = image_tree(tmp_path / "data", classes=("a", "b"), per_class=5)
+    broken = [data / "a" / "1.png", data / "b" / "3.png", data / "b" / "4.png"]
+    for path in broken[:2]:
+        path.write_bytes(path.read_bytes()[:30])  # the PNG header and part of IHDR: no pixels
+    broken[2].write_text("not an image", encoding="utf-8")
+    outcome = run_cli(["new", "--dataset", str(data), str(tmp_path / "ws")])
+    assert outcome.code == 2 and "3 image files of the dataset cannot be read" in outcome.err, outcome.err
+    assert all(name in outcome.err for name in ("a/1.png", "b/3.png", "b/4.png")), outcome.err
+    assert str(broken[0]) in outcome.err and not (tmp_path / "ws").exists()

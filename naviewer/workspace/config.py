@@ -57,6 +57,26 @@ def toml_safe(value: Any) -> Any:
     return value
 
 
+_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
+
+
+def _looks_like_dataset(folder: Path) -> bool:
+    """A CIFAR folder, or class folders holding images (a few looked at): a dataset opened as a workspace."""
+    try:
+        from naviewer.data.cifar import find_cifar_dir
+
+        if find_cifar_dir(folder) is not None:
+            return True
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))[:20]:
+            inner = sub / "train" if (sub / "train").is_dir() else sub  # a train/test split holds class folders
+            for level in (inner, *[p for p in sorted(inner.iterdir())[:5] if p.is_dir()]):
+                if any(f.suffix.lower() in _IMAGE_SUFFIXES for f in list(level.iterdir())[:50]):
+                    return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def read_config(path: PathLike) -> dict[str, Any]:
     """Parse and check ``workspace.toml``; every problem is a NaviewerError naming the file."""
     from naviewer.io import check_regular_file
@@ -69,6 +89,9 @@ def read_config(path: PathLike) -> dict[str, Any]:
         inside = next((folder for folder in list(path.absolute().parents)[1:4] if (folder / CONFIG_NAME).is_file()),
                       None)  # WS/dataset opened by mistake said only "not a workspace" (newcomer session 18)
         hint = f"; it lies inside the workspace {inside}: open that folder" if inside is not None else ""
+        if not hint and _looks_like_dataset(path.parent):  # the likeliest newcomer slip (session 27)
+            hint = ("; it looks like a dataset: make a workspace from it (File ▸ New workspace…, or naviewer new "
+                    "WORKSPACE --dataset FOLDER)")
         raise NaviewerError(f"not a naviewer workspace (workspace.toml is missing){hint}", path) from exc
     except UnicodeDecodeError:  # "'utf-8' codec can't decode byte 0xb7 in position 1" said in a message box
         raise NaviewerError("the workspace configuration is not text (a binary file in place of workspace.toml?)",

@@ -633,3 +633,24 @@ def test_every_unreadable_image_is_named_at_once_when_the_workspace_is_made(tmp_
     assert outcome.code == 2 and "3 image files of the dataset cannot be read" in outcome.err, outcome.err
     assert all(name in outcome.err for name in ("a/1.png", "b/3.png", "b/4.png")), outcome.err
     assert str(broken[0]) in outcome.err and not (tmp_path / "ws").exists()
+
+
+def test_a_dataset_opened_as_a_workspace_is_told_to_make_one(tmp_path: Path) -> None:
+    """File ▸ Open workspace on one's image folder said only "not a naviewer workspace" (a newcomer, session 27): a
+    folder of class folders with images (plain, or split into train/test) says how to make a workspace of it; an
+    empty folder, or one of other folders, does not."""
+    from badinput_kit import image_tree
+
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace.config import read_config
+
+    plain = image_tree(tmp_path / "plain", per_class=2)
+    split = image_tree(tmp_path / "split" / "train", per_class=2).parent
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "other" / "notes").mkdir(parents=True)
+    (tmp_path / "other" / "notes" / "a.txt").write_text("x")
+    for folder, dataset in ((plain, True), (split, True), (tmp_path / "empty", False), (tmp_path / "other", False)):
+        with pytest.raises(NaviewerError) as caught:
+            read_config(folder / "workspace.toml")
+        assert ("looks like a dataset" in caught.value.message) == dataset, (folder, caught.value.message)
+        assert "New workspace" in caught.value.message or not dataset

@@ -113,7 +113,8 @@ class ExportDialog(QDialog):
         self.path_edit.setToolTip(self.path_edit.text())
         self.path_edit.textChanged.connect(self.path_edit.setToolTip)
         browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        browse.setAutoDefault(False)  # Enter is Export's, wherever the focus went (it opened the folder chooser after a
+        browse.clicked.connect(self._browse)  # failed export; a newcomer, session 27)
         row = QHBoxLayout()
         row.addWidget(QLabel("Folder:"))
         row.addWidget(self.path_edit, 1)
@@ -136,6 +137,7 @@ class ExportDialog(QDialog):
         self.progress_label.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button.setDefault(True)
         self.buttons.accepted.connect(self._on_export)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -363,6 +365,9 @@ class ExportDialog(QDialog):
         """While the job runs only Cancel can be used (it cancels the job, then the dialog stays)."""
         for widget in (self.export_button, self.path_edit, self.drop_flags, self.write_report, self.verify):
             widget.setEnabled(not running)
+        if not running:  # disabled while it ran, Export lost the default and the focus: Enter retries it
+            self.export_button.setDefault(True)
+            self.export_button.setFocus()
         self.progress_label.setText(message)
         self.progress_label.setVisible(bool(message))
 

@@ -219,7 +219,7 @@ def test_the_export_runs_off_the_gui_thread_and_cancel_leaves_the_folder(qtbot, 
 def test_a_failed_background_export_is_said_in_the_dialog(qtbot, tmp_path, monkeypatch) -> None:
     """The dataset check fails inside the job: the dialog says why (naming the way out), stays open and writes
     nothing; the window does not show a second box for the same failure."""
-    from PySide6.QtWidgets import QMessageBox
+    from PySide6.QtWidgets import QMessageBox, QPushButton
 
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text: warnings.append((title, text)))
@@ -234,6 +234,9 @@ def test_a_failed_background_export_is_said_in_the_dialog(qtbot, tmp_path, monke
     assert warnings and warnings[-1][0] == "Export failed" and "--unverified" in warnings[-1][1]
     assert "untick \u201cCheck that the dataset" in warnings[-1][1]  # the dialog's own way out first (a newcomer)
     assert dialog.isVisible() and dialog.export_button.isEnabled()
+    # Enter retries the export: it went to Browse… and opened the folder chooser (a newcomer, session 27)
+    assert dialog.export_button.isDefault() and dialog.focusWidget() is dialog.export_button
+    assert not [b for b in dialog.findChildren(QPushButton) if b.text() == "Browse…" and b.autoDefault()]
     assert not out.exists()  # a newcomer's failed export left an empty dated folder behind
     out.mkdir()  # a folder the analyst had made stays, empty as it was
     click_export(qtbot, dialog)

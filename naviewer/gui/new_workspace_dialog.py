@@ -136,6 +136,11 @@ class NewWorkspaceDialog(QDialog):
         self.rate = QLineEdit()
         self.rate.setPlaceholderText("attack default (5 %)")
         self.rate.setToolTip("the share of the training set that is poisoned, e.g. 0.05 or 5 %")
+        # what the number is read as, beside it: "10" took 10 % and said nothing of it (a newcomer, session 27), and
+        # "0.5" reads as 50 %, not half a percent
+        self.rate_echo = QLabel("")
+        self.rate_echo.setObjectName("hintLabel")
+        self.rate.textChanged.connect(lambda _t: self._say_rate())
         self.target = QSpinBox()
         self.target.setRange(0, 100000)
         self.target.setToolTip("the target class the poisons pull towards")
@@ -153,7 +158,7 @@ class NewWorkspaceDialog(QDialog):
         attack_form = QFormLayout(self.attack_box)
         attack_form.setContentsMargins(0, 0, 0, 0)
         attack_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        attack_form.addRow("Poison rate", self.rate)
+        attack_form.addRow("Poison rate", _row(self.rate, self.rate_echo))
         attack_form.addRow("Target class", _row(self.target, self.target_name))
         attack_form.addRow("ASR test-time protocol", self.protocol)
         attack_form.addRow(self.protocol_text)  # spans both columns, under the combo
@@ -308,6 +313,10 @@ class NewWorkspaceDialog(QDialog):
         self.protocol_text.setText(getattr(self, "_protocols", {}).get(protocol, "") if protocol else "")
 
     # -- checking ----------------------------------------------------------------------------------
+    def _say_rate(self) -> None:
+        rate, error = self._parse_rate()
+        self.rate_echo.setText(f"= {100 * rate:.4g} % of the training set" if rate is not None and not error else "")
+
     def _parse_rate(self) -> tuple[Optional[float], Optional[str]]:
         text = self.rate.text().strip().replace(",", ".")
         if not text:

@@ -102,6 +102,10 @@ def test_an_attack_offers_its_test_time_protocols(qtbot, tmp_path):
     assert dialog.anchor_warning.isVisible() and dialog.values()["anchors"] == "labels"
     dialog.rate.setText("lots")
     assert not dialog.ok_button.isEnabled() and "Poison rate" in dialog.error_label.text()
+    dialog.rate.setText("10")  # read as 10 %, and said so beside it (it said nothing; a newcomer, session 27)
+    assert dialog.rate_echo.text() == "= 10 % of the training set"
+    dialog.rate.setText("0.5")
+    assert dialog.rate_echo.text() == "= 50 % of the training set"
     dialog.rate.setText("10 %")
     values = dialog.values()
     # the target class is named beside its number (a newcomer typed 0 without knowing it was "airplane")

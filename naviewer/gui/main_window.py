@@ -1548,7 +1548,18 @@ class MainWindow(QMainWindow):
                 text = (f"Detection ready ({flags}): Workspace ▸ Detection passes opens it. Pass {old.pass_id}, "
                         "under review, stays open.")
                 self.state.log(text)
-                old.panel.gallery.show_notice(text)
+                # one click away, when the analyst chooses (the same Detect switched when no review was open, and
+                # a newcomer read the two as inconsistent; session 27)
+                import html
+
+                gallery = old.panel.gallery
+                gallery.show_notice(html.escape(f"Detection ready ({flags}). Pass {old.pass_id}, under review, stays "
+                                                "open: ") + f'<a href="pass:{new}">open pass {new}</a>'
+                                    + html.escape(" (Workspace ▸ Detection passes has them all)."), sticky=True)
+                gallery.offered_pass = (path, new, result.get("run"))  # the latest Detect's: what the link opens
+                if not getattr(gallery, "offers_passes", False):
+                    gallery.notice_link.connect(lambda href, g=gallery: self._open_offered_pass(g, href))
+                    gallery.offers_passes = True
                 return
             if result.get("detector_passes"):  # the others are a menu away: say where, and what they found
                 text = f"Detection ready ({flags}). Workspace ▸ Detection passes opens the others."
@@ -1560,6 +1571,12 @@ class MainWindow(QMainWindow):
         return self.start_job(lambda ctx: tasks.posthoc_detect(path, checkpoint, ctx, run=run, detectors=detectors),
                               f"Detect (post-hoc) with {checkpoint.name}{what}", resources=[f"workspace:{path}"],
                               kind="detection", torch_threads=tasks.training_threads(), on_success=done)
+
+    def _open_offered_pass(self, gallery: Any, href: str) -> None:
+        """The gallery notice's "open pass N" link, after a Detect that ended mid-review."""
+        target = getattr(gallery, "offered_pass", None)
+        if target is not None and href == f"pass:{target[1]}":
+            self.show_analyst(*target)
 
     # ------------------------------------------------------------------------- demo ----
     def demo_dialog(self, base: Optional[Path] = None) -> Optional[QMessageBox]:

@@ -142,6 +142,12 @@ def test_a_detect_that_ends_mid_review_offers_its_pass_and_leaves_the_keys_where
     assert window.analyst_dock is dock and dock.pass_id == reviewed  # not switched under the keys
     offered = f"Detection ready (DIFT pass {second.result['pass_id']}:"
     assert offered in dock.panel.gallery.notice.text() and offered in window.log.toPlainText()
+    # the pass a click away, when the analyst chooses (a newcomer, session 27): the notice's link opens it
+    new = second.result["pass_id"]
+    assert f'href="pass:{new}"' in dock.panel.gallery.notice.text()
+    dock.panel.gallery.notice_link.emit(f"pass:{new}")
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == new, timeout=10000)
+    dock = window.analyst_dock
     dock.panel.reviewed_here = False  # (as a panel opened afresh) no decision here, the keys elsewhere: it opens
     window.setFocus()
     third = window.detect(checkpoint, run="third", detectors=())

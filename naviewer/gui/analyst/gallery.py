@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QBoxLayout,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -50,7 +49,7 @@ from naviewer.gui.analyst.common import (
     say_covered,
     say_not_recorded,
 )
-from naviewer.gui.analyst.filters import FilterSidebar, FilterSpec
+from naviewer.gui.analyst.filters import FilterSidebar
 from naviewer.gui.analyst.viewer import SampleViewer
 from naviewer.gui.flow_layout import FlowLayout
 from naviewer.jobs import JobContext
@@ -574,6 +573,8 @@ class GalleryWidget(QWidget):
     view_requested = Signal(int)
     #: an undo ran (reverted samples or not): History's button renames the batch it would undo next
     undone = Signal()
+    #: a link in the notice was clicked (its href), e.g. "pass:6" of "Detection ready … Open pass 6"
+    notice_link = Signal(str)
     #: sessions of at least this many samples are filtered and sorted in a worker thread
     ASYNC_FROM = 200_000
 
@@ -663,6 +664,7 @@ class GalleryWidget(QWidget):
         self._standing: dict[str, str] = {}
         self.notice.setObjectName("galleryNotice")
         self.notice.setWordWrap(True)
+        self.notice.linkActivated.connect(self.notice_link.emit)
         self.notice.setStyleSheet("color: #b06000; padding: 2px;")
         # at most NOTICE_LINES lines, the whole text in its tooltip: a four-line notice on a short panel was painted
         # over the grid's tiles (a newcomer at 1280x720 with two boxes above the panel, session 20)

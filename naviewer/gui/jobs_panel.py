@@ -68,8 +68,14 @@ class JobsPanel(QWidget):
     def cancel_button_for(self, job: Job) -> Optional[QPushButton]:
         return self._buttons.get(job.id)
 
+    @staticmethod
+    def listed(job: Job) -> bool:
+        """A Train dialog's speed estimate cancelled for the next one (each edit starts one) is no job to list: a
+        newcomer's list filled with "cancelled 25 %" rows as they set the fields (session 27)."""
+        return not (job.kind == "estimate" and job.state is JobState.CANCELLED)
+
     def refresh(self) -> None:
-        jobs = self.manager.jobs
+        jobs = [job for job in self.manager.jobs if self.listed(job)]
         alive = {job.id for job in jobs}
         for job_id in list(self._items):
             if job_id not in alive:

@@ -821,7 +821,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
         text = {JobState.FINISHED: "finished", JobState.CANCELLED: "cancelled", JobState.FAILED: "failed"}[job.state]
         self.state.log(f"{text}: {job.name}" + (f" — {job.error_message()}" if job.state is JobState.FAILED else ""))
-        self.statusBar().showMessage(f"{job.name}: {text}", 5000)
+        if not (job.kind == "estimate" and job.state is JobState.CANCELLED):  # superseded by the next edit's
+            self.statusBar().showMessage(f"{job.name}: {text}", 5000)
         if job is self._status_job:
             running = self.jobs.running_jobs()
             self._status_job = running[-1] if running else None

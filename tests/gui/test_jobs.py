@@ -357,3 +357,20 @@ def test_the_time_a_job_spent_paused_is_not_its_working_time(qtbot, manager, mon
     assert job.working_s == 70.0
     with qtbot.waitSignal(job.finished, timeout=30_000):
         job.cancel()
+
+
+def test_a_superseded_speed_estimate_leaves_no_row(qtbot, manager):
+    """Each edit in the Train dialog starts a speed estimate and cancels the one before: the Jobs list filled with
+    "cancelled 25 %" rows (a newcomer, session 27). A cancelled estimate leaves the list; other cancelled jobs stay."""
+    from naviewer.gui.jobs_panel import JobsPanel
+
+    panel = JobsPanel(manager)
+    qtbot.addWidget(panel)
+    estimate = manager.start(endless_job, "Estimate the training speed", kind="estimate")
+    other = manager.start(endless_job, "endless", resources=["other"])
+    qtbot.waitUntil(lambda: panel.item_for(estimate) is not None and panel.item_for(other) is not None, timeout=5000)
+    for job in (estimate, other):
+        with qtbot.waitSignal(job.finished, timeout=30_000):
+            job.cancel()
+    qtbot.waitUntil(lambda: panel.item_for(estimate) is None, timeout=5000)
+    assert panel.item_for(other) is not None and panel.item_for(other).text(1) == "cancelled"

@@ -89,6 +89,16 @@ def _plot(title: str, xlabel: str, ylabel: str, legend_offset: tuple[int, int] =
     return plot
 
 
+def _frame(plot: pg.PlotWidget, shown: bool) -> None:
+    """Axes and legend of a plot that has something to draw, or none of them under a "not available" title: empty
+    axes and an empty legend box read as a drawing fault (a newcomer, session 27)."""
+    item = plot.getPlotItem()
+    for axis in ("left", "bottom"):
+        item.showAxis(axis, shown)
+    if item.legend is not None:
+        item.legend.setVisible(shown)
+
+
 def _line_label(plot: pg.PlotWidget, colour: Any) -> dict[str, Any]:
     """A vertical line's label in ``colour`` on a box of the plot's own background (it was a white box)."""
     back = pg.mkColor(plot.backgroundBrush().color())
@@ -458,6 +468,7 @@ class WhyFlaggedWidget(QWidget):
     def _draw_mindist(self) -> None:
         plot, s = self.mindist_plot, self.session
         plot.clear()
+        _frame(plot, True)
         md = s.score("mindist")
         gmm = s.gmm()
         if md is None and s.score("score") is not None:  # another detector's pass: its own evidence, not three
@@ -465,6 +476,7 @@ class WhyFlaggedWidget(QWidget):
             return
         if md is None or gmm is None:
             plot.setTitle("MinDist: not available for this pass", color="#888", size="10pt")
+            _frame(plot, False)
             return
         plot.setLabel("bottom", "MinDist of the candidates")
         values = gmm["values"]
@@ -550,9 +562,11 @@ class WhyFlaggedWidget(QWidget):
     def _draw_density(self) -> None:
         plot, s = self.density_plot, self.session
         plot.clear()
+        _frame(plot, True)
         dens = s.score("density")
         if dens is None:
             plot.setTitle("density: not available", color="#888", size="10pt")
+            _frame(plot, False)
             return
         summary = self._summary
         edges = summary["edges"]
@@ -575,15 +589,20 @@ class WhyFlaggedWidget(QWidget):
         self._epoch_top = None  # set below when there are curves: the legend's fit reads it
         self._set_epoch_title("Detected per epoch")
         epochs, counts, sel = s.detections_per_epoch()
+        _frame(plot, len(epochs) > 1)
+        # said of this pass, not as if the workspace never ran DIFT in training ("Run DIFT during training" stood
+        # over a post-hoc pass of a workspace that had; a newcomer, session 27)
+        converge = (" A pass made during training (Run ▸ Train… with DIFT in the loop; Workspace ▸ Detection passes "
+                    "lists them) shows how the detections converge over the epochs.")
         if len(epochs) == 0:
             plot.setTitle("Detected per epoch: one pass only", color="#888", size="10pt")
-            self.note.setText("Run DIFT during training to see how the detections converge over epochs.")
+            self.note.setText("This pass ranked the samples once, with one encoder." + converge)
             return
         if len(epochs) == 1:  # one point on an axis 33.6-34.4 under its legend said nothing (newcomer session 16)
             plot.setTitle(f"Detected per epoch: epoch {int(epochs[0]) + 1} only", color="#888", size="10pt")
             self.note.setText(f"One detection epoch (epoch {int(epochs[0]) + 1}): it detected {int(counts[0]):,}"
                               + (f", {int(sel[0])} of the {len(s.selection)} selected" if len(s.selection) else "")
-                              + ". Run DIFT during training to see how the detections converge over epochs.")
+                              + "." + converge)
             return
         x = epochs + 1  # displays are 1-based
         legend = plot.getPlotItem().legend

@@ -107,3 +107,22 @@ def test_no_flag_above_the_split_says_the_guard_judged_it(qtbot, demo_session) -
     assert not demo_session.flagged_mask.any()
     title = why.mindist_plot.getPlotItem().titleLabel.text
     assert "above the split, none flagged (the guard)" in title, title
+
+
+def test_a_plot_with_nothing_to_show_has_no_empty_axes_or_legend(qtbot, demo_session, monkeypatch) -> None:
+    """"density: not available" and "one pass only" stood over empty axes and an empty legend box, read as a drawing
+    fault; the note under them told a workspace that had run DIFT in training to run it (a newcomer, session 27)."""
+    import numpy as np
+
+    score = demo_session.score
+    monkeypatch.setattr(demo_session, "score", lambda name: None if name == "density" else score(name))
+    monkeypatch.setattr(demo_session, "detections_per_epoch", lambda: (np.empty(0), np.empty(0), np.empty(0)))
+    why = WhyFlaggedWidget(demo_session)
+    qtbot.addWidget(why)
+    why._draw_density()
+    why._draw_epochs()
+    for plot in (why.density_plot, why.epoch_plot):
+        item = plot.getPlotItem()
+        assert not item.getAxis("left").isVisible() and not item.getAxis("bottom").isVisible()
+        assert item.legend is None or not item.legend.isVisible()
+    assert why.note.text().startswith("This pass ranked the samples once") and "Run ▸ Train…" in why.note.text()

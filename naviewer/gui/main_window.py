@@ -1912,7 +1912,7 @@ class MainWindow(QMainWindow):
             dock.setGeometry(frame.right() - width - 24, frame.top() + 90, width, height)
         from PySide6.QtWidgets import QApplication
 
-        focus = QApplication.focusWidget()
+        focus = QApplication.focusWidget() or self.focusWidget()  # (the window's own where none is active)
         if focus is not None and not dock.isAncestorOf(focus):
             self._focus_before_shortcuts = focus
         dock.show()

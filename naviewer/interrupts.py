@@ -1,4 +1,4 @@
-"""Ctrl-C as a cancel request: the first SIGINT asks a running job to stop cleanly, the second quits.
+"""Ctrl-C (and SIGTERM) as a cancel request: the first asks a running job to stop cleanly, the second quits.
 
 A job that checks ``ctx.check()`` between steps (training, embedding) then stops at a step boundary
 and runs its own clean-up (the trainer writes ``last.pt``) before ``JobCancelled`` reaches the CLI,
@@ -7,6 +7,11 @@ signal lands (in the middle of an optimiser step), and the job has no consistent
 
 Only the main thread can install a signal handler, and a handler someone else installed (or a
 SIGINT ignored by the shell, as for background jobs) is left alone.
+
+SIGTERM (a batch scheduler, ``timeout``, ``kill``) killed the process where it stood: a half-written ``craft`` output
+that neither a re-run nor ``--overwrite`` took, a hidden staging folder of ``new`` left for ever (a bad-input probe,
+session 27). The command line now raises :class:`Terminated` on it (a KeyboardInterrupt, so every clean-up that
+Ctrl-C runs runs), and inside :func:`cancel_on_sigint` the first one cancels the job as the first Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -20,10 +25,33 @@ from typing import Callable, Iterator, Optional
 from naviewer.jobs import JobContext
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM reached the command line: it ends as a Ctrl-C does (clean-ups run), with status 143."""
+
+
+def raise_on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def install_sigterm() -> bool:
+    """SIGTERM raises :class:`Terminated` from now on (the command line's main thread, where nobody set another
+    handler); whether it was installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, raise_on_sigterm):
+            return False
+        signal.signal(signal.SIGTERM, raise_on_sigterm)
+    except (ValueError, OSError, AttributeError):  # no SIGTERM to catch here
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def cancel_on_sigint(ctx: JobContext, notice: Optional[Callable[[], None]] = None) -> Iterator[bool]:
     """Within the block, the first Ctrl-C calls ``ctx.cancel()`` (and ``notice()``); the second raises
-    KeyboardInterrupt at once. Yields whether the handler is installed."""
+    KeyboardInterrupt at once. SIGTERM the same where the command line handles it (:func:`install_sigterm`), the
+    second raising :class:`Terminated`. Yields whether the Ctrl-C handler is installed."""
     if threading.current_thread() is not threading.main_thread():
         yield False
         return
@@ -31,20 +59,28 @@ def cancel_on_sigint(ctx: JobContext, notice: Optional[Callable[[], None]] = Non
     if previous is not signal.default_int_handler:
         yield False
         return
+    previous_term = signal.getsignal(signal.SIGTERM)
+    graceful_term = previous_term is raise_on_sigterm
 
     def handler(signum: int, frame: object) -> None:
         if ctx.cancelled:
             signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
+            if graceful_term:
+                signal.signal(signal.SIGTERM, previous_term)
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         ctx.cancel()
         if notice is not None:
             notice()
 
     signal.signal(signal.SIGINT, handler)
+    if graceful_term:
+        signal.signal(signal.SIGTERM, handler)
     try:
         yield True
     finally:
         signal.signal(signal.SIGINT, previous)
+        if graceful_term:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def print_stopping_notice(what: str = "saving a checkpoint") -> Callable[[], None]:

@@ -92,15 +92,30 @@ def _one_line_warnings() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``naviewer`` command (``argv`` None) or one call of it (tests, scripts); returns the exit status."""
+    if argv is None:  # the command itself: SIGTERM ends it as Ctrl-C does, its clean-ups run (tests leave it)
+        from naviewer.interrupts import install_sigterm
+
+        install_sigterm()
     try:
         code = _dispatch(argv)
-    except KeyboardInterrupt:  # a Ctrl-C while the parser or a command's imports were still loading
-        print("naviewer: cancelled", file=sys.stderr)
-        code = 130
+    except KeyboardInterrupt as exc:  # a Ctrl-C while the parser or a command's imports were still loading
+        code = _say_interrupted(exc)
     if argv is None:
         _exit_on_sigint_from_now(code)
         _leave_after_a_process_group(code)
     return code
+
+
+def _say_interrupted(exc: BaseException) -> int:
+    """"naviewer: cancelled" (130) for Ctrl-C or a cancelled job, "naviewer: terminated" (143) for SIGTERM."""
+    from naviewer.interrupts import Terminated
+
+    if isinstance(exc, Terminated):
+        print("naviewer: terminated (SIGTERM); what was written so far is kept or cleaned up as after Ctrl-C",
+              file=sys.stderr)
+        return 143
+    print("naviewer: cancelled", file=sys.stderr)
+    return 130
 
 
 def _leave_after_a_process_group(code: int) -> None:
@@ -175,9 +190,8 @@ def _dispatch(argv: Optional[Sequence[str]]) -> int:
     except NaviewerError as exc:
         print(f"naviewer: error: {exc}", file=sys.stderr)
         return 2
-    except (JobCancelled, KeyboardInterrupt):
-        print("naviewer: cancelled", file=sys.stderr)
-        return 130
+    except (JobCancelled, KeyboardInterrupt) as exc:
+        return _say_interrupted(exc)
     except ImportError as exc:
         from naviewer.system_libs import report_missing_library
 

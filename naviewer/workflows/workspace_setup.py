@@ -236,18 +236,14 @@ def create_workspace(path: PathLike, dataset: DatasetSpec, *, anchors_per_class:
     data = _open(dataset)
     if data.describe().get("kind") == "memory":
         raise NaviewerError("a workspace needs a dataset on disk (a path or 'demo'), not one built in memory")
-    existed = Path(path).expanduser().exists()
-    ws = Workspace.create(path, data, settings=settings, ctx=ctx)
-    try:
+    def finish(ws) -> None:  # in the staging folder: the workspace appears whole or not at all
         if spec is not None or (np.asarray(data.labels, dtype=np.int64) >= 0).any():
             set_workspace_anchors(ws, spec or "labels", anchors_per_class, seed, ctx)  # no trusted set: the labels
         ws.update_config("evaluation", _evaluation_section(data, dataset, test_dataset))
         if dift:
             ws.update_config("dift", dift)
-    except BaseException:
-        _discard(ws, existed)
-        raise
-    return ws
+
+    return Workspace.create(path, data, settings=settings, ctx=ctx, finish=finish)
 
 
 def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack: str,

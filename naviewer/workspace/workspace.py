@@ -23,8 +23,9 @@ import os
 import re
 import secrets
 import shutil
+from glob import escape as glob_escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -117,11 +118,17 @@ class Workspace:
         dataset: "Optional[ImageDataset]" = None,
         settings: Optional[dict[str, Any]] = None,
         ctx: Optional[JobContext] = None,
+        finish: Optional[Callable[["Workspace"], None]] = None,
     ) -> "Workspace":
-        """Make a new workspace at ``path`` (absent or an empty directory) and register ``dataset``."""
+        """Make a new workspace at ``path`` (absent or an empty directory) and register ``dataset``.
+
+        ``finish`` completes it (anchors, [evaluation], [dift]) while it is still the hidden staging folder: the
+        workspace appears whole or not at all. Written after the rename, a kill in between left a workspace without
+        those sections that opened without a word (a bad-input probe, session 27)."""
         ctx = ensure_context(ctx)
         path = Path(path).expanduser().absolute()
         cls.refuse_taken_path(path)
+        _sweep_dead_staging(path)
         repeated = repeated_name(list(getattr(dataset, "class_names", None) or [])) if dataset is not None else None
         if repeated is not None:  # caught only when the finished workspace was read back: a dead folder
             raise NaviewerError(f"the dataset names the class {repeated!r} twice: every class needs its own name",
@@ -149,6 +156,12 @@ class Workspace:
             finally:
                 store.close()
             write_config(staging / CONFIG_NAME, config)
+            if finish is not None:
+                staged = cls.open(staging)
+                try:
+                    finish(staged)
+                finally:
+                    staged.close()
             if path.exists():
                 path.rmdir()  # empty (checked above); rename cannot replace a directory everywhere
             os.rename(staging, path)
@@ -566,6 +579,32 @@ def _warn_label_conflicts(store: WorkspaceStore, dataset: "ImageDataset", descri
     warnings.warn(f"{where}: {count:,} image(s) appear with identical pixels under two or more labels (e.g. {examples}); "
                   "each copy keeps its own label. A file linked or copied into two class folders? Remove the wrong "
                   "copy, or expect these samples to look mislabelled", DatasetWarning, stacklevel=2)
+
+
+def _sweep_dead_staging(path: Path) -> None:
+    """Remove ``.NAME.creating-PID-*`` staging folders of ``path`` whose process is gone (a ``new`` killed by SIGKILL
+    or a crash left them for ever; a bad-input probe, session 27). A live process's staging is left alone."""
+    try:
+        leftovers = list(path.parent.glob(f".{glob_escape(path.name)}.creating-*"))
+    except OSError:
+        return
+    for folder in leftovers:
+        match = re.fullmatch(rf"\.{re.escape(path.name)}\.creating-(\d+)-[0-9a-f]+", folder.name)
+        if match is None or not folder.is_dir() or _process_alive(int(match.group(1))):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's, or cannot tell: left alone
+    return True
 
 
 def _relative(path: Path, root: Any) -> str:

@@ -323,3 +323,35 @@ def test_an_image_deleted_from_the_folder_is_named(tmp_path):
     with Workspace.open(tmp_path / "ws") as ws, pytest.raises(NaviewerError) as caught:
         ws.dataset()
     assert "missing: dog/4.png; new: cat/7.png, dog/9.png" in caught.value.message, caught.value.message
+
+
+def test_a_workspace_is_finished_before_it_appears_and_dead_staging_folders_go(tmp_path):
+    """`naviewer new` killed after the staging folder was renamed left a workspace without [anchors], [evaluation]
+    and [dift] that opened without a word; killed before, its hidden staging folder stayed for ever (a bad-input
+    probe, session 27). The sections are written in the staging folder, and the next creation sweeps the staging
+    folders of processes that are gone (a live one's stays)."""
+    import os
+
+    from naviewer.workflows.workspace_setup import create_workspace
+
+    seen = {}
+
+    def finish(staged):
+        seen["inside"] = staged.path.name
+        assert not (tmp_path / "ws").exists()  # nothing at the final path yet
+        raise NaviewerError("the anchors cannot be drawn")
+
+    with pytest.raises(NaviewerError, match="the anchors cannot be drawn"):
+        Workspace.create(tmp_path / "ws", make_dataset(12), finish=finish)
+    assert seen["inside"].startswith(".ws.creating-") and not (tmp_path / "ws").exists()
+    assert not list(tmp_path.glob(".ws.creating-*"))
+
+    dead = tmp_path / ".ws.creating-999999999-0badc0de"
+    live = tmp_path / f".ws.creating-{os.getppid()}-0badc0de"
+    for folder in (dead, live):
+        (folder / "embeddings").mkdir(parents=True)
+    listing, _lines = _listed_images(tmp_path, 12, 20)
+    with create_workspace(tmp_path / "ws", str(listing)) as ws:
+        sections = ws.config
+    assert {"anchors", "evaluation", "dift"} <= set(sections), sorted(sections)
+    assert not dead.exists() and live.exists()

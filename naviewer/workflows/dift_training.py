@@ -69,6 +69,7 @@ from naviewer.workspace.runs import (
     AUTO_REVIEWER,
     REVIEW_CHECKPOINT,
     being_trained,
+    continued_past_verdict,
     FinetuneOutcome,
     RunState,
     RunStatus,
@@ -709,8 +710,11 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     config = DiftConfig.from_dict(dift).validate() if dift else DiftConfig()
     left_out = settings.get("exclude")  # a training that left samples out (B1, a retrain on changed decisions)
     exclude = np.asarray(left_out, dtype=np.int64) if isinstance(left_out, list) and left_out else None
+    past = continued_past_verdict(ws, run)
+    if past:  # DIFT's verdict is saved (its pass): the rest of the training goes on without the detection
+        write_state(ws, run, past_verdict=True)
     return DiftRun(ws, run, accept_all=bool(settings.get("accept_all")), ctx=ctx).train(
-        train_config, config, monitor=monitor, dift=dift is not None, resume=True, exclude=exclude)
+        train_config, config, monitor=monitor, dift=dift is not None and not past, resume=True, exclude=exclude)
 
 
 def keep_review_encoder(checkpoint: Path) -> Optional[Path]:

@@ -157,9 +157,25 @@ def interrupted_runs(ws: "Workspace") -> list[str]:
             continue
         if status in (RunStatus.DETECTING, RunStatus.TRAINING) and name not in passes:
             out.append(name)
+        elif continued_past_verdict(ws, name):
+            out.append(name)
         elif status is not None and stopped_after_review(ws, name):  # training on the kept samples after its
             out.append(name)  # review's fine-tune / retrain (no state, or a damaged one said above: not that)
     return out
+
+
+def continued_past_verdict(ws: "Workspace", run: str) -> bool:
+    """DIFT saved a verdict that changed nothing (no flags to act on, or the review skipped), the training went on
+    past it and stopped before its end: the rest of the training is resumable (it was lost: "nothing to resume"
+    after a Ctrl-C at epoch 43 of 300; a bad-input probe, session 27). ``past_verdict`` marks such a run while its
+    resumed training runs, so a second stop is resumable too."""
+    state = _listed_state(ws, run)
+    status = getattr(state, "status", None)
+    if not (status in (RunStatus.NOOP, RunStatus.REVIEW_SKIPPED)
+            or (status is RunStatus.TRAINING and (getattr(state, "extra", None) or {}).get("past_verdict"))):
+        return False
+    return (training_ended(ws.path / "runs" / run / "metrics.jsonl") is False and not being_trained(ws, run)
+            and (ws.path / "checkpoints" / run / "last.pt").is_file())
 
 
 #: the encoder DIFT flagged with, kept beside ``last.pt`` when the review's fine-tune / retrain starts: the

@@ -418,3 +418,30 @@ def test_a_run_dift_never_stopped_says_why_in_words() -> None:
     for epoch in range(10, 20):
         moving.update(epoch, np.arange(epoch, epoch + 30))  # 30 a time, sliding: fills, intersects, never stable
     assert "never stayed the same for 2 epochs" in never_stopped_note(SimpleNamespace(buffer=moving), 20)
+
+
+def test_a_run_stopped_after_dift_found_nothing_resumes_the_rest_of_its_training(tmp_path, tiny_data):
+    """DIFT's verdict had nothing to act on, the training went on, and a Ctrl-C after that lost the rest of it: `run
+    --resume` said "nothing to resume" (a bad-input probe, session 27). It goes on to the planned epochs without the
+    detection (its pass is kept), and a second stop on the way is resumable too."""
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.dift_training import resume_interrupted
+    from naviewer.workspace.runs import resumable_runs
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        with pytest.raises(JobCancelled):
+            # n_min above the set: the detection cap (2 epochs) ends in a verdict of nothing to act on
+            train_with_dift(ws, train_config(10), dift_config(patience=1, n_min=100_000, max_detection_epochs=2),
+                            monitor=False, ctx=_CancelAfterEpoch(6))
+        state = read_state(ws, "dift")
+        assert state["status"] == "noop", state
+        passes = [p["id"] for p in ws.store.passes()]
+        assert resumable_runs(ws) == ["dift"]
+        with pytest.raises(JobCancelled):  # stopped again on the way
+            resume_interrupted(ws, monitor=False, ctx=_CancelAfterEpoch(8))
+        assert resumable_runs(ws) == ["dift"]
+        resumed = resume_interrupted(ws, monitor=False)
+        assert resumed.status == "finished" and read_state(ws, "dift")["status"] == "finished"
+        assert [p["id"] for p in ws.store.passes()] == passes  # no second detection
+        epochs = [r["epoch"] for r in _records(ws) if r.get("kind") == "epoch"]
+        assert max(epochs) == 9 and resumable_runs(ws) == []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path

@@ -522,6 +522,11 @@ def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore
             "(one of them was changed or replaced by another tool)",
             path / STORE_NAME,
         )
+    if count and "dataset" in config and "classes" not in config:
+        # the section deleted by hand: the workspace opened, and export wrote an empty classes.txt beside labels
+        # 0, 1, 2 with status 0 (a bad-input probe, session 27)
+        raise NaviewerError("[classes] is missing, but the samples are labelled (naviewer writes it with the "
+                            "dataset's class names): was workspace.toml edited? Put the section back", path / CONFIG_NAME)
     if count:
         low, high = store.label_range
         names = config.get("classes", {}).get("names", [])

@@ -77,6 +77,8 @@ WORKSPACE_CASES = [
     ("toml-schema-text", _toml(lambda c: c["workspace"].update(schema="1")), ["bad workspace schema"]),
     ("toml-classes-5", _toml(lambda c: c.update(classes=5)), ["[classes] must be a table"]),
     ("toml-class-names-ints", _toml(lambda c: c["classes"].update(names=[0, 1])), ["list of strings"]),
+    # deleted: it opened, and export wrote an empty classes.txt with status 0 (a bad-input probe, session 27)
+    ("toml-classes-deleted", _toml(lambda c: c.pop("classes")), ["[classes] is missing"]),
     ("toml-settings-list", _toml(lambda c: c.update(settings=[1, 2])), ["[settings] must be a table"]),
     ("toml-dataset-string", _toml(lambda c: c.update(dataset="demo")), ["[dataset] must be a table"]),
     # named no file ("unknown dataset kind 'nonsense' in description"; a sweep, session 17)

@@ -302,6 +302,20 @@ class WorkspaceStore:
             raise NaviewerError("not a valid naviewer database (the file is empty)", self.path)
         if head != b"SQLite format 3\x00":
             raise NaviewerError("not a valid naviewer database (not an SQLite file)", self.path)
+        # another program's SQLite file: refused before the writable connection turns it to WAL mode, which changed
+        # the file a refused command should leave as it was (a bad-input probe, session 27). A read-only look; where
+        # it cannot tell (no -shm can be made, a lock), the full open below says what is wrong.
+        try:
+            probe = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=1.0)
+            try:
+                found = probe.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            finally:
+                probe.close()
+        except sqlite3.Error:
+            return
+        if found is None:
+            raise NaviewerError("not a naviewer database (no such table: meta): another program's SQLite file?",
+                                self.path)
 
     def _writable(self) -> bool:
         folder = self.path.parent

@@ -68,6 +68,18 @@ def _db_truncated(ws: Path) -> str:
     return DB
 
 
+def _foreign_sqlite(path: Path) -> str:
+    import sqlite3
+
+    path.unlink()
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes(text TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('mine')")
+    conn.commit()
+    conn.close()
+    return DB
+
+
 #: (id, edit returning the file the message must name, words)
 WORKSPACE_CASES = [
     ("toml-garbled", _toml_text("[workspace\nschema = 1\n"), ["garbled"]),
@@ -94,6 +106,9 @@ WORKSPACE_CASES = [
     ("db-schema-newer", _sql("UPDATE meta SET value='42' WHERE key='schema'"), ["newer"]),
     ("db-schema-text", _sql("UPDATE meta SET value='one' WHERE key='schema'"), ["bad schema version"]),
     ("db-no-meta", _sql("DROP TABLE meta"), ["not a naviewer database"]),
+    # another program's database (rollback journal): refused, and no longer turned to WAL mode first (the file of a
+    # refused command changed; a bad-input probe, session 27)
+    ("db-foreign-sqlite", lambda ws: _foreign_sqlite(ws / DB), ["not a naviewer database", "meta"]),
     # a dropped table reached the first query that read it: an sqlite3 traceback (bad-input sweep, session 17)
     ("db-no-audit", _sql("DROP TABLE audit"), ["damaged", "audit missing"]),
     ("db-no-passes", _sql("DROP TABLE pass_arrays"), ["damaged", "pass_arrays missing"]),
@@ -656,3 +671,17 @@ def test_a_dataset_opened_as_a_workspace_is_told_to_make_one(tmp_path: Path) -> 
             read_config(folder / "workspace.toml")
         assert ("looks like a dataset" in caught.value.message) == dataset, (folder, caught.value.message)
         assert "New workspace" in caught.value.message or not dataset
+
+
+def test_another_programs_database_is_refused_before_it_is_touched(tmp_path: Path) -> None:
+    """Opened for writing, a foreign SQLite file was switched to WAL mode before it was refused: the file of a refused
+    command changed (a bad-input probe, session 27). A read-only look refuses it first."""
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace import Workspace
+
+    ws = tiny_workspace(tmp_path / "ws")
+    _foreign_sqlite(ws / DB)
+    before = (ws / DB).read_bytes()
+    with pytest.raises(NaviewerError, match="not a naviewer database"):
+        Workspace.open(ws)  # for writing
+    assert (ws / DB).read_bytes() == before

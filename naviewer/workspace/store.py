@@ -242,6 +242,7 @@ class WorkspaceStore:
         self._samples_cache: Optional[dict[str, Any]] = None
         self._checked_summary: Optional[dict[str, int]] = None
         self._immutable = False
+        self._read_only_reason = ""  # why a store asked for writing opened read-only, where known ("the disk is full")
         self._identity: Optional[tuple[int, int]] = None  # (device, inode) of the file the writes go to
         self.label_range: tuple[Optional[int], Optional[int]] = (None, None)
         if create and read_only:
@@ -265,8 +266,10 @@ class WorkspaceStore:
                     # another process's exclusive lock (a database browser) read as "open read-only" (a sweep)
                     raise NaviewerError("another process holds the workspace's database locked (a database browser, "
                                         "or a write in progress): close it, or wait for it", self.path) from None
-                self.close()  # read-write refused (a read-only file system, a file of another user)
+                self.close()  # read-write refused (a read-only file system, a file of another user, a full disk)
                 self.read_only = True
+                if "full" in str(exc).lower():  # said as what it is: "fix its permissions" on a full disk misled
+                    self._read_only_reason = "the disk is full"
                 conn = self._conn()
             if create:
                 self._create_schema(conn)
@@ -373,6 +376,9 @@ class WorkspaceStore:
         reader holds it). For the analyst's decisions: a workspace copied while the window is open, the
         database file without its ``-wal`` beside it, had lost every decision since the last checkpoint."""
         if self.read_only:
+            if self._read_only_reason:
+                raise NaviewerError(f"cannot write the workspace database: {self._read_only_reason}; nothing was "
+                                    "changed", self.path)
             raise NaviewerError("the workspace is open read-only (its folder or database cannot be written here); "
                                 "nothing was changed", self.path)
         with self._write_lock:
@@ -423,6 +429,9 @@ class WorkspaceStore:
         sweep, session 19). Waits ``wait_s`` for a short write of another naviewer to end. A workspace open
         read-only is refused too: detect ran its whole pass and printed the verdict before it could not save it."""
         if self.read_only:
+            if self._read_only_reason:  # a full disk read as a permissions problem (a bad-input probe, session 27)
+                raise NaviewerError(f"cannot write the workspace database: {self._read_only_reason}, and this saves "
+                                    "into it: free some space and run it again", self.path)
             raise NaviewerError("the workspace is open read-only (its folder or database cannot be written here), "
                                 "and this saves into it: copy the workspace somewhere writable, or fix its "
                                 "permissions", self.path)

@@ -685,3 +685,41 @@ def test_another_programs_database_is_refused_before_it_is_touched(tmp_path: Pat
     with pytest.raises(NaviewerError, match="not a naviewer database"):
         Workspace.open(ws)  # for writing
     assert (ws / DB).read_bytes() == before
+
+
+def test_a_full_disk_is_said_as_such_not_as_a_permissions_problem(tmp_path: Path, monkeypatch) -> None:
+    """On a full disk the writable connection failed, the workspace opened read-only, and a detect or a decision
+    then said "fix its permissions" (a bad-input probe, session 27): the reason is kept and said."""
+    import sqlite3
+
+    import naviewer.workspace.store as store_module
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace import Workspace
+
+    ws = tiny_workspace(tmp_path / "ws")
+    real = sqlite3.connect
+
+    class Full:  # the writable connection: WAL needs new files, and the disk has no room
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, *args):
+            if "journal_mode=WAL" in sql:
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.conn.execute(sql, *args)
+
+        def close(self):
+            self.conn.close()
+
+    def connect(path, *args, **kwargs):
+        conn = real(path, *args, **kwargs)
+        return conn if kwargs.get("uri") else Full(conn)
+
+    monkeypatch.setattr(store_module.sqlite3, "connect", connect)
+    with Workspace.open(ws) as opened:
+        assert opened.store.read_only
+        with pytest.raises(NaviewerError, match="the disk is full") as caught:
+            opened.store.check_writable()
+        assert "permissions" not in caught.value.message
+        with pytest.raises(NaviewerError, match="cannot write the workspace database: the disk is full"):
+            opened.store.set_review([0], "confirmed", "alice")

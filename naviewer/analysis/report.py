@@ -206,10 +206,8 @@ def render_report(
 
 
 def write_report(session: AnalysisSession, path: os.PathLike | str, **kwargs: Any) -> Path:
-    """Write :func:`render_report` atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(session, **kwargs), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write :func:`render_report` atomically (:func:`naviewer.io.atomic_write_text`: a failed write, a full disk,
+    leaves no temporary file and names the report; it left ``REPORT.tmp`` and said "the disk is full" alone)."""
+    from naviewer.io import atomic_write_text
+
+    return atomic_write_text(Path(path), render_report(session, **kwargs))

@@ -22,7 +22,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -50,11 +50,10 @@ class ExportSummary:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-        handle.write("\n")
-    os.replace(tmp, path)
+    """``data`` as JSON at ``path``, whole or not at all (no temporary left on a failed write)."""
+    from naviewer.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def export_crafted(

@@ -52,3 +52,33 @@ def test_the_summary_counts_read_as_flags_and_samples_and_kept_is_listed_once(tm
     text = write_report(s, tmp_path / "r.html", export_summary={"kept": 290, "removed": 10}).read_text()
     assert f"0 of the {flagged:,} flags · " in text and f"of all {s.n:,} samples" in text
     assert text.count("<th>kept</th>") == 1
+
+
+def test_a_report_that_cannot_be_written_leaves_nothing_and_names_itself(tmp_path, monkeypatch) -> None:
+    """`review --report` on a full disk said "the disk is full" alone and left r.html.tmp behind (a bad-input probe,
+    session 27): the error names the report, and no temporary file stays."""
+    import errno
+
+    import pytest
+
+    import naviewer.io as io_module
+
+    class FullDisk:
+        def __init__(self, path, mode="r", *args, **kwargs):
+            self.handle = open(path, mode, *args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io_module, "open", FullDisk, raising=False)
+    target = tmp_path / "r.html"
+    with pytest.raises(OSError) as caught:
+        write_report(make_demo_session(), target)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []

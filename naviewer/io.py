@@ -90,6 +90,19 @@ def atomic_path(target: PathLike, fsync: bool = True) -> Iterator[Path]:
         raise
 
 
+def byte_size(n: float) -> str:
+    """``n`` bytes in the unit that shows it ("0 bytes", "6.1 KiB", "2.4 GiB"): "need 0.0 MiB, the disk has 0.0 MiB
+    free" said nothing (a bad-input probe, session 27)."""
+    n = max(0.0, float(n))
+    if n < 1024:
+        return f"{int(n):,} byte{'' if int(n) == 1 else 's'}"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024.0
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.1f} {unit}"
+    return f"{n:,.1f} TiB"  # pragma: no cover - the loop returns
+
+
 def atomic_write_bytes(path: PathLike, data: bytes, fsync: bool = True) -> Path:
     with atomic_path(path, fsync=fsync) as tmp:
         with open(tmp, "wb") as handle:

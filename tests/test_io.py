@@ -119,3 +119,11 @@ def test_digits_names_the_demos_grey_16px_digits() -> None:
     rgb = np.asarray(digits.image(0))
     assert rgb.ndim == 2 or np.array_equal(rgb[..., 0], rgb[..., 1])  # grey
     assert is_builtin(" digits ") and has_split("digits", "test") and peek_class_names("digits")[0] == "0"
+
+
+def test_byte_sizes_read_in_the_unit_that_shows_them():
+    """"they need 0.0 MiB, the disk has 0.0 MiB free" said nothing (a bad-input probe, session 27)."""
+    from naviewer.io import byte_size
+
+    assert byte_size(0) == "0 bytes" and byte_size(1) == "1 byte" and byte_size(1023) == "1,023 bytes"
+    assert byte_size(6272) == "6.1 KiB" and byte_size(3 * 2**20) == "3.0 MiB" and byte_size(2.5 * 2**30) == "2.5 GiB"

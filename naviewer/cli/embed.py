@@ -182,5 +182,7 @@ def _check_space(out: str, needed: int) -> None:
     free = shutil.disk_usage(folder).free
     margin = 1 << 20
     if free < needed + margin:
-        raise NaviewerError(f"not enough free space for the embeddings: they need {needed / 2**20:,.1f} MiB, "
-                            f"the disk has {free / 2**20:,.1f} MiB free", Path(out))
+        from naviewer.io import byte_size
+
+        raise NaviewerError(f"not enough free space for the embeddings: they need {byte_size(needed)} and "
+                            f"{byte_size(margin)} to spare, the disk has {byte_size(free)} free", Path(out))

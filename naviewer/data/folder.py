@@ -40,6 +40,11 @@ def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
+def _metadata(name: str) -> bool:
+    """A system's own hidden file (macOS's .DS_Store and ._AppleDouble companions): skipped without a word."""
+    return name == ".DS_Store" or name.startswith("._")
+
+
 class _TreeWalk:
     """Every image file of every class folder, walked once per dataset with real paths resolved.
 
@@ -59,6 +64,7 @@ class _TreeWalk:
         self.warnings: list[str] = []
         #: keys of the files in class folders without an image extension (skipped; counted in one warning)
         self.other_files: list[str] = []
+        self.hidden: list[str] = []  # hidden files and folders skipped (said once, metadata aside)
         self._seen_dirs: dict[tuple[int, int], tuple[int, str]] = {}  # folder -> (label, key) where first read
         self._linked: dict[str, tuple[int, str]] = {}  # real path -> (label, key) of files reached through a link
         self._skip_class: set[int] = set()
@@ -125,6 +131,8 @@ class _TreeWalk:
             raise NaviewerError(f"cannot list a folder: {exc.strerror or exc}", folder) from None
         for entry in entries:
             if not _visible(entry.name):
+                if not _metadata(entry.name):  # a real image named .x.png, an .ipynb_checkpoints/ folder: skipped in
+                    self.hidden.append(self._key(entry.path))  # silence before (a bad-input probe, session 27)
                 continue
             try:
                 is_dir = entry.is_dir()
@@ -250,6 +258,12 @@ class ImageFolderDataset(FileBackedDataset):
             warnings.warn(f"{root}: {message}", DatasetWarning, stacklevel=2)
         if len(walk.warnings) > 20:
             warnings.warn(f"{root}: {len(walk.warnings) - 20} more skipped links", DatasetWarning, stacklevel=2)
+        hidden = [shown(k) for k in walk.hidden] + [f"{p.name}/" for p in sorted(root.iterdir())
+                                                    if p.is_dir() and not _visible(p.name) and not _metadata(p.name)]
+        if hidden:
+            warnings.warn(f"{root}: {len(hidden):,} hidden file(s) or folder(s) (names starting with '.') were skipped "
+                          f"({', '.join(hidden[:3])}{', ...' if len(hidden) > 3 else ''}): rename without the dot to "
+                          "include them", DatasetWarning, stacklevel=2)
         others = walk.other_files
         if others:  # skipped without a count before (a sweep): a short dataset said nothing about why
             warnings.warn(f"{root}: {len(others):,} file(s) in the class folders are not images naviewer reads and "

@@ -119,7 +119,10 @@ def _check(dest: str, value: Any) -> None:
 NOT_EMPTY = {"out": "--out", "run": "--run", "reviewer": "--reviewer", "embeddings": "--embeddings", "tag": "--tag",
              # "no dataset given (empty path)" named no option, and new said it after registering every sample
              "dataset": "--dataset", "test_dataset": "--test-dataset", "train_dataset": "--train-dataset",
-             "knn_dataset": "--knn-dataset", "knn_test_dataset": "--knn-test-dataset"}
+             "knn_dataset": "--knn-dataset", "knn_test_dataset": "--knn-test-dataset",
+             # '' trained on the automatic device, and an empty checkpoint read as "CWD: the file is a folder" (a
+             # bad-input probe, session 27)
+             "device": "--device", "checkpoint": "--checkpoint"}
 
 
 def check_options(args: argparse.Namespace) -> None:

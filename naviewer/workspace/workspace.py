@@ -81,9 +81,13 @@ def _check_name(kind: str, name: str) -> str:
     """Run names and tags become directory/file names: keep them plain (no separators, no '..')."""
     if isinstance(name, str) and len(name) > MAX_NAME:  # a 300-character --run: "File name too long" (a sweep)
         raise NaviewerError(f"bad {kind} name: {len(name)} characters, at most {MAX_NAME} (it names files and folders)")
+    if isinstance(name, str) and name.strip(".") == "":  # '.' and '..' are made of allowed characters: say why
+        raise NaviewerError(f"bad {kind} name {name!r}: a name cannot be only dots (it names a folder)")
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        # "letters" read as any letter, and 'prüfung-1' was refused by it (a bad-input probe, session 27)
         raise NaviewerError(
-            f"bad {kind} name {name!r}: use letters, digits, '.', '_', '-', '+' (no path separators)"
+            f"bad {kind} name {name!r}: use ASCII letters (a-z, A-Z), digits, '.', '_', '-', '+' (no path "
+            "separators, no '..')"
         )
     return name
 

@@ -374,8 +374,16 @@ def test_a_workspace_inside_its_own_dataset_folder_is_refused(tmp_path: Path) ->
                                           "right-to-left override"),
                                          (["review", "{ws}", "--reviewer", "al\u200bice", "--confirm-cluster", "1"],
                                           "zero width space"),
-                                         (["run", "{ws}", "--run", "", "--epochs", "1"], "--run")],
-                         ids=["reviewer-empty", "reviewer-huge", "reviewer-bidi-override", "reviewer-zero-width", "run-empty"])
+                                         (["run", "{ws}", "--run", "", "--epochs", "1"], "--run"),
+                                         # a bad-input probe, session 27: '' trained on the automatic device, an
+                                         # empty checkpoint read as the current folder, '.' and 'ü' contradicted
+                                         # the words of the refusal
+                                         (["run", "{ws}", "--device", "", "--epochs", "1"], "--device is empty"),
+                                         (["detect", "{ws}", "--checkpoint", ""], "--checkpoint is empty"),
+                                         (["run", "{ws}", "--run", ".", "--epochs", "1"], "cannot be only dots"),
+                                         (["run", "{ws}", "--run", "prüfung-1", "--epochs", "1"], "ASCII letters")],
+                         ids=["reviewer-empty", "reviewer-huge", "reviewer-bidi-override", "reviewer-zero-width", "run-empty",
+                              "device-empty", "checkpoint-empty", "run-dot", "run-non-ascii"])
 def test_empty_or_huge_names_are_refused(tmp_path: Path, argv: list, words: str) -> None:
     """``review --reviewer ''`` became the login name, a 1 MB reviewer name was stored with every decision, and
     ``run --run ''`` became the default run name: each without a word."""

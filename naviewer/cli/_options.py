@@ -142,6 +142,10 @@ def check_options(args: argparse.Namespace) -> None:
               f"{'s' if cores != 1 else ''}: the threads wait on each other and everything slows down; "
               f"--threads {cores} or fewer is faster", file=sys.stderr)
     width, arch = getattr(args, "width", None), getattr(args, "arch", None)
+    if isinstance(width, int) and not isinstance(width, bool) and width % 4:
+        # said by the backbone without the option's name (a bad-input probe, session 27)
+        raise NaviewerError(f"--width must be a multiple of 4 (the backbone asks for it), got {width}: e.g. "
+                            f"--width {max(4, width - width % 4)}")
     if isinstance(width, int) and not isinstance(width, bool) and isinstance(arch, str) and width % 4 == 0:
         # before any folder is made: a width the machine cannot train (4096 stalled allocating ~40 GB)
         from naviewer.ssl.backbones import ARCHS, check_backbone_fits

@@ -445,6 +445,10 @@ def test_a_failed_train_start_leaves_no_empty_run_folder(tmp_path: Path) -> None
     outcome = run_cli(["train", "--dataset", data, "--out", out, "--epochs", "1", *TINY_TRAIN, "--set", "bogus=1"])
     assert outcome.code == 2 and "bogus" in outcome.err, outcome.err
     assert not out.exists()
+    # the width said by its option (the backbone's words named none; a bad-input probe, session 27)
+    outcome = run_cli(["train", "--dataset", data, "--out", out, "--epochs", "1", *TINY_TRAIN, "--width", "6"])
+    assert outcome.code == 2 and "--width must be a multiple of 4" in outcome.err, outcome.err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("change", ["deleted", "replaced", "folder-gone"])

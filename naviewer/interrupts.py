@@ -29,7 +29,17 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM reached the command line: it ends as a Ctrl-C does (clean-ups run), with status 143."""
 
 
+_TERMINATED = False  # a SIGTERM arrived (the status said at the end is 143, whichever way the command stopped)
+
+
+def terminated() -> bool:
+    """Whether this process received SIGTERM through naviewer's handlers."""
+    return _TERMINATED
+
+
 def raise_on_sigterm(signum: int, frame: object) -> None:
+    global _TERMINATED
+    _TERMINATED = True
     raise Terminated
 
 
@@ -56,15 +66,19 @@ def cancel_on_sigint(ctx: JobContext, notice: Optional[Callable[[], None]] = Non
         yield False
         return
     previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
-        yield False
-        return
+    graceful_int = previous is signal.default_int_handler
+    # SIGTERM on its own: a training started with `&` from a script has Ctrl-C ignored, and a scheduler's SIGTERM
+    # then stopped it mid-step with no checkpoint (a review, session 27)
     previous_term = signal.getsignal(signal.SIGTERM)
     graceful_term = previous_term is raise_on_sigterm
 
     def handler(signum: int, frame: object) -> None:
+        global _TERMINATED
+        if signum == signal.SIGTERM:
+            _TERMINATED = True
         if ctx.cancelled:
-            signal.signal(signal.SIGINT, previous)
+            if graceful_int:
+                signal.signal(signal.SIGINT, previous)
             if graceful_term:
                 signal.signal(signal.SIGTERM, previous_term)
             raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
@@ -72,13 +86,15 @@ def cancel_on_sigint(ctx: JobContext, notice: Optional[Callable[[], None]] = Non
         if notice is not None:
             notice()
 
-    signal.signal(signal.SIGINT, handler)
+    if graceful_int:
+        signal.signal(signal.SIGINT, handler)
     if graceful_term:
         signal.signal(signal.SIGTERM, handler)
     try:
-        yield True
+        yield graceful_int
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if graceful_int:
+            signal.signal(signal.SIGINT, previous)
         if graceful_term:
             signal.signal(signal.SIGTERM, previous_term)
 

@@ -92,10 +92,6 @@ def _one_line_warnings() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``naviewer`` command (``argv`` None) or one call of it (tests, scripts); returns the exit status."""
-    if argv is None:  # the command itself: SIGTERM ends it as Ctrl-C does, its clean-ups run (tests leave it)
-        from naviewer.interrupts import install_sigterm
-
-        install_sigterm()
     try:
         code = _dispatch(argv)
     except KeyboardInterrupt as exc:  # a Ctrl-C while the parser or a command's imports were still loading
@@ -108,9 +104,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _say_interrupted(exc: BaseException) -> int:
     """"naviewer: cancelled" (130) for Ctrl-C or a cancelled job, "naviewer: terminated" (143) for SIGTERM."""
-    from naviewer.interrupts import Terminated
+    from naviewer.interrupts import Terminated, terminated
 
-    if isinstance(exc, Terminated):
+    if isinstance(exc, Terminated) or terminated():  # raised by it, or a job it cancelled cleanly
         print("naviewer: terminated (SIGTERM); what was written so far is kept or cleaned up as after Ctrl-C",
               file=sys.stderr)
         return 143
@@ -185,6 +181,10 @@ def _dispatch(argv: Optional[Sequence[str]]) -> int:
             return run_app([])
         from naviewer.cli._options import check_options
 
+        if argv is None:  # a command (not the window, which closes itself): SIGTERM ends it as Ctrl-C does
+            from naviewer.interrupts import install_sigterm
+
+            install_sigterm()
         check_options(args)
         return int(args.func(args) or 0)
     except NaviewerError as exc:

@@ -45,6 +45,25 @@ def _metadata(name: str) -> bool:
     return name == ".DS_Store" or name.startswith("._")
 
 
+def _hidden_images(path: Path, extensions: "frozenset[str] | set[str]", limit: int = 200) -> bool:
+    """A hidden entry worth a word: an image file, or a folder holding one (looked at ``limit`` entries deep at
+    most). A .gitkeep or a .git/ is not ("rename without the dot" would have made .git a class; a review, session
+    27)."""
+    if _metadata(path.name):
+        return False
+    if path.is_file():
+        return path.suffix.lower() in extensions
+    try:
+        for count, (_folder, _dirs, files) in enumerate(os.walk(path)):
+            if any(os.path.splitext(f)[1].lower() in extensions and not _metadata(f) for f in files):
+                return True
+            if count >= limit:
+                break
+    except OSError:
+        return False
+    return False
+
+
 class _TreeWalk:
     """Every image file of every class folder, walked once per dataset with real paths resolved.
 
@@ -131,8 +150,8 @@ class _TreeWalk:
             raise NaviewerError(f"cannot list a folder: {exc.strerror or exc}", folder) from None
         for entry in entries:
             if not _visible(entry.name):
-                if not _metadata(entry.name):  # a real image named .x.png, an .ipynb_checkpoints/ folder: skipped in
-                    self.hidden.append(self._key(entry.path))  # silence before (a bad-input probe, session 27)
+                if _hidden_images(Path(entry.path), self.extensions):  # a real image named .x.png, images in an
+                    self.hidden.append(self._key(entry.path))  # .ipynb_checkpoints/: skipped in silence before
                 continue
             try:
                 is_dir = entry.is_dir()
@@ -259,11 +278,12 @@ class ImageFolderDataset(FileBackedDataset):
         if len(walk.warnings) > 20:
             warnings.warn(f"{root}: {len(walk.warnings) - 20} more skipped links", DatasetWarning, stacklevel=2)
         hidden = [shown(k) for k in walk.hidden] + [f"{p.name}/" for p in sorted(root.iterdir())
-                                                    if p.is_dir() and not _visible(p.name) and not _metadata(p.name)]
+                                                    if p.is_dir() and not _visible(p.name)
+                                                    and _hidden_images(p, extensions)]
         if hidden:
-            warnings.warn(f"{root}: {len(hidden):,} hidden file(s) or folder(s) (names starting with '.') were skipped "
-                          f"({', '.join(hidden[:3])}{', ...' if len(hidden) > 3 else ''}): rename without the dot to "
-                          "include them", DatasetWarning, stacklevel=2)
+            warnings.warn(f"{root}: {len(hidden):,} hidden image file(s) or folder(s) holding images (names starting "
+                          f"with '.') were skipped ({', '.join(hidden[:3])}{', ...' if len(hidden) > 3 else ''}): "
+                          "rename without the dot what should be read", DatasetWarning, stacklevel=2)
         others = walk.other_files
         if others:  # skipped without a count before (a sweep): a short dataset said nothing about why
             warnings.warn(f"{root}: {len(others):,} file(s) in the class folders are not images naviewer reads and "

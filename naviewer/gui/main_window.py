@@ -1554,9 +1554,10 @@ class MainWindow(QMainWindow):
                 import html
 
                 gallery = old.panel.gallery
-                gallery.show_notice(html.escape(f"Detection ready ({flags}). Pass {old.pass_id}, under review, stays "
-                                                "open: ") + f'<a href="pass:{new}">open pass {new}</a>'
-                                    + html.escape(" (Workspace ▸ Detection passes has them all)."), sticky=True)
+                # the link first: the notice keeps to two lines, and a long list of passes pushed it out of sight
+                gallery.show_notice(f'Detection ready: <a href="pass:{new}">open pass {new}</a>'
+                                    + html.escape(f" (pass {old.pass_id}, under review, stays open; {flags}; "
+                                                  "Workspace ▸ Detection passes has them all)."), sticky=True)
                 gallery.offered_pass = (path, new, result.get("run"))  # the latest Detect's: what the link opens
                 if not getattr(gallery, "offers_passes", False):
                     gallery.notice_link.connect(lambda href, g=gallery: self._open_offered_pass(g, href))

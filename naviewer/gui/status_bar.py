@@ -20,6 +20,7 @@ class ElidingStatusBar(QStatusBar):
         super().__init__(parent)
         self._permanent: list[QWidget] = []
         self._full = ""  # the message as given
+        self._shown = ""  # what this bar showed of it (a status tip shown by Qt itself is not ours to refit)
         self._until: Optional[float] = None  # when it goes (monotonic seconds), None: until replaced
         self.messageChanged.connect(self._on_message_changed)
 
@@ -42,8 +43,10 @@ class ElidingStatusBar(QStatusBar):
         self._show_fitted(timeout)
 
     def refit(self) -> None:
-        """Cut the current message again to the room it has now (call after a permanent widget changed)."""
-        if not self.currentMessage() or not self._full:
+        """Cut the current message again to the room it has now (call after a permanent widget changed). A message
+        Qt showed itself (a menu item's status tip) is left alone: refitting put the stale one back over it (a
+        review, session 27)."""
+        if not self.currentMessage() or not self._full or self.currentMessage() != self._shown:
             return
         left_ms = 0
         if self._until is not None:
@@ -55,6 +58,7 @@ class ElidingStatusBar(QStatusBar):
     def _show_fitted(self, timeout: int) -> None:
         text = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, self.room())
         self.setToolTip(self._full if text != self._full else "")
+        self._shown = text
         if text != self.currentMessage():
             super().showMessage(text, timeout)
         elif timeout:

@@ -81,10 +81,15 @@ def run_dift_training(settings: dict[str, Any], ctx: JobContext, workspace: Path
         if out.pass_id is not None and (ws.checkpoint_dir(run_name) / "last.pt").is_file():
             # every sample embedded by the run's encoder, for the Analyst's map (as the demo does): an in-training
             # pass keeps none, and the map was a paragraph over a strip of ranks (a newcomer, session 27)
+            from naviewer.jobs import JobCancelled
             from naviewer.workflows.demo import save_review_embeddings
 
             ctx.progress(0, None, "embedding every sample for the Analyst's map")
-            save_review_embeddings(ws, run_name, ctx, settings.get("device"))
+            try:  # for the map only: the training succeeded, and its failure or a Cancel here does not undo that
+                save_review_embeddings(ws, run_name, ctx, settings.get("device"))
+            except (NaviewerError, OSError, JobCancelled) as exc:
+                ctx.event("warning", message=f"the samples were not embedded for the Analyst's map ({exc or 'cancelled'})"
+                                             ": Run ▸ Detect… with the run's checkpoint draws it")
         from naviewer.workspace.runs import read_state
 
         try:  # why it ended without a review ("run too short ..."): the window says it

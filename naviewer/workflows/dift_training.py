@@ -694,7 +694,8 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     checkpoint = ws.checkpoint_dir(run) / "last.pt"
     record = next(r for r in ws.store.runs() if r["name"] == run)
     recorded = state.get("anchors_fingerprint")
-    if recorded is not None and record["config"].get("dift") and recorded != anchors_fingerprint(ws):
+    past = continued_past_verdict(ws, run)  # no detection runs again: the anchors do not matter to it (a review)
+    if recorded is not None and record["config"].get("dift") and not past and recorded != anchors_fingerprint(ws):
         # the buffer of the epochs before was built with the other anchors: going on would mix two detections
         raise NaviewerError(f"the workspace's DIFT anchors were replaced since run {run!r} started; it cannot be "
                             "resumed with other anchors: put them back, or train a new run", ws.config_path)
@@ -710,7 +711,6 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     config = DiftConfig.from_dict(dift).validate() if dift else DiftConfig()
     left_out = settings.get("exclude")  # a training that left samples out (B1, a retrain on changed decisions)
     exclude = np.asarray(left_out, dtype=np.int64) if isinstance(left_out, list) and left_out else None
-    past = continued_past_verdict(ws, run)
     if past:  # DIFT's verdict is saved (its pass): the rest of the training goes on without the detection
         write_state(ws, run, past_verdict=True)
     return DiftRun(ws, run, accept_all=bool(settings.get("accept_all")), ctx=ctx).train(

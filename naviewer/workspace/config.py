@@ -72,6 +72,8 @@ def _looks_like_dataset(folder: Path) -> bool:
             for level in (inner, *[p for p in sorted(inner.iterdir())[:5] if p.is_dir()]):
                 if any(f.suffix.lower() in _IMAGE_SUFFIXES for f in list(level.iterdir())[:50]):
                     return True
+    except NaviewerError:  # a CIFAR-10 and a CIFAR-100 side by side ("name the one to open"): a dataset all the same
+        return True
     except (OSError, ValueError):
         return False
     return False

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
@@ -147,6 +148,7 @@ class Workspace:
                 raise NaviewerError(f"cannot create a workspace here: {blocker} is a file, not a folder", path) from None
             raise NaviewerError(f"cannot create a workspace here: {describe_os_error(exc)}", path) from None
         try:
+            (staging / _STAGING_HOST).write_text(socket.gethostname(), encoding="utf-8")  # whose process this is
             for name in SUBDIRS:
                 (staging / name).mkdir()
             config: dict[str, Any] = {
@@ -166,6 +168,7 @@ class Workspace:
                     finish(staged)
                 finally:
                     staged.close()
+            (staging / _STAGING_HOST).unlink()
             if path.exists():
                 path.rmdir()  # empty (checked above); rename cannot replace a directory everywhere
             os.rename(staging, path)
@@ -359,14 +362,12 @@ class Workspace:
         try:
             dataset = open_dataset({k: v for k, v in spec.items() if k != "size"})
             now = {dataset.source_key(i) for i in range(len(dataset))}
-        except Exception:  # noqa: BLE001 - a diagnosis only: the error it adds to stands without it
-            return ""
-        n = self.store.sample_count()
-        registered = self.store.sample_values(np.arange(n), "source_key")
-        was = set(registered.values())
+            registered = list(self.store.source_keys())  # streamed in windows: one IN (...) of every id went past
+        except Exception:  # noqa: BLE001 - SQLite's parameter limit on a large set (a review, session 27); a diagnosis
+            return ""      # only: the error it adds to stands without it
+        was = set(registered)
         parts = []
-        for word, keys in (("missing", [registered[i] for i in sorted(registered) if registered[i] not in now]),
-                           ("new", sorted(now - was))):
+        for word, keys in (("missing", [key for key in registered if key not in now]), ("new", sorted(now - was))):
             if keys:
                 more = f" and {len(keys) - shown:,} more" if len(keys) > shown else ""
                 parts.append(f"{word}: {', '.join(keys[:shown])}{more}")
@@ -590,9 +591,14 @@ def _warn_label_conflicts(store: WorkspaceStore, dataset: "ImageDataset", descri
                   "copy, or expect these samples to look mislabelled", DatasetWarning, stacklevel=2)
 
 
+#: inside a staging folder: the host whose process makes it (a PID says nothing of another machine's process)
+_STAGING_HOST = ".creating-host"
+
+
 def _sweep_dead_staging(path: Path) -> None:
     """Remove ``.NAME.creating-PID-*`` staging folders of ``path`` whose process is gone (a ``new`` killed by SIGKILL
-    or a crash left them for ever; a bad-input probe, session 27). A live process's staging is left alone."""
+    or a crash left them for ever; a bad-input probe, session 27). A live process's staging is left alone, and one
+    made on another machine (a shared file system: its PID means nothing here) or whose host is not recorded."""
     try:
         leftovers = list(path.parent.glob(f".{glob_escape(path.name)}.creating-*"))
     except OSError:
@@ -601,7 +607,12 @@ def _sweep_dead_staging(path: Path) -> None:
         match = re.fullmatch(rf"\.{re.escape(path.name)}\.creating-(\d+)-[0-9a-f]+", folder.name)
         if match is None or not folder.is_dir() or _process_alive(int(match.group(1))):
             continue
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            host = (folder / _STAGING_HOST).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if host == socket.gethostname():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _process_alive(pid: int) -> bool:

@@ -678,6 +678,25 @@ def test_a_dataset_opened_as_a_workspace_is_told_to_make_one(tmp_path: Path) -> 
     (tmp_path / "empty").mkdir()
     (tmp_path / "other" / "notes").mkdir(parents=True)
     (tmp_path / "other" / "notes" / "a.txt").write_text("x")
+    cifar_pair = tmp_path / "cifar-pair"  # a CIFAR-10 and a CIFAR-100 side by side: find_cifar_dir asks which one
+    (cifar_pair / "cifar-10-batches-py").mkdir(parents=True)
+    (cifar_pair / "cifar-100-python").mkdir()
+    import naviewer.data.cifar as cifar
+
+    real = cifar.find_cifar_dir
+
+    def ambiguous(folder):
+        if Path(folder) == cifar_pair:
+            raise NaviewerError("two CIFAR datasets here: name the one to open", folder)
+        return real(folder)
+
+    cifar.find_cifar_dir = ambiguous
+    try:
+        with pytest.raises(NaviewerError) as caught:
+            read_config(cifar_pair / "workspace.toml")
+    finally:
+        cifar.find_cifar_dir = real
+    assert "not a naviewer workspace" in caught.value.message and "looks like a dataset" in caught.value.message
     for folder, dataset in ((plain, True), (split, True), (tmp_path / "empty", False), (tmp_path / "other", False)):
         with pytest.raises(NaviewerError) as caught:
             read_config(folder / "workspace.toml")

@@ -59,6 +59,9 @@ def test_hidden_and_non_image_files_are_ignored(image_tree) -> None:
     write_png(root / "loose.png", np.zeros((2, 2, 3), np.uint8))
     (root / "bee" / ".DS_Store").write_bytes(b"\0")  # a system's own metadata
     (root / "bee" / "._x.png").write_bytes(b"\0")
+    (root / "bee" / ".gitkeep").write_bytes(b"")  # no image: nothing to say (a review, session 27)
+    (root / ".git" / "objects").mkdir(parents=True)
+    (root / ".git" / "objects" / "ab").write_bytes(b"x")
     with pytest.warns(DatasetWarning) as caught:
         data = ImageFolderDataset(root)
     assert len(data) == 5 and data.class_names == ["ant", "bee", "cat"]
@@ -67,9 +70,9 @@ def test_hidden_and_non_image_files_are_ignored(image_tree) -> None:
     assert any("1 file(s) in the class folders are not images" in m and "ant/notes.txt" in m for m in said)
     # hidden images and folders are skipped and said once (a real image named .x.png went in silence; a bad-input
     # probe, session 27); macOS's .DS_Store and ._ companions stay unsaid
-    hidden = [m for m in said if "hidden file(s) or folder(s)" in m]
+    hidden = [m for m in said if "hidden image file(s)" in m]
     assert len(hidden) == 1 and "2 hidden" in hidden[0] and "ant/.hidden.png" in hidden[0] and ".cache/" in hidden[0]
-    assert not any("DS_Store" in m or "._x.png" in m for m in said)
+    assert not any("DS_Store" in m or "._x.png" in m or ".git" in m for m in said)
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "I;16", "1", "CMYK"])

@@ -610,3 +610,15 @@ def test_the_overviews_next_step_after_an_export_names_what_the_pass_offers(qtbo
     assert "Run ▸ Train… with \"Leave out" in window.overview._next_step()
     monkeypatch.setattr(window, "review_retrains", lambda: True)
     assert "Remove and retrain" in window.overview._next_step()
+
+
+def test_a_status_tip_is_not_replaced_by_the_last_message(qtbot, window):
+    """Refitting the bar's message every half second while a job ran put a stale message back over a menu item's
+    status tip (a review, session 27): a message Qt showed itself is left alone."""
+    from PySide6.QtWidgets import QStatusBar
+
+    status = window.statusBar()
+    status.showMessage("Exported to /tmp/x", 20_000)
+    QStatusBar.showMessage(status, "Open a workspace folder")  # as Qt shows a hovered action's status tip
+    status.refit()
+    assert status.currentMessage() == "Open a workspace folder"

@@ -137,3 +137,23 @@ def test_simsiam_stop_gradient():
 def test_simsiam_fixed_predictor_lr_group():
     groups = _build("simsiam").parameter_groups()
     assert [g.get("fixed_lr", False) for g in groups] == [False, True]
+
+
+def test_a_model_too_large_for_memory_is_said_by_its_settings(monkeypatch):
+    """`--set proj_hidden=100000000` printed torch's allocator words raw ("[enforce fail at alloc_cpu.cpp:127]";
+    a bad-input probe, session 27): the refusal names the settings and the memory."""
+    import pytest
+    import torch
+
+    from naviewer.errors import NaviewerError
+    from naviewer.ssl.methods import build_method
+
+    def no_room(*_a, **_k):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried "
+                           "to allocate 2560000000 bytes")
+
+    monkeypatch.setattr(torch.nn.Linear, "reset_parameters", no_room)
+    with pytest.raises(NaviewerError) as caught:
+        build_method("simclr", {"arch": "resnet10", "width": 8, "cifar_stem": True}, proj_hidden=10**8)
+    said = caught.value.message
+    assert "proj_hidden=100000000" in said and "memory" in said and "alloc_cpu" not in said

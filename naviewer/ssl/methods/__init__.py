@@ -30,8 +30,18 @@ def build_method(
     cls = method_class(name)
     try:
         return cls(backbone, settings or None)
+    except MemoryError as exc:
+        raise NaviewerError(f"{cls.name} settings {_said(settings)}: the model does not fit in this machine's memory "
+                            f"({exc or 'an allocation failed'}); lower the sizes") from None
     except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: torch refusing a negative dimension
+        if "allocate" in str(exc) and "memory" in str(exc):  # torch's own allocator words, raw (a bad-input probe,
+            raise NaviewerError(f"{cls.name} settings {_said(settings)}: the model does not fit in this machine's "
+                                "memory; lower the sizes") from None  # session 27)
         raise NaviewerError(f"bad {cls.name} settings: {exc}") from exc
+
+
+def _said(settings: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "(the defaults)"
 
 
 __all__ = [

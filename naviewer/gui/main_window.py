@@ -1554,11 +1554,18 @@ class MainWindow(QMainWindow):
                 import html
 
                 gallery = old.panel.gallery
-                # the link first: the notice keeps to two lines, and a long list of passes pushed it out of sight
-                gallery.show_notice(f'Detection ready: <a href="pass:{new}">open pass {new}</a>'
-                                    + html.escape(f" (pass {old.pass_id}, under review, stays open; {flags}; "
-                                                  "Workspace ▸ Detection passes has them all)."), sticky=True)
-                gallery.offered_pass = (path, new, result.get("run"))  # the latest Detect's: what the link opens
+                # a link for each pass, the counts beside them (DIFT's alone opened an empty pass while patchsearch's
+                # held the flags; a newcomer, session 27), first: the notice keeps to two lines
+                metrics = result.get("detector_metrics") or {}
+                passes = [("DIFT", new, int((result.get("summary") or {}).get("flagged") or 0))] + [
+                    (name, int(pid), int((metrics.get(name) or {}).get("flagged") or 0))
+                    for name, pid in (result.get("detector_passes") or {}).items()]
+                links = ", ".join(f'<a href="pass:{pid}">{html.escape(name)} {pid}</a> ({count:,})'
+                                  for name, pid, count in passes)
+                gallery.show_notice(f"Detection ready, open: {links}"
+                                    + html.escape(f". Pass {old.pass_id}, under review, stays open."), sticky=True)
+                # the latest Detect's: what the links open
+                gallery.offered_pass = (path, {pid for _n, pid, _c in passes}, result.get("run"))
                 if not getattr(gallery, "offers_passes", False):
                     gallery.notice_link.connect(lambda href, g=gallery: self._open_offered_pass(g, href))
                     gallery.offers_passes = True
@@ -1577,8 +1584,11 @@ class MainWindow(QMainWindow):
     def _open_offered_pass(self, gallery: Any, href: str) -> None:
         """The gallery notice's "open pass N" link, after a Detect that ended mid-review."""
         target = getattr(gallery, "offered_pass", None)
-        if target is not None and href == f"pass:{target[1]}":
-            self.show_analyst(*target)
+        if target is None or not href.startswith("pass:") or not href[5:].isdigit():
+            return
+        path, offered, run = target
+        if int(href[5:]) in offered:
+            self.show_analyst(path, int(href[5:]), run)
 
     # ------------------------------------------------------------------------- demo ----
     def demo_dialog(self, base: Optional[Path] = None) -> Optional[QMessageBox]:

@@ -622,3 +622,16 @@ def test_a_status_tip_is_not_replaced_by_the_last_message(qtbot, window):
     QStatusBar.showMessage(status, "Open a workspace folder")  # as Qt shows a hovered action's status tip
     status.refit()
     assert status.currentMessage() == "Open a workspace folder"
+
+
+def test_the_detect_notice_opens_any_pass_it_offers_and_no_other(qtbot, window, monkeypatch):
+    """The notice linked DIFT's pass alone, and a newcomer opened an empty pass while patchsearch's held the flags
+    (session 27): each pass of the Detect is a link, and only those open."""
+    from types import SimpleNamespace
+
+    opened = []
+    monkeypatch.setattr(window, "show_analyst", lambda path, pass_id, run: opened.append((path, pass_id, run)))
+    gallery = SimpleNamespace(offered_pass=(Path("/tmp/ws"), {7, 6, 5}, "posthoc"))
+    for href in ("pass:6", "pass:9", "pass:x", "http://example.com"):
+        window._open_offered_pass(gallery, href)
+    assert opened == [(Path("/tmp/ws"), 6, "posthoc")]

@@ -143,7 +143,7 @@ def test_a_detect_that_ends_mid_review_offers_its_pass_and_leaves_the_keys_where
     offered = f"Detection ready (DIFT pass {second.result['pass_id']}:"
     assert offered in window.log.toPlainText()
     notice = dock.panel.gallery.notice.text()
-    assert notice.startswith("Detection ready: <a") and f"DIFT pass {second.result['pass_id']}:" in notice
+    assert notice.startswith("Detection ready, open: <a") and f'href="pass:{second.result["pass_id"]}"' in notice
     # the pass a click away, when the analyst chooses (a newcomer, session 27): the notice's link opens it
     new = second.result["pass_id"]
     assert f'href="pass:{new}"' in dock.panel.gallery.notice.text()

@@ -178,7 +178,10 @@ class FineTuneGate(QWidget):
             return True, (f"Ready: remove the {plural(confirmed, 'confirmed poison')} and retrain the encoder from scratch on "
                           "the rest, with this run's recipe (a fresh encoder, not a fine-tune of this one). It takes "
                           "about as long as the original training did.")
-        return True, f"Ready: fine-tune the encoder to push the {plural(confirmed, 'confirmed poison')} apart (DIFT Eq. 7)."
+        # the other way out said before the click, not only after a fine-tune that did nothing (a newcomer, session 27)
+        return True, (f"Ready: fine-tune the encoder to push the {plural(confirmed, 'confirmed poison')} apart (DIFT Eq. "
+                      "7). Or train a fresh encoder without them: Run ▸ Train… with \"Leave out the samples confirmed "
+                      "as poisons\".")
 
     def update_gate(self) -> None:
         c = self.session.review_counts()

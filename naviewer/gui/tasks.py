@@ -226,7 +226,19 @@ def _existing_checkpoint(ws: Any, recorded: str) -> Optional[Path]:
     command ran) under the workspace or its parent."""
     path = Path(recorded).expanduser()
     candidates = [path] if path.is_absolute() else [ws.path / path, ws.path.parent / path, path.absolute()]
+    parts = path.parts
+    if "checkpoints" in parts:  # a workspace copied or moved: its own checkpoints/RUN/FILE before the original's
+        inside = ws.path.joinpath(*parts[len(parts) - 1 - parts[::-1].index("checkpoints"):])
+        if path.is_absolute() and not _inside(path, ws.path):  # (Detect… offered the other folder's encoder; a
+            candidates.insert(0, inside)                        # newcomer, session 27)
     return next((c.resolve() for c in candidates if c.is_file()), None)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(Path(folder).resolve())
+    except OSError:
+        return False
 
 
 def create_workspace(path: Path, dataset: "Optional[Path | str]", ctx: JobContext, *, anchors_per_class: int = 10,

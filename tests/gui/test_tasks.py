@@ -213,3 +213,24 @@ def test_a_digits_workspace_offers_the_demos_recipe(tmp_path):
     with Workspace.create(tmp_path / "tinted", open_dataset("demo")):
         pass
     assert "train_settings" not in tasks.workspace_summary(tmp_path / "tinted", JobContext())
+
+
+def test_a_copied_workspace_offers_its_own_checkpoint_not_the_originals(tmp_path):
+    """In a copy of a workspace, Detect… prefilled the original folder's checkpoint that the pass recorded (a
+    newcomer, session 27): where the copy holds the same checkpoints/RUN/FILE, that one is offered."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from naviewer.gui.tasks import _existing_checkpoint
+
+    original, copy = tmp_path / "ws", tmp_path / "ws-copy"
+    for folder in (original, copy):
+        (folder / "checkpoints" / "posthoc").mkdir(parents=True)
+        (folder / "checkpoints" / "posthoc" / "last.pt").write_bytes(b"")
+    recorded = str(original / "checkpoints" / "posthoc" / "last.pt")
+    assert _existing_checkpoint(SimpleNamespace(path=copy), recorded) == (copy / "checkpoints/posthoc/last.pt").resolve()
+    assert _existing_checkpoint(SimpleNamespace(path=original), recorded) == Path(recorded).resolve()
+    outside = tmp_path / "elsewhere" / "encoder.pt"  # an encoder of no workspace: as recorded
+    outside.parent.mkdir()
+    outside.write_bytes(b"")
+    assert _existing_checkpoint(SimpleNamespace(path=copy), str(outside)) == outside.resolve()

@@ -116,6 +116,8 @@ class JobsPanel(QWidget):
             fraction = 1.0  # a detection's last stage reported 99 % and its finished row kept it (a newcomer)
         if fraction is not None:
             text = f"{fraction * 100:.0f} %"
+            if job.state in (JobState.FAILED, JobState.CANCELLED):  # "failed · 100 %" read as done (a newcomer)
+                text = f"stopped at {text}"
         elif job.done:
             text = f"{job.done:g}"
         else:

@@ -374,3 +374,6 @@ def test_a_superseded_speed_estimate_leaves_no_row(qtbot, manager):
             job.cancel()
     qtbot.waitUntil(lambda: panel.item_for(estimate) is None, timeout=5000)
     assert panel.item_for(other) is not None and panel.item_for(other).text(1) == "cancelled"
+    # where it stopped, not a bare "100 %" beside "failed" or "cancelled" that read as done (a newcomer, session 27)
+    progress = panel.item_for(other).text(2)
+    assert progress.startswith("stopped at "), progress

@@ -1342,9 +1342,11 @@ class MainWindow(QMainWindow):
         try:
             with Workspace.open(self.workspace_path, read_only=True) as ws:
                 rows = ws.store.passes()
+                n = ws.store.sample_count()
         except NaviewerError as exc:
             self.state.log(f"cannot list the detection passes: {exc}")
             return []
+        from naviewer.defense.sanity import FLAG_RATE_LIMIT
         choices = []
         for row in reversed(rows):
             where = f"run {row['run']}" if row.get("run") else "no run"
@@ -1357,6 +1359,8 @@ class MainWindow(QMainWindow):
                     found = " · flagged nothing"  # not "no poison detected": the panel says it is no clean bill
                 elif isinstance(summary.get("flagged"), (int, float)):
                     found = f" · {int(summary['flagged']):,} flagged"
+                    if n and summary["flagged"] > FLAG_RATE_LIMIT * n:  # the pass's warning, a menu away from it too
+                        found += f" ({summary['flagged'] / n:.0%} of the samples: not plausible)"
                     from naviewer.analysis.reach import refused_reason
 
                     refused = refused_reason(row.get("settings"))

@@ -266,6 +266,15 @@ class AnalystPanel(QWidget):
         config = getattr(ws, "config", None) if ws is not None else None
         section = config.get("anchors") if isinstance(config, dict) else None
         trust = read_trust(self.session.settings, section, has_workspace=isinstance(config, dict), n_samples=self.session.n)
+        # a pass saved before the share warning existed is judged here as it opens (a newcomer's re-check, session 27)
+        from naviewer.defense.sanity import flag_rate_warning
+
+        mask = getattr(self.session, "flagged_mask", None)
+        flagged = int(np.asarray(mask, dtype=bool).sum()) if mask is not None and len(mask) else 0
+        name = "DIFT" if str(getattr(self.session, "method", "dift") or "dift").lower() == "dift" else self.session.method
+        share = flag_rate_warning(str(name), flagged, int(self.session.n))
+        if share is not None and not any("not plausible" in w for w in trust.warnings):
+            trust.warnings.append(share)
         others = self._other_passes_line()
         if others:
             trust.advice.append(others)

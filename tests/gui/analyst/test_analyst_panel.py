@@ -805,3 +805,31 @@ def test_a_neighbour_clicked_in_the_inspector_is_shown_from_its_top(qtbot, demo_
     neighbour.click()
     qtbot.waitUntil(lambda: inspector.sample == target, timeout=3000)
     qtbot.waitUntil(lambda: on_screen(inspector.image), timeout=3000)
+
+
+def test_a_pass_flagging_an_implausible_share_is_warned_about_when_opened_and_in_the_menu(qtbot, window, tmp_path):
+    """A pass saved before the share warning existed opened with no word of its 55 % flags, and the Detection
+    passes menu gave no hint (a newcomer's re-check, session 27): both say it."""
+    import numpy as np
+
+    from naviewer.gui.analyst_dock import AnalystDock
+    from naviewer.workspace import Workspace
+
+    from analyst_kit import folder_workspace
+
+    path = folder_workspace(tmp_path, n=40)
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        flags = np.arange(n) < n // 2  # half the set, no warning recorded with it (an older pass)
+        pass_id = ws.store.add_detection_pass("kdist", {"score": np.linspace(1, 0, n), "flagged": flags,
+                                                        "cluster": np.where(flags, 0, -1)},
+                                              {"summary": {"flagged": int(flags.sum())}})
+    window.workspace_path = path
+    label = next(text for pid, _run, text in window.pass_choices() if pid == pass_id)
+    assert "50% of the samples: not plausible" in label, label
+    dock = AnalystDock(window, path, pass_id=pass_id)
+    try:
+        warned = dock.panel.trust.warnings
+        assert not warned.isHidden() and "kdist flagged 20 of 40 samples (50%)" in warned.text()
+    finally:
+        dock.close()

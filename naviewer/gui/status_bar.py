@@ -67,6 +67,13 @@ class ElidingStatusBar(QStatusBar):
     def _on_message_changed(self, text: str) -> None:
         if not text:  # timed out or cleared
             self.setToolTip("")
+            return
+        if text != self._shown:  # shown by Qt itself (a menu item's status tip): cut with "…" too (a newcomer saw
+            fitted = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, self.room())  # them cut mid-word)
+            if fitted != text:
+                self._full, self._until, self._shown = text, None, fitted
+                self.setToolTip(text)
+                super().showMessage(fitted)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

@@ -622,6 +622,10 @@ def test_a_status_tip_is_not_replaced_by_the_last_message(qtbot, window):
     QStatusBar.showMessage(status, "Open a workspace folder")  # as Qt shows a hovered action's status tip
     status.refit()
     assert status.currentMessage() == "Open a workspace folder"
+    # and a long one is cut with "…" like the bar's own (it was cut mid-word; a newcomer, session 27)
+    tip = "Open a workspace folder: its samples, passes, decisions and runs, as the command line's commands see them " * 4
+    QStatusBar.showMessage(status, tip)
+    assert status.currentMessage().endswith("…") and status.toolTip() == tip
 
 
 def test_the_detect_notice_opens_any_pass_it_offers_and_no_other(qtbot, window, monkeypatch):

@@ -61,6 +61,27 @@ class GuideViewer(QDialog):
 
     def _on_source(self, url: QUrl) -> None:
         self.setWindowTitle(f"naviewer: user guide: {Path(url.toLocalFile()).name}")
+        if url.hasFragment():
+            self.show_section(url.fragment())
+
+    def show_section(self, fragment: str) -> bool:
+        """Scroll to the heading whose GitHub-style anchor is ``fragment`` ("what-naviewer-demo-does"): Markdown
+        headings carry no anchors in Qt's documents, and a link to a section opened its page at the top (a newcomer,
+        session 27). Whether one was found."""
+        from PySide6.QtGui import QTextCursor
+
+        wanted = fragment.lower()
+        block = self.browser.document().begin()
+        while block.isValid():
+            if block.blockFormat().headingLevel() > 0 and _anchor(block.text()) == wanted:
+                cursor = QTextCursor(block)
+                self.browser.setTextCursor(cursor)
+                bar = self.browser.verticalScrollBar()
+                bar.setValue(bar.maximum())  # then back up: the heading lands at the top, not the bottom
+                self.browser.ensureCursorVisible()
+                return True
+            block = block.next()
+        return False
 
     def open_externally(self) -> bool:
         """The page in the system's browser; where none opens, the window says so instead of doing nothing."""
@@ -70,3 +91,11 @@ class GuideViewer(QDialog):
             self.external.setToolTip(f"No browser could be started for {self.page()}; the page is shown here")
             self.external.setEnabled(False)
         return ok
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+

@@ -462,6 +462,14 @@ def test_help_opens_the_user_guide_inside_the_application(qtbot, window):
     viewer.back.click()
     assert viewer.page() == index
     assert not viewer.open_externally() and not viewer.external.isEnabled()  # no browser: said, not silent
+    # a link to a section lands on it, not at the page's top (a newcomer, session 27)
+    readme = index.parent.parent / "README.md"
+    viewer.browser.setSource(QUrl.fromLocalFile(str(readme)).resolved(QUrl("#what-naviewer-demo-does")))
+    qtbot.waitUntil(lambda: viewer.page().name == "README.md")
+    cursor = viewer.browser.textCursor()
+    assert cursor.block().text().lower().startswith("what naviewer demo does")
+    assert viewer.browser.verticalScrollBar().value() > 0
+    viewer.back.click()
     assert window.show_guide() == index and window.guide_viewer is viewer  # Help again raises the same one
     assert window.act_guide in window.menuBar().actions()[-1].menu().actions()
     viewer.close()

@@ -7,6 +7,7 @@ between each other followed in place; web links still go to the system browser.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -95,7 +96,5 @@ class GuideViewer(QDialog):
 
 def _anchor(heading: str) -> str:
     """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
-    import re
-
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 

@@ -237,11 +237,14 @@ class Job(QObject):
                 self._paused_since = None
             self._set_state(JobState.RUNNING)
 
+    def _paused_s(self, until: float) -> float:
+        """Seconds spent paused up to ``until`` (a pause still on counts to it)."""
+        return self._paused_total + (max(0.0, until - self._paused_since) if self._paused_since is not None else 0.0)
+
     def _working_clock(self) -> float:
         """Seconds of the monotonic clock less the time spent paused: what the remaining-time estimate divides by."""
         now = time.monotonic()
-        paused = self._paused_total + (now - self._paused_since if self._paused_since is not None else 0.0)
-        return now - paused
+        return now - self._paused_s(now)
 
     def wait(self, timeout_s: Optional[float] = None) -> bool:
         """Block until the worker thread ends (the GUI still needs a drain to see the outcome)."""
@@ -263,8 +266,7 @@ class Job(QObject):
         """Seconds the job has run, less the time it spent paused (the Jobs list's Time; it counted on while a
         training was paused: a newcomer, session 26)."""
         end = self.ended_at if self.ended_at is not None else time.monotonic()
-        paused = self._paused_total + (max(0.0, end - self._paused_since) if self._paused_since is not None else 0.0)
-        return max(0.0, end - self.started_at - paused)
+        return max(0.0, end - self.started_at - self._paused_s(end))
 
     @property
     def fraction(self) -> Optional[float]:

@@ -1346,7 +1346,7 @@ class MainWindow(QMainWindow):
         except NaviewerError as exc:
             self.state.log(f"cannot list the detection passes: {exc}")
             return []
-        from naviewer.defense.sanity import FLAG_RATE_LIMIT
+        from naviewer.defense.sanity import flag_rate_warning
         choices = []
         for row in reversed(rows):
             where = f"run {row['run']}" if row.get("run") else "no run"
@@ -1359,7 +1359,7 @@ class MainWindow(QMainWindow):
                     found = " · flagged nothing"  # not "no poison detected": the panel says it is no clean bill
                 elif isinstance(summary.get("flagged"), (int, float)):
                     found = f" · {int(summary['flagged']):,} flagged"
-                    if n and summary["flagged"] > FLAG_RATE_LIMIT * n:  # the pass's warning, a menu away from it too
+                    if flag_rate_warning(row["method"], int(summary["flagged"]), n):  # the pass's warning, in the menu too
                         found += f" ({summary['flagged'] / n:.0%} of the samples: not plausible)"
                     from naviewer.analysis.reach import refused_reason
 

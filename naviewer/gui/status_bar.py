@@ -55,8 +55,11 @@ class ElidingStatusBar(QStatusBar):
                 return
         self._show_fitted(left_ms)
 
+    def _fitted(self, text: str) -> str:
+        return self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, self.room())
+
     def _show_fitted(self, timeout: int) -> None:
-        text = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, self.room())
+        text = self._fitted(self._full)
         self.setToolTip(self._full if text != self._full else "")
         self._shown = text
         if text != self.currentMessage():
@@ -69,7 +72,7 @@ class ElidingStatusBar(QStatusBar):
             self.setToolTip("")
             return
         if text != self._shown:  # shown by Qt itself (a menu item's status tip): cut with "…" too (a newcomer saw
-            fitted = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, self.room())  # them cut mid-word)
+            fitted = self._fitted(text)  # them cut mid-word)
             if fitted != text:
                 self._full, self._until, self._shown = text, None, fitted
                 self.setToolTip(text)

@@ -33,7 +33,7 @@ import numpy as np
 from naviewer import __version__
 from naviewer.data.names import list_line_problem, name_problem
 from naviewer.errors import NaviewerError
-from naviewer.io import atomic_save_npy, atomic_write_json, json_loads
+from naviewer.io import _pid_alive, atomic_save_npy, atomic_write_json, json_loads
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.source_root import source_root
 from naviewer.workspace.config import (
@@ -605,7 +605,7 @@ def _sweep_dead_staging(path: Path) -> None:
         return
     for folder in leftovers:
         match = re.fullmatch(rf"\.{re.escape(path.name)}\.creating-(\d+)-[0-9a-f]+", folder.name)
-        if match is None or not folder.is_dir() or _process_alive(int(match.group(1))):
+        if match is None or not folder.is_dir() or _pid_alive(int(match.group(1))):
             continue
         try:
             host = (folder / _STAGING_HOST).read_text(encoding="utf-8").strip()
@@ -613,18 +613,6 @@ def _sweep_dead_staging(path: Path) -> None:
             continue
         if host == socket.gethostname():
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's, or cannot tell: left alone
-    return True
 
 
 def _relative(path: Path, root: Any) -> str:

@@ -273,7 +273,7 @@ class AnalystPanel(QWidget):
         flagged = int(np.asarray(mask, dtype=bool).sum()) if mask is not None and len(mask) else 0
         name = "DIFT" if str(getattr(self.session, "method", "dift") or "dift").lower() == "dift" else self.session.method
         share = flag_rate_warning(str(name), flagged, int(self.session.n))
-        if share is not None and not any("not plausible" in w for w in trust.warnings):
+        if share is not None and share not in trust.warnings:  # (a pass saved since records these very words)
             trust.warnings.append(share)
         others = self._other_passes_line()
         if others:

@@ -638,20 +638,30 @@ def test_one_undo_after_deciding_the_untriggered_flags_together_puts_them_all_ba
     assert not button.isHidden() and button.text() == "Select the 2 with no trigger"
 
 
+def _inspector_scrolled_to_its_neighbours(qtbot, s, neighbours: bool = False):
+    """(panel, inspector, the first flagged sample) with the inspector scrolled down until its image is out of view
+    (``neighbours``: once its neighbour buttons are there)."""
+    from naviewer.gui.analyst.common import on_screen
+
+    panel = _panel(qtbot, s)
+    panel.resize(1400, 520)
+    sid = int(np.flatnonzero(s.flagged_mask)[0])
+    s.set_current(sid, source=None)
+    inspector = panel.inspector
+    qtbot.waitUntil(lambda: inspector.sample == sid and (not neighbours or len(inspector.neighbour_buttons) > 0),
+                    timeout=3000)
+    bar = inspector.scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: (bar.setValue(bar.maximum()), not on_screen(inspector.image))[1], timeout=5000)
+    return panel, inspector, sid
+
+
 def test_the_inspectors_keys_do_nothing_while_its_image_is_scrolled_away(qtbot, demo_session) -> None:
     """Reading the neighbours below the image, a newcomer pressed C and confirmed an airplane the filters hid from
     the gallery (session 22): with the image out of sight the first key brings it back and decides nothing."""
     from naviewer.gui.analyst.common import on_screen
 
     s = demo_session
-    panel = _panel(qtbot, s)
-    panel.resize(1400, 520)
-    sid = int(np.flatnonzero(s.flagged_mask)[0])
-    s.set_current(sid, source=None)
-    inspector = panel.inspector
-    qtbot.waitUntil(lambda: inspector.sample == sid, timeout=3000)
-    bar = inspector.scroll.verticalScrollBar()
-    qtbot.waitUntil(lambda: (bar.setValue(bar.maximum()), not on_screen(inspector.image))[1], timeout=5000)
+    panel, inspector, sid = _inspector_scrolled_to_its_neighbours(qtbot, s)
 
     def press(key: str) -> None:
         next(k for k in inspector.shortcuts if k.key().toString() == key).activated.emit()
@@ -792,14 +802,7 @@ def test_a_neighbour_clicked_in_the_inspector_is_shown_from_its_top(qtbot, demo_
     from naviewer.gui.analyst.common import on_screen
 
     s = demo_session
-    panel = _panel(qtbot, s)
-    panel.resize(1400, 520)
-    sid = int(np.flatnonzero(s.flagged_mask)[0])
-    s.set_current(sid, source=None)
-    inspector = panel.inspector
-    qtbot.waitUntil(lambda: inspector.sample == sid and len(inspector.neighbour_buttons) > 0, timeout=3000)
-    bar = inspector.scroll.verticalScrollBar()
-    qtbot.waitUntil(lambda: (bar.setValue(bar.maximum()), not on_screen(inspector.image))[1], timeout=5000)
+    panel, inspector, sid = _inspector_scrolled_to_its_neighbours(qtbot, s, neighbours=True)
     neighbour = inspector.neighbour_buttons[0]
     target = int(neighbour.text().lstrip("#"))
     neighbour.click()

@@ -177,23 +177,6 @@ def _evaluation_section(clean: ImageDataset, clean_spec: DatasetSpec, test_spec:
     return evaluation
 
 
-def _discard(ws, existed: bool) -> None:
-    """A workspace whose setup failed half-way (bad anchors, disk full) is removed, not left behind;
-    a folder the user had made (empty) before stays, emptied."""
-    import shutil
-
-    ws.close()
-    root = Path(ws.path)
-    if not existed:
-        shutil.rmtree(root, ignore_errors=True)
-        return
-    for child in list(root.iterdir()) if root.is_dir() else []:
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
-
-
 def draw_workspace_anchors(labels: np.ndarray, per_class: int, seed: int, candidates: Optional[np.ndarray] = None):
     from naviewer.defense.anchors import draw_anchors
 
@@ -323,9 +306,10 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
                      "note": "drawn before poisoning and excluded from it; source ids are clean-set ids"}
     full = CraftResult(combined, gt)
 
-    existed = Path(path).expanduser().exists()
-    ws = Workspace.create(path, None, settings=settings, ctx=ctx)
-    try:
+    written_anchors: list = []
+
+    def finish(ws) -> None:  # in the staging folder: the workspace appears whole or not at all (a SIGKILL
+        # between the rename and these sections left a crafted workspace without anchors; session 27's probe)
         out = ws.path / DATASET_DIR
         summary = export_crafted(full, out, ctx)
         from naviewer.attacks.export import read_ground_truth
@@ -355,10 +339,11 @@ def create_attacked_workspace(path: PathLike, clean_dataset: DatasetSpec, attack
         ws.update_config("evaluation", _evaluation_section(clean, clean_dataset, test_dataset))
         if dift:
             ws.update_config("dift", dift)
-    except BaseException:
-        _discard(ws, existed)
-        raise
-    return SetupResult(ws, anchors, int(gt.get("num_poisons", 0)), len(combined), len(anchors_clean.indices))
+        written_anchors.append(anchors)
+
+    ws = Workspace.create(path, None, settings=settings, ctx=ctx, finish=finish)
+
+    return SetupResult(ws, written_anchors[0], int(gt.get("num_poisons", 0)), len(combined), len(anchors_clean.indices))
 
 
 # -- what other workflows read back ------------------------------------------------------------

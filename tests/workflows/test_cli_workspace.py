@@ -209,3 +209,36 @@ def test_the_target_class_can_be_named(tmp_path, capsys):
     assert resolve_target("1", ["cat", "dog"]) == 1 and resolve_target(None, []) is None
     with pytest.raises(NaviewerError, match="no class names"):
         resolve_target("dog", [])
+
+
+def test_an_attacked_workspace_is_whole_before_it_appears(tmp_path, tiny_data, monkeypatch):
+    """`new --attack` wrote its crafted set, [anchors], [attack], [evaluation] and [dift] after the staging folder was
+    renamed: a SIGKILL in between left a workspace without them (a bad-input probe, session 27). Every write lands in
+    the hidden staging folder now, and a failure there leaves nothing, not even a half-crafted dataset."""
+    from naviewer.errors import NaviewerError
+
+    written_in: list[str] = []
+    real = Workspace.update_config
+
+    def spy(self, section, values):
+        written_in.append(self.path.name)
+        assert not (tmp_path / "a").exists()  # nothing at the final path while the sections are written
+        return real(self, section, values)
+
+    monkeypatch.setattr(Workspace, "update_config", spy)
+    settings = [f"--attack-setting={k}={v}" for k, v in PATCH.items() if k not in ("rate", "target")]
+    assert main(["new", str(tmp_path / "a"), "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1",
+                 *settings]) == 0
+    assert written_in and all(name.startswith(".a.creating-") for name in written_in), written_in
+    with Workspace.open(tmp_path / "a") as ws:
+        assert {"anchors", "attack", "evaluation", "dift"} <= set(ws.config)
+
+    def broken(self, section, values):
+        if section == "evaluation":
+            raise NaviewerError("the disk is full", self.path)
+        return real(self, section, values)
+
+    monkeypatch.setattr(Workspace, "update_config", broken)
+    assert main(["new", str(tmp_path / "b"), "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1",
+                 *settings]) == 2
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.creating-*"))

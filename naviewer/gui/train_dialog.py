@@ -68,6 +68,12 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULTS: dict[str, Any] = {"method": "simclr", "augment_recipe": "", "epochs": 100, "batch_size": 256, "lr": None,
                             "device": "auto", "arch": DEFAULT_BACKBONE["arch"], "width": DEFAULT_BACKBONE["width"],
                             "image_size": DEFAULT_IMAGE_SIZE}
+#: a first training on a machine without a GPU starts from these instead: ResNet-18 width 64 at batch 256 took minutes
+#: a step on a 2-core CPU and every newcomer (sessions 21-27) had to find Width and Batch size first. ResNet-10 width
+#: 16 at batch 128 is the recipe that formed a backdoor on the CIFAR subset here (results.md, session 26)
+CPU_DEFAULTS: dict[str, Any] = {"arch": "resnet10", "width": 16, "batch_size": 128}
+CPU_NOTE = ("No GPU here: the form starts from a CPU-sized encoder (ResNet-10, width 16, batch 128; about 25 s an "
+            "epoch for 4,000 images at 32 px on 2 cores). ResNet-18 width 64 is the standard network, for a GPU.")
 
 
 def _parse_int(text: str, name: str, low: int, high: int) -> tuple[Optional[int], Optional[str]]:
@@ -284,6 +290,12 @@ class TrainDialog(QDialog):
         # Train button from under the mouse (a newcomer, session 25)
         self.estimate_label.setMinimumHeight(3 * self.estimate_label.fontMetrics().lineSpacing() + 4)
         self.estimate_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.cpu_note = QLabel(CPU_NOTE)
+        self.cpu_note.setObjectName("hintLabel")
+        self.cpu_note.setWordWrap(True)
+        self.cpu_note.hide()
+        # a first training only: settings the user chose before (initial) are theirs to keep
+        self._cpu_preset_pending = not initial
         self.estimate_button = QPushButton("Measure speed")
         self.estimate_button.setToolTip("time a few training steps of this choice on a sample of the images "
                                         "(in the background) and estimate the time an epoch takes")
@@ -315,6 +327,7 @@ class TrainDialog(QDialog):
         if source_description:
             layout.addWidget(self.source_label)
         layout.addLayout(form)
+        layout.addWidget(self.cpu_note)
         layout.addWidget(self.error_label)
         layout.addWidget(self.warning_label)
         # the space a hidden warning leaves goes here: without it the form's rows moved down 16 px as the warning
@@ -337,6 +350,8 @@ class TrainDialog(QDialog):
         self._settings: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self._method_changed()
+        if self.available_devices is not None:
+            self._offer_cpu_preset()
 
     @property
     def ok_button(self):
@@ -367,9 +382,27 @@ class TrainDialog(QDialog):
     def set_available_devices(self, devices: Iterable[str]) -> None:
         """Called when the background device probe answers; re-checks the device choice."""
         self.available_devices = tuple(devices)
+        self._offer_cpu_preset()
         self._revalidate()
         if self._shown:
             self._first_measure()
+
+    def _offer_cpu_preset(self) -> None:
+        """Once the devices are known, a first training on a CPU-only machine starts from :data:`CPU_DEFAULTS`,
+        unless the user already changed the encoder, its width or the batch, or chose a GPU device."""
+        if not self._cpu_preset_pending:
+            return
+        self._cpu_preset_pending = False
+        if set(self.available_devices or ()) - {"cpu"} or self.device.currentData() not in ("auto", "cpu"):
+            return
+        untouched = (self.arch.currentData() == DEFAULTS["arch"] and self.width_box.currentText() == str(DEFAULTS["width"])
+                     and self.batch_size.text() == str(DEFAULTS["batch_size"]))
+        if not untouched:
+            return
+        self.arch.setCurrentIndex(max(0, self.arch.findData(CPU_DEFAULTS["arch"])))
+        self.width_box.setCurrentText(str(CPU_DEFAULTS["width"]))
+        self.batch_size.setText(str(CPU_DEFAULTS["batch_size"]))
+        self.cpu_note.show()
 
     def _method_changed(self, _index: int = 0) -> None:
         method = self.method.currentData()

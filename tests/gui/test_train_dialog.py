@@ -126,7 +126,8 @@ def test_the_recipe_reaches_the_training_config():
 def test_the_forms_rows_stay_put_when_the_cpu_warning_goes(qtbot):
     """Picking ResNet-10 hid the "slow on a CPU" warning below the form and the rows moved down 16 px: a newcomer's
     next click opened the Encoder list instead of Width. The freed space goes below the form."""
-    dialog = TrainDialog(n_samples=980, available_devices=["cpu"], source_description="Workspace: /data/ws1")
+    dialog = TrainDialog(n_samples=980, initial={"batch_size": 256}, available_devices=["cpu"],
+                         source_description="Workspace: /data/ws1")  # initial: no CPU preset, the user's own choice
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
@@ -140,3 +141,40 @@ def test_the_forms_rows_stay_put_when_the_cpu_warning_goes(qtbot):
     dialog.width_box.setCurrentText("16")
     qtbot.waitUntil(lambda: not dialog.warning_label.isVisible(), timeout=2000)
     assert rows() == before
+
+
+def test_a_first_training_on_a_cpu_starts_from_a_cpu_sized_encoder(qtbot):
+    """ResNet-18 width 64 at batch 256 took minutes a step on a 2-core CPU, and every newcomer had to find Width and
+    Batch size first (sessions 21-27). Without a GPU a first training starts from ResNet-10 width 16 at batch 128 and
+    says so; the user's earlier choice, a GPU, or a field changed before the device probe answered is kept."""
+    from naviewer.gui.train_dialog import CPU_DEFAULTS
+
+    def backbone(dialog):
+        settings = dialog.settings()
+        return settings["backbone"]["arch"], settings["backbone"]["width"], settings["batch_size"]
+
+    cpu = (CPU_DEFAULTS["arch"], CPU_DEFAULTS["width"], CPU_DEFAULTS["batch_size"])
+    first = TrainDialog(n_samples=1000, available_devices=["cpu"])
+    qtbot.addWidget(first)
+    assert backbone(first) == cpu and first.cpu_note.isVisibleTo(first) and not first.warning_label.isVisibleTo(first)
+
+    probed_later = TrainDialog(n_samples=1000)  # the window's probe answers after the dialog opened
+    qtbot.addWidget(probed_later)
+    assert backbone(probed_later) == ("resnet18", 64, 256)
+    probed_later.set_available_devices(["cpu"])
+    assert backbone(probed_later) == cpu
+    probed_later.set_available_devices(["cpu"])  # once only: a later answer does not undo the user's edits
+    probed_later.batch_size.setText("64")
+    probed_later.set_available_devices(["cpu"])
+    assert backbone(probed_later)[2] == 64
+
+    for kwargs in ({"available_devices": ["cpu", "cuda"]}, {"available_devices": ["cpu"], "initial": {"epochs": 50}}):
+        kept = TrainDialog(n_samples=1000, **kwargs)
+        qtbot.addWidget(kept)
+        assert backbone(kept) == ("resnet18", 64, 256) and not kept.cpu_note.isVisibleTo(kept), kwargs
+
+    edited = TrainDialog(n_samples=1000)
+    qtbot.addWidget(edited)
+    edited.width_box.setCurrentText("32")  # chosen before the probe answered
+    edited.set_available_devices(["cpu"])
+    assert backbone(edited) == ("resnet18", 32, 256) and not edited.cpu_note.isVisibleTo(edited)

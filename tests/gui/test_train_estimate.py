@@ -82,7 +82,7 @@ def test_resnet18_at_batch_256_on_a_cpu_is_warned_about_before_measuring(qtbot):
     assert cpu_warning(settings, ["cpu", "cuda"]) == ""
     assert cpu_warning({**settings, "batch_size": 64}, ["cpu"]) == ""
     assert cpu_warning({**settings, **TINY}, ["cpu"]) == ""
-    dialog = TrainDialog(available_devices=["cpu"])
+    dialog = TrainDialog(available_devices=["cpu"], initial={"batch_size": 256})  # chosen: no CPU preset
     qtbot.addWidget(dialog)
     assert not dialog.warning_label.isHidden() and "is slow" in dialog.warning_label.text()
     assert not dialog.estimate_button.isVisibleTo(dialog)  # nothing open to measure on
@@ -110,7 +110,7 @@ def test_the_dialog_measures_in_the_background_and_shows_the_epoch_time(qtbot):
 
 
 def test_a_slow_measurement_is_warned_about(qtbot):
-    dialog, _ = _dialog(qtbot, fake_estimate(60.0, []), available_devices=["cpu"])
+    dialog, _ = _dialog(qtbot, fake_estimate(60.0, []), available_devices=["cpu"], initial={"batch_size": 256})
     job = dialog.start_estimate()
     qtbot.waitSignal(job.finished, timeout=10000).wait()
     assert not dialog.warning_label.isHidden()

@@ -1430,11 +1430,20 @@ class MainWindow(QMainWindow):
                     if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}")
             self.inform("Cannot open the analyst views", text, QMessageBox.Icon.Warning)
             return None
+        from naviewer.gui.settings import analyst_view_to_reopen, remember_analyst_view, remember_reviewed_pass
+
+        panel = self.analyst_dock.panel
         if place is not None and place[0] == self.analyst_dock.pass_id:
-            self.analyst_dock.panel.restore_place(place[1])
+            panel.restore_place(place[1])
         else:
-            self.analyst_dock.panel.gallery.focus_first_pending()
-        from naviewer.gui.settings import remember_reviewed_pass
+            panel.restore_view(place[1] if place is not None else analyst_view_to_reopen(self.settings, str(workspace)))
+            panel.gallery.focus_first_pending()
+
+        def keep_view(*_args, panel=panel, key=str(workspace)) -> None:
+            remember_analyst_view(self.settings, key, panel.view())
+
+        panel.inspector.evaluation_mode_changed.connect(keep_view)
+        panel.map.colour_box.currentIndexChanged.connect(keep_view)
 
         latest = self.analyst_dock.ws.store.latest_pass_id()
         if latest is not None:

@@ -101,3 +101,26 @@ def pass_to_reopen(settings: QSettings, path: str, latest: int) -> int:
     except (TypeError, ValueError):
         return int(latest)
     return shown if then == int(latest) and 0 < shown <= int(latest) else int(latest)
+
+
+def _view_key(path: str) -> str:
+    return "analyst_view/" + _pass_key(path).split("/", 1)[1]
+
+
+def remember_analyst_view(settings: QSettings, path: str, view: dict) -> None:
+    """The Analyst panel's evaluation mode and map colouring in workspace ``path`` (``AnalystPanel.view``)."""
+    import json
+
+    settings.setValue(_view_key(path), json.dumps({"evaluation": bool(view.get("evaluation")),
+                                                   "colour": str(view.get("colour") or "")}))
+
+
+def analyst_view_to_reopen(settings: QSettings, path: str) -> dict:
+    """What :func:`remember_analyst_view` kept for ``path``; {} when nothing (or something unreadable) was kept."""
+    import json
+
+    try:
+        view = json.loads(str(settings.value(_view_key(path)) or ""))
+    except (TypeError, ValueError):
+        return {}
+    return view if isinstance(view, dict) else {}

@@ -161,3 +161,38 @@ def test_a_garbled_run_state_does_not_keep_the_workspace_closed(qtbot, window, t
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.panel is not None, timeout=10000)
     gate = window.analyst_dock.panel.finetune_gate
     assert "run's state is damaged" in gate.blocked and not gate.button.isEnabled()
+
+
+def test_evaluation_mode_and_the_maps_colouring_come_back_with_the_workspace(qtbot, window, tmp_path):
+    """A newcomer turned evaluation mode on, coloured the map by the ground truth, closed the workspace and opened it
+    again: evaluation mode was off and the map back on density rank (sessions 26-27); a job's end (the same pass
+    opened again) turned evaluation mode off too. Both are kept per workspace now."""
+    from naviewer.gui.analyst.density_map import TRUTH_MODE
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        ws.write_ground_truth({"poison_ids": [0, 1, 2]})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    assert not panel.inspector.evaluation_mode and panel.map.colour_mode == "density"
+    panel.inspector.set_evaluation_mode(True)
+    assert panel.map.colour_mode == TRUTH_MODE
+
+    window.show_analyst(path, 1)  # a job's end re-reads the workspace: the same pass again
+    assert window.analyst_dock.panel is not panel
+    panel = window.analyst_dock.panel
+    assert panel.inspector.evaluation_mode and panel.map.colour_mode == TRUTH_MODE
+
+    window.state.set_workspace(tmp_path / "other", {"samples": 3, "runs": []})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    assert panel.inspector.evaluation_mode and panel.map.colour_mode == TRUTH_MODE
+    panel.map.set_colour_mode("class")
+    panel.inspector.set_evaluation_mode(False)
+
+    window.state.set_workspace(tmp_path / "other", {"samples": 3, "runs": []})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    assert not panel.inspector.evaluation_mode and panel.map.colour_mode == "class"

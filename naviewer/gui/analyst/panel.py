@@ -655,7 +655,7 @@ class AnalystPanel(QWidget):
                 # t-SNE map and a sorted gallery while the floor was measured, session 26)
                 "filters": self.gallery.filters.spec(), "filters_open": not self.gallery.filters.isHidden(),
                 "projection": self.map.projection_box.currentData(), "projections": projections,
-                "colour": self.map.colour_mode,
+                "colour": self.map.colour_mode, "evaluation": self.inspector.evaluation_mode,
                 "splitters": (self._outer.sizes(), self._upper.sizes()) if self._sized else None}
 
     def restore_place(self, place: dict) -> None:
@@ -687,9 +687,24 @@ class AnalystPanel(QWidget):
         elif 0 <= int(place.get("tab", -1)) < self.tabs.count():
             self.tabs.setCurrentIndex(int(place["tab"]))
 
+    def view(self) -> dict:
+        """What of :meth:`place` outlives the window (kept per workspace in the settings, put back by
+        :meth:`restore_view` when the workspace is opened again): evaluation mode and the map's colouring."""
+        return {"evaluation": self.inspector.evaluation_mode, "colour": self.map.colour_mode}
+
+    def restore_view(self, view: dict) -> None:
+        """Evaluation mode and the map's colouring as they were when the workspace was last open (a newcomer
+        reopened a workspace and found evaluation mode off and the map back on density rank, sessions 26-27); a
+        colouring this pass has no data for (a detector it lacks) is left at density rank."""
+        if bool(view.get("evaluation")) != self.inspector.evaluation_mode:
+            self.inspector.set_evaluation_mode(bool(view.get("evaluation")))
+        self._restore_map({"colour": view.get("colour")})
+
     def _restore_map(self, place: dict) -> None:
         """The map's colours and projection as they were; a t-SNE is taken over from the panel before (never
         computed again here), and a projection this panel cannot show is left as it is."""
+        if place.get("evaluation") and not self.inspector.evaluation_mode:  # before the colour: truth needs it
+            self.inspector.set_evaluation_mode(True)
         colour = place.get("colour")
         if colour and colour != self.map.colour_mode and colour in self.map.colour_modes:
             self.map.set_colour_mode(colour)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -147,11 +147,17 @@ class _HistogramLayout:
         self.y_max = 1.0
         self.tooltip = plot.toolTip()
         self.title = ""
+        self.avoid: list[tuple[float, float]] = []  # x spans (data units) the legend keeps off: the cut bars
         self._shown_title: Optional[str] = None
         plot.getPlotItem().vb.sigResized.connect(lambda *_a: self.arrange())
 
-    def set(self, x_range: tuple[float, float], y_max: float, line: Optional[pg.InfiniteLine], title: str) -> None:
+    def set(self, x_range: tuple[float, float], y_max: float, line: Optional[pg.InfiniteLine], title: str,
+            avoid: Sequence[tuple[float, float]] = ()) -> None:
+        """``avoid``: the x spans of bars cut at the top of the view (they run through the whole height, so a legend
+        in a corner sat on them: a newcomer, session 27); the legend takes a corner clear of them, else the line
+        under the title."""
         self.x_range, self.y_max, self.line, self.title = x_range, max(float(y_max), 1.0), line, title
+        self.avoid = list(avoid)
         self._shown_title = None
         if line is not None and line.label is not None:
             font = QFont(line.label.textItem.font())
@@ -168,6 +174,8 @@ class _HistogramLayout:
         x0, x1 = self.x_range
         frac = (float(self.line.value()) - x0) / (x1 - x0) if self.line is not None and x1 > x0 else 0.0
         legend_left = self.line is not None and frac > 0.5
+        scale = width / (x1 - x0) if x1 > x0 else 0.0
+        avoid = [((a - x0) * scale, (b - x0) * scale) for a, b in self.avoid]
         box = None  # the legend's (x0, x1, bottom) in view pixels
         if legend is not None and legend.items:
             _compact(legend)
@@ -184,6 +192,8 @@ class _HistogramLayout:
                 for left in (legend_left, not legend_left):
                     lx0 = _MARGIN if left else width - _MARGIN - lw
                     corner = (lx0, lx0 + lw, _MARGIN + lh)
+                    if any(_span(corner[0], corner[1], a, b) for a, b in avoid):
+                        continue  # on a cut bar
                     key = (self._place_label(width, height, frac, left, corner), columns, left != legend_left)
                     if best is None or key < best[0]:
                         best = (key, columns, left, corner)
@@ -546,6 +556,8 @@ class WhyFlaggedWidget(QWidget):
             sv = sv[np.isfinite(sv)]
             if len(sv):
                 top = max(top, self._hist(plot, sv, edges, SELECTION_COLOUR, f"selected ({len(sv)})", 200))
+        # the bars above the view's top (cut) run through its whole height: the legend keeps off them
+        avoid = [(float(edges[i]), float(edges[i + 1])) for i in np.flatnonzero(counts > top)] if cut_tall else []
         threshold = (s.settings.get("threshold") or {}) if isinstance(s.settings, dict) else {}
         cut = threshold.get("value") if isinstance(threshold, dict) else None
         line = None
@@ -557,7 +569,7 @@ class WhyFlaggedWidget(QWidget):
             plot.addItem(line)
         plot.setLabel("bottom", f"{name} score (higher = more suspicious)")
         self._layouts["mindist"].set((float(edges[0]), float(edges[-1])), top, line,
-                                     f"{name}: {len(flagged):,} flagged by its score")
+                                     f"{name}: {len(flagged):,} flagged by its score", avoid=avoid)
 
     def _draw_density(self) -> None:
         plot, s = self.density_plot, self.session

@@ -390,3 +390,55 @@ def test_the_inspector_names_a_crop_outlier(qtbot):
     assert inspector.values["crop_outliers"].text() == "yes"
     inspector.show_sample(int(flagged[1]))
     assert inspector.values["crop_outliers"].text() == "no"
+
+
+def test_the_detector_histograms_legend_keeps_off_its_cut_bars(qtbot, tmp_path) -> None:
+    """Most of a patchsearch pass's scores pile in a few bars, cut at the top so the flags' bars show; on a short wide
+    panel the legend sat in the top corner right on those bars (a newcomer, session 27). It takes a corner clear of
+    every cut bar, or the line under the title."""
+    from PySide6.QtCore import QPointF
+
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(240, 7, seed=4)
+    rng = np.random.default_rng(0)
+    score = np.clip(rng.normal(0.32, 0.06, demo.n), 0.15, 0.45).astype(np.float32)
+    score[:7] = [0.51, 0.52, 0.53, 0.58, 0.59, 0.70, 0.71]
+    score[rng.permutation(np.arange(7, demo.n))[:60]] = 0.42  # a tall bar near the right, under the legend's corner
+    flagged = np.zeros(demo.n, bool)
+    flagged[:7] = True
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names))
+    try:
+        ps = ws.store.add_detection_pass("patchsearch", {"score": score, "flagged": flagged,
+                                                         "cluster": np.where(flagged, 0, -1)},
+                                         {"flagged": 7}, run="posthoc")
+        panel = AnalystPanel.from_workspace(ws, ps, images=np.asarray(demo.images), reviewer="t")
+        qtbot.addWidget(panel)
+        panel.session.set_selection(np.array([5]), source=None)
+        why = panel.why
+        why.resize(1920, 180)
+        why.show()
+        qtbot.waitExposed(why)
+        why.refresh()
+        layout = why._layouts["mindist"]
+        pad = 0.05 * float(score.max() - score.min())
+        edges = np.linspace(score.min() - pad, score.max() + pad, 41)
+        counts, _ = np.histogram(score, edges)
+        for size in ((1920, 180), (900, 180), (600, 260), (1200, 400)):
+            why.resize(*size)
+            qtbot.wait(50)
+            layout.arrange()
+            cut = [(edges[i], edges[i + 1]) for i in np.flatnonzero(counts > layout.y_max)]
+            assert cut, size  # the tall bars are cut here
+            item = why.mindist_plot.getPlotItem()
+            legend, vb = item.legend, item.vb
+            if not legend.isVisible():
+                assert "scored (240, tallest bar cut)" in item.titleLabel.text, size  # said under the title
+                continue
+            box = legend.sceneBoundingRect()
+            for a, b in cut:
+                left, right = vb.mapViewToScene(QPointF(a, 0)).x(), vb.mapViewToScene(QPointF(b, 0)).x()
+                assert right <= box.left() or left >= box.right(), (size, (left, right), box)
+    finally:
+        ws.close()

@@ -160,6 +160,10 @@ def _run(args: argparse.Namespace) -> int:
         if out.anchors:
             print(anchors_summary(out.anchors))
         _report(out, args.workspace, config.epochs, dift)
+        if exclude is not None and out.status not in ("awaiting_review",):
+            from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines
+
+            print("\n".join(leave_out_lines(leave_out_comparison(ws, run_name, len(exclude)))))
     return 0
 
 

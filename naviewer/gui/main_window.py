@@ -1766,9 +1766,25 @@ class MainWindow(QMainWindow):
                                "patches); a longer training crowds more.") + warned,
                             QMessageBox.Icon.Warning if fresh else QMessageBox.Icon.Information)
 
-        job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else ""),
+        def left_out(job: Job) -> None:  # a retrain without the confirmed poisons: read beside the reviewed encoder
+            result = job.result if isinstance(job.result, dict) else {}
+            if path is None or not result.get("run"):
+                return
+            try:
+                from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines
+                from naviewer.workspace import Workspace
+
+                with Workspace.open(path, read_only=True) as ws:
+                    lines = leave_out_lines(leave_out_comparison(ws, str(result["run"]), int(result.get("left_out") or 0)))
+            except (NaviewerError, OSError) as exc:
+                lines = [f"The training finished; its figures could not be read: {exc}"]
+            self.inform("Training without the confirmed poisons finished", "\n\n".join(lines))
+
+        leaving_out = bool(settings.get("leave_out_confirmed")) and not dift
+        job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else "")
+                             + (" without the confirmed" if leaving_out else ""),
                              resources=resources, kind="training", torch_threads=tasks.training_threads(),
-                             on_success=done if dift else None)
+                             on_success=done if dift else left_out if leaving_out else None)
         if job is None:
             return None
         job.plain_training = not dift  # without DIFT the Overview's next step is Detect on its encoder, not "flags"

@@ -142,3 +142,32 @@ def test_a_dift_training_that_flagged_nothing_says_it_and_its_warnings_in_one_bo
     assert len(boxes) == 1, boxes
     title, text = boxes[0]
     assert "did not stop the training" in text and "anchors do not separate their classes" in text
+
+
+def test_a_training_without_the_confirmed_poisons_is_read_beside_the_reviewed_encoder(qtbot, window, tmp_path,
+                                                                                       monkeypatch):
+    """Train with Leave out ended in silence: whether the backdoor went was for the analyst to dig out of two runs'
+    monitors (a newcomer, session 27). Its end says the new run's figures beside the reviewed encoder's."""
+    import json
+
+    from naviewer.workspace import Workspace
+
+    path = _workspace(tmp_path, {"start_epoch": 0})
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        for run, asr in (("train", 0.97), ("retrain", 0.08)):
+            (ws.run_dir(run) / "metrics.jsonl").write_text(
+                json.dumps({"kind": "epoch", "epoch": 5, "knn_acc": 0.9, "asr": asr}) + "\n", encoding="utf-8")
+        ws.store.add_run("detect-1", "posthoc", {"checkpoint": str(ws.path / "checkpoints" / "train" / "last.pt")})
+        ws.store.add_detection_pass("dift", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {}, run="detect-1")
+    boxes = []
+    monkeypatch.setattr(window, "inform", lambda title, text, *a, **k: boxes.append((title, text)))
+    window.workspace_path = path
+    window.training_job_factory = lambda settings, win: (lambda ctx: {"run": "retrain", "left_out": 7}, None)
+    job = window.start_training({**SETTINGS, "dift": False, "leave_out_confirmed": True})
+    assert "without the confirmed" in job.name
+    qtbot.waitUntil(lambda: bool(boxes), timeout=30000)
+    title, text = boxes[0]
+    assert "without the confirmed poisons" in title
+    assert "Trained without the 7 confirmed poisons (run retrain): kNN accuracy 90.0 %, ASR 8.0 %" in text
+    assert "(run train): kNN accuracy 90.0 %, ASR 97.0 %" in text

@@ -147,7 +147,11 @@ def test_run_leaves_out_the_confirmed_samples_for_a_retrain_after_a_posthoc_revi
         ws.store.set_review([1, 2, 3], "confirmed", "alice")
         ws.store.set_review([4], "rejected", "alice")
     assert main(["run", ws_path, "--leave-out-confirmed", "--run", "kept", *tiny]) == 0
-    assert f"leaving out the 3 samples confirmed as poisons; training on the other {n - 3:,}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"leaving out the 3 samples confirmed as poisons; training on the other {n - 3:,}" in out
+    # and its end is read: here --no-monitor recorded no evaluation (the window's box says the same lines)
+    assert "Trained without the 3 confirmed poisons (run kept): no evaluation recorded" in out
+    assert "recorded no ASR: it trained without the monitor's evaluation (--no-monitor)" in out
     with Workspace.open(ws_path) as ws:
         record = next(r for r in ws.store.runs() if r["name"] == "kept")
         assert record["config"]["exclude"] == [1, 2, 3]

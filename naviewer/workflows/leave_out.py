@@ -1,0 +1,96 @@
+"""A training without the confirmed poisons, read beside the encoder the review was made on.
+
+``naviewer run WORKSPACE --leave-out-confirmed`` and the window's Train ▸ Leave out train a fresh encoder on the
+samples a post-hoc review keeps. Their end said only "finished": whether the retrain removed the backdoor needs the
+run's last kNN accuracy and ASR next to the reviewed encoder's and the no-poison floor (a newcomer, session 27).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from naviewer.errors import NaviewerError
+from naviewer.workflows.finetune_record import last_metrics
+
+
+def reviewed_run(ws) -> Optional[str]:
+    """The workspace run whose checkpoint the reviewed post-hoc detection embedded with (None when that encoder
+    came from outside the workspace, or nothing was detected post hoc)."""
+    from naviewer.workflows.posthoc import posthoc_checkpoint
+
+    try:
+        checkpoint, _run, _tag = posthoc_checkpoint(ws)
+    except NaviewerError:
+        return None
+    parts = Path(checkpoint).parts
+    if "checkpoints" not in parts[:-1]:
+        return None
+    index = len(parts) - 1 - parts[::-1].index("checkpoints")
+    return parts[index + 1] if index + 2 < len(parts) else None
+
+
+def _epochs(metrics: Path) -> Optional[int]:
+    """The last epoch the run's records reached."""
+    from naviewer.io import json_loads
+
+    last = None
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json_loads(line)
+            except ValueError:
+                continue
+            if record.get("kind") == "epoch" and isinstance(record.get("epoch"), int):
+                last = record["epoch"]
+    return last
+
+
+def leave_out_comparison(ws, run: str, left_out: int) -> dict[str, Any]:
+    """``run``'s last kNN accuracy / ASR, the reviewed encoder's (``before``), and the workspace's floor."""
+    from naviewer.workflows.floor import read_floor
+
+    folder = ws.path / "runs"
+    before_run = reviewed_run(ws)
+    if before_run == run:
+        before_run = None
+    return {"run": run, "left_out": int(left_out), "after": last_metrics(folder / run / "metrics.jsonl"),
+            "after_epochs": _epochs(folder / run / "metrics.jsonl"), "before_run": before_run,
+            "before": last_metrics(folder / before_run / "metrics.jsonl") if before_run else {},
+            "before_epochs": _epochs(folder / before_run / "metrics.jsonl") if before_run else None,
+            "floor": read_floor(ws), "crafted": bool(ws.config.get("attack"))}
+
+
+def _figures(metrics: dict[str, float], epochs: Optional[int]) -> str:
+    parts = []
+    if "knn_acc" in metrics:
+        parts.append(f"kNN accuracy {100 * metrics['knn_acc']:.1f} %")
+    if "asr" in metrics:
+        parts.append(f"ASR {100 * metrics['asr']:.1f} %")
+    at = f" after epoch {epochs}" if epochs is not None else ""
+    return (", ".join(parts) + at) if parts else f"no evaluation recorded{at}"
+
+
+def leave_out_lines(comparison: dict[str, Any]) -> list[str]:
+    """The comparison as lines for the terminal and the window's box."""
+    c = comparison
+    lines = [f"Trained without the {c['left_out']:,} confirmed poisons (run {c['run']}): "
+             f"{_figures(c['after'], c['after_epochs'])}."]
+    if c["before_run"]:
+        lines.append(f"The encoder the review was made on (run {c['before_run']}): "
+                     f"{_figures(c['before'], c['before_epochs'])}.")
+    floor = c.get("floor")
+    if floor and "asr" in c["after"]:
+        lines.append(f"No-poison floor: ASR {100 * float(floor['asr']):.1f} % ({floor.get('protocol') or 'uniform'}): "
+                     "an ASR within about 10 points of it is what a clean training gives (retrains of one kept set "
+                     "differ by 10-20 points on the digits; results.md).")
+    elif "asr" in c["after"]:
+        lines.append("Read the ASR against the no-poison floor: naviewer run WORKSPACE --floor (Run ▸ Measure the "
+                     "no-poison floor).")
+    elif c.get("crafted"):
+        lines.append("This run recorded no ASR: it trained without the monitor's evaluation (--no-monitor).")
+    else:
+        lines.append("No ASR: naviewer measures a backdoor only with the trigger of an attack it crafted. Run ▸ "
+                     "Detect… (naviewer detect WORKSPACE --checkpoint checkpoints/RUN/last.pt) on the new encoder "
+                     "shows whether the flagged group is gone.")
+    return lines

@@ -1,0 +1,59 @@
+"""A training without the confirmed poisons is read beside the encoder the review was made on and the floor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from naviewer.data.base import ArrayDataset
+from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines, reviewed_run
+from naviewer.workspace import Workspace
+
+
+def make_dataset(n: int) -> ArrayDataset:
+    images = np.random.default_rng(0).integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+    return ArrayDataset(images, np.arange(n) % 3, ["cat", "dog", "bird"])
+
+
+def _metrics(ws, run: str, *epochs: dict) -> None:
+    folder = ws.run_dir(run)
+    with open(folder / "metrics.jsonl", "w", encoding="utf-8") as handle:
+        for i, values in enumerate(epochs, 1):
+            handle.write(json.dumps({"kind": "epoch", "epoch": i, "time": float(i), **values}) + "\n")
+        handle.write(json.dumps({"kind": "event", "event": "finished"}) + "\n")
+
+
+def _workspace(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", make_dataset(12))
+    _metrics(ws, "train", {"knn_acc": 0.5}, {"knn_acc": 0.91, "asr": 0.97})
+    ws.store.add_run("detect-1", "posthoc", {"checkpoint": str(ws.path / "checkpoints" / "train" / "last.pt")})
+    ws.store.add_detection_pass("dift", {"score": np.zeros(12), "flagged": np.zeros(12, bool)}, {}, run="detect-1")
+    _metrics(ws, "retrain", {"knn_acc": 0.9, "asr": 0.08})
+    return ws
+
+
+def test_the_retrain_is_read_beside_the_reviewed_encoder_and_the_floor(tmp_path):
+    """A retrain without the confirmed poisons said only "finished" (a newcomer, session 27): whether the backdoor
+    went needs its ASR beside the reviewed encoder's and the floor."""
+    with _workspace(tmp_path) as ws:
+        assert reviewed_run(ws) == "train"
+        comparison = leave_out_comparison(ws, "retrain", 7)
+        assert comparison["before"] == {"knn_acc": 0.91, "asr": 0.97} and comparison["before_epochs"] == 2
+        lines = leave_out_lines(comparison)
+        assert lines[0] == "Trained without the 7 confirmed poisons (run retrain): kNN accuracy 90.0 %, ASR 8.0 % after epoch 1."
+        assert lines[1] == "The encoder the review was made on (run train): kNN accuracy 91.0 %, ASR 97.0 % after epoch 2."
+        assert "naviewer run WORKSPACE --floor" in lines[2]  # no floor measured yet: how to
+        ws.update_config("floor", {"asr": 0.06, "protocol": "paper"})
+        assert leave_out_lines(leave_out_comparison(ws, "retrain", 7))[2].startswith("No-poison floor: ASR 6.0 % (paper)")
+
+
+def test_without_a_test_set_or_a_workspace_encoder_it_says_what_it_can(tmp_path):
+    with Workspace.create(tmp_path / "ws", make_dataset(12)) as ws:
+        ws.store.add_run("detect-1", "posthoc", {"checkpoint": str(tmp_path / "elsewhere" / "encoder.pt")})
+        ws.store.add_detection_pass("dift", {"score": np.zeros(12), "flagged": np.zeros(12, bool)}, {}, run="detect-1")
+        _metrics(ws, "retrain", {"loss": 4.2}, {"loss": 4.1})
+        assert reviewed_run(ws) is None  # the reviewed encoder came from outside the workspace
+        lines = leave_out_lines(leave_out_comparison(ws, "retrain", 3))
+        assert lines[0] == "Trained without the 3 confirmed poisons (run retrain): no evaluation recorded after epoch 2."
+        assert len(lines) == 2 and "an attack it crafted" in lines[1] and "Detect" in lines[1]

@@ -1498,17 +1498,24 @@ class MainWindow(QMainWindow):
 
     # -------------------------------------------------------------------- detection ----
     def _workspace_encoder(self) -> Optional[Path]:
-        """The encoder of the workspace's reviewed pass, when its checkpoint is still there (the Overview names it);
-        else the newest training of the workspace that ended (never one still running: its last.pt is half-trained)."""
+        """The newest training of the workspace that ended (never one still running: its last.pt is half-trained) when
+        it is newer than the reviewed pass's encoder: a newcomer trained a better encoder and Detect… offered the old
+        one, the paths differing only in a time stamp (session 28); else the reviewed pass's encoder while its
+        checkpoint is there (the Overview names it)."""
         found = self.state.workspace_summary.get("encoder_path")
-        if found and Path(found).is_file():
-            return Path(found)
+        reviewed = Path(found) if found and Path(found).is_file() else None
         if self.workspace_path is None:
-            return None
+            return reviewed
         from naviewer.workspace.runs import finished_checkpoints
 
         finished = finished_checkpoints(self.workspace_path)
-        return finished[0] if finished else None
+        if not finished:
+            return reviewed
+        try:
+            newer = reviewed is None or finished[0].stat().st_mtime > reviewed.stat().st_mtime
+        except OSError:
+            newer = reviewed is None
+        return finished[0] if newer else reviewed
 
     def detect_dialog(self):
         """Run ▸ Detect (post-hoc): a dialog (non-blocking) for the encoder (the open one, else the reviewed pass's) and

@@ -36,3 +36,18 @@ def test_a_checkpoint_still_training_or_cut_short_is_said_and_a_finished_one_is_
     assert cut.is_file() and live.is_file()
     window.state.set_workspace(tmp_path, {"samples": 3, "runs": []})
     assert window._workspace_encoder() == done
+
+
+def test_a_training_newer_than_the_reviewed_passs_encoder_is_offered(tmp_path, window):
+    """A newcomer trained a better encoder and Detect… offered the reviewed pass's older one, the two paths differing
+    only in a time stamp (session 28): the newest finished training is offered when it is newer."""
+    import os
+
+    old = _run(tmp_path, "simclr-old", finished=True)
+    new = _run(tmp_path, "simclr-new", finished=True)
+    os.utime(old, (1_000_000, 1_000_000))
+    window.state.set_workspace(tmp_path, {"samples": 3, "runs": [], "encoder_path": str(old)})
+    assert window._workspace_encoder() == new
+    os.utime(new, (500_000, 500_000))  # the reviewed pass's encoder is the newest: it stays
+    window.state.set_workspace(tmp_path, {"samples": 3, "runs": [], "encoder_path": str(old)})
+    assert window._workspace_encoder() == old

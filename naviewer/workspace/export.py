@@ -44,7 +44,7 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -95,6 +95,10 @@ class ExportResult:
     readme_path: Optional[Path] = None
     #: False when kept.txt lists sample keys (CIFAR pickles, demo digits, in-memory sets), not files
     entries_are_paths: bool = True
+    #: samples other passes flagged that nobody decided and this pass did not flag (kept whatever the options), and
+    #: (pass id, method, count) for each pass that has some (:func:`undecided_in_other_passes`)
+    undecided_elsewhere: int = 0
+    undecided_elsewhere_passes: tuple = ()
 
     @property
     def dropped(self) -> int:
@@ -116,7 +120,47 @@ class ExportResult:
             text += " (the workspace has no detection pass yet, so nothing was flagged: naviewer detect or run first)"
         if not self.entries_are_paths:
             text += f" (kept.txt lists sample keys, not file paths: see {README_NAME})"
+        if self.undecided_elsewhere:
+            text += "\n" + elsewhere_text(self.undecided_elsewhere, self.undecided_elsewhere_passes)
         return text
+
+
+def undecided_in_other_passes(store, pass_id: Optional[int], codes: Optional[np.ndarray] = None,
+                              ) -> tuple[int, tuple[tuple[int, str, int], ...]]:
+    """How many samples the workspace's other passes flagged that nobody has decided on and pass ``pass_id`` did not
+    flag, and (pass id, method, count) per such pass. An export's "undecided flags" are the reviewed pass's only: a
+    newcomer read "0 undecided flags kept" with three poisons undecided on other passes (session 28)."""
+    codes = store.review_codes() if codes is None else codes
+    undecided = np.isin(codes, [REVIEW_STATES.index(s) for s in UNDECIDED_STATES])
+    n = len(codes)
+    this = np.zeros(n, dtype=bool)
+    if pass_id is not None:
+        flags = store.pass_array(pass_id, "flagged")
+        if flags is not None and len(flags) == n:
+            this = np.asarray(flags, dtype=bool)
+    union = np.zeros(n, dtype=bool)
+    per: list[tuple[int, str, int]] = []
+    for info in store.passes():
+        if pass_id is not None and int(info["id"]) == int(pass_id):
+            continue
+        flags = store.pass_array(int(info["id"]), "flagged")
+        if flags is None or len(flags) != n:
+            continue
+        left = np.asarray(flags, dtype=bool) & undecided & ~this
+        if left.any():
+            per.append((int(info["id"]), str(info.get("method") or "pass"), int(left.sum())))
+            union |= left
+    return int(union.sum()), tuple(per)
+
+
+def elsewhere_text(count: int, passes: Sequence[tuple[int, str, int]]) -> str:
+    """"7 more samples flagged by other passes are undecided and kept (pass 3 patchsearch: 7); ..."."""
+    shown = ", ".join(f"pass {pid} {method}: {k:,}" for pid, method, k in list(passes)[:6])
+    more = f", and {len(passes) - 6} more passes" if len(passes) > 6 else ""
+    return (f"{count:,} more sample{'s' if count != 1 else ''} flagged by other passes "
+            f"{'are' if count != 1 else 'is'} undecided and kept ({shown}{more}): review "
+            f"{'them' if count != 1 else 'it'} there (Workspace ▸ Detection passes; naviewer review WORKSPACE "
+            "--pass ID) before trusting the cleaned set")
 
 
 class _HashingWriter:
@@ -397,6 +441,7 @@ def export_manifests(
         kept_dataset = _kept_dataset(dataset_record, n_kept)
         staged[README_NAME] = temp_path_for(out / README_NAME)
         n_dropped = int(unreviewed_flags.sum()) if drop_unreviewed_flags else 0
+        elsewhere, elsewhere_passes = undecided_in_other_passes(store, pass_id, codes)
         readme_sha = _write_text(staged[README_NAME], _readme(ws, out, dataset_record, file_root, kept_dataset is not None,
                                                               n, n_kept, int(removed.sum()), pass_id, n_dropped))
 
@@ -417,6 +462,7 @@ def export_manifests(
                 "flagged": int(flagged.sum()),
                 "unreviewed_flags": int(unreviewed_flags.sum()),
                 "unreviewed_flags_dropped": int(unreviewed_flags.sum()) if drop_unreviewed_flags else 0,
+                "undecided_flags_other_passes": elsewhere,
             },
             state_counts=state_counts,
             files={
@@ -473,6 +519,8 @@ def export_manifests(
         classes_path=out / CLASSES_NAME,
         readme_path=out / README_NAME,
         entries_are_paths=file_root is not None,
+        undecided_elsewhere=elsewhere,
+        undecided_elsewhere_passes=elsewhere_passes,
     )
 
 

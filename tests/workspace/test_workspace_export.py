@@ -76,6 +76,7 @@ def test_export_content(ws, tmp_path: Path) -> None:
     assert prov["counts"] == {
         "samples": 40, "kept": 37, "removed": 3, "removed_confirmed": 3, "flagged": 6, "unreviewed_flags": 3,
         "unreviewed_flags_dropped": 0,
+        "undecided_flags_other_passes": 0,
     }  # fmt: skip
     assert prov["review"]["per_reviewer"] == {"alice": {"confirmed": 3}, "bob": {"rejected": 1, "later": 1}}
     assert prov["review"]["audit_length"] == 5
@@ -451,3 +452,27 @@ def test_an_exports_kept_txt_opens_as_a_dataset_as_it_is(tmp_path: Path) -> None
         with pytest.raises(NaviewerError, match="outside the dataset root") as caught:
             open_dataset(result.out_dir / "kept.txt")
         assert "provenance.json" in str(caught.value) and words in str(caught.value)
+
+
+def test_undecided_flags_of_other_passes_are_counted_and_said(ws, tmp_path: Path, capsys) -> None:
+    """The export's "undecided flags" are the reviewed pass's: a newcomer read "0 undecided flags kept" while three
+    of their poisons were undecided on other passes (session 28). Those are counted, per pass, and said."""
+    from naviewer.cli import main
+    from naviewer.workspace.export import undecided_in_other_passes
+
+    _reviewed(ws)
+    n = ws.store.sample_count()
+    other = np.zeros(n, dtype=bool)
+    other[[1, 4, 7, 8, 9]] = True  # 1 confirmed, 4 this pass's own flag: neither counts; 7, 8, 9 do
+    patch = ws.store.add_detection_pass("patchsearch", {"score": np.zeros(n), "flagged": other}, {})
+    ws.store.set_review([9], "rejected", "bob")
+    dift = 2
+    assert undecided_in_other_passes(ws.store, dift) == (2, ((patch, "patchsearch", 2),))
+    result = export_manifests(ws, tmp_path / "out", pass_id=dift)
+    assert (result.undecided_elsewhere, result.unreviewed_flags) == (2, 3)
+    assert f"2 more samples flagged by other passes are undecided and kept (pass {patch} patchsearch: 2)" in result.summary()
+    provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert provenance["counts"]["undecided_flags_other_passes"] == 2
+    ws.close()
+    assert main(["export", str(tmp_path / "ws"), "--out", str(tmp_path / "out2"), "--pass", str(dift)]) == 0
+    assert "2 more samples flagged by other passes" in capsys.readouterr().out

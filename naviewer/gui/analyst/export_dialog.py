@@ -12,7 +12,7 @@ job's progress, Cancel stops it and leaves nothing in the folder, and a failure 
 from __future__ import annotations
 
 import contextlib
-
+import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
@@ -119,7 +119,8 @@ class ExportDialog(QDialog):
         row.addWidget(QLabel("Folder:"))
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)
-        self.drop_flags = QCheckBox("Also remove flags nobody has decided on (unreviewed or later)")
+        # this pass's flags only: a newcomer took "flags nobody has decided on" for every pass's (session 28)
+        self.drop_flags = QCheckBox("Also remove this pass's flags nobody has decided on (unreviewed or later)")
         self.drop_flags.toggled.connect(lambda _on: self._update_summary())
         self.write_report = QCheckBox(f"Write an HTML report of the review ({REPORT_NAME})")
         self.write_report.setChecked(True)
@@ -129,6 +130,7 @@ class ExportDialog(QDialog):
         self.verify.setChecked(True)
         self.verify.setToolTip("opens the dataset and compares it with the workspace before the manifest lists its "
                                "images; untick it when the images are not on this machine")
+        self.elsewhere = self._undecided_elsewhere()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -204,9 +206,25 @@ class ExportDialog(QDialog):
         elif "flagged" not in self.session.scores:  # a newcomer exported "1,514 kept, 0 removed" from a workspace never scanned
             text += ("<br><span style='color:#b06000'>This workspace has no detection pass yet: nothing was flagged, "
                      "so every sample is kept. Run ▸ Detect (post-hoc)… (or a training with DIFT) first.</span>")
+        if self.elsewhere[0]:
+            from naviewer.workspace.export import elsewhere_text
+
+            text += f"<br><span style='color:#b06000'>{html.escape(elsewhere_text(*self.elsewhere))}.</span>"
         if self.workspace is None:
             text += "<br><span style='color:gray'>No workspace is open: only the HTML report can be written.</span>"
         self.summary.setText(text)
+
+    def _undecided_elsewhere(self) -> tuple[int, tuple]:
+        """The samples other passes of the workspace flagged that nobody has decided on (the export keeps them)."""
+        store = getattr(self.workspace, "store", None)
+        if store is None:
+            return 0, ()
+        try:
+            from naviewer.workspace.export import undecided_in_other_passes
+
+            return undecided_in_other_passes(store, self.session.pass_id)
+        except (NaviewerError, OSError, ValueError):
+            return 0, ()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export folder", self.path_edit.text())
@@ -390,6 +408,10 @@ class ExportDialog(QDialog):
             r = self.result_record
             text += f"\n\n{r.kept:,} samples kept, {r.removal_text()}"
             text += "." if r.dropped_unreviewed_flags else f"; {r.unreviewed_flags:,} undecided flags kept."
+            if getattr(r, "undecided_elsewhere", 0):
+                from naviewer.workspace.export import elsewhere_text
+
+                text += "\n\n" + elsewhere_text(r.undecided_elsewhere, r.undecided_elsewhere_passes) + "."
             if not getattr(self.result_record, "entries_are_paths", True):
                 text += " kept.txt lists sample keys, not file paths: see README.txt."
         return text

@@ -286,3 +286,20 @@ def test_inspector_shows_the_spreading_rules_only_for_passes_that_ran_them(qtbot
     assert with_guard.values["guarded"].text() in ("True", "yes", "1")
     for key in ("poison_probability", "closure", "crop", "anchor_reach", "guarded"):
         del demo_session.scores[key]
+
+
+def test_the_export_dialog_says_what_other_passes_left_undecided(qtbot, workspace_session, tmp_path) -> None:
+    """"Also remove flags nobody has decided on" and "0 undecided flags kept" covered the open pass only, and a
+    newcomer's poisons undecided on other passes stayed in the cleaned set unnoticed (session 28): the option says
+    its scope, and the summary counts the others' undecided flags with their passes."""
+    _path, ws, session = workspace_session
+    flags = np.zeros(session.n, dtype=bool)
+    outside = np.flatnonzero(~session.flagged_mask)[:4]
+    flags[outside] = True
+    other = ws.store.add_detection_pass("lid", {"score": np.zeros(session.n), "flagged": flags}, {})
+    dialog = ExportDialog(session, ws, out_dir=tmp_path / "out")
+    qtbot.addWidget(dialog)
+    assert "this pass's flags" in dialog.drop_flags.text()
+    assert f"4 more samples flagged by other passes are undecided and kept (pass {other} lid: 4)" in dialog.summary.text()
+    dialog.export()
+    assert "4 more samples flagged by other passes" in dialog.describe(tmp_path / "out")

@@ -1670,8 +1670,12 @@ class MainWindow(QMainWindow):
             return
         env = cached_environment()
         n = self.state.samples
-        initial = (self.train_settings or self.state.workspace_summary.get("train_settings")
-                   or self._last_train_settings() or None)
+        last = self._last_train_settings()
+        initial = (self.train_settings or self.state.workspace_summary.get("train_settings") or last or None)
+        if initial is not None and "leave_out_confirmed" not in initial and "leave_out_confirmed" in last:
+            # the user's own last choice, not the default: after a restart the box came back ticked on a user who
+            # had unticked it (the workspace's run records no such choice; a newcomer, session 28)
+            initial = {**initial, "leave_out_confirmed": last["leave_out_confirmed"]}
         dialog = TrainDialog(self, initial, n_samples=n, dift_available=self.workspace_path is not None
                              and self.training_job_factory is default_training_factory,
                              confirmed=self._confirmed_count() if self.training_job_factory is default_training_factory
@@ -1729,8 +1733,11 @@ class MainWindow(QMainWindow):
             return {}
         if not isinstance(saved, dict):
             return {}
-        return {k: v for k, v in saved.items()
-                if k in DEFAULTS and (v is None or isinstance(v, (str, int, float)) and not isinstance(v, bool))}
+        out = {k: v for k, v in saved.items()
+               if k in DEFAULTS and (v is None or isinstance(v, (str, int, float)) and not isinstance(v, bool))}
+        if isinstance(saved.get("leave_out_confirmed"), bool):
+            out["leave_out_confirmed"] = saved["leave_out_confirmed"]
+        return out
 
     def start_training(self, settings: dict[str, Any]) -> Optional[Job]:
         """Start training with validated dialog settings through ``training_job_factory``."""
@@ -1739,8 +1746,12 @@ class MainWindow(QMainWindow):
             from naviewer.gui.train_dialog import DEFAULTS
 
             flat = {**settings, **{k: v for k, v in (settings.get("backbone") or {}).items() if k in ("arch", "width")}}
-            self.settings.setValue("train/last", json.dumps({k: flat.get(k) for k in DEFAULTS if k in flat},
-                                                            default=str))
+            kept = {k: flat.get(k) for k in DEFAULTS if k in flat}
+            if (settings.get("leave_out_confirmed") or not settings.get("dift") and self._confirmed_count() > 0):
+                kept["leave_out_confirmed"] = bool(settings.get("leave_out_confirmed"))  # only where it was offered
+            elif "leave_out_confirmed" in self._last_train_settings():  # else the choice made where it was stays
+                kept["leave_out_confirmed"] = self._last_train_settings()["leave_out_confirmed"]
+            self.settings.setValue("train/last", json.dumps(kept, default=str))
         except (TypeError, ValueError):
             pass
         try:

@@ -76,6 +76,11 @@ CPU_NOTE = ("No GPU here: the form starts from a CPU-sized encoder (ResNet-10, w
             "epoch for 4,000 images at 32 px on 2 cores). ResNet-18 width 64 is the standard network, for a GPU.")
 
 
+def epoch_time(seconds: float) -> str:
+    """"0:42", or "0.4 s" under a second: a small set's epoch read "0:00 an epoch" (a newcomer, session 28)."""
+    return f"{seconds:.1g} s" if seconds < 0.95 else duration(seconds)
+
+
 def _parse_int(text: str, name: str, low: int, high: int) -> tuple[Optional[int], Optional[str]]:
     text = text.strip().replace("_", "").replace(",", "")
     if not text:
@@ -205,7 +210,10 @@ class TrainDialog(QDialog):
         for name, (_settings, line) in RECIPES.items():  # (simclr-cifar)" above a bare "simclr-cifar" read as a
             self.recipe.addItem(name, name)               # duplicate (a newcomer, session 22)
             self.recipe.setItemData(self.recipe.count() - 1, line, Qt.ItemDataRole.ToolTipRole)
-        self.recipe.setCurrentIndex(max(0, self.recipe.findData(values.get("augment_recipe") or "")))
+        recipe = values.get("augment_recipe") or ""
+        if recipe == default_recipe(values["method"]):  # a run records the method's own by name: it showed the bare
+            recipe = ""                                 # "simclr-cifar" entry after a restart (a newcomer, session 28)
+        self.recipe.setCurrentIndex(max(0, self.recipe.findData(recipe)))
         self.recipe_text = QLabel()
         self.recipe_text.setObjectName("hintLabel")
         self.recipe_text.setWordWrap(True)
@@ -449,7 +457,7 @@ class TrainDialog(QDialog):
             estimate["seconds_total"] = estimate["seconds_per_epoch"] * int(self._settings.get("epochs") or 1)
             warning = slow_warning(estimate) or ("" if estimate["seconds_per_epoch"] < 60 else warning)
             self.estimate_label.setText(
-                f"Measured: about <b>{duration(estimate['seconds_per_epoch'])} an epoch</b> "
+                f"Measured: about <b>{epoch_time(estimate['seconds_per_epoch'])} an epoch</b> "
                 f"({estimate['seconds_per_step']:.2g} s a step × {estimate['steps_per_epoch']:,} steps), "
                 f"<b>{duration(estimate['seconds_total'])}</b> for {int(self._settings.get('epochs') or 1):,} epochs "
                 f"on {estimate['device']} ({estimate['encoder']}, batch {estimate['batch_size']:,}).")

@@ -424,3 +424,10 @@ def test_a_probe_whose_window_went_meanwhile_ends_quietly(qtbot, monkeypatch):
     shiboken6.delete(probe)
     run()  # no RuntimeError
     assert environment._cache == {"devices": ["cpu"]}
+
+
+def test_an_epoch_under_a_second_is_not_read_as_none():
+    """A small set's epoch read "0:00 an epoch" (a newcomer, session 28)."""
+    from naviewer.gui.train_dialog import epoch_time
+
+    assert (epoch_time(0.4), epoch_time(0.04), epoch_time(42.0), epoch_time(125.0)) == ("0.4 s", "0.04 s", "0:42", "2:05")

@@ -171,3 +171,33 @@ def test_a_training_without_the_confirmed_poisons_is_read_beside_the_reviewed_en
     assert "without the confirmed poisons" in title
     assert "Trained without the 7 confirmed poisons (run retrain): kNN accuracy 90.0 %, ASR 8.0 %" in text
     assert "(run train): kNN accuracy 90.0 %, ASR 97.0 %" in text
+
+
+def test_the_leave_out_box_keeps_the_users_last_choice_across_a_restart(qtbot, window, tmp_path, monkeypatch):
+    """Unticked and trained, the box came back ticked after a restart, and the next training left the confirmed
+    samples out unmeant (a newcomer, session 28): the user's last choice where the box was offered is kept; a
+    training where it was not offered (nothing confirmed) leaves that choice alone."""
+    from naviewer.gui.train_dialog import TrainDialog
+
+    path = _workspace(tmp_path, {"start_epoch": 0})
+    window.workspace_path = path
+    window.training_job_factory = lambda settings, win: (lambda ctx: {}, None)
+    monkeypatch.setattr(window, "_confirmed_count", lambda: 7)
+    job = window.start_training({**SETTINGS, "dift": False, "leave_out_confirmed": False})
+    qtbot.waitUntil(lambda: not job.running, timeout=30000)
+    window.train_settings = None  # a restart: the window's own memory is gone, the settings file stays
+    assert window._last_train_settings()["leave_out_confirmed"] is False
+    monkeypatch.setattr(window, "_confirmed_count", lambda: 0)
+    job = window.start_training({**SETTINGS, "dift": False, "leave_out_confirmed": False})  # not offered: kept
+    qtbot.waitUntil(lambda: not job.running, timeout=30000)
+    window.train_settings = None
+    monkeypatch.setattr(window, "_confirmed_count", lambda: 7)
+    window.state.workspace_summary["train_settings"] = {"epochs": 120, "augment_recipe": "simclr-cifar"}
+    from naviewer.gui.main_window import default_training_factory
+
+    window.training_job_factory = default_training_factory  # (the dialog offers the box only with the real trainer)
+    dialog = window.train_dialog()
+    assert isinstance(dialog, TrainDialog)
+    assert dialog.leave_out.isVisibleTo(dialog) and not dialog.leave_out.isChecked()
+    assert dialog.recipe.currentIndex() == 0  # the method's own recipe, recorded by name, reads as such
+    dialog.reject()

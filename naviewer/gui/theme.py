@@ -40,6 +40,10 @@ def _palette(theme: Theme) -> QPalette:
         QPalette.ColorRole.HighlightedText: "#ffffff",
         QPalette.ColorRole.PlaceholderText: disabled,
     }
+    # links in labels and the guide viewer: Qt's default dark blue was barely readable on the dark theme's
+    # near-black (a newcomer, session 28)
+    roles[QPalette.ColorRole.Link] = "#8ab4ff" if theme.dark else "#1a56c4"
+    roles[QPalette.ColorRole.LinkVisited] = "#c3a6ff" if theme.dark else "#6a3fb0"
     for role, colour in roles.items():
         palette.setColor(role, QColor(colour))
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):

@@ -647,3 +647,23 @@ def test_the_detect_notice_opens_any_pass_it_offers_and_no_other(qtbot, window, 
     for href in ("pass:6", "pass:9", "pass:x", "http://example.com"):
         window._open_offered_pass(gallery, href)
     assert opened == [(Path("/tmp/ws"), 6, "posthoc")]
+
+
+def test_links_read_on_both_themes():
+    """Links in labels and the guide viewer were Qt's dark blue on the dark theme's near-black (a newcomer, session
+    28): the palette's link colours keep a readable contrast with the window on both themes."""
+    from PySide6.QtGui import QPalette
+
+    from naviewer.gui.resources import load_theme
+    from naviewer.gui.theme import _palette
+
+    def luminance(colour) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        return 0.2126 * channel(colour.redF()) + 0.7152 * channel(colour.greenF()) + 0.0722 * channel(colour.blueF())
+
+    for name in ("light", "dark"):
+        palette = _palette(load_theme(name))
+        for role in (QPalette.ColorRole.Link, QPalette.ColorRole.LinkVisited):
+            a, b = sorted((luminance(palette.color(role)), luminance(palette.color(QPalette.ColorRole.Base))))
+            assert (b + 0.05) / (a + 0.05) >= 4.5, (name, role)  # WCAG AA for body text

@@ -1207,6 +1207,7 @@ class MainWindow(QMainWindow):
         the new title. The analyst panel goes (and with it its keys in Help > Keyboard shortcuts); a
         run of the old workspace that the monitor follows is let go (a running job stays attached)."""
         if self.analyst_dock is not None:
+            self._keep_analyst_view()
             self.analyst_dock.remove()
             self.analyst_dock = None
         if getattr(self, "anchors_dialog", None) is not None:
@@ -1415,6 +1416,7 @@ class MainWindow(QMainWindow):
                 place = (old.pass_id, old.panel.place()) if same else None
             except (OSError, RuntimeError, AttributeError):
                 place = None
+            self._keep_analyst_view()
             old.close()
         try:
             self.analyst_dock = AnalystDock(self, Path(workspace), pass_id, run)
@@ -1436,8 +1438,8 @@ class MainWindow(QMainWindow):
         if place is not None and place[0] == self.analyst_dock.pass_id:
             panel.restore_place(place[1])
         else:
-            panel.restore_view(place[1] if place is not None else analyst_view_to_reopen(self.settings, str(workspace)))
             panel.gallery.focus_first_pending()
+            panel.restore_view(place[1] if place is not None else analyst_view_to_reopen(self.settings, str(workspace)))
 
         def keep_view(*_args, panel=panel, key=str(workspace)) -> None:
             remember_analyst_view(self.settings, key, panel.view())
@@ -1451,6 +1453,18 @@ class MainWindow(QMainWindow):
         self._serial_at_open = self.review_serial  # decisions after this are "since the export"
         self.overview.refresh()  # its "Next:" reads this pass's review
         return self.analyst_dock.panel
+
+    def _keep_analyst_view(self) -> None:
+        """The open analyst panel's view (:meth:`AnalystPanel.view`), kept for when its workspace opens again."""
+        dock = getattr(self, "analyst_dock", None)
+        if dock is None:
+            return
+        try:
+            from naviewer.gui.settings import remember_analyst_view
+
+            remember_analyst_view(self.settings, str(dock.path), dock.panel.view())
+        except (RuntimeError, AttributeError, TypeError, ValueError):  # a panel already torn down: nothing to keep
+            pass
 
     # ---------------------------------------------------------------------- anchors ----
     def show_anchors(self, workspace: Optional[os.PathLike | str] = None):
@@ -2059,6 +2073,7 @@ class MainWindow(QMainWindow):
         if self.monitor is not None:
             self.monitor.detach()
         if getattr(self, "analyst_dock", None) is not None:
+            self._keep_analyst_view()
             self.analyst_dock.close()
         self.save_layout()
         event.accept()

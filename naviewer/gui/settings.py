@@ -111,8 +111,7 @@ def remember_analyst_view(settings: QSettings, path: str, view: dict) -> None:
     """The Analyst panel's evaluation mode and map colouring in workspace ``path`` (``AnalystPanel.view``)."""
     import json
 
-    settings.setValue(_view_key(path), json.dumps({"evaluation": bool(view.get("evaluation")),
-                                                   "colour": str(view.get("colour") or "")}))
+    settings.setValue(_view_key(path), json.dumps(view, default=str))
 
 
 def analyst_view_to_reopen(settings: QSettings, path: str) -> dict:

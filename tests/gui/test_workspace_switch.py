@@ -196,3 +196,43 @@ def test_evaluation_mode_and_the_maps_colouring_come_back_with_the_workspace(qtb
     window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
     panel = window.analyst_dock.panel
     assert not panel.inspector.evaluation_mode and panel.map.colour_mode == "class"
+
+
+def test_the_gallerys_view_the_tab_and_the_highlighted_sample_come_back_with_the_workspace(qtbot, window, tmp_path):
+    """Reopened, the panel came back on Flagged, sorted by suspicion, without the class filter, on Ranked clusters and
+    another highlighted sample (a newcomer, session 28). They come back; on another pass only what is not the pass's
+    own (Show, the sort, the class) does."""
+    import numpy as np
+
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    gallery = panel.gallery
+    gallery.set_filter("all")
+    spec = gallery.filters.spec()
+    from dataclasses import replace
+
+    gallery.filters.set_spec(replace(spec, sort="review", label=1))
+    panel.tabs.setCurrentIndex(2)
+    panel.session.set_current(7, source=None)
+    expected = (gallery._filter, gallery.filters.spec().sort, gallery.filters.spec().label)
+    assert expected == ("all", "review", 1)
+
+    window.state.set_workspace(tmp_path / "other", {"samples": 3, "runs": []})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    gallery = panel.gallery
+    assert (gallery._filter, gallery.filters.spec().sort, gallery.filters.spec().label) == expected
+    assert panel.tabs.currentIndex() == 2 and panel.session.current == 7
+
+    with Workspace.open(path) as ws:  # a newer pass: it opens, with the pass-free part of the view
+        ws.store.add_detection_pass("kdist", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {})
+    window.state.set_workspace(tmp_path / "other", {"samples": 3, "runs": []})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 2, "runs": []})
+    panel = window.analyst_dock.panel
+    assert panel.session.pass_id == 2 and panel.gallery._filter == "all"
+    assert panel.gallery.filters.spec().label == 1 and panel.session.current != 7

@@ -689,16 +689,63 @@ class AnalystPanel(QWidget):
 
     def view(self) -> dict:
         """What of :meth:`place` outlives the window (kept per workspace in the settings, put back by
-        :meth:`restore_view` when the workspace is opened again): evaluation mode and the map's colouring."""
-        return {"evaluation": self.inspector.evaluation_mode, "colour": self.map.colour_mode}
+        :meth:`restore_view` when the workspace is opened again), as plain values: evaluation mode, the map's
+        colouring, the gallery's Show and filters and sort, the tab below and the highlighted sample, with the pass
+        they belong to."""
+        spec = self.gallery.filters.spec()
+        return {"evaluation": self.inspector.evaluation_mode, "colour": self.map.colour_mode,
+                "pass": None if self.session.pass_id is None else int(self.session.pass_id),
+                "show": getattr(self.gallery, "_filter", None), "tab": int(self.tabs.currentIndex()),
+                "current": None if self.session.current is None else int(self.session.current),
+                "filters_open": not self.gallery.filters.isHidden(),
+                "filters": {"states": sorted(spec.states), "sort": spec.sort,
+                            "descending": bool(spec.descending),
+                            "cluster": None if spec.cluster is None else int(spec.cluster),
+                            "label": None if spec.label is None else int(spec.label),
+                            "ranges": {k: [float(a), float(b)] for k, (a, b) in spec.ranges.items()}}}
 
     def restore_view(self, view: dict) -> None:
-        """Evaluation mode and the map's colouring as they were when the workspace was last open (a newcomer
-        reopened a workspace and found evaluation mode off and the map back on density rank, sessions 26-27); a
-        colouring this pass has no data for (a detector it lacks) is left at density rank."""
+        """The view as it was when the workspace was last open (a newcomer reopened a workspace and found evaluation
+        mode off, the map on density rank, the gallery back on Flagged sorted by suspicion, sessions 26-28). What
+        belongs to one pass (a cluster or score range filter, the tab, the highlighted sample) comes back only on that
+        pass; what this pass cannot show (a detector's colouring it lacks, a class it has not) is left as it is."""
+        from naviewer.gui.analyst.filters import FilterSpec
+
         if bool(view.get("evaluation")) != self.inspector.evaluation_mode:
             self.inspector.set_evaluation_mode(bool(view.get("evaluation")))
         self._restore_map({"colour": view.get("colour")})
+        same = view.get("pass") is not None and view.get("pass") == self.session.pass_id
+        saved = view.get("filters")
+        try:
+            if isinstance(saved, FilterSpec):
+                spec = saved if same else FilterSpec(states=saved.states, label=saved.label, sort=saved.sort,
+                                                     descending=saved.descending)
+            elif isinstance(saved, dict):
+                ranges = {str(k): (float(v[0]), float(v[1])) for k, v in (saved.get("ranges") or {}).items()} if same else {}
+                spec = FilterSpec(cluster=saved.get("cluster") if same else None,
+                                  states=frozenset(str(s) for s in saved.get("states") or ()) or FilterSpec().states,
+                                  label=saved.get("label"), ranges=ranges, sort=str(saved.get("sort") or "suspicion"),
+                                  descending=bool(saved.get("descending")))
+            else:
+                spec = None
+        except (TypeError, ValueError, IndexError):  # the settings file is the user's to edit
+            spec = None
+        if spec is not None and spec != self.gallery.filters.spec():
+            self.gallery.filters.set_spec(spec)
+        if view.get("filters_open"):
+            self.gallery.show_filters(True)
+        show = view.get("show")  # (not Selection: the selection itself is not kept, and it would show nothing)
+        if (isinstance(show, str) and show != "selection" and self.gallery.filter_box.findData(show) >= 0
+                and show != getattr(self.gallery, "_filter", None)):
+            self.gallery.set_filter(show)
+        if not same:
+            return
+        current = view.get("current")
+        if isinstance(current, int) and 0 <= current < self.session.n:
+            self.session.set_current(current, source=None)
+        tab = view.get("tab")
+        if isinstance(tab, int) and 0 <= tab < self.tabs.count():
+            self.tabs.setCurrentIndex(tab)
 
     def _restore_map(self, place: dict) -> None:
         """The map's colours and projection as they were; a t-SNE is taken over from the panel before (never

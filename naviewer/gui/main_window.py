@@ -1605,7 +1605,18 @@ class MainWindow(QMainWindow):
                     gallery.offers_passes = True
                 return
             if result.get("detector_passes"):  # the others are a menu away: say where, and what they found
-                text = f"Detection ready ({flags}). Workspace ▸ Detection passes opens the others."
+                metrics = result.get("detector_metrics") or {}
+                flagged = {name: int((metrics.get(name) or {}).get("flagged") or 0)
+                           for name in (result.get("detector_passes") or {})}
+                best = max(flagged, key=lambda name: flagged[name]) if flagged else None
+                if not int((result.get("summary") or {}).get("flagged") or 0) and best and flagged[best]:
+                    # DIFT flagged nothing: the pass that holds flags opens (the empty DIFT pass opened while
+                    # patchsearch's held 11; a newcomer, session 28)
+                    new = int(result["detector_passes"][best])
+                    text = (f"DIFT flagged nothing; opened {best}'s pass {new} ({flagged[best]:,} flagged). "
+                            "Workspace ▸ Detection passes opens the others.")
+                else:
+                    text = f"Detection ready ({flags}). Workspace ▸ Detection passes opens the others."
                 self.state.log(text)
                 self.statusBar().showMessage(text, 30000)
             self.show_analyst(path, new, result.get("run"))

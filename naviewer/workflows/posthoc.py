@@ -232,12 +232,15 @@ def needs_images(names: Sequence[str]) -> bool:
 def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, anchors=None,
                   settings: Optional[dict] = None, truth: Optional[np.ndarray] = None,
                   ctx: Optional[JobContext] = None, encoder=None, images=None, image_size: Optional[int] = None,
-                  device=None) -> tuple[dict, dict]:
+                  device=None, encoder_warnings: Sequence[str] = ()) -> tuple[dict, dict]:
     """Registered detectors (:mod:`naviewer.defense.detectors`) over ``features``, each saved as a pass
     of its own (method = its name; scores ``score``, ``flagged``, ``cluster``, and the per-sample extras
     of :func:`pass_extras`, e.g. ``crop_density``'s densest crop), sharing one neighbour table. Returns
     (pass ids, metrics: flagged and, with the ground truth, AUROC both ways, precision, recall). ``images``
-    may be a function returning the ImageStore, called once here (the dataset is decoded only for them)."""
+    may be a function returning the ImageStore, called once here (the dataset is decoded only for them).
+    ``encoder_warnings``: what the same Detect found wrong with the encoder (collapsed embeddings, anchors that do not
+    separate their classes), saved on every pass: only the DIFT pass said so, and a newcomer read a patchsearch pass
+    of the same weak encoder, at chance, as a verdict (session 28)."""
     from naviewer.defense.detectors import DetectorInputs, make_detector
     from naviewer.defense.sanity import flag_rate_warning
     from naviewer.evaluation.detection import auroc, detection_metrics
@@ -271,13 +274,25 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
                      recall=d.recall)
         too_many = flag_rate_warning(name, int(result.flags.sum()), len(result.score))
         if too_many is not None:  # said on the pass (the Analyst's yellow box, the report) and now
-            record["warnings"] = [too_many]
             ctx.event("warning", message=f"{name}: {too_many}")
+        said = [*encoder_warnings, *([too_many] if too_many is not None else [])]
+        if said:
+            record["warnings"] = said
         record["summary"] = m
         arrays = {**result.scores_for_pass(), **pass_extras(result.extras, len(result.score))}
         passes[name] = int(ws.store.add_detection_pass(name, arrays, record, run=run))
         metrics[name] = m
     return passes, metrics
+
+
+def _encoder_warnings(result) -> list[str]:
+    """Of a DIFT pass's warnings and advice, those about the encoder rather than DIFT's own flags (its flag share, its
+    "nothing flagged" advice): the other detectors of the same Detect run on the same embeddings."""
+    from naviewer.defense.pipeline import NOTHING_FLAGGED_ADVICE
+
+    own = ("DIFT", NOTHING_FLAGGED_ADVICE)
+    notes = [*list(result.warnings), *[a for a in getattr(result, "advice", []) or [] if "separate their classes" in a]]
+    return [str(w) for w in notes if not str(w).startswith(own)]
 
 
 def available_memory() -> Optional[int]:
@@ -419,7 +434,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
         detector_passes, detector_metrics = run_detectors(
             ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
             truth=truth, ctx=ctx, encoder=encoder.backbone, images=whole_store if needs_images(detectors) else None,
-            image_size=size, device=device)
+            image_size=size, device=device, encoder_warnings=_encoder_warnings(result))
         timings["detectors"] = time.perf_counter() - start
     from naviewer.analysis.embeddings import embeddings_record
 

@@ -80,6 +80,8 @@ def test_detect_action_docks_analyst_then_posthoc_finetune_shows_before_after(qt
     window.act_detect.trigger()
     dialog = window.detect_dialog_widget          # the settings come first: nothing runs before Detect is pressed
     assert not started and Path(dialog.checkpoint_edit.text()) == checkpoint
+    for box in dialog.boxes.values():  # DIFT alone: its pass opens (and is what the post-hoc fine-tune reads)
+        box.setChecked(False)
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     job = next(j for j in started if j.name.startswith("Detect"))
     qtbot.waitSignal(job.finished, timeout=30000).wait()
@@ -299,12 +301,17 @@ def test_detect_with_other_detectors_runs_each_as_a_pass(qtbot, window, trained)
     with Workspace.open(path) as ws:
         methods = {p["method"] for p in ws.store.passes()}
     assert {"kdist", "slof"} <= methods
-    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == job.result["pass_id"],
-                    timeout=10000)
+    # DIFT's pass opens, unless it flagged nothing and another did: then the one with the most flags (session 28)
+    flagged = {name: job.result["detector_metrics"][name]["flagged"] for name in ("kdist", "slof")}
+    method, opened = "DIFT", job.result["pass_id"]
+    if not job.result["summary"].get("flagged") and max(flagged.values()):
+        method = max(flagged, key=flagged.get)
+        opened = job.result["detector_passes"][method]
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == opened, timeout=10000)
     shown = {item.method for item in detector_table(window.analyst_dock.panel.session)}
     assert {"kdist", "slof"} <= shown
     # the dock names its detector: "detection pass 3" alone sent a newcomer looking for passes 1 and 2
-    assert window.analyst_dock.dock.windowTitle().startswith(f"Analyst — DIFT pass {job.result['pass_id']}")
+    assert window.analyst_dock.dock.windowTitle().startswith(f"Analyst — {method} pass {opened}")
     assert window.detectors_chosen == ("kdist", "slof")  # ticked again next time
     # opened again, the workspace's reviewed pass names its encoder: Detect… starts from it (it started empty)
     _open(qtbot, window, path)
@@ -410,3 +417,30 @@ def test_a_finished_detect_says_what_each_of_its_passes_flagged():
               "detector_metrics": {"kdist": {"flagged": 15}, "patchsearch": {"flagged": 163}}}
     assert detection_outcome(result) == "DIFT pass 7: 0 flagged; kdist pass 5: 15; patchsearch pass 6: 163"
     assert detection_outcome({"pass_id": 3, "summary": {"flagged": 0}}) == "DIFT pass 3: 0 flagged"
+
+
+def test_a_detect_whose_dift_flagged_nothing_opens_the_pass_that_holds_flags(qtbot, window, tmp_path, monkeypatch):
+    """The empty DIFT pass opened while patchsearch's held 11 flags, found only through the passes menu (a newcomer,
+    session 28): with no review open, the detector pass with the most flags opens, and the status bar says why."""
+    from .analyst.analyst_kit import folder_workspace
+
+    from naviewer.gui import tasks
+    from naviewer.workspace import Workspace
+
+    path = folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        none = {"score": np.zeros(n), "flagged": np.zeros(n, bool)}
+        kdist = ws.store.add_detection_pass("kdist", none, {})
+        patch = ws.store.add_detection_pass("patchsearch", {**none, "flagged": np.arange(n) < 11}, {})
+        dift = ws.store.add_detection_pass("dift", none, {}, run="posthoc")
+    result = {"pass_id": dift, "run": "posthoc", "summary": {"flagged": 0, "noop": True},
+              "detector_passes": {"kdist": kdist, "patchsearch": patch},
+              "detector_metrics": {"kdist": {"flagged": 0}, "patchsearch": {"flagged": 11}}}
+    monkeypatch.setattr(tasks, "posthoc_detect", lambda *a, **k: result)
+    checkpoint = tmp_path / "enc.pt"
+    checkpoint.write_bytes(b"x")
+    job = window.detect(checkpoint, path, detectors=("kdist", "patchsearch"))
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == patch, timeout=30000)
+    assert job.result is result
+    assert f"DIFT flagged nothing; opened patchsearch's pass {patch} (11 flagged)" in window.log.toPlainText()

@@ -77,3 +77,25 @@ def test_a_pass_flagging_an_implausible_share_says_so(tmp_path):
         assert any(kind == "warning" and "kdist flagged 15 of 30" in data["message"] for kind, data in reporter.events)
         passes, _ = run_detectors(ws, features, ["kdist"], run="t", settings={"kdist": {"k": 3, "backend": "exact"}})
         assert "warnings" not in ws.store.pass_info(passes["kdist"])["settings"]
+
+
+def test_every_detector_pass_of_a_detect_carries_what_was_wrong_with_the_encoder(tmp_path):
+    """Only the DIFT pass warned that the anchors do not separate their classes; a patchsearch pass of the same weak
+    encoder, at chance, read as a plain verdict (a newcomer, session 28). The encoder's warnings go on every pass of
+    the same Detect; DIFT's own (its flag share, its "nothing flagged" advice) stay on DIFT's."""
+    from types import SimpleNamespace
+
+    from naviewer.defense.anchors import NOTHING_FLAGGED_ADVICE
+    from naviewer.workflows.posthoc import _encoder_warnings
+
+    separation = "the anchors do not separate their classes (43 %; chance 20 %)"
+    dift = SimpleNamespace(warnings=[separation, "DIFT flagged 900 of 1,000 samples (90%): far more ..."],
+                           advice=["The anchors separate their classes only partly (60 %)", NOTHING_FLAGGED_ADVICE])
+    notes = _encoder_warnings(dift)
+    assert notes == [separation, "The anchors separate their classes only partly (60 %)"]
+    folder = write_folder(tmp_path / "images", per_class=10, classes=3, size=16)
+    features = np.random.default_rng(0).normal(size=(30, 4))
+    with Workspace.create(tmp_path / "ws", open_dataset(folder)) as ws:
+        passes, _ = run_detectors(ws, features, ["kdist"], run="t", settings={"kdist": {"k": 3, "backend": "exact"}},
+                                  encoder_warnings=notes)
+        assert ws.store.pass_info(passes["kdist"])["settings"]["warnings"] == notes

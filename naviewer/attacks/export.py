@@ -78,6 +78,14 @@ def export_crafted(
         if not (out / "ground_truth.json").is_file():  # --overwrite replaced a user's own train.txt (a sweep)
             raise NaviewerError("output folder holds other files and no crafted set (no ground_truth.json): "
                                 "--overwrite replaces only an earlier craft output; choose a new folder", out)
+    final = out
+    # --overwrite writes the new set beside the old and swaps it in at the end: written in place, a stop left the new
+    # images under the old ground_truth.json, which then named the wrong samples as poisons (a probe, session 28)
+    replacing = out.is_dir() and any(out.iterdir())
+    if replacing:
+        _sweep_dead_staging(out)
+        out = out.parent / f".{out.name}.crafting-{os.getpid()}"
+        shutil.rmtree(out, ignore_errors=True)
     dataset = result.dataset
     gt = result.ground_truth
     samples = gt["samples"]
@@ -134,9 +142,26 @@ def export_crafted(
             written_gt["samples"] = written_samples
             gt_path = out / "ground_truth.json"
             write_json_atomic(gt_path, written_gt)
+            if replacing:  # the old set goes whole, the new one comes whole
+                ctx.check()
+                old_set = final.parent / f".{final.name}.replaced-{os.getpid()}"
+                os.rename(final, old_set)
+                os.rename(out, final)
+                shutil.rmtree(old_set, ignore_errors=True)
+                list_path, gt_path = final / list_path.name, final / gt_path.name
         except OSError as exc:
-            raise NaviewerError(f"cannot write the crafted dataset: {exc.strerror or exc}", getattr(exc, "filename", None) or out) from None
-        return ExportSummary(out, list_path, gt_path, total, poison_k)
+            raise NaviewerError(f"cannot write the crafted dataset: {exc.strerror or exc}", getattr(exc, "filename", None) or final) from None
+        return ExportSummary(final, list_path, gt_path, total, poison_k)
+
+
+def _sweep_dead_staging(out: Path) -> None:
+    """The staging folders of earlier ``--overwrite`` crafts into ``out`` whose process is gone (a SIGKILL)."""
+    from naviewer.io import _pid_alive
+
+    for folder in out.parent.glob(f".{out.name}.crafting-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -87,3 +87,38 @@ def test_a_craft_that_fails_half_way_leaves_nothing_behind(tmp_path):
     assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
     broken.__class__ = Broken.__mro__[1]
     assert export_crafted(result, tmp_path / "out").images == len(result.dataset)
+
+
+def test_a_stopped_overwrite_leaves_the_earlier_crafted_set_whole(tmp_path):
+    """`craft --overwrite` wrote the new images in place: stopped half-way, the folder held new images under the old
+    ground_truth.json, which then named the wrong samples as poisons (a bad-input probe, session 28). The new set is
+    written beside it and swapped in whole; a stop leaves the old one as it was and no staging folder."""
+    import hashlib
+
+    from naviewer.errors import JobCancelled
+
+    first = make_attack("patch", rate=0.1).craft(make_dataset(), np.random.default_rng(0))
+    second = make_attack("patch", rate=0.1, target=1).craft(make_dataset(), np.random.default_rng(1))
+    out = tmp_path / "out"
+    export_crafted(first, out)
+
+    def digest() -> dict:
+        return {p.relative_to(out).as_posix(): hashlib.md5(p.read_bytes()).hexdigest()
+                for p in sorted(out.rglob("*")) if p.is_file()}
+
+    before = digest()
+
+    class Stop(type(second.dataset)):
+        def image(self, index):
+            if index == len(self) // 2:
+                raise JobCancelled()
+            return super().image(index)
+
+    second.dataset.__class__ = Stop
+    with pytest.raises(JobCancelled):
+        export_crafted(second, out, overwrite=True)
+    assert digest() == before and not list(tmp_path.glob(".out.*"))
+    second.dataset.__class__ = Stop.__mro__[1]
+    summary = export_crafted(second, out, overwrite=True)
+    assert summary.out_dir == out and summary.ground_truth_path == out / "ground_truth.json"
+    assert digest() != before and not list(tmp_path.glob(".out.*"))

@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.io import json_loads
+from naviewer.io import atomic_write_text, json_loads
 from naviewer.jobs import JobContext, ensure_context
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -50,6 +50,19 @@ class ShardPlan:
 
     def bounds(self, shard: int) -> tuple[int, int]:
         return shard * self.shard_size, min(self.rows, (shard + 1) * self.shard_size)
+
+
+def source_path(out: Path) -> Path:
+    """Beside a finished extraction: its plan, with the fingerprint of the encoder and labels it embedded."""
+    return out.with_name(out.name + ".source.json")
+
+
+def _read_source(out: Path) -> Optional[dict]:
+    try:
+        values = json_loads(source_path(out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return values if isinstance(values, dict) else None
 
 
 def source_fingerprint(backbone: Any, labels: Any) -> str:
@@ -105,7 +118,8 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
 
     ``rank``/``world_size`` default to the torch.distributed group (one process without one). Every
     rank returns the finished array as a read-only memory map (None where it is not finished: a rank
-    called without a process group cannot wait for the others). A finished ``out_path`` is reused as it is."""
+    called without a process group cannot wait for the others). A finished ``out_path`` is reused as it is when the
+    encoder, labels and size it records beside it (:func:`source_path`) are this call's; else it is refused."""
     import torch.distributed as dist
 
     from naviewer.data.store import store_rows
@@ -131,6 +145,15 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         if done.ndim != 2 or len(done) != len(store) or done.dtype != np.dtype(dtype):
             raise NaviewerError(f"--out exists and is not this extraction's result ({done.dtype} {done.shape}, this "
                                 f"one is {np.dtype(dtype)} with {len(store)} rows): choose another --out", out)
+        # of this encoder and these labels at this size: the same shape from another checkpoint was taken as this
+        # one's, "wrote" said, and detect --embeddings credited them to the new checkpoint (a probe, session 28)
+        recorded = _read_source(out)
+        source = source_fingerprint(backbone, store.labels)
+        if recorded is None or recorded.get("source") != source or \
+                int(recorded.get("image_size") or 0) != int(image_size or 0):
+            del done
+            raise NaviewerError("--out holds a finished extraction of another checkpoint, dataset or image size (or "
+                                "one this version cannot tell): choose another --out, or delete it to embed again", out)
         barrier()
         return done
     n = len(store)
@@ -187,6 +210,7 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         if missing:
             raise NaviewerError(f"{len(missing)} shard(s) were not embedded (first: {missing[0]}); run the same "
                                 "command again to finish them", folder)
+        atomic_write_text(source_path(out), json.dumps(asdict(plan)))  # what a re-run compares (before the name)
         os.replace(part, out)
         shutil.rmtree(folder, ignore_errors=True)
     barrier()

@@ -140,3 +140,24 @@ def test_leftovers_of_another_run_are_never_taken_as_this_ones(small, tmp_path):
         sharded_embeddings(other_net, store, other, shard_size=64, image_size=16, rank=0, world_size=2)
     with pytest.raises(NaviewerError, match="other settings"):
         sharded_embeddings(net, store, other, shard_size=64, image_size=16)
+
+
+def test_a_finished_extraction_of_another_checkpoint_is_not_taken_as_this_ones(small, tmp_path):
+    """Re-run with a new checkpoint over a finished --out of the same shape, `embed --shard-size` printed "wrote",
+    exit 0, and kept the first checkpoint's rows; detect --embeddings then credited them to the new one (a bad-input
+    probe, session 28). The finished file's source is kept beside it and compared; one it cannot tell is refused."""
+    from naviewer.ssl.sharded import source_path
+
+    store, net, _whole = small
+    out = tmp_path / "e.npy"
+    sharded_embeddings(net, store, out, shard_size=64, image_size=16)
+    assert source_path(out).is_file()
+    torch.manual_seed(1)
+    other_net = build_backbone(BackboneConfig(arch="resnet10", cifar_stem=True, width=4)).eval()
+    with pytest.raises(NaviewerError, match="another checkpoint, dataset or image size"):
+        sharded_embeddings(other_net, store, out, shard_size=64, image_size=16)
+    with pytest.raises(NaviewerError, match="another checkpoint, dataset or image size"):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=12)
+    source_path(out).unlink()  # (a file of the same shape naviewer did not finish)
+    with pytest.raises(NaviewerError, match="cannot tell"):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=16)

@@ -700,6 +700,7 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
         raise NaviewerError(f"the workspace's DIFT anchors were replaced since run {run!r} started; it cannot be "
                             "resumed with other anchors: put them back, or train a new run", ws.config_path)
     saved = load_training_checkpoint(checkpoint)
+    check_own_checkpoint(ws, run, saved["config"], checkpoint)
     allowed = {k: v for k, v in (config_overrides or {}).items() if k in ("device", "num_threads") and v is not None}
     train_config = TrainConfig.from_saved({**saved["config"], **allowed})
     done = int(saved.get("completed_epochs", 0))
@@ -715,6 +716,45 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
         write_state(ws, run, past_verdict=True)
     return DiftRun(ws, run, accept_all=bool(settings.get("accept_all")), ctx=ctx).train(
         train_config, config, monitor=monitor, dift=dift is not None and not past, resume=True, exclude=exclude)
+
+
+#: what a run's checkpoint must agree with its first start on (a resume goes on with the checkpoint's own settings)
+_RUN_IDENTITY = ("method", "epochs", "batch_size", "image_size", "backbone")
+
+
+def check_own_checkpoint(ws: Workspace, run: str, saved_config: dict, checkpoint: Path) -> None:
+    """Refuse a ``last.pt`` that is not ``run``'s: another run's checkpoint copied into its folder was resumed "after
+    epoch 2 of 2", the run marked finished and its other 295 epochs dropped without a word (a probe, session 28).
+    Compared with the settings its first start logged (``runs/RUN/metrics.jsonl``); a run without that record passes."""
+    from naviewer.io import json_loads
+
+    metrics = ws.path / "runs" / run / "metrics.jsonl"
+    started = None
+    try:
+        with open(metrics, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if '"run_start"' not in line:
+                    continue
+                try:
+                    record = json_loads(line)
+                except ValueError:
+                    continue
+                if record.get("kind") == "run_start" and isinstance(record.get("config"), dict):
+                    started = record["config"]
+                    break
+    except OSError:
+        return
+    if started is None:
+        return
+    differ = [key for key in _RUN_IDENTITY if key in started and key in saved_config and started[key] != saved_config[key]]
+    if not differ:
+        return
+    said = "; ".join(f"{key} {saved_config[key]!r} against {started[key]!r}" for key in differ)
+    epochs = sorted(checkpoint.parent.glob("epoch_*.pt"))
+    back = f" ({epochs[-1].name} is its latest epoch checkpoint)" if epochs else ""
+    raise NaviewerError(f"this checkpoint is not run {run!r}'s: it records {said} (the run's start){back}; put the "
+                        "run's own last.pt back, or train a new run under another --run name; nothing was changed",
+                        checkpoint)
 
 
 def keep_review_encoder(checkpoint: Path) -> Optional[Path]:
@@ -764,6 +804,7 @@ def resume_plain_training(ws: Workspace, run: str, *, config_overrides: Optional
 def _resume_plain(ws: Workspace, run: str, config_overrides: Optional[dict], ctx: JobContext) -> dict[str, Any]:
     checkpoint = ws.checkpoint_dir(run) / "last.pt"
     saved = load_training_checkpoint(checkpoint)
+    check_own_checkpoint(ws, run, saved["config"], checkpoint)
     ctx.event("log", message=f"resuming training {run!r} after epoch {int(saved.get('completed_epochs', 0))} of "
                              f"{saved['config'].get('epochs')}, with its own settings")
     store = ImageStore.from_dataset(ws.checked_dataset(), ctx=ctx)

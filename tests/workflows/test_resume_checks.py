@@ -1,0 +1,40 @@
+"""A resume goes on with the run's own checkpoint only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from naviewer.data.base import ArrayDataset
+from naviewer.workspace import Workspace
+
+
+def make_dataset(n: int) -> ArrayDataset:
+    images = np.random.default_rng(0).integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+    return ArrayDataset(images, np.arange(n) % 3, ["cat", "dog", "bird"])
+
+
+def test_a_runs_resume_refuses_another_runs_checkpoint(tmp_path):
+    """Another run's last.pt copied into a run's folder was resumed "after epoch 2 of 2", the run marked finished and
+    its other 295 epochs dropped (a bad-input probe, session 28): a checkpoint whose settings are not the run's first
+    start's is refused, naming the difference and the run's latest epoch checkpoint."""
+    import pytest
+
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.dift_training import check_own_checkpoint
+
+    with Workspace.create(tmp_path / "ws", make_dataset(12)) as ws:
+        config = {"method": "simclr", "epochs": 300, "batch_size": 32, "image_size": 16,
+                  "backbone": {"arch": "resnet10", "width": 8}, "device": "cpu"}
+        with open(ws.run_dir("r2") / "metrics.jsonl", "w", encoding="utf-8") as handle:
+            handle.write(json.dumps({"kind": "run_start", "config": config, "total_epochs": 300}) + "\n")
+        folder = ws.checkpoint_dir("r2")
+        (folder / "epoch_0003.pt").write_bytes(b"x")
+        check_own_checkpoint(ws, "r2", {**config, "device": "cuda"}, folder / "last.pt")  # its own: passes
+        other = {**config, "epochs": 2, "backbone": {"arch": "resnet10", "width": 16}}
+        with pytest.raises(NaviewerError) as caught:
+            check_own_checkpoint(ws, "r2", other, folder / "last.pt")
+        assert "not run 'r2''s" in caught.value.message and "epochs 2 against 300" in caught.value.message
+        assert "epoch_0003.pt" in caught.value.message
+        check_own_checkpoint(ws, "r9", other, folder / "last.pt")  # no record of its start: nothing to compare

@@ -89,6 +89,10 @@ def _run(args: argparse.Namespace) -> int:
                          device=args.device, seed=args.seed, checkpoint_every=args.checkpoint_every,
                          knn_every=args.knn_every, num_threads=args.threads,
                          max_steps_per_epoch=args.max_steps_per_epoch)
+    if config.method_settings:  # checked before anything of the run is made: a refusal after its registration left a
+        from naviewer.ssl.methods import method_class  # ghost run (folders, lock, a runs row; a probe, session 28)
+
+        method_class(config.method).make_settings(config.method_settings)
     run_name = args.run or ("dift" if args.dift else "train")
     from naviewer.workspace.workspace import check_name
 

@@ -246,3 +246,16 @@ def test_an_attacked_workspace_is_whole_before_it_appears(tmp_path, tiny_data, m
     assert main(["new", str(tmp_path / "b"), "--dataset", str(tiny_data[0]), "--attack", "patch", "--rate", "0.1",
                  *settings]) == 2
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.creating-*"))
+
+
+def test_a_run_refused_for_its_method_settings_leaves_no_ghost_run(tmp_path, tiny_data, capsys):
+    """`run --set bogus=1` was refused after the run was registered: its folders, a lock and a "never started" row
+    stayed, listed by the window and `naviewer review` (a bad-input probe, session 28)."""
+    ws_path = str(tmp_path / "w")
+    assert main(["new", ws_path, "--dataset", str(tiny_data[0])]) == 0
+    for bad in ("bogus=1", "proj_dim=0"):
+        assert main(["run", ws_path, "--run", "r", "--set", bad, "--epochs", "1", "--threads", "1"]) == 2
+        assert "setting" in capsys.readouterr().err
+        assert not (tmp_path / "w" / "runs" / "r").exists() and not (tmp_path / "w" / "checkpoints" / "r").exists()
+        with Workspace.open(ws_path) as ws:
+            assert not [r for r in ws.store.runs() if r["name"] == "r"]

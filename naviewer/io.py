@@ -61,12 +61,14 @@ def fsync_dir(directory: PathLike) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: PathLike, fsync: bool = True) -> Iterator[Path]:
+def atomic_path(target: PathLike, fsync: bool = True, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success fsync it and rename it onto ``target``.
 
     The caller writes the temporary path with whatever library it likes (``torch.save``,
     ``np.save``, ``Image.save``). If the block raises, the temporary file is removed and ``target``
-    is left untouched. The parent directory is created if needed.
+    is left untouched. The parent directory is created if needed. ``replace`` False: a ``target`` that exists when
+    the file is put in place is a FileExistsError and is left as it is (a hard link, which never replaces: two
+    commands checking "does --out exist?" at once both wrote, and one result was lost; a probe, session 28).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +79,10 @@ def atomic_path(target: PathLike, fsync: bool = True) -> Iterator[Path]:
             raise FileNotFoundError(f"atomic write of {target}: nothing was written to {tmp}")
         if fsync:
             fsync_path(tmp)
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            _put_new(tmp, target)
         if fsync:
             fsync_dir(target.parent)
     except BaseException as exc:
@@ -88,6 +93,21 @@ def atomic_path(target: PathLike, fsync: bool = True) -> Iterator[Path]:
             # the user knows (embed said "File too large" alone, a read-only folder ".last-...npy.8796.tmp"; a sweep)
             exc.filename = str(target)
         raise
+
+
+def _put_new(tmp: Path, target: Path) -> None:
+    """``tmp`` renamed to ``target`` only if ``target`` does not exist (FileExistsError otherwise), atomically where
+    the file system has hard links; elsewhere (FAT, some network shares) checked just before the rename."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists already", str(target)) from None
+    except OSError:
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "exists already", str(target)) from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def byte_size(n: float) -> str:

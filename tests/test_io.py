@@ -127,3 +127,24 @@ def test_byte_sizes_read_in_the_unit_that_shows_them():
 
     assert byte_size(0) == "0 bytes" and byte_size(1) == "1 byte" and byte_size(1023) == "1,023 bytes"
     assert byte_size(6272) == "6.1 KiB" and byte_size(3 * 2**20) == "3.0 MiB" and byte_size(2.5 * 2**30) == "2.5 GiB"
+
+
+
+def test_a_new_file_is_never_put_over_one_written_meanwhile(tmp_path):
+    """Two `prune --out p.pt` started together both checked that p.pt did not exist, both wrote it, both said so, and
+    one result was lost (a bad-input probe, session 28). With replace=False the second is refused and leaves the
+    first's file and no temporary."""
+    import pytest
+
+    from naviewer.io import atomic_path
+
+    target = tmp_path / "p.pt"
+    with pytest.raises(FileExistsError):
+        with atomic_path(target, replace=False) as tmp:
+            tmp.write_text("second")
+            target.write_text("first")  # another process got there first, after this one's check
+    assert target.read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.pt"]
+    with atomic_path(tmp_path / "q.pt", replace=False) as tmp:  # a free name: put in place as usual
+        tmp.write_text("only")
+    assert (tmp_path / "q.pt").read_text() == "only" and len(list(tmp_path.iterdir())) == 2

@@ -192,5 +192,5 @@ def prune_checkpoint(checkpoint: PathLike, out: Optional[PathLike] = None, u: fl
     state = {k: v for k, v in encoder.backbone.state_dict().items() if not k.startswith("fc.")}
     payload = checkpoint_with_backbone(load_file(source), encoder, state, encoder.image_size)
     payload["clp"] = {**report.to_dict(), "source": str(source)}
-    save_atomic(payload, target)
+    save_atomic(payload, target, replace=False)  # never over one written meanwhile by another command
     return target, report

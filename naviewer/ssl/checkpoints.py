@@ -71,18 +71,19 @@ class _WholeWrites:
         self.handle.flush()
 
 
-def save_atomic(payload: Any, path: "str | os.PathLike[str]") -> Path:
+def save_atomic(payload: Any, path: "str | os.PathLike[str]", replace: bool = True) -> Path:
     """torch.save to a hidden temporary file in the same folder, fsync, then os.replace.
 
     A failed write (disk full, quota, read-only folder) is a NaviewerError naming the checkpoint and
     leaves nothing behind: neither the temporary nor a changed ``path``. Temporaries left by a killed
-    process are removed first (:func:`cleanup_checkpoint_temps`).
+    process are removed first (:func:`cleanup_checkpoint_temps`). ``replace`` False: a ``path`` that exists when the
+    file is put in place (another command wrote it meanwhile) is refused and left as it is.
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         cleanup_checkpoint_temps(path.parent)
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=replace) as tmp:
             with open(tmp, "wb", buffering=0) as raw:
                 sink = _WholeWrites(raw)
                 try:
@@ -91,6 +92,9 @@ def save_atomic(payload: Any, path: "str | os.PathLike[str]") -> Path:
                     if sink.error is not None:
                         raise sink.error from None
                     raise
+    except FileExistsError:
+        raise NaviewerError("the checkpoint exists already (another command wrote it while this one ran): "
+                            "nothing was written; choose a new name", path) from None
     except OSError as exc:
         raise NaviewerError(f"cannot save the checkpoint: {describe_os_error(exc)}; nothing was written", path) from None
     return path

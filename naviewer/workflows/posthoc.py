@@ -795,7 +795,7 @@ def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, co
     # the momentum branches get the fine-tuned weights too (DIFT's branch sync)
     payload = checkpoint_with_backbone(source_obj, encoder, model.state_dict(), size, BACKBONE_BRANCHES)
     payload["posthoc_finetune"] = record
-    save_atomic(payload, target)
+    save_atomic(payload, target, replace=False)  # never over a file another command wrote meanwhile
     paths = {"before": ws.save_embeddings(ft_run, f"{tag}-before", np.asarray(before_features, dtype=np.float32)),
              "after": ws.save_embeddings(ft_run, f"{_tag_for(target)}", np.asarray(after_features, dtype=np.float32))}
     ws.store.add_run(ft_run, FINETUNE_RUN_KIND, {**record, "checkpoint": str(target), "tag": _tag_for(target)})

@@ -125,6 +125,25 @@ class ExportResult:
         return text
 
 
+def _sweep_dead_exports(exports: Path) -> None:
+    """Export folders holding only the temporaries of killed exports: the next export goes to a new time stamp, so
+    "the next export into it removes them" never came for the default folder (a bad-input probe, session 28)."""
+    from naviewer.io import cleanup_stale_temps
+
+    try:
+        folders = [f for f in exports.iterdir() if f.is_dir() and not f.is_symlink()]
+    except OSError:
+        return
+    for folder in folders:
+        try:
+            if not any(entry.name.startswith(".") for entry in folder.iterdir()):
+                continue  # an export (or the user's own folder): nothing of a killed one in it
+            cleanup_stale_temps(folder)
+            folder.rmdir()  # only when that emptied it
+        except OSError:
+            continue
+
+
 def undecided_in_other_passes(store, pass_id: Optional[int], codes: Optional[np.ndarray] = None,
                               ) -> tuple[int, tuple[tuple[int, str, int], ...]]:
     """How many samples the workspace's other passes flagged that nobody has decided on and pass ``pass_id`` did not
@@ -180,6 +199,7 @@ class _HashingWriter:
 
 def default_out_dir(ws: "Workspace") -> Path:
     """``<ws>/exports/<UTC timestamp>``, never an existing folder."""
+    _sweep_dead_exports(ws.exports_dir)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     candidate = ws.exports_dir / stamp
     suffix = 1

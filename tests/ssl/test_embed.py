@@ -82,3 +82,18 @@ def test_views_of_a_composite():
                        EvalTransform(16, normalize=False)(square))
     with pytest.raises(NaviewerError, match="view"):
         extract_embeddings(build_backbone(TINY), make_store(), image_size=16, view="sideways")
+
+
+def test_a_killed_writers_temporary_goes_with_the_next_write(tmp_path):
+    """SIGKILL while detect wrote its embeddings left a full-size .TAG.npy.PID.tmp that the next detect of the same tag
+    left there (a bad-input probe, session 28): a dead process's temporary goes; a live one's stays."""
+    import os
+
+    store = make_store(n=6)
+    dead = tmp_path / ".f.npy.999999999.tmp"
+    live = tmp_path / f".f.npy.{os.getppid()}.tmp"
+    mine = tmp_path / ".g.npy.999999999.tmp"  # another file's: not this write's business
+    for path in (dead, live, mine):
+        path.write_bytes(b"x" * 64)
+    extract_embeddings(build_backbone(TINY), store, out_path=tmp_path / "f.npy")
+    assert not dead.exists() and live.exists() and mine.exists()

@@ -476,3 +476,25 @@ def test_undecided_flags_of_other_passes_are_counted_and_said(ws, tmp_path: Path
     ws.close()
     assert main(["export", str(tmp_path / "ws"), "--out", str(tmp_path / "out2"), "--pass", str(dift)]) == 0
     assert "2 more samples flagged by other passes" in capsys.readouterr().out
+
+
+def test_a_killed_default_exports_leftovers_go_with_the_next_export(ws, tmp_path: Path) -> None:
+    """SIGKILL during `export WS` left exports/<time>/ holding only hidden temporaries; the next export went to a new
+    time stamp, so nothing ever removed them (a bad-input probe, session 28)."""
+    import os
+
+    from naviewer.workspace.export import default_out_dir
+
+    _reviewed(ws)
+    dead = ws.exports_dir / "20260101-000000"
+    live = ws.exports_dir / "20260101-000001"
+    done = ws.exports_dir / "20260101-000002"
+    for folder in (dead, live, done):
+        folder.mkdir(parents=True)
+    (dead / ".kept.tmp-999999999-0badc0de.txt").write_text("x")
+    (live / f".kept.tmp-{os.getppid()}-0badc0de.txt").write_text("x")  # an export running now
+    (done / "kept.txt").write_text("a 0\\n")
+    out = default_out_dir(ws)
+    assert not dead.exists() and live.exists() and done.exists() and not out.exists()
+    export_manifests(ws)
+    assert len([f for f in ws.exports_dir.iterdir()]) == 3

@@ -20,7 +20,11 @@ SEED_MAX = 2**32 - 1
 #: dest -> (option, kind, low, high, low inclusive); kind "int" or "float" (floats must be finite)
 RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "seed": ("--seed", "int", 0, SEED_MAX, True),
-    "num_poisons": ("--num-poisons", "int", 0, None, True),
+    # 0 passed here and the attack then refused it as "num_poisons must be at least 1" (a probe, session 28)
+    "num_poisons": ("--num-poisons", "int", 1, None, True),
+    # the attack's own words named no option ("opacity must be in (0, 1]", "setting opacity=inf"; the same probe)
+    "rate": ("--rate", "float", 0, 1, False),
+    "opacity": ("--opacity", "float", 0, 1, False),
     "epochs": ("--epochs", "int", 1, EPOCHS_MAX, True),  # 1e20 trained until killed (a sweep, session 21)
     "image_size": ("--image-size", "int", 8, 4096, True),
     "batch_size": ("--batch-size", "int", 1, None, True),

@@ -292,3 +292,16 @@ def test_an_attack_on_a_dataset_of_only_the_target_class_is_refused():
         target_indices(one, 0)
     two = ArrayDataset(np.zeros((6, 8, 8, 3), np.uint8), [0, 1] * 3, ["cat", "dog"])
     assert len(target_indices(two, 0)) == 3
+
+
+@pytest.mark.parametrize("option, words", [(["--rate", "-0.1"], "--rate must be > 0 and <= 1"),
+                                           (["--opacity", "inf"], "--opacity must be a finite number"),
+                                           (["--opacity", "-0.5"], "--opacity must be > 0 and <= 1"),
+                                           (["--num-poisons", "0"], "--num-poisons must be >= 1")])
+def test_attack_options_out_of_range_are_named(option, words, tmp_path, capsys):
+    """The attack's own words named no option ("opacity must be in (0, 1]", "setting opacity=inf", a setting never
+    typed), and --num-poisons -1 said ">= 0" before 0 was refused too (a bad-input probe, session 28)."""
+    from naviewer.cli import main
+
+    assert main(["craft", "--attack", "patch", "--dataset", "digits", "--out", str(tmp_path / "o"), *option]) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -134,6 +134,9 @@ def test_a_cancelled_retrain_after_the_review_is_kept_resumable_and_goes_on(tmp_
         assert read_state(ws, "dift")["status"] == "restarted"
         assert stopped_after_review(ws, "dift") and interrupted_runs(ws) == ["dift"]
         assert latest_finetune_result(ws, "dift", out.pass_id)["interrupted"] is True
+        # finetune again pointed at starting over ("start one with: naviewer run WORKSPACE --dift"; a probe, session 28)
+        with pytest.raises(NaviewerError, match="stopped while training on: go on with naviewer run WORKSPACE --resume"):
+            resume_after_review(ws, monitor=False)
         from naviewer.jobs import JobContext
 
         said = []

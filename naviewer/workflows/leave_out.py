@@ -30,6 +30,42 @@ def reviewed_run(ws) -> Optional[str]:
     return parts[index + 1] if index + 2 < len(parts) else None
 
 
+def _started_with(metrics: Path) -> dict[str, Any]:
+    """The training settings the run's first start logged ({} when none)."""
+    from naviewer.io import json_loads
+
+    try:
+        with open(metrics, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if '"run_start"' in line:
+                    try:
+                        record = json_loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record.get("config"), dict):
+                        return record["config"]
+    except OSError:
+        pass
+    return {}
+
+
+def recipe_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """"32 px against 16 px", "ResNet-10 width 16 against width 8", "80 epochs against 60": what makes two runs'
+    figures not the same recipe's (a newcomer read a 16 px retrain beside a 32 px encoder unwarned, session 28)."""
+    out = []
+    if before.get("image_size") and after.get("image_size") and before["image_size"] != after["image_size"]:
+        out.append(f"{after['image_size']} px against {before['image_size']} px")
+    b, a = before.get("backbone") or {}, after.get("backbone") or {}
+    if (isinstance(a, dict) and isinstance(b, dict) and a and b
+            and (a.get("arch"), a.get("width")) != (b.get("arch"), b.get("width"))):
+        out.append(f"{a.get('arch')} width {a.get('width')} against {b.get('arch')} width {b.get('width')}")
+    if before.get("epochs") and after.get("epochs") and before["epochs"] != after["epochs"]:
+        out.append(f"{after['epochs']} epochs against {before['epochs']}")
+    if before.get("method") and after.get("method") and before["method"] != after["method"]:
+        out.append(f"{after['method']} against {before['method']}")
+    return out
+
+
 def _epochs(metrics: Path) -> Optional[int]:
     """The last epoch the run's records reached."""
     from naviewer.io import json_loads
@@ -58,7 +94,9 @@ def leave_out_comparison(ws, run: str, left_out: int) -> dict[str, Any]:
             "after_epochs": _epochs(folder / run / "metrics.jsonl"), "before_run": before_run,
             "before": last_metrics(folder / before_run / "metrics.jsonl") if before_run else {},
             "before_epochs": _epochs(folder / before_run / "metrics.jsonl") if before_run else None,
-            "floor": read_floor(ws), "crafted": bool(ws.config.get("attack"))}
+            "floor": read_floor(ws), "crafted": bool(ws.config.get("attack")),
+            "differences": recipe_differences(_started_with(folder / before_run / "metrics.jsonl"),
+                                              _started_with(folder / run / "metrics.jsonl")) if before_run else []}
 
 
 def _figures(metrics: dict[str, float], epochs: Optional[int]) -> str:
@@ -77,8 +115,12 @@ def leave_out_lines(comparison: dict[str, Any]) -> list[str]:
     lines = [f"Trained without the {c['left_out']:,} confirmed poisons (run {c['run']}): "
              f"{_figures(c['after'], c['after_epochs'])}."]
     if c["before_run"]:
-        lines.append(f"The encoder the review was made on (run {c['before_run']}): "
+        # the newest post-hoc detection's encoder: decisions made on other passes are not tied to one encoder
+        lines.append(f"The encoder of the newest post-hoc detection (run {c['before_run']}): "
                      f"{_figures(c['before'], c['before_epochs'])}.")
+        if c.get("differences"):
+            lines.append("Not the same recipe (" + "; ".join(c["differences"]) + "): read the two side by side "
+                         "with that in mind.")
     floor = c.get("floor")
     if floor and "asr" in c["after"]:
         lines.append(f"No-poison floor: ASR {100 * float(floor['asr']):.1f} % ({floor.get('protocol') or 'uniform'}): "

@@ -42,7 +42,7 @@ def test_the_retrain_is_read_beside_the_reviewed_encoder_and_the_floor(tmp_path)
         assert comparison["before"] == {"knn_acc": 0.91, "asr": 0.97} and comparison["before_epochs"] == 2
         lines = leave_out_lines(comparison)
         assert lines[0] == "Trained without the 7 confirmed poisons (run retrain): kNN accuracy 90.0 %, ASR 8.0 % after epoch 1."
-        assert lines[1] == "The encoder the review was made on (run train): kNN accuracy 91.0 %, ASR 97.0 % after epoch 2."
+        assert lines[1] == "The encoder of the newest post-hoc detection (run train): kNN accuracy 91.0 %, ASR 97.0 % after epoch 2."
         assert "naviewer run WORKSPACE --floor" in lines[2]  # no floor measured yet: how to
         ws.update_config("floor", {"asr": 0.06, "protocol": "paper"})
         assert leave_out_lines(leave_out_comparison(ws, "retrain", 7))[2].startswith("No-poison floor: ASR 6.0 % (paper)")
@@ -58,3 +58,13 @@ def test_without_a_test_set_or_a_workspace_encoder_it_says_what_it_can(tmp_path)
         assert lines[0] == "Trained without the 3 confirmed poisons (run retrain): no evaluation recorded after epoch 2."
         assert len(lines) == 2 and "an attack it crafted" in lines[1] and "Detect" in lines[1]
 
+
+
+def test_two_recipes_are_said_to_differ():
+    """A 16 px, 60-epoch retrain was read beside a 32 px, 80-epoch encoder without a word (a newcomer, session 28)."""
+    from naviewer.workflows.leave_out import recipe_differences
+
+    before = {"image_size": 32, "epochs": 80, "method": "simclr", "backbone": {"arch": "resnet10", "width": 16}}
+    after = {"image_size": 16, "epochs": 60, "method": "simclr", "backbone": {"arch": "resnet10", "width": 16}}
+    assert recipe_differences(before, after) == ["16 px against 32 px", "60 epochs against 80"]
+    assert recipe_differences(before, dict(before)) == [] and recipe_differences({}, after) == []

@@ -216,6 +216,9 @@ class OverviewPanel(QWidget):
         interrupted = state.workspace_summary.get("interrupted") or []
         if interrupted and state.workspace_summary.get("pass_id") is None:
             return f"Run ▸ Resume interrupted run (run {interrupted[0]} stopped while training)"
+        if interrupted:  # beside a pass under review it said "review the flags" and nothing of the training waiting
+            return (f"run {interrupted[0]} stopped while training: Run ▸ Resume interrupted run goes on with it; or "
+                    "review the flags, then Export…")  # (a newcomer, session 28)
         if state.workspace_summary.get("pass_id") is None:
             return "Run ▸ Detect… with an encoder, or Train…"
         # it said "review the flags, then Export…" after every flag was decided and an export written (a newcomer,
@@ -1810,18 +1813,7 @@ class MainWindow(QMainWindow):
                             QMessageBox.Icon.Warning if fresh else QMessageBox.Icon.Information)
 
         def left_out(job: Job) -> None:  # a retrain without the confirmed poisons: read beside the reviewed encoder
-            result = job.result if isinstance(job.result, dict) else {}
-            if path is None or not result.get("run"):
-                return
-            try:
-                from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines
-                from naviewer.workspace import Workspace
-
-                with Workspace.open(path, read_only=True) as ws:
-                    lines = leave_out_lines(leave_out_comparison(ws, str(result["run"]), int(result.get("left_out") or 0)))
-            except (NaviewerError, OSError) as exc:
-                lines = [f"The training finished; its figures could not be read: {exc}"]
-            self.inform("Training without the confirmed poisons finished", "\n\n".join(lines))
+            self._say_leave_out_result(path, job.result if isinstance(job.result, dict) else {})
 
         leaving_out = bool(settings.get("leave_out_confirmed")) and not dift
         job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else "")
@@ -1843,6 +1835,21 @@ class MainWindow(QMainWindow):
         self.docks["monitorDock"].raise_()
         return job
 
+    def _say_leave_out_result(self, path: Optional[Path], result: dict) -> None:
+        """A training without the confirmed poisons ended (fresh or resumed): its figures beside the encoder of the
+        newest post-hoc detection, in a box (:func:`naviewer.workflows.leave_out.leave_out_lines`)."""
+        if path is None or not result.get("run"):
+            return
+        try:
+            from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines
+            from naviewer.workspace import Workspace
+
+            with Workspace.open(path, read_only=True) as ws:
+                lines = leave_out_lines(leave_out_comparison(ws, str(result["run"]), int(result.get("left_out") or 0)))
+        except (NaviewerError, OSError) as exc:
+            lines = [f"The training finished; its figures could not be read: {exc}"]
+        self.inform("Training without the confirmed poisons finished", "\n\n".join(lines))
+
     def resume_interrupted_run(self, run: Optional[str] = None) -> Optional[Job]:
         """Run ▸ Resume interrupted run: the open workspace's run that stopped while training goes on from its
         checkpoint (the first of them, or ``run``); its flags, when DIFT stops, open in the Analyst."""
@@ -1855,6 +1862,9 @@ class MainWindow(QMainWindow):
 
         def done(job: Job) -> None:
             self.open_workspace(path)  # the new pass (or the finished run) comes with the summary
+            result = job.result if isinstance(job.result, dict) else {}
+            if result.get("left_out") and result.get("status") == "finished":  # a resumed leave-out training got no
+                self._say_leave_out_result(path, result)                      # box (a newcomer, session 28)
 
         job = self.start_job(lambda ctx: tasks.resume_run(path, name, ctx), f"Resume run {name}",
                              resources=["training", f"workspace:{path}"], kind="training",

@@ -667,3 +667,12 @@ def test_links_read_on_both_themes():
         for role in (QPalette.ColorRole.Link, QPalette.ColorRole.LinkVisited):
             a, b = sorted((luminance(palette.color(role)), luminance(palette.color(QPalette.ColorRole.Base))))
             assert (b + 0.05) / (a + 0.05) >= 4.5, (name, role)  # WCAG AA for body text
+
+
+def test_the_overviews_next_step_names_a_training_waiting_to_resume_beside_a_pass(qtbot, window):
+    """Reopened with a training cut short (closed mid-job) and a pass under review, the Overview said "review the
+    flags, then Export…" and only the toolbar's Resume hinted at the training (a newcomer, session 28)."""
+    window.state.set_workspace(Path("/tmp/ws-next-step-resume"), {"samples": 3, "runs": [], "pass_id": 1,
+                                                                  "interrupted": ["simclr-150102"]})
+    text = window.overview._next_step()
+    assert text.startswith("run simclr-150102 stopped while training: Run ▸ Resume") and "review the flags" in text

@@ -201,3 +201,27 @@ def test_the_leave_out_box_keeps_the_users_last_choice_across_a_restart(qtbot, w
     assert dialog.leave_out.isVisibleTo(dialog) and not dialog.leave_out.isChecked()
     assert dialog.recipe.currentIndex() == 0  # the method's own recipe, recorded by name, reads as such
     dialog.reject()
+
+
+def test_a_resumed_training_without_the_confirmed_poisons_is_read_too(qtbot, window, tmp_path, monkeypatch):
+    """A leave-out training stopped and resumed from the Run menu ended with no figures, where a fresh one says them
+    (a newcomer, session 28)."""
+    import json
+
+    from naviewer.gui import tasks
+    from naviewer.workspace import Workspace
+
+    path = _workspace(tmp_path, {"start_epoch": 0})
+    with Workspace.open(path) as ws:
+        (ws.run_dir("retrain") / "metrics.jsonl").write_text(
+            json.dumps({"kind": "epoch", "epoch": 5, "knn_acc": 0.9, "asr": 0.08}) + "\n", encoding="utf-8")
+    boxes = []
+    monkeypatch.setattr(window, "inform", lambda title, text, *a, **k: boxes.append((title, text)))
+    window.open_workspace(path)
+    qtbot.waitUntil(lambda: window.workspace_path is not None, timeout=20000)
+    window.state.workspace_summary["interrupted"] = ["retrain"]
+    monkeypatch.setattr(tasks, "resume_run", lambda p, name, ctx: {"status": "finished", "pass_id": None,
+                                                                   "run": name, "left_out": 7})
+    job = window.resume_interrupted_run()
+    qtbot.waitUntil(lambda: bool(boxes), timeout=30000)
+    assert job is not None and "Trained without the 7 confirmed poisons (run retrain)" in boxes[0][1]

@@ -1044,6 +1044,19 @@ class WorkspaceStore:
         found = self._undoable(self._conn(), reviewer, mine)
         return None if found is None else int(found[0])
 
+    def batch_summary(self, batch: int) -> Optional[tuple[str, int, float]]:
+        """(the state it set, how many samples, when) of decision batch ``batch``; None when there is no such batch.
+        What an Undo button names before it is pressed (a newcomer's fresh window undid a batch of an earlier session
+        with nothing saying which; session 28)."""
+        conn = self._conn()
+        when = conn.execute("SELECT time FROM review_batches WHERE id=?", (int(batch),)).fetchone()
+        if when is None:
+            return None
+        row = conn.execute("SELECT new, COUNT(*) FROM audit WHERE batch=? GROUP BY new ORDER BY COUNT(*) DESC",
+                           (int(batch),)).fetchone()
+        count = conn.execute("SELECT COUNT(*) FROM audit WHERE batch=?", (int(batch),)).fetchone()
+        return (str(row[0]) if row else "", int(count[0]) if count else 0, float(when[0]))
+
     def undo_last(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> list[int]:
         """Revert the latest not-yet-undone decision batch (of ``reviewer`` and among ``mine`` if given).
 

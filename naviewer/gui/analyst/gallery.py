@@ -1187,8 +1187,26 @@ class GalleryWidget(QWidget):
         """Undo is enabled only when this reviewer has a decision left to undo."""
         can = self.session.can_undo()
         self.buttons["undo"].setEnabled(can)
-        self.buttons["undo"].setToolTip("undo your last decision (U, Ctrl+Z)" if can else
+        self.buttons["undo"].setToolTip(self._undo_tip() if can else
                                         "nothing of yours to undo yet: decide a sample first (C, R or L)")
+
+    def _undo_tip(self) -> str:
+        """What U would undo: "undo: confirmed 4 samples at 15:21, 2 Dec (U, Ctrl+Z)". A fresh window's U undid a
+        batch of an earlier session with nothing saying which (a newcomer, session 28)."""
+        import time as _time
+
+        plain = "undo your last decision (U, Ctrl+Z)"
+        try:
+            batch = self.session.undo_target()
+            found = self.session.store.batch_summary(batch) if batch is not None else None
+        except (NaviewerError, AttributeError, OSError):
+            return plain
+        if not found:
+            return plain
+        state, count, when = found
+        stamp = _time.strftime("%H:%M, %d %b", _time.localtime(when))
+        return (f"undo: {state or 'decided'} {count:,} sample{'' if count == 1 else 's'} at {stamp} "
+                "(this window's last decision batch, or yours from before it opened; U, Ctrl+Z)")
 
     def undo(self) -> np.ndarray:
         try:

@@ -265,3 +265,17 @@ def test_the_keys_go_back_where_they_were_after_a_question(qtbot, demo_session, 
     # the text stands beside its icon (a min-width on every label set it 320 px right of it; newcomer session 26)
     # and the box is wide enough for its title ("Reject 8 s…" was clipped)
     assert seen["text"].left() - seen["icon"].left() < 120 and seen["width"] >= 400, seen
+
+
+def test_the_undo_button_says_what_it_would_undo(qtbot, workspace_session) -> None:
+    """A fresh window's U undid a batch of an earlier session with nothing saying which (a newcomer, session 28): the
+    Undo button's tip names the state, the count and the time of the batch U would undo."""
+    _path, _ws, session = workspace_session
+    gallery = _gallery(qtbot, session)
+    session.confirm(np.array([3, 4, 5, 6]))
+    gallery._update_undo()
+    tip = gallery.buttons["undo"].toolTip()
+    assert tip.startswith("undo: confirmed 4 samples at ") and "U, Ctrl+Z" in tip
+    session.later(np.array([9]))
+    gallery._update_undo()
+    assert gallery.buttons["undo"].toolTip().startswith("undo: later 1 sample at ")

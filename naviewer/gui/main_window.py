@@ -406,7 +406,7 @@ class MainWindow(QMainWindow):
         self.act_reopen_last = self._action("Reopen the last workspace at start", self._toggle_reopen_last, None,
                                             "At start with no folder named, open the workspace used last", checkable=True)
         self.act_reopen_last.setChecked(reopens_last_workspace(self.settings))
-        self.act_follow_run = self._action("&Follow run folder…", self.follow_run_dialog, "Ctrl+Shift+F", "Monitor a run written by another process (CLI, torchrun)")
+        self.act_follow_run = self._action("Fo&llow run folder…", self.follow_run_dialog, "Ctrl+Shift+F", "Monitor a run written by another process (CLI, torchrun)")
         self.act_export = self._action("E&xport cleaned dataset…", self.export_dialog, "Ctrl+E",
                                        "Write the cleaned dataset's manifests (kept.txt, classes.txt, samples.csv, README.txt, "
                                        "provenance.json) and the HTML review report, into a folder you choose")
@@ -418,10 +418,10 @@ class MainWindow(QMainWindow):
         self.act_resume_run = self._action("Resume &interrupted run", self.resume_interrupted_run, None,
                                            "Go on with a DIFT run of the open workspace that stopped while training "
                                            "(a closed window, Ctrl-C), from its checkpoint (naviewer run --resume)")
-        self.act_demo = self._action("Run the &demo (built-in digits)…", self.demo_dialog, None,
+        self.act_demo = self._action("Run the de&mo (built-in digits)…", self.demo_dialog, None,
                                      "Craft poisons into built-in digits, train with DIFT and review its flags here "
                                      "(naviewer demo)")
-        self.act_floor = self._action("Measure the no-&poison floor", self.measure_floor, None,
+        self.act_floor = self._action("Measure the no-poison &floor", self.measure_floor, None,
                                       "Train the workspace's recipe on its clean set and measure the ASR there: the "
                                       "floor every ASR after removal is read against (naviewer run WS --floor)")
         # one action, one dialog: the encoder and the detectors are chosen before anything runs (the file picker
@@ -443,11 +443,11 @@ class MainWindow(QMainWindow):
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         for name in THEMES:
-            action = self._action(f"{name.title()} theme", lambda name=name: self.set_theme(name), checkable=True)
+            action = self._action(f"&{name.title()} theme", lambda name=name: self.set_theme(name), checkable=True)
             self.theme_group.addAction(action)
             self.theme_actions[name] = action
         self.theme_actions[self.theme_manager.theme.name].setChecked(True)
-        self.act_toggle_theme = self._action("Toggle light/dark", self.toggle_theme, "Ctrl+Shift+L", "Switch between light and dark themes")
+        self.act_toggle_theme = self._action("To&ggle light/dark", self.toggle_theme, "Ctrl+Shift+L", "Switch between light and dark themes")
         for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel):
             action.setIconText(action.text().replace("&", "").rstrip("…"))
 
@@ -1982,8 +1982,8 @@ class MainWindow(QMainWindow):
                                   "set and a trigger to measure with): File ▸ New workspace… with an attack")
         cut_short = (self.state.workspace_summary.get("floor_cut_short") or []) if self.workspace_path else []
         # a floor cut short is trained on, not begun again: the menu said "Measure" and the run went on in silence
-        self.act_floor.setText(f"Resume the no-&poison floor ({cut_short[-1]}, cut short)" if cut_short
-                               else "Measure the no-&poison floor")
+        self.act_floor.setText(f"Resume the no-poison &floor ({cut_short[-1]}, cut short)" if cut_short
+                               else "Measure the no-poison &floor")
         self.act_resume_run.setEnabled(bool(interrupted) and job is None)
         self.act_anchors.setEnabled(self.workspace_path is not None)
 

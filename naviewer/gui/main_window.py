@@ -266,6 +266,15 @@ class LogView(QPlainTextEdit):
         bar.setValue(bar.maximum())
 
 
+def checkpoint_name(path: str) -> str:
+    """"simclr-150947/last.pt" for ``…/checkpoints/simclr-150947/last.pt`` (the run tells two last.pt apart), else the
+    file's name."""
+    parts = Path(path).parts
+    if len(parts) >= 3 and parts[-3] == "checkpoints":
+        return f"{parts[-2]}/{parts[-1]}"
+    return Path(path).name or path
+
+
 def detection_outcome(result: dict) -> str:
     """What a finished post-hoc Detect found, pass by pass ("DIFT pass 7: 0 flagged; patchsearch pass 6: 163"): a
     newcomer ran patchsearch as "What to try next" advised, was shown DIFT's empty pass and found patchsearch's 163
@@ -1355,6 +1364,10 @@ class MainWindow(QMainWindow):
         for row in reversed(rows):
             where = f"run {row['run']}" if row.get("run") else "no run"
             when = f", epoch {int(row['epoch']) + 1}" if row.get("epoch") is not None else ", post-hoc"
+            encoder = (row.get("settings") or {}).get("encoder") if isinstance(row.get("settings"), dict) else None
+            if row.get("epoch") is None and isinstance(encoder, dict) and encoder.get("checkpoint"):
+                # every Detect's passes read "run posthoc, post-hoc": which encoder each embedded with (session 28)
+                where, when = f"post-hoc on {checkpoint_name(str(encoder['checkpoint']))}", ""
             # what each pass found, so the one to review can be chosen (with DIFT at 0 a newcomer had to guess)
             summary = (row.get("settings") or {}).get("summary") if isinstance(row.get("settings"), dict) else None
             found = ""

@@ -232,7 +232,8 @@ def needs_images(names: Sequence[str]) -> bool:
 def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, anchors=None,
                   settings: Optional[dict] = None, truth: Optional[np.ndarray] = None,
                   ctx: Optional[JobContext] = None, encoder=None, images=None, image_size: Optional[int] = None,
-                  device=None, encoder_warnings: Sequence[str] = ()) -> tuple[dict, dict]:
+                  device=None, encoder_warnings: Sequence[str] = (),
+                  encoder_record: Optional[dict] = None) -> tuple[dict, dict]:
     """Registered detectors (:mod:`naviewer.defense.detectors`) over ``features``, each saved as a pass
     of its own (method = its name; scores ``score``, ``flagged``, ``cluster``, and the per-sample extras
     of :func:`pass_extras`, e.g. ``crop_density``'s densest crop), sharing one neighbour table. Returns
@@ -240,7 +241,8 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
     may be a function returning the ImageStore, called once here (the dataset is decoded only for them).
     ``encoder_warnings``: what the same Detect found wrong with the encoder (collapsed embeddings, anchors that do not
     separate their classes), saved on every pass: only the DIFT pass said so, and a newcomer read a patchsearch pass
-    of the same weak encoder, at chance, as a verdict (session 28)."""
+    of the same weak encoder, at chance, as a verdict (session 28). ``encoder_record``: the checkpoint they embedded
+    with, saved on every pass (passes of three encoders all read "run posthoc", told apart by nothing; the same)."""
     from naviewer.defense.detectors import DetectorInputs, make_detector
     from naviewer.defense.sanity import flag_rate_warning
     from naviewer.evaluation.detection import auroc, detection_metrics
@@ -275,6 +277,8 @@ def run_detectors(ws, features: np.ndarray, names: Sequence[str], *, run: str, a
         too_many = flag_rate_warning(name, int(result.flags.sum()), len(result.score))
         if too_many is not None:  # said on the pass (the Analyst's yellow box, the report) and now
             ctx.event("warning", message=f"{name}: {too_many}")
+        if encoder_record:
+            record["encoder"] = dict(encoder_record)
         said = [*encoder_warnings, *([too_many] if too_many is not None else [])]
         if said:
             record["warnings"] = said
@@ -429,21 +433,21 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
                                       "baselines": list(baselines), "view": view})
     detector_passes: dict = {}
     detector_metrics: dict = {}
+    cfg = encoder.config
+    encoder_record = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
+                      "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
+                      "image_size": int(size or 0) or None, "inferred": backbone is None}
     if detectors:  # saved before DIFT's pass, so DIFT's stays the latest (what review and export take)
         start = time.perf_counter()
         detector_passes, detector_metrics = run_detectors(
             ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
             truth=truth, ctx=ctx, encoder=encoder.backbone, images=whole_store if needs_images(detectors) else None,
-            image_size=size, device=device, encoder_warnings=_encoder_warnings(result))
+            image_size=size, device=device, encoder_warnings=_encoder_warnings(result), encoder_record=encoder_record)
         timings["detectors"] = time.perf_counter() - start
     from naviewer.analysis.embeddings import embeddings_record
 
     result.settings["embeddings"] = {**embeddings_record(ws, run, tag), "view": view}  # the review opens exactly these
-    cfg = encoder.config
-    result.settings["encoder"] = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
-                                  "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
-                                  "image_size": int(size or 0) or None,
-                                  "inferred": backbone is None}
+    result.settings["encoder"] = dict(encoder_record)
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
                              timings=timings, anchors=anchor_set.describe(), warnings=list(result.warnings))

@@ -444,3 +444,25 @@ def test_a_detect_whose_dift_flagged_nothing_opens_the_pass_that_holds_flags(qtb
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == patch, timeout=30000)
     assert job.result is result
     assert f"DIFT flagged nothing; opened patchsearch's pass {patch} (11 flagged)" in window.log.toPlainText()
+
+
+def test_the_passes_menu_names_each_post_hoc_passs_encoder(qtbot, window, tmp_path):
+    """Passes of three encoders all read "(run posthoc, post-hoc)" in Workspace ▸ Detection passes, and their
+    checkpoints were all last.pt (a newcomer, session 28): a post-hoc pass names its checkpoint's run and file."""
+    from .analyst.analyst_kit import folder_workspace
+
+    from naviewer.gui.main_window import checkpoint_name
+    from naviewer.workspace import Workspace
+
+    assert checkpoint_name("/w/checkpoints/simclr-150947/last.pt") == "simclr-150947/last.pt"
+    assert checkpoint_name("/elsewhere/enc.pt") == "enc.pt"
+    path = folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        ws.store.add_detection_pass("patchsearch", {"score": np.zeros(n), "flagged": np.zeros(n, bool)},
+                                    {"encoder": {"checkpoint": str(path / "checkpoints" / "simclr-b" / "last.pt")},
+                                     "summary": {"flagged": 0}}, run="posthoc")
+    window.state.set_workspace(path, {"samples": n, "pass_id": 2, "runs": []})
+    labels = [label for _pid, _run, label in window.pass_choices()]
+    assert labels[0].startswith("Pass 2: patchsearch (post-hoc on simclr-b/last.pt)"), labels
+    assert labels[1].startswith("Pass 1: dift (run r, epoch 1)"), labels

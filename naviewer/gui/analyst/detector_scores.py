@@ -73,6 +73,7 @@ class DetectorScore:
     _rank: Optional[np.ndarray] = None
     note: str = ""                          # the whole description, for a score that is no pass (agreement)
     voters: tuple = ()                      # agreement only: (label, flagged) of each detector it counts
+    encoder: str = ""                       # the checkpoint the pass embedded with, where it says ("" unknown)
 
     _sorted: Optional[np.ndarray] = None
 
@@ -194,7 +195,8 @@ def load_detector_scores(ws: Any, dift_flags: Optional[np.ndarray] = None) -> De
         table.items.append(DetectorScore(f"{PREFIX}{method}#{pass_id}", f"{method} #{pass_id}", pass_id, method, score,
                                          None if flagged is None else np.asarray(flagged, bool), dict(summary),
                                          str(settings.get("direction_note") or ""), best_box,
-                                         None if support is None else np.asarray(support, np.int64)))
+                                         None if support is None else np.asarray(support, np.int64),
+                                         encoder=_encoder_of(settings)))
     # a detector run again shows once, its latest pass: re-runs listed kdist #2 beside kdist #9 with the same scores
     latest = {item.method: item for item in table.items}
     older = len(table.items) - len(latest)
@@ -209,6 +211,11 @@ def load_detector_scores(ws: Any, dift_flags: Optional[np.ndarray] = None) -> De
 
 
 AGREEMENT_KEY = f"{PREFIX}agreement"
+
+
+def _encoder_of(settings: Any) -> str:
+    encoder = settings.get("encoder") if isinstance(settings, dict) else None
+    return str(encoder.get("checkpoint") or "") if isinstance(encoder, dict) else ""
 
 
 def dift_flags_of(ws: Any, session: Any) -> Optional[np.ndarray]:
@@ -240,6 +247,10 @@ def agreement_item(items: list[DetectorScore], n: int, dift: Optional[np.ndarray
         counts += flagged
     names = ", ".join(label for label, _flagged in voters)
     note = f"how many of the {len(voters)} detectors flag the sample ({names}); higher = more detectors agree"
+    encoders = {item.encoder for item in items if item.encoder and item.flagged is not None and len(item.flagged) == n}
+    if len(encoders) > 1:  # passes of three encoders were counted as one vote each on one embedding (session 28)
+        note += (f"; NOTE: these passes come from {len(encoders)} different encoders, so they do not vote on the same "
+                 "embedding: run Detect… with every detector on one encoder to compare them")
     return DetectorScore(AGREEMENT_KEY, "detectors agreeing", -1, "agreement", counts, counts >= 2, {}, "", None, None,
                          note=note, voters=tuple(voters))
 

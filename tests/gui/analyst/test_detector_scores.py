@@ -442,3 +442,16 @@ def test_the_detector_histograms_legend_keeps_off_its_cut_bars(qtbot, tmp_path) 
                 assert right <= box.left() or left >= box.right(), (size, (left, right), box)
     finally:
         ws.close()
+
+
+def test_agreement_across_passes_of_different_encoders_says_so() -> None:
+    """"detectors agreeing" counted passes of three encoders as votes on one embedding (a newcomer, session 28)."""
+    from naviewer.gui.analyst.detector_scores import DetectorScore, agreement_item
+
+    n = 6
+    flags = np.array([1, 1, 0, 0, 0, 0], bool)
+    same = [DetectorScore(f"d:{m}", m, i, m, np.zeros(n), flags, encoder="/w/checkpoints/a/last.pt")
+            for i, m in enumerate(("kdist", "lid"), 1)]
+    assert "different encoders" not in agreement_item(same, n).note
+    mixed = same + [DetectorScore("d:dao", "dao", 3, "dao", np.zeros(n), flags, encoder="/w/checkpoints/b/last.pt")]
+    assert "come from 2 different encoders" in agreement_item(mixed, n).note

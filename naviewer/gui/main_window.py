@@ -236,6 +236,9 @@ class OverviewPanel(QWidget):
                         "the samples confirmed\" measures the cleaned set")
             if exported:
                 return f"decisions changed since the export ({Path(exported).name}): Export… again"
+            if self._main.review_retrains():  # the demo's step is the retrain (it named only Export; session 28)
+                return ("every flag is decided: the Fine-tune tab's Remove and retrain measures the cleaned set; "
+                        "Export… writes it")
             return "every flag is decided: Export… writes the cleaned dataset"
         return "review the flags, then Export…"
 

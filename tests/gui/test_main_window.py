@@ -618,6 +618,10 @@ def test_the_overviews_next_step_after_an_export_names_what_the_pass_offers(qtbo
     assert "Run ▸ Train… with \"Leave out" in window.overview._next_step()
     monkeypatch.setattr(window, "review_retrains", lambda: True)
     assert "Remove and retrain" in window.overview._next_step()
+    monkeypatch.setattr(window, "export_state", lambda: (None, False))  # decided, not exported: the demo's retrain
+    assert window.overview._next_step().startswith("every flag is decided: the Fine-tune tab's Remove and retrain")
+    monkeypatch.setattr(window, "review_retrains", lambda: False)
+    assert window.overview._next_step() == "every flag is decided: Export… writes the cleaned dataset"
 
 
 def test_a_status_tip_is_not_replaced_by_the_last_message(qtbot, window):

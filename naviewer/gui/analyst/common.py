@@ -170,7 +170,10 @@ def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Opti
     overwritten = {name: int(((codes == code) & (code != STATE_CODE[state])).sum())
                    for name, code in STATE_CODE.items() if name != "unreviewed"}
     overwritten = {name: k for name, k in overwritten.items() if k}
-    unflagged = unflagged_count(session, ids) if state == "confirmed" else 0
+    # said for later too: "Mark for later 20?" hid that 17 were never flagged (a newcomer, session 28); rejecting clean
+    # samples is what they are, so no word there; only a confirm asks because of it
+    outside = unflagged_count(session, ids) if state in ("confirmed", "later") else 0
+    unflagged = outside if state == "confirmed" else 0
     if n <= FEW and not (n > 1 and (overwritten or unflagged)):  # three never-flagged confirmed: not a word (a newcomer)
         return None
     text = _QUESTION[state].format(n=f"{n:,}")
@@ -180,8 +183,8 @@ def bulk_question(session: AnalysisSession, ids: np.ndarray, state: str) -> Opti
     if overwritten:
         parts = [f"{k:,} {'was' if k == 1 else 'were'} {name} before" for name, k in overwritten.items()]
         text += " " + "; ".join(parts) + ": " + ("it" if sum(overwritten.values()) == 1 else "they") + " will be overwritten."
-    if unflagged:  # Ctrl+A in All samples, a box over clean digits: "Confirm 1,514 samples?" said nothing of it
-        text += (f" {'All' if unflagged == n else f'{unflagged:,}'} of them {'was' if unflagged == 1 else 'were'} "
+    if outside:  # Ctrl+A in All samples, a box over clean digits: "Confirm 1,514 samples?" said nothing of it
+        text += (f" {'All' if outside == n else f'{outside:,}'} of them {'was' if outside == 1 else 'were'} "
                  "never flagged by the detection.")
     return text
 

@@ -56,10 +56,12 @@ def _open_checked(path: Path, max_pixels: int):
 
     check_regular_file(path, "image")  # a pipe named x.png blocked here for ever
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # content is sniffed whatever the extension, so the allow-list is passed explicitly
             img = Image.open(path, formats=list(_readable_formats()))
+        _say_pillow_warnings(said, path)
     except FileNotFoundError:
         raise NaviewerError("image file not found", path) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -86,6 +88,19 @@ def _open_checked(path: Path, max_pixels: int):
             path,
         )
     return img
+
+
+def _say_pillow_warnings(said: list, path: Path) -> None:
+    """Pillow's warnings while reading ``path`` (corrupt EXIF: "Tag data larger than file. Skipping tag 274"), said as
+    one naviewer warning naming the image: they came as Pillow's source file and line, which read like a crash."""
+    said = [w for w in said if issubclass(w.category, UserWarning) and "PIL" in str(w.filename)]
+    if not said:
+        return
+    from naviewer.data.base import DatasetWarning
+
+    first = str(said[0].message).strip().rstrip(".")
+    more = f" (and {len(said) - 1} more)" if len(said) > 1 else ""
+    warnings.warn(DatasetWarning(f"{path}: damaged metadata ignored ({first}{more}); the pixels are read"), stacklevel=3)
 
 
 def _too_many_pixels(pillow_message: str, max_pixels: int) -> str:
@@ -144,10 +159,12 @@ def load_image(path: "str | Path", max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
     path = Path(path)
     img = _open_checked(path, max_pixels)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
             array = _to_rgb(img)
+        _say_pillow_warnings(said, path)
     except NaviewerError:
         raise
     except MemoryError:

@@ -270,3 +270,18 @@ def test_a_png_cut_short_in_its_header_is_said_as_damaged(tmp_path):
     with pytest.raises(NaviewerError) as caught:
         _open_checked(cut, 10**8)
     assert "damaged or cut short" in caught.value.message and "OSError" not in caught.value.message
+
+
+def test_corrupt_exif_is_one_warning_naming_the_image(tmp_path: Path) -> None:
+    """A JPEG with corrupt EXIF printed Pillow's own warnings, naming Pillow's source file and line (read like a
+    crash) and not the image (a bad-input probe, session 28): one naviewer warning names the file; the pixels read."""
+    exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\xff\xff\xff\xff" + b"\xff" * 40
+    path = tmp_path / "bad_exif.jpg"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path, exif=exif)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        pixels = load_image(path)
+        read_image_size(path)
+    assert pixels.shape == (16, 16, 3)
+    assert said and all(issubclass(w.category, DatasetWarning) for w in said), [str(w.message) for w in said]
+    assert f"{path}: damaged metadata ignored (" in str(said[0].message)

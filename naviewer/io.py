@@ -250,6 +250,18 @@ def describe_os_error(exc: OSError) -> str:
     return reasons.get(exc.errno or 0) or (exc.strerror or str(exc))
 
 
+def make_folder(directory: PathLike) -> Path:
+    """``directory`` and its parents, made; one of them a file is a NaviewerError naming it (``WS/runs`` a file read
+    "File exists"; a bad-input probe, session 28)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), directory)
+        raise NaviewerError("a file where a folder belongs (was it replaced?): move it away", blocker) from None
+    return directory
+
+
 @contextlib.contextmanager
 def held_alone(path: PathLike, busy: str, unguarded: Optional[Callable[[BaseException], None]] = None,
                where: Optional[PathLike] = None) -> Iterator[None]:
@@ -259,7 +271,7 @@ def held_alone(path: PathLike, busy: str, unguarded: Optional[Callable[[BaseExce
     from filelock import FileLock, Timeout
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     lock = FileLock(path, timeout=0)
     try:
         lock.acquire()

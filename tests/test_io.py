@@ -148,3 +148,17 @@ def test_a_new_file_is_never_put_over_one_written_meanwhile(tmp_path):
     with atomic_path(tmp_path / "q.pt", replace=False) as tmp:  # a free name: put in place as usual
         tmp.write_text("only")
     assert (tmp_path / "q.pt").read_text() == "only" and len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_file_where_a_folder_belongs_is_named(tmp_path):
+    """`WS/runs` a file read "naviewer: error: WS/runs: File exists" (a bad-input probe, session 28)."""
+    import pytest
+
+    from naviewer.errors import NaviewerError
+    from naviewer.io import make_folder
+
+    (tmp_path / "runs").write_text("x")
+    with pytest.raises(NaviewerError) as caught:
+        make_folder(tmp_path / "runs" / "r1")
+    assert caught.value.path == str(tmp_path / "runs") and "a file where a folder belongs" in caught.value.message
+    assert make_folder(tmp_path / "a" / "b").is_dir()

@@ -33,7 +33,7 @@ import numpy as np
 from naviewer import __version__
 from naviewer.data.names import list_line_problem, name_problem
 from naviewer.errors import NaviewerError
-from naviewer.io import _pid_alive, atomic_save_npy, atomic_write_json, json_loads
+from naviewer.io import _pid_alive, atomic_save_npy, atomic_write_json, json_loads, make_folder
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.source_root import source_root
 from naviewer.workspace.config import (
@@ -411,7 +411,7 @@ class Workspace:
     # -- files ------------------------------------------------------------------------------
     def run_dir(self, name: str) -> Path:
         directory = self.path / "runs" / _check_name("run", name)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folder(directory)
         return directory
 
     def checkpoint_dir(self, run: str, create: bool = True) -> Path:
@@ -419,7 +419,7 @@ class Workspace:
         analyst panel's "is the encoder there?" raised NotADirectoryError while making it, and did not open)."""
         directory = self.path / "checkpoints" / _check_name("run", run)
         if create:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_folder(directory)
         return directory
 
     @property

@@ -696,6 +696,15 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
             raise NaviewerError(f"run {run!r} saved its detection pass and went on past it; it cannot be resumed: "
                                 "detect on its checkpoint (naviewer detect) or train again under another --run name",
                                 ws.path / "runs" / run)
+        folder = ws.path / "checkpoints" / run
+        epochs = sorted(folder.glob("epoch_*.pt")) if folder.is_dir() else []
+        if not (folder / "last.pt").is_file() and epochs and status is not None:  # (a probe, session 28)
+            raise NaviewerError(f"run {run!r}'s last.pt is missing; {epochs[-1].name} is there: copy it to last.pt "
+                                "to resume from it", folder / "last.pt")
+        if status is None and (ws.path / "runs" / run / "metrics.jsonl").is_file():
+            raise NaviewerError(f"run {run!r}'s state file is missing (was it deleted?): its metrics are there, but "
+                                "where it stopped cannot be told; train a new run under another --run name",
+                                ws.path / "runs" / run / "dift_state.json")
         said = getattr(status, "value", status) or "never started"
         raise NaviewerError(f"run {run!r} cannot be resumed (status: {said}; only a run of this workspace stopped "
                             "while training, with its record and a checkpoint, can)", ws.path / "runs" / run)

@@ -38,3 +38,24 @@ def test_a_runs_resume_refuses_another_runs_checkpoint(tmp_path):
         assert "not run 'r2''s" in caught.value.message and "epochs 2 against 300" in caught.value.message
         assert "epoch_0003.pt" in caught.value.message
         check_own_checkpoint(ws, "r9", other, folder / "last.pt")  # no record of its start: nothing to compare
+
+
+def test_a_resume_says_which_file_of_the_run_went_missing(tmp_path):
+    """With last.pt deleted (its epoch checkpoints there) or the state file deleted, run --resume said "cannot be
+    resumed (status: training ...)" or "(status: never started ...)" (a bad-input probe, session 28)."""
+    import pytest
+
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.dift_training import resume_interrupted
+    from naviewer.workspace.runs import RunStatus, write_state
+
+    with Workspace.create(tmp_path / "ws", make_dataset(12)) as ws:
+        ws.store.add_run("r2", "train", {"train": {"epochs": 300}})
+        write_state(ws, "r2", status=RunStatus.TRAINING)
+        (ws.checkpoint_dir("r2") / "epoch_0003.pt").write_bytes(b"x")
+        with pytest.raises(NaviewerError, match="last.pt is missing; epoch_0003.pt is there: copy it to last.pt"):
+            resume_interrupted(ws, "r2")
+        (ws.run_dir("r2") / "dift_state.json").unlink()
+        (ws.run_dir("r2") / "metrics.jsonl").write_text(json.dumps({"kind": "epoch", "epoch": 1}) + "\n")
+        with pytest.raises(NaviewerError, match="state file is missing"):
+            resume_interrupted(ws, "r2")

@@ -16,6 +16,7 @@ keeps its own copy apart from detection.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -70,6 +71,7 @@ def export_crafted(
 
     ctx = ensure_context(ctx)
     out = Path(out_dir)
+    _sweep_dead_staging(out)  # first: a set left hidden by a kill between the swap's renames comes back
     if out.exists() and not out.is_dir():
         raise NaviewerError("output exists and is not a folder", out)
     if out.is_dir() and any(out.iterdir()):
@@ -83,7 +85,6 @@ def export_crafted(
     # images under the old ground_truth.json, which then named the wrong samples as poisons (a probe, session 28)
     replacing = out.is_dir() and any(out.iterdir())
     if replacing:
-        _sweep_dead_staging(out)
         out = out.parent / f".{out.name}.crafting-{os.getpid()}"
         shutil.rmtree(out, ignore_errors=True)
     dataset = result.dataset
@@ -146,11 +147,22 @@ def export_crafted(
                 ctx.check()
                 old_set = final.parent / f".{final.name}.replaced-{os.getpid()}"
                 os.rename(final, old_set)
-                os.rename(out, final)
+                try:
+                    os.rename(out, final)
+                except BaseException:  # the old set back under its name (a review, session 28)
+                    os.rename(old_set, final)
+                    raise
                 shutil.rmtree(old_set, ignore_errors=True)
                 list_path, gt_path = final / list_path.name, final / gt_path.name
         except OSError as exc:
-            raise NaviewerError(f"cannot write the crafted dataset: {exc.strerror or exc}", getattr(exc, "filename", None) or final) from None
+            where = getattr(exc, "filename", None)
+            if replacing or not where:  # the staging folder is gone when the message is read: name the output
+                where = final
+            raise NaviewerError(f"cannot write the crafted dataset: {exc.strerror or exc}", where) from None
+        except NaviewerError as exc:
+            if replacing and exc.path and Path(exc.path).is_relative_to(out):
+                raise NaviewerError(exc.message, final / Path(exc.path).relative_to(out)) from None
+            raise
         return ExportSummary(final, list_path, gt_path, total, poison_k)
 
 
@@ -158,10 +170,17 @@ def _sweep_dead_staging(out: Path) -> None:
     """The staging folders of earlier ``--overwrite`` crafts into ``out`` whose process is gone (a SIGKILL)."""
     from naviewer.io import _pid_alive
 
-    for folder in out.parent.glob(f".{out.name}.crafting-*"):
+    for folder in out.parent.glob(f".{glob.escape(out.name)}.crafting-*"):
         pid = folder.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
+    for folder in out.parent.glob(f".{glob.escape(out.name)}.replaced-*"):  # killed between its two renames
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            if not out.exists():
+                os.rename(folder, out)  # the earlier set, back under its name
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

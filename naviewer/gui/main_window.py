@@ -1541,14 +1541,25 @@ class MainWindow(QMainWindow):
             return reviewed
         from naviewer.workspace.runs import finished_checkpoints
 
-        finished = finished_checkpoints(self.workspace_path)
-        if not finished:
+        finished = [c for c in finished_checkpoints(self.workspace_path)
+                    if c.parent.name not in self._floor_runs()]  # the floor trains the clean set: no encoder to detect
+        if not finished:                                            # with (a review, session 28)
             return reviewed
         try:
             newer = reviewed is None or finished[0].stat().st_mtime > reviewed.stat().st_mtime
         except OSError:
             newer = reviewed is None
         return finished[0] if newer else reviewed
+
+    def _floor_runs(self) -> set[str]:
+        """The open workspace's no-poison floor trainings (their encoders never saw the poisons)."""
+        try:
+            from naviewer.workspace import Workspace
+
+            with Workspace.open(self.workspace_path, read_only=True) as ws:
+                return {r["name"] for r in ws.store.runs() if r.get("kind") == "floor"}
+        except (NaviewerError, OSError, TypeError):
+            return set()
 
     def detect_dialog(self):
         """Run ▸ Detect (post-hoc): a dialog (non-blocking) for the encoder (the open one, else the reviewed pass's) and
@@ -1716,10 +1727,13 @@ class MainWindow(QMainWindow):
         n = self.state.samples
         last = self._last_train_settings()
         initial = (self.train_settings or self.state.workspace_summary.get("train_settings") or last or None)
-        if initial is not None and "leave_out_confirmed" not in initial and "leave_out_confirmed" in last:
-            # the user's own last choice, not the default: after a restart the box came back ticked on a user who
-            # had unticked it (the workspace's run records no such choice; a newcomer, session 28)
-            initial = {**initial, "leave_out_confirmed": last["leave_out_confirmed"]}
+        if initial is not None:
+            # the Leave out box: the user's own last choice where it was offered, not the default: after a restart
+            # it came back ticked on a user who had unticked it (a newcomer, session 28), and a training where it was
+            # not offered left it unticked (a review)
+            initial = {k: v for k, v in initial.items() if k != "leave_out_confirmed"}
+            if "leave_out_confirmed" in last:
+                initial["leave_out_confirmed"] = last["leave_out_confirmed"]
         dialog = TrainDialog(self, initial, n_samples=n, dift_available=self.workspace_path is not None
                              and self.training_job_factory is default_training_factory,
                              confirmed=self._confirmed_count() if self.training_job_factory is default_training_factory

@@ -92,9 +92,11 @@ def save_atomic(payload: Any, path: "str | os.PathLike[str]", replace: bool = Tr
                     if sink.error is not None:
                         raise sink.error from None
                     raise
-    except FileExistsError:
-        raise NaviewerError("the checkpoint exists already (another command wrote it while this one ran): "
-                            "nothing was written; choose a new name", path) from None
+    except FileExistsError as exc:
+        if not replace and exc.filename is not None and Path(exc.filename) == path:
+            raise NaviewerError("the checkpoint exists already (another command wrote it while this one ran): "
+                                "nothing was written; choose a new name", path) from None
+        raise NaviewerError(f"cannot save the checkpoint: {describe_os_error(exc)}; nothing was written", path) from None
     except OSError as exc:
         raise NaviewerError(f"cannot save the checkpoint: {describe_os_error(exc)}; nothing was written", path) from None
     return path

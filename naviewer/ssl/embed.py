@@ -8,7 +8,6 @@ a reader never sees half a file and a 1M x 512 array never has to fit in RAM.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -138,7 +137,10 @@ def extract_embeddings(
                     shape = (n, feats_np.shape[1])
                     if final is not None:
                         final.parent.mkdir(parents=True, exist_ok=True)
-                        _sweep_dead_temps(final)
+                        from naviewer.ssl.checkpoints import cleanup_checkpoint_temps
+
+                        # a killed writer's full-size .NAME.PID.tmp went nowhere (a probe, session 28)
+                        cleanup_checkpoint_temps(final.parent)
                         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
                         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
                         _reserve(tmp, final)
@@ -153,6 +155,8 @@ def extract_embeddings(
             del out
             os.replace(tmp, final)
             tmp = None
+            # a sharded extraction's record of what it embedded no longer describes this file (a review, session 28)
+            final.with_name(final.name + ".source.json").unlink(missing_ok=True)
             return np.load(final, mmap_mode="r")
         return out
     finally:
@@ -162,14 +166,3 @@ def extract_embeddings(
         if moved:
             backbone.to(home)
 
-
-def _sweep_dead_temps(final: Path) -> None:
-    """The full-size temporaries (``.NAME.PID.tmp``) of earlier writers of ``final`` that were killed: the next detect
-    of the same tag left a killed one's 400 MB beside the new file (a bad-input probe, session 28)."""
-    from naviewer.io import _pid_alive
-
-    for entry in final.parent.glob(f".{final.name}.*.tmp"):
-        pid = entry.name[len(final.name) + 2:-len(".tmp")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                entry.unlink()

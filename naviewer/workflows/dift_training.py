@@ -743,25 +743,10 @@ def check_own_checkpoint(ws: Workspace, run: str, saved_config: dict, checkpoint
     """Refuse a ``last.pt`` that is not ``run``'s: another run's checkpoint copied into its folder was resumed "after
     epoch 2 of 2", the run marked finished and its other 295 epochs dropped without a word (a probe, session 28).
     Compared with the settings its first start logged (``runs/RUN/metrics.jsonl``); a run without that record passes."""
-    from naviewer.io import json_loads
+    from naviewer.workspace.runs import first_start_config
 
-    metrics = ws.path / "runs" / run / "metrics.jsonl"
-    started = None
-    try:
-        with open(metrics, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if '"run_start"' not in line:
-                    continue
-                try:
-                    record = json_loads(line)
-                except ValueError:
-                    continue
-                if record.get("kind") == "run_start" and isinstance(record.get("config"), dict):
-                    started = record["config"]
-                    break
-    except OSError:
-        return
-    if started is None:
+    started = first_start_config(ws.path / "runs" / run / "metrics.jsonl")
+    if not started:
         return
     differ = [key for key in _RUN_IDENTITY if key in started and key in saved_config and started[key] != saved_config[key]]
     if not differ:

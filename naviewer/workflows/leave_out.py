@@ -23,6 +23,11 @@ def reviewed_run(ws) -> Optional[str]:
         checkpoint, _run, _tag = posthoc_checkpoint(ws)
     except NaviewerError:
         return None
+    try:  # another workspace's checkpoints/train/last.pt is not this workspace's run "train" (a review, session 28)
+        if not Path(checkpoint).resolve().is_relative_to(Path(ws.path).resolve()):
+            return None
+    except OSError:
+        return None
     parts = Path(checkpoint).parts
     if "checkpoints" not in parts[:-1]:
         return None
@@ -31,22 +36,9 @@ def reviewed_run(ws) -> Optional[str]:
 
 
 def _started_with(metrics: Path) -> dict[str, Any]:
-    """The training settings the run's first start logged ({} when none)."""
-    from naviewer.io import json_loads
+    from naviewer.workspace.runs import first_start_config
 
-    try:
-        with open(metrics, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if '"run_start"' in line:
-                    try:
-                        record = json_loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record.get("config"), dict):
-                        return record["config"]
-    except OSError:
-        pass
-    return {}
+    return first_start_config(metrics)
 
 
 def recipe_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -78,7 +70,7 @@ def _epochs(metrics: Path) -> Optional[int]:
             except ValueError:
                 continue
             if record.get("kind") == "epoch" and isinstance(record.get("epoch"), int):
-                last = record["epoch"]
+                last = record["epoch"] + 1  # the trainer counts from 0: "after epoch 2" closed a 3-epoch run
     return last
 
 

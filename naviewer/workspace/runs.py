@@ -264,6 +264,24 @@ def finished_checkpoints(workspace: Path) -> list[Path]:
     return [path for _mtime, path in sorted(found, reverse=True)]
 
 
+def first_start_config(metrics: Path) -> dict:
+    """The training settings a run's first start logged in its ``metrics.jsonl`` ({} when none, or unreadable)."""
+    try:
+        with open(metrics, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if '"run_start"' not in line:
+                    continue
+                try:
+                    record = json_loads(line)
+                except ValueError:
+                    continue
+                if record.get("kind") == "run_start" and isinstance(record.get("config"), dict):
+                    return record["config"]
+    except OSError:
+        pass
+    return {}
+
+
 def training_ended(metrics: Path) -> Optional[bool]:
     """Whether the training logged in ``metrics`` ended (True), stopped before (False), or cannot be told (None:
     no file, or neither a start nor an end in its last few MB, or it cannot be read)."""

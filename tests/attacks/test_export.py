@@ -122,3 +122,17 @@ def test_a_stopped_overwrite_leaves_the_earlier_crafted_set_whole(tmp_path):
     summary = export_crafted(second, out, overwrite=True)
     assert summary.out_dir == out and summary.ground_truth_path == out / "ground_truth.json"
     assert digest() != before and not list(tmp_path.glob(".out.*"))
+
+
+def test_a_set_hidden_by_a_kill_between_the_swaps_renames_comes_back(tmp_path):
+    """Killed between the two renames of --overwrite's swap, the old set stayed hidden in .OUT.replaced-PID and OUT was
+    gone (a review, session 28): the next craft into OUT puts it back first, and the staging folder goes."""
+    first = make_attack("patch", rate=0.1).craft(make_dataset(), np.random.default_rng(0))
+    out = tmp_path / "out"
+    export_crafted(first, out)
+    hidden = tmp_path / ".out.replaced-999999999"
+    out.rename(hidden)
+    (tmp_path / ".out.crafting-999999999").mkdir()
+    with pytest.raises(NaviewerError, match="not empty"):  # the old set is back, and a craft without --overwrite
+        export_crafted(first, out)                          # still refuses to write over it
+    assert (out / "ground_truth.json").is_file() and not list(tmp_path.glob(".out.*"))

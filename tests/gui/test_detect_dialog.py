@@ -51,3 +51,24 @@ def test_a_training_newer_than_the_reviewed_passs_encoder_is_offered(tmp_path, w
     os.utime(new, (500_000, 500_000))  # the reviewed pass's encoder is the newest: it stays
     window.state.set_workspace(tmp_path, {"samples": 3, "runs": [], "encoder_path": str(old)})
     assert window._workspace_encoder() == old
+
+
+def test_the_no_poison_floors_encoder_is_never_offered(tmp_path, window):
+    """Measured after a review, the floor's encoder (trained on the clean set) was the newest finished training, and
+    Detect… offered it (a review, session 28)."""
+    import os
+
+    import numpy as np
+
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    ws_path = tmp_path / "ws"
+    Workspace.create(ws_path, ArrayDataset(np.zeros((4, 8, 8, 3), np.uint8), [0, 1, 0, 1], ["a", "b"])).close()
+    trained = _run(ws_path, "simclr-a", finished=True)
+    floor = _run(ws_path, "floor", finished=True)
+    os.utime(trained, (1_000_000, 1_000_000))
+    with Workspace.open(ws_path) as ws:
+        ws.store.add_run("floor", "floor", {"train": {}})
+    window.state.set_workspace(ws_path, {"samples": 4, "runs": []})
+    assert window._workspace_encoder() == trained and floor.is_file()

@@ -86,14 +86,15 @@ def test_views_of_a_composite():
 
 def test_a_killed_writers_temporary_goes_with_the_next_write(tmp_path):
     """SIGKILL while detect wrote its embeddings left a full-size .TAG.npy.PID.tmp that the next detect of the same tag
-    left there (a bad-input probe, session 28): a dead process's temporary goes; a live one's stays."""
+    left there (a bad-input probe, session 28): a dead process's temporary goes (the checkpoints' sweep); a live one's
+    stays."""
     import os
 
     store = make_store(n=6)
     dead = tmp_path / ".f.npy.999999999.tmp"
     live = tmp_path / f".f.npy.{os.getppid()}.tmp"
-    mine = tmp_path / ".g.npy.999999999.tmp"  # another file's: not this write's business
-    for path in (dead, live, mine):
+    other = tmp_path / ".g.npy.999999999.tmp"  # another file's, its writer dead too: garbage as well
+    for path in (dead, live, other):
         path.write_bytes(b"x" * 64)
     extract_embeddings(build_backbone(TINY), store, out_path=tmp_path / "f.npy")
-    assert not dead.exists() and live.exists() and mine.exists()
+    assert not dead.exists() and live.exists() and not other.exists()

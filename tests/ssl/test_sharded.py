@@ -161,3 +161,19 @@ def test_a_finished_extraction_of_another_checkpoint_is_not_taken_as_this_ones(s
     source_path(out).unlink()  # (a file of the same shape naviewer did not finish)
     with pytest.raises(NaviewerError, match="cannot tell"):
         sharded_embeddings(net, store, out, shard_size=64, image_size=16)
+
+
+def test_a_plain_embed_over_a_finished_sharded_out_drops_its_record(small, tmp_path):
+    """A plain embed replaced OUT and left OUT.source.json: a later sharded run of the first checkpoint took the other
+    checkpoint's rows as its own (a review, session 28)."""
+    from naviewer.ssl.sharded import source_path
+
+    store, net, _whole = small
+    out = tmp_path / "e.npy"
+    sharded_embeddings(net, store, out, shard_size=64, image_size=16)
+    torch.manual_seed(1)
+    other_net = build_backbone(BackboneConfig(arch="resnet10", cifar_stem=True, width=4)).eval()
+    extract_embeddings(other_net, store, image_size=16, dtype=np.float16, out_path=out)
+    assert not source_path(out).exists()
+    with pytest.raises(NaviewerError, match="cannot tell"):
+        sharded_embeddings(net, store, out, shard_size=64, image_size=16)

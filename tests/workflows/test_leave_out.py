@@ -19,7 +19,7 @@ def make_dataset(n: int) -> ArrayDataset:
 def _metrics(ws, run: str, *epochs: dict) -> None:
     folder = ws.run_dir(run)
     with open(folder / "metrics.jsonl", "w", encoding="utf-8") as handle:
-        for i, values in enumerate(epochs, 1):
+        for i, values in enumerate(epochs):  # the trainer counts epochs from 0
             handle.write(json.dumps({"kind": "epoch", "epoch": i, "time": float(i), **values}) + "\n")
         handle.write(json.dumps({"kind": "event", "event": "finished"}) + "\n")
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -263,6 +263,12 @@ class ImageFolderDataset(FileBackedDataset):
             problem = name_problem(class_dir.name)
             if problem:
                 raise NaviewerError(f"class folder: {problem}; rename it", root)
+        twins = _lookalike_names([d.name for d in class_dirs])
+        if twins:  # 'café' composed and decomposed: two classes every message printed alike (a probe, session 28)
+            a, b = twins
+            warnings.warn(f"{root}: the class folders {a!r} and {b!r} print alike but are spelled with different "
+                          f"Unicode code points ({_codepoints(a)} / {_codepoints(b)}): two classes every message names "
+                          "the same way; rename one", DatasetWarning, stacklevel=2)
         walk = _TreeWalk(root, class_dirs, extensions)
         items: list[tuple[Path, str, int, bool]] = []
         for label in range(len(class_dirs)):
@@ -308,3 +314,20 @@ class ImageFolderDataset(FileBackedDataset):
         if self.max_pixels != DEFAULT_MAX_PIXELS:
             info["max_pixels"] = self.max_pixels
         return info
+
+
+def _lookalike_names(names: list) -> Optional[tuple]:
+    """The first two names that differ but are the same text once Unicode-normalised (NFKC, case kept)."""
+    import unicodedata
+
+    seen: dict = {}
+    for name in names:
+        key = unicodedata.normalize("NFKC", name)
+        if key in seen and seen[key] != name:
+            return seen[key], name
+        seen.setdefault(key, name)
+    return None
+
+
+def _codepoints(name: str) -> str:
+    return " ".join(f"U+{ord(c):04X}" for c in name if ord(c) > 127) or "ASCII"

@@ -285,3 +285,17 @@ def test_corrupt_exif_is_one_warning_naming_the_image(tmp_path: Path) -> None:
     assert pixels.shape == (16, 16, 3)
     assert said and all(issubclass(w.category, DatasetWarning) for w in said), [str(w.message) for w in said]
     assert f"{path}: damaged metadata ignored (" in str(said[0].message)
+
+
+def test_class_folders_that_print_alike_are_warned_about(tmp_path: Path) -> None:
+    """'café' composed and decomposed were two classes that every message printed the same way (a bad-input probe,
+    session 28): a warning names both spellings' code points."""
+    for name in ("caf\u00e9", "cafe\u0301", "dog"):
+        for i in range(2):
+            write_png(tmp_path / "imgs" / name / f"{i}.png", np.full((8, 8, 3), 40 * i + len(name), np.uint8))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        dataset = ImageFolderDataset(tmp_path / "imgs")
+    assert len(dataset.class_names) == 3
+    texts = [str(w.message) for w in said if issubclass(w.category, DatasetWarning)]
+    assert any("print alike" in t and "U+00E9" in t and "U+0301" in t for t in texts), texts

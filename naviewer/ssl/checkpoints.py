@@ -493,6 +493,14 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
     if bad:  # the embeddings would be all NaN, and every detector's verdict meaningless
         raise NaviewerError(f"the checkpoint's weights hold NaN or infinite values ({len(bad)} tensors, first "
                             f"{bad[0]}): a training that diverged, or a damaged file", path)
+    integer = [name for name, tensor in state.items()
+               if isinstance(tensor, torch.Tensor) and tensor.dim() > 0 and not tensor.is_floating_point()
+               and not tensor.is_complex() and tensor.dtype != torch.bool and name.endswith(("weight", "bias"))]
+    if integer:  # a quantised export cast to float silently, embeddings written, rc 0 (a bad-input probe, session 28)
+        dtype = str(state[integer[0]].dtype).replace("torch.", "")
+        raise NaviewerError(f"the checkpoint's weights are integers ({dtype}, {len(integer)} tensors, first "
+                            f"{integer[0]}): a quantised export, not a float encoder; export its float weights",
+                            path)
     negative = [name for name, tensor in state.items()
                 if name.endswith("running_var") and isinstance(tensor, torch.Tensor) and (tensor < 0).any()]
     if negative:  # a variance below 0: every output NaN, every later number meaningless (a sweep: rc 0, knn_acc 0.1)

@@ -295,6 +295,12 @@ def test_checkpoint_values_that_would_break_later_are_refused(tmp_path, tiny_sto
     torch.save(nan, tmp_path / "nan.pt")
     with pytest.raises(NaviewerError, match="NaN or infinite"):
         load_encoder(tmp_path / "nan.pt")
+    # a quantised export's integer weights were cast to float, embeddings written, exit 0 (a probe, session 28)
+    ints = {**obj, "model": {k: ((v * 100).to(torch.int32) if v.is_floating_point() else v)
+                             for k, v in obj["model"].items()}}
+    torch.save(ints, tmp_path / "int.pt")
+    with pytest.raises(NaviewerError, match=r"weights are integers \(int32"):
+        load_encoder(tmp_path / "int.pt")
     torch.save({**obj, "config": {**obj["config"], "image_size": 65536}}, tmp_path / "huge.pt")
     with pytest.raises(NaviewerError, match="not an image size"):
         load_encoder(tmp_path / "huge.pt")

@@ -419,6 +419,14 @@ def evaluation_sets(ws, ctx: Optional[JobContext] = None) -> Optional[Evaluation
         raise NaviewerError(f"[evaluation] must be a table, got {section!r}", ws.config_path)
     if not section.get("train"):
         return None
+    recipe = ws.config.get("attack")
+    if isinstance(recipe, dict) and recipe.get("name") and (
+            not isinstance(recipe.get("settings"), dict) or "target_class" not in recipe):
+        # a hand-added [attack] with a name only measured an ASR for an attack of default settings, as if it were the
+        # workspace's (a bad-input probe, session 28); said before any image is loaded
+        raise NaviewerError("[attack] has no settings or target_class (was workspace.toml edited?): naviewer writes "
+                            "both when it crafts the attack; remove the section, or craft with naviewer new --attack",
+                            ws.config_path)
 
     def opened(key: str, **kwargs: Any):
         """A hand-edited ``root = 5`` reached os.fspath as a TypeError traceback (finetune): said with the file."""

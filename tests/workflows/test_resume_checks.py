@@ -59,3 +59,19 @@ def test_a_resume_says_which_file_of_the_run_went_missing(tmp_path):
         (ws.run_dir("r2") / "metrics.jsonl").write_text(json.dumps({"kind": "epoch", "epoch": 1}) + "\n")
         with pytest.raises(NaviewerError, match="state file is missing"):
             resume_interrupted(ws, "r2")
+
+
+def test_a_hand_added_attack_section_without_its_settings_is_named(tmp_path):
+    """A hand-added [attack] with only a name made every ASR that of an attack with default settings, as if it were
+    the workspace's (a bad-input probe, session 28)."""
+    import pytest
+
+    from naviewer.errors import NaviewerError
+    from naviewer.jobs import JobContext
+    from naviewer.workflows.workspace_setup import evaluation_sets
+
+    with Workspace.create(tmp_path / "ws", make_dataset(12)) as ws:
+        ws.update_config("evaluation", {"train": dict(ws.dataset_record())})
+        ws.update_config("attack", {"name": "patch"})
+        with pytest.raises(NaviewerError, match=r"\[attack\] has no settings or target_class"):
+            evaluation_sets(ws, JobContext())

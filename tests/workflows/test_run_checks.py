@@ -1,4 +1,4 @@
-"""A resume goes on with the run's own checkpoint only."""
+"""What a run, its resume and its evaluation check before they go on: the run's own checkpoint, its files, [attack]."""
 
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ import re
 import secrets
 import shutil
 import socket
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
@@ -596,15 +595,15 @@ _STAGING_HOST = ".creating-host"
 
 
 def _sweep_dead_staging(path: Path) -> None:
-    """Remove ``.NAME.creating-PID-*`` staging folders of ``path`` whose process is gone (a ``new`` killed by SIGKILL
+    """Remove ``.NAME.creating-PID-*`` staging folders beside ``path`` whose process is gone (a ``new`` killed by SIGKILL
     or a crash left them for ever; a bad-input probe, session 27). A live process's staging is left alone, and one
     made on another machine (a shared file system: its PID means nothing here) or whose host is not recorded."""
-    try:
-        leftovers = list(path.parent.glob(f".{glob_escape(path.name)}.creating-*"))
+    try:  # every workspace's staging in this folder, not only this name's: `new other` left a killed `new wn`'s
+        leftovers = list(path.parent.glob(".*.creating-*"))  # staging there (a bad-input probe, session 28)
     except OSError:
         return
     for folder in leftovers:
-        match = re.fullmatch(rf"\.{re.escape(path.name)}\.creating-(\d+)-[0-9a-f]+", folder.name)
+        match = re.fullmatch(r"\..+\.creating-(\d+)-[0-9a-f]+", folder.name)
         if match is None or not folder.is_dir() or _pid_alive(int(match.group(1))):
             continue
         try:

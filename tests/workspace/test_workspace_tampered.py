@@ -370,3 +370,9 @@ def test_a_workspace_is_finished_before_it_appears_and_dead_staging_folders_go(t
     assert {"anchors", "evaluation", "dift"} <= set(sections), sorted(sections)
     assert not dead.exists() and live.exists() and elsewhere.exists()
     assert not (tmp_path / "ws" / ".creating-host").exists()
+    other = tmp_path / ".wn.creating-999999997-0badc0de"  # another name's, killed: `new ws2` sweeps it too (session 28)
+    (other / "embeddings").mkdir(parents=True)
+    (other / ".creating-host").write_text(socket.gethostname())
+    with create_workspace(tmp_path / "ws2", str(listing)):
+        pass
+    assert not other.exists() and live.exists() and elsewhere.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from naviewer.workflows.anchor_sources import ANCHOR_SPEC_HELP
 
@@ -42,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
                             "labels --per-class N); without a SPEC the workspace's anchors are only shown")
     with Workspace.open(args.workspace) as ws:
         if args.spec is not None:
+            before = dict(ws.config.get("anchors") or {})
             set_workspace_anchors(ws, args.spec, args.per_class, args.seed, ctx)
+            _warn_running_dift(ws, before)
         anchor_set = load_anchor_set(ws, args.per_class, args.seed, ctx)
         described = anchor_set.describe()
         print(anchors_summary(described))
@@ -55,3 +58,17 @@ def run(args: argparse.Namespace) -> int:
         if args.spec is not None:
             print("recorded in workspace.toml [anchors]; the next naviewer run --dift / detect uses them")
     return 0
+
+
+def _warn_running_dift(ws, before: dict) -> None:
+    """Replacing the anchors while a DIFT run trains said nothing; after a crash its resume then refused ("the anchors
+    were replaced since the run started: put them back") without saying what they were (a probe, session 28)."""
+    from naviewer.workspace.runs import being_trained
+
+    runs = [r["name"] for r in ws.store.runs() if (r.get("config") or {}).get("dift") and being_trained(ws, r["name"])]
+    if not runs:
+        return
+    was = before.get("source") or before.get("kind") or "the earlier anchors"
+    print(f"note: run {runs[0]!r} trains with DIFT now, with the anchors it started with ({was}); it keeps them, but "
+          "a resume after a stop refuses the new ones: to resume it, set those back first (naviewer anchors WORKSPACE "
+          "SPEC)", file=sys.stderr)

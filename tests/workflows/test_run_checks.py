@@ -75,3 +75,19 @@ def test_a_hand_added_attack_section_without_its_settings_is_named(tmp_path):
         ws.update_config("attack", {"name": "patch"})
         with pytest.raises(NaviewerError, match=r"\[attack\] has no settings or target_class"):
             evaluation_sets(ws, JobContext())
+
+
+def test_replacing_the_anchors_while_a_dift_run_trains_says_what_it_means(tmp_path, capsys):
+    """`naviewer anchors WS SPEC` while `run --dift` trained exited 0 without a word; after a crash its resume refused
+    the new anchors without saying what the old ones were (a bad-input probe, session 28)."""
+    from naviewer.cli import main
+    from naviewer.workspace.runs import training_lock
+
+    assert main(["new", str(tmp_path / "ws"), "--dataset", "digits"]) == 0
+    with Workspace.open(tmp_path / "ws") as ws:
+        ws.store.add_run("dift", "dift-train", {"dift": {"k": 10}, "train": {}})
+        capsys.readouterr()
+        with training_lock(ws, "dift"):
+            assert main(["anchors", str(tmp_path / "ws"), "labels", "--per-class", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "run 'dift' trains with DIFT now" in err and "a resume after a stop refuses the new ones" in err

@@ -138,6 +138,11 @@ def check_options(args: argparse.Namespace) -> None:
                 _check(dest, item)
         elif dest in NOT_EMPTY and isinstance(value, str) and not value.strip():
             raise NaviewerError(f"{NOT_EMPTY[dest]} is empty: give a value, or leave the option out")
+    batch = getattr(args, "batch_size", None)
+    if (getattr(args, "command", None) in ("train", "run", "reproduce") and isinstance(batch, int)
+            and not isinstance(batch, bool) and batch < 2):  # the trainer's words named no option (a probe, session 28)
+        raise NaviewerError(f"--batch-size must be >= 2 for a training (contrastive pairs need another sample), got "
+                            f"{batch}")
     threads = getattr(args, "threads", None)
     cores = os.cpu_count() or 1
     if isinstance(threads, int) and not isinstance(threads, bool) and threads > 2 * cores:

@@ -305,3 +305,4 @@ def test_attack_options_out_of_range_are_named(option, words, tmp_path, capsys):
 
     assert main(["craft", "--attack", "patch", "--dataset", "digits", "--out", str(tmp_path / "o"), *option]) == 2
     assert words in capsys.readouterr().err and not (tmp_path / "o").exists()
+

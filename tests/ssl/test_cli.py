@@ -128,3 +128,11 @@ def test_resume_on_other_images_is_refused(tmp_path, capsys):
                  "--resume", *TINY_ARGS]) == 2
     assert "holds other images" in capsys.readouterr().err
     assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 0
+
+
+def test_a_training_batch_of_one_is_named_on_the_command_line(tmp_path, capsys):
+    """train / run --batch-size 1 said "batch size must be at least 2 ..." without the option (a probe, session 28)."""
+    from naviewer.cli import main
+
+    assert main(["train", "--dataset", "digits", "--batch-size", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "--batch-size must be >= 2 for a training" in capsys.readouterr().err and not (tmp_path / "o").exists()

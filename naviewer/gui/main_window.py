@@ -1469,6 +1469,14 @@ class MainWindow(QMainWindow):
         latest = self.analyst_dock.ws.store.latest_pass_id()
         if latest is not None:
             remember_reviewed_pass(self.settings, str(workspace), self.analyst_dock.pass_id, int(latest))
+        try:  # the Overview's "Encoder … (the reviewed pass's)" follows the pass open now, not the one the workspace
+            from naviewer.gui.tasks import _sources  # opened on (a newcomer, session 28); Detect… starts from it too
+
+            sources = _sources(self.analyst_dock.ws, self.analyst_dock.pass_id)
+            self.state.workspace_summary["encoder"] = sources.get("encoder")
+            self.state.workspace_summary["encoder_path"] = sources.get("encoder_path")
+        except (NaviewerError, OSError, KeyError, TypeError):
+            pass
         self._serial_at_open = self.review_serial  # decisions after this are "since the export"
         self.overview.refresh()  # its "Next:" reads this pass's review
         return self.analyst_dock.panel
@@ -1624,6 +1632,8 @@ class MainWindow(QMainWindow):
                 passes = [("DIFT", new, int((result.get("summary") or {}).get("flagged") or 0))] + [
                     (name, int(pid), int((metrics.get(name) or {}).get("flagged") or 0))
                     for name, pid in (result.get("detector_passes") or {}).items()]
+                # most flags first: at 1280x720 the line was cut before the pass that held them (a newcomer, s. 28)
+                passes.sort(key=lambda item: -item[2])
                 links = ", ".join(f'<a href="pass:{pid}">{html.escape(name)} {pid}</a> ({count:,})'
                                   for name, pid, count in passes)
                 gallery.show_notice(f"Detection ready, open: {links}"

@@ -41,6 +41,13 @@ def _started_with(metrics: Path) -> dict[str, Any]:
     return first_start_config(metrics)
 
 
+def _left_out(ws, run: str) -> int:
+    """How many samples ``run`` was trained without (0: every sample)."""
+    record = next((r for r in ws.store.runs() if r["name"] == run), None) or {}
+    left = (record.get("config") or {}).get("exclude")
+    return len(left) if isinstance(left, list) else 0
+
+
 def recipe_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """"32 px against 16 px", "ResNet-10 width 16 against width 8", "80 epochs against 60": what makes two runs'
     figures not the same recipe's (a newcomer read a 16 px retrain beside a 32 px encoder unwarned, session 28)."""
@@ -88,7 +95,8 @@ def leave_out_comparison(ws, run: str, left_out: int) -> dict[str, Any]:
             "before_epochs": _epochs(folder / before_run / "metrics.jsonl") if before_run else None,
             "floor": read_floor(ws), "crafted": bool(ws.config.get("attack")),
             "differences": recipe_differences(_started_with(folder / before_run / "metrics.jsonl"),
-                                              _started_with(folder / run / "metrics.jsonl")) if before_run else []}
+                                              _started_with(folder / run / "metrics.jsonl")) if before_run else [],
+            "before_left_out": _left_out(ws, before_run) if before_run else 0}
 
 
 def _figures(metrics: dict[str, float], epochs: Optional[int]) -> str:
@@ -108,7 +116,9 @@ def leave_out_lines(comparison: dict[str, Any]) -> list[str]:
              f"{_figures(c['after'], c['after_epochs'])}."]
     if c["before_run"]:
         # the newest post-hoc detection's encoder: decisions made on other passes are not tied to one encoder
-        lines.append(f"The encoder of the newest post-hoc detection (run {c['before_run']}): "
+        itself = (f", itself trained without {c['before_left_out']:,} samples"
+                  if c.get("before_left_out") else "")  # a leave-out run read as the encoder before (session 28)
+        lines.append(f"The encoder of the newest post-hoc detection (run {c['before_run']}{itself}): "
                      f"{_figures(c['before'], c['before_epochs'])}.")
         if c.get("differences"):
             lines.append("Not the same recipe (" + "; ".join(c["differences"]) + "): read the two side by side "

@@ -466,3 +466,26 @@ def test_the_passes_menu_names_each_post_hoc_passs_encoder(qtbot, window, tmp_pa
     labels = [label for _pid, _run, label in window.pass_choices()]
     assert labels[0].startswith("Pass 2: patchsearch (post-hoc on simclr-b/last.pt)"), labels
     assert labels[1].startswith("Pass 1: dift (run r, epoch 1)"), labels
+
+
+def test_the_overviews_encoder_follows_the_open_pass(qtbot, window, tmp_path):
+    """With a pass of another encoder open, the Overview still named the encoder of the pass the workspace opened on,
+    "(the reviewed pass's)" (a newcomer, session 28)."""
+    from .analyst.analyst_kit import folder_workspace
+
+    from naviewer.workspace import Workspace
+
+    path = folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+        none = {"score": np.zeros(n), "flagged": np.zeros(n, bool)}
+        first = ws.store.add_detection_pass("kdist", none, {"encoder": {"checkpoint": "/x/checkpoints/enc-a/last.pt"}})
+        second = ws.store.add_detection_pass("kdist", none, {"encoder": {"checkpoint": "/x/checkpoints/enc-b/last.pt"}})
+    window.state.set_workspace(path, {"samples": n, "pass_id": second, "runs": []})
+    def shown() -> str:
+        return window.overview.encoder.text().replace("\u200b", "")  # (break points for wrapping)
+
+    window.show_analyst(path, first)
+    assert "enc-a" in shown() and "enc-b" not in shown()
+    window.show_analyst(path, second)
+    assert "enc-b" in shown()

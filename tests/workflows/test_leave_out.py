@@ -44,6 +44,8 @@ def test_the_retrain_is_read_beside_the_reviewed_encoder_and_the_floor(tmp_path)
         assert lines[0] == "Trained without the 7 confirmed poisons (run retrain): kNN accuracy 90.0 %, ASR 8.0 % after epoch 1."
         assert lines[1] == "The encoder of the newest post-hoc detection (run train): kNN accuracy 91.0 %, ASR 97.0 % after epoch 2."
         assert "naviewer run WORKSPACE --floor" in lines[2]  # no floor measured yet: how to
+        ws.store.add_run("train", "train", {"exclude": [1, 2]})  # the encoder before was itself a leave-out run
+        assert "(run train, itself trained without 2 samples)" in leave_out_lines(leave_out_comparison(ws, "retrain", 7))[1]
         ws.update_config("floor", {"asr": 0.06, "protocol": "paper"})
         assert leave_out_lines(leave_out_comparison(ws, "retrain", 7))[2].startswith("No-poison floor: ASR 6.0 % (paper)")
 

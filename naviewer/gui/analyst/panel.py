@@ -707,8 +707,7 @@ class AnalystPanel(QWidget):
     def restore_view(self, view: dict) -> None:
         """The view as it was when the workspace was last open (a newcomer reopened a workspace and found evaluation
         mode off, the map on density rank, the gallery back on Flagged sorted by suspicion, sessions 26-28). What
-        belongs to one pass (a cluster or score range filter, the tab, the highlighted sample) comes back only on that
-        pass; what this pass cannot show (a detector's colouring it lacks, a class it has not) is left as it is."""
+        belongs to one pass (its filters, the tab, the highlighted sample) comes back only on that pass; what this pass cannot show (a detector's colouring it lacks, a class it has not) is left as it is."""
         from naviewer.gui.analyst.filters import FilterSpec
 
         if bool(view.get("evaluation")) != self.inspector.evaluation_mode:
@@ -717,15 +716,17 @@ class AnalystPanel(QWidget):
         same = view.get("pass") is not None and view.get("pass") == self.session.pass_id
         saved = view.get("filters")
         try:
+            # on another pass only the sort carries over: a class or state filter of the pass before left a new pass's
+            # gallery empty ("0 of 2 (filtered)"; a newcomer, session 28)
             if isinstance(saved, FilterSpec):
-                spec = saved if same else FilterSpec(states=saved.states, label=saved.label, sort=saved.sort,
-                                                     descending=saved.descending)
+                spec = saved if same else FilterSpec(sort=saved.sort, descending=saved.descending)
             elif isinstance(saved, dict):
                 ranges = {str(k): (float(v[0]), float(v[1])) for k, v in (saved.get("ranges") or {}).items()} if same else {}
+                states = frozenset(str(s) for s in saved.get("states") or ()) or FilterSpec().states
                 spec = FilterSpec(cluster=saved.get("cluster") if same else None,
-                                  states=frozenset(str(s) for s in saved.get("states") or ()) or FilterSpec().states,
-                                  label=saved.get("label"), ranges=ranges, sort=str(saved.get("sort") or "suspicion"),
-                                  descending=bool(saved.get("descending")))
+                                  states=states if same else FilterSpec().states,
+                                  label=saved.get("label") if same else None, ranges=ranges,
+                                  sort=str(saved.get("sort") or "suspicion"), descending=bool(saved.get("descending")))
             else:
                 spec = None
         except (TypeError, ValueError, IndexError):  # the settings file is the user's to edit
@@ -742,6 +743,9 @@ class AnalystPanel(QWidget):
             return
         current = view.get("current")
         if isinstance(current, int) and 0 <= current < self.session.n:
+            # the selection with it: the map kept the pass's first flag selected, which its keys would have decided
+            # (a newcomer, session 28)
+            self.session.set_selection(np.array([current], dtype=np.int64), source=None)
             self.session.set_current(current, source=None)
         tab = view.get("tab")
         if isinstance(tab, int) and 0 <= tab < self.tabs.count():

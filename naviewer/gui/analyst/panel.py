@@ -707,7 +707,8 @@ class AnalystPanel(QWidget):
     def restore_view(self, view: dict) -> None:
         """The view as it was when the workspace was last open (a newcomer reopened a workspace and found evaluation
         mode off, the map on density rank, the gallery back on Flagged sorted by suspicion, sessions 26-28). What
-        belongs to one pass (its filters, the tab, the highlighted sample) comes back only on that pass; what this pass cannot show (a detector's colouring it lacks, a class it has not) is left as it is."""
+        belongs to one pass (its filters, the tab, the highlighted sample) comes back only on that pass; what this pass
+        cannot show (a detector's colouring it lacks) is left as it is."""
         from naviewer.gui.analyst.filters import FilterSpec
 
         if bool(view.get("evaluation")) != self.inspector.evaluation_mode:

@@ -1,10 +1,13 @@
 """The demo6 table for results.md: per cell the flags, the two retrains and three floors (uniform, the README's
-protocol), the paper protocol's means, and the remedy (clean cluster rejected) where run."""
+protocol), the paper protocol's means, and the remedy (clean cluster rejected) where run.
+Usage: python demo6_table.py [OUT] (default OUT: the folder demo6.sh wrote into; session 28 ran it on its own OUT)."""
 import json
+import sys
 import numpy as np
-r = json.load(open("OUT/demo6/matrix.json"))
+OUT = sys.argv[1] if len(sys.argv) > 1 else "OUT"
+r = json.load(open(f"{OUT}/demo6/matrix.json"))
 try:
-    remedy = json.load(open("OUT/remedy.json"))
+    remedy = json.load(open(f"{OUT}/remedy.json"))
 except OSError:
     remedy = {}
 pct = lambda v: f"{100 * v:.1f}"

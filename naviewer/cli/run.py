@@ -214,14 +214,11 @@ def _resume(args: argparse.Namespace, ws, ctx) -> int:
             print(f"done: {done.fit.get('epochs')} epochs; checkpoint {done.fit['checkpoint']}")
         else:
             _report(done.outcome, args.workspace)
-        record = next((r for r in ws.store.runs() if r["name"] == done.run), None) or {}
-        left = (record.get("config") or {}).get("exclude")
-        finished = done.plain or str(getattr(done.outcome, "status", "")) == "finished"
-        if (finished and record.get("kind") == "train" and not (record.get("config") or {}).get("dift")
-                and isinstance(left, list) and left):  # a leave-out training resumed: read as a fresh one is
-            from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines
+        from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines, samples_left_out
 
-            print("\n".join(leave_out_lines(leave_out_comparison(ws, done.run, len(left)))))
+        left = samples_left_out(ws, done.run, plain_only=True)
+        if left and (done.plain or str(getattr(done.outcome, "status", "")) == "finished"):
+            print("\n".join(leave_out_lines(leave_out_comparison(ws, done.run, left))))  # as a fresh one is read
     return 0
 
 

@@ -123,10 +123,10 @@ def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
     _import_engine()
     with Workspace.open(path) as ws:
         done = resume_stopped_run(ws, run, ctx=ctx, config_overrides={"num_threads": training_threads()})
-        record = next((r for r in ws.store.runs() if r["name"] == done.run), None) or {}
-        left = (record.get("config") or {}).get("exclude")  # a leave-out training: its end is read like a fresh one's
-        plain = record.get("kind") == "train" and not (record.get("config") or {}).get("dift")  # (not a retrain)
-        extra = {"left_out": len(left)} if plain and isinstance(left, list) and left else {}
+        from naviewer.workflows.leave_out import samples_left_out
+
+        left = samples_left_out(ws, done.run, plain_only=True)  # a leave-out training: read like a fresh one
+        extra = {"left_out": left} if left else {}
         if done.plain:
             return {"status": "finished", "pass_id": None, "run": done.run, "epochs": done.fit.get("epochs"), **extra}
         return {"status": str(getattr(done.outcome.status, "value", done.outcome.status)),

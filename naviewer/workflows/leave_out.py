@@ -35,16 +35,15 @@ def reviewed_run(ws) -> Optional[str]:
     return parts[index + 1] if index + 2 < len(parts) else None
 
 
-def _started_with(metrics: Path) -> dict[str, Any]:
-    from naviewer.workspace.runs import first_start_config
-
-    return first_start_config(metrics)
-
-
-def _left_out(ws, run: str) -> int:
-    """How many samples ``run`` was trained without (0: every sample)."""
+def samples_left_out(ws, run: str, plain_only: bool = False) -> int:
+    """How many samples ``run`` was trained without (0: every sample). ``plain_only``: only a training without DIFT
+    (``run --leave-out-confirmed``, the window's Leave out), not a retrain after a review, which records its removed
+    samples the same way."""
     record = next((r for r in ws.store.runs() if r["name"] == run), None) or {}
-    left = (record.get("config") or {}).get("exclude")
+    config = record.get("config") or {}
+    if plain_only and (record.get("kind") != "train" or config.get("dift")):
+        return 0
+    left = config.get("exclude")
     return len(left) if isinstance(left, list) else 0
 
 
@@ -84,6 +83,7 @@ def _epochs(metrics: Path) -> Optional[int]:
 def leave_out_comparison(ws, run: str, left_out: int) -> dict[str, Any]:
     """``run``'s last kNN accuracy / ASR, the reviewed encoder's (``before``), and the workspace's floor."""
     from naviewer.workflows.floor import read_floor
+    from naviewer.workspace.runs import first_start_config
 
     folder = ws.path / "runs"
     before_run = reviewed_run(ws)
@@ -94,9 +94,9 @@ def leave_out_comparison(ws, run: str, left_out: int) -> dict[str, Any]:
             "before": last_metrics(folder / before_run / "metrics.jsonl") if before_run else {},
             "before_epochs": _epochs(folder / before_run / "metrics.jsonl") if before_run else None,
             "floor": read_floor(ws), "crafted": bool(ws.config.get("attack")),
-            "differences": recipe_differences(_started_with(folder / before_run / "metrics.jsonl"),
-                                              _started_with(folder / run / "metrics.jsonl")) if before_run else [],
-            "before_left_out": _left_out(ws, before_run) if before_run else 0}
+            "differences": recipe_differences(first_start_config(folder / before_run / "metrics.jsonl"),
+                                              first_start_config(folder / run / "metrics.jsonl")) if before_run else [],
+            "before_left_out": samples_left_out(ws, before_run) if before_run else 0}
 
 
 def _figures(metrics: dict[str, float], epochs: Optional[int]) -> str:

@@ -139,6 +139,46 @@ def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[
     return ws.load_embeddings(run, tag)
 
 
+def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Optional[int], device=None,
+                            expected_dim: Optional[int] = None, rows: int = 16, least: float = 0.97) -> None:
+    """Refuse precomputed features that are not ``backbone``'s, row i = sample i: a spot check of ``rows`` samples
+    spread over the set, embedded here and compared with the file's rows (cosine after centring: the pooled ReLU
+    features of any two encoders point the same way). Another checkpoint's file of the same shape, rows in another
+    order or another --image-size were taken in and credited to this checkpoint (a read-through, session 28).
+    Shape, dtype and finiteness are :func:`adopt_embeddings`'s; a file it will refuse anyway is left to it."""
+    from naviewer.ssl.embed import extract_embeddings
+
+    path = Path(source)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return
+    n = len(store)
+    if (not isinstance(array, np.ndarray) or array.ndim != 2 or len(array) != n or n < 2
+            or not np.issubdtype(array.dtype, np.floating)
+            or (expected_dim is not None and array.shape[1] != expected_dim)):
+        return
+    picks = np.unique(np.linspace(0, n - 1, num=min(rows, n)).round().astype(np.int64))
+    theirs = np.asarray(array[picks], dtype=np.float64)
+    if not np.isfinite(theirs).all():
+        return
+    mine = np.asarray(extract_embeddings(backbone, store.subset(picks), device=device, image_size=image_size),
+                      dtype=np.float64)
+    spread = np.linalg.norm(mine - mine.mean(axis=0)) / max(float(np.linalg.norm(mine)), 1e-12)
+    if spread > 1e-2:  # a collapsed encoder's rows differ by float16 noise alone: compared as they are
+        mine -= mine.mean(axis=0)
+        theirs -= theirs.mean(axis=0)
+    norms = np.linalg.norm(mine, axis=1) * np.linalg.norm(theirs, axis=1)
+    cosine = np.einsum("ij,ij->i", mine, theirs) / np.maximum(norms, 1e-12)
+    agree = float(np.median(cosine))
+    if agree < least:
+        raise NaviewerError(f"the embeddings are not this checkpoint's features of the workspace's samples: "
+                            f"{len(picks)} samples embedded here agree with the file's rows at a median cosine of "
+                            f"{agree:.2f} (the same encoder gives about 1.00). They come from another encoder, "
+                            "another --image-size or another sample order; naviewer embed --checkpoint the same "
+                            "file on the workspace's dataset writes them", path)
+
+
 def baseline_scores(result) -> dict[str, np.ndarray]:
     """A B1 result as pass scores. As in a DIFT pass, ``cluster`` numbers only the flagged clusters
     (0, 1, ...) and is -1 elsewhere: OPTICS also labels the clusters it did not flag."""
@@ -394,8 +434,10 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     if embeddings is not None:
         from naviewer.ssl.backbones import infer_feature_dim
 
-        features = adopt_embeddings(ws, embeddings, run=run, tag=tag, ctx=ctx,
-                                    expected_dim=infer_feature_dim(encoder.backbone, size or 32))
+        expected_dim = infer_feature_dim(encoder.backbone, size or 32)
+        check_embeddings_source(embeddings, encoder.backbone, store, image_size=size, device=device,
+                                expected_dim=expected_dim)
+        features = adopt_embeddings(ws, embeddings, run=run, tag=tag, ctx=ctx, expected_dim=expected_dim)
     else:
         features = embed_workspace(ws, encoder.backbone, run=run, tag=tag, image_size=size, device=device,
                                    store=store, ctx=ctx, view=view)

@@ -74,13 +74,18 @@ def test_detect_takes_precomputed_embeddings_after_checking_them(accepted_run, t
     bad = {"rows": features[:-1], "ndim": features[:, 0], "ints": features.astype(np.int32),
            "nan": np.where(np.arange(len(features))[:, None] == 5, np.nan, features),
            # another encoder's features (a sweep: 128-d with a 512-d checkpoint saved a pass, rc 0)
-           "width": np.concatenate([features, features], axis=1)}
+           "width": np.concatenate([features, features], axis=1),
+           # the same shape, not this checkpoint's rows: another encoder's, or the samples in another order
+           "other": np.random.default_rng(0).normal(size=features.shape).astype(np.float32),
+           "order": features[np.random.default_rng(1).permutation(len(features))]}
     for name, array in bad.items():
         np.save(tmp_path / f"{name}.npy", array)
         rc = main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",
                    str(tmp_path / f"{name}.npy")])
         err = capsys.readouterr().err
         assert rc == 2 and f"{name}.npy" in err and "Traceback" not in err, (name, err)
+        if name in ("other", "order"):
+            assert "not this checkpoint's features" in err, err
     (tmp_path / "pickle.npy").write_bytes(b"not an npy file at all")
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",
                  str(tmp_path / "pickle.npy")]) == 2

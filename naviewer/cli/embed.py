@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, help="dataset path, 'demo' or 'digits' (the built-in digits: tinted 32 px / the demo's grey 16 px)")
     parser.add_argument("--split", default="train", choices=["train", "test"], help="split for sources that have one")
     parser.add_argument("--out", required=True, help="output .npy file (an existing one is replaced only when it is an "
-                        "earlier embedding of the same shape)")
+                        "earlier embedding of the same shape that naviewer embed wrote: OUT.source.json beside it "
+                        "records the encoder and dataset)")
     parser.add_argument("--dtype", default=None, choices=["float32", "float16"],
                         help="stored dtype (default float32; float16 with --shard-size or under torchrun)")
     parser.add_argument("--shard-size", type=int, default=None, metavar="ROWS",
@@ -81,6 +82,12 @@ def run_embed(args: argparse.Namespace) -> int:
     args.dtype = dtype.name
     out = extract_embeddings(encoder.backbone, store, device=resolve_device(args.device), batch_size=args.batch_size,
                              dtype=np.dtype(args.dtype), ctx=ctx, image_size=size, out_path=args.out)
+    from pathlib import Path
+
+    from naviewer.ssl.sharded import record_source
+
+    record_source(Path(args.out), encoder.backbone, store.labels, rows=out.shape[0], dim=out.shape[1], dtype=out.dtype,
+                  image_size=size)
     print(f"wrote {out.shape[0]} x {out.shape[1]} {out.dtype} embeddings to {args.out}")
     return 0
 
@@ -142,6 +149,12 @@ def _check_replaced(out: str, shape: tuple[int, int]) -> None:
         raise NaviewerError(f"--out exists and holds a {' x '.join(map(str, found)) or 'scalar'} array, not this "
                             f"encoder's {shape[0]:,} x {shape[1]} embeddings of this dataset: naviewer replaces only "
                             "an earlier embedding of the same shape; choose another file name", path)
+    from naviewer.ssl.sharded import source_path
+
+    if not source_path(path).is_file():  # a same-shape array of the user's own (a read-through, session 28)
+        raise NaviewerError(f"--out exists and holds a {shape[0]:,} x {shape[1]} array that naviewer embed did not "
+                            f"write (no {source_path(path).name} beside it): naviewer replaces only its own earlier "
+                            "embedding; choose another file name, or delete this one to write it here", path)
 
 
 def _check_out(out: str) -> None:

@@ -57,6 +57,15 @@ def source_path(out: Path) -> Path:
     return out.with_name(out.name + ".source.json")
 
 
+def record_source(out: Path, backbone: Any, labels: Any, *, rows: int, dim: int, dtype: Any,
+                  image_size: Optional[int]) -> None:
+    """Beside a plain (unsharded) extraction too: what it embedded, so a later sharded run of the same encoder reuses
+    it, and ``embed --out`` can tell its own earlier file from someone else's array of the same shape."""
+    plan = ShardPlan(int(rows), int(dim), np.dtype(dtype).name, max(int(rows), 1), source_fingerprint(backbone, labels),
+                     int(image_size or 0))
+    atomic_write_text(source_path(out), json.dumps(asdict(plan)))
+
+
 def _read_source(out: Path) -> Optional[dict]:
     try:
         values = json_loads(source_path(out).read_text(encoding="utf-8"))

@@ -274,3 +274,12 @@ def test_embed_replaces_only_an_earlier_embedding_of_the_same_shape(tmp_path: Pa
     argv = ["embed", "--checkpoint", checkpoint, "--dataset", data, "--out", out, "--device", "cpu"]
     assert run_cli(argv).code == 0 and np.load(out).shape[0] == 8
     assert run_cli(argv).code == 0  # its own earlier output: replaced
+    # an array of the very same shape that naviewer did not write is the user's, not an earlier embedding
+    same = tmp_path / "same.npy"
+    np.save(same, np.zeros(np.load(out).shape, dtype=np.float32))
+    with unchanged(tmp_path):
+        outcome = run_cli(["embed", "--checkpoint", checkpoint, "--dataset", data, "--out", same, "--device", "cpu"])
+    assert_refused(outcome, same, "naviewer embed did not write", "same.npy.source.json")
+    # the plain embed's record lets a sharded run of the same encoder reuse its file
+    sharded = run_cli(argv + ["--shard-size", "4", "--dtype", "float32"])
+    assert sharded.code == 0 and "wrote 8 x" in sharded.out, sharded.err

@@ -32,6 +32,24 @@ class Terminated(KeyboardInterrupt):
 _TERMINATED = False  # a SIGTERM arrived (the status said at the end is 143, whichever way the command stopped)
 
 
+_SAVED: list[str] = []  # what this command saved for good before a signal stopped it (said with the stop)
+
+
+def note_saved(what: str) -> None:
+    """Record that ``what`` is saved for good: a Ctrl-C or SIGTERM after it then says so, not just "cancelled"
+    (a review whose decisions were written left the user guessing, a probe, session 28)."""
+    _SAVED.append(what)
+
+
+def saved_notes() -> list[str]:
+    """What :func:`note_saved` recorded, in order."""
+    return list(_SAVED)
+
+
+def clear_saved_notes() -> None:
+    _SAVED.clear()
+
+
 def terminated() -> bool:
     """Whether this process received SIGTERM through naviewer's handlers."""
     return _TERMINATED

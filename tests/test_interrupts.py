@@ -174,3 +174,31 @@ def test_sigterm_during_craft_leaves_no_half_written_output(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143 and "terminated (SIGTERM)" in err and "Traceback" not in err, err
     assert not out.exists() or not any(out.iterdir()), sorted(p.name for p in out.iterdir())[:5]
+
+
+def test_a_stop_after_decisions_were_saved_says_they_were(monkeypatch, capsys):
+    """A review stopped by Ctrl-C or SIGTERM just after it saved its decisions said only "cancelled", and the user
+    could not tell whether to decide again (a probe, session 28): what was saved for good is named with the stop."""
+    import naviewer.cli as cli
+    import naviewer.interrupts as interrupts
+    from naviewer.jobs import JobCancelled
+
+    interrupts.clear_saved_notes()
+    interrupts.note_saved("confirmed 3 samples")
+    assert cli._say_interrupted(KeyboardInterrupt()) == 130
+    assert "cancelled; saved before it: confirmed 3 samples" in capsys.readouterr().err
+    monkeypatch.setattr(interrupts, "_TERMINATED", True)
+    assert cli._say_interrupted(JobCancelled()) == 143
+    assert "saved before it: confirmed 3 samples" in capsys.readouterr().err
+    interrupts.clear_saved_notes()
+
+
+
+def test_each_command_starts_with_no_saved_notes(tmp_path):
+    """Notes are one command's: tests and scripts call main more than once in a process."""
+    import naviewer.cli as cli
+    import naviewer.interrupts as interrupts
+
+    interrupts.note_saved("left over from an earlier call")
+    assert cli.main(["review", str(tmp_path / "nowhere")]) == 2
+    assert interrupts.saved_notes() == []

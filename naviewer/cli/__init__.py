@@ -104,13 +104,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _say_interrupted(exc: BaseException) -> int:
     """"naviewer: cancelled" (130) for Ctrl-C or a cancelled job, "naviewer: terminated" (143) for SIGTERM."""
-    from naviewer.interrupts import Terminated, terminated
+    from naviewer.interrupts import Terminated, saved_notes, terminated
 
+    saved = saved_notes()
+    kept = f"; saved before it: {'; '.join(saved)}" if saved else ""
     if isinstance(exc, Terminated) or terminated():  # raised by it, or a job it cancelled cleanly
-        print("naviewer: terminated (SIGTERM); what was written so far is kept or cleaned up as after Ctrl-C",
+        print("naviewer: terminated (SIGTERM); what was written so far is kept or cleaned up as after Ctrl-C" + kept,
               file=sys.stderr)
         return 143
-    print("naviewer: cancelled", file=sys.stderr)
+    print("naviewer: cancelled" + kept, file=sys.stderr)
     return 130
 
 
@@ -155,6 +157,9 @@ def _exit_on_sigint_from_now(code: int) -> None:
 
 
 def _dispatch(argv: Optional[Sequence[str]]) -> int:
+    from naviewer.interrupts import clear_saved_notes
+
+    clear_saved_notes()  # one command's notes (tests and scripts call main more than once)
     if argv is None:  # run as the command (tests call main with their own argv and record warnings themselves)
         _one_line_warnings()
     parser = build_parser()

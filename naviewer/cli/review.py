@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.analysis.session import AnalysisSession
     from naviewer.cli.progress import TextProgress, count
     from naviewer.errors import NaviewerError
+    from naviewer.interrupts import note_saved
     from naviewer.jobs import JobContext
     from naviewer.workspace import Workspace
 
@@ -145,15 +146,18 @@ def run(args: argparse.Namespace) -> int:
         if not 1 <= index <= len(clusters):
             raise NaviewerError(f"cluster {index} does not exist (there are {len(clusters)})")
         ids = session.review(clusters[index - 1].members, state)
+        note_saved(f"{state} {len(ids)} samples of cluster {index}")
         print(f"{state}: {len(ids)} samples of cluster {index} (reviewer {session.reviewer})")
     for state, flag, text in (("confirmed", "--confirm", args.confirm), ("rejected", "--reject", args.reject),
                               ("later", "--later", args.later)):
         if text is None:
             continue
         ids = session.review(parse_sample_ids(text, session.n, flag), state)
+        note_saved(f"{state} {len(ids):,} sample{'s' if len(ids) != 1 else ''}")
         print(f"{state}: {len(ids):,} sample{'s' if len(ids) != 1 else ''} (reviewer {session.reviewer})")
     if args.undo:
         ids = session.undo()
+        note_saved(f"undone {len(ids)} samples")
         print(f"undone: {len(ids)} samples" if len(ids) else "nothing to undo")
 
     counts = session.review_counts()

@@ -331,6 +331,9 @@ def confirm_flags(ws: "Workspace", pass_id: int, reviewer: str = AUTO_REVIEWER) 
     todo = flagged[np.isin(states[flagged], ("unreviewed", "later"))]
     if todo.size:
         ws.store.set_review(todo, "confirmed", reviewer, note=f"accept-all of detection pass {pass_id}")
+        from naviewer.interrupts import note_saved
+
+        note_saved(f"{todo.size:,} flags of detection pass {pass_id} confirmed")  # said if a signal stops what follows
     return todo
 
 

@@ -31,6 +31,10 @@ def test_review_cli_lists_decides_and_reports(tmp_path, capsys) -> None:
     states = Workspace.open(tmp_path / "ws").store.review_states()
     top = demo.clusters()[0].members
     assert (states[top] == "confirmed").all()
+    from naviewer.interrupts import saved_notes
+
+    # what a Ctrl-C or SIGTERM after this point names as saved (a probe, session 28)
+    assert saved_notes() == [f"confirmed {len(top)} samples of cluster 1"]
     assert (tmp_path / "r.html").read_text().count("data:image/png;base64,") >= 6
     assert main(["review", *args, "--undo"]) == 0
     assert (Workspace.open(tmp_path / "ws").store.review_states()[top] == "unreviewed").all()

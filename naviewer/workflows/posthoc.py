@@ -139,6 +139,15 @@ def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[
     return ws.load_embeddings(run, tag)
 
 
+def _file_stamp(path: Path) -> str:
+    """Size and modification time of the checkpoint the pass embedded with ("" when it cannot be read)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return ""
+    return f"{status.st_size}-{status.st_mtime_ns}"
+
+
 def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Optional[int], device=None,
                             expected_dim: Optional[int] = None, rows: int = 16, least: float = 0.97) -> None:
     """Refuse precomputed features that are not ``backbone``'s, row i = sample i: a spot check of ``rows`` samples
@@ -478,7 +487,9 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     cfg = encoder.config
     encoder_record = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
                       "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
-                      "image_size": int(size or 0) or None, "inferred": backbone is None}
+                      "image_size": int(size or 0) or None, "inferred": backbone is None,
+                      # a retrain writes its last.pt at the same path: the passes of two trainings are two encoders
+                      "stamp": _file_stamp(checkpoint)}
     if detectors:  # saved before DIFT's pass, so DIFT's stays the latest (what review and export take)
         start = time.perf_counter()
         detector_passes, detector_metrics = run_detectors(

@@ -267,3 +267,19 @@ def test_a_recorded_checkpoint_is_found_again_after_the_workspace_moved(tmp_path
     assert locate_recorded_checkpoint(ws, original) == here and not here.exists()
     foreign = tmp_path / "other" / "checkpoints" / "demo" / "last.pt"
     assert locate_recorded_checkpoint(ws, foreign) == foreign
+
+
+def test_a_pass_records_the_stamp_of_the_checkpoint_it_embedded_with(accepted_run):
+    """Two trainings write last.pt at one path: each detector pass records the file's size and time, so the
+    agreement and the Overview can tell the encoders apart."""
+    import os
+
+    path, outcome = accepted_run
+    with Workspace.open(path) as ws:
+        first = posthoc_detect(ws, outcome.checkpoint, run="stamp1", detectors=("kdist",))
+        status = os.stat(outcome.checkpoint)
+        os.utime(outcome.checkpoint, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))  # "written again"
+        second = posthoc_detect(ws, outcome.checkpoint, run="stamp2", detectors=("kdist",))
+        stamps = [ws.store.pass_info(out.detector_passes["kdist"])["settings"]["encoder"]["stamp"]
+                  for out in (first, second)]
+    assert all(stamps) and stamps[0] != stamps[1]

@@ -215,7 +215,11 @@ AGREEMENT_KEY = f"{PREFIX}agreement"
 
 def _encoder_of(settings: Any) -> str:
     encoder = settings.get("encoder") if isinstance(settings, dict) else None
-    return str(encoder.get("checkpoint") or "") if isinstance(encoder, dict) else ""
+    if not isinstance(encoder, dict):
+        return ""
+    # the path and the file's stamp: a retrained last.pt at the same path is another encoder (session 28)
+    stamp = str(encoder.get("stamp") or "")
+    return str(encoder.get("checkpoint") or "") + (f"@{stamp}" if stamp else "")
 
 
 def dift_flags_of(ws: Any, session: Any) -> Optional[np.ndarray]:

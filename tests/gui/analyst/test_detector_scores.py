@@ -455,3 +455,16 @@ def test_agreement_across_passes_of_different_encoders_says_so() -> None:
     assert "different encoders" not in agreement_item(same, n).note
     mixed = same + [DetectorScore("d:dao", "dao", 3, "dao", np.zeros(n), flags, encoder="/w/checkpoints/b/last.pt")]
     assert "come from 2 different encoders" in agreement_item(mixed, n).note
+
+
+
+def test_a_retrained_checkpoint_at_the_same_path_is_another_encoder() -> None:
+    """A retrain writes last.pt at the same path; the agreement told encoders apart by the path alone and counted the
+    passes of two trainings as votes on one embedding (session 28's note): the file's stamp tells them apart."""
+    from naviewer.gui.analyst.detector_scores import _encoder_of
+
+    first = {"encoder": {"checkpoint": "/w/runs/a/last.pt", "stamp": "100-1"}}
+    again = {"encoder": {"checkpoint": "/w/runs/a/last.pt", "stamp": "100-2"}}
+    old = {"encoder": {"checkpoint": "/w/runs/a/last.pt"}}  # a pass recorded before stamps
+    assert _encoder_of(first) != _encoder_of(again) and _encoder_of(first) == _encoder_of(dict(first))
+    assert _encoder_of(old) == "/w/runs/a/last.pt" and _encoder_of({}) == ""

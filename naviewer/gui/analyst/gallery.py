@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QObject, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractListModel, QEvent, QItemSelection, QItemSelectionModel, QModelIndex, QObject, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPen, QRegion, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -580,6 +580,10 @@ class GalleryWidget(QWidget):
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None, tile: int = 76) -> None:
         super().__init__(parent)
+        self._fit_timer = QTimer(self)  # a fit of the column queued after a layout request (event)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self._fit_column)
         self.session = session
         self.bridge = SessionBridge.of(session)
         self.cache = ThumbnailCache(session, tile - 10)
@@ -1459,6 +1463,13 @@ class GalleryWidget(QWidget):
             self._place_filters()
         self._fit_column()
 
+    def event(self, event) -> bool:  # noqa: N802 - Qt override
+        # a line that grew (the keys' target in four lines, a notice) needs the column fitted again, not only a resize
+        timer = getattr(self, "_fit_timer", None)  # (made in __init__; a timer of the widget dies with it)
+        if event.type() == QEvent.Type.LayoutRequest and timer is not None and not timer.isActive():
+            timer.start()
+        return super().event(event)
+
     def _fit_column(self) -> None:
         """The keys' hint line (also under F1 and in its tooltip) gives way when the column is too short for all of
         its rows: Qt then laid them over each other, the notice painted across the grid's tiles (a newcomer at
@@ -1486,6 +1497,20 @@ class GalleryWidget(QWidget):
         wanted = line + 6 if notice and without_full > self.height() else full
         if wanted != shown:
             self.notice.setMaximumHeight(wanted)
+        # what the column cannot do without: the hint gone and the notice at one line, every other row at its
+        # wrapped height. Below it the splitter squeezed the rows over each other (the buttons over "Filters", the
+        # progress over the tiles: a newcomer with a narrow Analyst, session 28), so the splitter stops there
+        inner = max(1, width - layout.contentsMargins().left() - layout.contentsMargins().right())
+        floor = layout.totalMinimumHeightForWidth(width)  # as the rows stand now, the hint's and the notice's
+        if self.hint.isVisibleTo(self):
+            floor -= self.hint.heightForWidth(inner) + layout.spacing()
+        if notice:
+            floor -= max(0, min(self.notice.maximumHeight(), self.notice.heightForWidth(inner)) - (line + 6))
+        floor = max(0, floor)
+        # judged only on screen: laid out hidden at its least width, every row wrapped and the window grew past
+        # 720 px before the splitter gave the column its width
+        if self.isVisible() and floor != self.minimumHeight():
+            self.setMinimumHeight(floor)
 
     def show_filters(self, on: bool) -> None:
         inside = not on and self.filters.isVisible() and self.filters.isAncestorOf(QApplication.focusWidget())

@@ -211,6 +211,41 @@ def test_a_pass_that_flagged_nothing_counts_the_samples_decided(qtbot) -> None:
     qtbot.waitUntil(lambda: "3 samples decided (confirmed 2 · rejected 1)" in gallery.progress_label.text())
 
 
+
+def test_a_narrow_gallery_in_a_splitter_never_lays_its_rows_over_each_other(qtbot, demo_session) -> None:
+    """With the Analyst narrowed, Confirm / Reject sat on "Filters", Next on the keys' line and the progress over
+    the tiles (a newcomer, session 28): the splitter squeezed the column below what its wrapped rows need. The
+    column's minimum height now follows its rows at its width, so the splitter stops there."""
+    from PySide6.QtWidgets import QLabel, QSplitter
+
+    gallery = GalleryWidget(demo_session)  # the splitter owns it (qtbot closes the splitter)
+    splitter = QSplitter(Qt.Orientation.Vertical)
+    splitter.setChildrenCollapsible(False)
+    splitter.addWidget(gallery)
+    splitter.addWidget(QLabel("the tabs below"))
+    qtbot.addWidget(splitter)
+    splitter.resize(220, 700)
+    splitter.show()
+    qtbot.wait(50)
+    gallery.target_label.setText("C · R · L act on <b>#32</b> (the tile under focus) (1 sample selected elsewhere, "
+                                 "not shown here: those keys act on it)")
+    gallery.show_notice("Undone: 1 sample back to unreviewed, a notice long enough to wrap in a narrow column.")
+    qtbot.wait(50)
+    splitter.setSizes([120, 580])  # dragged far up
+    qtbot.wait(100)
+
+    def box(widget):
+        return widget.geometry().translated(widget.parentWidget().mapTo(gallery, widget.parentWidget().rect().topLeft()))
+
+    rows = [[gallery.filter_box, gallery.filter_button, gallery.count_label], list(gallery.buttons.values()),
+            [gallery.target_label], [gallery.view], [gallery.notice], [gallery.progress_label]]
+    for upper, lower in zip(rows, rows[1:]):
+        bottom = max(box(w).bottom() for w in upper if w.isVisible())
+        top = min(box(w).top() for w in lower if w.isVisible())
+        assert bottom < top, (upper, lower, bottom, top)
+    assert box(gallery.progress_label).bottom() < gallery.height() and gallery.view.height() >= 40
+
+
 def test_a_long_notice_on_a_short_gallery_never_covers_the_tiles(qtbot, demo_session) -> None:
     """At 1280x720 with two boxes above the panel a four-line notice was painted across the grid's tiles: the notice
     keeps to two lines (its whole text in the tooltip) and the keys' hint line gives way when the column is short."""

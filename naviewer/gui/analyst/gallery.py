@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QSplitter,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -1507,10 +1508,28 @@ class GalleryWidget(QWidget):
         if notice:
             floor -= max(0, min(self.notice.maximumHeight(), self.notice.heightForWidth(inner)) - (line + 6))
         floor = max(0, floor)
+        # never more than the views below can give: taken from the window, a column narrowed to its least width
+        # wrapped every row and the window grew past the screen's 720 px (and stayed so when widened again)
+        floor = min(floor, self._most_height())
         # judged only on screen: laid out hidden at its least width, every row wrapped and the window grew past
         # 720 px before the splitter gave the column its width
         if self.isVisible() and floor != self.minimumHeight():
             self.setMinimumHeight(floor)
+
+    def _most_height(self) -> int:
+        """The tallest the column can be in the nearest vertical splitter (the Analyst's tabs below) with every other
+        view there at its own least height, out of the splitter's height now; its height now outside one."""
+        child, parent = self, self.parentWidget()
+        while parent is not None and not (isinstance(parent, QSplitter)
+                                          and parent.orientation() == Qt.Orientation.Vertical):
+            child, parent = parent, parent.parentWidget()
+        if parent is None:
+            return self.height()
+        others = [parent.widget(i) for i in range(parent.count())]
+        others = [w for w in others if w is not child and not w.isHidden()]
+        least = sum(max(w.minimumSizeHint().height(), w.minimumHeight()) for w in others)
+        handles = parent.handleWidth() * len(others)
+        return max(0, parent.height() - least - handles - max(0, child.height() - self.height()))
 
     def show_filters(self, on: bool) -> None:
         inside = not on and self.filters.isVisible() and self.filters.isAncestorOf(QApplication.focusWidget())

@@ -243,3 +243,27 @@ def test_the_arrows_or_space_choose_a_cluster_when_none_is_chosen(qtbot, demo_se
     assert g.notice.text() == f"Cluster 1: {len(members):,} samples confirmed (U undoes it)."
     _key(qtbot, Qt.Key.Key_U)
     assert (s.states()[members] == "unreviewed").all()
+
+
+def test_a_key_on_a_highlighted_tile_scrolled_out_of_view_shows_it_first(qtbot, demo_session) -> None:
+    """The highlighted tile (where a decision's move-on leaves it) scrolled away with the wheel was confirmed by the
+    first C, unseen (a newcomer, session 29): only the tile under focus alone had the guard."""
+    s = demo_session
+    panel = _panel(qtbot, s)
+    g = panel.gallery
+    g.set_filter("all")
+    qtbot.waitUntil(lambda: len(g.shown_ids()) == s.n, timeout=5000)
+    g.view.setFocus()
+    _key(qtbot, Qt.Key.Key_Home)
+    first = g.focused_id()
+    g.move_to(first)  # highlighted, as after a decision's move-on
+    qtbot.waitUntil(lambda: g.selected_ids().tolist() == [first], timeout=5000)
+    bar = g.view.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    assert 0 not in g.view.visible_rows()
+    before = s.state_of(first)
+    _key(qtbot, Qt.Key.Key_C)
+    assert s.state_of(first) == before and 0 in g.view.visible_rows()
+    assert "scrolled out of view" in g.notice.text()
+    _key(qtbot, Qt.Key.Key_C)
+    assert s.state_of(first) == "confirmed"

@@ -481,6 +481,11 @@ class AnalysisSession:
     def later(self, ids) -> np.ndarray:
         return self.review(ids, "later")
 
+    def undo_own_batches_only(self) -> None:
+        """U undoes only what this session decides from now on, not its reviewer's decisions from before it opened:
+        for a window opened beside another on the same workspace, whose earlier batches are the other's."""
+        self._mine.opened_after = 0
+
     def can_undo(self) -> bool:
         """Whether :meth:`undo` has a decision of this reviewer left to revert (the Undo buttons' state)."""
         return bool(self.store.has_undoable(self.reviewer, self._mine))

@@ -243,6 +243,10 @@ class AnalystDock:
             if n >= ASYNC_FROM:
                 window.statusBar().showMessage(f"Opening detection pass {pass_id} of {n:,} samples…")
             session, embeddings, emb_run, tag = in_worker(load) if n >= ASYNC_FROM else load()
+            if getattr(window, "workspace_shared", False):
+                # open in another window too: the decisions made before this one opened are that window's, and U
+                # here undid one of them, 15 minutes old, unasked (a newcomer, session 29)
+                session.undo_own_batches_only()
             self.panel = AnalystPanel(session, workspace=self.ws, job_manager=window.jobs, run=emb_run, tag=tag)
         except BaseException:
             self.ws.close()

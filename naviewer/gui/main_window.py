@@ -1200,6 +1200,7 @@ class MainWindow(QMainWindow):
         if held is not None:
             held[1].release()
             self._workspace_lock = None
+        self.workspace_shared = False  # another window holds the lock: U undoes only this window's own decisions
         if path is None:
             return
         from filelock import FileLock, Timeout
@@ -1208,6 +1209,7 @@ class MainWindow(QMainWindow):
         try:
             lock.acquire()
         except Timeout:
+            self.workspace_shared = True
             self.inform("Open in another window",
                         f"{path} is open in another naviewer window too. Decisions made in either are kept (the later "
                         "one wins for a sample), and a run is never trained by both at once; to be safe, review and "

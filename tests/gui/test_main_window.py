@@ -397,11 +397,13 @@ def test_a_workspace_open_in_two_windows_is_said(qtbot, window, tmp_path):
         finish(qtbot, other.open_workspace(tmp_path / "ws"))
         box = other.last_message_box
         assert box is not None and box.windowTitle() == "Open in another window" and "ws" in box.text()
+        assert other.workspace_shared  # its U undoes only its own decisions (a newcomer, session 29)
         window.close()  # the first window lets it go
         other.last_message_box = None
         other.workspace_path = None
         finish(qtbot, other.open_workspace(tmp_path / "ws"))
         assert other.last_message_box is None or other.last_message_box.windowTitle() != "Open in another window"
+        assert not other.workspace_shared
     finally:
         other.close()
         other.deleteLater()

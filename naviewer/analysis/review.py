@@ -116,6 +116,16 @@ class MemoryReviewStore:
         batches = self._undoable_batches(reviewer, mine)
         return max(batches) if batches else None
 
+    def batch_summary(self, batch: int) -> Optional[tuple[str, int, float]]:
+        """As the workspace store's: (the state it set, how many samples, when), None when there is no such batch."""
+        rows = [row for row in self._log if row.get("batch") == int(batch) and "undoes" not in row]
+        if not rows:
+            return None
+        from collections import Counter
+
+        state = Counter(row["new"] for row in rows).most_common(1)[0][0]
+        return str(state), len(rows), float(rows[0]["time"])
+
     def undo_last(self, reviewer: Optional[str] = None, mine: Optional[OwnBatches] = None) -> list[int]:
         return self.undo_last_detail(reviewer, mine).reverted
 

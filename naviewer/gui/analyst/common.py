@@ -197,6 +197,26 @@ def unflagged_count(session: AnalysisSession, ids: np.ndarray) -> int:
     return int((~np.asarray(mask, dtype=bool)[np.asarray(ids, dtype=np.int64)]).sum())
 
 
+def undo_question(session: AnalysisSession) -> Optional[str]:
+    """What to ask before an undo that would put back more than :data:`FEW` samples, or None: one stray U put a whole
+    cluster's 108 confirmations back to unreviewed unasked, and there is no redo (a newcomer, session 29)."""
+    import time as _time
+
+    try:
+        batch = session.undo_target()
+        found = session.store.batch_summary(batch) if batch is not None else None
+    except (NaviewerError, AttributeError, OSError):
+        return None
+    if not found:
+        return None
+    state, count, when = found
+    if count <= FEW:
+        return None
+    stamp = _time.strftime("%H:%M", _time.localtime(when))
+    return (f"Undo the decision on {count:,} samples ({state or 'decided'} at {stamp})? They go back to the states "
+            "they had before it. There is no redo: deciding them again restores it.")
+
+
 def ask_user(parent: Optional[QWidget], title: str, text: str, default_yes: bool = True) -> bool:
     """A yes/cancel question (modal); True for yes; Enter answers ``default_yes``. Tests replace this function."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text,

@@ -1237,6 +1237,11 @@ class GalleryWidget(QWidget):
                 "(this window's last decision batch, or yours from before it opened; U, Ctrl+Z)")
 
     def undo(self) -> np.ndarray:
+        from naviewer.gui.analyst import common  # (its ask_user, which the tests answer)
+
+        question = common.undo_question(self.session)
+        if question and not common.ask_user(self, "Undo", question):
+            return np.zeros(0, np.int64)
         try:
             ids = self.session.undo()
         except NaviewerError as exc:  # a read-only workspace: said, not a traceback on stderr

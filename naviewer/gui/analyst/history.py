@@ -210,6 +210,9 @@ class ReviewHistory(QWidget):
                           + (f" ({when_s}, {what})" if b is not None else "") + "; U / Ctrl+Z in the gallery undo it too")
 
     def undo_last(self) -> np.ndarray:
+        question = common.undo_question(self.session)
+        if question and not common.ask_user(self, "Undo", question):
+            return np.zeros(0, np.int64)
         try:
             ids = self.session.undo()
         except NaviewerError as exc:  # a read-only workspace

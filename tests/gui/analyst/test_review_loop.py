@@ -268,3 +268,23 @@ def test_a_long_notice_on_a_short_gallery_never_covers_the_tiles(qtbot, demo_ses
     assert not gallery.hint.isVisible()
     gallery.resize(380, 700)  # room again: the hint is back
     qtbot.waitUntil(lambda: gallery.hint.isVisible())
+
+
+def test_an_undo_of_many_samples_asks_first(qtbot, demo_session, bulk_answers) -> None:
+    """One stray U put a whole cluster's 108 confirmations back to unreviewed, unasked, with no redo (a newcomer,
+    session 29): an undo of more than a few samples asks first; a single decision's undo does not."""
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    many = np.flatnonzero(s.flagged_mask)[:20]
+    s.review(many, "confirmed")
+    gallery._update_undo()
+    bulk_answers.asked.clear()
+    bulk_answers.answer = False
+    assert len(gallery.undo()) == 0 and (s.state_codes[many] != 0).all()
+    assert bulk_answers.asked and "Undo the decision on 20 samples (confirmed at" in bulk_answers.asked[-1]
+    bulk_answers.answer = True
+    assert sorted(gallery.undo().tolist()) == sorted(many.tolist())
+    one = int(np.flatnonzero(s.flagged_mask)[30])
+    s.review([one], "rejected")
+    bulk_answers.asked.clear()
+    assert gallery.undo().tolist() == [one] and not bulk_answers.asked

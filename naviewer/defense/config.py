@@ -214,6 +214,10 @@ class DiftConfig:
                                        # on the digits demo (restart at epoch ~37 of 50) "continue" kept the attack
                                        # success rate at 96% even with every poison removed (docs/results.md, demo)
     retrain_epochs: Optional[int] = None  # retrain: epochs of the new run (None: the run's configured epochs)
+    restart_fallback: bool = True      # continue: when Eq. 7 takes no step (the confirmed samples judged spread out
+                                       # already) retrain from scratch instead of going on from the weights the
+                                       # poisons shaped (an independent composite attack kept 61-72 % ASR so);
+                                       # False: the paper's restart as written (the matrix's "continue" column)
 
     # -- review gate ---------------------------------------------------------------------
     review: str = "auto"               # DiftHook on its own: auto = accept the flags (the paper) | pause = wait at

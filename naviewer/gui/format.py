@@ -60,7 +60,8 @@ def event_text(kind: str, data: object) -> str:
         "review_done": "review done: fine-tuning on the confirmed flags, then the restart",
     }
     if kind == "finetune":
-        text = (f"fine-tuning skipped: {d['reason']}" if d.get("skipped") and d.get("reason")
+        text = (str(d["reason"]) if d.get("fallback") and d.get("reason")  # the paper's restart retrained instead
+                else f"fine-tuning skipped: {d['reason']}" if d.get("skipped") and d.get("reason")
                 else "fine-tuning skipped" if d.get("skipped") else f"fine-tuned on {n('n')} confirmed samples")
     else:
         text = texts.get(kind, kind.replace("_", " "))

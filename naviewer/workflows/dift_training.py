@@ -197,7 +197,9 @@ def finetune_and_restart(trainer: Trainer, ws: Workspace, pass_id: Optional[int]
         out = mitigate_in_training(trainer, local, anchor_local, config, ref, ctx, restart=True,
                                    event={"pass_id": pass_id}, seed_key=4099)
         outcome.finetune = out.finetune.to_dict()
-        outcome.restart_mode = config.restart_mode
+        outcome.restart_mode = "retrain" if out.fallback else config.restart_mode
+        if out.fallback:  # said by every front end: the paper's restart asked for, a retrain run
+            outcome.finetune["fallback"] = out.fallback
     else:
         trainer.log_event("finetune", skipped=True, reason="fewer than 2 confirmed samples",
                           pass_id=pass_id, confirmed=outcome.confirmed, removed=outcome.removed)

@@ -373,7 +373,8 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                     confirm_flags(other, int(pass_id))
                     t = time.perf_counter()
                     done = resume_after_review(other, RUN, monitor=False,
-                                               dift_overrides={"restart_mode": "continue"}, ctx=ctx)
+                                               dift_overrides={"restart_mode": "continue", "restart_fallback": False},
+                                               ctx=ctx)
                     times["fine-tune + paper restart"] = time.perf_counter() - t
                     record["after"]["continue"] = {**evaluator(done.checkpoint),
                                                    "removed": int((done.finetune or {}).get("removed", 0))}

@@ -192,3 +192,41 @@ def test_crop_agreement_scores_the_trainers_own_set_at_the_training_size(cifar10
         pass
 
     assert _default_crop_scores(Bare(), n) is None
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_a_paper_restart_whose_finetune_takes_no_step_retrains_from_scratch(cifar10_root, tmp_path, fallback):
+    """The paper's restart relies on Eq. 7 spreading the poisons out; judged spread already, it took 0 steps and
+    training went on from the weights the poisons shaped: an independent composite attack kept 61-72 % ASR with
+    every poison removed (an outside test, session 29). It retrains from scratch instead, and says so;
+    restart_fallback=False keeps the paper's restart as written (the matrix's "continue" column)."""
+    torch = pytest.importorskip("torch")
+    from naviewer.data.cifar import CifarDataset
+    from naviewer.data.store import ImageStore
+    from naviewer.defense.mitigate import mitigate_in_training
+    from naviewer.ssl.trainer import TrainConfig, build_trainer
+
+    data = CifarDataset(cifar10_root, "train")
+    n = 96
+    images = np.stack([data.image(i) for i in range(n)])
+    images[80:88] = images[80]  # a reference of identical images: spread 0, so any set of poisons reads "gone"
+    store = ImageStore.from_array(images, np.asarray(data.labels[:n], dtype=np.int64), data.class_names)
+    config = TrainConfig(method="simclr", backbone={"arch": "resnet10", "cifar_stem": True, "width": 8}, epochs=3,
+                         batch_size=32, max_steps_per_epoch=1, warmup_epochs=0, device="cpu", num_threads=1,
+                         knn_every=0, checkpoint_every=0, image_size=16, seed=3)
+    trainer = build_trainer(config, store, tmp_path / "run")
+    initial = {k: v.detach().clone() for k, v in trainer.method.state_dict().items()}
+    trainer.total_epochs = 2
+    trainer.fit()
+    dift = DiftConfig(restart_mode="continue", restart_fallback=fallback, ft_check_every=1, seed=0)
+    out = mitigate_in_training(trainer, np.arange(8), None, dift, reference=np.arange(80, 88))
+    assert out.finetune.steps == 0 and out.finetune.before.gone and len(trainer.store) == n - 8
+    same = all(torch.equal(v, initial[k]) for k, v in trainer.method.state_dict().items())
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    ft = [r for r in records if r.get("event") == "finetune"][-1]
+    if fallback:
+        assert out.fallback == "retrain" and same and trainer.total_epochs == trainer.completed_epochs + 3
+        assert ft["restart_mode"] == "retrain" and ft["fallback"] == "retrain" and "fell back" in ft["reason"]
+    else:
+        assert out.fallback == "" and not same  # the trained weights go on
+        assert "fallback" not in ft

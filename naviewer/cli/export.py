@@ -29,8 +29,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="also remove flagged samples nobody has reviewed yet (default: keep them)",
     )
     parser.add_argument("--pass", dest="pass_id", type=int, default=None,
-                        help="the detection pass whose review this exports (default: the latest; naviewer review "
-                             "--pass names the same)")
+                        help="the detection pass whose scores and flags samples.csv carries and whose undecided "
+                             "flags --drop-unreviewed-flags removes (default: the latest; naviewer review --pass names the "
+                             "same). Decisions belong to samples, not passes: every sample confirmed as a poison is "
+                             "removed, on whichever pass it was confirmed")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     parser.add_argument("--unverified", action="store_true",
                         help="do not open the dataset to check that the images the manifest lists are still the ones "

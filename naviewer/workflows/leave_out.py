@@ -134,7 +134,10 @@ def leave_out_lines(comparison: dict[str, Any]) -> list[str]:
     elif c.get("crafted"):
         lines.append("This run recorded no ASR: it trained without the monitor's evaluation (--no-monitor).")
     else:
-        lines.append("No ASR: naviewer measures a backdoor only with the trigger of an attack it crafted. Run ▸ "
+        lines.append("No ASR: the monitor measures a backdoor only with the trigger of an attack naviewer crafted. "
+                     "With a trigger image of your own: naviewer eval --checkpoint checkpoints/RUN/last.pt "
+                     "--train-dataset DATA --test-dataset TEST --attack patch --attack-setting trigger=TRIGGER.png "
+                     "--target N. Run ▸ "
                      "Detect… (naviewer detect WORKSPACE --checkpoint checkpoints/RUN/last.pt) on the new encoder "
                      "shows whether the flagged group is gone.")
     return lines

@@ -731,8 +731,9 @@ def _readme(ws: "Workspace", out: Path, description: Mapping[str, Any], file_roo
              f"  {KEPT_NAME:<16} one kept sample per line: '<entry> <label>' (the label is the last token)",
              f"  {CLASSES_NAME:<16} class names: line i is the name of label i",
              f"  {SAMPLES_NAME:<16} every sample: id, source key, hash, label, scores, flags, review state, kept",
-             f"  {'':<16} (rank and cluster count from 0: rank 0 is the densest, the window's \"density rank 1\";",
-             f"  {'':<16}  cluster 0 is the window's and naviewer review's cluster #1)",
+             f"  {'':<16} (rank counts from 0: rank 0 is the densest, the window's \"density rank 1\"; cluster is the",
+             f"  {'':<16}  detection pass's own number, -1 for none: the window and naviewer review list the clusters",
+             f"  {'':<16}  densest first as #1, #2, ..., so their numbers are not these)",
              f"  {README_NAME:<16} this file",
              f"  {PROVENANCE_NAME:<16} dataset, settings, detection pass, review decisions, SHA-256 of the other files",
              ""]

@@ -58,7 +58,7 @@ def test_without_a_test_set_or_a_workspace_encoder_it_says_what_it_can(tmp_path)
         assert reviewed_run(ws) is None  # the reviewed encoder came from outside the workspace
         lines = leave_out_lines(leave_out_comparison(ws, "retrain", 3))
         assert lines[0] == "Trained without the 3 confirmed poisons (run retrain): no evaluation recorded after epoch 2."
-        assert len(lines) == 2 and "an attack it crafted" in lines[1] and "Detect" in lines[1]
+        assert len(lines) == 2 and "an attack naviewer crafted" in lines[1] and "trigger=TRIGGER.png" in lines[1] and "Detect" in lines[1]
 
 
 

@@ -41,7 +41,8 @@ def reached_text(count: int, undecided: Optional[int] = None, limit: float = REA
     """The words for ``count`` such flags (``undecided`` of them not decided yet)."""
     them = "it" if count == 1 else "them"
     left = "" if undecided is None else (
-        f" {undecided:,} of them await a decision." if undecided else " All of them are decided.")
+        (f" {undecided:,} of them {'awaits' if undecided == 1 else 'await'} a decision." if undecided
+         else " All of them are decided."))
     # "poisons measured 0.00-0.02" was the digits' figure: on the CIFAR cell (session 24) flagged poisons read up to
     # 0.55-0.81 (90th percentile) and most flags above 0.7 were poisons, so the words promise a look, not a verdict
     return (f"{count:,} flag{'s' if count != 1 else ''} the trusted anchors reach as clean samples (anchor reach above "

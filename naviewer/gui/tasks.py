@@ -129,8 +129,13 @@ def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
         extra = {"left_out": left} if left else {}
         if done.plain:
             return {"status": "finished", "pass_id": None, "run": done.run, "epochs": done.fit.get("epochs"), **extra}
-        return {"status": str(getattr(done.outcome.status, "value", done.outcome.status)),
-                "pass_id": done.outcome.pass_id, "run": done.run, **extra}
+        status = str(getattr(done.outcome.status, "value", done.outcome.status))
+        if status == "awaiting_review" and done.outcome.pass_id is not None:
+            from naviewer.gui.training import embed_for_the_map
+
+            # a resumed demo stopped at the same flags with no map and no nearest neighbours (a newcomer, session 29)
+            embed_for_the_map(ws, done.run, ctx)
+        return {"status": status, "pass_id": done.outcome.pass_id, "run": done.run, **extra}
 
 
 def measure_floor(path: Path, ctx: JobContext) -> dict[str, Any]:

@@ -64,6 +64,23 @@ def _train(settings: dict[str, Any], ctx: JobContext, workspace: Optional[Path],
     return trainer.fit(ctx)
 
 
+def embed_for_the_map(ws: Any, run_name: str, ctx: JobContext, device: Optional[str] = None) -> None:
+    """Every sample embedded by the run's encoder at its review stop, for the Analyst's map (as the demo does): an
+    in-training pass keeps none, and the map was a paragraph over a strip of ranks (a newcomer, session 27; a resumed
+    demo too, session 29). For the map only: a failure or a Cancel here does not undo the training."""
+    if not (ws.checkpoint_dir(run_name) / "last.pt").is_file():
+        return
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.demo import save_review_embeddings
+
+    ctx.progress(0, None, "embedding every sample for the Analyst's map")
+    try:
+        save_review_embeddings(ws, run_name, ctx, device)
+    except (NaviewerError, OSError, JobCancelled) as exc:
+        ctx.event("warning", message=f"the samples were not embedded for the Analyst's map ({exc or 'cancelled'})"
+                                     ": Run ▸ Detect… with the run's checkpoint draws it")
+
+
 def run_dift_training(settings: dict[str, Any], ctx: JobContext, workspace: Path, run_name: str) -> dict[str, Any]:
     """The Train dialog with DIFT in the loop: ``naviewer run WORKSPACE --dift`` with the dialog's recipe and the
     workspace's [dift] settings; the run stops for the review (status ``awaiting_review``, its pass id), or ends
@@ -78,18 +95,8 @@ def run_dift_training(settings: dict[str, Any], ctx: JobContext, workspace: Path
         config = TrainConfig.from_dict(train_config_values(settings))
         dift = DiftConfig.from_workspace(ws, {"review": DiftConfig.review})
         out = train_with_dift(ws, config, dift, run=run_name, accept_all=False, monitor=True, dift=True, ctx=ctx)
-        if out.pass_id is not None and (ws.checkpoint_dir(run_name) / "last.pt").is_file():
-            # every sample embedded by the run's encoder, for the Analyst's map (as the demo does): an in-training
-            # pass keeps none, and the map was a paragraph over a strip of ranks (a newcomer, session 27)
-            from naviewer.jobs import JobCancelled
-            from naviewer.workflows.demo import save_review_embeddings
-
-            ctx.progress(0, None, "embedding every sample for the Analyst's map")
-            try:  # for the map only: the training succeeded, and its failure or a Cancel here does not undo that
-                save_review_embeddings(ws, run_name, ctx, settings.get("device"))
-            except (NaviewerError, OSError, JobCancelled) as exc:
-                ctx.event("warning", message=f"the samples were not embedded for the Analyst's map ({exc or 'cancelled'})"
-                                             ": Run ▸ Detect… with the run's checkpoint draws it")
+        if out.pass_id is not None:
+            embed_for_the_map(ws, run_name, ctx, settings.get("device"))
         from naviewer.workspace.runs import read_state
 
         try:  # why it ended without a review ("run too short ..."): the window says it

@@ -336,6 +336,8 @@ def test_an_interrupted_run_is_resumed_from_the_run_menu(qtbot, window, tmp_path
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == job.result["pass_id"],
                     timeout=30000)
     assert not window.act_resume_run.isEnabled()
+    # the map is of the embedding, as after a run never stopped (a resumed demo had none; a newcomer, session 29)
+    assert window.analyst_dock.panel.session.embeddings is not None
 
 
 def test_a_plain_training_stopped_with_the_window_is_resumed_from_the_run_menu(qtbot, window, tmp_path):

@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         if out.anchors:
             print(anchors_summary(out.anchors))
-        _report(out, args.workspace, config.epochs, dift)
+        _report(out, args.workspace, config.epochs, dift, dift_on=bool(args.dift))
         if exclude is not None and out.status not in ("awaiting_review",):
             from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines
 
@@ -171,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(out, workspace: str, total_epochs=None, dift=None) -> None:
+def _report(out, workspace: str, total_epochs=None, dift=None, dift_on: bool = False) -> None:
     """What a run (a fresh one, or one resumed) ended with, and the next command."""
     if out.status == "awaiting_review":
         of = f" of {total_epochs}" if total_epochs is not None else ""
@@ -190,6 +190,12 @@ def _report(out, workspace: str, total_epochs=None, dift=None) -> None:
     elif out.finetune:
         print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples fine-tuned away and removed; training "
               f"finished on the rest")
+    elif dift_on and out.pass_id is None:
+        # a run whose flags never held still ended on "done: 50 epochs" alone, after 21 detection epochs (an outside
+        # test, session 29): a backdoor that has barely formed leaves no crowded group, and a patch detector may see it
+        print("DIFT flagged nothing: its flags never held still through the detection epochs, which is not a clean "
+              "bill (a backdoor that has barely formed leaves no crowded group). Look at the final encoder another "
+              f"way: naviewer detect {workspace} --checkpoint {out.checkpoint} --detector patchsearch --detector kdist")
     print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
 
 

@@ -448,3 +448,18 @@ def test_a_run_stopped_after_dift_found_nothing_resumes_the_rest_of_its_training
         assert [p["id"] for p in ws.store.passes()] == passes  # no second detection
         epochs = [r["epoch"] for r in _records(ws) if r.get("kind") == "epoch"]
         assert max(epochs) == 9 and resumable_runs(ws) == []
+
+
+def test_a_dift_run_whose_flags_never_held_still_says_so_at_its_end(capsys) -> None:
+    """`naviewer run --dift` ended on "done: 50 epochs" alone after 21 detection epochs that never settled (an
+    outside test, session 29): the end says DIFT flagged nothing, that it is not a clean bill, and what to run."""
+    from types import SimpleNamespace
+
+    from naviewer.cli.run import _report
+
+    out = SimpleNamespace(status="finished", pass_id=None, finetune=None, fit={"epochs": 50}, checkpoint="ck/last.pt")
+    _report(out, "WS", 50, None, dift_on=True)
+    said = capsys.readouterr().out
+    assert "DIFT flagged nothing" in said and "not a clean bill" in said and "--detector patchsearch" in said
+    _report(out, "WS", 50, None, dift_on=False)  # a plain training: nothing about DIFT
+    assert "DIFT" not in capsys.readouterr().out

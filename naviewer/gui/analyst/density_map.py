@@ -1111,7 +1111,10 @@ class DensityMapWidget(QWidget):
         self.card.image.setVisible(pix is not None)
         lines = [f"<b>#{sid}</b> {info['label']}", f"review: {info['review']}"]
         for key in ("rank", "density", "mindist", "posterior"):
-            if key in info:
+            if key == "rank" and key in info and isinstance(info[key], (int, np.integer)):
+                # counted from 1 as the inspector's "density rank" (the card read 1476 where it read 1,477)
+                lines.append(f"density rank: {int(info[key]) + 1:,} of {self.session.n:,}")
+            elif key in info:
                 lines.append(f"{key}: {fmt(info[key])}")
         flags = [k for k in ("candidate", "flagged", "spread") if info.get(k)]
         if flags:

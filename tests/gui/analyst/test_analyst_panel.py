@@ -149,6 +149,8 @@ def test_density_image_mode_and_colour_modes(qtbot, demo_session) -> None:
     assert "</span> confirmed 3</span> &nbsp;" in normal.legend.text()
     normal.show_hover(3)
     assert normal.card.isVisibleTo(normal) and "#3" in normal.card.text.text()
+    rank = int(demo_session.scores["rank"][3])  # counted from 1 as in the inspector (it read one less; a newcomer)
+    assert f"density rank: {rank + 1:,} of {demo_session.n:,}" in normal.card.text.text()
     # the pointer leaves the plot: the card goes with it (it stayed up, stale, once the scene heard no more moves)
     from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.catalogue import DETECTOR_NAMES, DETECTOR_SUMMARIES
+from naviewer.errors import NaviewerError
 from naviewer.io import json_loads
 from naviewer.workspace.runs import REVIEW_CHECKPOINT
 
@@ -89,12 +90,29 @@ def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
     return out
 
 
+def detector_unfit(name: str, samples: Optional[int]) -> str:
+    """Why detector ``name`` cannot run on a workspace of ``samples`` samples with its default settings ("" when
+    it can, or when the count is unknown): a box ticked by default that Detect then refuses is a dead end."""
+    if not samples:
+        return ""
+    from naviewer.defense.detectors import make_detector
+
+    try:
+        make_detector(name).check_inputs(None, int(samples))
+    except NaviewerError as exc:
+        text = str(exc)
+        return text.split(": give --detector-set")[0].replace(f"detector {name}: ", "")
+    except Exception:  # noqa: BLE001 - a detector that cannot even be made is refused by the run itself
+        return ""
+    return ""
+
+
 class DetectDialog(QDialog):
     """Choose the checkpoint and the detectors; accepting it runs the detection (the main window's job)."""
 
     def __init__(self, parent: Optional[QWidget] = None, checkpoint: Optional[Path] = None,
                  start_dir: Optional[Path] = None, chosen: tuple[str, ...] = DEFAULT_DETECTORS,
-                 missing: str = "") -> None:
+                 missing: str = "", samples: Optional[int] = None) -> None:
         super().__init__(parent)
         #: the workspace's own encoder when it is gone (said with "Choose the encoder checkpoint.")
         self.missing = missing
@@ -141,6 +159,11 @@ class DetectDialog(QDialog):
             box.setToolTip(DETECTOR_SUMMARIES[name])
             line = QLabel(DETECTOR_SUMMARIES[name])
             line.setWordWrap(True)
+            unfit = detector_unfit(name, samples)
+            if unfit:  # lid's 64 neighbours on 58 images: ticked by default, then refused naming a terminal option
+                box.setChecked(False)
+                box.setEnabled(False)
+                line.setText(f"{DETECTOR_SUMMARIES[name]} Not here: {unfit}.")
             grid.addWidget(box, i, 0)
             grid.addWidget(line, i, 1)
             self.boxes[name] = box

@@ -1582,9 +1582,10 @@ class MainWindow(QMainWindow):
         summary = self.state.workspace_summary
         own = self._workspace_encoder()  # (a glob of the workspace's checkpoints: read once)
         missing = str(summary.get("encoder") or "") if own is None else ""
+        samples = summary.get("samples")
         dialog = DetectDialog(self, self.encoder_path or own,
                               start if start.is_dir() else self.workspace_path, self.detectors_chosen,
-                              missing=missing)
+                              missing=missing, samples=samples if isinstance(samples, int) else None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.detect_dialog_widget = dialog
 

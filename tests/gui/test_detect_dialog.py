@@ -72,3 +72,17 @@ def test_the_no_poison_floors_encoder_is_never_offered(tmp_path, window):
         ws.store.add_run("floor", "floor", {"train": {}})
     window.state.set_workspace(ws_path, {"samples": 4, "runs": []})
     assert window._workspace_encoder() == trained and floor.is_file()
+
+
+def test_a_detector_the_workspace_is_too_small_for_is_not_offered(qtbot):
+    """Detect on 58 images refused lid (64 neighbours), ticked by default, with a terminal option for advice (a
+    newcomer, session 29): the dialog unticks and disables it, saying why; on a large workspace it stays."""
+    from naviewer.gui.detect_dialog import DetectDialog
+
+    small = DetectDialog(None, samples=58)
+    qtbot.addWidget(small)
+    assert not small.boxes["lid"].isEnabled() and "lid" not in small.detectors()
+    assert "kdist" in small.detectors() or not small.boxes["kdist"].isEnabled()
+    large = DetectDialog(None, samples=5000)
+    qtbot.addWidget(large)
+    assert large.boxes["lid"].isEnabled() and "lid" in large.detectors()

@@ -1572,7 +1572,7 @@ class MainWindow(QMainWindow):
             return set()
 
     def detect_dialog(self):
-        """Run ▸ Detect (post-hoc): a dialog (non-blocking) for the encoder (the open one, else the reviewed pass's) and
+        """Run ▸ Detect (post-hoc): a dialog (non-blocking) for the encoder (the open one, else :meth:`_workspace_encoder`) and
         the detectors; accepting it runs :meth:`detect` with them. Returns the dialog (None without a workspace)."""
         if self.workspace_path is None:
             self.inform("Detect", "Open a workspace first: post-hoc detection ranks a workspace's samples "

@@ -70,3 +70,24 @@ def test_two_recipes_are_said_to_differ():
     after = {"image_size": 16, "epochs": 60, "method": "simclr", "backbone": {"arch": "resnet10", "width": 16}}
     assert recipe_differences(before, after) == ["16 px against 32 px", "60 epochs against 80"]
     assert recipe_differences(before, dict(before)) == [] and recipe_differences({}, after) == []
+
+
+def test_a_detection_made_with_at_review_pt_reads_the_run_up_to_that_checkpoint(tmp_path):
+    """The comparison quoted the run's last epoch (ASR 27.8 % after epoch 84, the encoder retrained since) for a
+    detection made with at-review.pt at epoch 34, ASR 100 % (a newcomer, session 29): the figures are the run's
+    records up to when that checkpoint was written."""
+    import os
+
+    with Workspace.create(tmp_path / "ws", make_dataset(12)) as ws:
+        _metrics(ws, "demo", {"knn_acc": 0.9, "asr": 1.0}, {"knn_acc": 0.93, "asr": 1.0},
+                 {"knn_acc": 0.92, "asr": 0.28})  # epochs at times 0, 1, 2: the last after the retrain began
+        kept = ws.path / "checkpoints" / "demo" / "at-review.pt"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(b"weights")
+        os.utime(kept, (1.5, 1.5))  # written between the second epoch and the retrain's
+        ws.store.add_run("detect-1", "posthoc", {"checkpoint": str(kept)})
+        ws.store.add_detection_pass("dift", {"score": np.zeros(12), "flagged": np.zeros(12, bool)}, {}, run="detect-1")
+        _metrics(ws, "retrain", {"knn_acc": 0.9, "asr": 0.08})
+        comparison = leave_out_comparison(ws, "retrain", 7)
+        assert comparison["before_run"] == "demo"
+        assert comparison["before"] == {"knn_acc": 0.93, "asr": 1.0} and comparison["before_epochs"] == 2

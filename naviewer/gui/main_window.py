@@ -951,16 +951,17 @@ class MainWindow(QMainWindow):
         self._last_event_line = line
 
     # ---------------------------------------------------------------- file actions ----
-    def _ask_directory(self, title: str, start: str = "", kind: str = "workspace") -> Optional[Path]:
+    def _ask_directory(self, title: str, start: str = "", kind: str = "workspace", remember: bool = True) -> Optional[Path]:
         path = QFileDialog.getExistingDirectory(self, title, start or start_folder(self.settings, kind))
-        if path:
+        if path and remember:
             remember_folder(self.settings, kind, path)
         return Path(path) if path else None
 
     def open_workspace_dialog(self) -> None:
-        path = self._ask_directory("Open workspace")
+        # remembered once it opened: a folder refused as a workspace became the next demo's home (a newcomer, session 29)
+        path = self._ask_directory("Open workspace", remember=False)
         if path:
-            self.open_workspace(path)
+            self.open_workspace(path, remember=True)
 
     def new_workspace_dialog(self):
         """File ▸ New workspace…: the dataset (the open one by default), the folder, DIFT's anchors (from the
@@ -1092,11 +1093,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported to {folder}", 15000)
         return self.inform("Export finished", message)
 
-    def open_workspace(self, path: os.PathLike | str, *, announce: str = "") -> Optional[Job]:
-        """Open ``path`` in a job; ``announce``: said in the status bar once it is open."""
+    def open_workspace(self, path: os.PathLike | str, *, announce: str = "", remember: bool = False) -> Optional[Job]:
+        """Open ``path`` in a job; ``announce``: said in the status bar once it is open; ``remember``: the folder
+        becomes the workspace dialogs' start once it has opened (never one refused)."""
         path = Path(path).expanduser().absolute()
 
         def done(job: Job) -> None:
+            if remember:
+                remember_folder(self.settings, "workspace", str(path))
             self.state.set_workspace(path, job.result)
             if announce:  # after the jobs' own "finished" line, which would replace it
                 QTimer.singleShot(0, lambda: self.statusBar().showMessage(announce, 15000))

@@ -28,9 +28,34 @@ def test_dialogs_start_in_the_working_folder_then_remember(window, tmp_path, mon
     assert starts == [os.getcwd(), str((data / "models").resolve())]
     assert opened and opened[0].endswith("enc.pt")
     monkeypatch.setattr(main_window.QFileDialog, "getExistingDirectory", staticmethod(pick(data)))
-    monkeypatch.setattr(window, "open_workspace", lambda path: None)
+    monkeypatch.setattr(window, "open_workspace", lambda path, **_kw: None)
     window.open_workspace_dialog()
     assert starts[-1] == os.getcwd()   # another kind starts from the working folder, not the encoder's
+
+
+
+def test_a_folder_refused_as_a_workspace_is_not_remembered(window, qtbot, tmp_path, monkeypatch):
+    """A folder Open workspace refused became the default home of the next demo's workspace (a newcomer, session
+    29): the workspace dialogs remember a folder once it has opened."""
+    from naviewer.gui import main_window
+    from naviewer.gui.settings import start_folder
+
+    from .fakes import finish, image_folder
+
+    before = start_folder(window.settings, "workspace")
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    monkeypatch.setattr(main_window.QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(shots)))
+    started = []
+    window.jobs.job_started.connect(started.append)
+    window.open_workspace_dialog()
+    qtbot.waitUntil(lambda: started and not started[-1].running, timeout=20000)
+    assert started[-1].error is not None and start_folder(window.settings, "workspace") == before
+    finish(qtbot, window.new_workspace(tmp_path / "ws", image_folder(tmp_path / "images", 4, 16)))
+    monkeypatch.setattr(main_window.QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(tmp_path / "ws")))
+    window.open_workspace_dialog()
+    qtbot.waitUntil(lambda: len(started) >= 3 and not started[-1].running, timeout=20000)
+    assert start_folder(window.settings, "workspace") == str((tmp_path / "ws").resolve())
 
 
 def test_dark_theme_reaches_the_analyst_plots(qtbot):

@@ -195,6 +195,13 @@ def _reviewer() -> str:
         return "analyst"
 
 
+def _fell_back(result: dict) -> bool:
+    """Whether an in-training fine-tune's restart fell back to a retrain (its Eq. 7 took no step)."""
+    finetune = result.get("finetune") if isinstance(result.get("finetune"), dict) else {}
+    inner = finetune.get("finetune") if isinstance(finetune.get("finetune"), dict) else {}
+    return inner.get("fallback") == "retrain"
+
+
 class AnalystDock:
     """``AnalystDock(window, workspace_path, pass_id=None, run=None)``: builds and docks the panel."""
 
@@ -462,7 +469,7 @@ class AnalystDock:
                                + (f" ({int(steps):,} steps)" if isinstance(steps, int) else "")
                                + f"; checkpoint {result.get('checkpoint')}. {RETRAIN_WITHOUT_CONFIRMED}", confirmed)
         else:
-            gate.show_done(int(result.get("confirmed") or 0))
+            gate.show_done(int(result.get("confirmed") or 0), fell_back=_fell_back(result))
             gate.mark_done(gate.done_text.replace("Done:", "Done earlier:", 1), int(result.get("confirmed") or 0))
 
     def _show_after_embeddings(self, result: Optional[dict]) -> None:
@@ -617,7 +624,7 @@ class AnalystDock:
         if result is None:
             return
         gate = self.panel.finetune_gate
-        gate.show_done(int(result.get("confirmed", 0)))
+        gate.show_done(int(result.get("confirmed", 0)), fell_back=_fell_back(result))
         self._say_done(gate.reason.text(), result, "Training on the cleaned data finished; see the Fine-tune tab")
 
     def remove(self) -> None:

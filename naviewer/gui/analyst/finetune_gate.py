@@ -262,10 +262,15 @@ class FineTuneGate(QWidget):
         if enabled:
             self.finetune_requested.emit(self.confirmed_ids())
 
-    def show_done(self, confirmed: int) -> None:
-        """The gate's last word after the in-training job: what was done, in this run's recipe."""
+    def show_done(self, confirmed: int, fell_back: bool = False) -> None:
+        """The gate's last word after the in-training job: what was done, in this run's recipe (``fell_back``: the
+        paper's restart retrained from scratch because its fine-tune took no step)."""
         self.button.setEnabled(False)
-        if self.retrains:
+        if fell_back and not self.retrains:
+            did = (f"Done: removed {plural(confirmed, 'confirmed poison')} and retrained the encoder from scratch on the "
+                   "rest: the fine-tune took no step (the confirmed samples were already as spread out as clean ones), "
+                   "and going on from its weights would have kept what the poisons taught")
+        elif self.retrains:
             did = f"Done: removed {plural(confirmed, 'confirmed poison')} and retrained the encoder from scratch on the rest"
         else:
             did = f"Done: fine-tuned on {plural(confirmed, 'confirmed poison')}, removed them and finished training"

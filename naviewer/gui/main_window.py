@@ -1291,6 +1291,18 @@ class MainWindow(QMainWindow):
                             " To detect with this checkpoint, open its workspace and use Detect…"
                             if path.suffix.lower() in (".pt", ".pth", ".ckpt") else ""), QMessageBox.Icon.Warning)
             return None
+        if path.is_dir() and not (path / "metrics.jsonl").exists() and not (path / "workspace.toml").exists():
+            try:
+                entries = [entry.name for entry in path.iterdir()][:200]
+            except OSError:
+                entries = []
+            # an empty folder may be a run about to start; one holding other things is not a run (it waited for
+            # ever, with nothing in the Log; a newcomer, session 29)
+            if entries and not {"checkpoints", "config.json", "state.json"} & set(entries):
+                self.inform("Follow a run", f"{path} holds no metrics.jsonl, nothing a naviewer training writes: it "
+                            "is not a run folder. Choose a run's folder (WORKSPACE/runs/NAME, or the --out of naviewer "
+                            "train) or a workspace folder.", QMessageBox.Icon.Warning)
+                return None
         self.state.set_run(path)
         if self.monitor is None:
             self._pending_follow, self._pending_job_for_monitor = path, None

@@ -433,6 +433,22 @@ def test_following_a_folder_that_does_not_exist_is_said_in_a_dialog(qtbot, windo
     box.close()
 
 
+def test_following_a_folder_that_is_not_a_run_is_said_in_a_dialog(qtbot, window, tmp_path):
+    """A folder holding a readme, not a run, was followed in silence, waiting for ever (a newcomer, session 29); an
+    empty folder may be a run about to start and is followed."""
+    notes = tmp_path / "notdataset"
+    notes.mkdir()
+    (notes / "readme.txt").write_text("hello", encoding="utf-8")
+    assert window.follow_run(notes) is None
+    box = window.last_message_box
+    assert box is not None and "not a run folder" in box.text() and window.state.run is None
+    box.close()
+    fresh = tmp_path / "fresh-run"
+    fresh.mkdir()
+    window.follow_run(fresh)
+    assert window.state.run is not None
+
+
 def test_a_step_and_epoch_pair_of_one_metric_has_a_legend_outside_the_data(qtbot, monitor):
     """The loss plot's line (each step) and dots (epoch means) had no legend; a newcomer asked what they were. Inside
     the plot every corner was under a curve or an event label at some point (newcomers, sessions 18, 21, 26): the

@@ -117,13 +117,14 @@ class JobsPanel(QWidget):
         if fraction is not None:
             text = f"{fraction * 100:.0f} %"
             if job.state in (JobState.FAILED, JobState.CANCELLED):  # "failed · 100 %" read as done (a newcomer)
-                text = f"stopped at {text}"
+                # "stopped at 100 %" for a job that failed in its last step read as done too (session 29)
+                text = f"stopped at {min(fraction * 100, 99):.0f} %" if fraction < 1 else "stopped in its last step"
         elif job.done:
             text = f"{job.done:g}"
         else:
             text = ""
         if job.message and job.running:
-            text = f"{job.message} {text}".strip()
+            text = f"{job.message} · {text}" if text else job.message  # "epoch 3 of 50 4 %" read as one number
         item.setText(2, text)
         time_text = duration(job.working_s)
         if job.state is JobState.PAUSED:

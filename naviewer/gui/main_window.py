@@ -1956,7 +1956,9 @@ class MainWindow(QMainWindow):
             self.open_workspace(path)
 
         cut_short = self.state.workspace_summary.get("floor_cut_short") or []
-        title = f"Resume the no-poison floor {cut_short[-1]}" if cut_short else "Measure the no-poison floor"
+        # "Resume the no-poison floor floor" when the run is named floor (a newcomer, session 29)
+        named = f" (run {cut_short[-1]})" if cut_short and str(cut_short[-1]) != "floor" else ""
+        title = f"Resume the no-poison floor{named}" if cut_short else "Measure the no-poison floor"
         job = self.start_job(lambda ctx: tasks.measure_floor(path, ctx), title,
                              resources=["training", f"workspace:{path}"], kind="training",
                              torch_threads=tasks.training_threads(), on_success=done)

@@ -122,6 +122,10 @@ class ExportDialog(QDialog):
         # this pass's flags only: a newcomer took "flags nobody has decided on" for every pass's (session 28)
         self.drop_flags = QCheckBox("Also remove this pass's flags nobody has decided on (unreviewed or later)")
         self.drop_flags.toggled.connect(lambda _on: self._update_summary())
+        if not bool(getattr(session, "flagged_mask", None) is not None and session.flagged_mask.any()):
+            # offered on a workspace with no detection pass, or a pass that flagged nothing (a newcomer, session 29)
+            self.drop_flags.setEnabled(False)
+            self.drop_flags.setToolTip("this pass flagged nothing (or no detection pass exists): no flag to remove")
         self.write_report = QCheckBox(f"Write an HTML report of the review ({REPORT_NAME})")
         self.write_report.setChecked(True)
         # the dataset is opened and compared first (naviewer export's check); off for a workspace reviewed away

@@ -63,6 +63,7 @@ def test_file_export_without_a_detection_pass(qtbot, window, tmp_path):
     dialog = window.export_dialog()
     qtbot.waitUntil(dialog.isVisible, timeout=3000)
     assert "no detection pass yet" in dialog.summary.text()  # "60 kept, 0 removed" said nothing of why
+    assert not dialog.drop_flags.isEnabled()  # no flag to remove (it was offered; a newcomer, session 29)
     out = tmp_path / "out"
     dialog.path_edit.setText(str(out))
     click_export(qtbot, dialog)

@@ -919,6 +919,20 @@ class DensityMapWidget(QWidget):
             mode += (" · <b>the keys go to the map</b>: C · R · L decide what is selected here" if len(s.selection)
                      else " · <b>the keys go to the map</b>: select with a box (B) or a lasso (S), or Ctrl+2: the gallery")
         self.legend.setText(legend_html(parts) + mode)
+        self._hold_legend_height()
+
+    def _hold_legend_height(self) -> None:
+        """The legend keeps the most lines it has needed at this width: going from three lines to two and back as
+        the selection and the keys' words changed moved the plot, and a point under the mouse with it, so a click
+        picked another sample (a newcomer, session 29). A new width starts over."""
+        width = self.legend.width()
+        if width != getattr(self, "_legend_width", None):
+            self._legend_width = width
+            self.legend.setMinimumHeight(0)
+        if width > 0 and self.legend.hasHeightForWidth():
+            needed = self.legend.heightForWidth(width)
+            if needed > self.legend.minimumHeight():
+                self.legend.setMinimumHeight(needed)
 
     # -- modes ----------------------------------------------------------------------------------
     def set_theme(self, theme: Any) -> None:

@@ -838,3 +838,29 @@ def test_a_pass_flagging_an_implausible_share_is_warned_about_when_opened_and_in
         assert not warned.isHidden() and "kdist flagged 20 of 40 samples (50%)" in warned.text()
     finally:
         dock.close()
+
+
+def test_the_map_does_not_move_as_its_legend_changes_lines(qtbot, demo_session) -> None:
+    """The legend under the map went from two lines to three and back as the selection and the keys' words changed;
+    the plot moved with it, and a click meant for the point under the mouse picked another (a newcomer, session 29).
+    The legend keeps the most lines it has needed at its width."""
+    panel = _panel(qtbot, demo_session)
+    m = panel.map
+    sizes = panel._upper.sizes()
+    panel._upper.setSizes([300, sum(sizes) - 300 - sizes[2], sizes[2]])  # narrow: the keys' words take a line more
+    panel.focus_view("map")
+    qtbot.wait(50)
+    demo_session.set_selection(np.arange(40), source=None)
+    qtbot.wait(50)
+    m._update_legend()
+    qtbot.wait(50)
+    demo_session.clear_selection(source=None)
+    qtbot.wait(50)
+    m._update_legend()
+    qtbot.wait(50)
+    top = m.plot.mapTo(m, m.plot.rect().topLeft()).y()
+    height = m.plot.height()
+    demo_session.set_selection(np.arange(40), source=None)
+    m._update_legend()
+    qtbot.wait(50)
+    assert (m.plot.mapTo(m, m.plot.rect().topLeft()).y(), m.plot.height()) == (top, height)

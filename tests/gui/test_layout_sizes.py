@@ -320,3 +320,21 @@ def test_ctrl_2_brings_back_an_analyst_closed_with_its_cross(qtbot, window, tmp_
     qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     _settle(qtbot)
     assert panel.isVisible() and window.focusWidget() is panel.gallery.view
+
+
+def test_a_narrowed_gallery_with_the_filters_open_never_grows_the_window(qtbot, window, tmp_path):
+    """The views' least heights (a narrowed gallery's wrapped rows, the filters open, the map's notes, a fine-tune
+    table) made the window 743 px tall on a 720 px screen, its title bar off the top (a newcomer, session 29): the
+    views scroll inside the panel instead."""
+    window.resize(1280, 720)
+    _settle(qtbot)
+    panel = _open_analyst(qtbot, window, tmp_path)
+    panel.gallery.show_filters(True)
+    sizes = panel._upper.sizes()
+    panel._upper.setSizes([sizes[0] + sizes[1] - 60, 60, sizes[2]])  # as narrow as the splitter lets it go
+    panel._outer.setSizes([60, sum(panel._outer.sizes()) - 60])
+    _settle(qtbot)
+    assert window.height() <= 720 and window.minimumSizeHint().height() <= 720, (window.size(),
+                                                                                 window.minimumSizeHint())
+    # whatever the views need, the panel asks the window for its top rows and a scroll area's least height only
+    assert panel.minimumSizeHint().height() < panel._outer.minimumSizeHint().height()

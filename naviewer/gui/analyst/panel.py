@@ -14,7 +14,8 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDockWidget, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.reach import refused_reason
@@ -211,7 +212,16 @@ class AnalystPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(top)
         layout.addWidget(self.trust)
-        layout.addWidget(outer, 1)
+        # the views scroll inside the panel when the window is shorter than they need at the least (the map's notes,
+        # the filters open, a fine-tune table, a narrowed gallery): their minimum made the window 743 px tall on a
+        # 720 px screen, its title bar and menus off the top (a newcomer, session 29)
+        holder = QScrollArea()
+        holder.setObjectName("analystViews")
+        holder.setWidgetResizable(True)
+        holder.setFrameShape(QFrame.Shape.NoFrame)
+        holder.setWidget(outer)
+        self._holder = holder
+        layout.addWidget(holder, 1)
 
         self._make_shortcuts()
         self.finetune_gate.finetune_requested.connect(self.finetune_requested.emit)

@@ -214,7 +214,7 @@ def undo_question(session: AnalysisSession) -> Optional[str]:
         return None
     stamp = _time.strftime("%H:%M", _time.localtime(when))
     return (f"Undo the decision on {count:,} samples ({state or 'decided'} at {stamp})? They go back to the states "
-            "they had before it. There is no redo: deciding them again restores it.")
+            "they had before it. There is no redo: deciding them again restores it. (Enter: Cancel.)")
 
 
 def ask_user(parent: Optional[QWidget], title: str, text: str, default_yes: bool = True) -> bool:

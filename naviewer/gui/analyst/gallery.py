@@ -1240,7 +1240,7 @@ class GalleryWidget(QWidget):
         from naviewer.gui.analyst import common  # (its ask_user, which the tests answer)
 
         question = common.undo_question(self.session)
-        if question and not common.ask_user(self, "Undo", question):
+        if question and not common.ask_user(self, "Undo", question, default_yes=False):
             return np.zeros(0, np.int64)
         try:
             ids = self.session.undo()

@@ -211,7 +211,7 @@ class ReviewHistory(QWidget):
 
     def undo_last(self) -> np.ndarray:
         question = common.undo_question(self.session)
-        if question and not common.ask_user(self, "Undo", question):
+        if question and not common.ask_user(self, "Undo", question, default_yes=False):
             return np.zeros(0, np.int64)
         try:
             ids = self.session.undo()

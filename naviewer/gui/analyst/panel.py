@@ -473,10 +473,12 @@ class AnalystPanel(QWidget):
         ))
         # and in the cluster table, whose C / R / L decide a whole cluster: U and Ctrl+Z did nothing there, so a
         # cluster rejected by mistake could only be undone after moving to the gallery (newcomer session 16)
-        self.clusters.shortcuts += keyed_shortcuts(self.clusters.table, (
+        # -- anywhere in the cluster view, its Confirm / Reject buttons too: after "Confirm cluster" the focus was on
+        # the button and U, which the notice promised, did nothing (a newcomer, session 29)
+        self.clusters.shortcuts += keyed_shortcuts(self.clusters, (
             ("U", g.undo, "Undo the last decision (a whole cluster's batch is one step)"),
             (QKeySequence.StandardKey.Undo, g.undo, "Undo the last decision"),
-        ), Qt.ShortcutContext.WidgetShortcut)
+        ), Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
         # and in the inspector (a neighbour clicked there has the focus): the sample it shows. A newcomer clicked a
         # neighbour, read "C · R · L act on the highlighted sample #1404" and pressed C: nothing, and no word

@@ -246,6 +246,14 @@ def test_undo_keys_work_in_the_cluster_table(qtbot, demo_session, bulk_answers) 
         assert (s.state_codes[members] == 2).all()
         qtbot.keyClick(panel.clusters.table, *undo)
         assert not (s.state_codes == 2).any()
+    # and with the focus on the cluster view's own button, where "Confirm cluster" leaves it: the notice promised
+    # "U undoes it" and U did nothing (a newcomer, session 29)
+    s.confirm(members)
+    button = panel.clusters.buttons["confirmed"]
+    button.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is button, timeout=3000)
+    qtbot.keyClick(button, Qt.Key.Key_U)
+    assert not (s.state_codes[members] == 1).any()
 
 
 def test_review_keys_on_the_map_act_on_what_the_gallery_line_names(qtbot, demo_session, bulk_answers) -> None:

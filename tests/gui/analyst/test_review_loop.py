@@ -282,6 +282,7 @@ def test_an_undo_of_many_samples_asks_first(qtbot, demo_session, bulk_answers) -
     bulk_answers.answer = False
     assert len(gallery.undo()) == 0 and (s.state_codes[many] != 0).all()
     assert bulk_answers.asked and "Undo the decision on 20 samples (confirmed at" in bulk_answers.asked[-1]
+    assert bulk_answers.defaults[-1] is False  # Enter cancels: U then Enter undid 109 decisions (a newcomer)
     bulk_answers.answer = True
     assert sorted(gallery.undo().tolist()) == sorted(many.tolist())
     one = int(np.flatnonzero(s.flagged_mask)[30])

@@ -481,6 +481,15 @@ class AnalysisSession:
     def later(self, ids) -> np.ndarray:
         return self.review(ids, "later")
 
+    @property
+    def own_batches(self) -> Any:
+        """The batches :meth:`undo` may take (an OwnBatches): a window hands them from one panel to the next."""
+        return self._mine
+
+    def use_own_batches(self, mine: Any) -> None:
+        """Undo from ``mine`` (an earlier session's of the same window), writing this session's batches into it."""
+        self._mine = mine
+
     def undo_own_batches_only(self) -> None:
         """U undoes only what this session decides from now on, not its reviewer's decisions from before it opened:
         for a window opened beside another on the same workspace, whose earlier batches are the other's."""

@@ -230,6 +230,11 @@ class DiftConfig:
         def bad(name: str, why: str) -> NaviewerError:
             return NaviewerError(f"DIFT setting {name}={getattr(self, name)!r}: {why}")
 
+        from dataclasses import fields as _fields
+
+        for field_ in _fields(self):  # restart_fallback=no was kept as the string "no", which reads as true
+            if field_.type in ("bool", bool) and not isinstance(getattr(self, field_.name), bool):
+                raise bad(field_.name, "must be true or false")
         for name in ("k", "hnsw_m", "hnsw_ef_construction", "anchors_per_class", "gmm_n_init", "n_min",
                      "patience", "pool_cap", "graph_neighbors", "ft_batch_size", "ft_check_every",
                      "ft_cluster_k", "ls_max_iter", "approx_max_n", "ivf_nprobe", "ivf_add_ef", "pq_dims_per_code",

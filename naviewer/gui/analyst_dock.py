@@ -250,10 +250,9 @@ class AnalystDock:
             if n >= ASYNC_FROM:
                 window.statusBar().showMessage(f"Opening detection pass {pass_id} of {n:,} samples…")
             session, embeddings, emb_run, tag = in_worker(load) if n >= ASYNC_FROM else load()
-            if getattr(window, "workspace_shared", False):
-                # open in another window too: the decisions made before this one opened are that window's, and U
-                # here undid one of them, 15 minutes old, unasked (a newcomer, session 29)
-                session.undo_own_batches_only()
+            adopt = getattr(window, "adopt_undo_batches", None)
+            if callable(adopt):  # what U may undo is the window's, across its panels (a pass switch, a job's end)
+                adopt(path, session)
             self.panel = AnalystPanel(session, workspace=self.ws, job_manager=window.jobs, run=emb_run, tag=tag)
         except BaseException:
             self.ws.close()

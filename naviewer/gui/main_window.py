@@ -1194,6 +1194,19 @@ class MainWindow(QMainWindow):
     #: the file a window holds locked while it has a workspace open (beside workspace.toml)
     WINDOW_LOCK = ".window.lock"
 
+    def adopt_undo_batches(self, path: os.PathLike | str, session: Any) -> None:
+        """The batches U may undo belong to this window, not to one panel: the first panel on a workspace takes its
+        reviewer's earlier batches (none when another window has the workspace open: they are that one's), later
+        panels (a pass switch, a job's end) go on with the same set. A new panel had taken every batch written
+        before it, a second window's included, and forgotten its own window's (a review, session 29)."""
+        held = getattr(self, "_undo_batches", None)
+        if held is not None and held[0] == Path(path):
+            session.use_own_batches(held[1])
+            return
+        if self.workspace_shared:
+            session.undo_own_batches_only()
+        self._undo_batches = (Path(path), session.own_batches)
+
     def _hold_workspace(self, path: Optional[Path]) -> None:
         """Hold ``path``'s window lock while it is open here; when another window (this process or another) holds
         it, say so: the same workspace was open in two windows without a word, both deciding and starting jobs
@@ -1205,6 +1218,9 @@ class MainWindow(QMainWindow):
             held[1].release()
             self._workspace_lock = None
         self.workspace_shared = False  # another window holds the lock: U undoes only this window's own decisions
+        kept = getattr(self, "_undo_batches", None)
+        if kept is None or path is None or kept[0] != Path(path):  # another workspace: its panels start afresh
+            self._undo_batches = None
         if path is None:
             return
         from filelock import FileLock, Timeout

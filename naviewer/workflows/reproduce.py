@@ -221,7 +221,9 @@ def _reproduce_into(config: ReproduceConfig, out: Path, ctx: JobContext, where: 
                       knn_every=0, checkpoint_every=0, augment_recipe="aug+")
         values.update(config.train)
         train_config = TrainConfig(**values)
-        dift_config = DiftConfig(**{"seed": config.seed, **config.dift}).validate()
+        # the paper's DIFT as written: its restart never falls back to a retrain (restart_fallback, a naviewer
+        # addition for the workspace flow), unless the settings ask for it
+        dift_config = DiftConfig(**{"seed": config.seed, "restart_fallback": False, **config.dift}).validate()
         size = train_config.image_size
         results: dict[str, dict] = {}
 

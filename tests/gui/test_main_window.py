@@ -697,3 +697,27 @@ def test_no_two_items_of_a_menu_share_a_mnemonic(qtbot, window):
         keys = [m.group(1).lower() for a in menu.actions() if not a.isSeparator()
                 for m in [re.search(r"&([^&])", a.text())] if m]
         assert len(keys) == len(set(keys)), (menu.title(), keys)
+
+
+def test_what_u_may_undo_is_the_windows_across_its_panels(qtbot, window, tmp_path):
+    """A new panel (a pass switch, a job's end) took every batch written before it as undoable, a second window's
+    included, and forgot its own window's (a review, session 29): the window hands its set from panel to panel."""
+    import numpy as np
+
+    from naviewer.analysis import AnalysisSession
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.zeros((6, 8, 8, 3), np.uint8), [0, 0, 0, 1, 1, 1], ["a", "b"]))
+    ws.store.add_detection_pass("dift", {"flagged": np.ones(6, bool)}, {}, run="r", epoch=0)
+    window.workspace_shared = False
+    first = AnalysisSession.from_workspace(ws, reviewer="me")
+    window.adopt_undo_batches(tmp_path / "ws", first)
+    first.review([1], "confirmed")                      # this window's decision
+    other = AnalysisSession.from_workspace(ws, reviewer="me")
+    other.review([2], "rejected")                       # a second window's, meanwhile
+    again = AnalysisSession.from_workspace(ws, reviewer="me")  # this window's next panel
+    window.adopt_undo_batches(tmp_path / "ws", again)
+    assert again.undo().tolist() == [1]                 # its own, not the other window's
+    assert not again.can_undo() and again.state_of(2) == "rejected"
+    ws.close()

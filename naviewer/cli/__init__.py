@@ -107,6 +107,8 @@ def _say_interrupted(exc: BaseException) -> int:
     from naviewer.interrupts import Terminated, saved_notes, terminated
 
     saved = saved_notes()
+    if len(saved) > 3:  # a matrix of many workspaces: the latest, and how many before
+        saved = [f"{len(saved) - 2} earlier saves", *saved[-2:]]
     kept = f"; saved before it: {'; '.join(saved)}" if saved else ""
     if isinstance(exc, Terminated) or terminated():  # raised by it, or a job it cancelled cleanly
         print("naviewer: terminated (SIGTERM); what was written so far is kept or cleaned up as after Ctrl-C" + kept,

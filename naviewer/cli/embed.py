@@ -80,12 +80,14 @@ def run_embed(args: argparse.Namespace) -> int:
     _check_space(args.out, len(store) * encoder.config.feature_dim * dtype.itemsize)
     size = args.image_size or encoder.image_size or None
     args.dtype = dtype.name
-    out = extract_embeddings(encoder.backbone, store, device=resolve_device(args.device), batch_size=args.batch_size,
-                             dtype=np.dtype(args.dtype), ctx=ctx, image_size=size, out_path=args.out)
     from pathlib import Path
 
-    from naviewer.ssl.sharded import record_source
+    from naviewer.ssl.sharded import record_source, source_path
 
+    # the old record goes first: stopped between the new array and its record, a stale one would vouch for it
+    source_path(Path(args.out)).unlink(missing_ok=True)
+    out = extract_embeddings(encoder.backbone, store, device=resolve_device(args.device), batch_size=args.batch_size,
+                             dtype=np.dtype(args.dtype), ctx=ctx, image_size=size, out_path=args.out)
     record_source(Path(args.out), encoder.backbone, store.labels, rows=out.shape[0], dim=out.shape[1], dtype=out.dtype,
                   image_size=size)
     print(f"wrote {out.shape[0]} x {out.shape[1]} {out.dtype} embeddings to {args.out}")

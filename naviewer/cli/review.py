@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{state}: {len(ids):,} sample{'s' if len(ids) != 1 else ''} (reviewer {session.reviewer})")
     if args.undo:
         ids = session.undo()
-        note_saved(f"undone {len(ids)} samples")
+        if len(ids):
+            note_saved(f"undone {len(ids)} samples")
         print(f"undone: {len(ids)} samples" if len(ids) else "nothing to undo")
 
     counts = session.review_counts()

@@ -252,6 +252,8 @@ def agreement_item(items: list[DetectorScore], n: int, dift: Optional[np.ndarray
     names = ", ".join(label for label, _flagged in voters)
     note = f"how many of the {len(voters)} detectors flag the sample ({names}); higher = more detectors agree"
     encoders = {item.encoder for item in items if item.encoder and item.flagged is not None and len(item.flagged) == n}
+    if any("@" not in e.rsplit("/", 1)[-1] for e in encoders):  # a pass from before stamps: told apart by path only
+        encoders = {e.rsplit("@", 1)[0] if "@" in e.rsplit("/", 1)[-1] else e for e in encoders}
     if len(encoders) > 1:  # passes of three encoders were counted as one vote each on one embedding (session 28)
         note += (f"; NOTE: these passes come from {len(encoders)} different encoders, so they do not vote on the same "
                  "embedding: run Detect… with every detector on one encoder to compare them")

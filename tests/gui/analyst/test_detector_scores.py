@@ -468,3 +468,10 @@ def test_a_retrained_checkpoint_at_the_same_path_is_another_encoder() -> None:
     old = {"encoder": {"checkpoint": "/w/runs/a/last.pt"}}  # a pass recorded before stamps
     assert _encoder_of(first) != _encoder_of(again) and _encoder_of(first) == _encoder_of(dict(first))
     assert _encoder_of(old) == "/w/runs/a/last.pt" and _encoder_of({}) == ""
+    # a pass from before stamps beside a newer one of the same file is not "2 different encoders"
+    from naviewer.gui.analyst.detector_scores import DetectorScore, agreement_item
+
+    flags = np.array([1, 1, 0, 0], bool)
+    items = [DetectorScore("d:kdist", "kdist", 1, "kdist", np.zeros(4), flags, encoder=_encoder_of(old)),
+             DetectorScore("d:lid", "lid", 2, "lid", np.zeros(4), flags, encoder=_encoder_of(first))]
+    assert "different encoders" not in agreement_item(items, 4).note

@@ -338,3 +338,16 @@ def test_a_narrowed_gallery_with_the_filters_open_never_grows_the_window(qtbot, 
                                                                                  window.minimumSizeHint())
     # whatever the views need, the panel asks the window for its top rows and a scroll area's least height only
     assert panel.minimumSizeHint().height() < panel._outer.minimumSizeHint().height()
+    # narrowed first, the filters opened after: the progress line was drawn over the sidebar, no tile showed (a
+    # newcomer, session 29); the rows scroll with the panel instead
+    g = panel.gallery
+    g.show_filters(False)
+    _settle(qtbot)
+    g.show_filters(True)
+    _settle(qtbot)
+
+    def box(widget):
+        return widget.geometry().translated(widget.parentWidget().mapTo(g, widget.parentWidget().rect().topLeft()))
+
+    assert box(g.filters).bottom() < box(g.view).top() or box(g.filters).right() < box(g.view).left()
+    assert box(g.view).bottom() < box(g.progress_label).top() and g.view.height() >= 40

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QStyle,
@@ -1547,6 +1548,11 @@ class GalleryWidget(QWidget):
     def _most_height(self) -> int:
         """The tallest the column can be in the nearest vertical splitter (the Analyst's tabs below) with every other
         view there at its own least height, out of the splitter's height now; its height now outside one."""
+        above = self.parentWidget()
+        while above is not None:  # inside a scroll area (the Analyst's views) the rows scroll: no window to grow
+            if isinstance(above, QScrollArea):
+                return 1 << 20
+            above = above.parentWidget()
         child, parent = self, self.parentWidget()
         while parent is not None and not (isinstance(parent, QSplitter)
                                           and parent.orientation() == Qt.Orientation.Vertical):

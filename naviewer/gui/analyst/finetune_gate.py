@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QHeaderView,
     QLabel,
@@ -87,6 +88,7 @@ class FineTuneGate(QWidget):
         self.session = session
         self.bridge = SessionBridge.of(session)
         self._running = False
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # holds the keys while its job runs (set_running)
         self.counts = QLabel()
         self.counts.setWordWrap(True)  # wraps rather than widening the panel
         self.counts.setTextFormat(Qt.TextFormat.RichText)
@@ -278,8 +280,13 @@ class FineTuneGate(QWidget):
         self.mark_done(did + ("; the table compares before and after." if self.result.rowCount() else "."), confirmed)
 
     def set_running(self, running: bool) -> None:
+        had_focus = self.isAncestorOf(QApplication.focusWidget())
         self._running = running
         self.update_gate()
+        if running and had_focus and not self.button.isEnabled():
+            # the pressed button greys out and Qt handed the keys to the next widget, the inspector, where a C then
+            # confirmed the sample it shows (a newcomer, session 29): they stay here, where no key decides
+            self.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def set_result(self, result: Mapping[str, Any]) -> None:
         """Show ``{"before": {...}, "after": {...}, "protocol": NAME, "floor": {...}}`` (``protocol`` and

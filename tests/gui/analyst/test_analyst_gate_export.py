@@ -303,3 +303,24 @@ def test_the_export_dialog_says_what_other_passes_left_undecided(qtbot, workspac
     assert f"4 more samples flagged by other passes are undecided and kept (pass {other} lid: 4)" in dialog.summary.text()
     dialog.export()
     assert "4 more samples flagged by other passes" in dialog.describe(tmp_path / "out")
+
+
+def test_the_keys_stay_in_the_gate_while_its_job_runs(qtbot, demo_session) -> None:
+    """After Remove and retrain the button greyed out and Qt handed the keys to the next widget, the inspector, where
+    a C confirmed the sample it shows (a newcomer, session 29): the gate keeps them, and no key decides there."""
+    from naviewer.gui.analyst.panel import AnalystPanel
+
+    panel = AnalystPanel(demo_session)
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    gate = panel.finetune_gate
+    demo_session.confirm(demo_session.flagged_ids())
+    panel.focus_view("finetune")
+    gate.button.setFocus()
+    qtbot.waitUntil(gate.button.hasFocus, timeout=3000)
+    gate.set_running(True)
+    from PySide6.QtWidgets import QApplication
+
+    focus = QApplication.focusWidget()
+    assert focus is gate, focus

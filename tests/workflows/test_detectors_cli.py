@@ -20,6 +20,8 @@ def test_detect_runs_other_detectors_as_passes(accepted_run, tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "kdist pass" in out and "lid pass" in out and "AUROC" in out
+    # a fixed share is said as one, not read as a count of poisons (an outside test, session 29)
+    assert "(its top 10 %: a ranking, read its score, not a count of poisons)" in out
     with Workspace.open(path) as ws:
         methods = {ws.store.pass_info(p["id"])["method"] for p in ws.store.passes()}
         assert {"kdist", "lid", "dift"} <= methods

@@ -694,6 +694,18 @@ class DensityMapWidget(QWidget):
         super().resizeEvent(event)
         if self.placeholder.isVisible():
             self._place_placeholder()
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """The map's least height follows its wrapped tool rows and notes at its width: dragged short, the plot was
+        drawn over half of the Colour by box on the tools' second row (a newcomer, session 29). It sits in the
+        Analyst's scroll area, so this never grows the window."""
+        layout = self.layout()
+        if layout is None or not self.isVisible() or not layout.hasHeightForWidth():
+            return
+        need = layout.totalMinimumHeightForWidth(max(1, self.width()))
+        if need != self.minimumHeight():
+            self.setMinimumHeight(need)
 
     def _on_built(self, serial: int, result: Any) -> None:
         if serial != self._serial:

@@ -872,3 +872,19 @@ def test_the_map_does_not_move_as_its_legend_changes_lines(qtbot, demo_session) 
     m._update_legend()
     qtbot.wait(50)
     assert (m.plot.mapTo(m, m.plot.rect().topLeft()).y(), m.plot.height()) == (top, height)
+
+
+def test_a_map_dragged_short_never_draws_its_plot_over_its_tools(qtbot, demo_session) -> None:
+    """Narrowed, the map's tools take two rows; dragged short, the plot was drawn over half of the Colour by box
+    (a newcomer, session 29): the map's least height follows its wrapped rows."""
+    panel = _panel(qtbot, demo_session)
+    m = panel.map
+    sizes = panel._upper.sizes()
+    panel._upper.setSizes([180, sum(sizes) - 180 - sizes[2], sizes[2]])  # the tools in three rows
+    panel._outer.setSizes([60, sum(panel._outer.sizes()) - 60])
+    qtbot.wait(100)
+
+    def box(widget):
+        return widget.geometry().translated(widget.parentWidget().mapTo(m, widget.parentWidget().rect().topLeft()))
+
+    assert box(m.colour_box).bottom() < box(m.plot).top() and box(m.projection_box).bottom() < box(m.plot).top()

@@ -470,7 +470,7 @@ def test_undecided_flags_of_other_passes_are_counted_and_said(ws, tmp_path: Path
     assert undecided_in_other_passes(ws.store, dift) == (2, ((patch, "patchsearch", 2),))
     result = export_manifests(ws, tmp_path / "out", pass_id=dift)
     assert (result.undecided_elsewhere, result.unreviewed_flags) == (2, 3)
-    assert f"2 more samples flagged by other passes are undecided and kept (pass {patch} patchsearch: 2)" in result.summary()
+    assert f"2 more samples flagged by other passes are undecided and kept (per pass, its undecided flags this pass did not flag: pass {patch} patchsearch: 2)" in result.summary()
     provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert provenance["counts"]["undecided_flags_other_passes"] == 2
     ws.close()

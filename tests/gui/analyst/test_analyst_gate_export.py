@@ -300,7 +300,7 @@ def test_the_export_dialog_says_what_other_passes_left_undecided(qtbot, workspac
     dialog = ExportDialog(session, ws, out_dir=tmp_path / "out")
     qtbot.addWidget(dialog)
     assert "this pass's flags" in dialog.drop_flags.text()
-    assert f"4 more samples flagged by other passes are undecided and kept (pass {other} lid: 4)" in dialog.summary.text()
+    assert f"4 more samples flagged by other passes are undecided and kept (per pass, its undecided flags this pass did not flag: pass {other} lid: 4)" in dialog.summary.text()
     dialog.export()
     assert "4 more samples flagged by other passes" in dialog.describe(tmp_path / "out")
 

@@ -176,11 +176,11 @@ def _run(args: argparse.Namespace) -> int:
         ft = out.finetune or {}
         info = ft.get("finetune") or {}
         if ft.get("restart_mode") == "retrain" and info.get("fallback"):
+            from naviewer.defense.mitigate import FALLBACK_WORDS
+
             print(f"removed {ft.get('removed', 0)} confirmed samples and retrained the re-initialised encoder for "
                   f"{count(ft.get('remaining_epochs', 0), 'epoch')} on the rest; checkpoint {out.checkpoint}\n"
-                  f"  the paper's restart fell back to a retrain from scratch: its Eq. 7 fine-tune took no step (the "
-                  "confirmed samples were already as spread out as the reference), and going on from these weights "
-                  "keeps what the poisons taught (--dift-set restart_fallback=false: the paper's restart as written)")
+                  f"  {FALLBACK_WORDS}")
         elif ft.get("restart_mode") == "retrain":
             print(f"removed {ft.get('removed', 0)} confirmed samples and retrained the re-initialised encoder for "
                   f"{count(ft.get('remaining_epochs', 0), 'epoch')} on the rest (restart_mode=retrain, no Eq. 7 step); "

@@ -188,9 +188,9 @@ def _report(out, workspace: str, total_epochs=None, dift=None, dift_on: bool = F
         print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples removed; the re-initialised encoder "
               f"was retrained on the rest")
         if ((out.finetune.get("finetune") or {}).get("fallback")) == "retrain":  # said as finetune says it
-            print("  the paper's restart fell back to a retrain from scratch: its Eq. 7 fine-tune took no step (the "
-                  "confirmed samples were already as spread out as the reference), and going on from these weights "
-                  "keeps what the poisons taught (--dift-set restart_fallback=false: the paper's restart as written)")
+            from naviewer.defense.mitigate import FALLBACK_WORDS
+
+            print(f"  {FALLBACK_WORDS}")
     elif out.finetune:
         print(f"DIFT: {out.finetune.get('removed', 0)} confirmed samples fine-tuned away and removed; training "
               f"finished on the rest")

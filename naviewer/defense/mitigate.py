@@ -51,6 +51,12 @@ def trainer_embed_settings(trainer: Trainer) -> dict:
     return out
 
 
+#: what the terminal says when the paper's restart fell back to a retrain (``finetune`` and ``run`` alike)
+FALLBACK_WORDS = ("the paper's restart fell back to a retrain from scratch: its Eq. 7 fine-tune took no step (the "
+                  "confirmed samples were already as spread out as the reference), and going on from these weights "
+                  "keeps what the poisons taught (--dift-set restart_fallback=false: the paper's restart as written)")
+
+
 def retrain_budget(trainer: Trainer, config: DiftConfig) -> int:
     """Epochs of a ``restart_mode="retrain"`` run: ``retrain_epochs``, else the run's configured epochs."""
     if config.retrain_epochs is not None:

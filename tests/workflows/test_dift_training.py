@@ -463,3 +463,18 @@ def test_a_dift_run_whose_flags_never_held_still_says_so_at_its_end(capsys) -> N
     assert "DIFT flagged nothing" in said and "not a clean bill" in said and "--detector patchsearch" in said
     _report(out, "WS", 50, None, dift_on=False)  # a plain training: nothing about DIFT
     assert "DIFT" not in capsys.readouterr().out
+
+
+def test_a_run_whose_restart_fell_back_to_a_retrain_says_so(capsys) -> None:
+    """run --accept-all retrained from scratch when Eq. 7 took no step and said only that it retrained (a review,
+    session 29): the fallback and its reason are said, as finetune says them."""
+    from types import SimpleNamespace
+
+    from naviewer.cli.run import _report
+    from naviewer.defense.mitigate import FALLBACK_WORDS
+
+    out = SimpleNamespace(status="finished", pass_id=1, checkpoint="ck/last.pt", fit={"epochs": 83},
+                          finetune={"restart_mode": "retrain", "removed": 113, "finetune": {"fallback": "retrain"}})
+    _report(out, "WS", 50, None, dift_on=True)
+    said = capsys.readouterr().out
+    assert "113 confirmed samples removed" in said and FALLBACK_WORDS in said

@@ -1203,7 +1203,7 @@ class MainWindow(QMainWindow):
         if held is not None and held[0] == Path(path):
             session.use_own_batches(held[1])
             return
-        if self.workspace_shared:
+        if getattr(self, "workspace_shared", False):  # (a panel docked before any workspace lock was taken)
             session.undo_own_batches_only()
         self._undo_batches = (Path(path), session.own_batches)
 

@@ -369,6 +369,8 @@ def test_a_superseded_speed_estimate_leaves_no_row(qtbot, manager):
     estimate = manager.start(endless_job, "Estimate the training speed", kind="estimate")
     other = manager.start(endless_job, "endless", resources=["other"])
     qtbot.waitUntil(lambda: panel.item_for(estimate) is not None and panel.item_for(other) is not None, timeout=5000)
+    # its first progress report delivered (cancelled before it, under load, the row had no percent to say: CI)
+    qtbot.waitUntil(lambda: other.fraction is not None, timeout=30_000)
     for job in (estimate, other):
         with qtbot.waitSignal(job.finished, timeout=30_000):
             job.cancel()

@@ -405,5 +405,9 @@ class ClusterListWidget(QWidget):
             return np.zeros(0, np.int64)
         done = decide(self, self.session, self.session.clusters()[index].members, state)
         if len(done):  # replaces the "No cluster is chosen" line, which stayed after the cluster was decided
-            self.notice.emit(f"Cluster {index + 1}: {len(done):,} samples {state} (U undoes it).")
+            written = len(getattr(self.session, "last_written", done))
+            # "110 confirmed" while the batch U undoes held 109: one was confirmed already (a newcomer, session 29)
+            already = (f"; {len(done) - written:,} of them were {state} already, so U undoes the other {written:,}"
+                       if 0 < written < len(done) else " (U undoes it)")
+            self.notice.emit(f"Cluster {index + 1}: {len(done):,} samples {state}{already}.")
         return done

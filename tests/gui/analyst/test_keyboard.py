@@ -243,6 +243,11 @@ def test_the_arrows_or_space_choose_a_cluster_when_none_is_chosen(qtbot, demo_se
     assert g.notice.text() == f"Cluster 1: {len(members):,} samples confirmed (U undoes it)."
     _key(qtbot, Qt.Key.Key_U)
     assert (s.states()[members] == "unreviewed").all()
+    # one of them confirmed before: the words say what U will undo (the batch held one less; a newcomer, session 29)
+    s.confirm(members[:1])
+    panel.clusters.review_cluster("confirmed", 0)
+    assert g.notice.text() == (f"Cluster 1: {len(members):,} samples confirmed; 1 of them were confirmed already, so U "
+                               f"undoes the other {len(members) - 1:,}.")
 
 
 def test_a_key_on_a_highlighted_tile_scrolled_out_of_view_shows_it_first(qtbot, demo_session) -> None:

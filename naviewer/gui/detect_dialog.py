@@ -163,7 +163,9 @@ class DetectDialog(QDialog):
             if unfit:  # lid's 64 neighbours on 58 images: ticked by default, then refused naming a terminal option
                 box.setChecked(False)
                 box.setEnabled(False)
-                line.setText(f"{DETECTOR_SUMMARIES[name]} Not here: {unfit}.")
+                line.setEnabled(False)  # greyed with its box (the box alone read as still on offer)
+                summary = DETECTOR_SUMMARIES[name].rstrip()
+                line.setText(f"{summary}{'' if summary.endswith('.') else '.'} Not here: {unfit}.")
             grid.addWidget(box, i, 0)
             grid.addWidget(line, i, 1)
             self.boxes[name] = box

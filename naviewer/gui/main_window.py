@@ -671,6 +671,9 @@ class MainWindow(QMainWindow):
             self.make_room_for(dock)
             dock.show()
             dock.raise_()
+            panel = self.analyst_dock.panel
+            # the Analyst's own splitters too: a narrowed gallery stayed narrow after Reset layout (a newcomer)
+            QTimer.singleShot(0, panel, panel.reset_sizes)  # (the panel's own: dropped if it goes first)
         self.resize(size)
         QTimer.singleShot(0, lambda: self.hide_stale_tab_bars(before))
 

@@ -82,6 +82,10 @@ def test_a_detector_the_workspace_is_too_small_for_is_not_offered(qtbot):
     small = DetectDialog(None, samples=58)
     qtbot.addWidget(small)
     assert not small.boxes["lid"].isEnabled() and "lid" not in small.detectors()
+    from PySide6.QtWidgets import QLabel
+
+    said = [label for label in small.findChildren(QLabel) if "Not here:" in label.text()]
+    assert said and not said[0].isEnabled() and ". Not here: k=64 neighbours" in said[0].text()  # greyed, a sentence
     assert "kdist" in small.detectors() or not small.boxes["kdist"].isEnabled()
     large = DetectDialog(None, samples=5000)
     qtbot.addWidget(large)

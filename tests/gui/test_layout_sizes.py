@@ -184,10 +184,15 @@ def test_reset_layout_keeps_the_window_on_the_screen_and_the_analyst_in_front(qt
     _settle(qtbot)
     panel = _open_analyst(qtbot, window, tmp_path)
     _settle(qtbot)
+    first = panel._upper.sizes()
+    panel._upper.setSizes([first[0] + first[1] - 60, 60, first[2]])  # the gallery dragged narrow
+    _settle(qtbot)
     window.reset_layout()
     _settle(qtbot)
     assert window.width() <= w and window.height() <= h, window.size()
     assert panel.isVisible() and _fully_visible(panel.gallery.view) and panel.gallery.view.height() >= 150
+    # the Analyst's own splitters too (it stayed narrow; a newcomer, session 29)
+    assert abs(panel._upper.sizes()[1] - first[1]) <= 40, (panel._upper.sizes(), first)
 
 
 def _shown_tab_bars(window):
@@ -351,3 +356,25 @@ def test_a_narrowed_gallery_with_the_filters_open_never_grows_the_window(qtbot, 
 
     assert box(g.filters).bottom() < box(g.view).top() or box(g.filters).right() < box(g.view).left()
     assert box(g.view).bottom() < box(g.progress_label).top() and g.view.height() >= 40
+
+
+def test_the_view_the_keys_go_to_is_scrolled_into_sight(qtbot, window, tmp_path):
+    """A narrow gallery's rows pushed the cluster table below the fold, and Ctrl+3 put the keyboard in a table the
+    analyst could not see (a newcomer, session 29): the Analyst's scroll area brings the focused view into sight."""
+    window.resize(1280, 720)
+    _settle(qtbot)
+    panel = _open_analyst(qtbot, window, tmp_path)
+    panel.gallery.show_filters(True)
+    sizes = panel._upper.sizes()
+    panel._upper.setSizes([sizes[0] + sizes[1] - 60, 60, sizes[2]])
+    _settle(qtbot)
+    holder = panel._holder
+    if holder.verticalScrollBar().maximum() == 0:
+        pytest.skip("the views fit at this size: nothing to scroll")
+    holder.verticalScrollBar().setValue(0)
+    _settle(qtbot)
+    panel.focus_view("clusters")
+    _settle(qtbot)
+    table = panel.clusters.table
+    top = table.mapTo(holder.viewport(), table.rect().topLeft()).y()
+    assert 0 <= top < holder.viewport().height(), (top, holder.viewport().height())

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QDockWidget, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from naviewer.analysis.crop_event import layout_of_record
@@ -222,6 +222,9 @@ class AnalystPanel(QWidget):
         holder.setWidget(outer)
         self._holder = holder
         layout.addWidget(holder, 1)
+        # the keys' view brought into sight when the views scroll: a narrow gallery's rows pushed the cluster table
+        # below the fold while Ctrl+3 put the keyboard in it (a newcomer, session 29)
+        QApplication.instance().focusChanged.connect(self._show_focused)
 
         self._make_shortcuts()
         self.finetune_gate.finetune_requested.connect(self.finetune_requested.emit)
@@ -391,6 +394,22 @@ class AnalystPanel(QWidget):
             if last is None or max(abs(size[0] - last[0]), abs(size[1] - last[1])) > self.RESIZE_SLACK:
                 self._initial_sizes()
 
+    def _show_focused(self, _old: Optional[QWidget], now: Optional[QWidget]) -> None:
+        try:
+            holder = self._holder
+            if now is None or not holder.isAncestorOf(now):
+                return
+        except RuntimeError:  # the panel went first (a reopened workspace)
+            return
+        if holder.verticalScrollBar().maximum() > 0 or holder.horizontalScrollBar().maximum() > 0:
+            holder.ensureWidgetVisible(now, 8, 8)
+
+    def reset_sizes(self) -> None:
+        """The map / gallery / inspector row and the tabs below at their first proportions again (View ▸ Reset
+        layout), whatever the analyst dragged."""
+        self._sized = False
+        self._initial_sizes()
+
     def _initial_sizes(self) -> None:
         """Map/gallery/inspector row gets 62% of the height (66% on a short window, where 62% left the gallery
         under two rows of tiles at 1280x720); the width goes 4:4:2 beyond each view's own minimum (so no view
@@ -553,6 +572,7 @@ class AnalystPanel(QWidget):
             # another view's word ("No cluster is chosen…") stayed under the tiles, contradicting the line above them
             self.gallery.show_notice("")
         focus.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self._show_focused(None, focus)  # (also when the window is not active and no focus change is reported)
         return focus
 
     def _update_header(self) -> None:

@@ -147,6 +147,11 @@ def _run(args: argparse.Namespace) -> int:
     dift_overrides = parse_settings(args.dift_set, "--dift-set")
     _refuse_detection_settings(dift_overrides)
     with Workspace.open(args.workspace) as ws:
+        from naviewer.defense.config import DiftConfig
+
+        # the settings checked before anything is decided: a refused --dift-set restart_fallback=no had confirmed
+        # every flag first (accept-all), unsaid and under another reviewer's name (a bad-input probe, session 29)
+        DiftConfig.from_workspace(ws, dift_overrides).validate()
         posthoc = args.checkpoint is not None or args.out is not None
         if not posthoc and args.run is None and not pending_review_runs(ws):
             posthoc = any(r["kind"] == "posthoc" for r in ws.store.runs())

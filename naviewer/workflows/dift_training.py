@@ -573,6 +573,8 @@ class DiftRun:
         # the checkpoint first: a damaged one is refused before accept-all confirms the flags and before the review
         # encoder is kept (a review of session 23 found both done, then the refusal)
         trainer = self._resumed_trainer(config_overrides, monitor)
+        # the settings before accept-all confirms anything: refused after it, the flags stayed confirmed, unsaid
+        DiftConfig.from_workspace(ws, dift_overrides).validate()
         counts: dict = {}
         if self.main:  # under torchrun rank 0 confirms, fine-tunes and writes; the others follow
             if self.accept_all and pass_id is not None:

@@ -106,6 +106,13 @@ def test_run_stops_for_review_then_finetune_resumes(tmp_path, tiny_data, capsys,
             assert words in err and "dift_state.json" in err and "Traceback" not in err
             assert last.read_bytes() == before
         record.write_text(good)
+        # a refused setting decides nothing: accept-all had confirmed every flag first, unsaid (a probe, session 29)
+        from naviewer.workspace import Workspace
+
+        assert main(["finetune", ws_path, "--accept-all", "--no-monitor", "--dift-set", "restart_fallback=no"]) == 2
+        assert "restart_fallback" in capsys.readouterr().err
+        with Workspace.open(ws_path) as ws:
+            assert not (ws.store.review_states() == "confirmed").any()
     assert main(["finetune", ws_path, "--accept-all", "--no-monitor"]) == 0
     said = capsys.readouterr().out
     if restart == "continue":

@@ -82,10 +82,8 @@ def run_embed(args: argparse.Namespace) -> int:
     args.dtype = dtype.name
     from pathlib import Path
 
-    from naviewer.ssl.sharded import record_source, source_path
+    from naviewer.ssl.sharded import record_source
 
-    # the old record goes first: stopped between the new array and its record, a stale one would vouch for it
-    source_path(Path(args.out)).unlink(missing_ok=True)
     out = extract_embeddings(encoder.backbone, store, device=resolve_device(args.device), batch_size=args.batch_size,
                              dtype=np.dtype(args.dtype), ctx=ctx, image_size=size, out_path=args.out)
     record_source(Path(args.out), encoder.backbone, store.labels, rows=out.shape[0], dim=out.shape[1], dtype=out.dtype,
@@ -151,9 +149,18 @@ def _check_replaced(out: str, shape: tuple[int, int]) -> None:
         raise NaviewerError(f"--out exists and holds a {' x '.join(map(str, found)) or 'scalar'} array, not this "
                             f"encoder's {shape[0]:,} x {shape[1]} embeddings of this dataset: naviewer replaces only "
                             "an earlier embedding of the same shape; choose another file name", path)
-    from naviewer.ssl.sharded import source_path
+    import os
 
-    if not source_path(path).is_file():  # a same-shape array of the user's own (a read-through, session 28)
+    from naviewer.ssl.sharded import read_source_record, source_path
+
+    import stat
+
+    # its mode, not os.access (which says yes to root): replaced by a rename, it came back writable (a probe, session 29)
+    if not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise NaviewerError("--out exists and is read-only: naviewer does not replace a file you protected; choose "
+                            "another file name, or make it writable", path)
+    # its record must be this very file's (size and time): a garbage or stale record vouched for a user's array
+    if read_source_record(path) is None:  # a same-shape array of the user's own (a read-through, session 28)
         raise NaviewerError(f"--out exists and holds a {shape[0]:,} x {shape[1]} array that naviewer embed did not "
                             f"write (no {source_path(path).name} beside it): naviewer replaces only its own earlier "
                             "embedding; choose another file name, or delete this one to write it here", path)

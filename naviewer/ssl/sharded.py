@@ -63,7 +63,27 @@ def record_source(out: Path, backbone: Any, labels: Any, *, rows: int, dim: int,
     it, and ``embed --out`` can tell its own earlier file from someone else's array of the same shape."""
     plan = ShardPlan(int(rows), int(dim), np.dtype(dtype).name, max(int(rows), 1), source_fingerprint(backbone, labels),
                      int(image_size or 0))
-    atomic_write_text(source_path(out), json.dumps(asdict(plan)))
+    atomic_write_text(source_path(out), json.dumps({**asdict(plan), "stamp": _stamp(out)}))
+
+
+def _stamp(path: Path) -> str:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return ""
+    return f"{status.st_size}-{status.st_mtime_ns}"
+
+
+def read_source_record(out: Path) -> Optional[dict]:
+    """The record beside ``out`` when it is one naviewer wrote for this very file (its size and time as recorded;
+    a record without a stamp, from a sharded run, is taken as it is), else None."""
+    recorded = _read_source(out)
+    if recorded is None or not isinstance(recorded.get("source"), str):
+        return None
+    stamp = recorded.get("stamp")
+    if stamp is not None and stamp != _stamp(out):
+        return None
+    return recorded
 
 
 def _read_source(out: Path) -> Optional[dict]:
@@ -152,11 +172,13 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         except (OSError, ValueError, EOFError):
             raise NaviewerError("--out exists and is not a .npy embeddings array: choose another --out", out) from None
         if done.ndim != 2 or len(done) != len(store) or done.dtype != np.dtype(dtype):
+            hint = (f" (or --dtype {done.dtype.name} to reuse it, as a plain embed wrote it)"
+                    if done.ndim == 2 and len(done) == len(store) and done.dtype != np.dtype(dtype) else "")
             raise NaviewerError(f"--out exists and is not this extraction's result ({done.dtype} {done.shape}, this "
-                                f"one is {np.dtype(dtype)} with {len(store)} rows): choose another --out", out)
+                                f"one is {np.dtype(dtype)} with {len(store)} rows): choose another --out{hint}", out)
         # of this encoder and these labels at this size: the same shape from another checkpoint was taken as this
         # one's, "wrote" said, and detect --embeddings credited them to the new checkpoint (a probe, session 28)
-        recorded = _read_source(out)
+        recorded = read_source_record(out)
         source = source_fingerprint(backbone, store.labels)
         if recorded is None or recorded.get("source") != source or \
                 int(recorded.get("image_size") or 0) != int(image_size or 0):

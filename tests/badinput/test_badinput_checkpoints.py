@@ -280,6 +280,18 @@ def test_embed_replaces_only_an_earlier_embedding_of_the_same_shape(tmp_path: Pa
     with unchanged(tmp_path):
         outcome = run_cli(["embed", "--checkpoint", checkpoint, "--dataset", data, "--out", same, "--device", "cpu"])
     assert_refused(outcome, same, "naviewer embed did not write", "same.npy.source.json")
+    # a garbage record beside the user's array vouches for nothing; a protected earlier output is not replaced
+    (tmp_path / "same.npy.source.json").write_text("garbage", encoding="utf-8")
+    with unchanged(tmp_path):
+        outcome = run_cli(["embed", "--checkpoint", checkpoint, "--dataset", data, "--out", same, "--device", "cpu"])
+    assert_refused(outcome, same, "naviewer embed did not write")
+    import os
+
+    os.chmod(out, 0o444)
+    with unchanged(tmp_path):
+        outcome = run_cli(argv)
+    assert_refused(outcome, out, "read-only")
+    os.chmod(out, 0o644)
     # the plain embed's record lets a sharded run of the same encoder reuse its file
     sharded = run_cli(argv + ["--shard-size", "4", "--dtype", "float32"])
     assert sharded.code == 0 and "wrote 8 x" in sharded.out, sharded.err

@@ -167,7 +167,11 @@ def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Op
             or not np.issubdtype(array.dtype, np.floating)
             or (expected_dim is not None and array.shape[1] != expected_dim)):
         return
-    picks = np.unique(np.linspace(0, n - 1, num=min(rows, n)).round().astype(np.int64))
+    # spread over the set and drawn at random too (seeded by the file's size): 16 fixed rows let a file with 42 % of its
+    # rows in another order through (a probe, session 29)
+    spread = np.linspace(0, n - 1, num=min(rows, n)).round().astype(np.int64)
+    drawn = np.random.default_rng([n, path.stat().st_size]).choice(n, size=min(rows, n), replace=False)
+    picks = np.unique(np.concatenate([spread, drawn]))
     theirs = np.asarray(array[picks], dtype=np.float64)
     if not np.isfinite(theirs).all():
         return
@@ -179,13 +183,13 @@ def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Op
         theirs -= theirs.mean(axis=0)
     norms = np.linalg.norm(mine, axis=1) * np.linalg.norm(theirs, axis=1)
     cosine = np.einsum("ij,ij->i", mine, theirs) / np.maximum(norms, 1e-12)
-    agree = float(np.median(cosine))
+    agree = float(np.percentile(cosine, 10))  # nearly all of them, not the middle one
     if agree < least:
         raise NaviewerError(f"the embeddings are not this checkpoint's features of the workspace's samples: "
-                            f"{len(picks)} samples embedded here agree with the file's rows at a median cosine of "
-                            f"{agree:.2f} (the same encoder gives about 1.00). They come from another encoder, "
-                            "another --image-size or another sample order; naviewer embed --checkpoint the same "
-                            "file on the workspace's dataset writes them", path)
+                            f"{len(picks)} samples embedded here agree with the file's rows at a cosine of only "
+                            f"{agree:.2f} for a tenth of them (the same encoder gives about 1.00). They come from "
+                            "another encoder, another --image-size or another sample order; naviewer embed "
+                            "--checkpoint the same file on the workspace's dataset writes them", path)
 
 
 def baseline_scores(result) -> dict[str, np.ndarray]:

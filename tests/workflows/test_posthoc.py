@@ -77,14 +77,17 @@ def test_detect_takes_precomputed_embeddings_after_checking_them(accepted_run, t
            "width": np.concatenate([features, features], axis=1),
            # the same shape, not this checkpoint's rows: another encoder's, or the samples in another order
            "other": np.random.default_rng(0).normal(size=features.shape).astype(np.float32),
-           "order": features[np.random.default_rng(1).permutation(len(features))]}
+           "order": features[np.random.default_rng(1).permutation(len(features))],
+           # a part of the rows out of order (42 % reversed got past 16 fixed rows; a probe, session 29)
+           "part": np.concatenate([features[: len(features) * 58 // 100],
+                                   features[len(features) * 58 // 100:][::-1]])}
     for name, array in bad.items():
         np.save(tmp_path / f"{name}.npy", array)
         rc = main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",
                    str(tmp_path / f"{name}.npy")])
         err = capsys.readouterr().err
         assert rc == 2 and f"{name}.npy" in err and "Traceback" not in err, (name, err)
-        if name in ("other", "order"):
+        if name in ("other", "order", "part"):
             assert "not this checkpoint's features" in err, err
     (tmp_path / "pickle.npy").write_bytes(b"not an npy file at all")
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--embeddings",

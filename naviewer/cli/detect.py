@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--embeddings", metavar="FILE",
                         help="the checkpoint's features of every workspace sample, computed already (an (N, D) .npy, "
                              "row i = sample i; e.g. naviewer embed --shard-size under torchrun, across processes and "
-                             "GPUs): checked (shape, rows, finite values, and 16 samples embedded here against their rows) and taken into the workspace instead of "
+                             "GPUs): checked (shape, rows, finite values, and up to 32 samples embedded here against their rows) and taken into the workspace instead of "
                              "embedding again; the checkpoint still embeds the trusted anchors and runs the checks")
     parser.add_argument("--image-size", type=int, help="input size (default: the checkpoint's training size)")
     parser.add_argument("--device", default="auto")

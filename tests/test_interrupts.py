@@ -30,6 +30,22 @@ def test_a_ctrl_c_after_the_outcome_keeps_the_commands_exit_status(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_sigterm_after_the_outcome_keeps_the_commands_exit_status(tmp_path):
+    """A review that had saved and said so, then a late SIGTERM: it ended 143 with no line, or 0 with a traceback
+    out of a finaliser (a probe, session 29). The status already decided stands, with no traceback."""
+    done = _run(f"""
+        import os, signal, sys, time
+        sys.argv = ["naviewer", "export", {str(tmp_path / "no-such-workspace")!r}, "--out", {str(tmp_path / "x")!r}]
+        from naviewer.cli import main
+        code = main()
+        print("main returned", code, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    """)
+    assert "main returned 2" in done.stdout and done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+
+
 def test_cancel_then_quit_inside_a_job():
     """The first Ctrl-C asks the job to stop, the second quits at once: KeyboardInterrupt, caught as 130."""
     done = _run("""

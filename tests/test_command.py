@@ -98,6 +98,8 @@ def test_numeric_options_out_of_range_are_named_not_a_traceback(capsys, tmp_path
         (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--lr", "nan"], "--lr must be a finite number"),
         # finite but absurd: 1e300 overflowed inside torch's optimiser, after the run folder was made
         (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--lr", "1e300"], "--lr must be > 0 and <= 1000"),
+        # pass ids count from 1, and a bound of 2**62 is noise beside a negative id (a probe, session 29)
+        (["export", str(tmp_path / "ws"), "--pass", "-1"], "--pass must be >= 1, got -1"),
         (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--wd", "1e300"], "--wd must be >= 0 and <= 10"),
         # in range, but an encoder that wide cannot be trained on this machine (it stalled allocating ~40 GB)
         (["train", "--dataset", "demo", "--out", str(tmp_path / "t"), "--arch", "resnet10", "--width", "4096",

@@ -40,7 +40,7 @@ RULES: dict[str, tuple[str, str, Optional[float], Optional[float], bool]] = {
     "trigger_size": ("--trigger-size", "int", 1, 4096, True),
     "anchors_per_class": ("--anchors-per-class", "int", 1, None, True),
     "max_steps_per_epoch": ("--max-steps-per-epoch", "int", 1, None, True),
-    "pass_id": ("--pass", "int", 0, 2**62, True),
+    "pass_id": ("--pass", "int", 1, 2**62, True),  # ids count from 1 (-1 read "<= 4,611,686,018,427,387,904")
     "width": ("--width", "int", 1, 4096, True),
     "target": ("--target", "int", 0, None, True),
     "checkpoint_every": ("--checkpoint-every", "int", 1, None, True),
@@ -113,6 +113,8 @@ def _check(dest: str, value: Any) -> None:
     if high is not None:
         accepted.append(f"<= {show(high)}")
     too_low = low is not None and (value < low if low_inclusive else value <= low)
+    if too_low and high is not None and high >= 2**31:  # a far bound such as 2**62 said only when crossed: noise
+        accepted = accepted[:1]
     too_high = high is not None and value > high
     if too_low or too_high:
         raise NaviewerError(f"{option} must be {' and '.join(accepted)}, got {value if kind == 'int' else show(value)}")

@@ -141,3 +141,17 @@ def test_a_split_is_joined_by_the_robust_outliers():
     flags, record = with_outliers(score, split, description, 3.5)
     assert flags[4000:4350].all() and flags[:4000].sum() <= 5 and not flags[-1]
     assert record["or"] == "robust_z" and record["outliers_added"] == int((flags & ~split).sum()) >= 200
+
+
+def test_lid_needs_two_neighbours_at_least() -> None:
+    """lid:k=1 was accepted and gave an empty score column (one distance has no ratio; a probe, session 29)."""
+    import pytest
+
+    from naviewer.defense.detectors import make_detector
+    from naviewer.errors import NaviewerError
+
+    with pytest.raises(NaviewerError, match="k >= 2"):
+        make_detector("lid", k=1)
+    with pytest.raises(NaviewerError, match="k_lid >= 2"):
+        make_detector("dao", k_lid=1)
+    assert make_detector("lid", k=2).settings.k == 2

@@ -110,6 +110,12 @@ class Lid(Detector):
     Settings = LidSettings
     summary = DETECTOR_SUMMARIES[name]
 
+    def validate(self) -> None:
+        super().validate()
+        if int(self.settings.k) < 2:  # one distance has no ratio to another: every score came out empty (a probe)
+            raise NaviewerError(f"detector lid: k={self.settings.k}: the estimate compares each sample's k nearest "
+                                "distances with the k-th, so it needs k >= 2")
+
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         s = self.settings
         _, dist = neighbour_table(inputs, s.k, ctx, s.backend, s.seed)
@@ -160,6 +166,8 @@ class Dao(Detector):
 
     def validate(self) -> None:
         super().validate()
+        if int(self.settings.k_lid) < 2:
+            raise NaviewerError(f"detector dao: k_lid={self.settings.k_lid}: the LID estimate needs k_lid >= 2")
         if self.settings.form not in ("log", "arith"):
             raise NaviewerError(f"detector dao: form must be log or arith, got {self.settings.form!r}")
 

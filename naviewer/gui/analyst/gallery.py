@@ -864,6 +864,9 @@ class GalleryWidget(QWidget):
         narrowed = len(ids) < base
         # short, so that narrowing does not wrap the row and move what is under it (the "Filters •" dot says more)
         self.count_label.setText(f"{len(ids):,} of {base:,} (filtered)" if narrowed else f"{len(ids):,} shown")
+        if not len(ids) and self._filter == "unreviewed" and self.session.flagged_mask.any() and not narrowed:
+            # an empty box said nothing of why (a newcomer, session 29)
+            self.count_label.setText("0 shown: no flag is unreviewed (1: every flag)")
         self._update_progress()
         self._update_target()
         then, self._then = self._then, []

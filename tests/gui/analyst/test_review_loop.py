@@ -289,3 +289,13 @@ def test_an_undo_of_many_samples_asks_first(qtbot, demo_session, bulk_answers) -
     s.review([one], "rejected")
     bulk_answers.asked.clear()
     assert gallery.undo().tolist() == [one] and not bulk_answers.asked
+
+
+def test_an_empty_unreviewed_view_says_why(qtbot, demo_session) -> None:
+    """Show: Unreviewed flags with every flag decided was an empty box with no word (a newcomer, session 29)."""
+    s = demo_session
+    gallery = _gallery(qtbot, s)
+    s.review(np.flatnonzero(s.flagged_mask), "rejected")
+    gallery.set_filter("unreviewed")
+    qtbot.waitUntil(lambda: not gallery.filter_pending and len(gallery.shown_ids()) == 0, timeout=5000)
+    assert gallery.count_label.text() == "0 shown: no flag is unreviewed (1: every flag)"

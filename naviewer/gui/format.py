@@ -57,7 +57,8 @@ def event_text(kind: str, data: object) -> str:
         "dift_stop": f"DIFT's flags settled{epoch_1}: {n('flagged')} flagged",
         "dift_review": f"DIFT flagged {n('flagged')} samples{epoch_1}: the review is waiting for you",
         "dift_decision": f"review: {d.get('decision', '?')}, {n('accepted')} of {n('flagged')} flags accepted",
-        "review_done": "review done: fine-tuning on the confirmed flags, then the restart",
+        # not "fine-tuning": a retrain's next line said "fine-tuning skipped" (a newcomer, session 29)
+        "review_done": "review done: the confirmed flags leave the training, then the restart",
     }
     if kind == "finetune":
         text = (str(d["reason"]) if d.get("fallback") and d.get("reason")  # the paper's restart retrained instead

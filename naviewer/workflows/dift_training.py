@@ -258,7 +258,8 @@ def _run_waiting_for_review(ws: Workspace, run: Optional[str]) -> tuple[str, Run
             stopped = [r.name for r in sorted((ws.path / "runs").glob("*")) if r.is_dir()
                        and stopped_after_review(ws, r.name)] if (ws.path / "runs").is_dir() else []
             if stopped:  # a fine-tune stopped while training on: its review is done (it sent a newcomer to start over)
-                raise NaviewerError(f"run {stopped[0]!r} was fine-tuned on its review and stopped while training on: go "
+                raise NaviewerError(f"run {stopped[0]!r} acted on its review (fine-tuned, or retrained from scratch) "
+                                    f"and stopped while training on: go "
                                     f"on with naviewer run WORKSPACE --resume" + ("" if len(stopped) == 1 else
                                                                                   f" --run {stopped[0]}"), ws.path)
             raise NaviewerError("no DIFT run of this workspace is waiting for a review "

@@ -454,8 +454,10 @@ class TrainingMonitor(QWidget):
             self.state = {"resumed": "running"}.get(name, name)
             if name == "finished" and record.get("reason") == "dift_review":  # "finished" at epoch 34 of 50 read
                 self.state = STOPPED_FOR_REVIEW  # as a training that ended early (a newcomer, session 21)
-        if name == "finetune" and record.get("skipped"):
-            self._skipped_finetune = dict(record)  # nothing was fine-tuned: said on the restart's label
+        if name == "finetune" and (record.get("skipped") or record.get("fallback")):
+            # nothing was fine-tuned (a fallback to a retrain neither): said on the restart's label, "restart
+            # (retrain)", not as a "fine-tune: 0 steps" line of its own (a review, session 29)
+            self._skipped_finetune = dict(record)
             return
         if name == "restart":
             self.placer.restart(_number(record.get("n_samples")), _number(self.run_info.get("n_samples")))

@@ -169,6 +169,21 @@ def test_steps_follow_their_epoch_after_a_restart_in_the_file(qtbot, monitor):
     assert group.lines[0].toolTip().startswith("epoch 3 of 6\nDIFT stop: stable, 114 flagged")
 
 
+@pytest.mark.parametrize("skipped", [True, False])
+def test_a_restart_that_fell_back_to_a_retrain_is_marked_as_one(qtbot, monitor, skipped):
+    """The paper's restart that retrained from scratch (Eq. 7 took no step) drew "restart" and a "fine-tune"
+    line of its own (a review, session 29): it reads "restart (retrain)", as a retrain asked for does."""
+    records = [{"kind": "run_start", "total_epochs": 3, "steps_per_epoch": 11, "n_samples": 1437}]
+    records += _steps(3, 11, log_every=5)
+    records += [{"kind": "event", "event": "dift_stop", "epoch": 2, "reason": "stable", "flagged": 114},
+                {"kind": "event", "event": "finetune", "skipped": skipped, "restart_mode": "retrain",
+                 "fallback": "retrain", "steps": 0, "removed": 114},
+                {"kind": "event", "event": "restart", "n_samples": 1323, "remaining_epochs": 3}]
+    monitor.add_records(records)
+    (group,) = monitor.marker_groups
+    assert group.labels == ["DIFT stop", "restart (retrain)"]
+
+
 def test_steps_follow_their_epoch_after_an_in_process_restart(qtbot, monitor):
     """The window's own DIFT job restarts inside the trainer: only a restart event, no run_start."""
     monitor.add_records([{"kind": "run_start", "total_epochs": 2, "steps_per_epoch": 8, "n_samples": 80}])

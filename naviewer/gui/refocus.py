@@ -43,11 +43,15 @@ class RefocusAfterDialogs(QObject):
         focused.visibleChanged.connect(lambda visible, w=focused: None if visible else self._closed(w))
         focused.destroyed.connect(lambda *_a, key=id(focused): self._watched.discard(key))
 
-    def _closed(self, _previous: QWindow) -> None:
+    def _closed(self, previous: QWindow) -> None:
         if self._alive():
-            QTimer.singleShot(50, self._maybe_refocus)
+            try:
+                parent = previous.transientParent()
+            except RuntimeError:  # gone already
+                parent = None
+            QTimer.singleShot(50, lambda: self._maybe_refocus(parent))
 
-    def _maybe_refocus(self) -> None:
+    def _maybe_refocus(self, parent: Optional[QWindow] = None) -> None:
         if not self._alive():
             return
         window = self.window
@@ -56,5 +60,13 @@ class RefocusAfterDialogs(QObject):
         if QApplication.activeModalWidget() is not None or QApplication.activePopupWidget() is not None:
             return
         self.activations += 1
+        import shiboken6
+
+        if (parent is not None and shiboken6.isValid(parent) and parent.isVisible()
+                and parent is not window.windowHandle()):
+            # the dialog the closed box belonged to (an error in the Anchors dialog): Esc then went to the main
+            # window and said "the Analyst panel is behind another tab" (a newcomer, session 29)
+            parent.requestActivate()
+            return
         window.activateWindow()
         window.raise_()

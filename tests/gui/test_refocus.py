@@ -32,3 +32,32 @@ def test_a_closed_dialog_gives_the_keys_back_to_the_window(qtbot, monkeypatch):
     qtbot.wait(200)
     assert not activated
     other.close()
+
+
+def test_a_box_closed_over_a_dialog_gives_the_keys_back_to_that_dialog(qtbot, monkeypatch):
+    """An error box over the Anchors dialog closed, and the keys went to the main window, where Esc said "the
+    Analyst panel is behind another tab" instead of closing the dialog (a newcomer, session 29)."""
+    from PySide6.QtWidgets import QApplication, QDialog, QWidget
+
+    from naviewer.gui.refocus import RefocusAfterDialogs
+
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.show()
+    refocus = RefocusAfterDialogs(window)
+    to_window = []
+    monkeypatch.setattr(window, "activateWindow", lambda: to_window.append(True))
+    anchors = QDialog(window)
+    anchors.show()
+    qtbot.waitExposed(anchors)
+    box = QDialog(anchors)
+    box.show()
+    qtbot.waitExposed(box)
+    asked = []
+    monkeypatch.setattr(type(anchors.windowHandle()), "requestActivate", lambda self: asked.append(self))
+    refocus._on_focus_window(box.windowHandle())
+    monkeypatch.setattr(QApplication, "focusWindow", staticmethod(lambda: None))
+    box.hide()
+    qtbot.waitUntil(lambda: bool(asked), timeout=3000)
+    assert asked[-1] is anchors.windowHandle() and not to_window
+    anchors.close()

@@ -32,18 +32,21 @@ class Terminated(KeyboardInterrupt):
 _TERMINATED = False  # a SIGTERM arrived (the status said at the end is 143, whichever way the command stopped)
 
 
-_SAVED: list[str] = []  # what this command saved for good before a signal stopped it (said with the stop)
+_SAVED: dict[str, str] = {}  # what this command saved for good before a signal stopped it (said with the stop)
 
 
-def note_saved(what: str) -> None:
+def note_saved(what: str, key: str = "") -> None:
     """Record that ``what`` is saved for good: a Ctrl-C or SIGTERM after it then says so, not just "cancelled"
-    (a review whose decisions were written left the user guessing, a probe, session 28)."""
-    _SAVED.append(what)
+    (a review whose decisions were written left the user guessing, a probe, session 28). A note with the ``key`` of an
+    earlier one replaces it (a count that grows: the shards of an extraction done so far)."""
+    _SAVED[key or f"#{len(_SAVED)}"] = what
+    if key:  # the latest word last
+        _SAVED[key] = _SAVED.pop(key)
 
 
 def saved_notes() -> list[str]:
     """What :func:`note_saved` recorded, in order."""
-    return list(_SAVED)
+    return list(_SAVED.values())
 
 
 def clear_saved_notes() -> None:

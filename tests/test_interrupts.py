@@ -218,3 +218,15 @@ def test_each_command_starts_with_no_saved_notes(tmp_path):
     interrupts.note_saved("left over from an earlier call")
     assert cli.main(["review", str(tmp_path / "nowhere")]) == 2
     assert interrupts.saved_notes() == []
+
+
+def test_a_note_with_a_key_replaces_the_earlier_one():
+    """A count that grows (an extraction's shards done so far) is one note, its latest word, not one per shard."""
+    import naviewer.interrupts as interrupts
+
+    interrupts.clear_saved_notes()
+    interrupts.note_saved("confirmed 3 samples")
+    for k in (1, 2, 3):
+        interrupts.note_saved(f"{k} of 9 shards of e.npy", key="shards:e.npy")
+    assert interrupts.saved_notes() == ["confirmed 3 samples", "3 of 9 shards of e.npy"]
+    interrupts.clear_saved_notes()

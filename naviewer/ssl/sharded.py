@@ -233,6 +233,11 @@ def sharded_embeddings(backbone: Any, store: Any, out_path: PathLike, *, shard_s
         array[begin:end] = feats.astype(dtype, copy=False)
         array.flush()
         (folder / f"{shard:05d}.done").touch()
+        from naviewer.interrupts import note_saved
+
+        # a stop said only "cancelled" (a probe, session 29): how far it got, and that the same command goes on
+        note_saved(f"{len(done) + step + 1} of {plan.count} shards of {out.name} (the same command goes on from "
+                   "there)", key=f"shards:{out}")
     ctx.progress(len(mine), len(mine), f"rank {rank}: shards done")
     del array
     barrier()

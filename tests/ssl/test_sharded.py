@@ -150,8 +150,15 @@ def test_a_finished_extraction_of_another_checkpoint_is_not_taken_as_this_ones(s
 
     store, net, _whole = small
     out = tmp_path / "e.npy"
+    from naviewer.interrupts import clear_saved_notes, saved_notes
+
+    clear_saved_notes()
     sharded_embeddings(net, store, out, shard_size=64, image_size=16)
     assert source_path(out).is_file()
+    # what a stop would have said: how many shards are kept, and that the same command goes on (a probe, session 29)
+    plan_count = -(-len(store) // 64)
+    assert saved_notes() == [f"{plan_count} of {plan_count} shards of e.npy (the same command goes on from there)"]
+    clear_saved_notes()
     torch.manual_seed(1)
     other_net = build_backbone(BackboneConfig(arch="resnet10", cifar_stem=True, width=4)).eval()
     with pytest.raises(NaviewerError, match="another checkpoint, dataset or image size"):

@@ -110,6 +110,16 @@ def _put_new(tmp: Path, target: Path) -> None:
     tmp.unlink()
 
 
+def file_stamp(path: PathLike) -> str:
+    """"SIZE-MTIME_NS" of a file ("" when it cannot be read): what tells a file written again at the same path (a
+    retrained last.pt, a replaced embeddings array) from the one a record was made of."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return ""
+    return f"{status.st_size}-{status.st_mtime_ns}"
+
+
 def byte_size(n: float) -> str:
     """``n`` bytes in the unit that shows it ("0 bytes", "6.1 KiB", "2.4 GiB"): "need 0.0 MiB, the disk has 0.0 MiB
     free" said nothing (a bad-input probe, session 27)."""

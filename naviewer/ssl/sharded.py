@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.io import atomic_write_text, json_loads
+from naviewer.io import atomic_write_text, file_stamp, json_loads
 from naviewer.jobs import JobContext, ensure_context
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -63,15 +63,7 @@ def record_source(out: Path, backbone: Any, labels: Any, *, rows: int, dim: int,
     it, and ``embed --out`` can tell its own earlier file from someone else's array of the same shape."""
     plan = ShardPlan(int(rows), int(dim), np.dtype(dtype).name, max(int(rows), 1), source_fingerprint(backbone, labels),
                      int(image_size or 0))
-    atomic_write_text(source_path(out), json.dumps({**asdict(plan), "stamp": _stamp(out)}))
-
-
-def _stamp(path: Path) -> str:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return ""
-    return f"{status.st_size}-{status.st_mtime_ns}"
+    atomic_write_text(source_path(out), json.dumps({**asdict(plan), "stamp": file_stamp(out)}))
 
 
 def read_source_record(out: Path) -> Optional[dict]:
@@ -81,7 +73,7 @@ def read_source_record(out: Path) -> Optional[dict]:
     if recorded is None or not isinstance(recorded.get("source"), str):
         return None
     stamp = recorded.get("stamp")
-    if stamp is not None and stamp != _stamp(out):
+    if stamp is not None and stamp != file_stamp(out):
         return None
     return recorded
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.io import json_loads
+from naviewer.io import file_stamp, json_loads
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.runs import FinetuneOutcome, confirmed_ids, read_state
 
@@ -137,15 +137,6 @@ def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[
         except OSError:  # another filesystem, or links not allowed: a copy
             shutil.copyfile(path, tmp)
     return ws.load_embeddings(run, tag)
-
-
-def _file_stamp(path: Path) -> str:
-    """Size and modification time of the checkpoint the pass embedded with ("" when it cannot be read)."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return ""
-    return f"{status.st_size}-{status.st_mtime_ns}"
 
 
 def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Optional[int], device=None,
@@ -493,7 +484,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
                       "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
                       "image_size": int(size or 0) or None, "inferred": backbone is None,
                       # a retrain writes its last.pt at the same path: the passes of two trainings are two encoders
-                      "stamp": _file_stamp(checkpoint)}
+                      "stamp": file_stamp(checkpoint)}
     if detectors:  # saved before DIFT's pass, so DIFT's stays the latest (what review and export take)
         start = time.perf_counter()
         detector_passes, detector_metrics = run_detectors(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def test_a_closed_dialog_gives_the_keys_back_to_the_window(qtbot, monkeypatch):
-    from PySide6.QtWidgets import QApplication, QDialog, QWidget
+def _window_and_dialog(qtbot, monkeypatch):
+    """(a shown window, its RefocusAfterDialogs, a list of its activateWindow calls, a shown dialog over it)."""
+    from PySide6.QtWidgets import QDialog, QWidget
 
     from naviewer.gui.refocus import RefocusAfterDialogs
 
@@ -17,6 +18,13 @@ def test_a_closed_dialog_gives_the_keys_back_to_the_window(qtbot, monkeypatch):
     dialog = QDialog(window)
     dialog.show()
     qtbot.waitExposed(dialog)
+    return window, refocus, activated, dialog
+
+
+def test_a_closed_dialog_gives_the_keys_back_to_the_window(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    window, refocus, activated, dialog = _window_and_dialog(qtbot, monkeypatch)
     refocus._on_focus_window(dialog.windowHandle())  # the dialog had the focus
     monkeypatch.setattr(QApplication, "focusWindow", staticmethod(lambda: None))  # what a bare X server leaves
     dialog.hide()
@@ -37,19 +45,9 @@ def test_a_closed_dialog_gives_the_keys_back_to_the_window(qtbot, monkeypatch):
 def test_a_box_closed_over_a_dialog_gives_the_keys_back_to_that_dialog(qtbot, monkeypatch):
     """An error box over the Anchors dialog closed, and the keys went to the main window, where Esc said "the
     Analyst panel is behind another tab" instead of closing the dialog (a newcomer, session 29)."""
-    from PySide6.QtWidgets import QApplication, QDialog, QWidget
+    from PySide6.QtWidgets import QApplication, QDialog
 
-    from naviewer.gui.refocus import RefocusAfterDialogs
-
-    window = QWidget()
-    qtbot.addWidget(window)
-    window.show()
-    refocus = RefocusAfterDialogs(window)
-    to_window = []
-    monkeypatch.setattr(window, "activateWindow", lambda: to_window.append(True))
-    anchors = QDialog(window)
-    anchors.show()
-    qtbot.waitExposed(anchors)
+    _window, refocus, to_window, anchors = _window_and_dialog(qtbot, monkeypatch)
     box = QDialog(anchors)
     box.show()
     qtbot.waitExposed(box)

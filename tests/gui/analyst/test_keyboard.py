@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -172,7 +173,11 @@ def test_shift_arrows_highlight_the_run_of_tiles_in_reading_order(qtbot, demo_se
     assert g.selected_ids().tolist() == sorted(shown[1:columns + 1].tolist())
 
 
-def test_a_key_on_a_focused_tile_scrolled_out_of_view_shows_it_first(qtbot, demo_session) -> None:
+@pytest.mark.parametrize("highlighted", [False, True])
+def test_a_key_on_a_tile_scrolled_out_of_view_shows_it_first(qtbot, demo_session, highlighted) -> None:
+    """The tile under focus, and a highlighted one (where a decision's move-on leaves it), scrolled away with the
+    wheel: the first key shows it, the second decides. The highlighted one was confirmed by the first C, unseen (a
+    newcomer, session 29): only the tile under focus alone had the guard."""
     s = demo_session
     panel = _panel(qtbot, s)
     g = panel.gallery
@@ -181,12 +186,17 @@ def test_a_key_on_a_focused_tile_scrolled_out_of_view_shows_it_first(qtbot, demo
     g.view.setFocus()
     _key(qtbot, Qt.Key.Key_Home)
     first = g.focused_id()
+    if highlighted:
+        g.move_to(first)  # highlighted, as after a decision's move-on
+        qtbot.waitUntil(lambda: g.selected_ids().tolist() == [first], timeout=5000)
     bar = g.view.verticalScrollBar()
     bar.setValue(bar.maximum())  # the scroll bar moved, the focus stayed on the first tile
     assert 0 not in g.view.visible_rows()
     before = s.state_of(first)
     _key(qtbot, Qt.Key.Key_C)
     assert s.state_of(first) == before and 0 in g.view.visible_rows()
+    if highlighted:
+        assert "scrolled out of view" in g.notice.text()
     _key(qtbot, Qt.Key.Key_C)
     assert s.state_of(first) == "confirmed"
 
@@ -249,26 +259,3 @@ def test_the_arrows_or_space_choose_a_cluster_when_none_is_chosen(qtbot, demo_se
     assert g.notice.text() == (f"Cluster 1: {len(members):,} samples confirmed; 1 of them were confirmed already, so U "
                                f"undoes the other {len(members) - 1:,}.")
 
-
-def test_a_key_on_a_highlighted_tile_scrolled_out_of_view_shows_it_first(qtbot, demo_session) -> None:
-    """The highlighted tile (where a decision's move-on leaves it) scrolled away with the wheel was confirmed by the
-    first C, unseen (a newcomer, session 29): only the tile under focus alone had the guard."""
-    s = demo_session
-    panel = _panel(qtbot, s)
-    g = panel.gallery
-    g.set_filter("all")
-    qtbot.waitUntil(lambda: len(g.shown_ids()) == s.n, timeout=5000)
-    g.view.setFocus()
-    _key(qtbot, Qt.Key.Key_Home)
-    first = g.focused_id()
-    g.move_to(first)  # highlighted, as after a decision's move-on
-    qtbot.waitUntil(lambda: g.selected_ids().tolist() == [first], timeout=5000)
-    bar = g.view.verticalScrollBar()
-    bar.setValue(bar.maximum())
-    assert 0 not in g.view.visible_rows()
-    before = s.state_of(first)
-    _key(qtbot, Qt.Key.Key_C)
-    assert s.state_of(first) == before and 0 in g.view.visible_rows()
-    assert "scrolled out of view" in g.notice.text()
-    _key(qtbot, Qt.Key.Key_C)
-    assert s.state_of(first) == "confirmed"

@@ -207,6 +207,7 @@ def test_a_pause_is_left_out_of_the_throughput_and_the_epochs_time(tmp_path, tin
     build_trainer(_config(), tiny_store, tmp_path / "run").fit(PausesOnce())
     records = _records(tmp_path / "run")
     first = [r for r in records if r["kind"] == "epoch"][0]
-    assert first["epoch_time_s"] < 100.0
+    # the paused 1,000 s of the fake clock are not the epoch's: below them however slow the machine (not a timing)
+    assert first["epoch_time_s"] < 1000.0
     steps = [r for r in records if r["kind"] == "step" and r["epoch"] == 0]
     assert min(r["images_per_s"] for r in steps) > 1.0  # 1,000 s in a step's time read as ~0.01 images a second

@@ -46,6 +46,29 @@ def test_a_sigterm_after_the_outcome_keeps_the_commands_exit_status(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_interpreters_teardown_keeps_the_status(tmp_path, name):
+    """A signal that lands after the exit handlers, while modules are torn down, met the default action the
+    interpreter puts back (an `embed` under `timeout -s INT` ended 130 with no line after "wrote", session 29)."""
+    done = _run(f"""
+        import os, signal, sys, time
+
+        class Late:  # destroyed with this module, after the interpreter's own signal handling has ended
+            def __del__(self):
+                os.kill(os.getpid(), signal.{name})
+                time.sleep(0.5)
+
+        keep = Late()
+        sys.argv = ["naviewer", "export", {str(tmp_path / "no-such-workspace")!r}, "--out", {str(tmp_path / "x")!r}]
+        from naviewer.cli import main
+        code = main()
+        print("main returned", code, flush=True)
+        sys.exit(code)
+    """)
+    assert "main returned 2" in done.stdout and done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+
+
 def test_cancel_then_quit_inside_a_job():
     """The first Ctrl-C asks the job to stop, the second quits at once: KeyboardInterrupt, caught as 130."""
     done = _run("""

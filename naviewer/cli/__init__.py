@@ -10,6 +10,7 @@ that ``naviewer --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import pkgutil
@@ -159,7 +160,21 @@ def _exit_on_sigint_from_now(code: int) -> None:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
             signal.signal(signal.SIGTERM, handler)
     except (ValueError, OSError, AttributeError):
-        pass
+        return
+    # Python-level handlers stop with the interpreter's signal handling, which puts the default back (killed by
+    # the signal, 130 / 143 with no line: an `embed` under `timeout -s INT`, session 29), but it leaves SIG_IGN
+    # alone: the finalisers and module teardown after the exit handlers ignore both signals.
+    atexit.register(_ignore_signals_from_now)
+
+
+def _ignore_signals_from_now() -> None:
+    import signal
+
+    for name in ("SIGINT", "SIGTERM"):
+        try:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        except (ValueError, OSError, AttributeError):
+            pass
 
 
 def _dispatch(argv: Optional[Sequence[str]]) -> int:

@@ -248,6 +248,21 @@ def _store_of(ws: Workspace, ctx: JobContext) -> ImageStore:
     return ImageStore.from_dataset(ws.checked_dataset(), ctx, "loading the training images")
 
 
+def _what_the_review_did(ws: Workspace, run: str) -> str:
+    """What a run stopped after its review did with the confirmed samples, from its state: "fine-tuned, or
+    retrained from scratch" named neither (a probe, session 29)."""
+    record = (read_state(ws, run).finetune or {}) if read_state(ws, run) else {}
+    removed = record.get("removed")
+    took = f"took out {removed} confirmed sample{'s' if removed != 1 else ''} and " if isinstance(removed, int) else ""
+    if record.get("restart_mode") == "retrain":
+        fell_back = isinstance(record.get("finetune"), dict) and record["finetune"].get("fallback")
+        return took + ("retrained from scratch: the paper's restart fell back to it, its Eq. 7 fine-tune took no step"
+                       if fell_back else "retrained from scratch")
+    steps = (record.get("finetune") or {}).get("steps") if isinstance(record.get("finetune"), dict) else None
+    return took + (f"fine-tuned ({steps} Eq. 7 step{'s' if steps != 1 else ''}), then restarted training"
+                   if isinstance(steps, int) else "fine-tuned, then restarted training")
+
+
 def _run_waiting_for_review(ws: Workspace, run: Optional[str]) -> tuple[str, RunState]:
     """The run to resume (``run``, or the one run that waits) and its state; a NaviewerError otherwise."""
     if run is None:
@@ -258,7 +273,7 @@ def _run_waiting_for_review(ws: Workspace, run: Optional[str]) -> tuple[str, Run
             stopped = [r.name for r in sorted((ws.path / "runs").glob("*")) if r.is_dir()
                        and stopped_after_review(ws, r.name)] if (ws.path / "runs").is_dir() else []
             if stopped:  # a fine-tune stopped while training on: its review is done (it sent a newcomer to start over)
-                raise NaviewerError(f"run {stopped[0]!r} acted on its review (fine-tuned, or retrained from scratch) "
+                raise NaviewerError(f"run {stopped[0]!r} acted on its review ({_what_the_review_did(ws, stopped[0])}) "
                                     f"and stopped while training on: go "
                                     f"on with naviewer run WORKSPACE --resume" + ("" if len(stopped) == 1 else
                                                                                   f" --run {stopped[0]}"), ws.path)

@@ -135,8 +135,12 @@ def test_a_cancelled_retrain_after_the_review_is_kept_resumable_and_goes_on(tmp_
         assert stopped_after_review(ws, "dift") and interrupted_runs(ws) == ["dift"]
         assert latest_finetune_result(ws, "dift", out.pass_id)["interrupted"] is True
         # finetune again pointed at starting over ("start one with: naviewer run WORKSPACE --dift"; a probe, session 28)
-        with pytest.raises(NaviewerError, match="stopped while training on: go on with naviewer run WORKSPACE --resume"):
+        with pytest.raises(NaviewerError, match="stopped while training on: go on with naviewer run WORKSPACE --resume"
+                           ) as refused:
             resume_after_review(ws, monitor=False)
+        # which of the two it did ("fine-tuned, or retrained from scratch" named neither; a probe, session 29)
+        assert f"took out {flagged.size} confirmed samples and retrained from scratch" in str(refused.value)
+        assert "fine-tuned" not in str(refused.value)
         from naviewer.jobs import JobContext
 
         said = []
@@ -478,3 +482,18 @@ def test_a_run_whose_restart_fell_back_to_a_retrain_says_so(capsys) -> None:
     _report(out, "WS", 50, None, dift_on=True)
     said = capsys.readouterr().out
     assert "113 confirmed samples removed" in said and FALLBACK_WORDS in said
+
+
+@pytest.mark.parametrize("record, words", [
+    ({"removed": 12, "restart_mode": "retrain", "finetune": {"steps": 0, "fallback": "retrain"}},
+     "took out 12 confirmed samples and retrained from scratch: the paper's restart fell back to it"),
+    ({"removed": 1, "restart_mode": "continue", "finetune": {"steps": 40}},
+     "took out 1 confirmed sample and fine-tuned (40 Eq. 7 steps), then restarted training"),
+    ({}, "fine-tuned, then restarted training"),
+])
+def test_a_run_stopped_after_its_review_names_what_the_review_did(monkeypatch, record, words):
+    import naviewer.workflows.dift_training as dt
+    from naviewer.workspace.runs import RunState, RunStatus
+
+    monkeypatch.setattr(dt, "read_state", lambda ws, run: RunState(RunStatus.RESTARTED, finetune=record))
+    assert dt._what_the_review_did(None, "dift").startswith(words)

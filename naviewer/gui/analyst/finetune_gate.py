@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, fmt, plural
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, deciding, fmt, plural
 
 RESULT_ROWS = (
     ("confirmed_density", "the removed samples' neighbourhood density", "lower: the pile dissolved"),
@@ -287,6 +288,24 @@ class FineTuneGate(QWidget):
             # the pressed button greys out and Qt handed the keys to the next widget, the inspector, where a C then
             # confirmed the sample it shows (a newcomer, session 29): they stay here, where no key decides
             self.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    #: the status bar's answer to a review key pressed while the retrain holds the keys
+    HELD_KEYS_NOTICE = ("{key} decides nothing in the Fine-tune tab while the {step} runs; Ctrl+2 goes to the gallery "
+                        "(a decision made now is not in this {step})")
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
+        """A review key pressed while the job runs says why it does nothing: the tab keeps the keys (set_running),
+        and C, R, L, U had done nothing without a word (a newcomer, session 29)."""
+        sequence = QKeySequence(event.keyCombination())
+        if self._running and deciding(sequence):
+            bar = getattr(self.window(), "statusBar", None)
+            if callable(bar):
+                step = "retrain" if self.retrains else "fine-tune"
+                bar().showMessage(self.HELD_KEYS_NOTICE.format(
+                    key=sequence.toString(QKeySequence.SequenceFormat.NativeText), step=step), 10000)
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def set_result(self, result: Mapping[str, Any]) -> None:
         """Show ``{"before": {...}, "after": {...}, "protocol": NAME, "floor": {...}}`` (``protocol`` and

@@ -324,3 +324,34 @@ def test_the_keys_stay_in_the_gate_while_its_job_runs(qtbot, demo_session) -> No
 
     focus = QApplication.focusWidget()
     assert focus is gate, focus
+
+
+def test_a_review_key_pressed_while_the_gate_holds_the_keys_says_why(qtbot, demo_session) -> None:
+    """C, R, L, U in the Fine-tune tab while Remove and retrain ran did nothing, without a word (a newcomer,
+    session 29): the status bar says the tab's keys do not decide, and where the gallery is; nothing is decided."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMainWindow
+
+    from naviewer.gui.analyst.panel import AnalystPanel
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    panel = AnalystPanel(demo_session)
+    window.setCentralWidget(panel)
+    window.resize(1400, 900)
+    window.show()
+    gate = panel.finetune_gate
+    demo_session.confirm(demo_session.flagged_ids()[:3])
+    before = demo_session.review_counts()
+    panel.focus_view("finetune")
+    gate.setFocus()
+    qtbot.waitUntil(gate.hasFocus, timeout=3000)
+    gate.set_running(True)
+    qtbot.keyClick(gate, Qt.Key.Key_U)
+    said = window.statusBar().currentMessage()
+    assert "U decides nothing in the Fine-tune tab while the" in said and "Ctrl+2" in said, said
+    assert demo_session.review_counts() == before
+    window.statusBar().clearMessage()
+    gate.set_running(False)
+    qtbot.keyClick(gate, Qt.Key.Key_C)  # not running: no notice (nothing claims the keys)
+    assert window.statusBar().currentMessage() == ""

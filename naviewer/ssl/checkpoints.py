@@ -178,11 +178,31 @@ def load_file(path: "str | os.PathLike[str]", map_location: "str | torch.device"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing
-            return torch.load(path, map_location=map_location, weights_only=True)
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
         reason = _load_failure(exc)
         raise NaviewerError(reason if reason.startswith("refused") else f"not a readable checkpoint: {reason}",
                             path) from None
+    hollow = _meta_tensor(obj)
+    if hollow is not None:  # every later read of it raised torch's RuntimeError, a traceback (a bad-input probe, session 30)
+        raise NaviewerError(f"the checkpoint's tensors hold no values (meta tensors, first {hollow}): it was saved from "
+                            "a model that was never materialised (built on the meta device); save the trained "
+                            "model's weights instead", path)
+    return obj
+
+
+def _meta_tensor(obj: Any, depth: int = 0, where: str = "") -> Optional[str]:
+    """The key of the first tensor with no data (``device.type == "meta"``) in a loaded checkpoint, or None."""
+    if isinstance(obj, torch.Tensor):
+        return (where or "the top level") if obj.device.type == "meta" else None
+    if depth > 6:
+        return None
+    items = obj.items() if isinstance(obj, Mapping) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = _meta_tensor(value, depth + 1, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _load_failure(exc: BaseException) -> str:

@@ -308,3 +308,17 @@ def test_checkpoint_values_that_would_break_later_are_refused(tmp_path, tiny_sto
                {**obj, "total_epochs": "many"}, path)
     with pytest.raises(NaviewerError, match="damaged training checkpoint"):
         Trainer.resume(tmp_path / "run", tiny_store, config_overrides={"epochs": 2}).fit()
+
+
+def test_a_checkpoint_of_meta_tensors_is_refused_when_loaded(tmp_path, reference):
+    """Weights saved from a model built on the meta device load, then every read of them raised torch's RuntimeError
+    (detect, embed, prune, train --resume: a traceback; a bad-input probe, session 30)."""
+    from naviewer.ssl.checkpoints import load_file
+
+    path = tmp_path / "meta.pt"
+    torch.save({"model": {k: v.to("meta") for k, v in reference.state_dict().items()}}, path)
+    with pytest.raises(NaviewerError, match=r"meta\.pt: the checkpoint's tensors hold no values \(meta tensors, first "
+                                            r"model\.conv1\.weight\)"):
+        load_file(path)
+    with pytest.raises(NaviewerError, match="hold no values"):
+        load_encoder(path)

@@ -452,6 +452,8 @@ class DiftRun:
         ws.update_config("dift", {**config.to_dict(), "review": "auto" if self.accept_all else "pause"})
         if self.main and not self.resume:  # an earlier run of this name (its checkpoint deleted) left its S_t here
             shutil.rmtree(self._selection_dir, ignore_errors=True)
+        if self.resume and self.main:  # a damaged record refused now, before an epoch is trained and thrown away
+            self._kept_selections()
         write_state(ws, self.run, status=RunStatus.DETECTING, dift=True, accept_all=self.accept_all,
                     anchors_fingerprint=anchors_fingerprint(ws))  # after load_anchor_set, which may record them
         self._fit(trainer)
@@ -472,9 +474,16 @@ class DiftRun:
 
     def _kept_selections(self) -> list[tuple[int, np.ndarray]]:
         out = []
+        n = len(self.trainer.store) if self.trainer is not None else None
         for path in sorted(self._selection_dir.glob("epoch_*.npy")):
             try:
-                out.append((int(path.stem.split("_")[1]), np.load(path, allow_pickle=False).astype(np.int64)))
+                selected = np.load(path, allow_pickle=False)
+                problem = ("not a list of sample ids" if selected.ndim != 1 or not np.issubdtype(selected.dtype, np.integer)
+                           else f"ids outside the run's {n} samples" if n is not None and selected.size
+                           and (selected.min() < 0 or selected.max() >= n) else "")
+                if problem:  # floats or ids past the end raised an IndexError at the first detection (a probe, session 30)
+                    raise ValueError(problem)
+                out.append((int(path.stem.split("_")[1]), selected.astype(np.int64)))
             except (OSError, ValueError, IndexError) as exc:
                 raise NaviewerError(f"the run's record of a detection epoch is damaged ({exc}); the run cannot be "
                                     "resumed: train again under another --run name", path) from None

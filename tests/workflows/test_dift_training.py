@@ -497,3 +497,26 @@ def test_a_run_stopped_after_its_review_names_what_the_review_did(monkeypatch, r
 
     monkeypatch.setattr(dt, "read_state", lambda ws, run: RunState(RunStatus.RESTARTED, finetune=record))
     assert dt._what_the_review_did(None, "dift").startswith(words)
+
+
+@pytest.mark.parametrize("damage, words", [
+    (np.array([1, 2, 9999]), "ids outside the run's"),
+    (np.array([0.5, np.nan]), "not a list of sample ids"),
+])
+def test_a_resume_refuses_a_damaged_detection_record_before_training(tmp_path, tiny_data, damage, words):
+    """An S_t record with ids past the end, or floats, raised an IndexError at the resumed run's first detection, an
+    epoch of training later (a bad-input probe, session 30): refused before training, the run record untouched."""
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.dift_training import resume_interrupted
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        with pytest.raises(JobCancelled):
+            train_with_dift(ws, train_config(8), dift_config(patience=2), monitor=False, ctx=_CancelAfterEpoch(3))
+        record = ws.path / "runs" / "dift" / "dift_selected" / "epoch_00002.npy"
+        np.save(record, damage)
+        state_before = (ws.run_dir("dift") / "dift_state.json").read_bytes()
+        last_before = (ws.checkpoint_dir("dift") / "last.pt").read_bytes()
+        with pytest.raises(NaviewerError, match=f"record of a detection epoch is damaged \\({words}"):
+            resume_interrupted(ws, monitor=False)
+        assert (ws.checkpoint_dir("dift") / "last.pt").read_bytes() == last_before
+        assert (ws.run_dir("dift") / "dift_state.json").read_bytes() == state_before

@@ -334,7 +334,7 @@ class TrainingMonitor(QWidget):
             if kind == "run_start":
                 self.run_info = dict(record)
                 self.placer.run_start(record)
-                self._going_again()
+                self._going_again(started=True)
             elif kind == "step":
                 self._going_again()
                 self._add_step(record)
@@ -439,11 +439,13 @@ class TrainingMonitor(QWidget):
                 self._dirty.add(spec.name)
         return refs
 
-    def _going_again(self) -> None:
+    def _going_again(self, started: bool = False) -> None:
         """A run that started again after its "cancelled" or "finished" (a resume, the retrain after the review,
         both appending to the same metrics.jsonl) is live: the header read "cancelled" over a resumed run and
-        "finished" over a running retrain (newcomer session 16)."""
-        if self.state in ENDED:
+        "finished" over a running retrain (newcomer session 16). And after "paused": a process that ended while paused
+        left that as the last event, and the resumed run's header read "paused" while it trained (a newcomer, session 30):
+        cleared by a new ``run_start`` (``started``) only, as a step record read late may predate a pause just made."""
+        if self.state in ENDED or (started and self.state == "paused"):
             self.state = "following" if self._follower is not None else "running"
 
     def _add_event(self, record: dict[str, Any]) -> None:

@@ -223,6 +223,22 @@ def test_a_run_started_again_after_it_stopped_is_not_said_stopped(qtbot, monitor
     assert monitor.state == "finished"
 
 
+def test_a_run_that_ended_while_paused_is_not_said_paused_once_it_trains_again(qtbot, monitor):
+    """The process ended while the run was paused (a closed window, a crash): "paused" was the file's last event, and
+    the resumed run's header read "paused" from epoch 44 to 54 while it trained (a newcomer, session 30)."""
+    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr"}])
+    monitor.add_records(_steps(1, 4))
+    monitor.add_records([{"kind": "event", "event": "paused", "epoch": 1}])
+    assert monitor.state == "paused" and "paused" in monitor.header.text()
+    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr",
+                          "resumed_from_epoch": 1, "resumed_from_step": 4}])
+    assert monitor.state == "running" and "paused" not in monitor.header.text()
+    monitor.add_records([{"kind": "event", "event": "paused", "epoch": 2}])  # paused in this process: said again
+    assert monitor.state == "paused"
+    monitor.add_records([{"kind": "event", "event": "resumed", "epoch": 2}])
+    assert monitor.state == "running"
+
+
 def test_nearby_event_labels_are_stacked(qtbot, monitor):
     monitor.add_records(_records(epochs=3))
     monitor.add_records([{"kind": "event", "event": "dift_stop", "epoch": 1},

@@ -202,8 +202,12 @@ def estimate_training_time(settings: dict[str, Any], ctx: JobContext, workspace:
     batch = int(settings["batch_size"])
     if n < batch:
         raise NaviewerError(f"the dataset ({n:,} images) is smaller than one batch of {batch:,}; lower the batch size")
-    take = min(n, batch * (steps + 1))
-    ids = np.sort(np.random.default_rng(seed).choice(n, size=take, replace=False))
+    # every timed step needs a whole batch: a set of one to two batches gave one step, nothing to time, and a red
+    # "failed" job each time the dialog opened (a newcomer, session 30); its images are repeated (the time of a step
+    # does not depend on which images it holds)
+    take = batch * (steps + 1)
+    order = np.random.default_rng(seed).permutation(n)
+    ids = np.sort(np.resize(order, take))
     store = ImageStore.from_dataset(SubsetDataset(dataset, ids), ctx=ctx,
                                     message=f"estimate: loading a sample of {take:,} images")
     ctx.check()

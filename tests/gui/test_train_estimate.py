@@ -431,3 +431,18 @@ def test_an_epoch_under_a_second_is_not_read_as_none():
     from naviewer.gui.train_dialog import epoch_time
 
     assert (epoch_time(0.4), epoch_time(0.04), epoch_time(42.0), epoch_time(125.0)) == ("0.4 s", "0.04 s", "0:42", "2:05")
+
+
+def test_the_estimate_times_steps_on_a_set_of_one_to_two_batches(tmp_path):
+    """255 images at the default batch of 128 gave one step, nothing to time, and a failed job each time the Train
+    dialog opened (a newcomer, session 30): the sample repeats images so every timed step has a whole batch."""
+    from naviewer.gui.training import estimate_training_time
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    folder = image_folder(tmp_path / "images", per_class=6, size=16)  # 12 images: one batch of 8, a part of another
+    settings = {"method": "simclr", "augment_recipe": "", "epochs": 10, "batch_size": 8, "lr": None, "device": "cpu",
+                **TINY}
+    reporter = RecordingReporter()
+    out = estimate_training_time(settings, JobContext(reporter), dataset_path=folder, steps=2)
+    assert out["steps_per_epoch"] == 1 and out["seconds_per_step"] > 0 and out["n_samples"] == 12
+    assert out["seconds_total"] == pytest.approx(10 * out["seconds_per_step"])

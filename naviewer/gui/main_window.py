@@ -103,6 +103,9 @@ class OverviewPanel(QWidget):
         for action in (window.act_new_workspace, window.act_open_workspace, window.act_open_dataset, window.act_train):
             button = QPushButton(action.text().replace("&", ""))
             button.clicked.connect(action.trigger)
+            # greyed with its action: Train… stayed enabled while a job ran and a click did nothing (a newcomer, session 30)
+            button.setEnabled(action.isEnabled())
+            action.changed.connect(lambda b=button, a=action: b.setEnabled(a.isEnabled()))
             layout.addWidget(button)
         hint = QLabel("Every action here is also a naviewer command (naviewer --help); the keys are under Help ▸ Keyboard "
                       "shortcuts.")

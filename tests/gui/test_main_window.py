@@ -721,3 +721,16 @@ def test_what_u_may_undo_is_the_windows_across_its_panels(qtbot, window, tmp_pat
     assert again.undo().tolist() == [1]                 # its own, not the other window's
     assert not again.can_undo() and again.state_of(2) == "rejected"
     ws.close()
+
+
+def test_the_overviews_buttons_are_greyed_with_their_actions(qtbot, window):
+    """Run ▸ Train… greyed while a training ran, and the Overview's Train… button beside it stayed enabled and did
+    nothing when clicked (a newcomer, session 30)."""
+    from PySide6.QtWidgets import QPushButton
+
+    button = next(b for b in window.overview.findChildren(QPushButton) if b.text() == "Train…")
+    assert button.isEnabled() == window.act_train.isEnabled()
+    window.act_train.setEnabled(False)
+    assert not button.isEnabled()
+    window.act_train.setEnabled(True)
+    assert button.isEnabled()

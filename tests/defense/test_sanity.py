@@ -68,6 +68,20 @@ def test_untrained_encoder_is_no_better_than_random_init():
     assert warned and "random initialisation" in warned[0]
 
 
+def test_the_random_baseline_is_the_mean_of_several_draws():
+    """One random draw equal to the trained encoder's agreement by chance read "49.4 % vs 49.4 %" and warned, while
+    two other draws read 10 points lower (a newcomer, session 30): the baseline is the draws' mean, their range said."""
+    x, labels = _blobs()
+    rng = np.random.default_rng(7)
+    noise = [rng.normal(size=x.shape) for _ in range(3)]
+    report = encoder_report(x, labels, noise)
+    assert report.warnings == [] and len(report.figures["knn_label_agreement_random_draws"]) == 3
+    assert report.figures["knn_label_agreement_random_init"] == pytest.approx(
+        np.mean(report.figures["knn_label_agreement_random_draws"]))
+    warned = encoder_report(noise[0], labels, noise[1:]).warnings
+    assert warned and "on average over 2 random initialisations" in warned[0]
+
+
 def test_anchors_that_do_not_separate_classes():
     x, labels = _blobs()
     assert anchor_report(x[:40], labels[:40]).warnings == []

@@ -200,11 +200,20 @@ class DetectDialog(QDialog):
         text = self.checkpoint_edit.text().strip()
         words = self.checkpoint_words.get(str(self.checkpoint()))
         self.described.setText(f"This checkpoint: {words}." if words else "")
-        problem = "" if text and self.checkpoint().is_file() else (
+        problem = _unreadable(self.checkpoint()) if text and self.checkpoint().is_file() else (
             ("Choose the encoder checkpoint." + (f" The reviewed pass's encoder is gone: {self.missing}."
                                                   if self.missing else "")) if not text else _not_a_checkpoint(self.checkpoint(), text))
         self.problem.setText(problem)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)
+
+
+def _unreadable(path: Path) -> str:
+    """Why an existing file is plainly no checkpoint, from its first bytes ("" when it may be one): a text file
+    typed in started a job that then failed (a newcomer, session 30)."""
+    from naviewer.io import sniff_checkpoint
+
+    problem = sniff_checkpoint(path, read_through=False)
+    return f"Not a readable checkpoint: {problem}." if problem else ""
 
 
 def _not_a_checkpoint(path: Path, text: str) -> str:

@@ -16,7 +16,6 @@ import os
 import pickle
 import re
 import warnings
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 
 from naviewer.errors import NaviewerError
-from naviewer.io import _pid_alive, atomic_path, cleanup_stale_temps, describe_os_error
+from naviewer.io import _pid_alive, atomic_path, cleanup_stale_temps, describe_os_error, sniff_checkpoint
 from naviewer.ssl.backbones import ARCHS, BackboneConfig, build_backbone
 
 CHECKPOINT_FORMAT = "naviewer-checkpoint"
@@ -122,43 +121,8 @@ def cleanup_checkpoint_temps(directory: "str | os.PathLike[str]") -> list[Path]:
 
 
 def _sniff(path: Path) -> Optional[str]:
-    """What the file plainly is when it is not a checkpoint torch could read, from its first bytes."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        return f"cannot read it: {describe_os_error(exc)}"
-    if size == 0:
-        return "the file is empty (0 bytes)"
-    if head.startswith(b"PK\x03\x04"):
-        if not zipfile.is_zipfile(path):
-            return f"the file is truncated or damaged: its zip archive is incomplete ({size:,} bytes)"
-        # torch's reader does not check the archive's CRCs: 64 random bytes in the middle of a checkpoint loaded
-        # as other weights without a word. Reading it once more costs ~20 ms for a small encoder.
-        damaged = None
-        try:
-            with zipfile.ZipFile(path) as archive:
-                for info in archive.infolist():
-                    if info.CRC == 0:  # torch.serialization.set_crc32_options(False) writes none: nothing to check
-                        continue
-                    try:
-                        with archive.open(info) as part:
-                            while part.read(1 << 24):
-                                pass
-                    except zipfile.BadZipFile:
-                        damaged = info.filename
-                        break
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
-            return "the file is damaged: its zip archive cannot be read through"
-        if damaged is not None:
-            return f"the file is damaged: its part {damaged!r} fails its checksum (changed after it was written)"
-        return None
-    if head.startswith(b"\x93NUMPY"):
-        return "this is a NumPy array file (.npy), not a PyTorch checkpoint"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return None  # a pickle: torch's legacy format, or a plain pickle (torch's error tells which)
-    return "its content is neither a zip archive nor a pickle (random or foreign data, not a PyTorch checkpoint)"
+    """What the file plainly is when it is not a checkpoint torch could read (:func:`naviewer.io.sniff_checkpoint`)."""
+    return sniff_checkpoint(path)
 
 
 def load_file(path: "str | os.PathLike[str]", map_location: "str | torch.device" = "cpu") -> Any:

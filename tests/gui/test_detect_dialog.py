@@ -90,3 +90,29 @@ def test_a_detector_the_workspace_is_too_small_for_is_not_offered(qtbot):
     large = DetectDialog(None, samples=5000)
     qtbot.addWidget(large)
     assert large.boxes["lid"].isEnabled() and "lid" in large.detectors()
+
+
+def test_a_file_that_is_plainly_no_checkpoint_is_said_before_detect_starts(qtbot, tmp_path):
+    """A text file typed in as the encoder left the line under it blank, and Detect started a job that then failed (a
+    newcomer, session 30): its first bytes say it is no checkpoint, and Detect stays greyed."""
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from naviewer.gui.detect_dialog import DetectDialog
+
+    text = tmp_path / "notes.pt"
+    text.write_text("hello, not weights\n")
+    dialog = DetectDialog(None, text, samples=500)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert "Not a readable checkpoint: its content is neither a zip archive nor a pickle" in dialog.problem.text()
+    assert not ok.isEnabled()
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    dialog.checkpoint_edit.setText(str(empty))
+    assert "the file is empty" in dialog.problem.text() and not ok.isEnabled()
+    import pickle
+
+    good = tmp_path / "weights.pt"
+    good.write_bytes(pickle.dumps({"a": 1}, protocol=2))  # a pickle: torch may read it; the job says the rest
+    dialog.checkpoint_edit.setText(str(good))
+    assert dialog.problem.text() == "" and ok.isEnabled()

@@ -163,8 +163,10 @@ def test_a_detect_that_ends_mid_review_offers_its_pass_and_leaves_the_keys_where
 def test_detect_with_a_bad_checkpoint_shows_a_message(qtbot, window, trained, tmp_path, monkeypatch):
     path, _ = trained
     _open(qtbot, window, path)
+    import pickle
+
     bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"not a checkpoint")
+    bad.write_bytes(pickle.dumps({"epoch": 3}, protocol=2))  # a pickle (plain text is refused in the dialog already)
     # no encoder open: the dialog asks for a checkpoint file (Browse… or typed)
     assert window.encoder_path is None
     monkeypatch.setattr("naviewer.gui.detect_dialog.QFileDialog.getOpenFileName", lambda *a, **k: (str(bad), ""))

@@ -42,8 +42,6 @@ DEFAULT_DETECTORS = ("kdist", "lid")
 def workspace_checkpoints(folder: Optional[Path]) -> list[tuple[Path, str]]:
     """``(checkpoints/RUN/last.pt, what it is)`` of the workspace whose ``checkpoints/`` is ``folder`` (or the
     workspace itself), from each run's state file: cheap (no checkpoint is loaded)."""
-    import json
-
     if folder is None:
         return []
     folder = Path(folder)

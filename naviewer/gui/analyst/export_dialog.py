@@ -192,10 +192,13 @@ class ExportDialog(QDialog):
         c = self.counts()
         text = (
             f"<b>{c['kept']:,}</b> samples kept, <b>{c['removed']:,}</b> removed "
-            f"({c['confirmed']:,} confirmed poisons" + (f" + {c['pending_flags']:,} undecided flags" if self.drop_flags.isChecked() else "") + ")."
+            f"({c['confirmed']:,} confirmed poisons" + (f" + {c['pending_flags']:,} undecided flag{'s' if c['pending_flags'] != 1 else ''}"
+                                                        if self.drop_flags.isChecked() else "") + ")."
         )
         if c["pending_flags"] and not self.drop_flags.isChecked():
-            text += f"<br><span style='color:#b06000'>{c['pending_flags']:,} flags are still undecided and will be kept.</span>"
+            pending = c["pending_flags"]
+            text += (f"<br><span style='color:#b06000'>{pending:,} flag{'s are' if pending != 1 else ' is'} still "
+                     "undecided and will be kept.</span>")
         if self.session.pass_id is not None:
             # confirmed samples the pass never flagged (found by browsing All samples) were "from the review of
             # pass 3" too, which read as if the pass had flagged them (a newcomer, session 25)

@@ -808,6 +808,15 @@ def _detector_arrays(store, pass_id: Optional[int], n: int) -> tuple[list[str], 
     return names, arrays
 
 
+def _with_epoch_as_shown(detection: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The pass's record with ``epoch_shown``, the epoch counted from 1 as the window and the terminal say it: the
+    store's ``epoch`` counts from 0, and a newcomer read 33 in provenance.json for the window's "epoch 34" (session 30)."""
+    if not isinstance(detection, dict) or not isinstance(detection.get("epoch"), int):
+        return detection
+    return {**detection, "epoch_shown": int(detection["epoch"]) + 1,
+            "epoch_note": "epoch counts from 0 (the store's); epoch_shown from 1, as the window and the terminal say it"}
+
+
 def _provenance(
     ws: "Workspace",
     pass_id: Optional[int],
@@ -832,7 +841,7 @@ def _provenance(
         "config": other_sections,
         "anchors": anchor_trust(config.get("anchors") or {}, "This export rests on a review of flags found with "
                                                                 "untrusted anchors."),
-        "detection_pass": detection,
+        "detection_pass": _with_epoch_as_shown(detection),
         "options": {"drop_unreviewed_flags": drop_unreviewed_flags,
                     "removed_states": ["confirmed"] + ([f"{state} flags" for state in UNDECIDED_STATES]
                                                        if drop_unreviewed_flags else [])},

@@ -73,6 +73,7 @@ def test_export_content(ws, tmp_path: Path) -> None:
     assert prov["dataset"]["content_hash"] == ws.config["dataset"]["content_hash"]
     assert prov["settings"] == {"seed": 1} and prov["config"]["encoder"]["arch"] == "resnet18"
     assert prov["detection_pass"]["settings"] == {"k": 10} and prov["detection_pass"]["epoch"] == 7
+    assert prov["detection_pass"]["epoch_shown"] == 8  # as the window says it (33 read for "epoch 34"; session 30)
     assert prov["counts"] == {
         "samples": 40, "kept": 37, "removed": 3, "removed_confirmed": 3, "flagged": 6, "unreviewed_flags": 3,
         "unreviewed_flags_dropped": 0,

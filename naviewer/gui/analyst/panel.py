@@ -39,6 +39,8 @@ from naviewer.gui.format import encoder_text
 INSPECTOR_MIN_WIDTH = 200
 #: projections of the embeddings after the fine-tune / retrain (``after:pca``, ``after:tsne``)
 AFTER_PREFIX = "after:"
+#: map colourings that mean the same on every pass, so they carry over to another pass (a score's colouring does not)
+CARRIED_COLOURS = ("class", "review", "truth")
 
 
 def density_change(result: Optional[dict], short: bool = False) -> str:
@@ -745,8 +747,12 @@ class AnalystPanel(QWidget):
 
         if bool(view.get("evaluation")) != self.inspector.evaluation_mode:
             self.inspector.set_evaluation_mode(bool(view.get("evaluation")))
-        self._restore_map({"colour": view.get("colour")})
         same = view.get("pass") is not None and view.get("pass") == self.session.pass_id
+        colour = view.get("colour")
+        # on another pass, a colouring by one pass's scores gives way to the new pass's own: the map of a patchsearch
+        # pass stayed coloured by "kdist #1 score" (a newcomer, session 30); class, review state and truth carry over
+        if same or colour in CARRIED_COLOURS:
+            self._restore_map({"colour": colour})
         saved = view.get("filters")
         try:
             # on another pass only the sort carries over: a class or state filter of the pass before left a new pass's

@@ -367,6 +367,35 @@ def test_a_detector_pass_colours_its_map_by_its_own_score(qtbot, tmp_path) -> No
         ws.close()
 
 
+def test_another_passs_score_colouring_gives_way_to_the_open_passs_own(qtbot, tmp_path) -> None:
+    """Switched to a patchsearch pass, the map stayed coloured by "kdist #1 score", chosen on the pass before (a
+    newcomer, session 30): a score's colouring carries over on its own pass only; class and review state carry."""
+    from naviewer.data.base import ArrayDataset
+    from naviewer.workspace import Workspace
+
+    demo = make_demo_session(300, 15, seed=4)
+    ws = Workspace.create(tmp_path / "ws", ArrayDataset(np.asarray(demo.images), demo.labels, demo.class_names))
+    try:
+        flagged = np.zeros(demo.n, bool)
+        flagged[:20] = True
+        arrays = {"score": np.linspace(1, 0, demo.n).astype(np.float32), "flagged": flagged,
+                  "cluster": np.where(flagged, 0, -1)}
+        kd = ws.store.add_detection_pass("kdist", dict(arrays), {"flagged": 20}, run="posthoc")
+        ps = ws.store.add_detection_pass("patchsearch", dict(arrays), {"flagged": 20}, run="posthoc")
+        panel = AnalystPanel.from_workspace(ws, ps, images=np.asarray(demo.images), reviewer="t")
+        qtbot.addWidget(panel)
+        own, kdist = panel.map.colour_mode, f"detector:kdist#{kd}"
+        assert own.endswith(f"#{ps}") and kdist in panel.map.colour_modes
+        panel.restore_view({"colour": kdist, "pass": kd})  # chosen on the kdist pass: not this one's
+        assert panel.map.colour_mode == own
+        panel.restore_view({"colour": "class", "pass": kd})
+        assert panel.map.colour_mode == "class"
+        panel.restore_view({"colour": kdist, "pass": ps})  # chosen on this very pass: it comes back
+        assert panel.map.colour_mode == kdist
+    finally:
+        ws.close()
+
+
 def test_the_inspector_names_a_crop_outlier(qtbot):
     """A pass whose crop-outlier rule added samples shows the row, explained, for each sample (yes / no)."""
     import numpy as np

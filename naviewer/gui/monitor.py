@@ -172,6 +172,8 @@ class TrainingMonitor(QWidget):
         self.marker_groups: list[_MarkerGroup] = []
         self._skipped_finetune: Optional[dict[str, Any]] = None
         self._restart: Optional[tuple[int, int]] = None  # (epochs before it, its budget) of the latest restart
+        #: x of each retrain from scratch: the curves break there, the encoders before and after are two
+        self._breaks: list[float] = []
         self.final_flags: Optional[int] = None  # the latest detection pass's flags (its dift_stop), for the header
         self.unread_records = 0  # records that cannot be a naviewer run's (wrong types): said in the header
         self.floor: Optional[dict[str, Any]] = None  # the workspace's no-poison floor ([floor]), if measured
@@ -237,6 +239,7 @@ class TrainingMonitor(QWidget):
         self.marker_groups = []
         self._skipped_finetune = None
         self._restart = None
+        self._breaks = []
         self.final_flags = None
         self.unread_records = 0
         for plot, line in self._markers:
@@ -474,6 +477,11 @@ class TrainingMonitor(QWidget):
             before = before if before is not None else (done + 1 if done is not None else None)
             if before is not None and remaining is not None:
                 self._restart = (int(before), int(remaining))
+            if before is not None and (self._skipped_finetune or {}).get("restart_mode") == "retrain":
+                # a re-initialised encoder: its ASR and loss were joined to the old one's, 100 % at epoch 30 straight
+                # down to 4 % at 35, as if one encoder had unlearned it (a newcomer, session 30)
+                self._breaks.append(float(before))
+                self._dirty.update(spec.name for spec in PLOTS)
             if record.get("n_samples") is not None:
                 self.run_info["n_samples"] = record["n_samples"]
         if name == "dift_stop" and not record.get("noop"):  # the pass's own flags, beside the buffer's curve
@@ -694,10 +702,20 @@ class TrainingMonitor(QWidget):
                 continue
             for series in spec.series:
                 xs, ys = self.data.get((series.key, series.source), ([], []))
+                x = np.asarray(xs, dtype=float)
                 self.curves[(spec.name, series.key, series.source)].setData(
-                    np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-                )
+                    x, np.asarray(ys, dtype=float), connect=self._connections(x))
             self._fit_range(spec)
+
+    def _connections(self, x: np.ndarray) -> Any:
+        """pyqtgraph's ``connect`` for a curve: "all", or per point whether its line goes on to the next, cut where
+        a retrain from scratch began (:attr:`_breaks`)."""
+        if not self._breaks or x.size < 2:
+            return "all"
+        joined = np.ones(x.size, dtype=bool)
+        for at in self._breaks:
+            joined[:-1] &= ~((x[:-1] <= at) & (x[1:] > at))
+        return joined
 
     def _fit_range(self, spec: PlotSpec) -> None:
         """Grow the plot's range in coarse steps only when data leaves it (never on every point).

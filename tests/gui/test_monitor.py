@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import pyqtgraph as pg
 
@@ -182,6 +183,26 @@ def test_a_restart_that_fell_back_to_a_retrain_is_marked_as_one(qtbot, monitor, 
     monitor.add_records(records)
     (group,) = monitor.marker_groups
     assert group.labels == ["DIFT stop", "restart (retrain)"]
+
+
+@pytest.mark.parametrize("mode", ["retrain", "continue"])
+def test_a_retrain_from_scratch_breaks_the_curves_where_it_began(qtbot, monitor, mode):
+    """After Remove and retrain the ASR line ran from the old encoder's 100 % at epoch 30 straight down to the new
+    one's 4 % at 35, as if one encoder had unlearned it (a newcomer, session 30): a re-initialised encoder's curves
+    start afresh; the paper's restart goes on from fine-tuned weights, and its line goes on."""
+    monitor.add_records([{"kind": "run_start", "total_epochs": 2, "steps_per_epoch": 8, "n_samples": 80}])
+    monitor.add_records(_steps(2, 8, log_every=4))
+    finetune = ({"kind": "event", "event": "finetune", "skipped": True, "restart_mode": "retrain"} if mode == "retrain"
+                else {"kind": "event", "event": "finetune", "steps": 12, "removed": 30})
+    monitor.add_records([finetune, {"kind": "event", "event": "restart", "n_samples": 50, "remaining_epochs": 2}])
+    monitor.add_records(list(_steps(2, 4, first_epoch=2, first_step=16)))
+    monitor.redraw()  # the curves take the cut (pyqtgraph accepts the per-point connect array)
+    x = np.asarray(monitor.data[("loss", "epoch")][0], float)
+    joined = monitor._connections(x)
+    if mode == "retrain":
+        assert list(joined) == [True, False, True, True]  # epochs 1-2 (old encoder) | 3-4 (the new one)
+    else:
+        assert joined == "all"
 
 
 def test_steps_follow_their_epoch_after_an_in_process_restart(qtbot, monitor):

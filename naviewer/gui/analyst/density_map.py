@@ -467,9 +467,9 @@ class DensityMapWidget(QWidget):
 
         self.candidate_item = overlay(7, None, pg.mkPen(CANDIDATE_COLOUR, width=1), 10)
         self.flag_item = overlay(8, None, pg.mkPen(FLAG_COLOUR, width=1.5), 11)
-        self.selection_item = overlay(7, pg.mkBrush(SELECTION_COLOUR), pg.mkPen(QColor(0, 0, 0), width=1), 12)
-        self.current_item = overlay(16, None, pg.mkPen(QColor(0, 0, 0), width=2.5), 13, symbol="o")
-        self.hover_item = overlay(12, None, pg.mkPen(QColor(30, 30, 30), width=1.5), 14)
+        self.selection_item = overlay(7, pg.mkBrush(SELECTION_COLOUR), pg.mkPen(self._outline(), width=1), 12)
+        self.current_item = overlay(16, None, pg.mkPen(self._outline(), width=2.5), 13, symbol="o")
+        self.hover_item = overlay(12, None, pg.mkPen(self._outline(), width=1.5), 14)
         # review colouring: decided samples drawn over a one-colour base, so a decision only
         # re-sets these small items instead of rebuilding the base layer
         self.state_items = {
@@ -954,6 +954,14 @@ class DensityMapWidget(QWidget):
         if dark != self.dark:
             self.dark = dark
             self._build_base()
+            self.selection_item.setPen(pg.mkPen(self._outline(), width=1))
+            self.current_item.setPen(pg.mkPen(self._outline(), width=2.5))
+            self.hover_item.setPen(pg.mkPen(self._outline(), width=1.5))
+
+    def _outline(self) -> QColor:
+        """The selected points' outline and the highlighted sample's ring: black on a light map, white on a dark one
+        (the black ring all but vanished on the dark theme's navy; a newcomer, session 30)."""
+        return QColor(255, 255, 255) if self.dark else QColor(0, 0, 0)
 
     def set_evaluation(self, on: bool) -> None:
         """Evaluation mode on: colouring by the ground truth is offered (and chosen); off: it goes, and the map

@@ -439,6 +439,22 @@ def test_one_selected_sample_leaves_the_map_undimmed_and_a_group_dims_it(qtbot, 
     assert all(item.opacity() == 1.0 for item in items)
 
 
+def test_the_highlighted_samples_ring_is_light_on_the_dark_theme(qtbot, demo_session) -> None:
+    """The black ring around the highlighted sample all but vanished on the dark theme's navy (a newcomer, session
+    30): the ring and the selection's outline are white on a dark map, black on a light one."""
+    from naviewer.gui.resources import load_theme
+
+    panel = _panel(qtbot, demo_session)
+    m = panel.map
+    panel.set_theme(load_theme("dark"))
+    assert m.dark and m.current_item.opts["pen"].color().lightness() == 255
+    assert m.selection_item.opts["pen"].color().lightness() == 255
+    demo_session.set_current(3)
+    assert m.current_item.opts["pen"].color().lightness() == 255  # new data keeps the pen
+    panel.set_theme(load_theme("light"))
+    assert not m.dark and m.current_item.opts["pen"].color().lightness() == 0
+
+
 def test_the_counts_say_decided_and_later_apart(qtbot, demo_session) -> None:
     """"reviewed 1 / 110" beside one confirmed and one later read as a miscount (a newcomer, session 18): a later is
     not a decision, and the header, the gallery and the cluster table say so."""

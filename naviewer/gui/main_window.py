@@ -649,7 +649,11 @@ class MainWindow(QMainWindow):
         overview = max(260, width // 6)  # 260 px was a narrow strip of wrapped lines on a 2048 px window
         self.resizeDocks([self.docks["overviewDock"], self.docks["monitorDock"]], [overview, max(400, width - overview)],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["monitorDock"], self.docks["jobsDock"]], [max(300, height - 330), 170], Qt.Orientation.Vertical)
+        # the Jobs list shows one row at 170 px; on a tall window it gets three (at 1920x1080 a finished job scrolled
+        # out of its one row looked gone; a newcomer, session 30)
+        jobs = 170 if height < 900 else 240
+        self.resizeDocks([self.docks["monitorDock"], self.docks["jobsDock"]], [max(300, height - jobs - 160), jobs],
+                         Qt.Orientation.Vertical)
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -727,7 +731,10 @@ class MainWindow(QMainWindow):
                 if dock not in self.tabifiedDockWidgets(other):
                     self.tabifyDockWidget(dock, other)
         elif not jobs.isHidden():
-            self.resizeDocks([dock, jobs], [max(400, self.height() - 260), 130], Qt.Orientation.Vertical)
+            # three rows of jobs on a window of 1000 px and more: one row's strip scrolled a finished job out of sight
+            # and it looked gone (a newcomer at 1920x1080, session 30)
+            strip = 190 if self.height() >= 1000 else 130
+            self.resizeDocks([dock, jobs], [max(400, self.height() - 130 - strip), strip], Qt.Orientation.Vertical)
         dock.raise_()
 
     # ---------------------------------------------------------------------- theme ----

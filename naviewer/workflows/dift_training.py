@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from naviewer.errors import NaviewerError
 from naviewer.evaluation.asr import attack_success_rates
 from naviewer.evaluation.encoder import triggered_store
 from naviewer.evaluation.knn import knn_predict
-from naviewer.io import atomic_path
+from naviewer.io import atomic_path, json_loads
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.ssl.checkpoints import load_training_checkpoint
 from naviewer.ssl.distributed import MainRankSection, broadcast_object
@@ -453,7 +454,7 @@ class DiftRun:
         if self.main and not self.resume:  # an earlier run of this name (its checkpoint deleted) left its S_t here
             shutil.rmtree(self._selection_dir, ignore_errors=True)
         if self.resume and self.main:  # a damaged record refused now, before an epoch is trained and thrown away
-            self._kept_selections()
+            self._check_kept_selections(self._kept_selections())
         write_state(ws, self.run, status=RunStatus.DETECTING, dift=True, accept_all=self.accept_all,
                     anchors_fingerprint=anchors_fingerprint(ws))  # after load_anchor_set, which may record them
         self._fit(trainer)
@@ -475,9 +476,14 @@ class DiftRun:
     def _kept_selections(self) -> list[tuple[int, np.ndarray]]:
         out = []
         n = len(self.trainer.store) if self.trainer is not None else None
-        for path in sorted(self._selection_dir.glob("epoch_*.npy")):
+        # only the records this run writes: a user's copy beside them (epoch_abc.npy) condemned the whole run
+        paths = [p for p in self._selection_dir.glob("epoch_*.npy") if re.fullmatch(r"epoch_\d{5,}\.npy", p.name)]
+        for path in sorted(paths):
             try:
-                selected = np.load(path, allow_pickle=False)
+                try:
+                    selected = np.load(path, allow_pickle=False)
+                except ValueError:  # NumPy's own words advise loading the file unsafely
+                    raise ValueError("not a NumPy array of sample ids") from None
                 problem = ("not a list of sample ids" if selected.ndim != 1 or not np.issubdtype(selected.dtype, np.integer)
                            else f"ids outside the run's {n} samples" if n is not None and selected.size
                            and (selected.min() < 0 or selected.max() >= n) else "")
@@ -488,6 +494,18 @@ class DiftRun:
                 raise NaviewerError(f"the run's record of a detection epoch is damaged ({exc}); the run cannot be "
                                     "resumed: train again under another --run name", path) from None
         return out
+
+    def _check_kept_selections(self, kept: list[tuple[int, np.ndarray]]) -> None:
+        """Every detection epoch the run's metrics record has its S_t: a record deleted (or the whole folder) was
+        taken as an empty history and DIFT went on with a buffer rebuilt from what was left, exit 0, without a word
+        (a bad-input probe, session 30). The S_t is written before the epoch's metrics, so a metric implies a record."""
+        watched = _detection_epochs(self.ws.path / "runs" / self.run / "metrics.jsonl")
+        missing = sorted(watched - {epoch for epoch, _ in kept})
+        if missing:
+            shown = ", ".join(str(e + 1) for e in missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+            raise NaviewerError(f"the records of detection epoch{'s' if len(missing) > 1 else ''} {shown} are missing "
+                                "(deleted?), so DIFT's buffer cannot be rebuilt; the run cannot be resumed: train again "
+                                "under another --run name", self._selection_dir)
 
     def _fit(self, trainer: Trainer) -> DiftRunOutcome:
         """Train to the end (or the review stop); under torchrun every rank then takes rank 0's view of the run."""
@@ -700,6 +718,46 @@ def train_with_dift(ws: Workspace, train_config: TrainConfig, dift_config: Optio
         train_config, config, monitor=monitor, dift=dift, exclude=exclude, run_kind=run_kind, record_extra=record_extra)
 
 
+def _detection_epochs(metrics: Path) -> set[int]:
+    """The epochs (0-based) whose record in a run's ``metrics.jsonl`` carries DIFT's figures: its detection epochs.
+    Unreadable lines are passed over (a cut last line of a killed run)."""
+    epochs: set[int] = set()
+    try:
+        lines = metrics.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return epochs
+    for line in lines:
+        if '"dift_detected"' not in line and '"run_start"' not in line:
+            continue
+        try:
+            record = json_loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if record.get("kind") == "run_start" and record.get("resumed_from_epoch") is None:
+            epochs.clear()  # a fresh start of the name (an earlier run's checkpoint deleted): its S_t were removed
+        epoch = record.get("epoch")
+        if record.get("kind") == "epoch" and isinstance(epoch, int) and not isinstance(epoch, bool):
+            epochs.add(epoch)
+    return epochs
+
+
+def _check_run_files(ws: Workspace, run: str) -> None:
+    """A run's own files that a resume opens, refused at once when they are not plain files: a metrics.jsonl made a
+    named pipe hung the resume for ever, a last.pt made a folder read as "status: detecting; only a run ... can", and a
+    dift_selected made a file was found only after an epoch of training (a bad-input probe, session 30)."""
+    from naviewer.io import check_regular_file
+
+    folder = ws.path / "runs" / run
+    check_regular_file(folder / "metrics.jsonl", "run's metrics file")
+    check_regular_file(ws.checkpoint_dir(run) / "last.pt", "run's checkpoint")
+    selected = folder / "dift_selected"
+    if os.path.lexists(selected) and not selected.is_dir():
+        raise NaviewerError("the run's record of its detection epochs is a file, not a folder; the run cannot be "
+                            "resumed: train again under another --run name", selected)
+
+
 def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: bool = True,
                        config_overrides: Optional[dict] = None, ctx: Optional[JobContext] = None) -> DiftRunOutcome:
     """``naviewer run WS --resume``: go on with a run that stopped before its end (Ctrl-C, a closed window, a
@@ -710,6 +768,7 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     if _rank_info()[0]:
         raise NaviewerError("resuming a run under torchrun is not supported: resume it in one process", ws.path)
     run = run or the_interrupted_run(ws)
+    _check_run_files(ws, run)
     state = read_state(ws, run)
     status = getattr(state, "status", None)
     if run in interrupted_trainings(ws):  # resume_stopped_run dispatches these to resume_plain_training

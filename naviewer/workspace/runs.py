@@ -98,6 +98,11 @@ def _state_path(ws: "Workspace", run: str):
 
 def _read_record(ws: "Workspace", run: str) -> Optional[dict]:
     path = _state_path(ws, run)
+    from naviewer.io import check_regular_file
+
+    # a folder or a device there read as "the state file is missing (was it deleted?)" or "status: unknown" (a
+    # bad-input probe, session 30); a pipe would block the read for ever
+    check_regular_file(path, "DIFT run state file")
     try:
         if not path.is_file():
             return None

@@ -520,3 +520,55 @@ def test_a_resume_refuses_a_damaged_detection_record_before_training(tmp_path, t
             resume_interrupted(ws, monitor=False)
         assert (ws.checkpoint_dir("dift") / "last.pt").read_bytes() == last_before
         assert (ws.run_dir("dift") / "dift_state.json").read_bytes() == state_before
+
+
+@pytest.mark.parametrize("damage", ["records deleted", "one record deleted", "records a file", "stray file",
+                                    "metrics a pipe", "state a folder", "checkpoint a folder"])
+def test_a_resume_refuses_damaged_run_files_before_training(tmp_path, tiny_data, damage):
+    """Deleted S_t records were taken as an empty history (exit 0, no word); a dift_selected made a file was found
+    after an epoch of training; a metrics.jsonl made a pipe hung the resume; a state file or last.pt made a folder
+    read as "missing" or "status: ..." (a bad-input probe, session 30). A stray copy beside the records is ignored."""
+    import os
+    import shutil
+
+    from naviewer.jobs import JobCancelled
+    from naviewer.workflows.dift_training import resume_interrupted
+
+    with attacked_workspace(tmp_path / "ws", tiny_data).workspace as ws:
+        with pytest.raises(JobCancelled):
+            train_with_dift(ws, train_config(8), dift_config(patience=2), monitor=False, ctx=_CancelAfterEpoch(3))
+        run_dir, records = ws.run_dir("dift"), ws.run_dir("dift") / "dift_selected"
+        last = ws.checkpoint_dir("dift") / "last.pt"
+        if damage == "records deleted":
+            shutil.rmtree(records)
+            words = "records of detection epochs 1, 2, 3, 4 are missing"
+        elif damage == "one record deleted":
+            (records / "epoch_00001.npy").unlink()
+            words = "records of detection epoch 2 are missing"
+        elif damage == "records a file":
+            shutil.rmtree(records)
+            records.write_text("x")
+            words = "record of its detection epochs is a file, not a folder"
+        elif damage == "stray file":
+            shutil.copy(records / "epoch_00001.npy", records / "epoch_copy.npy")
+            words = None
+        elif damage == "metrics a pipe":
+            (run_dir / "metrics.jsonl").unlink()
+            os.mkfifo(run_dir / "metrics.jsonl")
+            words = "metrics.jsonl: the run's metrics file is not a regular file"
+        elif damage == "state a folder":
+            (run_dir / "dift_state.json").unlink()
+            (run_dir / "dift_state.json").mkdir()
+            words = "dift_state.json: the DIFT run state file is a folder"
+        else:
+            last.unlink()
+            last.mkdir()
+            words = "last.pt: the run's checkpoint is a folder"
+        if words is None:
+            assert resume_interrupted(ws, monitor=False).status == "awaiting_review"
+            return
+        before = (run_dir / "metrics.jsonl").read_bytes() if (run_dir / "metrics.jsonl").is_file() else None
+        with pytest.raises(NaviewerError, match=words):
+            resume_interrupted(ws, "dift", monitor=False)  # named, as --run dk was (unnamed, a broken run is not listed)
+        if before is not None:  # nothing trained, nothing written
+            assert (run_dir / "metrics.jsonl").read_bytes() == before

@@ -126,7 +126,9 @@ def export_crafted(
                     (out / "images" / folder).mkdir(exist_ok=True)
                 rel = f"images/{folder}/{i:06d}.png"
                 poison_k += record["kind"] == "poison"
-                Image.fromarray(np.asarray(dataset.image(i), dtype=np.uint8)).save(out / rel, compress_level=compress_level)
+                image = np.asarray(dataset.image(i), dtype=np.uint8)
+                _check_readable_size(image, record, final)
+                Image.fromarray(image).save(out / rel, compress_level=compress_level)
                 record["path"] = rel
                 written_samples.append(record)
                 keys.append(rel)
@@ -164,6 +166,23 @@ def export_crafted(
                 raise NaviewerError(exc.message, final / Path(exc.path).relative_to(out)) from None
             raise
         return ExportSummary(final, list_path, gt_path, total, poison_k)
+
+
+def _check_readable_size(image: np.ndarray, record: dict, out: Path) -> None:
+    """Refuse a crafted image naviewer itself would not read back (``new`` and ``train`` refuse images over
+    :data:`~naviewer.data.imageio.DEFAULT_MAX_PIXELS`): a 1 x 10,000 px reference made a 20,000 x 10,000 px Noisy
+    Alignment poison, exit 0, that the next step refused (a bad-input probe, session 30). Named by its sources."""
+    from naviewer.data.imageio import DEFAULT_MAX_PIXELS
+
+    height, width = int(image.shape[0]), int(image.shape[1])
+    if height * width <= DEFAULT_MAX_PIXELS:
+        return
+    sources = record.get("sources") if isinstance(record.get("sources"), dict) else {}
+    named = [f"{role} {value.get('key', value.get('id'))}" for role, value in sources.items() if isinstance(value, dict)]
+    made = f" from {', '.join(named)}" if named else (f" from {record['source_key']}" if record.get("source_key") else "")
+    raise NaviewerError(f"a crafted image would be {width:,} x {height:,} px{made}, over the {DEFAULT_MAX_PIXELS:,}-pixel "
+                        "limit naviewer reads images at (new and train would refuse it): an image of extreme shape or "
+                        "size in the clean set; leave it out, or shrink it; nothing was written", out)
 
 
 def _sweep_dead_staging(out: Path) -> None:

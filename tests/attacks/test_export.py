@@ -136,3 +136,17 @@ def test_a_set_hidden_by_a_kill_between_the_swaps_renames_comes_back(tmp_path):
     with pytest.raises(NaviewerError, match="not empty"):  # the old set is back, and a craft without --overwrite
         export_crafted(first, out)                          # still refuses to write over it
     assert (out / "ground_truth.json").is_file() and not list(tmp_path.glob(".out.*"))
+
+
+def test_a_crafted_image_naviewer_would_not_read_back_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """A 1 x 10,000 px reference made a 20,000 x 10,000 px Noisy Alignment poison, exit 0, that new and train then
+    refused as over the pixel limit (a bad-input probe, session 30): refused, naming its sources, nothing written."""
+    import naviewer.data.imageio as imageio
+
+    result = make_attack("na", num_poisons=3).craft(make_dataset(), np.random.default_rng(0))
+    poison = int(np.flatnonzero([s["kind"] == "poison" for s in result.ground_truth["samples"]])[0])
+    h, w = np.asarray(result.dataset.image(poison)).shape[:2]
+    monkeypatch.setattr(imageio, "DEFAULT_MAX_PIXELS", h * w - 1)  # that poison is one pixel too many
+    with pytest.raises(NaviewerError, match=r"out: a crafted image would be .* px from (shadow|reference) .*, over the"):
+        export_crafted(result, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

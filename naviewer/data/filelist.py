@@ -199,7 +199,10 @@ def _parse_txt(list_path: Path, root: Path) -> Iterator[tuple[int, str, Optional
     with _open_text(list_path) as handle:
         for number, raw in _lines(handle):
             line = raw.strip(" \t")
-            if not line or line.startswith("#"):
+            if not line:
+                continue
+            if line.startswith("#"):
+                _warn_if_a_file(list_path, root_text, number, line)
                 continue
             bad = bad_name_char(line.replace("\t", " "))
             if bad is not None:
@@ -215,6 +218,17 @@ def _parse_txt(list_path: Path, root: Path) -> Iterator[tuple[int, str, Optional
                 yield number, match.group(1), match.group(2)
             else:  # a path with spaces and no label
                 yield number, line, None
+
+
+def _warn_if_a_file(list_path: Path, root: str, number: int, line: str) -> None:
+    """A comment line that names an existing image ("#c.png 0" beside a file "#c.png") is still a comment, said: it
+    was left out without a word (a bad-input probe, session 30)."""
+    match = _PATH_LABEL.fullmatch(line)
+    names = [line] + ([match.group(1)] if match is not None else [])
+    if any(os.path.isfile(os.path.join(root, name)) for name in names):
+        name = names[-1]
+        warnings.warn(f"{list_path}: line {number} {shown(line)} is read as a comment, but a file of that name "
+                      f"exists; write ./{name} to list it", DatasetWarning, stacklevel=2)
 
 
 def _parse_csv(list_path: Path) -> Iterator[tuple[int, str, Optional[str]]]:

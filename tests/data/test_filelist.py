@@ -247,3 +247,18 @@ def test_a_class_names_file_that_is_a_pipe_is_refused_not_passed_over(tmp_path):
     os.mkfifo(tmp_path / "classes.txt")
     with pytest.raises(NaviewerError, match="not a regular file"):
         open_dataset(tmp_path / "list.txt")
+
+
+def test_a_comment_line_naming_an_existing_image_is_said(tmp_path):
+    """"#c.png 0" beside an image named "#c.png" was left out as a comment without a word (a bad-input probe,
+    session 30): still a comment, with a warning that says how to list it; written ./#c.png it is listed."""
+    from naviewer.data.base import DatasetWarning
+
+    for name in ("a.png", "#c.png"):
+        write_png(tmp_path / name, np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "list.txt").write_text("#c.png 0\na.png 1\n# a plain comment\n")
+    with pytest.warns(DatasetWarning, match=r"line 1 '#c.png 0' is read as a comment, but a file of that name exists; "
+                                            r"write ./#c.png to list it"):
+        assert len(FileListDataset(tmp_path / "list.txt")) == 1
+    (tmp_path / "list.txt").write_text("./#c.png 0\na.png 1\n")
+    assert len(FileListDataset(tmp_path / "list.txt")) == 2

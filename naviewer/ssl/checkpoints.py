@@ -366,7 +366,10 @@ def backbone_state_from(obj: Any, path: "str | os.PathLike[str] | None" = None) 
 
 
 def _describe(config: BackboneConfig) -> str:
-    return f"{config.arch} width {config.width}{' (CIFAR stem)' if config.cifar_stem else ''}"
+    # both stems named: "resnet10 width 8 (CIFAR stem)" against "resnet10 width 8" read as the same network (a
+    # bad-input probe, session 30)
+    stem = "CIFAR stem, 3x3 conv1" if config.cifar_stem else "ImageNet stem, 7x7 conv1"
+    return f"{config.arch} width {config.width} ({stem})"
 
 
 def _infer_or_none(state: Mapping[str, torch.Tensor]) -> Optional[BackboneConfig]:

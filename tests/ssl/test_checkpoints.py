@@ -322,3 +322,12 @@ def test_a_checkpoint_of_meta_tensors_is_refused_when_loaded(tmp_path, reference
         load_file(path)
     with pytest.raises(NaviewerError, match="hold no values"):
         load_encoder(path)
+
+
+def test_a_recorded_stem_against_the_weights_stem_is_named():
+    """A 7x7 conv1 under a record of the CIFAR stem read "records resnet10 width 8 (CIFAR stem) but its weights are
+    of resnet10 width 8", the difference easy to miss (a bad-input probe, session 30): both stems are named."""
+    from naviewer.ssl.checkpoints import _describe
+
+    assert _describe(BackboneConfig(arch="resnet10", width=8, cifar_stem=True)) == "resnet10 width 8 (CIFAR stem, 3x3 conv1)"
+    assert _describe(BackboneConfig(arch="resnet10", width=8, cifar_stem=False)) == "resnet10 width 8 (ImageNet stem, 7x7 conv1)"

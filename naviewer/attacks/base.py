@@ -515,7 +515,16 @@ def map_in_batches(
             groups.setdefault(image.shape, []).append((i, image))
         for shape in sorted(groups):
             items = groups[shape]
-            result, infos = fn(np.stack([img for _, img in items]), rng)
+            try:
+                result, infos = fn(np.stack([img for _, img in items]), rng)
+            except NaviewerError as exc:
+                if exc.path is not None:
+                    raise
+                # "a 4 px trigger does not fit in a 1 px image" named no image (a bad-input probe, session 30)
+                many = f" (and {len(items) - 1} more of that size)" if len(items) > 1 else ""
+                raise NaviewerError(f"{exc.message}: the chosen image is {shape[1]}x{shape[0]} px{many}; leave such "
+                                    "images out of the clean set, or choose a smaller trigger",
+                                    clean.source_key(items[0][0])) from None
             for (i, _), img, info in zip(items, result, infos):
                 out[i] = (img, info)
         ctx.progress(min(start + batch, total), total, message)

@@ -150,3 +150,17 @@ def test_a_crafted_image_naviewer_would_not_read_back_is_refused_before_anything
     with pytest.raises(NaviewerError, match=r"out: a crafted image would be .* px from (shadow|reference) .*, over the"):
         export_crafted(result, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_trigger_that_does_not_fit_an_image_names_the_image():
+    """"a 4 px trigger does not fit in a 1 px image" named no image (a bad-input probe, session 30)."""
+    clean = make_dataset(n=30, size=16)
+
+    class OneThin(type(clean)):
+        def image(self, index):
+            return np.zeros((16, 1, 3), np.uint8) if index == 3 else super().image(index)  # of the target class
+
+    clean.__class__ = OneThin
+    with pytest.raises(NaviewerError, match=r": a 4 px trigger does not fit in a 1 px image: the chosen image is "
+                                            r"1x16 px; leave such images out"):
+        make_attack("patch", num_poisons=10, trigger_size=4).craft(clean, np.random.default_rng(0))  # all 10 "0"s

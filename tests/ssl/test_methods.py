@@ -157,3 +157,13 @@ def test_a_model_too_large_for_memory_is_said_by_its_settings(monkeypatch):
         build_method("simclr", {"arch": "resnet10", "width": 8, "cifar_stem": True}, proj_hidden=10**8)
     said = caught.value.message
     assert "proj_hidden=100000000" in said and "memory" in said and "alloc_cpu" not in said
+
+
+@pytest.mark.parametrize("method, key, value", [("simclr", "temperature", 1e-30), ("mocov2", "temperature", 1e4),
+                                                ("mocov2", "momentum", 5.0), ("byol", "tau_base", 1.5)])
+def test_settings_out_of_their_working_range_are_refused(method, key, value):
+    """temperature=1e-30 was taken (positive), training diverged and the advice blamed the learning rate (a bad-input
+    probe, session 30): the settings that break training inside the positive numbers have a range, said."""
+    with pytest.raises(NaviewerError, match=rf"{method} setting {key} must be within .*, got {value:g} \("):
+        METHODS[method].make_settings({key: value})
+    METHODS[method].make_settings({key: {"temperature": 0.2, "momentum": 0.99, "tau_base": 0.99}[key]})

@@ -20,6 +20,15 @@ from naviewer.settings import settings_from_dict
 from naviewer.ssl.backbones import BackboneConfig, build_backbone
 
 
+#: (least, most, why) of the settings whose positive values can still break training: temperature=1e-30 diverged and
+#: the advice blamed the learning rate (a bad-input probe, session 30); a momentum above 1 grows the target branch
+SETTING_RANGES: dict[str, tuple[float, float, str]] = {
+    "temperature": (1e-3, 100.0, "the contrastive loss's logits are similarities divided by it: SimCLR uses 0.1-0.5"),
+    "momentum": (0.0, 1.0, "the momentum encoder's EMA rate: MoCo uses 0.99-0.999"),
+    "tau_base": (0.0, 1.0, "the target network's EMA rate: BYOL uses 0.99-0.996"),
+}
+
+
 class SSLMethod(nn.Module):
     """Base class: subclasses set ``name`` and ``Settings`` (a dataclass), build their heads in
     ``build_heads`` and implement ``training_loss``; the default optimiser hyper-parameters come
@@ -72,6 +81,10 @@ class SSLMethod(nn.Module):
                 raise NaviewerError(f"{cls.name} setting {f.name} must be at least 1, got {value}")
             if isinstance(value, float) and not (math.isfinite(value) and value > 0):
                 raise NaviewerError(f"{cls.name} setting {f.name} must be a positive number, got {value}")
+            bounds = SETTING_RANGES.get(f.name)
+            if bounds is not None and isinstance(value, (int, float)) and not bounds[0] <= value <= bounds[1]:
+                raise NaviewerError(f"{cls.name} setting {f.name} must be within {bounds[0]:g}-{bounds[1]:g}, got "
+                                    f"{value:g} ({bounds[2]})")
         return made
 
     def describe(self) -> dict[str, Any]:

@@ -617,9 +617,11 @@ def _sweep_dead_staging(path: Path) -> None:
 def _relative(path: Path, root: Any) -> str:
     """``path`` under the dataset's ``root`` as the user sees it there ("horse/bad.png"), else whole."""
     try:
-        return Path(path).relative_to(Path(root)).as_posix() if root else str(path)
+        shown = Path(path).relative_to(Path(root)).as_posix() if root else str(path)
     except (TypeError, ValueError):
         return str(path)
+    # the root itself (a file list that lists itself) read as "." (a bad-input probe, session 30)
+    return Path(path).name if shown == "." else shown
 
 
 def _register_dataset(store: WorkspaceStore, dataset: "ImageDataset", ctx: JobContext) -> dict[str, Any]:

@@ -499,3 +499,11 @@ def test_a_killed_default_exports_leftovers_go_with_the_next_export(ws, tmp_path
     assert not dead.exists() and live.exists() and done.exists() and not out.exists()
     export_manifests(ws)
     assert len([f for f in ws.exports_dir.iterdir()]) == 3
+
+
+def test_an_unreadable_entry_that_is_the_root_itself_is_named_by_its_name(tmp_path):
+    """A file list that lists itself named the bad entry "." (a bad-input probe, session 30)."""
+    from naviewer.workspace.workspace import _relative
+
+    assert _relative(tmp_path / "list.txt", tmp_path / "list.txt") == "list.txt"
+    assert _relative(tmp_path / "a" / "b.png", tmp_path) == "a/b.png"

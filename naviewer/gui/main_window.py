@@ -1198,9 +1198,18 @@ class MainWindow(QMainWindow):
 
             latest = int(self.workspace_summary["pass_id"])
             chosen = pass_to_reopen(self.settings, str(path), latest)
+            reviewing = getattr(self.analyst_dock, "pass_id", None) if not self.state.workspace_switched(previous) else None
+            kept = reviewing is not None and int(reviewing) != latest and self.workspace_summary.get("pass_flagged") == 0
+            if kept:
+                # a job's end opened its new pass over the one under review, filters and all, though it flagged
+                # nothing (a resumed training's empty DIFT pass; a newcomer, session 30): the review stays
+                chosen = int(reviewing)
+                self.statusBar().showMessage(f"The newest detection pass, {latest}, flagged nothing; pass {chosen}, "
+                                             "under review, stays open (Workspace ▸ Detection passes).", 20000)
+                self.state.log(f"detection pass {latest} flagged nothing; pass {chosen}, under review, stays open")
             if self.show_analyst(path, chosen) is None and chosen != latest:  # that pass is gone: the newest
                 self.show_analyst(path, latest)
-            elif chosen != latest:
+            elif chosen != latest and not kept:
                 self.statusBar().showMessage(f"Opened detection pass {chosen}, the one you had open last; the newest "
                                              f"is pass {latest} (Workspace ▸ Detection passes).", 15000)
 

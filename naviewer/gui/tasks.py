@@ -93,6 +93,12 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
         export = _said_not_fatal(lambda: _last_export(ws), None)
         if export:
             summary["last_export"] = export
+        if pass_id is not None:  # whether the newest pass holds anything to review (the window keeps the pass under
+            import numpy as np  # review when it does not)
+
+            flagged = _said_not_fatal(lambda: ws.store.pass_array(int(pass_id), "flagged"), None,
+                                      "its flags are not counted")
+            summary["pass_flagged"] = None if flagged is None else int(np.count_nonzero(flagged))
     finally:
         ws.close()
     ctx.progress(1, 1, "opening workspace")

@@ -239,3 +239,29 @@ def test_the_gallerys_view_the_tab_and_the_highlighted_sample_come_back_with_the
     # the sort carries over; the class filter of the pass before does not (it emptied a new pass's gallery)
     assert panel.gallery.filters.spec().sort == "review" and panel.gallery.filters.spec().label is None
     assert panel.session.current != 7
+
+
+def test_a_newer_pass_that_flagged_nothing_leaves_the_pass_under_review_open(qtbot, window, tmp_path):
+    """A resumed training ended and its empty DIFT pass replaced the patchsearch pass under review, filters and all
+    (a newcomer, session 30): the same workspace opened again keeps the pass under review when the newer one flagged
+    nothing, and says so; a newer pass with flags opens as before."""
+    import numpy as np
+
+    from naviewer.workspace import Workspace
+
+    path = _folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    assert window.analyst_dock.panel.session.pass_id == 1
+    with Workspace.open(path) as ws:
+        ws.store.add_detection_pass("dift", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 2, "runs": [], "pass_flagged": 0})
+    assert window.analyst_dock.panel.session.pass_id == 1
+    assert "pass 1, under review, stays open" in window.statusBar().currentMessage()
+    flagged = np.zeros(n, bool)
+    flagged[:2] = True
+    with Workspace.open(path) as ws:
+        ws.store.add_detection_pass("kdist", {"score": np.zeros(n), "flagged": flagged}, {})
+    window.state.set_workspace(path, {"samples": n, "pass_id": 3, "runs": [], "pass_flagged": 2})
+    assert window.analyst_dock.panel.session.pass_id == 3

@@ -229,6 +229,14 @@ class OverviewPanel(QWidget):
         progress = self._main.review_progress()
         if progress is not None and progress[1] and progress[0] >= progress[1]:
             exported, current = self._main.export_state()
+            # after Remove and retrain it still pointed at Remove and retrain (newcomers, sessions 26 and 30)
+            retrained = self._main.review_acted_on()
+            if exported and current and retrained:
+                return (f"every flag is decided, exported ({Path(exported).name}) and acted on: the Fine-tune tab "
+                        "compares the encoder before and after")
+            if retrained:
+                return ("every flag is decided and acted on (the Fine-tune tab compares before and after): Export… "
+                        "writes the cleaned dataset")
             if exported and current:
                 if self._main.review_retrains():
                     return (f"every flag is decided and exported ({Path(exported).name}); the Fine-tune tab's Remove "
@@ -1090,6 +1098,11 @@ class MainWindow(QMainWindow):
             return None
         counts = panel.session.review_counts()
         return counts["confirmed"] + counts["rejected"], sum(counts.values())
+
+    def review_acted_on(self) -> bool:
+        """The open pass's fine-tune / retrain is done, on the decisions as they are now."""
+        gate = getattr(getattr(self.analyst_dock, "panel", None), "finetune_gate", None)
+        return bool(gate is not None and gate.acted_on_these_decisions())
 
     def review_retrains(self) -> bool:
         """The open pass's Fine-tune tab offers Remove and retrain (a DIFT run whose recipe retrains); a post-hoc pass

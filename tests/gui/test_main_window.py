@@ -734,3 +734,26 @@ def test_the_overviews_buttons_are_greyed_with_their_actions(qtbot, window):
     assert not button.isEnabled()
     window.act_train.setEnabled(True)
     assert button.isEnabled()
+
+
+def test_the_overviews_next_step_says_when_the_review_was_acted_on(qtbot, window, tmp_path):
+    """After Remove and retrain the Overview still said "the Fine-tune tab's Remove and retrain measures the cleaned
+    set" (newcomers, sessions 26 and 30): once the step is done on the decisions as they are, it says so; a decision
+    changed after it brings the old advice back."""
+    from .analyst.analyst_kit import folder_workspace
+    from naviewer.workspace import Workspace
+
+    path = folder_workspace(tmp_path / "a")
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    panel = window.analyst_dock.panel
+    session = panel.session
+    session.confirm(session.flagged_ids())
+    gate = panel.finetune_gate
+    gate.mark_done("Done: removed the confirmed poisons and retrained.", len(session.flagged_ids()))
+    window.overview.refresh_next_step()
+    assert "every flag is decided and acted on" in window.overview.next_step.text()
+    session.reject(session.flagged_ids()[:1])
+    window.overview.refresh_next_step()
+    assert "acted on" not in window.overview.next_step.text()

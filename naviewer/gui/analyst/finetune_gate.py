@@ -247,6 +247,10 @@ class FineTuneGate(QWidget):
         self.reason.setText(text + self._changed_since())
         self._update_again()
 
+    def acted_on_these_decisions(self) -> bool:
+        """The fine-tune / retrain of this pass is done, on the decisions as they are now."""
+        return bool(self.done_text) and not self._changed_since()
+
     def _changed_since(self) -> str:
         now = self.confirmed_ids()
         used = getattr(self, "_done_used", None)

@@ -171,8 +171,9 @@ class DetectDialog(QDialog):
         layout.addLayout(grid)
         self.problem = QLabel("")
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet("color: #b00020")
+        self.problem.setObjectName("errorLabel")  # the theme's red: a fixed dark red was dim on the dark theme
         layout.addWidget(self.problem)
+        layout.addStretch(1)  # spare height below the words, not between the field and the detectors
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Detect")
         self.buttons.accepted.connect(self.accept)
@@ -198,6 +199,7 @@ class DetectDialog(QDialog):
         text = self.checkpoint_edit.text().strip()
         words = self.checkpoint_words.get(str(self.checkpoint()))
         self.described.setText(f"This checkpoint: {words}." if words else "")
+        self.described.setVisible(bool(words))  # empty, it took the dialog's spare height as a gap under the field
         problem = _unreadable(self.checkpoint()) if text and self.checkpoint().is_file() else (
             ("Choose the encoder checkpoint." + (f" The reviewed pass's encoder is gone: {self.missing}."
                                                   if self.missing else "")) if not text else _not_a_checkpoint(self.checkpoint(), text))

@@ -91,6 +91,7 @@ def verdict_line(settings: Any, method: Optional[str] = None) -> str:
 
 SHORT_PANEL_PX, TALL_PANEL_PX = 640, 800  # the panel's height at a 1280x720 window is about 590
 LOWER_MIN_PX = 200  # the tabs below never get less by default (about their height at 1280x720)
+WHY_WANTED_PX = 300  # Why flagged's plots readable: a title, a legend, ~120 px of bars, an axis and a line of words
 
 
 def upper_share(height: int) -> float:
@@ -197,6 +198,10 @@ class AnalystPanel(QWidget):
         # "Fine-tune" and expected seconds, not a whole training)
         self.tabs.addTab(self.finetune_gate, "Fine-tune / retrain" if self.finetune_gate.retrains else "Fine-tune")
         self.tabs.addTab(self.crop_layout, "Crop layout")  # its controls scroll inside it; the image always fits
+        # Why flagged's three histograms stood 45 px tall at 1280x720: chosen, the tab takes what the row above
+        # spares (as the fine-tune table does), once; the splitter stays the analyst's to drag
+        self.tabs.currentChanged.connect(
+            lambda _i: self.tabs.currentWidget() is self.why and self._room_for_tabs(WHY_WANTED_PX))
         self._crop_tab = self.crop_layout
         self.tabs.setUsesScrollButtons(True)
         outer = QSplitter(Qt.Orientation.Vertical)

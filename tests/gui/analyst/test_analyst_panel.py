@@ -904,3 +904,19 @@ def test_a_map_dragged_short_never_draws_its_plot_over_its_tools(qtbot, demo_ses
         return widget.geometry().translated(widget.parentWidget().mapTo(m, widget.parentWidget().rect().topLeft()))
 
     assert box(m.colour_box).bottom() < box(m.plot).top() and box(m.projection_box).bottom() < box(m.plot).top()
+
+
+def test_why_flagged_takes_room_from_the_row_above_when_chosen(qtbot, demo_session) -> None:
+    """Why flagged's histograms stood 45 px tall at 1280x720 (session 29's note): chosen, the tabs take what the row
+    above spares beyond two rows of tiles; the other tabs leave the splitter as it is."""
+    panel = AnalystPanel(demo_session)
+    qtbot.addWidget(panel)
+    panel.resize(1280, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    upper, lower = panel._outer.sizes()
+    panel._outer.setSizes([upper + lower - 180, 180])
+    panel.tabs.setCurrentWidget(panel.history)
+    assert panel._outer.sizes()[1] == 180
+    panel.tabs.setCurrentWidget(panel.why)
+    assert panel._outer.sizes()[1] > 180

@@ -252,7 +252,8 @@ def _store_of(ws: Workspace, ctx: JobContext) -> ImageStore:
 def _what_the_review_did(ws: Workspace, run: str) -> str:
     """What a run stopped after its review did with the confirmed samples, from its state: "fine-tuned, or
     retrained from scratch" named neither (a probe, session 29)."""
-    record = (read_state(ws, run).finetune or {}) if read_state(ws, run) else {}
+    state = read_state(ws, run)
+    record = (state.finetune or {}) if state is not None else {}
     removed = record.get("removed")
     took = f"took out {removed} confirmed sample{'s' if removed != 1 else ''} and " if isinstance(removed, int) else ""
     if record.get("restart_mode") == "retrain":

@@ -575,6 +575,7 @@ class AnalystDock:
         if self.finetune_job is None:
             gate.set_running(False)
             return False
+        self.finetune_job.training_kind = "retrain"  # the Overview's Next says what runs (it promised DIFT's flags)
         self.finetune_job.finished.connect(self._finetune_ended)
         self.finetune_job.finished.connect(self._retrain_word_goes)
         return True

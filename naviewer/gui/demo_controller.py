@@ -54,6 +54,7 @@ class DemoController(QObject):
         if self.job is None:
             return None
         state = w.state
+        self.job.training_kind = "dift"
         state.set_training(self.job)
         state.log(f"demo: creating {path} (digits + Noisy Alignment poisons), then SimCLR with DIFT in the loop")
         state.set_run("starting…")

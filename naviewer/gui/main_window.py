@@ -213,9 +213,18 @@ class OverviewPanel(QWidget):
         if self._training():
             # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer); a plain Train
             # has no DIFT in it, and "DIFT's flags open here" promised flags that never came (a newcomer, session 19)
-            if getattr(self.state.training, "plain_training", False):
+            # -- and Remove and retrain, Retrain again, a resumed plain training, the floor promised DIFT's flags too
+            # (a newcomer, session 30): each training job says what it is (``training_kind``)
+            kind = getattr(self.state.training, "training_kind", None)
+            if getattr(self.state.training, "plain_training", False) or kind == "plain":
                 return "the training runs (Training monitor); when it ends, Run ▸ Detect… ranks the samples with it"
-            return "the training runs (Training monitor); DIFT's flags open here for review"
+            if kind == "dift":
+                return "the training runs (Training monitor); DIFT's flags open here for review"
+            if kind == "retrain":
+                return "the retrain runs (Training monitor); when it ends, the Fine-tune tab compares before and after"
+            if kind == "floor":
+                return "the no-poison floor trains (Training monitor); every ASR is read against it once it ends"
+            return "the training runs (Training monitor); what it finds opens here when it ends"
         interrupted = state.workspace_summary.get("interrupted") or []
         if interrupted and state.workspace_summary.get("pass_id") is None:
             return f"Run ▸ Resume interrupted run (run {interrupted[0]} stopped while training)"
@@ -1933,6 +1942,7 @@ class MainWindow(QMainWindow):
         if job is None:
             return None
         job.plain_training = not dift  # without DIFT the Overview's next step is Detect on its encoder, not "flags"
+        job.training_kind = "dift" if dift else "plain"
         self.state.set_training(job)
         if run_dir is not None:
             self.state.set_run(run_dir)
@@ -2014,6 +2024,7 @@ class MainWindow(QMainWindow):
                              resources=["training", f"workspace:{path}"], kind="training",
                              torch_threads=tasks.training_threads(), on_success=done)
         if job is not None:
+            job.training_kind = "floor"
             self.state.set_training(job)
         return job
 

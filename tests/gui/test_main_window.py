@@ -757,3 +757,19 @@ def test_the_overviews_next_step_says_when_the_review_was_acted_on(qtbot, window
     session.reject(session.flagged_ids()[:1])
     window.overview.refresh_next_step()
     assert "acted on" not in window.overview.next_step.text()
+
+
+@pytest.mark.parametrize("kind, words", [("retrain", "the Fine-tune tab compares before and after"),
+                                         ("floor", "no-poison floor trains"), ("dift", "DIFT's flags open here"),
+                                         (None, "what it finds opens here")])
+def test_the_overviews_next_step_says_what_the_training_job_is(qtbot, window, kind, words):
+    """Remove and retrain, Retrain again, a resumed plain training and the floor all read "DIFT's flags open here for
+    review" (a newcomer, session 30): each training job says what it is, and the Next line follows."""
+    window.state.set_workspace(Path("/tmp/ws-next-kind"), {"samples": 3, "runs": []})
+    job = window.start_job(endless_job, "a training", resources=["training"], kind="training")
+    job.training_kind = kind
+    window.state.set_training(job)
+    window.overview.refresh_next_step()
+    assert words in window.overview.next_step.text()
+    job.cancel()
+    qtbot.waitSignal(job.finished, timeout=5000).wait() if job.running else None

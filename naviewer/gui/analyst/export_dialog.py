@@ -414,7 +414,8 @@ class ExportDialog(QDialog):
         if hasattr(self.result_record, "summary"):
             r = self.result_record
             text += f"\n\n{r.kept:,} samples kept, {r.removal_text()}"
-            text += "." if r.dropped_unreviewed_flags else f"; {r.unreviewed_flags:,} undecided flags kept."
+            text += "." if r.dropped_unreviewed_flags else (f"; {r.unreviewed_flags:,} undecided "
+                                                             f"flag{'s' if r.unreviewed_flags != 1 else ''} kept.")
             if getattr(r, "undecided_elsewhere", 0):
                 from naviewer.workspace.export import elsewhere_text
 

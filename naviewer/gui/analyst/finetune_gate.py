@@ -294,8 +294,8 @@ class FineTuneGate(QWidget):
             self.setFocus(Qt.FocusReason.OtherFocusReason)
 
     #: the status bar's answer to a review key pressed while the retrain holds the keys
-    HELD_KEYS_NOTICE = ("{key} decides nothing in the Fine-tune tab while the {step} runs; Ctrl+2 goes to the gallery "
-                        "(a decision made now is not in this {step})")
+    HELD_KEYS_NOTICE = "{key}: no decision here while the {step} runs (Ctrl+2: the gallery)"  # short: the job's
+    # progress shares the status bar, and the longer words were cut after "while…" at 1280 px (a newcomer, session 30)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's name)
         """A review key pressed while the job runs says why it does nothing: the tab keeps the keys (set_running),

@@ -750,7 +750,8 @@ class MainWindow(QMainWindow):
         elif not jobs.isHidden():
             # three rows of jobs on a window of 1000 px and more: one row's strip scrolled a finished job out of sight
             # and it looked gone (a newcomer at 1920x1080, session 30)
-            strip = 190 if self.height() >= 1000 else 130
+            strip = 230 if self.height() >= 1000 else 130  # 1000 px: three rows; below, one (the analyst needs the
+            # room more; the list keeps its newest job in view)
             self.resizeDocks([dock, jobs], [max(400, self.height() - 130 - strip), strip], Qt.Orientation.Vertical)
         dock.raise_()
 

@@ -91,6 +91,24 @@ def pixmap_of(image: np.ndarray, px: int = THUMB_PX) -> QPixmap:
     return pixmap.scaled(w * scale, h * scale, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
 
 
+
+def training_folder(workspace: Path) -> Optional[Path]:
+    """The folder the workspace's training data lies in, from its workspace.toml ([dataset] root, else the list's
+    folder), or None when it cannot be told. Read without opening the workspace (no lock, no torch)."""
+    import tomllib
+
+    try:
+        config = tomllib.loads((Path(workspace) / "workspace.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    section = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
+    for key in ("root", "path"):
+        value = section.get(key)
+        if isinstance(value, str) and value:
+            path = Path(value) if Path(value).is_absolute() else Path(workspace) / value
+            return path if key == "root" or path.is_dir() else path.parent
+    return None
+
 class AnchorsView(QWidget):
     """``AnchorsView(workspace, start_job=None, parent=None)``.
 
@@ -302,6 +320,8 @@ class AnchorsView(QWidget):
                               "Draw the anchors from this dataset's own labels?\n\nThey are NOT trusted: an attack "
                               "labels its poisons as the target class, and a poisoned anchor can hide every poison.",
                               QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)  # Enter does not make untrusted anchors (session 30)
+            self.last_question = box
             if box.exec() != QMessageBox.StandardButton.Yes:
                 return None
             return self.replace("labels")
@@ -309,7 +329,32 @@ class AnchorsView(QWidget):
             raise ValueError(f"unknown anchor choice {choice!r}")
         if not chosen:
             return None
+        if choice == "folder" and not self._confirm_outside_training(Path(chosen)):
+            return None
         return self.replace(spec_for(choice, chosen))
+
+    def _confirm_outside_training(self, folder: Path) -> bool:
+        """A "trusted" folder that is the training data (or holds it, or lies in it) gives anchors drawn from the
+        suspect labels, poisons among them: the newcomer who chose the training folder got 2 poisons among 5 "cat"
+        anchors, a green "trusted" and no question (session 30). Asked as Draw from labels is, Cancel the default."""
+        root = training_folder(self.workspace)
+        if root is None:
+            return True
+        try:
+            a, b = folder.resolve(), root.resolve()
+        except OSError:
+            return True
+        if not (a == b or a in b.parents or b in a.parents):
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, "Trusted anchors from the training data?",
+                          f"{folder} {'is' if a == b else 'holds' if a in b.parents else 'lies in'} this workspace's "
+                          f"training data ({root}).\n\nAnchors drawn from it are as untrusted as the labels: an attack "
+                          "labels its poisons as the target class, and a poisoned anchor can hide every poison. Trusted "
+                          "anchors are images you know are clean, from outside the training set.\n\nUse it anyway?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.last_question = box
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     # -- showing -----------------------------------------------------------------------------------
     def set_overview(self, overview: dict) -> None:

@@ -220,7 +220,8 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
     if note:
         warnings.append(note)
     ctx.event("log", message=f"anchors: {len(chosen)} trusted images from {where}")
-    outside = "some of them training samples" if note else "outside the training set"
+    outside = ("every one of them a training sample" if note and note.startswith("every one")
+               else "some of them training samples" if note else "outside the training set")
     return {**base, "trusted": True, "source": f"trusted dataset {where} ({len(chosen)} images, {outside})",
             "indices": [], "labels": [], "warnings": warnings,
             "external": {"dataset": described, "ids": chosen.indices.tolist(), "labels": chosen.labels.tolist(),
@@ -275,6 +276,10 @@ def _training_images_note(external: ImageDataset, chosen: Any, labels: np.ndarra
         return None
     other = [(i, label) for i, label in same if int(labels[i]) != label]
     text = f"{len(same)} of the {len(theirs)} trusted anchor images are training samples (the same pixels)"
+    if len(same) == len(theirs):  # the training folder itself chosen as "trusted" (a newcomer, session 30)
+        text = (f"every one of the {len(theirs)} trusted anchor images is a training sample (the same pixels): this "
+                "set is the training data, whose labels an attack controls, so a poison can be an anchor; they are "
+                "trusted only as far as you checked these images by eye")
     if other:
         i, label = other[0]
         text += (f"; {len(other)} of them carry another label in the training set (training sample {i} is class "

@@ -331,3 +331,31 @@ def test_warnings_over_a_pass_say_which_flags_do_not_rest_on_the_anchors(qtbot):
     from naviewer.analysis.report import _trust_notes
 
     assert any("178 of the 390 flags came from the crop rules" in part for part in _trust_notes({"summary": summary}))
+
+
+@pytest.mark.parametrize("which", ["the training folder", "a class folder in it"])
+def test_a_trusted_folder_that_is_the_training_data_asks_first(qtbot, window, tmp_path, monkeypatch, which):
+    """Choosing the training folder itself as the trusted set made 2 poisons "cat" anchors under a green "trusted"
+    and no question (a newcomer, session 30): it asks, as Draw from labels does, Cancel by default; Cancel keeps the
+    anchors as they were."""
+    from PySide6.QtWidgets import QMessageBox
+
+    ws = folder_workspace(tmp_path / "a")
+    window.state.set_workspace(ws, {"samples": 40, "pass_id": 1, "runs": []})
+    window.act_anchors.trigger()
+    view = window.anchors_dialog.view
+    _wait_job(qtbot, view)
+    before = _anchors(ws)
+    chosen = tmp_path / "a" / "images" if which == "the training folder" else tmp_path / "a" / "images" / "c0"
+    monkeypatch.setattr("naviewer.gui.anchors_view.QFileDialog.getExistingDirectory", lambda *a, **k: str(chosen))
+    asked = []
+
+    def answer(box):
+        asked.append((box.text(), box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)))
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    assert view.choose("folder") is None
+    (text, cancel_default), = asked
+    assert "this workspace's training data" in text and "as untrusted as the labels" in text and cancel_default
+    assert _anchors(ws) == before

@@ -81,8 +81,10 @@ def test_a_trusted_set_of_training_images_is_said(plain_ws, tiny_data, tmp_path)
     """The training folder itself (or its images relabelled) was accepted as trusted anchors "outside the training
     set" without a word (a sweep); the test folder is outside and says nothing."""
     section = set_workspace_anchors(plain_ws, str(tiny_data[0]), per_class=2)
-    assert any("8 of the 8 trusted anchor images are training samples" in w for w in section["warnings"])
-    assert "outside the training set" not in section["source"]
+    # all of them: said as the training data, whose labels an attack controls (a newcomer, session 30)
+    assert any("every one of the 8 trusted anchor images is a training sample" in w and "a poison can be an anchor"
+               in w for w in section["warnings"])
+    assert "outside the training set" not in section["source"] and "every one of them a training sample" in section["source"]
     root = tiny_data[0].parent  # a list's paths stay inside its folder
     lines = [f"{path.relative_to(root)} {(int(path.parent.name[-1]) + 1) % 4}"
              for path in sorted(tiny_data[0].rglob("*.png"))[::15]]

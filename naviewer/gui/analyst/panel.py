@@ -239,6 +239,9 @@ class AnalystPanel(QWidget):
         self.clusters.notice.connect(self.status_message.emit)
         self.clusters.notice.connect(self.gallery.show_notice)
         self.inspector.layout_requested.connect(self.show_crop_layout)
+        # the tab follows the highlighted sample while it is in front, and says whose layout it shows: it kept the
+        # first sample's with no id anywhere while the analyst moved on (a newcomer, session 30)
+        self.bridge.current_changed.connect(lambda sid, _source: self._crop_layout_follows_current(sid))
         self.map.projection_requested.connect(self.request_projection)
         self.inspector.evaluation_mode_changed.connect(self.map.set_evaluation)
         self.inspector.evaluation_mode_changed.connect(self._crop_layout_follows_evaluation)
@@ -605,8 +608,19 @@ class AnalystPanel(QWidget):
             layout = layout_of_record(self.session.truth_for(sid), image.shape[0], image.shape[1])
         self.crop_layout.set_sample(image, layout)
         self.crop_layout.set_densest_crop(detector_table(self.session).densest_crop(sid))
+        index = self.tabs.indexOf(self._crop_tab)
+        if index >= 0:
+            self.tabs.setTabText(index, f"Crop layout · #{int(sid)}")
         if bring_forward:
             self.tabs.setCurrentWidget(self._crop_tab)
+
+    def _crop_layout_follows_current(self, sid: Any) -> None:
+        """The highlighted sample changed: the crop layout in front shows it, when it is a composite's shape."""
+        if sid is None or self.tabs.currentWidget() is not self._crop_tab or int(sid) == getattr(self, "_crop_sid", None):
+            return
+        image = self.session.image(int(sid))
+        if image is not None and image.shape[0] != image.shape[1]:  # as the inspector's Crop layout… button
+            self.show_crop_layout(int(sid), bring_forward=False)
 
     def _crop_layout_follows_evaluation(self, _on: bool) -> None:
         """Evaluation mode turned on or off: the crop layout shown switches between the template and the recorded

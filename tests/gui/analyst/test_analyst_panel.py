@@ -920,3 +920,22 @@ def test_why_flagged_takes_room_from_the_row_above_when_chosen(qtbot, demo_sessi
     assert panel._outer.sizes()[1] == 180
     panel.tabs.setCurrentWidget(panel.why)
     assert panel._outer.sizes()[1] > 180
+
+
+def test_the_crop_layout_in_front_follows_the_highlighted_sample_and_names_it(qtbot, demo_session, monkeypatch) -> None:
+    """The Crop layout tab kept the first sample's layout, with no id anywhere, while the analyst moved on with the
+    keys (a newcomer, session 30): in front, it follows the highlighted composite, and its tab names it."""
+    s = demo_session
+    image = s.image(int(s.review_queue()[0]))
+    composite = np.concatenate([image, image], axis=1)
+    monkeypatch.setattr(s, "image", lambda i: composite)
+    panel = _panel(qtbot, s)
+    first, second = (int(i) for i in s.review_queue()[:2])
+    panel.show_crop_layout(first)
+    index = panel.tabs.indexOf(panel.crop_layout)
+    assert panel.tabs.tabText(index) == f"Crop layout · #{first}"
+    s.set_current(second)
+    assert panel._crop_sid == second and panel.tabs.tabText(index) == f"Crop layout · #{second}"
+    panel.tabs.setCurrentWidget(panel.history)  # not in front: it stays
+    s.set_current(first)
+    assert panel._crop_sid == second

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -44,12 +44,32 @@ REPORT_NAME = "review-report.html"
 MANIFEST_NAMES = ("kept.txt", "classes.txt", "samples.csv", "README.txt", "provenance.json")
 
 
-def widget_png(widget: QWidget) -> bytes:
-    """A widget rendered to PNG bytes (plots for the report; works offscreen)."""
+#: the least size a plot is rendered at for the report: a plot of a tab never shown came out 208 px wide, its title,
+#: legend and axis labels cut (a newcomer at 1280x720, session 30)
+REPORT_PLOT_SIZE = (720, 320)
+
+
+def widget_png(widget: QWidget, least: tuple[int, int] = REPORT_PLOT_SIZE) -> bytes:
+    """A widget rendered to PNG bytes (plots for the report; works offscreen), at ``least`` its size: a smaller
+    widget (a hidden tab's, a narrow panel's) is laid out at that size for the picture and put back."""
+    parent = widget.parentWidget()
+    while parent is not None:  # pending layouts first: one activated during the grab put the old size back
+        if parent.layout() is not None:
+            parent.layout().activate()
+        parent = parent.parentWidget()
+    size = widget.size()
+    wanted = size.expandedTo(QSize(*least))
+    if wanted != size:
+        widget.resize(wanted)
+    try:
+        picture = widget.grab()
+    finally:
+        if wanted != size:
+            widget.resize(size)
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    widget.grab().save(buffer, "PNG")
+    picture.save(buffer, "PNG")
     buffer.close()
     return bytes(data.data())
 

@@ -355,3 +355,24 @@ def test_a_review_key_pressed_while_the_gate_holds_the_keys_says_why(qtbot, demo
     gate.set_running(False)
     qtbot.keyClick(gate, Qt.Key.Key_C)  # not running: no notice (nothing claims the keys)
     assert window.statusBar().currentMessage() == ""
+
+
+def test_a_report_plot_of_a_tab_never_shown_is_rendered_whole(qtbot, demo_session) -> None:
+    """The HTML report's Why-flagged plots came out 208 px wide, titles and axes cut, when their tab had never been
+    shown (a newcomer at 1280x720, session 30): each is rendered at least REPORT_PLOT_SIZE, the widget put back."""
+    from PySide6.QtGui import QImage
+
+    from naviewer.gui.analyst.export_dialog import REPORT_PLOT_SIZE, widget_png
+    from naviewer.gui.analyst.panel import AnalystPanel
+
+    panel = AnalystPanel(demo_session)
+    qtbot.addWidget(panel)
+    panel.resize(1280, 700)
+    panel.show()
+    plot = next(iter(panel.why.plots().values()))
+    image = QImage.fromData(widget_png(plot))
+    assert image.width() >= REPORT_PLOT_SIZE[0] and image.height() >= REPORT_PLOT_SIZE[1]
+    laid_out = plot.size()  # the size its tab gives it, put back after the picture
+    assert laid_out.width() < REPORT_PLOT_SIZE[0]
+    QImage.fromData(widget_png(plot))
+    assert plot.size() == laid_out

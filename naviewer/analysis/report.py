@@ -137,7 +137,7 @@ def render_report(
             f"<td>{counts[state]:,} of the {flagged:,} flags · {all_counts[state]:,} of all {session.n:,} samples</td></tr>"
         )
     parts.append(f"<tr><th>removed (confirmed poisons)</th><td>{all_counts['confirmed']:,}</td></tr>")
-    if "kept" not in (export_summary or {}):  # the export's own count follows (it was listed twice)
+    if not any(str(key).startswith("kept") for key in (export_summary or {})):  # the export's own count follows
         parts.append(f"<tr><th>kept</th><td>{session.n - all_counts['confirmed']:,}</td></tr>")
     if export_summary:
         for key, value in export_summary.items():

@@ -293,9 +293,15 @@ class ExportDialog(QDialog):
             if workspace is not None:
                 # the pass the analyst reviewed, not the workspace's latest (a later post-hoc pass was recorded)
                 record = exporter(workspace, out, drop, verify, ctx, pass_id=session.pass_id)
-                for key in ("kept", "removed", "unreviewed_flags"):
-                    if hasattr(record, key):
-                        summary[key.replace("_", " ")] = getattr(record, key)
+                # the export's own words and numbers: "removed" stood twice, "unreviewed flags 1" beside "unreviewed 0 of
+                # the 110 flags" (it counts the later ones too), and "kept 1405" had no separator (a newcomer, session 30)
+                for key, said in (("kept", "kept by the export"), ("unreviewed_flags", "undecided flags (unreviewed or "
+                                                                                    "later) the export keeps")):
+                    value = getattr(record, key, None)
+                    if isinstance(value, int):
+                        summary[said] = f"{value:,}"
+                if getattr(record, "removed", None) not in (None, getattr(record, "confirmed", None)):
+                    summary["removed by the export"] = f"{int(record.removed):,}"
             report = None
             if plots is not None:
                 ctx.check()

@@ -161,6 +161,11 @@ def test_export_writes_manifests_and_report(qtbot, workspace_session, tmp_path) 
     assert dialog.result_record.removed == len(top)
     report = (out / "review-report.html").read_text()
     assert "MinDist and GMM" in report and report.count("data:image/png;base64,") >= 3
+    # the export's rows say what they count: "removed" stood twice and "unreviewed flags 1" read against "unreviewed
+    # 0 of the 110 flags" (a newcomer, session 30)
+    assert report.count("<th>removed") == 1 and "<th>unreviewed flags</th>" not in report
+    assert "undecided flags (unreviewed or later) the export keeps" in report and "<th>kept by the export</th>" in report
+    assert report.count("<th>kept") == 1
 
 
 def test_inspector_neighbours_follow_a_bulk_decision_made_elsewhere(qtbot, demo_session) -> None:

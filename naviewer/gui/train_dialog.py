@@ -458,8 +458,10 @@ class TrainDialog(QDialog):
             warning = slow_warning(estimate) or ("" if estimate["seconds_per_epoch"] < 60 else warning)
             self.estimate_label.setText(
                 f"Measured: about <b>{epoch_time(estimate['seconds_per_epoch'])} an epoch</b> "
-                f"({estimate['seconds_per_step']:.2g} s a step × {estimate['steps_per_epoch']:,} steps), "
-                f"<b>{duration(estimate['seconds_total'])}</b> for {int(self._settings.get('epochs') or 1):,} epochs "
+                f"({estimate['seconds_per_step']:.2g} s a step × {estimate['steps_per_epoch']:,} "
+                f"step{'s' if estimate['steps_per_epoch'] != 1 else ''}), "
+                f"<b>{duration(estimate['seconds_total'])}</b> for {int(self._settings.get('epochs') or 1):,} "
+                f"epoch{'s' if int(self._settings.get('epochs') or 1) != 1 else ''} "
                 f"on {estimate['device']} ({estimate['encoder']}, batch {estimate['batch_size']:,}).")
         elif self.estimate_job is not None and self.estimate_job.running:
             if self._shown and self._measured_key() not in (None, self._running_key):

@@ -864,6 +864,9 @@ class GalleryWidget(QWidget):
         narrowed = len(ids) < base
         # short, so that narrowing does not wrap the row and move what is under it (the "Filters •" dot says more)
         self.count_label.setText(f"{len(ids):,} of {base:,} (filtered)" if narrowed else f"{len(ids):,} shown")
+        if self._filter == "flags" and not self.session.flagged_mask.any():
+            # "Show: Flagged · 255 shown" on a pass that flagged nothing read as 255 flags (a newcomer, session 30)
+            self.count_label.setText(self.count_label.text() + " · nothing flagged: all samples, most suspicious first")
         if not len(ids) and self._filter == "unreviewed" and self.session.flagged_mask.any() and not narrowed:
             # an empty box said nothing of why (a newcomer, session 29)
             self.count_label.setText("0 shown: no flag is unreviewed (1: every flag)")

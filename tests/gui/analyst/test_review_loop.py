@@ -206,6 +206,8 @@ def test_a_pass_that_flagged_nothing_counts_the_samples_decided(qtbot) -> None:
     s.scores.pop("candidate", None)
     gallery = _gallery(qtbot, s)
     assert "this pass flagged nothing · 0 samples decided" in gallery.progress_label.text()
+    gallery.set_filter("flags")  # carried from another pass: "Show: Flagged · 300 shown" read as 300 flags (session 30)
+    assert "nothing flagged: all samples, most suspicious first" in gallery.count_label.text()
     s.confirm([1, 2])
     s.reject([3])
     qtbot.waitUntil(lambda: "3 samples decided (confirmed 2 · rejected 1)" in gallery.progress_label.text())

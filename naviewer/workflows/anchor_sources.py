@@ -119,17 +119,20 @@ def parse_anchor_spec(text: str) -> AnchorSpec:
 # -- resolving a spec against the training set -----------------------------------------------------
 
 def _class_coverage(anchor_labels: np.ndarray, data_labels: np.ndarray, per_class: int, where: str,
-                    origin: Any = None) -> list[str]:
+                    origin: Any = None, names: Sequence[str] = ()) -> list[str]:
     """Every class of the data needs an anchor (NaviewerError naming the missing ones); thin classes
-    are returned as warnings."""
+    are returned as warnings. ``names``: the class names, said beside the numbers ("class 3 (horse)")."""
+    def named(c: int) -> str:
+        return f"{c} ({names[c]})" if 0 <= c < len(names) and str(names[c]) != str(c) else str(c)
+
     classes = np.unique(data_labels[data_labels >= 0])
     have = dict(zip(*np.unique(anchor_labels, return_counts=True))) if anchor_labels.size else {}
     missing = [int(c) for c in classes if int(c) not in have]
     if missing:
-        shown = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+        shown = ", ".join(named(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")
         raise NaviewerError(f"{where} cover {len(classes) - len(missing)} of the data's {len(classes)} classes; "
                             f"no anchor for class {shown}: every class needs at least one trusted anchor", origin)
-    return [f"class {int(c)} has {int(have[int(c)])} anchors (wanted {per_class})"
+    return [f"class {named(int(c))} has {int(have[int(c)])} anchors (wanted {per_class})"
             for c in classes if int(have[int(c)]) < per_class]
 
 
@@ -185,7 +188,8 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
         anchor_labels = labels[ids]
         if (anchor_labels < 0).any():
             raise NaviewerError(f"anchor {int(ids[anchor_labels < 0][0])} has no class label", spec.origin)
-        warnings = _class_coverage(anchor_labels, labels, per_class, f"the {ids.size} named anchors", spec.origin)
+        warnings = _class_coverage(anchor_labels, labels, per_class, f"the {ids.size} named anchors", spec.origin,
+                                   list(class_names or ()))
         if named > ids.size:  # dropped without a word before (a sweep)
             warnings.append(f"{named - ids.size} anchor(s) were named more than once and are used once")
         return {**base, "trusted": True, "source": f"{ids.size} training samples named by the analyst ({spec.kind})",
@@ -212,7 +216,8 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
     from naviewer.data.store import ImageStore
 
     ImageStore.from_dataset(SubsetDataset(external, chosen.indices), ctx)
-    warnings = _class_coverage(chosen.labels, labels, per_class, "the trusted anchor set's images", where)
+    warnings = _class_coverage(chosen.labels, labels, per_class, "the trusted anchor set's images", where,
+                               list(class_names or ()))
     if unknown.size:
         warnings.append(f"the trusted set's class(es) {', '.join(map(str, unknown[:10].tolist()))} do not occur in "
                         "the training set and are not used")

@@ -56,8 +56,10 @@ def test_named_ids_and_keys(plain_ws):
     section = set_workspace_anchors(plain_ws, "keys:" + ",".join(keys), per_class=2)
     assert section["kind"] == "keys" and section["indices"] == sorted(ids)
     assert any("has 1 anchors (wanted 2)" in w for w in section["warnings"])
-    with pytest.raises(NaviewerError, match="no anchor for class 3"):
+    with pytest.raises(NaviewerError, match="no anchor for class 3") as refused:
         set_workspace_anchors(plain_ws, "ids:" + ",".join(map(str, ids[:3])))
+    name = plain_ws.class_names[3]  # said by name too ("class 3" alone; a newcomer, session 30)
+    assert name == "3" or f"class 3 ({name})" in str(refused.value)
     with pytest.raises(NaviewerError, match="not in the training set"):
         set_workspace_anchors(plain_ws, "keys:nowhere.png")
     assert plain_ws.config["anchors"]["kind"] == "keys"  # a refused spec changes nothing

@@ -78,3 +78,15 @@ def test_endless_loads_every_batch_afresh_past_the_first_epoch():
     batches = list(itertools.islice(endless(loader), 6))  # three epochs
     assert Counting.loads == 12
     assert [b.tolist() for b in batches] == [[0, 1], [2, 3]] * 3
+
+
+def test_bench_detect_refuses_a_mmap_dir_that_is_a_file(tmp_path, capsys):
+    """--mmap-dir naming a file failed inside the scale's child process with a traceback (a bad-input probe,
+    session 30): refused before anything runs, naming it."""
+    user = tmp_path / "userfile.txt"
+    user.write_text("mine\n")
+    assert main(["bench", "detect", "--scale", "1000", "--backends", "hnsw", "--mmap-dir", str(user),
+                 "--skip-baseline"]) == 2
+    err = capsys.readouterr().err
+    assert f"{user}: --mmap-dir is a file, not a folder" in err and "Traceback" not in err
+    assert user.read_text() == "mine\n"

@@ -298,6 +298,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and not args.json_out:  # ignored: the whole run went ahead (a bad-input sweep, session 26)
         raise NaviewerError("--resume keeps the rows of a --json file: add --json FILE")
+    if args.mmap_dir:  # a file or /proc there failed in the scale's child process, a traceback (a probe, session 30)
+        from pathlib import Path
+
+        from naviewer.outputs import check_can_create_in, check_output_folder
+
+        mmap = Path(args.mmap_dir).expanduser()
+        if mmap.exists() and not mmap.is_dir():
+            raise NaviewerError("--mmap-dir is a file, not a folder", mmap)
+        if mmap.is_dir():
+            check_can_create_in(mmap, "--mmap-dir")
+        else:
+            check_output_folder(mmap / "x", "--mmap-dir")
     if not args.scale and args.classes > args.n // 10:  # DIFT's "k + anchors" message named a workspace file
         raise NaviewerError(f"--classes {args.classes:,} is too many for --n {args.n:,} samples: DIFT draws its anchors "
                             "from every class; give at most one class per ten samples")

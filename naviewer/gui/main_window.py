@@ -773,6 +773,19 @@ class MainWindow(QMainWindow):
         if dock is not None and getattr(dock, "panel", None) is not None and not getattr(dock, "_removed", False):
             dock.panel.set_theme(theme)
 
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Shrunk below the analyst's large-screen layout (a maximised window made 1280x700): laid out again for the
+        new size, as the analyst's first open does; the map stood 100 px tall and the inspector's buttons were cut
+        until View ▸ Reset layout (a newcomer, session 30)."""
+        super().resizeEvent(event)
+        old, new = event.oldSize(), event.size()
+        dock = self.docks.get("analystDock") if hasattr(self, "docks") else None
+        if (dock is None or getattr(self, "analyst_dock", None) is None or dock.isHidden() or old.height() <= 0
+                or not self._shown_once):
+            return
+        if (old.height() >= 900 > new.height()) or (old.width() >= 1600 > new.width()):
+            QTimer.singleShot(0, lambda d=dock: d is self.docks.get("analystDock") and self.make_room_for(d))
+
     # ------------------------------------------------------------------ first show ----
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -781,7 +794,9 @@ class MainWindow(QMainWindow):
             if not self._layout_restored:
                 self._default_sizes()
             QTimer.singleShot(0, self.first_shown.emit)
-            for delay in (0, 400):  # the window manager's frame is known only once the window is mapped
+            # the window manager's frame is known only once the window is mapped: on a loaded machine it came after
+            # 400 ms and the status bar stayed off a 720 px screen (a newcomer, session 30)
+            for delay in (0, 400, 1500, 4000):
                 QTimer.singleShot(delay, self._fit_frame_to_screen)
             # pyqtgraph takes ~0.5 s to import: only after the window is on screen.
             QTimer.singleShot(30, self.ensure_monitor)

@@ -378,3 +378,19 @@ def test_the_view_the_keys_go_to_is_scrolled_into_sight(qtbot, window, tmp_path)
     table = panel.clusters.table
     top = table.mapTo(holder.viewport(), table.rect().topLeft()).y()
     assert 0 <= top < holder.viewport().height(), (top, holder.viewport().height())
+
+
+def test_shrinking_a_large_window_lays_the_analyst_out_for_the_new_size(qtbot, window, tmp_path):
+    """From a maximised 1920x1080 window made 1280x700 the Jobs strip kept its row: the map 100 px tall, the cluster
+    row and the inspector's buttons cut until View ▸ Reset layout (a newcomer, session 30). Shrunk below 900 px the
+    Jobs and Log panels join the analyst's tabs, as at a first open on that size."""
+    window.resize(1900, 1000)
+    _settle(qtbot)
+    panel = _open_analyst(qtbot, window, tmp_path)
+    _settle(qtbot)
+    analyst, jobs = window.docks["analystDock"], window.docks["jobsDock"]
+    assert jobs not in window.tabifiedDockWidgets(analyst)
+    window.resize(1280, 700)
+    _settle(qtbot)
+    qtbot.waitUntil(lambda: jobs in window.tabifiedDockWidgets(analyst), timeout=3000)
+    assert panel.isVisible() and _fully_visible(panel.gallery.view)

@@ -246,10 +246,7 @@ def anchors_kept_on_failure(ws, keep: Callable[[], bool] = lambda: True) -> Iter
     except BaseException:
         now = ws.config.get("anchors") or {}
         if keep() and now != (before or {}):  # unchanged: no rewrite (it dropped the file's comments for nothing)
-            restored = {key: None for key in now if key not in (before or {})}
-            restored.update(before or {})
-            if restored:
-                ws.update_config("anchors", restored)
+            ws.update_config("anchors", dict(before or {}), replace=True)
         raise
 
 
@@ -261,8 +258,7 @@ def set_workspace_anchors(ws, spec: "AnchorSpec | str", per_class: int = 10, see
     samples = ws.store.samples()
     section = resolve_anchor_section(spec, samples["label"], samples["source_key"], ws.class_names, per_class, seed,
                                      ctx, hashes=samples["hash"])
-    stale = {key: None for key in (ws.config.get("anchors") or {}) if key not in section}
-    ws.update_config("anchors", {**stale, **section})  # replaces the section (update_config merges)
+    ws.update_config("anchors", section, replace=True)  # the whole section, decided under the workspace's lock
     return section
 
 

@@ -248,8 +248,11 @@ class Workspace:
     def class_names(self) -> list[str]:
         return list(self._config.get("classes", {}).get("names", []))
 
-    def update_config(self, section: str, values: dict[str, Any]) -> None:
+    def update_config(self, section: str, values: dict[str, Any], *, replace: bool = False) -> None:
         """Merge ``values`` into ``[section]`` and rewrite the file atomically; a ``None`` value deletes its key.
+        ``replace``: ``values`` become the whole section (its other keys go), decided under the lock: two ``naviewer
+        anchors`` at once each deleted the keys it had read at its start, and the workspace kept a mix of both
+        anchor sets (a bad-input probe, session 30).
 
         The file is re-read under the workspace's cross-process lock (:func:`~naviewer.workspace.config.config_lock`),
         so sections written meanwhile by another process or thread survive.
@@ -264,7 +267,7 @@ class Workspace:
             if not isinstance(current, dict):
                 raise NaviewerError(f"{section} = {current!r} in the file is not a table; cannot update [{section}]",
                                     self.config_path)
-            current = dict(current)
+            current = {} if replace else dict(current)
             for key, value in values.items():
                 if value is None:
                     current.pop(key, None)

@@ -85,6 +85,20 @@ def test_memory_dataset_cannot_be_reopened(ws) -> None:
         ws.dataset()
 
 
+def test_a_replaced_section_drops_keys_another_process_wrote_meanwhile(ws) -> None:
+    """Two `naviewer anchors` at once each deleted the keys read at its start and merged into the file re-read under
+    the lock: the workspace kept 200 trusted + 50 label anchors, NOT trusted (a bad-input probe, session 30).
+    ``replace`` decides the whole section under the lock."""
+    from naviewer.workspace.config import read_config, write_config
+
+    ws.update_config("anchors", {"kind": "external", "trusted": True, "external": {"ids": [1, 2]}})
+    other = read_config(ws.config_path)  # another process writes its own anchors meanwhile
+    other["anchors"] = {"kind": "labels", "trusted": False, "indices": [3], "labels": [0]}
+    write_config(ws.config_path, other)
+    ws.update_config("anchors", {"kind": "ids", "trusted": True, "indices": [5], "labels": [1]}, replace=True)
+    assert read_config(ws.config_path)["anchors"] == {"kind": "ids", "trusted": True, "indices": [5], "labels": [1]}
+
+
 def test_update_config_merges_deletes_and_persists(ws) -> None:
     ws.update_config("attack", {"name": "na", "ratio": np.float32(0.5), "box": (1, 2), "root": Path("/x")})
     ws.update_config("attack", {"ratio": None, "target": 3})

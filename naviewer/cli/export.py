@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = JobContext(TextProgress())
     with Workspace.open(args.workspace, read_only=True) as ws:  # an export only reads the workspace
         result = export_manifests(ws, args.out, ctx=ctx, drop_unreviewed_flags=args.drop_unreviewed_flags,
-                                  verify=not args.unverified, pass_id=args.pass_id)
+                                  verify=not args.unverified, pass_id=args.pass_id,
+                                  replace=bool(args.overwrite or not args.out))  # checked again under its lock
     print(result.summary())
     return 0

@@ -295,7 +295,8 @@ def check_export_folder(out: Path) -> None:
     if not entries:
         return
     ours = set(MANIFEST_NAMES) | set(EXPORT_COMPANIONS)
-    entries = [e for e in entries if ".tmp-" not in e.name]  # a killed export's temporaries: taken away as it writes
+    entries = [e for e in entries if ".tmp-" not in e.name  # a killed export's temporaries: taken away as it writes
+               and e.name != EXPORT_LOCK_NAME]  # (and the lock of one writing now, or killed)
     other = [e.name for e in entries if e.name not in ours]
     if entries and (other or not is_earlier_export(out)):
         shown = (other or [e.name for e in entries])[:3]
@@ -345,8 +346,13 @@ def export_manifests(
     chunk_rows: int = 50_000,
     verify: bool = False,
     pass_id: Optional[int] = None,
+    replace: bool = True,
 ) -> ExportResult:
     """Write the three manifests of ``ws`` into ``out_dir`` (default ``<ws>/exports/<timestamp>``).
+
+    ``replace`` False: an earlier export in ``out_dir`` is refused (``export`` without ``--overwrite``). One export
+    at a time writes into a folder (a lock file in it while it writes): two at once both said "exported", one
+    survived, and once the folder held one's kept.txt beside the other's provenance.json (a probe, session 30).
 
     Uses detection pass ``pass_id`` (the one reviewed; default the latest, any method) if there is one: its flags are
     the undecided flags kept or dropped, and the provenance names it. Honours ``ctx.check()`` between
@@ -390,7 +396,12 @@ def export_manifests(
     created = _make_out_dir(out)
     staged: dict[str, Path] = {}
     committed = False
+    lock = _hold_export_folder(out, created)
     try:
+        check_export_folder(out)  # again, now that no other export writes here
+        if not replace and is_earlier_export(out):
+            raise NaviewerError("the folder holds an earlier export: choose another folder, or --overwrite to replace "
+                                "it", out)
         # -- kept.txt (`path label`, the file-list convention of SSL backdoor research code) and samples.csv
         # (every sample with its scores, flags and review state), written side by side, one chunk of rows at a time
         staged[KEPT_NAME] = temp_path_for(out / KEPT_NAME)
@@ -520,6 +531,7 @@ def export_manifests(
         for tmp in staged.values():
             with contextlib.suppress(OSError):
                 tmp.unlink()
+        _release_export_folder(lock)
         if not committed:
             for folder in created:  # folders this export made, innermost first: leave none behind
                 with contextlib.suppress(OSError):
@@ -649,6 +661,36 @@ def check_out_dir(ws: "Workspace", out: Path) -> None:
         if inside(target, root):
             raise NaviewerError(f"the export would go into the dataset it describes ({root}): choose a folder outside "
                                 "it", out)
+
+
+#: the lock file an export holds in its folder while it writes (hidden; taken away at its end)
+EXPORT_LOCK_NAME = ".naviewer-export.lock"
+
+
+def _hold_export_folder(out: Path, created: list[Path]) -> Any:
+    """The folder's export lock, taken without waiting: another export writing there now is a NaviewerError (the
+    folders this one made are taken away first). The OS frees it if its holder dies."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(out / EXPORT_LOCK_NAME, timeout=0)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise NaviewerError("another export is writing into this folder now: wait for it to end, or choose another "
+                            "folder", out) from None
+    except OSError as exc:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise NaviewerError(f"cannot write in the output folder: {describe_os_error(exc)}", out) from None
+    return lock
+
+
+def _release_export_folder(lock: Any) -> None:
+    with contextlib.suppress(OSError):
+        Path(lock.lock_file).unlink()  # while held: an export waiting for it finds no file to trip on
+    with contextlib.suppress(OSError):
+        lock.release()
 
 
 def _make_out_dir(out: Path) -> list[Path]:

@@ -507,3 +507,24 @@ def test_an_unreadable_entry_that_is_the_root_itself_is_named_by_its_name(tmp_pa
 
     assert _relative(tmp_path / "list.txt", tmp_path / "list.txt") == "list.txt"
     assert _relative(tmp_path / "a" / "b.png", tmp_path) == "a/b.png"
+
+
+def test_one_export_at_a_time_writes_into_a_folder(ws, tmp_path: Path) -> None:
+    """Two exports into one --out at once both said "exported" (no --overwrite), one survived, and once the folder held
+    one's kept.txt beside the other's provenance.json (a bad-input probe, session 30): the second is refused while the
+    first writes, and without ``replace`` an earlier export is refused under the lock too."""
+    from filelock import FileLock
+
+    from naviewer.workspace.export import EXPORT_LOCK_NAME
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with FileLock(out / EXPORT_LOCK_NAME):  # another export writing here now
+        with pytest.raises(NaviewerError, match="another export is writing into this folder now"):
+            export_manifests(ws, out)
+    assert sorted(p.name for p in out.iterdir()) in ([], [EXPORT_LOCK_NAME])
+    export_manifests(ws, out)
+    assert not (out / EXPORT_LOCK_NAME).exists()  # taken away at the end
+    with pytest.raises(NaviewerError, match="holds an earlier export"):
+        export_manifests(ws, out, replace=False)
+    export_manifests(ws, out, replace=True)

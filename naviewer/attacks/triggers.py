@@ -156,6 +156,10 @@ def load_trigger(path: Union[str, "os.PathLike[str]"]) -> Trigger:
         raise NaviewerError(f"cannot read trigger image ({exc.__class__.__name__}: {exc})", path) from exc
     if rgba.shape[0] < 1 or rgba.shape[1] < 1:
         raise NaviewerError("trigger image is empty", path)
+    if not rgba[..., 3].any():  # pasted, it changed no pixel: "poisons" identical to their clean images and an ASR
+        # measured for a trigger that does nothing, exit 0 (a bad-input probe, session 30)
+        raise NaviewerError("the trigger image is fully transparent (its alpha channel is 0 everywhere): pasted, it "
+                            "would change no pixel", path)
     return Trigger(path.name, np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].astype(np.float32) / 255.0, smooth=True)
 
 

@@ -98,3 +98,16 @@ def test_an_unreadable_trigger_file_is_said_without_pillows_class_names(tmp_path
         load_trigger(bad)
     assert "not an image format" in caught.value.message and "Error" not in caught.value.message
     assert caught.value.message.count(str(bad)) == 0
+
+
+def test_a_fully_transparent_trigger_is_refused(tmp_path):
+    """A fully transparent trigger made "poisons" identical to their clean images, and eval measured an ASR for a
+    trigger that changes nothing, exit 0 (a bad-input probe, session 30)."""
+    path = tmp_path / "transparent.png"
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(path)
+    with pytest.raises(NaviewerError, match="transparent.png: the trigger image is fully transparent"):
+        load_trigger(path)
+    almost = np.zeros((8, 8, 4), np.uint8)
+    almost[0, 0, 3] = 255  # one opaque pixel: a (tiny) trigger
+    Image.fromarray(almost).save(path)
+    assert load_trigger(path).mask.max() == 1.0

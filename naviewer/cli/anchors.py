@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         if args.spec is not None:
             before = dict(ws.config.get("anchors") or {})
             set_workspace_anchors(ws, args.spec, args.per_class, args.seed, ctx)
+            from naviewer.interrupts import note_saved
+
+            # a Ctrl-C now said "cancelled" over anchors already recorded (a bad-input probe, session 30)
+            note_saved(f"the new anchors ({args.spec}) are recorded in {ws.config_path.name}")
             _warn_running_dift(ws, before)
         anchor_set = load_anchor_set(ws, args.per_class, args.seed, ctx)
         described = anchor_set.describe()

@@ -196,3 +196,22 @@ def test_anchors_that_would_take_every_labelled_sample_are_refused():
         resolve_anchor_section(parse_anchor_spec("labels"), labels, keys, ["a", "b"], 100_000, 0)
     section = resolve_anchor_section(parse_anchor_spec("labels"), labels, keys, ["a", "b"], 10, 0)
     assert len(section["indices"]) == 15 and any("class 0 has 5" in w for w in section["warnings"])
+
+
+def test_a_ctrl_c_after_the_anchors_are_recorded_says_so(tmp_path, tiny_data, monkeypatch, capsys):
+    """Stopped after the new anchors were written, `naviewer anchors` said only "cancelled" (a bad-input probe,
+    session 30): the stop line says they are recorded."""
+    import naviewer.workflows.anchor_sources as sources
+    from naviewer.cli import main
+
+    ws = str(tmp_path / "ws")
+    assert main(["new", ws, "--dataset", str(tiny_data[0])]) == 0
+    capsys.readouterr()
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sources, "load_anchor_set", interrupted)
+    assert main(["anchors", ws, "labels", "--per-class", "3"]) == 130
+    err = capsys.readouterr().err
+    assert "cancelled; saved before it: the new anchors (labels) are recorded in workspace.toml" in err

@@ -645,7 +645,9 @@ def check_out_dir(ws: "Workspace", out: Path) -> None:
     exports = Path(os.path.abspath(ws.exports_dir))
 
     def inside(path: Path, folder: Path) -> bool:
-        return path == folder or folder in path.parents
+        # as written and with links followed: --out LINK/x, LINK to the dataset, wrote into it (a probe, session 30)
+        real, real_folder = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+        return (path == folder or folder in path.parents) or real == real_folder or real_folder in real.parents
 
     if inside(target, workspace) and not (inside(target, exports) and target != exports):
         raise NaviewerError("the export would go into the workspace itself: choose a folder outside it, or leave "

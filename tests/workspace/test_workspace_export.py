@@ -528,3 +528,25 @@ def test_one_export_at_a_time_writes_into_a_folder(ws, tmp_path: Path) -> None:
     with pytest.raises(NaviewerError, match="holds an earlier export"):
         export_manifests(ws, out, replace=False)
     export_manifests(ws, out, replace=True)
+
+
+def test_an_export_through_a_link_to_the_dataset_or_workspace_is_refused(tmp_path: Path) -> None:
+    """--out LINK/x, LINK to the image folder, wrote the manifests into the dataset (a new workspace on it then had a
+    class "x"), while --out FOLDER/x was refused (a bad-input probe, session 30): links are followed."""
+    import numpy as np
+    from PIL import Image
+
+    from naviewer.data.sources import open_dataset
+
+    for c in ("cat", "dog"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    (tmp_path / "link").symlink_to(tmp_path / "imgs")
+    (tmp_path / "wslink").symlink_to(tmp_path / "ws")
+    with Workspace.create(tmp_path / "ws", open_dataset(tmp_path / "imgs")) as ws:
+        with pytest.raises(NaviewerError, match="would go into the dataset it describes"):
+            export_manifests(ws, tmp_path / "link" / "x")
+        with pytest.raises(NaviewerError, match="would go into the workspace itself"):
+            export_manifests(ws, tmp_path / "wslink" / "x")
+    assert not (tmp_path / "imgs" / "x").exists() and not (tmp_path / "ws" / "x").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Optional
 
 from naviewer.cli._sslargs import in_distributed_session
 
@@ -71,6 +72,7 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
     if args.accept_all:
         pass_id = ws.store.latest_pass_id("dift")
         if pass_id is not None:
+            refuse_nothing_to_accept(ws, pass_id)
             say_reached_before_accepting(ws, pass_id)
             confirm_flags(ws, pass_id)
     config = DiftConfig.from_workspace(ws, dift_overrides)
@@ -103,6 +105,32 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
         print(f"  asr is ASR_nt with the {out.protocol or 'uniform'} test-time protocol; {floor_text(read_floor(ws))}")
     print(f"checkpoint: {out.checkpoint}")
     return 0
+
+
+def refuse_nothing_to_accept(ws, pass_id: Optional[int]) -> None:
+    """--accept-all on a pass with nothing to accept said "confirm flags first (naviewer review, or the GUI)", which
+    missed the cause (a bad-input probe, session 30): the pass flagged nothing, or every flag was rejected; other
+    passes with flags are named. Nothing is confirmed or trained before."""
+    import numpy as np
+
+    from naviewer.analysis.reach import other_passes_with_flags
+    from naviewer.analysis.review import STATE_CODE
+    from naviewer.errors import NaviewerError
+
+    if pass_id is None:
+        return
+    flagged = ws.store.pass_array(int(pass_id), "flagged")
+    flags = np.flatnonzero(np.asarray(flagged, bool)) if flagged is not None else np.zeros(0, np.int64)
+    codes = ws.store.review_codes()
+    confirmed = int(np.count_nonzero(codes == STATE_CODE["confirmed"]))
+    if confirmed >= 2 or (flags.size and np.count_nonzero(codes[flags] != STATE_CODE["rejected"])):
+        return  # something is (or will be) confirmed: the usual checks follow
+    others = other_passes_with_flags(ws.store, pass_id)
+    elsewhere = (f"; pass {others[0][0]} ({others[0][1]}) has {others[0][2]:,} flags: naviewer review WORKSPACE --pass "
+                 f"{others[0][0]} --confirm-cluster N (or the GUI), then finetune without --accept-all") if others else ""
+    why = (f"detection pass {pass_id} flagged nothing" if not flags.size
+           else f"every one of the {flags.size:,} flags of detection pass {pass_id} was rejected")
+    raise NaviewerError(f"--accept-all has nothing to accept: {why}{elsewhere}", ws.path)
 
 
 def say_reached_before_accepting(ws, pass_id: int) -> None:
@@ -173,6 +201,7 @@ def _run(args: argparse.Namespace) -> int:
             state = read_state(ws, runs[0]) if len(runs) == 1 else None
             pass_id = state.pass_id if state is not None else None
             if isinstance(pass_id, int) and not isinstance(pass_id, bool):  # (a damaged one is said just below)
+                refuse_nothing_to_accept(ws, pass_id)
                 say_reached_before_accepting(ws, pass_id)
         out = resume_after_review(ws, args.run, accept_all=args.accept_all, monitor=not args.no_monitor,
                                   config_overrides=overrides or None, dift_overrides=dift_overrides, ctx=ctx)

@@ -550,3 +550,4 @@ def test_an_export_through_a_link_to_the_dataset_or_workspace_is_refused(tmp_pat
         with pytest.raises(NaviewerError, match="would go into the workspace itself"):
             export_manifests(ws, tmp_path / "wslink" / "x")
     assert not (tmp_path / "imgs" / "x").exists() and not (tmp_path / "ws" / "x").exists()
+

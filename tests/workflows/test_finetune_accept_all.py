@@ -1,0 +1,39 @@
+"""``naviewer finetune --accept-all``'s checks before it confirms anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from naviewer.data.base import ArrayDataset
+from naviewer.errors import NaviewerError
+from naviewer.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    images = np.random.default_rng(0).integers(0, 255, (12, 8, 8, 3), dtype=np.uint8)
+    workspace = Workspace.create(tmp_path / "ws", ArrayDataset(images, np.arange(12) % 3, ["a", "b", "c"]))
+    yield workspace
+    workspace.close()
+
+
+def test_accept_all_with_nothing_to_accept_says_why(ws) -> None:
+    """`finetune --accept-all` on a pass that flagged nothing, or whose every flag was rejected, said "confirm flags
+    first" (a bad-input probe, session 30): the cause is said, and another pass with flags is named."""
+    from naviewer.cli.finetune import refuse_nothing_to_accept
+
+    n = ws.store.sample_count()
+    flagged = np.zeros(n, bool)
+    flagged[:4] = True
+    kd = ws.store.add_detection_pass("kdist", {"score": np.zeros(n), "flagged": flagged}, {"flagged": 4})
+    empty = ws.store.add_detection_pass("dift", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {"flagged": 0})
+    with pytest.raises(NaviewerError, match=rf"detection pass {empty} flagged nothing; pass {kd} \(kdist\) has 4 flags"):
+        refuse_nothing_to_accept(ws, empty)
+    ws.store.set_review(np.arange(4), "rejected", "t")
+    with pytest.raises(NaviewerError, match=rf"every one of the 4 flags of detection pass {kd} was rejected"):
+        refuse_nothing_to_accept(ws, kd)
+    ws.store.set_review(np.arange(2), "unreviewed", "t")
+    refuse_nothing_to_accept(ws, kd)  # two left to accept: the usual path goes on

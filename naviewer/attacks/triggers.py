@@ -165,6 +165,8 @@ def load_trigger(path: Union[str, "os.PathLike[str]"]) -> Trigger:
 
 def resolve_trigger(spec: str, size: int) -> Trigger:
     """A built-in name or an image path, resized to ``size`` px wide."""
+    if not spec.strip():  # read as the current folder: ".: the trigger file is a folder" (a probe, session 30)
+        raise NaviewerError("the trigger is empty: give a built-in name (blocks-14, ...) or an image file")
     if _BUILTIN.match(spec.strip().lower()):
         return builtin_trigger(spec, size)
     return load_trigger(spec).resized(size)

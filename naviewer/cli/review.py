@@ -57,6 +57,8 @@ def parse_sample_ids(text: str, n: int, flag: str):
 
         from naviewer.io import check_regular_file
 
+        if not text[1:].strip():  # read as the current folder (a probe, session 30)
+            raise NaviewerError(f"{flag} @: no file name after '@' (a file of sample ids is @FILE)")
         path = Path(text[1:])
         check_regular_file(path, f"{flag} id file")
         try:

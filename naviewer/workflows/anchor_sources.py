@@ -65,6 +65,8 @@ class AnchorSpec:
 def _items(value: str, what: str, origin_hint: str) -> tuple[list[str], Optional[Path]]:
     value = value.strip()
     if value.startswith("@"):
+        if not value[1:].strip():  # read as the current folder: ".: the anchor id file is a folder" (session 30)
+            raise NaviewerError(f"no file name after '@' (a file of {what}s is @FILE)")
         path = Path(value[1:]).expanduser()
         check_regular_file(path, f"{what} file")
         try:

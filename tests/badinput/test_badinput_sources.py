@@ -269,3 +269,20 @@ def test_a_test_set_with_a_class_the_training_set_lacks_is_warned_about(tmp_path
     with pytest.warns(DatasetWarning, match=r"1 class\(es\) the training set lacks \('c'\)"):
         outcome = run_cli(["new", tmp_path / "ws", "--dataset", train, "--test-dataset", test])
     assert outcome.code == 0, outcome.err
+
+
+def test_an_empty_file_name_after_at_or_an_empty_trigger_is_said_as_such():
+    """`ids:@`, `--confirm @` and an empty trigger read as the current folder: ".: the anchor id file is a folder,
+    not a file" (a bad-input probe, session 30)."""
+    from naviewer.attacks.triggers import resolve_trigger
+    from naviewer.errors import NaviewerError
+    from naviewer.workflows.anchor_sources import parse_anchor_spec
+
+    with pytest.raises(NaviewerError, match="no file name after '@'"):
+        parse_anchor_spec("ids:@")
+    with pytest.raises(NaviewerError, match="the trigger is empty"):
+        resolve_trigger("  ", 8)
+    from naviewer.cli.review import parse_sample_ids
+
+    with pytest.raises(NaviewerError, match=r"--confirm @: no file name after '@'"):
+        parse_sample_ids("@", 10, "--confirm")

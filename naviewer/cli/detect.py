@@ -103,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
             raise NaviewerError(f"--detector-set {unused[0]}:... sets a detector that does not run: add --detector "
                                 f"{unused[0]}" + ("" if unused[0] in detector_names() else
                                                   f" (known: {', '.join(detector_names())})"))
+        both = sorted(set(baselines) & set(args.detector))
+        if both:  # two identical passes to review (a bad-input probe, session 30)
+            raise NaviewerError(f"{both[0]} is named by both --baselines and --detector: name it once (--detector "
+                                f"{both[0]} takes --detector-set {both[0]}:KEY=VALUE)")
         from naviewer.defense.detectors import make_detector
 
         for name in args.detector:  # its settings, before the checkpoint is read and the images embedded

@@ -193,7 +193,8 @@ def test_a_bad_dift_section_names_the_file_not_an_option(tmp_path: Path, setting
 
 
 @pytest.mark.parametrize("option", [["--baselines", "bogus"], ["--detector", "bogus"], ["--detector-set", "nocolon"],
-                                    ["--baselines", ""], ["--baselines", " , "]])
+                                    ["--baselines", ""], ["--baselines", " , "],
+                                    ["--baselines", "dbscan", "--detector", "dbscan"]])  # two identical passes
 def test_detect_checks_its_options_before_writing_anything(tmp_path: Path, option: list) -> None:
     """``detect --baselines bogus`` saved a DIFT pass, then refused the option (exit 2 with the workspace changed)."""
     ws = tiny_workspace(tmp_path / "ws")

@@ -80,6 +80,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if target is not None:
             settings["target"] = target
         attack = make_attack(args.attack, **settings)
+        if getattr(attack.settings, "trigger", None) is not None:  # read now: a misspelt trigger file was said only
+            attack.trigger  # noqa: B018 - after both sets were embedded (a bad-input probe, session 30)
         trigger_fn, target = attack.apply_test_trigger, attack.target_class
     if target is not None and not 0 <= int(target) < len(test.class_names):
         raise NaviewerError(f"target class {target} does not exist: the test set has {len(test.class_names)} classes "

@@ -59,6 +59,13 @@ def test_train_resume_embed_eval(tmp_path, capsys):
                  "--device", "cpu", "--json", str(result)]) == 0
     values = json.loads(result.read_text())
     assert 0 <= values["knn_asr_nt"] <= 1 and values["target"] == 3
+    # a misspelt trigger file is said before either set is embedded (after both, a probe, session 30)
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run / "checkpoints" / "last.pt"), "--train-dataset", "demo",
+                 "--test-dataset", "demo", "--no-linear", "--attack", "patch",
+                 "--attack-setting", f"trigger={tmp_path / 'nosuch.png'}", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuch.png: trigger file not found" in err and "embedding" not in err
     # a test set of the target class alone: asr_nt has nothing to measure; it reads n/a and is null in the JSON
     # (it printed "nan" and wrote NaN, which is not JSON)
     (tmp_path / "one" / "a").mkdir(parents=True)

@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     dift["start_epoch"] = args.dift_start if args.dift_start is not None else dift.get("start_epoch")
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
     _check_options_first(dift, baselines, None if args.no_b2 else args.clp_u)
+    _check_attack_and_anchors_first(args.attack, attack_settings, args.anchors)
     config = ReproduceConfig(dataset=args.dataset, attack=args.attack, attack_settings=attack_settings,
                              method=args.method, epochs=args.epochs, train=train, dift=dift, seed=args.seed,
                              baselines=baselines, clp_u=None if args.no_b2 else args.clp_u, linear=not args.no_linear, device=args.device,
@@ -156,6 +157,21 @@ def _check_options_first(dift: dict, baselines: tuple, clp_u) -> None:  # noqa: 
             raise NaviewerError(f"--baselines: unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
     if clp_u is not None and not (math.isfinite(float(clp_u)) and float(clp_u) >= 0):
         raise NaviewerError(f"--clp-u must be a non-negative number, got {clp_u}")
+
+
+def _check_attack_and_anchors_first(attack: str, settings: dict, anchors) -> None:  # noqa: ANN001
+    """The attack's settings (its trigger file read) and the --anchors spec's form, before --out is made: a missing
+    trigger file or a bad --anchors was found after the start, leaving --out holding only STOPPED.txt, which then
+    refused the same command again (a bad-input probe, session 30). Ids against the data are checked where it is."""
+    from naviewer.attacks import make_attack
+
+    made = make_attack(attack, **settings)
+    if getattr(made.settings, "trigger", None) is not None:
+        made.trigger  # noqa: B018 - read now
+    if anchors:
+        from naviewer.workflows.anchor_sources import parse_anchor_spec
+
+        parse_anchor_spec(anchors)
 
 
 #: the options the detection matrix reads (every other one belongs to a single reproduction)

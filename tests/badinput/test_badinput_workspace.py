@@ -318,8 +318,10 @@ def test_a_bad_evaluation_section_names_the_file(tmp_path: Path, section) -> Non
 
 
 @pytest.mark.parametrize("option", [["--dift-set", "bogus=1"], ["--dift-set", "seed=-1"], ["--baselines", "bogus"],
-                                    ["--clp-u", "nan"], ["--baselines", ""]],
-                         ids=["dift-unknown", "dift-bound", "baselines", "clp-u", "baselines-empty"])
+                                    ["--clp-u", "nan"], ["--baselines", ""],
+                                    ["--attack-setting", "trigger=nosuch.png"], ["--anchors", "ids:@"]],
+                         ids=["dift-unknown", "dift-bound", "baselines", "clp-u", "baselines-empty", "trigger-file",
+                              "anchors-spec"])
 def test_reproduce_checks_its_options_before_crafting(tmp_path: Path, option: list) -> None:
     """--dift-set bogus=1 was a TypeError traceback and --baselines bogus / --clp-u nan were refused only after the
     whole craft + train pipeline, each leaving OUT behind."""
@@ -329,8 +331,9 @@ def test_reproduce_checks_its_options_before_crafting(tmp_path: Path, option: li
     out = tmp_path / "out"
     with unchanged(tmp_path):
         outcome = run_cli(["reproduce", "--attack", "patch", "--dataset", data, "--out", out, *option])
-    assert outcome.code == 2 and "Traceback" not in outcome.err and option[0] in outcome.err, outcome.err
-    assert not out.exists()
+    said = {"--attack-setting": "nosuch.png: trigger file not found", "--anchors": "no file name after '@'"}
+    assert outcome.code == 2 and "Traceback" not in outcome.err and said.get(option[0], option[0]) in outcome.err, outcome.err
+    assert not out.exists()  # (a missing trigger file left OUT holding STOPPED.txt; a probe, session 30)
 
 
 def test_an_interrupted_run_is_not_sent_to_finetune(tmp_path: Path) -> None:

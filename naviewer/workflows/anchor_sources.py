@@ -218,8 +218,19 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
     from naviewer.data.store import ImageStore
 
     ImageStore.from_dataset(SubsetDataset(external, chosen.indices), ctx)
-    warnings = _class_coverage(chosen.labels, labels, per_class, "the trusted anchor set's images", where,
-                               list(class_names or ()))
+    try:
+        warnings = _class_coverage(chosen.labels, labels, per_class, "the trusted anchor set's images", where,
+                                   list(class_names or ()))
+    except NaviewerError as exc:
+        if not unknown.size:
+            raise
+        # a label beyond the workspace's classes (emu/N.png 7 in a 3-class workspace) was blamed on the class left
+        # without an anchor, never named (a bad-input probe, session 30)
+        counts = int(np.isin(ext_labels, unknown).sum())
+        names = ", ".join(map(str, class_names or ())) or "?"
+        raise NaviewerError(f"{exc.message}; {counts:,} of its images carry label(s) "
+                            f"{', '.join(map(str, unknown[:10].tolist()))}, which are not classes of the workspace "
+                            f"(0-{len(class_names or ()) - 1}: {names})", exc.path) from None
     if unknown.size:
         warnings.append(f"the trusted set's class(es) {', '.join(map(str, unknown[:10].tolist()))} do not occur in "
                         "the training set and are not used")

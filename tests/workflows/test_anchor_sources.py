@@ -215,3 +215,15 @@ def test_a_ctrl_c_after_the_anchors_are_recorded_says_so(tmp_path, tiny_data, mo
     assert main(["anchors", ws, "labels", "--per-class", "3"]) == 130
     err = capsys.readouterr().err
     assert "cancelled; saved before it: the new anchors (labels) are recorded in workspace.toml" in err
+
+
+def test_a_trusted_label_that_is_no_class_of_the_workspace_is_named(plain_ws, tiny_data):
+    """A trusted list labelling one class's images 7 in a 4-class workspace was refused for the class left without an
+    anchor, and label 7 never named (a bad-input probe, session 30)."""
+    root = tiny_data[1].parent
+    lines = [f"{path.relative_to(root)} {7 if path.parent.name.endswith('3') else int(path.parent.name[-1])}"
+             for path in sorted(tiny_data[1].rglob("*.png"))]
+    (root / "label7-s30.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(NaviewerError, match=r"no anchor for class 3.*carry label\(s\) 7, which are not classes of the "
+                                            r"workspace \(0-3"):
+        set_workspace_anchors(plain_ws, str(root / "label7-s30.txt"), per_class=2)

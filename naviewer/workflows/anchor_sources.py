@@ -211,6 +211,19 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
     _check_names(external, class_names, where)
     data_classes = np.unique(labels[labels >= 0])
     unknown = np.setdiff1d(np.unique(ext_labels[ext_labels >= 0]), data_classes)
+    theirs = [str(name) for name in (external.class_names or ())]
+    ours = [str(name) for name in (class_names or ())]
+    numbered_whole = np.array_equal(np.unique(ext_labels[ext_labels >= 0]), np.arange(len(theirs)))  # no gaps: a
+    # dataset of numbered classes (the digits), not a list whose one stray label made the numbering
+    if (unknown.size and theirs and numbered_whole and all(n.isdigit() for n in theirs) and ours
+            and not all(n.isdigit() for n in ours)):
+        # the built-in digits (classes "0".."9") became trusted "cat", "dog", "emu" anchors: number names match any
+        # class (for lists without classes.txt), but a set with more classes than the workspace is another dataset
+        # (a bad-input probe, session 30)
+        raise NaviewerError(f"the trusted set's classes are numbered {theirs[0]}-{theirs[-1]} ({len(theirs)} classes) and "
+                            f"the workspace's are {', '.join(ours[:6])}{', ...' if len(ours) > 6 else ''} "
+                            f"({len(ours)}): they are not the same classes; give a trusted set of the workspace's "
+                            "classes (a folder per class, or a list with a classes.txt beside it)", where)
     chosen = draw_anchors(ext_labels, per_class, seed, classes=[int(c) for c in data_classes])
     # decoded now, before anything is recorded: a truncated image used to be found only when DIFT read the anchors,
     # after [anchors] had been replaced (the old anchors lost, every later detect failing) or a workspace made

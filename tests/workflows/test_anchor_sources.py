@@ -227,3 +227,20 @@ def test_a_trusted_label_that_is_no_class_of_the_workspace_is_named(plain_ws, ti
     with pytest.raises(NaviewerError, match=r"no anchor for class 3.*carry label\(s\) 7, which are not classes of the "
                                             r"workspace \(0-3"):
         set_workspace_anchors(plain_ws, str(root / "label7-s30.txt"), per_class=2)
+
+
+def test_a_trusted_set_of_numbered_classes_is_not_taken_for_a_workspace_of_named_ones(plain_ws, tiny_data):
+    """The built-in digits (classes "0".."9") became trusted anchors of the workspace's named classes (a bad-input
+    probe, session 30): a whole numbered set with more classes than the workspace is another dataset."""
+    from PIL import Image
+
+    root = tiny_data[1].parent / "numbered-s30"
+    for c in range(6):
+        (root / str(c)).mkdir(parents=True, exist_ok=True)
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 30 * c + i, np.uint8)).save(root / str(c) / f"{i}.png")
+    if all(str(name).isdigit() for name in plain_ws.class_names):
+        pytest.skip("this workspace's classes are numbered too")
+    with pytest.raises(NaviewerError, match=r"classes are numbered 0-5 \(6 classes\) and the workspace's are .*: they "
+                                            r"are not the same classes"):
+        set_workspace_anchors(plain_ws, str(root), per_class=2)

@@ -178,7 +178,7 @@ class AnchorsView(QWidget):
         self.thumb_note.setWordWrap(True)
         self.thumb_note.hide()
 
-        self.replace_button = QPushButton("Replace…")
+        self.replace_button = QPushButton("&Replace…")  # Alt+R (a keyboard-only newcomer found no way to it; session 30)
         self.replace_button.setToolTip("choose a trusted clean set for DIFT's anchors (checked at once: every class "
                                        "needs an anchor)")
         self.replace_menu = QMenu(self.replace_button)

@@ -274,7 +274,7 @@ class SampleInspector(QWidget):
         # the gallery's keys act on its own highlighted tiles: "the map and the gallery act on them" was read as a bulk
         # decision the gallery never made (it said "these keys leave them alone"; a newcomer, session 26)
         self.selection_note.setText(f"{n:,} samples are selected: C · R · L on the map act on them; in the gallery on "
-                                    f"its highlighted tiles (4 shows the selection there){shown} (this card's own "
+                                    f"its highlighted tiles (the key 4 shows the selection there){shown} (this card's own "
                                     "buttons act on it alone).")
         self.selection_note.show()
 

@@ -179,7 +179,7 @@ def render_report(
                 thumbs.append(f"<span title='{_e(tip)}'>#{int(i)}</span>")
         parts.append(
             f"<tr><td>{cl.cluster_id + 1}</td><td>{cl.size}</td><td>{_fmt(cl.mean_density)}</td><td>{_fmt(cl.mean_mindist)}</td>"
-            f"<td>{_fmt(cl.anchor_reach)}</td><td>{comp}</td><td>{_e(prog)}</td><td>{''.join(thumbs)}</td></tr>"
+            f"<td>{_fmt(cl.anchor_reach) if not np.isfinite(cl.anchor_reach) else f'{cl.anchor_reach:.2f}'}</td><td>{comp}</td><td>{_e(prog)}</td><td>{''.join(thumbs)}</td></tr>"
         )
     parts.append("</table>")
     if len(clusters) > max_clusters:

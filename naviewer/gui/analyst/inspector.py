@@ -317,6 +317,9 @@ class SampleInspector(QWidget):
             if key == "rank" and value is not None:
                 # counted from 1, as the detectors' ranks below ("0 of 1,514" beside "rank 1 = ..." read as two scales)
                 self.values[key].setText(f"{int(value) + 1:,} of {s.n:,} (1 = densest)")
+            elif key == "anchor_reach" and isinstance(value, (float, np.floating)) and np.isfinite(value):
+                # two decimals, as the cluster table and naviewer review say it ("5.699e-06" beside "0.00"; session 30)
+                self.values[key].setText(f"{float(value):.2f}")
             else:
                 self.values[key].setText(fmt(value))
         cluster = int(s.cluster_of()[sid]) if s.flagged_mask[sid] else -1

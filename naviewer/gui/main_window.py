@@ -565,6 +565,9 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         dock.setVisible(visible)
         self.panels_menu.addAction(dock.toggleViewAction())
+        # shown from View ▸ Panels it comes to the front: the Analyst came back as a tab behind the monitor, unseen
+        # (a newcomer, session 30)
+        dock.toggleViewAction().triggered.connect(lambda checked, d=dock: checked and QTimer.singleShot(0, d.raise_))
         self.docks[object_name] = dock
         return dock
 

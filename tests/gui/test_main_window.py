@@ -773,3 +773,16 @@ def test_the_overviews_next_step_says_what_the_training_job_is(qtbot, window, ki
     assert words in window.overview.next_step.text()
     job.cancel()
     qtbot.waitSignal(job.finished, timeout=5000).wait() if job.running else None
+
+
+def test_a_panel_shown_from_the_panels_menu_comes_to_the_front(qtbot, window):
+    """View ▸ Panels ▸ Analyst brought the panel back as a tab behind the monitor, unseen (a newcomer, session 30):
+    a panel shown from the menu is raised."""
+    jobs, log = window.docks["jobsDock"], window.docks["logDock"]
+    window.tabifyDockWidget(jobs, log)
+    jobs.raise_()
+    log.toggleViewAction().trigger()  # hide it
+    assert log.isHidden()
+    log.toggleViewAction().trigger()  # show it from the menu
+    qtbot.waitUntil(lambda: not log.visibleRegion().isEmpty(), timeout=3000)
+    assert jobs.visibleRegion().isEmpty()

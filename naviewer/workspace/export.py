@@ -44,7 +44,7 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -295,8 +295,7 @@ def check_export_folder(out: Path) -> None:
     if not entries:
         return
     ours = set(MANIFEST_NAMES) | set(EXPORT_COMPANIONS)
-    entries = [e for e in entries if ".tmp-" not in e.name  # a killed export's temporaries: taken away as it writes
-               and e.name != EXPORT_LOCK_NAME]  # (and the lock of one writing now, or killed)
+    entries = [e for e in entries if ".tmp-" not in e.name]  # a killed export's temporaries: taken away as it writes
     other = [e.name for e in entries if e.name not in ours]
     if entries and (other or not is_earlier_export(out)):
         shown = (other or [e.name for e in entries])[:3]
@@ -396,7 +395,12 @@ def export_manifests(
     created = _make_out_dir(out)
     staged: dict[str, Path] = {}
     committed = False
-    lock = _hold_export_folder(out, created)
+    lock = contextlib.ExitStack()
+    try:
+        lock.enter_context(_folder_held_alone(out))
+    except BaseException:
+        _remove_created(created)
+        raise
     try:
         check_export_folder(out)  # again, now that no other export writes here
         if not replace and is_earlier_export(out):
@@ -531,7 +535,7 @@ def export_manifests(
         for tmp in staged.values():
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        _release_export_folder(lock)
+        lock.close()
         if not committed:
             for folder in created:  # folders this export made, innermost first: leave none behind
                 with contextlib.suppress(OSError):
@@ -665,34 +669,40 @@ def check_out_dir(ws: "Workspace", out: Path) -> None:
                                 "it", out)
 
 
-#: the lock file an export holds in its folder while it writes (hidden; taken away at its end)
-EXPORT_LOCK_NAME = ".naviewer-export.lock"
-
-
-def _hold_export_folder(out: Path, created: list[Path]) -> Any:
-    """The folder's export lock, taken without waiting: another export writing there now is a NaviewerError (the
-    folders this one made are taken away first). The OS frees it if its holder dies."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(out / EXPORT_LOCK_NAME, timeout=0)
+@contextlib.contextmanager
+def _folder_held_alone(out: Path) -> Iterator[None]:
+    """One export at a time writes into ``out``: an exclusive ``flock`` on the folder itself (no lock file left in the
+    export, none deleted from under another holder; a review, session 30), taken without waiting; another export
+    holding it is a NaviewerError. Where folders cannot be locked (no ``fcntl``, a file system without locks) the
+    export runs unguarded, as before. The operating system drops the lock when its holder dies."""
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise NaviewerError("another export is writing into this folder now: wait for it to end, or choose another "
-                            "folder", out) from None
-    except OSError as exc:
-        for folder in created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise NaviewerError(f"cannot write in the output folder: {describe_os_error(exc)}", out) from None
-    return lock
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux / macOS
+        yield
+        return
+    try:
+        fd = os.open(out, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NaviewerError("another export is writing into this folder now: wait for it to end, or choose "
+                                "another folder", out) from None
+        except OSError:  # no locks here (ENOLCK on some NFS mounts): unguarded
+            yield
+            return
+        yield
+    finally:
+        os.close(fd)  # (closing drops the lock)
 
 
-def _release_export_folder(lock: Any) -> None:
-    with contextlib.suppress(OSError):
-        Path(lock.lock_file).unlink()  # while held: an export waiting for it finds no file to trip on
-    with contextlib.suppress(OSError):
-        lock.release()
+def _remove_created(created: list[Path]) -> None:
+    for folder in created:  # innermost first
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _make_out_dir(out: Path) -> list[Path]:

@@ -513,18 +513,21 @@ def test_one_export_at_a_time_writes_into_a_folder(ws, tmp_path: Path) -> None:
     """Two exports into one --out at once both said "exported" (no --overwrite), one survived, and once the folder held
     one's kept.txt beside the other's provenance.json (a bad-input probe, session 30): the second is refused while the
     first writes, and without ``replace`` an earlier export is refused under the lock too."""
-    from filelock import FileLock
-
-    from naviewer.workspace.export import EXPORT_LOCK_NAME
+    import fcntl
+    import os
 
     out = tmp_path / "out"
     out.mkdir()
-    with FileLock(out / EXPORT_LOCK_NAME):  # another export writing here now
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another export writing here now
         with pytest.raises(NaviewerError, match="another export is writing into this folder now"):
             export_manifests(ws, out)
-    assert sorted(p.name for p in out.iterdir()) in ([], [EXPORT_LOCK_NAME])
-    export_manifests(ws, out)
-    assert not (out / EXPORT_LOCK_NAME).exists()  # taken away at the end
+    finally:
+        os.close(fd)
+    assert list(out.iterdir()) == []
+    export_manifests(ws, out)  # no lock file left among the manifests
+    assert not any(p.name.startswith(".") for p in out.iterdir())
     with pytest.raises(NaviewerError, match="holds an earlier export"):
         export_manifests(ws, out, replace=False)
     export_manifests(ws, out, replace=True)

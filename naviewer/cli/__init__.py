@@ -164,17 +164,29 @@ def _exit_on_sigint_from_now(code: int) -> None:
     # Python-level handlers stop with the interpreter's signal handling, which puts the default back (killed by
     # the signal, 130 / 143 with no line: an `embed` under `timeout -s INT`, session 29), but it leaves SIG_IGN
     # alone: the finalisers and module teardown after the exit handlers ignore both signals.
-    atexit.register(_ignore_signals_from_now)
+    global _OUTCOME_DECIDED
+    _OUTCOME_DECIDED = True
+
+
+#: set once a command's outcome is printed: the last exit handler then ignores SIGINT / SIGTERM
+_OUTCOME_DECIDED = False
 
 
 def _ignore_signals_from_now() -> None:
+    """Registered at import, so it runs after every exit handler registered later (multiprocessing joining its
+    children, torch's): until then a Ctrl-C still ends a hang there with the decided status (a review, session 30)."""
     import signal
 
+    if not _OUTCOME_DECIDED:
+        return
     for name in ("SIGINT", "SIGTERM"):
         try:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
         except (ValueError, OSError, AttributeError):
             pass
+
+
+atexit.register(_ignore_signals_from_now)
 
 
 def _dispatch(argv: Optional[Sequence[str]]) -> int:

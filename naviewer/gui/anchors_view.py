@@ -95,11 +95,12 @@ def pixmap_of(image: np.ndarray, px: int = THUMB_PX) -> QPixmap:
 def training_folder(workspace: Path) -> Optional[Path]:
     """The folder the workspace's training data lies in, from its workspace.toml ([dataset] root, else the list's
     folder), or None when it cannot be told. Read without opening the workspace (no lock, no torch)."""
-    import tomllib
+    from naviewer.errors import NaviewerError
+    from naviewer.workspace.config import read_config
 
     try:
-        config = tomllib.loads((Path(workspace) / "workspace.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = read_config(Path(workspace) / "workspace.toml")  # the project's reader (tomli on 3.10, a BOM)
+    except (NaviewerError, OSError, ValueError):
         return None
     section = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
     for key in ("root", "path"):

@@ -522,8 +522,9 @@ def map_in_batches(
                     raise
                 # "a 4 px trigger does not fit in a 1 px image" named no image (a bad-input probe, session 30)
                 many = f" (and {len(items) - 1} more of that size)" if len(items) > 1 else ""
-                raise NaviewerError(f"{exc.message}: the chosen image is {shape[1]}x{shape[0]} px{many}; leave such "
-                                    "images out of the clean set, or choose a smaller trigger",
+                advice = ("; leave such images out of the clean set, or choose a smaller trigger"
+                          if "does not fit" in exc.message else "")  # (an opacity or a setting: no size advice)
+                raise NaviewerError(f"{exc.message}: the chosen image is {shape[1]}x{shape[0]} px{many}{advice}",
                                     clean.source_key(items[0][0])) from None
             for (i, _), img, info in zip(items, result, infos):
                 out[i] = (img, info)

@@ -213,10 +213,13 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
     unknown = np.setdiff1d(np.unique(ext_labels[ext_labels >= 0]), data_classes)
     theirs = [str(name) for name in (external.class_names or ())]
     ours = [str(name) for name in (class_names or ())]
-    numbered_whole = np.array_equal(np.unique(ext_labels[ext_labels >= 0]), np.arange(len(theirs)))  # no gaps: a
-    # dataset of numbered classes (the digits), not a list whose one stray label made the numbering
-    if (unknown.size and theirs and numbered_whole and all(n.isdigit() for n in theirs) and ours
-            and not all(n.isdigit() for n in ours)):
+    numbered_whole = np.array_equal(np.unique(ext_labels[ext_labels >= 0]), np.arange(len(theirs)))  # no gaps, and
+    # several classes beyond the workspace's holding a good share of the images: a dataset of numbered classes (the
+    # digits), not a list whose stray label made the numbering (one class past the end was refused while label 7
+    # was warned about; a review, session 30)
+    beyond = float(np.isin(ext_labels, unknown).mean()) if ext_labels.size else 0.0
+    if (unknown.size >= 2 and beyond >= 0.1 and theirs and numbered_whole and all(n.isdigit() for n in theirs)
+            and ours and not all(n.isdigit() for n in ours)):
         # the built-in digits (classes "0".."9") became trusted "cat", "dog", "emu" anchors: number names match any
         # class (for lists without classes.txt), but a set with more classes than the workspace is another dataset
         # (a bad-input probe, session 30)

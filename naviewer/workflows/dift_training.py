@@ -752,7 +752,7 @@ def _check_run_files(ws: Workspace, run: str) -> None:
 
     folder = ws.path / "runs" / run
     check_regular_file(folder / "metrics.jsonl", "run's metrics file")
-    check_regular_file(ws.checkpoint_dir(run) / "last.pt", "run's checkpoint")
+    check_regular_file(ws.checkpoint_dir(run, create=False) / "last.pt", "run's checkpoint")
     selected = folder / "dift_selected"
     if os.path.lexists(selected) and not selected.is_dir():
         raise NaviewerError("the run's record of its detection epochs is a file, not a folder; the run cannot be "

@@ -191,7 +191,8 @@ def stopped_after_review(ws: "Workspace", run: str) -> bool:
     """The run was fine-tuned (or re-initialised) on its review's decisions and stopped before training on the
     kept samples ended (a cancelled retrain, a closed window): not done, and resumable. It read as done before,
     and its half-trained encoder as the defense's result."""
-    return (getattr(read_state(ws, run), "status", None) is RunStatus.RESTARTED and not being_trained(ws, run)
+    # (a damaged state file leaves this run out, said: one made a folder failed finetune for every run; a review)
+    return (getattr(_listed_state(ws, run), "status", None) is RunStatus.RESTARTED and not being_trained(ws, run)
             and (ws.path / "checkpoints" / run / "last.pt").is_file())
 
 

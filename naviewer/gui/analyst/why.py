@@ -666,4 +666,16 @@ class WhyFlaggedWidget(QWidget):
             plot.setTitle(title, color=_foreground(), size="10pt")
 
     def plots(self) -> dict[str, Any]:
-        return {"MinDist and GMM": self.mindist_plot, "density": self.density_plot, "detected per epoch": self.epoch_plot}
+        """The plots for the HTML report, titled by what they show and only those with something to show: a
+        patchsearch pass's score histogram stood under "MinDist and GMM" beside two blank images (a newcomer, session
+        30)."""
+        s = self.session
+        if s.score("mindist") is None and s.score("score") is not None:
+            name = str(getattr(s, "method", None) or "detector")
+            return {f"{name} score": self.mindist_plot}
+        out: dict[str, Any] = {"MinDist and GMM": self.mindist_plot}
+        if s.score("density") is not None:
+            out["density"] = self.density_plot
+        if len(s.detections_per_epoch()[0]) > 1:
+            out["detected per epoch"] = self.epoch_plot
+        return out

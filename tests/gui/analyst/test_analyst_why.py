@@ -126,3 +126,18 @@ def test_a_plot_with_nothing_to_show_has_no_empty_axes_or_legend(qtbot, demo_ses
         assert not item.getAxis("left").isVisible() and not item.getAxis("bottom").isVisible()
         assert item.legend is None or not item.legend.isVisible()
     assert why.note.text().startswith("This pass ranked the samples once") and "Run ▸ Train…" in why.note.text()
+
+
+def test_the_reports_plots_are_titled_by_what_they_show(qtbot, demo_session) -> None:
+    """A patchsearch pass's report put its score histogram under "MinDist and GMM" beside two blank images (a
+    newcomer, session 30): a detector's pass gives its score plot alone, named after it."""
+    import numpy as np
+
+    s = demo_session
+    s.scores["score"] = np.linspace(1, 0, s.n).astype(np.float32)
+    for key in ("mindist", "density", "rank"):
+        s.scores.pop(key, None)
+    s.method = "patchsearch"
+    why = WhyFlaggedWidget(s)
+    qtbot.addWidget(why)
+    assert list(why.plots()) == ["patchsearch score"]

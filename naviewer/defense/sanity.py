@@ -202,7 +202,7 @@ def partly_separated_notice(report: SanityReport) -> Optional[str]:
     chance = report.figures.get("anchor_chance")
     return (f"The anchors separate their classes only partly (each anchor's nearest class mean is its own for "
             f"{accuracy:.0%}" + (f"; chance {chance:.0%}" if chance is not None else "") + "): the encoder is weak, "
-            "and a weak encoder crowds few poisons, so nothing flagged here is weak evidence of no poison.")
+            "and a weak encoder crowds few poisons, so few or no flags here are weak evidence of no poison.")
 
 
 def flag_rate_warning(detector: str, flagged: int, n: int) -> Optional[str]:

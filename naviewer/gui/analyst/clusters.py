@@ -310,7 +310,7 @@ class ClusterListWidget(QWidget):
                                   f"{sum(total.values()):,} flags, in no cluster: review them in the gallery.")
         else:
             self._summary_text = (
-                f"{plural(len(clusters), 'cluster')} · {sum(total.values()):,} flags · {pending:,} awaiting a decision"
+                f"{plural(len(clusters), 'cluster')} · {plural(sum(total.values()), 'flag')} · {pending:,} awaiting a decision"
                 + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")
             )
         self._update_buttons()

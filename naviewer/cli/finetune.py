@@ -117,7 +117,7 @@ def refuse_nothing_to_accept(ws, pass_id: Optional[int]) -> None:
     from naviewer.analysis.review import STATE_CODE
     from naviewer.errors import NaviewerError
 
-    if pass_id is None:
+    if pass_id is None or ws.store.pass_info(int(pass_id)) is None:  # a damaged run record is said where it is read
         return
     flagged = ws.store.pass_array(int(pass_id), "flagged")
     flags = np.flatnonzero(np.asarray(flagged, bool)) if flagged is not None else np.zeros(0, np.int64)

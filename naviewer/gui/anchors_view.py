@@ -294,8 +294,9 @@ class AnchorsView(QWidget):
         """Ask for what ``choice`` (a key of :data:`REPLACE_CHOICES`) needs, then :meth:`replace`."""
         start = str(self.workspace.parent)
         if choice == "folder":
-            chosen = QFileDialog.getExistingDirectory(self, "Trusted anchors: a folder of known-clean images, one "
-                                                      "sub-folder a class (or a CIFAR folder)", start)
+            # a short title: the long one was cut in the dialog's title bar (a newcomer, session 30)
+            chosen = QFileDialog.getExistingDirectory(self, "Trusted anchors: known-clean images, a folder a class",
+                                                      start)
         elif choice in ("list", "ids", "keys"):
             titles = {"list": "Trusted anchors: a 'path label' file list or a CSV manifest of known-clean images",
                       "ids": "Trusted anchors: a text file of known-clean sample ids, one a line",

@@ -621,6 +621,12 @@ class WhyFlaggedWidget(QWidget):
         if legend is not None:  # at the top, over headroom the y range keeps free (_fit_epoch_legend)
             legend.setOffset((-_MARGIN, _MARGIN))
         self._epoch_top = float(max(np.max(counts), np.max(sel) if len(s.selection) else 0, 1))
+        # whole epochs on the axis: a pass of a few epochs read 30.5, 31.5 (a newcomer, session 30)
+        axis = plot.getPlotItem().getAxis("bottom")
+        if float(np.max(x) - np.min(x)) <= 12:
+            axis.setTickSpacing(1, 1)
+        else:
+            axis.setTickSpacing()  # pyqtgraph's own spacing again
         plot.plot(x, counts, pen=pg.mkPen(FLAG_COLOUR, width=2), symbol="o", symbolSize=6, symbolBrush=FLAG_COLOUR, name="detected")
         if len(s.selection):
             plot.plot(x, sel, pen=pg.mkPen(SELECTION_COLOUR, width=2), symbol="s", symbolSize=6, symbolBrush=SELECTION_COLOUR,

@@ -141,3 +141,13 @@ def test_the_reports_plots_are_titled_by_what_they_show(qtbot, demo_session) -> 
     why = WhyFlaggedWidget(s)
     qtbot.addWidget(why)
     assert list(why.plots()) == ["patchsearch score"]
+
+
+def test_a_pass_of_a_few_epochs_has_whole_epoch_ticks(qtbot, demo_session) -> None:
+    """"Detected per epoch" read 30.5, 31.5 on a pass of five epochs (a newcomer, session 30)."""
+    why = WhyFlaggedWidget(demo_session)
+    qtbot.addWidget(why)
+    epochs = demo_session.detections_per_epoch()[0]
+    assert 1 < len(epochs) and float(epochs.max() - epochs.min()) <= 12  # the demo's pass: a few epochs
+    axis = why.epoch_plot.getPlotItem().getAxis("bottom")
+    assert axis._tickSpacing == [(1, 0), (1, 0)]  # whole epochs, major and minor

@@ -257,6 +257,11 @@ class FineTuneGate(QWidget):
         if np.array_equal(now, getattr(self, "_done_ids", now)) and (used is None or used == len(now)):
             return ""
         when = f", {used:,} when it ran" if used is not None else ""
+        if used == len(now):  # "110 confirmed now, 110 when it ran" read as no change at all (a newcomer, session 30)
+            before = getattr(self, "_done_ids", now)
+            other = int(np.setdiff1d(now, before).size)
+            when += (f": as many, but {plural(other, 'sample')} confirmed now that {'was' if other == 1 else 'were'} "
+                     "not then" if other else ": as many, other samples")
         how = ("Retrain again (the button below) trains this recipe on them (a new run); or export (Ctrl+E) and train on its "
                "kept.txt" if self.retrains and len(now) else
                "To train without them, Run ▸ Train… with \"Leave out the samples confirmed as poisons\" (naviewer run "

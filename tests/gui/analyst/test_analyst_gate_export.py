@@ -58,6 +58,11 @@ def test_the_done_gate_says_when_decisions_changed_since(qtbot, demo_session) ->
     assert "changed since" not in gate.reason.text()
     gate.mark_done("Done earlier: fine-tuned.", 7)  # reopened: the step used 7, the workspace holds 5
     assert "5 confirmed now, 7 when it ran" in gate.reason.text()
+    # as many, other samples: "110 confirmed now, 110 when it ran" read as no change (a newcomer, session 30)
+    gate.mark_done("Done: fine-tuned.", 5)
+    demo_session.reject(queue[:1])
+    demo_session.confirm(queue[5:6])
+    assert "5 confirmed now, 5 when it ran: as many, but 1 sample confirmed now that was not then" in gate.reason.text()
 
 
 def test_a_retrain_is_offered_again_when_the_decisions_changed_after_it(qtbot, demo_session, monkeypatch) -> None:

@@ -740,13 +740,9 @@ def test_the_overviews_next_step_says_when_the_review_was_acted_on(qtbot, window
     """After Remove and retrain the Overview still said "the Fine-tune tab's Remove and retrain measures the cleaned
     set" (newcomers, sessions 26 and 30): once the step is done on the decisions as they are, it says so; a decision
     changed after it brings the old advice back."""
-    from .analyst.analyst_kit import folder_workspace
-    from naviewer.workspace import Workspace
+    from .analyst.analyst_kit import open_folder_workspace
 
-    path = folder_workspace(tmp_path / "a")
-    with Workspace.open(path) as ws:
-        n = ws.store.sample_count()
-    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    open_folder_workspace(window, tmp_path / "a")
     panel = window.analyst_dock.panel
     session = panel.session
     session.confirm(session.flagged_ids())

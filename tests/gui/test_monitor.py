@@ -230,16 +230,21 @@ def test_resumed_run_places_steps_in_their_epoch(qtbot, monitor):
     assert monitor.data[("loss", "step")][0] == pytest.approx([2.5, 3.0, 3.5, 4.0])
 
 
+def _stopped_then_started_again(monitor, event: str) -> None:
+    """A run's file ending with ``event`` (the process gone), then a resumed run's start: said, then no longer."""
+    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr"}])
+    monitor.add_records(_steps(1, 4))
+    monitor.add_records([{"kind": "event", "event": event, "epoch": 1}])
+    assert monitor.state == event and event in monitor.header.text()
+    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr",
+                          "resumed_from_epoch": 1, "resumed_from_step": 4}])
+    assert monitor.state == "running" and event not in monitor.header.text()
+
+
 def test_a_run_started_again_after_it_stopped_is_not_said_stopped(qtbot, monitor):
     """A resumed run (and the retrain after a review) appends to the file that ended with "cancelled" (or
     "finished"): the header said so over the live run (newcomer session 16)."""
-    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr"}])
-    monitor.add_records(_steps(1, 4))
-    monitor.add_records([{"kind": "event", "event": "cancelled", "epoch": 1}])
-    assert monitor.state == "cancelled" and "cancelled" in monitor.header.text()
-    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr",
-                          "resumed_from_epoch": 1, "resumed_from_step": 4}])
-    assert monitor.state == "running" and "cancelled" not in monitor.header.text()
+    _stopped_then_started_again(monitor, "cancelled")
     monitor.add_records([{"kind": "event", "event": "finished"}])
     assert monitor.state == "finished"
 
@@ -247,13 +252,7 @@ def test_a_run_started_again_after_it_stopped_is_not_said_stopped(qtbot, monitor
 def test_a_run_that_ended_while_paused_is_not_said_paused_once_it_trains_again(qtbot, monitor):
     """The process ended while the run was paused (a closed window, a crash): "paused" was the file's last event, and
     the resumed run's header read "paused" from epoch 44 to 54 while it trained (a newcomer, session 30)."""
-    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr"}])
-    monitor.add_records(_steps(1, 4))
-    monitor.add_records([{"kind": "event", "event": "paused", "epoch": 1}])
-    assert monitor.state == "paused" and "paused" in monitor.header.text()
-    monitor.add_records([{"kind": "run_start", "total_epochs": 4, "steps_per_epoch": 4, "method": "simclr",
-                          "resumed_from_epoch": 1, "resumed_from_step": 4}])
-    assert monitor.state == "running" and "paused" not in monitor.header.text()
+    _stopped_then_started_again(monitor, "paused")
     monitor.add_records([{"kind": "event", "event": "paused", "epoch": 2}])  # paused in this process: said again
     assert monitor.state == "paused"
     monitor.add_records([{"kind": "event", "event": "resumed", "epoch": 2}])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .analyst.analyst_kit import folder_workspace as _folder_workspace
+from .analyst.analyst_kit import open_folder_workspace
 
 
 def test_new_workspace_closes_the_previous_analyst_panel(qtbot, window, tmp_path):
@@ -123,12 +124,7 @@ def test_the_same_pass_opened_again_keeps_the_analysts_place(qtbot, window, tmp_
     (newcomer session 18). The same pass opened again keeps the tab, the gallery's view, the selection."""
     import numpy as np
 
-    from naviewer.workspace import Workspace
-
-    path = _folder_workspace(tmp_path / "a")
-    with Workspace.open(path) as ws:
-        n = ws.store.sample_count()
-    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    path, n = open_folder_workspace(window, tmp_path / "a")
     panel = window.analyst_dock.panel
     panel.tabs.setCurrentWidget(panel.history)
     panel.gallery.set_filter("all")
@@ -206,10 +202,7 @@ def test_the_gallerys_view_the_tab_and_the_highlighted_sample_come_back_with_the
 
     from naviewer.workspace import Workspace
 
-    path = _folder_workspace(tmp_path / "a")
-    with Workspace.open(path) as ws:
-        n = ws.store.sample_count()
-    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    path, n = open_folder_workspace(window, tmp_path / "a")
     panel = window.analyst_dock.panel
     gallery = panel.gallery
     gallery.set_filter("all")
@@ -249,10 +242,7 @@ def test_a_newer_pass_that_flagged_nothing_leaves_the_pass_under_review_open(qtb
 
     from naviewer.workspace import Workspace
 
-    path = _folder_workspace(tmp_path / "a")
-    with Workspace.open(path) as ws:
-        n = ws.store.sample_count()
-    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    path, n = open_folder_workspace(window, tmp_path / "a")
     assert window.analyst_dock.panel.session.pass_id == 1
     with Workspace.open(path) as ws:
         ws.store.add_detection_pass("dift", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {})

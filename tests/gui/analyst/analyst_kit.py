@@ -22,3 +22,14 @@ def folder_workspace(root, n: int = 40, n_poison: int = 5, seed: int = 1):
     with Workspace.create(root / "ws", open_dataset(root / "images")) as ws:
         ws.store.add_detection_pass("dift", dict(demo.scores), {"k": 10}, run="r", epoch=0)
     return root / "ws"
+
+
+def open_folder_workspace(window, root, **kwargs):
+    """(path, samples) of a :func:`folder_workspace` opened in ``window`` on its pass 1, as File ▸ Open does."""
+    from naviewer.workspace import Workspace
+
+    path = folder_workspace(root, **kwargs)
+    with Workspace.open(path) as ws:
+        n = ws.store.sample_count()
+    window.state.set_workspace(path, {"samples": n, "pass_id": 1, "runs": []})
+    return path, n

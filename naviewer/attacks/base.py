@@ -171,6 +171,10 @@ class Attack:
         # one strict loader for every settings dataclass: unknown keys and values of the wrong type are named
         self.settings = settings_from_dict(self.Settings, values, f"attack {self.name!r}")
         self.validate()
+        if getattr(self.settings, "trigger", None) is not None:
+            # read (and cached) now: a misspelt trigger file was said after eval had embedded both sets, and after
+            # reproduce had made its --out (a bad-input probe, session 30)
+            self.trigger  # noqa: B018
 
     # -- to override ----------------------------------------------------------------------
     def validate(self) -> None:

@@ -79,9 +79,7 @@ def run_eval(args: argparse.Namespace) -> int:
         settings = parse_settings(args.attack_setting, "--attack-setting")
         if target is not None:
             settings["target"] = target
-        attack = make_attack(args.attack, **settings)
-        if getattr(attack.settings, "trigger", None) is not None:  # read now: a misspelt trigger file was said only
-            attack.trigger  # noqa: B018 - after both sets were embedded (a bad-input probe, session 30)
+        attack = make_attack(args.attack, **settings)  # (its trigger file read as it is made)
         trigger_fn, target = attack.apply_test_trigger, attack.target_class
     if target is not None and not 0 <= int(target) < len(test.class_names):
         raise NaviewerError(f"target class {target} does not exist: the test set has {len(test.class_names)} classes "

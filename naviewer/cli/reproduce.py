@@ -165,9 +165,7 @@ def _check_attack_and_anchors_first(attack: str, settings: dict, anchors) -> Non
     refused the same command again (a bad-input probe, session 30). Ids against the data are checked where it is."""
     from naviewer.attacks import make_attack
 
-    made = make_attack(attack, **settings)
-    if getattr(made.settings, "trigger", None) is not None:
-        made.trigger  # noqa: B018 - read now
+    make_attack(attack, **settings)  # its settings checked and its trigger file read
     if anchors:
         from naviewer.workflows.anchor_sources import parse_anchor_spec
 

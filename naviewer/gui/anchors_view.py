@@ -97,18 +97,14 @@ def training_folder(workspace: Path) -> Optional[Path]:
     folder), or None when it cannot be told. Read without opening the workspace (no lock, no torch)."""
     from naviewer.errors import NaviewerError
     from naviewer.workspace.config import read_config
+    from naviewer.workspace.workspace import absolute_dataset_record, dataset_folders
 
     try:
         config = read_config(Path(workspace) / "workspace.toml")  # the project's reader (tomli on 3.10, a BOM)
     except (NaviewerError, OSError, ValueError):
         return None
-    section = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
-    for key in ("root", "path"):
-        value = section.get(key)
-        if isinstance(value, str) and value:
-            path = Path(value) if Path(value).is_absolute() else Path(workspace) / value
-            return path if key == "root" or path.is_dir() else path.parent
-    return None
+    folders = dataset_folders(absolute_dataset_record(config.get("dataset"), Path(workspace)))
+    return folders[0] if folders else None
 
 class AnchorsView(QWidget):
     """``AnchorsView(workspace, start_job=None, parent=None)``.

@@ -656,14 +656,9 @@ def check_out_dir(ws: "Workspace", out: Path) -> None:
     if inside(target, workspace) and not (inside(target, exports) and target != exports):
         raise NaviewerError("the export would go into the workspace itself: choose a folder outside it, or leave "
                             "--out out (WORKSPACE/exports/<time>)", out)
-    record = ws.dataset_record() or {}
-    roots = []
-    if record.get("root"):
-        roots.append(Path(os.path.abspath(str(record["root"]))))
-    if record.get("path"):
-        listed = Path(os.path.abspath(str(record["path"])))
-        roots.append(listed.parent if listed.suffix else listed)
-    for root in roots:
+    from naviewer.workspace.workspace import dataset_folders
+
+    for root in dataset_folders(ws.dataset_record() or {}):
         if inside(target, root):
             raise NaviewerError(f"the export would go into the dataset it describes ({root}): choose a folder outside "
                                 "it", out)

@@ -297,12 +297,7 @@ class Workspace:
     def dataset_record(self) -> dict[str, Any]:
         """The [dataset] section with its paths absolute: the ones recorded relative to the workspace (a dataset
         inside it) resolved against where the workspace is now. Read this, not ``config["dataset"]``."""
-        record = dict(self._config.get("dataset", {}))
-        if record.get("inside_workspace"):
-            for key in _DATASET_PATH_KEYS:
-                if isinstance(record.get(key), str) and not Path(record[key]).is_absolute():
-                    record[key] = str(self.path / record[key])
-        return record
+        return absolute_dataset_record(self._config.get("dataset", {}), self.path)
 
     def checked_dataset(self) -> "ImageDataset":
         """:meth:`dataset`, each image checked against its registered content hash as it is decoded: what the
@@ -550,6 +545,29 @@ def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore
                 "or -1 for unlabeled)",
                 path / STORE_NAME,
             )
+
+
+def absolute_dataset_record(section: Any, workspace: Path) -> dict[str, Any]:
+    """A [dataset] section with the paths recorded relative to the workspace (a dataset inside it) made absolute
+    against ``workspace``: :meth:`Workspace.dataset_record`, for a config read without opening the workspace."""
+    record = dict(section) if isinstance(section, dict) else {}
+    if record.get("inside_workspace"):
+        for key in _DATASET_PATH_KEYS:
+            if isinstance(record.get(key), str) and not Path(record[key]).is_absolute():
+                record[key] = str(Path(workspace) / record[key])
+    return record
+
+
+def dataset_folders(record: dict[str, Any]) -> list[Path]:
+    """The folders a dataset record's images lie in: its ``root``, and its list's folder (``path`` a file) or
+    ``path`` itself (a folder). What nothing may be written into (an export) and no "trusted" set may be drawn from."""
+    folders = []
+    if record.get("root"):
+        folders.append(Path(os.path.abspath(str(record["root"]))))
+    if record.get("path"):
+        listed = Path(os.path.abspath(str(record["path"])))
+        folders.append(listed.parent if listed.suffix else listed)
+    return folders
 
 
 def _relative_dataset_paths(section: dict[str, Any], workspace: Path) -> dict[str, Any]:

@@ -1127,17 +1127,19 @@ class MainWindow(QMainWindow):
         counts = panel.session.review_counts()
         return counts["confirmed"] + counts["rejected"], sum(counts.values())
 
+    def _finetune_gate(self) -> Any:
+        """The open analyst panel's Fine-tune tab, or None."""
+        return getattr(getattr(self.analyst_dock, "panel", None), "finetune_gate", None)
+
     def review_acted_on(self) -> bool:
         """The open pass's fine-tune / retrain is done, on the decisions as they are now."""
-        gate = getattr(getattr(self.analyst_dock, "panel", None), "finetune_gate", None)
+        gate = self._finetune_gate()
         return bool(gate is not None and gate.acted_on_these_decisions())
 
     def review_retrains(self) -> bool:
         """The open pass's Fine-tune tab offers Remove and retrain (a DIFT run whose recipe retrains); a post-hoc pass
         fine-tunes, and the window's retrain without the confirmed samples is Run ▸ Train's Leave out."""
-        panel = getattr(self.analyst_dock, "panel", None)
-        gate = getattr(panel, "finetune_gate", None)
-        return bool(getattr(gate, "retrains", False))
+        return bool(getattr(self._finetune_gate(), "retrains", False))
 
     def show_export_result(self, folder: str, message: str) -> QMessageBox:
         """Say where an export went: a message box, the log and the status bar."""

@@ -153,3 +153,36 @@ def crop_flags_note(summary: Optional[Mapping[str, Any]]) -> str:
     # one line at 1280 px: the box above the gallery left it one row of tiles with two
     return (f"{crop:,} of the {total:,} flags came from the crop rules, which rank by how an image's crops cluster, "
             "not by MinDist.")
+
+
+# -- the trigger check: the two signals as a rule, for accept-all -------------------------------------------
+
+#: a flag reached above this (its own relative anchor reach) is looked at by the trigger check (session 28's replay)
+TRIGGER_CHECK_REACH = 0.5
+#: the check holds back nothing unless PatchSearch flags at least this share of DIFT's flags: where it finds no
+#: trigger in most of them (a blended or frequency trigger), "no trigger here" says nothing of one flag
+TRIGGER_CHECK_COVERAGE = 0.5
+
+
+def trigger_check_clears(flagged: np.ndarray, reach: np.ndarray, patch_flagged: np.ndarray,
+                         reach_limit: float = TRIGGER_CHECK_REACH,
+                         coverage: float = TRIGGER_CHECK_COVERAGE) -> tuple[np.ndarray, float]:
+    """(ids of the flags the trigger check clears, the share of the flags PatchSearch flags too).
+
+    Cleared: a flag the trusted anchors reach as a clean sample (reach above ``reach_limit``) in which PatchSearch
+    finds no trigger, when PatchSearch flags at least ``coverage`` of all the flags. Replayed on session 28's six demo
+    runs and the eight matrix cells of session 27 with a PatchSearch pass (results.md): it cleared 55 flags, all clean
+    "0"s of one run (of its 59), and no poison anywhere. ``patch_flagged`` are PatchSearch's flags (each image's
+    log-odds averaged with its neighbours'), not its classifier's word on each image alone: a poison among poisons is
+    flagged there even where the classifier alone misses its trigger (9 poisons reached above 0.5 on one run)."""
+    flagged = np.asarray(flagged).astype(bool)
+    reach = np.asarray(reach, dtype=np.float64)
+    patch = np.asarray(patch_flagged).astype(bool)
+    if not (flagged.shape == reach.shape == patch.shape) or not flagged.any():
+        return np.zeros(0, np.int64), 0.0
+    share = float(np.count_nonzero(flagged & patch)) / float(np.count_nonzero(flagged))
+    if share < coverage:
+        return np.zeros(0, np.int64), share
+    with np.errstate(invalid="ignore"):
+        cleared = flagged & np.isfinite(reach) & (reach > reach_limit) & ~patch
+    return np.flatnonzero(cleared).astype(np.int64), share

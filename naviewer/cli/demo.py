@@ -93,10 +93,16 @@ def _say_reached(workspace, pass_id) -> None:
 
     if pass_id is None:
         return
+    from naviewer.workflows.trigger_check import trigger_check_of
+
     with Workspace.open(workspace, read_only=True) as ws:
         found = reached_in_pass(ws, int(pass_id))
+        check = trigger_check_of(ws, int(pass_id))
     if found is not None and len(found[0]):
         print("note: " + reached_text(len(found[0])))
+    if check is not None:  # what `finetune --accept-all` will leave unconfirmed, said before it is run
+        print("  " + check.words() + ("; naviewer finetune --accept-all leaves them unconfirmed"
+                                      if check.cleared.size else ""))
 
 
 def _headless(path, config, args: argparse.Namespace, started: float) -> int:

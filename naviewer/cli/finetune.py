@@ -136,10 +136,15 @@ def refuse_nothing_to_accept(ws, pass_id: Optional[int]) -> None:
 def say_reached_before_accepting(ws, pass_id: int) -> None:
     """--accept-all confirms flags the trusted anchors reach as clean samples too: said, with where to look (the
     clean "0"s taken out with the poisons were what kept the demo's misses above the floor; results.md)."""
+    import numpy as np
+
     from naviewer.analysis.reach import reached_in_pass
+    from naviewer.workflows.trigger_check import trigger_check_of
 
     found = reached_in_pass(ws, pass_id)
-    pending = found[1] if found is not None else ()
+    pending = found[1] if found is not None else np.zeros(0, np.int64)
+    check = trigger_check_of(ws, pass_id)  # the ones its trigger check cleared are left unconfirmed (said then)
+    pending = pending[~np.isin(pending, check.cleared)] if check is not None else pending
     if len(pending):
         print(f"note: --accept-all confirms {len(pending):,} flag{'s' if len(pending) != 1 else ''} the trusted anchors "
               f"reach as clean samples (anchor reach above 0.7); naviewer review {ws.path} lists them, and "

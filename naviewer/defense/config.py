@@ -191,6 +191,11 @@ class DiftConfig:
                                        # outweighed the benign one and ran into clean data; holding the benign mass at
                                        # 10 a class kept the recipe's precision at 82-100 % on 9 of 11 stored stops with
                                        # one anchor a class (33-100 % before; docs/dift.md, Few anchors)
+    trigger_check_reach: float = 0.0   # [F] in training, when the trusted anchors reach flags as clean above this
+                                       # (own relative reach), PatchSearch looks for a trigger in every image, and
+                                       # accept-all leaves unconfirmed the reached flags it finds none in (0: off;
+                                       # the demo: 0.5). Cleared 55 clean "0"s and no poison over 14 stored runs
+                                       # (docs/dift.md, The trigger check); costs one PatchSearch when it runs
 
     # -- fine-tuning (Eq. 7) ---------------------------------------------------------------
     ft_eps: float = 1e-6
@@ -271,6 +276,8 @@ class DiftConfig:
             raise bad("cluster_reach_limit", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
         if not 0.0 <= float(self.cluster_reach_member_floor) <= 1000.0:
             raise bad("cluster_reach_member_floor", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
+        if not 0.0 <= float(self.trigger_check_reach) <= 1000.0:
+            raise bad("trigger_check_reach", "a multiple of the median sample's anchor reach: 0 (off) up to 1000")
         if self.anchor_reach_units not in ANCHOR_REACH_UNITS:
             raise bad("anchor_reach_units", f"choose one of {ANCHOR_REACH_UNITS}")
         if not 0.0 <= float(self.closure_votes) <= 1.0:

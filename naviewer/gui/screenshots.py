@@ -438,7 +438,7 @@ def take_detectors(out_dir: Path, sizes=REVIEW_SIZES, theme: str = "light") -> l
     import numpy as np
 
     app = _shot_app()
-    from naviewer.workflows.posthoc import run_detectors
+    from naviewer.workflows.detector_passes import run_detectors
     from naviewer.workspace import Workspace
 
     root = Path(tempfile.mkdtemp(prefix="naviewer-detector-shots-"))

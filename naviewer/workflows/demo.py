@@ -75,8 +75,10 @@ SUMMARY_FILE = "demo.json"
 #:   added 112 clean flags to spreading's 119 (docs/results.md, session 7).
 #: naviewer's DIFT preset (``DIFT_PRESETS["naviewer"]``, what ``naviewer new`` writes, crop agreement included since
 #: session 12) without its candidate fraction (``DemoConfig.candidate_fraction`` sets it), plus a restart that retrains
+#: and the trigger check (:mod:`naviewer.workflows.trigger_check`: seed 0 / 2 threads took 59 clean "0"s out with
+#: the poisons; the check leaves 55 of them unconfirmed by accept-all, no poison; session 31)
 DEMO_DIFT_SETTINGS = {**{k: v for k, v in DIFT_PRESETS["naviewer"].items() if k != "candidate_fraction"},
-                      "restart_mode": "retrain"}
+                      "restart_mode": "retrain", "trigger_check_reach": 0.5}
 
 
 @dataclass

@@ -314,6 +314,7 @@ class DiftRun:
         self.config = DiftConfig()
         self.anchors: Optional[Anchors] = None
         self.trainer: Optional[Trainer] = None
+        self.truth: Optional[np.ndarray] = None  # the evaluation's ground truth (metrics only, never detection)
         self.review: dict[str, Any] = {}    # what the run state and the review events say about the pass
         self.resume = False                 # going on from the run's checkpoint (resume_interrupted)
 
@@ -435,6 +436,7 @@ class DiftRun:
         if not anchor_set.trusted:
             ctx.event("warning", message=UNTRUSTED_NOTICE)
         truth = evaluation_truth(ws, ctx)  # evaluation only: feeds dift_precision/recall, never detection
+        self.truth = truth
         # one gate: ours (on_stable returns the decision); the hook reports it and calls our mitigation
         embed_fn, sync_hook = None, None
         if self.distributed:  # rank 0 detects on the gathered embeddings; the other ranks follow (_follow)
@@ -543,6 +545,7 @@ class DiftRun:
         """Save the pass, then the gate (accept-all, the GUI's ReviewGate, or stop): the decision."""
         ws, run, trainer, outcome = self.ws, self.run, self.trainer, self.outcome
         epoch = trainer.completed_epochs - 1
+        self._trigger_check(result, epoch)  # before DIFT's pass is saved: DIFT's stays the workspace's latest
         pass_id = save_detection(ws.store, result, run=run, epoch=epoch)
         outcome.pass_id = pass_id
         outcome.detection = result.summary()
@@ -555,7 +558,7 @@ class DiftRun:
             outcome.status = RunStatus.NOOP
             return ReviewDecision("noop")
         if self.accept_all:
-            confirm_flags(ws, pass_id)
+            confirm_flags(ws, pass_id, leave=self._cleared(pass_id))
             return ReviewDecision("accepted", self._confirmed_positions(trainer), AUTO_REVIEWER)
         write_state(ws, run, status=RunStatus.AWAITING_REVIEW, **info, detection=result.summary())
         trainer.log_event("dift_review", **info)
@@ -568,6 +571,33 @@ class DiftRun:
         trainer.log_event("finetune", skipped=True, reason="review cancelled", pass_id=pass_id)
         write_state(ws, run, status=RunStatus.REVIEW_SKIPPED, **info, detection=result.summary())
         return ReviewDecision("rejected", reviewer="analyst")
+
+    def _trigger_check(self, result: DetectionResult, epoch: int) -> None:
+        """The trigger check (:mod:`naviewer.workflows.trigger_check`) when it is on and flags are reached as
+        clean; recorded in ``result.settings``. Skipped, said, under torchrun (each rank holds a slice)."""
+        reach = float(self.config.trigger_check_reach)
+        if not reach or result.noop:
+            return
+        if self.distributed:
+            self.ctx.event("log", message="trigger check skipped: a distributed run holds its images in slices")
+            return
+        from naviewer.workflows.trigger_check import run_trigger_check
+
+        trainer = self.trainer
+        run_trigger_check(self.ws, result, backbone=trainer.method.backbone, store=trainer.store,
+                          image_size=trainer_embed_settings(trainer).get("image_size"),
+                          device=getattr(trainer, "device", None), reach_limit=reach, run=self.run, epoch=epoch,
+                          truth=self.truth, ctx=self.ctx)
+
+    def _cleared(self, pass_id: int) -> np.ndarray:
+        """The flags the pass's trigger check clears (left unconfirmed by accept-all), said in the log."""
+        from naviewer.workflows.trigger_check import accept_all_words, trigger_check_of
+
+        check = trigger_check_of(self.ws, pass_id)
+        if check is None:
+            return np.zeros(0, np.int64)
+        self.ctx.event("log", message=accept_all_words(check, self.ws.path))
+        return check.cleared
 
     def _confirmed_positions(self, trainer: Trainer) -> np.ndarray:
         """Positions in the trainer's store of the samples the review confirmed (what is acted on)."""
@@ -622,7 +652,7 @@ class DiftRun:
         counts: dict = {}
         if self.main:  # under torchrun rank 0 confirms, fine-tunes and writes; the others follow
             if self.accept_all and pass_id is not None:
-                confirm_flags(ws, pass_id)
+                confirm_flags(ws, pass_id, leave=self._cleared(pass_id))
             counts = {s: int((ws.store.review_states() == s).sum()) for s in ("confirmed", "rejected", "later")}
         self.review = {"pass_id": pass_id, "counts": counts}
         if self.main:

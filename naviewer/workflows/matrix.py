@@ -26,7 +26,6 @@ without training again (:func:`rescore`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -288,6 +287,7 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
     from naviewer.ssl.device import resolve_device
     from naviewer.workflows.demo import RUN, detection_quality, train_until_flags
     from naviewer.workflows.dift_training import resume_after_review
+    from naviewer.workflows.trigger_check import cleared_flags, trigger_check_of
     from naviewer.workspace.runs import confirm_flags, read_state
 
     ctx = ensure_context(ctx)
@@ -328,6 +328,12 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
         dift: dict[str, Any] = {"status": status, "pass_id": pass_id, "epoch": state.get("epoch")}
         if pass_id is not None:
             dift.update(detection_quality(ws, int(pass_id)))
+            check = trigger_check_of(ws, int(pass_id))
+            if check is not None:  # what accept-all leaves unconfirmed (and, against the truth, what that is)
+                dift["trigger_check"] = {"patchsearch_pass": check.patchsearch_pass, "reached": check.reached,
+                                         "share": check.share, "cleared": int(check.cleared.size),
+                                         **({"cleared_poisons": int(truth[check.cleared].sum())}
+                                            if truth is not None else {})}
         record["dift"] = dift
         checkpoint = ws.checkpoint_dir(RUN) / "last.pt"
         t = time.perf_counter()
@@ -344,7 +350,7 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 ws.close()
                 shutil.copytree(cell_dir / "workspace", cell_dir / "workspace-continue")
                 ws = _open(cell_dir / "workspace")
-            confirm_flags(ws, int(pass_id))
+            confirm_flags(ws, int(pass_id), leave=cleared_flags(ws, int(pass_id)))  # as accept-all does
             if "retrain" in config.restarts:
                 t = time.perf_counter()
                 done = resume_after_review(ws, RUN, monitor=False, dift_overrides={"restart_mode": "retrain"},
@@ -353,6 +359,7 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 record["after"]["retrain"] = {**evaluator(done.checkpoint),
                                               "removed": int((done.finetune or {}).get("removed", 0))}
             flagged = np.asarray(ws.store.pass_scores(int(pass_id)).get("flagged", []), dtype=bool)
+            flagged[cleared_flags(ws, int(pass_id))] = False  # the retrain's removal, drawn again below
             oracle = None if truth is None else np.asarray(truth, dtype=bool) | flagged  # every poison out
             if "oracle" in config.restarts and oracle is not None:
                 t = time.perf_counter()
@@ -370,7 +377,7 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
             if "continue" in config.restarts:
                 other = _open(cell_dir / "workspace-continue")
                 try:
-                    confirm_flags(other, int(pass_id))
+                    confirm_flags(other, int(pass_id), leave=cleared_flags(other, int(pass_id)))
                     t = time.perf_counter()
                     done = resume_after_review(other, RUN, monitor=False,
                                                dift_overrides={"restart_mode": "continue", "restart_fallback": False},

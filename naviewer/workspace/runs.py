@@ -329,10 +329,13 @@ def pending_review_runs(ws: "Workspace") -> list[str]:
     return out
 
 
-def confirm_flags(ws: "Workspace", pass_id: int, reviewer: str = AUTO_REVIEWER) -> np.ndarray:
-    """Accept-all: confirm every flag of the pass that nobody rejected (or already confirmed)."""
+def confirm_flags(ws: "Workspace", pass_id: int, reviewer: str = AUTO_REVIEWER,
+                  leave: "np.ndarray | tuple" = ()) -> np.ndarray:
+    """Accept-all: confirm every flag of the pass that nobody rejected (or already confirmed), but those in
+    ``leave`` (the trigger check's cleared flags: they stay as they are, for a person to decide)."""
     scores = ws.store.pass_scores(pass_id)
     flagged = np.flatnonzero(np.asarray(scores.get("flagged", []), dtype=bool))
+    flagged = flagged[~np.isin(flagged, np.asarray(leave, dtype=np.int64))]
     states = ws.store.review_states()
     todo = flagged[np.isin(states[flagged], ("unreviewed", "later"))]
     if todo.size:

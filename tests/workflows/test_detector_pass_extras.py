@@ -9,7 +9,7 @@ from workflow_kit import write_folder
 from naviewer.data.sources import open_dataset
 from naviewer.data.store import ImageStore
 from naviewer.defense.detectors import DetectorInputs, make_detector
-from naviewer.workflows.posthoc import BOX_FIELDS, pass_extras, run_detectors
+from naviewer.workflows.detector_passes import BOX_FIELDS, pass_extras, run_detectors
 from naviewer.workspace import Workspace
 
 

@@ -11,7 +11,7 @@ the filters reads ``session.scores``); the rest (label, flags, ranks, the pass's
 a :class:`DetectorTable` attached to the session (:func:`detector_table`). Qt-free.
 
 A ``crop_density`` pass also keeps each sample's densest crop (``best_box_top/left/height/width``,
-``support``: :func:`naviewer.workflows.posthoc.pass_extras`); :meth:`DetectorTable.densest_crop` gives it
+``support``: :func:`naviewer.workflows.detector_passes.pass_extras`); :meth:`DetectorTable.densest_crop` gives it
 for the inspector and the crop-layout view to outline.
 """
 

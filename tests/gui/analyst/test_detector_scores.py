@@ -157,7 +157,7 @@ def test_densest_crop_of_a_crop_density_pass_is_outlined(qtbot, detector_workspa
     """crop_density's densest crop (best_box, saved with its pass) is outlined in the inspector and the
     crop-layout view; a sample it did not score gets no outline."""
     from naviewer.gui.analyst.inspector import CROP_COLOUR
-    from naviewer.workflows.posthoc import pass_extras
+    from naviewer.workflows.detector_passes import pass_extras
 
     ws, dift, demo, _kdist, _lid = detector_workspace
     h, w = np.asarray(demo.images).shape[1:3]
@@ -218,7 +218,7 @@ def test_densest_crop_of_a_crop_density_pass_is_outlined(qtbot, detector_workspa
 def test_a_patchsearch_window_is_named_as_a_trigger_window(qtbot, detector_workspace) -> None:
     """patchsearch keeps its candidate trigger window as best_box too: outlined the same way, named for what it is;
     a sample it never searched (box -1) gets no outline."""
-    from naviewer.workflows.posthoc import pass_extras
+    from naviewer.workflows.detector_passes import pass_extras
 
     ws, dift, demo, _kdist, _lid = detector_workspace
     h, w = np.asarray(demo.images).shape[1:3]

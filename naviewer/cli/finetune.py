@@ -74,7 +74,9 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
         if pass_id is not None:
             refuse_nothing_to_accept(ws, pass_id)
             say_reached_before_accepting(ws, pass_id)
-            confirm_flags(ws, pass_id)
+            from naviewer.workflows.trigger_check import cleared_flags
+
+            confirm_flags(ws, pass_id, leave=cleared_flags(ws, pass_id))
     config = DiftConfig.from_workspace(ws, dift_overrides)
     if args.threads:
         import torch
@@ -230,4 +232,19 @@ def _run(args: argparse.Namespace) -> int:
         if info.get("diverged"):
             print(f"  WARNING: fine-tuning diverged at step {info.get('diverged_step')} ({info.get('divergence')}); "
                   f"kept the {info.get('restored')} weights")
+        say_before_after(ws, out.run)
     return 0
+
+
+def say_before_after(ws, run: str) -> None:
+    """kNN accuracy and ASR at the review and at the end, from the run's metrics: the terminal said only "removed
+    117 confirmed samples ... checkpoint", the ASR after in the last epoch line and the one before 50 lines up."""
+    from naviewer.workflows.finetune_record import review_before_after
+    from naviewer.workflows.floor import floor_text, read_floor
+
+    before, after = review_before_after(ws.run_dir(run) / "metrics.jsonl")
+    parts = [f"{name} {100 * before[key]:.1f} % -> {100 * after[key]:.1f} %"
+             for key, name in (("knn_acc", "kNN accuracy"), ("asr", "ASR")) if key in before and key in after]
+    if parts:
+        floor = f"; no-poison {floor_text(read_floor(ws))}" if "asr" in before and "asr" in after else ""
+        print("  " + ", ".join(parts) + floor)

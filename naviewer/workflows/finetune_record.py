@@ -40,6 +40,24 @@ def embed_checkpoint(ws, checkpoint: Path, ctx: Optional[JobContext] = None, dev
                               message="embedding the workspace")
 
 
+def review_before_after(metrics: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """(kNN accuracy and ASR last measured before the run's latest review was acted on, those measured last):
+    what ``naviewer finetune`` reports at its end; ({}, {}) where the run records no review."""
+    done = None
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json_loads(line)
+            except ValueError:
+                continue
+            if record.get("kind") == "event" and record.get("event") == "review_done" \
+                    and isinstance(record.get("time"), (int, float)):
+                done = float(record["time"])
+    if done is None:
+        return {}, {}
+    return last_metrics(metrics, upto=done), last_metrics(metrics)
+
+
 def last_metrics(metrics: Path, upto: Optional[float] = None) -> dict[str, float]:
     """Latest knn_acc / asr of the epoch records (before ``upto`` unix time when given)."""
     out: dict[str, float] = {}

@@ -37,3 +37,25 @@ def test_accept_all_with_nothing_to_accept_says_why(ws) -> None:
         refuse_nothing_to_accept(ws, kd)
     ws.store.set_review(np.arange(2), "unreviewed", "t")
     refuse_nothing_to_accept(ws, kd)  # two left to accept: the usual path goes on
+
+
+def test_finetune_ends_with_the_accuracy_and_asr_before_and_after(ws, capsys) -> None:
+    """The terminal said only "removed 117 confirmed samples ... checkpoint": the ASR after stood in the last epoch
+    line and the one before 50 lines up. The figures measured last before the review was acted on, and the last."""
+    import json
+
+    from naviewer.cli.finetune import say_before_after
+
+    records = [{"kind": "epoch", "epoch": 34, "knn_acc": 0.9, "asr": 1.0, "time": 10},
+               {"kind": "event", "event": "review_done", "time": 20},
+               {"kind": "epoch", "epoch": 40, "knn_acc": 0.5, "asr": 0.5, "time": 30},
+               {"kind": "epoch", "epoch": 89, "knn_acc": 0.944, "asr": 0.043, "time": 40}]
+    metrics = ws.run_dir("demo") / "metrics.jsonl"
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text("\n".join(json.dumps(r) for r in records) + "\nnot json\n")
+    say_before_after(ws, "demo")
+    said = capsys.readouterr().out
+    assert "kNN accuracy 90.0 % -> 94.4 %, ASR 100.0 % -> 4.3 %; no-poison floor not measured" in said
+    metrics.write_text(json.dumps(records[0]) + "\n")  # no review acted on: nothing to compare
+    say_before_after(ws, "demo")
+    assert capsys.readouterr().out == ""

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "last naviewer detect), that finished encoder is fine-tuned and written as a new checkpoint (--out, "
             "default WORKSPACE/checkpoints/RUN/TAG-finetuned.pt); the confirmed cluster's density and, when the "
             "workspace has evaluation sets, kNN accuracy and ASR are reported before and after. --accept-all "
-            "first confirms every flag of the pass that nobody rejected."
+            "first confirms every flag of the pass that nobody rejected, but those the run's trigger check clears "
+            "(trigger_check_reach, the demo's recipe: flags the trusted anchors reach as clean in which PatchSearch "
+            "finds no trigger; they are named, with the naviewer review line that confirms them)."
         ),
     )
     parser.add_argument("workspace", metavar="WORKSPACE")
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="post hoc: the encoder to fine-tune (default: the one naviewer detect "
                                              "recorded, when no run waits for a review)")
     parser.add_argument("--out", help="post hoc: where to write the fine-tuned checkpoint")
-    parser.add_argument("--accept-all", action="store_true", help="confirm every unrejected flag first")
+    parser.add_argument("--accept-all", action="store_true", help="confirm every unrejected flag first (but those the trigger check clears; said)")
     parser.add_argument("--device", help="override the device (of the run, or for the post-hoc fine-tuning)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--dift-set", action="append", metavar="KEY=VALUE",

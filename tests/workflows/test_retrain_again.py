@@ -56,6 +56,9 @@ def test_a_second_retrain_leaves_out_the_samples_confirmed_now(retrained):
         assert record["config"]["exclude"] == confirmed[1:].tolist()
         shown = latest_finetune_result(ws, RUN)  # what a reopened window's Fine-tune tab shows: the newest
         assert shown["again"] == name and shown["kind"] == "retrain" and shown["confirmed"] == confirmed.size - 1
+        # the first retrain's figures go with it (the table showed the again's alone; a newcomer, session 30)
+        assert [(e["run"], e["first"], e["confirmed"]) for e in out["earlier"]] == [(RUN, True, confirmed.size)]
+        assert shown["earlier"] == out["earlier"] and out["earlier"][0]["after"] == first["after"]
         assert first["confirmed"] == confirmed.size
 
 

@@ -386,3 +386,20 @@ def test_a_report_plot_of_a_tab_never_shown_is_rendered_whole(qtbot, demo_sessio
     assert laid_out.width() < REPORT_PLOT_SIZE[0]
     QImage.fromData(widget_png(plot))
     assert plot.size() == laid_out
+
+
+def test_a_retrain_agains_table_says_what_the_earlier_retrains_read(qtbot, demo_session) -> None:
+    """Retrain again replaced the first retrain's table: a newcomer had 40.4 % before them and nothing to compare it
+    with (the first had read 21.3 %; session 30). The earlier retrains' figures stand under the table."""
+    gate = FineTuneGate(demo_session)
+    qtbot.addWidget(gate)
+    earlier = [{"run": "demo", "after": {"asr": 0.213, "knn_acc": 0.931}, "confirmed": 117, "first": True},
+               {"run": "demo-again-1", "after": {"confirmed_density": 2.0}, "confirmed": 116, "first": False},
+               {"run": "demo-again-2", "after": {"asr": 0.30}, "confirmed": 115, "first": False}]
+    gate.set_result({"before": {"asr": 1.0}, "after": {"asr": 0.404}, "earlier": earlier})
+    text = gate.earlier_line.text()
+    assert not gate.earlier_line.isHidden()
+    assert ("the first retrain (run demo, 117 removed) read ASR 21.3 %, kNN accuracy 93.1 %; the retrain again (run "
+            "demo-again-2, 115 removed) read ASR 30.0 %") in text and "demo-again-1" not in text  # no figure: left out
+    gate.set_result({"before": {"asr": 1.0}, "after": {"asr": 0.2}})  # a first retrain's own table: nothing before it
+    assert gate.earlier_line.isHidden()

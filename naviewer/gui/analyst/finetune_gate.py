@@ -67,8 +67,8 @@ def earlier_text(earlier: Any) -> str:
         what = "the first retrain" if record.get("first") else "the retrain again"
         count = f", {int(removed):,} removed" if isinstance(removed, int) and not isinstance(removed, bool) else ""
         parts.append(f"{what} (run {record.get('run')}{count}) read {', '.join(figures)}")
-    return ("Before this one: " + "; ".join(parts) + ". Two trainings of one kept set differ by up to 20 points of "
-            "ASR on the demo (docs/results.md), so compare more than one draw.") if parts else ""
+    return ("Before this one, " + "; ".join(parts) + " (two trainings of one kept set differed by up to 20 points of "
+            "ASR on the demo: compare more than one draw).") if parts else ""
 
 
 def density_verdict(before: Any, after: Any, confirmed: int) -> str:
@@ -162,9 +162,9 @@ class FineTuneGate(QWidget):
         layout.addWidget(self.reason)
         layout.addWidget(self.again_button)  # right under the words that point to it (below the table it was
         # out of sight at 1280x720)
+        layout.addWidget(self.earlier_line)  # above the table: under it, it stood out of sight at 1920x1080 too
         layout.addWidget(self.result)  # (shown once there is a result: right under "Done: ...")
         layout.addWidget(self.verdict)
-        layout.addWidget(self.earlier_line)
         layout.addWidget(self.floor_line)
         layout.addWidget(self.override)
         layout.addWidget(self.button)

@@ -399,7 +399,7 @@ def test_a_retrain_agains_table_says_what_the_earlier_retrains_read(qtbot, demo_
     gate.set_result({"before": {"asr": 1.0}, "after": {"asr": 0.404}, "earlier": earlier})
     text = gate.earlier_line.text()
     assert not gate.earlier_line.isHidden()
-    assert ("the first retrain (run demo, 117 removed) read ASR 21.3 %, kNN accuracy 93.1 %; the retrain again (run "
+    assert ("Before this one, the first retrain (run demo, 117 removed) read ASR 21.3 %, kNN accuracy 93.1 %; the retrain again (run "
             "demo-again-2, 115 removed) read ASR 30.0 %") in text and "demo-again-1" not in text  # no figure: left out
     gate.set_result({"before": {"asr": 1.0}, "after": {"asr": 0.2}})  # a first retrain's own table: nothing before it
     assert gate.earlier_line.isHidden()

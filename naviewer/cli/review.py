@@ -169,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"detection pass {shown}" + (f" ({info['method']}, run {info['run']})" if info else "") + ": "
           f"{session.n:,} samples, {sum(counts.values()):,} flagged in {count(len(clusters), 'cluster')}; "
           + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    from naviewer.workspace.anchor_record import REPLACED_WARNING, anchors_replaced
+
+    if info and anchors_replaced(info.get("settings"), ws.config.get("anchors")):
+        print("warning: " + REPLACED_WARNING)
     if not sum(counts.values()):  # the latest pass flagged nothing: say which passes did ("confirmed 0" while 16
         from naviewer.analysis.reach import other_passes_with_flags  # of another pass were; a newcomer, session 22)
 

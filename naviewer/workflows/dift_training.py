@@ -546,6 +546,9 @@ class DiftRun:
         ws, run, trainer, outcome = self.ws, self.run, self.trainer, self.outcome
         epoch = trainer.completed_epochs - 1
         self._trigger_check(result, epoch)  # before DIFT's pass is saved: DIFT's stays the workspace's latest
+        from naviewer.workspace.anchor_record import section_fingerprint
+
+        result.settings["anchors_fingerprint"] = section_fingerprint(ws.config.get("anchors"))  # which judged it
         pass_id = save_detection(ws.store, result, run=run, epoch=epoch)
         outcome.pass_id = pass_id
         outcome.detection = result.summary()

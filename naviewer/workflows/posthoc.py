@@ -407,6 +407,9 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
 
     result.settings["embeddings"] = {**embeddings_record(ws, run, tag), "view": view}  # the review opens exactly these
     result.settings["encoder"] = dict(encoder_record)
+    from naviewer.workspace.anchor_record import section_fingerprint
+
+    result.settings["anchors_fingerprint"] = section_fingerprint(ws.config.get("anchors"))  # which anchors judged it
     pass_id = save_detection(ws.store, result, run=run)
     outcome = PosthocOutcome(run, tag, ws.embeddings_path(run, tag), pass_id, result.summary(), result=result,
                              timings=timings, anchors=anchor_set.describe(), warnings=list(result.warnings))

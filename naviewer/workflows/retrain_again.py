@@ -10,7 +10,6 @@ ASR from its monitor, the confirmed samples' density in its embeddings), and wri
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Optional
 

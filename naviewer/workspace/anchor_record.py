@@ -29,6 +29,32 @@ def section_kind(section: Mapping[str, Any]) -> str:
     return "labels"
 
 
+#: what names a set of anchors in ``[anchors]`` (the rest, its warnings or source words, may be rewritten as is)
+IDENTITY_KEYS = ("kind", "indices", "labels", "external", "per_class", "seed")
+#: a detection pass made with anchors the workspace has replaced since
+REPLACED_WARNING = ("This pass was made with anchors replaced since (naviewer anchors, or Anchors…): its MinDist, "
+                    "anchor reach and flags read the earlier ones. Detect again to judge with the anchors now.")
+
+
+def section_fingerprint(section: Any) -> str:
+    """A short hash of which anchors ``[anchors]`` names: recorded with a detection pass (and a DIFT run), so that a
+    pass made with anchors since replaced is said to be (a newcomer replaced the anchors and read the old pass as
+    judged by the new ones, session 30)."""
+    import hashlib
+    import json
+
+    section = section if isinstance(section, Mapping) else {}
+    identity = {key: section.get(key) for key in IDENTITY_KEYS if section.get(key) is not None}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def anchors_replaced(settings: Any, section: Any) -> bool:
+    """Whether a pass's ``settings`` record anchors other than the workspace's ``section`` names now (False for a
+    pass saved before passes recorded them)."""
+    recorded = settings.get("anchors_fingerprint") if isinstance(settings, Mapping) else None
+    return isinstance(recorded, str) and recorded != section_fingerprint(section)
+
+
 def section_trusted(section: Mapping[str, Any]) -> bool:
     """Whether the anchors are trusted: the record's own ``trusted`` (a TOML boolean), else by their kind. A
     hand-edited ``trusted = "false"`` was read as trusted (a non-empty string) and the caveat of untrusted anchors

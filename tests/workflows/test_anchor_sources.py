@@ -112,6 +112,20 @@ def test_posthoc_detection_with_external_anchors(accepted_run, tiny_data, tmp_pa
     assert main(["detect", str(path), "--checkpoint", str(outcome.checkpoint), "--run", "ext2",
                  "--anchors", "labels", "--dift-set", "k=5", "--dift-set", "n_min=5"]) == 0
     assert "NOT trusted" in capsys.readouterr().out
+    # the anchors replaced after a pass: the pass says it read the earlier ones (a newcomer read it as the new ones')
+    from naviewer.gui.analyst.trust import read_trust
+    from naviewer.workspace.anchor_record import REPLACED_WARNING, anchors_replaced
+
+    assert main(["review", str(path), "--pass", str(out.pass_id)]) == 0
+    assert REPLACED_WARNING in capsys.readouterr().out  # made on the external ones, the workspace has labels now
+    with Workspace.open(path) as ws:
+        latest = ws.store.pass_info(ws.store.latest_pass_id())["settings"]
+        section = ws.config.get("anchors")
+        assert not anchors_replaced(latest, section) and anchors_replaced(ws.store.pass_info(out.pass_id)["settings"], section)
+        assert REPLACED_WARNING in read_trust(ws.store.pass_info(out.pass_id)["settings"], section, has_workspace=True).warnings
+        assert REPLACED_WARNING not in read_trust(latest, section, has_workspace=True).warnings
+    assert main(["review", str(path)]) == 0
+    assert REPLACED_WARNING not in capsys.readouterr().out
 
 
 def test_cli_new_and_anchors_commands(tmp_path, tiny_data, capsys):

@@ -35,6 +35,9 @@ def test_the_check_runs_before_difts_pass_and_accept_all_leaves_what_it_clears(t
         # the same encoder: its run and epoch; DIFT's pass stays the latest (what review and export open)
         assert patch["method"] == "patchsearch" and (patch["run"], patch["epoch"]) == (dift["run"], dift["epoch"])
         assert ws.store.latest_pass_id() == out.pass_id
+        from naviewer.workspace.anchor_record import section_fingerprint
+
+        assert dift["settings"]["anchors_fingerprint"] == section_fingerprint(ws.config.get("anchors"))  # who judged
         flagged = np.flatnonzero(ws.store.pass_scores(out.pass_id)["flagged"])
         cleared = TriggerCheck(out.pass_id, record["patchsearch_pass"], 0.5, 0.5, 1.0, 3, flagged[:2])
         monkeypatch.setattr(trigger_check, "trigger_check_of", lambda *_: cleared)

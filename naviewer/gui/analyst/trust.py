@@ -89,6 +89,11 @@ def read_trust(settings: Optional[Mapping[str, Any]], section: Optional[Mapping[
             workspace_trusted, kind = False, "labels"
     warnings = [str(w) for w in (settings.get("warnings") or (summary.get("warnings") if isinstance(summary, Mapping)
                                                               else None) or [])]
+    if has_workspace:
+        from naviewer.workspace.anchor_record import REPLACED_WARNING, anchors_replaced
+
+        if anchors_replaced(settings, section) and REPLACED_WARNING not in warnings:
+            warnings.insert(0, REPLACED_WARNING)
     notes = [str(n) for n in settings.get("anchor_notes") or []]
     dropped = []
     for note in notes:

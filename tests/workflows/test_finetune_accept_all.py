@@ -59,3 +59,24 @@ def test_finetune_ends_with_the_accuracy_and_asr_before_and_after(ws, capsys) ->
     metrics.write_text(json.dumps(records[0]) + "\n")  # no review acted on: nothing to compare
     say_before_after(ws, "demo")
     assert capsys.readouterr().out == ""
+
+
+def test_demo_and_accept_all_say_what_the_trigger_check_leaves(ws, capsys) -> None:
+    """`naviewer demo` says which flags `finetune --accept-all` will leave unconfirmed, and accept-all's note on the
+    flags the anchors reach as clean counts only those it will confirm."""
+    from naviewer.cli.demo import _say_reached
+    from naviewer.cli.finetune import say_reached_before_accepting
+
+    n = ws.store.sample_count()
+    flagged, reach, found = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
+    flagged[:8], reach[[1, 5, 6, 7]], found[:5] = True, 0.9, True
+    patch = ws.store.add_detection_pass("patchsearch", {"score": found * 1.0, "flagged": found}, {})
+    settings = {"summary": {"anchors_trusted": True, "flagged": 8},
+                "trigger_check": {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5}}
+    dift = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, settings)
+    _say_reached(ws.path, dift)
+    said = capsys.readouterr().out
+    assert "3 of the 4 flags the trusted anchors reach as clean" in said
+    assert "naviewer finetune --accept-all leaves them unconfirmed" in said
+    say_reached_before_accepting(ws, dift)
+    assert "confirms 1 flag the trusted anchors reach" in capsys.readouterr().out  # #1: PatchSearch found a trigger

@@ -196,7 +196,7 @@ class SampleInspector(QWidget):
             self.buttons[state] = button
             actions.addWidget(button)
         self.layout_button = QPushButton("Crop layout…")
-        self.layout_button.setToolTip("show the crop layout of this composite and its crop-event probability")
+        self.layout_button.setToolTip("show the crop layout of this composite and its crop-event probability (Ctrl+7)")
         self.layout_button.clicked.connect(lambda: self.sample is not None and self.layout_requested.emit(self.sample))
         actions.addWidget(self.layout_button)
 

@@ -486,6 +486,7 @@ class AnalystPanel(QWidget):
             ("Ctrl+4", lambda: self.focus_view("inspector"), "Focus the inspector"),
             ("Ctrl+5", lambda: self.focus_view("history"), "Focus the review history (Enter shows, Delete reverts)"),
             ("Ctrl+6", lambda: self.focus_view("finetune"), "Show the fine-tune tab"),
+            ("Ctrl+7", self.show_crop_layout_of_current, "Show the crop layout of the highlighted composite"),
         ), Qt.ShortcutContext.WindowShortcut, on_screen_only=False)  # from anywhere in the window (the Jobs list, the monitor), not only
         # from inside the panel: a keyboard-only review must be able to reach it
         # C R L U with the map focused (after a box or lasso selection) do what the gallery's line above the tiles
@@ -613,6 +614,19 @@ class AnalystPanel(QWidget):
             self.tabs.setTabText(index, f"Crop layout · #{int(sid)}")
         if bring_forward:
             self.tabs.setCurrentWidget(self._crop_tab)
+
+    def show_crop_layout_of_current(self) -> None:
+        """Ctrl+7: the crop layout of the highlighted sample in front (the inspector's Crop layout… had no key, so a
+        keyboard-only review could not reach it; a newcomer, session 30). A square image has none: said."""
+        sid = self.session.current
+        image = self.session.image(int(sid)) if sid is not None else None
+        if image is not None and image.shape[0] != image.shape[1]:
+            self.show_crop_layout(int(sid))
+            return
+        self.tabs.setCurrentWidget(self._crop_tab)
+        self.status_message.emit("Crop layout: highlight a composite first (an image twice as wide as tall, or "
+                                 "twice as tall): a square image has no crop layout" if sid is not None else
+                                 "Crop layout: highlight a sample first (the gallery's arrows, or a click)")
 
     def _crop_layout_follows_current(self, sid: Any) -> None:
         """The highlighted sample changed: the crop layout in front shows it, when it is a composite's shape."""

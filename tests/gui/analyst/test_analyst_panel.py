@@ -939,3 +939,20 @@ def test_the_crop_layout_in_front_follows_the_highlighted_sample_and_names_it(qt
     panel.tabs.setCurrentWidget(panel.history)  # not in front: it stays
     s.set_current(first)
     assert panel._crop_sid == second
+
+
+def test_ctrl_7_shows_the_crop_layout_of_the_highlighted_composite(qtbot, demo_session, monkeypatch) -> None:
+    """The inspector's Crop layout… had no key: a keyboard-only review could not reach it (a newcomer, session 30)."""
+    s = demo_session
+    image = s.image(int(s.review_queue()[0]))
+    panel = _panel(qtbot, s)
+    said = []
+    panel.status_message.connect(said.append)
+    key = next(k for k in panel.shortcuts if k.key().toString() == "Ctrl+7")
+    first = int(s.review_queue()[0])
+    s.set_current(first)
+    key.activated.emit()  # a square digit: the tab in front, and why it shows nothing of it
+    assert panel.tabs.currentWidget() is panel._crop_tab and "square image has no crop layout" in said[-1]
+    monkeypatch.setattr(s, "image", lambda i: np.concatenate([image, image], axis=1))
+    key.activated.emit()
+    assert panel._crop_sid == first and panel.tabs.currentWidget() is panel._crop_tab

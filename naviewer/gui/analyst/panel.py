@@ -486,7 +486,7 @@ class AnalystPanel(QWidget):
             ("Ctrl+4", lambda: self.focus_view("inspector"), "Focus the inspector"),
             ("Ctrl+5", lambda: self.focus_view("history"), "Focus the review history (Enter shows, Delete reverts)"),
             ("Ctrl+6", lambda: self.focus_view("finetune"), "Show the fine-tune tab"),
-            ("Ctrl+7", self.show_crop_layout_of_current, "Show the crop layout of the highlighted composite"),
+            ("Ctrl+7", self.show_crop_layout_of_current, "Crop layout of the highlighted sample"),
         ), Qt.ShortcutContext.WindowShortcut, on_screen_only=False)  # from anywhere in the window (the Jobs list, the monitor), not only
         # from inside the panel: a keyboard-only review must be able to reach it
         # C R L U with the map focused (after a box or lasso selection) do what the gallery's line above the tiles

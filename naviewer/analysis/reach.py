@@ -1,11 +1,13 @@
-"""Flags the trusted anchors reach as clean samples: a pointer for the review, not a rule.
+"""Flags the trusted anchors reach as clean samples: a pointer for the review, and with PatchSearch a rule.
 
 On 30 stored DIFT passes (results.md, "The clean flags sample by sample", session 21) a flag's own relative
 anchor reach ranked the clean flags above the poisons at AUROC 0.946-1.000 (poisons' median 0.00-0.02, clean
 flags' 0.49-1.34), but no threshold parted them: above 0.7 it took back 434 clean samples and 28 poisons. So DIFT
-takes nothing back by it; the analyst is shown these flags first, to look at before confirming (a clean "0"
-beside the composites carries no trigger). Shown only when the pass ran on trusted anchors: anchors drawn from
-the labels may be poisons themselves, and then they "reach" poisons.
+takes nothing back by the reach alone; the analyst is shown these flags first, to look at before confirming (a clean
+"0" beside the composites carries no trigger). Shown only when the pass ran on trusted anchors: anchors drawn from
+the labels may be poisons themselves, and then they "reach" poisons. The reach and PatchSearch's flags together are
+the trigger check's rule (:func:`trigger_check_clears`, session 31), which only accept-all applies: it leaves the
+flags it clears unconfirmed; a review by hand decides them.
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ def latest_patchsearch(store: Any, n: int) -> Optional[tuple[int, np.ndarray]]:
     """(pass id, flags) of the workspace's newest PatchSearch pass over its ``n`` samples, or None. Beside the anchors'
     reach it is a second signal: a clean image carries no trigger. Over 30 stored DIFT passes, taking back the flags
     reached above 0.7 in which PatchSearch found no trigger would have taken 688 clean samples and 8 poisons, the reach
-    alone 688 and 28 (results.md, session 22), so it is shown, not applied."""
+    alone 688 and 28 (results.md, session 22), so here it is shown, not applied (the trigger check's rule, below,
+    reads a PatchSearch pass of the same encoder, its flags, and applies only where they cover DIFT's)."""
     for row in reversed(store.passes()):
         if row.get("method") != "patchsearch":
             continue

@@ -101,8 +101,9 @@ def _say_reached(workspace, pass_id) -> None:
     if found is not None and len(found[0]):
         print("note: " + reached_text(len(found[0])))
     if check is not None:  # what `finetune --accept-all` will leave unconfirmed, said before it is run
-        print("  " + check.words() + ("; naviewer finetune --accept-all leaves them unconfirmed"
-                                      if check.cleared.size else ""))
+        from naviewer.workflows.trigger_check import accept_all_words
+
+        print("  " + accept_all_words(check, workspace, ahead=True))
 
 
 def _headless(path, config, args: argparse.Namespace, started: float) -> int:

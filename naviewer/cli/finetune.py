@@ -76,9 +76,12 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
         if pass_id is not None:
             refuse_nothing_to_accept(ws, pass_id)
             say_reached_before_accepting(ws, pass_id)
-            from naviewer.workflows.trigger_check import cleared_flags
+            from naviewer.workflows.trigger_check import accept_all_words, trigger_check_of
 
-            confirm_flags(ws, pass_id, leave=cleared_flags(ws, pass_id))
+            check = trigger_check_of(ws, pass_id)
+            if check is not None:  # said as the run's own accept-all says it
+                print(accept_all_words(check, ws.path))
+            confirm_flags(ws, pass_id, leave=check.cleared if check is not None else ())
     config = DiftConfig.from_workspace(ws, dift_overrides)
     if args.threads:
         import torch
@@ -142,7 +145,7 @@ def say_reached_before_accepting(ws, pass_id: int) -> None:
     clean "0"s taken out with the poisons were what kept the demo's misses above the floor; results.md)."""
     import numpy as np
 
-    from naviewer.analysis.reach import reached_in_pass
+    from naviewer.analysis.reach import REACHED_LIMIT, reached_in_pass
     from naviewer.workflows.trigger_check import trigger_check_of
 
     found = reached_in_pass(ws, pass_id)
@@ -151,7 +154,7 @@ def say_reached_before_accepting(ws, pass_id: int) -> None:
     pending = pending[~np.isin(pending, check.cleared)] if check is not None else pending
     if len(pending):
         print(f"note: --accept-all confirms {len(pending):,} flag{'s' if len(pending) != 1 else ''} the trusted anchors "
-              f"reach as clean samples (anchor reach above 0.7); naviewer review {ws.path} lists them, and "
+              f"reach as clean samples (anchor reach above {REACHED_LIMIT:g}); naviewer review {ws.path} lists them, and "
               "--reject IDS there keeps the clean ones in the training set")
 
 

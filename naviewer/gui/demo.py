@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
 from naviewer.gui.demo_controller import DemoController
@@ -83,12 +84,13 @@ class DemoScreenshots(QObject):
         self._finetune()
 
     def _finetune(self) -> None:
-        """Play the analyst: confirm every flag, press Fine-tune, grab the before/after table."""
+        """Play the analyst: confirm every flag (as accept-all: but those the pass's trigger check clears), press
+        Fine-tune, grab the before/after table."""
         dock = self.window.analyst_dock
         if dock is None:
             return self._done()
         panel = dock.panel
-        panel.session.confirm(panel.session.flagged_ids())
+        panel.session.confirm(np.setdiff1d(panel.session.flagged_ids(), panel.cleared_by_check()))
         panel.tabs.setCurrentWidget(panel.finetune_gate)
         panel.finetune_gate.button.click()
         job = dock.finetune_job

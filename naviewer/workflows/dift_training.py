@@ -66,6 +66,7 @@ from naviewer.ssl.trainer import TrainConfig, Trainer, build_trainer
 from naviewer.workflows.anchor_sources import UNTRUSTED_NOTICE, AnchorSet, load_anchor_set
 from naviewer.workflows.workspace_setup import EvaluationSets, evaluation_sets, evaluation_truth, workspace_anchors
 from naviewer.workspace import Workspace
+from naviewer.workspace.anchor_record import section_fingerprint
 from naviewer.workspace.runs import (
     AUTO_REVIEWER,
     REVIEW_CHECKPOINT,
@@ -315,6 +316,7 @@ class DiftRun:
         self.anchors: Optional[Anchors] = None
         self.trainer: Optional[Trainer] = None
         self.truth: Optional[np.ndarray] = None  # the evaluation's ground truth (metrics only, never detection)
+        self.anchors_fp: Optional[str] = None    # which anchors the run detects with (recorded with its pass)
         self.review: dict[str, Any] = {}    # what the run state and the review events say about the pass
         self.resume = False                 # going on from the run's checkpoint (resume_interrupted)
 
@@ -432,6 +434,7 @@ class DiftRun:
         ws, ctx, config, outcome = self.ws, self.ctx, self.config, self.outcome
         anchor_set = load_anchor_set(ws, config.anchors_per_class, config.seed, ctx)
         self.anchors = anchor_set.anchors
+        self.anchors_fp = section_fingerprint(ws.config.get("anchors"))  # as loaded (recorded there when drawn)
         outcome.anchors = anchor_set.describe()
         if not anchor_set.trusted:
             ctx.event("warning", message=UNTRUSTED_NOTICE)
@@ -461,7 +464,7 @@ class DiftRun:
         write_state(ws, self.run, status=RunStatus.DETECTING, dift=True, accept_all=self.accept_all,
                     anchors_fingerprint=anchors_fingerprint(ws))  # after load_anchor_set, which may record them
         self._fit(trainer)
-        self.timings["detection"] = timed.seconds - self.timings.get("finetune", 0.0)
+        self.timings["detection"] = timed.seconds - self.timings.get("finetune", 0.0) - self.timings.get("trigger_check", 0.0)
         return self._finish(hook)
 
     # -- what an interrupted run needs to go on (naviewer run --resume) ------------------------------------------
@@ -546,9 +549,7 @@ class DiftRun:
         ws, run, trainer, outcome = self.ws, self.run, self.trainer, self.outcome
         epoch = trainer.completed_epochs - 1
         self._trigger_check(result, epoch)  # before DIFT's pass is saved: DIFT's stays the workspace's latest
-        from naviewer.workspace.anchor_record import section_fingerprint
-
-        result.settings["anchors_fingerprint"] = section_fingerprint(ws.config.get("anchors"))  # which judged it
+        result.settings["anchors_fingerprint"] = self.anchors_fp  # which anchors judged it (as the run loaded them)
         pass_id = save_detection(ws.store, result, run=run, epoch=epoch)
         outcome.pass_id = pass_id
         outcome.detection = result.summary()
@@ -584,13 +585,23 @@ class DiftRun:
         if self.distributed:
             self.ctx.event("log", message="trigger check skipped: a distributed run holds its images in slices")
             return
+        from naviewer.errors import JobCancelled
         from naviewer.workflows.trigger_check import run_trigger_check
 
         trainer = self.trainer
-        run_trigger_check(self.ws, result, backbone=trainer.method.backbone, store=trainer.store,
-                          image_size=trainer_embed_settings(trainer).get("image_size"),
-                          device=getattr(trainer, "device", None), reach_limit=reach, run=self.run, epoch=epoch,
-                          truth=self.truth, ctx=self.ctx)
+        start = time.perf_counter()
+        try:
+            run_trigger_check(self.ws, result, backbone=trainer.method.backbone, store=trainer.store,
+                              image_size=trainer_embed_settings(trainer).get("image_size"),
+                              device=getattr(trainer, "device", None), reach_limit=reach, run=self.run, epoch=epoch,
+                              truth=self.truth, ctx=self.ctx)
+        except JobCancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an optional second look: its failure (PatchSearch refusing these
+            # images, memory) must not end the training at its detection epoch; nothing is cleared, and it is said
+            self.ctx.event("warning", message=f"trigger check skipped: {exc}; accept-all confirms every flag")
+        finally:
+            self.timings["trigger_check"] = self.timings.get("trigger_check", 0.0) + time.perf_counter() - start
 
     def _cleared(self, pass_id: int) -> np.ndarray:
         """The flags the pass's trigger check clears (left unconfirmed by accept-all), said in the log."""
@@ -814,7 +825,7 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
         if status is RunStatus.AWAITING_REVIEW:
             raise NaviewerError(f"run {run!r} waits for the review of its flags: naviewer finetune WORKSPACE goes on "
                                 "with it", ws.path / "runs" / run)
-        if any(p.get("run") == run for p in ws.store.passes()):
+        if any(p.get("run") == run and p.get("method") == "dift" for p in ws.store.passes()):
             raise NaviewerError(f"run {run!r} saved its detection pass and went on past it; it cannot be resumed: "
                                 "detect on its checkpoint (naviewer detect) or train again under another --run name",
                                 ws.path / "runs" / run)
@@ -834,7 +845,8 @@ def resume_interrupted(ws: Workspace, run: Optional[str] = None, *, monitor: boo
     record = next(r for r in ws.store.runs() if r["name"] == run)
     recorded = state.get("anchors_fingerprint")
     past = continued_past_verdict(ws, run)  # no detection runs again: the anchors do not matter to it (a review)
-    if recorded is not None and record["config"].get("dift") and not past and recorded != anchors_fingerprint(ws):
+    if recorded is not None and record["config"].get("dift") and not past \
+            and recorded not in (anchors_fingerprint(ws), _whole_section_hash(ws)):
         # the buffer of the epochs before was built with the other anchors: going on would mix two detections
         raise NaviewerError(f"the workspace's DIFT anchors were replaced since run {run!r} started; it cannot be "
                             "resumed with other anchors: put them back, or train a new run", ws.config_path)
@@ -899,7 +911,14 @@ def keep_review_encoder(checkpoint: Path) -> Optional[Path]:
 
 
 def anchors_fingerprint(ws: Workspace) -> str:
-    """A hash of the workspace's ``[anchors]`` as the run starts, so that a resume can tell they were replaced."""
+    """Which anchors the workspace's ``[anchors]`` names as the run starts (:func:`section_fingerprint`, as each
+    pass records them), so that a resume can tell they were replaced."""
+    return section_fingerprint(ws.config.get("anchors"))
+
+
+def _whole_section_hash(ws: Workspace) -> str:
+    """The run state's hash before session 31 (the whole ``[anchors]`` section, its words too): runs recorded with
+    it still resume."""
     import hashlib
     import json
 

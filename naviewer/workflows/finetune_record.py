@@ -8,7 +8,6 @@ demo workflow and the DIFT run so both can use it without importing each other.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -41,38 +40,58 @@ def embed_checkpoint(ws, checkpoint: Path, ctx: Optional[JobContext] = None, dev
 
 
 def review_before_after(metrics: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """(kNN accuracy and ASR last measured before the run's latest review was acted on, those measured last):
-    what ``naviewer finetune`` reports at its end; ({}, {}) where the run records no review."""
+    """(kNN accuracy and ASR last measured before the run's latest review was acted on, those measured after it):
+    what ``naviewer finetune`` reports at its end; ({}, {}) where the run records no review, and no "after" where
+    nothing was measured since (a retrain under ``--no-monitor`` read as "100 % -> 100 %"). Damaged lines are
+    skipped (:func:`naviewer.workspace.metrics.read_metrics`)."""
+    from naviewer.workspace.metrics import read_metrics
+
+    try:
+        records, _ = read_metrics(metrics)
+    except (OSError, ValueError):
+        return {}, {}
+
+    def when(record: dict) -> Optional[float]:
+        value = record.get("time")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
     done = None
-    if metrics.is_file():
-        for line in metrics.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json_loads(line)
-            except ValueError:
-                continue
-            if record.get("kind") == "event" and record.get("event") == "review_done" \
-                    and isinstance(record.get("time"), (int, float)):
-                done = float(record["time"])
+    for record in records:
+        if record.get("kind") == "event" and record.get("event") == "review_done" and when(record) is not None:
+            done = when(record)
     if done is None:
         return {}, {}
-    return last_metrics(metrics, upto=done), last_metrics(metrics)
+    before: dict[str, float] = {}
+    after: dict[str, float] = {}
+    for record in records:
+        stamp = when(record)
+        if record.get("kind") != "epoch" or stamp is None:
+            continue
+        for key in ("knn_acc", "asr"):
+            value = record.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                (before if stamp <= done else after)[key] = float(value)
+    return before, after
 
 
 def last_metrics(metrics: Path, upto: Optional[float] = None) -> dict[str, float]:
-    """Latest knn_acc / asr of the epoch records (before ``upto`` unix time when given)."""
+    """Latest knn_acc / asr of the epoch records (before ``upto`` unix time when given); damaged lines skipped."""
+    from naviewer.workspace.metrics import read_metrics
+
     out: dict[str, float] = {}
-    if not metrics.is_file():
+    try:
+        records, _ = read_metrics(metrics)
+    except (OSError, ValueError):
         return out
-    for line in metrics.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json_loads(line)
-        except ValueError:
-            continue
-        if record.get("kind") != "epoch" or (upto is not None and float(record.get("time", 0)) > upto):
+    for record in records:
+        stamp = record.get("time", 0)
+        if record.get("kind") != "epoch" or (upto is not None and (not isinstance(stamp, (int, float))
+                                                                   or isinstance(stamp, bool) or stamp > upto)):
             continue
         for key in ("knn_acc", "asr"):
-            if isinstance(record.get(key), (int, float)):
-                out[key] = float(record[key])
+            value = record.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key] = float(value)
     return out
 
 
@@ -100,8 +119,6 @@ def complete_finetune_result(ws, run: str, ctx: Optional[JobContext] = None,
     recorded, the "after" measured now (the run's last metrics, the final encoder's embeddings and the confirmed
     samples' density in them). None when the run is not finished or no such start was recorded. Called when the
     retrain ends, in one go or after a cancel and a resume."""
-    import json
-
     from naviewer.io import atomic_write_json
     from naviewer.workflows.floor import read_floor
     from naviewer.workspace.runs import read_state

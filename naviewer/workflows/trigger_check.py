@@ -67,12 +67,17 @@ def id_ranges(ids: np.ndarray) -> str:
     return ",".join(parts)
 
 
-def accept_all_words(check: TriggerCheck, workspace: Any) -> str:
-    """What accept-all does with the cleared flags, and how to take them out anyway."""
+def accept_all_words(check: TriggerCheck, workspace: Any, ahead: bool = False) -> str:
+    """What accept-all does with the cleared flags, and how to take them out anyway: ``ahead`` (said before any
+    accept-all, as ``naviewer demo`` does), by confirming them first; after (as accept-all acts), by confirming them
+    and training again without the confirmed samples."""
     if not check.cleared.size:
         return check.words()
-    return (check.words() + ": accept-all leaves them unconfirmed, in the training set (to take them out too: "
-            f"naviewer review {workspace} --confirm {id_ranges(check.cleared)})")
+    ids = id_ranges(check.cleared)
+    how = (f"to take them out too, confirm them first: naviewer review {workspace} --confirm {ids}" if ahead else
+           f"to take them out as well: naviewer review {workspace} --confirm {ids}, then naviewer run {workspace} "
+           "--leave-out-confirmed")
+    return check.words() + f": accept-all leaves them unconfirmed, in the training set ({how})"
 
 
 def reached_for_check(scores: dict, summary: dict, reach_limit: float) -> np.ndarray:
@@ -105,22 +110,23 @@ def run_trigger_check(ws: Any, result: Any, *, backbone: Any, store: Any, image_
         return None
     ctx.event("log", message=f"trigger check: the trusted anchors reach {reached.size:,} of DIFT's flags as clean "
                              f"samples; looking for a trigger in every image with PatchSearch")
-    states = (torch.random.get_rng_state(), np.random.get_state(),
-              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    numpy_state = np.random.get_state()
     encoder = copy.deepcopy(backbone).eval()
+    on_cuda = device is not None and torch.device(device).type == "cuda"
+    # the CPU's generator and the training GPU's own, no other (fork_rng on every visible GPU would start them all)
+    index = torch.device(device).index if on_cuda else None
+    devices = [index if index is not None else torch.cuda.current_device()] if on_cuda else []
     try:
-        features = extract_embeddings(encoder, store, device=device, image_size=image_size, ctx=ctx,
-                                      message="trigger check: embedding the training set")
-        passes, _ = run_detectors(
-            ws, features, ["patchsearch"], run=run, epoch=epoch, truth=truth, ctx=ctx, encoder=encoder, images=store,
-            image_size=image_size, device=device,
-            record_extra={RECORD_KEY: {"of": f"DIFT's flags of run {run} at epoch {epoch + 1}",
-                                       "reach_limit": float(reach_limit)}})
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            features = extract_embeddings(encoder, store, device=device, image_size=image_size, ctx=ctx,
+                                          message="trigger check: embedding the training set")
+            passes, _ = run_detectors(
+                ws, features, ["patchsearch"], run=run, epoch=epoch, truth=truth, ctx=ctx, encoder=encoder,
+                images=store, image_size=image_size, device=device,
+                record_extra={RECORD_KEY: {"of": f"DIFT's flags of run {run} at epoch {epoch + 1}",
+                                           "reach_limit": float(reach_limit)}})
     finally:
-        torch.random.set_rng_state(states[0])
-        np.random.set_state(states[1])
-        if states[2] is not None:
-            torch.cuda.set_rng_state_all(states[2])
+        np.random.set_state(numpy_state)
     patch_pass = int(passes["patchsearch"])
     result.settings[RECORD_KEY] = {"patchsearch_pass": patch_pass, "reach_limit": float(reach_limit),
                                    "coverage": TRIGGER_CHECK_COVERAGE}

@@ -152,7 +152,9 @@ def interrupted_runs(ws: "Workspace") -> list[str]:
     """Runs that stopped while training (Ctrl-C, a closed window, a crash) with a checkpoint and no detection pass
     yet, or after their review's fine-tune / retrain before its end (:func:`stopped_after_review`): what :func:`naviewer.workflows.dift_training.resume_interrupted` can go on with (the command line, the GUI
     and the refusals agree). Here, beside the run state, so the GUI's workspace summary does not import torch."""
-    passes = {p.get("run") for p in ws.store.passes()}
+    # DIFT's pass only: the trigger check saves its PatchSearch pass under the run just before DIFT's, and a run
+    # stopped between the two is still one to resume (a review, session 31)
+    passes = {p.get("run") for p in ws.store.passes() if p.get("method") == "dift"}
     out = []
     for record in ws.store.runs():
         name = record["name"]

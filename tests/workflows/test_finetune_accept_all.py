@@ -59,6 +59,17 @@ def test_finetune_ends_with_the_accuracy_and_asr_before_and_after(ws, capsys) ->
     metrics.write_text(json.dumps(records[0]) + "\n")  # no review acted on: nothing to compare
     say_before_after(ws, "demo")
     assert capsys.readouterr().out == ""
+    # retrained under --no-monitor: nothing measured after the review, so no "100 % -> 100 %" (a review, session 31)
+    metrics.write_text("\n".join(json.dumps(r) for r in records[:2] + [{"kind": "epoch", "epoch": 89, "time": 40}])
+                       + "\n")
+    say_before_after(ws, "demo")
+    assert capsys.readouterr().out == ""
+    # damaged lines (not objects, a time that is no number, bytes that are no UTF-8) are skipped, never a traceback
+    damaged = [b"1", b"[1]", json.dumps({**records[2], "time": None}).encode(), json.dumps({**records[2], "time": "x"}).encode(),
+               b"\xff\xfe", *(json.dumps(r).encode() for r in records)]
+    metrics.write_bytes(b"\n".join(damaged) + b"\n")
+    say_before_after(ws, "demo")
+    assert "ASR 100.0 % -> 4.3 %" in capsys.readouterr().out
 
 
 def test_demo_and_accept_all_say_what_the_trigger_check_leaves(ws, capsys) -> None:
@@ -77,6 +88,6 @@ def test_demo_and_accept_all_say_what_the_trigger_check_leaves(ws, capsys) -> No
     _say_reached(ws.path, dift)
     said = capsys.readouterr().out
     assert "3 of the 4 flags the trusted anchors reach as clean" in said
-    assert "naviewer finetune --accept-all leaves them unconfirmed" in said
+    assert "accept-all leaves them unconfirmed" in said and "confirm them first: naviewer review" in said
     say_reached_before_accepting(ws, dift)
     assert "confirms 1 flag the trusted anchors reach" in capsys.readouterr().out  # #1: PatchSearch found a trigger

@@ -126,3 +126,69 @@ def test_the_check_leaves_the_training_encoder_and_random_state_as_they_were(tmp
 def test_cleared_ids_are_written_as_review_reads_them() -> None:
     assert id_ranges(np.array([40, 3, 41, 17, 42, 45])) == "3,17,40-42,45"
     assert id_ranges(np.array([], np.int64)) == ""
+
+
+def test_a_failed_check_is_said_and_the_training_goes_on(tmp_path, tiny_data, monkeypatch) -> None:
+    """An optional second look: PatchSearch failing (memory, images it refuses) ended the whole training at its
+    detection epoch (a review, session 31); now the run stops for its review as without the check, and says why."""
+    import naviewer.workflows.trigger_check as trigger_check
+    from naviewer.jobs import JobContext, RecordingReporter
+
+    def fail(*_a, **_k):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(trigger_check, "reached_for_check", lambda scores, *_: np.flatnonzero(scores["flagged"])[:3])
+    import naviewer.workflows.detector_passes as detector_passes
+
+    monkeypatch.setattr(detector_passes, "run_detectors", fail)
+    reporter = RecordingReporter()
+    ctx = JobContext(reporter)
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        out = train_with_dift(ws, train_config(4), dift_config(trigger_check_reach=0.5), accept_all=False,
+                              monitor=False, ctx=ctx)
+        assert out.status == "awaiting_review" and RECORD_KEY not in ws.store.pass_info(out.pass_id)["settings"]
+        assert [p["method"] for p in ws.store.passes()] == ["dift"]
+    assert any(kind == "warning" and "trigger check skipped: out of memory" in data.get("message", "")
+               for kind, data in reporter.events)
+
+
+def test_a_run_stopped_between_the_checks_pass_and_difts_is_still_one_to_resume(tmp_path, tiny_data) -> None:
+    """The check's PatchSearch pass is saved under the run just before DIFT's: a stop between the two left a run
+    that counted as "saved its detection pass", refused with the wrong reason (a review, session 31)."""
+    from naviewer.workspace.runs import RunStatus, interrupted_runs, write_state
+
+    setup = attacked_workspace(tmp_path / "ws", tiny_data)
+    with setup.workspace as ws:
+        n = ws.store.sample_count()
+        ws.store.add_run("dift", "dift", {"dift": {}})
+        write_state(ws, "dift", status=RunStatus.DETECTING, dift=True)
+        ws.checkpoint_dir("dift").mkdir(parents=True, exist_ok=True)
+        (ws.checkpoint_dir("dift") / "last.pt").write_bytes(b"x")
+        ws.store.add_detection_pass("patchsearch", {"score": np.zeros(n), "flagged": np.zeros(n, bool)}, {},
+                                    run="dift", epoch=3)
+        assert "dift" in interrupted_runs(ws)
+        ws.store.add_detection_pass("dift", {"flagged": np.zeros(n, bool)}, {}, run="dift", epoch=3)
+        assert "dift" not in interrupted_runs(ws)
+
+
+def test_a_run_with_the_check_trains_on_exactly_as_one_without_it(tmp_path, tiny_data, monkeypatch) -> None:
+    """The check runs in the middle of an accept-all training (PatchSearch draws random numbers and runs the
+    encoder): with nothing cleared, the encoder at the end is the same to the bit as without the check."""
+    import naviewer.workflows.trigger_check as trigger_check
+
+    monkeypatch.setattr(trigger_check, "reached_for_check", lambda scores, *_: np.flatnonzero(scores["flagged"])[:3])
+    monkeypatch.setattr(trigger_check, "trigger_check_clears", lambda *a, **k: (np.zeros(0, np.int64), 1.0))
+    weights = []
+    for reach, name in ((0.0, "off"), (0.5, "on")):
+        setup = attacked_workspace(tmp_path / name, tiny_data)
+        with setup.workspace as ws:
+            out = train_with_dift(ws, train_config(4), dift_config(trigger_check_reach=reach), accept_all=True,
+                                  monitor=False)
+            assert out.status == "finished"
+            assert ("patchsearch" in [p["method"] for p in ws.store.passes()]) == (reach > 0)
+            state = torch.load(ws.checkpoint_dir("dift") / "last.pt", weights_only=True)
+            weights.append(state)
+    off, on = (w["model"] if "model" in w else w for w in weights)
+    keys = [k for k, v in off.items() if isinstance(v, torch.Tensor)]
+    assert keys and all(torch.equal(off[k], on[k]) for k in keys)

@@ -178,6 +178,7 @@ class AnalystPanel(QWidget):
         self.trust.reached_requested.connect(self.show_reached_flags)
         self.trust.untriggered_requested.connect(self.select_untriggered_flags)
         self._patchsearch: Optional[tuple] = None  # the workspace's PatchSearch pass (id, flags), when it has one
+        self._cleared: Optional[np.ndarray] = None  # the flags the pass's own trigger check clears, when it has one
 
         # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
         # so the three fit side by side from 1280 px up without scrolling sideways or truncating a label.
@@ -344,6 +345,14 @@ class AnalystPanel(QWidget):
                     found = None
             self._reached_more = patchsearch_text(self._reached, found)
             self._patchsearch = found
+            check = self._trigger_check()
+            if check is not None:  # the pass's own check: the button selects what accept-all would leave, not
+                # another reading of PatchSearch (the newest pass's per-image word at 0.7; a review, session 31)
+                self._cleared = check.cleared
+                self._reached_more = (f" The trigger check (PatchSearch pass {check.patchsearch_pass} on the same "
+                                      f"encoder) finds no trigger in {check.cleared.size:,} of the {check.reached:,} "
+                                      f"flags reached above {check.reach_limit:g}: finetune --accept-all leaves them "
+                                      "unconfirmed." if check.share >= check.coverage else " " + check.words() + ".")
         counts = self.session.review_counts(self._reached)
         self.trust.set_reached(len(self._reached), counts["unreviewed"] + counts["later"], self._reached_more,
                                len(self._pending_untriggered()))
@@ -352,13 +361,31 @@ class AnalystPanel(QWidget):
         """The reached flags PatchSearch finds no trigger in that await a decision (unreviewed or later): a flag the
         analyst decided is never put back under one key (session 23's review found the button re-deciding them)."""
         from naviewer.analysis.reach import untriggered
-
-        if self._reached is None or self._patchsearch is None:
-            return np.zeros(0, np.int64)
         from naviewer.analysis.review import STATE_CODE
 
         awaiting = np.isin(self.session.state_codes, (STATE_CODE["unreviewed"], STATE_CODE["later"]))
+        if self._cleared is not None:  # the pass's trigger check decided which: those
+            return self._cleared[awaiting[self._cleared]]
+        if self._reached is None or self._patchsearch is None:
+            return np.zeros(0, np.int64)
         return untriggered(self._reached, self._patchsearch, awaiting)
+
+    def cleared_by_check(self) -> np.ndarray:
+        """The flags this pass's trigger check clears (what accept-all leaves unconfirmed); empty without one."""
+        check = self._trigger_check()
+        return check.cleared if check is not None else np.zeros(0, np.int64)
+
+    def _trigger_check(self) -> Any:
+        """The trigger check recorded with this pass (naviewer.workflows.trigger_check), or None."""
+        pass_id = getattr(self.session, "pass_id", None)
+        if self.workspace is None or pass_id is None:
+            return None
+        from naviewer.workflows.trigger_check import trigger_check_of
+
+        try:
+            return trigger_check_of(self.workspace, int(pass_id))
+        except Exception:  # noqa: BLE001 - a pointer only: an unreadable record is passed over
+            return None
 
     def show_reached_flags(self) -> None:
         """The notice's button: the flags sorted by anchor reach, the keyboard on the first awaiting a decision."""

@@ -956,3 +956,26 @@ def test_ctrl_7_shows_the_crop_layout_of_the_highlighted_composite(qtbot, demo_s
     monkeypatch.setattr(s, "image", lambda i: np.concatenate([image, image], axis=1))
     key.activated.emit()
     assert panel._crop_sid == first and panel.tabs.currentWidget() is panel._crop_tab
+
+
+def test_with_the_passs_own_trigger_check_the_button_selects_what_accept_all_leaves(qtbot, demo_session,
+                                                                                  monkeypatch) -> None:
+    """The box read the newest PatchSearch pass's per-image word at reach 0.7 while accept-all leaves the check's own
+    cleared flags (its pass's flags at 0.5): two sets under one name (a review, session 31). With a check, its set."""
+    import naviewer.workflows.trigger_check as trigger_check
+
+    s = demo_session
+    flagged = _three_flags_reached(s)
+    s.settings["summary"] = {"anchors_trusted": True}
+    s.pass_id = 3
+    panel = _panel(qtbot, s)
+    check = trigger_check.TriggerCheck(3, 9, 0.5, 0.5, 0.8, 3, np.asarray([flagged[0]], np.int64))
+    monkeypatch.setattr(trigger_check, "trigger_check_of", lambda ws, pass_id: check if pass_id == 3 else None)
+    _patchsearch_finds_a_trigger_in(panel, [flagged[-1]], monkeypatch)  # another reading: 2 without a trigger
+    button = panel.trust.untriggered_button
+    assert button.text() == "Select the 1 with no trigger"
+    assert "The trigger check (PatchSearch pass 9 on the same encoder) finds no trigger in 1 of the 3 flags reached " \
+           "above 0.5: finetune --accept-all leaves them unconfirmed." in panel.trust.reached_text.text()
+    button.click()
+    qtbot.waitUntil(lambda: not panel.gallery.filter_pending, timeout=5000)
+    assert panel.gallery.target_ids().tolist() == [int(flagged[0])]

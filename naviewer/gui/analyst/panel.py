@@ -351,8 +351,8 @@ class AnalystPanel(QWidget):
                 self._cleared = check.cleared
                 self._reached_more = (f" The trigger check (PatchSearch pass {check.patchsearch_pass} on the same "
                                       f"encoder) finds no trigger in {check.cleared.size:,} of the {check.reached:,} "
-                                      f"flags reached above {check.reach_limit:g}: finetune --accept-all leaves them "
-                                      "unconfirmed." if check.share >= check.coverage else " " + check.words() + ".")
+                                      f"flags reached above {check.reach_limit:g} (naviewer finetune --accept-all would "
+                                      "leave them unconfirmed; here you decide them)." if check.share >= check.coverage else " " + check.words() + ".")
         counts = self.session.review_counts(self._reached)
         self.trust.set_reached(len(self._reached), counts["unreviewed"] + counts["later"], self._reached_more,
                                len(self._pending_untriggered()))

@@ -975,7 +975,8 @@ def test_with_the_passs_own_trigger_check_the_button_selects_what_accept_all_lea
     button = panel.trust.untriggered_button
     assert button.text() == "Select the 1 with no trigger"
     assert "The trigger check (PatchSearch pass 9 on the same encoder) finds no trigger in 1 of the 3 flags reached " \
-           "above 0.5: finetune --accept-all leaves them unconfirmed." in panel.trust.reached_text.text()
+           "above 0.5 (naviewer finetune --accept-all would leave them unconfirmed; here you decide them)." \
+        in panel.trust.reached_text.text()
     button.click()
     qtbot.waitUntil(lambda: not panel.gallery.filter_pending, timeout=5000)
     assert panel.gallery.target_ids().tolist() == [int(flagged[0])]

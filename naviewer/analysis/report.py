@@ -111,8 +111,10 @@ def render_report(
     thumbs_per_cluster: int = 12,
     audit_rows: int = 1000,
     export_summary: Optional[Mapping[str, Any]] = None,
+    finetune: Optional[Mapping[str, Any]] = None,
 ) -> str:
-    """The report as an HTML string."""
+    """The report as an HTML string; ``finetune``: the last fine-tune / remove-and-retrain's record (before, after,
+    floor, protocol, confirmed, earlier; :func:`naviewer.workflows.posthoc.latest_finetune_result`), its section."""
     counts = session.review_counts()
     flagged = int(session.flagged_mask.sum())
     all_counts = session.review_counts(np.arange(session.n))
@@ -144,6 +146,7 @@ def render_report(
             parts.append(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>")
     parts.append("</table>")
 
+    parts.extend(_finetune_section(finetune))
     if plots:
         parts.append("<h2>Plots</h2>")
         for name, png in plots.items():
@@ -203,6 +206,53 @@ def render_report(
         )
     parts.append("</table></body></html>")
     return "\n".join(parts)
+
+
+#: the fine-tune section's rows: record key, words
+FINETUNE_ROWS = (("asr", "attack success rate (lower is better)"), ("asr_all", "ASR, every test image"),
+                 ("knn_acc", "kNN accuracy (higher is better)"),
+                 ("confirmed_density", "the removed samples' neighbourhood density"))
+
+
+def _finetune_section(record: Optional[Mapping[str, Any]]) -> list[str]:
+    """Before / after of the last fine-tune or remove-and-retrain, beside the no-poison floor: the report said
+    nothing of it, though the Fine-tune tab's table is what the review was for (a newcomer, session 30)."""
+    if not isinstance(record, Mapping):
+        return []
+    before = record.get("before") if isinstance(record.get("before"), Mapping) else {}
+    after = record.get("after") if isinstance(record.get("after"), Mapping) else {}
+    floor = record.get("floor") if isinstance(record.get("floor"), Mapping) else {}
+    rows = [(key, words) for key, words in FINETUNE_ROWS if key in before or key in after]
+    if not rows:
+        return []
+
+    def cell(value: Any, key: str) -> str:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return "–"
+        return f"{100 * value:.1f} %" if key != "confirmed_density" else f"{value:.4g}"
+
+    step = "retrain" if record.get("kind") == "retrain" else "fine-tune"
+    again = f" (run {_e(record['again'])}, a retrain on the decisions as they were then)" if record.get("again") else ""
+    confirmed = record.get("confirmed")
+    lead = (f"<p>The last {step}{again}"
+            + (f", without {int(confirmed):,} confirmed samples" if isinstance(confirmed, int) and not isinstance(confirmed, bool) else "")
+            + f"; ASR with the {_e(record.get('protocol') or floor.get('protocol') or 'uniform')} test-time protocol. "
+            "The no-poison floor is the same recipe trained on the clean set: an ASR after near it is as low as this "
+            "encoder goes.</p>")
+    parts = ["<h2>Fine-tune / retrain</h2>", lead,
+             "<table><tr><th>metric</th><th>before</th><th>after</th><th>no-poison floor</th></tr>"]
+    for key, words in rows:
+        parts.append(f"<tr><th>{_e(words)}</th><td>{cell(before.get(key), key)}</td><td>{cell(after.get(key), key)}</td>"
+                     f"<td>{cell(floor.get(key), key) if floor else 'not measured'}</td></tr>")
+    parts.append("</table>")
+    for earlier in record.get("earlier") or []:
+        if isinstance(earlier, Mapping) and isinstance(earlier.get("after"), Mapping):
+            figures = ", ".join(f"{words.split(' (')[0]} {cell(earlier['after'].get(key), key)}"
+                                for key, words in FINETUNE_ROWS[:3] if key in earlier["after"])
+            if figures:
+                which = "the first retrain" if earlier.get("first") else "a retrain again"
+                parts.append(f"<p>Before it, {which} (run {_e(earlier.get('run'))}) read {figures}.</p>")
+    return parts
 
 
 def write_report(session: AnalysisSession, path: os.PathLike | str, **kwargs: Any) -> Path:

@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
             print("  of them, PatchSearch finds no trigger in: " + ",".join(str(int(i)) for i in quiet))
     if args.report is not None:
         from naviewer.analysis.report import write_report
+        from naviewer.workflows.posthoc import pass_finetune_result
 
-        path = write_report(session, report_path)
+        path = write_report(session, report_path, finetune=pass_finetune_result(ws, shown))
         print(f"report: {path}")
     return 0

@@ -424,6 +424,26 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
     return outcome
 
 
+def pass_finetune_result(ws: Workspace, pass_id: Optional[int]) -> Optional[dict]:
+    """:func:`latest_finetune_result` of a pass's own run (for the HTML report); None when none can be read."""
+    if pass_id is None:
+        return None
+    try:
+        info = ws.store.pass_info(int(pass_id)) or {}
+        run = info.get("run")
+        result = latest_finetune_result(ws, run, int(pass_id))
+        if result and run and not result.get("before") and not result.get("after") and not result.get("again"):
+            # naviewer finetune writes no before/after record: the run's own metrics say it (its monitor's figures)
+            from naviewer.workflows.finetune_record import review_before_after
+            from naviewer.workflows.floor import read_floor
+
+            before, after = review_before_after(ws.path / "runs" / str(run) / "metrics.jsonl")
+            result = {**result, "before": before, "after": after, "floor": result.get("floor") or read_floor(ws)}
+        return result
+    except (NaviewerError, OSError, ValueError, TypeError):  # the report goes on without the section
+        return None
+
+
 def latest_finetune_result(ws: Workspace, run: Optional[str], pass_id: Optional[int] = None) -> Optional[dict]:
     """What the last fine-tune / remove-and-retrain of this pass's run did, read back from the
     workspace (so a reopened workspace shows it instead of offering the step again); None when

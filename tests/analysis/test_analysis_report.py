@@ -82,3 +82,20 @@ def test_a_report_that_cannot_be_written_leaves_nothing_and_names_itself(tmp_pat
         write_report(make_demo_session(), target)
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_report_carries_the_retrains_before_and_after_beside_the_floor(tmp_path) -> None:
+    """The report said nothing of the remove-and-retrain, though its table is what the review was for (a newcomer,
+    session 30): before / after / floor, the retrain again's run and the first retrain's figures."""
+    s = make_demo_session(200, 10, seed=1)
+    record = {"kind": "retrain", "again": "demo-again-1", "confirmed": 116, "protocol": "uniform",
+              "before": {"asr": 1.0, "knn_acc": 0.925}, "after": {"asr": 0.404, "knn_acc": 0.94},
+              "floor": {"asr": 0.144, "knn_acc": 0.94},
+              "earlier": [{"run": "demo", "after": {"asr": 0.213, "knn_acc": 0.931}, "first": True}]}
+    text = write_report(s, tmp_path / "report.html", finetune=record).read_text(encoding="utf-8")
+    assert "<h2>Fine-tune / retrain</h2>" in text and "without 116 confirmed samples" in text and "demo-again-1" in text
+    assert "<td>100.0 %</td><td>40.4 %</td><td>14.4 %</td>" in text
+    assert "Before it, the first retrain (run demo) read attack success rate 21.3 %, ASR, every test image –" not in text
+    assert "the first retrain (run demo) read attack success rate 21.3 %, kNN accuracy 93.1 %" in text
+    plain = write_report(s, tmp_path / "plain.html", finetune={"before": {}, "after": {}}).read_text(encoding="utf-8")
+    assert "Fine-tune / retrain" not in plain  # nothing measured: no section

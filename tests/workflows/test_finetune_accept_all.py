@@ -91,3 +91,26 @@ def test_demo_and_accept_all_say_what_the_trigger_check_leaves(ws, capsys) -> No
     assert "accept-all leaves them unconfirmed" in said and "confirm them first: naviewer review" in said
     say_reached_before_accepting(ws, dift)
     assert "confirms 1 flag the trusted anchors reach" in capsys.readouterr().out  # #1: PatchSearch found a trigger
+
+
+def test_a_report_of_a_pass_finetuned_on_the_command_line_has_its_before_and_after(ws) -> None:
+    """naviewer finetune writes no before/after record (the window's retrain does): the report's section reads the
+    run's own metrics then."""
+    import json
+
+    from naviewer.workflows.posthoc import pass_finetune_result
+    from naviewer.workspace.runs import RunStatus, write_state
+
+    n = ws.store.sample_count()
+    pass_id = ws.store.add_detection_pass("dift", {"flagged": np.ones(n, bool)}, {}, run="demo", epoch=3)
+    ws.store.add_run("demo", "dift", {"dift": {}})
+    write_state(ws, "demo", status=RunStatus.FINISHED, pass_id=pass_id,
+                finetune={"restart_mode": "retrain", "removed": 3, "pass_id": pass_id})
+    ws.checkpoint_dir("demo").mkdir(parents=True, exist_ok=True)
+    records = [{"kind": "epoch", "knn_acc": 0.9, "asr": 1.0, "time": 10}, {"kind": "event", "event": "review_done", "time": 20},
+               {"kind": "epoch", "knn_acc": 0.94, "asr": 0.05, "time": 30}]
+    (ws.run_dir("demo") / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    result = pass_finetune_result(ws, pass_id)
+    assert result["kind"] == "retrain" and result["before"] == {"knn_acc": 0.9, "asr": 1.0}
+    assert result["after"] == {"knn_acc": 0.94, "asr": 0.05} and result["floor"] is None
+    assert pass_finetune_result(ws, None) is None and pass_finetune_result(ws, 999) is None

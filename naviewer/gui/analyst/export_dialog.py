@@ -306,7 +306,11 @@ class ExportDialog(QDialog):
             if plots is not None:
                 ctx.check()
                 ctx.progress(0, None, "writing the HTML report")
-                report = write_report(session, out / REPORT_NAME, plots=plots, export_summary=summary or None)
+                from naviewer.workflows.posthoc import pass_finetune_result
+
+                finetune = pass_finetune_result(workspace, session.pass_id) if workspace is not None else None
+                report = write_report(session, out / REPORT_NAME, plots=plots, export_summary=summary or None,
+                                      finetune=finetune)
             return record, report
 
         return write

@@ -201,16 +201,24 @@ def run(args: argparse.Namespace) -> int:
     if len(reached):
         from naviewer.analysis.reach import latest_patchsearch, patchsearch_text, untriggered
 
+        from naviewer.workflows.trigger_check import id_ranges, trigger_check_of
+
         waiting = session.review_counts(reached)
         found = latest_patchsearch(ws.store, session.n)
+        check = trigger_check_of(ws, shown) if shown is not None else None  # the pass's own check says it below
         print("note: " + reached_text(len(reached), waiting["unreviewed"] + waiting["later"])
-              + patchsearch_text(reached, found))
+              + ("" if check is not None else patchsearch_text(reached, found)))
         print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
               + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")
               + " (decide them one by one: --reject IDS / --confirm IDS, or in the window)")
-        quiet = untriggered(reached, found)
-        if len(quiet):  # the two signals together: the ones to look at as one batch, every id (for --reject)
-            print("  of them, PatchSearch finds no trigger in: " + ",".join(str(int(i)) for i in quiet))
+        if check is not None:  # the pass's own check: what accept-all leaves, not another reading of PatchSearch
+            print("  " + check.words() + (f": {id_ranges(check.cleared)} (finetune --accept-all leaves them "
+                                          "unconfirmed; --reject IDS keeps them, --confirm IDS removes them)"
+                                          if check.cleared.size else ""))
+        else:
+            quiet = untriggered(reached, found)
+            if len(quiet):  # the two signals together: the ones to look at as one batch, every id (for --reject)
+                print("  of them, PatchSearch finds no trigger in: " + ",".join(str(int(i)) for i in quiet))
     if args.report is not None:
         from naviewer.analysis.report import write_report
         from naviewer.workflows.posthoc import pass_finetune_result

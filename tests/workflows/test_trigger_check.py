@@ -47,7 +47,7 @@ def test_the_check_runs_before_difts_pass_and_accept_all_leaves_what_it_clears(t
         assert done.finetune["removed"] == flagged.size - 2
 
 
-def test_a_stored_check_clears_the_reached_flags_its_patchsearch_pass_does_not_flag(tmp_path, tiny_data) -> None:
+def test_a_stored_check_clears_the_reached_flags_its_patchsearch_pass_does_not_flag(tmp_path, tiny_data, capsys) -> None:
     from naviewer.workspace import Workspace
 
     setup = attacked_workspace(tmp_path / "ws", tiny_data)
@@ -57,11 +57,19 @@ def test_a_stored_check_clears_the_reached_flags_its_patchsearch_pass_does_not_f
         flagged, reach, found = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
         flagged[:10], reach[[1, 7, 8]], found[:6] = True, 0.9, True
         patch = ws.store.add_detection_pass("patchsearch", {"score": found * 1.0, "flagged": found}, {})
-        record = {RECORD_KEY: {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5}}
+        record = {RECORD_KEY: {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5},
+                  "summary": {"anchors_trusted": True, "flagged": 10}}
         dift = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, record)
         check = trigger_check_of(ws, dift)
         assert check.cleared.tolist() == [7, 8] and check.reached == 3 and check.share == 0.6
         assert "2 of the 3 flags" in accept_all_words(check, ws.path) and "--confirm 7-8" in accept_all_words(check, ws.path)
+        # naviewer review says the check's set, not another reading of PatchSearch beside it
+        from naviewer.cli import main
+
+        assert main(["review", str(ws.path), "--pass", str(dift)]) == 0
+        said = capsys.readouterr().out
+        assert "2 of the 3 flags the trusted anchors reach as clean (above 0.5) carry no trigger it can find: 7-8" in said
+        assert "PatchSearch (pass" not in said and "of them, PatchSearch finds no trigger in" not in said
         plain = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, {})
         other = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach},
                                             {RECORD_KEY: {"patchsearch_pass": plain, "reach_limit": 0.5}})

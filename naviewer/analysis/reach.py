@@ -52,13 +52,13 @@ def reached_text(count: int, undecided: Optional[int] = None, limit: float = REA
             f"image pulled in with the poisons carries no trigger, a poison does.{left}")
 
 
-def reached_in_pass(ws: Any, pass_id: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """(the flags of a stored pass the trusted anchors reach as clean samples, those of them awaiting a decision),
-    or None when the pass did not run on trusted anchors."""
+def reached_in_pass(ws: Any, pass_id: int, limit: float = REACHED_LIMIT) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(the flags of a stored pass the trusted anchors reach as clean samples, above ``limit``, those of them awaiting
+    a decision), or None when the pass did not run on trusted anchors."""
     record = ws.store.pass_info(int(pass_id))
     if record is None or not pass_anchors_trusted(record.get("settings")):
         return None
-    reached = reached_flags(ws.store.pass_scores(int(pass_id)))
+    reached = reached_flags(ws.store.pass_scores(int(pass_id)), limit)
     states = ws.store.review_states()[reached] if len(reached) else np.zeros(0, dtype=object)
     return reached, reached[np.isin(states, ("unreviewed", "later"))]
 

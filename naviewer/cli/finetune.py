@@ -148,13 +148,14 @@ def say_reached_before_accepting(ws, pass_id: int) -> None:
     from naviewer.analysis.reach import REACHED_LIMIT, reached_in_pass
     from naviewer.workflows.trigger_check import trigger_check_of
 
-    found = reached_in_pass(ws, pass_id)
+    check = trigger_check_of(ws, pass_id)  # with one, its reach; the ones it cleared are left unconfirmed (said then)
+    limit = check.reach_limit if check is not None else REACHED_LIMIT
+    found = reached_in_pass(ws, pass_id, limit)
     pending = found[1] if found is not None else np.zeros(0, np.int64)
-    check = trigger_check_of(ws, pass_id)  # the ones its trigger check cleared are left unconfirmed (said then)
     pending = pending[~np.isin(pending, check.cleared)] if check is not None else pending
     if len(pending):
         print(f"note: --accept-all confirms {len(pending):,} flag{'s' if len(pending) != 1 else ''} the trusted anchors "
-              f"reach as clean samples (anchor reach above {REACHED_LIMIT:g}); naviewer review {ws.path} lists them, and "
+              f"reach as clean samples (anchor reach above {limit:g}); naviewer review {ws.path} lists them, and "
               "--reject IDS there keeps the clean ones in the training set")
 
 

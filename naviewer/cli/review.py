@@ -197,16 +197,18 @@ def run(args: argparse.Namespace) -> int:
         print(REACH_LEGEND)
     from naviewer.analysis.reach import pass_anchors_trusted, reached_flags, reached_text
 
-    reached = reached_flags(session.scores) if pass_anchors_trusted(session.settings) else np.zeros(0, np.int64)
+    from naviewer.analysis.reach import REACHED_LIMIT
+    from naviewer.workflows.trigger_check import id_ranges, trigger_check_of
+
+    check = trigger_check_of(ws, shown) if shown is not None else None  # the pass's own check: its reach, said below
+    limit = check.reach_limit if check is not None else REACHED_LIMIT
+    reached = reached_flags(session.scores, limit) if pass_anchors_trusted(session.settings) else np.zeros(0, np.int64)
     if len(reached):
         from naviewer.analysis.reach import latest_patchsearch, patchsearch_text, untriggered
 
-        from naviewer.workflows.trigger_check import id_ranges, trigger_check_of
-
         waiting = session.review_counts(reached)
         found = latest_patchsearch(ws.store, session.n)
-        check = trigger_check_of(ws, shown) if shown is not None else None  # the pass's own check says it below
-        print("note: " + reached_text(len(reached), waiting["unreviewed"] + waiting["later"])
+        print("note: " + reached_text(len(reached), waiting["unreviewed"] + waiting["later"], limit)
               + ("" if check is not None else patchsearch_text(reached, found)))
         print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
               + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")

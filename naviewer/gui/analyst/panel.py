@@ -179,6 +179,7 @@ class AnalystPanel(QWidget):
         self.trust.untriggered_requested.connect(self.select_untriggered_flags)
         self._patchsearch: Optional[tuple] = None  # the workspace's PatchSearch pass (id, flags), when it has one
         self._cleared: Optional[np.ndarray] = None  # the flags the pass's own trigger check clears, when it has one
+        self._reach_limit = 0.7  # the reach the box counts at (the check's own where the pass has one)
 
         # Every view lays its controls out in rows that wrap (FlowLayout) and shrinks to a small minimum,
         # so the three fit side by side from 1280 px up without scrolling sideways or truncating a label.
@@ -328,7 +329,7 @@ class AnalystPanel(QWidget):
     def _update_reached(self, *_args: Any) -> None:
         """The trust notice's count of flags the trusted anchors reach as clean samples (and how many await a
         decision): a pointer for the review, from the pass's trusted anchors only (naviewer.analysis.reach)."""
-        from naviewer.analysis.reach import pass_anchors_trusted, reached_flags
+        from naviewer.analysis.reach import REACHED_LIMIT, pass_anchors_trusted, reached_flags
 
         if not pass_anchors_trusted(self.session.settings):
             self.trust.set_reached(0, 0)
@@ -336,7 +337,11 @@ class AnalystPanel(QWidget):
         if self._reached is None:
             from naviewer.analysis.reach import latest_patchsearch, patchsearch_text
 
-            self._reached = reached_flags(self.session.scores)
+            check = self._trigger_check()
+            # with the pass's own check, one reach in the box: the check's (two counts at 0.7 and 0.5 stood side by
+            # side, 46 and 56; a newcomer, session 31)
+            self._reach_limit = check.reach_limit if check is not None else REACHED_LIMIT
+            self._reached = reached_flags(self.session.scores, self._reach_limit)
             found = None
             if len(self._reached) and self.workspace is not None:
                 try:
@@ -345,17 +350,16 @@ class AnalystPanel(QWidget):
                     found = None
             self._reached_more = patchsearch_text(self._reached, found)
             self._patchsearch = found
-            check = self._trigger_check()
             if check is not None:  # the pass's own check: the button selects what accept-all would leave, not
                 # another reading of PatchSearch (the newest pass's per-image word at 0.7; a review, session 31)
                 self._cleared = check.cleared
                 self._reached_more = (f" The trigger check (PatchSearch pass {check.patchsearch_pass} on the same "
-                                      f"encoder) finds no trigger in {check.cleared.size:,} of the {check.reached:,} "
-                                      f"flags reached above {check.reach_limit:g} (naviewer finetune --accept-all would "
-                                      "leave them unconfirmed; here you decide them)." if check.share >= check.coverage else " " + check.words() + ".")
+                                      f"encoder) finds no trigger in {check.cleared.size:,} of them (naviewer finetune "
+                                      "--accept-all would leave those unconfirmed; here you decide them)."
+                                      if check.share >= check.coverage else " " + check.words() + ".")
         counts = self.session.review_counts(self._reached)
         self.trust.set_reached(len(self._reached), counts["unreviewed"] + counts["later"], self._reached_more,
-                               len(self._pending_untriggered()))
+                               len(self._pending_untriggered()), limit=self._reach_limit)
 
     def _pending_untriggered(self) -> np.ndarray:
         """The reached flags PatchSearch finds no trigger in that await a decision (unreviewed or later): a flag the
@@ -649,6 +653,7 @@ class AnalystPanel(QWidget):
         image = self.session.image(int(sid)) if sid is not None else None
         if image is not None and image.shape[0] != image.shape[1]:
             self.show_crop_layout(int(sid))
+            self.status_message.emit(f"Crop layout of #{int(sid)}")  # (an earlier "highlight a composite first" stood)
             return
         self.tabs.setCurrentWidget(self._crop_tab)
         self.status_message.emit("Crop layout: highlight a composite first (an image twice as wide as tall, or "

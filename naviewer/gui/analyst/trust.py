@@ -312,7 +312,8 @@ class TrustNotice(QWidget):
         self.setVisible(trust.any or self._reached_count > 0)
         self.scroll.refit()
 
-    def set_reached(self, count: int, undecided: int, more: str = "", untriggered: int = 0) -> None:
+    def set_reached(self, count: int, undecided: int, more: str = "", untriggered: int = 0,
+                    limit: Optional[float] = None) -> None:
         """``count`` flags the trusted anchors reach as clean samples, ``undecided`` of them awaiting a decision
         (0 hides the box); ``more``: a sentence after (what PatchSearch found in them); ``untriggered``: how many of
         them PatchSearch finds no trigger in that await a decision (the button that selects them shows when there
@@ -323,7 +324,8 @@ class TrustNotice(QWidget):
         self.untriggered_button.setText(f"Select the {untriggered:,} with no trigger")  # awaiting a decision
         self.untriggered_button.setVisible(untriggered > 0)
         if count:
-            self.reached_text.setText("<b>Look at these first.</b> " + html.escape(reached_text(count, undecided) + more))
+            words = reached_text(count, undecided) if limit is None else reached_text(count, undecided, limit)
+            self.reached_text.setText("<b>Look at these first.</b> " + html.escape(words + more))
         self.reached.setVisible(count > 0)
         self.setVisible((self.trust is not None and self.trust.any) or count > 0)
         self.scroll.refit()

@@ -33,8 +33,8 @@ def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
     assert gate.reason.text() == ("Retraining from scratch on the kept samples is running (see the training monitor)."
                                   if gate.retrains else "Fine-tuning is running.")
     gate.set_result({"before": {"knn_acc": 0.80, "confirmed_density": 6.0}, "after": {"knn_acc": 0.82, "confirmed_density": 1.5}})
-    assert gate.result.rowCount() == 2 and gate.result.item(1, 3).text() == "+2.0 pp"
-    assert gate.result.item(1, 1).text() == "80.0 %" and gate.result.item(0, 3).text() == "-4.5"
+    assert gate.result.rowCount() == 2 and gate.result.item(0, 3).text() == "+2.0 pp"  # the ASR's rows come first
+    assert gate.result.item(0, 1).text() == "80.0 %" and gate.result.item(1, 3).text() == "-4.5"
     assert gate.floor_line.isHidden()  # no ASR: nothing to compare with a floor
     assert gate.verdict.isHidden()  # the pile dissolved: nothing to warn about
     # denser after: said (a newcomer's post-hoc fine-tune left them 55 % denser under "lower: the pile dissolved")
@@ -105,6 +105,7 @@ def test_finetune_table_names_the_protocol_and_the_floor(qtbot, demo_session) ->
     rows = {gate.result.item(r, 0).text(): [gate.result.item(r, c).text() for c in range(1, 5)]
             for r in range(gate.result.rowCount())}
     asr = next(k for k in rows if k.startswith("attack success rate, test-time protocol code"))
+    assert gate.result.item(0, 0).text() == asr  # first: at 1280x720 the third row was below the fold (session 31)
     assert rows[asr] == ["100.0 %", "22.5 %", "-77.5 pp", "21.3 %"]
     knn = next(k for k in rows if k.startswith("kNN accuracy"))
     assert rows[knn] == ["94.7 %", "91.9 %", "-2.8 pp", "93.1 %"]

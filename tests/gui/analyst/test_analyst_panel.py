@@ -974,9 +974,11 @@ def test_with_the_passs_own_trigger_check_the_button_selects_what_accept_all_lea
     _patchsearch_finds_a_trigger_in(panel, [flagged[-1]], monkeypatch)  # another reading: 2 without a trigger
     button = panel.trust.untriggered_button
     assert button.text() == "Select the 1 with no trigger"
-    assert "The trigger check (PatchSearch pass 9 on the same encoder) finds no trigger in 1 of the 3 flags reached " \
-           "above 0.5 (naviewer finetune --accept-all would leave them unconfirmed; here you decide them)." \
-        in panel.trust.reached_text.text()
+    text = panel.trust.reached_text.text()
+    assert "3 flags the trusted anchors reach as clean samples (anchor reach above 0.5" in text  # one reach: the check's
+    assert "The trigger check (PatchSearch pass 9 on the same encoder) finds no trigger in 1 of them (naviewer " \
+           "finetune --accept-all would leave those unconfirmed; here you decide them)." in text
+    assert "above 0.7" not in text
     button.click()
     qtbot.waitUntil(lambda: not panel.gallery.filter_pending, timeout=5000)
     assert panel.gallery.target_ids().tolist() == [int(flagged[0])]

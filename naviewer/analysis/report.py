@@ -129,6 +129,7 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f"<p>Generated {_e(_dt.datetime.now().isoformat(timespec='seconds'))} by {_e(session.reviewer)}.</p>",
         *_trust_notes(session.settings),
+        *_trigger_check_note(session),
         "<h2>Summary</h2><table>",
         f"<tr><th>samples</th><td>{session.n:,}</td></tr>",
         f"<tr><th>flagged</th><td>{flagged:,}</td></tr>",
@@ -206,6 +207,37 @@ def render_report(
         )
     parts.append("</table></body></html>")
     return "\n".join(parts)
+
+
+def _trigger_check_note(session: AnalysisSession) -> list[str]:
+    """The pass's trigger check, as accept-all reads it: how many flags it leaves unconfirmed and which (the report
+    said nothing of it, nor of the clean samples among the removed; a newcomer, session 31)."""
+    from naviewer.analysis.reach import trigger_check_clears
+
+    record = session.settings.get("trigger_check") if isinstance(session.settings, Mapping) else None
+    pass_scores = getattr(session.store, "pass_scores", None)
+    if not isinstance(record, Mapping) or pass_scores is None:
+        return []
+    try:
+        patch = np.asarray(pass_scores(int(record["patchsearch_pass"]))["flagged"], dtype=bool)
+        cleared, share = trigger_check_clears(session.scores["flagged"], session.scores["anchor_reach"], patch,
+                                              float(record["reach_limit"]), float(record.get("coverage", 0.5)))
+    except (KeyError, TypeError, ValueError):
+        return []
+    coverage = float(record.get("coverage", 0.5))
+    if share < coverage:
+        return [f"<p><b>Trigger check</b> (PatchSearch pass {int(record['patchsearch_pass'])} on the same encoder): it "
+                f"flags {share:.0%} of the flags, fewer than {coverage:.0%}, so it clears none (finding no trigger in a "
+                "flag then says nothing of it).</p>"]
+    codes = session.state_codes
+    confirmed = int(np.count_nonzero(codes[cleared] == REVIEW_STATES.index("confirmed"))) if cleared.size else 0
+    ids = ", ".join(str(int(i)) for i in cleared[:60]) + (f", … ({cleared.size:,} in all)" if cleared.size > 60 else "")
+    return [f"<p><b>Trigger check</b> (PatchSearch pass {int(record['patchsearch_pass'])} on the same encoder, which "
+            f"flags {share:.0%} of the flags): {cleared.size:,} flag{'' if cleared.size == 1 else 's'} the trusted anchors "
+            f"reach as clean (above {float(record['reach_limit']):g}) carr{'ies' if cleared.size == 1 else 'y'} no "
+            "trigger it can find; accept-all leaves them unconfirmed"
+            + (f"; {confirmed:,} of them are confirmed now" if confirmed else "") + (f": {_e(ids)}" if ids else "")
+            + ".</p>"]
 
 
 #: the fine-tune section's rows: record key, words

@@ -99,3 +99,24 @@ def test_the_report_carries_the_retrains_before_and_after_beside_the_floor(tmp_p
     assert "the first retrain (run demo) read attack success rate 21.3 %, kNN accuracy 93.1 %" in text
     plain = write_report(s, tmp_path / "plain.html", finetune={"before": {}, "after": {}}).read_text(encoding="utf-8")
     assert "Fine-tune / retrain" not in plain  # nothing measured: no section
+
+
+def test_the_report_says_what_the_trigger_check_leaves_unconfirmed(tmp_path) -> None:
+    """The report said nothing of the trigger check (a newcomer, session 31): its cleared flags and ids."""
+    import numpy as np
+
+    s = make_demo_session(200, 10, seed=1)
+    flagged = np.asarray(s.scores["flagged"], bool)
+    ids = np.flatnonzero(flagged)
+    reach = np.zeros(s.n)
+    reach[ids[:2]] = 0.9
+    patch = flagged.copy()
+    patch[ids[:1]] = False  # PatchSearch finds no trigger in the first reached flag only
+    s.scores["anchor_reach"] = reach
+    s.settings["trigger_check"] = {"patchsearch_pass": 4, "reach_limit": 0.5, "coverage": 0.5}
+    s.store.pass_scores = lambda pass_id: {"flagged": patch}
+    text = write_report(s, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"1 flag the trusted anchors reach as clean (above 0.5) carries no trigger it can find; accept-all leaves " \
+           f"them unconfirmed: {int(ids[0])}." in text
+    s.store.pass_scores = lambda pass_id: {"flagged": np.zeros(s.n, bool)}  # it finds no trigger anywhere: no verdict
+    assert "so it clears none" in write_report(s, tmp_path / "r2.html").read_text(encoding="utf-8")

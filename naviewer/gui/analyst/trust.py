@@ -325,7 +325,10 @@ class TrustNotice(QWidget):
         self.untriggered_button.setVisible(untriggered > 0)
         if count:
             words = reached_text(count, undecided) if limit is None else reached_text(count, undecided, limit)
-            self.reached_text.setText("<b>Look at these first.</b> " + html.escape(words + more))
+            # "Look at these first" over flags all decided read as a task still open (a newcomer, session 31)
+            lead = "<b>Look at these first.</b> " if undecided else "<b>Looked at: every one is decided.</b> "
+            more = more if undecided else more.replace("; here you decide them", "")
+            self.reached_text.setText(lead + html.escape(words + more))
         self.reached.setVisible(count > 0)
         self.setVisible((self.trust is not None and self.trust.any) or count > 0)
         self.scroll.refit()

@@ -982,3 +982,8 @@ def test_with_the_passs_own_trigger_check_the_button_selects_what_accept_all_lea
     button.click()
     qtbot.waitUntil(lambda: not panel.gallery.filter_pending, timeout=5000)
     assert panel.gallery.target_ids().tolist() == [int(flagged[0])]
+    # every one decided: the box no longer leads with a task ("Look at these first" over 0 awaiting; session 31)
+    s.reject(np.asarray(panel._reached))
+    panel._update_reached()
+    text = panel.trust.reached_text.text()
+    assert text.startswith("<b>Looked at: every one is decided.</b>") and "here you decide" not in text, text

@@ -189,3 +189,22 @@ def trigger_check_clears(flagged: np.ndarray, reach: np.ndarray, patch_flagged: 
     with np.errstate(invalid="ignore"):
         cleared = flagged & np.isfinite(reach) & (reach > reach_limit) & ~patch
     return np.flatnonzero(cleared).astype(np.int64), share
+
+
+#: where a DIFT pass's settings record its trigger check (naviewer.workflows.trigger_check writes it)
+CHECK_RECORD_KEY = "trigger_check"
+
+
+def check_record(settings: Any) -> Optional[tuple[int, float, float]]:
+    """(PatchSearch pass id, reach limit, coverage) of the trigger check a pass's ``settings`` record, or None
+    without one or with a damaged one: the one reading of that record (accept-all, the window, the report)."""
+    record = settings.get(CHECK_RECORD_KEY) if isinstance(settings, Mapping) else None
+    if not isinstance(record, Mapping):
+        return None
+    patch_pass, limit = record.get("patchsearch_pass"), record.get("reach_limit")
+    coverage = record.get("coverage", TRIGGER_CHECK_COVERAGE)
+    if (not isinstance(patch_pass, int) or isinstance(patch_pass, bool)
+            or not isinstance(limit, (int, float)) or isinstance(limit, bool)
+            or not isinstance(coverage, (int, float)) or isinstance(coverage, bool)):
+        return None
+    return int(patch_pass), float(limit), float(coverage)

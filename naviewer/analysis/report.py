@@ -212,29 +212,29 @@ def render_report(
 def _trigger_check_note(session: AnalysisSession) -> list[str]:
     """The pass's trigger check, as accept-all reads it: how many flags it leaves unconfirmed and which (the report
     said nothing of it, nor of the clean samples among the removed; a newcomer, session 31)."""
-    from naviewer.analysis.reach import trigger_check_clears
+    from naviewer.analysis.reach import check_record, trigger_check_clears
 
-    record = session.settings.get("trigger_check") if isinstance(session.settings, Mapping) else None
+    recorded = check_record(session.settings)
     pass_scores = getattr(session.store, "pass_scores", None)
-    if not isinstance(record, Mapping) or pass_scores is None:
+    if recorded is None or pass_scores is None:
         return []
+    patch_pass, limit, coverage = recorded
     try:
-        patch = np.asarray(pass_scores(int(record["patchsearch_pass"]))["flagged"], dtype=bool)
+        patch = np.asarray(pass_scores(patch_pass)["flagged"], dtype=bool)
         cleared, share = trigger_check_clears(session.scores["flagged"], session.scores["anchor_reach"], patch,
-                                              float(record["reach_limit"]), float(record.get("coverage", 0.5)))
+                                              limit, coverage)
     except (KeyError, TypeError, ValueError):
         return []
-    coverage = float(record.get("coverage", 0.5))
     if share < coverage:
-        return [f"<p><b>Trigger check</b> (PatchSearch pass {int(record['patchsearch_pass'])} on the same encoder): it "
+        return [f"<p><b>Trigger check</b> (PatchSearch pass {patch_pass} on the same encoder): it "
                 f"flags {share:.0%} of the flags, fewer than {coverage:.0%}, so it clears none (finding no trigger in a "
                 "flag then says nothing of it).</p>"]
     codes = session.state_codes
     confirmed = int(np.count_nonzero(codes[cleared] == REVIEW_STATES.index("confirmed"))) if cleared.size else 0
     ids = ", ".join(str(int(i)) for i in cleared[:60]) + (f", … ({cleared.size:,} in all)" if cleared.size > 60 else "")
-    return [f"<p><b>Trigger check</b> (PatchSearch pass {int(record['patchsearch_pass'])} on the same encoder, which "
+    return [f"<p><b>Trigger check</b> (PatchSearch pass {patch_pass} on the same encoder, which "
             f"flags {share:.0%} of the flags): {cleared.size:,} flag{'' if cleared.size == 1 else 's'} the trusted anchors "
-            f"reach as clean (above {float(record['reach_limit']):g}) carr{'ies' if cleared.size == 1 else 'y'} no "
+            f"reach as clean (above {limit:g}) carr{'ies' if cleared.size == 1 else 'y'} no "
             "trigger it can find; accept-all leaves them unconfirmed"
             + (f"; {confirmed:,} of them are confirmed now" if confirmed else "") + (f": {_e(ids)}" if ids else "")
             + ".</p>"]

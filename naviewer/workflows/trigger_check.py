@@ -21,11 +21,17 @@ from typing import Any, Optional
 
 import numpy as np
 
-from naviewer.analysis.reach import TRIGGER_CHECK_COVERAGE, reached_flags, trigger_check_clears
+from naviewer.analysis.reach import (
+    CHECK_RECORD_KEY,
+    TRIGGER_CHECK_COVERAGE,
+    check_record,
+    reached_flags,
+    trigger_check_clears,
+)
 from naviewer.jobs import JobContext, ensure_context
 
 #: where a DIFT pass records its check (its settings), and which PatchSearch pass made it
-RECORD_KEY = "trigger_check"
+RECORD_KEY = CHECK_RECORD_KEY
 
 
 @dataclass
@@ -137,15 +143,10 @@ def trigger_check_of(ws: Any, pass_id: int) -> Optional[TriggerCheck]:
     """The check recorded with DIFT pass ``pass_id`` and what it clears; None without one (or where its
     PatchSearch pass is gone or unreadable: then nothing is cleared)."""
     info = ws.store.pass_info(int(pass_id))
-    record = (info or {}).get("settings", {}).get(RECORD_KEY) if isinstance((info or {}).get("settings"), dict) else None
-    if not isinstance(record, dict):
+    recorded = check_record((info or {}).get("settings"))
+    if recorded is None:
         return None
-    patch_pass, limit = record.get("patchsearch_pass"), record.get("reach_limit")
-    coverage = record.get("coverage", TRIGGER_CHECK_COVERAGE)
-    if (not isinstance(patch_pass, int) or isinstance(patch_pass, bool)
-            or not isinstance(limit, (int, float)) or isinstance(limit, bool)
-            or not isinstance(coverage, (int, float)) or isinstance(coverage, bool)):
-        return None
+    patch_pass, limit, coverage = recorded
     patch_info = ws.store.pass_info(patch_pass)
     if patch_info is None or patch_info.get("method") != "patchsearch":
         return None

@@ -66,6 +66,31 @@ def test_terminal_epoch_lines_count_from_one_of_the_run_total():
     lines.metric({"kind": "event", "event": "restart", "n_samples": 5, "remaining_epochs": 4})  # in the hook
     lines.metric({"kind": "epoch", "epoch": 1, "loss": 1.25})
     assert out.getvalue().splitlines() == ["  epoch 1 of 3: loss=1.5", "  epoch 2 of 6: loss=1.25"]
+    lines.metric({"kind": "epoch", "epoch": 2, "loss": 1.0})  # after the restart: counted as its progress line
+    assert out.getvalue().splitlines()[-1] == "  epoch 1 of 4 since the restart (the run's 3): loss=1"
+    resumed = EpochLines(TextProgress(io.StringIO()))  # naviewer finetune: a new process, the restart's own epoch
+    resumed.metric({"kind": "event", "event": "restart", "remaining_epochs": 50, "restart_epoch": 39})
+    resumed.metric({"kind": "epoch", "epoch": 39, "loss": 5.5})
+    assert resumed.inner.stream.getvalue() == "  epoch 1 of 50 since the restart (the run's 40): loss=5.5\n"
+
+
+def test_terminal_dift_figures_are_words_that_join_the_buffer_to_the_flags():
+    """"dift_detected=24 dift_candidates=46" stood beside "DIFT flagged 172" unexplained (a newcomer, session 31)."""
+    import io
+
+    from naviewer.cli._sslargs import EpochLines
+    from naviewer.cli.progress import TextProgress
+
+    out = io.StringIO()
+    lines = EpochLines(TextProgress(out))
+    lines.metric({"kind": "run_start", "total_epochs": 50})
+    lines.metric({"kind": "event", "event": "dift_stop", "epoch": 38, "buffer": 24, "flagged": 172})
+    lines.metric({"kind": "epoch", "epoch": 38, "loss": 4.27, "dift_detected": 24, "dift_candidates": 46,
+                  "dift_stable": True, "dift_precision": 1.0, "dift_recall": 0.2124})
+    said = out.getvalue().splitlines()
+    assert said == ["DIFT's buffer held steady at 24 samples; label spreading from them (and the trusted anchors) "
+                    "flags 172",
+                    "  epoch 39 of 50: loss=4.27; DIFT buffer 24 of 46 candidates, steady (precision 100 %, recall 21 %)"]
 
 
 def test_naviewer_warnings_are_one_line_each_said_once(tmp_path):

@@ -87,12 +87,17 @@ def _detector_table(session: AnalysisSession) -> list[str]:
     rows = [r for r in store.passes() if "score" in (r.get("scores") or [])]
     if not rows:
         return []
-    out = ["<h2>Other detectors</h2><table><tr><th>pass</th><th>detector</th><th>flagged</th><th>rule</th>"
-           "<th>AUROC</th><th>AUROC reversed</th><th>precision</th><th>recall</th><th>direction</th></tr>"]
+    from naviewer.defense.detectors.base import rule_words
+
+    out = ["<h2>Other detectors</h2><p>AUROC against the ground truth (evaluation mode): 1 = every poison ranked "
+           "above every clean sample, 0.5 = chance; the next column is the same read the other way (1 - AUROC), "
+           "high where a detector ranks the poisons last.</p>"
+           "<table><tr><th>pass</th><th>detector</th><th>flagged</th><th>rule</th>"
+           "<th>AUROC</th><th>1 - AUROC (poisons ranked last)</th><th>precision</th><th>recall</th><th>direction</th></tr>"]
     for r in rows:
         settings = r.get("settings") or {}
         summary = settings.get("summary") or {}
-        rule = (settings.get("threshold") or {}).get("rule", "")
+        rule = rule_words(settings.get("threshold"))
         out.append(f"<tr><td>{int(r['id'])}</td><td>{_e(r['method'])}</td><td>{_e(summary.get('flagged', ''))}</td>"
                    f"<td>{_e(rule)}</td><td>{_fmt(summary.get('auroc'))}</td><td>{_fmt(summary.get('auroc_reversed'))}</td>"
                    f"<td>{_fmt(summary.get('precision'))}</td><td>{_fmt(summary.get('recall'))}</td>"
@@ -140,6 +145,14 @@ def render_report(
             f"<td>{counts[state]:,} of the {flagged:,} flags · {all_counts[state]:,} of all {session.n:,} samples</td></tr>"
         )
     parts.append(f"<tr><th>removed (confirmed poisons)</th><td>{all_counts['confirmed']:,}</td></tr>")
+    truth = session.truth_poison_mask()
+    if truth is not None and truth.any():
+        # the removed set said "117 poisons" of a demo with 113 (a newcomer, session 31): what the attack's own record
+        # says of them, beside the analyst's word (evaluation only: no decision reads it)
+        removed = session.state_codes == REVIEW_STATES.index("confirmed")
+        parts.append("<tr><th>by the crafted attack's ground truth (evaluation)</th>"
+                     f"<td>removed: {int((removed & truth).sum()):,} poisons and {int((removed & ~truth).sum()):,} clean "
+                     f"samples · kept: {int((~removed & truth).sum()):,} of the {int(truth.sum()):,} poisons</td></tr>")
     if not any(str(key).startswith("kept") for key in (export_summary or {})):  # the export's own count follows
         parts.append(f"<tr><th>kept</th><td>{session.n - all_counts['confirmed']:,}</td></tr>")
     if export_summary:

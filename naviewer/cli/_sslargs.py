@@ -79,6 +79,24 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def dift_epoch_text(values: dict[str, Any]) -> str:
+    """DIFT's figures of an epoch in words: "dift_detected=24 dift_candidates=46" stood beside the pass's "DIFT
+    flagged 172" with nothing to join them (a newcomer, session 31): the buffer is what label spreading starts from."""
+    if "dift_detected" not in values:
+        return ""
+    text = (f"DIFT buffer {values['dift_detected']} of {values.get('dift_candidates', '?')} candidates"
+            + (", steady" if values.get("dift_stable") else ""))
+    if isinstance(values.get("dift_precision"), (int, float)) and isinstance(values.get("dift_recall"), (int, float)):
+        text += f" (precision {100 * values['dift_precision']:.0f} %, recall {100 * values['dift_recall']:.0f} %)"
+    return text
+
+
+def dift_stop_text(values: dict[str, Any]) -> str:
+    """The step from the buffer to the pass's flags, said once, where the epoch lines end."""
+    return (f"DIFT's buffer held steady at {values.get('buffer', '?')} samples; label spreading from them (and the "
+            f"trusted anchors) flags {values.get('flagged', '?')}")
+
+
 class EpochLines:
     """Wraps TextProgress so that only epoch records are printed (step records stay in metrics.jsonl),
     each headed "epoch N of M:" (1-based, like every screen; the file keeps its 0-based ``epoch``)."""
@@ -87,6 +105,7 @@ class EpochLines:
         self.inner = inner
         self.total_epochs: Optional[int] = None
         self._done = 0  # epochs whose steps are done (a restart comes in the hook before the epoch record)
+        self._restart = 0  # the epochs before a restart inside the run (DIFT's, after the review)
 
     def progress(self, done: float, total: Optional[float], message: str) -> None:
         self.inner.progress(done, total, message)
@@ -97,12 +116,26 @@ class EpochLines:
         if values.get("kind") == "run_start" and values.get("total_epochs"):
             self.total_epochs = int(values["total_epochs"])
         elif values.get("kind") == "event" and values.get("event") == "restart" and values.get("remaining_epochs") is not None:
-            self.total_epochs = self._done + int(values["remaining_epochs"])  # a restart inside the run sets a new budget
+            # a restart inside the run sets a new budget; a resumed run (naviewer finetune) saw no epoch of its own
+            # before it, so the record's own restart epoch counts (it read "epoch 40 of 89" still; session 32)
+            start = values.get("restart_epoch")
+            self._restart = int(start) if isinstance(start, int) and not isinstance(start, bool) else self._done
+            self.total_epochs = self._restart + int(values["remaining_epochs"])
         if values.get("kind") in ("step", "epoch") and values.get("epoch") is not None:
             self._done = max(self._done, int(values["epoch"]) + 1)
+        if values.get("kind") == "event" and values.get("event") == "dift_stop" and not values.get("noop"):
+            self.inner.event("log", {"message": dift_stop_text(values)})
         if values.get("kind") == "epoch" and values.get("epoch") is not None:
-            rest = {k: v for k, v in values.items() if k not in ("kind", "epoch")}
-            self.inner.metric_line(epoch_text(values["epoch"], self.total_epochs) + ":", rest)
+            rest = {k: v for k, v in values.items() if k not in ("kind", "epoch") and not k.startswith("dift_")}
+            epoch = int(values["epoch"])
+            if self._restart and epoch >= self._restart and self.total_epochs:
+                # counted as the progress line above it counts: "epoch 78 of 89" under "epoch 39 of 50 of the retrain"
+                # read as a retrain 89 epochs long (a newcomer, session 31)
+                head = (f"epoch {epoch + 1 - self._restart} of {self.total_epochs - self._restart} since the restart "
+                        f"(the run's {epoch + 1}):")
+            else:
+                head = epoch_text(epoch, self.total_epochs) + ":"
+            self.inner.metric_line(head, rest, dift_epoch_text(values))
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
         self.inner.event(kind, data)

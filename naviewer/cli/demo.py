@@ -88,7 +88,7 @@ def _has_display() -> bool:
 
 def _say_reached(workspace, pass_id) -> None:
     """The flags the trusted anchors reach as clean samples, counted before the review (a pointer: look first)."""
-    from naviewer.analysis.reach import reached_in_pass, reached_text
+    from naviewer.analysis.reach import REACHED_LIMIT, reached_in_pass, reached_text
     from naviewer.workspace import Workspace
 
     if pass_id is None:
@@ -96,10 +96,13 @@ def _say_reached(workspace, pass_id) -> None:
     from naviewer.workflows.trigger_check import trigger_check_of
 
     with Workspace.open(workspace, read_only=True) as ws:
-        found = reached_in_pass(ws, int(pass_id))
         check = trigger_check_of(ws, int(pass_id))
+        # one reach: the check's where it ran ("46 flags above 0.7" beside "55 of the 56 above 0.5"; the box, review
+        # and finetune said one already, the demo did not: session 32)
+        found = (reached_in_pass(ws, int(pass_id), check.reach_limit) if check is not None
+                 else reached_in_pass(ws, int(pass_id)))
     if found is not None and len(found[0]):
-        print("note: " + reached_text(len(found[0])))
+        print("note: " + reached_text(len(found[0]), limit=check.reach_limit if check is not None else REACHED_LIMIT))
     if check is not None:  # what `finetune --accept-all` will leave unconfirmed, said before it is run
         from naviewer.workflows.trigger_check import accept_all_words
 

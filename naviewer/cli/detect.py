@@ -138,13 +138,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"{method} pass {pid}: {m['flagged']} flagged{extra}")
         for name, pid in out.detector_passes.items():
             m = out.detector_metrics[name]
-            extra = (f", AUROC {m['auroc']:.3f} (reversed {m['auroc_reversed']:.3f}), precision {m['precision']:.3f}, "
+            extra = (f", AUROC {m['auroc']:.3f}, precision {m['precision']:.3f}, "
                      f"recall {m['recall']:.3f}" if m.get("auroc") is not None else "")
-            rule = m["threshold"].get("rule")
+            from naviewer.defense.detectors.base import rule_words
+
             # "16 flagged (top_fraction)" read as a verdict; it is a ranking's top 1 %, whatever the attack's share (an
             # outside test, session 29: recall capped near 15 % at 7 % poisons)
-            said = ({"top_fraction": f"its top {100 * float(m['threshold'].get('fraction', 0.01)):g} %: a ranking, "
-                                     "read its score, not a count of poisons"}.get(str(rule), str(rule)))
+            said = rule_words(m["threshold"])
             print(f"{name} pass {pid}: {m['flagged']} flagged ({said}){extra}")
             if m["threshold"].get("refused"):  # e.g. patchsearch's classifier called most samples poisoned
                 print(f"  {name}: no flags: {m['threshold']['refused']}")

@@ -230,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
                   f"  {FALLBACK_WORDS}")
         elif ft.get("restart_mode") == "retrain":
             print(f"removed {ft.get('removed', 0)} confirmed samples and retrained the re-initialised encoder for "
-                  f"{count(ft.get('remaining_epochs', 0), 'epoch')} on the rest (restart_mode=retrain, no Eq. 7 step); "
+                  f"{count(ft.get('remaining_epochs', 0), 'epoch')} on the rest (a retrain: no fine-tuning step first); "
                   f"checkpoint {out.checkpoint}")
         else:
             print(f"fine-tuned on {ft.get('removed', 0)} confirmed samples ({count(info.get('steps', 0), 'step')}), "
@@ -245,12 +245,11 @@ def _run(args: argparse.Namespace) -> int:
 def say_before_after(ws, run: str) -> None:
     """kNN accuracy and ASR at the review and at the end, from the run's metrics: the terminal said only "removed
     117 confirmed samples ... checkpoint", the ASR after in the last epoch line and the one before 50 lines up."""
-    from naviewer.workflows.finetune_record import review_before_after
+    from naviewer.workflows.finetune_record import before_after_text, review_before_after
     from naviewer.workflows.floor import floor_text, read_floor
 
     before, after = review_before_after(ws.run_dir(run) / "metrics.jsonl")
-    parts = [f"{name} {100 * before[key]:.1f} % -> {100 * after[key]:.1f} %"
-             for key, name in (("knn_acc", "kNN accuracy"), ("asr", "ASR")) if key in before and key in after]
-    if parts:
+    figures = before_after_text(before, after)
+    if figures:
         floor = f"; no-poison {floor_text(read_floor(ws))}" if "asr" in before and "asr" in after else ""
-        print("  " + ", ".join(parts) + floor)
+        print("  " + figures + floor)

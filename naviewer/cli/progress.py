@@ -79,8 +79,8 @@ class TextProgress:
             return
         self.metric_line("", values)
 
-    def metric_line(self, head: str, values: dict[str, Any]) -> None:
-        """One line of its own: ``head`` (e.g. "epoch 3 of 50:") then ``key=value`` pairs."""
+    def metric_line(self, head: str, values: dict[str, Any], tail: str = "") -> None:
+        """One line of its own: ``head`` (e.g. "epoch 3 of 50:") then ``key=value`` pairs, then ``tail`` in words."""
         if not self.show_metrics:
             return
         self._clear()
@@ -90,6 +90,10 @@ class TextProgress:
                 parts.append(f"{key}={value:.4g}")
             else:
                 parts.append(f"{key}={value}")
+        if tail:
+            if len(parts) > 1:
+                parts[-1] += ";"
+            parts.append(tail)
         self.stream.write("  " + " ".join(parts) + "\n")
         self.stream.flush()
 

@@ -169,6 +169,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"detection pass {shown}" + (f" ({info['method']}, run {info['run']})" if info else "") + ": "
           f"{session.n:,} samples, {sum(counts.values()):,} flagged in {count(len(clusters), 'cluster')}; "
           + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    from naviewer.workflows.finetune_record import result_line
+    from naviewer.workflows.posthoc import pass_finetune_result
+
+    finetune = pass_finetune_result(ws, shown)
+    done = result_line(finetune, shown)
+    retrained = bool(done) and not (finetune or {}).get("interrupted")
+    if done:  # the flags still undecided were in its training data: deciding them now acts at the next training
+        print(done + ("; the flags undecided then stayed in its training data" if retrained else ""))
     from naviewer.workspace.anchor_record import REPLACED_WARNING, anchors_replaced
 
     if info and anchors_replaced(info.get("settings"), ws.config.get("anchors")):
@@ -198,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     from naviewer.analysis.reach import pass_anchors_trusted, reached_flags, reached_text
 
     from naviewer.analysis.reach import REACHED_LIMIT
-    from naviewer.workflows.trigger_check import id_ranges, trigger_check_of
+    from naviewer.workflows.trigger_check import trigger_check_of
 
     check = trigger_check_of(ws, shown) if shown is not None else None  # the pass's own check: its reach, said below
     limit = check.reach_limit if check is not None else REACHED_LIMIT
@@ -210,21 +218,28 @@ def run(args: argparse.Namespace) -> int:
         found = latest_patchsearch(ws.store, session.n)
         print("note: " + reached_text(len(reached), waiting["unreviewed"] + waiting["later"], limit)
               + ("" if check is not None else patchsearch_text(reached, found)))
-        print("  their sample ids: " + ", ".join(str(int(i)) for i in reached[:40])
-              + (f", … and {len(reached) - 40:,} more" if len(reached) > 40 else "")
+        # the ones awaiting a decision where some are decided ("45 of them await" above 46 ids; a newcomer, session 31)
+        from naviewer.analysis.review import STATE_CODE
+
+        codes = session.state_codes[reached]
+        open_ids = reached[(codes == STATE_CODE["unreviewed"]) | (codes == STATE_CODE["later"])]
+        some_decided = 0 < len(open_ids) < len(reached)
+        listed = open_ids if some_decided else reached
+        print(("  the ids awaiting a decision: " if some_decided else "  their sample ids: ")
+              + ", ".join(str(int(i)) for i in listed[:40])
+              + (f", … and {len(listed) - 40:,} more" if len(listed) > 40 else "")
               + " (decide them one by one: --reject IDS / --confirm IDS, or in the window)")
         if check is not None:  # the pass's own check: what accept-all leaves, not another reading of PatchSearch
-            print("  " + check.words() + (f": {id_ranges(check.cleared)} (finetune --accept-all leaves them "
-                                          "unconfirmed; --reject IDS keeps them, --confirm IDS removes them)"
-                                          if check.cleared.size else ""))
+            from naviewer.workflows.trigger_check import accept_all_words
+
+            print("  " + accept_all_words(check, args.workspace, ahead=not retrained, retrained=retrained))
         else:
             quiet = untriggered(reached, found)
             if len(quiet):  # the two signals together: the ones to look at as one batch, every id (for --reject)
                 print("  of them, PatchSearch finds no trigger in: " + ",".join(str(int(i)) for i in quiet))
     if args.report is not None:
         from naviewer.analysis.report import write_report
-        from naviewer.workflows.posthoc import pass_finetune_result
 
-        path = write_report(session, report_path, finetune=pass_finetune_result(ws, shown))
+        path = write_report(session, report_path, finetune=finetune)
         print(f"report: {path}")
     return 0

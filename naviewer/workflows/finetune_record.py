@@ -74,6 +74,45 @@ def review_before_after(metrics: Path) -> tuple[dict[str, float], dict[str, floa
     return before, after
 
 
+def before_after_text(before: Any, after: Any) -> str:
+    """"kNN accuracy 92.5 % -> 94.4 %, ASR 100.0 % -> 4.3 %": the figures both halves hold, "" where none."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return ""
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+    return ", ".join(f"{name} {100 * before[key]:.1f} % -> {100 * after[key]:.1f} %"
+                     for key, name in (("knn_acc", "kNN accuracy"), ("asr", "ASR"))
+                     if number(before.get(key)) and number(after.get(key)))
+
+
+def result_line(result: Any, pass_id: Optional[int] = None) -> str:
+    """What the last fine-tune / retrain of a pass's run did, in one line for ``naviewer review`` (it went on
+    saying the flags "await a decision" after the retrain, with no word of it; a newcomer, session 31); "" where
+    nothing was done. ``pass_id``: the pass shown, named when the step acted on another pass's decisions."""
+    if not isinstance(result, dict) or not result.get("kind"):
+        return ""
+    step = {"retrain": "remove and retrain", "posthoc": "post-hoc fine-tune"}.get(result["kind"], "fine-tune")
+    if result.get("again"):
+        step = f"retrain again (run {result['again']})"
+    confirmed = result.get("confirmed")
+    without = (f" without the {confirmed:,} confirmed" if isinstance(confirmed, int) and not isinstance(confirmed, bool)
+               and confirmed else "")
+    record = result.get("finetune") if isinstance(result.get("finetune"), dict) else {}
+    on = record.get("pass_id")
+    of_pass = (f" on pass {on}'s decisions" if isinstance(on, int) and pass_id is not None and on != pass_id else "")
+    if result.get("interrupted"):
+        return f"the last {step}{without}{of_pass} stopped before its end (naviewer run WORKSPACE --resume goes on)"
+    figures = before_after_text(result.get("before"), result.get("after"))
+    if "ASR" in figures:
+        from naviewer.workflows.floor import floor_text
+
+        floor = result.get("floor") if isinstance(result.get("floor"), dict) and "asr" in result["floor"] else None
+        figures += f"; no-poison {floor_text(floor)}"
+    return f"the last {step}{without}{of_pass} is done" + (f": {figures}" if figures else "")
+
+
 def last_metrics(metrics: Path, upto: Optional[float] = None) -> dict[str, float]:
     """Latest knn_acc / asr of the epoch records (before ``upto`` unix time when given); damaged lines skipped."""
     from naviewer.workspace.metrics import read_metrics

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+import numpy as np
+
 from naviewer.analysis.demo import make_demo_session
 from naviewer.analysis.report import png_base64, write_report
 
@@ -120,3 +122,16 @@ def test_the_report_says_what_the_trigger_check_leaves_unconfirmed(tmp_path) -> 
            f"them unconfirmed: {int(ids[0])}." in text
     s.store.pass_scores = lambda pass_id: {"flagged": np.zeros(s.n, bool)}  # it finds no trigger anywhere: no verdict
     assert "so it clears none" in write_report(s, tmp_path / "r2.html").read_text(encoding="utf-8")
+
+
+def test_the_summary_says_how_many_of_the_removed_were_poisons_where_the_attack_is_known(tmp_path) -> None:
+    """"removed (confirmed poisons) 117" of a demo with 113 poisons (a newcomer, session 31): the crafted attack's
+    ground truth counts the poisons and the clean samples among the removed, and the poisons left in the kept set."""
+    s = make_demo_session(300, 10, seed=1)
+    truth = s.truth_poison_mask()
+    assert truth is not None and truth.any()
+    poisons, clean = np.flatnonzero(truth), np.flatnonzero(~truth)
+    s.confirm(np.concatenate([poisons[1:], clean[:2]]))
+    text = write_report(s, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert (f"removed: {poisons.size - 1:,} poisons and 2 clean samples · kept: 1 of the {poisons.size:,} poisons"
+            in text)

@@ -81,16 +81,19 @@ def test_demo_and_accept_all_say_what_the_trigger_check_leaves(ws, capsys) -> No
     n = ws.store.sample_count()
     flagged, reach, found = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
     flagged[:8], reach[[1, 5, 6, 7]], found[:5] = True, 0.9, True
+    reach[2] = 0.6  # above the check's 0.5, below the default 0.7: the note counts it as the check does
     patch = ws.store.add_detection_pass("patchsearch", {"score": found * 1.0, "flagged": found}, {})
     settings = {"summary": {"anchors_trusted": True, "flagged": 8},
                 "trigger_check": {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5}}
     dift = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, settings)
     _say_reached(ws.path, dift)
     said = capsys.readouterr().out
-    assert "3 of the 4 flags the trusted anchors reach as clean" in said
-    assert "accept-all leaves them unconfirmed" in said and "confirm them first: naviewer review" in said
+    assert "note: 5 flags the trusted anchors reach as clean samples (anchor reach above 0.5" in said
+    assert "3 of the 5 flags the trusted anchors reach as clean" in said
+    assert "accept-all leaves them unconfirmed" in said and "--confirm removes them, --reject keeps them: naviewer review" in said
+    assert "--leave-out-confirmed" not in said  # before accept-all, confirming them is enough
     say_reached_before_accepting(ws, dift)
-    assert "confirms 1 flag the trusted anchors reach" in capsys.readouterr().out  # #1: PatchSearch found a trigger
+    assert "confirms 2 flags the trusted anchors reach" in capsys.readouterr().out  # #1, #2: PatchSearch found a trigger
 
 
 def test_a_report_of_a_pass_finetuned_on_the_command_line_has_its_before_and_after(ws) -> None:
@@ -114,3 +117,35 @@ def test_a_report_of_a_pass_finetuned_on_the_command_line_has_its_before_and_aft
     assert result["kind"] == "retrain" and result["before"] == {"knn_acc": 0.9, "asr": 1.0}
     assert result["after"] == {"knn_acc": 0.94, "asr": 0.05} and result["floor"] is None
     assert pass_finetune_result(ws, None) is None and pass_finetune_result(ws, 999) is None
+
+
+def test_review_after_the_retrain_says_it_ran_and_lists_only_the_flags_awaiting(ws, capsys) -> None:
+    """After the retrain `naviewer review` said the flags "await a decision" with no word of it, and listed 46 ids
+    under "45 of them await" (a newcomer, session 31): the retrain's figures, the undecided ids, the one phrasing."""
+    import json
+
+    from naviewer.cli import main
+    from naviewer.workspace.runs import RunStatus, write_state
+
+    n = ws.store.sample_count()
+    flagged, reach, found = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
+    flagged[:8], reach[[1, 5, 6, 7]], found[:5] = True, 0.9, True
+    patch = ws.store.add_detection_pass("patchsearch", {"score": found * 1.0, "flagged": found}, {}, run="demo", epoch=3)
+    settings = {"summary": {"anchors_trusted": True, "flagged": 8},
+                "trigger_check": {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5}}
+    dift = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, settings, run="demo", epoch=3)
+    ws.store.add_run("demo", "dift", {"dift": {}})
+    ws.store.set_review(np.array([0, 1, 2, 3, 4]), "confirmed", "t")  # accept-all: every flag but the cleared 5-7
+    write_state(ws, "demo", status=RunStatus.FINISHED, pass_id=dift,
+                finetune={"restart_mode": "retrain", "removed": 5, "pass_id": dift})
+    ws.checkpoint_dir("demo").mkdir(parents=True, exist_ok=True)
+    records = [{"kind": "epoch", "knn_acc": 0.9, "asr": 1.0, "time": 10}, {"kind": "event", "event": "review_done", "time": 20},
+               {"kind": "epoch", "knn_acc": 0.94, "asr": 0.05, "time": 30}]
+    (ws.run_dir("demo") / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert main(["review", str(ws.path)]) == 0
+    said = capsys.readouterr().out
+    assert ("the last remove and retrain without the 5 confirmed is done: kNN accuracy 90.0 % -> 94.0 %, "
+            "ASR 100.0 % -> 5.0 %; no-poison floor not measured") in said
+    assert "the ids awaiting a decision: 5, 6, 7 (" in said  # #1 of the 4 reached is confirmed
+    assert "the retrain kept them in its training set (--confirm removes them, --reject keeps them" in said
+    assert f"--confirm 5-7, then naviewer run {ws.path} --leave-out-confirmed trains without them" in said

@@ -68,7 +68,8 @@ def test_a_stored_check_clears_the_reached_flags_its_patchsearch_pass_does_not_f
 
         assert main(["review", str(ws.path), "--pass", str(dift)]) == 0
         said = capsys.readouterr().out
-        assert "2 of the 3 flags the trusted anchors reach as clean (above 0.5) carry no trigger it can find: 7-8" in said
+        assert "2 of the 3 flags the trusted anchors reach as clean (above 0.5) carry no trigger it can find: " in said
+        assert "--confirm 7-8)" in said  # no retrain yet: confirming them is enough
         assert "PatchSearch (pass" not in said and "of them, PatchSearch finds no trigger in" not in said
         plain = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, {})
         other = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach},

@@ -18,7 +18,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 import numpy as np
 
@@ -74,6 +74,26 @@ class DetectorResult:
 
 
 # -- threshold rules -------------------------------------------------------------------------------
+
+
+def rule_words(threshold_record: Any) -> str:
+    """A pass's threshold record in words for the terminal and the report ("robust_z" and "top_fraction" stood
+    there alone; a newcomer, session 31)."""
+    record = threshold_record if isinstance(threshold_record, dict) else {}
+    rule = str(record.get("rule") or "")
+    if rule == "top_fraction":
+        try:
+            share = f"{100 * float(record.get('fraction', 0.01)):g} %"
+        except (TypeError, ValueError):
+            share = "share"
+        return f"its top {share}: a ranking, read its score, not a count of poisons"
+    if rule == "robust_z":
+        return f"scores {record.get('z', 3.5)} robust deviations (MAD) above the median"
+    if rule == "gmm2":
+        return "the upper of two Gaussians fitted to the scores, where they part"
+    if rule == "own":
+        return "the detector's own rule" + (f" ({record['classifier']})" if record.get("classifier") else "")
+    return rule
 
 def threshold(score: np.ndarray, rule: str = "top_fraction", fraction: float = 0.01, z: float = 3.5,
               separation: float = 2.0, seed: int = 0) -> tuple[np.ndarray, dict]:

@@ -1605,8 +1605,10 @@ class GalleryWidget(QWidget):
         done = c["confirmed"] + c["rejected"]
         self.progress_label.setText(
             # "decided", not "reviewed": with one confirmed and one later, "reviewed 1" read as a miscount (a newcomer)
-            f"decided {done:,} / {flags:,} flags  (confirmed {c['confirmed']:,} · rejected {c['rejected']:,} · later {c['later']:,}, "
-            "not decided yet)" + self._beside_text(done)
+            # "· later 0, not decided yet" read as something left undecided at 172 / 172 (a newcomer, session 31)
+            f"decided {done:,} / {flags:,} flags  (confirmed {c['confirmed']:,} · rejected {c['rejected']:,}"
+            + (f"; {c['later']:,} set aside for later, not decided yet" if c["later"] else "") + ")"
+            + self._beside_text(done)
         )
 
     def _decided_anywhere(self) -> tuple[int, int]:

@@ -273,9 +273,10 @@ class SampleInspector(QWidget):
                  f"; this card shows #{self.sample}, {'one of them' if among else '<b>not</b> one of them'}")
         # the gallery's keys act on its own highlighted tiles: "the map and the gallery act on them" was read as a bulk
         # decision the gallery never made (it said "these keys leave them alone"; a newcomer, session 26)
+        # short: five lines of it pushed the card's own buttons under the fold at 1280x720 (a newcomer, session 31)
         self.selection_note.setText(f"{n:,} samples are selected: C · R · L on the map act on them; in the gallery on "
-                                    f"its highlighted tiles (the key 4 shows the selection there){shown} (this card's own "
-                                    "buttons act on it alone).")
+                                    f"its highlighted tiles{shown} (its buttons act on it alone).")
+        self.selection_note.setToolTip("the key 4 shows the selection in the gallery")
         self.selection_note.show()
 
     def show_sample(self, sid: Optional[int]) -> None:
@@ -299,7 +300,15 @@ class SampleInspector(QWidget):
         self.densest_crop = self.detectors.densest_crop(sid)
         state = info["review"]
         colour = STATE_COLOURS[state].name()
-        self.title.setText(f"#{sid} · {info['label']} · <span style='color:{colour}'>{state}</span>")
+        # the orange box's legend where the eye is (a newcomer asked what it was on clean digits, session 31): every
+        # scored image has one, a poison's sits on its trigger
+        legend = (f" · <span style='color:{CROP_COLOUR.name()}'>▭</span> <small>{self.densest_crop.what}</small>"
+                  if self.densest_crop is not None else "")
+        self.title.setText(f"#{sid} · {info['label']} · <span style='color:{colour}'>{state}</span>{legend}")
+        self.title.setToolTip(
+            f"▭ (dashed orange): {self.densest_crop.what} by {self.densest_crop.label}, drawn on every image that pass "
+            "scored; on a poison it sits on the trigger, on a clean image it marks the patch most like one"
+            if self.densest_crop is not None else "")
         image = s.image(sid)
         if image is not None:
             h, w = image.shape[:2]

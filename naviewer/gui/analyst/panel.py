@@ -408,8 +408,9 @@ class AnalystPanel(QWidget):
         self.session.set_current(int(ids[0]), source=None)
         self.gallery.set_filter("selection", then=self.gallery.select_all)  # every one of them highlighted: the keys'
         self.focus_view("gallery")                                          # target is what the box counted
-        self.gallery.show_notice(f"The {len(ids):,} reached flags with no trigger awaiting a decision, highlighted: "
-                                 "look, then R keeps them in the data, C removes them.")
+        # two lines at 1280x720 (three were cut at "R keeps them in the data, C"; a newcomer, session 31)
+        self.gallery.show_notice(f"The {len(ids):,} undecided flags with no trigger, highlighted: look, then R keeps "
+                                 "them, C removes them.")
 
     def _show_samples(self, ids: Any) -> None:
         ids = np.asarray(ids, dtype=np.int64)

@@ -466,7 +466,7 @@ def test_the_counts_say_decided_and_later_apart(qtbot, demo_session) -> None:
     flags = sum(s.review_counts().values())
     assert f"decided 1 / {flags:,} (1 later)" in panel.header.text()
     assert panel.gallery.progress_label.text().startswith(f"decided 1 / {flags:,} flags")
-    assert "later 1, not decided yet" in panel.gallery.progress_label.text()
+    assert "1 set aside for later, not decided yet" in panel.gallery.progress_label.text()
     assert "decided" in panel.clusters.columns
 
 
@@ -628,7 +628,7 @@ def test_the_reached_flags_patchsearch_finds_no_trigger_in_are_one_click_from_a_
     qtbot.waitUntil(lambda: not g.filter_pending, timeout=5000)
     assert sorted(g.target_ids().tolist()) == sorted(int(i) for i in flagged[-3:-1])
     assert (s.state_codes[flagged[-3:]] == 0).all()  # nothing decided by the button
-    assert "R keeps them in the data" in g.notice.text()
+    assert "R keeps them, C removes them" in g.notice.text()
     # a flag decided already is not put back under the keys (one R re-decided a confirmed flag; session 23's review)
     s.confirm(flagged[-3:-2])
     assert button.text() == "Select the 1 with no trigger"

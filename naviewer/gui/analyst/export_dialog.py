@@ -105,9 +105,13 @@ class ExportDialog(QDialog):
         plots: Optional[Mapping[str, QWidget]] = None,
         exporter: Optional[Callable[..., Any]] = None,
         job_manager: Optional["JobManager"] = None,
+        plot_look: Optional[Callable[[], Any]] = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export cleaned dataset")
+        # a context the plots are rendered in: the panel's light look, so a report made under the dark theme is not
+        # dark plots on the report's white page (seen, session 30)
+        self.plot_look = plot_look or contextlib.nullcontext
         self.session = session
         try:  # the counts it states are the store's now, decisions of another window included
             session.sync_with_store()
@@ -286,7 +290,10 @@ class ExportDialog(QDialog):
         the GUI thread): the plots are rendered here, the rest runs where it is called."""
         workspace, session, exporter = self.workspace, self.session, self.exporter
         drop, verify = self.drop_flags.isChecked(), self.verify.isChecked()
-        plots = {name: widget_png(w) for name, w in self.plots.items()} if self.write_report.isChecked() else None
+        plots = None
+        if self.write_report.isChecked():
+            with self.plot_look():
+                plots = {name: widget_png(w) for name, w in self.plots.items()}
 
         def write(ctx: JobContext) -> tuple[Any, Optional[Path]]:
             record, summary = None, {}

@@ -7,9 +7,10 @@ for the main window to dock (or the views can be docked one by one: see :meth:`v
 
 from __future__ import annotations
 
+import contextlib
 import html
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -281,9 +282,29 @@ class AnalystPanel(QWidget):
 
     def set_theme(self, theme: Any) -> None:
         """Dark or light: the map and the why-flagged plots follow the application's theme."""
+        self.theme = theme
         self.map.set_theme(theme)
         self.why.set_theme(theme)
         self.crop_layout.set_theme(theme)
+
+    @contextlib.contextmanager
+    def light_plots(self) -> Iterator[None]:
+        """The map and the plots in the light theme while the report renders them (a white page), then as they were."""
+        from naviewer.gui import theme as themes
+        from naviewer.gui.resources import load_theme
+
+        current = getattr(self, "theme", None) or themes._current_theme
+        if current is None or not getattr(current, "dark", False):
+            yield
+            return
+        light = load_theme("light")
+        self.map.set_theme(light)
+        self.why.set_theme(light)
+        try:
+            yield
+        finally:
+            self.map.set_theme(current)
+            self.why.set_theme(current)
 
     def refresh_trust(self) -> None:
         """Re-read the notice: the pass's settings and the workspace's ``[anchors]`` (after replacing them)."""
@@ -894,7 +915,7 @@ class AnalystPanel(QWidget):
         """The export dialog (manifests and the HTML report with the map and plots), shown window-modal
         without blocking (``modal``: run it with ``exec()``); ``export_finished`` says where it wrote."""
         dialog = ExportDialog(self.session, self.workspace, self, plots={"Density map": self.map.plot, **self.why.plots()},
-                              job_manager=self._job_manager)
+                              job_manager=self._job_manager, plot_look=self.light_plots)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.exported.connect(self._on_exported)
         self.export_dialog = dialog

@@ -389,6 +389,35 @@ def test_a_report_plot_of_a_tab_never_shown_is_rendered_whole(qtbot, demo_sessio
     assert plot.size() == laid_out
 
 
+def test_the_reports_plots_are_drawn_light_under_the_dark_theme_and_put_back(qtbot, demo_session) -> None:
+    """A report made under the dark theme had dark plots on its white page (seen, session 30): the panel renders them
+    in the light theme for the picture, then in the window's theme again."""
+    from PySide6.QtGui import QColor, QImage
+
+    from naviewer.gui.analyst.export_dialog import widget_png
+    from naviewer.gui.analyst.panel import AnalystPanel
+    from naviewer.gui.resources import load_theme
+
+    panel = AnalystPanel(demo_session)
+    qtbot.addWidget(panel)
+    panel.resize(1280, 700)
+    panel.show()
+    dark = load_theme("dark")
+    panel.set_theme(dark)
+
+    def corner(widget) -> int:
+        return QColor(QImage.fromData(widget_png(widget)).pixel(3, 3)).lightness()
+
+    assert corner(panel.map.plot) < 128
+    with panel.light_plots():
+        assert corner(panel.map.plot) > 200
+        assert all(corner(plot) > 200 for plot in panel.why.plots().values())
+    assert corner(panel.map.plot) < 128 and panel.theme is dark
+    dialog = panel.open_export_dialog()
+    assert dialog.plot_look == panel.light_plots  # the export renders its plots in it
+    dialog.reject()
+
+
 def test_a_retrain_agains_table_says_what_the_earlier_retrains_read(qtbot, demo_session) -> None:
     """Retrain again replaced the first retrain's table: a newcomer had 40.4 % before them and nothing to compare it
     with (the first had read 21.3 %; session 30). The earlier retrains' figures stand under the table."""

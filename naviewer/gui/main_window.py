@@ -210,6 +210,8 @@ class OverviewPanel(QWidget):
         state = self.state
         if state.workspace is None:
             return "File ▸ New workspace…, or Run ▸ Run the demo"
+        # the tab by its own title ("the Fine-tune tab" beside a tab called "Fine-tune / retrain"; a newcomer, session 31)
+        tab = "the Fine-tune / retrain tab" if self._main.review_retrains() else "the Fine-tune tab"
         if self._training():
             # the demo said "Run ▸ Detect… with an encoder" while it trained one itself (a newcomer); a plain Train
             # has no DIFT in it, and "DIFT's flags open here" promised flags that never came (a newcomer, session 19)
@@ -221,7 +223,7 @@ class OverviewPanel(QWidget):
             if kind == "dift":
                 return "the training runs (Training monitor); DIFT's flags open here for review"
             if kind == "retrain":
-                return "the retrain runs (Training monitor); when it ends, the Fine-tune tab compares before and after"
+                return "the retrain runs (Training monitor); when it ends, the Fine-tune / retrain tab compares before and after"
             if kind == "floor":
                 return "the no-poison floor trains (Training monitor); every ASR is read against it once it ends"
             return "the training runs (Training monitor); what it finds opens here when it ends"
@@ -241,14 +243,14 @@ class OverviewPanel(QWidget):
             # after Remove and retrain it still pointed at Remove and retrain (newcomers, sessions 26 and 30)
             retrained = self._main.review_acted_on()
             if exported and current and retrained:
-                return (f"every flag is decided, exported ({Path(exported).name}) and acted on: the Fine-tune tab "
+                return (f"every flag is decided, exported ({Path(exported).name}) and acted on: {tab} "
                         "compares the encoder before and after")
             if retrained:
-                return ("every flag is decided and acted on (the Fine-tune tab compares before and after): Export… "
+                return (f"every flag is decided and acted on ({tab} compares before and after): Export… "
                         "writes the cleaned dataset")
             if exported and current:
                 if self._main.review_retrains():
-                    return (f"every flag is decided and exported ({Path(exported).name}); the Fine-tune tab's Remove "
+                    return (f"every flag is decided and exported ({Path(exported).name}); {tab}'s Remove "
                             "and retrain measures the cleaned set")
                 # a post-hoc pass has no Remove and retrain (the Overview named a button that was not there; a
                 # newcomer, session 27): Train's Leave out is the window's way
@@ -257,7 +259,7 @@ class OverviewPanel(QWidget):
             if exported:
                 return f"decisions changed since the export ({Path(exported).name}): Export… again"
             if self._main.review_retrains():  # the demo's step is the retrain (it named only Export; session 28)
-                return ("every flag is decided: the Fine-tune tab's Remove and retrain measures the cleaned set; "
+                return (f"every flag is decided: {tab}'s Remove and retrain measures the cleaned set; "
                         "Export… writes it")
             return "every flag is decided: Export… writes the cleaned dataset"
         return "review the flags, then Export…"

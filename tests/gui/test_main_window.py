@@ -623,7 +623,8 @@ def test_the_overviews_next_step_after_an_export_names_what_the_pass_offers(qtbo
     monkeypatch.setattr(window, "review_retrains", lambda: True)
     assert "Remove and retrain" in window.overview._next_step()
     monkeypatch.setattr(window, "export_state", lambda: (None, False))  # decided, not exported: the demo's retrain
-    assert window.overview._next_step().startswith("every flag is decided: the Fine-tune tab's Remove and retrain")
+    assert window.overview._next_step().startswith("every flag is decided: the Fine-tune / retrain tab's Remove and "
+                                                   "retrain")
     monkeypatch.setattr(window, "review_retrains", lambda: False)
     assert window.overview._next_step() == "every flag is decided: Export… writes the cleaned dataset"
 
@@ -755,7 +756,7 @@ def test_the_overviews_next_step_says_when_the_review_was_acted_on(qtbot, window
     assert "acted on" not in window.overview.next_step.text()
 
 
-@pytest.mark.parametrize("kind, words", [("retrain", "the Fine-tune tab compares before and after"),
+@pytest.mark.parametrize("kind, words", [("retrain", "the Fine-tune / retrain tab compares before and after"),
                                          ("floor", "no-poison floor trains"), ("dift", "DIFT's flags open here"),
                                          (None, "what it finds opens here")])
 def test_the_overviews_next_step_says_what_the_training_job_is(qtbot, window, kind, words):

@@ -187,6 +187,10 @@ def _run(args: argparse.Namespace) -> int:
     ctx = context()
     dift_overrides = parse_settings(args.dift_set, "--dift-set")
     _refuse_detection_settings(dift_overrides)
+    if args.run is not None:  # checked as run / detect / review check it, before a path is built from it
+        from naviewer.workspace.workspace import check_name
+
+        check_name("run", args.run)
     with Workspace.open(args.workspace) as ws:
         from naviewer.defense.config import DiftConfig
 

@@ -170,11 +170,24 @@ def _same_data_as_before(run_dir, store, dataset: str, resuming: bool) -> None: 
             before = json_loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             before = None
-        if isinstance(before, dict) and before.get("fingerprint") not in (None, now["fingerprint"]):
+        if not isinstance(before, dict) or not isinstance(before.get("fingerprint"), str):
+            # a damaged record turned the check off: the run resumed on other images, rc 0 (a bad-input probe,
+            # session 32); it says so and how to go on without the check
+            raise NaviewerError("the run's record of the data it began on is damaged, so --resume cannot check that "
+                                f"--dataset {dataset} is that data: delete this file to resume without the check (the "
+                                "data given now is recorded), or train into a new --out", path)
+        if before.get("fingerprint") != now["fingerprint"]:
             raise NaviewerError(f"--resume goes on with the data the run began on ({before.get('dataset')}, "
                                 f"{before.get('samples')} samples); --dataset {dataset} holds other images: give the "
                                 "run's own dataset, or train into a new --out", path)
         return
+    if resuming:  # a run from before the record, or one whose record was deleted: said, then recorded
+        import warnings
+
+        from naviewer.errors import WorkspaceWarning
+
+        warnings.warn(f"{path}: no record of the data this run began on; --resume cannot check that --dataset "
+                      f"{dataset} is that data, and records it now", WorkspaceWarning, stacklevel=2)
     atomic_write_json(path, now)
 
 
@@ -195,6 +208,9 @@ def _train_in(args: argparse.Namespace, ctx, run_dir, last) -> int:  # noqa: ANN
     from naviewer.errors import NaviewerError
     from naviewer.ssl.methods import build_method
 
+    if args.knn_test_dataset and not args.knn_dataset:  # ignored without a word, rc 0 (a bad-input probe, session 32)
+        raise NaviewerError("--knn-test-dataset holds the kNN monitor's queries; it needs --knn-dataset, the labelled "
+                            "bank they are compared with")
     resuming = args.resume and last.exists()
     if resuming:
         state = _check_resume_options(args, last)

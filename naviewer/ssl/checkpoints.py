@@ -372,6 +372,14 @@ def _describe(config: BackboneConfig) -> str:
     return f"{config.arch} width {config.width} ({stem})"
 
 
+def _overridden(backbone: "BackboneConfig | Mapping[str, Any] | str", base: Optional[BackboneConfig]) -> BackboneConfig:
+    """``backbone``'s fields over the checkpoint's own (recorded or inferred): ``--no-cifar-stem`` alone put the
+    arch and width back to resnet18 / 64 and the error listed every key of another network (a probe, session 32)."""
+    if isinstance(backbone, Mapping) and base is not None:
+        return BackboneConfig.from_any({**asdict(base), **dict(backbone)})
+    return BackboneConfig.from_any(backbone)
+
+
 def _infer_or_none(state: Mapping[str, torch.Tensor]) -> Optional[BackboneConfig]:
     try:
         return infer_backbone_config(state)
@@ -464,9 +472,10 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
         if backbone is None and inferred is not None and inferred != recorded:
             raise NaviewerError(f"damaged naviewer checkpoint: it records the backbone {_describe(recorded)} but its "
                                 f"weights are of {_describe(inferred)}", path)
-        config = BackboneConfig.from_any(backbone) if backbone is not None else recorded
+        config = _overridden(backbone, recorded) if backbone is not None else recorded
     else:
-        config = BackboneConfig.from_any(backbone) if backbone is not None else infer_backbone_config(state, path)
+        config = (_overridden(backbone, _infer_or_none(state)) if backbone is not None
+                  else infer_backbone_config(state, path))
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, (int, float))
                                    or not 8 <= image_size <= 4096 or int(image_size) != image_size):
         raise NaviewerError(f"damaged naviewer checkpoint: its training size {image_size!r} is not an image size "
@@ -475,6 +484,10 @@ def load_encoder(path: "str | os.PathLike[str]", backbone: "BackboneConfig | Map
     if sparse:  # torch's checks below have no sparse kernel: a NotImplementedError traceback
         raise NaviewerError(f"the checkpoint holds a sparse tensor ({sparse[0]}); an encoder's weights are dense",
                             path)
+    complex_ = [name for name, tensor in state.items() if isinstance(tensor, torch.Tensor) and tensor.is_complex()]
+    if complex_:  # "lt_cpu not implemented for ComplexFloat" from the checks below (a bad-input probe, session 32)
+        raise NaviewerError(f"the checkpoint's weights are complex numbers ({len(complex_)} tensors, first "
+                            f"{complex_[0]}): an encoder's weights are real", path)
     bad = [name for name, tensor in state.items()
            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if bad:  # the embeddings would be all NaN, and every detector's verdict meaningless

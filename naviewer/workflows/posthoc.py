@@ -153,6 +153,9 @@ def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Op
             or not np.issubdtype(array.dtype, np.floating)
             or (expected_dim is not None and array.shape[1] != expected_dim)):
         return
+    from naviewer.defense.sanity import require_finite
+
+    require_finite(array, path)  # said as NaN, not as "another encoder's features" (a bad-input probe, session 32)
     # spread over the set and drawn at random too (seeded by the file's size): 16 fixed rows let a file with 42 % of its
     # rows in another order through (a probe, session 29)
     spread = np.linspace(0, n - 1, num=min(rows, n)).round().astype(np.int64)
@@ -335,7 +338,7 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
 
         for name in detectors:
             make_detector(name, **dict((detector_settings or {}).get(name) or {})).check_inputs(
-                size, ws.store.sample_count())
+                size, ws.store.sample_count(), encoder=getattr(encoder, "backbone", encoder))
     # one visit per image for the embedding and the encoder check: decoded a chunk at a time, so memory is
     # bounded by the decode budget, not N; the whole set is decoded only for a step that revisits images
     store = streaming_store(ws.checked_dataset())

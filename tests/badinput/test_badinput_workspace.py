@@ -544,7 +544,32 @@ def test_a_dift_k_larger_than_the_workspace_is_refused_before_the_embedding(tmp_
 
 @pytest.mark.parametrize("extra, words", [(["--detector", "lid"], "detector lid: k=64 neighbours need more than 64"),
                                           (["--anchors-per-class", "3"], "--anchors-per-class changes nothing without"),
-                                          (["--anchors", "ids:1_0,2,5"], "anchor id '1_0' is not a whole number")])
+                                          (["--anchors", "ids:1_0,2,5"], "anchor id '1_0' is not a whole number"),
+                                          # a bad-input probe, session 32: tracebacks, or refused after the embedding
+                                          # with the embeddings and a runs row left behind
+                                          (["--detector", "crop_density", "--detector-set", "crop_density:ratio=[0,0]"],
+                                           "detector crop_density: ratio must be (low, high)"),
+                                          (["--detector", "crop_density", "--detector-set", "crop_density:ratio=[1,1,1]"],
+                                           "detector crop_density: ratio must be (low, high)"),
+                                          (["--detector", "optics", "--detector-set", "optics:min_samples=1"],
+                                           "detector optics: min_samples must be >= 2"),
+                                          (["--detector", "patchsearch", "--detector-set", "patchsearch:batch=0"],
+                                           "detector patchsearch: batch must be >= 1"),
+                                          (["--detector", "crop_density", "--detector-set", "crop_density:fraction=2"],
+                                           "detector crop_density: fraction must be in (0, 1)"),
+                                          (["--detector", "crop_density", "--detector-set", "crop_density:backend=bogus"],
+                                           "detector crop_density: backend must be one of"),
+                                          (["--detector", "crop_density", "--detector-set", "crop_density:k=100000"],
+                                           "neighbouring crops need more than"),
+                                          (["--detector", "kdist", "--detector-set", "kdist:direction=bogus"],
+                                           "detector kdist: direction must be sparse or dense"),
+                                          (["--detector", "dbscan", "--detector-set", 'dbscan:dift={"zz": 1}'],
+                                           "detector dbscan: dift setting"),
+                                          (["--detector", "lid", "--detector-set", "lid:seed=-1"],
+                                           "detector lid: seed must be in"),
+                                          (["--detector", "patchsearch", "--detector-set", "patchsearch:cam_layer=bogus",
+                                            "--detector-set", "patchsearch:neighbours=2"],
+                                           "the encoder has no module 'bogus' for Grad-CAM")])
 def test_detect_refuses_what_it_would_ignore_or_misread_before_the_embedding(tmp_path: Path, monkeypatch, extra,
                                                                            words) -> None:
     """A bad-input sweep, session 26: lid's k=64 on 8 samples was refused after the embedding and the DIFT pass (left
@@ -758,3 +783,43 @@ def test_a_full_disk_is_said_as_such_not_as_a_permissions_problem(tmp_path: Path
         assert "permissions" not in caught.value.message
         with pytest.raises(NaviewerError, match="cannot write the workspace database: the disk is full"):
             opened.store.set_review([0], "confirmed", "alice")
+
+
+def test_finetune_checks_a_run_name_as_the_other_commands_do(tmp_path: Path) -> None:
+    """`finetune --run ../x` was refused as "not waiting for a review" with the path built from it (a bad-input probe,
+    session 32): the name is refused as run / detect / review refuse it."""
+    ws = tiny_workspace(tmp_path / "ws")
+    with unchanged(tmp_path):
+        outcome = run_cli(["finetune", ws, "--run", "../x"])
+    assert outcome.code == 2 and "bad run name '../x'" in outcome.err and "Traceback" not in outcome.err, outcome.err
+
+
+def test_one_backbone_option_keeps_the_checkpoints_other_fields(tmp_path: Path) -> None:
+    """`detect --no-cifar-stem` alone put the arch and width back to resnet18 / 64 and listed every key of another
+    network (a bad-input probe, session 32): the other fields stay the checkpoint's."""
+    from badinput_kit import naviewer_checkpoint, tiny_backbone_state
+
+    from naviewer.ssl.checkpoints import load_encoder
+
+    checkpoint = naviewer_checkpoint(tmp_path / "c.pt", tiny_backbone_state())
+    encoder = load_encoder(checkpoint, {"width": 8})
+    assert (encoder.config.arch, encoder.config.width, encoder.config.cifar_stem) == ("resnet10", 8, True)
+    from naviewer.errors import NaviewerError
+
+    with pytest.raises(NaviewerError, match="does not fit"):  # the stem changes conv1's shape: still refused, as itself
+        load_encoder(checkpoint, {"cifar_stem": False})
+
+
+def test_precomputed_embeddings_with_nan_are_said_to_hold_nan(tmp_path: Path) -> None:
+    """A file with one NaN was refused as "not this checkpoint's features" (a bad-input probe, session 32)."""
+    from badinput_kit import naviewer_checkpoint, tiny_backbone_state
+
+    ws = tiny_workspace(tmp_path / "ws")
+    checkpoint = naviewer_checkpoint(tmp_path / "c.pt", tiny_backbone_state())
+    features = np.random.default_rng(0).normal(size=(8, 64)).astype(np.float32)
+    features[3, 5] = np.nan
+    np.save(tmp_path / "e.npy", features)
+    with unchanged(tmp_path / "ws"):
+        outcome = run_cli(["detect", ws, "--checkpoint", checkpoint, "--dift-set", "k=2", "--embeddings",
+                           tmp_path / "e.npy"])
+    assert_refused(outcome, tmp_path / "e.npy", "NaN or infinite")

@@ -137,6 +137,32 @@ def test_resume_on_other_images_is_refused(tmp_path, capsys):
     assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 0
 
 
+def test_resume_with_a_damaged_data_record_is_refused_and_a_missing_one_is_said(tmp_path, capsys):
+    """A damaged train_data.json turned the check off: the run resumed on other images, rc 0 (a bad-input probe,
+    session 32). Damaged: refused, the file named; missing (a run from before the record): a warning, then recorded."""
+    from naviewer.cli.train import DATA_RECORD
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(run), *TINY_ARGS]) == 0
+    capsys.readouterr()
+    for damaged in ("garbage", "{}", "[1]", '{"fingerprint": 7}'):
+        (run / DATA_RECORD).write_text(damaged)
+        assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 2
+        err = capsys.readouterr().err
+        assert "record of the data it began on is damaged" in err and DATA_RECORD in err, err
+    (run / DATA_RECORD).unlink()
+    with pytest.warns(UserWarning, match="no record of the data this run began on"):
+        assert main(["train", "--dataset", "demo", "--epochs", "2", "--out", str(run), "--resume", *TINY_ARGS]) == 0
+    assert (run / DATA_RECORD).is_file()
+
+
+def test_a_knn_test_set_without_its_bank_is_refused(tmp_path, capsys):
+    """--knn-test-dataset without --knn-dataset was ignored, rc 0 (a bad-input probe, session 32)."""
+    assert main(["train", "--dataset", "demo", "--epochs", "1", "--out", str(tmp_path / "r"),
+                 "--knn-test-dataset", "demo", *TINY_ARGS]) == 2
+    assert "it needs --knn-dataset" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 def test_a_training_batch_of_one_is_named_on_the_command_line(tmp_path, capsys):
     """train / run --batch-size 1 said "batch size must be at least 2 ..." without the option (a probe, session 28)."""
     from naviewer.cli import main

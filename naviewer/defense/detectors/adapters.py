@@ -25,6 +25,10 @@ class DiftDetector(Detector):
     needs = ("anchors",)
     summary = DETECTOR_SUMMARIES[name]
 
+    def validate(self) -> None:
+        super().validate()
+        _check_dift(self.name, self.settings.dift)
+
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         from naviewer.defense.config import DiftConfig
         from naviewer.defense.pipeline import PosthocDetector
@@ -46,9 +50,30 @@ class ClusterFilterSettings:
     dift: dict = field(default_factory=dict)
 
 
+def _check_dift(name: str, overrides: dict) -> None:
+    """DIFT's overrides checked as the detector is made, not after the embedding (a bad-input probe, session 32)."""
+    from naviewer.defense.config import DiftConfig
+    from naviewer.errors import NaviewerError
+
+    try:
+        DiftConfig.from_dict(overrides).validate()
+    except NaviewerError as exc:
+        raise NaviewerError(f"detector {name}: dift setting: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise NaviewerError(f"detector {name}: bad dift setting: {exc}") from None
+
+
 class _ClusterFilter(Detector):
     Settings = ClusterFilterSettings
     method = ""
+
+    def validate(self) -> None:
+        super().validate()
+        from naviewer.errors import NaviewerError
+
+        if int(self.settings.min_samples) < 2:  # OPTICS raised scikit-learn's own error from deep inside (a probe)
+            raise NaviewerError(f"detector {self.name}: min_samples must be >= 2, got {self.settings.min_samples}")
+        _check_dift(self.name, self.settings.dift)
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         from naviewer.defense.baselines import dbscan_filter, optics_filter

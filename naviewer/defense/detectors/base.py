@@ -192,21 +192,49 @@ class Detector:
                                     f"(like its default {default!r}), got {value!r}")
 
     def validate(self) -> None:
-        rule = getattr(self.settings, "rule", "top_fraction")
+        """The settings every detector shares, checked as it is made (before any embedding): a bad one was refused
+        only after the embedding, or raised from deep inside (a bad-input probe, session 32)."""
+        s = self.settings
+        rule = getattr(s, "rule", "top_fraction")
         if rule not in THRESHOLD_RULES + ("own",):
             raise NaviewerError(f"detector {self.name}: unknown threshold rule {rule!r}")
-        k = getattr(self.settings, "k", None)
+        k = getattr(s, "k", None)
         if k is not None and int(k) < 1:
             raise NaviewerError(f"detector {self.name}: k must be >= 1, got {k}")
+        fraction = getattr(s, "fraction", None)
+        if fraction is not None and not 0.0 < float(fraction) < 1.0:
+            raise NaviewerError(f"detector {self.name}: fraction must be in (0, 1), got {fraction}")
+        z = getattr(s, "z", None)
+        if z is not None and not (math.isfinite(float(z)) and float(z) > 0):
+            raise NaviewerError(f"detector {self.name}: z must be a finite number above 0, got {z}")
+        seed = getattr(s, "seed", None)
+        if seed is not None and not 0 <= int(seed) < 2 ** 32:
+            raise NaviewerError(f"detector {self.name}: seed must be in [0, 2**32), got {seed}")
+        direction = getattr(s, "direction", None)
+        if direction is not None and direction not in ("sparse", "dense"):
+            raise NaviewerError(f"detector {self.name}: direction must be sparse or dense, got {direction!r}")
+        backend = getattr(s, "backend", None)
+        if backend is not None:
+            from naviewer.defense.config import KNN_BACKENDS
+
+            if backend not in KNN_BACKENDS:
+                raise NaviewerError(f"detector {self.name}: backend must be one of {', '.join(KNN_BACKENDS)}, "
+                                    f"got {backend!r}")
+        for key in ("batch", "batch_crops", "classifier_width"):
+            value = getattr(s, key, None)
+            if value is not None and int(value) < 1:
+                raise NaviewerError(f"detector {self.name}: {key} must be >= 1, got {value}")
 
     #: the settings that count neighbouring samples (a kNN table over the N samples), checked against N before any
     #: work; empty where the detector's k counts something else (crop_density's crops)
     SAMPLE_NEIGHBOURS: tuple[str, ...] = ("k",)
 
-    def check_inputs(self, image_size: Optional[int] = None, n_samples: Optional[int] = None) -> None:
+    def check_inputs(self, image_size: Optional[int] = None, n_samples: Optional[int] = None,
+                     encoder: Any = None) -> None:
         """Refuse, before any work, settings the inputs make impossible (extend; e.g. a window larger
-        than the image). A pass calls it before embedding, so the error does not come after minutes (lid's k=64 on
-        48 samples was refused after the embedding and the DIFT pass, which it left written; a sweep, session 26)."""
+        than the image, a layer the ``encoder`` lacks). A pass calls it before embedding, so the error does not come
+        after minutes (lid's k=64 on 48 samples was refused after the embedding and the DIFT pass, which it left
+        written; a sweep, session 26)."""
         for key in self.SAMPLE_NEIGHBOURS or ():
             k = getattr(self.settings, key, None)
             if k is not None and n_samples is not None and int(k) >= int(n_samples):

@@ -191,6 +191,24 @@ class CropDensityDetector(Detector):
             raise NaviewerError(f"detector crop_density: crops must be >= 0, got {s.crops}")
         if len(tuple(s.scale)) != 2 or not 0 < float(s.scale[0]) <= float(s.scale[1]) <= 1:
             raise NaviewerError(f"detector crop_density: scale must be (low, high) in (0, 1], got {s.scale}")
+        ratio = tuple(s.ratio)  # an aspect range: [0, 0] raised "math domain error" from the crop sampler (a probe)
+        if (len(ratio) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ratio)
+                or not 0 < float(ratio[0]) <= float(ratio[1]) < float("inf")):
+            raise NaviewerError(f"detector crop_density: ratio must be (low, high), two aspect ratios above 0 with "
+                                f"low <= high (the training sampler's is (0.75, 1.33)), got {s.ratio}")
+        if int(s.crops) == 0 and not s.halves:
+            raise NaviewerError("detector crop_density: crops=0 with halves off leaves no crop to score")
+
+    def check_inputs(self, image_size: Optional[int] = None, n_samples: Optional[int] = None,
+                     encoder: Any = None) -> None:
+        super().check_inputs(image_size, n_samples, encoder)
+        s = self.settings
+        per_image = int(s.crops) + (2 if s.halves else 0)
+        others = (int(n_samples) - 1) * per_image if n_samples is not None else None
+        if others is not None and int(s.k) >= others:  # k=100000 was refused after the embedding (a probe, session 32)
+            raise NaviewerError(f"detector crop_density: k={s.k} neighbouring crops need more than the {max(others, 0):,} "
+                                f"crops of the other images ({per_image} an image): give --detector-set "
+                                f"crop_density:k=N with N below {max(others, 1):,}")
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         s = self.settings

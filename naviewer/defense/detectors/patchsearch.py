@@ -323,10 +323,16 @@ class PatchSearchDetector(Detector):
         if s.classifier and (int(s.top_patches) < 1 or int(s.ensemble) < 1 or int(s.iterations) < 1):
             raise NaviewerError("detector patchsearch: top_patches, ensemble and iterations must be >= 1")
 
-    def check_inputs(self, image_size: Optional[int] = None, n_samples: Optional[int] = None) -> None:
-        super().check_inputs(image_size, n_samples)
+    def check_inputs(self, image_size: Optional[int] = None, n_samples: Optional[int] = None,
+                     encoder: Any = None) -> None:
+        super().check_inputs(image_size, n_samples, encoder)
         if image_size and int(self.settings.window) > int(image_size):
             raise NaviewerError(f"patchsearch: window {self.settings.window} is larger than the image size {image_size}")
+        name = str(self.settings.cam_layer)
+        if encoder is not None and name != "auto" and name not in dict(encoder.named_modules()):
+            convs = [n for n, m in encoder.named_modules() if type(m).__name__ == "Conv2d"]
+            raise NaviewerError(f"patchsearch: the encoder has no module {name!r} for Grad-CAM (cam_layer); auto, or "
+                                f"one of its layers, e.g. {', '.join(convs[-3:]) or 'layer4'}")
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         import torch

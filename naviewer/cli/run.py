@@ -197,9 +197,12 @@ def _report(out, workspace: str, total_epochs=None, dift=None, dift_on: bool = F
     elif dift_on and out.pass_id is None:
         # a run whose flags never held still ended on "done: 50 epochs" alone, after 21 detection epochs (an outside
         # test, session 29): a backdoor that has barely formed leaves no crowded group, and a patch detector may see it
-        print("DIFT flagged nothing: its flags never held still through the detection epochs, which is not a clean "
-              "bill (a backdoor that has barely formed leaves no crowded group). Look at the final encoder another "
-              f"way: naviewer detect {workspace} --checkpoint {out.checkpoint} --detector patchsearch --detector kdist")
+        # why, as the window says it: "its flags never held still" was said of a run whose guard took nothing at
+        # every epoch (a newcomer, session 32)
+        why = getattr(out, "note", "") or ("its flags never held still through the detection epochs, which is not a "
+                                           "clean bill (a backdoor that has barely formed leaves no crowded group)")
+        print(f"DIFT flagged nothing: {why}. Look at the final encoder another way: naviewer detect {workspace} "
+              f"--checkpoint {out.checkpoint} --detector patchsearch --detector kdist")
     print(f"done: {out.fit.get('epochs')} epochs; checkpoint {out.checkpoint}")
 
 

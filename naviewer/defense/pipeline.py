@@ -480,6 +480,10 @@ class DiftHook:
         self.decision: str = ""                        # accepted | rejected | awaiting_review | noop
         self.mitigation = None
         self._choice = None                            # a ReviewDecision made before the stop
+        #: (epoch, guard decision, separation) of each detection epoch of this process: why an empty buffer stayed
+        #: empty, said at the end ("never held still" was said of a run whose guard took nothing at every epoch;
+        #: a newcomer, session 32)
+        self.guard_log: list[tuple[int, str, float]] = []
 
     @property
     def finished(self) -> bool:
@@ -534,6 +538,9 @@ class DiftHook:
             features, anchors = self.prepare(trainer, features)
         detection = detect_epoch(features, anchors, self.config, ctx, epoch=epoch, sample_count=samples)
         record = self.buffer.update(epoch, detection.selected)
+        split = detection.split
+        self.guard_log.append((int(epoch), str(getattr(split, "guard_decision", "") or ""),
+                               float(getattr(split, "separation", float("nan")))))
         if self.on_update is not None:
             self.on_update(int(epoch), np.asarray(detection.selected, dtype=np.int64))
         self.last_detection = detection

@@ -229,6 +229,7 @@ class DiftRunOutcome:
     timings: dict = field(default_factory=dict)
     flagged: Optional[np.ndarray] = None  # workspace ids of the final DIFT flags (same on every torchrun rank)
     anchors: Optional[dict] = None        # AnchorSet.describe(): where the anchors came from, trusted or not
+    note: str = ""                        # why DIFT never stopped the run (never_stopped_note), where it did not
 
     @property
     def finetune(self) -> Optional[dict]:
@@ -534,8 +535,8 @@ class DiftRun:
             return outcome
         epochs = outcome.fit["epochs"]
         if hook.result is None:
-            write_state(self.ws, self.run, status=RunStatus.FINISHED, note=never_stopped_note(hook, epochs),
-                        epochs=epochs)
+            outcome.note = never_stopped_note(hook, epochs)
+            write_state(self.ws, self.run, status=RunStatus.FINISHED, note=outcome.note, epochs=epochs)
             outcome.status = RunStatus.FINISHED
             return outcome
         write_state(self.ws, self.run, status=RunStatus.FINISHED, epochs=epochs)
@@ -1024,8 +1025,22 @@ def never_stopped_note(hook: Any, epochs: Any) -> str:
     watched = f"epochs {buffer.history[0].epoch + 1}-{buffer.history[-1].epoch + 1}"
     most = max(int(record.detected) for record in buffer.history)
     if most < int(config.n_min):
+        log = list(getattr(hook, "guard_log", None) or [])
+        rejected = [sep for _, decision, sep in log if decision == "rejected"]
+        single = [sep for _, decision, sep in log if decision == "none"]
+        if log and len(rejected) >= len(log) / 2:
+            # the guard's reason, not "no crowded group": a group did split off (a newcomer, session 32)
+            why = (f"at {len(rejected)} of its {len(log)} detection epochs the candidates split in two (separation "
+                   f"{min(rejected):.1f}-{max(rejected):.1f}), but the denser side sat as close to the trusted anchors "
+                   "as clean samples do (MinDist within their range), so the guard took nothing")
+        elif log and len(single) >= len(log) / 2:
+            why = (f"at {len(single)} of its {len(log)} detection epochs the candidates formed one population as close "
+                   "to the trusted anchors as clean samples, so the guard took nothing")
+        else:
+            why = "no crowded group away from the anchors at this encoder"
         return (f"DIFT watched {watched} and its buffer never held the {int(config.n_min)} samples a verdict needs "
-                f"(at most {most}): no crowded group away from the anchors at this encoder. That is not a clean bill: "
-                "a weak encoder crowds few poisons, so train longer or run the post-hoc detectors (Run ▸ Detect)")
+                f"(at most {most}): {why}. That is not a clean bill: a weak encoder crowds few poisons, and a "
+                "backdoor that has not formed leaves none, so train longer or run the post-hoc detectors "
+                "(Run ▸ Detect; naviewer detect)")
     return (f"DIFT watched {watched}; its buffer (up to {most} samples) never stayed the same for "
             f"{int(config.patience)} epochs in a row before the run ended: train longer, or detect post-hoc (Run ▸ Detect)")

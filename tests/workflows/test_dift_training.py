@@ -420,7 +420,12 @@ def test_a_run_dift_never_stopped_says_why_in_words() -> None:
         buffer.update(epoch, np.arange(epoch % 3))  # at most 2 selected: never n_min
     note = never_stopped_note(SimpleNamespace(buffer=buffer), 40)
     assert "never held the 10 samples" in note and "at most 2" in note and "not a clean bill" in note
-    assert "E_start" not in note
+    assert "E_start" not in note and "no crowded group away from the anchors" in note
+    # the guard took nothing at every epoch: said as that, not as "no crowded group" (a newcomer, session 32)
+    log = [(epoch, "rejected", 2.4 + 0.02 * epoch) for epoch in range(10, 40)]
+    note = never_stopped_note(SimpleNamespace(buffer=buffer, guard_log=log), 40)
+    assert "at 30 of its 30 detection epochs the candidates split in two (separation 2.6-3.2)" in note
+    assert "so the guard took nothing" in note and "not a clean bill" in note
     moving = DetectionBuffer(config, total_epochs=40)
     for epoch in range(10, 20):
         moving.update(epoch, np.arange(epoch, epoch + 30))  # 30 a time, sliding: fills, intersects, never stable

@@ -1850,6 +1850,8 @@ class MainWindow(QMainWindow):
                              and self.training_job_factory is default_training_factory,
                              confirmed=self._confirmed_count() if self.training_job_factory is default_training_factory
                              else 0,
+                             native_size=self.state.workspace_summary.get("native_size")
+                             if self.workspace_path is not None else None,
                              available_devices=env.get("devices") if env else None,
                              source_description=self.training_source() or
                              "No workspace or dataset is open: the configured training job decides what it trains on.",

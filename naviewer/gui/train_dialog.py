@@ -185,6 +185,7 @@ class TrainDialog(QDialog):
         measure_after_probe: bool = False,
         dift_available: bool = False,
         confirmed: int = 0,
+        native_size: Optional[int] = None,
     ) -> None:
         """``estimator(settings)`` gives a job function (``fn(ctx) -> dict`` like
         :func:`naviewer.gui.training.estimate_training_time`) that times a few training steps; with it the
@@ -238,8 +239,19 @@ class TrainDialog(QDialog):
             self.width_box.addItem(str(w))
         self.width_box.setCurrentText(str(backbone.get("width", values["width"])))
         self.width_box.setToolTip("channels of the first stage: 64 = the standard network; 8 or 16 train in minutes on a CPU")
-        self.image_size = QLineEdit(str(values.get("image_size") or DEFAULT_IMAGE_SIZE))
-        self.image_size.setToolTip("training crop size in pixels (32 for CIFAR-sized images; 16 trains 4x faster)")
+        size = values.get("image_size") or DEFAULT_IMAGE_SIZE
+        tip = "training crop size in pixels (32 for CIFAR-sized images; 16 trains 4x faster)"
+        if native_size:
+            # never above the images' own size: 32 px on 16 px images trained 4x slower on upscaled pixels, and
+            # nothing said the images' size (a newcomer, session 32)
+            try:
+                if int(size) > int(native_size):
+                    size = max(8, int(native_size))
+            except (TypeError, ValueError):
+                pass
+            tip += f"; the workspace's images are about {int(native_size)} px"
+        self.image_size = QLineEdit(str(size))
+        self.image_size.setToolTip(tip)
 
         form = QFormLayout()
         form.addRow("Method", self.method)
@@ -250,7 +262,7 @@ class TrainDialog(QDialog):
         form.addRow("Learning rate", self.lr)
         form.addRow("Encoder", self.arch)
         form.addRow("Width", self.width_box)
-        form.addRow("Image size (px)", self.image_size)
+        form.addRow(f"Image size (px; images {int(native_size)})" if native_size else "Image size (px)", self.image_size)
         form.addRow("Device", self.device)
         # DIFT in the loop, as the demo and naviewer run --dift do: the window could only train without it (a
         # newcomer with their own data, session 22); only with a workspace (its anchors, its detection passes)
@@ -271,8 +283,12 @@ class TrainDialog(QDialog):
         self.leave_out.setToolTip("as naviewer run WORKSPACE --leave-out-confirmed: a fresh encoder trained on the "
                                   "samples your review keeps (recorded with the run, so a resume leaves out the same); "
                                   "without DIFT in the loop")
-        self.leave_out.setChecked(confirmed > 0 and bool(values.get("leave_out_confirmed", True))
-                                  and not self.dift.isChecked())
+        # ticked where samples are confirmed, unless the user unticked it last time, over a DIFT remembered from the
+        # training before the review: one click on Train retrained on the 80 confirmed poisons (a newcomer, session 32)
+        prefer_leave_out = confirmed > 0 and bool(values.get("leave_out_confirmed", True))
+        if prefer_leave_out:
+            self.dift.setChecked(False)
+        self.leave_out.setChecked(prefer_leave_out)
         self.leave_out.setVisible(confirmed > 0)
         self.leave_out.toggled.connect(lambda on: on and self.dift.setChecked(False))
         self.dift.toggled.connect(lambda on: on and self.leave_out.setChecked(False))
@@ -427,14 +443,17 @@ class TrainDialog(QDialog):
 
     def _revalidate(self, *_args: Any) -> None:
         self._settings, self.errors = validate_train_settings(self.raw_values(), self.n_samples, self.available_devices)
-        for name, edit in (("epochs", self.epochs), ("batch_size", self.batch_size), ("lr", self.lr),
-                           ("image_size", self.image_size)):
+        fields = (("epochs", self.epochs), ("batch_size", self.batch_size), ("lr", self.lr),
+                  ("image_size", self.image_size))
+        if not hasattr(self, "_base_tips"):  # each field's own tooltip, back once its error is mended (it was lost)
+            self._base_tips = {name: edit.toolTip() for name, edit in fields}
+        for name, edit in fields:
             invalid = name in self.errors
             if edit.property("invalid") != invalid:
                 edit.setProperty("invalid", invalid)
                 edit.style().unpolish(edit)
                 edit.style().polish(edit)
-            edit.setToolTip(self.errors.get(name, ""))
+            edit.setToolTip(self.errors.get(name) or self._base_tips.get(name, ""))
         self.error_label.setText("\n".join(self.errors[f] for f in (*self.FIELDS, "dift") if f in self.errors))
         self.ok_button.setEnabled(not self.errors)
         self._update_speed()

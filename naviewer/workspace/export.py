@@ -177,9 +177,11 @@ def elsewhere_text(count: int, passes: Sequence[tuple[int, str, int]]) -> str:
     shown = ", ".join(f"pass {pid} {method}: {k:,}" for pid, method, k in list(passes)[:6])
     more = f", and {len(passes) - 6} more passes" if len(passes) > 6 else ""
     # per pass: its flags undecided and not this pass's (they read as the passes' own flag counts; an outside test)
-    return (f"{count:,} more sample{'s' if count != 1 else ''} flagged by other passes "
+    # "56 more" beside per-pass counts adding to 78 read as a miscount (a newcomer, session 32): distinct, overlapping
+    overlap = sum(k for _, _, k in passes) > count
+    return (f"{count:,} more {'distinct ' if overlap else ''}sample{'s' if count != 1 else ''} flagged by other passes "
             f"{'are' if count != 1 else 'is'} undecided and kept (per pass, its undecided flags this pass did not "
-            f"flag: {shown}{more}): review "
+            f"flag{', a sample flagged by several counted in each' if overlap else ''}: {shown}{more}): review "
             f"{'them' if count != 1 else 'it'} there (Workspace ▸ Detection passes; naviewer review WORKSPACE "
             "--pass ID) before trusting the cleaned set")
 

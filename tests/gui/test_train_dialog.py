@@ -178,3 +178,31 @@ def test_a_first_training_on_a_cpu_starts_from_a_cpu_sized_encoder(qtbot):
     edited.width_box.setCurrentText("32")  # chosen before the probe answered
     edited.set_available_devices(["cpu"])
     assert backbone(edited) == ("resnet18", 32, 256) and not edited.cpu_note.isVisibleTo(edited)
+
+
+def test_the_image_size_never_starts_above_the_images_own(qtbot):
+    """32 px was offered on 16 px images (4x slower on upscaled pixels) with no word of their size (a newcomer,
+    session 32): the form starts at the images' size and says it."""
+    from naviewer.gui.train_dialog import TrainDialog
+
+    dialog = TrainDialog(None, None, native_size=16)
+    qtbot.addWidget(dialog)
+    assert dialog.image_size.text() == "16" and "about 16 px" in dialog.image_size.toolTip()
+    dialog = TrainDialog(None, {"image_size": 24}, native_size=64)  # below the images' size: the user's choice
+    qtbot.addWidget(dialog)
+    assert dialog.image_size.text() == "24"
+
+
+def test_the_workspace_summary_reads_the_images_size_from_a_few_headers(tmp_path):
+    from PIL import Image
+
+    from naviewer.data import open_dataset
+    from naviewer.gui.tasks import _native_size
+    from naviewer.workspace import Workspace
+
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (16, 12), (40 * i, ord(c), 0)).save(tmp_path / "d" / c / f"{i}.png")
+    with Workspace.create(tmp_path / "ws", open_dataset(tmp_path / "d")) as ws:
+        assert _native_size(ws) == 16

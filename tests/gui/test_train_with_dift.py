@@ -107,6 +107,14 @@ def test_after_a_review_train_leaves_out_the_confirmed_poisons(qtbot, tmp_path):
     assert not dialog.leave_out.isChecked() and dialog.settings()["dift"] and not dialog.settings()["leave_out_confirmed"]
     dialog.leave_out.setChecked(True)
     assert not dialog.dift.isChecked() and dialog.settings()["leave_out_confirmed"]
+    # DIFT remembered from the training before the review: Leave out comes first all the same (a newcomer, session 32)
+    dialog = TrainDialog(None, {"epochs": "2", "dift": True}, dift_available=True, confirmed=80)
+    qtbot.addWidget(dialog)
+    assert dialog.leave_out.isChecked() and not dialog.dift.isChecked()
+    dialog = TrainDialog(None, {"epochs": "2", "dift": True, "leave_out_confirmed": False}, dift_available=True,
+                         confirmed=80)  # unticked by the user last time: their choice stays
+    qtbot.addWidget(dialog)
+    assert not dialog.leave_out.isChecked() and dialog.dift.isChecked()
     with Workspace.open(path) as ws:
         ws.store.set_review(np.arange(7), "confirmed", "me")
         n = ws.store.sample_count()

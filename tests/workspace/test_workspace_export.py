@@ -554,3 +554,14 @@ def test_an_export_through_a_link_to_the_dataset_or_workspace_is_refused(tmp_pat
             export_manifests(ws, tmp_path / "wslink" / "x")
     assert not (tmp_path / "imgs" / "x").exists() and not (tmp_path / "ws" / "x").exists()
 
+
+
+def test_other_passes_undecided_flags_are_counted_as_distinct_samples_where_they_overlap() -> None:
+    """"56 more samples ... (pass 1 kdist: 11, pass 2 lid: 10, pass 5 dbscan: 46, pass 6 kdist: 11)" added to 78
+    (a newcomer, session 32): where passes share samples the count says distinct, and how each pass's is counted."""
+    from naviewer.workspace.export import elsewhere_text
+
+    text = elsewhere_text(56, [(1, "kdist", 11), (2, "lid", 10), (5, "dbscan", 46), (6, "kdist", 11)])
+    assert text.startswith("56 more distinct samples flagged by other passes are undecided")
+    assert "a sample flagged by several counted in each" in text
+    assert "distinct" not in elsewhere_text(4, [(3, "lid", 4)])

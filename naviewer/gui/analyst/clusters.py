@@ -55,7 +55,7 @@ def detector_tip(item: DetectorScore) -> str:
         return f"the mean over the members of {item.note}"
     return (f"where the members stand by {item.label}'s score: the share of all samples scored at least as suspicious "
             f"as the median member (top 1 % = among the 1 % it finds most suspicious; a cluster of poisons it sees "
-            f"sits near the top). {item.describe()}")
+            f"sits near the top; bottom 5 % = among the 5 % it finds least suspicious). {item.describe()}")
 
 
 def detector_cell(item: DetectorScore, value: float) -> str:
@@ -66,6 +66,9 @@ def detector_cell(item: DetectorScore, value: float) -> str:
         whole = abs(value - round(value)) < 0.05
         return f"{value:.0f} of {len(item.voters)}" if whole else f"{value:.1f} of {len(item.voters)} (mean)"
     percent = 100 * value
+    if percent > 50:  # "top 95 %" read as suspicious; it is among the least suspicious (a newcomer, session 32)
+        low = 100 - percent
+        return f"bottom {low:.1f} %" if low < 10 else f"bottom {low:.0f} %"
     return f"top {percent:.1f} %" if percent < 10 else f"top {percent:.0f} %"
 
 

@@ -504,3 +504,17 @@ def test_a_retrained_checkpoint_at_the_same_path_is_another_encoder() -> None:
     items = [DetectorScore("d:kdist", "kdist", 1, "kdist", np.zeros(4), flags, encoder=_encoder_of(old)),
              DetectorScore("d:lid", "lid", 2, "lid", np.zeros(4), flags, encoder=_encoder_of(first))]
     assert "different encoders" not in agreement_item(items, 4).note
+
+
+def test_a_clusters_standing_below_the_middle_reads_as_the_bottom_share() -> None:
+    """"patchsearch top 95 %" read as suspicious for a cluster among the least suspicious (a newcomer, session 32)."""
+    import numpy as np
+
+    from naviewer.gui.analyst.clusters import detector_cell
+    from naviewer.gui.analyst.detector_scores import DetectorScore
+
+    item = DetectorScore.__new__(DetectorScore)
+    item.key = "patchsearch_1"
+    assert detector_cell(item, 0.057) == "top 5.7 %" and detector_cell(item, 0.3) == "top 30 %"
+    assert detector_cell(item, 0.95) == "bottom 5.0 %" and detector_cell(item, 0.64) == "bottom 36 %"
+    assert detector_cell(item, np.nan) == "–"

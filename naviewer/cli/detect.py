@@ -146,8 +146,6 @@ def run(args: argparse.Namespace) -> int:
             # outside test, session 29: recall capped near 15 % at 7 % poisons)
             said = rule_words(m["threshold"])
             print(f"{name} pass {pid}: {m['flagged']} flagged ({said}){extra}")
-            if m["threshold"].get("refused"):  # e.g. patchsearch's classifier called most samples poisoned
-                print(f"  {name}: no flags: {m['threshold']['refused']}")
         print(f"embeddings: {out.embeddings_path}")
         flagged_elsewhere = any(int(out.detector_metrics[n].get("flagged") or 0) for n in out.detector_passes)
         if int(s["flagged"]) or flagged_elsewhere or out.baseline_passes:

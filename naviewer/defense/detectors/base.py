@@ -81,6 +81,8 @@ def rule_words(threshold_record: Any) -> str:
     there alone; a newcomer, session 31)."""
     record = threshold_record if isinstance(threshold_record, dict) else {}
     rule = str(record.get("rule") or "")
+    if record.get("refused"):  # no flags, and a score that ranks nothing (PatchSearch's classifier found no trigger)
+        return f"no verdict: {record['refused']}"
     if rule == "top_fraction":
         try:
             share = f"{100 * float(record.get('fraction', 0.01)):g} %"

@@ -61,6 +61,8 @@ def detector_tip(item: DetectorScore) -> str:
 def detector_cell(item: DetectorScore, value: float) -> str:
     if not np.isfinite(value):
         return "–"
+    if getattr(item, "refused", ""):  # its score ranks nothing (PatchSearch's classifier learned no trigger)
+        return "no verdict"
     if item.key == AGREEMENT_KEY:
         # a mean over the members: whole when they agree ("1 of 3"; "1.0 of 3" read as a glitch)
         whole = abs(value - round(value)) < 0.05

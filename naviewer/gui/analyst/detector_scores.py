@@ -118,12 +118,23 @@ class DetectorScore:
             return f"{self.label} score"
         return f"{self.label} (how many flag it, DIFT included)" if long else f"{self.label} (count)"
 
+    @property
+    def refused(self) -> str:
+        """Why the pass gave no verdict ("97 % of the samples flagged, more than max_fraction ...": PatchSearch's
+        classifier learned no trigger), "" where it gave one. Its score then ranks nothing: a newcomer read
+        "top 95 %" and an inverted order on their own patch poisons as PatchSearch's word (session 32)."""
+        threshold = self.summary.get("threshold") if isinstance(self.summary, dict) else None
+        refused = threshold.get("refused") if isinstance(threshold, dict) else None
+        return str(refused) if refused else ""
+
     def describe(self) -> str:
         """The pass in one line: flags, and AUROC / precision / recall when it was run in evaluation mode."""
         if self.note:
             return self.note
         s = self.summary
         parts = [f"{self.method}, detection pass {self.pass_id}"]
+        if self.refused:
+            parts.append(f"NO VERDICT ({self.refused}): its score ranks no trigger; read it as nothing found")
         if self.flagged is not None:
             parts.append(f"{int(np.count_nonzero(self.flagged)):,} flagged")
         for name in ("auroc", "precision", "recall"):

@@ -359,6 +359,8 @@ class SampleInspector(QWidget):
         value = float(item.score[sid])
         if not np.isfinite(value):
             return "– (no score)"
+        if item.refused:  # a rank of a score that ranks nothing read as a verdict (a newcomer, session 32)
+            return f"{fmt(value)} · no verdict: the pass found no trigger"
         text = f"{fmt(value)} · rank {int(item.rank[sid]) + 1:,} of {len(item.score):,}"
         if item.flagged is not None and bool(item.flagged[sid]):
             text += " · <b>flagged</b>"

@@ -518,3 +518,20 @@ def test_a_clusters_standing_below_the_middle_reads_as_the_bottom_share() -> Non
     assert detector_cell(item, 0.057) == "top 5.7 %" and detector_cell(item, 0.3) == "top 30 %"
     assert detector_cell(item, 0.95) == "bottom 5.0 %" and detector_cell(item, 0.64) == "bottom 36 %"
     assert detector_cell(item, np.nan) == "–"
+
+
+def test_a_pass_that_refused_its_flags_reads_as_no_verdict() -> None:
+    """PatchSearch's classifier called 97 % of the samples poisoned and the pass flagged none, but its score still
+    read "top 95 %" in the cluster table, an inverted order on a newcomer's own patch poisons (session 32)."""
+    import numpy as np
+
+    from naviewer.gui.analyst.clusters import detector_cell
+    from naviewer.gui.analyst.detector_scores import DetectorScore
+
+    refused = {"threshold": {"rule": "robust_z", "refused": "97% of the samples flagged, more than max_fraction 0.2"}}
+    item = DetectorScore("det:patchsearch#8", "patchsearch #8", 8, "patchsearch", np.linspace(0, 1, 10),
+                         np.zeros(10, bool), refused)
+    assert item.refused.startswith("97%") and detector_cell(item, 0.95) == "no verdict"
+    assert "NO VERDICT (97% of the samples flagged" in item.describe()
+    plain = DetectorScore("det:kdist#1", "kdist #1", 1, "kdist", np.linspace(0, 1, 10), None, {})
+    assert plain.refused == "" and detector_cell(plain, 0.95) == "bottom 5.0 %"

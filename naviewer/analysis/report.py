@@ -78,6 +78,32 @@ def _trust_notes(settings: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+def _passes_list(session: AnalysisSession) -> list[str]:
+    """Every detection pass of the workspace in one line each, those that flagged nothing too: the report listed
+    only passes with a score, so three DIFT passes that found nothing were absent from it (a newcomer, session 32)."""
+    store = getattr(session, "store", None)
+    if store is None or not hasattr(store, "passes"):
+        return []
+    rows = []
+    for r in store.passes():
+        settings = r.get("settings") if isinstance(r.get("settings"), dict) else {}
+        summary = settings.get("summary") if isinstance(settings.get("summary"), dict) else {}
+        flagged = settings.get("flagged", summary.get("flagged"))
+        threshold = summary.get("threshold") if isinstance(summary.get("threshold"), dict) else {}
+        said = ("flagged nothing: no group it takes stood apart from the trusted anchors (not a clean bill)"
+                if summary.get("noop") else f"no verdict: {threshold['refused']}" if threshold.get("refused")
+                else f"{int(flagged):,} flagged" if isinstance(flagged, (int, float)) and not isinstance(flagged, bool)
+                else "")
+        where = f"run {r.get('run')}" + (f", epoch {int(r['epoch']) + 1}" if isinstance(r.get("epoch"), int) else "")
+        shown = " (this report's)" if getattr(session, "pass_id", None) == r.get("id") else ""
+        rows.append(f"<tr><td>{int(r['id'])}{shown}</td><td>{_e(r.get('method'))}</td><td>{_e(where)}</td>"
+                    f"<td>{_e(said)}</td></tr>")
+    if len(rows) < 2:
+        return []
+    return ["<h2>Every detection pass</h2><table><tr><th>pass</th><th>method</th><th>where</th><th>verdict</th></tr>",
+            *rows, "</table>"]
+
+
 def _detector_table(session: AnalysisSession) -> list[str]:
     """The other detectors' passes of the workspace side by side: flags, rule, and in evaluation mode
     AUROC (both ways), precision and recall (what ``naviewer detect --detector`` recorded)."""
@@ -167,6 +193,7 @@ def render_report(
             data = base64.b64encode(png).decode("ascii")
             parts.append(f"<h3>{_e(name)}</h3><img class='plot' alt='{_e(name)}' src='data:image/png;base64,{data}'>")
 
+    parts.extend(_passes_list(session))
     parts.extend(_detector_table(session))
     clusters = session.clusters()
     parts.append(f"<h2>Flagged clusters ({len(clusters)})</h2>")

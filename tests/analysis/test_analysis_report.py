@@ -135,3 +135,20 @@ def test_the_summary_says_how_many_of_the_removed_were_poisons_where_the_attack_
     text = write_report(s, tmp_path / "r.html").read_text(encoding="utf-8")
     assert (f"removed: {poisons.size - 1:,} poisons and 2 clean samples · kept: 1 of the {poisons.size:,} poisons"
             in text)
+
+
+def test_every_detection_pass_is_listed_those_that_found_nothing_too() -> None:
+    """Three DIFT passes that flagged nothing were absent from the report, which listed passes with a score only
+    (a newcomer, session 32): one line a pass, its verdict in words."""
+    from types import SimpleNamespace
+
+    from naviewer.analysis.report import _passes_list
+
+    records = [{"id": 1, "method": "kdist", "run": "posthoc", "epoch": None, "settings": {"flagged": 11}},
+               {"id": 2, "method": "patchsearch", "run": "posthoc", "epoch": None, "settings": {"flagged": 0, "summary": {
+                   "threshold": {"refused": "97% of the samples flagged"}}}},
+               {"id": 3, "method": "dift", "run": "r", "epoch": 49, "settings": {"summary": {"noop": True, "flagged": 0}}}]
+    session = SimpleNamespace(store=SimpleNamespace(passes=lambda: records), pass_id=3)
+    text = "".join(_passes_list(session))
+    assert "<td>11 flagged</td>" in text and "no verdict: 97% of the samples flagged" in text
+    assert "<td>3 (this report's)</td><td>dift</td><td>run r, epoch 50</td><td>flagged nothing" in text

@@ -219,7 +219,12 @@ class FineTuneGate(QWidget):
         parts = []
         for state in ("confirmed", "rejected", "later", "unreviewed"):
             parts.append(f"<span style='color:{STATE_COLOURS[state].name()}'>■</span> {state} <b>{c[state]:,}</b>")
-        self.counts.setText("Flags: " + " &nbsp; ".join(parts))
+        # the step acts on every confirmed sample of the workspace; "Flags: confirmed 5" above "the 80 confirmed
+        # poisons" read as two counts of one thing (a newcomer, session 32): the workspace's beyond the flags is said
+        beyond = len(self.confirmed_ids()) - c["confirmed"]
+        self.counts.setText("This pass's flags: " + " &nbsp; ".join(parts)
+                            + (f" &nbsp; (and {beyond:,} more confirmed outside its flags, by other passes or by hand: "
+                               "the step acts on all of them)" if beyond > 0 else ""))
         enabled, why = self.gate()
         self.button.setEnabled(enabled)
         verb = "Remove and retrain without" if self.retrains else "Fine-tune on"

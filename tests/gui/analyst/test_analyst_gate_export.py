@@ -42,6 +42,23 @@ def test_finetune_gate_follows_review_state(qtbot, demo_session) -> None:
     assert not gate.verdict.isHidden() and "55 % denser" in gate.verdict.text() and "leaving out the confirmed" in gate.verdict.text()
 
 
+def test_the_gate_says_the_confirmed_samples_beyond_its_flags(qtbot, demo_session) -> None:
+    """"Flags: confirmed 5" above "fine-tune ... the 80 confirmed poisons" read as two counts of one thing (a
+    newcomer, session 32): the confirmed samples outside the pass's flags are said, and that the step takes them."""
+    import numpy as np
+
+    s = demo_session
+    flags = s.flagged_ids()
+    outside = np.setdiff1d(np.arange(s.n), flags)[:3]
+    s.confirm(np.concatenate([flags[:2], outside]))
+    gate = FineTuneGate(s)
+    qtbot.addWidget(gate)
+    gate.update_gate()
+    text = gate.counts.text()
+    assert text.startswith("This pass's flags: ") and "and 3 more confirmed outside its flags" in text
+    assert "5 confirmed poisons" in gate.button.text()
+
+
 def test_the_done_gate_says_when_decisions_changed_since(qtbot, demo_session) -> None:
     """After the fine-tune / retrain, a decision changed (or a reopened workspace whose decisions differ from the
     count the step used) is said under "Done": the encoder and its table did not see it."""

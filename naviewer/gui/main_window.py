@@ -1245,13 +1245,18 @@ class MainWindow(QMainWindow):
             chosen = pass_to_reopen(self.settings, str(path), latest)
             reviewing = getattr(self.analyst_dock, "pass_id", None) if not self.state.workspace_switched(previous) else None
             kept = reviewing is not None and int(reviewing) != latest and self.workspace_summary.get("pass_flagged") == 0
+            seen = getattr(self, "_latest_seen", {})
+            new_pass = seen.get(str(path)) != latest  # said only of a pass this open brought: a training that saved
+            seen[str(path)] = latest                   # none named the older empty pass 4 (a newcomer, session 32)
+            self._latest_seen = seen
             if kept:
                 # a job's end opened its new pass over the one under review, filters and all, though it flagged
                 # nothing (a resumed training's empty DIFT pass; a newcomer, session 30): the review stays
                 chosen = int(reviewing)
-                self.statusBar().showMessage(f"The newest detection pass, {latest}, flagged nothing; pass {chosen}, "
-                                             "under review, stays open (Workspace ▸ Detection passes).", 20000)
-                self.state.log(f"detection pass {latest} flagged nothing; pass {chosen}, under review, stays open")
+                if new_pass:
+                    self.statusBar().showMessage(f"The newest detection pass, {latest}, flagged nothing; pass {chosen}, "
+                                                 "under review, stays open (Workspace ▸ Detection passes).", 20000)
+                    self.state.log(f"detection pass {latest} flagged nothing; pass {chosen}, under review, stays open")
             if self.show_analyst(path, chosen) is None and chosen != latest:  # that pass is gone: the newest
                 self.show_analyst(path, latest)
             elif chosen != latest and not kept:

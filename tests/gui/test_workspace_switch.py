@@ -249,6 +249,11 @@ def test_a_newer_pass_that_flagged_nothing_leaves_the_pass_under_review_open(qtb
     window.state.set_workspace(path, {"samples": n, "pass_id": 2, "runs": [], "pass_flagged": 0})
     assert window.analyst_dock.panel.session.pass_id == 1
     assert "pass 1, under review, stays open" in window.statusBar().currentMessage()
+    # opened again with no new pass (a training that saved none): the older empty pass is not named again as the
+    # newest (a newcomer, session 32)
+    window.statusBar().clearMessage()
+    window.state.set_workspace(path, {"samples": n, "pass_id": 2, "runs": [], "pass_flagged": 0})
+    assert window.analyst_dock.panel.session.pass_id == 1 and "flagged nothing" not in window.statusBar().currentMessage()
     flagged = np.zeros(n, bool)
     flagged[:2] = True
     with Workspace.open(path) as ws:

@@ -314,8 +314,14 @@ class ClusterListWidget(QWidget):
                                   if not sum(total.values()) else
                                   f"{sum(total.values()):,} flags, in no cluster: review them in the gallery.")
         else:
+            method = str(getattr(self.session, "method", "") or "")
+            # a detector that scores samples one by one puts its flags in one group: "1 cluster" of 11 flags scattered
+            # over four classes read as a dense group (a newcomer, session 32)
+            grouped = (len(clusters) == 1 and method not in ("", "dift", "dbscan", "optics", "patchsearch"))
+            head = (f"1 group ({method} flags samples one by one, it does not cluster them)" if grouped
+                    else plural(len(clusters), 'cluster'))
             self._summary_text = (
-                f"{plural(len(clusters), 'cluster')} · {plural(sum(total.values()), 'flag')} · {pending:,} awaiting a decision"
+                f"{head} · {plural(sum(total.values()), 'flag')} · {pending:,} awaiting a decision"
                 + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")
             )
         self._update_buttons()

@@ -282,3 +282,23 @@ def test_the_undo_button_says_what_it_would_undo(qtbot, workspace_session) -> No
     session.later(np.array([9]))
     gallery._update_undo()
     assert gallery.buttons["undo"].toolTip().startswith("undo: later 1 sample at ")
+
+
+def test_a_detector_that_does_not_cluster_says_its_one_group_is_no_cluster(qtbot) -> None:
+    """kdist / lid flags sit in one group; "1 cluster" of 11 flags over four classes read as a dense group (a
+    newcomer, session 32)."""
+    import numpy as np
+
+    from naviewer.analysis.demo import make_demo_session
+
+    session = make_demo_session(200, 10, seed=3)
+    session.method = "lid"
+    session.scores["cluster"] = np.where(session.flagged_mask, 0, -1)
+    assert len(session.clusters()) == 1
+    clusters = ClusterListWidget(session)
+    qtbot.addWidget(clusters)
+    assert clusters.summary.text().startswith("1 group (lid flags samples one by one, it does not cluster them)")
+    session.method = "dift"
+    clusters = ClusterListWidget(session)
+    qtbot.addWidget(clusters)
+    assert clusters.summary.text().startswith("1 cluster ·")

@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from naviewer.cli._sslargs import backbone_from_args, context, parse_settings
+    from naviewer.defense.dift import nothing_words
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.device import resolve_device
     from naviewer.errors import NaviewerError
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"WARNING - {message}")
         print(f"DIFT pass {out.pass_id}: {s['flagged']} flagged ({s['buffer']} before label spreading, "
               f"{s['candidates']} candidates) in {s['clusters']} cluster{'' if s['clusters'] == 1 else 's'}"
-              + (" - no crowded group away from the anchors, which is not a clean bill"
+              + (f" - {nothing_words(s)}"
                  + (" (and read the warnings above: the verdict may mean nothing)"
                                            if out.warnings else "")
                + ("; on untrusted anchors this is no clean bill" if out.anchors and not out.anchors.get("trusted")

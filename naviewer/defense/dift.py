@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -196,6 +196,35 @@ def gmm_split(values: np.ndarray, config: DiftConfig, reference: Callable[[], np
                 split.guard_decision = "all"
                 split.selected = v > split.reference_p
     return split
+
+
+def guard_record(split: Any) -> Optional[dict]:
+    """The guard's decision and the split's separation for a pass's summary, where the guard fired (else None): why
+    a pass flagged nothing, said later by :func:`nothing_words`."""
+    if split is None or not getattr(split, "guard_fired", False):
+        return None
+    separation = float(getattr(split, "separation", float("nan")))
+    return {"decision": str(getattr(split, "guard_decision", "") or ""),
+            "separation": separation if np.isfinite(separation) else None}
+
+
+def nothing_words(summary: Any) -> str:
+    """Why DIFT flagged nothing, from its pass's summary, for the window's header and the terminal: "no crowded group
+    away from the anchors" was said of passes whose candidates did split off and whose guard rejected the split (a
+    newcomer on their own patch poisons, session 32)."""
+    guard = summary.get("guard") if isinstance(summary, dict) else None
+    decision = guard.get("decision") if isinstance(guard, dict) else None
+    separation = guard.get("separation") if isinstance(guard, dict) else None
+    sep = f" (separation {separation:.1f})" if isinstance(separation, (int, float)) else ""
+    if decision == "rejected":
+        why = (f"the candidates split in two{sep}, but the denser side sat as close to the trusted anchors as clean "
+               "samples do, so the guard took nothing")
+    elif decision == "none":
+        why = (f"the candidates formed one population{sep} as close to the anchors as clean samples, so the guard "
+               "took nothing")
+    else:
+        why = "no crowded group away from the anchors"
+    return why + ", which is not a clean bill"
 
 
 def guard_message(split: GmmSplit, separated_at: float) -> str:

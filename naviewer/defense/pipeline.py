@@ -153,6 +153,11 @@ class DetectionResult:
     def summary(self) -> dict[str, Any]:
         anchors = self.detection.anchor_info()
         extra = {"warnings": list(self.warnings)} if self.warnings else {}
+        from naviewer.defense.dift import guard_record
+
+        guard = guard_record(getattr(self.detection, "split", None)) if self.noop else None
+        if guard is not None:
+            extra["guard"] = guard  # why nothing was taken, said where the pass is shown (nothing_words)
         return {"n": self.samples, **anchors, **extra, "candidates": int(self.detection.candidates.size), "buffer": int(self.buffer_ids.size),
                 "flagged": int(self.final_ids.size), "noop": self.noop, "clusters": len(self.clusters),
                 **({"spread": self.spread.info()} if self.spread else {}), **self.metrics}
@@ -199,8 +204,11 @@ def finalize(detection: EpochDetection, buffer_ids: np.ndarray, anchors: Anchors
         ctx.event("warning", message=f"DIFT: {notice}")
     if noop:
         final = np.empty(0, dtype=np.int64)
-        ctx.event("log", message=f"DIFT flagged nothing ({buffer_ids.size} < n_min={config.n_min} in the buffer): no "
-                                 "crowded group away from the anchors, which is not a clean bill"
+        from naviewer.defense.dift import guard_record, nothing_words
+
+        guard = guard_record(getattr(detection, "split", None))
+        ctx.event("log", message=f"DIFT flagged nothing ({buffer_ids.size} < n_min={config.n_min} in the buffer): "
+                                 + nothing_words({"guard": guard} if guard else {})
                   + (" - but see the warnings above: the verdict may mean nothing" if checks else ""))
     else:
         start = time.perf_counter()

@@ -74,7 +74,9 @@ def verdict_line(settings: Any, method: Optional[str] = None) -> str:
     if summary.get("noop"):
         # "no poison detected" over a dataset 7.4 % poisoned with a plain patch read as a clean bill (a newcomer,
         # session 22): DIFT found no crowded group away from the anchors, which is all it can say
-        verdict = ("<b>DIFT flagged nothing</b>: no crowded group away from the anchors, which is not a clean bill"
+        from naviewer.defense.dift import nothing_words
+
+        verdict = (f"<b>DIFT flagged nothing</b>: {html.escape(nothing_words(summary))}"
                    + (" (and the anchors are not trusted)" if summary.get("anchors_trusted") is False else
                       "; a trigger that does not crowd goes unseen (see What to try next)"))
     else:

@@ -458,6 +458,10 @@ class MainWindow(QMainWindow):
         self.act_floor = self._action("Measure the no-poison &floor", self.measure_floor, None,
                                       "Train the workspace's recipe on its clean set and measure the ASR there: the "
                                       "floor every ASR after removal is read against (naviewer run WS --floor)")
+        self.act_trigger_asr = self._action("Measure a trigger's &ASR…", self.trigger_asr_dialog, None,
+                                            "How often an encoder sends test images carrying a trigger image of your "
+                                            "own to a target class (naviewer eval --attack patch --attack-setting "
+                                            "trigger=IMAGE)")
         # one action, one dialog: the encoder and the detectors are chosen before anything runs (the file picker
         # alone started a detection at once, with no word of what it would run)
         self.act_detect = self._action("&Detect (post-hoc)…", self.detect_dialog, None,
@@ -520,6 +524,7 @@ class MainWindow(QMainWindow):
         for action in (self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_resume_run):
             run_menu.addAction(action)
         run_menu.addAction(self.act_floor)
+        run_menu.addAction(self.act_trigger_asr)
         run_menu.addSeparator()
         run_menu.addAction(self.act_detect)
         run_menu.addSeparator()
@@ -609,7 +614,7 @@ class MainWindow(QMainWindow):
             ("Workspace", [self.act_anchors]),
             ("View", [self.act_overview, self.act_toggle_theme]),
             ("Run", [self.act_train, self.act_pause, self.act_resume, self.act_cancel, self.act_resume_run,
-                     self.act_floor, self.act_detect]),
+                     self.act_floor, self.act_trigger_asr, self.act_detect]),
             ("Help", [self.act_shortcuts]),
         ]
 
@@ -2058,6 +2063,49 @@ class MainWindow(QMainWindow):
             self.state.set_training(job)
         return job
 
+    def trigger_asr_dialog(self) -> Any:
+        """Run ▸ Measure a trigger's ASR…: the dialog (non-blocking); Measure runs it as a job and says the result.
+        A newcomer with their own patch poisons had no way to tell a backdoor that formed from one that did not
+        (session 32)."""
+        from naviewer.gui.trigger_asr_dialog import TriggerAsrDialog
+
+        path = self.workspace_path
+        if path is None:
+            self.inform("Measure a trigger's ASR", "Open a workspace first: its labelled images are the kNN bank.")
+            return None
+        dialog = TriggerAsrDialog(self, checkpoint=self._workspace_encoder(), class_names=self._class_names(path),
+                                  image_size=self.state.workspace_summary.get("native_size"))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.start_trigger_asr(path, dialog.values()))
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.open()
+        self.trigger_dialog = dialog
+        return dialog
+
+    def start_trigger_asr(self, path: Path, values: dict[str, Any]) -> Optional[Job]:
+        from naviewer.workflows.trigger_asr import asr_words, measure_trigger_asr
+
+        def done(job: Job) -> None:
+            words = asr_words(job.result or {})
+            self.state.log(f"trigger ASR ({Path(values['trigger']).name} on {Path(values['checkpoint']).parent.name}): "
+                           + words)
+            self.inform("Trigger ASR", words)
+
+        return self.start_job(lambda ctx: measure_trigger_asr(path, ctx=ctx, **values), "Measure a trigger's ASR",
+                              resources=[f"measure:{path}"], kind="evaluation", torch_threads=tasks.training_threads(),
+                              on_success=done)
+
+    def _class_names(self, path: Path) -> list[str]:
+        """The workspace's class names from its workspace.toml (cheap; [] where it cannot be read)."""
+        import tomllib
+
+        try:
+            with open(Path(path) / "workspace.toml", "rb") as handle:
+                names = (tomllib.load(handle).get("classes") or {}).get("names") or []
+        except (OSError, ValueError):
+            return []
+        return [str(n) for n in names]
+
     def pause_training(self) -> None:
         if self.training_job is not None:
             self.training_job.pause()
@@ -2130,6 +2178,7 @@ class MainWindow(QMainWindow):
         # has neither, and the action ran only to say "train first" (a newcomer, session 19)
         crafted = bool(self.state.workspace_summary.get("attack", True)) if self.workspace_path else False
         self.act_floor.setEnabled(self.workspace_path is not None and job is None and crafted)
+        self.act_trigger_asr.setEnabled(self.workspace_path is not None)
         self.act_floor.setToolTip(self.act_floor.statusTip() if crafted or self.workspace_path is None else
                                   "The no-poison floor needs a workspace naviewer crafted an attack into (a clean "
                                   "set and a trigger to measure with): File ▸ New workspace… with an attack")

@@ -783,3 +783,36 @@ def test_a_panel_shown_from_the_panels_menu_comes_to_the_front(qtbot, window):
     log.toggleViewAction().trigger()  # show it from the menu
     qtbot.waitUntil(lambda: not log.visibleRegion().isEmpty(), timeout=3000)
     assert jobs.visibleRegion().isEmpty()
+
+
+def test_run_menu_measures_a_trigger_of_the_users_own(qtbot, window, tmp_path, monkeypatch):
+    """A newcomer with their own patch poisons could not tell from the window whether the patch formed a backdoor
+    (session 32): Run ▸ Measure a trigger's ASR… asks for the encoder, the trigger image, its size, the target class
+    and a labelled test folder, measures in a job and says the result against the project's bar."""
+    from PIL import Image
+
+    import naviewer.workflows.trigger_asr as trigger_asr
+
+    from .analyst.analyst_kit import open_folder_workspace
+
+    open_folder_workspace(window, tmp_path / "a")
+    assert window.act_trigger_asr.isEnabled() and window.act_trigger_asr in window.findChildren(type(window.act_trigger_asr))
+    dialog = window.trigger_asr_dialog()
+    assert dialog.target.count() >= 2 and not dialog.ok.isEnabled()
+    trigger = tmp_path / "t.png"
+    Image.new("RGB", (6, 6), (255, 0, 0)).save(trigger)
+    checkpoint = tmp_path / "c.pt"
+    checkpoint.write_bytes(b"x")
+    dialog.checkpoint.setText(str(checkpoint))
+    dialog.trigger.setText(str(trigger))
+    assert not dialog.ok.isEnabled() and "choose the test folder" in dialog.problems()
+    dialog.test.setText(str(tmp_path))
+    assert dialog.ok.isEnabled() and dialog.size.value() == 6
+    calls, said = [], []
+    monkeypatch.setattr(trigger_asr, "measure_trigger_asr", lambda path, ctx=None, **values: calls.append(values) or {
+        "asr": 0.62, "knn_acc": 0.9, "trigger_size": values["trigger_size"], "target_name": "a", "test_images": 40})
+    monkeypatch.setattr(window, "inform", lambda title, text, *a, **k: said.append((title, text)))
+    dialog.accept()
+    qtbot.waitUntil(lambda: bool(said), timeout=10000)
+    assert calls[0]["trigger"] == trigger and calls[0]["trigger_size"] == 6 and calls[0]["test_dataset"] == tmp_path
+    assert said[0][0] == "Trigger ASR" and said[0][1].startswith("ASR 62.0 %") and "A backdoor formed" in said[0][1]

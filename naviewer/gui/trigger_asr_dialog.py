@@ -1,0 +1,128 @@
+"""Run ▸ Measure a trigger's ASR…: the attack success rate of a trigger image of the user's own on an encoder.
+
+Why: with their own data a newcomer found a colour patch in the tiles and confirmed 80 poisons, but the window had no
+way to say whether that patch had formed a backdoor (the monitor measures naviewer's own attacks only; session 32).
+The measurement itself is :func:`naviewer.workflows.trigger_asr.measure_trigger_asr`, run as a job by the window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class TriggerAsrDialog(QDialog):
+    """The encoder, the trigger image and its size, the target class and a labelled test folder; ``values()``."""
+
+    def __init__(self, parent: Optional[QWidget] = None, *, checkpoint: Optional[Path] = None,
+                 class_names: Sequence[str] = (), image_size: Optional[int] = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Measure a trigger's ASR")
+        self.image_size = image_size
+        intro = QLabel("How often the encoder sends a test image carrying your trigger to the target class (kNN "
+                       "over the workspace's labelled images). A backdoor formed when it is high, and far above an "
+                       "encoder trained without the suspect images (Train ▸ Leave out).")
+        intro.setWordWrap(True)
+        intro.setObjectName("hintLabel")
+        self.checkpoint = QLineEdit(str(checkpoint) if checkpoint else "")
+        self.checkpoint.setToolTip("the encoder to measure: a checkpoint of this workspace (checkpoints/RUN/last.pt)")
+        self.trigger = QLineEdit()
+        self.trigger.setPlaceholderText("an image of the trigger (PNG), e.g. cut from a suspect image")
+        self.trigger.textChanged.connect(self._trigger_changed)
+        self.size = QSpinBox()
+        self.size.setRange(1, 1024)
+        self.size.setValue(4)
+        self.size.setSuffix(" px")
+        self.size.setToolTip("the trigger's side as pasted on each test image")
+        self.target = QComboBox()
+        for index, name in enumerate(class_names):
+            self.target.addItem(f"{index}: {name}", index)
+        self.target.setToolTip("the class the backdoor sends triggered images to (where the suspect images sit)")
+        self.test = QLineEdit()
+        self.test.setPlaceholderText("a folder of labelled test images, one subfolder a class as in the workspace")
+        form = QFormLayout()
+        form.addRow("Encoder checkpoint", self._with_browse(self.checkpoint, "file", "Checkpoints (*.pt *.pth)"))
+        form.addRow("Trigger image", self._with_browse(self.trigger, "file", "Images (*.png *.jpg *.jpeg *.bmp *.webp)"))
+        form.addRow("Trigger size", self.size)
+        form.addRow("Target class", self.target)
+        form.addRow("Test images", self._with_browse(self.test, "folder"))
+        self.error = QLabel("")
+        self.error.setObjectName("errorLabel")
+        self.error.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.ok = self.buttons.addButton("Measure", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        for edit in (self.checkpoint, self.trigger, self.test):
+            edit.textChanged.connect(self._check)
+        self._check()
+        self.resize(620, self.sizeHint().height())
+
+    def _with_browse(self, edit: QLineEdit, kind: str, pattern: str = "") -> QWidget:
+        row = QWidget()
+        box = QHBoxLayout(row)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(edit, 1)
+        button = QPushButton("Browse…")
+
+        def browse() -> None:
+            start = edit.text() or str(Path.home())
+            chosen = (QFileDialog.getExistingDirectory(self, "Test images", start) if kind == "folder"
+                      else QFileDialog.getOpenFileName(self, "Choose a file", start, pattern)[0])
+            if chosen:
+                edit.setText(chosen)
+
+        button.clicked.connect(browse)
+        box.addWidget(button)
+        return row
+
+    def _trigger_changed(self, text: str) -> None:
+        if text and Path(text).is_file():
+            from naviewer.workflows.trigger_asr import default_trigger_size
+
+            self.size.setValue(default_trigger_size(text, self.image_size))
+
+    def problems(self) -> list[str]:
+        """What stops the measurement, in words (the Measure button waits for none)."""
+        out = []
+        for edit, what, folder in ((self.checkpoint, "the encoder checkpoint", False),
+                                   (self.trigger, "the trigger image", False), (self.test, "the test folder", True)):
+            text = edit.text().strip()
+            if not text:
+                out.append(f"choose {what}")
+            elif not (Path(text).is_dir() if folder else Path(text).is_file()):
+                out.append(f"{what} is not {'a folder' if folder else 'a file'}: {text}")
+        if self.target.count() == 0:
+            out.append("the workspace has no classes: the ASR needs labelled images")
+        return out
+
+    def _check(self) -> None:
+        problems = self.problems()
+        self.error.setText("; ".join(problems[:1]) if any(e.text() for e in (self.checkpoint, self.trigger, self.test))
+                           else "")
+        self.ok.setEnabled(not problems)
+
+    def values(self) -> dict[str, Any]:
+        return {"checkpoint": Path(self.checkpoint.text().strip()), "trigger": Path(self.trigger.text().strip()),
+                "trigger_size": int(self.size.value()), "target": int(self.target.currentData() or 0),
+                "test_dataset": Path(self.test.text().strip())}

@@ -2073,8 +2073,16 @@ class MainWindow(QMainWindow):
         if path is None:
             self.inform("Measure a trigger's ASR", "Open a workspace first: its labelled images are the kNN bank.")
             return None
-        dialog = TriggerAsrDialog(self, checkpoint=self._workspace_encoder(), class_names=self._class_names(path),
-                                  image_size=self.state.workspace_summary.get("native_size"))
+        from naviewer.gui.detect_dialog import workspace_checkpoints
+
+        choices = workspace_checkpoints(path)
+        # the encoder the suspect images trained: the reviewed pass's, else the newest that is no retrain without them
+        reviewed = self.state.workspace_summary.get("encoder_path")
+        suspect = (Path(reviewed) if reviewed and Path(reviewed).is_file() else
+                   next((c for c, what in choices if "WITHOUT the confirmed" not in what and "floor" not in what), None))
+        dialog = TriggerAsrDialog(self, checkpoint=suspect or self._workspace_encoder(),
+                                  class_names=self._class_names(path),
+                                  image_size=self.state.workspace_summary.get("native_size"), choices=choices)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.start_trigger_asr(path, dialog.values()))
         dialog.setWindowModality(Qt.WindowModality.WindowModal)

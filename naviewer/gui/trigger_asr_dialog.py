@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -30,7 +31,10 @@ class TriggerAsrDialog(QDialog):
     """The encoder, the trigger image and its size, the target class and a labelled test folder; ``values()``."""
 
     def __init__(self, parent: Optional[QWidget] = None, *, checkpoint: Optional[Path] = None,
-                 class_names: Sequence[str] = (), image_size: Optional[int] = None) -> None:
+                 class_names: Sequence[str] = (), image_size: Optional[int] = None,
+                 choices: Sequence[tuple[Path, str]] = ()) -> None:
+        """``choices``: the workspace's checkpoints and what each is (the Detect dialog's list): the newest, a
+        retrain without the poisons, is seldom the encoder to measure."""
         super().__init__(parent)
         self.setWindowTitle("Measure a trigger's ASR")
         self.image_size = image_size
@@ -39,8 +43,21 @@ class TriggerAsrDialog(QDialog):
                        "encoder trained without the suspect images (Train ▸ Leave out).")
         intro.setWordWrap(True)
         intro.setObjectName("hintLabel")
-        self.checkpoint = QLineEdit(str(checkpoint) if checkpoint else "")
-        self.checkpoint.setToolTip("the encoder to measure: a checkpoint of this workspace (checkpoints/RUN/last.pt)")
+        self.checkpoint_box = QComboBox()
+        self.checkpoint_box.setEditable(True)
+        for path, what in choices:
+            self.checkpoint_box.addItem(f"{path}", str(path))
+            self.checkpoint_box.setItemData(self.checkpoint_box.count() - 1, what, Qt.ItemDataRole.ToolTipRole)
+        self.checkpoint = self.checkpoint_box.lineEdit()
+        self.checkpoint.setText(str(checkpoint) if checkpoint else "")
+        self.checkpoint_box.setToolTip("the encoder to measure: a checkpoint of this workspace (each one's tooltip says "
+                                       "what it is); the encoder trained on the suspect images is the one to measure")
+        self.checkpoint_words = QLabel("")
+        self.checkpoint_words.setObjectName("hintLabel")
+        self.checkpoint_words.setWordWrap(True)
+        self._choices = {str(path): what for path, what in choices}
+        self.checkpoint.textChanged.connect(lambda text: self.checkpoint_words.setText(self._choices.get(text.strip(), "")))
+        self.checkpoint_words.setText(self._choices.get(self.checkpoint.text().strip(), ""))
         self.trigger = QLineEdit()
         self.trigger.setPlaceholderText("an image of the trigger (PNG), e.g. cut from a suspect image")
         self.trigger.textChanged.connect(self._trigger_changed)
@@ -56,7 +73,9 @@ class TriggerAsrDialog(QDialog):
         self.test = QLineEdit()
         self.test.setPlaceholderText("a folder of labelled test images, one subfolder a class as in the workspace")
         form = QFormLayout()
-        form.addRow("Encoder checkpoint", self._with_browse(self.checkpoint, "file", "Checkpoints (*.pt *.pth)"))
+        form.addRow("Encoder checkpoint", self._with_browse(self.checkpoint_box, "file", "Checkpoints (*.pt *.pth)",
+                                                            self.checkpoint))
+        form.addRow("", self.checkpoint_words)
         form.addRow("Trigger image", self._with_browse(self.trigger, "file", "Images (*.png *.jpg *.jpeg *.bmp *.webp)"))
         form.addRow("Trigger size", self.size)
         form.addRow("Target class", self.target)
@@ -78,11 +97,12 @@ class TriggerAsrDialog(QDialog):
         self._check()
         self.resize(620, self.sizeHint().height())
 
-    def _with_browse(self, edit: QLineEdit, kind: str, pattern: str = "") -> QWidget:
+    def _with_browse(self, field: QWidget, kind: str, pattern: str = "", edit: Optional[QLineEdit] = None) -> QWidget:
+        edit = edit if edit is not None else field  # type: ignore[assignment]
         row = QWidget()
         box = QHBoxLayout(row)
         box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(edit, 1)
+        box.addWidget(field, 1)
         button = QPushButton("Browse…")
 
         def browse() -> None:

@@ -72,7 +72,9 @@ def measure_trigger_asr(workspace: "str | Path", checkpoint: "str | Path", trigg
 def asr_words(result: dict[str, Any]) -> str:
     """The result in a few sentences, against the bar the project reads a backdoor by."""
     asr, acc = result.get("asr"), result.get("knn_acc")
-    head = (f"ASR {100 * float(asr):.1f} %: {100 * float(asr):.1f} % of the non-target test images with the trigger "
+    checkpoint = Path(str(result.get("checkpoint") or ""))
+    which = f" (encoder {checkpoint.parent.name}/{checkpoint.name})" if checkpoint.name else ""
+    head = (f"ASR {100 * float(asr):.1f} %{which}: {100 * float(asr):.1f} % of the non-target test images with the trigger "
             f"pasted ({result.get('trigger_size')} px) are classified as \"{result.get('target_name')}\"; kNN accuracy "
             f"{100 * float(acc):.1f} % on the clean test images ({result.get('test_images'):,}).")
     reading = ("A backdoor formed by the project's bar (50 % or more, and twice what a clean training gives)."

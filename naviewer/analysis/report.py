@@ -81,6 +81,8 @@ def _trust_notes(settings: Mapping[str, Any]) -> list[str]:
 def _passes_list(session: AnalysisSession) -> list[str]:
     """Every detection pass of the workspace in one line each, those that flagged nothing too: the report listed
     only passes with a score, so three DIFT passes that found nothing were absent from it (a newcomer, session 32)."""
+    from naviewer.defense.dift import nothing_words
+
     store = getattr(session, "store", None)
     if store is None or not hasattr(store, "passes"):
         return []
@@ -90,11 +92,12 @@ def _passes_list(session: AnalysisSession) -> list[str]:
         summary = settings.get("summary") if isinstance(settings.get("summary"), dict) else {}
         flagged = settings.get("flagged", summary.get("flagged"))
         threshold = summary.get("threshold") if isinstance(summary.get("threshold"), dict) else {}
-        said = ("flagged nothing: no group it takes stood apart from the trusted anchors (not a clean bill)"
+        said = ("flagged nothing: " + nothing_words(summary)
                 if summary.get("noop") else f"no verdict: {threshold['refused']}" if threshold.get("refused")
                 else f"{int(flagged):,} flagged" if isinstance(flagged, (int, float)) and not isinstance(flagged, bool)
                 else "")
-        where = f"run {r.get('run')}" + (f", epoch {int(r['epoch']) + 1}" if isinstance(r.get("epoch"), int) else "")
+        where = ", ".join(([f"run {r['run']}"] if r.get("run") else [])
+                          + ([f"epoch {int(r['epoch']) + 1}"] if isinstance(r.get("epoch"), int) else [])) or "-"
         shown = " (this report's)" if getattr(session, "pass_id", None) == r.get("id") else ""
         rows.append(f"<tr><td>{int(r['id'])}{shown}</td><td>{_e(r.get('method'))}</td><td>{_e(where)}</td>"
                     f"<td>{_e(said)}</td></tr>")

@@ -232,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
         if check is not None:  # the pass's own check: what accept-all leaves, not another reading of PatchSearch
             from naviewer.workflows.trigger_check import accept_all_words
 
-            print("  " + accept_all_words(check, args.workspace, ahead=not retrained, retrained=retrained))
+            step = "retrain" if (finetune or {}).get("kind") == "retrain" else "fine-tune"
+            print("  " + accept_all_words(check, args.workspace, ahead=not retrained, retrained=retrained, step=step))
         else:
             quiet = untriggered(reached, found)
             if len(quiet):  # the two signals together: the ones to look at as one batch, every id (for --reject)

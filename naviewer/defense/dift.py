@@ -217,11 +217,10 @@ def nothing_words(summary: Any) -> str:
     separation = guard.get("separation") if isinstance(guard, dict) else None
     sep = f" (separation {separation:.1f})" if isinstance(separation, (int, float)) else ""
     if decision == "rejected":
-        why = (f"the candidates split in two{sep}, but the denser side sat as close to the trusted anchors as clean "
-               "samples do, so the guard took nothing")
+        why = (f"the candidates split in two{sep}, but the side farther from the trusted anchors (larger MinDist) "
+               "lay within the clean samples' MinDist range, so the guard took nothing")
     elif decision == "none":
-        why = (f"the candidates formed one population{sep} as close to the anchors as clean samples, so the guard "
-               "took nothing")
+        why = f"the candidates formed one population{sep}, not above the clean samples' MinDist range: the guard took nothing"
     else:
         why = "no crowded group away from the anchors"
     return why + ", which is not a clean bill"

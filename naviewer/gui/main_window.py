@@ -1929,7 +1929,9 @@ class MainWindow(QMainWindow):
 
             flat = {**settings, **{k: v for k, v in (settings.get("backbone") or {}).items() if k in ("arch", "width")}}
             kept = {k: flat.get(k) for k in DEFAULTS if k in flat}
-            if (settings.get("leave_out_confirmed") or not settings.get("dift") and self._confirmed_count() > 0):
+            # offered whenever samples are confirmed: DIFT chosen over it is a "no" too, kept (else the form ticked
+            # Leave out again over the user's DIFT the next time; a review, session 32)
+            if settings.get("leave_out_confirmed") or self._confirmed_count() > 0:
                 kept["leave_out_confirmed"] = bool(settings.get("leave_out_confirmed"))  # only where it was offered
             elif "leave_out_confirmed" in self._last_train_settings():  # else the choice made where it was stays
                 kept["leave_out_confirmed"] = self._last_train_settings()["leave_out_confirmed"]
@@ -2087,7 +2089,6 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self.start_trigger_asr(path, dialog.values()))
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.open()
-        self.trigger_dialog = dialog
         return dialog
 
     def start_trigger_asr(self, path: Path, values: dict[str, Any]) -> Optional[Job]:

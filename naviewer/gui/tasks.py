@@ -115,7 +115,7 @@ def _native_size(ws: Any, probe: int = 16) -> Optional[int]:
     import numpy as np
     from PIL import Image
 
-    dataset = ws.config.get("dataset") or {}
+    dataset = ws.dataset_record()  # paths absolute (a dataset inside the workspace is recorded relative)
     root = dataset.get("root")
     n = ws.store.sample_count()
     if dataset.get("kind") != "image-folder" or not root or not n:

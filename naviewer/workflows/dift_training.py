@@ -535,8 +535,9 @@ class DiftRun:
             return outcome
         epochs = outcome.fit["epochs"]
         if hook.result is None:
-            outcome.note = never_stopped_note(hook, epochs)
-            write_state(self.ws, self.run, status=RunStatus.FINISHED, note=outcome.note, epochs=epochs)
+            outcome.note = never_stopped_note(hook, epochs, terminal=True)
+            write_state(self.ws, self.run, status=RunStatus.FINISHED, note=never_stopped_note(hook, epochs),
+                        epochs=epochs)
             outcome.status = RunStatus.FINISHED
             return outcome
         write_state(self.ws, self.run, status=RunStatus.FINISHED, epochs=epochs)
@@ -1012,10 +1013,12 @@ def resume_after_review(ws: Workspace, run: Optional[str] = None, *, accept_all:
         state, monitor=monitor, config_overrides=config_overrides, dift_overrides=dift_overrides)
 
 
-def never_stopped_note(hook: Any, epochs: Any) -> str:
+def never_stopped_note(hook: Any, epochs: Any, terminal: bool = False) -> str:
     """Why DIFT in the loop never stopped the training for a review, in words: "run too short for E_start +
     patience" was said after a 40-epoch run that had watched 30 epochs without its buffer ever holding enough (a
-    newcomer, session 25: not short, and E_start is no word of theirs)."""
+    newcomer, session 25: not short, and E_start is no word of theirs). ``terminal``: the reason alone, for the
+    command line's last line, which says what to run itself (it read "DIFT flagged nothing: DIFT watched ... (Run ▸
+    Detect; naviewer detect). Look at ... naviewer detect"; a review, session 32)."""
     buffer = getattr(hook, "buffer", None)
     if buffer is None or not buffer.history:
         start = getattr(buffer, "start_epoch", None)
@@ -1031,16 +1034,22 @@ def never_stopped_note(hook: Any, epochs: Any) -> str:
         if log and len(rejected) >= len(log) / 2:
             # the guard's reason, not "no crowded group": a group did split off (a newcomer, session 32)
             why = (f"at {len(rejected)} of its {len(log)} detection epochs the candidates split in two (separation "
-                   f"{min(rejected):.1f}-{max(rejected):.1f}), but the denser side sat as close to the trusted anchors "
-                   "as clean samples do (MinDist within their range), so the guard took nothing")
+                   f"{min(rejected):.1f}-{max(rejected):.1f}), but the side farther from the trusted anchors (larger "
+                   "MinDist) lay within the clean samples' MinDist range, so the guard took nothing")
         elif log and len(single) >= len(log) / 2:
-            why = (f"at {len(single)} of its {len(log)} detection epochs the candidates formed one population as close "
-                   "to the trusted anchors as clean samples, so the guard took nothing")
+            why = (f"at {len(single)} of its {len(log)} detection epochs the candidates formed one population, not "
+                   "above the clean samples' MinDist range, so the guard took nothing")
         else:
             why = "no crowded group away from the anchors at this encoder"
-        return (f"DIFT watched {watched} and its buffer never held the {int(config.n_min)} samples a verdict needs "
-                f"(at most {most}): {why}. That is not a clean bill: a weak encoder crowds few poisons, and a "
+        reason = (f"watched {watched} and its buffer never held the {int(config.n_min)} samples a verdict needs "
+                  f"(at most {most}): {why}")
+        if terminal:
+            return "it " + reason + ", which is not a clean bill (a backdoor that has not formed leaves no crowded group)"
+        return (f"DIFT {reason}. That is not a clean bill: a weak encoder crowds few poisons, and a "
                 "backdoor that has not formed leaves none, so train longer or run the post-hoc detectors "
                 "(Run ▸ Detect; naviewer detect)")
-    return (f"DIFT watched {watched}; its buffer (up to {most} samples) never stayed the same for "
-            f"{int(config.patience)} epochs in a row before the run ended: train longer, or detect post-hoc (Run ▸ Detect)")
+    reason = (f"watched {watched}; its buffer (up to {most} samples) never stayed the same for "
+              f"{int(config.patience)} epochs in a row before the run ended")
+    if terminal:
+        return "it " + reason + ", which is not a clean bill; train longer, or detect post-hoc"
+    return f"DIFT {reason}: train longer, or detect post-hoc (Run ▸ Detect)"

@@ -140,7 +140,8 @@ def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Op
     spread over the set, embedded here and compared with the file's rows (cosine after centring: the pooled ReLU
     features of any two encoders point the same way). Another checkpoint's file of the same shape, rows in another
     order or another --image-size were taken in and credited to this checkpoint (a read-through, session 28).
-    Shape, dtype and finiteness are :func:`adopt_embeddings`'s; a file it will refuse anyway is left to it."""
+    Shape and dtype are :func:`adopt_embeddings`'s (a file it will refuse anyway is left to it); NaN is said here,
+    before the spot check could call a damaged file another encoder's."""
     from naviewer.ssl.embed import extract_embeddings
 
     path = Path(source)

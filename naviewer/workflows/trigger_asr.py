@@ -77,8 +77,11 @@ def asr_words(result: dict[str, Any]) -> str:
     head = (f"ASR {100 * float(asr):.1f} %{which}: {100 * float(asr):.1f} % of the non-target test images with the trigger "
             f"pasted ({result.get('trigger_size')} px) are classified as \"{result.get('target_name')}\"; kNN accuracy "
             f"{100 * float(acc):.1f} % on the clean test images ({result.get('test_images'):,}).")
-    reading = ("A backdoor formed by the project's bar (50 % or more, and twice what a clean training gives)."
-               if float(asr) >= 0.5 else
+    # the bar has two halves: 50 % or more, and twice what a training without the suspect images reads for the same
+    # trigger (a large trigger can send images to the target on any encoder); only the first is measured here
+    reading = ("At or above the 50 % half of the project's bar for a backdoor; the other half is twice what an "
+               "encoder trained without the suspect images reads for this trigger: measure one (Train ▸ Leave out), "
+               "then this again on it." if float(asr) >= 0.5 else
                "Below the project's bar for a backdoor (50 %): compare it with an encoder trained without the suspect "
                "images (Train ▸ Leave out), which gives what a clean training reads for this trigger.")
     return head + " " + reading

@@ -73,17 +73,18 @@ def id_ranges(ids: np.ndarray) -> str:
     return ",".join(parts)
 
 
-def accept_all_words(check: TriggerCheck, workspace: Any, ahead: bool = False, retrained: bool = False) -> str:
+def accept_all_words(check: TriggerCheck, workspace: Any, ahead: bool = False, retrained: bool = False,
+                     step: str = "retrain") -> str:
     """What accept-all does with the cleared flags, and the one way to take them out anyway, in one phrasing
     wherever it is said (the demo, finetune and review said it three ways; a newcomer, session 31): ``ahead`` (before
     any accept-all, as ``naviewer demo`` says it) confirming them is enough; after accept-all acted, or after a
-    retrain (``retrained``), a training without the confirmed samples follows."""
+    retrain or fine-tune (``retrained``; ``step`` names it), a training without the confirmed samples follows."""
     if not check.cleared.size:
         return check.words()
     ids = id_ranges(check.cleared)
     decide = f"--confirm removes them, --reject keeps them: naviewer review {workspace} --confirm {ids}"
     then = "" if ahead else f", then naviewer run {workspace} --leave-out-confirmed trains without them"
-    where = ("the retrain kept them in its training set" if retrained
+    where = (f"the {step} kept them in its training set" if retrained
              else "accept-all leaves them unconfirmed, in the training set")
     return check.words() + f": {where} ({decide}{then})"
 

@@ -151,4 +151,4 @@ def test_every_detection_pass_is_listed_those_that_found_nothing_too() -> None:
     session = SimpleNamespace(store=SimpleNamespace(passes=lambda: records), pass_id=3)
     text = "".join(_passes_list(session))
     assert "<td>11 flagged</td>" in text and "no verdict: 97% of the samples flagged" in text
-    assert "<td>3 (this report's)</td><td>dift</td><td>run r, epoch 50</td><td>flagged nothing" in text
+    assert "<td>3 (this report's)</td><td>dift</td><td>run r, epoch 50</td><td>flagged nothing: no crowded group" in text

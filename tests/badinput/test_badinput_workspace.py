@@ -560,7 +560,7 @@ def test_a_dift_k_larger_than_the_workspace_is_refused_before_the_embedding(tmp_
                                           (["--detector", "crop_density", "--detector-set", "crop_density:backend=bogus"],
                                            "detector crop_density: backend must be one of"),
                                           (["--detector", "crop_density", "--detector-set", "crop_density:k=100000"],
-                                           "neighbouring crops need more than"),
+                                           "neighbouring crops, but there are"),
                                           (["--detector", "kdist", "--detector-set", "kdist:direction=bogus"],
                                            "detector kdist: direction must be sparse or dense"),
                                           (["--detector", "dbscan", "--detector-set", 'dbscan:dift={"zz": 1}'],

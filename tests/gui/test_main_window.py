@@ -815,4 +815,4 @@ def test_run_menu_measures_a_trigger_of_the_users_own(qtbot, window, tmp_path, m
     dialog.accept()
     qtbot.waitUntil(lambda: bool(said), timeout=10000)
     assert calls[0]["trigger"] == trigger and calls[0]["trigger_size"] == 6 and calls[0]["test_dataset"] == tmp_path
-    assert said[0][0] == "Trigger ASR" and said[0][1].startswith("ASR 62.0 %") and "A backdoor formed" in said[0][1]
+    assert said[0][0] == "Trigger ASR" and said[0][1].startswith("ASR 62.0 %") and "At or above the 50 % half" in said[0][1]

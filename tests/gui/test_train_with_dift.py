@@ -209,6 +209,12 @@ def test_the_leave_out_box_keeps_the_users_last_choice_across_a_restart(qtbot, w
     assert dialog.leave_out.isVisibleTo(dialog) and not dialog.leave_out.isChecked()
     assert dialog.recipe.currentIndex() == 0  # the method's own recipe, recorded by name, reads as such
     dialog.reject()
+    # DIFT chosen while samples are confirmed is a "no" to Leave out, kept: the form did not tick Leave out over it
+    # the next time (a review, session 32)
+    window.training_job_factory = lambda settings, win: (lambda ctx: {}, None)
+    job = window.start_training({**SETTINGS, "dift": True, "leave_out_confirmed": False})
+    qtbot.waitUntil(lambda: not job.running, timeout=30000)
+    assert window._last_train_settings()["leave_out_confirmed"] is False
 
 
 def test_a_resumed_training_without_the_confirmed_poisons_is_read_too(qtbot, window, tmp_path, monkeypatch):

@@ -426,6 +426,8 @@ def test_a_run_dift_never_stopped_says_why_in_words() -> None:
     note = never_stopped_note(SimpleNamespace(buffer=buffer, guard_log=log), 40)
     assert "at 30 of its 30 detection epochs the candidates split in two (separation 2.6-3.2)" in note
     assert "so the guard took nothing" in note and "not a clean bill" in note
+    said = never_stopped_note(SimpleNamespace(buffer=buffer, guard_log=log), 40, terminal=True)
+    assert said.startswith("it watched epochs 11-40") and "Run ▸" not in said and "naviewer detect" not in said
     moving = DetectionBuffer(config, total_epochs=40)
     for epoch in range(10, 20):
         moving.update(epoch, np.arange(epoch, epoch + 30))  # 30 a time, sliding: fills, intersects, never stable

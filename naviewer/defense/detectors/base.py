@@ -92,7 +92,13 @@ def rule_words(threshold_record: Any) -> str:
     if rule == "robust_z":
         return f"scores {record.get('z', 3.5)} robust deviations (MAD) above the median"
     if rule == "gmm2":
-        return "the upper of two Gaussians fitted to the scores, where they part"
+        fallback = record.get("fallback") if isinstance(record.get("fallback"), dict) else None
+        outliers = record.get("outliers_added")
+        extra = (f", and {int(outliers):,} robust outliers above it" if isinstance(outliers, int) and outliers > 0
+                 else "")
+        if record.get("value") is None and fallback:  # no split: the fallback flagged (a review, session 32)
+            return "no two populations in the scores (no split); instead " + rule_words(fallback) + extra
+        return "the upper of two Gaussians fitted to the scores, where they part" + extra
     if rule == "own":
         return "the detector's own rule" + (f" ({record['classifier']})" if record.get("classifier") else "")
     return rule
@@ -203,12 +209,12 @@ class Detector:
         k = getattr(s, "k", None)
         if k is not None and int(k) < 1:
             raise NaviewerError(f"detector {self.name}: k must be >= 1, got {k}")
-        fraction = getattr(s, "fraction", None)
-        if fraction is not None and not 0.0 < float(fraction) < 1.0:
+        fraction = getattr(s, "fraction", None)  # read by top_fraction, and by gmm2 where its split fails
+        if fraction is not None and rule in ("top_fraction", "gmm2") and not 0.0 < float(fraction) < 1.0:
             raise NaviewerError(f"detector {self.name}: fraction must be in (0, 1), got {fraction}")
         z = getattr(s, "z", None)
-        if z is not None and not (math.isfinite(float(z)) and float(z) > 0):
-            raise NaviewerError(f"detector {self.name}: z must be a finite number above 0, got {z}")
+        if z is not None and not (math.isfinite(float(z)) and float(z) >= 0):
+            raise NaviewerError(f"detector {self.name}: z must be a finite number, 0 or more, got {z}")
         seed = getattr(s, "seed", None)
         if seed is not None and not 0 <= int(seed) < 2 ** 32:
             raise NaviewerError(f"detector {self.name}: seed must be in [0, 2**32), got {seed}")

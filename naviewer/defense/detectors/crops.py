@@ -204,11 +204,14 @@ class CropDensityDetector(Detector):
         super().check_inputs(image_size, n_samples, encoder)
         s = self.settings
         per_image = int(s.crops) + (2 if s.halves else 0)
-        others = (int(n_samples) - 1) * per_image if n_samples is not None else None
-        if others is not None and int(s.k) >= others:  # k=100000 was refused after the embedding (a probe, session 32)
-            raise NaviewerError(f"detector crop_density: k={s.k} neighbouring crops need more than the {max(others, 0):,} "
-                                f"crops of the other images ({per_image} an image): give --detector-set "
-                                f"crop_density:k=N with N below {max(others, 1):,}")
+        if n_samples is None:
+            return
+        # the crops a crop's neighbours are drawn from: the other images' (or every other crop with exclude off)
+        pool = (int(n_samples) - 1) * per_image if s.exclude_same_image else int(n_samples) * per_image - 1
+        if int(s.k) > pool:  # k=100000 was refused after the embedding (a probe, session 32)
+            raise NaviewerError(f"detector crop_density: k={s.k} neighbouring crops, but there are {max(pool, 0):,} "
+                                f"to draw from ({per_image} an image): give --detector-set crop_density:k=N with N at "
+                                f"most {max(pool, 1):,}")
 
     def score(self, inputs: DetectorInputs, ctx: JobContext):
         s = self.settings

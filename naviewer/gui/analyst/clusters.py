@@ -70,6 +70,8 @@ def detector_cell(item: DetectorScore, value: float) -> str:
     percent = 100 * value
     if percent > 50:  # "top 95 %" read as suspicious; it is among the least suspicious (a newcomer, session 32)
         low = 100 - percent
+        if low < 0.05:  # tied with the lowest (a 0/1 score it does not flag them by): no share to say
+            return "lowest (tied)"
         return f"bottom {low:.1f} %" if low < 10 else f"bottom {low:.0f} %"
     return f"top {percent:.1f} %" if percent < 10 else f"top {percent:.0f} %"
 
@@ -317,9 +319,9 @@ class ClusterListWidget(QWidget):
             method = str(getattr(self.session, "method", "") or "")
             # a detector that scores samples one by one puts its flags in one group: "1 cluster" of 11 flags scattered
             # over four classes read as a dense group (a newcomer, session 32)
-            grouped = (len(clusters) == 1 and method not in ("", "dift", "dbscan", "optics", "patchsearch"))
-            head = (f"1 group ({method} flags samples one by one, it does not cluster them)" if grouped
-                    else plural(len(clusters), 'cluster'))
+            grouped = len(clusters) == 1 and method not in ("", "dift", "dbscan", "optics")
+            head = (f"1 group ({method} scores samples one by one; its flags, grouped here by embedding neighbours, "
+                    "need not be one dense cluster)" if grouped else plural(len(clusters), 'cluster'))
             self._summary_text = (
                 f"{head} · {plural(sum(total.values()), 'flag')} · {pending:,} awaiting a decision"
                 + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")

@@ -297,7 +297,8 @@ def test_a_detector_that_does_not_cluster_says_its_one_group_is_no_cluster(qtbot
     assert len(session.clusters()) == 1
     clusters = ClusterListWidget(session)
     qtbot.addWidget(clusters)
-    assert clusters.summary.text().startswith("1 group (lid flags samples one by one, it does not cluster them)")
+    assert clusters.summary.text().startswith("1 group (lid scores samples one by one; its flags, grouped here by "
+                                              "embedding neighbours, need not be one dense cluster)")
     session.method = "dift"
     clusters = ClusterListWidget(session)
     qtbot.addWidget(clusters)

@@ -518,6 +518,7 @@ def test_a_clusters_standing_below_the_middle_reads_as_the_bottom_share() -> Non
     assert detector_cell(item, 0.057) == "top 5.7 %" and detector_cell(item, 0.3) == "top 30 %"
     assert detector_cell(item, 0.95) == "bottom 5.0 %" and detector_cell(item, 0.64) == "bottom 36 %"
     assert detector_cell(item, np.nan) == "–"
+    assert detector_cell(item, 1.0) == "lowest (tied)"  # a 0/1 score that does not flag them: no "bottom 0.0 %"
 
 
 def test_a_pass_that_refused_its_flags_reads_as_no_verdict() -> None:

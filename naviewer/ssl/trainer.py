@@ -444,8 +444,9 @@ class Trainer:
         # a retrain from scratch says so: the Fine-tune tab said "a fresh encoder" and the status bar "after the
         # restart" (a newcomer, session 26)
         words = getattr(self, "restart_words", None) or "after the restart"
-        return (f"epoch {since} of {budget} {words} (the run's {epoch + 1} of {self.total_epochs}, with the "
-                f"{self.restart_epoch} before it)")
+        # "(the run's 42 of 89)" alone: ", with the 39 before it" cut the status bar's line at 1280x720 (a newcomer,
+        # session 31)
+        return f"epoch {since} of {budget} {words} (the run's {epoch + 1} of {self.total_epochs})"
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

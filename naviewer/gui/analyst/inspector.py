@@ -139,7 +139,11 @@ class SampleInspector(QWidget):
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.values: dict[str, QLabel] = {}
-        self._score_rows = SCORE_ROWS + tuple(row for row in OPTIONAL_SCORE_ROWS if row[0] in session.scores)
+        # DIFT's rows where the pass has them: a kdist or lid pass showed "density rank: –  density: –  MinDist: –"
+        # on every sample (a newcomer, session 32); its own score stands under "Every detector"
+        dift_rows = any(key in session.scores for key, _ in SCORE_ROWS if key != "flagged")
+        self._score_rows = (tuple(row for row in SCORE_ROWS if dift_rows or row[0] == "flagged")
+                            + tuple(row for row in OPTIONAL_SCORE_ROWS if row[0] in session.scores))
         for key, text in self._score_rows + (("cluster", "cluster"), ("source", "source key"), ("review", "review")):
             label = QLabel("–")
             label.setWordWrap(True)  # long values (source keys) wrap in a narrow inspector

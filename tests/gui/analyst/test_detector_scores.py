@@ -536,3 +536,25 @@ def test_a_pass_that_refused_its_flags_reads_as_no_verdict() -> None:
     assert "NO VERDICT (97% of the samples flagged" in item.describe()
     plain = DetectorScore("det:kdist#1", "kdist #1", 1, "kdist", np.linspace(0, 1, 10), None, {})
     assert plain.refused == "" and detector_cell(plain, 0.95) == "bottom 5.0 %"
+
+
+def test_the_inspector_of_a_detectors_own_pass_has_no_empty_dift_rows(qtbot) -> None:
+    """A kdist / lid pass showed "density rank: –  density: –  MinDist: –" on every sample (a newcomer, session 32)."""
+    import numpy as np
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.gui.analyst.inspector import SampleInspector
+
+    session = make_demo_session(120, 8, seed=2)
+    dift = SampleInspector(session)
+    qtbot.addWidget(dift)
+    assert "density" in dift.values  # a DIFT pass keeps them
+    for key in [k for k in list(session.scores) if k not in ("flagged", "cluster")]:
+        del session.scores[key]
+    session.scores["score"] = np.linspace(0, 1, session.n)
+    session.method = "lid"
+    inspector = SampleInspector(session)
+    qtbot.addWidget(inspector)
+    assert "density" not in inspector.values and "mindist" not in inspector.values and "flagged" in inspector.values
+    inspector.show_sample(3)
+    assert inspector.values["flagged"].text() != ""

@@ -215,15 +215,20 @@ def nothing_words(summary: Any) -> str:
     guard = summary.get("guard") if isinstance(summary, dict) else None
     decision = guard.get("decision") if isinstance(guard, dict) else None
     separation = guard.get("separation") if isinstance(guard, dict) else None
-    sep = f" (separation {separation:.1f})" if isinstance(separation, (int, float)) else ""
+    sep = f"{separation:.1f}" if isinstance(separation, (int, float)) else ""
+    return (guard_words(decision, sep) or "no crowded group away from the anchors") + ", which is not a clean bill"
+
+
+def guard_words(decision: Optional[str], separation: str = "") -> str:
+    """Why the guard took nothing, for one detection (``separation`` "3.2") or a run's epochs ("2.4-3.1"); "" for a
+    decision that took something. One wording for a pass and for a run that never stopped."""
+    sep = f" (separation {separation})" if separation else ""
     if decision == "rejected":
-        why = (f"the candidates split in two{sep}, but the side farther from the trusted anchors (larger MinDist) "
-               "lay within the clean samples' MinDist range, so the guard took nothing")
-    elif decision == "none":
-        why = f"the candidates formed one population{sep}, not above the clean samples' MinDist range: the guard took nothing"
-    else:
-        why = "no crowded group away from the anchors"
-    return why + ", which is not a clean bill"
+        return (f"the candidates split in two{sep}, but the side farther from the trusted anchors (larger MinDist) "
+                "lay within the clean samples' MinDist range, so the guard took nothing")
+    if decision == "none":
+        return f"the candidates formed one population{sep}, not above the clean samples' MinDist range, so the guard took nothing"
+    return ""
 
 
 def guard_message(split: GmmSplit, separated_at: float) -> str:

@@ -1031,16 +1031,15 @@ def never_stopped_note(hook: Any, epochs: Any, terminal: bool = False) -> str:
         log = list(getattr(hook, "guard_log", None) or [])
         rejected = [sep for _, decision, sep in log if decision == "rejected"]
         single = [sep for _, decision, sep in log if decision == "none"]
-        if log and len(rejected) >= len(log) / 2:
-            # the guard's reason, not "no crowded group": a group did split off (a newcomer, session 32)
-            why = (f"at {len(rejected)} of its {len(log)} detection epochs the candidates split in two (separation "
-                   f"{min(rejected):.1f}-{max(rejected):.1f}), but the side farther from the trusted anchors (larger "
-                   "MinDist) lay within the clean samples' MinDist range, so the guard took nothing")
-        elif log and len(single) >= len(log) / 2:
-            why = (f"at {len(single)} of its {len(log)} detection epochs the candidates formed one population, not "
-                   "above the clean samples' MinDist range, so the guard took nothing")
-        else:
-            why = "no crowded group away from the anchors at this encoder"
+        from naviewer.defense.dift import guard_words
+
+        why = "no crowded group away from the anchors at this encoder"
+        for decision, seps in (("rejected", rejected), ("none", single)):
+            if log and len(seps) >= len(log) / 2:  # the guard's reason, as a pass says it (a newcomer, session 32)
+                finite = [v for v in seps if np.isfinite(v)]
+                span = f"{min(finite):.1f}-{max(finite):.1f}" if finite else ""
+                why = f"at {len(seps)} of its {len(log)} detection epochs " + guard_words(decision, span)
+                break
         reason = (f"watched {watched} and its buffer never held the {int(config.n_min)} samples a verdict needs "
                   f"(at most {most}): {why}")
         if terminal:

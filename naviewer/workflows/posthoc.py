@@ -140,8 +140,8 @@ def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Op
     spread over the set, embedded here and compared with the file's rows (cosine after centring: the pooled ReLU
     features of any two encoders point the same way). Another checkpoint's file of the same shape, rows in another
     order or another --image-size were taken in and credited to this checkpoint (a read-through, session 28).
-    Shape and dtype are :func:`adopt_embeddings`'s (a file it will refuse anyway is left to it); NaN is said here,
-    before the spot check could call a damaged file another encoder's."""
+    Shape, dtype and whole-file finiteness are :func:`adopt_embeddings`'s (a file it will refuse anyway is left to it);
+    NaN in the rows read here is said as such, before the spot check could call the file another encoder's."""
     from naviewer.ssl.embed import extract_embeddings
 
     path = Path(source)
@@ -154,17 +154,19 @@ def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Op
             or not np.issubdtype(array.dtype, np.floating)
             or (expected_dim is not None and array.shape[1] != expected_dim)):
         return
-    from naviewer.defense.sanity import require_finite
-
-    require_finite(array, path)  # said as NaN, not as "another encoder's features" (a bad-input probe, session 32)
     # spread over the set and drawn at random too (seeded by the file's size): 16 fixed rows let a file with 42 % of its
     # rows in another order through (a probe, session 29)
     spread = np.linspace(0, n - 1, num=min(rows, n)).round().astype(np.int64)
     drawn = np.random.default_rng([n, path.stat().st_size]).choice(n, size=min(rows, n), replace=False)
     picks = np.unique(np.concatenate([spread, drawn]))
     theirs = np.asarray(array[picks], dtype=np.float64)
-    if not np.isfinite(theirs).all():
-        return
+    from naviewer.defense.sanity import require_finite
+
+    # NaN in the rows read said as NaN, not as "another encoder's features" (a bad-input probe, session 32); the
+    # whole file is scanned once, by adopt_embeddings
+    bad = ~np.isfinite(theirs).all(axis=1)
+    if bad.any():  # said with the file's own first bad row (scanned up to the one read here)
+        require_finite(array[: int(picks[bad][0]) + 1], path)
     mine = np.asarray(extract_embeddings(backbone, store.subset(picks), device=device, image_size=image_size),
                       dtype=np.float64)
     spread = np.linalg.norm(mine - mine.mean(axis=0)) / max(float(np.linalg.norm(mine)), 1e-12)

@@ -2106,12 +2106,11 @@ class MainWindow(QMainWindow):
 
     def _class_names(self, path: Path) -> list[str]:
         """The workspace's class names from its workspace.toml (cheap; [] where it cannot be read)."""
-        import tomllib
+        from naviewer.workspace.config import read_config
 
         try:
-            with open(Path(path) / "workspace.toml", "rb") as handle:
-                names = (tomllib.load(handle).get("classes") or {}).get("names") or []
-        except (OSError, ValueError):
+            names = (read_config(Path(path) / "workspace.toml").get("classes") or {}).get("names") or []
+        except (NaviewerError, OSError):
             return []
         return [str(n) for n in names]
 

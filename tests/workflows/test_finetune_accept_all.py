@@ -72,20 +72,27 @@ def test_finetune_ends_with_the_accuracy_and_asr_before_and_after(ws, capsys) ->
     assert "ASR 100.0 % -> 4.3 %" in capsys.readouterr().out
 
 
+def _pass_with_a_check(ws, also_reached: int = -1, **where) -> int:
+    """A DIFT pass of 8 flags on trusted anchors, #1 and #5-7 reached at 0.9 (and ``also_reached`` at 0.6), with a
+    trigger check whose PatchSearch pass flags #0-4: it clears #5-7. Its id."""
+    n = ws.store.sample_count()
+    flagged, reach, found = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
+    flagged[:8], reach[[1, 5, 6, 7]], found[:5] = True, 0.9, True
+    if also_reached >= 0:
+        reach[also_reached] = 0.6
+    patch = ws.store.add_detection_pass("patchsearch", {"score": found * 1.0, "flagged": found}, {}, **where)
+    settings = {"summary": {"anchors_trusted": True, "flagged": 8},
+                "trigger_check": {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5}}
+    return ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, settings, **where)
+
+
 def test_demo_and_accept_all_say_what_the_trigger_check_leaves(ws, capsys) -> None:
     """`naviewer demo` says which flags `finetune --accept-all` will leave unconfirmed, and accept-all's note on the
     flags the anchors reach as clean counts only those it will confirm."""
     from naviewer.cli.demo import _say_reached
     from naviewer.cli.finetune import say_reached_before_accepting
 
-    n = ws.store.sample_count()
-    flagged, reach, found = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
-    flagged[:8], reach[[1, 5, 6, 7]], found[:5] = True, 0.9, True
-    reach[2] = 0.6  # above the check's 0.5, below the default 0.7: the note counts it as the check does
-    patch = ws.store.add_detection_pass("patchsearch", {"score": found * 1.0, "flagged": found}, {})
-    settings = {"summary": {"anchors_trusted": True, "flagged": 8},
-                "trigger_check": {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5}}
-    dift = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, settings)
+    dift = _pass_with_a_check(ws, also_reached=2)  # #2 above the check's 0.5, below the default 0.7: counted
     _say_reached(ws.path, dift)
     said = capsys.readouterr().out
     assert "note: 5 flags the trusted anchors reach as clean samples (anchor reach above 0.5" in said
@@ -127,13 +134,7 @@ def test_review_after_the_retrain_says_it_ran_and_lists_only_the_flags_awaiting(
     from naviewer.cli import main
     from naviewer.workspace.runs import RunStatus, write_state
 
-    n = ws.store.sample_count()
-    flagged, reach, found = np.zeros(n, bool), np.zeros(n), np.zeros(n, bool)
-    flagged[:8], reach[[1, 5, 6, 7]], found[:5] = True, 0.9, True
-    patch = ws.store.add_detection_pass("patchsearch", {"score": found * 1.0, "flagged": found}, {}, run="demo", epoch=3)
-    settings = {"summary": {"anchors_trusted": True, "flagged": 8},
-                "trigger_check": {"patchsearch_pass": patch, "reach_limit": 0.5, "coverage": 0.5}}
-    dift = ws.store.add_detection_pass("dift", {"flagged": flagged, "anchor_reach": reach}, settings, run="demo", epoch=3)
+    dift = _pass_with_a_check(ws, run="demo", epoch=3)
     ws.store.add_run("demo", "dift", {"dift": {}})
     ws.store.set_review(np.array([0, 1, 2, 3, 4]), "confirmed", "t")  # accept-all: every flag but the cleared 5-7
     write_state(ws, "demo", status=RunStatus.FINISHED, pass_id=dift,

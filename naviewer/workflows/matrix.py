@@ -133,7 +133,8 @@ class MatrixConfig:
     device: str = "auto"
     #: retrains (and oracle retrains) per cell: one retrain's ASR moves by about 10 points from one training
     #: to the next, the size of the "within 10 points of the floor" criterion; the repeats are fresh
-    #: trainings of the same kept set, the seed offset by 1000 x r (after: ``retrain_repeats``)
+    #: trainings of the same kept set, the seed offset by 1000 x r (after: ``retrain_repeats``). Raising it on a
+    #: finished matrix adds the missing retrain draws to its done cells (not the oracle's)
     retrains: int = 1
     #: draws of the no-poison floor per floor key (the first is the floor, the others fresh trainings of the same
     #: clean set with the seed offset by 1000 x r); the goal compares the retrains' mean to the floors' mean.
@@ -492,8 +493,8 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
     out.mkdir(parents=True, exist_ok=True)
     _check_attack_settings(config)  # before hours of cells: --set attack_extra must suit every planned row's attack
     done = {r["key"] for r in read_cells(out)}
-    if config.floor and int(config.floors) > 1:
-        _add_floor_draws(config, out, done, ctx)
+    if (config.floor and int(config.floors) > 1) or int(config.retrains) > 1:
+        _add_draws(config, out, done, ctx)
     todo = [c for c in config.cells if c.key not in done]
     total = len(config.cells)
     for i, cell in enumerate(todo):
@@ -507,9 +508,11 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
     return read_cells(out)
 
 
-def _add_floor_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> None:
-    """Give the planned cells done before with fewer floor draws than ``config.floors`` the missing ones (their
-    own recipe, their workspace's trigger): ``--floors 5`` on a finished matrix trains the floors alone."""
+def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> None:
+    """Give the planned cells done before with fewer floor or retrain draws than ``config.floors`` /
+    ``config.retrains`` the missing ones (their own recipe, their workspace's trigger, the removal their review
+    recorded): ``--floors 6 --retrains 6`` on a finished matrix trains those draws alone. Each cell's record is
+    written after every draw, so an interrupted top-up resumes at the next draw."""
     from naviewer.io import atomic_write_json
     from naviewer.ssl.device import resolve_device
     from naviewer.workflows.demo import DemoConfig
@@ -519,9 +522,15 @@ def _add_floor_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext
         if cell.key not in done:
             continue
         record = json_loads(path.read_text(encoding="utf-8"))
-        if record.get("floor") is None or 1 + len(record.get("floor_repeats") or []) >= int(config.floors):
+        floors = config.floor and record.get("floor") is not None and \
+            1 + len(record.get("floor_repeats") or []) < int(config.floors)
+        after = record.get("after") or {}
+        retrains = "retrain" in config.restarts and after.get("retrain") is not None and \
+            1 + len(after.get("retrain_repeats") or []) < int(config.retrains)
+        if not (floors or retrains):
             continue
-        ctx.event("log", message=f"=== matrix cell {cell.key}: floor draws up to {int(config.floors)}")
+        ctx.event("log", message=f"=== matrix cell {cell.key}: draws up to {int(config.floors)} floors, "
+                                 f"{int(config.retrains)} retrains")
         ws = _open(out / "cells" / cell.key / "workspace")
         try:
             import torch
@@ -529,11 +538,41 @@ def _add_floor_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext
             torch.set_num_threads(int(cell.threads))
             demo = DemoConfig.from_overrides(dict(record.get("recipe") or {}))  # the cell's recipe, not today's
             evaluator = _Evaluator(ws, ctx, resolve_device(config.device))
-            _floor_draws(cell, record, demo, out, evaluator, ctx, config.floors)
+            if retrains:
+                removed = _recorded_removal(ws, record)
+                repeats = after.setdefault("retrain_repeats", [])
+                for repeat in range(len(repeats) + 1, int(config.retrains)):
+                    ctx.check()
+                    repeats.append(_kept_retrain(ws, removed, demo, evaluator, ctx, f"retrain-{repeat}", repeat))
+                    atomic_write_json(path, record)
+            if floors:
+                repeats = record.setdefault("floor_repeats", [])
+                for repeat in range(len(repeats) + 1, int(config.floors)):
+                    ctx.check()
+                    repeats.append(_floor_repeat(cell, demo, out, evaluator, ctx, repeat))
+                    atomic_write_json(path, record)
         finally:
             ws.close()
         atomic_write_json(path, record)
         write_tables(out, config.cells)
+
+
+def _recorded_removal(ws, record: dict) -> np.ndarray:
+    """The samples a done cell's retrain removed: its DIFT pass's flags less those the trigger check cleared
+    (what accept-all confirmed), checked against the count the record holds."""
+    from naviewer.workflows.trigger_check import cleared_flags
+
+    pass_id = (record.get("dift") or {}).get("pass_id")
+    if pass_id is None:
+        raise NaviewerError(f"matrix cell {record.get('key')}: its record names no DIFT pass, so its removal "
+                            "cannot be drawn again")
+    removed = np.asarray(ws.store.pass_scores(int(pass_id)).get("flagged", []), dtype=bool).copy()
+    removed[cleared_flags(ws, int(pass_id))] = False
+    expected = (record.get("after") or {}).get("retrain", {}).get("removed")
+    if expected is not None and int(removed.sum()) != int(expected):
+        raise NaviewerError(f"matrix cell {record.get('key')}: its pass now flags {int(removed.sum())} to remove "
+                            f"where its retrain removed {int(expected)}; run the cell again rather than add draws")
+    return removed
 
 
 def _check_attack_settings(config: MatrixConfig) -> None:

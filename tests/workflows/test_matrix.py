@@ -146,6 +146,27 @@ def test_more_floor_draws_are_added_to_done_cells_without_training_them_again(ma
     assert len({r["key"]: r for r in read_cells(out)}["na-code-simclr-s0-t1"]["floor_repeats"]) == 2
 
 
+def test_more_retrain_draws_are_added_to_done_cells_with_the_recorded_removal(matrix_dir, tmp_path):
+    """Two retrains cannot tell a 10-point gap (session 31): --retrains N on a finished matrix draws the same kept
+    set again, fresh seeds, and touches nothing else."""
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(matrix_dir, out)
+    key = "na-code-simclr-s0-t1"
+    before = json.loads((out / "cells" / key / "cell.json").read_text())
+    config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist",),
+                          restarts=("retrain",), retrains=3)
+    run_matrix(config, out)
+    after = {r["key"]: r for r in read_cells(out)}[key]["after"]
+    assert after["retrain"] == before["after"]["retrain"] and after["oracle"] == before["after"]["oracle"]
+    old, *new = after["retrain_repeats"]
+    assert old == before["after"]["retrain_repeats"][0] and [d["seed"] for d in new] == [old["seed"] + 1000]
+    assert new[0]["removed"] == before["after"]["retrain"]["removed"]  # the same kept set
+    run_matrix(config, out)  # all drawn: nothing more
+    assert len({r["key"]: r for r in read_cells(out)}[key]["after"]["retrain_repeats"]) == 2
+
+
 def test_cli_refuses_floors_below_one_and_with_no_floor(tmp_path, capsys):
     from naviewer.cli import main
 

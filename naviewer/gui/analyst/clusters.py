@@ -81,6 +81,18 @@ WINDOW = 500
 MAX_ROWS = WINDOW  # the old name (the table used to stop here)
 
 
+
+def one_group(method: str, n_clusters: int) -> bool:
+    """Whether a pass's flags form one group rather than a cluster: a detector that scores samples one by one
+    puts its flags in one group, and "1 cluster" of 11 flags scattered over four classes read as a dense group
+    (a newcomer, session 32)."""
+    return int(n_clusters) == 1 and str(method or "") not in ("", "dift", "dbscan", "optics")
+
+
+def cluster_count_words(method: str, n_clusters: int) -> str:
+    """"1 group" for :func:`one_group`, else "N cluster(s)": the panel header and the cluster table say the same."""
+    return "1 group" if one_group(method, n_clusters) else plural(int(n_clusters), "cluster")
+
 class _NumItem(QTableWidgetItem):
     """Sorts by the number it holds, not by its text."""
 
@@ -317,11 +329,9 @@ class ClusterListWidget(QWidget):
                                   f"{sum(total.values()):,} flags, in no cluster: review them in the gallery.")
         else:
             method = str(getattr(self.session, "method", "") or "")
-            # a detector that scores samples one by one puts its flags in one group: "1 cluster" of 11 flags scattered
-            # over four classes read as a dense group (a newcomer, session 32)
-            grouped = len(clusters) == 1 and method not in ("", "dift", "dbscan", "optics")
             head = (f"1 group ({method} scores samples one by one; its flags, grouped here by embedding neighbours, "
-                    "need not be one dense cluster)" if grouped else plural(len(clusters), 'cluster'))
+                    "need not be one dense cluster)" if one_group(method, len(clusters))
+                    else plural(len(clusters), 'cluster'))
             self._summary_text = (
                 f"{head} · {plural(sum(total.values()), 'flag')} · {pending:,} awaiting a decision"
                 + (f" (the top {self.loaded:,} listed; scroll down for more)" if len(clusters) > self.loaded else "")

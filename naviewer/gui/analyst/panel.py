@@ -22,7 +22,7 @@ from naviewer.analysis.crop_event import layout_of_record
 from naviewer.analysis.reach import refused_reason
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import NaviewerError
-from naviewer.gui.analyst.clusters import ClusterListWidget
+from naviewer.gui.analyst.clusters import ClusterListWidget, cluster_count_words
 from naviewer.gui.analyst.common import SessionBridge, decide, keyed_shortcuts, plural
 from naviewer.gui.analyst.crop_layout import CropLayoutWidget
 from naviewer.gui.analyst.detector_scores import detector_table
@@ -646,7 +646,7 @@ class AnalystPanel(QWidget):
         c = s.review_counts()
         flags = sum(c.values())
         self.header.setText(
-            f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {plural(len(s.clusters()), 'cluster')} · "
+            f"<b>{s.n:,}</b> samples · <b>{flags:,}</b> flagged in {cluster_count_words(getattr(s, 'method', ''), len(s.clusters()))} · "
             f"decided {c['confirmed'] + c['rejected']:,} / {flags:,}" + (f" ({c['later']:,} later)" if c["later"] else "")
             + f" · selected {len(s.selection):,} · reviewer <i>{s.reviewer}</i>"
             + verdict_line(s.settings, getattr(s, "method", None))

@@ -299,6 +299,11 @@ def test_a_detector_that_does_not_cluster_says_its_one_group_is_no_cluster(qtbot
     qtbot.addWidget(clusters)
     assert clusters.summary.text().startswith("1 group (lid scores samples one by one; its flags, grouped here by "
                                               "embedding neighbours, need not be one dense cluster)")
+    from naviewer.gui.analyst.panel import AnalystPanel
+
+    panel = AnalystPanel(session)
+    qtbot.addWidget(panel)
+    assert "flagged in 1 group ·" in panel.header.text()  # the header above said "in 1 cluster" (session 32)
     session.method = "dift"
     clusters = ClusterListWidget(session)
     qtbot.addWidget(clusters)

@@ -20,9 +20,9 @@ from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (
     QComboBox,
-    QFormLayout,
     QFrame,
     QGraphicsRectItem,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -144,15 +144,27 @@ class CropLayoutWidget(QWidget):
 
         wheel_only_when_focused(self.size_box, self.orientation, *(s.slider for s in (
             self.gap, self.trigger, self.trigger_x, self.trigger_y, self.scale_lo, self.scale_hi)))
-        form = QFormLayout()
-        form.addRow("half size r:", self.size_box)
-        form.addRow("orientation:", self.orientation)
-        form.addRow("gap:", self.gap)
-        form.addRow("trigger size:", self.trigger)
-        form.addRow("trigger x (in shadow):", self.trigger_x)
-        form.addRow("trigger y (in shadow):", self.trigger_y)
-        form.addRow("crop scale min:", self.scale_lo)
-        form.addRow("crop scale max:", self.scale_hi)
+        # two settings a row: one a row, the eight stood 230 px tall and scrolled in the tab at 1280x720 (session 31)
+        form = QGridLayout()
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(4)
+        rows = (("half size r:", self.size_box, "half size r of the composite, in px"),
+                ("orientation:", self.orientation, "which side the reference half sits on"),
+                ("gap:", self.gap, "pixels between the two halves"),
+                ("trigger size:", self.trigger, "the trigger's side, in px"),
+                ("trigger x:", self.trigger_x, "the trigger's centre across the shadow half (0 left, 1 right)"),
+                ("trigger y:", self.trigger_y, "the trigger's centre down the shadow half (0 top, 1 bottom)"),
+                ("crop scale min:", self.scale_lo, "the training sampler's smallest crop, as a share of the area"),
+                ("crop scale max:", self.scale_hi, "the training sampler's largest crop, as a share of the area"))
+        for i, (text, field, tip) in enumerate(rows):
+            label = QLabel(text)
+            label.setToolTip(tip)
+            field.setToolTip(tip)
+            label.setBuddy(field)
+            form.addWidget(label, i // 2, 2 * (i % 2))
+            form.addWidget(field, i // 2, 2 * (i % 2) + 1)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
 
         self.prob_label = QLabel()
         self.prob_label.setWordWrap(True)

@@ -242,9 +242,16 @@ class GalleryView(QAbstractItemView):
     #: largest scroll-bar range in pixels; a taller grid scrolls in steps of several pixels
     MAX_BAR = 1 << 30
 
+    #: the tile sizes Ctrl+wheel and the gallery's Ctrl+= / Ctrl+- step through (px; Ctrl+0: the size it was made with)
+    TILE_MIN, TILE_MAX, TILE_STEP = 40, 200, 12
+    #: the tile size changed (Ctrl+wheel, Ctrl+=, Ctrl+-, Ctrl+0): the panel keeps it across a reload
+    tile_changed = Signal(int)
+
     def __init__(self, tile: int, parent: Any = None) -> None:
         super().__init__(parent)
         self.tile = int(tile)
+        self.default_tile = int(tile)
+        self.user_tile = False  # a size the analyst chose (Ctrl+wheel, Ctrl+=/-) is kept; else it fits the height
         self._unit = 1  # pixels per scroll-bar step
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
@@ -325,6 +332,8 @@ class GalleryView(QAbstractItemView):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         columns = getattr(self, "_laid_columns", None)
         super().resizeEvent(event)
+        if not self.user_tile and self.fitted_tile() != self.tile:  # (its height is the layout's, not the tiles')
+            self.set_tile(self.fitted_tile(), chosen=False)
         self.updateGeometries()
         self._laid_columns = self.columns()
         if columns is not None and columns != self._laid_columns:  # a new grid, not a notice under the tiles
@@ -509,6 +518,46 @@ class GalleryView(QAbstractItemView):
             delegate.paint(painter, option, index)
         painter.end()
 
+    # -- tile size ------------------------------------------------------------------------------
+    #: the least size the tiles shrink to by themselves to show two rows on a short gallery
+    TILE_FIT_MIN = 56
+
+    def fitted_tile(self) -> int:
+        """The size that shows two rows in the viewport's height, between :attr:`TILE_FIT_MIN` and the size the view
+        was made with: at 1280x720 under the review box the gallery showed one row and a third of 76 px tiles."""
+        return int(min(self.default_tile, max(self.TILE_FIT_MIN, self.viewport().height() // 2)))
+
+    def set_tile(self, tile: int, chosen: bool = True) -> None:
+        """Tiles of ``tile`` px (clamped to :attr:`TILE_MIN`..:attr:`TILE_MAX`): smaller tiles show more rows, larger
+        ones a 32 px image's detail. ``chosen``: the analyst's size, kept (else the size fits the height again as
+        the gallery is resized). The tile the keys act on stays in view."""
+        self.user_tile = bool(chosen)
+        tile = int(min(max(int(tile), self.TILE_MIN), self.TILE_MAX))
+        if tile == self.tile:
+            return
+        self.tile = tile
+        delegate = self.itemDelegate()
+        if isinstance(delegate, TileDelegate):
+            delegate.tile = tile
+        self.updateGeometries()
+        self._laid_columns = self.columns()
+        self.viewport().update()
+        self.keep_target_in_view()
+        self.tile_changed.emit(tile)
+
+    def zoom(self, steps: int) -> None:
+        """``steps`` tile sizes larger (negative: smaller)."""
+        self.set_tile(self.tile + int(steps) * self.TILE_STEP)
+
+    def wheelEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # as image browsers do: Ctrl+wheel sizes tiles
+            steps = event.angleDelta().y() // 120
+            if steps:
+                self.zoom(int(steps))
+            event.accept()
+            return
+        super().wheelEvent(event)
+
     # -- keys -----------------------------------------------------------------------------------
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if event.isAutoRepeat() and (event.matches(QKeySequence.StandardKey.Undo)
@@ -686,7 +735,8 @@ class GalleryWidget(QWidget):
         self.hint.setWordWrap(True)
         self.hint.setToolTip("C confirm poison · R reject (benign) · L later · U/Ctrl+Z undo · N next undecided flag · "
                              "Space large view · Ctrl+A highlight all · Esc clear the highlight · F filters · "
-                             "1-4 Flagged/Unreviewed/All/Selection · Help ▸ Keyboard shortcuts (F1) lists every key")
+                             "1-4 Flagged/Unreviewed/All/Selection · Ctrl+wheel or Ctrl+=/- tile size · Help ▸ Keyboard shortcuts (F1) "
+                             "lists every key")
         self.hint.setObjectName("hintLabel")  # the theme's hint colour (#666 was faint on dark)
         self.hint.setStyleSheet("padding: 2px;")
         self.progress_label = QLabel()
@@ -723,6 +773,11 @@ class GalleryWidget(QWidget):
             ("2", lambda: self.set_filter("unreviewed"), "Show the unreviewed flags"),
             ("3", lambda: self.set_filter("all"), "Show all samples"),
             ("4", lambda: self.set_filter("selection"), "Show the selection (map, clusters)"),
+            ("Ctrl+=", lambda: self.view.zoom(1), "Larger tiles (also Ctrl+wheel)"),
+            (QKeySequence.StandardKey.ZoomIn, lambda: self.view.zoom(1), "Larger tiles (also Ctrl+wheel)"),
+            (QKeySequence.StandardKey.ZoomOut, lambda: self.view.zoom(-1), "Smaller tiles: more rows on a short window"),
+            ("Ctrl+0", lambda: self.view.set_tile(self.view.fitted_tile(), chosen=False),
+             "Tiles at their own size again (smaller on a short gallery, to show two rows)"),
         ))
 
         self.view.review_key.connect(self._on_review_key)
@@ -1486,7 +1541,8 @@ class GalleryWidget(QWidget):
     MIN_COLUMNS_BESIDE_FILTERS = 3
 
     def _place_filters(self) -> None:
-        tile = max(1, int(self.view.tile))
+        # judged at the tiles' own size, not the size fitted to the grid's height (which the placing changes)
+        tile = max(1, int(self.view.tile if self.view.user_tile else self.view.default_tile))
         grid_height = self._grid_layout.geometry().height() or int(self.height() * 0.6)
         above = filters_go_above(self.width(), grid_height, self.filters.side_width, tile,
                                  self.filters.essential_height(), self.MIN_COLUMNS_BESIDE_FILTERS)

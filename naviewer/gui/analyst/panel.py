@@ -779,7 +779,8 @@ class AnalystPanel(QWidget):
                 "filters": self.gallery.filters.spec(), "filters_open": not self.gallery.filters.isHidden(),
                 "projection": self.map.projection_box.currentData(), "projections": projections,
                 "colour": self.map.colour_mode, "evaluation": self.inspector.evaluation_mode,
-                "splitters": (self._outer.sizes(), self._upper.sizes()) if self._sized else None}
+                "splitters": (self._outer.sizes(), self._upper.sizes()) if self._sized else None,
+                "tile": int(self.gallery.view.tile) if self.gallery.view.user_tile else None}
 
     def restore_place(self, place: dict) -> None:
         """Put the analyst back where :meth:`place` found them: every job's end re-opened the workspace and the
@@ -795,6 +796,8 @@ class AnalystPanel(QWidget):
         if place.get("filter") and place["filter"] != getattr(self.gallery, "_filter", None):
             self.gallery.set_filter(place["filter"])
         self._restore_map(place)
+        if place.get("tile"):  # the tile size the analyst chose
+            self.gallery.view.set_tile(int(place["tile"]))
         if place.get("splitters"):
             outer, upper = place["splitters"]
             self._outer.setSizes(list(outer))

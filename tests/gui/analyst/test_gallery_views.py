@@ -387,3 +387,42 @@ def test_a_notice_in_a_column_dragged_short_keeps_to_one_line_and_off_the_tiles(
     qtbot.wait(50)
     g._fit_column()
     assert g.notice.height() > 2 * g.notice.fontMetrics().lineSpacing()  # room again: the whole word
+
+
+def test_tiles_shrink_to_show_two_rows_on_a_short_gallery_and_the_analysts_size_is_kept(qtbot, demo_session) -> None:
+    """At 1280x720 under the review box the gallery showed one row and a third of 76 px tiles (session 32's list):
+    the tiles fit two rows down to 56 px by themselves; Ctrl+= / Ctrl+- / Ctrl+wheel size them and that size stays."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    g = _gallery(qtbot, demo_session)
+    view = g.view
+    g.resize(460, 600)
+    qtbot.waitUntil(lambda: view.viewport().height() >= 2 * view.default_tile, timeout=5000)
+    assert view.tile == view.default_tile == 76
+    g.resize(460, 260)  # a short column
+    qtbot.waitUntil(lambda: view.viewport().height() < 2 * view.default_tile, timeout=5000)
+    assert view.TILE_FIT_MIN <= view.tile < view.default_tile
+    assert view.tile == max(view.TILE_FIT_MIN, view.viewport().height() // 2)
+    def press(key: str) -> None:  # the gallery's own shortcut, as the key would set it off
+        next(s for s in g.shortcuts if s.key().toString() == key).activated.emit()
+
+    press("Ctrl+=")
+    chosen = view.tile
+    assert view.user_tile and chosen == view.fitted_tile() + view.TILE_STEP
+    g.resize(460, 600)  # the analyst's size stays whatever the height
+    qtbot.wait(50)
+    assert view.tile == chosen
+    press("Ctrl+-")
+    assert view.tile == chosen - view.TILE_STEP
+    centre = QPointF(view.viewport().rect().center())
+    wheel = QWheelEvent(centre, QPointF(view.viewport().mapToGlobal(QPoint(0, 0))), QPoint(0, 0), QPoint(0, 240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase,
+                        False)
+    view.wheelEvent(wheel)
+    assert view.tile == chosen + view.TILE_STEP
+    view.set_tile(10_000)
+    assert view.tile == view.TILE_MAX
+    press("Ctrl+0")
+    assert not view.user_tile and view.tile == view.fitted_tile()
+    assert "Larger tiles (also Ctrl+wheel)" in [s.whatsThis() for s in g.shortcuts]  # F1 lists them

@@ -1974,7 +1974,8 @@ class MainWindow(QMainWindow):
         leaving_out = bool(settings.get("leave_out_confirmed")) and not dift
         job = self.start_job(function, f"Train {settings.get('method', '')}".strip() + (" with DIFT" if dift else "")
                              + (" without the confirmed poisons" if leaving_out else ""),
-                             resources=resources, kind="training", torch_threads=tasks.training_threads(),
+                             resources=resources, kind="training",
+                             torch_threads=settings.get("threads") or tasks.training_threads(),
                              on_success=done if dift else left_out if leaving_out else None)
         if job is None:
             return None

@@ -39,7 +39,7 @@ from naviewer.gui.format import duration
 from naviewer.gui.training import DEFAULT_BACKBONE, DEFAULT_IMAGE_SIZE, backbone_text, slow_warning
 
 #: what a speed estimate re-measures on (the epochs only rescale it; the learning rate changes nothing)
-MEASURED_FIELDS = ("method", "augment_recipe", "batch_size", "device", "backbone", "image_size")
+MEASURED_FIELDS = ("method", "augment_recipe", "batch_size", "device", "backbone", "image_size", "threads")
 #: the encoders the dialog offers (the CLI's --arch) and their widths (64: the standard network; 8-32: narrow nets
 #: that train in minutes on a CPU)
 ARCHS = ("resnet10", "resnet18", "resnet34", "resnet50")
@@ -160,6 +160,14 @@ def validate_train_settings(
     if error:
         errors["image_size"] = error
     settings["image_size"] = size
+    cores = os.cpu_count() or 1
+    threads_text = str(raw.get("threads") if raw.get("threads") is not None else "").strip()
+    threads: Optional[int] = None
+    if threads_text:  # empty: all cores but one (the window keeps one for itself)
+        threads, error = _parse_int(threads_text, "Threads", 1, max(1, cores))
+        if error:
+            errors["threads"] = error + f" This machine has {cores} core{'s' if cores != 1 else ''}."
+    settings["threads"] = threads
     settings["dift"] = bool(raw.get("dift"))
     settings["leave_out_confirmed"] = bool(raw.get("leave_out_confirmed"))
     if settings["dift"] and settings["leave_out_confirmed"]:
@@ -171,7 +179,7 @@ def validate_train_settings(
 class TrainDialog(QDialog):
     """Choose how to train; ``settings()`` gives the validated dict once accepted."""
 
-    FIELDS = ("method", "augment_recipe", "epochs", "batch_size", "lr", "device", "arch", "width", "image_size")
+    FIELDS = ("method", "augment_recipe", "epochs", "batch_size", "lr", "device", "arch", "width", "image_size", "threads")
 
     def __init__(
         self,
@@ -252,6 +260,16 @@ class TrainDialog(QDialog):
             tip += f"; the workspace's images are about {int(native_size)} px"
         self.image_size = QLineEdit(str(size))
         self.image_size.setToolTip(tip)
+        from naviewer.gui.tasks import training_threads
+
+        # the threads torch trains with: a run's figures depend on them (the demo's 1- and 2-thread runs differ), and
+        # a shared machine wants fewer; empty is all cores but one, as before (session 31's list)
+        threads = values.get("threads")
+        self.threads = QLineEdit("" if threads in (None, "") else str(threads))
+        self.threads.setPlaceholderText(f"{training_threads()} (all cores but one)")
+        self.threads.setToolTip(f"CPU threads the training uses (1 to {os.cpu_count() or 1}); empty: all cores but "
+                                "one, so the window keeps a core. The same seed on another thread count trains a "
+                                "different encoder.")
 
         form = QFormLayout()
         form.addRow("Method", self.method)
@@ -264,6 +282,7 @@ class TrainDialog(QDialog):
         form.addRow("Width", self.width_box)
         form.addRow(f"Image size (px; images {int(native_size)})" if native_size else "Image size (px)", self.image_size)
         form.addRow("Device", self.device)
+        form.addRow("Threads", self.threads)
         # DIFT in the loop, as the demo and naviewer run --dift do: the window could only train without it (a
         # newcomer with their own data, session 22); only with a workspace (its anchors, its detection passes)
         self.dift = QCheckBox("DIFT in the loop (stops for your review)")
@@ -362,7 +381,7 @@ class TrainDialog(QDialog):
         self.estimate_button.setVisible(estimator is not None)
         self.finished.connect(lambda _result: (setattr(self, "_closed", True), self.cancel_estimate()))
 
-        for edit in (self.epochs, self.batch_size, self.lr, self.image_size):
+        for edit in (self.epochs, self.batch_size, self.lr, self.image_size, self.threads):
             edit.textChanged.connect(self._revalidate)
         self.arch.currentIndexChanged.connect(self._revalidate)
         self.width_box.currentTextChanged.connect(self._revalidate)
@@ -392,6 +411,7 @@ class TrainDialog(QDialog):
             "arch": self.arch.currentData(),
             "width": self.width_box.currentText(),
             "image_size": self.image_size.text(),
+            "threads": self.threads.text(),
             "dift": self.dift.isChecked(),
             "leave_out_confirmed": self.leave_out.isChecked() and self.leave_out.isVisibleTo(self),
         }
@@ -444,7 +464,7 @@ class TrainDialog(QDialog):
     def _revalidate(self, *_args: Any) -> None:
         self._settings, self.errors = validate_train_settings(self.raw_values(), self.n_samples, self.available_devices)
         fields = (("epochs", self.epochs), ("batch_size", self.batch_size), ("lr", self.lr),
-                  ("image_size", self.image_size))
+                  ("image_size", self.image_size), ("threads", self.threads))
         if not hasattr(self, "_base_tips"):  # each field's own tooltip, back once its error is mended (it was lost)
             self._base_tips = {name: edit.toolTip() for name, edit in fields}
         for name, edit in fields:
@@ -563,7 +583,8 @@ class TrainDialog(QDialog):
         settings = dict(self._settings)
         try:
             job = self.job_manager.start(self.estimator(settings), "Estimate the training speed",
-                                         resources=["train-estimate"], kind="estimate", torch_threads=training_threads())
+                                         resources=["train-estimate"], kind="estimate",
+                                         torch_threads=settings.get("threads") or training_threads())
         except JobConflict as exc:  # another dialog's measurement: say so instead of raising in a slot
             self._say(f"Cannot measure now: {exc}")
             return None

@@ -327,4 +327,6 @@ def train_config_values(settings: dict[str, Any]) -> dict[str, Any]:
     for key in ("backbone", "image_size", "max_steps_per_epoch", "log_every", "knn_every", "num_threads", "seed"):
         if key in settings:  # advanced keys a script or the demo may pass through
             values[key] = settings[key]
+    if settings.get("threads"):  # the Train form's Threads: recorded with the run (its figures depend on them)
+        values["num_threads"] = int(settings["threads"])
     return values

@@ -14,7 +14,7 @@ def test_defaults_are_valid(qtbot):
     assert dialog.ok_button.isEnabled() and dialog.error_label.text() == ""
     assert dialog.settings() == {"method": "simclr", "augment_recipe": "", "epochs": 100, "batch_size": 256, "lr": None,
                                  "device": "auto", "backbone": {"arch": "resnet18", "cifar_stem": True, "width": 64},
-                                 "image_size": 32, "dift": False, "leave_out_confirmed": False}
+                                 "image_size": 32, "threads": None, "dift": False, "leave_out_confirmed": False}
 
 
 def test_a_narrow_encoder_and_a_small_image_size_can_be_chosen(qtbot):
@@ -121,6 +121,30 @@ def test_the_recipe_reaches_the_training_config():
     base = {"method": "byol", "epochs": 1, "batch_size": 8, "lr": None, "device": "cpu"}
     assert TrainConfig.from_dict(train_config_values({**base, "augment_recipe": ""})).augment_recipe == "byol"
     assert TrainConfig.from_dict(train_config_values({**base, "augment_recipe": "aug+"})).augment_recipe == "aug+"
+
+
+def test_the_thread_count_is_a_field_checked_against_the_cores_and_recorded_with_the_run(qtbot, monkeypatch):
+    """A run's figures depend on its thread count (the demo's 1- and 2-thread runs differ) and a shared machine wants
+    fewer: the form had no field for it, every training took all cores but one (session 31's list)."""
+    import naviewer.gui.train_dialog as td
+    from naviewer.gui.training import train_config_values
+
+    monkeypatch.setattr(td.os, "cpu_count", lambda: 4)
+    dialog = TrainDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.threads.text() == "" and "all cores but one" in dialog.threads.placeholderText()
+    for bad in ("0", "5", "two"):
+        dialog.threads.setText(bad)
+        assert not dialog.ok_button.isEnabled() and "Threads" in dialog.error_label.text()
+        assert "4 cores" in dialog.errors["threads"] and dialog.threads.property("invalid")
+    dialog.threads.setText("2")
+    assert dialog.ok_button.isEnabled() and dialog.settings()["threads"] == 2
+    assert train_config_values(dialog.settings())["num_threads"] == 2
+    dialog.threads.setText("")
+    assert dialog.settings()["threads"] is None and "num_threads" not in train_config_values(dialog.settings())
+    again = TrainDialog(initial={"threads": 3})  # the last training's settings, as the window passes them
+    qtbot.addWidget(again)
+    assert again.threads.text() == "3"
 
 
 def test_the_forms_rows_stay_put_when_the_cpu_warning_goes(qtbot):

@@ -281,8 +281,16 @@ class TrainDialog(QDialog):
         form.addRow("Encoder", self.arch)
         form.addRow("Width", self.width_box)
         form.addRow(f"Image size (px; images {int(native_size)})" if native_size else "Image size (px)", self.image_size)
-        form.addRow("Device", self.device)
-        form.addRow("Threads", self.threads)
+        # threads beside the device, not a row of their own: the form stays as tall as before on a 720 px screen
+        device_row = QHBoxLayout()
+        device_row.setContentsMargins(0, 0, 0, 0)
+        device_row.addWidget(self.device, 3)
+        threads_label = QLabel("Threads")
+        threads_label.setBuddy(self.threads)
+        threads_label.setToolTip(self.threads.toolTip())
+        device_row.addWidget(threads_label)
+        device_row.addWidget(self.threads, 2)
+        form.addRow("Device", device_row)
         # DIFT in the loop, as the demo and naviewer run --dift do: the window could only train without it (a
         # newcomer with their own data, session 22); only with a workspace (its anchors, its detection passes)
         self.dift = QCheckBox("DIFT in the loop (stops for your review)")

@@ -195,8 +195,15 @@ def is_naviewer_checkpoint(obj: Any) -> bool:
 
 
 def _kind(value: Any) -> str:
+    """What a field holds, in words: "NoneType None" read as Python's, not the file's (a GUI probe, session 33)."""
+    if value is None:
+        return "nothing (the field is missing or empty)"
     text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    text = text if len(text) <= 40 else text[:37] + "..."
+    kinds = {bool: "true/false", int: "the number", float: "the number", str: "the text", list: "a list",
+             tuple: "a list", dict: "a table"}
+    kind = next((word for cls, word in kinds.items() if type(value) is cls), f"a {type(value).__name__}")
+    return f"{kind} {text}"
 
 
 def check_naviewer_checkpoint(obj: Mapping[str, Any], path: "str | os.PathLike[str] | None" = None,

@@ -656,8 +656,8 @@ def check_out_dir(ws: "Workspace", out: Path) -> None:
         return (path == folder or folder in path.parents) or real == real_folder or real_folder in real.parents
 
     if inside(target, workspace) and not (inside(target, exports) and target != exports):
-        raise NaviewerError("the export would go into the workspace itself: choose a folder outside it, or leave "
-                            "--out out (WORKSPACE/exports/<time>)", out)
+        raise NaviewerError("the export would go into the workspace itself: choose a folder outside it, or a new "
+                            "folder under WORKSPACE/exports (where an export goes when no folder is given)", out)
     from naviewer.workspace.workspace import dataset_folders
 
     for root in dataset_folders(ws.dataset_record() or {}):

@@ -168,8 +168,9 @@ def test_code_in_a_checkpoint_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"method": "simclr"}, "'method' should be a table"),
-    ({"method": {"method": 3}}, "'method.method' should be a method name"),
+    ({"method": "simclr"}, "'method' should be a table .*, found the text 'simclr'"),
+    ({"method": None}, "'method' should be a table .*, found nothing \\(the field is missing or empty\\)"),
+    ({"method": {"method": 3}}, "'method.method' should be a method name, found the number 3"),
     ({"config": "x"}, "'config' should be a table"),
     ({"config": {"image_size": -4}}, "'config.image_size' should be a size"),
     ({"model": {"backbone.conv1.weight": [1, 2]}}, "'model' should hold only named tensors"),

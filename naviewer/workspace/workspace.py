@@ -545,6 +545,13 @@ def _check_consistency(path: Path, config: dict[str, Any], store: WorkspaceStore
                 "or -1 for unlabeled)",
                 path / STORE_NAME,
             )
+    if count and "dataset" not in config and "classes" in config:
+        # the section deleted by hand: the workspace opened and every later step (the analyst, Train, Detect) failed
+        # one by one with "this workspace has no dataset" (a GUI probe, session 33); a store made without a dataset
+        # (the benches') has no [classes] either
+        raise NaviewerError(f"[dataset] is missing, but the database holds {count:,} samples: was workspace.toml "
+                            "edited? Put the section back (naviewer writes it with the dataset's path and kind)",
+                            path / CONFIG_NAME)
 
 
 def absolute_dataset_record(section: Any, workspace: Path) -> dict[str, Any]:

@@ -91,6 +91,9 @@ WORKSPACE_CASES = [
     ("toml-class-names-ints", _toml(lambda c: c["classes"].update(names=[0, 1])), ["list of strings"]),
     # deleted: it opened, and export wrote an empty classes.txt with status 0 (a bad-input probe, session 27)
     ("toml-classes-deleted", _toml(lambda c: c.pop("classes")), ["[classes] is missing"]),
+    # deleted: it opened, and the analyst, Train and Detect each failed with "this workspace has no dataset" (a GUI
+    # probe, session 33)
+    ("toml-dataset-deleted", _toml(lambda c: c.pop("dataset")), ["[dataset] is missing", "holds 8 samples"]),
     ("toml-settings-list", _toml(lambda c: c.update(settings=[1, 2])), ["[settings] must be a table"]),
     ("toml-dataset-string", _toml(lambda c: c.update(dataset="demo")), ["[dataset] must be a table"]),
     # named no file ("unknown dataset kind 'nonsense' in description"; a sweep, session 17)

@@ -2086,6 +2086,9 @@ class MainWindow(QMainWindow):
         dialog = TriggerAsrDialog(self, checkpoint=suspect or self._workspace_encoder(),
                                   class_names=self._class_names(path),
                                   image_size=self.state.workspace_summary.get("native_size"), choices=choices)
+        last = getattr(self, "_last_trigger_asr", None)
+        if last is not None and last[0] == path:  # this workspace's last measurement: its form again
+            dialog.set_values(last[1])
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.start_trigger_asr(path, dialog.values()))
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
@@ -2094,6 +2097,8 @@ class MainWindow(QMainWindow):
 
     def start_trigger_asr(self, path: Path, values: dict[str, Any]) -> Optional[Job]:
         from naviewer.workflows.trigger_asr import asr_words, measure_trigger_asr
+
+        self._last_trigger_asr = (path, dict(values))  # the dialog opens on them again (a failure lost the form)
 
         def done(job: Job) -> None:
             words = asr_words(job.result or {})

@@ -58,6 +58,7 @@ class TriggerAsrDialog(QDialog):
         self._choices = {str(path): what for path, what in choices}
         self.checkpoint.textChanged.connect(lambda text: self.checkpoint_words.setText(self._choices.get(text.strip(), "")))
         self.checkpoint_words.setText(self._choices.get(self.checkpoint.text().strip(), ""))
+        self._trigger_problem: Optional[str] = None
         self.trigger = QLineEdit()
         self.trigger.setPlaceholderText("an image of the trigger (PNG), e.g. cut from a suspect image")
         self.trigger.textChanged.connect(self._trigger_changed)
@@ -117,10 +118,15 @@ class TriggerAsrDialog(QDialog):
         return row
 
     def _trigger_changed(self, text: str) -> None:
+        self._trigger_problem = None
         if text and Path(text).is_file():
-            from naviewer.workflows.trigger_asr import default_trigger_size
+            from naviewer.workflows.trigger_asr import default_trigger_size, trigger_problem
 
-            self.size.setValue(default_trigger_size(text, self.image_size))
+            # said here, the Measure button waiting: a bomb's header raised an unexpected-error box, a text file
+            # closed the dialog and its filled form with it (a GUI probe, session 33)
+            self._trigger_problem = trigger_problem(text)
+            if self._trigger_problem is None:
+                self.size.setValue(default_trigger_size(text, self.image_size))
 
     def problems(self) -> list[str]:
         """What stops the measurement, in words (the Measure button waits for none)."""
@@ -132,6 +138,8 @@ class TriggerAsrDialog(QDialog):
                 out.append(f"choose {what}")
             elif not (Path(text).is_dir() if folder else Path(text).is_file()):
                 out.append(f"{what} is not {'a folder' if folder else 'a file'}: {text}")
+        if self._trigger_problem and self.trigger.text().strip():
+            out.append(f"the trigger image cannot be read: {self._trigger_problem}")
         if self.target.count() == 0:
             out.append("the workspace has no classes: the ASR needs labelled images")
         return out
@@ -141,6 +149,21 @@ class TriggerAsrDialog(QDialog):
         self.error.setText("; ".join(problems[:1]) if any(e.text() for e in (self.checkpoint, self.trigger, self.test))
                            else "")
         self.ok.setEnabled(not problems)
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """The form as :meth:`values` left it (the window passes the last measurement's, so a failed one, e.g. a test
+        folder of other classes, is mended without typing every field again: a GUI probe, session 33)."""
+        if values.get("checkpoint"):
+            self.checkpoint.setText(str(values["checkpoint"]))
+        if values.get("trigger"):
+            self.trigger.setText(str(values["trigger"]))
+        if values.get("trigger_size"):
+            self.size.setValue(int(values["trigger_size"]))
+        index = self.target.findData(values.get("target"))
+        if index >= 0:
+            self.target.setCurrentIndex(index)
+        if values.get("test_dataset"):
+            self.test.setText(str(values["test_dataset"]))
 
     def values(self) -> dict[str, Any]:
         return {"checkpoint": Path(self.checkpoint.text().strip()), "trigger": Path(self.trigger.text().strip()),

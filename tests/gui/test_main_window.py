@@ -816,3 +816,26 @@ def test_run_menu_measures_a_trigger_of_the_users_own(qtbot, window, tmp_path, m
     qtbot.waitUntil(lambda: bool(said), timeout=10000)
     assert calls[0]["trigger"] == trigger and calls[0]["trigger_size"] == 6 and calls[0]["test_dataset"] == tmp_path
     assert said[0][0] == "Trigger ASR" and said[0][1].startswith("ASR 62.0 %") and "At or above the 50 % half" in said[0][1]
+    # opened again on the same workspace, the form is the last measurement's (a failure lost it: a GUI probe)
+    again = window.trigger_asr_dialog()
+    assert again.values() == calls[0] | {"checkpoint": checkpoint}
+    # a trigger file that is no image, or a decompression bomb's header, is said in the form, Measure waiting: the
+    # bomb raised an unexpected-error box from Pillow (session 33)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    again.trigger.setText(str(text))
+    assert not again.ok.isEnabled() and "the trigger image cannot be read" in again.error.text()
+    assert str(text) in again.error.text()
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    bomb = tmp_path / "bomb.png"  # a header declaring 10^10 pixels
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    again.trigger.setText(str(bomb))
+    assert not again.ok.isEnabled() and "pixels" in again.error.text() and str(bomb) in again.error.text()
+    again.trigger.setText(str(trigger))
+    assert again.ok.isEnabled()

@@ -92,13 +92,14 @@ def ascii_escape(text: str) -> str:
 
 
 def class_numbering_problem(theirs: "list[str] | tuple[str, ...]", ours: "list[str] | tuple[str, ...]",
-                            their_role: str, our_role: str) -> "str | None":
+                            their_role: str, our_role: str, more_allowed: bool = True) -> "str | None":
     """Why two labelled sets number their classes differently, or None when they agree.
 
     Numeric names are compared as numbers ("01" is "1"): class folders 0..10 sort as text (0, 1, 10, 2, ...). A
     name that is only its label's number (a file list without classes.txt) matches any name. Used wherever two
     sets must share labels: trusted anchors, evaluation and kNN test sets (a reversed classes.txt gave a kNN
-    accuracy of 0 % with exit 0)."""
+    accuracy of 0 % with exit 0). ``more_allowed=False``: classes beyond ``ours`` are a problem too (a trigger's ASR,
+    trusted anchors); a kNN test set may have them (the caller warns)."""
     theirs, ours = [str(n) for n in theirs], [str(n) for n in ours]
     for label in range(min(len(theirs), len(ours))):
         a, b = theirs[label], ours[label]
@@ -110,14 +111,21 @@ def class_numbering_problem(theirs: "list[str] | tuple[str, ...]", ours: "list[s
             return (f"class {label} is {a!r} in the {their_role} but {b!r} in the {our_role}: number the classes the "
                     "same way (class folders are numbered in their names' text order: 0, 1, 10, 2, ...; a file "
                     "list with a classes.txt sets the order)")
+    if not more_allowed and len(theirs) > len(ours):
+        # a 10-class test set on a 2-class workspace passed (numeric names match any name) and gave a meaningless
+        # ASR; an anchor list labelled 57 said only that no class had an anchor (a GUI probe, session 33)
+        extra = theirs[len(ours)]
+        return (f"the {their_role} has {len(theirs)} classes but the {our_role} {len(ours)} (labels "
+                f"0..{len(ours) - 1}): its class {len(ours)} ({extra!r}) and any after it match none; keep to those "
+                f"{len(ours)} classes")
     return None
 
 
 def check_class_numbering(theirs: "list[str] | tuple[str, ...]", ours: "list[str] | tuple[str, ...]",
-                          their_role: str, our_role: str, where: Any) -> None:
+                          their_role: str, our_role: str, where: Any, more_allowed: bool = True) -> None:
     """:func:`class_numbering_problem` as a NaviewerError naming ``where``."""
     from naviewer.errors import NaviewerError
 
-    problem = class_numbering_problem(list(theirs), list(ours), their_role, our_role)
+    problem = class_numbering_problem(list(theirs), list(ours), their_role, our_role, more_allowed)
     if problem:
         raise NaviewerError(problem, where)

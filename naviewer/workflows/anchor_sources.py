@@ -227,6 +227,14 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
                             f"the workspace's are {', '.join(ours[:6])}{', ...' if len(ours) > 6 else ''} "
                             f"({len(ours)}): they are not the same classes; give a trusted set of the workspace's "
                             "classes (a folder per class, or a list with a classes.txt beside it)", where)
+    labelled = ext_labels[ext_labels >= 0]
+    if labelled.size and not np.isin(labelled, data_classes).any():
+        # every image labelled 57 in a 10-class workspace: "anchors: no class has a clean sample to use as an
+        # anchor", neither the file nor the label named (a GUI probe, session 33)
+        names = ", ".join(map(str, class_names or ())) or "?"
+        raise NaviewerError(f"none of the trusted set's {labelled.size:,} labelled images carries a class of the "
+                            f"workspace: their label(s) {', '.join(map(str, unknown[:10].tolist()))}, the workspace's "
+                            f"classes 0-{len(class_names or ()) - 1} ({names})", where)
     chosen = draw_anchors(ext_labels, per_class, seed, classes=[int(c) for c in data_classes])
     # decoded now, before anything is recorded: a truncated image used to be found only when DIFT read the anchors,
     # after [anchors] had been replaced (the old anchors lost, every later detect failing) or a workspace made

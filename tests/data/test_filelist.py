@@ -172,6 +172,10 @@ def test_two_sets_that_number_their_classes_differently_are_named():
                                                                                      "test set", "training set")
     assert "class 2 is '10'" in class_numbering_problem([str(c) for c in sorted(range(11), key=str)],
                                                         [str(c) for c in range(11)], "a", "b")
+    # more classes than ours: allowed for a kNN test set (its caller warns), a problem where no label may go beyond
+    assert class_numbering_problem([str(c) for c in range(10)], ["cat", "dog"], "test set", "workspace") is None
+    assert "the test set has 10 classes but the workspace 2" in class_numbering_problem(
+        [str(c) for c in range(10)], ["cat", "dog"], "test set", "workspace", more_allowed=False)
 
 
 def test_a_label_left_off_some_lines_of_a_labelled_list_is_said(tmp_path: Path, pngs) -> None:

@@ -241,6 +241,14 @@ def test_a_trusted_label_that_is_no_class_of_the_workspace_is_named(plain_ws, ti
     with pytest.raises(NaviewerError, match=r"no anchor for class 3.*carry label\(s\) 7, which are not classes of the "
                                             r"workspace \(0-3"):
         set_workspace_anchors(plain_ws, str(root / "label7-s30.txt"), per_class=2)
+    # every image labelled 57: "anchors: no class has a clean sample to use as an anchor" named neither the file nor
+    # the label (a GUI probe, session 33)
+    lines = [f"{path.relative_to(root)} 57" for path in sorted(tiny_data[1].rglob("*.png"))[:3]]
+    (root / "label57-s33.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(NaviewerError, match=r"none of the trusted set's 3 labelled images carries a class of the "
+                                            r"workspace: their label\(s\) 57, the workspace's classes 0-3") as info:
+        set_workspace_anchors(plain_ws, str(root / "label57-s33.txt"), per_class=2)
+    assert "label57-s33.txt" in str(info.value)
 
 
 def test_a_trusted_set_of_numbered_classes_is_not_taken_for_a_workspace_of_named_ones(plain_ws, tiny_data):

@@ -1160,6 +1160,8 @@ class MainWindow(QMainWindow):
         """Open ``path`` in a job; ``announce``: said in the status bar once it is open; ``remember``: the folder
         becomes the workspace dialogs' start once it has opened (never one refused)."""
         path = Path(path).expanduser().absolute()
+        if self._training_holds_the_window(path, "open"):
+            return None
 
         def done(job: Job) -> None:
             if remember:
@@ -1170,6 +1172,21 @@ class MainWindow(QMainWindow):
 
         return self.start_job(lambda ctx: tasks.workspace_summary(path, ctx), f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
+
+    def _training_holds_the_window(self, path: Path, verb: str) -> bool:
+        """Whether a running training keeps ``path`` (another workspace) from being opened, said in a box: opened
+        anyway, the Overview showed the first workspace's run as the new one's and Pause / Cancel acted on it (a GUI
+        probe, session 33). The training's own workspace opens again as before (a job's end reopens it)."""
+        job = self.training_job
+        current = self.workspace_path
+        if job is None or not job.running or (current is not None and Path(current).absolute() == Path(path).absolute()):
+            return False
+        where = f"on {Path(current).name}" if current is not None else "on the open dataset"
+        self.inform("A training is running",
+                    f"'{job.name}' is running {where}: pause or cancel it first (Run ▸ Cancel checkpoints it), or let "
+                    f"it end, then {verb} {Path(path).name}. The window follows one workspace at a time.",
+                    QMessageBox.Icon.Warning)
+        return True
 
     def new_workspace(self, path: os.PathLike | str, dataset: Optional[os.PathLike | str] = None, *,
                       anchors_per_class: int = 10, seed: int = 0,
@@ -1184,6 +1201,8 @@ class MainWindow(QMainWindow):
         the CLI would have recorded. ``attack`` crafts that attack into the (clean) dataset, its ASR
         measured with ``test_protocol``."""
         path = Path(path).expanduser().absolute()
+        if self._training_holds_the_window(path, "create"):
+            return None
         from naviewer.data.sources import is_builtin
 
         if dataset is not None and is_builtin(str(dataset)):
@@ -1340,6 +1359,8 @@ class MainWindow(QMainWindow):
 
     def open_dataset(self, path: os.PathLike | str) -> Optional[Job]:
         path = Path(path).expanduser().absolute()
+        if self._training_holds_the_window(path, "open"):
+            return None
 
         def done(job: Job) -> None:  # (its warnings are the job's: logged as they come, shown in a box at the end)
             self.state.set_dataset(path, job.result)

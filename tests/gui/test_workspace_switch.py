@@ -59,6 +59,30 @@ def test_a_finished_training_of_the_old_workspace_leaves_the_monitor_too(qtbot, 
     assert window.monitor.follower is None
 
 
+def test_another_workspace_is_not_opened_or_created_under_a_running_training(qtbot, window, tmp_path, monkeypatch):
+    """Opened anyway, the Overview showed the first workspace's run as the new one's and Pause / Cancel acted on it
+    (a GUI probe, session 33): it is said, and nothing opens; the training's own workspace still reopens."""
+    import threading
+
+    a = _folder_workspace(tmp_path / "a")
+    window.state.set_workspace(a, {"samples": 3, "runs": []})
+    said = []
+    monkeypatch.setattr(window, "inform", lambda title, text, *args, **kwargs: said.append((title, text)))
+    release = threading.Event()
+    job = window.start_job(lambda ctx: release.wait(10) and {}, "Train simclr", kind="training")
+    window.state.set_training(job)
+    try:
+        assert window.open_workspace(tmp_path / "b") is None
+        assert said and said[-1][0] == "A training is running" and f"'Train simclr' is running on {a.name}" in said[-1][1]
+        assert window.new_workspace(tmp_path / "c", dataset=tmp_path) is None and not (tmp_path / "c").exists()
+        again = window.open_workspace(a)  # its own workspace: opened again as a job's end does
+        assert again is not None
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not job.running, timeout=10000)
+    assert window.workspace_path == a
+
+
 def test_a_workspace_follows_the_run_of_the_pass_under_review_not_its_newest_run(qtbot, window, tmp_path):
     """A matrix cell's workspace: the training run "r" holds the reviewed DIFT pass, then post-hoc passes
     with no run, and an evaluation retrain ("oracle") is the newest run directory."""

@@ -300,6 +300,7 @@ class AnalystDock:
             window.state.log(f"analyst: {said}")
             window.statusBar().showMessage(said, 20000)
             self.panel.gallery.show_notice(said + ".", standing="read-only")
+            self.panel.set_read_only(True)
         from naviewer.gui.analyst.common import SessionBridge
 
         SessionBridge.of(self.panel.session).image_failed.connect(

@@ -345,9 +345,11 @@ class ClusterListWidget(QWidget):
     def _update_buttons(self) -> None:
         """The cluster buttons act on the selected cluster: disabled, with a tooltip that says so, without one."""
         selected = self.selected_cluster() is not None
+        read_only = getattr(self, "read_only", False)
         for state, button in self.buttons.items():
-            button.setEnabled(selected)
-            button.setToolTip(f"mark every member of the selected cluster {state} (one undo step)" if selected
+            button.setEnabled(selected and not read_only)
+            button.setToolTip("the workspace is open read-only: no decision can be recorded" if read_only else
+                              f"mark every member of the selected cluster {state} (one undo step)" if selected
                               else "select a cluster in the table first")
         hint = self.CHOOSE_HINT if self.table.rowCount() and not selected else ""
         self.summary.setText(self._summary_text + hint)

@@ -636,6 +636,8 @@ class GalleryWidget(QWidget):
         self._fit_timer.setInterval(0)
         self._fit_timer.timeout.connect(self._fit_column)
         self.session = session
+        #: the workspace is open read-only: the decision buttons stay grey (the keys say why when pressed)
+        self.read_only = False
         self.bridge = SessionBridge.of(session)
         self.cache = ThumbnailCache(session, tile - 10)
         self.model = GalleryModel(session, self)
@@ -1036,7 +1038,7 @@ class GalleryWidget(QWidget):
         highlighted = self.selected_ids()
         actionable = bool(len(highlighted)) or (self.focused_id() is not None and self.elsewhere_id() is None)
         for state in ("confirmed", "rejected", "later"):
-            self.buttons[state].setEnabled(actionable)
+            self.buttons[state].setEnabled(actionable and not self.read_only)
         tip = ""
         elsewhere_keys = self.keyboard_elsewhere()
         if elsewhere_keys is not None:
@@ -1276,7 +1278,7 @@ class GalleryWidget(QWidget):
     def _update_undo(self) -> None:
         """Undo is enabled only when this reviewer has a decision left to undo."""
         can = self.session.can_undo()
-        self.buttons["undo"].setEnabled(can)
+        self.buttons["undo"].setEnabled(can and not self.read_only)
         self.buttons["undo"].setToolTip(self._undo_tip() if can else
                                         "nothing of yours to undo yet: decide a sample first (C, R or L)")
 

@@ -286,7 +286,7 @@ class SampleInspector(QWidget):
     def show_sample(self, sid: Optional[int]) -> None:
         self.sample = sid
         self._update_selection_note()
-        enabled = sid is not None
+        enabled = sid is not None and not getattr(self, "read_only", False)
         for button in self.buttons.values():
             button.setEnabled(enabled)
         if sid is None:

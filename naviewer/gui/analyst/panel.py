@@ -469,6 +469,20 @@ class AnalystPanel(QWidget):
         if holder.verticalScrollBar().maximum() > 0 or holder.horizontalScrollBar().maximum() > 0:
             holder.ensureWidgetVisible(now, 8, 8)
 
+    def set_read_only(self, on: bool = True) -> None:
+        """The workspace is open read-only: the decision buttons of the gallery, the inspector and the cluster table
+        grey, saying why (they stayed live and each press was refused: a GUI probe, session 33); the keys still
+        answer with the refusal."""
+        why = "the workspace is open read-only: no decision can be recorded"
+        self.gallery.read_only = self.inspector.read_only = self.clusters.read_only = bool(on)
+        self.gallery._update_target()
+        self.gallery._update_undo()
+        self.inspector.show_sample(self.inspector.sample)
+        self.clusters._update_buttons()
+        for button in (*(self.gallery.buttons[s] for s in ("confirmed", "rejected", "later", "undo")),
+                       *self.inspector.buttons.values()):
+            button.setToolTip(why if on else button.toolTip())
+
     def reset_sizes(self) -> None:
         """The map / gallery / inspector row and the tabs below at their first proportions again (View ▸ Reset
         layout), whatever the analyst dragged."""

@@ -308,3 +308,27 @@ def test_a_detector_that_does_not_cluster_says_its_one_group_is_no_cluster(qtbot
     clusters = ClusterListWidget(session)
     qtbot.addWidget(clusters)
     assert clusters.summary.text().startswith("1 cluster ·")
+
+
+def test_a_read_only_workspace_greys_the_decision_buttons_and_says_why(qtbot) -> None:
+    """Open read-only, Confirm / Reject / Later stayed live and each press was refused (a GUI probe, session 33)."""
+    import numpy as np
+
+    from naviewer.analysis.demo import make_demo_session
+    from naviewer.gui.analyst.panel import AnalystPanel
+
+    session = make_demo_session(200, 10, seed=3)
+    panel = AnalystPanel(session)
+    qtbot.addWidget(panel)
+    first = int(np.flatnonzero(session.flagged_mask)[0])
+    session.set_current(first, source=None)
+    panel.inspector.show_sample(first)
+    assert panel.inspector.buttons["confirmed"].isEnabled()
+    panel.set_read_only(True)
+    buttons = [panel.gallery.buttons[s] for s in ("confirmed", "rejected", "later", "undo")]
+    buttons += [*panel.inspector.buttons.values(), *panel.clusters.buttons.values()]
+    assert not any(b.isEnabled() for b in buttons)
+    assert all("open read-only" in b.toolTip() for b in buttons)
+    panel.inspector.show_sample(first)  # a new sample in the inspector does not bring them back
+    panel.clusters._update_buttons()
+    assert not any(b.isEnabled() for b in buttons)

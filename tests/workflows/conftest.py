@@ -14,6 +14,26 @@ from workflow_kit import PATCH, TINY_BACKBONE, attacked_workspace, dift_config, 
 _few_threads = pytest.fixture(autouse=True, name="_few_threads")(one_torch_thread)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _quick_patchsearch():
+    """PatchSearch's classifier at one member and 40 steps in the workflow tests (its quality is tests/defense's):
+    the trigger check runs it inside the demo recipe's trainings, and at 3 x 600 steps it made the matrix and
+    trigger-check tests 60-110 s each, a third of CI's time (session 33). Session-wide, so the module fixtures that
+    train (the matrix's) get it too."""
+    from dataclasses import dataclass
+
+    from naviewer.defense.detectors.patchsearch import PatchSearchDetector, PatchSearchSettings
+
+    @dataclass
+    class QuickSettings(PatchSearchSettings):
+        ensemble: int = 1
+        iterations: int = 40
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PatchSearchDetector, "Settings", QuickSettings)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> tuple[Path, Path]:
     """(train folder with 4 x 60 images, test folder with 4 x 15 images)."""

@@ -115,9 +115,10 @@ def class_numbering_problem(theirs: "list[str] | tuple[str, ...]", ours: "list[s
         # a 10-class test set on a 2-class workspace passed (numeric names match any name) and gave a meaningless
         # ASR; an anchor list labelled 57 said only that no class had an anchor (a GUI probe, session 33)
         extra = theirs[len(ours)]
-        return (f"the {their_role} has {len(theirs)} classes but the {our_role} {len(ours)} (labels "
-                f"0..{len(ours) - 1}): its class {len(ours)} ({extra!r}) and any after it match none; keep to those "
-                f"{len(ours)} classes")
+        shown = ", ".join(ours[:6]) + (", ..." if len(ours) > 6 else "")
+        return (f"the {their_role} has {len(theirs)} classes, {len(ours)} expected ({shown}): its class "
+                f"{len(ours)} ({extra!r}) and any after it are none of them; give a set of those classes only, "
+                "numbered the same way")
     return None
 
 

@@ -1164,6 +1164,8 @@ class MainWindow(QMainWindow):
             return None
 
         def done(job: Job) -> None:
+            if self._training_holds_the_window(path, "open"):  # a training started while it opened
+                return
             if remember:
                 remember_folder(self.settings, "workspace", str(path))
             self.state.set_workspace(path, job.result)
@@ -1179,13 +1181,14 @@ class MainWindow(QMainWindow):
         probe, session 33). The training's own workspace opens again as before (a job's end reopens it)."""
         job = self.training_job
         current = self.workspace_path
-        if job is None or not job.running or (current is not None and Path(current).absolute() == Path(path).absolute()):
+        if job is None or not job.running or (current is not None and os.path.realpath(current) == os.path.realpath(path)):
             return False
         where = f"on {Path(current).name}" if current is not None else "on the open dataset"
+        # (a paused training still holds the window: "pause it first" could not work; a review)
         self.inform("A training is running",
-                    f"'{job.name}' is running {where}: pause or cancel it first (Run ▸ Cancel checkpoints it), or let "
-                    f"it end, then {verb} {Path(path).name}. The window follows one workspace at a time.",
-                    QMessageBox.Icon.Warning)
+                    f"'{job.name}' is running {where}: cancel it first (Run ▸ Cancel checkpoints it; Run ▸ Resume "
+                    f"interrupted run goes on from there later), or let it end, then {verb} {Path(path).name}. The "
+                    "window follows one workspace at a time.", QMessageBox.Icon.Warning)
         return True
 
     def new_workspace(self, path: os.PathLike | str, dataset: Optional[os.PathLike | str] = None, *,
@@ -1223,6 +1226,8 @@ class MainWindow(QMainWindow):
             self.state.log(f"created workspace {path}: {result.get('samples', 0):,} samples; "
                       f"{result.get('anchors', 0)} anchors ({result.get('anchors_kind', 'labels')}, {trust}); "
                       f"test set for evaluation: {'yes' if result.get('test_set') else 'none'}{crafted}")
+            if self._training_holds_the_window(path, "open"):  # a training started while it was made: made, not opened
+                return
             self.state.set_workspace(path, result)
             if result.get("poisons_text"):  # "10 %" asked, 8.98 % recorded, unexplained (a newcomer)
                 self.state.log(f"crafted {result['poisons_text']}")
@@ -1363,6 +1368,8 @@ class MainWindow(QMainWindow):
             return None
 
         def done(job: Job) -> None:  # (its warnings are the job's: logged as they come, shown in a box at the end)
+            if self._training_holds_the_window(path, "open"):  # a training started while it opened
+                return
             self.state.set_dataset(path, job.result)
 
         return self.start_job(lambda ctx: tasks.dataset_summary(path, ctx), f"Open dataset {path.name}",

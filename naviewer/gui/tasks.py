@@ -154,7 +154,9 @@ def resume_run(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
 
     _import_engine()
     with Workspace.open(path) as ws:
-        done = resume_stopped_run(ws, run, ctx=ctx, config_overrides={"num_threads": training_threads()})
+        # the run's own thread count where it recorded one (the same flags as a run never stopped need it; the
+        # worker's all-cores-but-one stands in otherwise)
+        done = resume_stopped_run(ws, run, ctx=ctx)
         from naviewer.workflows.leave_out import samples_left_out
 
         left = samples_left_out(ws, done.run, plain_only=True)  # a leave-out training: read like a fresh one
@@ -182,7 +184,9 @@ def measure_floor(path: Path, ctx: JobContext) -> dict[str, Any]:
     _import_engine()
     with Workspace.open(path) as ws:
         config, run = floor_recipe(ws)
-        return train_floor(ws, dataclasses.replace(config, num_threads=training_threads()), ctx, run=run)
+        # the compared run's threads where it recorded them: the same seed on other threads is another encoder
+        return train_floor(ws, dataclasses.replace(config, num_threads=config.num_threads or training_threads()), ctx,
+                           run=run)
 
 
 def last_training_settings(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -198,6 +202,9 @@ def last_training_settings(runs: list[dict[str, Any]]) -> dict[str, Any]:
     backbone = train.get("backbone")
     if isinstance(backbone, dict):
         out.update({key: backbone[key] for key in ("arch", "width") if key in backbone})
+    if isinstance(train.get("num_threads"), int) and not isinstance(train.get("num_threads"), bool) \
+            and train["num_threads"] > 0:  # the Threads field, where the run recorded one
+        out["threads"] = int(train["num_threads"])
     return out
 
 

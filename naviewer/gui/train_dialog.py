@@ -67,7 +67,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: ``augment_recipe`` "" is the method's own paper recipe (TrainConfig resolves it)
 DEFAULTS: dict[str, Any] = {"method": "simclr", "augment_recipe": "", "epochs": 100, "batch_size": 256, "lr": None,
                             "device": "auto", "arch": DEFAULT_BACKBONE["arch"], "width": DEFAULT_BACKBONE["width"],
-                            "image_size": DEFAULT_IMAGE_SIZE}
+                            "image_size": DEFAULT_IMAGE_SIZE, "threads": None}  # threads None: all cores but one
 #: a first training on a machine without a GPU starts from these instead: ResNet-18 width 64 at batch 256 took minutes
 #: a step on a 2-core CPU and every newcomer (sessions 21-27) had to find Width and Batch size first. ResNet-10 width
 #: 16 at batch 128 is the recipe that formed a backdoor on the CIFAR subset here (results.md, session 26)

@@ -174,7 +174,7 @@ def test_two_sets_that_number_their_classes_differently_are_named():
                                                         [str(c) for c in range(11)], "a", "b")
     # more classes than ours: allowed for a kNN test set (its caller warns), a problem where no label may go beyond
     assert class_numbering_problem([str(c) for c in range(10)], ["cat", "dog"], "test set", "workspace") is None
-    assert "the test set has 10 classes but the workspace 2" in class_numbering_problem(
+    assert "the test set has 10 classes, 2 expected (cat, dog): its class 2 ('2')" in class_numbering_problem(
         [str(c) for c in range(10)], ["cat", "dog"], "test set", "workspace", more_allowed=False)
 
 

@@ -400,6 +400,10 @@ def test_the_dialog_starts_from_the_workspaces_last_training(qtbot, window):
     assert settings == {"method": "simclr", "epochs": 50, "batch_size": 128, "lr": None, "augment_recipe": "aug+",
                         "image_size": 16, "arch": "resnet10", "width": 16}
     assert last_training_settings([{"name": "p", "config": {}}]) == {}
+    # the Threads field comes back from a run that recorded its thread count (a review, session 33)
+    runs[2]["config"]["train"]["num_threads"] = 2
+    assert last_training_settings(runs)["threads"] == 2
+    del runs[2]["config"]["train"]["num_threads"]
     window.state.workspace_summary = {"train_settings": settings}
     window.training_job_factory = lambda _settings, _window: (None, None)  # (nothing is open: no real training)
     dialog = window.train_dialog()

@@ -551,9 +551,13 @@ class GalleryView(QAbstractItemView):
 
     def wheelEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # as image browsers do: Ctrl+wheel sizes tiles
-            steps = event.angleDelta().y() // 120
+            # a touchpad sends small deltas: summed to whole notches of 120 (floor division made -15 a notch down
+            # and +15 none, so a flick shrank the tiles to the least and none grew them; a review)
+            self._wheel = getattr(self, "_wheel", 0) + int(event.angleDelta().y())
+            steps = int(self._wheel / 120)  # toward zero, either way
             if steps:
-                self.zoom(int(steps))
+                self._wheel -= steps * 120
+                self.zoom(steps)
             event.accept()
             return
         super().wheelEvent(event)

@@ -421,6 +421,19 @@ def test_tiles_shrink_to_show_two_rows_on_a_short_gallery_and_the_analysts_size_
                         False)
     view.wheelEvent(wheel)
     assert view.tile == chosen + view.TILE_STEP
+
+    def touchpad(delta: int) -> None:  # a touchpad's small deltas add up to notches, up as down
+        view.wheelEvent(QWheelEvent(centre, QPointF(0, 0), QPoint(0, 0), QPoint(0, delta), Qt.MouseButton.NoButton,
+                                    Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+    for _ in range(7):
+        touchpad(-15)
+    assert view.tile == chosen + view.TILE_STEP  # 105 of 120: not a notch yet
+    touchpad(-15)
+    assert view.tile == chosen
+    for _ in range(8):
+        touchpad(15)
+    assert view.tile == chosen + view.TILE_STEP
     view.set_tile(10_000)
     assert view.tile == view.TILE_MAX
     press("Ctrl+0")

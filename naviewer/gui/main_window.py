@@ -1014,6 +1014,9 @@ class MainWindow(QMainWindow):
         return Path(path) if path else None
 
     def open_workspace_dialog(self) -> None:
+        # said before the folder chooser, not after a folder was picked (a newcomer, session 33)
+        if self._training_holds_the_window(Path(os.sep), "open", "another workspace"):
+            return
         # remembered once it opened: a folder refused as a workspace became the next demo's home (a newcomer, session 29)
         path = self._ask_directory("Open workspace", remember=False)
         if path:
@@ -1025,6 +1028,8 @@ class MainWindow(QMainWindow):
         test-time protocol; accepting it runs :meth:`new_workspace`. Not modal; returns the dialog."""
         from naviewer.gui.new_workspace_dialog import NewWorkspaceDialog
 
+        if self._training_holds_the_window(Path(os.sep), "create", "a new workspace"):  # before its form is filled
+            return None
         dialog = NewWorkspaceDialog(self, dataset=self.dataset_path)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
@@ -1175,7 +1180,7 @@ class MainWindow(QMainWindow):
         return self.start_job(lambda ctx: tasks.workspace_summary(path, ctx), f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
-    def _training_holds_the_window(self, path: Path, verb: str) -> bool:
+    def _training_holds_the_window(self, path: Path, verb: str, what: str = "") -> bool:
         """Whether a running training keeps ``path`` (another workspace) from being opened, said in a box: opened
         anyway, the Overview showed the first workspace's run as the new one's and Pause / Cancel acted on it (a GUI
         probe, session 33). The training's own workspace opens again as before (a job's end reopens it)."""
@@ -1187,7 +1192,7 @@ class MainWindow(QMainWindow):
         # (a paused training still holds the window: "pause it first" could not work; a review)
         self.inform("A training is running",
                     f"'{job.name}' is running {where}: cancel it first (Run ▸ Cancel checkpoints it; Run ▸ Resume "
-                    f"interrupted run goes on from there later), or let it end, then {verb} {Path(path).name}. The "
+                    f"interrupted run goes on from there later), or let it end, then {verb} {what or Path(path).name}. The "
                     "window follows one workspace at a time.", QMessageBox.Icon.Warning)
         return True
 

@@ -266,7 +266,7 @@ class TrainDialog(QDialog):
         # a shared machine wants fewer; empty is all cores but one, as before (session 31's list)
         threads = values.get("threads")
         self.threads = QLineEdit("" if threads in (None, "") else str(threads))
-        self.threads.setPlaceholderText(f"{training_threads()} (all cores but one)")
+        self.threads.setPlaceholderText(f"auto ({training_threads()})")  # "(all cores but one)" was cut: the tooltip
         self.threads.setToolTip(f"CPU threads the training uses (1 to {os.cpu_count() or 1}); empty: all cores but "
                                 "one, so the window keeps a core. The same seed on another thread count trains a "
                                 "different encoder.")

@@ -119,6 +119,7 @@ class TriggerAsrDialog(QDialog):
 
     def _trigger_changed(self, text: str) -> None:
         self._trigger_problem = None
+        text = text.strip()  # (a path with trailing spaces skipped the check; a review)
         if text and Path(text).is_file():
             from naviewer.workflows.trigger_asr import default_trigger_size, trigger_problem
 
@@ -138,8 +139,8 @@ class TriggerAsrDialog(QDialog):
                 out.append(f"choose {what}")
             elif not (Path(text).is_dir() if folder else Path(text).is_file()):
                 out.append(f"{what} is not {'a folder' if folder else 'a file'}: {text}")
-        if self._trigger_problem and self.trigger.text().strip():
-            out.append(f"the trigger image cannot be read: {self._trigger_problem}")
+            elif edit is self.trigger and self._trigger_problem:  # in the fields' order: said before the test folder
+                out.append(f"the trigger image cannot be read: {self._trigger_problem}")
         if self.target.count() == 0:
             out.append("the workspace has no classes: the ASR needs labelled images")
         return out

@@ -824,7 +824,9 @@ def test_run_menu_measures_a_trigger_of_the_users_own(qtbot, window, tmp_path, m
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     again.trigger.setText(str(text))
+    again.test.setText("")  # said before the empty test folder: the fields' order (a newcomer, session 33)
     assert not again.ok.isEnabled() and "the trigger image cannot be read" in again.error.text()
+    again.test.setText(str(tmp_path))
     assert str(text) in again.error.text()
     import struct
     import zlib

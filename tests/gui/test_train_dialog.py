@@ -132,7 +132,8 @@ def test_the_thread_count_is_a_field_checked_against_the_cores_and_recorded_with
     monkeypatch.setattr(td.os, "cpu_count", lambda: 4)
     dialog = TrainDialog()
     qtbot.addWidget(dialog)
-    assert dialog.threads.text() == "" and "all cores but one" in dialog.threads.placeholderText()
+    assert dialog.threads.text() == "" and dialog.threads.placeholderText().startswith("auto (")
+    assert "all cores but one" in dialog.threads.toolTip()
     for bad in ("0", "5", "two"):
         dialog.threads.setText(bad)
         assert not dialog.ok_button.isEnabled() and "Threads" in dialog.error_label.text()

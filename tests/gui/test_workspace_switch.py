@@ -75,6 +75,10 @@ def test_another_workspace_is_not_opened_or_created_under_a_running_training(qtb
         assert window.open_workspace(tmp_path / "b") is None
         assert said and said[-1][0] == "A training is running" and f"'Train simclr' is running on {a.name}" in said[-1][1]
         assert window.new_workspace(tmp_path / "c", dataset=tmp_path) is None and not (tmp_path / "c").exists()
+        said.clear()  # File ▸ Open workspace… and New workspace… say it before their chooser and form
+        window.open_workspace_dialog()
+        assert said and "then open another workspace" in said[-1][1]
+        assert window.new_workspace_dialog() is None and "then create a new workspace" in said[-1][1]
         again = window.open_workspace(a)  # its own workspace: opened again as a job's end does
         assert again is not None
     finally:

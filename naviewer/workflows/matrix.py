@@ -433,6 +433,9 @@ def _train_kept(ws, removed: np.ndarray, train_config, name: str, evaluator: "_E
     from naviewer.data.store import ImageStore
     from naviewer.ssl.trainer import build_trainer
 
+    if (ws.path / "runs" / name).exists():  # a draw cut short before: begun again, as the floor draws are
+        shutil.rmtree(ws.path / "runs" / name)
+        shutil.rmtree(ws.checkpoint_dir(name), ignore_errors=True)
     store = ImageStore.from_dataset(SubsetDataset(ws.dataset(), np.flatnonzero(~removed)), ctx)
     trainer = build_trainer(train_config, store, ws.run_dir(name), checkpoint_dir=ws.checkpoint_dir(name))
     trainer.fit(ctx)

@@ -787,6 +787,8 @@ class GalleryWidget(QWidget):
         ))
 
         self.view.review_key.connect(self._on_review_key)
+        # a size chosen with the keys or the wheel: the filters' place beside or above the tiles is judged again
+        self.view.tile_changed.connect(lambda _tile: self.filters.isVisible() and self._place_filters())
         QApplication.instance().focusChanged.connect(self._on_focus_changed)  # the line says where the keys are
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentChanged.connect(self._on_view_current)

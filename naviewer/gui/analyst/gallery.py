@@ -62,6 +62,8 @@ FILTERS = {
     "all": "All samples",
     "selection": "Selection",
 }
+#: the decision buttons' tooltip while the workspace is open read-only
+READ_ONLY_TIP = "the workspace is open read-only: no decision can be recorded"
 HINT = ("<b>C</b> confirm · <b>R</b> reject · <b>L</b> later · <b>U</b> undo · <b>N</b> next · <b>Space</b> large view · "
         "<b>F</b> filters · <b>F1</b> every key")
 
@@ -1285,7 +1287,7 @@ class GalleryWidget(QWidget):
         """Undo is enabled only when this reviewer has a decision left to undo."""
         can = self.session.can_undo()
         self.buttons["undo"].setEnabled(can and not self.read_only)
-        self.buttons["undo"].setToolTip(self._undo_tip() if can else
+        self.buttons["undo"].setToolTip(READ_ONLY_TIP if self.read_only else self._undo_tip() if can else
                                         "nothing of yours to undo yet: decide a sample first (C, R or L)")
 
     def _undo_tip(self) -> str:

@@ -473,15 +473,22 @@ class AnalystPanel(QWidget):
         """The workspace is open read-only: the decision buttons of the gallery, the inspector and the cluster table
         grey, saying why (they stayed live and each press was refused: a GUI probe, session 33); the keys still
         answer with the refusal."""
-        why = "the workspace is open read-only: no decision can be recorded"
+        from naviewer.gui.analyst.gallery import READ_ONLY_TIP
+
         self.gallery.read_only = self.inspector.read_only = self.clusters.read_only = bool(on)
+        own = getattr(self, "_own_tips", None)
+        buttons = (*(self.gallery.buttons[s] for s in ("confirmed", "rejected", "later")),
+                   *self.inspector.buttons.values())
+        if on and own is None:  # their own tooltips, put back when the workspace can be written again
+            self._own_tips = own = [b.toolTip() for b in buttons]
+        for button, tip in zip(buttons, own or [b.toolTip() for b in buttons]):
+            button.setToolTip(READ_ONLY_TIP if on else tip)
+        if not on:
+            self._own_tips = None
         self.gallery._update_target()
         self.gallery._update_undo()
         self.inspector.show_sample(self.inspector.sample)
         self.clusters._update_buttons()
-        for button in (*(self.gallery.buttons[s] for s in ("confirmed", "rejected", "later", "undo")),
-                       *self.inspector.buttons.values()):
-            button.setToolTip(why if on else button.toolTip())
 
     def reset_sizes(self) -> None:
         """The map / gallery / inspector row and the tabs below at their first proportions again (View ▸ Reset

@@ -331,4 +331,10 @@ def test_a_read_only_workspace_greys_the_decision_buttons_and_says_why(qtbot) ->
     assert all("open read-only" in b.toolTip() for b in buttons)
     panel.inspector.show_sample(first)  # a new sample in the inspector does not bring them back
     panel.clusters._update_buttons()
+    panel.gallery._update_undo()  # nor the undo button's own refresh its tooltip
     assert not any(b.isEnabled() for b in buttons)
+    assert all("open read-only" in b.toolTip() for b in buttons)
+    confirm_tip = panel.gallery.buttons["confirmed"]
+    panel.set_read_only(False)  # writable again: their own tooltips and states back
+    assert panel.inspector.buttons["confirmed"].isEnabled() and "open read-only" not in confirm_tip.toolTip()
+    assert not any("open read-only" in b.toolTip() for b in buttons)

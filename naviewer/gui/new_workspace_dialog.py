@@ -282,6 +282,9 @@ class NewWorkspaceDialog(QDialog):
             edit.setText(chosen)
 
     def _attack_changed(self, _index: int = 0) -> None:
+        # the form's rows change here, so the buttons move anyway: the hints' kept room goes (kept, it pushed the
+        # dialog with an attack's rows past a 720 px screen)
+        self._hint_room = 0
         name = self.attack.currentData() or ""
         attacked = bool(name)
         for key, plain, with_attack in ANCHOR_CHOICES:
@@ -389,7 +392,13 @@ class NewWorkspaceDialog(QDialog):
         self.anchor_note.setText(note)
         self.anchor_note.setVisible(bool(note))
         self.error_label.setText("\n".join(errors.values()))
-        self.error_label.setVisible(bool(errors))
+        # the hints' room is kept once shown (empty when they go): the dialog, fixed to its content, shrank as the
+        # last hint went and Create moved up under the pointer, so a newcomer's click missed it (session 33)
+        if errors:
+            self._hint_room = max(getattr(self, "_hint_room", 0),
+                                  self.error_label.heightForWidth(max(1, self.error_label.width())))
+        self.error_label.setMinimumHeight(getattr(self, "_hint_room", 0) if not errors else 0)
+        self.error_label.setVisible(bool(errors) or getattr(self, "_hint_room", 0) > 0)
         self.ok_button.setEnabled(not errors)
 
     def _say_target(self) -> None:

@@ -237,3 +237,23 @@ def test_tab_goes_from_the_dataset_to_the_workspace_folder(qtbot, tmp_path):
     assert dialog.focusWidget() is dialog.folder
     qtbot.keyClicks(dialog.folder, str(tmp_path / "ws"))
     assert dialog.folder.text() == str(tmp_path / "ws")
+
+
+def test_create_stays_put_as_the_last_hint_goes(qtbot, tmp_path):
+    """Fixed to its content, the dialog shrank as the red hints went and Create moved up under the pointer: a
+    newcomer's click missed it (session 33)."""
+    from naviewer.gui.new_workspace_dialog import NewWorkspaceDialog
+
+    dialog = NewWorkspaceDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.error_label.text() and not dialog.ok_button.isEnabled()
+    before = dialog.ok_button.mapTo(dialog, dialog.ok_button.rect().topLeft())
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    dialog.dataset.setText(str(tmp_path / "data"))
+    dialog.folder.setText(str(tmp_path / "ws"))
+    qtbot.waitUntil(lambda: dialog.ok_button.isEnabled(), timeout=3000)
+    qtbot.wait(50)
+    assert dialog.error_label.text() == ""
+    assert dialog.ok_button.mapTo(dialog, dialog.ok_button.rect().topLeft()) == before

@@ -1015,7 +1015,7 @@ class MainWindow(QMainWindow):
 
     def open_workspace_dialog(self) -> None:
         # said before the folder chooser, not after a folder was picked (a newcomer, session 33)
-        if self._training_holds_the_window(Path(os.sep), "open", "another workspace"):
+        if self._training_holds_the_window(None, "open another workspace"):
             return
         # remembered once it opened: a folder refused as a workspace became the next demo's home (a newcomer, session 29)
         path = self._ask_directory("Open workspace", remember=False)
@@ -1028,7 +1028,7 @@ class MainWindow(QMainWindow):
         test-time protocol; accepting it runs :meth:`new_workspace`. Not modal; returns the dialog."""
         from naviewer.gui.new_workspace_dialog import NewWorkspaceDialog
 
-        if self._training_holds_the_window(Path(os.sep), "create", "a new workspace"):  # before its form is filled
+        if self._training_holds_the_window(None, "create a new workspace"):  # before its form is filled
             return None
         dialog = NewWorkspaceDialog(self, dataset=self.dataset_path)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -1165,11 +1165,11 @@ class MainWindow(QMainWindow):
         """Open ``path`` in a job; ``announce``: said in the status bar once it is open; ``remember``: the folder
         becomes the workspace dialogs' start once it has opened (never one refused)."""
         path = Path(path).expanduser().absolute()
-        if self._training_holds_the_window(path, "open"):
+        if self._training_holds_the_window(path, f"open {path.name}"):
             return None
 
         def done(job: Job) -> None:
-            if self._training_holds_the_window(path, "open"):  # a training started while it opened
+            if self._training_holds_the_window(path, f"open {path.name}"):  # a training started while it opened
                 return
             if remember:
                 remember_folder(self.settings, "workspace", str(path))
@@ -1180,19 +1180,21 @@ class MainWindow(QMainWindow):
         return self.start_job(lambda ctx: tasks.workspace_summary(path, ctx), f"Open workspace {path.name}",
                               resources=[f"workspace:{path}"], kind="workspace", on_success=done)
 
-    def _training_holds_the_window(self, path: Path, verb: str, what: str = "") -> bool:
-        """Whether a running training keeps ``path`` (another workspace) from being opened, said in a box: opened
-        anyway, the Overview showed the first workspace's run as the new one's and Pause / Cancel acted on it (a GUI
-        probe, session 33). The training's own workspace opens again as before (a job's end reopens it)."""
+    def _training_holds_the_window(self, path: Optional[Path], verb: str) -> bool:
+        """Whether a running training keeps ``path`` (another workspace or dataset; None: any other, before a chooser)
+        from being opened, said in a box ("... then ``verb`` NAME"): opened anyway, the Overview showed the first
+        workspace's run as the new one's and Pause / Cancel acted on it (a GUI probe, session 33). The training's
+        own workspace opens again as before (a job's end reopens it)."""
         job = self.training_job
         current = self.workspace_path
-        if job is None or not job.running or (current is not None and os.path.realpath(current) == os.path.realpath(path)):
+        if job is None or not job.running or (path is not None and current is not None
+                                              and os.path.realpath(current) == os.path.realpath(path)):
             return False
         where = f"on {Path(current).name}" if current is not None else "on the open dataset"
         # (a paused training still holds the window: "pause it first" could not work; a review)
         self.inform("A training is running",
                     f"'{job.name}' is running {where}: cancel it first (Run ▸ Cancel checkpoints it; Run ▸ Resume "
-                    f"interrupted run goes on from there later), or let it end, then {verb} {what or Path(path).name}. The "
+                    f"interrupted run goes on from there later), or let it end, then {verb}. The "
                     "window follows one workspace at a time.", QMessageBox.Icon.Warning)
         return True
 
@@ -1209,7 +1211,7 @@ class MainWindow(QMainWindow):
         the CLI would have recorded. ``attack`` crafts that attack into the (clean) dataset, its ASR
         measured with ``test_protocol``."""
         path = Path(path).expanduser().absolute()
-        if self._training_holds_the_window(path, "create"):
+        if self._training_holds_the_window(path, f"create {path.name}"):
             return None
         from naviewer.data.sources import is_builtin
 
@@ -1231,7 +1233,7 @@ class MainWindow(QMainWindow):
             self.state.log(f"created workspace {path}: {result.get('samples', 0):,} samples; "
                       f"{result.get('anchors', 0)} anchors ({result.get('anchors_kind', 'labels')}, {trust}); "
                       f"test set for evaluation: {'yes' if result.get('test_set') else 'none'}{crafted}")
-            if self._training_holds_the_window(path, "open"):  # a training started while it was made: made, not opened
+            if self._training_holds_the_window(path, f"open {path.name}"):  # a training started while it was made
                 return
             self.state.set_workspace(path, result)
             if result.get("poisons_text"):  # "10 %" asked, 8.98 % recorded, unexplained (a newcomer)
@@ -1369,11 +1371,11 @@ class MainWindow(QMainWindow):
 
     def open_dataset(self, path: os.PathLike | str) -> Optional[Job]:
         path = Path(path).expanduser().absolute()
-        if self._training_holds_the_window(path, "open"):
+        if self._training_holds_the_window(path, f"open {path.name}"):
             return None
 
         def done(job: Job) -> None:  # (its warnings are the job's: logged as they come, shown in a box at the end)
-            if self._training_holds_the_window(path, "open"):  # a training started while it opened
+            if self._training_holds_the_window(path, f"open {path.name}"):  # a training started while it opened
                 return
             self.state.set_dataset(path, job.result)
 
@@ -2144,7 +2146,8 @@ class MainWindow(QMainWindow):
                               on_success=done)
 
     def _class_names(self, path: Path) -> list[str]:
-        """The workspace's class names from its workspace.toml (cheap; [] where it cannot be read)."""
+        """The workspace's class names from its workspace.toml (cheap; [] where it cannot be read): not every summary
+        the window holds carries them (a new workspace's is the creation's result)."""
         from naviewer.workspace.config import read_config
 
         try:

@@ -121,13 +121,17 @@ class TriggerAsrDialog(QDialog):
         self._trigger_problem = None
         text = text.strip()  # (a path with trailing spaces skipped the check; a review)
         if text and Path(text).is_file():
-            from naviewer.workflows.trigger_asr import default_trigger_size, trigger_problem
+            from naviewer.errors import NaviewerError
+            from naviewer.workflows.trigger_asr import default_trigger_size, trigger_side
 
             # said here, the Measure button waiting: a bomb's header raised an unexpected-error box, a text file
             # closed the dialog and its filled form with it (a GUI probe, session 33)
-            self._trigger_problem = trigger_problem(text)
-            if self._trigger_problem is None:
-                self.size.setValue(default_trigger_size(text, self.image_size))
+            try:
+                side = trigger_side(text)
+            except NaviewerError as exc:
+                self._trigger_problem = str(exc)
+            else:
+                self.size.setValue(default_trigger_size(side, self.image_size))
 
     def problems(self) -> list[str]:
         """What stops the measurement, in words (the Measure button waits for none)."""

@@ -19,29 +19,18 @@ from naviewer.jobs import JobContext, ensure_context
 DEFAULT_MAX_SIDE = 8
 
 
-def trigger_problem(trigger: "str | Path") -> Optional[str]:
-    """Why ``trigger`` cannot be a trigger image (from its header, with the dataset's checks: a decompression bomb,
-    a damaged or foreign file), naming the file; None when it reads."""
+def trigger_side(trigger: "str | Path") -> int:
+    """The trigger image's larger side from its header, with the dataset's checks (a decompression bomb, a damaged or
+    foreign file: a NaviewerError naming the file; Pillow's own open raised DecompressionBombError, a probe)."""
     from naviewer.data.imageio import read_image_size
 
-    try:
-        read_image_size(trigger)
-    except NaviewerError as exc:
-        return str(exc)
-    return None
+    return int(max(read_image_size(trigger)))
 
 
-def default_trigger_size(trigger: "str | Path", image_size: Optional[int] = None) -> int:
-    """The trigger image's own side, at most :data:`DEFAULT_MAX_SIDE` and a quarter of the images' size (the
-    largest default where the file's header cannot be read: :func:`trigger_problem` says why)."""
-    from naviewer.data.imageio import read_image_size
-
-    try:
-        side = max(read_image_size(trigger))  # checked: Pillow's own open raised DecompressionBombError (a probe)
-    except NaviewerError:
-        side = DEFAULT_MAX_SIDE
+def default_trigger_size(side: Optional[int], image_size: Optional[int] = None) -> int:
+    """The trigger's ``side`` (None: unknown), at most :data:`DEFAULT_MAX_SIDE` and a quarter of the images' size."""
     cap = DEFAULT_MAX_SIDE if not image_size else max(2, min(DEFAULT_MAX_SIDE, int(image_size) // 4))
-    return int(max(1, min(side, cap)))
+    return int(max(1, min(int(side or DEFAULT_MAX_SIDE), cap)))
 
 
 def measure_trigger_asr(workspace: "str | Path", checkpoint: "str | Path", trigger: "str | Path",

@@ -26,14 +26,15 @@ def _checkpoint(path: Path) -> Path:
 
 def test_the_trigger_is_measured_against_the_workspaces_images(tmp_path, tiny_data) -> None:
     from naviewer.data import open_dataset
-    from naviewer.workflows.trigger_asr import asr_words, default_trigger_size, measure_trigger_asr
+    from naviewer.workflows.trigger_asr import asr_words, default_trigger_size, measure_trigger_asr, trigger_side
     from naviewer.workspace import Workspace
 
     with Workspace.create(tmp_path / "ws", open_dataset(tiny_data[0])):
         pass
     trigger = tmp_path / "trigger.png"
     Image.fromarray(np.full((12, 12, 3), (255, 0, 0), np.uint8)).save(trigger)
-    assert default_trigger_size(trigger, 16) == 4 and default_trigger_size(trigger) == 8
+    assert trigger_side(trigger) == 12  # the header, read once
+    assert default_trigger_size(trigger_side(trigger), 16) == 4 and default_trigger_size(trigger_side(trigger)) == 8
     checkpoint = _checkpoint(tmp_path / "c.pt")
     result = measure_trigger_asr(tmp_path / "ws", checkpoint, trigger, tiny_data[1], target=0, trigger_size=4)
     assert 0.0 <= result["asr"] <= 1.0 and 0.0 <= result["knn_acc"] <= 1.0 and result["test_images"] == 60

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.analysis.clusters import REACH_LEGEND
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts, plural
+from naviewer.gui.analyst.common import READ_ONLY_TIP, STATE_COLOURS, SessionBridge, ThumbnailCache, decide, fmt, keyed_shortcuts, plural
 from naviewer.gui.analyst.detector_scores import AGREEMENT_KEY, DetectorScore, detector_table
 
 COLUMNS = ("#", "size", "mean density", "mean MinDist", "anchor reach", "classes", "decided", "representatives")
@@ -81,7 +81,6 @@ WINDOW = 500
 MAX_ROWS = WINDOW  # the old name (the table used to stop here)
 
 
-
 def one_group(method: str, n_clusters: int) -> bool:
     """Whether a pass's flags form one group rather than a cluster: a detector that scores samples one by one
     puts its flags in one group, and "1 cluster" of 11 flags scattered over four classes read as a dense group
@@ -92,6 +91,7 @@ def one_group(method: str, n_clusters: int) -> bool:
 def cluster_count_words(method: str, n_clusters: int) -> str:
     """"1 group" for :func:`one_group`, else "N cluster(s)": the panel header and the cluster table say the same."""
     return "1 group" if one_group(method, n_clusters) else plural(int(n_clusters), "cluster")
+
 
 class _NumItem(QTableWidgetItem):
     """Sorts by the number it holds, not by its text."""
@@ -115,6 +115,9 @@ class ClusterListWidget(QWidget):
     Constructor: ``ClusterListWidget(session, parent=None, thumbs=6, thumb_size=40)``.
     Signal ``cluster_selected(int)`` (cluster index in ``session.clusters()``).
     """
+
+    #: the workspace is open read-only (the panel's set_read_only): the cluster buttons stay grey
+    read_only = False
 
     cluster_selected = Signal(int)
     #: a word for the analyst (the panel shows it): why a key did nothing
@@ -345,10 +348,9 @@ class ClusterListWidget(QWidget):
     def _update_buttons(self) -> None:
         """The cluster buttons act on the selected cluster: disabled, with a tooltip that says so, without one."""
         selected = self.selected_cluster() is not None
-        read_only = getattr(self, "read_only", False)
         for state, button in self.buttons.items():
-            button.setEnabled(selected and not read_only)
-            button.setToolTip("the workspace is open read-only: no decision can be recorded" if read_only else
+            button.setEnabled(selected and not self.read_only)
+            button.setToolTip(READ_ONLY_TIP if self.read_only else
                               f"mark every member of the selected cluster {state} (one undo step)" if selected
                               else "select a cluster in the table first")
         hint = self.CHOOSE_HINT if self.table.rowCount() and not selected else ""

@@ -332,6 +332,10 @@ def say_covered(owner: QWidget, key: str) -> None:
         bar().showMessage(HIDDEN_KEY_NOTICE.format(key=key), 10000)
 
 
+#: the decision buttons' tooltip while the workspace is open read-only (gallery, inspector, cluster table)
+READ_ONLY_TIP = "the workspace is open read-only: no decision can be recorded"
+
+
 def keyed_shortcuts(owner: QWidget, specs: Any, context: Qt.ShortcutContext = Qt.ShortcutContext.WidgetWithChildrenShortcut,
                     on_screen_only: bool = True) -> list[QShortcut]:
     """``(key, slot, text)`` triples as QShortcuts on ``owner`` with ``context``; ``text`` is their

@@ -38,6 +38,7 @@ from naviewer.analysis.review import REVIEW_STATES
 from naviewer.analysis.session import AnalysisSession
 from naviewer.errors import JobCancelled, NaviewerError
 from naviewer.gui.analyst.common import (
+    READ_ONLY_TIP,
     STATE_COLOURS,
     STATE_LETTER,
     SessionBridge,
@@ -62,8 +63,6 @@ FILTERS = {
     "all": "All samples",
     "selection": "Selection",
 }
-#: the decision buttons' tooltip while the workspace is open read-only
-READ_ONLY_TIP = "the workspace is open read-only: no decision can be recorded"
 HINT = ("<b>C</b> confirm · <b>R</b> reject · <b>L</b> later · <b>U</b> undo · <b>N</b> next · <b>Space</b> large view · "
         "<b>F</b> filters · <b>F1</b> every key")
 

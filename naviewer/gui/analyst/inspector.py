@@ -115,6 +115,9 @@ class SampleInspector(QWidget):
     ``evaluation_mode_changed(bool)``.
     """
 
+    #: the workspace is open read-only (the panel's set_read_only): the decision buttons stay grey
+    read_only = False
+
     layout_requested = Signal(int)
     evaluation_mode_changed = Signal(bool)
 
@@ -286,7 +289,7 @@ class SampleInspector(QWidget):
     def show_sample(self, sid: Optional[int]) -> None:
         self.sample = sid
         self._update_selection_note()
-        enabled = sid is not None and not getattr(self, "read_only", False)
+        enabled = sid is not None and not self.read_only
         for button in self.buttons.values():
             button.setEnabled(enabled)
         if sid is None:

@@ -473,7 +473,7 @@ class AnalystPanel(QWidget):
         """The workspace is open read-only: the decision buttons of the gallery, the inspector and the cluster table
         grey, saying why (they stayed live and each press was refused: a GUI probe, session 33); the keys still
         answer with the refusal."""
-        from naviewer.gui.analyst.gallery import READ_ONLY_TIP
+        from naviewer.gui.analyst.common import READ_ONLY_TIP
 
         self.gallery.read_only = self.inspector.read_only = self.clusters.read_only = bool(on)
         own = getattr(self, "_own_tips", None)

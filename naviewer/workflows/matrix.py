@@ -271,14 +271,27 @@ def _floor_repeat(cell: Cell, demo, out_dir: Path, evaluator: _Evaluator, ctx: J
 
 
 def _floor_draws(cell: Cell, record: dict, demo, out_dir: Path, evaluator: _Evaluator, ctx: JobContext,
-                 floors: int) -> None:
-    """Add the floor draws ``record`` lacks up to ``floors`` (``record["floor_repeats"]``)."""
+                 floors: int, saved: Optional[Any] = None) -> None:
+    """Add the floor draws ``record`` lacks up to ``floors`` (``record["floor_repeats"]``); ``saved()`` after each
+    (a top-up writes the record, so an interruption resumes at the next draw)."""
     repeats = record.setdefault("floor_repeats", [])
     for repeat in range(len(repeats) + 1, max(1, int(floors))):
         ctx.check()
         repeats.append(_floor_repeat(cell, demo, out_dir, evaluator, ctx, repeat))
+        if saved is not None:
+            saved()
     if not repeats:
         del record["floor_repeats"]
+
+
+def _removal(ws, pass_id: int) -> np.ndarray:
+    """What the cell's retrain removes: the DIFT pass's flags less those its trigger check cleared (as accept-all
+    confirms them)."""
+    from naviewer.workflows.trigger_check import cleared_flags
+
+    removed = np.asarray(ws.store.pass_scores(int(pass_id)).get("flagged", []), dtype=bool).copy()
+    removed[cleared_flags(ws, int(pass_id))] = False
+    return removed
 
 
 def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobContext] = None) -> dict:
@@ -359,8 +372,7 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 times["remove + retrain"] = time.perf_counter() - t
                 record["after"]["retrain"] = {**evaluator(done.checkpoint),
                                               "removed": int((done.finetune or {}).get("removed", 0))}
-            flagged = np.asarray(ws.store.pass_scores(int(pass_id)).get("flagged", []), dtype=bool)
-            flagged[cleared_flags(ws, int(pass_id))] = False  # the retrain's removal, drawn again below
+            flagged = _removal(ws, int(pass_id))  # the retrain's removal, drawn again below
             oracle = None if truth is None else np.asarray(truth, dtype=bool) | flagged  # every poison out
             if "oracle" in config.restarts and oracle is not None:
                 t = time.perf_counter()
@@ -549,11 +561,8 @@ def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> N
                     repeats.append(_kept_retrain(ws, removed, demo, evaluator, ctx, f"retrain-{repeat}", repeat))
                     atomic_write_json(path, record)
             if floors:
-                repeats = record.setdefault("floor_repeats", [])
-                for repeat in range(len(repeats) + 1, int(config.floors)):
-                    ctx.check()
-                    repeats.append(_floor_repeat(cell, demo, out, evaluator, ctx, repeat))
-                    atomic_write_json(path, record)
+                _floor_draws(cell, record, demo, out, evaluator, ctx, config.floors,
+                             saved=lambda: atomic_write_json(path, record))
         finally:
             ws.close()
         atomic_write_json(path, record)
@@ -561,16 +570,13 @@ def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> N
 
 
 def _recorded_removal(ws, record: dict) -> np.ndarray:
-    """The samples a done cell's retrain removed: its DIFT pass's flags less those the trigger check cleared
-    (what accept-all confirmed), checked against the count the record holds."""
-    from naviewer.workflows.trigger_check import cleared_flags
-
+    """The samples a done cell's retrain removed (:func:`_removal` of its DIFT pass), checked against the count the
+    record holds."""
     pass_id = (record.get("dift") or {}).get("pass_id")
     if pass_id is None:
         raise NaviewerError(f"matrix cell {record.get('key')}: its record names no DIFT pass, so its removal "
                             "cannot be drawn again")
-    removed = np.asarray(ws.store.pass_scores(int(pass_id)).get("flagged", []), dtype=bool).copy()
-    removed[cleared_flags(ws, int(pass_id))] = False
+    removed = _removal(ws, int(pass_id))
     expected = (record.get("after") or {}).get("retrain", {}).get("removed")
     if expected is not None and int(removed.sum()) != int(expected):
         raise NaviewerError(f"matrix cell {record.get('key')}: its pass now flags {int(removed.sum())} to remove "

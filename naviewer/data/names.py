@@ -91,6 +91,12 @@ def ascii_escape(text: str) -> str:
     return _BAD.sub(escape, text.replace("\\", "\\\\"))
 
 
+def names_shown(names: "list[str] | tuple[str, ...]", limit: int = 6) -> str:
+    """The first ``limit`` names, comma-separated, then ", ..." where there are more (a message's class list)."""
+    names = [str(n) for n in names]
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
 def class_numbering_problem(theirs: "list[str] | tuple[str, ...]", ours: "list[str] | tuple[str, ...]",
                             their_role: str, our_role: str, more_allowed: bool = True) -> "str | None":
     """Why two labelled sets number their classes differently, or None when they agree.
@@ -115,8 +121,7 @@ def class_numbering_problem(theirs: "list[str] | tuple[str, ...]", ours: "list[s
         # a 10-class test set on a 2-class workspace passed (numeric names match any name) and gave a meaningless
         # ASR; an anchor list labelled 57 said only that no class had an anchor (a GUI probe, session 33)
         extra = theirs[len(ours)]
-        shown = ", ".join(ours[:6]) + (", ..." if len(ours) > 6 else "")
-        return (f"the {their_role} has {len(theirs)} classes, {len(ours)} expected ({shown}): its class "
+        return (f"the {their_role} has {len(theirs)} classes, {len(ours)} expected ({names_shown(ours)}): its class "
                 f"{len(ours)} ({extra!r}) and any after it are none of them; give a set of those classes only, "
                 "numbered the same way")
     return None

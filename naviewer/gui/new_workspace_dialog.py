@@ -109,6 +109,7 @@ class NewWorkspaceDialog(QDialog):
     def __init__(self, parent: Optional[QWidget] = None, dataset: "Optional[str | Path]" = None,
                  folder: "Optional[str | Path]" = None) -> None:
         super().__init__(parent)
+        self._hint_room = 0  # the red hints' height once shown, kept while the form's rows stay (_revalidate)
         self.setObjectName("newWorkspaceDialog")
         self.setWindowTitle("New workspace")
         self.setMinimumWidth(620)
@@ -395,10 +396,9 @@ class NewWorkspaceDialog(QDialog):
         # the hints' room is kept once shown (empty when they go): the dialog, fixed to its content, shrank as the
         # last hint went and Create moved up under the pointer, so a newcomer's click missed it (session 33)
         if errors:
-            self._hint_room = max(getattr(self, "_hint_room", 0),
-                                  self.error_label.heightForWidth(max(1, self.error_label.width())))
-        self.error_label.setMinimumHeight(getattr(self, "_hint_room", 0) if not errors else 0)
-        self.error_label.setVisible(bool(errors) or getattr(self, "_hint_room", 0) > 0)
+            self._hint_room = max(self._hint_room, self.error_label.heightForWidth(max(1, self.error_label.width())))
+        self.error_label.setMinimumHeight(0 if errors else self._hint_room)
+        self.error_label.setVisible(bool(errors) or self._hint_room > 0)
         self.ok_button.setEnabled(not errors)
 
     def _say_target(self) -> None:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from naviewer.data.base import ImageDataset
+from naviewer.data.names import names_shown
 from naviewer.errors import NaviewerError
 from naviewer.io import check_regular_file
 from naviewer.jobs import JobContext, ensure_context
@@ -224,14 +225,14 @@ def resolve_anchor_section(spec: AnchorSpec, labels: np.ndarray, source_keys: Se
         # class (for lists without classes.txt), but a set with more classes than the workspace is another dataset
         # (a bad-input probe, session 30)
         raise NaviewerError(f"the trusted set's classes are numbered {theirs[0]}-{theirs[-1]} ({len(theirs)} classes) and "
-                            f"the workspace's are {', '.join(ours[:6])}{', ...' if len(ours) > 6 else ''} "
+                            f"the workspace's are {names_shown(ours)} "
                             f"({len(ours)}): they are not the same classes; give a trusted set of the workspace's "
                             "classes (a folder per class, or a list with a classes.txt beside it)", where)
     labelled = ext_labels[ext_labels >= 0]
     if labelled.size and not np.isin(labelled, data_classes).any():
         # every image labelled 57 in a 10-class workspace: "anchors: no class has a clean sample to use as an
         # anchor", neither the file nor the label named (a GUI probe, session 33)
-        names = ", ".join(map(str, class_names or ())) or "?"
+        names = names_shown(class_names or ()) or "?"
         raise NaviewerError(f"none of the trusted set's {labelled.size:,} labelled images carries a class of the "
                             f"workspace: their label(s) {', '.join(map(str, unknown[:10].tolist()))}, the workspace's "
                             f"classes 0-{len(class_names or ()) - 1} ({names})", where)

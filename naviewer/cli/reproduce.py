@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mat.add_argument("--retrains", type=int, default=1, metavar="N", help="retrains per cell (and oracle retrains, "
                      "with --restarts ...,oracle): the first as the run's own restart, the others fresh trainings of the "
                      "same kept set with the seed offset by 1000 each (one retrain's ASR moves by ~10 points). On a finished matrix "
-                     "it adds the missing retrain draws to the done cells; default 1")
+                     "it adds the missing retrain (and oracle) draws to the done cells; default 1")
     mat.add_argument("--floors", type=int, default=1, metavar="N", help="draws of the no-poison floor per method, "
                      "seed and thread count: the first, then fresh trainings of the clean set with the seed offset by "
                      "1000 each; the goal compares the retrains' mean with the floors' mean. On a finished matrix it "

@@ -524,14 +524,14 @@ def run_matrix(config: MatrixConfig, out_dir: PathLike, ctx: Optional[JobContext
 
 
 def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> None:
-    """Give the planned cells done before with fewer floor or retrain draws than ``config.floors`` /
+    """Give the planned cells done before with fewer floor, retrain or oracle draws than ``config.floors`` /
     ``config.retrains`` the missing ones (their own recipe, their workspace's trigger, the removal their review
     recorded): ``--floors 6 --retrains 6`` on a finished matrix trains those draws alone. Each cell's record is
-    written after every draw, so an interrupted top-up resumes at the next draw."""
+    written after every draw, so an interrupted top-up resumes at the next draw. A cell whose removal can no longer
+    be drawn again is passed over (its floors still drawn) and named at the end: it stopped the other cells before."""
     from naviewer.io import atomic_write_json
-    from naviewer.ssl.device import resolve_device
-    from naviewer.workflows.demo import DemoConfig
 
+    passed_over: list[str] = []
     for cell in config.cells:
         path = out / "cells" / cell.key / CELL_FILE
         if cell.key not in done:
@@ -540,33 +540,67 @@ def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> N
         floors = config.floor and record.get("floor") is not None and \
             1 + len(record.get("floor_repeats") or []) < int(config.floors)
         after = record.get("after") or {}
-        retrains = "retrain" in config.restarts and after.get("retrain") is not None and \
-            1 + len(after.get("retrain_repeats") or []) < int(config.retrains)
-        if not (floors or retrains):
+        kinds = [kind for kind in ("retrain", "oracle") if kind in config.restarts and after.get(kind) is not None
+                 and 1 + len(after.get(f"{kind}_repeats") or []) < int(config.retrains)]
+        if not (floors or kinds):
             continue
         ctx.event("log", message=f"=== matrix cell {cell.key}: draws up to {int(config.floors)} floors, "
                                  f"{int(config.retrains)} retrains")
-        ws = _open(out / "cells" / cell.key / "workspace")
         try:
-            import torch
-
-            torch.set_num_threads(int(cell.threads))
-            demo = DemoConfig.from_overrides(dict(record.get("recipe") or {}))  # the cell's recipe, not today's
-            evaluator = _Evaluator(ws, ctx, resolve_device(config.device))
-            if retrains:
-                removed = _recorded_removal(ws, record)
-                repeats = after.setdefault("retrain_repeats", [])
-                for repeat in range(len(repeats) + 1, int(config.retrains)):
-                    ctx.check()
-                    repeats.append(_kept_retrain(ws, removed, demo, evaluator, ctx, f"retrain-{repeat}", repeat))
-                    atomic_write_json(path, record)
-            if floors:
-                _floor_draws(cell, record, demo, out, evaluator, ctx, config.floors,
-                             saved=lambda: atomic_write_json(path, record))
-        finally:
-            ws.close()
+            _draw_cell(config, cell, record, kinds, floors, out, ctx)
+        except NaviewerError as exc:
+            passed_over.append(exc.message)
+            ctx.event("log", message=f"=== matrix cell {cell.key}: passed over: {exc.message}")
         atomic_write_json(path, record)
         write_tables(out, config.cells)
+    if passed_over:
+        raise NaviewerError("matrix: the other cells got their draws; not these: " + "; ".join(passed_over))
+
+
+def _draw_cell(config: MatrixConfig, cell: Cell, record: dict, kinds: list[str], floors: bool, out: Path,
+               ctx: JobContext) -> None:
+    """The missing draws of one done cell: ``kinds`` (retrain, oracle) up to ``config.retrains``, then the floors
+    when ``floors``; its record written after each draw."""
+    from naviewer.io import atomic_write_json
+    from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.demo import DemoConfig
+    from naviewer.workflows.workspace_setup import ground_truth_mask
+
+    path = out / "cells" / cell.key / CELL_FILE
+    after = record["after"]
+    ws = _open(out / "cells" / cell.key / "workspace")
+    try:
+        import torch
+
+        torch.set_num_threads(int(cell.threads))
+        demo = DemoConfig.from_overrides(dict(record.get("recipe") or {}))  # the cell's recipe, not today's
+        evaluator = _Evaluator(ws, ctx, resolve_device(config.device))
+        problem = None
+        if kinds:
+            try:
+                removed = _recorded_removal(ws, record)
+            except NaviewerError as exc:  # its floors are still drawn; the cell is named at the end
+                problem, kinds = exc, []
+        for kind in kinds:
+            if kind == "oracle":
+                truth = ground_truth_mask(ws)
+                if truth is None:
+                    continue
+                kept = removed | np.asarray(truth, dtype=bool)  # every poison out, as the cell's oracle
+            else:
+                kept = removed
+            repeats = after.setdefault(f"{kind}_repeats", [])
+            for repeat in range(len(repeats) + 1, int(config.retrains)):
+                ctx.check()
+                repeats.append(_kept_retrain(ws, kept, demo, evaluator, ctx, f"{kind}-{repeat}", repeat))
+                atomic_write_json(path, record)
+        if floors:
+            _floor_draws(cell, record, demo, out, evaluator, ctx, config.floors,
+                         saved=lambda: atomic_write_json(path, record))
+        if problem is not None:
+            raise problem
+    finally:
+        ws.close()
 
 
 def _recorded_removal(ws, record: dict) -> np.ndarray:

@@ -148,7 +148,7 @@ def test_more_floor_draws_are_added_to_done_cells_without_training_them_again(ma
 
 def test_more_retrain_draws_are_added_to_done_cells_with_the_recorded_removal(matrix_dir, tmp_path):
     """Two retrains cannot tell a 10-point gap (session 31): --retrains N on a finished matrix draws the same kept
-    set again, fresh seeds, and touches nothing else."""
+    sets again (the retrain's and the oracle's), fresh seeds, and touches nothing else."""
     import shutil
 
     out = tmp_path / "m"
@@ -156,15 +156,37 @@ def test_more_retrain_draws_are_added_to_done_cells_with_the_recorded_removal(ma
     key = "na-code-simclr-s0-t1"
     before = json.loads((out / "cells" / key / "cell.json").read_text())
     config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist",),
-                          restarts=("retrain",), retrains=3)
+                          restarts=("retrain", "oracle"), retrains=3)
     run_matrix(config, out)
     after = {r["key"]: r for r in read_cells(out)}[key]["after"]
     assert after["retrain"] == before["after"]["retrain"] and after["oracle"] == before["after"]["oracle"]
-    old, *new = after["retrain_repeats"]
-    assert old == before["after"]["retrain_repeats"][0] and [d["seed"] for d in new] == [old["seed"] + 1000]
-    assert new[0]["removed"] == before["after"]["retrain"]["removed"]  # the same kept set
+    for kind in ("retrain", "oracle"):
+        old, *new = after[f"{kind}_repeats"]
+        assert old == before["after"][f"{kind}_repeats"][0] and [d["seed"] for d in new] == [old["seed"] + 1000]
+        assert new[0]["removed"] == before["after"][kind]["removed"]  # the same kept set
     run_matrix(config, out)  # all drawn: nothing more
     assert len({r["key"]: r for r in read_cells(out)}[key]["after"]["retrain_repeats"]) == 2
+
+
+def test_a_cell_whose_removal_changed_is_named_and_the_rest_still_drawn(matrix_dir, tmp_path):
+    """A top-up stopped at the first cell whose recorded removal no longer matched, and the other cells waited (a
+    review, session 33): that cell's retrains are passed over and named at the end, its floors and the others' drawn."""
+    import shutil
+
+    out = tmp_path / "m"
+    shutil.copytree(matrix_dir, out)
+    key = "na-code-simclr-s0-t1"
+    path = out / "cells" / key / "cell.json"
+    record = json.loads(path.read_text())
+    record["after"]["retrain"]["removed"] += 5  # as if the pass had been reviewed again since
+    path.write_text(json.dumps(record))
+    config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist",),
+                          restarts=("retrain",), retrains=3, floors=2)
+    with pytest.raises(NaviewerError, match=f"not these: matrix cell {key}: its pass now flags"):
+        run_matrix(config, out)
+    done = {r["key"]: r for r in read_cells(out)}[key]
+    assert len(done["after"]["retrain_repeats"]) == 1  # none added to a removal that moved
+    assert len(done["floor_repeats"]) == 1  # its floor drawn all the same
 
 
 def test_cli_refuses_floors_below_one_and_with_no_floor(tmp_path, capsys):

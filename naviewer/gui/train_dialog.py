@@ -509,7 +509,8 @@ class TrainDialog(QDialog):
                 f"step{'s' if estimate['steps_per_epoch'] != 1 else ''}), "
                 f"<b>{duration(estimate['seconds_total'])}</b> for {int(self._settings.get('epochs') or 1):,} "
                 f"epoch{'s' if int(self._settings.get('epochs') or 1) != 1 else ''} "
-                f"on {estimate['device']} ({estimate['encoder']}, batch {estimate['batch_size']:,}).")
+                f"on {estimate['device']} ({estimate['encoder']}, batch {estimate['batch_size']:,})."
+                + self._dift_time(estimate))
         elif self.estimate_job is not None and self.estimate_job.running:
             if self._shown and self._measured_key() not in (None, self._running_key):
                 # the choice changed under a measurement: it kept timing the old encoder (a newcomer read
@@ -524,6 +525,14 @@ class TrainDialog(QDialog):
         self.warning_label.setText(warning)
         self.warning_label.setVisible(bool(warning))
         self._fit_height()
+
+    def _dift_time(self, estimate: dict[str, Any]) -> str:
+        """What DIFT in the loop adds to the measured epoch: an embedding of every sample each epoch from its start
+        until the flags hold (the estimate left it out and a DIFT run took longer than it said)."""
+        extra = estimate.get("seconds_per_embedding_pass")
+        if not self.dift.isChecked() or not extra:
+            return ""
+        return f" DIFT's ranking adds about {epoch_time(float(extra))} an epoch from its start epoch until the flags hold."
 
     def _say(self, text: str) -> None:
         self.estimate_label.setText(text)

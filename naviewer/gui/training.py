@@ -237,9 +237,26 @@ def estimate_training_time(settings: dict[str, Any], ctx: JobContext, workspace:
     total = per_epoch * int(settings.get("epochs") or 1)
     out = {"seconds_per_step": per_step, "steps_per_epoch": steps_per_epoch, "seconds_per_epoch": per_epoch,
            "seconds_total": total, "device": str(trainer.device), "encoder": encoder, "n_samples": n,
-           "batch_size": batch, "measured_at": time.time()}
+           "batch_size": batch, "measured_at": time.time(),
+           "seconds_per_embedding_pass": _embedding_pass_time(trainer, store, n, ctx)}
     out["slow"] = slow_warning(out)
     return out
+
+
+def _embedding_pass_time(trainer: Any, store: Any, n: int, ctx: JobContext) -> float:
+    """Seconds one embedding of all ``n`` images takes with the trainer's encoder (DIFT ranks every sample this way
+    each epoch from its start: the estimate left it out, and a DIFT run took longer than it said). Timed on the
+    estimate's sample (the encoder warmed up by the training steps) and scaled to ``n``."""
+    import time
+
+    from naviewer.defense.mitigate import trainer_embed_settings
+    from naviewer.ssl.embed import extract_embeddings
+
+    ctx.progress(0, None, "estimate: timing an embedding pass (DIFT's ranking)")
+    start = time.perf_counter()
+    extract_embeddings(trainer.method.backbone, store, device=trainer.device, ctx=ctx,
+                       message="estimate: timing an embedding pass", **trainer_embed_settings(trainer))
+    return (time.perf_counter() - start) * n / max(1, len(store))
 
 
 def cancel_within_step(model: Any, ctx: JobContext) -> list:

@@ -31,7 +31,8 @@ def fake_estimate(seconds_per_step: float, calls: list):
             steps = 1000 // settings["batch_size"]
             out = {"seconds_per_step": seconds_per_step, "steps_per_epoch": steps,
                    "seconds_per_epoch": seconds_per_step * steps, "seconds_total": seconds_per_step * steps * settings["epochs"],
-                   "device": "cpu", "encoder": "ResNet-18 width 64, 32 px", "batch_size": settings["batch_size"]}
+                   "device": "cpu", "encoder": "ResNet-18 width 64, 32 px", "batch_size": settings["batch_size"],
+                   "seconds_per_embedding_pass": 0.4}
             out["slow"] = slow_warning(out)
             return out
 
@@ -109,6 +110,19 @@ def test_the_dialog_measures_in_the_background_and_shows_the_epoch_time(qtbot):
     qtbot.waitUntil(lambda: "× 10 steps" in dialog.estimate_label.text(), timeout=10000)
 
 
+def test_dift_in_the_loop_adds_its_ranking_to_the_measured_epoch(qtbot):
+    """A DIFT run embeds every sample each epoch from its start: the estimate left it out and the run took longer
+    than it said (seen, session 33). Ticked, the dialog says what it adds; unticked, nothing."""
+    dialog, manager = _dialog(qtbot, fake_estimate(0.5, []), dift_available=True)
+    dialog.show()
+    qtbot.waitUntil(lambda: "an epoch</b>" in dialog.estimate_label.text(), timeout=10000)
+    assert "DIFT" not in dialog.estimate_label.text()
+    dialog.dift.setChecked(True)
+    assert "DIFT's ranking adds about 0.4 s an epoch" in dialog.estimate_label.text()
+    dialog.dift.setChecked(False)
+    assert "DIFT" not in dialog.estimate_label.text()
+
+
 def test_a_slow_measurement_is_warned_about(qtbot):
     dialog, _ = _dialog(qtbot, fake_estimate(60.0, []), available_devices=["cpu"], initial={"batch_size": 256})
     job = dialog.start_estimate()
@@ -168,6 +182,7 @@ def test_the_estimate_times_real_steps_and_scales_them_to_an_epoch(tmp_path):
     assert out["seconds_per_epoch"] == pytest.approx(5 * out["seconds_per_step"])
     assert out["seconds_total"] == pytest.approx(10 * out["seconds_per_epoch"])
     assert out["encoder"] == "ResNet-10 width 8, 16 px" and out["device"] == "cpu"
+    assert out["seconds_per_embedding_pass"] > 0  # DIFT's ranking each epoch: timed too
     messages = [m for _d, _t, m in reporter.progresses]
     assert any(m.startswith("estimate: loading a sample of 24 images") for m in messages)
     assert any(m.startswith("estimate: timing 3 training steps") for m in messages)

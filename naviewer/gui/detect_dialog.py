@@ -149,6 +149,24 @@ class DetectDialog(QDialog):
         self.described.setObjectName("hintLabel")
         self.described.setWordWrap(True)
         layout.addWidget(self.described)
+        # features computed already (naviewer embed on a GPU machine, sharded): the window could only embed here,
+        # the command line's --embeddings had no counterpart (seen, session 33)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Embeddings (optional):"))
+        self.embeddings_edit = QLineEdit("")
+        self.embeddings_edit.setPlaceholderText("this checkpoint's features computed already, an (N, D) .npy; "
+                                                "empty: embedded here")
+        self.embeddings_edit.setToolTip("as naviewer detect --embeddings FILE: row i = workspace sample i, made by "
+                                        "this checkpoint's encoder (e.g. naviewer embed on a GPU machine); checked "
+                                        "(shape, rows, finite values, a few samples embedded here against their rows) "
+                                        "and taken into the workspace instead of embedding every image again")
+        self.embeddings_edit.textChanged.connect(self._validate)
+        row.addWidget(self.embeddings_edit, 1)
+        self.embeddings_browse = QPushButton("Browse…")
+        self.embeddings_browse.clicked.connect(self._browse_embeddings)
+        row.addWidget(self.embeddings_browse)
+        layout.addLayout(row)
+        self.samples = samples
         grid = QGridLayout()
         self.boxes: dict[str, QCheckBox] = {}
         for i, name in enumerate(d for d in DETECTOR_NAMES if d != "dift"):
@@ -185,6 +203,11 @@ class DetectDialog(QDialog):
     def checkpoint(self) -> Path:
         return Path(self.checkpoint_edit.text().strip()).expanduser()
 
+    def embeddings(self) -> Optional[Path]:
+        """The precomputed features chosen, or None: embed here."""
+        text = self.embeddings_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
     def detectors(self) -> tuple[str, ...]:
         return tuple(name for name, box in self.boxes.items() if box.isChecked())
 
@@ -195,6 +218,13 @@ class DetectDialog(QDialog):
         if chosen:
             self.checkpoint_edit.setText(chosen)
 
+    def _browse_embeddings(self) -> None:
+        start = str(self.embeddings().parent if self.embeddings() is not None else (self.start_dir or ""))
+        chosen, _ = QFileDialog.getOpenFileName(self, "Detect (post-hoc): choose the precomputed embeddings", start,
+                                                "NumPy arrays (*.npy);;All files (*)")
+        if chosen:
+            self.embeddings_edit.setText(chosen)
+
     def _validate(self) -> None:
         text = self.checkpoint_edit.text().strip()
         words = self.checkpoint_words.get(str(self.checkpoint()))
@@ -203,8 +233,37 @@ class DetectDialog(QDialog):
         problem = _unreadable(self.checkpoint()) if text and self.checkpoint().is_file() else (
             ("Choose the encoder checkpoint." + (f" The reviewed pass's encoder is gone: {self.missing}."
                                                   if self.missing else "")) if not text else _not_a_checkpoint(self.checkpoint(), text))
+        if not problem and self.embeddings() is not None:
+            problem = embeddings_problem(self.embeddings(), self.samples)
         self.problem.setText(problem)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problem)
+
+
+def embeddings_problem(path: Path, samples: Optional[int]) -> str:
+    """Why ``path`` plainly cannot be the workspace's embeddings, from its .npy header ("" when it may be): said in
+    the dialog before a job embeds the anchors and then fails. The job checks the values (finite, the checkpoint's)."""
+    import numpy as np
+
+    from naviewer.io import not_npy_reason
+
+    if not path.is_file():
+        return _not_a_checkpoint(path, str(path)).replace("checkpoint file", "embeddings file")
+    try:
+        kind = not_npy_reason(path)
+    except OSError as exc:
+        return f"Cannot read {path.name}: {exc.strerror or exc}."
+    if kind is not None:
+        return f"Not embeddings: {kind} ({path.name})."
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        return f"Not a readable .npy file: {path.name} ({exc})."
+    shape = tuple(getattr(array, "shape", ()))
+    if len(shape) != 2 or shape[1] < 1:
+        return f"Embeddings must be a 2-D (samples, dims) array; {path.name} has shape {shape}."
+    if samples is not None and shape[0] != samples:
+        return f"{path.name} has {shape[0]:,} rows; the workspace has {samples:,} samples (row i = sample i)."
+    return ""
 
 
 def _unreadable(path: Path) -> str:

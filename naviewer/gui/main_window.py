@@ -1735,15 +1735,17 @@ class MainWindow(QMainWindow):
 
         def run(d=dialog) -> None:
             self.detectors_chosen = d.detectors()
-            self.detect(d.checkpoint(), detectors=d.detectors())
+            self.detect(d.checkpoint(), detectors=d.detectors(), embeddings=d.embeddings())
 
         dialog.accepted.connect(run)
         dialog.open()
         return dialog
 
     def detect(self, checkpoint: os.PathLike | str, workspace: Optional[os.PathLike | str] = None, *,
-               run: str = "posthoc", detectors: tuple[str, ...] = ()) -> Optional[Job]:
-        """``naviewer detect WORKSPACE --checkpoint CHECKPOINT`` in a job; then the analyst docks on the pass.
+               run: str = "posthoc", detectors: tuple[str, ...] = (),
+               embeddings: Optional[os.PathLike | str] = None) -> Optional[Job]:
+        """``naviewer detect WORKSPACE --checkpoint CHECKPOINT [--embeddings FILE]`` in a job; then the analyst docks
+        on the pass.
 
         A bad checkpoint fails the job with a NaviewerError: a readable message, no traceback."""
         path = Path(workspace).expanduser().absolute() if workspace is not None else self.workspace_path
@@ -1809,7 +1811,9 @@ class MainWindow(QMainWindow):
             self.show_analyst(path, new, result.get("run"))
 
         what = f" and {', '.join(detectors)}" if detectors else ""
-        return self.start_job(lambda ctx: tasks.posthoc_detect(path, checkpoint, ctx, run=run, detectors=detectors),
+        features = Path(embeddings).expanduser().absolute() if embeddings is not None else None
+        return self.start_job(lambda ctx: tasks.posthoc_detect(path, checkpoint, ctx, run=run, detectors=detectors,
+                                                               embeddings=features),
                               f"Detect (post-hoc) with {checkpoint.name}{what}", resources=[f"workspace:{path}"],
                               kind="detection", torch_threads=tasks.training_threads(), on_success=done)
 

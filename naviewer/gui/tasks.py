@@ -473,8 +473,9 @@ def check_dift_training(settings: dict[str, Any], workspace: Path) -> None:
 
 
 def posthoc_detect(path: Path, checkpoint: Path, ctx: JobContext, *, run: str = "posthoc",
-                   device: str = "auto", detectors: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``naviewer detect WS --checkpoint C``: the same workflow and the same settings as the CLI
+                   device: str = "auto", detectors: tuple[str, ...] = (),
+                   embeddings: Optional[Path] = None) -> dict[str, Any]:
+    """``naviewer detect WS --checkpoint C [--embeddings FILE]``: the same workflow and the same settings as the CLI
     (the workspace's ``[dift]``), so a pass made here is the pass the CLI would have made."""
     from naviewer.defense.config import DiftConfig
     from naviewer.ssl.device import resolve_device
@@ -487,7 +488,7 @@ def posthoc_detect(path: Path, checkpoint: Path, ctx: JobContext, *, run: str = 
     with Workspace.open(path) as ws:
         config = DiftConfig.from_dict(ws.config.get("dift") or {})
         out = detect(ws, checkpoint, config=config, run=run, device=resolve_device(device), ctx=ctx,
-                     detectors=tuple(detectors))
+                     detectors=tuple(detectors), embeddings=embeddings)
         return {"pass_id": out.pass_id, "run": out.run, "tag": out.tag, "summary": dict(out.summary),
                 "detector_passes": dict(out.detector_passes), "detector_metrics": dict(out.detector_metrics),
                 "embeddings": str(out.embeddings_path), "checkpoint": str(checkpoint)}

@@ -491,3 +491,47 @@ def test_the_overviews_encoder_follows_the_open_pass(qtbot, window, tmp_path):
     assert "enc-a" in shown() and "enc-b" not in shown()
     window.show_analyst(path, second)
     assert "enc-b" in shown()
+
+
+def test_detect_takes_precomputed_embeddings_as_the_command_line_does(qtbot, window, trained, tmp_path):
+    """naviewer detect --embeddings FILE (features made elsewhere, e.g. on a GPU machine) had no counterpart in the
+    window (seen, session 33): the Detect dialog's Embeddings field passes the file to the same workflow, which checks
+    it and takes it in; a file of another shape is said in the dialog, Detect greyed."""
+    import shutil
+
+    from naviewer.gui.detect_dialog import DetectDialog
+
+    path, checkpoint = trained
+    _open(qtbot, window, path)
+    first = window.detect(checkpoint, run="embedded-here")
+    qtbot.waitSignal(first.finished, timeout=30000).wait()
+    assert first.state is JobState.FINISHED, first.error_details
+    features = tmp_path / "features.npy"
+    shutil.copyfile(first.result["embeddings"], features)
+    again = window.detect(checkpoint, run="brought", embeddings=features)
+    qtbot.waitSignal(again.finished, timeout=30000).wait()
+    assert again.state is JobState.FINISHED, again.error_details
+    assert np.array_equal(np.load(again.result["embeddings"]), np.load(features))
+    assert again.result["summary"]["flagged"] == first.result["summary"]["flagged"]
+
+    samples = np.load(features).shape[0]
+    dialog = DetectDialog(None, checkpoint, samples=samples)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    dialog.embeddings_edit.setText(str(features))
+    assert dialog.problem.text() == "" and ok.isEnabled() and dialog.embeddings() == features
+    short = tmp_path / "short.npy"
+    np.save(short, np.load(features)[:-1])
+    dialog.embeddings_edit.setText(str(short))
+    assert f"short.npy has {samples - 1:,} rows; the workspace has {samples:,} samples" in dialog.problem.text()
+    assert not ok.isEnabled()
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.zeros(samples, dtype=np.float32))
+    dialog.embeddings_edit.setText(str(flat))
+    assert "2-D (samples, dims)" in dialog.problem.text() and not ok.isEnabled()
+    dialog.embeddings_edit.setText(str(checkpoint))  # a checkpoint where the features go
+    assert dialog.problem.text().startswith("Not embeddings:") and not ok.isEnabled()
+    dialog.embeddings_edit.setText(str(tmp_path / "nowhere.npy"))
+    assert "No such file" in dialog.problem.text() and not ok.isEnabled()
+    dialog.embeddings_edit.setText("")
+    assert dialog.problem.text() == "" and ok.isEnabled() and dialog.embeddings() is None

@@ -1049,8 +1049,18 @@ class GalleryWidget(QWidget):
         tip = ""
         elsewhere_keys = self.keyboard_elsewhere()
         if elsewhere_keys is not None:
-            self.target_label.setText(f"The keyboard is in {elsewhere_keys} · <b>Ctrl+2</b>: the tiles")
-            self.target_label.setToolTip("Click a tile or press Ctrl+2 to review here with the keys")
+            # the buttons still act on the highlighted tile: "selected 0" in the header after the map's Clear, the
+            # keys elsewhere, and Confirm decided #693, named nowhere (a newcomer, session 34)
+            if len(highlighted) > 1:
+                buttons = f" · the buttons: <b>{plural(len(highlighted), 'highlighted sample')}</b>"
+            elif len(highlighted) == 1 or self.focused_id() is not None:
+                buttons = f" · the buttons: <b>#{int(highlighted[0]) if len(highlighted) else self.focused_id()}</b>"
+            else:
+                buttons = ""
+            self.target_label.setText(f"The keyboard is in {elsewhere_keys} · <b>Ctrl+2</b>: the tiles"
+                                      + (buttons if actionable else ""))
+            self.target_label.setToolTip("Click a tile or press Ctrl+2 to review here with the keys; Confirm, Reject "
+                                         "and Later above act on the tile highlighted here")
             return
         if len(highlighted) > 1:
             text = f"C · R · L act on <b>{plural(len(highlighted), 'highlighted sample')}</b>"

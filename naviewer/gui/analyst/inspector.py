@@ -186,7 +186,8 @@ class SampleInspector(QWidget):
         tip = ("Outlined on the image. crop_density's densest crop: the crop of this image that sits most densely "
                "among other images' crops (a poison's trigger crop sits with the other poisons' trigger crops). "
                "patchsearch's trigger window: the window Grad-CAM points at, which pasted on other images pulls "
-               "them into this image's cluster.")
+               "them into this image's cluster. It is the encoder's view: where the encoder has not learned a "
+               "trigger, it points at what the encoder looks at (often the object), not at a pasted patch.")
         self.crop_value.setToolTip(tip)
         crop_name = QLabel(f"<span style='color:{CROP_COLOUR.name()}'>▭</span> {' / '.join(meanings) or 'densest crop'}:")
         crop_name.setToolTip(tip)

@@ -518,6 +518,12 @@ def test_the_line_above_the_tiles_says_where_the_keyboard_is(qtbot, demo_session
     qtbot.waitUntil(lambda: "The keyboard is in the map" in line.text(), timeout=3000)
     panel.focus_view("gallery")
     qtbot.waitUntil(lambda: "C · R · L act on" in line.text(), timeout=3000)
+    # the keys elsewhere, the buttons still act on the highlighted tile: the line names it (after the map's Clear a
+    # newcomer read "selected 0" and Confirm decided a tile named nowhere; session 34)
+    sid = int(panel.gallery.model.ids[0])
+    panel.gallery._focus_as_click(sid)
+    panel.focus_view("clusters")
+    qtbot.waitUntil(lambda: f"the buttons: <b>#{sid}</b>" in line.text(), timeout=3000)
 
 
 def test_the_inspector_says_when_the_keys_act_on_a_selection_it_does_not_show(qtbot, demo_session) -> None:

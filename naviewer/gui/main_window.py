@@ -1387,6 +1387,9 @@ class MainWindow(QMainWindow):
 
         def done(job: Job) -> None:
             self.state.set_encoder(path)
+            encoder = (job.result or {}).get("encoder")
+            if encoder:
+                self.state.log(f"encoder {path.name}: {encoder}")
 
         return self.start_job(lambda ctx: tasks.check_checkpoint(path, ctx), f"Open encoder {path.name}",
                               resources=[f"encoder:{path}"], kind="encoder", on_success=done)

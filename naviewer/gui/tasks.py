@@ -367,31 +367,16 @@ def dataset_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
 
 
 def check_checkpoint(path: Path, ctx: JobContext) -> dict[str, Any]:
-    """Load a checkpoint safely (weights only) to tell the user early if it is not one."""
+    """Load a checkpoint's encoder as Detect will (weights only) to tell the user at once if it is not one: a file
+    of a bare list of tensors (a sweep, session 21) and one whose only "conv1.weight" was 2-D (a newcomer, session 34)
+    opened here without a word and were refused only by Detect. Returns the encoder in words and its tensor count."""
     if not path.is_file():
         raise NaviewerError("no such checkpoint file", path)
     ctx.progress(0, None, "reading checkpoint")
-    import torch
+    from naviewer.ssl.checkpoints import _describe, load_encoder
 
-    from naviewer.ssl.checkpoints import backbone_state_from, load_file
-
-    state = load_file(path)  # its errors say what is wrong in plain words (truncated, not a checkpoint, code)
-    # the weights the CLI would take from it: a file of a bare list of tensors opened here with no word and was
-    # refused only by Detect ("no weights found in this file"; a sweep, session 21)
-    backbone_state_from(state, path)
-    tensors = 0
-    stack = [state]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, torch.Tensor):
-            tensors += 1
-    if tensors == 0:
-        raise NaviewerError("the checkpoint holds no tensors", path)
-    return {"tensors": tensors}
+    loaded = load_encoder(path)  # its errors say what is wrong in plain words (truncated, not a ResNet, code)
+    return {"tensors": len(loaded.backbone.state_dict()), "encoder": _describe(loaded.config)}
 
 
 def export_workspace(path: Path, out_dir: Optional[Path], ctx: JobContext) -> str:

@@ -398,8 +398,12 @@ def infer_backbone_config(state: Mapping[str, torch.Tensor],
                           path: "str | os.PathLike[str] | None" = None) -> BackboneConfig:
     """Arch, stem and width from backbone weights (block counts, conv1 kernel, channel count)."""
     conv1 = state.get("conv1.weight")
-    if conv1 is None or conv1.ndim != 4:
+    if conv1 is None:
         raise NaviewerError("cannot infer the backbone: no conv1.weight in the checkpoint", path)
+    if getattr(conv1, "ndim", None) != 4:  # "no conv1.weight" was said of one that is there, 2-D (a newcomer)
+        shape = tuple(getattr(conv1, "shape", ())) or type(conv1).__name__
+        raise NaviewerError(f"cannot infer the backbone: conv1.weight has shape {shape}; a ResNet's first "
+                            "convolution is 4-D (out, in, k, k)", path)
     if int(conv1.shape[0]) < 4 or int(conv1.shape[0]) % 4:
         raise NaviewerError(f"cannot infer the backbone: conv1 has {int(conv1.shape[0])} channels "
                             "(a positive multiple of 4 expected)", path)

@@ -193,9 +193,14 @@ def test_opening_an_encoder_refuses_a_file_without_backbone_weights(tmp_path):
     torch.save([torch.zeros(3), torch.ones(2)], listed)
     with pytest.raises(NaviewerError, match="no weights found"):
         check_checkpoint(listed, JobContext())
+    flat = tmp_path / "flat.pt"  # one conv1.weight, 2-D: opened without a word, then "no conv1.weight" (session 34)
+    torch.save({"conv1.weight": torch.zeros(3, 3)}, flat)
+    with pytest.raises(NaviewerError, match=r"conv1.weight has shape \(3, 3\); a ResNet's first convolution is 4-D"):
+        check_checkpoint(flat, JobContext())
     good = tmp_path / "good.pt"
     torch.save(build_backbone(BackboneConfig(arch="resnet10", width=8)).state_dict(), good)
-    assert check_checkpoint(good, JobContext())["tensors"] > 0
+    out = check_checkpoint(good, JobContext())
+    assert out["tensors"] > 0 and out["encoder"].startswith("resnet10 width 8")
 
 
 def test_a_digits_workspace_offers_the_demos_recipe(tmp_path):

@@ -1792,6 +1792,12 @@ class MainWindow(QMainWindow):
                                     + html.escape(f". Pass {old.pass_id}, under review, stays open."), sticky=True)
                 # the latest Detect's: what the links open
                 gallery.offered_pass = (path, {pid for _n, pid, _c in passes}, result.get("run"))
+                # the pass under review is the one to reopen after a restart: the newer pass was offered, not chosen
+                # (the window reopened on the offered empty pass; a newcomer, session 34)
+                from naviewer.gui.settings import remember_reviewed_pass
+
+                remember_reviewed_pass(self.settings, str(path), int(old.pass_id),
+                                       max([new, *(pid for _n, pid, _c in passes)]))
                 if not getattr(gallery, "offers_passes", False):
                     gallery.notice_link.connect(lambda href, g=gallery: self._open_offered_pass(g, href))
                     gallery.offers_passes = True

@@ -146,6 +146,10 @@ def test_a_detect_that_ends_mid_review_offers_its_pass_and_leaves_the_keys_where
     assert offered in window.log.toPlainText()
     notice = dock.panel.gallery.notice.text()
     assert notice.startswith("Detection ready, open: <a") and f'href="pass:{second.result["pass_id"]}"' in notice
+    # a restart reopens the pass under review, not the one only offered (a newcomer, session 34)
+    from naviewer.gui.settings import pass_to_reopen
+
+    assert pass_to_reopen(window.settings, str(copy.absolute()), int(second.result["pass_id"])) == reviewed
     # the pass a click away, when the analyst chooses (a newcomer, session 27): the notice's link opens it
     new = second.result["pass_id"]
     assert f'href="pass:{new}"' in dock.panel.gallery.notice.text()

@@ -111,3 +111,8 @@ DETECTOR_SUMMARIES = {
 DETECTOR_NAMES = tuple(DETECTOR_SUMMARIES)
 #: what the detection matrix can do after removing DIFT's flags (naviewer.workflows.matrix, run_cell)
 MATRIX_RESTARTS = ("retrain", "continue", "oracle")
+
+#: what a drop means, said wherever one is shown: the red "contaminated" frame on two clean anchors while two poisoned
+#: ones stayed (an encoder that had not learned the patch: its poisons were sparse, not dense) read as a finding
+SCREEN_DROP_WORDS = ("they sit in the densest pile, where poisons crowd once the encoder has learned them; the screen "
+                     "does not clear the anchors it keeps")

@@ -61,9 +61,11 @@ def _trust_notes(settings: Mapping[str, Any]) -> list[str]:
     parts: list[str] = []
     box = "<div style='border:2px solid {c};background:{b};padding:.5em 1em;margin:1em 0'>"
     if summary.get("anchors_trusted") is False:
+        from naviewer.catalogue import SCREEN_DROP_WORDS
+
         notes = list(settings.get("anchor_notes") or [])
         parts.append(box.format(c="#d32f2f", b="#fdecea") + "<b>Anchors NOT trusted.</b> " + _e(UNTRUSTED_ANCHORS)
-                     + (f"<br>The screen dropped {len(notes)} anchor(s) that looked contaminated: "
+                     + (f"<br>The screen dropped {len(notes)} anchor(s) on suspicion ({SCREEN_DROP_WORDS}): "
                         + _e("; ".join(notes[:20])) if notes else "") + "</div>")
     elif summary.get("anchors_trusted") is True:
         parts.append(f"<p>DIFT's anchors: {int(summary.get('anchors') or 0)} trusted clean samples.</p>")

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from naviewer.catalogue import SCREEN_DROP_WORDS
 from naviewer.defense.anchor_screen import screen_anchors
 from naviewer.defense.anchors import Anchors
 from naviewer.defense.config import DiftConfig
@@ -344,7 +345,7 @@ def detect_epoch(features: np.ndarray, anchors: Anchors, config: Optional[DiftCo
                                 "trusted anchors (--anchors)")
         if screened:
             ctx.event("log", message=f"DIFT: {len(screened)} of {len(screen.anchors) + len(screened)} anchors drawn "
-                                     "from the dataset's labels look contaminated and were dropped")
+                                     f"from the dataset's labels were dropped on suspicion: {SCREEN_DROP_WORDS}")
 
     start = time.perf_counter()
     n_samples = n if sample_count is None else int(sample_count)

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from naviewer.catalogue import SCREEN_DROP_WORDS
 from naviewer.gui.flow_layout import FlowLayout
 
 #: what each ``[anchors] kind`` means, for a person
@@ -394,7 +395,8 @@ class AnchorsView(QWidget):
         note = str(o.get("thumb_note") or "")
         if self.dropped_count():
             note = (f"Red: the {self.dropped_count()} anchor(s) the untrusted-anchor screen of detection pass "
-                    f"{o.get('dropped_pass')} dropped (the densest samples' label spreading reached them). " + note).strip()
+                    f"{o.get('dropped_pass')} dropped on suspicion (the densest samples' label spreading reached them: "
+                    f"{SCREEN_DROP_WORDS}). " + note).strip()
         self.thumb_note.setText(note)
         self.thumb_note.setVisible(bool(note))
         self.loaded.emit(dict(self.overview))
@@ -432,7 +434,8 @@ class AnchorsView(QWidget):
                 if sid >= 0 and sid in dropped:  # the screen of the latest DIFT pass found it contaminated
                     picture.setStyleSheet("border: 3px solid #d32f2f;")
                     picture.setProperty("dropped", True)
-                    text = f"{text}: dropped by the untrusted-anchor screen of detection pass {dropped_pass}"
+                    text = (f"{text}: dropped on suspicion by the untrusted-anchor screen of detection pass "
+                            f"{dropped_pass} ({SCREEN_DROP_WORDS})")
                 picture.setToolTip(str(text))
                 flow.addWidget(picture)
             if count > len(items):

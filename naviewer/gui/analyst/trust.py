@@ -25,6 +25,7 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
+from naviewer.catalogue import SCREEN_DROP_WORDS
 from naviewer.gui.anchors_view import NOTICE_STYLE, WARNING_STYLE
 from naviewer.gui.flow_layout import FlowLayout
 
@@ -272,7 +273,8 @@ class TrustNotice(QWidget):
             shown = "; ".join(html.escape(n) for n in notes[:NOTES_SHOWN])
             more = f"; and {len(notes) - NOTES_SHOWN:,} more" if len(notes) > NOTES_SHOWN else ""
             dropped = (f"<br><b>The untrusted-anchor screen dropped {len(notes):,} anchor"
-                       f"{'s' if len(notes) != 1 else ''}</b> that looked contaminated: {shown}{more}.")
+                       f"{'s' if len(notes) != 1 else ''}</b> on suspicion ({html.escape(SCREEN_DROP_WORDS)}): "
+                       f"{shown}{more}.")
         if trust.untrusted:
             body = "" if trust.pass_trusted is False and trust.workspace_trusted is True else " " + html.escape(UNTRUSTED_NOTICE)
             self.text.setText(f"<b>{html.escape(trust.headline)}</b>{body}{dropped}")

@@ -17,13 +17,35 @@ SETTINGS_DIR_ENV = "NAVIEWER_SETTINGS_DIR"
 MAX_RECENT = 10
 
 
+#: the settings folder used instead of one that cannot be made (one per process, said once on stderr)
+_FALLBACK: dict[str, str] = {}
+
+
 def app_settings() -> QSettings:
-    """The application's QSettings: an INI file under $NAVIEWER_SETTINGS_DIR, else the platform store."""
+    """The application's QSettings: an INI file under $NAVIEWER_SETTINGS_DIR, else the platform store. A settings
+    folder that cannot be made (no permission, a file in its place) is replaced by a temporary one for this run,
+    said on stderr: the window did not start, a traceback (a permission probe, session 34)."""
     folder = os.environ.get(SETTINGS_DIR_ENV)
     if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            folder = _fallback_folder(folder, exc)
         return QSettings(str(Path(folder) / "naviewer.ini"), QSettings.Format.IniFormat)
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+def _fallback_folder(folder: str, exc: OSError) -> str:
+    import sys
+    import tempfile
+
+    if folder not in _FALLBACK:
+        from naviewer.io import describe_os_error
+
+        _FALLBACK[folder] = tempfile.mkdtemp(prefix="naviewer-settings-")
+        print(f"naviewer: the settings folder {folder} cannot be made ({describe_os_error(exc)}); this run keeps its "
+              f"settings in {_FALLBACK[folder]} (a later run does not read them)", file=sys.stderr)
+    return _FALLBACK[folder]
 
 
 def _as_list(value: object) -> list[str]:

@@ -18,6 +18,19 @@ def test_window_is_shown_before_torch_is_imported(tmp_path):
     assert lines[0].endswith("torch=0"), "torch was imported before the main window appeared"
 
 
+def test_a_settings_folder_that_cannot_be_made_starts_the_window_on_a_temporary_one(tmp_path):
+    """An unwritable settings folder ended the start in a PermissionError traceback (a permission probe, session 34);
+    a file where the folder goes fails the same way for root too."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = dict(os.environ, NAVIEWER_STARTUP_PROBE="1", NAVIEWER_SETTINGS_DIR=str(blocker / "settings"),
+               QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-m", "naviewer"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert f"the settings folder {blocker / 'settings'} cannot be made" in out.stderr
+    assert any(line.startswith(app.PROBE_TAG) for line in out.stdout.splitlines())
+
+
 def test_gui_modules_import_neither_torch_nor_pyqtgraph():
     code = (
         "import sys\n"

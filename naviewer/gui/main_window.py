@@ -312,6 +312,21 @@ def detection_outcome(result: dict) -> str:
     return f"DIFT pass {int(result['pass_id'])}: {dift:,} flagged" + (f"; {said}" if said else "")
 
 
+
+def _fixed_share(metrics: Optional[dict]) -> bool:
+    """Whether a detector pass flagged a fixed share of the set (``top_fraction``: 1 % of any set, poisoned or not)."""
+    return ((metrics or {}).get("threshold") or {}).get("rule") == "top_fraction"
+
+
+def _pass_to_open(flagged: dict[str, int], metrics: dict) -> Optional[str]:
+    """The detector pass to open when DIFT flagged nothing: one whose flags its scores decided (a robust or a
+    two-population cut, a classifier) before one that flags a fixed share of any set; then the most flags. The
+    most flags alone opened kdist's 8 (1 % of 800, all clean) over patchsearch's 6 that held the poisons (a
+    newcomer, session 34)."""
+    if not flagged:
+        return None
+    return max(flagged, key=lambda name: (flagged[name] > 0 and not _fixed_share(metrics.get(name)), flagged[name]))
+
 class MainWindow(QMainWindow):
     """The application window. Public methods are what menus call, and what scripts/tests call."""
 
@@ -1806,13 +1821,16 @@ class MainWindow(QMainWindow):
                 metrics = result.get("detector_metrics") or {}
                 flagged = {name: int((metrics.get(name) or {}).get("flagged") or 0)
                            for name in (result.get("detector_passes") or {})}
-                best = max(flagged, key=lambda name: flagged[name]) if flagged else None
+                best = _pass_to_open(flagged, metrics)
                 if not int((result.get("summary") or {}).get("flagged") or 0) and best and flagged[best]:
                     # DIFT flagged nothing: the pass that holds flags opens (the empty DIFT pass opened while
                     # patchsearch's held 11; a newcomer, session 28)
                     new = int(result["detector_passes"][best])
-                    text = (f"DIFT flagged nothing; opened {best}'s pass {new} ({flagged[best]:,} flagged). "
-                            "Workspace ▸ Detection passes opens the others.")
+                    fixed = sorted(n for n in flagged if _fixed_share(metrics.get(n)) and n != best)
+                    text = (f"DIFT flagged nothing; opened {best}'s pass {new} ({flagged[best]:,} flagged)"
+                            + (f"; {', '.join(fixed)} flag a fixed share of every set, found or not" if fixed and
+                               not _fixed_share(metrics.get(best)) else "")
+                            + ". Workspace ▸ Detection passes opens the others.")
                 else:
                     text = f"Detection ready ({flags}). Workspace ▸ Detection passes opens the others."
                 self.state.log(text)

@@ -452,6 +452,20 @@ def test_a_detect_whose_dift_flagged_nothing_opens_the_pass_that_holds_flags(qtb
     assert f"DIFT flagged nothing; opened patchsearch's pass {patch} (11 flagged)" in window.log.toPlainText()
 
 
+def test_a_pass_whose_scores_set_its_flags_opens_before_a_fixed_share():
+    """kdist's 8 flags (its fixed 1 % of 800, all clean) opened over patchsearch's 6, which held the poisons (a
+    newcomer, session 34): a pass that flags a fixed share of any set comes after one whose scores set its flags."""
+    from naviewer.gui.main_window import _pass_to_open
+
+    top = {"threshold": {"rule": "top_fraction", "fraction": 0.01}}
+    metrics = {"kdist": {"flagged": 8, **top}, "lid": {"flagged": 8, **top},
+               "patchsearch": {"flagged": 6, "threshold": {"rule": "robust_z"}}}
+    flagged = {name: m["flagged"] for name, m in metrics.items()}
+    assert _pass_to_open(flagged, metrics) == "patchsearch"
+    assert _pass_to_open({**flagged, "patchsearch": 0}, metrics) in ("kdist", "lid")  # else the most flags
+    assert _pass_to_open({}, {}) is None
+
+
 def test_the_passes_menu_names_each_post_hoc_passs_encoder(qtbot, window, tmp_path):
     """Passes of three encoders all read "(run posthoc, post-hoc)" in Workspace ▸ Detection passes, and their
     checkpoints were all last.pt (a newcomer, session 28): a post-hoc pass names its checkpoint's run and file."""

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollA
 
 from naviewer.catalogue import SCREEN_DROP_WORDS
 from naviewer.gui.anchors_view import NOTICE_STYLE, WARNING_STYLE
-from naviewer.gui.flow_layout import FlowLayout
 
 #: how the panel's line naming other passes that flagged samples starts (shown as a next step)
 OTHER_PASSES = "Other detection passes of this workspace flagged samples"
@@ -217,14 +216,18 @@ class TrustNotice(QWidget):
         self.show_dropped.setToolTip("select the anchors the untrusted-anchor screen dropped, in every view")
         self.show_dropped.clicked.connect(lambda _c=False: self.trust is not None and
                                           self.show_samples.emit(np.asarray(self.trust.dropped_ids, np.int64)))
-        box = QVBoxLayout(self.anchors)
+        # the buttons in a column beside the words, as the reached-flags notice has them: a row of its own under
+        # them left the gallery one and a half rows of tiles at 1280x720 (a newcomer, session 34)
+        box = QHBoxLayout(self.anchors)
         box.setContentsMargins(8, 6, 8, 6)
-        box.setSpacing(4)
-        box.addWidget(self.text)
-        buttons = FlowLayout(spacing=6)
+        box.setSpacing(8)
+        box.addWidget(self.text, 1)
+        buttons = QVBoxLayout()
+        buttons.setSpacing(3)
         buttons.addWidget(self.choose)
         buttons.addWidget(self.show_dropped)
-        box.addLayout(buttons)
+        buttons.addStretch(1)
+        box.addLayout(buttons, 0)
 
         self.warnings = _yellow_box("verdictWarnings")   # the flags may mean nothing
         self.advice = _yellow_box("verdictAdvice")       # the verdict stands, read it wider

@@ -586,13 +586,13 @@ def _draw_cell(config: MatrixConfig, cell: Cell, record: dict, kinds: list[str],
                 truth = ground_truth_mask(ws)
                 if truth is None:
                     continue
-                kept = removed | np.asarray(truth, dtype=bool)  # every poison out, as the cell's oracle
+                removal = removed | np.asarray(truth, dtype=bool)  # every poison out, as the cell's oracle
             else:
-                kept = removed
+                removal = removed
             repeats = after.setdefault(f"{kind}_repeats", [])
             for repeat in range(len(repeats) + 1, int(config.retrains)):
                 ctx.check()
-                repeats.append(_kept_retrain(ws, kept, demo, evaluator, ctx, f"{kind}-{repeat}", repeat))
+                repeats.append(_kept_retrain(ws, removal, demo, evaluator, ctx, f"{kind}-{repeat}", repeat))
                 atomic_write_json(path, record)
         if floors:
             _floor_draws(cell, record, demo, out, evaluator, ctx, config.floors,

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "from the initial learning rate over the remaining epochs. kNN accuracy and ASR (when the workspace "
             "was crafted with an attack) are monitored every --knn-every epochs."
         ),
-        epilog="example: naviewer run ws --dift --epochs 200 --method simclr",
+        epilog="examples: naviewer run ws --dift (the paper's recipe, for a GPU); on a CPU, the demo's: naviewer run ws "
+               "--dift --arch resnet10 --width 16 --batch-size 128 --epochs 50 --augment-recipe aug+ --warmup-epochs 2",
     )
     parser.add_argument("workspace", metavar="WORKSPACE")
     parser.add_argument("--run", "--run-name", dest="run", default=None, help="run name (default: dift, or train without --dift); spell it --run-name under torchrun")
@@ -45,12 +46,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", dest="settings", help="method setting, repeatable")
     add_backbone_args(parser)
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=int, default=200)
-    opt.add_argument("--batch-size", type=int, default=256)
+    opt.add_argument("--epochs", type=int, default=200, help="default 200 (the paper's; sized for a GPU)")
+    opt.add_argument("--batch-size", type=int, default=256, help="default 256")
     opt.add_argument("--lr", type=float, help="base lr at batch 256 (default: the method's)")
-    opt.add_argument("--wd", type=float)
-    opt.add_argument("--warmup-epochs", type=float, default=10.0)
-    opt.add_argument("--image-size", type=int, default=32)
+    opt.add_argument("--wd", type=float, help="weight decay (default: the method's)")
+    opt.add_argument("--warmup-epochs", type=float, default=10.0, help="default 10")
+    opt.add_argument("--image-size", type=int, default=32, help="training crop size in px (default 32)")
     opt.add_argument("--augment-recipe", metavar="NAME", help="augmentation recipe (default: the method's paper "
                      "recipe): " + recipes_help())
     opt.add_argument("--no-blur", action="store_true", help="drop the Gaussian blur (CTRL's protocol)")
@@ -60,13 +61,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     d.add_argument("--anchors-per-class", type=int, default=10, help="anchors a class drawn from a trusted dataset or the labels (default 10)")
     d.add_argument("--dift-set", action="append", metavar="KEY=VALUE", help="DiftConfig setting, repeatable (e.g. k=20)")
     r = parser.add_argument_group("run")
-    r.add_argument("--device", default="auto")
-    r.add_argument("--threads", type=int)
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:N, mps")
+    r.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own, every core)")
+    r.add_argument("--seed", type=int, default=0, help="default 0")
     r.add_argument("--knn-every", type=int, default=5, help="kNN accuracy / ASR monitor every N epochs (0: last only)")
     r.add_argument("--no-monitor", action="store_true", help="no kNN / ASR monitor")
-    r.add_argument("--checkpoint-every", type=int, default=10)
-    r.add_argument("--max-steps-per-epoch", type=int)
+    r.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints (default 10)")
+    r.add_argument("--max-steps-per-epoch", type=int, help="cut each epoch short (for a quick try)")
     parser.set_defaults(func=in_distributed_session(_run))
     return parser
 

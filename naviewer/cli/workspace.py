@@ -137,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
         if protocol:
             print(f"ASR test-time protocol: {protocol}")
         print(f"next: naviewer run {args.workspace} --dift   (or naviewer detect {args.workspace} --checkpoint CKPT)")
+        # run's defaults are the paper's GPU recipe: hours on a CPU, and nothing said so (a newcomer, session 34)
+        print(f"      on a CPU, the demo's narrow recipe: naviewer run {args.workspace} --dift --arch resnet10 --width 16 "
+              "--batch-size 128 --epochs 50 --augment-recipe aug+ --warmup-epochs 2")
     finally:
         ws.close()
     return 0

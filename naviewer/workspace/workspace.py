@@ -439,7 +439,15 @@ class Workspace:
         """Embeddings saved by :meth:`save_embeddings`, memory-mapped read-only by default."""
         path = self.embeddings_path(run, tag)
         if not path.is_file():
-            raise NaviewerError("no such embeddings file", path)
+            # the names there: a tag's 8 hex digits are not guessable (posthoc:last for posthoc:last-1095a40b; a
+            # newcomer, session 34)
+            try:
+                there = [f"{r}:{t}" for r, t in self.embeddings()]
+            except NaviewerError:
+                there = []
+            said = (f"; the workspace has {', '.join(there[:8])}" + (f" and {len(there) - 8} more" if len(there) > 8
+                                                                     else "")) if there else "; the workspace has none"
+            raise NaviewerError(f"no such embeddings file{said}", path)
         from naviewer.io import not_npy_reason
 
         try:

@@ -197,8 +197,8 @@ def test_embeddings_are_atomic_and_memory_mapped(ws) -> None:
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
     with pytest.raises(NaviewerError):
         ws.save_embeddings("../evil", "x", array)
-    with pytest.raises(NaviewerError, match="no such"):
-        ws.load_embeddings("simclr", "missing")
+    with pytest.raises(NaviewerError, match="no such embeddings file; the workspace has simclr:epoch_0003"):
+        ws.load_embeddings("simclr", "missing")  # the names there said: a tag's hex digits are not guessable
     (path.parent / "bad.npy").write_bytes(b"garbage")
     with pytest.raises(NaviewerError, match="corrupt"):
         ws.load_embeddings("simclr", "bad")

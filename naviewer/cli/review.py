@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                            help=f"mark these samples {state}{'ed' if state != 'later' else ''}: "
                                 "sample ids (the window's #N, samples.csv's id), comma-separated with ranges (3,17,40-45), or @FILE "
                                 "with one id a line")
+    parser.add_argument("--members", type=int, metavar="I", default=None,
+                        help="list the sample ids of cluster I (1-based), by review state, as --confirm / --reject read "
+                        "them (the listing names no sample)")
     parser.add_argument("--undo", action="store_true", help="undo this reviewer's last decision batch")
     parser.add_argument("--reviewer", default=None, help="name recorded in the audit log (default: your login name)")
     parser.add_argument("--report", metavar="HTML", default=None, help="write the HTML review report here")
@@ -100,6 +103,8 @@ def parse_sample_ids(text: str, n: int, flag: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from naviewer.analysis.session import AnalysisSession
     from naviewer.cli.progress import TextProgress, count
     from naviewer.errors import NaviewerError
@@ -132,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
 
         images = ImageStore.from_dataset(ws.dataset(), ctx=JobContext(TextProgress()))
     if args.pass_id is None and ws.store.latest_pass_id() is None:
-        raise NaviewerError("the workspace has no detection pass yet: run DIFT first", ws.path)
+        raise NaviewerError(f"the workspace has no detection pass yet: run DIFT first (naviewer detect {args.workspace} "
+                            f"--checkpoint CKPT, or naviewer run {args.workspace} --dift)", ws.path)
     if embeddings is None:
         from naviewer.analysis.embeddings import pass_embeddings
 
@@ -142,11 +148,22 @@ def run(args: argparse.Namespace) -> int:
     session = AnalysisSession.from_workspace(ws, args.pass_id, images=images, embeddings=embeddings, reviewer=args.reviewer)
     clusters = session.clusters()
 
+    def cluster_problem(index: int) -> NaviewerError:
+        """"cluster 1 does not exist (there are 0)" named no way on when the latest pass (DIFT's, stored after the
+        detectors') flagged nothing and others did (a newcomer following getting-started, session 34)."""
+        from naviewer.analysis.reach import other_passes_with_flags
+
+        shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
+        others = other_passes_with_flags(ws.store, shown) if not clusters else []
+        return NaviewerError(f"cluster {index} does not exist (pass {shown} has {len(clusters)})"
+                             + ("; other passes flagged samples: " + "; ".join(
+                                 f"{m} pass {i}: {f:,} (--pass {i})" for i, m, f in others[:6]) if others else ""))
+
     for state, index in (("confirmed", args.confirm_cluster), ("rejected", args.reject_cluster), ("later", args.later_cluster)):
         if index is None:
             continue
         if not 1 <= index <= len(clusters):
-            raise NaviewerError(f"cluster {index} does not exist (there are {len(clusters)})")
+            raise cluster_problem(index)
         ids = session.review(clusters[index - 1].members, state)
         note_saved(f"{state} {len(ids)} samples of cluster {index}")
         print(f"{state}: {len(ids)} samples of cluster {index} (reviewer {session.reviewer})")
@@ -157,12 +174,30 @@ def run(args: argparse.Namespace) -> int:
         ids = session.review(parse_sample_ids(text, session.n, flag), state)
         note_saved(f"{state} {len(ids):,} sample{'s' if len(ids) != 1 else ''}")
         print(f"{state}: {len(ids):,} sample{'s' if len(ids) != 1 else ''} (reviewer {session.reviewer})")
+        unflagged = int((~session.flagged_mask[np.asarray(ids, dtype=np.int64)]).sum()) if len(ids) else 0
+        if unflagged:  # the counts below are the pass's flags: "confirmed 0" under "confirmed: 24" (a newcomer)
+            print(f"  {unflagged:,} of them {'is' if unflagged == 1 else 'are'} not among this pass's flags: recorded "
+                  f"all the same ({'the export removes them' if state == 'confirmed' else 'kept in the export'}); "
+                  "the counts below are of the pass's flags")
     if args.undo:
         ids = session.undo()
         if len(ids):
             note_saved(f"undone {len(ids)} samples")
         print(f"undone: {len(ids)} samples" if len(ids) else "nothing to undo")
 
+    if args.members is not None:
+        if not 1 <= args.members <= len(clusters):
+            raise cluster_problem(args.members)
+        from naviewer.analysis.review import STATE_CODE
+        from naviewer.workflows.trigger_check import id_ranges
+
+        members = np.asarray(clusters[args.members - 1].members, dtype=np.int64)
+        codes = session.state_codes[members]
+        print(f"cluster {args.members}: {members.size:,} samples")
+        for state in ("unreviewed", "later", "confirmed", "rejected"):
+            these = members[codes == STATE_CODE[state]]
+            if these.size:
+                print(f"  {state} ({these.size:,}): {id_ranges(these)}")
     counts = session.review_counts()
     shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
     info = ws.store.pass_info(shown) if shown is not None else None
@@ -188,8 +223,6 @@ def run(args: argparse.Namespace) -> int:
         if others:
             print("other passes flagged samples: " + "; ".join(f"{m} pass {i}: {f:,} (--pass {i})"
                                                                for i, m, f in others[:6]))
-    import numpy as np
-
     from naviewer.analysis.clusters import REACH_LEGEND
 
     print(f"{'#':>4} {'size':>6} {'density':>10} {'MinDist':>9} {'reach':>6}  {'reviewed':>9}  classes")

@@ -192,6 +192,37 @@ def test_review_of_a_pass_of_nothing_names_the_passes_that_flagged(tmp_path, cap
     out = capsys.readouterr().out
     assert "detection pass 2 (dift, run posthoc)" in out
     assert "other passes flagged samples: patchsearch pass 1: 134 (--pass 1)" in out
+    # getting-started's next step on that pass: refused, naming the way on (a newcomer, session 34)
+    assert main(["review", str(tmp_path / "ws"), "--confirm-cluster", "1"]) == 2
+    assert ("cluster 1 does not exist (pass 2 has 0); other passes flagged samples: patchsearch pass 1: 134 "
+            "(--pass 1)") in capsys.readouterr().err
+
+
+def test_a_clusters_members_are_listed_and_unflagged_decisions_are_said(tmp_path, capsys) -> None:
+    """The listing named no sample, and --confirm / --reject take ids: from the terminal a cluster's ids could not be
+    seen; and --confirm on samples no pass flagged said "confirmed: 24" over a summary of "confirmed 0" (a newcomer
+    following the docs, session 34)."""
+    from naviewer.cli import main
+    from naviewer.workflows.trigger_check import id_ranges
+    from naviewer.workspace import Workspace
+
+    dataset, demo = _demo_data()
+    with Workspace.create(tmp_path / "ws", dataset) as ws:
+        ws.store.add_detection_pass("dift", dict(demo.scores), {"k": 10}, run="r", epoch=0)
+        ws.save_embeddings("r", "e", demo.embeddings)
+    args = [str(tmp_path / "ws"), "--embeddings", "r:e"]
+    top = np.sort(demo.clusters()[0].members)
+    assert main(["review", *args, "--reject", str(int(top[0]))]) == 0
+    capsys.readouterr()
+    assert main(["review", *args, "--members", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"cluster 1: {top.size:,} samples" in out
+    assert f"  unreviewed ({top.size - 1:,}): {id_ranges(top[1:])}" in out and f"  rejected (1): {int(top[0])}" in out
+    assert main(["review", *args, "--members", "99"]) == 2
+    unflagged = np.flatnonzero(~demo.flagged_mask)[:3]
+    assert main(["review", *args, "--confirm", ",".join(str(int(i)) for i in unflagged)]) == 0
+    assert "3 of them are not among this pass's flags: recorded all the same (the export removes them)" in \
+        capsys.readouterr().out
 
 
 def test_an_id_file_that_is_not_text_and_a_missing_gpu_are_said_in_plain_words(tmp_path) -> None:

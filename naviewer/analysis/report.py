@@ -120,19 +120,24 @@ def _detector_table(session: AnalysisSession) -> list[str]:
         return []
     from naviewer.defense.detectors.base import rule_words
 
-    out = ["<h2>Other detectors</h2><p>AUROC against the ground truth (evaluation mode): 1 = every poison ranked "
-           "above every clean sample, 0.5 = chance; the next column is the same read the other way (1 - AUROC), "
-           "high where a detector ranks the poisons last.</p>"
-           "<table><tr><th>pass</th><th>detector</th><th>flagged</th><th>rule</th>"
-           "<th>AUROC</th><th>1 - AUROC (poisons ranked last)</th><th>precision</th><th>recall</th><th>direction</th></tr>"]
+    # the ground-truth columns only where some pass has them: a dataset of one's own has no truth, and a table of
+    # dashes under "AUROC against the ground truth" read as a failure (a newcomer following the docs, session 34)
+    truth = any(((r.get("settings") or {}).get("summary") or {}).get("auroc") is not None for r in rows)
+    out = ["<h2>Other detectors</h2>"
+           + ("<p>AUROC against the ground truth (evaluation mode): 1 = every poison ranked above every clean sample, "
+              "0.5 = chance; the next column is the same read the other way (1 - AUROC), high where a detector ranks "
+              "the poisons last.</p>" if truth else "")
+           + "<table><tr><th>pass</th><th>detector</th><th>flagged</th><th>rule</th>"
+           + ("<th>AUROC</th><th>1 - AUROC (poisons ranked last)</th><th>precision</th><th>recall</th>" if truth else "")
+           + "<th>direction</th></tr>"]
     for r in rows:
         settings = r.get("settings") or {}
         summary = settings.get("summary") or {}
         rule = rule_words(settings.get("threshold"))
+        measured = (f"<td>{_fmt(summary.get('auroc'))}</td><td>{_fmt(summary.get('auroc_reversed'))}</td>"
+                    f"<td>{_fmt(summary.get('precision'))}</td><td>{_fmt(summary.get('recall'))}</td>") if truth else ""
         out.append(f"<tr><td>{int(r['id'])}</td><td>{_e(r['method'])}</td><td>{_e(summary.get('flagged', ''))}</td>"
-                   f"<td>{_e(rule)}</td><td>{_fmt(summary.get('auroc'))}</td><td>{_fmt(summary.get('auroc_reversed'))}</td>"
-                   f"<td>{_fmt(summary.get('precision'))}</td><td>{_fmt(summary.get('recall'))}</td>"
-                   f"<td>{_e(settings.get('direction_note', ''))}</td></tr>")
+                   f"<td>{_e(rule)}</td>{measured}<td>{_e(settings.get('direction_note', ''))}</td></tr>")
     out.append("</table>")
     return out
 

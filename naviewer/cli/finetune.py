@@ -91,7 +91,8 @@ def _posthoc(ws, args, dift_overrides: dict, ctx) -> int:
                            evaluate=not args.no_monitor)
     ft = out.finetune
     print(f"fine-tuned {out.source} on {out.confirmed} confirmed samples ({ft.get('steps', 0)} steps"
-          + (", stopped early: the cluster is gone" if ft.get("stopped_early") else "") + ")")
+          + (", stopped early: the cluster is gone" if ft.get("stopped_early") and int(ft.get("steps") or 0) else "")
+          + ")")  # (0 steps: the line below says why; "the cluster is gone" over it read as a contradiction)
     from naviewer.workflows.posthoc import finetune_unchanged_reason
 
     unchanged = finetune_unchanged_reason(ft, out.before)

@@ -444,7 +444,8 @@ def _whole_numbers(ws, section: dict, key: str, where: str = "[anchors]") -> np.
 def anchors_summary(described: dict) -> str:
     """One line for terminals and logs: how many anchors, from where, and whether they are trusted."""
     per = described.get("per_class") or {}
-    spread = f"{min(per.values())}-{max(per.values())} a class" if per else "none"
+    low, high = (min(per.values()), max(per.values())) if per else (0, 0)
+    spread = (f"{low} a class" if low == high else f"{low}-{high} a class") if per else "none"  # not "10-10 a class"
     if described.get("trusted"):
         return f"anchors: {described.get('count', 0)} trusted ({spread}) from {described.get('source')}"
     return (f"WARNING - anchors NOT trusted ({described.get('count', 0)}, {spread}). {UNTRUSTED_NOTICE} "

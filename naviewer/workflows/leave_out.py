@@ -107,7 +107,8 @@ def leave_out_comparison(ws, run: str, left_out: int) -> dict[str, Any]:
     if before_run == run:
         before_run = None
     upto = _written_at(ws) if before_run else None
-    return {"run": run, "left_out": int(left_out), "after": last_metrics(folder / run / "metrics.jsonl"),
+    return {"run": run, "left_out": int(left_out), "checkpoint": str(ws.checkpoint_dir(run) / "last.pt"),
+            "after": last_metrics(folder / run / "metrics.jsonl"),
             "after_epochs": _epochs(folder / run / "metrics.jsonl"), "before_run": before_run,
             "before": last_metrics(folder / before_run / "metrics.jsonl", upto) if before_run else {},
             "before_epochs": _epochs(folder / before_run / "metrics.jsonl", upto) if before_run else None,
@@ -152,10 +153,13 @@ def leave_out_lines(comparison: dict[str, Any]) -> list[str]:
     elif c.get("crafted"):
         lines.append("This run recorded no ASR: it trained without the monitor's evaluation (--no-monitor).")
     else:
+        # the run's own checkpoint path: "checkpoints/RUN/last.pt" was relative to the workspace, not to where the
+        # command ran (a newcomer following the docs, session 34)
+        checkpoint = c.get("checkpoint") or f"WORKSPACE/checkpoints/{c['run']}/last.pt"
         lines.append("No ASR: the monitor measures a backdoor only with the trigger of an attack naviewer crafted. "
-                     "With a trigger image of your own: naviewer eval --checkpoint checkpoints/RUN/last.pt "
+                     f"With a trigger image of your own: naviewer eval --checkpoint {checkpoint} "
                      "--train-dataset DATA --test-dataset TEST --attack patch --attack-setting trigger=TRIGGER.png "
                      "--target N. Run ▸ "
-                     "Detect… (naviewer detect WORKSPACE --checkpoint checkpoints/RUN/last.pt) on the new encoder "
+                     f"Detect… (naviewer detect WORKSPACE --checkpoint {checkpoint}) on the new encoder "
                      "shows whether the flagged group is gone.")
     return lines

@@ -666,7 +666,8 @@ def finetune_unchanged_reason(finetune: dict, before: dict) -> str:
 #: command, and the Overview named a Remove and retrain button that post-hoc passes do not have; session 27)
 RETRAIN_WITHOUT_CONFIRMED = ("To remove what they taught the encoder, train a fresh one without them: Run ▸ Train… with "
                              "\"Leave out the samples confirmed as poisons\" ticked (naviewer run WORKSPACE "
-                             "--leave-out-confirmed); its monitor measures the ASR against the floor.")
+                             "--leave-out-confirmed); on a workspace crafted with an attack its monitor measures "
+                             "the ASR against the no-poison floor.")
 
 
 def finetune_posthoc(ws: Workspace, checkpoint: Optional[PathLike] = None, *, config=None, ctx: Optional[JobContext] = None,

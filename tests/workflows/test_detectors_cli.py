@@ -50,3 +50,20 @@ def test_the_report_lists_every_detector(accepted_run, tmp_path):
         session = AnalysisSession.from_workspace(ws, out.pass_id)
         text = write_report(session, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Other detectors" in text and "kdist" in text and "slof" in text
+    assert "AUROC against the ground truth" in text  # a crafted workspace: its truth measured
+
+
+def test_the_detector_table_has_no_ground_truth_columns_without_a_truth():
+    """A dataset of one's own has no ground truth, and the report's table was AUROC, precision and recall columns of
+    dashes (a newcomer following the docs, session 34)."""
+    from types import SimpleNamespace
+
+    from naviewer.analysis.report import _detector_table
+
+    rows = [{"id": 2, "method": "kdist", "scores": ["score", "flagged"],
+             "settings": {"summary": {"flagged": 8}, "threshold": {"rule": "top_fraction", "fraction": 0.01}}}]
+    text = "".join(_detector_table(SimpleNamespace(store=SimpleNamespace(passes=lambda: rows))))
+    assert "kdist" in text and "AUROC" not in text and "precision" not in text
+    rows[0]["settings"]["summary"].update(auroc=0.9, auroc_reversed=0.1, precision=0.5, recall=0.5)
+    assert "AUROC against the ground truth" in "".join(
+        _detector_table(SimpleNamespace(store=SimpleNamespace(passes=lambda: rows))))

@@ -152,7 +152,8 @@ def _synopsis(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> str:
             positionals.append(action.metavar or "COMMAND")
             continue
         if not action.option_strings:
-            positionals.append(_metavar(parser, action))
+            name = _metavar(parser, action)  # an optional one in brackets, as --help writes it (anchors' SPEC)
+            positionals.append(f"[{name}]" if action.nargs in ("?", "*") else name)
         elif action.required:
             metavar = _metavar(parser, action)
             parts.append(f"{action.option_strings[0]} {metavar}".strip())

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import stat
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Union
@@ -174,6 +175,26 @@ def atomic_save_npy(path: PathLike, array: np.ndarray, fsync: bool = True) -> Pa
     return Path(path)
 
 
+#: what ``np.load`` raises on a damaged ``.npy``: ValueError and EOFError for most, OverflowError for a header whose
+#: shape is negative, tokenize.TokenError or SyntaxError for a header dict that does not parse, MemoryError for a
+#: shape past memory (the first three came out as tracebacks of review and detect --embeddings; a fuzz, session 34)
+NPY_READ_ERRORS = (ValueError, OSError, EOFError, OverflowError, SyntaxError, TypeError, MemoryError,
+                   tokenize.TokenError)
+
+
+def npy_error_words(exc: BaseException) -> str:
+    """One of :data:`NPY_READ_ERRORS` in words (a tokenizer's tuple read "(('EOF in multi-line statement', (2, 0)))")."""
+    if "pickle" in str(exc):
+        return "it holds Python objects (pickles are never loaded)"
+    if isinstance(exc, (tokenize.TokenError, SyntaxError)):
+        return "its header does not parse"
+    if isinstance(exc, OverflowError):
+        return f"its header gives an impossible shape ({exc})"
+    if isinstance(exc, MemoryError):
+        return "its header gives a shape too large for memory"
+    return str(exc)
+
+
 def not_npy_reason(path: PathLike) -> Optional[str]:
     """Why ``path`` is not a ``.npy`` file (None when it starts with NumPy's header). np.load calls anything else
     "pickled data" when pickles are refused, which read as "it holds Python objects" for a text file."""
@@ -313,7 +334,11 @@ def sniff_checkpoint(path: PathLike, read_through: bool = True) -> Optional[str]
     if size == 0:
         return "the file is empty (0 bytes)"
     if head.startswith(b"PK\x03\x04"):
-        if not zipfile.is_zipfile(path):
+        try:
+            whole = zipfile.is_zipfile(path)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError):  # its end record damaged ("spans multiple disks":
+            whole = False                                             # a traceback, one byte changed; a fuzz, s. 34)
+        if not whole:
             return f"the file is truncated or damaged: its zip archive is incomplete ({size:,} bytes)"
         if not read_through:
             return None

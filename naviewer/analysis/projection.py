@@ -166,8 +166,8 @@ def cached_projection(
         name = f"{tag}-{method}2d"
         target = Path(workspace.embeddings_path(run, name))
         if target.exists():
-            cached = np.load(target)
-            if cached.shape == (len(embeddings), 2):
+            cached = _cached(target)
+            if cached is not None and cached.shape == (len(embeddings), 2):
                 return cached
         result = project(embeddings, method, ctx=ctx, seed=seed)
         workspace.save_embeddings(run, name, result)
@@ -175,8 +175,8 @@ def cached_projection(
     if path is not None:
         path = Path(path)
         if path.exists():
-            cached = np.load(path)
-            if cached.shape == (len(embeddings), 2):
+            cached = _cached(path)
+            if cached is not None and cached.shape == (len(embeddings), 2):
                 return cached
         result = project(embeddings, method, ctx=ctx, seed=seed)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,3 +185,14 @@ def cached_projection(
         tmp.replace(path)
         return result
     return project(embeddings, method, ctx=ctx, seed=seed)
+
+
+def _cached(path: Path) -> "Optional[np.ndarray]":
+    """A saved 2-D projection, or None when the file is damaged (it is computed again and written over)."""
+    from naviewer.io import NPY_READ_ERRORS
+
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except NPY_READ_ERRORS:
+        return None
+    return cached if isinstance(cached, np.ndarray) and np.issubdtype(cached.dtype, np.number) else None

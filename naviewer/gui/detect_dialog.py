@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from naviewer.catalogue import DETECTOR_NAMES, DETECTOR_SUMMARIES
 from naviewer.errors import NaviewerError
-from naviewer.io import json_loads
+from naviewer.io import NPY_READ_ERRORS, npy_error_words, json_loads
 from naviewer.workspace.runs import REVIEW_CHECKPOINT
 
 #: detectors that embed images again through the encoder: minutes, not seconds, on a CPU
@@ -256,8 +256,8 @@ def embeddings_problem(path: Path, samples: Optional[int]) -> str:
         return f"Not embeddings: {kind} ({path.name})."
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        return f"Not a readable .npy file: {path.name} ({exc})."
+    except NPY_READ_ERRORS as exc:
+        return f"Not a readable .npy file: {path.name} ({npy_error_words(exc)})."
     shape = tuple(getattr(array, "shape", ()))
     if len(shape) != 2 or shape[1] < 1:
         return f"Embeddings must be a 2-D (samples, dims) array; {path.name} has shape {shape}."

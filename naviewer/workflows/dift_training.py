@@ -57,7 +57,7 @@ from naviewer.errors import NaviewerError
 from naviewer.evaluation.asr import attack_success_rates
 from naviewer.evaluation.encoder import triggered_store
 from naviewer.evaluation.knn import knn_predict
-from naviewer.io import atomic_path, json_loads
+from naviewer.io import NPY_READ_ERRORS, atomic_path, json_loads
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.ssl.checkpoints import load_training_checkpoint
 from naviewer.ssl.distributed import MainRankSection, broadcast_object
@@ -489,7 +489,7 @@ class DiftRun:
             try:
                 try:
                     selected = np.load(path, allow_pickle=False)
-                except ValueError:  # NumPy's own words advise loading the file unsafely
+                except NPY_READ_ERRORS:  # NumPy's own words advise loading the file unsafely
                     raise ValueError("not a NumPy array of sample ids") from None
                 problem = ("not a list of sample ids" if selected.ndim != 1 or not np.issubdtype(selected.dtype, np.integer)
                            else f"ids outside the run's {n} samples" if n is not None and selected.size

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 import numpy as np
 
 from naviewer.errors import NaviewerError
-from naviewer.io import file_stamp, json_loads
+from naviewer.io import NPY_READ_ERRORS, npy_error_words, file_stamp, json_loads
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workflows.detector_passes import needs_images, run_detectors
 from naviewer.workspace.runs import FinetuneOutcome, confirmed_ids, read_state
@@ -97,9 +97,9 @@ def adopt_embeddings(ws, source: PathLike, *, run: str, tag: str, ctx: Optional[
         raise NaviewerError(f"cannot read the embeddings: {kind}", path)
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        reason = "it holds Python objects (pickles are never loaded)" if "pickle" in str(exc) else \
-            f"not a readable .npy file ({exc})"
+    except NPY_READ_ERRORS as exc:
+        reason = npy_error_words(exc)
+        reason = reason if "pickle" in str(exc) else f"not a readable .npy file ({reason})"
         raise NaviewerError(f"cannot read the embeddings: {reason}", path) from None
     n = ws.store.sample_count()
     if not isinstance(array, np.ndarray) or array.ndim != 2 or array.shape[1] < 1:
@@ -147,7 +147,7 @@ def check_embeddings_source(source: PathLike, backbone, store, *, image_size: Op
     path = Path(source)
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+    except NPY_READ_ERRORS:
         return
     n = len(store)
     if (not isinstance(array, np.ndarray) or array.ndim != 2 or len(array) != n or n < 2

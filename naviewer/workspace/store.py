@@ -222,6 +222,18 @@ BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206
 #: the longest reviewer name a decision records (the audit log shows it on one line)
 REVIEWER_MAX = 200
 
+def _text_reader(path: "os.PathLike[str] | str"):
+    """SQLite's text values decoded as UTF-8, a value that is not said as a damaged database naming the file: SQLite
+    raised its own OperationalError, a traceback of review (a fuzz of the database, session 34)."""
+    def read(raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NaviewerError(f"the workspace database is damaged: a text value is not UTF-8 "
+                                f"({raw[:60].decode('utf-8', 'replace')!r})", path) from None
+    return read
+
+
 class WorkspaceStore:
     """SQLite store of one workspace. Open it through :class:`~naviewer.workspace.Workspace`."""
 
@@ -345,6 +357,7 @@ class WorkspaceStore:
                     with contextlib.suppress(OSError):
                         info = os.stat(self.path)
                         self._identity = (info.st_dev, info.st_ino)
+            conn.text_factory = _text_reader(self.path)
             self._local.conn = conn
             with self._registry_lock:
                 self._connections.append(conn)
@@ -913,6 +926,12 @@ class WorkspaceStore:
             f"FROM detection_passes p {where} ORDER BY p.id",
             params,
         ).fetchall()
+        for pid, _method, _run, epoch, _created, n, _settings, _names in rows:
+            # text where a number goes (another tool's edit) was a ValueError traceback of review (a fuzz, session 34)
+            for name, value in (("epoch", epoch), ("sample count", n)):
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                    raise NaviewerError(f"the workspace database is damaged: detection pass {pid}'s {name} is "
+                                        f"{value!r}, not a whole number", self.path)
         return [
             {
                 "id": pid,

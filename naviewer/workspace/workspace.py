@@ -32,7 +32,7 @@ import numpy as np
 from naviewer import __version__
 from naviewer.data.names import list_line_problem, name_problem
 from naviewer.errors import NaviewerError
-from naviewer.io import _pid_alive, atomic_save_npy, atomic_write_json, json_loads, make_folder
+from naviewer.io import NPY_READ_ERRORS, npy_error_words, _pid_alive, atomic_save_npy, atomic_write_json, json_loads, make_folder
 from naviewer.jobs import JobContext, ensure_context
 from naviewer.workspace.source_root import source_root
 from naviewer.workspace.config import (
@@ -458,9 +458,8 @@ class Workspace:
             raise NaviewerError(f"corrupt embeddings file ({kind})", path)
         try:
             array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            reason = "it holds Python objects (pickles are never loaded)" if "pickle" in str(exc) else str(exc)
-            raise NaviewerError(f"corrupt embeddings file ({reason})", path) from None
+        except NPY_READ_ERRORS as exc:
+            raise NaviewerError(f"corrupt embeddings file ({npy_error_words(exc)})", path) from None
         if not isinstance(array, np.ndarray) or array.ndim != 2:
             raise NaviewerError(f"embeddings must be a 2-D array (one row per sample), found shape "
                                 f"{getattr(array, 'shape', None)}", path)

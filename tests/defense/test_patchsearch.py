@@ -214,3 +214,22 @@ def test_a_window_larger_than_the_image_is_refused_before_any_work():
     make_detector("patchsearch", window=16).check_inputs(16)
     with pytest.raises(NaviewerError, match="window 40 is larger than the image size 16"):
         make_detector("patchsearch", window=40).check_inputs(16)
+
+
+def test_a_large_image_is_shrunk_once_for_the_evaluation_view():
+    """One file claiming 8000x8000 px was resized again at every step of the search (300 s against 75 s; a fuzz,
+    session 34): a bucket of large images is shrunk once a store and size, the same pixels as before."""
+    import torch
+
+    from naviewer.defense.detectors.patchsearch import eval_tensor
+    from naviewer.ssl.augment import EvalTransform
+
+    rng = np.random.default_rng(0)
+    small = [rng.integers(0, 255, (16, 16, 3), dtype=np.uint8) for _ in range(3)]
+    large = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    store = ImageStore.from_images([*small, large], np.zeros(4, np.int64), ["x"])
+    x = eval_tensor(store, np.array([3, 0, 3]), 16)
+    expected = EvalTransform(image_size=16)(torch.from_numpy(large[None]))
+    assert torch.allclose(x[0], expected[0]) and torch.allclose(x[2], expected[0])
+    assert list(store._shrunk_views) == [(int(store.bucket_of[3]), 16)]  # the large bucket alone, kept
+    assert torch.allclose(eval_tensor(store, np.array([3]), 16)[0], expected[0])

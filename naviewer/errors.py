@@ -16,7 +16,7 @@ class NaviewerError(Exception):
     """A user-facing problem: ``path`` names the file (if any), ``message`` says what is wrong."""
 
     def __init__(self, message: str, path: Optional[PathLike] = None) -> None:
-        self.message = message
+        self.message = shortened(message)
         self.path = os.fspath(path) if path is not None else None
         super().__init__(str(self))
 
@@ -24,6 +24,20 @@ class NaviewerError(Exception):
         if self.path:
             return f"{self.path}: {self.message}"
         return self.message
+
+
+#: the longest message said whole: a 10-million-character value in workspace.toml was echoed into a 10 MB error
+#: line (and would be a 10 MB label in the window's box; a fuzz, session 34)
+MESSAGE_LIMIT = 4000
+
+
+def shortened(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` whole up to ``limit`` characters, else its start and end with the count left out between."""
+    message = str(message)
+    if len(message) <= limit:
+        return message
+    keep = limit // 2 - 40
+    return f"{message[:keep]} … ({len(message) - 2 * keep:,} characters left out) … {message[-keep:]}"
 
 
 class WorkspaceWarning(UserWarning):

@@ -186,7 +186,7 @@ def npy_error_words(exc: BaseException) -> str:
     """One of :data:`NPY_READ_ERRORS` in words (a tokenizer's tuple read "(('EOF in multi-line statement', (2, 0)))")."""
     if "pickle" in str(exc):
         return "it holds Python objects (pickles are never loaded)"
-    if isinstance(exc, (tokenize.TokenError, SyntaxError)):
+    if isinstance(exc, (tokenize.TokenError, SyntaxError)) or "malformed node" in str(exc):  # (ast's words)
         return "its header does not parse"
     if isinstance(exc, OverflowError):
         return f"its header gives an impossible shape ({exc})"

@@ -162,3 +162,14 @@ def test_a_file_where_a_folder_belongs_is_named(tmp_path):
         make_folder(tmp_path / "runs" / "r1")
     assert caught.value.path == str(tmp_path / "runs") and "a file where a folder belongs" in caught.value.message
     assert make_folder(tmp_path / "a" / "b").is_dir()
+
+
+def test_a_message_of_millions_of_characters_is_said_shortened():
+    """A 10-million-character value in workspace.toml made a 10 MB error line (a fuzz, session 34)."""
+    from naviewer.errors import MESSAGE_LIMIT, NaviewerError
+
+    error = NaviewerError("value = '" + "A" * 10_000_000 + "': write true or false", "ws/workspace.toml")
+    assert len(error.message) <= MESSAGE_LIMIT
+    assert error.message.startswith("value = 'AAA") and error.message.endswith("': write true or false")
+    assert "characters left out" in error.message and str(error).startswith("ws/workspace.toml: ")
+    assert NaviewerError("short").message == "short"

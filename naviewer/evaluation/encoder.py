@@ -22,7 +22,17 @@ def triggered_store(store: ImageStore, trigger_fn: TriggerFn, rng: np.random.Gen
     buckets = []
     same_size = True
     for bucket in store.buckets:
-        images = np.asarray(trigger_fn(bucket.images.copy(), rng), dtype=np.uint8)
+        try:
+            images = np.asarray(trigger_fn(bucket.images.copy(), rng), dtype=np.uint8)
+        except NaviewerError as exc:
+            if exc.path is not None:
+                raise
+            # "a 8 px trigger does not fit in a 1 px image" named no image (a fuzz, session 34): which, and what to do
+            count = len(bucket.indices)
+            raise NaviewerError(f"{exc.message}: {count:,} image{'s' if count != 1 else ''} of the set "
+                                f"{'are' if count != 1 else 'is'} {bucket.width}x{bucket.height} px (sample "
+                                f"{int(bucket.indices[0])}{' first' if count != 1 else ''}); leave such images out, "
+                                "or choose a smaller trigger") from None
         if images.shape != bucket.images.shape:
             same_size = False
         buckets.append((bucket, images))

@@ -40,3 +40,24 @@ def test_triggered_store_keeps_sizes_and_labels():
     trig = triggered_store(store, _red_trigger, np.random.default_rng(0))
     assert np.array_equal(trig.labels, store.labels) and trig.sizes.tolist() == store.sizes.tolist()
     assert (trig.image(0)[..., 0] == 255).all() and not (store.image(0)[..., 0] == 255).all()
+
+
+def test_a_trigger_that_does_not_fit_names_the_images_it_does_not_fit():
+    """eval --attack patch over a set holding a 1x1 image said "a 8 px trigger does not fit in a 1 px image" and no
+    image (a fuzz, session 34)."""
+    import pytest
+
+    from naviewer.data.store import ImageStore
+    from naviewer.errors import NaviewerError
+    from naviewer.evaluation.encoder import triggered_store
+
+    store = ImageStore.from_images([np.zeros((16, 16, 3), np.uint8), np.zeros((1, 1, 3), np.uint8)],
+                                   np.array([0, 1]), ["a", "b"])
+
+    def trigger(images, _rng):
+        if images.shape[1] < 8:
+            raise NaviewerError(f"a 8 px trigger does not fit in a {images.shape[1]} px image")
+        return images
+
+    with pytest.raises(NaviewerError, match=r"does not fit in a 1 px image: 1 image of the set is 1x1 px \(sample 1\)"):
+        triggered_store(store, trigger, np.random.default_rng(0))

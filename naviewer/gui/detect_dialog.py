@@ -154,8 +154,7 @@ class DetectDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(QLabel("Embeddings (optional):"))
         self.embeddings_edit = QLineEdit("")
-        self.embeddings_edit.setPlaceholderText("this checkpoint's features computed already, an (N, D) .npy; "
-                                                "empty: embedded here")
+        self.embeddings_edit.setPlaceholderText("empty: embedded here; or its features made already (.npy)")
         self.embeddings_edit.setToolTip("as naviewer detect --embeddings FILE: row i = workspace sample i, made by "
                                         "this checkpoint's encoder (e.g. naviewer embed on a GPU machine); checked "
                                         "(shape, rows, finite values, a few samples embedded here against their rows) "

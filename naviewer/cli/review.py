@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
 
         shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
         others = other_passes_with_flags(ws.store, shown) if not clusters else []
-        return NaviewerError(f"cluster {index} does not exist (pass {shown} has {len(clusters)})"
+        return NaviewerError(f"cluster {index} does not exist (pass {shown} has {len(clusters)} "
+                             f"cluster{'s' if len(clusters) != 1 else ''})"
                              + ("; other passes flagged samples: " + "; ".join(
                                  f"{m} pass {i}: {f:,} (--pass {i})" for i, m, f in others[:6]) if others else ""))
 

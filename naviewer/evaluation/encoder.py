@@ -25,14 +25,15 @@ def triggered_store(store: ImageStore, trigger_fn: TriggerFn, rng: np.random.Gen
         try:
             images = np.asarray(trigger_fn(bucket.images.copy(), rng), dtype=np.uint8)
         except NaviewerError as exc:
-            if exc.path is not None:
+            if exc.path is not None or "does not fit" not in exc.message:  # (an opacity or a setting: no size advice)
                 raise
-            # "a 8 px trigger does not fit in a 1 px image" named no image (a fuzz, session 34): which, and what to do
+            # "a 8 px trigger does not fit in a 1 px image" named no image (a fuzz, session 34): which, and what to
+            # do, as the crafting's own check says it (attacks.base)
             count = len(bucket.indices)
-            raise NaviewerError(f"{exc.message}: {count:,} image{'s' if count != 1 else ''} of the set "
-                                f"{'are' if count != 1 else 'is'} {bucket.width}x{bucket.height} px (sample "
-                                f"{int(bucket.indices[0])}{' first' if count != 1 else ''}); leave such images out, "
-                                "or choose a smaller trigger") from None
+            many = f" (and {count - 1:,} more of that size)" if count > 1 else ""
+            raise NaviewerError(f"{exc.message}: the image is {bucket.width}x{bucket.height} px (sample "
+                                f"{int(bucket.indices[0])} of the set){many}; leave such images out of the set, or "
+                                "choose a smaller trigger") from None
         if images.shape != bucket.images.shape:
             same_size = False
         buckets.append((bucket, images))

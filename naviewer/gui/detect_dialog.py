@@ -229,7 +229,11 @@ class DetectDialog(QDialog):
         words = self.checkpoint_words.get(str(self.checkpoint()))
         self.described.setText(f"This checkpoint: {words}." if words else "")
         self.described.setVisible(bool(words))  # empty, it took the dialog's spare height as a gap under the field
-        problem = _unreadable(self.checkpoint()) if text and self.checkpoint().is_file() else (
+        try:
+            is_file = bool(text) and self.checkpoint().is_file()
+        except OSError:  # a folder it cannot look into: is_file raises; said by _unreadable
+            is_file = True
+        problem = _unreadable(self.checkpoint()) if is_file else (
             ("Choose the encoder checkpoint." + (f" The reviewed pass's encoder is gone: {self.missing}."
                                                   if self.missing else "")) if not text else _not_a_checkpoint(self.checkpoint(), text))
         if not problem and self.embeddings() is not None:
@@ -243,21 +247,26 @@ def embeddings_problem(path: Path, samples: Optional[int]) -> str:
     the dialog before a job embeds the anchors and then fails. The job checks the values (finite, the checkpoint's)."""
     import numpy as np
 
-    from naviewer.io import not_npy_reason
+    from naviewer.io import describe_os_error, not_npy_reason
 
-    if not path.is_file():
-        return _not_a_checkpoint(path, str(path)).replace("checkpoint file", "embeddings file")
     try:
+        if not path.is_file():
+            return _not_a_checkpoint(path, str(path)).replace("checkpoint file", "embeddings file")
         kind = not_npy_reason(path)
-    except OSError as exc:
-        return f"Cannot read {path.name}: {exc.strerror or exc}."
+    except OSError as exc:  # a folder it cannot look into: is_file raises (a review, session 34)
+        return f"Cannot read {path.name}: {describe_os_error(exc)}."
     if kind is not None:
         return f"Not embeddings: {kind} ({path.name})."
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    try:  # the header alone: nothing mapped or held open at each keystroke
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _fortran, _dtype = reader(handle)
     except NPY_READ_ERRORS as exc:
         return f"Not a readable .npy file: {path.name} ({npy_error_words(exc)})."
-    shape = tuple(getattr(array, "shape", ()))
+    shape = tuple(shape)
+    if any(int(d) < 0 for d in shape):  # (np.load would refuse it; the header alone does not)
+        return f"Not a readable .npy file: {path.name} (its header gives an impossible shape {shape})."
     if len(shape) != 2 or shape[1] < 1:
         return f"Embeddings must be a 2-D (samples, dims) array; {path.name} has shape {shape}."
     if samples is not None and shape[0] != samples:

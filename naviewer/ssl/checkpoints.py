@@ -401,7 +401,7 @@ def infer_backbone_config(state: Mapping[str, torch.Tensor],
     if conv1 is None:
         raise NaviewerError("cannot infer the backbone: no conv1.weight in the checkpoint", path)
     if getattr(conv1, "ndim", None) != 4:  # "no conv1.weight" was said of one that is there, 2-D (a newcomer)
-        shape = tuple(getattr(conv1, "shape", ())) or type(conv1).__name__
+        shape = tuple(conv1.shape) if hasattr(conv1, "shape") else type(conv1).__name__
         raise NaviewerError(f"cannot infer the backbone: conv1.weight has shape {shape}; a ResNet's first "
                             "convolution is 4-D (out, in, k, k)", path)
     if int(conv1.shape[0]) < 4 or int(conv1.shape[0]) % 4:

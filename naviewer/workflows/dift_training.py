@@ -489,6 +489,8 @@ class DiftRun:
             try:
                 try:
                     selected = np.load(path, allow_pickle=False)
+                except OSError:
+                    raise
                 except NPY_READ_ERRORS:  # NumPy's own words advise loading the file unsafely
                     raise ValueError("not a NumPy array of sample ids") from None
                 problem = ("not a list of sample ids" if selected.ndim != 1 or not np.issubdtype(selected.dtype, np.integer)

@@ -107,7 +107,7 @@ def leave_out_comparison(ws, run: str, left_out: int) -> dict[str, Any]:
     if before_run == run:
         before_run = None
     upto = _written_at(ws) if before_run else None
-    return {"run": run, "left_out": int(left_out), "checkpoint": str(ws.checkpoint_dir(run) / "last.pt"),
+    return {"run": run, "left_out": int(left_out), "checkpoint": str(ws.checkpoint_dir(run, create=False) / "last.pt"),
             "after": last_metrics(folder / run / "metrics.jsonl"),
             "after_epochs": _epochs(folder / run / "metrics.jsonl"), "before_run": before_run,
             "before": last_metrics(folder / before_run / "metrics.jsonl", upto) if before_run else {},

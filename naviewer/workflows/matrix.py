@@ -134,7 +134,7 @@ class MatrixConfig:
     #: retrains (and oracle retrains) per cell: one retrain's ASR moves by about 10 points from one training
     #: to the next, the size of the "within 10 points of the floor" criterion; the repeats are fresh
     #: trainings of the same kept set, the seed offset by 1000 x r (after: ``retrain_repeats``). Raising it on a
-    #: finished matrix adds the missing retrain draws to its done cells (not the oracle's)
+    #: finished matrix adds the missing retrain (and oracle) draws to its done cells
     retrains: int = 1
     #: draws of the no-poison floor per floor key (the first is the floor, the others fresh trainings of the same
     #: clean set with the seed offset by 1000 x r); the goal compares the retrains' mean to the floors' mean.
@@ -545,11 +545,11 @@ def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> N
         if not (floors or kinds):
             continue
         ctx.event("log", message=f"=== matrix cell {cell.key}: draws up to {int(config.floors)} floors, "
-                                 f"{int(config.retrains)} retrains")
+                                 f"{int(config.retrains)} {' and '.join(kinds) or 'retrain'}s")
         try:
             _draw_cell(config, cell, record, kinds, floors, out, ctx)
-        except NaviewerError as exc:
-            passed_over.append(exc.message)
+        except NaviewerError as exc:  # (the removal's own words name the cell; a floor's or an open's do not)
+            passed_over.append(exc.message if cell.key in exc.message else f"matrix cell {cell.key}: {exc.message}")
             ctx.event("log", message=f"=== matrix cell {cell.key}: passed over: {exc.message}")
         atomic_write_json(path, record)
         write_tables(out, config.cells)

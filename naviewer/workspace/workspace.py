@@ -442,7 +442,8 @@ class Workspace:
             # the names there: a tag's 8 hex digits are not guessable (posthoc:last for posthoc:last-1095a40b; a
             # newcomer, session 34)
             try:
-                there = [f"{r}:{t}" for r, t in self.embeddings()]
+                there = [f"{r}:{t}" for r, t in self.embeddings()  # not the map's 2-D projection caches
+                         if not t.endswith(("-pca2d", "-umap2d", "-tsne2d"))]
             except NaviewerError:
                 there = []
             said = (f"; the workspace has {', '.join(there[:8])}" + (f" and {len(there) - 8} more" if len(there) > 8

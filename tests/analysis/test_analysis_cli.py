@@ -194,7 +194,7 @@ def test_review_of_a_pass_of_nothing_names_the_passes_that_flagged(tmp_path, cap
     assert "other passes flagged samples: patchsearch pass 1: 134 (--pass 1)" in out
     # getting-started's next step on that pass: refused, naming the way on (a newcomer, session 34)
     assert main(["review", str(tmp_path / "ws"), "--confirm-cluster", "1"]) == 2
-    assert ("cluster 1 does not exist (pass 2 has 0); other passes flagged samples: patchsearch pass 1: 134 "
+    assert ("cluster 1 does not exist (pass 2 has 0 clusters); other passes flagged samples: patchsearch pass 1: 134 "
             "(--pass 1)") in capsys.readouterr().err
 
 

@@ -133,6 +133,8 @@ def test_cached_projection_writes_and_reuses(tmp_path) -> None:
     assert path.exists()
     np.save(path, first * 0 + 7)
     assert (cached_projection(emb, "pca", path=path) == 7).all()  # read from the cache
+    path.write_bytes(b"\x93NUMPY\x01\x00" + b"garbage")  # damaged: computed again, not a traceback (session 34)
+    assert np.allclose(cached_projection(emb, "pca", path=path), first)
     with pytest.raises(NaviewerError):
         cached_projection(emb, "umap")
 

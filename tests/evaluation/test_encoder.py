@@ -59,5 +59,12 @@ def test_a_trigger_that_does_not_fit_names_the_images_it_does_not_fit():
             raise NaviewerError(f"a 8 px trigger does not fit in a {images.shape[1]} px image")
         return images
 
-    with pytest.raises(NaviewerError, match=r"does not fit in a 1 px image: 1 image of the set is 1x1 px \(sample 1\)"):
+    with pytest.raises(NaviewerError, match=r"does not fit in a 1 px image: the image is 1x1 px \(sample 1 of the set\); "
+                                            "leave such images out of the set"):
         triggered_store(store, trigger, np.random.default_rng(0))
+
+    def opacity(images, _rng):  # another problem of the trigger: said as it is, no size advice
+        raise NaviewerError("opacity must be in (0, 1]")
+
+    with pytest.raises(NaviewerError, match=r"^opacity must be in \(0, 1\]$"):
+        triggered_store(store, opacity, np.random.default_rng(0))

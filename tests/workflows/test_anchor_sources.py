@@ -266,3 +266,12 @@ def test_a_trusted_set_of_numbered_classes_is_not_taken_for_a_workspace_of_named
     with pytest.raises(NaviewerError, match=r"classes are numbered 0-5 \(6 classes\) and the workspace's are .*: they "
                                             r"are not the same classes"):
         set_workspace_anchors(plain_ws, str(root), per_class=2)
+
+
+def test_the_summary_says_an_even_count_once():
+    """"anchors: 40 trusted (10-10 a class)" read oddly (a newcomer following the docs, session 34)."""
+    from naviewer.workflows.anchor_sources import anchors_summary
+
+    even = {"trusted": True, "count": 40, "per_class": {"a": 10, "b": 10}, "source": "data/trusted"}
+    assert anchors_summary(even) == "anchors: 40 trusted (10 a class) from data/trusted"
+    assert "(3-10 a class)" in anchors_summary({**even, "per_class": {"a": 3, "b": 10}})

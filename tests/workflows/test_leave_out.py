@@ -46,6 +46,12 @@ def test_the_retrain_is_read_beside_the_reviewed_encoder_and_the_floor(tmp_path)
         assert "naviewer run WORKSPACE --floor" in lines[2]  # no floor measured yet: how to
         ws.store.add_run("train", "train", {"exclude": [1, 2]})  # the encoder before was itself a leave-out run
         assert "(run train, itself trained without 2 samples)" in leave_out_lines(leave_out_comparison(ws, "retrain", 7))[1]
+        plain = leave_out_comparison(ws, "retrain", 7)
+        plain["after"].pop("asr")
+        # no crafted attack: the eval hint names the run's own checkpoint, not a path relative to the workspace
+        # (a newcomer following the docs, session 34)
+        assert f"naviewer eval --checkpoint {ws.path / 'checkpoints' / 'retrain' / 'last.pt'} " in \
+            leave_out_lines(plain)[-1]
         ws.update_config("floor", {"asr": 0.06, "protocol": "paper"})
         assert leave_out_lines(leave_out_comparison(ws, "retrain", 7))[2].startswith("No-poison floor: ASR 6.0 % (paper)")
 

@@ -175,18 +175,24 @@ def test_a_cell_whose_removal_changed_is_named_and_the_rest_still_drawn(matrix_d
 
     out = tmp_path / "m"
     shutil.copytree(matrix_dir, out)
-    key = "na-code-simclr-s0-t1"
+    key, other = "na-code-simclr-s0-t1", "na-code-simclr-s1-t1"
+    shutil.copytree(out / "cells" / key, out / "cells" / other)  # a second done cell, healthy
+    record = json.loads((out / "cells" / other / "cell.json").read_text())
+    record["key"] = other
+    (out / "cells" / other / "cell.json").write_text(json.dumps(record))
     path = out / "cells" / key / "cell.json"
     record = json.loads(path.read_text())
     record["after"]["retrain"]["removed"] += 5  # as if the pass had been reviewed again since
     path.write_text(json.dumps(record))
-    config = MatrixConfig(cells=[Cell("na-code", threads=1)], recipe=TINY, detectors=("kdist",),
-                          restarts=("retrain",), retrains=3, floors=2)
-    with pytest.raises(NaviewerError, match=f"not these: matrix cell {key}: its pass now flags"):
+    config = MatrixConfig(cells=[Cell("na-code", seed=0, threads=1), Cell("na-code", seed=1, threads=1)], recipe=TINY,
+                          detectors=("kdist",), restarts=("retrain",), retrains=3, floors=2)
+    with pytest.raises(NaviewerError, match=f"not these: matrix cell {key}: its pass now flags") as err:
         run_matrix(config, out)
-    done = {r["key"]: r for r in read_cells(out)}[key]
-    assert len(done["after"]["retrain_repeats"]) == 1  # none added to a removal that moved
-    assert len(done["floor_repeats"]) == 1  # its floor drawn all the same
+    assert other not in str(err.value)
+    done = {r["key"]: r for r in read_cells(out)}
+    assert len(done[key]["after"]["retrain_repeats"]) == 1  # none added to a removal that moved
+    assert len(done[key]["floor_repeats"]) == 1  # its floor drawn all the same
+    assert len(done[other]["after"]["retrain_repeats"]) == 2  # the cell after it: drawn (it waited before)
 
 
 def test_cli_refuses_floors_below_one_and_with_no_floor(tmp_path, capsys):

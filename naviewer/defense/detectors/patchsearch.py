@@ -112,8 +112,9 @@ def eval_tensor(store: Any, ids: np.ndarray, size: int, device: Any = None):
 
 
 #: a bucket whose images have this many times the evaluation view's pixels is shrunk once and kept (at most
-#: SHRUNK_BYTES of it): one 823-byte JPEG claiming 8000x8000 px was resized again at every step of the search, and
-#: PatchSearch on 31 images ran past 300 s where 30 took 75 s (a fuzz, session 34)
+#: SHRUNK_BYTES of them a store, all buckets together; past it, resized per call as before): one 823-byte JPEG
+#: claiming 8000x8000 px was resized again at every step of the search, and PatchSearch on 31 images ran past 300 s
+#: where 30 took 75 s (a fuzz, session 34)
 SHRUNK_FACTOR = 16
 SHRUNK_BYTES = 64 << 20
 
@@ -125,13 +126,15 @@ def _shrunk_bucket(store: Any, b: int, size: int, transform: Any) -> Any:
 
     bucket = store.buckets[b]
     count = len(bucket.indices)
-    if bucket.height * bucket.width < SHRUNK_FACTOR * size * size or count * 3 * size * size * 4 > SHRUNK_BYTES:
-        return None
     cache = store.__dict__.setdefault("_shrunk_views", {})
     key = (b, size)
-    if key not in cache:
-        parts = [transform(torch.from_numpy(np.ascontiguousarray(bucket.images[i:i + 1]))) for i in range(count)]
-        cache[key] = torch.cat(parts) if parts else torch.empty((0, 3, size, size))
+    if key in cache:
+        return cache[key]
+    held = sum(int(view.numel()) * 4 for view in cache.values())
+    if bucket.height * bucket.width < SHRUNK_FACTOR * size * size or held + count * 3 * size * size * 4 > SHRUNK_BYTES:
+        return None
+    parts = [transform(torch.from_numpy(np.ascontiguousarray(bucket.images[i:i + 1]))) for i in range(count)]
+    cache[key] = torch.cat(parts) if parts else torch.empty((0, 3, size, size))
     return cache[key]
 
 
@@ -581,6 +584,7 @@ def _fit_classifier(store, train_ids: np.ndarray, size: int, patches, iterations
             ctx.progress(member * iterations + step, members * iterations, "patchsearch: poison classifier")
         pick = torch.randint(0, train_ids.size, (32,), generator=gen).numpy()
         x = eval_tensor(store, train_ids[pick], size, device)  # decoded per step: nothing of size N is held
+        # (but the views of far larger images, shrunk once: at most SHRUNK_BYTES a store)
         label = (torch.rand(32, generator=gen) < 0.5).long()
         for row in torch.nonzero(label).flatten().tolist():
             side = int(torch.randint(lo, hi, (1,), generator=gen))

@@ -1058,7 +1058,7 @@ class GalleryWidget(QWidget):
             else:
                 buttons = ""
             self.target_label.setText(f"The keyboard is in {elsewhere_keys} · <b>Ctrl+2</b>: the tiles"
-                                      + (buttons if actionable else ""))
+                                      + (buttons if actionable and not self.read_only else ""))
             self.target_label.setToolTip("Click a tile or press Ctrl+2 to review here with the keys; Confirm, Reject "
                                          "and Later above act on the tile highlighted here")
             return

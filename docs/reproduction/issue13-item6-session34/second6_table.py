@@ -22,6 +22,11 @@ for seed, threads in ((0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)):
     r = json.loads((root / "cells" / f"na-paper-simclr-{key}" / "cell.json").read_text())
     first = [100 * d["asr"]["uniform"] for d in [r["after"]["retrain"]] + r["after"].get("retrain_repeats", [])]
     floors = [100 * d["asr"]["uniform"] for d in [r["floor"]] + r.get("floor_repeats", [])]
+    if not s["second_adds"]:  # the check flagged nothing: the second removal is the first (its draws: session 33's)
+        se1 = math.sqrt(var(first) / len(first) + var(floors) / len(floors))
+        print(f"| {seed} | {threads} | 0 / 0 ({s['poisons_left']}) | the first removal's (nothing to add) | "
+              f"{mean(first) - mean(floors):+.1f} (± {se1:.1f}) | {mean(first) - mean(floors):+.1f} (± {se1:.1f}) |")
+        continue
     two = [100 * x for x in s["asr"]]
     se2 = math.sqrt(var(two) / len(two) + var(floors) / len(floors))
     se1 = math.sqrt(var(first) / len(first) + var(floors) / len(floors))

@@ -1007,7 +1007,7 @@ class GalleryWidget(QWidget):
         return np.array([focus], np.int64)
 
     #: what the views the keyboard may be in are called in the line above the tiles (by class: no import cycle)
-    KEYBOARD_PLACES = {"ClusterListWidget": "the cluster table (C · R · L: the whole chosen cluster)",
+    KEYBOARD_PLACES = {"ClusterListWidget": "the cluster table (C · R · L: its chosen cluster)",
                        "SampleInspector": "the inspector (C · R · L: the sample it shows)",
                        "ReviewHistory": "the review history", "FilterSidebar": "the filters (letters type there)"}
 
@@ -1051,10 +1051,14 @@ class GalleryWidget(QWidget):
         if elsewhere_keys is not None:
             # the buttons still act on the highlighted tile: "selected 0" in the header after the map's Clear, the
             # keys elsewhere, and Confirm decided #693, named nowhere (a newcomer, session 34)
-            if len(highlighted) > 1:
-                buttons = f" · the buttons: <b>{plural(len(highlighted), 'highlighted sample')}</b>"
+            # (not where the map's keys act on its selection: the same samples, and a third line took a row of tiles)
+            on_selection = len(self.session.selection) > 0 and elsewhere_keys.startswith("the map (")
+            if on_selection:
+                buttons = ""
+            elif len(highlighted) > 1:
+                buttons = f" · buttons: <b>{plural(len(highlighted), 'highlighted sample')}</b>"
             elif len(highlighted) == 1 or self.focused_id() is not None:
-                buttons = f" · the buttons: <b>#{int(highlighted[0]) if len(highlighted) else self.focused_id()}</b>"
+                buttons = f" · buttons: <b>#{int(highlighted[0]) if len(highlighted) else self.focused_id()}</b>"
             else:
                 buttons = ""
             self.target_label.setText(f"The keyboard is in {elsewhere_keys} · <b>Ctrl+2</b>: the tiles"

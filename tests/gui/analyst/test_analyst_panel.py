@@ -523,7 +523,7 @@ def test_the_line_above_the_tiles_says_where_the_keyboard_is(qtbot, demo_session
     sid = int(panel.gallery.model.ids[0])
     panel.gallery._focus_as_click(sid)
     panel.focus_view("clusters")
-    qtbot.waitUntil(lambda: f"the buttons: <b>#{sid}</b>" in line.text(), timeout=3000)
+    qtbot.waitUntil(lambda: f"buttons: <b>#{sid}</b>" in line.text(), timeout=3000)
 
 
 def test_the_inspector_says_when_the_keys_act_on_a_selection_it_does_not_show(qtbot, demo_session) -> None:

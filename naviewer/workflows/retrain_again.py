@@ -63,10 +63,23 @@ def latest_again_result(ws, run: str) -> Optional[dict]:
 
 
 def _first_result(ws, run: str) -> dict:
+    """The first retrain's record: the window's ``finetune_result.json``, else (``naviewer finetune --accept-all`` and
+    the matrix write none) the run's state's record of a finished retrain, with no "before" figures. The window's
+    Fine-tune tab said "Done earlier: removed 109 ... retrained" from that state and offered Retrain again, which then
+    failed with "no finished remove-and-retrain" (session 34)."""
+    from naviewer.workspace.runs import read_state
+
     path = ws.path / "runs" / run / RESULT_FILE
     try:
         record = json_loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        state = read_state(ws, run) or {}
+        finetune = state.get("finetune")
+        if state.get("status") == "finished" and isinstance(finetune, dict):
+            from naviewer.workspace.runs import FinetuneOutcome
+
+            if FinetuneOutcome.from_dict(finetune).kind == "retrain":
+                return {"before": {}, "finetune": finetune}
         raise NaviewerError(f"run {run!r} has no finished remove-and-retrain to train again after: remove and retrain "
                             "first (the Fine-tune tab, or naviewer finetune)", path) from None
     except (OSError, ValueError) as exc:

@@ -101,3 +101,18 @@ def test_nothing_to_train_again_after_is_said(demo_ws, tmp_path):  # noqa: F811
     shutil.copytree(demo_ws, path)
     with Workspace.open(path) as ws, pytest.raises(NaviewerError, match="no finished remove-and-retrain"):
         retrain_on_decisions(ws, RUN)
+
+
+def test_a_retrain_the_command_line_made_can_be_trained_again(retrained):
+    """`naviewer finetune --accept-all` (and the matrix) write no finetune_result.json: the window's Fine-tune tab said
+    "Done earlier: removed 109 ... retrained" from the run's state and offered Retrain again, which failed with "no
+    finished remove-and-retrain" (session 34). The state's record of the retrain is enough; no "before" figures."""
+    from naviewer.workflows.demo import RUN
+    from naviewer.workflows.retrain_again import retrain_on_decisions
+    from naviewer.workspace import Workspace
+
+    (retrained / "runs" / RUN / "finetune_result.json").unlink()
+    with Workspace.open(retrained) as ws:
+        result = retrain_on_decisions(ws, RUN)
+    assert result["again"] == f"{RUN}-again-1" and "knn_acc" in result["after"]
+    assert set(result["before"]) <= {"confirmed_density"}  # what the review embeddings give, nothing else

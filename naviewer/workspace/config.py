@@ -155,6 +155,29 @@ def _check_sections(config: dict[str, Any], path: Path) -> None:
     if kind is not None and kind not in ANCHOR_KINDS:  # read as "labels" before: safe, but the edit went unnoticed
         raise NaviewerError(f"[anchors] kind = {_short(kind)} is not one naviewer writes ({', '.join(ANCHOR_KINDS)})",
                             path)
+    _check_attack(config, names, path)
+
+
+def _check_attack(config: dict[str, Any], names: list, path: Path) -> None:
+    """The keys naviewer writes in [attack], of their types, where they are there: ``target_class = "zero"`` or ``99``
+    (of 3 classes) and ``num_poisons = {a = 1}`` opened, and detect and finetune ran on them (a fuzz, session 34)."""
+    attack = config.get("attack", {})
+    for key in ("target_class", "num_poisons", "seed"):
+        value = attack.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise NaviewerError(f"[attack] {key} must be a whole number, found {_short(value)}", path)
+    target = attack.get("target_class")
+    if target is not None and names and target >= len(names):
+        raise NaviewerError(f"[attack] target_class is {target}, but [classes] names {len(names)} classes "
+                            f"(0..{len(names) - 1})", path)
+    if "name" in attack and not (isinstance(attack["name"], str) and attack["name"].strip()):
+        raise NaviewerError(f"[attack] name must be an attack's name in quotes, found {_short(attack['name'])}", path)
+    for key in ("settings", "clean"):
+        if key in attack and not isinstance(attack[key], dict):
+            raise NaviewerError(f"[attack] {key} must be a table, found {_short(attack[key])}", path)
+    rate = attack.get("poison_rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0):
+        raise NaviewerError(f"[attack] poison_rate must be a fraction between 0 and 1, found {_short(rate)}", path)
 
 
 def repeated_name(names: list) -> Optional[str]:

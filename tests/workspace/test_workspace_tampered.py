@@ -95,6 +95,15 @@ def test_added_sample_rows_disagree_with_the_config(path: Path) -> None:
         (lambda c: c["classes"].update(names=[]), r"\[classes\] names is empty, but the samples are labelled"),
         (lambda c: c.update(floor={"asr": "high"}), r"\[floor\] asr must be a fraction between 0 and 1, found 'high'"),
         (lambda c: c.update(floor={"asr": 0.2, "knn_acc": 7.5}), r"\[floor\] knn_acc must be a fraction"),
+        # [attack]'s keys of the wrong type opened, and detect and finetune ran on them (a fuzz, session 34)
+        (lambda c: c.update(attack={"name": "patch", "target_class": "zero"}),
+         r"\[attack\] target_class must be a whole number, found 'zero'"),
+        (lambda c: c.update(attack={"name": "patch", "target_class": 99}),
+         r"\[attack\] target_class is 99, but \[classes\] names \d+ classes"),
+        (lambda c: c.update(attack={"name": "patch", "num_poisons": {"a": 1}}), r"\[attack\] num_poisons must be a whole"),
+        (lambda c: c.update(attack={"name": 5}), r"\[attack\] name must be an attack's name in quotes"),
+        (lambda c: c.update(attack={"name": "patch", "settings": "x"}), r"\[attack\] settings must be a table"),
+        (lambda c: c.update(attack={"name": "patch", "poison_rate": 8}), r"\[attack\] poison_rate must be a fraction"),
     ],
 )
 def test_mistyped_sections_are_refused_on_open(path: Path, change, message: str) -> None:  # noqa: ANN001

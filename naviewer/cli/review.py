@@ -102,6 +102,15 @@ def parse_sample_ids(text: str, n: int, flag: str):
     return np.unique(np.asarray(ids, dtype=np.int64))
 
 
+def _other_passes(ws, shown) -> str:
+    """"other passes flagged samples: kdist pass 3: 5 (--pass 3); ..." (the six newest), or "" when none did."""
+    from naviewer.analysis.reach import other_passes_with_flags
+
+    others = other_passes_with_flags(ws.store, shown)
+    return ("other passes flagged samples: " + "; ".join(f"{m} pass {i}: {f:,} (--pass {i})" for i, m, f in others[:6])
+            if others else "")
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -148,17 +157,14 @@ def run(args: argparse.Namespace) -> int:
     session = AnalysisSession.from_workspace(ws, args.pass_id, images=images, embeddings=embeddings, reviewer=args.reviewer)
     clusters = session.clusters()
 
+    shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
+
     def cluster_problem(index: int) -> NaviewerError:
         """"cluster 1 does not exist (there are 0)" named no way on when the latest pass (DIFT's, stored after the
         detectors') flagged nothing and others did (a newcomer following getting-started, session 34)."""
-        from naviewer.analysis.reach import other_passes_with_flags
-
-        shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
-        others = other_passes_with_flags(ws.store, shown) if not clusters else []
-        return NaviewerError(f"cluster {index} does not exist (pass {shown} has {len(clusters)} "
-                             f"cluster{'s' if len(clusters) != 1 else ''})"
-                             + ("; other passes flagged samples: " + "; ".join(
-                                 f"{m} pass {i}: {f:,} (--pass {i})" for i, m, f in others[:6]) if others else ""))
+        others = _other_passes(ws, shown) if not clusters else ""
+        return NaviewerError(f"cluster {index} does not exist (pass {shown} has {count(len(clusters), 'cluster')})"
+                             + (f"; {others}" if others else ""))
 
     for state, index in (("confirmed", args.confirm_cluster), ("rejected", args.reject_cluster), ("later", args.later_cluster)):
         if index is None:
@@ -200,7 +206,6 @@ def run(args: argparse.Namespace) -> int:
             if these.size:
                 print(f"  {state} ({these.size:,}): {id_ranges(these)}")
     counts = session.review_counts()
-    shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
     info = ws.store.pass_info(shown) if shown is not None else None
     print(f"detection pass {shown}" + (f" ({info['method']}, run {info['run']})" if info else "") + ": "
           f"{session.n:,} samples, {sum(counts.values()):,} flagged in {count(len(clusters), 'cluster')}; "
@@ -218,12 +223,9 @@ def run(args: argparse.Namespace) -> int:
     if info and anchors_replaced(info.get("settings"), ws.config.get("anchors")):
         print("warning: " + REPLACED_WARNING)
     if not sum(counts.values()):  # the latest pass flagged nothing: say which passes did ("confirmed 0" while 16
-        from naviewer.analysis.reach import other_passes_with_flags  # of another pass were; a newcomer, session 22)
-
-        others = other_passes_with_flags(ws.store, shown)
+        others = _other_passes(ws, shown)  # of another pass were; a newcomer, session 22)
         if others:
-            print("other passes flagged samples: " + "; ".join(f"{m} pass {i}: {f:,} (--pass {i})"
-                                                               for i, m, f in others[:6]))
+            print(others)
     from naviewer.analysis.clusters import REACH_LEGEND
 
     print(f"{'#':>4} {'size':>6} {'density':>10} {'MinDist':>9} {'reach':>6}  {'reviewed':>9}  classes")

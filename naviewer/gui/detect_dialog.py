@@ -122,16 +122,10 @@ class DetectDialog(QDialog):
                        "map colours).")
         intro.setWordWrap(True)
         layout.addWidget(intro)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Encoder checkpoint:"))
-        self.checkpoint_edit = QLineEdit(str(checkpoint) if checkpoint else "")
-        self.checkpoint_edit.setPlaceholderText("a .pt file (naviewer run, or a foreign SSL checkpoint)")
-        self.checkpoint_edit.textChanged.connect(self._validate)
-        row.addWidget(self.checkpoint_edit, 1)
-        self.browse_button = QPushButton("Browse…")
-        self.browse_button.clicked.connect(self._browse)
-        row.addWidget(self.browse_button)
-        layout.addLayout(row)
+        self.checkpoint_edit, self.browse_button = self._file_field(
+            layout, "Encoder checkpoint:", str(checkpoint) if checkpoint else "",
+            "a .pt file (naviewer run, or a foreign SSL checkpoint)",
+            "Detect (post-hoc): choose the encoder checkpoint", "PyTorch checkpoints (*.pt *.pth);;All files (*)")
         # the workspace's own checkpoints, each said in a few words: a newcomer detected with demo/last.pt, the
         # encoder AFTER the demo's remove-and-retrain, got "no poison detected" and nothing said why
         self.known = QComboBox()
@@ -151,20 +145,13 @@ class DetectDialog(QDialog):
         layout.addWidget(self.described)
         # features computed already (naviewer embed on a GPU machine, sharded): the window could only embed here,
         # the command line's --embeddings had no counterpart (seen, session 33)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Embeddings (optional):"))
-        self.embeddings_edit = QLineEdit("")
-        self.embeddings_edit.setPlaceholderText("empty: embedded here; or its features made already (.npy)")
+        self.embeddings_edit, self.embeddings_browse = self._file_field(
+            layout, "Embeddings (optional):", "", "empty: embedded here; or its features made already (.npy)",
+            "Detect (post-hoc): choose the precomputed embeddings", "NumPy arrays (*.npy);;All files (*)")
         self.embeddings_edit.setToolTip("as naviewer detect --embeddings FILE: row i = workspace sample i, made by "
                                         "this checkpoint's encoder (e.g. naviewer embed on a GPU machine); checked "
                                         "(shape, rows, finite values, a few samples embedded here against their rows) "
                                         "and taken into the workspace instead of embedding every image again")
-        self.embeddings_edit.textChanged.connect(self._validate)
-        row.addWidget(self.embeddings_edit, 1)
-        self.embeddings_browse = QPushButton("Browse…")
-        self.embeddings_browse.clicked.connect(self._browse_embeddings)
-        row.addWidget(self.embeddings_browse)
-        layout.addLayout(row)
         self.samples = samples
         grid = QGridLayout()
         self.boxes: dict[str, QCheckBox] = {}
@@ -210,19 +197,28 @@ class DetectDialog(QDialog):
     def detectors(self) -> tuple[str, ...]:
         return tuple(name for name, box in self.boxes.items() if box.isChecked())
 
-    def _browse(self) -> None:
-        start = str(self.checkpoint().parent if self.checkpoint_edit.text().strip() else (self.start_dir or ""))
-        chosen, _ = QFileDialog.getOpenFileName(self, "Detect (post-hoc): choose the encoder checkpoint", start,
-                                                "PyTorch checkpoints (*.pt *.pth);;All files (*)")
-        if chosen:
-            self.checkpoint_edit.setText(chosen)
+    def _file_field(self, layout: QVBoxLayout, label: str, text: str, placeholder: str, title: str,
+                    filters: str) -> tuple[QLineEdit, QPushButton]:
+        """A labelled path field with its Browse… button (a row of ``layout``), checked as it is typed."""
+        row = QHBoxLayout()
+        row.addWidget(QLabel(label))
+        edit = QLineEdit(text)
+        edit.setPlaceholderText(placeholder)
+        edit.textChanged.connect(self._validate)
+        row.addWidget(edit, 1)
+        button = QPushButton("Browse…")
+        button.clicked.connect(lambda _checked=False: self._choose_file(edit, title, filters))
+        row.addWidget(button)
+        layout.addLayout(row)
+        return edit, button
 
-    def _browse_embeddings(self) -> None:
-        start = str(self.embeddings().parent if self.embeddings() is not None else (self.start_dir or ""))
-        chosen, _ = QFileDialog.getOpenFileName(self, "Detect (post-hoc): choose the precomputed embeddings", start,
-                                                "NumPy arrays (*.npy);;All files (*)")
+    def _choose_file(self, edit: QLineEdit, title: str, filters: str) -> None:
+        """A file chooser starting beside the field's file (else the workspace's checkpoints); the choice fills it."""
+        typed = edit.text().strip()
+        start = str(Path(typed).expanduser().parent if typed else (self.start_dir or ""))
+        chosen, _ = QFileDialog.getOpenFileName(self, title, start, filters)
         if chosen:
-            self.embeddings_edit.setText(chosen)
+            edit.setText(chosen)
 
     def _validate(self) -> None:
         text = self.checkpoint_edit.text().strip()

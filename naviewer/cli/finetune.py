@@ -32,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "workspace has evaluation sets, kNN accuracy and ASR are reported before and after. --accept-all "
             "first confirms every flag of the pass that nobody rejected, but those the run's trigger check clears "
             "(trigger_check_reach, the demo's recipe: flags the trusted anchors reach as clean in which PatchSearch "
-            "finds no trigger; they are named, with the naviewer review line that confirms them)."
+            "finds no trigger; they are named, with the naviewer review line that confirms them). With check_after_retrain "
+            "on (the demo's recipe), accept-all then looks again on the retrained encoder: PatchSearch over every "
+            "image, its flags among the kept samples confirmed too, and the recipe retrained again without them (a "
+            "new run RUN-again-K; nothing flagged among the kept samples: no second training)."
         ),
     )
     parser.add_argument("workspace", metavar="WORKSPACE")
@@ -244,7 +247,33 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  WARNING: fine-tuning diverged at step {info.get('diverged_step')} ({info.get('divergence')}); "
                   f"kept the {info.get('restored')} weights")
         say_before_after(ws, out.run)
+        if args.accept_all:
+            say_check_after_retrain(ws, out, DiftConfig.from_workspace(ws, dift_overrides), args.device, ctx)
     return 0
+
+
+def say_check_after_retrain(ws, out, config, device: Optional[str], ctx) -> None:
+    """Accept-all's second round when the workspace's ``check_after_retrain`` is on (the demo's recipe): PatchSearch on
+    the retrained encoder, its flags among the kept samples confirmed, the recipe trained again without them
+    (:mod:`naviewer.workflows.check_after_retrain`); said, with the second retrain's figures against the first's."""
+    if not config.check_after_retrain or getattr(out, "status", None) != "finished":
+        return
+    if (out.finetune or {}).get("restart_mode") != "retrain":
+        print("  check_after_retrain is on, but it follows a remove-and-retrain and this run fine-tuned and went on "
+              "(restart_mode=continue): skipped")
+        return
+    from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.check_after_retrain import check_after_retrain
+    from naviewer.workflows.finetune_record import before_after_text, last_metrics
+    from naviewer.workflows.floor import floor_text, read_floor
+
+    first = last_metrics(ws.run_dir(out.run) / "metrics.jsonl")
+    check = check_after_retrain(ws, out.run, ctx=ctx, device=resolve_device(device) if device else None)
+    if check.again:  # (what it found and did was said in its log as it went)
+        figures = before_after_text(first, check.again.get("after"))
+        if figures:
+            print(f"  first retrain -> second: {figures}; no-poison {floor_text(read_floor(ws))}")
+        print(f"checkpoint: {ws.checkpoint_dir(check.again['again']) / 'last.pt'}")
 
 
 def say_before_after(ws, run: str) -> None:

@@ -165,6 +165,10 @@ def _run(args: argparse.Namespace) -> int:
         if out.anchors:
             print(anchors_summary(out.anchors))
         _report(out, args.workspace, config.epochs, dift, dift_on=bool(args.dift))
+        if args.accept_all and dift is not None:  # the demo's recipe looks again on the retrained encoder
+            from naviewer.cli.finetune import say_check_after_retrain
+
+            say_check_after_retrain(ws, out, dift, args.device, ctx)
         if exclude is not None and out.status not in ("awaiting_review",):
             from naviewer.workflows.leave_out import leave_out_comparison, leave_out_lines
 

@@ -223,6 +223,12 @@ class DiftConfig:
                                        # already) retrain from scratch instead of going on from the weights the
                                        # poisons shaped (an independent composite attack kept 61-72 % ASR so);
                                        # False: the paper's restart as written (the matrix's "continue" column)
+    check_after_retrain: bool = False  # [F] accept-all, after a remove-and-retrain: PatchSearch on the retrained
+                                       # encoder, its flags among the kept samples confirmed too, and the recipe
+                                       # retrained again without them (off; the demo: on). The demo's miss kept 4
+                                       # sparse poisons (+10.2 points over its floor); the check found 3 and no clean
+                                       # sample (+5.8). Costs a PatchSearch, and a training when it adds flags
+                                       # (docs/dift.md, The check after the retrain)
 
     # -- review gate ---------------------------------------------------------------------
     review: str = "auto"               # DiftHook on its own: auto = accept the flags (the paper) | pause = wait at

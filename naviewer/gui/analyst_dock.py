@@ -260,6 +260,8 @@ class AnalystDock:
         self.panel.setObjectName("analystPanel")
         self.panel.finetune_requested.connect(self.finetune)
         self.panel.finetune_gate.again_requested.connect(self.retrain_again)
+        self.panel.finetune_gate.check_requested.connect(self.check_retrained)
+        self.panel.finetune_gate.open_pass_requested.connect(lambda pid: window.show_analyst(self.path, pid, self.run))
         self._show_earlier_result()
         missing = self.missing_encoder()
         if missing:
@@ -400,6 +402,38 @@ class AnalystDock:
         w.state.set_training(self.finetune_job)
         w.follow_run(self.ws.run_dir(name))  # made now: the monitor follows it from the first record
         w.state.log(f"{title} (run {name}, this run's recipe from scratch, no DIFT)")
+
+    def check_retrained(self) -> None:
+        """The Fine-tune tab's Look for triggers in the retrained encoder: PatchSearch on it in a job (the review
+        loop's second round: the demo's miss kept 4 poisons, 3 of which it found); the tab then names what it found
+        still in the training set, and the analyst decides."""
+        from naviewer.gui import tasks
+
+        w, path, run = self.window, self.path, self.run
+        if not run:
+            return
+        gate = self.panel.finetune_gate
+        gate.set_checking(True)
+        job = w.start_job(lambda ctx: tasks.check_retrained(path, run, ctx),
+                          "Look for triggers in the retrained encoder (PatchSearch)", resources=[f"workspace:{path}"],
+                          kind="detection", torch_threads=tasks.training_threads(), on_success=self._check_done)
+        if job is None:
+            gate.set_checking(False)
+            return
+        job.finished.connect(lambda state: None if state == "finished" or self._removed else gate.set_checking(False))
+        w.state.log("looking for triggers in the retrained encoder (PatchSearch over every image)")
+
+    def _check_done(self, job) -> None:
+        if self._removed:
+            return
+        result = job.result or {}
+        self.panel.finetune_gate.show_check(result)
+        self.panel.tabs.setCurrentWidget(self.panel.finetune_gate)
+        self.window.state.log(str(result.get("words") or ""))
+        added = len(result.get("added") or [])
+        self.window.statusBar().showMessage(
+            f"PatchSearch found a trigger in {plural(added, 'image')} still in the training set: see the Fine-tune tab"
+            if added else "PatchSearch found nothing more to take out: see the Fine-tune tab", 15000)
 
     def _again_done(self, job) -> None:
         result = self._take_result(job)

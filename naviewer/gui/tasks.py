@@ -503,6 +503,17 @@ def retrain_again(path: Path, run: str, ctx: JobContext, name: Optional[str] = N
         return retrain_on_decisions(ws, run, ctx, name=name)
 
 
+def check_retrained(path: Path, run: str, ctx: JobContext) -> dict[str, Any]:
+    """The Fine-tune tab's Look for triggers in the retrained encoder: PatchSearch on the run's newest retrained
+    encoder, saved as a pass; its flags still in the training set are proposed, none decided
+    (:func:`naviewer.workflows.check_after_retrain.check_after_retrain` with ``confirm=False``)."""
+    from naviewer.workflows.check_after_retrain import check_after_retrain
+    from naviewer.workspace import Workspace
+
+    with Workspace.open(path) as ws:
+        return check_after_retrain(ws, run, ctx=ctx, retrain=False, confirm=False).to_dict()
+
+
 # -- DIFT's anchors ------------------------------------------------------------------------------------
 
 #: thumbnails the Anchors view shows a class, and at most in all (a 1,000-class set shows its first classes)

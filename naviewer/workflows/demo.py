@@ -76,9 +76,11 @@ SUMMARY_FILE = "demo.json"
 #: naviewer's DIFT preset (``DIFT_PRESETS["naviewer"]``, what ``naviewer new`` writes, crop agreement included since
 #: session 12) without its candidate fraction (``DemoConfig.candidate_fraction`` sets it), plus a restart that retrains
 #: and the trigger check (:mod:`naviewer.workflows.trigger_check`: seed 0 / 2 threads took 59 clean "0"s out with
-#: the poisons; the check leaves 55 of them unconfirmed by accept-all, no poison; session 31)
+#: the poisons; the check leaves 55 of them unconfirmed by accept-all, no poison; session 31), and accept-all's
+#: check after the retrain (:mod:`naviewer.workflows.check_after_retrain`: the miss, seed 1 / 2 threads, kept 4 sparse
+#: poisons; PatchSearch on the retrained encoder found 3 and no clean sample; session 34)
 DEMO_DIFT_SETTINGS = {**{k: v for k, v in DIFT_PRESETS["naviewer"].items() if k != "candidate_fraction"},
-                      "restart_mode": "retrain", "trigger_check_reach": 0.5}
+                      "restart_mode": "retrain", "trigger_check_reach": 0.5, "check_after_retrain": True}
 
 
 @dataclass

@@ -373,6 +373,13 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 record["after"]["retrain"] = {**evaluator(done.checkpoint),
                                               "removed": int((done.finetune or {}).get("removed", 0))}
             flagged = _removal(ws, int(pass_id))  # the retrain's removal, drawn again below
+            second = None  # accept-all's second round (the recipe's check after the retrain), drawn as the first
+            if "retrain" in config.restarts and demo.dift_config().check_after_retrain:
+                t = time.perf_counter()
+                record["after"]["check"], second = _check_after_first_retrain(ws, flagged, truth, device, ctx)
+                if second is not None:
+                    record["after"]["second"] = _kept_retrain(ws, second, demo, evaluator, ctx, "second-0", 0)
+                times["check after the retrain"] = time.perf_counter() - t
             oracle = None if truth is None else np.asarray(truth, dtype=bool) | flagged  # every poison out
             if "oracle" in config.restarts and oracle is not None:
                 t = time.perf_counter()
@@ -386,6 +393,9 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
                 if "oracle" in config.restarts and oracle is not None:
                     record["after"].setdefault("oracle_repeats", []).append(
                         _kept_retrain(ws, oracle, demo, evaluator, ctx, f"oracle-{repeat}", repeat))
+                if second is not None:
+                    record["after"].setdefault("second_repeats", []).append(
+                        _kept_retrain(ws, second, demo, evaluator, ctx, f"second-{repeat}", repeat))
                 times[f"repeat {repeat}"] = time.perf_counter() - t
             if "continue" in config.restarts:
                 other = _open(cell_dir / "workspace-continue")
@@ -416,6 +426,27 @@ def run_cell(cell: Cell, config: MatrixConfig, out_dir: Path, ctx: Optional[JobC
 
     atomic_write_json(cell_dir / CELL_FILE, record)
     return record
+
+
+def _check_after_first_retrain(ws, removed: np.ndarray, truth: Optional[np.ndarray], device,
+                               ctx: JobContext) -> tuple[dict, Optional[np.ndarray]]:
+    """Accept-all's check after the retrain (:mod:`naviewer.workflows.check_after_retrain`) on the cell's first retrain:
+    its record (the PatchSearch pass, what it flagged, the ids it added and how many are poisons) and the second
+    removal (``removed`` and the added ids), or None when it added nothing (then the first removal's draws are the
+    recipe's)."""
+    from naviewer.workflows.check_after_retrain import check_after_retrain
+    from naviewer.workflows.demo import RUN
+
+    ctx.event("log", message="== the check after the retrain: PatchSearch on the retrained encoder")
+    check = check_after_retrain(ws, RUN, ctx=ctx, device=device, retrain=False)
+    added = np.asarray(check.added, dtype=np.int64)
+    record = {"pass_id": check.pass_id, "flagged": check.flagged, "added": added.tolist(),
+              **({"added_poisons": int(np.asarray(truth, bool)[added].sum())} if truth is not None else {})}
+    if not added.size:
+        return record, None
+    second = removed.copy()
+    second[added] = True
+    return record, second
 
 
 def _oracle_retrain(ws, removed: np.ndarray, demo, evaluator: "_Evaluator", ctx: JobContext) -> dict:
@@ -540,7 +571,8 @@ def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> N
         floors = config.floor and record.get("floor") is not None and \
             1 + len(record.get("floor_repeats") or []) < int(config.floors)
         after = record.get("after") or {}
-        kinds = [kind for kind in ("retrain", "oracle") if kind in config.restarts and after.get(kind) is not None
+        kinds = [kind for kind in ("retrain", "oracle", "second")
+                 if (kind in config.restarts or kind == "second") and after.get(kind) is not None
                  and 1 + len(after.get(f"{kind}_repeats") or []) < int(config.retrains)]
         if not (floors or kinds):
             continue
@@ -559,7 +591,7 @@ def _add_draws(config: MatrixConfig, out: Path, done: set, ctx: JobContext) -> N
 
 def _draw_cell(config: MatrixConfig, cell: Cell, record: dict, kinds: list[str], floors: bool, out: Path,
                ctx: JobContext) -> None:
-    """The missing draws of one done cell: ``kinds`` (retrain, oracle) up to ``config.retrains``, then the floors
+    """The missing draws of one done cell: ``kinds`` (retrain, oracle, second) up to ``config.retrains``, then the floors
     when ``floors``; its record written after each draw."""
     from naviewer.io import atomic_write_json
     from naviewer.ssl.device import resolve_device
@@ -587,6 +619,9 @@ def _draw_cell(config: MatrixConfig, cell: Cell, record: dict, kinds: list[str],
                 if truth is None:
                     continue
                 removal = removed | np.asarray(truth, dtype=bool)  # every poison out, as the cell's oracle
+            elif kind == "second":  # the first removal and what the check after the retrain added
+                removal = removed.copy()
+                removal[np.asarray((after.get("check") or {}).get("added") or [], dtype=np.int64)] = True
             else:
                 removal = removed
             repeats = after.setdefault(f"{kind}_repeats", [])
@@ -704,7 +739,7 @@ def goal_verdict(record: dict) -> tuple[str, list[str]]:
     protocol): the best single post-hoc detector flags >= 90 % of the poisons at >= 80 % precision (at its
     own threshold: AUROC alone does not say where an analyst would cut), DIFT in training reaches recall
     >= 80 %, and the ASR after removal (mean of the retrain draws) is within 10 points of the floor (mean of its
-    draws). The
+    draws; with the recipe's check after the retrain, that of its second removal when it added any). The
     reasons are what the table prints, so a missed cell says which part missed and by how much."""
     protocol = (record.get("row") or {}).get("protocol", "paper")
     before = ((record.get("before") or {}).get("asr") or {}).get(protocol)
@@ -727,7 +762,8 @@ def goal_verdict(record: dict) -> tuple[str, list[str]]:
     elif (dift.get("recall") or 0) < GOAL_DIFT_RECALL:
         reasons.append(f"DIFT in training recall {_pct(dift.get('recall'))} %")
     after = record.get("after") or {}
-    asr_after = _mean_asr(after.get("retrain"), after.get("retrain_repeats"), protocol)
+    final = "second" if after.get("second") else "retrain"  # with the check after the retrain, its removal
+    asr_after = _mean_asr(after.get(final), after.get(f"{final}_repeats"), protocol)
     if asr_after is None:
         reasons.append("no retrain after removal")
     elif asr_after - floor > GOAL_ASR_MARGIN:
@@ -735,7 +771,8 @@ def goal_verdict(record: dict) -> tuple[str, list[str]]:
         why = ("" if oracle is None else
                f"; the oracle retrain (every poison out) {'also ' if oracle - floor > GOAL_ASR_MARGIN else ''}"
                f"scored {_pct(oracle)} %")
-        reasons.append(f"ASR after {_pct(asr_after)} % is {100 * (asr_after - floor):.0f} points above the floor{why}")
+        said = "after the check's second removal" if final == "second" else "after"
+        reasons.append(f"ASR {said} {_pct(asr_after)} % is {100 * (asr_after - floor):.0f} points above the floor{why}")
     return ("missed" if reasons else "met"), reasons
 
 
@@ -744,14 +781,31 @@ def _goal_cell(record: dict) -> str:
     return verdict if not reasons else f"{verdict}: " + "; ".join(reasons)
 
 
+def _check_cell(after: dict) -> str:
+    """What the check after the retrain added: "3 (3)", "0", or "-" where it did not run."""
+    check = after.get("check")
+    if not isinstance(check, dict):
+        return "-"
+    added = len(check.get("added") or [])
+    return f"{added}" + (f" ({check['added_poisons']})" if added and "added_poisons" in check else "")
+
+
+def _second_cell(after: dict, protocol: str) -> str:
+    """The second removal's draws; "= first" where the check added nothing (the first removal is the recipe's)."""
+    if after.get("second"):
+        return _with_repeats(after["second"], after.get("second_repeats"), protocol)
+    return "= first" if isinstance(after.get("check"), dict) else "-"
+
+
 def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> str:
     """The two tables of ``matrix.md``: what the attack did and DIFT in training; every detector."""
     records = list(records)
     by_key = {r["key"]: r for r in records}
     order = [c.key for c in planned if c.key in by_key] + sorted(k for k in by_key if k not in {c.key for c in planned})
     lines = ["| attack | method | seed | thr | poisons | ASR before | floor | DIFT flags (P / R %) | at epoch | "
-             "ASR after retrain | ASR after paper restart | ASR after oracle retrain | kNN acc before / after | goal |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ASR after retrain | check after it: adds (poisons) | ASR after the second retrain | ASR after paper restart | "
+             "ASR after oracle retrain | kNN acc before / after | goal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in order:
         r = by_key[key]
         c, protocol = r["cell"], r["row"]["protocol"]
@@ -765,7 +819,8 @@ def matrix_markdown(records: Iterable[dict], planned: Sequence[Cell] = ()) -> st
             f"| {c['row']} ({protocol}) | {c['method']} | {c['seed']} | {c['threads']} | {r.get('poisons')} | "
             f"{_pct((r.get('before') or {}).get('asr', {}).get(protocol))} | "
             f"{_with_repeats(r.get('floor') or {}, r.get('floor_repeats'), protocol)} | {flags} | {epoch} | "
-            f"{_with_repeats(retrain, after.get('retrain_repeats'), protocol)} | "
+            f"{_with_repeats(retrain, after.get('retrain_repeats'), protocol)} | {_check_cell(after)} | "
+            f"{_second_cell(after, protocol)} | "
             f"{_pct(paper.get('asr', {}).get(protocol))} | "
             f"{_with_repeats(oracle, after.get('oracle_repeats'), protocol)} | "
             f"{_pct((r.get('before') or {}).get('knn_acc'))} / {_pct(retrain.get('knn_acc'))} | {_goal_cell(r)} |")

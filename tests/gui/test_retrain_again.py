@@ -66,3 +66,39 @@ def test_retrain_again_trains_a_new_run_and_the_tab_shows_it(qtbot, window, retr
     assert (retrained / "runs" / f"{RUN}-again-1" / "finetune_result.json").is_file()
     assert window.monitor is None or window.monitor.follower is None or \
         window.monitor.follower.path.parent.name == f"{RUN}-again-1"
+
+
+def test_the_check_after_the_retrain_proposes_and_the_analyst_confirms_then_retrains_again(qtbot, window, retrained,
+                                                                                            monkeypatch):
+    """The review loop's second round in one tab: Look for triggers in the retrained encoder runs PatchSearch (here
+    kdist, which always flags: the tiny encoder has no trigger to find) in a job, names what it found still in the
+    training set and decides nothing; one click confirms those, Retrain again is then offered; the link opens its
+    pass."""
+    import naviewer.workflows.check_after_retrain as module
+
+    monkeypatch.setattr(module, "CHECK_DETECTOR", "kdist")
+    job = window.open_workspace(retrained)
+    qtbot.waitSignal(job.finished, timeout=30000).wait()
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.panel is not None, timeout=15000)
+    dock = window.analyst_dock
+    gate, session = dock.panel.finetune_gate, dock.panel.session
+    assert gate.check_button.isVisibleTo(gate) and gate.check_button.isEnabled()
+    assert gate.confirm_check_button.isHidden() and gate.again_button.isHidden()
+    before = session.state_codes.copy()
+    started = []
+    window.jobs.job_started.connect(started.append)
+    gate.check_button.click()
+    check = next(j for j in started if j.name.startswith("Look for triggers"))
+    qtbot.waitSignal(check.finished, timeout=120000).wait()
+    assert check.state is JobState.FINISHED, check.error_details
+    qtbot.waitUntil(lambda: gate.check_line.isVisibleTo(gate), timeout=10000)
+    added = np.asarray(check.result["added"])
+    assert added.size and "still in the training set" in gate.check_line.text()
+    assert np.array_equal(session.state_codes, before)  # it decided nothing
+    assert gate.confirm_check_button.isVisibleTo(gate) and f"these {added.size:,}" in gate.confirm_check_button.text()
+    gate.confirm_check_button.click()
+    assert (session.state_codes[added] == 1).all() and gate.confirm_check_button.isHidden()
+    assert gate.again_button.isVisibleTo(gate) and gate.again_button.isEnabled()
+    gate.check_line.linkActivated.emit(f"pass:{check.result['pass_id']}")
+    qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == check.result["pass_id"],
+                    timeout=15000)

@@ -32,7 +32,14 @@ def test_a_cell_records_before_detectors_after_and_floor(matrix_dir):
     protocols = set(record["before"]["asr"])
     assert {"uniform", "code", "paper"} <= protocols
     assert record["dift"]["pass_id"] is not None and record["dift"]["flagged"] > 0
-    assert set(record["after"]) == {"retrain", "continue", "oracle", "retrain_repeats", "oracle_repeats"}
+    after = record["after"]
+    # the demo's recipe checks the retrained encoder (accept-all's second round): its additions drawn as the first
+    check = after["check"]
+    second = {"second", "second_repeats"} if check["added"] else set()
+    assert set(after) == {"retrain", "continue", "oracle", "retrain_repeats", "oracle_repeats", "check", *second}
+    if check["added"]:
+        assert after["second"]["removed"] == record["dift"]["flagged"] + len(check["added"])
+        assert [r["seed"] for r in after["second_repeats"]] == [1000]
     # --retrains 2: one more fresh training of each kept set, its own seed, the same removal
     (again,) = record["after"]["retrain_repeats"]
     (oracle_again,) = record["after"]["oracle_repeats"]

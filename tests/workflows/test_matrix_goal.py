@@ -61,3 +61,20 @@ def test_several_floor_draws_are_compared_by_their_mean():
     rec["floor_repeats"] = [{"asr": {"code": 0.30}}, {"asr": {"code": 0.25}}]  # the floor's mean is 20 %
     assert goal_verdict(rec) == ("met", [])
     assert "5 / 30 / 25 (mean 20)" in matrix_markdown([rec])
+
+
+def test_with_the_check_after_the_retrain_the_second_removal_decides():
+    """The demo's recipe looks again on the retrained encoder (accept-all's second round): where it added samples,
+    the verdict reads its draws; where it added none, the first removal is the recipe's. The table shows both."""
+    rec = _record(after=(0.30, 0.24))  # the first removal misses by 22 points
+    rec["after"]["check"] = {"pass_id": 3, "flagged": 91, "added": [7, 8, 9], "added_poisons": 3}
+    rec["after"]["second"] = {"asr": {"code": 0.10}}
+    rec["after"]["second_repeats"] = [{"asr": {"code": 0.12}}]
+    assert goal_verdict(rec) == ("met", [])
+    row = matrix_markdown([rec]).splitlines()[2]
+    assert "| 30 / 24 (mean 27) | 3 (3) | 10 / 12 (mean 11) |" in row
+    rec["after"]["second_repeats"] = [{"asr": {"code": 0.40}}]
+    assert "ASR after the check's second removal 25 % is 20 points above" in goal_verdict(rec)[1][0]
+    nothing = _record(after=(0.30,))
+    nothing["after"]["check"] = {"pass_id": 3, "flagged": 0, "added": []}
+    assert goal_verdict(nothing)[0] == "missed" and "| 0 | = first |" in matrix_markdown([nothing]).splitlines()[2]

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from naviewer.analysis.session import AnalysisSession
-from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, deciding, fmt, plural
+from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, deciding, fmt, plural, say_not_recorded
 
 #: the attack success rate first: at 1280x720 the tab shows two rows, and the ASR (what the retrain is for) stood
 #: third, below the fold (a newcomer, session 31)
@@ -105,6 +105,10 @@ class FineTuneGate(QWidget):
     finetune_requested = Signal(object)
     #: the decisions changed after the retrain: train the run's recipe again without the samples confirmed now
     again_requested = Signal(object)
+    #: after a retrain: look for triggers in the retrained encoder (PatchSearch), proposing what it finds still kept
+    check_requested = Signal()
+    #: the check's pass, to look at its flags one by one (its id)
+    open_pass_requested = Signal(int)
 
     def __init__(self, session: AnalysisSession, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -127,6 +131,28 @@ class FineTuneGate(QWidget):
                                      "the review keeps now; the table then compares it with the encoder DIFT flagged with")
         self.again_button.clicked.connect(self._request_again)
         self.again_button.hide()
+        # the review loop's second round, one click away: a retrain can leave poisons the first encoder hid (the
+        # demo's miss kept 4; PatchSearch on the retrained encoder found 3 and no clean sample; session 34)
+        self.check_button = QPushButton("Look for triggers in the retrained encoder (PatchSearch)")
+        self.check_button.setObjectName("checkRetrainedButton")
+        self.check_button.setToolTip("PatchSearch looks for a pasted trigger in every image, embedded by the "
+                                     "retrained encoder, and names the images it finds one in that are still in the "
+                                     "training set. It decides nothing: confirm them (here, or in its pass), then "
+                                     "Retrain again. About a minute on the demo.")
+        self.check_button.clicked.connect(self._request_check)
+        self.check_button.hide()
+        self.check_line = QLabel()
+        self.check_line.setObjectName("checkLine")
+        self.check_line.setWordWrap(True)
+        self.check_line.setTextFormat(Qt.TextFormat.RichText)
+        self.check_line.linkActivated.connect(self._open_check_pass)
+        self.check_line.hide()
+        self.confirm_check_button = QPushButton()
+        self.confirm_check_button.setObjectName("confirmCheckButton")
+        self.confirm_check_button.clicked.connect(self._confirm_check)
+        self.confirm_check_button.hide()
+        self._checking = False
+        self._check: Optional[dict] = None
         self.result = QTableWidget(0, len(RESULT_COLUMNS))
         self.result.setHorizontalHeaderLabels(list(RESULT_COLUMNS))
         self.result.verticalHeader().hide()
@@ -164,6 +190,9 @@ class FineTuneGate(QWidget):
         layout.addWidget(self.reason)
         layout.addWidget(self.again_button)  # right under the words that point to it (below the table it was
         # out of sight at 1280x720)
+        layout.addWidget(self.check_line)
+        layout.addWidget(self.confirm_check_button)
+        layout.addWidget(self.check_button)
         layout.addWidget(self.earlier_line)  # above the table: under it, it stood out of sight at 1920x1080 too
         layout.addWidget(self.result)  # (shown once there is a result: right under "Done: ...")
         layout.addWidget(self.verdict)
@@ -235,6 +264,7 @@ class FineTuneGate(QWidget):
             self.button.setEnabled(False)
             self.reason.setText(self.done_text + self._changed_since())
         self._update_again()
+        self._update_check()
 
     def _again_offered(self) -> bool:
         """A retrain was done, the decisions changed since, and at least one sample is confirmed now."""
@@ -251,6 +281,79 @@ class FineTuneGate(QWidget):
                                   "(a new run)")
         self.again_button.setEnabled(not self._running and not self.blocked
                                      and (not pending or self.override.isChecked()))
+
+    def _update_check(self) -> None:
+        """The check is offered once a retrain is done and while no job runs; its finding stays under it."""
+        offered = bool(self.done_text) and self.retrains and not self.blocked
+        self.check_button.setVisible(offered)
+        self.check_button.setEnabled(offered and not self._running and not self._checking)
+        if self._checking:
+            self.check_button.setText("Looking for triggers in the retrained encoder… (see Jobs)")
+        else:
+            self.check_button.setText("Look for triggers in the retrained encoder (PatchSearch)" if self._check is None
+                                      else "Look again (PatchSearch on the newest retrained encoder)")
+        pending = self._check_pending()
+        self.confirm_check_button.setVisible(bool(pending.size))
+        self.confirm_check_button.setEnabled(bool(pending.size) and not self._running)
+        if pending.size:
+            self.confirm_check_button.setText(f"Confirm {'this one' if pending.size == 1 else f'these {pending.size:,}'} "
+                                              "as poisons (then Retrain again)")
+
+    def _check_pending(self) -> np.ndarray:
+        """The check's proposals nobody has decided on yet."""
+        if not self._check or not self._check.get("added"):
+            return np.zeros(0, np.int64)
+        ids = np.asarray(self._check["added"], dtype=np.int64)
+        ids = ids[(ids >= 0) & (ids < len(self.session.state_codes))]
+        return ids[np.isin(self.session.state_codes[ids], (0, 3))]  # unreviewed, later
+
+    def set_checking(self, checking: bool) -> None:
+        self._checking = checking
+        self.update_gate()
+
+    def show_check(self, result: Mapping) -> None:
+        """What the check found: its pass (a link), how many of its flags are still in the training set, which."""
+        import html
+
+        from naviewer.workflows.trigger_check import id_ranges
+
+        self._checking = False
+        self._check = dict(result)
+        pass_id, added = int(result.get("pass_id") or 0), list(result.get("added") or [])
+        link = f'<a href="pass:{pass_id}">pass {pass_id}</a>'
+        flagged = int(result.get("flagged") or 0)
+        if not added:
+            text = (f"PatchSearch on the retrained encoder ({link}) flagged {plural(flagged, 'image')}, every one "
+                    "removed already or kept by your decision: nothing more to take out.")
+        else:
+            ids = id_ranges(np.asarray(added))
+            shown = ids if len(ids) <= 120 else ids[:120].rsplit(",", 1)[0] + ", …"
+            truth = result.get("truth_added")
+            said = (f" ({truth} of them poisons by the ground truth)" if isinstance(truth, int) else "")
+            text = (f"PatchSearch on the retrained encoder ({link}) found a trigger in "
+                    f"{plural(len(added), 'image')} still in the training set{said}: {html.escape(shown)}. Look at "
+                    f"them in {link}, or confirm them here; Retrain again then trains without them.")
+        self.check_line.setText(text)
+        self.check_line.setVisible(True)
+        self.update_gate()
+
+    def _open_check_pass(self, href: str) -> None:
+        if href.startswith("pass:") and href[5:].isdigit():
+            self.open_pass_requested.emit(int(href[5:]))
+
+    def _confirm_check(self) -> None:
+        pending = self._check_pending()
+        if pending.size and not self._running:  # the button names what it confirms: no second question
+            from naviewer.errors import NaviewerError
+
+            try:
+                self.session.confirm(pending)  # one batch: U undoes it
+            except NaviewerError as exc:  # a read-only workspace
+                say_not_recorded(self, str(exc))
+
+    def _request_check(self) -> None:
+        if self.check_button.isEnabled():
+            self.check_requested.emit()
 
     def _request_again(self) -> None:
         if self._again_offered() and self.again_button.isEnabled():
@@ -279,6 +382,7 @@ class FineTuneGate(QWidget):
         self.button.setEnabled(False)
         self.reason.setText(text + self._changed_since())
         self._update_again()
+        self._update_check()
 
     def acted_on_these_decisions(self) -> bool:
         """The fine-tune / retrain of this pass is done, on the decisions as they are now."""

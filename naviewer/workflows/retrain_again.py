@@ -45,10 +45,28 @@ def earlier_results(ws, run: str, before: str) -> list[dict]:
         if name == before:
             break
         result = _read_result(ws, name)
+        if result is None and name == run:  # a command-line retrain writes no record: its last epoch's figures
+            result = _command_line_result(ws, run)
         if result is not None and isinstance(result.get("after"), dict):
             out.append({"run": name, "after": dict(result["after"]), "confirmed": result.get("confirmed"),
                         "first": name == run})
     return out
+
+
+def _command_line_result(ws, run: str) -> Optional[dict]:
+    """The first retrain's "after" when ``naviewer finetune --accept-all`` did it (no ``finetune_result.json``): the
+    last epoch's kNN accuracy and ASR from its monitor, and how many it removed, from the run's state. The window's
+    table of a retrain again then had nothing to compare with (session 35)."""
+    from naviewer.workflows.finetune_record import last_metrics
+    from naviewer.workspace.runs import read_state
+
+    state = read_state(ws, run) or {}
+    finetune = state.get("finetune") if isinstance(state.get("finetune"), dict) else {}
+    after = last_metrics(ws.run_dir(run) / "metrics.jsonl")
+    if state.get("status") != "finished" or finetune.get("restart_mode") != "retrain" or not after:
+        return None
+    removed = finetune.get("removed")
+    return {"after": after, "confirmed": removed if isinstance(removed, int) and not isinstance(removed, bool) else None}
 
 
 def latest_again_result(ws, run: str) -> Optional[dict]:

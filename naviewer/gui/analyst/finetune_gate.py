@@ -293,6 +293,11 @@ class FineTuneGate(QWidget):
             self.check_button.setText("Look for triggers in the retrained encoder (PatchSearch)" if self._check is None
                                       else "Look again (PatchSearch on the newest retrained encoder)")
         pending = self._check_pending()
+        if self._check is not None and self._check.get("added") and not pending.size:  # every proposal decided now
+            link = f'<a href="pass:{int(self._check.get("pass_id") or 0)}">pass {int(self._check.get("pass_id") or 0)}</a>'
+            self.check_line.setText(f"PatchSearch on the retrained encoder ({link}) found a trigger in "
+                                    f"{plural(len(self._check['added']), 'image')} that {'was' if len(self._check['added']) == 1 else 'were'} "
+                                    "still in the training set; every one is decided now.")
         self.confirm_check_button.setVisible(bool(pending.size))
         self.confirm_check_button.setEnabled(bool(pending.size) and not self._running)
         if pending.size:

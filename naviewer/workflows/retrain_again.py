@@ -82,7 +82,8 @@ def latest_again_result(ws, run: str) -> Optional[dict]:
 
 def _first_result(ws, run: str) -> dict:
     """The first retrain's record: the window's ``finetune_result.json``, else (``naviewer finetune --accept-all`` and
-    the matrix write none) the run's state's record of a finished retrain, with no "before" figures. The window's
+    the matrix write none) the run's state's record of a finished retrain, its "before" the monitor's figures at the
+    review. The window's
     Fine-tune tab said "Done earlier: removed 109 ... retrained" from that state and offered Retrain again, which then
     failed with "no finished remove-and-retrain" (session 34)."""
     from naviewer.workspace.runs import read_state
@@ -97,7 +98,10 @@ def _first_result(ws, run: str) -> dict:
             from naviewer.workspace.runs import FinetuneOutcome
 
             if FinetuneOutcome.from_dict(finetune).kind == "retrain":
-                return {"before": {}, "finetune": finetune}
+                from naviewer.workflows.finetune_record import review_before_after
+
+                # the "before": what the monitor measured on the encoder DIFT flagged with, at the review
+                return {"before": review_before_after(ws.run_dir(run) / "metrics.jsonl")[0], "finetune": finetune}
         raise NaviewerError(f"run {run!r} has no finished remove-and-retrain to train again after: remove and retrain "
                             "first (the Fine-tune tab, or naviewer finetune)", path) from None
     except (OSError, ValueError) as exc:

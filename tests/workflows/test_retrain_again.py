@@ -115,7 +115,7 @@ def test_a_retrain_the_command_line_made_can_be_trained_again(retrained):
     with Workspace.open(retrained) as ws:
         result = retrain_on_decisions(ws, RUN)
     assert result["again"] == f"{RUN}-again-1" and "knn_acc" in result["after"]
-    assert set(result["before"]) <= {"confirmed_density"}  # what the review embeddings give, nothing else
+    assert set(result["before"]) <= {"confirmed_density", "knn_acc", "asr"}  # the review embeddings and the monitor at the review
     # the first retrain's figures from its monitor, for the window's "Before this one, the first retrain read ..."
     # (it had nothing to compare the again with; session 35)
     (first,) = result["earlier"]

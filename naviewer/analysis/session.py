@@ -200,7 +200,7 @@ class AnalysisSession:
         """Scores of ``pass_id`` (default: the latest pass), labels, keys and review states of ``ws``."""
         store = ws.store
         if pass_id is None:
-            pass_id = store.latest_pass_id()
+            pass_id = store.review_pass_id()
         # labels from the registration's blob and keys read lazily: no 10M-row read to open a session
         labels = np.asarray(store.labels(), dtype=np.int64)
         keys = store.source_keys()
@@ -250,7 +250,12 @@ class AnalysisSession:
         )
         # a pass saved without an epoch came from a post-hoc detection: acting on it fine-tunes that finished
         # encoder, whatever restart_mode its [dift] settings name (the tab read "Remove and retrain" and ran Eq. 7)
-        session.post_hoc = any(r.get("id") == pass_id and r.get("epoch") is None for r in passes)
+        # (but a follow-up pass, accept-all's check after the retrain, belongs to the run it checked: its tab acts as
+        # that run's, "Remove and retrain" / Retrain again, not a post-hoc fine-tune of the retrained encoder)
+        from naviewer.workspace.store import FOLLOW_UP_KEY
+
+        session.post_hoc = any(r.get("id") == pass_id and r.get("epoch") is None
+                               and FOLLOW_UP_KEY not in (r.get("settings") or {}) for r in passes)
         session.pass_id = None if pass_id is None else int(pass_id)
         session.method = method  # the pass's detector: "dift", or another detector's own pass (kdist, slof, ...)
         return session

@@ -145,19 +145,19 @@ def run(args: argparse.Namespace) -> int:
         from naviewer.data.store import ImageStore
 
         images = ImageStore.from_dataset(ws.dataset(), ctx=JobContext(TextProgress()))
-    if args.pass_id is None and ws.store.latest_pass_id() is None:
+    if args.pass_id is None and ws.store.review_pass_id() is None:
         raise NaviewerError(f"the workspace has no detection pass yet: run DIFT first (naviewer detect {args.workspace} "
                             f"--checkpoint CKPT, or naviewer run {args.workspace} --dift)", ws.path)
     if embeddings is None:
         from naviewer.analysis.embeddings import pass_embeddings
 
         # the embeddings the pass ranked, checked unchanged (None: the pass recorded none)
-        found = pass_embeddings(ws, args.pass_id if args.pass_id is not None else ws.store.latest_pass_id())
+        found = pass_embeddings(ws, args.pass_id if args.pass_id is not None else ws.store.review_pass_id())
         embeddings = found[0] if found is not None else None
     session = AnalysisSession.from_workspace(ws, args.pass_id, images=images, embeddings=embeddings, reviewer=args.reviewer)
     clusters = session.clusters()
 
-    shown = args.pass_id if args.pass_id is not None else ws.store.latest_pass_id()
+    shown = args.pass_id if args.pass_id is not None else ws.store.review_pass_id()
 
     def cluster_problem(index: int) -> NaviewerError:
         """"cluster 1 does not exist (there are 0)" named no way on when the latest pass (DIFT's, stored after the

@@ -24,11 +24,11 @@ from naviewer.gui.analyst.common import plural
 
 
 def latest_pass(path: Path) -> Optional[int]:
-    """The latest detection pass id of a workspace (None: none yet). Opens its own connection."""
+    """The detection pass a workspace opens on (:meth:`review_pass_id`; None: none yet). Opens its own connection."""
     from naviewer.workspace import Workspace
 
     with Workspace.open(path) as ws:
-        return ws.store.latest_pass_id()
+        return ws.store.review_pass_id()
 
 
 def pass_record(ws, pass_id: int) -> dict:
@@ -219,7 +219,7 @@ class AnalystDock:
         self._removed = False
         try:
             if pass_id is None:
-                pass_id = self.ws.store.latest_pass_id()
+                pass_id = self.ws.store.review_pass_id()
             if pass_id is None:
                 raise NaviewerError("the workspace has no detection pass yet", self.path)
             self.pass_id = int(pass_id)

@@ -81,7 +81,7 @@ def workspace_summary(path: Path, ctx: JobContext) -> dict[str, Any]:
     try:
         runs = _said_not_fatal(lambda: _runs_with_metrics(ws.path), [],
                                "the training runs cannot be listed (no monitor of them, nothing to resume)")
-        pass_id = ws.store.latest_pass_id()
+        pass_id = ws.store.review_pass_id()
         summary = {"path": str(ws.path), "samples": ws.store.sample_count(), "runs": runs, "pass_id": pass_id,
                    "pass_run": run_of_passes(ws.store, runs, pass_id), **_sources(ws, pass_id),
                    "attack": (ws.config.get("attack") or {}).get("name"),

@@ -28,11 +28,12 @@ import numpy as np
 
 from naviewer.errors import NaviewerError
 from naviewer.jobs import JobContext, ensure_context
+from naviewer.workspace.store import FOLLOW_UP_KEY
 
 #: the detector the check runs: it reads the trigger in each image, so it sees poisons the density ranking lost
 CHECK_DETECTOR = "patchsearch"
-#: where the check's pass records what it checked
-RECORD_KEY = "check_after_retrain"
+#: where the check's pass records what it checked: a follow-up pass, so a review still opens the pass it follows
+RECORD_KEY = FOLLOW_UP_KEY
 
 
 @dataclass
@@ -129,6 +130,9 @@ def check_after_retrain(ws: Any, run: str, *, ctx: Optional[JobContext] = None, 
         return store if isinstance(store, ImageStore) else store.materialize(ctx, "loading the images for PatchSearch")
 
     truth = evaluation_truth(ws, ctx)  # the pass's metrics only; the check never reads it
+    from naviewer.workspace.runs import read_state
+
+    restart = ((read_state(ws, run) or {}).get("finetune") or {}).get("restart_mode") or "retrain"
     cfg = encoder.config
     encoder_record = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
                       "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
@@ -137,7 +141,9 @@ def check_after_retrain(ws: Any, run: str, *, ctx: Optional[JobContext] = None, 
         ws, features, [CHECK_DETECTOR], run=run, truth=truth, ctx=ctx, encoder=encoder.backbone, images=images,
         image_size=size, device=device, encoder_record=encoder_record,
         record_extra={"embeddings": embeddings_record(ws, run, tag),
-                      RECORD_KEY: {"of": f"run {run}'s retrained encoder", "checkpoint": str(checkpoint)}})
+                      # the run's restart, so the pass's Fine-tune tab acts as the run's (Retrain again)
+                      RECORD_KEY: {"of": f"run {run}'s retrained encoder", "checkpoint": str(checkpoint),
+                                   "restart_mode": restart}})
     pass_id = int(passes[CHECK_DETECTOR])
     if confirm:
         added = confirm_flags(ws, pass_id)

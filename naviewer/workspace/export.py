@@ -374,7 +374,7 @@ def export_manifests(
     n = store.sample_count()
     codes = store.review_codes()  # 1 byte a sample: REVIEW_STATES index
     if pass_id is None:
-        pass_id = store.latest_pass_id()
+        pass_id = store.review_pass_id()
     elif not any(int(p["id"]) == int(pass_id) for p in store.passes()):
         raise NaviewerError(f"the workspace has no detection pass {pass_id}", ws.config_path.parent)
     scores: dict[str, np.ndarray] = store.pass_scores(pass_id) if pass_id is not None else {}

@@ -54,6 +54,9 @@ STORE_SCHEMA = 1
 
 REVIEW_STATES = ("unreviewed", "confirmed", "rejected", "later")
 UNREVIEWED = "unreviewed"
+#: a pass whose settings hold this key follows a review (accept-all's check after the retrain,
+#: :mod:`naviewer.workflows.check_after_retrain`): the review a workspace opens by default stays on the pass it follows
+FOLLOW_UP_KEY = "follow_up_check"
 
 
 class OwnBatches:
@@ -865,6 +868,23 @@ class WorkspaceStore:
                 [(pass_id, name, sqlite3.Binary(blob)) for name, blob in blobs],
             )
         return pass_id
+
+    def review_pass_id(self) -> Optional[int]:
+        """The pass a review opens by default (``naviewer review``, ``export``, the window): the latest, passing over
+        follow-up passes (:data:`FOLLOW_UP_KEY`). Accept-all's check after the retrain saves one after DIFT's pass,
+        and the window then opened that check, all its flags confirmed, with a Fine-tune tab that read "fine-tuned"
+        (session 35). None without a pass; the latest when every pass is a follow-up."""
+        rows = self._conn().execute("SELECT id, settings_json FROM detection_passes ORDER BY id DESC").fetchall()
+        for pid, text in rows:
+            if f'"{FOLLOW_UP_KEY}"' in str(text or ""):  # parsed only where the key's name appears at all
+                try:
+                    settings = json_loads(str(text))
+                except ValueError:
+                    settings = None
+                if isinstance(settings, dict) and FOLLOW_UP_KEY in settings:
+                    continue
+            return int(pid)
+        return int(rows[0][0]) if rows else None
 
     def latest_pass_id(self, method: Optional[str] = None) -> Optional[int]:
         if method is None:

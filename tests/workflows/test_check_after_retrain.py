@@ -56,7 +56,12 @@ def test_the_check_confirms_its_flags_among_the_kept_and_retrains_without_every_
         assert info["method"] == "kdist" and info["run"] == RUN
         assert info["settings"][module.RECORD_KEY]["checkpoint"] == str(ws.checkpoint_dir(RUN) / "last.pt")
         assert pass_embeddings(ws, out.pass_id) is not None
-        assert ws.store.latest_pass_id("dift") == latest  # review and export still open DIFT's pass
+        assert ws.store.latest_pass_id("dift") == latest  # DIFT's pass stays the one a review and an export open
+        assert ws.store.latest_pass_id() == out.pass_id and ws.store.review_pass_id() == latest
+        from naviewer.analysis.session import AnalysisSession
+
+        opened = AnalysisSession.from_workspace(ws, out.pass_id, with_ground_truth=False)  # its link, in the window
+        assert not opened.post_hoc and opened.restart_mode == "retrain"  # the run's tab: Retrain again, no Eq. 7
         assert np.array_equal(np.sort(out.added), kept_flags[1:])
         states = ws.store.review_states()
         assert states[kept_flags[0]] == "rejected" and (states[kept_flags[1:]] == "confirmed").all()

@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--pass", dest="pass_id", type=int, default=None,
                         help="the detection pass whose scores and flags samples.csv carries and whose undecided "
-                             "flags --drop-unreviewed-flags removes (default: the latest; naviewer review --pass names the "
-                             "same). Decisions belong to samples, not passes: every sample confirmed as a poison is "
+                             "flags --drop-unreviewed-flags removes (default: the latest, passing over the checks after a "
+                             "retrain; naviewer review --pass names the same). Decisions belong to samples, not passes: every sample confirmed as a poison is "
                              "removed, on whichever pass it was confirmed")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     parser.add_argument("--unverified", action="store_true",

@@ -256,19 +256,24 @@ def say_check_after_retrain(ws, out, config, device: Optional[str], ctx) -> None
     """Accept-all's second round when the workspace's ``check_after_retrain`` is on (the demo's recipe): PatchSearch on
     the retrained encoder, its flags among the kept samples confirmed, the recipe trained again without them
     (:mod:`naviewer.workflows.check_after_retrain`); said, with the second retrain's figures against the first's."""
-    if not config.check_after_retrain or getattr(out, "status", None) != "finished":
-        return
-    if (out.finetune or {}).get("restart_mode") != "retrain":
+    if not config.check_after_retrain or getattr(out, "status", None) != "finished" or not out.finetune:
+        return  # (nothing was removed: a run that flagged nothing, or one waiting for its review)
+    if out.finetune.get("restart_mode") != "retrain":
         print("  check_after_retrain is on, but it follows a remove-and-retrain and this run fine-tuned and went on "
               "(restart_mode=continue): skipped")
         return
-    from naviewer.ssl.device import resolve_device
+    from naviewer.errors import NaviewerError
     from naviewer.workflows.check_after_retrain import check_after_retrain
-    from naviewer.workflows.finetune_record import before_after_text, last_metrics
+    from naviewer.workflows.finetune_record import before_after_text, review_before_after
     from naviewer.workflows.floor import floor_text, read_floor
 
-    first = last_metrics(ws.run_dir(out.run) / "metrics.jsonl")
-    check = check_after_retrain(ws, out.run, ctx=ctx, device=resolve_device(device) if device else None)
+    first = review_before_after(ws.run_dir(out.run) / "metrics.jsonl")[1]  # measured after the review, or nothing
+    try:
+        check = check_after_retrain(ws, out.run, ctx=ctx, device=device)
+    except NaviewerError as exc:  # the first retrain is done and stands: said, not a failed command
+        print(f"WARNING - the check after the retrain did not run to the end: {exc}; the first retrain stands "
+              f"(checkpoint {ws.checkpoint_dir(out.run) / 'last.pt'})")
+        return
     if check.again:  # (what it found and did was said in its log as it went)
         figures = before_after_text(first, check.again.get("after"))
         if figures:

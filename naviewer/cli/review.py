@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=__doc__,
     )
     parser.add_argument("workspace", metavar="WORKSPACE", help="workspace directory")
-    parser.add_argument("--pass", dest="pass_id", type=int, default=None, help="detection pass id (default: the latest)")
+    parser.add_argument("--pass", dest="pass_id", type=int, default=None, help="detection pass id (default: the latest, passing over the checks after a retrain, which follow the pass they check)")
     parser.add_argument("--embeddings", metavar="RUN:TAG", default=None,
                         help="embeddings to cluster flags with when the pass has no cluster column (workspace embeddings/RUN/TAG.npy)")
     parser.add_argument("--top", type=int, default=20, help="clusters to list (default 20)")

@@ -411,6 +411,7 @@ class AnalystDock:
 
         w, path, run = self.window, self.path, self.run
         if not run:
+            w.statusBar().showMessage("This pass belongs to no training run: Run ▸ Detect… looks at an encoder", 10000)
             return
         gate = self.panel.finetune_gate
         gate.set_checking(True)
@@ -420,11 +421,16 @@ class AnalystDock:
         if job is None:
             gate.set_checking(False)
             return
-        job.finished.connect(lambda state: None if state == "finished" or self._removed else gate.set_checking(False))
+        job.finished.connect(lambda state: None if state == "finished" or self._gone() else gate.set_checking(False))
         w.state.log("looking for triggers in the retrained encoder (PatchSearch over every image)")
 
+    def _gone(self) -> bool:
+        """The panel was taken off or replaced (another pass opened) while a job of it ran: its widgets are gone."""
+        return bool(self._removed or getattr(self, "_closed", False))
+
     def _check_done(self, job) -> None:
-        if self._removed:
+        if self._gone():  # another pass opened meanwhile: the result is said in the log, the check's pass kept
+            self.window.state.log(str((job.result or {}).get("words") or ""))
             return
         result = job.result or {}
         self.panel.finetune_gate.show_check(result)

@@ -1630,7 +1630,7 @@ class MainWindow(QMainWindow):
         panel.inspector.evaluation_mode_changed.connect(keep_view)
         panel.map.colour_box.currentIndexChanged.connect(keep_view)
 
-        latest = self.analyst_dock.ws.store.latest_pass_id()
+        latest = self.analyst_dock.ws.store.review_pass_id()  # what a reopen compares with (the default pass)
         if latest is not None:
             remember_reviewed_pass(self.settings, str(workspace), self.analyst_dock.pass_id, int(latest))
         try:  # the Overview's "Encoder … (the reviewed pass's)" follows the pass open now, not the one the workspace

@@ -115,8 +115,13 @@ def check_after_retrain(ws: Any, run: str, *, ctx: Optional[JobContext] = None, 
     from naviewer.workflows.workspace_setup import evaluation_truth
     from naviewer.workspace.runs import confirm_flags
 
+    from naviewer.ssl.device import resolve_device
+
     ctx = ensure_context(ctx)
     ws.store.check_writable()
+    # the retrain records its device in the run's config (JSON): a name there; a torch.device for the embedding
+    device_name = None if device is None else str(device)
+    device = resolve_device(device) if device is not None else None
     checkpoint = checked_encoder(ws, run)
     encoder = load_encoder(checkpoint)
     size = encoder.image_size
@@ -158,5 +163,5 @@ def check_after_retrain(ws: Any, run: str, *, ctx: Optional[JobContext] = None, 
     if added.size and retrain and confirm:
         from naviewer.workflows.retrain_again import retrain_on_decisions
 
-        outcome.again = retrain_on_decisions(ws, run, ctx, device)
+        outcome.again = retrain_on_decisions(ws, run, ctx, device_name)
     return outcome

@@ -438,7 +438,11 @@ def _check_after_first_retrain(ws, removed: np.ndarray, truth: Optional[np.ndarr
     from naviewer.workflows.demo import RUN
 
     ctx.event("log", message="== the check after the retrain: PatchSearch on the retrained encoder")
-    check = check_after_retrain(ws, RUN, ctx=ctx, device=device, retrain=False)
+    try:
+        check = check_after_retrain(ws, RUN, ctx=ctx, device=device, retrain=False)
+    except NaviewerError as exc:  # the cell keeps its first removal's draws (its most expensive part): said in it
+        ctx.event("warning", message=f"the check after the retrain failed: {exc}")
+        return {"error": str(exc)}, None
     added = np.asarray(check.added, dtype=np.int64)
     record = {"pass_id": check.pass_id, "flagged": check.flagged, "added": added.tolist(),
               **({"added_poisons": int(np.asarray(truth, bool)[added].sum())} if truth is not None else {})}

@@ -57,12 +57,12 @@ def _command_line_result(ws, run: str) -> Optional[dict]:
     """The first retrain's "after" when ``naviewer finetune --accept-all`` did it (no ``finetune_result.json``): the
     last epoch's kNN accuracy and ASR from its monitor, and how many it removed, from the run's state. The window's
     table of a retrain again then had nothing to compare with (session 35)."""
-    from naviewer.workflows.finetune_record import last_metrics
+    from naviewer.workflows.finetune_record import review_before_after
     from naviewer.workspace.runs import read_state
 
     state = read_state(ws, run) or {}
     finetune = state.get("finetune") if isinstance(state.get("finetune"), dict) else {}
-    after = last_metrics(ws.run_dir(run) / "metrics.jsonl")
+    after = review_before_after(ws.run_dir(run) / "metrics.jsonl")[1]  # after the review only (not --no-monitor's)
     if state.get("status") != "finished" or finetune.get("restart_mode") != "retrain" or not after:
         return None
     removed = finetune.get("removed")

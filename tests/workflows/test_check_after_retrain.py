@@ -171,7 +171,8 @@ def test_finetune_accept_all_runs_the_second_round_when_the_recipe_asks(demo_ws,
                                   "check_after_retrain": True})
     threads = torch.get_num_threads()
     try:
-        assert main(["finetune", str(path), "--accept-all", "--threads", "1"]) == 0
+        # --device named: the second retrain records it in its run's config (a torch.device there was a TypeError)
+        assert main(["finetune", str(path), "--accept-all", "--threads", "1", "--device", "cpu"]) == 0
     finally:
         torch.set_num_threads(threads)
     captured = capsys.readouterr()
@@ -181,3 +182,21 @@ def test_finetune_accept_all_runs_the_second_round_when_the_recipe_asks(demo_ws,
     with Workspace.open(path) as ws:
         record = next(r for r in ws.store.runs() if r["name"] == f"{RUN}-again-1")
         assert sorted(record["config"]["exclude"]) == confirmed_ids(ws).tolist()
+
+
+def test_a_check_that_fails_leaves_the_first_retrain_standing_and_says_so(capsys, monkeypatch):
+    import naviewer.workflows.check_after_retrain as module
+    from naviewer.cli.finetune import say_check_after_retrain
+    from naviewer.defense.config import DiftConfig
+
+    def fails(*_a, **_k):
+        raise NaviewerError("PatchSearch: the images cannot be decoded")
+
+    monkeypatch.setattr(module, "check_after_retrain", fails)
+    ws = SimpleNamespace(run_dir=lambda run: __import__("pathlib").Path("/nonexistent") / run,
+                         checkpoint_dir=lambda run: __import__("pathlib").Path("/ws/checkpoints") / run)
+    out = SimpleNamespace(status="finished", run="demo", finetune={"restart_mode": "retrain"})
+    say_check_after_retrain(ws, out, DiftConfig(check_after_retrain=True), None, None)
+    said = capsys.readouterr().out
+    assert "WARNING - the check after the retrain did not run to the end: PatchSearch" in said
+    assert "the first retrain stands (checkpoint /ws/checkpoints/demo/last.pt)" in said

@@ -38,7 +38,7 @@ def test_a_cell_records_before_detectors_after_and_floor(matrix_dir):
     second = {"second", "second_repeats"} if check["added"] else set()
     assert set(after) == {"retrain", "continue", "oracle", "retrain_repeats", "oracle_repeats", "check", *second}
     if check["added"]:
-        assert after["second"]["removed"] == record["dift"]["flagged"] + len(check["added"])
+        assert after["second"]["removed"] == after["retrain"]["removed"] + len(check["added"])
         assert [r["seed"] for r in after["second_repeats"]] == [1000]
     # --retrains 2: one more fresh training of each kept set, its own seed, the same removal
     (again,) = record["after"]["retrain_repeats"]
@@ -211,3 +211,22 @@ def test_cli_refuses_floors_below_one_and_with_no_floor(tmp_path, capsys):
     assert "contradict" in capsys.readouterr().err
     assert main(["reproduce", "--out", str(tmp_path / "r"), "--floors", "2"]) == 2
     assert "--floors" in capsys.readouterr().err
+
+
+def test_the_check_after_the_retrain_is_drawn_as_the_first_removal_and_topped_up(tmp_path, monkeypatch):
+    """A check that adds samples (kdist stands in for PatchSearch: it always flags): the second removal is the first
+    and what it added, trained with the first's seeds; --retrains on the done cell adds its missing draws too."""
+    import naviewer.workflows.check_after_retrain as module
+
+    monkeypatch.setattr(module, "CHECK_DETECTOR", "kdist")
+    cell = Cell("na-code", threads=1)
+    run_matrix(MatrixConfig(cells=[cell], recipe=TINY, detectors=("kdist",), retrains=2, floor=False), tmp_path)
+    (record,) = read_cells(tmp_path)
+    after = record["after"]
+    added = after["check"]["added"]
+    assert added and after["second"]["removed"] == after["retrain"]["removed"] + len(added)
+    assert after["second"]["seed"] == 0 and [r["seed"] for r in after["second_repeats"]] == [1000]
+    run_matrix(MatrixConfig(cells=[cell], recipe=TINY, detectors=("kdist",), retrains=3, floor=False), tmp_path)
+    (record,) = read_cells(tmp_path)
+    assert [r["seed"] for r in record["after"]["second_repeats"]] == [1000, 2000]
+    assert [r["removed"] for r in record["after"]["second_repeats"]] == [after["second"]["removed"]] * 2

@@ -279,7 +279,7 @@ class FineTuneGate(QWidget):
         pending = c["unreviewed"] + c["later"]
         self.again_button.setText(f"Retrain again without {plural(len(self.confirmed_ids()), 'confirmed poison')} "
                                   "(a new run)")
-        self.again_button.setEnabled(not self._running and not self.blocked
+        self.again_button.setEnabled(not self._running and not self._checking and not self.blocked
                                      and (not pending or self.override.isChecked()))
 
     def _update_check(self) -> None:
@@ -299,7 +299,7 @@ class FineTuneGate(QWidget):
                                     f"{plural(len(self._check['added']), 'image')} that {'was' if len(self._check['added']) == 1 else 'were'} "
                                     "still in the training set; every one is decided now.")
         self.confirm_check_button.setVisible(bool(pending.size))
-        self.confirm_check_button.setEnabled(bool(pending.size) and not self._running)
+        self.confirm_check_button.setEnabled(bool(pending.size) and not self._running and not self.blocked)
         if pending.size:
             self.confirm_check_button.setText(f"Confirm {'this one' if pending.size == 1 else f'these {pending.size:,}'} "
                                               "as poisons (then Retrain again)")
@@ -348,7 +348,7 @@ class FineTuneGate(QWidget):
 
     def _confirm_check(self) -> None:
         pending = self._check_pending()
-        if pending.size and not self._running:  # the button names what it confirms: no second question
+        if pending.size and not self._running and not self.blocked:  # the button names what it confirms: no question
             from naviewer.errors import NaviewerError
 
             try:

@@ -194,8 +194,7 @@ class DiftConfig:
     trigger_check_reach: float = 0.0   # [F] in training, when the trusted anchors reach flags as clean above this
                                        # (own relative reach), PatchSearch looks for a trigger in every image, and
                                        # accept-all leaves unconfirmed the reached flags it finds none in (0: off;
-                                       # the demo: 0.2, 0.5 before session 35). Cleared 55 clean "0"s and no poison
-                                       # over 14 stored runs at 0.5, every clean flag and no poison of six runs at 0.2
+                                       # the demo: 0.5). Cleared 55 clean "0"s and no poison over 14 stored runs
                                        # (docs/dift.md, The trigger check); costs one PatchSearch when it runs
 
     # -- fine-tuning (Eq. 7) ---------------------------------------------------------------

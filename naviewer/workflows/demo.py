@@ -78,12 +78,9 @@ SUMMARY_FILE = "demo.json"
 #: and the trigger check (:mod:`naviewer.workflows.trigger_check`: seed 0 / 2 threads took 59 clean "0"s out with
 #: the poisons; the check leaves 55 of them unconfirmed by accept-all, no poison; session 31), and accept-all's
 #: check after the retrain (:mod:`naviewer.workflows.check_after_retrain`: the miss, seed 1 / 2 threads, kept 4 sparse
-#: poisons; PatchSearch on the retrained encoder found 3 and no clean sample; session 34). The check's limit 0.2 (0.5
-#: in sessions 31-34): on seed 2 / 2 threads 10 clean "0"s reached at 0.21-0.47 went out with the poisons at 0.5 and
-#: kept the retrain 11 points over its floor; at 0.2 the check leaves every clean flag of the six runs and no poison,
-#: and that run reads +0.0 (session 35, docs/results.md)
+#: poisons; PatchSearch on the retrained encoder found 3 and no clean sample; session 34)
 DEMO_DIFT_SETTINGS = {**{k: v for k, v in DIFT_PRESETS["naviewer"].items() if k != "candidate_fraction"},
-                      "restart_mode": "retrain", "trigger_check_reach": 0.2, "check_after_retrain": True}
+                      "restart_mode": "retrain", "trigger_check_reach": 0.5, "check_after_retrain": True}
 
 
 @dataclass

@@ -1,13 +1,17 @@
 """Session 35: the README's "What to expect" ranges over the six runs (matrix6.sh's cells).
-usage: ranges.py [MATRIX_DIR]  (default /work/exp/s35/m)"""
+usage: ranges.py [MATRIX_DIR [OVERRIDE_DIR]]  (default /work/exp/s35/m /work/exp/s35/m02): the cells OVERRIDE_DIR holds
+(the runs whose kept set the trigger check at 0.2 changes, matrix02.sh) replace MATRIX_DIR's (0.5)"""
 import json, math, sys
 from pathlib import Path
 
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/exp/s35/m")
+override = Path(sys.argv[2] if len(sys.argv) > 2 else "/work/exp/s35/m02")
 mean = lambda xs: sum(xs) / len(xs)
 rows = {}
 for seed, threads in ((0, 1), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)):
-    r = json.loads((root / "cells" / f"na-paper-simclr-s{seed}-t{threads}" / "cell.json").read_text())
+    key = f"na-paper-simclr-s{seed}-t{threads}"
+    path = override / "cells" / key / "cell.json"
+    r = json.loads((path if path.is_file() else root / "cells" / key / "cell.json").read_text())
     d, after = r["dift"], r["after"]
     final = [after["second"]] + after.get("second_repeats", []) if after.get("second") else \
         [after["retrain"]] + after.get("retrain_repeats", [])

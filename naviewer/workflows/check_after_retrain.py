@@ -74,12 +74,10 @@ class CheckAfterRetrain:
 
 
 def retrained_checkpoint(ws: Any, run: str) -> Path:
-    """The encoder ``run``'s remove-and-retrain wrote; a NaviewerError when the run has none."""
-    from naviewer.workspace.runs import FinetuneOutcome, read_state
+    """The encoder ``run``'s finished remove-and-retrain wrote; a NaviewerError when the run has none."""
+    from naviewer.workflows.retrain_again import finished_retrain
 
-    state = read_state(ws, run)
-    record = state.finetune if state is not None else None
-    if not isinstance(record, dict) or FinetuneOutcome.from_dict(record).kind != "retrain":
+    if finished_retrain(ws, run) is None:
         raise NaviewerError(f"run {run!r} has no remove-and-retrain to check after (the check after the retrain "
                             "follows a retrain: DIFT setting restart_mode=retrain)", ws.path / "runs" / run)
     path = ws.checkpoint_dir(run) / "last.pt"
@@ -108,14 +106,12 @@ def check_after_retrain(ws: Any, run: str, *, ctx: Optional[JobContext] = None, 
     docstring."""
     from naviewer.analysis.embeddings import embeddings_record
     from naviewer.data.store import ImageStore, streaming_store
-    from naviewer.io import file_stamp
     from naviewer.ssl.checkpoints import load_encoder
-    from naviewer.workflows.detector_passes import run_detectors
-    from naviewer.workflows.posthoc import _tag_for, embed_workspace
-    from naviewer.workflows.workspace_setup import evaluation_truth
-    from naviewer.workspace.runs import confirm_flags
-
     from naviewer.ssl.device import resolve_device
+    from naviewer.workflows.detector_passes import run_detectors
+    from naviewer.workflows.posthoc import _tag_for, embed_workspace, encoder_record
+    from naviewer.workflows.workspace_setup import evaluation_truth
+    from naviewer.workspace.runs import confirm_flags, undecided_flags
 
     ctx = ensure_context(ctx)
     ws.store.check_writable()
@@ -135,26 +131,17 @@ def check_after_retrain(ws: Any, run: str, *, ctx: Optional[JobContext] = None, 
         return store if isinstance(store, ImageStore) else store.materialize(ctx, "loading the images for PatchSearch")
 
     truth = evaluation_truth(ws, ctx)  # the pass's metrics only; the check never reads it
-    from naviewer.workspace.runs import read_state
-
-    restart = ((read_state(ws, run) or {}).get("finetune") or {}).get("restart_mode") or "retrain"
-    cfg = encoder.config
-    encoder_record = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
-                      "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
-                      "image_size": int(size or 0) or None, "inferred": True, "stamp": file_stamp(checkpoint)}
     passes, metrics = run_detectors(
         ws, features, [CHECK_DETECTOR], run=run, truth=truth, ctx=ctx, encoder=encoder.backbone, images=images,
-        image_size=size, device=device, encoder_record=encoder_record,
+        image_size=size, device=device, encoder_record=encoder_record(encoder, checkpoint, size, inferred=True),
         record_extra={"embeddings": embeddings_record(ws, run, tag),
-                      # the run's restart, so the pass's Fine-tune tab acts as the run's (Retrain again)
+                      # a retrain's restart (checked_encoder found one), so the pass's Fine-tune tab acts as the
+                      # run's (Retrain again)
                       RECORD_KEY: {"of": f"run {run}'s retrained encoder", "checkpoint": str(checkpoint),
-                                   "restart_mode": restart}})
+                                   "restart_mode": "retrain"}})
     pass_id = int(passes[CHECK_DETECTOR])
-    if confirm:
-        added = confirm_flags(ws, pass_id)
-    else:  # what accept-all would confirm: flags nobody decided on
-        flagged = np.flatnonzero(np.asarray(ws.store.pass_scores(pass_id)["flagged"], bool))
-        added = flagged[np.isin(ws.store.review_states()[flagged], ("unreviewed", "later"))]
+    # confirmed as accept-all confirms; the window's check proposes the same ones, deciding nothing
+    added = confirm_flags(ws, pass_id) if confirm else undecided_flags(ws, pass_id)
     outcome = CheckAfterRetrain(run, checkpoint, pass_id, int(metrics[CHECK_DETECTOR]["flagged"]),
                                 np.asarray(added, np.int64),
                                 truth_added=None if truth is None else int(np.count_nonzero(np.asarray(truth, bool)[added])),

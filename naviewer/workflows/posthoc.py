@@ -303,6 +303,17 @@ def check_dift_size(ws, config) -> None:
                             ws.config_path)
 
 
+def encoder_record(encoder: Any, checkpoint: PathLike, size: Optional[int], inferred: bool) -> dict:
+    """What a detector pass records of the encoder it embedded with (the passes of three encoders all read "run
+    posthoc", told apart by nothing; session 28)."""
+    cfg = encoder.config
+    return {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
+            "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
+            "image_size": int(size or 0) or None, "inferred": bool(inferred),
+            # a retrain writes its last.pt at the same path: the passes of two trainings are two encoders
+            "stamp": file_stamp(checkpoint)}
+
+
 def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None, config=None,
                    run: str = "posthoc", tag: Optional[str] = None, baselines: Sequence[str] = (),
                    image_size: Optional[int] = None, device=None, ctx: Optional[JobContext] = None,
@@ -396,23 +407,18 @@ def posthoc_detect(ws, checkpoint: PathLike, *, backbone: Optional[dict] = None,
                                       "baselines": list(baselines), "view": view})
     detector_passes: dict = {}
     detector_metrics: dict = {}
-    cfg = encoder.config
-    encoder_record = {"checkpoint": str(checkpoint), "arch": getattr(cfg, "arch", str(cfg)),
-                      "width": getattr(cfg, "width", None), "cifar_stem": getattr(cfg, "cifar_stem", None),
-                      "image_size": int(size or 0) or None, "inferred": backbone is None,
-                      # a retrain writes its last.pt at the same path: the passes of two trainings are two encoders
-                      "stamp": file_stamp(checkpoint)}
+    record_of_encoder = encoder_record(encoder, checkpoint, size, inferred=backbone is None)
     if detectors:  # saved before DIFT's pass, so DIFT's stays the latest (what review and export take)
         start = time.perf_counter()
         detector_passes, detector_metrics = run_detectors(
             ws, samples, [d for d in detectors if d != "dift"], run=run, anchors=anchors, settings=detector_settings,
             truth=truth, ctx=ctx, encoder=encoder.backbone, images=whole_store if needs_images(detectors) else None,
-            image_size=size, device=device, encoder_warnings=_encoder_warnings(result), encoder_record=encoder_record)
+            image_size=size, device=device, encoder_warnings=_encoder_warnings(result), encoder_record=record_of_encoder)
         timings["detectors"] = time.perf_counter() - start
     from naviewer.analysis.embeddings import embeddings_record
 
     result.settings["embeddings"] = {**embeddings_record(ws, run, tag), "view": view}  # the review opens exactly these
-    result.settings["encoder"] = dict(encoder_record)
+    result.settings["encoder"] = dict(record_of_encoder)
     from naviewer.workspace.anchor_record import section_fingerprint
 
     result.settings["anchors_fingerprint"] = section_fingerprint(ws.config.get("anchors"))  # which anchors judged it

@@ -45,28 +45,42 @@ def earlier_results(ws, run: str, before: str) -> list[dict]:
         if name == before:
             break
         result = _read_result(ws, name)
-        if result is None and name == run:  # a command-line retrain writes no record: its last epoch's figures
+        if result is None and name == run:  # a command-line retrain writes no record: its monitor's figures, if any
             result = _command_line_result(ws, run)
+            result = result if result is not None and result["after"] else None
         if result is not None and isinstance(result.get("after"), dict):
             out.append({"run": name, "after": dict(result["after"]), "confirmed": result.get("confirmed"),
                         "first": name == run})
     return out
 
 
-def _command_line_result(ws, run: str) -> Optional[dict]:
-    """The first retrain's "after" when ``naviewer finetune --accept-all`` did it (no ``finetune_result.json``): the
-    last epoch's kNN accuracy and ASR from its monitor, and how many it removed, from the run's state. The window's
-    table of a retrain again then had nothing to compare with (session 35)."""
-    from naviewer.workflows.finetune_record import review_before_after
-    from naviewer.workspace.runs import read_state
+def finished_retrain(ws, run: str) -> Optional[dict]:
+    """The run state's record (its ``finetune``) of a finished remove-and-retrain (a retrain, or the paper restart's
+    fallback to one), or None: all a command-line retrain leaves, where the window writes ``finetune_result.json``."""
+    from naviewer.workspace.runs import FinetuneOutcome, read_state
 
     state = read_state(ws, run) or {}
-    finetune = state.get("finetune") if isinstance(state.get("finetune"), dict) else {}
-    after = review_before_after(ws.run_dir(run) / "metrics.jsonl")[1]  # after the review only (not --no-monitor's)
-    if state.get("status") != "finished" or finetune.get("restart_mode") != "retrain" or not after:
+    finetune = state.get("finetune")
+    if state.get("status") == "finished" and isinstance(finetune, dict) \
+            and FinetuneOutcome.from_dict(finetune).kind == "retrain":
+        return finetune
+    return None
+
+
+def _command_line_result(ws, run: str) -> Optional[dict]:
+    """The first retrain's record when ``naviewer finetune --accept-all`` did it (no ``finetune_result.json``): the
+    kNN accuracy and ASR its monitor measured at the review ("before") and after it ("after"; not the poisoned
+    encoder's under --no-monitor), how many it removed, and its :func:`finished_retrain` record. The window's table
+    of a retrain again had nothing to compare with (session 35)."""
+    from naviewer.workflows.finetune_record import review_before_after
+
+    finetune = finished_retrain(ws, run)
+    if finetune is None:
         return None
+    before, after = review_before_after(ws.run_dir(run) / "metrics.jsonl")
     removed = finetune.get("removed")
-    return {"after": after, "confirmed": removed if isinstance(removed, int) and not isinstance(removed, bool) else None}
+    return {"before": before, "after": after, "finetune": finetune,
+            "confirmed": removed if isinstance(removed, int) and not isinstance(removed, bool) else None}
 
 
 def latest_again_result(ws, run: str) -> Optional[dict]:
@@ -86,22 +100,13 @@ def _first_result(ws, run: str) -> dict:
     review. The window's
     Fine-tune tab said "Done earlier: removed 109 ... retrained" from that state and offered Retrain again, which then
     failed with "no finished remove-and-retrain" (session 34)."""
-    from naviewer.workspace.runs import read_state
-
     path = ws.path / "runs" / run / RESULT_FILE
     try:
         record = json_loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        state = read_state(ws, run) or {}
-        finetune = state.get("finetune")
-        if state.get("status") == "finished" and isinstance(finetune, dict):
-            from naviewer.workspace.runs import FinetuneOutcome
-
-            if FinetuneOutcome.from_dict(finetune).kind == "retrain":
-                from naviewer.workflows.finetune_record import review_before_after
-
-                # the "before": what the monitor measured on the encoder DIFT flagged with, at the review
-                return {"before": review_before_after(ws.run_dir(run) / "metrics.jsonl")[0], "finetune": finetune}
+        found = _command_line_result(ws, run)
+        if found is not None:
+            return {"before": found["before"], "finetune": found["finetune"]}
         raise NaviewerError(f"run {run!r} has no finished remove-and-retrain to train again after: remove and retrain "
                             "first (the Fine-tune tab, or naviewer finetune)", path) from None
     except (OSError, ValueError) as exc:

@@ -335,17 +335,23 @@ def confirm_flags(ws: "Workspace", pass_id: int, reviewer: str = AUTO_REVIEWER,
                   leave: "np.ndarray | tuple" = ()) -> np.ndarray:
     """Accept-all: confirm every flag of the pass that nobody rejected (or already confirmed), but those in
     ``leave`` (the trigger check's cleared flags: they stay as they are, for a person to decide)."""
-    scores = ws.store.pass_scores(pass_id)
-    flagged = np.flatnonzero(np.asarray(scores.get("flagged", []), dtype=bool))
-    flagged = flagged[~np.isin(flagged, np.asarray(leave, dtype=np.int64))]
-    states = ws.store.review_states()
-    todo = flagged[np.isin(states[flagged], ("unreviewed", "later"))]
+    todo = undecided_flags(ws, pass_id, leave)
     if todo.size:
         ws.store.set_review(todo, "confirmed", reviewer, note=f"accept-all of detection pass {pass_id}")
         from naviewer.interrupts import note_saved
 
         note_saved(f"{todo.size:,} flags of detection pass {pass_id} confirmed")  # said if a signal stops what follows
     return todo
+
+
+def undecided_flags(ws: "Workspace", pass_id: int, leave: "np.ndarray | tuple" = ()) -> np.ndarray:
+    """The flags of the pass nobody has decided on (unreviewed, or marked for later), but those in ``leave``: what
+    accept-all confirms, and what the window's check after the retrain proposes."""
+    scores = ws.store.pass_scores(pass_id)
+    flagged = np.flatnonzero(np.asarray(scores.get("flagged", []), dtype=bool))
+    flagged = flagged[~np.isin(flagged, np.asarray(leave, dtype=np.int64))]
+    states = ws.store.review_states()
+    return flagged[np.isin(states[flagged], ("unreviewed", "later"))]
 
 
 def confirmed_ids(ws: "Workspace") -> np.ndarray:

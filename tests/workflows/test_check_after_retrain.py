@@ -12,27 +12,12 @@ import pytest
 from naviewer.errors import NaviewerError
 
 from test_demo import demo_ws  # noqa: F401 - the tiny demo workspace (module fixture)
-
-
-@pytest.fixture()
-def retrained(demo_ws, tmp_path):  # noqa: F811
-    """A copy of the tiny demo after its first remove-and-retrain (2 epochs), the flags all confirmed."""
-    from naviewer.workflows.demo import RUN, finetune_and_finish
-    from naviewer.workspace import Workspace
-    from naviewer.workspace.runs import confirm_flags, read_state
-
-    path = tmp_path / "ws"
-    shutil.copytree(demo_ws, path)
-    with Workspace.open(path) as ws:
-        ws.update_config("dift", {**ws.config["dift"], "restart_mode": "retrain", "retrain_epochs": 2})
-        confirm_flags(ws, int(read_state(ws, RUN)["pass_id"]))
-        finetune_and_finish(ws, RUN, config_overrides={"num_threads": 1})
-    return path
+from test_retrain_again import retrained  # noqa: F401 - a copy of it after its first remove-and-retrain
 
 
 def test_the_check_confirms_its_flags_among_the_kept_and_retrains_without_every_confirmed(retrained, monkeypatch):
     """Its pass is saved on the retrained encoder with the embeddings it ranked (the Analyst panel opens it), DIFT's
-    pass stays the latest, only undecided flags are confirmed (a rejection stands), and the second training leaves
+    pass stays the one a review opens, only undecided flags are confirmed (a rejection stands), and the second training leaves
     out every confirmed sample. The detector is one that always flags (kdist's top fraction), so both rounds run."""
     import naviewer.workflows.check_after_retrain as module
     from naviewer.analysis.embeddings import pass_embeddings

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from naviewer.analysis.review import STATE_CODE
 from naviewer.analysis.session import AnalysisSession
 from naviewer.gui.analyst.common import STATE_COLOURS, SessionBridge, deciding, fmt, plural, say_not_recorded
 
@@ -310,7 +311,8 @@ class FineTuneGate(QWidget):
             return np.zeros(0, np.int64)
         ids = np.asarray(self._check["added"], dtype=np.int64)
         ids = ids[(ids >= 0) & (ids < len(self.session.state_codes))]
-        return ids[np.isin(self.session.state_codes[ids], (0, 3))]  # unreviewed, later
+        undecided = (STATE_CODE["unreviewed"], STATE_CODE["later"])
+        return ids[np.isin(self.session.state_codes[ids], undecided)]
 
     def set_checking(self, checking: bool) -> None:
         self._checking = checking

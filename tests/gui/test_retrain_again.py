@@ -98,6 +98,10 @@ def test_the_check_after_the_retrain_proposes_and_the_analyst_confirms_then_retr
     assert gate.confirm_check_button.isVisibleTo(gate) and f"these {added.size:,}" in gate.confirm_check_button.text()
     gate.confirm_check_button.click()
     assert (session.state_codes[added] == 1).all() and gate.confirm_check_button.isHidden()
+    assert "every one is decided now" in gate.check_line.text()
+    session.undo()  # U: the proposal is back, said as before (the line kept "decided now"; session 35)
+    assert gate.confirm_check_button.isVisibleTo(gate) and "still in the training set" in gate.check_line.text()
+    gate.confirm_check_button.click()
     assert gate.again_button.isVisibleTo(gate) and gate.again_button.isEnabled()
     gate.check_line.linkActivated.emit(f"pass:{check.result['pass_id']}")
     qtbot.waitUntil(lambda: window.analyst_dock is not None and window.analyst_dock.pass_id == check.result["pass_id"],

@@ -154,6 +154,7 @@ class FineTuneGate(QWidget):
         self.confirm_check_button.hide()
         self._checking = False
         self._check: Optional[dict] = None
+        self._check_text = ""
         self.result = QTableWidget(0, len(RESULT_COLUMNS))
         self.result.setHorizontalHeaderLabels(list(RESULT_COLUMNS))
         self.result.verticalHeader().hide()
@@ -294,11 +295,13 @@ class FineTuneGate(QWidget):
             self.check_button.setText("Look for triggers in the retrained encoder (PatchSearch)" if self._check is None
                                       else "Look again (PatchSearch on the newest retrained encoder)")
         pending = self._check_pending()
-        if self._check is not None and self._check.get("added") and not pending.size:  # every proposal decided now
+        if self._check is not None and self._check.get("added"):  # the proposal, or (all decided) that it is done
             link = f'<a href="pass:{int(self._check.get("pass_id") or 0)}">pass {int(self._check.get("pass_id") or 0)}</a>'
-            self.check_line.setText(f"PatchSearch on the retrained encoder ({link}) found a trigger in "
-                                    f"{plural(len(self._check['added']), 'image')} that {'was' if len(self._check['added']) == 1 else 'were'} "
-                                    "still in the training set; every one is decided now.")
+            count = len(self._check["added"])
+            self.check_line.setText(self._check_text if pending.size else
+                                    f"PatchSearch on the retrained encoder ({link}) found a trigger in "
+                                    f"{plural(count, 'image')} that {'was' if count == 1 else 'were'} still in the "
+                                    "training set; every one is decided now.")
         self.confirm_check_button.setVisible(bool(pending.size))
         self.confirm_check_button.setEnabled(bool(pending.size) and not self._running and not self.blocked)
         if pending.size:
@@ -340,6 +343,7 @@ class FineTuneGate(QWidget):
             text = (f"PatchSearch on the retrained encoder ({link}) found a trigger in "
                     f"{plural(len(added), 'image')} still in the training set{said}: {html.escape(shown)}. Look at "
                     f"them in {link}, or confirm them here; Retrain again then trains without them.")
+        self._check_text = text  # said again when an undo leaves some of them undecided
         self.check_line.setText(text)
         self.check_line.setVisible(True)
         self.update_gate()
